@@ -1,0 +1,99 @@
+"""Command line: a thin click layer. Textual is imported only on the TUI path."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from nexus_tui import __version__
+
+REPORTS = ("summary", "sessions", "models", "tools", "daily")
+
+
+def _settings(ctx: click.Context):
+    from nexus_tui.config import load_settings
+
+    o = ctx.obj
+    return load_settings(o["home"], o["db"], o["claude_dirs"])
+
+
+def _open(settings):
+    from nexus_tui.store import StoreError, open_store
+
+    try:
+        return open_store(settings.db_url)
+    except StoreError as e:
+        click.echo(f"nexus-insights: {e}", err=True)
+        sys.exit(2)
+
+
+@click.group(invoke_without_command=True, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--home", type=click.Path(file_okay=False), envvar="NEXUS_INSIGHTS_HOME",
+              help="Configuration home (default ~/.config/nexus).")
+@click.option("--db", "db", metavar="URL", envvar="NEXUS_INSIGHTS_DB",
+              help="Database URL (default sqlite:///<home>/insights.db).")
+@click.option("--claude-dir", "claude_dirs", multiple=True, type=click.Path(),
+              help="Extra Claude Code folder (holding projects/); repeatable.")
+@click.option("--headless", "report", type=click.Choice(REPORTS), metavar="REPORT",
+              help=f"Print a report instead of opening the app: {', '.join(REPORTS)}.")
+@click.option("--since", metavar="DATE", help="Start date (YYYY-MM-DD or ISO time), local time zone.")
+@click.option("--until", metavar="DATE", help="End date, inclusive (YYYY-MM-DD or ISO time).")
+@click.option("--project", metavar="P", help="Only this project (name or part of its path).")
+@click.option("--tz", metavar="ZONE", help="Time zone for days and dates (default: local).")
+@click.option("--format", "fmt", type=click.Choice(["text", "json", "csv"]), default="text", show_default=True)
+@click.option("--no-collect", is_flag=True, help="Report on the database as it is; skip the ingest pass.")
+@click.option("--demo", is_flag=True, help="Open the app on the bundled demo database.")
+@click.version_option(__version__, prog_name="nexus-insights")
+@click.pass_context
+def main(ctx, home, db, claude_dirs, report, since, until, project, tz, fmt, no_collect, demo):
+    """nexus-insights: which model did what, how long it took, what it cost, which tools fail."""
+    ctx.ensure_object(dict)
+    ctx.obj.update(home=home, db=db, claude_dirs=claude_dirs)
+    if ctx.invoked_subcommand is not None:
+        return
+    if report:
+        from nexus_tui.headless import run_headless
+
+        sys.exit(run_headless(_settings(ctx), report, since=since, until=until, project=project, tz=tz,
+                              fmt=fmt, collect=not no_collect))
+    from nexus_tui.app import run_app
+
+    sys.exit(run_app(_settings(ctx), demo=demo, collect=not no_collect) or 0)
+
+
+@main.command()
+@click.pass_context
+def ingest(ctx):
+    """Run one ingest pass over every source and print what it did."""
+    from nexus_tui.collect.collector import Collector
+    from nexus_tui.collect.registry import build_sources
+
+    settings = _settings(ctx)
+    store = _open(settings)
+    collector = Collector(store, build_sources(settings))
+    try:
+        rep = collector.run_once()
+    finally:
+        collector.close()
+    w = rep.written
+    click.echo(f"files: {rep.files_seen} seen, {rep.files_read} read ({rep.bytes_read / 1e6:.1f} MB, "
+               f"{rep.lines} lines) in {rep.seconds:.2f}s")
+    click.echo(f"new: {w.new_sessions} sessions, {w.new_tasks} tasks ({w.updated_tasks} updated), "
+               f"{w.new_tool_calls} tool calls, {w.new_errors} errors")
+    if rep.skipped:
+        click.echo(f"skipped lines: {rep.skipped_total} (" +
+                   ", ".join(f"{k}: {v}" for k, v in rep.skipped.most_common()) + ")")
+    else:
+        click.echo("skipped lines: 0")
+    for p in rep.problems:
+        click.echo(f"problem: {p}", err=True)
+    if not settings.claude_dirs or not any(d.is_dir() for d in settings.claude_dirs):
+        click.echo("no Claude Code transcripts found in: " + ", ".join(str(d) for d in settings.claude_dirs)
+                   + " (use --claude-dir or CLAUDE_CONFIG_DIR)", err=True)
+    store.close()
+    sys.exit(1 if rep.problems and not w.changed else 0)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

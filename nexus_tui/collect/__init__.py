@@ -1,0 +1,1 @@
+"""I/O edge: reading sources incrementally and handing parsed batches to the writer."""

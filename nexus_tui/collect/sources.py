@@ -1,0 +1,60 @@
+"""File sources: where their files are and which pure parser reads them."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+from nexus_tui.core.events import Batch
+
+
+class FileSource:
+    """A family of append-only JSONL files read incrementally; subclasses name a parser."""
+
+    name = "file"
+
+    def __init__(self, roots: list[Path]):
+        self.roots = [Path(r) for r in roots]
+
+    def files(self) -> Iterator[str]:
+        for root in self.roots:
+            if not root.is_dir():
+                continue
+            for dirpath, _dirs, names in os.walk(root, followlinks=False):
+                for n in names:
+                    if n.endswith(".jsonl"):
+                        yield os.path.join(dirpath, n)
+
+    def watched(self) -> list[str]:
+        return [str(r) for r in self.roots if r.is_dir()]
+
+    def parse(self, chunk: bytes, base_offset: int, path: str, state: dict) -> Batch:  # pragma: no cover
+        raise NotImplementedError
+
+    def new_state(self) -> dict:
+        return {}
+
+
+class ClaudeCodeSource(FileSource):
+    """Claude Code transcripts under each ``projects/`` folder (every layout: flat, subagents/, sidechains)."""
+
+    name = "claude-code"
+
+    def parse(self, chunk: bytes, base_offset: int, path: str, state: dict) -> Batch:
+        from nexus_tui.core.parse.claude_code import FileContext, parse_lines
+
+        return parse_lines(chunk, base_offset, FileContext(path=path, project=self._project(path)), state)
+
+    def new_state(self) -> dict:
+        return {"recent": {}}
+
+    def _project(self, path: str) -> str | None:
+        p = Path(path)
+        for root in self.roots:
+            try:
+                rel = p.relative_to(root)
+            except ValueError:
+                continue
+            return rel.parts[0] if len(rel.parts) > 1 else None
+        return None

@@ -1,0 +1,92 @@
+"""Where things live: the home folder, the database URL, the Claude Code folders, and the config file.
+
+Home: ``--home`` > ``NEXUS_INSIGHTS_HOME`` > ``~/.config/nexus``. Database: ``--db`` > ``NEXUS_INSIGHTS_DB`` >
+``sqlite:///<home>/insights.db``. Config file: ``<home>/insights.toml`` (budgets, reference model, ...).
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from nexus_tui.store.engine import sqlite_url
+
+DEFAULT_REFERENCE_MODEL = "claude-sonnet-4-5"
+
+
+def default_home() -> Path:
+    env = os.environ.get("NEXUS_INSIGHTS_HOME")
+    return Path(env).expanduser() if env else Path.home() / ".config" / "nexus"
+
+
+def claude_project_dirs(extra: list[str] | tuple[str, ...] = ()) -> list[Path]:
+    """Folders holding Claude Code transcripts, found the way Claude Code and ccusage look for them."""
+    roots: list[Path] = []
+    env = os.environ.get("CLAUDE_CONFIG_DIR", "").strip()
+    if env:
+        roots.extend(Path(p.strip()).expanduser() for p in env.split(",") if p.strip())
+    else:
+        roots.extend([Path.home() / ".config" / "claude", Path.home() / ".claude"])
+    out: list[Path] = []
+    for r in roots:
+        out.append(r / "projects" if (r / "projects").is_dir() or r.name != "projects" else r)
+    for e in extra:
+        p = Path(e).expanduser()
+        out.append(p / "projects" if (p / "projects").is_dir() else p)
+    seen, uniq = set(), []
+    for p in out:
+        key = str(p.resolve()) if p.exists() else str(p)
+        if key not in seen:
+            seen.add(key)
+            uniq.append(p)
+    return uniq
+
+
+@dataclass
+class Settings:
+    home: Path
+    db_url: str
+    claude_dirs: list[Path]
+    daily_budget_usd: float | None = None
+    monthly_budget_usd: float | None = None
+    reference_model: str = DEFAULT_REFERENCE_MODEL
+    poll_seconds: float = 2.0
+    raw: dict = field(default_factory=dict)
+
+    @property
+    def logs_dir(self) -> Path:
+        return self.home / "logs"
+
+    @property
+    def config_file(self) -> Path:
+        return self.home / "insights.toml"
+
+
+def load_settings(home: str | os.PathLike | None = None, db: str | None = None,
+                  claude_dirs: list[str] | tuple[str, ...] = ()) -> Settings:
+    h = Path(home).expanduser() if home else default_home()
+    url = db or os.environ.get("NEXUS_INSIGHTS_DB") or sqlite_url(h / "insights.db")
+    raw: dict = {}
+    cfg = h / "insights.toml"
+    if cfg.is_file():
+        try:
+            raw = tomllib.loads(cfg.read_text(encoding="utf-8"))
+        except (tomllib.TOMLDecodeError, OSError, UnicodeDecodeError) as e:
+            import sys
+
+            print(f"nexus-insights: ignoring {cfg}: {e}", file=sys.stderr)
+    budget = raw.get("budget", {}) if isinstance(raw.get("budget"), dict) else {}
+
+    def _num(v):
+        return float(v) if isinstance(v, (int, float)) and not isinstance(v, bool) and v >= 0 else None
+
+    return Settings(home=h, db_url=url, claude_dirs=claude_project_dirs(claude_dirs),
+                    daily_budget_usd=_num(budget.get("daily_usd")),
+                    monthly_budget_usd=_num(budget.get("monthly_usd")),
+                    reference_model=str(raw.get("pricing", {}).get("reference_model", DEFAULT_REFERENCE_MODEL))
+                    if isinstance(raw.get("pricing"), dict) else DEFAULT_REFERENCE_MODEL,
+                    poll_seconds=float(raw.get("collector", {}).get("poll_seconds", 2.0))
+                    if isinstance(raw.get("collector"), dict) else 2.0,
+                    raw=raw)

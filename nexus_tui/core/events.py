@@ -1,0 +1,210 @@
+"""Normalized records every source parses into; the store writes them, keyed by natural ids.
+
+Times are carried twice: ``*_ms`` as integer epoch milliseconds (for arithmetic and buckets) and ISO-8601
+UTC text ``YYYY-MM-DDTHH:MM:SS.mmmZ`` (the seed schema's TEXT columns, sortable as strings).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+# Source values stored in tasks.source (documented in docs/schema.md).
+SOURCE_TRANSCRIPT = "transcript"  # Claude Code transcript JSONL
+SOURCE_MCP = "mcp-tool"  # nexus MCP event log / mcp-wrap
+SOURCE_PROXY = "proxy-intercept"  # recorded proxy traffic (LunaRoute, our own)
+SOURCE_OTEL = "otel"  # OpenTelemetry logs
+SOURCE_MANUAL = "manual"
+
+
+def iso_from_ms(ms: int | None) -> str | None:
+    """Epoch milliseconds to the store's ISO text form (UTC, millisecond precision, 'Z')."""
+    if ms is None:
+        return None
+    dt = datetime.fromtimestamp(ms / 1000, UTC)
+    return dt.strftime("%Y-%m-%dT%H:%M:%S.") + f"{ms % 1000:03d}Z"
+
+
+def ms_from_iso(text: object) -> int | None:
+    """Parse an ISO-8601 timestamp ('Z' or offset; naive means UTC) to epoch ms; None if unparseable."""
+    if not isinstance(text, str) or len(text) < 10:
+        return None
+    s = text.strip()
+    if s.endswith("Z") or s.endswith("z"):
+        s = s[:-1] + "+00:00"
+    try:
+        dt = datetime.fromisoformat(s)
+    except ValueError:
+        return None
+    if dt.tzinfo is None:
+        dt = dt.replace(tzinfo=UTC)
+    try:
+        return int(dt.timestamp() * 1000 + (0.5 if dt.timestamp() >= 0 else -0.5))
+    except (OverflowError, OSError, ValueError):
+        return None
+
+
+@dataclass(slots=True)
+class SessionRec:
+    """A session as one source saw it; the store merges records of the same id (min start, max end)."""
+
+    id: str
+    start_ms: int
+    end_ms: int
+    cli_tool: str | None = None
+    persona: str | None = None
+    nexus_mode: str | None = None
+    project: str | None = None
+    cwd: str | None = None
+    git_branch: str | None = None
+    cli_version: str | None = None
+
+
+@dataclass(slots=True)
+class TaskRec:
+    """One model response (one API request): the unit that is priced, timed and rated."""
+
+    id: str
+    session_id: str
+    ts_ms: int
+    source: str
+    model: str
+    routing: str = "cloud"
+    routing_reason: str | None = None
+    tokens_in: int = 0  # uncached input (Anthropic semantics)
+    tokens_out: int = 0
+    cache_read_tokens: int = 0
+    cache_creation_tokens: int = 0
+    cache_creation_5m_tokens: int | None = None
+    cache_creation_1h_tokens: int | None = None
+    thinking_tokens: int | None = None
+    trigger_ms: int | None = None  # when the request was triggered (the line the response answers)
+    end_ms: int | None = None  # last line of the response
+    latency_ms: int | None = None  # given by the source (telemetry, event log); else end - trigger
+    cost_usd: float | None = None
+    cloud_cost_equivalent: float | None = None
+    request_id: str | None = None
+    message_id: str | None = None
+    project: str | None = None
+    agent_id: str | None = None
+    is_sidechain: bool = False
+    status: str = "ok"
+    error_message: str | None = None
+    stop_reason: str | None = None
+    cli_tool: str | None = None
+    persona: str | None = None
+    tier: str | None = None
+    component: str | None = None
+    prompt_length: int | None = None
+    response_length: int | None = None
+    speed: str | None = None
+    service_tier: str | None = None
+    priced_as: str | None = None  # genai-prices model id used, None when unpriced
+    quality_rating: int | None = None  # only sources that carry a rating set it
+
+    @property
+    def total_tokens(self) -> int:
+        return self.tokens_in + self.tokens_out + self.cache_read_tokens + self.cache_creation_tokens
+
+
+@dataclass(slots=True)
+class ToolUseRec:
+    """The call half of a tool call (tool_use block / tools/call request)."""
+
+    id: str
+    session_id: str
+    task_id: str | None
+    tool_name: str
+    started_ms: int
+    mcp_server: str | None = None
+    source: str = SOURCE_TRANSCRIPT
+    agent_id: str | None = None
+    input_size: int | None = None
+    source_path: str | None = None
+    use_offset: int | None = None
+    use_length: int | None = None
+
+
+@dataclass(slots=True)
+class ToolResultRec:
+    """The result half of a tool call (tool_result block / JSON-RPC response)."""
+
+    id: str
+    session_id: str
+    ended_ms: int
+    success: bool
+    error_type: str | None = None
+    error_message: str | None = None
+    output_size: int | None = None
+    latency_ms: int | None = None  # when the source measures it directly
+    source_path: str | None = None
+    result_offset: int | None = None
+    result_length: int | None = None
+    tool_name: str | None = None  # sources that send only a completed call fill the call half too
+    started_ms: int | None = None
+    mcp_server: str | None = None
+    task_id: str | None = None
+    source: str | None = None
+
+
+@dataclass(slots=True)
+class RoutingDecisionRec:
+    id: str
+    task_id: str
+    reason: str
+    alternatives_considered: str | None = None  # JSON array of {model, reason_rejected}
+    classifier_version: str | None = None
+
+
+@dataclass(slots=True)
+class ErrorRec:
+    """One entry of the audit trail: an API error turn, a failed tool call, an ingest problem."""
+
+    id: str
+    ts_ms: int
+    component: str
+    kind: str
+    message: str
+    context: str | None = None  # JSON object
+    session_id: str | None = None
+    task_id: str | None = None
+
+
+@dataclass(slots=True)
+class RatingRec:
+    task_id: str
+    rating: int | None
+
+
+@dataclass(slots=True)
+class Batch:
+    """What parsing a run of lines produced, plus the reasons lines were skipped."""
+
+    sessions: list[SessionRec] = field(default_factory=list)
+    tasks: list[TaskRec] = field(default_factory=list)
+    tool_uses: list[ToolUseRec] = field(default_factory=list)
+    tool_results: list[ToolResultRec] = field(default_factory=list)
+    routing: list[RoutingDecisionRec] = field(default_factory=list)
+    errors: list[ErrorRec] = field(default_factory=list)
+    ratings: list[RatingRec] = field(default_factory=list)
+    skipped: dict[str, int] = field(default_factory=dict)
+    lines: int = 0
+
+    def skip(self, reason: str, n: int = 1) -> None:
+        self.skipped[reason] = self.skipped.get(reason, 0) + n
+
+    def extend(self, other: "Batch") -> None:
+        self.sessions.extend(other.sessions)
+        self.tasks.extend(other.tasks)
+        self.tool_uses.extend(other.tool_uses)
+        self.tool_results.extend(other.tool_results)
+        self.routing.extend(other.routing)
+        self.errors.extend(other.errors)
+        self.ratings.extend(other.ratings)
+        for k, v in other.skipped.items():
+            self.skip(k, v)
+        self.lines += other.lines
+
+    def is_empty(self) -> bool:
+        return not (self.sessions or self.tasks or self.tool_uses or self.tool_results or self.routing
+                    or self.errors or self.ratings)

@@ -1,0 +1,70 @@
+"""Fold records that share a natural key into one, with the same rules the store applies in SQL.
+
+Tasks: the record with the larger token total wins its usage (a streamed response's last line carries the
+final output count); the trigger time is the earliest known, the end the latest. Sessions: earliest start,
+latest end, latest non-empty attributes. Tool calls: the call half and the result half combine.
+"""
+
+from __future__ import annotations
+
+from nexus_tui.core.events import SessionRec, TaskRec, ToolResultRec, ToolUseRec
+
+_USAGE_FIELDS = ("tokens_in", "tokens_out", "cache_read_tokens", "cache_creation_tokens",
+                 "cache_creation_5m_tokens", "cache_creation_1h_tokens", "thinking_tokens", "cost_usd",
+                 "cloud_cost_equivalent", "priced_as", "stop_reason", "model", "response_length")
+
+
+def merge_task(old: TaskRec, new: TaskRec) -> TaskRec:
+    if new.total_tokens > old.total_tokens:
+        for f in _USAGE_FIELDS:
+            setattr(old, f, getattr(new, f))
+    if new.trigger_ms is not None and (old.trigger_ms is None or new.trigger_ms < old.trigger_ms):
+        old.trigger_ms = new.trigger_ms
+    if new.end_ms is not None and (old.end_ms is None or new.end_ms > old.end_ms):
+        old.end_ms = new.end_ms
+    if old.latency_ms is None:
+        old.latency_ms = new.latency_ms
+    for f in ("agent_id", "request_id", "message_id", "project", "error_message", "tier", "component",
+              "prompt_length", "speed", "service_tier", "persona", "cli_tool", "routing_reason"):
+        if getattr(old, f) is None and getattr(new, f) is not None:
+            setattr(old, f, getattr(new, f))
+    # A top-level record of a response beats a sidechain replay of it (ccusage rule, FORMATS.md §1).
+    if old.is_sidechain and not new.is_sidechain:
+        old.is_sidechain = False
+    return old
+
+
+def merge_session(old: SessionRec, new: SessionRec) -> SessionRec:
+    old.start_ms = min(old.start_ms, new.start_ms)
+    old.end_ms = max(old.end_ms, new.end_ms)
+    for f in ("cli_tool", "persona", "nexus_mode", "project", "cwd", "git_branch", "cli_version"):
+        v = getattr(new, f)
+        if v:
+            setattr(old, f, v)
+    return old
+
+
+def fold_tasks(tasks: list[TaskRec]) -> dict[str, TaskRec]:
+    out: dict[str, TaskRec] = {}
+    for t in tasks:
+        cur = out.get(t.id)
+        out[t.id] = t if cur is None else merge_task(cur, t)
+    return out
+
+
+def fold_sessions(sessions: list[SessionRec]) -> dict[str, SessionRec]:
+    out: dict[str, SessionRec] = {}
+    for s in sessions:
+        cur = out.get(s.id)
+        out[s.id] = s if cur is None else merge_session(cur, s)
+    return out
+
+
+def fold_tool_calls(uses: list[ToolUseRec], results: list[ToolResultRec]) -> dict[str, dict]:
+    """One row dict per tool call id, holding whatever halves this batch saw ('use', 'result' keys)."""
+    out: dict[str, dict] = {}
+    for u in uses:
+        out.setdefault(u.id, {})["use"] = u
+    for r in results:
+        out.setdefault(r.id, {})["result"] = r
+    return out

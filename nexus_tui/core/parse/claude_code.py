@@ -1,0 +1,337 @@
+"""Claude Code transcript lines -> normalized records (pure: bytes in, records and skip reasons out).
+
+Counting follows ccusage's ``daily`` report (FORMATS.md section 1): one usage per response, keyed by
+requestId (message.id when there is none; the two are one-to-one in every sample), keeping the largest
+record; sub-agent turns replayed in ``progress``/``agent_progress`` lines count under the same key, so they
+never double with a sub-agent file; ``<synthetic>`` turns are API errors, not tasks.
+
+Task latency: from the line the response answers (its first line's ``parentUuid``: the prompt or the tool
+result that triggered the request) to the last line of the response. The parser keeps the last few line
+times per file in a small state carried between passes, so a response read in a later pass than its
+trigger still gets a latency.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+import orjson
+
+from nexus_tui.core.events import (SOURCE_TRANSCRIPT, Batch, ErrorRec, SessionRec, TaskRec, ToolResultRec,
+                                   ToolUseRec, ms_from_iso)
+from nexus_tui.core.pricing import price
+
+CLI_TOOL = "claude-code"
+_RECENT = 256  # line times remembered per file for latency
+_MAX_TOKENS = 10**10  # a count above this in one response is corrupt data, not usage
+_ERR_TRIM = 500
+_SEMVER = re.compile(r"^\d+\.\d+\.\d+")
+_KNOWN_TYPES = frozenset({"user", "assistant", "system", "summary", "progress", "queue-operation",
+                          "file-history-snapshot", "attachment", "last-prompt", "ai-title", "file-history-delta",
+                          "pr-link", "agent-setting", "custom-title", "tag", "mode"})
+
+
+@dataclass(frozen=True, slots=True)
+class FileContext:
+    """What the file's place tells about its lines."""
+
+    path: str
+    project: str | None = None  # the folder under projects/ (Claude Code's encoded cwd)
+
+
+def new_state() -> dict:
+    return {"recent": {}}
+
+
+def _int(v) -> int | None:
+    """A token count: int, or a numeric string; None for anything else (bool, negative, huge, float junk)."""
+    if isinstance(v, bool):
+        return None
+    if isinstance(v, int):
+        return v if 0 <= v <= _MAX_TOKENS else None
+    if isinstance(v, float) and v.is_integer():
+        return _int(int(v))
+    if isinstance(v, str) and v.strip().isdigit():
+        return _int(int(v.strip()))
+    return None
+
+
+def mcp_server_of(tool_name: str) -> str | None:
+    """'mcp__server__tool' -> 'server' (Claude Code's MCP tool naming)."""
+    if tool_name.startswith("mcp__"):
+        rest = tool_name[5:]
+        server, sep, _ = rest.partition("__")
+        return server if sep else None
+    return None
+
+
+def classify_tool_error(text: str) -> str:
+    """A short error type for a failed tool call, from its result text."""
+    t = text.lower()
+    if "doesn't want to proceed" in t or "user rejected" in t or "was rejected" in t or "permission to use" in t:
+        return "rejected"
+    if "interrupted" in t:
+        return "interrupted"
+    if "timed out" in t or "timeout" in t:
+        return "timeout"
+    if "string to replace not found" in t or "old_string" in t or "found multiple" in t or "no changes to make" in t:
+        return "edit_mismatch"
+    if "has not been read yet" in t or "modified since read" in t:
+        return "stale_read"
+    if "does not exist" in t or "no such file" in t or "not found" in t or "enoent" in t:
+        return "not_found"
+    if "permission denied" in t or "eacces" in t or "not allowed" in t:
+        return "permission"
+    if "exit code" in t:
+        return "exit_code"
+    if "inputvalidationerror" in t or "invalid" in t:
+        return "invalid_input"
+    if "<tool_use_error>" in t:
+        return "tool_use_error"
+    return "error"
+
+
+def _result_text(content) -> str:
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        parts = []
+        for c in content:
+            if isinstance(c, dict) and isinstance(c.get("text"), str):
+                parts.append(c["text"])
+        return "\n".join(parts)
+    return ""
+
+
+def _result_size(content) -> int:
+    if isinstance(content, str):
+        return len(content.encode("utf-8", "replace"))
+    if isinstance(content, list):
+        n = 0
+        for c in content:
+            if isinstance(c, dict):
+                if isinstance(c.get("text"), str):
+                    n += len(c["text"].encode("utf-8", "replace"))
+                elif isinstance(c.get("source"), dict) and isinstance(c["source"].get("data"), str):
+                    n += len(c["source"]["data"])
+        return n
+    return 0
+
+
+def _trim(text: str, n: int = _ERR_TRIM) -> str:
+    text = text.strip()
+    return text if len(text) <= n else text[: n - 1] + "…"
+
+
+class _Parser:
+    __slots__ = ("ctx", "state", "batch", "sessions", "recent")
+
+    def __init__(self, ctx: FileContext, state: dict):
+        self.ctx = ctx
+        self.state = state
+        self.recent: dict = state.setdefault("recent", {})
+        self.batch = Batch()
+        self.sessions: dict[str, SessionRec] = {}
+
+    def remember(self, uuid, ts: int, key: str | None) -> None:
+        if not isinstance(uuid, str):
+            return
+        r = self.recent
+        r[uuid] = (ts, key)
+        if len(r) > _RECENT:
+            del r[next(iter(r))]
+
+    def session(self, d: dict, sid: str, ts: int) -> None:
+        s = self.sessions.get(sid)
+        cwd = d.get("cwd") if isinstance(d.get("cwd"), str) else None
+        branch = d.get("gitBranch") if isinstance(d.get("gitBranch"), str) and d.get("gitBranch") else None
+        version = d.get("version") if isinstance(d.get("version"), str) else None
+        if s is None:
+            project = (cwd.rstrip("/").rsplit("/", 1)[-1] or cwd) if cwd else self.ctx.project
+            self.sessions[sid] = SessionRec(id=sid, start_ms=ts, end_ms=ts, cli_tool=CLI_TOOL, project=project,
+                                            cwd=cwd, git_branch=branch, cli_version=version)
+            return
+        if ts < s.start_ms:
+            s.start_ms = ts
+        if ts > s.end_ms:
+            s.end_ms = ts
+        if cwd and not s.cwd:
+            s.cwd = cwd
+            s.project = cwd.rstrip("/").rsplit("/", 1)[-1] or cwd
+        if branch:
+            s.git_branch = branch
+        if version:
+            s.cli_version = version
+
+    def line(self, raw: bytes, offset: int) -> None:
+        b = self.batch
+        b.lines += 1
+        if not raw.strip():
+            return
+        try:
+            d = orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            b.skip("malformed JSON")
+            return
+        if not isinstance(d, dict):
+            b.skip("not a JSON object")
+            return
+        typ = d.get("type")
+        if not isinstance(typ, str):
+            b.skip("no line type")
+            return
+        if typ not in _KNOWN_TYPES:
+            b.skip(f"unknown line type ({typ[:40]})")
+            return
+        sid = d.get("sessionId")
+        ts = ms_from_iso(d.get("timestamp"))
+        if typ in ("summary", "file-history-snapshot", "queue-operation") or not isinstance(sid, str) or not sid:
+            return  # lines with no session envelope carry no usage
+        if ts is None:
+            if typ in ("assistant", "user"):
+                b.skip("no valid timestamp")
+            return
+        self.session(d, sid, ts)
+        if typ == "assistant":
+            self.assistant(d, d, sid, ts, offset, len(raw), d.get("agentId"), bool(d.get("isSidechain")))
+        elif typ == "user":
+            self.user(d, sid, ts, offset, len(raw))
+            self.remember(d.get("uuid"), ts, None)
+        elif typ == "progress":
+            data = d.get("data")
+            if isinstance(data, dict) and data.get("type") == "agent_progress":
+                inner = data.get("message")
+                if isinstance(inner, dict):
+                    its = ms_from_iso(inner.get("timestamp")) or ts
+                    agent = data.get("agentId") if isinstance(data.get("agentId"), str) else None
+                    if inner.get("type") == "assistant":
+                        self.assistant(inner, d, sid, its, offset, len(raw), agent, True)
+                    elif inner.get("type") == "user":
+                        self.user(inner, sid, its, offset, len(raw))
+                        self.remember(inner.get("uuid"), its, None)
+            self.remember(d.get("uuid"), ts, None)
+        elif typ == "system":
+            if d.get("level") == "error" and isinstance(d.get("content"), str):
+                uid = d.get("uuid") or f"{self.ctx.path}:{offset}"
+                b.errors.append(ErrorRec(id=f"cc-system:{uid}", ts_ms=ts, component="api", kind="system_error",
+                                         message=_trim(d["content"]), session_id=sid))
+            self.remember(d.get("uuid"), ts, None)
+
+    def assistant(self, d: dict, env: dict, sid: str, ts: int, offset: int, length: int, agent, sidechain: bool):
+        b = self.batch
+        m = d.get("message")
+        if not isinstance(m, dict):
+            b.skip("assistant line without message")
+            return
+        version = env.get("version")
+        if version is not None and (not isinstance(version, str) or not _SEMVER.match(version)):
+            b.skip("version is not semver")
+            return
+        model = m.get("model")
+        uuid = d.get("uuid")
+        if model == "<synthetic>" or d.get("isApiErrorMessage"):
+            text = _result_text(m.get("content")) or str(d.get("error") or "API error")
+            b.errors.append(ErrorRec(id=f"cc-api:{uuid or f'{self.ctx.path}:{offset}'}", ts_ms=ts, component="api",
+                                     kind="api_error", message=_trim(text), session_id=sid))
+            self.remember(uuid, ts, None)
+            return
+        mid, rid = m.get("id"), d.get("requestId")
+        if not isinstance(mid, str) or not mid:
+            b.skip("assistant line without message.id")
+            return
+        if not isinstance(model, str) or not model:
+            b.skip("assistant line without model")
+            return
+        usage = m.get("usage")
+        if not isinstance(usage, dict):
+            b.skip("assistant line without usage")
+            return
+        tin, tout = _int(usage.get("input_tokens", 0)), _int(usage.get("output_tokens", 0))
+        cread = _int(usage.get("cache_read_input_tokens", 0) or 0)
+        cc_total = _int(usage.get("cache_creation_input_tokens", 0) or 0)
+        if tin is None or tout is None or cread is None or cc_total is None:
+            b.skip("usage with invalid token counts")
+            return
+        c5 = c1 = None
+        split = usage.get("cache_creation")
+        if isinstance(split, dict) and ("ephemeral_5m_input_tokens" in split or "ephemeral_1h_input_tokens" in split):
+            c5, c1 = _int(split.get("ephemeral_5m_input_tokens", 0) or 0), _int(split.get("ephemeral_1h_input_tokens", 0) or 0)
+            if c5 is None or c1 is None:
+                b.skip("usage with invalid token counts")
+                return
+            if c5 + c1 > 0:  # ccusage: the split's sum when present
+                cc_total = c5 + c1
+        key = rid if isinstance(rid, str) and rid else f"msg:{mid}"
+        parent = self.recent.get(d.get("parentUuid")) if isinstance(d.get("parentUuid"), str) else None
+        trigger = parent[0] if parent is not None and parent[1] != key else None
+        self.remember(uuid, ts, key)
+        cost, priced_as = price(model, ts, tokens_in=tin, tokens_out=tout, cache_read=cread, cache_write=cc_total,
+                                cache_write_5m=c5, cache_write_1h=c1)
+        agent_id = agent if isinstance(agent, str) and agent else None
+        b.tasks.append(TaskRec(
+            id=key, session_id=sid, ts_ms=ts, source=SOURCE_TRANSCRIPT, model=model, routing="cloud",
+            tokens_in=tin, tokens_out=tout, cache_read_tokens=cread, cache_creation_tokens=cc_total,
+            cache_creation_5m_tokens=c5, cache_creation_1h_tokens=c1, trigger_ms=trigger, end_ms=ts,
+            cost_usd=cost, cloud_cost_equivalent=cost, request_id=rid if isinstance(rid, str) else None,
+            message_id=mid, project=self.sessions[sid].project if sid in self.sessions else self.ctx.project,
+            agent_id=agent_id, is_sidechain=sidechain or agent_id is not None,
+            stop_reason=m.get("stop_reason") if isinstance(m.get("stop_reason"), str) else None,
+            cli_tool=CLI_TOOL, speed=usage.get("speed") if isinstance(usage.get("speed"), str) else None,
+            service_tier=usage.get("service_tier") if isinstance(usage.get("service_tier"), str) else None,
+            priced_as=priced_as))
+        content = m.get("content")
+        if isinstance(content, list):
+            for blk in content:
+                if isinstance(blk, dict) and blk.get("type") == "tool_use":
+                    tid, name = blk.get("id"), blk.get("name")
+                    if not isinstance(tid, str) or not isinstance(name, str):
+                        b.skip("tool_use without id or name")
+                        continue
+                    try:
+                        isize = len(orjson.dumps(blk.get("input")))
+                    except TypeError:
+                        isize = None
+                    b.tool_uses.append(ToolUseRec(
+                        id=tid, session_id=sid, task_id=key, tool_name=name, started_ms=ts,
+                        mcp_server=mcp_server_of(name), source=SOURCE_TRANSCRIPT, agent_id=agent_id,
+                        input_size=isize, source_path=self.ctx.path, use_offset=offset, use_length=length))
+
+    def user(self, d: dict, sid: str, ts: int, offset: int, length: int) -> None:
+        m = d.get("message")
+        content = m.get("content") if isinstance(m, dict) else None
+        if not isinstance(content, list):
+            return
+        for blk in content:
+            if not isinstance(blk, dict) or blk.get("type") != "tool_result":
+                continue
+            tid = blk.get("tool_use_id")
+            if not isinstance(tid, str) or not tid:
+                self.batch.skip("tool_result without tool_use_id")
+                continue
+            failed = blk.get("is_error") is True
+            text = _result_text(blk.get("content")) if failed else ""
+            etype = classify_tool_error(text) if failed else None
+            emsg = _trim(text) if failed else None
+            self.batch.tool_results.append(ToolResultRec(
+                id=tid, session_id=sid, ended_ms=ts, success=not failed, error_type=etype, error_message=emsg,
+                output_size=_result_size(blk.get("content")), source_path=self.ctx.path, result_offset=offset,
+                result_length=length))
+            if failed:
+                self.batch.errors.append(ErrorRec(
+                    id=f"tool:{tid}", ts_ms=ts, component="tool", kind=etype or "error", message=emsg or "",
+                    session_id=sid, context=orjson.dumps({"tool_use_id": tid}).decode()))
+
+
+def parse_lines(chunk: bytes, base_offset: int, ctx: FileContext, state: dict) -> Batch:
+    """Parse complete lines (``chunk`` ends at a newline) starting at file offset ``base_offset``."""
+    p = _Parser(ctx, state)
+    pos = 0
+    n = len(chunk)
+    while pos < n:
+        nl = chunk.find(b"\n", pos)
+        end = n if nl < 0 else nl
+        p.line(chunk[pos:end], base_offset + pos)
+        pos = end + 1
+    p.batch.sessions.extend(p.sessions.values())
+    return p.batch

@@ -1,0 +1,79 @@
+"""Prices from genai-prices' bundled snapshot (offline), at the price in force on the task's date.
+
+Unknown models price as None (never zero). Lookups are cached per (model, day) so pricing a task costs a
+few microseconds.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from decimal import Decimal
+from functools import lru_cache
+
+from genai_prices import Usage
+from genai_prices import data_snapshot
+
+_DAY_MS = 86_400_000
+
+
+@lru_cache(maxsize=4096)
+def _find(model: str, provider: str | None):
+    snap = data_snapshot.get_snapshot()
+    try:
+        return snap.find_provider_model(model, None, provider, None)
+    except LookupError:
+        if provider is not None:
+            try:
+                return snap.find_provider_model(model, None, None, None)
+            except LookupError:
+                return None
+        return None
+
+
+@lru_cache(maxsize=8192)
+def _price_on(model: str, provider: str | None, day: int):
+    found = _find(model, provider)
+    if found is None:
+        return None
+    _prov, m = found
+    ts = datetime.fromtimestamp(day * 86400 + 43200, UTC)
+    return m.id, m.get_prices(ts)
+
+
+def priced_model(model: str | None, provider: str | None = None) -> str | None:
+    """The genai-prices model id ``model`` resolves to, or None when it has no price."""
+    if not model:
+        return None
+    found = _find(model, provider)
+    return found[1].id if found else None
+
+
+def price(model: str | None, ts_ms: int, *, tokens_in: int, tokens_out: int, cache_read: int = 0,
+          cache_write: int = 0, cache_write_5m: int | None = None, cache_write_1h: int | None = None,
+          provider: str | None = None) -> tuple[float | None, str | None]:
+    """USD cost of one response and the model id it was priced as; (None, None) for an unknown model.
+
+    ``tokens_in`` is uncached input; genai-prices wants total input, so the cache counts are added here.
+    The 5m/1h cache-write split is used when both halves are known and add up to ``cache_write``.
+    """
+    if not model or model.startswith("<"):
+        return None, None
+    got = _price_on(model, provider, ts_ms // _DAY_MS)
+    if got is None:
+        return None, None
+    model_id, mp = got
+    kw = dict(input_tokens=tokens_in + cache_read + cache_write, output_tokens=tokens_out,
+              cache_read_tokens=cache_read, cache_write_tokens=cache_write)
+    if cache_write_5m is not None and cache_write_1h is not None and cache_write_5m + cache_write_1h == cache_write:
+        kw["cache_write_5m_tokens"] = cache_write_5m
+        kw["cache_write_1h_tokens"] = cache_write_1h
+    try:
+        total: Decimal = mp.calc_price(Usage(**kw))["total_price"]
+    except (ValueError, ArithmeticError, KeyError, TypeError):
+        try:  # a price table without the split: price the writes as one
+            kw.pop("cache_write_5m_tokens", None)
+            kw.pop("cache_write_1h_tokens", None)
+            total = mp.calc_price(Usage(**kw))["total_price"]
+        except (ValueError, ArithmeticError, KeyError, TypeError):
+            return None, None
+    return float(total), model_id

@@ -1,0 +1,97 @@
+"""Engines: SQLite (WAL, busy timeout, immediate write transactions) or any SQLAlchemy URL (PostgreSQL).
+
+This is the one module that knows dialects; everything else uses portable SQLAlchemy Core.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy.engine import make_url
+
+DEFAULT_BUSY_TIMEOUT_S = 30.0
+
+
+class StoreError(Exception):
+    """A database problem told to the user in one clear sentence."""
+
+
+def sqlite_url(path: Path) -> str:
+    return f"sqlite:///{path}"
+
+
+def make_engine(url: str, busy_timeout_s: float | None = None) -> Engine:
+    """Create an engine for ``url``; SQLite gets WAL, a busy timeout and BEGIN IMMEDIATE for writers."""
+    if busy_timeout_s is None:
+        busy_timeout_s = float(os.environ.get("NEXUS_INSIGHTS_BUSY_TIMEOUT", DEFAULT_BUSY_TIMEOUT_S))
+    u = make_url(url)
+    if u.get_backend_name() == "sqlite":
+        db = u.database
+        if db and db != ":memory:":
+            Path(db).expanduser().parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(url, connect_args={"timeout": busy_timeout_s, "check_same_thread": False})
+
+        @event.listens_for(engine, "connect")
+        def _on_connect(dbapi_conn, _rec):  # pragma: no cover - exercised by every test
+            dbapi_conn.isolation_level = None  # we emit BEGIN ourselves (below)
+            cur = dbapi_conn.cursor()
+            try:
+                cur.execute("PRAGMA journal_mode=WAL")
+            except Exception:  # a read-only file cannot switch modes; reading still works
+                pass
+            cur.execute(f"PRAGMA busy_timeout={int(busy_timeout_s * 1000)}")
+            cur.execute("PRAGMA synchronous=NORMAL")
+            cur.execute("PRAGMA foreign_keys=ON")
+            cur.close()
+
+        @event.listens_for(engine, "begin")
+        def _on_begin(conn: Connection):  # pragma: no cover
+            if conn.get_execution_options().get("nexus_write"):
+                conn.exec_driver_sql("BEGIN IMMEDIATE")
+            else:
+                conn.exec_driver_sql("BEGIN")
+
+        return engine
+    if u.get_backend_name() == "postgresql" and u.get_driver_name() in ("", "psycopg2") :
+        u = u.set(drivername="postgresql+psycopg")
+    return create_engine(u, pool_pre_ping=True)
+
+
+def upsert(engine_or_conn, table):
+    """A dialect ``insert`` that supports ``on_conflict_do_update`` / ``on_conflict_do_nothing``."""
+    name = engine_or_conn.dialect.name
+    if name == "sqlite":
+        from sqlalchemy.dialects.sqlite import insert
+    elif name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:  # pragma: no cover
+        raise StoreError(f"unsupported database dialect {name!r} (use SQLite or PostgreSQL)")
+    return insert(table)
+
+
+@contextlib.contextmanager
+def write_tx(engine: Engine) -> Iterator[Connection]:
+    """One write transaction (BEGIN IMMEDIATE on SQLite, so concurrent writers queue, never interleave)."""
+    with engine.connect().execution_options(nexus_write=True) as conn:
+        with conn.begin():
+            yield conn
+
+
+def describe_db_error(exc: BaseException, url: str) -> str:
+    """Turn a driver exception into one sentence a user can act on."""
+    text = str(getattr(exc, "orig", None) or exc)
+    low = text.lower()
+    safe = make_url(url).render_as_string(hide_password=True)
+    if "readonly" in low or "read-only" in low:
+        return f"the database {safe} is read-only: {text}. Point --db at a writable file or fix its permissions."
+    if "locked" in low or "busy" in low:
+        return f"the database {safe} is locked by another process ({text}); nothing was written, try again."
+    if "unable to open" in low:
+        return f"cannot open the database {safe}: {text}"
+    if "file is not a database" in low or "malformed" in low:
+        return f"{safe} is not a usable SQLite database: {text}"
+    return f"database error on {safe}: {text}"

@@ -1,0 +1,97 @@
+"""Schema versions and the path from any earlier version to the current one.
+
+Version 1 is the seed's DDL (sessions, tasks, routing_decisions). Version 2 adds columns and tables;
+existing rows are kept and their epoch-ms twins back-filled.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from sqlalchemy import Engine, inspect, select, text, update
+from sqlalchemy.schema import CreateIndex
+
+from nexus_tui.core.events import ms_from_iso
+from nexus_tui.store.engine import write_tx
+from nexus_tui.store.schema import SCHEMA_VERSION, TABLES, SchemaVersion, Session, Task
+from sqlmodel import SQLModel
+
+
+def _now() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+
+
+def current_version(conn) -> int:
+    """0 for an empty database, 1 for a seed-schema database without a version table, else the stored one."""
+    names = set(inspect(conn).get_table_names())
+    if "schema_version" in names:
+        v = conn.execute(select(SchemaVersion.version).order_by(SchemaVersion.version.desc())).first()
+        return int(v[0]) if v else (1 if "sessions" in names else 0)
+    if "sessions" in names or "tasks" in names:
+        return 1
+    return 0
+
+
+def _add_missing(conn) -> None:
+    """Create missing tables, add missing columns (portable ALTER TABLE ADD COLUMN) and indexes."""
+    insp = inspect(conn)
+    existing = set(insp.get_table_names())
+    for model in TABLES:
+        table = model.__table__
+        if table.name not in existing:
+            table.create(conn)
+            continue
+        have = {c["name"] for c in insp.get_columns(table.name)}
+        for col in table.columns:
+            if col.name in have:
+                continue
+            coltype = col.type.compile(dialect=conn.dialect)
+            conn.execute(text(f'ALTER TABLE {table.name} ADD COLUMN "{col.name}" {coltype}'))
+        have_ix = {ix["name"] for ix in insp.get_indexes(table.name)}
+        for ix in table.indexes:
+            if ix.name not in have_ix:
+                conn.execute(CreateIndex(ix))
+
+
+def _backfill_v2(conn) -> None:
+    """Fill the epoch-ms twins and token totals of rows written by a version-1 database."""
+    rows = conn.execute(select(Session.id, Session.start_time, Session.end_time).where(Session.start_ms.is_(None)))
+    for sid, st, et in rows.fetchall():
+        conn.execute(update(Session).where(Session.id == sid).values(
+            start_ms=ms_from_iso(st), end_ms=ms_from_iso(et) if et else ms_from_iso(st)))
+    rows = conn.execute(select(Task.id, Task.timestamp, Task.tokens_in, Task.tokens_out).where(Task.ts_ms.is_(None)))
+    for tid, ts, tin, tout in rows.fetchall():
+        conn.execute(update(Task).where(Task.id == tid).values(
+            ts_ms=ms_from_iso(ts), cache_read_tokens=0, cache_creation_tokens=0,
+            total_tokens=(tin or 0) + (tout or 0), status="ok"))
+
+
+MIGRATIONS = {2: [_add_missing, _backfill_v2]}
+
+
+def migrate(engine: Engine) -> tuple[int, int]:
+    """Bring the database to SCHEMA_VERSION; returns (from_version, to_version)."""
+    with engine.connect() as conn:
+        start = current_version(conn)
+    if start == SCHEMA_VERSION:
+        return start, start
+    with write_tx(engine) as conn:
+        start = current_version(conn)  # again, under the write lock: another process may have migrated
+        if start > SCHEMA_VERSION:
+            from nexus_tui.store.engine import StoreError
+
+            raise StoreError(f"the database is at schema version {start}, newer than this nexus-insights "
+                             f"({SCHEMA_VERSION}); upgrade nexus-insights")
+        if start == SCHEMA_VERSION:
+            return start, start
+        if start == 0:
+            SQLModel.metadata.create_all(conn, tables=[m.__table__ for m in TABLES])
+            conn.execute(SchemaVersion.__table__.insert().values(version=SCHEMA_VERSION, applied_at=_now(),
+                                                                 note="created"))
+            return 0, SCHEMA_VERSION
+        for version in range(start + 1, SCHEMA_VERSION + 1):
+            for step in MIGRATIONS[version]:
+                step(conn)
+            conn.execute(SchemaVersion.__table__.insert().values(version=version, applied_at=_now(),
+                                                                 note=f"migrated from {version - 1}"))
+    return start, SCHEMA_VERSION

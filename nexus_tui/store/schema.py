@@ -1,0 +1,181 @@
+"""The database schema (version 2). The seed's three tables keep every column, name and meaning.
+
+Times are ISO-8601 UTC text (seed) plus integer epoch-ms twins (``*_ms``) for portable arithmetic and
+range scans. ``tokens_in`` is uncached input (Anthropic semantics); total input = tokens_in +
+cache_read_tokens + cache_creation_tokens. See docs/schema.md.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import BigInteger, Column, Index, Integer, Text
+from sqlmodel import Field, SQLModel
+
+SCHEMA_VERSION = 2
+
+
+def _big(**kw):
+    return Field(default=None, sa_column=Column(BigInteger, **kw))
+
+
+class Session(SQLModel, table=True):
+    __tablename__ = "sessions"
+
+    id: str = Field(primary_key=True)
+    start_time: str = Field(nullable=False)
+    end_time: str | None = None
+    cli_tool: str | None = None  # 'claude-code', 'gemini-cli', 'kiro-cli', 'proxy', 'mcp'
+    persona: str | None = None
+    nexus_mode: str | None = None  # 'hybrid', 'cloud', 'personas-only'
+    # --- added in version 2 ---
+    project: str | None = Field(default=None, index=True)
+    cwd: str | None = None
+    git_branch: str | None = None
+    cli_version: str | None = None
+    start_ms: int | None = _big(index=True)
+    end_ms: int | None = _big()
+
+
+class Task(SQLModel, table=True):
+    __tablename__ = "tasks"
+    __table_args__ = (
+        Index("ix_tasks_session_ts", "session_id", "ts_ms"),
+        Index("ix_tasks_model_ts", "model", "ts_ms"),
+    )
+
+    id: str = Field(primary_key=True)
+    session_id: str = Field(foreign_key="sessions.id", nullable=False)
+    timestamp: str = Field(nullable=False)
+    source: str = Field(nullable=False)  # 'transcript', 'mcp-tool', 'proxy-intercept', 'otel', 'manual'
+    model: str = Field(nullable=False)
+    routing: str = Field(nullable=False)  # 'cloud', 'local'
+    routing_reason: str | None = None
+    tokens_in: int | None = None
+    tokens_out: int | None = None
+    latency_ms: int | None = None
+    cost_usd: float | None = None
+    cloud_cost_equivalent: float | None = None
+    quality_rating: int | None = None  # NULL, 1 helpful, 0 not helpful
+    # --- added in version 2 ---
+    ts_ms: int | None = _big(index=True)
+    cache_read_tokens: int | None = None
+    cache_creation_tokens: int | None = None
+    cache_creation_5m_tokens: int | None = None
+    cache_creation_1h_tokens: int | None = None
+    thinking_tokens: int | None = None
+    total_tokens: int | None = None
+    trigger_ms: int | None = _big()
+    end_ms: int | None = _big()
+    request_id: str | None = Field(default=None, index=True)
+    message_id: str | None = None
+    project: str | None = None
+    agent_id: str | None = None
+    is_sidechain: bool | None = None
+    status: str | None = None  # 'ok', 'error'
+    error_message: str | None = None
+    stop_reason: str | None = None
+    cli_tool: str | None = None
+    persona: str | None = None
+    tier: str | None = None  # an orchestrator's tier label ('Tier 1'..), when a source gives one
+    component: str | None = None
+    prompt_length: int | None = None
+    response_length: int | None = None
+    speed: str | None = None
+    service_tier: str | None = None
+    priced_as: str | None = None  # genai-prices model id; NULL = unpriced
+    rated_ms: int | None = _big()
+
+
+class RoutingDecision(SQLModel, table=True):
+    __tablename__ = "routing_decisions"
+
+    id: str = Field(primary_key=True)
+    task_id: str = Field(foreign_key="tasks.id", nullable=False, index=True)
+    reason: str = Field(nullable=False)
+    alternatives_considered: str | None = None  # JSON array of {model, reason_rejected}
+    classifier_version: str | None = None  # 'rules-v1', 'ml-v1'
+
+
+class ToolCall(SQLModel, table=True):
+    __tablename__ = "tool_calls"
+    __table_args__ = (
+        Index("ix_tool_calls_tool_latency", "tool_name", "latency_ms"),
+        Index("ix_tool_calls_session", "session_id", "started_ms"),
+    )
+
+    id: str = Field(primary_key=True)  # tool_use_id where the source has one
+    session_id: str = Field(nullable=False)
+    task_id: str | None = Field(default=None, index=True)
+    tool_name: str | None = None  # NULL until the call half is seen
+    mcp_server: str | None = None
+    tool_use_id: str | None = None
+    source: str | None = None
+    agent_id: str | None = None
+    started: str | None = None
+    started_ms: int | None = _big(index=True)
+    ended_ms: int | None = _big()
+    latency_ms: int | None = None
+    success: bool | None = None  # NULL while no result has been seen
+    error_type: str | None = None
+    error_message: str | None = None
+    input_size: int | None = None
+    output_size: int | None = None
+    source_path: str | None = None  # where the tool_use / tool_result lines sit, for on-demand detail
+    use_offset: int | None = _big()
+    use_length: int | None = None
+    result_offset: int | None = _big()
+    result_length: int | None = None
+
+
+class ErrorEvent(SQLModel, table=True):
+    __tablename__ = "errors"
+
+    id: str = Field(primary_key=True)
+    time: str = Field(nullable=False)
+    ts_ms: int | None = _big(index=True)
+    component: str = Field(nullable=False)  # 'api', 'tool', 'ingest', 'collector', 'receiver'
+    kind: str = Field(nullable=False)
+    message: str = Field(sa_column=Column(Text, nullable=False))
+    context: str | None = None  # JSON object
+    session_id: str | None = Field(default=None, index=True)
+    task_id: str | None = None
+
+
+class IngestCursor(SQLModel, table=True):
+    __tablename__ = "ingest_cursors"
+
+    path: str = Field(primary_key=True)
+    source: str = Field(nullable=False)
+    dev: int | None = _big()
+    inode: int | None = _big()
+    size: int | None = _big()
+    mtime_ns: int | None = _big()
+    offset: int = Field(default=0, sa_column=Column(BigInteger, nullable=False, default=0))
+    head_hash: str | None = None  # hash of the first bytes: a replaced file is re-read from the start
+    state: str | None = None  # small JSON parser state carried between passes
+    lines: int = Field(default=0, sa_column=Column(BigInteger, nullable=False, default=0))
+    skipped: int = Field(default=0, sa_column=Column(BigInteger, nullable=False, default=0))
+    last_seen: str | None = None
+
+
+class SchemaVersion(SQLModel, table=True):
+    __tablename__ = "schema_version"
+
+    version: int = Field(primary_key=True)
+    applied_at: str = Field(nullable=False)
+    note: str | None = None
+
+
+# The seed's version-1 DDL (what a v0.2.0 nexus database holds); migrations start from it.
+SCHEMA_V1_DDL = [
+    """CREATE TABLE sessions (
+    id TEXT PRIMARY KEY, start_time TEXT NOT NULL, end_time TEXT, cli_tool TEXT, persona TEXT, nexus_mode TEXT)""",
+    """CREATE TABLE tasks (
+    id TEXT PRIMARY KEY, session_id TEXT NOT NULL REFERENCES sessions(id), timestamp TEXT NOT NULL,
+    source TEXT NOT NULL, model TEXT NOT NULL, routing TEXT NOT NULL, routing_reason TEXT, tokens_in INTEGER,
+    tokens_out INTEGER, latency_ms INTEGER, cost_usd REAL, cloud_cost_equivalent REAL, quality_rating INTEGER)""",
+    """CREATE TABLE routing_decisions (
+    id TEXT PRIMARY KEY, task_id TEXT NOT NULL REFERENCES tasks(id), reason TEXT NOT NULL,
+    alternatives_considered TEXT, classifier_version TEXT)""",
+]
+
+TABLES = [Session, Task, RoutingDecision, ToolCall, ErrorEvent, IngestCursor, SchemaVersion]

@@ -1,0 +1,315 @@
+"""The single writer: idempotent upserts of parsed batches together with their cursors, in one transaction.
+
+Natural keys make every write idempotent. The SQL merge rules repeat core/merge.py's so that two processes
+writing the same response at once still converge on the same row (ON CONFLICT ... DO UPDATE ... WHERE).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from sqlalchemy import Engine, and_, case, func, or_, select, update
+
+from nexus_tui.core.events import Batch, iso_from_ms
+from nexus_tui.core.merge import fold_sessions, fold_tasks, fold_tool_calls
+from nexus_tui.store.engine import upsert, write_tx
+from nexus_tui.store.schema import ErrorEvent, IngestCursor, RoutingDecision, Session, Task, ToolCall
+
+_CHUNK = 500
+
+
+@dataclass
+class CursorUpdate:
+    path: str
+    source: str
+    dev: int | None
+    inode: int | None
+    size: int | None
+    mtime_ns: int | None
+    offset: int
+    head_hash: str | None
+    state: str | None
+    lines: int
+    skipped: int
+    last_seen: str
+
+
+@dataclass
+class WriteResult:
+    new_sessions: int = 0
+    new_tasks: int = 0
+    updated_tasks: int = 0
+    new_tool_calls: int = 0
+    new_errors: int = 0
+    ratings: int = 0
+    session_ids: set[str] = field(default_factory=set)
+    task_ids: list[str] = field(default_factory=list)  # ids written for the first time
+
+    def add(self, other: "WriteResult") -> None:
+        self.new_sessions += other.new_sessions
+        self.new_tasks += other.new_tasks
+        self.updated_tasks += other.updated_tasks
+        self.new_tool_calls += other.new_tool_calls
+        self.new_errors += other.new_errors
+        self.ratings += other.ratings
+        self.session_ids |= other.session_ids
+        self.task_ids.extend(other.task_ids)
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.new_sessions or self.new_tasks or self.updated_tasks or self.new_tool_calls
+                    or self.new_errors or self.ratings)
+
+
+def _existing(conn, col, ids: list[str]) -> set[str]:
+    found: set[str] = set()
+    for i in range(0, len(ids), _CHUNK):
+        found.update(r[0] for r in conn.execute(select(col).where(col.in_(ids[i:i + _CHUNK]))))
+    return found
+
+
+def _session_row(s) -> dict:
+    return {"id": s.id, "start_time": iso_from_ms(s.start_ms), "end_time": iso_from_ms(s.end_ms),
+            "start_ms": s.start_ms, "end_ms": s.end_ms, "cli_tool": s.cli_tool, "persona": s.persona,
+            "nexus_mode": s.nexus_mode, "project": s.project, "cwd": s.cwd, "git_branch": s.git_branch,
+            "cli_version": s.cli_version}
+
+
+def _task_row(t) -> dict:
+    latency = t.latency_ms
+    if t.end_ms is not None and t.trigger_ms is not None:
+        latency = max(0, t.end_ms - t.trigger_ms)
+    return {"id": t.id, "session_id": t.session_id, "timestamp": iso_from_ms(t.ts_ms), "ts_ms": t.ts_ms,
+            "source": t.source, "model": t.model, "routing": t.routing, "routing_reason": t.routing_reason,
+            "tokens_in": t.tokens_in, "tokens_out": t.tokens_out, "cache_read_tokens": t.cache_read_tokens,
+            "cache_creation_tokens": t.cache_creation_tokens,
+            "cache_creation_5m_tokens": t.cache_creation_5m_tokens,
+            "cache_creation_1h_tokens": t.cache_creation_1h_tokens, "thinking_tokens": t.thinking_tokens,
+            "total_tokens": t.total_tokens, "trigger_ms": t.trigger_ms, "end_ms": t.end_ms, "latency_ms": latency,
+            "cost_usd": t.cost_usd, "cloud_cost_equivalent": t.cloud_cost_equivalent,
+            "request_id": t.request_id, "message_id": t.message_id, "project": t.project, "agent_id": t.agent_id,
+            "is_sidechain": t.is_sidechain, "status": t.status, "error_message": t.error_message,
+            "stop_reason": t.stop_reason, "cli_tool": t.cli_tool, "persona": t.persona, "tier": t.tier,
+            "component": t.component, "prompt_length": t.prompt_length, "response_length": t.response_length,
+            "speed": t.speed, "service_tier": t.service_tier, "priced_as": t.priced_as,
+            "quality_rating": t.quality_rating}
+
+
+_TASK_USAGE = ("tokens_in", "tokens_out", "cache_read_tokens", "cache_creation_tokens", "cache_creation_5m_tokens",
+               "cache_creation_1h_tokens", "thinking_tokens", "total_tokens", "cost_usd", "cloud_cost_equivalent",
+               "priced_as", "stop_reason", "model", "response_length")
+_TASK_FILL = ("agent_id", "request_id", "message_id", "project", "error_message", "tier", "component",
+              "prompt_length", "speed", "service_tier", "persona", "cli_tool", "routing_reason")
+
+
+def _task_upsert(conn):
+    t = Task.__table__
+    ins = upsert(conn, t)
+    ex = ins.excluded
+    better = ex.total_tokens > t.c.total_tokens
+    end_expr = case((or_(t.c.end_ms.is_(None), ex.end_ms > t.c.end_ms), ex.end_ms), else_=t.c.end_ms)
+    trig_expr = case((or_(t.c.trigger_ms.is_(None), ex.trigger_ms < t.c.trigger_ms), ex.trigger_ms),
+                     else_=t.c.trigger_ms)
+    set_ = {c: case((better, getattr(ex, c)), else_=getattr(t.c, c)) for c in _TASK_USAGE}
+    set_.update({c: func.coalesce(getattr(t.c, c), getattr(ex, c)) for c in _TASK_FILL})
+    set_["end_ms"] = end_expr
+    set_["trigger_ms"] = trig_expr
+    set_["latency_ms"] = case((and_(end_expr.isnot(None), trig_expr.isnot(None)), end_expr - trig_expr),
+                              else_=func.coalesce(t.c.latency_ms, ex.latency_ms))
+    set_["is_sidechain"] = case((ex.is_sidechain.is_(False), False), else_=t.c.is_sidechain)
+    where = or_(better, ex.end_ms > t.c.end_ms, and_(t.c.end_ms.is_(None), ex.end_ms.isnot(None)),
+                ex.trigger_ms < t.c.trigger_ms, and_(t.c.trigger_ms.is_(None), ex.trigger_ms.isnot(None)),
+                and_(t.c.latency_ms.is_(None), ex.latency_ms.isnot(None)),
+                and_(t.c.is_sidechain.is_(True), ex.is_sidechain.is_(False)),
+                *[and_(getattr(t.c, c).is_(None), getattr(ex, c).isnot(None)) for c in _TASK_FILL])
+    return ins.on_conflict_do_update(index_elements=["id"], set_=set_, where=where)
+
+
+def _session_upsert(conn):
+    s = Session.__table__
+    ins = upsert(conn, s)
+    ex = ins.excluded
+    earlier = ex.start_ms < s.c.start_ms
+    later = ex.end_ms > s.c.end_ms
+    fill = ("cli_tool", "persona", "nexus_mode", "project", "cwd", "git_branch", "cli_version")
+    set_ = {"start_ms": case((earlier, ex.start_ms), else_=s.c.start_ms),
+            "start_time": case((earlier, ex.start_time), else_=s.c.start_time),
+            "end_ms": case((later, ex.end_ms), else_=s.c.end_ms),
+            "end_time": case((later, ex.end_time), else_=s.c.end_time)}
+    set_.update({c: func.coalesce(getattr(ex, c), getattr(s.c, c)) for c in fill})
+    where = or_(earlier, later, *[and_(getattr(ex, c).isnot(None),
+                                      or_(getattr(s.c, c).is_(None), getattr(s.c, c) != getattr(ex, c)))
+                                 for c in fill])
+    return ins.on_conflict_do_update(index_elements=["id"], set_=set_, where=where)
+
+
+def _use_fields(u) -> dict:
+    return {"id": u.id, "session_id": u.session_id, "task_id": u.task_id, "tool_name": u.tool_name,
+            "mcp_server": u.mcp_server, "tool_use_id": u.id, "source": u.source, "agent_id": u.agent_id,
+            "started": iso_from_ms(u.started_ms), "started_ms": u.started_ms, "input_size": u.input_size,
+            "source_path": u.source_path, "use_offset": u.use_offset, "use_length": u.use_length}
+
+
+def _result_fields(r) -> dict:
+    return {"ended_ms": r.ended_ms, "success": r.success, "error_type": r.error_type,
+            "error_message": r.error_message, "output_size": r.output_size, "result_offset": r.result_offset,
+            "result_length": r.result_length}
+
+
+_USE_COLS = ("session_id", "task_id", "tool_name", "mcp_server", "tool_use_id", "source", "agent_id", "started",
+             "started_ms", "input_size", "source_path", "use_offset", "use_length")
+_RESULT_COLS = ("ended_ms", "success", "error_type", "error_message", "output_size", "result_offset",
+                "result_length")
+
+
+def _tool_rows(folded: dict[str, dict]) -> tuple[list[dict], list[dict], list[dict]]:
+    both, uses, results = [], [], []
+    for tid, halves in folded.items():
+        u, r = halves.get("use"), halves.get("result")
+        if u is not None and r is not None:
+            row = _use_fields(u) | _result_fields(r)
+            row["latency_ms"] = r.latency_ms if r.latency_ms is not None else max(0, r.ended_ms - u.started_ms)
+            both.append(row)
+        elif u is not None:
+            row = _use_fields(u) | dict.fromkeys(_RESULT_COLS)
+            row["latency_ms"] = None
+            uses.append(row)
+        else:
+            row = {"id": tid, "session_id": r.session_id, "task_id": r.task_id, "tool_name": r.tool_name,
+                   "mcp_server": r.mcp_server, "tool_use_id": tid, "source": r.source, "agent_id": None,
+                   "started": iso_from_ms(r.started_ms), "started_ms": r.started_ms, "input_size": None,
+                   "source_path": r.source_path, "use_offset": None, "use_length": None} | _result_fields(r)
+            if r.latency_ms is not None:
+                row["latency_ms"] = r.latency_ms
+            elif r.started_ms is not None:
+                row["latency_ms"] = max(0, r.ended_ms - r.started_ms)
+            else:
+                row["latency_ms"] = None
+            results.append(row)
+    return both, uses, results
+
+
+def _tool_upserts(conn):
+    tc = ToolCall.__table__
+    # call half arriving after its result
+    ins_u = upsert(conn, tc)
+    ex = ins_u.excluded
+    set_u = {c: func.coalesce(getattr(tc.c, c), getattr(ex, c)) for c in _USE_COLS}
+    set_u["latency_ms"] = case((and_(tc.c.latency_ms.is_(None), tc.c.ended_ms.isnot(None)),
+                                tc.c.ended_ms - ex.started_ms), else_=tc.c.latency_ms)
+    use_stmt = ins_u.on_conflict_do_update(index_elements=["id"], set_=set_u,
+                                           where=or_(tc.c.started_ms.is_(None), tc.c.tool_name.is_(None)))
+    # result half arriving after its call (or both halves again)
+    ins_r = upsert(conn, tc)
+    ex = ins_r.excluded
+    set_r = {c: getattr(ex, c) for c in _RESULT_COLS}
+    set_r.update({c: func.coalesce(getattr(tc.c, c), getattr(ex, c)) for c in _USE_COLS})
+    set_r["latency_ms"] = func.coalesce(ex.latency_ms, case((tc.c.started_ms.isnot(None),
+                                                             ex.ended_ms - tc.c.started_ms), else_=None))
+    res_stmt = ins_r.on_conflict_do_update(index_elements=["id"], set_=set_r,
+                                           where=or_(tc.c.ended_ms.is_(None), tc.c.success.is_(None),
+                                                     tc.c.tool_name.is_(None)))
+    return use_stmt, res_stmt
+
+
+class Writer:
+    """Writes batches; the only code that changes rows (ratings included)."""
+
+    def __init__(self, engine: Engine):
+        self.engine = engine
+
+    def write(self, batch: Batch, cursors: list[CursorUpdate] = ()) -> WriteResult:
+        """Write one batch and the cursors that produced it, all in one transaction."""
+        res = WriteResult()
+        with write_tx(self.engine) as conn:
+            self._write(conn, batch, res)
+            for c in cursors:
+                self._cursor(conn, c)
+        return res
+
+    def _write(self, conn, batch: Batch, res: WriteResult) -> None:
+        sessions = fold_sessions(batch.sessions)
+        tasks = fold_tasks(batch.tasks)
+        # every task needs its session row (foreign key); sources always send one, this is a guard
+        for t in tasks.values():
+            if t.session_id not in sessions:
+                from nexus_tui.core.events import SessionRec
+
+                sessions[t.session_id] = SessionRec(id=t.session_id, start_ms=t.ts_ms, end_ms=t.end_ms or t.ts_ms,
+                                                    cli_tool=t.cli_tool)
+        if sessions:
+            ids = list(sessions)
+            known = _existing(conn, Session.__table__.c.id, ids)
+            res.new_sessions += len(ids) - len(known)
+            res.session_ids.update(ids)
+            conn.execute(_session_upsert(conn), [_session_row(s) for s in sessions.values()])
+        if tasks:
+            ids = list(tasks)
+            known = _existing(conn, Task.__table__.c.id, ids)
+            new_ids = [i for i in ids if i not in known]
+            res.new_tasks += len(new_ids)
+            res.updated_tasks += len(known)
+            res.task_ids.extend(new_ids)
+            conn.execute(_task_upsert(conn), [_task_row(t) for t in tasks.values()])
+        folded = fold_tool_calls(batch.tool_uses, batch.tool_results)
+        if folded:
+            ids = list(folded)
+            known = _existing(conn, ToolCall.__table__.c.id, ids)
+            res.new_tool_calls += len(ids) - len(known)
+            both, uses, results = _tool_rows(folded)
+            use_stmt, res_stmt = _tool_upserts(conn)
+            for rows, stmt in ((uses, use_stmt), (both, res_stmt), (results, res_stmt)):
+                if rows:
+                    conn.execute(stmt, rows)
+        if batch.routing:
+            rt = RoutingDecision.__table__
+            ins = upsert(conn, rt)
+            rows = {r.id: {"id": r.id, "task_id": r.task_id, "reason": r.reason,
+                           "alternatives_considered": r.alternatives_considered,
+                           "classifier_version": r.classifier_version} for r in batch.routing}
+            conn.execute(ins.on_conflict_do_nothing(index_elements=["id"]), list(rows.values()))
+        if batch.errors:
+            et = ErrorEvent.__table__
+            rows = {e.id: {"id": e.id, "time": iso_from_ms(e.ts_ms), "ts_ms": e.ts_ms, "component": e.component,
+                           "kind": e.kind, "message": e.message, "context": e.context, "session_id": e.session_id,
+                           "task_id": e.task_id} for e in batch.errors}
+            known = _existing(conn, et.c.id, list(rows))
+            res.new_errors += len(rows) - len(known)
+            conn.execute(upsert(conn, et).on_conflict_do_nothing(index_elements=["id"]), list(rows.values()))
+        for r in batch.ratings:
+            res.ratings += self._rate(conn, r.task_id, r.rating)
+
+    @staticmethod
+    def _cursor(conn, c: CursorUpdate) -> None:
+        t = IngestCursor.__table__
+        row = {k: getattr(c, k) for k in ("path", "source", "dev", "inode", "size", "mtime_ns", "offset",
+                                          "head_hash", "state", "lines", "skipped", "last_seen")}
+        ins = upsert(conn, t)
+        conn.execute(ins.on_conflict_do_update(index_elements=["path"],
+                                               set_={k: getattr(ins.excluded, k) for k in row if k != "path"}),
+                     [row])
+
+    @staticmethod
+    def _rate(conn, task_id: str, rating: int | None, now_ms: int | None = None) -> int:
+        import time
+
+        t = Task.__table__
+        r = conn.execute(update(t).where(t.c.id == task_id).values(
+            quality_rating=rating, rated_ms=now_ms or int(time.time() * 1000)))
+        return r.rowcount or 0
+
+    def rate(self, task_id: str, rating: int | None) -> tuple[int | None, int]:
+        """Set a task's quality rating (1, 0 or None); returns (previous rating, rows changed)."""
+        if rating not in (None, 0, 1):
+            raise ValueError("a rating is 1 (helpful), 0 (not helpful) or None (cleared)")
+        t = Task.__table__
+        with write_tx(self.engine) as conn:
+            prev = conn.execute(select(t.c.quality_rating).where(t.c.id == task_id)).first()
+            if prev is None:
+                return None, 0
+            return prev[0], self._rate(conn, task_id, rating)
+
+    def forget_cursor(self, path: str) -> None:
+        t = IngestCursor.__table__
+        with write_tx(self.engine) as conn:
+            conn.execute(t.delete().where(t.c.path == path))
