@@ -1,0 +1,68 @@
+"""The time range and filters shared by every report and screen (plain data, no I/O)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from datetime import date, datetime, time, timedelta, tzinfo
+from zoneinfo import ZoneInfo
+
+RANGES = ("today", "7d", "30d", "all", "custom")
+
+
+@dataclass(frozen=True, slots=True)
+class Filters:
+    """``since_ms`` inclusive, ``until_ms`` exclusive (epoch ms); None = open. Other fields: exact match,
+    except ``project``, which matches a session's project name exactly or a part of its cwd."""
+
+    since_ms: int | None = None
+    until_ms: int | None = None
+    project: str | None = None
+    model: str | None = None
+    source: str | None = None
+    cli_tool: str | None = None
+    persona: str | None = None
+    range_name: str = "all"
+
+    def with_(self, **kw) -> "Filters":
+        return replace(self, **kw)
+
+
+def local_zone(name: str | None = None) -> tzinfo:
+    """The named IANA zone, or the machine's local zone."""
+    if name:
+        return ZoneInfo(name)
+    return datetime.now().astimezone().tzinfo  # type: ignore[return-value]
+
+
+def _day_start_ms(d: date, tz: tzinfo) -> int:
+    return int(datetime.combine(d, time.min, tzinfo=tz).timestamp() * 1000)
+
+
+def parse_bound(text: str, tz: tzinfo, *, end: bool) -> int:
+    """'YYYY-MM-DD' (a whole local day: start, or the next day's start for an end bound) or an ISO time."""
+    s = text.strip()
+    try:
+        if len(s) == 10:
+            d = date.fromisoformat(s)
+            return _day_start_ms(d + timedelta(days=1) if end else d, tz)
+        if len(s) == 8 and s.isdigit():  # ccusage style YYYYMMDD
+            d = date(int(s[:4]), int(s[4:6]), int(s[6:]))
+            return _day_start_ms(d + timedelta(days=1) if end else d, tz)
+        dt = datetime.fromisoformat(s.replace("Z", "+00:00"))
+    except ValueError as e:
+        raise ValueError(f"not a date: {text!r} (use YYYY-MM-DD or an ISO-8601 time)") from e
+    if dt.tzinfo is None:
+        dt = dt.replace(tzinfo=tz)
+    return int(dt.timestamp() * 1000)
+
+
+def preset(range_name: str, now_ms: int, tz: tzinfo) -> tuple[int | None, int | None]:
+    """(since_ms, until_ms) for 'today', '7d', '30d' (calendar days ending today), 'all'."""
+    today = datetime.fromtimestamp(now_ms / 1000, tz).date()
+    if range_name == "today":
+        return _day_start_ms(today, tz), None
+    if range_name == "7d":
+        return _day_start_ms(today - timedelta(days=6), tz), None
+    if range_name == "30d":
+        return _day_start_ms(today - timedelta(days=29), tz), None
+    return None, None
