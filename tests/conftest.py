@@ -1,0 +1,48 @@
+"""Shared fixtures: paths to the real captures, temporary homes and Claude Code trees, stores."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = REPO.parent / "shared"
+REAL = SHARED / "fixtures" / "real"
+CC = REAL / "claude_code"
+
+
+def require_shared() -> None:
+    if not CC.is_dir():
+        pytest.skip(f"the shared fixtures are not beside the repo ({CC})")
+
+
+def copy_cc_tree(dest: Path) -> Path:
+    """Lay the real Claude Code fixtures out as ~/.claude/projects/<project>/… (as check-fixtures does)."""
+    require_shared()
+    projects = dest / "projects"
+    (projects / "-fixtures-sniffly").mkdir(parents=True)
+    (projects / "-fixtures-spotter").mkdir(parents=True)
+    for f in (CC / "sniffly").glob("*.jsonl"):
+        shutil.copy(f, projects / "-fixtures-sniffly" / f.name)
+    for f in (CC / "spotter").glob("*.jsonl"):
+        shutil.copy(f, projects / "-fixtures-spotter" / f.name)
+    shutil.copytree(CC / "spotter" / "4d5611e5-241a-462a-8d15-5122611a9569",
+                    projects / "-fixtures-spotter" / "4d5611e5-241a-462a-8d15-5122611a9569")
+    for p in dest.rglob("*"):
+        p.chmod(0o755 if p.is_dir() else 0o644)
+    return projects
+
+
+@pytest.fixture
+def isolated_env(tmp_path, monkeypatch):
+    """HOME, NEXUS_INSIGHTS_HOME and CLAUDE_CONFIG_DIR all inside tmp_path."""
+    home = tmp_path / "home"
+    home.mkdir()
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.setenv("NEXUS_INSIGHTS_HOME", str(tmp_path / "nexus"))
+    monkeypatch.setenv("CLAUDE_CONFIG_DIR", str(tmp_path / "claude"))
+    monkeypatch.delenv("NEXUS_INSIGHTS_DB", raising=False)
+    (tmp_path / "claude" / "projects").mkdir(parents=True)
+    return tmp_path
