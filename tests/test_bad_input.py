@@ -1,0 +1,71 @@
+"""Bad input through the real ingest command: clear counts by reason, nothing already stored is lost."""
+
+from __future__ import annotations
+
+import json
+import os
+
+from sqlalchemy import text
+
+from tests.conftest import copy_cc_tree
+from tests.helpers import session_totals, store_at
+from tests.test_store import _cli
+
+GOOD = {"type": "assistant", "sessionId": "bad-input-session", "version": "2.1.0", "cwd": "/w/bad",
+        "timestamp": "2026-03-01T12:00:00.000Z", "requestId": "req_ok", "uuid": "u1",
+        "message": {"id": "msg_ok", "model": "claude-opus-4-6", "usage": {"input_tokens": 10, "output_tokens": 20}}}
+
+
+def _line(**over) -> str:
+    d = json.loads(json.dumps(GOOD))
+    for k, v in over.items():
+        if k == "usage":
+            d["message"]["usage"] = v
+        elif k == "model":
+            d["message"]["model"] = v
+        else:
+            d[k] = v
+    return json.dumps(d)
+
+
+def test_ingest_counts_every_kind_of_bad_line_and_keeps_what_was_stored(tmp_path):
+    projects = copy_cc_tree(tmp_path / "claude")
+    assert _cli(tmp_path, "ingest").returncode == 0
+    db = tmp_path / "nexus" / "insights.db"
+    before = session_totals(store_at(db))
+
+    bad = projects / "-bad"
+    bad.mkdir()
+    (bad / "empty.jsonl").write_bytes(b"")
+    noise = os.urandom(3100).replace(b"\n", b"\x00")
+    (bad / "binary.jsonl").write_bytes(noise[:3000] + b"\n" + noise[3000:] + b"\n")
+    (bad / "mixed.jsonl").write_text("\n".join([
+        _line(),
+        "{this is not json",
+        '["an", "array"]',
+        _line(requestId="req_types", usage={"input_tokens": "lots", "output_tokens": 3}),
+        _line(requestId="req_huge", usage={"input_tokens": 10**15, "output_tokens": 3}),
+        _line(requestId="req_unknown", model="mystery-model-7b", usage={"input_tokens": 5, "output_tokens": 6}),
+        '{"type": "brand-new-line-type", "sessionId": "x"}',
+    ]) + "\n" + '{"type":"assistant","half-writ')  # a half-written last line waits
+
+    r = _cli(tmp_path, "ingest")
+    assert r.returncode == 0, r.stderr
+    out = r.stdout
+    assert "malformed JSON: 3" in out  # two binary lines + one broken line
+    assert "not a JSON object: 1" in out
+    assert "usage with invalid token counts: 2" in out
+    assert "unknown line type (brand-new-line-type): 1" in out
+    assert "skipped lines: 7" in out
+    assert "2 tasks" in out  # the good line and the unknown model
+
+    store = store_at(db)
+    after = session_totals(store)
+    for sid, tot in before.items():
+        assert after[sid] == tot
+    with store.engine.connect() as conn:
+        rows = dict(conn.execute(text("SELECT id, cost_usd FROM tasks WHERE session_id='bad-input-session'")).all())
+        audit = conn.execute(text("SELECT message FROM errors WHERE component='ingest'")).scalars().all()
+    assert set(rows) == {"req_ok", "req_unknown"}
+    assert rows["req_ok"] > 0 and rows["req_unknown"] is None  # unpriced, never a silent zero
+    assert any("mixed.jsonl" in m and "malformed JSON: 1" in m for m in audit)
