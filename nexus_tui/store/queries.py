@@ -1,0 +1,380 @@
+"""Read queries for the reports and the screens: portable SQLAlchemy Core over (engine, Filters).
+
+Every number the dashboard and the headless reports show comes from here, so both always agree.
+Percentiles are exact, by nearest rank (the value at rank ceil(p/100 * n) of the sorted latencies), read with
+ORDER BY ... LIMIT 1 OFFSET k so memory stays bounded whatever the table size.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from datetime import datetime, tzinfo
+
+from sqlalchemy import Engine, and_, case, distinct, func, literal, or_, select
+
+from nexus_tui.core.events import iso_from_ms
+from nexus_tui.core.filters import Filters
+from nexus_tui.store.schema import ErrorEvent, Session, Task, ToolCall
+
+T = Task.__table__
+S = Session.__table__
+TC = ToolCall.__table__
+E = ErrorEvent.__table__
+
+_BUCKET_MS = 900_000  # 15 minutes: every time zone offset is a multiple of it
+
+
+def _session_conds(f: Filters) -> list:
+    c = []
+    if f.project:
+        like = f"%{f.project}%"
+        c.append(or_(S.c.project == f.project, S.c.cwd.like(like)))
+    if f.persona:
+        c.append(S.c.persona == f.persona)
+    if f.cli_tool:
+        c.append(S.c.cli_tool == f.cli_tool)
+    return c
+
+
+def _session_subquery(f: Filters):
+    conds = _session_conds(f)
+    return select(S.c.id).where(and_(*conds)) if conds else None
+
+
+def task_conds(f: Filters) -> list:
+    """WHERE conditions on tasks for the filters (time on the task's own time)."""
+    c = []
+    if f.since_ms is not None:
+        c.append(T.c.ts_ms >= f.since_ms)
+    if f.until_ms is not None:
+        c.append(T.c.ts_ms < f.until_ms)
+    if f.model:
+        c.append(T.c.model == f.model)
+    if f.source:
+        c.append(T.c.source == f.source)
+    sub = _session_subquery(f)
+    if sub is not None:
+        c.append(T.c.session_id.in_(sub))
+    return c
+
+
+def tool_conds(f: Filters) -> list:
+    """WHERE conditions on tool_calls (time on the call's start; model/source through the asking task)."""
+    c = [TC.c.tool_name.isnot(None)]
+    if f.since_ms is not None:
+        c.append(TC.c.started_ms >= f.since_ms)
+    if f.until_ms is not None:
+        c.append(TC.c.started_ms < f.until_ms)
+    if f.model or f.source:
+        tc = [T.c.model == f.model] if f.model else []
+        if f.source:
+            tc.append(T.c.source == f.source)
+        c.append(TC.c.task_id.in_(select(T.c.id).where(and_(*tc))))
+    sub = _session_subquery(f)
+    if sub is not None:
+        c.append(TC.c.session_id.in_(sub))
+    return c
+
+
+def error_conds(f: Filters) -> list:
+    c = []
+    if f.since_ms is not None:
+        c.append(E.c.ts_ms >= f.since_ms)
+    if f.until_ms is not None:
+        c.append(E.c.ts_ms < f.until_ms)
+    sub = _session_subquery(f)
+    if sub is not None:
+        c.append(E.c.session_id.in_(sub))
+    return c
+
+
+def nearest_rank(n: int, p: float) -> int:
+    """0-based index of the p-th percentile by nearest rank among n sorted values."""
+    return max(0, min(n - 1, math.ceil(p / 100.0 * n) - 1))
+
+
+def _percentiles(conn, col, conds: list, ps=(50, 95, 99)) -> dict:
+    where = and_(col.isnot(None), *conds)
+    n = conn.execute(select(func.count()).select_from(col.table).where(where)).scalar() or 0
+    out: dict = {"n": n}
+    for p in ps:
+        if n == 0:
+            out[p] = None
+            continue
+        k = nearest_rank(n, p)
+        out[p] = conn.execute(select(col).where(where).order_by(col).limit(1).offset(k)).scalar()
+    out["max"] = conn.execute(select(func.max(col)).where(where)).scalar() if n else None
+    return out
+
+
+def _usage_cols():
+    return [func.count().label("tasks"),
+            func.coalesce(func.sum(T.c.tokens_in), 0).label("tokens_in"),
+            func.coalesce(func.sum(T.c.tokens_out), 0).label("tokens_out"),
+            func.coalesce(func.sum(T.c.cache_creation_tokens), 0).label("cache_creation_tokens"),
+            func.coalesce(func.sum(T.c.cache_read_tokens), 0).label("cache_read_tokens"),
+            func.sum(T.c.cost_usd).label("cost_usd"),
+            func.sum(T.c.cloud_cost_equivalent).label("cloud_cost_equivalent"),
+            func.coalesce(func.sum(case((T.c.cost_usd.is_(None), 1), else_=0)), 0).label("unpriced_tasks"),
+            func.avg(T.c.latency_ms).label("avg_latency_ms"),
+            func.coalesce(func.sum(case((T.c.quality_rating == 1, 1), else_=0)), 0).label("rated_helpful"),
+            func.coalesce(func.sum(case((T.c.quality_rating == 0, 1), else_=0)), 0).label("rated_not_helpful")]
+
+
+def cache_hit_rate(tokens_in: int, cache_read: int, cache_creation: int) -> float | None:
+    """Share of total input served from cache: cache_read / (tokens_in + cache_read + cache_creation)."""
+    total = tokens_in + cache_read + cache_creation
+    return cache_read / total if total else None
+
+
+def _usage_dict(r) -> dict:
+    d = dict(r._mapping)
+    d["cost_usd"] = float(d["cost_usd"]) if d["cost_usd"] is not None else (0.0 if d["tasks"] else 0.0)
+    d["cloud_cost_equivalent"] = float(d["cloud_cost_equivalent"] or 0.0)
+    d["total_tokens"] = d["tokens_in"] + d["tokens_out"] + d["cache_creation_tokens"] + d["cache_read_tokens"]
+    d["cache_hit_rate"] = cache_hit_rate(d["tokens_in"], d["cache_read_tokens"], d["cache_creation_tokens"])
+    d["avg_latency_ms"] = round(float(d["avg_latency_ms"]), 1) if d["avg_latency_ms"] is not None else None
+    return d
+
+
+# ---------------------------------------------------------------- summary
+def summary(engine: Engine, f: Filters, top: int = 5) -> dict:
+    tc = task_conds(f)
+    with engine.connect() as conn:
+        u = _usage_dict(conn.execute(select(*_usage_cols()).where(and_(*tc))).one())
+        span = conn.execute(select(func.min(T.c.ts_ms), func.max(T.c.ts_ms),
+                                   func.count(distinct(T.c.session_id))).where(and_(*tc))).one()
+        tools = conn.execute(select(func.count(), func.coalesce(func.sum(case((TC.c.success.is_(False), 1),
+                                                                             else_=0)), 0))
+                             .where(and_(*tool_conds(f)))).one()
+        api_errors = conn.execute(select(func.count()).where(and_(E.c.component == "api", *error_conds(f)))).scalar()
+    calls, failures = int(tools[0]), int(tools[1])
+    ops = calls + u["tasks"] + api_errors
+    return {
+        "period": {"since": iso_from_ms(f.since_ms), "until": iso_from_ms(f.until_ms),
+                   "first_task": iso_from_ms(span[0]), "last_task": iso_from_ms(span[1])},
+        "sessions": int(span[2]),
+        **{k: u[k] for k in ("tasks", "tokens_in", "tokens_out", "cache_creation_tokens", "cache_read_tokens",
+                             "total_tokens", "cost_usd", "cloud_cost_equivalent", "unpriced_tasks",
+                             "cache_hit_rate", "rated_helpful", "rated_not_helpful")},
+        "local_savings_usd": u["cloud_cost_equivalent"] - u["cost_usd"],
+        "tool_calls": calls, "tool_failures": failures,
+        "tool_failure_rate": failures / calls if calls else None,
+        "api_errors": int(api_errors),
+        "error_rate": (failures + api_errors) / ops if ops else None,
+        "top_models": models(engine, f)[:top],
+        "top_tools": sorted(tools_report(engine, f, percentiles=False), key=lambda r: -r["calls"])[:top],
+    }
+
+
+# ---------------------------------------------------------------- by dimension
+DIMENSIONS = {
+    "model": T.c.model,
+    "routing": T.c.routing,
+    "source": T.c.source,
+    "cli_tool": T.c.cli_tool,
+    "tier": T.c.tier,
+    "persona": T.c.persona,
+    "agent": case((T.c.agent_id.is_(None), literal("main")), else_=literal("sub-agent")),
+}
+
+
+def usage_by(engine: Engine, f: Filters, dimension: str, percentiles: bool = True) -> list[dict]:
+    """Tasks, tokens by type, cost, share of cost, average and p95 latency, cache hit rate per value of a dimension."""
+    col = DIMENSIONS[dimension]
+    tc = task_conds(f)
+    with engine.connect() as conn:
+        rows = conn.execute(select(col.label("key"), *_usage_cols()).where(and_(*tc)).group_by(col)).all()
+        out = []
+        total_cost = 0.0
+        for r in rows:
+            d = _usage_dict(r)
+            d[dimension] = d.pop("key")
+            total_cost += d["cost_usd"]
+            if percentiles:
+                cond = [col.is_(None)] if d[dimension] is None else [col == d[dimension]]
+                p = _percentiles(conn, T.c.latency_ms, tc + cond, ps=(95,))
+                d["p95_latency_ms"] = p[95]
+            out.append(d)
+    for d in out:
+        d["cost_share"] = d["cost_usd"] / total_cost if total_cost else None
+    out.sort(key=lambda d: (-d["cost_usd"], -d["tasks"]))
+    return out
+
+
+def models(engine: Engine, f: Filters) -> list[dict]:
+    return usage_by(engine, f, "model", percentiles=True)
+
+
+# ---------------------------------------------------------------- tools
+def tools_report(engine: Engine, f: Filters, percentiles: bool = True) -> list[dict]:
+    """Per tool and MCP server: calls, failures, failure rate, latency percentiles (nearest rank) and max."""
+    conds = tool_conds(f)
+    with engine.connect() as conn:
+        rows = conn.execute(select(TC.c.tool_name, TC.c.mcp_server, func.count(),
+                                   func.coalesce(func.sum(case((TC.c.success.is_(False), 1), else_=0)), 0),
+                                   func.coalesce(func.sum(case((TC.c.success.is_(None), 1), else_=0)), 0),
+                                   func.avg(TC.c.latency_ms))
+                            .where(and_(*conds)).group_by(TC.c.tool_name, TC.c.mcp_server)).all()
+        out = []
+        for name, server, calls, failures, pending, avg in rows:
+            d = {"tool": name, "server": server, "calls": int(calls), "failures": int(failures),
+                 "pending": int(pending), "failure_rate": failures / calls if calls else None,
+                 "avg_ms": round(float(avg), 1) if avg is not None else None}
+            if percentiles:
+                sc = [TC.c.mcp_server.is_(None)] if server is None else [TC.c.mcp_server == server]
+                p = _percentiles(conn, TC.c.latency_ms, conds + [TC.c.tool_name == name] + sc)
+                d.update(p50_ms=p[50], p95_ms=p[95], p99_ms=p[99], max_ms=p["max"])
+            out.append(d)
+    out.sort(key=lambda d: (-d["calls"], d["tool"]))
+    return out
+
+
+def tool_failures_by_type(engine: Engine, f: Filters, tool: str | None = None) -> list[dict]:
+    conds = tool_conds(f) + [TC.c.success.is_(False)]
+    if tool:
+        conds.append(TC.c.tool_name == tool)
+    with engine.connect() as conn:
+        rows = conn.execute(select(TC.c.tool_name, TC.c.error_type, func.count()).where(and_(*conds))
+                            .group_by(TC.c.tool_name, TC.c.error_type)).all()
+    return sorted(({"tool": t, "error_type": e or "error", "failures": int(n)} for t, e, n in rows),
+                  key=lambda d: (-d["failures"], d["tool"]))
+
+
+def recent_tool_failures(engine: Engine, f: Filters, tool: str | None = None, limit: int = 50) -> list[dict]:
+    conds = tool_conds(f) + [TC.c.success.is_(False)]
+    if tool:
+        conds.append(TC.c.tool_name == tool)
+    with engine.connect() as conn:
+        rows = conn.execute(select(TC.c.id, TC.c.tool_name, TC.c.mcp_server, TC.c.started_ms, TC.c.latency_ms,
+                                   TC.c.error_type, TC.c.error_message, TC.c.session_id, TC.c.task_id)
+                            .where(and_(*conds)).order_by(TC.c.started_ms.desc()).limit(limit)).all()
+    return [dict(r._mapping) for r in rows]
+
+
+# ---------------------------------------------------------------- sessions
+SESSION_SORTS = {"start": "start_ms", "cost": "cost_usd", "tasks": "tasks", "tokens": "total_tokens",
+                 "duration": "duration_ms", "errors": "tool_errors"}
+
+
+@dataclass
+class Page:
+    rows: list[dict]
+    total: int
+    offset: int
+    limit: int | None
+
+
+def sessions(engine: Engine, f: Filters, *, limit: int | None = None, offset: int = 0, sort: str = "start",
+             descending: bool = True, search: str | None = None) -> Page:
+    """One row per session with activity in the range: its tasks, tokens, cost and tool calls in that range."""
+    tc = task_conds(f)
+    agg = (select(T.c.session_id.label("sid"), *_usage_cols(),
+                  func.count(distinct(T.c.agent_id)).label("subagents"))
+           .where(and_(*tc)).group_by(T.c.session_id).subquery("agg"))
+    tools = (select(TC.c.session_id.label("sid"), func.count().label("tool_calls"),
+                    func.coalesce(func.sum(case((TC.c.success.is_(False), 1), else_=0)), 0).label("tool_errors"))
+             .where(and_(*tool_conds(f))).group_by(TC.c.session_id).subquery("tools"))
+    conds = _session_conds(f)
+    if f.model or f.source:
+        conds.append(agg.c.sid.isnot(None))
+    else:  # sessions active in the range, with or without tasks
+        if f.since_ms is not None:
+            conds.append(or_(agg.c.sid.isnot(None), S.c.end_ms >= f.since_ms))
+        if f.until_ms is not None:
+            conds.append(or_(agg.c.sid.isnot(None), S.c.start_ms < f.until_ms))
+    if search:
+        like = f"%{search}%"
+        conds.append(or_(S.c.id.like(like), S.c.project.like(like), S.c.cwd.like(like), S.c.git_branch.like(like),
+                         S.c.cli_tool.like(like), S.c.persona.like(like),
+                         S.c.id.in_(select(T.c.session_id).where(T.c.model.like(like)))))
+    duration = (S.c.end_ms - S.c.start_ms).label("duration_ms")
+    total_tokens = (func.coalesce(agg.c.tokens_in, 0) + func.coalesce(agg.c.tokens_out, 0)
+                    + func.coalesce(agg.c.cache_creation_tokens, 0)
+                    + func.coalesce(agg.c.cache_read_tokens, 0)).label("total_tokens")
+    q = (select(S.c.id, S.c.cli_tool, S.c.project, S.c.cwd, S.c.git_branch, S.c.persona, S.c.nexus_mode,
+                S.c.cli_version, S.c.start_ms, S.c.end_ms, duration,
+                func.coalesce(agg.c.tasks, 0).label("tasks"), func.coalesce(agg.c.tokens_in, 0).label("tokens_in"),
+                func.coalesce(agg.c.tokens_out, 0).label("tokens_out"),
+                func.coalesce(agg.c.cache_creation_tokens, 0).label("cache_creation_tokens"),
+                func.coalesce(agg.c.cache_read_tokens, 0).label("cache_read_tokens"), total_tokens,
+                func.coalesce(agg.c.cost_usd, 0.0).label("cost_usd"),
+                func.coalesce(agg.c.unpriced_tasks, 0).label("unpriced_tasks"),
+                func.coalesce(agg.c.rated_helpful, 0).label("rated_helpful"),
+                func.coalesce(agg.c.rated_not_helpful, 0).label("rated_not_helpful"),
+                func.coalesce(agg.c.subagents, 0).label("subagents"), agg.c.avg_latency_ms,
+                func.coalesce(tools.c.tool_calls, 0).label("tool_calls"),
+                func.coalesce(tools.c.tool_errors, 0).label("tool_errors"))
+         .select_from(S.outerjoin(agg, agg.c.sid == S.c.id).outerjoin(tools, tools.c.sid == S.c.id))
+         .where(and_(*conds)))
+    sort_col = {"start_ms": S.c.start_ms, "cost_usd": func.coalesce(agg.c.cost_usd, 0.0),
+                "tasks": func.coalesce(agg.c.tasks, 0), "total_tokens": total_tokens, "duration_ms": duration,
+                "tool_errors": func.coalesce(tools.c.tool_errors, 0)}[SESSION_SORTS.get(sort, "start_ms")]
+    q = q.order_by(sort_col.desc() if descending else sort_col.asc(), S.c.id)
+    with engine.connect() as conn:
+        total = conn.execute(select(func.count()).select_from(q.subquery())).scalar() or 0
+        if limit is not None:
+            q = q.limit(limit).offset(offset)
+        rows = [dict(r._mapping) for r in conn.execute(q)]
+        ids = [r["id"] for r in rows]
+        model_map: dict[str, list[str]] = {}
+        for i in range(0, len(ids), 500):
+            for sid, model in conn.execute(select(T.c.session_id, T.c.model).distinct()
+                                           .where(and_(T.c.session_id.in_(ids[i:i + 500]), *tc))
+                                           .order_by(T.c.session_id, T.c.model)):
+                model_map.setdefault(sid, []).append(model)
+    for r in rows:
+        r["session_id"] = r.pop("id")
+        r["models"] = model_map.get(r["session_id"], [])
+        r["start_time"] = iso_from_ms(r["start_ms"])
+        r["end_time"] = iso_from_ms(r["end_ms"])
+        r["cost_usd"] = float(r["cost_usd"] or 0.0)
+        r["cache_hit_rate"] = cache_hit_rate(r["tokens_in"], r["cache_read_tokens"], r["cache_creation_tokens"])
+        if r["avg_latency_ms"] is not None:
+            r["avg_latency_ms"] = round(float(r["avg_latency_ms"]), 1)
+    return Page(rows=rows, total=int(total), offset=offset, limit=limit)
+
+
+# ---------------------------------------------------------------- daily
+def daily(engine: Engine, f: Filters, tz: tzinfo) -> list[dict]:
+    """Usage per calendar day in ``tz``: grouped in SQL by 15-minute buckets, folded into days here."""
+    tc = task_conds(f)
+    bucket = (T.c.ts_ms / _BUCKET_MS).label("b")
+    with engine.connect() as conn:
+        rows = conn.execute(select(bucket, *_usage_cols()).where(and_(*tc)).group_by(bucket)).all()
+        tools = conn.execute(select((TC.c.started_ms / _BUCKET_MS).label("b"), func.count(),
+                                    func.coalesce(func.sum(case((TC.c.success.is_(False), 1), else_=0)), 0))
+                             .where(and_(*tool_conds(f))).group_by((TC.c.started_ms / _BUCKET_MS))).all()
+        model_rows = conn.execute(select(bucket, T.c.model).where(and_(*tc)).group_by(bucket, T.c.model)).all()
+    days: dict[str, dict] = {}
+
+    def day_of(b) -> str:
+        return datetime.fromtimestamp(int(b) * _BUCKET_MS / 1000, tz).date().isoformat()
+
+    keys = ("tasks", "tokens_in", "tokens_out", "cache_creation_tokens", "cache_read_tokens", "unpriced_tasks",
+            "rated_helpful", "rated_not_helpful")
+    for r in rows:
+        m = r._mapping
+        d = days.setdefault(day_of(m["b"]), {"date": day_of(m["b"]), **dict.fromkeys(keys, 0), "cost_usd": 0.0,
+                                             "tool_calls": 0, "tool_failures": 0, "models": set()})
+        for k in keys:
+            d[k] += int(m[k] or 0)
+        d["cost_usd"] += float(m["cost_usd"] or 0.0)
+    for b, calls, fails in tools:
+        if b is None:
+            continue
+        d = days.setdefault(day_of(b), {"date": day_of(b), **dict.fromkeys(keys, 0), "cost_usd": 0.0,
+                                        "tool_calls": 0, "tool_failures": 0, "models": set()})
+        d["tool_calls"] += int(calls)
+        d["tool_failures"] += int(fails)
+    for b, model in model_rows:
+        days[day_of(b)]["models"].add(model)
+    out = []
+    for key in sorted(days):
+        d = days[key]
+        d["models"] = sorted(d["models"])
+        d["total_tokens"] = d["tokens_in"] + d["tokens_out"] + d["cache_creation_tokens"] + d["cache_read_tokens"]
+        d["cache_hit_rate"] = cache_hit_rate(d["tokens_in"], d["cache_read_tokens"], d["cache_creation_tokens"])
+        out.append(d)
+    return out
