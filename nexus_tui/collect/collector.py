@@ -87,6 +87,7 @@ def read_file(source: FileSource, path: str, cur: tail.SavedCursor | None) -> Fi
                     break
                 batch.extend(source.parse(chunk, offset, path, state))
                 offset += len(chunk)
+        compact(batch)
     except OSError as e:
         return FileResult(path, st, cur.offset if cur else 0, cur.head_hash if cur else "", None, Batch(), 0,
                           False, error=f"cannot read {path}: {e.strerror or e}")
@@ -96,6 +97,16 @@ def read_file(source: FileSource, path: str, cur: tail.SavedCursor | None) -> Fi
                            st_after.mtime_ns)
     return FileResult(path, st_rec, offset, head, orjson.dumps(state).decode() if state else None, batch,
                       offset - start, restarted)
+
+
+def compact(batch: Batch) -> None:
+    """Fold records sharing a key (streamed lines of one response, one session's many lines) before they travel."""
+    from nexus_tui.core.merge import fold_sessions, fold_tasks
+
+    if len(batch.tasks) > 1:
+        batch.tasks = list(fold_tasks(batch.tasks).values())
+    if len(batch.sessions) > 1:
+        batch.sessions = list(fold_sessions(batch.sessions).values())
 
 
 def _read_job(args):

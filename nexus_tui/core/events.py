@@ -6,7 +6,9 @@ UTC text ``YYYY-MM-DDTHH:MM:SS.mmmZ`` (the seed schema's TEXT columns, sortable 
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
+from functools import lru_cache
 from datetime import UTC, datetime
 
 # Source values stored in tasks.source (documented in docs/schema.md).
@@ -17,12 +19,20 @@ SOURCE_OTEL = "otel"  # OpenTelemetry logs
 SOURCE_MANUAL = "manual"
 
 
+@lru_cache(maxsize=65536)
+def _iso_second(sec: int) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%S.", time.gmtime(sec))
+
+
 def iso_from_ms(ms: int | None) -> str | None:
     """Epoch milliseconds to the store's ISO text form (UTC, millisecond precision, 'Z')."""
     if ms is None:
         return None
-    dt = datetime.fromtimestamp(ms / 1000, UTC)
-    return dt.strftime("%Y-%m-%dT%H:%M:%S.") + f"{ms % 1000:03d}Z"
+    sec, milli = divmod(int(ms), 1000)
+    try:
+        return f"{_iso_second(sec)}{milli:03d}Z"
+    except (OverflowError, OSError, ValueError):
+        return None
 
 
 def ms_from_iso(text: object) -> int | None:

@@ -40,6 +40,46 @@ def _price_on(model: str, provider: str | None, day: int):
     return m.id, m.get_prices(ts)
 
 
+_BASIS = 1000
+
+
+@lru_cache(maxsize=8192)
+def _linear(model: str, provider: str | None, day: int):
+    """Per-token prices, valid below the first price tier: (threshold, in, out, cache read, write, 5m, 1h).
+
+    Derived from genai-prices itself on small basis usages (so its rules stay the source of truth); a test checks
+    the fast path against ``calc_price`` on many random usages. None when the basis cannot be priced.
+    """
+    from genai_prices.types import TieredPrices
+
+    got = _price_on(model, provider, day)
+    if got is None:
+        return None
+    _mid, mp = got
+    threshold = float("inf")
+    for v in vars(mp).values():
+        if isinstance(v, TieredPrices) and v.tiers:
+            threshold = min(threshold, float(v.tiers[0].start))
+    b = _BASIS
+
+    def p(**kw) -> float:
+        return float(mp.calc_price(Usage(**kw))["total_price"]) / b
+
+    try:
+        c_in = p(input_tokens=b)
+        c_out = p(output_tokens=b)
+        c_cr = p(input_tokens=b, cache_read_tokens=b)
+        c_cw = p(input_tokens=b, cache_write_tokens=b)
+        try:
+            c_5m = p(input_tokens=b, cache_write_tokens=b, cache_write_5m_tokens=b, cache_write_1h_tokens=0)
+            c_1h = p(input_tokens=b, cache_write_tokens=b, cache_write_5m_tokens=0, cache_write_1h_tokens=b)
+        except (ValueError, ArithmeticError, KeyError, TypeError):
+            c_5m = c_1h = c_cw
+    except (ValueError, ArithmeticError, KeyError, TypeError):
+        return None
+    return threshold, c_in, c_out, c_cr, c_cw, c_5m, c_1h
+
+
 def priced_model(model: str | None, provider: str | None = None) -> str | None:
     """The genai-prices model id ``model`` resolves to, or None when it has no price."""
     if not model:
@@ -62,6 +102,13 @@ def price(model: str | None, ts_ms: int, *, tokens_in: int, tokens_out: int, cac
     if got is None:
         return None, None
     model_id, mp = got
+    lin = _linear(model, provider, ts_ms // _DAY_MS)
+    if lin is not None and tokens_in + cache_read + cache_write < lin[0]:
+        _thr, c_in, c_out, c_cr, c_cw, c_5m, c_1h = lin
+        split = (cache_write_5m is not None and cache_write_1h is not None
+                 and cache_write_5m + cache_write_1h == cache_write)
+        cw = cache_write_5m * c_5m + cache_write_1h * c_1h if split else cache_write * c_cw
+        return tokens_in * c_in + tokens_out * c_out + cache_read * c_cr + cw, model_id
     kw = dict(input_tokens=tokens_in + cache_read + cache_write, output_tokens=tokens_out,
               cache_read_tokens=cache_read, cache_write_tokens=cache_write)
     if cache_write_5m is not None and cache_write_1h is not None and cache_write_5m + cache_write_1h == cache_write:

@@ -61,6 +61,21 @@ class WriteResult:
                     or self.new_errors or self.ratings)
 
 
+def _executemany(conn, stmt, rows: list[dict]) -> None:
+    """Run ``stmt`` for many rows straight through the driver's executemany (SQLAlchemy's per-row parameter
+    processing costs more than SQLite's own work on large batches). Missing keys take the statement's defaults."""
+    if not rows:
+        return
+    compiled = stmt.compile(dialect=conn.dialect)
+    defaults = compiled.params
+    if compiled.positional:
+        keys = compiled.positiontup
+        params = [tuple(r[k] if k in r else defaults[k] for k in keys) for r in rows]
+    else:
+        params = [{k: r[k] if k in r else v for k, v in defaults.items()} for r in rows]
+    conn.exec_driver_sql(str(compiled), params)
+
+
 def _existing(conn, col, ids: list[str]) -> set[str]:
     found: set[str] = set()
     for i in range(0, len(ids), _CHUNK):
@@ -242,7 +257,7 @@ class Writer:
             known = _existing(conn, Session.__table__.c.id, ids)
             res.new_sessions += len(ids) - len(known)
             res.session_ids.update(ids)
-            conn.execute(_session_upsert(conn), [_session_row(s) for s in sessions.values()])
+            _executemany(conn, _session_upsert(conn), [_session_row(s) for s in sessions.values()])
         if tasks:
             ids = list(tasks)
             known = _existing(conn, Task.__table__.c.id, ids)
@@ -250,7 +265,7 @@ class Writer:
             res.new_tasks += len(new_ids)
             res.updated_tasks += len(known)
             res.task_ids.extend(new_ids)
-            conn.execute(_task_upsert(conn), [_task_row(t) for t in tasks.values()])
+            _executemany(conn, _task_upsert(conn), [_task_row(t) for t in tasks.values()])
         folded = fold_tool_calls(batch.tool_uses, batch.tool_results)
         if folded:
             ids = list(folded)
@@ -259,8 +274,7 @@ class Writer:
             both, uses, results = _tool_rows(folded)
             use_stmt, res_stmt = _tool_upserts(conn)
             for rows, stmt in ((uses, use_stmt), (both, res_stmt), (results, res_stmt)):
-                if rows:
-                    conn.execute(stmt, rows)
+                _executemany(conn, stmt, rows)
         if batch.routing:
             rt = RoutingDecision.__table__
             ins = upsert(conn, rt)
@@ -275,7 +289,7 @@ class Writer:
                            "task_id": e.task_id} for e in batch.errors}
             known = _existing(conn, et.c.id, list(rows))
             res.new_errors += len(rows) - len(known)
-            conn.execute(upsert(conn, et).on_conflict_do_nothing(index_elements=["id"]), list(rows.values()))
+            _executemany(conn, upsert(conn, et).on_conflict_do_nothing(index_elements=["id"]), list(rows.values()))
         for r in batch.ratings:
             res.ratings += self._rate(conn, r.task_id, r.rating)
 

@@ -186,8 +186,12 @@ class _Parser:
             return
         sid = d.get("sessionId")
         ts = ms_from_iso(d.get("timestamp"))
-        if typ in ("summary", "file-history-snapshot", "queue-operation") or not isinstance(sid, str) or not sid:
+        if typ in ("summary", "file-history-snapshot", "queue-operation"):
             return  # lines with no session envelope carry no usage
+        if not isinstance(sid, str) or not sid:
+            if typ in ("assistant", "user"):
+                b.skip("no sessionId")
+            return
         if ts is None:
             if typ in ("assistant", "user"):
                 b.skip("no valid timestamp")

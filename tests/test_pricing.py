@@ -1,0 +1,40 @@
+"""Prices: the fast per-token path equals genai-prices' own calc_price; unknown models are unpriced."""
+
+from __future__ import annotations
+
+import random
+from datetime import UTC, datetime
+
+import pytest
+from genai_prices import Usage, calc_price
+
+from nexus_tui.core.pricing import price
+
+MODELS = ["claude-opus-4-6", "claude-sonnet-4-5-20250929", "claude-sonnet-4-20250514", "claude-haiku-4-5-20251001",
+          "claude-3-5-haiku-20241022", "gpt-4o", "gemini-2.5-pro"]
+
+
+@pytest.mark.parametrize("model", MODELS)
+def test_fast_path_equals_calc_price_on_random_usages(model):
+    rng = random.Random(model)
+    for _ in range(300):
+        tin, tout = rng.randrange(0, 5000), rng.randrange(0, 40000)
+        cread = rng.choice([0, rng.randrange(0, 400_000)])
+        c5, c1 = rng.choice([(0, 0), (rng.randrange(0, 60000), 0), (rng.randrange(0, 9000), rng.randrange(0, 9000))])
+        split = rng.random() < 0.7
+        ts = int(datetime(2026, rng.randrange(1, 12), 1, tzinfo=UTC).timestamp() * 1000)
+        got, mid = price(model, ts, tokens_in=tin, tokens_out=tout, cache_read=cread, cache_write=c5 + c1,
+                         cache_write_5m=c5 if split else None, cache_write_1h=c1 if split else None)
+        kw = dict(input_tokens=tin + cread + c5 + c1, output_tokens=tout, cache_read_tokens=cread,
+                  cache_write_tokens=c5 + c1)
+        if split:
+            kw.update(cache_write_5m_tokens=c5, cache_write_1h_tokens=c1)
+        want = calc_price(Usage(**kw), model_ref=model, genai_request_timestamp=datetime.fromtimestamp(ts / 1000, UTC))
+        assert got == pytest.approx(float(want.total_price), rel=1e-9, abs=1e-12), (model, kw)
+        assert mid == want.model.id
+
+
+def test_unknown_and_synthetic_models_are_unpriced():
+    assert price("no-such-model-xyz", 0, tokens_in=10, tokens_out=10) == (None, None)
+    assert price("<synthetic>", 0, tokens_in=10, tokens_out=10) == (None, None)
+    assert price(None, 0, tokens_in=10, tokens_out=10) == (None, None)
