@@ -210,3 +210,21 @@ def test_fixture_latencies_match_an_independent_computation():
         assert tasks[rid].end_ms - tasks[rid].trigger_ms == end - trig
         checked += 1
     assert checked >= 20
+
+
+@pytest.mark.parametrize("text", ["2026-02-10T21:58:27.120Z", "2024-02-29T23:59:59.999Z", "1999-12-31T00:00:00.000Z",
+                                  "2026-02-10T21:58:27Z", "2026-02-10T21:58:27.120+02:00", "2026-02-10T21:58:27.1234Z"])
+def test_fast_timestamp_parse_equals_datetime(text):
+    from datetime import datetime
+
+    from nexus_tui.core.events import ms_from_iso
+
+    dt = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    assert ms_from_iso(text) == round(dt.timestamp() * 1000)
+
+
+@pytest.mark.parametrize("text", ["2026-13-10T21:58:27.120Z", "2026-02-10T21:61:27.120Z", "garbage", "", None, 12])
+def test_bad_timestamps_are_none(text):
+    from nexus_tui.core.events import ms_from_iso
+
+    assert ms_from_iso(text) is None

@@ -27,7 +27,7 @@ from nexus_tui.store.schema import IngestCursor
 from nexus_tui.store.writer import CursorUpdate, WriteResult
 
 PARALLEL_MIN_BYTES = 4 * 1024 * 1024  # below this a pass parses in-process
-_WRITE_GROUP_RECORDS = 20_000
+_WRITE_GROUP_RECORDS = 4_000
 
 
 @dataclass
@@ -109,6 +109,26 @@ def compact(batch: Batch) -> None:
         batch.sessions = list(fold_sessions(batch.sessions).values())
 
 
+def _unordered(pool: Executor, jobs: list):
+    """Results in completion order, with at most a few jobs in flight per worker (bounded memory)."""
+    from concurrent.futures import FIRST_COMPLETED, wait
+
+    it = iter(jobs)
+    pending = set()
+    limit = 8 * (getattr(pool, "_max_workers", 2) or 2)
+    for job in it:
+        pending.add(pool.submit(_read_job, job))
+        if len(pending) >= limit:
+            break
+    while pending:
+        done, pending = wait(pending, return_when=FIRST_COMPLETED)
+        for fut in done:
+            yield fut.result()
+            nxt = next(it, None)
+            if nxt is not None:
+                pending.add(pool.submit(_read_job, nxt))
+
+
 def _read_job(args):
     source, path, cur = args
     return read_file(source, path, cur)
@@ -179,7 +199,10 @@ class Collector:
             if self.workers > 1 and big >= PARALLEL_MIN_BYTES and len(todo) > 1:
                 if self._pool is None:
                     self._pool = ProcessPoolExecutor(max_workers=self.workers)
-                results = self._pool.map(_read_job, todo, chunksize=max(1, len(todo) // (self.workers * 8)))
+                # biggest files first, results as they finish: the writer works while the workers parse
+                todo.sort(key=lambda job: -(tail.stat_file(job[1]) or tail.FileStat("", 0, 0, 0, 0)).size)
+                results = self._pool.map(_read_job, todo, chunksize=1) if len(todo) < 64 else \
+                    _unordered(self._pool, todo)
             else:
                 results = map(_read_job, todo)
             if not self._write_results(source, results, cursors, rep):

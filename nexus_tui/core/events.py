@@ -6,6 +6,7 @@ UTC text ``YYYY-MM-DDTHH:MM:SS.mmmZ`` (the seed schema's TEXT columns, sortable 
 
 from __future__ import annotations
 
+import calendar
 import time
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -35,10 +36,31 @@ def iso_from_ms(ms: int | None) -> str | None:
         return None
 
 
+@lru_cache(maxsize=4096)
+def _hour_ms(prefix: str) -> int | None:
+    """Epoch ms of 'YYYY-MM-DDTHH' (UTC)."""
+    try:
+        return calendar.timegm((int(prefix[0:4]), int(prefix[5:7]), int(prefix[8:10]), int(prefix[11:13]), 0, 0,
+                                0, 0, 0)) * 1000 if prefix[4] == "-" and prefix[10] == "T" else None
+    except (ValueError, OverflowError):
+        return None
+
+
 def ms_from_iso(text: object) -> int | None:
     """Parse an ISO-8601 timestamp ('Z' or offset; naive means UTC) to epoch ms; None if unparseable."""
     if not isinstance(text, str) or len(text) < 10:
         return None
+    # fast path for the form every transcript uses: 2026-02-10T21:58:27.120Z
+    if len(text) == 24 and text[23] == "Z" and text[19] == "." and text[13] == ":" and text[16] == ":":
+        base = _hour_ms(text[:13])
+        if base is not None:
+            try:
+                mm, ss, ms = int(text[14:16]), int(text[17:19]), int(text[20:23])
+            except ValueError:
+                return None
+            if 0 <= mm < 60 and 0 <= ss < 60 and ms >= 0 and text[14] != "+" and text[17] != "+":
+                return base + mm * 60_000 + ss * 1000 + ms
+            return None
     s = text.strip()
     if s.endswith("Z") or s.endswith("z"):
         s = s[:-1] + "+00:00"

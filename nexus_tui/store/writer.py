@@ -7,6 +7,7 @@ writing the same response at once still converge on the same row (ON CONFLICT ..
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from operator import itemgetter
 
 from sqlalchemy import Engine, and_, case, func, or_, select, update
 
@@ -70,7 +71,14 @@ def _executemany(conn, stmt, rows: list[dict]) -> None:
     defaults = compiled.params
     if compiled.positional:
         keys = compiled.positiontup
-        params = [tuple(r[k] if k in r else defaults[k] for k in keys) for r in rows]
+        missing = {k: defaults[k] for k in keys if k not in rows[0]}
+        get = itemgetter(*keys)
+        try:
+            params = [get(r | missing) for r in rows] if missing else [get(r) for r in rows]
+        except KeyError:  # rows of different shapes
+            params = [tuple(r[k] if k in r else defaults[k] for k in keys) for r in rows]
+        if len(keys) == 1:
+            params = [(p,) for p in params]
     else:
         params = [{k: r[k] if k in r else v for k, v in defaults.items()} for r in rows]
     conn.exec_driver_sql(str(compiled), params)

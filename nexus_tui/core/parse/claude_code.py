@@ -144,9 +144,13 @@ class _Parser:
 
     def session(self, d: dict, sid: str, ts: int) -> None:
         s = self.sessions.get(sid)
-        cwd = d.get("cwd") if isinstance(d.get("cwd"), str) else None
-        branch = d.get("gitBranch") if isinstance(d.get("gitBranch"), str) and d.get("gitBranch") else None
-        version = d.get("version") if isinstance(d.get("version"), str) else None
+        cwd, branch, version = d.get("cwd"), d.get("gitBranch"), d.get("version")
+        if cwd is not None and not isinstance(cwd, str):
+            cwd = None
+        if not branch or not isinstance(branch, str):
+            branch = None
+        if version is not None and not isinstance(version, str):
+            version = None
         if s is None:
             project = (cwd.rstrip("/").rsplit("/", 1)[-1] or cwd) if cwd else self.ctx.project
             self.sessions[sid] = SessionRec(id=sid, start_ms=ts, end_ms=ts, cli_tool=CLI_TOOL, project=project,
@@ -159,9 +163,9 @@ class _Parser:
         if cwd and not s.cwd:
             s.cwd = cwd
             s.project = cwd.rstrip("/").rsplit("/", 1)[-1] or cwd
-        if branch:
+        if branch and branch != s.git_branch:
             s.git_branch = branch
-        if version:
+        if version and version != s.cli_version:
             s.cli_version = version
 
     def line(self, raw: bytes, offset: int) -> None:
