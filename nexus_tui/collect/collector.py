@@ -153,6 +153,11 @@ class Collector:
             self._pool.shutdown(cancel_futures=True)
             self._pool = None
 
+    def rate(self, task_id: str, rating: int | None) -> tuple[int | None, int]:
+        """Rate a task through the collector's writer, between passes (one writer at a time)."""
+        with self._lock:
+            return self.store.writer.rate(task_id, rating)
+
     def _cursors(self, source: FileSource) -> dict[str, tail.SavedCursor]:
         t = IngestCursor.__table__
         with self.store.engine.connect() as conn:

@@ -11,7 +11,7 @@ import math
 from dataclasses import dataclass
 from datetime import datetime, tzinfo
 
-from sqlalchemy import Engine, and_, case, distinct, func, literal, or_, select
+from sqlalchemy import Engine, and_, case, distinct, func, literal, or_, select, true
 
 from nexus_tui.core.events import iso_from_ms
 from nexus_tui.core.filters import Filters
@@ -39,7 +39,7 @@ def _session_conds(f: Filters) -> list:
 
 def _session_subquery(f: Filters):
     conds = _session_conds(f)
-    return select(S.c.id).where(and_(*conds)) if conds else None
+    return select(S.c.id).where(and_(true(), *conds)) if conds else None
 
 
 def task_conds(f: Filters) -> list:
@@ -70,7 +70,7 @@ def tool_conds(f: Filters) -> list:
         tc = [T.c.model == f.model] if f.model else []
         if f.source:
             tc.append(T.c.source == f.source)
-        c.append(TC.c.task_id.in_(select(T.c.id).where(and_(*tc))))
+        c.append(TC.c.task_id.in_(select(T.c.id).where(and_(true(), *tc))))
     sub = _session_subquery(f)
     if sub is not None:
         c.append(TC.c.session_id.in_(sub))
@@ -142,12 +142,12 @@ def _usage_dict(r) -> dict:
 def summary(engine: Engine, f: Filters, top: int = 5) -> dict:
     tc = task_conds(f)
     with engine.connect() as conn:
-        u = _usage_dict(conn.execute(select(*_usage_cols()).where(and_(*tc))).one())
+        u = _usage_dict(conn.execute(select(*_usage_cols()).where(and_(true(), *tc))).one())
         span = conn.execute(select(func.min(T.c.ts_ms), func.max(T.c.ts_ms),
-                                   func.count(distinct(T.c.session_id))).where(and_(*tc))).one()
+                                   func.count(distinct(T.c.session_id))).where(and_(true(), *tc))).one()
         tools = conn.execute(select(func.count(), func.coalesce(func.sum(case((TC.c.success.is_(False), 1),
                                                                              else_=0)), 0))
-                             .where(and_(*tool_conds(f)))).one()
+                             .where(and_(true(), *tool_conds(f)))).one()
         api_errors = conn.execute(select(func.count()).where(and_(E.c.component == "api", *error_conds(f)))).scalar()
     calls, failures = int(tools[0]), int(tools[1])
     ops = calls + u["tasks"] + api_errors
@@ -185,7 +185,7 @@ def usage_by(engine: Engine, f: Filters, dimension: str, percentiles: bool = Tru
     col = DIMENSIONS[dimension]
     tc = task_conds(f)
     with engine.connect() as conn:
-        rows = conn.execute(select(col.label("key"), *_usage_cols()).where(and_(*tc)).group_by(col)).all()
+        rows = conn.execute(select(col.label("key"), *_usage_cols()).where(and_(true(), *tc)).group_by(col)).all()
         out = []
         total_cost = 0.0
         for r in rows:
@@ -216,7 +216,7 @@ def tools_report(engine: Engine, f: Filters, percentiles: bool = True) -> list[d
                                    func.coalesce(func.sum(case((TC.c.success.is_(False), 1), else_=0)), 0),
                                    func.coalesce(func.sum(case((TC.c.success.is_(None), 1), else_=0)), 0),
                                    func.avg(TC.c.latency_ms))
-                            .where(and_(*conds)).group_by(TC.c.tool_name, TC.c.mcp_server)).all()
+                            .where(and_(true(), *conds)).group_by(TC.c.tool_name, TC.c.mcp_server)).all()
         out = []
         for name, server, calls, failures, pending, avg in rows:
             d = {"tool": name, "server": server, "calls": int(calls), "failures": int(failures),
@@ -236,7 +236,7 @@ def tool_failures_by_type(engine: Engine, f: Filters, tool: str | None = None) -
     if tool:
         conds.append(TC.c.tool_name == tool)
     with engine.connect() as conn:
-        rows = conn.execute(select(TC.c.tool_name, TC.c.error_type, func.count()).where(and_(*conds))
+        rows = conn.execute(select(TC.c.tool_name, TC.c.error_type, func.count()).where(and_(true(), *conds))
                             .group_by(TC.c.tool_name, TC.c.error_type)).all()
     return sorted(({"tool": t, "error_type": e or "error", "failures": int(n)} for t, e, n in rows),
                   key=lambda d: (-d["failures"], d["tool"]))
@@ -249,7 +249,7 @@ def recent_tool_failures(engine: Engine, f: Filters, tool: str | None = None, li
     with engine.connect() as conn:
         rows = conn.execute(select(TC.c.id, TC.c.tool_name, TC.c.mcp_server, TC.c.started_ms, TC.c.latency_ms,
                                    TC.c.error_type, TC.c.error_message, TC.c.session_id, TC.c.task_id)
-                            .where(and_(*conds)).order_by(TC.c.started_ms.desc()).limit(limit)).all()
+                            .where(and_(true(), *conds)).order_by(TC.c.started_ms.desc()).limit(limit)).all()
     return [dict(r._mapping) for r in rows]
 
 
@@ -272,10 +272,10 @@ def sessions(engine: Engine, f: Filters, *, limit: int | None = None, offset: in
     tc = task_conds(f)
     agg = (select(T.c.session_id.label("sid"), *_usage_cols(),
                   func.count(distinct(T.c.agent_id)).label("subagents"))
-           .where(and_(*tc)).group_by(T.c.session_id).subquery("agg"))
+           .where(and_(true(), *tc)).group_by(T.c.session_id).subquery("agg"))
     tools = (select(TC.c.session_id.label("sid"), func.count().label("tool_calls"),
                     func.coalesce(func.sum(case((TC.c.success.is_(False), 1), else_=0)), 0).label("tool_errors"))
-             .where(and_(*tool_conds(f))).group_by(TC.c.session_id).subquery("tools"))
+             .where(and_(true(), *tool_conds(f))).group_by(TC.c.session_id).subquery("tools"))
     conds = _session_conds(f)
     if f.model or f.source:
         conds.append(agg.c.sid.isnot(None))
@@ -307,7 +307,7 @@ def sessions(engine: Engine, f: Filters, *, limit: int | None = None, offset: in
                 func.coalesce(tools.c.tool_calls, 0).label("tool_calls"),
                 func.coalesce(tools.c.tool_errors, 0).label("tool_errors"))
          .select_from(S.outerjoin(agg, agg.c.sid == S.c.id).outerjoin(tools, tools.c.sid == S.c.id))
-         .where(and_(*conds)))
+         .where(and_(true(), *conds)))
     sort_col = {"start_ms": S.c.start_ms, "cost_usd": func.coalesce(agg.c.cost_usd, 0.0),
                 "tasks": func.coalesce(agg.c.tasks, 0), "total_tokens": total_tokens, "duration_ms": duration,
                 "tool_errors": func.coalesce(tools.c.tool_errors, 0)}[SESSION_SORTS.get(sort, "start_ms")]
@@ -340,13 +340,13 @@ def sessions(engine: Engine, f: Filters, *, limit: int | None = None, offset: in
 def daily(engine: Engine, f: Filters, tz: tzinfo) -> list[dict]:
     """Usage per calendar day in ``tz``: grouped in SQL by 15-minute buckets, folded into days here."""
     tc = task_conds(f)
-    bucket = (T.c.ts_ms / _BUCKET_MS).label("b")
+    bucket = (T.c.ts_ms // _BUCKET_MS).label("b")
     with engine.connect() as conn:
-        rows = conn.execute(select(bucket, *_usage_cols()).where(and_(*tc)).group_by(bucket)).all()
-        tools = conn.execute(select((TC.c.started_ms / _BUCKET_MS).label("b"), func.count(),
+        rows = conn.execute(select(bucket, *_usage_cols()).where(and_(true(), *tc)).group_by(bucket)).all()
+        tools = conn.execute(select((TC.c.started_ms // _BUCKET_MS).label("b"), func.count(),
                                     func.coalesce(func.sum(case((TC.c.success.is_(False), 1), else_=0)), 0))
-                             .where(and_(*tool_conds(f))).group_by((TC.c.started_ms / _BUCKET_MS))).all()
-        model_rows = conn.execute(select(bucket, T.c.model).where(and_(*tc)).group_by(bucket, T.c.model)).all()
+                             .where(and_(true(), *tool_conds(f))).group_by((TC.c.started_ms // _BUCKET_MS))).all()
+        model_rows = conn.execute(select(bucket, T.c.model).where(and_(true(), *tc)).group_by(bucket, T.c.model)).all()
     days: dict[str, dict] = {}
 
     def day_of(b) -> str:

@@ -1,0 +1,1 @@
+"""One module per screen; every top-level screen subclasses screens.base.InsightScreen."""

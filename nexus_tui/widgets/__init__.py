@@ -1,0 +1,1 @@
+"""Reusable widgets: keyed tables, the collector status bar, charts."""

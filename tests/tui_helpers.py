@@ -1,0 +1,41 @@
+"""Build the real app over a copy of the demo database (or any store) for pilot and snapshot tests."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+from nexus_tui.app import NexusApp
+from nexus_tui.config import load_settings
+from nexus_tui.demo import REPO_DATA, demo_now, write_demo
+from nexus_tui.store import open_store
+
+SIZE = (160, 48)
+
+
+def demo_db(tmp: Path) -> Path:
+    dest = tmp / "demo.db"
+    if REPO_DATA.is_file():
+        shutil.copyfile(REPO_DATA, dest)
+    else:
+        write_demo(dest)
+    return dest
+
+
+def demo_app(tmp: Path, **kw) -> NexusApp:
+    store = open_store(f"sqlite:///{demo_db(tmp)}")
+    settings = load_settings(home=str(tmp / "home"), claude_dirs=())
+    settings.daily_budget_usd, settings.monthly_budget_usd = 4.0, 100.0
+    return NexusApp(settings, store, None, now_ms=demo_now(store), tz="UTC", demo=True, **kw)
+
+
+async def settle(app, pilot, rounds: int = 2) -> None:
+    """Let queued messages run and every data-loading worker finish."""
+    for _ in range(rounds):
+        await pilot.pause()
+        await app.workers.wait_for_complete()
+    await pilot.pause()
+
+
+def cells(table) -> list[list[str]]:
+    return [[str(c) for c in table.get_row_at(i)] for i in range(table.row_count)]
