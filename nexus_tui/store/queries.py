@@ -266,29 +266,51 @@ class Page:
     limit: int | None
 
 
+def _search_cond(search: str):
+    like = f"%{search}%"
+    return or_(S.c.id.like(like), S.c.project.like(like), S.c.cwd.like(like), S.c.git_branch.like(like),
+               S.c.cli_tool.like(like), S.c.persona.like(like),
+               S.c.id.in_(select(T.c.session_id).where(T.c.model.like(like))))
+
+
 def sessions(engine: Engine, f: Filters, *, limit: int | None = None, offset: int = 0, sort: str = "start",
              descending: bool = True, search: str | None = None) -> Page:
-    """One row per session with activity in the range: its tasks, tokens, cost and tool calls in that range."""
+    """One row per session with activity in the range: its tasks, tokens, cost and tool calls in that range.
+
+    Sorted by start (the default) without a model/source filter, the page of sessions is chosen first from the
+    sessions table and only its tasks are aggregated, so the first page costs the same with 10 or 10 million tasks.
+    """
     tc = task_conds(f)
+    conds = _session_conds(f)
+    page_ids = None
+    fast = SESSION_SORTS.get(sort, "start_ms") == "start_ms" and not (f.model or f.source)
+    if not (f.model or f.source):  # sessions whose span overlaps the range (a task in range implies it)
+        if f.since_ms is not None:
+            conds.append(S.c.end_ms >= f.since_ms)
+        if f.until_ms is not None:
+            conds.append(S.c.start_ms < f.until_ms)
+    if search:
+        conds.append(_search_cond(search))
+    if fast:
+        order = S.c.start_ms.desc() if descending else S.c.start_ms.asc()
+        ids_q = select(S.c.id).where(and_(true(), *conds)).order_by(order, S.c.id)
+        if limit is not None:
+            ids_q = ids_q.limit(limit).offset(offset)
+        with engine.connect() as conn:
+            total_fast = conn.execute(select(func.count()).select_from(S).where(and_(true(), *conds))).scalar() or 0
+            page_ids = [r[0] for r in conn.execute(ids_q)]
+    agg_where = list(tc) + ([T.c.session_id.in_(page_ids)] if page_ids is not None else [])
+    tool_where = list(tool_conds(f)) + ([TC.c.session_id.in_(page_ids)] if page_ids is not None else [])
     agg = (select(T.c.session_id.label("sid"), *_usage_cols(),
                   func.count(distinct(T.c.agent_id)).label("subagents"))
-           .where(and_(true(), *tc)).group_by(T.c.session_id).subquery("agg"))
+           .where(and_(true(), *agg_where)).group_by(T.c.session_id).subquery("agg"))
     tools = (select(TC.c.session_id.label("sid"), func.count().label("tool_calls"),
                     func.coalesce(func.sum(case((TC.c.success.is_(False), 1), else_=0)), 0).label("tool_errors"))
-             .where(and_(true(), *tool_conds(f))).group_by(TC.c.session_id).subquery("tools"))
-    conds = _session_conds(f)
+             .where(and_(true(), *tool_where)).group_by(TC.c.session_id).subquery("tools"))
     if f.model or f.source:
         conds.append(agg.c.sid.isnot(None))
-    else:  # sessions active in the range, with or without tasks
-        if f.since_ms is not None:
-            conds.append(or_(agg.c.sid.isnot(None), S.c.end_ms >= f.since_ms))
-        if f.until_ms is not None:
-            conds.append(or_(agg.c.sid.isnot(None), S.c.start_ms < f.until_ms))
-    if search:
-        like = f"%{search}%"
-        conds.append(or_(S.c.id.like(like), S.c.project.like(like), S.c.cwd.like(like), S.c.git_branch.like(like),
-                         S.c.cli_tool.like(like), S.c.persona.like(like),
-                         S.c.id.in_(select(T.c.session_id).where(T.c.model.like(like)))))
+    if page_ids is not None:
+        conds.append(S.c.id.in_(page_ids))
     duration = (S.c.end_ms - S.c.start_ms).label("duration_ms")
     total_tokens = (func.coalesce(agg.c.tokens_in, 0) + func.coalesce(agg.c.tokens_out, 0)
                     + func.coalesce(agg.c.cache_creation_tokens, 0)
@@ -313,9 +335,12 @@ def sessions(engine: Engine, f: Filters, *, limit: int | None = None, offset: in
                 "tool_errors": func.coalesce(tools.c.tool_errors, 0)}[SESSION_SORTS.get(sort, "start_ms")]
     q = q.order_by(sort_col.desc() if descending else sort_col.asc(), S.c.id)
     with engine.connect() as conn:
-        total = conn.execute(select(func.count()).select_from(q.subquery())).scalar() or 0
-        if limit is not None:
-            q = q.limit(limit).offset(offset)
+        if page_ids is not None:
+            total = total_fast
+        else:
+            total = conn.execute(select(func.count()).select_from(q.subquery())).scalar() or 0
+            if limit is not None:
+                q = q.limit(limit).offset(offset)
         rows = [dict(r._mapping) for r in conn.execute(q)]
         ids = [r["id"] for r in rows]
         model_map: dict[str, list[str]] = {}
