@@ -75,6 +75,7 @@ def main() -> None:
     ap.add_argument("--mb", type=float, default=200)
     ap.add_argument("--dir", type=Path, default=Path("/tmp/nexus-bench"))
     ap.add_argument("--keep", action="store_true", help="reuse a generated tree of the same size")
+    ap.add_argument("--repeat", type=int, default=3, help="runs per figure; the best is reported")
     a = ap.parse_args()
     base = a.dir / f"{a.mb:g}mb"
     claude = base / "claude"
@@ -93,32 +94,44 @@ def main() -> None:
     fl2, _, _ = floor(claude)
     fl = min(fl, fl2)
 
-    empty = base / "empty-home"
-    shutil.rmtree(empty, ignore_errors=True)
-    empty.mkdir(parents=True)
-    start, start_rss, _ = run_cli(empty, empty / "no-claude", "ingest")
-
-    home = base / "home"
-    shutil.rmtree(home, ignore_errors=True)
-    home.mkdir()
-    cold, cold_rss, cold_out = run_cli(home, claude, "ingest")
-    rerun, rerun_rss, _ = run_cli(home, claude, "ingest")
+    # every figure is the best of --repeat runs (the machine's timing noise is about +-10 %)
+    starts, colds, reruns = [], [], []
+    for _ in range(a.repeat):
+        empty = base / "empty-home"
+        shutil.rmtree(empty, ignore_errors=True)
+        empty.mkdir(parents=True)
+        starts.append(run_cli(empty, empty / "no-claude", "ingest"))
+        home = base / "home"
+        shutil.rmtree(home, ignore_errors=True)
+        home.mkdir()
+        colds.append(run_cli(home, claude, "ingest"))
+        reruns.append(run_cli(home, claude, "ingest"))
+    start, start_rss, _ = min(starts)
+    cold, cold_rss, cold_out = min(colds)
+    cold_rss = max(c[1] for c in colds)
+    rerun, rerun_rss, _ = min(reruns)
     victim = next(claude.rglob("*.jsonl"))
     line = {"type": "assistant", "sessionId": "bench-append", "version": "2.1.39", "uuid": "bench-append-1",
             "timestamp": "2026-03-01T00:00:00.000Z", "requestId": f"req_bench_{time.time_ns()}",
             "message": {"id": f"msg_bench_{time.time_ns()}", "model": "claude-opus-4-6",
                         "usage": {"input_tokens": 1, "output_tokens": 1}}}
-    with open(victim, "ab") as f:
-        f.write(orjson.dumps(line) + b"\n")
-    append, append_rss, append_out = run_cli(home, claude, "ingest")
-    assert "1 tasks" in append_out, append_out
+    appends = []
+    for i in range(a.repeat):
+        line["requestId"] = f"req_bench_{time.time_ns()}"
+        line["message"]["id"] = f"msg_bench_{time.time_ns()}"
+        with open(victim, "ab") as f:
+            f.write(orjson.dumps(line) + b"\n")
+        appends.append(run_cli(home, claude, "ingest"))
+        assert "1 tasks" in appends[-1][2], appends[-1][2]
+    append, append_rss, append_out = min(appends)
 
     def row(name, secs, rss=None, mbytes=mb):
         rate = f"{mbytes / secs:8.1f} MB/s" if mbytes and secs else " " * 13
         mem = f"{rss:5d} MB" if rss is not None else ""
         print(f"{name:<34} {secs:8.3f} s  {rate}  {secs / fl:6.2f}x floor  {mem}")
 
-    print(f"\ntree: {mb:.1f} MB, {info['files']} files, {lines} lines, {info['sessions']} sessions; "
+    print(f"\nbest of {a.repeat} runs per figure")
+    print(f"tree: {mb:.1f} MB, {info['files']} files, {lines} lines, {info['sessions']} sessions; "
           f"{os.cpu_count()} cores")
     print(f"{'figure':<34} {'time':>10}  {'throughput':>13}  {'ratio':>12}  peak RSS")
     row("floor (read + orjson every line)", fl)

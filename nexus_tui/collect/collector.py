@@ -24,10 +24,10 @@ from nexus_tui.collect.sources import FileSource
 from nexus_tui.store import Store
 from nexus_tui.store.engine import describe_db_error
 from nexus_tui.store.schema import IngestCursor
-from nexus_tui.store.writer import CursorUpdate, WriteResult
+from nexus_tui.store.writer import CursorUpdate, Prepared, WriteResult, prepare
 
 PARALLEL_MIN_BYTES = 4 * 1024 * 1024  # below this a pass parses in-process
-_WRITE_GROUP_RECORDS = 4_000
+_WRITE_GROUP_RECORDS = 10_000
 
 
 @dataclass
@@ -37,7 +37,9 @@ class FileResult:
     offset: int
     head_hash: str
     state: str | None
-    batch: Batch
+    prepared: Prepared
+    lines: int
+    skipped: dict
     bytes_read: int
     restarted: bool
     error: str | None = None
@@ -87,26 +89,23 @@ def read_file(source: FileSource, path: str, cur: tail.SavedCursor | None) -> Fi
                     break
                 batch.extend(source.parse(chunk, offset, path, state))
                 offset += len(chunk)
-        compact(batch)
     except OSError as e:
-        return FileResult(path, st, cur.offset if cur else 0, cur.head_hash if cur else "", None, Batch(), 0,
-                          False, error=f"cannot read {path}: {e.strerror or e}")
+        return FileResult(path, st, cur.offset if cur else 0, cur.head_hash if cur else "", None, Prepared(), 0, {},
+                          0, False, error=f"cannot read {path}: {e.strerror or e}")
+    nskip = sum(batch.skipped.values())
+    if nskip:  # the audit trail says where lines were skipped and why
+        batch.errors.append(ErrorRec(
+            id=f"ingest:{path}:{offset}", ts_ms=int(time.time() * 1000), component="ingest", kind="skipped_lines",
+            message=f"{nskip} line(s) skipped in {path}: "
+            + ", ".join(f"{k}: {v}" for k, v in sorted(batch.skipped.items())),
+            context=orjson.dumps({"path": path, "reasons": batch.skipped}).decode()))
+    prepared = prepare(batch)  # folded and laid out here, in the worker, so the writer only executes
     st_after = tail.stat_file(path) or st
     # remember the size we read up to, so an unchanged file is not even opened next time
     st_rec = tail.FileStat(path, st.dev, st.inode, offset if offset >= st_after.size else st_after.size,
                            st_after.mtime_ns)
-    return FileResult(path, st_rec, offset, head, orjson.dumps(state).decode() if state else None, batch,
-                      offset - start, restarted)
-
-
-def compact(batch: Batch) -> None:
-    """Fold records sharing a key (streamed lines of one response, one session's many lines) before they travel."""
-    from nexus_tui.core.merge import fold_sessions, fold_tasks
-
-    if len(batch.tasks) > 1:
-        batch.tasks = list(fold_tasks(batch.tasks).values())
-    if len(batch.sessions) > 1:
-        batch.sessions = list(fold_sessions(batch.sessions).values())
+    return FileResult(path, st_rec, offset, head, orjson.dumps(state).decode() if state else None, prepared,
+                      batch.lines, dict(batch.skipped), offset - start, restarted)
 
 
 def _unordered(pool: Executor, jobs: list):
@@ -217,7 +216,7 @@ class Collector:
         return rep
 
     def _write_results(self, source: FileSource, results, cursors, rep: PassReport) -> bool:
-        group = Batch()
+        group = Prepared()
         group_cursors: list[CursorUpdate] = []
         now = iso_from_ms(int(time.time() * 1000))
 
@@ -230,7 +229,7 @@ class Collector:
             except SQLAlchemyError as e:
                 rep.problems.append(describe_db_error(e, self.store.url))
                 return False
-            group, group_cursors = Batch(), []
+            group, group_cursors = Prepared(), []
             return True
 
         for fr in results:
@@ -242,26 +241,19 @@ class Collector:
                 continue
             rep.files_read += 1
             rep.bytes_read += fr.bytes_read
-            rep.lines += fr.batch.lines
+            rep.lines += fr.lines
             rep.restarted += int(fr.restarted)
-            rep.skipped.update(fr.batch.skipped)
+            rep.skipped.update(fr.skipped)
             prev = cursors.get(fr.path)
-            nskip = sum(fr.batch.skipped.values())
-            if nskip:
-                fr.batch.errors.append(ErrorRec(
-                    id=f"ingest:{fr.path}:{fr.offset}", ts_ms=int(time.time() * 1000), component="ingest",
-                    kind="skipped_lines", message=f"{nskip} line(s) skipped in {fr.path}: "
-                    + ", ".join(f"{k}: {v}" for k, v in sorted(fr.batch.skipped.items())),
-                    context=orjson.dumps({"path": fr.path, "reasons": fr.batch.skipped}).decode()))
+            nskip = sum(fr.skipped.values())
             base_lines = 0 if fr.restarted or prev is None else prev.lines
             base_skip = 0 if fr.restarted or prev is None else prev.skipped
-            group.extend(fr.batch)
+            group.extend(fr.prepared)
             group_cursors.append(CursorUpdate(
                 path=fr.path, source=source.name, dev=fr.stat.dev, inode=fr.stat.inode, size=fr.stat.size,
                 mtime_ns=fr.stat.mtime_ns, offset=fr.offset, head_hash=fr.head_hash, state=fr.state,
-                lines=base_lines + fr.batch.lines, skipped=base_skip + nskip, last_seen=now))
-            if len(group.tasks) + len(group.tool_uses) + len(group.tool_results) + len(group.sessions) \
-                    >= _WRITE_GROUP_RECORDS:
+                lines=base_lines + fr.lines, skipped=base_skip + nskip, last_seen=now))
+            if group.size() >= _WRITE_GROUP_RECORDS:
                 if not flush():
                     return False
         return flush()

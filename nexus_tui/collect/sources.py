@@ -44,7 +44,10 @@ class ClaudeCodeSource(FileSource):
     def __init__(self, roots: list[Path]):
         super().__init__(roots)
         # loaded here, not on first use: the price tables are part of every ingest's fixed start-up cost
+        from nexus_tui.core import pricing
         from nexus_tui.core.parse import claude_code  # noqa: F401
+
+        pricing.warm()
 
     def parse(self, chunk: bytes, base_offset: int, path: str, state: dict) -> Batch:
         from nexus_tui.core.parse.claude_code import FileContext, parse_lines

@@ -80,6 +80,11 @@ def _linear(model: str, provider: str | None, day: int):
     return threshold, c_in, c_out, c_cr, c_cw, c_5m, c_1h
 
 
+def warm() -> None:
+    """Load the bundled price tables now (they load lazily on first use; an ingest always needs them)."""
+    data_snapshot.get_snapshot()
+
+
 def priced_model(model: str | None, provider: str | None = None) -> str | None:
     """The genai-prices model id ``model`` resolves to, or None when it has no price."""
     if not model:

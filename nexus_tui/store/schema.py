@@ -65,7 +65,7 @@ class Task(SQLModel, table=True):
     total_tokens: int | None = None
     trigger_ms: int | None = _big()
     end_ms: int | None = _big()
-    request_id: str | None = Field(default=None, index=True)
+    request_id: str | None = None  # equals the id for Claude Code tasks (the key), so no index of its own
     message_id: str | None = None
     project: str | None = None
     agent_id: str | None = None

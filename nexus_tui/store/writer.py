@@ -62,15 +62,29 @@ class WriteResult:
                     or self.new_errors or self.ratings)
 
 
-def _executemany(conn, stmt, rows: list[dict]) -> None:
-    """Run ``stmt`` for many rows straight through the driver's executemany (SQLAlchemy's per-row parameter
-    processing costs more than SQLite's own work on large batches). Missing keys take the statement's defaults."""
+_COMPILED: dict[tuple[str, str], tuple] = {}
+
+
+def _compiled(conn, name: str, build):
+    """Compile a statement once per dialect: (sql, positional keys or None, defaults)."""
+    key = (conn.dialect.name, name)
+    got = _COMPILED.get(key)
+    if got is None:
+        compiled = build(conn).compile(dialect=conn.dialect)
+        keys = tuple(compiled.positiontup) if compiled.positional else None
+        got = (str(compiled), keys, dict(compiled.params))
+        _COMPILED[key] = got
+    return got
+
+
+def _executemany(conn, name: str, build, rows: list[dict]) -> None:
+    """Run the statement ``build(conn)`` (compiled once, cached by ``name``) for many rows straight through the
+    driver's executemany: SQLAlchemy's per-row parameter processing costs more than SQLite's own work on large
+    batches. Missing keys take the statement's defaults."""
     if not rows:
         return
-    compiled = stmt.compile(dialect=conn.dialect)
-    defaults = compiled.params
-    if compiled.positional:
-        keys = compiled.positiontup
+    sql, keys, defaults = _compiled(conn, name, build)
+    if keys is not None:
         missing = {k: defaults[k] for k in keys if k not in rows[0]}
         get = itemgetter(*keys)
         try:
@@ -81,7 +95,35 @@ def _executemany(conn, stmt, rows: list[dict]) -> None:
             params = [(p,) for p in params]
     else:
         params = [{k: r[k] if k in r else v for k, v in defaults.items()} for r in rows]
-    conn.exec_driver_sql(str(compiled), params)
+    conn.exec_driver_sql(sql, params)
+
+
+_ORDER_OK: dict[tuple[str, str], tuple | None] = {}
+
+
+def _executemany_tuples(conn, name: str, build, table, rows: list[tuple]) -> None:
+    """Like _executemany, for rows already laid out in the table's column order (prepared in a worker)."""
+    if not rows:
+        return
+    sql, keys, defaults = _compiled(conn, name, build)
+    cols = tuple(c.name for c in table.columns)
+    if keys is not None and keys[:len(cols)] == cols:
+        tail = tuple(defaults[k] for k in keys[len(cols):])
+        conn.exec_driver_sql(sql, [r + tail for r in rows] if tail else rows)
+        return
+    # another paramstyle or order: fall back to names
+    _executemany(conn, name, build, [dict(zip(cols, r)) for r in rows])
+
+
+def _existing_raw(conn, table: str, ids: list[str]) -> set[str]:
+    """Which of ``ids`` are already stored (plain SQL: no per-value expression building)."""
+    found: set[str] = set()
+    for i in range(0, len(ids), _CHUNK):
+        part = ids[i:i + _CHUNK]
+        marks = ",".join(["?"] * len(part)) if conn.dialect.paramstyle == "qmark" else ",".join(["%s"] * len(part))
+        found.update(r[0] for r in conn.exec_driver_sql(f"SELECT id FROM {table} WHERE id IN ({marks})",
+                                                        tuple(part)))
+    return found
 
 
 def _existing(conn, col, ids: list[str]) -> set[str]:
@@ -235,71 +277,116 @@ def _tool_upserts(conn):
     return use_stmt, res_stmt
 
 
+@dataclass
+class Prepared:
+    """A batch folded and laid out as rows in table-column order, ready for executemany. Pure data, so it can be
+    built in the worker process that parsed the batch."""
+
+    rows: dict[str, list[tuple]] = field(default_factory=dict)
+    ratings: list = field(default_factory=list)
+
+    def extend(self, other: "Prepared") -> None:
+        for k, v in other.rows.items():
+            self.rows.setdefault(k, []).extend(v)
+        self.ratings.extend(other.ratings)
+
+    def size(self) -> int:
+        return sum(len(v) for v in self.rows.values())
+
+
+_COLS: dict[str, tuple[str, ...]] = {}
+
+
+def _layout(table, row: dict) -> tuple:
+    names = _COLS.get(table.name)
+    if names is None:
+        names = _COLS[table.name] = tuple(c.name for c in table.columns)
+    return tuple(map(row.get, names))
+
+
+def prepare(batch: Batch) -> Prepared:
+    """Fold ``batch`` by natural key and lay its rows out for the database (no I/O)."""
+    from nexus_tui.core.events import SessionRec
+
+    sessions = fold_sessions(batch.sessions)
+    tasks = fold_tasks(batch.tasks)
+    for t in tasks.values():  # every task needs its session row (foreign key); a guard, sources send one
+        if t.session_id not in sessions:
+            sessions[t.session_id] = SessionRec(id=t.session_id, start_ms=t.ts_ms, end_ms=t.end_ms or t.ts_ms,
+                                                cli_tool=t.cli_tool)
+    st, tt, tc = Session.__table__, Task.__table__, ToolCall.__table__
+    p = Prepared()
+    p.rows["sessions"] = [_layout(st, _session_row(s)) for s in sessions.values()]
+    p.rows["tasks"] = [_layout(tt, _task_row(t)) for t in tasks.values()]
+    both, uses, results = _tool_rows(fold_tool_calls(batch.tool_uses, batch.tool_results))
+    p.rows["tool_use"] = [_layout(tc, r) for r in uses]
+    p.rows["tool_result"] = [_layout(tc, r) for r in both + results]
+    rt = RoutingDecision.__table__
+    p.rows["routing"] = [_layout(rt, {"id": r.id, "task_id": r.task_id, "reason": r.reason,
+                                      "alternatives_considered": r.alternatives_considered,
+                                      "classifier_version": r.classifier_version}) for r in batch.routing]
+    et = ErrorEvent.__table__
+    p.rows["errors"] = [_layout(et, {"id": e.id, "time": iso_from_ms(e.ts_ms), "ts_ms": e.ts_ms,
+                                     "component": e.component, "kind": e.kind, "message": e.message,
+                                     "context": e.context, "session_id": e.session_id, "task_id": e.task_id})
+                        for e in batch.errors]
+    p.ratings = [(r.task_id, r.rating) for r in batch.ratings]
+    return p
+
+
 class Writer:
     """Writes batches; the only code that changes rows (ratings included)."""
 
     def __init__(self, engine: Engine):
         self.engine = engine
 
-    def write(self, batch: Batch, cursors: list[CursorUpdate] = ()) -> WriteResult:
-        """Write one batch and the cursors that produced it, all in one transaction."""
+    def write(self, batch: Batch | Prepared, cursors: list[CursorUpdate] = ()) -> WriteResult:
+        """Write one batch (raw or prepared) and the cursors that produced it, all in one transaction."""
+        prepared = batch if isinstance(batch, Prepared) else prepare(batch)
         res = WriteResult()
         with write_tx(self.engine) as conn:
-            self._write(conn, batch, res)
+            self._write(conn, prepared, res)
             for c in cursors:
                 self._cursor(conn, c)
         return res
 
-    def _write(self, conn, batch: Batch, res: WriteResult) -> None:
-        sessions = fold_sessions(batch.sessions)
-        tasks = fold_tasks(batch.tasks)
-        # every task needs its session row (foreign key); sources always send one, this is a guard
-        for t in tasks.values():
-            if t.session_id not in sessions:
-                from nexus_tui.core.events import SessionRec
-
-                sessions[t.session_id] = SessionRec(id=t.session_id, start_ms=t.ts_ms, end_ms=t.end_ms or t.ts_ms,
-                                                    cli_tool=t.cli_tool)
-        if sessions:
-            ids = list(sessions)
-            known = _existing(conn, Session.__table__.c.id, ids)
+    def _write(self, conn, p: Prepared, res: WriteResult) -> None:
+        rows = p.rows
+        if rows.get("sessions"):
+            ids = list(dict.fromkeys(r[0] for r in rows["sessions"]))
+            known = _existing_raw(conn, "sessions", ids)
             res.new_sessions += len(ids) - len(known)
             res.session_ids.update(ids)
-            _executemany(conn, _session_upsert(conn), [_session_row(s) for s in sessions.values()])
-        if tasks:
-            ids = list(tasks)
-            known = _existing(conn, Task.__table__.c.id, ids)
+            _executemany_tuples(conn, "sessions", _session_upsert, Session.__table__, rows["sessions"])
+        if rows.get("tasks"):
+            ids = list(dict.fromkeys(r[0] for r in rows["tasks"]))
+            known = _existing_raw(conn, "tasks", ids)
             new_ids = [i for i in ids if i not in known]
             res.new_tasks += len(new_ids)
             res.updated_tasks += len(known)
             res.task_ids.extend(new_ids)
-            _executemany(conn, _task_upsert(conn), [_task_row(t) for t in tasks.values()])
-        folded = fold_tool_calls(batch.tool_uses, batch.tool_results)
-        if folded:
-            ids = list(folded)
-            known = _existing(conn, ToolCall.__table__.c.id, ids)
+            _executemany_tuples(conn, "tasks", _task_upsert, Task.__table__, rows["tasks"])
+        calls = rows.get("tool_use", []) + rows.get("tool_result", [])
+        if calls:
+            ids = list(dict.fromkeys(r[0] for r in calls))
+            known = _existing_raw(conn, "tool_calls", ids)
             res.new_tool_calls += len(ids) - len(known)
-            both, uses, results = _tool_rows(folded)
-            use_stmt, res_stmt = _tool_upserts(conn)
-            for rows, stmt in ((uses, use_stmt), (both, res_stmt), (results, res_stmt)):
-                _executemany(conn, stmt, rows)
-        if batch.routing:
+            tc = ToolCall.__table__
+            _executemany_tuples(conn, "tool_use", lambda c: _tool_upserts(c)[0], tc, rows.get("tool_use", []))
+            _executemany_tuples(conn, "tool_result", lambda c: _tool_upserts(c)[1], tc, rows.get("tool_result", []))
+        if rows.get("routing"):
             rt = RoutingDecision.__table__
-            ins = upsert(conn, rt)
-            rows = {r.id: {"id": r.id, "task_id": r.task_id, "reason": r.reason,
-                           "alternatives_considered": r.alternatives_considered,
-                           "classifier_version": r.classifier_version} for r in batch.routing}
-            conn.execute(ins.on_conflict_do_nothing(index_elements=["id"]), list(rows.values()))
-        if batch.errors:
+            _executemany_tuples(conn, "routing", lambda c: upsert(c, rt).on_conflict_do_nothing(index_elements=["id"]),
+                                rt, rows["routing"])
+        if rows.get("errors"):
             et = ErrorEvent.__table__
-            rows = {e.id: {"id": e.id, "time": iso_from_ms(e.ts_ms), "ts_ms": e.ts_ms, "component": e.component,
-                           "kind": e.kind, "message": e.message, "context": e.context, "session_id": e.session_id,
-                           "task_id": e.task_id} for e in batch.errors}
-            known = _existing(conn, et.c.id, list(rows))
-            res.new_errors += len(rows) - len(known)
-            _executemany(conn, upsert(conn, et).on_conflict_do_nothing(index_elements=["id"]), list(rows.values()))
-        for r in batch.ratings:
-            res.ratings += self._rate(conn, r.task_id, r.rating)
+            ids = list(dict.fromkeys(r[0] for r in rows["errors"]))
+            known = _existing_raw(conn, "errors", ids)
+            res.new_errors += len(ids) - len(known)
+            _executemany_tuples(conn, "errors", lambda c: upsert(c, et).on_conflict_do_nothing(index_elements=["id"]),
+                                et, rows["errors"])
+        for task_id, rating in p.ratings:
+            res.ratings += self._rate(conn, task_id, rating)
 
     @staticmethod
     def _cursor(conn, c: CursorUpdate) -> None:

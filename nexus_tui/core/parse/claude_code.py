@@ -144,6 +144,22 @@ class _Parser:
 
     def session(self, d: dict, sid: str, ts: int) -> None:
         s = self.sessions.get(sid)
+        if s is not None:  # the common case, kept short: most lines only move the session's bounds
+            if ts < s.start_ms:
+                s.start_ms = ts
+            elif ts > s.end_ms:
+                s.end_ms = ts
+            branch, version = d.get("gitBranch"), d.get("version")
+            if branch and branch != s.git_branch and isinstance(branch, str):
+                s.git_branch = branch
+            if version and version != s.cli_version and isinstance(version, str):
+                s.cli_version = version
+            if s.cwd is None:
+                cwd = d.get("cwd")
+                if cwd and isinstance(cwd, str):
+                    s.cwd = cwd
+                    s.project = cwd.rstrip("/").rsplit("/", 1)[-1] or cwd
+            return
         cwd, branch, version = d.get("cwd"), d.get("gitBranch"), d.get("version")
         if cwd is not None and not isinstance(cwd, str):
             cwd = None
