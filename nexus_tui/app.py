@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import importlib
+import threading
 import time
+from collections import deque
 from collections.abc import Iterable
 from datetime import datetime
+from functools import partial
 
 from textual import work
 from textual.app import App, ComposeResult, SystemCommand
@@ -16,19 +20,48 @@ from textual.widgets import Button, Input, Label, Static
 from nexus_tui.collect.collector import Collector, CollectorThread, PassReport
 from nexus_tui.config import Settings
 from nexus_tui.core.filters import Filters, local_zone, parse_bound, preset
-from nexus_tui.messages import FiltersChanged, StoreChanged
+from nexus_tui.messages import FiltersChanged, StoreChanged, TaskRated
 from nexus_tui.screens.base import InsightScreen
-from nexus_tui.screens.costs import CostsScreen
-from nexus_tui.screens.efficiency import EfficiencyScreen
-from nexus_tui.screens.sessions import SessionsScreen
-from nexus_tui.screens.tiers import TiersScreen
-from nexus_tui.screens.timeline import TimelineScreen
-from nexus_tui.screens.tools import ToolsScreen
 from nexus_tui.store import Store
 
-SCREENS = [("sessions", "Sessions", SessionsScreen), ("timeline", "Timeline", TimelineScreen),
-           ("costs", "Costs", CostsScreen), ("efficiency", "Efficiency", EfficiencyScreen),
-           ("tiers", "Tiers", TiersScreen), ("tools", "Tools", ToolsScreen)]
+# The top-level screens: (mode name, key, title, module under nexus_tui/screens/, class). Each is an app MODE with
+# its own stack; a module that is missing or fails to import shows a placeholder, so screens are built independently.
+SCREEN_SPECS = [("sessions", "1", "Sessions", "sessions", "SessionsScreen"),
+                ("timeline", "2", "Timeline", "timeline", "TimelineScreen"),
+                ("costs", "3", "Costs", "costs", "CostsScreen"),
+                ("efficiency", "4", "Efficiency", "efficiency", "EfficiencyScreen"),
+                ("tiers", "5", "Tiers", "tiers", "TiersScreen"),
+                ("tools", "6", "Tools", "tools", "ToolsScreen")]
+NOTIFY_MIN_SECONDS = 0.25  # StoreChanged is posted at most four times a second
+TUI_POLL_SECONDS = 1.0  # default pass interval in the app, so new data shows within two seconds
+
+
+class PlaceholderScreen(InsightScreen):
+    """Stands in for a top-level screen whose module is missing or broken, so the rest of the app still works."""
+
+    def __init__(self, title: str, problem: str) -> None:
+        super().__init__()
+        self.TITLE_TEXT = title
+        self.problem = problem
+
+    def body(self) -> ComposeResult:
+        yield Static(f"The {self.TITLE_TEXT} screen is not available in this build.\n\n{self.problem}\n\n"
+                     "Press 1 for Sessions.", classes="empty", markup=False)
+
+
+def load_screen_class(module: str, cls_name: str, title: str):
+    """The screen class ``nexus_tui.screens.<module>.<cls_name>``, or a factory for a placeholder that says why not."""
+    try:
+        return getattr(importlib.import_module(f"nexus_tui.screens.{module}"), cls_name)
+    except ModuleNotFoundError as e:
+        problem = (f"(nexus_tui/screens/{module}.py does not exist yet)" if e.name == f"nexus_tui.screens.{module}"
+                   else f"(importing nexus_tui/screens/{module}.py failed: {e})")
+    except Exception as e:  # a broken module must not take the other screens down
+        problem = f"(importing nexus_tui/screens/{module}.py failed: {type(e).__name__}: {e})"
+    return partial(PlaceholderScreen, title, problem)
+
+
+SCREENS = [(mode, title, load_screen_class(module, cls, title)) for mode, _key, title, module, cls in SCREEN_SPECS]
 RANGE_CYCLE = ["all", "30d", "7d", "today"]
 RANGE_LABELS = {"all": "all time", "30d": "30 days", "7d": "7 days", "today": "today", "custom": "custom"}
 
@@ -98,11 +131,21 @@ class NexusApp(App):
         self.demo = demo
         self.filters = Filters()
         self.selected_session: str | None = None
-        self.rating_undo: list[tuple[str, int | None]] = []
+        self.rating_undo: list[tuple[str, int | None]] = []  # (task id, rating before), touched by the rating worker
+        self._rating_ops: deque[tuple] = deque()
+        self._rating_lock = threading.Lock()
+        self._rating_busy = False
         self.last_report: PassReport | None = None
         self.passes = 0
-        self.poll_seconds = poll_seconds if poll_seconds is not None else settings.poll_seconds
+        if poll_seconds is None:  # an explicit [collector] poll_seconds wins; otherwise poll often enough for 2 s
+            explicit = (settings.raw.get("collector") or {}).get("poll_seconds") \
+                if isinstance(settings.raw.get("collector"), dict) else None
+            poll_seconds = settings.poll_seconds if explicit is not None else TUI_POLL_SECONDS
+        self.poll_seconds = poll_seconds
         self._thread: CollectorThread | None = None
+        self._notify_lock = threading.Lock()
+        self._last_post = 0.0
+        self._pending: tuple[PassReport, bool] | None = None
 
     # ------------------------------------------------------------ clock and labels
     def now_ms(self) -> int:
@@ -132,7 +175,8 @@ class NexusApp(App):
             src = f"watching {watched} folder(s)"
         rep = self.last_report
         if rep is None:
-            return f"{src} · range: {self.range_label()}"
+            first = " · first pass running…" if self.collector is not None else ""
+            return f"{src}{first} · range: {self.range_label()}"
         tot = self.collector.totals if self.collector else rep
         last = datetime.fromtimestamp(rep.finished_ms / 1000, self.tz).strftime("%H:%M:%S") if rep.finished_ms else "-"
         probs = f" · [b]{len(tot.problems)} problem(s)[/b]: {tot.problems[-1][:80]}" if tot.problems else ""
@@ -143,9 +187,32 @@ class NexusApp(App):
     # ------------------------------------------------------------ lifecycle
     def on_mount(self) -> None:
         if self.collector is not None:
-            self.collector.notify = lambda rep: self.post_message(StoreChanged(rep))
+            self.collector.notify = self._collector_notify
             self._thread = CollectorThread(self.collector, interval=self.poll_seconds)
             self._thread.start()
+            self.set_interval(NOTIFY_MIN_SECONDS, self._flush_pending_notify)
+
+    def _collector_notify(self, rep: PassReport) -> None:
+        """Runs in the collector thread: post StoreChanged at most every NOTIFY_MIN_SECONDS (never touch widgets)."""
+        changed = bool(rep.written.changed)
+        with self._notify_lock:
+            if self._pending is not None:
+                changed = changed or self._pending[1]
+            now = time.monotonic()
+            if now - self._last_post < NOTIFY_MIN_SECONDS:
+                self._pending = (rep, changed)  # the UI timer posts it
+                return
+            self._pending = None
+            self._last_post = now
+        self.post_message(StoreChanged(rep, changed))
+
+    def _flush_pending_notify(self) -> None:
+        with self._notify_lock:
+            pending, self._pending = self._pending, None
+            if pending is not None:
+                self._last_post = time.monotonic()
+        if pending is not None:
+            self.post_message(StoreChanged(*pending))
 
     def on_unmount(self) -> None:
         if self._thread is not None:
@@ -158,7 +225,7 @@ class NexusApp(App):
         rep = message.report
         self.last_report = rep
         self.passes += 1
-        changed = rep.written.changed or self.passes == 1
+        changed = message.changed or self.passes == 1
         for screen in self._all_screens():
             if isinstance(screen, InsightScreen):
                 if screen is self.screen and changed:
@@ -177,6 +244,10 @@ class NexusApp(App):
                     yield s
 
     def on_filters_changed(self, _message: FiltersChanged) -> None:
+        self._refresh_screens()
+
+    def _refresh_screens(self) -> None:
+        """Reload the screen in view; the others reload when shown again."""
         for screen in self._all_screens():
             if isinstance(screen, InsightScreen):
                 if screen is self.screen:
@@ -239,33 +310,63 @@ class NexusApp(App):
         yield SystemCommand("Filters…", "Dates, project, model, source, CLI tool, persona", self.action_filters)
 
     # ------------------------------------------------------------ ratings (through the collector's single writer)
-    def rate_task(self, task_id: str, rating: int | None, remember: bool = True) -> None:
-        self._write_rating(task_id, rating, remember)
-
-    @work(thread=True, exit_on_error=False, group="rating")
-    def _write_rating(self, task_id: str, rating: int | None, remember: bool) -> None:
-        writer_call = self.collector.rate if self.collector is not None else self.store.writer.rate
-        try:
-            prev, n = writer_call(task_id, rating)
-        except Exception as e:  # a locked or read-only database: say so, keep running
-            self.call_from_thread(self.notify, f"Rating not saved: {e}", severity="error")
-            return
-        if n and remember:
-            self.rating_undo.append((task_id, prev))
-            del self.rating_undo[:-100]
-        self.call_from_thread(self._after_rating, rating, n)
-
-    def _after_rating(self, rating, n) -> None:
-        if n:
-            self.notify({1: "Rated helpful", 0: "Rated not helpful", None: "Rating cleared"}[rating], timeout=1.5)
-        self.post_message(FiltersChanged())
+    def rate_task(self, task_id: str, rating: int | None) -> None:
+        """Rate a task (1 helpful, 0 not helpful, None cleared); written at once, in order, off the UI thread."""
+        self._queue_rating(("rate", task_id, rating))
 
     def undo_rating(self) -> None:
-        if not self.rating_undo:
-            self.notify("Nothing to undo", timeout=1.5)
-            return
-        task_id, prev = self.rating_undo.pop()
-        self.rate_task(task_id, prev, remember=False)
+        """Undo the last rating (also one queued but not written yet)."""
+        self._queue_rating(("undo", None, None))
+
+    def _queue_rating(self, op: tuple) -> None:
+        with self._rating_lock:
+            self._rating_ops.append(op)
+            start = not self._rating_busy
+            self._rating_busy = True
+        if start:
+            self._write_ratings()
+
+    @work(thread=True, exit_on_error=False, group="rating")
+    def _write_ratings(self) -> None:
+        """Drain the rating queue in order through the collector's writer (or the store's, with no collector)."""
+        write = self.collector.rate if self.collector is not None else self.store.writer.rate
+        while True:
+            with self._rating_lock:
+                if not self._rating_ops:
+                    self._rating_busy = False
+                    return
+                kind, task_id, rating = self._rating_ops.popleft()
+            undo = kind == "undo"
+            if undo:
+                if not self.rating_undo:
+                    self.notify("Nothing to undo", timeout=1.5)
+                    continue
+                task_id, rating = self.rating_undo.pop()
+            try:
+                prev, n = write(task_id, rating)
+            except Exception as e:  # a locked or read-only database: say so, keep running
+                from sqlalchemy.exc import SQLAlchemyError
+
+                from nexus_tui.store.engine import describe_db_error
+
+                why = describe_db_error(e, self.store.url) if isinstance(e, SQLAlchemyError) else str(e)
+                self.notify(f"Rating not saved: {why}", severity="error", timeout=6)
+                if undo:
+                    self.rating_undo.append((task_id, rating))
+                continue
+            if not n:
+                self.notify(f"Task {task_id} is not in the database any more", severity="warning", timeout=3)
+                continue
+            if not undo:
+                self.rating_undo.append((task_id, prev))
+                del self.rating_undo[:-100]
+            self.post_message(TaskRated(task_id, rating, undo=undo))
+
+    def on_task_rated(self, message: TaskRated) -> None:
+        word = {1: "helpful", 0: "not helpful", None: "cleared"}[message.rating]
+        self.notify(f"Undone: rating {word}" if message.undo else
+                    ("Rating cleared" if message.rating is None else f"Rated {word}"), timeout=1.5)
+        self._refresh_screens()
 
 
 def run_app(settings: Settings, demo: bool = False, collect: bool = True) -> int:
