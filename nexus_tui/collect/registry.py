@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from nexus_tui.collect.sources import ClaudeCodeSource, FileSource
+from nexus_tui.collect.sources import ClaudeCodeSource, FileSource, NexusEventSource
 from nexus_tui.config import Settings
 
 
 def build_sources(settings: Settings) -> list[FileSource]:
-    sources: list[FileSource] = [ClaudeCodeSource(settings.claude_dirs)]
+    sources: list[FileSource] = [ClaudeCodeSource(settings.claude_dirs),
+                                 NexusEventSource([settings.logs_dir], settings.reference_model)]
     # further sources register here (nexus event log, LunaRoute recordings, ...)
     return sources

@@ -66,3 +66,18 @@ class ClaudeCodeSource(FileSource):
                 continue
             return rel.parts[0] if len(rel.parts) > 1 else None
         return None
+
+
+class NexusEventSource(FileSource):
+    """The nexus event log: ``<home>/logs/*.jsonl`` written by nexus_tui.recorder (and mcp-wrap)."""
+
+    name = "nexus-events"
+
+    def __init__(self, roots: list[Path], reference_model: str):
+        super().__init__(roots)
+        self.reference_model = reference_model
+
+    def parse(self, chunk: bytes, base_offset: int, path: str, state: dict) -> Batch:
+        from nexus_tui.core.parse.nexus_events import parse_lines
+
+        return parse_lines(chunk, base_offset, path, self.reference_model)

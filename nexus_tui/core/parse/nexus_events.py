@@ -1,0 +1,137 @@
+"""The nexus event log (version 1, docs/events.md) -> records. Every event is validated against the JSON Schema
+(nexus_tui/schemas/events.v1.json); invalid events are counted with the reason, never fatal."""
+
+from __future__ import annotations
+
+import json
+from functools import lru_cache
+from importlib import resources
+
+import orjson
+
+from nexus_tui.core.events import (SOURCE_MCP, Batch, ErrorRec, RatingRec, RoutingDecisionRec, SessionRec, TaskRec,
+                                   ToolResultRec, ToolUseRec, ms_from_iso)
+from nexus_tui.core.pricing import price
+
+PREFIX = "nx:"  # task ids of this source (a rating may name one without the prefix)
+
+
+@lru_cache(maxsize=1)
+def schema() -> dict:
+    return json.loads(resources.files("nexus_tui").joinpath("schemas/events.v1.json").read_text())
+
+
+@lru_cache(maxsize=1)
+def _validator():
+    from jsonschema import Draft202012Validator
+
+    return Draft202012Validator(schema())
+
+
+def invalid_reason(event) -> str | None:
+    """None for a valid version-1 event, else a short reason (the first schema error)."""
+    err = next(iter(_validator().iter_errors(event)), None)
+    if err is None:
+        return None
+    where = "/".join(str(p) for p in err.absolute_path) or "event"
+    return f"{where}: {err.message[:80]}"
+
+
+def task_key(task_id: str) -> str:
+    return task_id if task_id.startswith((PREFIX, "req_", "msg:", "lr:")) else PREFIX + task_id
+
+
+def parse_lines(chunk: bytes, base_offset: int, path: str, reference_model: str) -> Batch:
+    b = Batch()
+    pos = 0
+    while pos < len(chunk):
+        nl = chunk.find(b"\n", pos)
+        end = len(chunk) if nl < 0 else nl
+        raw = chunk[pos:end]
+        offset = base_offset + pos
+        pos = end + 1
+        b.lines += 1
+        if not raw.strip():
+            continue
+        try:
+            ev = orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            b.skip("malformed JSON")
+            continue
+        reason = invalid_reason(ev)
+        if reason is not None:
+            b.skip(f"invalid event ({reason})")
+            continue
+        ts = ms_from_iso(ev["ts"])
+        if ts is None:
+            b.skip("invalid event (ts: not a time)")
+            continue
+        _event(b, ev, ts, path, offset, reference_model)
+    return b
+
+
+def _event(b: Batch, ev: dict, ts: int, path: str, offset: int, reference_model: str) -> None:
+    typ, sid = ev["type"], ev.get("session_id")
+    if typ == "session_start":
+        b.sessions.append(SessionRec(id=sid, start_ms=ts, end_ms=ts, cli_tool=ev.get("cli_tool") or "mcp",
+                                     persona=ev.get("persona"), nexus_mode=ev.get("nexus_mode"),
+                                     project=ev.get("project"), cwd=ev.get("cwd")))
+    elif typ == "session_end":
+        b.sessions.append(SessionRec(id=sid, start_ms=ts, end_ms=ts))
+    elif typ == "task":
+        tid = task_key(ev["id"])
+        tin, tout = ev.get("tokens_in") or 0, ev.get("tokens_out") or 0
+        cread, cwrite = ev.get("cache_read_tokens") or 0, ev.get("cache_creation_tokens") or 0
+        latency = ev.get("latency_ms")
+        start = ts - latency if latency is not None else ts
+        model, local = ev["model"], ev["routing"] == "local"
+        if local:  # runs on the user's machine: no bill; what the same tokens would cost on the reference model
+            cost, priced = 0.0, "local"
+            cloud, _ = price(reference_model, ts, tokens_in=tin, tokens_out=tout, cache_read=cread,
+                             cache_write=cwrite)
+        else:
+            cost, priced = price(model, ts, tokens_in=tin, tokens_out=tout, cache_read=cread, cache_write=cwrite)
+            cloud = cost
+        failed = ev.get("outcome") == "error"
+        b.tasks.append(TaskRec(
+            id=tid, session_id=sid, ts_ms=start, source=ev.get("source") or SOURCE_MCP, model=model,
+            routing=ev["routing"], routing_reason=ev.get("routing_reason"), tokens_in=tin, tokens_out=tout,
+            cache_read_tokens=cread, cache_creation_tokens=cwrite, latency_ms=latency, end_ms=ts, cost_usd=cost,
+            cloud_cost_equivalent=cloud, status="error" if failed else "ok", error_message=ev.get("error"),
+            cli_tool="mcp", tier=ev.get("tier"), component=ev.get("component") or ev.get("tool"),
+            prompt_length=ev.get("prompt_length"), response_length=ev.get("response_length"), priced_as=priced))
+        if ev.get("routing_reason") or ev.get("alternatives"):
+            b.routing.append(RoutingDecisionRec(
+                id=f"rd:{tid}", task_id=tid, reason=ev.get("routing_reason") or "unspecified",
+                alternatives_considered=json.dumps(ev.get("alternatives") or []),
+                classifier_version=ev.get("classifier_version")))
+        if failed:
+            b.errors.append(ErrorRec(id=f"task:{tid}", ts_ms=ts, component=ev.get("component") or "task",
+                                     kind="task_error", message=(ev.get("error") or "task failed")[:500],
+                                     session_id=sid, task_id=tid))
+    elif typ == "tool_call":
+        cid = f"mcp:{ev['id']}"
+        latency = ev.get("latency_ms")
+        ok = ev.get("success", True)
+        tool = ev["tool"]
+        b.tool_results.append(ToolResultRec(
+            id=cid, session_id=sid, ended_ms=ts, success=ok, error_type=ev.get("error_type") if not ok else None,
+            error_message=(ev.get("error_message") or "")[:500] if not ok else None,
+            output_size=ev.get("response_size"), latency_ms=latency, tool_name=tool,
+            started_ms=ts - latency if latency is not None else ts, mcp_server=ev.get("server"),
+            task_id=task_key(ev["task_id"]) if ev.get("task_id") else None, source=SOURCE_MCP))
+        if not ok:
+            b.errors.append(ErrorRec(id=f"tool:{cid}", ts_ms=ts, component="tool", kind=ev.get("error_type") or "error",
+                                     message=(ev.get("error_message") or "tool call failed")[:500], session_id=sid))
+        if sid:
+            b.sessions.append(SessionRec(id=sid, start_ms=ts, end_ms=ts, cli_tool="mcp"))
+        if ev.get("request_size") is not None:
+            b.tool_uses.append(ToolUseRec(id=cid, session_id=sid, task_id=None, tool_name=tool,
+                                          started_ms=ts - (latency or 0), mcp_server=ev.get("server"),
+                                          source=SOURCE_MCP, input_size=ev.get("request_size")))
+    elif typ == "rating":
+        b.ratings.append(RatingRec(task_id=task_key(ev["task_id"]), rating=ev["rating"]))
+    elif typ == "error":
+        b.errors.append(ErrorRec(id=f"ev:{path}:{offset}", ts_ms=ts, component=ev["component"], kind=ev["kind"],
+                                 message=ev["message"][:500], session_id=sid,
+                                 task_id=task_key(ev["task_id"]) if ev.get("task_id") else None))
