@@ -15,7 +15,7 @@ def _settings(ctx: click.Context):
     from nexus_tui.config import load_settings
 
     o = ctx.obj
-    return load_settings(o["home"], o["db"], o["claude_dirs"])
+    return load_settings(o["home"], o["db"], o["claude_dirs"], o.get("lunaroute_dirs", ()))
 
 
 def _open(settings):
@@ -35,6 +35,8 @@ def _open(settings):
               help="Database URL (default sqlite:///<home>/insights.db).")
 @click.option("--claude-dir", "claude_dirs", multiple=True, type=click.Path(),
               help="Extra Claude Code folder (holding projects/); repeatable.")
+@click.option("--lunaroute-dir", "lunaroute_dirs", multiple=True, type=click.Path(),
+              help="LunaRoute sessions folder (default ~/.lunaroute/sessions); repeatable.")
 @click.option("--headless", "report", type=click.Choice(REPORTS), metavar="REPORT",
               help=f"Print a report instead of opening the app: {', '.join(REPORTS)}.")
 @click.option("--since", metavar="DATE", help="Start date (YYYY-MM-DD or ISO time), local time zone.")
@@ -46,10 +48,10 @@ def _open(settings):
 @click.option("--demo", is_flag=True, help="Open the app on the bundled demo database.")
 @click.version_option(__version__, prog_name="nexus-insights")
 @click.pass_context
-def main(ctx, home, db, claude_dirs, report, since, until, project, tz, fmt, no_collect, demo):
+def main(ctx, home, db, claude_dirs, lunaroute_dirs, report, since, until, project, tz, fmt, no_collect, demo):
     """nexus-insights: which model did what, how long it took, what it cost, which tools fail."""
     ctx.ensure_object(dict)
-    ctx.obj.update(home=home, db=db, claude_dirs=claude_dirs)
+    ctx.obj.update(home=home, db=db, claude_dirs=claude_dirs, lunaroute_dirs=lunaroute_dirs)
     if ctx.invoked_subcommand is not None:
         return
     if report:

@@ -54,6 +54,7 @@ class Settings:
     reference_model: str = DEFAULT_REFERENCE_MODEL
     poll_seconds: float = 2.0
     raw: dict = field(default_factory=dict)
+    lunaroute_dirs: list[Path] = field(default_factory=list)
 
     @property
     def logs_dir(self) -> Path:
@@ -65,7 +66,8 @@ class Settings:
 
 
 def load_settings(home: str | os.PathLike | None = None, db: str | None = None,
-                  claude_dirs: list[str] | tuple[str, ...] = ()) -> Settings:
+                  claude_dirs: list[str] | tuple[str, ...] = (),
+                  lunaroute_dirs: list[str] | tuple[str, ...] = ()) -> Settings:
     h = Path(home).expanduser() if home else default_home()
     url = db or os.environ.get("NEXUS_INSIGHTS_DB") or sqlite_url(h / "insights.db")
     raw: dict = {}
@@ -89,4 +91,6 @@ def load_settings(home: str | os.PathLike | None = None, db: str | None = None,
                     if isinstance(raw.get("pricing"), dict) else DEFAULT_REFERENCE_MODEL,
                     poll_seconds=float(raw.get("collector", {}).get("poll_seconds", 2.0))
                     if isinstance(raw.get("collector"), dict) else 2.0,
-                    raw=raw)
+                    raw=raw,
+                    lunaroute_dirs=[Path(d).expanduser() for d in lunaroute_dirs]
+                    or [Path.home() / ".lunaroute" / "sessions"])

@@ -60,7 +60,7 @@ def test_a_version_1_database_migrates_keeping_its_rows(tmp_path):
                               "cloud_cost_equivalent FROM tasks WHERE id='t1'")).one()
         s = conn.execute(text("SELECT persona, nexus_mode, start_ms, end_ms FROM sessions")).one()
         r = conn.execute(text("SELECT reason, classifier_version FROM routing_decisions")).one()
-    assert versions == [SCHEMA_VERSION]
+    assert versions == list(range(2, SCHEMA_VERSION + 1))  # one row per step: 1 -> 2 -> 3
     assert tuple(t) == ("qwen2.5-coder", "local", 120, 80, 1, 1748772300000, 200, 0.0021)
     assert tuple(s) == ("architect", "hybrid", 1748772000000, 1748775600000)
     assert tuple(r) == ("token_count<500", "rules-v1")
@@ -73,7 +73,21 @@ def test_a_version_1_database_migrates_keeping_its_rows(tmp_path):
     store.close()
     again = store_at(db)  # opening again is a no-op
     with again.engine.connect() as conn:
-        assert conn.execute(text("SELECT COUNT(*) FROM schema_version")).scalar() == 1
+        assert conn.execute(text("SELECT COUNT(*) FROM schema_version")).scalar() == SCHEMA_VERSION - 1
+
+
+def test_a_version_2_database_gains_the_session_stats_table(tmp_path):
+    db = tmp_path / "v2.sqlite"
+    store = store_at(db)
+    with store.engine.begin() as conn:  # make it look like a version-2 database: no session_stats, version 2
+        conn.execute(text("DROP TABLE session_stats"))
+        conn.execute(text("DELETE FROM schema_version"))
+        conn.execute(text("INSERT INTO schema_version (version, applied_at) VALUES (2, '2026-11-01T00:00:00.000Z')"))
+    store.close()
+    again = store_at(db)
+    assert "session_stats" in inspect(again.engine).get_table_names()
+    with again.engine.connect() as conn:
+        assert [r[0] for r in conn.execute(text("SELECT version FROM schema_version ORDER BY version"))] == [2, 3]
 
 
 def test_a_file_that_is_not_a_database_is_a_clear_error(tmp_path):

@@ -81,3 +81,17 @@ class NexusEventSource(FileSource):
         from nexus_tui.core.parse.nexus_events import parse_lines
 
         return parse_lines(chunk, base_offset, path, self.reference_model)
+
+
+class LunaRouteSource(FileSource):
+    """LunaRoute session recordings: ``<dir>/YYYY-MM-DD/<session_id>.jsonl`` (default ~/.lunaroute/sessions)."""
+
+    name = "lunaroute"
+
+    def parse(self, chunk: bytes, base_offset: int, path: str, state: dict) -> Batch:
+        from nexus_tui.core.parse.lunaroute import parse_lines
+
+        return parse_lines(chunk, base_offset, path, state)
+
+    def new_state(self) -> dict:
+        return {"requests": {}}

@@ -219,6 +219,7 @@ class Batch:
     routing: list[RoutingDecisionRec] = field(default_factory=list)
     errors: list[ErrorRec] = field(default_factory=list)
     ratings: list[RatingRec] = field(default_factory=list)
+    session_stats: list[dict] = field(default_factory=list)  # rows for the session_stats table (latest wins)
     skipped: dict[str, int] = field(default_factory=dict)
     lines: int = 0
 
@@ -233,10 +234,11 @@ class Batch:
         self.routing.extend(other.routing)
         self.errors.extend(other.errors)
         self.ratings.extend(other.ratings)
+        self.session_stats.extend(other.session_stats)
         for k, v in other.skipped.items():
             self.skip(k, v)
         self.lines += other.lines
 
     def is_empty(self) -> bool:
         return not (self.sessions or self.tasks or self.tool_uses or self.tool_results or self.routing
-                    or self.errors or self.ratings)
+                    or self.errors or self.ratings or self.session_stats)

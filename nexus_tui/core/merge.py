@@ -63,8 +63,8 @@ def fold_sessions(sessions: list[SessionRec]) -> dict[str, SessionRec]:
 def fold_tool_calls(uses: list[ToolUseRec], results: list[ToolResultRec]) -> dict[str, dict]:
     """One row dict per tool call id, holding whatever halves this batch saw ('use', 'result' keys)."""
     out: dict[str, dict] = {}
-    for u in uses:
-        out.setdefault(u.id, {})["use"] = u
+    for u in uses:  # the first record of each half wins, as in the store (later ones only fill gaps there)
+        out.setdefault(u.id, {}).setdefault("use", u)
     for r in results:
-        out.setdefault(r.id, {})["result"] = r
+        out.setdefault(r.id, {}).setdefault("result", r)
     return out

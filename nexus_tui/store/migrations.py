@@ -66,7 +66,7 @@ def _backfill_v2(conn) -> None:
             total_tokens=(tin or 0) + (tout or 0), status="ok"))
 
 
-MIGRATIONS = {2: [_add_missing, _backfill_v2]}
+MIGRATIONS = {2: [_add_missing, _backfill_v2], 3: [_add_missing]}  # 3: session_stats
 
 
 def migrate(engine: Engine) -> tuple[int, int]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from sqlalchemy import BigInteger, Column, Index, Integer, Text
 from sqlmodel import Field, SQLModel
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 
 def _big(**kw):
@@ -157,6 +157,28 @@ class IngestCursor(SQLModel, table=True):
     last_seen: str | None = None
 
 
+class SessionStat(SQLModel, table=True):
+    """Per-session statistics a source computes itself (LunaRoute's session summary); added in version 3."""
+
+    __tablename__ = "session_stats"
+
+    session_id: str = Field(primary_key=True)
+    source: str = Field(primary_key=True)
+    requests: int | None = None
+    p50_latency_ms: float | None = None
+    p95_latency_ms: float | None = None
+    p99_latency_ms: float | None = None
+    max_latency_ms: float | None = None
+    proxy_overhead_ms: float | None = None
+    proxy_overhead_pct: float | None = None
+    thinking_tokens: int | None = None
+    thinking_share: float | None = None
+    tokens_per_second: float | None = None
+    tool_calls: int | None = None
+    tool_errors: int | None = None
+    updated_ms: int | None = _big()
+
+
 class SchemaVersion(SQLModel, table=True):
     __tablename__ = "schema_version"
 
@@ -178,4 +200,4 @@ SCHEMA_V1_DDL = [
     alternatives_considered TEXT, classifier_version TEXT)""",
 ]
 
-TABLES = [Session, Task, RoutingDecision, ToolCall, ErrorEvent, IngestCursor, SchemaVersion]
+TABLES = [Session, Task, RoutingDecision, ToolCall, ErrorEvent, IngestCursor, SessionStat, SchemaVersion]

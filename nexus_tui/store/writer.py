@@ -331,6 +331,14 @@ def prepare(batch: Batch) -> Prepared:
                                      "context": e.context, "session_id": e.session_id, "task_id": e.task_id})
                         for e in batch.errors]
     p.ratings = [(r.task_id, r.rating) for r in batch.ratings]
+    if batch.session_stats:
+        from nexus_tui.store.schema import SessionStat
+
+        latest: dict = {}
+        for row in sorted(batch.session_stats, key=lambda r: r.get("updated_ms") or 0):
+            merged = latest.setdefault((row["session_id"], row["source"]), {})
+            merged.update({k: v for k, v in row.items() if v is not None})  # later values win, gaps keep earlier
+        p.rows["session_stats"] = [_layout(SessionStat.__table__, r) for r in latest.values()]
     return p
 
 
@@ -385,6 +393,20 @@ class Writer:
             res.new_errors += len(ids) - len(known)
             _executemany_tuples(conn, "errors", lambda c: upsert(c, et).on_conflict_do_nothing(index_elements=["id"]),
                                 et, rows["errors"])
+        if rows.get("session_stats"):
+            from nexus_tui.store.schema import SessionStat
+
+            ss = SessionStat.__table__
+
+            def build(c):
+                ins = upsert(c, ss)
+                return ins.on_conflict_do_update(
+                    index_elements=["session_id", "source"],
+                    set_={col.name: func.coalesce(getattr(ins.excluded, col.name), col) for col in ss.columns
+                          if col.name not in ("session_id", "source")},
+                    where=or_(ss.c.updated_ms.is_(None), ins.excluded.updated_ms >= ss.c.updated_ms))
+
+            _executemany_tuples(conn, "session_stats", build, ss, rows["session_stats"])
         for task_id, rating in p.ratings:
             res.ratings += self._rate(conn, task_id, rating)
 
