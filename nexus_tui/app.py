@@ -13,13 +13,12 @@ from functools import partial
 from textual import work
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding
-from textual.containers import Vertical
 from textual.screen import ModalScreen, Screen
-from textual.widgets import Button, Input, Label, Static
+from textual.widgets import Static
 
 from nexus_tui.collect.collector import Collector, CollectorThread, PassReport
 from nexus_tui.config import Settings
-from nexus_tui.core.filters import Filters, local_zone, parse_bound, preset
+from nexus_tui.core.filters import Filters, local_zone, preset
 from nexus_tui.messages import FiltersChanged, StoreChanged, TaskRated
 from nexus_tui.screens.base import InsightScreen
 from nexus_tui.store import Store
@@ -66,43 +65,6 @@ RANGE_CYCLE = ["all", "30d", "7d", "today"]
 RANGE_LABELS = {"all": "all time", "30d": "30 days", "7d": "7 days", "today": "today", "custom": "custom"}
 
 
-class FiltersScreen(ModalScreen[dict | None]):
-    """Time range and filters: dates, project, model, source, CLI tool, persona."""
-
-    BINDINGS = [Binding("escape", "cancel", "Cancel")]
-
-    def __init__(self, filters: Filters, choices: dict[str, list[str]], tzname: str) -> None:
-        super().__init__()
-        self.filters = filters
-        self.choices = choices
-        self.tzname = tzname
-
-    def compose(self) -> ComposeResult:
-        f = self.filters
-        with Vertical(id="filters-box"):
-            yield Label(f"[b]Filters[/b] — dates as YYYY-MM-DD ({self.tzname}); empty = any. Enter applies.")
-            yield Input(value=self.app.fmt_bound(f.since_ms), placeholder="since (YYYY-MM-DD)", id="since")
-            yield Input(value=self.app.fmt_bound(f.until_ms, end=True), placeholder="until (YYYY-MM-DD, inclusive)",
-                        id="until")
-            for name in ("project", "model", "source", "cli_tool", "persona"):
-                opts = ", ".join(self.choices.get(name, [])[:8])
-                yield Input(value=getattr(f, name) or "", placeholder=f"{name}: {opts}", id=name)
-            yield Button("Apply", variant="primary", id="apply")
-
-    def on_input_submitted(self, _event) -> None:
-        self._apply()
-
-    def on_button_pressed(self, _event) -> None:
-        self._apply()
-
-    def _apply(self) -> None:
-        self.dismiss({k: self.query_one(f"#{k}", Input).value.strip()
-                      for k in ("since", "until", "project", "model", "source", "cli_tool", "persona")})
-
-    def action_cancel(self) -> None:
-        self.dismiss(None)
-
-
 class NexusApp(App):
     """The dashboard. Owns the store, the collector thread, the shared filters and the rating undo stack."""
 
@@ -111,7 +73,7 @@ class NexusApp(App):
     MODES = {key: cls for key, _title, cls in SCREENS}
     DEFAULT_MODE = "sessions"
     BINDINGS = [
-        *[Binding(str(i + 1), f"switch_mode('{key}')", title, show=True) for i, (key, title, _c) in enumerate(SCREENS)],
+        *[Binding(key, f"show_mode('{mode}')", title) for mode, key, title, _m, _c in SCREEN_SPECS],
         Binding("t", "cycle_range", "Range"),
         Binding("f", "filters", "Filters"),
         Binding("question_mark", "show_keys", "Keys"),
@@ -272,26 +234,13 @@ class NexusApp(App):
         self.set_filters(self.filters.with_(since_ms=since, until_ms=until, range_name=name))
 
     def action_filters(self) -> None:
-        from nexus_tui.store.analytics import filter_choices
+        from nexus_tui.screens.filters import FiltersScreen
 
-        def done(values: dict | None) -> None:
-            if values is None:
-                return
-            try:
-                since = parse_bound(values["since"], self.tz, end=False) if values["since"] else None
-                until = parse_bound(values["until"], self.tz, end=True) if values["until"] else None
-            except ValueError as e:
-                self.notify(str(e), severity="error")
-                return
-            rng = "custom" if since or until else ("all" if self.filters.range_name == "custom"
-                                                   else self.filters.range_name)
-            if rng != "custom" and rng != "all":
-                since, until = preset(rng, self.now_ms(), self.tz)
-            self.set_filters(Filters(since_ms=since, until_ms=until, range_name=rng,
-                                     **{k: values[k] or None for k in ("project", "model", "source", "cli_tool",
-                                                                       "persona")}))
+        def done(f: Filters | None) -> None:
+            if f is not None and f != self.filters:
+                self.set_filters(f)
 
-        self.push_screen(FiltersScreen(self.filters, filter_choices(self.store.engine), self.tzname), done)
+        self.push_screen(FiltersScreen(self.filters), done)
 
     def action_show_keys(self) -> None:
         if self.screen.query("HelpPanel"):
@@ -299,15 +248,27 @@ class NexusApp(App):
         else:
             self.action_show_help_panel()
 
+    def action_show_mode(self, mode: str) -> None:
+        """Switch to a top-level screen; pressing its key again goes back to its root (from a detail)."""
+        if mode == self.current_mode:
+            while len(self.screen_stack) > 1 and not isinstance(self.screen, ModalScreen):
+                self.pop_screen()
+        else:
+            self.switch_mode(mode)
+
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
         yield from super().get_system_commands(screen)
-        for i, (key, title, _cls) in enumerate(SCREENS):
-            yield SystemCommand(f"Show {title}", f"Open the {title} screen (key {i + 1})",
-                                lambda k=key: self.switch_mode(k))
+        for mode, key, title, _m, _c in SCREEN_SPECS:
+            yield SystemCommand(f"Show {title}", f"Open the {title} screen (key {key})",
+                                lambda m=mode: self.action_show_mode(m))
         for name in RANGE_CYCLE:
             yield SystemCommand(f"Range: {RANGE_LABELS[name]}", "Set the time range of every screen",
                                 lambda n=name: self.set_range(n))
-        yield SystemCommand("Filters…", "Dates, project, model, source, CLI tool, persona", self.action_filters)
+        yield SystemCommand("Range: custom dates…", "Pick the first and last day", self.action_filters)
+        yield SystemCommand("Filters…", "Range, project, model, source, CLI tool, persona (key f)", self.action_filters)
+        yield SystemCommand("Clear filters", "Back to all time, every project, model, source, CLI tool, persona",
+                            lambda: self.set_filters(Filters()))
+        yield SystemCommand("Undo last rating", "The same as u", self.undo_rating)
 
     # ------------------------------------------------------------ ratings (through the collector's single writer)
     def rate_task(self, task_id: str, rating: int | None) -> None:

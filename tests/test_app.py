@@ -172,7 +172,7 @@ async def test_filters_dialog_applies_to_every_screen(tmp_path):
         await settle(app, pilot)
         app.screen.query_one("#project").value = "infra"
         app.screen.query_one("#model").value = "claude-opus-4-6"
-        await pilot.press("enter")
+        await pilot.press("ctrl+s")
         await settle(app, pilot, 3)
         assert app.filters.project == "infra" and app.filters.model == "claude-opus-4-6"
         rows = cells(app.screen.query_one("#sessions"))

@@ -1,29 +1,56 @@
-"""Read a tool call's input or result on demand from the source file (the store keeps only where it is)."""
+"""Read a tool call's input or result on demand from its source file (the store keeps only where it is).
+
+The store records ``tool_calls.source_path`` and the byte offset and length of the transcript line holding the
+``tool_use`` block (``use_offset``/``use_length``) and the one holding its ``tool_result``
+(``result_offset``/``result_length``). Reading one block is a seek and a read of one line; nothing is cached
+beyond what the screen shows. A missing file, a changed line or a source that records no position gives a clear
+sentence instead of the text.
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Any
+
 import orjson
 
-MAX_SHOW = 4000
+MAX_SHOW = 4000  # characters shown per block; the rest is counted
+MAX_LINE = 16 * 1024 * 1024  # never read more than this for one line
+
+PREVIEW_KEYS = ("command", "file_path", "path", "pattern", "url", "query", "description", "prompt", "notebook_path")
 
 
-def read_block(path: str | None, offset: int | None, length: int | None, tool_use_id: str, kind: str) -> str:
-    """The text of the tool_use input (kind='use') or tool_result content (kind='result'), trimmed; or why not."""
+@dataclass(frozen=True)
+class Block:
+    """A block read back from the source: ``text`` to show (trimmed), ``value`` the parsed input, or ``problem``."""
+
+    text: str
+    value: Any = None
+    problem: str | None = None
+
+
+def read_tool_block(path: str | None, offset: int | None, length: int | None, tool_use_id: str,
+                    kind: str) -> Block:
+    """The ``tool_use`` input (kind='use') or ``tool_result`` content (kind='result') of ``tool_use_id``."""
     if not path or offset is None or not length:
-        return "(not recorded by this source)"
+        return Block("", problem="not recorded by this source (it keeps no copy of tool inputs and results)")
     try:
         with open(path, "rb") as f:
             f.seek(offset)
-            raw = f.read(length)
-    except OSError:
-        return f"(the source file is gone: {path} — the numbers stay in the database)"
+            raw = f.read(min(length, MAX_LINE))
+    except FileNotFoundError:
+        return Block("", problem=f"the source file is gone: {path} (the numbers stay in the database)")
+    except OSError as e:
+        return Block("", problem=f"cannot read the source file {path}: {e.strerror or e}")
     try:
         d = orjson.loads(raw)
     except orjson.JSONDecodeError:
-        return "(the source file changed since it was read; this line is no longer there)"
+        return Block("", problem=f"the source file changed since it was read ({path}); this line is no longer there")
+    if not isinstance(d, dict):
+        return Block("", problem=f"the source file changed since it was read ({path})")
     msgs = [d]
     if isinstance(d.get("data"), dict) and isinstance(d["data"].get("message"), dict):
-        msgs.append(d["data"]["message"])
+        msgs.append(d["data"]["message"])  # progress lines wrap a sub-agent's message
     for m in msgs:
         content = (m.get("message") or {}).get("content") if isinstance(m.get("message"), dict) else None
         if not isinstance(content, list):
@@ -32,13 +59,33 @@ def read_block(path: str | None, offset: int | None, length: int | None, tool_us
             if not isinstance(b, dict):
                 continue
             if kind == "use" and b.get("type") == "tool_use" and b.get("id") == tool_use_id:
-                return _trim(orjson.dumps(b.get("input"), option=orjson.OPT_INDENT_2).decode())
+                value = b.get("input")
+                return Block(_trim(orjson.dumps(value, option=orjson.OPT_INDENT_2).decode()), value=value)
             if kind == "result" and b.get("type") == "tool_result" and b.get("tool_use_id") == tool_use_id:
                 c = b.get("content")
                 if isinstance(c, list):
-                    c = "\n".join(x.get("text", "[image]") if isinstance(x, dict) else str(x) for x in c)
-                return _trim(str(c))
-    return "(the source file changed since it was read; this block is no longer there)"
+                    c = "\n".join(x.get("text", f"[{x.get('type', 'block')}]") if isinstance(x, dict) else str(x)
+                                  for x in c)
+                return Block(_trim("" if c is None else str(c)), value=c)
+    return Block("", problem=f"the source file changed since it was read ({path}); this block is no longer there")
+
+
+def read_block(path: str | None, offset: int | None, length: int | None, tool_use_id: str, kind: str) -> str:
+    """The text of a block, or the sentence saying why it cannot be shown (in parentheses)."""
+    b = read_tool_block(path, offset, length, tool_use_id, kind)
+    return f"({b.problem})" if b.problem else b.text
+
+
+def input_preview(value: Any, width: int = 70) -> str:
+    """One line saying what a tool was asked (its command, path, pattern, url...), for a collapsed title."""
+    if not isinstance(value, dict):
+        return ""
+    for k in PREVIEW_KEYS:
+        v = value.get(k)
+        if isinstance(v, str) and v.strip():
+            line = " ".join(v.split())
+            return line if len(line) <= width else line[: width - 1] + "…"
+    return ""
 
 
 def _trim(s: str) -> str:

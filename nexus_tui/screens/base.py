@@ -139,9 +139,9 @@ class InsightScreen(Screen):
         pass
 
     def show_error(self, tag: str, error: BaseException) -> None:
-        from nexus_tui.store.engine import describe_db_error
-
         from sqlalchemy.exc import SQLAlchemyError
+
+        from nexus_tui.store.engine import describe_db_error
 
         text = describe_db_error(error, self.app.store.url) if isinstance(error, SQLAlchemyError) \
             else f"{type(error).__name__}: {error}"

@@ -2,14 +2,22 @@
 
 from __future__ import annotations
 
+from rich.markup import escape
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.widgets import Static
 
 from nexus_tui.screens.base import InsightScreen
-from nexus_tui.screens.common import fmt_int, fmt_ms, fmt_usd, local_time, rating_text, short_model
-from nexus_tui.store import analytics as A
-from nexus_tui.store import queries as Q
+from nexus_tui.screens.common import (
+    fmt_int,
+    fmt_ms,
+    fmt_usd,
+    local_time,
+    rating_summary,
+    rating_text,
+    short_model,
+)
+from nexus_tui.store import ui_queries as U
 from nexus_tui.widgets.keyed_table import KeyedTable
 
 COLUMNS = [("time", "Time"), ("model", "Model"), ("routing", "Routing"), ("in", "In"), ("out", "Out"),
@@ -34,11 +42,16 @@ class RatingMixin:
         tid = self.current_task_id()
         if tid is None:
             self.app.bell()
+            self.notify("Put the cursor on a task to rate it.", timeout=2)
             return
         self.app.rate_task(tid, rating)
 
     def action_undo_rating(self) -> None:
         self.app.undo_rating()
+
+
+def _field(label: str, value: str, width: int = 11) -> str:
+    return f"[b]{label:<{width}}[/b] {value}"
 
 
 class SessionDetailScreen(RatingMixin, InsightScreen):
@@ -52,57 +65,91 @@ class SessionDetailScreen(RatingMixin, InsightScreen):
     def body(self) -> ComposeResult:
         yield Static(id="header", classes="detail-header")
         yield KeyedTable(COLUMNS, id="tasks")
+        yield Static(id="empty", classes="empty")
+
+    def on_mount(self) -> None:
+        self.query_one("#empty", Static).display = False
+        self.query_one("#tasks", KeyedTable).focus()
+        super().on_mount()
 
     def current_task_id(self) -> str | None:
         return self.query_one("#tasks", KeyedTable).current_key
 
     def fetch(self):
-        head = A.session_header(self.engine, self.session_id)
-        tasks = A.session_tasks(self.engine, self.session_id)
-        from nexus_tui.core.filters import Filters
-
-        page = Q.sessions(self.engine, Filters(), search=self.session_id, limit=1)
-        agg = page.rows[0] if page.rows else None
-        return head, tasks, agg
+        head = U.session_header(self.engine, self.session_id)
+        tasks = U.session_tasks(self.engine, self.session_id) if head is not None else []
+        return head, tasks
 
     def show(self, data) -> None:
-        head, tasks, agg = data
+        head, tasks = data
         h = self.query_one("#header", Static)
         if head is None:
-            h.update(f"Session {self.session_id} is not in the database.")
+            h.update(f"Session {escape(self.session_id)} is not in the database (any more). Escape goes back.")
             return
-        models = ", ".join(sorted({t["model"] for t in tasks})) or "-"
-        errors = sum(1 for t in tasks if t["status"] == "error") + head["api_errors"]
-        tool_err = agg["tool_errors"] if agg else 0
-        subs = ", ".join(f"{a} ({n})" for a, n in head["subagents"].items()) or "none"
-        a = agg or {}
-        h.update(
-            f"[b]Session ID[/b]  {head['id']}\n"
-            f"[b]Project[/b]     {head['project'] or '-'}   [b]cwd[/b] {head['cwd'] or '-'}   "
-            f"[b]Branch[/b] {head['git_branch'] or '-'}\n"
-            f"[b]CLI[/b]         {head['cli_tool'] or '-'} {head['cli_version'] or ''}   "
-            f"[b]Persona[/b] {head['persona'] or '-'}   [b]Mode[/b] {head['nexus_mode'] or '-'}\n"
-            f"[b]Models[/b]      {models}\n"
-            f"[b]Time[/b]        {local_time(self.app, head['start_ms'], '%Y-%m-%d %H:%M:%S')} → "
-            f"{local_time(self.app, head['end_ms'], '%H:%M:%S')}   [b]Duration[/b] "
-            f"{fmt_ms((head['end_ms'] or 0) - (head['start_ms'] or 0))}\n"
-            f"[b]Tokens[/b]      in {fmt_int(a.get('tokens_in'))}  out {fmt_int(a.get('tokens_out'))}  "
-            f"cache read {fmt_int(a.get('cache_read_tokens'))}  cache write {fmt_int(a.get('cache_creation_tokens'))}"
-            f"  total {fmt_int(a.get('total_tokens'))}\n"
-            f"[b]Cost[/b]        {fmt_usd(a.get('cost_usd'))}"
-            + (f" (+{a['unpriced_tasks']} unpriced)" if a.get("unpriced_tasks") else "")
-            + f"   [b]Tasks[/b] {len(tasks)}   [b]Tool calls[/b] {a.get('tool_calls', 0)}"
-            f"   [b]Status[/b] {'errors: ' + str(errors + tool_err) if errors or tool_err else 'ok'}\n"
-            f"[b]Sub-agents[/b]  {subs}")
-        rows = [(t["id"], [local_time(self.app, t["ts_ms"], "%H:%M:%S"), short_model(t["model"]), t["routing"],
+        self.sub_title = f"Session {self.session_id[:13]}"
+        u = head["usage"]
+        app = self.app
+        problems = []
+        if head["tool_errors"]:
+            problems.append(f"{head['tool_errors']} failed tool call(s)")
+        if head["api_errors"]:
+            problems.append(f"{head['api_errors']} API error(s)")
+        if head["task_errors"]:
+            problems.append(f"{head['task_errors']} failed task(s)")
+        subs = ", ".join(f"{a} ({n})" for a, n in head["subagents"].items())
+        branch = head["git_branch"] or "-"
+        if head["subagents"]:
+            branch += f"   sub-agents {len(head['subagents'])}: {subs}"
+        cost = fmt_usd(u["cost_usd"]) + (f" (+{u['unpriced_tasks']} unpriced task(s))" if u["unpriced_tasks"] else "")
+        if u["cloud_cost_equivalent"] and abs(u["cloud_cost_equivalent"] - u["cost_usd"]) > 1e-9:
+            cost += f"   cloud equivalent {fmt_usd(u['cloud_cost_equivalent'])}"
+        shown = f" (first {len(tasks):,} listed)" if len(tasks) < u["tasks"] else ""
+        lines = [
+            _field("Session ID", escape(head["id"])),
+            _field("CLI", f"{escape(head['cli_tool'] or '-')} {escape(head['cli_version'] or '')}   "
+                   f"[b]Persona[/b] {escape(head['persona'] or '-')}   [b]Mode[/b] {escape(head['nexus_mode'] or '-')}"),
+            _field("Project", f"{escape(head['project'] or '-')}   [b]cwd[/b] {escape(head['cwd'] or '-')}"),
+            _field("Branch", escape(branch)),
+            _field("Models", escape(", ".join(head["models"]) or "-")),
+            _field("Time", f"{local_time(app, head['start_ms'], '%Y-%m-%d %H:%M:%S')} → "
+                   f"{local_time(app, head['end_ms'], '%Y-%m-%d %H:%M:%S')}   [b]Duration[/b] "
+                   f"{fmt_ms((head['end_ms'] or 0) - (head['start_ms'] or 0)) if head['start_ms'] else '-'}"),
+            _field("Tokens", f"Input {fmt_int(u['tokens_in'])}  Output {fmt_int(u['tokens_out'])}  "
+                   f"Cache read {fmt_int(u['cache_read_tokens'])}  Cache write {fmt_int(u['cache_creation_tokens'])}"
+                   f"  Total {fmt_int(u['total_tokens'])}"),
+            _field("Cost", cost),
+            _field("Tasks", f"{fmt_int(u['tasks'])}{shown}   [b]Tool calls[/b] {fmt_int(head['tool_calls'])}   "
+                   f"[b]Rating[/b] {rating_summary(u['rated_helpful'], u['rated_not_helpful']) or 'none yet'}"),
+            _field("Status", "[red]" + ", ".join(problems) + "[/red]" if problems else "ok"),
+        ]
+        h.update("\n".join(lines))
+        rows = [(t["id"], [local_time(app, t["ts_ms"], "%H:%M:%S"), short_model(t["model"]), t["routing"],
                            fmt_int(t["tokens_in"]), fmt_int(t["tokens_out"]),
                            f"{fmt_int(t['cache_read_tokens'])}/{fmt_int(t['cache_creation_tokens'])}",
                            fmt_ms(t["latency_ms"]), fmt_usd(t["cost_usd"]) if t["cost_usd"] is not None else "unpriced",
-                           ",".join(t["tools"])[:28], t["agent_id"] or "", rating_text(t["quality_rating"])])
+                           _tools_text(t["tools"]), t["agent_id"] or "", rating_text(t["quality_rating"])])
                 for t in tasks]
-        self.query_one("#tasks", KeyedTable).sync(rows)
+        table = self.query_one("#tasks", KeyedTable)
+        table.sync(rows)
+        empty = self.query_one("#empty", Static)
+        empty.display = not rows
+        table.display = bool(rows)
+        if not rows:
+            empty.update("This session has no tasks yet; they appear here as the collector reads them.")
 
     def on_data_table_row_selected(self, event: KeyedTable.RowSelected) -> None:
         from nexus_tui.screens.task_detail import TaskDetailScreen
 
         self.app.push_screen(TaskDetailScreen(event.row_key.value))
+
+
+def _tools_text(names: list[str], width: int = 30) -> str:
+    """'Read,Edit!,Bash' trimmed to ``width`` with a count of what did not fit ('!' = the call failed)."""
+    out = ""
+    for i, n in enumerate(names):
+        piece = ("," if out else "") + n
+        rest = len(names) - i
+        if len(out) + len(piece) > width - (4 if rest > 1 else 0):
+            return out + f" +{rest}"
+        out += piece
+    return out

@@ -1,21 +1,44 @@
-"""Screen 1: the sessions table, paged from the database, sortable and searchable."""
+"""Screen 1: the sessions table, paged from the database (any size), sortable and searchable."""
 
 from __future__ import annotations
 
+from rich.markup import escape
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.widgets import Input, Static
 
 from nexus_tui.screens.base import InsightScreen
-from nexus_tui.screens.common import empty_hint, fmt_int, fmt_ms, fmt_usd, local_time, rating_summary, short_model
+from nexus_tui.screens.common import (
+    empty_hint,
+    fmt_int,
+    fmt_ms,
+    fmt_usd,
+    local_time,
+    rating_summary,
+    short_model,
+)
 from nexus_tui.store import queries as Q
 from nexus_tui.widgets.keyed_table import KeyedTable
 
-PAGE = 200
+PAGE = 200  # rows per page: only one page is ever in memory, whatever the number of sessions
 SORTS = ["start", "cost", "tokens", "tasks", "duration", "errors"]
 COLUMNS = [("start", "Start"), ("dur", "Duration"), ("cli", "CLI"), ("project", "Project"), ("persona", "Persona"),
            ("models", "Models"), ("tasks", "Tasks"), ("tokens", "Tokens"), ("cost", "Cost"), ("errors", "Tool err"),
            ("rating", "Rating"), ("id", "Session")]
+SORT_COLUMN = {"start": "start", "duration": "dur", "tasks": "tasks", "tokens": "tokens", "cost": "cost",
+               "errors": "errors"}
+COLUMN_SORT = {v: k for k, v in SORT_COLUMN.items()}
+
+
+def models_text(models: list[str], width: int = 30) -> str:
+    names = [short_model(m) for m in models]
+    out = ""
+    for i, n in enumerate(names):
+        piece = ("," if out else "") + n
+        if len(out) + len(piece) > width - (4 if i < len(names) - 1 else 0):
+            return (out or n[: width - 4]) + f" +{len(names) - i}"
+        out += piece
+    return out
 
 
 class SessionsScreen(InsightScreen):
@@ -36,48 +59,64 @@ class SessionsScreen(InsightScreen):
         self.search = ""
         self.page_start = 0
         self.total = 0
+        self._cursor_after_load: str | int | None = None
 
     def body(self) -> ComposeResult:
         yield Static(id="summary", classes="kpis")
-        yield Input(placeholder="search sessions (id, project, branch, model, CLI, persona) — Enter to apply",
-                    id="search")
+        yield Input(placeholder="search sessions: id, project, folder, branch, model, CLI, persona — Enter applies, "
+                                "Escape clears", id="search")
         yield KeyedTable(COLUMNS, id="sessions")
         yield Static(id="empty", classes="empty")
 
     def on_mount(self) -> None:
         self.query_one("#search", Input).display = False
+        self.query_one("#empty", Static).display = False
         self.query_one("#sessions", KeyedTable).focus()
         super().on_mount()
 
     def fetch(self):
-        page = Q.sessions(self.engine, self.filters, limit=PAGE, offset=self.page_start, sort=self.sort,
-                          descending=self.descending, search=self.search or None)
+        # runs in a worker: reads the screen's settings, changes nothing (show() takes the page's offset)
+        args = dict(sort=self.sort, descending=self.descending, search=self.search or None)
+        page = Q.sessions(self.engine, self.filters, limit=PAGE, offset=self.page_start, **args)
+        if not page.rows and page.total and page.offset:  # the page vanished (fewer sessions): show the last one
+            page = Q.sessions(self.engine, self.filters, limit=PAGE, offset=(page.total - 1) // PAGE * PAGE, **args)
         return page
 
     def show(self, page) -> None:
         self.total = page.total
+        self.page_start = page.offset
         table = self.query_one("#sessions", KeyedTable)
         rows = []
         for r in page.rows:
+            cost = fmt_usd(r["cost_usd"]) + ("*" if r["unpriced_tasks"] else "")
             rows.append((r["session_id"], [
                 local_time(self.app, r["start_ms"]), fmt_ms(r["duration_ms"]), r["cli_tool"] or "-",
-                (r["project"] or "-")[:22], r["persona"] or "", ",".join(short_model(m) for m in r["models"])[:30],
-                fmt_int(r["tasks"]), fmt_int(r["total_tokens"]), fmt_usd(r["cost_usd"]) if not r["unpriced_tasks"]
-                else fmt_usd(r["cost_usd"]) + "*", fmt_int(r["tool_errors"]),
+                (r["project"] or "-")[:22], r["persona"] or "", models_text(r["models"]),
+                fmt_int(r["tasks"]), fmt_int(r["total_tokens"]), cost, fmt_int(r["tool_errors"]),
                 rating_summary(r["rated_helpful"], r["rated_not_helpful"]), r["session_id"][:13]]))
-        table.sync(rows)
+        arrow = " ↓" if self.descending else " ↑"
+        table.set_labels({key: label + (arrow if COLUMN_SORT.get(key) == self.sort else "")
+                          for key, label in COLUMNS})
+        cursor, self._cursor_after_load = self._cursor_after_load, None
+        table.sync(rows, cursor=cursor)
         pages = max(1, -(-self.total // PAGE))
         first = self.page_start + 1 if self.total else 0
         self.query_one("#summary", Static).update(
-            f"{self.total:,} sessions · {first:,}–{self.page_start + len(page.rows):,} · page {self.page_start // PAGE + 1}"
-            f"/{pages} · sort: {self.sort} {'↓' if self.descending else '↑'}"
-            + (f" · search: {self.search!r}" if self.search else "") + f" · range: {self.app.range_label()}"
-            + ("   (* includes unpriced tasks)" if any(r["unpriced_tasks"] for r in page.rows) else ""))
+            f"[b]{self.total:,}[/b] sessions · rows {first:,}–{self.page_start + len(page.rows):,} · page "
+            f"{self.page_start // PAGE + 1}/{pages} · sort: {self.sort}{arrow}"
+            + (f" · search: [b]{escape(self.search)}[/b]" if self.search else "")
+            + f" · range: {escape(self.app.range_label())}"
+            + ("   [dim]* includes unpriced tasks[/dim]" if any(r["unpriced_tasks"] for r in page.rows) else ""))
         empty = self.query_one("#empty", Static)
         empty.display = not page.rows
         table.display = bool(page.rows)
         if not page.rows:
-            empty.update(empty_hint(self.app) if not self.search else f"No session matches {self.search!r}.")
+            if self.search:
+                empty.update(f"No session matches {self.search!r} in this range. Escape clears the search.")
+            else:
+                empty.update(empty_hint(self.app))
+        if table.current_key is not None:
+            self.app.selected_session = table.current_key
 
     # ------------------------------------------------------------ actions
     def action_search(self) -> None:
@@ -88,34 +127,58 @@ class SessionsScreen(InsightScreen):
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         if event.input.id == "search":
+            event.stop()
             self.search = event.value.strip()
             self.page_start = 0
+            self._cursor_after_load = 0
             event.input.display = bool(self.search)
             self.query_one("#sessions", KeyedTable).focus()
             self.refresh_data()
 
     def action_clear_search(self) -> None:
-        if self.search or self.query_one("#search", Input).display:
+        box = self.query_one("#search", Input)
+        if self.search or box.display:
+            had = bool(self.search)
             self.search = ""
-            self.query_one("#search", Input).display = False
+            box.value = ""
+            box.display = False
             self.query_one("#sessions", KeyedTable).focus()
-            self.refresh_data()
+            if had:
+                self.page_start = 0
+                self.refresh_data()
 
     def action_sort(self) -> None:
-        self.sort = SORTS[(SORTS.index(self.sort) + 1) % len(SORTS)]
+        self.set_sort(SORTS[(SORTS.index(self.sort) + 1) % len(SORTS)])
+
+    def set_sort(self, sort: str, descending: bool | None = None) -> None:
+        self.sort = sort
+        if descending is not None:
+            self.descending = descending
         self.page_start = 0
+        self._cursor_after_load = 0
         self.refresh_data()
 
     def action_reverse(self) -> None:
-        self.descending = not self.descending
-        self.page_start = 0
-        self.refresh_data()
+        self.set_sort(self.sort, not self.descending)
 
     def action_page(self, step: int) -> None:
         new = self.page_start + step * PAGE
         if 0 <= new < max(self.total, 1):
             self.page_start = new
+            self._cursor_after_load = 0 if step > 0 else -1
             self.refresh_data()
+        else:
+            self.app.bell()
+
+    def on_keyed_table_edge_reached(self, event: KeyedTable.EdgeReached) -> None:
+        new = self.page_start + event.direction * PAGE
+        if 0 <= new < self.total:
+            self.action_page(event.direction)
+
+    def on_data_table_header_selected(self, event: KeyedTable.HeaderSelected) -> None:
+        sort = COLUMN_SORT.get(event.column_key.value)
+        if sort is not None:
+            self.set_sort(sort, not self.descending if sort == self.sort else True)
 
     def on_data_table_row_selected(self, event: KeyedTable.RowSelected) -> None:
         from nexus_tui.screens.session_detail import SessionDetailScreen

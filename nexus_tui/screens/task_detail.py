@@ -10,16 +10,19 @@ from textual.binding import Binding
 from textual.containers import VerticalScroll
 from textual.widgets import Collapsible, Static
 
-from nexus_tui.collect.reader import read_block
+from nexus_tui.collect.reader import input_preview, read_tool_block
 from nexus_tui.screens.base import InsightScreen
 from nexus_tui.screens.common import fmt_int, fmt_ms, fmt_usd, local_time, rating_text
 from nexus_tui.screens.session_detail import RatingMixin
-from nexus_tui.store import analytics as A
+from nexus_tui.store import ui_queries as U
+
+MAX_CALLS = 200  # tool calls shown for one task (the rest are counted)
 
 
 class TaskDetailScreen(RatingMixin, InsightScreen):
     TITLE_TEXT = "Task"
-    BINDINGS = [Binding("escape", "app.pop_screen", "Back")] + RatingMixin.RATING_BINDINGS
+    BINDINGS = [Binding("escape", "app.pop_screen", "Back"), Binding("e", "expand_all", "Expand/collapse calls")] \
+        + RatingMixin.RATING_BINDINGS
 
     def __init__(self, task_id: str) -> None:
         super().__init__()
@@ -34,72 +37,116 @@ class TaskDetailScreen(RatingMixin, InsightScreen):
             yield VerticalScroll(id="calls")
             yield Static(id="errors")
 
+    def on_mount(self) -> None:
+        self.query_one("#detail").focus()
+        super().on_mount()
+
     def current_task_id(self) -> str | None:
         return self.task_id
 
     def fetch(self):
-        d = A.task_detail(self.engine, self.task_id)
+        d = U.task_detail(self.engine, self.task_id)
         if d is None:
             return None
-        for c in d["tool_calls"]:  # read inputs and results from the source file here, off the UI thread
-            c["input_text"] = read_block(c["source_path"], c["use_offset"], c["use_length"], c["id"], "use")
-            c["result_text"] = read_block(c["source_path"], c["result_offset"], c["result_length"], c["id"], "result")
+        calls = d["tool_calls"]
+        d["more_calls"] = max(0, len(calls) - MAX_CALLS)
+        del calls[MAX_CALLS:]
+        for c in calls:  # read inputs and results from the source file here, off the UI thread
+            c["input"] = read_tool_block(c["source_path"], c["use_offset"], c["use_length"], c["id"], "use")
+            c["result"] = read_tool_block(c["source_path"], c["result_offset"], c["result_length"], c["id"], "result")
         return d
 
     def show(self, d) -> None:
         if d is None:
-            self.query_one("#task", Static).update(f"Task {self.task_id} is not in the database.")
+            self.query_one("#task", Static).update(
+                f"Task {escape(self.task_id)} is not in the database (any more). Escape goes back.")
             return
+        app = self.app
         total_in = (d["tokens_in"] or 0) + (d["cache_read_tokens"] or 0) + (d["cache_creation_tokens"] or 0)
+        cost = fmt_usd(d["cost_usd"]) if d["cost_usd"] is not None else "unpriced (no known price for this model)"
         self.query_one("#task", Static).update(
             f"[b]Task[/b] {escape(d['id'])}   [b]Session[/b] {escape(d['session_id'])}\n"
-            f"[b]Time[/b] {local_time(self.app, d['ts_ms'], '%Y-%m-%d %H:%M:%S')}   [b]Model[/b] {escape(d['model'])}"
-            f"   [b]Source[/b] {d['source']}   [b]Routing[/b] {d['routing']}   [b]Status[/b] {d['status'] or 'ok'}\n"
+            f"[b]Time[/b] {local_time(app, d['ts_ms'], '%Y-%m-%d %H:%M:%S')}   [b]Model[/b] {escape(d['model'])}"
+            f"   [b]Source[/b] {escape(d['source'])}   [b]Routing[/b] {escape(d['routing'])}"
+            f"   [b]Status[/b] {escape(d['status'] or 'ok')}\n"
             f"[b]Tokens[/b] in {fmt_int(d['tokens_in'])} (uncached) + cache read {fmt_int(d['cache_read_tokens'])}"
             f" + cache write {fmt_int(d['cache_creation_tokens'])} = {fmt_int(total_in)} input;"
             f" out {fmt_int(d['tokens_out'])}\n"
-            f"[b]Latency[/b] {fmt_ms(d['latency_ms'])}   [b]Cost[/b] "
-            f"{fmt_usd(d['cost_usd']) if d['cost_usd'] is not None else 'unpriced (model has no known price)'}"
+            f"[b]Latency[/b] {fmt_ms(d['latency_ms'])}   [b]Cost[/b] {cost}"
             f"   [b]Cloud equivalent[/b] {fmt_usd(d['cloud_cost_equivalent'])}"
-            f"   [b]Agent[/b] {d['agent_id'] or 'main'}   [b]Tier[/b] {d['tier'] or '-'}\n"
-            f"[b]Rating[/b] {rating_text(d['quality_rating']) or 'not rated (+ helpful, - not helpful)'}")
-        rds = d["routing_decisions"]
-        if rds:
-            parts = []
-            for r in rds:
-                alts = r["alternatives_considered"]
-                try:
-                    alts_list = json.loads(alts) if alts else []
-                except ValueError:
-                    alts_list = [alts]
-                alt_text = "\n".join(f"   • {escape(str(a.get('model')))}: {escape(str(a.get('reason_rejected')))}"
-                                     if isinstance(a, dict) else f"   • {escape(str(a))}" for a in alts_list) or "   none"
-                parts.append(f"[b]Routing decision[/b] {escape(r['reason'])}   "
-                             f"[b]classifier[/b] {r['classifier_version'] or '-'}\n alternatives considered:\n{alt_text}")
-            self.query_one("#routing", Static).update("\n".join(parts))
-        else:
-            self.query_one("#routing", Static).update(
-                f"[b]Routing[/b] {d['routing']}" + (f" — {escape(d['routing_reason'])}" if d["routing_reason"] else "")
-                + " (no routing decision recorded for this task)")
+            f"   [b]Agent[/b] {escape(d['agent_id'] or 'main')}   [b]Tier[/b] {escape(d['tier'] or '-')}"
+            f"   [b]Persona[/b] {escape(d['persona'] or '-')}\n"
+            f"[b]Rating[/b] {rating_text(d['quality_rating']) or 'not rated'}   "
+            "[dim](+ helpful, - not helpful, 0 clear, u undo)[/dim]")
+        self.query_one("#routing", Static).update(_routing_text(d))
         calls = self.query_one("#calls", VerticalScroll)
-        key = tuple((c["id"], c["success"], c["latency_ms"]) for c in d["tool_calls"])
+        key = tuple((c["id"], c["success"], c["latency_ms"], c["input"], c["result"]) for c in d["tool_calls"])
         if key != self._shown_calls:
+            open_ids = {c.id for c in calls.query(Collapsible) if not c.collapsed}
             self._shown_calls = key
             calls.remove_children()
-            widgets = []
-            for c in d["tool_calls"]:
-                state = "…" if c["success"] is None else ("ok" if c["success"] else f"FAILED ({c['error_type']})")
-                title = f"{c['tool_name']}  {state}  {fmt_ms(c['latency_ms'])}"
-                widgets.append(Collapsible(
-                    Static(f"[b]input[/b] ({fmt_int(c['input_size'])} bytes)\n{escape(c['input_text'])}\n\n"
-                           f"[b]result[/b] ({fmt_int(c['output_size'])} bytes)\n{escape(c['result_text'])}",
-                           classes="call-body"),
-                    title=title, collapsed=True))
+            widgets = [_call_widget(c, open_ids) for c in d["tool_calls"]]
+            if d["more_calls"]:
+                widgets.append(Static(f"… and {d['more_calls']:,} more tool calls"))
             if not widgets:
-                widgets.append(Static("no tool calls"))
+                widgets.append(Static("none"))
             calls.mount_all(widgets)
+        n = len(d["tool_calls"]) + d["more_calls"]
+        failed = sum(1 for c in d["tool_calls"] if c["success"] is False)
+        self.query_one("#calls-title", Static).update(
+            f"[b]Tool calls[/b] {n}" + (f", [red]{failed} failed[/red]" if failed else "")
+            + ("   [dim](Enter or click expands one, e expands all)[/dim]" if n else ""))
         errs = d["errors"]
         self.query_one("#errors", Static).update(
-            "[b]Errors[/b]\n" + "\n".join(f" {local_time(self.app, e['ts_ms'], '%H:%M:%S')} {e['component']}/"
-                                            f"{e['kind']}: {escape(e['message'][:300])}" for e in errs)
+            "[b]Errors[/b]\n" + "\n".join(
+                f" {local_time(app, e['ts_ms'], '%H:%M:%S')} [red]{escape(e['component'])}/{escape(e['kind'])}[/red]:"
+                f" {escape((e['message'] or '')[:300])}" for e in errs)
             if errs else "[b]Errors[/b] none")
+
+    def action_expand_all(self) -> None:
+        boxes = list(self.query(Collapsible))
+        expand = any(b.collapsed for b in boxes)
+        for b in boxes:
+            b.collapsed = not expand
+
+
+def _routing_text(d: dict) -> str:
+    rds = d["routing_decisions"]
+    if not rds:
+        return (f"[b]Routing[/b] {escape(d['routing'])}"
+                + (f" — {escape(d['routing_reason'])}" if d["routing_reason"] else "")
+                + " [dim](no routing decision recorded for this task)[/dim]")
+    parts = []
+    for r in rds:
+        alts = r["alternatives_considered"]
+        try:
+            alts_list = json.loads(alts) if alts else []
+        except ValueError:
+            alts_list = [alts]
+        if not isinstance(alts_list, list):
+            alts_list = [alts_list]
+        alt_text = "\n".join(
+            f"   • {escape(str(a.get('model')))}: {escape(str(a.get('reason_rejected')))}" if isinstance(a, dict)
+            else f"   • {escape(str(a))}" for a in alts_list) or "   none"
+        parts.append(f"[b]Routing decision[/b] {escape(d['routing'])} because {escape(r['reason'])}   "
+                     f"[b]classifier[/b] {escape(r['classifier_version'] or '-')}\n"
+                     f" alternatives considered:\n{alt_text}")
+    return "\n".join(parts)
+
+
+def _call_widget(c: dict, open_ids: set) -> Collapsible:
+    state = "[yellow]no result yet[/yellow]" if c["success"] is None else (
+        "ok" if c["success"] else f"[red]FAILED[/red] ({escape(c['error_type'] or 'error')})")
+    inp, res = c["input"], c["result"]
+    preview = input_preview(inp.value)
+    title = f"[b]{escape(c['tool_name'] or '?')}[/b]  {state}  {fmt_ms(c['latency_ms'])}" \
+        + (f"  [dim]{escape(preview)}[/dim]" if preview else "")
+    input_text = f"[i]{escape(inp.problem)}[/i]" if inp.problem else escape(inp.text)
+    result_text = f"[i]{escape(res.problem)}[/i]" if res.problem else escape(res.text)
+    if c["success"] is False and c.get("error_message") and res.problem:
+        result_text += f"\n[red]{escape(c['error_message'][:1000])}[/red]"
+    cid = "call-" + "".join(ch if ch.isalnum() or ch in "-_" else "_" for ch in c["id"])
+    return Collapsible(
+        Static(f"[b]input[/b] ({fmt_int(c['input_size'])} bytes)\n{input_text}\n\n"
+               f"[b]result[/b] ({fmt_int(c['output_size'])} bytes)\n{result_text}", classes="call-body"),
+        title=title, collapsed=cid not in open_ids, id=cid)

@@ -1,0 +1,99 @@
+"""Reads for the dashboard's Sessions, Session and Task screens that no headless report needs.
+
+Numbers come from the same column expressions as ``store/queries.py`` (``_usage_cols``, ``tool_conds``), so a
+session's header equals its row in the sessions report. Everything is bounded: one session's tasks a page at a
+time, one task's tool calls, distinct filter values capped.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import Engine, and_, case, func, or_, select, true
+
+from nexus_tui.core.filters import Filters
+from nexus_tui.store.queries import TC, T, _usage_cols, _usage_dict, tool_conds
+from nexus_tui.store.schema import ErrorEvent, RoutingDecision, Session
+
+S = Session.__table__
+E = ErrorEvent.__table__
+RD = RoutingDecision.__table__
+
+SESSION_TASKS_LIMIT = 2000  # a session's task list is capped (the header still counts every task)
+
+
+def session_header(engine: Engine, session_id: str) -> dict | None:
+    """The session row, its usage totals (as in the sessions report, whole session), tool calls, agents, errors."""
+    with engine.connect() as conn:
+        s = conn.execute(select(S).where(S.c.id == session_id)).first()
+        if s is None:
+            return None
+        d = dict(s._mapping)
+        usage = _usage_dict(conn.execute(select(*_usage_cols()).where(T.c.session_id == session_id)).one())
+        tools = conn.execute(select(func.count(), func.coalesce(func.sum(case((TC.c.success.is_(False), 1),
+                                                                             else_=0)), 0))
+                             .where(and_(TC.c.session_id == session_id, *tool_conds(Filters())))).one()
+        agents = conn.execute(select(T.c.agent_id, func.count()).where(and_(T.c.session_id == session_id,
+                                                                            T.c.agent_id.isnot(None)))
+                              .group_by(T.c.agent_id).order_by(func.min(T.c.ts_ms))).all()
+        api_errors = conn.execute(select(func.count()).where(and_(E.c.session_id == session_id,
+                                                                  E.c.component == "api"))).scalar()
+        models = [r[0] for r in conn.execute(select(T.c.model).where(T.c.session_id == session_id)
+                                             .group_by(T.c.model).order_by(func.count().desc(), T.c.model))]
+        statuses = dict(conn.execute(select(T.c.status, func.count()).where(T.c.session_id == session_id)
+                                     .group_by(T.c.status)).all())
+    d["usage"] = usage
+    d["tool_calls"], d["tool_errors"] = int(tools[0]), int(tools[1])
+    d["subagents"] = {a: int(n) for a, n in agents}
+    d["api_errors"] = int(api_errors or 0)
+    d["models"] = models
+    d["task_errors"] = int(statuses.get("error", 0))
+    return d
+
+
+def session_tasks(engine: Engine, session_id: str, limit: int = SESSION_TASKS_LIMIT, offset: int = 0) -> list[dict]:
+    """A session's tasks in time order, with the names of the tools each one used ('!' marks a failed call)."""
+    with engine.connect() as conn:
+        rows = [dict(r._mapping) for r in conn.execute(
+            select(T.c.id, T.c.ts_ms, T.c.model, T.c.routing, T.c.source, T.c.tokens_in, T.c.tokens_out,
+                   T.c.cache_read_tokens, T.c.cache_creation_tokens, T.c.total_tokens, T.c.latency_ms, T.c.cost_usd,
+                   T.c.quality_rating, T.c.agent_id, T.c.status, T.c.tier, T.c.persona)
+            .where(T.c.session_id == session_id).order_by(T.c.ts_ms, T.c.id).limit(limit).offset(offset))]
+        ids = [r["id"] for r in rows]
+        tools: dict[str, list[str]] = {}
+        for i in range(0, len(ids), 500):
+            for tid, name, ok in conn.execute(select(TC.c.task_id, TC.c.tool_name, TC.c.success)
+                                              .where(TC.c.task_id.in_(ids[i:i + 500]))
+                                              .order_by(TC.c.started_ms, TC.c.id)):
+                tools.setdefault(tid, []).append((name or "?") + ("!" if ok is False else ""))
+    for r in rows:
+        r["tools"] = tools.get(r["id"], [])
+    return rows
+
+
+def task_detail(engine: Engine, task_id: str) -> dict | None:
+    """One task with its routing decisions, tool calls (where their input and result are) and errors."""
+    with engine.connect() as conn:
+        t = conn.execute(select(T).where(T.c.id == task_id)).first()
+        if t is None:
+            return None
+        d = dict(t._mapping)
+        d["routing_decisions"] = [dict(r._mapping) for r in conn.execute(
+            select(RD).where(RD.c.task_id == task_id).order_by(RD.c.id))]
+        d["tool_calls"] = [dict(r._mapping) for r in conn.execute(
+            select(TC).where(TC.c.task_id == task_id).order_by(TC.c.started_ms, TC.c.id))]
+        d["errors"] = [dict(r._mapping) for r in conn.execute(
+            select(E).where(or_(E.c.task_id == task_id,
+                                E.c.id.in_([f"tool:{c['id']}" for c in d["tool_calls"]])))
+            .order_by(E.c.ts_ms, E.c.id))]
+    return d
+
+
+def filter_choices(engine: Engine, limit: int = 50) -> dict[str, list[str]]:
+    """Distinct values for the filter pickers, most used first (bounded: ``limit`` each)."""
+    out = {}
+    with engine.connect() as conn:
+        for name, col, table in (("project", S.c.project, S), ("cli_tool", S.c.cli_tool, S),
+                                 ("persona", S.c.persona, S), ("model", T.c.model, T), ("source", T.c.source, T)):
+            q = (select(col).select_from(table).where(and_(true(), col.isnot(None))).group_by(col)
+                 .order_by(func.count().desc(), col).limit(limit))
+            out[name] = [r[0] for r in conn.execute(q)]
+    return out
