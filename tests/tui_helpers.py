@@ -2,24 +2,19 @@
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 from nexus_tui.app import NexusApp
 from nexus_tui.config import load_settings
-from nexus_tui.demo import REPO_DATA, demo_now, write_demo
+from nexus_tui.demo import demo_copy, demo_now
 from nexus_tui.store import open_store
 
 SIZE = (160, 48)
 
 
 def demo_db(tmp: Path) -> Path:
-    dest = tmp / "demo.db"
-    if REPO_DATA.is_file():
-        shutil.copyfile(REPO_DATA, dest)
-    else:
-        write_demo(dest)
-    return dest
+    """A copy of the bundled demo database, made the way ``--demo`` makes it (transcripts included)."""
+    return demo_copy(tmp / "demo-home")
 
 
 def demo_app(tmp: Path, **kw) -> NexusApp:

@@ -30,8 +30,8 @@ class FiltersScreen(ModalScreen[Filters | None]):
     def compose(self) -> ComposeResult:
         f = self.filters
         with VerticalScroll(id="filters-box"):
-            yield Label("[b]Range and filters[/b] — shared by every screen. Enter or ctrl+s applies, "
-                        "Escape cancels, ctrl+r clears.")
+            yield Label("[b]Range and filters[/b] (every screen) — ctrl+s applies, Escape cancels, "
+                        "ctrl+r clears")
             with RadioSet(id="range"):
                 for key, label in RANGE_CHOICES:
                     yield RadioButton(label, value=key == f.range_name, id=f"range-{key}")
@@ -43,9 +43,10 @@ class FiltersScreen(ModalScreen[Filters | None]):
             yield Label(f"Dates are whole days in {self.app.tzname}; typing a date picks Custom.", classes="help")
             for name, label in FIELDS:
                 cur = getattr(f, name)
-                yield Label(label, classes="field-label")
-                yield Select([(cur, cur)] if cur else [], prompt=f"any {label.lower()}", value=cur or Select.NULL,
-                             id=name)
+                with Horizontal(classes="field"):
+                    yield Label(label, classes="field-label")
+                    yield Select([(cur, cur)] if cur else [], prompt=f"any {label.lower()}",
+                                 value=cur or Select.NULL, id=name)
             with Horizontal(id="filter-buttons"):
                 yield Button("Apply", variant="primary", id="apply")
                 yield Button("Clear all", id="clear")
@@ -53,6 +54,8 @@ class FiltersScreen(ModalScreen[Filters | None]):
 
     def on_mount(self) -> None:
         from nexus_tui.store.ui_queries import filter_choices
+
+        self.query_one("#range", RadioSet).focus()
 
         self.run_worker(lambda: filter_choices(self.app.store.engine), thread=True, exit_on_error=False,
                         name="filter-choices", group="filter-choices")
