@@ -9,6 +9,7 @@ from collections import deque
 from collections.abc import Iterable
 from datetime import datetime
 from functools import partial
+from pathlib import Path
 
 from textual import work
 from textual.app import App, ComposeResult, SystemCommand
@@ -68,7 +69,7 @@ RANGE_LABELS = {"all": "all time", "30d": "30 days", "7d": "7 days", "today": "t
 class NexusApp(App):
     """The dashboard. Owns the store, the collector thread, the shared filters and the rating undo stack."""
 
-    CSS_PATH = "nexus.tcss"
+    CSS_PATH = str(Path(__file__).with_name("nexus.tcss"))  # absolute: subclasses elsewhere find it too
     TITLE = "nexus-insights"
     MODES = {key: cls for key, _title, cls in SCREENS}
     DEFAULT_MODE = "sessions"

@@ -1,20 +1,54 @@
-"""The dashboard driven by keys (Textual pilot): navigation, filters, ratings, live updates, numbers = reports."""
+"""The dashboard shell driven by keys (Textual pilot): navigation, filters, paging, sorting, search, ratings, live
+updates, and the numbers on the Sessions, Session and Task screens equal the report queries."""
 
 from __future__ import annotations
 
-import json
 import shutil
+import threading
+import time
 
-import pytest
 from sqlalchemy import text
 
+from nexus_tui.core.events import Batch, SessionRec, TaskRec, ToolResultRec, ToolUseRec
 from nexus_tui.core.filters import Filters, preset
-from nexus_tui.core.report import fmt_int, fmt_ms, fmt_pct, fmt_usd
+from nexus_tui.core.report import fmt_int, fmt_usd
+from nexus_tui.messages import StoreChanged
 from nexus_tui.store import queries as Q
 from tests.conftest import CC, require_shared
 from tests.tui_helpers import SIZE, cells, demo_app, settle
 
 
+def _rating(store, task_id):
+    with store.engine.connect() as conn:
+        return conn.execute(text("SELECT quality_rating FROM tasks WHERE id=:i"), {"i": task_id}).scalar()
+
+
+def _store_with_sessions(tmp_path, n: int):
+    """A database with ``n`` sessions of one task each, one minute apart (task i costs i cents)."""
+    from nexus_tui.store import open_store
+
+    store = open_store(f"sqlite:///{tmp_path / 'many.db'}")
+    t0 = 1_763_000_000_000
+    b = Batch()
+    for i in range(n):
+        sid = f"s{i:05d}"
+        b.sessions.append(SessionRec(id=sid, start_ms=t0 + i * 60_000, end_ms=t0 + i * 60_000 + 5_000,
+                                     cli_tool="claude-code", project=f"p{i % 7}"))
+        b.tasks.append(TaskRec(id=f"t{i:05d}", session_id=sid, ts_ms=t0 + i * 60_000 + 1_000, source="transcript",
+                               model="claude-sonnet-4-5", tokens_in=10 + i, tokens_out=5, cost_usd=i / 100))
+    store.writer.write(b)
+    return store, t0 + n * 60_000
+
+
+def _app(store, settings_home, now_ms=None, collector=None, **kw):
+    from nexus_tui.app import NexusApp
+    from nexus_tui.config import load_settings
+
+    return NexusApp(load_settings(home=str(settings_home), claude_dirs=()), store, collector, now_ms=now_ms,
+                    tz="UTC", **kw)
+
+
+# ---------------------------------------------------------------------------------------------------- navigation
 async def test_every_screen_is_one_key_away_and_enter_escape_navigate(tmp_path):
     app = demo_app(tmp_path)
     async with app.run_test(size=SIZE) as pilot:
@@ -26,20 +60,97 @@ async def test_every_screen_is_one_key_away_and_enter_escape_navigate(tmp_path):
             names[key] = type(app.screen).__name__
         assert names == {"2": "TimelineScreen", "3": "CostsScreen", "4": "EfficiencyScreen", "5": "TiersScreen",
                          "6": "ToolsScreen", "1": "SessionsScreen"}
+        first = app.screen.query_one("#sessions").current_key
         await pilot.press("enter")
         await settle(app, pilot)
-        assert type(app.screen).__name__ == "SessionDetailScreen"
+        assert type(app.screen).__name__ == "SessionDetailScreen" and app.screen.session_id == first
         await pilot.press("enter")
         await settle(app, pilot)
         assert type(app.screen).__name__ == "TaskDetailScreen"
-        await pilot.press("escape", "escape")
+        await pilot.press("escape")
+        await settle(app, pilot)
+        assert type(app.screen).__name__ == "SessionDetailScreen"
+        await pilot.press("escape")
+        await settle(app, pilot)
+        assert type(app.screen).__name__ == "SessionsScreen"
+        # a detail survives a trip to another screen; the screen's own key goes back to its root
+        await pilot.press("enter", "enter")
+        await settle(app, pilot)
+        await pilot.press("3")
+        await settle(app, pilot)
+        assert type(app.screen).__name__ == "CostsScreen"
+        await pilot.press("1")
+        await settle(app, pilot)
+        assert type(app.screen).__name__ == "TaskDetailScreen"
+        await pilot.press("1")
         await settle(app, pilot)
         assert type(app.screen).__name__ == "SessionsScreen"
         await pilot.press("question_mark")
         await settle(app, pilot)
         assert app.screen.query("HelpPanel")
+        await pilot.press("question_mark")
+        await settle(app, pilot)
+        assert not app.screen.query("HelpPanel")
 
 
+async def test_command_palette_reaches_every_screen_and_the_range(tmp_path):
+    app = demo_app(tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(app, pilot)
+        for title, cls in (("Show Tiers", "TiersScreen"), ("Show Sessions", "SessionsScreen")):
+            await pilot.press("ctrl+p")
+            await settle(app, pilot)
+            await pilot.press(*title)
+            await pilot.pause(0.3)
+            await pilot.press("enter")
+            await settle(app, pilot)
+            assert type(app.screen).__name__ == cls
+        await pilot.press("ctrl+p")
+        await settle(app, pilot)
+        await pilot.press(*"Range: 7 days")
+        await pilot.pause(0.3)
+        await pilot.press("enter")
+        await settle(app, pilot)
+        assert app.filters.range_name == "7d"
+        assert app.filters.since_ms == preset("7d", app.now_ms(), app.tz)[0]
+
+
+async def test_footer_shows_the_keys_that_apply_here(tmp_path):
+    app = demo_app(tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(app, pilot)
+
+        def footer_keys():
+            return {k for k, ab in app.screen.active_bindings.items() if ab.binding.show and ab.enabled}
+
+        on_sessions = footer_keys()
+        assert {"slash", "s", "1", "6", "q"} <= on_sessions and "minus" not in on_sessions
+        await pilot.press("enter")
+        await settle(app, pilot)
+        on_session = footer_keys()
+        assert {"escape", "minus", "0", "u"} <= on_session and "slash" not in on_session
+
+
+async def test_a_missing_screen_module_shows_a_placeholder_and_the_rest_works(tmp_path):
+    from nexus_tui.app import NexusApp, PlaceholderScreen, load_screen_class
+
+    class AppWithoutCosts(NexusApp):
+        MODES = {**NexusApp.MODES, "costs": load_screen_class("no_such_screen", "CostsScreen", "Costs")}
+
+    base = demo_app(tmp_path)
+    app = AppWithoutCosts(base.settings, base.store, None, now_ms=base.now_ms(), tz="UTC", demo=True)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(app, pilot)
+        await pilot.press("3")
+        await settle(app, pilot)
+        assert isinstance(app.screen, PlaceholderScreen)
+        assert "no_such_screen.py does not exist yet" in str(app.screen.query_one(".empty").render())
+        await pilot.press("1")
+        await settle(app, pilot)
+        assert app.screen.query_one("#sessions").row_count == 90
+
+
+# ---------------------------------------------------------------------------------------------------- sessions
 async def test_sessions_table_equals_the_sessions_report_and_follows_the_range(tmp_path):
     app = demo_app(tmp_path)
     async with app.run_test(size=SIZE) as pilot:
@@ -51,6 +162,8 @@ async def test_sessions_table_equals_the_sessions_report_and_follows_the_range(t
         for row, r in zip(shown, page.rows):
             assert row[6] == fmt_int(r["tasks"]) and row[7] == fmt_int(r["total_tokens"])
             assert row[8].rstrip("*") == fmt_usd(r["cost_usd"]) and row[9] == fmt_int(r["tool_errors"])
+        assert sum(r["cost_usd"] for r in page.rows) == pytest_approx(Q.summary(app.store.engine, Filters())
+                                                                      ["cost_usd"], 1e-9)
         await pilot.press("t")  # all -> 30 days
         await settle(app, pilot)
         since, until = preset("30d", app.now_ms(), app.tz)
@@ -60,7 +173,41 @@ async def test_sessions_table_equals_the_sessions_report_and_follows_the_range(t
         await pilot.press("t", "t")  # 7 days, today
         await settle(app, pilot)
         since, until = preset("today", app.now_ms(), app.tz)
-        assert table.row_count == Q.sessions(app.store.engine, Filters(since_ms=since), limit=200).total
+        today = Q.sessions(app.store.engine, Filters(since_ms=since), limit=200)
+        assert table.row_count == today.total > 0
+        assert [r[6] for r in cells(table)] == [fmt_int(r["tasks"]) for r in today.rows]
+
+
+async def test_sessions_page_from_the_database_and_sort(tmp_path):
+    store, now = _store_with_sessions(tmp_path, 450)
+    app = _app(store, tmp_path / "home", now_ms=now)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(app, pilot)
+        table = app.screen.query_one("#sessions")
+        assert table.row_count == 200 and table.current_key == "s00449"
+        assert "450 sessions · rows 1–200 · page 1/3" in str(app.screen.query_one("#summary").render())
+        await pilot.press("end", "down")  # past the last row: the next page, cursor on its first row
+        await settle(app, pilot)
+        assert table.row_count == 200 and table.current_key == "s00249"
+        await pilot.press("right_square_bracket")
+        await settle(app, pilot)
+        assert table.row_count == 50 and table.current_key == "s00049"
+        await pilot.press("right_square_bracket")  # no fourth page: stays
+        await settle(app, pilot)
+        assert table.row_count == 50
+        await pilot.press("home", "up")  # before the first row: the previous page, cursor on its last row
+        await settle(app, pilot)
+        assert table.current_key == "s00050" and "page 2/3" in str(app.screen.query_one("#summary").render())
+        await pilot.press("s")  # sort by cost, most expensive first, back to page 1
+        await settle(app, pilot)
+        want = Q.sessions(store.engine, Filters(), limit=200, sort="cost")
+        assert [r[11] for r in cells(table)] == [r["session_id"] for r in want.rows]
+        assert table.current_key == "s00449" and str(table.columns["cost"].label) == "Cost ↓"
+        assert str(table.columns["start"].label) == "Start"
+        await pilot.press("r")
+        await settle(app, pilot)
+        assert table.current_key == "s00000" and str(table.columns["cost"].label) == "Cost ↑"
+    store.close()
 
 
 async def test_search_filters_the_sessions(tmp_path):
@@ -72,96 +219,12 @@ async def test_search_filters_the_sessions(tmp_path):
         rows = cells(app.screen.query_one("#sessions"))
         assert rows and all(r[3] == "webshop" for r in rows)
         assert len(rows) == Q.sessions(app.store.engine, Filters(), search="webshop").total
+        await pilot.press("slash", *"no-such-thing", "enter")  # the old search is selected: typing replaces it
+        await settle(app, pilot)
+        assert "No session matches 'no-such-thing'" in str(app.screen.query_one("#empty").render())
         await pilot.press("escape")
         await settle(app, pilot)
         assert len(cells(app.screen.query_one("#sessions"))) == 90
-
-
-async def test_rating_is_written_at_once_survives_a_restart_and_undoes(tmp_path):
-    app = demo_app(tmp_path)
-    async with app.run_test(size=SIZE) as pilot:
-        await settle(app, pilot)
-        await pilot.press("enter")
-        await settle(app, pilot)
-        tasks = app.screen.query_one("#tasks")
-        await pilot.press("down")
-        task_id = tasks.current_key
-        with app.store.engine.connect() as conn:
-            before = conn.execute(text("SELECT quality_rating FROM tasks WHERE id=:i"), {"i": task_id}).scalar()
-        await pilot.press("plus")
-        await settle(app, pilot, 3)
-        with app.store.engine.connect() as conn:
-            assert conn.execute(text("SELECT quality_rating FROM tasks WHERE id=:i"), {"i": task_id}).scalar() == 1
-        assert tasks.get_row(task_id)[-1] == "+ helpful"
-        await pilot.press("minus")
-        await settle(app, pilot, 3)
-        assert tasks.get_row(task_id)[-1] == "- not helpful"
-        await pilot.press("u")
-        await settle(app, pilot, 3)
-        assert tasks.get_row(task_id)[-1] == "+ helpful"
-        await pilot.press("u")
-        await settle(app, pilot, 3)
-        with app.store.engine.connect() as conn:
-            assert conn.execute(text("SELECT quality_rating FROM tasks WHERE id=:i"), {"i": task_id}).scalar() == before
-        await pilot.press("minus")
-        await settle(app, pilot, 3)
-    db = app.store.url
-    app.store.close()
-    # a new app on the same database: the rating is there, in the task list and in the sessions list
-    from nexus_tui.app import NexusApp
-    from nexus_tui.store import open_store
-
-    store = open_store(db)
-    again = NexusApp(app.settings, store, None, now_ms=app.now_ms(), tz="UTC", demo=True)
-    async with again.run_test(size=SIZE) as pilot:
-        await settle(again, pilot)
-        first = cells(again.screen.query_one("#sessions"))[0]
-        page = Q.sessions(store.engine, Filters(), limit=1).rows[0]
-        assert first[10] == f"+{page['rated_helpful']} -{page['rated_not_helpful']}"
-        await pilot.press("enter")
-        await settle(again, pilot)
-        assert again.screen.query_one("#tasks").get_row(task_id)[-1] == "- not helpful"
-        await pilot.press("down", "0")
-        await settle(again, pilot, 3)
-    with store.engine.connect() as conn:
-        assert conn.execute(text("SELECT quality_rating FROM tasks WHERE id=:i"), {"i": task_id}).scalar() is None
-
-
-async def test_screens_show_the_report_numbers(tmp_path):
-    app = demo_app(tmp_path)
-    async with app.run_test(size=SIZE) as pilot:
-        await settle(app, pilot)
-        e, f = app.store.engine, Filters()
-        s = Q.summary(e, f)
-        await pilot.press("2")
-        await settle(app, pilot)
-        assert f"{fmt_int(s['total_tokens'])} tokens · {fmt_usd(s['cost_usd'])}" in \
-            str(app.screen.query_one("#summary").render())
-        await pilot.press("3")
-        await settle(app, pilot)
-        kpis = str(app.screen.query_one("#kpis").render())
-        assert f"spent {fmt_usd(s['cost_usd'])} on {s['tasks']:,} tasks" in kpis
-        assert f"saved by local routing {fmt_usd(s['local_savings_usd'])}" in kpis
-        await pilot.press("4")
-        await settle(app, pilot)
-        assert f"{fmt_int(s['total_tokens'])} tokens" in str(app.screen.query_one("#overall").render())
-        await pilot.press("5")
-        await settle(app, pilot)
-        models = cells(app.screen.query_one("#dim-model"))
-        assert [[m["model"], fmt_int(m["tasks"]), fmt_usd(m["cost_usd"]), fmt_pct(m["cost_share"]),
-                 fmt_ms(m["p95_latency_ms"])] for m in Q.models(e, f)] == \
-            [[r[0], r[1], r[6], r[7], r[9]] for r in models]
-        await pilot.press("6")
-        await settle(app, pilot)
-        tools = cells(app.screen.query_one("#tools"))
-        assert [[t["tool"], fmt_int(t["calls"]), fmt_int(t["failures"]), fmt_ms(t["p50_ms"]), fmt_ms(t["p95_ms"]),
-                 fmt_ms(t["p99_ms"])] for t in Q.tools_report(e, f)] == [[r[0], r[2], r[3], r[5], r[6], r[7]]
-                                                                         for r in tools]
-        await pilot.press("enter")
-        await settle(app, pilot)
-        assert type(app.screen).__name__ == "ToolFailuresScreen"
-        listing = str(app.screen.query_one("#list").render())
-        assert "Recent failures of Write" in listing
 
 
 async def test_filters_dialog_applies_to_every_screen(tmp_path):
@@ -170,18 +233,55 @@ async def test_filters_dialog_applies_to_every_screen(tmp_path):
         await settle(app, pilot)
         await pilot.press("f")
         await settle(app, pilot)
+        assert type(app.screen).__name__ == "FiltersScreen"
+        assert "infra" in [str(o[0]) for o in app.screen.query_one("#project")._options]
         app.screen.query_one("#project").value = "infra"
         app.screen.query_one("#model").value = "claude-opus-4-6"
         await pilot.press("ctrl+s")
         await settle(app, pilot, 3)
         assert app.filters.project == "infra" and app.filters.model == "claude-opus-4-6"
         rows = cells(app.screen.query_one("#sessions"))
-        assert rows and all(r[3] == "infra" for r in rows)
+        assert len(rows) == Q.sessions(app.store.engine, app.filters).total > 0
+        assert all(r[3] == "infra" for r in rows)
+        assert "project=infra" in str(app.screen.query_one("#status").render())
         await pilot.press("6")
         await settle(app, pilot)
-        want = Q.tools_report(app.store.engine, app.filters)
-        assert sum(int(r[2].replace(",", "")) for r in cells(app.screen.query_one("#tools"))) == \
-            sum(t["calls"] for t in want)
+        assert app.filters.project == "infra"  # the same filters on another screen
+        await pilot.press("1", "f")
+        await settle(app, pilot)
+        await pilot.press("ctrl+r", "ctrl+s")
+        await settle(app, pilot, 3)
+        assert app.filters == Filters() and app.screen.query_one("#sessions").row_count == 90
+
+
+async def test_custom_dates_and_a_bad_date(tmp_path):
+    from nexus_tui.core.filters import parse_bound
+
+    app = demo_app(tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(app, pilot)
+        await pilot.press("f")
+        await settle(app, pilot)
+        app.screen.query_one("#since").value = "2026-11-18"
+        app.screen.query_one("#until").value = "2026-11-19"
+        await settle(app, pilot)
+        assert app.screen.query_one("#range-custom").value  # typing a date picks Custom
+        await pilot.press("ctrl+s")
+        await settle(app, pilot, 3)
+        f = app.filters
+        assert f.range_name == "custom"
+        assert (f.since_ms, f.until_ms) == (parse_bound("2026-11-18", app.tz, end=False),
+                                            parse_bound("2026-11-19", app.tz, end=True))
+        assert app.screen.query_one("#sessions").row_count == Q.sessions(app.store.engine, f).total > 0
+        await pilot.press("f")
+        await settle(app, pilot)
+        app.screen.query_one("#since").value = "18/11/2026"
+        await pilot.press("ctrl+s")
+        await settle(app, pilot)
+        assert type(app.screen).__name__ == "FiltersScreen" and app.filters == f  # says why, changes nothing
+        await pilot.press("escape")
+        await settle(app, pilot)
+        assert type(app.screen).__name__ == "SessionsScreen" and app.filters == f
 
 
 async def test_empty_database_says_what_to_do(tmp_path, monkeypatch):
@@ -196,60 +296,90 @@ async def test_empty_database_says_what_to_do(tmp_path, monkeypatch):
         await settle(app, pilot)
         hint = str(app.screen.query_one("#empty").render())
         assert str(tmp_path / "claude" / "projects") in hint and "--demo" in hint and "--claude-dir" in hint
+        assert str(tmp_path / "logs") in hint
         for key in "23456":
             await pilot.press(key)
             await settle(app, pilot)  # no screen crashes on an empty database
-
-
-async def test_live_update_without_a_key_press(tmp_path, monkeypatch):
-    """Append to a transcript while the app runs: the new task appears and the numbers change by themselves."""
-    require_shared()
-    from nexus_tui.app import NexusApp
-    from nexus_tui.collect.collector import Collector
-    from nexus_tui.collect.registry import build_sources
-    from nexus_tui.config import load_settings
-    from nexus_tui.store import open_store
-
-    proj = tmp_path / "claude" / "projects" / "live"
-    proj.mkdir(parents=True)
-    monkeypatch.setenv("CLAUDE_CONFIG_DIR", str(tmp_path / "claude"))
-    lines = (CC / "sniffly" / "fed8ce56-bc79-401f-a83e-af084253362f.jsonl").read_bytes().splitlines(keepends=True)
-    cut = max(i for i, ln in enumerate(lines) if b'"type":"assistant"' in ln)
-    target = proj / "s.jsonl"
-    target.write_bytes(b"".join(lines[:cut]))
-    settings = load_settings(home=str(tmp_path / "nexus"))
-    store = open_store(settings.db_url)
-    app = NexusApp(settings, store, Collector(store, build_sources(settings), workers=1), tz="UTC",
-                   poll_seconds=0.2)
-    async with app.run_test(size=SIZE) as pilot:
-        for _ in range(50):
-            await settle(app, pilot)
-            if app.screen.query_one("#sessions").row_count:
-                break
-        table = app.screen.query_one("#sessions")
-        table.focus()
-        before = cells(table)[0][6]
-        with open(target, "ab") as fh:
-            fh.write(b"".join(lines[cut:]))
-        want = str(sum(1 for _ in json.loads("[" + ",".join(
-            ln.decode() for ln in lines if b'"type":"assistant"' in ln) + "]")))  # upper bound check below
-        for _ in range(60):
-            await pilot.pause(0.1)
-            await app.workers.wait_for_complete()
-            if cells(table)[0][6] != before:
-                break
-        after = cells(table)[0][6]
-        assert int(after) == int(before) + 1 and int(after) <= int(want)
-        assert "added" in str(app.screen.query_one("#status").render())
+        await pilot.press("1")
+        await settle(app, pilot)
     store.close()
+
+
+async def test_an_empty_range_says_how_to_widen_it(tmp_path):
+    store, now = _store_with_sessions(tmp_path, 3)
+    app = _app(store, tmp_path / "home", now_ms=now + 40 * 86_400_000)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(app, pilot)
+        await pilot.press("t")  # 30 days: nothing in it
+        await settle(app, pilot)
+        hint = str(app.screen.query_one("#empty").render())
+        assert "No data in this range (30 days); the database holds 3 session(s)" in hint and "Widen" in hint
+    store.close()
+
+
+# ---------------------------------------------------------------------------------------------------- details
+async def test_session_header_equals_its_row_in_the_sessions_report(tmp_path):
+    app = demo_app(tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(app, pilot)
+        row = Q.sessions(app.store.engine, Filters(), limit=1).rows[0]
+        await pilot.press("enter")
+        await settle(app, pilot)
+        head = str(app.screen.query_one("#header").render())
+        assert f"Session ID  {row['session_id']}" in head
+        assert (f"Input {fmt_int(row['tokens_in'])}  Output {fmt_int(row['tokens_out'])}  Cache read "
+                f"{fmt_int(row['cache_read_tokens'])}  Cache write {fmt_int(row['cache_creation_tokens'])}  Total "
+                f"{fmt_int(row['total_tokens'])}") in head
+        assert f"Cost        {fmt_usd(row['cost_usd'])}" in head
+        assert f"Tasks       {fmt_int(row['tasks'])}   Tool calls {fmt_int(row['tool_calls'])}" in head
+        assert f"{row['tool_errors']} failed tool call(s)" in head
+        tasks = app.screen.query_one("#tasks")
+        assert tasks.row_count == row["tasks"]
+        with app.store.engine.connect() as conn:
+            ids = [r[0] for r in conn.execute(text("SELECT id FROM tasks WHERE session_id=:s ORDER BY ts_ms, id"),
+                                              {"s": row["session_id"]})]
+        assert [k.value for k in tasks.rows] == ids
+        assert sum(float(r[7].lstrip("$")) for r in cells(tasks)) == pytest_approx(row["cost_usd"], 0.01)
+
+
+def pytest_approx(x, tol):
+    import pytest
+
+    return pytest.approx(x, abs=tol)
+
+
+async def test_task_detail_shows_routing_tool_calls_and_errors_of_the_demo(tmp_path):
+    from nexus_tui.screens.task_detail import TaskDetailScreen
+
+    app = demo_app(tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(app, pilot)
+        with app.store.engine.connect() as conn:
+            task_id = conn.execute(text(
+                "SELECT t.id FROM tasks t JOIN routing_decisions r ON r.task_id = t.id JOIN tool_calls c "
+                "ON c.task_id = t.id WHERE c.success = 0 ORDER BY t.id LIMIT 1")).scalar()
+            reason, version = conn.execute(text("SELECT reason, classifier_version FROM routing_decisions "
+                                                 "WHERE task_id=:t"), {"t": task_id}).one()
+            err = conn.execute(text("SELECT error_message FROM tool_calls WHERE task_id=:t AND success=0"),
+                               {"t": task_id}).scalar()
+        await app.push_screen(TaskDetailScreen(task_id))
+        await settle(app, pilot)
+        routing = str(app.screen.query_one("#routing").render())
+        assert f"because {reason}" in routing and version in routing and "alternatives considered" in routing
+        assert err[:40] in str(app.screen.query_one("#errors").render())
+        calls = app.screen.query("Collapsible")
+        assert calls and all(c.collapsed for c in calls)
+        await pilot.press("e")
+        await settle(app, pilot)
+        assert not any(c.collapsed for c in calls)
+        body = str(calls[0].query_one(".call-body").render())
+        assert "input" in body and "{" in body and "not recorded" not in body
 
 
 async def test_task_detail_reads_tool_input_from_the_transcript_and_says_when_it_is_gone(tmp_path):
     require_shared()
-    from nexus_tui.app import NexusApp
     from nexus_tui.collect.collector import Collector
     from nexus_tui.collect.sources import ClaudeCodeSource
-    from nexus_tui.config import load_settings
     from nexus_tui.screens.task_detail import TaskDetailScreen
     from nexus_tui.store import open_store
 
@@ -257,23 +387,234 @@ async def test_task_detail_reads_tool_input_from_the_transcript_and_says_when_it
     proj.mkdir(parents=True)
     src = proj / "s.jsonl"
     shutil.copy(CC / "spotter" / "short.jsonl", src)
+    src.chmod(0o644)
     store = open_store(f"sqlite:///{tmp_path / 'db.sqlite'}")
     Collector(store, [ClaudeCodeSource([tmp_path / "projects"])], workers=1).run_once()
     with store.engine.connect() as conn:
-        task_id, tool = conn.execute(text("SELECT task_id, tool_name FROM tool_calls LIMIT 1")).one()
-    app = NexusApp(load_settings(home=str(tmp_path)), store, None, tz="UTC")
+        task_id, tool = conn.execute(text("SELECT task_id, tool_name FROM tool_calls WHERE tool_name='Bash' "
+                                          "ORDER BY started_ms LIMIT 1")).one()
+    app = _app(store, tmp_path / "home")
     async with app.run_test(size=SIZE) as pilot:
         await settle(app, pilot)
         await app.push_screen(TaskDetailScreen(task_id))
         await settle(app, pilot)
         calls = app.screen.query("Collapsible")
         assert calls and tool in str(calls[0].title)
+        assert "mix phx.server" in str(calls[0].title)  # the command, as a preview in the title
         body = str(calls[0].query_one(".call-body").render())
-        assert "input" in body and "not recorded" not in body and "gone" not in body
+        assert '"command": "mix phx.server 2>&1 | head -80"' in body and "doesn't want to proceed" in body
         await pilot.press("escape")
         src.unlink()
         await app.push_screen(TaskDetailScreen(task_id))
         await settle(app, pilot)
         body = str(app.screen.query("Collapsible")[0].query_one(".call-body").render())
-        assert "the source file is gone" in body
+        assert f"the source file is gone: {src}" in body
+    store.close()
+
+
+# ---------------------------------------------------------------------------------------------------- ratings
+async def test_rating_is_written_at_once_shows_everywhere_survives_a_restart_and_undoes(tmp_path):
+    app = demo_app(tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(app, pilot)
+        session_row = cells(app.screen.query_one("#sessions"))[0]
+        await pilot.press("enter")
+        await settle(app, pilot)
+        tasks = app.screen.query_one("#tasks")
+        tasks.move_cursor(row=[r[-1] for r in cells(tasks)].index(""))  # a task nobody rated yet
+        await settle(app, pilot)
+        task_id = tasks.current_key
+        assert _rating(app.store, task_id) is None
+        await pilot.press("plus")
+        await settle(app, pilot, 3)
+        assert _rating(app.store, task_id) == 1
+        assert tasks.get_row(task_id)[-1] == "+ helpful" and tasks.current_key == task_id
+        await pilot.press("minus")
+        await settle(app, pilot, 3)
+        assert _rating(app.store, task_id) == 0 and tasks.get_row(task_id)[-1] == "- not helpful"
+        await pilot.press("enter")  # the task view shows it too, and rates the task it shows
+        await settle(app, pilot)
+        assert "- not helpful" in str(app.screen.query_one("#task").render())
+        await pilot.press("plus")
+        await settle(app, pilot, 3)
+        assert "+ helpful" in str(app.screen.query_one("#task").render()) and _rating(app.store, task_id) == 1
+        await pilot.press("u")  # undo, step by step: not helpful, helpful, not rated
+        await settle(app, pilot, 3)
+        assert _rating(app.store, task_id) == 0
+        await pilot.press("escape", "u")
+        await settle(app, pilot, 3)
+        assert _rating(app.store, task_id) == 1
+        await pilot.press("u")
+        await settle(app, pilot, 3)
+        assert _rating(app.store, task_id) is None and tasks.get_row(task_id)[-1] == ""
+        await pilot.press("minus")
+        await settle(app, pilot, 3)
+        await pilot.press("escape")  # the sessions list counts it
+        await settle(app, pilot)
+        h, n = (int(x) for x in session_row[10].lstrip("+").split(" -"))
+        assert cells(app.screen.query_one("#sessions"))[0][10] == f"+{h} -{n + 1}"
+    db = app.store.url
+    app.store.close()
+    # a new app on the same database: the rating is there, in the task list and in the sessions list
+    from nexus_tui.app import NexusApp
+    from nexus_tui.store import open_store
+
+    store = open_store(db)
+    again = NexusApp(app.settings, store, None, now_ms=app.now_ms(), tz="UTC", demo=True)
+    async with again.run_test(size=SIZE) as pilot:
+        await settle(again, pilot)
+        first = cells(again.screen.query_one("#sessions"))[0]
+        page = Q.sessions(store.engine, Filters(), limit=1).rows[0]
+        assert first[10] == f"+{page['rated_helpful']} -{page['rated_not_helpful']}" == f"+{h} -{n + 1}"
+        await pilot.press("enter")
+        await settle(again, pilot)
+        tasks = again.screen.query_one("#tasks")
+        assert tasks.get_row(task_id)[-1] == "- not helpful"
+        tasks.move_cursor(row=tasks.get_row_index(task_id))
+        await pilot.press("0")
+        await settle(again, pilot, 3)
+    assert _rating(store, task_id) is None
+    store.close()
+
+
+async def test_quick_ratings_land_in_order(tmp_path):
+    app = demo_app(tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(app, pilot)
+        await pilot.press("enter")
+        await settle(app, pilot)
+        task_id = app.screen.query_one("#tasks").current_key
+        await pilot.press("plus", "minus", "plus", "minus", "0", "plus", "u", "u")
+        await settle(app, pilot, 4)
+        assert _rating(app.store, task_id) == 0  # + - + - 0 + then two undos: back to the state after "-"
+        assert app.screen.query_one("#tasks").get_row(task_id)[-1] == "- not helpful"
+
+
+async def test_rating_goes_through_the_collectors_writer(tmp_path):
+    from nexus_tui.collect.collector import Collector
+
+    store, now = _store_with_sessions(tmp_path, 2)
+    collector = Collector(store, [], workers=1)
+    calls = []
+    real = collector.rate
+    collector.rate = lambda tid, r: calls.append((tid, r)) or real(tid, r)
+    app = _app(store, tmp_path / "home", now_ms=now, collector=collector, poll_seconds=30)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(app, pilot)
+        await pilot.press("enter")
+        await settle(app, pilot)
+        await pilot.press("plus")
+        await settle(app, pilot, 3)
+    assert calls == [("t00001", 1)] and _rating(store, "t00001") == 1
+    store.close()
+
+
+# ---------------------------------------------------------------------------------------------------- live
+def _live_setup(tmp_path, monkeypatch):
+    require_shared()
+    from nexus_tui.collect.collector import Collector
+    from nexus_tui.collect.registry import build_sources
+    from nexus_tui.config import load_settings
+    from nexus_tui.store import open_store
+
+    proj = tmp_path / "claude" / "projects" / "live"
+    proj.mkdir(parents=True)
+    (tmp_path / "home").mkdir()
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("CLAUDE_CONFIG_DIR", str(tmp_path / "claude"))
+    settings = load_settings(home=str(tmp_path / "nexus"))
+    store = open_store(settings.db_url)
+    return proj, settings, store, Collector(store, build_sources(settings), workers=1)
+
+
+async def _wait(pilot, app, cond, seconds: float) -> float:
+    t0 = time.monotonic()
+    while time.monotonic() - t0 < seconds:
+        await pilot.pause(0.05)
+        if cond():
+            return time.monotonic() - t0
+    raise AssertionError("condition not met in time")
+
+
+async def test_live_update_without_a_key_press_keeps_cursor_and_filter(tmp_path, monkeypatch):
+    """Append to a Claude Code transcript while the app runs: within two seconds the new task is on screen and the
+    numbers change, with the cursor, the scroll position and the filter where the user left them."""
+    from nexus_tui.app import NexusApp
+
+    proj, settings, store, collector = _live_setup(tmp_path, monkeypatch)
+    lines = (CC / "sniffly" / "fed8ce56-bc79-401f-a83e-af084253362f.jsonl").read_bytes().splitlines(keepends=True)
+    cut = max(i for i, ln in enumerate(lines) if b'"type":"assistant"' in ln)
+    target = proj / "s.jsonl"
+    target.write_bytes(b"".join(lines[:cut]))
+    shutil.copy(CC / "spotter" / "short.jsonl", proj / "other.jsonl")
+    (proj / "other.jsonl").chmod(0o644)
+    app = NexusApp(settings, store, collector, tz="UTC")  # the app's own pass interval
+    async with app.run_test(size=SIZE) as pilot:
+        table = app.screen.query_one("#sessions")
+        await _wait(pilot, app, lambda: table.row_count == 2, 10)
+        sid = "fed8ce56-bc79-401f-a83e-af084253362f"
+        table.move_cursor(row=[k.value for k in table.rows].index(sid))
+        app.set_filters(app.filters.with_(cli_tool="claude-code"))
+        await settle(app, pilot)
+        before = table.get_row(sid)[6]
+        with store.engine.connect() as conn:
+            n_before = conn.execute(text("SELECT COUNT(*) FROM tasks WHERE session_id=:s"), {"s": sid}).scalar()
+        assert int(before) == n_before
+        with open(target, "ab") as fh:
+            fh.write(b"".join(lines[cut:]))
+        took = await _wait(pilot, app, lambda: table.get_row(sid)[6] != before, 5)
+        assert int(table.get_row(sid)[6]) == n_before + 1
+        assert took < 2.0, f"new data took {took:.2f}s to appear"
+        assert table.current_key == sid and app.filters.cli_tool == "claude-code"
+        status = str(app.screen.query_one("#status").render())
+        assert "watching" in status and "added" in status and "skipped" in status and "last pass" in status
+        # the open session shows the new task too
+        await pilot.press("enter")
+        await settle(app, pilot)
+        assert app.screen.query_one("#tasks").row_count == n_before + 1
+    store.close()
+
+
+async def test_a_new_session_arriving_keeps_the_cursor_on_its_row(tmp_path, monkeypatch):
+    from nexus_tui.app import NexusApp
+
+    proj, settings, store, collector = _live_setup(tmp_path, monkeypatch)
+    shutil.copy(CC / "spotter" / "short.jsonl", proj / "a.jsonl")
+    (proj / "a.jsonl").chmod(0o644)
+    app = NexusApp(settings, store, collector, tz="UTC", poll_seconds=0.2)
+    async with app.run_test(size=SIZE) as pilot:
+        table = app.screen.query_one("#sessions")
+        await _wait(pilot, app, lambda: table.row_count == 1, 10)
+        keep = table.current_key
+        shutil.copy(CC / "sniffly" / "fed8ce56-bc79-401f-a83e-af084253362f.jsonl", proj / "b.jsonl")
+        await _wait(pilot, app, lambda: table.row_count == 2, 5)
+        assert table.current_key == keep
+    store.close()
+
+
+async def test_store_changed_is_posted_at_most_a_few_times_a_second(tmp_path):
+    from nexus_tui.collect.collector import PassReport
+
+    store, now = _store_with_sessions(tmp_path, 1)
+    app = _app(store, tmp_path / "home", now_ms=now)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(app, pilot)
+        posted = []
+        real_post = app.post_message
+        app.post_message = lambda m: (posted.append(m) if isinstance(m, StoreChanged) else None) or real_post(m)
+        app.set_interval(0.25, app._flush_pending_notify)
+
+        def burst():
+            for i in range(40):
+                rep = PassReport()
+                rep.written.new_tasks = 1 if i == 5 else 0
+                app._collector_notify(rep)
+
+        th = threading.Thread(target=burst)
+        th.start()
+        th.join()
+        await pilot.pause(0.6)
+        assert 1 <= len(posted) <= 3
+        assert any(m.changed for m in posted)  # the one pass that wrote rows is not lost in the burst
+        assert app.last_report is posted[-1].report
     store.close()

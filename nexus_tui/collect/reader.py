@@ -17,7 +17,8 @@ import orjson
 MAX_SHOW = 4000  # characters shown per block; the rest is counted
 MAX_LINE = 16 * 1024 * 1024  # never read more than this for one line
 
-PREVIEW_KEYS = ("command", "file_path", "path", "pattern", "url", "query", "description", "prompt", "notebook_path")
+PREVIEW_KEYS = ("command", "file_path", "path", "pattern", "url", "query", "title", "description", "prompt",
+                "notebook_path")
 
 
 @dataclass(frozen=True)

@@ -32,9 +32,25 @@ def rating_summary(helpful: int, not_helpful: int) -> str:
     return f"+{helpful} -{not_helpful}"
 
 
-def empty_hint(app) -> str:
-    dirs = ", ".join(str(d) for d in app.settings.claude_dirs) or "(none)"
-    return ("No data in this range yet.\n\n"
-            f"Claude Code transcripts are looked for in: {dirs}\n"
-            "Point at other folders with --claude-dir DIR or CLAUDE_CONFIG_DIR=dir1,dir2; widen the range with t;\n"
-            "or try the bundled demo: nexus-insights --demo")
+def empty_hint(app, sessions_in_db: int | None = None) -> str:
+    """What to do when a screen has nothing to show: widen the range, or where logs are looked for and how to
+    point at others (never a blank screen)."""
+    if sessions_in_db:
+        return (f"No data in this range ({app.range_label()}); the database holds {sessions_in_db:,} session(s).\n\n"
+                "Widen the range with t, change the filters with f (ctrl+r there clears them).")
+    s = app.settings
+    dirs = ", ".join(str(d) for d in s.claude_dirs) or "(none)"
+    lines = ["No sessions yet.", "",
+             f"Claude Code transcripts are looked for in: {dirs}",
+             f"nexus event logs (mcp-wrap, proxy) in: {s.logs_dir}"]
+    luna = getattr(s, "lunaroute_dirs", None)
+    if luna:
+        lines.append("LunaRoute recordings in: " + ", ".join(str(d) for d in luna))
+    lines += ["",
+              "Point at other folders with --claude-dir DIR (repeatable) or CLAUDE_CONFIG_DIR=dir1,dir2"
+              + (", --lunaroute-dir DIR" if luna else "") + ".",
+              "New data appears here by itself within a couple of seconds while the app runs"
+              + (" (the collector is off: started with --no-collect)." if getattr(app, "collector", 1) is None
+                 and not getattr(app, "demo", False) else "."),
+              "Or look around the bundled demo: nexus-insights --demo"]
+    return "\n".join(lines)

@@ -18,6 +18,7 @@ from nexus_tui.screens.common import (
     short_model,
 )
 from nexus_tui.store import queries as Q
+from nexus_tui.store import ui_queries as U
 from nexus_tui.widgets.keyed_table import KeyedTable
 
 PAGE = 200  # rows per page: only one page is ever in memory, whatever the number of sessions
@@ -80,9 +81,11 @@ class SessionsScreen(InsightScreen):
         page = Q.sessions(self.engine, self.filters, limit=PAGE, offset=self.page_start, **args)
         if not page.rows and page.total and page.offset:  # the page vanished (fewer sessions): show the last one
             page = Q.sessions(self.engine, self.filters, limit=PAGE, offset=(page.total - 1) // PAGE * PAGE, **args)
-        return page
+        in_db = U.session_count(self.engine) if not page.total else None
+        return page, in_db
 
-    def show(self, page) -> None:
+    def show(self, data) -> None:
+        page, in_db = data
         self.total = page.total
         self.page_start = page.offset
         table = self.query_one("#sessions", KeyedTable)
@@ -114,7 +117,7 @@ class SessionsScreen(InsightScreen):
             if self.search:
                 empty.update(f"No session matches {self.search!r} in this range. Escape clears the search.")
             else:
-                empty.update(empty_hint(self.app))
+                empty.update(empty_hint(self.app, in_db))
         if table.current_key is not None:
             self.app.selected_session = table.current_key
 

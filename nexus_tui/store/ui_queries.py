@@ -20,6 +20,12 @@ RD = RoutingDecision.__table__
 SESSION_TASKS_LIMIT = 2000  # a session's task list is capped (the header still counts every task)
 
 
+def session_count(engine: Engine) -> int:
+    """Sessions in the whole database (to tell an empty database from an empty range)."""
+    with engine.connect() as conn:
+        return int(conn.execute(select(func.count()).select_from(S)).scalar() or 0)
+
+
 def session_header(engine: Engine, session_id: str) -> dict | None:
     """The session row, its usage totals (as in the sessions report, whole session), tool calls, agents, errors."""
     with engine.connect() as conn:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from textual.binding import Binding
 from textual.message import Message
 from textual.widgets import DataTable
 
@@ -24,6 +25,9 @@ class KeyedTable(DataTable):
         @property
         def control(self) -> KeyedTable:
             return self.table
+
+    BINDINGS = [Binding("home", "scroll_top", "First row", show=False),  # rows, not columns: Home/End go to the
+                Binding("end", "scroll_bottom", "Last row", show=False)]  # first and last row
 
     def __init__(self, columns: list[tuple[str, str]], **kw) -> None:
         super().__init__(cursor_type="row", zebra_stripes=True, **kw)
