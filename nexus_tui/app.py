@@ -32,6 +32,7 @@ SCREEN_SPECS = [("sessions", "1", "Sessions", "sessions", "SessionsScreen"),
                 ("efficiency", "4", "Efficiency", "efficiency", "EfficiencyScreen"),
                 ("tiers", "5", "Tiers", "tiers", "TiersScreen"),
                 ("tools", "6", "Tools", "tools", "ToolsScreen")]
+SCREENS_GROUP = Binding.Group("Screens")  # the footer shows "1 2 3 4 5 6 Screens"; ? lists them by name
 NOTIFY_MIN_SECONDS = 0.25  # StoreChanged is posted at most four times a second
 TUI_POLL_SECONDS = 1.0  # default pass interval in the app, so new data shows within two seconds
 
@@ -74,7 +75,7 @@ class NexusApp(App):
     MODES = {key: cls for key, _title, cls in SCREENS}
     DEFAULT_MODE = "sessions"
     BINDINGS = [
-        *[Binding(key, f"show_mode('{mode}')", title) for mode, key, title, _m, _c in SCREEN_SPECS],
+        *[Binding(key, f"show_mode('{mode}')", title, group=SCREENS_GROUP) for mode, key, title, _m, _c in SCREEN_SPECS],
         Binding("t", "cycle_range", "Range"),
         Binding("f", "filters", "Filters"),
         Binding("question_mark", "show_keys", "Keys"),

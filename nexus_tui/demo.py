@@ -15,8 +15,20 @@ import shutil
 import sys
 from pathlib import Path
 
-from nexus_tui.core.events import (SOURCE_MCP, SOURCE_PROXY, SOURCE_TRANSCRIPT, Batch, ErrorRec, RatingRec,
-                                   RoutingDecisionRec, SessionRec, TaskRec, ToolResultRec, ToolUseRec, ms_from_iso)
+from nexus_tui.core.events import (
+    SOURCE_MCP,
+    SOURCE_PROXY,
+    SOURCE_TRANSCRIPT,
+    Batch,
+    ErrorRec,
+    RatingRec,
+    RoutingDecisionRec,
+    SessionRec,
+    TaskRec,
+    ToolResultRec,
+    ToolUseRec,
+    ms_from_iso,
+)
 from nexus_tui.core.pricing import price
 
 DEMO_NOW_MS = ms_from_iso("2026-11-20T15:00:00.000Z")

@@ -9,7 +9,7 @@ import time
 
 from sqlalchemy import text
 
-from nexus_tui.core.events import Batch, SessionRec, TaskRec, ToolResultRec, ToolUseRec
+from nexus_tui.core.events import Batch, SessionRec, TaskRec
 from nexus_tui.core.filters import Filters, preset
 from nexus_tui.core.report import fmt_int, fmt_usd
 from nexus_tui.messages import StoreChanged

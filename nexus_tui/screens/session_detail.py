@@ -28,10 +28,11 @@ COLUMNS = [("time", "Time"), ("model", "Model"), ("routing", "Routing"), ("in", 
 class RatingMixin:
     """The rating keys on any screen that shows a task: + helpful, - not helpful, 0 clear, u undo."""
 
+    RATE_GROUP = Binding.Group("Rate")  # the footer shows "+ - 0 Rate"; ? lists each key
     RATING_BINDINGS = [
-        Binding("plus,equals_sign", "rate(1)", "Helpful"),
-        Binding("minus", "rate(0)", "Not helpful"),
-        Binding("0", "rate(None)", "Clear rating"),
+        Binding("plus,equals_sign", "rate(1)", "Helpful", group=RATE_GROUP),
+        Binding("minus", "rate(0)", "Not helpful", group=RATE_GROUP),
+        Binding("0", "rate(None)", "Clear rating", group=RATE_GROUP),
         Binding("u", "undo_rating", "Undo rating"),
     ]
 
