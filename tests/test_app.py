@@ -589,6 +589,9 @@ async def test_a_new_session_arriving_keeps_the_cursor_on_its_row(tmp_path, monk
         shutil.copy(CC / "sniffly" / "fed8ce56-bc79-401f-a83e-af084253362f.jsonl", proj / "b.jsonl")
         await _wait(pilot, app, lambda: table.row_count == 2, 5)
         assert table.current_key == keep
+        await pilot.press("enter")  # the table, hidden while the database was empty, has the keys again
+        await settle(app, pilot)
+        assert type(app.screen).__name__ == "SessionDetailScreen" and app.screen.session_id == keep
     store.close()
 
 

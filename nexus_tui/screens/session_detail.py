@@ -135,6 +135,8 @@ class SessionDetailScreen(RatingMixin, InsightScreen):
         empty = self.query_one("#empty", Static)
         empty.display = not rows
         table.display = bool(rows)
+        if rows and self.focused is None:  # hidden while empty, it lost focus
+            table.focus()
         if not rows:
             empty.update("This session has no tasks yet; they appear here as the collector reads them.")
 

@@ -113,6 +113,8 @@ class SessionsScreen(InsightScreen):
         empty = self.query_one("#empty", Static)
         empty.display = not page.rows
         table.display = bool(page.rows)
+        if page.rows and (self.focused is None or self.focused is self):  # hidden while empty, it lost focus
+            table.focus()
         if not page.rows:
             if self.search:
                 empty.update(f"No session matches {self.search!r} in this range. Escape clears the search.")

@@ -108,6 +108,7 @@ class TaskDetailScreen(RatingMixin, InsightScreen):
         expand = any(b.collapsed for b in boxes)
         for b in boxes:
             b.collapsed = not expand
+        self.query_one("#detail").scroll_home(animate=False)
 
 
 def _routing_text(d: dict) -> str:
