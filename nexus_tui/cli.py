@@ -97,5 +97,24 @@ def ingest(ctx):
     sys.exit(1 if rep.problems and not w.changed else 0)
 
 
+@main.command()
+@click.option("--once", is_flag=True, help="One pass, then exit.")
+@click.option("--interval", type=float, default=2.0, show_default=True, help="Seconds between passes.")
+@click.option("--otlp", is_flag=True, help="Also receive OpenTelemetry logs and metrics over OTLP/HTTP.")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address of the OTLP receiver.")
+@click.option("--port", type=int, default=4318, show_default=True, help="Port of the OTLP receiver.")
+@click.pass_context
+def collect(ctx, once, interval, otlp, host, port):
+    """Run the collector without a UI (a terminal tab or a service); --otlp adds the OTLP/HTTP receiver."""
+    from nexus_tui.daemon import run
+
+    settings = _settings(ctx)
+    store = _open(settings)
+    try:
+        sys.exit(run(settings, store, once=once, interval=interval, otlp=otlp, host=host, port=port))
+    finally:
+        store.close()
+
+
 if __name__ == "__main__":  # pragma: no cover
     main()

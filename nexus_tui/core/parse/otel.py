@@ -1,0 +1,197 @@
+"""OpenTelemetry logs (OTLP, decoded to the JSON mapping) from Claude Code and Gemini CLI -> records.
+
+Attribute values arrive as stringValue, intValue (a JSON number, or a string in protobuf-to-JSON), doubleValue or
+boolValue: every number is coerced. Claude Code events carry a bare ``event.name`` (``api_request``); Gemini CLI's are
+fully qualified (``gemini_cli.api_response``). A Claude Code ``api_request`` is keyed by its ``request_id``, the same key
+as the transcript's task, so a request seen both ways is one task. Gemini's ``input_token_count`` includes cached
+tokens: tokens_in = input - cached (our tokens_in is uncached input).
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+from nexus_tui.core.events import (SOURCE_OTEL, Batch, ErrorRec, SessionRec, TaskRec, ToolResultRec, ms_from_iso)
+from nexus_tui.core.parse.claude_code import classify_tool_error, mcp_server_of
+from nexus_tui.core.pricing import price
+
+_MAX = 10**10
+
+
+def attr_value(v):
+    """The Python value of an OTLP AnyValue."""
+    if not isinstance(v, dict):
+        return None
+    for k in ("stringValue", "boolValue", "intValue", "doubleValue"):
+        if k in v:
+            x = v[k]
+            return int(x) if k == "intValue" and isinstance(x, str) and x.lstrip("-").isdigit() else x
+    if "arrayValue" in v:
+        return [attr_value(x) for x in (v["arrayValue"] or {}).get("values", [])]
+    if "kvlistValue" in v:
+        return {a.get("key"): attr_value(a.get("value")) for a in (v["kvlistValue"] or {}).get("values", [])}
+    return None
+
+
+def attrs(items) -> dict:
+    out = {}
+    for a in items or []:
+        if isinstance(a, dict) and isinstance(a.get("key"), str):
+            out[a["key"]] = attr_value(a.get("value"))
+    return out
+
+
+def num(v) -> int | None:
+    """A count from a string, int or double; None when absent or not a sane number."""
+    if isinstance(v, bool) or v is None:
+        return None
+    if isinstance(v, (int, float)):
+        return int(v) if 0 <= v <= _MAX else None
+    if isinstance(v, str):
+        try:
+            f = float(v)
+        except ValueError:
+            return None
+        return int(f) if 0 <= f <= _MAX else None
+    return None
+
+
+def boolean(v) -> bool | None:
+    if isinstance(v, bool):
+        return v
+    if isinstance(v, str) and v.lower() in ("true", "false"):
+        return v.lower() == "true"
+    return None
+
+
+def _ts(rec: dict, a: dict) -> int | None:
+    t = ms_from_iso(a.get("event.timestamp"))
+    if t is not None:
+        return t
+    nano = num(rec.get("timeUnixNano")) if not isinstance(rec.get("timeUnixNano"), str) else None
+    if isinstance(rec.get("timeUnixNano"), str) and rec["timeUnixNano"].isdigit():
+        nano = int(rec["timeUnixNano"])
+    if nano:
+        return nano // 1_000_000
+    return None
+
+
+def _hid(*parts) -> str:
+    return hashlib.blake2b("\x1f".join(str(p) for p in parts).encode(), digest_size=10).hexdigest()
+
+
+def parse_logs(payload: dict) -> Batch:
+    """An ExportLogsServiceRequest as JSON -> Batch. Unknown events are counted as ignored, bad ones as skipped."""
+    b = Batch()
+    if not isinstance(payload, dict) or not isinstance(payload.get("resourceLogs", []), list):
+        b.skip("not an OTLP logs request")
+        return b
+    for rl in payload.get("resourceLogs") or []:
+        if not isinstance(rl, dict):
+            b.skip("bad resourceLogs entry")
+            continue
+        res = attrs((rl.get("resource") or {}).get("attributes"))
+        service = res.get("service.name") or ""
+        for sl in rl.get("scopeLogs") or []:
+            for rec in (sl or {}).get("logRecords") or []:
+                b.lines += 1
+                if not isinstance(rec, dict):
+                    b.skip("bad log record")
+                    continue
+                a = attrs(rec.get("attributes"))
+                name = a.get("event.name")
+                if not isinstance(name, str):
+                    body = attr_value(rec.get("body"))
+                    name = body if isinstance(body, str) else None
+                if not name:
+                    b.skip("log record without event.name")
+                    continue
+                ts = _ts(rec, a)
+                if ts is None:
+                    b.skip("log record without a time")
+                    continue
+                try:
+                    _event(b, name.removeprefix("claude_code."), a, ts, service)
+                except (ValueError, TypeError, KeyError) as e:
+                    b.skip(f"invalid {name} event ({type(e).__name__})")
+    return b
+
+
+def _event(b: Batch, name: str, a: dict, ts: int, service: str) -> None:
+    sid = a.get("session.id")
+    if not isinstance(sid, str) or not sid:
+        b.skip("event without session.id")
+        return
+    gemini = name.startswith("gemini_cli.") or service.startswith("gemini")
+    cli = "gemini-cli" if gemini else "claude-code"
+    b.sessions.append(SessionRec(id=sid, start_ms=ts, end_ms=ts, cli_tool=cli))
+    if name == "api_request":
+        model = a.get("model")
+        if not isinstance(model, str) or not model:
+            raise ValueError("no model")
+        tin, tout = num(a.get("input_tokens")) or 0, num(a.get("output_tokens")) or 0
+        cread, cwrite = num(a.get("cache_read_tokens")) or 0, num(a.get("cache_creation_tokens")) or 0
+        dur = num(a.get("duration_ms"))
+        rid = a.get("request_id")
+        tid = rid if isinstance(rid, str) and rid else f"otel:{_hid(sid, model, ts, tin, tout)}"
+        cost, priced = price(model, ts, tokens_in=tin, tokens_out=tout, cache_read=cread, cache_write=cwrite)
+        b.tasks.append(TaskRec(
+            id=tid, session_id=sid, ts_ms=ts - (dur or 0), end_ms=ts, source=SOURCE_OTEL, model=model, routing="cloud",
+            tokens_in=tin, tokens_out=tout, cache_read_tokens=cread, cache_creation_tokens=cwrite, latency_ms=dur,
+            cost_usd=cost, cloud_cost_equivalent=cost, request_id=rid if isinstance(rid, str) else None, cli_tool=cli,
+            priced_as=priced, speed=a.get("speed") if isinstance(a.get("speed"), str) else None,
+            agent_id=a.get("agent.name") if isinstance(a.get("agent.name"), str) else None))
+    elif name == "gemini_cli.api_response":
+        model = a.get("model")
+        if not isinstance(model, str) or not model:
+            raise ValueError("no model")
+        total_in = num(a.get("input_token_count")) or 0
+        cached = num(a.get("cached_content_token_count")) or 0
+        tin, tout = max(0, total_in - cached), num(a.get("output_token_count")) or 0
+        thoughts = num(a.get("thoughts_token_count"))
+        dur = num(a.get("duration_ms"))
+        cost, priced = price(model, ts, tokens_in=tin, tokens_out=tout + (thoughts or 0), cache_read=cached)
+        tid = f"gem:{_hid(sid, a.get('prompt_id'), model, ts)}"
+        status = num(a.get("status_code"))
+        b.tasks.append(TaskRec(
+            id=tid, session_id=sid, ts_ms=ts - (dur or 0), end_ms=ts, source=SOURCE_OTEL, model=model, routing="cloud",
+            tokens_in=tin, tokens_out=tout, cache_read_tokens=cached, thinking_tokens=thoughts, latency_ms=dur,
+            cost_usd=cost, cloud_cost_equivalent=cost, cli_tool=cli, priced_as=priced,
+            status="error" if status and status >= 400 else "ok"))
+    elif name in ("api_error", "gemini_cli.api_error"):
+        msg = a.get("error") or a.get("error.message") or "API error"
+        b.errors.append(ErrorRec(id=f"otel-api:{_hid(sid, ts, msg)}", ts_ms=ts, component="api",
+                                 kind=str(a.get("status_code") or a.get("error_type") or "api_error"),
+                                 message=str(msg)[:500], session_id=sid))
+    elif name in ("tool_result", "gemini_cli.tool_call"):
+        tool = a.get("tool_name") or a.get("function_name")
+        if not isinstance(tool, str) or not tool:
+            raise ValueError("no tool name")
+        ok = boolean(a.get("success"))
+        dur = num(a.get("duration_ms"))
+        err = a.get("error") if isinstance(a.get("error"), str) else None
+        cid = a.get("tool_use_id") if isinstance(a.get("tool_use_id"), str) and a.get("tool_use_id") else \
+            f"otel-tool:{_hid(sid, tool, ts)}"
+        server = a.get("mcp_server_name") if isinstance(a.get("mcp_server_name"), str) else mcp_server_of(tool)
+        etype = None if ok is not False else (a.get("error_type") if isinstance(a.get("error_type"), str)
+                                              else classify_tool_error(err or ""))
+        b.tool_results.append(ToolResultRec(
+            id=cid, session_id=sid, ended_ms=ts, success=ok if ok is not None else True, error_type=etype,
+            error_message=(err or "")[:500] if ok is False else None, latency_ms=dur, tool_name=tool,
+            started_ms=ts - (dur or 0), mcp_server=server, source=SOURCE_OTEL,
+            output_size=num(a.get("tool_result_size_bytes"))))
+        if ok is False:
+            b.errors.append(ErrorRec(id=f"tool:{cid}", ts_ms=ts, component="tool", kind=etype or "error",
+                                     message=(err or "tool call failed")[:500], session_id=sid))
+    # user_prompt, tool_decision and the others only mark the session's activity (done above)
+
+
+def count_metric_points(payload: dict) -> int:
+    """Data points in an ExportMetricsServiceRequest (accepted and counted; not stored, see docs/sources.md)."""
+    n = 0
+    for rm in (payload or {}).get("resourceMetrics") or []:
+        for sm in (rm or {}).get("scopeMetrics") or []:
+            for m in (sm or {}).get("metrics") or []:
+                for kind in ("sum", "gauge", "histogram", "exponentialHistogram", "summary"):
+                    n += len(((m or {}).get(kind) or {}).get("dataPoints") or [])
+    return n

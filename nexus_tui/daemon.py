@@ -1,0 +1,53 @@
+"""``nexus-insights collect``: the collector without a UI, optionally with the OTLP receiver."""
+
+from __future__ import annotations
+
+import signal
+import sys
+import threading
+import time
+
+from nexus_tui.collect.collector import Collector, PassReport
+from nexus_tui.collect.registry import build_sources
+
+
+def _line(rep: PassReport) -> str:
+    w = rep.written
+    return (f"{time.strftime('%H:%M:%S')} read {rep.files_read} file(s), {rep.bytes_read / 1e6:.1f} MB: "
+            f"+{w.new_tasks} tasks, +{w.new_tool_calls} tool calls, +{w.new_sessions} sessions, "
+            f"{rep.skipped_total} line(s) skipped" + (f"; problems: {'; '.join(rep.problems)}" if rep.problems else ""))
+
+
+def run(settings, store, once: bool = False, interval: float = 2.0, otlp: bool = False, host: str = "127.0.0.1",
+        port: int = 4318) -> int:
+    collector = Collector(store, build_sources(settings))
+    receiver = None
+    if otlp:
+        from nexus_tui.collect.otlp import ReceiverThread
+
+        receiver = ReceiverThread(store.writer, host, port)
+        receiver.start()
+        receiver.ready.wait(10)
+        if receiver.error is not None:
+            print(f"nexus-insights: cannot listen on {host}:{port}: {receiver.error}", file=sys.stderr)
+            return 2
+        print(f"OTLP/HTTP receiver on http://{host}:{receiver.port} (POST /v1/logs, /v1/metrics)", flush=True)
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    try:
+        while True:
+            rep = collector.run_once()
+            if rep.written.changed or rep.problems or rep.skipped_total:
+                print(_line(rep), flush=True)
+            if once or stop.wait(interval):
+                break
+    finally:
+        collector.close()
+        if receiver is not None:
+            receiver.stop()
+            receiver.join(5)
+            s = receiver.stats
+            print(f"receiver: {s.requests} request(s), {s.log_records} log record(s), {s.tasks} new task(s), "
+                  f"{s.metric_points} metric point(s), {s.rejected} rejected", flush=True)
+    return 0
