@@ -97,6 +97,18 @@ def ingest(ctx):
     sys.exit(1 if rep.problems and not w.changed else 0)
 
 
+@main.command("mcp-wrap", context_settings={"ignore_unknown_options": True, "allow_interspersed_args": False})
+@click.option("--name", help="Display name of the server (default: the name it reports).")
+@click.argument("command", nargs=-1, type=click.UNPROCESSED, required=True)
+@click.pass_context
+def mcp_wrap(ctx, name, command):
+    """Run an MCP server (stdio) and record each exchange: nexus-insights mcp-wrap -- COMMAND [ARGS...]"""
+    from nexus_tui.mcp_wrap import run
+
+    settings = _settings(ctx)
+    sys.exit(run(list(command), name=name, logs_dir=settings.logs_dir))
+
+
 @main.command()
 @click.option("--once", is_flag=True, help="One pass, then exit.")
 @click.option("--interval", type=float, default=2.0, show_default=True, help="Seconds between passes.")

@@ -1,0 +1,170 @@
+"""``nexus-insights mcp-wrap -- COMMAND ...``: run an MCP server (stdio) and record every exchange it has.
+
+Bytes are relayed as they arrive, unchanged, in both directions (two relay threads doing os.read/os.write); a copy
+goes on a queue to a recorder thread that splits it into JSON-RPC lines, pairs requests with responses by id and
+appends events to the nexus event log (docs/events.md): the session (``initialize``: client and server names and
+versions), each ``tools/call`` (tool, server, latency, isError, JSON-RPC error code and message, request and response
+sizes) and cancellations. Recording can never block or break the relay. The child's stderr is the wrapper's stderr,
+and the wrapper exits with the child's exit code.
+"""
+
+from __future__ import annotations
+
+import os
+import queue
+import signal
+import subprocess
+import sys
+import threading
+import time
+import uuid
+
+import orjson
+
+from nexus_tui.recorder import Recorder
+
+_TRIM = 500
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        n = os.write(fd, view)
+        view = view[n:]
+
+
+class ExchangeRecorder:
+    """Turns the relayed byte streams into events (runs on its own thread)."""
+
+    def __init__(self, recorder: Recorder, name: str | None):
+        self.rec = recorder
+        self.name = name
+        self.server_name = name
+        self.pending: dict = {}
+        self.buffers = {"c2s": bytearray(), "s2c": bytearray()}
+        self.client_info: dict = {}
+        self.calls = 0
+
+    def feed(self, direction: str, data: bytes, t: float) -> None:
+        buf = self.buffers[direction]
+        buf.extend(data)
+        while True:
+            nl = buf.find(b"\n")
+            if nl < 0:
+                break
+            line = bytes(buf[:nl])
+            del buf[:nl + 1]
+            if line.strip():
+                try:
+                    self.message(direction, orjson.loads(line), len(line), t)
+                except (orjson.JSONDecodeError, AttributeError, TypeError, KeyError, ValueError):
+                    pass  # not ours to judge: the bytes were relayed as they were
+
+    def message(self, direction: str, msg, size: int, t: float) -> None:
+        if isinstance(msg, list):  # a JSON-RPC batch
+            for m in msg:
+                self.message(direction, m, size // max(1, len(msg)), t)
+            return
+        if not isinstance(msg, dict):
+            return
+        method, mid = msg.get("method"), msg.get("id")
+        if direction == "c2s" and isinstance(method, str):
+            params = msg.get("params") if isinstance(msg.get("params"), dict) else {}
+            if mid is not None:
+                self.pending[("c2s", repr(mid))] = (method, params, t, size)
+                if method == "initialize":
+                    self.client_info = params.get("clientInfo") or {}
+            elif method == "notifications/cancelled":
+                key = ("c2s", repr(params.get("requestId")))
+                got = self.pending.pop(key, None)
+                if got and got[0] == "tools/call":
+                    self.tool_call(got, t, size=0, ok=False, etype="cancelled",
+                                   emsg=str(params.get("reason") or "cancelled by the client"), rid=key[1])
+            return
+        if direction == "s2c" and method is None and mid is not None:
+            got = self.pending.pop(("c2s", repr(mid)), None)
+            if got is None:
+                return
+            if got[0] == "initialize":
+                info = (msg.get("result") or {}).get("serverInfo") or {}
+                self.server_name = self.name or info.get("name")
+                self.rec.event("session_start", cli_tool="mcp", project=self.server_name,
+                               client=f"{self.client_info.get('name', '?')} {self.client_info.get('version', '')}".strip(),
+                               server=f"{info.get('name', '?')} {info.get('version', '')}".strip(),
+                               protocol=(msg.get("result") or {}).get("protocolVersion"))
+            elif got[0] == "tools/call":
+                err = msg.get("error") if isinstance(msg.get("error"), dict) else None
+                result = msg.get("result") if isinstance(msg.get("result"), dict) else {}
+                if err is not None:
+                    self.tool_call(got, t, size, False, f"jsonrpc_{err.get('code')}", str(err.get("message")),
+                                   repr(mid))
+                elif result.get("isError"):
+                    text = " ".join(c.get("text", "") for c in result.get("content") or [] if isinstance(c, dict))
+                    self.tool_call(got, t, size, False, "tool_error", text or "isError", repr(mid))
+                else:
+                    self.tool_call(got, t, size, True, None, None, repr(mid))
+
+    def tool_call(self, req, t, size, ok, etype, emsg, rid) -> None:
+        method, params, t0, req_size = req
+        self.calls += 1
+        self.rec.tool_call(str(params.get("name") or "?"), latency_ms=int(round((t - t0) * 1000)), success=ok,
+                           id=f"{self.rec.session_id}:{rid}", server=self.server_name, error_type=etype,
+                           error_message=(emsg or "")[:_TRIM] or None, request_size=req_size, response_size=size)
+
+
+def run(command: list[str], name: str | None = None, logs_dir=None) -> int:
+    if not command:
+        print("nexus-insights mcp-wrap: give the server command after --", file=sys.stderr)
+        return 2
+    try:
+        child = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, bufsize=0)
+    except OSError as e:
+        print(f"nexus-insights mcp-wrap: cannot start {command[0]!r}: {e}", file=sys.stderr)
+        return 127
+    rec = Recorder(logs_dir, session_id=f"mcp-{uuid.uuid4()}", start_session=False)
+    ex = ExchangeRecorder(rec, name)
+    q: queue.SimpleQueue = queue.SimpleQueue()
+
+    def pump(src: int, dst: int, direction: str, close_dst: bool) -> None:
+        try:
+            while True:
+                data = os.read(src, 65536)
+                if not data:
+                    break
+                t = time.perf_counter()
+                _write_all(dst, data)
+                q.put((direction, data, t))
+        except OSError:
+            pass
+        finally:
+            if close_dst:
+                try:
+                    os.close(dst)
+                except OSError:
+                    pass
+
+    def record() -> None:
+        while True:
+            item = q.get()
+            if item is None:
+                return
+            try:
+                ex.feed(*item)
+            except Exception:  # never let recording take the wrapper down
+                pass
+
+    stdin_fd, stdout_fd = sys.stdin.fileno(), sys.stdout.fileno()
+    t_in = threading.Thread(target=pump, args=(stdin_fd, child.stdin.fileno(), "c2s", True), daemon=True)
+    t_out = threading.Thread(target=pump, args=(child.stdout.fileno(), stdout_fd, "s2c", False), daemon=True)
+    t_rec = threading.Thread(target=record, daemon=True)
+    for th in (t_rec, t_in, t_out):
+        th.start()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda s, _f: child.send_signal(s))
+    rc = child.wait()
+    t_out.join(5)
+    q.put(None)
+    t_rec.join(5)
+    if ex.server_name or ex.calls:
+        rec.session_end()
+    return rc

@@ -1,0 +1,111 @@
+"""mcp-wrap between a real MCP client and a real MCP server (official SDK, stdio subprocesses)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+
+from tests.helpers import store_at
+from tests.test_store import _cli
+
+SERVER = str(Path(__file__).with_name("mcp_demo_server.py"))
+
+
+async def _client(tmp_path, calls, name="demo"):
+    from mcp import ClientSession, StdioServerParameters, stdio_client
+
+    params = StdioServerParameters(
+        command=sys.executable,
+        args=["-m", "nexus_tui", "--home", str(tmp_path / "nexus"), "mcp-wrap", "--name", name, "--",
+              sys.executable, SERVER],
+        env={"PYTHONPATH": str(Path(__file__).resolve().parents[1])})
+    out = []
+    async with stdio_client(params) as (r, w):
+        async with ClientSession(r, w) as s:
+            init = await s.initialize()
+            for tool, args in calls:
+                res = await s.call_tool(tool, args)
+                out.append((tool, res.is_error, [c.text for c in res.content]))
+    return init, out
+
+
+async def test_tool_calls_through_the_wrapper_land_in_the_database(tmp_path):
+    init, results = await _client(tmp_path, [("add", {"a": 2, "b": 3}), ("refuse", {"reason": "no"}),
+                                             ("explode", {}), ("slow", {"ms": 150}), ("add", {"a": 1, "b": 1})])
+    assert init.server_info.name == "demo-tools"  # the client sees the real server through the wrapper
+    assert [(t, e) for t, e, _ in results] == [("add", False), ("refuse", True), ("explode", True), ("slow", False),
+                                              ("add", False)]
+    assert results[0][2] == ["5"] and results[1][2] == ["refused: no"]
+    (tmp_path / "claude" / "projects").mkdir(parents=True)
+    r = _cli(tmp_path, "ingest")
+    assert r.returncode == 0 and "skipped lines: 0" in r.stdout, r.stdout + r.stderr
+    store = store_at(tmp_path / "nexus" / "insights.db")
+    with store.engine.connect() as conn:
+        rows = conn.execute(text("SELECT tool_name, mcp_server, success, latency_ms, error_type, error_message, "
+                                 "input_size, output_size, session_id FROM tool_calls ORDER BY started_ms")).all()
+        sess = conn.execute(text("SELECT id, cli_tool, project, end_time FROM sessions")).one()
+    assert [(x.tool_name, x.mcp_server, bool(x.success), x.error_type) for x in rows] == [
+        ("add", "demo", True, None), ("refuse", "demo", False, "tool_error"), ("explode", "demo", False, "tool_error"),
+        ("slow", "demo", True, None), ("add", "demo", True, None)]
+    assert rows[1].error_message == "refused: no" and "explode" in rows[2].error_message
+    assert rows[3].latency_ms >= 150 and all(x.input_size > 0 and x.output_size > 0 for x in rows)
+    assert sess.cli_tool == "mcp" and sess.project == "demo" and sess.end_time is not None
+    tools = json.loads(_cli(tmp_path, "--headless", "tools", "--format", "json", "--no-collect").stdout)
+    add = next(t for t in tools if t["tool"] == "add")
+    assert (add["server"], add["calls"], add["failures"]) == ("demo", 2, 0)
+
+
+def _raw(cmd, lines: list[dict], env) -> subprocess.CompletedProcess:
+    """Send the messages, wait for the answers to ids 1-3 (and the cancellation), then close stdin."""
+    p = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+    out = []
+    for m in lines:
+        p.stdin.write(json.dumps(m).encode() + b"\n")
+        p.stdin.flush()
+        if m.get("id") in (1, 2, 3):
+            out.append(p.stdout.readline())
+    time.sleep(0.1)  # the cancellation reaches the server before its input ends
+    p.stdin.close()
+    rest, err = p.stdout.read(), p.stderr.read()
+    p.wait(60)
+    return subprocess.CompletedProcess(cmd, p.returncode, b"".join(out) + rest, err)
+
+
+def test_bytes_pass_unchanged_and_errors_cancellations_exit_code_and_stderr_pass_through(tmp_path):
+    env = dict(os.environ, NEXUS_INSIGHTS_HOME=str(tmp_path / "nexus"), HOME=str(tmp_path))
+    msgs = [{"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+                "protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "raw", "version": "9"}}},
+            {"jsonrpc": "2.0", "method": "notifications/initialized"},
+            {"jsonrpc": "2.0", "id": 2, "method": "tools/call", "params": {"name": "add", "arguments": {"a": 1, "b": 2}}},
+            {"jsonrpc": "2.0", "id": 3, "method": "tools/call", "params": {"name": "nope", "arguments": {}}},
+            {"jsonrpc": "2.0", "id": "s4", "method": "tools/call", "params": {"name": "slow", "arguments": {"ms": 300}}},
+            {"jsonrpc": "2.0", "method": "notifications/cancelled", "params": {"requestId": "s4", "reason": "user"}}]
+    direct = _raw([sys.executable, SERVER], msgs, env)
+    wrapped = _raw([sys.executable, "-m", "nexus_tui", "mcp-wrap", "--", sys.executable, SERVER], msgs, env)
+    assert wrapped.returncode == direct.returncode == 0
+    def answers(out):  # the server answers concurrently: compare per request id (the cancelled one may or may not answer)
+        return {m["id"]: line for line in out.splitlines() if (m := json.loads(line)).get("id") in (1, 2, 3)}
+
+    assert answers(wrapped.stdout) == answers(direct.stdout) and len(answers(direct.stdout)) == 3
+    events = [json.loads(x) for p in (tmp_path / "nexus" / "logs").glob("*.jsonl") for x in p.read_text().splitlines()]
+    calls = {e["tool"]: e for e in events if e["type"] == "tool_call"}
+    assert calls["add"]["success"] is True
+    assert calls["nope"]["success"] is False and calls["nope"]["error_type"] in ("tool_error", "jsonrpc_-32602")
+    assert calls["slow"]["error_type"] == "cancelled"
+    start = next(e for e in events if e["type"] == "session_start")
+    assert start["client"] == "raw 9" and start["server"] == "demo-tools 1.2.3"
+    # a failing child: its exit code and its stderr come through
+    fail = subprocess.run([sys.executable, "-m", "nexus_tui", "mcp-wrap", "--", sys.executable, "-c",
+                           "import sys; sys.stderr.write('server says no\\n'); sys.exit(3)"],
+                          capture_output=True, timeout=60, env=env, input=b"")
+    assert fail.returncode == 3 and b"server says no" in fail.stderr
+    missing = subprocess.run([sys.executable, "-m", "nexus_tui", "mcp-wrap", "--", "/no/such/server"],
+                             capture_output=True, timeout=60, env=env, input=b"")
+    assert missing.returncode == 127 and b"cannot start" in missing.stderr
