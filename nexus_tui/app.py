@@ -155,6 +155,21 @@ class NexusApp(App):
             self._thread = CollectorThread(self.collector, interval=self.poll_seconds)
             self._thread.start()
             self.set_interval(NOTIFY_MIN_SECONDS, self._flush_pending_notify)
+            if self.settings.otlp_enabled:  # [otlp] enabled = true in insights.toml
+                self._start_otlp()
+
+    def _start_otlp(self) -> None:
+        from nexus_tui.collect.otlp import ReceiverThread
+
+        s = self.settings
+        self._receiver = ReceiverThread(self.store.writer, s.otlp_host, s.otlp_port,
+                                        notify=lambda res: self._collector_notify(PassReport(written=res)))
+        self._receiver.start()
+        self._receiver.ready.wait(5)
+        if self._receiver.error is not None:
+            self.notify(f"OTLP receiver not started on {s.otlp_host}:{s.otlp_port}: {self._receiver.error}",
+                        severity="error")
+            self._receiver = None
 
     def _collector_notify(self, rep: PassReport) -> None:
         """Runs in the collector thread: post StoreChanged at most every NOTIFY_MIN_SECONDS (never touch widgets)."""
@@ -179,6 +194,9 @@ class NexusApp(App):
             self.post_message(StoreChanged(*pending))
 
     def on_unmount(self) -> None:
+        if getattr(self, "_receiver", None) is not None:
+            self._receiver.stop()
+            self._receiver.join(timeout=5)
         if self._thread is not None:
             self._thread.stop()
             self._thread.join(timeout=5)

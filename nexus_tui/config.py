@@ -55,6 +55,9 @@ class Settings:
     poll_seconds: float = 2.0
     raw: dict = field(default_factory=dict)
     lunaroute_dirs: list[Path] = field(default_factory=list)
+    otlp_enabled: bool = False  # [otlp] enabled = true: the dashboard's collector also runs the OTLP receiver
+    otlp_host: str = "127.0.0.1"
+    otlp_port: int = 4318
 
     @property
     def logs_dir(self) -> Path:
@@ -80,6 +83,7 @@ def load_settings(home: str | os.PathLike | None = None, db: str | None = None,
 
             print(f"nexus-insights: ignoring {cfg}: {e}", file=sys.stderr)
     budget = raw.get("budget", {}) if isinstance(raw.get("budget"), dict) else {}
+    otlp = raw.get("otlp", {}) if isinstance(raw.get("otlp"), dict) else {}
 
     def _num(v):
         return float(v) if isinstance(v, (int, float)) and not isinstance(v, bool) and v >= 0 else None
@@ -93,4 +97,7 @@ def load_settings(home: str | os.PathLike | None = None, db: str | None = None,
                     if isinstance(raw.get("collector"), dict) else 2.0,
                     raw=raw,
                     lunaroute_dirs=[Path(d).expanduser() for d in lunaroute_dirs]
-                    or [Path.home() / ".lunaroute" / "sessions"])
+                    or [Path.home() / ".lunaroute" / "sessions"],
+                    otlp_enabled=bool(otlp.get("enabled", False)),
+                    otlp_host=str(otlp.get("host", "127.0.0.1")),
+                    otlp_port=int(otlp.get("port", 4318)) if str(otlp.get("port", 4318)).isdigit() else 4318)

@@ -240,3 +240,39 @@ def test_collect_daemon_with_otlp_in_a_subprocess(tmp_path):
                                          "json", "--no-collect"], env=env, capture_output=True, text=True,
                                         timeout=60).stdout)
     assert summary["tasks"] == 1 and summary["top_models"][0]["model"] == "claude-opus-5"
+
+
+async def test_the_dashboard_runs_the_receiver_when_the_config_says_so(tmp_path, monkeypatch):
+    """[otlp] enabled = true: telemetry posted while the app runs shows up on its sessions screen."""
+    from nexus_tui.app import NexusApp
+    from nexus_tui.collect.collector import Collector
+    from nexus_tui.collect.registry import build_sources
+    from nexus_tui.config import load_settings
+    from nexus_tui.store import open_store
+
+    require_shared()
+    port = _free_port()
+    monkeypatch.setenv("CLAUDE_CONFIG_DIR", str(tmp_path / "claude"))
+    home = tmp_path / "nexus"
+    home.mkdir()
+    (home / "insights.toml").write_text(f"[otlp]\nenabled = true\nport = {port}\n")
+    settings = load_settings(home=str(home))
+    assert settings.otlp_enabled and settings.otlp_port == port
+    store = open_store(settings.db_url)
+    app = NexusApp(settings, store, Collector(store, build_sources(settings), workers=1), tz="UTC", poll_seconds=0.2)
+    async with app.run_test(size=(160, 48)) as pilot:
+        await pilot.pause(0.3)
+        async with httpx.AsyncClient() as client:
+            r = await client.post(f"http://127.0.0.1:{port}/v1/logs",
+                                  content=(OTEL / "claude_code_2.1.241_logs_002.json").read_bytes(),
+                                  headers={"Content-Type": "application/json"})
+        assert r.status_code == 200
+        for _ in range(40):
+            await pilot.pause(0.1)
+            await app.workers.wait_for_complete()
+            with store.engine.connect() as conn:
+                if conn.execute(text("SELECT COUNT(*) FROM tasks")).scalar():
+                    break
+    with store.engine.connect() as conn:
+        assert conn.execute(text("SELECT model FROM tasks")).scalar() == "claude-opus-5"
+    store.close()
