@@ -302,6 +302,12 @@ async def test_empty_database_says_what_to_do(tmp_path, monkeypatch):
             await settle(app, pilot)  # no screen crashes on an empty database
         await pilot.press("1")
         await settle(app, pilot)
+        await pilot.press("s")  # the keys still reach the screen (the hidden search box must not take them)
+        await settle(app, pilot)
+        assert app.screen.sort == "cost" and "sort: cost" in str(app.screen.query_one("#summary").render())
+        await pilot.press("2")
+        await settle(app, pilot)
+        assert type(app.screen).__name__ == "TimelineScreen"
     store.close()
 
 

@@ -17,6 +17,8 @@ The contract (docs/tui.md, "Writing a screen"):
 
 from __future__ import annotations
 
+import os
+import time
 from collections.abc import Callable
 from functools import partial
 from typing import Any
@@ -30,6 +32,16 @@ from nexus_tui.messages import QueryDone
 from nexus_tui.widgets.status import StatusBar
 
 MAIN = "main"
+# Benchmark hook (bench/tui.py): when set, every screen appends "<epoch s> shown <Screen>" here after it showed data.
+_TRACE = os.environ.get("NEXUS_INSIGHTS_TRACE")
+
+
+def _trace(event: str) -> None:
+    try:
+        with open(_TRACE, "a", encoding="utf-8") as f:  # type: ignore[arg-type]
+            f.write(f"{time.time():.6f} {event}\n")
+    except OSError:
+        pass
 
 
 class InsightScreen(Screen):
@@ -125,6 +137,8 @@ class InsightScreen(Screen):
         elif message.tag == MAIN:
             self.show(message.data)
             self.loaded = True
+            if _TRACE:
+                self.call_after_refresh(_trace, f"shown {type(self).__name__}")
         else:
             self.show_query(message.tag, message.data)
 

@@ -70,7 +70,7 @@ class SessionsScreen(InsightScreen):
         yield Static(id="empty", classes="empty")
 
     def on_mount(self) -> None:
-        self.query_one("#search", Input).display = False
+        self._search_visible(False)
         self.query_one("#empty", Static).display = False
         self.query_one("#sessions", KeyedTable).focus()
         super().on_mount()
@@ -124,9 +124,15 @@ class SessionsScreen(InsightScreen):
             self.app.selected_session = table.current_key
 
     # ------------------------------------------------------------ actions
-    def action_search(self) -> None:
+    def _search_visible(self, visible: bool) -> Input:
+        """Show or hide the search box; hidden, it must not take the focus (keys would vanish into it)."""
         box = self.query_one("#search", Input)
-        box.display = True
+        box.display = visible
+        box.can_focus = visible
+        return box
+
+    def action_search(self) -> None:
+        box = self._search_visible(True)
         box.value = self.search
         box.focus()
 
@@ -136,7 +142,7 @@ class SessionsScreen(InsightScreen):
             self.search = event.value.strip()
             self.page_start = 0
             self._cursor_after_load = 0
-            event.input.display = bool(self.search)
+            self._search_visible(bool(self.search))
             self.query_one("#sessions", KeyedTable).focus()
             self.refresh_data()
 
@@ -146,7 +152,7 @@ class SessionsScreen(InsightScreen):
             had = bool(self.search)
             self.search = ""
             box.value = ""
-            box.display = False
+            self._search_visible(False)
             self.query_one("#sessions", KeyedTable).focus()
             if had:
                 self.page_start = 0
