@@ -13,10 +13,9 @@ from __future__ import annotations
 
 import re
 
-import orjson
-
 from nexus_tui.core.events import (SOURCE_PROXY, Batch, ErrorRec, SessionRec, TaskRec, ToolResultRec, ToolUseRec,
                                    ms_from_iso)
+from nexus_tui.core.parse.lines import json_lines
 from nexus_tui.core.pricing import price
 
 SOURCE = "lunaroute"
@@ -57,20 +56,7 @@ def parse_lines(chunk: bytes, base_offset: int, path: str, state: dict) -> Batch
     passes, bounded to the last 256 requests."""
     b = Batch()
     reqs: dict = state.setdefault("requests", {})
-    pos = 0
-    while pos < len(chunk):
-        nl = chunk.find(b"\n", pos)
-        end = len(chunk) if nl < 0 else nl
-        raw, offset = chunk[pos:end], base_offset + pos
-        pos = end + 1
-        b.lines += 1
-        if not raw.strip():
-            continue
-        try:
-            ev = orjson.loads(raw)
-        except orjson.JSONDecodeError:
-            b.skip("malformed JSON")
-            continue
+    for ev, offset in json_lines(chunk, base_offset, b):
         if not isinstance(ev, dict):
             b.skip("not a JSON object")
             continue

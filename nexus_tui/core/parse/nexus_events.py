@@ -7,10 +7,9 @@ import json
 from functools import lru_cache
 from importlib import resources
 
-import orjson
-
 from nexus_tui.core.events import (SOURCE_MCP, Batch, ErrorRec, RatingRec, RoutingDecisionRec, SessionRec, TaskRec,
                                    ToolResultRec, ToolUseRec, ms_from_iso)
+from nexus_tui.core.parse.lines import json_lines
 from nexus_tui.core.pricing import price
 
 PREFIX = "nx:"  # task ids of this source (a rating may name one without the prefix)
@@ -43,21 +42,7 @@ def task_key(task_id: str) -> str:
 
 def parse_lines(chunk: bytes, base_offset: int, path: str, reference_model: str) -> Batch:
     b = Batch()
-    pos = 0
-    while pos < len(chunk):
-        nl = chunk.find(b"\n", pos)
-        end = len(chunk) if nl < 0 else nl
-        raw = chunk[pos:end]
-        offset = base_offset + pos
-        pos = end + 1
-        b.lines += 1
-        if not raw.strip():
-            continue
-        try:
-            ev = orjson.loads(raw)
-        except orjson.JSONDecodeError:
-            b.skip("malformed JSON")
-            continue
+    for ev, offset in json_lines(chunk, base_offset, b):
         reason = invalid_reason(ev)
         if reason is not None:
             b.skip(f"invalid event ({reason})")
