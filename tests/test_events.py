@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import multiprocessing
-import os
 import threading
 from datetime import UTC, datetime
 from decimal import Decimal

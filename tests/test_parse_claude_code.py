@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 
-import orjson
 import pytest
 
 from nexus_tui.core.merge import fold_tasks

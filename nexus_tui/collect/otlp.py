@@ -8,7 +8,6 @@ request can stop the receiver.
 from __future__ import annotations
 
 import asyncio
-import gzip
 import threading
 import zlib
 from dataclasses import dataclass, field

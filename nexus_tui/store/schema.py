@@ -7,7 +7,7 @@ cache_read_tokens + cache_creation_tokens. See docs/schema.md.
 
 from __future__ import annotations
 
-from sqlalchemy import BigInteger, Column, Index, Integer, Text
+from sqlalchemy import BigInteger, Column, Index, Text
 from sqlmodel import Field, SQLModel
 
 SCHEMA_VERSION = 3

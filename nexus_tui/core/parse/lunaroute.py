@@ -132,7 +132,7 @@ def _event(b: Batch, ev: dict, typ: str, sid: str, rid: str | None, ts: int, req
             row.update(requests=_n(ev.get("request_count")), thinking_tokens=_n(ev.get("total_thinking_tokens")),
                        tool_calls=_n(ev.get("total_tool_calls")), proxy_overhead_ms=_f(ev.get("cumulative_proxy_overhead_ms")))
         else:
-            total_in, total_out = _n(ev.get("total_input")), _n(ev.get("total_output"))
+            total_out = _n(ev.get("total_output"))
             thinking = _n(ev.get("total_thinking")) + _n(ev.get("total_reasoning"))
             tps = [m.get("tokens_per_second") for m in (ev.get("by_model") or {}).values() if isinstance(m, dict)]
             tps = [x for x in tps if isinstance(x, (int, float))]
