@@ -68,6 +68,19 @@ class Settings:
         return self.home / "insights.toml"
 
 
+def lunaroute_dirs_of(raw: dict) -> list[Path]:
+    """LunaRoute session folders from ``[lunaroute] dirs`` in insights.toml, else LunaRoute's default
+    ``~/.lunaroute/sessions``; ``[lunaroute] enabled = false`` turns the import off."""
+    sec = raw.get("lunaroute") if isinstance(raw.get("lunaroute"), dict) else {}
+    if sec.get("enabled") is False:
+        return []
+    dirs = sec.get("dirs")
+    dirs = [dirs] if isinstance(dirs, str) else dirs
+    if isinstance(dirs, list) and dirs and all(isinstance(d, str) and d for d in dirs):
+        return [Path(d).expanduser() for d in dirs]
+    return [Path.home() / ".lunaroute" / "sessions"]
+
+
 def load_settings(home: str | os.PathLike | None = None, db: str | None = None,
                   claude_dirs: list[str] | tuple[str, ...] = (),
                   lunaroute_dirs: list[str] | tuple[str, ...] = ()) -> Settings:
@@ -96,8 +109,7 @@ def load_settings(home: str | os.PathLike | None = None, db: str | None = None,
                     poll_seconds=float(raw.get("collector", {}).get("poll_seconds", 2.0))
                     if isinstance(raw.get("collector"), dict) else 2.0,
                     raw=raw,
-                    lunaroute_dirs=[Path(d).expanduser() for d in lunaroute_dirs]
-                    or [Path.home() / ".lunaroute" / "sessions"],
+                    lunaroute_dirs=[Path(d).expanduser() for d in lunaroute_dirs] or lunaroute_dirs_of(raw),
                     otlp_enabled=bool(otlp.get("enabled", False)),
                     otlp_host=str(otlp.get("host", "127.0.0.1")),
                     otlp_port=int(otlp.get("port", 4318)) if str(otlp.get("port", 4318)).isdigit() else 4318)

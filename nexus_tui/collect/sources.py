@@ -88,10 +88,17 @@ class LunaRouteSource(FileSource):
 
     name = "lunaroute"
 
+    def __init__(self, roots: list[Path]):
+        super().__init__(roots)
+        from nexus_tui.core import pricing
+
+        if any(r.is_dir() for r in self.roots):  # the price tables load only when there is something to price
+            pricing.warm()
+
     def parse(self, chunk: bytes, base_offset: int, path: str, state: dict) -> Batch:
         from nexus_tui.core.parse.lunaroute import parse_lines
 
         return parse_lines(chunk, base_offset, path, state)
 
     def new_state(self) -> dict:
-        return {"requests": {}}
+        return {"requests": {}, "sessions": {}}
