@@ -55,7 +55,7 @@ KEYS = [
     (b"s", "s sort by cost", "sort: cost", "SessionsScreen"),
     (b"r", "r reverse", "sort: cost ↑", "SessionsScreen"),
     (b"2", "2 Timeline (again)", "Timeline", None),
-    (b"1", "1 Sessions (again)", "Sessions", None),
+    (b"1", "1 Sessions (third)", "Sessions", None),
 ]
 EMPTY_KEYS = [k for k in KEYS if not k[2].startswith(("rows ", "Session ID", "Escape"))
               and not k[1].startswith("Escape")]  # an empty database has no pages and no session to open

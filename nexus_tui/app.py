@@ -11,6 +11,7 @@ from datetime import datetime
 from functools import partial
 from pathlib import Path
 
+from rich.markup import escape
 from textual import work
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding
@@ -23,6 +24,7 @@ from nexus_tui.core.filters import Filters, local_zone, preset
 from nexus_tui.messages import FiltersChanged, StoreChanged, TaskRated
 from nexus_tui.screens.base import InsightScreen
 from nexus_tui.store import Store
+from nexus_tui.store.cancel import QueryCanceller
 
 # The top-level screens: (mode name, key, title, module under nexus_tui/screens/, class). Each is an app MODE with
 # its own stack; a module that is missing or fails to import shows a placeholder, so screens are built independently.
@@ -88,6 +90,7 @@ class NexusApp(App):
         super().__init__()
         self.settings = settings
         self.store = store
+        self.query_canceller = QueryCanceller(store.engine)  # screens stop queries nobody waits for any more
         self.collector = collector
         self._fixed_now = now_ms
         self.tz = local_zone(tz)
@@ -137,13 +140,14 @@ class NexusApp(App):
         else:
             watched = sum(len(s.watched()) for s in self.collector.sources)
             src = f"watching {watched} folder(s)"
-        rep = self.last_report
+        # the collector's own last pass (other writers, e.g. the OTLP receiver, also post StoreChanged)
+        rep = (self.collector.last if self.collector is not None else None) or self.last_report
         if rep is None:
             first = " · first pass running…" if self.collector is not None else ""
             return f"{src}{first} · range: {self.range_label()}"
         tot = self.collector.totals if self.collector else rep
         last = datetime.fromtimestamp(rep.finished_ms / 1000, self.tz).strftime("%H:%M:%S") if rep.finished_ms else "-"
-        probs = f" · [b]{len(tot.problems)} problem(s)[/b]: {tot.problems[-1][:80]}" if tot.problems else ""
+        probs = f" · [b]{len(tot.problems)} problem(s)[/b]: {escape(tot.problems[-1][:80])}" if tot.problems else ""
         return (f"{src} · last pass {last} ({rep.seconds * 1000:.0f} ms) · added {tot.written.new_tasks:,} tasks, "
                 f"{tot.written.new_tool_calls:,} tool calls · skipped {tot.skipped_total:,} lines · "
                 f"range: {self.range_label()}{probs}")
@@ -202,6 +206,7 @@ class NexusApp(App):
             self._thread.join(timeout=5)
         if self.collector is not None:
             self.collector.close()
+        self.query_canceller.close()
 
     def on_store_changed(self, message: StoreChanged) -> None:
         rep = message.report
@@ -211,7 +216,7 @@ class NexusApp(App):
         for screen in self._all_screens():
             if isinstance(screen, InsightScreen):
                 if screen is self.screen and changed:
-                    screen.refresh_data()
+                    screen.data_changed()  # a query still running finishes first, then one more runs
                 elif screen is self.screen:
                     screen.update_status()
                 elif changed:

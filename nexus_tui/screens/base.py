@@ -29,6 +29,7 @@ from textual.widgets import Footer, Header
 from textual.worker import Worker, get_current_worker
 
 from nexus_tui.messages import QueryDone
+from nexus_tui.store.cancel import QueryCancelled
 from nexus_tui.widgets.status import StatusBar
 
 MAIN = "main"
@@ -53,7 +54,11 @@ class InsightScreen(Screen):
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self._stale = False
-        self._generations: dict[str, int] = {}
+        self._q_coalescing = False
+        self._q_generations: dict[str, int] = {}  # tag -> generation of the newest query
+        self._q_running: dict[str, int] = {}  # tag -> generation started and not answered yet
+        self._q_pending: dict[str, tuple] = {}  # tag -> query to run when the running one answers
+        self._q_threads: dict[tuple[str, int], int | None] = {}  # (tag, generation) -> thread id, to cancel
 
     # ------------------------------------------------------------ shared state
     @property
@@ -109,38 +114,91 @@ class InsightScreen(Screen):
             pass
 
     # ------------------------------------------------------------ queries off the UI thread
-    def run_query(self, fn: Callable[..., Any], *args, tag: str = MAIN, **kwargs) -> Worker:
-        """Run ``fn(*args, **kwargs)`` in a thread worker; its result reaches ``show``/``show_query`` by message."""
-        gen = self._generations.get(tag, 0) + 1
-        self._generations[tag] = gen
+    def data_changed(self) -> None:
+        """The collector wrote new rows: refresh, but let a query still running finish first (then run once more),
+        so a query slower than the collector's pace is never restarted forever and never piles up."""
+        self._q_coalescing = True
+        try:
+            self.refresh_data()
+        finally:
+            self._q_coalescing = False
+
+    def run_query(self, fn: Callable[..., Any], *args, tag: str = MAIN, **kwargs) -> Worker | None:
+        """Run ``fn(*args, **kwargs)`` in a thread worker; its result reaches ``show``/``show_query`` by message.
+
+        A query of the same tag still running is cancelled (its SQLite statement interrupted) — unless this call
+        comes from ``data_changed()``, in which case this one waits for it and runs when it ends.
+        """
+        if tag in self._q_running and getattr(self, "_q_coalescing", False):
+            self._q_pending[tag] = (fn, args, kwargs)
+            return None
+        self._q_pending.pop(tag, None)
+        self._cancel_tag(tag)
+        gen = self._q_generations.get(tag, 0) + 1
+        self._q_generations[tag] = gen
+        self._q_running[tag] = gen
         return self.run_worker(partial(self._query_body, fn, args, kwargs, tag, gen), name=f"query:{tag}",
                                group=f"query:{tag}", thread=True, exclusive=True, exit_on_error=False)
 
+    def _cancel_tag(self, tag: str) -> None:
+        canceller = getattr(self.app, "query_canceller", None)
+        for key, ident in list(self._q_threads.items()):
+            if key[0] == tag:
+                self._q_threads.pop(key, None)
+                if ident is not None and canceller is not None:
+                    canceller.cancel(ident)
+
+    def cancel_queries(self) -> None:
+        """Stop every query of this screen (their results are dropped); the screen reloads when shown again."""
+        for tag in list(self._q_running):
+            self._cancel_tag(tag)
+            self._q_generations[tag] = self._q_generations.get(tag, 0) + 1
+            self._stale = True
+        self._q_running.clear()
+        self._q_pending.clear()
+
+    def on_screen_suspend(self) -> None:
+        self.cancel_queries()  # the user left: nobody waits for these numbers, free the cores
+
     def _query_body(self, fn, args, kwargs, tag: str, gen: int) -> None:
+        """Runs in the worker thread; always answers with one QueryDone (data, error, or cancelled)."""
         worker = get_current_worker()
-        if worker.is_cancelled:  # superseded before it started
-            return
+        canceller = getattr(self.app, "query_canceller", None)
+        ident = canceller.start() if canceller is not None else None
+        self._q_threads[(tag, gen)] = ident  # dict stores are atomic; _cancel (UI thread) reads a copy
+        done = QueryDone(tag, gen, error=QueryCancelled("cancelled"))
         try:
-            data = fn(*args, **kwargs)
-        except Exception as e:  # a locked database, a vanished file: say so on the UI thread, keep running
-            self.post_message(QueryDone(tag, gen, error=e))
-            return
-        if not worker.is_cancelled:
-            self.post_message(QueryDone(tag, gen, data=data))
+            # checked after registering, so a newer query started meanwhile either sees our id or we see it
+            if not worker.is_cancelled and self._q_generations.get(tag) == gen:
+                done = QueryDone(tag, gen, data=fn(*args, **kwargs))
+        except Exception as e:  # a locked database, a vanished file, an interrupt: reported on the UI thread
+            done = QueryDone(tag, gen, error=e)
+        finally:
+            if canceller is not None:
+                canceller.finish(ident)
+            self._q_threads.pop((tag, gen), None)
+            self.post_message(done)
 
     def on_query_done(self, message: QueryDone) -> None:
         message.stop()
-        if message.generation != self._generations.get(message.tag) or not self.is_attached:
-            return  # a newer query of this tag is on its way
+        tag = message.tag
+        if message.generation != self._q_generations.get(tag) or not self.is_attached:
+            return  # superseded or cancelled: a newer query of this tag is on its way (or none is wanted)
+        self._q_running.pop(tag, None)
+        pending = self._q_pending.pop(tag, None)
         if message.error is not None:
-            self.show_error(message.tag, message.error)
-        elif message.tag == MAIN:
+            if not isinstance(message.error, QueryCancelled):
+                self.show_error(tag, message.error)
+        elif tag == MAIN:
             self.show(message.data)
             self.loaded = True
             if _TRACE:
                 self.call_after_refresh(_trace, f"shown {type(self).__name__}")
         else:
-            self.show_query(message.tag, message.data)
+            self.show_query(tag, message.data)
+        if pending is not None:
+            fn, args, kwargs = pending
+            self.run_query(fn, *args, tag=tag, **kwargs)
 
     # ------------------------------------------------------------ what screens implement
     def fetch(self) -> Any:  # pragma: no cover - runs in a worker thread: SQL only, no widgets
