@@ -147,10 +147,11 @@ class NexusApp(App):
             return f"{src}{first} · range: {self.range_label()}"
         tot = self.collector.totals if self.collector else rep
         last = datetime.fromtimestamp(rep.finished_ms / 1000, self.tz).strftime("%H:%M:%S") if rep.finished_ms else "-"
-        probs = f" · [b]{len(tot.problems)} problem(s)[/b]: {escape(tot.problems[-1][:80])}" if tot.problems else ""
+        errors = (f"[b red]errors {len(tot.problems)}[/b red]: {escape(tot.problems[-1][:80])}" if tot.problems
+                  else "errors 0")
         return (f"{src} · last pass {last} ({rep.seconds * 1000:.0f} ms) · added {tot.written.new_tasks:,} tasks, "
-                f"{tot.written.new_tool_calls:,} tool calls · skipped {tot.skipped_total:,} lines · "
-                f"range: {self.range_label()}{probs}")
+                f"{tot.written.new_tool_calls:,} tool calls · skipped {tot.skipped_total:,} lines · {errors} · "
+                f"range: {escape(self.range_label())}")
 
     # ------------------------------------------------------------ lifecycle
     def on_mount(self) -> None:
@@ -377,6 +378,9 @@ def run_app(settings: Settings, demo: bool = False, collect: bool = True) -> int
             collector = Collector(store, build_sources(settings)) if collect else None
     except StoreError as e:
         print(f"nexus-insights: {e}", file=sys.stderr)
+        return 2
+    except OSError as e:  # the demo copy could not be made (a read-only or full home folder)
+        print(f"nexus-insights: cannot prepare the demo in {settings.home / 'demo'}: {e}", file=sys.stderr)
         return 2
     try:
         NexusApp(settings, store, collector, now_ms=now, demo=demo).run()

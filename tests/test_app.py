@@ -627,3 +627,52 @@ async def test_store_changed_is_posted_at_most_a_few_times_a_second(tmp_path):
         assert any(m.changed for m in posted)  # the one pass that wrote rows is not lost in the burst
         assert app.last_report is posted[-1].report
     store.close()
+
+
+# ---------------------------------------------------------------------------------------------------- demo, CLI
+async def test_demo_ratings_go_to_the_copy_never_to_the_bundled_file(tmp_path):
+    import hashlib
+
+    from nexus_tui.demo import REPO_DATA, bundled_demo, demo_copy
+
+    assert bundled_demo() == REPO_DATA and REPO_DATA.is_file()  # shipped as package data (nexus_tui/data)
+    before = hashlib.sha256(REPO_DATA.read_bytes()).hexdigest()
+    app = demo_app(tmp_path)
+    assert app.store.url.endswith(str(tmp_path / "demo-home" / "demo" / "insights.db"))
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(app, pilot)
+        await pilot.press("enter")
+        await settle(app, pilot)
+        task_id = app.screen.query_one("#tasks").current_key
+        await pilot.press("minus")
+        await settle(app, pilot, 3)
+    assert _rating(app.store, task_id) == 0
+    app.store.close()
+    assert hashlib.sha256(REPO_DATA.read_bytes()).hexdigest() == before
+    assert demo_copy(tmp_path / "demo-home") == tmp_path / "demo-home" / "demo" / "insights.db"  # kept, not redone
+    from nexus_tui.store import open_store
+
+    again = open_store(f"sqlite:///{tmp_path / 'demo-home' / 'demo' / 'insights.db'}")
+    assert _rating(again, task_id) == 0
+    again.close()
+
+
+def test_the_command_opens_the_demo_in_a_terminal_and_quits(tmp_path):
+    """`nexus-insights --demo` in a real pseudo-terminal: the Sessions screen appears filled, q quits cleanly."""
+    import os
+    import sys
+
+    from bench.tui import Terminal
+
+    env = {**os.environ, "TERM": "xterm-256color", "HOME": str(tmp_path / "home"),
+           "NEXUS_INSIGHTS_HOME": str(tmp_path / "nexus"), "CLAUDE_CONFIG_DIR": str(tmp_path / "claude")}
+    env.pop("NEXUS_INSIGHTS_DB", None)
+    term = Terminal([sys.executable, "-m", "nexus_tui.cli", "--demo"], env, tmp_path / "trace.txt")
+    try:
+        assert term.wait_text("90 sessions · rows 1–90", term.t_start, 30) is not None, term.text_since(0)[-2000:]
+        assert term.wait_text("demo database (copy in your home folder", term.t_start, 10) is not None
+    finally:
+        term.close()
+    assert term.proc.returncode == 0
+    assert (tmp_path / "nexus" / "demo" / "insights.db").is_file()
+    assert len(list((tmp_path / "nexus" / "demo" / "transcripts").glob("*.jsonl"))) == 90
