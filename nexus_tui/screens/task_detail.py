@@ -62,6 +62,7 @@ class TaskDetailScreen(RatingMixin, InsightScreen):
                 f"Task {escape(self.task_id)} is not in the database (any more). Escape goes back.")
             return
         app = self.app
+        self.sub_title = f"Task {d['id'][:24]}"
         total_in = (d["tokens_in"] or 0) + (d["cache_read_tokens"] or 0) + (d["cache_creation_tokens"] or 0)
         cost = fmt_usd(d["cost_usd"]) if d["cost_usd"] is not None else "unpriced (no known price for this model)"
         self.query_one("#task", Static).update(
