@@ -34,8 +34,20 @@ class KeyedTable(DataTable):
         self._columns = columns
 
     def on_mount(self) -> None:
-        for key, label in self._columns:
-            self.add_column(label, key=key)
+        self._add_columns()
+
+    def _add_columns(self) -> None:
+        """Once: on mount, or on the first sync if data arrives before this table's Mount was handled."""
+        if not self.columns:
+            for key, label in self._columns:
+                self.add_column(label, key=key)
+
+    def _update_dimensions(self, new_rows) -> None:
+        # Column widths are measured when idle, after rows were added; lines painted before that (with the header
+        # widths) stay in DataTable's line cache, which it clears only for auto-height rows: clear it here.
+        super()._update_dimensions(new_rows)
+        self._clear_caches()
+        self.refresh()
 
     @property
     def current_key(self) -> str | None:
@@ -76,6 +88,7 @@ class KeyedTable(DataTable):
 
     def sync(self, rows: list[tuple[str, list]], cursor: str | int | None = None) -> None:
         """Show ``rows``; the cursor stays on its row (or goes to ``cursor``: a key, or a row index)."""
+        self._add_columns()
         keep = self.current_key
         old = [k.value for k in self.rows]
         new = [k for k, _ in rows]
@@ -85,8 +98,8 @@ class KeyedTable(DataTable):
                 for key, cells in rows:
                     current = self.get_row(key)
                     for ck, value, cur in zip(col_keys, cells, current):
-                        if value != cur:
-                            self.update_cell(key, ck, value)
+                        if value != cur:  # a longer value widens its column instead of being cut
+                            self.update_cell(key, ck, value, update_width=True)
                 if cursor is not None:
                     self._place_cursor(cursor, new)
                 return
