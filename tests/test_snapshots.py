@@ -13,14 +13,22 @@ def _run_before(*keys):
         app = pilot.app
         await settle(app, pilot)
         for k in keys:
-            await pilot.press(k)
+            if k.startswith("range:"):  # set the range directly: the t key's notification would be in the picture
+                app.set_range(k.removeprefix("range:"))
+            else:
+                await pilot.press(k)
             await settle(app, pilot)
+        await pilot.pause(0.2)  # tables measure their columns when idle: let that repaint before the picture
+        await settle(app, pilot)
     return run
 
 
 CASES = [
-    ("timeline", ("2",)), ("costs", ("3",)), ("efficiency", ("4",)), ("tiers", ("5",)),
-    ("tools", ("6",)), ("tool_failures", ("6", "enter")),
+    ("timeline", ("2",)), ("timeline_by_model", ("2", "m")), ("timeline_7_days", ("2", "range:7d")),
+    ("costs", ("3",)), ("costs_month", ("3", "p")),
+    ("efficiency", ("4",)), ("efficiency_no_change", ("4", "z")),
+    ("tiers", ("5",)), ("tiers_by_tier", ("5", "d", "d", "d", "d")),
+    ("tools", ("6",)), ("tools_server", ("6", "tab")), ("tool_failures", ("6", "down", "down", "enter")),
 ]
 
 

@@ -1,85 +1,193 @@
-"""Screen 3: spend against the budget, burn rate, projection with a range, when the budget runs out, savings."""
+"""Screen 3: spend against the daily and monthly budget, burn rate, projection with a range, when the budget runs
+out, and what local routing saved."""
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from dataclasses import dataclass
 
+from rich.markup import escape
+from textual import events
 from textual.app import ComposeResult
+from textual.binding import Binding
 from textual.widgets import Static
 
-from nexus_tui.core.scoring import DAY_MS, HOUR_MS, project
+from nexus_tui.core.scoring import (
+    DAY_RATE_WINDOW_MS,
+    MONTH_RATE_WINDOW_MS,
+    Projection,
+    choose_bucket,
+    cumulative,
+    month_rest_samples,
+    past_day_windows,
+    period_bounds,
+    project,
+    rest_of_day_windows,
+)
 from nexus_tui.screens.base import InsightScreen
-from nexus_tui.screens.common import fmt_pct, fmt_usd, local_time
+from nexus_tui.screens.common import empty_hint, fmt_int, fmt_pct, fmt_usd, local_time
 from nexus_tui.store import analytics as A
+from nexus_tui.store import queries as Q
+from nexus_tui.store import ui_queries as U
+from nexus_tui.widgets.chart import BurnChart
 from nexus_tui.widgets.keyed_table import KeyedTable
+from nexus_tui.widgets.kpi import KpiRow, KpiTile
 
-RECENT_MS = 3 * HOUR_MS
-HELP = ("How the projection works: burn rate = spend in the last 3 hours / 3 h; projected = spent so far + rate × "
-        "hours left in the period; range = spent + hours left × the 25th–75th percentile of hourly spend over the last "
-        "7 days; the budget runs out at now + (budget − spent) / rate. Budgets: \\[budget] daily_usd / monthly_usd in "
-        "insights.toml.")
+HELP = ("[b]Projected[/b] = spent + burn rate × hours left; burn rate = spend in the last 3 h (today) or the last 7 days "
+        "(month) ÷ its hours. [b]Range[/b] = spent + the 10th–90th percentile of what the rest of the day cost on the "
+        "last 14 days (month: daily spend of the last 28 days × days left). [b]Runs out[/b] = now + (budget − spent) ÷ "
+        "burn rate. Budgets: \\[budget] daily_usd, monthly_usd in insights.toml. Periods ignore the time range, not the "
+        "other filters. p: chart today / this month.")
+PROJECTION_COLUMNS = [("period", "Period"), ("spent", "Spent"), ("budget", "Budget"), ("used", "Used"),
+                      ("rate", "Burn rate"), ("projected", "Projected"), ("range", "Range p10–p90"),
+                      ("runs_out", "Budget runs out (at the burn rate)")]
+DAY_COLUMNS = [("date", "Day"), ("cost", "Cost"), ("budget", "Of daily budget"), ("cloud", "Cloud equivalent"),
+               ("saved", "Saved by local routing"), ("tasks", "Tasks")]
+
+
+@dataclass(frozen=True)
+class Request:
+    now_ms: int
+    columns: int
+    chart_period: str
+
+
+def load_costs(engine, filters, settings, tz, req: Request) -> dict:
+    """Everything the screen shows, in a few SQL scans (runs in a worker thread)."""
+    now = req.now_ms
+    f = filters.with_(since_ms=None, until_ms=None)  # periods ignore the range, keep the other filters
+    first, _last = A.span(engine, f)
+    d0, d1 = period_bounds(now, tz, "day")
+    m0, m1 = period_bounds(now, tz, "month")
+    rest_windows = rest_of_day_windows(now, d1, tz, first_ms=first)
+    day_windows = past_day_windows(d0, tz, first_ms=first)
+    fixed = [(d0, now + 1), (m0, now + 1), (now - DAY_RATE_WINDOW_MS + 1, now + 1),
+             (now - MONTH_RATE_WINDOW_MS + 1, now + 1)]
+    sums = A.spend_in_windows(engine, f, fixed + rest_windows + day_windows)
+    spent_d, spent_m, w_d, w_m = sums[:4]
+    rest = sums[4:4 + len(rest_windows)]
+    daily = sums[4 + len(rest_windows):]
+    day = project("day", d0, d1, now, spent_d, w_d, DAY_RATE_WINDOW_MS, rest, settings.daily_budget_usd)
+    month = project("month", m0, m1, now, spent_m, w_m, MONTH_RATE_WINDOW_MS,
+                    month_rest_samples(daily, max(0.0, (m1 - now) / 3_600_000)), settings.monthly_budget_usd)
+    p = day if req.chart_period == "day" else month
+    bucket = choose_bucket(p.end_ms - p.start_ms, req.columns, minimum_ms=15 * 60_000)
+    per_bucket = A.spend_buckets(engine, f, p.start_ms, p.end_ms, bucket, tz)
+    off_starts = [p.start_ms + i * bucket for i in range(len(per_bucket))]
+    begun = sum(1 for s in off_starts if s <= now)
+    by_routing = Q.usage_by(engine, filters, "routing", percentiles=False)  # the report's numbers, in the range
+    days = A.daily_spend(engine, filters, tz)
+    in_db = U.session_count(engine) if first is None or not days else None
+    return {"day": day, "month": month, "chart": (p.period, off_starts, cumulative(per_bucket[:begun]), bucket),
+            "routing": by_routing, "days": days, "in_db": in_db if first is None else None, "sessions": in_db}
 
 
 class CostsScreen(InsightScreen):
     TITLE_TEXT = "Costs"
+    BINDINGS = [Binding("p", "toggle_period", "Chart day/month")]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.chart_period = "day"
+        self._columns = 0
+        self.shown: dict | None = None  # the last data shown (tests read it)
 
     def body(self) -> ComposeResult:
-        yield Static(id="kpis", classes="kpis")
+        with KpiRow(id="tiles"):
+            yield KpiTile("Today", id="kpi-day")
+            yield KpiTile("This month", id="kpi-month")
+            yield KpiTile("Burn rate", id="kpi-rate")
+            yield KpiTile("Saved by local routing", id="kpi-saved")
+        yield KeyedTable(PROJECTION_COLUMNS, id="projection", classes="auto-table")
         yield Static(HELP, id="help", classes="help")
-        yield KeyedTable([("date", "Day"), ("cost", "Cost"), ("cloud", "Cloud equivalent"), ("saved", "Saved"),
-                          ("tasks", "Tasks")], id="days")
+        yield BurnChart(id="burn")
+        yield KeyedTable(DAY_COLUMNS, id="days")
+        yield Static(id="empty", classes="empty")
 
-    def fetch(self):
-        now = self.app.now_ms()
-        tz = self.app.tz
-        f = self.filters.with_(since_ms=None, until_ms=None)
-        today = datetime.fromtimestamp(now / 1000, tz).replace(hour=0, minute=0, second=0, microsecond=0)
-        day_start = int(today.timestamp() * 1000)
-        day_end = int((today + timedelta(days=1)).timestamp() * 1000)
-        month = today.replace(day=1)
-        month_start = int(month.timestamp() * 1000)
-        nxt = (month + timedelta(days=32)).replace(day=1)
-        month_end = int(nxt.timestamp() * 1000)
-        spent_day = A.spend_between(self.engine, f, day_start, now + 1)
-        spent_month = A.spend_between(self.engine, f, month_start, now + 1)
-        recent = A.spend_between(self.engine, f, now - RECENT_MS, now + 1)
-        hourly = A.spend_per_bucket(self.engine, f, now - 7 * DAY_MS, now, HOUR_MS)
-        s = self.app.settings
-        proj_day = project("day", spent_day[0], now, day_end, recent[0], RECENT_MS, hourly, s.daily_budget_usd)
-        proj_month = project("month", spent_month[0], now, month_end, recent[0], RECENT_MS, hourly,
-                             s.monthly_budget_usd)
-        rng = self.filters
-        period = A.spend_between(self.engine, f, rng.since_ms or 0, rng.until_ms or now + 1)
-        days = []
-        for i in range(13, -1, -1):
-            d0 = today - timedelta(days=i)
-            a, b = int(d0.timestamp() * 1000), int((d0 + timedelta(days=1)).timestamp() * 1000)
-            c = A.spend_between(self.engine, f, a, b)
-            days.append((d0.strftime("%Y-%m-%d"), c))
-        return proj_day, proj_month, period, days
+    def on_mount(self) -> None:
+        self.query_one("#empty", Static).display = False
+        self.query_one("#days", KeyedTable).focus()
+        # (the base's on_mount runs after this one: Textual calls every on_mount up the MRO; it loads the data)
+
+    def refresh_data(self) -> None:
+        self._stale = False
+        self.update_status()
+        self._columns = self.query_one("#burn", BurnChart).plot_columns(self.app.size.width)
+        self.run_query(load_costs, self.engine, self.filters, self.settings, self.app.tz,
+                       Request(self.app.now_ms(), self._columns, self.chart_period))
+
+    # ------------------------------------------------------------ showing
+    def _runs_out(self, p: Projection) -> str:
+        if p.budget is None:
+            return "no budget set"
+        if p.exceeded:
+            return f"exceeded by {fmt_usd(p.spent - p.budget)}"
+        if p.runs_out_ms is None:
+            return "lasts: no spend in the rate window"
+        when = local_time(self.app, p.runs_out_ms, "%H:%M" if p.period == "day" and p.runs_out_in_period
+                          else "%Y-%m-%d %H:%M")
+        return f"runs out at {when}" if p.runs_out_in_period else f"lasts the {p.period} (would run out {when})"
+
+    def _tile(self, tile: KpiTile, p: Projection) -> None:
+        if p.budget is None:
+            tile.set(fmt_usd(p.spent), f"projected {fmt_usd(p.projected)}\nno budget set ([budget] in insights.toml)")
+            return
+        level = "error" if p.exceeded else ("warning" if p.runs_out_in_period else "ok")
+        tile.set(f"{fmt_usd(p.spent)} of {fmt_usd(p.budget)}",
+                 f"{fmt_pct(p.used)} used · projected {fmt_usd(p.projected)}\n{self._runs_out(p)}", level)
 
     def show(self, data) -> None:
-        pd, pm, period, days = data
+        self.shown = data
+        has = data["in_db"] is None
+        empty = self.query_one("#empty", Static)
+        empty.display = not has
+        for w in ("#tiles", "#projection", "#help", "#burn", "#days"):
+            self.query_one(w).display = has
+        if not has:
+            empty.update(empty_hint(self.app, data["in_db"]))
+            return
+        day, month = data["day"], data["month"]
+        self._tile(self.query_one("#kpi-day", KpiTile), day)
+        self._tile(self.query_one("#kpi-month", KpiTile), month)
+        self.query_one("#kpi-rate", KpiTile).set(
+            f"{fmt_usd(day.rate_per_hour)}/h", f"over the last 3 h\n{fmt_usd(month.rate_per_hour * 24)}/day over "
+                                               "the last 7 days")
+        cost = sum(r["cost_usd"] for r in data["routing"])
+        cloud = sum(r["cloud_cost_equivalent"] for r in data["routing"])
+        local = next((r for r in data["routing"] if r["routing"] == "local"), None)
+        self.query_one("#kpi-saved", KpiTile).set(
+            fmt_usd(cloud - cost), f"cloud price {fmt_usd(cloud)}, paid {fmt_usd(cost)}\n"
+                                   f"{fmt_int(local['tasks'] if local else 0)} local tasks · {self.app.range_label()}")
+        rows = []
+        for p, name in ((day, "Today"), (month, "This month")):
+            window = "3 h" if p.period == "day" else "7 days"
+            rng = (f"{fmt_usd(p.low)} – {fmt_usd(p.high)}" if p.low is not None
+                   else f"needs 3 days of history ({p.samples})")
+            rows.append((p.period, [name, fmt_usd(p.spent), fmt_usd(p.budget) if p.budget is not None else "-",
+                                    fmt_pct(p.used), f"{fmt_usd(p.rate_per_hour)}/h ({window})",
+                                    fmt_usd(p.projected), rng, self._runs_out(p)]))
+        self.query_one("#projection", KeyedTable).sync(rows)
+        period, starts, cum, bucket = data["chart"]
+        p = day if period == "day" else month
+        title = (f"spent today ({local_time(self.app, p.start_ms, '%Y-%m-%d')}), cumulative" if period == "day" else
+                 f"spent this month ({local_time(self.app, p.start_ms, '%Y-%m')}), cumulative")
+        self.query_one("#burn", BurnChart).set_data(starts, cum, bucket, p, self.app.tz, title)
+        budget = self.settings.daily_budget_usd
+        if not data["days"]:  # the periods have data, the range has none
+            empty.display = True
+            empty.update(empty_hint(self.app, data["sessions"]))
+        self.query_one("#days").display = bool(data["days"])
+        self.query_one("#days", KeyedTable).sync([
+            (d["date"], [d["date"], fmt_usd(d["cost_usd"]), fmt_pct(d["cost_usd"] / budget) if budget else "-",
+                         fmt_usd(d["cloud_cost_equivalent"]), fmt_usd(d["local_savings_usd"]), fmt_int(d["tasks"])])
+            for d in data["days"]])
+        self.query_one("#days", KeyedTable).border_title = escape(f"By day · {self.app.range_label()}")
 
-        def line(p, name):
-            budget = fmt_usd(p.budget) if p.budget is not None else "no budget set"
-            used = f" ({fmt_pct(p.spent / p.budget)} used)" if p.budget else ""
-            if p.exceeded:
-                out = "[b red]budget exceeded[/]"
-            elif p.runs_out_ms:
-                out = f"budget runs out at {local_time(self.app, p.runs_out_ms, '%Y-%m-%d %H:%M')}"
-            elif p.budget is not None:
-                out = "budget lasts the period at this rate"
-            else:
-                out = ""
-            return (f"[b]{name}[/b]  spent {fmt_usd(p.spent)} of {budget}{used} · projected {fmt_usd(p.projected)} "
-                    f"(range {fmt_usd(p.low)}–{fmt_usd(p.high)}) · {out}")
+    # ------------------------------------------------------------ keys and size
+    def action_toggle_period(self) -> None:
+        self.chart_period = "month" if self.chart_period == "day" else "day"
+        self.refresh_data()
 
-        saved = period[1] - period[0]
-        self.query_one("#kpis", Static).update(
-            f"{line(pd, 'Today')}\n{line(pm, 'This month')}\n"
-            f"[b]Burn rate[/b] {fmt_usd(pd.rate_per_hour)}/hour over the last 3 hours\n"
-            f"[b]In range[/b] ({self.app.range_label()}) spent {fmt_usd(period[0])} on {period[2]:,} tasks · "
-            f"cloud equivalent {fmt_usd(period[1])} · [b]saved by local routing {fmt_usd(saved)}[/b]")
-        self.query_one("#days", KeyedTable).sync(
-            [(d, [d, fmt_usd(c[0]), fmt_usd(c[1]), fmt_usd(c[1] - c[0]), f"{c[2]:,}"]) for d, c in reversed(days)])
+    def on_resize(self, event: events.Resize) -> None:
+        if (self.is_attached and self.loaded
+                and self.query_one("#burn", BurnChart).plot_columns(self.app.size.width) != self._columns):
+            self.refresh_data()

@@ -1,67 +1,162 @@
-"""Screen 4: efficiency = useful changes (successful file-changing tool calls) per 100k tokens, rating-weighted."""
+"""Screen 4: efficiency = tokens (and cost) per useful change, overall, over time and per session (least efficient
+first); a useful change is a successful file-changing tool call, not counted when its task was rated not helpful."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
+from rich.markup import escape
 from textual.app import ComposeResult
-from textual.widgets import Sparkline, Static
+from textual.binding import Binding
+from textual.widgets import Static
 
-from nexus_tui.core.scoring import efficiency
+from nexus_tui.core.scoring import HOUR_MS, bucket_label, choose_bucket, efficiency
 from nexus_tui.screens.base import InsightScreen
-from nexus_tui.screens.common import fmt_int, fmt_usd, local_time
+from nexus_tui.screens.common import empty_hint, fmt_int, fmt_usd, local_time, rating_summary
 from nexus_tui.store import analytics as A
+from nexus_tui.store import ui_queries as U
+from nexus_tui.widgets.chart import EfficiencyTrendChart
 from nexus_tui.widgets.keyed_table import KeyedTable
+from nexus_tui.widgets.kpi import KpiRow, KpiTile
 
-COLUMNS = [("start", "Start"), ("project", "Project"), ("score", "Score"), ("changes", "Changes"),
-           ("tokens", "Tokens"), ("tpc", "Tokens/change"), ("cost", "Cost"), ("cpc", "Cost/change"),
-           ("rating", "Rated +/-"), ("id", "Session")]
-HELP = ("Score = successful file-changing tool calls (Edit, Write, MultiEdit, NotebookEdit, MCP write/edit tools) "
-        "× rating factor per 100k tokens; rating factor = (helpful + 1) / (rated + 1) when tasks are rated. "
-        "Least efficient first.")
+LIMIT = 200  # sessions listed (the least efficient; the totals cover every session)
+TREND_POINTS = 45  # at most this many trend points: a day per point over 30 days, an hour over today
+COLUMNS = [("sid", "Session"), ("start", "Start"), ("project", "Project"), ("cli", "CLI"),
+           ("tpc", "Tokens/change"), ("cpc", "Cost/change"), ("useful", "Useful"), ("discounted", "Not counted"),
+           ("tokens", "Tokens"), ("cost", "Cost"), ("tasks", "Tasks"), ("rating", "Rated")]
+HELP = ("[b]Efficiency[/b] = tokens ÷ useful changes (lower is better; cost ÷ useful changes beside it). A useful "
+        "change is a successful call of Edit, MultiEdit, Write, NotebookEdit, write_file, replace, apply_patch, "
+        "str_replace_based_edit_tool, fs_write, or an MCP tool that writes or edits files (docs/metrics.md has the "
+        "list; add yours under \\[efficiency] file_changing_tools); a change made in a task rated not helpful does "
+        "not count. z: sessions without a useful change · Enter: open the session.")
 
 
-def _fmt_score(x):
-    return "-" if x is None else f"{x:.2f}"
+def extra_tools(settings) -> tuple[str, ...]:
+    """Extra file-changing tool names from insights.toml: [efficiency] file_changing_tools = ["mcp__x__save"]."""
+    sec = settings.raw.get("efficiency") if isinstance(getattr(settings, "raw", None), dict) else None
+    names = sec.get("file_changing_tools") if isinstance(sec, dict) else None
+    return tuple(str(n) for n in names) if isinstance(names, list) else ()
+
+
+@dataclass(frozen=True)
+class Request:
+    now_ms: int
+    without_changes: bool
+
+
+def fmt_tokens_per_change(x: float | None) -> str:
+    return "no change" if x is None else fmt_int(round(x))
 
 
 class EfficiencyScreen(InsightScreen):
     TITLE_TEXT = "Efficiency"
+    BINDINGS = [Binding("z", "toggle_zero", "No-change sessions")]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.without_changes = False
+        self.shown: dict | None = None
 
     def body(self) -> ComposeResult:
-        yield Static(id="overall", classes="kpis")
-        yield Sparkline([], id="trend")
+        with KpiRow(id="tiles"):
+            yield KpiTile("Tokens per useful change", id="kpi-tpc")
+            yield KpiTile("Cost per useful change", id="kpi-cpc")
+            yield KpiTile("Useful changes", id="kpi-changes")
+            yield KpiTile("Sessions without a useful change", id="kpi-zero")
+        yield EfficiencyTrendChart(id="trend")
         yield Static(HELP, classes="help")
+        yield Static(id="caption", classes="section")
         yield KeyedTable(COLUMNS, id="sessions")
+        yield Static(id="empty", classes="empty")
 
-    def fetch(self):
-        rows = A.efficiency_inputs(self.engine, self.filters, limit=5000)
-        days = A.efficiency_by_day(self.engine, self.filters)
-        return rows, days
+    def on_mount(self) -> None:
+        self.query_one("#empty", Static).display = False
+        self.query_one("#sessions", KeyedTable).focus()
+        # (the base's on_mount runs after this one: Textual calls every on_mount up the MRO; it loads the data)
+
+    def refresh_data(self) -> None:
+        self._stale = False
+        self.update_status()
+        self.run_query(self.load, Request(self.app.now_ms(), self.without_changes))
+
+    def load(self, req: Request) -> dict:
+        """Worker thread: totals, trend buckets and the least efficient sessions of the range."""
+        f, extra = self.filters, extra_tools(self.settings)
+        lo, hi = A.span(self.engine, f)
+        if lo is None:
+            return {"in_db": U.session_count(self.engine)}
+        start = f.since_ms if f.since_ms is not None else lo
+        end = f.until_ms if f.until_ms is not None else (max(req.now_ms, hi + 1) if f.since_ms is not None
+                                                          else hi + 1)
+        bucket = choose_bucket(end - start, TREND_POINTS, minimum_ms=HOUR_MS)
+        starts, trend = A.efficiency_trend(self.engine, f, start_ms=start, end_ms=end, bucket_ms=bucket,
+                                           tz=self.app.tz, extra=extra)
+        return {"in_db": None, "req": req, "bucket": bucket, "starts": starts, "trend": trend,
+                "totals": A.efficiency_totals(self.engine, f, extra),
+                "sessions": A.efficiency_sessions(self.engine, f, extra, limit=LIMIT,
+                                                  without_changes=req.without_changes)}
+
+    @staticmethod
+    def score(d: dict):
+        return efficiency(d["tokens"], d["cost"], d["ch_helpful"], d["ch_unrated"], d["ch_not_helpful"],
+                          d["helpful"], d["not_helpful"])
 
     def show(self, data) -> None:
-        rows, days = data
-        tot = efficiency(sum(int(r["tokens"] or 0) for r in rows), sum(float(r["cost"] or 0) for r in rows),
-                         sum(int(r["changes"]) for r in rows), sum(int(r["helpful"] or 0) for r in rows),
-                         sum(int(r["not_helpful"] or 0) for r in rows))
-        trend = [efficiency(d["tokens"], d["cost"], d["changes"], d["helpful"], d["not_helpful"]).score or 0.0
-                 for d in days]
-        self.query_one("#overall", Static).update(
-            f"[b]Overall score[/b] {_fmt_score(tot.score)} useful changes per 100k tokens · {fmt_int(tot.changes)} "
-            f"changes · {fmt_int(tot.tokens)} tokens · {fmt_usd(tot.cost)} · tokens/change "
-            f"{fmt_int(tot.tokens_per_change)} · cost/change {fmt_usd(tot.cost_per_change)} · rating factor "
-            f"{tot.rating_factor:.2f} ({tot.helpful} helpful, {tot.not_helpful} not)\n"
-            f"[b]Trend[/b] daily score over {len(days)} day(s) · range: {self.app.range_label()}")
-        self.query_one("#trend", Sparkline).data = trend or [0]
-        scored = []
-        for r in rows:
-            e = efficiency(int(r["tokens"] or 0), float(r["cost"] or 0), int(r["changes"]), int(r["helpful"] or 0),
-                           int(r["not_helpful"] or 0))
-            scored.append((e.score if e.score is not None else float("inf"), r, e))
-        scored.sort(key=lambda x: (x[0], -(x[1]["tokens"] or 0)))
-        self.query_one("#sessions", KeyedTable).sync([
-            (r["sid"], [local_time(self.app, r["start_ms"]), (r["project"] or "-")[:20], _fmt_score(e.score),
-                        fmt_int(e.changes), fmt_int(e.tokens), fmt_int(e.tokens_per_change), fmt_usd(e.cost),
-                        fmt_usd(e.cost_per_change), f"{e.helpful}/{e.not_helpful}", r["sid"][:13]])
-            for _s, r, e in scored[:500]])
+        self.shown = data
+        has = data["in_db"] is None
+        empty = self.query_one("#empty", Static)
+        empty.display = not has
+        for w in ("#tiles", "#trend", "#caption", "#sessions"):
+            self.query_one(w).display = has
+        if not has:
+            empty.update(empty_hint(self.app, data["in_db"]))
+            return
+        t = data["totals"]
+        e = self.score(t)
+        self.query_one("#kpi-tpc", KpiTile).set(
+            fmt_tokens_per_change(e.tokens_per_change), f"{fmt_int(e.tokens)} tokens ÷ {e.useful:,.0f} changes\n"
+                                                        f"{self.app.range_label()}")
+        self.query_one("#kpi-cpc", KpiTile).set(
+            fmt_usd(e.cost_per_change) if e.cost_per_change is not None else "no change",
+            f"{fmt_usd(e.cost)} ÷ {e.useful:,.0f} changes")
+        self.query_one("#kpi-changes", KpiTile).set(
+            f"{e.useful:,.0f}", f"of {fmt_int(e.changes)} file changes; {fmt_int(e.discounted)} not counted\n"
+                                f"rated tasks: {e.helpful} helpful, {e.not_helpful} not")
+        self.query_one("#kpi-zero", KpiTile).set(
+            f"{fmt_int(t['no_change_sessions'])} of {fmt_int(t['sessions'])}",
+            f"{fmt_int(t['no_change_tokens'])} tokens, {fmt_usd(t['no_change_cost'])}\nz lists them")
+        tpc = [self.score(d).tokens_per_change for d in data["trend"]]
+        useful = [self.score(d).useful for d in data["trend"]]
+        self.query_one("#trend", EfficiencyTrendChart).set_data(
+            data["starts"], tpc, useful, self.app.tz, data["bucket"],
+            f"tokens per useful change, per {bucket_label(data['bucket'])} (lower is better)")
+        rows = []
+        for d in data["sessions"]:
+            s = self.score(d)
+            rows.append((d["sid"], [d["sid"][:13], local_time(self.app, d["start_ms"], "%m-%d %H:%M"),
+                                    (d["project"] or "-")[:16],
+                                    d["cli_tool"] or "-", fmt_tokens_per_change(s.tokens_per_change),
+                                    fmt_usd(s.cost_per_change), f"{s.useful:,.0f}", fmt_int(s.discounted),
+                                    fmt_int(s.tokens), fmt_usd(s.cost), fmt_int(d["tasks"]),
+                                    rating_summary(s.helpful, s.not_helpful)]))
+        req: Request = data["req"]
+        n = len(rows)
+        self.query_one("#caption", Static).update(
+            (f"[b]Sessions without a useful change[/b], most tokens first ({n:,} of {t['no_change_sessions']:,}) · "
+             "z: back to the least efficient" if req.without_changes else
+             f"[b]Least efficient sessions[/b], most tokens per useful change first ({n:,} of "
+             f"{t['sessions'] - t['no_change_sessions']:,} with a change) · z: sessions without one")
+            + f" · {escape(self.app.range_label())}")
+        self.query_one("#sessions", KeyedTable).sync(rows)
+
+    # ------------------------------------------------------------ keys
+    def action_toggle_zero(self) -> None:
+        self.without_changes = not self.without_changes
+        self.refresh_data()
+
+    def on_data_table_row_highlighted(self, event: KeyedTable.RowHighlighted) -> None:
+        if event.row_key is not None and event.row_key.value:
+            self.app.selected_session = event.row_key.value  # Timeline's s shows this session
 
     def on_data_table_row_selected(self, event: KeyedTable.RowSelected) -> None:
         from nexus_tui.screens.session_detail import SessionDetailScreen

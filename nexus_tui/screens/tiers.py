@@ -1,40 +1,140 @@
-"""Screen 5: usage by model, routing, persona, agent (main vs sub-agents), tier label, source and CLI."""
+"""Screen 5: usage by model, routing, persona, agent (main session vs sub-agents), tier label, source and CLI tool.
+
+One tab per dimension and only the tab in view is queried (``queries.usage_by``, the models report's function), so
+a switch costs one dimension's aggregates, not seven.
+"""
 
 from __future__ import annotations
 
+from rich.markup import escape
 from textual.app import ComposeResult
-from textual.containers import VerticalScroll
-from textual.widgets import Static
+from textual.binding import Binding
+from textual.widgets import Static, TabbedContent, TabPane
 
+from nexus_tui.screens import base
 from nexus_tui.screens.base import InsightScreen
-from nexus_tui.screens.common import fmt_int, fmt_ms, fmt_pct, fmt_usd
+from nexus_tui.screens.common import empty_hint, fmt_int, fmt_ms, fmt_pct, fmt_usd
 from nexus_tui.store import queries as Q
+from nexus_tui.store import ui_queries as U
+from nexus_tui.widgets.chart import ShareChart
 from nexus_tui.widgets.keyed_table import KeyedTable
 
-DIMS = [("model", "By model"), ("routing", "By routing"), ("persona", "By persona"), ("agent", "By agent"),
-        ("tier", "By tier"), ("source", "By source"), ("cli_tool", "By CLI tool")]
-COLUMNS = [("key", "Value"), ("tasks", "Tasks"), ("in", "In"), ("out", "Out"), ("cr", "Cache read"),
-           ("cw", "Cache write"), ("cost", "Cost"), ("share", "Share"), ("avg", "Avg latency"), ("p95", "p95 latency"),
-           ("hit", "Cache hit")]
+DIMS = [("model", "model"), ("routing", "routing"), ("persona", "persona"), ("agent", "agent"), ("tier", "tier"),
+        ("source", "source"), ("cli_tool", "CLI tool")]
+COLUMNS = [("key", "Value"), ("tasks", "Tasks"), ("in", "Input"), ("out", "Output"), ("cw", "Cache write"),
+           ("cr", "Cache read"), ("cost", "Cost"), ("share", "Share of cost"), ("avg", "Avg latency"),
+           ("p95", "p95 latency"), ("hit", "Cache hit")]
+NOTES = {
+    "agent": "main = the session's own turns (tasks.agent_id empty); sub-agent = turns of agents it started.",
+    "tier": "The orchestrator's tier label (tasks.tier, e.g. Tier 1..4) where a source records one; (none) otherwise.",
+    "routing": "cloud = a hosted model; local = a model on this machine (cost 0, cloud equivalent on Costs).",
+    "persona": "The persona the session or task ran as, where the source records one.",
+}
+NONE_LABEL = "(none)"
+
+
+def row_cells(dim: str, r: dict) -> list[str]:
+    """One row of a dimension's table (tests compare these with the report's rows)."""
+    key = r[dim]
+    return [NONE_LABEL if key is None else str(key), fmt_int(r["tasks"]), fmt_int(r["tokens_in"]),
+            fmt_int(r["tokens_out"]), fmt_int(r["cache_creation_tokens"]), fmt_int(r["cache_read_tokens"]),
+            fmt_usd(r["cost_usd"]) + ("*" if r["unpriced_tasks"] else ""), fmt_pct(r["cost_share"]),
+            fmt_ms(r["avg_latency_ms"]), fmt_ms(r["p95_latency_ms"]), fmt_pct(r["cache_hit_rate"])]
 
 
 class TiersScreen(InsightScreen):
     TITLE_TEXT = "Tiers"
+    BINDINGS = [Binding("d", "next_dim(1)", "Next table"), Binding("D", "next_dim(-1)", "Previous", show=False)]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.fresh: set[str] = set()  # dimensions whose table shows the current data
+        self.pending: set[str] = set()  # dimensions being loaded
+        self.shown: dict[str, list[dict]] = {}
 
     def body(self) -> ComposeResult:
-        with VerticalScroll():
+        yield Static(id="summary", classes="kpis")
+        with TabbedContent(id="dims"):
             for dim, title in DIMS:
-                yield Static(f"[b]{title}[/b]", classes="section")
-                yield KeyedTable(COLUMNS, id=f"dim-{dim}", classes="auto-table")
+                with TabPane(f"By {title}", id=f"tab-{dim}"):
+                    if dim in NOTES:
+                        yield Static(NOTES[dim], classes="help")
+                    yield KeyedTable(COLUMNS, id=f"dim-{dim}")
+        yield ShareChart(id="share")
+        yield Static(id="empty", classes="empty")
 
-    def fetch(self):
-        return {dim: Q.usage_by(self.engine, self.filters, dim) for dim, _ in DIMS}
+    def on_mount(self) -> None:
+        self.query_one("#empty", Static).display = False
+        # (the base's on_mount runs after this one: Textual calls every on_mount up the MRO; it loads the data)
+
+    @property
+    def dim(self) -> str:
+        active = self.query_one("#dims", TabbedContent).active or "tab-model"
+        return active.removeprefix("tab-")
+
+    def refresh_data(self) -> None:
+        """New data: every tab is out of date; load the one in view."""
+        self._stale = False
+        self.fresh.clear()
+        self.pending.clear()
+        self.update_status()
+        self._load(self.dim)
+
+    def _load(self, dim: str) -> None:
+        self.pending.add(dim)
+        self.run_query(self.fetch_dim, dim, tag=f"dim:{dim}")  # one worker group per table: none drops another
+
+    def fetch_dim(self, dim: str) -> dict:
+        rows = Q.usage_by(self.engine, self.filters, dim)
+        return {"dim": dim, "rows": rows, "in_db": None if rows else U.session_count(self.engine)}
+
+    def show_query(self, tag: str, data) -> None:
+        self.show(data)
+        self.loaded = True
+        if base._TRACE:  # the TUI benchmark waits for this line
+            self.call_after_refresh(base._trace, f"shown {type(self).__name__}")
 
     def show(self, data) -> None:
-        for dim, rows in data.items():
-            table = self.query_one(f"#dim-{dim}", KeyedTable)
-            table.sync([(str(r[dim]), [str(r[dim]) if r[dim] is not None else "(none)", fmt_int(r["tasks"]),
-                                       fmt_int(r["tokens_in"]), fmt_int(r["tokens_out"]),
-                                       fmt_int(r["cache_read_tokens"]), fmt_int(r["cache_creation_tokens"]),
-                                       fmt_usd(r["cost_usd"]), fmt_pct(r["cost_share"]), fmt_ms(r["avg_latency_ms"]),
-                                       fmt_ms(r["p95_latency_ms"]), fmt_pct(r["cache_hit_rate"])]) for r in rows])
+        self.fresh.add(data["dim"])
+        self.pending.discard(data["dim"])
+        self.shown[data["dim"]] = data["rows"]
+        self._fill(data["dim"], data["rows"], data["in_db"])
+
+    def _fill(self, dim: str, rows: list[dict], in_db: int | None = None) -> None:
+        has = bool(rows)
+        empty = self.query_one("#empty", Static)
+        empty.display = not has
+        self.query_one("#dims").display = has
+        self.query_one("#share").display = has
+        if not has:
+            self.query_one("#summary", Static).update("")
+            empty.update(empty_hint(self.app, in_db))
+            return
+        tasks = sum(r["tasks"] for r in rows)
+        cost = sum(r["cost_usd"] for r in rows)
+        title = dict(DIMS)[dim]
+        self.query_one("#summary", Static).update(
+            f"[b]By {title}[/b]: {len(rows)} value(s) · {fmt_int(tasks)} tasks · {fmt_usd(cost)} · latency "
+            f"percentiles by nearest rank · d: next table · range: {escape(self.app.range_label())}")
+        self.query_one("#share", ShareChart).set_data(
+            [NONE_LABEL if r[dim] is None else str(r[dim]) for r in rows], [r["cost_usd"] for r in rows],
+            f"cost by {title}")
+        table = self.query_one(f"#dim-{dim}", KeyedTable)
+        table.sync([(NONE_LABEL if r[dim] is None else str(r[dim]), row_cells(dim, r)) for r in rows])
+        if not isinstance(self.focused, KeyedTable):
+            table.focus()
+
+    def on_tabbed_content_tab_activated(self, event: TabbedContent.TabActivated) -> None:
+        dim = (event.pane.id or "").removeprefix("tab-")
+        if not dim or not self.is_attached:
+            return
+        self.query_one(f"#dim-{dim}", KeyedTable).focus()
+        if dim in self.fresh:
+            self._fill(dim, self.shown[dim])
+        elif dim not in self.pending:
+            self._load(dim)
+
+    def action_next_dim(self, step: int) -> None:
+        names = [d for d, _ in DIMS]
+        nxt = names[(names.index(self.dim) + step) % len(names)]
+        self.query_one("#dims", TabbedContent).active = f"tab-{nxt}"

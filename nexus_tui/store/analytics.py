@@ -1,189 +1,370 @@
-"""Screen queries that no headless report shows: timeline buckets, spend windows, efficiency inputs, details.
+"""Screen-only queries of the analytics screens (Timeline, Costs, Efficiency, Tools): numbers no headless report shows.
 
-Portable SQLAlchemy Core; aggregates run in the database, only bucketed or paged rows come back.
+Portable SQLAlchemy Core over (engine, Filters), built from the same conditions as ``store/queries.py``; every
+aggregate runs in the database and only bucketed, windowed or paged rows come back. Numbers that a report also
+shows come from ``queries.py`` itself (the screens call it directly).
 """
 
 from __future__ import annotations
 
-from sqlalchemy import Engine, and_, case, func, or_, select, true
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, tzinfo
+
+from sqlalchemy import Engine, and_, case, func, literal, or_, select, true
 
 from nexus_tui.core.filters import Filters
-from nexus_tui.core.scoring import FILE_CHANGING_TOOLS, _MCP_CHANGE_WORDS
-from nexus_tui.store.queries import TC, T, task_conds, tool_conds
-from nexus_tui.store.schema import ErrorEvent, RoutingDecision, Session
-
-S = Session.__table__
-E = ErrorEvent.__table__
-RD = RoutingDecision.__table__
+from nexus_tui.core.scoring import (
+    FILE_CHANGING_TOOLS,
+    MCP_FILE_CHANGING_TOOLS,
+    RATING_WEIGHTS,
+    bucket_offset,
+    bucket_span,
+    downsample,
+    downsample_starts,
+)
+from nexus_tui.store.queries import TC, T, nearest_rank, task_conds, tool_conds
 
 TOKEN_TYPES = ("tokens_in", "tokens_out", "cache_creation_tokens", "cache_read_tokens")
+TOKEN_TYPE_LABELS = {"tokens_in": "input", "tokens_out": "output", "cache_creation_tokens": "cache write",
+                     "cache_read_tokens": "cache read"}
+TOP_MODELS = 6  # the timeline by model shows this many models and "other"
+_QUARTER_MS = 900_000  # every zone offset is a multiple of 15 minutes: days are folded from these buckets
 
 
-def span(engine: Engine, f: Filters) -> tuple[int | None, int | None]:
+def _where(conds: Iterable) -> object:
+    return and_(true(), *conds)
+
+
+def _total_tokens_sum():
+    return (func.coalesce(func.sum(T.c.tokens_in), 0) + func.coalesce(func.sum(T.c.tokens_out), 0)
+            + func.coalesce(func.sum(T.c.cache_creation_tokens), 0)
+            + func.coalesce(func.sum(T.c.cache_read_tokens), 0))
+
+
+def _task_total_tokens():
+    return (func.coalesce(T.c.tokens_in, 0) + func.coalesce(T.c.tokens_out, 0)
+            + func.coalesce(T.c.cache_creation_tokens, 0) + func.coalesce(T.c.cache_read_tokens, 0))
+
+
+def session_conds(session_id: str | None, f: Filters) -> tuple[list, list]:
+    """(task conditions, tool call conditions): one session's whole history, or the filters."""
+    if session_id:
+        return [T.c.session_id == session_id], [TC.c.session_id == session_id, TC.c.tool_name.isnot(None)]
+    return task_conds(f), tool_conds(f)
+
+
+def span(engine: Engine, f: Filters, session_id: str | None = None) -> tuple[int | None, int | None]:
+    """(first, last) task time under the filters (or of one session)."""
+    tc, _ = session_conds(session_id, f)
     with engine.connect() as conn:
-        r = conn.execute(select(func.min(T.c.ts_ms), func.max(T.c.ts_ms)).where(and_(true(), *task_conds(f)))).one()
+        r = conn.execute(select(func.min(T.c.ts_ms), func.max(T.c.ts_ms)).where(_where(tc))).one()
     return r[0], r[1]
 
 
-def timeline(engine: Engine, f: Filters, bucket_ms: int, offset_ms: int = 0, by: str = "type",
-             session_id: str | None = None) -> dict:
-    """Token (and cost) sums per bucket; ``by='type'`` splits by token type, ``by='model'`` by model.
+def utc_offset_ms(ms: int, tz: tzinfo) -> int:
+    off = datetime.fromtimestamp(ms / 1000, tz).utcoffset()
+    return int(off.total_seconds() * 1000) if off is not None else 0
 
-    Buckets start at multiples of ``bucket_ms`` in local time (``offset_ms`` = the zone's UTC offset).
-    Returns {'buckets': [start_ms...], 'series': {name: [values]}, 'cost': [values]}.
-    """
-    conds = task_conds(f)
-    if session_id:
-        conds.append(T.c.session_id == session_id)
-    b = ((T.c.ts_ms + offset_ms) // bucket_ms).label("b")
-    cols = [b, func.sum(T.c.cost_usd).label("cost")]
-    group = [b]
-    if by == "model":
-        cols += [T.c.model, func.sum(T.c.total_tokens).label("tokens")]
-        group.append(T.c.model)
-    else:
-        cols += [func.sum(getattr(T.c, k)).label(k) for k in TOKEN_TYPES]
-    with engine.connect() as conn:
-        rows = conn.execute(select(*cols).where(and_(true(), *conds)).group_by(*group).order_by(b)).all()
-    keys = sorted({int(r.b) for r in rows})
-    index = {k: i for i, k in enumerate(keys)}
-    cost = [0.0] * len(keys)
+
+# ---------------------------------------------------------------- timeline
+@dataclass
+class Timeline:
+    """Tokens per bucket by series (token types or models), cost per bucket; dense: empty buckets are zeros."""
+
+    bucket_ms: int  # the SQL bucket; after downsampling one point may hold several (see ``step``)
+    starts: list[int]
+    series: dict[str, list[float]]
+    cost: list[float]
+    by: str
+    step: int = 1  # SQL buckets per point
+    totals: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def point_ms(self) -> int:
+        return self.bucket_ms * self.step
+
+    @property
+    def total_tokens(self) -> float:
+        return sum(self.totals.values())
+
+    @property
+    def total_cost(self) -> float:
+        return sum(self.cost)
+
+
+def timeline(engine: Engine, f: Filters, *, start_ms: int, end_ms: int, bucket_ms: int, tz: tzinfo,
+             columns: int, by: str = "type", session_id: str | None = None, top: int = TOP_MODELS) -> Timeline:
+    """Token and cost sums per bucket of [start, end): by token type (``by='type'``) or by model (the ``top``
+    models by tokens, the rest as "other"); at most ``columns`` points (longer series are summed in runs)."""
+    tc, _ = session_conds(session_id, f)
+    tc = tc + [T.c.ts_ms >= start_ms, T.c.ts_ms < end_ms]
+    off = bucket_offset(bucket_ms, utc_offset_ms(start_ms, tz))
+    first, n = bucket_span(start_ms, end_ms, bucket_ms, off)
+    b = ((T.c.ts_ms + off) // bucket_ms).label("b")
+    cost = [0.0] * n
     series: dict[str, list[float]] = {}
-    for r in rows:
-        i = index[int(r.b)]
-        cost[i] += float(r.cost or 0.0)
+    with engine.connect() as conn:
         if by == "model":
-            series.setdefault(r.model, [0.0] * len(keys))[i] += float(r.tokens or 0)
+            tokens = _total_tokens_sum()
+            per_model = conn.execute(select(T.c.model, tokens.label("tok")).where(_where(tc)).group_by(T.c.model)
+                                     .order_by(tokens.desc(), T.c.model)).all()
+            keep = [m for m, _t in per_model[:top]]
+            for m in keep:
+                series[m] = [0.0] * n
+            if len(per_model) > top:
+                series["other"] = [0.0] * n
+            rows = conn.execute(select(b, T.c.model, tokens.label("tok"),
+                                       func.coalesce(func.sum(T.c.cost_usd), 0.0).label("usd"))
+                                .where(_where(tc)).group_by(b, T.c.model)).all()
+            for r in rows:
+                i = int(r.b) - first
+                if 0 <= i < n:
+                    series[r.model if r.model in series else "other"][i] += float(r.tok or 0)
+                    cost[i] += float(r.usd or 0.0)
         else:
             for k in TOKEN_TYPES:
-                series.setdefault(k, [0.0] * len(keys))[i] += float(getattr(r, k) or 0)
-    return {"buckets": [k * bucket_ms - offset_ms for k in keys], "series": series, "cost": cost}
+                series[TOKEN_TYPE_LABELS[k]] = [0.0] * n
+            rows = conn.execute(select(b, func.coalesce(func.sum(T.c.cost_usd), 0.0).label("usd"),
+                                       *[func.coalesce(func.sum(getattr(T.c, k)), 0).label(k) for k in TOKEN_TYPES])
+                                .where(_where(tc)).group_by(b)).all()
+            for r in rows:
+                i = int(r.b) - first
+                if 0 <= i < n:
+                    cost[i] += float(r.usd or 0.0)
+                    for k in TOKEN_TYPES:
+                        series[TOKEN_TYPE_LABELS[k]][i] += float(getattr(r, k) or 0)
+    starts = [(first + i) * bucket_ms - off for i in range(n)]
+    step = 1
+    if n > columns:  # alignment added a partial bucket at an end, or the caller asked for fewer columns
+        step = -(-n // columns)
+        starts = downsample_starts(starts, columns)
+        series = {k: downsample(v, columns) for k, v in series.items()}
+        cost = downsample(cost, columns)
+    totals = {k: float(sum(v)) for k, v in series.items()}
+    return Timeline(bucket_ms, starts, series, cost, by, step, totals)
 
 
-def spend_between(engine: Engine, f: Filters, since_ms: int, until_ms: int) -> tuple[float, float, int]:
-    """(cost_usd, cloud_cost_equivalent, tasks) of tasks in [since, until) under the non-time filters."""
+# ---------------------------------------------------------------- spend
+def spend_between(engine: Engine, f: Filters, since_ms: int | None, until_ms: int | None) -> dict:
+    """cost_usd, cloud_cost_equivalent, local_savings_usd (as the summary report defines it) and tasks in
+    [since, until) under the filters other than time."""
     g = f.with_(since_ms=since_ms, until_ms=until_ms)
     with engine.connect() as conn:
         r = conn.execute(select(func.coalesce(func.sum(T.c.cost_usd), 0.0),
                                 func.coalesce(func.sum(T.c.cloud_cost_equivalent), 0.0), func.count())
-                         .where(and_(true(), *task_conds(g)))).one()
-    return float(r[0]), float(r[1]), int(r[2])
+                         .where(_where(task_conds(g)))).one()
+    cost, cloud = float(r[0]), float(r[1])
+    return {"cost_usd": cost, "cloud_cost_equivalent": cloud, "local_savings_usd": cloud - cost, "tasks": int(r[2])}
 
 
-def spend_per_bucket(engine: Engine, f: Filters, since_ms: int, until_ms: int, bucket_ms: int) -> list[float]:
-    """Spend in each bucket of [since, until), zeros included."""
-    g = f.with_(since_ms=since_ms, until_ms=until_ms)
-    b = ((T.c.ts_ms - since_ms) // bucket_ms).label("b")
+def spend_in_windows(engine: Engine, f: Filters, windows: Sequence[tuple[int, int]]) -> list[float]:
+    """Cost of tasks in each [a, b) window, in one scan of the windows' overall span (filters other than time)."""
+    if not windows:
+        return []
+    lo, hi = min(a for a, _ in windows), max(b for _, b in windows)
+    g = f.with_(since_ms=lo, until_ms=hi)
+    cols = [func.coalesce(func.sum(case((and_(T.c.ts_ms >= a, T.c.ts_ms < b), T.c.cost_usd), else_=0.0)), 0.0)
+            for a, b in windows]
     with engine.connect() as conn:
-        rows = conn.execute(select(b, func.sum(T.c.cost_usd)).where(and_(true(), *task_conds(g))).group_by(b)).all()
-    n = max(0, (until_ms - since_ms + bucket_ms - 1) // bucket_ms)
+        r = conn.execute(select(*cols).where(_where(task_conds(g)))).one()
+    return [float(v or 0.0) for v in r]
+
+
+def spend_buckets(engine: Engine, f: Filters, start_ms: int, end_ms: int, bucket_ms: int, tz: tzinfo) -> list[float]:
+    """Cost per bucket of [start, end) (local boundaries), zeros included (filters other than time)."""
+    off = bucket_offset(bucket_ms, utc_offset_ms(start_ms, tz))
+    first, n = bucket_span(start_ms, end_ms, bucket_ms, off)
+    g = f.with_(since_ms=start_ms, until_ms=end_ms)
+    b = ((T.c.ts_ms + off) // bucket_ms).label("b")
     out = [0.0] * n
-    for k, v in rows:
-        if 0 <= int(k) < n:
-            out[int(k)] += float(v or 0.0)
+    with engine.connect() as conn:
+        for k, v in conn.execute(select(b, func.sum(T.c.cost_usd)).where(_where(task_conds(g))).group_by(b)):
+            if 0 <= int(k) - first < n:
+                out[int(k) - first] += float(v or 0.0)
     return out
 
 
-def _change_cond():
-    names = [TC.c.tool_name.in_(sorted(FILE_CHANGING_TOOLS))]
-    names += [and_(TC.c.tool_name.like("mcp\\_\\_%", escape="\\"), TC.c.tool_name.like(f"%{w}%"))
-              for w in _MCP_CHANGE_WORDS]
-    return and_(TC.c.success.is_(True), or_(*names))
+def daily_spend(engine: Engine, f: Filters, tz: tzinfo, days: int = 366) -> list[dict]:
+    """Per local day (newest first, at most ``days``): cost, cloud equivalent, savings, tasks — days with tasks only.
 
-
-def efficiency_inputs(engine: Engine, f: Filters, limit: int | None = None) -> list[dict]:
-    """Per session: tokens, cost, successful file-changing tool calls, helpful / not helpful ratings."""
-    tc = task_conds(f)
-    usage = (select(T.c.session_id.label("sid"), func.sum(T.c.total_tokens).label("tokens"),
-                    func.coalesce(func.sum(T.c.cost_usd), 0.0).label("cost"),
-                    func.sum(case((T.c.quality_rating == 1, 1), else_=0)).label("helpful"),
-                    func.sum(case((T.c.quality_rating == 0, 1), else_=0)).label("not_helpful"),
-                    func.max(T.c.ts_ms).label("last_ms"))
-             .where(and_(true(), *tc)).group_by(T.c.session_id).subquery())
-    changes = (select(TC.c.session_id.label("sid"), func.count().label("changes"))
-               .where(and_(_change_cond(), *tool_conds(f))).group_by(TC.c.session_id).subquery())
-    q = (select(usage.c.sid, S.c.project, S.c.start_ms, usage.c.tokens, usage.c.cost, usage.c.helpful,
-                usage.c.not_helpful, usage.c.last_ms, func.coalesce(changes.c.changes, 0).label("changes"))
-         .select_from(usage.join(S, S.c.id == usage.c.sid).outerjoin(changes, changes.c.sid == usage.c.sid))
-         .order_by(usage.c.last_ms.desc()))
-    if limit:
-        q = q.limit(limit)
+    Grouped in SQL by 15-minute buckets and folded into local days, exactly as the daily report does."""
+    qb = (T.c.ts_ms // _QUARTER_MS).label("q")
     with engine.connect() as conn:
-        return [dict(r._mapping) for r in conn.execute(q)]
+        rows = conn.execute(select(qb, func.coalesce(func.sum(T.c.cost_usd), 0.0),
+                                   func.coalesce(func.sum(T.c.cloud_cost_equivalent), 0.0), func.count())
+                            .where(_where(task_conds(f))).group_by(qb)).all()
+    out: dict[str, dict] = {}
+    for q, cost, cloud, n in rows:
+        day = datetime.fromtimestamp(int(q) * _QUARTER_MS / 1000, tz).date().isoformat()
+        d = out.setdefault(day, {"date": day, "cost_usd": 0.0, "cloud_cost_equivalent": 0.0, "tasks": 0})
+        d["cost_usd"] += float(cost)
+        d["cloud_cost_equivalent"] += float(cloud)
+        d["tasks"] += int(n)
+    res = [out[k] for k in sorted(out, reverse=True)[:days]]
+    for d in res:
+        d["local_savings_usd"] = d["cloud_cost_equivalent"] - d["cost_usd"]
+    return res
 
 
-def efficiency_by_day(engine: Engine, f: Filters, offset_ms: int = 0) -> list[dict]:
-    day = 86_400_000
-    b = ((T.c.ts_ms + offset_ms) // day).label("d")
-    cb = ((TC.c.started_ms + offset_ms) // day).label("d")
-    with engine.connect() as conn:
-        usage = conn.execute(select(b, func.sum(T.c.total_tokens), func.coalesce(func.sum(T.c.cost_usd), 0.0),
-                                    func.sum(case((T.c.quality_rating == 1, 1), else_=0)),
-                                    func.sum(case((T.c.quality_rating == 0, 1), else_=0)))
-                             .where(and_(true(), *task_conds(f))).group_by(b)).all()
-        ch = dict(conn.execute(select(cb, func.count()).where(and_(_change_cond(), *tool_conds(f))).group_by(cb)).all())
-    return [{"day_ms": int(d) * day - offset_ms, "tokens": int(t or 0), "cost": float(c or 0), "helpful": int(h or 0),
-             "not_helpful": int(n or 0), "changes": int(ch.get(d, 0))} for d, t, c, h, n in sorted(usage)]
+# ---------------------------------------------------------------- efficiency
+def change_cond(extra: Iterable[str] = ()):
+    """A successful call of a file-changing tool (core.scoring.is_file_changing, in SQL)."""
+    names = sorted(FILE_CHANGING_TOOLS | set(extra))
+    lowered = func.lower(TC.c.tool_name)
+    mcp = [lowered.like(f"%\\_\\_{p.replace('_', chr(92) + '_')}", escape="\\") for p in sorted(MCP_FILE_CHANGING_TOOLS)]
+    return and_(TC.c.success.is_(True),
+                or_(TC.c.tool_name.in_(names), and_(lowered.like("mcp\\_\\_%", escape="\\"), or_(*mcp))))
 
 
-# ---------------------------------------------------------------- details
-def session_header(engine: Engine, session_id: str) -> dict | None:
-    with engine.connect() as conn:
-        s = conn.execute(select(S).where(S.c.id == session_id)).first()
-        if s is None:
-            return None
-        d = dict(s._mapping)
-        agents = conn.execute(select(T.c.agent_id, func.count()).where(and_(T.c.session_id == session_id,
-                                                                            T.c.agent_id.isnot(None)))
-                              .group_by(T.c.agent_id)).all()
-        errors = conn.execute(select(func.count()).where(and_(E.c.session_id == session_id,
-                                                              E.c.component == "api"))).scalar()
-    d["subagents"] = {a: int(n) for a, n in agents}
-    d["api_errors"] = int(errors or 0)
+def _useful_expr(h, u, n):
+    """The rating-weighted count of changes, from the counts by rating (weights in core.scoring)."""
+    return (h * literal(RATING_WEIGHTS[1]) + u * literal(RATING_WEIGHTS[None]) + n * literal(RATING_WEIGHTS[0]))
+
+
+def _changes_cols():
+    rating = T.c.quality_rating
+    return [func.coalesce(func.sum(case((rating == 1, 1), else_=0)), 0).label("ch_helpful"),
+            func.coalesce(func.sum(case((rating == 0, 1), else_=0)), 0).label("ch_not_helpful"),
+            func.count().label("ch_all")]
+
+
+def _usage_cols():
+    return [_total_tokens_sum().label("tokens"), func.coalesce(func.sum(T.c.cost_usd), 0.0).label("cost"),
+            func.coalesce(func.sum(case((T.c.quality_rating == 1, 1), else_=0)), 0).label("helpful"),
+            func.coalesce(func.sum(case((T.c.quality_rating == 0, 1), else_=0)), 0).label("not_helpful"),
+            func.count().label("tasks")]
+
+
+def _inputs(d: dict) -> dict:
+    """Counts by rating as the pure core wants them (ch_helpful, ch_unrated, ch_not_helpful)."""
+    ch_all, h, n = int(d.pop("ch_all") or 0), int(d.get("ch_helpful") or 0), int(d.get("ch_not_helpful") or 0)
+    d.update(ch_helpful=h, ch_not_helpful=n, ch_unrated=ch_all - h - n, tokens=int(d.get("tokens") or 0),
+             cost=float(d.get("cost") or 0.0), helpful=int(d.get("helpful") or 0),
+             not_helpful=int(d.get("not_helpful") or 0))
     return d
 
 
-def session_tasks(engine: Engine, session_id: str, limit: int = 500, offset: int = 0) -> list[dict]:
-    """A session's tasks in time order, with the names of the tools each one used."""
+def efficiency_totals(engine: Engine, f: Filters, extra: Iterable[str] = ()) -> dict:
+    """The range's inputs: tokens, cost, rated tasks, changes by rating; and how many sessions made none."""
+    tc, toc = task_conds(f), tool_conds(f)
+    ch = (select(TC.c.session_id.label("sid"), *_changes_cols())
+          .select_from(TC.outerjoin(T, T.c.id == TC.c.task_id))
+          .where(and_(change_cond(extra), *toc)).group_by(TC.c.session_id).subquery())
+    usage = (select(T.c.session_id.label("sid"), *_usage_cols()).where(_where(tc))
+             .group_by(T.c.session_id).subquery())
+    useful = _useful_expr(func.coalesce(ch.c.ch_helpful, 0),
+                          func.coalesce(ch.c.ch_all, 0) - func.coalesce(ch.c.ch_helpful, 0)
+                          - func.coalesce(ch.c.ch_not_helpful, 0), func.coalesce(ch.c.ch_not_helpful, 0))
     with engine.connect() as conn:
-        rows = [dict(r._mapping) for r in conn.execute(
-            select(T.c.id, T.c.ts_ms, T.c.model, T.c.routing, T.c.source, T.c.tokens_in, T.c.tokens_out,
-                   T.c.cache_read_tokens, T.c.cache_creation_tokens, T.c.total_tokens, T.c.latency_ms, T.c.cost_usd,
-                   T.c.quality_rating, T.c.agent_id, T.c.status, T.c.tier, T.c.persona)
-            .where(T.c.session_id == session_id).order_by(T.c.ts_ms, T.c.id).limit(limit).offset(offset))]
-        ids = [r["id"] for r in rows]
-        tools: dict[str, list[str]] = {}
-        for i in range(0, len(ids), 500):
-            for tid, name, ok in conn.execute(select(TC.c.task_id, TC.c.tool_name, TC.c.success)
-                                              .where(TC.c.task_id.in_(ids[i:i + 500]))
-                                              .order_by(TC.c.started_ms)):
-                tools.setdefault(tid, []).append(name + ("!" if ok is False else ""))
-    for r in rows:
-        r["tools"] = tools.get(r["id"], [])
-    return rows
-
-
-def task_detail(engine: Engine, task_id: str) -> dict | None:
-    with engine.connect() as conn:
-        t = conn.execute(select(T).where(T.c.id == task_id)).first()
-        if t is None:
-            return None
-        d = dict(t._mapping)
-        d["routing_decisions"] = [dict(r._mapping) for r in conn.execute(select(RD).where(RD.c.task_id == task_id))]
-        d["tool_calls"] = [dict(r._mapping) for r in conn.execute(
-            select(TC).where(TC.c.task_id == task_id).order_by(TC.c.started_ms))]
-        d["errors"] = [dict(r._mapping) for r in conn.execute(
-            select(E).where(or_(E.c.task_id == task_id,
-                                E.c.id.in_([f"tool:{c['id']}" for c in d["tool_calls"]]))))]
+        u = conn.execute(select(*_usage_cols()).where(_where(tc))).one()._mapping
+        c = conn.execute(select(*_changes_cols()).select_from(TC.outerjoin(T, T.c.id == TC.c.task_id))
+                         .where(and_(change_cond(extra), *toc))).one()._mapping
+        z = conn.execute(select(func.count(), func.coalesce(func.sum(usage.c.tokens), 0),
+                                func.coalesce(func.sum(usage.c.cost), 0.0))
+                         .select_from(usage.outerjoin(ch, ch.c.sid == usage.c.sid))
+                         .where(useful <= 0)).one()
+        sessions = conn.execute(select(func.count(func.distinct(T.c.session_id))).where(_where(tc))).scalar()
+    d = _inputs({**dict(u), **dict(c)})
+    d.update(sessions=int(sessions or 0), no_change_sessions=int(z[0]), no_change_tokens=int(z[1] or 0),
+             no_change_cost=float(z[2] or 0.0))
     return d
 
 
-def filter_choices(engine: Engine) -> dict[str, list[str]]:
-    """Distinct values for the filter pickers (bounded: top 50 each)."""
-    out = {}
+def efficiency_sessions(engine: Engine, f: Filters, extra: Iterable[str] = (), limit: int = 200,
+                        without_changes: bool = False) -> list[dict]:
+    """The least efficient sessions in the range: most tokens per useful change first (``without_changes``: the
+    sessions that made no useful change, most tokens first)."""
+    from nexus_tui.store.queries import S
+
+    tc, toc = task_conds(f), tool_conds(f)
+    usage = (select(T.c.session_id.label("sid"), *_usage_cols(), func.max(T.c.ts_ms).label("last_ms"))
+             .where(_where(tc)).group_by(T.c.session_id).subquery())
+    ch = (select(TC.c.session_id.label("sid"), *_changes_cols())
+          .select_from(TC.outerjoin(T, T.c.id == TC.c.task_id))
+          .where(and_(change_cond(extra), *toc)).group_by(TC.c.session_id).subquery())
+    h = func.coalesce(ch.c.ch_helpful, 0)
+    n = func.coalesce(ch.c.ch_not_helpful, 0)
+    a = func.coalesce(ch.c.ch_all, 0)
+    useful = _useful_expr(h, a - h - n, n)
+    q = (select(usage.c.sid, S.c.project, S.c.cli_tool, S.c.start_ms, usage.c.tokens, usage.c.cost,
+                usage.c.helpful, usage.c.not_helpful, usage.c.tasks, usage.c.last_ms,
+                h.label("ch_helpful"), n.label("ch_not_helpful"), a.label("ch_all"))
+         .select_from(usage.join(S, S.c.id == usage.c.sid).outerjoin(ch, ch.c.sid == usage.c.sid)))
+    if without_changes:
+        q = q.where(useful <= 0).order_by(usage.c.tokens.desc(), usage.c.sid)
+    else:
+        q = q.where(useful > 0).order_by((usage.c.tokens * 1.0 / useful).desc(), usage.c.sid)
     with engine.connect() as conn:
-        for name, col, table in (("project", S.c.project, S), ("cli_tool", S.c.cli_tool, S),
-                                 ("persona", S.c.persona, S), ("model", T.c.model, T), ("source", T.c.source, T)):
-            out[name] = [r[0] for r in conn.execute(select(col).where(col.isnot(None)).group_by(col)
-                                                    .order_by(func.count().desc()).limit(50))]
+        return [_inputs(dict(r._mapping)) for r in conn.execute(q.limit(limit))]
+
+
+def efficiency_trend(engine: Engine, f: Filters, *, start_ms: int, end_ms: int, bucket_ms: int, tz: tzinfo,
+                     extra: Iterable[str] = ()) -> tuple[list[int], list[dict]]:
+    """(bucket starts, inputs per bucket) of [start, end): tokens and cost by task time, changes by call time."""
+    off = bucket_offset(bucket_ms, utc_offset_ms(start_ms, tz))
+    first, n = bucket_span(start_ms, end_ms, bucket_ms, off)
+    g = f.with_(since_ms=start_ms, until_ms=end_ms)
+    tb = ((T.c.ts_ms + off) // bucket_ms).label("b")
+    cb = ((TC.c.started_ms + off) // bucket_ms).label("b")
+    out = [{"tokens": 0, "cost": 0.0, "helpful": 0, "not_helpful": 0, "tasks": 0, "ch_helpful": 0,
+            "ch_not_helpful": 0, "ch_all": 0} for _ in range(n)]
+    with engine.connect() as conn:
+        for r in conn.execute(select(tb, *_usage_cols()).where(_where(task_conds(g))).group_by(tb)):
+            i = int(r.b) - first
+            if 0 <= i < n:
+                out[i].update({k: r._mapping[k] for k in ("tokens", "cost", "helpful", "not_helpful", "tasks")})
+        for r in conn.execute(select(cb, *_changes_cols()).select_from(TC.outerjoin(T, T.c.id == TC.c.task_id))
+                              .where(and_(change_cond(extra), *tool_conds(g))).group_by(cb)):
+            i = int(r.b) - first
+            if 0 <= i < n:
+                out[i].update({k: r._mapping[k] for k in ("ch_helpful", "ch_not_helpful", "ch_all")})
+    return [(first + i) * bucket_ms - off for i in range(n)], [_inputs(d) for d in out]
+
+
+# ---------------------------------------------------------------- tools
+def tools_by_server(engine: Engine, f: Filters) -> list[dict]:
+    """Per MCP server: tools, calls, failures, failure rate, p50/p95/p99 (nearest rank) and max latency."""
+    conds = tool_conds(f) + [TC.c.mcp_server.isnot(None)]
+    fails = func.coalesce(func.sum(case((TC.c.success.is_(False), 1), else_=0)), 0)
+    with engine.connect() as conn:
+        rows = conn.execute(select(TC.c.mcp_server, func.count(func.distinct(TC.c.tool_name)), func.count(), fails,
+                                   func.max(TC.c.latency_ms))
+                            .where(_where(conds)).group_by(TC.c.mcp_server)).all()
+        out = []
+        for server, tools, calls, failures, mx in rows:
+            where = and_(*conds, TC.c.mcp_server == server, TC.c.latency_ms.isnot(None))
+            n = conn.execute(select(func.count()).select_from(TC).where(where)).scalar() or 0
+            d = {"server": server, "tools": int(tools), "calls": int(calls), "failures": int(failures),
+                 "failure_rate": failures / calls if calls else None, "max_ms": mx}
+            for p in (50, 95, 99):
+                d[f"p{p}_ms"] = (conn.execute(select(TC.c.latency_ms).where(where).order_by(TC.c.latency_ms)
+                                              .limit(1).offset(nearest_rank(n, p))).scalar() if n else None)
+            out.append(d)
+    out.sort(key=lambda d: (-d["calls"], d["server"]))
     return out
+
+
+def recent_failures(engine: Engine, f: Filters, *, tool: str | None = None, server: str | None = None,
+                    limit: int = 100) -> list[dict]:
+    """The newest failed calls of a tool (or of every tool of an MCP server) with their error text."""
+    conds = tool_conds(f) + [TC.c.success.is_(False)]
+    if tool:
+        conds.append(TC.c.tool_name == tool)
+    if server:
+        conds.append(TC.c.mcp_server == server)
+    with engine.connect() as conn:
+        rows = conn.execute(select(TC.c.id, TC.c.tool_name, TC.c.mcp_server, TC.c.started_ms, TC.c.latency_ms,
+                                   TC.c.error_type, TC.c.error_message, TC.c.session_id, TC.c.task_id)
+                            .where(_where(conds)).order_by(TC.c.started_ms.desc(), TC.c.id).limit(limit)).all()
+    return [dict(r._mapping) for r in rows]
+
+
+def failures_by_type(engine: Engine, f: Filters, *, server: str) -> list[dict]:
+    """Failures of an MCP server's tools by error type (``queries.tool_failures_by_type`` does one tool)."""
+    conds = tool_conds(f) + [TC.c.success.is_(False), TC.c.mcp_server == server]
+    with engine.connect() as conn:
+        rows = conn.execute(select(TC.c.tool_name, TC.c.error_type, func.count()).where(_where(conds))
+                            .group_by(TC.c.tool_name, TC.c.error_type)).all()
+    return sorted(({"tool": t, "error_type": e or "error", "failures": int(n)} for t, e, n in rows),
+                  key=lambda d: (-d["failures"], d["tool"], d["error_type"]))
