@@ -167,7 +167,7 @@ class NexusApp(App):
         from nexus_tui.collect.otlp import ReceiverThread
 
         s = self.settings
-        self._receiver = ReceiverThread(self.store.writer, s.otlp_host, s.otlp_port,
+        self._receiver = ReceiverThread(self.collector, s.otlp_host, s.otlp_port,  # its single writer
                                         notify=lambda res: self._collector_notify(PassReport(written=res)))
         self._receiver.start()
         self._receiver.ready.wait(5)

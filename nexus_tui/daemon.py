@@ -25,7 +25,7 @@ def run(settings, store, once: bool = False, interval: float = 2.0, otlp: bool =
     if otlp:
         from nexus_tui.collect.otlp import ReceiverThread
 
-        receiver = ReceiverThread(store.writer, host, port)
+        receiver = ReceiverThread(collector, host, port)  # writes go through the collector's single writer
         receiver.start()
         receiver.ready.wait(10)
         if receiver.error is not None:

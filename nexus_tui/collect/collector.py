@@ -152,6 +152,11 @@ class Collector:
             self._pool.shutdown(cancel_futures=True)
             self._pool = None
 
+    def write(self, batch) -> "WriteResult":
+        """Write a batch from another producer (the OTLP receiver) through the collector's writer, between passes."""
+        with self._lock:
+            return self.store.writer.write(batch)
+
     def rate(self, task_id: str, rating: int | None) -> tuple[int | None, int]:
         """Rate a task through the collector's writer, between passes (one writer at a time)."""
         with self._lock:
