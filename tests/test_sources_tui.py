@@ -63,7 +63,11 @@ async def test_event_log_lunaroute_and_telemetry_sessions_show_on_the_screens(tm
         assert "search_docs" in tools and "docs" in tools["search_docs"] and "Bash" in tools
         await pilot.press("5")
         await settle(app, pilot)
+        app.screen.query_one("#dims").active = "tab-routing"  # the Tiers screen queries the visible table only
+        await settle(app, pilot, 3)
         routing_rows = {r[0] for r in cells(app.screen.query_one("#dim-routing"))}
+        app.screen.query_one("#dims").active = "tab-source"
+        await settle(app, pilot, 3)
         sources = {r[0] for r in cells(app.screen.query_one("#dim-source"))}
         assert routing_rows == {"cloud", "local"} and sources == {"mcp-tool", "proxy-intercept", "otel"}
     store.close()
