@@ -324,7 +324,7 @@ async def test_efficiency_inputs_equal_the_sessions_report(tmp_path):
         assert t["ch_helpful"] + t["ch_unrated"] + t["ch_not_helpful"] == sum(
             1 for name, ok in calls if ok and is_file_changing(name))
         # the trend covers the same tokens
-        assert sum(d["tokens"] for d in screen.shown["trend"]) == s["total_tokens"]
+        assert sum(d["tokens"] for d in screen.trend["trend"]) == s["total_tokens"]
 
 
 def test_change_condition_in_sql_matches_the_pure_rule(tmp_path):

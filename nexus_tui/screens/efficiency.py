@@ -55,7 +55,8 @@ class EfficiencyScreen(InsightScreen):
     def __init__(self) -> None:
         super().__init__()
         self.without_changes = False
-        self.shown: dict | None = None
+        self.shown: dict | None = None  # the totals and sessions on screen (tests read them)
+        self.trend: dict | None = None  # the trend on screen
 
     def body(self) -> ComposeResult:
         with KpiRow(id="tiles"):
@@ -75,26 +76,52 @@ class EfficiencyScreen(InsightScreen):
         # (the base's on_mount runs after this one: Textual calls every on_mount up the MRO; it loads the data)
 
     def refresh_data(self) -> None:
+        """The totals and the table (main), and the trend in a second worker: on two cores they run side by side."""
         self._stale = False
         self.update_status()
-        self.run_query(self.load, Request(self.app.now_ms(), self.without_changes))
+        req = Request(self.app.now_ms(), self.without_changes)
+        self.run_query(self.load, req)
+        self.run_query(self.load_trend, req, tag="trend")
 
-    def load(self, req: Request) -> dict:
-        """Worker thread: totals, trend buckets and the least efficient sessions of the range."""
-        f, extra = self.filters, extra_tools(self.settings)
+    def _range(self, req: Request) -> tuple[int, int] | None:
+        f = self.filters
         lo, hi = A.span(self.engine, f)
         if lo is None:
-            return {"in_db": U.session_count(self.engine)}
+            return None
         start = f.since_ms if f.since_ms is not None else lo
         end = f.until_ms if f.until_ms is not None else (max(req.now_ms, hi + 1) if f.since_ms is not None
                                                           else hi + 1)
-        bucket = choose_bucket(end - start, TREND_POINTS, minimum_ms=HOUR_MS)
-        starts, trend = A.efficiency_trend(self.engine, f, start_ms=start, end_ms=end, bucket_ms=bucket,
-                                           tz=self.app.tz, extra=extra)
-        return {"in_db": None, "req": req, "bucket": bucket, "starts": starts, "trend": trend,
-                "totals": A.efficiency_totals(self.engine, f, extra),
+        return start, end
+
+    def load(self, req: Request) -> dict:
+        """Worker thread: the range's totals and its least efficient sessions."""
+        f, extra = self.filters, extra_tools(self.settings)
+        if self._range(req) is None:
+            return {"in_db": U.session_count(self.engine)}
+        return {"in_db": None, "req": req, "totals": A.efficiency_totals(self.engine, f, extra),
                 "sessions": A.efficiency_sessions(self.engine, f, extra, limit=LIMIT,
                                                   without_changes=req.without_changes)}
+
+    def load_trend(self, req: Request) -> dict | None:
+        """Worker thread: inputs per trend bucket."""
+        span = self._range(req)
+        if span is None:
+            return None
+        start, end = span
+        bucket = choose_bucket(end - start, TREND_POINTS, minimum_ms=HOUR_MS)
+        starts, trend = A.efficiency_trend(self.engine, self.filters, start_ms=start, end_ms=end, bucket_ms=bucket,
+                                           tz=self.app.tz, extra=extra_tools(self.settings))
+        return {"bucket": bucket, "starts": starts, "trend": trend}
+
+    def show_query(self, tag: str, data) -> None:
+        self.trend = data
+        if data is None:
+            return
+        tpc = [self.score(d).tokens_per_change for d in data["trend"]]
+        useful = [self.score(d).useful for d in data["trend"]]
+        self.query_one("#trend", EfficiencyTrendChart).set_data(
+            data["starts"], tpc, useful, self.app.tz, data["bucket"],
+            f"tokens per useful change, per {bucket_label(data['bucket'])} (lower is better)")
 
     @staticmethod
     def score(d: dict):
@@ -125,11 +152,6 @@ class EfficiencyScreen(InsightScreen):
         self.query_one("#kpi-zero", KpiTile).set(
             f"{fmt_int(t['no_change_sessions'])} of {fmt_int(t['sessions'])}",
             f"{fmt_int(t['no_change_tokens'])} tokens, {fmt_usd(t['no_change_cost'])}\nz lists them")
-        tpc = [self.score(d).tokens_per_change for d in data["trend"]]
-        useful = [self.score(d).useful for d in data["trend"]]
-        self.query_one("#trend", EfficiencyTrendChart).set_data(
-            data["starts"], tpc, useful, self.app.tz, data["bucket"],
-            f"tokens per useful change, per {bucket_label(data['bucket'])} (lower is better)")
         rows = []
         for d in data["sessions"]:
             s = self.score(d)
@@ -152,7 +174,7 @@ class EfficiencyScreen(InsightScreen):
     # ------------------------------------------------------------ keys
     def action_toggle_zero(self) -> None:
         self.without_changes = not self.without_changes
-        self.refresh_data()
+        self.run_query(self.load, Request(self.app.now_ms(), self.without_changes))  # the trend stays
 
     def on_data_table_row_highlighted(self, event: KeyedTable.RowHighlighted) -> None:
         if event.row_key is not None and event.row_key.value:

@@ -155,9 +155,16 @@ class EfficiencyTrendChart(InsightChart):
         plt = self.plt
         self._reset(title)
         pts = [(i, v) for i, v in enumerate(tpc) if v is not None]
+        runs: list[list[tuple[int, float]]] = []  # consecutive buckets with a change: no line across a gap
+        for i, v in pts:
+            if runs and runs[-1][-1][0] == i - 1:
+                runs[-1].append((i, v))
+            else:
+                runs.append([(i, v)])
+        for k, run in enumerate(runs):
+            plt.plot([i for i, _ in run], [v for _, v in run], label=None if k else "tokens per useful change",
+                     marker="braille" if len(run) > 1 else "dot", color=LINE_COLOR)  # a lone point stays visible
         if pts:
-            plt.plot([i for i, _ in pts], [v for _, v in pts], label="tokens per useful change", marker="braille",
-                     color=LINE_COLOR)
             self._y_axis(max(v for _, v in pts))
         if any(useful):
             plt.plot(list(range(len(useful))), useful, label="useful changes (right axis)", marker="braille",
