@@ -146,18 +146,6 @@ def timeline(engine: Engine, f: Filters, *, start_ms: int, end_ms: int, bucket_m
 
 
 # ---------------------------------------------------------------- spend
-def spend_between(engine: Engine, f: Filters, since_ms: int | None, until_ms: int | None) -> dict:
-    """cost_usd, cloud_cost_equivalent, local_savings_usd (as the summary report defines it) and tasks in
-    [since, until) under the filters other than time."""
-    g = f.with_(since_ms=since_ms, until_ms=until_ms)
-    with engine.connect() as conn:
-        r = conn.execute(select(func.coalesce(func.sum(T.c.cost_usd), 0.0),
-                                func.coalesce(func.sum(T.c.cloud_cost_equivalent), 0.0), func.count())
-                         .where(_where(task_conds(g)))).one()
-    cost, cloud = float(r[0]), float(r[1])
-    return {"cost_usd": cost, "cloud_cost_equivalent": cloud, "local_savings_usd": cloud - cost, "tasks": int(r[2])}
-
-
 def spend_in_windows(engine: Engine, f: Filters, windows: Sequence[tuple[int, int]]) -> list[float]:
     """Cost of tasks in each [a, b) window, in one scan of the windows' overall span (filters other than time)."""
     if not windows:
