@@ -93,6 +93,43 @@ async def test_every_screen_is_one_key_away_and_enter_escape_navigate(tmp_path):
         assert not app.screen.query("HelpPanel")
 
 
+async def test_switching_back_to_a_screen_keeps_what_it_rendered(tmp_path):
+    """A screen seen before comes back as it was: no 50 ms hold of the output, no CSS re-applied to every widget
+    (which makes a DataTable re-render every cell); it still reloads when stale and follows a theme change."""
+    app = demo_app(tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(app, pilot)
+        await pilot.press("2")
+        await settle(app, pilot)
+        await pilot.press("1")
+        await settle(app, pilot)
+        table = app.screen.query_one("#sessions")
+        renders, delays = [], []
+        render_cell, delay_update = table._render_cell, app.delay_update
+        table._render_cell = lambda *a, **k: renders.append(a) or render_cell(*a, **k)
+        app.delay_update = lambda *a, **k: delays.append(a) or delay_update(*a, **k)
+        await pilot.press("2")
+        await settle(app, pilot)
+        await pilot.press("1")
+        await settle(app, pilot)
+        assert type(app.screen).__name__ == "SessionsScreen" and app.screen.query_one("#sessions") is table
+        assert not delays  # Textual's switch_mode holds every update for 50 ms
+        assert not renders  # the cells painted before were kept (no CSS re-applied, caches not dropped)
+        # stale while away: reloads when shown
+        app._screen_stacks["timeline"][0].mark_stale()
+        await pilot.press("2")
+        await settle(app, pilot)
+        assert not app.screen._stale
+        # a theme changed while a screen was away reaches it when it comes back
+        await pilot.press("1")
+        await settle(app, pilot)
+        app.theme = "textual-light" if app.theme != "textual-light" else "nord"
+        await settle(app, pilot)
+        await pilot.press("2")
+        await settle(app, pilot)
+        assert app.screen._css_update_count == app._css_update_count
+
+
 async def test_command_palette_reaches_every_screen_and_the_range(tmp_path):
     app = demo_app(tmp_path)
     async with app.run_test(size=SIZE) as pilot:
