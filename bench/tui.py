@@ -135,6 +135,7 @@ def build(db: Path, n_tasks: int, n_sessions: int) -> None:
                 con.execute(f"DELETE FROM {table} WHERE session_id NOT LIKE 'bench-%'" if table != "sessions"
                             else "DELETE FROM sessions WHERE id NOT LIKE 'bench-%'")
             con.execute("DELETE FROM ingest_cursors")
+        _rebuild_rollups(db)
         return
     tmp = db.with_suffix(".tmp")
     for suffix in ("", "-wal", "-shm"):
@@ -178,9 +179,23 @@ def build(db: Path, n_tasks: int, n_sessions: int) -> None:
         if s % 1000 == 999:
             con.commit()
     con.commit()
+    con.close()
+    _rebuild_rollups(tmp)  # the rows were written behind the writer's back: build their rollups
+    con = sqlite3.connect(tmp)
     con.execute("ANALYZE")
     con.close()
     os.replace(tmp, db)
+
+
+def _rebuild_rollups(db: Path) -> None:
+    from nexus_tui.store import open_store
+    from nexus_tui.store.engine import write_tx
+    from nexus_tui.store.rollup import rebuild
+
+    store = open_store(f"sqlite:///{db}")
+    with write_tx(store.engine) as conn:
+        rebuild(conn)
+    store.close()
 
 
 class Terminal:

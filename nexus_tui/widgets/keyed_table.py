@@ -2,9 +2,33 @@
 
 from __future__ import annotations
 
+from rich.cells import cell_len
+from rich.segment import Segment
+from rich.style import Style
+from rich.text import Text
 from textual.binding import Binding
 from textual.message import Message
 from textual.widgets import DataTable
+
+
+def plain_cell(value) -> str | None:
+    """The text of a cell that DataTable would show as one line of unstyled, left-aligned, single-width characters
+    (so it can be measured and painted without Rich's renderer), or None for anything else (markup, emoji codes,
+    Text with styles, numbers, several lines, wide characters), which goes through DataTable unchanged."""
+    if isinstance(value, str):
+        if "[" in value or value.count(":") > 1 or "\n" in value or "\t" in value or "\r" in value:
+            return None  # markup or a possible :emoji: code: DataTable renders it through Text.from_markup
+        text = value
+    elif type(value) is Text:
+        if value.spans or value.style or value.justify not in (None, "default", "left") or value.overflow \
+                or value.no_wrap is not None or value.end != "\n":
+            return None
+        text = value.plain
+        if "\n" in text or "\t" in text or "\r" in text:
+            return None
+    else:
+        return None
+    return text if text.isprintable() and cell_len(text) == len(text) else None
 
 
 class KeyedTable(DataTable):
@@ -43,11 +67,102 @@ class KeyedTable(DataTable):
                 self.add_column(label, key=key)
 
     def _update_dimensions(self, new_rows) -> None:
+        # Plain one-line cells are measured here by their length (DataTable measures every cell of every new row
+        # with Rich: ≈ 60 ms for a page of 200 rows x 12 columns); the rest goes to DataTable's own measuring.
+        others = []
+        columns = self.ordered_columns
+        widths = [c.content_width for c in columns]
+        for row_key in new_rows:
+            row = self.rows.get(row_key)
+            data = self._data.get(row_key)
+            if row is None or data is None or row_key not in self._row_locations:
+                continue  # removed before the table was idle
+            if row.label is not None or row.auto_height:
+                others.append(row_key)
+                continue
+            texts = [plain_cell(data.get(c.key)) for c in columns]
+            if any(t is None for t in texts):
+                others.append(row_key)
+                continue
+            widths = [max(w, len(t)) for w, t in zip(widths, texts)]
+        for column, width in zip(columns, widths):
+            column.content_width = width
+        super()._update_dimensions(others)
         # Column widths are measured when idle, after rows were added; lines painted before that (with the header
         # widths) stay in DataTable's line cache, which it clears only for auto-height rows: clear it here.
-        super()._update_dimensions(new_rows)
         self._clear_caches()
         self.refresh()
+
+    def notify_style_update(self) -> None:
+        self._row_styles = {}
+        super().notify_style_update()
+
+    def _get_row_style(self, row_index: int, base_style: Style) -> Style:
+        # DataTable computes it for every line it paints, walking all ancestors' styles (≈ 0.15 ms each time);
+        # it depends only on the kind of row, the base style and the pseudo classes (focus, hover).
+        kind = -1 if row_index == -1 else (-2 if row_index < self.fixed_rows else row_index % 2)
+        key = (kind, base_style, self._pseudo_class_state, self.zebra_stripes)
+        cache = self.__dict__.setdefault("_row_styles", {})
+        style = cache.get(key)
+        if style is None:
+            style = cache[key] = super()._get_row_style(row_index, base_style)
+        return style
+
+    def _render_cell(self, row_index: int, column_index: int, base_style: Style, width: int, cursor: bool = False,
+                     hover: bool = False):
+        """DataTable's ``_render_cell``, with plain one-line cells (almost all of ours) painted directly.
+
+        DataTable renders every cell through Rich (Styled(Padding(Text)) -> render_lines), ≈ 0.13 ms a cell on a
+        2-core machine, so a screen of 45 rows x 12 columns costs ≈ 70 ms whenever anything in the table changes.
+        The segments made here are the ones Rich makes for such a cell (tests compare both on every table):
+        padding, text, fill, padding, in the cell's one style.
+        """
+        lines = self._fast_cell(row_index, column_index, base_style, width, cursor, hover)
+        return lines if lines is not None else super()._render_cell(row_index, column_index, base_style, width,
+                                                                    cursor, hover)
+
+    def _fast_cell(self, row_index, column_index, base_style, width, cursor, hover):
+        if column_index < 0:
+            return None  # row labels: DataTable's way
+        try:
+            column_key = self._column_locations.get_key(column_index)
+            if row_index == -1:
+                if self.header_height != 1:
+                    return None
+                row_key = self._header_row_key
+                text = plain_cell(self.columns[column_key].label)
+            else:
+                row_key = self._row_locations.get_key(row_index)
+                row = self.rows[row_key]
+                if row.height != 1 or row.auto_height or row.label is not None:
+                    return None
+                text = plain_cell(self._data[row_key].get(column_key))
+        except KeyError:
+            return None
+        pad = self.cell_padding
+        inner = width - 2 * pad
+        if text is None or inner < len(text) or inner < 0:
+            return None
+        key = (row_key, column_key, base_style, cursor, hover, self._show_hover_cursor, self._update_count,
+               self._pseudo_class_state)
+        cache = self._cell_render_cache
+        lines = cache.get(key)
+        if lines is None:
+            is_header = row_index == -1
+            fixed = not is_header and (row_index < self.fixed_rows or column_index < self.fixed_columns)
+            component_style, post_style = self._get_styles_to_render_cell(
+                is_header, False, fixed, hover, cursor, self.show_cursor, self._show_hover_cursor,
+                self.cursor_foreground_priority == "css", self.cursor_background_priority == "css")
+            style = base_style + Style.from_meta({"row": row_index, "column": column_index}) + component_style
+            style = style + post_style if style else post_style
+            line = [Segment(" " * pad, style)] if pad else []
+            line.append(Segment(text, style))  # Rich keeps it when empty too
+            if inner > len(text):
+                line.append(Segment(" " * (inner - len(text)), style))
+            if pad:
+                line.append(Segment(" " * pad, style))
+            lines = cache[key] = [line]
+        return lines
 
     @property
     def current_key(self) -> str | None:
