@@ -68,16 +68,25 @@ def main(ctx, home, db, claude_dirs, lunaroute_dirs, report, since, until, proje
 @click.pass_context
 def ingest(ctx):
     """Run one ingest pass over every source and print what it did."""
-    from nexus_tui.collect.collector import Collector
+    from nexus_tui.collect import parsing
     from nexus_tui.collect.registry import build_sources
 
     settings = _settings(ctx)
-    store = _open(settings)
-    collector = Collector(store, build_sources(settings))
+    sources = build_sources(settings)
+    # plan the pass and start the parser workers first: they parse while this process imports the store's
+    # libraries (SQLAlchemy, SQLModel: most of the start-up) and opens the database
+    ahead = parsing.start(settings.db_url, sources)
     try:
-        rep = collector.run_once()
+        store = _open(settings)
+        from nexus_tui.collect.collector import Collector
+
+        collector = Collector(store, sources)
+        try:
+            rep = collector.run_once(ahead)
+        finally:
+            collector.close()
     finally:
-        collector.close()
+        ahead.close()
     w = rep.written
     click.echo(f"files: {rep.files_seen} seen, {rep.files_read} read ({rep.bytes_read / 1e6:.1f} MB, "
                f"{rep.lines} lines) in {rep.seconds:.2f}s")

@@ -6,43 +6,28 @@ imports no Textual; whoever runs it passes a ``notify`` callable to hear what ch
 
 from __future__ import annotations
 
-import os
 import threading
 import time
 from collections import Counter
 from collections.abc import Callable
-from concurrent.futures import Executor, ProcessPoolExecutor
+from concurrent.futures import Executor
 from dataclasses import dataclass, field
 
-import orjson
 from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
 
-from nexus_tui.core.events import Batch, ErrorRec, iso_from_ms
+from nexus_tui.core.events import iso_from_ms
 from nexus_tui.collect import tail
+from nexus_tui.collect.parsing import (PARALLEL_MIN_BYTES, Ahead, FileResult, Plan, ReadAhead, default_workers,
+                                       in_process, new_pool, plan, read_file, writer_loaded)
 from nexus_tui.collect.sources import FileSource
 from nexus_tui.store import Store
 from nexus_tui.store.engine import describe_db_error
 from nexus_tui.store.schema import IngestCursor
 from nexus_tui.store.writer import CursorUpdate, Prepared, WriteResult, prepare
 
-PARALLEL_MIN_BYTES = 4 * 1024 * 1024  # below this a pass parses in-process
+__all__ = ["Collector", "CollectorThread", "FileResult", "PassReport", "PARALLEL_MIN_BYTES", "read_file"]
 _WRITE_GROUP_RECORDS = 10_000
-
-
-@dataclass
-class FileResult:
-    path: str
-    stat: tail.FileStat
-    offset: int
-    head_hash: str
-    state: str | None
-    prepared: Prepared
-    lines: int
-    skipped: dict
-    bytes_read: int
-    restarted: bool
-    error: str | None = None
 
 
 @dataclass
@@ -65,74 +50,6 @@ class PassReport:
         return sum(self.skipped.values())
 
 
-def read_file(source: FileSource, path: str, cur: tail.SavedCursor | None) -> FileResult | None:
-    """Read and parse what was appended to ``path`` since ``cur``; None when nothing changed."""
-    st = tail.stat_file(path)
-    if st is None or tail.unchanged(st, cur):
-        return None
-    try:
-        with open(path, "rb") as f:
-            offset, restarted, head = tail.start_offset(f, st, cur)
-            state = source.new_state()
-            if not restarted and cur is not None and cur.state:
-                try:
-                    loaded = orjson.loads(cur.state)
-                    if isinstance(loaded, dict):
-                        state = loaded
-                except orjson.JSONDecodeError:
-                    pass
-            batch = Batch()
-            start = offset
-            while True:
-                chunk = tail.read_complete(f, offset)
-                if not chunk:
-                    break
-                batch.extend(source.parse(chunk, offset, path, state))
-                offset += len(chunk)
-    except OSError as e:
-        return FileResult(path, st, cur.offset if cur else 0, cur.head_hash if cur else "", None, Prepared(), 0, {},
-                          0, False, error=f"cannot read {path}: {e.strerror or e}")
-    nskip = sum(batch.skipped.values())
-    if nskip:  # the audit trail says where lines were skipped and why
-        batch.errors.append(ErrorRec(
-            id=f"ingest:{path}:{offset}", ts_ms=int(time.time() * 1000), component="ingest", kind="skipped_lines",
-            message=f"{nskip} line(s) skipped in {path}: "
-            + ", ".join(f"{k}: {v}" for k, v in sorted(batch.skipped.items())),
-            context=orjson.dumps({"path": path, "reasons": batch.skipped}).decode()))
-    prepared = prepare(batch)  # folded and laid out here, in the worker, so the writer only executes
-    st_after = tail.stat_file(path) or st
-    # remember the size we read up to, so an unchanged file is not even opened next time
-    st_rec = tail.FileStat(path, st.dev, st.inode, offset if offset >= st_after.size else st_after.size,
-                           st_after.mtime_ns)
-    return FileResult(path, st_rec, offset, head, orjson.dumps(state).decode() if state else None, prepared,
-                      batch.lines, dict(batch.skipped), offset - start, restarted)
-
-
-def _unordered(pool: Executor, jobs: list):
-    """Results in completion order, with at most a few jobs in flight per worker (bounded memory)."""
-    from concurrent.futures import FIRST_COMPLETED, wait
-
-    it = iter(jobs)
-    pending = set()
-    limit = 8 * (getattr(pool, "_max_workers", 2) or 2)
-    for job in it:
-        pending.add(pool.submit(_read_job, job))
-        if len(pending) >= limit:
-            break
-    while pending:
-        done, pending = wait(pending, return_when=FIRST_COMPLETED)
-        for fut in done:
-            yield fut.result()
-            nxt = next(it, None)
-            if nxt is not None:
-                pending.add(pool.submit(_read_job, nxt))
-
-
-def _read_job(args):
-    source, path, cur = args
-    return read_file(source, path, cur)
-
-
 class Collector:
     """Reads every source incrementally into the store; safe to call ``run_once`` from one thread at a time."""
 
@@ -141,7 +58,7 @@ class Collector:
         self.store = store
         self.sources = sources
         self.notify = notify
-        self.workers = workers if workers is not None else min(2, os.cpu_count() or 1)
+        self.workers = workers if workers is not None else default_workers()
         self._lock = threading.Lock()
         self._pool: Executor | None = None
         self.last: PassReport | None = None
@@ -170,9 +87,10 @@ class Collector:
                                 .where(t.c.source == source.name)).fetchall()
         return {r[0]: tail.SavedCursor(*r[1:]) for r in rows}
 
-    def run_once(self) -> PassReport:
+    def run_once(self, ahead: Ahead | None = None) -> PassReport:
+        """One pass over every source; ``ahead`` is a pass started before the store was open (``parsing.start``)."""
         with self._lock:
-            rep = self._run()
+            rep = self._run(ahead)
         self.last = rep
         self.totals.files_seen = rep.files_seen
         self.totals.files_read += rep.files_read
@@ -184,41 +102,38 @@ class Collector:
             self.notify(rep)
         return rep
 
-    def _run(self) -> PassReport:
-        t0 = time.perf_counter()
+    def _run(self, ahead: Ahead | None = None) -> PassReport:
+        t0 = ahead.started if ahead is not None else time.perf_counter()
         rep = PassReport()
         for source in self.sources:
-            try:
-                cursors = self._cursors(source)
-            except SQLAlchemyError as e:
-                rep.problems.append(describe_db_error(e, self.store.url))
-                break
-            todo = []
-            big = 0
-            for path in source.files():
-                rep.files_seen += 1
-                cur = cursors.get(path)
-                st = tail.stat_file(path)
-                if st is None or tail.unchanged(st, cur):
-                    continue
-                todo.append((source, path, cur))
-                big += st.size - (cur.offset if cur and cur.offset <= st.size else 0)
-            if not todo:
-                continue
-            if self.workers > 1 and big >= PARALLEL_MIN_BYTES and len(todo) > 1:
-                if self._pool is None:
-                    self._pool = ProcessPoolExecutor(max_workers=self.workers)
-                # biggest files first, results as they finish: the writer works while the workers parse
-                todo.sort(key=lambda job: -(tail.stat_file(job[1]) or tail.FileStat("", 0, 0, 0, 0)).size)
-                results = self._pool.map(_read_job, todo, chunksize=1) if len(todo) < 64 else \
-                    _unordered(self._pool, todo)
+            taken = ahead.take(source) if ahead is not None else None
+            if taken is not None:
+                p, results = taken
             else:
-                results = map(_read_job, todo)
-            if not self._write_results(source, results, cursors, rep):
+                try:
+                    p, results = plan(source, self._cursors(source)), None
+                except SQLAlchemyError as e:
+                    rep.problems.append(describe_db_error(e, self.store.url))
+                    break
+            rep.files_seen += p.files_seen
+            if not p.todo:
+                continue
+            if results is None:
+                results = self._results(p)
+            if not self._write_results(source, results, p.cursors, rep):
                 break
         rep.seconds = time.perf_counter() - t0
         rep.finished_ms = int(time.time() * 1000)
         return rep
+
+    def _results(self, p: Plan):
+        if self.workers <= 1 or not p.big:
+            return in_process(p)
+        if self._pool is None:
+            p.source.warm()
+            self._pool = new_pool(self.workers)
+        # biggest files first, results as they finish: the writer works while the workers parse
+        return ReadAhead(self._pool, p, prepare_rows=writer_loaded())
 
     def _write_results(self, source: FileSource, results, cursors, rep: PassReport) -> bool:
         group = Prepared()
@@ -253,7 +168,8 @@ class Collector:
             nskip = sum(fr.skipped.values())
             base_lines = 0 if fr.restarted or prev is None else prev.lines
             base_skip = 0 if fr.restarted or prev is None else prev.skipped
-            group.extend(fr.prepared)
+            # rows laid out by the worker, or a batch from a worker forked before the writer was imported
+            group.extend(fr.prepared if isinstance(fr.prepared, Prepared) else prepare(fr.prepared))
             group_cursors.append(CursorUpdate(
                 path=fr.path, source=source.name, dev=fr.stat.dev, inode=fr.stat.inode, size=fr.stat.size,
                 mtime_ns=fr.stat.mtime_ns, offset=fr.offset, head_hash=fr.head_hash, state=fr.state,

@@ -32,6 +32,13 @@ class FileSource:
     def parse(self, chunk: bytes, base_offset: int, path: str, state: dict) -> Batch:  # pragma: no cover
         raise NotImplementedError
 
+    def warm(self) -> None:
+        """Load what ``parse`` needs (its parser, the price tables) now: called before parser workers are forked,
+        so that they inherit it instead of each loading it again."""
+        from nexus_tui.core import pricing
+
+        pricing.warm()
+
     def new_state(self) -> dict:
         return {}
 
@@ -41,18 +48,17 @@ class ClaudeCodeSource(FileSource):
 
     name = "claude-code"
 
-    def __init__(self, roots: list[Path]):
-        super().__init__(roots)
-        # loaded here, not on first use: the price tables are part of every ingest's fixed start-up cost
-        from nexus_tui.core import pricing
-        from nexus_tui.core.parse import claude_code  # noqa: F401
-
-        pricing.warm()
-
+    # The parser and the price tables load on first use (or with ``warm`` before workers are forked): a pass with
+    # nothing new never needs them, and the ingest command does not wait for them before its workers start.
     def parse(self, chunk: bytes, base_offset: int, path: str, state: dict) -> Batch:
         from nexus_tui.core.parse.claude_code import FileContext, parse_lines
 
         return parse_lines(chunk, base_offset, FileContext(path=path, project=self._project(path)), state)
+
+    def warm(self) -> None:
+        from nexus_tui.core.parse import claude_code  # noqa: F401
+
+        super().warm()
 
     def new_state(self) -> dict:
         return {"recent": {}}
@@ -88,17 +94,15 @@ class LunaRouteSource(FileSource):
 
     name = "lunaroute"
 
-    def __init__(self, roots: list[Path]):
-        super().__init__(roots)
-        from nexus_tui.core import pricing
-
-        if any(r.is_dir() for r in self.roots):  # the price tables load only when there is something to price
-            pricing.warm()
-
     def parse(self, chunk: bytes, base_offset: int, path: str, state: dict) -> Batch:
         from nexus_tui.core.parse.lunaroute import parse_lines
 
         return parse_lines(chunk, base_offset, path, state)
+
+    def warm(self) -> None:
+        from nexus_tui.core.parse import lunaroute  # noqa: F401
+
+        super().warm()
 
     def new_state(self) -> dict:
         return {"requests": {}, "sessions": {}}

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import calendar
 import time
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass, field, fields, is_dataclass
+from operator import attrgetter
 from functools import lru_cache
 from datetime import UTC, datetime
 
@@ -242,3 +244,42 @@ class Batch:
     def is_empty(self) -> bool:
         return not (self.sessions or self.tasks or self.tool_uses or self.tool_results or self.routing
                     or self.errors or self.ratings or self.session_stats)
+
+    def __reduce__(self):
+        # Pickled compactly (a parser worker hands batches to the writer's process): each record as a tuple of its
+        # fields, rebuilt with its constructor; about 4x cheaper than pickling the slotted records one by one.
+        return _unpack_batch, (tuple(_pack(getattr(self, n)) for n in _RECORD_LISTS), self.session_stats,
+                               self.skipped, self.lines)
+
+
+_RECORD_LISTS = ("sessions", "tasks", "tool_uses", "tool_results", "routing", "errors", "ratings")
+_GETTERS: dict[type, Callable] = {}
+
+
+def _pack(records: list):
+    if not records:
+        return None
+    cls = type(records[0])
+    get = _GETTERS.get(cls)
+    if get is None:
+        names = [f.name for f in fields(cls)] if is_dataclass(cls) else []
+        if len(names) < 2:
+            return records
+        get = _GETTERS[cls] = attrgetter(*names)
+    for r in records:
+        if type(r) is not cls:
+            return records  # mixed: pickled as they are
+    return cls, list(map(get, records))
+
+
+def _unpack(packed) -> list:
+    if packed is None:
+        return []
+    if isinstance(packed, list):
+        return packed
+    cls, rows = packed
+    return [cls(*r) for r in rows]
+
+
+def _unpack_batch(lists: tuple, session_stats: list, skipped: dict, lines: int) -> Batch:
+    return Batch(*map(_unpack, lists), session_stats=session_stats, skipped=skipped, lines=lines)

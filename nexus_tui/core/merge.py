@@ -7,7 +7,7 @@ latest end, latest non-empty attributes. Tool calls: the call half and the resul
 
 from __future__ import annotations
 
-from nexus_tui.core.events import SessionRec, TaskRec, ToolResultRec, ToolUseRec
+from nexus_tui.core.events import Batch, SessionRec, TaskRec, ToolResultRec, ToolUseRec
 
 _USAGE_FIELDS = ("tokens_in", "tokens_out", "cache_read_tokens", "cache_creation_tokens",
                  "cache_creation_5m_tokens", "cache_creation_1h_tokens", "thinking_tokens", "cost_usd",
@@ -68,3 +68,21 @@ def fold_tool_calls(uses: list[ToolUseRec], results: list[ToolResultRec]) -> dic
     for r in results:
         out.setdefault(r.id, {}).setdefault("result", r)
     return out
+
+
+def fold_batch(batch: Batch) -> Batch:
+    """``batch`` with its sessions and tasks folded by key and each tool call half kept once (the first), in the
+    order of first appearance: what ``writer.prepare`` folds to anyway, so folding first changes no row, only
+    makes the batch smaller to hand to another process."""
+    return Batch(sessions=list(fold_sessions(batch.sessions).values()), tasks=list(fold_tasks(batch.tasks).values()),
+                 tool_uses=_first_of_each(batch.tool_uses), tool_results=_first_of_each(batch.tool_results),
+                 routing=batch.routing, errors=batch.errors, ratings=batch.ratings,
+                 session_stats=batch.session_stats, skipped=batch.skipped, lines=batch.lines)
+
+
+def _first_of_each(records: list) -> list:
+    out: dict = {}
+    for r in records:
+        if r.id not in out:
+            out[r.id] = r
+    return list(out.values())

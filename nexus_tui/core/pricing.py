@@ -6,12 +6,38 @@ few microseconds.
 
 from __future__ import annotations
 
+import sys
 from datetime import UTC, datetime
 from decimal import Decimal
 from functools import lru_cache
 
-from genai_prices import Usage
-from genai_prices import data_snapshot
+
+def _defer_import(name: str) -> None:
+    """Make ``import name`` bind a module that loads on first attribute access (importlib's LazyLoader).
+
+    genai-prices imports its HTTP client (httpx, for live price updates) when it is imported; prices here come from
+    the bundled snapshot only, so that client is never used and need not cost every ingest its import."""
+    if name in sys.modules:
+        return
+    import importlib.util
+
+    try:
+        spec = importlib.util.find_spec(name)
+    except (ImportError, ValueError):
+        return
+    if spec is None or spec.loader is None:
+        return
+    spec.loader = importlib.util.LazyLoader(spec.loader)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+
+
+if "genai_prices" not in sys.modules:
+    _defer_import("httpx2")
+
+from genai_prices import Usage  # noqa: E402
+from genai_prices import data_snapshot  # noqa: E402
 
 _DAY_MS = 86_400_000
 

@@ -1,14 +1,34 @@
-"""Database edge: schema, engine, migrations, the single writer and the read queries."""
+"""Database edge: schema, engine, migrations, the single writer and the read queries.
+
+Importing this package costs nothing: SQLAlchemy, SQLModel and the schema load with ``open_store`` (or the
+submodule that needs them), so light code (config, the ingest command's parse side) can import ``store.engine``.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-
-from sqlalchemy import Engine
+from typing import TYPE_CHECKING
 
 from nexus_tui.store.engine import StoreError, describe_db_error, make_engine
-from nexus_tui.store.migrations import migrate
-from nexus_tui.store.writer import Writer
+
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
+
+    from nexus_tui.store.writer import Writer
+
+__all__ = ["Store", "StoreError", "describe_db_error", "make_engine", "migrate", "open_store", "Writer"]
+
+
+def __getattr__(name: str):
+    if name == "migrate":
+        from nexus_tui.store.migrations import migrate
+
+        return migrate
+    if name == "Writer":
+        from nexus_tui.store.writer import Writer
+
+        return Writer
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 @dataclass
@@ -24,6 +44,9 @@ class Store:
 def open_store(url: str, *, create: bool = True, busy_timeout_s: float | None = None) -> Store:
     """Open (and create or migrate) the database at ``url``; raises StoreError with a clear message."""
     from sqlalchemy.exc import SQLAlchemyError
+
+    from nexus_tui.store.migrations import migrate
+    from nexus_tui.store.writer import Writer
 
     try:
         engine = make_engine(url, busy_timeout_s)

@@ -1,6 +1,8 @@
 """Engines: SQLite (WAL, busy timeout, immediate write transactions) or any SQLAlchemy URL (PostgreSQL).
 
-This is the one module that knows dialects; everything else uses portable SQLAlchemy Core.
+This is the one module that knows dialects; everything else uses portable SQLAlchemy Core. SQLAlchemy is imported
+on first use, not with this module: ``config`` and the ingest command's parse side (``collect/parsing.py``) import
+it without paying for SQLAlchemy, and ``quick_select`` reads a SQLite file with the standard library alone.
 """
 
 from __future__ import annotations
@@ -9,9 +11,10 @@ import contextlib
 import os
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from sqlalchemy import Connection, Engine, create_engine, event
-from sqlalchemy.engine import make_url
+if TYPE_CHECKING:
+    from sqlalchemy import Connection, Engine
 
 DEFAULT_BUSY_TIMEOUT_S = 30.0
 
@@ -26,6 +29,9 @@ def sqlite_url(path: Path) -> str:
 
 def make_engine(url: str, busy_timeout_s: float | None = None) -> Engine:
     """Create an engine for ``url``; SQLite gets WAL, a busy timeout and BEGIN IMMEDIATE for writers."""
+    from sqlalchemy import create_engine, event
+    from sqlalchemy.engine import make_url
+
     if busy_timeout_s is None:
         busy_timeout_s = float(os.environ.get("NEXUS_INSIGHTS_BUSY_TIMEOUT", DEFAULT_BUSY_TIMEOUT_S))
     u = make_url(url)
@@ -83,6 +89,8 @@ def write_tx(engine: Engine) -> Iterator[Connection]:
 
 def describe_db_error(exc: BaseException, url: str) -> str:
     """Turn a driver exception into one sentence a user can act on."""
+    from sqlalchemy.engine import make_url
+
     text = str(getattr(exc, "orig", None) or exc)
     low = text.lower()
     safe = make_url(url).render_as_string(hide_password=True)
@@ -95,3 +103,41 @@ def describe_db_error(exc: BaseException, url: str) -> str:
     if "file is not a database" in low or "malformed" in low:
         return f"{safe} is not a usable SQLite database: {text}"
     return f"database error on {safe}: {text}"
+
+
+def sqlite_file(url: str) -> str | None:
+    """The file of a plain ``sqlite:///PATH`` URL (no driver, no query string); None for anything else."""
+    prefix = "sqlite:///"
+    if not url.startswith(prefix) or "?" in url:
+        return None
+    path = url[len(prefix):]
+    return os.path.expanduser(path) if path and path != ":memory:" else None
+
+
+def quick_select(url: str, sql: str, params: tuple = (), timeout_s: float = 2.0) -> list[tuple] | None:
+    """Rows of one read-only query through the standard ``sqlite3`` module, without importing SQLAlchemy.
+
+    [] when the database file does not exist yet or the table is missing (neither holds rows); None when ``url``
+    is not a plain SQLite file or the read fails for any other reason (the caller then goes through the engine,
+    which reports the problem).
+    """
+    path = sqlite_file(url)
+    if path is None:
+        return None
+    if not os.path.exists(path):
+        return []
+    import sqlite3
+    from urllib.parse import quote
+
+    try:
+        conn = sqlite3.connect(f"file:{quote(path)}?mode=rw", uri=True, timeout=timeout_s)
+    except sqlite3.Error:
+        return None
+    try:
+        return conn.execute(sql, params).fetchall()
+    except sqlite3.OperationalError as e:
+        return [] if "no such table" in str(e) else None
+    except sqlite3.Error:
+        return None
+    finally:
+        conn.close()

@@ -1,0 +1,243 @@
+"""The parse side of a pass: which files changed since their cursors, and reading and parsing them, in worker
+processes when there is a lot to read.
+
+Nothing here imports SQLAlchemy. ``nexus-insights ingest`` calls ``start`` before it opens the store: the cursors
+are read with the standard ``sqlite3`` module (``store.engine.quick_select``) and the parser workers are forked from
+this light process, so they parse while the main process imports SQLAlchemy, SQLModel and the schema (most of the
+command's start-up) and migrates the database. Workers forked before the writer was imported hand back the parsed
+``Batch`` (pickled compactly) and the writer's process lays it out (``writer.prepare``); workers forked from a
+process that has the writer (the dashboard, the daemon) lay the rows out themselves.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from collections import deque
+from collections.abc import Iterable, Iterator
+from concurrent.futures import Executor, ProcessPoolExecutor
+from dataclasses import dataclass, field
+
+import orjson
+
+from nexus_tui.collect import tail
+from nexus_tui.collect.sources import FileSource
+from nexus_tui.core.events import Batch, ErrorRec
+
+PARALLEL_MIN_BYTES = 4 * 1024 * 1024  # below this a pass parses in-process
+# Work handed to the workers and not yet written (bounded memory): bytes of the files and how many. Enough for the
+# workers to keep parsing through the main process's start-up.
+AHEAD_BYTES = 128 * 1024 * 1024
+AHEAD_FILES = 256
+
+_CURSOR_SQL = ('SELECT path, "offset", dev, inode, size, mtime_ns, head_hash, state, lines, skipped '
+               'FROM ingest_cursors WHERE source = ?')
+
+
+@dataclass
+class FileResult:
+    path: str
+    stat: tail.FileStat
+    offset: int
+    head_hash: str
+    state: str | None
+    prepared: object  # writer.Prepared, or the parsed Batch when the writer is not loaded in the worker
+    lines: int
+    skipped: dict
+    bytes_read: int
+    restarted: bool
+    error: str | None = None
+
+
+def read_file(source: FileSource, path: str, cur: tail.SavedCursor | None,
+              prepare_rows: bool = True) -> FileResult | None:
+    """Read and parse what was appended to ``path`` since ``cur``; None when nothing changed.
+
+    With ``prepare_rows`` the batch is folded and laid out here (``writer.prepare``), so the writer only executes;
+    without, ``FileResult.prepared`` is the Batch itself."""
+    st = tail.stat_file(path)
+    if st is None or tail.unchanged(st, cur):
+        return None
+    try:
+        with open(path, "rb") as f:
+            offset, restarted, head = tail.start_offset(f, st, cur)
+            state = source.new_state()
+            if not restarted and cur is not None and cur.state:
+                try:
+                    loaded = orjson.loads(cur.state)
+                    if isinstance(loaded, dict):
+                        state = loaded
+                except orjson.JSONDecodeError:
+                    pass
+            batch = Batch()
+            start = offset
+            while True:
+                chunk = tail.read_complete(f, offset)
+                if not chunk:
+                    break
+                batch.extend(source.parse(chunk, offset, path, state))
+                offset += len(chunk)
+    except OSError as e:
+        return FileResult(path, st, cur.offset if cur else 0, cur.head_hash if cur else "", None, Batch(), 0, {},
+                          0, False, error=f"cannot read {path}: {e.strerror or e}")
+    nskip = sum(batch.skipped.values())
+    if nskip:  # the audit trail says where lines were skipped and why
+        batch.errors.append(ErrorRec(
+            id=f"ingest:{path}:{offset}", ts_ms=int(time.time() * 1000), component="ingest", kind="skipped_lines",
+            message=f"{nskip} line(s) skipped in {path}: "
+            + ", ".join(f"{k}: {v}" for k, v in sorted(batch.skipped.items())),
+            context=orjson.dumps({"path": path, "reasons": batch.skipped}).decode()))
+    if prepare_rows:
+        from nexus_tui.store.writer import prepare
+
+        prepared: object = prepare(batch)
+    else:  # folded here all the same: fewer records to hand over, and the same rows (prepare folds to this)
+        from nexus_tui.core.merge import fold_batch
+
+        prepared = fold_batch(batch)
+    st_after = tail.stat_file(path) or st
+    # remember the size we read up to, so an unchanged file is not even opened next time
+    st_rec = tail.FileStat(path, st.dev, st.inode, offset if offset >= st_after.size else st_after.size,
+                           st_after.mtime_ns)
+    return FileResult(path, st_rec, offset, head, orjson.dumps(state).decode() if state else None, prepared,
+                      batch.lines, dict(batch.skipped), offset - start, restarted)
+
+
+def _read_job(args):
+    source, path, cur, prepare_rows = args
+    return read_file(source, path, cur, prepare_rows)
+
+
+@dataclass
+class Plan:
+    """The files of one source that changed since their cursors, with the bytes each has to read."""
+
+    source: FileSource
+    cursors: dict[str, tail.SavedCursor]
+    todo: list[tuple[str, tail.SavedCursor | None, int]] = field(default_factory=list)
+    files_seen: int = 0
+
+    @property
+    def bytes(self) -> int:
+        return sum(n for _p, _c, n in self.todo)
+
+    @property
+    def big(self) -> bool:
+        """Worth parsing in worker processes."""
+        return len(self.todo) > 1 and self.bytes >= PARALLEL_MIN_BYTES
+
+
+def plan(source: FileSource, cursors: dict[str, tail.SavedCursor]) -> Plan:
+    p = Plan(source, cursors)
+    for path in source.files():
+        p.files_seen += 1
+        cur = cursors.get(path)
+        st = tail.stat_file(path)
+        if st is None or tail.unchanged(st, cur):
+            continue
+        p.todo.append((path, cur, st.size - (cur.offset if cur and cur.offset <= st.size else 0)))
+    return p
+
+
+def writer_loaded() -> bool:
+    """Whether workers forked now inherit the writer (then they lay the rows out themselves)."""
+    return "nexus_tui.store.writer" in sys.modules
+
+
+def in_process(p: Plan) -> Iterator[FileResult | None]:
+    for path, cur, _n in p.todo:
+        yield read_file(p.source, path, cur)
+
+
+class ReadAhead:
+    """A plan's results from a pool of workers, biggest files first and in that order (the same rows whichever
+    worker finishes first), with at most AHEAD_BYTES / AHEAD_FILES handed out and not yet taken: bounded memory,
+    whatever the consumer's pace, and enough for the workers to keep parsing while the consumer starts up."""
+
+    def __init__(self, pool: Executor, p: Plan, prepare_rows: bool, max_bytes: int = AHEAD_BYTES,
+                 max_files: int = AHEAD_FILES):
+        self._pool = pool
+        self._source = p.source
+        self._prepare = prepare_rows
+        self._jobs = sorted(p.todo, key=lambda job: -job[2])
+        self._next = 0
+        self._out: deque = deque()  # (future, bytes) handed out and not yet taken, in order
+        self._out_bytes = 0
+        self._max_bytes, self._max_files = max_bytes, max_files
+        self._top_up()
+
+    def _top_up(self) -> None:
+        jobs = self._jobs
+        while self._next < len(jobs) and (not self._out or (len(self._out) < self._max_files
+                                                            and self._out_bytes < self._max_bytes)):
+            path, cur, n = jobs[self._next]
+            self._next += 1
+            self._out.append((self._pool.submit(_read_job, (self._source, path, cur, self._prepare)), n))
+            self._out_bytes += n
+
+    def __iter__(self) -> Iterator[FileResult | None]:
+        while self._out:
+            fut, n = self._out.popleft()
+            self._out_bytes -= n
+            self._top_up()
+            yield fut.result()
+
+
+def new_pool(workers: int) -> ProcessPoolExecutor:
+    return ProcessPoolExecutor(max_workers=workers)
+
+
+def default_workers() -> int:
+    return min(2, os.cpu_count() or 1)
+
+
+class Ahead:
+    """A pass started before the store is open (``start``): each source's plan, and the big ones already parsing."""
+
+    def __init__(self) -> None:
+        self.started = time.perf_counter()
+        self.plans: dict[str, Plan] = {}
+        self.results: dict[str, Iterable] = {}
+        self.pool: ProcessPoolExecutor | None = None
+
+    def take(self, source: FileSource) -> tuple[Plan, Iterable | None] | None:
+        """The plan of ``source`` and its results if they are already being parsed; None when it was not planned
+        (the collector then reads its cursors through the engine)."""
+        p = self.plans.pop(source.name, None)
+        if p is None or p.source is not source:
+            return None
+        return p, self.results.pop(source.name, None)
+
+    def close(self) -> None:
+        if self.pool is not None:
+            self.pool.shutdown(cancel_futures=True)
+            self.pool = None
+
+
+def start(db_url: str, sources: list[FileSource], workers: int | None = None) -> Ahead:
+    """Plan a pass over ``sources`` without SQLAlchemy and start parsing the big ones in worker processes.
+
+    Only for a plain SQLite file (the cursors are read with the standard library); for any other database, or when
+    that read fails, nothing is planned and the collector does the whole pass after the store is open."""
+    workers = default_workers() if workers is None else workers
+    ahead = Ahead()
+    for source in sources:
+        rows = _cursor_rows(db_url, source.name)
+        if rows is None:
+            break
+        ahead.plans[source.name] = plan(source, {r[0]: tail.SavedCursor(*r[1:]) for r in rows})
+    big = [p for p in ahead.plans.values() if p.big] if workers >= 1 else []
+    if big:
+        for p in big:
+            p.source.warm()  # the workers inherit the parsers and the price tables (loaded once, not per worker)
+        ahead.pool = new_pool(workers)
+        for p in big:
+            ahead.results[p.source.name] = ReadAhead(ahead.pool, p, prepare_rows=writer_loaded())
+    return ahead
+
+
+def _cursor_rows(db_url: str, source_name: str) -> list[tuple] | None:
+    from nexus_tui.store.engine import quick_select
+
+    return quick_select(db_url, _CURSOR_SQL, (source_name,))
