@@ -87,7 +87,34 @@ def test_a_version_2_database_gains_the_session_stats_table(tmp_path):
     again = store_at(db)
     assert "session_stats" in inspect(again.engine).get_table_names()
     with again.engine.connect() as conn:
-        assert [r[0] for r in conn.execute(text("SELECT version FROM schema_version ORDER BY version"))] == [2, 3]
+        assert [r[0] for r in conn.execute(text("SELECT version FROM schema_version ORDER BY version"))] == [2, 3, 4]
+
+
+def test_a_version_3_database_gains_rollups_built_from_its_rows(tmp_path):
+    """Version 4 adds task_rollups/tool_rollups; migrating a version-3 database builds them from the stored rows,
+    and they sum to exactly what the rows sum to."""
+    db = tmp_path / "v3.sqlite"
+    store = store_at(db)
+    projects = copy_cc_tree(tmp_path / "claude")
+    collector_for(store, projects).run_once()
+    with store.engine.begin() as conn:  # back to version 3: no rollup tables
+        conn.execute(text("DROP TABLE task_rollups"))
+        conn.execute(text("DROP TABLE tool_rollups"))
+        conn.execute(text("DELETE FROM schema_version WHERE version = 4"))
+    store.close()
+    again = store_at(db)
+    with again.engine.connect() as conn:
+        raw = conn.execute(text("SELECT COUNT(*), SUM(tokens_in), SUM(tokens_out), SUM(cache_read_tokens), "
+                                "SUM(cache_creation_tokens), SUM(latency_ms) FROM tasks")).one()
+        rolled = conn.execute(text("SELECT SUM(tasks), SUM(tokens_in), SUM(tokens_out), SUM(cache_read_tokens), "
+                                   "SUM(cache_creation_tokens), SUM(lat_sum) FROM task_rollups")).one()
+        calls = conn.execute(text("SELECT COUNT(*), SUM(CASE WHEN success = 0 THEN 1 ELSE 0 END) FROM tool_calls "
+                                  "WHERE tool_name IS NOT NULL")).one()
+        rolled_calls = conn.execute(text("SELECT SUM(calls), SUM(failures) FROM tool_rollups")).one()
+        versions = [r[0] for r in conn.execute(text("SELECT version FROM schema_version ORDER BY version"))]
+    assert raw[0] > 200 and tuple(raw) == tuple(rolled)
+    assert calls[0] > 100 and tuple(calls) == tuple(rolled_calls)
+    assert versions[-1] == 4
 
 
 def test_a_file_that_is_not_a_database_is_a_clear_error(tmp_path):

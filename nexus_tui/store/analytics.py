@@ -1,7 +1,9 @@
 """Screen-only queries of the analytics screens (Timeline, Costs, Efficiency, Tools): numbers no headless report shows.
 
 Portable SQLAlchemy Core over (engine, Filters), built from the same conditions as ``store/queries.py``; every
-aggregate runs in the database and only bucketed, windowed or paged rows come back. Numbers that a report also
+aggregate runs in the database over the rollups (store/rollup.py; raw rows only for the partial quarter hours at a
+range's ends, one session's history, or buckets finer than 15 minutes) and only bucketed, windowed or paged rows
+come back. Numbers that a report also
 shows come from ``queries.py`` itself (the screens call it directly).
 """
 
@@ -23,7 +25,9 @@ from nexus_tui.core.scoring import (
     downsample,
     downsample_starts,
 )
-from nexus_tui.store.queries import TC, T, nearest_rank, task_conds, tool_conds
+from nexus_tui.core import sketch
+from nexus_tui.store import rollup
+from nexus_tui.store.queries import TC, T, session_filter, task_conds, tool_conds
 
 TOKEN_TYPES = ("tokens_in", "tokens_out", "cache_creation_tokens", "cache_read_tokens")
 TOKEN_TYPE_LABELS = {"tokens_in": "input", "tokens_out": "output", "cache_creation_tokens": "cache write",
@@ -47,6 +51,37 @@ def _task_total_tokens():
             + func.coalesce(T.c.cache_creation_tokens, 0) + func.coalesce(T.c.cache_read_tokens, 0))
 
 
+def _tok(u):
+    return (func.coalesce(func.sum(u.c.tokens_in), 0) + func.coalesce(func.sum(u.c.tokens_out), 0)
+            + func.coalesce(func.sum(u.c.cache_creation_tokens), 0) + func.coalesce(func.sum(u.c.cache_read_tokens), 0))
+
+
+def _aligned(bucket_ms: int, off: int) -> bool:
+    return bucket_ms % rollup.Q_MS == 0 and off % rollup.Q_MS == 0
+
+
+def _hourly(bucket_ms: int, off: int) -> bool:
+    """Buckets made of whole UTC hours: the hourly rollups can be read."""
+    return bucket_ms % rollup.H_MS == 0 and off % rollup.H_MS == 0
+
+
+def whole_hour_zone(tz: tzinfo, *times: int | None) -> bool:
+    """Local days made of whole UTC hours at these times (every zone but a few with :30/:45 offsets)."""
+    import time as _time
+
+    ts = [t for t in times if t is not None] or [int(_time.time() * 1000)]
+    return all(utc_offset_ms(t, tz) % rollup.H_MS == 0 for t in ts)
+
+
+def _task_rows(f: Filters, session_id: str | None, start_ms: int, end_ms: int, bucket_ms: int, off: int):
+    """Task-shaped rows of [start, end): the rollups when the buckets are whole quarter hours, else raw tasks."""
+    if session_id or not _aligned(bucket_ms, off):
+        tc, _ = session_conds(session_id, f)
+        return rollup.raw_task_rows(tc + [T.c.ts_ms >= start_ms, T.c.ts_ms < end_ms]).subquery("u")
+    return rollup.task_source(f.with_(since_ms=start_ms, until_ms=end_ms), session_filter(f),
+                              hours=_hourly(bucket_ms, off) and None)
+
+
 def session_conds(session_id: str | None, f: Filters) -> tuple[list, list]:
     """(task conditions, tool call conditions): one session's whole history, or the filters."""
     if session_id:
@@ -56,9 +91,14 @@ def session_conds(session_id: str | None, f: Filters) -> tuple[list, list]:
 
 def span(engine: Engine, f: Filters, session_id: str | None = None) -> tuple[int | None, int | None]:
     """(first, last) task time under the filters (or of one session)."""
-    tc, _ = session_conds(session_id, f)
+    if session_id:
+        tc, _ = session_conds(session_id, f)
+        q = select(func.min(T.c.ts_ms), func.max(T.c.ts_ms)).where(_where(tc))
+    else:
+        u = rollup.task_source(f, session_filter(f))
+        q = select(func.min(u.c.first_ms), func.max(u.c.last_ms))
     with engine.connect() as conn:
-        r = conn.execute(select(func.min(T.c.ts_ms), func.max(T.c.ts_ms)).where(_where(tc))).one()
+        r = conn.execute(q).one()
     return r[0], r[1]
 
 
@@ -97,26 +137,25 @@ def timeline(engine: Engine, f: Filters, *, start_ms: int, end_ms: int, bucket_m
              columns: int, by: str = "type", session_id: str | None = None, top: int = TOP_MODELS) -> Timeline:
     """Token and cost sums per bucket of [start, end): by token type (``by='type'``) or by model (the ``top``
     models by tokens, the rest as "other"); at most ``columns`` points (longer series are summed in runs)."""
-    tc, _ = session_conds(session_id, f)
-    tc = tc + [T.c.ts_ms >= start_ms, T.c.ts_ms < end_ms]
     off = bucket_offset(bucket_ms, utc_offset_ms(start_ms, tz))
     first, n = bucket_span(start_ms, end_ms, bucket_ms, off)
-    b = ((T.c.ts_ms + off) // bucket_ms).label("b")
+    u = _task_rows(f, session_id, start_ms, end_ms, bucket_ms, off)
+    b = ((u.c.ts_ms + off) // bucket_ms).label("b")
     cost = [0.0] * n
     series: dict[str, list[float]] = {}
     with engine.connect() as conn:
         if by == "model":
-            tokens = _total_tokens_sum()
-            per_model = conn.execute(select(T.c.model, tokens.label("tok")).where(_where(tc)).group_by(T.c.model)
-                                     .order_by(tokens.desc(), T.c.model)).all()
+            tokens = _tok(u)
+            per_model = conn.execute(select(u.c.model, tokens.label("tok")).group_by(u.c.model)
+                                     .order_by(tokens.desc(), u.c.model)).all()
             keep = [m for m, _t in per_model[:top]]
             for m in keep:
                 series[m] = [0.0] * n
             if len(per_model) > top:
                 series["other"] = [0.0] * n
-            rows = conn.execute(select(b, T.c.model, tokens.label("tok"),
-                                       func.coalesce(func.sum(T.c.cost_usd), 0.0).label("usd"))
-                                .where(_where(tc)).group_by(b, T.c.model)).all()
+            rows = conn.execute(select(b, u.c.model, tokens.label("tok"),
+                                       func.coalesce(func.sum(u.c.cost_usd), 0.0).label("usd"))
+                                .group_by(b, u.c.model)).all()
             for r in rows:
                 i = int(r.b) - first
                 if 0 <= i < n:
@@ -125,9 +164,9 @@ def timeline(engine: Engine, f: Filters, *, start_ms: int, end_ms: int, bucket_m
         else:
             for k in TOKEN_TYPES:
                 series[TOKEN_TYPE_LABELS[k]] = [0.0] * n
-            rows = conn.execute(select(b, func.coalesce(func.sum(T.c.cost_usd), 0.0).label("usd"),
-                                       *[func.coalesce(func.sum(getattr(T.c, k)), 0).label(k) for k in TOKEN_TYPES])
-                                .where(_where(tc)).group_by(b)).all()
+            rows = conn.execute(select(b, func.coalesce(func.sum(u.c.cost_usd), 0.0).label("usd"),
+                                       *[func.coalesce(func.sum(u.c[k]), 0).label(k) for k in TOKEN_TYPES])
+                                .group_by(b)).all()
             for r in rows:
                 i = int(r.b) - first
                 if 0 <= i < n:
@@ -150,24 +189,24 @@ def spend_in_windows(engine: Engine, f: Filters, windows: Sequence[tuple[int, in
     """Cost of tasks in each [a, b) window, in one scan of the windows' overall span (filters other than time)."""
     if not windows:
         return []
-    lo, hi = min(a for a, _ in windows), max(b for _, b in windows)
-    g = f.with_(since_ms=lo, until_ms=hi)
-    cols = [func.coalesce(func.sum(case((and_(T.c.ts_ms >= a, T.c.ts_ms < b), T.c.cost_usd), else_=0.0)), 0.0)
-            for a, b in windows]
-    with engine.connect() as conn:
-        r = conn.execute(select(*cols).where(_where(task_conds(g)))).one()
-    return [float(v or 0.0) for v in r]
+    sf = session_filter(f)
+    out = []
+    with engine.connect() as conn:  # one small query per window: whole quarter hours from the rollups
+        for a, b in windows:
+            u = rollup.task_source(f.with_(since_ms=a, until_ms=b), sf)
+            out.append(float(conn.execute(select(func.coalesce(func.sum(u.c.cost_usd), 0.0))).scalar() or 0.0))
+    return out
 
 
 def spend_buckets(engine: Engine, f: Filters, start_ms: int, end_ms: int, bucket_ms: int, tz: tzinfo) -> list[float]:
     """Cost per bucket of [start, end) (local boundaries), zeros included (filters other than time)."""
     off = bucket_offset(bucket_ms, utc_offset_ms(start_ms, tz))
     first, n = bucket_span(start_ms, end_ms, bucket_ms, off)
-    g = f.with_(since_ms=start_ms, until_ms=end_ms)
-    b = ((T.c.ts_ms + off) // bucket_ms).label("b")
+    u = _task_rows(f, None, start_ms, end_ms, bucket_ms, off)
+    b = ((u.c.ts_ms + off) // bucket_ms).label("b")
     out = [0.0] * n
     with engine.connect() as conn:
-        for k, v in conn.execute(select(b, func.sum(T.c.cost_usd)).where(_where(task_conds(g))).group_by(b)):
+        for k, v in conn.execute(select(b, func.sum(u.c.cost_usd)).group_by(b)):
             if 0 <= int(k) - first < n:
                 out[int(k) - first] += float(v or 0.0)
     return out
@@ -177,11 +216,12 @@ def daily_spend(engine: Engine, f: Filters, tz: tzinfo, days: int = 366) -> list
     """Per local day (newest first, at most ``days``): cost, cloud equivalent, savings, tasks — days with tasks only.
 
     Grouped in SQL by 15-minute buckets and folded into local days, exactly as the daily report does."""
-    qb = (T.c.ts_ms // _QUARTER_MS).label("q")
+    u = rollup.task_source(f, session_filter(f), hours=whole_hour_zone(tz, f.since_ms, f.until_ms) and None)
+    qb = (u.c.ts_ms // _QUARTER_MS).label("q")
     with engine.connect() as conn:
-        rows = conn.execute(select(qb, func.coalesce(func.sum(T.c.cost_usd), 0.0),
-                                   func.coalesce(func.sum(T.c.cloud_cost_equivalent), 0.0), func.count())
-                            .where(_where(task_conds(f))).group_by(qb)).all()
+        rows = conn.execute(select(qb, func.coalesce(func.sum(u.c.cost_usd), 0.0),
+                                   func.coalesce(func.sum(u.c.cloud_cost_equivalent), 0.0), func.sum(u.c.tasks))
+                            .group_by(qb)).all()
     out: dict[str, dict] = {}
     for q, cost, cloud, n in rows:
         day = datetime.fromtimestamp(int(q) * _QUARTER_MS / 1000, tz).date().isoformat()
@@ -196,13 +236,17 @@ def daily_spend(engine: Engine, f: Filters, tz: tzinfo, days: int = 366) -> list
 
 
 # ---------------------------------------------------------------- efficiency
-def change_cond(extra: Iterable[str] = ()):
-    """A successful call of a file-changing tool (core.scoring.is_file_changing, in SQL)."""
+def change_names(col, extra: Iterable[str] = ()):
+    """A file-changing tool's name (core.scoring.is_file_changing, in SQL), on the tool name column ``col``."""
     names = sorted(FILE_CHANGING_TOOLS | set(extra))
-    lowered = func.lower(TC.c.tool_name)
+    lowered = func.lower(col)
     mcp = [lowered.like(f"%\\_\\_{p.replace('_', chr(92) + '_')}", escape="\\") for p in sorted(MCP_FILE_CHANGING_TOOLS)]
-    return and_(TC.c.success.is_(True),
-                or_(TC.c.tool_name.in_(names), and_(lowered.like("mcp\\_\\_%", escape="\\"), or_(*mcp))))
+    return or_(col.in_(names), and_(lowered.like("mcp\\_\\_%", escape="\\"), or_(*mcp)))
+
+
+def change_cond(extra: Iterable[str] = ()):
+    """A successful call of a file-changing tool."""
+    return and_(TC.c.success.is_(True), change_names(TC.c.tool_name, extra))
 
 
 def _useful_expr(h, u, n):
@@ -210,18 +254,17 @@ def _useful_expr(h, u, n):
     return (h * literal(RATING_WEIGHTS[1]) + u * literal(RATING_WEIGHTS[None]) + n * literal(RATING_WEIGHTS[0]))
 
 
-def _changes_cols():
-    rating = T.c.quality_rating
-    return [func.coalesce(func.sum(case((rating == 1, 1), else_=0)), 0).label("ch_helpful"),
-            func.coalesce(func.sum(case((rating == 0, 1), else_=0)), 0).label("ch_not_helpful"),
-            func.count().label("ch_all")]
+def _changes_cols(t):
+    return [func.coalesce(func.sum(t.c.ok_helpful), 0).label("ch_helpful"),
+            func.coalesce(func.sum(t.c.ok_not_helpful), 0).label("ch_not_helpful"),
+            func.coalesce(func.sum(t.c.ok_all), 0).label("ch_all")]
 
 
-def _usage_cols():
-    return [_total_tokens_sum().label("tokens"), func.coalesce(func.sum(T.c.cost_usd), 0.0).label("cost"),
-            func.coalesce(func.sum(case((T.c.quality_rating == 1, 1), else_=0)), 0).label("helpful"),
-            func.coalesce(func.sum(case((T.c.quality_rating == 0, 1), else_=0)), 0).label("not_helpful"),
-            func.count().label("tasks")]
+def _usage_cols(u):
+    return [_tok(u).label("tokens"), func.coalesce(func.sum(u.c.cost_usd), 0.0).label("cost"),
+            func.coalesce(func.sum(u.c.rated_helpful), 0).label("helpful"),
+            func.coalesce(func.sum(u.c.rated_not_helpful), 0).label("not_helpful"),
+            func.coalesce(func.sum(u.c.tasks), 0).label("tasks")]
 
 
 def _inputs(d: dict) -> dict:
@@ -230,31 +273,40 @@ def _inputs(d: dict) -> dict:
     d.update(ch_helpful=h, ch_not_helpful=n, ch_unrated=ch_all - h - n, tokens=int(d.get("tokens") or 0),
              cost=float(d.get("cost") or 0.0), helpful=int(d.get("helpful") or 0),
              not_helpful=int(d.get("not_helpful") or 0))
+    if "tasks" in d:
+        d["tasks"] = int(d["tasks"] or 0)
     return d
+
+
+def _change_source(f: Filters, extra: Iterable[str], hours: bool | None = None):
+    """Tool-call rows of the file-changing tools (their ok_* columns count the successful calls by rating)."""
+    return rollup.tool_source(f, session_filter(f), extra_raw=[change_names(TC.c.tool_name, extra)],
+                              extra_rollup=[lambda r: change_names(r.c.tool_name, extra)], hours=hours)
 
 
 def efficiency_totals(engine: Engine, f: Filters, extra: Iterable[str] = ()) -> dict:
     """The range's inputs: tokens, cost, rated tasks, changes by rating; and how many sessions made none."""
-    tc, toc = task_conds(f), tool_conds(f)
-    ch = (select(TC.c.session_id.label("sid"), *_changes_cols())
-          .select_from(TC.outerjoin(T, T.c.id == TC.c.task_id))
-          .where(and_(change_cond(extra), *toc)).group_by(TC.c.session_id).subquery())
-    usage = (select(T.c.session_id.label("sid"), *_usage_cols()).where(_where(tc))
-             .group_by(T.c.session_id).subquery())
+    u = rollup.task_source(f, session_filter(f), hours=False)  # per session: the quarter-hour rows
+    t = _change_source(f, extra, hours=False)
+    ch = select(t.c.session_id.label("sid"), *_changes_cols(t)).group_by(t.c.session_id).subquery()
+    usage = select(u.c.session_id.label("sid"), *_usage_cols(u)).group_by(u.c.session_id).subquery()
     useful = _useful_expr(func.coalesce(ch.c.ch_helpful, 0),
                           func.coalesce(ch.c.ch_all, 0) - func.coalesce(ch.c.ch_helpful, 0)
                           - func.coalesce(ch.c.ch_not_helpful, 0), func.coalesce(ch.c.ch_not_helpful, 0))
     with engine.connect() as conn:
-        u = conn.execute(select(*_usage_cols()).where(_where(tc))).one()._mapping
-        c = conn.execute(select(*_changes_cols()).select_from(TC.outerjoin(T, T.c.id == TC.c.task_id))
-                         .where(and_(change_cond(extra), *toc))).one()._mapping
+        tot = conn.execute(select(func.count(), func.coalesce(func.sum(usage.c.tokens), 0),
+                                  func.coalesce(func.sum(usage.c.cost), 0.0),
+                                  func.coalesce(func.sum(usage.c.helpful), 0),
+                                  func.coalesce(func.sum(usage.c.not_helpful), 0),
+                                  func.coalesce(func.sum(usage.c.tasks), 0))).one()
+        c = conn.execute(select(*_changes_cols(t))).one()._mapping
         z = conn.execute(select(func.count(), func.coalesce(func.sum(usage.c.tokens), 0),
                                 func.coalesce(func.sum(usage.c.cost), 0.0))
                          .select_from(usage.outerjoin(ch, ch.c.sid == usage.c.sid))
                          .where(useful <= 0)).one()
-        sessions = conn.execute(select(func.count(func.distinct(T.c.session_id))).where(_where(tc))).scalar()
-    d = _inputs({**dict(u), **dict(c)})
-    d.update(sessions=int(sessions or 0), no_change_sessions=int(z[0]), no_change_tokens=int(z[1] or 0),
+    d = _inputs({"tokens": tot[1], "cost": tot[2], "helpful": tot[3], "not_helpful": tot[4], "tasks": tot[5],
+                 **dict(c)})
+    d.update(sessions=int(tot[0] or 0), no_change_sessions=int(z[0]), no_change_tokens=int(z[1] or 0),
              no_change_cost=float(z[2] or 0.0))
     return d
 
@@ -265,12 +317,11 @@ def efficiency_sessions(engine: Engine, f: Filters, extra: Iterable[str] = (), l
     sessions that made no useful change, most tokens first)."""
     from nexus_tui.store.queries import S
 
-    tc, toc = task_conds(f), tool_conds(f)
-    usage = (select(T.c.session_id.label("sid"), *_usage_cols(), func.max(T.c.ts_ms).label("last_ms"))
-             .where(_where(tc)).group_by(T.c.session_id).subquery())
-    ch = (select(TC.c.session_id.label("sid"), *_changes_cols())
-          .select_from(TC.outerjoin(T, T.c.id == TC.c.task_id))
-          .where(and_(change_cond(extra), *toc)).group_by(TC.c.session_id).subquery())
+    u = rollup.task_source(f, session_filter(f), hours=False)
+    t = _change_source(f, extra, hours=False)
+    usage = (select(u.c.session_id.label("sid"), *_usage_cols(u), func.max(u.c.last_ms).label("last_ms"))
+             .group_by(u.c.session_id).subquery())
+    ch = select(t.c.session_id.label("sid"), *_changes_cols(t)).group_by(t.c.session_id).subquery()
     h = func.coalesce(ch.c.ch_helpful, 0)
     n = func.coalesce(ch.c.ch_not_helpful, 0)
     a = func.coalesce(ch.c.ch_all, 0)
@@ -293,17 +344,21 @@ def efficiency_trend(engine: Engine, f: Filters, *, start_ms: int, end_ms: int, 
     off = bucket_offset(bucket_ms, utc_offset_ms(start_ms, tz))
     first, n = bucket_span(start_ms, end_ms, bucket_ms, off)
     g = f.with_(since_ms=start_ms, until_ms=end_ms)
-    tb = ((T.c.ts_ms + off) // bucket_ms).label("b")
-    cb = ((TC.c.started_ms + off) // bucket_ms).label("b")
+    u = _task_rows(f, None, start_ms, end_ms, bucket_ms, off)
+    t = _change_source(g, extra, hours=_hourly(bucket_ms, off) and None) if _aligned(bucket_ms, off) else \
+        rollup.raw_tool_rows([*tool_conds(g), change_names(TC.c.tool_name, extra)]).subquery("ut")
+    tb = ((u.c.ts_ms + off) // bucket_ms).label("b")
+    cb = ((t.c.ts_ms + off) // bucket_ms).label("b")
     out = [{"tokens": 0, "cost": 0.0, "helpful": 0, "not_helpful": 0, "tasks": 0, "ch_helpful": 0,
             "ch_not_helpful": 0, "ch_all": 0} for _ in range(n)]
     with engine.connect() as conn:
-        for r in conn.execute(select(tb, *_usage_cols()).where(_where(task_conds(g))).group_by(tb)):
+        for r in conn.execute(select(tb, *_usage_cols(u)).group_by(tb)):
             i = int(r.b) - first
             if 0 <= i < n:
                 out[i].update({k: r._mapping[k] for k in ("tokens", "cost", "helpful", "not_helpful", "tasks")})
-        for r in conn.execute(select(cb, *_changes_cols()).select_from(TC.outerjoin(T, T.c.id == TC.c.task_id))
-                              .where(and_(change_cond(extra), *tool_conds(g))).group_by(cb)):
+        for r in conn.execute(select(cb, *_changes_cols(t)).group_by(cb)):
+            if r.b is None:
+                continue
             i = int(r.b) - first
             if 0 <= i < n:
                 out[i].update({k: r._mapping[k] for k in ("ch_helpful", "ch_not_helpful", "ch_all")})
@@ -312,22 +367,26 @@ def efficiency_trend(engine: Engine, f: Filters, *, start_ms: int, end_ms: int, 
 
 # ---------------------------------------------------------------- tools
 def tools_by_server(engine: Engine, f: Filters) -> list[dict]:
-    """Per MCP server: tools, calls, failures, failure rate, p50/p95/p99 (nearest rank) and max latency."""
-    conds = tool_conds(f) + [TC.c.mcp_server.isnot(None)]
-    fails = func.coalesce(func.sum(case((TC.c.success.is_(False), 1), else_=0)), 0)
+    """Per MCP server: tools, calls, failures, failure rate, p50/p95/p99 (nearest rank, from the rollups'
+    histograms) and max latency."""
+    sf = session_filter(f)
+    t = rollup.tool_source(f, sf, extra_raw=[TC.c.mcp_server.isnot(None)],
+                           extra_rollup=[lambda r: r.c.mcp_server.isnot(None)])
     with engine.connect() as conn:
-        rows = conn.execute(select(TC.c.mcp_server, func.count(func.distinct(TC.c.tool_name)), func.count(), fails,
-                                   func.max(TC.c.latency_ms))
-                            .where(_where(conds)).group_by(TC.c.mcp_server)).all()
+        rows = conn.execute(select(t.c.mcp_server, func.count(func.distinct(t.c.tool_name)), func.sum(t.c.calls),
+                                   func.coalesce(func.sum(t.c.failures), 0), func.max(t.c.lat_max))
+                            .group_by(t.c.mcp_server)).all()
+        hists = rollup.tool_hists(conn, f, sf, ["mcp_server"], [TC.c.mcp_server],
+                                  extra_rollup=[lambda r: r.c.mcp_server.isnot(None)],
+                                  extra_raw=[TC.c.mcp_server.isnot(None)])
         out = []
         for server, tools, calls, failures, mx in rows:
-            where = and_(*conds, TC.c.mcp_server == server, TC.c.latency_ms.isnot(None))
-            n = conn.execute(select(func.count()).select_from(TC).where(where)).scalar() or 0
-            d = {"server": server, "tools": int(tools), "calls": int(calls), "failures": int(failures),
+            calls, failures = int(calls), int(failures)
+            d = {"server": server, "tools": int(tools), "calls": calls, "failures": failures,
                  "failure_rate": failures / calls if calls else None, "max_ms": mx}
+            h = hists.get((server,), {})
             for p in (50, 95, 99):
-                d[f"p{p}_ms"] = (conn.execute(select(TC.c.latency_ms).where(where).order_by(TC.c.latency_ms)
-                                              .limit(1).offset(nearest_rank(n, p))).scalar() if n else None)
+                d[f"p{p}_ms"] = sketch.percentile(h, p, mx)
             out.append(d)
     out.sort(key=lambda d: (-d["calls"], d["server"]))
     return out
@@ -350,9 +409,10 @@ def recent_failures(engine: Engine, f: Filters, *, tool: str | None = None, serv
 
 def failures_by_type(engine: Engine, f: Filters, *, server: str) -> list[dict]:
     """Failures of an MCP server's tools by error type (``queries.tool_failures_by_type`` does one tool)."""
-    conds = tool_conds(f) + [TC.c.success.is_(False), TC.c.mcp_server == server]
+    t = rollup.tool_source(f, session_filter(f), extra_raw=[TC.c.success.is_(False), TC.c.mcp_server == server],
+                           extra_rollup=[lambda r: r.c.failures > 0, lambda r: r.c.mcp_server == server])
     with engine.connect() as conn:
-        rows = conn.execute(select(TC.c.tool_name, TC.c.error_type, func.count()).where(_where(conds))
-                            .group_by(TC.c.tool_name, TC.c.error_type)).all()
+        rows = conn.execute(select(t.c.tool_name, t.c.error_type, func.sum(t.c.failures))
+                            .group_by(t.c.tool_name, t.c.error_type)).all()
     return sorted(({"tool": t, "error_type": e or "error", "failures": int(n)} for t, e, n in rows),
                   key=lambda d: (-d["failures"], d["tool"], d["error_type"]))

@@ -66,7 +66,14 @@ def _backfill_v2(conn) -> None:
             total_tokens=(tin or 0) + (tout or 0), status="ok"))
 
 
-MIGRATIONS = {2: [_add_missing, _backfill_v2], 3: [_add_missing]}  # 3: session_stats
+def _rebuild_rollups(conn) -> None:
+    from nexus_tui.store.rollup import rebuild
+
+    rebuild(conn)
+
+
+# 3: session_stats; 4: task_rollups and tool_rollups, built from the stored rows
+MIGRATIONS = {2: [_add_missing, _backfill_v2], 3: [_add_missing], 4: [_add_missing, _rebuild_rollups]}
 
 
 def migrate(engine: Engine) -> tuple[int, int]:

@@ -1,8 +1,11 @@
 """Read queries for the reports and the screens: portable SQLAlchemy Core over (engine, Filters).
 
-Every number the dashboard and the headless reports show comes from here, so both always agree.
-Percentiles are exact, by nearest rank (the value at rank ceil(p/100 * n) of the sorted latencies), read with
-ORDER BY ... LIMIT 1 OFFSET k so memory stays bounded whatever the table size.
+Every number the dashboard and the headless reports show comes from here, so both always agree. Sums over time
+ranges read the rollups (store/rollup.py: whole quarter hours from the rollup rows, the partial ones at the range's
+ends from the raw rows), so they cost the same whatever the history's size.
+Percentiles are by nearest rank (the value at rank ceil(p/100 * n) of the sorted latencies). By default they are
+read from the rollups' merged histograms (within 1 %, exact below 128 ms); ``exact=True`` (the headless reports)
+reads them from the rows with ORDER BY ... LIMIT 1 OFFSET k, so memory stays bounded whatever the table size.
 """
 
 from __future__ import annotations
@@ -13,8 +16,10 @@ from datetime import datetime, tzinfo
 
 from sqlalchemy import Engine, and_, case, distinct, func, literal, or_, select, true
 
+from nexus_tui.core import sketch
 from nexus_tui.core.events import iso_from_ms
 from nexus_tui.core.filters import Filters
+from nexus_tui.store import rollup
 from nexus_tui.store.schema import ErrorEvent, Session, Task, ToolCall
 
 T = Task.__table__
@@ -40,6 +45,35 @@ def _session_conds(f: Filters) -> list:
 def _session_subquery(f: Filters):
     conds = _session_conds(f)
     return select(S.c.id).where(and_(true(), *conds)) if conds else None
+
+
+def session_filter(f: Filters) -> list:
+    """The session-level filters as functions of a session_id column (for the rollup sources)."""
+    sub = _session_subquery(f)
+    return [] if sub is None else [lambda col: col.in_(sub)]
+
+
+def usage_cols_u(u) -> list:
+    """_usage_cols over a task_source subquery (rows that are sums)."""
+    return [func.coalesce(func.sum(u.c.tasks), 0).label("tasks"),
+            func.coalesce(func.sum(u.c.tokens_in), 0).label("tokens_in"),
+            func.coalesce(func.sum(u.c.tokens_out), 0).label("tokens_out"),
+            func.coalesce(func.sum(u.c.cache_creation_tokens), 0).label("cache_creation_tokens"),
+            func.coalesce(func.sum(u.c.cache_read_tokens), 0).label("cache_read_tokens"),
+            func.sum(u.c.cost_usd).label("cost_usd"),
+            func.sum(u.c.cloud_cost_equivalent).label("cloud_cost_equivalent"),
+            func.coalesce(func.sum(u.c.unpriced), 0).label("unpriced_tasks"),
+            (func.sum(u.c.lat_sum) * 1.0 / func.nullif(func.sum(u.c.lat_n), 0)).label("avg_latency_ms"),
+            func.coalesce(func.sum(u.c.rated_helpful), 0).label("rated_helpful"),
+            func.coalesce(func.sum(u.c.rated_not_helpful), 0).label("rated_not_helpful")]
+
+
+def _int_fix(d: dict) -> dict:
+    for k in ("tasks", "tokens_in", "tokens_out", "cache_creation_tokens", "cache_read_tokens", "unpriced_tasks",
+              "rated_helpful", "rated_not_helpful"):
+        if k in d and d[k] is not None:
+            d[k] = int(d[k])
+    return d
 
 
 def task_conds(f: Filters) -> list:
@@ -139,15 +173,18 @@ def _usage_dict(r) -> dict:
 
 
 # ---------------------------------------------------------------- summary
-def summary(engine: Engine, f: Filters, top: int = 5) -> dict:
-    tc = task_conds(f)
+def summary(engine: Engine, f: Filters, top: int = 5, exact: bool = False) -> dict:
+    sf = session_filter(f)
+    u_src = rollup.task_source(f, sf)
+    t_src = rollup.tool_source(f, sf)
     with engine.connect() as conn:
-        u = _usage_dict(conn.execute(select(*_usage_cols()).where(and_(true(), *tc))).one())
-        span = conn.execute(select(func.min(T.c.ts_ms), func.max(T.c.ts_ms),
-                                   func.count(distinct(T.c.session_id))).where(and_(true(), *tc))).one()
-        tools = conn.execute(select(func.count(), func.coalesce(func.sum(case((TC.c.success.is_(False), 1),
-                                                                             else_=0)), 0))
-                             .where(and_(true(), *tool_conds(f)))).one()
+        u = _usage_dict(conn.execute(select(*usage_cols_u(u_src))).one())
+        u = _int_fix(u)
+        per_session = rollup.task_source(f, sf, hours=False)  # hourly rows do not know their sessions
+        span = conn.execute(select(func.min(u_src.c.first_ms), func.max(u_src.c.last_ms),
+                                   select(func.count(distinct(per_session.c.session_id))).scalar_subquery())).one()
+        tools = conn.execute(select(func.coalesce(func.sum(t_src.c.calls), 0),
+                                    func.coalesce(func.sum(t_src.c.failures), 0))).one()
         api_errors = conn.execute(select(func.count()).where(and_(E.c.component == "api", *error_conds(f)))).scalar()
     calls, failures = int(tools[0]), int(tools[1])
     ops = calls + u["tasks"] + api_errors
@@ -163,7 +200,7 @@ def summary(engine: Engine, f: Filters, top: int = 5) -> dict:
         "tool_failure_rate": failures / calls if calls else None,
         "api_errors": int(api_errors),
         "error_rate": (failures + api_errors) / ops if ops else None,
-        "top_models": models(engine, f)[:top],
+        "top_models": models(engine, f, exact=exact)[:top],
         "top_tools": sorted(tools_report(engine, f, percentiles=False), key=lambda r: -r["calls"])[:top],
     }
 
@@ -180,22 +217,30 @@ DIMENSIONS = {
 }
 
 
-def usage_by(engine: Engine, f: Filters, dimension: str, percentiles: bool = True) -> list[dict]:
+def usage_by(engine: Engine, f: Filters, dimension: str, percentiles: bool = True,
+             exact: bool = False) -> list[dict]:
     """Tasks, tokens by type, cost, share of cost, average and p95 latency, cache hit rate per value of a dimension."""
     col = DIMENSIONS[dimension]
     tc = task_conds(f)
+    sf = session_filter(f)
+    u_src = rollup.task_source(f, sf)
+    ucol = u_src.c[dimension]
     with engine.connect() as conn:
-        rows = conn.execute(select(col.label("key"), *_usage_cols()).where(and_(true(), *tc)).group_by(col)).all()
+        rows = conn.execute(select(ucol.label("key"), *usage_cols_u(u_src)).group_by(ucol)).all()
+        hists = (rollup.task_hists(conn, f, sf, dimension, col)
+                 if percentiles and not exact else None)
         out = []
         total_cost = 0.0
         for r in rows:
-            d = _usage_dict(r)
+            d = _int_fix(_usage_dict(r))
             d[dimension] = d.pop("key")
             total_cost += d["cost_usd"]
-            if percentiles:
+            if percentiles and exact:
                 cond = [col.is_(None)] if d[dimension] is None else [col == d[dimension]]
                 p = _percentiles(conn, T.c.latency_ms, tc + cond, ps=(95,))
                 d["p95_latency_ms"] = p[95]
+            elif percentiles:
+                d["p95_latency_ms"] = sketch.percentile(hists.get(d[dimension], {}), 95)
             out.append(d)
     for d in out:
         d["cost_share"] = d["cost_usd"] / total_cost if total_cost else None
@@ -203,41 +248,50 @@ def usage_by(engine: Engine, f: Filters, dimension: str, percentiles: bool = Tru
     return out
 
 
-def models(engine: Engine, f: Filters) -> list[dict]:
-    return usage_by(engine, f, "model", percentiles=True)
+def models(engine: Engine, f: Filters, exact: bool = False) -> list[dict]:
+    return usage_by(engine, f, "model", percentiles=True, exact=exact)
 
 
 # ---------------------------------------------------------------- tools
-def tools_report(engine: Engine, f: Filters, percentiles: bool = True) -> list[dict]:
+def tools_report(engine: Engine, f: Filters, percentiles: bool = True, exact: bool = False) -> list[dict]:
     """Per tool and MCP server: calls, failures, failure rate, latency percentiles (nearest rank) and max."""
     conds = tool_conds(f)
+    sf = session_filter(f)
+    t = rollup.tool_source(f, sf)
     with engine.connect() as conn:
-        rows = conn.execute(select(TC.c.tool_name, TC.c.mcp_server, func.count(),
-                                   func.coalesce(func.sum(case((TC.c.success.is_(False), 1), else_=0)), 0),
-                                   func.coalesce(func.sum(case((TC.c.success.is_(None), 1), else_=0)), 0),
-                                   func.avg(TC.c.latency_ms))
-                            .where(and_(true(), *conds)).group_by(TC.c.tool_name, TC.c.mcp_server)).all()
+        rows = conn.execute(select(t.c.tool_name, t.c.mcp_server, func.sum(t.c.calls),
+                                   func.coalesce(func.sum(t.c.failures), 0), func.coalesce(func.sum(t.c.pending), 0),
+                                   func.sum(t.c.lat_sum) * 1.0 / func.nullif(func.sum(t.c.lat_n), 0),
+                                   func.max(t.c.lat_max))
+                            .group_by(t.c.tool_name, t.c.mcp_server)).all()
+        hists = (rollup.tool_hists(conn, f, sf, ["tool_name", "mcp_server"],
+                                   [TC.c.tool_name, TC.c.mcp_server]) if percentiles and not exact else None)
         out = []
-        for name, server, calls, failures, pending, avg in rows:
-            d = {"tool": name, "server": server, "calls": int(calls), "failures": int(failures),
+        for name, server, calls, failures, pending, avg, mx in rows:
+            calls, failures = int(calls), int(failures)
+            d = {"tool": name, "server": server, "calls": calls, "failures": failures,
                  "pending": int(pending), "failure_rate": failures / calls if calls else None,
                  "avg_ms": round(float(avg), 1) if avg is not None else None}
-            if percentiles:
+            if percentiles and exact:
                 sc = [TC.c.mcp_server.is_(None)] if server is None else [TC.c.mcp_server == server]
                 p = _percentiles(conn, TC.c.latency_ms, conds + [TC.c.tool_name == name] + sc)
                 d.update(p50_ms=p[50], p95_ms=p[95], p99_ms=p[99], max_ms=p["max"])
+            elif percentiles:
+                h = hists.get((name, server), {})
+                d.update(p50_ms=sketch.percentile(h, 50, mx), p95_ms=sketch.percentile(h, 95, mx),
+                         p99_ms=sketch.percentile(h, 99, mx), max_ms=mx)
             out.append(d)
     out.sort(key=lambda d: (-d["calls"], d["tool"]))
     return out
 
 
 def tool_failures_by_type(engine: Engine, f: Filters, tool: str | None = None) -> list[dict]:
-    conds = tool_conds(f) + [TC.c.success.is_(False)]
-    if tool:
-        conds.append(TC.c.tool_name == tool)
+    extra_r = [lambda r: r.c.failures > 0] + ([lambda r: r.c.tool_name == tool] if tool else [])
+    extra_t = [TC.c.success.is_(False)] + ([TC.c.tool_name == tool] if tool else [])
+    t = rollup.tool_source(f, session_filter(f), extra_raw=extra_t, extra_rollup=extra_r)
     with engine.connect() as conn:
-        rows = conn.execute(select(TC.c.tool_name, TC.c.error_type, func.count()).where(and_(true(), *conds))
-                            .group_by(TC.c.tool_name, TC.c.error_type)).all()
+        rows = conn.execute(select(t.c.tool_name, t.c.error_type, func.sum(t.c.failures))
+                            .group_by(t.c.tool_name, t.c.error_type)).all()
     return sorted(({"tool": t, "error_type": e or "error", "failures": int(n)} for t, e, n in rows),
                   key=lambda d: (-d["failures"], d["tool"]))
 
@@ -299,14 +353,23 @@ def sessions(engine: Engine, f: Filters, *, limit: int | None = None, offset: in
         with engine.connect() as conn:
             total_fast = conn.execute(select(func.count()).select_from(S).where(and_(true(), *conds))).scalar() or 0
             page_ids = [r[0] for r in conn.execute(ids_q)]
-    agg_where = list(tc) + ([T.c.session_id.in_(page_ids)] if page_ids is not None else [])
-    tool_where = list(tool_conds(f)) + ([TC.c.session_id.in_(page_ids)] if page_ids is not None else [])
-    agg = (select(T.c.session_id.label("sid"), *_usage_cols(),
-                  func.count(distinct(T.c.agent_id)).label("subagents"))
-           .where(and_(true(), *agg_where)).group_by(T.c.session_id).subquery("agg"))
-    tools = (select(TC.c.session_id.label("sid"), func.count().label("tool_calls"),
-                    func.coalesce(func.sum(case((TC.c.success.is_(False), 1), else_=0)), 0).label("tool_errors"))
-             .where(and_(true(), *tool_where)).group_by(TC.c.session_id).subquery("tools"))
+    if page_ids is not None:  # a page of sessions: its own rows, whatever the history's size
+        agg = (select(T.c.session_id.label("sid"), *_usage_cols(),
+                      func.count(distinct(T.c.agent_id)).label("subagents"))
+               .where(and_(true(), *tc, T.c.session_id.in_(page_ids))).group_by(T.c.session_id).subquery("agg"))
+        tools = (select(TC.c.session_id.label("sid"), func.count().label("tool_calls"),
+                        func.coalesce(func.sum(case((TC.c.success.is_(False), 1), else_=0)), 0).label("tool_errors"))
+                 .where(and_(true(), *tool_conds(f), TC.c.session_id.in_(page_ids))).group_by(TC.c.session_id)
+                 .subquery("tools"))
+    else:  # sorted by a sum: every session's sums, from the rollups
+        sf = session_filter(f)
+        u = rollup.task_source(f, sf, hours=False)
+        agg = (select(u.c.session_id.label("sid"), *usage_cols_u(u), literal(0).label("subagents"))
+               .group_by(u.c.session_id).subquery("agg"))
+        ts = rollup.tool_source(f, sf, hours=False)
+        tools = (select(ts.c.session_id.label("sid"), func.sum(ts.c.calls).label("tool_calls"),
+                        func.coalesce(func.sum(ts.c.failures), 0).label("tool_errors"))
+                 .group_by(ts.c.session_id).subquery("tools"))
     if f.model or f.source:
         conds.append(agg.c.sid.isnot(None))
     if page_ids is not None:
@@ -343,6 +406,15 @@ def sessions(engine: Engine, f: Filters, *, limit: int | None = None, offset: in
                 q = q.limit(limit).offset(offset)
         rows = [dict(r._mapping) for r in conn.execute(q)]
         ids = [r["id"] for r in rows]
+        if page_ids is None and ids:  # the rollups do not keep sub-agent ids: count them for the page only
+            sub: dict[str, int] = {}
+            for i in range(0, len(ids), 500):
+                for sid, n in conn.execute(select(T.c.session_id, func.count(distinct(T.c.agent_id)))
+                                           .where(and_(T.c.session_id.in_(ids[i:i + 500]), *tc))
+                                           .group_by(T.c.session_id)):
+                    sub[sid] = int(n)
+            for r in rows:
+                r["subagents"] = sub.get(r["id"], 0)
         model_map: dict[str, list[str]] = {}
         for i in range(0, len(ids), 500):
             for sid, model in conn.execute(select(T.c.session_id, T.c.model).distinct()
@@ -355,6 +427,9 @@ def sessions(engine: Engine, f: Filters, *, limit: int | None = None, offset: in
         r["start_time"] = iso_from_ms(r["start_ms"])
         r["end_time"] = iso_from_ms(r["end_ms"])
         r["cost_usd"] = float(r["cost_usd"] or 0.0)
+        for k in ("tasks", "tokens_in", "tokens_out", "cache_creation_tokens", "cache_read_tokens", "total_tokens",
+                  "unpriced_tasks", "rated_helpful", "rated_not_helpful", "tool_calls", "tool_errors"):
+            r[k] = int(r[k] or 0)
         r["cache_hit_rate"] = cache_hit_rate(r["tokens_in"], r["cache_read_tokens"], r["cache_creation_tokens"])
         if r["avg_latency_ms"] is not None:
             r["avg_latency_ms"] = round(float(r["avg_latency_ms"]), 1)
@@ -364,14 +439,19 @@ def sessions(engine: Engine, f: Filters, *, limit: int | None = None, offset: in
 # ---------------------------------------------------------------- daily
 def daily(engine: Engine, f: Filters, tz: tzinfo) -> list[dict]:
     """Usage per calendar day in ``tz``: grouped in SQL by 15-minute buckets, folded into days here."""
-    tc = task_conds(f)
-    bucket = (T.c.ts_ms // _BUCKET_MS).label("b")
+    sf = session_filter(f)
+    from nexus_tui.store.analytics import whole_hour_zone
+
+    hours = whole_hour_zone(tz, f.since_ms, f.until_ms) and None  # None: hourly rows unless a session filter
+    u = rollup.task_source(f, sf, hours=hours)
+    t = rollup.tool_source(f, sf, hours=hours)
+    bucket = (u.c.ts_ms // _BUCKET_MS).label("b")
+    tb = (t.c.ts_ms // _BUCKET_MS)
     with engine.connect() as conn:
-        rows = conn.execute(select(bucket, *_usage_cols()).where(and_(true(), *tc)).group_by(bucket)).all()
-        tools = conn.execute(select((TC.c.started_ms // _BUCKET_MS).label("b"), func.count(),
-                                    func.coalesce(func.sum(case((TC.c.success.is_(False), 1), else_=0)), 0))
-                             .where(and_(true(), *tool_conds(f))).group_by((TC.c.started_ms // _BUCKET_MS))).all()
-        model_rows = conn.execute(select(bucket, T.c.model).where(and_(true(), *tc)).group_by(bucket, T.c.model)).all()
+        rows = conn.execute(select(bucket, *usage_cols_u(u)).group_by(bucket)).all()
+        tools = conn.execute(select(tb.label("b"), func.sum(t.c.calls), func.coalesce(func.sum(t.c.failures), 0))
+                             .group_by(tb)).all()
+        model_rows = conn.execute(select(bucket, u.c.model).group_by(bucket, u.c.model)).all()
     days: dict[str, dict] = {}
 
     def day_of(b) -> str:

@@ -1,4 +1,4 @@
-"""The database schema (version 2). The seed's three tables keep every column, name and meaning.
+"""The database schema (version 4). The seed's three tables keep every column, name and meaning.
 
 Times are ISO-8601 UTC text (seed) plus integer epoch-ms twins (``*_ms``) for portable arithmetic and
 range scans. ``tokens_in`` is uncached input (Anthropic semantics); total input = tokens_in +
@@ -10,7 +10,7 @@ from __future__ import annotations
 from sqlalchemy import BigInteger, Column, Index, Text
 from sqlmodel import Field, SQLModel
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 
 def _big(**kw):
@@ -179,6 +179,130 @@ class SessionStat(SQLModel, table=True):
     updated_ms: int | None = _big()
 
 
+class TaskRollup(SQLModel, table=True):
+    """Tasks summed per (session, 15-minute bucket, model, source, routing, tier, persona, CLI tool, agent); added
+    in version 4. Kept by the writer in the same transaction as the tasks (store/rollup.py), so the screens and
+    reports aggregate these rows instead of every task. ``lat_hist``: core/sketch.py."""
+
+    __tablename__ = "task_rollups"
+    __table_args__ = (
+        Index("ix_task_rollups_session", "session_id", "bucket_ms"),
+        Index("ix_task_rollups_bucket", "bucket_ms"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    session_id: str = Field(nullable=False)
+    bucket_ms: int = Field(sa_column=Column(BigInteger, nullable=False))
+    model: str | None = None
+    source: str | None = None
+    routing: str | None = None
+    tier: str | None = None
+    persona: str | None = None
+    cli_tool: str | None = None
+    agent: str | None = None  # 'main' (agent_id empty) or 'sub-agent'
+    tasks: int = 0
+    tokens_in: int = _big()
+    tokens_out: int = _big()
+    cache_creation_tokens: int = _big()
+    cache_read_tokens: int = _big()
+    cost_usd: float | None = None  # NULL when every task of the row is unpriced
+    cloud_cost_equivalent: float | None = None
+    unpriced: int = 0
+    lat_n: int = 0
+    lat_sum: int | None = _big()
+    lat_max: int | None = _big()
+    rated_helpful: int = 0
+    rated_not_helpful: int = 0
+    first_ms: int | None = _big()
+    last_ms: int | None = _big()
+    lat_hist: str | None = Field(default=None, sa_column=Column(Text))
+
+
+class ToolRollup(SQLModel, table=True):
+    """Tool calls summed per (session, 15-minute bucket of the call's start, tool, MCP server, error type); added in
+    version 4. ``ok_*``: successful calls by the asking task's rating (the efficiency screen's useful changes)."""
+
+    __tablename__ = "tool_rollups"
+    __table_args__ = (
+        Index("ix_tool_rollups_session", "session_id", "bucket_ms"),
+        Index("ix_tool_rollups_bucket", "bucket_ms"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    session_id: str = Field(nullable=False)
+    bucket_ms: int | None = _big()  # NULL: calls without a start time
+    tool_name: str = Field(nullable=False)
+    mcp_server: str | None = None
+    error_type: str | None = None
+    calls: int = 0
+    failures: int = 0
+    pending: int = 0
+    ok_all: int = 0
+    ok_helpful: int = 0
+    ok_not_helpful: int = 0
+    lat_n: int = 0
+    lat_sum: int | None = _big()
+    lat_max: int | None = _big()
+    lat_hist: str | None = Field(default=None, sa_column=Column(Text))
+
+
+class TaskHour(SQLModel, table=True):
+    """task_rollups summed per hour over every session (version 4): what a range without a session-level filter
+    (project, persona, CLI tool) reads for its whole hours."""
+
+    __tablename__ = "task_hours"
+    __table_args__ = (Index("ix_task_hours_bucket", "bucket_ms"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    bucket_ms: int = Field(sa_column=Column(BigInteger, nullable=False))
+    model: str | None = None
+    source: str | None = None
+    routing: str | None = None
+    tier: str | None = None
+    persona: str | None = None
+    cli_tool: str | None = None
+    agent: str | None = None
+    tasks: int = 0
+    tokens_in: int = _big()
+    tokens_out: int = _big()
+    cache_creation_tokens: int = _big()
+    cache_read_tokens: int = _big()
+    cost_usd: float | None = None
+    cloud_cost_equivalent: float | None = None
+    unpriced: int = 0
+    lat_n: int = 0
+    lat_sum: int | None = _big()
+    lat_max: int | None = _big()
+    rated_helpful: int = 0
+    rated_not_helpful: int = 0
+    first_ms: int | None = _big()
+    last_ms: int | None = _big()
+    lat_hist: str | None = Field(default=None, sa_column=Column(Text))
+
+
+class ToolHour(SQLModel, table=True):
+    """tool_rollups summed per hour over every session (version 4)."""
+
+    __tablename__ = "tool_hours"
+    __table_args__ = (Index("ix_tool_hours_bucket", "bucket_ms"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    bucket_ms: int | None = _big()
+    tool_name: str = Field(nullable=False)
+    mcp_server: str | None = None
+    error_type: str | None = None
+    calls: int = 0
+    failures: int = 0
+    pending: int = 0
+    ok_all: int = 0
+    ok_helpful: int = 0
+    ok_not_helpful: int = 0
+    lat_n: int = 0
+    lat_sum: int | None = _big()
+    lat_max: int | None = _big()
+    lat_hist: str | None = Field(default=None, sa_column=Column(Text))
+
+
 class SchemaVersion(SQLModel, table=True):
     __tablename__ = "schema_version"
 
@@ -200,4 +324,5 @@ SCHEMA_V1_DDL = [
     alternatives_considered TEXT, classifier_version TEXT)""",
 ]
 
-TABLES = [Session, Task, RoutingDecision, ToolCall, ErrorEvent, IngestCursor, SessionStat, SchemaVersion]
+TABLES = [Session, Task, RoutingDecision, ToolCall, ErrorEvent, IngestCursor, SessionStat, TaskRollup, ToolRollup,
+          TaskHour, ToolHour, SchemaVersion]

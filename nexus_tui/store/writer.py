@@ -13,6 +13,7 @@ from sqlalchemy import Engine, and_, case, func, or_, select, update
 
 from nexus_tui.core.events import Batch, iso_from_ms
 from nexus_tui.core.merge import fold_sessions, fold_tasks, fold_tool_calls
+from nexus_tui.store import rollup
 from nexus_tui.store.engine import upsert, write_tx
 from nexus_tui.store.schema import ErrorEvent, IngestCursor, RoutingDecision, Session, Task, ToolCall
 
@@ -297,6 +298,33 @@ class Prepared:
 _COLS: dict[str, tuple[str, ...]] = {}
 
 
+def _pos(kind: str, col: str) -> int:
+    """The index of ``col`` in the row tuples of ``kind`` (Prepared.rows)."""
+    table = {"tasks": Task.__table__, "tool_use": ToolCall.__table__, "tool_result": ToolCall.__table__}[kind]
+    return list(c.name for c in table.columns).index(col)
+
+
+def _rollup_keys(rows: dict[str, list[tuple]]) -> tuple[set, set, list]:
+    """The (session, bucket) pairs of the rollups that these rows fall in, and the tool calls whose start the
+    batch does not know (a result whose call was written before)."""
+    q = rollup.Q_MS
+    task_keys: set = set()
+    if rows.get("tasks"):
+        si, ti = _pos("tasks", "session_id"), _pos("tasks", "ts_ms")
+        task_keys = {(r[si], (r[ti] // q) * q) for r in rows["tasks"] if r[ti] is not None}
+    tool_keys: set = set()
+    unknown: list = []
+    si, ti = _pos("tool_use", "session_id"), _pos("tool_use", "started_ms")
+    for kind in ("tool_use", "tool_result"):
+        for r in rows.get(kind, ()):
+            if r[ti] is None:
+                unknown.append(r[0])
+            else:
+                tool_keys.add((r[si], (r[ti] // q) * q))
+            tool_keys.add((r[si], None))  # a call's start may just have been learned: it leaves the NULL bucket
+    return task_keys, tool_keys, unknown
+
+
 def _layout(table, row: dict) -> tuple:
     names = _COLS.get(table.name)
     if names is None:
@@ -360,6 +388,7 @@ class Writer:
 
     def _write(self, conn, p: Prepared, res: WriteResult) -> None:
         rows = p.rows
+        task_keys, tool_keys, unknown_start = _rollup_keys(rows)
         if rows.get("sessions"):
             ids = list(dict.fromkeys(r[0] for r in rows["sessions"]))
             known = _existing_raw(conn, "sessions", ids)
@@ -407,6 +436,14 @@ class Writer:
                     where=or_(ss.c.updated_ms.is_(None), ins.excluded.updated_ms >= ss.c.updated_ms))
 
             _executemany_tuples(conn, "session_stats", build, ss, rows["session_stats"])
+        rated = [r[0] for r in rows.get("tasks", ()) if r[_pos("tasks", "quality_rating")] is not None]
+        if rated:  # tasks that arrive with a rating change their tool calls' useful-change counts
+            more = rollup.keys_for_tasks(conn, rated)
+            task_keys |= more[0]
+            tool_keys |= more[1]
+        if unknown_start:  # results whose call half came earlier: their stored start gives the bucket
+            tool_keys |= rollup.keys_for_calls(conn, unknown_start)
+        rollup.recompute(conn, task_keys, tool_keys)
         for task_id, rating in p.ratings:
             res.ratings += self._rate(conn, task_id, rating)
 
@@ -427,6 +464,8 @@ class Writer:
         t = Task.__table__
         r = conn.execute(update(t).where(t.c.id == task_id).values(
             quality_rating=rating, rated_ms=now_ms or int(time.time() * 1000)))
+        if r.rowcount:
+            rollup.recompute(conn, *rollup.keys_for_tasks(conn, [task_id]))
         return r.rowcount or 0
 
     def rate(self, task_id: str, rating: int | None) -> tuple[int | None, int]:

@@ -1,0 +1,88 @@
+"""Latency histograms that merge: the rollups' percentiles (pure, no I/O).
+
+A latency of v milliseconds falls in bin ``v`` when v < 128 (exact), else in a logarithmic bin of ratio 1.02
+starting at 128 ms. A bin is reported as its geometric middle, so any percentile read from a histogram is within
+1 % of the exact nearest-rank value (and exact below 128 ms). Histograms add: the histogram of a union of rows is
+the sum of theirs, so rollups keep one per row and a query merges the rows it selects.
+
+Stored as text, ``"bin:count bin:count ..."`` in increasing bin order.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+
+EXACT = 128
+RATIO = 1.02
+_LOG = math.log(RATIO)
+
+
+def bin_of(v: float) -> int:
+    """The bin of latency ``v`` ms (negative values count as 0)."""
+    if v < EXACT:
+        return max(0, int(v))
+    return EXACT + int(math.log(v / EXACT) / _LOG)
+
+
+def value_of(b: int) -> float:
+    """The value a bin stands for: itself below EXACT, else the geometric middle of its bounds."""
+    if b < EXACT:
+        return float(b)
+    return EXACT * RATIO ** (b - EXACT + 0.5)
+
+
+def bounds(b: int) -> tuple[float, float]:
+    """[low, high) of a bin."""
+    if b < EXACT:
+        return float(b), float(b + 1)
+    return EXACT * RATIO ** (b - EXACT), EXACT * RATIO ** (b - EXACT + 1)
+
+
+def encode(hist: dict[int, int]) -> str:
+    return " ".join(f"{b}:{n}" for b, n in sorted(hist.items()) if n)
+
+
+def add_text(into: dict[int, int], text: str | None) -> None:
+    """Add a stored histogram to ``into``."""
+    if not text:
+        return
+    for part in text.split():
+        b, _, n = part.partition(":")
+        b = int(b)
+        into[b] = into.get(b, 0) + int(n)
+
+
+def from_values(values: Iterable[float | None]) -> dict[int, int]:
+    h: dict[int, int] = {}
+    for v in values:
+        if v is not None:
+            b = bin_of(v)
+            h[b] = h.get(b, 0) + 1
+    return h
+
+
+def count(hist: dict[int, int]) -> int:
+    return sum(hist.values())
+
+
+def percentile(hist: dict[int, int], p: float, maximum: float | None = None) -> int | None:
+    """The p-th percentile by nearest rank (the value at rank ceil(p/100 * n)), read from the histogram, in whole ms;
+    never above ``maximum`` when the exact maximum is known."""
+    n = count(hist)
+    if n == 0:
+        return None
+    rank = max(1, min(n, math.ceil(p / 100.0 * n)))
+    seen = 0
+    for b in sorted(hist):
+        seen += hist[b]
+        if seen >= rank:
+            v = value_of(b)
+            if maximum is not None and v > maximum:
+                v = maximum
+            return int(round(v))
+    return None  # pragma: no cover - rank <= n
+
+
+def percentiles(hist: dict[int, int], ps: Iterable[float], maximum: float | None = None) -> dict[float, int | None]:
+    return {p: percentile(hist, p, maximum) for p in ps}

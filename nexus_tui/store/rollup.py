@@ -1,0 +1,504 @@
+"""Incremental rollups: tasks and tool calls summed per (session, 15-minute bucket, dimensions), kept by the writer.
+
+Why: the screens and reports ask for sums over time ranges (tokens, cost, calls, failures, latency percentiles by
+model, routing, tool...). Summing every task on each refresh grows with the history; summing the rollup rows of the
+range grows with the number of active (session, quarter hour, dimension) combinations, and a new task only touches
+the rows of its own bucket.
+
+Maintenance (``recompute``): every write transaction marks the (session, bucket) pairs its rows fall in, and the
+rows of exactly those pairs are rebuilt from the tasks and tool calls in the same transaction, so the rollups can
+never disagree with the rows, whatever the merge rules did (a streamed response growing, a rating, a tool result
+arriving after its call). Nothing else is recomputed.
+
+Reading (``task_source``/``tool_source``): a range is split into whole quarter hours, read from the rollups, and the
+partial quarter hours at its ends, read from the raw rows; both come back as rows of the same shape, so a query
+groups them together. Every time zone offset is a multiple of 15 minutes, so local days and hours are made of
+whole buckets. Latency percentiles come from merged histograms (core/sketch.py: within 1 %).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable
+
+from sqlalchemy import and_, case, func, literal, null, select, true, union_all
+
+from nexus_tui.core import sketch
+from nexus_tui.core.filters import Filters
+from nexus_tui.store.schema import Task, TaskHour, TaskRollup, ToolCall, ToolHour, ToolRollup
+
+Q_MS = 900_000  # the bucket: 15 minutes
+H_MS = 3_600_000  # the hourly level
+R = TaskRollup.__table__
+RT = ToolRollup.__table__
+TH = TaskHour.__table__
+TOH = ToolHour.__table__
+T = Task.__table__
+TC = ToolCall.__table__
+
+_TASK_DIMS = ("model", "source", "routing", "tier", "persona", "cli_tool", "agent")
+_TASK_SUMS = ("tokens_in", "tokens_out", "cache_creation_tokens", "cache_read_tokens")
+
+
+def bucket(ms: int | None) -> int | None:
+    return None if ms is None else (int(ms) // Q_MS) * Q_MS
+
+
+# ---------------------------------------------------------------- maintenance
+def _marks(conn, n: int) -> str:
+    return ",".join(["?"] * n) if conn.dialect.paramstyle == "qmark" else ",".join(["%s"] * n)
+
+
+def _p(conn) -> str:
+    return "?" if conn.dialect.paramstyle == "qmark" else "%s"
+
+
+def _by_session(keys: Iterable[tuple[str, int | None]]) -> dict[str, set]:
+    out: dict[str, set] = defaultdict(set)
+    for sid, b in keys:
+        out[sid].add(b)
+    return out
+
+
+def recompute(conn, task_keys: Iterable[tuple[str, int]] = (), tool_keys: Iterable[tuple[str, int | None]] = ()) -> None:
+    """Rebuild the rollup rows of the given (session_id, bucket_ms) pairs from the stored rows (inside the
+    caller's write transaction)."""
+    task_keys, tool_keys = set(task_keys), set(tool_keys)
+    if task_keys:
+        _recompute_tasks(conn, task_keys)
+        _recompute_hours(conn, "task", {(b // H_MS) * H_MS for _s, b in task_keys})
+    if tool_keys:
+        _recompute_tools(conn, tool_keys)
+        _recompute_hours(conn, "tool", {None if b is None else (b // H_MS) * H_MS for _s, b in tool_keys})
+
+
+_HOUR_SPEC = {
+    # kind: (source table, target table, key columns, summed columns, max columns)
+    "task": ("task_rollups", "task_hours", _TASK_DIMS,
+             ("tasks", *_TASK_SUMS, "cost_usd", "cloud_cost_equivalent", "unpriced", "lat_n", "lat_sum",
+              "rated_helpful", "rated_not_helpful"), ("lat_max", "last_ms"), ("first_ms",)),
+    "tool": ("tool_rollups", "tool_hours", ("tool_name", "mcp_server", "error_type"),
+             ("calls", "failures", "pending", "ok_all", "ok_helpful", "ok_not_helpful", "lat_n", "lat_sum"),
+             ("lat_max",), ()),
+}
+
+
+def _recompute_hours(conn, kind: str, hours: set) -> None:
+    """Rebuild the hourly rows of these hours (None: calls without a start) from the quarter-hour rollups."""
+    src, dst, keys, sums, maxes, mins = _HOUR_SPEC[kind]
+    p = _p(conn)
+    cols = (*keys, *sums, *maxes, *mins, "lat_hist")
+    sel = f"SELECT bucket_ms, {', '.join(cols)} FROM {src} WHERE "
+    timed = sorted(h for h in hours if h is not None)
+    rows: list = []
+    if timed:
+        if len(timed) <= 8:
+            for h in timed:
+                rows += conn.exec_driver_sql(sel + f"bucket_ms >= {p} AND bucket_ms < {p}", (h, h + H_MS)).fetchall()
+        else:
+            rows += conn.exec_driver_sql(sel + f"bucket_ms >= {p} AND bucket_ms < {p}",
+                                         (timed[0], timed[-1] + H_MS)).fetchall()
+    if None in hours:
+        rows += conn.exec_driver_sql(sel + "bucket_ms IS NULL").fetchall()
+    nk, ns, nm, nn = len(keys), len(sums), len(maxes), len(mins)
+    groups: dict[tuple, list] = {}
+    for r in rows:
+        h = None if r[0] is None else (r[0] // H_MS) * H_MS
+        if h not in hours:
+            continue
+        key = (h, *r[1:1 + nk])
+        vals = r[1 + nk:]
+        g = groups.get(key)
+        if g is None:
+            g = groups[key] = [*vals[:ns + nm + nn], {}]
+        else:
+            for i in range(ns):
+                v = vals[i]
+                if v is not None:
+                    g[i] = v if g[i] is None else g[i] + v
+            for i in range(ns, ns + nm):
+                v = vals[i]
+                if v is not None and (g[i] is None or v > g[i]):
+                    g[i] = v
+            for i in range(ns + nm, ns + nm + nn):
+                v = vals[i]
+                if v is not None and (g[i] is None or v < g[i]):
+                    g[i] = v
+        sketch.add_text(g[-1], vals[-1])
+    if timed:
+        conn.exec_driver_sql(f"DELETE FROM {dst} WHERE bucket_ms = {p}", [(h,) for h in timed])
+    if None in hours:
+        conn.exec_driver_sql(f"DELETE FROM {dst} WHERE bucket_ms IS NULL")
+    if groups:
+        out = [(*key, *g[:-1], sketch.encode(g[-1]) or None) for key, g in groups.items()]
+        names = ("bucket_ms", *cols)
+        conn.exec_driver_sql(f"INSERT INTO {dst} ({', '.join(names)}) VALUES ({_marks(conn, len(names))})", out)
+
+
+def _recompute_tasks(conn, keys: set) -> None:
+    p = _p(conn)
+    rows_out: list[tuple] = []
+    for sid, buckets in _by_session(keys).items():
+        lo, hi = min(buckets), max(buckets) + Q_MS
+        rows = conn.exec_driver_sql(
+            "SELECT ts_ms, model, source, routing, tier, persona, cli_tool, agent_id, tokens_in, tokens_out, "
+            "cache_creation_tokens, cache_read_tokens, cost_usd, cloud_cost_equivalent, latency_ms, quality_rating "
+            f"FROM tasks WHERE session_id = {p} AND ts_ms >= {p} AND ts_ms < {p}", (sid, lo, hi)).fetchall()
+        groups: dict[tuple, list] = {}
+        for r in rows:
+            b = (r[0] // Q_MS) * Q_MS
+            if b not in buckets:
+                continue
+            key = (b, r[1], r[2], r[3], r[4], r[5], r[6], "main" if r[7] is None else "sub-agent")
+            g = groups.get(key)
+            if g is None:
+                # tasks, 4 token sums, cost, cost seen, cloud, cloud seen, unpriced, lat_n, lat_sum, lat_max,
+                # helpful, not helpful, first, last, hist
+                g = groups[key] = [0, 0, 0, 0, 0, 0.0, False, 0.0, False, 0, 0, 0, None, 0, 0, r[0], r[0], {}]
+            g[0] += 1
+            g[1] += r[8] or 0
+            g[2] += r[9] or 0
+            g[3] += r[10] or 0
+            g[4] += r[11] or 0
+            if r[12] is None:
+                g[9] += 1
+            else:
+                g[5] += r[12]
+                g[6] = True
+            if r[13] is not None:
+                g[7] += r[13]
+                g[8] = True
+            lat = r[14]
+            if lat is not None:
+                g[10] += 1
+                g[11] += lat
+                if g[12] is None or lat > g[12]:
+                    g[12] = lat
+                hb = sketch.bin_of(lat)
+                g[17][hb] = g[17].get(hb, 0) + 1
+            if r[15] == 1:
+                g[13] += 1
+            elif r[15] == 0:
+                g[14] += 1
+            if r[0] < g[15]:
+                g[15] = r[0]
+            if r[0] > g[16]:
+                g[16] = r[0]
+        conn.exec_driver_sql(f"DELETE FROM task_rollups WHERE session_id = {p} AND bucket_ms = {p}",
+                             [(sid, b) for b in buckets])
+        for key, g in groups.items():
+            rows_out.append((sid, *key, g[0], g[1], g[2], g[3], g[4], g[5] if g[6] else None,
+                             g[7] if g[8] else None, g[9], g[10], g[11] if g[10] else None, g[12], g[13], g[14],
+                             g[15], g[16], sketch.encode(g[17]) or None))
+    if rows_out:
+        cols = ("session_id", "bucket_ms", *_TASK_DIMS, "tasks", *_TASK_SUMS, "cost_usd", "cloud_cost_equivalent",
+                "unpriced", "lat_n", "lat_sum", "lat_max", "rated_helpful", "rated_not_helpful", "first_ms",
+                "last_ms", "lat_hist")
+        conn.exec_driver_sql(f"INSERT INTO task_rollups ({', '.join(cols)}) VALUES ({_marks(conn, len(cols))})",
+                             rows_out)
+
+
+def _recompute_tools(conn, keys: set) -> None:
+    p = _p(conn)
+    rows_out: list[tuple] = []
+    sel = ("SELECT tc.started_ms, tc.tool_name, tc.mcp_server, tc.error_type, tc.success, tc.latency_ms, "
+           "t.quality_rating FROM tool_calls tc LEFT JOIN tasks t ON t.id = tc.task_id "
+           f"WHERE tc.session_id = {p} AND tc.tool_name IS NOT NULL AND ")
+    for sid, buckets in _by_session(keys).items():
+        timed = [b for b in buckets if b is not None]
+        rows = []
+        if timed:
+            lo, hi = min(timed), max(timed) + Q_MS
+            rows += conn.exec_driver_sql(sel + f"tc.started_ms >= {p} AND tc.started_ms < {p}", (sid, lo, hi)).fetchall()
+        if None in buckets:
+            rows += conn.exec_driver_sql(sel + "tc.started_ms IS NULL", (sid,)).fetchall()
+        groups: dict[tuple, list] = {}
+        for r in rows:
+            b = None if r[0] is None else (r[0] // Q_MS) * Q_MS
+            if b not in buckets:
+                continue
+            ok = r[4] is True or r[4] == 1
+            failed = r[4] is False or r[4] == 0
+            key = (b, r[1], r[2], r[3] if failed else None)
+            g = groups.get(key)
+            if g is None:
+                # calls, failures, pending, ok, ok helpful, ok not helpful, lat_n, lat_sum, lat_max, hist
+                g = groups[key] = [0, 0, 0, 0, 0, 0, 0, 0, None, {}]
+            g[0] += 1
+            if failed:
+                g[1] += 1
+            elif ok:
+                g[3] += 1
+                if r[6] == 1:
+                    g[4] += 1
+                elif r[6] == 0:
+                    g[5] += 1
+            else:
+                g[2] += 1
+            lat = r[5]
+            if lat is not None:
+                g[6] += 1
+                g[7] += lat
+                if g[8] is None or lat > g[8]:
+                    g[8] = lat
+                hb = sketch.bin_of(lat)
+                g[9][hb] = g[9].get(hb, 0) + 1
+        timed_del = [(sid, b) for b in timed]
+        if timed_del:
+            conn.exec_driver_sql(f"DELETE FROM tool_rollups WHERE session_id = {p} AND bucket_ms = {p}", timed_del)
+        if None in buckets:
+            conn.exec_driver_sql(f"DELETE FROM tool_rollups WHERE session_id = {p} AND bucket_ms IS NULL", (sid,))
+        for key, g in groups.items():
+            rows_out.append((sid, *key, g[0], g[1], g[2], g[3], g[4], g[5], g[6], g[7] if g[6] else None, g[8],
+                             sketch.encode(g[9]) or None))
+    if rows_out:
+        cols = ("session_id", "bucket_ms", "tool_name", "mcp_server", "error_type", "calls", "failures", "pending",
+                "ok_all", "ok_helpful", "ok_not_helpful", "lat_n", "lat_sum", "lat_max", "lat_hist")
+        conn.exec_driver_sql(f"INSERT INTO tool_rollups ({', '.join(cols)}) VALUES ({_marks(conn, len(cols))})",
+                             rows_out)
+
+
+def rebuild(conn) -> None:
+    """Rebuild every rollup row from the stored tasks and tool calls (migration to version 4, or rows written
+    behind the writer's back, like the dashboard benchmark's generated database)."""
+    for table in ("task_rollups", "tool_rollups", "task_hours", "tool_hours"):
+        conn.exec_driver_sql(f"DELETE FROM {table}")
+    task_keys: set = set()
+    for sid, ts in conn.exec_driver_sql("SELECT session_id, ts_ms FROM tasks WHERE ts_ms IS NOT NULL"):
+        task_keys.add((sid, (ts // Q_MS) * Q_MS))
+    tool_keys: set = set()
+    for sid, ts in conn.exec_driver_sql("SELECT session_id, started_ms FROM tool_calls WHERE tool_name IS NOT NULL"):
+        tool_keys.add((sid, None if ts is None else (ts // Q_MS) * Q_MS))
+    recompute(conn, task_keys, tool_keys)
+
+
+def keys_for_tasks(conn, task_ids: list[str]) -> tuple[set, set]:
+    """The rollup pairs a change of these tasks' ratings touches: their own and their tool calls' buckets."""
+    task_keys, tool_keys = set(), set()
+    for i in range(0, len(task_ids), 500):
+        part = task_ids[i:i + 500]
+        for sid, ts in conn.exec_driver_sql(f"SELECT session_id, ts_ms FROM tasks WHERE id IN ({_marks(conn, len(part))})",
+                                            tuple(part)):
+            if ts is not None:
+                task_keys.add((sid, (ts // Q_MS) * Q_MS))
+        for sid, ts in conn.exec_driver_sql(
+                f"SELECT session_id, started_ms FROM tool_calls WHERE task_id IN ({_marks(conn, len(part))}) "
+                "AND tool_name IS NOT NULL", tuple(part)):
+            tool_keys.add((sid, None if ts is None else (ts // Q_MS) * Q_MS))
+    return task_keys, tool_keys
+
+
+def keys_for_calls(conn, call_ids: list[str]) -> set:
+    """The tool rollup pairs of these stored calls (their stored start time)."""
+    keys = set()
+    for i in range(0, len(call_ids), 500):
+        part = call_ids[i:i + 500]
+        for sid, ts in conn.exec_driver_sql(
+                f"SELECT session_id, started_ms FROM tool_calls WHERE id IN ({_marks(conn, len(part))})", tuple(part)):
+            keys.add((sid, None if ts is None else (ts // Q_MS) * Q_MS))
+    return keys
+
+
+# ---------------------------------------------------------------- reading
+def plan(since_ms: int | None, until_ms: int | None, hours: bool) -> list[tuple[str, int | None, int | None]]:
+    """How to read [since, until) (None = open): parts ("hour" | "quarter" | "raw", lo, hi), disjoint, covering
+    the range: whole hours from the hourly rollups (when ``hours``), whole quarter hours from the quarter-hour
+    rollups, the partial quarter hours at the ends from the raw rows."""
+    qlo = None if since_ms is None else -(-since_ms // Q_MS) * Q_MS
+    qhi = None if until_ms is None else (until_ms // Q_MS) * Q_MS
+    if qlo is not None and qhi is not None and qlo >= qhi:
+        return [("raw", since_ms, until_ms)]
+    parts: list = []
+    if since_ms is not None and since_ms < qlo:
+        parts.append(("raw", since_ms, qlo))
+    if until_ms is not None and qhi < until_ms:
+        parts.append(("raw", qhi, until_ms))
+    if not hours:
+        return parts + [("quarter", qlo, qhi)]
+    hlo = None if qlo is None else -(-qlo // H_MS) * H_MS
+    hhi = None if qhi is None else (qhi // H_MS) * H_MS
+    if hlo is not None and hhi is not None and hlo >= hhi:
+        return parts + [("quarter", qlo, qhi)]
+    if qlo is not None and qlo < hlo:
+        parts.append(("quarter", qlo, hlo))
+    if qhi is not None and hhi < qhi:
+        parts.append(("quarter", hhi, qhi))
+    return parts + [("hour", hlo, hhi)]
+
+
+def _agent_expr():
+    return case((T.c.agent_id.is_(None), literal("main")), else_=literal("sub-agent"))
+
+
+def _bounds(col, lo, hi) -> list:
+    out = []
+    if lo is not None:
+        out.append(col >= lo)
+    if hi is not None:
+        out.append(col < hi)
+    return out
+
+
+_ROLLUP_TASK_COLS = ("tasks", *_TASK_SUMS, "cost_usd", "cloud_cost_equivalent", "unpriced", "lat_n", "lat_sum",
+                     "lat_max", "rated_helpful", "rated_not_helpful", "first_ms", "last_ms")
+
+
+def task_source(f: Filters, session_conds: list, extra_raw: list = (), extra_rollup: list = (),
+                hours: bool | None = None):
+    """A subquery of task-shaped rows for the filters (see ``plan``). Columns: session_id (NULL in hourly rows:
+    ``hours=False`` for per-session sums), ts_ms (a rollup row's bucket start), the dimensions, tasks, the token
+    sums, cost_usd, cloud_cost_equivalent, unpriced, lat_n, lat_sum, lat_max, rated_helpful, rated_not_helpful,
+    first_ms, last_ms. ``session_conds``: functions of a session_id column; ``extra_rollup``: functions of a rollup
+    table; ``extra_raw``: conditions on tasks."""
+    if hours is None:
+        hours = not session_conds
+    parts = []
+    for level, lo, hi in plan(f.since_ms, f.until_ms, hours and not session_conds):
+        if level == "raw":
+            conds = _bounds(T.c.ts_ms, lo, hi)
+            if f.model:
+                conds.append(T.c.model == f.model)
+            if f.source:
+                conds.append(T.c.source == f.source)
+            conds += [c(T.c.session_id) for c in session_conds] + list(extra_raw)
+            parts.append(raw_task_rows(conds))
+            continue
+        tbl = TH if level == "hour" else R
+        conds = _bounds(tbl.c.bucket_ms, lo, hi)
+        if f.model:
+            conds.append(tbl.c.model == f.model)
+        if f.source:
+            conds.append(tbl.c.source == f.source)
+        conds += [c(tbl.c.session_id) for c in session_conds] + [c(tbl) for c in extra_rollup]
+        sid = tbl.c.session_id if level == "quarter" else null().label("session_id")
+        parts.append(select(sid, tbl.c.bucket_ms.label("ts_ms"), *[tbl.c[d] for d in _TASK_DIMS],
+                            *[tbl.c[k] for k in _ROLLUP_TASK_COLS]).where(and_(true(), *conds)))
+    return (parts[0] if len(parts) == 1 else union_all(*parts)).subquery("u")
+
+
+def raw_task_rows(conds: list):
+    """Tasks as rows of task_source's shape (one task each), under ``conds``."""
+    one, zero = literal(1), literal(0)
+    return select(
+        T.c.session_id, T.c.ts_ms, T.c.model, T.c.source, T.c.routing, T.c.tier, T.c.persona, T.c.cli_tool,
+        _agent_expr().label("agent"), one.label("tasks"), *[T.c[k] for k in _TASK_SUMS], T.c.cost_usd,
+        T.c.cloud_cost_equivalent, case((T.c.cost_usd.is_(None), one), else_=zero).label("unpriced"),
+        case((T.c.latency_ms.is_(None), zero), else_=one).label("lat_n"), T.c.latency_ms.label("lat_sum"),
+        T.c.latency_ms.label("lat_max"), case((T.c.quality_rating == 1, one), else_=zero).label("rated_helpful"),
+        case((T.c.quality_rating == 0, one), else_=zero).label("rated_not_helpful"),
+        T.c.ts_ms.label("first_ms"), T.c.ts_ms.label("last_ms")).where(and_(true(), *conds))
+
+
+def _task_filter(f: Filters) -> list:
+    """Tool calls whose asking task matches the model/source filters."""
+    tc = [T.c.model == f.model] if f.model else []
+    if f.source:
+        tc.append(T.c.source == f.source)
+    return [TC.c.task_id.in_(select(T.c.id).where(and_(true(), *tc)))] if tc else []
+
+
+def usable_for_tools(f: Filters) -> bool:
+    """The tool rollups do not split calls by the asking task's model or source: with those filters every call is
+    read raw."""
+    return not (f.model or f.source)
+
+
+def _tool_plan(f: Filters, session_conds: list, hours: bool | None):
+    if not usable_for_tools(f):
+        return [("raw", f.since_ms, f.until_ms)], [*_task_filter(f)]
+    if hours is None:
+        hours = not session_conds
+    return plan(f.since_ms, f.until_ms, hours and not session_conds), []
+
+
+_ROLLUP_TOOL_COLS = ("tool_name", "mcp_server", "error_type", "calls", "failures", "pending", "ok_all", "ok_helpful",
+                     "ok_not_helpful", "lat_n", "lat_sum", "lat_max")
+
+
+def tool_source(f: Filters, session_conds: list, extra_raw: list = (), extra_rollup: list = (),
+                hours: bool | None = None):
+    """Tool-call-shaped rows (see ``plan``): session_id (NULL in hourly rows), ts_ms, tool_name, mcp_server,
+    error_type, calls, failures, pending, ok_all, ok_helpful, ok_not_helpful, lat_n, lat_sum, lat_max."""
+    levels, more_raw = _tool_plan(f, session_conds, hours)
+    parts = []
+    for level, lo, hi in levels:
+        if level == "raw":
+            conds = [TC.c.tool_name.isnot(None), *_bounds(TC.c.started_ms, lo, hi), *more_raw]
+            conds += [c(TC.c.session_id) for c in session_conds] + list(extra_raw)
+            parts.append(raw_tool_rows(conds))
+            continue
+        tbl = TOH if level == "hour" else RT
+        conds = _bounds(tbl.c.bucket_ms, lo, hi)
+        conds += [c(tbl.c.session_id) for c in session_conds] + [c(tbl) for c in extra_rollup]
+        sid = tbl.c.session_id if level == "quarter" else null().label("session_id")
+        parts.append(select(sid, tbl.c.bucket_ms.label("ts_ms"), *[tbl.c[k] for k in _ROLLUP_TOOL_COLS])
+                     .where(and_(true(), *conds)))
+    return (parts[0] if len(parts) == 1 else union_all(*parts)).subquery("ut")
+
+
+def raw_tool_rows(conds: list):
+    """Tool calls as rows of tool_source's shape (one call each), under ``conds``."""
+    one, zero = literal(1), literal(0)
+    ok = TC.c.success.is_(True)
+    rating = select(T.c.quality_rating).where(T.c.id == TC.c.task_id).scalar_subquery()
+    return select(
+        TC.c.session_id, TC.c.started_ms.label("ts_ms"), TC.c.tool_name, TC.c.mcp_server,
+        case((TC.c.success.is_(False), TC.c.error_type), else_=null()).label("error_type"),
+        one.label("calls"), case((TC.c.success.is_(False), one), else_=zero).label("failures"),
+        case((TC.c.success.is_(None), one), else_=zero).label("pending"),
+        case((ok, one), else_=zero).label("ok_all"),
+        case((and_(ok, rating == 1), one), else_=zero).label("ok_helpful"),
+        case((and_(ok, rating == 0), one), else_=zero).label("ok_not_helpful"),
+        case((TC.c.latency_ms.is_(None), zero), else_=one).label("lat_n"), TC.c.latency_ms.label("lat_sum"),
+        TC.c.latency_ms.label("lat_max")).where(and_(true(), *conds))
+
+
+def task_hists(conn, f: Filters, session_conds: list, key: str, key_raw) -> dict:
+    """Merged latency histograms of the tasks under the filters, per value of the dimension ``key`` (``key_raw``:
+    the same on tasks): {value: hist}."""
+    out: dict = defaultdict(dict)
+    for level, lo, hi in plan(f.since_ms, f.until_ms, not session_conds):
+        if level == "raw":
+            conds = [T.c.latency_ms.isnot(None), *_bounds(T.c.ts_ms, lo, hi)]
+            if f.model:
+                conds.append(T.c.model == f.model)
+            if f.source:
+                conds.append(T.c.source == f.source)
+            conds += [c(T.c.session_id) for c in session_conds]
+            for k, lat in conn.execute(select(key_raw, T.c.latency_ms).where(and_(*conds))):
+                hb = sketch.bin_of(lat)
+                out[k][hb] = out[k].get(hb, 0) + 1
+            continue
+        tbl = TH if level == "hour" else R
+        conds = [tbl.c.lat_hist.isnot(None), *_bounds(tbl.c.bucket_ms, lo, hi)]
+        if f.model:
+            conds.append(tbl.c.model == f.model)
+        if f.source:
+            conds.append(tbl.c.source == f.source)
+        conds += [c(tbl.c.session_id) for c in session_conds]
+        for k, text in conn.execute(select(tbl.c[key], tbl.c.lat_hist).where(and_(*conds))):
+            sketch.add_text(out[k], text)
+    return out
+
+
+def tool_hists(conn, f: Filters, session_conds: list, keys: list[str], keys_raw: list, extra_rollup: list = (),
+               extra_raw: list = ()) -> dict:
+    """Merged latency histograms of the tool calls per tuple of the columns ``keys`` (``keys_raw``: the same on
+    tool_calls)."""
+    levels, more_raw = _tool_plan(f, session_conds, None)
+    out: dict = defaultdict(dict)
+    for level, lo, hi in levels:
+        if level == "raw":
+            conds = [TC.c.tool_name.isnot(None), TC.c.latency_ms.isnot(None), *_bounds(TC.c.started_ms, lo, hi),
+                     *more_raw, *[c(TC.c.session_id) for c in session_conds], *extra_raw]
+            for row in conn.execute(select(*keys_raw, TC.c.latency_ms).where(and_(*conds))):
+                hb = sketch.bin_of(row[-1])
+                k = tuple(row[:-1])
+                out[k][hb] = out[k].get(hb, 0) + 1
+            continue
+        tbl = TOH if level == "hour" else RT
+        conds = [tbl.c.lat_hist.isnot(None), *_bounds(tbl.c.bucket_ms, lo, hi),
+                 *[c(tbl.c.session_id) for c in session_conds], *[c(tbl) for c in extra_rollup]]
+        for row in conn.execute(select(*[tbl.c[k] for k in keys], tbl.c.lat_hist).where(and_(*conds))):
+            sketch.add_text(out[tuple(row[:-1])], row[-1])
+    return out

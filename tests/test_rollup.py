@@ -1,0 +1,212 @@
+"""Rollups (store/rollup.py) and their histograms (core/sketch.py).
+
+- the histogram percentile is within 1 % of the exact nearest rank (exact below 128 ms);
+- rollups kept incrementally by the writer, through streamed responses growing, tool results arriving before their
+  calls, ratings and re-writes, equal a rebuild from the rows;
+- the reports' sums over any range (edges inside quarter hours included) equal sums over the raw rows, computed
+  here in Python.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from sqlalchemy import text
+
+from nexus_tui.core import sketch
+from nexus_tui.core.events import Batch, SessionRec, TaskRec, ToolResultRec, ToolUseRec
+from nexus_tui.core.filters import Filters
+from nexus_tui.store import analytics as A
+from nexus_tui.store import open_store
+from nexus_tui.store import queries as Q
+from nexus_tui.store import rollup
+
+
+def nearest(xs, p):
+    s = sorted(xs)
+    return s[max(0, math.ceil(p / 100 * len(s)) - 1)]
+
+
+@given(st.lists(st.integers(min_value=0, max_value=10_000_000), min_size=1, max_size=300),
+       st.sampled_from([1, 10, 50, 90, 95, 99, 100]))
+def test_histogram_percentile_is_within_one_percent_of_the_nearest_rank(values, p):
+    exact = nearest(values, p)
+    got = sketch.percentile(sketch.from_values(values), p, max(values))
+    assert abs(got - exact) <= 0.01 * exact + 0.5
+    if exact < sketch.EXACT:
+        assert got == exact
+
+
+def test_histograms_add_and_survive_their_text_form():
+    a, b = [5, 130, 900, 900, 40_000], [7, 900, 1_000_000]
+    merged: dict = {}
+    sketch.add_text(merged, sketch.encode(sketch.from_values(a)))
+    sketch.add_text(merged, sketch.encode(sketch.from_values(b)))
+    assert merged == sketch.from_values(a + b)
+    assert sketch.count(merged) == 8 and sketch.percentile({}, 50) is None
+
+
+T0 = 1_763_600_000_000  # a weekday in November 2025, 00:53 UTC: not on a quarter hour
+MODELS = ["claude-sonnet-4-5", "claude-opus-4-6", "local-qwen"]
+TOOLS = [("Edit", None), ("Read", None), ("mcp__fs__write_file", "fs"), ("mcp__gh__issue", "gh")]
+
+
+def random_history(rng: random.Random, n_tasks: int = 400):
+    """Batches as sources send them: tasks re-sent with growing usage, tool results sometimes before their call."""
+    batches = [Batch() for _ in range(12)]
+    tasks, calls = {}, {}
+    for i in range(n_tasks):
+        sid = f"s{rng.randrange(8)}"
+        ts = T0 + rng.randrange(0, 3 * 86_400_000)
+        tid = f"t{i}"
+        model = rng.choice(MODELS)
+        final = dict(tokens_in=rng.randrange(0, 900), tokens_out=rng.randrange(1, 4000),
+                     cache_read_tokens=rng.randrange(0, 50_000), cache_creation_tokens=rng.randrange(0, 5000))
+        cost = None if model == "local-qwen" else round(rng.random(), 6)
+        lat = rng.choice([None, rng.randrange(0, 200), rng.randrange(200, 90_000)])
+        agent = rng.choice([None, None, "a1"])
+        kw = dict(id=tid, session_id=sid, ts_ms=ts, source=rng.choice(["transcript", "otel"]), model=model,
+                  routing="local" if cost is None else "cloud", cost_usd=cost, cloud_cost_equivalent=cost,
+                  latency_ms=lat, agent_id=agent, tier=rng.choice([None, "Tier 1"]), persona=rng.choice([None, "qa"]))
+        first = rng.randrange(len(batches))
+        partial = {k: v // 2 for k, v in final.items()}
+        batches[first].tasks.append(TaskRec(**kw, **partial))  # the streamed first line
+        batches[rng.randrange(first, len(batches))].tasks.append(TaskRec(**kw, **final))  # the final count
+        batches[first].sessions.append(SessionRec(id=sid, start_ms=ts, end_ms=ts + 1000, cli_tool="claude-code",
+                                                  project=f"p{sid[-1]}"))
+        tasks[tid] = (sid, ts, model, final, cost, lat)
+        if rng.random() < 0.7:
+            name, server = rng.choice(TOOLS)
+            cid = f"c{i}"
+            start = ts + rng.randrange(10, 2000)
+            latency = rng.randrange(1, 30_000)
+            ok = rng.random() > 0.2
+            use = ToolUseRec(id=cid, session_id=sid, task_id=tid, tool_name=name, started_ms=start, mcp_server=server)
+            res = ToolResultRec(id=cid, session_id=sid, ended_ms=start + latency, success=ok,
+                                error_type=None if ok else rng.choice(["timeout", "error"]))
+            a, b = rng.randrange(len(batches)), rng.randrange(len(batches))
+            batches[a].tool_uses.append(use)
+            batches[b].tool_results.append(res)
+            calls[cid] = (sid, start, name, server, ok, latency, tid)
+    return batches, tasks, calls
+
+
+def rollup_rows(conn):
+    cols = "session_id, bucket_ms, model, source, routing, tier, persona, cli_tool, agent, tasks, tokens_in, " \
+           "tokens_out, cache_creation_tokens, cache_read_tokens, ROUND(cost_usd, 9), unpriced, lat_n, lat_sum, " \
+           "lat_max, rated_helpful, rated_not_helpful, first_ms, last_ms, lat_hist"
+    t = sorted((tuple(r) for r in conn.execute(text(f"SELECT {cols} FROM task_rollups"))), key=repr)
+    u = sorted((tuple(r) for r in conn.execute(text(
+        "SELECT session_id, bucket_ms, tool_name, mcp_server, error_type, calls, failures, pending, ok_all, "
+        "ok_helpful, ok_not_helpful, lat_n, lat_sum, lat_max, lat_hist FROM tool_rollups"))), key=repr)
+    th = sorted((tuple(r) for r in conn.execute(text(
+        "SELECT bucket_ms, model, source, routing, tier, persona, cli_tool, agent, tasks, tokens_in, tokens_out, "
+        "ROUND(cost_usd, 9), unpriced, lat_n, lat_sum, lat_max, rated_helpful, first_ms, last_ms, lat_hist "
+        "FROM task_hours"))), key=repr)
+    uh = sorted((tuple(r) for r in conn.execute(text(
+        "SELECT bucket_ms, tool_name, mcp_server, error_type, calls, failures, pending, ok_all, ok_helpful, "
+        "ok_not_helpful, lat_n, lat_sum, lat_max, lat_hist FROM tool_hours"))), key=repr)
+    return t, u, th, uh
+
+
+def test_incremental_rollups_equal_a_rebuild_and_the_raw_sums(tmp_path):
+    rng = random.Random(7)
+    store = open_store(f"sqlite:///{tmp_path / 'r.db'}")
+    batches, tasks, calls = random_history(rng)
+    for b in batches:
+        store.writer.write(b)
+    for tid in rng.sample(sorted(tasks), 60):  # ratings through the writer, one overwritten and one cleared
+        store.writer.rate(tid, rng.choice([0, 1]))
+    rated = sorted(tasks)[:3]
+    store.writer.rate(rated[0], 1)
+    store.writer.rate(rated[0], 0)
+    store.writer.rate(rated[1], None)
+    with store.engine.connect() as conn:
+        incremental = rollup_rows(conn)
+        raw_tasks = conn.execute(text("SELECT id, ts_ms, model, tokens_in, tokens_out, cache_creation_tokens, "
+                                      "cache_read_tokens, cost_usd, quality_rating FROM tasks")).all()
+        raw_calls = conn.execute(text("SELECT started_ms, success, tool_name FROM tool_calls")).all()
+    with store.engine.begin() as conn:
+        rollup.rebuild(conn)
+    with store.engine.connect() as conn:
+        rebuilt = rollup_rows(conn)
+    assert incremental == rebuilt and all(len(rows) > 40 for rows in incremental)
+    # the final usage won (streamed lines never double), and every call is in
+    assert len(raw_tasks) == len(tasks) and len(raw_calls) == len(calls)
+    assert sum(r[4] for r in raw_tasks) == sum(t[3]["tokens_out"] for t in tasks.values())
+
+    for _ in range(25):  # ranges with edges anywhere: reports equal Python sums over the raw rows
+        a = T0 + rng.randrange(-3_600_000, 3 * 86_400_000)
+        b = a + rng.randrange(1, 2 * 86_400_000)
+        model = rng.choice([None, None, "claude-opus-4-6"])
+        f = Filters(since_ms=a, until_ms=b, model=model)
+        sel = [r for r in raw_tasks if a <= r[1] < b and (model is None or r[2] == model)]
+        s = Q.summary(store.engine, f)
+        assert s["tasks"] == len(sel)
+        assert (s["tokens_in"], s["tokens_out"], s["cache_creation_tokens"], s["cache_read_tokens"]) == \
+            tuple(sum(r[k] for r in sel) for k in (3, 4, 5, 6))
+        assert math.isclose(s["cost_usd"], sum(r[7] or 0 for r in sel), abs_tol=1e-9)
+        assert s["unpriced_tasks"] == sum(r[7] is None for r in sel)
+        assert s["rated_helpful"] == sum(r[8] == 1 for r in sel)
+        sc = [c for c in raw_calls if c[0] is not None and a <= c[0] < b]
+        if model is None:
+            assert s["tool_calls"] == len(sc) and s["tool_failures"] == sum(c[1] == 0 for c in sc)
+        by_model = {d["model"]: d["tasks"] for d in Q.usage_by(store.engine, f, "model", percentiles=False)}
+        want: dict = {}
+        for r in sel:
+            want[r[2]] = want.get(r[2], 0) + 1
+        assert by_model == want
+        if model is None:  # per local day, in a zone whose days do not start on UTC hours, and in UTC
+            from zoneinfo import ZoneInfo
+            from datetime import datetime
+
+            for zone in ("Asia/Kolkata", "UTC"):
+                tz = ZoneInfo(zone)
+                days: dict = {}
+                for r in sel:
+                    day = datetime.fromtimestamp(r[1] / 1000, tz).date().isoformat()
+                    days[day] = days.get(day, 0) + r[4]
+                assert {d["date"]: d["tokens_out"] for d in Q.daily(store.engine, f, tz)} == days
+        spent = A.spend_in_windows(store.engine, Filters(), [(a, b)])[0]
+        assert math.isclose(spent, sum(r[7] or 0 for r in raw_tasks if a <= r[1] < b), abs_tol=1e-9)
+    store.close()
+
+
+def test_percentiles_from_rollups_agree_with_the_exact_report(tmp_path):
+    rng = random.Random(3)
+    store = open_store(f"sqlite:///{tmp_path / 'p.db'}")
+    batches, _tasks, _calls = random_history(rng, 600)
+    for b in batches:
+        store.writer.write(b)
+    f = Filters(since_ms=T0 + 1234, until_ms=T0 + 2 * 86_400_000 + 777)
+    approx = {(d["tool"], d["server"]): d for d in Q.tools_report(store.engine, f)}
+    exact = {(d["tool"], d["server"]): d for d in Q.tools_report(store.engine, f, exact=True)}
+    assert set(approx) == set(exact) and approx
+    for k, e in exact.items():
+        a = approx[k]
+        assert (a["calls"], a["failures"], a["max_ms"]) == (e["calls"], e["failures"], e["max_ms"])
+        for p in ("p50_ms", "p95_ms", "p99_ms"):
+            assert abs(a[p] - e[p]) <= 0.01 * e[p] + 0.5, (k, p, a[p], e[p])
+    store.close()
+
+
+@settings(max_examples=15, deadline=None)
+@given(st.integers(min_value=0, max_value=10_000))
+def test_a_rating_moves_the_useful_changes_at_once(tmp_path_factory, seed):
+    """A rating changes the efficiency inputs through the rollups in the same transaction."""
+    rng = random.Random(seed)
+    store = open_store(f"sqlite:///{tmp_path_factory.mktemp('e') / 'e.db'}")
+    batches, tasks, calls = random_history(rng, 60)
+    for b in batches:
+        store.writer.write(b)
+    edits = [c for c in calls.values() if c[2] in ("Edit", "mcp__fs__write_file") and c[4]]
+    if edits:
+        tid = edits[0][6]
+        store.writer.rate(tid, 0)
+        d = A.efficiency_totals(store.engine, Filters())
+        assert d["ch_not_helpful"] == sum(1 for c in edits if c[6] == tid)
+        assert d["ch_helpful"] + d["ch_unrated"] + d["ch_not_helpful"] == len(edits)
+    store.close()
