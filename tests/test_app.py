@@ -170,6 +170,34 @@ async def test_keyed_tables_paint_and_measure_plain_cells_as_datatable_does(tmp_
     assert plain_cell("2026-11-20 07:54") == "2026-11-20 07:54" and plain_cell("") == "" and plain_cell(3) is None
 
 
+async def test_screens_built_ahead_look_the_same_and_load_when_first_shown(tmp_path):
+    """The real command builds the other top-level screens in the background (prebuild): they run no query until
+    shown, then load, and every screen looks exactly as it does when built on its first visit."""
+    from nexus_tui import app as app_module
+
+    shots = {}
+    for prebuild in (False, True):
+        app = demo_app(tmp_path / str(prebuild), prebuild=prebuild)
+        async with app.run_test(size=SIZE) as pilot:
+            await settle(app, pilot)
+            if prebuild:
+                for _ in range(len(app_module.SCREENS)):
+                    app._prebuild_next()
+                    await settle(app, pilot)
+                built = {mode: stack[0] for mode, stack in app._screen_stacks.items()}
+                assert set(built) == {mode for mode, _t, _c in app_module.SCREENS}
+                assert all(s._stale for m, s in built.items() if m not in ("sessions", "tiers"))
+            shots[prebuild] = []
+            for key in "234561":
+                await pilot.press(key)
+                await settle(app, pilot, rounds=3)
+                assert app.screen.loaded and not app.screen._stale
+                if prebuild:
+                    assert app.screen is built[app.current_mode]
+                shots[prebuild].append(app.export_screenshot())
+    assert shots[True] == shots[False]
+
+
 async def test_command_palette_reaches_every_screen_and_the_range(tmp_path):
     app = demo_app(tmp_path)
     async with app.run_test(size=SIZE) as pilot:

@@ -90,7 +90,17 @@ class InsightScreen(Screen):
     # ------------------------------------------------------------ refresh protocol
     def on_mount(self) -> None:
         self.sub_title = self.TITLE_TEXT
+        if self.app.screen is not self and self._built_off_screen():
+            # built in the background (NexusApp.prebuild): styled with the current stylesheet, loads when shown
+            self._css_update_count = self.app._css_update_count
+            self.mark_stale()
+            return
         self.refresh_data()
+
+    def _built_off_screen(self) -> bool:
+        """Whether this is a top-level screen built ahead of its first visit (not the one in view)."""
+        return any(stack and stack[0] is self and self not in self.app.screen_stack
+                   for stack in self.app._screen_stacks.values())
 
     def on_screen_resume(self) -> None:
         self.update_status()
