@@ -28,6 +28,7 @@ from nexus_tui.store.writer import CursorUpdate, Prepared, WriteResult, prepare
 
 __all__ = ["Collector", "CollectorThread", "FileResult", "PassReport", "PARALLEL_MIN_BYTES", "read_file"]
 _WRITE_GROUP_RECORDS = 10_000
+_WRITE_EARLY_RECORDS = 2_000
 
 
 @dataclass
@@ -90,7 +91,12 @@ class Collector:
     def run_once(self, ahead: Ahead | None = None) -> PassReport:
         """One pass over every source; ``ahead`` is a pass started before the store was open (``parsing.start``)."""
         with self._lock:
-            rep = self._run(ahead)
+            with self.store.writer.deferred_rollups(apply=False):  # each touched bucket summed once per pass
+                rep = self._run(ahead)
+            try:
+                self.store.writer.apply_rollups()
+            except SQLAlchemyError as e:  # the marks stay queued: the next pass sums them
+                rep.problems.append(describe_db_error(e, self.store.url))
         self.last = rep
         self.totals.files_seen = rep.files_seen
         self.totals.files_read += rep.files_read
@@ -132,13 +138,14 @@ class Collector:
         if self._pool is None:
             p.source.warm()
             self._pool = new_pool(self.workers)
-        # biggest files first, results as they finish: the writer works while the workers parse
+        # biggest files first: the writer works while the workers parse
         return ReadAhead(self._pool, p, prepare_rows=writer_loaded())
 
     def _write_results(self, source: FileSource, results, cursors, rep: PassReport) -> bool:
         group = Prepared()
         group_cursors: list[CursorUpdate] = []
         now = iso_from_ms(int(time.time() * 1000))
+        waiting = getattr(results, "waiting", lambda: False)
 
         def flush() -> bool:
             nonlocal group, group_cursors
@@ -174,7 +181,10 @@ class Collector:
                 path=fr.path, source=source.name, dev=fr.stat.dev, inode=fr.stat.inode, size=fr.stat.size,
                 mtime_ns=fr.stat.mtime_ns, offset=fr.offset, head_hash=fr.head_hash, state=fr.state,
                 lines=base_lines + fr.lines, skipped=base_skip + nskip, last_seen=now))
-            if group.size() >= _WRITE_GROUP_RECORDS:
+            size = group.size()
+            # a full group, or a smaller one when the next result is not ready yet: write instead of waiting, so
+            # that little is left to write after the last file is parsed
+            if size >= _WRITE_GROUP_RECORDS or (size >= _WRITE_EARLY_RECORDS and waiting()):
                 if not flush():
                     return False
         return flush()

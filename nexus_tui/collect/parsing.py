@@ -176,6 +176,10 @@ class ReadAhead:
             self._out.append((self._pool.submit(_read_job, (self._source, path, cur, self._prepare)), n))
             self._out_bytes += n
 
+    def waiting(self) -> bool:
+        """Whether taking the next result would wait for a worker."""
+        return bool(self._out) and not self._out[0][0].done()
+
     def __iter__(self) -> Iterator[FileResult | None]:
         while self._out:
             fut, n = self._out.popleft()
@@ -184,8 +188,20 @@ class ReadAhead:
             yield fut.result()
 
 
+# Parser workers run a little below the process that writes: every row goes through the single writer, so it
+# should never wait for a core while a worker parses ahead (and a dashboard's workers leave its UI responsive).
+WORKER_NICE = 4
+
+
+def _lower_priority() -> None:
+    try:
+        os.nice(WORKER_NICE)
+    except (AttributeError, OSError):
+        pass
+
+
 def new_pool(workers: int) -> ProcessPoolExecutor:
-    return ProcessPoolExecutor(max_workers=workers)
+    return ProcessPoolExecutor(max_workers=workers, initializer=_lower_priority if WORKER_NICE else None)
 
 
 def default_workers() -> int:

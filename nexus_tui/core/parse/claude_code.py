@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 
 import orjson
 
@@ -32,6 +33,11 @@ _KNOWN_TYPES = frozenset({"user", "assistant", "system", "summary", "progress", 
                           "pr-link", "agent-setting", "custom-title", "tag", "mode"})
 
 
+@lru_cache(maxsize=1024)
+def _semver(version: str) -> bool:
+    return _SEMVER.match(version) is not None
+
+
 @dataclass(frozen=True, slots=True)
 class FileContext:
     """What the file's place tells about its lines."""
@@ -46,6 +52,8 @@ def new_state() -> dict:
 
 def _int(v) -> int | None:
     """A token count: int, or a numeric string; None for anything else (bool, negative, huge, float junk)."""
+    if type(v) is int:  # the common case first
+        return v if 0 <= v <= _MAX_TOKENS else None
     if isinstance(v, bool):
         return None
     if isinstance(v, int):
@@ -105,14 +113,15 @@ def _result_text(content) -> str:
 
 
 def _result_size(content) -> int:
-    if isinstance(content, str):
-        return len(content.encode("utf-8", "replace"))
+    if isinstance(content, str):  # bytes in UTF-8 (an ASCII string's length is that already: no copy)
+        return len(content) if content.isascii() else len(content.encode("utf-8", "replace"))
     if isinstance(content, list):
         n = 0
         for c in content:
             if isinstance(c, dict):
-                if isinstance(c.get("text"), str):
-                    n += len(c["text"].encode("utf-8", "replace"))
+                text = c.get("text")
+                if isinstance(text, str):
+                    n += len(text) if text.isascii() else len(text.encode("utf-8", "replace"))
                 elif isinstance(c.get("source"), dict) and isinstance(c["source"].get("data"), str):
                     n += len(c["source"]["data"])
         return n
@@ -249,7 +258,7 @@ class _Parser:
             b.skip("assistant line without message")
             return
         version = env.get("version")
-        if version is not None and (not isinstance(version, str) or not _SEMVER.match(version)):
+        if version is not None and (not isinstance(version, str) or not _semver(version)):
             b.skip("version is not semver")
             return
         model = m.get("model")
@@ -350,12 +359,14 @@ class _Parser:
 def parse_lines(chunk: bytes, base_offset: int, ctx: FileContext, state: dict) -> Batch:
     """Parse complete lines (``chunk`` ends at a newline) starting at file offset ``base_offset``."""
     p = _Parser(ctx, state)
+    line = p.line
+    find = chunk.find
     pos = 0
     n = len(chunk)
     while pos < n:
-        nl = chunk.find(b"\n", pos)
+        nl = find(b"\n", pos)
         end = n if nl < 0 else nl
-        p.line(chunk[pos:end], base_offset + pos)
+        line(chunk[pos:end], base_offset + pos)
         pos = end + 1
     p.batch.sessions.extend(p.sessions.values())
     return p.batch
