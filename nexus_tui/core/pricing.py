@@ -6,31 +6,38 @@ few microseconds.
 
 from __future__ import annotations
 
+import importlib
+import importlib.util
 import sys
+import types
 from datetime import UTC, datetime
 from decimal import Decimal
 from functools import lru_cache
 
 
+class _Deferred(types.ModuleType):
+    """Stands in ``sys.modules`` for a module not imported yet; the first attribute asked of it imports the real
+    module, which then replaces it (and lends it its attributes, for whoever already holds the stand-in)."""
+
+    def __getattr__(self, attr: str):
+        real = sys.modules.get(self.__name__)
+        if real is self or real is None:
+            sys.modules.pop(self.__name__, None)
+            real = importlib.import_module(self.__name__)
+        self.__dict__.update(real.__dict__)
+        return getattr(real, attr)
+
+
 def _defer_import(name: str) -> None:
-    """Make ``import name`` bind a module that loads on first attribute access (importlib's LazyLoader).
+    """Make ``import name`` bind a stand-in that imports the module on first use.
 
     genai-prices imports its HTTP client (httpx, for live price updates) when it is imported; prices here come from
     the bundled snapshot only, so that client is never used and need not cost every ingest its import."""
-    if name in sys.modules:
-        return
-    import importlib.util
-
     try:
-        spec = importlib.util.find_spec(name)
+        if name not in sys.modules and importlib.util.find_spec(name) is not None:
+            sys.modules[name] = _Deferred(name)
     except (ImportError, ValueError):
-        return
-    if spec is None or spec.loader is None:
-        return
-    spec.loader = importlib.util.LazyLoader(spec.loader)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
+        pass
 
 
 if "genai_prices" not in sys.modules:
