@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 import random
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from sqlalchemy import text
@@ -112,11 +113,24 @@ def rollup_rows(conn):
     return t, u, th, uh
 
 
-def test_incremental_rollups_equal_a_rebuild_and_the_raw_sums(tmp_path):
+@pytest.mark.parametrize("mode", ["by bucket", "whole sessions", "deferred"])
+def test_incremental_rollups_equal_a_rebuild_and_the_raw_sums(tmp_path, monkeypatch, mode):
+    """``by bucket``: few sessions per write, summed over their marked buckets; ``whole sessions``: many, summed whole;
+    ``deferred``: a collector pass, buckets marked per write and summed once at the end."""
     rng = random.Random(7)
     store = open_store(f"sqlite:///{tmp_path / 'r.db'}")
     batches, tasks, calls = random_history(rng)
-    for b in batches:
+    if mode == "whole sessions":
+        monkeypatch.setattr(rollup, "_FEW", 0)
+    if mode == "deferred":
+        with store.writer.deferred_rollups():
+            for b in batches:
+                store.writer.write(b)
+            with store.engine.connect() as conn:  # marked, not yet summed
+                assert conn.execute(text("SELECT COUNT(*) FROM rollup_dirty")).scalar() > 0
+        with store.engine.connect() as conn:
+            assert conn.execute(text("SELECT COUNT(*) FROM rollup_dirty")).scalar() == 0
+    for b in batches if mode != "deferred" else ():
         store.writer.write(b)
     for tid in rng.sample(sorted(tasks), 60):  # ratings through the writer, one overwritten and one cleared
         store.writer.rate(tid, rng.choice([0, 1]))
@@ -209,4 +223,27 @@ def test_a_rating_moves_the_useful_changes_at_once(tmp_path_factory, seed):
         d = A.efficiency_totals(store.engine, Filters())
         assert d["ch_not_helpful"] == sum(1 for c in edits if c[6] == tid)
         assert d["ch_helpful"] + d["ch_unrated"] + d["ch_not_helpful"] == len(edits)
+    store.close()
+
+
+def test_bins_computed_in_sql_equal_the_sketch(tmp_path, monkeypatch):
+    """Where the database has LN the bins are computed in SQL; they equal core.sketch's, and so do the rollups
+    built without it."""
+    rng = random.Random(11)
+    store = open_store(f"sqlite:///{tmp_path / 'b.db'}")
+    batches, _tasks, _calls = random_history(rng, 300)
+    for b in batches:
+        store.writer.write(b)
+    values = [0, 1, 127, 128, 129, 130, 131, 500, 1_000, 1_234, 65_535, 99_999, 3_600_000, 86_400_000]
+    with store.engine.connect() as conn:
+        expr = rollup._bin_sql(conn, "v")
+        assert expr is not None  # Python's SQLite has its math functions here; the other path is tested below
+        for v in values + [rng.randrange(0, 10_000_000) for _ in range(500)]:
+            assert conn.exec_driver_sql(f"SELECT {expr} FROM (SELECT {v} AS v)").scalar() == sketch.bin_of(v)
+        with_sql = rollup_rows(conn)
+    monkeypatch.setitem(rollup._LN, "sqlite", False)
+    with store.engine.begin() as conn:
+        rollup.rebuild(conn)
+    with store.engine.connect() as conn:
+        assert rollup_rows(conn) == with_sql
     store.close()

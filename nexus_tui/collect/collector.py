@@ -91,7 +91,12 @@ class Collector:
     def run_once(self, ahead: Ahead | None = None) -> PassReport:
         """One pass over every source; ``ahead`` is a pass started before the store was open (``parsing.start``)."""
         with self._lock:
-            rep = self._run(ahead)
+            with self.store.writer.deferred_rollups(apply=False):  # each touched bucket summed once per pass
+                rep = self._run(ahead)
+            try:
+                self.store.writer.apply_rollups()
+            except SQLAlchemyError as e:  # the marks stay queued: the next pass sums them
+                rep.problems.append(describe_db_error(e, self.store.url))
         self.last = rep
         self.totals.files_seen = rep.files_seen
         self.totals.files_read += rep.files_read

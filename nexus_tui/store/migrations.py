@@ -80,7 +80,13 @@ def migrate(engine: Engine) -> tuple[int, int]:
     """Bring the database to SCHEMA_VERSION; returns (from_version, to_version)."""
     with engine.connect() as conn:
         start = current_version(conn)
-    if start == SCHEMA_VERSION:
+        missing = start == SCHEMA_VERSION and bool({m.__table__.name for m in TABLES}
+                                                   - set(inspect(conn).get_table_names()))
+    if start == SCHEMA_VERSION and not missing:
+        return start, start
+    if missing:  # a table lost or added within this version (development databases): create it, nothing else
+        with write_tx(engine) as conn:
+            _add_missing(conn)
         return start, start
     with write_tx(engine) as conn:
         start = current_version(conn)  # again, under the write lock: another process may have migrated

@@ -72,6 +72,24 @@ def recompute(conn, task_keys: Iterable[tuple[str, int]] = (), tool_keys: Iterab
         _recompute_hours(conn, "tool", {None if b is None else (b // H_MS) * H_MS for _s, b in tool_keys})
 
 
+def mark(conn, task_keys: Iterable[tuple[str, int]] = (), tool_keys: Iterable[tuple[str, int | None]] = ()) -> None:
+    """Queue these pairs for ``apply_marks`` (inside the caller's write transaction)."""
+    p = _p(conn)
+    rows = [("task", s, b) for s, b in set(task_keys)] + [("tool", s, b) for s, b in set(tool_keys)]
+    if rows:
+        conn.exec_driver_sql(f"INSERT INTO rollup_dirty (kind, session_id, bucket_ms) VALUES ({p}, {p}, {p})", rows)
+
+
+def apply_marks(conn) -> bool:
+    """Sum every queued pair into the rollups and empty the queue (one write transaction)."""
+    rows = conn.exec_driver_sql("SELECT kind, session_id, bucket_ms FROM rollup_dirty").fetchall()
+    if not rows:
+        return False
+    recompute(conn, {(s, b) for k, s, b in rows if k == "task"}, {(s, b) for k, s, b in rows if k == "tool"})
+    conn.exec_driver_sql("DELETE FROM rollup_dirty")
+    return True
+
+
 _HOUR_SPEC = {
     # kind: (source table, target table, key columns, summed columns, max columns)
     "task": ("task_rollups", "task_hours", _TASK_DIMS,
@@ -135,125 +153,144 @@ def _recompute_hours(conn, kind: str, hours: set) -> None:
         conn.exec_driver_sql(f"INSERT INTO {dst} ({', '.join(names)}) VALUES ({_marks(conn, len(names))})", out)
 
 
-def _recompute_tasks(conn, keys: set) -> None:
-    p = _p(conn)
-    rows_out: list[tuple] = []
-    for sid, buckets in _by_session(keys).items():
-        lo, hi = min(buckets), max(buckets) + Q_MS
-        rows = conn.exec_driver_sql(
-            "SELECT ts_ms, model, source, routing, tier, persona, cli_tool, agent_id, tokens_in, tokens_out, "
-            "cache_creation_tokens, cache_read_tokens, cost_usd, cloud_cost_equivalent, latency_ms, quality_rating "
-            f"FROM tasks WHERE session_id = {p} AND ts_ms >= {p} AND ts_ms < {p}", (sid, lo, hi)).fetchall()
-        groups: dict[tuple, list] = {}
+_LN: dict[str, bool] = {}
+
+
+def _bin_sql(conn, col: str) -> str | None:
+    """core.sketch.bin_of in SQL (the same double arithmetic), where the database has LN (PostgreSQL; SQLite built
+    with its math functions, as Python's usually is); None otherwise (bins are then computed here)."""
+    name = conn.dialect.name
+    if name not in _LN:
+        if name == "postgresql":
+            _LN[name] = True
+        else:
+            try:
+                _LN[name] = conn.exec_driver_sql("SELECT LN(2.0), FLOOR(2.5)").first() is not None
+            except Exception:  # noqa: BLE001 - no math functions in this SQLite
+                _LN[name] = False
+    if not _LN[name]:
+        return None
+    return (f"CASE WHEN {col} < {sketch.EXACT} THEN (CASE WHEN {col} < 0 THEN 0 ELSE {col} END) "
+            f"ELSE {sketch.EXACT} + CAST(FLOOR(LN({col} / {float(sketch.EXACT)!r}) / {sketch._LOG!r}) AS INTEGER) END")
+
+
+def _hists(conn, sql_keys: str, frm: str, where: str, params: tuple, nkeys: int, lat: str) -> dict[tuple, str]:
+    """{key: histogram text} of ``lat`` per key, grouped in SQL by key and bin (or binned here)."""
+    out: dict[tuple, dict] = {}
+    b = _bin_sql(conn, lat)
+    if b is not None:
+        rows = conn.exec_driver_sql(f"SELECT {sql_keys}, {b} AS hb, COUNT(*) FROM {frm} WHERE {where} AND {lat} IS NOT "
+                                    f"NULL GROUP BY {sql_keys}, hb", params).fetchall()
         for r in rows:
-            b = (r[0] // Q_MS) * Q_MS
-            if b not in buckets:
-                continue
-            key = (b, r[1], r[2], r[3], r[4], r[5], r[6], "main" if r[7] is None else "sub-agent")
-            g = groups.get(key)
-            if g is None:
-                # tasks, 4 token sums, cost, cost seen, cloud, cloud seen, unpriced, lat_n, lat_sum, lat_max,
-                # helpful, not helpful, first, last, hist
-                g = groups[key] = [0, 0, 0, 0, 0, 0.0, False, 0.0, False, 0, 0, 0, None, 0, 0, r[0], r[0], {}]
-            g[0] += 1
-            g[1] += r[8] or 0
-            g[2] += r[9] or 0
-            g[3] += r[10] or 0
-            g[4] += r[11] or 0
-            if r[12] is None:
-                g[9] += 1
-            else:
-                g[5] += r[12]
-                g[6] = True
-            if r[13] is not None:
-                g[7] += r[13]
-                g[8] = True
-            lat = r[14]
-            if lat is not None:
-                g[10] += 1
-                g[11] += lat
-                if g[12] is None or lat > g[12]:
-                    g[12] = lat
-                hb = sketch.bin_of(lat)
-                g[17][hb] = g[17].get(hb, 0) + 1
-            if r[15] == 1:
-                g[13] += 1
-            elif r[15] == 0:
-                g[14] += 1
-            if r[0] < g[15]:
-                g[15] = r[0]
-            if r[0] > g[16]:
-                g[16] = r[0]
-        conn.exec_driver_sql(f"DELETE FROM task_rollups WHERE session_id = {p} AND bucket_ms = {p}",
-                             [(sid, b) for b in buckets])
-        for key, g in groups.items():
-            rows_out.append((sid, *key, g[0], g[1], g[2], g[3], g[4], g[5] if g[6] else None,
-                             g[7] if g[8] else None, g[9], g[10], g[11] if g[10] else None, g[12], g[13], g[14],
-                             g[15], g[16], sketch.encode(g[17]) or None))
-    if rows_out:
-        cols = ("session_id", "bucket_ms", *_TASK_DIMS, "tasks", *_TASK_SUMS, "cost_usd", "cloud_cost_equivalent",
-                "unpriced", "lat_n", "lat_sum", "lat_max", "rated_helpful", "rated_not_helpful", "first_ms",
-                "last_ms", "lat_hist")
+            h = out.setdefault(tuple(r[:nkeys]), {})
+            h[r[nkeys]] = h.get(r[nkeys], 0) + r[nkeys + 1]
+    else:
+        for r in conn.exec_driver_sql(f"SELECT {sql_keys}, {lat} FROM {frm} WHERE {where} AND {lat} IS NOT NULL",
+                                      params):
+            h = out.setdefault(tuple(r[:nkeys]), {})
+            hb = sketch.bin_of(r[nkeys])
+            h[hb] = h.get(hb, 0) + 1
+    return {k: sketch.encode(v) for k, v in out.items()}
+
+
+def _ranges(buckets: set) -> tuple[int, int] | None:
+    timed = [b for b in buckets if b is not None]
+    return (min(timed), max(timed) + Q_MS) if timed else None
+
+
+_TASK_KEYS_SQL = (f"(ts_ms / {Q_MS}) * {Q_MS}, model, source, routing, tier, persona, cli_tool, "
+                  "CASE WHEN agent_id IS NULL THEN 'main' ELSE 'sub-agent' END")
+_TASK_SUMS_SQL = ("COUNT(*), COALESCE(SUM(tokens_in), 0), COALESCE(SUM(tokens_out), 0), "
+                  "COALESCE(SUM(cache_creation_tokens), 0), COALESCE(SUM(cache_read_tokens), 0), SUM(cost_usd), "
+                  "SUM(cloud_cost_equivalent), SUM(CASE WHEN cost_usd IS NULL THEN 1 ELSE 0 END), COUNT(latency_ms), "
+                  "SUM(latency_ms), MAX(latency_ms), SUM(CASE WHEN quality_rating = 1 THEN 1 ELSE 0 END), "
+                  "SUM(CASE WHEN quality_rating = 0 THEN 1 ELSE 0 END), MIN(ts_ms), MAX(ts_ms)")
+
+
+_FEW = 8  # sessions recomputed by bucket range; more are recomputed whole, a few queries for all of them
+
+
+def _session_chunks(conn, sids: list[str], col: str) -> list[tuple[str, tuple]]:
+    return [(f"{col} IN ({_marks(conn, len(sids[i:i + 500]))})", tuple(sids[i:i + 500]))
+            for i in range(0, len(sids), 500)]
+
+
+def _recompute_tasks(conn, keys: set) -> None:
+    """Rebuild the quarter-hour rows of the marked sessions, grouped in SQL: over the span of the marked buckets
+    when few sessions are marked (a live pass), whole sessions in a few queries otherwise (a cold ingest)."""
+    p = _p(conn)
+    by = _by_session(keys)
+    cols = ("session_id", "bucket_ms", *_TASK_DIMS, "tasks", *_TASK_SUMS, "cost_usd", "cloud_cost_equivalent",
+            "unpriced", "lat_n", "lat_sum", "lat_max", "rated_helpful", "rated_not_helpful", "first_ms",
+            "last_ms", "lat_hist")
+    if len(by) <= _FEW:
+        parts = []
+        for sid, buckets in by.items():
+            lo, hi = _ranges(buckets)
+            parts.append((f"session_id = {p} AND ts_ms >= {p} AND ts_ms < {p}", (sid, lo, hi)))
+            conn.exec_driver_sql(f"DELETE FROM task_rollups WHERE session_id = {p} AND bucket_ms >= {p} "
+                                 f"AND bucket_ms < {p}", (sid, lo, hi))
+    else:
+        parts = _session_chunks(conn, sorted(by), "session_id")
+        for where, params in parts:
+            conn.exec_driver_sql(f"DELETE FROM task_rollups WHERE {where}", params)
+    keys_sql = f"session_id, {_TASK_KEYS_SQL}"
+    for where, params in parts:
+        sums = conn.exec_driver_sql(f"SELECT {keys_sql}, {_TASK_SUMS_SQL} FROM tasks WHERE {where} "
+                                    f"GROUP BY {keys_sql}", params).fetchall()
+        if not sums:
+            continue
+        hists = _hists(conn, keys_sql, "tasks", where, params, 9, "latency_ms")
+        rows_out = [(*r, hists.get(tuple(r[:9])) or None) for r in sums]
         conn.exec_driver_sql(f"INSERT INTO task_rollups ({', '.join(cols)}) VALUES ({_marks(conn, len(cols))})",
                              rows_out)
 
 
+_TOOL_KEYS_SQL = (f"(started_ms / {Q_MS}) * {Q_MS}, tool_name, mcp_server, "
+                  "CASE WHEN NOT success THEN error_type END")
+_TOOL_SUMS_SQL = ("COUNT(*), SUM(CASE WHEN NOT success THEN 1 ELSE 0 END), "
+                  "SUM(CASE WHEN success IS NULL THEN 1 ELSE 0 END), SUM(CASE WHEN success THEN 1 ELSE 0 END), "
+                  "COUNT(latency_ms), SUM(latency_ms), MAX(latency_ms)")
+
+
 def _recompute_tools(conn, keys: set) -> None:
+    """As _recompute_tasks, for the tool calls (calls without a start time are the NULL bucket). The asking
+    tasks' ratings (for the useful-change counts) come from a second query over the rated tasks only."""
     p = _p(conn)
-    rows_out: list[tuple] = []
-    sel = ("SELECT tc.started_ms, tc.tool_name, tc.mcp_server, tc.error_type, tc.success, tc.latency_ms, "
-           "t.quality_rating FROM tool_calls tc LEFT JOIN tasks t ON t.id = tc.task_id "
-           f"WHERE tc.session_id = {p} AND tc.tool_name IS NOT NULL AND ")
-    for sid, buckets in _by_session(keys).items():
-        timed = [b for b in buckets if b is not None]
-        rows = []
-        if timed:
-            lo, hi = min(timed), max(timed) + Q_MS
-            rows += conn.exec_driver_sql(sel + f"tc.started_ms >= {p} AND tc.started_ms < {p}", (sid, lo, hi)).fetchall()
-        if None in buckets:
-            rows += conn.exec_driver_sql(sel + "tc.started_ms IS NULL", (sid,)).fetchall()
-        groups: dict[tuple, list] = {}
-        for r in rows:
-            b = None if r[0] is None else (r[0] // Q_MS) * Q_MS
-            if b not in buckets:
-                continue
-            ok = r[4] is True or r[4] == 1
-            failed = r[4] is False or r[4] == 0
-            key = (b, r[1], r[2], r[3] if failed else None)
-            g = groups.get(key)
-            if g is None:
-                # calls, failures, pending, ok, ok helpful, ok not helpful, lat_n, lat_sum, lat_max, hist
-                g = groups[key] = [0, 0, 0, 0, 0, 0, 0, 0, None, {}]
-            g[0] += 1
-            if failed:
-                g[1] += 1
-            elif ok:
-                g[3] += 1
-                if r[6] == 1:
-                    g[4] += 1
-                elif r[6] == 0:
-                    g[5] += 1
-            else:
-                g[2] += 1
-            lat = r[5]
-            if lat is not None:
-                g[6] += 1
-                g[7] += lat
-                if g[8] is None or lat > g[8]:
-                    g[8] = lat
-                hb = sketch.bin_of(lat)
-                g[9][hb] = g[9].get(hb, 0) + 1
-        timed_del = [(sid, b) for b in timed]
-        if timed_del:
-            conn.exec_driver_sql(f"DELETE FROM tool_rollups WHERE session_id = {p} AND bucket_ms = {p}", timed_del)
-        if None in buckets:
-            conn.exec_driver_sql(f"DELETE FROM tool_rollups WHERE session_id = {p} AND bucket_ms IS NULL", (sid,))
-        for key, g in groups.items():
-            rows_out.append((sid, *key, g[0], g[1], g[2], g[3], g[4], g[5], g[6], g[7] if g[6] else None, g[8],
-                             sketch.encode(g[9]) or None))
-    if rows_out:
-        cols = ("session_id", "bucket_ms", "tool_name", "mcp_server", "error_type", "calls", "failures", "pending",
-                "ok_all", "ok_helpful", "ok_not_helpful", "lat_n", "lat_sum", "lat_max", "lat_hist")
+    by = _by_session(keys)
+    cols = ("session_id", "bucket_ms", "tool_name", "mcp_server", "error_type", "calls", "failures", "pending",
+            "ok_all", "lat_n", "lat_sum", "lat_max", "ok_helpful", "ok_not_helpful", "lat_hist")
+    parts = []  # (conditions on tool_calls, params, conditions on tasks of the same sessions, params)
+    if len(by) <= _FEW:
+        for sid, buckets in by.items():
+            span = _ranges(buckets)
+            if span is not None:
+                parts.append((f"session_id = {p} AND tool_name IS NOT NULL AND started_ms >= {p} "
+                              f"AND started_ms < {p}", (sid, *span), f"session_id = {p}", (sid,)))
+                conn.exec_driver_sql(f"DELETE FROM tool_rollups WHERE session_id = {p} AND bucket_ms >= {p} "
+                                     f"AND bucket_ms < {p}", (sid, *span))
+            if None in buckets:
+                parts.append((f"session_id = {p} AND tool_name IS NOT NULL AND started_ms IS NULL", (sid,),
+                              f"session_id = {p}", (sid,)))
+                conn.exec_driver_sql(f"DELETE FROM tool_rollups WHERE session_id = {p} AND bucket_ms IS NULL", (sid,))
+    else:
+        for where, params in _session_chunks(conn, sorted(by), "session_id"):
+            parts.append((where + " AND tool_name IS NOT NULL", params, where, params))
+            conn.exec_driver_sql(f"DELETE FROM tool_rollups WHERE {where}", params)
+    keys_sql = f"session_id, {_TOOL_KEYS_SQL}"
+    for where, params, twhere, tparams in parts:
+        sums = conn.exec_driver_sql(f"SELECT {keys_sql}, {_TOOL_SUMS_SQL} FROM tool_calls WHERE {where} "
+                                    f"GROUP BY {keys_sql}", params).fetchall()
+        if not sums:
+            continue
+        hists = _hists(conn, keys_sql, "tool_calls", where, params, 5, "latency_ms")
+        rated: dict[tuple, list] = {}
+        for i, rating in enumerate((1, 0)):
+            q = (f"SELECT {keys_sql}, COUNT(*) FROM tool_calls WHERE {where} AND success AND task_id IN "
+                 f"(SELECT id FROM tasks WHERE {twhere} AND quality_rating = {rating}) GROUP BY {keys_sql}")
+            for r in conn.exec_driver_sql(q, params + tparams):
+                rated.setdefault(tuple(r[:5]), [0, 0])[i] = r[5]
+        rows_out = [(*r, *rated.get(tuple(r[:5]), (0, 0)), hists.get(tuple(r[:5])) or None) for r in sums]
         conn.exec_driver_sql(f"INSERT INTO tool_rollups ({', '.join(cols)}) VALUES ({_marks(conn, len(cols))})",
                              rows_out)
 
@@ -261,7 +298,7 @@ def _recompute_tools(conn, keys: set) -> None:
 def rebuild(conn) -> None:
     """Rebuild every rollup row from the stored tasks and tool calls (migration to version 4, or rows written
     behind the writer's back, like the dashboard benchmark's generated database)."""
-    for table in ("task_rollups", "tool_rollups", "task_hours", "tool_hours"):
+    for table in ("task_rollups", "tool_rollups", "task_hours", "tool_hours", "rollup_dirty"):
         conn.exec_driver_sql(f"DELETE FROM {table}")
     task_keys: set = set()
     for sid, ts in conn.exec_driver_sql("SELECT session_id, ts_ms FROM tasks WHERE ts_ms IS NOT NULL"):

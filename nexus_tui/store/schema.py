@@ -303,6 +303,18 @@ class ToolHour(SQLModel, table=True):
     lat_hist: str | None = Field(default=None, sa_column=Column(Text))
 
 
+class RollupDirty(SQLModel, table=True):
+    """(session, bucket) pairs written but not yet summed into the rollups: a collector pass writes its rows in
+    groups and sums every touched bucket once at its end (version 4). Read and emptied by Writer.apply_rollups."""
+
+    __tablename__ = "rollup_dirty"
+
+    id: int | None = Field(default=None, primary_key=True)
+    kind: str = Field(nullable=False)  # 'task' or 'tool'
+    session_id: str = Field(nullable=False)
+    bucket_ms: int | None = _big()
+
+
 class SchemaVersion(SQLModel, table=True):
     __tablename__ = "schema_version"
 
@@ -325,4 +337,4 @@ SCHEMA_V1_DDL = [
 ]
 
 TABLES = [Session, Task, RoutingDecision, ToolCall, ErrorEvent, IngestCursor, SessionStat, TaskRollup, ToolRollup,
-          TaskHour, ToolHour, SchemaVersion]
+          TaskHour, ToolHour, RollupDirty, SchemaVersion]

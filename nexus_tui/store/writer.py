@@ -6,6 +6,7 @@ writing the same response at once still converge on the same row (ON CONFLICT ..
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from operator import itemgetter
 
@@ -298,10 +299,16 @@ class Prepared:
 _COLS: dict[str, tuple[str, ...]] = {}
 
 
+_POS: dict[tuple[str, str], int] = {}
+
+
 def _pos(kind: str, col: str) -> int:
     """The index of ``col`` in the row tuples of ``kind`` (Prepared.rows)."""
-    table = {"tasks": Task.__table__, "tool_use": ToolCall.__table__, "tool_result": ToolCall.__table__}[kind]
-    return list(c.name for c in table.columns).index(col)
+    got = _POS.get((kind, col))
+    if got is None:
+        table = {"tasks": Task.__table__, "tool_use": ToolCall.__table__, "tool_result": ToolCall.__table__}[kind]
+        got = _POS[(kind, col)] = [c.name for c in table.columns].index(col)
+    return got
 
 
 def _rollup_keys(rows: dict[str, list[tuple]]) -> tuple[set, set, list]:
@@ -375,6 +382,26 @@ class Writer:
 
     def __init__(self, engine: Engine):
         self.engine = engine
+        self._deferring = 0
+
+    @contextmanager
+    def deferred_rollups(self, apply: bool = True):
+        """Inside, writes mark the rollup buckets they touch (in their own transaction) instead of summing them;
+        on leaving, every marked bucket is summed once (``apply_rollups``). A collector pass writes its rows in
+        groups: a session spread over several groups is summed once, not once per group. Marks left by a process
+        that died are applied by the next pass."""
+        self._deferring += 1
+        try:
+            yield self
+        finally:
+            self._deferring -= 1
+        if apply and not self._deferring:
+            self.apply_rollups()
+
+    def apply_rollups(self) -> bool:
+        """Sum the marked buckets into the rollups; True if there were any."""
+        with write_tx(self.engine) as conn:
+            return rollup.apply_marks(conn)
 
     def write(self, batch: Batch | Prepared, cursors: list[CursorUpdate] = ()) -> WriteResult:
         """Write one batch (raw or prepared) and the cursors that produced it, all in one transaction."""
@@ -436,14 +463,18 @@ class Writer:
                     where=or_(ss.c.updated_ms.is_(None), ins.excluded.updated_ms >= ss.c.updated_ms))
 
             _executemany_tuples(conn, "session_stats", build, ss, rows["session_stats"])
-        rated = [r[0] for r in rows.get("tasks", ()) if r[_pos("tasks", "quality_rating")] is not None]
+        qi = _pos("tasks", "quality_rating")
+        rated = [r[0] for r in rows.get("tasks", ()) if r[qi] is not None]
         if rated:  # tasks that arrive with a rating change their tool calls' useful-change counts
             more = rollup.keys_for_tasks(conn, rated)
             task_keys |= more[0]
             tool_keys |= more[1]
         if unknown_start:  # results whose call half came earlier: their stored start gives the bucket
             tool_keys |= rollup.keys_for_calls(conn, unknown_start)
-        rollup.recompute(conn, task_keys, tool_keys)
+        if self._deferring:
+            rollup.mark(conn, task_keys, tool_keys)
+        else:
+            rollup.recompute(conn, task_keys, tool_keys)
         for task_id, rating in p.ratings:
             res.ratings += self._rate(conn, task_id, rating)
 
