@@ -16,7 +16,8 @@ import sys
 import time
 from collections import deque
 from collections.abc import Iterable, Iterator
-from concurrent.futures import Executor, ProcessPoolExecutor
+from concurrent.futures import Executor
+from typing import TYPE_CHECKING
 from dataclasses import dataclass, field
 
 import orjson
@@ -24,6 +25,9 @@ import orjson
 from nexus_tui.collect import tail
 from nexus_tui.collect.sources import FileSource
 from nexus_tui.core.events import Batch, ErrorRec
+
+if TYPE_CHECKING:
+    from concurrent.futures import ProcessPoolExecutor
 
 PARALLEL_MIN_BYTES = 4 * 1024 * 1024  # below this a pass parses in-process
 # Work handed to the workers and not yet written (bounded memory): bytes of the files and how many. Enough for the
@@ -201,6 +205,8 @@ def _lower_priority() -> None:
 
 
 def new_pool(workers: int) -> ProcessPoolExecutor:
+    from concurrent.futures import ProcessPoolExecutor  # (imports multiprocessing: only when there is a pool)
+
     return ProcessPoolExecutor(max_workers=workers, initializer=_lower_priority if WORKER_NICE else None)
 
 

@@ -84,7 +84,11 @@ def read_complete(f, offset: int, limit: int = CHUNK_BYTES) -> bytes:
     is included only if it parses as complete JSON.
     """
     f.seek(offset)
-    data = f.read(limit)
+    try:  # no bigger buffer than the file needs (one byte past its end tells the end from a full chunk)
+        want = min(limit, max(os.fstat(f.fileno()).st_size - offset, 0) + 1)
+    except (OSError, AttributeError, ValueError):
+        want = limit
+    data = f.read(want)
     if not data:
         return b""
     nl = data.rfind(b"\n")
