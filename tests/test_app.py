@@ -198,6 +198,59 @@ async def test_screens_built_ahead_look_the_same_and_load_when_first_shown(tmp_p
     assert shots[True] == shots[False]
 
 
+async def test_charts_paint_exactly_what_textual_paints_of_plotexts_output(tmp_path):
+    """Charts turn plotext's output into strips themselves (plot_strips): on every chart of every screen they are
+    the strips Textual makes of the same output (Text.from_ansi, Content), colour, text and offset for offset."""
+    from textual.widget import Widget
+
+    from nexus_tui.widgets.chart import InsightChart
+
+    app = demo_app(tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(app, pilot)
+        seen = 0
+        for key in "23456":
+            await pilot.press(key)
+            await settle(app, pilot)
+            for chart in app.screen.query(InsightChart):
+                chart._plot_cache = None
+                chart._render_content()
+                assert chart._plot_cache is not None, chart.id  # the fast way was taken
+                mine = [list(strip) for strip in chart._render_cache.lines]
+                chart._layout_cache.clear()
+                Widget._render_content(chart)
+                assert mine == [list(strip) for strip in chart._render_cache.lines], chart.id
+                seen += 1
+        assert seen >= 4
+
+
+async def test_charts_drawn_in_a_thread_show_the_same_and_the_newest_data(tmp_path, monkeypatch):
+    """In the real command plotext draws in a worker thread (the UI keeps answering keys meanwhile): the chart it
+    shows is the one drawn in place, and data arriving while a drawing runs is drawn after it (never mixed in)."""
+    from nexus_tui.widgets.chart import InsightChart
+
+    app = demo_app(tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(app, pilot)
+        await pilot.press("2")
+        await settle(app, pilot)
+        chart = app.screen.query_one(InsightChart)
+        want = [list(s) for s in chart._render_cache.lines]
+        monkeypatch.setattr(InsightChart, "BUILD_IN_THREAD", True)
+        data = chart._data
+        chart.set_data(data[0], {k: [0.0] * len(v) for k, v in data[1].items()}, data[2], *data[3:])
+        assert chart._plot_cache is None or chart._plot_cache[0][0] != chart._plot_version
+        chart._render_content()  # starts the drawing in a worker; meanwhile the last chart stays
+        assert chart._building is not None and [list(s) for s in chart._render_cache.lines] == want
+        chart.set_data(*data)  # new data while it draws: a new figure, drawn next
+        for _ in range(50):
+            await settle(app, pilot)
+            if chart._building is None and chart._plot_cache[0][0] == chart._plot_version:
+                break
+        chart._render_content()
+        assert [list(s) for s in chart._render_cache.lines] == want
+
+
 async def test_command_palette_reaches_every_screen_and_the_range(tmp_path):
     app = demo_app(tmp_path)
     async with app.run_test(size=SIZE) as pilot:
