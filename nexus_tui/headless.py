@@ -45,7 +45,7 @@ def render(report: str, engine, f: Filters, tz, fmt: str) -> str:
     from nexus_tui.store import queries as Q
 
     if report == "summary":
-        s = Q.summary(engine, f, exact=True)
+        s = Q.summary(engine, f)
         if fmt == "json":
             return R.to_json(s)
         if fmt == "csv":
@@ -95,7 +95,7 @@ def render(report: str, engine, f: Filters, tz, fmt: str) -> str:
                         for st, r in zip(start_local, rows)], right=set(range(4, 12)))
         return body + f"\n{len(rows)} session(s)" + _unpriced_note(sum(r["unpriced_tasks"] for r in rows))
     if report == "models":
-        rows = Q.models(engine, f, exact=True)
+        rows = Q.models(engine, f)
         if fmt == "json":
             return R.to_json([{k: r.get(k) for k in MODEL_FIELDS} for r in rows])
         if fmt == "csv":
@@ -109,7 +109,7 @@ def render(report: str, engine, f: Filters, tz, fmt: str) -> str:
                          R.fmt_ms(r["p95_latency_ms"])] for r in rows]) \
             + _unpriced_note(sum(r["unpriced_tasks"] for r in rows))
     if report == "tools":
-        rows = Q.tools_report(engine, f, exact=True)
+        rows = Q.tools_report(engine, f)
         if fmt == "json":
             return R.to_json([{k: r.get(k) for k in TOOL_FIELDS} for r in rows])
         if fmt == "csv":

@@ -1,5 +1,8 @@
 """Latency histograms that merge: the rollups' percentiles (pure, no I/O).
 
+Percentiles are read exactly with ``exact_percentiles`` (the histogram points at the bin, the bin's few values are
+read from the rows), or approximately with ``percentile`` (the bin's middle):
+
 A latency of v milliseconds falls in bin ``v`` when v < 128 (exact), else in a logarithmic bin of ratio 1.02
 starting at 128 ms. A bin is reported as its geometric middle, so any percentile read from a histogram is within
 1 % of the exact nearest-rank value (and exact below 128 ms). Histograms add: the histogram of a union of rows is
@@ -86,3 +89,38 @@ def percentile(hist: dict[int, int], p: float, maximum: float | None = None) -> 
 
 def percentiles(hist: dict[int, int], ps: Iterable[float], maximum: float | None = None) -> dict[float, int | None]:
     return {p: percentile(hist, p, maximum) for p in ps}
+
+
+def locate(hist: dict[int, int], p: float) -> tuple[int, int] | None:
+    """(bin, rank within the bin, 1-based) of the p-th percentile's nearest rank, or None for an empty histogram."""
+    n = count(hist)
+    if n == 0:
+        return None
+    rank = max(1, min(n, math.ceil(p / 100.0 * n)))
+    seen = 0
+    for b in sorted(hist):
+        if seen + hist[b] >= rank:
+            return b, rank - seen
+        seen += hist[b]
+    return None  # pragma: no cover
+
+
+def exact_percentiles(hist: dict[int, int], ps: Iterable[float], values_between, maximum: float | None = None) -> dict:
+    """Exact nearest-rank percentiles: the histogram says which bin holds each rank, ``values_between(lo, hi)``
+    returns the stored values in [lo, hi] (a narrow, indexed read) and the rank is counted inside the bin. When the
+    values read do not match the bin's count (rows written between the two reads), the bin's value is used."""
+    out: dict = {}
+    cache: dict[int, list] = {}
+    for p in ps:
+        got = locate(hist, p)
+        if got is None:
+            out[p] = None
+            continue
+        b, k = got
+        if b not in cache:
+            lo, hi = bounds(b)
+            cache[b] = sorted(v for v in values_between(int(math.floor(lo)) - 1, int(math.ceil(hi)) + 1)
+                              if v is not None and bin_of(v) == b)
+        vals = cache[b]
+        out[p] = vals[k - 1] if len(vals) == hist[b] else percentile(hist, p, maximum)
+    return out

@@ -114,8 +114,8 @@ class TiersScreen(InsightScreen):
         cost = sum(r["cost_usd"] for r in rows)
         title = dict(DIMS)[dim]
         self.query_one("#summary", Static).update(
-            f"[b]By {title}[/b]: {len(rows)} value(s) · {fmt_int(tasks)} tasks · {fmt_usd(cost)} · p95 by "
-            f"nearest rank (±1 %) · d: next table · range: {escape(self.app.range_label())}")
+            f"[b]By {title}[/b]: {len(rows)} value(s) · {fmt_int(tasks)} tasks · {fmt_usd(cost)} · latency "
+            f"percentiles by nearest rank · d: next table · range: {escape(self.app.range_label())}")
         self.query_one("#share", ShareChart).set_data(
             [NONE_LABEL if r[dim] is None else str(r[dim]) for r in rows], [r["cost_usd"] for r in rows],
             f"cost by {title}")

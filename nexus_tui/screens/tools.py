@@ -95,7 +95,7 @@ class ToolsScreen(InsightScreen):
         top = " · ".join(f"{escape(k)} {v:,}" for k, v in types.most_common(6))
         self.query_one("#summary", Static).update(
             f"[b]{len(tools)}[/b] tools · [b]{fmt_int(calls)}[/b] calls · [b]{fmt_int(fails)}[/b] failures "
-            f"({fmt_pct(fails / calls if calls else None)}) · percentiles by nearest rank (±1 %) · Enter: recent "
+            f"({fmt_pct(fails / calls if calls else None)}) · latency percentiles by nearest rank · Enter: recent "
             f"failures · range: {escape(self.app.range_label())}\nFailures by error type: {top or 'none'}")
         self.query_one("#tools", KeyedTable).sync(
             [(f"{t['tool']}{SEP}{t['server'] or ''}", tool_cells(t)) for t in tools])

@@ -27,7 +27,7 @@ from nexus_tui.core.scoring import (
 )
 from nexus_tui.core import sketch
 from nexus_tui.store import rollup
-from nexus_tui.store.queries import TC, T, session_filter, task_conds, tool_conds
+from nexus_tui.store.queries import TC, T, _values_between, session_filter, task_conds, tool_conds
 
 TOKEN_TYPES = ("tokens_in", "tokens_out", "cache_creation_tokens", "cache_read_tokens")
 TOKEN_TYPE_LABELS = {"tokens_in": "input", "tokens_out": "output", "cache_creation_tokens": "cache write",
@@ -367,8 +367,7 @@ def efficiency_trend(engine: Engine, f: Filters, *, start_ms: int, end_ms: int, 
 
 # ---------------------------------------------------------------- tools
 def tools_by_server(engine: Engine, f: Filters) -> list[dict]:
-    """Per MCP server: tools, calls, failures, failure rate, p50/p95/p99 (nearest rank, from the rollups'
-    histograms) and max latency."""
+    """Per MCP server: tools, calls, failures, failure rate, p50/p95/p99 (exact nearest rank) and max latency."""
     sf = session_filter(f)
     t = rollup.tool_source(f, sf, extra_raw=[TC.c.mcp_server.isnot(None)],
                            extra_rollup=[lambda r: r.c.mcp_server.isnot(None)])
@@ -384,9 +383,11 @@ def tools_by_server(engine: Engine, f: Filters) -> list[dict]:
             calls, failures = int(calls), int(failures)
             d = {"server": server, "tools": int(tools), "calls": calls, "failures": failures,
                  "failure_rate": failures / calls if calls else None, "max_ms": mx}
-            h = hists.get((server,), {})
+            ps = sketch.exact_percentiles(hists.get((server,), {}), (50, 95, 99),
+                                          _values_between(conn, TC.c.latency_ms,
+                                                          [*tool_conds(f), TC.c.mcp_server == server]), mx)
             for p in (50, 95, 99):
-                d[f"p{p}_ms"] = sketch.percentile(h, p, mx)
+                d[f"p{p}_ms"] = ps[p]
             out.append(d)
     out.sort(key=lambda d: (-d["calls"], d["server"]))
     return out

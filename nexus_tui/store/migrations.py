@@ -53,6 +53,20 @@ def _add_missing(conn) -> None:
                 conn.execute(CreateIndex(ix))
 
 
+def _something_missing(conn) -> bool:
+    """A table or index of this version that the database lacks (a development database of the same version)."""
+    insp = inspect(conn)
+    names = set(insp.get_table_names())
+    for model in TABLES:
+        t = model.__table__
+        if t.name not in names:
+            return True
+        have = {ix["name"] for ix in insp.get_indexes(t.name)}
+        if any(ix.name not in have for ix in t.indexes):
+            return True
+    return False
+
+
 def _backfill_v2(conn) -> None:
     """Fill the epoch-ms twins and token totals of rows written by a version-1 database."""
     rows = conn.execute(select(Session.id, Session.start_time, Session.end_time).where(Session.start_ms.is_(None)))
@@ -80,11 +94,10 @@ def migrate(engine: Engine) -> tuple[int, int]:
     """Bring the database to SCHEMA_VERSION; returns (from_version, to_version)."""
     with engine.connect() as conn:
         start = current_version(conn)
-        missing = start == SCHEMA_VERSION and bool({m.__table__.name for m in TABLES}
-                                                   - set(inspect(conn).get_table_names()))
+        missing = start == SCHEMA_VERSION and _something_missing(conn)
     if start == SCHEMA_VERSION and not missing:
         return start, start
-    if missing:  # a table lost or added within this version (development databases): create it, nothing else
+    if missing:  # a table or index added within this version (development databases): create it, nothing else
         with write_tx(engine) as conn:
             _add_missing(conn)
         return start, start

@@ -3,14 +3,14 @@
 Every number the dashboard and the headless reports show comes from here, so both always agree. Sums over time
 ranges read the rollups (store/rollup.py: whole quarter hours from the rollup rows, the partial ones at the range's
 ends from the raw rows), so they cost the same whatever the history's size.
-Percentiles are by nearest rank (the value at rank ceil(p/100 * n) of the sorted latencies). By default they are
-read from the rollups' merged histograms (within 1 %, exact below 128 ms); ``exact=True`` (the headless reports)
-reads them from the rows with ORDER BY ... LIMIT 1 OFFSET k, so memory stays bounded whatever the table size.
+Percentiles are exact, by nearest rank (the value at rank ceil(p/100 * n) of the sorted latencies): the rollups'
+merged histograms say which bin holds the rank and how many values lie below it, and the bin's own values (a 2 %
+wide latency range) are read from the rows through an index (core.sketch.exact_percentiles), so memory and time stay
+bounded whatever the table size.
 """
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from datetime import datetime, tzinfo
 
@@ -123,23 +123,12 @@ def error_conds(f: Filters) -> list:
     return c
 
 
-def nearest_rank(n: int, p: float) -> int:
-    """0-based index of the p-th percentile by nearest rank among n sorted values."""
-    return max(0, min(n - 1, math.ceil(p / 100.0 * n) - 1))
-
-
-def _percentiles(conn, col, conds: list, ps=(50, 95, 99)) -> dict:
-    where = and_(col.isnot(None), *conds)
-    n = conn.execute(select(func.count()).select_from(col.table).where(where)).scalar() or 0
-    out: dict = {"n": n}
-    for p in ps:
-        if n == 0:
-            out[p] = None
-            continue
-        k = nearest_rank(n, p)
-        out[p] = conn.execute(select(col).where(where).order_by(col).limit(1).offset(k)).scalar()
-    out["max"] = conn.execute(select(func.max(col)).where(where)).scalar() if n else None
-    return out
+def _values_between(conn, col, conds: list):
+    """A reader of the stored values of ``col`` in [lo, hi] under ``conds`` (an indexed range read), for
+    core.sketch.exact_percentiles."""
+    def read(lo: int, hi: int) -> list:
+        return [r[0] for r in conn.execute(select(col).where(and_(*conds, col >= lo, col <= hi)))]
+    return read
 
 
 def _usage_cols():
@@ -173,7 +162,7 @@ def _usage_dict(r) -> dict:
 
 
 # ---------------------------------------------------------------- summary
-def summary(engine: Engine, f: Filters, top: int = 5, exact: bool = False) -> dict:
+def summary(engine: Engine, f: Filters, top: int = 5) -> dict:
     sf = session_filter(f)
     u_src = rollup.task_source(f, sf)
     t_src = rollup.tool_source(f, sf)
@@ -200,7 +189,7 @@ def summary(engine: Engine, f: Filters, top: int = 5, exact: bool = False) -> di
         "tool_failure_rate": failures / calls if calls else None,
         "api_errors": int(api_errors),
         "error_rate": (failures + api_errors) / ops if ops else None,
-        "top_models": models(engine, f, exact=exact)[:top],
+        "top_models": models(engine, f)[:top],
         "top_tools": sorted(tools_report(engine, f, percentiles=False), key=lambda r: -r["calls"])[:top],
     }
 
@@ -217,8 +206,7 @@ DIMENSIONS = {
 }
 
 
-def usage_by(engine: Engine, f: Filters, dimension: str, percentiles: bool = True,
-             exact: bool = False) -> list[dict]:
+def usage_by(engine: Engine, f: Filters, dimension: str, percentiles: bool = True) -> list[dict]:
     """Tasks, tokens by type, cost, share of cost, average and p95 latency, cache hit rate per value of a dimension."""
     col = DIMENSIONS[dimension]
     tc = task_conds(f)
@@ -227,20 +215,17 @@ def usage_by(engine: Engine, f: Filters, dimension: str, percentiles: bool = Tru
     ucol = u_src.c[dimension]
     with engine.connect() as conn:
         rows = conn.execute(select(ucol.label("key"), *usage_cols_u(u_src)).group_by(ucol)).all()
-        hists = (rollup.task_hists(conn, f, sf, dimension, col)
-                 if percentiles and not exact else None)
+        hists = rollup.task_hists(conn, f, sf, dimension, col) if percentiles else None
         out = []
         total_cost = 0.0
         for r in rows:
             d = _int_fix(_usage_dict(r))
             d[dimension] = d.pop("key")
             total_cost += d["cost_usd"]
-            if percentiles and exact:
+            if percentiles:
                 cond = [col.is_(None)] if d[dimension] is None else [col == d[dimension]]
-                p = _percentiles(conn, T.c.latency_ms, tc + cond, ps=(95,))
-                d["p95_latency_ms"] = p[95]
-            elif percentiles:
-                d["p95_latency_ms"] = sketch.percentile(hists.get(d[dimension], {}), 95)
+                d["p95_latency_ms"] = sketch.exact_percentiles(
+                    hists.get(d[dimension], {}), (95,), _values_between(conn, T.c.latency_ms, tc + cond))[95]
             out.append(d)
     for d in out:
         d["cost_share"] = d["cost_usd"] / total_cost if total_cost else None
@@ -248,12 +233,12 @@ def usage_by(engine: Engine, f: Filters, dimension: str, percentiles: bool = Tru
     return out
 
 
-def models(engine: Engine, f: Filters, exact: bool = False) -> list[dict]:
-    return usage_by(engine, f, "model", percentiles=True, exact=exact)
+def models(engine: Engine, f: Filters) -> list[dict]:
+    return usage_by(engine, f, "model", percentiles=True)
 
 
 # ---------------------------------------------------------------- tools
-def tools_report(engine: Engine, f: Filters, percentiles: bool = True, exact: bool = False) -> list[dict]:
+def tools_report(engine: Engine, f: Filters, percentiles: bool = True) -> list[dict]:
     """Per tool and MCP server: calls, failures, failure rate, latency percentiles (nearest rank) and max."""
     conds = tool_conds(f)
     sf = session_filter(f)
@@ -264,22 +249,20 @@ def tools_report(engine: Engine, f: Filters, percentiles: bool = True, exact: bo
                                    func.sum(t.c.lat_sum) * 1.0 / func.nullif(func.sum(t.c.lat_n), 0),
                                    func.max(t.c.lat_max))
                             .group_by(t.c.tool_name, t.c.mcp_server)).all()
-        hists = (rollup.tool_hists(conn, f, sf, ["tool_name", "mcp_server"],
-                                   [TC.c.tool_name, TC.c.mcp_server]) if percentiles and not exact else None)
+        hists = (rollup.tool_hists(conn, f, sf, ["tool_name", "mcp_server"], [TC.c.tool_name, TC.c.mcp_server])
+                 if percentiles else None)
         out = []
         for name, server, calls, failures, pending, avg, mx in rows:
             calls, failures = int(calls), int(failures)
             d = {"tool": name, "server": server, "calls": calls, "failures": failures,
                  "pending": int(pending), "failure_rate": failures / calls if calls else None,
                  "avg_ms": round(float(avg), 1) if avg is not None else None}
-            if percentiles and exact:
+            if percentiles:
                 sc = [TC.c.mcp_server.is_(None)] if server is None else [TC.c.mcp_server == server]
-                p = _percentiles(conn, TC.c.latency_ms, conds + [TC.c.tool_name == name] + sc)
-                d.update(p50_ms=p[50], p95_ms=p[95], p99_ms=p[99], max_ms=p["max"])
-            elif percentiles:
-                h = hists.get((name, server), {})
-                d.update(p50_ms=sketch.percentile(h, 50, mx), p95_ms=sketch.percentile(h, 95, mx),
-                         p99_ms=sketch.percentile(h, 99, mx), max_ms=mx)
+                p = sketch.exact_percentiles(hists.get((name, server), {}), (50, 95, 99),
+                                             _values_between(conn, TC.c.latency_ms,
+                                                             conds + [TC.c.tool_name == name] + sc), mx)
+                d.update(p50_ms=p[50], p95_ms=p[95], p99_ms=p[99], max_ms=mx)
             out.append(d)
     out.sort(key=lambda d: (-d["calls"], d["tool"]))
     return out
