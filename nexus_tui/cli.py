@@ -68,6 +68,10 @@ def main(ctx, home, db, claude_dirs, lunaroute_dirs, report, since, until, proje
 @click.pass_context
 def ingest(ctx):
     """Run one ingest pass over every source and print what it did."""
+    import gc
+
+    # a one-shot bulk load makes millions of short-lived containers and hardly any cycles: collect rarely
+    gc.set_threshold(100_000, 50, 100)
     from nexus_tui.collect import parsing
     from nexus_tui.collect.registry import build_sources
 

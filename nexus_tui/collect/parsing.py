@@ -11,14 +11,15 @@ process that has the writer (the dashboard, the daemon) lay the rows out themsel
 
 from __future__ import annotations
 
+import gc
 import os
 import sys
 import time
 from collections import deque
 from collections.abc import Iterable, Iterator
 from concurrent.futures import Executor
-from typing import TYPE_CHECKING
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import orjson
 
@@ -253,6 +254,7 @@ def start(db_url: str, sources: list[FileSource], workers: int | None = None) ->
     if big:
         for p in big:
             p.source.warm()  # the workers inherit the parsers and the price tables (loaded once, not per worker)
+        gc.freeze()  # what is loaded so far stays: the workers' collections never walk (and copy) those pages
         ahead.pool = new_pool(workers)
         for p in big:
             ahead.results[p.source.name] = ReadAhead(ahead.pool, p, prepare_rows=writer_loaded())
