@@ -126,6 +126,10 @@ class Collector:
                 continue
             if results is None:
                 results = self._results(p)
+            elif isinstance(results, ReadAhead) and not results.prepares and self.workers > 1:
+                # parsing started before the writer was loaded: the files not started yet go to workers forked
+                # now, which lay their rows out themselves (else this process would, on the writer's time)
+                results.hand_over(self._new_pool(p), prepare_rows=True)
             if not self._write_results(source, results, p.cursors, rep):
                 break
         rep.seconds = time.perf_counter() - t0
@@ -135,11 +139,14 @@ class Collector:
     def _results(self, p: Plan):
         if self.workers <= 1 or not p.big:
             return in_process(p)
+        # biggest files first: the writer works while the workers parse
+        return ReadAhead(self._new_pool(p), p, prepare_rows=writer_loaded())
+
+    def _new_pool(self, p: Plan):
         if self._pool is None:
             p.source.warm()
             self._pool = new_pool(self.workers)
-        # biggest files first: the writer works while the workers parse
-        return ReadAhead(self._pool, p, prepare_rows=writer_loaded())
+        return self._pool
 
     def _write_results(self, source: FileSource, results, cursors, rep: PassReport) -> bool:
         group = Prepared()

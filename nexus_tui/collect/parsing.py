@@ -167,7 +167,7 @@ class ReadAhead:
         self._prepare = prepare_rows
         self._jobs = sorted(p.todo, key=lambda job: -job[2])
         self._next = 0
-        self._out: deque = deque()  # (future, bytes) handed out and not yet taken, in order
+        self._out: deque = deque()  # (future, job) handed out and not yet taken, in order
         self._out_bytes = 0
         self._max_bytes, self._max_files = max_bytes, max_files
         self._top_up()
@@ -176,10 +176,29 @@ class ReadAhead:
         jobs = self._jobs
         while self._next < len(jobs) and (not self._out or (len(self._out) < self._max_files
                                                             and self._out_bytes < self._max_bytes)):
-            path, cur, n = jobs[self._next]
+            job = jobs[self._next]
             self._next += 1
-            self._out.append((self._pool.submit(_read_job, (self._source, path, cur, self._prepare)), n))
-            self._out_bytes += n
+            self._out.append((self._submit(job), job))
+            self._out_bytes += job[2]
+
+    def _submit(self, job):
+        path, cur, _n = job
+        return self._pool.submit(_read_job, (self._source, path, cur, self._prepare))
+
+    @property
+    def prepares(self) -> bool:
+        return self._prepare
+
+    def hand_over(self, pool: Executor, prepare_rows: bool) -> None:
+        """Send the jobs no worker has started yet to ``pool`` (forked after the writer was loaded, so its workers
+        lay the rows out themselves), in the same order; the jobs already started finish where they are."""
+        kept: deque = deque()
+        moved = []
+        for fut, job in self._out:
+            (moved.append(job) if fut.cancel() else kept.append((fut, job)))
+        self._pool, self._prepare = pool, prepare_rows
+        kept.extend((self._submit(job), job) for job in moved)
+        self._out = kept
 
     def waiting(self) -> bool:
         """Whether taking the next result would wait for a worker."""
@@ -187,8 +206,8 @@ class ReadAhead:
 
     def __iter__(self) -> Iterator[FileResult | None]:
         while self._out:
-            fut, n = self._out.popleft()
-            self._out_bytes -= n
+            fut, job = self._out.popleft()
+            self._out_bytes -= job[2]
             self._top_up()
             yield fut.result()
 
