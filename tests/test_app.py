@@ -287,6 +287,23 @@ async def test_footer_shows_the_keys_that_apply_here(tmp_path):
         await settle(app, pilot)
         on_session = footer_keys()
         assert {"escape", "minus", "0", "u"} <= on_session and "slash" not in on_session
+        # the footer's keys are built without being restyled (Textual's start compact, then are made not compact)
+        from textual.widgets._footer import FooterKey
+
+        from nexus_tui.widgets.footer import PlainFooterKey
+
+        keys = list(app.screen.query(FooterKey))
+        plain = [k for k in keys if isinstance(k, PlainFooterKey)]
+        assert len(plain) == len(keys) - 1 and not any(k.has_class("-compact") for k in plain)
+        restyled = []
+        update = app.update_styles
+        app.update_styles = lambda node=None, animate=True: restyled.append(node) or update(node, animate)
+        footer = app.screen.query_one("AppFooter")
+        with footer._context():  # as Footer.bindings_changed does, in the footer's own context
+            footer.call_after_refresh(footer.recompose)
+        await settle(app, pilot)
+        assert len(list(app.screen.query(FooterKey))) == len(keys)
+        assert not [n for n in restyled if isinstance(n, PlainFooterKey)]
 
 
 async def test_a_missing_screen_module_shows_a_placeholder_and_the_rest_works(tmp_path):

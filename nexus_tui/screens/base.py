@@ -25,11 +25,12 @@ from typing import Any
 
 from textual.app import ComposeResult
 from textual.screen import Screen
-from textual.widgets import Footer, Header
+from textual.widgets import Header
 from textual.worker import Worker, get_current_worker
 
 from nexus_tui.messages import QueryDone
 from nexus_tui.store.cancel import QueryCancelled
+from nexus_tui.widgets.footer import AppFooter
 from nexus_tui.widgets.status import StatusBar
 
 MAIN = "main"
@@ -82,7 +83,7 @@ class InsightScreen(Screen):
         yield Header()
         yield from self.body()
         yield StatusBar(id="status")
-        yield Footer()
+        yield AppFooter()
 
     def body(self) -> ComposeResult:  # pragma: no cover - every screen overrides
         yield from ()

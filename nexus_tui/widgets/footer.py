@@ -1,0 +1,62 @@
+"""The footer of every screen: Textual's Footer, without restyling each key twice whenever it is built.
+
+Textual's ``FooterKey.compact`` starts True and is then bound to ``Footer.compact`` (False), so every key added to
+the footer is restyled twice (the "-compact" class added, then removed): ≈ 40 keys' worth of CSS applied on every
+screen built and every time the footer is rebuilt (the bindings change with the focus). Here the keys start with
+the footer's value. ``compose`` is Textual's (textual/widgets/_footer.py, Footer.compose) with that key class.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from itertools import groupby
+
+from textual.app import ComposeResult
+from textual.reactive import reactive
+from textual.widgets import Footer
+from textual.widgets._footer import FooterKey, FooterLabel, KeyGroup
+
+
+class PlainFooterKey(FooterKey):
+    compact = reactive(False)  # the footer's own default: binding it changes nothing, so no restyle
+
+
+class AppFooter(Footer):
+    def compose(self) -> ComposeResult:
+        if not self._bindings_ready:
+            return
+        active_bindings = self.screen.active_bindings
+        bindings = [(binding, enabled, tooltip) for (_, binding, enabled, tooltip) in active_bindings.values()
+                    if binding.show]
+        action_to_bindings: defaultdict[str, list] = defaultdict(list)
+        for binding, enabled, tooltip in bindings:
+            action_to_bindings[binding.action].append((binding, enabled, tooltip))
+        self.styles.grid_size_columns = len(action_to_bindings)
+        key_class = PlainFooterKey if not self.compact else FooterKey
+        for group, multi_bindings_iterable in groupby(action_to_bindings.values(),
+                                                      lambda multi_bindings_: multi_bindings_[0][0].group):
+            multi_bindings = list(multi_bindings_iterable)
+            if group is not None and len(multi_bindings) > 1:
+                with KeyGroup(classes="-compact" if group.compact else ""):
+                    for multi in multi_bindings:
+                        binding, enabled, tooltip = multi[0]
+                        yield key_class(binding.key, self.app.get_key_display(binding), "", binding.action,
+                                        disabled=not enabled, tooltip=tooltip or binding.description,
+                                        classes="-grouped").data_bind(compact=Footer.compact)
+                yield FooterLabel(group.description)
+            else:
+                for multi in multi_bindings:
+                    binding, enabled, tooltip = multi[0]
+                    yield key_class(binding.key, self.app.get_key_display(binding), binding.description,
+                                    binding.action, disabled=not enabled,
+                                    tooltip=tooltip).data_bind(compact=Footer.compact)
+        if self.show_command_palette and self.app.ENABLE_COMMAND_PALETTE:
+            try:
+                _node, binding, enabled, tooltip = active_bindings[self.app.COMMAND_PALETTE_BINDING]
+            except KeyError:
+                pass
+            else:
+                # not bound in Textual either: it keeps FooterKey's own compact=True look
+                yield FooterKey(binding.key, self.app.get_key_display(binding), binding.description,
+                                binding.action, classes="-command-palette", disabled=not enabled,
+                                tooltip=binding.tooltip or binding.description)
