@@ -37,8 +37,8 @@ SCREEN_SPECS = [("sessions", "1", "Sessions", "sessions", "SessionsScreen"),
                 ("tools", "6", "Tools", "tools", "ToolsScreen")]
 SCREENS_GROUP = Binding.Group("Screens")  # the footer shows "1 2 3 4 5 6 Screens"; ? lists them by name
 NOTIFY_MIN_SECONDS = 0.25  # StoreChanged is posted at most four times a second
-PREBUILD_AFTER_SECONDS = 1.0  # the real command builds the other top-level screens this long after starting,
-PREBUILD_STEP_SECONDS = 0.3  # one at a time (their queries run when they are first shown)
+PREBUILD_AFTER_SECONDS = 0.3  # the real command builds the other top-level screens this long after starting,
+PREBUILD_STEP_SECONDS = 0.1  # one at a time, keys answered in between (their queries run when first shown)
 TUI_POLL_SECONDS = 1.0  # default pass interval in the app, so new data shows within two seconds
 
 
@@ -178,6 +178,9 @@ class NexusApp(App):
         """
         todo = [mode for mode, _title, _cls in SCREENS if not self._screen_stacks.get(mode)]
         if not todo or not self.is_running:
+            return
+        if not getattr(self.screen, "loaded", True):  # the first screen's numbers come first
+            self.set_timer(PREBUILD_STEP_SECONDS, self._prebuild_next)
             return
         mode = todo[0]
         factory = self._modes[mode]
