@@ -70,21 +70,15 @@ def count(hist: dict[int, int]) -> int:
 
 
 def percentile(hist: dict[int, int], p: float, maximum: float | None = None) -> int | None:
-    """The p-th percentile by nearest rank (the value at rank ceil(p/100 * n)), read from the histogram, in whole ms;
-    never above ``maximum`` when the exact maximum is known."""
-    n = count(hist)
-    if n == 0:
+    """The p-th percentile by nearest rank (the value at rank ceil(p/100 * n)), read from the histogram as its bin's
+    value, in whole ms; never above ``maximum`` when the exact maximum is known."""
+    got = locate(hist, p)
+    if got is None:
         return None
-    rank = max(1, min(n, math.ceil(p / 100.0 * n)))
-    seen = 0
-    for b in sorted(hist):
-        seen += hist[b]
-        if seen >= rank:
-            v = value_of(b)
-            if maximum is not None and v > maximum:
-                v = maximum
-            return int(round(v))
-    return None  # pragma: no cover - rank <= n
+    v = value_of(got[0])
+    if maximum is not None and v > maximum:
+        v = maximum
+    return int(round(v))
 
 
 def percentiles(hist: dict[int, int], ps: Iterable[float], maximum: float | None = None) -> dict[float, int | None]:

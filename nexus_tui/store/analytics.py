@@ -60,17 +60,23 @@ def _aligned(bucket_ms: int, off: int) -> bool:
     return bucket_ms % rollup.Q_MS == 0 and off % rollup.Q_MS == 0
 
 
-def _hourly(bucket_ms: int, off: int) -> bool:
-    """Buckets made of whole UTC hours: the hourly rollups can be read."""
-    return bucket_ms % rollup.H_MS == 0 and off % rollup.H_MS == 0
+def bucket_level(bucket_ms: int, off: int) -> str:
+    """The coarsest rollup level whose rows each fall in one of these buckets (UTC days, hours or quarter hours)."""
+    for name, size in (("day", rollup.D_MS), ("hour", rollup.H_MS)):
+        if bucket_ms % size == 0 and off % size == 0:
+            return name
+    return "quarter"
 
 
-def whole_hour_zone(tz: tzinfo, *times: int | None) -> bool:
-    """Local days made of whole UTC hours at these times (every zone but a few with :30/:45 offsets)."""
+def zone_level(tz: tzinfo, *times: int | None) -> str:
+    """The coarsest rollup level whose rows each fall in one local day of ``tz`` at these times: days in UTC,
+    hours in whole-hour zones, quarter hours in the few zones with :30/:45 offsets."""
     import time as _time
 
-    ts = [t for t in times if t is not None] or [int(_time.time() * 1000)]
-    return all(utc_offset_ms(t, tz) % rollup.H_MS == 0 for t in ts)
+    offs = [utc_offset_ms(t, tz) for t in ([t for t in times if t is not None] or [int(_time.time() * 1000)])]
+    if all(o == 0 for o in offs):
+        return "day"
+    return "hour" if all(o % rollup.H_MS == 0 for o in offs) else "quarter"
 
 
 def _task_rows(f: Filters, session_id: str | None, start_ms: int, end_ms: int, bucket_ms: int, off: int):
@@ -79,7 +85,7 @@ def _task_rows(f: Filters, session_id: str | None, start_ms: int, end_ms: int, b
         tc, _ = session_conds(session_id, f)
         return rollup.raw_task_rows(tc + [T.c.ts_ms >= start_ms, T.c.ts_ms < end_ms]).subquery("u")
     return rollup.task_source(f.with_(since_ms=start_ms, until_ms=end_ms), session_filter(f),
-                              hours=_hourly(bucket_ms, off) and None)
+                              coarsest=bucket_level(bucket_ms, off))
 
 
 def session_conds(session_id: str | None, f: Filters) -> tuple[list, list]:
@@ -216,7 +222,7 @@ def daily_spend(engine: Engine, f: Filters, tz: tzinfo, days: int = 366) -> list
     """Per local day (newest first, at most ``days``): cost, cloud equivalent, savings, tasks — days with tasks only.
 
     Grouped in SQL by 15-minute buckets and folded into local days, exactly as the daily report does."""
-    u = rollup.task_source(f, session_filter(f), hours=whole_hour_zone(tz, f.since_ms, f.until_ms) and None)
+    u = rollup.task_source(f, session_filter(f), coarsest=zone_level(tz, f.since_ms, f.until_ms))
     qb = (u.c.ts_ms // _QUARTER_MS).label("q")
     with engine.connect() as conn:
         rows = conn.execute(select(qb, func.coalesce(func.sum(u.c.cost_usd), 0.0),
@@ -278,16 +284,16 @@ def _inputs(d: dict) -> dict:
     return d
 
 
-def _change_source(f: Filters, extra: Iterable[str], hours: bool | None = None):
+def _change_source(f: Filters, extra: Iterable[str], coarsest: str | None = None):
     """Tool-call rows of the file-changing tools (their ok_* columns count the successful calls by rating)."""
     return rollup.tool_source(f, session_filter(f), extra_raw=[change_names(TC.c.tool_name, extra)],
-                              extra_rollup=[lambda r: change_names(r.c.tool_name, extra)], hours=hours)
+                              extra_rollup=[lambda r: change_names(r.c.tool_name, extra)], coarsest=coarsest)
 
 
 def efficiency_totals(engine: Engine, f: Filters, extra: Iterable[str] = ()) -> dict:
     """The range's inputs: tokens, cost, rated tasks, changes by rating; and how many sessions made none."""
-    u = rollup.task_source(f, session_filter(f), hours=False)  # per session: the quarter-hour rows
-    t = _change_source(f, extra, hours=False)
+    u = rollup.task_source(f, session_filter(f), coarsest="quarter")  # per session: the quarter-hour rows
+    t = _change_source(f, extra, coarsest="quarter")
     ch = select(t.c.session_id.label("sid"), *_changes_cols(t)).group_by(t.c.session_id).subquery()
     usage = select(u.c.session_id.label("sid"), *_usage_cols(u)).group_by(u.c.session_id).subquery()
     useful = _useful_expr(func.coalesce(ch.c.ch_helpful, 0),
@@ -317,8 +323,8 @@ def efficiency_sessions(engine: Engine, f: Filters, extra: Iterable[str] = (), l
     sessions that made no useful change, most tokens first)."""
     from nexus_tui.store.queries import S
 
-    u = rollup.task_source(f, session_filter(f), hours=False)
-    t = _change_source(f, extra, hours=False)
+    u = rollup.task_source(f, session_filter(f), coarsest="quarter")
+    t = _change_source(f, extra, coarsest="quarter")
     usage = (select(u.c.session_id.label("sid"), *_usage_cols(u), func.max(u.c.last_ms).label("last_ms"))
              .group_by(u.c.session_id).subquery())
     ch = select(t.c.session_id.label("sid"), *_changes_cols(t)).group_by(t.c.session_id).subquery()
@@ -345,7 +351,7 @@ def efficiency_trend(engine: Engine, f: Filters, *, start_ms: int, end_ms: int, 
     first, n = bucket_span(start_ms, end_ms, bucket_ms, off)
     g = f.with_(since_ms=start_ms, until_ms=end_ms)
     u = _task_rows(f, None, start_ms, end_ms, bucket_ms, off)
-    t = _change_source(g, extra, hours=_hourly(bucket_ms, off) and None) if _aligned(bucket_ms, off) else \
+    t = _change_source(g, extra, coarsest=bucket_level(bucket_ms, off)) if _aligned(bucket_ms, off) else \
         rollup.raw_tool_rows([*tool_conds(g), change_names(TC.c.tool_name, extra)]).subquery("ut")
     tb = ((u.c.ts_ms + off) // bucket_ms).label("b")
     cb = ((t.c.ts_ms + off) // bucket_ms).label("b")

@@ -97,9 +97,13 @@ def migrate(engine: Engine) -> tuple[int, int]:
         missing = start == SCHEMA_VERSION and _something_missing(conn)
     if start == SCHEMA_VERSION and not missing:
         return start, start
-    if missing:  # a table or index added within this version (development databases): create it, nothing else
+    if missing:  # a table or index added within this version (development databases): create it
         with write_tx(engine) as conn:
+            before = set(inspect(conn).get_table_names())
             _add_missing(conn)
+            if any(t.endswith(("_rollups", "_hours", "_days")) and t not in before
+                   for t in inspect(conn).get_table_names()):
+                _rebuild_rollups(conn)  # a new rollup level is built from the rows
         return start, start
     with write_tx(engine) as conn:
         start = current_version(conn)  # again, under the write lock: another process may have migrated

@@ -169,7 +169,7 @@ def summary(engine: Engine, f: Filters, top: int = 5) -> dict:
     with engine.connect() as conn:
         u = _usage_dict(conn.execute(select(*usage_cols_u(u_src))).one())
         u = _int_fix(u)
-        per_session = rollup.task_source(f, sf, hours=False)  # hourly rows do not know their sessions
+        per_session = rollup.task_source(f, sf, coarsest="quarter")  # coarser rows do not know their sessions
         span = conn.execute(select(func.min(u_src.c.first_ms), func.max(u_src.c.last_ms),
                                    select(func.count(distinct(per_session.c.session_id))).scalar_subquery())).one()
         tools = conn.execute(select(func.coalesce(func.sum(t_src.c.calls), 0),
@@ -346,10 +346,10 @@ def sessions(engine: Engine, f: Filters, *, limit: int | None = None, offset: in
                  .subquery("tools"))
     else:  # sorted by a sum: every session's sums, from the rollups
         sf = session_filter(f)
-        u = rollup.task_source(f, sf, hours=False)
+        u = rollup.task_source(f, sf, coarsest="quarter")
         agg = (select(u.c.session_id.label("sid"), *usage_cols_u(u), literal(0).label("subagents"))
                .group_by(u.c.session_id).subquery("agg"))
-        ts = rollup.tool_source(f, sf, hours=False)
+        ts = rollup.tool_source(f, sf, coarsest="quarter")
         tools = (select(ts.c.session_id.label("sid"), func.sum(ts.c.calls).label("tool_calls"),
                         func.coalesce(func.sum(ts.c.failures), 0).label("tool_errors"))
                  .group_by(ts.c.session_id).subquery("tools"))
@@ -423,11 +423,11 @@ def sessions(engine: Engine, f: Filters, *, limit: int | None = None, offset: in
 def daily(engine: Engine, f: Filters, tz: tzinfo) -> list[dict]:
     """Usage per calendar day in ``tz``: grouped in SQL by 15-minute buckets, folded into days here."""
     sf = session_filter(f)
-    from nexus_tui.store.analytics import whole_hour_zone
+    from nexus_tui.store.analytics import zone_level
 
-    hours = whole_hour_zone(tz, f.since_ms, f.until_ms) and None  # None: hourly rows unless a session filter
-    u = rollup.task_source(f, sf, hours=hours)
-    t = rollup.tool_source(f, sf, hours=hours)
+    level = zone_level(tz, f.since_ms, f.until_ms)  # rows that fall in one local day each
+    u = rollup.task_source(f, sf, coarsest=level)
+    t = rollup.tool_source(f, sf, coarsest=level)
     bucket = (u.c.ts_ms // _BUCKET_MS).label("b")
     tb = (t.c.ts_ms // _BUCKET_MS)
     with engine.connect() as conn:

@@ -25,14 +25,17 @@ from sqlalchemy import and_, case, func, literal, null, select, true, union_all
 
 from nexus_tui.core import sketch
 from nexus_tui.core.filters import Filters
-from nexus_tui.store.schema import Task, TaskHour, TaskRollup, ToolCall, ToolHour, ToolRollup
+from nexus_tui.store.schema import Task, TaskDay, TaskHour, TaskRollup, ToolCall, ToolDay, ToolHour, ToolRollup
 
 Q_MS = 900_000  # the bucket: 15 minutes
 H_MS = 3_600_000  # the hourly level
+D_MS = 86_400_000  # the daily level (UTC days)
 R = TaskRollup.__table__
 RT = ToolRollup.__table__
 TH = TaskHour.__table__
 TOH = ToolHour.__table__
+TD = TaskDay.__table__
+TOD = ToolDay.__table__
 T = Task.__table__
 TC = ToolCall.__table__
 
@@ -66,10 +69,17 @@ def recompute(conn, task_keys: Iterable[tuple[str, int]] = (), tool_keys: Iterab
     task_keys, tool_keys = set(task_keys), set(tool_keys)
     if task_keys:
         _recompute_tasks(conn, task_keys)
-        _recompute_hours(conn, "task", {(b // H_MS) * H_MS for _s, b in task_keys})
+        _recompute_coarser(conn, "task", {b for _s, b in task_keys})
     if tool_keys:
         _recompute_tools(conn, tool_keys)
-        _recompute_hours(conn, "tool", {None if b is None else (b // H_MS) * H_MS for _s, b in tool_keys})
+        _recompute_coarser(conn, "tool", {b for _s, b in tool_keys})
+
+
+def _recompute_coarser(conn, kind: str, quarters: set) -> None:
+    """Rebuild the hourly rows of these quarter hours' hours, then the daily rows of their days."""
+    hours = {None if b is None else (b // H_MS) * H_MS for b in quarters}
+    _recompute_level(conn, kind, "hour", hours)
+    _recompute_level(conn, kind, "day", {None if h is None else (h // D_MS) * D_MS for h in hours})
 
 
 def mark(conn, task_keys: Iterable[tuple[str, int]] = (), tool_keys: Iterable[tuple[str, int | None]] = ()) -> None:
@@ -90,20 +100,26 @@ def apply_marks(conn) -> bool:
     return True
 
 
-_HOUR_SPEC = {
-    # kind: (source table, target table, key columns, summed columns, max columns)
-    "task": ("task_rollups", "task_hours", _TASK_DIMS,
-             ("tasks", *_TASK_SUMS, "cost_usd", "cloud_cost_equivalent", "unpriced", "lat_n", "lat_sum",
-              "rated_helpful", "rated_not_helpful"), ("lat_max", "last_ms"), ("first_ms",)),
-    "tool": ("tool_rollups", "tool_hours", ("tool_name", "mcp_server", "error_type"),
+_LEVEL_SPEC = {
+    # kind: (key columns, summed columns, max columns, min columns)
+    "task": (_TASK_DIMS, ("tasks", *_TASK_SUMS, "cost_usd", "cloud_cost_equivalent", "unpriced", "lat_n", "lat_sum",
+                          "rated_helpful", "rated_not_helpful"), ("lat_max", "last_ms"), ("first_ms",)),
+    "tool": (("tool_name", "mcp_server", "error_type"),
              ("calls", "failures", "pending", "ok_all", "ok_helpful", "ok_not_helpful", "lat_n", "lat_sum"),
              ("lat_max",), ()),
 }
+_TABLES = {("task", "quarter"): "task_rollups", ("task", "hour"): "task_hours", ("task", "day"): "task_days",
+           ("tool", "quarter"): "tool_rollups", ("tool", "hour"): "tool_hours", ("tool", "day"): "tool_days"}
+_FINER = {"hour": "quarter", "day": "hour"}
+_SIZE = {"hour": H_MS, "day": D_MS}
 
 
-def _recompute_hours(conn, kind: str, hours: set) -> None:
-    """Rebuild the hourly rows of these hours (None: calls without a start) from the quarter-hour rollups."""
-    src, dst, keys, sums, maxes, mins = _HOUR_SPEC[kind]
+def _recompute_level(conn, kind: str, level: str, hours: set) -> None:
+    """Rebuild the rows of ``level`` ('hour' or 'day') for these bucket starts (None: calls without a start), from
+    the next finer level."""
+    size = _SIZE[level]
+    src, dst = _TABLES[(kind, _FINER[level])], _TABLES[(kind, level)]
+    keys, sums, maxes, mins = _LEVEL_SPEC[kind]
     p = _p(conn)
     cols = (*keys, *sums, *maxes, *mins, "lat_hist")
     sel = f"SELECT bucket_ms, {', '.join(cols)} FROM {src} WHERE "
@@ -112,16 +128,16 @@ def _recompute_hours(conn, kind: str, hours: set) -> None:
     if timed:
         if len(timed) <= 8:
             for h in timed:
-                rows += conn.exec_driver_sql(sel + f"bucket_ms >= {p} AND bucket_ms < {p}", (h, h + H_MS)).fetchall()
+                rows += conn.exec_driver_sql(sel + f"bucket_ms >= {p} AND bucket_ms < {p}", (h, h + size)).fetchall()
         else:
             rows += conn.exec_driver_sql(sel + f"bucket_ms >= {p} AND bucket_ms < {p}",
-                                         (timed[0], timed[-1] + H_MS)).fetchall()
+                                         (timed[0], timed[-1] + size)).fetchall()
     if None in hours:
         rows += conn.exec_driver_sql(sel + "bucket_ms IS NULL").fetchall()
     nk, ns, nm, nn = len(keys), len(sums), len(maxes), len(mins)
     groups: dict[tuple, list] = {}
     for r in rows:
-        h = None if r[0] is None else (r[0] // H_MS) * H_MS
+        h = None if r[0] is None else (r[0] // size) * size
         if h not in hours:
             continue
         key = (h, *r[1:1 + nk])
@@ -298,7 +314,7 @@ def _recompute_tools(conn, keys: set) -> None:
 def rebuild(conn) -> None:
     """Rebuild every rollup row from the stored tasks and tool calls (migration to version 4, or rows written
     behind the writer's back, like the dashboard benchmark's generated database)."""
-    for table in ("task_rollups", "tool_rollups", "task_hours", "tool_hours", "rollup_dirty"):
+    for table in (*_TABLES.values(), "rollup_dirty"):
         conn.exec_driver_sql(f"DELETE FROM {table}")
     task_keys: set = set()
     for sid, ts in conn.exec_driver_sql("SELECT session_id, ts_ms FROM tasks WHERE ts_ms IS NOT NULL"):
@@ -337,30 +353,40 @@ def keys_for_calls(conn, call_ids: list[str]) -> set:
 
 
 # ---------------------------------------------------------------- reading
-def plan(since_ms: int | None, until_ms: int | None, hours: bool) -> list[tuple[str, int | None, int | None]]:
-    """How to read [since, until) (None = open): parts ("hour" | "quarter" | "raw", lo, hi), disjoint, covering
-    the range: whole hours from the hourly rollups (when ``hours``), whole quarter hours from the quarter-hour
-    rollups, the partial quarter hours at the ends from the raw rows."""
-    qlo = None if since_ms is None else -(-since_ms // Q_MS) * Q_MS
-    qhi = None if until_ms is None else (until_ms // Q_MS) * Q_MS
-    if qlo is not None and qhi is not None and qlo >= qhi:
-        return [("raw", since_ms, until_ms)]
+_LEVELS = (("quarter", Q_MS), ("hour", H_MS), ("day", D_MS))
+
+
+def plan(since_ms: int | None, until_ms: int | None, coarsest: str = "day") -> list[tuple[str, int | None, int | None]]:
+    """How to read [since, until) (None = open): disjoint parts ("day" | "hour" | "quarter" | "raw", lo, hi)
+    covering the range: whole UTC days from the daily rollups, whole hours at their ends from the hourly ones, whole
+    quarter hours from the quarter-hour rollups, the partial quarter hours at the very ends from the raw rows; no
+    level coarser than ``coarsest``."""
     parts: list = []
-    if since_ms is not None and since_ms < qlo:
-        parts.append(("raw", since_ms, qlo))
-    if until_ms is not None and qhi < until_ms:
-        parts.append(("raw", qhi, until_ms))
-    if not hours:
-        return parts + [("quarter", qlo, qhi)]
-    hlo = None if qlo is None else -(-qlo // H_MS) * H_MS
-    hhi = None if qhi is None else (qhi // H_MS) * H_MS
-    if hlo is not None and hhi is not None and hlo >= hhi:
-        return parts + [("quarter", qlo, qhi)]
-    if qlo is not None and qlo < hlo:
-        parts.append(("quarter", qlo, hlo))
-    if qhi is not None and hhi < qhi:
-        parts.append(("quarter", hhi, qhi))
-    return parts + [("hour", hlo, hhi)]
+    lo, hi, finer = since_ms, until_ms, "raw"
+    for name, size in _LEVELS:
+        alo = None if lo is None else -(-lo // size) * size
+        ahi = None if hi is None else (hi // size) * size
+        if alo is not None and ahi is not None and alo >= ahi:
+            parts.append((finer, lo, hi))
+            return parts
+        if lo is not None and lo < alo:
+            parts.append((finer, lo, alo))
+        if hi is not None and ahi < hi:
+            parts.append((finer, ahi, hi))
+        lo, hi, finer = alo, ahi, name
+        if name == coarsest:
+            break
+    parts.append((finer, lo, hi))
+    return parts
+
+
+def _coarsest(coarsest: str | None, session_conds: list) -> str:
+    """Rows coarser than a quarter hour do not know their sessions."""
+    return "quarter" if session_conds else (coarsest or "day")
+
+
+_TASK_TABLES = {"quarter": R, "hour": TH, "day": TD}
+_TOOL_TABLES = {"quarter": RT, "hour": TOH, "day": TOD}
 
 
 def _agent_expr():
@@ -381,16 +407,14 @@ _ROLLUP_TASK_COLS = ("tasks", *_TASK_SUMS, "cost_usd", "cloud_cost_equivalent", 
 
 
 def task_source(f: Filters, session_conds: list, extra_raw: list = (), extra_rollup: list = (),
-                hours: bool | None = None):
-    """A subquery of task-shaped rows for the filters (see ``plan``). Columns: session_id (NULL in hourly rows:
-    ``hours=False`` for per-session sums), ts_ms (a rollup row's bucket start), the dimensions, tasks, the token
+                coarsest: str | None = None):
+    """A subquery of task-shaped rows for the filters (see ``plan``). Columns: session_id (NULL in hourly and daily
+    rows: ``coarsest="quarter"`` for per-session sums), ts_ms (a rollup row's bucket start), the dimensions, tasks, the token
     sums, cost_usd, cloud_cost_equivalent, unpriced, lat_n, lat_sum, lat_max, rated_helpful, rated_not_helpful,
     first_ms, last_ms. ``session_conds``: functions of a session_id column; ``extra_rollup``: functions of a rollup
     table; ``extra_raw``: conditions on tasks."""
-    if hours is None:
-        hours = not session_conds
     parts = []
-    for level, lo, hi in plan(f.since_ms, f.until_ms, hours and not session_conds):
+    for level, lo, hi in plan(f.since_ms, f.until_ms, _coarsest(coarsest, session_conds)):
         if level == "raw":
             conds = _bounds(T.c.ts_ms, lo, hi)
             if f.model:
@@ -400,7 +424,7 @@ def task_source(f: Filters, session_conds: list, extra_raw: list = (), extra_rol
             conds += [c(T.c.session_id) for c in session_conds] + list(extra_raw)
             parts.append(raw_task_rows(conds))
             continue
-        tbl = TH if level == "hour" else R
+        tbl = _TASK_TABLES[level]
         conds = _bounds(tbl.c.bucket_ms, lo, hi)
         if f.model:
             conds.append(tbl.c.model == f.model)
@@ -440,12 +464,10 @@ def usable_for_tools(f: Filters) -> bool:
     return not (f.model or f.source)
 
 
-def _tool_plan(f: Filters, session_conds: list, hours: bool | None):
+def _tool_plan(f: Filters, session_conds: list, coarsest: str | None):
     if not usable_for_tools(f):
         return [("raw", f.since_ms, f.until_ms)], [*_task_filter(f)]
-    if hours is None:
-        hours = not session_conds
-    return plan(f.since_ms, f.until_ms, hours and not session_conds), []
+    return plan(f.since_ms, f.until_ms, _coarsest(coarsest, session_conds)), []
 
 
 _ROLLUP_TOOL_COLS = ("tool_name", "mcp_server", "error_type", "calls", "failures", "pending", "ok_all", "ok_helpful",
@@ -453,10 +475,10 @@ _ROLLUP_TOOL_COLS = ("tool_name", "mcp_server", "error_type", "calls", "failures
 
 
 def tool_source(f: Filters, session_conds: list, extra_raw: list = (), extra_rollup: list = (),
-                hours: bool | None = None):
+                coarsest: str | None = None):
     """Tool-call-shaped rows (see ``plan``): session_id (NULL in hourly rows), ts_ms, tool_name, mcp_server,
     error_type, calls, failures, pending, ok_all, ok_helpful, ok_not_helpful, lat_n, lat_sum, lat_max."""
-    levels, more_raw = _tool_plan(f, session_conds, hours)
+    levels, more_raw = _tool_plan(f, session_conds, coarsest)
     parts = []
     for level, lo, hi in levels:
         if level == "raw":
@@ -464,7 +486,7 @@ def tool_source(f: Filters, session_conds: list, extra_raw: list = (), extra_rol
             conds += [c(TC.c.session_id) for c in session_conds] + list(extra_raw)
             parts.append(raw_tool_rows(conds))
             continue
-        tbl = TOH if level == "hour" else RT
+        tbl = _TOOL_TABLES[level]
         conds = _bounds(tbl.c.bucket_ms, lo, hi)
         conds += [c(tbl.c.session_id) for c in session_conds] + [c(tbl) for c in extra_rollup]
         sid = tbl.c.session_id if level == "quarter" else null().label("session_id")
@@ -494,7 +516,7 @@ def task_hists(conn, f: Filters, session_conds: list, key: str, key_raw) -> dict
     """Merged latency histograms of the tasks under the filters, per value of the dimension ``key`` (``key_raw``:
     the same on tasks): {value: hist}."""
     out: dict = defaultdict(dict)
-    for level, lo, hi in plan(f.since_ms, f.until_ms, not session_conds):
+    for level, lo, hi in plan(f.since_ms, f.until_ms, _coarsest(None, session_conds)):
         if level == "raw":
             conds = [T.c.latency_ms.isnot(None), *_bounds(T.c.ts_ms, lo, hi)]
             if f.model:
@@ -506,7 +528,7 @@ def task_hists(conn, f: Filters, session_conds: list, key: str, key_raw) -> dict
                 hb = sketch.bin_of(lat)
                 out[k][hb] = out[k].get(hb, 0) + 1
             continue
-        tbl = TH if level == "hour" else R
+        tbl = _TASK_TABLES[level]
         conds = [tbl.c.lat_hist.isnot(None), *_bounds(tbl.c.bucket_ms, lo, hi)]
         if f.model:
             conds.append(tbl.c.model == f.model)
@@ -533,9 +555,10 @@ def tool_hists(conn, f: Filters, session_conds: list, keys: list[str], keys_raw:
                 k = tuple(row[:-1])
                 out[k][hb] = out[k].get(hb, 0) + 1
             continue
-        tbl = TOH if level == "hour" else RT
+        tbl = _TOOL_TABLES[level]
         conds = [tbl.c.lat_hist.isnot(None), *_bounds(tbl.c.bucket_ms, lo, hi),
                  *[c(tbl.c.session_id) for c in session_conds], *[c(tbl) for c in extra_rollup]]
         for row in conn.execute(select(*[tbl.c[k] for k in keys], tbl.c.lat_hist).where(and_(*conds))):
             sketch.add_text(out[tuple(row[:-1])], row[-1])
     return out
+

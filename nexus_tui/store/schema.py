@@ -40,7 +40,7 @@ class Task(SQLModel, table=True):
     __table_args__ = (
         Index("ix_tasks_session_ts", "session_id", "ts_ms"),
         Index("ix_tasks_model_ts", "model", "ts_ms"),
-        Index("ix_tasks_latency", "latency_ms"),  # exact percentiles read one histogram bin's values
+        Index("ix_tasks_latency_ts_model", "latency_ms", "ts_ms", "model"),  # one histogram bin's values (covering)
     )
 
     id: str = Field(primary_key=True)
@@ -180,10 +180,62 @@ class SessionStat(SQLModel, table=True):
     updated_ms: int | None = _big()
 
 
-class TaskRollup(SQLModel, table=True):
+def _bigt(nullable: bool = True):
+    """A BIGINT field each table gets its own column for (for fields declared once in a shared base)."""
+    return Field(default=None, sa_type=BigInteger, nullable=nullable)
+
+
+class _TaskSums(SQLModel):
+    """The dimensions and sums of task_rollups and task_hours."""
+
+    model: str | None = None
+    source: str | None = None
+    routing: str | None = None
+    tier: str | None = None
+    persona: str | None = None
+    cli_tool: str | None = None
+    agent: str | None = None  # 'main' (agent_id empty) or 'sub-agent'
+    tasks: int = 0
+    tokens_in: int | None = _bigt()
+    tokens_out: int | None = _bigt()
+    cache_creation_tokens: int | None = _bigt()
+    cache_read_tokens: int | None = _bigt()
+    cost_usd: float | None = None  # NULL when every task of the row is unpriced
+    cloud_cost_equivalent: float | None = None
+    unpriced: int = 0
+    lat_n: int = 0
+    lat_sum: int | None = _bigt()
+    lat_max: int | None = _bigt()
+    rated_helpful: int = 0
+    rated_not_helpful: int = 0
+    first_ms: int | None = _bigt()
+    last_ms: int | None = _bigt()
+    lat_hist: str | None = Field(default=None, sa_type=Text)  # core/sketch.py
+
+
+class _ToolSums(SQLModel):
+    """The dimensions and sums of tool_rollups and tool_hours; ``ok_*``: successful calls by the asking task's
+    rating (the efficiency screen's useful changes)."""
+
+    tool_name: str = Field(nullable=False)
+    mcp_server: str | None = None
+    error_type: str | None = None
+    calls: int = 0
+    failures: int = 0
+    pending: int = 0
+    ok_all: int = 0
+    ok_helpful: int = 0
+    ok_not_helpful: int = 0
+    lat_n: int = 0
+    lat_sum: int | None = _bigt()
+    lat_max: int | None = _bigt()
+    lat_hist: str | None = Field(default=None, sa_type=Text)
+
+
+class TaskRollup(_TaskSums, table=True):
     """Tasks summed per (session, 15-minute bucket, model, source, routing, tier, persona, CLI tool, agent); added
-    in version 4. Kept by the writer in the same transaction as the tasks (store/rollup.py), so the screens and
-    reports aggregate these rows instead of every task. ``lat_hist``: core/sketch.py."""
+    in version 4. Kept by the writer with the tasks (store/rollup.py, docs/rollups.md), so the screens and reports
+    aggregate these rows instead of every task."""
 
     __tablename__ = "task_rollups"
     __table_args__ = (
@@ -193,35 +245,23 @@ class TaskRollup(SQLModel, table=True):
 
     id: int | None = Field(default=None, primary_key=True)
     session_id: str = Field(nullable=False)
-    bucket_ms: int = Field(sa_column=Column(BigInteger, nullable=False))
-    model: str | None = None
-    source: str | None = None
-    routing: str | None = None
-    tier: str | None = None
-    persona: str | None = None
-    cli_tool: str | None = None
-    agent: str | None = None  # 'main' (agent_id empty) or 'sub-agent'
-    tasks: int = 0
-    tokens_in: int = _big()
-    tokens_out: int = _big()
-    cache_creation_tokens: int = _big()
-    cache_read_tokens: int = _big()
-    cost_usd: float | None = None  # NULL when every task of the row is unpriced
-    cloud_cost_equivalent: float | None = None
-    unpriced: int = 0
-    lat_n: int = 0
-    lat_sum: int | None = _big()
-    lat_max: int | None = _big()
-    rated_helpful: int = 0
-    rated_not_helpful: int = 0
-    first_ms: int | None = _big()
-    last_ms: int | None = _big()
-    lat_hist: str | None = Field(default=None, sa_column=Column(Text))
+    bucket_ms: int = _bigt(nullable=False)
 
 
-class ToolRollup(SQLModel, table=True):
+class TaskHour(_TaskSums, table=True):
+    """task_rollups summed per hour over every session (version 4): what a range without a session-level filter
+    (project, persona, CLI tool) reads for its whole hours."""
+
+    __tablename__ = "task_hours"
+    __table_args__ = (Index("ix_task_hours_bucket", "bucket_ms"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    bucket_ms: int = _bigt(nullable=False)
+
+
+class ToolRollup(_ToolSums, table=True):
     """Tool calls summed per (session, 15-minute bucket of the call's start, tool, MCP server, error type); added in
-    version 4. ``ok_*``: successful calls by the asking task's rating (the efficiency screen's useful changes)."""
+    version 4."""
 
     __tablename__ = "tool_rollups"
     __table_args__ = (
@@ -231,77 +271,37 @@ class ToolRollup(SQLModel, table=True):
 
     id: int | None = Field(default=None, primary_key=True)
     session_id: str = Field(nullable=False)
-    bucket_ms: int | None = _big()  # NULL: calls without a start time
-    tool_name: str = Field(nullable=False)
-    mcp_server: str | None = None
-    error_type: str | None = None
-    calls: int = 0
-    failures: int = 0
-    pending: int = 0
-    ok_all: int = 0
-    ok_helpful: int = 0
-    ok_not_helpful: int = 0
-    lat_n: int = 0
-    lat_sum: int | None = _big()
-    lat_max: int | None = _big()
-    lat_hist: str | None = Field(default=None, sa_column=Column(Text))
+    bucket_ms: int | None = _bigt()  # NULL: calls without a start time
 
 
-class TaskHour(SQLModel, table=True):
-    """task_rollups summed per hour over every session (version 4): what a range without a session-level filter
-    (project, persona, CLI tool) reads for its whole hours."""
-
-    __tablename__ = "task_hours"
-    __table_args__ = (Index("ix_task_hours_bucket", "bucket_ms"),)
-
-    id: int | None = Field(default=None, primary_key=True)
-    bucket_ms: int = Field(sa_column=Column(BigInteger, nullable=False))
-    model: str | None = None
-    source: str | None = None
-    routing: str | None = None
-    tier: str | None = None
-    persona: str | None = None
-    cli_tool: str | None = None
-    agent: str | None = None
-    tasks: int = 0
-    tokens_in: int = _big()
-    tokens_out: int = _big()
-    cache_creation_tokens: int = _big()
-    cache_read_tokens: int = _big()
-    cost_usd: float | None = None
-    cloud_cost_equivalent: float | None = None
-    unpriced: int = 0
-    lat_n: int = 0
-    lat_sum: int | None = _big()
-    lat_max: int | None = _big()
-    rated_helpful: int = 0
-    rated_not_helpful: int = 0
-    first_ms: int | None = _big()
-    last_ms: int | None = _big()
-    lat_hist: str | None = Field(default=None, sa_column=Column(Text))
-
-
-class ToolHour(SQLModel, table=True):
+class ToolHour(_ToolSums, table=True):
     """tool_rollups summed per hour over every session (version 4)."""
 
     __tablename__ = "tool_hours"
     __table_args__ = (Index("ix_tool_hours_bucket", "bucket_ms"),)
 
     id: int | None = Field(default=None, primary_key=True)
-    bucket_ms: int | None = _big()
-    tool_name: str = Field(nullable=False)
-    mcp_server: str | None = None
-    error_type: str | None = None
-    calls: int = 0
-    failures: int = 0
-    pending: int = 0
-    ok_all: int = 0
-    ok_helpful: int = 0
-    ok_not_helpful: int = 0
-    lat_n: int = 0
-    lat_sum: int | None = _big()
-    lat_max: int | None = _big()
-    lat_hist: str | None = Field(default=None, sa_column=Column(Text))
+    bucket_ms: int | None = _bigt()
+
+
+class TaskDay(_TaskSums, table=True):
+    """task_hours summed per UTC day (version 4): the whole days of a long range without a session filter."""
+
+    __tablename__ = "task_days"
+    __table_args__ = (Index("ix_task_days_bucket", "bucket_ms"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    bucket_ms: int = _bigt(nullable=False)
+
+
+class ToolDay(_ToolSums, table=True):
+    """tool_hours summed per UTC day (version 4)."""
+
+    __tablename__ = "tool_days"
+    __table_args__ = (Index("ix_tool_days_bucket", "bucket_ms"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    bucket_ms: int | None = _bigt()
 
 
 class RollupDirty(SQLModel, table=True):
@@ -338,4 +338,4 @@ SCHEMA_V1_DDL = [
 ]
 
 TABLES = [Session, Task, RoutingDecision, ToolCall, ErrorEvent, IngestCursor, SessionStat, TaskRollup, ToolRollup,
-          TaskHour, ToolHour, RollupDirty, SchemaVersion]
+          TaskHour, ToolHour, TaskDay, ToolDay, RollupDirty, SchemaVersion]
