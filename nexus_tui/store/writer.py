@@ -399,7 +399,10 @@ class Writer:
             self.apply_rollups()
 
     def apply_rollups(self) -> bool:
-        """Sum the marked buckets into the rollups; True if there were any."""
+        """Sum the marked buckets into the rollups; True if there were any. Takes no write lock when none are."""
+        with self.engine.connect() as conn:
+            if conn.exec_driver_sql("SELECT 1 FROM rollup_dirty LIMIT 1").first() is None:
+                return False
         with write_tx(self.engine) as conn:
             return rollup.apply_marks(conn)
 
