@@ -51,6 +51,10 @@ def make_engine(url: str, busy_timeout_s: float | None = None) -> Engine:
                 pass
             cur.execute(f"PRAGMA busy_timeout={int(busy_timeout_s * 1000)}")
             cur.execute("PRAGMA synchronous=NORMAL")
+            # checkpoint every 32 MB of WAL rather than every 4 MB: a bulk ingest's commits do not each wait for a
+            # checkpoint's fsyncs (durability is WAL + NORMAL's either way); the WAL is cut back to 32 MB after one
+            cur.execute("PRAGMA wal_autocheckpoint=8192")
+            cur.execute("PRAGMA journal_size_limit=33554432")
             cur.execute("PRAGMA foreign_keys=ON")
             cur.close()
 
