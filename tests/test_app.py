@@ -101,8 +101,12 @@ async def test_switching_back_to_a_screen_keeps_what_it_rendered(tmp_path):
         await settle(app, pilot)
         await pilot.press("2")
         await settle(app, pilot)
-        await pilot.press("1")
+        restyles = []
+        refresh_css = app.refresh_css
+        app.refresh_css = lambda *a, **k: restyles.append(a) or refresh_css(*a, **k)
+        await pilot.press("1")  # the first screen was never "refreshed" by Textual: it was styled as it mounted
         await settle(app, pilot)
+        assert not restyles  # Textual re-applies the CSS of every widget of every screen here (≈ 0.4 s)
         table = app.screen.query_one("#sessions")
         renders, delays = [], []
         render_cell, delay_update = table._render_cell, app.delay_update
@@ -114,6 +118,7 @@ async def test_switching_back_to_a_screen_keeps_what_it_rendered(tmp_path):
         await settle(app, pilot)
         assert type(app.screen).__name__ == "SessionsScreen" and app.screen.query_one("#sessions") is table
         assert not delays  # Textual's switch_mode holds every update for 50 ms
+        assert not restyles
         assert not renders  # the cells painted before were kept (no CSS re-applied, caches not dropped)
         # stale while away: reloads when shown
         app._screen_stacks["timeline"][0].mark_stale()

@@ -91,10 +91,10 @@ class InsightScreen(Screen):
     # ------------------------------------------------------------ refresh protocol
     def on_mount(self) -> None:
         self.sub_title = self.TITLE_TEXT
+        # styled as it mounted, with the stylesheet as of this count (NexusApp.switch_mode need not restyle it)
+        self.mounted_css_count = getattr(self.app, "_css_update_count", None)
         if self.app.screen is not self and self._built_off_screen():
-            # built in the background (NexusApp.prebuild): styled with the current stylesheet, loads when shown
-            self._css_update_count = self.app._css_update_count
-            self.mark_stale()
+            self.mark_stale()  # built in the background (NexusApp.prebuild): loads when shown
             return
         self.refresh_data()
 
