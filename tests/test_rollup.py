@@ -51,13 +51,13 @@ def test_histograms_add_and_survive_their_text_form():
 
 
 @given(st.one_of(st.none(), st.integers(0, 10 * 86_400_000)), st.one_of(st.none(), st.integers(0, 10 * 86_400_000)),
-       st.sampled_from(["quarter", "hour", "day"]))
+       st.sampled_from(["quarter", "hour", "day", "sday"]))
 def test_a_plan_covers_the_range_once_with_aligned_parts(a, b, coarsest):
     if a is not None and b is not None and a > b:
         a, b = b, a
     parts = rollup.plan(a, b, coarsest)
-    sizes = {"quarter": rollup.Q_MS, "hour": rollup.H_MS, "day": rollup.D_MS}
-    order = ["raw", "quarter", "hour", "day"]
+    sizes = {"quarter": rollup.Q_MS, "hour": rollup.H_MS, "day": rollup.D_MS, "sday": rollup.D_MS}
+    order = ["raw", "quarter", "hour", "day"] if coarsest != "sday" else ["raw", "quarter", "sday"]
     for level, lo, hi in parts:
         assert order.index(level) <= order.index(coarsest)
         if level != "raw":
@@ -115,6 +115,15 @@ def random_history(rng: random.Random, n_tasks: int = 400):
     return batches, tasks, calls
 
 
+def conn_rows_by_session(raw_tasks, session_of, a, b, model):
+    out: dict = {}
+    for r in raw_tasks:
+        if a <= r[1] < b and (model is None or r[2] == model):
+            n, tout, cost = out.get(session_of[r[0]], (0, 0, 0.0))
+            out[session_of[r[0]]] = (n + 1, tout + r[4], cost + (r[7] or 0))
+    return {k: (n, t, round(c, 6)) for k, (n, t, c) in out.items()}
+
+
 def rollup_rows(conn):
     cols = "session_id, bucket_ms, model, source, routing, tier, persona, cli_tool, agent, tasks, tokens_in, " \
            "tokens_out, cache_creation_tokens, cache_read_tokens, ROUND(cost_usd, 9), unpriced, lat_n, lat_sum, " \
@@ -136,7 +145,13 @@ def rollup_rows(conn):
     ud = sorted((tuple(r) for r in conn.execute(text(
         "SELECT bucket_ms, tool_name, mcp_server, error_type, calls, failures, ok_all, ok_helpful, lat_hist "
         "FROM tool_days"))), key=repr)
-    return t, u, th, uh, td, ud
+    sd = sorted((tuple(r) for r in conn.execute(text(
+        "SELECT session_id, bucket_ms, tasks, tokens_out, ROUND(cost_usd, 9), lat_n, lat_max, rated_helpful, first_ms "
+        "FROM task_session_days"))), key=repr)
+    usd = sorted((tuple(r) for r in conn.execute(text(
+        "SELECT session_id, bucket_ms, tool_name, calls, failures, ok_all, ok_helpful, ok_not_helpful "
+        "FROM tool_session_days"))), key=repr)
+    return t, u, th, uh, td, ud, sd, usd
 
 
 @pytest.mark.parametrize("mode", ["by bucket", "whole sessions", "deferred"])
@@ -169,6 +184,7 @@ def test_incremental_rollups_equal_a_rebuild_and_the_raw_sums(tmp_path, monkeypa
         raw_tasks = conn.execute(text("SELECT id, ts_ms, model, tokens_in, tokens_out, cache_creation_tokens, "
                                       "cache_read_tokens, cost_usd, quality_rating FROM tasks")).all()
         raw_calls = conn.execute(text("SELECT started_ms, success, tool_name FROM tool_calls")).all()
+        raw_session_of = dict(conn.execute(text("SELECT id, session_id FROM tasks")).all())
     with store.engine.begin() as conn:
         rollup.rebuild(conn)
     with store.engine.connect() as conn:
@@ -210,6 +226,11 @@ def test_incremental_rollups_equal_a_rebuild_and_the_raw_sums(tmp_path, monkeypa
                     day = datetime.fromtimestamp(r[1] / 1000, tz).date().isoformat()
                     days[day] = days.get(day, 0) + r[4]
                 assert {d["date"]: d["tokens_out"] for d in Q.daily(store.engine, f, tz)} == days
+        # per-session sums (sessions sorted by cost: the (session, day) rollups) equal the rows'
+        raw_sessions = conn_rows_by_session(raw_tasks, raw_session_of, a, b, model)
+        got = {r["session_id"]: (r["tasks"], r["tokens_out"], round(r["cost_usd"], 6))
+               for r in Q.sessions(store.engine, f, sort="cost").rows if r["tasks"]}
+        assert got == raw_sessions
         spent = A.spend_in_windows(store.engine, Filters(), [(a, b)])[0]
         assert math.isclose(spent, sum(r[7] or 0 for r in raw_tasks if a <= r[1] < b), abs_tol=1e-9)
     store.close()

@@ -292,8 +292,8 @@ def _change_source(f: Filters, extra: Iterable[str], coarsest: str | None = None
 
 def efficiency_totals(engine: Engine, f: Filters, extra: Iterable[str] = ()) -> dict:
     """The range's inputs: tokens, cost, rated tasks, changes by rating; and how many sessions made none."""
-    u = rollup.task_source(f, session_filter(f), coarsest="quarter")  # per session: the quarter-hour rows
-    t = _change_source(f, extra, coarsest="quarter")
+    u = rollup.task_source(f, session_filter(f), coarsest="sday")  # per session: (session, day) rows
+    t = _change_source(f, extra, coarsest="sday")
     ch = select(t.c.session_id.label("sid"), *_changes_cols(t)).group_by(t.c.session_id).subquery()
     usage = select(u.c.session_id.label("sid"), *_usage_cols(u)).group_by(u.c.session_id).subquery()
     useful = _useful_expr(func.coalesce(ch.c.ch_helpful, 0),
@@ -323,8 +323,8 @@ def efficiency_sessions(engine: Engine, f: Filters, extra: Iterable[str] = (), l
     sessions that made no useful change, most tokens first)."""
     from nexus_tui.store.queries import S
 
-    u = rollup.task_source(f, session_filter(f), coarsest="quarter")
-    t = _change_source(f, extra, coarsest="quarter")
+    u = rollup.task_source(f, session_filter(f), coarsest="sday")
+    t = _change_source(f, extra, coarsest="sday")
     usage = (select(u.c.session_id.label("sid"), *_usage_cols(u), func.max(u.c.last_ms).label("last_ms"))
              .group_by(u.c.session_id).subquery())
     ch = select(t.c.session_id.label("sid"), *_changes_cols(t)).group_by(t.c.session_id).subquery()

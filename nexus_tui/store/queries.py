@@ -169,7 +169,7 @@ def summary(engine: Engine, f: Filters, top: int = 5) -> dict:
     with engine.connect() as conn:
         u = _usage_dict(conn.execute(select(*usage_cols_u(u_src))).one())
         u = _int_fix(u)
-        per_session = rollup.task_source(f, sf, coarsest="quarter")  # coarser rows do not know their sessions
+        per_session = rollup.task_source(f, sf, coarsest="sday")  # rows that know their sessions
         span = conn.execute(select(func.min(u_src.c.first_ms), func.max(u_src.c.last_ms),
                                    select(func.count(distinct(per_session.c.session_id))).scalar_subquery())).one()
         tools = conn.execute(select(func.coalesce(func.sum(t_src.c.calls), 0),
@@ -346,10 +346,10 @@ def sessions(engine: Engine, f: Filters, *, limit: int | None = None, offset: in
                  .subquery("tools"))
     else:  # sorted by a sum: every session's sums, from the rollups
         sf = session_filter(f)
-        u = rollup.task_source(f, sf, coarsest="quarter")
+        u = rollup.task_source(f, sf, coarsest="sday")
         agg = (select(u.c.session_id.label("sid"), *usage_cols_u(u), literal(0).label("subagents"))
                .group_by(u.c.session_id).subquery("agg"))
-        ts = rollup.tool_source(f, sf, coarsest="quarter")
+        ts = rollup.tool_source(f, sf, coarsest="sday")
         tools = (select(ts.c.session_id.label("sid"), func.sum(ts.c.calls).label("tool_calls"),
                         func.coalesce(func.sum(ts.c.failures), 0).label("tool_errors"))
                  .group_by(ts.c.session_id).subquery("tools"))
@@ -384,7 +384,10 @@ def sessions(engine: Engine, f: Filters, *, limit: int | None = None, offset: in
         if page_ids is not None:
             total = total_fast
         else:
-            total = conn.execute(select(func.count()).select_from(q.subquery())).scalar() or 0
+            if f.model or f.source:  # only sessions with such a task count
+                total = conn.execute(select(func.count()).select_from(q.subquery())).scalar() or 0
+            else:  # the conditions are on sessions alone: count them there
+                total = conn.execute(select(func.count()).select_from(S).where(and_(true(), *conds))).scalar() or 0
             if limit is not None:
                 q = q.limit(limit).offset(offset)
         rows = [dict(r._mapping) for r in conn.execute(q)]

@@ -25,7 +25,18 @@ from sqlalchemy import and_, case, func, literal, null, select, true, union_all
 
 from nexus_tui.core import sketch
 from nexus_tui.core.filters import Filters
-from nexus_tui.store.schema import Task, TaskDay, TaskHour, TaskRollup, ToolCall, ToolDay, ToolHour, ToolRollup
+from nexus_tui.store.schema import (
+    Task,
+    TaskDay,
+    TaskHour,
+    TaskRollup,
+    TaskSessionDay,
+    ToolCall,
+    ToolDay,
+    ToolHour,
+    ToolRollup,
+    ToolSessionDay,
+)
 
 Q_MS = 900_000  # the bucket: 15 minutes
 H_MS = 3_600_000  # the hourly level
@@ -36,6 +47,8 @@ TH = TaskHour.__table__
 TOH = ToolHour.__table__
 TD = TaskDay.__table__
 TOD = ToolDay.__table__
+TSD = TaskSessionDay.__table__
+TOSD = ToolSessionDay.__table__
 T = Task.__table__
 TC = ToolCall.__table__
 
@@ -70,9 +83,35 @@ def recompute(conn, task_keys: Iterable[tuple[str, int]] = (), tool_keys: Iterab
     if task_keys:
         _recompute_tasks(conn, task_keys)
         _recompute_coarser(conn, "task", {b for _s, b in task_keys})
+        _recompute_session_days(conn, "task", {s for s, _b in task_keys})
     if tool_keys:
         _recompute_tools(conn, tool_keys)
         _recompute_coarser(conn, "tool", {b for _s, b in tool_keys})
+        _recompute_session_days(conn, "tool", {s for s, _b in tool_keys})
+
+
+_SESSION_DAY_SQL = {
+    "task": ("task_session_days", "task_rollups",
+             ("tasks", *_TASK_SUMS, "cost_usd", "cloud_cost_equivalent", "unpriced", "lat_n", "lat_sum",
+              "rated_helpful", "rated_not_helpful"), ("lat_max", "last_ms"), ("first_ms",), ()),
+    "tool": ("tool_session_days", "tool_rollups",
+             ("calls", "failures", "pending", "ok_all", "ok_helpful", "ok_not_helpful", "lat_n", "lat_sum"),
+             ("lat_max",), (), ("tool_name",)),
+}
+
+
+def _recompute_session_days(conn, kind: str, sessions: set) -> None:
+    """Rebuild every (session, UTC day) row of these sessions from their quarter-hour rows, in SQL."""
+    dst, src, sums, maxes, mins, keys = _SESSION_DAY_SQL[kind]
+    day = f"(bucket_ms / {D_MS}) * {D_MS}"
+    cols = ("session_id", "bucket_ms", *keys, *sums, *maxes, *mins)
+    exprs = ("session_id", day, *keys, *[f"SUM({c})" for c in sums], *[f"MAX({c})" for c in maxes],
+             *[f"MIN({c})" for c in mins])
+    group = ", ".join(("session_id", day, *keys))
+    for where, params in _session_chunks(conn, sorted(sessions), "session_id"):
+        conn.exec_driver_sql(f"DELETE FROM {dst} WHERE {where}", params)
+        conn.exec_driver_sql(f"INSERT INTO {dst} ({', '.join(cols)}) SELECT {', '.join(exprs)} FROM {src} "
+                             f"WHERE {where} GROUP BY {group}", params)
 
 
 def _recompute_coarser(conn, kind: str, quarters: set) -> None:
@@ -314,7 +353,7 @@ def _recompute_tools(conn, keys: set) -> None:
 def rebuild(conn) -> None:
     """Rebuild every rollup row from the stored tasks and tool calls (migration to version 4, or rows written
     behind the writer's back, like the dashboard benchmark's generated database)."""
-    for table in (*_TABLES.values(), "rollup_dirty"):
+    for table in (*_TABLES.values(), "task_session_days", "tool_session_days", "rollup_dirty"):
         conn.exec_driver_sql(f"DELETE FROM {table}")
     task_keys: set = set()
     for sid, ts in conn.exec_driver_sql("SELECT session_id, ts_ms FROM tasks WHERE ts_ms IS NOT NULL"):
@@ -354,6 +393,7 @@ def keys_for_calls(conn, call_ids: list[str]) -> set:
 
 # ---------------------------------------------------------------- reading
 _LEVELS = (("quarter", Q_MS), ("hour", H_MS), ("day", D_MS))
+_SESSION_LEVELS = (("quarter", Q_MS), ("sday", D_MS))  # per-session sums: (session, day) rows above quarter hours
 
 
 def plan(since_ms: int | None, until_ms: int | None, coarsest: str = "day") -> list[tuple[str, int | None, int | None]]:
@@ -363,7 +403,7 @@ def plan(since_ms: int | None, until_ms: int | None, coarsest: str = "day") -> l
     level coarser than ``coarsest``."""
     parts: list = []
     lo, hi, finer = since_ms, until_ms, "raw"
-    for name, size in _LEVELS:
+    for name, size in (_SESSION_LEVELS if coarsest == "sday" else _LEVELS):
         alo = None if lo is None else -(-lo // size) * size
         ahi = None if hi is None else (hi // size) * size
         if alo is not None and ahi is not None and alo >= ahi:
@@ -380,13 +420,15 @@ def plan(since_ms: int | None, until_ms: int | None, coarsest: str = "day") -> l
     return parts
 
 
-def _coarsest(coarsest: str | None, session_conds: list) -> str:
-    """Rows coarser than a quarter hour do not know their sessions."""
+def _coarsest(coarsest: str | None, session_conds: list, f: Filters | None = None) -> str:
+    """Hourly and daily rows do not know their sessions; (session, day) rows know no model or source."""
+    if coarsest == "sday":
+        return "quarter" if f is not None and (f.model or f.source) else "sday"
     return "quarter" if session_conds else (coarsest or "day")
 
 
-_TASK_TABLES = {"quarter": R, "hour": TH, "day": TD}
-_TOOL_TABLES = {"quarter": RT, "hour": TOH, "day": TOD}
+_TASK_TABLES = {"quarter": R, "hour": TH, "day": TD, "sday": TSD}
+_TOOL_TABLES = {"quarter": RT, "hour": TOH, "day": TOD, "sday": TOSD}
 
 
 def _agent_expr():
@@ -414,7 +456,7 @@ def task_source(f: Filters, session_conds: list, extra_raw: list = (), extra_rol
     first_ms, last_ms. ``session_conds``: functions of a session_id column; ``extra_rollup``: functions of a rollup
     table; ``extra_raw``: conditions on tasks."""
     parts = []
-    for level, lo, hi in plan(f.since_ms, f.until_ms, _coarsest(coarsest, session_conds)):
+    for level, lo, hi in plan(f.since_ms, f.until_ms, _coarsest(coarsest, session_conds, f)):
         if level == "raw":
             conds = _bounds(T.c.ts_ms, lo, hi)
             if f.model:
@@ -426,6 +468,12 @@ def task_source(f: Filters, session_conds: list, extra_raw: list = (), extra_rol
             continue
         tbl = _TASK_TABLES[level]
         conds = _bounds(tbl.c.bucket_ms, lo, hi)
+        if level == "sday":  # no dimensions (and no model/source filter: see _coarsest)
+            conds += [c(tbl.c.session_id) for c in session_conds]
+            parts.append(select(tbl.c.session_id, tbl.c.bucket_ms.label("ts_ms"),
+                                *[null().label(d) for d in _TASK_DIMS], *[tbl.c[k] for k in _ROLLUP_TASK_COLS])
+                         .where(and_(true(), *conds)))
+            continue
         if f.model:
             conds.append(tbl.c.model == f.model)
         if f.source:
@@ -467,7 +515,7 @@ def usable_for_tools(f: Filters) -> bool:
 def _tool_plan(f: Filters, session_conds: list, coarsest: str | None):
     if not usable_for_tools(f):
         return [("raw", f.since_ms, f.until_ms)], [*_task_filter(f)]
-    return plan(f.since_ms, f.until_ms, _coarsest(coarsest, session_conds)), []
+    return plan(f.since_ms, f.until_ms, _coarsest(coarsest, session_conds, f)), []
 
 
 _ROLLUP_TOOL_COLS = ("tool_name", "mcp_server", "error_type", "calls", "failures", "pending", "ok_all", "ok_helpful",
@@ -489,9 +537,9 @@ def tool_source(f: Filters, session_conds: list, extra_raw: list = (), extra_rol
         tbl = _TOOL_TABLES[level]
         conds = _bounds(tbl.c.bucket_ms, lo, hi)
         conds += [c(tbl.c.session_id) for c in session_conds] + [c(tbl) for c in extra_rollup]
-        sid = tbl.c.session_id if level == "quarter" else null().label("session_id")
-        parts.append(select(sid, tbl.c.bucket_ms.label("ts_ms"), *[tbl.c[k] for k in _ROLLUP_TOOL_COLS])
-                     .where(and_(true(), *conds)))
+        sid = tbl.c.session_id if level in ("quarter", "sday") else null().label("session_id")
+        cols = [tbl.c[k] if k in tbl.c else null().label(k) for k in _ROLLUP_TOOL_COLS]
+        parts.append(select(sid, tbl.c.bucket_ms.label("ts_ms"), *cols).where(and_(true(), *conds)))
     return (parts[0] if len(parts) == 1 else union_all(*parts)).subquery("ut")
 
 

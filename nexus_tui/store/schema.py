@@ -304,6 +304,56 @@ class ToolDay(_ToolSums, table=True):
     bucket_ms: int | None = _bigt()
 
 
+class TaskSessionDay(SQLModel, table=True):
+    """task_rollups summed per (session, UTC day), without dimensions (version 4): per-session sums over long ranges
+    (sessions sorted by cost, efficiency per session) without a model or source filter."""
+
+    __tablename__ = "task_session_days"
+    __table_args__ = (Index("ix_task_session_days", "session_id", "bucket_ms"),
+                      Index("ix_task_session_days_bucket", "bucket_ms"))
+
+    id: int | None = Field(default=None, primary_key=True)
+    session_id: str = Field(nullable=False)
+    bucket_ms: int = _bigt(nullable=False)
+    tasks: int = 0
+    tokens_in: int | None = _bigt()
+    tokens_out: int | None = _bigt()
+    cache_creation_tokens: int | None = _bigt()
+    cache_read_tokens: int | None = _bigt()
+    cost_usd: float | None = None
+    cloud_cost_equivalent: float | None = None
+    unpriced: int = 0
+    lat_n: int = 0
+    lat_sum: int | None = _bigt()
+    lat_max: int | None = _bigt()
+    rated_helpful: int = 0
+    rated_not_helpful: int = 0
+    first_ms: int | None = _bigt()
+    last_ms: int | None = _bigt()
+
+
+class ToolSessionDay(SQLModel, table=True):
+    """tool_rollups summed per (session, UTC day, tool) (version 4)."""
+
+    __tablename__ = "tool_session_days"
+    __table_args__ = (Index("ix_tool_session_days", "session_id", "bucket_ms"),
+                      Index("ix_tool_session_days_bucket", "bucket_ms"))
+
+    id: int | None = Field(default=None, primary_key=True)
+    session_id: str = Field(nullable=False)
+    bucket_ms: int | None = _bigt()
+    tool_name: str = Field(nullable=False)
+    calls: int = 0
+    failures: int = 0
+    pending: int = 0
+    ok_all: int = 0
+    ok_helpful: int = 0
+    ok_not_helpful: int = 0
+    lat_n: int = 0
+    lat_sum: int | None = _bigt()
+    lat_max: int | None = _bigt()
+
+
 class RollupDirty(SQLModel, table=True):
     """(session, bucket) pairs written but not yet summed into the rollups: a collector pass writes its rows in
     groups and sums every touched bucket once at its end (version 4). Read and emptied by Writer.apply_rollups."""
@@ -338,4 +388,4 @@ SCHEMA_V1_DDL = [
 ]
 
 TABLES = [Session, Task, RoutingDecision, ToolCall, ErrorEvent, IngestCursor, SessionStat, TaskRollup, ToolRollup,
-          TaskHour, ToolHour, TaskDay, ToolDay, RollupDirty, SchemaVersion]
+          TaskHour, ToolHour, TaskDay, ToolDay, TaskSessionDay, ToolSessionDay, RollupDirty, SchemaVersion]
