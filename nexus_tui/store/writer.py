@@ -37,6 +37,10 @@ class CursorUpdate:
     last_seen: str
 
 
+_CURSOR_COLS = ("path", "source", "dev", "inode", "size", "mtime_ns", "offset", "head_hash", "state", "lines",
+                "skipped", "last_seen")
+
+
 @dataclass
 class WriteResult:
     new_sessions: int = 0
@@ -412,8 +416,7 @@ class Writer:
         res = WriteResult()
         with write_tx(self.engine) as conn:
             self._write(conn, prepared, res)
-            for c in cursors:
-                self._cursor(conn, c)
+            self._cursors(conn, cursors)
         return res
 
     def _write(self, conn, p: Prepared, res: WriteResult) -> None:
@@ -482,14 +485,19 @@ class Writer:
             res.ratings += self._rate(conn, task_id, rating)
 
     @staticmethod
-    def _cursor(conn, c: CursorUpdate) -> None:
+    def _cursors(conn, cursors: list[CursorUpdate]) -> None:
+        """Every cursor of a write in one executemany (the statement compiled once per process)."""
+        if not cursors:
+            return
         t = IngestCursor.__table__
-        row = {k: getattr(c, k) for k in ("path", "source", "dev", "inode", "size", "mtime_ns", "offset",
-                                          "head_hash", "state", "lines", "skipped", "last_seen")}
-        ins = upsert(conn, t)
-        conn.execute(ins.on_conflict_do_update(index_elements=["path"],
-                                               set_={k: getattr(ins.excluded, k) for k in row if k != "path"}),
-                     [row])
+
+        def build(c):
+            ins = upsert(c, t)
+            return ins.on_conflict_do_update(index_elements=["path"],
+                                             set_={k.name: getattr(ins.excluded, k.name) for k in t.columns
+                                                   if k.name != "path"})
+
+        _executemany(conn, "cursors", build, [{k: getattr(c, k) for k in _CURSOR_COLS} for c in cursors])
 
     @staticmethod
     def _rate(conn, task_id: str, rating: int | None, now_ms: int | None = None) -> int:
