@@ -160,13 +160,22 @@ def build(db: Path, n_tasks: int, n_sessions: int) -> None:
     from nexus_tui.store import open_store
 
     if db.exists():
-        open_store(f"sqlite:///{db}").close()  # migrate it to the current schema
-        with sqlite3.connect(db) as con:  # drop what earlier load runs ingested: back to the generated rows
+        store = open_store(f"sqlite:///{db}")  # migrate it to the current schema (builds rollups if it has none)
+        from nexus_tui.store import rollup
+        from nexus_tui.store.engine import write_tx
+
+        with write_tx(store.engine) as conn:  # drop what earlier load runs ingested: back to the generated rows
+            q = rollup.Q_MS
+            task_keys = {(s, (t // q) * q) for s, t in conn.exec_driver_sql(
+                "SELECT session_id, ts_ms FROM tasks WHERE session_id NOT LIKE 'bench-%' AND ts_ms IS NOT NULL")}
+            tool_keys = {(s, None if t is None else (t // q) * q) for s, t in conn.exec_driver_sql(
+                "SELECT session_id, started_ms FROM tool_calls WHERE session_id NOT LIKE 'bench-%'")}
             for table in ("tool_calls", "tasks", "errors", "sessions"):
-                con.execute(f"DELETE FROM {table} WHERE session_id NOT LIKE 'bench-%'" if table != "sessions"
-                            else "DELETE FROM sessions WHERE id NOT LIKE 'bench-%'")
-            con.execute("DELETE FROM ingest_cursors")
-        _rebuild_rollups(db)
+                conn.exec_driver_sql(f"DELETE FROM {table} WHERE session_id NOT LIKE 'bench-%'" if table != "sessions"
+                                     else "DELETE FROM sessions WHERE id NOT LIKE 'bench-%'")
+            conn.exec_driver_sql("DELETE FROM ingest_cursors")
+            rollup.recompute(conn, task_keys, tool_keys)  # the deleted rows' buckets: their rollup rows go too
+        store.close()
         return
     tmp = db.with_suffix(".tmp")
     for suffix in ("", "-wal", "-shm"):
