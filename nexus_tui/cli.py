@@ -75,8 +75,11 @@ def ingest(ctx):
     from nexus_tui.collect import parsing
     from nexus_tui.collect.registry import build_sources
 
+    from nexus_tui.collect import price_cache
+
     settings = _settings(ctx)
     sources = build_sources(settings)
+    price_cache.load(settings.home)  # a few new lines are priced without importing genai-prices' tables
     # plan the pass and start the parser workers first: they parse while this process imports the store's
     # libraries (SQLAlchemy, SQLModel: most of the start-up) and opens the database
     ahead = parsing.start(settings.db_url, sources)
@@ -91,6 +94,7 @@ def ingest(ctx):
             collector.close()
     finally:
         ahead.close()
+    price_cache.save(settings.home)
     w = rep.written
     click.echo(f"files: {rep.files_seen} seen, {rep.files_read} read ({rep.bytes_read / 1e6:.1f} MB, "
                f"{rep.lines} lines) in {rep.seconds:.2f}s")

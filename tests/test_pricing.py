@@ -38,3 +38,35 @@ def test_unknown_and_synthetic_models_are_unpriced():
     assert price("no-such-model-xyz", 0, tokens_in=10, tokens_out=10) == (None, None)
     assert price("<synthetic>", 0, tokens_in=10, tokens_out=10) == (None, None)
     assert price(None, 0, tokens_in=10, tokens_out=10) == (None, None)
+
+
+def test_saved_coefficients_price_without_importing_genai_prices(tmp_path):
+    """A command that prices lines of models and days seen before loads the saved coefficients instead of
+    genai-prices' tables, and gets the same cost; a file of other tables, or a malformed one, is ignored."""
+    import json
+    import subprocess
+    import sys
+
+    from nexus_tui.collect import price_cache
+    from nexus_tui.core import pricing
+
+    ts = 1_772_000_000_000
+    want = pricing.price("claude-opus-4-6", ts, tokens_in=120, tokens_out=45, cache_read=9000, cache_write=700,
+                         cache_write_5m=300, cache_write_1h=400)
+    unknown = pricing.price("no-such-model-x", ts, tokens_in=1, tokens_out=1)
+    assert want[0] and unknown == (None, None)
+    assert price_cache.save(tmp_path)
+    code = ("import sys, json; from nexus_tui.collect import price_cache; from nexus_tui.core import pricing; "
+            f"n = price_cache.load({str(tmp_path)!r}); "
+            f"a = pricing.price('claude-opus-4-6', {ts}, tokens_in=120, tokens_out=45, cache_read=9000, "
+            "cache_write=700, cache_write_5m=300, cache_write_1h=400); "
+            f"b = pricing.price('no-such-model-x', {ts}, tokens_in=1, tokens_out=1); "
+            "print(json.dumps([n, a, b, 'genai_prices' in sys.modules]))")
+    out = json.loads(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout)
+    assert out[0] >= 2 and tuple(out[1]) == want and tuple(out[2]) == (None, None) and out[3] is False
+    data = json.loads((tmp_path / price_cache.FILE).read_text())
+    data["tables"] = "other"
+    (tmp_path / price_cache.FILE).write_text(json.dumps(data))
+    assert price_cache.load(tmp_path) == 0
+    (tmp_path / price_cache.FILE).write_text("{not json")
+    assert price_cache.load(tmp_path) == 0

@@ -40,18 +40,56 @@ def _defer_import(name: str) -> None:
         pass
 
 
-if "genai_prices" not in sys.modules:
-    _defer_import("httpx2")
+def _genai():
+    """genai-prices, imported on first use (≈ 0.2 s: its types and bundled tables); a price already known from the
+    coefficients cache (``preload``) needs none of it."""
+    if "genai_prices" not in sys.modules:
+        _defer_import("httpx2")
+    import genai_prices
+    from genai_prices import data_snapshot
 
-from genai_prices import Usage  # noqa: E402
-from genai_prices import data_snapshot  # noqa: E402
+    return genai_prices, data_snapshot
+
 
 _DAY_MS = 86_400_000
+
+# Per-token coefficients already derived, by "model\x1fprovider\x1fday": [model id, threshold (None = no tier),
+# input, output, cache read, cache write, 5m, 1h], or None for a model without a price. Filled as prices are derived;
+# an I/O edge may preload it from a file (``preload``) and save what was added (``new_entries``), so a one-shot
+# command that prices a few lines need not import genai-prices at all. Keyed by ``tables_version()``.
+_ENTRIES: dict[str, list | None] = {}
+_NEW: set[str] = set()
+
+
+def tables_version() -> str | None:
+    """A tag of the installed price tables (size and mtime of genai-prices' bundled data), without importing them."""
+    import os
+
+    try:
+        spec = importlib.util.find_spec("genai_prices")
+        if spec is None or not spec.origin:
+            return None
+        st = os.stat(os.path.join(os.path.dirname(spec.origin), "data.py"))
+        return f"{st.st_size}:{st.st_mtime_ns}"
+    except (ImportError, ValueError, OSError):
+        return None
+
+
+def preload(entries: dict) -> None:
+    """Coefficients derived by an earlier process with the same ``tables_version()``."""
+    for k, v in entries.items():
+        if isinstance(k, str) and (v is None or (isinstance(v, list) and len(v) == 8)):
+            _ENTRIES.setdefault(k, v)
+
+
+def new_entries() -> dict:
+    """The coefficients derived in this process and not preloaded."""
+    return {k: _ENTRIES[k] for k in _NEW if k in _ENTRIES}
 
 
 @lru_cache(maxsize=4096)
 def _find(model: str, provider: str | None):
-    snap = data_snapshot.get_snapshot()
+    snap = _genai()[1].get_snapshot()
     try:
         return snap.find_provider_model(model, None, provider, None)
     except LookupError:
@@ -83,6 +121,7 @@ def _linear(model: str, provider: str | None, day: int):
     Derived from genai-prices itself on small basis usages (so its rules stay the source of truth); a test checks
     the fast path against ``calc_price`` on many random usages. None when the basis cannot be priced.
     """
+    from genai_prices import Usage
     from genai_prices.types import TieredPrices
 
     got = _price_on(model, provider, day)
@@ -114,8 +153,16 @@ def _linear(model: str, provider: str | None, day: int):
 
 
 def warm() -> None:
-    """Load the bundled price tables now (they load lazily on first use; an ingest always needs them)."""
-    data_snapshot.get_snapshot()
+    """Load the bundled price tables now (before parser workers fork, so that they inherit them)."""
+    _genai()[1].get_snapshot()
+
+
+def _apply(c, tokens_in, tokens_out, cache_read, cache_write, cache_write_5m, cache_write_1h) -> float:
+    """Cost from the per-token coefficients (input, output, cache read, cache write, 5m, 1h)."""
+    c_in, c_out, c_cr, c_cw, c_5m, c_1h = c
+    split = cache_write_5m is not None and cache_write_1h is not None and cache_write_5m + cache_write_1h == cache_write
+    cw = cache_write_5m * c_5m + cache_write_1h * c_1h if split else cache_write * c_cw
+    return tokens_in * c_in + tokens_out * c_out + cache_read * c_cr + cw
 
 
 def priced_model(model: str | None, provider: str | None = None) -> str | None:
@@ -136,17 +183,28 @@ def price(model: str | None, ts_ms: int, *, tokens_in: int, tokens_out: int, cac
     """
     if not model or model.startswith("<"):
         return None, None
-    got = _price_on(model, provider, ts_ms // _DAY_MS)
+    day = ts_ms // _DAY_MS
+    key = f"{model}\x1f{provider or ''}\x1f{day}"
+    if key in _ENTRIES:
+        e = _ENTRIES[key]
+        if e is None:
+            return None, None
+        if e[1] is None or tokens_in + cache_read + cache_write < e[1]:
+            return _apply(e[2:], tokens_in, tokens_out, cache_read, cache_write, cache_write_5m, cache_write_1h), e[0]
+    got = _price_on(model, provider, day)
     if got is None:
+        _ENTRIES[key] = None
+        _NEW.add(key)
         return None, None
     model_id, mp = got
-    lin = _linear(model, provider, ts_ms // _DAY_MS)
+    lin = _linear(model, provider, day)
+    if lin is not None and key not in _ENTRIES:
+        _ENTRIES[key] = [model_id, None if lin[0] == float("inf") else lin[0], *lin[1:]]
+        _NEW.add(key)
     if lin is not None and tokens_in + cache_read + cache_write < lin[0]:
-        _thr, c_in, c_out, c_cr, c_cw, c_5m, c_1h = lin
-        split = (cache_write_5m is not None and cache_write_1h is not None
-                 and cache_write_5m + cache_write_1h == cache_write)
-        cw = cache_write_5m * c_5m + cache_write_1h * c_1h if split else cache_write * c_cw
-        return tokens_in * c_in + tokens_out * c_out + cache_read * c_cr + cw, model_id
+        return _apply(lin[1:], tokens_in, tokens_out, cache_read, cache_write, cache_write_5m, cache_write_1h), model_id
+    from genai_prices import Usage
+
     kw = dict(input_tokens=tokens_in + cache_read + cache_write, output_tokens=tokens_out,
               cache_read_tokens=cache_read, cache_write_tokens=cache_write)
     if cache_write_5m is not None and cache_write_1h is not None and cache_write_5m + cache_write_1h == cache_write:
