@@ -185,16 +185,9 @@ def _bigt(nullable: bool = True):
     return Field(default=None, sa_type=BigInteger, nullable=nullable)
 
 
-class _TaskSums(SQLModel):
-    """The dimensions and sums of task_rollups and task_hours."""
+class _TaskTotals(SQLModel):
+    """The sums every task rollup level keeps."""
 
-    model: str | None = None
-    source: str | None = None
-    routing: str | None = None
-    tier: str | None = None
-    persona: str | None = None
-    cli_tool: str | None = None
-    agent: str | None = None  # 'main' (agent_id empty) or 'sub-agent'
     tasks: int = 0
     tokens_in: int | None = _bigt()
     tokens_out: int | None = _bigt()
@@ -210,16 +203,26 @@ class _TaskSums(SQLModel):
     rated_not_helpful: int = 0
     first_ms: int | None = _bigt()
     last_ms: int | None = _bigt()
+
+
+class _TaskSums(_TaskTotals):
+    """The dimensions, sums and latency histogram of task_rollups, task_hours and task_days."""
+
+    model: str | None = None
+    source: str | None = None
+    routing: str | None = None
+    tier: str | None = None
+    persona: str | None = None
+    cli_tool: str | None = None
+    agent: str | None = None  # 'main' (agent_id empty) or 'sub-agent'
     lat_hist: str | None = Field(default=None, sa_type=Text)  # core/sketch.py
 
 
-class _ToolSums(SQLModel):
-    """The dimensions and sums of tool_rollups and tool_hours; ``ok_*``: successful calls by the asking task's
-    rating (the efficiency screen's useful changes)."""
+class _ToolTotals(SQLModel):
+    """The sums every tool rollup level keeps; ``ok_*``: successful calls by the asking task's rating (the
+    efficiency screen's useful changes)."""
 
     tool_name: str = Field(nullable=False)
-    mcp_server: str | None = None
-    error_type: str | None = None
     calls: int = 0
     failures: int = 0
     pending: int = 0
@@ -229,6 +232,13 @@ class _ToolSums(SQLModel):
     lat_n: int = 0
     lat_sum: int | None = _bigt()
     lat_max: int | None = _bigt()
+
+
+class _ToolSums(_ToolTotals):
+    """The dimensions, sums and latency histogram of tool_rollups, tool_hours and tool_days."""
+
+    mcp_server: str | None = None
+    error_type: str | None = None
     lat_hist: str | None = Field(default=None, sa_type=Text)
 
 
@@ -304,7 +314,7 @@ class ToolDay(_ToolSums, table=True):
     bucket_ms: int | None = _bigt()
 
 
-class TaskSessionDay(SQLModel, table=True):
+class TaskSessionDay(_TaskTotals, table=True):
     """task_rollups summed per (session, UTC day), without dimensions (version 4): per-session sums over long ranges
     (sessions sorted by cost, efficiency per session) without a model or source filter."""
 
@@ -315,24 +325,9 @@ class TaskSessionDay(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     session_id: str = Field(nullable=False)
     bucket_ms: int = _bigt(nullable=False)
-    tasks: int = 0
-    tokens_in: int | None = _bigt()
-    tokens_out: int | None = _bigt()
-    cache_creation_tokens: int | None = _bigt()
-    cache_read_tokens: int | None = _bigt()
-    cost_usd: float | None = None
-    cloud_cost_equivalent: float | None = None
-    unpriced: int = 0
-    lat_n: int = 0
-    lat_sum: int | None = _bigt()
-    lat_max: int | None = _bigt()
-    rated_helpful: int = 0
-    rated_not_helpful: int = 0
-    first_ms: int | None = _bigt()
-    last_ms: int | None = _bigt()
 
 
-class ToolSessionDay(SQLModel, table=True):
+class ToolSessionDay(_ToolTotals, table=True):
     """tool_rollups summed per (session, UTC day, tool) (version 4)."""
 
     __tablename__ = "tool_session_days"
@@ -342,16 +337,6 @@ class ToolSessionDay(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     session_id: str = Field(nullable=False)
     bucket_ms: int | None = _bigt()
-    tool_name: str = Field(nullable=False)
-    calls: int = 0
-    failures: int = 0
-    pending: int = 0
-    ok_all: int = 0
-    ok_helpful: int = 0
-    ok_not_helpful: int = 0
-    lat_n: int = 0
-    lat_sum: int | None = _bigt()
-    lat_max: int | None = _bigt()
 
 
 class RollupDirty(SQLModel, table=True):
