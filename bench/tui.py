@@ -165,10 +165,9 @@ def build(db: Path, n_tasks: int, n_sessions: int) -> None:
         from nexus_tui.store.engine import write_tx
 
         with write_tx(store.engine) as conn:  # drop what earlier load runs ingested: back to the generated rows
-            q = rollup.Q_MS
-            task_keys = {(s, (t // q) * q) for s, t in conn.exec_driver_sql(
+            task_keys = {(s, rollup.bucket(t)) for s, t in conn.exec_driver_sql(
                 "SELECT session_id, ts_ms FROM tasks WHERE session_id NOT LIKE 'bench-%' AND ts_ms IS NOT NULL")}
-            tool_keys = {(s, None if t is None else (t // q) * q) for s, t in conn.exec_driver_sql(
+            tool_keys = {(s, rollup.bucket(t)) for s, t in conn.exec_driver_sql(
                 "SELECT session_id, started_ms FROM tool_calls WHERE session_id NOT LIKE 'bench-%'")}
             for table in ("tool_calls", "tasks", "errors", "sessions"):
                 conn.exec_driver_sql(f"DELETE FROM {table} WHERE session_id NOT LIKE 'bench-%'" if table != "sessions"

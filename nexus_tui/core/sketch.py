@@ -81,10 +81,6 @@ def percentile(hist: dict[int, int], p: float, maximum: float | None = None) -> 
     return int(round(v))
 
 
-def percentiles(hist: dict[int, int], ps: Iterable[float], maximum: float | None = None) -> dict[float, int | None]:
-    return {p: percentile(hist, p, maximum) for p in ps}
-
-
 def locate(hist: dict[int, int], p: float) -> tuple[int, int] | None:
     """(bin, rank within the bin, 1-based) of the p-th percentile's nearest rank, or None for an empty histogram."""
     n = count(hist)

@@ -13,7 +13,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, tzinfo
 
-from sqlalchemy import Engine, and_, case, func, literal, or_, select, true
+from sqlalchemy import Engine, and_, func, literal, or_, select, true
 
 from nexus_tui.core.filters import Filters
 from nexus_tui.core.scoring import (

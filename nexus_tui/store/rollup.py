@@ -1,19 +1,18 @@
-"""Incremental rollups: tasks and tool calls summed per (session, 15-minute bucket, dimensions), kept by the writer.
+"""Incremental rollups: tasks and tool calls summed per (session, 15-minute bucket, dimensions), per hour, per UTC
+day and per (session, day), kept by the writer (docs/rollups.md).
 
 Why: the screens and reports ask for sums over time ranges (tokens, cost, calls, failures, latency percentiles by
 model, routing, tool...). Summing every task on each refresh grows with the history; summing the rollup rows of the
-range grows with the number of active (session, quarter hour, dimension) combinations, and a new task only touches
-the rows of its own bucket.
+range grows with the active days and combinations in it, and a new task only touches the rows of its own bucket.
 
-Maintenance (``recompute``): every write transaction marks the (session, bucket) pairs its rows fall in, and the
-rows of exactly those pairs are rebuilt from the tasks and tool calls in the same transaction, so the rollups can
-never disagree with the rows, whatever the merge rules did (a streamed response growing, a rating, a tool result
-arriving after its call). Nothing else is recomputed.
+Maintenance (``recompute``, or ``mark`` + ``apply_marks`` for a collector pass): the (session, bucket) pairs a write
+touches are rebuilt from the tasks and tool calls, so the rollups can never disagree with the rows, whatever the
+merge rules did (a streamed response growing, a rating, a tool result arriving after its call).
 
-Reading (``task_source``/``tool_source``): a range is split into whole quarter hours, read from the rollups, and the
-partial quarter hours at its ends, read from the raw rows; both come back as rows of the same shape, so a query
-groups them together. Every time zone offset is a multiple of 15 minutes, so local days and hours are made of
-whole buckets. Latency percentiles come from merged histograms (core/sketch.py: within 1 %).
+Reading (``task_source``/``tool_source``): ``plan`` splits a range into whole days, hours and quarter hours, read from
+the rollups, and the partial quarter hours at its ends, read from the raw rows; all come back as rows of the same
+shape, so a query groups them together. Percentiles: ``task_hists``/``tool_hists`` merge the histograms
+(core/sketch.py), which locate the bin whose values are then read exactly.
 """
 
 from __future__ import annotations
@@ -21,7 +20,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable
 
-from sqlalchemy import and_, case, func, literal, null, select, true, union_all
+from sqlalchemy import and_, case, literal, null, select, true, union_all
 
 from nexus_tui.core import sketch
 from nexus_tui.core.filters import Filters
@@ -57,6 +56,7 @@ _TASK_SUMS = ("tokens_in", "tokens_out", "cache_creation_tokens", "cache_read_to
 
 
 def bucket(ms: int | None) -> int | None:
+    """The start of the quarter hour ``ms`` falls in (None for None)."""
     return None if ms is None else (int(ms) // Q_MS) * Q_MS
 
 
@@ -357,10 +357,10 @@ def rebuild(conn) -> None:
         conn.exec_driver_sql(f"DELETE FROM {table}")
     task_keys: set = set()
     for sid, ts in conn.exec_driver_sql("SELECT session_id, ts_ms FROM tasks WHERE ts_ms IS NOT NULL"):
-        task_keys.add((sid, (ts // Q_MS) * Q_MS))
+        task_keys.add((sid, bucket(ts)))
     tool_keys: set = set()
     for sid, ts in conn.exec_driver_sql("SELECT session_id, started_ms FROM tool_calls WHERE tool_name IS NOT NULL"):
-        tool_keys.add((sid, None if ts is None else (ts // Q_MS) * Q_MS))
+        tool_keys.add((sid, bucket(ts)))
     recompute(conn, task_keys, tool_keys)
 
 
@@ -372,11 +372,11 @@ def keys_for_tasks(conn, task_ids: list[str]) -> tuple[set, set]:
         for sid, ts in conn.exec_driver_sql(f"SELECT session_id, ts_ms FROM tasks WHERE id IN ({_marks(conn, len(part))})",
                                             tuple(part)):
             if ts is not None:
-                task_keys.add((sid, (ts // Q_MS) * Q_MS))
+                task_keys.add((sid, bucket(ts)))
         for sid, ts in conn.exec_driver_sql(
                 f"SELECT session_id, started_ms FROM tool_calls WHERE task_id IN ({_marks(conn, len(part))}) "
                 "AND tool_name IS NOT NULL", tuple(part)):
-            tool_keys.add((sid, None if ts is None else (ts // Q_MS) * Q_MS))
+            tool_keys.add((sid, bucket(ts)))
     return task_keys, tool_keys
 
 
@@ -387,7 +387,7 @@ def keys_for_calls(conn, call_ids: list[str]) -> set:
         part = call_ids[i:i + 500]
         for sid, ts in conn.exec_driver_sql(
                 f"SELECT session_id, started_ms FROM tool_calls WHERE id IN ({_marks(conn, len(part))})", tuple(part)):
-            keys.add((sid, None if ts is None else (ts // Q_MS) * Q_MS))
+            keys.add((sid, bucket(ts)))
     return keys
 
 

@@ -318,11 +318,10 @@ def _pos(kind: str, col: str) -> int:
 def _rollup_keys(rows: dict[str, list[tuple]]) -> tuple[set, set, list]:
     """The (session, bucket) pairs of the rollups that these rows fall in, and the tool calls whose start the
     batch does not know (a result whose call was written before)."""
-    q = rollup.Q_MS
     task_keys: set = set()
     if rows.get("tasks"):
         si, ti = _pos("tasks", "session_id"), _pos("tasks", "ts_ms")
-        task_keys = {(r[si], (r[ti] // q) * q) for r in rows["tasks"] if r[ti] is not None}
+        task_keys = {(r[si], rollup.bucket(r[ti])) for r in rows["tasks"] if r[ti] is not None}
     tool_keys: set = set()
     unknown: list = []
     si, ti = _pos("tool_use", "session_id"), _pos("tool_use", "started_ms")
@@ -331,7 +330,7 @@ def _rollup_keys(rows: dict[str, list[tuple]]) -> tuple[set, set, list]:
             if r[ti] is None:
                 unknown.append(r[0])
             else:
-                tool_keys.add((r[si], (r[ti] // q) * q))
+                tool_keys.add((r[si], rollup.bucket(r[ti])))
             tool_keys.add((r[si], None))  # a call's start may just have been learned: it leaves the NULL bucket
     return task_keys, tool_keys, unknown
 
