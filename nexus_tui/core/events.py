@@ -22,45 +22,63 @@ SOURCE_OTEL = "otel"  # OpenTelemetry logs
 SOURCE_MANUAL = "manual"
 
 
+# Times a source gives are valid only between these (core/parse/guard.py): 1990-01-01 (inclusive) and 2100-01-01
+# (exclusive) UTC; a real calendar date is required ('2026-02-30' is not a time).
+MIN_TIME_MS = calendar.timegm((1990, 1, 1, 0, 0, 0)) * 1000
+MAX_TIME_MS = calendar.timegm((2100, 1, 1, 0, 0, 0)) * 1000
+
+
 @lru_cache(maxsize=65536)
 def _iso_second(sec: int) -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%S.", time.gmtime(sec))
+    t = time.gmtime(sec)
+    if not 0 < t.tm_year < 10000:
+        raise ValueError("year out of range")
+    return f"{t.tm_year:04d}-{t.tm_mon:02d}-{t.tm_mday:02d}T{t.tm_hour:02d}:{t.tm_min:02d}:{t.tm_sec:02d}."
 
 
 def iso_from_ms(ms: int | None) -> str | None:
     """Epoch milliseconds to the store's ISO text form (UTC, millisecond precision, 'Z')."""
     if ms is None:
         return None
-    sec, milli = divmod(int(ms), 1000)
     try:
+        sec, milli = divmod(int(ms), 1000)
         return f"{_iso_second(sec)}{milli:03d}Z"
-    except (OverflowError, OSError, ValueError):
+    except (OverflowError, OSError, ValueError, TypeError):
         return None
 
 
 @lru_cache(maxsize=4096)
 def _hour_ms(prefix: str) -> int | None:
-    """Epoch ms of 'YYYY-MM-DDTHH' (UTC)."""
-    try:
-        return calendar.timegm((int(prefix[0:4]), int(prefix[5:7]), int(prefix[8:10]), int(prefix[11:13]), 0, 0,
-                                0, 0, 0)) * 1000 if prefix[4] == "-" and prefix[10] == "T" else None
-    except (ValueError, OverflowError):
+    """Epoch ms of 'YYYY-MM-DDTHH' (UTC); None unless a real calendar hour in the valid range."""
+    if prefix[4] != "-" or prefix[7] != "-" or prefix[10] != "T" or not prefix.isascii():
         return None
+    try:
+        y, m, d, h = int(prefix[0:4]), int(prefix[5:7]), int(prefix[8:10]), int(prefix[11:13])
+    except ValueError:
+        return None
+    if not (1 <= m <= 12 and 1 <= d <= calendar.monthrange(y, m)[1] and 0 <= h < 24) \
+            or not prefix[0:4].isdigit() or not prefix[5:7].isdigit() or not prefix[8:10].isdigit() \
+            or not prefix[11:13].isdigit():
+        return None
+    ms = calendar.timegm((y, m, d, h, 0, 0, 0, 0, 0)) * 1000
+    return ms if MIN_TIME_MS <= ms < MAX_TIME_MS else None
 
 
 def ms_from_iso(text: object) -> int | None:
-    """Parse an ISO-8601 timestamp ('Z' or offset; naive means UTC) to epoch ms; None if unparseable."""
-    if not isinstance(text, str) or len(text) < 10:
+    """Parse an ISO-8601 timestamp ('Z' or offset; naive means UTC) to epoch ms; None if unparseable, not a real
+    calendar time, or outside MIN_TIME_MS .. MAX_TIME_MS."""
+    if not isinstance(text, str) or len(text) < 10 or len(text) > 64:
         return None
     # fast path for the form every transcript uses: 2026-02-10T21:58:27.120Z
-    if len(text) == 24 and text[23] == "Z" and text[19] == "." and text[13] == ":" and text[16] == ":":
+    if len(text) == 24 and text[23] == "Z" and text.isascii() and text[19] == "." and text[13] == ":" and text[16] == ":":
         base = _hour_ms(text[:13])
         if base is not None:
             try:
                 mm, ss, ms = int(text[14:16]), int(text[17:19]), int(text[20:23])
             except ValueError:
                 return None
-            if 0 <= mm < 60 and 0 <= ss < 60 and ms >= 0 and text[14] != "+" and text[17] != "+":
+            if 0 <= mm < 60 and 0 <= ss < 60 and ms >= 0 and text[14:16].isdigit() and text[17:19].isdigit() \
+                    and text[20:23].isdigit():
                 return base + mm * 60_000 + ss * 1000 + ms
             return None
     s = text.strip()
@@ -73,9 +91,10 @@ def ms_from_iso(text: object) -> int | None:
     if dt.tzinfo is None:
         dt = dt.replace(tzinfo=UTC)
     try:
-        return int(dt.timestamp() * 1000 + (0.5 if dt.timestamp() >= 0 else -0.5))
+        ms = int(dt.timestamp() * 1000 + (0.5 if dt.timestamp() >= 0 else -0.5))
     except (OverflowError, OSError, ValueError):
         return None
+    return ms if MIN_TIME_MS <= ms < MAX_TIME_MS else None
 
 
 @dataclass(slots=True)

@@ -21,11 +21,12 @@ import orjson
 
 from nexus_tui.core.events import (SOURCE_TRANSCRIPT, Batch, ErrorRec, SessionRec, TaskRec, ToolResultRec,
                                    ToolUseRec, ms_from_iso)
+from nexus_tui.core.parse.guard import MAX_TOKENS, Malformed, bounded_int, guarded, loads, time_ok
 from nexus_tui.core.pricing import price
 
 CLI_TOOL = "claude-code"
 _RECENT = 256  # line times remembered per file for latency
-_MAX_TOKENS = 10**10  # a count above this in one response is corrupt data, not usage
+_MAX_TOKENS = MAX_TOKENS  # a count (or a response's total) above this is corrupt data, not usage
 _ERR_TRIM = 500
 _SEMVER = re.compile(r"^\d+\.\d+\.\d+")
 _KNOWN_TYPES = frozenset({"user", "assistant", "system", "summary", "progress", "queue-operation",
@@ -54,15 +55,7 @@ def _int(v) -> int | None:
     """A token count: int, or a numeric string; None for anything else (bool, negative, huge, float junk)."""
     if type(v) is int:  # the common case first
         return v if 0 <= v <= _MAX_TOKENS else None
-    if isinstance(v, bool):
-        return None
-    if isinstance(v, int):
-        return v if 0 <= v <= _MAX_TOKENS else None
-    if isinstance(v, float) and v.is_integer():
-        return _int(int(v))
-    if isinstance(v, str) and v.strip().isdigit():
-        return _int(int(v.strip()))
-    return None
+    return bounded_int(v, _MAX_TOKENS, strings=True)
 
 
 def mcp_server_of(tool_name: str) -> str | None:
@@ -139,7 +132,10 @@ class _Parser:
     def __init__(self, ctx: FileContext, state: dict):
         self.ctx = ctx
         self.state = state
-        self.recent: dict = state.setdefault("recent", {})
+        recent = state.get("recent")
+        if not isinstance(recent, dict):  # a state from elsewhere (or none): start afresh
+            recent = state["recent"] = {}
+        self.recent: dict = recent
         self.batch = Batch()
         self.sessions: dict[str, SessionRec] = {}
 
@@ -199,8 +195,8 @@ class _Parser:
         if not raw.strip():
             return
         try:
-            d = orjson.loads(raw)
-        except orjson.JSONDecodeError:
+            d = loads(raw)
+        except Malformed:
             b.skip("malformed JSON")
             return
         if not isinstance(d, dict):
@@ -237,6 +233,8 @@ class _Parser:
                 inner = data.get("message")
                 if isinstance(inner, dict):
                     its = ms_from_iso(inner.get("timestamp")) or ts
+                    if not time_ok(its):
+                        its = ts
                     agent = data.get("agentId") if isinstance(data.get("agentId"), str) else None
                     if inner.get("type") == "assistant":
                         self.assistant(inner, d, sid, its, offset, len(raw), agent, True)
@@ -246,7 +244,7 @@ class _Parser:
             self.remember(d.get("uuid"), ts, None)
         elif typ == "system":
             if d.get("level") == "error" and isinstance(d.get("content"), str):
-                uid = d.get("uuid") or f"{self.ctx.path}:{offset}"
+                uid = d.get("uuid") if isinstance(d.get("uuid"), str) and d.get("uuid") else f"{self.ctx.path}:{offset}"
                 b.errors.append(ErrorRec(id=f"cc-system:{uid}", ts_ms=ts, component="api", kind="system_error",
                                          message=_trim(d["content"]), session_id=sid))
             self.remember(d.get("uuid"), ts, None)
@@ -262,9 +260,10 @@ class _Parser:
             b.skip("version is not semver")
             return
         model = m.get("model")
-        uuid = d.get("uuid")
+        uuid = d.get("uuid") if isinstance(d.get("uuid"), str) and d.get("uuid") else None
         if model == "<synthetic>" or d.get("isApiErrorMessage"):
-            text = _result_text(m.get("content")) or str(d.get("error") or "API error")
+            err = d.get("error")
+            text = _result_text(m.get("content")) or (err if isinstance(err, str) and err else "API error")
             b.errors.append(ErrorRec(id=f"cc-api:{uuid or f'{self.ctx.path}:{offset}'}", ts_ms=ts, component="api",
                                      kind="api_error", message=_trim(text), session_id=sid))
             self.remember(uuid, ts, None)
@@ -295,9 +294,13 @@ class _Parser:
                 return
             if c5 + c1 > 0:  # ccusage: the split's sum when present
                 cc_total = c5 + c1
+        if tin + tout + cread + cc_total > _MAX_TOKENS:  # the per-response cap holds for the sum (and the split)
+            b.skip("usage with invalid token counts")
+            return
         key = rid if isinstance(rid, str) and rid else f"msg:{mid}"
         parent = self.recent.get(d.get("parentUuid")) if isinstance(d.get("parentUuid"), str) else None
-        trigger = parent[0] if parent is not None and parent[1] != key else None
+        trigger = parent[0] if isinstance(parent, (tuple, list)) and len(parent) == 2 and parent[1] != key \
+            and time_ok(parent[0]) else None
         self.remember(uuid, ts, key)
         cost, priced_as = price(model, ts, tokens_in=tin, tokens_out=tout, cache_read=cread, cache_write=cc_total,
                                 cache_write_5m=c5, cache_write_1h=c1)
@@ -356,6 +359,7 @@ class _Parser:
                     session_id=sid, context=orjson.dumps({"tool_use_id": tid}).decode()))
 
 
+@guarded
 def parse_lines(chunk: bytes, base_offset: int, ctx: FileContext, state: dict) -> Batch:
     """Parse complete lines (``chunk`` ends at a newline) starting at file offset ``base_offset``."""
     p = _Parser(ctx, state)

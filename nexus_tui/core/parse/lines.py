@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-import orjson
-
 from nexus_tui.core.events import Batch
+from nexus_tui.core.parse.guard import Malformed, loads
 
 
 def json_lines(chunk: bytes, base_offset: int, b: Batch) -> Iterator[tuple[object, int]]:
     """Yield (decoded value, file offset) for each non-blank line; count every line in ``b.lines`` and each line
-    that is not JSON as skipped ('malformed JSON')."""
+    that is not JSON as skipped ('malformed JSON'). Valid JSON that orjson refuses (deeper than 1024 levels, a lone
+    surrogate escape) is decoded by ``guard.loads``'s fallback."""
     pos, n = 0, len(chunk)
     while pos < n:
         nl = chunk.find(b"\n", pos)
@@ -22,6 +22,8 @@ def json_lines(chunk: bytes, base_offset: int, b: Batch) -> Iterator[tuple[objec
         if not raw.strip():
             continue
         try:
-            yield orjson.loads(raw), offset
-        except orjson.JSONDecodeError:
+            value = loads(raw)
+        except Malformed:
             b.skip("malformed JSON")
+            continue
+        yield value, offset

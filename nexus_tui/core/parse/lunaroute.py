@@ -41,6 +41,8 @@ from nexus_tui.core.events import (
     ms_from_iso,
 )
 from nexus_tui.core.parse.claude_code import mcp_server_of
+from nexus_tui.core.parse.guard import (MAX_DURATION_MS, MAX_TOKENS, BadValue, Malformed, bounded_float, guarded,
+                                        loads, size)
 from nexus_tui.core.pricing import price
 
 SOURCE = "lunaroute"  # session_stats.source
@@ -50,7 +52,8 @@ _KNOWN = _REQUEST_EVENTS | {"stats_snapshot"}
 _RECENT_REQUESTS = 64  # requests remembered per file (a request's late events can follow other requests' events)
 _RECENT_SESSIONS = 64  # sessions accumulated per file (LunaRoute writes one session per file)
 MAX_LATENCIES = 20_000  # per session and file: percentiles are exact up to this many requests
-_MAX = 10**12
+_MAX = MAX_TOKENS
+_MAX_RATE = 1e9  # tokens per second, percentages
 
 
 def cli_tool_of(user_agent: object) -> str | None:
@@ -68,19 +71,31 @@ def cli_tool_of(user_agent: object) -> str | None:
 
 
 def _count(v) -> int:
-    """A token or byte count: None -> 0; garbage raises ValueError (the line is skipped)."""
+    """A token count: None -> 0; garbage raises BadValue (the line is skipped)."""
     if v is None:
         return 0
-    if isinstance(v, bool) or not isinstance(v, (int, float)) or not (0 <= v <= _MAX):
-        raise ValueError("bad count")
-    return int(v)
+    f = bounded_float(v, _MAX)
+    if f is None:
+        raise BadValue("bad count")
+    return int(f)
 
 
-def _num(v) -> float | None:
-    """A finite non-negative number, else None (measurements are optional)."""
-    if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or v < 0:
+def _num(v, hi: float = _MAX_RATE) -> float | None:
+    """An optional measurement: None when absent (or negative, as LunaRoute writes for 'unknown'); a number of the
+    wrong type, not finite or above ``hi`` raises BadValue (the line is skipped)."""
+    if v is None:
         return None
-    return float(v)
+    if isinstance(v, (int, float)) and not isinstance(v, bool) and v < 0:
+        return None
+    f = bounded_float(v, hi)
+    if f is None:
+        raise BadValue("bad measurement")
+    return f
+
+
+def _ms(v) -> float | None:
+    """An optional duration in ms (0 .. one week)."""
+    return _num(v, MAX_DURATION_MS)
 
 
 def _str(v) -> str | None:
@@ -149,6 +164,8 @@ class _Usage:
     def __init__(self, tin=0, tout=0, cread=0, cwrite=0, c5m=None, c1h=None, thinking=0):
         self.tin, self.tout, self.cread, self.cwrite = tin, tout, cread, cwrite
         self.c5m, self.c1h, self.thinking = c5m, c1h, thinking
+        if tin + tout + cread + cwrite + thinking > _MAX:  # the per-response cap holds for the sum too
+            raise BadValue("the response's token total is out of range")
 
     @property
     def total(self) -> int:
@@ -200,12 +217,15 @@ def _usage_of_totals(t: dict, provider: str | None, model: str | None) -> _Usage
     return _Usage(tin, tout, cread, cwrite, thinking=thinking)
 
 
+@guarded
 def parse_lines(chunk: bytes, base_offset: int, path: str, state: dict) -> Batch:
     """Complete lines -> records. ``state`` carries, between passes, the recent requests (model, provider, start,
     contributions to the session statistics) and each session's accumulated statistics."""
     b = Batch()
-    reqs: dict = state.setdefault("requests", {})
-    sessions: dict = state.setdefault("sessions", {})
+    reqs = state.get("requests")
+    sessions = state.get("sessions")
+    if not isinstance(reqs, dict) or not isinstance(sessions, dict):  # a state from elsewhere: start afresh
+        reqs, sessions = state["requests"], state["sessions"] = {}, {}
     touched: set[str] = set()
     pos = 0
     while pos < len(chunk):
@@ -217,15 +237,15 @@ def parse_lines(chunk: bytes, base_offset: int, path: str, state: dict) -> Batch
         if not raw.strip():
             continue
         try:
-            ev = orjson.loads(raw)
-        except orjson.JSONDecodeError:
+            ev = loads(raw)
+        except Malformed:
             b.skip("malformed JSON")
             continue
         if not isinstance(ev, dict):
             b.skip("not a JSON object")
             continue
         typ = ev.get("type")
-        if typ not in _KNOWN:
+        if not isinstance(typ, str) or typ not in _KNOWN:
             b.skip(f"unknown event type ({str(typ)[:30]})")
             continue
         sid, rid = _str(ev.get("session_id")), _str(ev.get("request_id"))
@@ -261,7 +281,8 @@ def _event(b: Batch, ev: dict, typ: str, sid: str, rid: str | None, ts: int, req
     # read phase: everything that can reject the line is computed before any record or state changes
     if typ == "stats_snapshot":
         snap = {"req": _count(ev.get("request_count")), "thk": _count(ev.get("total_thinking_tokens")),
-                "tc": _count(ev.get("total_tool_calls")), "ovh": _num(ev.get("cumulative_proxy_overhead_ms")) or 0.0}
+                "tc": _count(ev.get("total_tool_calls")),
+                "ovh": _num(ev.get("cumulative_proxy_overhead_ms"), 1e12) or 0.0}
         sess = sessions.setdefault(sid, _new_session())
         for k, v in snap.items():
             sess["snap"][k] = max(sess["snap"].get(k, 0), v)
@@ -345,8 +366,8 @@ def _response(b: Batch, ev: dict, sid: str, rid: str, ts: int, info: dict) -> No
     if not model:
         raise ValueError("no model")
     u = _usage_of_response(ev, info.get("p"), model)
-    latency = ev.get("provider_latency_ms")
-    latency = int(latency) if _num(latency) is not None else None
+    latency = _ms(ev.get("provider_latency_ms"))
+    latency = int(latency) if latency is not None else None
     calls = ev.get("tool_calls") or []
     if not isinstance(calls, list) or any(isinstance(tc, dict) and not _str(tc.get("tool_name")) for tc in calls):
         raise ValueError("tool_calls is not a list of named calls")
@@ -359,7 +380,7 @@ def _response(b: Batch, ev: dict, sid: str, rid: str, ts: int, info: dict) -> No
     info["fr"] = _stop_reason(resp) or info.get("fr")
     if info.get("lat") is None:
         info["lat"] = latency
-    ovh = _num(ev.get("total_proxy_overhead_ms"))
+    ovh = _ms(ev.get("total_proxy_overhead_ms"))
     if ovh is not None and info.get("ovh") is None:
         info["ovh"] = ovh
     tps = _num(ev.get("tokens_per_second"))
@@ -377,9 +398,9 @@ def _response(b: Batch, ev: dict, sid: str, rid: str, ts: int, info: dict) -> No
 
 def _completed(b: Batch, ev: dict, sid: str, rid: str, ts: int, info: dict) -> None:
     u = _usage_of_totals(ev, info.get("p"), info.get("m"))
-    dur = _num(ev.get("total_duration_ms"))
-    provider_ms = _num(ev.get("provider_time_ms"))
-    ovh = _num(ev.get("proxy_overhead_ms"))
+    dur = _ms(ev.get("total_duration_ms"))
+    provider_ms = _ms(ev.get("provider_time_ms"))
+    ovh = _ms(ev.get("proxy_overhead_ms"))
     pct = _num(ev.get("proxy_overhead_percentage"))
     by_model = ev.get("by_model") if isinstance(ev.get("by_model"), dict) else {}
     tps = [x for x in (_num(m.get("tokens_per_second")) for m in by_model.values() if isinstance(m, dict)) if x]
@@ -390,7 +411,7 @@ def _completed(b: Batch, ev: dict, sid: str, rid: str, ts: int, info: dict) -> N
         msg = ev.get("error")
         b.errors.append(ErrorRec(
             id=f"lr-failed:{rid}", ts_ms=ts, component="api", kind="proxy_request_failed",
-            message=str(msg or "the proxied request failed")[:500], session_id=sid,
+            message=(msg if isinstance(msg, str) and msg else "the proxied request failed")[:500], session_id=sid,
             task_id=_task_id(rid, info) if info.get("task") else None,
             context=orjson.dumps({"source": SOURCE, "request_id": rid, "finish_reason": reason}).decode()))
         return  # no response: not a task, and no latency for the percentiles
@@ -415,22 +436,31 @@ def _completed(b: Batch, ev: dict, sid: str, rid: str, ts: int, info: dict) -> N
         _emit_task(b, sid, rid, ts, info, model, u, latency if latency is not None else info.get("lat"))
 
 
+def _size(v, field: str) -> int | None:
+    """An optional byte size: None when absent or negative; the wrong type or above MAX_BYTES raises BadValue."""
+    if v is None or (isinstance(v, (int, float)) and not isinstance(v, bool) and v < 0):
+        return None
+    got = size(v)
+    if got is None:
+        raise BadValue(f"{field}: wrong type or out of range")
+    return got
+
+
 def _tool(b: Batch, tc: dict, sid: str, rid: str, ts: int, info: dict, index: int) -> None:
     name = _str(tc.get("tool_name"))
     if name is None:
         raise ValueError("tool call without a name")
     cid = _str(tc.get("tool_call_id")) or f"lr:{rid}:{index}:{name}"
-    size = tc.get("input_size_bytes")
-    if not (isinstance(size, int) and not isinstance(size, bool) and size >= 0):
+    in_size = _size(tc.get("input_size_bytes"), "input_size_bytes")
+    if in_size is None:
         args = tc.get("tool_arguments")
-        size = len(args.encode()) if isinstance(args, str) else None
-    out_size = tc.get("output_size_bytes")
-    out_size = out_size if isinstance(out_size, int) and not isinstance(out_size, bool) and out_size >= 0 else None
-    ms = _num(tc.get("execution_time_ms"))
+        in_size = len(args.encode("utf-8", "replace")) if isinstance(args, str) else None
+    out_size = _size(tc.get("output_size_bytes"), "output_size_bytes")
+    ms = _ms(tc.get("execution_time_ms"))
     ok = tc.get("success")
     tid = _task_id(rid, info)
     b.tool_uses.append(ToolUseRec(id=cid, session_id=sid, task_id=tid, tool_name=name, started_ms=ts,
-                                  mcp_server=mcp_server_of(name), source=SOURCE_PROXY, input_size=size))
+                                  mcp_server=mcp_server_of(name), source=SOURCE_PROXY, input_size=in_size))
     if isinstance(ok, bool):  # LunaRoute knows a result only when the client reported it
         b.tool_results.append(ToolResultRec(id=cid, session_id=sid, ended_ms=ts + int(ms or 0), success=ok,
                                             error_type=None if ok else "error", output_size=out_size,

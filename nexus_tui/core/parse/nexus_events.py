@@ -9,6 +9,7 @@ from importlib import resources
 
 from nexus_tui.core.events import (SOURCE_MCP, Batch, ErrorRec, RatingRec, RoutingDecisionRec, SessionRec, TaskRec,
                                    ToolResultRec, ToolUseRec, ms_from_iso)
+from nexus_tui.core.parse.guard import MAX_TOKENS, count, duration_ms, guarded, size
 from nexus_tui.core.parse.lines import json_lines
 from nexus_tui.core.pricing import price
 
@@ -29,21 +30,54 @@ def _validator():
 
 def invalid_reason(event) -> str | None:
     """None for a valid version-1 event, else a short reason (the first schema error)."""
-    err = next(iter(_validator().iter_errors(event)), None)
-    if err is None:
-        return None
-    where = "/".join(str(p) for p in err.absolute_path) or "event"
-    return f"{where}: {err.message[:80]}"
+    try:
+        err = next(iter(_validator().iter_errors(event)), None)
+        if err is None:
+            return None
+        where = "/".join(str(p) for p in err.absolute_path)[:80] or "event"
+        return f"{where}: {err.message[:80]}"
+    except RecursionError:
+        return "event: nested too deeply"
+
+
+_COUNTS = ("tokens_in", "tokens_out", "cache_read_tokens", "cache_creation_tokens")
+_SIZES = ("prompt_length", "response_length", "request_size", "response_size")
+
+
+def range_reason(ev: dict) -> str | None:
+    """None when every number the schema lets through is in range (guard.py), else a short reason. Normalizes the
+    numbers to ints in place (the schema's 'integer' accepts 3.0)."""
+    for k in _COUNTS:
+        v = ev.get(k)
+        if v is not None:
+            ev[k] = count(v)
+            if ev[k] is None:
+                return f"{k}: out of range"
+    if sum(ev.get(k) or 0 for k in _COUNTS) > MAX_TOKENS:
+        return "tokens: the response's total is out of range"
+    for k in _SIZES:
+        v = ev.get(k)
+        if v is not None:
+            ev[k] = size(v)
+            if ev[k] is None:
+                return f"{k}: out of range"
+    v = ev.get("latency_ms")
+    if v is not None:
+        ev["latency_ms"] = duration_ms(v)
+        if ev["latency_ms"] is None:
+            return "latency_ms: out of range"
+    return None
 
 
 def task_key(task_id: str) -> str:
     return task_id if task_id.startswith((PREFIX, "req_", "msg:", "lr:")) else PREFIX + task_id
 
 
+@guarded
 def parse_lines(chunk: bytes, base_offset: int, path: str, reference_model: str) -> Batch:
     b = Batch()
     for ev, offset in json_lines(chunk, base_offset, b):
-        reason = invalid_reason(ev)
+        reason = invalid_reason(ev) or range_reason(ev)
         if reason is not None:
             b.skip(f"invalid event ({reason})")
             continue
@@ -88,7 +122,7 @@ def _event(b: Batch, ev: dict, ts: int, path: str, offset: int, reference_model:
         if ev.get("routing_reason") or ev.get("alternatives"):
             b.routing.append(RoutingDecisionRec(
                 id=f"rd:{tid}", task_id=tid, reason=ev.get("routing_reason") or "unspecified",
-                alternatives_considered=json.dumps(ev.get("alternatives") or []),
+                alternatives_considered=_json_text(ev.get("alternatives") or []),
                 classifier_version=ev.get("classifier_version")))
         if failed:
             b.errors.append(ErrorRec(id=f"task:{tid}", ts_ms=ts, component=ev.get("component") or "task",
@@ -120,3 +154,10 @@ def _event(b: Batch, ev: dict, ts: int, path: str, offset: int, reference_model:
         b.errors.append(ErrorRec(id=f"ev:{path}:{offset}", ts_ms=ts, component=ev["component"], kind=ev["kind"],
                                  message=ev["message"][:500], session_id=sid,
                                  task_id=task_key(ev["task_id"]) if ev.get("task_id") else None))
+
+
+def _json_text(v) -> str:
+    try:
+        return json.dumps(v)
+    except (TypeError, ValueError, RecursionError):
+        return "[]"

@@ -13,29 +13,42 @@ import hashlib
 
 from nexus_tui.core.events import (SOURCE_OTEL, Batch, ErrorRec, SessionRec, TaskRec, ToolResultRec, ms_from_iso)
 from nexus_tui.core.parse.claude_code import classify_tool_error, mcp_server_of
+from nexus_tui.core.parse.guard import MAX_TOKENS, BadValue, duration_ms, time_ok
 from nexus_tui.core.pricing import price
 
-_MAX = 10**10
+_MAX = MAX_TOKENS
+_MAX_DEPTH = 16  # nested arrayValue / kvlistValue levels read
 
 
-def attr_value(v):
-    """The Python value of an OTLP AnyValue."""
-    if not isinstance(v, dict):
+def _dict(v) -> dict:
+    return v if isinstance(v, dict) else {}
+
+
+def _list(v) -> list:
+    return v if isinstance(v, list) else []
+
+
+def attr_value(v, depth: int = 0):
+    """The Python value of an OTLP AnyValue (None for anything that is not one)."""
+    if not isinstance(v, dict) or depth > _MAX_DEPTH:
         return None
     for k in ("stringValue", "boolValue", "intValue", "doubleValue"):
         if k in v:
             x = v[k]
-            return int(x) if k == "intValue" and isinstance(x, str) and x.lstrip("-").isdigit() else x
+            if k == "intValue" and isinstance(x, str):
+                return int(x) if len(x) <= 21 and x.lstrip("-").isdigit() and x.isascii() else None
+            return x if isinstance(x, (str, bool, int, float)) else None
     if "arrayValue" in v:
-        return [attr_value(x) for x in (v["arrayValue"] or {}).get("values", [])]
+        return [attr_value(x, depth + 1) for x in _list(_dict(v["arrayValue"]).get("values"))]
     if "kvlistValue" in v:
-        return {a.get("key"): attr_value(a.get("value")) for a in (v["kvlistValue"] or {}).get("values", [])}
+        return {a["key"]: attr_value(a.get("value"), depth + 1) for a in _list(_dict(v["kvlistValue"]).get("values"))
+                if isinstance(a, dict) and isinstance(a.get("key"), str)}
     return None
 
 
 def attrs(items) -> dict:
     out = {}
-    for a in items or []:
+    for a in _list(items):
         if isinstance(a, dict) and isinstance(a.get("key"), str):
             out[a["key"]] = attr_value(a.get("value"))
     return out
@@ -65,15 +78,39 @@ def boolean(v) -> bool | None:
 
 
 def _ts(rec: dict, a: dict) -> int | None:
+    """The record's time (epoch ms), or None when it has none in the valid range (core.events.MIN/MAX_TIME_MS)."""
     t = ms_from_iso(a.get("event.timestamp"))
     if t is not None:
         return t
-    nano = num(rec.get("timeUnixNano")) if not isinstance(rec.get("timeUnixNano"), str) else None
-    if isinstance(rec.get("timeUnixNano"), str) and rec["timeUnixNano"].isdigit():
-        nano = int(rec["timeUnixNano"])
-    if nano:
-        return nano // 1_000_000
+    nano = rec.get("timeUnixNano")
+    if isinstance(nano, str) and nano.isdigit() and nano.isascii() and len(nano) <= 21:
+        nano = int(nano)
+    if type(nano) is float and nano.is_integer():
+        nano = int(nano)
+    if type(nano) is int:
+        ms = nano // 1_000_000
+        return ms if time_ok(ms) else None
     return None
+
+
+def _duration(a: dict) -> int | None:
+    """duration_ms: None when absent; out of range (or not a number) raises (the record is skipped)."""
+    v = a.get("duration_ms")
+    if v is None:
+        return None
+    if isinstance(v, str):
+        try:
+            v = float(v)
+        except ValueError:
+            raise BadValue("duration_ms: not a number") from None
+    got = duration_ms(v)
+    if got is None:
+        raise BadValue("duration_ms: out of range")
+    return got
+
+
+def _text(v, n: int = 500) -> str | None:
+    return v[:n] if isinstance(v, str) and v else None
 
 
 def _hid(*parts) -> str:
@@ -81,7 +118,17 @@ def _hid(*parts) -> str:
 
 
 def parse_logs(payload: dict) -> Batch:
-    """An ExportLogsServiceRequest as JSON -> Batch. Unknown events are counted as ignored, bad ones as skipped."""
+    """An ExportLogsServiceRequest as JSON -> Batch. Unknown events are counted as ignored, bad ones as skipped.
+    Never raises: every record is checked on its own (core/parse/guard.py's bounds)."""
+    try:
+        return _parse_logs(payload)
+    except Exception as e:  # noqa: BLE001 - a shape no check foresaw: the request is rejected, counted
+        b = Batch()
+        b.skip(f"invalid OTLP logs request ({type(e).__name__})")
+        return b
+
+
+def _parse_logs(payload: dict) -> Batch:
     b = Batch()
     if not isinstance(payload, dict) or not isinstance(payload.get("resourceLogs", []), list):
         b.skip("not an OTLP logs request")
@@ -90,10 +137,10 @@ def parse_logs(payload: dict) -> Batch:
         if not isinstance(rl, dict):
             b.skip("bad resourceLogs entry")
             continue
-        res = attrs((rl.get("resource") or {}).get("attributes"))
-        service = res.get("service.name") or ""
-        for sl in rl.get("scopeLogs") or []:
-            for rec in (sl or {}).get("logRecords") or []:
+        res = attrs(_dict(rl.get("resource")).get("attributes"))
+        service = res.get("service.name") if isinstance(res.get("service.name"), str) else ""
+        for sl in _list(rl.get("scopeLogs")):
+            for rec in _list(_dict(sl).get("logRecords")):
                 b.lines += 1
                 if not isinstance(rec, dict):
                     b.skip("bad log record")
@@ -110,10 +157,13 @@ def parse_logs(payload: dict) -> Batch:
                 if ts is None:
                     b.skip("log record without a time")
                     continue
+                n_before = (len(b.tasks), len(b.tool_results), len(b.errors))
                 try:
                     _event(b, name.removeprefix("claude_code."), a, ts, service)
-                except (ValueError, TypeError, KeyError) as e:
-                    b.skip(f"invalid {name} event ({type(e).__name__})")
+                except Exception as e:  # noqa: BLE001 - one record never costs the request
+                    # nothing of a rejected record is kept but its session's activity
+                    del b.tasks[n_before[0]:], b.tool_results[n_before[1]:], b.errors[n_before[2]:]
+                    b.skip(f"invalid {name[:60]} event ({type(e).__name__})")
     return b
 
 
@@ -131,7 +181,9 @@ def _event(b: Batch, name: str, a: dict, ts: int, service: str) -> None:
             raise ValueError("no model")
         tin, tout = num(a.get("input_tokens")) or 0, num(a.get("output_tokens")) or 0
         cread, cwrite = num(a.get("cache_read_tokens")) or 0, num(a.get("cache_creation_tokens")) or 0
-        dur = num(a.get("duration_ms"))
+        if tin + tout + cread + cwrite > _MAX:
+            raise BadValue("tokens: the response's total is out of range")
+        dur = _duration(a)
         rid = a.get("request_id")
         tid = rid if isinstance(rid, str) and rid else f"otel:{_hid(sid, model, ts, tin, tout)}"
         cost, priced = price(model, ts, tokens_in=tin, tokens_out=tout, cache_read=cread, cache_write=cwrite)
@@ -149,7 +201,9 @@ def _event(b: Batch, name: str, a: dict, ts: int, service: str) -> None:
         cached = num(a.get("cached_content_token_count")) or 0
         tin, tout = max(0, total_in - cached), num(a.get("output_token_count")) or 0
         thoughts = num(a.get("thoughts_token_count"))
-        dur = num(a.get("duration_ms"))
+        if tin + tout + cached + (thoughts or 0) > _MAX:
+            raise BadValue("tokens: the response's total is out of range")
+        dur = _duration(a)
         cost, priced = price(model, ts, tokens_in=tin, tokens_out=tout + (thoughts or 0), cache_read=cached)
         tid = f"gem:{_hid(sid, a.get('prompt_id'), model, ts)}"
         status = num(a.get("status_code"))
@@ -159,16 +213,17 @@ def _event(b: Batch, name: str, a: dict, ts: int, service: str) -> None:
             cost_usd=cost, cloud_cost_equivalent=cost, cli_tool=cli, priced_as=priced,
             status="error" if status and status >= 400 else "ok"))
     elif name in ("api_error", "gemini_cli.api_error"):
-        msg = a.get("error") or a.get("error.message") or "API error"
+        msg = _text(a.get("error")) or _text(a.get("error.message")) or "API error"
+        kind = a.get("status_code") or a.get("error_type")
+        kind = str(kind)[:100] if isinstance(kind, (str, int, float)) and not isinstance(kind, bool) else "api_error"
         b.errors.append(ErrorRec(id=f"otel-api:{_hid(sid, ts, msg)}", ts_ms=ts, component="api",
-                                 kind=str(a.get("status_code") or a.get("error_type") or "api_error"),
-                                 message=str(msg)[:500], session_id=sid))
+                                 kind=kind or "api_error", message=msg, session_id=sid))
     elif name in ("tool_result", "gemini_cli.tool_call"):
         tool = a.get("tool_name") or a.get("function_name")
         if not isinstance(tool, str) or not tool:
             raise ValueError("no tool name")
         ok = boolean(a.get("success"))
-        dur = num(a.get("duration_ms"))
+        dur = _duration(a)
         err = a.get("error") if isinstance(a.get("error"), str) else None
         cid = a.get("tool_use_id") if isinstance(a.get("tool_use_id"), str) and a.get("tool_use_id") else \
             f"otel-tool:{_hid(sid, tool, ts)}"
@@ -189,9 +244,9 @@ def _event(b: Batch, name: str, a: dict, ts: int, service: str) -> None:
 def count_metric_points(payload: dict) -> int:
     """Data points in an ExportMetricsServiceRequest (accepted and counted; not stored, see docs/sources.md)."""
     n = 0
-    for rm in (payload or {}).get("resourceMetrics") or []:
-        for sm in (rm or {}).get("scopeMetrics") or []:
-            for m in (sm or {}).get("metrics") or []:
+    for rm in _list(_dict(payload).get("resourceMetrics")):
+        for sm in _list(_dict(rm).get("scopeMetrics")):
+            for m in _list(_dict(sm).get("metrics")):
                 for kind in ("sum", "gauge", "histogram", "exponentialHistogram", "summary"):
-                    n += len(((m or {}).get(kind) or {}).get("dataPoints") or [])
+                    n += len(_list(_dict(_dict(m).get(kind)).get("dataPoints")))
     return n
