@@ -19,12 +19,12 @@ from sqlalchemy.exc import SQLAlchemyError
 from nexus_tui.core.events import iso_from_ms
 from nexus_tui.collect import tail
 from nexus_tui.collect.parsing import (PARALLEL_MIN_BYTES, Ahead, FileResult, Plan, ReadAhead, default_workers,
-                                       in_process, new_pool, plan, read_file, writer_loaded)
+                                       new_pool, plan, read_file, writer_loaded)
 from nexus_tui.collect.sources import FileSource
 from nexus_tui.store import Store
 from nexus_tui.store.engine import describe_db_error
 from nexus_tui.store.schema import IngestCursor
-from nexus_tui.store.writer import CursorUpdate, Prepared, WriteResult, prepare
+from nexus_tui.store.writer import CursorUpdate, Prepared, WriteResult, prepare, sanitize_batch
 
 __all__ = ["Collector", "CollectorThread", "FileResult", "PassReport", "PARALLEL_MIN_BYTES", "read_file"]
 _WRITE_GROUP_RECORDS = 10_000
@@ -91,12 +91,16 @@ class Collector:
     def run_once(self, ahead: Ahead | None = None) -> PassReport:
         """One pass over every source; ``ahead`` is a pass started before the store was open (``parsing.start``)."""
         with self._lock:
-            with self.store.writer.deferred_rollups(apply=False):  # each touched bucket summed once per pass
-                rep = self._run(ahead)
+            rep = PassReport()
             try:
+                with self.store.writer.deferred_rollups(apply=False):  # each touched bucket summed once per pass
+                    self._run(rep, ahead)
+            except Exception as e:  # noqa: BLE001 - what was written still gets its rollups, below
+                rep.problems.append(_failure("collector pass", e, self.store.url))
+            try:  # always: the rollups of whatever this pass (or a failed one before it) wrote
                 self.store.writer.apply_rollups()
-            except SQLAlchemyError as e:  # the marks stay queued: the next pass sums them
-                rep.problems.append(describe_db_error(e, self.store.url))
+            except Exception as e:  # noqa: BLE001 - the marks stay queued: the next pass sums them
+                rep.problems.append(_failure("rollups", e, self.store.url))
         self.last = rep
         self.totals.files_seen = rep.files_seen
         self.totals.files_read += rep.files_read
@@ -108,37 +112,43 @@ class Collector:
             self.notify(rep)
         return rep
 
-    def _run(self, ahead: Ahead | None = None) -> PassReport:
+    def _run(self, rep: PassReport, ahead: Ahead | None = None) -> PassReport:
+        """Every source in turn; a failure in one source (or one file) is a problem in the report, never the end of
+        the pass: the other files and sources are read and written all the same."""
         t0 = ahead.started if ahead is not None else time.perf_counter()
-        rep = PassReport()
-        for source in self.sources:
-            taken = ahead.take(source) if ahead is not None else None
-            if taken is not None:
-                p, results = taken
-            else:
+        try:
+            for source in self.sources:
                 try:
-                    p, results = plan(source, self._cursors(source)), None
-                except SQLAlchemyError as e:
-                    rep.problems.append(describe_db_error(e, self.store.url))
-                    break
-            rep.files_seen += p.files_seen
-            if not p.todo:
-                continue
-            if results is None:
-                results = self._results(p)
-            elif isinstance(results, ReadAhead) and not results.prepares and self.workers > 1:
-                # parsing started before the writer was loaded: the files not started yet go to workers forked
-                # now, which lay their rows out themselves (else this process would, on the writer's time)
-                results.hand_over(self._new_pool(p), prepare_rows=True)
-            if not self._write_results(source, results, p.cursors, rep):
-                break
-        rep.seconds = time.perf_counter() - t0
-        rep.finished_ms = int(time.time() * 1000)
+                    self._run_source(source, ahead, rep)
+                except Exception as e:  # noqa: BLE001
+                    rep.problems.append(_failure(f"source {source.name}", e, self.store.url))
+        finally:
+            for k, v in rep.written.dropped.items():
+                rep.skipped[f"not stored ({k})"] += v
+            rep.seconds = time.perf_counter() - t0
+            rep.finished_ms = int(time.time() * 1000)
         return rep
+
+    def _run_source(self, source: FileSource, ahead: Ahead | None, rep: PassReport) -> None:
+        taken = ahead.take(source) if ahead is not None else None
+        if taken is not None:
+            p, results = taken
+        else:
+            p, results = plan(source, self._cursors(source)), None
+        rep.files_seen += p.files_seen
+        if not p.todo:
+            return
+        if results is None:
+            results = self._results(p)
+        elif isinstance(results, ReadAhead) and not results.prepares and self.workers > 1:
+            # parsing started before the writer was loaded: the files not started yet go to workers forked
+            # now, which lay their rows out themselves (else this process would, on the writer's time)
+            results.hand_over(self._new_pool(p), prepare_rows=True)
+        self._write_results(source, results, p.cursors, rep)
 
     def _results(self, p: Plan):
         if self.workers <= 1 or not p.big:
-            return in_process(p)
+            return _each_file(p)
         # biggest files first: the writer works while the workers parse
         return ReadAhead(self._new_pool(p), p, prepare_rows=writer_loaded())
 
@@ -151,22 +161,38 @@ class Collector:
     def _write_results(self, source: FileSource, results, cursors, rep: PassReport) -> bool:
         group = Prepared()
         group_cursors: list[CursorUpdate] = []
+        files: list[tuple[Prepared, CursorUpdate]] = []  # the group file by file, should it fail as a whole
         now = iso_from_ms(int(time.time() * 1000))
         waiting = getattr(results, "waiting", lambda: False)
+        writer = self.store.writer
 
         def flush() -> bool:
-            nonlocal group, group_cursors
+            nonlocal group, group_cursors, files
             if not group_cursors:
                 return True
             try:
-                rep.written.add(self.store.writer.write(group, group_cursors))
-            except SQLAlchemyError as e:
-                rep.problems.append(describe_db_error(e, self.store.url))
-                return False
-            group, group_cursors = Prepared(), []
+                rep.written.add(writer.write(group, group_cursors))
+            except Exception as e:  # noqa: BLE001 - file by file: one file's failure never costs the others
+                if len(files) == 1:
+                    rep.problems.append(_failure(f"writing {files[0][1].path}", e, self.store.url))
+                else:
+                    for prepared, cur in files:
+                        try:
+                            rep.written.add(writer.write(prepared, [cur]))
+                        except Exception as e1:  # noqa: BLE001 - its cursor stays: the file is read again
+                            rep.problems.append(_failure(f"writing {cur.path}", e1, self.store.url))
+            group, group_cursors, files = Prepared(), [], []
             return True
 
-        for fr in results:
+        it = iter(results)
+        while True:
+            try:
+                fr = next(it)
+            except StopIteration:
+                break
+            except Exception as e:  # noqa: BLE001 - a parser worker died: what is read so far is written
+                rep.problems.append(_failure(f"reading {source.name}", e, self.store.url))
+                break
             if fr is None:
                 continue
             if fr.error:
@@ -183,11 +209,14 @@ class Collector:
             base_lines = 0 if fr.restarted or prev is None else prev.lines
             base_skip = 0 if fr.restarted or prev is None else prev.skipped
             # rows laid out by the worker, or a batch from a worker forked before the writer was imported
-            group.extend(fr.prepared if isinstance(fr.prepared, Prepared) else prepare(fr.prepared))
-            group_cursors.append(CursorUpdate(
+            prepared = fr.prepared if isinstance(fr.prepared, Prepared) else _prepare(fr.prepared, rep)
+            cursor = CursorUpdate(
                 path=fr.path, source=source.name, dev=fr.stat.dev, inode=fr.stat.inode, size=fr.stat.size,
                 mtime_ns=fr.stat.mtime_ns, offset=fr.offset, head_hash=fr.head_hash, state=fr.state,
-                lines=base_lines + fr.lines, skipped=base_skip + nskip, last_seen=now))
+                lines=base_lines + fr.lines, skipped=base_skip + nskip, last_seen=now)
+            group.extend(prepared)
+            group_cursors.append(cursor)
+            files.append((prepared, cursor))
             size = group.size()
             # a full group, or a smaller one when the next result is not ready yet: write instead of waiting, so
             # that little is left to write after the last file is parsed
@@ -195,6 +224,36 @@ class Collector:
                 if not flush():
                     return False
         return flush()
+
+
+def _failure(what: str, e: BaseException, url: str) -> str:
+    """One line for the report: a database error as describe_db_error words it, anything else by its type."""
+    if isinstance(e, SQLAlchemyError):
+        return f"{what}: {describe_db_error(e, url)}"
+    return f"{what} failed: {type(e).__name__}: {str(e)[:300]}"
+
+
+def _prepare(batch, rep: PassReport) -> Prepared:
+    """writer.prepare, or for a batch it cannot lay out, its records coerced to their types first."""
+    try:
+        return prepare(batch)
+    except Exception:  # noqa: BLE001
+        dropped: dict = {}
+        prepared = prepare(sanitize_batch(batch, dropped))
+        for k, v in dropped.items():
+            rep.skipped[f"not stored ({k})"] += v
+        return prepared
+
+
+def _each_file(p: Plan):
+    """The plan's files read in this process; a file whose reading raises is reported, not the end of the pass."""
+    for path, cur, _n in p.todo:
+        try:
+            yield read_file(p.source, path, cur)
+        except Exception as e:  # noqa: BLE001 - its cursor stays where it was
+            st = tail.stat_file(path) or tail.FileStat(path, None, None, 0, None)
+            yield FileResult(path, st, cur.offset if cur else 0, cur.head_hash if cur else "", None, Prepared(), 0,
+                             {}, 0, False, error=f"cannot parse {path}: {type(e).__name__}: {str(e)[:300]}")
 
 
 class CollectorThread(threading.Thread):

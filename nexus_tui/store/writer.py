@@ -10,7 +10,12 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from operator import itemgetter
 
-from sqlalchemy import Engine, and_, case, func, or_, select, update
+import math
+import re
+from dataclasses import fields as dc_fields
+
+from sqlalchemy import Boolean, Engine, Float, Integer, Numeric, String, Text, and_, case, func, or_, select, update
+from sqlalchemy.exc import InterfaceError, OperationalError
 
 from nexus_tui.core.events import Batch, iso_from_ms
 from nexus_tui.core.merge import fold_sessions, fold_tasks, fold_tool_calls
@@ -51,6 +56,7 @@ class WriteResult:
     ratings: int = 0
     session_ids: set[str] = field(default_factory=set)
     task_ids: list[str] = field(default_factory=list)  # ids written for the first time
+    dropped: dict[str, int] = field(default_factory=dict)  # records the writer could not store, by reason
 
     def add(self, other: "WriteResult") -> None:
         self.new_sessions += other.new_sessions
@@ -61,6 +67,8 @@ class WriteResult:
         self.ratings += other.ratings
         self.session_ids |= other.session_ids
         self.task_ids.extend(other.task_ids)
+        for k, v in other.dropped.items():
+            self.dropped[k] = self.dropped.get(k, 0) + v
 
     @property
     def changed(self) -> bool:
@@ -410,12 +418,34 @@ class Writer:
             return rollup.apply_marks(conn)
 
     def write(self, batch: Batch | Prepared, cursors: list[CursorUpdate] = ()) -> WriteResult:
-        """Write one batch (raw or prepared) and the cursors that produced it, all in one transaction."""
-        prepared = batch if isinstance(batch, Prepared) else prepare(batch)
+        """Write one batch (raw or prepared) and the cursors that produced it, all in one transaction.
+
+        Never raises on the data: a batch the database refuses (a value out of the SQL integer range, a string it
+        cannot encode, a NULL in a NOT NULL column, a dangling foreign key) is written again, in a new transaction,
+        with every value checked against its column (``sanitize``); what cannot be stored is counted in
+        ``WriteResult.dropped``. Only the database's own failures (locked, read-only, gone) reach the caller."""
+        dropped: dict[str, int] = {}
+        if isinstance(batch, Prepared):
+            prepared = batch
+        else:
+            try:
+                prepared = prepare(batch)
+            except Exception:  # noqa: BLE001 - records of the wrong types: coerce them, then lay them out
+                prepared = prepare(sanitize_batch(batch, dropped))
         res = WriteResult()
-        with write_tx(self.engine) as conn:
-            self._write(conn, prepared, res)
-            self._cursors(conn, cursors)
+        try:
+            with write_tx(self.engine) as conn:
+                self._write(conn, prepared, res)
+                self._cursors(conn, cursors)
+        except (OperationalError, InterfaceError):
+            raise
+        except Exception:  # noqa: BLE001 - the data: every value checked against its column, then again
+            res = WriteResult()
+            with write_tx(self.engine) as conn:
+                clean = sanitize(prepared, dropped, conn)
+                self._write(conn, clean, res)
+                self._cursors(conn, [_clean_cursor(c) for c in cursors])
+        res.dropped = dropped
         return res
 
     def _write(self, conn, p: Prepared, res: WriteResult) -> None:
@@ -524,3 +554,175 @@ class Writer:
         t = IngestCursor.__table__
         with write_tx(self.engine) as conn:
             conn.execute(t.delete().where(t.c.path == path))
+
+
+# --- the careful path: every value checked against its column ----------------------------------------------------
+
+_INT_MIN, _INT_MAX = -(2**63), 2**63 - 1
+_BAD_TEXT = re.compile("[\x00\ud800-\udfff]")
+_KIND_TABLE = {"sessions": Session, "tasks": Task, "tool_use": ToolCall, "tool_result": ToolCall,
+               "routing": RoutingDecision, "errors": ErrorEvent}
+
+
+def _text(v) -> str | None:
+    if isinstance(v, str):
+        return _BAD_TEXT.sub("\ufffd", v) if _BAD_TEXT.search(v) else v
+    if isinstance(v, (int, float)) and not isinstance(v, bool):
+        return str(v)
+    return None
+
+
+def _integer(v) -> int | None:
+    if isinstance(v, bool):
+        return int(v)
+    if isinstance(v, int):
+        return v if _INT_MIN <= v <= _INT_MAX else None
+    if isinstance(v, float) and math.isfinite(v) and v.is_integer() and _INT_MIN <= v <= _INT_MAX:
+        return int(v)
+    return None
+
+
+def _real(v) -> float | None:
+    if isinstance(v, bool) or not isinstance(v, (int, float)):
+        return None
+    try:
+        f = float(v)
+    except OverflowError:
+        return None
+    return f if math.isfinite(f) else None
+
+
+def _boolean(v) -> bool | None:
+    return v if isinstance(v, bool) else (bool(v) if type(v) is int and v in (0, 1) else None)
+
+
+def _coercer(col):
+    t = col.type
+    if isinstance(t, Boolean):
+        return _boolean
+    if isinstance(t, Integer):
+        return _integer
+    if isinstance(t, (Float, Numeric)):
+        return _real
+    if isinstance(t, (String, Text)):
+        return _text
+    return lambda v: v
+
+
+_CHECKS: dict[str, list] = {}
+
+
+def _checks(table) -> list:
+    got = _CHECKS.get(table.name)
+    if got is None:
+        got = _CHECKS[table.name] = [(c.name, _coercer(c), not c.nullable and c.default is None
+                                      and c.server_default is None) for c in table.columns]
+    return got
+
+
+def _clean_row(table, row: tuple, dropped: dict, kind: str) -> tuple | None:
+    out = []
+    for (name, coerce, required), v in zip(_checks(table), row):
+        c = coerce(v) if v is not None else None
+        if c is None and required:
+            key = f"{kind}: {name} missing or invalid"
+            dropped[key] = dropped.get(key, 0) + 1
+            return None
+        out.append(c)
+    return tuple(out)
+
+
+def sanitize(p: Prepared, dropped: dict, conn=None) -> Prepared:
+    """A copy of ``p`` with every value of the type and range of its column (out-of-range integers and non-finite
+    floats become NULL, strings lose NULs and lone surrogates), rows missing a required value dropped, and (with
+    ``conn``) rows whose foreign key names a row neither in the batch nor stored dropped. Counts in ``dropped``."""
+    from nexus_tui.store.schema import SessionStat
+
+    out = Prepared()
+    for kind, rows in p.rows.items():
+        table = SessionStat.__table__ if kind == "session_stats" else _KIND_TABLE[kind].__table__
+        kept = [r for r in (_clean_row(table, tuple(r), dropped, kind) for r in rows) if r is not None]
+        out.rows[kind] = kept
+    if conn is not None:
+        sessions = {r[0] for r in out.rows.get("sessions", ())}
+        tasks = out.rows.get("tasks", [])
+        si = _pos("tasks", "session_id")
+        missing = list({r[si] for r in tasks} - sessions)
+        if missing:
+            known = _existing_raw(conn, "sessions", missing)
+            keep = [r for r in tasks if r[si] in sessions or r[si] in known]
+            if len(keep) != len(tasks):
+                dropped["tasks: session missing"] = dropped.get("tasks: session missing", 0) + len(tasks) - len(keep)
+            out.rows["tasks"] = keep
+        routing = out.rows.get("routing", [])
+        if routing:
+            ti = [c.name for c in RoutingDecision.__table__.columns].index("task_id")
+            have = {r[0] for r in out.rows.get("tasks", ())}
+            missing = list({r[ti] for r in routing} - have)
+            known = _existing_raw(conn, "tasks", missing) if missing else set()
+            keep = [r for r in routing if r[ti] in have or r[ti] in known]
+            if len(keep) != len(routing):
+                dropped["routing: task missing"] = dropped.get("routing: task missing", 0) + len(routing) - len(keep)
+            out.rows["routing"] = keep
+    for task_id, rating in p.ratings:
+        tid = _text(task_id)
+        r = rating if rating is None or (type(rating) is int and rating in (0, 1)) else \
+            (int(rating) if isinstance(rating, float) and rating in (0.0, 1.0) else -1)
+        if tid is None or r == -1:
+            dropped["ratings: invalid"] = dropped.get("ratings: invalid", 0) + 1
+        else:
+            out.ratings.append((tid, r))
+    return out
+
+
+def _clean_cursor(c: CursorUpdate) -> CursorUpdate:
+    return CursorUpdate(**{k: (_text(v) if isinstance(v, str) else
+                               _integer(v) if isinstance(v, int) and not isinstance(v, bool) else v)
+                           for k, v in ((k, getattr(c, k)) for k in _CURSOR_COLS)})
+
+
+def _coerce_field(typ: str, v):
+    if v is None:
+        return None
+    if "bool" in typ:
+        return v if isinstance(v, bool) else None
+    if "int" in typ:
+        return _integer(v)
+    if "float" in typ:
+        return _real(v)
+    if "str" in typ:
+        return _text(v)
+    if "list" in typ or "dict" in typ:
+        return v if isinstance(v, (list, dict)) else None
+    return v
+
+
+def sanitize_batch(batch: Batch, dropped: dict) -> Batch:
+    """A copy of ``batch`` whose records hold values of their declared types (else the record is dropped when the
+    field is required, or the value becomes None); for a batch ``prepare`` could not lay out."""
+    out = Batch(skipped=dict(batch.skipped), lines=batch.lines)
+    for name in ("sessions", "tasks", "tool_uses", "tool_results", "routing", "errors", "ratings"):
+        kept = getattr(out, name)
+        for rec in getattr(batch, name):
+            vals = {}
+            for f in dc_fields(rec):
+                v = _coerce_field(str(f.type), getattr(rec, f.name, None))
+                if v is None and "None" not in str(f.type):
+                    v = f.default if f.default is not None and not callable(f.default) and \
+                        type(f.default).__name__ != "_MISSING_TYPE" else None
+                    if v is None:
+                        key = f"{name}: {f.name} missing or invalid"
+                        dropped[key] = dropped.get(key, 0) + 1
+                        break
+                vals[f.name] = v
+            else:
+                kept.append(type(rec)(**vals))
+    for row in batch.session_stats:
+        if isinstance(row, dict) and isinstance(row.get("session_id"), str) and isinstance(row.get("source"), str):
+            clean = {k: v for k, v in row.items() if isinstance(k, str)}
+            if type(clean.get("updated_ms")) is not int:
+                clean["updated_ms"] = None
+            out.session_stats.append(clean)
+        else:
+            dropped["session_stats: invalid"] = dropped.get("session_stats: invalid", 0) + 1
+    return out
