@@ -598,6 +598,7 @@ def _boolean(v) -> bool | None:
 
 def _coercer(col):
     t = col.type
+    t = getattr(t, "impl_instance", None) or t  # a TypeDecorator (SQLModel's AutoString) by what it stores
     if isinstance(t, Boolean):
         return _boolean
     if isinstance(t, Integer):

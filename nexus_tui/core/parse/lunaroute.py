@@ -49,6 +49,7 @@ SOURCE = "lunaroute"  # session_stats.source
 _REQUEST_EVENTS = frozenset({"started", "stream_started", "request_recorded", "response_recorded",
                              "tool_call_recorded", "completed", "stats_updated"})
 _KNOWN = _REQUEST_EVENTS | {"stats_snapshot"}
+_RECORDS = ("sessions", "tasks", "tool_uses", "tool_results", "errors", "session_stats")
 _RECENT_REQUESTS = 64  # requests remembered per file (a request's late events can follow other requests' events)
 _RECENT_SESSIONS = 64  # sessions accumulated per file (LunaRoute writes one session per file)
 MAX_LATENCIES = 20_000  # per session and file: percentiles are exact up to this many requests
@@ -256,9 +257,12 @@ def parse_lines(chunk: bytes, base_offset: int, path: str, state: dict) -> Batch
         if rid is None and typ in _REQUEST_EVENTS:
             b.skip("event without request_id")
             continue
+        marks = [len(getattr(b, k)) for k in _RECORDS]
         try:
             _event(b, ev, typ, sid, rid, ts, reqs, sessions)
         except (ValueError, TypeError, KeyError, AttributeError):
+            for k, n in zip(_RECORDS, marks):  # nothing of a rejected line is kept
+                del getattr(b, k)[n:]
             b.skip(f"invalid {typ} event")
             continue
         touched.add(sid)
