@@ -11,7 +11,7 @@ from dataclasses import fields
 
 import orjson
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from nexus_tui.core.events import MAX_TIME_MS, MIN_TIME_MS, Batch
@@ -207,6 +207,12 @@ cc_shaped = st.fixed_dictionaries({
 
 @FUZZ
 @given(lines=st.lists(cc_shaped, min_size=1, max_size=4))
+@example(lines=[{"type": "assistant", "sessionId": "fz-cc", "timestamp": "2026-03-01T12:00:00.000Z",
+                 "requestId": "req_split", "message": {"id": "m", "model": "claude-opus-4-6", "usage": {
+                     "input_tokens": 1, "cache_creation": {"ephemeral_5m_input_tokens": 9 * 10**9,
+                                                           "ephemeral_1h_input_tokens": 9 * 10**9}}}}])
+@example(lines=[{"type": "assistant", "sessionId": "fz-cc", "timestamp": "0001-01-01T00:00:00.000Z",
+                 "requestId": "req_y1", "message": {"id": "m", "model": "claude-opus-4-6", "usage": {}}}])
 def test_claude_code_shaped_json_with_wrong_types(store, lines):
     state = claude_code.new_state()
     chunk = b"".join(json.dumps(d).encode() + b"\n" for d in lines)
@@ -246,6 +252,10 @@ luna_shaped = st.fixed_dictionaries({
 
 @FUZZ
 @given(lines=st.lists(luna_shaped, min_size=1, max_size=5))
+@example(lines=[{"type": "response_recorded", "session_id": "fz-lr", "request_id": "r9", "model_used": "gpt-4o",
+                 "timestamp": "2025-10-01T12:00:00Z", "input_tokens": 5, "provider_latency_ms": 2**63}])
+@example(lines=[{"type": "tool_call_recorded", "session_id": "fz-lr", "request_id": "r9", "tool_name": "Bash",
+                 "timestamp": "2025-10-01T12:00:00Z", "input_size_bytes": 2**64}])
 def test_lunaroute_shaped_json_with_wrong_types(store, lines):
     state = {}
     chunk = b"".join(json.dumps(d).encode() + b"\n" for d in lines)
@@ -256,15 +266,28 @@ def test_lunaroute_shaped_json_with_wrong_types(store, lines):
 
 @FUZZ
 @given(data=st.data())
-def test_nexus_event_log_mutated_and_shaped(store, data):
-    chunk = data.draw(chunks(EV_LINES))
-    shaped = []
-    for _ in range(data.draw(st.integers(0, 3))):  # a valid event with a few of its values replaced
-        ev = dict(data.draw(st.sampled_from(EV_LINES)))
-        ev.update(data.draw(st.dictionaries(st.sampled_from(sorted(set(ev) - {"type"})), extreme, max_size=3)))
-        shaped.append(ev)
-    chunk += b"".join(json.dumps(d).encode() + b"\n" for d in shaped)
-    b = nexus_events.parse_lines(chunk, 0, "fz/log.jsonl", REF_MODEL)
+def test_nexus_event_log_mutated_lines(store, data):
+    b = nexus_events.parse_lines(data.draw(chunks(EV_LINES)), 0, "fz/log.jsonl", REF_MODEL)
+    _check(b, None)
+    _write(store, b)
+
+
+EV_NUMBERS = ["tokens_in", "tokens_out", "cache_read_tokens", "cache_creation_tokens", "latency_ms", "prompt_length",
+              "response_length", "request_size", "response_size", "rating"]
+EV_KEYS = sorted({k for e in EV_LINES for k in e} - {"type"})
+
+
+@FUZZ
+@given(base=st.sampled_from(EV_LINES),
+       over=st.dictionaries(st.one_of(st.sampled_from(EV_NUMBERS), st.sampled_from(EV_KEYS)),
+                            st.one_of(st.sampled_from(EXTREME_INTS), extreme), max_size=3))
+@example(base=EV_LINES[1], over={"prompt_length": 2**63})
+@example(base=EV_LINES[1], over={"latency_ms": 10**15})
+@example(base=EV_LINES[2], over={"request_size": 2**64})
+def test_nexus_event_log_shaped_with_wrong_values(store, base, over):
+    """A valid event with a few of its values replaced by values of the wrong type or range."""
+    ev = base | over
+    b = nexus_events.parse_lines(json.dumps(ev).encode() + b"\n", 0, "fz/log.jsonl", REF_MODEL)
     _check(b, None)
     _write(store, b)
 
