@@ -20,7 +20,7 @@ from nexus_tui.core.parse.guard import MAX_DURATION_MS, MAX_TOKENS, SQL_INT_MAX,
 from tests.conftest import REAL
 from tests.helpers import store_at
 
-FUZZ = settings(max_examples=120, deadline=None, suppress_health_check=list(HealthCheck))
+FUZZ = settings(max_examples=100, deadline=None, suppress_health_check=list(HealthCheck))
 REF_MODEL = "claude-sonnet-4-5"
 
 
