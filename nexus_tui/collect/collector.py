@@ -14,7 +14,7 @@ from concurrent.futures import Executor
 from dataclasses import dataclass, field
 
 from sqlalchemy import select
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import InterfaceError, OperationalError, SQLAlchemyError
 
 from nexus_tui.core.events import iso_from_ms
 from nexus_tui.collect import tail
@@ -120,6 +120,11 @@ class Collector:
             for source in self.sources:
                 try:
                     self._run_source(source, ahead, rep)
+                except _DatabaseDown:
+                    break
+                except (OperationalError, InterfaceError) as e:  # the database itself (locked, read-only, gone)
+                    rep.problems.append(describe_db_error(e, self.store.url))
+                    break
                 except Exception as e:  # noqa: BLE001
                     rep.problems.append(_failure(f"source {source.name}", e, self.store.url))
         finally:
@@ -172,6 +177,9 @@ class Collector:
                 return True
             try:
                 rep.written.add(writer.write(group, group_cursors))
+            except (OperationalError, InterfaceError) as e:  # the database itself: nothing more can be written now
+                rep.problems.append(describe_db_error(e, self.store.url))
+                raise _DatabaseDown from e
             except Exception as e:  # noqa: BLE001 - file by file: one file's failure never costs the others
                 if len(files) == 1:
                     rep.problems.append(_failure(f"writing {files[0][1].path}", e, self.store.url))
@@ -179,6 +187,9 @@ class Collector:
                     for prepared, cur in files:
                         try:
                             rep.written.add(writer.write(prepared, [cur]))
+                        except (OperationalError, InterfaceError) as e1:
+                            rep.problems.append(describe_db_error(e1, self.store.url))
+                            raise _DatabaseDown from e1
                         except Exception as e1:  # noqa: BLE001 - its cursor stays: the file is read again
                             rep.problems.append(_failure(f"writing {cur.path}", e1, self.store.url))
             group, group_cursors, files = Prepared(), [], []
@@ -224,6 +235,10 @@ class Collector:
                 if not flush():
                     return False
         return flush()
+
+
+class _DatabaseDown(Exception):
+    """The database refused a write for its own reasons (locked, read-only): the pass stops, reported once."""
 
 
 def _failure(what: str, e: BaseException, url: str) -> str:
