@@ -209,8 +209,8 @@ cc_shaped = st.fixed_dictionaries({
 @given(lines=st.lists(cc_shaped, min_size=1, max_size=4))
 @example(lines=[{"type": "assistant", "sessionId": "fz-cc", "timestamp": "2026-03-01T12:00:00.000Z",
                  "requestId": "req_split", "message": {"id": "m", "model": "claude-opus-4-6", "usage": {
-                     "input_tokens": 1, "cache_creation": {"ephemeral_5m_input_tokens": 9 * 10**9,
-                                                           "ephemeral_1h_input_tokens": 9 * 10**9}}}}])
+                     "input_tokens": 1, "cache_creation": {"ephemeral_5m_input_tokens": 2 * 10**9,
+                                                           "ephemeral_1h_input_tokens": 2 * 10**9}}}}])
 @example(lines=[{"type": "assistant", "sessionId": "fz-cc", "timestamp": "0001-01-01T00:00:00.000Z",
                  "requestId": "req_y1", "message": {"id": "m", "model": "claude-opus-4-6", "usage": {}}}])
 def test_claude_code_shaped_json_with_wrong_types(store, lines):

@@ -266,11 +266,13 @@ def test_valid_time_range_edges():
 
 def test_the_cache_write_split_cannot_pass_the_per_response_cap():
     split = {"input_tokens": 10, "output_tokens": 20, "cache_creation": {
-        "ephemeral_5m_input_tokens": 9 * 10**9, "ephemeral_1h_input_tokens": 9 * 10**9}}
+        "ephemeral_5m_input_tokens": 2 * 10**9, "ephemeral_1h_input_tokens": 2 * 10**9}}
     b = _cc_parse(_cc(usage=split))
     assert b.tasks == [] and b.skipped == {"usage with invalid token counts": 1}
-    near = {"input_tokens": MAX_TOKENS // 2, "output_tokens": MAX_TOKENS // 2 + 1}
-    assert _cc_parse(_cc(usage=near)).skipped == {"usage with invalid token counts": 1}
+    over = {"input_tokens": MAX_TOKENS - 5, "output_tokens": 6}
+    assert _cc_parse(_cc(usage=over)).skipped == {"usage with invalid token counts": 1}
+    at = _cc_parse(_cc(usage={"input_tokens": MAX_TOKENS - 5, "output_tokens": 5}))
+    assert at.skipped == {} and at.tasks[0].total_tokens == MAX_TOKENS
 
 
 def test_a_huge_latency_cannot_date_a_task_outside_the_valid_range():
@@ -318,3 +320,68 @@ def test_a_parser_bug_costs_only_its_line(monkeypatch):
     assert sorted(t.id for t in b.tasks) == ["req_r1", "req_r3"]
     assert b.skipped == {"parser error (KeyError)": 1} and b.lines == 3
     assert sorted(state["recent"]) == ["u1", "u3"]  # the state as if the bad line had not been there
+
+
+# --- PostgreSQL: the same batch, a real server --------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def pg_url():
+    """A throwaway PostgreSQL server on a Unix socket (skipped where there is none to start)."""
+    import os
+    import pwd
+    import shutil
+    import socket
+    import subprocess
+    import tempfile
+
+    initdb, pg_ctl = shutil.which("initdb"), shutil.which("pg_ctl")
+    if not initdb or not pg_ctl:
+        pytest.skip("no PostgreSQL server binaries")
+    base = tempfile.mkdtemp(prefix="nexus-pg-")
+    run_as: list[str] = []
+    if os.geteuid() == 0:  # initdb refuses root: run the server as the postgres user
+        try:
+            pw = pwd.getpwnam("postgres")
+        except KeyError:
+            pytest.skip("running as root and there is no postgres user")
+        os.chown(base, pw.pw_uid, pw.pw_gid)
+        run_as = ["runuser", "-u", "postgres", "--"]
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    data = os.path.join(base, "data")
+    try:
+        subprocess.run(run_as + [initdb, "-D", data, "-A", "trust", "-U", "postgres"], check=True,
+                       capture_output=True, timeout=60)
+        subprocess.run(run_as + [pg_ctl, "-D", data, "-o", f"-k {base} -p {port} -c listen_addresses=''",
+                                 "-l", os.path.join(base, "log"), "-w", "start"], check=True, capture_output=True,
+                       timeout=60)
+    except (subprocess.SubprocessError, OSError) as e:
+        shutil.rmtree(base, ignore_errors=True)
+        pytest.skip(f"cannot start PostgreSQL: {e}")
+    yield f"postgresql+psycopg://postgres@/postgres?host={base}&port={port}"
+    subprocess.run(run_as + [pg_ctl, "-D", data, "-m", "immediate", "stop"], capture_output=True, timeout=60)
+    shutil.rmtree(base, ignore_errors=True)
+
+
+def test_postgresql_writer_never_raises_on_what_sqlite_takes(pg_url):
+    """PostgreSQL refuses NUL in text and an INTEGER over 32 bits where SQLite stores both; the writer stores the
+    row all the same (NUL as U+FFFD, the too-large value as NULL)."""
+    from nexus_tui.store import open_store
+
+    store = open_store(pg_url)
+    t0 = ms_from_iso("2026-03-01T12:00:00.000Z")
+    b = Batch(sessions=[SessionRec(id="pg-s", start_ms=t0, end_ms=t0, project="a\x00b")],
+              tasks=[TaskRec(id="pg-t", session_id="pg-s", ts_ms=t0, source="otel", model="m", tokens_in=7,
+                             prompt_length=3 * 10**9, error_message="x\x00y")])
+    res = store.writer.write(b)
+    with store.engine.connect() as conn:
+        row = conn.execute(text("SELECT tokens_in, prompt_length, error_message FROM tasks WHERE id = 'pg-t'")).one()
+        project = conn.execute(text("SELECT project FROM sessions WHERE id = 'pg-s'")).scalar()
+    store.close()
+    assert res.new_tasks == 1
+    assert tuple(row) == (7, None, "x\ufffdy") and project == "a\ufffdb"
+    # what a parser returns never reaches that: every count and size is within 32 bits
+    from nexus_tui.core.parse.guard import MAX_BYTES
+
+    assert MAX_TOKENS == MAX_BYTES == 2**31 - 1

@@ -14,7 +14,8 @@ import math
 import re
 from dataclasses import fields as dc_fields
 
-from sqlalchemy import Boolean, Engine, Float, Integer, Numeric, String, Text, and_, case, func, or_, select, update
+from sqlalchemy import (BigInteger, Boolean, Engine, Float, Integer, Numeric, String, Text, and_, case, func, or_,
+                        select, update)
 from sqlalchemy.exc import InterfaceError, OperationalError
 
 from nexus_tui.core.events import Batch, iso_from_ms
@@ -423,7 +424,8 @@ class Writer:
         Never raises on the data: a batch the database refuses (a value out of the SQL integer range, a string it
         cannot encode, a NULL in a NOT NULL column, a dangling foreign key) is written again, in a new transaction,
         with every value checked against its column (``sanitize``); what cannot be stored is counted in
-        ``WriteResult.dropped``. Only the database's own failures (locked, read-only, gone) reach the caller."""
+        ``WriteResult.dropped`` (on PostgreSQL an INTEGER column holds 32 bits: a larger count there is
+        stored as NULL). Only the database's own failures (locked, read-only, gone) reach the caller."""
         dropped: dict[str, int] = {}
         if isinstance(batch, Prepared):
             prepared = batch
@@ -582,6 +584,12 @@ def _integer(v) -> int | None:
     return None
 
 
+def _integer32(v) -> int | None:
+    """PostgreSQL's INTEGER (SQLite's INTEGER holds 64 bits)."""
+    v = _integer(v)
+    return v if v is None or -(2**31) <= v < 2**31 else None
+
+
 def _real(v) -> float | None:
     if isinstance(v, bool) or not isinstance(v, (int, float)):
         return None
@@ -596,13 +604,13 @@ def _boolean(v) -> bool | None:
     return v if isinstance(v, bool) else (bool(v) if type(v) is int and v in (0, 1) else None)
 
 
-def _coercer(col):
+def _coercer(col, dialect: str):
     t = col.type
     t = getattr(t, "impl_instance", None) or t  # a TypeDecorator (SQLModel's AutoString) by what it stores
     if isinstance(t, Boolean):
         return _boolean
     if isinstance(t, Integer):
-        return _integer
+        return _integer32 if dialect == "postgresql" and not isinstance(t, BigInteger) else _integer
     if isinstance(t, (Float, Numeric)):
         return _real
     if isinstance(t, (String, Text)):
@@ -610,20 +618,19 @@ def _coercer(col):
     return lambda v: v
 
 
-_CHECKS: dict[str, list] = {}
+_CHECKS: dict[tuple[str, str], list] = {}
 
 
-def _checks(table) -> list:
-    got = _CHECKS.get(table.name)
+def _checks(table, dialect: str) -> list:
+    got = _CHECKS.get((table.name, dialect))
     if got is None:
-        got = _CHECKS[table.name] = [(c.name, _coercer(c), not c.nullable and c.default is None
-                                      and c.server_default is None) for c in table.columns]
+        got = _CHECKS[(table.name, dialect)] = [(c.name, _coercer(c, dialect), not c.nullable) for c in table.columns]
     return got
 
 
-def _clean_row(table, row: tuple, dropped: dict, kind: str) -> tuple | None:
+def _clean_row(table, row: tuple, dropped: dict, kind: str, dialect: str = "sqlite") -> tuple | None:
     out = []
-    for (name, coerce, required), v in zip(_checks(table), row):
+    for (name, coerce, required), v in zip(_checks(table, dialect), row):
         c = coerce(v) if v is not None else None
         if c is None and required:
             key = f"{kind}: {name} missing or invalid"
@@ -640,9 +647,10 @@ def sanitize(p: Prepared, dropped: dict, conn=None) -> Prepared:
     from nexus_tui.store.schema import SessionStat
 
     out = Prepared()
+    dialect = conn.dialect.name if conn is not None else "sqlite"
     for kind, rows in p.rows.items():
         table = SessionStat.__table__ if kind == "session_stats" else _KIND_TABLE[kind].__table__
-        kept = [r for r in (_clean_row(table, tuple(r), dropped, kind) for r in rows) if r is not None]
+        kept = [r for r in (_clean_row(table, tuple(r), dropped, kind, dialect) for r in rows) if r is not None]
         out.rows[kind] = kept
     if conn is not None:
         sessions = {r[0] for r in out.rows.get("sessions", ())}

@@ -1,8 +1,9 @@
 """Value guards shared by every parser: each value is checked for type and range where it is parsed, and a line
 whose required value fails is skipped with a counted reason (docs/sources.md, "Validation and skip reasons").
 
-* counts (tokens) are integers in ``0 .. MAX_TOKENS``, and one response's total is at most ``MAX_TOKENS`` too;
-* sizes and lengths (bytes, characters) are integers in ``0 .. MAX_BYTES``;
+* counts (tokens) are integers in ``0 .. MAX_TOKENS`` (2^31 - 1), and one response's total is at most ``MAX_TOKENS``
+  too;
+* sizes and lengths (bytes, characters) are integers in ``0 .. MAX_BYTES`` (2^31 - 1);
 * durations (latencies) are in ``0 .. MAX_DURATION_MS``;
 * times are real calendar instants from ``MIN_TIME_MS`` (1990-01-01) to before ``MAX_TIME_MS`` (2100-01-01) UTC
   (``core.events.ms_from_iso`` applies the same bounds), so no time or time minus a duration leaves the range the
@@ -26,8 +27,11 @@ import orjson
 
 from nexus_tui.core.events import MAX_TIME_MS, MIN_TIME_MS  # noqa: F401 (re-exported: one rule for every time)
 
-MAX_TOKENS = 10**10  # one token count, and the total of one response
-MAX_BYTES = 10**12  # a size or a length
+# The largest value every supported database's INTEGER column holds (PostgreSQL's is 32 bits): far above any real
+# response (a few million tokens) or line, and stored the same on SQLite and PostgreSQL.
+INT32_MAX = 2**31 - 1
+MAX_TOKENS = INT32_MAX  # one token count, and the total of one response
+MAX_BYTES = INT32_MAX  # a size or a length
 MAX_DURATION_MS = 7 * 24 * 3600 * 1000  # a latency or duration: one week
 SQL_INT_MIN, SQL_INT_MAX = -(2**63), 2**63 - 1
 
