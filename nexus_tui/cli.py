@@ -105,6 +105,9 @@ def ingest(ctx):
                    ", ".join(f"{k}: {v}" for k, v in rep.skipped.most_common()) + ")")
     else:
         click.echo("skipped lines: 0")
+    if rep.passed_over:
+        click.echo(f"passed over: {sum(rep.passed_over.values())} *.jsonl entries (" +
+                   ", ".join(f"{k}: {v}" for k, v in rep.passed_over.most_common()) + ")")
     for p in rep.problems:
         click.echo(f"problem: {p}", err=True)
     if not settings.claude_dirs or not any(d.is_dir() for d in settings.claude_dirs):

@@ -42,6 +42,7 @@ class PassReport:
     restarted: int = 0
     written: WriteResult = field(default_factory=WriteResult)
     skipped: Counter = field(default_factory=Counter)
+    passed_over: Counter = field(default_factory=Counter)  # *.jsonl entries not read (links, FIFOs...): reason -> n
     problems: list[str] = field(default_factory=list)
     seconds: float = 0.0
     finished_ms: int = 0
@@ -86,7 +87,7 @@ class Collector:
             rows = conn.execute(select(t.c.path, t.c.offset, t.c.dev, t.c.inode, t.c.size, t.c.mtime_ns,
                                        t.c.head_hash, t.c.state, t.c.lines, t.c.skipped)
                                 .where(t.c.source == source.name)).fetchall()
-        return {r[0]: tail.SavedCursor(*r[1:]) for r in rows}
+        return {r[0]: tail.saved_cursor(r[1:]) for r in rows}
 
     def run_once(self, ahead: Ahead | None = None) -> PassReport:
         """One pass over every source; ``ahead`` is a pass started before the store was open (``parsing.start``)."""
@@ -122,6 +123,7 @@ class Collector:
                     rep.problems.append(describe_db_error(e, self.store.url))
                     break
             rep.files_seen += p.files_seen
+            rep.passed_over.update(p.passed_over)
             if not p.todo:
                 continue
             if results is None:
@@ -178,6 +180,8 @@ class Collector:
             rep.lines += fr.lines
             rep.restarted += int(fr.restarted)
             rep.skipped.update(fr.skipped)
+            if fr.incomplete:  # counted in the pass that examined it (not in the cursor: the line may still end)
+                rep.skipped[tail.INCOMPLETE_REASON] += 1
             prev = cursors.get(fr.path)
             nskip = sum(fr.skipped.values())
             base_lines = 0 if fr.restarted or prev is None else prev.lines
