@@ -64,6 +64,20 @@ def main(ctx, home, db, claude_dirs, lunaroute_dirs, report, since, until, proje
     sys.exit(run_app(_settings(ctx), demo=demo, collect=not no_collect) or 0)
 
 
+def _die_on_term(kill_workers) -> None:
+    """SIGTERM (and SIGHUP): kill the parser workers, then end with the shell's code for the signal (128 + N).
+    Nothing half-written stays: the open transaction is rolled back by SQLite."""
+    import os
+    import signal
+
+    def handler(signum, _frame):
+        kill_workers()
+        os._exit(128 + signum)
+
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, handler)
+
+
 @main.command()
 @click.pass_context
 def ingest(ctx):
@@ -77,6 +91,7 @@ def ingest(ctx):
 
     from nexus_tui.collect import price_cache
 
+    _die_on_term(parsing.kill_workers)
     settings = _settings(ctx)
     sources = build_sources(settings)
     price_cache.load(settings.home)  # a few new lines are priced without importing genai-prices' tables

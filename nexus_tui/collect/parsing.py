@@ -239,10 +239,65 @@ def _lower_priority() -> None:
         pass
 
 
+PARENT_POLL_S = 0.5
+_pools: list = []  # pools made by new_pool, for kill_workers (weak references)
+
+
+def _die_with_parent() -> None:
+    """Linux: the kernel sends this worker SIGKILL when the thread that forked it ends (prctl PR_SET_PDEATHSIG)."""
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        import ctypes
+        import signal
+
+        ctypes.CDLL(None, use_errno=True).prctl(1, int(signal.SIGKILL), 0, 0, 0)  # 1 = PR_SET_PDEATHSIG
+    except (OSError, AttributeError, TypeError):
+        pass
+
+
+def _watch_parent(parent: int) -> None:
+    while True:
+        if os.getppid() != parent:  # re-parented: the process that made us is gone
+            os._exit(1)
+        time.sleep(PARENT_POLL_S)
+
+
+def _worker_init(parent: int, pdeathsig: bool) -> None:
+    """Each parser worker dies with its parent (killed, even by SIGKILL): PR_SET_PDEATHSIG where it applies, and a
+    thread that watches the parent's pid everywhere (the fallback: other systems, or a pool made by a thread that
+    may end before the process)."""
+    if pdeathsig:
+        _die_with_parent()
+    import threading
+
+    threading.Thread(target=_watch_parent, args=(parent,), name="nexus-parent-watch", daemon=True).start()
+    if WORKER_NICE:
+        _lower_priority()
+
+
 def new_pool(workers: int) -> ProcessPoolExecutor:
+    import threading
+    import weakref
     from concurrent.futures import ProcessPoolExecutor  # (imports multiprocessing: only when there is a pool)
 
-    return ProcessPoolExecutor(max_workers=workers, initializer=_lower_priority if WORKER_NICE else None)
+    # PR_SET_PDEATHSIG fires when the forking *thread* ends: only trusted for the main thread (whose end is the
+    # process's); a pool made by another thread relies on the parent watch alone
+    main = threading.current_thread() is threading.main_thread()
+    pool = ProcessPoolExecutor(max_workers=workers, initializer=_worker_init, initargs=(os.getpid(), main))
+    _pools[:] = [r for r in _pools if r() is not None] + [weakref.ref(pool)]
+    return pool
+
+
+def kill_workers() -> None:
+    """Kill every parser worker of this process now (a SIGTERM handler calls this before the process exits)."""
+    for ref in list(_pools):
+        pool = ref()
+        for proc in list((getattr(pool, "_processes", None) or {}).values()):
+            try:
+                proc.kill()
+            except (OSError, AttributeError, ValueError):
+                pass
 
 
 def default_workers() -> int:
