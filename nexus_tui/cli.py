@@ -129,7 +129,8 @@ def ingest(ctx):
         click.echo("no Claude Code transcripts found in: " + ", ".join(str(d) for d in settings.claude_dirs)
                    + " (use --claude-dir or CLAUDE_CONFIG_DIR)", err=True)
     store.close()
-    sys.exit(1 if rep.problems and not w.changed else 0)
+    # a database problem fails the command even when some rows were written (a damaged file must be noticed)
+    sys.exit(1 if rep.db_problems or (rep.problems and not w.changed) else 0)
 
 
 @main.command("mcp-wrap", context_settings={"ignore_unknown_options": True, "allow_interspersed_args": False})

@@ -44,6 +44,7 @@ class PassReport:
     skipped: Counter = field(default_factory=Counter)
     passed_over: Counter = field(default_factory=Counter)  # *.jsonl entries not read (links, FIFOs...): reason -> n
     problems: list[str] = field(default_factory=list)
+    db_problems: int = 0  # how many of the problems were the database's (ingest then exits non-zero)
     seconds: float = 0.0
     finished_ms: int = 0
 
@@ -97,7 +98,7 @@ class Collector:
             try:
                 self.store.writer.apply_rollups()
             except SQLAlchemyError as e:  # the marks stay queued: the next pass sums them
-                rep.problems.append(describe_db_error(e, self.store.url))
+                self._db_problem(rep, e)
         self.last = rep
         self.totals.files_seen = rep.files_seen
         self.totals.files_read += rep.files_read
@@ -108,6 +109,10 @@ class Collector:
         if self.notify is not None:
             self.notify(rep)
         return rep
+
+    def _db_problem(self, rep: PassReport, e: BaseException) -> None:
+        rep.problems.append(describe_db_error(e, self.store.url))
+        rep.db_problems += 1
 
     def _run(self, ahead: Ahead | None = None) -> PassReport:
         t0 = ahead.started if ahead is not None else time.perf_counter()
@@ -120,7 +125,7 @@ class Collector:
                 try:
                     p, results = plan(source, self._cursors(source)), None
                 except SQLAlchemyError as e:
-                    rep.problems.append(describe_db_error(e, self.store.url))
+                    self._db_problem(rep, e)
                     break
             rep.files_seen += p.files_seen
             rep.passed_over.update(p.passed_over)
@@ -163,7 +168,7 @@ class Collector:
             try:
                 rep.written.add(self.store.writer.write(group, group_cursors))
             except SQLAlchemyError as e:
-                rep.problems.append(describe_db_error(e, self.store.url))
+                self._db_problem(rep, e)
                 return False
             group, group_cursors = Prepared(), []
             return True
