@@ -242,3 +242,11 @@ def test_a_damaged_cursor_row_is_read_again_from_the_start_not_a_failure_every_p
     assert dump(store) == clean
     rep = col.run_once()  # the rows were rewritten: nothing left to read
     assert (rep.problems, rep.files_read) == ([], 0)
+
+
+def test_reading_a_tool_block_back_never_blocks_on_a_fifo(tmp_path):
+    from nexus_tui.collect.reader import read_tool_block
+
+    os.mkfifo(tmp_path / "s.jsonl")
+    b = read_tool_block(str(tmp_path / "s.jsonl"), 0, 10, "toolu_x", "use")
+    assert b.problem and "no longer a regular file" in b.problem
