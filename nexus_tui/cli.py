@@ -64,6 +64,20 @@ def main(ctx, home, db, claude_dirs, lunaroute_dirs, report, since, until, proje
     sys.exit(run_app(_settings(ctx), demo=demo, collect=not no_collect) or 0)
 
 
+def _die_on_term(kill_workers) -> None:
+    """SIGTERM (and SIGHUP): kill the parser workers, then end with the shell's code for the signal (128 + N).
+    Nothing half-written stays: the open transaction is rolled back by SQLite."""
+    import os
+    import signal
+
+    def handler(signum, _frame):
+        kill_workers()
+        os._exit(128 + signum)
+
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, handler)
+
+
 @main.command()
 @click.pass_context
 def ingest(ctx):
@@ -77,6 +91,7 @@ def ingest(ctx):
 
     from nexus_tui.collect import price_cache
 
+    _die_on_term(parsing.kill_workers)
     settings = _settings(ctx)
     sources = build_sources(settings)
     price_cache.load(settings.home)  # a few new lines are priced without importing genai-prices' tables
@@ -105,13 +120,17 @@ def ingest(ctx):
                    ", ".join(f"{k}: {v}" for k, v in rep.skipped.most_common()) + ")")
     else:
         click.echo("skipped lines: 0")
+    if rep.passed_over:
+        click.echo(f"passed over: {sum(rep.passed_over.values())} *.jsonl entries (" +
+                   ", ".join(f"{k}: {v}" for k, v in rep.passed_over.most_common()) + ")")
     for p in rep.problems:
         click.echo(f"problem: {p}", err=True)
     if not settings.claude_dirs or not any(d.is_dir() for d in settings.claude_dirs):
         click.echo("no Claude Code transcripts found in: " + ", ".join(str(d) for d in settings.claude_dirs)
                    + " (use --claude-dir or CLAUDE_CONFIG_DIR)", err=True)
     store.close()
-    sys.exit(1 if rep.problems and not w.changed else 0)
+    # a database problem fails the command even when some rows were written (a damaged file must be noticed)
+    sys.exit(1 if rep.db_problems or (rep.problems and not w.changed) else 0)
 
 
 @main.command("mcp-wrap", context_settings={"ignore_unknown_options": True, "allow_interspersed_args": False})

@@ -10,6 +10,7 @@ demand like real ones; the app's clock is pinned to the demo's end.
 from __future__ import annotations
 
 import json
+import os
 import random
 import shutil
 import sys
@@ -30,6 +31,7 @@ from nexus_tui.core.events import (
     ms_from_iso,
 )
 from nexus_tui.core.pricing import price
+from nexus_tui.private import open_private, private_dir, touch_private
 
 DEMO_NOW_MS = ms_from_iso("2026-11-20T15:00:00.000Z")
 DEMO_DAYS = 30
@@ -135,7 +137,7 @@ def write_demo(path: Path) -> Path:
     from nexus_tui.store import open_store
 
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    private_dir(path.parent)
     for suffix in ("", "-wal", "-shm"):
         Path(f"{path}{suffix}").unlink(missing_ok=True)
     store = open_store(f"sqlite:///{path}")
@@ -168,10 +170,12 @@ def demo_copy(home: Path, fresh: bool = False) -> Path:
     dest = Path(home) / "demo" / "insights.db"
     if dest.exists() and not fresh:
         return dest
-    dest.parent.mkdir(parents=True, exist_ok=True)
+    private_dir(dest.parent)
     tmp = dest.with_name("insights.db.tmp")
     src = bundled_demo()
     if src is not None:
+        tmp.unlink(missing_ok=True)
+        touch_private(tmp)  # 0600 before a byte is copied in
         shutil.copyfile(src, tmp)
     else:
         write_demo(tmp)
@@ -247,7 +251,7 @@ def write_demo_transcripts(db: Path, folder: Path) -> int:
 
     import orjson
 
-    folder.mkdir(parents=True, exist_ok=True)
+    private_dir(folder)
     con = sqlite3.connect(db)
     try:
         rows = con.execute("SELECT tc.id, tc.session_id, tc.task_id, tc.tool_name, tc.success, tc.error_message, "
@@ -261,7 +265,7 @@ def write_demo_transcripts(db: Path, folder: Path) -> int:
                     fh.close()
                 current, offset = sid, 0
                 path = folder / f"{sid}.jsonl"
-                fh = open(path, "wb")  # noqa: SIM115 - closed when the session changes, or below
+                fh = os.fdopen(open_private(path, os.O_WRONLY | os.O_TRUNC), "wb")  # closed below
             rng = random.Random(zlib.crc32(cid.encode()))
             use = orjson.dumps({"type": "assistant", "sessionId": sid, "requestId": tid, "message": {
                 "role": "assistant", "content": [{"type": "tool_use", "id": cid, "name": name,

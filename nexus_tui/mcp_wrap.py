@@ -5,7 +5,9 @@ goes on a queue to a recorder thread that splits it into JSON-RPC lines, pairs r
 appends events to the nexus event log (docs/events.md): the session (``initialize``: client and server names and
 versions), each ``tools/call`` (tool, server, latency, isError, JSON-RPC error code and message, request and response
 sizes) and cancellations. Recording can never block or break the relay. The child's stderr is the wrapper's stderr,
-and the wrapper exits with the child's exit code.
+and the wrapper exits with the child's exit code (128 + N for a child killed by signal N, as a shell does). A client
+that goes away (its end of the pipe closed, even in the middle of a response) closes the server's pipes; a server
+still running 2 s later is terminated, then killed: the wrapper never outlives its client for long.
 """
 
 from __future__ import annotations
@@ -124,24 +126,47 @@ def run(command: list[str], name: str | None = None, logs_dir=None) -> int:
     rec = Recorder(logs_dir, session_id=f"mcp-{uuid.uuid4()}", start_session=False)
     ex = ExchangeRecorder(rec, name)
     q: queue.SimpleQueue = queue.SimpleQueue()
+    client_gone = threading.Event()
 
-    def pump(src: int, dst: int, direction: str, close_dst: bool) -> None:
+    def close(fobj) -> None:
+        try:
+            fobj.close()
+        except OSError:
+            pass
+
+    def to_server() -> None:  # client -> server; the end of the client's input closes the server's
         try:
             while True:
-                data = os.read(src, 65536)
+                data = os.read(stdin_fd, 65536)
                 if not data:
                     break
                 t = time.perf_counter()
-                _write_all(dst, data)
-                q.put((direction, data, t))
+                _write_all(child.stdin.fileno(), data)
+                q.put(("c2s", data, t))
         except OSError:
             pass
         finally:
-            if close_dst:
+            close(child.stdin)
+
+    def to_client() -> None:  # server -> client; a client that went away (EPIPE) ends the exchange at once
+        try:
+            while True:
+                data = os.read(child.stdout.fileno(), 65536)
+                if not data:
+                    return
+                t = time.perf_counter()
                 try:
-                    os.close(dst)
+                    _write_all(stdout_fd, data)
                 except OSError:
-                    pass
+                    client_gone.set()
+                    return
+                q.put(("s2c", data, t))
+        except OSError:
+            pass
+        finally:
+            if client_gone.is_set():  # the server's next write gets EPIPE instead of blocking on a full pipe
+                close(child.stdout)
+                close(child.stdin)
 
     def record() -> None:
         while True:
@@ -154,17 +179,43 @@ def run(command: list[str], name: str | None = None, logs_dir=None) -> int:
                 pass
 
     stdin_fd, stdout_fd = sys.stdin.fileno(), sys.stdout.fileno()
-    t_in = threading.Thread(target=pump, args=(stdin_fd, child.stdin.fileno(), "c2s", True), daemon=True)
-    t_out = threading.Thread(target=pump, args=(child.stdout.fileno(), stdout_fd, "s2c", False), daemon=True)
+    t_in = threading.Thread(target=to_server, daemon=True)
+    t_out = threading.Thread(target=to_client, daemon=True)
     t_rec = threading.Thread(target=record, daemon=True)
     for th in (t_rec, t_in, t_out):
         th.start()
-    for sig in (signal.SIGINT, signal.SIGTERM):
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         signal.signal(sig, lambda s, _f: child.send_signal(s))
-    rc = child.wait()
+    rc = _wait(child, client_gone)
     t_out.join(5)
     q.put(None)
     t_rec.join(5)
     if ex.server_name or ex.calls:
         rec.session_end()
-    return rc
+    return exit_code(rc)
+
+
+CLIENT_GONE_GRACE_S = 2.0
+
+
+def _wait(child: subprocess.Popen, client_gone: threading.Event) -> int:
+    """The child's return code; once the client is gone, the child gets a moment to end, then SIGTERM, then
+    SIGKILL (a server that ignores its closed pipes never keeps the wrapper alive)."""
+    while True:
+        try:
+            return child.wait(timeout=0.2)
+        except subprocess.TimeoutExpired:
+            pass
+        if client_gone.is_set():
+            break
+    for stop in (child.terminate, child.kill):
+        try:
+            return child.wait(timeout=CLIENT_GONE_GRACE_S)
+        except subprocess.TimeoutExpired:
+            stop()
+    return child.wait()
+
+
+def exit_code(rc: int) -> int:
+    """The wrapper's exit code for the child's return code: a child killed by signal N gives 128 + N, as a shell."""
+    return 128 - rc if rc < 0 else rc

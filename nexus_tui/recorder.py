@@ -9,7 +9,8 @@
         t.update(tokens_in=120, tokens_out=80, prompt_length=len(prompt), response_length=len(answer))
     rec.rate(t.id, 1)
 
-Each event is one line appended with a single ``os.write`` to a file opened with O_APPEND, so lines from many
+Each event is one line appended with a single ``os.write`` to a file opened with O_APPEND (the file 0600, its
+folder 0700: nexus_tui.private), so lines from many
 threads and processes never interleave. Recording never raises into the caller's code: a failure to write is
 counted in ``Recorder.dropped`` and otherwise ignored.
 """
@@ -25,6 +26,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import orjson
+
+from nexus_tui.private import open_private, private_dir
 
 
 def _now_iso() -> str:
@@ -67,9 +70,9 @@ class Recorder:
                 ev["session_id"] = self.session_id
             ev.update({k: v for k, v in fields.items() if v is not None or k == "rating"})
             line = orjson.dumps(ev) + b"\n"
-            self.logs_dir.mkdir(parents=True, exist_ok=True)
+            private_dir(self.logs_dir)
             path = self.logs_dir / (datetime.now(UTC).strftime("%Y-%m-%d") + ".jsonl")
-            fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+            fd = open_private(path, os.O_WRONLY | os.O_APPEND)  # 0600: the log holds prompts' metadata
             try:
                 n = os.write(fd, line)
             finally:

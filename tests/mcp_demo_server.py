@@ -1,5 +1,5 @@
 """A small real MCP server (official SDK, stdio) for the mcp-wrap tests: a tool that succeeds, one that returns
-isError, one that raises, one that is slow."""
+isError, one that raises, one that is slow, one that answers at length."""
 
 import time
 
@@ -32,6 +32,12 @@ def slow(ms: int) -> str:
     """Sleep, then answer."""
     time.sleep(ms / 1000)
     return "done"
+
+
+@server.tool()
+def big(kb: int) -> str:
+    """A large answer (kb KiB of text)."""
+    return "x" * (kb * 1024)
 
 
 if __name__ == "__main__":

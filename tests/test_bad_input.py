@@ -56,7 +56,8 @@ def test_ingest_counts_every_kind_of_bad_line_and_keeps_what_was_stored(tmp_path
     assert "not a JSON object: 1" in out
     assert "usage with invalid token counts: 2" in out
     assert "unknown line type (brand-new-line-type): 1" in out
-    assert "skipped lines: 7" in out
+    assert "last line without a newline (waiting for the rest): 1" in out  # the half-written line, counted
+    assert "skipped lines: 8" in out
     assert "2 tasks" in out  # the good line and the unknown model
 
     store = store_at(db)

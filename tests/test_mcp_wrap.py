@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
 from pathlib import Path
 
+import pytest
 from sqlalchemy import text
 
 from tests.helpers import store_at
@@ -108,3 +110,61 @@ def test_bytes_pass_unchanged_and_errors_cancellations_exit_code_and_stderr_pass
     missing = subprocess.run([sys.executable, "-m", "nexus_tui", "mcp-wrap", "--", "/no/such/server"],
                              capture_output=True, timeout=60, env=env, input=b"")
     assert missing.returncode == 127 and b"cannot start" in missing.stderr
+
+
+def _start_wrapped(tmp_path) -> tuple[subprocess.Popen, int]:
+    """A wrapper in front of the real demo server, initialized; returns it and the server's pid."""
+    from tests.test_processes import _children
+
+    env = dict(os.environ, NEXUS_INSIGHTS_HOME=str(tmp_path / "nexus"), HOME=str(tmp_path))
+    p = subprocess.Popen([sys.executable, "-m", "nexus_tui", "mcp-wrap", "--", sys.executable, SERVER],
+                         stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env)
+    init = {"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+        "protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "raw", "version": "1"}}}
+    p.stdin.write(json.dumps(init).encode() + b"\n" +
+                  json.dumps({"jsonrpc": "2.0", "method": "notifications/initialized"}).encode() + b"\n")
+    p.stdin.flush()
+    assert json.loads(p.stdout.readline())["id"] == 1
+    servers = _children(p.pid)
+    assert len(servers) == 1
+    return p, servers.pop()
+
+
+def _gone(pid: int) -> bool:
+    from tests.test_processes import _alive
+
+    return not _alive(pid)
+
+
+def test_a_client_that_goes_away_mid_response_ends_the_wrapper_and_its_server(tmp_path):
+    p, server = _start_wrapped(tmp_path)
+    try:
+        call = {"jsonrpc": "2.0", "id": 2, "method": "tools/call", "params": {"name": "big", "arguments": {"kb": 16384}}}
+        p.stdin.write(json.dumps(call).encode() + b"\n")
+        p.stdin.flush()
+        assert p.stdout.read(65536)  # the answer has started to come
+        p.stdout.close()  # then the client dies: both its pipe ends close, mid-response
+        p.stdin.close()
+        p.wait(60)  # the old wrapper waited for its server for ever, and the server on its full pipe
+        deadline = time.monotonic() + 10
+        while not _gone(server) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert _gone(server)
+    finally:
+        for pid in (p.pid, server):
+            try:
+                os.kill(pid, 9)
+            except OSError:
+                pass
+
+
+@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGTERM])
+def test_a_server_killed_by_a_signal_gives_the_shells_exit_code(tmp_path, sig):
+    p, server = _start_wrapped(tmp_path)
+    try:
+        os.kill(server, sig)
+        assert p.wait(60) == 128 + sig  # 137, 143 as a shell reports it (not 247, 241)
+    finally:
+        p.kill()
+        p.stdin.close()
+        p.stdout.close()

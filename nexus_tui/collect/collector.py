@@ -42,7 +42,9 @@ class PassReport:
     restarted: int = 0
     written: WriteResult = field(default_factory=WriteResult)
     skipped: Counter = field(default_factory=Counter)
+    passed_over: Counter = field(default_factory=Counter)  # *.jsonl entries not read (links, FIFOs...): reason -> n
     problems: list[str] = field(default_factory=list)
+    db_problems: int = 0  # how many of the problems were the database's (ingest then exits non-zero)
     seconds: float = 0.0
     finished_ms: int = 0
 
@@ -86,7 +88,7 @@ class Collector:
             rows = conn.execute(select(t.c.path, t.c.offset, t.c.dev, t.c.inode, t.c.size, t.c.mtime_ns,
                                        t.c.head_hash, t.c.state, t.c.lines, t.c.skipped)
                                 .where(t.c.source == source.name)).fetchall()
-        return {r[0]: tail.SavedCursor(*r[1:]) for r in rows}
+        return {r[0]: tail.saved_cursor(r[1:]) for r in rows}
 
     def run_once(self, ahead: Ahead | None = None) -> PassReport:
         """One pass over every source; ``ahead`` is a pass started before the store was open (``parsing.start``)."""
@@ -99,6 +101,8 @@ class Collector:
                 rep.problems.append(_failure("collector pass", e, self.store.url))
             try:  # always: the rollups of whatever this pass (or a failed one before it) wrote
                 self.store.writer.apply_rollups()
+            except SQLAlchemyError as e:  # the marks stay queued: the next pass sums them
+                self._db_problem(rep, e)
             except Exception as e:  # noqa: BLE001 - the marks stay queued: the next pass sums them
                 rep.problems.append(_failure("rollups", e, self.store.url))
         self.last = rep
@@ -112,6 +116,10 @@ class Collector:
             self.notify(rep)
         return rep
 
+    def _db_problem(self, rep: PassReport, e: BaseException) -> None:
+        rep.problems.append(describe_db_error(e, self.store.url))
+        rep.db_problems += 1
+
     def _run(self, rep: PassReport, ahead: Ahead | None = None) -> PassReport:
         """Every source in turn; a failure in one source (or one file) is a problem in the report, never the end of
         the pass: the other files and sources are read and written all the same."""
@@ -123,7 +131,7 @@ class Collector:
                 except _DatabaseDown:
                     break
                 except (OperationalError, InterfaceError) as e:  # the database itself (locked, read-only, gone)
-                    rep.problems.append(describe_db_error(e, self.store.url))
+                    self._db_problem(rep, e)
                     break
                 except Exception as e:  # noqa: BLE001
                     rep.problems.append(_failure(f"source {source.name}", e, self.store.url))
@@ -141,6 +149,7 @@ class Collector:
         else:
             p, results = plan(source, self._cursors(source)), None
         rep.files_seen += p.files_seen
+        rep.passed_over.update(p.passed_over)
         if not p.todo:
             return
         if results is None:
@@ -178,7 +187,7 @@ class Collector:
             try:
                 rep.written.add(writer.write(group, group_cursors))
             except (OperationalError, InterfaceError) as e:  # the database itself: nothing more can be written now
-                rep.problems.append(describe_db_error(e, self.store.url))
+                self._db_problem(rep, e)
                 raise _DatabaseDown from e
             except Exception as e:  # noqa: BLE001 - file by file: one file's failure never costs the others
                 if len(files) == 1:
@@ -188,7 +197,7 @@ class Collector:
                         try:
                             rep.written.add(writer.write(prepared, [cur]))
                         except (OperationalError, InterfaceError) as e1:
-                            rep.problems.append(describe_db_error(e1, self.store.url))
+                            self._db_problem(rep, e1)
                             raise _DatabaseDown from e1
                         except Exception as e1:  # noqa: BLE001 - its cursor stays: the file is read again
                             rep.problems.append(_failure(f"writing {cur.path}", e1, self.store.url))
@@ -215,6 +224,8 @@ class Collector:
             rep.lines += fr.lines
             rep.restarted += int(fr.restarted)
             rep.skipped.update(fr.skipped)
+            if fr.incomplete:  # counted in the pass that examined it (not in the cursor: the line may still end)
+                rep.skipped[tail.INCOMPLETE_REASON] += 1
             prev = cursors.get(fr.path)
             nskip = sum(fr.skipped.values())
             base_lines = 0 if fr.restarted or prev is None else prev.lines

@@ -53,20 +53,27 @@ class FileResult:
     bytes_read: int
     restarted: bool
     error: str | None = None
+    incomplete: bool = False  # the file ends with a line without a newline (counted, read again when it changes)
 
 
 def read_file(source: FileSource, path: str, cur: tail.SavedCursor | None,
               prepare_rows: bool = True) -> FileResult | None:
-    """Read and parse what was appended to ``path`` since ``cur``; None when nothing changed.
+    """Read and parse what was appended to ``path`` since ``cur``; None when nothing changed (or it is no longer a
+    regular file).
 
     With ``prepare_rows`` the batch is folded and laid out here (``writer.prepare``), so the writer only executes;
     without, ``FileResult.prepared`` is the Batch itself."""
     st = tail.stat_file(path)
     if st is None or tail.unchanged(st, cur):
         return None
+    incomplete = False
     try:
-        with open(path, "rb") as f:
-            offset, restarted, head = tail.start_offset(f, st, cur)
+        opened = tail.open_regular(path)
+        if opened is None:
+            return None
+        f, st = opened  # the stat of what was opened (before reading: a later write changes its mtime)
+        with f:
+            offset, restarted = tail.start_offset(f, st, cur)
             state = source.new_state()
             if not restarted and cur is not None and cur.state:
                 try:
@@ -78,11 +85,19 @@ def read_file(source: FileSource, path: str, cur: tail.SavedCursor | None,
             batch = Batch()
             start = offset
             while True:
-                chunk = tail.read_complete(f, offset)
+                chunk, step = tail.read_chunk(f, offset)
+                if step > 0:  # a line too long to parse: stepped over, counted once
+                    batch.lines += 1
+                    batch.skip(tail.OVERLONG_REASON)
+                    offset += step
+                    continue
                 if not chunk:
+                    incomplete = step == tail.PENDING
                     break
                 batch.extend(source.parse(chunk, offset, path, state))
                 offset += len(chunk)
+            examined = max(f.tell(), offset)
+            head = tail.identity(f, examined, offset)
     except OSError as e:
         return FileResult(path, st, cur.offset if cur else 0, cur.head_hash if cur else "", None, Batch(), 0, {},
                           0, False, error=f"cannot read {path}: {e.strerror or e}")
@@ -101,12 +116,11 @@ def read_file(source: FileSource, path: str, cur: tail.SavedCursor | None,
         from nexus_tui.core.merge import fold_batch
 
         prepared = fold_batch(batch)
-    st_after = tail.stat_file(path) or st
-    # remember the size we read up to, so an unchanged file is not even opened next time
-    st_rec = tail.FileStat(path, st.dev, st.inode, offset if offset >= st_after.size else st_after.size,
-                           st_after.mtime_ns)
+    # remember how far the file was examined and its mtime from before reading: an unchanged file is not even
+    # opened next time (a last line without a newline is not read again until the file changes)
+    st_rec = tail.FileStat(path, st.dev, st.inode, examined, st.mtime_ns)
     return FileResult(path, st_rec, offset, head, orjson.dumps(state).decode() if state else None, prepared,
-                      batch.lines, dict(batch.skipped), offset - start, restarted)
+                      batch.lines, dict(batch.skipped), offset - start, restarted, incomplete=incomplete)
 
 
 def _read_job(args):
@@ -122,6 +136,7 @@ class Plan:
     cursors: dict[str, tail.SavedCursor]
     todo: list[tuple[str, tail.SavedCursor | None, int]] = field(default_factory=list)
     files_seen: int = 0
+    passed_over: dict[str, int] = field(default_factory=dict)  # *.jsonl entries not read: reason -> count
 
     @property
     def bytes(self) -> int:
@@ -135,7 +150,7 @@ class Plan:
 
 def plan(source: FileSource, cursors: dict[str, tail.SavedCursor]) -> Plan:
     p = Plan(source, cursors)
-    for path in source.files():
+    for path in source.files(p.passed_over):
         p.files_seen += 1
         cur = cursors.get(path)
         st = tail.stat_file(path)
@@ -224,10 +239,65 @@ def _lower_priority() -> None:
         pass
 
 
+PARENT_POLL_S = 0.5
+_pools: list = []  # pools made by new_pool, for kill_workers (weak references)
+
+
+def _die_with_parent() -> None:
+    """Linux: the kernel sends this worker SIGKILL when the thread that forked it ends (prctl PR_SET_PDEATHSIG)."""
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        import ctypes
+        import signal
+
+        ctypes.CDLL(None, use_errno=True).prctl(1, int(signal.SIGKILL), 0, 0, 0)  # 1 = PR_SET_PDEATHSIG
+    except (OSError, AttributeError, TypeError):
+        pass
+
+
+def _watch_parent(parent: int) -> None:
+    while True:
+        if os.getppid() != parent:  # re-parented: the process that made us is gone
+            os._exit(1)
+        time.sleep(PARENT_POLL_S)
+
+
+def _worker_init(parent: int, pdeathsig: bool) -> None:
+    """Each parser worker dies with its parent (killed, even by SIGKILL): PR_SET_PDEATHSIG where it applies, and a
+    thread that watches the parent's pid everywhere (the fallback: other systems, or a pool made by a thread that
+    may end before the process)."""
+    if pdeathsig:
+        _die_with_parent()
+    import threading
+
+    threading.Thread(target=_watch_parent, args=(parent,), name="nexus-parent-watch", daemon=True).start()
+    if WORKER_NICE:
+        _lower_priority()
+
+
 def new_pool(workers: int) -> ProcessPoolExecutor:
+    import threading
+    import weakref
     from concurrent.futures import ProcessPoolExecutor  # (imports multiprocessing: only when there is a pool)
 
-    return ProcessPoolExecutor(max_workers=workers, initializer=_lower_priority if WORKER_NICE else None)
+    # PR_SET_PDEATHSIG fires when the forking *thread* ends: only trusted for the main thread (whose end is the
+    # process's); a pool made by another thread relies on the parent watch alone
+    main = threading.current_thread() is threading.main_thread()
+    pool = ProcessPoolExecutor(max_workers=workers, initializer=_worker_init, initargs=(os.getpid(), main))
+    _pools[:] = [r for r in _pools if r() is not None] + [weakref.ref(pool)]
+    return pool
+
+
+def kill_workers() -> None:
+    """Kill every parser worker of this process now (a SIGTERM handler calls this before the process exits)."""
+    for ref in list(_pools):
+        pool = ref()
+        for proc in list((getattr(pool, "_processes", None) or {}).values()):
+            try:
+                proc.kill()
+            except (OSError, AttributeError, ValueError):
+                pass
 
 
 def default_workers() -> int:
@@ -268,7 +338,7 @@ def start(db_url: str, sources: list[FileSource], workers: int | None = None) ->
         rows = _cursor_rows(db_url, source.name)
         if rows is None:
             break
-        ahead.plans[source.name] = plan(source, {r[0]: tail.SavedCursor(*r[1:]) for r in rows})
+        ahead.plans[source.name] = plan(source, {r[0]: tail.saved_cursor(r[1:]) for r in rows})
     big = [p for p in ahead.plans.values() if p.big] if workers >= 1 else []
     if big:
         for p in big:

@@ -10,10 +10,10 @@ unreadable or malformed file is ignored and rewritten.
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 from nexus_tui.core import pricing
+from nexus_tui.private import private_dir, write_private
 
 FILE = "price-cache.json"
 MAX_ENTRIES = 20_000  # (model, day) pairs; the newest days are kept
@@ -51,10 +51,8 @@ def save(home: Path) -> bool:
         keep = sorted(entries, key=lambda k: int(k.rsplit("\x1f", 1)[-1]) if k.rsplit("\x1f", 1)[-1].isdigit() else 0)
         entries = {k: entries[k] for k in keep[-MAX_ENTRIES:]}
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(f".tmp{os.getpid()}")
-        tmp.write_text(json.dumps({"tables": tag, "entries": entries}))
-        os.replace(tmp, path)
+        private_dir(path.parent)
+        write_private(path, json.dumps({"tables": tag, "entries": entries}).encode())  # 0600, atomically
     except OSError:
         return False
     return True

@@ -14,6 +14,8 @@ from typing import Any
 
 import orjson
 
+from nexus_tui.collect.tail import open_regular
+
 MAX_SHOW = 4000  # characters shown per block; the rest is counted
 MAX_LINE = 16 * 1024 * 1024  # never read more than this for one line
 
@@ -36,7 +38,10 @@ def read_tool_block(path: str | None, offset: int | None, length: int | None, to
     if not path or offset is None or not length:
         return Block("", problem="not recorded by this source (it keeps no copy of tool inputs and results)")
     try:
-        with open(path, "rb") as f:
+        opened = open_regular(path)  # never blocks on a FIFO put in the file's place
+        if opened is None:
+            return Block("", problem=f"the source file is no longer a regular file: {path}")
+        with opened[0] as f:
             f.seek(offset)
             raw = f.read(min(length, MAX_LINE))
     except FileNotFoundError:

@@ -17,14 +17,38 @@ class FileSource:
     def __init__(self, roots: list[Path]):
         self.roots = [Path(r) for r in roots]
 
-    def files(self) -> Iterator[str]:
+    def files(self, passed_over: dict[str, int] | None = None) -> Iterator[str]:
+        """Every ``*.jsonl`` regular file under the roots. Symbolic links below a root are not followed, neither to
+        files nor to folders (a root itself may be a link); a link, FIFO, socket or device named ``*.jsonl`` is
+        passed over and counted in ``passed_over`` (reason -> count), without being opened."""
         for root in self.roots:
             if not root.is_dir():
                 continue
-            for dirpath, _dirs, names in os.walk(root, followlinks=False):
-                for n in names:
-                    if n.endswith(".jsonl"):
-                        yield os.path.join(dirpath, n)
+            stack = [str(root)]
+            while stack:
+                folder = stack.pop()
+                try:
+                    it = os.scandir(folder)
+                except OSError:
+                    continue
+                with it:
+                    subdirs = []
+                    for e in it:
+                        try:
+                            if e.is_dir(follow_symlinks=False):
+                                subdirs.append(e.path)
+                                continue
+                            if not e.name.endswith(".jsonl"):
+                                continue
+                            if e.is_file(follow_symlinks=False):
+                                yield e.path
+                                continue
+                            why = "symbolic link (not followed)" if e.is_symlink() else "not a regular file"
+                        except OSError:
+                            why = "not a regular file"
+                        if passed_over is not None:
+                            passed_over[why] = passed_over.get(why, 0) + 1
+                stack.extend(sorted(subdirs, reverse=True))
 
     def watched(self) -> list[str]:
         return [str(r) for r in self.roots if r.is_dir()]

@@ -41,19 +41,37 @@ class Store:
         self.engine.dispose()
 
 
-def open_store(url: str, *, create: bool = True, busy_timeout_s: float | None = None) -> Store:
-    """Open (and create or migrate) the database at ``url``; raises StoreError with a clear message."""
+def open_store(url: str, *, create: bool = True, busy_timeout_s: float | None = None,
+               read_only_ok: bool = False) -> Store:
+    """Open (and create or migrate) the database at ``url``; raises StoreError with a clear message.
+
+    ``read_only_ok`` (reports that write nothing): a SQLite file in a read-only folder, or itself read-only, is opened
+    read-only, provided its schema is the current one."""
     from sqlalchemy.exc import SQLAlchemyError
 
+    from nexus_tui.store.engine import folder_problem
     from nexus_tui.store.migrations import migrate
     from nexus_tui.store.writer import Writer
 
+    problem = folder_problem(url)
+    read_only = bool(problem) and read_only_ok
     try:
-        engine = make_engine(url, busy_timeout_s)
-        if create:
+        engine = make_engine(url, busy_timeout_s, read_only=read_only)
+        if read_only:
+            from nexus_tui.store.migrations import current_version
+            from nexus_tui.store.schema import SCHEMA_VERSION
+
+            with engine.connect() as conn:
+                version = current_version(conn)
+            if version != SCHEMA_VERSION:
+                engine.dispose()
+                raise StoreError(f"{problem}, and the database needs an upgrade (schema {version}, this version "
+                                 f"reads {SCHEMA_VERSION}): open it once from a writable place")
+        elif create:
             migrate(engine)
     except SQLAlchemyError as e:
         raise StoreError(describe_db_error(e, url)) from e
     except OSError as e:
-        raise StoreError(f"cannot open the database {url}: {e}") from e
+        where = f"the folder {e.filename}" if getattr(e, "filename", None) else f"the database {url}"
+        raise StoreError(f"cannot create {where}: {e.strerror or e}") from e
     return Store(url=url, engine=engine, writer=Writer(engine))

@@ -27,8 +27,36 @@ def sqlite_url(path: Path) -> str:
     return f"sqlite:///{path}"
 
 
-def make_engine(url: str, busy_timeout_s: float | None = None) -> Engine:
-    """Create an engine for ``url``; SQLite gets WAL, a busy timeout and BEGIN IMMEDIATE for writers."""
+def folder_problem(url: str) -> str | None:
+    """Why SQLite cannot write the plain SQLite file of ``url`` (its folder or the file is read-only), naming what
+    to fix; None when it can (or ``url`` is not a plain file)."""
+    path = sqlite_file(url)
+    if path is None:
+        return None
+    folder = os.path.dirname(os.path.abspath(path)) or "."
+    if os.path.isdir(folder) and not os.access(folder, os.W_OK | os.X_OK):
+        return (f"the folder {folder} is read-only: SQLite must create the database's -wal and -shm files beside "
+                f"{os.path.basename(path)}")
+    if os.path.exists(path) and not os.access(path, os.W_OK):
+        return f"the database file {path} is read-only"
+    return None
+
+
+def _read_only_url(path: str) -> str:
+    """A read-only URL for ``path``: ``mode=ro``, and ``immutable`` when SQLite could not make the -shm it needs to
+    read a WAL database (a read-only folder without one: nobody can be writing there)."""
+    from urllib.parse import quote
+
+    q = "mode=ro" if os.path.exists(f"{path}-shm") else "mode=ro&immutable=1"
+    return f"sqlite:///file:{quote(os.path.abspath(path))}?{q}&uri=true"
+
+
+def make_engine(url: str, busy_timeout_s: float | None = None, read_only: bool = False) -> Engine:
+    """Create an engine for ``url``; SQLite gets WAL, a busy timeout and BEGIN IMMEDIATE for writers.
+
+    A SQLite file is created 0600 in a 0700 folder (its -wal/-shm/-journal take the file's mode), and an existing
+    one of ours is tightened to 0600. ``read_only``: a plain SQLite file is opened read-only (reports on a
+    read-only home); nothing is created."""
     from sqlalchemy import create_engine, event
     from sqlalchemy.engine import make_url
 
@@ -37,24 +65,36 @@ def make_engine(url: str, busy_timeout_s: float | None = None) -> Engine:
     u = make_url(url)
     if u.get_backend_name() == "sqlite":
         db = u.database
-        if db and db != ":memory:":
-            Path(db).expanduser().parent.mkdir(parents=True, exist_ok=True)
+        plain = sqlite_file(url)
+        if read_only and plain is not None:
+            url = _read_only_url(plain)
+        elif db and db != ":memory:" and not db.startswith("file:"):
+            from nexus_tui.private import open_private, private_dir, tighten
+
+            path = Path(db).expanduser()
+            private_dir(path.parent)
+            if path.exists():
+                for suffix in ("", "-wal", "-shm", "-journal"):
+                    tighten(f"{path}{suffix}")
+            else:
+                os.close(open_private(path, os.O_WRONLY))  # empty: SQLite makes it a database, keeping its mode
         engine = create_engine(url, connect_args={"timeout": busy_timeout_s, "check_same_thread": False})
 
         @event.listens_for(engine, "connect")
         def _on_connect(dbapi_conn, _rec):  # pragma: no cover - exercised by every test
             dbapi_conn.isolation_level = None  # we emit BEGIN ourselves (below)
             cur = dbapi_conn.cursor()
-            try:
-                cur.execute("PRAGMA journal_mode=WAL")
-            except Exception:  # a read-only file cannot switch modes; reading still works
-                pass
             cur.execute(f"PRAGMA busy_timeout={int(busy_timeout_s * 1000)}")
-            cur.execute("PRAGMA synchronous=NORMAL")
-            # checkpoint every 32 MB of WAL rather than every 4 MB: a bulk ingest's commits do not each wait for a
-            # checkpoint's fsyncs (durability is WAL + NORMAL's either way); the WAL is cut back to 32 MB after one
-            cur.execute("PRAGMA wal_autocheckpoint=8192")
-            cur.execute("PRAGMA journal_size_limit=33554432")
+            if not read_only:
+                try:
+                    cur.execute("PRAGMA journal_mode=WAL")
+                except Exception:  # a read-only file cannot switch modes; reading still works
+                    pass
+                cur.execute("PRAGMA synchronous=NORMAL")
+                # checkpoint every 32 MB of WAL rather than every 4 MB: a bulk ingest's commits do not each wait for
+                # a checkpoint's fsyncs (durability is WAL + NORMAL's either way); the WAL is cut back to 32 MB
+                cur.execute("PRAGMA wal_autocheckpoint=8192")
+                cur.execute("PRAGMA journal_size_limit=33554432")
             cur.execute("PRAGMA foreign_keys=ON")
             cur.close()
 
@@ -99,13 +139,16 @@ def describe_db_error(exc: BaseException, url: str) -> str:
     low = text.lower()
     safe = make_url(url).render_as_string(hide_password=True)
     if "readonly" in low or "read-only" in low:
-        return f"the database {safe} is read-only: {text}. Point --db at a writable file or fix its permissions."
+        where = folder_problem(url) or f"the database {safe} is read-only"
+        return (f"{where} ({text}). Fix the permissions, point --home or --db somewhere writable, or read the "
+                f"reports as they are with --no-collect.")
     if "locked" in low or "busy" in low:
         return f"the database {safe} is locked by another process ({text}); nothing was written, try again."
     if "unable to open" in low:
         return f"cannot open the database {safe}: {text}"
     if "file is not a database" in low or "malformed" in low:
-        return f"{safe} is not a usable SQLite database: {text}"
+        return (f"{safe} is not a usable SQLite database: {text}. It is damaged: restore a copy, or move it aside "
+                f"and run ingest again (the sources are read from the start)")
     return f"database error on {safe}: {text}"
 
 

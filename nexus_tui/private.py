@@ -1,0 +1,81 @@
+"""Files and folders the app creates are its user's alone: files 0600, folders 0700, whatever the umask.
+
+Every place that creates something on disk goes through here: the SQLite database (its -wal, -shm and -journal
+files take the database file's mode: SQLite copies it), the price cache, the event log (recorder, mcp-wrap), the
+demo copy and its transcripts. Folders that already exist are left as they are (a ``--home`` may be a shared
+folder); files the app owns are tightened when it opens them.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+FILE_MODE = 0o600
+DIR_MODE = 0o700
+
+
+def private_dir(path: str | os.PathLike) -> Path:
+    """``path`` as a folder, creating it and any missing parent with mode 0700 (existing folders are kept as
+    they are). Raises OSError like ``mkdir``."""
+    path = Path(path)
+    if path.is_dir():
+        return path
+    missing = []
+    p = path
+    while not p.exists() and p != p.parent:
+        missing.append(p)
+        p = p.parent
+    for d in reversed(missing):
+        try:
+            os.mkdir(d, DIR_MODE)
+        except FileExistsError:
+            continue
+        os.chmod(d, DIR_MODE)  # the umask may have taken owner bits away
+    if not path.is_dir():
+        raise NotADirectoryError(f"not a folder: {path}")
+    return path
+
+
+def tighten(path: str | os.PathLike) -> None:
+    """Make an existing file of ours 0600 (a file someone else owns, or a read-only folder: left as it is)."""
+    try:
+        st = os.stat(path)
+        if st.st_uid == os.getuid() and st.st_mode & 0o777 != FILE_MODE:
+            os.chmod(path, FILE_MODE)
+    except (OSError, AttributeError):
+        pass
+
+
+def open_private(path: str | os.PathLike, flags: int) -> int:
+    """``os.open`` creating the file (if missing) with mode 0600 whatever the umask; returns the descriptor."""
+    fd = os.open(path, flags | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), FILE_MODE)
+    try:
+        st = os.fstat(fd)
+        if st.st_uid == os.getuid() and st.st_mode & 0o777 != FILE_MODE:
+            os.fchmod(fd, FILE_MODE)
+    except OSError:
+        pass
+    return fd
+
+
+def touch_private(path: str | os.PathLike) -> None:
+    """Create ``path`` empty with mode 0600 if it is missing; tighten it if it exists."""
+    os.close(open_private(path, os.O_WRONLY))
+
+
+def write_private(path: str | os.PathLike, data: bytes) -> None:
+    """Replace ``path`` atomically by ``data`` (a 0600 temporary file beside it, then a rename)."""
+    path = Path(path)
+    tmp = path.with_name(f"{path.name}.tmp{os.getpid()}")
+    fd = open_private(tmp, os.O_WRONLY | os.O_TRUNC)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise

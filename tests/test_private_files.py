@@ -1,0 +1,117 @@
+"""Files the app creates are its user's alone (issue 10, B11): files 0600, folders 0700, whatever the umask."""
+
+from __future__ import annotations
+
+import os
+import stat
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import copy_cc_tree
+
+UMASKS = [0o000, 0o022]
+
+
+def _modes(root: Path) -> dict[str, int]:
+    """Permission bits of every file and folder under ``root`` (``root`` itself included)."""
+    out = {".": stat.S_IMODE(root.stat().st_mode)}
+    for p in root.rglob("*"):
+        out[str(p.relative_to(root))] = stat.S_IMODE(p.lstat().st_mode)
+    return out
+
+
+def _assert_private(root: Path) -> None:
+    modes = _modes(root)
+    wrong = {k: oct(m) for k, m in modes.items()
+             if m != (0o700 if (root / k).is_dir() else 0o600)}
+    assert wrong == {}, wrong
+
+
+@pytest.mark.parametrize("umask", UMASKS)
+def test_ingest_and_mcp_wrap_create_only_private_files(tmp_path, umask):
+    copy_cc_tree(tmp_path / "claude")
+    env = dict(os.environ, HOME=str(tmp_path), NEXUS_INSIGHTS_HOME=str(tmp_path / "nexus" / "home"),
+               CLAUDE_CONFIG_DIR=str(tmp_path / "claude"), PYTHONPATH=str(Path(__file__).resolve().parents[1]))
+    env.pop("NEXUS_INSIGHTS_DB", None)
+    # the event log (what mcp-wrap writes through too): one event recorded by a process of that umask
+    rec = ("from nexus_tui.recorder import Recorder; r = Recorder(); "
+           "r.tool_call('t', latency_ms=3, success=True)")
+    subprocess.run([sys.executable, "-c", rec], env=env, check=True, umask=umask, timeout=60)
+    r = subprocess.run([sys.executable, "-m", "nexus_tui", "ingest"], env=env, capture_output=True, text=True,
+                       umask=umask, timeout=120)
+    assert r.returncode == 0, r.stderr
+    home = tmp_path / "nexus" / "home"
+    names = {str(p.relative_to(home)) for p in home.rglob("*")}
+    assert {"insights.db", "logs"} <= names, names
+    assert any(n.startswith("logs/") and n.endswith(".jsonl") for n in names), names
+    _assert_private(tmp_path / "nexus")  # the parent made for the home too
+
+
+@pytest.mark.parametrize("umask", UMASKS)
+def test_the_database_wal_and_shm_are_private_while_open(tmp_path, umask):
+    from sqlalchemy import text
+
+    from nexus_tui.store import open_store
+
+    old = os.umask(umask)
+    try:
+        store = open_store(f"sqlite:///{tmp_path / 'db' / 'x.db'}")
+        with store.engine.begin() as conn:
+            conn.execute(text("INSERT INTO schema_version (version, applied_at) VALUES (999, 'now')"))
+        with store.engine.connect() as conn:  # held open: the -wal and -shm exist
+            conn.execute(text("SELECT COUNT(*) FROM tasks")).scalar()
+            files = {p.name for p in (tmp_path / "db").iterdir()}
+            assert {"x.db", "x.db-wal", "x.db-shm"} <= files, files
+            _assert_private(tmp_path / "db")
+        store.close()
+    finally:
+        os.umask(old)
+
+
+def test_an_existing_world_readable_database_is_tightened(tmp_path):
+    from nexus_tui.store import open_store
+
+    db = tmp_path / "x.db"
+    open_store(f"sqlite:///{db}").close()
+    db.chmod(0o644)
+    open_store(f"sqlite:///{db}").close()
+    assert stat.S_IMODE(db.stat().st_mode) == 0o600
+
+
+@pytest.mark.parametrize("umask", UMASKS)
+def test_the_demo_copy_and_its_transcripts_are_private(tmp_path, umask):
+    from nexus_tui.demo import demo_copy
+
+    old = os.umask(umask)
+    try:
+        dest = demo_copy(tmp_path / "home")
+    finally:
+        os.umask(old)
+    assert dest.is_file() and any((dest.parent / "transcripts").iterdir())
+    _assert_private(tmp_path / "home")
+
+
+@pytest.mark.parametrize("umask", UMASKS)
+def test_the_price_cache_and_event_log_helpers(tmp_path, umask, monkeypatch):
+    from nexus_tui.collect import price_cache
+    from nexus_tui.core import pricing
+    from nexus_tui.private import private_dir, write_private
+    from nexus_tui.recorder import Recorder
+
+    monkeypatch.setattr(pricing, "new_entries", lambda: {"m\x1f20000": [1.0]})
+    monkeypatch.setattr(pricing, "tables_version", lambda: "t")
+    old = os.umask(umask)
+    try:
+        assert price_cache.save(tmp_path / "p" / "home")
+        Recorder(tmp_path / "a" / "b" / "logs").event("session_end")
+        private_dir(tmp_path / "c" / "d")
+        write_private(tmp_path / "c" / "d" / "f.json", b"{}")
+    finally:
+        os.umask(old)
+    assert (tmp_path / "p" / "home" / price_cache.FILE).is_file()
+    _assert_private(tmp_path / "p")
+    _assert_private(tmp_path / "a")
+    _assert_private(tmp_path / "c")
