@@ -11,7 +11,8 @@
 
 Each event is one line appended with a single ``os.write`` to a file opened with O_APPEND, so lines from many
 threads and processes never interleave. Recording never raises into the caller's code: a failure to write is
-counted in ``Recorder.dropped`` and otherwise ignored.
+counted in ``Recorder.dropped`` and otherwise ignored. Every string value is redacted of secret shapes
+(core/redact.py) before it is written.
 """
 
 from __future__ import annotations
@@ -25,6 +26,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import orjson
+
+from nexus_tui.core.redact import redact_event
 
 
 def _now_iso() -> str:
@@ -66,7 +69,7 @@ class Recorder:
             if "session_id" not in fields and type not in ("rating",):
                 ev["session_id"] = self.session_id
             ev.update({k: v for k, v in fields.items() if v is not None or k == "rating"})
-            line = orjson.dumps(ev) + b"\n"
+            line = orjson.dumps(redact_event(ev)) + b"\n"  # secrets never reach the log (core/redact.py)
             self.logs_dir.mkdir(parents=True, exist_ok=True)
             path = self.logs_dir / (datetime.now(UTC).strftime("%Y-%m-%d") + ".jsonl")
             fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)

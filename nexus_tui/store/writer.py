@@ -343,8 +343,12 @@ def _layout(table, row: dict) -> tuple:
 
 
 def prepare(batch: Batch) -> Prepared:
-    """Fold ``batch`` by natural key and lay its rows out for the database (no I/O)."""
+    """Fold ``batch`` by natural key and lay its rows out for the database (no I/O). Free text is redacted of
+    secrets first (core/redact.py): every source's rows pass here."""
     from nexus_tui.core.events import SessionRec
+    from nexus_tui.core.redact import redact_batch
+
+    redact_batch(batch)
 
     sessions = fold_sessions(batch.sessions)
     tasks = fold_tasks(batch.tasks)

@@ -1,0 +1,178 @@
+"""Secret redaction for every free-text value that is stored, written to the event log or shown in a report.
+
+Failed tool output, API error text and system errors are kept (up to 500 characters) for the audit trail, and such
+text often holds the credentials of the command that failed: an ``Authorization: Bearer ...`` header echoed by curl,
+a connection URL with ``user:password@``, an ``sk-ant-...`` key printed by a misconfigured client. ``redact()``
+replaces each secret shape with ``[REDACTED:<rule>]`` and keeps the rest of the text.
+
+The rule table follows gitleaks' default rules (github.com/gitleaks/gitleaks, ``config/gitleaks.toml``: the
+prefixes and lengths of the provider keys) and the detect-secrets plugins (keyword pairs, basic-auth URLs, private
+key blocks, JWTs). detect-secrets itself was considered and not used: its last release (1.5.0, 2024) has no rule for
+Anthropic, OpenAI project, Google API or GitHub fine-grained keys, its detectors report findings per line rather
+than give spans to replace, and it pulls in requests and PyYAML; a table of our own, tested shape by shape
+(tests/test_redact.py), is smaller and faster.
+
+Cost: each rule has literal hints; the text is lowered once and a rule's regex runs only when one of its hints is
+in it (a C substring search), so text that cannot hold a secret costs a few ``in`` checks. Pure: no I/O.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import re
+from collections.abc import Callable
+
+MARK = "[REDACTED:{}]"
+
+_Repl = str | Callable[[re.Match], str]
+
+
+def _mark(name: str) -> str:
+    return MARK.format(name)
+
+
+def _basic(m: re.Match) -> str:
+    """``Basic <base64>``: redacted when the base64 decodes to ``user:password`` (not the English word "Basic")."""
+    tok = m.group(2)
+    try:
+        raw = base64.b64decode(tok + "=" * (-len(tok) % 4), validate=True)
+    except (binascii.Error, ValueError):
+        return m.group(0)
+    if b":" in raw:
+        return m.group(1) + _mark("basic-auth")
+    return m.group(0)
+
+
+def _bearer(m: re.Match) -> str:
+    tok = m.group(2)
+    # a credential, not prose ("Bearer token expired"): long, or with a digit or a token punctuation mark
+    if len(tok) >= 16 or any(c.isdigit() for c in tok) or any(c in "._-~+/=" for c in tok):
+        return m.group(1) + _mark("bearer")
+    return m.group(0)
+
+
+_KEYWORDS = (r"(?:password|passwd|passphrase|pwd|secret|token|api[_-]?key|apikey|access[_-]?key|private[_-]?key|"
+             r"credentials?|auth[_-]?key|session[_-]?key|client[_-]?secret|signing[_-]?key)")
+
+
+def _pair(m: re.Match) -> str:
+    value = m.group("v")
+    inner = value.strip("\"'`")
+    if not inner or inner.startswith("[REDACTED") or inner.lower() in ("null", "none", "true", "false", "***"):
+        return m.group(0)
+    return m.group("k") + _mark("password" if "pass" in m.group("name").lower() or "pwd" in m.group("name").lower()
+                                else "secret")
+
+
+# (name, hints: lower-case literals one of which must be in the lowered text, pattern, replacement)
+_RULES: list[tuple[str, tuple[str, ...], str, _Repl]] = [
+    # blocks first: a private key spans lines (and may be cut short by the 500-character limit: to the end then)
+    ("private-key", ("private key",),
+     r"-----BEGIN[ A-Z0-9_-]{0,40}PRIVATE KEY(?: BLOCK)?-----[\s\S]*?(?:-----END[ A-Z0-9_-]{0,40}PRIVATE KEY"
+     r"(?: BLOCK)?-----|\Z)", None),
+    ("anthropic-key", ("sk-ant-",), r"sk-ant-[A-Za-z0-9]{2,10}-[A-Za-z0-9_\-]{8,}", None),
+    ("openai-key", ("sk-",), r"\bsk-(?:proj|svcacct|admin)-[A-Za-z0-9_\-]{16,}|\bsk-[A-Za-z0-9]{16,}T3BlbkFJ"
+     r"[A-Za-z0-9]{16,}|\bsk-[A-Za-z0-9]{32,}", None),
+    ("aws-access-key", ("akia", "asia", "abia", "acca", "a3t"),
+     r"\b(?:A3T[A-Z0-9]|AKIA|ASIA|ABIA|ACCA)[A-Z0-9]{16}\b", None),
+    ("github-token", ("ghp_", "gho_", "ghu_", "ghs_", "ghr_", "github_pat_"),
+     r"\b(?:gh[pousr]_[A-Za-z0-9]{30,255}|github_pat_[A-Za-z0-9_]{22,255})", None),
+    ("gitlab-token", ("gl",),
+     r"\bgl(?:pat|ptt|dt|rt|cbt|oas|soat|ft|imt|agent|wt|cf)-[A-Za-z0-9_\-]{20,}", None),
+    ("slack-token", ("xox", "xapp-"), r"\bxox[abposre]-[A-Za-z0-9\-]{10,}|\bxapp-\d-[A-Z0-9]+-\d+-[a-z0-9]+", None),
+    ("slack-webhook", ("hooks.slack.com",),
+     r"https?://hooks\.slack\.com/(?:services|workflows|triggers)/[A-Za-z0-9+/_\-]{10,}", None),
+    ("discord-webhook", ("discord",),
+     r"https?://(?:ptb\.|canary\.)?discord(?:app)?\.com/api/webhooks/\d+/[A-Za-z0-9_\-]+", None),
+    ("google-api-key", ("aiza",), r"\bAIza[0-9A-Za-z_\-]{35}", None),
+    ("google-oauth", ("ya29.", "gocspx-"), r"\bya29\.[0-9A-Za-z_\-]{20,}|\bGOCSPX-[0-9A-Za-z_\-]{20,}", None),
+    ("stripe-key", ("sk_", "rk_", "whsec_"), r"\b(?:sk|rk)_(?:live|test)_[0-9A-Za-z]{10,}|\bwhsec_[0-9A-Za-z]{20,}",
+     None),
+    ("huggingface-token", ("hf_",), r"\bhf_[A-Za-z]{30,}", None),
+    ("npm-token", ("npm_",), r"\bnpm_[A-Za-z0-9]{36}", None),
+    ("pypi-token", ("pypi-",), r"\bpypi-AgEIcHlwaS5vcmc[A-Za-z0-9_\-]{20,}", None),
+    ("sendgrid-key", ("sg.",), r"\bSG\.[A-Za-z0-9_\-]{16,32}\.[A-Za-z0-9_\-]{16,64}", None),
+    ("groq-key", ("gsk_",), r"\bgsk_[A-Za-z0-9]{40,}", None),
+    ("xai-key", ("xai-",), r"\bxai-[A-Za-z0-9]{40,}", None),
+    ("shopify-token", ("shpat_", "shpss_", "shpca_", "shppa_"), r"\bshp(?:at|ss|ca|pa)_[a-fA-F0-9]{32}", None),
+    ("digitalocean-token", ("dop_v1_", "doo_v1_", "dor_v1_"), r"\bdo[opr]_v1_[a-f0-9]{64}", None),
+    ("telegram-bot-token", ("bot", ":aa"), r"\b\d{8,10}:AA[0-9A-Za-z_\-]{32,33}\b", None),
+    ("jwt", ("eyj",), r"\beyJ[A-Za-z0-9_\-]{8,}\.eyJ[A-Za-z0-9_\-]{8,}\.[A-Za-z0-9_\-]*", None),
+    # header credentials: the scheme is kept, the credential replaced
+    ("authorization", ("authorization",),
+     r"(?i)((?:proxy-)?authorization[\"']?\s*[:=]\s*[\"']?(?:bearer|basic|token|digest|negotiate|apikey)?\s*)"
+     r"(?!\[REDACTED|(?:bearer|basic|token|digest|negotiate|apikey)\s)[^\s\"',;]{4,}",
+     lambda m: m.group(1) + _mark("authorization")),
+    ("bearer", ("bearer",), r"(?i)(\bbearer\s+)(?!\[REDACTED)([A-Za-z0-9._~+/\-]{6,}=*)", _bearer),
+    ("basic-auth", ("basic",), r"(?i)(\bbasic\s+)([A-Za-z0-9+/]{6,}={0,2})", _basic),
+    ("url-credentials", ("://",),
+     r"(?i)\b([a-z][a-z0-9+.\-]{0,20}://[^\s:/@\"'<>]{0,128}:)(?!\[REDACTED)[^\s/@\"'<>]{1,256}(@)",
+     lambda m: m.group(1) + _mark("password") + m.group(2)),
+    # key = value pairs (env lines, JSON, YAML, CLI flags): the name is kept, the value replaced
+    ("keyword-pair", ("pass", "pwd", "secret", "token", "key", "credential"),
+     r"(?i)(?P<k>(?P<name>\b[A-Za-z0-9_.\-]{0,40}" + _KEYWORDS + r")[\"'`]?\s*(?:=>|:=|=|:)\s*)"
+     r"(?P<v>\"[^\"\n]{1,200}\"|'[^'\n]{1,200}'|`[^`\n]{1,200}`|[^\s\"',;&<>)}\]]{1,200})", _pair),
+    ("keyword-flag", ("--pass", "--token", "--secret", "--api-key", "--apikey"),
+     r"(?i)(?P<k>(?P<name>--(?:password|passwd|pass|token|secret|api-key|apikey))\s+)"
+     r"(?P<v>\"[^\"\n]{1,200}\"|'[^'\n]{1,200}'|[^\s\"',;&<>]{1,200})", _pair),
+]
+
+_COMPILED: list[tuple[tuple[str, ...], re.Pattern, _Repl]] = []
+for _name, _hints, _pat, _repl in _RULES:
+    _COMPILED.append((_hints, re.compile(_pat), _repl if _repl is not None else _mark(_name)))
+RULE_NAMES = tuple(r[0] for r in _RULES)
+
+
+def redact(text):
+    """``text`` with every secret shape replaced by ``[REDACTED:<rule>]``; anything not a str is returned as is."""
+    if not isinstance(text, str) or len(text) < 8:
+        return text
+    low = text.lower()
+    for hints, rx, repl in _COMPILED:
+        for h in hints:
+            if h in low:
+                break
+        else:
+            continue
+        new = rx.sub(repl, text)
+        if new is not text and new != text:
+            text = new
+            low = text.lower()
+    return text
+
+
+def redact_batch(batch) -> None:
+    """Redact, in place, every free-text field of a parsed Batch that the store keeps (error messages and their
+    context, routing reasons). One call in the writer's ``prepare()``: every source goes through it."""
+    for t in batch.tasks:
+        if t.error_message:
+            t.error_message = redact(t.error_message)
+        if t.routing_reason:
+            t.routing_reason = redact(t.routing_reason)
+    for r in batch.tool_results:
+        if r.error_message:
+            r.error_message = redact(r.error_message)
+    for e in batch.errors:
+        e.message = redact(e.message)
+        if e.context:
+            e.context = redact(e.context)
+    for d in batch.routing:
+        d.reason = redact(d.reason)
+        if d.alternatives_considered:
+            d.alternatives_considered = redact(d.alternatives_considered)
+
+
+def redact_event(ev: dict) -> dict:
+    """An event-log record with its string values redacted (nested lists and objects too)."""
+    out = {}
+    for k, v in ev.items():
+        if isinstance(v, str):
+            out[k] = redact(v)
+        elif isinstance(v, dict):
+            out[k] = redact_event(v)
+        elif isinstance(v, list):
+            out[k] = [redact_event(x) if isinstance(x, dict) else redact(x) for x in v]
+        else:
+            out[k] = v
+    return out
