@@ -281,3 +281,171 @@ async def test_the_dashboard_runs_the_receiver_when_the_config_says_so(tmp_path,
     with store.engine.connect() as conn:
         assert conn.execute(text("SELECT model FROM tasks")).scalar() == "claude-opus-5"
     store.close()
+
+
+# ------------------------------------------------------------------ per-record isolation (issue 10, A9)
+
+def _attrs(**a):
+    return [{"key": k, "value": {"intValue": str(v)} if isinstance(v, int) else {"stringValue": str(v)}}
+            for k, v in a.items()]
+
+
+def _rec(name, sid="s-iso", ts="2026-03-01T10:00:00.000Z", nano="1772359200000000000", **a):
+    return {"timeUnixNano": nano, "attributes": _attrs(**{"event.name": name, "session.id": sid,
+                                                          **({"event.timestamp": ts} if ts else {}), **a})}
+
+
+def _api(rid, **a):
+    return _rec("api_request", **{"model": "claude-sonnet-4-5", "input_tokens": 10, "output_tokens": 20,
+                                  "request_id": rid, **a})
+
+
+def _logs(*resource_logs):
+    return {"resourceLogs": list(resource_logs)}
+
+
+def _scoped(*records, resource=None):
+    rl = {"scopeLogs": [{"logRecords": list(records)}]}
+    if resource is not None:
+        rl["resource"] = resource
+    return rl
+
+
+def _task_ids(store):
+    with store.engine.connect() as conn:
+        return {r[0] for r in conn.execute(text("SELECT id FROM tasks"))}
+
+
+@pytest.mark.parametrize("bad, reason", [
+    ({"scopeLogs": "x"}, "scopeLogs is not a list"),
+    ({"scopeLogs": [5]}, "scopeLogs entry is not an object"),
+    ({"scopeLogs": [{"logRecords": {"a": 1}}]}, "logRecords is not a list"),
+    (_scoped(_api("req_bad_res"), resource=5), "resource is not an object"),
+    (_scoped(_api("req_bad_attrs"), resource={"attributes": "x"}), "resource is not an object"),
+    (_scoped("not a record"), "log record is not an object"),
+    (_scoped({"attributes": {"k": 1}}), "log record attributes is not a list"),
+    (_scoped(_rec("api_request", ts=None, nano="1" * 40, model="claude-sonnet-4-5", request_id="req_40")),
+     "log record"),
+    (_scoped(_api("req_neg_in", input_tokens=-5)), "input_tokens is negative"),
+    (_scoped(_api("req_neg_cache", cache_read_tokens="-1")), "cache_read_tokens is negative"),
+    (_scoped(_api("req_nan", output_tokens="lots")), "output_tokens is negative or not a count"),
+    (_scoped({"attributes": [{"key": "event.name", "value": 7}], "timeUnixNano": "1"}), "event.name"),
+])
+def test_one_bad_record_is_rejected_and_the_good_ones_of_the_request_are_stored(receiver, bad, reason):
+    store, url = receiver
+    body = _logs(_scoped(_api("req_good_1")), bad, _scoped(_api("req_good_2")))
+    r = httpx.post(f"{url}/v1/logs", json=body)
+    assert r.status_code == 200, r.text
+    ps = r.json()["partialSuccess"]
+    assert ps["rejectedLogRecords"] == 1 and reason in ps["errorMessage"], ps
+    assert _task_ids(store) == {"req_good_1", "req_good_2"}  # the bad one is neither stored nor stored as 0
+
+
+def test_partial_success_over_protobuf_from_the_official_sdk_exporter(receiver):
+    """The SDK's protobuf exporter as client; the answer is an ExportLogsServiceResponse in protobuf."""
+    from opentelemetry.exporter.otlp.proto.http._log_exporter import OTLPLogExporter
+    from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import (ExportLogsServiceRequest,
+                                                                        ExportLogsServiceResponse)
+    from opentelemetry.sdk._logs import LoggerProvider
+    from opentelemetry.sdk._logs.export import SimpleLogRecordProcessor
+
+    store, url = receiver
+    provider = LoggerProvider()
+    provider.add_log_record_processor(SimpleLogRecordProcessor(OTLPLogExporter(endpoint=f"{url}/v1/logs")))
+    log = provider.get_logger("com.anthropic.claude_code.events")
+    common = {"session.id": "sdk-iso", "event.timestamp": "2026-11-20T10:00:00.000Z", "event.name": "api_request",
+              "model": "claude-opus-4-6", "output_tokens": 3}
+    log.emit(body="claude_code.api_request", attributes={**common, "input_tokens": 12, "request_id": "req_ok"})
+    log.emit(body="claude_code.api_request", attributes={**common, "input_tokens": -12, "request_id": "req_neg"})
+    provider.shutdown()
+    assert _task_ids(store) == {"req_ok"}
+    # the same shape by hand, to read the answer: protobuf in, protobuf out
+    from google.protobuf.json_format import ParseDict
+
+    req = ParseDict(_logs(_scoped(_api("req_pb_ok"), _api("req_pb_neg", input_tokens=-1))),
+                    ExportLogsServiceRequest())
+    r = httpx.post(f"{url}/v1/logs", content=req.SerializeToString(),
+                   headers={"Content-Type": "application/x-protobuf"})
+    assert r.status_code == 200 and r.headers["Content-Type"].startswith("application/x-protobuf")
+    resp = ExportLogsServiceResponse.FromString(r.content)
+    assert resp.partial_success.rejected_log_records == 1
+    assert "input_tokens is negative" in resp.partial_success.error_message
+    assert "req_pb_ok" in _task_ids(store) and "req_pb_neg" not in _task_ids(store)
+
+
+def test_a_whole_good_request_answers_an_empty_partial_success(receiver):
+    store, url = receiver
+    r = httpx.post(f"{url}/v1/logs", json=_logs(_scoped(_api("req_a"), _api("req_b"))))
+    assert r.status_code == 200 and r.json() == {"partialSuccess": {}}
+    assert httpx.post(f"{url}/v1/logs", json={}).json() == {"partialSuccess": {}}  # an empty export
+
+
+def test_metrics_with_bad_points_count_the_good_and_reject_the_bad(receiver):
+    store, url = receiver
+    body = {"resourceMetrics": [{"scopeMetrics": [{"metrics": [
+        {"name": "a", "sum": {"dataPoints": [{"asInt": "3"}, 5, "x", {"asInt": "4"}]}},
+        "not a metric", {"name": "b", "gauge": "x"}]}, 7]}, {"scopeMetrics": "y"}]}
+    r = httpx.post(f"{url}/v1/metrics", json=body)
+    assert r.status_code == 200, r.text
+    ps = r.json()["partialSuccess"]
+    assert ps["rejectedDataPoints"] == 6 and "data point is not an object (2)" in ps["errorMessage"]
+
+
+@pytest.mark.parametrize("name, mangle", [
+    ("truncated", lambda gz: gz[:-4]),
+    ("bad crc", lambda gz: gz[:-8] + b"\0" * 8),
+    ("garbage after the magic", lambda gz: b"\x1f\x8b" + b"x" * 40),
+    ("trailing bytes", lambda gz: gz + b"junk"),
+    ("not gzip at all", lambda gz: b'{"resourceLogs": []}'),
+    ("cut in the middle", lambda gz: gz[: len(gz) // 2]),
+])
+def test_corrupt_gzip_is_400_and_stores_nothing(receiver, name, mangle):
+    store, url = receiver
+    gz = gzip.compress(json.dumps(_logs(_scoped(_api("req_gz")))).encode())
+    r = httpx.post(f"{url}/v1/logs", content=mangle(gz), headers={"Content-Type": "application/json",
+                                                                  "Content-Encoding": "gzip"})
+    assert r.status_code == 400 and "gzip" in r.json()["error"], (name, r.text)
+    assert _task_ids(store) == set()
+    ok = httpx.post(f"{url}/v1/logs", content=gz + gzip.compress(b""),  # two members: valid gzip
+                    headers={"Content-Type": "application/json", "Content-Encoding": "gzip"})
+    assert ok.status_code == 200 and _task_ids(store) == {"req_gz"}
+
+
+@pytest.mark.parametrize("body", [{"foo": 1}, {"resourceSpans": []}, {"resourceLogs": 5}, [1], "x", 3])
+def test_json_that_is_not_otlp_logs_is_400(receiver, body):
+    store, url = receiver
+    r = httpx.post(f"{url}/v1/logs", json=body)
+    assert r.status_code == 400 and "OTLP" in r.json()["error"]
+
+
+def test_two_tool_results_without_tool_use_id_stay_two_and_a_resend_stays_one(receiver):
+    store, url = receiver
+    a = _rec("tool_result", tool_name="Bash", success="true", duration_ms=100, **{"event.sequence": 4})
+    b = _rec("tool_result", tool_name="Bash", success="false", duration_ms=300, error="boom",
+             **{"event.sequence": 5})
+    for _ in range(2):  # sent twice (an exporter's retry): still two
+        assert httpx.post(f"{url}/v1/logs", json=_logs(_scoped(a, b))).status_code == 200
+    with store.engine.connect() as conn:
+        rows = sorted(conn.execute(text("SELECT latency_ms, success FROM tool_calls")).all())
+    assert [(x[0], bool(x[1])) for x in rows] == [(100, True), (300, False)]
+
+
+def test_error_answers_carry_no_sql_or_driver_text(tmp_path):
+    """A store that fails on write: 503 for a busy/locked one (retryable), with a plain message."""
+    from sqlalchemy.exc import OperationalError
+
+    class Failing:
+        def write(self, batch):
+            raise OperationalError("INSERT INTO tasks (id, session_id) VALUES (?, ?)", ("x", "y"),
+                                   Exception("database is locked"))
+
+    rt = ReceiverThread(Failing(), "127.0.0.1", 0)
+    rt.start()
+    assert rt.ready.wait(10)
+    try:
+        r = httpx.post(f"http://127.0.0.1:{rt.port}/v1/logs", json=_logs(_scoped(_api("req_x"))))
+    finally:
+        rt.stop()
+        rt.join(5)
+    assert r.status_code == 503
+    assert "INSERT" not in r.text and "tasks" not in r.text and "VALUES" not in r.text

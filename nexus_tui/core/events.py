@@ -117,6 +117,7 @@ class TaskRec:
     latency_ms: int | None = None  # given by the source (telemetry, event log); else end - trigger
     cost_usd: float | None = None
     cloud_cost_equivalent: float | None = None
+    reported_cost_usd: float | None = None  # the source's own figure (Claude Code's cost_usd), beside our computed one
     request_id: str | None = None
     message_id: str | None = None
     project: str | None = None
