@@ -20,7 +20,7 @@ MODEL_FIELDS = ["model", "tasks", "tokens_in", "tokens_out", "cache_creation_tok
                 "total_tokens", "cost_usd", "cost_share", "unpriced_tasks", "cache_hit_rate", "avg_latency_ms",
                 "p95_latency_ms", "rated_helpful", "rated_not_helpful"]
 TOOL_FIELDS = ["tool", "server", "calls", "failures", "failure_rate", "pending", "avg_ms", "p50_ms", "p95_ms",
-               "p99_ms", "max_ms"]
+               "p99_ms", "max_ms", "waits", "wait_total_ms", "wait_p50_ms", "wait_p95_ms"]
 DAILY_FIELDS = ["date", "tasks", "tokens_in", "tokens_out", "cache_creation_tokens", "cache_read_tokens",
                 "total_tokens", "cost_usd", "unpriced_tasks", "cache_hit_rate", "tool_calls", "tool_failures",
                 "models"]
@@ -114,10 +114,13 @@ def render(report: str, engine, f: Filters, tz, fmt: str) -> str:
             return R.to_json([{k: r.get(k) for k in TOOL_FIELDS} for r in rows])
         if fmt == "csv":
             return R.to_csv(rows, TOOL_FIELDS)
-        return R.table(["tool", "server", "calls", "failures", "rate", "p50", "p95", "p99", "max"],
+        # latency columns: execution time; waits for the user (questions, permission prompts) apart
+        return R.table(["tool", "server", "calls", "failures", "rate", "p50", "p95", "p99", "max", "waits",
+                        "wait p50"],
                        [[r["tool"], r["server"] or "-", R.fmt_int(r["calls"]), R.fmt_int(r["failures"]),
                          R.fmt_pct(r["failure_rate"]), R.fmt_ms(r["p50_ms"]), R.fmt_ms(r["p95_ms"]),
-                         R.fmt_ms(r["p99_ms"]), R.fmt_ms(r["max_ms"])] for r in rows], right=set(range(2, 9)))
+                         R.fmt_ms(r["p99_ms"]), R.fmt_ms(r["max_ms"]), R.fmt_int(r["waits"]),
+                         R.fmt_ms(r["wait_p50_ms"])] for r in rows], right=set(range(2, 11)))
     if report == "daily":
         rows = Q.daily(engine, f, tz)
         if fmt == "json":

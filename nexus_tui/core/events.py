@@ -171,7 +171,7 @@ class ToolResultRec:
     error_type: str | None = None
     error_message: str | None = None
     output_size: int | None = None
-    latency_ms: int | None = None  # when the source measures it directly
+    latency_ms: int | None = None  # when the source measures it directly (execution only when wait_ms is set)
     source_path: str | None = None
     result_offset: int | None = None
     result_length: int | None = None
@@ -180,6 +180,7 @@ class ToolResultRec:
     mcp_server: str | None = None
     task_id: str | None = None
     source: str | None = None
+    wait_ms: int | None = None  # time waiting for the user (a question, a permission prompt), apart from latency_ms
 
 
 @dataclass(slots=True)

@@ -251,6 +251,7 @@ def tools_report(engine: Engine, f: Filters, percentiles: bool = True) -> list[d
                             .group_by(t.c.tool_name, t.c.mcp_server)).all()
         hists = (rollup.tool_hists(conn, f, sf, ["tool_name", "mcp_server"], [TC.c.tool_name, TC.c.mcp_server])
                  if percentiles else None)
+        waits = _tool_waits(conn, conds)
         out = []
         for name, server, calls, failures, pending, avg, mx in rows:
             calls, failures = int(calls), int(failures)
@@ -263,8 +264,27 @@ def tools_report(engine: Engine, f: Filters, percentiles: bool = True) -> list[d
                                              _values_between(conn, TC.c.latency_ms,
                                                              conds + [TC.c.tool_name == name] + sc), mx)
                 d.update(p50_ms=p[50], p95_ms=p[95], p99_ms=p[99], max_ms=mx)
+            d.update(waits.get((name, server), _NO_WAITS))
             out.append(d)
     out.sort(key=lambda d: (-d["calls"], d["tool"]))
+    return out
+
+
+_NO_WAITS = {"waits": 0, "wait_total_ms": 0, "wait_p50_ms": None, "wait_p95_ms": None}
+
+
+def _tool_waits(conn, conds: list) -> dict:
+    """Per (tool, server): the calls that waited for the user, their total wait and its p50/p95 (nearest rank).
+    The latency columns of the report are execution time; these are the waits kept apart (docs/metrics.md)."""
+    rows = conn.execute(select(TC.c.tool_name, TC.c.mcp_server, TC.c.wait_ms)
+                        .where(*conds, TC.c.wait_ms > 0).order_by(TC.c.wait_ms)).all()
+    by: dict = {}
+    for name, server, w in rows:
+        by.setdefault((name, server), []).append(int(w))
+    out = {}
+    for key, vals in by.items():
+        p = {q: vals[max(0, -(-q * len(vals) // 100) - 1)] for q in (50, 95)}  # ceil(q% of n)-th smallest
+        out[key] = {"waits": len(vals), "wait_total_ms": sum(vals), "wait_p50_ms": p[50], "wait_p95_ms": p[95]}
     return out
 
 
