@@ -41,7 +41,44 @@ def _unpriced_note(n: int) -> str:
             if n else "")
 
 
+COST_NOTES = {
+    "auto": "costs: auto (the source's own cost where it reports one and the 5m/1h split of cache writes is "
+            "unknown, else computed from the tokens)",
+    "calculate": "costs: calculate (computed from the tokens and the price tables)",
+    "display": "costs: display (as reported by the source; tasks it did not price count as unpriced)",
+}
+_COSTED = ("summary", "sessions", "models", "daily")
+
+
 def render(report: str, engine, f: Filters, tz, fmt: str) -> str:
+    """The report; the ones with costs say which cost mode they sum (JSON: ``cost_mode`` in the object or in each
+    row; text: a last line)."""
+    out = _render(report, engine, f, tz, fmt)
+    if report not in _COSTED or fmt == "csv":
+        return out
+    if fmt == "json":
+        import orjson
+
+        obj = orjson.loads(out)
+        if isinstance(obj, dict):
+            obj["cost_mode"] = f.cost_mode
+        elif isinstance(obj, list):
+            for row in obj:
+                if isinstance(row, dict):
+                    row["cost_mode"] = f.cost_mode
+        if report == "models" and isinstance(obj, list):  # both figures beside the chosen one
+            from nexus_tui.store import queries as Q
+
+            for mode, key in (("calculate", "cost_computed_usd"), ("display", "cost_reported_usd")):
+                other = {r["model"]: r for r in Q.models(engine, f.with_(cost_mode=mode))}
+                for row in obj:
+                    o = other.get(row.get("model"))
+                    row[key] = None if o is None or o["unpriced_tasks"] == o["tasks"] else o["cost_usd"]
+        return R.to_json(obj)
+    return out.rstrip("\n") + "\n" + COST_NOTES.get(f.cost_mode, f"costs: {f.cost_mode}")
+
+
+def _render(report: str, engine, f: Filters, tz, fmt: str) -> str:
     from nexus_tui.store import queries as Q
 
     if report == "summary":
@@ -137,7 +174,7 @@ def render(report: str, engine, f: Filters, tz, fmt: str) -> str:
 
 
 def run_headless(settings: Settings, report: str, *, since=None, until=None, project=None, tz=None,
-                 fmt: str = "text", collect: bool = True) -> int:
+                 fmt: str = "text", collect: bool = True, cost_mode: str | None = None) -> int:
     """Print one report; returns the process exit code (2 for bad arguments or an unusable database)."""
     try:
         zone = local_zone(tz)
@@ -145,7 +182,7 @@ def run_headless(settings: Settings, report: str, *, since=None, until=None, pro
         _err(f"unknown time zone {tz!r} (use an IANA name such as Europe/Berlin or UTC)")
         return 2
     try:
-        f = build_filters(since, until, project, zone)
+        f = build_filters(since, until, project, zone).with_(cost_mode=cost_mode or settings.cost_mode)
     except ValueError as e:
         _err(str(e))
         return 2

@@ -449,3 +449,111 @@ def test_error_answers_carry_no_sql_or_driver_text(tmp_path):
         rt.join(5)
     assert r.status_code == 503
     assert "INSERT" not in r.text and "tasks" not in r.text and "VALUES" not in r.text
+
+
+# ------------------------------------------------------------------ cost modes (issue 10, A15)
+
+def _otel_home(tmp_path):
+    """The real Claude Code OTel payloads posted to a receiver over HTTP, into <home>/insights.db."""
+    require_shared()
+    (tmp_path / "nexus").mkdir()
+    store = store_at(tmp_path / "nexus" / "insights.db")
+    rt = ReceiverThread(store.writer, "127.0.0.1", 0)
+    rt.start()
+    assert rt.ready.wait(10)
+    want = {}
+    try:
+        for f in sorted(OTEL.glob("*.json")):
+            r = httpx.post(f"http://127.0.0.1:{rt.port}/v1/logs", content=f.read_bytes(),
+                           headers={"Content-Type": "application/json"})
+            assert r.status_code == 200
+            for rl in json.loads(f.read_bytes())["resourceLogs"]:
+                for sl in rl["scopeLogs"]:
+                    for rec in sl["logRecords"]:
+                        a = {x["key"]: list(x["value"].values())[0] for x in rec["attributes"]}
+                        if a.get("event.name") == "api_request":
+                            want[a["request_id"]] = a
+    finally:
+        rt.stop()
+        rt.join(5)
+    return store, want
+
+
+def test_the_reported_cost_is_stored_beside_the_computed_one(tmp_path):
+    store, want = _otel_home(tmp_path)
+    with store.engine.connect() as conn:
+        rows = {r.id: r for r in conn.execute(text("SELECT id, model, cost_usd, reported_cost_usd FROM tasks"))}
+    store.close()
+    assert set(rows) == set(want)
+    for rid, a in want.items():
+        assert rows[rid].reported_cost_usd == pytest.approx(float(a["cost_usd"]))
+    opus = next(r for r in rows.values() if r.model == "claude-opus-5")
+    assert opus.reported_cost_usd == pytest.approx(0.099585) and opus.cost_usd == pytest.approx(0.0692, abs=5e-4)
+
+
+@pytest.mark.parametrize("mode", ["auto", "calculate", "display", None])
+def test_cost_mode_chooses_the_figure_and_the_report_says_which(tmp_path, mode):
+    from tests.test_store import _cli
+
+    store, want = _otel_home(tmp_path)
+    with store.engine.connect() as conn:
+        rows = {r.id: r for r in conn.execute(text("SELECT id, model, cost_usd, reported_cost_usd, "
+                                                   "cache_creation_tokens FROM tasks"))}
+    store.close()
+    computed = sum(r.cost_usd for r in rows.values())
+    reported = sum(float(a["cost_usd"]) for a in want.values())
+    # auto: every OTel request has cache writes with an unknown 5m/1h split (or none: then ours is exact)
+    auto = sum(float(want[i]["cost_usd"]) if r.cache_creation_tokens > 0 else r.cost_usd for i, r in rows.items())
+    args = ["--headless", "models", "--format", "json", "--no-collect"] + (["--cost-mode", mode] if mode else [])
+    out = _cli(tmp_path, *args)
+    assert out.returncode == 0, out.stderr
+    models = json.loads(out.stdout)
+    total = sum(m["cost_usd"] for m in models)
+    expect = {"auto": auto, "calculate": computed, "display": reported, None: auto}[mode]
+    assert total == pytest.approx(expect, rel=1e-9)
+    assert {m["cost_mode"] for m in models} == {mode or "auto"}
+    opus = next(m for m in models if m["model"] == "claude-opus-5")
+    assert opus["cost_reported_usd"] == pytest.approx(0.099585) and opus["cost_computed_usd"] == pytest.approx(
+        rows[next(i for i, r in rows.items() if r.model == "claude-opus-5")].cost_usd)
+    text_out = _cli(tmp_path, "--headless", "daily", "--no-collect", *(["--cost-mode", mode] if mode else []))
+    assert f"costs: {mode or 'auto'}" in text_out.stdout
+    assert auto != pytest.approx(computed)  # the modes differ on this data
+
+
+def test_cost_mode_setting_in_the_config_file_and_a_bad_value(tmp_path):
+    from tests.test_store import _cli
+
+    store, want = _otel_home(tmp_path)
+    store.close()
+    (tmp_path / "nexus" / "insights.toml").write_text('[pricing]\ncost_mode = "calculate"\n')
+    out = json.loads(_cli(tmp_path, "--headless", "summary", "--format", "json", "--no-collect").stdout)
+    assert out["cost_mode"] == "calculate"
+    assert json.loads(_cli(tmp_path, "--headless", "summary", "--format", "json", "--no-collect", "--cost-mode",
+                           "display").stdout)["cost_mode"] == "display"  # the flag wins
+    (tmp_path / "nexus" / "insights.toml").write_text('[pricing]\ncost_mode = "cheapest"\n')
+    bad = _cli(tmp_path, "--headless", "summary", "--format", "json", "--no-collect")
+    assert json.loads(bad.stdout)["cost_mode"] == "auto" and "cost_mode must be one of" in bad.stderr
+
+
+def test_auto_uses_the_computed_cost_when_the_transcript_gives_the_split(tmp_path):
+    """A request seen in a transcript (which splits cache writes 5m/1h) and by telemetry: auto prices it."""
+    from nexus_tui.core.filters import Filters
+    from nexus_tui.store import queries as Q
+
+    require_shared()
+    store = store_at(tmp_path / "db.sqlite")
+    rid = "req_split_1"
+    from nexus_tui.core.events import Batch, TaskRec
+
+    b = Batch(tasks=[TaskRec(id=rid, session_id="s", ts_ms=1_772_000_000_000, source="transcript",
+                             model="claude-opus-4-6", tokens_in=10, tokens_out=100, cache_creation_tokens=5000,
+                             cache_creation_5m_tokens=5000, cache_creation_1h_tokens=0, cost_usd=0.04,
+                             reported_cost_usd=0.05),
+                     TaskRec(id="req_nosplit", session_id="s", ts_ms=1_772_000_000_000, source="otel",
+                             model="claude-opus-4-6", tokens_in=10, tokens_out=100, cache_creation_tokens=5000,
+                             cost_usd=0.04, reported_cost_usd=0.06)])
+    store.writer.write(b)
+    got = {m: sum(r["cost_usd"] for r in Q.models(store.engine, Filters(cost_mode=m)))
+           for m in ("auto", "calculate", "display")}
+    store.close()
+    assert got == pytest.approx({"auto": 0.04 + 0.06, "calculate": 0.08, "display": 0.11})

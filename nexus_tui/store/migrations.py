@@ -77,10 +77,11 @@ def _rebuild_rollups(conn) -> None:
     rebuild(conn)
 
 
-# 3: session_stats; 4: task_rollups and tool_rollups, built from the stored rows; 5: tasks.reported_cost_usd and
-# tool_calls.wait_ms (rows stored before keep NULL: their source did not say, or they were read before)
+# 3: session_stats; 4: task_rollups and tool_rollups, built from the stored rows; 5: tasks.reported_cost_usd,
+# tool_calls.wait_ms (rows stored before keep NULL: their source did not say, or they were read before) and the
+# rollups' sums of the cost modes (rebuilt)
 MIGRATIONS = {2: [_add_missing, _backfill_v2], 3: [_add_missing], 4: [_add_missing, _rebuild_rollups],
-              5: [_add_missing]}
+              5: [_add_missing, _rebuild_rollups]}
 
 
 def migrate(engine: Engine) -> tuple[int, int]:

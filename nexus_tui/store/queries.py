@@ -131,15 +131,16 @@ def _values_between(conn, col, conds: list):
     return read
 
 
-def _usage_cols():
+def _usage_cols(cost_mode: str = "auto"):
+    cost = rollup.cost_expr(cost_mode)
     return [func.count().label("tasks"),
             func.coalesce(func.sum(T.c.tokens_in), 0).label("tokens_in"),
             func.coalesce(func.sum(T.c.tokens_out), 0).label("tokens_out"),
             func.coalesce(func.sum(T.c.cache_creation_tokens), 0).label("cache_creation_tokens"),
             func.coalesce(func.sum(T.c.cache_read_tokens), 0).label("cache_read_tokens"),
-            func.sum(T.c.cost_usd).label("cost_usd"),
+            func.sum(cost).label("cost_usd"),
             func.sum(T.c.cloud_cost_equivalent).label("cloud_cost_equivalent"),
-            func.coalesce(func.sum(case((T.c.cost_usd.is_(None), 1), else_=0)), 0).label("unpriced_tasks"),
+            func.coalesce(func.sum(case((cost.is_(None), 1), else_=0)), 0).label("unpriced_tasks"),
             func.avg(T.c.latency_ms).label("avg_latency_ms"),
             func.coalesce(func.sum(case((T.c.quality_rating == 1, 1), else_=0)), 0).label("rated_helpful"),
             func.coalesce(func.sum(case((T.c.quality_rating == 0, 1), else_=0)), 0).label("rated_not_helpful")]
@@ -357,7 +358,7 @@ def sessions(engine: Engine, f: Filters, *, limit: int | None = None, offset: in
             total_fast = conn.execute(select(func.count()).select_from(S).where(and_(true(), *conds))).scalar() or 0
             page_ids = [r[0] for r in conn.execute(ids_q)]
     if page_ids is not None:  # a page of sessions: its own rows, whatever the history's size
-        agg = (select(T.c.session_id.label("sid"), *_usage_cols(),
+        agg = (select(T.c.session_id.label("sid"), *_usage_cols(f.cost_mode),
                       func.count(distinct(T.c.agent_id)).label("subagents"))
                .where(and_(true(), *tc, T.c.session_id.in_(page_ids))).group_by(T.c.session_id).subquery("agg"))
         tools = (select(TC.c.session_id.label("sid"), func.count().label("tool_calls"),

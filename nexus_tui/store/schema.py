@@ -208,6 +208,11 @@ class _TaskTotals(SQLModel):
     rated_not_helpful: int = 0
     first_ms: int | None = _bigt()
     last_ms: int | None = _bigt()
+    # --- added in version 5: the cost of the other cost modes (store/rollup.py cost_expr) ---
+    cost_auto_usd: float | None = None
+    unpriced_auto: int = 0
+    cost_display_usd: float | None = None
+    unpriced_display: int = 0
 
 
 class _TaskSums(_TaskTotals):
