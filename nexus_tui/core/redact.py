@@ -65,6 +65,43 @@ def _pair(m: re.Match) -> str:
                                 else "secret")
 
 
+_KW_RX = re.compile(_KEYWORDS)  # run over the lowered text (case-insensitive alternations are slow in re)
+_KW_RX_I = re.compile(r"(?i)" + _KEYWORDS)
+_PAIR_TAIL = re.compile(r"[\"'`]?[ \t]*(?:=>|:=|=|:)[ \t]*"
+                        r"(?P<v>\"[^\"\n]{1,200}\"|'[^'\n]{1,200}'|`[^`\n]{1,200}`|[^\s\"',;&<>)}\]]{1,200})")
+_IDENT = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-")
+
+
+def _pairs(text: str) -> str:
+    """``name = value`` pairs whose name ends in a secret keyword (``password``, ``DB_PASSWORD``, ``api_key``,
+    ``client_secret``, ``GITHUB_TOKEN``...; env lines, JSON, YAML, URLs' queries): the value replaced. Found from the
+    keyword (a C scan) rather than by a pattern tried at every position."""
+    out, pos = [], 0
+    low = text.lower()
+    finder = _KW_RX.finditer(low) if len(low) == len(text) else _KW_RX_I.finditer(text)
+    for m in finder:
+        if m.start() < pos:
+            continue
+        t = _PAIR_TAIL.match(text, m.end())
+        if t is None:
+            continue
+        v = t.group("v")
+        inner = v.strip("\"'`")
+        if not inner or inner.startswith("[REDACTED") or inner.lower() in ("null", "none", "true", "false", "***"):
+            continue
+        start = m.start()
+        while start > 0 and m.start() - start < 40 and text[start - 1] in _IDENT:
+            start -= 1
+        name = text[start:m.end()].lower()
+        out.append(text[pos:t.start("v")])
+        out.append(_mark("password" if "pass" in name or "pwd" in name else "secret"))
+        pos = t.end("v")
+    if not out:
+        return text
+    out.append(text[pos:])
+    return "".join(out)
+
+
 # (name, hints: lower-case literals one of which must be in the lowered text, pattern, replacement)
 _RULES: list[tuple[str, tuple[str, ...], str, _Repl]] = [
     # blocks first: a private key spans lines (and may be cut short by the 500-character limit: to the end then)
@@ -110,18 +147,18 @@ _RULES: list[tuple[str, tuple[str, ...], str, _Repl]] = [
      r"(?i)\b([a-z][a-z0-9+.\-]{0,20}://[^\s:/@\"'<>]{0,128}:)(?!\[REDACTED)[^\s/@\"'<>]{1,256}(@)",
      lambda m: m.group(1) + _mark("password") + m.group(2)),
     # key = value pairs (env lines, JSON, YAML, CLI flags): the name is kept, the value replaced
-    ("keyword-pair", ("pass", "pwd", "secret", "token", "key", "credential"),
-     r"(?i)(?P<k>(?P<name>\b[A-Za-z0-9_.\-]{0,40}" + _KEYWORDS + r")[\"'`]?\s*(?:=>|:=|=|:)\s*)"
-     r"(?P<v>\"[^\"\n]{1,200}\"|'[^'\n]{1,200}'|`[^`\n]{1,200}`|[^\s\"',;&<>)}\]]{1,200})", _pair),
+    ("keyword-pair", ("pass", "pwd", "secret", "token", "key", "credential"), None, _pairs),
     ("keyword-flag", ("--pass", "--token", "--secret", "--api-key", "--apikey"),
      r"(?i)(?P<k>(?P<name>--(?:password|passwd|pass|token|secret|api-key|apikey))\s+)"
      r"(?P<v>\"[^\"\n]{1,200}\"|'[^'\n]{1,200}'|[^\s\"',;&<>]{1,200})", _pair),
 ]
 
-_COMPILED: list[tuple[tuple[str, ...], re.Pattern, _Repl]] = []
+_COMPILED: list[tuple[frozenset, re.Pattern | None, _Repl]] = []
 for _name, _hints, _pat, _repl in _RULES:
-    _COMPILED.append((_hints, re.compile(_pat), _repl if _repl is not None else _mark(_name)))
+    _COMPILED.append((frozenset(_hints), re.compile(_pat) if _pat is not None else None,
+                      _repl if _repl is not None else _mark(_name)))
 RULE_NAMES = tuple(r[0] for r in _RULES)
+_HINTS = tuple(sorted({h for r in _RULES for h in r[1]}))
 
 
 def redact(text):
@@ -129,38 +166,41 @@ def redact(text):
     if not isinstance(text, str) or len(text) < 8:
         return text
     low = text.lower()
+    found = {h for h in _HINTS if h in low}  # C substring searches; text without any hint is returned here
+    if not found:
+        return text
     for hints, rx, repl in _COMPILED:
-        for h in hints:
-            if h in low:
-                break
-        else:
+        if hints.isdisjoint(found):
             continue
-        new = rx.sub(repl, text)
-        if new is not text and new != text:
-            text = new
-            low = text.lower()
+        text = repl(text) if rx is None else rx.sub(repl, text)
     return text
 
 
 def redact_batch(batch) -> None:
     """Redact, in place, every free-text field of a parsed Batch that the store keeps (error messages and their
-    context, routing reasons). One call in the writer's ``prepare()``: every source goes through it."""
+    context, routing reasons). One call in the writer's ``prepare()``: every source goes through it. A failed tool's
+    text is both its call's error_message and its errors row: redacted once."""
+    seen: dict[str, str] = {}
+
+    def r(v):
+        if not v:
+            return v
+        got = seen.get(v)
+        if got is None:
+            got = seen[v] = redact(v)
+        return got
+
     for t in batch.tasks:
-        if t.error_message:
-            t.error_message = redact(t.error_message)
-        if t.routing_reason:
-            t.routing_reason = redact(t.routing_reason)
-    for r in batch.tool_results:
-        if r.error_message:
-            r.error_message = redact(r.error_message)
+        t.error_message = r(t.error_message)
+        t.routing_reason = r(t.routing_reason)
+    for x in batch.tool_results:
+        x.error_message = r(x.error_message)
     for e in batch.errors:
-        e.message = redact(e.message)
-        if e.context:
-            e.context = redact(e.context)
+        e.message = r(e.message)
+        e.context = r(e.context)
     for d in batch.routing:
-        d.reason = redact(d.reason)
-        if d.alternatives_considered:
-            d.alternatives_considered = redact(d.alternatives_considered)
+        d.reason = r(d.reason)
+        d.alternatives_considered = r(d.alternatives_considered)
 
 
 def redact_event(ev: dict) -> dict:
