@@ -254,3 +254,25 @@ def test_otlp_api_error_and_tool_result_text_are_redacted(tmp_path):
 
 if __name__ == "__main__":
     sys.exit(pytest.main([__file__]))
+
+
+def test_migrating_to_version_5_redacts_what_was_stored_before(tmp_path):
+    from nexus_tui.store.schema import SCHEMA_VERSION
+
+    db = tmp_path / "v4.sqlite"
+    store = store_at(db)
+    with store.engine.begin() as conn:  # rows as an older version stored them, and the database back at version 4
+        conn.execute(text("INSERT INTO errors (id, time, ts_ms, component, kind, message, context) VALUES "
+                          "('e1', '2026-01-01T00:00:00.000Z', 1, 'tool', 'error', :m, :c)"),
+                     {"m": LEAKY, "c": json.dumps({"auth": f"Bearer {AK}"})})
+        conn.execute(text("INSERT INTO tool_calls (id, session_id, tool_name, error_message) VALUES "
+                          "('t1', 's', 'Bash', :m), ('t2', 's', 'Bash', 'plain failure')"), {"m": LEAKY[:500]})
+        conn.execute(text("DELETE FROM schema_version WHERE version = :v"), {"v": SCHEMA_VERSION})
+    store.close()
+    again = store_at(db)
+    with again.engine.connect() as conn:
+        msgs = [r[0] for r in conn.execute(text("SELECT error_message FROM tool_calls ORDER BY id"))]
+        err = conn.execute(text("SELECT message, context FROM errors")).one()
+    again.close()
+    assert "[REDACTED:" in msgs[0] and msgs[1] == "plain failure"
+    assert all(s not in msgs[0] + err[0] + err[1] for s in PLANTED)
