@@ -557,3 +557,17 @@ def test_auto_uses_the_computed_cost_when_the_transcript_gives_the_split(tmp_pat
            for m in ("auto", "calculate", "display")}
     store.close()
     assert got == pytest.approx({"auto": 0.04 + 0.06, "calculate": 0.08, "display": 0.11})
+
+
+@pytest.mark.parametrize("mode", ["auto", "calculate", "display"])
+def test_cloud_tasks_save_nothing_whatever_the_cost_mode(tmp_path, mode):
+    """Local savings = cloud equivalent − cost: a cloud task's equivalent follows the chosen cost."""
+    from nexus_tui.core.filters import Filters
+    from nexus_tui.store import queries as Q
+
+    store, want = _otel_home(tmp_path)
+    s = Q.summary(store.engine, Filters(cost_mode=mode))
+    daily = Q.daily(store.engine, Filters(cost_mode=mode), __import__("datetime").UTC)
+    store.close()
+    assert s["local_savings_usd"] == pytest.approx(0.0, abs=1e-12)
+    assert s["cost_usd"] == pytest.approx(sum(d["cost_usd"] for d in daily))

@@ -139,7 +139,7 @@ def _usage_cols(cost_mode: str = "auto"):
             func.coalesce(func.sum(T.c.cache_creation_tokens), 0).label("cache_creation_tokens"),
             func.coalesce(func.sum(T.c.cache_read_tokens), 0).label("cache_read_tokens"),
             func.sum(cost).label("cost_usd"),
-            func.sum(T.c.cloud_cost_equivalent).label("cloud_cost_equivalent"),
+            func.sum(rollup.cloud_expr(cost_mode)).label("cloud_cost_equivalent"),
             func.coalesce(func.sum(case((cost.is_(None), 1), else_=0)), 0).label("unpriced_tasks"),
             func.avg(T.c.latency_ms).label("avg_latency_ms"),
             func.coalesce(func.sum(case((T.c.quality_rating == 1, 1), else_=0)), 0).label("rated_helpful"),

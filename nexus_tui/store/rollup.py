@@ -54,7 +54,8 @@ TC = ToolCall.__table__
 _TASK_DIMS = ("model", "source", "routing", "tier", "persona", "cli_tool", "agent")
 _TASK_SUMS = ("tokens_in", "tokens_out", "cache_creation_tokens", "cache_read_tokens")
 # the cost sums of the other cost modes (cost_usd / unpriced are the computed cost's): see cost_expr
-_COST_MODE_SUMS = ("cost_auto_usd", "unpriced_auto", "cost_display_usd", "unpriced_display")
+_COST_MODE_SUMS = ("cost_auto_usd", "unpriced_auto", "cost_display_usd", "unpriced_display", "cloud_auto_usd",
+                   "cloud_display_usd")
 COST_MODES = ("auto", "calculate", "display")
 
 # a task's cost in auto mode: the source's own figure when it reports one and the 5m/1h split of the cache writes
@@ -79,6 +80,15 @@ def cost_expr(mode: str = "auto", t=None):
                                                       t.c.cache_creation_5m_tokens.is_(None),
                                                       t.c.cache_creation_1h_tokens.is_(None)))),
                  t.c.reported_cost_usd), else_=t.c.cost_usd)
+
+
+def cloud_expr(mode: str = "auto", t=None):
+    """A task's cloud-cost equivalent under the cost mode: a cloud task's is its cost (so local savings stay
+    cloud equivalent − cost), a local task's the stored price of the reference model."""
+    t = T if t is None else t
+    if mode == "calculate":
+        return t.c.cloud_cost_equivalent
+    return case((t.c.routing == "local", t.c.cloud_cost_equivalent), else_=cost_expr(mode, t))
 
 
 def bucket(ms: int | None) -> int | None:
@@ -288,7 +298,9 @@ _TASK_SUMS_SQL = ("COUNT(*), COALESCE(SUM(tokens_in), 0), COALESCE(SUM(tokens_ou
                   "SUM(latency_ms), MAX(latency_ms), SUM(CASE WHEN quality_rating = 1 THEN 1 ELSE 0 END), "
                   "SUM(CASE WHEN quality_rating = 0 THEN 1 ELSE 0 END), MIN(ts_ms), MAX(ts_ms), "
                   f"SUM({_AUTO_SQL}), SUM(CASE WHEN ({_AUTO_SQL}) IS NULL THEN 1 ELSE 0 END), "
-                  "SUM(reported_cost_usd), SUM(CASE WHEN reported_cost_usd IS NULL THEN 1 ELSE 0 END)")
+                  "SUM(reported_cost_usd), SUM(CASE WHEN reported_cost_usd IS NULL THEN 1 ELSE 0 END), "
+                  f"SUM(CASE WHEN routing = 'local' THEN cloud_cost_equivalent ELSE {_AUTO_SQL} END), "
+                  "SUM(CASE WHEN routing = 'local' THEN cloud_cost_equivalent ELSE reported_cost_usd END)")
 
 
 _FEW = 8  # sessions recomputed by bucket range; more are recomputed whole, a few queries for all of them
@@ -475,14 +487,17 @@ def _bounds(col, lo, hi) -> list:
 
 _ROLLUP_TASK_COLS = ("tasks", *_TASK_SUMS, "cost_usd", "cloud_cost_equivalent", "unpriced", "lat_n", "lat_sum",
                      "lat_max", "rated_helpful", "rated_not_helpful", "first_ms", "last_ms")
-_MODE_COLS = {"auto": ("cost_auto_usd", "unpriced_auto"), "display": ("cost_display_usd", "unpriced_display")}
+_MODE_COLS = {"auto": {"cost_usd": "cost_auto_usd", "unpriced": "unpriced_auto",
+                       "cloud_cost_equivalent": "cloud_auto_usd"},
+              "display": {"cost_usd": "cost_display_usd", "unpriced": "unpriced_display",
+                          "cloud_cost_equivalent": "cloud_display_usd"}}
 
 
 def _rollup_cols(tbl, mode: str) -> list:
-    """The rollup table's task columns, the cost and unpriced count of ``mode`` under the names cost_usd, unpriced."""
-    cost, unpriced = _MODE_COLS.get(mode, ("cost_usd", "unpriced"))
-    return [tbl.c[cost].label("cost_usd") if k == "cost_usd" else tbl.c[unpriced].label("unpriced")
-            if k == "unpriced" else tbl.c[k] for k in _ROLLUP_TASK_COLS]
+    """The rollup table's task columns; the cost, unpriced count and cloud equivalent of ``mode`` under the names
+    cost_usd, unpriced and cloud_cost_equivalent."""
+    names = _MODE_COLS.get(mode, {})
+    return [tbl.c[names[k]].label(k) if k in names else tbl.c[k] for k in _ROLLUP_TASK_COLS]
 
 
 def task_source(f: Filters, session_conds: list, extra_raw: list = (), extra_rollup: list = (),
@@ -529,7 +544,7 @@ def raw_task_rows(conds: list, cost_mode: str = "auto"):
     return select(
         T.c.session_id, T.c.ts_ms, T.c.model, T.c.source, T.c.routing, T.c.tier, T.c.persona, T.c.cli_tool,
         _agent_expr().label("agent"), one.label("tasks"), *[T.c[k] for k in _TASK_SUMS], cost.label("cost_usd"),
-        T.c.cloud_cost_equivalent, case((cost.is_(None), one), else_=zero).label("unpriced"),
+        cloud_expr(cost_mode).label("cloud_cost_equivalent"), case((cost.is_(None), one), else_=zero).label("unpriced"),
         case((T.c.latency_ms.is_(None), zero), else_=one).label("lat_n"), T.c.latency_ms.label("lat_sum"),
         T.c.latency_ms.label("lat_max"), case((T.c.quality_rating == 1, one), else_=zero).label("rated_helpful"),
         case((T.c.quality_rating == 0, one), else_=zero).label("rated_not_helpful"),

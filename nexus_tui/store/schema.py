@@ -213,6 +213,8 @@ class _TaskTotals(SQLModel):
     unpriced_auto: int = 0
     cost_display_usd: float | None = None
     unpriced_display: int = 0
+    cloud_auto_usd: float | None = None
+    cloud_display_usd: float | None = None
 
 
 class _TaskSums(_TaskTotals):
