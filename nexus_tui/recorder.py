@@ -27,7 +27,7 @@ from pathlib import Path
 
 import orjson
 
-from nexus_tui.core.redact import redact_event
+from nexus_tui.core.redact import redact, redact_event
 
 
 def _now_iso() -> str:
@@ -98,7 +98,7 @@ class Recorder:
             yield handle
         except BaseException as e:
             handle.fields.setdefault("outcome", "error")
-            handle.fields.setdefault("error", f"{type(e).__name__}: {e}"[:500])
+            handle.fields.setdefault("error", redact(f"{type(e).__name__}: {e}")[:500])  # before the trim
             raise
         finally:
             handle.fields.setdefault("outcome", "ok")
