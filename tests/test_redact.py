@@ -280,3 +280,19 @@ def test_migrating_to_version_5_redacts_what_was_stored_before(tmp_path):
     again.close()
     assert "[REDACTED:" in msgs[0] and msgs[1] == "plain failure"
     assert all(s not in msgs[0] + err[0] + err[1] for s in PLANTED)
+
+
+@pytest.mark.parametrize("name", sorted(SECRETS))
+def test_a_key_cut_by_the_500_character_trim_leaves_no_fragment(name):
+    secret = SECRETS[name]
+    if secret.startswith("http"):  # webhooks: their rule needs the path (cut to the host, nothing secret is left)
+        return
+    for keep in (len(secret) // 2, len(secret) - 3):  # the provider prefix and part of the secret itself
+        cut = ("x" * 480 + " failed: " + secret)[: 489 + keep] + "…"
+        out = redact(cut)
+        assert secret[:keep] not in out and out.endswith("]…"), (keep, out[-40:])
+
+
+def test_a_last_word_like_a_key_prefix_is_kept_when_the_text_was_not_cut():
+    assert redact("error while loading glib-2.0") == "error while loading glib-2.0"
+    assert redact("x" * 495 + " glib-2.0").endswith("[REDACTED:cut-key]")  # at the limit: taken as cut

@@ -52,6 +52,13 @@ def _bearer(m: re.Match) -> str:
     return m.group(0)
 
 
+def _cut(m: re.Match) -> str:
+    """Only in text that was trimmed (ends with "…" or is at the 500-character limit): elsewhere a last word such as
+    "glib-2.0" is no cut key."""
+    t = m.string.rstrip()
+    return _mark("cut-key") if t.endswith("…") or len(t) >= 499 else m.group(0)
+
+
 _KEYWORDS = (r"(?:password|passwd|passphrase|pwd|secret|token|api[_-]?key|apikey|access[_-]?key|private[_-]?key|"
              r"credentials?|auth[_-]?key|session[_-]?key|client[_-]?secret|signing[_-]?key)")
 
@@ -148,6 +155,11 @@ _RULES: list[tuple[str, tuple[str, ...], str, _Repl]] = [
      lambda m: m.group(1) + _mark("password") + m.group(2)),
     # key = value pairs (env lines, JSON, YAML, CLI flags): the name is kept, the value replaced
     ("keyword-pair", ("pass", "pwd", "secret", "token", "key", "credential"), None, _pairs),
+    # a key cut short by the 500-character trim at the end of the text: its prefix is enough
+    ("cut-key", ("sk-", "gh", "gl", "xox", "xapp-", "akia", "asia", "aiza", "ya29.", "_live_", "_test_", "whsec_",
+                 "eyj", "hf_", "npm_", "pypi-", "sg.", "gsk_", "xai-"),
+     r"\b(?:sk-|gh[pousr]_|github_pat_|gl[a-z]{2,5}-|xox[a-z]-|xapp-|AKIA|ASIA|AIza|ya29\.|[sr]k_(?:live|test)_|"
+     r"whsec_|eyJ|hf_|npm_|pypi-|SG\.|gsk_|xai-)(?!\[REDACTED)[A-Za-z0-9_\-./+=]{2,}(?=…?\s*\Z)", _cut),
     ("keyword-flag", ("--pass", "--token", "--secret", "--api-key", "--apikey"),
      r"(?i)(?P<k>(?P<name>--(?:password|passwd|pass|token|secret|api-key|apikey))\s+)"
      r"(?P<v>\"[^\"\n]{1,200}\"|'[^'\n]{1,200}'|[^\s\"',;&<>]{1,200})", _pair),
