@@ -217,9 +217,8 @@ def test_recorder_error_event_is_redacted(tmp_path):
 
     rec = Recorder(tmp_path, session_id="s1")
     rec.error("tool", "crash", f"token={AK} and Bearer {SECRETS['jwt']}", context={"auth": f"Basic {AK}"})
-    with pytest.raises(RuntimeError):
-        with rec.task(model="m"):
-            raise RuntimeError(f"upstream said 401 for {SECRETS['github-pat']}")
+    with pytest.raises(RuntimeError), rec.task(model="m"):
+        raise RuntimeError(f"upstream said 401 for {SECRETS['github-pat']}")
     data = b"".join(p.read_bytes() for p in tmp_path.glob("*.jsonl"))
     assert AK.encode() not in data and SECRETS["jwt"].encode() not in data
     assert SECRETS["github-pat"].encode() not in data and b"upstream said 401" in data

@@ -11,8 +11,8 @@ import pytest
 from sqlalchemy import text
 
 from nexus_tui.core import waits
-from nexus_tui.store import queries as Q
 from nexus_tui.core.filters import Filters
+from nexus_tui.store import queries as Q
 from tests.conftest import CC, copy_cc_tree, require_shared
 from tests.helpers import collector_for, store_at
 
@@ -61,7 +61,7 @@ def real(tmp_path_factory):
 
 
 def test_questions_to_the_user_are_all_wait(real):
-    store, rows = real
+    _, rows = real
     calls = _calls_in_files()
     asks = {k: c for k, c in calls.items() if c["name"] in ("AskUserQuestion", "ExitPlanMode")}
     assert len(asks) == 3
@@ -71,7 +71,7 @@ def test_questions_to_the_user_are_all_wait(real):
 
 
 def test_rejected_calls_are_all_wait_and_approved_edits_after_a_prompt_are_waits(real):
-    store, rows = real
+    _, rows = real
     calls = _calls_in_files()
     rejected = {k: c for k, c in calls.items() if c["error"] and "The user doesn't want to" in c["text"]}
     assert len(rejected) >= 2
@@ -86,7 +86,7 @@ def test_rejected_calls_are_all_wait_and_approved_edits_after_a_prompt_are_waits
 
 
 def test_bypass_mode_and_read_only_tools_have_no_waits_and_own_run_times_stay_latency(real):
-    store, rows = real
+    _, rows = real
     calls = _calls_in_files()
     for k, c in calls.items():
         rejected = c["error"] and "The user doesn't want to" in c["text"]

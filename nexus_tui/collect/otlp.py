@@ -112,7 +112,9 @@ def _request_class(kind: str):
     if kind == "logs":
         from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest as Req
     else:
-        from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import ExportMetricsServiceRequest as Req
+        from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
+            ExportMetricsServiceRequest as Req,
+        )
     return Req
 
 
@@ -123,10 +125,13 @@ def _respond(kind: str, protobuf: bool, rejected: int, message: str) -> web.Resp
     partial = {field_name: rejected, "errorMessage": message} if rejected or message else {}
     if protobuf:
         if kind == "logs":
-            from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceResponse as Resp
+            from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import (
+                ExportLogsServiceResponse as Resp,
+            )
         else:
             from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
-                ExportMetricsServiceResponse as Resp)
+                ExportMetricsServiceResponse as Resp,
+            )
         from google.protobuf.json_format import ParseDict
 
         msg = ParseDict({"partialSuccess": partial} if partial else {}, Resp())
@@ -264,7 +269,8 @@ def count_points(payload: dict, rejects: _Rejects) -> int:
 
 def _is_retryable(e: BaseException) -> bool:
     """A locked, busy or read-only database (or a lost connection): the client should retry the request."""
-    from sqlalchemy.exc import DisconnectionError, OperationalError, TimeoutError as PoolTimeout
+    from sqlalchemy.exc import DisconnectionError, OperationalError
+    from sqlalchemy.exc import TimeoutError as PoolTimeout
 
     from nexus_tui.store.engine import StoreError
 
@@ -306,7 +312,7 @@ def make_app(writer, stats: ReceiverStats | None = None, notify=None) -> web.App
             with lock:
                 try:
                     return writer.write(batch)
-                except Exception as e:  # noqa: BLE001
+                except Exception as e:
                     if _is_retryable(e):
                         raise
                 # a record the checks let through fails the joined write: each on its own, rejecting the failures
@@ -316,7 +322,7 @@ def make_app(writer, stats: ReceiverStats | None = None, notify=None) -> web.App
                 for one in singles:
                     try:
                         total.add(writer.write(one))
-                    except Exception as e:  # noqa: BLE001
+                    except Exception as e:
                         if _is_retryable(e):
                             raise
                         rejects.add(f"log record could not be stored ({type(e).__name__})",
