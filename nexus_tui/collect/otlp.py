@@ -309,6 +309,10 @@ def make_app(writer, stats: ReceiverStats | None = None, notify=None) -> web.App
             stats.skipped[k] = stats.skipped.get(k, 0) + v
 
         def write():
+            from nexus_tui.store.writer import WriteResult
+
+            if batch.is_empty():  # every record rejected, or only events that mark nothing
+                return WriteResult()
             with lock:
                 try:
                     return writer.write(batch)
@@ -316,8 +320,6 @@ def make_app(writer, stats: ReceiverStats | None = None, notify=None) -> web.App
                     if _is_retryable(e):
                         raise
                 # a record the checks let through fails the joined write: each on its own, rejecting the failures
-                from nexus_tui.store.writer import WriteResult
-
                 total = WriteResult()
                 for one in singles:
                     try:
