@@ -13,7 +13,7 @@ from sqlalchemy.schema import CreateIndex
 
 from nexus_tui.core.events import ms_from_iso
 from nexus_tui.store.engine import write_tx
-from nexus_tui.store.schema import SCHEMA_VERSION, TABLES, SchemaVersion, Session, Task
+from nexus_tui.store.schema import PROXY_SCHEMA_VERSION, SCHEMA_VERSION, TABLES, SchemaVersion, Session, Task
 from sqlmodel import SQLModel
 
 
@@ -77,8 +77,11 @@ def _rebuild_rollups(conn) -> None:
     rebuild(conn)
 
 
-# 3: session_stats; 4: task_rollups and tool_rollups, built from the stored rows
-MIGRATIONS = {2: [_add_missing, _backfill_v2], 3: [_add_missing], 4: [_add_missing, _rebuild_rollups]}
+# 3: session_stats; 4: task_rollups and tool_rollups, built from the stored rows; 6 (PROXY_SCHEMA_VERSION): the
+# proxy's task columns and quota_snapshots. A version with no entry (5 until its change lands) takes the generic
+# step: every missing table and column is added.
+MIGRATIONS = {2: [_add_missing, _backfill_v2], 3: [_add_missing], 4: [_add_missing, _rebuild_rollups],
+              PROXY_SCHEMA_VERSION: [_add_missing]}
 
 
 def migrate(engine: Engine) -> tuple[int, int]:
@@ -111,7 +114,7 @@ def migrate(engine: Engine) -> tuple[int, int]:
                                                                  note="created"))
             return 0, SCHEMA_VERSION
         for version in range(start + 1, SCHEMA_VERSION + 1):
-            for step in MIGRATIONS[version]:
+            for step in MIGRATIONS.get(version, [_add_missing]):
                 step(conn)
             conn.execute(SchemaVersion.__table__.insert().values(version=version, applied_at=_now(),
                                                                  note=f"migrated from {version - 1}"))

@@ -1,4 +1,4 @@
-"""The database schema (version 4). The seed's three tables keep every column, name and meaning.
+"""The database schema (version 6; 6 adds the proxy's task columns and quota_snapshots). The seed's three tables keep every column, name and meaning.
 
 Times are ISO-8601 UTC text (seed) plus integer epoch-ms twins (``*_ms``) for portable arithmetic and
 range scans. ``tokens_in`` is uncached input (Anthropic semantics); total input = tokens_in +
@@ -10,7 +10,11 @@ from __future__ import annotations
 from sqlalchemy import BigInteger, Column, Index, Text
 from sqlmodel import Field, SQLModel
 
-SCHEMA_VERSION = 4
+# Version 6 (the recording proxy, issue 11): the task columns below "added in version 6" and quota_snapshots.
+# Version 5 belongs to another change; until it lands, migrations.py steps through 5 with the generic
+# add-missing step. To renumber this step, change PROXY_SCHEMA_VERSION (and SCHEMA_VERSION with it).
+PROXY_SCHEMA_VERSION = 6
+SCHEMA_VERSION = PROXY_SCHEMA_VERSION
 
 
 def _big(**kw):
@@ -84,6 +88,25 @@ class Task(SQLModel, table=True):
     service_tier: str | None = None
     priced_as: str | None = None  # genai-prices model id; NULL = unpriced
     rated_ms: int | None = _big()
+    # --- added in version 6 (the recording proxy; linking columns filled by core/linking.py) ---
+    conversation_id: str | None = Field(default=None, index=True)
+    branch_id: str | None = None
+    parent_request_id: str | None = None
+    parent_task_request_id: str | None = None
+    is_subtask: bool | None = None
+    message_hash: str | None = Field(default=None, index=True)
+    parent_message_hash: str | None = None
+    system_hash: str | None = None
+    message_count: int | None = None
+    http_status: int | None = None
+    error_type: str | None = None  # the API's error type: overloaded_error, rate_limit_error, ...
+    ttfb_ms: int | None = None  # request sent -> first response byte
+    ttft_ms: int | None = None  # request sent -> first content token (streamed)
+    request_bytes: int | None = _big()
+    response_bytes: int | None = _big()
+    streamed: bool | None = None
+    client: str | None = None  # the client's user agent
+    retries: int | None = None  # the client's retry count (x-stainless-retry-count)
 
 
 class RoutingDecision(SQLModel, table=True):
@@ -178,6 +201,24 @@ class SessionStat(SQLModel, table=True):
     tool_calls: int | None = None
     tool_errors: int | None = None
     updated_ms: int | None = _big()
+
+
+class QuotaSnapshot(SQLModel, table=True):
+    """One rate-limit window as a response's ``anthropic-ratelimit-*`` headers showed it (version 6)."""
+
+    __tablename__ = "quota_snapshots"
+    __table_args__ = (Index("ix_quota_window_ms", "window", "observed_ms"),)
+
+    id: str = Field(primary_key=True)  # <request id>:<window>
+    observed_ms: int = Field(sa_column=Column(BigInteger, nullable=False, index=True))
+    observed_at: str = Field(nullable=False)
+    source: str = Field(nullable=False)  # 'proxy'
+    account: str | None = None  # anthropic-organization-id when sent
+    window: str = Field(nullable=False)  # 'unified', '5h', '7d', '7d_opus', 'requests', 'tokens', ...
+    used_fraction: float | None = None  # 0..1
+    resets_at_ms: int | None = _big()
+    status: str | None = None  # allowed | allowed_warning | rejected
+    raw_json: str | None = Field(default=None, sa_column=Column(Text))  # that window's headers as sent
 
 
 def _bigt(nullable: bool = True):
@@ -373,4 +414,4 @@ SCHEMA_V1_DDL = [
 ]
 
 TABLES = [Session, Task, RoutingDecision, ToolCall, ErrorEvent, IngestCursor, SessionStat, TaskRollup, ToolRollup,
-          TaskHour, ToolHour, TaskDay, ToolDay, TaskSessionDay, ToolSessionDay, RollupDirty, SchemaVersion]
+          TaskHour, ToolHour, TaskDay, ToolDay, TaskSessionDay, ToolSessionDay, RollupDirty, QuotaSnapshot, SchemaVersion]
