@@ -210,3 +210,14 @@ class ServerThread(threading.Thread):
         if self.loop is not None and self._stop_evt is not None:
             self.loop.call_soon_threadsafe(self._stop_evt.set)
         self.join(5)
+
+
+def main() -> None:  # python -m tests.proxy_upstream PORT: serve until killed (bench/proxy.py runs it so)
+    import sys
+
+    web.run_app(make_upstream(), host="127.0.0.1", port=int(sys.argv[1]), access_log=None, print=None,
+                handler_cancellation=True, backlog=1024)
+
+
+if __name__ == "__main__":
+    main()

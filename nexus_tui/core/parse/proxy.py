@@ -123,24 +123,27 @@ class _Stream:
         self.tools: list[dict] = []
         self.usage: dict = {}
 
+    # SSE events whose data is not needed: only their name is looked at (most of a stream is content deltas)
+    _SKIP = (b"event: content_block_delta", b"event: ping", b"event: content_block_stop", b"event: message_stop")
+
     def feed(self, data: bytes) -> None:
         if self.overflow or not self._decode.ok or not data:
             return
         data = self._decode(data)
         if self.sse:
-            self._pending += data
-            while True:
-                i = self._pending.find(b"\n\n")
-                j = self._pending.find(b"\r\n\r\n")
-                if i < 0 and j < 0:
-                    break
-                if i < 0 or (0 <= j < i):
-                    end, sep = j, 4
-                else:
-                    end, sep = i, 2
-                raw = bytes(self._pending[:end])
-                del self._pending[:end + sep]
-                self._event(raw)
+            buf = bytes(self._pending) + data if self._pending else data
+            if b"\r" in buf:  # CRLF lines (a lone CR at the end waits for its LF in the next chunk)
+                buf = buf.replace(b"\r\n", b"\n")
+            parts = buf.split(b"\n\n")
+            self._pending = bytearray(parts[-1])
+            skip = self._SKIP
+            for raw in parts[:-1]:
+                if raw.startswith(skip):
+                    if not self.first_token and raw.startswith(b"event: content_block_delta"):
+                        self.first_token = True
+                    continue
+                if raw:
+                    self._event(raw)
             if len(self._pending) > MAX_PENDING:
                 self.overflow = True
                 self._pending.clear()
@@ -168,7 +171,7 @@ class _Stream:
         self._pending.clear()
 
     def _event(self, raw: bytes) -> None:
-        data = [ln[5:].lstrip() for ln in raw.replace(b"\r\n", b"\n").split(b"\n") if ln.startswith(b"data:")]
+        data = [ln[5:].lstrip() for ln in raw.split(b"\n") if ln.startswith(b"data:")]
         if not data:
             return
         payload = b"\n".join(data)
