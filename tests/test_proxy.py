@@ -571,3 +571,48 @@ def test_a_version_4_database_migrates_to_6_keeping_its_rows(tmp_path):
     versions = [r["version"] for r in rows(again, "SELECT version FROM schema_version ORDER BY version")]
     assert versions[-1] == SCHEMA_VERSION == PROXY_SCHEMA_VERSION == 6 and 5 in versions
     again.close()
+
+
+def test_proxy_section_runs_the_proxy_inside_the_collect_daemon(tmp_path, upstream):
+    """[proxy] enabled = true in insights.toml: `nexus-insights collect` serves the proxy, and its records reach the
+    database through the event log and the daemon's own collector (the final pass after the proxy is drained)."""
+    home = tmp_path / "home"
+    home.mkdir()
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    (home / "insights.toml").write_text(f'[proxy]\nenabled = true\nport = {port}\nupstream = "{upstream[0].url}"\n')
+    env = {**os.environ, "NEXUS_INSIGHTS_HOME": str(home), "CLAUDE_CONFIG_DIR": str(tmp_path / "claude"),
+           "PYTHONUNBUFFERED": "1"}
+    p = subprocess.Popen([sys.executable, "-m", "nexus_tui", "collect", "--interval", "0.5"], env=env,
+                         stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        line = p.stdout.readline().decode()
+        assert f"recording proxy on http://127.0.0.1:{port}" in line, line
+        m = _client(f"http://127.0.0.1:{port}").messages.create(model=MODEL, max_tokens=5, messages=_msgs())
+        assert m.usage.output_tokens == 255
+    finally:
+        p.send_signal(signal.SIGTERM)
+        out = p.communicate(timeout=30)[0].decode()
+    assert p.returncode == 0, out
+    store = store_at(home / "insights.db")
+    (t,) = rows(store, "SELECT id, source, tokens_out FROM tasks")
+    assert (t["id"], t["source"], t["tokens_out"]) == (captures()[0]["response"]["headers"]["request-id"],
+                                                      "proxy-intercept", 255)
+    store.close()
+
+
+def test_proxy_settings_are_read_and_guarded(tmp_path):
+    from nexus_tui.config import load_settings
+
+    (tmp_path / "insights.toml").write_text('[proxy]\nenabled = true\nport = 9999\nstore_bodies = true\n'
+                                            'upstream = "http://10.0.0.2:8080"\nopenai_upstream = "http://127.0.0.1:11434"\n')
+    s = load_settings(tmp_path)
+    assert (s.proxy_enabled, s.proxy_port, s.proxy_store_bodies, s.proxy_upstream, s.proxy_openai_upstream) == (
+        True, 9999, True, "http://10.0.0.2:8080", "http://127.0.0.1:11434")
+    (tmp_path / "insights.toml").write_text('[proxy]\nenabled = "yes"\nport = 70000\nupstream = "ftp://x"\n'
+                                            'store_bodies = 1\n')
+    s = load_settings(tmp_path)
+    assert (s.proxy_enabled, s.proxy_port, s.proxy_store_bodies, s.proxy_upstream, s.proxy_openai_upstream) == (
+        False, 8787, False, "https://api.anthropic.com", None)

@@ -36,6 +36,7 @@ from urllib.parse import urlsplit
 import aiohttp
 import orjson
 from aiohttp import web
+from yarl import URL
 
 from nexus_tui.core.parse.proxy import (AnthropicStream, OpenAIStream, conversation_key, quota_from_headers,
                                         request_facts)
@@ -306,7 +307,7 @@ def make_app(cfg: ProxyConfig, sink: EventSink | None, stats: ProxyStats | None 
         copy = bytearray() if rec is not None and cfg.store_bodies else None
         try:
             try:
-                up_cm = request.app[CLIENT].request(request.method, base + path, headers=_forward_headers(
+                up_cm = request.app[CLIENT].request(request.method, URL(base + path, encoded=True), headers=_forward_headers(
                     request.headers), data=body if body else None, allow_redirects=False)
                 up = await up_cm.__aenter__()
             except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as e:
