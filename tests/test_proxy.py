@@ -254,8 +254,8 @@ def test_nexus_headers_are_read_and_stripped_and_secrets_never_recorded(upstream
     assert rd["classifier_version"] == "rules-v1"
     assert t["req_h2"]["session_id"] == sid  # Claude Code's session from metadata.user_id
     assert t["req_h3"]["session_id"].startswith("px-conv-")  # else the conversation
-    (s,) = rows(store, "SELECT cli_tool FROM sessions WHERE id = :i", i=sid)
-    assert s["cli_tool"] == "proxy"
+    clis = {r["id"]: r["cli_tool"] for r in rows(store, "SELECT id, cli_tool FROM sessions")}
+    assert clis[sid] == "claude-code" and clis["nx-sess-1"] == "proxy"  # Claude Code's session keeps its cli_tool
     store.close()
 
 
@@ -494,12 +494,20 @@ def test_usage_is_message_start_overlaid_with_the_last_message_delta_never_summe
     assert p.stop_reason == "end_turn" and p.message_id == "msg_1" and p.first_token
 
 
-@settings(max_examples=100, deadline=None)
-@given(st.lists(st.integers(min_value=1, max_value=400), max_size=60), st.sampled_from([0, 1]))
-def test_sse_parsed_the_same_whatever_the_chunk_boundaries(cuts, which):
+@settings(max_examples=150, deadline=None)
+@given(st.lists(st.integers(min_value=1, max_value=400), max_size=60), st.sampled_from([0, 1]), st.booleans(),
+       st.booleans())
+def test_sse_parsed_the_same_whatever_the_chunk_boundaries(cuts, which, crlf, gz):
+    """Any split of the stream into chunks, LF or CRLF lines, gzip or not: the same usage and tools."""
+    import gzip
+
     cap = captures()[which]
     data = b"".join(sse_events(cap))
-    p = AnthropicStream("text/event-stream; charset=utf-8")
+    if crlf:
+        data = data.replace(b"\n", b"\r\n")
+    if gz:
+        data = gzip.compress(data)
+    p = AnthropicStream("text/event-stream; charset=utf-8", "gzip" if gz else "")
     pos = 0
     for c in cuts:
         p.feed(data[pos:pos + c])
@@ -511,6 +519,26 @@ def test_sse_parsed_the_same_whatever_the_chunk_boundaries(cuts, which):
         "cache_creation_input_tokens"]
     assert [t["id"] for t in p.tools] == [b["id"] for b in cap["response"]["body"]["content"]
                                          if b["type"] == "tool_use"]
+
+
+def test_a_gzipped_json_body_is_read_and_a_non_json_one_ignored():
+    import gzip
+
+    body = json.dumps(captures()[1]["response"]["body"]).encode()
+    p = AnthropicStream("application/json", "gzip")
+    z = gzip.compress(body)
+    for i in range(0, len(z), 7):
+        p.feed(z[i:i + 7])
+    p.finish()
+    assert p.usage["tokens_out"] == 234 and [t["name"] for t in p.tools] == ["Bash"]
+    q = AnthropicStream("text/html")
+    q.feed(b"<html>{not json")
+    q.finish()
+    assert q.usage == {} and q.model is None
+    r = AnthropicStream("application/json", "br")  # an encoding it cannot undo: nothing read, nothing raised
+    r.feed(b"\x1b\x00garbage")
+    r.finish()
+    assert r.usage == {}
 
 
 def test_quota_headers_of_every_kind_and_malformed_values_dropped():

@@ -124,6 +124,19 @@ def _event(b: Batch, ev: dict, ts: int, path: str, offset: int, reference_model:
                                  task_id=task_key(ev["task_id"]) if ev.get("task_id") else None))
 
 
+def _cli_of(client: str | None, session_from: str | None) -> str:
+    """The CLI a proxied request came from (its user agent), so a session also read from transcripts keeps its
+    cli_tool; 'proxy' for any other client."""
+    ua = (client or "").lower()
+    if ua.startswith("claude-cli") or session_from == "claude-code":
+        return "claude-code"
+    if ua.startswith("geminicli"):
+        return "gemini-cli"
+    if "kiro" in ua:
+        return "kiro-cli"
+    return "proxy"
+
+
 def _proxy_request(b: Batch, ev: dict, ts: int, sid: str, reference_model: str) -> None:
     """One request through nexus-insights' own proxy -> a task (keyed by the upstream's request id, the transcripts'
     requestId, so a request seen by both is one row), its tool_use calls, an error row, its quota snapshots."""
@@ -150,14 +163,15 @@ def _proxy_request(b: Batch, ev: dict, ts: int, sid: str, reference_model: str) 
     err = ev.get("error_message")
     if failed and not err:
         err = f"HTTP {status}" + (f" {ev['error_type']}" if ev.get("error_type") else "")
-    b.sessions.append(SessionRec(id=sid, start_ms=start, end_ms=ts, cli_tool="proxy", persona=ev.get("persona")))
+    cli = _cli_of(ev.get("client"), ev.get("session_from"))
+    b.sessions.append(SessionRec(id=sid, start_ms=start, end_ms=ts, cli_tool=cli, persona=ev.get("persona")))
     b.tasks.append(TaskRec(
         id=tid, session_id=sid, ts_ms=start, source=SOURCE_PROXY, model=model, routing=ev["routing"],
         routing_reason=ev.get("routing_reason"), tokens_in=tin, tokens_out=tout, cache_read_tokens=cread,
         cache_creation_tokens=cwrite, cache_creation_5m_tokens=c5, cache_creation_1h_tokens=c1, latency_ms=latency,
         end_ms=ts, cost_usd=cost, cloud_cost_equivalent=cloud, request_id=ev.get("request_id"),
         message_id=ev.get("message_id"), status="error" if failed else "ok", error_message=err,
-        stop_reason=ev.get("stop_reason"), cli_tool="proxy", persona=ev.get("persona"),
+        stop_reason=ev.get("stop_reason"), cli_tool=cli, persona=ev.get("persona"),
         component=ev.get("kind"), service_tier=ev.get("service_tier"), priced_as=priced,
         message_hash=ev.get("message_hash"), parent_message_hash=ev.get("parent_message_hash"),
         system_hash=ev.get("system_hash"), message_count=ev.get("message_count"), http_status=status,
