@@ -644,3 +644,57 @@ def test_proxy_settings_are_read_and_guarded(tmp_path):
     s = load_settings(tmp_path)
     assert (s.proxy_enabled, s.proxy_port, s.proxy_store_bodies, s.proxy_upstream, s.proxy_openai_upstream) == (
         False, 8787, False, "https://api.anthropic.com", None)
+
+
+_junk = st.recursive(st.none() | st.booleans() | st.integers(min_value=-2**70, max_value=2**70) |
+                     st.floats(allow_nan=False) | st.text(max_size=300),
+                     lambda kids: st.lists(kids, max_size=4) | st.dictionaries(st.text(max_size=12), kids, max_size=4),
+                     max_leaves=12)
+_usage_keys = ["input_tokens", "output_tokens", "cache_read_input_tokens", "cache_creation_input_tokens",
+               "cache_creation", "service_tier", "prompt_tokens", "completion_tokens", "prompt_tokens_details"]
+
+
+@settings(max_examples=100, deadline=None)
+@given(events=st.lists(st.fixed_dictionaries(
+           {"type": st.sampled_from(["message_start", "content_block_start", "message_delta", "error", "x"])},
+           optional={"message": st.fixed_dictionaries({}, optional={
+               "id": _junk, "model": _junk, "usage": st.dictionaries(st.sampled_from(_usage_keys), _junk)}),
+               "content_block": st.fixed_dictionaries({"type": st.sampled_from(["tool_use", "text"])},
+                                                      optional={"id": _junk, "name": _junk, "text": _junk}),
+               "delta": st.dictionaries(st.sampled_from(["stop_reason", "content"]), _junk),
+               "usage": st.dictionaries(st.sampled_from(_usage_keys), _junk),
+               "error": st.dictionaries(st.sampled_from(["type", "message", "code"]), _junk),
+               "choices": _junk, "id": _junk, "model": _junk}), max_size=8),
+       body=st.dictionaries(st.sampled_from(["model", "messages", "metadata", "stream", "system"]), _junk),
+       headers=st.dictionaries(st.sampled_from(["user-agent", "x-stainless-retry-count", "x-nexus-session",
+                                               "x-nexus-persona", "x-nexus-routing-reason",
+                                               "x-nexus-classifier-version"]), st.text(max_size=400)),
+       resp_headers=st.dictionaries(st.sampled_from(["request-id", "anthropic-organization-id",
+                                                    "anthropic-ratelimit-unified-status",
+                                                    "anthropic-ratelimit-unified-reset",
+                                                    "anthropic-ratelimit-unified-5h-utilization",
+                                                    "anthropic-ratelimit-unified-" + "w" * 80 + "-reset",
+                                                    "anthropic-ratelimit-tokens-limit",
+                                                    "anthropic-ratelimit-tokens-remaining",
+                                                    "anthropic-ratelimit-tokens-reset"]), st.text(max_size=300)),
+       status=st.integers(min_value=100, max_value=999), openai_route=st.booleans())
+def test_whatever_a_request_and_response_hold_the_recorded_event_is_valid(events, body, headers, resp_headers,
+                                                                        status, openai_route):
+    """Malformed values (wrong types, negative or huge counts, long strings) are dropped or bounded, so the event the
+    writer builds always passes the schema the collector checks: a record is never lost to an invalid field."""
+    from multidict import CIMultiDict
+
+    from nexus_tui.collect.proxy import EventSink, ProxyStats, _finish
+    from nexus_tui.core.parse.nexus_events import invalid_reason
+    from nexus_tui.core.parse.proxy import OpenAIStream
+
+    parser = (OpenAIStream if openai_route else AnthropicStream)("text/event-stream")
+    parser.feed(b"".join(b"data: " + json.dumps(e).encode() + b"\n\n" for e in events))
+    rec = {"id": None, "route": "openai" if openai_route else "anthropic", "path": "/v1/messages",
+           "kind": "chat" if openai_route else "messages", "routing": "cloud", "request_bytes": 10,
+           "request_body": json.dumps(body).encode(), "headers": headers}
+    _finish(rec, parser, status, CIMultiDict(resp_headers), 0.001, None, 5, time.perf_counter(), None, None)
+    sink = EventSink.__new__(EventSink)  # its event builder only (no thread)
+    sink.store_bodies, sink._hashes, sink._redact = False, None, lambda s: s
+    ev = sink.event(rec)
+    assert invalid_reason(ev) is None, (invalid_reason(ev), ev)

@@ -343,7 +343,11 @@ def make_app(cfg: ProxyConfig, sink: EventSink | None, stats: ProxyStats | None 
                         await resp.write(chunk)
                         nbytes += len(chunk)
                         if parser is not None:
-                            parser.feed(chunk)
+                            try:
+                                parser.feed(chunk)
+                            except Exception:  # never let reading a response break forwarding it
+                                parser = None
+                                continue
                             if ttft is None and parser.first_token:
                                 ttft = now - t0
                             if copy is not None and len(copy) < 32 << 20:
@@ -369,8 +373,11 @@ def make_app(cfg: ProxyConfig, sink: EventSink | None, stats: ProxyStats | None 
             return web.Response(status=499)
         finally:
             if rec is not None:
-                _finish(rec, parser, status, up_headers, ttfb, ttft, nbytes, t0, incomplete, copy)
-                sink.put(rec)
+                try:
+                    _finish(rec, parser, status, up_headers, ttfb, ttft, nbytes, t0, incomplete, copy)
+                    sink.put(rec)
+                except Exception:  # a record that cannot be completed is counted, the response is not touched
+                    stats.dropped += 1
 
     app = web.Application(client_max_size=MAX_REQUEST)
     app.on_startup.append(on_startup)

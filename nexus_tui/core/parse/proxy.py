@@ -30,6 +30,11 @@ def _int(v) -> int | None:
     return v if isinstance(v, int) and not isinstance(v, bool) and 0 <= v <= _MAX_TOKENS else None
 
 
+def _digits(v) -> bool:
+    """ASCII digits only ('¹' and other Unicode digits are not numbers int() reads)."""
+    return isinstance(v, str) and v.isascii() and v.isdigit()
+
+
 def _str(v, limit: int = 200) -> str | None:
     return v[:limit] if isinstance(v, str) and v else None
 
@@ -78,7 +83,7 @@ def request_facts(body: object, headers) -> dict:
         "session_id": sid or conversation_key(b),
         "session_from": how,
         "client": _str(headers.get("user-agent"), 300),
-        "retries": int(retries) if isinstance(retries, str) and retries.isdigit() and len(retries) < 6 else None,
+        "retries": int(retries) if _digits(retries) and len(retries) < 6 else None,
         "persona": _str(headers.get("x-nexus-persona")),
         "routing_reason": _str(headers.get("x-nexus-routing-reason")),
         "classifier_version": _str(headers.get("x-nexus-classifier-version")),
@@ -276,14 +281,16 @@ class OpenAIStream(_Stream):
             return
         self.message_id = self.message_id or _str(obj.get("id"))
         self.model = self.model or _str(obj.get("model"))
-        for ch in obj.get("choices") or ():
+        choices = obj.get("choices")
+        for ch in choices if isinstance(choices, list) else ():
             if not isinstance(ch, dict):
                 continue
             d = ch.get("delta") if isinstance(ch.get("delta"), dict) else ch.get("message")
             if isinstance(d, dict):
                 if d.get("content") or d.get("reasoning_content"):
                     self.first_token = True
-                for tc in d.get("tool_calls") or ():
+                calls = d.get("tool_calls")
+                for tc in calls if isinstance(calls, list) else ():
                     if isinstance(tc, dict) and _str(tc.get("id")):
                         fn = tc.get("function") if isinstance(tc.get("function"), dict) else {}
                         self.first_token = True
@@ -305,7 +312,7 @@ class OpenAIStream(_Stream):
 
 
 # ------------------------------------------------------------------ quota
-_UNIFIED_WIN = re.compile(r"^anthropic-ratelimit-unified-([a-z0-9_]+)-(utilization|reset|status)$")
+_UNIFIED_WIN = re.compile(r"^anthropic-ratelimit-unified-([a-z0-9_]{1,60})-(utilization|reset|status)$")
 _API_WIN = re.compile(r"^anthropic-ratelimit-(requests|tokens|input-tokens|output-tokens)-(limit|remaining|reset)$")
 
 
@@ -322,7 +329,7 @@ def _epoch_ms(v: str | None) -> int | None:
     if not v:
         return None
     v = v.strip()
-    if v.isdigit() and len(v) <= 12:
+    if _digits(v) and len(v) <= 12:
         return int(v) * 1000
     try:
         dt = datetime.fromisoformat(v[:-1] + "+00:00" if v.endswith(("Z", "z")) else v)
@@ -338,7 +345,7 @@ def _epoch_ms(v: str | None) -> int | None:
 
 def quota_from_headers(headers) -> list[dict]:
     """One snapshot per window the headers carry: {window, used_fraction, resets_at_ms, status, raw}."""
-    h = {k.lower(): v for k, v in headers.items() if k.lower().startswith("anthropic-ratelimit-")}
+    h = {k.lower(): v[:200] for k, v in headers.items() if k.lower().startswith("anthropic-ratelimit-")}
     if not h:
         return []
     out: dict[str, dict] = {}
@@ -369,7 +376,7 @@ def quota_from_headers(headers) -> list[dict]:
     for name, parts in api.items():
         lim, rem = parts.get("limit"), parts.get("remaining")
         used = None
-        if lim and rem and lim.isdigit() and rem.isdigit() and int(lim) > 0 and int(rem) <= int(lim):
+        if _digits(lim) and _digits(rem) and len(lim) < 19 and int(lim) > 0 and int(rem) <= int(lim):
             used = 1.0 - int(rem) / int(lim)
         out[name] = {"window": name, "used_fraction": used, "resets_at_ms": _epoch_ms(parts.get("reset")),
                      "status": None, "raw": {f"anthropic-ratelimit-{name}-{p}": v for p, v in parts.items()}}
