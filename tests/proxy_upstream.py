@@ -5,7 +5,7 @@ unified rate-limit headers (FORMATS.md section 10). Used by tests/test_proxy.py 
 Request headers choose what it does (the proxy forwards them untouched):
   x-test-capture: 0 | 1            which capture (default 0)
   x-test-request-id: ID            the request-id header to answer with (default: the capture's)
-  x-test-fault: 429 | 500 | 529 | close_midstream | hang | big   (big: x-test-big-mb MiB of SSE pings)
+  x-test-fault: 429 | 500 | 529 | close_midstream | sse_error | hang | big   (big: x-test-big-mb MiB of SSE pings)
   x-test-gate: N                   hold each stream after its first event until N streams are open
 """
 
@@ -123,6 +123,10 @@ def make_upstream(state: UpstreamState | None = None) -> web.Application:
                 if fault == "close_midstream" and i == len(events) // 2:
                     request.transport.close()  # the connection drops: no final chunk
                     return resp
+                if fault == "sse_error" and i == 3:  # the API's error event inside a 200 stream
+                    await resp.write(b'event: error\ndata: {"type":"error","error":{"type":"overloaded_error",'
+                                     b'"message":"Overloaded"}}\n\n')
+                    break
                 if fault == "hang" and i == 3:
                     await asyncio.sleep(3600)
                 await resp.write(ev)

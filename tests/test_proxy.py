@@ -316,6 +316,23 @@ def test_upstream_closing_mid_stream_breaks_the_clients_stream_too(upstream, pro
     store.close()
 
 
+def test_an_error_event_inside_a_stream_is_raised_alike_and_recorded(upstream, proxy):
+    errs = []
+    for base in (upstream[0].url, proxy.url):
+        with pytest.raises(anthropic.APIStatusError) as e:
+            with _client(base).messages.stream(model=MODEL, max_tokens=5, messages=_msgs(),
+                                               extra_headers={"x-test-fault": "sse_error"}) as s:
+                s.get_final_message()
+        errs.append((type(e.value), e.value.body))
+    assert errs[0] == errs[1] and errs[1][1]["error"]["type"] == "overloaded_error"
+    store = proxy.ingest()
+    (t,) = rows(store, "SELECT * FROM tasks")
+    assert (t["http_status"], t["error_type"], t["status"], t["error_message"]) == (200, "overloaded_error", "error",
+                                                                                 "Overloaded")
+    assert t["tokens_in"] == 4  # message_start's usage was seen before the error
+    store.close()
+
+
 def _wait(cond, limit: float = 20.0) -> bool:
     end = time.monotonic() + limit
     while time.monotonic() < end:

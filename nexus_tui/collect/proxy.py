@@ -50,7 +50,7 @@ NEXUS_HEADERS = ("x-nexus-session", "x-nexus-persona", "x-nexus-routing-reason",
                  TOKEN_HEADER)
 HOP_BY_HOP = frozenset(("connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te", "trailer",
                         "trailers", "transfer-encoding", "upgrade", "proxy-connection"))
-_REQ_DROP = HOP_BY_HOP | {"host", "content-length"} | set(NEXUS_HEADERS)
+_REQ_DROP = HOP_BY_HOP | {"host", "content-length", "expect"} | set(NEXUS_HEADERS)
 _RES_DROP = HOP_BY_HOP
 
 
