@@ -715,3 +715,37 @@ def test_whatever_a_request_and_response_hold_the_recorded_event_is_valid(events
     sink.store_bodies, sink._hashes, sink._redact = False, None, lambda s: s
     ev = sink.event(rec)
     assert invalid_reason(ev) is None, (invalid_reason(ev), ev)
+
+
+async def test_the_dashboard_runs_the_proxy_when_the_config_says_so(tmp_path, monkeypatch, upstream):
+    """[proxy] enabled = true: a request sent through the proxy while the app runs lands in the store (through the
+    event log and the app's collector)."""
+    from nexus_tui.app import NexusApp
+    from nexus_tui.collect.registry import build_sources
+    from nexus_tui.config import load_settings
+    from nexus_tui.store import open_store
+
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    monkeypatch.setenv("CLAUDE_CONFIG_DIR", str(tmp_path / "claude"))
+    home = tmp_path / "nexus"
+    home.mkdir()
+    (home / "insights.toml").write_text(f'[proxy]\nenabled = true\nport = {port}\nupstream = "{upstream[0].url}"\n')
+    settings = load_settings(home=str(home))
+    store = open_store(settings.db_url)
+    app = NexusApp(settings, store, Collector(store, build_sources(settings), workers=1), tz="UTC", poll_seconds=0.2)
+    async with app.run_test(size=(160, 48)) as pilot:
+        await pilot.pause(0.3)
+        c = anthropic.AsyncAnthropic(base_url=f"http://127.0.0.1:{port}", api_key="sk-x", max_retries=0)
+        m = await c.messages.create(model=MODEL, max_tokens=5, messages=_msgs())
+        assert m.usage.output_tokens == 255
+        for _ in range(60):
+            await pilot.pause(0.1)
+            with store.engine.connect() as conn:
+                if conn.execute(text("SELECT COUNT(*) FROM tasks")).scalar():
+                    break
+    (t,) = rows(store, "SELECT source, tokens_out, http_status FROM tasks")
+    assert (t["source"], t["tokens_out"], t["http_status"]) == ("proxy-intercept", 255, 200)
+    store.close()
