@@ -749,3 +749,33 @@ async def test_the_dashboard_runs_the_proxy_when_the_config_says_so(tmp_path, mo
     (t,) = rows(store, "SELECT source, tokens_out, http_status FROM tasks")
     assert (t["source"], t["tokens_out"], t["http_status"]) == ("proxy-intercept", 255, 200)
     store.close()
+
+
+def test_task_prompts_and_single_user_texts_are_hashed_for_sub_task_linking(upstream, proxy):
+    """Without bodies, sub-task linking still has what it compares: the SHA-256 of each Task tool use's prompt (from
+    the streamed input_json deltas or a plain body) and of a one-message request's text (the sub-task fixture)."""
+    from nexus_tui.core.parse.proxy import text_sha256, user_text_hashes
+
+    cap = captures()[0]
+    task = next(b for b in cap["response"]["body"]["content"] if b["type"] == "tool_use")
+    assert task["name"] == "Task"
+    c = _client(proxy.url)
+    with c.messages.stream(model=MODEL, max_tokens=5, messages=_msgs(),
+                           extra_headers={"x-test-request-id": "req_s"}) as s:
+        s.get_final_message()
+    c.messages.create(model=MODEL, max_tokens=5, messages=_msgs(), extra_headers={"x-test-request-id": "req_p"})
+    # the sub-agent's first request: its single user message is the Task prompt (with a reminder block before it)
+    c.messages.create(model=MODEL, max_tokens=5, extra_headers={"x-test-request-id": "req_child"}, messages=[
+        {"role": "user", "content": [{"type": "text", "text": "<system-reminder>\nctx\n</system-reminder>"},
+                                     {"type": "text", "text": task["input"]["prompt"]}]}])
+    proxy.stop()
+    ev = {e["id"]: e for e in proxy.events()}
+    want = [{"tool_use_id": task["id"], "prompt_sha256": text_sha256(task["input"]["prompt"])}]
+    assert ev["req_s"]["task_invocations"] == want and ev["req_p"]["task_invocations"] == want
+    assert ev["req_child"]["user_text_sha256"] == [text_sha256(task["input"]["prompt"])]
+    assert "user_text_sha256" in ev["req_s"]  # its one message too: "Count the lines of code"
+    fx = json.loads((CAPTURES_DIR / "subtask-01-subtask-matched.json").read_text())
+    prompt = fx["parent"]["task_invocations"][0]["prompt"]
+    assert user_text_hashes(fx["child"]["body"]) == [text_sha256(prompt)]
+    assert user_text_hashes({"messages": [{"role": "user", "content": "a"}, {"role": "assistant", "content": "b"}]}) \
+        is None

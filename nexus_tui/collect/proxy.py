@@ -39,7 +39,7 @@ from aiohttp import web
 from yarl import URL
 
 from nexus_tui.core.parse.proxy import (AnthropicStream, OpenAIStream, conversation_key, quota_from_headers,
-                                        request_facts)
+                                        request_facts, user_text_hashes)
 
 DEFAULT_PORT = 8787
 DEFAULT_UPSTREAM = "https://api.anthropic.com"
@@ -230,6 +230,9 @@ class EventSink:
                     for k in ("message_hash", "parent_message_hash", "system_hash"):
                         if isinstance(h.get(k), str):
                             ev[k] = h[k]
+            hashes = user_text_hashes(body)
+            if hashes:
+                ev["user_text_sha256"] = hashes
             if facts["session_from"] == "conversation":
                 ev["session_id"] = conversation_key(body)
         ev = {k: v for k, v in ev.items() if v is not None}
@@ -413,6 +416,8 @@ def _finish(rec: dict, parser, status: int, headers, ttfb, ttft, nbytes: int, t0
         rec.update(parser.usage)
         if parser.tools:
             rec["tools"] = parser.tools
+        if getattr(parser, "task_invocations", None):
+            rec["task_invocations"] = parser.task_invocations
         if parser.error_type:
             rec["error_type"] = parser.error_type
         if parser.error_message and not rec.get("error_message"):

@@ -39,6 +39,35 @@ def _str(v, limit: int = 200) -> str | None:
     return v[:limit] if isinstance(v, str) and v else None
 
 
+SUBTASK_TOOLS = ("Task", "Agent")  # Claude Code's sub-agent tool: its input.prompt is the sub-task's first message
+_REMINDER = "<system-reminder>"
+
+
+def text_sha256(text: str) -> str:
+    """SHA-256 of a text exactly as sent (UTF-8): sub-task linking compares a Task prompt with a request's text."""
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def user_text_hashes(body: dict) -> list[str] | None:
+    """For a request of one user message (a sub-agent's first request): the SHA-256 of its text and of each text
+    block that is not a system reminder; None otherwise. Sub-task linking matches these against Task prompts."""
+    msgs = body.get("messages")
+    if not isinstance(msgs, list) or len(msgs) != 1 or not isinstance(msgs[0], dict) or msgs[0].get("role") != "user":
+        return None
+    content = msgs[0].get("content")
+    if isinstance(content, str):
+        return [text_sha256(content)] if content else None
+    if not isinstance(content, list):
+        return None
+    out = []
+    for block in content[:50]:
+        if isinstance(block, dict) and block.get("type") == "text" and isinstance(block.get("text"), str):
+            t = block["text"]
+            if t and not t.lstrip().startswith(_REMINDER):
+                out.append(text_sha256(t))
+    return out or None
+
+
 # ------------------------------------------------------------------ request
 def session_of(body: dict, header_session: str | None) -> tuple[str | None, str]:
     """(session id, where it came from: 'claude-code' | 'header' | 'conversation')."""
@@ -127,6 +156,8 @@ class _Stream:
         self.error_message: str | None = None
         self.tools: list[dict] = []
         self.usage: dict = {}
+        self.task_invocations: list[dict] = []  # {tool_use_id, prompt_sha256} of each Task tool use (sub-tasks)
+        self._capturing: dict[int, list] = {}  # index -> [tool_use id, partial JSON parts, size] of a Task tool use
 
     # SSE events whose data is not needed: only their name is looked at (most of a stream is content deltas)
     _SKIP = (b"event: content_block_delta", b"event: ping", b"event: content_block_stop", b"event: message_stop")
@@ -143,7 +174,7 @@ class _Stream:
             self._pending = bytearray(parts[-1])
             skip = self._SKIP
             for raw in parts[:-1]:
-                if raw.startswith(skip):
+                if raw.startswith(skip) and not self._capturing:
                     if not self.first_token and raw.startswith(b"event: content_block_delta"):
                         self.first_token = True
                     continue
@@ -213,6 +244,22 @@ class AnthropicStream(_Stream):
         typ = ev.get("type")
         if typ == "content_block_delta":
             self.first_token = True
+            cap = self._capturing.get(ev.get("index")) if isinstance(ev.get("index"), int) else None
+            d = ev.get("delta")
+            if cap is not None and isinstance(d, dict) and isinstance(d.get("partial_json"), str):
+                cap[2] += len(d["partial_json"])
+                if cap[2] > MAX_PENDING:
+                    del self._capturing[ev["index"]]
+                else:
+                    cap[1].append(d["partial_json"])
+        elif typ == "content_block_stop":
+            cap = self._capturing.pop(ev.get("index"), None) if isinstance(ev.get("index"), int) else None
+            if cap is not None:
+                try:
+                    inp = orjson.loads("".join(cap[1])) if cap[1] else {}
+                except orjson.JSONDecodeError:
+                    inp = None
+                self._task(cap[0], inp)
         elif typ == "message_start":
             m = ev.get("message")
             if isinstance(m, dict):
@@ -225,6 +272,9 @@ class AnthropicStream(_Stream):
             cb = ev.get("content_block")
             if isinstance(cb, dict) and cb.get("type") in ("tool_use", "server_tool_use", "mcp_tool_use"):
                 self._tool(cb)
+                if cb.get("name") in SUBTASK_TOOLS and _str(cb.get("id")) and isinstance(ev.get("index"), int) \
+                        and len(self._capturing) < 64:
+                    self._capturing[ev["index"]] = [_str(cb.get("id")), [], 0]
             elif isinstance(cb, dict) and isinstance(cb.get("text"), str) and cb["text"]:
                 self.first_token = True
         elif typ == "message_delta":
@@ -242,6 +292,11 @@ class AnthropicStream(_Stream):
         if tid and name and len(self.tools) < 1000:
             self.tools.append({"id": tid, "name": name})
 
+    def _task(self, tool_use_id: str | None, inp) -> None:
+        prompt = inp.get("prompt") if isinstance(inp, dict) else None
+        if tool_use_id and isinstance(prompt, str) and prompt and len(self.task_invocations) < 100:
+            self.task_invocations.append({"tool_use_id": tool_use_id, "prompt_sha256": text_sha256(prompt)})
+
     def _body(self, obj: dict) -> None:
         if obj.get("type") == "error":
             self._error(obj.get("error"))
@@ -253,6 +308,8 @@ class AnthropicStream(_Stream):
             for cb in obj["content"]:
                 if isinstance(cb, dict) and cb.get("type") in ("tool_use", "server_tool_use", "mcp_tool_use"):
                     self._tool(cb)
+                    if cb.get("name") in SUBTASK_TOOLS:
+                        self._task(_str(cb.get("id")), cb.get("input"))
         if isinstance(obj.get("usage"), dict):
             self.usage = _anthropic_usage(obj["usage"])
         elif isinstance(obj.get("input_tokens"), int):  # count_tokens answers {"input_tokens": n}
