@@ -38,8 +38,8 @@ import orjson
 from aiohttp import web
 from yarl import URL
 
-from nexus_tui.core.parse.proxy import (AnthropicStream, OpenAIStream, conversation_key, quota_from_headers,
-                                        request_facts, user_text_hashes)
+from nexus_tui.core.parse.proxy import (AnthropicStream, OpenAIStream, quota_from_headers, request_facts,
+                                        user_text_hashes)
 
 DEFAULT_PORT = 8787
 DEFAULT_UPSTREAM = "https://api.anthropic.com"
@@ -138,12 +138,19 @@ def config_from_settings(settings) -> ProxyConfig:
 
 # ---------------------------------------------------------------- recording
 class EventSink:
-    """A bounded queue drained by one thread that turns records into ``proxy_request`` events and appends them.
+    """Turns finished requests into ``proxy_request`` events and appends them to the event log.
 
-    The handler's side is a ``deque.append`` (no lock, no wake-up: waking a thread on every request hands it the GIL
-    in the middle of other streams); the thread looks every ``POLL`` seconds and writes what is there in one go."""
+    A record is durable before its response is: at the response's end, the handler writes the event itself (one
+    ``os.write`` of a line, before the last bytes go to the client), so a client that has a whole response can rely on
+    its record surviving even a SIGKILL. What that needs from the request body (parsed JSON: model, session, hashes) is
+    computed by the writer thread while the upstream answers when the body is large (``prepare``); a small body is
+    parsed on the spot. A response that ends before a large body was read (an instant error) is handed to the thread.
+    The hand-over is a ``deque.append`` (no lock, no wake-up: waking a thread on every request hands it the GIL in the
+    middle of other streams); the thread looks every ``POLL`` seconds. The queue is bounded (a full one drops the
+    record and counts it); closing writes everything queued."""
 
     POLL = 0.02
+    SYNC_BODY = 64 * 1024  # request bodies up to this size are parsed in the handler when the response ends
 
     def __init__(self, logs_dir: Path, stats: ProxyStats, reference_store_bodies: bool = False,
                  maxsize: int = QUEUE_MAX):
@@ -153,37 +160,68 @@ class EventSink:
         self.maxsize = maxsize
         self._q: collections.deque = collections.deque()
         self._closing = threading.Event()
+        self._count_lock = threading.Lock()
         self._hashes = _linking()
         self._redact = _redactor()
         self._thread = threading.Thread(target=self._run, name="nexus-proxy-writer", daemon=True)
         self._thread.start()
 
-    def put(self, record: dict) -> None:
+    # ---- the handler's side (event loop)
+    def _put(self, item) -> None:
         if len(self._q) >= self.maxsize:
-            self.stats.dropped += 1
+            self._count(dropped=1)
             return
-        self._q.append(record)
+        self._q.append(item)
+
+    def prepare(self, rec: dict) -> None:
+        """A request was read: a large body is parsed by the thread while the upstream answers."""
+        if len(rec.get("request_body") or b"") > self.SYNC_BODY:
+            self._put(("req", rec))
+
+    def record(self, rec: dict) -> None:
+        """The response is complete (or failed): write its event now when the request part is ready."""
+        if "_req" not in rec and len(rec.get("request_body") or b"") <= self.SYNC_BODY:
+            self.request_part(rec)
+        if "_req" not in rec:
+            self._put(("done", rec))
+            return
+        try:
+            line = orjson.dumps(self.compose(rec)) + b"\n"
+        except Exception:  # a record that cannot be built is counted, never fatal
+            self._count(dropped=1)
+            return
+        self._write(line, 1)
+
+    put = record  # the name the first version had
 
     def close(self, timeout: float = 10.0) -> None:
         """Write everything queued, then stop."""
         self._closing.set()
         self._thread.join(timeout)
 
+    # ---- the thread
     def _run(self) -> None:
         while True:
             closing = self._closing.wait(self.POLL)
             while self._q:
                 lines = []
                 while self._q and len(lines) < 256:
-                    rec = self._q.popleft()
-                    try:
-                        lines.append(orjson.dumps(self.event(rec)) + b"\n")
-                    except Exception:  # a record that cannot be built is counted, never fatal
-                        self.stats.dropped += 1
+                    kind, rec = self._q.popleft()
+                    self.request_part(rec)
+                    if kind == "done":
+                        try:
+                            lines.append(orjson.dumps(self.compose(rec)) + b"\n")
+                        except Exception:
+                            self._count(dropped=1)
                 if lines:
                     self._write(b"".join(lines), len(lines))
             if closing:
                 return
+
+    def _count(self, recorded: int = 0, dropped: int = 0) -> None:
+        with self._count_lock:
+            self.stats.recorded += recorded
+            self.stats.dropped += dropped
 
     def _write(self, data: bytes, n: int) -> None:
         try:
@@ -196,30 +234,34 @@ class EventSink:
                 os.close(fd)
             if written != len(data):
                 raise OSError("short write")
-            self.stats.recorded += n
+            self._count(recorded=n)
         except OSError:
-            self.stats.dropped += n
+            self._count(dropped=n)
 
-    def event(self, rec: dict) -> dict:
-        """The ``proxy_request`` event of one finished request (runs in the writer thread)."""
+    # ---- building the event (either side)
+    def request_part(self, rec: dict) -> None:
+        """What the event takes from the request (``rec['_req']``, set last: its presence means ready)."""
+        if "_req" in rec:
+            return
+        try:
+            part = self._request_part(rec)
+        except Exception:  # a body that cannot be read: the event keeps what the response showed
+            part = {"session_id": f"px-conv-{uuid.uuid4().hex[:24]}", "session_from": "conversation"}
+        rec["_req"] = part
+
+    def _request_part(self, rec: dict) -> dict:
         body = None
-        raw = rec.pop("request_body", b"")
+        raw = rec.get("request_body") or b""
         if raw:
             try:
                 body = orjson.loads(raw)
             except orjson.JSONDecodeError:
                 body = None
-        facts = request_facts(body, rec.pop("headers"))
-        ev = {"v": 1, "type": "proxy_request", "ts": rec.pop("ts"), "session_id": facts["session_id"],
-              "session_from": facts["session_from"]}
-        for k in ("persona", "routing_reason", "classifier_version", "client", "retries", "message_count"):
+        facts = request_facts(body, rec.get("headers") or {})
+        part = {"session_id": facts["session_id"], "session_from": facts["session_from"]}
+        for k in ("persona", "routing_reason", "classifier_version", "client", "retries", "message_count", "model"):
             if facts[k] is not None:
-                ev[k] = facts[k]
-        ev.update({k: v for k, v in rec.items() if v is not None and k != "response_body"})
-        if not ev.get("model") and facts["model"]:
-            ev["model"] = facts["model"]
-        if ev.get("error_message"):
-            ev["error_message"] = self._redact(ev["error_message"])[:2000]
+                part[k] = facts[k]
         if isinstance(body, dict) and rec.get("kind") in ("messages", "chat"):
             if self._hashes is not None:
                 try:
@@ -229,19 +271,37 @@ class EventSink:
                 if isinstance(h, dict):
                     for k in ("message_hash", "parent_message_hash", "system_hash"):
                         if isinstance(h.get(k), str):
-                            ev[k] = h[k]
+                            part[k] = h[k]
             hashes = user_text_hashes(body)
             if hashes:
-                ev["user_text_sha256"] = hashes
-            if facts["session_from"] == "conversation":
-                ev["session_id"] = conversation_key(body)
+                part["user_text_sha256"] = hashes
+        if self.store_bodies and body is not None:
+            part["request_body"] = orjson.loads(self._redact(orjson.dumps(body).decode()))
+        return part
+
+    _PRIVATE = frozenset(("_req", "request_body", "headers", "response_body", "ts"))
+
+    def compose(self, rec: dict) -> dict:
+        part = rec["_req"]
+        ev = {"v": 1, "type": "proxy_request", "ts": rec["ts"]}
+        ev.update({k: v for k, v in part.items() if k not in ("model", "request_body")})
+        ev.update({k: v for k, v in rec.items() if v is not None and k not in self._PRIVATE})
+        if not ev.get("model") and part.get("model"):
+            ev["model"] = part["model"]
+        if ev.get("error_message"):
+            ev["error_message"] = self._redact(ev["error_message"])[:2000]
         ev = {k: v for k, v in ev.items() if v is not None}
         if self.store_bodies:
-            if body is not None:
-                ev["request_body"] = orjson.loads(self._redact(orjson.dumps(body).decode()))
+            if "request_body" in part:
+                ev["request_body"] = part["request_body"]
             if rec.get("response_body") is not None:
                 ev["response_body"] = self._redact(rec["response_body"])
         return ev
+
+    def event(self, rec: dict) -> dict:
+        """The ``proxy_request`` event of one finished request."""
+        self.request_part(rec)
+        return self.compose(rec)
 
 
 # ---------------------------------------------------------------- forwarding
@@ -305,6 +365,8 @@ def make_app(cfg: ProxyConfig, sink: EventSink | None, stats: ProxyStats | None 
                    "request_bytes": len(body), "request_body": body,
                    "headers": {k: request.headers.get(k) for k in (
                        "user-agent", "x-stainless-retry-count", *NEXUS_HEADERS[:4]) if k in request.headers}}
+        if rec is not None:
+            sink.prepare(rec)
         status, ttfb, ttft, nbytes, parser, incomplete = 502, None, None, 0, None, None
         up_headers = None
         copy = bytearray() if rec is not None and cfg.store_bodies else None
@@ -364,6 +426,9 @@ def make_app(cfg: ProxyConfig, sink: EventSink | None, stats: ProxyStats | None 
                         rec["error_message"] = f"upstream closed mid-response: {type(e).__name__}: {e}"
                     request.transport is not None and request.transport.close()
                     return resp
+                if rec is not None:  # recorded before the client has the whole response (see EventSink)
+                    done, rec = rec, None
+                    _record(sink, stats, done, parser, status, up_headers, ttfb, ttft, nbytes, t0, None, copy)
                 await resp.write_eof()
                 return resp
             finally:
@@ -376,17 +441,21 @@ def make_app(cfg: ProxyConfig, sink: EventSink | None, stats: ProxyStats | None 
             return web.Response(status=499)
         finally:
             if rec is not None:
-                try:
-                    _finish(rec, parser, status, up_headers, ttfb, ttft, nbytes, t0, incomplete, copy)
-                    sink.put(rec)
-                except Exception:  # a record that cannot be completed is counted, the response is not touched
-                    stats.dropped += 1
+                _record(sink, stats, rec, parser, status, up_headers, ttfb, ttft, nbytes, t0, incomplete, copy)
 
     app = web.Application(client_max_size=MAX_REQUEST)
     app.on_startup.append(on_startup)
     app.on_cleanup.append(on_cleanup)
     app.router.add_route("*", "/{tail:.*}", handle)
     return app
+
+
+def _record(sink, stats, rec, parser, status, headers, ttfb, ttft, nbytes, t0, incomplete, copy) -> None:
+    try:
+        _finish(rec, parser, status, headers, ttfb, ttft, nbytes, t0, incomplete, copy)
+        sink.record(rec)
+    except Exception:  # a record that cannot be completed is counted, the response is not touched
+        stats.dropped += 1
 
 
 def _ms(seconds: float | None) -> int | None:
