@@ -161,6 +161,9 @@ class EventSink:
         self._q: collections.deque = collections.deque()
         self._closing = threading.Event()
         self._count_lock = threading.Lock()
+        self._fd_lock = threading.Lock()
+        self._fd: int | None = None
+        self._day = ""
         self._hashes = _linking()
         self._redact = _redactor()
         self._thread = threading.Thread(target=self._run, name="nexus-proxy-writer", daemon=True)
@@ -198,6 +201,10 @@ class EventSink:
         """Write everything queued, then stop."""
         self._closing.set()
         self._thread.join(timeout)
+        with self._fd_lock:
+            if self._fd is not None:
+                os.close(self._fd)
+                self._fd = None
 
     # ---- the thread
     def _run(self) -> None:
@@ -224,14 +231,17 @@ class EventSink:
             self.stats.dropped += dropped
 
     def _write(self, data: bytes, n: int) -> None:
+        """Append whole lines to today's file (kept open: O_APPEND writes from both sides never interleave)."""
+        day = time.strftime("%Y-%m-%d", time.gmtime())
         try:
-            self.logs_dir.mkdir(parents=True, exist_ok=True)
-            path = self.logs_dir / (datetime.now(UTC).strftime("%Y-%m-%d") + ".jsonl")
-            fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-            try:
-                written = os.write(fd, data)
-            finally:
-                os.close(fd)
+            with self._fd_lock:
+                if day != self._day or self._fd is None:
+                    self.logs_dir.mkdir(parents=True, exist_ok=True)
+                    fd = os.open(self.logs_dir / f"{day}.jsonl", os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+                    if self._fd is not None:
+                        os.close(self._fd)
+                    self._fd, self._day = fd, day
+                written = os.write(self._fd, data)
             if written != len(data):
                 raise OSError("short write")
             self._count(recorded=n)
