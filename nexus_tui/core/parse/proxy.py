@@ -174,10 +174,14 @@ class _Stream:
             self._pending = bytearray(parts[-1])
             skip = self._SKIP
             for raw in parts[:-1]:
-                if raw.startswith(skip) and not self._capturing:
-                    if not self.first_token and raw.startswith(b"event: content_block_delta"):
+                if raw.startswith(skip):
+                    if raw.startswith(b"event: content_block_delta"):
                         self.first_token = True
-                    continue
+                        if self._capturing:  # a Task tool use's input: kept raw, parsed once at its block's end
+                            self._capture_delta(raw)
+                        continue
+                    if not (self._capturing and raw.startswith(b"event: content_block_stop")):
+                        continue
                 if raw:
                     self._event(raw)
             if len(self._pending) > MAX_PENDING:
@@ -244,22 +248,13 @@ class AnthropicStream(_Stream):
         typ = ev.get("type")
         if typ == "content_block_delta":
             self.first_token = True
-            cap = self._capturing.get(ev.get("index")) if isinstance(ev.get("index"), int) else None
-            d = ev.get("delta")
-            if cap is not None and isinstance(d, dict) and isinstance(d.get("partial_json"), str):
-                cap[2] += len(d["partial_json"])
-                if cap[2] > MAX_PENDING:
-                    del self._capturing[ev["index"]]
-                else:
-                    cap[1].append(d["partial_json"])
+            if self._capturing:  # an event without its `event:` line
+                self._capture_delta(b"data: " + orjson.dumps(ev))
         elif typ == "content_block_stop":
-            cap = self._capturing.pop(ev.get("index"), None) if isinstance(ev.get("index"), int) else None
+            idx = ev.get("index")
+            cap = self._capturing.pop(idx, None) if isinstance(idx, int) else None
             if cap is not None:
-                try:
-                    inp = orjson.loads("".join(cap[1])) if cap[1] else {}
-                except orjson.JSONDecodeError:
-                    inp = None
-                self._task(cap[0], inp)
+                self._task(cap[0], _partial_json(cap[1], idx))
         elif typ == "message_start":
             m = ev.get("message")
             if isinstance(m, dict):
@@ -292,6 +287,20 @@ class AnthropicStream(_Stream):
         if tid and name and len(self.tools) < 1000:
             self.tools.append({"id": tid, "name": name})
 
+    def _capture_delta(self, raw: bytes) -> None:
+        """Keep a content delta's data line while a Task tool use is open (blocks do not interleave in a stream, so
+        deltas of another index are dropped when the block's input is read)."""
+        i = raw.find(b"data:")
+        if i < 0:
+            return
+        for idx, cap in self._capturing.items():
+            cap[2] += len(raw) - i
+            if cap[2] > MAX_PENDING:
+                self._capturing = {k: v for k, v in self._capturing.items() if k != idx}
+                return
+            cap[1].append(raw[i + 5:])
+            return
+
     def _task(self, tool_use_id: str | None, inp) -> None:
         prompt = inp.get("prompt") if isinstance(inp, dict) else None
         if tool_use_id and isinstance(prompt, str) and prompt and len(self.task_invocations) < 100:
@@ -314,6 +323,19 @@ class AnthropicStream(_Stream):
             self.usage = _anthropic_usage(obj["usage"])
         elif isinstance(obj.get("input_tokens"), int):  # count_tokens answers {"input_tokens": n}
             self.usage = {}
+
+
+def _partial_json(payloads: list[bytes], index: int):
+    """The tool input a block's ``input_json_delta`` events spell (their data lines parsed in one go); None if
+    malformed."""
+    try:
+        events = orjson.loads(b"[" + b",".join(payloads) + b"]") if payloads else []
+        parts = [e["delta"]["partial_json"] for e in events
+                 if isinstance(e, dict) and e.get("index") == index and isinstance(e.get("delta"), dict)
+                 and isinstance(e["delta"].get("partial_json"), str)]
+        return orjson.loads("".join(parts)) if parts else {}
+    except (orjson.JSONDecodeError, TypeError):
+        return None
 
 
 def _anthropic_usage(u: dict) -> dict:
