@@ -5,7 +5,8 @@ unified rate-limit headers (FORMATS.md section 10). Used by tests/test_proxy.py 
 Request headers choose what it does (the proxy forwards them untouched):
   x-test-capture: 0 | 1            which capture (default 0)
   x-test-request-id: ID            the request-id header to answer with (default: the capture's)
-  x-test-fault: 429 | 500 | 529 | close_midstream | sse_error | hang | big   (big: x-test-big-mb MiB of SSE pings)
+  x-test-fault: 429 | 500 | 529 | close_midstream | sse_error | hang | big | compress (br or gzip as accepted)
+               (big: x-test-big-mb MiB of SSE pings)
   x-test-gate: N                   hold each stream after its first event until N streams are open
 """
 
@@ -96,7 +97,15 @@ def make_upstream(state: UpstreamState | None = None) -> web.Application:
         if not body.get("stream"):
             h = response_headers(cap, "application/json")
             h["request-id"] = rid
-            return web.Response(headers=h, body=json.dumps(cap["response"]["body"]).encode())
+            out = json.dumps(cap["response"]["body"]).encode()
+            accepted = [t.split(";")[0].strip() for t in request.headers.get("accept-encoding", "").split(",")]
+            if fault == "compress" and "br" in accepted:
+                h["content-encoding"], out = "br", b"\x0b\x02\x80not really brotli"
+            elif fault == "compress" and "gzip" in accepted:
+                import gzip
+
+                h["content-encoding"], out = "gzip", gzip.compress(out, mtime=0)
+            return web.Response(headers=h, body=out)
         h = response_headers(cap)
         h["request-id"] = rid
         resp = web.StreamResponse(headers=h)

@@ -259,6 +259,22 @@ def test_nexus_headers_are_read_and_stripped_and_secrets_never_recorded(upstream
     store.close()
 
 
+def test_a_compressed_body_passes_as_sent_and_its_usage_is_read(upstream, proxy):
+    """The proxy asks only for codings it can read (a client offering br and gzip gets gzip); the client gets the
+    compressed bytes as the upstream sent them, and the usage is read from them."""
+    hdr = {"accept-encoding": "br, gzip", "x-test-fault": "compress", "x-test-request-id": "req_gz"}
+    req = {"model": MODEL, "max_tokens": 5, "messages": _msgs()}
+    direct = httpx.post(upstream[0].url + "/v1/messages", json=req, headers=hdr)
+    assert direct.headers["content-encoding"] == "br"  # what the upstream does when br is offered
+    r = httpx.post(proxy.url + "/v1/messages", json=req, headers=hdr)
+    assert r.headers["content-encoding"] == "gzip" and r.json() == captures()[0]["response"]["body"]
+    assert upstream[1].requests[-1][1]["Accept-Encoding"] == "gzip"
+    store = proxy.ingest()
+    (t,) = rows(store, "SELECT tokens_out, response_bytes FROM tasks")
+    assert t["tokens_out"] == 255 and t["response_bytes"] == int(r.headers["content-length"])
+    store.close()
+
+
 def test_store_bodies_keeps_them_in_the_event_log(tmp_path, upstream):
     p = Proxy(tmp_path, upstream[0].url, store_bodies=True)
     try:

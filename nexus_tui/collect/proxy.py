@@ -328,9 +328,27 @@ def _kind(method: str, path: str) -> str | None:
     return None
 
 
-def _forward_headers(headers) -> list[tuple[str, str]]:
+_READABLE_CODINGS = ("gzip", "x-gzip", "deflate", "identity")
+
+
+def _accept_encoding(value: str) -> str | None:
+    """The client's Accept-Encoding less what the recorder cannot undo (br, zstd): the response stays one the client
+    accepts, and its usage stays readable."""
+    keep = [t.strip() for t in value.split(",") if t.split(";")[0].strip().lower() in _READABLE_CODINGS]
+    return ", ".join(keep) if keep else "identity"
+
+
+def _forward_headers(headers, recorded: bool) -> list[tuple[str, str]]:
     conn = {t.strip().lower() for v in headers.getall("Connection", []) for t in v.split(",")}
-    return [(k, v) for k, v in headers.items() if k.lower() not in _REQ_DROP and k.lower() not in conn]
+    out = []
+    for k, v in headers.items():
+        kl = k.lower()
+        if kl in _REQ_DROP or kl in conn:
+            continue
+        if recorded and kl == "accept-encoding":
+            v = _accept_encoding(v)
+        out.append((k, v))
+    return out
 
 
 CLIENT = web.AppKey("client", aiohttp.ClientSession)
@@ -383,7 +401,7 @@ def make_app(cfg: ProxyConfig, sink: EventSink | None, stats: ProxyStats | None 
         try:
             try:
                 up_cm = request.app[CLIENT].request(request.method, URL(base + path, encoded=True), headers=_forward_headers(
-                    request.headers), data=body if body else None, allow_redirects=False)
+                    request.headers, rec is not None), data=body if body else None, allow_redirects=False)
                 up = await up_cm.__aenter__()
             except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as e:
                 stats.upstream_errors += 1
