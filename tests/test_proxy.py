@@ -797,3 +797,19 @@ def test_task_prompts_and_single_user_texts_are_hashed_for_sub_task_linking(upst
     assert user_text_hashes(fx["child"]["body"]) == [text_sha256(prompt)]
     assert user_text_hashes({"messages": [{"role": "user", "content": "a"}, {"role": "assistant", "content": "b"}]}) \
         is None
+
+
+def test_a_batch_with_quota_snapshots_survives_the_hand_over_between_processes():
+    """Parser workers pickle their batches for the writer's process (Batch.__reduce__): quota snapshots travel too."""
+    import pickle
+
+    from nexus_tui.core.events import Batch, TaskRec
+    from nexus_tui.core.merge import fold_batch
+
+    b = Batch(tasks=[TaskRec(id="req_1", session_id="s", ts_ms=1, source="proxy-intercept", model="m",
+                             http_status=529, ttft_ms=12, streamed=True)],
+              quota_snapshots=[{"id": "req_1:5h", "observed_ms": 1, "window": "5h", "used_fraction": 0.5}])
+    again = pickle.loads(pickle.dumps(b))
+    assert again.quota_snapshots == b.quota_snapshots and again.tasks[0].http_status == 529
+    assert fold_batch(b).quota_snapshots == b.quota_snapshots and not again.is_empty()
+    assert not Batch(quota_snapshots=b.quota_snapshots).is_empty()
