@@ -488,8 +488,8 @@ class LinkLookup(Protocol):
 
     def by_message_hash(self, message_hash: str, system_hash: str | None,
                         before: tuple[int, str]) -> list[LinkedRequest]:
-        """Requests whose ``message_hash`` equals the given hash (and ``system_hash`` when given), newest
-        first."""
+        """Requests whose ``message_hash`` equals the given hash (and ``system_hash`` when given), oldest first
+        (a retry of a request never becomes the parent in its place)."""
         ...
 
     def children(self, parent_request_id: str, before: tuple[int, str]) -> list[LinkedRequest]:
