@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from hypothesis import strategies as st
+
 from nexus_tui.core import linking as L
 
 
@@ -205,3 +207,31 @@ def result_dict(res: L.LinkResult) -> dict:
     return {"parent_request_id": res.parent_request_id, "conversation_id": res.conversation_id,
             "branch_id": res.branch_id, "is_subtask": res.is_subtask,
             "parent_task_request_id": res.parent_task_request_id}
+
+
+OPS = st.lists(st.tuples(st.sampled_from(["root", "extend", "extend", "extend", "lost", "retry", "subtask",
+                                           "compact"]),
+                         st.integers(0, 10_000), st.integers(1, 600), st.integers(0, 2)),
+               min_size=1, max_size=30)
+
+
+def build_tree(ops) -> TreeBuilder:
+    b = TreeBuilder()
+    b.root(1, 1)
+    for op, pick, gap, tasks in ops:
+        ext = [n for n in b.nodes if n.extendable]
+        if op == "root":
+            b.root(gap, tasks)
+        elif op in ("extend", "lost"):
+            b.extend(ext[pick % len(ext)], gap, tasks, lost=op == "lost")
+        elif op == "retry":
+            cands = [n for n in b.nodes if n.retryable]
+            if cands:
+                b.retry(cands[pick % len(cands)], gap)
+        elif op == "subtask":
+            cands = [n for n in ext if n.prompts]
+            if cands:
+                b.subtask(cands[pick % len(cands)], gap, tasks)
+        elif op == "compact":
+            b.compact(ext[pick % len(ext)], gap)
+    return b

@@ -8,11 +8,10 @@ import json
 
 import pytest
 from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
 
 from nexus_tui.core import linking as L
 from tests.conftest import REAL
-from tests.linking_helpers import MemoryLookup, TreeBuilder, result_dict
+from tests.linking_helpers import OPS, MemoryLookup, TreeBuilder, build_tree, result_dict
 
 CAPTURES = REAL / "proxy_captures"
 
@@ -216,34 +215,6 @@ def test_lost_request_links_to_grandparent_and_retry_keeps_its_place():
 
 
 # --- the property: a random tree sent in order comes back as the same tree ---------------------------------------
-
-OPS = st.lists(st.tuples(st.sampled_from(["root", "extend", "extend", "extend", "lost", "retry", "subtask",
-                                           "compact"]),
-                         st.integers(0, 10_000), st.integers(1, 600), st.integers(0, 2)),
-               min_size=1, max_size=30)
-
-
-def build_tree(ops) -> TreeBuilder:
-    b = TreeBuilder()
-    b.root(1, 1)
-    for op, pick, gap, tasks in ops:
-        ext = [n for n in b.nodes if n.extendable]
-        if op == "root":
-            b.root(gap, tasks)
-        elif op in ("extend", "lost"):
-            b.extend(ext[pick % len(ext)], gap, tasks, lost=op == "lost")
-        elif op == "retry":
-            cands = [n for n in b.nodes if n.retryable]
-            if cands:
-                b.retry(cands[pick % len(cands)], gap)
-        elif op == "subtask":
-            cands = [n for n in ext if n.prompts]
-            if cands:
-                b.subtask(cands[pick % len(cands)], gap, tasks)
-        elif op == "compact":
-            b.compact(ext[pick % len(ext)], gap)
-    return b
-
 
 def check_tree(b: TreeBuilder, add) -> None:
     """``add(node)`` sends one request (in time order) and returns its LinkResult."""

@@ -1,0 +1,175 @@
+"""Conversation linking over the store: core.linking's LinkLookup in SQL, the link keys kept per request, and
+``link_pending`` (links newly written proxy requests in time order; see docs/proxy.md).
+
+Columns used on ``tasks`` (added by schema migration 6): ``conversation_id, branch_id, parent_request_id,
+parent_task_request_id, is_subtask, message_hash, parent_message_hash, system_hash, message_count``. A request's
+identity is its task id (for proxy tasks the upstream ``request-id``), and ``parent_request_id`` /
+``parent_task_request_id`` hold task ids.
+
+What the linker needs beyond those columns (grandparent hash, the single user message's text hash, a compacted
+continuation's summary hash, a summarization response's summary hash, the Task prompts of a response, the
+summarization flag) is kept as hashes in the small table ``link_keys`` (task_id, kind, seq, key), so no prompt text
+is stored.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from sqlalchemy import Column, Engine, Index, Integer, MetaData, String, Table, inspect, text
+
+from nexus_tui.core import linking as L
+from nexus_tui.store.engine import write_tx
+
+LINK_COLUMNS = ("conversation_id", "branch_id", "parent_request_id", "parent_task_request_id", "is_subtask",
+                "message_hash", "parent_message_hash", "system_hash", "message_count")
+
+link_metadata = MetaData()
+link_keys = Table(
+    "link_keys", link_metadata,
+    Column("task_id", String, primary_key=True),
+    Column("kind", String, primary_key=True),  # core.linking.KEY_*
+    Column("seq", Integer, primary_key=True),  # order within the request (Task prompts)
+    Column("key", String, nullable=False),  # a SHA-256 hex digest ('1' for the summarization marker)
+    Index("ix_link_keys_kind_key", "kind", "key"),
+)
+
+# indexes the lookups use (migration 6 should create them with the columns)
+LINK_INDEXES = (("ix_tasks_message_hash", "message_hash"), ("ix_tasks_parent_request_id", "parent_request_id"),
+                ("ix_tasks_conversation_id", "conversation_id"))
+
+
+def ensure_link_schema(conn) -> None:
+    """Create ``link_keys`` (and, for now, the task columns and indexes) where missing. Idempotent."""
+    insp = inspect(conn)
+    if "link_keys" not in insp.get_table_names():
+        link_keys.create(conn)
+    # TEMP: replaced by the proxy helper's migration 6 (the tasks columns below are created there)
+    have = {c["name"] for c in insp.get_columns("tasks")}
+    types = {"is_subtask": "BOOLEAN", "message_count": "INTEGER"}
+    for col in LINK_COLUMNS:
+        if col not in have:
+            conn.execute(text(f'ALTER TABLE tasks ADD COLUMN "{col}" {types.get(col, "VARCHAR")}'))
+    have_ix = {ix["name"] for ix in inspect(conn).get_indexes("tasks")}
+    for name, col in LINK_INDEXES:
+        if name not in have_ix:
+            conn.execute(text(f'CREATE INDEX "{name}" ON tasks ("{col}")'))
+    # END TEMP
+
+
+def link_columns(hashes: dict) -> dict:
+    """The task-row columns of :func:`core.linking.request_hashes`' result (links still empty: NULL)."""
+    return {"message_hash": hashes.get("message_hash"), "parent_message_hash": hashes.get("parent_message_hash"),
+            "system_hash": hashes.get("system_hash"), "message_count": hashes.get("message_count")}
+
+
+def save_request_keys(conn, task_id: str, hashes: dict, response=None) -> None:
+    """Record one request's hashes on its (already written) task row and its link keys, and mark it pending
+    (links cleared), so the next :func:`link_pending` links it. ``response``: the response body or its
+    tool_use blocks (for Task prompts and summaries); only hashes are kept."""
+    conn.execute(text("UPDATE tasks SET message_hash = :message_hash, parent_message_hash = :parent_message_hash,"
+                      " system_hash = :system_hash, message_count = :message_count, conversation_id = NULL,"
+                      " branch_id = NULL, parent_request_id = NULL, parent_task_request_id = NULL,"
+                      " is_subtask = NULL WHERE id = :id"), dict(link_columns(hashes), id=task_id))
+    save_link_keys(conn, task_id, L.iter_link_keys(hashes, response))
+
+
+def save_link_keys(conn, task_id: str, keys: Iterable[tuple[str, str, int]]) -> None:
+    rows = {(k, int(s)): v for k, v, s in keys if isinstance(k, str) and isinstance(v, str)}
+    conn.execute(link_keys.delete().where(link_keys.c.task_id == task_id))
+    if rows:
+        conn.execute(link_keys.insert(), [{"task_id": task_id, "kind": k, "seq": s, "key": v}
+                                          for (k, s), v in rows.items()])
+
+
+_BEFORE = "(t.ts_ms < :bt OR (t.ts_ms = :bt AND t.id < :bid))"
+_COLS = "t.id, t.ts_ms, t.conversation_id, t.branch_id, t.message_hash, t.system_hash, t.is_subtask"
+
+
+def _rec(row) -> L.LinkedRequest:
+    return L.LinkedRequest(request_id=row[0], ts_ms=int(row[1] or 0), conversation_id=row[2], branch_id=row[3],
+                           message_hash=row[4], system_hash=row[5], is_subtask=bool(row[6]))
+
+
+class SqlLinkLookup:
+    """core.linking.LinkLookup over the tasks columns and link_keys, on one connection."""
+
+    def __init__(self, conn) -> None:
+        self.conn = conn
+
+    def _q(self, sql: str, before: tuple[int, str], **params) -> list[L.LinkedRequest]:
+        rows = self.conn.execute(text(sql), dict(params, bt=before[0], bid=before[1]))
+        return [_rec(r) for r in rows]
+
+    def by_message_hash(self, message_hash, system_hash, before):
+        sys = " AND t.system_hash = :sh" if system_hash else ""
+        return self._q(f"SELECT {_COLS} FROM tasks t WHERE t.message_hash = :mh{sys} AND {_BEFORE}"
+                       " ORDER BY t.ts_ms, t.id LIMIT 8", before, mh=message_hash, sh=system_hash)
+
+    def children(self, parent_request_id, before):
+        return self._q(f"SELECT {_COLS} FROM tasks t WHERE t.parent_request_id = :p AND {_BEFORE}"
+                       " ORDER BY t.ts_ms, t.id", before, p=parent_request_id)
+
+    def _keyed(self, kind, key, since_ms, before, limit):
+        return self._q(f"SELECT {_COLS} FROM link_keys k JOIN tasks t ON t.id = k.task_id"
+                       f" WHERE k.kind = :kind AND k.key = :key AND t.ts_ms >= :since AND {_BEFORE}"
+                       f" ORDER BY t.ts_ms DESC, t.id DESC, k.seq LIMIT {int(limit)}",
+                       before, kind=kind, key=key, since=since_ms)
+
+    def compact_source(self, summary_hash, since_ms, before):
+        rows = self._keyed(L.KEY_SUMMARY_OUT, summary_hash, since_ms, before, 1)
+        return rows[0] if rows else None
+
+    def task_invocations(self, prompt_hash, since_ms, before):
+        return self._keyed(L.KEY_TASK_PROMPT, prompt_hash, since_ms, before, 8)
+
+    def subtask_count(self, conversation_id, before):
+        return int(self.conn.execute(text(
+            f"SELECT COUNT(*) FROM tasks t WHERE t.conversation_id = :c AND t.is_subtask = :yes AND {_BEFORE}"),
+            {"c": conversation_id, "yes": True, "bt": before[0], "bid": before[1]}).scalar() or 0)
+
+
+def _pending_rows(conn, start: tuple[int, str]):
+    keys = {}
+    for tid, kind, key in conn.execute(text(
+            "SELECT k.task_id, k.kind, k.key FROM link_keys k JOIN tasks t ON t.id = k.task_id"
+            " WHERE k.kind IN (:g, :u, :c, :s) AND (t.ts_ms > :bt OR (t.ts_ms = :bt AND t.id >= :bid))"),
+            {"g": L.KEY_GRANDPARENT, "u": L.KEY_USER_TEXT, "c": L.KEY_COMPACT, "s": L.KEY_SUMMARIZATION,
+             "bt": start[0], "bid": start[1]}):
+        keys.setdefault(tid, {})[kind] = key
+    rows = conn.execute(text(
+        "SELECT t.id, t.ts_ms, t.message_hash, t.parent_message_hash, t.system_hash, t.message_count FROM tasks t"
+        " WHERE t.message_hash IS NOT NULL AND (t.ts_ms > :bt OR (t.ts_ms = :bt AND t.id >= :bid))"
+        " ORDER BY t.ts_ms, t.id"), {"bt": start[0], "bid": start[1]}).fetchall()
+    for tid, ts, mh, pmh, sh, mc in rows:
+        k = keys.get(tid, {})
+        yield L.PendingRequest(request_id=tid, ts_ms=int(ts or 0), message_hash=mh, parent_message_hash=pmh,
+                               grandparent_message_hash=k.get(L.KEY_GRANDPARENT), system_hash=sh,
+                               message_count=int(mc or 0), is_summarization=L.KEY_SUMMARIZATION in k,
+                               user_text_hash=k.get(L.KEY_USER_TEXT), compact_hash=k.get(L.KEY_COMPACT))
+
+
+def link_pending_conn(conn) -> int:
+    """Link every request written since the last pass (hashes set, conversation not yet), in time order. A
+    request that arrives out of order (earlier than requests already linked) relinks everything after it, so
+    the result is always that of linking all requests in time order. Returns the number of rows (re)linked."""
+    first = conn.execute(text("SELECT ts_ms, id FROM tasks WHERE message_hash IS NOT NULL"
+                              " AND conversation_id IS NULL ORDER BY ts_ms, id LIMIT 1")).first()
+    if first is None:
+        return 0
+    linker = L.Linker(SqlLinkLookup(conn))
+    n = 0
+    upd = text("UPDATE tasks SET conversation_id = :c, branch_id = :b, parent_request_id = :p,"
+               " parent_task_request_id = :pt, is_subtask = :s WHERE id = :id")
+    for pending in list(_pending_rows(conn, (int(first[0] or 0), first[1]))):
+        res = linker.link(pending)
+        conn.execute(upd, {"c": res.conversation_id, "b": res.branch_id, "p": res.parent_request_id,
+                           "pt": res.parent_task_request_id, "s": res.is_subtask, "id": pending.request_id})
+        n += 1
+    return n
+
+
+def link_pending(engine: Engine) -> int:
+    """:func:`link_pending_conn` in one write transaction."""
+    with write_tx(engine) as conn:
+        return link_pending_conn(conn)
