@@ -24,6 +24,10 @@ from nexus_tui.store.engine import write_tx
 LINK_COLUMNS = ("conversation_id", "branch_id", "parent_request_id", "parent_task_request_id", "is_subtask",
                 "message_hash", "parent_message_hash", "system_hash", "message_count")
 
+# the other request columns of migration 6 (written by the proxy's recording; read by the requests report)
+PROXY_COLUMNS = ("http_status", "error_type", "ttfb_ms", "ttft_ms", "request_bytes", "response_bytes", "streamed",
+                 "client", "retries")
+
 link_metadata = MetaData()
 link_keys = Table(
     "link_keys", link_metadata,
@@ -46,8 +50,10 @@ def ensure_link_schema(conn) -> None:
         link_keys.create(conn)
     # TEMP: replaced by the proxy helper's migration 6 (the tasks columns below are created there)
     have = {c["name"] for c in insp.get_columns("tasks")}
-    types = {"is_subtask": "BOOLEAN", "message_count": "INTEGER"}
-    for col in LINK_COLUMNS:
+    types = {"is_subtask": "BOOLEAN", "streamed": "BOOLEAN", "message_count": "INTEGER", "http_status": "INTEGER",
+             "ttfb_ms": "INTEGER", "ttft_ms": "INTEGER", "request_bytes": "BIGINT", "response_bytes": "BIGINT",
+             "retries": "INTEGER"}
+    for col in LINK_COLUMNS + PROXY_COLUMNS:
         if col not in have:
             conn.execute(text(f'ALTER TABLE tasks ADD COLUMN "{col}" {types.get(col, "VARCHAR")}'))
     have_ix = {ix["name"] for ix in inspect(conn).get_indexes("tasks")}
