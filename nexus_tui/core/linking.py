@@ -31,6 +31,7 @@ import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any, Protocol
 
 BRANCH_MAIN = "main"
@@ -86,16 +87,34 @@ def strip_system_reminder(text: object) -> str:
     return _SYSTEM_REMINDER.sub("", text) if isinstance(text, str) else ""
 
 
-def _js_number(v: float) -> str:
+def _js_number(v: float | int) -> str:
+    """JavaScript's Number::toString (shortest round-trip digits, its thresholds for the exponent form)."""
+    v = float(v)
     if math.isnan(v) or math.isinf(v):
-        return "null"
-    if v == int(v) and abs(v) < 1e21:
-        return str(int(v))
-    r = repr(v)
-    if "e" in r:  # JavaScript: 1e-7, 1.5e+25
-        mant, exp = r.split("e")
-        return f"{mant}e{'+' if not exp.startswith('-') else '-'}{exp.lstrip('+-').lstrip('0') or '0'}"
-    return r
+        return "null"  # JSON.stringify(NaN); a JSON body cannot carry one
+    if v == 0:
+        return "0"
+    sign, digits, exp = Decimal(repr(abs(v))).as_tuple()
+    ds = "".join(map(str, digits)).rstrip("0") or "0"
+    k = len(ds)
+    n = exp + len(digits)  # the decimal point sits after n digits
+    neg = "-" if v < 0 else ""
+    if k <= n <= 21:
+        return neg + ds + "0" * (n - k)
+    if 0 < n <= 21:
+        return neg + ds[:n] + "." + ds[n:]
+    if -6 < n <= 0:
+        return neg + "0." + "0" * (-n) + ds
+    e = n - 1
+    return neg + (ds if k == 1 else ds[0] + "." + ds[1:]) + "e" + ("+" if e >= 0 else "-") + str(abs(e))
+
+
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _js_string(v: str) -> str:
+    out = json.dumps(v, ensure_ascii=False)
+    return _LONE_SURROGATE.sub(lambda m: f"\\u{ord(m.group()):04x}", out) if _LONE_SURROGATE.search(out) else out
 
 
 def js_json(value: Any) -> str:
@@ -103,6 +122,19 @@ def js_json(value: Any) -> str:
     if value is None:
         return "null"
     return _js_json(value)
+
+
+def _is_array_index(k: str) -> bool:
+    return k.isdigit() and k.isascii() and (k == "0" or k[0] != "0") and int(k) < 2**32 - 1
+
+
+def _js_key_order(d: dict) -> list:
+    """A JavaScript object's own-key order: array-index keys ascending, then the others as inserted."""
+    keys = [k if isinstance(k, str) else str(k) for k in d]
+    if not any(_is_array_index(k) for k in keys):
+        return list(d)
+    idx = sorted((k for k in d if isinstance(k, str) and _is_array_index(k)), key=int)
+    return idx + [k for k in d if not (isinstance(k, str) and _is_array_index(k))]
 
 
 def _js_json(v: Any) -> str:
@@ -113,16 +145,16 @@ def _js_json(v: Any) -> str:
     if v is False:
         return "false"
     if isinstance(v, int):
-        return str(v)
+        return str(v) if abs(v) <= 2**53 else _js_number(v)
     if isinstance(v, float):
         return _js_number(v)
     if isinstance(v, str):
-        return json.dumps(v, ensure_ascii=False)
+        return _js_string(v)
     if isinstance(v, dict):
-        return "{" + ",".join(f"{json.dumps(str(k), ensure_ascii=False)}:{_js_json(x)}" for k, x in v.items()) + "}"
+        return "{" + ",".join(f"{_js_string(str(k))}:{_js_json(v[k])}" for k in _js_key_order(v)) + "}"
     if isinstance(v, (list, tuple)):
         return "[" + ",".join(_js_json(x) for x in v) + "]"
-    return json.dumps(str(v), ensure_ascii=False)
+    return _js_string(str(v))
 
 
 def _js_str(v: Any) -> str:
@@ -140,8 +172,16 @@ def _js_str(v: Any) -> str:
     return str(v)
 
 
+def _utf8(text: str) -> bytes:
+    """UTF-8 as Node's ``hash.update(string)`` encodes it (a lone surrogate becomes U+FFFD)."""
+    try:
+        return text.encode("utf-8")
+    except UnicodeEncodeError:
+        return _LONE_SURROGATE.sub("\ufffd", text).encode("utf-8")
+
+
 def sha256_hex(text: str | bytes) -> str:
-    return hashlib.sha256(text.encode("utf-8", "surrogatepass") if isinstance(text, str) else text).hexdigest()
+    return hashlib.sha256(_utf8(text) if isinstance(text, str) else text).hexdigest()
 
 
 # --- message normalization -------------------------------------------------------------------------------------
@@ -228,8 +268,8 @@ def hash_messages(messages: Sequence[dict]) -> str | None:
         role = m.get("role")
         if not role:
             return None
-        h.update(_js_str(role).encode("utf-8", "surrogatepass") + b"\n")
-        h.update(normalize_content(m.get("content")).encode("utf-8", "surrogatepass") + b"\n")
+        h.update(_utf8(_js_str(role)) + b"\n")
+        h.update(_utf8(normalize_content(m.get("content"))) + b"\n")
     return h.hexdigest()
 
 
