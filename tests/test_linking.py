@@ -8,6 +8,7 @@ import json
 
 import pytest
 from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from nexus_tui.core import linking as L
 from tests.conftest import REAL
@@ -231,3 +232,27 @@ def test_random_tree_comes_back_the_same(ops):
     b = build_tree(ops)
     mem = MemoryLookup()
     check_tree(b, lambda n: mem.add(n.id, n.ts_ms, n.body, n.response))
+
+
+_json = st.recursive(st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=5),
+                     lambda k: st.lists(k, max_size=4) | st.dictionaries(
+                         st.sampled_from(["role", "content", "type", "text", "id", "tool_use_id", "name", "input",
+                                          "source", "data", "media_type", "messages", "system", "prompt", "x"]),
+                         k, max_size=5), max_leaves=25)
+
+
+@settings(max_examples=300, deadline=None)
+@given(_json, _json)
+def test_any_json_body_gives_hashes_without_raising(body, response):
+    h = L.request_hashes(body)
+    assert set(h) >= {"message_hash", "parent_message_hash", "system_hash", "message_count", "link_keys"}
+    for k in ("message_hash", "parent_message_hash", "system_hash"):
+        assert h[k] is None or (isinstance(h[k], str) and len(h[k]) == 64)
+    assert isinstance(h["message_count"], int) and h["message_count"] >= 0
+    for kind, key, seq in list(L.iter_link_keys(h, response)):
+        assert kind in L.KEY_KINDS and isinstance(key, str) and isinstance(seq, int)
+    assert all(isinstance(p, str) for p in L.task_prompts(response))
+    if isinstance(body, dict) and isinstance(body.get("messages"), list):
+        mem = MemoryLookup()
+        mem.add("a", 1, body, response)
+        mem.add("b", 2, body, response)  # the same body again never raises either

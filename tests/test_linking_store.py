@@ -26,13 +26,20 @@ def _open(path):
     return store
 
 
-def _record(store, rid: str, ts_ms: int, body: dict, response=None) -> None:
-    """What the proxy's recording does: the task row, then its hashes and link keys."""
+def _record(store, rid: str, ts_ms: int, body: dict, response=None, via_json: bool = False) -> None:
+    """What the proxy's recording does: the task row, then its hashes and link keys. ``via_json``: the hashes
+    and the response's keys computed where the bodies were seen and carried as JSON (an event-log record)."""
     store.writer.write(Batch(sessions=[SessionRec("proxy-s", ts_ms, ts_ms, cli_tool="proxy")],
                              tasks=[TaskRec(id=rid, session_id="proxy-s", ts_ms=ts_ms, source=SOURCE_PROXY,
                                             model=str(body.get("model") or "claude-opus-4"), request_id=rid)]))
+    hashes = L.request_hashes(body)
     with write_tx(store.engine) as conn:
-        save_request_keys(conn, rid, L.request_hashes(body), response)
+        if via_json:
+            rk = L.response_keys(response, is_summarization=hashes["is_summarization"]) if response else []
+            record = json.loads(json.dumps({"hashes": hashes, "response_keys": rk}))
+            save_request_keys(conn, rid, record["hashes"], response_keys=record["response_keys"])
+        else:
+            save_request_keys(conn, rid, hashes, response)
 
 
 def _links(store) -> dict[str, dict]:
@@ -95,10 +102,29 @@ def test_random_tree_through_the_store_in_any_write_order(tmp_path_factory, ops,
     order = list(b.nodes)
     rnd.shuffle(order)
     for n in order:
-        _record(store, n.id, n.ts_ms, n.body, n.response)
+        _record(store, n.id, n.ts_ms, n.body, n.response, via_json=True)
         link_pending(store.engine)
     got = _links(store)
     assert got == {n.id: b.expected(n) for n in b.nodes}
     mem = MemoryLookup()
     assert got == {n.id: result_dict(mem.add(n.id, n.ts_ms, n.body, n.response)) for n in b.nodes}
     store.close()
+
+
+def test_bad_link_values_are_ignored(tmp_path):
+    """Hashes and keys of the wrong type or shape (a corrupt event record) are stored as NULL / skipped."""
+    store = _open(tmp_path / "db.sqlite")
+    _record(store, "r1", 1_000_000, {"messages": [{"role": "user", "content": "hi"}]})
+    with write_tx(store.engine) as conn:
+        save_request_keys(conn, "r1", {"message_hash": 5, "system_hash": "x" * 65, "message_count": "3",
+                                       "parent_message_hash": ["a"]},
+                          response_keys=[["task_prompt", "ab", 0], ["bogus", "ab", 0], ["task_prompt", 7, 1],
+                                         ["task_prompt", "cd", -1], "x", None, ["summary_out", "ef", True]])
+        row = conn.execute(text("SELECT message_hash, parent_message_hash, system_hash, message_count FROM tasks"
+                                " WHERE id = 'r1'")).first()
+        keys = conn.execute(text("SELECT kind, key, seq FROM link_keys WHERE task_id = 'r1'")).fetchall()
+    assert tuple(row) == (None, None, None, None)
+    assert [tuple(k) for k in keys] == [("task_prompt", "ab", 0)]
+    with write_tx(store.engine) as conn:
+        save_request_keys(conn, "r1", "not a dict")
+    assert link_pending(store.engine) == 0

@@ -56,6 +56,8 @@ KEY_COMPACT = "compact"  # sha256 of the normalized summary a compacted continua
 KEY_SUMMARY_OUT = "summary_out"  # sha256 of the normalized summary a summarization response produced
 KEY_TASK_PROMPT = "task_prompt"  # sha256 of a Task tool_use prompt in the response (seq = its order)
 KEY_SUMMARIZATION = "summarization"  # marker: the request is a summarization request
+KEY_KINDS = frozenset({KEY_GRANDPARENT, KEY_USER_TEXT, KEY_COMPACT, KEY_SUMMARY_OUT, KEY_TASK_PROMPT,
+                       KEY_SUMMARIZATION})
 
 # --- JavaScript string semantics -------------------------------------------------------------------------------
 
@@ -326,13 +328,13 @@ def _system_blocks(blocks: list) -> str:
     out = []
     for b in kept:
         if b.get("type") == "tool_use" and b.get("id"):
-            if b["id"] in seen_use:
+            if _js_str(b["id"]) in seen_use:
                 continue
-            seen_use.add(b["id"])
+            seen_use.add(_js_str(b["id"]))
         elif b.get("type") == "tool_result" and b.get("tool_use_id"):
-            if b["tool_use_id"] in seen_result:
+            if _js_str(b["tool_use_id"]) in seen_result:
                 continue
-            seen_result.add(b["tool_use_id"])
+            seen_result.add(_js_str(b["tool_use_id"]))
         out.append(b)
     return "|".join(_system_item(b, i) for i, b in enumerate(out))
 
@@ -455,7 +457,8 @@ def task_prompts(response: Any) -> list[str]:
     out = []
     for b in response_tool_uses(response):
         inp = b.get("input")
-        if b.get("name") in TASK_TOOL_NAMES and isinstance(inp, dict) and isinstance(inp.get("prompt"), str):
+        name = b.get("name")
+        if isinstance(name, str) and name in TASK_TOOL_NAMES and isinstance(inp, dict) and isinstance(inp.get("prompt"), str):
             out.append(inp["prompt"])
     return out
 
@@ -621,14 +624,21 @@ class Linker:
         return LinkResult(conv, branch, parent_request_id=parent.request_id, kind=kind)
 
 
+def _hex(v: Any) -> str | None:
+    return v if isinstance(v, str) and len(v) == 64 else None
+
+
 def pending_from_hashes(request_id: str, ts_ms: int, hashes: dict) -> PendingRequest:
-    """A :class:`PendingRequest` from :func:`request_hashes`' result."""
-    return PendingRequest(request_id=request_id, ts_ms=ts_ms, message_hash=hashes.get("message_hash"),
-                          parent_message_hash=hashes.get("parent_message_hash"),
-                          grandparent_message_hash=hashes.get("grandparent_message_hash"),
-                          system_hash=hashes.get("system_hash"), message_count=int(hashes.get("message_count") or 0),
-                          is_summarization=bool(hashes.get("is_summarization")),
-                          user_text_hash=hashes.get("user_text_hash"), compact_hash=hashes.get("compact_hash"))
+    """A :class:`PendingRequest` from :func:`request_hashes`' result (values of the wrong type ignored)."""
+    mc = hashes.get("message_count")
+    return PendingRequest(request_id=request_id, ts_ms=ts_ms, message_hash=_hex(hashes.get("message_hash")),
+                          parent_message_hash=_hex(hashes.get("parent_message_hash")),
+                          grandparent_message_hash=_hex(hashes.get("grandparent_message_hash")),
+                          system_hash=_hex(hashes.get("system_hash")),
+                          message_count=mc if isinstance(mc, int) and not isinstance(mc, bool) else 0,
+                          is_summarization=hashes.get("is_summarization") is True,
+                          user_text_hash=_hex(hashes.get("user_text_hash")),
+                          compact_hash=_hex(hashes.get("compact_hash")))
 
 
 def iter_link_keys(hashes: dict, response: Any = None) -> Iterable[tuple[str, str, int]]:

@@ -63,25 +63,47 @@ def ensure_link_schema(conn) -> None:
     # END TEMP
 
 
+def _hex(v) -> str | None:
+    return v if isinstance(v, str) and len(v) == 64 else None
+
+
 def link_columns(hashes: dict) -> dict:
-    """The task-row columns of :func:`core.linking.request_hashes`' result (links still empty: NULL)."""
-    return {"message_hash": hashes.get("message_hash"), "parent_message_hash": hashes.get("parent_message_hash"),
-            "system_hash": hashes.get("system_hash"), "message_count": hashes.get("message_count")}
+    """The task-row columns of :func:`core.linking.request_hashes`' result (links still empty: NULL); values of
+    the wrong type or shape become NULL."""
+    mc = hashes.get("message_count")
+    return {"message_hash": _hex(hashes.get("message_hash")),
+            "parent_message_hash": _hex(hashes.get("parent_message_hash")),
+            "system_hash": _hex(hashes.get("system_hash")),
+            "message_count": mc if isinstance(mc, int) and not isinstance(mc, bool) and 0 <= mc < 2**31 else None}
 
 
-def save_request_keys(conn, task_id: str, hashes: dict, response=None) -> None:
+def save_request_keys(conn, task_id: str, hashes: dict, response=None,
+                      response_keys: Iterable | None = None) -> None:
     """Record one request's hashes on its (already written) task row and its link keys, and mark it pending
-    (links cleared), so the next :func:`link_pending` links it. ``response``: the response body or its
-    tool_use blocks (for Task prompts and summaries); only hashes are kept."""
+    (links cleared), so the next :func:`link_pending` links it. ``hashes``: :func:`core.linking.request_hashes`'
+    result (JSON round-tripped is fine). The response's keys (Task prompts, summary) come either from
+    ``response`` (the response body or its tool_use blocks) or, already computed where the body was seen, from
+    ``response_keys`` (:func:`core.linking.response_keys`' rows)."""
+    hashes = hashes if isinstance(hashes, dict) else {}
     conn.execute(text("UPDATE tasks SET message_hash = :message_hash, parent_message_hash = :parent_message_hash,"
                       " system_hash = :system_hash, message_count = :message_count, conversation_id = NULL,"
                       " branch_id = NULL, parent_request_id = NULL, parent_task_request_id = NULL,"
                       " is_subtask = NULL WHERE id = :id"), dict(link_columns(hashes), id=task_id))
-    save_link_keys(conn, task_id, L.iter_link_keys(hashes, response))
+    keys = list(L.iter_link_keys(hashes, response))
+    keys.extend(response_keys or ())
+    save_link_keys(conn, task_id, keys)
 
 
-def save_link_keys(conn, task_id: str, keys: Iterable[tuple[str, str, int]]) -> None:
-    rows = {(k, int(s)): v for k, v, s in keys if isinstance(k, str) and isinstance(v, str)}
+def save_link_keys(conn, task_id: str, keys: Iterable) -> None:
+    """Replace the request's link keys; rows of any other shape than (kind, sha256 hex, seq) are ignored."""
+    rows: dict[tuple[str, int], str] = {}
+    for k in keys:
+        if not isinstance(k, (list, tuple)) or len(k) != 3:
+            continue
+        kind, key, seq = k
+        if kind in L.KEY_KINDS and isinstance(key, str) and 0 < len(key) <= 64 and isinstance(seq, int) \
+                and not isinstance(seq, bool) and 0 <= seq < 2**31:
+            rows[(kind, seq)] = key
     conn.execute(link_keys.delete().where(link_keys.c.task_id == task_id))
     if rows:
         conn.execute(link_keys.insert(), [{"task_id": task_id, "kind": k, "seq": s, "key": v}
