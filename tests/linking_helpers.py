@@ -33,8 +33,12 @@ class MemoryLookup:
         return [row for row in self.rows.values() if self._earlier(row.rec, before)]
 
     def by_message_hash(self, message_hash, system_hash, before):
-        rows = [r.rec for r in self._seen(before) if r.rec.message_hash == message_hash
-                and (system_hash is None or r.rec.system_hash == system_hash)]
+        rows = [
+            r.rec
+            for r in self._seen(before)
+            if r.rec.message_hash == message_hash
+            and (system_hash is None or r.rec.system_hash == system_hash)
+        ]
         return sorted(rows, key=lambda r: (r.ts_ms, r.request_id))
 
     def children(self, parent_request_id, before):
@@ -42,8 +46,11 @@ class MemoryLookup:
         return sorted(rows, key=lambda r: (r.ts_ms, r.request_id))
 
     def _with_key(self, kind, key, since_ms, before):
-        rows = [r.rec for r in self._seen(before) if r.rec.ts_ms >= since_ms
-                and any(k[0] == kind and k[1] == key for k in r.keys)]
+        rows = [
+            r.rec
+            for r in self._seen(before)
+            if r.rec.ts_ms >= since_ms and any(k[0] == kind and k[1] == key for k in r.keys)
+        ]
         return sorted(rows, key=lambda r: (r.ts_ms, r.request_id), reverse=True)
 
     def compact_source(self, summary_hash, since_ms, before):
@@ -54,24 +61,40 @@ class MemoryLookup:
         return self._with_key(L.KEY_TASK_PROMPT, prompt_hash, since_ms, before)
 
     def subtask_count(self, conversation_id, before):
-        return sum(1 for r in self._seen(before) if r.rec.conversation_id == conversation_id and r.rec.is_subtask)
+        return sum(
+            1 for r in self._seen(before) if r.rec.conversation_id == conversation_id and r.rec.is_subtask
+        )
 
     def add(self, request_id: str, ts_ms: int, body: dict, response=None) -> L.LinkResult:
         h = L.request_hashes(body)
         res = self.linker.link(L.pending_from_hashes(request_id, ts_ms, h))
         self.results[request_id] = res
         self.rows[request_id] = MemRow(
-            L.LinkedRequest(request_id, ts_ms, res.conversation_id, res.branch_id, h["message_hash"],
-                            h["system_hash"], res.is_subtask),
-            res.parent_request_id, list(L.iter_link_keys(h, response)))
+            L.LinkedRequest(
+                request_id,
+                ts_ms,
+                res.conversation_id,
+                res.branch_id,
+                h["message_hash"],
+                h["system_hash"],
+                res.is_subtask,
+            ),
+            res.parent_request_id,
+            list(L.iter_link_keys(h, response)),
+        )
         return res
 
 
-# --- conversation trees ----------------------------------------------------------------------------------------
+# --- conversation trees ---------------------------------------------------------------------------
 
-SYSTEM_MAIN = [{"type": "text", "text": "You are Claude Code, Anthropic's official CLI for Claude."},
-               {"type": "text", "text": "\nYou are an interactive CLI tool that helps users with software "
-                                        "engineering tasks. Use the instructions below.\n\ngitStatus: M a.py\n"}]
+SYSTEM_MAIN = [
+    {"type": "text", "text": "You are Claude Code, Anthropic's official CLI for Claude."},
+    {
+        "type": "text",
+        "text": "\nYou are an interactive CLI tool that helps users with software "
+        "engineering tasks. Use the instructions below.\n\ngitStatus: M a.py\n",
+    },
+]
 SYSTEM_SUB = "You are an agent for Claude Code.\n\nCurrent branch: feature-x\nDo the task you are given."
 SYSTEM_SUMMARY = "You are a helpful AI assistant tasked with summarizing conversations."
 
@@ -112,9 +135,18 @@ class TreeBuilder:
     def _response(self, rid: str, tasks: int) -> dict:
         content = [{"type": "text", "text": f"answer {rid}"}]
         for j in range(tasks):
-            content.append({"type": "tool_use", "id": f"toolu_{rid}_{j}", "name": "Task",
-                            "input": {"description": "sub", "prompt": f"Investigate item {rid}/{j} please",
-                                      "subagent_type": "general-purpose"}})
+            content.append(
+                {
+                    "type": "tool_use",
+                    "id": f"toolu_{rid}_{j}",
+                    "name": "Task",
+                    "input": {
+                        "description": "sub",
+                        "prompt": f"Investigate item {rid}/{j} please",
+                        "subagent_type": "general-purpose",
+                    },
+                }
+            )
         return {"role": "assistant", "content": content}
 
     def _add(self, node: Node) -> Node:
@@ -129,23 +161,55 @@ class TreeBuilder:
 
     def root(self, gap_s: int, tasks: int) -> Node:
         rid, ts = self._next(gap_s)
-        body = {"model": "claude-opus-4", "system": SYSTEM_MAIN,
-                "messages": [{"role": "user", "content": [
-                    {"type": "text", "text": "<system-reminder>\nctx\n</system-reminder>"},
-                    {"type": "text", "text": f"please do thing {rid}"}]}]}
+        body = {
+            "model": "claude-opus-4",
+            "system": SYSTEM_MAIN,
+            "messages": [
+                {
+                    "role": "user",
+                    "content": [
+                        {"type": "text", "text": "<system-reminder>\nctx\n</system-reminder>"},
+                        {"type": "text", "text": f"please do thing {rid}"},
+                    ],
+                }
+            ],
+        }
         resp = self._response(rid, tasks)
-        return self._add(Node(rid, ts, body, resp, None, rid, L.BRANCH_MAIN,
-                              prompts=[t["input"]["prompt"] for t in resp["content"][1:]]))
+        return self._add(
+            Node(
+                rid,
+                ts,
+                body,
+                resp,
+                None,
+                rid,
+                L.BRANCH_MAIN,
+                prompts=[t["input"]["prompt"] for t in resp["content"][1:]],
+            )
+        )
 
     def _extended(self, parent: Node, rid: str, turns: int) -> list:
         msgs = list(parent.body["messages"])
         prev = parent.response
         for t in range(turns):
             msgs.append({"role": "assistant", "content": prev["content"]})
-            results = [{"type": "tool_result", "tool_use_id": b["id"], "content": "done"}
-                       for b in prev["content"] if b.get("type") == "tool_use"]
-            msgs.append({"role": "user", "content": results + [
-                {"type": "text", "text": f"next step {rid}.{t}\r\n<system-reminder>r</system-reminder>"}]})
+            results = [
+                {"type": "tool_result", "tool_use_id": b["id"], "content": "done"}
+                for b in prev["content"]
+                if b.get("type") == "tool_use"
+            ]
+            msgs.append(
+                {
+                    "role": "user",
+                    "content": results
+                    + [
+                        {
+                            "type": "text",
+                            "text": f"next step {rid}.{t}\r\n<system-reminder>r</system-reminder>",
+                        }
+                    ],
+                }
+            )
             prev = {"content": [{"type": "text", "text": f"lost answer {rid}.{t}"}]}
         return msgs
 
@@ -153,66 +217,149 @@ class TreeBuilder:
         """A follow-up of ``parent`` (``lost``: with one turn in between whose request was not recorded)."""
         rid, ts = self._next(gap_s)
         system = parent.body["system"] if parent.body["system"] != SYSTEM_SUMMARY else SYSTEM_MAIN
-        if isinstance(system, list):  # the dynamic part of the system prompt changes; its stable hash does not
+        if isinstance(
+            system, list
+        ):  # the dynamic part of the system prompt changes; its stable hash does not
             system = [system[0], {"type": "text", "text": system[1]["text"] + f"\ngitStatus: M {rid}.py\n"}]
-        body = {"model": "claude-opus-4", "system": system,
-                "messages": self._extended(parent, rid, 2 if lost else 1)}
+        body = {
+            "model": "claude-opus-4",
+            "system": system,
+            "messages": self._extended(parent, rid, 2 if lost else 1),
+        }
         resp = self._response(rid, tasks)
-        return self._add(Node(rid, ts, body, resp, parent.id, parent.conv_root, self._child_branch(parent, ts),
-                              prompts=[t["input"]["prompt"] for t in resp["content"][1:]], retryable=True))
+        return self._add(
+            Node(
+                rid,
+                ts,
+                body,
+                resp,
+                parent.id,
+                parent.conv_root,
+                self._child_branch(parent, ts),
+                prompts=[t["input"]["prompt"] for t in resp["content"][1:]],
+                retryable=True,
+            )
+        )
 
     def retry(self, node: Node, gap_s: int) -> Node:
         rid, ts = self._next(gap_s)
         self.children[node.parent] = self.children.get(node.parent, 0) + 1
-        return self._add(Node(rid, ts, node.body, {"content": [{"type": "text", "text": f"retry {rid}"}]},
-                              node.parent, node.conv_root, node.branch, extendable=False, retryable=False))
+        return self._add(
+            Node(
+                rid,
+                ts,
+                node.body,
+                {"content": [{"type": "text", "text": f"retry {rid}"}]},
+                node.parent,
+                node.conv_root,
+                node.branch,
+                extendable=False,
+                retryable=False,
+            )
+        )
 
     def subtask(self, parent: Node, gap_s: int, tasks: int) -> Node:
         rid, ts = self._next(gap_s)
         prompt = parent.prompts.pop(0)
         k = self.subtasks.get(parent.conv_root, 0) + 1
         self.subtasks[parent.conv_root] = k
-        body = {"model": "claude-sonnet-4", "system": SYSTEM_SUB,
-                "messages": [{"role": "user", "content": prompt}]}
+        body = {
+            "model": "claude-sonnet-4",
+            "system": SYSTEM_SUB,
+            "messages": [{"role": "user", "content": prompt}],
+        }
         resp = self._response(rid, tasks)
-        return self._add(Node(rid, ts, body, resp, parent.id, parent.conv_root, f"subtask_{k}", is_subtask=True,
-                              task_parent=parent.id, prompts=[t["input"]["prompt"] for t in resp["content"][1:]]))
+        return self._add(
+            Node(
+                rid,
+                ts,
+                body,
+                resp,
+                parent.id,
+                parent.conv_root,
+                f"subtask_{k}",
+                is_subtask=True,
+                task_parent=parent.id,
+                prompts=[t["input"]["prompt"] for t in resp["content"][1:]],
+            )
+        )
 
     def compact(self, parent: Node, gap_s: int) -> tuple[Node, Node]:
         """The summarization request (a child of ``parent``) and the compacted continuation that follows it."""
         rid, ts = self._next(gap_s)
         msgs = self._extended(parent, rid, 1)
-        msgs[-1] = {"role": "user", "content": f"Your task is to create a detailed summary of the conversation so far ({rid})."}
+        msgs[-1] = {
+            "role": "user",
+            "content": f"Your task is to create a detailed summary of the conversation so far ({rid}).",
+        }
         analysis, summary = f"The user asked for {rid}.\nWe did it.", f"1. Primary request: {rid}.\n2. Done."
-        resp = {"role": "assistant", "content": [
-            {"type": "text", "text": f"<analysis>\n{analysis}\n</analysis>\n\n<summary>\n{summary}\n</summary>"}]}
-        s = self._add(Node(rid, ts, {"model": "claude-opus-4", "system": SYSTEM_SUMMARY, "messages": msgs}, resp,
-                           parent.id, parent.conv_root, self._child_branch(parent, ts), retryable=False))
+        resp = {
+            "role": "assistant",
+            "content": [
+                {
+                    "type": "text",
+                    "text": f"<analysis>\n{analysis}\n</analysis>\n\n<summary>\n{summary}\n</summary>",
+                }
+            ],
+        }
+        s = self._add(
+            Node(
+                rid,
+                ts,
+                {"model": "claude-opus-4", "system": SYSTEM_SUMMARY, "messages": msgs},
+                resp,
+                parent.id,
+                parent.conv_root,
+                self._child_branch(parent, ts),
+                retryable=False,
+            )
+        )
         rid2, ts2 = self._next(gap_s)
-        text = (f"{L.COMPACT_CONVERSATION_PREFIX}. {L.SUMMARY_MARKER}\nAnalysis:\n{analysis}\n\nSummary:\n{summary}."
-                f"\n{L.SUMMARY_SUFFIX_MARKER} from where we left it off without asking the user any further questions.")
-        body = {"model": "claude-opus-4", "system": SYSTEM_MAIN,
-                "messages": [{"role": "user", "content": [{"type": "text", "text": text}]}]}
+        text = (
+            f"{L.COMPACT_CONVERSATION_PREFIX}. {L.SUMMARY_MARKER}\nAnalysis:\n{analysis}\n\nSummary:\n{summary}."
+            f"\n{L.SUMMARY_SUFFIX_MARKER} from where we left it off without asking the user any further questions."
+        )
+        body = {
+            "model": "claude-opus-4",
+            "system": SYSTEM_MAIN,
+            "messages": [{"role": "user", "content": [{"type": "text", "text": text}]}],
+        }
         self.children[s.id] = self.children.get(s.id, 0) + 1
-        c = self._add(Node(rid2, ts2, body, self._response(rid2, 0), s.id, s.conv_root, L.compact_branch_id_at(ts2)))
+        c = self._add(
+            Node(rid2, ts2, body, self._response(rid2, 0), s.id, s.conv_root, L.compact_branch_id_at(ts2))
+        )
         return s, c
 
     def expected(self, node: Node) -> dict:
-        return {"parent_request_id": node.parent, "conversation_id": L.conversation_id_for(node.conv_root),
-                "branch_id": node.branch, "is_subtask": node.is_subtask,
-                "parent_task_request_id": node.task_parent}
+        return {
+            "parent_request_id": node.parent,
+            "conversation_id": L.conversation_id_for(node.conv_root),
+            "branch_id": node.branch,
+            "is_subtask": node.is_subtask,
+            "parent_task_request_id": node.task_parent,
+        }
 
 
 def result_dict(res: L.LinkResult) -> dict:
-    return {"parent_request_id": res.parent_request_id, "conversation_id": res.conversation_id,
-            "branch_id": res.branch_id, "is_subtask": res.is_subtask,
-            "parent_task_request_id": res.parent_task_request_id}
+    return {
+        "parent_request_id": res.parent_request_id,
+        "conversation_id": res.conversation_id,
+        "branch_id": res.branch_id,
+        "is_subtask": res.is_subtask,
+        "parent_task_request_id": res.parent_task_request_id,
+    }
 
 
-OPS = st.lists(st.tuples(st.sampled_from(["root", "extend", "extend", "extend", "lost", "retry", "subtask",
-                                           "compact"]),
-                         st.integers(0, 10_000), st.integers(1, 600), st.integers(0, 2)),
-               min_size=1, max_size=30)
+OPS = st.lists(
+    st.tuples(
+        st.sampled_from(["root", "extend", "extend", "extend", "lost", "retry", "subtask", "compact"]),
+        st.integers(0, 10_000),
+        st.integers(1, 600),
+        st.integers(0, 2),
+    ),
+    min_size=1,
+    max_size=30,
+)
 
 
 def build_tree(ops) -> TreeBuilder:

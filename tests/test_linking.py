@@ -30,7 +30,7 @@ def _ms(iso: str) -> int:
     return ms_from_iso(iso)
 
 
-# --- hashes: the values claude-nexus-proxy stored for these requests ------------------------------------------
+# --- hashes: the values claude-nexus-proxy stored for these requests ------------------------------
 
 
 @pytest.mark.parametrize("name", ["linking-01-simple-start.json", "linking-02-branching.json"])
@@ -68,7 +68,11 @@ def test_capture_links_and_branches():
     assert root.parent_request_id is None and root.branch_id == "main"
     a = mem.add(one["child"]["request_id"], t0 + 5_000, one["child"]["body"])
     assert one["expectedLink"] is True
-    assert (a.parent_request_id, a.conversation_id, a.branch_id) == (p["request_id"], root.conversation_id, "main")
+    assert (a.parent_request_id, a.conversation_id, a.branch_id) == (
+        p["request_id"],
+        root.conversation_id,
+        "main",
+    )
     b = mem.add(two["child"]["request_id"], t0 + 65_000, two["child"]["body"])
     assert two["expectedLink"] is True
     assert b.parent_request_id == p["request_id"] and b.conversation_id == root.conversation_id
@@ -79,8 +83,12 @@ def test_capture_subtask_matched():
     cap = _capture("subtask-01-subtask-matched.json")
     mem = MemoryLookup()
     parent = cap["parent"]
-    response = {"content": [{"type": "tool_use", "id": inv["tool_use_id"], "name": "Task",
-                             "input": {"prompt": inv["prompt"]}} for inv in parent["task_invocations"]]}
+    response = {
+        "content": [
+            {"type": "tool_use", "id": inv["tool_use_id"], "name": "Task", "input": {"prompt": inv["prompt"]}}
+            for inv in parent["task_invocations"]
+        ]
+    }
     parent_body = {"system": "You are a helpful assistant", "messages": [{"role": "user", "content": "go"}]}
     pr = mem.add(parent["request_id"], _ms(parent["timestamp"]), parent_body, response)
     child = cap["child"]
@@ -96,8 +104,16 @@ def test_subtask_needs_a_task_prompt_within_24h():
     cap = _capture("subtask-01-subtask-matched.json")
     mem = MemoryLookup()
     parent = cap["parent"]
-    response = {"content": [{"type": "tool_use", "id": "t1", "name": "Task",
-                             "input": {"prompt": parent["task_invocations"][0]["prompt"]}}]}
+    response = {
+        "content": [
+            {
+                "type": "tool_use",
+                "id": "t1",
+                "name": "Task",
+                "input": {"prompt": parent["task_invocations"][0]["prompt"]},
+            }
+        ]
+    }
     t = _ms(parent["timestamp"])
     mem.add(parent["request_id"], t, {"messages": [{"role": "user", "content": "go"}]}, response)
     late = mem.add("late", t + 86_400_000 + 1, cap["child"]["body"])
@@ -106,7 +122,7 @@ def test_subtask_needs_a_task_prompt_within_24h():
     assert not mem.add("other", t + 1000, other).is_subtask
 
 
-# --- normalization details (each against an independent serialization) ----------------------------------------
+# --- normalization details (each against an independent serialization) ----------------------------
 
 
 def _sha(s: str) -> str:
@@ -114,32 +130,65 @@ def _sha(s: str) -> str:
 
 
 def test_serialization_format_and_reminders():
-    msgs = [{"role": "user", "content": [{"type": "text", "text": "<system-reminder>x</system-reminder>"},
-                                         {"type": "text", "text": "  hi\r\nthere <system-reminder>y</system-reminder> "},
-                                         {"type": "image", "source": {"media_type": "image/png", "data": "QUJD"}}]},
-            {"role": "assistant", "content": [{"type": "thinking", "thinking": "hmm"},
-                                              {"type": "tool_use", "id": "tu1", "name": "Read",
-                                               "input": {"path": "a", "n": 2.0, "f": 0.5, "u": "é"}}]},
-            {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "tu1",
-                                          "content": "ok<system-reminder>z</system-reminder>"}]}]
-    expected = ("user\n[0]text:hi\nthere\n[1]image:image/png:" + _sha("QUJD") + "\n"
-                "assistant\n[0]thinking:unknown\n[1]tool_use:Read:tu1:{\"path\":\"a\",\"n\":2,\"f\":0.5,\"u\":\"é\"}\n"
-                "user\n[0]tool_result:tu1:ok\n")
+    msgs = [
+        {
+            "role": "user",
+            "content": [
+                {"type": "text", "text": "<system-reminder>x</system-reminder>"},
+                {"type": "text", "text": "  hi\r\nthere <system-reminder>y</system-reminder> "},
+                {"type": "image", "source": {"media_type": "image/png", "data": "QUJD"}},
+            ],
+        },
+        {
+            "role": "assistant",
+            "content": [
+                {"type": "thinking", "thinking": "hmm"},
+                {
+                    "type": "tool_use",
+                    "id": "tu1",
+                    "name": "Read",
+                    "input": {"path": "a", "n": 2.0, "f": 0.5, "u": "é"},
+                },
+            ],
+        },
+        {
+            "role": "user",
+            "content": [
+                {
+                    "type": "tool_result",
+                    "tool_use_id": "tu1",
+                    "content": "ok<system-reminder>z</system-reminder>",
+                }
+            ],
+        },
+    ]
+    expected = (
+        "user\n[0]text:hi\nthere\n[1]image:image/png:" + _sha("QUJD") + "\n"
+        'assistant\n[0]thinking:unknown\n[1]tool_use:Read:tu1:{"path":"a","n":2,"f":0.5,"u":"é"}\n'
+        "user\n[0]tool_result:tu1:ok\n"
+    )
     assert L.request_hashes({"messages": msgs})["message_hash"] == _sha(expected)
-    assert L.request_hashes({"messages": [{"role": "user", "content": " hi "}]})["message_hash"] == \
-        _sha("user\n[0]text:hi\n")
+    assert L.request_hashes({"messages": [{"role": "user", "content": " hi "}]})["message_hash"] == _sha(
+        "user\n[0]text:hi\n"
+    )
 
 
 def test_messages_repeating_a_tool_id_are_dropped():
     use = {"type": "tool_use", "id": "tu1", "name": "Bash", "input": {"c": "ls"}}
     res = {"type": "tool_result", "tool_use_id": "tu1", "content": "a"}
-    base = [{"role": "user", "content": "go"}, {"role": "assistant", "content": [use]},
-            {"role": "user", "content": [res]}]
+    base = [
+        {"role": "user", "content": "go"},
+        {"role": "assistant", "content": [use]},
+        {"role": "user", "content": [res]},
+    ]
     dup = base + [{"role": "assistant", "content": [use]}, {"role": "user", "content": [res]}]
     h_base, h_dup = L.request_hashes({"messages": base}), L.request_hashes({"messages": dup})
     assert h_dup["message_hash"] == h_base["message_hash"]
-    assert h_dup["parent_message_hash"] == h_base["parent_message_hash"] == L.request_hashes(
-        {"messages": base[:1]})["message_hash"]
+    assert (
+        h_dup["parent_message_hash"]
+        == h_base["parent_message_hash"]
+        == L.request_hashes({"messages": base[:1]})["message_hash"]
+    )
 
 
 def test_parent_hash_needs_three_messages():
@@ -161,16 +210,33 @@ def test_system_hash_keeps_only_the_stable_part():
 
 
 def test_task_prompts_and_summary_keys():
-    resp = {"content": [{"type": "text", "text": "ok"},
-                        {"type": "tool_use", "id": "a", "name": "Task", "input": {"prompt": "P1"}},
-                        {"type": "tool_use", "id": "b", "name": "Read", "input": {"prompt": "no"}},
-                        {"type": "tool_use", "id": "c", "name": "Task", "input": {"prompt": 3}}]}
+    resp = {
+        "content": [
+            {"type": "text", "text": "ok"},
+            {"type": "tool_use", "id": "a", "name": "Task", "input": {"prompt": "P1"}},
+            {"type": "tool_use", "id": "b", "name": "Read", "input": {"prompt": "no"}},
+            {"type": "tool_use", "id": "c", "name": "Task", "input": {"prompt": 3}},
+        ]
+    }
     assert L.task_prompts(resp) == ["P1"]
     assert L.task_prompts(resp["content"]) == ["P1"]
     assert L.task_prompts(None) == [] and L.task_prompts({"content": "x"}) == []
-    summary = {"content": [{"type": "text", "text": "<analysis>\nA b.\n</analysis>\n\n<summary>\nS 1.\n</summary>"}]}
-    cont = {"messages": [{"role": "user", "content": L.COMPACT_CONVERSATION_PREFIX + ". " + L.SUMMARY_MARKER
-                          + "\nAnalysis:\nA b.\n\nSummary:\nS 1.\n" + L.SUMMARY_SUFFIX_MARKER + " please"}]}
+    summary = {
+        "content": [{"type": "text", "text": "<analysis>\nA b.\n</analysis>\n\n<summary>\nS 1.\n</summary>"}]
+    }
+    cont = {
+        "messages": [
+            {
+                "role": "user",
+                "content": L.COMPACT_CONVERSATION_PREFIX
+                + ". "
+                + L.SUMMARY_MARKER
+                + "\nAnalysis:\nA b.\n\nSummary:\nS 1.\n"
+                + L.SUMMARY_SUFFIX_MARKER
+                + " please",
+            }
+        ]
+    }
     assert L.request_hashes(cont)["compact_hash"] == L.response_summary_hash(summary)
     assert L.response_summary_hash({"content": [{"type": "text", "text": "plain"}]}) is None
 
@@ -215,7 +281,8 @@ def test_lost_request_links_to_grandparent_and_retry_keeps_its_place():
     assert mem.results[rx.id].branch_id == "main"
 
 
-# --- the property: a random tree sent in order comes back as the same tree ---------------------------------------
+# --- the property: a random tree sent in order comes back as the same tree ------------------------
+
 
 def check_tree(b: TreeBuilder, add) -> None:
     """``add(node)`` sends one request (in time order) and returns its LinkResult."""
@@ -234,11 +301,36 @@ def test_random_tree_comes_back_the_same(ops):
     check_tree(b, lambda n: mem.add(n.id, n.ts_ms, n.body, n.response))
 
 
-_json = st.recursive(st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=5),
-                     lambda k: st.lists(k, max_size=4) | st.dictionaries(
-                         st.sampled_from(["role", "content", "type", "text", "id", "tool_use_id", "name", "input",
-                                          "source", "data", "media_type", "messages", "system", "prompt", "x"]),
-                         k, max_size=5), max_leaves=25)
+_json = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=5),
+    lambda k: (
+        st.lists(k, max_size=4)
+        | st.dictionaries(
+            st.sampled_from(
+                [
+                    "role",
+                    "content",
+                    "type",
+                    "text",
+                    "id",
+                    "tool_use_id",
+                    "name",
+                    "input",
+                    "source",
+                    "data",
+                    "media_type",
+                    "messages",
+                    "system",
+                    "prompt",
+                    "x",
+                ]
+            ),
+            k,
+            max_size=5,
+        )
+    ),
+    max_leaves=25,
+)
 
 
 @settings(max_examples=300, deadline=None)

@@ -29,9 +29,21 @@ def _open(path):
 def _record(store, rid: str, ts_ms: int, body: dict, response=None, via_json: bool = False) -> None:
     """What the proxy's recording does: the task row, then its hashes and link keys. ``via_json``: the hashes
     and the response's keys computed where the bodies were seen and carried as JSON (an event-log record)."""
-    store.writer.write(Batch(sessions=[SessionRec("proxy-s", ts_ms, ts_ms, cli_tool="proxy")],
-                             tasks=[TaskRec(id=rid, session_id="proxy-s", ts_ms=ts_ms, source=SOURCE_PROXY,
-                                            model=str(body.get("model") or "claude-opus-4"), request_id=rid)]))
+    store.writer.write(
+        Batch(
+            sessions=[SessionRec("proxy-s", ts_ms, ts_ms, cli_tool="proxy")],
+            tasks=[
+                TaskRec(
+                    id=rid,
+                    session_id="proxy-s",
+                    ts_ms=ts_ms,
+                    source=SOURCE_PROXY,
+                    model=str(body.get("model") or "claude-opus-4"),
+                    request_id=rid,
+                )
+            ],
+        )
+    )
     hashes = L.request_hashes(body)
     with write_tx(store.engine) as conn:
         if via_json:
@@ -44,10 +56,22 @@ def _record(store, rid: str, ts_ms: int, body: dict, response=None, via_json: bo
 
 def _links(store) -> dict[str, dict]:
     with store.engine.connect() as conn:
-        rows = conn.execute(text("SELECT id, parent_request_id, conversation_id, branch_id, is_subtask,"
-                                 " parent_task_request_id FROM tasks WHERE message_hash IS NOT NULL"))
-        return {r[0]: {"parent_request_id": r[1], "conversation_id": r[2], "branch_id": r[3],
-                       "is_subtask": bool(r[4]), "parent_task_request_id": r[5]} for r in rows}
+        rows = conn.execute(
+            text(
+                "SELECT id, parent_request_id, conversation_id, branch_id, is_subtask,"
+                " parent_task_request_id FROM tasks WHERE message_hash IS NOT NULL"
+            )
+        )
+        return {
+            r[0]: {
+                "parent_request_id": r[1],
+                "conversation_id": r[2],
+                "branch_id": r[3],
+                "is_subtask": bool(r[4]),
+                "parent_task_request_id": r[5],
+            }
+            for r in rows
+        }
 
 
 def test_captures_link_through_the_store(tmp_path):
@@ -67,32 +91,57 @@ def test_captures_link_through_the_store(tmp_path):
     assert link_pending(store.engine) == 0
     got = _links(store)
     conv = L.conversation_id_for(p["request_id"])
-    assert got[p["request_id"]] == {"parent_request_id": None, "conversation_id": conv, "branch_id": "main",
-                                    "is_subtask": False, "parent_task_request_id": None}
+    assert got[p["request_id"]] == {
+        "parent_request_id": None,
+        "conversation_id": conv,
+        "branch_id": "main",
+        "is_subtask": False,
+        "parent_task_request_id": None,
+    }
     assert got[one["child"]["request_id"]]["parent_request_id"] == p["request_id"]
     assert got[one["child"]["request_id"]]["branch_id"] == "main"
-    assert got[two["child"]["request_id"]] == {"parent_request_id": p["request_id"], "conversation_id": conv,
-                                               "branch_id": "branch_20250620115401", "is_subtask": False,
-                                               "parent_task_request_id": None}
+    assert got[two["child"]["request_id"]] == {
+        "parent_request_id": p["request_id"],
+        "conversation_id": conv,
+        "branch_id": "branch_20250620115401",
+        "is_subtask": False,
+        "parent_task_request_id": None,
+    }
     with store.engine.connect() as conn:
-        row = conn.execute(text("SELECT message_hash, system_hash, message_count FROM tasks WHERE id = :i"),
-                           {"i": p["request_id"]}).first()
+        row = conn.execute(
+            text("SELECT message_hash, system_hash, message_count FROM tasks WHERE id = :i"),
+            {"i": p["request_id"]},
+        ).first()
     assert tuple(row) == (p["current_message_hash"], p["system_hash"], 1)
 
     sub = json.loads((caps / "subtask-01-subtask-matched.json").read_text())
-    resp = {"content": [{"type": "tool_use", "id": i["tool_use_id"], "name": "Task", "input": {"prompt": i["prompt"]}}
-                        for i in sub["parent"]["task_invocations"]]}
-    _record(store, sub["parent"]["request_id"], t0 + 100_000,
-            {"system": "x", "messages": [{"role": "user", "content": "start"}]}, resp)
+    resp = {
+        "content": [
+            {"type": "tool_use", "id": i["tool_use_id"], "name": "Task", "input": {"prompt": i["prompt"]}}
+            for i in sub["parent"]["task_invocations"]
+        ]
+    }
+    _record(
+        store,
+        sub["parent"]["request_id"],
+        t0 + 100_000,
+        {"system": "x", "messages": [{"role": "user", "content": "start"}]},
+        resp,
+    )
     _record(store, sub["child"]["request_id"], t0 + 105_000, sub["child"]["body"])
     link_pending(store.engine)
     child = _links(store)[sub["child"]["request_id"]]
-    assert child["is_subtask"] is True and child["parent_task_request_id"] == sub["expectedParentTaskRequestId"]
+    assert (
+        child["is_subtask"] is True and child["parent_task_request_id"] == sub["expectedParentTaskRequestId"]
+    )
     assert child["branch_id"] == "subtask_1"
 
 
-@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow,
-                                                                  HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=25,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
 @given(OPS, st.randoms(use_true_random=False))
 def test_random_tree_through_the_store_in_any_write_order(tmp_path_factory, ops, rnd: random.Random):
     """The tree comes back the same when the requests are written in a shuffled order with a link pass after
@@ -116,12 +165,26 @@ def test_bad_link_values_are_ignored(tmp_path):
     store = _open(tmp_path / "db.sqlite")
     _record(store, "r1", 1_000_000, {"messages": [{"role": "user", "content": "hi"}]})
     with write_tx(store.engine) as conn:
-        save_request_keys(conn, "r1", {"message_hash": 5, "system_hash": "x" * 65, "message_count": "3",
-                                       "parent_message_hash": ["a"]},
-                          response_keys=[["task_prompt", "ab", 0], ["bogus", "ab", 0], ["task_prompt", 7, 1],
-                                         ["task_prompt", "cd", -1], "x", None, ["summary_out", "ef", True]])
-        row = conn.execute(text("SELECT message_hash, parent_message_hash, system_hash, message_count FROM tasks"
-                                " WHERE id = 'r1'")).first()
+        save_request_keys(
+            conn,
+            "r1",
+            {"message_hash": 5, "system_hash": "x" * 65, "message_count": "3", "parent_message_hash": ["a"]},
+            response_keys=[
+                ["task_prompt", "ab", 0],
+                ["bogus", "ab", 0],
+                ["task_prompt", 7, 1],
+                ["task_prompt", "cd", -1],
+                "x",
+                None,
+                ["summary_out", "ef", True],
+            ],
+        )
+        row = conn.execute(
+            text(
+                "SELECT message_hash, parent_message_hash, system_hash, message_count FROM tasks"
+                " WHERE id = 'r1'"
+            )
+        ).first()
         keys = conn.execute(text("SELECT kind, key, seq FROM link_keys WHERE task_id = 'r1'")).fetchall()
     assert tuple(row) == (None, None, None, None)
     assert [tuple(k) for k in keys] == [("task_prompt", "ab", 0)]

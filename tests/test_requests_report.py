@@ -20,10 +20,28 @@ from nexus_tui.store.linking import ensure_link_schema, link_pending, save_reque
 from tests.helpers import store_at
 from tests.linking_helpers import TreeBuilder
 
-REQUEST_KEYS = ["request_id", "session_id", "conversation_id", "branch_id", "parent_request_id",
-                "parent_task_request_id", "is_subtask", "source", "model", "tokens_in", "tokens_out",
-                "cache_read_tokens", "cache_creation_tokens", "cost_usd", "ttft_ms", "latency_ms", "status",
-                "error_type", "stop_reason", "tools"]
+REQUEST_KEYS = [
+    "request_id",
+    "session_id",
+    "conversation_id",
+    "branch_id",
+    "parent_request_id",
+    "parent_task_request_id",
+    "is_subtask",
+    "source",
+    "model",
+    "tokens_in",
+    "tokens_out",
+    "cache_read_tokens",
+    "cache_creation_tokens",
+    "cost_usd",
+    "ttft_ms",
+    "latency_ms",
+    "status",
+    "error_type",
+    "stop_reason",
+    "tools",
+]
 
 
 @pytest.fixture(scope="module")
@@ -45,25 +63,62 @@ def linked(tmp_path_factory):
     b.root(100, 0)  # a second conversation
     values = {}
     for i, n in enumerate(b.nodes):
-        v = {"tokens_in": 10 + i, "tokens_out": 100 * (i + 1), "cache_read_tokens": 1000 + i,
-             "cache_creation_tokens": 7 * i, "cost_usd": round(0.01 * (i + 1), 4), "latency_ms": 500 + i,
-             "status": "error" if i == 2 else "ok", "stop_reason": "tool_use" if i == 0 else "end_turn"}
+        v = {
+            "tokens_in": 10 + i,
+            "tokens_out": 100 * (i + 1),
+            "cache_read_tokens": 1000 + i,
+            "cache_creation_tokens": 7 * i,
+            "cost_usd": round(0.01 * (i + 1), 4),
+            "latency_ms": 500 + i,
+            "status": "error" if i == 2 else "ok",
+            "stop_reason": "tool_use" if i == 0 else "end_turn",
+        }
         values[n.id] = v
-        batch = Batch(sessions=[SessionRec("proxy-s", n.ts_ms, n.ts_ms, cli_tool="proxy")],
-                      tasks=[TaskRec(id=n.id, session_id="proxy-s", ts_ms=n.ts_ms, source=SOURCE_PROXY,
-                                     model=n.body["model"], request_id=n.id, **v)])
+        batch = Batch(
+            sessions=[SessionRec("proxy-s", n.ts_ms, n.ts_ms, cli_tool="proxy")],
+            tasks=[
+                TaskRec(
+                    id=n.id,
+                    session_id="proxy-s",
+                    ts_ms=n.ts_ms,
+                    source=SOURCE_PROXY,
+                    model=n.body["model"],
+                    request_id=n.id,
+                    **v,
+                )
+            ],
+        )
         if i == 0:
-            batch.tool_uses = [ToolUseRec(f"tu{j}", "proxy-s", n.id, name, n.ts_ms + j)
-                               for j, name in enumerate(["Task", "Read", "Bash"])]
+            batch.tool_uses = [
+                ToolUseRec(f"tu{j}", "proxy-s", n.id, name, n.ts_ms + j)
+                for j, name in enumerate(["Task", "Read", "Bash"])
+            ]
         store.writer.write(batch)
         with write_tx(store.engine) as conn:
             save_request_keys(conn, n.id, L.request_hashes(n.body), n.response)
-    store.writer.write(Batch(sessions=[SessionRec("cc-s", b.ts, b.ts)],
-                             tasks=[TaskRec(id="req_transcript", session_id="cc-s", ts_ms=b.ts + 1,
-                                            source=SOURCE_TRANSCRIPT, model="claude-sonnet-4", tokens_in=3)]))
+    store.writer.write(
+        Batch(
+            sessions=[SessionRec("cc-s", b.ts, b.ts)],
+            tasks=[
+                TaskRec(
+                    id="req_transcript",
+                    session_id="cc-s",
+                    ts_ms=b.ts + 1,
+                    source=SOURCE_TRANSCRIPT,
+                    model="claude-sonnet-4",
+                    tokens_in=3,
+                )
+            ],
+        )
+    )
     with write_tx(store.engine) as conn:
-        conn.execute(text("UPDATE tasks SET ttft_ms = 321, http_status = 529, error_type = 'overloaded_error' "
-                          "WHERE id = :i"), {"i": b.nodes[2].id})
+        conn.execute(
+            text(
+                "UPDATE tasks SET ttft_ms = 321, http_status = 529, error_type = 'overloaded_error' "
+                "WHERE id = :i"
+            ),
+            {"i": b.nodes[2].id},
+        )
         conn.execute(text("UPDATE tasks SET ttft_ms = 45 WHERE id = :i"), {"i": b.nodes[0].id})
     assert link_pending(store.engine) == len(b.nodes)
     store.close()
@@ -71,10 +126,18 @@ def linked(tmp_path_factory):
 
 
 def run(tmp, url, *args):
-    env = dict(os.environ, HOME=str(tmp), NEXUS_INSIGHTS_HOME=str(tmp / "nexus"), CLAUDE_CONFIG_DIR=str(tmp / "c"))
+    env = dict(
+        os.environ, HOME=str(tmp), NEXUS_INSIGHTS_HOME=str(tmp / "nexus"), CLAUDE_CONFIG_DIR=str(tmp / "c")
+    )
     env.pop("NEXUS_INSIGHTS_DB", None)
-    r = subprocess.run([sys.executable, "-m", "nexus_tui", "--db", url, *args, "--no-collect"], env=env,
-                       capture_output=True, text=True, timeout=120, cwd=tmp)
+    r = subprocess.run(
+        [sys.executable, "-m", "nexus_tui", "--db", url, *args, "--no-collect"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=tmp,
+    )
     assert r.returncode == 0, r.stderr
     return r.stdout
 
@@ -90,14 +153,24 @@ def test_requests_json_one_row_per_request_with_links_and_usage(linked):
         want = b.expected(n)
         assert {k: got[k] for k in want} == want, n.id
         assert {k: got[k] for k in values[n.id]} == values[n.id]
-        assert got["source"] == SOURCE_PROXY and got["session_id"] == "proxy-s" and got["model"] == n.body["model"]
+        assert (
+            got["source"] == SOURCE_PROXY
+            and got["session_id"] == "proxy-s"
+            and got["model"] == n.body["model"]
+        )
     assert by_id[b.nodes[0].id]["tools"] == ["Task", "Read", "Bash"]
     assert by_id[b.nodes[0].id]["ttft_ms"] == 45
     err = by_id[b.nodes[2].id]
-    assert (err["status"], err["error_type"], err["http_status"], err["ttft_ms"]) == ("error", "overloaded_error",
-                                                                                      529, 321)
+    assert (err["status"], err["error_type"], err["http_status"], err["ttft_ms"]) == (
+        "error",
+        "overloaded_error",
+        529,
+        321,
+    )
     t = by_id["req_transcript"]
-    assert t["conversation_id"] is None and t["is_subtask"] is None and t["tools"] == [] and t["tokens_in"] == 3
+    assert (
+        t["conversation_id"] is None and t["is_subtask"] is None and t["tools"] == [] and t["tokens_in"] == 3
+    )
     assert [r["time"] for r in rows] == sorted(r["time"] for r in rows)
 
 
@@ -117,11 +190,16 @@ def test_conversations_json_counts_the_tree(linked):
         assert c["errors"] == sum(values[n.id]["status"] == "error" for n in members)
         assert c["tokens_out"] == sum(values[n.id]["tokens_out"] for n in members)
         assert c["cost_usd"] == pytest.approx(sum(values[n.id]["cost_usd"] for n in members))
-        assert c["total_tokens"] == sum(values[n.id][k] for n in members for k in
-                                        ("tokens_in", "tokens_out", "cache_read_tokens", "cache_creation_tokens"))
+        assert c["total_tokens"] == sum(
+            values[n.id][k]
+            for n in members
+            for k in ("tokens_in", "tokens_out", "cache_read_tokens", "cache_creation_tokens")
+        )
         assert c["models"] == list(dict.fromkeys(n.body["model"] for n in members))
     big = by_conv[L.conversation_id_for(roots[0].id)]
-    assert (big["subtasks"], big["compactions"]) == (1, 1) and big["branches"] == 4  # main, branch, subtask, compact
+    assert (big["subtasks"], big["compactions"]) == (1, 1) and big[
+        "branches"
+    ] == 4  # main, branch, subtask, compact
     assert [r["start_time"] for r in rows] == sorted((r["start_time"] for r in rows), reverse=True)
 
 
@@ -142,9 +220,21 @@ def test_csv_and_text(linked):
 def test_reports_work_before_migration_6(tmp_path):
     """Without the linking/proxy columns the reports still answer (those fields null)."""
     store = store_at(tmp_path / "db.sqlite")
-    store.writer.write(Batch(sessions=[SessionRec("s", 1_700_000_000_000, 1_700_000_000_000)],
-                             tasks=[TaskRec(id="req_1", session_id="s", ts_ms=1_700_000_000_000,
-                                            source=SOURCE_TRANSCRIPT, model="claude-sonnet-4", tokens_out=5)]))
+    store.writer.write(
+        Batch(
+            sessions=[SessionRec("s", 1_700_000_000_000, 1_700_000_000_000)],
+            tasks=[
+                TaskRec(
+                    id="req_1",
+                    session_id="s",
+                    ts_ms=1_700_000_000_000,
+                    source=SOURCE_TRANSCRIPT,
+                    model="claude-sonnet-4",
+                    tokens_out=5,
+                )
+            ],
+        )
+    )
     store.close()
     url = f"sqlite:///{tmp_path / 'db.sqlite'}"
     rows = json.loads(run(tmp_path, url, "--headless", "requests", "--format", "json"))

@@ -38,12 +38,16 @@ BRANCH_MAIN = "main"
 BRANCH_PREFIX = "branch_"
 COMPACT_PREFIX = "compact_"
 SUBTASK_PREFIX = "subtask_"
-COMPACT_CONVERSATION_PREFIX = "This session is being continued from a previous conversation that ran out of context"
+COMPACT_CONVERSATION_PREFIX = (
+    "This session is being continued from a previous conversation that ran out of context"
+)
 SUMMARY_MARKER = "The conversation is summarized below:"
 SUMMARY_SUFFIX_MARKER = "Please continue the conversation"
 SUMMARIZATION_SYSTEM_PROMPT = "You are a helpful AI assistant tasked with summarizing conversations"
 CLI_TOOL_PREFIX = "You are an interactive CLI tool that helps users with software engineering tasks"
-TASK_TOOL_NAMES = frozenset({"Task", "Agent"})  # Claude Code's sub-agent tool (renamed "Agent" in newer versions)
+TASK_TOOL_NAMES = frozenset(
+    {"Task", "Agent"}
+)  # Claude Code's sub-agent tool (renamed "Agent" in newer versions)
 COMPACT_WINDOW_MS = 7 * 86_400_000
 SUBTASK_WINDOW_MS = 86_400_000
 MIN_MESSAGES_FOR_PARENT_HASH = 3
@@ -56,13 +60,16 @@ KEY_COMPACT = "compact"  # sha256 of the normalized summary a compacted continua
 KEY_SUMMARY_OUT = "summary_out"  # sha256 of the normalized summary a summarization response produced
 KEY_TASK_PROMPT = "task_prompt"  # sha256 of a Task tool_use prompt in the response (seq = its order)
 KEY_SUMMARIZATION = "summarization"  # marker: the request is a summarization request
-KEY_KINDS = frozenset({KEY_GRANDPARENT, KEY_USER_TEXT, KEY_COMPACT, KEY_SUMMARY_OUT, KEY_TASK_PROMPT,
-                       KEY_SUMMARIZATION})
+KEY_KINDS = frozenset(
+    {KEY_GRANDPARENT, KEY_USER_TEXT, KEY_COMPACT, KEY_SUMMARY_OUT, KEY_TASK_PROMPT, KEY_SUMMARIZATION}
+)
 
-# --- JavaScript string semantics -------------------------------------------------------------------------------
+# --- JavaScript string semantics ------------------------------------------------------------------
 
-_JS_WS = ("\t\n\x0b\x0c\r \xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a"
-          "\u2028\u2029\u202f\u205f\u3000\ufeff")
+_JS_WS = (
+    "\t\n\x0b\x0c\r \xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a"
+    "\u2028\u2029\u202f\u205f\u3000\ufeff"
+)
 _WS = "[" + re.escape(_JS_WS) + "]"  # JavaScript's \s
 _LT = "\n\r\u2028\u2029"  # JavaScript line terminators
 _DOT = f"[^{_LT}]"  # JavaScript's . (no s flag)
@@ -116,7 +123,9 @@ _LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 
 def _js_string(v: str) -> str:
     out = json.dumps(v, ensure_ascii=False)
-    return _LONE_SURROGATE.sub(lambda m: f"\\u{ord(m.group()):04x}", out) if _LONE_SURROGATE.search(out) else out
+    return (
+        _LONE_SURROGATE.sub(lambda m: f"\\u{ord(m.group()):04x}", out) if _LONE_SURROGATE.search(out) else out
+    )
 
 
 def js_json(value: Any) -> str:
@@ -186,7 +195,7 @@ def sha256_hex(text: str | bytes) -> str:
     return hashlib.sha256(_utf8(text) if isinstance(text, str) else text).hexdigest()
 
 
-# --- message normalization -------------------------------------------------------------------------------------
+# --- message normalization ------------------------------------------------------------------------
 
 
 def _items(content: Any) -> list[dict]:
@@ -243,7 +252,8 @@ def _serialize_item(item: dict, i: int) -> str:
     if t == "tool_use":
         inp = item.get("input")
         return f"[{i}]tool_use:{_js_str(item.get('name'))}:{_js_str(item.get('id'))}:" + (
-            "undefined" if "input" not in item else js_json(inp))
+            "undefined" if "input" not in item else js_json(inp)
+        )
     if t == "tool_result":
         c = item.get("content")
         s = strip_system_reminder(c) if isinstance(c, str) else js_json(c) if isinstance(c, list) else ""
@@ -255,9 +265,15 @@ def normalize_content(content: Any) -> str:
     """One message's content as the linker serializes it."""
     if isinstance(content, str):
         return "[0]text:" + js_trim(content).replace("\r\n", "\n")
-    kept = [it for it in _items(content)
-            if not (it.get("type") == "text" and isinstance(it.get("text"), str)
-                    and not js_trim(strip_system_reminder(it["text"])))]
+    kept = [
+        it
+        for it in _items(content)
+        if not (
+            it.get("type") == "text"
+            and isinstance(it.get("text"), str)
+            and not js_trim(strip_system_reminder(it["text"]))
+        )
+    ]
     return "\n".join(_serialize_item(it, i) for i, it in enumerate(kept))
 
 
@@ -280,8 +296,9 @@ def system_text(system: Any) -> str | None:
     if isinstance(system, str):
         return system or None
     if isinstance(system, list) and system:
-        return "\n".join(b["text"] if isinstance(b, dict) and isinstance(b.get("text"), str) else ""
-                         for b in system)
+        return "\n".join(
+            b["text"] if isinstance(b, dict) and isinstance(b.get("text"), str) else "" for b in system
+        )
     return None
 
 
@@ -309,9 +326,11 @@ def _system_item(item: dict, i: int) -> str:
         src = item.get("source") if isinstance(item.get("source"), dict) else {}
         data = src.get("data")
         return f"[{i}]image:{src.get('media_type') or 'unknown'}:" + (
-            sha256_hex(data) if isinstance(data, str) and data else "no-data")
+            sha256_hex(data) if isinstance(data, str) and data else "no-data"
+        )
     if t == "tool_use":
-        return f"[{i}]tool_use:{_js_str(item.get('name'))}:{_js_str(item.get('id'))}:{js_json(item.get('input') or {})}"
+        name, tid = _js_str(item.get("name")), _js_str(item.get("id"))
+        return f"[{i}]tool_use:{name}:{tid}:{js_json(item.get('input') or {})}"
     if t == "tool_result":
         c = item.get("content")
         s = js_trim(strip_system_reminder(c)) if isinstance(c, str) else js_json(c or [])
@@ -321,8 +340,16 @@ def _system_item(item: dict, i: int) -> str:
 
 
 def _system_blocks(blocks: list) -> str:
-    kept = [b for b in blocks if isinstance(b, dict) and not (
-        b.get("type") == "text" and isinstance(b.get("text"), str) and not js_trim(strip_system_reminder(b["text"])))]
+    kept = [
+        b
+        for b in blocks
+        if isinstance(b, dict)
+        and not (
+            b.get("type") == "text"
+            and isinstance(b.get("text"), str)
+            and not js_trim(strip_system_reminder(b["text"]))
+        )
+    ]
     seen_use: set = set()
     seen_result: set = set()
     out = []
@@ -346,8 +373,13 @@ def hash_system(system: Any) -> str | None:
     if isinstance(system, str):
         stable = stable_system_prompt(system) if system else ""
     elif isinstance(system, list) and system:
-        if any(isinstance(b, dict) and b.get("type") == "text" and isinstance(b.get("text"), str)
-               and js_trim(b["text"]).startswith(CLI_TOOL_PREFIX) for b in system):
+        if any(
+            isinstance(b, dict)
+            and b.get("type") == "text"
+            and isinstance(b.get("text"), str)
+            and js_trim(b["text"]).startswith(CLI_TOOL_PREFIX)
+            for b in system
+        ):
             first = system[0] if isinstance(system[0], dict) else {}
             stable = _system_blocks([first, {"type": "text", "text": CLI_TOOL_PREFIX}])
         else:
@@ -361,8 +393,13 @@ def content_text(content: Any) -> str:
     """The text of one message (system reminders stripped; text items joined by newlines)."""
     if isinstance(content, str):
         return strip_system_reminder(content)
-    return "\n".join(t for t in (strip_system_reminder(it.get("text") or "") for it in _items(content)
-                                 if it.get("type") == "text") if js_trim(t))
+    return "\n".join(
+        t
+        for t in (
+            strip_system_reminder(it.get("text") or "") for it in _items(content) if it.get("type") == "text"
+        )
+        if js_trim(t)
+    )
 
 
 def normalize_summary(text: str) -> str:
@@ -380,19 +417,22 @@ def compact_summary(messages: Sequence[dict]) -> str | None:
     if len(messages) != 1 or not isinstance(messages[0], dict):
         return None
     content = messages[0].get("content")
-    texts = [content] if isinstance(content, str) else [it.get("text") for it in _items(content)
-                                                        if it.get("type") == "text"]
+    texts = (
+        [content]
+        if isinstance(content, str)
+        else [it.get("text") for it in _items(content) if it.get("type") == "text"]
+    )
     for t in texts:
         if isinstance(t, str) and COMPACT_CONVERSATION_PREFIX in t and SUMMARY_MARKER in t:
-            summary = js_trim(t[t.index(SUMMARY_MARKER) + len(SUMMARY_MARKER):])
+            summary = js_trim(t[t.index(SUMMARY_MARKER) + len(SUMMARY_MARKER) :])
             if SUMMARY_SUFFIX_MARKER in summary:
-                summary = js_trim(summary[:summary.index(SUMMARY_SUFFIX_MARKER)])
+                summary = js_trim(summary[: summary.index(SUMMARY_SUFFIX_MARKER)])
             norm = normalize_summary(summary)
             return norm or None
     return None
 
 
-# --- per-request keys --------------------------------------------------------------------------------------------
+# --- per-request keys -----------------------------------------------------------------------------
 
 
 def request_hashes(body: Any) -> dict:
@@ -404,9 +444,17 @@ def request_hashes(body: Any) -> dict:
     the list of ``(kind, key, seq)`` rows store.linking keeps for the request. Never raises; a body that is not
     a Messages request gives ``message_hash`` None.
     """
-    out: dict = {"message_hash": None, "parent_message_hash": None, "grandparent_message_hash": None,
-                 "system_hash": None, "message_count": 0, "is_summarization": False, "user_text_hash": None,
-                 "compact_hash": None, "link_keys": []}
+    out: dict = {
+        "message_hash": None,
+        "parent_message_hash": None,
+        "grandparent_message_hash": None,
+        "system_hash": None,
+        "message_count": 0,
+        "is_summarization": False,
+        "user_text_hash": None,
+        "compact_hash": None,
+        "link_keys": [],
+    }
     if not isinstance(body, dict):
         return out
     raw = body.get("messages")
@@ -448,8 +496,11 @@ def response_tool_uses(response: Any) -> list[dict]:
     """The tool_use blocks of a response: a Messages response body, or a list of tool_use dicts."""
     if isinstance(response, dict):
         response = response.get("content")
-    return [b for b in response if isinstance(b, dict) and b.get("type") in (None, "tool_use")] \
-        if isinstance(response, list) else []
+    return (
+        [b for b in response if isinstance(b, dict) and b.get("type") in (None, "tool_use")]
+        if isinstance(response, list)
+        else []
+    )
 
 
 def task_prompts(response: Any) -> list[str]:
@@ -458,7 +509,12 @@ def task_prompts(response: Any) -> list[str]:
     for b in response_tool_uses(response):
         inp = b.get("input")
         name = b.get("name")
-        if isinstance(name, str) and name in TASK_TOOL_NAMES and isinstance(inp, dict) and isinstance(inp.get("prompt"), str):
+        if (
+            isinstance(name, str)
+            and name in TASK_TOOL_NAMES
+            and isinstance(inp, dict)
+            and isinstance(inp.get("prompt"), str)
+        ):
             out.append(inp["prompt"])
     return out
 
@@ -483,7 +539,7 @@ def response_keys(response: Any, *, is_summarization: bool = False) -> list[tupl
     return keys
 
 
-# --- the linker --------------------------------------------------------------------------------------------------
+# --- the linker -----------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True, slots=True)
@@ -529,8 +585,9 @@ class LinkLookup(Protocol):
     """What the linker asks of the requests already linked. ``before`` is ``(ts_ms, request_id)``: only requests
     strictly earlier in that order are seen (so linking in time order is deterministic)."""
 
-    def by_message_hash(self, message_hash: str, system_hash: str | None,
-                        before: tuple[int, str]) -> list[LinkedRequest]:
+    def by_message_hash(
+        self, message_hash: str, system_hash: str | None, before: tuple[int, str]
+    ) -> list[LinkedRequest]:
         """Requests whose ``message_hash`` equals the given hash (and ``system_hash`` when given), oldest first
         (a retry of a request never becomes the parent in its place)."""
         ...
@@ -539,12 +596,15 @@ class LinkLookup(Protocol):
         """Requests already linked to ``parent_request_id`` as their parent, oldest first."""
         ...
 
-    def compact_source(self, summary_hash: str, since_ms: int, before: tuple[int, str]) -> LinkedRequest | None:
+    def compact_source(
+        self, summary_hash: str, since_ms: int, before: tuple[int, str]
+    ) -> LinkedRequest | None:
         """The newest request since ``since_ms`` whose response produced the summary with this hash."""
         ...
 
-    def task_invocations(self, prompt_hash: str, since_ms: int,
-                         before: tuple[int, str]) -> list[LinkedRequest]:
+    def task_invocations(
+        self, prompt_hash: str, since_ms: int, before: tuple[int, str]
+    ) -> list[LinkedRequest]:
         """Requests since ``since_ms`` whose response had a Task tool_use with this prompt hash, newest first."""
         ...
 
@@ -590,14 +650,23 @@ class Linker:
                     p = inv[0]
                     conv = p.conversation_id or conversation_id_for(p.request_id)
                     n = self.lookup.subtask_count(conv, before) + 1
-                    return LinkResult(conv, f"{SUBTASK_PREFIX}{n}", parent_request_id=p.request_id,
-                                      parent_task_request_id=p.request_id, is_subtask=True, kind="subtask")
+                    return LinkResult(
+                        conv,
+                        f"{SUBTASK_PREFIX}{n}",
+                        parent_request_id=p.request_id,
+                        parent_task_request_id=p.request_id,
+                        is_subtask=True,
+                        kind="subtask",
+                    )
             if r.compact_hash:
                 src = self.lookup.compact_source(r.compact_hash, r.ts_ms - self.compact_window_ms, before)
                 if src is not None:
-                    return LinkResult(src.conversation_id or conversation_id_for(src.request_id),
-                                      compact_branch_id_at(r.ts_ms), parent_request_id=src.request_id,
-                                      kind="compact")
+                    return LinkResult(
+                        src.conversation_id or conversation_id_for(src.request_id),
+                        compact_branch_id_at(r.ts_ms),
+                        parent_request_id=src.request_id,
+                        kind="compact",
+                    )
             return LinkResult(own, BRANCH_MAIN)
         parent, kind = None, "continuation"
         if r.parent_message_hash:
@@ -617,8 +686,12 @@ class Linker:
         siblings = self.lookup.children(parent.request_id, before)
         same = next((s for s in siblings if s.message_hash == r.message_hash and not s.is_subtask), None)
         if same is not None:  # a retry (or duplicate) of an earlier child: the same place in the tree
-            return LinkResult(same.conversation_id or conv, same.branch_id or branch,
-                              parent_request_id=parent.request_id, kind="retry")
+            return LinkResult(
+                same.conversation_id or conv,
+                same.branch_id or branch,
+                parent_request_id=parent.request_id,
+                kind="retry",
+            )
         if any(not s.is_subtask for s in siblings):
             return LinkResult(conv, branch_id_at(r.ts_ms), parent_request_id=parent.request_id, kind="branch")
         return LinkResult(conv, branch, parent_request_id=parent.request_id, kind=kind)
@@ -631,14 +704,18 @@ def _hex(v: Any) -> str | None:
 def pending_from_hashes(request_id: str, ts_ms: int, hashes: dict) -> PendingRequest:
     """A :class:`PendingRequest` from :func:`request_hashes`' result (values of the wrong type ignored)."""
     mc = hashes.get("message_count")
-    return PendingRequest(request_id=request_id, ts_ms=ts_ms, message_hash=_hex(hashes.get("message_hash")),
-                          parent_message_hash=_hex(hashes.get("parent_message_hash")),
-                          grandparent_message_hash=_hex(hashes.get("grandparent_message_hash")),
-                          system_hash=_hex(hashes.get("system_hash")),
-                          message_count=mc if isinstance(mc, int) and not isinstance(mc, bool) else 0,
-                          is_summarization=hashes.get("is_summarization") is True,
-                          user_text_hash=_hex(hashes.get("user_text_hash")),
-                          compact_hash=_hex(hashes.get("compact_hash")))
+    return PendingRequest(
+        request_id=request_id,
+        ts_ms=ts_ms,
+        message_hash=_hex(hashes.get("message_hash")),
+        parent_message_hash=_hex(hashes.get("parent_message_hash")),
+        grandparent_message_hash=_hex(hashes.get("grandparent_message_hash")),
+        system_hash=_hex(hashes.get("system_hash")),
+        message_count=mc if isinstance(mc, int) and not isinstance(mc, bool) else 0,
+        is_summarization=hashes.get("is_summarization") is True,
+        user_text_hash=_hex(hashes.get("user_text_hash")),
+        compact_hash=_hex(hashes.get("compact_hash")),
+    )
 
 
 def iter_link_keys(hashes: dict, response: Any = None) -> Iterable[tuple[str, str, int]]:
