@@ -348,3 +348,24 @@ def test_any_json_body_gives_hashes_without_raising(body, response):
         mem = MemoryLookup()
         mem.add("a", 1, body, response)
         mem.add("b", 2, body, response)  # the same body again never raises either
+
+
+def test_real_claude_code_subagent_request_is_a_subtask_of_the_task_call():
+    """Two real captures 10 s apart: Claude Code's Task tool_use in the first response, and the sub-agent's first
+    request (a different system prompt; its user message is a system reminder plus the prompt)."""
+    names = sorted(p.name for p in CAPTURES.glob("inference_streaming_with_tools_with_system_opus-*.json"))
+    if len(names) != 2:
+        pytest.skip("real streaming captures missing")
+    first, second = (_capture(n) for n in names)
+    rid = [c["response"]["headers"]["request-id"] for c in (first, second)]
+    mem = MemoryLookup()
+    root = mem.add(rid[0], _ms(first["timestamp"]), first["body"], first["response"]["body"])
+    sub = mem.add(rid[1], _ms(second["timestamp"]), second["body"], second["response"]["body"])
+    assert L.request_hashes(first["body"])["system_hash"] != L.request_hashes(second["body"])["system_hash"]
+    assert (root.parent_request_id, root.branch_id) == (None, "main")
+    assert sub == L.LinkResult(root.conversation_id, "subtask_1", parent_request_id=rid[0],
+                               parent_task_request_id=rid[0], is_subtask=True, kind="subtask")
+    # the same prompt 24 h and 1 ms after the Task call no longer matches
+    late = MemoryLookup()
+    late.add(rid[0], _ms(first["timestamp"]), first["body"], first["response"]["body"])
+    assert not late.add(rid[1], _ms(first["timestamp"]) + 86_400_001, second["body"]).is_subtask
