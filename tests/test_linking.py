@@ -363,9 +363,60 @@ def test_real_claude_code_subagent_request_is_a_subtask_of_the_task_call():
     sub = mem.add(rid[1], _ms(second["timestamp"]), second["body"], second["response"]["body"])
     assert L.request_hashes(first["body"])["system_hash"] != L.request_hashes(second["body"])["system_hash"]
     assert (root.parent_request_id, root.branch_id) == (None, "main")
-    assert sub == L.LinkResult(root.conversation_id, "subtask_1", parent_request_id=rid[0],
-                               parent_task_request_id=rid[0], is_subtask=True, kind="subtask")
+    assert sub == L.LinkResult(
+        root.conversation_id,
+        "subtask_1",
+        parent_request_id=rid[0],
+        parent_task_request_id=rid[0],
+        is_subtask=True,
+        kind="subtask",
+    )
     # the same prompt 24 h and 1 ms after the Task call no longer matches
     late = MemoryLookup()
     late.add(rid[0], _ms(first["timestamp"]), first["body"], first["response"]["body"])
     assert not late.add(rid[1], _ms(first["timestamp"]) + 86_400_001, second["body"]).is_subtask
+
+
+def test_stream_keys_from_real_sse_equal_the_assembled_response():
+    names = sorted(p.name for p in CAPTURES.glob("inference_streaming_with_tools_with_system_opus-*.json"))
+    if not names:
+        pytest.skip("real streaming captures missing")
+    for name in names:
+        cap = _capture(name)
+        sk = L.StreamKeys()
+        for ev in cap["response"]["metadata"]["streamingChunks"]:
+            sk.feed(ev)
+        want = L.response_keys(cap["response"]["body"])
+        assert sk.keys() == want
+        assert [k for k in want if k[0] == L.KEY_TASK_PROMPT] or name.endswith("wixegs6ph.json")
+    # a summary streamed in pieces gives the same key as the whole text; bounded buffers drop what is too long
+    text = "<analysis>\nA.\n</analysis>\n\n<summary>\nS.\n</summary>"
+    sk = L.StreamKeys()
+    sk.feed({"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}})
+    for i in range(0, len(text), 5):
+        sk.feed(
+            {
+                "type": "content_block_delta",
+                "index": 0,
+                "delta": {"type": "text_delta", "text": text[i : i + 5]},
+            }
+        )
+    assert sk.keys() == L.response_keys({"content": [{"type": "text", "text": text}]}) != []
+    small = L.StreamKeys(max_json=10)
+    small.feed(
+        {
+            "type": "content_block_start",
+            "index": 0,
+            "content_block": {"type": "tool_use", "name": "Task", "input": {}},
+        }
+    )
+    small.feed(
+        {
+            "type": "content_block_delta",
+            "index": 0,
+            "delta": {"type": "input_json_delta", "partial_json": '{"prompt": "far too long"}'},
+        }
+    )
+    assert small.keys() == []
+    for junk in (None, 3, {"type": "content_block_delta"}, {"type": "content_block_start", "index": True}):
+        small.feed(junk)

@@ -539,6 +539,85 @@ def response_keys(response: Any, *, is_summarization: bool = False) -> list[tupl
     return keys
 
 
+class StreamKeys:
+    """The link keys of a streamed response, fed its SSE events one by one (parsed ``data:`` objects) with
+    bounded memory: only the first text block (up to ``max_text`` characters; a summary is short) and the input JSON
+    of ``Task``/``Agent`` tool_uses are kept. ``keys(is_summarization)`` equals :func:`response_keys` of the
+    assembled response."""
+
+    def __init__(self, max_text: int = 1_000_000, max_json: int = 1_000_000) -> None:
+        self.max_text, self.max_json = max_text, max_json
+        self._first_text: int | None = None  # index of the first text block
+        self._text: list[str] = []
+        self._text_len = 0
+        self._tasks: dict[int, list[str]] = {}  # index -> partial_json pieces of a Task tool_use
+        self._task_inputs: dict[int, Any] = {}  # index -> input given whole in content_block_start
+        self._json_len: dict[int, int] = {}
+        self._overflow: set[int] = set()
+
+    def feed(self, event: Any) -> None:
+        if not isinstance(event, dict):
+            return
+        t, idx = event.get("type"), event.get("index")
+        if not isinstance(idx, int) or isinstance(idx, bool):
+            return
+        if t == "content_block_start":
+            block = event.get("content_block")
+            if not isinstance(block, dict):
+                return
+            if block.get("type") == "text" and self._first_text is None:
+                self._first_text = idx
+                self._add_text(block.get("text"))
+            elif (
+                block.get("type") == "tool_use"
+                and isinstance(block.get("name"), str)
+                and block["name"] in TASK_TOOL_NAMES
+            ):
+                self._tasks[idx] = []
+                self._task_inputs[idx] = block.get("input")
+        elif t == "content_block_delta":
+            delta = event.get("delta")
+            if not isinstance(delta, dict):
+                return
+            if idx == self._first_text and delta.get("type") == "text_delta":
+                self._add_text(delta.get("text"))
+            elif idx in self._tasks and delta.get("type") == "input_json_delta":
+                piece = delta.get("partial_json")
+                if isinstance(piece, str) and idx not in self._overflow:
+                    n = self._json_len.get(idx, 0) + len(piece)
+                    if n > self.max_json:
+                        self._overflow.add(idx)
+                        self._tasks[idx] = []
+                    else:
+                        self._json_len[idx] = n
+                        self._tasks[idx].append(piece)
+
+    def _add_text(self, text: Any) -> None:
+        if isinstance(text, str) and self._text_len < self.max_text:
+            self._text.append(text[: self.max_text - self._text_len])
+            self._text_len += len(self._text[-1])
+
+    def content(self) -> list[dict]:
+        """The kept blocks, in stream order (the first text block and the Task tool_uses)."""
+        blocks: list[tuple[int, dict]] = []
+        if self._first_text is not None:
+            blocks.append((self._first_text, {"type": "text", "text": "".join(self._text)}))
+        for idx, pieces in self._tasks.items():
+            if idx in self._overflow:
+                continue
+            inp = self._task_inputs.get(idx)
+            if pieces:
+                try:
+                    inp = json.loads("".join(pieces))
+                except ValueError:
+                    continue
+            blocks.append((idx, {"type": "tool_use", "name": "Task", "input": inp}))
+        return [b for _, b in sorted(blocks, key=lambda x: x[0])]
+
+    def keys(self, is_summarization: bool = False) -> list[tuple[str, str, int]]:
+        return response_keys({"content": self.content()}, is_summarization=is_summarization)
+
+
 # --- the linker -----------------------------------------------------------------------------------
 
 
