@@ -420,3 +420,38 @@ def test_stream_keys_from_real_sse_equal_the_assembled_response():
     assert small.keys() == []
     for junk in (None, 3, {"type": "content_block_delta"}, {"type": "content_block_start", "index": True}):
         small.feed(junk)
+
+
+def test_real_compacted_continuation_links_to_its_summarization():
+    """The continuation message of a real Claude Code transcript (newer wording: "The summary below covers …",
+    a transcript pointer before "Please continue …") links to the summarization response it was made from (here
+    rebuilt the other way round: Claude Code turns <analysis>/<summary> into "Analysis:"/"Summary:")."""
+    path = REAL / "claude_code" / "spotter" / "4d5611e5-241a-462a-8d15-5122611a9569.jsonl"
+    if not path.is_file():
+        pytest.skip("real transcript missing")
+    line = next(json.loads(x) for x in path.open() if '"isCompactSummary":true' in x)
+    text = line["message"]["content"]
+    text = text if isinstance(text, str) else "".join(b.get("text", "") for b in text if isinstance(b, dict))
+    body_text = text.split("conversation.\n\n", 1)[1].split("\n\nIf you need specific details", 1)[0]
+    analysis, summary = body_text.removeprefix("Analysis:\n").split("\n\nSummary:\n", 1)
+    response = {
+        "content": [
+            {
+                "type": "text",
+                "text": f"<analysis>\n{analysis}\n</analysis>\n\n<summary>\n{summary}\n</summary>",
+            }
+        ]
+    }
+    continuation = {"system": "x", "messages": [{"role": "user", "content": text}]}
+    assert L.request_hashes(continuation)["compact_hash"] == L.response_summary_hash(response)
+    mem = MemoryLookup()
+    t0 = _ms(line["timestamp"])
+    src = mem.add(
+        "summarize",
+        t0 - 60_000,
+        {"system": L.SUMMARIZATION_SYSTEM_PROMPT, "messages": [{"role": "user", "content": "a"}]},
+        response,
+    )
+    res = mem.add("continued", t0, continuation)
+    assert (res.parent_request_id, res.conversation_id) == ("summarize", src.conversation_id)
+    assert res.branch_id == "compact_" + line["timestamp"][11:19].replace(":", "")

@@ -42,7 +42,11 @@ COMPACT_CONVERSATION_PREFIX = (
     "This session is being continued from a previous conversation that ran out of context"
 )
 SUMMARY_MARKER = "The conversation is summarized below:"
+# newer Claude Code (seen in a real transcript, tests/test_linking.py) words the marker differently and puts a
+# pointer to the full transcript between the summary and the closing instruction
+SUMMARY_MARKERS = (SUMMARY_MARKER, "The summary below covers the earlier portion of the conversation.")
 SUMMARY_SUFFIX_MARKER = "Please continue the conversation"
+SUMMARY_SUFFIX_MARKERS = (SUMMARY_SUFFIX_MARKER, "If you need specific details from before compaction")
 SUMMARIZATION_SYSTEM_PROMPT = "You are a helpful AI assistant tasked with summarizing conversations"
 CLI_TOOL_PREFIX = "You are an interactive CLI tool that helps users with software engineering tasks"
 TASK_TOOL_NAMES = frozenset(
@@ -423,12 +427,17 @@ def compact_summary(messages: Sequence[dict]) -> str | None:
         else [it.get("text") for it in _items(content) if it.get("type") == "text"]
     )
     for t in texts:
-        if isinstance(t, str) and COMPACT_CONVERSATION_PREFIX in t and SUMMARY_MARKER in t:
-            summary = js_trim(t[t.index(SUMMARY_MARKER) + len(SUMMARY_MARKER) :])
-            if SUMMARY_SUFFIX_MARKER in summary:
-                summary = js_trim(summary[: summary.index(SUMMARY_SUFFIX_MARKER)])
-            norm = normalize_summary(summary)
-            return norm or None
+        if not isinstance(t, str) or COMPACT_CONVERSATION_PREFIX not in t:
+            continue
+        marker = next((m for m in SUMMARY_MARKERS if m in t), None)
+        if marker is None:
+            continue
+        summary = js_trim(t[t.index(marker) + len(marker) :])
+        cuts = [summary.index(m) for m in SUMMARY_SUFFIX_MARKERS if m in summary]
+        if cuts:
+            summary = js_trim(summary[: min(cuts)])
+        norm = normalize_summary(summary)
+        return norm or None
     return None
 
 
