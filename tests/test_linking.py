@@ -455,3 +455,17 @@ def test_real_compacted_continuation_links_to_its_summarization():
     res = mem.add("continued", t0, continuation)
     assert (res.parent_request_id, res.conversation_id) == ("summarize", src.conversation_id)
     assert res.branch_id == "compact_" + line["timestamp"][11:19].replace(":", "")
+
+
+def test_request_type_and_the_quota_probe_is_not_linked():
+    one = _capture("linking-01-simple-start.json")
+    assert L.request_type(one["parent"]["body"]) == "inference"
+    assert L.request_type(_capture("subtask-01-subtask-matched.json")["child"]["body"]) == "query_evaluation"
+    quota = {
+        "model": "claude-3-5-haiku",
+        "max_tokens": 1,
+        "messages": [{"role": "user", "content": " Quota "}],
+    }
+    h = L.request_hashes(quota)
+    assert h["request_type"] == "quota" and h["message_hash"] is None and h["link_keys"] == []
+    assert L.request_type(None) == "query_evaluation"

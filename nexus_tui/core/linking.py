@@ -444,11 +444,38 @@ def compact_summary(messages: Sequence[dict]) -> str | None:
 # --- per-request keys -----------------------------------------------------------------------------
 
 
+def request_type(body: Any) -> str:
+    """claude-nexus-proxy's request type: ``quota`` (Claude Code's probe: the last user message is "quota"),
+    ``query_evaluation`` (fewer than 2 system prompt blocks: Claude Code's small helper calls, and most other
+    clients) or ``inference``. Informational: every type but ``quota`` is linked (other clients' requests, with one
+    system prompt, are conversations too)."""
+    if not isinstance(body, dict):
+        return "query_evaluation"
+    raw = body.get("messages")
+    messages = [m for m in raw if isinstance(m, dict)] if isinstance(raw, list) else []
+    last_user = next((m for m in reversed(messages) if m.get("role") == "user"), None)
+    if last_user is not None:
+        c = last_user.get("content")
+        text = (
+            c
+            if isinstance(c, str)
+            else "\n".join(
+                it["text"] for it in _items(c) if it.get("type") == "text" and isinstance(it.get("text"), str)
+            )
+        )
+        if js_trim(text).lower() == "quota":
+            return "quota"
+    system = body.get("system")
+    n = 1 if isinstance(system, str) and system else len(system) if isinstance(system, list) else 0
+    n += sum(1 for m in messages if m.get("role") == "system")
+    return "inference" if n >= 2 else "query_evaluation"
+
+
 def request_hashes(body: Any) -> dict:
     """Everything the linker needs from one Messages API request body, as hashes (no prompt text kept).
 
     Returns ``message_hash``, ``parent_message_hash``, ``system_hash``, ``message_count`` (the task columns),
-    ``grandparent_message_hash``, ``is_summarization``, ``user_text_hash`` (the single user message's text, for
+    ``grandparent_message_hash``, ``request_type``, ``is_summarization``, ``user_text_hash`` (the single user message's text, for
     sub-task matching), ``compact_hash`` (the summary a compacted continuation carries) and ``link_keys``:
     the list of ``(kind, key, seq)`` rows store.linking keeps for the request. Never raises; a body that is not
     a Messages request gives ``message_hash`` None.
@@ -462,6 +489,7 @@ def request_hashes(body: Any) -> dict:
         "is_summarization": False,
         "user_text_hash": None,
         "compact_hash": None,
+        "request_type": None,
         "link_keys": [],
     }
     if not isinstance(body, dict):
@@ -472,7 +500,8 @@ def request_hashes(body: Any) -> dict:
     sys_text = system_text(body.get("system"))
     out["system_hash"] = hash_system(body.get("system"))
     out["is_summarization"] = bool(sys_text and SUMMARIZATION_SYSTEM_PROMPT in sys_text)
-    if not messages:
+    out["request_type"] = request_type(body)
+    if not messages or out["request_type"] == "quota":  # Claude Code's quota probe is no conversation
         return out
     deduped = dedupe_messages(messages)
     out["message_hash"] = hash_messages(deduped)
