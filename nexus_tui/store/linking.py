@@ -67,12 +67,10 @@ LINK_INDEXES = (
 
 
 def ensure_link_schema(conn) -> None:
-    """Create ``link_keys`` (and, for now, the task columns and indexes) where missing. Idempotent."""
-    insp = inspect(conn)
-    if "link_keys" not in insp.get_table_names():
-        link_keys.create(conn)
-    # TEMP: replaced by the proxy helper's migration 6 (the tasks columns below are created there)
-    have = {c["name"] for c in insp.get_columns("tasks")}
+    """Create ``link_keys`` and the lookup indexes where missing (a migration step: run it after the tasks columns
+    exist, e.g. as the last step of migration 6). Idempotent."""
+    # TEMP: replaced by the proxy helper's migration 6 (which adds these tasks columns); drop this block at merge
+    have = {c["name"] for c in inspect(conn).get_columns("tasks")}
     types = {
         "is_subtask": "BOOLEAN",
         "streamed": "BOOLEAN",
@@ -87,11 +85,16 @@ def ensure_link_schema(conn) -> None:
     for col in LINK_COLUMNS + PROXY_COLUMNS:
         if col not in have:
             conn.execute(text(f'ALTER TABLE tasks ADD COLUMN "{col}" {types.get(col, "VARCHAR")}'))
-    have_ix = {ix["name"] for ix in inspect(conn).get_indexes("tasks")}
-    for name, cols in LINK_INDEXES:
-        if name not in have_ix:
-            conn.execute(text(f'CREATE INDEX "{name}" ON tasks ({", ".join(chr(34) + c + chr(34) for c in cols)})'))
     # END TEMP
+    insp = inspect(conn)
+    if "link_keys" not in insp.get_table_names():
+        link_keys.create(conn)
+    have = {c["name"] for c in insp.get_columns("tasks")}
+    have_ix = {ix["name"] for ix in insp.get_indexes("tasks")}
+    for name, cols in LINK_INDEXES:
+        if name not in have_ix and set(cols) <= have:
+            quoted = ", ".join(f'"{c}"' for c in cols)
+            conn.execute(text(f'CREATE INDEX "{name}" ON tasks ({quoted})'))
 
 
 def _hex(v) -> str | None:
