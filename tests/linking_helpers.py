@@ -61,8 +61,12 @@ class MemoryLookup:
         return self._with_key(L.KEY_TASK_PROMPT, prompt_hash, since_ms, before)
 
     def subtask_count(self, conversation_id, before):
-        return sum(
-            1 for r in self._seen(before) if r.rec.conversation_id == conversation_id and r.rec.is_subtask
+        return len(
+            {
+                r.rec.branch_id
+                for r in self._seen(before)
+                if r.rec.conversation_id == conversation_id and r.rec.is_subtask
+            }
         )
 
     def add(self, request_id: str, ts_ms: int, body: dict, response=None) -> L.LinkResult:
@@ -243,7 +247,8 @@ class TreeBuilder:
 
     def retry(self, node: Node, gap_s: int) -> Node:
         rid, ts = self._next(gap_s)
-        self.children[node.parent] = self.children.get(node.parent, 0) + 1
+        if not node.is_subtask:
+            self.children[node.parent] = self.children.get(node.parent, 0) + 1
         return self._add(
             Node(
                 rid,
@@ -253,6 +258,8 @@ class TreeBuilder:
                 node.parent,
                 node.conv_root,
                 node.branch,
+                is_subtask=node.is_subtask,
+                task_parent=node.task_parent,
                 extendable=False,
                 retryable=False,
             )
@@ -281,6 +288,7 @@ class TreeBuilder:
                 is_subtask=True,
                 task_parent=parent.id,
                 prompts=[t["input"]["prompt"] for t in resp["content"][1:]],
+                retryable=True,
             )
         )
 
@@ -326,7 +334,16 @@ class TreeBuilder:
         }
         self.children[s.id] = self.children.get(s.id, 0) + 1
         c = self._add(
-            Node(rid2, ts2, body, self._response(rid2, 0), s.id, s.conv_root, L.compact_branch_id_at(ts2))
+            Node(
+                rid2,
+                ts2,
+                body,
+                self._response(rid2, 0),
+                s.id,
+                s.conv_root,
+                L.compact_branch_id_at(ts2),
+                retryable=True,
+            )
         )
         return s, c
 

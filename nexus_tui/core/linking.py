@@ -726,7 +726,7 @@ class LinkLookup(Protocol):
         ...
 
     def subtask_count(self, conversation_id: str, before: tuple[int, str]) -> int:
-        """How many sub-task starts the conversation already has."""
+        """How many sub-tasks (distinct ``subtask_N`` branches) the conversation already has."""
         ...
 
 
@@ -755,6 +755,19 @@ class Linker:
     compact_window_ms: int = COMPACT_WINDOW_MS
     subtask_window_ms: int = SUBTASK_WINDOW_MS
 
+    def _retry_of(
+        self, parent_id: str, r: PendingRequest, before: tuple[int, str], subtask: bool = False
+    ) -> LinkedRequest | None:
+        """An earlier child of ``parent_id`` with this request's messages (so this is a retry of it)."""
+        return next(
+            (
+                s
+                for s in self.lookup.children(parent_id, before)
+                if s.message_hash == r.message_hash and s.is_subtask == subtask
+            ),
+            None,
+        )
+
     def link(self, r: PendingRequest) -> LinkResult:
         before = (r.ts_ms, r.request_id)
         own = conversation_id_for(r.request_id)
@@ -766,10 +779,11 @@ class Linker:
                 if inv:
                     p = inv[0]
                     conv = p.conversation_id or conversation_id_for(p.request_id)
-                    n = self.lookup.subtask_count(conv, before) + 1
+                    again = self._retry_of(p.request_id, r, before, subtask=True)
+                    n = None if again else self.lookup.subtask_count(conv, before) + 1
                     return LinkResult(
-                        conv,
-                        f"{SUBTASK_PREFIX}{n}",
+                        again.conversation_id or conv if again else conv,
+                        again.branch_id if again and again.branch_id else f"{SUBTASK_PREFIX}{n}",
                         parent_request_id=p.request_id,
                         parent_task_request_id=p.request_id,
                         is_subtask=True,
@@ -778,9 +792,10 @@ class Linker:
             if r.compact_hash:
                 src = self.lookup.compact_source(r.compact_hash, r.ts_ms - self.compact_window_ms, before)
                 if src is not None:
+                    again = self._retry_of(src.request_id, r, before)
                     return LinkResult(
                         src.conversation_id or conversation_id_for(src.request_id),
-                        compact_branch_id_at(r.ts_ms),
+                        again.branch_id if again and again.branch_id else compact_branch_id_at(r.ts_ms),
                         parent_request_id=src.request_id,
                         kind="compact",
                     )

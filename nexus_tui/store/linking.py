@@ -226,7 +226,7 @@ class SqlLinkLookup:
         return int(
             self.conn.execute(
                 text(
-                    "SELECT COUNT(*) FROM tasks t WHERE t.conversation_id = :c AND t.is_subtask = :yes"
+                    "SELECT COUNT(DISTINCT t.branch_id) FROM tasks t WHERE t.conversation_id = :c AND t.is_subtask = :yes"
                     f" AND {_BEFORE}"
                 ),
                 {"c": conversation_id, "yes": True, "bt": before[0], "bid": before[1]},
