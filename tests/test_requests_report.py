@@ -240,3 +240,20 @@ def test_reports_work_before_migration_6(tmp_path):
     rows = json.loads(run(tmp_path, url, "--headless", "requests", "--format", "json"))
     assert len(rows) == 1 and rows[0]["tokens_out"] == 5 and rows[0]["conversation_id"] is None
     assert json.loads(run(tmp_path, url, "--headless", "conversations", "--format", "json")) == []
+
+
+def test_since_filter_limits_requests_and_conversation_sums(linked):
+    tmp, url, b, values = linked
+    from nexus_tui.core.events import iso_from_ms
+
+    cut = b.nodes[3]
+    since = iso_from_ms(cut.ts_ms)
+    rows = json.loads(run(tmp, url, "--headless", "requests", "--format", "json", "--since", since, "--tz", "UTC"))
+    want = {n.id for n in b.nodes if n.ts_ms >= cut.ts_ms} | {"req_transcript"}
+    assert {r["request_id"] for r in rows} == want
+    convs = json.loads(run(tmp, url, "--headless", "conversations", "--format", "json", "--since", since))
+    first = next(c for c in convs if c["conversation_id"] == L.conversation_id_for(b.nodes[0].id))
+    in_range = [n for n in b.nodes if n.ts_ms >= cut.ts_ms and n.conv_root == b.nodes[0].id]
+    assert first["requests"] == len(in_range)
+    assert first["tokens_out"] == sum(values[n.id]["tokens_out"] for n in in_range)
+    assert first["root_request_id"] is None and first["session_id"] == "proxy-s"

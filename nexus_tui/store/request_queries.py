@@ -174,7 +174,7 @@ def conversations(engine: Engine, f: Filters, rows: list[dict] | None = None) ->
     out = []
     for conv, rs in groups.items():
         start, end = rs[0]["_ts_ms"], rs[-1]["_ts_ms"]
-        root = next((r for r in rs if not r["parent_request_id"]), rs[0])
+        root = next((r for r in rs if not r["parent_request_id"]), None)  # None: the root is out of range
         branches = {r["branch_id"] for r in rs if r["branch_id"]}
         priced = [r["cost_usd"] for r in rs if r["cost_usd"] is not None]
         sums = {
@@ -188,8 +188,8 @@ def conversations(engine: Engine, f: Filters, rows: list[dict] | None = None) ->
         out.append(
             {
                 "conversation_id": conv,
-                "session_id": root["session_id"],
-                "root_request_id": root["request_id"],
+                "session_id": (root or rs[0])["session_id"],
+                "root_request_id": root["request_id"] if root else None,
                 "start_time": iso_from_ms(start),
                 "end_time": iso_from_ms(end),
                 "duration_ms": (end - start) if start is not None and end is not None else None,
