@@ -69,6 +69,12 @@ class MemoryLookup:
             }
         )
 
+    def branch_exists(self, conversation_id, branch_id, before):
+        return any(
+            r.rec.conversation_id == conversation_id and r.rec.branch_id == branch_id
+            for r in self._seen(before)
+        )
+
     def add(self, request_id: str, ts_ms: int, body: dict, response=None) -> L.LinkResult:
         h = L.request_hashes(body)
         res = self.linker.link(L.pending_from_hashes(request_id, ts_ms, h))
@@ -130,6 +136,7 @@ class TreeBuilder:
         self.n = 0
         self.children: dict[str, int] = {}  # non-subtask children sent so far, by parent
         self.subtasks: dict[str, int] = {}  # sub-task starts by conversation root
+        self.branches: dict[str, set] = {}  # branch ids used, by conversation root
 
     def _next(self, gap_s: int) -> tuple[str, int]:
         self.n += 1
@@ -161,7 +168,15 @@ class TreeBuilder:
     def _child_branch(self, parent: Node, ts: int) -> str:
         k = self.children.get(parent.id, 0)
         self.children[parent.id] = k + 1
-        return parent.branch if k == 0 else L.branch_id_at(ts)
+        return parent.branch if k == 0 else self._fresh(parent.conv_root, L.branch_id_at(ts))
+
+    def _fresh(self, conv_root: str, branch: str) -> str:
+        used = self.branches.setdefault(conv_root, set())
+        b, k = branch, 2
+        while b in used:
+            b, k = f"{branch}_{k}", k + 1
+        used.add(b)
+        return b
 
     def root(self, gap_s: int, tasks: int) -> Node:
         rid, ts = self._next(gap_s)
@@ -341,7 +356,7 @@ class TreeBuilder:
                 self._response(rid2, 0),
                 s.id,
                 s.conv_root,
-                L.compact_branch_id_at(ts2),
+                self._fresh(s.conv_root, L.compact_branch_id_at(ts2)),
                 retryable=True,
             )
         )
@@ -371,7 +386,7 @@ OPS = st.lists(
     st.tuples(
         st.sampled_from(["root", "extend", "extend", "extend", "lost", "retry", "subtask", "compact"]),
         st.integers(0, 10_000),
-        st.integers(1, 600),
+        st.sampled_from([0, 0, 1, 30, 600]),  # seconds: 0 gives two branches in one second
         st.integers(0, 2),
     ),
     min_size=1,

@@ -729,6 +729,10 @@ class LinkLookup(Protocol):
         """How many sub-tasks (distinct ``subtask_N`` branches) the conversation already has."""
         ...
 
+    def branch_exists(self, conversation_id: str, branch_id: str, before: tuple[int, str]) -> bool:
+        """Whether a request of the conversation already has this branch id."""
+        ...
+
 
 def conversation_id_for(request_id: str) -> str:
     """A new conversation's id: a UUID derived from its first request (so relinking gives the same id)."""
@@ -754,6 +758,16 @@ class Linker:
     lookup: LinkLookup
     compact_window_ms: int = COMPACT_WINDOW_MS
     subtask_window_ms: int = SUBTASK_WINDOW_MS
+
+    def _fresh(self, conversation_id: str, branch_id: str, before: tuple[int, str]) -> str:
+        """``branch_id``, or ``branch_id_2``, ``_3``… when the conversation already has it (two branches started
+        in the same second)."""
+        if not self.lookup.branch_exists(conversation_id, branch_id, before):
+            return branch_id
+        k = 2
+        while self.lookup.branch_exists(conversation_id, f"{branch_id}_{k}", before):
+            k += 1
+        return f"{branch_id}_{k}"
 
     def _retry_of(
         self, parent_id: str, r: PendingRequest, before: tuple[int, str], subtask: bool = False
@@ -795,7 +809,13 @@ class Linker:
                     again = self._retry_of(src.request_id, r, before)
                     return LinkResult(
                         src.conversation_id or conversation_id_for(src.request_id),
-                        again.branch_id if again and again.branch_id else compact_branch_id_at(r.ts_ms),
+                        again.branch_id
+                        if again and again.branch_id
+                        else self._fresh(
+                            src.conversation_id or conversation_id_for(src.request_id),
+                            compact_branch_id_at(r.ts_ms),
+                            before,
+                        ),
                         parent_request_id=src.request_id,
                         kind="compact",
                     )
@@ -825,7 +845,12 @@ class Linker:
                 kind="retry",
             )
         if any(not s.is_subtask for s in siblings):
-            return LinkResult(conv, branch_id_at(r.ts_ms), parent_request_id=parent.request_id, kind="branch")
+            return LinkResult(
+                conv,
+                self._fresh(conv, branch_id_at(r.ts_ms), before),
+                parent_request_id=parent.request_id,
+                kind="branch",
+            )
         return LinkResult(conv, branch, parent_request_id=parent.request_id, kind=kind)
 
 

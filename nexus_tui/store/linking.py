@@ -234,6 +234,18 @@ class SqlLinkLookup:
             or 0
         )
 
+    def branch_exists(self, conversation_id, branch_id, before):
+        return (
+            self.conn.execute(
+                text(
+                    "SELECT 1 FROM tasks t WHERE t.conversation_id = :c AND t.branch_id = :b"
+                    f" AND {_BEFORE} LIMIT 1"
+                ),
+                {"c": conversation_id, "b": branch_id, "bt": before[0], "bid": before[1]},
+            ).first()
+            is not None
+        )
+
 
 def _pending_rows(conn, start: tuple[int, str]):
     keys = {}
