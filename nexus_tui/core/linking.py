@@ -49,9 +49,8 @@ SUMMARY_SUFFIX_MARKER = "Please continue the conversation"
 SUMMARY_SUFFIX_MARKERS = (SUMMARY_SUFFIX_MARKER, "If you need specific details from before compaction")
 SUMMARIZATION_SYSTEM_PROMPT = "You are a helpful AI assistant tasked with summarizing conversations"
 CLI_TOOL_PREFIX = "You are an interactive CLI tool that helps users with software engineering tasks"
-TASK_TOOL_NAMES = frozenset(
-    {"Task", "Agent"}
-)  # Claude Code's sub-agent tool (renamed "Agent" in newer versions)
+# Claude Code's sub-agent tool is "Task" (every real capture); a tool named "Agent" is accepted too
+TASK_TOOL_NAMES = frozenset({"Task", "Agent"})
 COMPACT_WINDOW_MS = 7 * 86_400_000
 SUBTASK_WINDOW_MS = 86_400_000
 MIN_MESSAGES_FOR_PARENT_HASH = 3
