@@ -11,11 +11,22 @@ from nexus_tui import __version__
 REPORTS = ("summary", "sessions", "models", "tools", "daily")
 
 
+def _fail(msg: str) -> None:
+    """One line on stderr (control characters from data shown escaped), exit 2."""
+    from nexus_tui.core.report import safe
+
+    click.echo(f"nexus-insights: {safe(str(msg))}", err=True)
+    sys.exit(2)
+
+
 def _settings(ctx: click.Context):
-    from nexus_tui.config import load_settings
+    from nexus_tui.config import SettingsError, load_settings
 
     o = ctx.obj
-    return load_settings(o["home"], o["db"], o["claude_dirs"], o.get("lunaroute_dirs", ()))
+    try:
+        return load_settings(o["home"], o["db"], o["claude_dirs"], o.get("lunaroute_dirs", ()))
+    except SettingsError as e:
+        _fail(str(e))
 
 
 def _open(settings):
@@ -24,15 +35,15 @@ def _open(settings):
     try:
         return open_store(settings.db_url)
     except StoreError as e:
-        click.echo(f"nexus-insights: {e}", err=True)
-        sys.exit(2)
+        _fail(str(e))
 
 
 @click.group(invoke_without_command=True, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--home", type=click.Path(file_okay=False), envvar="NEXUS_INSIGHTS_HOME",
               help="Configuration home (default ~/.config/nexus).")
-@click.option("--db", "db", metavar="URL", envvar="NEXUS_INSIGHTS_DB",
-              help="Database URL (default sqlite:///<home>/insights.db).")
+@click.option("--db", "db", metavar="URL|PATH", envvar="NEXUS_INSIGHTS_DB",
+              help="Database: a SQLite file path, sqlite:///PATH or postgresql://user@host/db (needs the postgres "
+                   "extra); default <home>/insights.db.")
 @click.option("--claude-dir", "claude_dirs", multiple=True, type=click.Path(),
               help="Extra Claude Code folder (holding projects/); repeatable.")
 @click.option("--lunaroute-dir", "lunaroute_dirs", multiple=True, type=click.Path(),
@@ -95,18 +106,21 @@ def ingest(ctx):
     finally:
         ahead.close()
     price_cache.save(settings.home)
+    from nexus_tui.core.report import plural, safe
+
     w = rep.written
-    click.echo(f"files: {rep.files_seen} seen, {rep.files_read} read ({rep.bytes_read / 1e6:.1f} MB, "
-               f"{rep.lines} lines) in {rep.seconds:.2f}s")
-    click.echo(f"new: {w.new_sessions} sessions, {w.new_tasks} tasks ({w.updated_tasks} updated), "
-               f"{w.new_tool_calls} tool calls, {w.new_errors} errors")
+    click.echo(f"files: {rep.files_seen:,} seen, {rep.files_read:,} read ({rep.bytes_read / 1e6:.1f} MB, "
+               f"{plural(rep.lines, 'line')}) in {rep.seconds:.2f}s")
+    click.echo(f"new: {plural(w.new_sessions, 'session')}, {plural(w.new_tasks, 'task')} ({w.updated_tasks:,} "
+               f"updated), {plural(w.new_tool_calls, 'tool call')}, "
+               f"{plural(w.new_errors, 'failure')} recorded (tool failures and API errors)")
     if rep.skipped:
-        click.echo(f"skipped lines: {rep.skipped_total} (" +
-                   ", ".join(f"{k}: {v}" for k, v in rep.skipped.most_common()) + ")")
+        click.echo(f"skipped lines: {rep.skipped_total:,} (" +
+                   ", ".join(f"{safe(k)}: {v:,}" for k, v in rep.skipped.most_common()) + ")")
     else:
         click.echo("skipped lines: 0")
     for p in rep.problems:
-        click.echo(f"problem: {p}", err=True)
+        click.echo(f"ingest problem: {safe(p)}", err=True)
     if not settings.claude_dirs or not any(d.is_dir() for d in settings.claude_dirs):
         click.echo("no Claude Code transcripts found in: " + ", ".join(str(d) for d in settings.claude_dirs)
                    + " (use --claude-dir or CLAUDE_CONFIG_DIR)", err=True)
