@@ -38,13 +38,18 @@ def fx(tmp_path_factory):
 
 
 def report(tmp, name, *extra, fmt="json"):
-    return json.loads(run(tmp, "--headless", name, "--format", fmt, "--no-collect", *extra).stdout) \
-        if fmt == "json" else run(tmp, "--headless", name, "--format", fmt, "--no-collect", *extra).stdout
+    """A report's JSON (a list report: its rows) or its text/CSV."""
+    out = run(tmp, "--headless", name, "--format", fmt, "--no-collect", *extra).stdout
+    if fmt != "json":
+        return out
+    doc = json.loads(out)
+    assert doc["schema_version"] == 2 and doc["report"] == name
+    return doc if name == "summary" else doc["rows"]
 
 
 def test_sessions_json_equals_ccusage_daily_totals(tmp_path):
     copy_cc_tree(tmp_path / "claude")
-    rows = json.loads(run(tmp_path, "--headless", "sessions", "--format", "json").stdout)  # ingests first
+    rows = json.loads(run(tmp_path, "--headless", "sessions", "--format", "json").stdout)["rows"]  # ingests first
     got = {r["session_id"]: r for r in rows}
     ref = json.loads((CC / "ccusage_reference.json").read_text())["sessions"]
     for s in ref:
@@ -54,7 +59,7 @@ def test_sessions_json_equals_ccusage_daily_totals(tmp_path):
         assert r["cost_usd"] == pytest.approx(d["cost_usd_ccusage"], rel=0.02)
         assert set(s["models"]) <= set(r["models"])
     keys = {"session_id", "cli_tool", "project", "start_time", "end_time", "models", "tasks", "tokens_in",
-            "tokens_out", "cache_creation_tokens", "cache_read_tokens", "cost_usd", "tool_calls", "tool_errors"}
+            "tokens_out", "cache_creation_tokens", "cache_read_tokens", "cost_usd", "tool_calls", "tool_failures"}
     assert all(keys <= set(r) for r in rows)
     assert all(r["cli_tool"] == "claude-code" and r["start_time"].endswith("Z") for r in rows)
 
@@ -148,7 +153,7 @@ def test_csv_and_text_outputs(fx):
     tools = list(csv.DictReader(io.StringIO(report(fx, "tools", fmt="csv"))))
     assert {"tool", "p95_ms"} <= set(tools[0])
     txt = report(fx, "summary", fmt="text")
-    assert "sessions    7" in txt and "top models" in txt
+    assert "sessions        7" in txt and "top models" in txt
 
 
 @pytest.mark.parametrize("args,msg", [
