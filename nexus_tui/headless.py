@@ -101,14 +101,14 @@ def _summary_text(d: dict) -> str:
         f"tokens          in {R.fmt_int(d['tokens_in'])}  out {R.fmt_int(d['tokens_out'])}  "
         f"cache write {R.fmt_int(d['cache_creation_tokens'])}  cache read {R.fmt_int(d['cache_read_tokens'])}"
         f"  total {R.fmt_int(d['total_tokens'])}",
-        f"cost            {R.fmt_usd(d['cost_usd'])}  (cloud equivalent {R.fmt_usd(d['cloud_cost_equivalent'])},"
-        f" saved by local routing {R.fmt_usd(d['local_savings_usd'])})",
+        "cost            {}  (cloud equivalent {}, saved by local routing {})".format(
+            *R.usd_column([d["cost_usd"], d["cloud_cost_equivalent"], d["local_savings_usd"]])),
         f"cache hits      {R.fmt_pct(d['cache_hit_rate'])} of input tokens",
         f"tool calls      {R.fmt_int(d['tool_calls'])}, {R.plural(d['tool_failures'], 'tool failure')} "
         f"({R.fmt_pct(d['tool_failure_rate'])})",
         f"API errors      {R.fmt_int(d['api_errors'])}",
-        f"failed ops      {R.fmt_pct(d['failed_operation_rate'])} (tool failures and API errors of all tool "
-        "calls, tasks and API error turns)",
+        f"failed ops      {R.fmt_pct(d['failed_operation_rate'])}  (tool failures + API errors) / (tool calls + "
+        "tasks + API errors)",
         "", "top models",
         R.table(["model", "tasks", "tokens", "cost", "share"],
                 [[m["model"], R.fmt_int(m["tasks"]), R.fmt_int(m["total_tokens"]), c, R.fmt_pct(m["cost_share"])]
