@@ -91,10 +91,10 @@ def test_docs_list_exactly_the_keys_of_each_golden_json_in_order():
     assert documented == want
 
 
-def test_summary_top_rows_are_rows_of_the_models_and_tools_reports():
-    s = json.loads((GOLDEN / "summary.json").read_text())
-    models = json.loads((GOLDEN / "models.json").read_text())["rows"]
-    tools = json.loads((GOLDEN / "tools.json").read_text())["rows"]
+def test_summary_top_rows_are_rows_of_the_models_and_tools_reports(fx):
+    s = json.loads(out(fx, "summary", "json"))
+    models = json.loads(out(fx, "models", "json"))["rows"]
+    tools = json.loads(out(fx, "tools", "json"))["rows"]
     assert s["top_models"] == models[:5] and s["top_tools"] == tools[:5]
 
 
@@ -142,13 +142,13 @@ def test_one_session_reads_singular(fx):
 
 
 # ------------------------------------------------------------------ A21: one vocabulary
-def test_errors_means_one_thing():
+def test_errors_means_one_thing(fx):
     for name in REPORTS:
-        doc = json.loads((GOLDEN / f"{name}.json").read_text())
+        doc = json.loads(out(fx, name, "json"))
         keys = {k for ks in _key_paths(doc, name, {}).values() for k in ks}
         assert {k for k in keys if "error" in k} <= {"api_errors"}, name
-        assert "error" not in (GOLDEN / f"{name}.csv").read_text().splitlines()[0].replace("api_errors", "")
-        txt = (GOLDEN / f"{name}.txt").read_text().replace("API errors", "")
+        assert "error" not in out(fx, name, "csv").splitlines()[0].replace("api_errors", "")
+        txt = out(fx, name, "text").replace("API errors", "")
         assert "error" not in txt.lower(), name
 
 
