@@ -226,6 +226,9 @@ def test_one_session_definition_for_every_view(fx, tmp_path):
         conn.execute(text("INSERT OR IGNORE INTO tool_calls (id, session_id, tool_name, mcp_server, started_ms, "
                           "ended_ms, latency_ms, success) VALUES ('tc-only', 'tools-only', 'ping', 'demo', :t, :e, "
                           "5000, 1)"), {"t": t, "e": t + 5000})
+    from nexus_tui.store import ui_queries as U
+
+    assert U.session_count(store.engine) == 8  # the screens' "sessions in the database": the same definition
     store.close()
     try:
         for extra in ((), ("--tz", "UTC", "--since", "2026-02-11", "--until", "2026-02-11"),
