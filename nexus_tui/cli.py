@@ -122,7 +122,7 @@ def ingest(ctx):
     for p in rep.problems:
         click.echo(f"ingest problem: {safe(p)}", err=True)
     if not settings.claude_dirs or not any(d.is_dir() for d in settings.claude_dirs):
-        click.echo("no Claude Code transcripts found in: " + ", ".join(str(d) for d in settings.claude_dirs)
+        click.echo("no Claude Code transcripts found in: " + ", ".join(safe(d) for d in settings.claude_dirs)
                    + " (use --claude-dir or CLAUDE_CONFIG_DIR)", err=True)
     store.close()
     sys.exit(1 if rep.problems and not w.changed else 0)

@@ -69,7 +69,7 @@ def test_the_sample_through_the_real_cli(tmp_path):
                                *a], env=env, capture_output=True, text=True, timeout=60, check=False)
 
     r = run("ingest")
-    assert r.returncode == 0 and "1 tasks" in r.stdout and "skipped lines: 0" in r.stdout, r.stdout + r.stderr
+    assert r.returncode == 0 and "1 task (" in r.stdout and "skipped lines: 0" in r.stdout, r.stdout + r.stderr
     again = run("ingest")
     assert again.returncode == 0 and "0 tasks" in again.stdout, again.stdout
     rows = json.loads(run("--headless", "sessions", "--format", "json", "--no-collect").stdout)["rows"]

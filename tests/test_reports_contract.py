@@ -126,6 +126,7 @@ def test_numbers_for_reading():
     assert R.plural(1200, "line") == "1,200 lines"
     assert R.usd_column([12.5, 0.1234, 0.0]) == ["$12.50", "$0.12", "$0.00"]  # one precision in a column
     assert R.usd_column([0.5, 0.00001, None]) == ["$0.5000", "<$0.0001", "-"]
+    assert R.usd_column([0.0, 0.0]) == ["$0.00", "$0.00"]
     txt = (GOLDEN / "sessions.txt").read_text()
     lines = txt.splitlines()
     # numbers right-aligned: every cost cell ends at the same column; money has one precision per column

@@ -59,10 +59,11 @@ def fmt_usd(x) -> str:
 
 
 def usd_column(values: Iterable[float | None]) -> list[str]:
-    """Amounts of one column with one precision: 2 decimals when any amount reaches $1, else 4; an amount that
-    rounds to zero but is not zero reads ``<$0.01`` (``<$0.0001``), never as free."""
+    """Amounts of one column with one precision: 4 decimals when every amount is under $1 and one is not zero, else
+    2; an amount that rounds to zero but is not zero reads ``<$0.01`` (``<$0.0001``), never as free."""
     vals = list(values)
-    dec = 2 if any(v is not None and abs(v) >= 1 for v in vals) else 4
+    nums = [abs(v) for v in vals if v is not None]
+    dec = 4 if nums and max(nums) < 1 and max(nums) > 0 else 2
     tiny = 10 ** -dec
 
     def one(v):
