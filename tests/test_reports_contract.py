@@ -229,7 +229,12 @@ def test_one_session_definition_for_every_view(fx, tmp_path):
                           "5000, 1)"), {"t": t, "e": t + 5000})
     from nexus_tui.store import ui_queries as U
 
+    from nexus_tui.core.filters import Filters
+    from nexus_tui.store import analytics as A
+
     assert U.session_count(store.engine) == 8  # the screens' "sessions in the database": the same definition
+    eff = A.efficiency_totals(store.engine, Filters())  # the Efficiency screen's "N of M sessions"
+    assert eff["sessions"] == 8 and eff["no_change_sessions"] <= 8
     store.close()
     try:
         for extra in ((), ("--tz", "UTC", "--since", "2026-02-11", "--until", "2026-02-11"),
