@@ -323,3 +323,21 @@ def test_good_settings_are_typed(tmp_path):
     assert values == {"daily_budget_usd": 20.0, "monthly_budget_usd": 400.5, "otlp_enabled": True,
                       "otlp_port": 4319, "poll_seconds": 1.0}
     assert raw["proxy"] == {"anything": "kept raw"}
+
+
+# the escaping as a property: nothing dangerous gets through, JSON reads back the same text
+from hypothesis import given, settings as hsettings, strategies as st  # noqa: E402
+
+_text = st.text(st.characters(blacklist_categories=("Cs",)), max_size=40)
+
+
+@hsettings(max_examples=300, deadline=None)
+@given(_text)
+def test_safe_and_json_escape_every_dangerous_code_point(s):
+    shown = R.safe(s)
+    assert not _dangerous_chars(shown.replace("\n", "\\n"))
+    assert R.safe(shown) == shown  # already safe text is left alone
+    doc = R.to_json({"name": s, "rows": [s]})
+    assert not _dangerous_chars(doc) and json.loads(doc) == {"name": s, "rows": [s]}
+    cell = R.to_csv([{"a": s}]).splitlines()
+    assert all(not _dangerous_chars(line) for line in cell)
