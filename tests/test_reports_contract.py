@@ -341,3 +341,10 @@ def test_safe_and_json_escape_every_dangerous_code_point(s):
     assert not _dangerous_chars(doc) and json.loads(doc) == {"name": s, "rows": [s]}
     cell = R.to_csv([{"a": s}]).splitlines()
     assert all(not _dangerous_chars(line) for line in cell)
+
+
+def test_collect_once_prints_what_it_did(fx):
+    r = run(fx, "collect", "--once")
+    (line,) = r.stdout.strip().splitlines()
+    assert re.fullmatch(r"\d\d:\d\d:\d\d read \d+ files?, [\d.]+ MB: \+0 tasks, \+0 tool calls, \+0 sessions, "
+                        r"0 skipped lines", line), line
