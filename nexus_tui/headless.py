@@ -8,7 +8,7 @@ ISO-8601; days follow ``--tz`` (default: local zone). Every JSON document is an 
 from __future__ import annotations
 
 import sys
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from nexus_tui.config import Settings
 from nexus_tui.core import report as R
@@ -91,11 +91,21 @@ def rows_of(report: str, engine, f: Filters, tz) -> tuple[list[dict], list[str]]
     raise ValueError(f"unknown report {report!r}")
 
 
-def _summary_text(d: dict) -> str:
+def _local(iso: str | None, tz, end: bool = False) -> str:
+    """A JSON time as local wall-clock time in ``tz``; ``end``: an exclusive end shown as its last minute."""
+    if not iso:
+        return "-"
+    t = datetime.fromisoformat(iso).astimezone(tz)
+    return (t - timedelta(milliseconds=1) if end else t).strftime("%Y-%m-%d %H:%M")
+
+
+def _summary_text(d: dict, tz) -> str:
     p = d["period"]
     top_m, top_t = d["top_models"], d["top_tools"]
+    since = _local(p["since"], tz) if p["since"] else _local(p["first_task"], tz)
+    until = _local(p["until"], tz, end=True) if p["until"] else _local(p["last_task"], tz)
     lines = [
-        f"period          {p['since'] or p['first_task'] or '-'} .. {p['until'] or p['last_task'] or '-'}",
+        f"period          {since} .. {until} ({getattr(tz, 'key', None) or datetime.now(tz).tzname()})",
         f"sessions        {R.fmt_int(d['sessions'])}",
         f"tasks           {R.fmt_int(d['tasks'])}  ({R.fmt_int(d['unpriced_tasks'])} unpriced)",
         f"tokens          in {R.fmt_int(d['tokens_in'])}  out {R.fmt_int(d['tokens_out'])}  "
@@ -176,7 +186,7 @@ def render(report: str, engine, f: Filters, tz, fmt: str) -> str:
                 else:
                     flat[k] = v
             return R.to_csv([flat])
-        return _summary_text(d)
+        return _summary_text(d, tz)
     rows, fields = rows_of(report, engine, f, tz)
     if fmt == "json":
         return R.to_json(_doc(report, {"rows": rows}))
