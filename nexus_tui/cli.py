@@ -134,10 +134,19 @@ def ingest(ctx):
 @click.pass_context
 def mcp_wrap(ctx, name, command):
     """Run an MCP server (stdio) and record each exchange: nexus-insights mcp-wrap -- COMMAND [ARGS...]"""
+    from pathlib import Path
+
+    from nexus_tui.config import SettingsError, default_home, load_settings
+    from nexus_tui.core.report import safe
     from nexus_tui.mcp_wrap import run
 
-    settings = _settings(ctx)
-    sys.exit(run(list(command), name=name, logs_dir=settings.logs_dir))
+    o = ctx.obj
+    try:  # the wrapped server must start whatever the settings: a bad one is a warning here, not exit 2
+        logs_dir = load_settings(o["home"], o["db"], o["claude_dirs"], o.get("lunaroute_dirs", ())).logs_dir
+    except SettingsError as e:
+        click.echo(f"nexus-insights mcp-wrap: warning: {safe(str(e))}", err=True)
+        logs_dir = (Path(o["home"]).expanduser() if o["home"] else default_home()) / "logs"
+    sys.exit(run(list(command), name=name, logs_dir=logs_dir))
 
 
 @main.command()

@@ -6,7 +6,8 @@ Config file: ``<home>/insights.toml``, read here and only here, into one typed `
 
 Every key of ``SECTIONS`` is checked where it is read: a value of the wrong type or range (``daily_usd =
 "twenty"``, ``-5``, ``port = 99999``) or a file that is not TOML raises ``SettingsError`` with one line naming the file
-and the key; the commands print it and exit 2 (nothing is silently dropped). Sections and keys not in ``SECTIONS``
+and the key; the commands print it and exit 2 (nothing is silently dropped), except ``mcp-wrap``, which warns and
+starts the wrapped server anyway. Sections and keys not in ``SECTIONS``
 are kept in ``Settings.raw`` untouched. To add a section: add a ``Settings`` field per key and one entry
 ``"name": {"key": Key("settings_attr", check)}`` to ``SECTIONS``.
 """

@@ -348,3 +348,13 @@ def test_collect_once_prints_what_it_did(fx):
     (line,) = r.stdout.strip().splitlines()
     assert re.fullmatch(r"\d\d:\d\d:\d\d read \d+ files?, [\d.]+ MB: \+0 tasks, \+0 tool calls, \+0 sessions, "
                         r"0 skipped lines", line), line
+
+
+def test_mcp_wrap_warns_about_a_bad_setting_and_still_runs_the_server(tmp_path):
+    home = tmp_path / "nexus"
+    home.mkdir()
+    (home / "insights.toml").write_text('[budget]\ndaily_usd = "twenty"\n')
+    r = run(tmp_path, "mcp-wrap", "--", sys.executable, "-c", "import sys; print('served'); sys.exit(3)",
+            check=False)
+    assert r.returncode == 3 and "served" in r.stdout  # the wrapped server ran; its exit code passes through
+    assert "warning" in r.stderr and "[budget] daily_usd" in r.stderr
