@@ -65,6 +65,8 @@ def main(ctx, home, db, claude_dirs, lunaroute_dirs, report, since, until, proje
     ctx.obj.update(home=home, db=db, claude_dirs=claude_dirs, lunaroute_dirs=lunaroute_dirs)
     if ctx.invoked_subcommand is not None:
         return
+    if not report and ctx.get_parameter_source("fmt") is click.core.ParameterSource.COMMANDLINE:
+        _fail("--format needs --headless REPORT (the dashboard has no output format)")
     if report:
         from nexus_tui.headless import run_headless
 

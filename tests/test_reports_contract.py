@@ -358,3 +358,9 @@ def test_mcp_wrap_warns_about_a_bad_setting_and_still_runs_the_server(tmp_path):
             check=False)
     assert r.returncode == 3 and "served" in r.stdout  # the wrapped server ran; its exit code passes through
     assert "warning" in r.stderr and "[budget] daily_usd" in r.stderr
+
+
+def test_format_without_headless_is_refused_in_one_line(tmp_path):
+    r = run(tmp_path, "--format", "json", check=False)
+    assert r.returncode == 2 and r.stderr.strip() == \
+        "nexus-insights: --format needs --headless REPORT (the dashboard has no output format)"
