@@ -13,9 +13,9 @@ REPORTS = ("summary", "sessions", "models", "tools", "daily")
 
 def _fail(msg: str) -> None:
     """One line on stderr (control characters from data shown escaped), exit 2."""
-    from nexus_tui.core.report import safe
+    from nexus_tui.core.report import one_line
 
-    click.echo(f"nexus-insights: {safe(str(msg))}", err=True)
+    click.echo(f"nexus-insights: {one_line(msg)}", err=True)
     sys.exit(2)
 
 
@@ -108,7 +108,7 @@ def ingest(ctx):
     finally:
         ahead.close()
     price_cache.save(settings.home)
-    from nexus_tui.core.report import plural, safe
+    from nexus_tui.core.report import one_line, plural, safe
 
     w = rep.written
     click.echo(f"files: {rep.files_seen:,} seen, {rep.files_read:,} read ({rep.bytes_read / 1e6:.1f} MB, "
@@ -122,7 +122,7 @@ def ingest(ctx):
     else:
         click.echo("skipped lines: 0")
     for p in rep.problems:
-        click.echo(f"ingest problem: {safe(p)}", err=True)
+        click.echo(f"ingest problem: {one_line(p)}", err=True)
     if not settings.claude_dirs or not any(d.is_dir() for d in settings.claude_dirs):
         click.echo("no Claude Code transcripts found in: " + ", ".join(safe(d) for d in settings.claude_dirs)
                    + " (use --claude-dir or CLAUDE_CONFIG_DIR)", err=True)
@@ -139,14 +139,14 @@ def mcp_wrap(ctx, name, command):
     from pathlib import Path
 
     from nexus_tui.config import SettingsError, default_home, load_settings
-    from nexus_tui.core.report import safe
+    from nexus_tui.core.report import one_line
     from nexus_tui.mcp_wrap import run
 
     o = ctx.obj
     try:  # the wrapped server must start whatever the settings: a bad one is a warning here, not exit 2
         logs_dir = load_settings(o["home"], o["db"], o["claude_dirs"], o.get("lunaroute_dirs", ())).logs_dir
     except SettingsError as e:
-        click.echo(f"nexus-insights mcp-wrap: warning: {safe(str(e))}", err=True)
+        click.echo(f"nexus-insights mcp-wrap: warning: {one_line(e)}", err=True)
         logs_dir = (Path(o["home"]).expanduser() if o["home"] else default_home()) / "logs"
     sys.exit(run(list(command), name=name, logs_dir=logs_dir))
 

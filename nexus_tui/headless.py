@@ -38,7 +38,7 @@ PERIOD_FIELDS = ["since", "until", "first_task", "last_task"]
 
 
 def _err(msg: str) -> None:
-    print(f"nexus-insights: {R.safe(msg)}", file=sys.stderr)
+    print(f"nexus-insights: {R.one_line(msg)}", file=sys.stderr)
 
 
 def build_filters(since: str | None, until: str | None, project: str | None, tz) -> Filters:

@@ -364,3 +364,11 @@ def test_format_without_headless_is_refused_in_one_line(tmp_path):
     r = run(tmp_path, "--format", "json", check=False)
     assert r.returncode == 2 and r.stderr.strip() == \
         "nexus-insights: --format needs --headless REPORT (the dashboard has no output format)"
+
+
+def test_an_unreachable_postgres_is_one_line_exit_2(tmp_path):
+    assert R.one_line("refused\n\tIs the server running?\x1b") == "refused Is the server running?\\x1b"
+    r = run(tmp_path, "--db", "postgresql://u:secret@127.0.0.1:1/n", "--headless", "summary", "--no-collect",
+            check=False)
+    assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1, r.stderr
+    assert "secret" not in r.stderr and "127.0.0.1" in r.stderr

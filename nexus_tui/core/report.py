@@ -42,6 +42,14 @@ def safe(s) -> str:
     return "".join(_escape(c) if _dangerous(c) else c for c in s)
 
 
+_BREAKS = re.compile(r"\s*[\r\n\t]+\s*")
+
+
+def one_line(msg) -> str:
+    """A message for stderr: line breaks and tabs (a driver's multi-line error) folded into spaces, then ``safe``."""
+    return safe(_BREAKS.sub(" ", "" if msg is None else str(msg)).strip())
+
+
 def plural(n: int, word: str, many: str | None = None) -> str:
     """``1 session``, ``2 sessions``, ``1,024 lines`` (``many``: an irregular plural)."""
     return f"{n:,} {word if n == 1 else (many or word + 's')}"
