@@ -2,7 +2,8 @@
 
 JSON contract: docs/reports.md (keys listed there are checked against tests/golden/). Times in JSON are UTC
 ISO-8601; days follow ``--tz`` (default: local zone). Every JSON document is an object that starts with
-``schema_version`` and ``report``; the list reports put their rows under ``rows``.
+``schema_version`` and ``report``; a list report puts its rows under its own name (``sessions``, ``models``,
+``tools``, ``daily``).
 """
 
 from __future__ import annotations
@@ -189,7 +190,7 @@ def render(report: str, engine, f: Filters, tz, fmt: str) -> str:
         return _summary_text(d, tz)
     rows, fields = rows_of(report, engine, f, tz)
     if fmt == "json":
-        return R.to_json(_doc(report, {"rows": rows}))
+        return R.to_json(_doc(report, {report: rows}))
     if fmt == "csv":
         return R.to_csv(rows, fields)
     return _text(report, rows, tz)

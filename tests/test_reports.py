@@ -44,12 +44,12 @@ def report(tmp, name, *extra, fmt="json"):
         return out
     doc = json.loads(out)
     assert doc["schema_version"] == 2 and doc["report"] == name
-    return doc if name == "summary" else doc["rows"]
+    return doc if name == "summary" else doc[name]
 
 
 def test_sessions_json_equals_ccusage_daily_totals(tmp_path):
     copy_cc_tree(tmp_path / "claude")
-    rows = json.loads(run(tmp_path, "--headless", "sessions", "--format", "json").stdout)["rows"]  # ingests first
+    rows = json.loads(run(tmp_path, "--headless", "sessions", "--format", "json").stdout)["sessions"]  # ingests
     got = {r["session_id"]: r for r in rows}
     ref = json.loads((CC / "ccusage_reference.json").read_text())["sessions"]
     for s in ref:

@@ -93,28 +93,28 @@ def test_docs_list_exactly_the_keys_of_each_golden_json_in_order():
 
 def test_summary_top_rows_are_rows_of_the_models_and_tools_reports(fx):
     s = json.loads(out(fx, "summary", "json"))
-    models = json.loads(out(fx, "models", "json"))["rows"]
-    tools = json.loads(out(fx, "tools", "json"))["rows"]
+    models = json.loads(out(fx, "models", "json"))["models"]
+    tools = json.loads(out(fx, "tools", "json"))["tools"]
     assert s["top_models"] == models[:5] and s["top_tools"] == tools[:5]
 
 
 def test_csv_headers_are_the_json_fields(fx):
     for name in ("sessions", "models", "tools", "daily"):
-        rows = json.loads((GOLDEN / f"{name}.json").read_text())["rows"]
+        rows = json.loads((GOLDEN / f"{name}.json").read_text())[name]
         header = (GOLDEN / f"{name}.csv").read_text().splitlines()[0].split(",")
         assert header == list(rows[0])
 
 
 # ------------------------------------------------------------------ A20: one string per number
 def test_a_cost_is_the_same_string_in_json_and_csv_at_a_stated_precision():
-    js = json.loads((GOLDEN / "sessions.json").read_text())["rows"]
+    js = json.loads((GOLDEN / "sessions.json").read_text())["sessions"]
     cs = list(csv.DictReader(io.StringIO((GOLDEN / "sessions.csv").read_text())))
     raw = (GOLDEN / "sessions.json").read_text()
     for j, c in zip(js, cs):
         assert re.search(rf'"cost_usd": {re.escape(c["cost_usd"])},', raw)
         assert json.loads(c["cost_usd"]) == j["cost_usd"] == round(j["cost_usd"], R.USD_DECIMALS)
         assert j["cache_hit_rate"] == round(j["cache_hit_rate"], R.RATE_DECIMALS)
-    day = json.loads((GOLDEN / "daily.json").read_text())["rows"]
+    day = json.loads((GOLDEN / "daily.json").read_text())["daily"]
     for d in day:
         assert len(repr(d["cost_usd"]).partition(".")[2]) <= R.USD_DECIMALS
 
@@ -199,7 +199,7 @@ def test_control_characters_from_data_are_escaped_in_every_report(tmp_path):
                 strings = _strings(json.loads(r.stdout))
                 assert any(EVIL in v for v in strings) or name in ("daily", "summary"), name
     assert seen_escape
-    tools = json.loads(run(tmp_path, "--headless", "tools", "--format", "json", "--no-collect").stdout)["rows"]
+    tools = json.loads(run(tmp_path, "--headless", "tools", "--format", "json", "--no-collect").stdout)["tools"]
     assert any(EVIL in (t["tool"] or "") + (t["server"] or "") for t in tools)
 
 
@@ -240,7 +240,7 @@ def test_one_session_definition_for_every_view(fx, tmp_path):
         for extra in ((), ("--tz", "UTC", "--since", "2026-02-11", "--until", "2026-02-11"),
                       ("--tz", "UTC", "--since", "2026-02-10", "--until", "2026-02-12")):
             s = json.loads(out(fx, "summary", "json", *extra))
-            rows = json.loads(out(fx, "sessions", "json", *extra))["rows"]
+            rows = json.loads(out(fx, "sessions", "json", *extra))["sessions"]
             ids = {r["session_id"] for r in rows}
             assert s["sessions"] == len(rows), extra
             assert "empty-wrap" not in ids and "tools-only" in ids, extra
