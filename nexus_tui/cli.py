@@ -11,11 +11,22 @@ from nexus_tui import __version__
 REPORTS = ("summary", "sessions", "models", "tools", "daily", "requests", "conversations")
 
 
+def _fail(msg: str) -> None:
+    """One line on stderr (control characters from data shown escaped), exit 2."""
+    from nexus_tui.core.report import one_line
+
+    click.echo(f"nexus-insights: {one_line(msg)}", err=True)
+    sys.exit(2)
+
+
 def _settings(ctx: click.Context):
-    from nexus_tui.config import load_settings
+    from nexus_tui.config import SettingsError, load_settings
 
     o = ctx.obj
-    return load_settings(o["home"], o["db"], o["claude_dirs"], o.get("lunaroute_dirs", ()))
+    try:
+        return load_settings(o["home"], o["db"], o["claude_dirs"], o.get("lunaroute_dirs", ()))
+    except SettingsError as e:
+        _fail(str(e))
 
 
 def _open(settings):
@@ -24,15 +35,15 @@ def _open(settings):
     try:
         return open_store(settings.db_url)
     except StoreError as e:
-        click.echo(f"nexus-insights: {e}", err=True)
-        sys.exit(2)
+        _fail(str(e))
 
 
 @click.group(invoke_without_command=True, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--home", type=click.Path(file_okay=False), envvar="NEXUS_INSIGHTS_HOME",
               help="Configuration home (default ~/.config/nexus).")
-@click.option("--db", "db", metavar="URL", envvar="NEXUS_INSIGHTS_DB",
-              help="Database URL (default sqlite:///<home>/insights.db).")
+@click.option("--db", "db", metavar="URL|PATH", envvar="NEXUS_INSIGHTS_DB",
+              help="Database: a SQLite file path, sqlite:///PATH or postgresql://user@host/db (needs the postgres "
+                   "extra); default <home>/insights.db.")
 @click.option("--claude-dir", "claude_dirs", multiple=True, type=click.Path(),
               help="Extra Claude Code folder (holding projects/); repeatable.")
 @click.option("--lunaroute-dir", "lunaroute_dirs", multiple=True, type=click.Path(),
@@ -58,6 +69,8 @@ def main(ctx, home, db, claude_dirs, lunaroute_dirs, report, since, until, proje
     ctx.obj.update(home=home, db=db, claude_dirs=claude_dirs, lunaroute_dirs=lunaroute_dirs)
     if ctx.invoked_subcommand is not None:
         return
+    if not report and ctx.get_parameter_source("fmt") is click.core.ParameterSource.COMMANDLINE:
+        _fail("--format needs --headless REPORT (the dashboard has no output format)")
     if report:
         from nexus_tui.headless import run_headless
 
@@ -114,23 +127,26 @@ def ingest(ctx):
     finally:
         ahead.close()
     price_cache.save(settings.home)
+    from nexus_tui.core.report import one_line, plural, safe
+
     w = rep.written
-    click.echo(f"files: {rep.files_seen} seen, {rep.files_read} read ({rep.bytes_read / 1e6:.1f} MB, "
-               f"{rep.lines} lines) in {rep.seconds:.2f}s")
-    click.echo(f"new: {w.new_sessions} sessions, {w.new_tasks} tasks ({w.updated_tasks} updated), "
-               f"{w.new_tool_calls} tool calls, {w.new_errors} errors")
+    click.echo(f"files: {rep.files_seen:,} seen, {rep.files_read:,} read ({rep.bytes_read / 1e6:.1f} MB, "
+               f"{plural(rep.lines, 'line')}) in {rep.seconds:.2f}s")
+    click.echo(f"new: {plural(w.new_sessions, 'session')}, {plural(w.new_tasks, 'task')} ({w.updated_tasks:,} "
+               f"updated), {plural(w.new_tool_calls, 'tool call')}, "
+               f"{plural(w.new_errors, 'failure')} recorded (tool failures and API errors)")
     if rep.skipped:
-        click.echo(f"skipped lines: {rep.skipped_total} (" +
-                   ", ".join(f"{k}: {v}" for k, v in rep.skipped.most_common()) + ")")
+        click.echo(f"skipped lines: {rep.skipped_total:,} (" +
+                   ", ".join(f"{safe(k)}: {v:,}" for k, v in rep.skipped.most_common()) + ")")
     else:
         click.echo("skipped lines: 0")
     if rep.passed_over:
         click.echo(f"passed over: {sum(rep.passed_over.values())} *.jsonl entries (" +
                    ", ".join(f"{k}: {v}" for k, v in rep.passed_over.most_common()) + ")")
     for p in rep.problems:
-        click.echo(f"problem: {p}", err=True)
+        click.echo(f"ingest problem: {one_line(p)}", err=True)
     if not settings.claude_dirs or not any(d.is_dir() for d in settings.claude_dirs):
-        click.echo("no Claude Code transcripts found in: " + ", ".join(str(d) for d in settings.claude_dirs)
+        click.echo("no Claude Code transcripts found in: " + ", ".join(safe(d) for d in settings.claude_dirs)
                    + " (use --claude-dir or CLAUDE_CONFIG_DIR)", err=True)
     store.close()
     # a database problem fails the command even when some rows were written (a damaged file must be noticed)
@@ -143,10 +159,19 @@ def ingest(ctx):
 @click.pass_context
 def mcp_wrap(ctx, name, command):
     """Run an MCP server (stdio) and record each exchange: nexus-insights mcp-wrap -- COMMAND [ARGS...]"""
+    from pathlib import Path
+
+    from nexus_tui.config import SettingsError, default_home, load_settings
+    from nexus_tui.core.report import one_line
     from nexus_tui.mcp_wrap import run
 
-    settings = _settings(ctx)
-    sys.exit(run(list(command), name=name, logs_dir=settings.logs_dir))
+    o = ctx.obj
+    try:  # the wrapped server must start whatever the settings: a bad one is a warning here, not exit 2
+        logs_dir = load_settings(o["home"], o["db"], o["claude_dirs"], o.get("lunaroute_dirs", ())).logs_dir
+    except SettingsError as e:
+        click.echo(f"nexus-insights mcp-wrap: warning: {one_line(e)}", err=True)
+        logs_dir = (Path(o["home"]).expanduser() if o["home"] else default_home()) / "logs"
+    sys.exit(run(list(command), name=name, logs_dir=logs_dir))
 
 
 @main.command()

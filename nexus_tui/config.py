@@ -1,19 +1,34 @@
 """Where things live: the home folder, the database URL, the Claude Code folders, and the config file.
 
 Home: ``--home`` > ``NEXUS_INSIGHTS_HOME`` > ``~/.config/nexus``. Database: ``--db`` > ``NEXUS_INSIGHTS_DB`` >
-``sqlite:///<home>/insights.db``. Config file: ``<home>/insights.toml`` (budgets, reference model, ...).
+``sqlite:///<home>/insights.db``; a plain path is a SQLite file, ``postgresql://`` uses psycopg (v3).
+Config file: ``<home>/insights.toml``, read here and only here, into one typed ``Settings``.
+
+Every key of ``SECTIONS`` is checked where it is read: a value of the wrong type or range (``daily_usd =
+"twenty"``, ``-5``, ``port = 99999``) or a file that is not TOML raises ``SettingsError`` with one line naming the file
+and the key; the commands print it and exit 2 (nothing is silently dropped), except ``mcp-wrap``, which warns and
+starts the wrapped server anyway. Sections and keys not in ``SECTIONS``
+are kept in ``Settings.raw`` untouched. To add a section: add a ``Settings`` field per key and one entry
+``"name": {"key": Key("settings_attr", check)}`` to ``SECTIONS``.
 """
 
 from __future__ import annotations
 
 import os
 import tomllib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from nexus_tui.store.engine import sqlite_url
 
 DEFAULT_REFERENCE_MODEL = "claude-sonnet-4-5"
+POSTGRES_EXTRA = "pip install 'nexus-insights[postgres]'"
+
+
+class SettingsError(ValueError):
+    """A bad setting or option, told in one line (the commands exit 2)."""
 
 
 def default_home() -> Path:
@@ -42,6 +57,116 @@ def claude_project_dirs(extra: list[str] | tuple[str, ...] = ()) -> list[Path]:
             seen.add(key)
             uniq.append(p)
     return uniq
+
+
+# ---------------------------------------------------------------- database URL
+def normalize_db_url(value: str) -> str:
+    """The SQLAlchemy URL for ``--db``/``NEXUS_INSIGHTS_DB``: a plain path (no ``scheme://``) is a SQLite file;
+    ``postgresql://`` and ``postgres://`` without a driver use psycopg (v3), our PostgreSQL driver. Raises
+    SettingsError for an unusable URL, or a PostgreSQL URL without the postgres extra installed."""
+    v = value.strip()
+    if not v:
+        raise SettingsError("--db is empty (give a file path or a URL such as postgresql://user@host/db)")
+    if "://" not in v:
+        return sqlite_url(Path(v).expanduser().absolute())
+    scheme, rest = v.split("://", 1)
+    backend, _, driver = scheme.lower().partition("+")
+    if backend == "postgres":
+        backend = "postgresql"
+    if backend == "postgresql":
+        if driver in ("", "psycopg2"):
+            driver = "psycopg"
+        v = f"{backend}+{driver}://{rest}"
+        if driver == "psycopg":
+            import importlib.util
+
+            if importlib.util.find_spec("psycopg") is None:
+                raise SettingsError(f"a PostgreSQL --db needs the postgres extra: {POSTGRES_EXTRA}")
+    elif backend != "sqlite":
+        raise SettingsError(f"--db: unsupported database {scheme!r}:// (use a file path, sqlite:///PATH or "
+                            "postgresql://user@host/db)")
+    return v
+
+
+# ---------------------------------------------------------------- typed config keys
+def _number(minimum: float = 0.0, strict: bool = False) -> Callable[[Any], float]:
+    def check(v):
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or v != v or v in (float("inf"), float("-inf")):
+            raise ValueError("expected a number")
+        if v < minimum or (strict and v == minimum):
+            raise ValueError(f"expected a number {'>' if strict else '>='} {minimum:g}")
+        return float(v)
+    return check
+
+
+def _bool(v) -> bool:
+    if not isinstance(v, bool):
+        raise ValueError("expected true or false")
+    return v
+
+
+def _text(v) -> str:
+    if not isinstance(v, str) or not v.strip():
+        raise ValueError("expected a non-empty string")
+    return v.strip()
+
+
+def _port(v) -> int:
+    if isinstance(v, bool) or not isinstance(v, int) or not 1 <= v <= 65535:
+        raise ValueError("expected a whole number from 1 to 65535")
+    return v
+
+
+def _dirs(v) -> list[str]:
+    v = [v] if isinstance(v, str) else v
+    if not isinstance(v, list) or not v or not all(isinstance(d, str) and d.strip() for d in v):
+        raise ValueError("expected a folder or a list of folders")
+    return v
+
+
+def _names(v) -> list[str]:
+    if not isinstance(v, list) or not all(isinstance(d, str) and d for d in v):
+        raise ValueError("expected a list of strings")
+    return v
+
+
+def _choice(options: tuple[str, ...]) -> Callable[[Any], str]:
+    def check(v):
+        if v not in options:
+            raise ValueError(f"expected one of {', '.join(options)}")
+        return v
+    return check
+
+
+def _http_url(v) -> str:
+    if not isinstance(v, str) or not v.startswith(("http://", "https://")) or len(v) > 2000:
+        raise ValueError("expected an http:// or https:// URL")
+    return v
+
+
+COST_MODES = ("auto", "calculate", "display")
+
+
+@dataclass(frozen=True)
+class Key:
+    attr: str | None  # the Settings attribute it sets (None: validated, read from raw by its user)
+    check: Callable[[Any], Any]
+
+
+SECTIONS: dict[str, dict[str, Key]] = {
+    "budget": {"daily_usd": Key("daily_budget_usd", _number()),
+               "monthly_usd": Key("monthly_budget_usd", _number())},
+    "pricing": {"reference_model": Key("reference_model", _text), "cost_mode": Key("cost_mode", _choice(COST_MODES))},
+    "collector": {"poll_seconds": Key("poll_seconds", _number(0.0, strict=True))},
+    "otlp": {"enabled": Key("otlp_enabled", _bool), "host": Key("otlp_host", _text),
+             "port": Key("otlp_port", _port)},
+    "lunaroute": {"enabled": Key(None, _bool), "dirs": Key(None, _dirs)},
+    "efficiency": {"file_changing_tools": Key(None, _names)},
+    "proxy": {"enabled": Key("proxy_enabled", _bool), "host": Key("proxy_host", _text),
+              "port": Key("proxy_port", _port), "upstream": Key("proxy_upstream", _http_url),
+              "openai_upstream": Key("proxy_openai_upstream", _http_url),
+              "store_bodies": Key("proxy_store_bodies", _bool)},
+}
 
 
 @dataclass
@@ -76,6 +201,34 @@ class Settings:
         return self.home / "insights.toml"
 
 
+def read_config(path: Path) -> tuple[dict, dict[str, Any]]:
+    """(the file's raw tables, {Settings attribute: checked value}) of insights.toml; ({}, {}) without a file.
+    Raises SettingsError naming the file and the key for a value of the wrong type or range."""
+    if not path.is_file():
+        return {}, {}
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, OSError, UnicodeDecodeError) as e:
+        raise SettingsError(f"{path}: not a readable TOML file: {e}") from e
+    values: dict[str, Any] = {}
+    for name, keys in SECTIONS.items():
+        if name not in raw:
+            continue
+        sec = raw[name]
+        if not isinstance(sec, dict):
+            raise SettingsError(f"{path}: [{name}] must be a table (a [{name}] header with keys under it)")
+        for key, spec in keys.items():
+            if key not in sec:
+                continue
+            try:
+                v = spec.check(sec[key])
+            except ValueError as e:
+                raise SettingsError(f"{path}: [{name}] {key} = {sec[key]!r}: {e}") from None
+            if spec.attr:
+                values[spec.attr] = v
+    return raw, values
+
+
 def lunaroute_dirs_of(raw: dict) -> list[Path]:
     """LunaRoute session folders from ``[lunaroute] dirs`` in insights.toml, else LunaRoute's default
     ``~/.lunaroute/sessions``; ``[lunaroute] enabled = false`` turns the import off."""
@@ -89,65 +242,16 @@ def lunaroute_dirs_of(raw: dict) -> list[Path]:
     return [Path.home() / ".lunaroute" / "sessions"]
 
 
-COST_MODES = ("auto", "calculate", "display")
-
-
-def _cost_mode(raw: dict) -> str:
-    """``[pricing] cost_mode``; anything else than the three modes is reported and ``auto`` used."""
-    sec = raw.get("pricing") if isinstance(raw.get("pricing"), dict) else {}
-    v = sec.get("cost_mode", "auto")
-    if v in COST_MODES:
-        return v
-    import sys
-
-    print(f"nexus-insights: [pricing] cost_mode must be one of {', '.join(COST_MODES)}; using auto", file=sys.stderr)
-    return "auto"
 
 
 def load_settings(home: str | os.PathLike | None = None, db: str | None = None,
                   claude_dirs: list[str] | tuple[str, ...] = (),
                   lunaroute_dirs: list[str] | tuple[str, ...] = ()) -> Settings:
+    """The one place settings are read (options > environment > insights.toml > defaults); raises SettingsError."""
     h = Path(home).expanduser() if home else default_home()
-    url = db or os.environ.get("NEXUS_INSIGHTS_DB") or sqlite_url(h / "insights.db")
-    raw: dict = {}
-    cfg = h / "insights.toml"
-    if cfg.is_file():
-        try:
-            raw = tomllib.loads(cfg.read_text(encoding="utf-8"))
-        except (tomllib.TOMLDecodeError, OSError, UnicodeDecodeError) as e:
-            import sys
-
-            print(f"nexus-insights: ignoring {cfg}: {e}", file=sys.stderr)
-    budget = raw.get("budget", {}) if isinstance(raw.get("budget"), dict) else {}
-    otlp = raw.get("otlp", {}) if isinstance(raw.get("otlp"), dict) else {}
-    proxy = raw.get("proxy", {}) if isinstance(raw.get("proxy"), dict) else {}
-
-    def _num(v):
-        return float(v) if isinstance(v, (int, float)) and not isinstance(v, bool) and v >= 0 else None
-
-    return Settings(home=h, db_url=url, claude_dirs=claude_project_dirs(claude_dirs),
-                    daily_budget_usd=_num(budget.get("daily_usd")),
-                    monthly_budget_usd=_num(budget.get("monthly_usd")),
-                    reference_model=str(raw.get("pricing", {}).get("reference_model", DEFAULT_REFERENCE_MODEL))
-                    if isinstance(raw.get("pricing"), dict) else DEFAULT_REFERENCE_MODEL,
-                    poll_seconds=float(raw.get("collector", {}).get("poll_seconds", 2.0))
-                    if isinstance(raw.get("collector"), dict) else 2.0,
-                    raw=raw,
+    given = db or os.environ.get("NEXUS_INSIGHTS_DB")
+    url = normalize_db_url(given) if given else sqlite_url(h / "insights.db")
+    raw, values = read_config(h / "insights.toml")
+    return Settings(home=h, db_url=url, claude_dirs=claude_project_dirs(claude_dirs), raw=raw,
                     lunaroute_dirs=[Path(d).expanduser() for d in lunaroute_dirs] or lunaroute_dirs_of(raw),
-                    otlp_enabled=bool(otlp.get("enabled", False)),
-                    otlp_host=str(otlp.get("host", "127.0.0.1")),
-                    otlp_port=int(otlp.get("port", 4318)) if str(otlp.get("port", 4318)).isdigit() else 4318,
-                    cost_mode=_cost_mode(raw),
-                    proxy_enabled=proxy.get("enabled") is True,
-                    proxy_port=_port(proxy.get("port"), 8787),
-                    proxy_upstream=_url(proxy.get("upstream")) or "https://api.anthropic.com",
-                    proxy_openai_upstream=_url(proxy.get("openai_upstream")),
-                    proxy_store_bodies=proxy.get("store_bodies") is True)
-
-
-def _port(v, default: int) -> int:
-    return v if isinstance(v, int) and not isinstance(v, bool) and 0 < v < 65536 else default
-
-
-def _url(v) -> str | None:
-    return v if isinstance(v, str) and v.startswith(("http://", "https://")) and len(v) < 2000 else None
+                    **values)

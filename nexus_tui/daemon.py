@@ -12,10 +12,13 @@ from nexus_tui.collect.registry import build_sources
 
 
 def _line(rep: PassReport) -> str:
+    from nexus_tui.core.report import plural, safe
+
     w = rep.written
-    return (f"{time.strftime('%H:%M:%S')} read {rep.files_read} file(s), {rep.bytes_read / 1e6:.1f} MB: "
-            f"+{w.new_tasks} tasks, +{w.new_tool_calls} tool calls, +{w.new_sessions} sessions, "
-            f"{rep.skipped_total} line(s) skipped" + (f"; problems: {'; '.join(rep.problems)}" if rep.problems else ""))
+    return (f"{time.strftime('%H:%M:%S')} read {plural(rep.files_read, 'file')}, {rep.bytes_read / 1e6:.1f} MB: "
+            f"+{plural(w.new_tasks, 'task')}, +{plural(w.new_tool_calls, 'tool call')}, "
+            f"+{plural(w.new_sessions, 'session')}, {plural(rep.skipped_total, 'skipped line')}"
+            + (f"; ingest problems: {safe('; '.join(rep.problems))}" if rep.problems else ""))
 
 
 def run(settings, store, once: bool = False, interval: float = 2.0, otlp: bool = False, host: str = "127.0.0.1",
@@ -39,7 +42,7 @@ def run(settings, store, once: bool = False, interval: float = 2.0, otlp: bool =
     try:
         while True:
             rep = collector.run_once()
-            if rep.written.changed or rep.problems or rep.skipped_total:
+            if once or rep.written.changed or rep.problems or rep.skipped_total:  # --once: always say what it did
                 print(_line(rep), flush=True)
             if once or stop.wait(interval):
                 break

@@ -1,33 +1,45 @@
 """Headless reports: the dashboard's numbers as text, JSON or CSV. Never imports Textual.
 
-JSON contract: docs/reports.md. Times in JSON are UTC ISO-8601; days follow ``--tz`` (default: local zone).
+JSON contract: docs/reports.md (keys listed there are checked against tests/golden/). Times in JSON are UTC
+ISO-8601; days follow ``--tz`` (default: local zone). Every JSON document is an object that starts with
+``schema_version`` and ``report``; a list report puts its rows under its own name (``sessions``, ``models``,
+``tools``, ``daily``).
 """
 
 from __future__ import annotations
 
 import sys
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from nexus_tui.config import Settings
 from nexus_tui.core import report as R
 from nexus_tui.core.filters import Filters, local_zone, parse_bound
 
+SCHEMA_VERSION = 2  # 2: documents are objects with schema_version; tool_errors -> tool_failures; error_rate ->
+#                      failed_operation_rate; summary.top_models/top_tools rows are models/tools rows
+
 SESSION_FIELDS = ["session_id", "cli_tool", "project", "cwd", "git_branch", "persona", "start_time", "end_time",
                   "duration_ms", "models", "tasks", "tokens_in", "tokens_out", "cache_creation_tokens",
                   "cache_read_tokens", "total_tokens", "cost_usd", "unpriced_tasks", "cache_hit_rate",
-                  "avg_latency_ms", "subagents", "tool_calls", "tool_errors", "rated_helpful", "rated_not_helpful"]
+                  "avg_latency_ms", "subagents", "tool_calls", "tool_failures", "rated_helpful", "rated_not_helpful"]
 MODEL_FIELDS = ["model", "tasks", "tokens_in", "tokens_out", "cache_creation_tokens", "cache_read_tokens",
                 "total_tokens", "cost_usd", "cost_share", "unpriced_tasks", "cache_hit_rate", "avg_latency_ms",
-                "p95_latency_ms", "rated_helpful", "rated_not_helpful"]
+                "p95_latency_ms", "rated_helpful", "rated_not_helpful", "cost_computed_usd", "cost_reported_usd"]
 TOOL_FIELDS = ["tool", "server", "calls", "failures", "failure_rate", "pending", "avg_ms", "p50_ms", "p95_ms",
                "p99_ms", "max_ms", "waits", "wait_total_ms", "wait_p50_ms", "wait_p95_ms"]
 DAILY_FIELDS = ["date", "tasks", "tokens_in", "tokens_out", "cache_creation_tokens", "cache_read_tokens",
                 "total_tokens", "cost_usd", "unpriced_tasks", "cache_hit_rate", "tool_calls", "tool_failures",
                 "models"]
+SUMMARY_FIELDS = ["period", "sessions", "tasks", "tokens_in", "tokens_out", "cache_creation_tokens",
+                  "cache_read_tokens", "total_tokens", "cost_usd", "cloud_cost_equivalent", "local_savings_usd",
+                  "unpriced_tasks", "cache_hit_rate", "rated_helpful", "rated_not_helpful", "tool_calls",
+                  "tool_failures", "tool_failure_rate", "api_errors", "failed_operation_rate", "top_models",
+                  "top_tools"]
+PERIOD_FIELDS = ["since", "until", "first_task", "last_task"]
 
 
 def _err(msg: str) -> None:
-    print(f"nexus-insights: {msg}", file=sys.stderr)
+    print(f"nexus-insights: {R.one_line(msg)}", file=sys.stderr)
 
 
 def build_filters(since: str | None, until: str | None, project: str | None, tz) -> Filters:
@@ -37,8 +49,12 @@ def build_filters(since: str | None, until: str | None, project: str | None, tz)
 
 
 def _unpriced_note(n: int) -> str:
-    return (f"\nnote: {n} task(s) use a model with no known price; their cost is not included (unpriced)."
-            if n else "")
+    return (f"\nnote: {R.plural(n, 'task')} {'uses' if n == 1 else 'use'} a model with no known price; "
+            "their cost is not included (unpriced)." if n else "")
+
+
+def _pick(row: dict, fields: list[str]) -> dict:
+    return {k: row.get(k) for k in fields}
 
 
 COST_NOTES = {
@@ -47,110 +63,125 @@ COST_NOTES = {
     "calculate": "costs: calculate (computed from the tokens and the price tables)",
     "display": "costs: display (as reported by the source; tasks it did not price count as unpriced)",
 }
-_COSTED = ("summary", "sessions", "models", "daily")
+COSTED = ("summary", "sessions", "models", "daily")  # the reports that sum costs say which cost mode they sum
 
 
-def render(report: str, engine, f: Filters, tz, fmt: str) -> str:
-    """The report; the ones with costs say which cost mode they sum (JSON: ``cost_mode`` in the object or in each
-    row; text: a last line)."""
-    out = _render(report, engine, f, tz, fmt)
-    if report not in _COSTED or fmt == "csv":
-        return out
-    if fmt == "json":
-        import orjson
-
-        obj = orjson.loads(out)
-        if isinstance(obj, dict):
-            obj["cost_mode"] = f.cost_mode
-        elif isinstance(obj, list):
-            for row in obj:
-                if isinstance(row, dict):
-                    row["cost_mode"] = f.cost_mode
-        if report == "models" and isinstance(obj, list):  # both figures beside the chosen one
-            from nexus_tui.store import queries as Q
-
-            for mode, key in (("calculate", "cost_computed_usd"), ("display", "cost_reported_usd")):
-                other = {r["model"]: r for r in Q.models(engine, f.with_(cost_mode=mode))}
-                for row in obj:
-                    o = other.get(row.get("model"))
-                    row[key] = None if o is None or o["unpriced_tasks"] == o["tasks"] else o["cost_usd"]
-        return R.to_json(obj)
-    return out.rstrip("\n") + "\n" + COST_NOTES.get(f.cost_mode, f"costs: {f.cost_mode}")
+def _doc(report: str, body: dict, cost_mode: str | None = None) -> dict:
+    head = {"schema_version": SCHEMA_VERSION, "report": report}
+    if report in COSTED:
+        head["cost_mode"] = cost_mode or "auto"
+    return {**head, **body}
 
 
-def _render(report: str, engine, f: Filters, tz, fmt: str) -> str:
+def _models_rows(engine, f: Filters) -> list[dict]:
+    """The models report's rows, with the computed and the source-reported cost beside the chosen one."""
     from nexus_tui.store import queries as Q
 
-    if report == "summary":
-        s = Q.summary(engine, f)
-        if fmt == "json":
-            return R.to_json(s)
-        if fmt == "csv":
-            flat = {k: v for k, v in s.items() if not isinstance(v, (dict, list))}
-            flat.update({f"period_{k}": v for k, v in s["period"].items()})
-            flat["top_models"] = [m["model"] for m in s["top_models"]]
-            flat["top_tools"] = [t["tool"] for t in s["top_tools"]]
-            return R.to_csv([flat])
-        p = s["period"]
-        lines = [
-            f"period      {p['since'] or p['first_task'] or '-'} .. {p['until'] or p['last_task'] or '-'}",
-            f"sessions    {R.fmt_int(s['sessions'])}",
-            f"tasks       {R.fmt_int(s['tasks'])}  ({R.fmt_int(s['unpriced_tasks'])} unpriced)",
-            f"tokens      in {R.fmt_int(s['tokens_in'])}  out {R.fmt_int(s['tokens_out'])}  "
-            f"cache write {R.fmt_int(s['cache_creation_tokens'])}  cache read {R.fmt_int(s['cache_read_tokens'])}"
-            f"  total {R.fmt_int(s['total_tokens'])}",
-            f"cost        {R.fmt_usd(s['cost_usd'])}  (cloud equivalent {R.fmt_usd(s['cloud_cost_equivalent'])},"
-            f" saved by local routing {R.fmt_usd(s['local_savings_usd'])})",
-            f"cache hits  {R.fmt_pct(s['cache_hit_rate'])} of input tokens",
-            f"tools       {R.fmt_int(s['tool_calls'])} calls, {R.fmt_int(s['tool_failures'])} failed "
-            f"({R.fmt_pct(s['tool_failure_rate'])});  API errors {R.fmt_int(s['api_errors'])};  "
-            f"error rate {R.fmt_pct(s['error_rate'])}",
-            "", "top models",
-            R.table(["model", "tasks", "tokens", "cost", "share"],
-                    [[m["model"], R.fmt_int(m["tasks"]), R.fmt_int(m["total_tokens"]), R.fmt_usd(m["cost_usd"]),
-                      R.fmt_pct(m["cost_share"])] for m in s["top_models"]]),
-            "", "top tools",
-            R.table(["tool", "calls", "failures", "rate"],
-                    [[t["tool"], R.fmt_int(t["calls"]), R.fmt_int(t["failures"]), R.fmt_pct(t["failure_rate"])]
-                     for t in s["top_tools"]]),
-        ]
-        return "\n".join(lines) + _unpriced_note(s["unpriced_tasks"])
+    rows = Q.models(engine, f)
+    for mode, key in (("calculate", "cost_computed_usd"), ("display", "cost_reported_usd")):
+        other = {r["model"]: r for r in Q.models(engine, f.with_(cost_mode=mode))}
+        for row in rows:
+            o = other.get(row.get("model"))
+            row[key] = None if o is None or o["unpriced_tasks"] == o["tasks"] else o["cost_usd"]
+    return rows
+
+
+def _session_row(r: dict) -> dict:
+    r = dict(r)
+    r["tool_failures"] = r.pop("tool_errors", 0)
+    return r
+
+
+def summary_doc(engine, f: Filters) -> dict:
+    from nexus_tui.store import queries as Q
+
+    s = Q.summary(engine, f)
+    s["period"] = _pick(s["period"], PERIOD_FIELDS)
+    s["top_models"] = [_pick(m, MODEL_FIELDS) for m in s["top_models"]]
+    s["top_tools"] = [_pick(t, TOOL_FIELDS) for t in s["top_tools"]]
+    return _doc("summary", _pick(s, SUMMARY_FIELDS), f.cost_mode)
+
+
+def rows_of(report: str, engine, f: Filters, tz) -> tuple[list[dict], list[str]]:
+    """The rows of a list report as the JSON/CSV show them, and their fields in order."""
+    from nexus_tui.store import queries as Q
+
     if report == "sessions":
-        rows = Q.sessions(engine, f).rows
-        if fmt == "json":
-            return R.to_json([{k: r.get(k) for k in SESSION_FIELDS} for r in rows])
-        if fmt == "csv":
-            return R.to_csv(rows, SESSION_FIELDS)
-        start_local = [datetime.fromtimestamp(r["start_ms"] / 1000, tz).strftime("%Y-%m-%d %H:%M") for r in rows]
-        body = R.table(["start", "session", "project", "models", "tasks", "in", "out", "cache w", "cache r",
-                        "cost", "tools", "errors"],
-                       [[st, r["session_id"][:8], (r["project"] or "-")[:24],
-                         ",".join(m.replace("claude-", "") for m in r["models"])[:34], R.fmt_int(r["tasks"]),
-                         R.fmt_int(r["tokens_in"]), R.fmt_int(r["tokens_out"]),
-                         R.fmt_int(r["cache_creation_tokens"]), R.fmt_int(r["cache_read_tokens"]),
-                         R.fmt_usd(r["cost_usd"]), R.fmt_int(r["tool_calls"]), R.fmt_int(r["tool_errors"])]
-                        for st, r in zip(start_local, rows)], right=set(range(4, 12)))
-        return body + f"\n{len(rows)} session(s)" + _unpriced_note(sum(r["unpriced_tasks"] for r in rows))
+        return [_pick(_session_row(r), SESSION_FIELDS) for r in Q.sessions(engine, f).rows], SESSION_FIELDS
     if report == "models":
-        rows = Q.models(engine, f)
-        if fmt == "json":
-            return R.to_json([{k: r.get(k) for k in MODEL_FIELDS} for r in rows])
-        if fmt == "csv":
-            return R.to_csv(rows, MODEL_FIELDS)
+        return [_pick(r, MODEL_FIELDS) for r in _models_rows(engine, f)], MODEL_FIELDS
+    if report == "tools":
+        return [_pick(r, TOOL_FIELDS) for r in Q.tools_report(engine, f)], TOOL_FIELDS
+    if report == "daily":
+        return [_pick(r, DAILY_FIELDS) for r in Q.daily(engine, f, tz)], DAILY_FIELDS
+    raise ValueError(f"unknown report {report!r}")
+
+
+def _local(iso: str | None, tz, end: bool = False) -> str:
+    """A JSON time as local wall-clock time in ``tz``; ``end``: an exclusive end shown as its last minute."""
+    if not iso:
+        return "-"
+    t = datetime.fromisoformat(iso).astimezone(tz)
+    return (t - timedelta(milliseconds=1) if end else t).strftime("%Y-%m-%d %H:%M")
+
+
+def _summary_text(d: dict, tz) -> str:
+    p = d["period"]
+    top_m, top_t = d["top_models"], d["top_tools"]
+    since = _local(p["since"], tz) if p["since"] else _local(p["first_task"], tz)
+    until = _local(p["until"], tz, end=True) if p["until"] else _local(p["last_task"], tz)
+    lines = [
+        f"period          {since} .. {until} ({getattr(tz, 'key', None) or datetime.now(tz).tzname()})",
+        f"sessions        {R.fmt_int(d['sessions'])}",
+        f"tasks           {R.fmt_int(d['tasks'])}  ({R.fmt_int(d['unpriced_tasks'])} unpriced)",
+        f"tokens          in {R.fmt_int(d['tokens_in'])}  out {R.fmt_int(d['tokens_out'])}  "
+        f"cache write {R.fmt_int(d['cache_creation_tokens'])}  cache read {R.fmt_int(d['cache_read_tokens'])}"
+        f"  total {R.fmt_int(d['total_tokens'])}",
+        "cost            {}  (cloud equivalent {}, saved by local routing {})".format(
+            *R.usd_column([d["cost_usd"], d["cloud_cost_equivalent"], d["local_savings_usd"]])),
+        f"cache hits      {R.fmt_pct(d['cache_hit_rate'])} of input tokens",
+        f"tool calls      {R.fmt_int(d['tool_calls'])}, {R.plural(d['tool_failures'], 'tool failure')} "
+        f"({R.fmt_pct(d['tool_failure_rate'])})",
+        f"API errors      {R.fmt_int(d['api_errors'])}",
+        f"failed ops      {R.fmt_pct(d['failed_operation_rate'])}  (tool failures + API errors) / (tool calls + "
+        "tasks + API errors)",
+        "", "top models",
+        R.table(["model", "tasks", "tokens", "cost", "share"],
+                [[m["model"], R.fmt_int(m["tasks"]), R.fmt_int(m["total_tokens"]), c, R.fmt_pct(m["cost_share"])]
+                 for m, c in zip(top_m, R.usd_column(m["cost_usd"] for m in top_m))]),
+        "", "top tools",
+        R.table(["tool", "calls", "failures", "rate"],
+                [[t["tool"], R.fmt_int(t["calls"]), R.fmt_int(t["failures"]), R.fmt_pct(t["failure_rate"])]
+                 for t in top_t]),
+    ]
+    return "\n".join(lines) + _unpriced_note(d["unpriced_tasks"])
+
+
+def _text(report: str, rows: list[dict], tz) -> str:
+    unpriced = _unpriced_note(sum(r.get("unpriced_tasks") or 0 for r in rows))
+    if report == "sessions":
+        start = [datetime.fromisoformat(r["start_time"]).astimezone(tz).strftime("%Y-%m-%d %H:%M")
+                 if r["start_time"] else "-" for r in rows]
+        body = R.table(["start", "session", "project", "models", "duration", "tasks", "in", "out", "cache w",
+                        "cache r", "cost", "tool calls", "failed"],
+                       [[st, r["session_id"][:8], (r["project"] or "-")[:24],
+                         ",".join(m.replace("claude-", "") for m in r["models"])[:34], R.fmt_ms(r["duration_ms"]),
+                         R.fmt_int(r["tasks"]), R.fmt_int(r["tokens_in"]), R.fmt_int(r["tokens_out"]),
+                         R.fmt_int(r["cache_creation_tokens"]), R.fmt_int(r["cache_read_tokens"]), c,
+                         R.fmt_int(r["tool_calls"]), R.fmt_int(r["tool_failures"])]
+                        for st, r, c in zip(start, rows, R.usd_column(r["cost_usd"] for r in rows))],
+                       right=set(range(4, 13)))
+        return body + f"\n{R.plural(len(rows), 'session')}" + unpriced
+    if report == "models":
+        costs = R.usd_column(r["cost_usd"] for r in rows)
         return R.table(["model", "tasks", "in", "out", "cache w", "cache r", "cost", "share", "cache hit",
                         "avg lat", "p95 lat"],
                        [[r["model"], R.fmt_int(r["tasks"]), R.fmt_int(r["tokens_in"]), R.fmt_int(r["tokens_out"]),
                          R.fmt_int(r["cache_creation_tokens"]), R.fmt_int(r["cache_read_tokens"]),
-                         R.fmt_usd(r["cost_usd"]) if not r["unpriced_tasks"] else "unpriced",
+                         c if not r["unpriced_tasks"] else "unpriced",
                          R.fmt_pct(r["cost_share"]), R.fmt_pct(r["cache_hit_rate"]), R.fmt_ms(r["avg_latency_ms"]),
-                         R.fmt_ms(r["p95_latency_ms"])] for r in rows]) \
-            + _unpriced_note(sum(r["unpriced_tasks"] for r in rows))
+                         R.fmt_ms(r["p95_latency_ms"])] for r, c in zip(rows, costs)]) + unpriced
     if report == "tools":
-        rows = Q.tools_report(engine, f)
-        if fmt == "json":
-            return R.to_json([{k: r.get(k) for k in TOOL_FIELDS} for r in rows])
-        if fmt == "csv":
-            return R.to_csv(rows, TOOL_FIELDS)
         # latency columns: execution time; waits for the user (questions, permission prompts) apart
         return R.table(["tool", "server", "calls", "failures", "rate", "p50", "p95", "p99", "max", "waits",
                         "wait p50"],
@@ -159,22 +190,50 @@ def _render(report: str, engine, f: Filters, tz, fmt: str) -> str:
                          R.fmt_ms(r["p99_ms"]), R.fmt_ms(r["max_ms"]), R.fmt_int(r["waits"]),
                          R.fmt_ms(r["wait_p50_ms"])] for r in rows], right=set(range(2, 11)))
     if report == "daily":
-        rows = Q.daily(engine, f, tz)
-        if fmt == "json":
-            return R.to_json([{k: r.get(k) for k in DAILY_FIELDS} for r in rows])
-        if fmt == "csv":
-            return R.to_csv(rows, DAILY_FIELDS)
-        return R.table(["date", "tasks", "in", "out", "cache w", "cache r", "total", "cost", "tools", "failed"],
+        return R.table(["date", "tasks", "in", "out", "cache w", "cache r", "total", "cost", "tool calls",
+                        "failed"],
                        [[r["date"], R.fmt_int(r["tasks"]), R.fmt_int(r["tokens_in"]), R.fmt_int(r["tokens_out"]),
                          R.fmt_int(r["cache_creation_tokens"]), R.fmt_int(r["cache_read_tokens"]),
-                         R.fmt_int(r["total_tokens"]), R.fmt_usd(r["cost_usd"]), R.fmt_int(r["tool_calls"]),
-                         R.fmt_int(r["tool_failures"])] for r in rows]) \
-            + _unpriced_note(sum(r["unpriced_tasks"] for r in rows))
+                         R.fmt_int(r["total_tokens"]), c, R.fmt_int(r["tool_calls"]),
+                         R.fmt_int(r["tool_failures"])]
+                        for r, c in zip(rows, R.usd_column(r["cost_usd"] for r in rows))]) + unpriced
+    raise ValueError(f"unknown report {report!r}")
+
+
+def render(report: str, engine, f: Filters, tz, fmt: str) -> str:
+    """The report; the ones with costs say which cost mode they sum (JSON: ``cost_mode``; text: a last line)."""
     if report in ("requests", "conversations"):
         from nexus_tui.headless_requests import render_linked
 
         return render_linked(report, engine, f, tz, fmt)
-    raise ValueError(f"unknown report {report!r}")
+    out = _render(report, engine, f, tz, fmt)
+    if fmt == "text" and report in COSTED:
+        out = out.rstrip("\n") + "\n" + COST_NOTES.get(f.cost_mode, f"costs: {f.cost_mode}")
+    return out
+
+
+def _render(report: str, engine, f: Filters, tz, fmt: str) -> str:
+    if report == "summary":
+        d = summary_doc(engine, f)
+        if fmt == "json":
+            return R.to_json(d)
+        if fmt == "csv":  # one row in the JSON's order: period_<field>, and the top models' and tools' names
+            flat: dict = {}
+            for k, v in d.items():
+                if k == "period":
+                    flat.update({f"period_{pk}": pv for pk, pv in v.items()})
+                elif k in ("top_models", "top_tools"):
+                    flat[k] = [x["model" if k == "top_models" else "tool"] for x in v]
+                else:
+                    flat[k] = v
+            return R.to_csv([flat])
+        return _summary_text(d, tz)
+    rows, fields = rows_of(report, engine, f, tz)
+    if fmt == "json":
+        return R.to_json(_doc(report, {report: rows}, f.cost_mode))
+    if fmt == "csv":
+        return R.to_csv(rows, fields)
+    return _text(report, rows, tz)
 
 
 def run_headless(settings: Settings, report: str, *, since=None, until=None, project=None, tz=None,
@@ -214,10 +273,10 @@ def run_headless(settings: Settings, report: str, *, since=None, until=None, pro
             finally:
                 col.close()
             for p in rep.problems:
-                _err(f"ingest: {p} (reporting what is stored)")
+                _err(f"ingest problem: {p} (reporting what is stored)")
             if rep.skipped_total:
-                _err(f"ingest: skipped {rep.skipped_total} line(s): "
-                     + ", ".join(f"{k}: {v}" for k, v in rep.skipped.most_common()))
+                _err(f"ingest: {R.plural(rep.skipped_total, 'skipped line')} ("
+                     + ", ".join(f"{k}: {v}" for k, v in rep.skipped.most_common()) + ")")
         try:
             out = render(report, store.engine, f, zone, fmt)
         except SQLAlchemyError as e:

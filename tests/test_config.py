@@ -31,20 +31,24 @@ def test_home_and_database_resolution(isolated_env, monkeypatch):
     assert s.db_url.endswith("h2/insights.db")
     monkeypatch.setenv("NEXUS_INSIGHTS_DB", "sqlite:////tmp/x.db")
     assert load_settings().db_url == "sqlite:////tmp/x.db"
-    assert load_settings(db="postgresql://u@localhost/n").db_url == "postgresql://u@localhost/n"
+    assert load_settings(db="postgresql://u@localhost/n").db_url == "postgresql+psycopg://u@localhost/n"
+    assert load_settings(db=str(isolated_env / "plain.db")).db_url == f"sqlite:///{isolated_env / 'plain.db'}"
     monkeypatch.delenv("NEXUS_INSIGHTS_HOME")
     monkeypatch.delenv("NEXUS_INSIGHTS_DB")
     assert load_settings().home == isolated_env / "home" / ".config" / "nexus"
 
 
-def test_config_file_budgets_and_a_broken_file(isolated_env, capsys):
+def test_config_file_budgets_and_a_broken_file(isolated_env):
+    import pytest
+
+    from nexus_tui.config import SettingsError
+
     home = isolated_env / "nexus"
     home.mkdir()
     (home / "insights.toml").write_text('[budget]\ndaily_usd = 20\nmonthly_usd = 400.5\n'
                                         '[pricing]\nreference_model = "claude-opus-4-6"\n')
     s = load_settings()
     assert (s.daily_budget_usd, s.monthly_budget_usd, s.reference_model) == (20.0, 400.5, "claude-opus-4-6")
-    (home / "insights.toml").write_text("[budget\nnope")
-    s = load_settings()
-    assert s.daily_budget_usd is None
-    assert "ignoring" in capsys.readouterr().err
+    (home / "insights.toml").write_text("[budget\nnope")  # a broken file is an error, not silently ignored
+    with pytest.raises(SettingsError, match="not a readable TOML file"):
+        load_settings()

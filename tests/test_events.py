@@ -143,7 +143,7 @@ def test_event_log_ingests_end_to_end_incrementally(tmp_path):
         assert conn.execute(text("SELECT quality_rating FROM tasks WHERE id='nx:cloud-1'")).scalar() == 0
     summary = json.loads(_cli(tmp_path, "--headless", "summary", "--format", "json", "--no-collect").stdout)
     assert summary["local_savings_usd"] == pytest.approx(local.cloud_cost_equivalent)
-    sessions = json.loads(_cli(tmp_path, "--headless", "sessions", "--format", "json", "--no-collect").stdout)
+    sessions = json.loads(_cli(tmp_path, "--headless", "sessions", "--format", "json", "--no-collect").stdout)["sessions"]
     assert [x["session_id"] for x in sessions] == ["nx-session-1"]
 
 

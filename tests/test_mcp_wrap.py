@@ -58,7 +58,7 @@ async def test_tool_calls_through_the_wrapper_land_in_the_database(tmp_path):
     assert rows[1].error_message == "refused: no" and "explode" in rows[2].error_message
     assert rows[3].latency_ms >= 150 and all(x.input_size > 0 and x.output_size > 0 for x in rows)
     assert sess.cli_tool == "mcp" and sess.project == "demo" and sess.end_time is not None
-    tools = json.loads(_cli(tmp_path, "--headless", "tools", "--format", "json", "--no-collect").stdout)
+    tools = json.loads(_cli(tmp_path, "--headless", "tools", "--format", "json", "--no-collect").stdout)["tools"]
     add = next(t for t in tools if t["tool"] == "add")
     assert (add["server"], add["calls"], add["failures"]) == ("demo", 2, 0)
 

@@ -155,7 +155,7 @@ def test_day_projection_by_hand():
     p = project("day", d0, end, now, spent=3.0, window_spend=1.5, window_ms=3 * HOUR_MS, rest_samples=rest,
                 budget=5.0)
     assert p.rate_per_hour == pytest.approx(0.5) and p.hours_left == pytest.approx(14)
-    assert p.projected == pytest.approx(3 + 0.5 * 14)  # 10
+    assert p.projected == 3 + 5  # spent + the median rest of the day (nearest rank), not 3 + 0.5 x 14 = 10
     assert (p.low, p.high) == (3 + 1, 3 + 9)  # 10th and 90th percentile by nearest rank
     assert p.samples == 10
     assert p.runs_out_ms == now + 4 * HOUR_MS and p.runs_out_in_period and not p.exceeded
@@ -171,7 +171,7 @@ def test_month_projection_by_hand():
     p = project("month", m0, m1, now, spent=60.0, window_spend=28.0, window_ms=7 * DAY_MS, rest_samples=samples,
                 budget=100.0)
     assert p.rate_per_hour == pytest.approx(28 / 168)
-    assert p.projected == pytest.approx(60 + 28 / 168 * 240)  # 100
+    assert p.projected == 60 + 40  # spent + the median of the four samples (nearest rank: the 2nd)
     assert (p.low, p.high) == (60 + 20, 60 + 80)
     assert p.runs_out_ms == now + round(40 / (28 / 168) * HOUR_MS)  # exactly the end of the month
     assert not p.runs_out_in_period
@@ -272,3 +272,25 @@ def test_file_changing_tools(tool, want):
 def test_extra_file_changing_tools():
     assert not is_file_changing("mcp__mine__save")
     assert is_file_changing("mcp__mine__save", extra=["mcp__mine__save"])
+
+
+def test_projection_without_history_extrapolates_the_burn_rate():
+    p = project("day", 0, DAY_MS, 10 * HOUR_MS, 3.0, 1.5, 3 * HOUR_MS, [1, 2], 5.0)
+    assert p.projected == pytest.approx(3 + 0.5 * 14) and p.low is None
+
+
+# A24: the projection and its range are one estimate: the point lies within its own p10-p90 whatever the history
+from hypothesis import given, settings as hsettings, strategies as st  # noqa: E402
+
+from nexus_tui.core.scoring import PROJECTION_METHOD  # noqa: E402
+
+_money = st.floats(min_value=0, max_value=1e4, allow_nan=False, allow_infinity=False)
+
+
+@hsettings(max_examples=200, deadline=None)
+@given(spent=_money, window=_money, rest=st.lists(_money, min_size=3, max_size=40),
+       now_h=st.floats(min_value=0, max_value=24), window_h=st.sampled_from([3, 168]))
+def test_the_projection_lies_within_its_own_range(spent, window, rest, now_h, window_h):
+    p = project("day", 0, DAY_MS, int(now_h * HOUR_MS), spent, window, window_h * HOUR_MS, rest, None)
+    assert p.low is not None and p.low <= p.projected <= p.high
+    assert "\n" not in PROJECTION_METHOD and "median" in PROJECTION_METHOD  # the method, in one line

@@ -205,7 +205,7 @@ async def test_costs_projection_by_hand(tmp_path):
         day, month = screen.shown["day"], screen.shown["month"]
         assert day.spent == pytest.approx(1.6)
         assert day.rate_per_hour == pytest.approx(1.6 / 3)  # everything today fell in the last 3 hours
-        assert day.projected == pytest.approx(1.6 + 1.6 / 3 * 14)
+        assert day.projected == pytest.approx(1.6 + 3)  # spent + the median rest of the day (below: 1..5)
         # the rest of the day (10:00-24:00) cost 1, 2, 3, 4, 5 on the five days before: p10 = 1, p90 = 5
         assert (day.low, day.high) == (pytest.approx(2.6), pytest.approx(6.6)) and day.samples == 5
         assert day.runs_out_ms == NOW + round((4.0 - 1.6) / (1.6 / 3) * HOUR_MS)  # 14:30
@@ -213,7 +213,7 @@ async def test_costs_projection_by_hand(tmp_path):
         hours_left = (period_bounds(NOW, UTC, "month")[1] - NOW) / HOUR_MS
         assert month.spent == pytest.approx(spent_m)
         assert month.rate_per_hour == pytest.approx(spent_m / 168)
-        assert month.projected == pytest.approx(spent_m + spent_m / 168 * hours_left)
+        assert month.projected == pytest.approx(spent_m + 3 * hours_left / 24)  # the median day, 3, x days left
         assert (month.low, month.high) == (pytest.approx(spent_m + 1 * hours_left / 24),
                                            pytest.approx(spent_m + 5 * hours_left / 24))
         assert not month.runs_out_in_period
@@ -222,7 +222,7 @@ async def test_costs_projection_by_hand(tmp_path):
                                       fmt_usd(day.projected), f"{fmt_usd(2.6)} – {fmt_usd(6.6)}", "runs out at 14:30"]
         assert rows["This month"][7].startswith("lasts the month")
         assert "runs out at 14:30" in plain(screen.query_one("#kpi-day"))
-        assert "Projected = spent + burn rate × hours left" in plain(screen.query_one("#help"))
+        assert "Projected = spent + the median of what the rest of the period cost" in plain(screen.query_one("#help"))
 
 
 async def test_costs_numbers_equal_the_reports(tmp_path):

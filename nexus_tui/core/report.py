@@ -1,12 +1,58 @@
-"""Formatting of report rows as text tables, JSON and CSV (pure: rows in, a string out)."""
+"""Formatting of report rows as text tables, JSON and CSV (pure: rows in, a string out).
+
+The screens call the same formatters (``fmt_*``, ``usd_column``, ``plural``, ``safe``), so a number reads the same
+everywhere. Every string that comes from data goes through ``safe`` before it reaches a terminal or a CSV file:
+control characters (C0, DEL, C1 such as CSI 0x9b), bidi overrides and other invisible format characters are shown
+as visible escapes (``\\x1b``, ``\\u202e``), so a tool or project name cannot move the cursor, recolour the
+terminal or reorder a line. JSON is escaped the same way by ``to_json`` (as ``\\u001b``).
+"""
 
 from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Sequence
+import re
+import unicodedata
+from collections.abc import Iterable, Sequence
 
 import orjson
+
+# JSON and CSV round floats to a stated precision (docs/reports.md), so one value is one string in every report
+USD_DECIMALS = 6  # money: micro-dollars
+RATE_DECIMALS = 4  # fractions 0..1 (rates, shares)
+MS_DECIMALS = 1  # latencies and durations in milliseconds
+
+
+def _dangerous(ch: str) -> bool:
+    # not printable = Cc, Cf, Cs, Co, Cn, Zl, Zp and spaces other than ' '; plain spaces (Zs), private-use icons and
+    # the zero-width joiner of emoji sequences are harmless
+    return not ch.isprintable() and ch != "\u200d" and unicodedata.category(ch) not in ("Zs", "Co")
+
+
+def _escape(ch: str) -> str:
+    o = ord(ch)
+    return f"\\x{o:02x}" if o < 0x100 else f"\\u{o:04x}" if o < 0x10000 else f"\\U{o:08x}"
+
+
+def safe(s) -> str:
+    """``s`` as text safe to print on a terminal: dangerous code points shown as visible escapes."""
+    s = "" if s is None else str(s)
+    if s.isprintable():
+        return s
+    return "".join(_escape(c) if _dangerous(c) else c for c in s)
+
+
+_BREAKS = re.compile(r"\s*[\r\n\t]+\s*")
+
+
+def one_line(msg) -> str:
+    """A message for stderr: line breaks and tabs (a driver's multi-line error) folded into spaces, then ``safe``."""
+    return safe(_BREAKS.sub(" ", "" if msg is None else str(msg)).strip())
+
+
+def plural(n: int, word: str, many: str | None = None) -> str:
+    """``1 session``, ``2 sessions``, ``1,024 lines`` (``many``: an irregular plural)."""
+    return f"{n:,} {word if n == 1 else (many or word + 's')}"
 
 
 def fmt_int(n) -> str:
@@ -14,9 +60,27 @@ def fmt_int(n) -> str:
 
 
 def fmt_usd(x) -> str:
+    """One amount on its own (a tile, a sentence): 4 decimals under $1, else 2. In a column use ``usd_column``."""
     if x is None:
         return "-"
     return f"${x:,.4f}" if abs(x) < 1 else f"${x:,.2f}"
+
+
+def usd_column(values: Iterable[float | None]) -> list[str]:
+    """Amounts of one column with one precision: 4 decimals when every amount is under $1 and one is not zero, else
+    2; an amount that rounds to zero but is not zero reads ``<$0.01`` (``<$0.0001``), never as free."""
+    vals = list(values)
+    nums = [abs(v) for v in vals if v is not None]
+    dec = 4 if nums and max(nums) < 1 and max(nums) > 0 else 2
+    tiny = 10 ** -dec
+
+    def one(v):
+        if v is None:
+            return "-"
+        if v != 0 and abs(v) < tiny / 2:
+            return f"<${tiny:.{dec}f}"
+        return f"${v:,.{dec}f}"
+    return [one(v) for v in vals]
 
 
 def fmt_pct(x) -> str:
@@ -24,6 +88,7 @@ def fmt_pct(x) -> str:
 
 
 def fmt_ms(ms) -> str:
+    """A latency or duration: ``850ms``, ``12.5s``, ``7.5m``, ``5.2h``, ``295d 7h`` (a day and more in days)."""
     if ms is None:
         return "-"
     ms = float(ms)
@@ -33,12 +98,17 @@ def fmt_ms(ms) -> str:
         return f"{ms / 1000:.1f}s"
     if ms < 3_600_000:
         return f"{ms / 60_000:.1f}m"
-    return f"{ms / 3_600_000:.1f}h"
+    if ms < 86_400_000:
+        return f"{ms / 3_600_000:.1f}h"
+    hours = round(ms / 3_600_000)
+    return f"{hours // 24:,}d {hours % 24}h"
 
 
 def table(headers: Sequence[str], rows: Sequence[Sequence[str]], right: set[int] | None = None) -> str:
-    """A plain aligned text table; columns in ``right`` are right-aligned (numbers)."""
+    """A plain aligned text table; columns in ``right`` are right-aligned (numbers; default: all but the first).
+    Cells are shown through ``safe``."""
     right = right if right is not None else set(range(1, len(headers)))
+    rows = [[safe(c) for c in r] for r in rows]
     widths = [len(h) for h in headers]
     for r in rows:
         for i, c in enumerate(r):
@@ -52,11 +122,61 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[str]], right: set[int]
     return "\n".join(x.rstrip() for x in out)
 
 
+def _decimals(key: str) -> int | None:
+    if key.endswith("_usd") or key in ("cloud_cost_equivalent", "cost"):
+        return USD_DECIMALS
+    if key.endswith("_rate") or key.endswith("_share"):
+        return RATE_DECIMALS
+    if key.endswith("_ms"):
+        return MS_DECIMALS
+    return None
+
+
+def rounded(obj, key: str = ""):
+    """``obj`` with every float rounded by its key's kind (money, rate, milliseconds; docs/reports.md)."""
+    if isinstance(obj, dict):
+        return {k: rounded(v, str(k)) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [rounded(v, key) for v in obj]
+    if isinstance(obj, float):
+        d = _decimals(key)
+        x = round(obj, d) if d is not None else obj
+        return x + 0.0 if x == 0 else x  # no -0.0
+    return obj
+
+
+_JSON_UNSAFE = re.compile(r"[^\x20-\x7e\n]")
+
+
+def _json_escape(m: re.Match) -> str:
+    ch = m.group(0)
+    if not _dangerous(ch):
+        return ch
+    o = ord(ch)
+    if o < 0x10000:
+        return f"\\u{o:04x}"
+    o -= 0x10000
+    return f"\\u{0xD800 + (o >> 10):04x}\\u{0xDC00 + (o & 0x3FF):04x}"
+
+
 def to_json(obj) -> str:
-    return orjson.dumps(obj, option=orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS).decode()
+    """Indented JSON; floats rounded by kind; invisible and control code points escaped as ``\\uXXXX``."""
+    out = orjson.dumps(rounded(obj), option=orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS).decode()
+    return out if out.isascii() else _JSON_UNSAFE.sub(_json_escape, out)
+
+
+def _cell(v, key: str) -> str:
+    if v is None:
+        return ""
+    if isinstance(v, (list, tuple)):
+        return ";".join(safe(x) for x in v)
+    if isinstance(v, float):
+        return orjson.dumps(rounded(v, key)).decode()  # the same string as in the JSON
+    return safe(v)
 
 
 def to_csv(rows: Sequence[dict], columns: Sequence[str] | None = None) -> str:
+    """CSV with a header; lists joined with ``;``, None empty, floats rounded by kind, strings through ``safe``."""
     if not rows:
         return ",".join(columns or []) + "\n"
     cols = list(columns or rows[0].keys())
@@ -64,6 +184,5 @@ def to_csv(rows: Sequence[dict], columns: Sequence[str] | None = None) -> str:
     w = csv.writer(buf, lineterminator="\n")
     w.writerow(cols)
     for r in rows:
-        w.writerow(";".join(map(str, v)) if isinstance(v, (list, tuple)) else ("" if v is None else v)
-                   for v in (r.get(c) for c in cols))
+        w.writerow(_cell(r.get(c), c) for c in cols)
     return buf.getvalue()

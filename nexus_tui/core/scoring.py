@@ -274,7 +274,7 @@ class Projection:
     budget: float | None
     rate_per_hour: float
     window_ms: int
-    projected: float  # spent + rate x hours left
+    projected: float  # PROJECTION_METHOD: spent + the median rest (or rate x hours left without history)
     low: float | None  # spent + 10th / 90th percentile of the rest of the period in recent history
     high: float | None
     samples: int  # how many past periods the range is made of
@@ -297,10 +297,15 @@ class Projection:
         return self.runs_out_ms is not None and self.runs_out_ms < self.end_ms
 
 
+PROJECTION_METHOD = ("projected = spent so far + the median of what the rest of the period cost in recent history, "
+                     "range = its 10th-90th percentile; with under 3 past periods, spent + burn rate × time left")
+
+
 def project(period: str, start_ms: int, end_ms: int, now_ms: int, spent: float, window_spend: float,
             window_ms: int, rest_samples: Sequence[float], budget: float | None) -> Projection:
-    """Projected = spent + burn rate x time left; range = spent + the 10th..90th percentile (nearest rank) of
-    ``rest_samples`` (what the rest of the period cost in recent history), none with fewer than 3 samples."""
+    """One estimate (PROJECTION_METHOD): the point and its p10–p90 range come from the same samples, ``rest_samples``
+    (what the rest of the period cost in recent history), so the point always lies within its range. Fewer than 3
+    samples: spent + burn rate x time left, no range. When the budget runs out is told at the burn rate."""
     rate = burn_rate(window_spend, window_ms)
     hours_left = max(0.0, (end_ms - now_ms) / HOUR_MS)
     projected = spent + rate * hours_left
@@ -308,6 +313,7 @@ def project(period: str, start_ms: int, end_ms: int, now_ms: int, spent: float, 
     if len(rest_samples) >= MIN_HISTORY:
         low = spent + quantile(rest_samples, RANGE_QUANTILES[0])
         high = spent + quantile(rest_samples, RANGE_QUANTILES[1])
+        projected = min(max(spent + quantile(rest_samples, 0.5), low), high)
     return Projection(period, start_ms, end_ms, now_ms, spent, budget, rate, window_ms, projected, low, high,
                       len(rest_samples), exhaustion_ms(now_ms, spent, budget, rate))
 

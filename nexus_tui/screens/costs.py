@@ -32,9 +32,10 @@ from nexus_tui.widgets.chart import BurnChart
 from nexus_tui.widgets.keyed_table import KeyedTable
 from nexus_tui.widgets.kpi import KpiRow, KpiTile
 
-HELP = ("[b]Projected[/b] = spent + burn rate × hours left; burn rate = spend in the last 3 h (today) or the last 7 days "
-        "(month) ÷ its hours. [b]Range[/b] = spent + the 10th–90th percentile of what the rest of the day cost on the "
-        "last 14 days (month: daily spend of the last 28 days × days left). [b]Runs out[/b] = now + (budget − spent) ÷ "
+HELP = ("[b]Projected[/b] = spent + the median of what the rest of the period cost on recent days, [b]range[/b] its "
+        "10th–90th percentile (today: the rest of the day on the last 14 days; month: daily spend of the last 28 days "
+        "× days left); with under 3 days of history, spent + burn rate × hours left. Burn rate = spend in the last 3 h "
+        "(today) or the last 7 days (month) ÷ its hours. [b]Runs out[/b] = now + (budget − spent) ÷ "
         "burn rate. Budgets: \\[budget] daily_usd, monthly_usd in insights.toml. Periods ignore the time range, not the "
         "other filters. p: chart today / this month.")
 PROJECTION_COLUMNS = [("period", "Period"), ("spent", "Spent"), ("budget", "Budget"), ("used", "Used"),

@@ -27,7 +27,7 @@ from nexus_tui.core.scoring import (
 )
 from nexus_tui.core import sketch
 from nexus_tui.store import rollup
-from nexus_tui.store.queries import TC, T, _values_between, session_filter, task_conds, tool_conds
+from nexus_tui.store.queries import TC, T, _values_between, session_count, session_filter, task_conds, tool_conds
 
 TOKEN_TYPES = ("tokens_in", "tokens_out", "cache_creation_tokens", "cache_read_tokens")
 TOKEN_TYPE_LABELS = {"tokens_in": "input", "tokens_out": "output", "cache_creation_tokens": "cache write",
@@ -310,9 +310,15 @@ def efficiency_totals(engine: Engine, f: Filters, extra: Iterable[str] = ()) -> 
                                 func.coalesce(func.sum(usage.c.cost), 0.0))
                          .select_from(usage.outerjoin(ch, ch.c.sid == usage.c.sid))
                          .where(useful <= 0)).one()
+        # sessions by the one definition (a task or a tool call in range): those without a useful change are all
+        # but the ones with one (a session of tool calls only has no tokens, so the no-change sums stand)
+        n_sessions = session_count(conn, f)
+        with_change = conn.execute(select(func.count()).select_from(ch).where(_useful_expr(
+            ch.c.ch_helpful, ch.c.ch_all - ch.c.ch_helpful - ch.c.ch_not_helpful, ch.c.ch_not_helpful) > 0)).scalar()
     d = _inputs({"tokens": tot[1], "cost": tot[2], "helpful": tot[3], "not_helpful": tot[4], "tasks": tot[5],
                  **dict(c)})
-    d.update(sessions=int(tot[0] or 0), no_change_sessions=int(z[0]), no_change_tokens=int(z[1] or 0),
+    d.update(sessions=n_sessions, no_change_sessions=max(0, n_sessions - int(with_change or 0)),
+             no_change_tokens=int(z[1] or 0),
              no_change_cost=float(z[2] or 0.0))
     return d
 

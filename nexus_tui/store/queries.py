@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, tzinfo
 
-from sqlalchemy import Engine, and_, case, distinct, func, literal, or_, select, true
+from sqlalchemy import Engine, and_, case, distinct, exists, func, literal, or_, select, true
 
 from nexus_tui.core import sketch
 from nexus_tui.core.events import iso_from_ms
@@ -123,6 +123,20 @@ def error_conds(f: Filters) -> list:
     return c
 
 
+def active_session_cond(f: Filters):
+    """THE definition of a session, used by every count and list of sessions: a session counts in a range when it
+    has at least one task or one tool call in that range (under the filters). A session row with neither (an
+    ``mcp-wrap`` run that made no call, a transcript of only summaries) is in no view. A condition on sessions.id."""
+    return or_(exists().where(T.c.session_id == S.c.id, *task_conds(f)),
+               exists().where(TC.c.session_id == S.c.id, *tool_conds(f)))
+
+
+def session_count(conn, f: Filters) -> int:
+    """How many sessions count in the range (``active_session_cond``) under the session-level filters."""
+    return int(conn.execute(select(func.count()).select_from(S)
+                            .where(and_(true(), *_session_conds(f), active_session_cond(f)))).scalar() or 0)
+
+
 def _values_between(conn, col, conds: list):
     """A reader of the stored values of ``col`` in [lo, hi] under ``conds`` (an indexed range read), for
     core.sketch.exact_percentiles."""
@@ -170,9 +184,8 @@ def summary(engine: Engine, f: Filters, top: int = 5) -> dict:
     with engine.connect() as conn:
         u = _usage_dict(conn.execute(select(*usage_cols_u(u_src))).one())
         u = _int_fix(u)
-        per_session = rollup.task_source(f, sf, coarsest="sday")  # rows that know their sessions
-        span = conn.execute(select(func.min(u_src.c.first_ms), func.max(u_src.c.last_ms),
-                                   select(func.count(distinct(per_session.c.session_id))).scalar_subquery())).one()
+        span = conn.execute(select(func.min(u_src.c.first_ms), func.max(u_src.c.last_ms))).one()
+        n_sessions = session_count(conn, f)
         tools = conn.execute(select(func.coalesce(func.sum(t_src.c.calls), 0),
                                     func.coalesce(func.sum(t_src.c.failures), 0))).one()
         api_errors = conn.execute(select(func.count()).where(and_(E.c.component == "api", *error_conds(f)))).scalar()
@@ -181,7 +194,7 @@ def summary(engine: Engine, f: Filters, top: int = 5) -> dict:
     return {
         "period": {"since": iso_from_ms(f.since_ms), "until": iso_from_ms(f.until_ms),
                    "first_task": iso_from_ms(span[0]), "last_task": iso_from_ms(span[1])},
-        "sessions": int(span[2]),
+        "sessions": n_sessions,
         **{k: u[k] for k in ("tasks", "tokens_in", "tokens_out", "cache_creation_tokens", "cache_read_tokens",
                              "total_tokens", "cost_usd", "cloud_cost_equivalent", "unpriced_tasks",
                              "cache_hit_rate", "rated_helpful", "rated_not_helpful")},
@@ -189,9 +202,9 @@ def summary(engine: Engine, f: Filters, top: int = 5) -> dict:
         "tool_calls": calls, "tool_failures": failures,
         "tool_failure_rate": failures / calls if calls else None,
         "api_errors": int(api_errors),
-        "error_rate": (failures + api_errors) / ops if ops else None,
+        "failed_operation_rate": (failures + api_errors) / ops if ops else None,
         "top_models": models(engine, f)[:top],
-        "top_tools": sorted(tools_report(engine, f, percentiles=False), key=lambda r: -r["calls"])[:top],
+        "top_tools": tools_report(engine, f)[:top],  # the tools report's rows (by calls)
     }
 
 
@@ -342,11 +355,7 @@ def sessions(engine: Engine, f: Filters, *, limit: int | None = None, offset: in
     conds = _session_conds(f)
     page_ids = None
     fast = SESSION_SORTS.get(sort, "start_ms") == "start_ms" and not (f.model or f.source)
-    if not (f.model or f.source):  # sessions whose span overlaps the range (a task in range implies it)
-        if f.since_ms is not None:
-            conds.append(S.c.end_ms >= f.since_ms)
-        if f.until_ms is not None:
-            conds.append(S.c.start_ms < f.until_ms)
+    conds.append(active_session_cond(f))  # the one definition of a session in a range
     if search:
         conds.append(_search_cond(search))
     if fast:

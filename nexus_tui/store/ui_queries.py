@@ -21,9 +21,12 @@ SESSION_TASKS_LIMIT = 2000  # a session's task list is capped (the header still 
 
 
 def session_count(engine: Engine) -> int:
-    """Sessions in the whole database (to tell an empty database from an empty range)."""
+    """Sessions in the whole database (to tell an empty database from an empty range), by the one definition of
+    a session (queries.active_session_cond: with a task or a tool call)."""
+    from nexus_tui.store.queries import session_count as count
+
     with engine.connect() as conn:
-        return int(conn.execute(select(func.count()).select_from(S)).scalar() or 0)
+        return count(conn, Filters())
 
 
 def session_header(engine: Engine, session_id: str) -> dict | None:
