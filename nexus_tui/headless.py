@@ -97,7 +97,7 @@ def summary_doc(engine, f: Filters) -> dict:
 
     s = Q.summary(engine, f)
     s["period"] = _pick(s["period"], PERIOD_FIELDS)
-    s["top_models"] = [_pick(m, MODEL_FIELDS) for m in s["top_models"]]
+    s["top_models"] = [_pick(m, MODEL_FIELDS) for m in _models_rows(engine, f)[:len(s["top_models"])]]
     s["top_tools"] = [_pick(t, TOOL_FIELDS) for t in s["top_tools"]]
     return _doc("summary", _pick(s, SUMMARY_FIELDS), f.cost_mode)
 
