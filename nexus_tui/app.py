@@ -11,7 +11,7 @@ from datetime import datetime
 from functools import partial
 from pathlib import Path
 
-from rich.markup import escape
+from nexus_tui.widgets.safe import escape
 from textual import events, work
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding
@@ -148,7 +148,7 @@ class NexusApp(App):
         rep = (self.collector.last if self.collector is not None else None) or self.last_report
         if rep is None:
             first = " · first pass running…" if self.collector is not None else ""
-            return f"{src}{first} · range: {self.range_label()}"
+            return f"{src}{first} · range: {escape(self.range_label())}"  # markup: the data escaped
         tot = self.collector.totals if self.collector else rep
         last = datetime.fromtimestamp(rep.finished_ms / 1000, self.tz).strftime("%H:%M:%S") if rep.finished_ms else "-"
         errors = (f"[b red]errors {len(tot.problems)}[/b red]: {escape(tot.problems[-1][:80])}" if tot.problems
@@ -201,7 +201,7 @@ class NexusApp(App):
         self._receiver.ready.wait(5)
         if self._receiver.error is not None:
             self.notify(f"OTLP receiver not started on {s.otlp_host}:{s.otlp_port}: {self._receiver.error}",
-                        severity="error")
+                        severity="error", markup=False)
             self._receiver = None
 
     def _collector_notify(self, rep: PassReport) -> None:
@@ -398,12 +398,13 @@ class NexusApp(App):
                 from nexus_tui.store.engine import describe_db_error
 
                 why = describe_db_error(e, self.store.url) if isinstance(e, SQLAlchemyError) else str(e)
-                self.notify(f"Rating not saved: {why}", severity="error", timeout=6)
+                self.notify(f"Rating not saved: {why}", severity="error", timeout=6, markup=False)
                 if undo:
                     self.rating_undo.append((task_id, rating))
                 continue
             if not n:
-                self.notify(f"Task {task_id} is not in the database any more", severity="warning", timeout=3)
+                self.notify(f"Task {task_id} is not in the database any more", severity="warning", timeout=3,
+                            markup=False)
                 continue
             if not undo:
                 self.rating_undo.append((task_id, prev))

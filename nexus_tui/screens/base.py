@@ -228,4 +228,4 @@ class InsightScreen(Screen):
 
         text = describe_db_error(error, self.app.store.url) if isinstance(error, SQLAlchemyError) \
             else f"{type(error).__name__}: {error}"
-        self.notify(f"Could not load {self.TITLE_TEXT or tag}: {text}", severity="error", timeout=6)
+        self.notify(f"Could not load {self.TITLE_TEXT or tag}: {text}", severity="error", timeout=6, markup=False)
