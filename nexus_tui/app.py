@@ -89,7 +89,8 @@ class NexusApp(App):
 
     def __init__(self, settings: Settings, store: Store, collector: Collector | None = None,
                  now_ms: int | None = None, tz: str | None = None, demo: bool = False,
-                 poll_seconds: float | None = None, prebuild: bool = False) -> None:
+                 poll_seconds: float | None = None, prebuild: bool = False,
+                 filters: Filters | None = None) -> None:
         super().__init__()
         self.prebuild = prebuild  # build the other top-level screens in the background after the first one
         self.settings = settings
@@ -100,7 +101,7 @@ class NexusApp(App):
         self.tz = local_zone(tz)
         self.tzname = tz or "local time"
         self.demo = demo
-        self.filters = Filters()
+        self.filters = filters if filters is not None else Filters()  # the starting range and filters
         self.selected_session: str | None = None
         self.rating_undo: list[tuple[str, int | None]] = []  # (task id, rating before), touched by the rating worker
         self._rating_ops: deque[tuple] = deque()
@@ -418,13 +419,38 @@ class NexusApp(App):
         self._refresh_screens()
 
 
-def run_app(settings: Settings, demo: bool = False, collect: bool = True) -> int:
-    """Open the dashboard (``demo``: on a copy of the bundled demo database, clock pinned to its end)."""
+def start_filters(since: str | None, until: str | None, project: str | None, tz) -> Filters:
+    """The dashboard's starting range and project from --since/--until/--project (ValueError: a bad date)."""
+    from nexus_tui.core.filters import parse_bound
+
+    f = Filters(since_ms=parse_bound(since, tz, end=False) if since else None,
+                until_ms=parse_bound(until, tz, end=True) if until else None, project=project or None,
+                range_name="custom" if since or until else "all")
+    if f.since_ms is not None and f.until_ms is not None and f.since_ms >= f.until_ms:
+        raise ValueError("--since must be before --until")
+    return f
+
+
+def run_app(settings: Settings, demo: bool = False, collect: bool = True, since: str | None = None,
+            until: str | None = None, project: str | None = None, tz: str | None = None) -> int:
+    """Open the dashboard (``demo``: on a copy of the bundled demo database, clock pinned to its end); ``since``,
+    ``until``, ``project`` set its starting range and filter, ``tz`` its time zone (as in the reports)."""
     import sys
 
     from nexus_tui.collect.registry import build_sources
     from nexus_tui.store import StoreError, open_store
 
+    try:
+        zone = local_zone(tz)
+    except Exception:  # noqa: BLE001 - ZoneInfo raises several kinds for a bad name
+        print(f"nexus-insights: unknown time zone {tz!r} (use an IANA name such as Europe/Berlin or UTC)",
+              file=sys.stderr)
+        return 2
+    try:
+        filters = start_filters(since, until, project, zone)
+    except ValueError as e:
+        print(f"nexus-insights: {e}", file=sys.stderr)
+        return 2
     now = None
     try:
         if demo:
@@ -445,7 +471,7 @@ def run_app(settings: Settings, demo: bool = False, collect: bool = True) -> int
         print(f"nexus-insights: cannot prepare the demo in {settings.home / 'demo'}: {e}", file=sys.stderr)
         return 2
     try:
-        NexusApp(settings, store, collector, now_ms=now, demo=demo, prebuild=True).run()
+        NexusApp(settings, store, collector, now_ms=now, demo=demo, prebuild=True, tz=tz, filters=filters).run()
     finally:
         store.close()
     return 0
