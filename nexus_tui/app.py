@@ -118,6 +118,8 @@ class NexusApp(App):
         self._notify_lock = threading.Lock()
         self._last_post = 0.0
         self._pending: tuple[PassReport, bool] | None = None
+        self._db_watch = None  # store.changes.ChangeWatcher: rows other processes write show within poll_seconds
+        self._db_watch_busy = False
 
     # ------------------------------------------------------------ clock and labels
     def now_ms(self) -> int:
@@ -162,6 +164,11 @@ class NexusApp(App):
     def on_mount(self) -> None:
         if self.prebuild:
             self.set_timer(PREBUILD_AFTER_SECONDS, self._prebuild_next)
+        from nexus_tui.store.changes import ChangeWatcher
+
+        self._db_watch = ChangeWatcher(self.store.engine)
+        self._poll_db()  # the baseline
+        self.set_interval(self.poll_seconds, self._poll_db)
         if self.collector is not None:
             self.collector.notify = self._collector_notify
             self._thread = CollectorThread(self.collector, interval=self.poll_seconds)
@@ -205,9 +212,32 @@ class NexusApp(App):
                         severity="error", markup=False)
             self._receiver = None
 
+    def _poll_db(self) -> None:
+        """Every poll interval: ask (in a thread) whether another process changed the database."""
+        if self._db_watch is None or self._db_watch_busy or not self.is_running:
+            return
+        self._db_watch_busy = True
+        self._check_db()
+
+    @work(thread=True, exit_on_error=False, group="db-watch")
+    def _check_db(self) -> None:
+        try:
+            changed = self._db_watch.changed()
+        except Exception:  # noqa: BLE001 - a locked or vanished database: the screens' own queries say so
+            changed = False
+        finally:
+            self._db_watch_busy = False
+        if changed:
+            self.post_message(StoreChanged(None, True))  # a write by someone else: refresh what is in view
+
     def _collector_notify(self, rep: PassReport) -> None:
         """Runs in the collector thread: post StoreChanged at most every NOTIFY_MIN_SECONDS (never touch widgets)."""
         changed = bool(rep.written.changed)
+        if changed and self._db_watch is not None:
+            try:
+                self._db_watch.mark_seen()  # this refresh covers it: the poller need not refresh for it again
+            except Exception:  # noqa: BLE001
+                pass
         with self._notify_lock:
             if self._pending is not None:
                 changed = changed or self._pending[1]
@@ -236,12 +266,15 @@ class NexusApp(App):
             self._thread.join(timeout=5)
         if self.collector is not None:
             self.collector.close()
+        if self._db_watch is not None:
+            self._db_watch.close()
         self.query_canceller.close()
 
     def on_store_changed(self, message: StoreChanged) -> None:
         rep = message.report
-        self.last_report = rep
-        self.passes += 1
+        if rep is not None:  # None: another process changed the database (no pass of ours)
+            self.last_report = rep
+            self.passes += 1
         changed = message.changed or self.passes == 1
         for screen in self._all_screens():
             if isinstance(screen, InsightScreen):
