@@ -331,10 +331,13 @@ class NexusApp(App):
         self.push_screen(FiltersScreen(self.filters), done)
 
     def action_show_keys(self) -> None:
-        if self.screen.query("HelpPanel"):
-            self.action_hide_help_panel()
+        """``?``: this app's keys for the screen in view (screens/keys.py), not Textual's generic key panel."""
+        from nexus_tui.screens.keys import KeysScreen
+
+        if isinstance(self.screen, KeysScreen):
+            self.screen.dismiss(None)
         else:
-            self.action_show_help_panel()
+            self.push_screen(KeysScreen(self.screen))
 
     def action_show_mode(self, mode: str) -> None:
         """Switch to a top-level screen; pressing its key again goes back to its root (from a detail)."""

@@ -147,3 +147,45 @@ async def test_every_screen_shows_markup_like_data_literally(tmp_path):
         await look("session again", "enter")
         await look("rated", "plus", rounds=3)
     store.close()
+
+
+def has_key_line(text: str, line: str) -> bool:
+    """``line`` ("keys  what") is a line of the key list (the keys padded to the section's widest)."""
+    import re
+
+    keys, _, what = line.partition("  ")
+    pattern = rf"^\s*{re.escape(keys)}\s+{re.escape(what)}\s" if what else rf"^\s*{re.escape(keys)}\s"
+    return any(re.search(pattern, ln.split("│")[1] if ln.count("│") >= 2 else ln) for ln in text.splitlines())
+
+
+async def test_question_mark_lists_this_screens_keys_rating_keys_included(tmp_path):
+    from tests.tui_helpers import demo_app
+
+    app = demo_app(tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(app, pilot)
+        await pilot.press("question_mark")
+        await settle(app, pilot)
+        assert type(app.screen).__name__ == "KeysScreen" and not app.screen.query("HelpPanel")
+        text = screen_text(app)
+        for line in ("On Sessions", "/  Search", "s  Sort", "r  Reverse", "]  Next page", "[  Prev page",
+                     "esc  Clear search", "Everywhere", "1  Sessions", "4  Efficiency", "6  Tools", "t  Range",
+                     "f  Filters", "?  Keys", "^q q  Quit", "In the table", "home ^home  First row", "⏎  Select"):
+            assert has_key_line(text, line), (line, text)
+        assert "Helpful" not in text and "Focus Next" not in text  # no rating keys where there is no task
+        await pilot.press("escape")
+        await settle(app, pilot)
+        assert type(app.screen).__name__ == "SessionsScreen"
+        await pilot.press("enter", "question_mark")
+        await settle(app, pilot)
+        text = screen_text(app)
+        for line in ("On Session", "+ =  Helpful", "-  Not helpful", "0  Clear rating", "u  Undo rating",
+                     "esc  Back"):
+            assert has_key_line(text, line), (line, text)
+        await pilot.press("question_mark")  # ? again closes it
+        await settle(app, pilot)
+        assert type(app.screen).__name__ == "SessionDetailScreen"
+        await pilot.press("enter", "question_mark")
+        await settle(app, pilot)
+        text = screen_text(app)
+        assert all(has_key_line(text, line) for line in ("On Task", "e  Expand/collapse calls", "+ =  Helpful")), text
