@@ -87,3 +87,51 @@ async def test_rows_an_ingest_in_another_process_writes_appear_on_the_open_scree
         await _wait_for(pilot, lambda: table.row_count == n, 20)
         assert "2 sessions" in str(app.screen.query_one("#summary").render())
     store.close()
+
+
+async def test_efficiency_chart_leaves_idle_days_out_never_draws_them_as_zero(tmp_path):
+    """Work on day 0 and day 4 only: days 1-3 have no point on either line of the efficiency trend (a 0 there
+    would read as the best possible tokens per change)."""
+    from nexus_tui.app import NexusApp
+    from nexus_tui.config import load_settings
+    from nexus_tui.core.events import ToolResultRec, ToolUseRec
+    from nexus_tui.store import open_store
+    from nexus_tui.widgets.chart import EfficiencyTrendChart
+
+    day = 86_400_000
+    t0 = 1_763_078_400_000 - 30 * day  # a UTC midnight
+    store = open_store(f"sqlite:///{tmp_path / 'eff.db'}")
+    b = Batch()
+    for d in (0, 4):
+        sid, t = f"s{d}", t0 + d * day + 3_600_000
+        b.sessions.append(SessionRec(id=sid, start_ms=t, end_ms=t + 60_000, cli_tool="claude-code", project="p"))
+        b.tasks.append(TaskRec(id=f"t{d}", session_id=sid, ts_ms=t + 1_000, source="transcript", model="m",
+                               tokens_in=1_000 * (d + 1), tokens_out=0))
+        b.tool_uses.append(ToolUseRec(id=f"c{d}", session_id=sid, task_id=f"t{d}", tool_name="Edit",
+                                      started_ms=t + 1_000))
+        b.tool_results.append(ToolResultRec(id=f"c{d}", session_id=sid, ended_ms=t + 1_000, success=True))
+    store.writer.write(b)
+    app = NexusApp(load_settings(home=str(tmp_path / "home"), claude_dirs=()), store, None,
+                   now_ms=t0 + 5 * day, tz="UTC")
+    drawn = []
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(app, pilot)
+        await pilot.press("4")
+        await settle(app, pilot)
+        chart = app.screen.query_one("#trend", EfficiencyTrendChart)
+        real = chart.plt.plot
+
+        def spy(xs, ys, **kw):
+            drawn.append((kw.get("yside", "left"), list(xs), list(ys)))
+            return real(xs, ys, **kw)
+
+        chart.plt.plot = spy
+        chart.replot()
+        trend = app.screen.trend
+    bucket, starts = trend["bucket"], trend["starts"]
+    worked = {i for i, st in enumerate(starts) for d in (0, 4) if st <= t0 + d * day + 3_601_000 < st + bucket}
+    assert len(worked) == 2 and len(starts) > 10  # two working buckets, many idle ones between
+    points = {side: {x: y for s, xs, ys in drawn if s == side for x, y in zip(xs, ys)} for side in ("left", "right")}
+    assert set(points["left"]) == worked and sorted(points["left"].values()) == [1_000, 5_000]  # tokens per change
+    assert points["right"] == {i: 1 for i in worked}  # useful changes: no point on an idle bucket
+    store.close()
