@@ -11,8 +11,7 @@ from datetime import datetime
 from functools import partial
 from pathlib import Path
 
-from nexus_tui.widgets.safe import escape
-from textual import events, work
+from textual import work
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding
 from textual.screen import ModalScreen, Screen
@@ -26,6 +25,8 @@ from nexus_tui.messages import FiltersChanged, StoreChanged, TaskRated
 from nexus_tui.screens.base import InsightScreen
 from nexus_tui.store import Store
 from nexus_tui.store.cancel import QueryCanceller
+from nexus_tui.widgets import _textual_private as P
+from nexus_tui.widgets.safe import escape
 
 # The top-level screens: (mode name, key, title, module under nexus_tui/screens/, class). Each is an app MODE with
 # its own stack; a module that is missing or fails to import shows a placeholder, so screens are built independently.
@@ -184,18 +185,13 @@ class NexusApp(App):
         on the key press). The screen comes up stale (``InsightScreen.on_mount``), so its queries run only when it
         is first shown: building all of them costs no SQL.
         """
-        todo = [mode for mode, _title, _cls in SCREENS if not self._screen_stacks.get(mode)]
+        todo = [mode for mode, _title, _cls in SCREENS if not P.screen_stacks(self).get(mode)]
         if not todo or not self.is_running:
             return
         if not getattr(self.screen, "loaded", True):  # the first screen's numbers come first
             self.set_timer(PREBUILD_STEP_SECONDS, self._prebuild_next)
             return
-        mode = todo[0]
-        factory = self._modes[mode]
-        screen = factory() if callable(factory) else factory
-        self._screen_stacks[mode] = [screen]
-        self._load_screen_css(screen)
-        self._register(self, screen)  # starts its message pump: compose and mount run in the background
+        P.build_mode_screen(self, todo[0])  # compose and mount run in the background
         if len(todo) > 1:
             self.set_timer(PREBUILD_STEP_SECONDS, self._prebuild_next)
 
@@ -287,7 +283,7 @@ class NexusApp(App):
 
     def _all_screens(self) -> Iterable[Screen]:
         seen = set()
-        for stack in self._screen_stacks.values():
+        for stack in P.screen_stacks(self).values():
             for s in stack:
                 if id(s) not in seen:
                     seen.add(id(s))
@@ -356,28 +352,13 @@ class NexusApp(App):
         screen whose styles did not change. A screen seen before is shown as it is (its CSS is refreshed when the
         stylesheet changed meanwhile, as Textual does); the first visit of a mode goes through Textual unchanged.
         """
-        if mode == self.current_mode or mode not in self._screen_stacks or not self._screen_stacks[mode]:
-            return super().switch_mode(mode)
-        self.screen.post_message(events.ScreenSuspend())
-        self._current_mode = mode
-        screen = self.screen
-        if screen._css_update_count != self._css_update_count:
-            if getattr(screen, "mounted_css_count", None) == self._css_update_count == self._css_refreshed:
-                # styled when it mounted, with the stylesheet as it still is: nothing to re-apply (Textual's
-                # refresh_css would restyle every widget of every screen built: ≈ 0.4 s with all six built)
-                screen._css_update_count = self._css_update_count
-            else:
-                self.refresh_css()
-        self.mode_change_signal.publish(mode)
-        self.screen_change_signal.publish(self.screen)
-        self.screen._screen_resized(self.size)
-        self.screen.post_message(events.ScreenResume(refresh_styles=False))
-        return AwaitMount(self.screen, [])
+        done = P.switch_to_built_mode(self, mode, self._css_refreshed)  # Textual's private API: in one module
+        return done if done is not None else super().switch_mode(mode)
 
     _css_refreshed = 0  # the CSS update count the stylesheet was last refreshed (reparsed) for
 
     def refresh_css(self, animate: bool = True) -> None:
-        self._css_refreshed = self._css_update_count
+        self._css_refreshed = P.css_update_count(self)
         super().refresh_css(animate)
 
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:

@@ -14,10 +14,10 @@ from rich.color import Color as RichColor
 from rich.segment import Segment
 from rich.style import Style as RichStyle
 from textual.strip import Strip
-from textual.widget import _RenderCache
 from textual_plotext import Plot, PlotextPlot
 
 from nexus_tui.core.scoring import DAY_MS, compact, nice_ticks
+from nexus_tui.widgets._textual_private import RenderCache
 
 AXIS_COLUMNS = 18  # columns taken by the two y axes' labels and the frame
 # RGB, so the colours are the same in every terminal and theme (names are remapped by the "auto" plot theme)
@@ -157,7 +157,7 @@ class InsightChart(PlotextPlot):
         if strips is None:
             super()._render_content()
             return
-        self._render_cache = _RenderCache(self.size, strips)
+        self._render_cache = RenderCache(self.size, strips)
         self._dirty_regions.clear()
 
     def _prepare_plot(self, key) -> None:
