@@ -8,6 +8,8 @@ import subprocess
 import sys
 import time
 
+import pytest
+
 from nexus_tui.core.events import Batch, SessionRec, TaskRec
 from tests.conftest import CC, require_shared
 from tests.tui_helpers import SIZE, settle
@@ -21,11 +23,48 @@ def _write_session(store, sid: str, t: int) -> None:
     store.writer.write(b)
 
 
-def test_change_watcher_sees_other_connections_commits_only(tmp_path):
+@pytest.fixture(scope="module")
+def pg_url():
+    """A throwaway PostgreSQL cluster (the server binaries on PATH or in /usr/local/bin; as the postgres user when
+    the tests run as root, which initdb refuses), or skip."""
+    initdb, pg_ctl = shutil.which("initdb") or "/usr/local/bin/initdb", shutil.which("pg_ctl") or "/usr/local/bin/pg_ctl"
+    if not (os.path.exists(initdb) and os.path.exists(pg_ctl)):
+        pytest.skip("no PostgreSQL server binaries")
+    import tempfile
+    from pathlib import Path
+
+    d = Path(tempfile.mkdtemp(prefix="nexus-pg-"))  # not under pytest's root-only folder: the postgres user reads it
+    as_user: list[str] = []
+    if os.geteuid() == 0:
+        import pwd
+
+        try:
+            pw = pwd.getpwnam("postgres")
+        except KeyError:
+            pytest.skip("running as root without a postgres user")
+        os.chown(d, pw.pw_uid, pw.pw_gid)
+        as_user = ["runuser", "-u", "postgres", "--"]
+    port = 55_000 + os.getpid() % 5_000
+    r = subprocess.run(as_user + [initdb, "-D", str(d / "data"), "-A", "trust", "-U", "nexus"], capture_output=True)
+    if r.returncode:
+        pytest.skip(f"initdb failed: {r.stderr[-300:]!r}")
+    r = subprocess.run(as_user + [pg_ctl, "-D", str(d / "data"), "-w", "-l", str(d / "log"), "-o",
+                                  f"-p {port} -k {d} -c listen_addresses=''", "start"], capture_output=True)
+    if r.returncode:
+        pytest.skip(f"pg_ctl start failed: {r.stderr[-300:]!r}")
+    try:
+        yield f"postgresql+psycopg://nexus@/postgres?host={d}&port={port}"
+    finally:
+        subprocess.run(as_user + [pg_ctl, "-D", str(d / "data"), "-m", "immediate", "stop"], capture_output=True)
+        shutil.rmtree(d, ignore_errors=True)
+
+
+@pytest.mark.parametrize("dialect", ["sqlite", "postgresql"])
+def test_change_watcher_sees_other_connections_commits_only(tmp_path, dialect, request):
     from nexus_tui.store import open_store
     from nexus_tui.store.changes import ChangeWatcher
 
-    url = f"sqlite:///{tmp_path / 'w.db'}"
+    url = f"sqlite:///{tmp_path / 'w.db'}" if dialect == "sqlite" else request.getfixturevalue("pg_url")
     store, other = open_store(url), open_store(url)  # `other` is another process's engine: its own connections
     w = ChangeWatcher(store.engine)
     try:
@@ -54,7 +93,19 @@ async def _wait_for(pilot, cond, seconds: float) -> None:
     raise AssertionError("condition not met in time")
 
 
-async def test_rows_an_ingest_in_another_process_writes_appear_on_the_open_screen(tmp_path):
+def _fresh_pg_database(pg_url: str, name: str) -> str:
+    from sqlalchemy import create_engine
+
+    admin = create_engine(pg_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.exec_driver_sql(f"DROP DATABASE IF EXISTS {name}")
+        conn.exec_driver_sql(f"CREATE DATABASE {name}")
+    admin.dispose()
+    return pg_url.replace("/postgres?", f"/{name}?")
+
+
+@pytest.mark.parametrize("dialect", ["sqlite", "postgresql"])
+async def test_rows_an_ingest_in_another_process_writes_appear_on_the_open_screen(tmp_path, dialect, request):
     """The app open without its collector (as with --no-collect); `nexus-insights ingest` in another process writes
     transcripts to the same database: the Sessions screen lists them within the poll interval, no key pressed."""
     require_shared()
@@ -66,7 +117,8 @@ async def test_rows_an_ingest_in_another_process_writes_appear_on_the_open_scree
     proj = claude / "projects" / "live"
     proj.mkdir(parents=True)
     home = tmp_path / "nexus"
-    settings = load_settings(home=str(home), claude_dirs=())
+    db = None if dialect == "sqlite" else _fresh_pg_database(request.getfixturevalue("pg_url"), "live_ingest")
+    settings = load_settings(home=str(home), db=db, claude_dirs=())
     store = open_store(settings.db_url)
     app = NexusApp(settings, store, None, tz="UTC", poll_seconds=0.2)
     async with app.run_test(size=SIZE) as pilot:
@@ -78,6 +130,8 @@ async def test_rows_an_ingest_in_another_process_writes_appear_on_the_open_scree
         env = {**os.environ, "HOME": str(tmp_path / "home"), "NEXUS_INSIGHTS_HOME": str(home),
                "CLAUDE_CONFIG_DIR": str(claude)}
         env.pop("NEXUS_INSIGHTS_DB", None)
+        if db:
+            env["NEXUS_INSIGHTS_DB"] = db
         r = subprocess.run([sys.executable, "-m", "nexus_tui.cli", "ingest"], env=env, capture_output=True,
                            text=True, timeout=120)
         assert r.returncode == 0, r.stderr
