@@ -189,3 +189,18 @@ async def test_question_mark_lists_this_screens_keys_rating_keys_included(tmp_pa
         await settle(app, pilot)
         text = screen_text(app)
         assert all(has_key_line(text, line) for line in ("On Task", "e  Expand/collapse calls", "+ =  Helpful")), text
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.sampled_from(["[", "]", "/", "\\", ":", "smile", "thumbs_up", "a", " ", "0", "[/red]", "[b]",
+                                 ":smile:", "12:30:01"]), max_size=10).map("".join))
+def test_a_table_cell_shows_any_text_exactly(value):
+    """A cell given to KeyedTable: a str stays a str only when Rich's markup leaves it as it is (so DataTable's
+    Text.from_markup shows it exactly), else it becomes a Text of itself."""
+    from rich.text import Text
+
+    from nexus_tui.widgets.safe import literal
+
+    cell = literal(value)
+    shown = cell if isinstance(cell, Text) else Text.from_markup(cell)
+    assert shown.plain == value and not shown.spans

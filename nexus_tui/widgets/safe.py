@@ -14,6 +14,8 @@ tests/test_tui_safety.py checks both on every screen with markup-like data, and 
 
 from __future__ import annotations
 
+import re
+
 from rich.text import Text
 
 ZWSP = "\u200b"
@@ -26,9 +28,16 @@ def escape(value) -> str:
     return s + ZWSP if s.endswith("\\") else s
 
 
+_EMOJI_LIKE = re.compile(r":\S+?:")
+
+
 def needs_literal(value: str) -> bool:
-    """Whether Rich's markup (``Text.from_markup``: tags and ``:emoji:`` codes) could change this string."""
-    return "[" in value or ":" in value
+    """Whether Rich's markup (``Text.from_markup``: tags and ``:emoji:`` codes) would change this string."""
+    if "[" in value:
+        return True
+    if ":" in value and _EMOJI_LIKE.search(value):  # "03:43:21" looks like one and is not: keep it a plain str
+        return Text.from_markup(value).plain != value
+    return False
 
 
 def literal(value):
