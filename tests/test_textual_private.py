@@ -98,7 +98,7 @@ async def test_the_private_state_read_exists_and_behaves(tmp_path):
         from textual.widgets import Footer
 
         footer = app.screen.query_one(Footer)
-        assert hasattr(footer, "_bindings_ready") and list(app.screen.query(P.FooterKey))
+        assert all(hasattr(footer, a) for a in P.FOOTER_ATTRIBUTES) and list(app.screen.query(P.FooterKey))
         lines = P.screen_lines(app)
         assert len(lines) == SIZE[1] and "nexus-insights" in lines[0]
 

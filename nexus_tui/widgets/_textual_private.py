@@ -37,6 +37,7 @@ DATATABLE_ATTRIBUTES = ["_data", "_row_locations", "_column_locations", "_clear_
                         "_get_styles_to_render_cell", "_header_row_key", "_show_hover_cursor", "_update_count",
                         "_pseudo_class_state", "_require_update_dimensions"]
 PLOTEXT_ATTRIBUTES = ["_plot", "_get_plotext_theme_name", "_render_cache", "_dirty_regions"]
+FOOTER_ATTRIBUTES = ["_bindings_ready"]  # AppFooter.compose is Textual's Footer.compose (widgets/footer.py)
 
 
 # ---------------------------------------------------------------- app modes (NexusApp)
