@@ -11,8 +11,7 @@ from datetime import datetime
 from functools import partial
 from pathlib import Path
 
-from rich.markup import escape
-from textual import events, work
+from textual import work
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding
 from textual.screen import ModalScreen, Screen
@@ -26,6 +25,8 @@ from nexus_tui.messages import FiltersChanged, StoreChanged, TaskRated
 from nexus_tui.screens.base import InsightScreen
 from nexus_tui.store import Store
 from nexus_tui.store.cancel import QueryCanceller
+from nexus_tui.widgets import _textual_private as P
+from nexus_tui.widgets.safe import escape
 
 # The top-level screens: (mode name, key, title, module under nexus_tui/screens/, class). Each is an app MODE with
 # its own stack; a module that is missing or fails to import shows a placeholder, so screens are built independently.
@@ -89,7 +90,8 @@ class NexusApp(App):
 
     def __init__(self, settings: Settings, store: Store, collector: Collector | None = None,
                  now_ms: int | None = None, tz: str | None = None, demo: bool = False,
-                 poll_seconds: float | None = None, prebuild: bool = False) -> None:
+                 poll_seconds: float | None = None, prebuild: bool = False,
+                 filters: Filters | None = None) -> None:
         super().__init__()
         self.prebuild = prebuild  # build the other top-level screens in the background after the first one
         self.settings = settings
@@ -100,7 +102,7 @@ class NexusApp(App):
         self.tz = local_zone(tz)
         self.tzname = tz or "local time"
         self.demo = demo
-        self.filters = Filters()
+        self.filters = filters if filters is not None else Filters()  # the starting range and filters
         self.selected_session: str | None = None
         self.rating_undo: list[tuple[str, int | None]] = []  # (task id, rating before), touched by the rating worker
         self._rating_ops: deque[tuple] = deque()
@@ -117,6 +119,8 @@ class NexusApp(App):
         self._notify_lock = threading.Lock()
         self._last_post = 0.0
         self._pending: tuple[PassReport, bool] | None = None
+        self._db_watch = None  # store.changes.ChangeWatcher: rows other processes write show within poll_seconds
+        self._db_watch_busy = False
 
     # ------------------------------------------------------------ clock and labels
     def now_ms(self) -> int:
@@ -148,7 +152,7 @@ class NexusApp(App):
         rep = (self.collector.last if self.collector is not None else None) or self.last_report
         if rep is None:
             first = " · first pass running…" if self.collector is not None else ""
-            return f"{src}{first} · range: {self.range_label()}"
+            return f"{src}{first} · range: {escape(self.range_label())}"  # markup: the data escaped
         tot = self.collector.totals if self.collector else rep
         last = datetime.fromtimestamp(rep.finished_ms / 1000, self.tz).strftime("%H:%M:%S") if rep.finished_ms else "-"
         errors = (f"[b red]errors {len(tot.problems)}[/b red]: {escape(tot.problems[-1][:80])}" if tot.problems
@@ -161,6 +165,11 @@ class NexusApp(App):
     def on_mount(self) -> None:
         if self.prebuild:
             self.set_timer(PREBUILD_AFTER_SECONDS, self._prebuild_next)
+        from nexus_tui.store.changes import ChangeWatcher
+
+        self._db_watch = ChangeWatcher(self.store.engine)
+        self._poll_db()  # the baseline
+        self.set_interval(self.poll_seconds, self._poll_db)
         if self.collector is not None:
             self.collector.notify = self._collector_notify
             self._thread = CollectorThread(self.collector, interval=self.poll_seconds)
@@ -178,18 +187,13 @@ class NexusApp(App):
         on the key press). The screen comes up stale (``InsightScreen.on_mount``), so its queries run only when it
         is first shown: building all of them costs no SQL.
         """
-        todo = [mode for mode, _title, _cls in SCREENS if not self._screen_stacks.get(mode)]
+        todo = [mode for mode, _title, _cls in SCREENS if not P.screen_stacks(self).get(mode)]
         if not todo or not self.is_running:
             return
         if not getattr(self.screen, "loaded", True):  # the first screen's numbers come first
             self.set_timer(PREBUILD_STEP_SECONDS, self._prebuild_next)
             return
-        mode = todo[0]
-        factory = self._modes[mode]
-        screen = factory() if callable(factory) else factory
-        self._screen_stacks[mode] = [screen]
-        self._load_screen_css(screen)
-        self._register(self, screen)  # starts its message pump: compose and mount run in the background
+        P.build_mode_screen(self, todo[0])  # compose and mount run in the background
         if len(todo) > 1:
             self.set_timer(PREBUILD_STEP_SECONDS, self._prebuild_next)
 
@@ -203,7 +207,7 @@ class NexusApp(App):
         self._receiver.ready.wait(5)
         if self._receiver.error is not None:
             self.notify(f"OTLP receiver not started on {s.otlp_host}:{s.otlp_port}: {self._receiver.error}",
-                        severity="error")
+                        severity="error", markup=False)
             self._receiver = None
 
     def _start_proxy(self) -> None:
@@ -223,9 +227,32 @@ class NexusApp(App):
                         severity="error")
             self._proxy = None
 
+    def _poll_db(self) -> None:
+        """Every poll interval: ask (in a thread) whether another process changed the database."""
+        if self._db_watch is None or self._db_watch_busy or not self.is_running:
+            return
+        self._db_watch_busy = True
+        self._check_db()
+
+    @work(thread=True, exit_on_error=False, group="db-watch")
+    def _check_db(self) -> None:
+        try:
+            changed = self._db_watch.changed()
+        except Exception:  # noqa: BLE001 - a locked or vanished database: the screens' own queries say so
+            changed = False
+        finally:
+            self._db_watch_busy = False
+        if changed:
+            self.post_message(StoreChanged(None, True))  # a write by someone else: refresh what is in view
+
     def _collector_notify(self, rep: PassReport) -> None:
         """Runs in the collector thread: post StoreChanged at most every NOTIFY_MIN_SECONDS (never touch widgets)."""
         changed = bool(rep.written.changed)
+        if changed and self._db_watch is not None:
+            try:
+                self._db_watch.mark_seen()  # this refresh covers it: the poller need not refresh for it again
+            except Exception:  # noqa: BLE001
+                pass
         with self._notify_lock:
             if self._pending is not None:
                 changed = changed or self._pending[1]
@@ -257,12 +284,15 @@ class NexusApp(App):
             self._thread.join(timeout=5)
         if self.collector is not None:
             self.collector.close()
+        if self._db_watch is not None:
+            self._db_watch.close()
         self.query_canceller.close()
 
     def on_store_changed(self, message: StoreChanged) -> None:
         rep = message.report
-        self.last_report = rep
-        self.passes += 1
+        if rep is not None:  # None: another process changed the database (no pass of ours)
+            self.last_report = rep
+            self.passes += 1
         changed = message.changed or self.passes == 1
         for screen in self._all_screens():
             if isinstance(screen, InsightScreen):
@@ -275,7 +305,7 @@ class NexusApp(App):
 
     def _all_screens(self) -> Iterable[Screen]:
         seen = set()
-        for stack in self._screen_stacks.values():
+        for stack in P.screen_stacks(self).values():
             for s in stack:
                 if id(s) not in seen:
                     seen.add(id(s))
@@ -319,10 +349,13 @@ class NexusApp(App):
         self.push_screen(FiltersScreen(self.filters), done)
 
     def action_show_keys(self) -> None:
-        if self.screen.query("HelpPanel"):
-            self.action_hide_help_panel()
+        """``?``: this app's keys for the screen in view (screens/keys.py), not Textual's generic key panel."""
+        from nexus_tui.screens.keys import KeysScreen
+
+        if isinstance(self.screen, KeysScreen):
+            self.screen.dismiss(None)
         else:
-            self.action_show_help_panel()
+            self.push_screen(KeysScreen(self.screen))
 
     def action_show_mode(self, mode: str) -> None:
         """Switch to a top-level screen; pressing its key again goes back to its root (from a detail)."""
@@ -341,28 +374,13 @@ class NexusApp(App):
         screen whose styles did not change. A screen seen before is shown as it is (its CSS is refreshed when the
         stylesheet changed meanwhile, as Textual does); the first visit of a mode goes through Textual unchanged.
         """
-        if mode == self.current_mode or mode not in self._screen_stacks or not self._screen_stacks[mode]:
-            return super().switch_mode(mode)
-        self.screen.post_message(events.ScreenSuspend())
-        self._current_mode = mode
-        screen = self.screen
-        if screen._css_update_count != self._css_update_count:
-            if getattr(screen, "mounted_css_count", None) == self._css_update_count == self._css_refreshed:
-                # styled when it mounted, with the stylesheet as it still is: nothing to re-apply (Textual's
-                # refresh_css would restyle every widget of every screen built: ≈ 0.4 s with all six built)
-                screen._css_update_count = self._css_update_count
-            else:
-                self.refresh_css()
-        self.mode_change_signal.publish(mode)
-        self.screen_change_signal.publish(self.screen)
-        self.screen._screen_resized(self.size)
-        self.screen.post_message(events.ScreenResume(refresh_styles=False))
-        return AwaitMount(self.screen, [])
+        done = P.switch_to_built_mode(self, mode, self._css_refreshed)  # Textual's private API: in one module
+        return done if done is not None else super().switch_mode(mode)
 
     _css_refreshed = 0  # the CSS update count the stylesheet was last refreshed (reparsed) for
 
     def refresh_css(self, animate: bool = True) -> None:
-        self._css_refreshed = self._css_update_count
+        self._css_refreshed = P.css_update_count(self)
         super().refresh_css(animate)
 
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
@@ -420,12 +438,13 @@ class NexusApp(App):
                 from nexus_tui.store.engine import describe_db_error
 
                 why = describe_db_error(e, self.store.url) if isinstance(e, SQLAlchemyError) else str(e)
-                self.notify(f"Rating not saved: {why}", severity="error", timeout=6)
+                self.notify(f"Rating not saved: {why}", severity="error", timeout=6, markup=False)
                 if undo:
                     self.rating_undo.append((task_id, rating))
                 continue
             if not n:
-                self.notify(f"Task {task_id} is not in the database any more", severity="warning", timeout=3)
+                self.notify(f"Task {task_id} is not in the database any more", severity="warning", timeout=3,
+                            markup=False)
                 continue
             if not undo:
                 self.rating_undo.append((task_id, prev))
@@ -439,13 +458,38 @@ class NexusApp(App):
         self._refresh_screens()
 
 
-def run_app(settings: Settings, demo: bool = False, collect: bool = True) -> int:
-    """Open the dashboard (``demo``: on a copy of the bundled demo database, clock pinned to its end)."""
+def start_filters(since: str | None, until: str | None, project: str | None, tz) -> Filters:
+    """The dashboard's starting range and project from --since/--until/--project (ValueError: a bad date)."""
+    from nexus_tui.core.filters import parse_bound
+
+    f = Filters(since_ms=parse_bound(since, tz, end=False) if since else None,
+                until_ms=parse_bound(until, tz, end=True) if until else None, project=project or None,
+                range_name="custom" if since or until else "all")
+    if f.since_ms is not None and f.until_ms is not None and f.since_ms >= f.until_ms:
+        raise ValueError("--since must be before --until")
+    return f
+
+
+def run_app(settings: Settings, demo: bool = False, collect: bool = True, since: str | None = None,
+            until: str | None = None, project: str | None = None, tz: str | None = None) -> int:
+    """Open the dashboard (``demo``: on a copy of the bundled demo database, clock pinned to its end); ``since``,
+    ``until``, ``project`` set its starting range and filter, ``tz`` its time zone (as in the reports)."""
     import sys
 
     from nexus_tui.collect.registry import build_sources
     from nexus_tui.store import StoreError, open_store
 
+    try:
+        zone = local_zone(tz)
+    except Exception:  # noqa: BLE001 - ZoneInfo raises several kinds for a bad name
+        print(f"nexus-insights: unknown time zone {tz!r} (use an IANA name such as Europe/Berlin or UTC)",
+              file=sys.stderr)
+        return 2
+    try:
+        filters = start_filters(since, until, project, zone)
+    except ValueError as e:
+        print(f"nexus-insights: {e}", file=sys.stderr)
+        return 2
     now = None
     try:
         if demo:
@@ -466,7 +510,7 @@ def run_app(settings: Settings, demo: bool = False, collect: bool = True) -> int
         print(f"nexus-insights: cannot prepare the demo in {settings.home / 'demo'}: {e}", file=sys.stderr)
         return 2
     try:
-        NexusApp(settings, store, collector, now_ms=now, demo=demo, prebuild=True).run()
+        NexusApp(settings, store, collector, now_ms=now, demo=demo, prebuild=True, tz=tz, filters=filters).run()
     finally:
         store.close()
     return 0

@@ -76,9 +76,28 @@ def main(ctx, home, db, claude_dirs, lunaroute_dirs, report, since, until, proje
 
         sys.exit(run_headless(_settings(ctx), report, since=since, until=until, project=project, tz=tz,
                               fmt=fmt, collect=not no_collect, cost_mode=cost_mode))
+    if not _stdout_is_terminal():  # a pipe or a file: a full-screen app would write escape codes into it, forever
+        if demo:
+            click.echo("nexus-insights: the dashboard needs a terminal (standard output is not one); "
+                       "for a report use --headless REPORT", err=True)
+            sys.exit(2)
+        click.echo("nexus-insights: standard output is not a terminal, so the dashboard is not opened; printing "
+                   "the summary report instead (choose one with --headless REPORT)", err=True)
+        from nexus_tui.headless import run_headless
+
+        sys.exit(run_headless(_settings(ctx), "summary", since=since, until=until, project=project, tz=tz,
+                              fmt=fmt, collect=not no_collect, cost_mode=cost_mode))
     from nexus_tui.app import run_app
 
-    sys.exit(run_app(_settings(ctx), demo=demo, collect=not no_collect) or 0)
+    sys.exit(run_app(_settings(ctx), demo=demo, collect=not no_collect, since=since, until=until,
+                     project=project, tz=tz) or 0)
+
+
+def _stdout_is_terminal() -> bool:
+    try:
+        return sys.stdout.isatty()
+    except (AttributeError, ValueError):  # replaced or closed
+        return False
 
 
 def _die_on_term(kill_workers) -> None:

@@ -10,7 +10,8 @@ from textual.message import Message
 class StoreChanged(Message):
     """The collector finished a pass (posted from its thread; a burst collapses into the latest one).
 
-    ``report`` is the collector's ``PassReport``; ``changed`` says whether rows were added or updated (a pass that
+    ``report`` is the collector's ``PassReport`` (None when the app's poller saw another process change the
+    database: ``store/changes.py``); ``changed`` says whether rows were added or updated (a pass that
     found nothing new only refreshes the status bar).
     """
 
@@ -27,6 +28,8 @@ class StoreChanged(Message):
         # older one's "changed" along, so a burst of passes becomes one refresh that misses nothing.
         if isinstance(message, StoreChanged):
             message.changed = message.changed or self.changed
+            if message.report is None:  # a change seen by the poller does not hide the collector's last report
+                message.report = self.report
             return True
         return False
 

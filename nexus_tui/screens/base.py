@@ -30,6 +30,7 @@ from textual.worker import Worker, get_current_worker
 
 from nexus_tui.messages import QueryDone
 from nexus_tui.store.cancel import QueryCancelled
+from nexus_tui.widgets._textual_private import css_update_count, screen_stacks
 from nexus_tui.widgets.footer import AppFooter
 from nexus_tui.widgets.status import StatusBar
 
@@ -92,7 +93,7 @@ class InsightScreen(Screen):
     def on_mount(self) -> None:
         self.sub_title = self.TITLE_TEXT
         # styled as it mounted, with the stylesheet as of this count (NexusApp.switch_mode need not restyle it)
-        self.mounted_css_count = getattr(self.app, "_css_update_count", None)
+        self.mounted_css_count = css_update_count(self.app)
         if self.app.screen is not self and self._built_off_screen():
             self.mark_stale()  # built in the background (NexusApp.prebuild): loads when shown
             return
@@ -101,7 +102,7 @@ class InsightScreen(Screen):
     def _built_off_screen(self) -> bool:
         """Whether this is a top-level screen built ahead of its first visit (not the one in view)."""
         return any(stack and stack[0] is self and self not in self.app.screen_stack
-                   for stack in self.app._screen_stacks.values())
+                   for stack in screen_stacks(self.app).values())
 
     def on_screen_resume(self) -> None:
         self.update_status()
@@ -228,4 +229,4 @@ class InsightScreen(Screen):
 
         text = describe_db_error(error, self.app.store.url) if isinstance(error, SQLAlchemyError) \
             else f"{type(error).__name__}: {error}"
-        self.notify(f"Could not load {self.TITLE_TEXT or tag}: {text}", severity="error", timeout=6)
+        self.notify(f"Could not load {self.TITLE_TEXT or tag}: {text}", severity="error", timeout=6, markup=False)

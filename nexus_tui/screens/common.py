@@ -6,6 +6,7 @@ import re
 from datetime import datetime
 
 from nexus_tui.core.report import fmt_int, fmt_ms, fmt_pct, fmt_usd  # noqa: F401  (re-exported)
+from nexus_tui.widgets.safe import escape
 
 
 def local_time(app, ms: int | None, fmt: str = "%Y-%m-%d %H:%M") -> str:
@@ -33,11 +34,11 @@ def rating_summary(helpful: int, not_helpful: int) -> str:
 
 
 def empty_hint(app, sessions_in_db: int | None = None) -> str:
-    """What to do when a screen has nothing to show: widen the range, or where logs are looked for and how to
+    """(Markup, its data escaped.) What to do when a screen has nothing to show: widen the range, or where logs are looked for and how to
     point at others (never a blank screen)."""
     if sessions_in_db:
-        return (f"No data in this range ({app.range_label()}); the database holds {sessions_in_db:,} session(s).\n\n"
-                "Widen the range with t, change the filters with f (ctrl+r there clears them).")
+        return escape(f"No data in this range ({app.range_label()}); the database holds {sessions_in_db:,} session(s)."
+                      "\n\nWiden the range with t, change the filters with f (ctrl+r there clears them).")
     s = app.settings
     dirs = ", ".join(str(d) for d in s.claude_dirs) or "(none)"
     lines = ["No sessions yet.", "",
@@ -53,4 +54,4 @@ def empty_hint(app, sessions_in_db: int | None = None) -> str:
               + (" (the collector is off: started with --no-collect)." if getattr(app, "collector", 1) is None
                  and not getattr(app, "demo", False) else "."),
               "Or look around the bundled demo: nexus-insights --demo"]
-    return "\n".join(lines)
+    return escape("\n".join(lines))  # markup text (Static.update): the folders and the range shown as they are

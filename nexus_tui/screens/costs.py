@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from rich.markup import escape
+from nexus_tui.widgets.safe import escape
 from textual import events
 from textual.app import ComposeResult
 from textual.binding import Binding

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from rich.markup import escape
+from nexus_tui.widgets.safe import escape
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.widgets import Static
@@ -117,8 +117,10 @@ class EfficiencyScreen(InsightScreen):
         self.trend = data
         if data is None:
             return
-        tpc = [self.score(d).tokens_per_change for d in data["trend"]]
-        useful = [self.score(d).useful for d in data["trend"]]
+        scores = [self.score(d) for d in data["trend"]]
+        tpc = [e.tokens_per_change for e in scores]  # None without a useful change: a gap, not 0
+        useful = [e.useful if d["tasks"] or e.changes else None  # an idle bucket: no point at all
+                  for d, e in zip(data["trend"], scores)]
         self.query_one("#trend", EfficiencyTrendChart).set_data(
             data["starts"], tpc, useful, self.app.tz, data["bucket"],
             f"tokens per useful change, per {bucket_label(data['bucket'])} (lower is better)")

@@ -11,6 +11,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, RadioButton, RadioSet, Select
 
 from nexus_tui.core.filters import Filters, parse_bound, preset
+from nexus_tui.widgets.safe import escape, literal
 
 RANGE_CHOICES = [("today", "Today"), ("7d", "7 days"), ("30d", "30 days"), ("all", "All time"), ("custom", "Custom")]
 FIELDS = [("project", "Project"), ("model", "Model"), ("source", "Source"), ("cli_tool", "CLI tool"),
@@ -40,12 +41,12 @@ class FiltersScreen(ModalScreen[Filters | None]):
                             placeholder="from YYYY-MM-DD", id="since")
                 yield Input(value=self.app.fmt_bound(f.until_ms, end=True) if f.range_name == "custom" else "",
                             placeholder="to YYYY-MM-DD (inclusive)", id="until")
-            yield Label(f"Dates are whole days in {self.app.tzname}; typing a date picks Custom.", classes="help")
+            yield Label(f"Dates are whole days in {escape(self.app.tzname)}; typing a date picks Custom.", classes="help")
             for name, label in FIELDS:
                 cur = getattr(f, name)
                 with Horizontal(classes="field"):
                     yield Label(label, classes="field-label")
-                    yield Select([(cur, cur)] if cur else [], prompt=f"any {label.lower()}",
+                    yield Select([(literal(cur), cur)] if cur else [], prompt=f"any {label.lower()}",
                                  value=cur or Select.NULL, id=name)
             with Horizontal(id="filter-buttons"):
                 yield Button("Apply", variant="primary", id="apply")
@@ -68,7 +69,7 @@ class FiltersScreen(ModalScreen[Filters | None]):
         if event.state == WorkerState.SUCCESS:
             self._set_choices(event.worker.result or {})
         elif event.state == WorkerState.ERROR:
-            self.notify(f"Could not list the filter values: {event.worker.error}", severity="warning")
+            self.notify(f"Could not list the filter values: {event.worker.error}", severity="warning", markup=False)
 
     def _set_choices(self, choices: dict[str, list[str]]) -> None:
         for name, _label in FIELDS:
@@ -78,7 +79,7 @@ class FiltersScreen(ModalScreen[Filters | None]):
             if cur and cur not in values:
                 values.insert(0, cur)
             value = sel.value
-            sel.set_options([(v, v) for v in values])
+            sel.set_options([(literal(v), v) for v in values])  # the values are data, never markup
             if value != Select.NULL and value in values:
                 sel.value = value
 
@@ -122,7 +123,7 @@ class FiltersScreen(ModalScreen[Filters | None]):
                 since = parse_bound(s, app.tz, end=False) if s else None
                 until = parse_bound(u, app.tz, end=True) if u else None
             except ValueError as e:
-                self.notify(str(e), severity="error")
+                self.notify(str(e), severity="error", markup=False)
                 return None
             if since is not None and until is not None and until <= since:
                 self.notify("The end date is before the start date.", severity="error")

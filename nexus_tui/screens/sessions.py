@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from rich.markup import escape
+from nexus_tui.widgets.safe import escape
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.widgets import Input, Static
@@ -117,7 +117,7 @@ class SessionsScreen(InsightScreen):
             table.focus()
         if not page.rows:
             if self.search:
-                empty.update(f"No session matches {self.search!r} in this range. Escape clears the search.")
+                empty.update(f"No session matches {escape(repr(self.search))} in this range. Escape clears the search.")
             else:
                 empty.update(empty_hint(self.app, in_db))
         if table.current_key is not None:

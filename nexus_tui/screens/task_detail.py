@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 
-from rich.markup import escape
+from nexus_tui.widgets.safe import escape
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
@@ -147,7 +148,10 @@ def _call_widget(c: dict, open_ids: set) -> Collapsible:
     result_text = f"[i]{escape(res.problem)}[/i]" if res.problem else escape(res.text)
     if c["success"] is False and c.get("error_message") and res.problem:
         result_text += f"\n[red]{escape(c['error_message'][:1000])}[/red]"
-    cid = "call-" + "".join(ch if ch.isalnum() or ch in "-_" else "_" for ch in c["id"])
+    # a widget id from the call id: letters, digits, - and _ kept, a hash of the whole id so two ids that differ only
+    # in other characters never collide (a duplicate id would stop the screen)
+    cid = "call-" + "".join(ch if ch.isascii() and (ch.isalnum() or ch in "-_") else "_" for ch in c["id"][:40]) \
+        + "-" + hashlib.blake2s(c["id"].encode("utf-8", "surrogatepass"), digest_size=6).hexdigest()
     return Collapsible(
         Static(f"[b]input[/b] ({fmt_int(c['input_size'])} bytes)\n{input_text}\n\n"
                f"[b]result[/b] ({fmt_int(c['output_size'])} bytes)\n{result_text}", classes="call-body"),

@@ -6,7 +6,7 @@ a switch costs one dimension's aggregates, not seven.
 
 from __future__ import annotations
 
-from rich.markup import escape
+from nexus_tui.widgets.safe import escape
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.widgets import Static, TabbedContent, TabPane
@@ -120,7 +120,8 @@ class TiersScreen(InsightScreen):
             [NONE_LABEL if r[dim] is None else str(r[dim]) for r in rows], [r["cost_usd"] for r in rows],
             f"cost by {title}")
         table = self.query_one(f"#dim-{dim}", KeyedTable)
-        table.sync([(NONE_LABEL if r[dim] is None else str(r[dim]), row_cells(dim, r)) for r in rows])
+        # row keys: a value, or (for no value) one no stored text can equal ("(none)" may be stored text too)
+        table.sync([("\x00none" if r[dim] is None else str(r[dim]), row_cells(dim, r)) for r in rows])
         if not isinstance(self.focused, KeyedTable):
             table.focus()
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from rich.markup import escape
+from nexus_tui.widgets.safe import escape
 from textual import events
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -98,7 +98,7 @@ class TimelineScreen(InsightScreen):
             w.display = has
         if not has:
             self.shown = None
-            empty.update(data["empty"] or empty_hint(self.app, data["in_db"]))
+            empty.update(escape(data["empty"]) if data["empty"] else empty_hint(self.app, data["in_db"]))
             return
         tl: A.Timeline = data["timeline"]
         self.shown = tl

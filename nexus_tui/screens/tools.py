@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections import Counter
 
-from rich.markup import escape
+from nexus_tui.widgets.safe import escape
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll

@@ -14,10 +14,10 @@ from rich.color import Color as RichColor
 from rich.segment import Segment
 from rich.style import Style as RichStyle
 from textual.strip import Strip
-from textual.widget import _RenderCache
 from textual_plotext import Plot, PlotextPlot
 
 from nexus_tui.core.scoring import DAY_MS, compact, nice_ticks
+from nexus_tui.widgets._textual_private import RenderCache
 
 AXIS_COLUMNS = 18  # columns taken by the two y axes' labels and the frame
 # RGB, so the colours are the same in every terminal and theme (names are remapped by the "auto" plot theme)
@@ -157,7 +157,7 @@ class InsightChart(PlotextPlot):
         if strips is None:
             super()._render_content()
             return
-        self._render_cache = _RenderCache(self.size, strips)
+        self._render_cache = RenderCache(self.size, strips)
         self._dirty_regions.clear()
 
     def _prepare_plot(self, key) -> None:
@@ -299,7 +299,7 @@ class BurnChart(InsightChart):
 
 class EfficiencyTrendChart(InsightChart):
     """Tokens per useful change per bucket (left axis; buckets without a change are left out) and useful changes
-    per bucket (right axis)."""
+    per bucket (right axis; idle buckets, None, are left out)."""
 
     def __init__(self, **kw) -> None:
         super().__init__(**kw)
@@ -316,25 +316,35 @@ class EfficiencyTrendChart(InsightChart):
         starts, tpc, useful, tz, point_ms, title = self._data
         self._reset(title)  # first: it may give the chart a new figure
         plt = self.plt
+        # a bucket without a useful change has no tokens per change (a gap, never 0: "lower is better" would read
+        # it as perfect); an idle bucket (no task, no change) has no point on either line
         pts = [(i, v) for i, v in enumerate(tpc) if v is not None]
-        runs: list[list[tuple[int, float]]] = []  # consecutive buckets with a change: no line across a gap
-        for i, v in pts:
-            if runs and runs[-1][-1][0] == i - 1:
-                runs[-1].append((i, v))
-            else:
-                runs.append([(i, v)])
-        for k, run in enumerate(runs):
+        for k, run in enumerate(runs(tpc)):
             plt.plot([i for i, _ in run], [v for _, v in run], label=None if k else "tokens per useful change",
                      marker="braille" if len(run) > 1 else "dot", color=LINE_COLOR)  # a lone point stays visible
         if pts:
             self._y_axis(max(v for _, v in pts))
         if any(useful):
-            plt.plot(list(range(len(useful))), useful, label="useful changes (right axis)", marker="braille",
-                     color=COST_COLOR, yside="right")
-            self._y_axis(max(useful), "right")
+            for k, run in enumerate(runs(useful)):
+                plt.plot([i for i, _ in run], [v for _, v in run], label=None if k else "useful changes (right axis)",
+                         marker="braille" if len(run) > 1 else "dot", color=COST_COLOR, yside="right")
+            self._y_axis(max(v for v in useful if v is not None), "right")
         span = (starts[-1] - starts[0] + point_ms) if starts else 0
         self._x_axis(starts, tz, time_format(point_ms, span))
         self.refresh()
+
+
+def runs(values: list[float | None]) -> list[list[tuple[int, float]]]:
+    """The (index, value) points of ``values`` in runs of consecutive indexes: None is a gap (no line across it)."""
+    out: list[list[tuple[int, float]]] = []
+    for i, v in enumerate(values):
+        if v is None:
+            continue
+        if out and out[-1][-1][0] == i - 1:
+            out[-1].append((i, v))
+        else:
+            out.append([(i, v)])
+    return out
 
 
 class ShareChart(InsightChart):

@@ -14,7 +14,7 @@ from itertools import groupby
 from textual.app import ComposeResult
 from textual.reactive import reactive
 from textual.widgets import Footer
-from textual.widgets._footer import FooterKey, FooterLabel, KeyGroup
+from nexus_tui.widgets._textual_private import FooterKey, FooterLabel, KeyGroup
 
 
 class PlainFooterKey(FooterKey):

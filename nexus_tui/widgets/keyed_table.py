@@ -10,6 +10,8 @@ from textual.binding import Binding
 from textual.message import Message
 from textual.widgets import DataTable
 
+from nexus_tui.widgets.safe import literal
+
 
 def plain_cell(value) -> str | None:
     """The text of a cell that DataTable would show as one line of unstyled, left-aligned, single-width characters
@@ -164,6 +166,13 @@ class KeyedTable(DataTable):
             lines = cache[key] = [line]
         return lines
 
+    # every cell is data: a string Rich markup could change (tags, emoji codes) is added as a Text of itself
+    def add_row(self, *cells, height: int | None = 1, key: str | None = None, label=None):
+        return super().add_row(*map(literal, cells), height=height, key=key, label=label)
+
+    def update_cell(self, row_key, column_key, value, *, update_width: bool = False) -> None:
+        super().update_cell(row_key, column_key, literal(value), update_width=update_width)
+
     @property
     def current_key(self) -> str | None:
         if not self.row_count:
@@ -212,7 +221,7 @@ class KeyedTable(DataTable):
                 col_keys = [k for k, _ in self._columns]
                 for key, cells in rows:
                     current = self.get_row(key)
-                    for ck, value, cur in zip(col_keys, cells, current):
+                    for ck, value, cur in zip(col_keys, map(literal, cells), current):
                         if value != cur:  # a longer value widens its column instead of being cut
                             self.update_cell(key, ck, value, update_width=True)
                 if cursor is not None:

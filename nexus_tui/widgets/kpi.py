@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from rich.markup import escape
+from nexus_tui.widgets.safe import escape
 from textual.containers import Horizontal
 from textual.widgets import Static
 

@@ -1,0 +1,48 @@
+"""Stored text is data, never markup: the two ways a string from the database reaches the screen.
+
+- Inside markup the screens write (``Static.update``, ``border_title``, ``Collapsible`` titles, notifications with
+  ``markup=True``): ``escape(value)``. Textual's markup parser (``textual.markup``) opens a tag at every ``[`` not
+  preceded by a backslash and turns ``\\[`` back into ``[``, and nothing else; so escaping every ``[`` is exact, also
+  for data holding ``\\[`` (which ``rich.markup.escape`` and ``textual.markup.escape`` both lose) or ``[$var]`` /
+  ``[1]`` (which they leave as tags). A value ending in a backslash would escape the ``[`` of the markup written
+  after it: a zero-width space is put after such a value (it takes no cell).
+- As a table cell or an option prompt (DataTable renders a ``str`` through ``Text.from_markup``, emoji codes
+  included): ``literal(value)``, a ``rich.text.Text`` of the value, shown as it is.
+
+tests/test_tui_safety.py checks both on every screen with markup-like data, and the escape against Textual's parser.
+"""
+
+from __future__ import annotations
+
+import re
+
+from rich.text import Text
+
+ZWSP = "\u200b"
+
+
+def escape(value) -> str:
+    """``value`` (any object; None is empty) as Textual markup that shows exactly its text."""
+    s = "" if value is None else str(value)
+    s = s.replace("[", "\\[")
+    return s + ZWSP if s.endswith("\\") else s
+
+
+_EMOJI_LIKE = re.compile(r":\S+?:")
+
+
+def needs_literal(value: str) -> bool:
+    """Whether Rich's markup (``Text.from_markup``: tags and ``:emoji:`` codes) would change this string."""
+    if "[" in value:
+        return True
+    if ":" in value and _EMOJI_LIKE.search(value):  # "03:43:21" looks like one and is not: keep it a plain str
+        return Text.from_markup(value).plain != value
+    return False
+
+
+def literal(value):
+    """A table cell or prompt that shows ``value`` as it is: a ``Text`` for a string Rich markup could change, the
+    value itself otherwise (a plain string stays a string: compares and converts as before)."""
+    if isinstance(value, str) and needs_literal(value):
+        return Text(value)
+    return value

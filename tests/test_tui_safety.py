@@ -1,0 +1,206 @@
+"""Stored text is data, never markup (every screen, dialog and message shows it as it is)."""
+
+from __future__ import annotations
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from textual.content import Content
+
+from nexus_tui.core.events import Batch, ErrorRec, RoutingDecisionRec, SessionRec, TaskRec, ToolResultRec, ToolUseRec
+from nexus_tui.widgets.safe import ZWSP, escape
+from tests.tui_helpers import SIZE, settle
+
+# markup-like text: Rich/Textual tags, closing tags, links, actions, variables, emoji codes, backslashes
+MARKS = ["[/red]", "[/]", "[bold]x", "cannot read [/etc/hosts]", "[link=x]y", ":smile:z:", "w\\",
+         "\\[b]v", "[$accent]u", "[@click=app.quit]q"]
+T0 = 1_763_000_000_000
+
+
+def markup_store(tmp_path):
+    """A database whose every text field holds markup-like text: one session per entry of MARKS."""
+    from nexus_tui.store import open_store
+
+    store = open_store(f"sqlite:///{tmp_path / 'markup.db'}")
+    b = Batch()
+    for i, m in enumerate(MARKS):
+        sid, tid, cid = f"s{i}{m}", f"t{i}{m}", f"c{i}{m}"
+        start = T0 + i * 600_000
+        b.sessions.append(SessionRec(id=sid, start_ms=start, end_ms=start + 60_000, cli_tool=f"cli{m}",
+                                     persona=f"pe{m}", nexus_mode=f"mo{m}", project=f"pr{m}", cwd=f"/w/{m}",
+                                     git_branch=f"br{m}", cli_version=f"v{m}"))
+        b.tasks.append(TaskRec(id=tid, session_id=sid, ts_ms=start + 1_000, source="transcript",
+                               model=f"mod{m}", routing_reason=f"rr{m}", tokens_in=100 + i, tokens_out=10,
+                               cost_usd=0.01 * (i + 1), agent_id=f"ag{m}", tier=f"ti{m}", persona=f"pe{m}",
+                               cli_tool=f"cli{m}", project=f"pr{m}", status="error", error_message=f"te{m}"))
+        b.tool_uses.append(ToolUseRec(id=cid, session_id=sid, task_id=tid, tool_name=f"to{m}", started_ms=start + 2_000,
+                                      mcp_server=f"sv{m}"))
+        b.tool_results.append(ToolResultRec(id=cid, session_id=sid, ended_ms=start + 2_500, success=False,
+                                            error_type=f"et{m}", error_message=f"em{m}"))
+        b.routing.append(RoutingDecisionRec(id=f"rd{i}", task_id=tid, reason=f"re{m}",
+                                            alternatives_considered=f'[{{"model": "al{m}", "reason_rejected": "rj{m}"}}]'
+                                            .replace("\\", "\\\\"),
+                                            classifier_version=f"cv{m}"))
+        b.errors.append(ErrorRec(id=f"e{i}", ts_ms=start + 3_000, component=f"co{m}", kind=f"ki{m}",
+                                 message=f"cannot read [/etc/hosts] {m}", session_id=sid, task_id=tid))
+    store.writer.write(b)
+    return store, T0 + len(MARKS) * 600_000
+
+
+def screen_text(app) -> str:
+    """What the terminal shows now (every line of the screen in view, modal dialogs included)."""
+    from nexus_tui.widgets._textual_private import screen_lines
+
+    return "\n".join(screen_lines(app)).replace(ZWSP, "")
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.sampled_from(["[", "]", "/", "\\", "$", "@", "=", ":", "a", " ", "[/red]", "[b]", "[/]", "\\[",
+                                 "[$accent]", "[link=x]", "[@click=q]", ":smile:"]), max_size=12).map("".join),
+       st.lists(st.sampled_from(["[", "]", "\\", "a", "[/]", "\\["]), max_size=6).map("".join))
+def test_escape_shows_any_text_exactly_inside_markup(a, b):
+    content = Content.from_markup(f"[b]{escape(a)}[/b] and [red]{escape(b)}[/red]")
+    assert content.plain.replace(ZWSP, "") == f"{a} and {b}"
+    bold = [s for s in content.spans if "b" in str(s.style)]
+    assert a == "" or content.plain[bold[0].start:bold[0].end].replace(ZWSP, "") == a
+
+
+async def test_every_screen_shows_markup_like_data_literally(tmp_path):
+    from nexus_tui.app import NexusApp
+    from nexus_tui.config import load_settings
+
+    store, now = markup_store(tmp_path)
+    app = NexusApp(load_settings(home=str(tmp_path / "home"), claude_dirs=()), store, None, now_ms=now, tz="UTC")
+    seen: dict[str, str] = {}
+
+    async def look(name: str, *keys: str, rounds: int = 2) -> str:
+        if keys:
+            await pilot.press(*keys)
+        await settle(app, pilot, rounds)
+        seen[name] = screen_text(app)
+        return seen[name]
+
+    async with app.run_test(size=(200, 60)) as pilot:
+        text = await look("sessions")
+        for m in MARKS:  # every project (its first 22 characters) and CLI shown as it is
+            assert f"pr{m}"[:22] in text and f"cli{m}" in text, (m, text)
+        # the session detail of every session: every header field, the task's model, tools and agent
+        table = app.screen.query_one("#sessions")
+        for i, m in enumerate(MARKS):
+            table.move_cursor(row=[k.value for k in table.rows].index(f"s{i}{m}"))
+            text = await look(f"session {i}", "enter")
+            for field in ("s{i}", "cli", "v", "pe", "mo", "pr", "/w/", "br", "mod"):
+                assert field.format(i=i) + m in text, (field, m, text)
+            assert f"to{m}" in text and f"ag{m}" in text, (m, text)
+            text = await look(f"task {i}", "enter")
+            for field in ("t{i}", "s{i}", "mod", "ag", "ti", "pe", "re", "cv", "al", "rj", "co", "ki", "to"):
+                assert field.format(i=i) + m in text, (field, m, text)
+            assert f"cannot read [/etc/hosts] {m}" in text
+            text = await look(f"task {i} expanded", "e")
+            assert f"em{m}" in text, (m, text)
+            await look(f"session {i} again", "escape")
+            await look(f"sessions {i}", "escape")
+        # search for markup-like text
+        await look("search", "slash", *"[/]", "enter")
+        assert "pr[/]" in seen["search"] and "search: [/]" in seen["search"]
+        await look("search cleared", "escape")
+        # the other screens, their tables and charts
+        await look("timeline", "2")
+        text = await look("timeline by model", "m")
+        for m in MARKS[-6:]:  # the 6 biggest models (the newest sessions have the most tokens), the rest "other"
+            assert f"mod{m} {100 + MARKS.index(m) + 10}" in text, (m, text)
+        await look("costs", "3")
+        await look("efficiency", "4")
+        text = await look("efficiency without changes", "z")  # none of the tools changes files
+        for m in MARKS:
+            assert f"pr{m}"[:16] in text and f"cli{m}" in text, (m, text)
+        text = await look("tiers", "5")
+        assert "mod[/red]" in text and "mod[/]" in text, text
+        for _ in range(6):
+            text = await look("tiers next", "d")
+        text = await look("tools", "6")
+        for m in MARKS[:4]:
+            assert f"to{m}" in text and f"sv{m}" in text, (m, text)
+        assert "et[/red]" in text
+        text = await look("tool failures", "enter")
+        assert "em" in text and "Recent failures of tool to" in text, text
+        await look("tools again", "escape")
+        # the filters dialog lists the values as they are, and a filter on one of them shows in the status line
+        text = await look("filters", "f")
+        assert "Range and filters" in text
+        from textual.widgets import Select
+
+        sel = app.screen.query_one("#project", Select)
+        sel.focus()
+        text = await look("filters open", "enter")
+        assert "pr[/red]" in text and "pr[/]" in text and "prcannot read [/etc/hosts]" in text, text
+        await look("filters closed", "escape")
+        await look("filters cancelled", "escape")
+        app.set_filters(app.filters.with_(project="pr[/red]"))
+        text = await look("filtered", "1")
+        assert "project=pr[/red]" in text, text
+        # notifications and the command palette
+        app.notify("cannot read [/etc/hosts] [/]", markup=False)
+        text = await look("palette", "ctrl+p", *"Show")
+        assert "Show Sessions" in text
+        await look("palette closed", "escape")
+        # a rating on a task whose id is markup-like, then its notification
+        await look("session again", "enter")
+        await look("rated", "plus", rounds=3)
+    store.close()
+
+
+def has_key_line(text: str, line: str) -> bool:
+    """``line`` ("keys  what") is a line of the key list (the keys padded to the section's widest)."""
+    import re
+
+    keys, _, what = line.partition("  ")
+    pattern = rf"^\s*{re.escape(keys)}\s+{re.escape(what)}\s" if what else rf"^\s*{re.escape(keys)}\s"
+    return any(re.search(pattern, ln.split("│")[1] if ln.count("│") >= 2 else ln) for ln in text.splitlines())
+
+
+async def test_question_mark_lists_this_screens_keys_rating_keys_included(tmp_path):
+    from tests.tui_helpers import demo_app
+
+    app = demo_app(tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(app, pilot)
+        await pilot.press("question_mark")
+        await settle(app, pilot)
+        assert type(app.screen).__name__ == "KeysScreen" and not app.screen.query("HelpPanel")
+        text = screen_text(app)
+        for line in ("On Sessions", "/  Search", "s  Sort", "r  Reverse", "]  Next page", "[  Prev page",
+                     "esc  Clear search", "Everywhere", "1  Sessions", "4  Efficiency", "6  Tools", "t  Range",
+                     "f  Filters", "?  Keys", "^q q  Quit", "In the table", "home ^home  First row", "⏎  Select"):
+            assert has_key_line(text, line), (line, text)
+        assert "Helpful" not in text and "Focus Next" not in text  # no rating keys where there is no task
+        await pilot.press("escape")
+        await settle(app, pilot)
+        assert type(app.screen).__name__ == "SessionsScreen"
+        await pilot.press("enter", "question_mark")
+        await settle(app, pilot)
+        text = screen_text(app)
+        for line in ("On Session", "+ =  Helpful", "-  Not helpful", "0  Clear rating", "u  Undo rating",
+                     "esc  Back"):
+            assert has_key_line(text, line), (line, text)
+        await pilot.press("question_mark")  # ? again closes it
+        await settle(app, pilot)
+        assert type(app.screen).__name__ == "SessionDetailScreen"
+        await pilot.press("enter", "question_mark")
+        await settle(app, pilot)
+        text = screen_text(app)
+        assert all(has_key_line(text, line) for line in ("On Task", "e  Expand/collapse calls", "+ =  Helpful")), text
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.sampled_from(["[", "]", "/", "\\", ":", "smile", "thumbs_up", "a", " ", "0", "[/red]", "[b]",
+                                 ":smile:", "12:30:01"]), max_size=10).map("".join))
+def test_a_table_cell_shows_any_text_exactly(value):
+    """A cell given to KeyedTable: a str stays a str only when Rich's markup leaves it as it is (so DataTable's
+    Text.from_markup shows it exactly), else it becomes a Text of itself."""
+    from rich.text import Text
+
+    from nexus_tui.widgets.safe import literal
+
+    cell = literal(value)
+    shown = cell if isinstance(cell, Text) else Text.from_markup(cell)
+    assert shown.plain == value and not shown.spans
