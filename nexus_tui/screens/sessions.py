@@ -27,7 +27,7 @@ COLUMN_SORT = {v: k for k, v in SORT_COLUMN.items()}
 SORT_LABELS = {"errors": "tool failures"}
 
 
-def models_text(models: list[str], width: int = 30) -> str:
+def models_text(models: list[str], width: int = 26) -> str:
     names = [short_model(m) for m in models]
     out = ""
     for i, n in enumerate(names):

@@ -96,7 +96,7 @@ class KeyedTable(DataTable):
         pad = 2 * self.cell_padding
         need = {}
         for i, (key, label) in enumerate(self._all_columns):
-            w = len(label) + 2  # room for a sort arrow
+            w = cell_len(self._labels.get(key, label))
             for _k, cells in rows:
                 v = cells[i] if i < len(cells) else ""
                 w = max(w, cell_len(v.plain if isinstance(v, Text) else str(v)))
@@ -120,8 +120,8 @@ class KeyedTable(DataTable):
             self._add_columns()
         index = {k: i for i, (k, _l) in enumerate(self._all_columns)}
         cols = [(index[k], k in self._right) for k, _ in self._columns]
-        return [(key, [Text(str(cells[i]), justify="right") if r and isinstance(cells[i], str) else cells[i]
-                       for i, r in cols]) for key, cells in rows]
+        return [(key, [Text(cells[i], justify="right") if r and isinstance(cells[i], str) and cells[i] else cells[i]
+                       for i, r in cols]) for key, cells in rows]  # (an empty cell looks the same either way)
 
     def on_resize(self, event) -> None:
         if self._drop and self._all_rows is not None and \
