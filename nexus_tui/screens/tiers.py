@@ -120,7 +120,9 @@ class TiersScreen(InsightScreen):
         self.query_one("#summary", Static).update(
             f"[b]By {title}[/b]: {plural(len(rows), 'value')} · {plural(tasks, 'task')} · {fmt_usd(cost)} · latency "
             f"percentiles by nearest rank · d: next table · range: {escape(self.app.range_label())}")
-        self.query_one("#share", ShareChart).set_data(
+        share = self.query_one("#share", ShareChart)
+        share.styles.min_height = min(len(rows), ShareChart.TOP) + 4  # a row per bar: every bar keeps its label
+        share.set_data(
             [NONE_LABEL if r[dim] is None else str(r[dim]) for r in rows], [r["cost_usd"] for r in rows],
             f"cost by {title}")
         table = self.query_one(f"#dim-{dim}", KeyedTable)
