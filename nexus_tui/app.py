@@ -156,11 +156,12 @@ class NexusApp(App):
         tot = self.collector.totals if self.collector else rep
         last = datetime.fromtimestamp(rep.finished_ms / 1000, self.tz).strftime("%H:%M:%S") if rep.finished_ms else "-"
         problems = (f"[b red]{plural(len(tot.problems), 'ingest problem')}[/b red]: "
-                    f"{escape(tot.problems[-1][:80])}" if tot.problems else "no ingest problems")
-        return (f"{src} · last pass {last} ({rep.seconds * 1000:.0f} ms) · added {plural(tot.written.new_tasks, 'task')}, "
-                f"{plural(tot.written.new_tool_calls, 'tool call')} · {plural(tot.skipped_total, 'skipped line')} · "
-                f"{problems} · "
-                f"range: {escape(self.range_label())}")
+                    f"{escape(tot.problems[-1][:80])}" if tot.problems else "")
+        counts = (f"last pass {last} ({rep.seconds * 1000:.0f} ms) · added {plural(tot.written.new_tasks, 'task')}, "
+                  f"{plural(tot.written.new_tool_calls, 'tool call')} · {plural(tot.skipped_total, 'skipped line')}")
+        # ingest problems first, where a narrow terminal still shows them; none: said at the end
+        return " · ".join(x for x in (src, problems, counts, "" if problems else "no ingest problems",
+                                      f"range: {escape(self.range_label())}") if x)
 
     # ------------------------------------------------------------ lifecycle
     def on_mount(self) -> None:

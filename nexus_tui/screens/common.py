@@ -39,7 +39,8 @@ def empty_hint(app, sessions_in_db: int | None = None) -> str:
     """What to do when a screen has nothing to show: widen the range, or where logs are looked for and how to
     point at others (never a blank screen)."""
     if sessions_in_db:
-        return (f"No data in this range ({app.range_label()}); the database holds {plural(sessions_in_db, 'session')}.\n\n"
+        return (f"No data in this range ({app.range_label()}); the database holds "
+                f"{plural(sessions_in_db, 'session')}.\n\n"
                 "Widen the range with t, change the filters with f (ctrl+r there clears them).")
     s = app.settings
     dirs = ", ".join(str(d) for d in s.claude_dirs) or "(none)"

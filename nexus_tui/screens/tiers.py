@@ -127,7 +127,8 @@ class TiersScreen(InsightScreen):
             f"cost by {title}")
         table = self.query_one(f"#dim-{dim}", KeyedTable)
         costs = money_column([r["cost_usd"] for r in rows])
-        table.sync([(NONE_LABEL if r[dim] is None else str(r[dim]), row_cells(dim, r, c)) for r, c in zip(rows, costs)])
+        table.sync([(NONE_LABEL if r[dim] is None else str(r[dim]), row_cells(dim, r, c))
+                    for r, c in zip(rows, costs)])
         if not isinstance(self.focused, KeyedTable):
             table.focus()
 

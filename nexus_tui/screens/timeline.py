@@ -108,7 +108,8 @@ class TimelineScreen(InsightScreen):
         self.query_one("#summary", Static).update(
             f"[b]Tokens per {bucket_label(tl.point_ms)}[/b] {what} · {escape(scope)} · "
             f"{local_time(self.app, data['start'], fmt)} – {local_time(self.app, data['end'] - 1, fmt)} · "
-            f"{plural(len(tl.starts), 'point')} · [b]{fmt_int(tl.total_tokens)}[/b] tokens · [b]{fmt_usd(tl.total_cost)}[/b]")
+            f"{plural(len(tl.starts), 'point')} · [b]{fmt_int(tl.total_tokens)}[/b] tokens · "
+            f"[b]{fmt_usd(tl.total_cost)}[/b]")
         series = tl.series
         if req.by == "model" and len({short_model(k) for k in series}) == len(series):  # no two share a short name
             series = {short_model(k): v for k, v in series.items()}

@@ -100,7 +100,8 @@ class ToolsScreen(InsightScreen):
         self.query_one("#summary", Static).update(
             f"[b]{plural(len(tools), 'tool')}[/b] · [b]{plural(calls, 'call')}[/b] · "
             f"[b]{plural(fails, 'tool failure')}[/b] ({fmt_pct(fails / calls if calls else None)}) · Enter: recent "
-            f"failures · range: {escape(self.app.range_label())} · latency percentiles by nearest rank\nTool failures by error type: {top or 'none'}")
+            f"failures · range: {escape(self.app.range_label())} · latency percentiles by nearest rank\n"
+            f"Tool failures by error type: {top or 'none'}")
         self.query_one("#tools", KeyedTable).sync(
             [(f"{t['tool']}{SEP}{t['server'] or ''}", tool_cells(t)) for t in tools])
         servers = data["servers"]
