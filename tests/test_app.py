@@ -11,7 +11,7 @@ from sqlalchemy import text
 
 from nexus_tui.core.events import Batch, SessionRec, TaskRec
 from nexus_tui.core.filters import Filters, preset
-from nexus_tui.core.fmt import money_column, plural
+from nexus_tui.core.fmt import fmt_duration, money_column, plural
 from nexus_tui.core.report import fmt_int, fmt_usd
 from nexus_tui.messages import StoreChanged
 from nexus_tui.store import queries as Q
@@ -344,6 +344,7 @@ async def test_sessions_table_equals_the_sessions_report_and_follows_the_range(t
         for row, r, cost in zip(shown, page.rows, costs):
             assert row[6] == fmt_int(r["tasks"]) and row[7] == fmt_int(r["total_tokens"])
             assert row[8].rstrip("*") == cost and row[9] == fmt_int(r["tool_errors"])
+            assert row[1] == fmt_duration(r["duration_ms"]) and not row[1].endswith(".0h")  # '2h 05m', '3d 4h'
         assert sum(r["cost_usd"] for r in page.rows) == pytest_approx(Q.summary(app.store.engine, Filters())
                                                                       ["cost_usd"], 1e-9)
         await pilot.press("t")  # all -> 30 days
