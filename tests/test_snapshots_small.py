@@ -100,3 +100,19 @@ async def test_columns_come_back_when_the_terminal_widens(tmp_path):
         row = next(x for x in text.splitlines() if "2,436,282" in x)
         # right-aligned: the number ends where its column's title ends
         assert row.index("2,436,282") + len("2,436,282") == header.index("Tokens") + len("Tokens")
+
+
+async def test_share_chart_labels_every_bar_at_160x48(tmp_path):
+    """Tiers' cost chart has a row per bar (all 7 models labelled, each name in the table and on its bar); at
+    80×24 the chart gives way to the table, whose Share of cost column has the same numbers."""
+    app = demo_app(tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await _run_before("5")(pilot)
+        lines = screen_text(app).splitlines()
+        names = [r["model"] for r in app.screen.shown["model"]]
+        assert len(names) == 7
+        for name in names:
+            assert any(x.rstrip().endswith(name[:28] + "┤") or f"{name[:28]}┤" in x for x in lines), name
+        await pilot.resize_terminal(*SMALL)
+        await _run_before()(pilot)
+        assert not app.screen.query_one("#share").display or app.screen.query_one("#share").region.height == 0
