@@ -88,7 +88,7 @@ class TaskDetailScreen(RatingMixin, InsightScreen):
             calls.remove_children()
             widgets = [_call_widget(c, open_ids) for c in d["tool_calls"]]
             if d["more_calls"]:
-                widgets.append(Static(f"… and {d['more_calls']:,} more tool calls"))
+                widgets.append(Static(f"… and {plural(d['more_calls'], 'more tool call')}"))
             if not widgets:
                 widgets.append(Static("none"))
             calls.mount_all(widgets)
