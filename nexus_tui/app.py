@@ -21,6 +21,7 @@ from textual.widgets import Static
 from nexus_tui.collect.collector import Collector, CollectorThread, PassReport
 from nexus_tui.config import Settings
 from nexus_tui.core.filters import Filters, local_zone, preset
+from nexus_tui.core.fmt import plural
 from nexus_tui.messages import FiltersChanged, StoreChanged, TaskRated
 from nexus_tui.screens.base import InsightScreen
 from nexus_tui.store import Store
@@ -80,6 +81,9 @@ class NexusApp(App):
     TITLE = "nexus-insights"
     MODES = {key: cls for key, _title, cls in SCREENS}
     DEFAULT_MODE = "sessions"
+    # every screen gets -narrow/-wide and -short/-tall by the terminal's size: nexus.tcss fits 80×24 with them
+    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (120, "-wide")]
+    VERTICAL_BREAKPOINTS = [(0, "-short"), (36, "-tall")]
     BINDINGS = [
         *[Binding(key, f"show_mode('{mode}')", title, group=SCREENS_GROUP) for mode, key, title, _m, _c in SCREEN_SPECS],
         Binding("t", "cycle_range", "Range"),
@@ -147,7 +151,7 @@ class NexusApp(App):
             src = "collector off"
         else:
             watched = sum(len(s.watched()) for s in self.collector.sources)
-            src = f"watching {watched} folder(s)"
+            src = f"watching {plural(watched, 'folder')}"
         # the collector's own last pass (other writers, e.g. the OTLP receiver, also post StoreChanged)
         rep = (self.collector.last if self.collector is not None else None) or self.last_report
         if rep is None:
@@ -155,11 +159,13 @@ class NexusApp(App):
             return f"{src}{first} · range: {escape(self.range_label())}"  # markup: the data escaped
         tot = self.collector.totals if self.collector else rep
         last = datetime.fromtimestamp(rep.finished_ms / 1000, self.tz).strftime("%H:%M:%S") if rep.finished_ms else "-"
-        errors = (f"[b red]errors {len(tot.problems)}[/b red]: {escape(tot.problems[-1][:80])}" if tot.problems
-                  else "errors 0")
-        return (f"{src} · last pass {last} ({rep.seconds * 1000:.0f} ms) · added {tot.written.new_tasks:,} tasks, "
-                f"{tot.written.new_tool_calls:,} tool calls · skipped {tot.skipped_total:,} lines · {errors} · "
-                f"range: {escape(self.range_label())}")
+        problems = (f"[b red]{plural(len(tot.problems), 'ingest problem')}[/b red]: "
+                    f"{escape(tot.problems[-1][:80])}" if tot.problems else "")
+        counts = (f"last pass {last} ({rep.seconds * 1000:.0f} ms) · added {plural(tot.written.new_tasks, 'task')}, "
+                  f"{plural(tot.written.new_tool_calls, 'tool call')} · {plural(tot.skipped_total, 'skipped line')}")
+        # ingest problems first, where a narrow terminal still shows them; none: said at the end
+        return " · ".join(x for x in (src, problems, counts, "" if problems else "no ingest problems",
+                                      f"range: {escape(self.range_label())}") if x)
 
     # ------------------------------------------------------------ lifecycle
     def on_mount(self) -> None:

@@ -11,6 +11,7 @@ from sqlalchemy import text
 
 from nexus_tui.core.events import Batch, SessionRec, TaskRec
 from nexus_tui.core.filters import Filters, preset
+from nexus_tui.core.fmt import fmt_duration, money_column, plural
 from nexus_tui.core.report import fmt_int, fmt_usd
 from nexus_tui.messages import StoreChanged
 from nexus_tui.store import queries as Q
@@ -339,9 +340,11 @@ async def test_sessions_table_equals_the_sessions_report_and_follows_the_range(t
         page = Q.sessions(app.store.engine, Filters(), limit=200)
         shown = cells(table)
         assert len(shown) == page.total == 90
-        for row, r in zip(shown, page.rows):
+        costs = money_column([r["cost_usd"] for r in page.rows])  # one precision for the column
+        for row, r, cost in zip(shown, page.rows, costs):
             assert row[6] == fmt_int(r["tasks"]) and row[7] == fmt_int(r["total_tokens"])
-            assert row[8].rstrip("*") == fmt_usd(r["cost_usd"]) and row[9] == fmt_int(r["tool_errors"])
+            assert row[8].rstrip("*") == cost and row[9] == fmt_int(r["tool_errors"])
+            assert row[1] == fmt_duration(r["duration_ms"]) and not row[1].endswith(".0h")  # '2h 05m', '3d 4h'
         assert sum(r["cost_usd"] for r in page.rows) == pytest_approx(Q.summary(app.store.engine, Filters())
                                                                       ["cost_usd"], 1e-9)
         await pilot.press("t")  # all -> 30 days
@@ -499,7 +502,7 @@ async def test_an_empty_range_says_how_to_widen_it(tmp_path):
         await pilot.press("t")  # 30 days: nothing in it
         await settle(app, pilot)
         hint = str(app.screen.query_one("#empty").render())
-        assert "No data in this range (30 days); the database holds 3 session(s)" in hint and "Widen" in hint
+        assert "No data in this range (30 days); the database holds 3 sessions" in hint and "Widen" in hint
     store.close()
 
 
@@ -518,7 +521,7 @@ async def test_session_header_equals_its_row_in_the_sessions_report(tmp_path):
                 f"{fmt_int(row['total_tokens'])}") in head
         assert f"Cost        {fmt_usd(row['cost_usd'])}" in head
         assert f"Tasks       {fmt_int(row['tasks'])}   Tool calls {fmt_int(row['tool_calls'])}" in head
-        assert f"{row['tool_errors']} failed tool call(s)" in head
+        assert plural(row["tool_errors"], "tool failure") in head and "(s)" not in head
         tasks = app.screen.query_one("#tasks")
         assert tasks.row_count == row["tasks"]
         with app.store.engine.connect() as conn:
@@ -745,11 +748,11 @@ async def test_live_update_without_a_key_press_keeps_cursor_and_filter(tmp_path,
         before = table.get_row(sid)[6]
         with store.engine.connect() as conn:
             n_before = conn.execute(text("SELECT COUNT(*) FROM tasks WHERE session_id=:s"), {"s": sid}).scalar()
-        assert int(before) == n_before
+        assert int(str(before)) == n_before  # (numbers are right-aligned Text cells)
         with open(target, "ab") as fh:
             fh.write(b"".join(lines[cut:]))
         took = await _wait(pilot, app, lambda: table.get_row(sid)[6] != before, 5)
-        assert int(table.get_row(sid)[6]) == n_before + 1
+        assert int(str(table.get_row(sid)[6])) == n_before + 1
         assert took < 2.0, f"new data took {took:.2f}s to appear"
         assert table.current_key == sid and app.filters.cli_tool == "claude-code"
         status = str(app.screen.query_one("#status").render())

@@ -5,7 +5,10 @@ from __future__ import annotations
 import re
 from datetime import datetime
 
-from nexus_tui.core.report import fmt_int, fmt_ms, fmt_pct, fmt_usd  # noqa: F401  (re-exported)
+from nexus_tui.core.fmt import fmt_duration, money_column, plural  # noqa: F401  (re-exported)
+from nexus_tui.core.report import fmt_int, fmt_pct, fmt_usd  # noqa: F401  (re-exported)
+
+fmt_ms = fmt_duration  # every duration on a screen reads '41s', '2h 05m', '3d 4h' (the reports keep theirs)
 from nexus_tui.widgets.safe import escape
 
 
@@ -37,8 +40,9 @@ def empty_hint(app, sessions_in_db: int | None = None) -> str:
     """(Markup, its data escaped.) What to do when a screen has nothing to show: widen the range, or where logs are looked for and how to
     point at others (never a blank screen)."""
     if sessions_in_db:
-        return escape(f"No data in this range ({app.range_label()}); the database holds {sessions_in_db:,} session(s)."
-                      "\n\nWiden the range with t, change the filters with f (ctrl+r there clears them).")
+        return escape(f"No data in this range ({app.range_label()}); the database holds "
+                      f"{plural(sessions_in_db, 'session')}.\n\n"
+                      "Widen the range with t, change the filters with f (ctrl+r there clears them).")
     s = app.settings
     dirs = ", ".join(str(d) for d in s.claude_dirs) or "(none)"
     lines = ["No sessions yet.", "",

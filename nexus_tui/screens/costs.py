@@ -24,7 +24,7 @@ from nexus_tui.core.scoring import (
     rest_of_day_windows,
 )
 from nexus_tui.screens.base import InsightScreen
-from nexus_tui.screens.common import empty_hint, fmt_int, fmt_pct, fmt_usd, local_time
+from nexus_tui.screens.common import empty_hint, fmt_int, fmt_pct, fmt_usd, local_time, money_column, plural
 from nexus_tui.store import analytics as A
 from nexus_tui.store import queries as Q
 from nexus_tui.store import ui_queries as U
@@ -41,8 +41,12 @@ HELP = ("[b]Projected[/b] = spent + the median of what the rest of the period co
 PROJECTION_COLUMNS = [("period", "Period"), ("spent", "Spent"), ("budget", "Budget"), ("used", "Used"),
                       ("rate", "Burn rate"), ("projected", "Projected"), ("range", "Range p10–p90"),
                       ("runs_out", "Budget runs out (at the burn rate)")]
+PROJECTION_RIGHT = {"spent", "budget", "used", "rate", "projected", "range"}
+PROJECTION_DROP = ["range", "rate", "budget", "used", "projected"]  # narrow: these go first
 DAY_COLUMNS = [("date", "Day"), ("cost", "Cost"), ("budget", "Of daily budget"), ("cloud", "Cloud equivalent"),
                ("saved", "Saved by local routing"), ("tasks", "Tasks")]
+DAY_RIGHT = {"cost", "budget", "cloud", "saved", "tasks"}
+DAY_DROP = ["cloud", "budget"]
 
 
 @dataclass(frozen=True)
@@ -97,11 +101,12 @@ class CostsScreen(InsightScreen):
             yield KpiTile("Today", id="kpi-day")
             yield KpiTile("This month", id="kpi-month")
             yield KpiTile("Burn rate", id="kpi-rate")
-            yield KpiTile("Saved by local routing", id="kpi-saved")
-        yield KeyedTable(PROJECTION_COLUMNS, id="projection", classes="auto-table")
+            yield KpiTile("Local savings", id="kpi-saved")
+        yield KeyedTable(PROJECTION_COLUMNS, right=PROJECTION_RIGHT, drop=PROJECTION_DROP, id="projection",
+                         classes="auto-table")
         yield Static(HELP, id="help", classes="help")
         yield BurnChart(id="burn")
-        yield KeyedTable(DAY_COLUMNS, id="days")
+        yield KeyedTable(DAY_COLUMNS, right=DAY_RIGHT, drop=DAY_DROP, id="days")
         yield Static(id="empty", classes="empty")
 
     def on_mount(self) -> None:
@@ -117,7 +122,8 @@ class CostsScreen(InsightScreen):
                        Request(self.app.now_ms(), self._columns, self.chart_period))
 
     # ------------------------------------------------------------ showing
-    def _runs_out(self, p: Projection) -> str:
+    def _runs_out(self, p: Projection, short: bool = False) -> str:
+        """When the budget runs out; ``short``: in a few words, for a tile (the table has the long form)."""
         if p.budget is None:
             return "no budget set"
         if p.exceeded:
@@ -126,6 +132,11 @@ class CostsScreen(InsightScreen):
             return "lasts: no spend in the rate window"
         when = local_time(self.app, p.runs_out_ms, "%H:%M" if p.period == "day" and p.runs_out_in_period
                           else "%Y-%m-%d %H:%M")
+        if short:  # at most 18 characters: a tile's width on an 80-column terminal
+            if not p.runs_out_in_period:
+                return f"lasts the {p.period}"
+            return f"runs out at {when}" if p.period == "day" else \
+                f"runs out {local_time(self.app, p.runs_out_ms, '%m-%d')}"
         return f"runs out at {when}" if p.runs_out_in_period else f"lasts the {p.period} (would run out {when})"
 
     def _tile(self, tile: KpiTile, p: Projection) -> None:
@@ -134,15 +145,16 @@ class CostsScreen(InsightScreen):
             return
         level = "error" if p.exceeded else ("warning" if p.runs_out_in_period else "ok")
         tile.set(f"{fmt_usd(p.spent)} of {fmt_usd(p.budget)}",
-                 f"{fmt_pct(p.used)} used · projected {fmt_usd(p.projected)}\n{self._runs_out(p)}", level)
+                 f"{self._runs_out(p, short=True)}\n{fmt_pct(p.used)} used · projected {fmt_usd(p.projected)}", level)
 
     def show(self, data) -> None:
         self.shown = data
         has = data["in_db"] is None
         empty = self.query_one("#empty", Static)
         empty.display = not has
-        for w in ("#tiles", "#projection", "#help", "#burn", "#days"):
+        for w in ("#tiles", "#projection", "#burn", "#days"):
             self.query_one(w).display = has
+        self.query_one("#help").set_class(not has, "-off")  # by class: nexus.tcss hides it on a short terminal
         if not has:
             empty.update(empty_hint(self.app, data["in_db"]))
             return
@@ -156,16 +168,20 @@ class CostsScreen(InsightScreen):
         cloud = sum(r["cloud_cost_equivalent"] for r in data["routing"])
         local = next((r for r in data["routing"] if r["routing"] == "local"), None)
         self.query_one("#kpi-saved", KpiTile).set(
-            fmt_usd(cloud - cost), f"cloud price {fmt_usd(cloud)}, paid {fmt_usd(cost)}\n"
-                                   f"{fmt_int(local['tasks'] if local else 0)} local tasks · {self.app.range_label()}")
+            fmt_usd(cloud - cost), f"cloud {fmt_usd(cloud)}\npaid {fmt_usd(cost)}\n"
+                                   f"{plural(local['tasks'] if local else 0, 'local task')} · {self.app.range_label()}")
         rows = []
-        for p, name in ((day, "Today"), (month, "This month")):
+        ps = (day, month)
+        # one precision per column: the two periods' amounts of a column are formatted together
+        spent, budget, rate, projected = (money_column([getattr(p, a) for p in ps])
+                                          for a in ("spent", "budget", "rate_per_hour", "projected"))
+        lows_highs = money_column([p.low for p in ps] + [p.high for p in ps])
+        for i, (p, name) in enumerate(zip(ps, ("Today", "This month"))):
             window = "3 h" if p.period == "day" else "7 days"
-            rng = (f"{fmt_usd(p.low)} – {fmt_usd(p.high)}" if p.low is not None
+            rng = (f"{lows_highs[i]} – {lows_highs[i + 2]}" if p.low is not None
                    else f"needs 3 days of history ({p.samples})")
-            rows.append((p.period, [name, fmt_usd(p.spent), fmt_usd(p.budget) if p.budget is not None else "-",
-                                    fmt_pct(p.used), f"{fmt_usd(p.rate_per_hour)}/h ({window})",
-                                    fmt_usd(p.projected), rng, self._runs_out(p)]))
+            rows.append((p.period, [name, spent[i], budget[i], fmt_pct(p.used), f"{rate[i]}/h ({window})",
+                                    projected[i], rng, self._runs_out(p)]))
         self.query_one("#projection", KeyedTable).sync(rows)
         period, starts, cum, bucket = data["chart"]
         p = day if period == "day" else month
@@ -177,10 +193,13 @@ class CostsScreen(InsightScreen):
             empty.display = True
             empty.update(empty_hint(self.app, data["sessions"]))
         self.query_one("#days").display = bool(data["days"])
+        days = data["days"]
+        cost, cloud, saved = (money_column([d[k] for d in days])
+                              for k in ("cost_usd", "cloud_cost_equivalent", "local_savings_usd"))
         self.query_one("#days", KeyedTable).sync([
-            (d["date"], [d["date"], fmt_usd(d["cost_usd"]), fmt_pct(d["cost_usd"] / budget) if budget else "-",
-                         fmt_usd(d["cloud_cost_equivalent"]), fmt_usd(d["local_savings_usd"]), fmt_int(d["tasks"])])
-            for d in data["days"]])
+            (d["date"], [d["date"], cost[i], fmt_pct(d["cost_usd"] / budget) if budget else "-", cloud[i], saved[i],
+                         fmt_int(d["tasks"])])
+            for i, d in enumerate(days)])
         self.query_one("#days", KeyedTable).border_title = escape(f"By day · {self.app.range_label()}")
 
     # ------------------------------------------------------------ keys and size

@@ -12,7 +12,7 @@ from textual.widgets import Static
 
 from nexus_tui.core.scoring import HOUR_MS, bucket_label, choose_bucket, efficiency
 from nexus_tui.screens.base import InsightScreen
-from nexus_tui.screens.common import empty_hint, fmt_int, fmt_usd, local_time, rating_summary
+from nexus_tui.screens.common import empty_hint, fmt_int, fmt_usd, local_time, money_column, plural, rating_summary
 from nexus_tui.store import analytics as A
 from nexus_tui.store import ui_queries as U
 from nexus_tui.widgets.chart import EfficiencyTrendChart
@@ -24,6 +24,8 @@ TREND_POINTS = 45  # at most this many trend points: a day per point over 30 day
 COLUMNS = [("sid", "Session"), ("start", "Start"), ("project", "Project"), ("cli", "CLI"),
            ("tpc", "Tokens/change"), ("cpc", "Cost/change"), ("useful", "Useful"), ("discounted", "Not counted"),
            ("tokens", "Tokens"), ("cost", "Cost"), ("tasks", "Tasks"), ("rating", "Rated")]
+RIGHT = {"tpc", "cpc", "useful", "discounted", "tokens", "cost", "tasks"}
+DROP = ["cli", "rating", "discounted", "project", "start", "tasks", "tokens", "cost"]  # narrow: these go first
 HELP = ("[b]Efficiency[/b] = tokens ÷ useful changes (lower is better; cost ÷ useful changes beside it). A useful "
         "change is a successful call of Edit, MultiEdit, Write, NotebookEdit, write_file, replace, apply_patch, "
         "str_replace_based_edit_tool, fs_write, or an MCP tool that writes or edits files (docs/metrics.md has the "
@@ -60,14 +62,14 @@ class EfficiencyScreen(InsightScreen):
 
     def body(self) -> ComposeResult:
         with KpiRow(id="tiles"):
-            yield KpiTile("Tokens per useful change", id="kpi-tpc")
-            yield KpiTile("Cost per useful change", id="kpi-cpc")
+            yield KpiTile("Tokens/change", id="kpi-tpc")
+            yield KpiTile("Cost/change", id="kpi-cpc")
             yield KpiTile("Useful changes", id="kpi-changes")
-            yield KpiTile("Sessions without a useful change", id="kpi-zero")
+            yield KpiTile("Without change", id="kpi-zero")
         yield EfficiencyTrendChart(id="trend")
         yield Static(HELP, classes="help")
         yield Static(id="caption", classes="section")
-        yield KeyedTable(COLUMNS, id="sessions")
+        yield KeyedTable(COLUMNS, right=RIGHT, drop=DROP, id="sessions")
         yield Static(id="empty", classes="empty")
 
     def on_mount(self) -> None:
@@ -143,25 +145,28 @@ class EfficiencyScreen(InsightScreen):
         t = data["totals"]
         e = self.score(t)
         self.query_one("#kpi-tpc", KpiTile).set(
-            fmt_tokens_per_change(e.tokens_per_change), f"{fmt_int(e.tokens)} tokens ÷ {e.useful:,.0f} changes\n"
-                                                        f"{self.app.range_label()}")
+            fmt_tokens_per_change(e.tokens_per_change), f"{fmt_int(e.tokens)} tokens\n÷ {plural(e.useful, 'change')}"
+                                                        f" · {self.app.range_label()}")
         self.query_one("#kpi-cpc", KpiTile).set(
             fmt_usd(e.cost_per_change) if e.cost_per_change is not None else "no change",
-            f"{fmt_usd(e.cost)} ÷ {e.useful:,.0f} changes")
+            f"{fmt_usd(e.cost)}\n÷ {plural(e.useful, 'change')}")
         self.query_one("#kpi-changes", KpiTile).set(
-            f"{e.useful:,.0f}", f"of {fmt_int(e.changes)} file changes; {fmt_int(e.discounted)} not counted\n"
-                                f"rated tasks: {e.helpful} helpful, {e.not_helpful} not")
+            f"{e.useful:,.0f} of {fmt_int(e.changes)}", f"{fmt_int(e.discounted)} not counted\n"
+                                                        f"of {plural(e.changes, 'file change')}\n"
+                                                        f"rated tasks: {e.helpful:,} helpful, {e.not_helpful:,} not")
         self.query_one("#kpi-zero", KpiTile).set(
-            f"{fmt_int(t['no_change_sessions'])} of {fmt_int(t['sessions'])}",
-            f"{fmt_int(t['no_change_tokens'])} tokens, {fmt_usd(t['no_change_cost'])}\nz lists them")
+            f"{fmt_int(t['no_change_sessions'])} of {plural(t['sessions'], 'session')}",
+            f"{fmt_int(t['no_change_tokens'])} tokens\n{fmt_usd(t['no_change_cost'])} · z lists them")
         rows = []
-        for d in data["sessions"]:
-            s = self.score(d)
+        scores = [self.score(d) for d in data["sessions"]]
+        cpc = money_column([s.cost_per_change for s in scores])
+        cost = money_column([s.cost for s in scores])
+        for i, (d, s) in enumerate(zip(data["sessions"], scores)):
             rows.append((d["sid"], [d["sid"][:13], local_time(self.app, d["start_ms"], "%m-%d %H:%M"),
                                     (d["project"] or "-")[:16],
                                     d["cli_tool"] or "-", fmt_tokens_per_change(s.tokens_per_change),
-                                    fmt_usd(s.cost_per_change), f"{s.useful:,.0f}", fmt_int(s.discounted),
-                                    fmt_int(s.tokens), fmt_usd(s.cost), fmt_int(d["tasks"]),
+                                    cpc[i], f"{s.useful:,.0f}", fmt_int(s.discounted),
+                                    fmt_int(s.tokens), cost[i], fmt_int(d["tasks"]),
                                     rating_summary(s.helpful, s.not_helpful)]))
         req: Request = data["req"]
         n = len(rows)
@@ -169,7 +174,7 @@ class EfficiencyScreen(InsightScreen):
             (f"[b]Sessions without a useful change[/b], most tokens first ({n:,} of {t['no_change_sessions']:,}) · "
              "z: back to the least efficient" if req.without_changes else
              f"[b]Least efficient sessions[/b], most tokens per useful change first ({n:,} of "
-             f"{t['sessions'] - t['no_change_sessions']:,} with a change) · z: sessions without one")
+             f"{plural(t['sessions'] - t['no_change_sessions'], 'session')} with a change) · z: sessions without one")
             + f" · {escape(self.app.range_label())}")
         self.query_one("#sessions", KeyedTable).sync(rows)
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, VerticalScroll
+from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, RadioButton, RadioSet, Select
 
@@ -30,24 +30,25 @@ class FiltersScreen(ModalScreen[Filters | None]):
 
     def compose(self) -> ComposeResult:
         f = self.filters
-        with VerticalScroll(id="filters-box"):
-            yield Label("[b]Range and filters[/b] (every screen) — ctrl+s applies, Escape cancels, "
-                        "ctrl+r clears")
-            with RadioSet(id="range"):
-                for key, label in RANGE_CHOICES:
-                    yield RadioButton(label, value=key == f.range_name, id=f"range-{key}")
-            with Horizontal(id="dates"):
-                yield Input(value=self.app.fmt_bound(f.since_ms) if f.range_name == "custom" else "",
-                            placeholder="from YYYY-MM-DD", id="since")
-                yield Input(value=self.app.fmt_bound(f.until_ms, end=True) if f.range_name == "custom" else "",
-                            placeholder="to YYYY-MM-DD (inclusive)", id="until")
-            yield Label(f"Dates are whole days in {escape(self.app.tzname)}; typing a date picks Custom.", classes="help")
-            for name, label in FIELDS:
-                cur = getattr(f, name)
-                with Horizontal(classes="field"):
-                    yield Label(label, classes="field-label")
-                    yield Select([(literal(cur), cur)] if cur else [], prompt=f"any {label.lower()}",
-                                 value=cur or Select.NULL, id=name)
+        with Vertical(id="filters-box"):  # the fields scroll, the buttons below them are always in view
+            with VerticalScroll(id="filter-body"):
+                yield Label("[b]Range and filters[/b] (every screen) — ctrl+s applies, Escape cancels, "
+                            "ctrl+r clears")
+                with RadioSet(id="range"):
+                    for key, label in RANGE_CHOICES:
+                        yield RadioButton(label, value=key == f.range_name, id=f"range-{key}")
+                with Horizontal(id="dates"):
+                    yield Input(value=self.app.fmt_bound(f.since_ms) if f.range_name == "custom" else "",
+                                placeholder="from YYYY-MM-DD", id="since")
+                    yield Input(value=self.app.fmt_bound(f.until_ms, end=True) if f.range_name == "custom" else "",
+                                placeholder="to YYYY-MM-DD (inclusive)", id="until")
+                yield Label(f"Dates are whole days in {escape(self.app.tzname)}; typing a date picks Custom.", classes="help")
+                for name, label in FIELDS:
+                    cur = getattr(f, name)
+                    with Horizontal(classes="field"):
+                        yield Label(label, classes="field-label")
+                        yield Select([(literal(cur), cur)] if cur else [], prompt=f"any {label.lower()}",
+                                     value=cur or Select.NULL, id=name)
             with Horizontal(id="filter-buttons"):
                 yield Button("Apply", variant="primary", id="apply")
                 yield Button("Clear all", id="clear")

@@ -13,6 +13,8 @@ from nexus_tui.screens.common import (
     fmt_ms,
     fmt_usd,
     local_time,
+    money_column,
+    plural,
     rating_summary,
     rating_text,
     short_model,
@@ -23,6 +25,8 @@ from nexus_tui.widgets.keyed_table import KeyedTable
 COLUMNS = [("time", "Time"), ("model", "Model"), ("routing", "Routing"), ("in", "In"), ("out", "Out"),
            ("cache", "Cache r/w"), ("latency", "Latency"), ("cost", "Cost"), ("tools", "Tools"), ("agent", "Agent"),
            ("rating", "Rating")]
+RIGHT = {"in", "out", "cache", "latency", "cost"}
+DROP = ["agent", "routing", "cache", "tools", "rating", "model"]  # narrow: these go first
 
 
 class RatingMixin:
@@ -65,7 +69,8 @@ class SessionDetailScreen(RatingMixin, InsightScreen):
 
     def body(self) -> ComposeResult:
         yield Static(id="header", classes="detail-header")
-        yield KeyedTable(COLUMNS, id="tasks")
+        yield Static(id="header-more", classes="detail-more")  # models, cwd, branch: left out on a short terminal
+        yield KeyedTable(COLUMNS, right=RIGHT, drop=DROP, id="tasks")
         yield Static(id="empty", classes="empty")
 
     def on_mount(self) -> None:
@@ -92,16 +97,17 @@ class SessionDetailScreen(RatingMixin, InsightScreen):
         app = self.app
         problems = []
         if head["tool_errors"]:
-            problems.append(f"{head['tool_errors']} failed tool call(s)")
+            problems.append(plural(head["tool_errors"], "tool failure"))
         if head["api_errors"]:
-            problems.append(f"{head['api_errors']} API error(s)")
+            problems.append(plural(head["api_errors"], "API error"))
         if head["task_errors"]:
-            problems.append(f"{head['task_errors']} failed task(s)")
+            problems.append(plural(head["task_errors"], "failed task"))
         subs = ", ".join(f"{a} ({n})" for a, n in head["subagents"].items())
         branch = head["git_branch"] or "-"
         if head["subagents"]:
             branch += f"   sub-agents {len(head['subagents'])}: {subs}"
-        cost = fmt_usd(u["cost_usd"]) + (f" (+{u['unpriced_tasks']} unpriced task(s))" if u["unpriced_tasks"] else "")
+        cost = fmt_usd(u["cost_usd"]) + (f" (+{plural(u['unpriced_tasks'], 'unpriced task')})"
+                                         if u["unpriced_tasks"] else "")
         if u["cloud_cost_equivalent"] and abs(u["cloud_cost_equivalent"] - u["cost_usd"]) > 1e-9:
             cost += f"   cloud equivalent {fmt_usd(u['cloud_cost_equivalent'])}"
         shown = f" (first {len(tasks):,} listed)" if len(tasks) < u["tasks"] else ""
@@ -109,9 +115,7 @@ class SessionDetailScreen(RatingMixin, InsightScreen):
             _field("Session ID", escape(head["id"])),
             _field("CLI", f"{escape(head['cli_tool'] or '-')} {escape(head['cli_version'] or '')}   "
                    f"[b]Persona[/b] {escape(head['persona'] or '-')}   [b]Mode[/b] {escape(head['nexus_mode'] or '-')}"),
-            _field("Project", f"{escape(head['project'] or '-')}   [b]cwd[/b] {escape(head['cwd'] or '-')}"),
-            _field("Branch", escape(branch)),
-            _field("Models", escape(", ".join(head["models"]) or "-")),
+            _field("Project", escape(head['project'] or '-')),
             _field("Time", f"{local_time(app, head['start_ms'], '%Y-%m-%d %H:%M:%S')} → "
                    f"{local_time(app, head['end_ms'], '%Y-%m-%d %H:%M:%S')}   [b]Duration[/b] "
                    f"{fmt_ms((head['end_ms'] or 0) - (head['start_ms'] or 0)) if head['start_ms'] else '-'}"),
@@ -124,12 +128,17 @@ class SessionDetailScreen(RatingMixin, InsightScreen):
             _field("Status", "[red]" + ", ".join(problems) + "[/red]" if problems else "ok"),
         ]
         h.update("\n".join(lines))
+        self.query_one("#header-more", Static).update("\n".join([
+            _field("Models", escape(", ".join(head["models"]) or "-")),
+            _field("cwd", escape(head["cwd"] or "-")),
+            _field("Branch", escape(branch))]))
+        costs = money_column([t["cost_usd"] for t in tasks])
         rows = [(t["id"], [local_time(app, t["ts_ms"], "%H:%M:%S"), short_model(t["model"]), t["routing"],
                            fmt_int(t["tokens_in"]), fmt_int(t["tokens_out"]),
                            f"{fmt_int(t['cache_read_tokens'])}/{fmt_int(t['cache_creation_tokens'])}",
-                           fmt_ms(t["latency_ms"]), fmt_usd(t["cost_usd"]) if t["cost_usd"] is not None else "unpriced",
+                           fmt_ms(t["latency_ms"]), cost if t["cost_usd"] is not None else "unpriced",
                            _tools_text(t["tools"]), t["agent_id"] or "", rating_text(t["quality_rating"])])
-                for t in tasks]
+                for t, cost in zip(tasks, costs)]
         table = self.query_one("#tasks", KeyedTable)
         table.sync(rows)
         empty = self.query_one("#empty", Static)

@@ -7,16 +7,9 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.widgets import Input, Static
 
+from nexus_tui.core.fmt import fmt_duration, money_column, plural
 from nexus_tui.screens.base import InsightScreen
-from nexus_tui.screens.common import (
-    empty_hint,
-    fmt_int,
-    fmt_ms,
-    fmt_usd,
-    local_time,
-    rating_summary,
-    short_model,
-)
+from nexus_tui.screens.common import empty_hint, fmt_int, local_time, rating_summary, short_model
 from nexus_tui.store import queries as Q
 from nexus_tui.store import ui_queries as U
 from nexus_tui.widgets.keyed_table import KeyedTable
@@ -24,14 +17,17 @@ from nexus_tui.widgets.keyed_table import KeyedTable
 PAGE = 200  # rows per page: only one page is ever in memory, whatever the number of sessions
 SORTS = ["start", "cost", "tokens", "tasks", "duration", "errors"]
 COLUMNS = [("start", "Start"), ("dur", "Duration"), ("cli", "CLI"), ("project", "Project"), ("persona", "Persona"),
-           ("models", "Models"), ("tasks", "Tasks"), ("tokens", "Tokens"), ("cost", "Cost"), ("errors", "Tool err"),
-           ("rating", "Rating"), ("id", "Session")]
+           ("models", "Models"), ("tasks", "Tasks"), ("tokens", "Tokens"), ("cost", "Cost"),
+           ("errors", "Tool failures"), ("rating", "Rating"), ("id", "Session")]
+RIGHT = {"dur", "tasks", "tokens", "cost", "errors"}
+DROP = ["id", "rating", "persona", "cli", "models", "dur", "project"]  # narrow: these go first; tasks… stay
 SORT_COLUMN = {"start": "start", "duration": "dur", "tasks": "tasks", "tokens": "tokens", "cost": "cost",
                "errors": "errors"}
 COLUMN_SORT = {v: k for k, v in SORT_COLUMN.items()}
+SORT_LABELS = {"errors": "tool failures"}
 
 
-def models_text(models: list[str], width: int = 30) -> str:
+def models_text(models: list[str], width: int = 26) -> str:
     names = [short_model(m) for m in models]
     out = ""
     for i, n in enumerate(names):
@@ -66,7 +62,7 @@ class SessionsScreen(InsightScreen):
         yield Static(id="summary", classes="kpis")
         yield Input(placeholder="search sessions: id, project, folder, branch, model, CLI, persona — Enter applies, "
                                 "Escape clears", id="search")
-        yield KeyedTable(COLUMNS, id="sessions")
+        yield KeyedTable(COLUMNS, right=RIGHT, drop=DROP, id="sessions")
         yield Static(id="empty", classes="empty")
 
     def on_mount(self) -> None:
@@ -90,10 +86,11 @@ class SessionsScreen(InsightScreen):
         self.page_start = page.offset
         table = self.query_one("#sessions", KeyedTable)
         rows = []
-        for r in page.rows:
-            cost = fmt_usd(r["cost_usd"]) + ("*" if r["unpriced_tasks"] else "")
+        costs = money_column([r["cost_usd"] for r in page.rows])
+        for r, cost in zip(page.rows, costs):
+            cost += "*" if r["unpriced_tasks"] else ""
             rows.append((r["session_id"], [
-                local_time(self.app, r["start_ms"]), fmt_ms(r["duration_ms"]), r["cli_tool"] or "-",
+                local_time(self.app, r["start_ms"]), fmt_duration(r["duration_ms"]), r["cli_tool"] or "-",
                 (r["project"] or "-")[:22], r["persona"] or "", models_text(r["models"]),
                 fmt_int(r["tasks"]), fmt_int(r["total_tokens"]), cost, fmt_int(r["tool_errors"]),
                 rating_summary(r["rated_helpful"], r["rated_not_helpful"]), r["session_id"][:13]]))
@@ -105,8 +102,10 @@ class SessionsScreen(InsightScreen):
         pages = max(1, -(-self.total // PAGE))
         first = self.page_start + 1 if self.total else 0
         self.query_one("#summary", Static).update(
-            f"[b]{self.total:,}[/b] sessions · rows {first:,}–{self.page_start + len(page.rows):,} · page "
-            f"{self.page_start // PAGE + 1}/{pages} · sort: {self.sort}{arrow}"
+            f"[b]{plural(self.total, 'session')}[/b]"
+            + (f" · rows {first:,}–{self.page_start + len(page.rows):,} · page {self.page_start // PAGE + 1}/{pages}"
+               if page.rows else "")
+            + f" · sort: {SORT_LABELS.get(self.sort, self.sort)}{arrow}"
             + (f" · search: [b]{escape(self.search)}[/b]" if self.search else "")
             + f" · range: {escape(self.app.range_label())}"
             + ("   [dim]* includes unpriced tasks[/dim]" if any(r["unpriced_tasks"] for r in page.rows) else ""))

@@ -13,7 +13,7 @@ from textual.widgets import Collapsible, Static
 
 from nexus_tui.collect.reader import input_preview, read_tool_block
 from nexus_tui.screens.base import InsightScreen
-from nexus_tui.screens.common import fmt_int, fmt_ms, fmt_usd, local_time, rating_text
+from nexus_tui.screens.common import fmt_int, fmt_ms, fmt_usd, local_time, plural, rating_text
 from nexus_tui.screens.session_detail import RatingMixin
 from nexus_tui.store import ui_queries as U
 
@@ -89,21 +89,21 @@ class TaskDetailScreen(RatingMixin, InsightScreen):
             calls.remove_children()
             widgets = [_call_widget(c, open_ids) for c in d["tool_calls"]]
             if d["more_calls"]:
-                widgets.append(Static(f"… and {d['more_calls']:,} more tool calls"))
+                widgets.append(Static(f"… and {plural(d['more_calls'], 'more tool call')}"))
             if not widgets:
                 widgets.append(Static("none"))
             calls.mount_all(widgets)
         n = len(d["tool_calls"]) + d["more_calls"]
         failed = sum(1 for c in d["tool_calls"] if c["success"] is False)
         self.query_one("#calls-title", Static).update(
-            f"[b]Tool calls[/b] {n}" + (f", [red]{failed} failed[/red]" if failed else "")
+            f"[b]Tool calls[/b] {n:,}" + (f", [red]{plural(failed, 'tool failure')}[/red]" if failed else "")
             + ("   [dim](Enter or click expands one, e expands all)[/dim]" if n else ""))
         errs = d["errors"]
         self.query_one("#errors", Static).update(
-            "[b]Errors[/b]\n" + "\n".join(
+            "[b]Tool failures and API errors[/b]\n" + "\n".join(
                 f" {local_time(app, e['ts_ms'], '%H:%M:%S')} [red]{escape(e['component'])}/{escape(e['kind'])}[/red]:"
                 f" {escape((e['message'] or '')[:300])}" for e in errs)
-            if errs else "[b]Errors[/b] none")
+            if errs else "[b]Tool failures and API errors[/b] none")
 
     def action_expand_all(self) -> None:
         boxes = list(self.query(Collapsible))

@@ -13,7 +13,7 @@ from textual.widgets import Static, TabbedContent, TabPane
 
 from nexus_tui.screens import base
 from nexus_tui.screens.base import InsightScreen
-from nexus_tui.screens.common import empty_hint, fmt_int, fmt_ms, fmt_pct, fmt_usd
+from nexus_tui.screens.common import empty_hint, fmt_int, fmt_ms, fmt_pct, fmt_usd, money_column, plural
 from nexus_tui.store import queries as Q
 from nexus_tui.store import ui_queries as U
 from nexus_tui.widgets.chart import ShareChart
@@ -24,6 +24,8 @@ DIMS = [("model", "model"), ("routing", "routing"), ("persona", "persona"), ("ag
 COLUMNS = [("key", "Value"), ("tasks", "Tasks"), ("in", "Input"), ("out", "Output"), ("cw", "Cache write"),
            ("cr", "Cache read"), ("cost", "Cost"), ("share", "Share of cost"), ("avg", "Avg latency"),
            ("p95", "p95 latency"), ("hit", "Cache hit")]
+RIGHT = {"tasks", "in", "out", "cw", "cr", "cost", "share", "avg", "p95", "hit"}
+DROP = ["cw", "cr", "hit", "avg", "p95", "in", "out"]  # narrow: these go first (value, tasks, cost, share stay)
 NOTES = {
     "agent": "main = the session's own turns (tasks.agent_id empty); sub-agent = turns of agents it started.",
     "tier": "The orchestrator's tier label (tasks.tier, e.g. Tier 1..4) where a source records one; (none) otherwise.",
@@ -33,12 +35,14 @@ NOTES = {
 NONE_LABEL = "(none)"
 
 
-def row_cells(dim: str, r: dict) -> list[str]:
-    """One row of a dimension's table (tests compare these with the report's rows)."""
+def row_cells(dim: str, r: dict, cost: str | None = None) -> list[str]:
+    """One row of a dimension's table (tests compare these with the report's rows); ``cost`` as its column shows
+    it (one precision for the column)."""
     key = r[dim]
+    cost = fmt_usd(r["cost_usd"]) if cost is None else cost
     return [NONE_LABEL if key is None else str(key), fmt_int(r["tasks"]), fmt_int(r["tokens_in"]),
             fmt_int(r["tokens_out"]), fmt_int(r["cache_creation_tokens"]), fmt_int(r["cache_read_tokens"]),
-            fmt_usd(r["cost_usd"]) + ("*" if r["unpriced_tasks"] else ""), fmt_pct(r["cost_share"]),
+            cost + ("*" if r["unpriced_tasks"] else ""), fmt_pct(r["cost_share"]),
             fmt_ms(r["avg_latency_ms"]), fmt_ms(r["p95_latency_ms"]), fmt_pct(r["cache_hit_rate"])]
 
 
@@ -59,7 +63,7 @@ class TiersScreen(InsightScreen):
                 with TabPane(f"By {title}", id=f"tab-{dim}"):
                     if dim in NOTES:
                         yield Static(NOTES[dim], classes="help")
-                    yield KeyedTable(COLUMNS, id=f"dim-{dim}")
+                    yield KeyedTable(COLUMNS, right=RIGHT, drop=DROP, id=f"dim-{dim}")
         yield ShareChart(id="share")
         yield Static(id="empty", classes="empty")
 
@@ -105,7 +109,7 @@ class TiersScreen(InsightScreen):
         empty = self.query_one("#empty", Static)
         empty.display = not has
         self.query_one("#dims").display = has
-        self.query_one("#share").display = has
+        self.query_one("#share").set_class(not has, "-off")  # by class: nexus.tcss hides it on a short terminal
         if not has:
             self.query_one("#summary", Static).update("")
             empty.update(empty_hint(self.app, in_db))
@@ -114,14 +118,18 @@ class TiersScreen(InsightScreen):
         cost = sum(r["cost_usd"] for r in rows)
         title = dict(DIMS)[dim]
         self.query_one("#summary", Static).update(
-            f"[b]By {title}[/b]: {len(rows)} value(s) · {fmt_int(tasks)} tasks · {fmt_usd(cost)} · latency "
+            f"[b]By {title}[/b]: {plural(len(rows), 'value')} · {plural(tasks, 'task')} · {fmt_usd(cost)} · latency "
             f"percentiles by nearest rank · d: next table · range: {escape(self.app.range_label())}")
-        self.query_one("#share", ShareChart).set_data(
+        share = self.query_one("#share", ShareChart)
+        share.styles.min_height = min(len(rows), ShareChart.TOP) + 4  # a row per bar: every bar keeps its label
+        share.set_data(
             [NONE_LABEL if r[dim] is None else str(r[dim]) for r in rows], [r["cost_usd"] for r in rows],
             f"cost by {title}")
         table = self.query_one(f"#dim-{dim}", KeyedTable)
+        costs = money_column([r["cost_usd"] for r in rows])
         # row keys: a value, or (for no value) one no stored text can equal ("(none)" may be stored text too)
-        table.sync([("\x00none" if r[dim] is None else str(r[dim]), row_cells(dim, r)) for r in rows])
+        table.sync([("\x00none" if r[dim] is None else str(r[dim]), row_cells(dim, r, c))
+                    for r, c in zip(rows, costs)])
         if not isinstance(self.focused, KeyedTable):
             table.focus()
 

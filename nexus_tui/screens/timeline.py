@@ -12,7 +12,7 @@ from textual.widgets import Static
 
 from nexus_tui.core.scoring import bucket_label, choose_bucket
 from nexus_tui.screens.base import InsightScreen
-from nexus_tui.screens.common import empty_hint, fmt_int, fmt_usd, local_time, short_model
+from nexus_tui.screens.common import empty_hint, fmt_int, fmt_usd, local_time, plural, short_model
 from nexus_tui.store import analytics as A
 from nexus_tui.store import ui_queries as U
 from nexus_tui.widgets.chart import TokenTimelineChart
@@ -108,7 +108,8 @@ class TimelineScreen(InsightScreen):
         self.query_one("#summary", Static).update(
             f"[b]Tokens per {bucket_label(tl.point_ms)}[/b] {what} · {escape(scope)} · "
             f"{local_time(self.app, data['start'], fmt)} – {local_time(self.app, data['end'] - 1, fmt)} · "
-            f"{len(tl.starts)} points · [b]{fmt_int(tl.total_tokens)}[/b] tokens · [b]{fmt_usd(tl.total_cost)}[/b]")
+            f"{plural(len(tl.starts), 'point')} · [b]{fmt_int(tl.total_tokens)}[/b] tokens · "
+            f"[b]{fmt_usd(tl.total_cost)}[/b]")
         series = tl.series
         if req.by == "model" and len({short_model(k) for k in series}) == len(series):  # no two share a short name
             series = {short_model(k): v for k, v in series.items()}

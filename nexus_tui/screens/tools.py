@@ -12,7 +12,7 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import Static
 
 from nexus_tui.screens.base import InsightScreen
-from nexus_tui.screens.common import empty_hint, fmt_int, fmt_ms, fmt_pct, local_time
+from nexus_tui.screens.common import empty_hint, fmt_int, fmt_ms, fmt_pct, local_time, plural
 from nexus_tui.store import analytics as A
 from nexus_tui.store import queries as Q
 from nexus_tui.store import ui_queries as U
@@ -24,6 +24,10 @@ TOOL_COLUMNS = [("tool", "Tool"), ("server", "MCP server"), ("calls", "Calls"), 
 SERVER_COLUMNS = [("server", "MCP server"), ("tools", "Tools"), ("calls", "Calls"), ("fail", "Failures"),
                   ("rate", "Failure rate"), ("p50", "p50"), ("p95", "p95"), ("p99", "p99"), ("max", "max")]
 ERROR_COLUMNS = [("type", "Error type"), ("tool", "Tool"), ("n", "Failures")]
+TOOL_RIGHT = {"calls", "fail", "rate", "p50", "p95", "p99", "max", "pending"}
+TOOL_DROP = ["pending", "p99", "max", "server", "p95"]  # narrow: these go first
+SERVER_RIGHT = {"tools", "calls", "fail", "rate", "p50", "p95", "p99", "max"}
+SERVER_DROP = ["p99", "max", "p95", "p50", "tools", "calls"]
 SEP = "\x1f"  # between tool and server in a row key
 
 
@@ -56,14 +60,14 @@ class ToolsScreen(InsightScreen):
 
     def body(self) -> ComposeResult:
         yield Static(id="summary", classes="kpis")
-        yield KeyedTable(TOOL_COLUMNS, id="tools")
+        yield KeyedTable(TOOL_COLUMNS, right=TOOL_RIGHT, drop=TOOL_DROP, id="tools")
         with Horizontal(id="lower"):
             with Vertical(id="servers-box"):
                 yield Static("[b]By MCP server[/b]", classes="section")
-                yield KeyedTable(SERVER_COLUMNS, id="servers")
+                yield KeyedTable(SERVER_COLUMNS, right=SERVER_RIGHT, drop=SERVER_DROP, id="servers")
             with Vertical(id="errors-box"):
                 yield Static(id="errors-title", classes="section")
-                yield KeyedTable(ERROR_COLUMNS, id="errors")
+                yield KeyedTable(ERROR_COLUMNS, right={"n"}, drop=["tool"], id="errors")
         yield Static(id="empty", classes="empty")
 
     def on_mount(self) -> None:
@@ -94,9 +98,10 @@ class ToolsScreen(InsightScreen):
             types[r["error_type"]] += r["failures"]
         top = " · ".join(f"{escape(k)} {v:,}" for k, v in types.most_common(6))
         self.query_one("#summary", Static).update(
-            f"[b]{len(tools)}[/b] tools · [b]{fmt_int(calls)}[/b] calls · [b]{fmt_int(fails)}[/b] failures "
-            f"({fmt_pct(fails / calls if calls else None)}) · latency percentiles by nearest rank · Enter: recent "
-            f"failures · range: {escape(self.app.range_label())}\nFailures by error type: {top or 'none'}")
+            f"[b]{plural(len(tools), 'tool')}[/b] · [b]{plural(calls, 'call')}[/b] · "
+            f"[b]{plural(fails, 'tool failure')}[/b] ({fmt_pct(fails / calls if calls else None)}) · Enter: recent "
+            f"failures · range: {escape(self.app.range_label())} · latency percentiles by nearest rank\n"
+            f"Tool failures by error type: {top or 'none'}")
         self.query_one("#tools", KeyedTable).sync(
             [(f"{t['tool']}{SEP}{t['server'] or ''}", tool_cells(t)) for t in tools])
         servers = data["servers"]
@@ -119,7 +124,7 @@ class ToolsScreen(InsightScreen):
         if tool is None and server is None:
             return
         what = f"tool {tool}" if tool else f"MCP server {server}"
-        self.query_one("#errors-title", Static).update(f"[b]Failures by error type[/b] — {escape(what)}")
+        self.query_one("#errors-title", Static).update(f"[b]Tool failures by type[/b] — {escape(what)}")
         self.run_query(self._errors, tool, server, tag="errors")
 
     def _errors(self, tool: str | None, server: str | None) -> list[dict]:
@@ -181,7 +186,7 @@ class ToolFailuresScreen(InsightScreen):
 
     def body(self) -> ComposeResult:
         yield Static(id="summary", classes="kpis")
-        yield KeyedTable(FAILURE_COLUMNS, id="failures")
+        yield KeyedTable(FAILURE_COLUMNS, right={"latency"}, drop=["session", "type", "latency"], id="failures")
         with VerticalScroll(id="failure-detail"):
             yield Static(id="text")
 
@@ -196,10 +201,10 @@ class ToolFailuresScreen(InsightScreen):
     def show(self, rows: list[dict]) -> None:
         self.rows = {r["id"]: r for r in rows}
         self.query_one("#summary", Static).update(
-            f"[b]Recent failures of {escape(self.what)}[/b]: {len(rows)}"
+            f"[b]Recent tool failures of {escape(self.what)}[/b]: {len(rows):,}"
             + (f" (the newest {self.LIMIT})" if len(rows) >= self.LIMIT else "")
             + f" · range: {escape(self.app.range_label())} · Escape: back")
-        table = self.query_one("#failures", KeyedTable)
+        table = self.query_one("#failures", KeyedTable)  # (columns: FAILURE_COLUMNS)
         table.sync([(r["id"], [local_time(self.app, r["started_ms"], "%Y-%m-%d %H:%M:%S"), r["tool_name"] or "",
                                r["error_type"] or "error", fmt_ms(r["latency_ms"]), (r["session_id"] or "")[:13],
                                ((r["error_message"] or "").strip().splitlines() or [""])[0][:80]]) for r in rows])

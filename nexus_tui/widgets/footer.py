@@ -3,7 +3,8 @@
 Textual's ``FooterKey.compact`` starts True and is then bound to ``Footer.compact`` (False), so every key added to
 the footer is restyled twice (the "-compact" class added, then removed): ≈ 40 keys' worth of CSS applied on every
 screen built and every time the footer is rebuilt (the bindings change with the focus). Here the keys start with
-the footer's value. ``compose`` is Textual's (textual/widgets/_footer.py, Footer.compose) with that key class.
+the footer's value. ``compose`` is Textual's (textual/widgets/_footer.py, Footer.compose) with that key class, and
+with the keys of ``PINNED`` actions (? Keys, q Quit) docked on the right, so a narrow terminal never loses them.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from collections import defaultdict
 from itertools import groupby
 
 from textual.app import ComposeResult
+from textual.containers import HorizontalGroup
 from textual.reactive import reactive
 from textual.widgets import Footer
 from nexus_tui.widgets._textual_private import FooterKey, FooterLabel, KeyGroup
@@ -21,13 +23,32 @@ class PlainFooterKey(FooterKey):
     compact = reactive(False)  # the footer's own default: binding it changes nothing, so no restyle
 
 
+PINNED = ("show_keys", "quit")  # actions whose key stays in view on the right, however narrow the terminal
+
+
 class AppFooter(Footer):
+    DEFAULT_CSS = """
+    AppFooter .pinned { dock: right; width: auto; height: 1; padding-left: 1; background: $footer-background; }
+    AppFooter.-compact FooterLabel { margin: 0 1 0 0; }
+    AppFooter .pinned FooterKey.-command-palette { dock: none; }
+    Screen.-narrow AppFooter .pinned FooterKey.-command-palette { display: none; }  /* ctrl+p still works */
+    """
+
+    NARROW = 120  # below this many columns the keys are shown compact (less space between them)
+
+    def on_resize(self, event) -> None:
+        narrow = event.size.width < self.NARROW
+        if narrow != self.compact:
+            self.compact = narrow
+
     def compose(self) -> ComposeResult:
         if not self._bindings_ready:
             return
         active_bindings = self.screen.active_bindings
-        bindings = [(binding, enabled, tooltip) for (_, binding, enabled, tooltip) in active_bindings.values()
-                    if binding.show]
+        shown = [(binding, enabled, tooltip) for (_, binding, enabled, tooltip) in active_bindings.values()
+                 if binding.show]
+        bindings = [b for b in shown if b[0].action not in PINNED]
+        pinned = [b for b in shown if b[0].action in PINNED]
         action_to_bindings: defaultdict[str, list] = defaultdict(list)
         for binding, enabled, tooltip in bindings:
             action_to_bindings[binding.action].append((binding, enabled, tooltip))
@@ -50,13 +71,18 @@ class AppFooter(Footer):
                     yield key_class(binding.key, self.app.get_key_display(binding), binding.description,
                                     binding.action, disabled=not enabled,
                                     tooltip=tooltip).data_bind(compact=Footer.compact)
-        if self.show_command_palette and self.app.ENABLE_COMMAND_PALETTE:
-            try:
-                _node, binding, enabled, tooltip = active_bindings[self.app.COMMAND_PALETTE_BINDING]
-            except KeyError:
-                pass
-            else:
-                # not bound in Textual either: it keeps FooterKey's own compact=True look
-                yield FooterKey(binding.key, self.app.get_key_display(binding), binding.description,
-                                binding.action, classes="-command-palette", disabled=not enabled,
-                                tooltip=binding.tooltip or binding.description)
+        with HorizontalGroup(classes="pinned"):
+            for binding, enabled, tooltip in pinned:
+                yield key_class(binding.key, self.app.get_key_display(binding), binding.description,
+                                binding.action, disabled=not enabled,
+                                tooltip=tooltip).data_bind(compact=Footer.compact)
+            if self.show_command_palette and self.app.ENABLE_COMMAND_PALETTE:
+                try:
+                    _node, binding, enabled, tooltip = active_bindings[self.app.COMMAND_PALETTE_BINDING]
+                except KeyError:
+                    pass
+                else:
+                    # not bound in Textual either: it keeps FooterKey's own compact=True look
+                    yield FooterKey(binding.key, self.app.get_key_display(binding), binding.description,
+                                    binding.action, classes="-command-palette", disabled=not enabled,
+                                    tooltip=binding.tooltip or binding.description)

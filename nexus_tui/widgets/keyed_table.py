@@ -22,7 +22,7 @@ def plain_cell(value) -> str | None:
             return None  # markup or a possible :emoji: code: DataTable renders it through Text.from_markup
         text = value
     elif type(value) is Text:
-        if value.spans or value.style or value.justify not in (None, "default", "left") or value.overflow \
+        if value.spans or value.style or value.justify not in (None, "default", "left", "right") or value.overflow \
                 or value.no_wrap is not None or value.end != "\n":
             return None
         text = value.plain
@@ -33,11 +33,19 @@ def plain_cell(value) -> str | None:
     return text if text.isprintable() and cell_len(text) == len(text) else None
 
 
+def right_aligned(value) -> bool:
+    return type(value) is Text and value.justify == "right"
+
+
 class KeyedTable(DataTable):
     """``sync(rows)`` with rows of (key, cells): updates, adds and removes rows without losing the cursor.
 
     When the cursor is on the last row and moves down (or on the first and moves up) the table posts
     ``KeyedTable.EdgeReached`` so a paged screen can load the next (previous) page.
+
+    ``right``: keys of the columns shown right-aligned (numbers), title included. ``drop``: keys of columns that
+    may be left out, the first dropped first, while the columns would not fit the table's width (the others always
+    stay); they come back when it widens.
     """
 
     class EdgeReached(Message):
@@ -55,18 +63,77 @@ class KeyedTable(DataTable):
     BINDINGS = [Binding("home", "scroll_top", "First row", show=False),  # rows, not columns: Home/End go to the
                 Binding("end", "scroll_bottom", "Last row", show=False)]  # first and last row
 
-    def __init__(self, columns: list[tuple[str, str]], **kw) -> None:
+    def __init__(self, columns: list[tuple[str, str]], right=(), drop=(), **kw) -> None:
         super().__init__(cursor_type="row", zebra_stripes=True, **kw)
-        self._columns = columns
+        self._all_columns = list(columns)
+        self._columns = list(columns)  # the columns shown (all but the dropped ones)
+        self._labels = dict(columns)
+        self._right = set(right)
+        self._drop = [k for k in drop if k in self._labels]
+        self._all_rows: list[tuple[str, list]] | None = None  # the last rows synced, every column
 
     def on_mount(self) -> None:
         self._add_columns()
 
+    def _label(self, key: str):
+        label = self._labels[key]
+        return Text(label, justify="right") if key in self._right else label
+
     def _add_columns(self) -> None:
         """Once: on mount, or on the first sync if data arrives before this table's Mount was handled."""
         if not self.columns:
-            for key, label in self._columns:
-                self.add_column(label, key=key)
+            for key, _label in self._columns:
+                self.add_column(self._label(key), key=key)
+
+    # ------------------------------------------------------------ columns that fit the width
+    def _fit(self, rows: list[tuple[str, list]]) -> list[tuple[str, str]]:
+        """The columns to show for ``rows`` at the table's width: the droppable ones go, first first, until the rest
+        fits (every column when the width is not known yet)."""
+        if not self._drop:
+            return self._all_columns
+        width = self.size.width or (self.app.size.width if self.is_attached else 0)
+        if not width:
+            return self._all_columns
+        width -= 2  # the vertical scrollbar
+        pad = 2 * self.cell_padding
+        need = {}
+        for i, (key, label) in enumerate(self._all_columns):
+            w = cell_len(self._labels.get(key, label))
+            for _k, cells in rows:
+                v = cells[i] if i < len(cells) else ""
+                w = max(w, cell_len(v.plain if isinstance(v, Text) else str(v)))
+            need[key] = w + pad
+        keep = {k for k, _ in self._all_columns}
+        total = sum(need.values())
+        for key in self._drop:
+            if total <= width:
+                break
+            keep.discard(key)
+            total -= need[key]
+        return [(k, label) for k, label in self._all_columns if k in keep]
+
+    def _project(self, rows: list[tuple[str, list]]) -> list[tuple[str, list]]:
+        """Rows with only the shown columns' cells, numbers right-aligned; rebuilds the columns when they change."""
+        shown = self._fit(rows)
+        if [k for k, _ in shown] != [k for k, _ in self._columns]:
+            self._columns = shown
+            if self.columns:
+                self.clear(columns=True)
+            self._add_columns()
+        index = {k: i for i, (k, _l) in enumerate(self._all_columns)}
+        cols = [(index[k], k in self._right) for k, _ in self._columns]
+        return [(key, [Text(cells[i], justify="right") if r and isinstance(cells[i], str) and cells[i] else cells[i]
+                       for i, r in cols]) for key, cells in rows]  # (an empty cell looks the same either way)
+
+    def on_resize(self, event) -> None:
+        if self._drop and self._all_rows is not None and \
+                [k for k, _ in self._fit(self._all_rows)] != [k for k, _ in self._columns]:
+            self.sync(self._all_rows)
+
+    @property
+    def shown_columns(self) -> list[str]:
+        """Keys of the columns on screen."""
+        return [k for k, _ in self._columns]
 
     def _update_dimensions(self, new_rows) -> None:
         # Plain one-line cells are measured here by their length (DataTable measures every cell of every new row
@@ -132,13 +199,15 @@ class KeyedTable(DataTable):
                 if self.header_height != 1:
                     return None
                 row_key = self._header_row_key
-                text = plain_cell(self.columns[column_key].label)
+                value = self.columns[column_key].label
+                text = plain_cell(value)
             else:
                 row_key = self._row_locations.get_key(row_index)
                 row = self.rows[row_key]
                 if row.height != 1 or row.auto_height or row.label is not None:
                     return None
-                text = plain_cell(self._data[row_key].get(column_key))
+                value = self._data[row_key].get(column_key)
+                text = plain_cell(value)
         except KeyError:
             return None
         pad = self.cell_padding
@@ -158,9 +227,12 @@ class KeyedTable(DataTable):
             style = base_style + Style.from_meta({"row": row_index, "column": column_index}) + component_style
             style = style + post_style if style else post_style
             line = [Segment(" " * pad, style)] if pad else []
-            line.append(Segment(text, style))  # Rich keeps it when empty too
-            if inner > len(text):
-                line.append(Segment(" " * (inner - len(text)), style))
+            if right_aligned(value):  # Rich pads the text on the left, in one segment
+                line.append(Segment(" " * (inner - len(text)) + text, style))
+            else:
+                line.append(Segment(text, style))  # Rich keeps it when empty too
+                if inner > len(text):
+                    line.append(Segment(" " * (inner - len(text)), style))
             if pad:
                 line.append(Segment(" " * pad, style))
             lines = cache[key] = [line]
@@ -184,13 +256,13 @@ class KeyedTable(DataTable):
 
     def set_labels(self, labels: dict[str, str]) -> None:
         """Change column titles (e.g. to show the sort order) without touching the rows."""
-        from rich.text import Text
-
         changed = False
         for key, label in labels.items():
+            if key in self._labels:
+                self._labels[key] = label
             col = next((c for c in self.columns.values() if c.key.value == key), None)
             if col is not None and col.label.plain != label:
-                col.label = Text(label)
+                col.label = Text(label, justify="right" if key in self._right else None)
                 col.content_width = max(col.content_width, len(label))
                 changed = True
         if changed:
@@ -214,6 +286,8 @@ class KeyedTable(DataTable):
         """Show ``rows``; the cursor stays on its row (or goes to ``cursor``: a key, or a row index)."""
         self._add_columns()
         keep = self.current_key
+        self._all_rows = rows
+        rows = self._project(rows)
         old = [k.value for k in self.rows]
         new = [k for k, _ in rows]
         with self.app.batch_update():

@@ -1,17 +1,22 @@
-"""KPI tiles: a row of small boxes, each a title, a big value and a line of detail."""
+"""KPI tiles: a row of small boxes, each a title, a big value and lines of detail.
+
+Every line stays one line (cut with … when the tile is narrow), most important first: on a
+short terminal the tiles keep the value and the first detail line (``Screen.-short KpiTile`` in nexus.tcss).
+"""
 
 from __future__ import annotations
 
-from nexus_tui.widgets.safe import escape
+from rich.text import Text
 from textual.containers import Horizontal
 from textual.widgets import Static
 
 
 class KpiTile(Static):
-    """One figure with its title and a detail line; ``level`` colours the border (ok, warning, error)."""
+    """One figure with its title and detail lines; ``level`` colours the border (ok, warning, error)."""
 
     DEFAULT_CSS = """
-    KpiTile { width: 1fr; height: auto; min-height: 5; border: round $panel-lighten-2; padding: 0 1; }
+    KpiTile { width: 1fr; height: auto; min-height: 5; border: round $panel-lighten-2; padding: 0 1;
+              text-wrap: nowrap; text-overflow: ellipsis; }
     KpiTile.-warning { border: round $warning; }
     KpiTile.-error { border: round $error; }
     KpiTile.-ok { border: round $success; }
@@ -24,9 +29,18 @@ class KpiTile(Static):
     def set(self, value: str, detail: str = "", level: str | None = None, title: str | None = None) -> None:
         if title is not None:
             self.border_title = title
-        self.update(f"[b]{escape(value)}[/b]\n[dim]{escape(detail)}[/dim]")
+        self.update(kpi_text(value, detail))
         for name in ("ok", "warning", "error"):
             self.set_class(level == name, f"-{name}")
+
+
+def kpi_text(value: str, detail: str = "") -> Text:
+    """The tile's content: the value in bold, each line of ``detail`` dim; every line stays one line (… if cut)."""
+    out = Text(str(value), style="bold", end="", no_wrap=True, overflow="ellipsis")
+    for line in str(detail).splitlines():
+        out.append("\n")
+        out.append(line, style="dim")
+    return out
 
 
 class KpiRow(Horizontal):

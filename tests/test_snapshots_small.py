@@ -1,0 +1,118 @@
+"""Every screen at 80×24 (the smallest terminal we support), next to the 160×48 pictures of test_snapshots.py and
+test_snapshots_shell.py: the snapshots here were read (the SVG text) to check that each screen keeps its key
+content; ``test_key_content_at_80x24`` checks the same on the screen's text, so a layout change that hides it fails
+whatever the snapshot says. A few screens are also snapshotted again at 160×48 where their layout depends on the
+size (breakpoint classes)."""
+
+from __future__ import annotations
+
+import io
+
+import pytest
+from rich.console import Console
+
+from tests.tui_helpers import SIZE, demo_app, settle
+
+SMALL = (80, 24)
+
+
+def _run_before(*keys):
+    async def run(pilot):
+        app = pilot.app
+        await settle(app, pilot)
+        for k in keys:
+            await pilot.press(k)
+            await settle(app, pilot)
+        await pilot.pause(0.2)  # tables measure their columns when idle: let that repaint before the picture
+        await settle(app, pilot)
+    return run
+
+
+CASES = [
+    ("sessions", ()), ("timeline", ("2",)), ("costs", ("3",)), ("efficiency", ("4",)), ("tiers", ("5",)),
+    ("tools", ("6",)), ("session_detail", ("enter",)), ("task_detail", ("enter", "enter")),
+    ("filters", ("f",)), ("keys", ("question_mark",)),
+]
+
+
+@pytest.mark.parametrize("name,keys", CASES, ids=[name for name, _keys in CASES])
+def test_snapshot_80x24(snap_compare, tmp_path, name, keys):
+    assert snap_compare(demo_app(tmp_path), terminal_size=SMALL, run_before=_run_before(*keys))
+
+
+def screen_text(app) -> str:
+    """What the terminal shows, as plain text (the lines of the screenshot)."""
+    console = Console(width=app.size.width, height=app.size.height, file=io.StringIO(), force_terminal=True,
+                      color_system="truecolor", record=True, legacy_windows=False, safe_box=False)
+    console.print(app.screen._compositor.render_update(full=True, screen_stack=app._background_screens))
+    return console.export_text()
+
+
+# what each screen must show at 80×24: its key figures, its table's key columns, and the quit key
+KEY_CONTENT = {
+    "sessions": ((), ["90 sessions", "Start", "Tasks", "Tokens", "Cost", "Tool failures", "2,436,282", "$2.83"]),
+    "timeline": (("2",), ["Tokens per", "tokens", "$99.75", "10-21"]),
+    "costs": (("3",), ["Today", "This month", "Burn rate", "Local savings", "$3.47 of $4.00", "runs out at 09:58",
+                       "Period", "Spent", "Projected", "spent today", "Day", "Cost", "2026-11-20"]),
+    "efficiency": (("4",), ["Tokens/change", "Cost/change", "Useful changes", "Without change", "1 of 90 sessions",
+                            "tokens per useful change", "Least efficient sessions", "Session", "demo-0021-e73"]),
+    "tiers": (("5",), ["By model: 7 values", "Value", "Tasks", "Cost", "Share of cost", "claude-opus-4-6",
+                       "gemini-2.5-flash", "qwen2.5-coder:7b", "llama3.1:8b"]),
+    "tools": (("6",), ["11 tools", "162 tool failures", "Tool", "Calls", "Failures", "Write", "Grep", "Edit", "Bash",
+                       "By MCP server", "github", "Tool failures by type"]),
+    "session_detail": (("enter",), ["Session ID", "Tokens", "Cost", "Status", "5 tool failures", "Time", "Model",
+                                    "Latency", "07:57:04"]),
+    "task_detail": (("enter", "enter"), ["Task req_demo_0089_000", "Tokens", "Latency", "Tool calls", "MultiEdit"]),
+    "filters": (("f",), ["Range and filters", "Today", "Project", "Apply", "Clear all", "Cancel"]),
+}
+
+
+@pytest.mark.parametrize("name", list(KEY_CONTENT))
+async def test_key_content_at_80x24(tmp_path, name):
+    keys, wanted = KEY_CONTENT[name]
+    app = demo_app(tmp_path)
+    async with app.run_test(size=SMALL) as pilot:
+        await _run_before(*keys)(pilot)
+        text = screen_text(app)
+        lines = text.splitlines()
+        assert len(lines) == 24 and max(len(x) for x in lines) <= 80
+        missing = [w for w in wanted if w not in text]
+        assert not missing, f"{name} at 80×24 does not show {missing}:\n{text}"
+        if name != "filters":  # the dialog covers the footer
+            assert "q Quit" in lines[-1] and "? Keys" in lines[-1], lines[-1]
+        assert "(s)" not in text and "value(s)" not in text and "rows 0–0" not in text
+
+
+async def test_columns_come_back_when_the_terminal_widens(tmp_path):
+    """Sessions at 80 columns leaves out the droppable columns (never tasks, tokens, cost, tool failures); at 160
+    every column is back, numbers right-aligned."""
+    app = demo_app(tmp_path)
+    async with app.run_test(size=SMALL) as pilot:
+        await _run_before()(pilot)
+        table = app.screen.query_one("#sessions")
+        narrow = table.shown_columns
+        assert {"start", "tasks", "tokens", "cost", "errors"} <= set(narrow) and "id" not in narrow
+        await pilot.resize_terminal(*SIZE)
+        await _run_before()(pilot)
+        assert table.shown_columns == [k for k, _ in table._all_columns]
+        text = screen_text(app)
+        header = next(x for x in text.splitlines() if "Start" in x and "Tokens" in x)
+        row = next(x for x in text.splitlines() if "2,436,282" in x)
+        # right-aligned: the number ends where its column's title ends
+        assert row.index("2,436,282") + len("2,436,282") == header.index("Tokens") + len("Tokens")
+
+
+async def test_share_chart_labels_every_bar_at_160x48(tmp_path):
+    """Tiers' cost chart has a row per bar (all 7 models labelled, each name in the table and on its bar); at
+    80×24 the chart gives way to the table, whose Share of cost column has the same numbers."""
+    app = demo_app(tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await _run_before("5")(pilot)
+        lines = screen_text(app).splitlines()
+        names = [r["model"] for r in app.screen.shown["model"]]
+        assert len(names) == 7
+        for name in names:
+            assert any(x.rstrip().endswith(name[:28] + "┤") or f"{name[:28]}┤" in x for x in lines), name
+        await pilot.resize_terminal(*SMALL)
+        await _run_before()(pilot)
+        assert not app.screen.query_one("#share").display or app.screen.query_one("#share").region.height == 0

@@ -1,0 +1,35 @@
+"""'Errors' means one thing on every screen (issue 10, A21): failed tool calls are tool failures, ingest problems
+are ingest problems or skipped lines, API error turns are API errors; counts read with their noun."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+from nexus_tui.app import NexusApp
+from nexus_tui.collect.collector import PassReport
+from nexus_tui.config import load_settings
+from nexus_tui.store import open_store
+from nexus_tui.store.writer import WriteResult
+
+
+def _app(tmp_path) -> NexusApp:
+    settings = load_settings(home=str(tmp_path / "home"), db=f"sqlite:///{tmp_path / 'x.db'}")
+    return NexusApp(settings, open_store(settings.db_url), None, now_ms=1_763_640_000_000, tz="UTC")
+
+
+def test_status_line_names_ingest_problems_and_skipped_lines(tmp_path):
+    app = _app(tmp_path)
+    app.last_report = PassReport(written=WriteResult(new_tasks=1, new_tool_calls=2), skipped=Counter(bad_json=3),
+                                 problems=["cannot read /x/y.jsonl: permission denied"], seconds=0.01,
+                                 finished_ms=1_763_640_000_000)
+    line = app.status_line()
+    assert "1 ingest problem" in line and "cannot read /x/y.jsonl" in line
+    assert "added 1 task, 2 tool calls" in line and "3 skipped lines" in line
+    assert "errors" not in line and "(s)" not in line
+    # the problems come before the counts: a narrow terminal still shows them
+    assert line.index("ingest problem") < line.index("last pass")
+    app.last_report = PassReport(written=WriteResult(new_tasks=2, new_tool_calls=1), skipped=Counter(x=1),
+                                 finished_ms=1_763_640_000_000)
+    line = app.status_line()
+    assert "no ingest problems" in line and "1 skipped line " in line and "1 tool call " in line
+    assert "errors" not in line
