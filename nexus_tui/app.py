@@ -106,7 +106,8 @@ class NexusApp(App):
         self.tz = local_zone(tz)
         self.tzname = tz or "local time"
         self.demo = demo
-        self.filters = filters if filters is not None else Filters()  # the starting range and filters
+        # the starting range and filters; the cost mode ([pricing] cost_mode) is kept through every filter change
+        self.filters = (filters if filters is not None else Filters()).with_(cost_mode=settings.cost_mode)
         self.selected_session: str | None = None
         self.rating_undo: list[tuple[str, int | None]] = []  # (task id, rating before), touched by the rating worker
         self._rating_ops: deque[tuple] = deque()
@@ -400,7 +401,7 @@ class NexusApp(App):
         yield SystemCommand("Range: custom dates…", "Pick the first and last day", self.action_filters)
         yield SystemCommand("Filters…", "Range, project, model, source, CLI tool, persona (key f)", self.action_filters)
         yield SystemCommand("Clear filters", "Back to all time, every project, model, source, CLI tool, persona",
-                            lambda: self.set_filters(Filters()))
+                            lambda: self.set_filters(Filters(cost_mode=self.settings.cost_mode)))
         yield SystemCommand("Undo last rating", "The same as u", self.undo_rating)
 
     # ------------------------------------------------------------ ratings (through the collector's single writer)

@@ -410,6 +410,32 @@ async def test_search_filters_the_sessions(tmp_path):
         assert len(cells(app.screen.query_one("#sessions"))) == 90
 
 
+async def test_search_filters_as_you_type(tmp_path):
+    """No Enter needed: the table follows the box once typing pauses; every key is not a query of its own."""
+    app = demo_app(tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(app, pilot)
+        screen = app.screen
+        calls = []
+        real = screen.refresh_data
+        screen.refresh_data = lambda *a, **k: (calls.append(screen.search), real(*a, **k))[1]
+        await pilot.press("slash", *"webshop")
+        assert calls == []  # typing, not yet paused
+        await pilot.pause(screen.SEARCH_DELAY_S * 3)
+        await settle(app, pilot)
+        assert calls == ["webshop"]  # one query for the whole word
+        rows = cells(screen.query_one("#sessions"))
+        assert rows and len(rows) == Q.sessions(app.store.engine, Filters(), search="webshop").total < 90
+        assert screen.query_one("#search").has_focus  # still typing: the focus stays in the box
+        await pilot.press(*"-no")
+        await pilot.pause(screen.SEARCH_DELAY_S * 3)
+        await settle(app, pilot)
+        assert "No session matches 'webshop-no'" in str(screen.query_one("#empty").render())
+        await pilot.press("escape")
+        await settle(app, pilot)
+        assert len(cells(screen.query_one("#sessions"))) == 90
+
+
 async def test_filters_dialog_applies_to_every_screen(tmp_path):
     app = demo_app(tmp_path)
     async with app.run_test(size=SIZE) as pilot:

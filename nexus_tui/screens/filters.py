@@ -137,4 +137,4 @@ class FiltersScreen(ModalScreen[Filters | None]):
         for name, _label in FIELDS:
             v = self.query_one(f"#{name}", Select).value
             values[name] = None if v == Select.NULL else v
-        return Filters(since_ms=since, until_ms=until, range_name=rng, **values)
+        return Filters(since_ms=since, until_ms=until, range_name=rng, cost_mode=self.app.settings.cost_mode, **values)

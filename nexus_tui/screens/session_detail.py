@@ -83,7 +83,8 @@ class SessionDetailScreen(RatingMixin, InsightScreen):
 
     def fetch(self):
         head = U.session_header(self.engine, self.session_id)
-        tasks = U.session_tasks(self.engine, self.session_id) if head is not None else []
+        tasks = (U.session_tasks(self.engine, self.session_id, cost_mode=self.app.filters.cost_mode)
+                 if head is not None else [])
         return head, tasks
 
     def show(self, data) -> None:

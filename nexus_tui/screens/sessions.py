@@ -60,8 +60,8 @@ class SessionsScreen(InsightScreen):
 
     def body(self) -> ComposeResult:
         yield Static(id="summary", classes="kpis")
-        yield Input(placeholder="search sessions: id, project, folder, branch, model, CLI, persona — Enter applies, "
-                                "Escape clears", id="search")
+        yield Input(placeholder="search sessions: id, project, folder, branch, model, CLI, persona — filters as you "
+                                "type, Escape clears", id="search")
         yield KeyedTable(COLUMNS, right=RIGHT, drop=DROP, id="sessions")
         yield Static(id="empty", classes="empty")
 
@@ -135,9 +135,34 @@ class SessionsScreen(InsightScreen):
         box.value = self.search
         box.focus()
 
+    SEARCH_DELAY_S = 0.15  # typing pauses this long before the table follows (each key would be a query)
+
+    def on_input_changed(self, event: Input.Changed) -> None:
+        """Search as you type: the table follows the box after a short pause; Enter applies at once."""
+        if event.input.id != "search" or not event.input.display:
+            return
+        event.stop()
+        if getattr(self, "_search_timer", None) is not None:
+            self._search_timer.stop()
+        self._search_timer = self.set_timer(self.SEARCH_DELAY_S, self._apply_typed_search)
+
+    def _apply_typed_search(self) -> None:
+        self._search_timer = None
+        box = self.query_one("#search", Input)
+        value = box.value.strip()
+        if not box.display or value == self.search:
+            return
+        self.search = value
+        self.page_start = 0
+        self._cursor_after_load = 0
+        self.refresh_data()
+
     def on_input_submitted(self, event: Input.Submitted) -> None:
         if event.input.id == "search":
             event.stop()
+            if getattr(self, "_search_timer", None) is not None:
+                self._search_timer.stop()
+                self._search_timer = None
             self.search = event.value.strip()
             self.page_start = 0
             self._cursor_after_load = 0
@@ -146,6 +171,9 @@ class SessionsScreen(InsightScreen):
             self.refresh_data()
 
     def action_clear_search(self) -> None:
+        if getattr(self, "_search_timer", None) is not None:
+            self._search_timer.stop()
+            self._search_timer = None
         box = self.query_one("#search", Input)
         if self.search or box.display:
             had = bool(self.search)

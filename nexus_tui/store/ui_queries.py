@@ -58,12 +58,17 @@ def session_header(engine: Engine, session_id: str) -> dict | None:
     return d
 
 
-def session_tasks(engine: Engine, session_id: str, limit: int = SESSION_TASKS_LIMIT, offset: int = 0) -> list[dict]:
-    """A session's tasks in time order, with the names of the tools each one used ('!' marks a failed call)."""
+def session_tasks(engine: Engine, session_id: str, limit: int = SESSION_TASKS_LIMIT, offset: int = 0,
+                  cost_mode: str = "auto") -> list[dict]:
+    """A session's tasks in time order, with the names of the tools each one used ('!' marks a failed call); the
+    cost in the cost mode (store/rollup.py cost_expr)."""
+    from nexus_tui.store.rollup import cost_expr
+
     with engine.connect() as conn:
         rows = [dict(r._mapping) for r in conn.execute(
             select(T.c.id, T.c.ts_ms, T.c.model, T.c.routing, T.c.source, T.c.tokens_in, T.c.tokens_out,
-                   T.c.cache_read_tokens, T.c.cache_creation_tokens, T.c.total_tokens, T.c.latency_ms, T.c.cost_usd,
+                   T.c.cache_read_tokens, T.c.cache_creation_tokens, T.c.total_tokens, T.c.latency_ms,
+                   cost_expr(cost_mode).label("cost_usd"),
                    T.c.quality_rating, T.c.agent_id, T.c.status, T.c.tier, T.c.persona)
             .where(T.c.session_id == session_id).order_by(T.c.ts_ms, T.c.id).limit(limit).offset(offset))]
         ids = [r["id"] for r in rows]
