@@ -674,8 +674,15 @@ def test_proxy_settings_are_read_and_guarded(tmp_path):
     s = load_settings(tmp_path)
     assert (s.proxy_enabled, s.proxy_port, s.proxy_store_bodies, s.proxy_upstream, s.proxy_openai_upstream) == (
         True, 9999, True, "http://10.0.0.2:8080", "http://127.0.0.1:11434")
-    (tmp_path / "insights.toml").write_text('[proxy]\nenabled = "yes"\nport = 70000\nupstream = "ftp://x"\n'
-                                            'store_bodies = 1\n')
+    from nexus_tui.config import SettingsError
+
+    # a bad value is named, never silently dropped (the commands print the line and exit 2)
+    for bad, key in (('enabled = "yes"', "enabled"), ("port = 70000", "port"), ('upstream = "ftp://x"', "upstream"),
+                     ("store_bodies = 1", "store_bodies")):
+        (tmp_path / "insights.toml").write_text(f"[proxy]\n{bad}\n")
+        with pytest.raises(SettingsError, match=rf"\[proxy\] {key} = "):
+            load_settings(tmp_path)
+    (tmp_path / "insights.toml").write_text("[proxy]\n")
     s = load_settings(tmp_path)
     assert (s.proxy_enabled, s.proxy_port, s.proxy_store_bodies, s.proxy_upstream, s.proxy_openai_upstream) == (
         False, 8787, False, "https://api.anthropic.com", None)

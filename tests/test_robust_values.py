@@ -111,7 +111,7 @@ def test_out_of_range_values_are_skipped_by_reason_and_ingest_goes_on(tmp_path):
     assert daily.returncode == 0, daily.stderr
     s, d = json.loads(summary.stdout), json.loads(daily.stdout)
     assert s["tasks"] == 4 and s["sessions"] == 3
-    assert {row["date"]: row["tasks"] for row in d} == {"2025-10-01": 1, "2026-03-01": 3}
+    assert {row["date"]: row["tasks"] for row in d["daily"]} == {"2025-10-01": 1, "2026-03-01": 3}
 
 
 # --- the writer never raises on what a parser can return ----------------------------------------------------------

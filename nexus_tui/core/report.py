@@ -162,7 +162,7 @@ def _json_escape(m: re.Match) -> str:
 def to_json(obj) -> str:
     """Indented JSON; floats rounded by kind; invisible and control code points escaped as ``\\uXXXX``."""
     out = orjson.dumps(rounded(obj), option=orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS).decode()
-    return out if out.isascii() else _JSON_UNSAFE.sub(_json_escape, out)
+    return out if out.isascii() and "\x7f" not in out else _JSON_UNSAFE.sub(_json_escape, out)
 
 
 def _cell(v, key: str) -> str:
