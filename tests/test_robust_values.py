@@ -312,7 +312,6 @@ def test_a_parser_bug_costs_only_its_line(monkeypatch):
         return real(self, d, *a)
 
     monkeypatch.setattr(claude_code._Parser, "assistant", buggy)
-    monkeypatch.setattr(claude_code, "typed_decode", None)  # the orjson path (test_parse_typed: the typed one)
     state = claude_code.new_state()
     chunk = "".join(json.dumps(x) + "\n" for x in
                     [_cc(), _cc(requestId="req_bug", uuid="ub", id="msg_b"),

@@ -24,13 +24,6 @@ from nexus_tui.core.events import (SOURCE_TRANSCRIPT, Batch, ErrorRec, SessionRe
 from nexus_tui.core.parse.guard import MAX_TOKENS, Malformed, bounded_int, guarded, loads, time_ok
 from nexus_tui.core.pricing import price
 
-try:  # typed decoding of the fields used (claude_code_typed); without msgspec every line takes the orjson path
-    from msgspec import UNSET
-
-    from nexus_tui.core.parse.claude_code_typed import decode as typed_decode, input_size
-except ImportError:  # pragma: no cover
-    typed_decode = None
-
 CLI_TOOL = "claude-code"
 _RECENT = 256  # line times remembered per file for latency
 _MAX_TOKENS = MAX_TOKENS  # a count (or a response's total) above this is corrupt data, not usage
@@ -128,29 +121,6 @@ def _result_size(content) -> int:
     return 0
 
 
-def _typed_result_text(content) -> str:
-    if isinstance(content, str):
-        return content
-    if content is None:
-        return ""
-    return "\n".join([c.text for c in content if c.text is not None])
-
-
-def _typed_result_size(content) -> int:
-    if isinstance(content, str):
-        return len(content) if content.isascii() else len(content.encode("utf-8", "replace"))
-    if content is None:
-        return 0
-    n = 0
-    for c in content:
-        text = c.text
-        if text is not None:
-            n += len(text) if text.isascii() else len(text.encode("utf-8", "replace"))
-        elif c.source is not None and c.source.data is not None:
-            n += len(c.source.data)
-    return n
-
-
 def _trim(text: str, n: int = _ERR_TRIM) -> str:
     text = text.strip()
     return text if len(text) <= n else text[: n - 1] + "…"
@@ -178,24 +148,24 @@ class _Parser:
             del r[next(iter(r))]
 
     def session(self, d: dict, sid: str, ts: int) -> None:
-        self.session_of(sid, ts, d.get("cwd"), d.get("gitBranch"), d.get("version"))
-
-    def session_of(self, sid: str, ts: int, cwd, branch, version) -> None:
         s = self.sessions.get(sid)
         if s is not None:  # the common case, kept short: most lines only move the session's bounds
             if ts < s.start_ms:
                 s.start_ms = ts
             elif ts > s.end_ms:
                 s.end_ms = ts
+            branch, version = d.get("gitBranch"), d.get("version")
             if branch and branch != s.git_branch and isinstance(branch, str):
                 s.git_branch = branch
             if version and version != s.cli_version and isinstance(version, str):
                 s.cli_version = version
             if s.cwd is None:
+                cwd = d.get("cwd")
                 if cwd and isinstance(cwd, str):
                     s.cwd = cwd
                     s.project = cwd.rstrip("/").rsplit("/", 1)[-1] or cwd
             return
+        cwd, branch, version = d.get("cwd"), d.get("gitBranch"), d.get("version")
         if cwd is not None and not isinstance(cwd, str):
             cwd = None
         if not branch or not isinstance(branch, str):
@@ -218,174 +188,6 @@ class _Parser:
             s.git_branch = branch
         if version and version != s.cli_version:
             s.cli_version = version
-
-    # --- the typed path (claude_code_typed): the common lines, read without materializing unused fields ----------
-    # Each method first checks, changing nothing, that the line takes no skip or rare branch of the orjson path
-    # (``line``); only then does it apply it, with the same effects in the same order. Otherwise it returns False
-    # and the line goes through ``line``.
-
-    def typed_line(self, v, offset: int, length: int) -> bool:
-        typ = v.type
-        if typ in ("summary", "file-history-snapshot", "queue-operation"):
-            self.batch.lines += 1
-            return True
-        if typ not in _KNOWN_TYPES or typ == "system":
-            return False
-        sid = v.sessionId
-        if not sid:
-            return False
-        ts = ms_from_iso(v.timestamp)
-        if ts is None:
-            return False
-        if typ == "assistant":
-            ok = self._t_assistant_ok(v, v)
-            if ok is False:
-                return False
-        elif typ == "user":
-            if not self._t_user_ok(v.message):
-                return False
-        elif typ == "progress":
-            data = v.data
-            inner = data.message if data is not None and data.type == "agent_progress" else None
-            if inner is not None:
-                if inner.type == "assistant":
-                    ok = self._t_assistant_ok(inner, v)
-                    if ok is False:
-                        return False
-                elif inner.type == "user" and not self._t_user_ok(inner.message):
-                    return False
-        self.batch.lines += 1
-        self.session_of(sid, ts, v.cwd, v.gitBranch, v.version)
-        if typ == "assistant":
-            agent = v.agentId
-            self._t_assistant(v, ok, sid, ts, offset, length, agent, bool(v.isSidechain))
-        elif typ == "user":
-            self._t_user(v.message, sid, ts, offset, length)
-            self.remember(v.uuid, ts, None)
-        elif typ == "progress":
-            if inner is not None:
-                its = ms_from_iso(inner.timestamp) or ts
-                if not time_ok(its):
-                    its = ts
-                if inner.type == "assistant":
-                    self._t_assistant(inner, ok, sid, its, offset, length, data.agentId, True)
-                elif inner.type == "user":
-                    self._t_user(inner.message, sid, its, offset, length)
-                    self.remember(inner.uuid, its, None)
-            self.remember(v.uuid, ts, None)
-        return True
-
-    @staticmethod
-    def _t_assistant_ok(d, env):
-        """The checked values of a response the typed path can take: (tokens, tool inputs' sizes); False if not."""
-        m = d.message
-        if m is None:
-            return False
-        version = env.version
-        if version is not None and not _semver(version):
-            return False
-        model = m.model
-        if model == "<synthetic>" or d.isApiErrorMessage or not m.id or not model:
-            return False
-        usage = m.usage
-        if usage is None:
-            return False
-        tin, tout = _int(usage.input_tokens), _int(usage.output_tokens)
-        cread = _int(usage.cache_read_input_tokens or 0)
-        cc_total = _int(usage.cache_creation_input_tokens or 0)
-        if tin is None or tout is None or cread is None or cc_total is None:
-            return False
-        c5 = c1 = None
-        split = usage.cache_creation
-        if split is not None and (split.ephemeral_5m_input_tokens is not UNSET
-                                  or split.ephemeral_1h_input_tokens is not UNSET):
-            s5, s1 = split.ephemeral_5m_input_tokens, split.ephemeral_1h_input_tokens
-            c5, c1 = _int((0 if s5 is UNSET else s5) or 0), _int((0 if s1 is UNSET else s1) or 0)
-            if c5 is None or c1 is None:
-                return False
-            if c5 + c1 > 0:
-                cc_total = c5 + c1
-        if tin + tout + cread + cc_total > _MAX_TOKENS:
-            return False
-        sizes = []
-        content = m.content
-        if isinstance(content, list):
-            for blk in content:
-                if blk.type == "tool_use":
-                    if blk.id is None or blk.name is None:
-                        return False
-                    isize = input_size(blk.input)
-                    if isize is False:
-                        return False
-                    sizes.append(isize)
-        return tin, tout, cread, cc_total, c5, c1, sizes
-
-    def _t_assistant(self, d, ok, sid: str, ts: int, offset: int, length: int, agent, sidechain: bool) -> None:
-        tin, tout, cread, cc_total, c5, c1, sizes = ok
-        b = self.batch
-        m = d.message
-        model, mid, rid = m.model, m.id, d.requestId
-        uuid = d.uuid or None
-        key = rid if rid else f"msg:{mid}"
-        pu = d.parentUuid
-        parent = self.recent.get(pu) if pu is not None else None
-        trigger = parent[0] if isinstance(parent, (tuple, list)) and len(parent) == 2 and parent[1] != key \
-            and time_ok(parent[0]) else None
-        self.remember(uuid, ts, key)
-        cost, priced_as = price(model, ts, tokens_in=tin, tokens_out=tout, cache_read=cread, cache_write=cc_total,
-                                cache_write_5m=c5, cache_write_1h=c1)
-        agent_id = agent or None
-        usage = m.usage
-        b.tasks.append(TaskRec(
-            id=key, session_id=sid, ts_ms=ts, source=SOURCE_TRANSCRIPT, model=model, routing="cloud",
-            tokens_in=tin, tokens_out=tout, cache_read_tokens=cread, cache_creation_tokens=cc_total,
-            cache_creation_5m_tokens=c5, cache_creation_1h_tokens=c1, trigger_ms=trigger, end_ms=ts,
-            cost_usd=cost, cloud_cost_equivalent=cost, request_id=rid,
-            message_id=mid, project=self.sessions[sid].project if sid in self.sessions else self.ctx.project,
-            agent_id=agent_id, is_sidechain=sidechain or agent_id is not None,
-            stop_reason=m.stop_reason, cli_tool=CLI_TOOL, speed=usage.speed, service_tier=usage.service_tier,
-            priced_as=priced_as))
-        if sizes:
-            it = iter(sizes)
-            for blk in m.content:
-                if blk.type == "tool_use":
-                    name = blk.name
-                    b.tool_uses.append(ToolUseRec(
-                        id=blk.id, session_id=sid, task_id=key, tool_name=name, started_ms=ts,
-                        mcp_server=mcp_server_of(name), source=SOURCE_TRANSCRIPT, agent_id=agent_id,
-                        input_size=next(it), source_path=self.ctx.path, use_offset=offset, use_length=length))
-
-    @staticmethod
-    def _t_user_ok(m) -> bool:
-        content = m.content if m is not None else None
-        if isinstance(content, list):
-            for blk in content:
-                if blk.type == "tool_result" and not blk.tool_use_id:
-                    return False
-        return True
-
-    def _t_user(self, m, sid: str, ts: int, offset: int, length: int) -> None:
-        content = m.content if m is not None else None
-        if not isinstance(content, list):
-            return
-        b = self.batch
-        for blk in content:
-            if blk.type != "tool_result":
-                continue
-            tid = blk.tool_use_id
-            failed = blk.is_error is True
-            c = blk.content
-            text = _typed_result_text(c) if failed else ""
-            etype = classify_tool_error(text) if failed else None
-            emsg = _trim(text) if failed else None
-            b.tool_results.append(ToolResultRec(
-                id=tid, session_id=sid, ended_ms=ts, success=not failed, error_type=etype, error_message=emsg,
-                output_size=_typed_result_size(c), source_path=self.ctx.path, result_offset=offset,
-                result_length=length))
-            if failed:
-                b.errors.append(ErrorRec(
-                    id=f"tool:{tid}", ts_ms=ts, component="tool", kind=etype or "error", message=emsg or "",
-                    session_id=sid, context=orjson.dumps({"tool_use_id": tid}).decode()))
 
     def line(self, raw: bytes, offset: int) -> None:
         b = self.batch
@@ -562,20 +364,13 @@ def parse_lines(chunk: bytes, base_offset: int, ctx: FileContext, state: dict) -
     """Parse complete lines (``chunk`` ends at a newline) starting at file offset ``base_offset``."""
     p = _Parser(ctx, state)
     line = p.line
-    typed = p.typed_line if typed_decode is not None else None
     find = chunk.find
     pos = 0
     n = len(chunk)
     while pos < n:
         nl = find(b"\n", pos)
         end = n if nl < 0 else nl
-        raw = chunk[pos:end]
-        if typed is not None:
-            v = typed_decode(raw)
-            if v is None or not typed(v, base_offset + pos, end - pos):
-                line(raw, base_offset + pos)
-        else:
-            line(raw, base_offset + pos)
+        line(chunk[pos:end], base_offset + pos)
         pos = end + 1
     p.batch.sessions.extend(p.sessions.values())
     return p.batch
