@@ -10,7 +10,7 @@ from __future__ import annotations
 from sqlalchemy import BigInteger, Column, Index, Text
 from sqlmodel import Field, SQLModel
 
-SCHEMA_VERSION = 4
+from nexus_tui.store.version import SCHEMA_VERSION  # noqa: E402,F401 (one place, read without SQLAlchemy)
 
 
 def _big(**kw):
