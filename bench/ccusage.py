@@ -127,7 +127,7 @@ def main() -> None:
     cc_home = base / "ccusage-home"
     cc_home.mkdir(parents=True, exist_ok=True)
     home = base / "home"
-    figs: dict[str, list[Run]] = {k: [] for k in ("cc", "cold", "cc_after", "append", "report", "start")}
+    figs: dict[str, list[Run]] = {k: [] for k in ("cc", "cold", "cc_after", "append", "idle", "report", "start")}
     empty = base / "empty-home"
     for i in range(a.repeat):
         if cc:
@@ -137,6 +137,7 @@ def main() -> None:
         figs["cold"].append(ours(home, claude, "ingest"))
         append_line(victim)
         figs["append"].append(ours(home, claude, "ingest"))
+        figs["idle"].append(ours(home, claude, "ingest"))
         if cc:
             figs["cc_after"].append(theirs(cc, cc_home, claude))
         append_line(victim)
@@ -150,7 +151,7 @@ def main() -> None:
     cpu = {k: min(r.cpu for r in v) for k, v in figs.items() if v}
     rss = {k: max(r.rss_mb for r in v) for k, v in figs.items() if v}
     names = {"cc": f"ccusage daily --offline ({why if cc else 'not run'})", "cold": "our cold ingest",
-             "append": "our ingest after one appended line", "cc_after": "ccusage daily, re-run after it",
+             "append": "our ingest after one appended line", "idle": "our ingest, nothing new", "cc_after": "ccusage daily, re-run after it",
              "report": "our headless daily report (after one line)", "start": "our start-up (no sources)"}
     print(f"\nbest of {a.repeat} rounds; tree {info['bytes'] / 1e6:.1f} MB, {info['files']} files, "
           f"{info['sessions']} sessions; {os.cpu_count()} cores; load average {os.getloadavg()[0]:.2f}")
@@ -162,6 +163,8 @@ def main() -> None:
               f"{cpu['cold'] / cpu['cc']:.2f}x CPU (target <= 1)")
         print(f"after one line / ccusage re-run: {best['append'].wall / best['cc_after'].wall:.3f}x wall, "
               f"{cpu['append'] / cpu['cc_after']:.3f}x CPU (target <= 0.1)")
+        print(f"nothing new / ccusage re-run: {best['idle'].wall / best['cc_after'].wall:.3f}x wall, "
+              f"{cpu['idle'] / cpu['cc_after']:.3f}x CPU")
         print(f"headless daily report / ccusage re-run: {best['report'].wall / best['cc_after'].wall:.3f}x wall")
     print(f"our peak RSS: {max(rss[k] for k in ('cold', 'append', 'report'))} MB (target < 300 MB)")
     print("\ncold ingest said:\n" + "\n".join("  " + x for x in best["cold"].out.strip().splitlines()))
