@@ -119,6 +119,8 @@ def _die_on_term(kill_workers) -> None:
 def ingest(ctx):
     """Run one ingest pass over every source and print what it did."""
     import gc
+    import time
+    from collections import Counter
 
     # a one-shot bulk load makes millions of short-lived containers and hardly any cycles: collect rarely
     gc.set_threshold(100_000, 50, 100)
@@ -134,6 +136,15 @@ def ingest(ctx):
     # plan the pass and start the parser workers first: they parse while this process imports the store's
     # libraries (SQLAlchemy, SQLModel: most of the start-up) and opens the database
     ahead = parsing.start(settings.db_url, sources)
+    if ahead.nothing_to_read(settings.db_url, sources):  # nothing changed: the store is not even loaded
+        plans = list(ahead.plans.values())
+        passed = Counter()
+        for p in plans:
+            passed.update(p.passed_over)
+        _print_pass(sum(p.files_seen for p in plans), 0, 0, 0, time.perf_counter() - ahead.started,
+                    (0, 0, 0, 0, 0), Counter(), passed)
+        _no_transcripts_note(settings)
+        return
     try:
         store = _open(settings)
         from nexus_tui.collect.collector import Collector
@@ -149,27 +160,41 @@ def ingest(ctx):
     from nexus_tui.core.report import one_line, plural, safe
 
     w = rep.written
-    click.echo(f"files: {rep.files_seen:,} seen, {rep.files_read:,} read ({rep.bytes_read / 1e6:.1f} MB, "
-               f"{plural(rep.lines, 'line')}) in {rep.seconds:.2f}s")
-    click.echo(f"new: {plural(w.new_sessions, 'session')}, {plural(w.new_tasks, 'task')} ({w.updated_tasks:,} "
-               f"updated), {plural(w.new_tool_calls, 'tool call')}, "
-               f"{plural(w.new_errors, 'failure')} recorded (tool failures and API errors)")
-    if rep.skipped:
-        click.echo(f"skipped lines: {rep.skipped_total:,} (" +
-                   ", ".join(f"{safe(k)}: {v:,}" for k, v in rep.skipped.most_common()) + ")")
-    else:
-        click.echo("skipped lines: 0")
-    if rep.passed_over:
-        click.echo(f"passed over: {sum(rep.passed_over.values())} *.jsonl entries (" +
-                   ", ".join(f"{k}: {v}" for k, v in rep.passed_over.most_common()) + ")")
+    _print_pass(rep.files_seen, rep.files_read, rep.bytes_read, rep.lines, rep.seconds,
+                (w.new_sessions, w.new_tasks, w.updated_tasks, w.new_tool_calls, w.new_errors), rep.skipped,
+                rep.passed_over)
     for p in rep.problems:
         click.echo(f"ingest problem: {one_line(p)}", err=True)
-    if not settings.claude_dirs or not any(d.is_dir() for d in settings.claude_dirs):
-        click.echo("no Claude Code transcripts found in: " + ", ".join(safe(d) for d in settings.claude_dirs)
-                   + " (use --claude-dir or CLAUDE_CONFIG_DIR)", err=True)
+    _no_transcripts_note(settings)
     store.close()
     # a database problem fails the command even when some rows were written (a damaged file must be noticed)
     sys.exit(1 if rep.db_problems or (rep.problems and not w.changed) else 0)
+
+
+def _print_pass(files_seen, files_read, bytes_read, lines, seconds, new, skipped, passed_over) -> None:
+    from nexus_tui.core.report import plural, safe
+
+    sessions, tasks, updated, tool_calls, errors = new
+    click.echo(f"files: {files_seen:,} seen, {files_read:,} read ({bytes_read / 1e6:.1f} MB, "
+               f"{plural(lines, 'line')}) in {seconds:.2f}s")
+    click.echo(f"new: {plural(sessions, 'session')}, {plural(tasks, 'task')} ({updated:,} updated), "
+               f"{plural(tool_calls, 'tool call')}, {plural(errors, 'failure')} recorded (tool failures and API errors)")
+    if skipped:
+        click.echo(f"skipped lines: {sum(skipped.values()):,} (" +
+                   ", ".join(f"{safe(k)}: {v:,}" for k, v in skipped.most_common()) + ")")
+    else:
+        click.echo("skipped lines: 0")
+    if passed_over:
+        click.echo(f"passed over: {sum(passed_over.values())} *.jsonl entries (" +
+                   ", ".join(f"{safe(k)}: {v}" for k, v in passed_over.most_common()) + ")")
+
+
+def _no_transcripts_note(settings) -> None:
+    from nexus_tui.core.report import safe
+
+    if not settings.claude_dirs or not any(d.is_dir() for d in settings.claude_dirs):
+        click.echo("no Claude Code transcripts found in: " + ", ".join(safe(d) for d in settings.claude_dirs)
+                   + " (use --claude-dir or CLAUDE_CONFIG_DIR)", err=True)
 
 
 @main.command("mcp-wrap", context_settings={"ignore_unknown_options": True, "allow_interspersed_args": False})

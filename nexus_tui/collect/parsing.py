@@ -36,6 +36,10 @@ PARALLEL_MIN_BYTES = 4 * 1024 * 1024  # below this a pass parses in-process
 AHEAD_BYTES = 128 * 1024 * 1024
 AHEAD_FILES = 256
 
+# the cursors' and rollup marks' tables exist, the database's schema version, and whether a rollup mark is queued
+_IDLE_SQL = ("SELECT (SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name IN ('ingest_cursors', "
+             "'rollup_dirty')), (SELECT max(version) FROM schema_version), "
+             "(SELECT count(*) FROM (SELECT 1 FROM rollup_dirty LIMIT 1))")
 _CURSOR_SQL = ('SELECT path, "offset", dev, inode, size, mtime_ns, head_hash, state, lines, skipped '
                'FROM ingest_cursors WHERE source = ?')
 
@@ -320,6 +324,21 @@ class Ahead:
         if p is None or p.source is not source:
             return None
         return p, self.results.pop(source.name, None)
+
+    def nothing_to_read(self, db_url: str, sources: list[FileSource]) -> bool:
+        """Whether this pass can end without opening the store (no SQLAlchemy, no schema classes: most of a re-run's
+        time): every source was planned and no file changed since its cursor, in a SQLite database that exists at
+        the current schema version with no rollup bucket left to sum. Any doubt (another database, a failed read, an
+        older schema, a missing table) says False, and the pass goes through the store as always."""
+        if self.pool is not None or any(p.todo for p in self.plans.values()):
+            return False
+        if any(self.plans.get(s.name) is None or self.plans[s.name].source is not s for s in sources):
+            return False
+        from nexus_tui.store.engine import quick_select
+        from nexus_tui.store.version import SCHEMA_VERSION
+
+        rows = quick_select(db_url, _IDLE_SQL)
+        return rows == [(2, SCHEMA_VERSION, 0)]
 
     def close(self) -> None:
         if self.pool is not None:

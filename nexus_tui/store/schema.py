@@ -12,8 +12,7 @@ from sqlalchemy import BigInteger, Column, Index, Text
 from sqlmodel import Field, SQLModel
 
 # Version 6 (the recording proxy, issue 11): the task columns below "added in version 6" and quota_snapshots.
-PROXY_SCHEMA_VERSION = 6
-SCHEMA_VERSION = PROXY_SCHEMA_VERSION
+from nexus_tui.store.version import PROXY_SCHEMA_VERSION, SCHEMA_VERSION  # noqa: E402,F401 (one place, no SQLAlchemy)
 
 
 def _big(**kw):

@@ -1,0 +1,109 @@
+"""`nexus-insights ingest` with nothing new ends without loading the store (no SQLAlchemy, no schema classes: most of
+a re-run's time), prints what the store's path prints, and takes the store's path whenever there is anything to do:
+a changed file, a database to create or upgrade, a rollup bucket left to sum."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import CC
+
+# runs the command in a fresh interpreter and reports whether SQLAlchemy was loaded
+_RUN = ("import sys, json\n"
+        "from click.testing import CliRunner\n"
+        "from nexus_tui.cli import main\n"
+        "r = CliRunner().invoke(main, ['ingest'] + sys.argv[2:], catch_exceptions=False)\n"
+        "print(json.dumps([r.exit_code, r.output, 'sqlalchemy' in sys.modules, 'sqlmodel' in sys.modules]))\n")
+
+
+def _ingest(home: Path, claude: Path) -> tuple[int, str, bool]:
+    env = {"HOME": str(home), "NEXUS_INSIGHTS_HOME": str(home / "nexus"), "CLAUDE_CONFIG_DIR": str(claude),
+           "PATH": "/usr/bin:/bin"}
+    out = subprocess.run([sys.executable, "-c", _RUN, "x"], capture_output=True, text=True, env=env,
+                         cwd=Path(__file__).resolve().parents[1])
+    assert out.returncode == 0, out.stderr[-2000:]
+    code, text, sqla, sqlmodel = json.loads(out.stdout.strip().splitlines()[-1])
+    return code, text, sqla or sqlmodel
+
+
+def _lines(text: str) -> list[str]:  # the report less its time
+    return [x.split(" in ")[0] if x.startswith("files:") else x for x in text.strip().splitlines()]
+
+
+@pytest.fixture
+def tree(tmp_path):
+    if not CC.is_dir():
+        pytest.skip("the shared fixtures are not beside the repo")
+    claude = tmp_path / "claude"
+    proj = claude / "projects" / "-fixtures-sniffly"
+    proj.mkdir(parents=True)
+    for f in sorted((CC / "sniffly").glob("*.jsonl"))[:3]:
+        shutil.copy(f, proj / f.name)
+    (claude / "projects" / "-p" / "fifo.jsonl").parent.mkdir()
+    os.mkfifo(claude / "projects" / "-p" / "fifo.jsonl")  # passed over, and said so on both paths
+    home = tmp_path / "home"
+    home.mkdir()
+    return home, claude, proj
+
+
+def _db(home: Path) -> Path:
+    return home / "nexus" / "insights.db"
+
+
+def test_nothing_new_loads_no_store_and_says_what_the_store_path_says(tree):
+    home, claude, proj = tree
+    code, first, sqla = _ingest(home, claude)
+    assert code == 0 and sqla and " 3 read " in first  # the first pass creates the database through the store
+    code, again, sqla = _ingest(home, claude)
+    assert code == 0 and not sqla
+    assert _lines(again) == ["files: 3 seen, 0 read (0.0 MB, 0 lines)",
+                             "new: 0 sessions, 0 tasks (0 updated), 0 tool calls, 0 errors",
+                             "skipped lines: 0", "passed over: 1 *.jsonl entries (not a regular file: 1)"]
+    # the store's path, forced by a rollup mark left queued, prints the same report (and sums the mark)
+    with sqlite3.connect(_db(home)) as c:
+        c.execute("INSERT INTO rollup_dirty (kind, session_id, bucket_ms) VALUES ('task', 'nope', 0)")
+    code, via_store, sqla = _ingest(home, claude)
+    assert code == 0 and sqla and _lines(via_store) == _lines(again)
+    with sqlite3.connect(_db(home)) as c:
+        assert c.execute("SELECT count(*) FROM rollup_dirty").fetchone() == (0,)
+    assert not _ingest(home, claude)[2]
+
+
+def test_anything_to_do_goes_through_the_store(tree):
+    home, claude, proj = tree
+    # no database yet, even with no transcripts: it is created
+    empty = home.parent / "empty"
+    empty.mkdir()
+    code, out, sqla = _ingest(empty, empty / "none")
+    assert code == 0 and sqla and _db(empty).is_file()
+    _ingest(home, claude)
+    # a changed file is read and written
+    victim = sorted(proj.glob("*.jsonl"))[0]
+    line = json.loads(victim.read_text().splitlines()[0])
+    line.update(type="assistant", requestId="req_idle_test", uuid="idle-1", timestamp="2026-03-01T00:00:00.000Z",
+                sessionId="idle-s", version="2.1.0",
+                message={"id": "msg_idle", "model": "claude-opus-4-6", "usage": {"input_tokens": 3, "output_tokens": 4}})
+    with open(victim, "a") as f:
+        f.write(json.dumps(line) + "\n")
+    code, out, sqla = _ingest(home, claude)
+    assert sqla and "new: 1 sessions, 1 tasks" in out
+    with sqlite3.connect(_db(home)) as c:
+        assert c.execute("SELECT tokens_in, tokens_out FROM tasks WHERE id = 'req_idle_test'").fetchone() == (3, 4)
+    assert not _ingest(home, claude)[2]
+    # an older schema version: the store's path (which upgrades it)
+    with sqlite3.connect(_db(home)) as c:
+        top = c.execute("SELECT max(version) FROM schema_version").fetchone()[0]
+        c.execute("DELETE FROM schema_version WHERE version = ?", (top,))
+    code, out, sqla = _ingest(home, claude)
+    assert code == 0 and sqla
+    with sqlite3.connect(_db(home)) as c:
+        assert c.execute("SELECT max(version) FROM schema_version").fetchone()[0] == top
+    assert not _ingest(home, claude)[2]
