@@ -236,13 +236,16 @@ def parse_time(text: str | None, tz: tzinfo, *, end: bool = False, now_ms: int |
     now = now_ms if now_ms is not None else int(time.time() * 1000)
     m = _REL.match(s)
     if m:
-        return now - int(m.group(1)) * _REL_MS[m.group(2).lower()]
+        return max(0, now - int(m.group(1)) * _REL_MS[m.group(2).lower()])  # at most back to 1970
     if s in ("today", "yesterday", "now"):
         if s == "now":
             return now
         day = datetime.fromtimestamp(now / 1000, tz).date() - timedelta(days=1 if s == "yesterday" else 0)
         return parse_bound(day.isoformat(), tz, end=end)
-    return parse_bound(str(text), tz, end=end)
+    try:
+        return parse_bound(str(text), tz, end=end)
+    except (OverflowError, OSError) as e:  # a day past year 9999, a time the platform cannot convert
+        raise ValueError(f"date out of range: {text!r}") from e
 
 
 def _filters(since, until, project, tz) -> Filters:
@@ -529,11 +532,17 @@ def build_server(reader: Reader):
     ro = ToolAnnotations(read_only_hint=True, destructive_hint=False, idempotent_hint=True, open_world_hint=False)
 
     def call(fn, *args, **kw):
+        from sqlalchemy.exc import SQLAlchemyError
+
+        from nexus_tui.store.engine import describe_db_error
+
         try:
             model, text = fn(*args, **kw)
         except ValueError as e:
             return _error(str(e))
-        return _result(model, text)
+        except SQLAlchemyError as e:  # a locked, damaged or vanished database: said, and the server keeps serving
+            return _error(describe_db_error(e, reader.settings.db_url))
+        return _result(model, " ".join(text.split()))
 
     @server.tool(annotations=ro)
     def usage_summary(since: str | None = None, until: str | None = None, project: str | None = None,

@@ -111,9 +111,15 @@ async def test_bad_arguments_are_tool_errors_not_crashes(fx):
                                       ("usage_summary", {"since": "2026-02-11", "until": "2026-02-10"}),
                                       ("log_search", {"query": "x", "kind": "everything"}),
                                       ("log_search", {"query": "x", "limit": 0}),
+                                      ("usage_summary", {"until": "9999-12-31"}),
+                                      ("log_summary", {"since": "0001-01-01", "by": "hour"}),
+                                      ("usage_summary", {"since": "999999d"}),
                                       ("usage_summary", {})])
-    assert [r.is_error for r in results] == [True, True, True, True, False]
+    assert [r.is_error for r in results] == [True, True, True, True, True, False, False, False]
     assert "not a date" in results[0].content[0].text
+    assert "since must be before until" in results[1].content[0].text
+    assert "date out of range" in results[4].content[0].text  # a told error, not an overflow's traceback
+    assert ok(results[6])["tasks"] == ok(results[7])["tasks"] > 0
 
 
 # ---------------------------------------------------------------- usage_summary = --headless summary
