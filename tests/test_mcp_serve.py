@@ -353,3 +353,16 @@ async def test_the_server_does_not_ingest_unless_asked(fx, tmp_path):
     _, (collected,) = await mcp_calls(tmp_path, [("usage_summary", {})], extra=("--collect",))
     assert ok(plain)["tasks"] == before
     assert ok(collected)["tasks"] > before
+
+
+def test_the_server_never_imports_textual(fx):
+    code = ("import sys; from nexus_tui.config import load_settings; from nexus_tui.core.filters import local_zone; "
+            "from nexus_tui.mcp_serve import Reader, build_server; from nexus_tui.store import open_store; "
+            "s = load_settings(); st = open_store(s.db_url, read_only_ok=True); "
+            "r = Reader(st.engine, s, local_zone('UTC'), '.'); build_server(r); "
+            "[f() for f in (r.usage_summary, r.budget_status, r.log_summary, r.tool_failures)]; "
+            "r.session_detail('latest'); r.log_search('x'); "
+            "print(sorted(m for m in sys.modules if m.split('.')[0] in ('textual', 'textual_plotext', 'plotext')))")
+    r = subprocess.run([sys.executable, "-c", code], env=_env(fx), capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == "[]"  # (rich comes with the SDK itself)
