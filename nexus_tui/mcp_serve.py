@@ -115,7 +115,12 @@ class QuotaWindow(BaseModel):
     used_fraction: float | None = None
     resets_at: str | None = None
     status: str | None = None
-    pace: dict | None = Field(default=None, description="Use against elapsed time of the window (when known)")
+    elapsed_fraction: float | None = Field(default=None, description="Share of the window gone at 'now'")
+    pace: float | None = Field(default=None, description="used ÷ elapsed share of the window: above 1, the limit "
+                               "comes before the reset; also the share used at the reset at this pace")
+    reset_passed: bool = Field(default=False, description="The window has reset since this snapshot: its use is "
+                               "unknown until the next one")
+    pace_detail: dict | None = Field(default=None, description="core.quota's own pace, when that module is there")
 
 
 class BudgetStatus(BaseModel):
@@ -223,6 +228,32 @@ class ToolFailures(BaseModel):
 
 
 # ---------------------------------------------------------------- helpers
+def quota_window_ms(name: str) -> int | None:
+    """The length of a quota window by its name (Claude Code's rate_limits: five_hour, seven_day, and the
+    model-specific weekly windows seven_day_*); None when unknown (no pace then)."""
+    n = name.lower()
+    if n.startswith("five_hour") or n == "5h":
+        return 5 * 3_600_000
+    if n.startswith("seven_day") or n in ("7d", "weekly"):
+        return 7 * 86_400_000
+    return None
+
+
+def _fraction(v) -> float | None:
+    """A stored used fraction, when it is a finite number in [0, 10] (a window can be overrun, not by 1000 %)."""
+    if isinstance(v, bool) or not isinstance(v, (int, float)) or v != v or not 0 <= v <= 10:
+        return None
+    return float(v)
+
+
+def _int(v) -> int | None:
+    return int(v) if isinstance(v, int) and not isinstance(v, bool) and abs(v) < 2**53 else None
+
+
+def _text(v) -> str | None:
+    return v if isinstance(v, str) else None if v is None else str(v)
+
+
 _REL = re.compile(r"^\s*(\d{1,6})\s*(m|min|h|d|w)\s*$", re.I)
 _REL_MS = {"m": 60_000, "min": 60_000, "h": 3_600_000, "d": 86_400_000, "w": 7 * 86_400_000}
 
@@ -395,7 +426,10 @@ class Reader:
 
         text = line("today", day) + "; " + line("this month", month)
         if quota:
-            text += "; quota " + ", ".join(f"{q.window} {_pct(q.used_fraction)}" for q in quota)
+            text += "; quota " + ", ".join(
+                f"{q.window} {_pct(q.used_fraction)}" + (" (reset since)" if q.reset_passed else
+                                                         f" (pace {q.pace:.2f})" if q.pace is not None else "")
+                for q in quota)
         elif note:
             text += f"; {note}"
         return out, text
@@ -412,20 +446,27 @@ class Reader:
             quota_mod = None
         out = []
         for r in rows:
-            pace = None
+            detail = None
             if quota_mod is not None and hasattr(quota_mod, "pace"):
                 try:
                     p = quota_mod.pace(r, now)
-                    pace = p if isinstance(p, dict) or p is None else (
-                        p._asdict() if hasattr(p, "_asdict") else getattr(p, "__dict__", None))
-                except Exception:  # a newer signature: the window is still shown without its pace
-                    pace = None
-            uf = r.get("used_fraction")
-            out.append(QuotaWindow(window=str(r.get("window")), source=r.get("source"), account=r.get("account"),
-                                   observed_at=r.get("observed_at") or iso_from_ms(r.get("observed_ms")),
-                                   used_fraction=float(uf) if isinstance(uf, (int, float)) else None,
-                                   resets_at=iso_from_ms(r.get("resets_at_ms")), status=r.get("status"),
-                                   pace=pace))
+                    detail = p if isinstance(p, dict) or p is None else (
+                        p._asdict() if hasattr(p, "_asdict") else dict(getattr(p, "__dict__", {})) or None)
+                except Exception:  # another signature: the window keeps this module's own pace
+                    detail = None
+            window = str(r.get("window"))
+            used, resets, elapsed, pace = _fraction(r.get("used_fraction")), _int(r.get("resets_at_ms")), None, None
+            passed = resets is not None and resets <= now
+            length = quota_window_ms(window)
+            if length and resets is not None and not passed:
+                elapsed = min(1.0, max(0.0, 1 - (resets - now) / length))
+                pace = used / elapsed if used is not None and elapsed > 0 else None
+            observed = r.get("observed_at")
+            out.append(QuotaWindow(window=window, source=_text(r.get("source")), account=_text(r.get("account")),
+                                   observed_at=observed if isinstance(observed, str) else
+                                   iso_from_ms(_int(r.get("observed_ms"))),
+                                   used_fraction=used, resets_at=iso_from_ms(resets), status=_text(r.get("status")),
+                                   elapsed_fraction=elapsed, pace=pace, reset_passed=passed, pace_detail=detail))
         return out, None
 
     def session_detail(self, session_id: str) -> tuple[SessionDetail, str]:

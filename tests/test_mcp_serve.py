@@ -304,6 +304,23 @@ async def test_budget_status_reads_the_budgets_and_the_quota_snapshots(fx, tmp_p
     q = {w["window"]: w for w in ok(res)["quota"]}
     assert {k: v["used_fraction"] for k, v in q.items()} == {"five_hour": 0.4, "seven_day": 0.7}
     assert q["five_hour"]["resets_at"] == "1970-01-01T00:00:05.000Z" and q["five_hour"]["status"] == "allowed"
+    assert q["five_hour"]["reset_passed"] is True and q["five_hour"]["pace"] is None  # reset since: use unknown
+    # a live five-hour window: 30 % used, 2 h before its reset (3 h of 5 gone): pace 0.3 / 0.6 = 0.5
+    import time
+
+    now = int(time.time() * 1000)
+    with sqlite3.connect(tmp_path / "nexus" / "insights.db") as conn:
+        conn.execute("INSERT INTO quota_snapshots VALUES (?, NULL, 'statusline', 'me', 'five_hour', 0.3, ?, NULL)",
+                     (now, now + 2 * 3600_000))
+        conn.execute("INSERT INTO quota_snapshots VALUES (?, NULL, 'proxy', 'me', 'seven_day', 'junk', 'x', 7)",
+                     (now,))
+    _, (res,) = await mcp_calls(tmp_path, [("budget_status", {})])
+    q = {w["window"]: w for w in ok(res)["quota"]}
+    assert q["five_hour"]["reset_passed"] is False and q["five_hour"]["used_fraction"] == 0.3
+    assert q["five_hour"]["elapsed_fraction"] == pytest.approx(0.6, abs=0.01)
+    assert q["five_hour"]["pace"] == pytest.approx(0.5, abs=0.01) and "pace 0.5" in res.content[0].text
+    assert q["seven_day"]["used_fraction"] is None and q["seven_day"]["pace"] is None  # bad values are not used
+    assert q["seven_day"]["status"] == "7" and q["seven_day"]["source"] == "proxy"
 
 
 def test_budget_projection_equals_an_independent_sum_on_a_day_with_spend(fx):
