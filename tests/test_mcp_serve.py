@@ -93,8 +93,8 @@ def db(tmp: Path) -> sqlite3.Connection:
 # ---------------------------------------------------------------- the tools and their schemas
 async def test_every_tool_has_an_output_schema_and_its_answers_follow_it(fx):
     calls = [("usage_summary", {}), ("usage_summary", {"group_by": "model", "since": "2026-02-10"}),
-             ("usage_summary", {"group_by": "hour"}), ("budget_status", {}), ("session_detail", {"session_id": "latest"}),
-             ("session_detail", {"session_id": "no-such-session"}), ("log_search", {"query": "error"}),
+             ("usage_summary", {"group_by": "hour"}), ("budget_status", {}),
+             ("session_detail", {"session_id": "latest"}), ("session_detail", {"session_id": "no-such-session"}), ("log_search", {"query": "error"}),
              ("log_summary", {}), ("log_summary", {"by": "agent"}), ("tool_failures", {})]
     listed, results = await mcp_calls(fx, calls)
     tools = {t.name: t for t in listed.tools}
