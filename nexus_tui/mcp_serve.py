@@ -23,6 +23,8 @@ from nexus_tui.core.events import iso_from_ms
 from nexus_tui.core.filters import Filters, parse_bound
 
 MAX_LIMIT = 500
+EMPTY_HINT = ("The database holds no sessions yet: keep `nexus-insights collect` (or the dashboard) running, or start "
+              "this server with `mcp-serve --collect`.")
 RECENT_EXAMPLES = 10
 
 
@@ -377,6 +379,11 @@ class Reader:
                 f", cache hits {_pct(s['cache_hit_rate'])}; {s['tool_calls']} tool calls, {s['tool_failures']} failed")
         if s["top_models"]:
             text += "; top model " + s["top_models"][0]["model"]
+        elif not s["sessions"]:
+            from nexus_tui.store import ui_queries as U
+
+            if not U.session_count(self.engine):
+                text += f". {EMPTY_HINT}"
         return out, text
 
     def budget_status(self, now_ms: int | None = None) -> tuple[BudgetStatus, str]:
@@ -487,6 +494,8 @@ class Reader:
             why = (f"no session recorded in {self.cwd}" if ref.lower() == "current"
                    else f"the prefix {ref!r} matches {len(candidates)} sessions" if candidates
                    else "no sessions recorded" if ref.lower() in ("latest", "") else f"no session {ref!r}")
+            if not U.session_count(self.engine):
+                why += f". {EMPTY_HINT}"
             return SessionDetail(found=False, session_id=None, candidates=candidates, **_tokens({})), why
         u = h["usage"]
         title = f"{h['project'] or h['cwd'] or '-'} {_local(h['start_ms'], self.tz) or ''}".strip()

@@ -383,3 +383,13 @@ def test_the_server_never_imports_textual(fx):
     r = subprocess.run([sys.executable, "-c", code], env=_env(fx), capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stderr
     assert r.stdout.strip() == "[]"  # (rich comes with the SDK itself)
+
+
+async def test_an_empty_database_says_how_to_fill_it(tmp_path):
+    (tmp_path / "claude" / "projects").mkdir(parents=True)
+    _, (summary, current, failures) = await mcp_calls(tmp_path, [("usage_summary", {}), ("session_detail", {}),
+                                                                 ("tool_failures", {})])
+    assert ok(summary)["tasks"] == 0 and ok(summary)["top_models"] == []
+    assert ok(current)["found"] is False and ok(failures)["failures"] == 0
+    for res in (summary, current):
+        assert "no sessions yet" in res.content[0].text and "mcp-serve --collect" in res.content[0].text
