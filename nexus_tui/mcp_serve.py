@@ -483,7 +483,7 @@ class Reader:
         ref = (session_id or "").strip()
         candidates: list[str] = []
         if ref.lower() == "current":
-            sid, how = L.latest_session(self.engine, self.cwd), "current"
+            sid, how = L.latest_session(self.engine, self.cwd, stop=(os.path.expanduser("~"),)), "current"
         elif ref.lower() in ("latest", ""):
             sid, how = L.latest_session(self.engine), "latest"
         else:

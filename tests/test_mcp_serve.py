@@ -55,12 +55,12 @@ def fx(tmp_path_factory):
     return tmp
 
 
-async def mcp_calls(tmp: Path, calls: list[tuple[str, dict]], cwd: Path | None = None, extra=()):
+async def mcp_calls(tmp: Path, calls: list[tuple[str, dict]], cwd: Path | None = None, extra=(), home=None):
     from mcp import ClientSession, StdioServerParameters, stdio_client
 
     params = StdioServerParameters(command=sys.executable, args=["-m", "nexus_tui", "mcp-serve", "--tz", "UTC",
                                                                  *extra],
-                                   env=_env(tmp), cwd=str(cwd or tmp))
+                                   env={**_env(tmp), **({"HOME": str(home)} if home else {})}, cwd=str(cwd or tmp))
     out = []
     async with stdio_client(params) as (r, w):
         async with ClientSession(r, w) as s:
@@ -209,6 +209,11 @@ async def test_current_is_the_latest_session_of_the_servers_working_directory(fx
     assert ok(here)["session_id"] == want and ok(here)["matched"] == "current" and ok(here)["cwd"] == str(work)
     assert ok(below)["session_id"] == want  # started in a sub-folder of the project
     assert ok(elsewhere)["found"] is False and "no session recorded" in elsewhere.content[0].text
+    # sessions run in the home folder are not the "current" session of a new project below it
+    _, (at_home,) = await mcp_calls(fx, [("session_detail", {})], cwd=work,
+                                               home=work)
+    _, (below_home,) = await mcp_calls(fx, [("session_detail", {})], cwd=work / "sub", home=work)
+    assert ok(at_home)["session_id"] == want and ok(below_home)["found"] is False
 
 
 # ---------------------------------------------------------------- logs

@@ -36,23 +36,25 @@ USAGE_KEYS = ("tasks", "tokens_in", "tokens_out", "cache_creation_tokens", "cach
 
 
 # ---------------------------------------------------------------- sessions
-def latest_session(engine: Engine, cwd: str | None = None) -> str | None:
+def latest_session(engine: Engine, cwd: str | None = None, stop: tuple[str, ...] = ()) -> str | None:
     """The most recently active session (latest end, then start); with ``cwd``: of that working directory, else of
-    the nearest folder above it that has sessions (an agent started in a sub-folder of its project)."""
+    the nearest folder above it that has sessions (an agent started in a sub-folder of its project), never going up
+    to a folder in ``stop`` (the home folder) or above it, nor to the root."""
     last = func.coalesce(S.c.end_ms, S.c.start_ms)
     with engine.connect() as conn:
         if cwd is None:
             return conn.execute(select(S.c.id).order_by(last.desc().nulls_last(), S.c.id.desc()).limit(1)).scalar()
-        path = cwd.rstrip("/") or "/"
-        while True:
-            sid = conn.execute(select(S.c.id).where(S.c.cwd.in_([path, path + "/"]))
+        barriers = {b.rstrip("/") for b in stop if b} | {""}
+        path = cwd.rstrip("/")
+        first = True
+        while first or path not in barriers and not any(b.startswith(path + "/") for b in barriers if b):
+            sid = conn.execute(select(S.c.id).where(S.c.cwd.in_([path or "/", path + "/"]))
                                .order_by(last.desc().nulls_last(), S.c.id.desc()).limit(1)).scalar()
-            if sid is not None or path in ("/", ""):
+            if sid is not None or "/" not in path:
                 return sid
-            parent = path.rsplit("/", 1)[0] or "/"
-            if parent == path:
-                return None
-            path = parent
+            first = False
+            path = path.rsplit("/", 1)[0]
+        return None
 
 
 def find_session(engine: Engine, ref: str) -> tuple[str | None, list[str]]:
