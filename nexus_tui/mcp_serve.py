@@ -552,14 +552,15 @@ class Reader:
         tool = tool or None
         rows = [r for r in Q.tools_report(self.engine, f, percentiles=False) if tool is None or r["tool"] == tool]
         calls, fails = sum(r["calls"] for r in rows), sum(r["failures"] for r in rows)
-        by_type = Q.tool_failures_by_type(self.engine, f, tool)
+        by_type = sorted(Q.tool_failures_by_type(self.engine, f, tool),  # ties in a fixed order on every backend
+                         key=lambda d: (-d["failures"], d["tool"], d["error_type"]))
         recent = Q.recent_tool_failures(self.engine, f, tool, limit=RECENT_EXAMPLES)
         out = ToolFailures(
             since=iso_from_ms(f.since_ms), tool=tool, calls=calls, failures=fails,
             failure_rate=fails / calls if calls else None,
             by_tool=sorted((ToolUsage(tool=r["tool"], server=r["server"], calls=r["calls"], failures=r["failures"],
                                       failure_rate=r["failure_rate"]) for r in rows if r["failures"]),
-                           key=lambda t: (-t.failures, t.tool)),
+                           key=lambda t: (-t.failures, t.tool, t.server or "")),
             by_type=[FailureType(**d) for d in by_type], recent=[_failure(r) for r in recent])
         text = f"{fails} failed of {calls} tool calls" + (f" of {tool}" if tool else "")
         if by_type:

@@ -55,12 +55,14 @@ def fx(tmp_path_factory):
     return tmp
 
 
-async def mcp_calls(tmp: Path, calls: list[tuple[str, dict]], cwd: Path | None = None, extra=(), home=None):
+async def mcp_calls(tmp: Path, calls: list[tuple[str, dict]], cwd: Path | None = None, extra=(), home=None,
+                    extra_env: dict | None = None):
     from mcp import ClientSession, StdioServerParameters, stdio_client
 
     params = StdioServerParameters(command=sys.executable, args=["-m", "nexus_tui", "mcp-serve", "--tz", "UTC",
                                                                  *extra],
-                                   env={**_env(tmp), **({"HOME": str(home)} if home else {})}, cwd=str(cwd or tmp))
+                                   env={**_env(tmp), **({"HOME": str(home)} if home else {}), **(extra_env or {})},
+                                   cwd=str(cwd or tmp))
     out = []
     async with stdio_client(params) as (r, w):
         async with ClientSession(r, w) as s:
@@ -398,3 +400,40 @@ async def test_an_empty_database_says_how_to_fill_it(tmp_path):
     assert ok(current)["found"] is False and ok(failures)["failures"] == 0
     for res in (summary, current):
         assert "no sessions yet" in res.content[0].text and "mcp-serve --collect" in res.content[0].text
+
+
+# ---------------------------------------------------------------- PostgreSQL: the same answers
+from tests.test_robust_values import pg_url  # noqa: E402,F401  (the throwaway server fixture)
+
+PG_CALLS = [("usage_summary", {}), ("usage_summary", {"since": "2026-02-10", "group_by": "model"}),
+            ("usage_summary", {"project": "spotter", "group_by": "day"}),
+            ("log_summary", {"by": "component"}), ("log_summary", {"by": "agent"}), ("log_summary", {"by": "hour"}),
+            ("log_summary", {"by": "tool"}), ("tool_failures", {}), ("tool_failures", {"tool": "Bash"}),
+            ("session_detail", {"session_id": "latest"}), ("session_detail", {"session_id": "491e126e"}),
+            ("log_search", {"query": "sibling", "limit": 500}), ("log_search", {"query": "opus", "kind": "tasks"})]
+
+
+def _same(a, b, path="") -> None:
+    if isinstance(a, dict):
+        assert set(a) == set(b), path
+        for k in a:
+            _same(a[k], b[k], f"{path}.{k}")
+    elif isinstance(a, list):
+        assert len(a) == len(b), path
+        for i, (x, y) in enumerate(zip(a, b)):
+            _same(x, y, f"{path}[{i}]")
+    elif isinstance(a, float) or isinstance(b, float):
+        assert a == pytest.approx(b, rel=1e-9, abs=1e-12), path
+    else:
+        assert a == b, path
+
+
+async def test_the_tools_answer_the_same_on_postgresql(fx, pg_url):  # noqa: F811
+    r = subprocess.run([sys.executable, "-m", "nexus_tui", "--db", pg_url, "ingest"], env=_env(fx),
+                       capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    _, lite = await mcp_calls(fx, PG_CALLS)
+    _, pg = await mcp_calls(fx, PG_CALLS, extra_env={"NEXUS_INSIGHTS_DB": pg_url})
+    for (name, args), a, b in zip(PG_CALLS, lite, pg):
+        _same(ok(a), ok(b), f"{name}{args}")
+        assert a.content[0].text == b.content[0].text

@@ -204,15 +204,15 @@ def by_actor(engine: Engine, f: Filters, by: str) -> list[dict]:
         ckey = _component_expr(task_comp, TC.c.agent_id)
     else:
         raise ValueError(f"unknown grouping {by!r}")
+    tkey, ckey = tkey.label("key"), ckey.label("key")  # grouped by the label: one expression (PostgreSQL)
     groups: dict[str, dict] = {}
     with engine.connect() as conn:
-        for r in conn.execute(select(tkey.label("key"), *_usage_cols()).where(and_(true(), *task_conds(f)))
-                              .group_by(tkey)):
+        for r in conn.execute(select(tkey, *_usage_cols()).where(and_(true(), *task_conds(f))).group_by(tkey)):
             d = _int_fix(_usage_dict(r))
             g = groups.setdefault(d["key"], _empty(d["key"]))
             g.update({k: d[k] for k in USAGE_KEYS}, cost_usd=d["cost_usd"])
         fails = func.coalesce(func.sum(case((TC.c.success.is_(False), 1), else_=0)), 0)
-        for key, calls, failures in conn.execute(select(ckey.label("key"), func.count(), fails)
+        for key, calls, failures in conn.execute(select(ckey, func.count(), fails)
                                                  .where(and_(*tool_conds(f))).group_by(ckey)):
             g = groups.setdefault(key, _empty(key))
             g["tool_calls"], g["tool_failures"] = int(calls), int(failures)
