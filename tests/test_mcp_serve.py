@@ -35,6 +35,17 @@ def cli(tmp: Path, *args) -> subprocess.CompletedProcess:
 
 
 def report(tmp: Path, name: str, *extra) -> object:
+    """A headless report's JSON (each asked once per module: the database does not change)."""
+    key = (str(tmp), name, extra)
+    if key not in _REPORTS:
+        _REPORTS[key] = _report(tmp, name, *extra)
+    return json.loads(json.dumps(_REPORTS[key]))
+
+
+_REPORTS: dict = {}
+
+
+def _report(tmp: Path, name: str, *extra) -> object:
     out = json.loads(cli(tmp, "--headless", name, "--format", "json", "--no-collect", "--tz", "UTC", *extra).stdout)
     if isinstance(out, dict) and "schema_version" in out and "tasks" not in out:  # a versioned envelope of rows
         out = out.get("data", out.get("rows", next((v for v in out.values() if isinstance(v, list)), out)))
