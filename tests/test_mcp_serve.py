@@ -448,3 +448,23 @@ async def test_the_tools_answer_the_same_on_postgresql(fx, pg_url):  # noqa: F81
     for (name, args), a, b in zip(PG_CALLS, lite, pg):
         _same(ok(a), ok(b), f"{name}{args}")
         assert a.content[0].text == b.content[0].text
+
+
+async def test_the_documented_mcp_config_starts_the_server(fx):
+    """The JSON config of docs/mcp-serve.md, as an MCP client reads it: its command found on PATH."""
+    import re
+
+    from mcp import ClientSession, StdioServerParameters, stdio_client
+
+    doc = (REPO / "docs" / "mcp-serve.md").read_text()
+    config = json.loads(re.search(r"```json\n(.*?)```", doc, re.S).group(1))
+    entry = config["mcpServers"]["nexus-insights"]
+    assert "claude mcp add nexus-insights -- nexus-insights mcp-serve" in doc
+    env = {**_env(fx), "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
+    params = StdioServerParameters(command=entry["command"], args=entry["args"], env=env, cwd=str(fx))
+    async with stdio_client(params) as (r, w):
+        async with ClientSession(r, w) as s:
+            init = await s.initialize()
+            res = await s.call_tool("usage_summary", {})
+    assert init.server_info.name == "nexus-insights" and init.instructions
+    assert ok(res)["tasks"] == report(fx, "summary")["tasks"] > 0
