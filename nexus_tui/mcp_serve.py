@@ -293,6 +293,14 @@ def _local(ms: int | None, tz: tzinfo) -> str | None:
     return None if ms is None else datetime.fromtimestamp(ms / 1000, tz).strftime("%Y-%m-%d %H:%M")
 
 
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def one_line(text: str) -> str:
+    """The short text on one line, without control characters (a stored message may hold escapes)."""
+    return " ".join(_CONTROL.sub("", text).split())
+
+
 def _usd(x: float | None) -> str:
     return "-" if x is None else f"${x:,.2f}"
 
@@ -593,7 +601,7 @@ def build_server(reader: Reader):
             return _error(str(e))
         except SQLAlchemyError as e:  # a locked, damaged or vanished database: said, and the server keeps serving
             return _error(describe_db_error(e, reader.settings.db_url))
-        return _result(model, " ".join(text.split()))
+        return _result(model, one_line(text))
 
     @server.tool(annotations=ro)
     def usage_summary(since: str | None = None, until: str | None = None, project: str | None = None,

@@ -468,3 +468,29 @@ async def test_the_documented_mcp_config_starts_the_server(fx):
             res = await s.call_tool("usage_summary", {})
     assert init.server_info.name == "nexus-insights" and init.instructions
     assert ok(res)["tasks"] == report(fx, "summary")["tasks"] > 0
+
+
+def test_times_and_texts_as_the_tools_read_and_write_them():
+    from zoneinfo import ZoneInfo
+
+    from nexus_tui.mcp_serve import one_line, parse_time, quota_window_ms
+
+    utc, berlin = ZoneInfo("UTC"), ZoneInfo("Europe/Berlin")
+    now = 1770933600000  # 2026-02-12T22:00:00Z (23:00 in Berlin)
+    assert parse_time("24h", utc, now_ms=now) == now - 86_400_000
+    assert parse_time(" 90M ", utc, now_ms=now) == now - 90 * 60_000
+    assert parse_time("2w", utc, now_ms=now) == now - 14 * 86_400_000
+    assert parse_time("999999w", utc, now_ms=now) == 0
+    assert parse_time("today", utc, now_ms=now) == 1770854400000  # 2026-02-12T00:00Z
+    assert parse_time("today", utc, end=True, now_ms=now) == 1770854400000 + 86_400_000
+    assert parse_time("yesterday", berlin, now_ms=now) == 1770764400000  # 2026-02-11T00:00+01:00
+    assert parse_time("2026-02-12", berlin) == 1770850800000 and parse_time(None, utc) is None
+    assert parse_time("", utc) is None and parse_time("now", utc, now_ms=now) == now
+    for bad in ("soon", "1y", "9999999d", "2026-13-01"):
+        with pytest.raises(ValueError):
+            parse_time(bad, utc, now_ms=now)
+    with pytest.raises(ValueError, match="out of range"):
+        parse_time("9999-12-31", utc, end=True)
+    assert one_line("a\x1b[31mred\x1b[0m\n\tb\x00c\x9b") == "a[31mred[0m bc"
+    assert (quota_window_ms("five_hour"), quota_window_ms("seven_day_opus"), quota_window_ms("other")) == \
+        (5 * 3_600_000, 7 * 86_400_000, None)
