@@ -669,14 +669,24 @@ def run(settings, *, tz_name: str | None = None, collect: bool = False, cwd: str
         return 2
     try:
         if collect:
+            import signal
+
+            from nexus_tui.collect import parsing
             from nexus_tui.collect.collector import Collector
             from nexus_tui.collect.registry import build_sources
 
+            def die(signum, _frame):  # the client gave up during the pass: no parser worker outlives us
+                parsing.kill_workers()
+                os._exit(128 + signum)
+
+            before = {sig: signal.signal(sig, die) for sig in (signal.SIGTERM, signal.SIGHUP)}
             col = Collector(store, build_sources(settings))
             try:
                 rep = col.run_once()
             finally:
                 col.close()
+                for sig, h in before.items():
+                    signal.signal(sig, h)
             for p in rep.problems:  # stdout is the protocol: messages go to stderr
                 print(f"nexus-insights: ingest: {p}", file=sys.stderr)
         reader = Reader(store.engine, settings, tz, os.path.abspath(cwd or os.getcwd()))
