@@ -218,6 +218,18 @@ def mcp_wrap(ctx, name, command):
     sys.exit(run(list(command), name=name, logs_dir=logs_dir))
 
 
+@main.command("mcp-serve")
+@click.option("--tz", "tz_name", metavar="ZONE", help="Time zone for days and dates (default: local).")
+@click.option("--collect", "collect_first", is_flag=True,
+              help="Run one ingest pass before serving (default: serve the database as it is, read-only).")
+@click.pass_context
+def mcp_serve(ctx, tz_name, collect_first):
+    """Serve read-only MCP tools over stdio (usage, budgets, sessions, logs, tool failures) for the agent itself."""
+    from nexus_tui.mcp_serve import run
+
+    sys.exit(run(_settings(ctx), tz_name=tz_name, collect=collect_first))
+
+
 @main.command()
 @click.option("--once", is_flag=True, help="One pass, then exit.")
 @click.option("--interval", type=float, default=2.0, show_default=True, help="Seconds between passes.")
