@@ -122,7 +122,7 @@ class QuotaWindow(BaseModel):
                                "comes before the reset; also the share used at the reset at this pace")
     reset_passed: bool = Field(default=False, description="The window has reset since this snapshot: its use is "
                                "unknown until the next one")
-    pace_detail: dict | None = Field(default=None, description="core.quota's own pace, when that module is there")
+    pace_detail: dict | None = Field(default=None, description="the projection at this pace (core/quota.py): projected_percentage, full_at, remaining_ms")
 
 
 class BudgetStatus(BaseModel):
@@ -230,17 +230,6 @@ class ToolFailures(BaseModel):
 
 
 # ---------------------------------------------------------------- helpers
-def quota_window_ms(name: str) -> int | None:
-    """The length of a quota window by its name (Claude Code's rate_limits: five_hour, seven_day, and the
-    model-specific weekly windows seven_day_*); None when unknown (no pace then)."""
-    n = name.lower()
-    if n.startswith("five_hour") or n == "5h":
-        return 5 * 3_600_000
-    if n.startswith("seven_day") or n in ("7d", "weekly"):
-        return 7 * 86_400_000
-    return None
-
-
 def _fraction(v) -> float | None:
     """A stored used fraction, when it is a finite number in [0, 10] (a window can be overrun, not by 1000 %)."""
     if isinstance(v, bool) or not isinstance(v, (int, float)) or v != v or not 0 <= v <= 10:
@@ -455,27 +444,21 @@ class Reader:
         rows = L.latest_quota(self.engine)
         if not rows:
             return None, "no quota snapshot"
-        try:
-            from nexus_tui.core import quota as quota_mod  # added by the quota work; optional here
-        except ImportError:
-            quota_mod = None
+        from nexus_tui.core import quota as Qm
+
         out = []
         for r in rows:
-            detail = None
-            if quota_mod is not None and hasattr(quota_mod, "pace"):
-                try:
-                    p = quota_mod.pace(r, now)
-                    detail = p if isinstance(p, dict) or p is None else (
-                        p._asdict() if hasattr(p, "_asdict") else dict(getattr(p, "__dict__", {})) or None)
-                except Exception:  # another signature: the window keeps this module's own pace
-                    detail = None
             window = str(r.get("window"))
-            used, resets, elapsed, pace = _fraction(r.get("used_fraction")), _int(r.get("resets_at_ms")), None, None
+            used, resets = _fraction(r.get("used_fraction")), _int(r.get("resets_at_ms"))
+            elapsed = pace = detail = None
             passed = resets is not None and resets <= now
-            length = quota_window_ms(window)
-            if length and resets is not None and not passed:
-                elapsed = min(1.0, max(0.0, 1 - (resets - now) / length))
-                pace = used / elapsed if used is not None and elapsed > 0 else None
+            if used is not None:
+                p = Qm.pace(window, used * 100, resets, now)  # the one pace model (core/quota.py)
+                passed = passed or p.reset_passed
+                if not passed and p.elapsed_pct is not None:
+                    elapsed, pace = p.elapsed_pct / 100, p.pace
+                    detail = {"projected_percentage": p.projected_pct, "full_at": iso_from_ms(p.full_at_ms),
+                              "remaining_ms": p.remaining_ms}
             observed = r.get("observed_at")
             out.append(QuotaWindow(window=window, source=_text(r.get("source")), account=_text(r.get("account")),
                                    observed_at=observed if isinstance(observed, str) else

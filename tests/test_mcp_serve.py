@@ -306,17 +306,17 @@ async def test_budget_status_reads_the_budgets_and_the_quota_snapshots(fx, tmp_p
     assert b["today"]["budget_usd"] == 5 and b["month"]["budget_usd"] == 120.5
     assert b["today"]["spent_usd"] == 0 and b["today"]["used"] == 0  # the fixtures are older than this month
     assert b["quota"] is None and b["note"] == "no quota snapshot"
-    # a quota_snapshots table (as the quota work adds it): the newest snapshot of each window
+    # quota_snapshots rows: the newest snapshot of each window
     import shutil
 
     shutil.copytree(fx / "nexus", tmp_path / "nexus")
+    cols = "(id, observed_ms, observed_at, source, account, window, used_fraction, resets_at_ms, status)"
     with sqlite3.connect(tmp_path / "nexus" / "insights.db") as conn:
-        conn.execute("CREATE TABLE quota_snapshots (observed_ms BIGINT, observed_at TEXT, source TEXT, account TEXT, "
-                     "window TEXT, used_fraction REAL, resets_at_ms BIGINT, status TEXT)")
-        conn.executemany("INSERT INTO quota_snapshots VALUES (?, ?, 'statusline', 'me', ?, ?, ?, 'allowed')", [
-            (1000, "1970-01-01T00:00:01Z", "five_hour", 0.2, 5000), (2000, "1970-01-01T00:00:02Z", "five_hour", 0.4,
-                                                                      5000),
-            (1500, "1970-01-01T00:00:01.5Z", "seven_day", 0.7, 9000)])
+        conn.executemany(f"INSERT INTO quota_snapshots {cols} VALUES (?, ?, ?, 'statusline', 'me', ?, ?, ?, "
+                         "'allowed')", [
+                             ("a", 1000, "1970-01-01T00:00:01Z", "five_hour", 0.2, 5000),
+                             ("b", 2000, "1970-01-01T00:00:02Z", "five_hour", 0.4, 5000),
+                             ("c", 1500, "1970-01-01T00:00:01.5Z", "seven_day", 0.7, 9000)])
     (tmp_path / "claude").mkdir()
     _, (res,) = await mcp_calls(tmp_path, [("budget_status", {})])
     q = {w["window"]: w for w in ok(res)["quota"]}
@@ -328,10 +328,10 @@ async def test_budget_status_reads_the_budgets_and_the_quota_snapshots(fx, tmp_p
 
     now = int(time.time() * 1000)
     with sqlite3.connect(tmp_path / "nexus" / "insights.db") as conn:
-        conn.execute("INSERT INTO quota_snapshots VALUES (?, NULL, 'statusline', 'me', 'five_hour', 0.3, ?, NULL)",
-                     (now, now + 2 * 3600_000))
-        conn.execute("INSERT INTO quota_snapshots VALUES (?, NULL, 'proxy', 'me', 'seven_day', 'junk', 'x', 7)",
-                     (now,))
+        conn.execute(f"INSERT INTO quota_snapshots {cols} VALUES ('d', ?, '', 'statusline', 'me', 'five_hour', 0.3, ?, "
+                     "NULL)", (now, now + 2 * 3600_000))
+        conn.execute(f"INSERT INTO quota_snapshots {cols} VALUES ('e', ?, '', 'proxy', 'me', 'seven_day', 'junk', 'x', "
+                     "7)", (now,))
     _, (res,) = await mcp_calls(tmp_path, [("budget_status", {})])
     q = {w["window"]: w for w in ok(res)["quota"]}
     assert q["five_hour"]["reset_passed"] is False and q["five_hour"]["used_fraction"] == 0.3
@@ -473,7 +473,8 @@ async def test_the_documented_mcp_config_starts_the_server(fx):
 def test_times_and_texts_as_the_tools_read_and_write_them():
     from zoneinfo import ZoneInfo
 
-    from nexus_tui.mcp_serve import one_line, parse_time, quota_window_ms
+    from nexus_tui.core.quota import window_ms as quota_window_ms
+    from nexus_tui.mcp_serve import one_line, parse_time
 
     utc, berlin = ZoneInfo("UTC"), ZoneInfo("Europe/Berlin")
     now = 1770933600000  # 2026-02-12T22:00:00Z (23:00 in Berlin)
