@@ -245,11 +245,12 @@ class AnthropicStream(_Stream):
             idx = ev.get("index")
             if isinstance(cb, dict) and cb.get("type") in ("tool_use", "server_tool_use", "mcp_tool_use"):
                 self._tool(cb)
-                if cb.get("type") == "tool_use" and cb.get("name") in TASK_TOOL_NAMES and isinstance(idx, int) \
-                        and len(self._capturing) < 64:
+                if cb.get("type") == "tool_use" and _is_task(cb) and isinstance(idx, int) \
+                        and not isinstance(idx, bool) and len(self._capturing) < 64:
                     self.link.feed(ev)
                     self._capturing[idx] = [[], 0]
-            elif isinstance(cb, dict) and cb.get("type") == "text" and not self._first_text and isinstance(idx, int):
+            elif isinstance(cb, dict) and cb.get("type") == "text" and not self._first_text and isinstance(idx, int) \
+                    and not isinstance(idx, bool):
                 self._first_text = True
                 self.link.feed(ev)
                 self._capturing[idx] = [[], 0]
@@ -323,7 +324,7 @@ class AnthropicStream(_Stream):
             for cb in obj["content"]:
                 if isinstance(cb, dict) and cb.get("type") in ("tool_use", "server_tool_use", "mcp_tool_use"):
                     self._tool(cb)
-                    if cb.get("type") == "tool_use" and cb.get("name") in TASK_TOOL_NAMES:
+                    if cb.get("type") == "tool_use" and _is_task(cb):
                         keep.append(cb)
                 elif isinstance(cb, dict) and cb.get("type") == "text" and first:
                     first = False
@@ -333,6 +334,12 @@ class AnthropicStream(_Stream):
             self.usage = _anthropic_usage(obj["usage"])
         elif isinstance(obj.get("input_tokens"), int):  # count_tokens answers {"input_tokens": n}
             self.usage = {}
+
+
+def _is_task(block: dict) -> bool:
+    """A tool use of Claude Code's sub-agent tool (its prompt links the sub-task: core/linking.py)."""
+    name = block.get("name")
+    return isinstance(name, str) and name in TASK_TOOL_NAMES
 
 
 def _anthropic_usage(u: dict) -> dict:
