@@ -619,7 +619,7 @@ def test_a_version_4_database_migrates_to_6_keeping_its_rows(tmp_path):
                           "VALUES ('t1', 's1', '2026-01-01T00:00:00.000Z', 'manual', 'm', 'cloud', 7)"))
         conn.execute(text("DROP INDEX IF EXISTS ix_tasks_conversation_id"))
         conn.execute(text("DROP INDEX IF EXISTS ix_tasks_message_hash"))
-        for ix in ("ix_tasks_parent_request_id", "ix_tasks_conversation_message"):
+        for ix in ("ix_tasks_parent_request_id", "ix_tasks_conversation_message", "ix_tasks_proxied_session"):
             conn.execute(text(f"DROP INDEX IF EXISTS {ix}"))
         conn.execute(text("DROP TABLE link_keys"))
         for c in V6_TASK_COLUMNS:
@@ -635,10 +635,11 @@ def test_a_version_4_database_migrates_to_6_keeping_its_rows(tmp_path):
                      "resets_at_ms", "status", "raw_json"]
     assert rows(again, "SELECT tokens_in, http_status FROM tasks")[0]["tokens_in"] == 7
     # conversation linking's table and lookup indexes are part of migration 6
-    from nexus_tui.store.linking import LINK_INDEXES
+    from nexus_tui.store.linking import LINK_INDEXES, PARTIAL_INDEXES
 
     assert "link_keys" in inspect(again.engine).get_table_names()
-    assert {n for n, _ in LINK_INDEXES} <= {ix["name"] for ix in inspect(again.engine).get_indexes("tasks")}
+    assert {n for n, _ in LINK_INDEXES} | {n for n, _, _ in PARTIAL_INDEXES} <= {
+        ix["name"] for ix in inspect(again.engine).get_indexes("tasks")}
     versions = [r["version"] for r in rows(again, "SELECT version FROM schema_version ORDER BY version")]
     assert versions[-1] == SCHEMA_VERSION == PROXY_SCHEMA_VERSION == 6 and 5 in versions
     again.close()

@@ -178,19 +178,21 @@ def test_every_database_has_the_link_table_and_indexes(tmp_path):
     before they were part of it gets them when opened."""
     from sqlalchemy import inspect
 
-    from nexus_tui.store.linking import LINK_INDEXES
+    from nexus_tui.store.linking import LINK_INDEXES, PARTIAL_INDEXES
     from tests.helpers import store_at
+
+    names = [n for n, _ in LINK_INDEXES] + [n for n, _, _ in PARTIAL_INDEXES]
 
     def check(store):
         insp = inspect(store.engine)
         assert "link_keys" in insp.get_table_names()
-        assert {n for n, _ in LINK_INDEXES} <= {ix["name"] for ix in insp.get_indexes("tasks")}
+        assert set(names) <= {ix["name"] for ix in insp.get_indexes("tasks")}
 
     store = store_at(tmp_path / "db.sqlite")
     check(store)
     with store.engine.begin() as conn:
         conn.execute(text("DROP TABLE link_keys"))
-        for name, _ in LINK_INDEXES:
+        for name in names:
             conn.execute(text(f"DROP INDEX {name}"))
     store.close()
     again = store_at(tmp_path / "db.sqlite")

@@ -66,6 +66,11 @@ LINK_INDEXES = (
 )
 
 
+# partial indexes (name, columns, condition): the Sessions screen asks which sessions the proxy saw; only the proxy's
+# rows carry an HTTP status, so this index holds those rows alone and costs other sources' writes nothing
+PARTIAL_INDEXES = (("ix_tasks_proxied_session", ("session_id",), "http_status IS NOT NULL"),)
+
+
 def ensure_link_schema(conn) -> None:
     """Create ``link_keys`` and the lookup indexes where missing: the last step of schema migration 6 (after the
     tasks columns exist) and of creating a database (store/migrations.py). Idempotent."""
@@ -78,6 +83,10 @@ def ensure_link_schema(conn) -> None:
         if name not in have_ix and set(cols) <= have:
             quoted = ", ".join(f'"{c}"' for c in cols)
             conn.execute(text(f'CREATE INDEX "{name}" ON tasks ({quoted})'))
+    for name, cols, where in PARTIAL_INDEXES:
+        if name not in have_ix and set(cols) <= have:
+            quoted = ", ".join(f'"{c}"' for c in cols)
+            conn.execute(text(f'CREATE INDEX "{name}" ON tasks ({quoted}) WHERE {where}'))
 
 
 def _hex(v) -> str | None:
