@@ -228,3 +228,23 @@ def test_the_streamed_link_keys_equal_the_plain_bodys(first, prompts, summarizat
     plain.feed(json.dumps(msg).encode())
     plain.finish()
     assert L.response_keys({"content": plain.link_content()}, is_summarization=summarization) == want
+
+
+def test_link_records_survive_the_hand_over_between_processes():
+    """Parser workers pickle their batches (or the rows prepared from them) for the writer's process: the link
+    records travel with them, and a batch of links alone is not empty."""
+    import pickle
+
+    from nexus_tui.core.events import Batch, TaskRec
+    from nexus_tui.core.merge import fold_batch
+    from nexus_tui.store.writer import prepare
+
+    h = L.request_hashes({"messages": [{"role": "user", "content": "hi"}]})
+    link = {"task_id": "req_1", "hashes": json.loads(json.dumps(h)), "response_keys": [["task_prompt", "ab", 0]]}
+    b = Batch(tasks=[TaskRec(id="req_1", session_id="s", ts_ms=1, source="proxy-intercept", model="m")],
+              links=[link])
+    again = pickle.loads(pickle.dumps(b))
+    assert again.links == [link] and fold_batch(b).links == [link]
+    assert not Batch(links=[link]).is_empty()
+    p = pickle.loads(pickle.dumps(prepare(again)))
+    assert p.links == [("req_1", link["hashes"], link["response_keys"])]
