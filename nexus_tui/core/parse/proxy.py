@@ -4,8 +4,10 @@
   ``metadata.user_id`` ``…_session_<uuid>``, else ``x-nexus-session``, else a conversation key), client, retries.
 - ``AnthropicStream`` / ``OpenAIStream``: fed the response bytes as they pass (SSE or one JSON body), they keep
   only what is recorded: ids, model, usage (Anthropic: ``message_start`` usage overlaid with the LAST
-  ``message_delta`` usage, never summed; FORMATS.md section 5), stop reason, tool_use names and ids, the error.
-  The unparsed tail they hold is bounded (``MAX_PENDING``); past it they stop reading and say so.
+  ``message_delta`` usage, never summed; FORMATS.md section 5), stop reason, tool_use names and ids, the error,
+  and for conversation linking the first text block and the ``Task`` tool uses (``link_content()``; a streamed
+  block's deltas kept raw and parsed once at its end). The unparsed tail they hold is bounded (``MAX_PENDING``);
+  past it they stop reading and say so.
 - ``quota_from_headers(headers)``: every ``anthropic-ratelimit-*`` window present (FORMATS.md section 10).
 
 Every value is type- and range-checked; anything malformed is dropped, never raised.
