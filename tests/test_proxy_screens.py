@@ -125,6 +125,13 @@ async def test_session_detail_shows_the_conversation_tree_and_task_detail_the_pr
             f"  • 11:54:41  opus-4  in 7 out 3  {fmt_usd(0.002)}  {fmt_ms(600)}  TTFT {fmt_ms(250)}",
         ]
         assert (fmt_ms(1500), fmt_usd(0.5)) == ("1.5s", "$0.5000")  # the helpers as the other screens show them
+        # c gives the tree the keys (it scrolls), c again gives them back to the task table
+        box, table = app.screen.query_one("#conv-box"), app.screen.query_one("#tasks")
+        assert app.screen.focused is table
+        await pilot.press("c")
+        assert app.screen.focused is box
+        await pilot.press("c")
+        assert app.screen.focused is table
         # the failed request's task detail: the proxy's fields, the client's text shown as text
         app.push_screen(TaskDetailScreen("req_e"))
         await settle(app, pilot)

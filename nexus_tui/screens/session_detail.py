@@ -61,7 +61,9 @@ def _field(label: str, value: str, width: int = 11) -> str:
 
 class SessionDetailScreen(RatingMixin, InsightScreen):
     TITLE_TEXT = "Session"
-    BINDINGS = [Binding("escape", "app.pop_screen", "Back")] + RatingMixin.RATING_BINDINGS
+    BINDINGS = [Binding("escape", "app.pop_screen", "Back"),
+                Binding("c", "toggle_tree", "Conversation tree (focus, scroll)", show=False)] \
+        + RatingMixin.RATING_BINDINGS
 
     def __init__(self, session_id: str) -> None:
         super().__init__()
@@ -84,6 +86,17 @@ class SessionDetailScreen(RatingMixin, InsightScreen):
 
     def current_task_id(self) -> str | None:
         return self.query_one("#tasks", KeyedTable).current_key
+
+    def action_toggle_tree(self) -> None:
+        """The conversation tree takes the keys (arrows, page keys scroll it) or gives them back to the tasks."""
+        box = self.query_one("#conv-box", VerticalScroll)
+        table = self.query_one("#tasks", KeyedTable)
+        if self.focused is box or not box.display:
+            box.can_focus = False
+            table.focus()
+        else:
+            box.can_focus = True
+            box.focus()
 
     def fetch(self):
         head = U.session_header(self.engine, self.session_id)
