@@ -8,6 +8,8 @@ Request headers choose what it does (the proxy forwards them untouched):
   x-test-fault: 429 | 500 | 529 | close_midstream | sse_error | hang | big | compress (br or gzip as accepted)
                (big: x-test-big-mb MiB of SSE pings)
   x-test-gate: N                   hold each stream after its first event until N streams are open
+A request id listed in ``UpstreamState.scripted`` is answered with that message body instead (streamed as the API
+streams one when the request asks for a stream: text and tool input in small deltas).
 """
 
 from __future__ import annotations
@@ -54,6 +56,38 @@ def sse_events(capture: dict) -> list[bytes]:
             for c in capture["response"]["metadata"]["streamingChunks"]]
 
 
+def message_events(message: dict, step: int = 7) -> list[bytes]:
+    """A message body as the API streams it: message_start, each block started, its text or input JSON in deltas
+    of ``step`` characters, stopped, then message_delta (stop reason, usage) and message_stop."""
+    def ev(obj: dict) -> bytes:
+        return f"event: {obj['type']}\ndata: {json.dumps(obj, separators=(',', ':'))}\n\n".encode()
+
+    usage = message.get("usage") or {}
+    start = {k: v for k, v in message.items() if k not in ("content", "stop_reason", "stop_sequence")}
+    out = [ev({"type": "message_start", "message": {**start, "content": [], "stop_reason": None,
+                                                     "stop_sequence": None}})]
+    for i, block in enumerate(message.get("content") or []):
+        if block["type"] == "text":
+            out.append(ev({"type": "content_block_start", "index": i, "content_block": {"type": "text", "text": ""}}))
+            t = block["text"]
+            out += [ev({"type": "content_block_delta", "index": i, "delta": {"type": "text_delta",
+                                                                              "text": t[j:j + step]}})
+                    for j in range(0, len(t), step)]
+        elif block["type"] == "tool_use":
+            out.append(ev({"type": "content_block_start", "index": i, "content_block": {
+                "type": "tool_use", "id": block["id"], "name": block["name"], "input": {}}}))
+            js = json.dumps(block["input"])
+            out += [ev({"type": "content_block_delta", "index": i, "delta": {"type": "input_json_delta",
+                                                                              "partial_json": js[j:j + step]}})
+                    for j in range(0, len(js), step)]
+        out.append(ev({"type": "content_block_stop", "index": i}))
+    out.append(ev({"type": "message_delta", "delta": {"stop_reason": message.get("stop_reason"),
+                                                       "stop_sequence": None},
+                   "usage": {"output_tokens": usage.get("output_tokens", 0)}}))
+    out.append(ev({"type": "message_stop"}))
+    return out
+
+
 def response_headers(capture: dict, content_type: str | None = None) -> dict:
     h = {k: v for k, v in capture["response"]["headers"].items() if k not in _SKIP}
     h.update(UNIFIED_HEADERS)
@@ -69,6 +103,7 @@ class UpstreamState:
     big_sent: int = 0  # bytes a 'big' response has handed to its socket so far
     open_streams: int = 0  # streams past their first event (x-test-gate holds them until this many are open)
     gate: asyncio.Event | None = None
+    scripted: dict = field(default_factory=dict)  # request id -> the message body to answer with
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
@@ -90,6 +125,17 @@ def make_upstream(state: UpstreamState | None = None) -> web.Application:
                  "server": "cloudflare", **(API_KEY_HEADERS if fault == "429" else {})}
             return web.Response(status=int(fault), headers=h, body=json.dumps(
                 {"type": "error", "error": {"type": etype, "message": msg}}).encode())
+        if rid in state.scripted and not request.path.endswith("/count_tokens"):
+            msg = state.scripted[rid]
+            h = {"request-id": rid, "date": cap["response"]["headers"]["date"], "server": "cloudflare"}
+            if not body.get("stream"):
+                return web.json_response(msg, headers=h)
+            resp = web.StreamResponse(headers={**h, "content-type": "text/event-stream"})
+            await resp.prepare(request)
+            for chunk in message_events(msg):
+                await resp.write(chunk)
+            await resp.write_eof()
+            return resp
         if request.path.endswith("/count_tokens"):
             return web.Response(headers={"request-id": rid, "content-type": "application/json",
                                          "date": cap["response"]["headers"]["date"], "server": "cloudflare"},

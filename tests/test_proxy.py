@@ -619,6 +619,9 @@ def test_a_version_4_database_migrates_to_6_keeping_its_rows(tmp_path):
                           "VALUES ('t1', 's1', '2026-01-01T00:00:00.000Z', 'manual', 'm', 'cloud', 7)"))
         conn.execute(text("DROP INDEX IF EXISTS ix_tasks_conversation_id"))
         conn.execute(text("DROP INDEX IF EXISTS ix_tasks_message_hash"))
+        for ix in ("ix_tasks_parent_request_id", "ix_tasks_conversation_message", "ix_tasks_proxied_session"):
+            conn.execute(text(f"DROP INDEX IF EXISTS {ix}"))
+        conn.execute(text("DROP TABLE link_keys"))
         for c in V6_TASK_COLUMNS:
             conn.execute(text(f'ALTER TABLE tasks DROP COLUMN "{c}"'))
         conn.execute(text("DROP TABLE quota_snapshots"))
@@ -631,6 +634,12 @@ def test_a_version_4_database_migrates_to_6_keeping_its_rows(tmp_path):
     assert qcols == ["id", "observed_ms", "observed_at", "source", "account", "window", "used_fraction",
                      "resets_at_ms", "status", "raw_json"]
     assert rows(again, "SELECT tokens_in, http_status FROM tasks")[0]["tokens_in"] == 7
+    # conversation linking's table and lookup indexes are part of migration 6
+    from nexus_tui.store.linking import LINK_INDEXES, PARTIAL_INDEXES
+
+    assert "link_keys" in inspect(again.engine).get_table_names()
+    assert {n for n, _ in LINK_INDEXES} | {n for n, _, _ in PARTIAL_INDEXES} <= {
+        ix["name"] for ix in inspect(again.engine).get_indexes("tasks")}
     versions = [r["version"] for r in rows(again, "SELECT version FROM schema_version ORDER BY version")]
     assert versions[-1] == SCHEMA_VERSION == PROXY_SCHEMA_VERSION == 6 and 5 in versions
     again.close()
@@ -777,9 +786,10 @@ async def test_the_dashboard_runs_the_proxy_when_the_config_says_so(tmp_path, mo
 
 
 def test_task_prompts_and_single_user_texts_are_hashed_for_sub_task_linking(upstream, proxy):
-    """Without bodies, sub-task linking still has what it compares: the SHA-256 of each Task tool use's prompt (from
-    the streamed input_json deltas or a plain body) and of a one-message request's text (the sub-task fixture)."""
-    from nexus_tui.core.parse.proxy import text_sha256, user_text_hashes
+    """Without bodies, sub-task linking still has what it compares (conversation linking's keys, core/linking.py):
+    each Task tool use's prompt hashed, from the streamed input_json deltas or a plain body, and a one-message
+    request's text (system reminders dropped)."""
+    from nexus_tui.core import linking as L
 
     cap = captures()[0]
     task = next(b for b in cap["response"]["body"]["content"] if b["type"] == "tool_use")
@@ -793,17 +803,17 @@ def test_task_prompts_and_single_user_texts_are_hashed_for_sub_task_linking(upst
     c.messages.create(model=MODEL, max_tokens=5, extra_headers={"x-test-request-id": "req_child"}, messages=[
         {"role": "user", "content": [{"type": "text", "text": "<system-reminder>\nctx\n</system-reminder>"},
                                      {"type": "text", "text": task["input"]["prompt"]}]}])
+    c.messages.count_tokens(model=MODEL, messages=_msgs(), extra_headers={"x-test-request-id": "req_ct"})
     proxy.stop()
     ev = {e["id"]: e for e in proxy.events()}
-    want = [{"tool_use_id": task["id"], "prompt_sha256": text_sha256(task["input"]["prompt"])}]
-    assert ev["req_s"]["task_invocations"] == want and ev["req_p"]["task_invocations"] == want
-    assert ev["req_child"]["user_text_sha256"] == [text_sha256(task["input"]["prompt"])]
-    assert "user_text_sha256" in ev["req_s"]  # its one message too: "Count the lines of code"
-    fx = json.loads((CAPTURES_DIR / "subtask-01-subtask-matched.json").read_text())
-    prompt = fx["parent"]["task_invocations"][0]["prompt"]
-    assert user_text_hashes(fx["child"]["body"]) == [text_sha256(prompt)]
-    assert user_text_hashes({"messages": [{"role": "user", "content": "a"}, {"role": "assistant", "content": "b"}]}) \
-        is None
+    want = L.response_keys(cap["response"]["body"])
+    assert want == [("task_prompt", L.sha256_hex(task["input"]["prompt"]), 0)]
+    assert ev["req_s"]["response_keys"] == ev["req_p"]["response_keys"] == [list(k) for k in want]
+    assert ev["req_child"]["hashes"]["user_text_hash"] == L.sha256_hex(task["input"]["prompt"])
+    assert ev["req_s"]["hashes"] == json.loads(json.dumps(L.request_hashes({"messages": _msgs()})))
+    assert "hashes" not in ev["req_ct"] and "response_keys" not in ev["req_ct"]  # count_tokens is not linked
+    for e in ev.values():  # the proxy's own sub-task hashes are gone: one mechanism, the linker's
+        assert "task_invocations" not in e and "user_text_sha256" not in e
 
 
 def test_a_batch_with_quota_snapshots_survives_the_hand_over_between_processes():

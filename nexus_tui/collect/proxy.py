@@ -38,13 +38,15 @@ import orjson
 from aiohttp import web
 from yarl import URL
 
-from nexus_tui.core.parse.proxy import (AnthropicStream, OpenAIStream, quota_from_headers, request_facts,
-                                        user_text_hashes)
+from nexus_tui.core.linking import request_hashes, response_keys
+from nexus_tui.core.parse.proxy import AnthropicStream, OpenAIStream, quota_from_headers, request_facts
+from nexus_tui.core.redact import redact
 
 DEFAULT_PORT = 8787
 DEFAULT_UPSTREAM = "https://api.anthropic.com"
 MAX_REQUEST = 256 * 1024 * 1024
 QUEUE_MAX = 4096
+_MAX_KEYS = 200  # link keys of one response kept in its event (the schema's bound)
 TOKEN_HEADER = "x-nexus-proxy-token"
 NEXUS_HEADERS = ("x-nexus-session", "x-nexus-persona", "x-nexus-routing-reason", "x-nexus-classifier-version",
                  TOKEN_HEADER)
@@ -52,24 +54,6 @@ HOP_BY_HOP = frozenset(("connection", "keep-alive", "proxy-authenticate", "proxy
                         "trailers", "transfer-encoding", "upgrade", "proxy-connection"))
 _REQ_DROP = HOP_BY_HOP | {"host", "content-length", "expect"} | set(NEXUS_HEADERS)
 _RES_DROP = HOP_BY_HOP
-
-
-def _linking():
-    """nexus_tui.core.linking.request_hashes when that module is present (it computes the normalized message,
-    parent and system hashes the conversation linking keys on), else None."""
-    try:
-        from nexus_tui.core.linking import request_hashes
-    except ImportError:  # TODO(linking): the linking change provides it; until then no hashes are recorded
-        return None
-    return request_hashes
-
-
-def _redactor():
-    try:
-        from nexus_tui.core.redact import redact_text
-    except ImportError:  # TODO(redact): wired when nexus_tui.core.redact lands
-        return lambda s: s
-    return redact_text
 
 
 def api_error(status: int, message: str, etype: str = "api_error") -> web.Response:
@@ -164,8 +148,7 @@ class EventSink:
         self._fd_lock = threading.Lock()
         self._fd: int | None = None
         self._day = ""
-        self._hashes = _linking()
-        self._redact = _redactor()
+        self._redact = redact
         self._thread = threading.Thread(target=self._run, name="nexus-proxy-writer", daemon=True)
         self._thread.start()
 
@@ -272,24 +255,18 @@ class EventSink:
         for k in ("persona", "routing_reason", "classifier_version", "client", "retries", "message_count", "model"):
             if facts[k] is not None:
                 part[k] = facts[k]
-        if isinstance(body, dict) and rec.get("kind") in ("messages", "chat"):
-            if self._hashes is not None:
-                try:
-                    h = self._hashes(body)
-                except Exception:
-                    h = None
-                if isinstance(h, dict):
-                    for k in ("message_hash", "parent_message_hash", "system_hash"):
-                        if isinstance(h.get(k), str):
-                            part[k] = h[k]
-            hashes = user_text_hashes(body)
-            if hashes:
-                part["user_text_sha256"] = hashes
+        if isinstance(body, dict) and rec.get("kind") == "messages":  # conversation linking (docs/proxy.md)
+            try:
+                h = request_hashes(body)
+            except Exception:  # never raises by contract; a request that cannot be hashed is not linked
+                h = None
+            if isinstance(h, dict) and h.get("message_hash"):
+                part["hashes"] = h
         if self.store_bodies and body is not None:
             part["request_body"] = orjson.loads(self._redact(orjson.dumps(body).decode()))
         return part
 
-    _PRIVATE = frozenset(("_req", "request_body", "headers", "response_body", "ts"))
+    _PRIVATE = frozenset(("_req", "_link_content", "request_body", "headers", "response_body", "ts"))
 
     def compose(self, rec: dict) -> dict:
         part = rec["_req"]
@@ -298,6 +275,13 @@ class EventSink:
         ev.update({k: v for k, v in rec.items() if v is not None and k not in self._PRIVATE})
         if not ev.get("model") and part.get("model"):
             ev["model"] = part["model"]
+        if "hashes" in part:  # the response's link keys (Task prompts, a summary), hashes only
+            try:
+                keys = response_keys({"content": rec.get("_link_content") or []},
+                                     is_summarization=part["hashes"].get("is_summarization") is True)
+            except Exception:
+                keys = []
+            ev["response_keys"] = keys[:_MAX_KEYS]
         if ev.get("error_message"):
             ev["error_message"] = self._redact(ev["error_message"])[:2000]
         ev = {k: v for k, v in ev.items() if v is not None}
@@ -513,8 +497,8 @@ def _finish(rec: dict, parser, status: int, headers, ttfb, ttft, nbytes: int, t0
         rec.update(parser.usage)
         if parser.tools:
             rec["tools"] = parser.tools
-        if getattr(parser, "task_invocations", None):
-            rec["task_invocations"] = parser.task_invocations
+        if rec.get("kind") == "messages" and hasattr(parser, "link_content"):
+            rec["_link_content"] = parser.link_content()
         if parser.error_type:
             rec["error_type"] = parser.error_type
         if parser.error_message and not rec.get("error_message"):

@@ -263,6 +263,8 @@ class Batch:
     ratings: list[RatingRec] = field(default_factory=list)
     session_stats: list[dict] = field(default_factory=list)  # rows for the session_stats table (latest wins)
     quota_snapshots: list[dict] = field(default_factory=list)  # rows for quota_snapshots (first of an id wins)
+    # conversation-linking keys of recorded requests: {"task_id", "hashes", "response_keys"} (store/linking.py)
+    links: list[dict] = field(default_factory=list)
     skipped: dict[str, int] = field(default_factory=dict)
     lines: int = 0
 
@@ -279,19 +281,20 @@ class Batch:
         self.ratings.extend(other.ratings)
         self.session_stats.extend(other.session_stats)
         self.quota_snapshots.extend(other.quota_snapshots)
+        self.links.extend(other.links)
         for k, v in other.skipped.items():
             self.skip(k, v)
         self.lines += other.lines
 
     def is_empty(self) -> bool:
         return not (self.sessions or self.tasks or self.tool_uses or self.tool_results or self.routing
-                    or self.errors or self.ratings or self.session_stats or self.quota_snapshots)
+                    or self.errors or self.ratings or self.session_stats or self.quota_snapshots or self.links)
 
     def __reduce__(self):
         # Pickled compactly (a parser worker hands batches to the writer's process): each record as a tuple of its
         # fields, rebuilt with its constructor; about 4x cheaper than pickling the slotted records one by one.
         return _unpack_batch, (tuple(_pack(getattr(self, n)) for n in _RECORD_LISTS), self.session_stats,
-                               self.skipped, self.lines, self.quota_snapshots)
+                               self.skipped, self.lines, self.quota_snapshots, self.links)
 
 
 _RECORD_LISTS = ("sessions", "tasks", "tool_uses", "tool_results", "routing", "errors", "ratings")
@@ -323,6 +326,7 @@ def _unpack(packed) -> list:
     return [cls(*r) for r in rows]
 
 
-def _unpack_batch(lists: tuple, session_stats: list, skipped: dict, lines: int, quota_snapshots=()) -> Batch:
+def _unpack_batch(lists: tuple, session_stats: list, skipped: dict, lines: int, quota_snapshots=(),
+                  links=()) -> Batch:
     return Batch(*map(_unpack, lists), session_stats=session_stats, skipped=skipped, lines=lines,
-                 quota_snapshots=list(quota_snapshots))
+                 quota_snapshots=list(quota_snapshots), links=list(links))

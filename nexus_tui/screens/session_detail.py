@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 from nexus_tui.widgets.safe import escape
+from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
+from textual.containers import VerticalScroll
 from textual.widgets import Static
+
+from nexus_tui.core.convtree import conversation_lines
 
 from nexus_tui.screens.base import InsightScreen
 from nexus_tui.screens.common import (
@@ -61,7 +65,9 @@ def _field(label: str, value: str, width: int = 11) -> str:
 
 class SessionDetailScreen(RatingMixin, InsightScreen):
     TITLE_TEXT = "Session"
-    BINDINGS = [Binding("escape", "app.pop_screen", "Back")] + RatingMixin.RATING_BINDINGS
+    BINDINGS = [Binding("escape", "app.pop_screen", "Back"),
+                Binding("c", "toggle_tree", "Conversation tree (focus, scroll)", show=False)] \
+        + RatingMixin.RATING_BINDINGS
 
     def __init__(self, session_id: str) -> None:
         super().__init__()
@@ -70,25 +76,46 @@ class SessionDetailScreen(RatingMixin, InsightScreen):
     def body(self) -> ComposeResult:
         yield Static(id="header", classes="detail-header")
         yield Static(id="header-more", classes="detail-more")  # models, cwd, branch: left out on a short terminal
+        with VerticalScroll(id="conv-box", classes="conv-tree"):
+            yield Static(id="conversations")
         yield KeyedTable(COLUMNS, right=RIGHT, drop=DROP, id="tasks")
         yield Static(id="empty", classes="empty")
 
     def on_mount(self) -> None:
         self.query_one("#empty", Static).display = False
+        box = self.query_one("#conv-box", VerticalScroll)
+        box.display = False
+        box.can_focus = False  # the task table keeps the keys; the tree scrolls with the mouse
         self.query_one("#tasks", KeyedTable).focus()
         super().on_mount()
 
     def current_task_id(self) -> str | None:
         return self.query_one("#tasks", KeyedTable).current_key
 
+    def action_toggle_tree(self) -> None:
+        """The conversation tree takes the keys (arrows, page keys scroll it) or gives them back to the tasks."""
+        box = self.query_one("#conv-box", VerticalScroll)
+        table = self.query_one("#tasks", KeyedTable)
+        if self.focused is box or not box.display:
+            box.can_focus = False
+            table.focus()
+        else:
+            box.can_focus = True
+            box.focus()
+
     def fetch(self):
         head = U.session_header(self.engine, self.session_id)
         tasks = (U.session_tasks(self.engine, self.session_id, cost_mode=self.app.filters.cost_mode)
                  if head is not None else [])
-        return head, tasks
+        convs = U.session_conversations(self.engine, self.session_id) if head is not None else []
+        return head, tasks, convs
 
     def show(self, data) -> None:
-        head, tasks = data
+        head, tasks, convs = data
+        box = self.query_one("#conv-box", VerticalScroll)
+        box.display = bool(convs)
+        if convs:
+            self.query_one("#conversations", Static).update(conversation_tree_text(self.app, convs))
         h = self.query_one("#header", Static)
         if head is None:
             h.update(f"Session {escape(self.session_id)} is not in the database (any more). Escape goes back.")
@@ -154,6 +181,53 @@ class SessionDetailScreen(RatingMixin, InsightScreen):
         from nexus_tui.screens.task_detail import TaskDetailScreen
 
         self.app.push_screen(TaskDetailScreen(event.row_key.value))
+
+
+_GROUP = {"branch": "branch", "compact": "compacted, continues as", "subtask": "sub-task", "retry": "retry on"}
+
+
+def conversation_tree_text(app, rows: list[dict]) -> Text:
+    """The conversations the proxy linked (core/convtree.py) as text: one line per request (time, model, tokens in
+    and out, cost, latency, time to first token, status), each branch, compaction and sub-task indented under the
+    request it came from. Every value from the data is plain text (no markup)."""
+    lines, missing = conversation_lines(rows)
+    per_conv: dict = {}
+    for r in rows:
+        per_conv[r.get("conversation_id")] = per_conv.get(r.get("conversation_id"), 0) + 1
+    out = Text()
+    for ln in lines:
+        if out:
+            out.append("\n")
+        pad = "  " * ln.depth
+        r = ln.row or {}
+        if ln.kind == "conversation":
+            n = per_conv.get(r.get("conversation_id"), 0)
+            out.append("Conversation ", style="bold")
+            out.append(str(ln.label)[:36])
+            out.append(f"  {n:,} request(s)", style="dim")
+            continue
+        if ln.kind == "group":
+            out.append(pad + "↳ ", style="cyan")
+            out.append(_GROUP.get(ln.label, ln.label) + " ", style="cyan")
+            out.append(str(r.get("branch_id") or "-"))
+            continue
+        tin = sum((r.get(k) or 0) for k in ("tokens_in", "cache_read_tokens", "cache_creation_tokens"))
+        failed = (r.get("http_status") or 0) >= 400 or r.get("error_type") or r.get("status") == "error"
+        out.append(pad + "• ")
+        out.append(local_time(app, r.get("ts_ms"), "%H:%M:%S"))
+        out.append(f"  {short_model(r.get('model') or '?')}")
+        out.append(f"  in {fmt_int(tin)} out {fmt_int(r.get('tokens_out'))}")
+        cost = r.get("cost_usd")
+        out.append(f"  {fmt_usd(cost) if cost is not None else 'unpriced'}")
+        out.append(f"  {fmt_ms(r.get('latency_ms'))}")
+        out.append(f"  TTFT {fmt_ms(r.get('ttft_ms'))}")
+        if failed:
+            status = r.get("http_status")
+            out.append("  " + (f"HTTP {status} " if status else "") + str(r.get("error_type") or "error"),
+                       style="red")
+    if missing:
+        out.append(f"\n… {missing:,} more request(s) not shown", style="dim")
+    return out
 
 
 def _tools_text(names: list[str], width: int = 30) -> str:

@@ -25,6 +25,7 @@ SORT_COLUMN = {"start": "start", "duration": "dur", "tasks": "tasks", "tokens": 
                "errors": "errors"}
 COLUMN_SORT = {v: k for k, v in SORT_COLUMN.items()}
 SORT_LABELS = {"errors": "tool failures"}
+PROXY_MARK = " ⇄"  # after the CLI: a session with requests the recording proxy saw
 
 
 def models_text(models: list[str], width: int = 26) -> str:
@@ -78,10 +79,11 @@ class SessionsScreen(InsightScreen):
         if not page.rows and page.total and page.offset:  # the page vanished (fewer sessions): show the last one
             page = Q.sessions(self.engine, self.filters, limit=PAGE, offset=(page.total - 1) // PAGE * PAGE, **args)
         in_db = U.session_count(self.engine) if not page.total else None
-        return page, in_db
+        proxied = U.proxied_sessions(self.engine, [r["session_id"] for r in page.rows]) if page.rows else set()
+        return page, in_db, proxied
 
     def show(self, data) -> None:
-        page, in_db = data
+        page, in_db, proxied = data
         self.total = page.total
         self.page_start = page.offset
         table = self.query_one("#sessions", KeyedTable)
@@ -90,7 +92,8 @@ class SessionsScreen(InsightScreen):
         for r, cost in zip(page.rows, costs):
             cost += "*" if r["unpriced_tasks"] else ""
             rows.append((r["session_id"], [
-                local_time(self.app, r["start_ms"]), fmt_duration(r["duration_ms"]), r["cli_tool"] or "-",
+                local_time(self.app, r["start_ms"]), fmt_duration(r["duration_ms"]),
+                (r["cli_tool"] or "-") + (PROXY_MARK if r["session_id"] in proxied else ""),
                 (r["project"] or "-")[:22], r["persona"] or "", models_text(r["models"]),
                 fmt_int(r["tasks"]), fmt_int(r["total_tokens"]), cost, fmt_int(r["tool_errors"]),
                 rating_summary(r["rated_helpful"], r["rated_not_helpful"]), r["session_id"][:13]]))
@@ -108,7 +111,8 @@ class SessionsScreen(InsightScreen):
             + f" · sort: {SORT_LABELS.get(self.sort, self.sort)}{arrow}"
             + (f" · search: [b]{escape(self.search)}[/b]" if self.search else "")
             + f" · range: {escape(self.app.range_label())}"
-            + ("   [dim]* includes unpriced tasks[/dim]" if any(r["unpriced_tasks"] for r in page.rows) else ""))
+            + ("   [dim]* includes unpriced tasks[/dim]" if any(r["unpriced_tasks"] for r in page.rows) else "")
+            + (f"   [dim]{PROXY_MARK.strip()} seen by the proxy[/dim]" if proxied else ""))
         empty = self.query_one("#empty", Static)
         empty.display = not page.rows
         table.display = bool(page.rows)

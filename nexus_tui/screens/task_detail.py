@@ -6,6 +6,7 @@ import hashlib
 import json
 
 from nexus_tui.widgets.safe import escape
+from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
@@ -33,6 +34,7 @@ class TaskDetailScreen(RatingMixin, InsightScreen):
     def body(self) -> ComposeResult:
         with VerticalScroll(id="detail"):
             yield Static(id="task")
+            yield Static(id="proxy")
             yield Static(id="routing")
             yield Static("[b]Tool calls[/b]", id="calls-title")
             yield VerticalScroll(id="calls")
@@ -80,6 +82,10 @@ class TaskDetailScreen(RatingMixin, InsightScreen):
             f"   [b]Persona[/b] {escape(d['persona'] or '-')}\n"
             f"[b]Rating[/b] {rating_text(d['quality_rating']) or 'not rated'}   "
             "[dim](+ helpful, - not helpful, 0 clear, u undo)[/dim]")
+        proxy = self.query_one("#proxy", Static)
+        proxy.display = d.get("http_status") is not None or d.get("conversation_id") is not None
+        if proxy.display:
+            proxy.update(proxy_text(d))
         self.query_one("#routing", Static).update(_routing_text(d))
         calls = self.query_one("#calls", VerticalScroll)
         key = tuple((c["id"], c["success"], c["latency_ms"], c["input"], c["result"]) for c in d["tool_calls"])
@@ -111,6 +117,48 @@ class TaskDetailScreen(RatingMixin, InsightScreen):
         for b in boxes:
             b.collapsed = not expand
         self.query_one("#detail").scroll_home(animate=False)
+
+
+def proxy_text(d: dict) -> Text:
+    """What the recording proxy saw of this request (HTTP status, error type, retries, client, time to first byte
+    and token, streamed, sizes) and where conversation linking put it. Values from the data stay plain text."""
+    out = Text()
+
+    def field(label: str, value, sep: str = "   ") -> None:
+        if out and sep:
+            out.append(sep)
+        out.append(label + " ", style="bold")
+        out.append("-" if value is None else str(value))
+
+    if d.get("http_status") is not None:
+        status = d["http_status"]
+        out.append("Proxy", style="bold")
+        out.append("   ")
+        out.append("HTTP ", style="bold")
+        out.append(str(status), style="red" if status >= 400 else "")
+        if d.get("error_type"):
+            out.append(" ")
+            out.append(str(d["error_type"]), style="red")
+        field("Retries", d.get("retries"))
+        field("TTFB", fmt_ms(d.get("ttfb_ms")))
+        field("TTFT", fmt_ms(d.get("ttft_ms")))
+        streamed = d.get("streamed")
+        field("Streamed", "-" if streamed is None else ("yes" if streamed else "no"))
+        field("Request", f"{fmt_int(d.get('request_bytes'))} B")
+        field("Response", f"{fmt_int(d.get('response_bytes'))} B")
+        out.append("\n")
+        out.append("Client ", style="bold")
+        out.append(str(d.get("client") or "-")[:200])
+    if d.get("conversation_id") is not None:
+        if out:
+            out.append("\n")
+        out.append("Conversation ", style="bold")
+        out.append(str(d["conversation_id"]))
+        field("Branch", d.get("branch_id"))
+        field("Parent", d.get("parent_request_id") or "none (first request)")
+        if d.get("is_subtask"):
+            field("Sub-task of", d.get("parent_task_request_id"))
+    return out
 
 
 def _routing_text(d: dict) -> str:

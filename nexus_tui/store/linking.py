@@ -57,7 +57,7 @@ link_keys = Table(
     Index("ix_link_keys_kind_key", "kind", "key"),
 )
 
-# indexes the lookups use (migration 6 should create them with the columns)
+# indexes the lookups use (created with link_keys by ensure_link_schema)
 LINK_INDEXES = (
     ("ix_tasks_message_hash", ("message_hash",)),
     ("ix_tasks_parent_request_id", ("parent_request_id",)),
@@ -66,26 +66,14 @@ LINK_INDEXES = (
 )
 
 
+# partial indexes (name, columns, condition): the Sessions screen asks which sessions the proxy saw; only the proxy's
+# rows carry an HTTP status, so this index holds those rows alone and costs other sources' writes nothing
+PARTIAL_INDEXES = (("ix_tasks_proxied_session", ("session_id",), "http_status IS NOT NULL"),)
+
+
 def ensure_link_schema(conn) -> None:
-    """Create ``link_keys`` and the lookup indexes where missing (a migration step: run it after the tasks columns
-    exist, e.g. as the last step of migration 6). Idempotent."""
-    # TEMP: replaced by the proxy helper's migration 6 (which adds these tasks columns); drop this block at merge
-    have = {c["name"] for c in inspect(conn).get_columns("tasks")}
-    types = {
-        "is_subtask": "BOOLEAN",
-        "streamed": "BOOLEAN",
-        "message_count": "INTEGER",
-        "http_status": "INTEGER",
-        "ttfb_ms": "INTEGER",
-        "ttft_ms": "INTEGER",
-        "request_bytes": "BIGINT",
-        "response_bytes": "BIGINT",
-        "retries": "INTEGER",
-    }
-    for col in LINK_COLUMNS + PROXY_COLUMNS:
-        if col not in have:
-            conn.execute(text(f'ALTER TABLE tasks ADD COLUMN "{col}" {types.get(col, "VARCHAR")}'))
-    # END TEMP
+    """Create ``link_keys`` and the lookup indexes where missing: the last step of schema migration 6 (after the
+    tasks columns exist) and of creating a database (store/migrations.py). Idempotent."""
     insp = inspect(conn)
     if "link_keys" not in insp.get_table_names():
         link_keys.create(conn)
@@ -95,6 +83,10 @@ def ensure_link_schema(conn) -> None:
         if name not in have_ix and set(cols) <= have:
             quoted = ", ".join(f'"{c}"' for c in cols)
             conn.execute(text(f'CREATE INDEX "{name}" ON tasks ({quoted})'))
+    for name, cols, where in PARTIAL_INDEXES:
+        if name not in have_ix and set(cols) <= have:
+            quoted = ", ".join(f'"{c}"' for c in cols)
+            conn.execute(text(f'CREATE INDEX "{name}" ON tasks ({quoted}) WHERE {where}'))
 
 
 def _hex(v) -> str | None:

@@ -55,7 +55,14 @@ def _add_missing(conn) -> None:
 
 def _something_missing(conn) -> bool:
     """A table of this version that the database lacks (a development database of the same version): one query."""
-    return bool({m.__table__.name for m in TABLES} - set(inspect(conn).get_table_names()))
+    return bool(({m.__table__.name for m in TABLES} | {"link_keys"}) - set(inspect(conn).get_table_names()))
+
+
+def _link_schema(conn) -> None:
+    """Conversation linking's table ``link_keys`` and its lookup indexes on ``tasks`` (store/linking.py)."""
+    from nexus_tui.store.linking import ensure_link_schema
+
+    ensure_link_schema(conn)
 
 
 def _backfill_v2(conn) -> None:
@@ -95,9 +102,10 @@ def _rebuild_rollups(conn) -> None:
 # 3: session_stats; 4: task_rollups and tool_rollups, built from the stored rows; 5: tasks.reported_cost_usd,
 # tool_calls.wait_ms (rows stored before keep NULL: their source did not say, or they were read before) and the
 # rollups' sums of the cost modes (rebuilt); secrets redacted from the free text stored before; 6
-# (PROXY_SCHEMA_VERSION): the proxy's task columns and quota_snapshots
+# (PROXY_SCHEMA_VERSION): the proxy's task columns, quota_snapshots, and conversation linking's link_keys with the
+# lookup indexes on tasks
 MIGRATIONS = {2: [_add_missing, _backfill_v2], 3: [_add_missing], 4: [_add_missing, _rebuild_rollups],
-              5: [_add_missing, _rebuild_rollups, _redact_stored], PROXY_SCHEMA_VERSION: [_add_missing]}
+              5: [_add_missing, _rebuild_rollups, _redact_stored], PROXY_SCHEMA_VERSION: [_add_missing, _link_schema]}
 
 
 def migrate(engine: Engine) -> tuple[int, int]:
@@ -111,6 +119,7 @@ def migrate(engine: Engine) -> tuple[int, int]:
         with write_tx(engine) as conn:
             before = set(inspect(conn).get_table_names())
             _add_missing(conn)
+            _link_schema(conn)
             if any(t.endswith(("_rollups", "_hours", "_days")) and t not in before
                    for t in inspect(conn).get_table_names()):
                 _rebuild_rollups(conn)  # a new rollup level is built from the rows
@@ -126,6 +135,7 @@ def migrate(engine: Engine) -> tuple[int, int]:
             return start, start
         if start == 0:
             SQLModel.metadata.create_all(conn, tables=[m.__table__ for m in TABLES])
+            _link_schema(conn)
             conn.execute(SchemaVersion.__table__.insert().values(version=SCHEMA_VERSION, applied_at=_now(),
                                                                  note="created"))
             return 0, SCHEMA_VERSION

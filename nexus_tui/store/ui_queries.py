@@ -83,6 +83,34 @@ def session_tasks(engine: Engine, session_id: str, limit: int = SESSION_TASKS_LI
     return rows
 
 
+CONVERSATION_REQUESTS_LIMIT = 2000
+
+
+def session_conversations(engine: Engine, session_id: str, limit: int = CONVERSATION_REQUESTS_LIMIT) -> list[dict]:
+    """The requests of every conversation (conversation linking, store/linking.py) that has a request in this
+    session, in time order (sub-tasks recorded under another session included), at most ``limit``."""
+    with engine.connect() as conn:
+        convs = select(T.c.conversation_id).where(T.c.session_id == session_id,
+                                                  T.c.conversation_id.isnot(None)).distinct().scalar_subquery()
+        return [dict(r._mapping) for r in conn.execute(
+            select(T.c.id, T.c.session_id, T.c.ts_ms, T.c.model, T.c.conversation_id, T.c.branch_id,
+                   T.c.parent_request_id, T.c.parent_task_request_id, T.c.is_subtask, T.c.tokens_in,
+                   T.c.tokens_out, T.c.cache_read_tokens, T.c.cache_creation_tokens, T.c.cost_usd, T.c.latency_ms,
+                   T.c.ttft_ms, T.c.http_status, T.c.error_type, T.c.status, T.c.stop_reason)
+            .where(T.c.conversation_id.in_(convs)).order_by(T.c.ts_ms, T.c.id).limit(limit))]
+
+
+def proxied_sessions(engine: Engine, session_ids: list[str]) -> set[str]:
+    """Which of these sessions have a request the recording proxy saw (only its records carry an HTTP status)."""
+    out: set[str] = set()
+    with engine.connect() as conn:
+        for i in range(0, len(session_ids), 500):
+            out.update(r[0] for r in conn.execute(
+                select(T.c.session_id).where(T.c.session_id.in_(session_ids[i:i + 500]),
+                                             T.c.http_status.isnot(None)).distinct()))
+    return out
+
+
 def task_detail(engine: Engine, task_id: str) -> dict | None:
     """One task with its routing decisions, tool calls (where their input and result are) and errors."""
     with engine.connect() as conn:

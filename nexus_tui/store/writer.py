@@ -299,11 +299,14 @@ class Prepared:
 
     rows: dict[str, list[tuple]] = field(default_factory=dict)
     ratings: list = field(default_factory=list)
+    # (task id, request hashes, response keys) of recorded requests, linked after their task rows are written
+    links: list = field(default_factory=list)
 
     def extend(self, other: "Prepared") -> None:
         for k, v in other.rows.items():
             self.rows.setdefault(k, []).extend(v)
         self.ratings.extend(other.ratings)
+        self.links.extend(other.links)
 
     def size(self) -> int:
         return sum(len(v) for v in self.rows.values())
@@ -382,6 +385,8 @@ def prepare(batch: Batch) -> Prepared:
                                      "context": e.context, "session_id": e.session_id, "task_id": e.task_id})
                         for e in batch.errors]
     p.ratings = [(r.task_id, r.rating) for r in batch.ratings]
+    p.links = [(k.get("task_id"), k.get("hashes"), k.get("response_keys")) for k in batch.links
+               if isinstance(k, dict)]
     if batch.session_stats:
         from nexus_tui.store.schema import SessionStat
 
@@ -397,6 +402,22 @@ def prepare(batch: Batch) -> Prepared:
         p.rows["quota_snapshots"] = [_layout(qt, {**r, "observed_at": iso_from_ms(r["observed_ms"])})
                                      for r in {r["id"]: r for r in reversed(batch.quota_snapshots)}.values()]
     return p
+
+
+def _link(conn, links: list, written: set) -> None:
+    """Conversation linking (store/linking.py), in the transaction that wrote the task rows: each recorded
+    request's hashes and link keys on its row (the last record of a request wins), then every pending request
+    linked in time order. Links naming a task not written here (dropped as invalid) are skipped."""
+    from nexus_tui.store.linking import link_pending_conn, save_request_keys
+
+    last = {}
+    for task_id, hashes, response_keys in links:
+        if isinstance(task_id, str) and task_id in written and isinstance(hashes, dict):
+            last[task_id] = (hashes, response_keys if isinstance(response_keys, list) else None)
+    for task_id, (hashes, response_keys) in last.items():
+        save_request_keys(conn, task_id, hashes, response_keys=response_keys)
+    if last:
+        link_pending_conn(conn)
 
 
 class Writer:
@@ -531,6 +552,8 @@ class Writer:
             rollup.recompute(conn, task_keys, tool_keys)
         for task_id, rating in p.ratings:
             res.ratings += self._rate(conn, task_id, rating)
+        if p.links:
+            _link(conn, p.links, {r[0] for r in rows.get("tasks", ())})
 
     @staticmethod
     def _cursors(conn, cursors: list[CursorUpdate]) -> None:
@@ -690,6 +713,7 @@ def sanitize(p: Prepared, dropped: dict, conn=None) -> Prepared:
             if len(keep) != len(routing):
                 dropped["routing: task missing"] = dropped.get("routing: task missing", 0) + len(routing) - len(keep)
             out.rows["routing"] = keep
+    out.links = list(p.links)  # their values are checked where they are stored (store/linking.py)
     for task_id, rating in p.ratings:
         tid = _text(task_id)
         r = rating if rating is None or (type(rating) is int and rating in (0, 1)) else \
@@ -726,7 +750,7 @@ def _coerce_field(typ: str, v):
 def sanitize_batch(batch: Batch, dropped: dict) -> Batch:
     """A copy of ``batch`` whose records hold values of their declared types (else the record is dropped when the
     field is required, or the value becomes None); for a batch ``prepare`` could not lay out."""
-    out = Batch(skipped=dict(batch.skipped), lines=batch.lines)
+    out = Batch(skipped=dict(batch.skipped), lines=batch.lines, links=list(batch.links))
     for name in ("sessions", "tasks", "tool_uses", "tool_results", "routing", "errors", "ratings"):
         kept = getattr(out, name)
         for rec in getattr(batch, name):

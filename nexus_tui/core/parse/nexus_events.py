@@ -204,6 +204,8 @@ def _proxy_request(b: Batch, ev: dict, ts: int, sid: str, reference_model: str) 
     err = ev.get("error_message")
     if failed and not err:
         err = f"HTTP {status}" + (f" {ev['error_type']}" if ev.get("error_type") else "")
+    hashes = ev.get("hashes") if isinstance(ev.get("hashes"), dict) else None
+    hx = hashes or ev  # events written before the hashes were nested carry the three hashes at the top
     cli = _cli_of(ev.get("client"), ev.get("session_from"))
     b.sessions.append(SessionRec(id=sid, start_ms=start, end_ms=ts, cli_tool=cli, persona=ev.get("persona")))
     b.tasks.append(TaskRec(
@@ -214,11 +216,13 @@ def _proxy_request(b: Batch, ev: dict, ts: int, sid: str, reference_model: str) 
         message_id=ev.get("message_id"), status="error" if failed else "ok", error_message=err,
         stop_reason=ev.get("stop_reason"), cli_tool=cli, persona=ev.get("persona"),
         component=ev.get("kind"), service_tier=ev.get("service_tier"), priced_as=priced,
-        message_hash=ev.get("message_hash"), parent_message_hash=ev.get("parent_message_hash"),
-        system_hash=ev.get("system_hash"), message_count=ev.get("message_count"), http_status=status,
+        message_hash=hx.get("message_hash"), parent_message_hash=hx.get("parent_message_hash"),
+        system_hash=hx.get("system_hash"), message_count=ev.get("message_count"), http_status=status,
         error_type=ev.get("error_type"), ttfb_ms=ev.get("ttfb_ms"), ttft_ms=ev.get("ttft_ms"),
         request_bytes=ev.get("request_bytes"), response_bytes=ev.get("response_bytes"),
         streamed=ev.get("streamed"), client=ev.get("client"), retries=ev.get("retries")))
+    if hashes is not None and hashes.get("message_hash"):  # linked into its conversation when written
+        b.links.append({"task_id": tid, "hashes": hashes, "response_keys": ev.get("response_keys") or []})
     if ev.get("routing_reason") or ev.get("classifier_version"):
         b.routing.append(RoutingDecisionRec(id=f"rd:{tid}", task_id=tid,
                                             reason=ev.get("routing_reason") or "unspecified",

@@ -4,8 +4,10 @@
   ``metadata.user_id`` ``…_session_<uuid>``, else ``x-nexus-session``, else a conversation key), client, retries.
 - ``AnthropicStream`` / ``OpenAIStream``: fed the response bytes as they pass (SSE or one JSON body), they keep
   only what is recorded: ids, model, usage (Anthropic: ``message_start`` usage overlaid with the LAST
-  ``message_delta`` usage, never summed; FORMATS.md section 5), stop reason, tool_use names and ids, the error.
-  The unparsed tail they hold is bounded (``MAX_PENDING``); past it they stop reading and say so.
+  ``message_delta`` usage, never summed; FORMATS.md section 5), stop reason, tool_use names and ids, the error,
+  and for conversation linking the first text block and the ``Task`` tool uses (``link_content()``; a streamed
+  block's deltas kept raw and parsed once at its end). The unparsed tail they hold is bounded (``MAX_PENDING``);
+  past it they stop reading and say so.
 - ``quota_from_headers(headers)``: every ``anthropic-ratelimit-*`` window present (FORMATS.md section 10).
 
 Every value is type- and range-checked; anything malformed is dropped, never raised.
@@ -19,6 +21,8 @@ import zlib
 from datetime import datetime
 
 import orjson
+
+from nexus_tui.core.linking import TASK_TOOL_NAMES, StreamKeys
 
 MAX_PENDING = 1 << 20  # unparsed bytes kept per response (an SSE event or a JSON body larger than this is not read)
 MAX_JSON_BODY = 32 << 20  # a non-streamed body is copied for parsing up to this size
@@ -37,35 +41,6 @@ def _digits(v) -> bool:
 
 def _str(v, limit: int = 200) -> str | None:
     return v[:limit] if isinstance(v, str) and v else None
-
-
-SUBTASK_TOOLS = ("Task", "Agent")  # Claude Code's sub-agent tool: its input.prompt is the sub-task's first message
-_REMINDER = "<system-reminder>"
-
-
-def text_sha256(text: str) -> str:
-    """SHA-256 of a text exactly as sent (UTF-8): sub-task linking compares a Task prompt with a request's text."""
-    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
-
-
-def user_text_hashes(body: dict) -> list[str] | None:
-    """For a request of one user message (a sub-agent's first request): the SHA-256 of its text and of each text
-    block that is not a system reminder; None otherwise. Sub-task linking matches these against Task prompts."""
-    msgs = body.get("messages")
-    if not isinstance(msgs, list) or len(msgs) != 1 or not isinstance(msgs[0], dict) or msgs[0].get("role") != "user":
-        return None
-    content = msgs[0].get("content")
-    if isinstance(content, str):
-        return [text_sha256(content)] if content else None
-    if not isinstance(content, list):
-        return None
-    out = []
-    for block in content[:50]:
-        if isinstance(block, dict) and block.get("type") == "text" and isinstance(block.get("text"), str):
-            t = block["text"]
-            if t and not t.lstrip().startswith(_REMINDER):
-                out.append(text_sha256(t))
-    return out or None
 
 
 # ------------------------------------------------------------------ request
@@ -156,8 +131,12 @@ class _Stream:
         self.error_message: str | None = None
         self.tools: list[dict] = []
         self.usage: dict = {}
-        self.task_invocations: list[dict] = []  # {tool_use_id, prompt_sha256} of each Task tool use (sub-tasks)
-        self._capturing: dict[int, list] = {}  # index -> [tool_use id, partial JSON parts, size] of a Task tool use
+        # conversation linking (core/linking.py): the first text block and the Task tool uses' inputs, fed to
+        # StreamKeys (a plain body's blocks kept as they are)
+        self.link = StreamKeys(max_text=MAX_PENDING, max_json=MAX_PENDING)
+        self._link_body: list[dict] | None = None
+        self._first_text = False
+        self._capturing: dict[int, list] = {}  # index -> [partial data lines, size] of a block linking reads
 
     # SSE events whose data is not needed: only their name is looked at (most of a stream is content deltas)
     _SKIP = (b"event: content_block_delta", b"event: ping", b"event: content_block_stop", b"event: message_stop")
@@ -177,7 +156,7 @@ class _Stream:
                 if raw.startswith(skip):
                     if raw.startswith(b"event: content_block_delta"):
                         self.first_token = True
-                        if self._capturing:  # a Task tool use's input: kept raw, parsed once at its block's end
+                        if self._capturing:  # a block linking reads: kept raw, parsed once at its block's end
                             self._capture_delta(raw)
                         continue
                     if not (self._capturing and raw.startswith(b"event: content_block_stop")):
@@ -254,7 +233,7 @@ class AnthropicStream(_Stream):
             idx = ev.get("index")
             cap = self._capturing.pop(idx, None) if isinstance(idx, int) else None
             if cap is not None:
-                self._task(cap[0], _partial_json(cap[1], idx))
+                self._link_block(idx, cap[0])
         elif typ == "message_start":
             m = ev.get("message")
             if isinstance(m, dict):
@@ -265,12 +244,19 @@ class AnthropicStream(_Stream):
                     self.usage = _anthropic_usage({**self._start_usage, **self._delta_usage})
         elif typ == "content_block_start":
             cb = ev.get("content_block")
+            idx = ev.get("index")
             if isinstance(cb, dict) and cb.get("type") in ("tool_use", "server_tool_use", "mcp_tool_use"):
                 self._tool(cb)
-                if cb.get("name") in SUBTASK_TOOLS and _str(cb.get("id")) and isinstance(ev.get("index"), int) \
-                        and len(self._capturing) < 64:
-                    self._capturing[ev["index"]] = [_str(cb.get("id")), [], 0]
-            elif isinstance(cb, dict) and isinstance(cb.get("text"), str) and cb["text"]:
+                if cb.get("type") == "tool_use" and _is_task(cb) and isinstance(idx, int) \
+                        and not isinstance(idx, bool) and len(self._capturing) < 64:
+                    self.link.feed(ev)
+                    self._capturing[idx] = [[], 0]
+            elif isinstance(cb, dict) and cb.get("type") == "text" and not self._first_text and isinstance(idx, int) \
+                    and not isinstance(idx, bool):
+                self._first_text = True
+                self.link.feed(ev)
+                self._capturing[idx] = [[], 0]
+            if isinstance(cb, dict) and isinstance(cb.get("text"), str) and cb["text"]:
                 self.first_token = True
         elif typ == "message_delta":
             d = ev.get("delta")
@@ -288,23 +274,45 @@ class AnthropicStream(_Stream):
             self.tools.append({"id": tid, "name": name})
 
     def _capture_delta(self, raw: bytes) -> None:
-        """Keep a content delta's data line while a Task tool use is open (blocks do not interleave in a stream, so
-        deltas of another index are dropped when the block's input is read)."""
+        """Keep a content delta's data line while a block linking reads is open (blocks do not interleave in a
+        stream, so deltas of another index are dropped when the block is read). Past MAX_PENDING the block is
+        given up (linking then has no key from it)."""
         i = raw.find(b"data:")
         if i < 0:
             return
         for idx, cap in self._capturing.items():
-            cap[2] += len(raw) - i
-            if cap[2] > MAX_PENDING:
+            cap[1] += len(raw) - i
+            if cap[1] > MAX_PENDING:
                 self._capturing = {k: v for k, v in self._capturing.items() if k != idx}
                 return
-            cap[1].append(raw[i + 5:])
+            cap[0].append(raw[i + 5:])
             return
 
-    def _task(self, tool_use_id: str | None, inp) -> None:
-        prompt = inp.get("prompt") if isinstance(inp, dict) else None
-        if tool_use_id and isinstance(prompt, str) and prompt and len(self.task_invocations) < 100:
-            self.task_invocations.append({"tool_use_id": tool_use_id, "prompt_sha256": text_sha256(prompt)})
+    def _link_block(self, index: int, payloads: list[bytes]) -> None:
+        """A block's deltas, parsed in one call, handed to StreamKeys as one delta (its text or input JSON)."""
+        try:
+            events = orjson.loads(b"[" + b",".join(payloads) + b"]") if payloads else []
+        except orjson.JSONDecodeError:
+            return
+        text, js = [], []
+        for e in events:
+            d = e.get("delta") if isinstance(e, dict) and e.get("index") == index else None
+            if isinstance(d, dict):
+                if d.get("type") == "text_delta" and isinstance(d.get("text"), str):
+                    text.append(d["text"])
+                elif d.get("type") == "input_json_delta" and isinstance(d.get("partial_json"), str):
+                    js.append(d["partial_json"])
+        if text:
+            self.link.feed({"type": "content_block_delta", "index": index,
+                            "delta": {"type": "text_delta", "text": "".join(text)}})
+        if js:
+            self.link.feed({"type": "content_block_delta", "index": index,
+                            "delta": {"type": "input_json_delta", "partial_json": "".join(js)}})
+
+    def link_content(self) -> list[dict]:
+        """What conversation linking reads of the response (core.linking.response_keys' input): the first text
+        block and the Task tool uses."""
+        return self._link_body if self._link_body is not None else self.link.content()
 
     def _body(self, obj: dict) -> None:
         if obj.get("type") == "error":
@@ -314,28 +322,26 @@ class AnthropicStream(_Stream):
         self.model = _str(obj.get("model"))
         self.stop_reason = _str(obj.get("stop_reason"))
         if isinstance(obj.get("content"), list):
+            keep, first = [], True
             for cb in obj["content"]:
                 if isinstance(cb, dict) and cb.get("type") in ("tool_use", "server_tool_use", "mcp_tool_use"):
                     self._tool(cb)
-                    if cb.get("name") in SUBTASK_TOOLS:
-                        self._task(_str(cb.get("id")), cb.get("input"))
+                    if cb.get("type") == "tool_use" and _is_task(cb):
+                        keep.append(cb)
+                elif isinstance(cb, dict) and cb.get("type") == "text" and first:
+                    first = False
+                    keep.append(cb)
+            self._link_body = keep
         if isinstance(obj.get("usage"), dict):
             self.usage = _anthropic_usage(obj["usage"])
         elif isinstance(obj.get("input_tokens"), int):  # count_tokens answers {"input_tokens": n}
             self.usage = {}
 
 
-def _partial_json(payloads: list[bytes], index: int):
-    """The tool input a block's ``input_json_delta`` events spell (their data lines parsed in one go); None if
-    malformed."""
-    try:
-        events = orjson.loads(b"[" + b",".join(payloads) + b"]") if payloads else []
-        parts = [e["delta"]["partial_json"] for e in events
-                 if isinstance(e, dict) and e.get("index") == index and isinstance(e.get("delta"), dict)
-                 and isinstance(e["delta"].get("partial_json"), str)]
-        return orjson.loads("".join(parts)) if parts else {}
-    except (orjson.JSONDecodeError, TypeError):
-        return None
+def _is_task(block: dict) -> bool:
+    """A tool use of Claude Code's sub-agent tool (its prompt links the sub-task: core/linking.py)."""
+    name = block.get("name")
+    return isinstance(name, str) and name in TASK_TOOL_NAMES
 
 
 def _anthropic_usage(u: dict) -> dict:
