@@ -81,6 +81,17 @@ def _rebuild_rollups(conn) -> None:
 MIGRATIONS = {2: [_add_missing, _backfill_v2], 3: [_add_missing], 4: [_add_missing, _rebuild_rollups]}
 
 
+MIGRATION_LOCK_KEY = 0x6E6578_7573  # "nexus": the PostgreSQL advisory lock every migrating process takes first
+
+
+def _migration_lock(conn) -> None:
+    """Serialize migrations across processes and machines. SQLite: the write transaction (BEGIN IMMEDIATE) already
+    does. PostgreSQL: a transaction-scoped advisory lock, so two processes opening a new database at once do not
+    both create the tables (the second waits, then finds the schema made)."""
+    if conn.dialect.name == "postgresql":
+        conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({MIGRATION_LOCK_KEY})")
+
+
 def migrate(engine: Engine) -> tuple[int, int]:
     """Bring the database to SCHEMA_VERSION; returns (from_version, to_version)."""
     with engine.connect() as conn:
@@ -90,6 +101,7 @@ def migrate(engine: Engine) -> tuple[int, int]:
         return start, start
     if missing:  # a table added within this version (development databases): create it
         with write_tx(engine) as conn:
+            _migration_lock(conn)
             before = set(inspect(conn).get_table_names())
             _add_missing(conn)
             if any(t.endswith(("_rollups", "_hours", "_days")) and t not in before
@@ -97,6 +109,7 @@ def migrate(engine: Engine) -> tuple[int, int]:
                 _rebuild_rollups(conn)  # a new rollup level is built from the rows
         return start, start
     with write_tx(engine) as conn:
+        _migration_lock(conn)
         start = current_version(conn)  # again, under the write lock: another process may have migrated
         if start > SCHEMA_VERSION:
             from nexus_tui.store.engine import StoreError
