@@ -58,6 +58,7 @@ class Settings:
     otlp_enabled: bool = False  # [otlp] enabled = true: the dashboard's collector also runs the OTLP receiver
     otlp_host: str = "127.0.0.1"
     otlp_port: int = 4318
+    cost_mode: str = "auto"  # [pricing] cost_mode: auto | calculate | display (store/rollup.py cost_expr)
 
     @property
     def logs_dir(self) -> Path:
@@ -79,6 +80,21 @@ def lunaroute_dirs_of(raw: dict) -> list[Path]:
     if isinstance(dirs, list) and dirs and all(isinstance(d, str) and d for d in dirs):
         return [Path(d).expanduser() for d in dirs]
     return [Path.home() / ".lunaroute" / "sessions"]
+
+
+COST_MODES = ("auto", "calculate", "display")
+
+
+def _cost_mode(raw: dict) -> str:
+    """``[pricing] cost_mode``; anything else than the three modes is reported and ``auto`` used."""
+    sec = raw.get("pricing") if isinstance(raw.get("pricing"), dict) else {}
+    v = sec.get("cost_mode", "auto")
+    if v in COST_MODES:
+        return v
+    import sys
+
+    print(f"nexus-insights: [pricing] cost_mode must be one of {', '.join(COST_MODES)}; using auto", file=sys.stderr)
+    return "auto"
 
 
 def load_settings(home: str | os.PathLike | None = None, db: str | None = None,
@@ -112,4 +128,5 @@ def load_settings(home: str | os.PathLike | None = None, db: str | None = None,
                     lunaroute_dirs=[Path(d).expanduser() for d in lunaroute_dirs] or lunaroute_dirs_of(raw),
                     otlp_enabled=bool(otlp.get("enabled", False)),
                     otlp_host=str(otlp.get("host", "127.0.0.1")),
-                    otlp_port=int(otlp.get("port", 4318)) if str(otlp.get("port", 4318)).isdigit() else 4318)
+                    otlp_port=int(otlp.get("port", 4318)) if str(otlp.get("port", 4318)).isdigit() else 4318,
+                    cost_mode=_cost_mode(raw))

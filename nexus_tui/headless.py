@@ -20,7 +20,7 @@ MODEL_FIELDS = ["model", "tasks", "tokens_in", "tokens_out", "cache_creation_tok
                 "total_tokens", "cost_usd", "cost_share", "unpriced_tasks", "cache_hit_rate", "avg_latency_ms",
                 "p95_latency_ms", "rated_helpful", "rated_not_helpful"]
 TOOL_FIELDS = ["tool", "server", "calls", "failures", "failure_rate", "pending", "avg_ms", "p50_ms", "p95_ms",
-               "p99_ms", "max_ms"]
+               "p99_ms", "max_ms", "waits", "wait_total_ms", "wait_p50_ms", "wait_p95_ms"]
 DAILY_FIELDS = ["date", "tasks", "tokens_in", "tokens_out", "cache_creation_tokens", "cache_read_tokens",
                 "total_tokens", "cost_usd", "unpriced_tasks", "cache_hit_rate", "tool_calls", "tool_failures",
                 "models"]
@@ -41,7 +41,44 @@ def _unpriced_note(n: int) -> str:
             if n else "")
 
 
+COST_NOTES = {
+    "auto": "costs: auto (the source's own cost where it reports one and the 5m/1h split of cache writes is "
+            "unknown, else computed from the tokens)",
+    "calculate": "costs: calculate (computed from the tokens and the price tables)",
+    "display": "costs: display (as reported by the source; tasks it did not price count as unpriced)",
+}
+_COSTED = ("summary", "sessions", "models", "daily")
+
+
 def render(report: str, engine, f: Filters, tz, fmt: str) -> str:
+    """The report; the ones with costs say which cost mode they sum (JSON: ``cost_mode`` in the object or in each
+    row; text: a last line)."""
+    out = _render(report, engine, f, tz, fmt)
+    if report not in _COSTED or fmt == "csv":
+        return out
+    if fmt == "json":
+        import orjson
+
+        obj = orjson.loads(out)
+        if isinstance(obj, dict):
+            obj["cost_mode"] = f.cost_mode
+        elif isinstance(obj, list):
+            for row in obj:
+                if isinstance(row, dict):
+                    row["cost_mode"] = f.cost_mode
+        if report == "models" and isinstance(obj, list):  # both figures beside the chosen one
+            from nexus_tui.store import queries as Q
+
+            for mode, key in (("calculate", "cost_computed_usd"), ("display", "cost_reported_usd")):
+                other = {r["model"]: r for r in Q.models(engine, f.with_(cost_mode=mode))}
+                for row in obj:
+                    o = other.get(row.get("model"))
+                    row[key] = None if o is None or o["unpriced_tasks"] == o["tasks"] else o["cost_usd"]
+        return R.to_json(obj)
+    return out.rstrip("\n") + "\n" + COST_NOTES.get(f.cost_mode, f"costs: {f.cost_mode}")
+
+
+def _render(report: str, engine, f: Filters, tz, fmt: str) -> str:
     from nexus_tui.store import queries as Q
 
     if report == "summary":
@@ -114,10 +151,13 @@ def render(report: str, engine, f: Filters, tz, fmt: str) -> str:
             return R.to_json([{k: r.get(k) for k in TOOL_FIELDS} for r in rows])
         if fmt == "csv":
             return R.to_csv(rows, TOOL_FIELDS)
-        return R.table(["tool", "server", "calls", "failures", "rate", "p50", "p95", "p99", "max"],
+        # latency columns: execution time; waits for the user (questions, permission prompts) apart
+        return R.table(["tool", "server", "calls", "failures", "rate", "p50", "p95", "p99", "max", "waits",
+                        "wait p50"],
                        [[r["tool"], r["server"] or "-", R.fmt_int(r["calls"]), R.fmt_int(r["failures"]),
                          R.fmt_pct(r["failure_rate"]), R.fmt_ms(r["p50_ms"]), R.fmt_ms(r["p95_ms"]),
-                         R.fmt_ms(r["p99_ms"]), R.fmt_ms(r["max_ms"])] for r in rows], right=set(range(2, 9)))
+                         R.fmt_ms(r["p99_ms"]), R.fmt_ms(r["max_ms"]), R.fmt_int(r["waits"]),
+                         R.fmt_ms(r["wait_p50_ms"])] for r in rows], right=set(range(2, 11)))
     if report == "daily":
         rows = Q.daily(engine, f, tz)
         if fmt == "json":
@@ -134,7 +174,7 @@ def render(report: str, engine, f: Filters, tz, fmt: str) -> str:
 
 
 def run_headless(settings: Settings, report: str, *, since=None, until=None, project=None, tz=None,
-                 fmt: str = "text", collect: bool = True) -> int:
+                 fmt: str = "text", collect: bool = True, cost_mode: str | None = None) -> int:
     """Print one report; returns the process exit code (2 for bad arguments or an unusable database)."""
     try:
         zone = local_zone(tz)
@@ -142,7 +182,7 @@ def run_headless(settings: Settings, report: str, *, since=None, until=None, pro
         _err(f"unknown time zone {tz!r} (use an IANA name such as Europe/Berlin or UTC)")
         return 2
     try:
-        f = build_filters(since, until, project, zone)
+        f = build_filters(since, until, project, zone).with_(cost_mode=cost_mode or settings.cost_mode)
     except ValueError as e:
         _err(str(e))
         return 2

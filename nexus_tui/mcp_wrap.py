@@ -23,6 +23,7 @@ import uuid
 
 import orjson
 
+from nexus_tui.core.redact import redact
 from nexus_tui.recorder import Recorder
 
 _TRIM = 500
@@ -111,7 +112,7 @@ class ExchangeRecorder:
         self.calls += 1
         self.rec.tool_call(str(params.get("name") or "?"), latency_ms=int(round((t - t0) * 1000)), success=ok,
                            id=f"{self.rec.session_id}:{rid}", server=self.server_name, error_type=etype,
-                           error_message=(emsg or "")[:_TRIM] or None, request_size=req_size, response_size=size)
+                           error_message=redact(emsg or "")[:_TRIM] or None, request_size=req_size, response_size=size)
 
 
 def run(command: list[str], name: str | None = None, logs_dir=None) -> int:

@@ -12,7 +12,8 @@
 Each event is one line appended with a single ``os.write`` to a file opened with O_APPEND (the file 0600, its
 folder 0700: nexus_tui.private), so lines from many
 threads and processes never interleave. Recording never raises into the caller's code: a failure to write is
-counted in ``Recorder.dropped`` and otherwise ignored.
+counted in ``Recorder.dropped`` and otherwise ignored. Every string value is redacted of secret shapes
+(core/redact.py) before it is written.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from pathlib import Path
 import orjson
 
 from nexus_tui.private import open_private, private_dir
+from nexus_tui.core.redact import redact, redact_event
 
 
 def _now_iso() -> str:
@@ -69,7 +71,7 @@ class Recorder:
             if "session_id" not in fields and type not in ("rating",):
                 ev["session_id"] = self.session_id
             ev.update({k: v for k, v in fields.items() if v is not None or k == "rating"})
-            line = orjson.dumps(ev) + b"\n"
+            line = orjson.dumps(redact_event(ev)) + b"\n"  # secrets never reach the log (core/redact.py)
             private_dir(self.logs_dir)
             path = self.logs_dir / (datetime.now(UTC).strftime("%Y-%m-%d") + ".jsonl")
             fd = open_private(path, os.O_WRONLY | os.O_APPEND)  # 0600: the log holds prompts' metadata
@@ -98,7 +100,7 @@ class Recorder:
             yield handle
         except BaseException as e:
             handle.fields.setdefault("outcome", "error")
-            handle.fields.setdefault("error", f"{type(e).__name__}: {e}"[:500])
+            handle.fields.setdefault("error", redact(f"{type(e).__name__}: {e}")[:500])  # before the trim
             raise
         finally:
             handle.fields.setdefault("outcome", "ok")

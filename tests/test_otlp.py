@@ -281,3 +281,293 @@ async def test_the_dashboard_runs_the_receiver_when_the_config_says_so(tmp_path,
     with store.engine.connect() as conn:
         assert conn.execute(text("SELECT model FROM tasks")).scalar() == "claude-opus-5"
     store.close()
+
+
+# ------------------------------------------------------------------ per-record isolation (issue 10, A9)
+
+def _attrs(**a):
+    return [{"key": k, "value": {"intValue": str(v)} if isinstance(v, int) else {"stringValue": str(v)}}
+            for k, v in a.items()]
+
+
+def _rec(name, sid="s-iso", ts="2026-03-01T10:00:00.000Z", nano="1772359200000000000", **a):
+    return {"timeUnixNano": nano, "attributes": _attrs(**{"event.name": name, "session.id": sid,
+                                                          **({"event.timestamp": ts} if ts else {}), **a})}
+
+
+def _api(rid, **a):
+    return _rec("api_request", **{"model": "claude-sonnet-4-5", "input_tokens": 10, "output_tokens": 20,
+                                  "request_id": rid, **a})
+
+
+def _logs(*resource_logs):
+    return {"resourceLogs": list(resource_logs)}
+
+
+def _scoped(*records, resource=None):
+    rl = {"scopeLogs": [{"logRecords": list(records)}]}
+    if resource is not None:
+        rl["resource"] = resource
+    return rl
+
+
+def _task_ids(store):
+    with store.engine.connect() as conn:
+        return {r[0] for r in conn.execute(text("SELECT id FROM tasks"))}
+
+
+@pytest.mark.parametrize("bad, reason", [
+    ({"scopeLogs": "x"}, "scopeLogs is not a list"),
+    ({"scopeLogs": [5]}, "scopeLogs entry is not an object"),
+    ({"scopeLogs": [{"logRecords": {"a": 1}}]}, "logRecords is not a list"),
+    (_scoped(_api("req_bad_res"), resource=5), "resource is not an object"),
+    (_scoped(_api("req_bad_attrs"), resource={"attributes": "x"}), "resource is not an object"),
+    (_scoped("not a record"), "log record is not an object"),
+    (_scoped({"attributes": {"k": 1}}), "log record attributes is not a list"),
+    (_scoped(_rec("api_request", ts=None, nano="1" * 40, model="claude-sonnet-4-5", request_id="req_40")),
+     "log record"),
+    (_scoped(_api("req_neg_in", input_tokens=-5)), "input_tokens is negative"),
+    (_scoped(_api("req_neg_cache", cache_read_tokens="-1")), "cache_read_tokens is negative"),
+    (_scoped(_api("req_nan", output_tokens="lots")), "output_tokens is negative or not a count"),
+    (_scoped({"attributes": [{"key": "event.name", "value": 7}], "timeUnixNano": "1"}), "event.name"),
+])
+def test_one_bad_record_is_rejected_and_the_good_ones_of_the_request_are_stored(receiver, bad, reason):
+    store, url = receiver
+    body = _logs(_scoped(_api("req_good_1")), bad, _scoped(_api("req_good_2")))
+    r = httpx.post(f"{url}/v1/logs", json=body)
+    assert r.status_code == 200, r.text
+    ps = r.json()["partialSuccess"]
+    assert ps["rejectedLogRecords"] == 1 and reason in ps["errorMessage"], ps
+    assert _task_ids(store) == {"req_good_1", "req_good_2"}  # the bad one is neither stored nor stored as 0
+
+
+def test_partial_success_over_protobuf_from_the_official_sdk_exporter(receiver):
+    """The SDK's protobuf exporter as client; the answer is an ExportLogsServiceResponse in protobuf."""
+    from opentelemetry.exporter.otlp.proto.http._log_exporter import OTLPLogExporter
+    from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import (ExportLogsServiceRequest,
+                                                                        ExportLogsServiceResponse)
+    from opentelemetry.sdk._logs import LoggerProvider
+    from opentelemetry.sdk._logs.export import SimpleLogRecordProcessor
+
+    store, url = receiver
+    provider = LoggerProvider()
+    provider.add_log_record_processor(SimpleLogRecordProcessor(OTLPLogExporter(endpoint=f"{url}/v1/logs")))
+    log = provider.get_logger("com.anthropic.claude_code.events")
+    common = {"session.id": "sdk-iso", "event.timestamp": "2026-11-20T10:00:00.000Z", "event.name": "api_request",
+              "model": "claude-opus-4-6", "output_tokens": 3}
+    log.emit(body="claude_code.api_request", attributes={**common, "input_tokens": 12, "request_id": "req_ok"})
+    log.emit(body="claude_code.api_request", attributes={**common, "input_tokens": -12, "request_id": "req_neg"})
+    provider.shutdown()
+    assert _task_ids(store) == {"req_ok"}
+    # the same shape by hand, to read the answer: protobuf in, protobuf out
+    from google.protobuf.json_format import ParseDict
+
+    req = ParseDict(_logs(_scoped(_api("req_pb_ok"), _api("req_pb_neg", input_tokens=-1))),
+                    ExportLogsServiceRequest())
+    r = httpx.post(f"{url}/v1/logs", content=req.SerializeToString(),
+                   headers={"Content-Type": "application/x-protobuf"})
+    assert r.status_code == 200 and r.headers["Content-Type"].startswith("application/x-protobuf")
+    resp = ExportLogsServiceResponse.FromString(r.content)
+    assert resp.partial_success.rejected_log_records == 1
+    assert "input_tokens is negative" in resp.partial_success.error_message
+    assert "req_pb_ok" in _task_ids(store) and "req_pb_neg" not in _task_ids(store)
+
+
+def test_a_whole_good_request_answers_an_empty_partial_success(receiver):
+    store, url = receiver
+    r = httpx.post(f"{url}/v1/logs", json=_logs(_scoped(_api("req_a"), _api("req_b"))))
+    assert r.status_code == 200 and r.json() == {"partialSuccess": {}}
+    assert httpx.post(f"{url}/v1/logs", json={}).json() == {"partialSuccess": {}}  # an empty export
+
+
+def test_metrics_with_bad_points_count_the_good_and_reject_the_bad(receiver):
+    store, url = receiver
+    body = {"resourceMetrics": [{"scopeMetrics": [{"metrics": [
+        {"name": "a", "sum": {"dataPoints": [{"asInt": "3"}, 5, "x", {"asInt": "4"}]}},
+        "not a metric", {"name": "b", "gauge": "x"}]}, 7]}, {"scopeMetrics": "y"}]}
+    r = httpx.post(f"{url}/v1/metrics", json=body)
+    assert r.status_code == 200, r.text
+    ps = r.json()["partialSuccess"]
+    assert ps["rejectedDataPoints"] == 6 and "data point is not an object (2)" in ps["errorMessage"]
+
+
+@pytest.mark.parametrize("name, mangle", [
+    ("truncated", lambda gz: gz[:-4]),
+    ("bad crc", lambda gz: gz[:-8] + b"\0" * 8),
+    ("garbage after the magic", lambda gz: b"\x1f\x8b" + b"x" * 40),
+    ("trailing bytes", lambda gz: gz + b"junk"),
+    ("not gzip at all", lambda gz: b'{"resourceLogs": []}'),
+    ("cut in the middle", lambda gz: gz[: len(gz) // 2]),
+])
+def test_corrupt_gzip_is_400_and_stores_nothing(receiver, name, mangle):
+    store, url = receiver
+    gz = gzip.compress(json.dumps(_logs(_scoped(_api("req_gz")))).encode())
+    r = httpx.post(f"{url}/v1/logs", content=mangle(gz), headers={"Content-Type": "application/json",
+                                                                  "Content-Encoding": "gzip"})
+    assert r.status_code == 400 and "gzip" in r.json()["error"], (name, r.text)
+    assert _task_ids(store) == set()
+    ok = httpx.post(f"{url}/v1/logs", content=gz + gzip.compress(b""),  # two members: valid gzip
+                    headers={"Content-Type": "application/json", "Content-Encoding": "gzip"})
+    assert ok.status_code == 200 and _task_ids(store) == {"req_gz"}
+
+
+@pytest.mark.parametrize("body", [{"foo": 1}, {"resourceSpans": []}, {"resourceLogs": 5}, [1], "x", 3])
+def test_json_that_is_not_otlp_logs_is_400(receiver, body):
+    store, url = receiver
+    r = httpx.post(f"{url}/v1/logs", json=body)
+    assert r.status_code == 400 and "OTLP" in r.json()["error"]
+
+
+def test_two_tool_results_without_tool_use_id_stay_two_and_a_resend_stays_one(receiver):
+    store, url = receiver
+    a = _rec("tool_result", tool_name="Bash", success="true", duration_ms=100, **{"event.sequence": 4})
+    b = _rec("tool_result", tool_name="Bash", success="false", duration_ms=300, error="boom",
+             **{"event.sequence": 5})
+    for _ in range(2):  # sent twice (an exporter's retry): still two
+        assert httpx.post(f"{url}/v1/logs", json=_logs(_scoped(a, b))).status_code == 200
+    with store.engine.connect() as conn:
+        rows = sorted(conn.execute(text("SELECT latency_ms, success FROM tool_calls")).all())
+    assert [(x[0], bool(x[1])) for x in rows] == [(100, True), (300, False)]
+
+
+def test_error_answers_carry_no_sql_or_driver_text(tmp_path):
+    """A store that fails on write: 503 for a busy/locked one (retryable), with a plain message."""
+    from sqlalchemy.exc import OperationalError
+
+    class Failing:
+        def write(self, batch):
+            raise OperationalError("INSERT INTO tasks (id, session_id) VALUES (?, ?)", ("x", "y"),
+                                   Exception("database is locked"))
+
+    rt = ReceiverThread(Failing(), "127.0.0.1", 0)
+    rt.start()
+    assert rt.ready.wait(10)
+    try:
+        r = httpx.post(f"http://127.0.0.1:{rt.port}/v1/logs", json=_logs(_scoped(_api("req_x"))))
+    finally:
+        rt.stop()
+        rt.join(5)
+    assert r.status_code == 503
+    assert "INSERT" not in r.text and "tasks" not in r.text and "VALUES" not in r.text
+
+
+# ------------------------------------------------------------------ cost modes (issue 10, A15)
+
+def _otel_home(tmp_path):
+    """The real Claude Code OTel payloads posted to a receiver over HTTP, into <home>/insights.db."""
+    require_shared()
+    (tmp_path / "nexus").mkdir()
+    store = store_at(tmp_path / "nexus" / "insights.db")
+    rt = ReceiverThread(store.writer, "127.0.0.1", 0)
+    rt.start()
+    assert rt.ready.wait(10)
+    want = {}
+    try:
+        for f in sorted(OTEL.glob("*.json")):
+            r = httpx.post(f"http://127.0.0.1:{rt.port}/v1/logs", content=f.read_bytes(),
+                           headers={"Content-Type": "application/json"})
+            assert r.status_code == 200
+            for rl in json.loads(f.read_bytes())["resourceLogs"]:
+                for sl in rl["scopeLogs"]:
+                    for rec in sl["logRecords"]:
+                        a = {x["key"]: list(x["value"].values())[0] for x in rec["attributes"]}
+                        if a.get("event.name") == "api_request":
+                            want[a["request_id"]] = a
+    finally:
+        rt.stop()
+        rt.join(5)
+    return store, want
+
+
+def test_the_reported_cost_is_stored_beside_the_computed_one(tmp_path):
+    store, want = _otel_home(tmp_path)
+    with store.engine.connect() as conn:
+        rows = {r.id: r for r in conn.execute(text("SELECT id, model, cost_usd, reported_cost_usd FROM tasks"))}
+    store.close()
+    assert set(rows) == set(want)
+    for rid, a in want.items():
+        assert rows[rid].reported_cost_usd == pytest.approx(float(a["cost_usd"]))
+    opus = next(r for r in rows.values() if r.model == "claude-opus-5")
+    assert opus.reported_cost_usd == pytest.approx(0.099585) and opus.cost_usd == pytest.approx(0.0692, abs=5e-4)
+
+
+@pytest.mark.parametrize("mode", ["auto", "calculate", "display", None])
+def test_cost_mode_chooses_the_figure_and_the_report_says_which(tmp_path, mode):
+    from tests.test_store import _cli
+
+    store, want = _otel_home(tmp_path)
+    with store.engine.connect() as conn:
+        rows = {r.id: r for r in conn.execute(text("SELECT id, model, cost_usd, reported_cost_usd, "
+                                                   "cache_creation_tokens FROM tasks"))}
+    store.close()
+    computed = sum(r.cost_usd for r in rows.values())
+    reported = sum(float(a["cost_usd"]) for a in want.values())
+    # auto: every OTel request has cache writes with an unknown 5m/1h split (or none: then ours is exact)
+    auto = sum(float(want[i]["cost_usd"]) if r.cache_creation_tokens > 0 else r.cost_usd for i, r in rows.items())
+    args = ["--headless", "models", "--format", "json", "--no-collect"] + (["--cost-mode", mode] if mode else [])
+    out = _cli(tmp_path, *args)
+    assert out.returncode == 0, out.stderr
+    models = json.loads(out.stdout)
+    total = sum(m["cost_usd"] for m in models)
+    expect = {"auto": auto, "calculate": computed, "display": reported, None: auto}[mode]
+    assert total == pytest.approx(expect, rel=1e-9)
+    assert {m["cost_mode"] for m in models} == {mode or "auto"}
+    opus = next(m for m in models if m["model"] == "claude-opus-5")
+    assert opus["cost_reported_usd"] == pytest.approx(0.099585) and opus["cost_computed_usd"] == pytest.approx(
+        rows[next(i for i, r in rows.items() if r.model == "claude-opus-5")].cost_usd)
+    text_out = _cli(tmp_path, "--headless", "daily", "--no-collect", *(["--cost-mode", mode] if mode else []))
+    assert f"costs: {mode or 'auto'}" in text_out.stdout
+    assert auto != pytest.approx(computed)  # the modes differ on this data
+
+
+def test_cost_mode_setting_in_the_config_file_and_a_bad_value(tmp_path):
+    from tests.test_store import _cli
+
+    store, want = _otel_home(tmp_path)
+    store.close()
+    (tmp_path / "nexus" / "insights.toml").write_text('[pricing]\ncost_mode = "calculate"\n')
+    out = json.loads(_cli(tmp_path, "--headless", "summary", "--format", "json", "--no-collect").stdout)
+    assert out["cost_mode"] == "calculate"
+    assert json.loads(_cli(tmp_path, "--headless", "summary", "--format", "json", "--no-collect", "--cost-mode",
+                           "display").stdout)["cost_mode"] == "display"  # the flag wins
+    (tmp_path / "nexus" / "insights.toml").write_text('[pricing]\ncost_mode = "cheapest"\n')
+    bad = _cli(tmp_path, "--headless", "summary", "--format", "json", "--no-collect")
+    assert json.loads(bad.stdout)["cost_mode"] == "auto" and "cost_mode must be one of" in bad.stderr
+
+
+def test_auto_uses_the_computed_cost_when_the_transcript_gives_the_split(tmp_path):
+    """A request seen in a transcript (which splits cache writes 5m/1h) and by telemetry: auto prices it."""
+    from nexus_tui.core.filters import Filters
+    from nexus_tui.store import queries as Q
+
+    require_shared()
+    store = store_at(tmp_path / "db.sqlite")
+    rid = "req_split_1"
+    from nexus_tui.core.events import Batch, TaskRec
+
+    b = Batch(tasks=[TaskRec(id=rid, session_id="s", ts_ms=1_772_000_000_000, source="transcript",
+                             model="claude-opus-4-6", tokens_in=10, tokens_out=100, cache_creation_tokens=5000,
+                             cache_creation_5m_tokens=5000, cache_creation_1h_tokens=0, cost_usd=0.04,
+                             reported_cost_usd=0.05),
+                     TaskRec(id="req_nosplit", session_id="s", ts_ms=1_772_000_000_000, source="otel",
+                             model="claude-opus-4-6", tokens_in=10, tokens_out=100, cache_creation_tokens=5000,
+                             cost_usd=0.04, reported_cost_usd=0.06)])
+    store.writer.write(b)
+    got = {m: sum(r["cost_usd"] for r in Q.models(store.engine, Filters(cost_mode=m)))
+           for m in ("auto", "calculate", "display")}
+    store.close()
+    assert got == pytest.approx({"auto": 0.04 + 0.06, "calculate": 0.08, "display": 0.11})
+
+
+@pytest.mark.parametrize("mode", ["auto", "calculate", "display"])
+def test_cloud_tasks_save_nothing_whatever_the_cost_mode(tmp_path, mode):
+    """Local savings = cloud equivalent − cost: a cloud task's equivalent follows the chosen cost."""
+    from nexus_tui.core.filters import Filters
+    from nexus_tui.store import queries as Q
+
+    store, want = _otel_home(tmp_path)
+    s = Q.summary(store.engine, Filters(cost_mode=mode))
+    daily = Q.daily(store.engine, Filters(cost_mode=mode), __import__("datetime").UTC)
+    store.close()
+    assert s["local_savings_usd"] == pytest.approx(0.0, abs=1e-12)
+    assert s["cost_usd"] == pytest.approx(sum(d["cost_usd"] for d in daily))

@@ -1,13 +1,18 @@
 """OTLP/HTTP receiver: ``POST /v1/logs`` and ``/v1/metrics``, JSON or protobuf, gzip or not (aiohttp).
 
 Logs are parsed (core/parse/otel.py) and written through the store's writer; metrics are accepted and counted.
-A body that is not OTLP gets 400 with a message; one over the limit (before or after gzip) gets 413. Nothing in a
+Each log record is checked, parsed and laid out on its own: a bad one is rejected and counted, the good ones of the
+same request are stored, and the answer is OTLP's ``partialSuccess`` with the rejected count and the reasons (in the
+request's encoding, JSON or protobuf). A body that is not OTLP (not JSON or protobuf, corrupt gzip, JSON without
+``resourceLogs``) gets 400 with a message; one over the limit (before or after gzip) gets 413; a database that is
+busy or read-only gets 503 (exporters retry it). Error answers never carry SQL or a stack trace. Nothing in a
 request can stop the receiver.
 """
 
 from __future__ import annotations
 
 import asyncio
+import copy
 import threading
 import zlib
 from dataclasses import dataclass, field
@@ -15,7 +20,8 @@ from dataclasses import dataclass, field
 import orjson
 from aiohttp import web
 
-from nexus_tui.core.parse.otel import count_metric_points, parse_logs
+from nexus_tui.core.events import Batch
+from nexus_tui.core.parse.otel import parse_logs
 
 MAX_BODY = 16 * 1024 * 1024
 MAX_INFLATED = 64 * 1024 * 1024
@@ -40,51 +46,235 @@ class TooLarge(Exception):
 
 
 def _inflate(body: bytes, encoding: str) -> bytes:
-    """Decompress, bounded. aiohttp may already have inflated the body (then it is taken as it is)."""
+    """Decompress, bounded and strict (aiohttp's own decompression is off: a truncated or corrupt stream, or one
+    with trailing bytes, is a 400, not a partial body taken as whole). Concatenated gzip members are allowed."""
     if encoding in ("", "identity"):
         return body
-    if encoding == "gzip" and body[:2] != b"\x1f\x8b" and body[:1] in (b"{", b"\n", b" ", b"["):
-        return body
-    if encoding not in ("gzip", "deflate"):
+    if encoding not in ("gzip", "x-gzip", "deflate"):
         raise BadRequest(f"unsupported Content-Encoding {encoding!r} (use gzip or none)")
-    d = zlib.decompressobj(wbits=31 if encoding == "gzip" else 15)
-    try:
-        out = d.decompress(body, MAX_INFLATED + 1)
-    except zlib.error as e:
-        raise BadRequest(f"body is not valid {encoding}: {e}") from e
-    if len(out) > MAX_INFLATED or d.unconsumed_tail:
-        raise TooLarge(f"decompressed body over {MAX_INFLATED // (1024 * 1024)} MiB")
-    return out
+    wbits = 15 if encoding == "deflate" else 31
+    out = bytearray()
+    data = body
+    while True:
+        d = zlib.decompressobj(wbits=wbits)
+        try:
+            out += d.decompress(data, MAX_INFLATED + 1 - len(out))
+        except zlib.error as e:
+            raise BadRequest(f"body is not valid {encoding}: {e}") from e
+        if len(out) > MAX_INFLATED or d.unconsumed_tail:
+            raise TooLarge(f"decompressed body over {MAX_INFLATED // (1024 * 1024)} MiB")
+        if not d.eof:
+            raise BadRequest(f"body is not valid {encoding}: the stream is truncated")
+        data = d.unused_data
+        if not data:
+            return bytes(out)
+        if wbits != 31 or data[:2] != b"\x1f\x8b":
+            raise BadRequest(f"body is not valid {encoding}: {len(data)} bytes after the end of the stream")
 
 
-def decode(body: bytes, content_type: str, kind: str) -> dict:
-    """The request as the OTLP JSON mapping (protobuf is converted with the official proto classes)."""
+_KEYS = {"logs": "resourceLogs", "metrics": "resourceMetrics"}
+
+
+def decode(body: bytes, content_type: str, kind: str) -> tuple[dict, bool]:
+    """The request as the OTLP JSON mapping (protobuf is converted with the official proto classes), and whether it
+    came as protobuf (the response is then protobuf too)."""
     ct = content_type.split(";")[0].strip().lower()
+    key = _KEYS[kind]
     if ct in ("application/x-protobuf", "application/protobuf"):
         from google.protobuf.json_format import MessageToDict
         from google.protobuf.message import DecodeError
 
-        if kind == "logs":
-            from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest as Req
-        else:
-            from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
-                ExportMetricsServiceRequest as Req)
-        msg = Req()
+        msg = _request_class(kind)()
         try:
             msg.ParseFromString(body)
-        except DecodeError as e:
-            raise BadRequest(f"body is not an OTLP {kind} protobuf message: {e}") from e
-        return MessageToDict(msg)
+        except (DecodeError, RecursionError, ValueError) as e:
+            raise BadRequest(f"body is not an OTLP {kind} protobuf message: {type(e).__name__}") from e
+        try:
+            return MessageToDict(msg), True
+        except Exception as e:  # a message the JSON mapping cannot hold (e.g. invalid UTF-8 in a string)
+            raise BadRequest(f"body is not an OTLP {kind} protobuf message: {type(e).__name__}") from e
     if ct in ("application/json", ""):
         try:
             obj = orjson.loads(body) if body else {}
         except orjson.JSONDecodeError as e:
             raise BadRequest(f"body is not JSON: {e}") from e
-        key = "resourceLogs" if kind == "logs" else "resourceMetrics"
-        if not isinstance(obj, dict) or not isinstance(obj.get(key, []), list):
+        if not isinstance(obj, dict):
             raise BadRequest(f"not an OTLP {kind} request (expected an object with {key!r})")
-        return obj
+        if key not in obj and obj:  # JSON, but nothing of OTLP in it ({} is an empty export: accepted)
+            raise BadRequest(f"not an OTLP {kind} request (expected an object with {key!r})")
+        if not isinstance(obj.get(key, []), list):
+            raise BadRequest(f"not an OTLP {kind} request ({key!r} must be a list)")
+        return obj, False
     raise BadRequest(f"unsupported Content-Type {content_type!r} (use application/json or application/x-protobuf)")
+
+
+def _request_class(kind: str):
+    if kind == "logs":
+        from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest as Req
+    else:
+        from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
+            ExportMetricsServiceRequest as Req,
+        )
+    return Req
+
+
+def _respond(kind: str, protobuf: bool, rejected: int, message: str) -> web.Response:
+    """OTLP's ExportLogsServiceResponse / ExportMetricsServiceResponse, in the request's encoding. ``partialSuccess``
+    carries the rejected count and why when anything was rejected."""
+    field_name = "rejectedLogRecords" if kind == "logs" else "rejectedDataPoints"
+    partial = {field_name: rejected, "errorMessage": message} if rejected or message else {}
+    if protobuf:
+        if kind == "logs":
+            from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import (
+                ExportLogsServiceResponse as Resp,
+            )
+        else:
+            from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
+                ExportMetricsServiceResponse as Resp,
+            )
+        from google.protobuf.json_format import ParseDict
+
+        msg = ParseDict({"partialSuccess": partial} if partial else {}, Resp())
+        return web.Response(body=msg.SerializeToString(), content_type="application/x-protobuf")
+    return web.json_response({"partialSuccess": partial})
+
+
+def _error(status: int, message: str, protobuf: bool) -> web.Response:
+    """An error answer: google.rpc.Status (protobuf requests) or {"error": ...}; never any SQL or stack trace."""
+    if protobuf:
+        try:
+            from google.rpc.status_pb2 import Status
+
+            return web.Response(body=Status(code=3 if status == 400 else 14, message=message).SerializeToString(),
+                                status=status, content_type="application/x-protobuf")
+        except ImportError:  # googleapis-common-protos absent: JSON then
+            pass
+    return web.json_response({"error": message}, status=status)
+
+
+class _Rejects:
+    """Rejected records and why, for partialSuccess."""
+
+    def __init__(self):
+        self.n = 0
+        self.why: dict[str, int] = {}
+
+    def add(self, reason: str, n: int = 1) -> None:
+        self.n += n
+        self.why[reason] = self.why.get(reason, 0) + n
+
+    def message(self) -> str:
+        if not self.n:
+            return ""
+        parts = [f"{reason} ({n})" for reason, n in sorted(self.why.items(), key=lambda kv: -kv[1])]
+        msg = f"{self.n} rejected: " + "; ".join(parts)
+        return msg if len(msg) <= 1000 else msg[:997] + "..."
+
+
+def split_logs(payload: dict, rejects: _Rejects) -> list[tuple[dict | None, dict]]:
+    """Every log record of the request with its resource, each checked for shape on its own: a container or record
+    of the wrong type is rejected (a container counts as one) and the rest go on."""
+    out = []
+    for rl in payload.get("resourceLogs") or []:
+        if not isinstance(rl, dict):
+            rejects.add("resourceLogs entry is not an object")
+            continue
+        resource = rl.get("resource")
+        scopes = rl.get("scopeLogs")
+        if scopes is None:
+            continue
+        if not isinstance(scopes, list):
+            rejects.add("scopeLogs is not a list")
+            continue
+        bad_resource = resource is not None and not (
+            isinstance(resource, dict) and isinstance(resource.get("attributes", []), list))
+        for sl in scopes:
+            if not isinstance(sl, dict):
+                rejects.add("scopeLogs entry is not an object")
+                continue
+            recs = sl.get("logRecords")
+            if recs is None:
+                continue
+            if not isinstance(recs, list):
+                rejects.add("logRecords is not a list")
+                continue
+            for rec in recs:
+                if bad_resource:  # its service.name is unknown: whose event it is cannot be told
+                    rejects.add("resource is not an object with an attributes list")
+                elif not isinstance(rec, dict):
+                    rejects.add("log record is not an object")
+                elif not isinstance(rec.get("attributes", []), list):
+                    rejects.add("log record attributes is not a list")
+                else:
+                    out.append((resource, rec))
+    return out
+
+
+def parse_records(records: list[tuple[dict | None, dict]], rejects: _Rejects) -> tuple[Batch, list[Batch]]:
+    """Parse and lay out (``prepare``) each record on its own, so an exception in one rejects that one only; the
+    good ones joined into one batch, and each on its own (to write one by one if the joined write fails)."""
+    from nexus_tui.store.writer import prepare
+
+    joined, singles = Batch(), []
+    for resource, rec in records:
+        one = {"resourceLogs": [{"resource": resource or {}, "scopeLogs": [{"logRecords": [rec]}]}]}
+        try:
+            b = parse_logs(one)
+            prepare(copy.deepcopy(b))  # what the writer will do: an out-of-range value fails here, not there
+        except Exception as e:  # noqa: BLE001 - one record's fault rejects that record only
+            rejects.add(f"invalid log record ({type(e).__name__})")
+            continue
+        for reason, n in b.skipped.items():
+            rejects.add(reason, n)
+        joined.lines += b.lines
+        if b.is_empty():
+            continue
+        b.skipped = {}
+        singles.append(b)
+        joined.extend(b)
+    return joined, singles
+
+
+def count_points(payload: dict, rejects: _Rejects) -> int:
+    """Data points of an ExportMetricsServiceRequest, each container checked for shape (accepted and counted, not
+    stored: see docs/sources.md); a point or container of the wrong type is rejected."""
+    n = 0
+    for rm in payload.get("resourceMetrics") or []:
+        if not isinstance(rm, dict) or not isinstance(rm.get("scopeMetrics", []), list):
+            rejects.add("resourceMetrics entry is not an object with a scopeMetrics list")
+            continue
+        for sm in rm.get("scopeMetrics") or []:
+            if not isinstance(sm, dict) or not isinstance(sm.get("metrics", []), list):
+                rejects.add("scopeMetrics entry is not an object with a metrics list")
+                continue
+            for m in sm.get("metrics") or []:
+                if not isinstance(m, dict):
+                    rejects.add("metric is not an object")
+                    continue
+                for kind in ("sum", "gauge", "histogram", "exponentialHistogram", "summary"):
+                    data = m.get(kind)
+                    if data is None:
+                        continue
+                    points = data.get("dataPoints") if isinstance(data, dict) else None
+                    if not isinstance(points, list):
+                        rejects.add(f"{kind} without a dataPoints list")
+                        continue
+                    for p in points:
+                        if isinstance(p, dict):
+                            n += 1
+                        else:
+                            rejects.add("data point is not an object")
+    return n
+
+
+def _is_retryable(e: BaseException) -> bool:
+    """A locked, busy or read-only database (or a lost connection): the client should retry the request."""
+    from sqlalchemy.exc import DisconnectionError, OperationalError
+    from sqlalchemy.exc import TimeoutError as PoolTimeout
+
+    from nexus_tui.store.engine import StoreError
+
+    return isinstance(e, (OperationalError, DisconnectionError, PoolTimeout, StoreError, OSError))
 
 
 def make_app(writer, stats: ReceiverStats | None = None, notify=None) -> web.Application:
@@ -93,46 +283,65 @@ def make_app(writer, stats: ReceiverStats | None = None, notify=None) -> web.App
 
     async def handle(request: web.Request, kind: str) -> web.Response:
         stats.requests += 1
+        ct = request.headers.get("Content-Type", "")
+        protobuf = ct.split(";")[0].strip().lower() in ("application/x-protobuf", "application/protobuf")
         try:
             try:
                 body = await request.read()
-            except web.HTTPRequestEntityTooLarge as e:  # also a gzip body that inflates past the limit
-                raise TooLarge(f"body over {MAX_BODY // (1024 * 1024)} MiB (decompressed)") from e
-            except Exception as e:  # aiohttp could not decode the body (e.g. invalid gzip)
-                raise BadRequest(f"cannot read the body ({request.headers.get('Content-Encoding', 'no')} "
-                                 f"encoding, not valid gzip?): {e}") from e
-            body = _inflate(body, request.headers.get("Content-Encoding", "").lower())
-            payload = decode(body, request.headers.get("Content-Type", ""), kind)
+            except web.HTTPRequestEntityTooLarge as e:
+                raise TooLarge(f"body over {MAX_BODY // (1024 * 1024)} MiB") from e
+            body = _inflate(body, request.headers.get("Content-Encoding", "").strip().lower())
+            payload, protobuf = decode(body, ct, kind)
         except TooLarge as e:
             stats.rejected += 1
-            return web.json_response({"error": str(e)}, status=413)
+            return _error(413, str(e), protobuf)
         except BadRequest as e:
             stats.rejected += 1
-            return web.json_response({"error": str(e)}, status=400)
+            return _error(400, str(e), protobuf)
+        rejects = _Rejects()
         if kind == "metrics":
-            stats.metric_points += count_metric_points(payload)
-            return web.json_response({"partialSuccess": {}})
-        batch = parse_logs(payload)
+            stats.metric_points += count_points(payload, rejects)
+            return _respond(kind, protobuf, rejects.n, rejects.message())
+        loop = asyncio.get_running_loop()
+        batch, singles = await loop.run_in_executor(None, parse_records, split_logs(payload, rejects), rejects)
         stats.log_records += batch.lines
-        for k, v in batch.skipped.items():
+        for k, v in rejects.why.items():
             stats.skipped[k] = stats.skipped.get(k, 0) + v
 
         def write():
+            from nexus_tui.store.writer import WriteResult
+
+            if batch.is_empty():  # every record rejected, or only events that mark nothing
+                return WriteResult()
             with lock:
-                return writer.write(batch)
+                try:
+                    return writer.write(batch)
+                except Exception as e:
+                    if _is_retryable(e):
+                        raise
+                # a record the checks let through fails the joined write: each on its own, rejecting the failures
+                total = WriteResult()
+                for one in singles:
+                    try:
+                        total.add(writer.write(one))
+                    except Exception as e:
+                        if _is_retryable(e):
+                            raise
+                        rejects.add(f"log record could not be stored ({type(e).__name__})",
+                                    max(1, one.lines))
+                return total
 
         try:
-            res = await asyncio.get_running_loop().run_in_executor(None, write)
-        except Exception as e:  # a locked or read-only database: tell the client to retry
+            res = await loop.run_in_executor(None, write)
+        except Exception as e:  # noqa: BLE001 - the reason goes to the log of the receiver, not to the client
             stats.rejected += 1
-            return web.json_response({"error": f"could not store: {e}"}, status=503)
+            if _is_retryable(e):
+                return _error(503, "the database is busy or not writable; retry later", protobuf)
+            return _error(400, f"the request could not be stored ({type(e).__name__})", protobuf)
         stats.tasks += res.new_tasks
         if notify is not None:
             notify(res)
-        rejected = sum(batch.skipped.values())
-        body = {"partialSuccess": {"rejectedLogRecords": rejected, "errorMessage": ", ".join(batch.skipped)}} \
-            if rejected else {"partialSuccess": {}}
-        return web.json_response(body)
+        return _respond(kind, protobuf, rejects.n, rejects.message())
 
     async def logs(request):
         return await handle(request, "logs")
@@ -140,7 +349,9 @@ def make_app(writer, stats: ReceiverStats | None = None, notify=None) -> web.App
     async def metrics(request):
         return await handle(request, "metrics")
 
-    app = web.Application(client_max_size=MAX_BODY)
+    # aiohttp's decompression is off: _inflate decompresses strictly and bounded (client_max_size bounds the
+    # compressed body, MAX_INFLATED the decompressed one)
+    app = web.Application(client_max_size=MAX_BODY, handler_args={"auto_decompress": False})
     app.router.add_post("/v1/logs", logs)
     app.router.add_post("/v1/metrics", metrics)
     return app

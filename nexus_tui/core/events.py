@@ -136,6 +136,7 @@ class TaskRec:
     latency_ms: int | None = None  # given by the source (telemetry, event log); else end - trigger
     cost_usd: float | None = None
     cloud_cost_equivalent: float | None = None
+    reported_cost_usd: float | None = None  # the source's own figure (Claude Code's cost_usd), beside our computed one
     request_id: str | None = None
     message_id: str | None = None
     project: str | None = None
@@ -189,7 +190,7 @@ class ToolResultRec:
     error_type: str | None = None
     error_message: str | None = None
     output_size: int | None = None
-    latency_ms: int | None = None  # when the source measures it directly
+    latency_ms: int | None = None  # when the source measures it directly (execution only when wait_ms is set)
     source_path: str | None = None
     result_offset: int | None = None
     result_length: int | None = None
@@ -198,6 +199,7 @@ class ToolResultRec:
     mcp_server: str | None = None
     task_id: str | None = None
     source: str | None = None
+    wait_ms: int | None = None  # time waiting for the user (a question, a permission prompt), apart from latency_ms
 
 
 @dataclass(slots=True)

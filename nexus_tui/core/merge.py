@@ -25,7 +25,7 @@ def merge_task(old: TaskRec, new: TaskRec) -> TaskRec:
     if old.latency_ms is None:
         old.latency_ms = new.latency_ms
     for f in ("agent_id", "request_id", "message_id", "project", "error_message", "tier", "component",
-              "prompt_length", "speed", "service_tier", "persona", "cli_tool", "routing_reason"):
+              "prompt_length", "speed", "service_tier", "persona", "cli_tool", "routing_reason", "reported_cost_usd"):
         if getattr(old, f) is None and getattr(new, f) is not None:
             setattr(old, f, getattr(new, f))
     # A top-level record of a response beats a sidechain replay of it (ccusage rule, FORMATS.md §1).

@@ -71,14 +71,32 @@ def _backfill_v2(conn) -> None:
             total_tokens=(tin or 0) + (tout or 0), status="ok"))
 
 
+def _redact_stored(conn) -> None:
+    """Redact secrets (core/redact.py) from the free text stored before version 5: error messages, error context,
+    routing reasons. Only rows whose text changes are written."""
+    from nexus_tui.core.redact import redact
+
+    for table, cols in (("tool_calls", ("error_message",)), ("errors", ("message", "context")),
+                        ("tasks", ("error_message", "routing_reason")),
+                        ("routing_decisions", ("reason", "alternatives_considered"))):
+        for col in cols:
+            rows = conn.execute(text(f'SELECT id, "{col}" FROM {table} WHERE "{col}" IS NOT NULL')).fetchall()
+            changed = [{"id": i, "v": redact(v)} for i, v in rows if isinstance(v, str) and redact(v) != v]
+            if changed:
+                conn.execute(text(f'UPDATE {table} SET "{col}" = :v WHERE id = :id'), changed)
+
+
 def _rebuild_rollups(conn) -> None:
     from nexus_tui.store.rollup import rebuild
 
     rebuild(conn)
 
 
-# 3: session_stats; 4: task_rollups and tool_rollups, built from the stored rows
-MIGRATIONS = {2: [_add_missing, _backfill_v2], 3: [_add_missing], 4: [_add_missing, _rebuild_rollups]}
+# 3: session_stats; 4: task_rollups and tool_rollups, built from the stored rows; 5: tasks.reported_cost_usd,
+# tool_calls.wait_ms (rows stored before keep NULL: their source did not say, or they were read before) and the
+# rollups' sums of the cost modes (rebuilt); secrets redacted from the free text stored before
+MIGRATIONS = {2: [_add_missing, _backfill_v2], 3: [_add_missing], 4: [_add_missing, _rebuild_rollups],
+              5: [_add_missing, _rebuild_rollups, _redact_stored]}
 
 
 MIGRATION_LOCK_KEY = 0x6E6578_7573  # "nexus": the PostgreSQL advisory lock every migrating process takes first

@@ -131,15 +131,16 @@ def _values_between(conn, col, conds: list):
     return read
 
 
-def _usage_cols():
+def _usage_cols(cost_mode: str = "auto"):
+    cost = rollup.cost_expr(cost_mode)
     return [func.count().label("tasks"),
             func.coalesce(func.sum(T.c.tokens_in), 0).label("tokens_in"),
             func.coalesce(func.sum(T.c.tokens_out), 0).label("tokens_out"),
             func.coalesce(func.sum(T.c.cache_creation_tokens), 0).label("cache_creation_tokens"),
             func.coalesce(func.sum(T.c.cache_read_tokens), 0).label("cache_read_tokens"),
-            func.sum(T.c.cost_usd).label("cost_usd"),
-            func.sum(T.c.cloud_cost_equivalent).label("cloud_cost_equivalent"),
-            func.coalesce(func.sum(case((T.c.cost_usd.is_(None), 1), else_=0)), 0).label("unpriced_tasks"),
+            func.sum(cost).label("cost_usd"),
+            func.sum(rollup.cloud_expr(cost_mode)).label("cloud_cost_equivalent"),
+            func.coalesce(func.sum(case((cost.is_(None), 1), else_=0)), 0).label("unpriced_tasks"),
             func.avg(T.c.latency_ms).label("avg_latency_ms"),
             func.coalesce(func.sum(case((T.c.quality_rating == 1, 1), else_=0)), 0).label("rated_helpful"),
             func.coalesce(func.sum(case((T.c.quality_rating == 0, 1), else_=0)), 0).label("rated_not_helpful")]
@@ -251,6 +252,7 @@ def tools_report(engine: Engine, f: Filters, percentiles: bool = True) -> list[d
                             .group_by(t.c.tool_name, t.c.mcp_server)).all()
         hists = (rollup.tool_hists(conn, f, sf, ["tool_name", "mcp_server"], [TC.c.tool_name, TC.c.mcp_server])
                  if percentiles else None)
+        waits = _tool_waits(conn, conds)
         out = []
         for name, server, calls, failures, pending, avg, mx in rows:
             calls, failures = int(calls), int(failures)
@@ -263,8 +265,27 @@ def tools_report(engine: Engine, f: Filters, percentiles: bool = True) -> list[d
                                              _values_between(conn, TC.c.latency_ms,
                                                              conds + [TC.c.tool_name == name] + sc), mx)
                 d.update(p50_ms=p[50], p95_ms=p[95], p99_ms=p[99], max_ms=mx)
+            d.update(waits.get((name, server), _NO_WAITS))
             out.append(d)
     out.sort(key=lambda d: (-d["calls"], d["tool"]))
+    return out
+
+
+_NO_WAITS = {"waits": 0, "wait_total_ms": 0, "wait_p50_ms": None, "wait_p95_ms": None}
+
+
+def _tool_waits(conn, conds: list) -> dict:
+    """Per (tool, server): the calls that waited for the user, their total wait and its p50/p95 (nearest rank).
+    The latency columns of the report are execution time; these are the waits kept apart (docs/metrics.md)."""
+    rows = conn.execute(select(TC.c.tool_name, TC.c.mcp_server, TC.c.wait_ms)
+                        .where(*conds, TC.c.wait_ms > 0).order_by(TC.c.wait_ms)).all()
+    by: dict = {}
+    for name, server, w in rows:
+        by.setdefault((name, server), []).append(int(w))
+    out = {}
+    for key, vals in by.items():
+        p = {q: vals[max(0, -(-q * len(vals) // 100) - 1)] for q in (50, 95)}  # ceil(q% of n)-th smallest
+        out[key] = {"waits": len(vals), "wait_total_ms": sum(vals), "wait_p50_ms": p[50], "wait_p95_ms": p[95]}
     return out
 
 
@@ -337,7 +358,7 @@ def sessions(engine: Engine, f: Filters, *, limit: int | None = None, offset: in
             total_fast = conn.execute(select(func.count()).select_from(S).where(and_(true(), *conds))).scalar() or 0
             page_ids = [r[0] for r in conn.execute(ids_q)]
     if page_ids is not None:  # a page of sessions: its own rows, whatever the history's size
-        agg = (select(T.c.session_id.label("sid"), *_usage_cols(),
+        agg = (select(T.c.session_id.label("sid"), *_usage_cols(f.cost_mode),
                       func.count(distinct(T.c.agent_id)).label("subagents"))
                .where(and_(true(), *tc, T.c.session_id.in_(page_ids))).group_by(T.c.session_id).subquery("agg"))
         tools = (select(TC.c.session_id.label("sid"), func.count().label("tool_calls"),

@@ -20,7 +20,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable
 
-from sqlalchemy import and_, case, literal, null, select, true, union_all
+from sqlalchemy import and_, case, literal, null, or_, select, true, union_all
 
 from nexus_tui.core import sketch
 from nexus_tui.core.filters import Filters
@@ -53,6 +53,42 @@ TC = ToolCall.__table__
 
 _TASK_DIMS = ("model", "source", "routing", "tier", "persona", "cli_tool", "agent")
 _TASK_SUMS = ("tokens_in", "tokens_out", "cache_creation_tokens", "cache_read_tokens")
+# the cost sums of the other cost modes (cost_usd / unpriced are the computed cost's): see cost_expr
+_COST_MODE_SUMS = ("cost_auto_usd", "unpriced_auto", "cost_display_usd", "unpriced_display", "cloud_auto_usd",
+                   "cloud_display_usd")
+COST_MODES = ("auto", "calculate", "display")
+
+# a task's cost in auto mode: the source's own figure when it reports one and the 5m/1h split of the cache writes
+# is unknown (or the model could not be priced), else the computed cost
+_AUTO_SQL = ("CASE WHEN reported_cost_usd IS NOT NULL AND (cost_usd IS NULL OR (cache_creation_tokens > 0 AND "
+             "cache_creation_5m_tokens IS NULL AND cache_creation_1h_tokens IS NULL)) THEN reported_cost_usd "
+             "ELSE cost_usd END")
+
+
+def cost_expr(mode: str = "auto", t=None):
+    """A task's cost under the cost mode (``auto``, ``calculate``: our price of its tokens, ``display``: the cost the
+    source reported, NULL where it reported none), as a SQL expression over the tasks table ``t``. The one place the
+    modes are defined: the rollups sum each mode's cost (cost_usd, cost_auto_usd, cost_display_usd) and
+    ``task_source`` hands the chosen one on as ``cost_usd``."""
+    t = T if t is None else t
+    if mode == "calculate":
+        return t.c.cost_usd
+    if mode == "display":
+        return t.c.reported_cost_usd
+    return case((and_(t.c.reported_cost_usd.isnot(None),
+                      or_(t.c.cost_usd.is_(None), and_(t.c.cache_creation_tokens > 0,
+                                                      t.c.cache_creation_5m_tokens.is_(None),
+                                                      t.c.cache_creation_1h_tokens.is_(None)))),
+                 t.c.reported_cost_usd), else_=t.c.cost_usd)
+
+
+def cloud_expr(mode: str = "auto", t=None):
+    """A task's cloud-cost equivalent under the cost mode: a cloud task's is its cost (so local savings stay
+    cloud equivalent − cost), a local task's the stored price of the reference model."""
+    t = T if t is None else t
+    if mode == "calculate":
+        return t.c.cloud_cost_equivalent
+    return case((t.c.routing == "local", t.c.cloud_cost_equivalent), else_=cost_expr(mode, t))
 
 
 def bucket(ms: int | None) -> int | None:
@@ -107,7 +143,7 @@ def recompute(conn, task_keys: Iterable[tuple[str, int]] = (), tool_keys: Iterab
 _SESSION_DAY_SQL = {
     "task": ("task_session_days", "task_rollups",
              ("tasks", *_TASK_SUMS, "cost_usd", "cloud_cost_equivalent", "unpriced", "lat_n", "lat_sum",
-              "rated_helpful", "rated_not_helpful"), ("lat_max", "last_ms"), ("first_ms",), ()),
+              "rated_helpful", "rated_not_helpful", *_COST_MODE_SUMS), ("lat_max", "last_ms"), ("first_ms",), ()),
     "tool": ("tool_session_days", "tool_rollups",
              ("calls", "failures", "pending", "ok_all", "ok_helpful", "ok_not_helpful", "lat_n", "lat_sum"),
              ("lat_max",), (), ("tool_name",)),
@@ -162,7 +198,8 @@ def apply_marks(conn) -> bool:
 _LEVEL_SPEC = {
     # kind: (key columns, summed columns, max columns, min columns)
     "task": (_TASK_DIMS, ("tasks", *_TASK_SUMS, "cost_usd", "cloud_cost_equivalent", "unpriced", "lat_n", "lat_sum",
-                          "rated_helpful", "rated_not_helpful"), ("lat_max", "last_ms"), ("first_ms",)),
+                          "rated_helpful", "rated_not_helpful", *_COST_MODE_SUMS), ("lat_max", "last_ms"),
+             ("first_ms",)),
     "tool": (("tool_name", "mcp_server", "error_type"),
              ("calls", "failures", "pending", "ok_all", "ok_helpful", "ok_not_helpful", "lat_n", "lat_sum"),
              ("lat_max",), ()),
@@ -279,7 +316,11 @@ _TASK_SUMS_SQL = ("COUNT(*), COALESCE(SUM(tokens_in), 0), COALESCE(SUM(tokens_ou
                   "COALESCE(SUM(cache_creation_tokens), 0), COALESCE(SUM(cache_read_tokens), 0), SUM(cost_usd), "
                   "SUM(cloud_cost_equivalent), SUM(CASE WHEN cost_usd IS NULL THEN 1 ELSE 0 END), COUNT(latency_ms), "
                   "SUM(latency_ms), MAX(latency_ms), SUM(CASE WHEN quality_rating = 1 THEN 1 ELSE 0 END), "
-                  "SUM(CASE WHEN quality_rating = 0 THEN 1 ELSE 0 END), MIN(ts_ms), MAX(ts_ms)")
+                  "SUM(CASE WHEN quality_rating = 0 THEN 1 ELSE 0 END), MIN(ts_ms), MAX(ts_ms), "
+                  f"SUM({_AUTO_SQL}), SUM(CASE WHEN ({_AUTO_SQL}) IS NULL THEN 1 ELSE 0 END), "
+                  "SUM(reported_cost_usd), SUM(CASE WHEN reported_cost_usd IS NULL THEN 1 ELSE 0 END), "
+                  f"SUM(CASE WHEN routing = 'local' THEN cloud_cost_equivalent ELSE {_AUTO_SQL} END), "
+                  "SUM(CASE WHEN routing = 'local' THEN cloud_cost_equivalent ELSE reported_cost_usd END)")
 
 
 _FEW = 8  # sessions recomputed by bucket range; more are recomputed whole, a few queries for all of them
@@ -297,7 +338,7 @@ def _recompute_tasks(conn, keys: set) -> None:
     by = _by_session(keys)
     cols = ("session_id", "bucket_ms", *_TASK_DIMS, "tasks", *_TASK_SUMS, "cost_usd", "cloud_cost_equivalent",
             "unpriced", "lat_n", "lat_sum", "lat_max", "rated_helpful", "rated_not_helpful", "first_ms",
-            "last_ms", "lat_hist")
+            "last_ms", *_COST_MODE_SUMS, "lat_hist")
     if len(by) <= _FEW:
         parts = []
         for sid, buckets in by.items():
@@ -466,6 +507,17 @@ def _bounds(col, lo, hi) -> list:
 
 _ROLLUP_TASK_COLS = ("tasks", *_TASK_SUMS, "cost_usd", "cloud_cost_equivalent", "unpriced", "lat_n", "lat_sum",
                      "lat_max", "rated_helpful", "rated_not_helpful", "first_ms", "last_ms")
+_MODE_COLS = {"auto": {"cost_usd": "cost_auto_usd", "unpriced": "unpriced_auto",
+                       "cloud_cost_equivalent": "cloud_auto_usd"},
+              "display": {"cost_usd": "cost_display_usd", "unpriced": "unpriced_display",
+                          "cloud_cost_equivalent": "cloud_display_usd"}}
+
+
+def _rollup_cols(tbl, mode: str) -> list:
+    """The rollup table's task columns; the cost, unpriced count and cloud equivalent of ``mode`` under the names
+    cost_usd, unpriced and cloud_cost_equivalent."""
+    names = _MODE_COLS.get(mode, {})
+    return [tbl.c[names[k]].label(k) if k in names else tbl.c[k] for k in _ROLLUP_TASK_COLS]
 
 
 def task_source(f: Filters, session_conds: list, extra_raw: list = (), extra_rollup: list = (),
@@ -484,14 +536,14 @@ def task_source(f: Filters, session_conds: list, extra_raw: list = (), extra_rol
             if f.source:
                 conds.append(T.c.source == f.source)
             conds += [c(T.c.session_id) for c in session_conds] + list(extra_raw)
-            parts.append(raw_task_rows(conds))
+            parts.append(raw_task_rows(conds, f.cost_mode))
             continue
         tbl = _TASK_TABLES[level]
         conds = _bounds(tbl.c.bucket_ms, lo, hi)
         if level == "sday":  # no dimensions (and no model/source filter: see _coarsest)
             conds += [c(tbl.c.session_id) for c in session_conds]
             parts.append(select(tbl.c.session_id, tbl.c.bucket_ms.label("ts_ms"),
-                                *[null().label(d) for d in _TASK_DIMS], *[tbl.c[k] for k in _ROLLUP_TASK_COLS])
+                                *[null().label(d) for d in _TASK_DIMS], *_rollup_cols(tbl, f.cost_mode))
                          .where(and_(true(), *conds)))
             continue
         if f.model:
@@ -501,17 +553,18 @@ def task_source(f: Filters, session_conds: list, extra_raw: list = (), extra_rol
         conds += [c(tbl.c.session_id) for c in session_conds] + [c(tbl) for c in extra_rollup]
         sid = tbl.c.session_id if level == "quarter" else null().label("session_id")
         parts.append(select(sid, tbl.c.bucket_ms.label("ts_ms"), *[tbl.c[d] for d in _TASK_DIMS],
-                            *[tbl.c[k] for k in _ROLLUP_TASK_COLS]).where(and_(true(), *conds)))
+                            *_rollup_cols(tbl, f.cost_mode)).where(and_(true(), *conds)))
     return (parts[0] if len(parts) == 1 else union_all(*parts)).subquery("u")
 
 
-def raw_task_rows(conds: list):
-    """Tasks as rows of task_source's shape (one task each), under ``conds``."""
+def raw_task_rows(conds: list, cost_mode: str = "auto"):
+    """Tasks as rows of task_source's shape (one task each), under ``conds``; cost_usd is the cost of ``cost_mode``."""
     one, zero = literal(1), literal(0)
+    cost = cost_expr(cost_mode)
     return select(
         T.c.session_id, T.c.ts_ms, T.c.model, T.c.source, T.c.routing, T.c.tier, T.c.persona, T.c.cli_tool,
-        _agent_expr().label("agent"), one.label("tasks"), *[T.c[k] for k in _TASK_SUMS], T.c.cost_usd,
-        T.c.cloud_cost_equivalent, case((T.c.cost_usd.is_(None), one), else_=zero).label("unpriced"),
+        _agent_expr().label("agent"), one.label("tasks"), *[T.c[k] for k in _TASK_SUMS], cost.label("cost_usd"),
+        cloud_expr(cost_mode).label("cloud_cost_equivalent"), case((cost.is_(None), one), else_=zero).label("unpriced"),
         case((T.c.latency_ms.is_(None), zero), else_=one).label("lat_n"), T.c.latency_ms.label("lat_sum"),
         T.c.latency_ms.label("lat_max"), case((T.c.quality_rating == 1, one), else_=zero).label("rated_helpful"),
         case((T.c.quality_rating == 0, one), else_=zero).label("rated_not_helpful"),

@@ -1,4 +1,4 @@
-"""The database schema (version 4). The seed's three tables keep every column, name and meaning.
+"""The database schema (version 5). The seed's three tables keep every column, name and meaning.
 
 Times are ISO-8601 UTC text (seed) plus integer epoch-ms twins (``*_ms``) for portable arithmetic and
 range scans. ``tokens_in`` is uncached input (Anthropic semantics); total input = tokens_in +
@@ -10,7 +10,7 @@ from __future__ import annotations
 from sqlalchemy import BigInteger, Column, Index, Text
 from sqlmodel import Field, SQLModel
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 
 
 def _big(**kw):
@@ -84,6 +84,8 @@ class Task(SQLModel, table=True):
     service_tier: str | None = None
     priced_as: str | None = None  # genai-prices model id; NULL = unpriced
     rated_ms: int | None = _big()
+    # --- added in version 5 ---
+    reported_cost_usd: float | None = None  # the source's own cost (Claude Code's cost_usd); cost_usd is computed
 
 
 class RoutingDecision(SQLModel, table=True):
@@ -125,6 +127,9 @@ class ToolCall(SQLModel, table=True):
     use_length: int | None = None
     result_offset: int | None = _big()
     result_length: int | None = None
+    # --- added in version 5 ---
+    wait_ms: int | None = None  # time the call waited for the user (a question, a permission prompt); latency_ms
+    # is then the execution alone (docs/metrics.md)
 
 
 class ErrorEvent(SQLModel, table=True):
@@ -203,6 +208,13 @@ class _TaskTotals(SQLModel):
     rated_not_helpful: int = 0
     first_ms: int | None = _bigt()
     last_ms: int | None = _bigt()
+    # --- added in version 5: the cost of the other cost modes (store/rollup.py cost_expr) ---
+    cost_auto_usd: float | None = None
+    unpriced_auto: int = 0
+    cost_display_usd: float | None = None
+    unpriced_display: int = 0
+    cloud_auto_usd: float | None = None
+    cloud_display_usd: float | None = None
 
 
 class _TaskSums(_TaskTotals):

@@ -172,14 +172,14 @@ def _task_row(t) -> dict:
             "stop_reason": t.stop_reason, "cli_tool": t.cli_tool, "persona": t.persona, "tier": t.tier,
             "component": t.component, "prompt_length": t.prompt_length, "response_length": t.response_length,
             "speed": t.speed, "service_tier": t.service_tier, "priced_as": t.priced_as,
-            "quality_rating": t.quality_rating}
+            "quality_rating": t.quality_rating, "reported_cost_usd": t.reported_cost_usd}
 
 
 _TASK_USAGE = ("tokens_in", "tokens_out", "cache_read_tokens", "cache_creation_tokens", "cache_creation_5m_tokens",
                "cache_creation_1h_tokens", "thinking_tokens", "total_tokens", "cost_usd", "cloud_cost_equivalent",
                "priced_as", "stop_reason", "model", "response_length")
 _TASK_FILL = ("agent_id", "request_id", "message_id", "project", "error_message", "tier", "component",
-              "prompt_length", "speed", "service_tier", "persona", "cli_tool", "routing_reason")
+              "prompt_length", "speed", "service_tier", "persona", "cli_tool", "routing_reason", "reported_cost_usd")
 
 
 def _task_upsert(conn):
@@ -233,13 +233,13 @@ def _use_fields(u) -> dict:
 def _result_fields(r) -> dict:
     return {"ended_ms": r.ended_ms, "success": r.success, "error_type": r.error_type,
             "error_message": r.error_message, "output_size": r.output_size, "result_offset": r.result_offset,
-            "result_length": r.result_length}
+            "result_length": r.result_length, "wait_ms": r.wait_ms}
 
 
 _USE_COLS = ("session_id", "task_id", "tool_name", "mcp_server", "tool_use_id", "source", "agent_id", "started",
              "started_ms", "input_size", "source_path", "use_offset", "use_length")
 _RESULT_COLS = ("ended_ms", "success", "error_type", "error_message", "output_size", "result_offset",
-                "result_length")
+                "result_length", "wait_ms")
 
 
 def _tool_rows(folded: dict[str, dict]) -> tuple[list[dict], list[dict], list[dict]]:
@@ -352,8 +352,12 @@ def _layout(table, row: dict) -> tuple:
 
 
 def prepare(batch: Batch) -> Prepared:
-    """Fold ``batch`` by natural key and lay its rows out for the database (no I/O)."""
+    """Fold ``batch`` by natural key and lay its rows out for the database (no I/O). Free text is redacted of
+    secrets first (core/redact.py): every source's rows pass here."""
     from nexus_tui.core.events import SessionRec
+    from nexus_tui.core.redact import redact_batch
+
+    redact_batch(batch)
 
     sessions = fold_sessions(batch.sessions)
     tasks = fold_tasks(batch.tasks)

@@ -22,6 +22,7 @@ import orjson
 from nexus_tui.core.events import (SOURCE_TRANSCRIPT, Batch, ErrorRec, SessionRec, TaskRec, ToolResultRec,
                                    ToolUseRec, ms_from_iso)
 from nexus_tui.core.parse.guard import MAX_TOKENS, Malformed, bounded_int, guarded, loads, time_ok
+from nexus_tui.core import waits
 from nexus_tui.core.pricing import price
 
 CLI_TOOL = "claude-code"
@@ -126,6 +127,9 @@ def _trim(text: str, n: int = _ERR_TRIM) -> str:
     return text if len(text) <= n else text[: n - 1] + "…"
 
 
+_PENDING = 256  # tool calls awaiting their result, per file
+
+
 class _Parser:
     __slots__ = ("ctx", "state", "batch", "sessions", "recent")
 
@@ -225,10 +229,14 @@ class _Parser:
         if typ == "assistant":
             self.assistant(d, d, sid, ts, offset, len(raw), d.get("agentId"), bool(d.get("isSidechain")))
         elif typ == "user":
+            if isinstance(d.get("permissionMode"), str):  # for tool waits (core/waits.py)
+                self.state["pm"] = d["permissionMode"]
             self.user(d, sid, ts, offset, len(raw))
             self.remember(d.get("uuid"), ts, None)
         elif typ == "progress":
             data = d.get("data")
+            if isinstance(data, dict) and data.get("type") == "bash_progress":
+                self.bash_progress(d, data, ts)
             if isinstance(data, dict) and data.get("type") == "agent_progress":
                 inner = data.get("message")
                 if isinstance(inner, dict):
@@ -328,10 +336,28 @@ class _Parser:
                         isize = len(orjson.dumps(blk.get("input")))
                     except TypeError:
                         isize = None
+                    self.pending_use(tid, ts, name)
                     b.tool_uses.append(ToolUseRec(
                         id=tid, session_id=sid, task_id=key, tool_name=name, started_ms=ts,
                         mcp_server=mcp_server_of(name), source=SOURCE_TRANSCRIPT, agent_id=agent_id,
                         input_size=isize, source_path=self.ctx.path, use_offset=offset, use_length=length))
+
+    def pending_use(self, tid: str, ts: int, name: str) -> None:
+        """A tool call waiting for its result (kept in the file's state, bounded), for its wait (core/waits.py)."""
+        p = self.state.setdefault("pending", {})
+        if tid not in p:
+            p[tid] = [ts, name, None]
+            if len(p) > _PENDING:
+                del p[next(iter(p))]
+
+    def bash_progress(self, d: dict, data: dict, ts: int) -> None:
+        """A running command's progress: its start is the line's time less the elapsed time."""
+        use = self.state.get("pending", {}).get(d.get("parentToolUseID"))
+        el = data.get("elapsedTimeSeconds")
+        if isinstance(use, list) and isinstance(el, (int, float)) and not isinstance(el, bool) and 0 <= el < 1e7:
+            start = ts - int(el * 1000)
+            if use[2] is None or start < use[2]:
+                use[2] = start
 
     def user(self, d: dict, sid: str, ts: int, offset: int, length: int) -> None:
         m = d.get("message")
@@ -349,10 +375,18 @@ class _Parser:
             text = _result_text(blk.get("content")) if failed else ""
             etype = classify_tool_error(text) if failed else None
             emsg = _trim(text) if failed else None
+            lat = wait = None
+            use = self.state.get("pending", {}).pop(tid, None)
+            if isinstance(use, list) and len(use) == 3 and isinstance(use[0], int):
+                got = waits.split(use[1], ts - use[0], result_text=text, failed=failed, tur=d.get("toolUseResult"),
+                                  exec_start_ms=use[2] if isinstance(use[2], int) else None, end_ms=ts,
+                                  mode=self.state.get("pm"))
+                if got is not None:
+                    lat, wait = got
             self.batch.tool_results.append(ToolResultRec(
                 id=tid, session_id=sid, ended_ms=ts, success=not failed, error_type=etype, error_message=emsg,
                 output_size=_result_size(blk.get("content")), source_path=self.ctx.path, result_offset=offset,
-                result_length=length))
+                result_length=length, latency_ms=lat, wait_ms=wait))
             if failed:
                 self.batch.errors.append(ErrorRec(
                     id=f"tool:{tid}", ts_ms=ts, component="tool", kind=etype or "error", message=emsg or "",

@@ -69,6 +69,41 @@ def num(v) -> int | None:
     return None
 
 
+class Rejected(ValueError):
+    """An event that is refused, with a fixed reason (no data in it: reasons are counted by their text)."""
+
+
+def count(a: dict, key: str) -> int:
+    """A token count attribute: 0 when absent; a negative or non-numeric one rejects the event (never stored as 0)."""
+    v = a.get(key)
+    if v is None:
+        return 0
+    n = num(v)
+    if n is None:
+        raise Rejected(f"{key} is negative or not a count")
+    return n
+
+
+def reported_cost(a: dict) -> float | None:
+    """The source's own cost of a request (Claude Code's ``cost_usd``, or ``cost_usd_micros``); None if absent or not
+    a sane amount."""
+    v = a.get("cost_usd")
+    if isinstance(v, str):
+        try:
+            v = float(v)
+        except ValueError:
+            v = None
+    if isinstance(v, (int, float)) and not isinstance(v, bool) and 0 <= v < 1e6:
+        return float(v)
+    m = num(a.get("cost_usd_micros"))
+    return m / 1e6 if m is not None else None
+
+
+def _fingerprint(a: dict) -> str:
+    """The attributes as one string: two events that differ in anything differ here; a resent event does not."""
+    return repr(sorted((str(k), repr(v)) for k, v in a.items()))
+
+
 def boolean(v) -> bool | None:
     if isinstance(v, bool):
         return v
@@ -160,6 +195,9 @@ def _parse_logs(payload: dict) -> Batch:
                 n_before = (len(b.tasks), len(b.tool_results), len(b.errors))
                 try:
                     _event(b, name.removeprefix("claude_code."), a, ts, service)
+                except Rejected as e:  # a refused value: the whole record goes, with a fixed reason
+                    del b.tasks[n_before[0]:], b.tool_results[n_before[1]:], b.errors[n_before[2]:]
+                    b.skip(f"invalid {name[:60]} event: {e}")
                 except Exception as e:  # noqa: BLE001 - one record never costs the request
                     # nothing of a rejected record is kept but its session's activity
                     del b.tasks[n_before[0]:], b.tool_results[n_before[1]:], b.errors[n_before[2]:]
@@ -179,8 +217,8 @@ def _event(b: Batch, name: str, a: dict, ts: int, service: str) -> None:
         model = a.get("model")
         if not isinstance(model, str) or not model:
             raise ValueError("no model")
-        tin, tout = num(a.get("input_tokens")) or 0, num(a.get("output_tokens")) or 0
-        cread, cwrite = num(a.get("cache_read_tokens")) or 0, num(a.get("cache_creation_tokens")) or 0
+        tin, tout = count(a, "input_tokens"), count(a, "output_tokens")
+        cread, cwrite = count(a, "cache_read_tokens"), count(a, "cache_creation_tokens")
         if tin + tout + cread + cwrite > _MAX:
             raise BadValue("tokens: the response's total is out of range")
         dur = _duration(a)
@@ -190,17 +228,18 @@ def _event(b: Batch, name: str, a: dict, ts: int, service: str) -> None:
         b.tasks.append(TaskRec(
             id=tid, session_id=sid, ts_ms=ts - (dur or 0), end_ms=ts, source=SOURCE_OTEL, model=model, routing="cloud",
             tokens_in=tin, tokens_out=tout, cache_read_tokens=cread, cache_creation_tokens=cwrite, latency_ms=dur,
-            cost_usd=cost, cloud_cost_equivalent=cost, request_id=rid if isinstance(rid, str) else None, cli_tool=cli,
+            cost_usd=cost, cloud_cost_equivalent=cost, reported_cost_usd=reported_cost(a),
+            request_id=rid if isinstance(rid, str) else None, cli_tool=cli,
             priced_as=priced, speed=a.get("speed") if isinstance(a.get("speed"), str) else None,
             agent_id=a.get("agent.name") if isinstance(a.get("agent.name"), str) else None))
     elif name == "gemini_cli.api_response":
         model = a.get("model")
         if not isinstance(model, str) or not model:
             raise ValueError("no model")
-        total_in = num(a.get("input_token_count")) or 0
-        cached = num(a.get("cached_content_token_count")) or 0
-        tin, tout = max(0, total_in - cached), num(a.get("output_token_count")) or 0
-        thoughts = num(a.get("thoughts_token_count"))
+        total_in = count(a, "input_token_count")
+        cached = count(a, "cached_content_token_count")
+        tin, tout = max(0, total_in - cached), count(a, "output_token_count")
+        thoughts = count(a, "thoughts_token_count") if a.get("thoughts_token_count") is not None else None
         if tin + tout + cached + (thoughts or 0) > _MAX:
             raise BadValue("tokens: the response's total is out of range")
         dur = _duration(a)
@@ -225,8 +264,10 @@ def _event(b: Batch, name: str, a: dict, ts: int, service: str) -> None:
         ok = boolean(a.get("success"))
         dur = _duration(a)
         err = a.get("error") if isinstance(a.get("error"), str) else None
+        # without a tool_use_id the key is every attribute (event.sequence included): two calls of one tool in one
+        # millisecond stay two, a resent event stays one
         cid = a.get("tool_use_id") if isinstance(a.get("tool_use_id"), str) and a.get("tool_use_id") else \
-            f"otel-tool:{_hid(sid, tool, ts)}"
+            f"otel-tool:{_hid(sid, tool, ts, _fingerprint(a))}"
         server = a.get("mcp_server_name") if isinstance(a.get("mcp_server_name"), str) else mcp_server_of(tool)
         etype = None if ok is not False else (a.get("error_type") if isinstance(a.get("error_type"), str)
                                               else classify_tool_error(err or ""))

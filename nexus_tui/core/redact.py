@@ -1,0 +1,230 @@
+"""Secret redaction for every free-text value that is stored, written to the event log or shown in a report.
+
+Failed tool output, API error text and system errors are kept (up to 500 characters) for the audit trail, and such
+text often holds the credentials of the command that failed: an ``Authorization: Bearer ...`` header echoed by curl,
+a connection URL with ``user:password@``, an ``sk-ant-...`` key printed by a misconfigured client. ``redact()``
+replaces each secret shape with ``[REDACTED:<rule>]`` and keeps the rest of the text.
+
+The rule table follows gitleaks' default rules (github.com/gitleaks/gitleaks, ``config/gitleaks.toml``: the
+prefixes and lengths of the provider keys) and the detect-secrets plugins (keyword pairs, basic-auth URLs, private
+key blocks, JWTs). detect-secrets itself was considered and not used: its last release (1.5.0, 2024) has no rule for
+Anthropic, OpenAI project, Google API or GitHub fine-grained keys, its detectors report findings per line rather
+than give spans to replace, and it pulls in requests and PyYAML; a table of our own, tested shape by shape
+(tests/test_redact.py), is smaller and faster.
+
+Cost: each rule has literal hints; the text is lowered once and a rule's regex runs only when one of its hints is
+in it (a C substring search), so text that cannot hold a secret costs a few ``in`` checks. Pure: no I/O.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import re
+from collections.abc import Callable
+
+MARK = "[REDACTED:{}]"
+
+_Repl = str | Callable[[re.Match], str]
+
+
+def _mark(name: str) -> str:
+    return MARK.format(name)
+
+
+def _basic(m: re.Match) -> str:
+    """``Basic <base64>``: redacted when the base64 decodes to ``user:password`` (not the English word "Basic")."""
+    tok = m.group(2)
+    try:
+        raw = base64.b64decode(tok + "=" * (-len(tok) % 4), validate=True)
+    except (binascii.Error, ValueError):
+        return m.group(0)
+    if b":" in raw:
+        return m.group(1) + _mark("basic-auth")
+    return m.group(0)
+
+
+def _bearer(m: re.Match) -> str:
+    tok = m.group(2)
+    # a credential, not prose ("Bearer token expired"): long, or with a digit or a token punctuation mark
+    if len(tok) >= 16 or any(c.isdigit() for c in tok) or any(c in "._-~+/=" for c in tok):
+        return m.group(1) + _mark("bearer")
+    return m.group(0)
+
+
+def _cut(m: re.Match) -> str:
+    """Only in text that was trimmed (ends with "…" or is at the 500-character limit): elsewhere a last word such as
+    "glib-2.0" is no cut key."""
+    t = m.string.rstrip()
+    return _mark("cut-key") if t.endswith("…") or len(t) >= 499 else m.group(0)
+
+
+_KEYWORDS = (r"(?:password|passwd|passphrase|pwd|secret|token|api[_-]?key|apikey|access[_-]?key|private[_-]?key|"
+             r"credentials?|auth[_-]?key|session[_-]?key|client[_-]?secret|signing[_-]?key)")
+
+
+def _pair(m: re.Match) -> str:
+    value = m.group("v")
+    inner = value.strip("\"'`")
+    if not inner or inner.startswith("[REDACTED") or inner.lower() in ("null", "none", "true", "false", "***"):
+        return m.group(0)
+    return m.group("k") + _mark("password" if "pass" in m.group("name").lower() or "pwd" in m.group("name").lower()
+                                else "secret")
+
+
+_KW_RX = re.compile(_KEYWORDS)  # run over the lowered text (case-insensitive alternations are slow in re)
+_KW_RX_I = re.compile(r"(?i)" + _KEYWORDS)
+_PAIR_TAIL = re.compile(r"[\"'`]?[ \t]*(?:=>|:=|=|:)[ \t]*"
+                        r"(?P<v>\"[^\"\n]{1,200}\"|'[^'\n]{1,200}'|`[^`\n]{1,200}`|[^\s\"',;&<>)}\]]{1,200})")
+_IDENT = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-")
+
+
+def _pairs(text: str) -> str:
+    """``name = value`` pairs whose name ends in a secret keyword (``password``, ``DB_PASSWORD``, ``api_key``,
+    ``client_secret``, ``GITHUB_TOKEN``...; env lines, JSON, YAML, URLs' queries): the value replaced. Found from the
+    keyword (a C scan) rather than by a pattern tried at every position."""
+    out, pos = [], 0
+    low = text.lower()
+    finder = _KW_RX.finditer(low) if len(low) == len(text) else _KW_RX_I.finditer(text)
+    for m in finder:
+        if m.start() < pos:
+            continue
+        t = _PAIR_TAIL.match(text, m.end())
+        if t is None:
+            continue
+        v = t.group("v")
+        inner = v.strip("\"'`")
+        if not inner or inner.startswith("[REDACTED") or inner.lower() in ("null", "none", "true", "false", "***"):
+            continue
+        start = m.start()
+        while start > 0 and m.start() - start < 40 and text[start - 1] in _IDENT:
+            start -= 1
+        name = text[start:m.end()].lower()
+        out.append(text[pos:t.start("v")])
+        out.append(_mark("password" if "pass" in name or "pwd" in name else "secret"))
+        pos = t.end("v")
+    if not out:
+        return text
+    out.append(text[pos:])
+    return "".join(out)
+
+
+# (name, hints: lower-case literals one of which must be in the lowered text, pattern, replacement)
+_RULES: list[tuple[str, tuple[str, ...], str, _Repl]] = [
+    # blocks first: a private key spans lines (and may be cut short by the 500-character limit: to the end then)
+    ("private-key", ("private key",),
+     r"-----BEGIN[ A-Z0-9_-]{0,40}PRIVATE KEY(?: BLOCK)?-----[\s\S]*?(?:-----END[ A-Z0-9_-]{0,40}PRIVATE KEY"
+     r"(?: BLOCK)?-----|\Z)", None),
+    ("anthropic-key", ("sk-ant-",), r"sk-ant-[A-Za-z0-9]{2,10}-[A-Za-z0-9_\-]{8,}", None),
+    ("openai-key", ("sk-",), r"\bsk-(?:proj|svcacct|admin)-[A-Za-z0-9_\-]{16,}|\bsk-[A-Za-z0-9]{16,}T3BlbkFJ"
+     r"[A-Za-z0-9]{16,}|\bsk-[A-Za-z0-9]{32,}", None),
+    ("aws-access-key", ("akia", "asia", "abia", "acca", "a3t"),
+     r"\b(?:A3T[A-Z0-9]|AKIA|ASIA|ABIA|ACCA)[A-Z0-9]{16}\b", None),
+    ("github-token", ("ghp_", "gho_", "ghu_", "ghs_", "ghr_", "github_pat_"),
+     r"\b(?:gh[pousr]_[A-Za-z0-9]{30,255}|github_pat_[A-Za-z0-9_]{22,255})", None),
+    ("gitlab-token", ("gl",),
+     r"\bgl(?:pat|ptt|dt|rt|cbt|oas|soat|ft|imt|agent|wt|cf)-[A-Za-z0-9_\-]{20,}", None),
+    ("slack-token", ("xox", "xapp-"), r"\bxox[abposre]-[A-Za-z0-9\-]{10,}|\bxapp-\d-[A-Z0-9]+-\d+-[a-z0-9]+", None),
+    ("slack-webhook", ("hooks.slack.com",),
+     r"https?://hooks\.slack\.com/(?:services|workflows|triggers)/[A-Za-z0-9+/_\-]{10,}", None),
+    ("discord-webhook", ("discord",),
+     r"https?://(?:ptb\.|canary\.)?discord(?:app)?\.com/api/webhooks/\d+/[A-Za-z0-9_\-]+", None),
+    ("google-api-key", ("aiza",), r"\bAIza[0-9A-Za-z_\-]{35}", None),
+    ("google-oauth", ("ya29.", "gocspx-"), r"\bya29\.[0-9A-Za-z_\-]{20,}|\bGOCSPX-[0-9A-Za-z_\-]{20,}", None),
+    ("stripe-key", ("sk_", "rk_", "whsec_"), r"\b(?:sk|rk)_(?:live|test)_[0-9A-Za-z]{10,}|\bwhsec_[0-9A-Za-z]{20,}",
+     None),
+    ("huggingface-token", ("hf_",), r"\bhf_[A-Za-z]{30,}", None),
+    ("npm-token", ("npm_",), r"\bnpm_[A-Za-z0-9]{36}", None),
+    ("pypi-token", ("pypi-",), r"\bpypi-AgEIcHlwaS5vcmc[A-Za-z0-9_\-]{20,}", None),
+    ("sendgrid-key", ("sg.",), r"\bSG\.[A-Za-z0-9_\-]{16,32}\.[A-Za-z0-9_\-]{16,64}", None),
+    ("groq-key", ("gsk_",), r"\bgsk_[A-Za-z0-9]{40,}", None),
+    ("xai-key", ("xai-",), r"\bxai-[A-Za-z0-9]{40,}", None),
+    ("shopify-token", ("shpat_", "shpss_", "shpca_", "shppa_"), r"\bshp(?:at|ss|ca|pa)_[a-fA-F0-9]{32}", None),
+    ("digitalocean-token", ("dop_v1_", "doo_v1_", "dor_v1_"), r"\bdo[opr]_v1_[a-f0-9]{64}", None),
+    ("telegram-bot-token", ("bot", ":aa"), r"\b\d{8,10}:AA[0-9A-Za-z_\-]{32,33}\b", None),
+    ("jwt", ("eyj",), r"\beyJ[A-Za-z0-9_\-]{8,}\.eyJ[A-Za-z0-9_\-]{8,}\.[A-Za-z0-9_\-]*", None),
+    # header credentials: the scheme is kept, the credential replaced
+    ("authorization", ("authorization",),
+     r"(?i)((?:proxy-)?authorization[\"']?\s*[:=]\s*[\"']?(?:bearer|basic|token|digest|negotiate|apikey)?\s*)"
+     r"(?!\[REDACTED|(?:bearer|basic|token|digest|negotiate|apikey)\s)[^\s\"',;]{4,}",
+     lambda m: m.group(1) + _mark("authorization")),
+    ("bearer", ("bearer",), r"(?i)(\bbearer\s+)(?!\[REDACTED)([A-Za-z0-9._~+/\-]{6,}=*)", _bearer),
+    ("basic-auth", ("basic",), r"(?i)(\bbasic\s+)([A-Za-z0-9+/]{6,}={0,2})", _basic),
+    ("url-credentials", ("://",),
+     r"(?i)\b([a-z][a-z0-9+.\-]{0,20}://[^\s:/@\"'<>]{0,128}:)(?!\[REDACTED)[^\s/@\"'<>]{1,256}(@)",
+     lambda m: m.group(1) + _mark("password") + m.group(2)),
+    # key = value pairs (env lines, JSON, YAML, CLI flags): the name is kept, the value replaced
+    ("keyword-pair", ("pass", "pwd", "secret", "token", "key", "credential"), None, _pairs),
+    # a key cut short by the 500-character trim at the end of the text: its prefix is enough
+    ("cut-key", ("sk-", "gh", "gl", "xox", "xapp-", "akia", "asia", "aiza", "ya29.", "_live_", "_test_", "whsec_",
+                 "eyj", "hf_", "npm_", "pypi-", "sg.", "gsk_", "xai-"),
+     r"\b(?:sk-|gh[pousr]_|github_pat_|gl[a-z]{2,5}-|xox[a-z]-|xapp-|AKIA|ASIA|AIza|ya29\.|[sr]k_(?:live|test)_|"
+     r"whsec_|eyJ|hf_|npm_|pypi-|SG\.|gsk_|xai-)(?!\[REDACTED)[A-Za-z0-9_\-./+=]{2,}(?=…?\s*\Z)", _cut),
+    ("keyword-flag", ("--pass", "--token", "--secret", "--api-key", "--apikey"),
+     r"(?i)(?P<k>(?P<name>--(?:password|passwd|pass|token|secret|api-key|apikey))\s+)"
+     r"(?P<v>\"[^\"\n]{1,200}\"|'[^'\n]{1,200}'|[^\s\"',;&<>]{1,200})", _pair),
+]
+
+_COMPILED: list[tuple[frozenset, re.Pattern | None, _Repl]] = []
+for _name, _hints, _pat, _repl in _RULES:
+    _COMPILED.append((frozenset(_hints), re.compile(_pat) if _pat is not None else None,
+                      _repl if _repl is not None else _mark(_name)))
+RULE_NAMES = tuple(r[0] for r in _RULES)
+_HINTS = tuple(sorted({h for r in _RULES for h in r[1]}))
+
+
+def redact(text):
+    """``text`` with every secret shape replaced by ``[REDACTED:<rule>]``; anything not a str is returned as is."""
+    if not isinstance(text, str) or len(text) < 8:
+        return text
+    low = text.lower()
+    found = {h for h in _HINTS if h in low}  # C substring searches; text without any hint is returned here
+    if not found:
+        return text
+    for hints, rx, repl in _COMPILED:
+        if hints.isdisjoint(found):
+            continue
+        text = repl(text) if rx is None else rx.sub(repl, text)
+    return text
+
+
+def redact_batch(batch) -> None:
+    """Redact, in place, every free-text field of a parsed Batch that the store keeps (error messages and their
+    context, routing reasons). One call in the writer's ``prepare()``: every source goes through it. A failed tool's
+    text is both its call's error_message and its errors row: redacted once."""
+    seen: dict[str, str] = {}
+
+    def r(v):
+        if not v:
+            return v
+        got = seen.get(v)
+        if got is None:
+            got = seen[v] = redact(v)
+        return got
+
+    for t in batch.tasks:
+        t.error_message = r(t.error_message)
+        t.routing_reason = r(t.routing_reason)
+    for x in batch.tool_results:
+        x.error_message = r(x.error_message)
+    for e in batch.errors:
+        e.message = r(e.message)
+        e.context = r(e.context)
+    for d in batch.routing:
+        d.reason = r(d.reason)
+        d.alternatives_considered = r(d.alternatives_considered)
+
+
+def redact_event(ev: dict) -> dict:
+    """An event-log record with its string values redacted (nested lists and objects too)."""
+    out = {}
+    for k, v in ev.items():
+        if isinstance(v, str):
+            out[k] = redact(v)
+        elif isinstance(v, dict):
+            out[k] = redact_event(v)
+        elif isinstance(v, list):
+            out[k] = [redact_event(x) if isinstance(x, dict) else redact(x) for x in v]
+        else:
+            out[k] = v
+    return out
