@@ -168,6 +168,8 @@ class NexusApp(App):
             self.set_interval(NOTIFY_MIN_SECONDS, self._flush_pending_notify)
             if self.settings.otlp_enabled:  # [otlp] enabled = true in insights.toml
                 self._start_otlp()
+            if getattr(self.settings, "proxy_enabled", False):  # [proxy] enabled = true in insights.toml
+                self._start_proxy()
 
     def _prebuild_next(self) -> None:
         """Build (compose and mount, off screen) the next top-level screen not built yet, then the next one later.
@@ -204,6 +206,23 @@ class NexusApp(App):
                         severity="error")
             self._receiver = None
 
+    def _start_proxy(self) -> None:
+        """The recording proxy in a thread; it appends to the event log, which the collector reads (its one writer)."""
+        from nexus_tui.collect.proxy import ProxyThread, config_from_settings
+
+        s = self.settings
+        try:
+            self._proxy = ProxyThread(config_from_settings(s), s.logs_dir)
+        except ValueError as e:
+            self.notify(f"recording proxy not started: {e}", severity="error")
+            return
+        self._proxy.start()
+        self._proxy.ready.wait(5)
+        if self._proxy.error is not None:
+            self.notify(f"recording proxy not started on {s.proxy_host}:{s.proxy_port}: {self._proxy.error}",
+                        severity="error")
+            self._proxy = None
+
     def _collector_notify(self, rep: PassReport) -> None:
         """Runs in the collector thread: post StoreChanged at most every NOTIFY_MIN_SECONDS (never touch widgets)."""
         changed = bool(rep.written.changed)
@@ -230,6 +249,9 @@ class NexusApp(App):
         if getattr(self, "_receiver", None) is not None:
             self._receiver.stop()
             self._receiver.join(timeout=5)
+        if getattr(self, "_proxy", None) is not None:  # drains its recording queue into the event log
+            self._proxy.stop()
+            self._proxy.join(timeout=10)
         if self._thread is not None:
             self._thread.stop()
             self._thread.join(timeout=5)

@@ -8,7 +8,7 @@ import click
 
 from nexus_tui import __version__
 
-REPORTS = ("summary", "sessions", "models", "tools", "daily")
+REPORTS = ("summary", "sessions", "models", "tools", "daily", "requests", "conversations")
 
 
 def _settings(ctx: click.Context):
@@ -166,6 +166,37 @@ def collect(ctx, once, interval, otlp, host, port):
         sys.exit(run(settings, store, once=once, interval=interval, otlp=otlp, host=host, port=port))
     finally:
         store.close()
+
+
+@main.command()
+@click.option("--host", default=None, help="Address to listen on (default 127.0.0.1; loopback only without "
+              "--allow-remote).")
+@click.option("--port", type=int, default=None, help="Port (default [proxy] port, else 8787).")
+@click.option("--upstream", metavar="URL", default=None,
+              help="Anthropic API base URL (default [proxy] upstream, else https://api.anthropic.com).")
+@click.option("--openai-upstream", metavar="URL", default=None,
+              help="Where /v1/chat/completions goes (an OpenAI-compatible server: Ollama, llama.cpp, vLLM).")
+@click.option("--store-bodies", is_flag=True, default=None, help="Record request and response bodies too.")
+@click.option("--allow-remote", is_flag=True, help="Accept non-loopback clients (needs --token).")
+@click.option("--token", envvar="NEXUS_PROXY_TOKEN", default=None,
+              help="Token clients must send as the x-nexus-proxy-token header.")
+@click.pass_context
+def proxy(ctx, host, port, upstream, openai_upstream, store_bodies, allow_remote, token):
+    """Run the recording proxy in the foreground: ANTHROPIC_BASE_URL=http://127.0.0.1:8787 claude"""
+    from nexus_tui.collect.proxy import ProxyConfig, run_foreground
+
+    s = _settings(ctx)
+    cfg = ProxyConfig(host=host or s.proxy_host, port=s.proxy_port if port is None else port,
+                      upstream=upstream or s.proxy_upstream,
+                      openai_upstream=openai_upstream or s.proxy_openai_upstream,
+                      store_bodies=s.proxy_store_bodies if store_bodies is None else store_bodies,
+                      allow_remote=allow_remote, token=token)
+    try:
+        cfg.check()
+    except ValueError as e:
+        click.echo(f"nexus-insights: {e}", err=True)
+        sys.exit(2)
+    sys.exit(run_foreground(cfg, s.logs_dir, echo=lambda m: click.echo(m, err=m.startswith("nexus-insights:"))))
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -59,6 +59,13 @@ class Settings:
     otlp_host: str = "127.0.0.1"
     otlp_port: int = 4318
     cost_mode: str = "auto"  # [pricing] cost_mode: auto | calculate | display (store/rollup.py cost_expr)
+    # [proxy] in insights.toml: enabled = true runs the recording proxy inside the dashboard and `collect`
+    proxy_enabled: bool = False
+    proxy_host: str = "127.0.0.1"
+    proxy_port: int = 8787
+    proxy_upstream: str = "https://api.anthropic.com"
+    proxy_openai_upstream: str | None = None  # where /v1/chat/completions goes (Ollama, llama.cpp, vLLM, ...)
+    proxy_store_bodies: bool = False  # request and response bodies in the event log (hashes only otherwise)
 
     @property
     def logs_dir(self) -> Path:
@@ -113,6 +120,7 @@ def load_settings(home: str | os.PathLike | None = None, db: str | None = None,
             print(f"nexus-insights: ignoring {cfg}: {e}", file=sys.stderr)
     budget = raw.get("budget", {}) if isinstance(raw.get("budget"), dict) else {}
     otlp = raw.get("otlp", {}) if isinstance(raw.get("otlp"), dict) else {}
+    proxy = raw.get("proxy", {}) if isinstance(raw.get("proxy"), dict) else {}
 
     def _num(v):
         return float(v) if isinstance(v, (int, float)) and not isinstance(v, bool) and v >= 0 else None
@@ -129,4 +137,17 @@ def load_settings(home: str | os.PathLike | None = None, db: str | None = None,
                     otlp_enabled=bool(otlp.get("enabled", False)),
                     otlp_host=str(otlp.get("host", "127.0.0.1")),
                     otlp_port=int(otlp.get("port", 4318)) if str(otlp.get("port", 4318)).isdigit() else 4318,
-                    cost_mode=_cost_mode(raw))
+                    cost_mode=_cost_mode(raw),
+                    proxy_enabled=proxy.get("enabled") is True,
+                    proxy_port=_port(proxy.get("port"), 8787),
+                    proxy_upstream=_url(proxy.get("upstream")) or "https://api.anthropic.com",
+                    proxy_openai_upstream=_url(proxy.get("openai_upstream")),
+                    proxy_store_bodies=proxy.get("store_bodies") is True)
+
+
+def _port(v, default: int) -> int:
+    return v if isinstance(v, int) and not isinstance(v, bool) and 0 < v < 65536 else default
+
+
+def _url(v) -> str | None:
+    return v if isinstance(v, str) and v.startswith(("http://", "https://")) and len(v) < 2000 else None

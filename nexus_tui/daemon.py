@@ -32,6 +32,7 @@ def run(settings, store, once: bool = False, interval: float = 2.0, otlp: bool =
             print(f"nexus-insights: cannot listen on {host}:{port}: {receiver.error}", file=sys.stderr)
             return 2
         print(f"OTLP/HTTP receiver on http://{host}:{receiver.port} (POST /v1/logs, /v1/metrics)", flush=True)
+    proxy = _start_proxy(settings) if getattr(settings, "proxy_enabled", False) else None
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
@@ -43,6 +44,11 @@ def run(settings, store, once: bool = False, interval: float = 2.0, otlp: bool =
             if once or stop.wait(interval):
                 break
     finally:
+        if proxy is not None:  # first: its queued records are written before the last pass
+            proxy.stop()
+            proxy.join(10)
+            if not once:
+                collector.run_once()
         collector.close()
         if receiver is not None:
             receiver.stop()
@@ -51,3 +57,19 @@ def run(settings, store, once: bool = False, interval: float = 2.0, otlp: bool =
             print(f"receiver: {s.requests} request(s), {s.log_records} log record(s), {s.tasks} new task(s), "
                   f"{s.metric_points} metric point(s), {s.rejected} rejected", flush=True)
     return 0
+
+
+def _start_proxy(settings):
+    """[proxy] enabled = true: the recording proxy in a thread; its records reach the store through the event log,
+    which this collector reads (the one writer)."""
+    from nexus_tui.collect.proxy import ProxyThread, config_from_settings
+
+    t = ProxyThread(config_from_settings(settings), settings.logs_dir)
+    t.start()
+    t.ready.wait(10)
+    if t.error is not None:
+        print(f"nexus-insights: recording proxy not started on {settings.proxy_host}:{settings.proxy_port}: "
+              f"{t.error}", file=sys.stderr)
+        return None
+    print(f"recording proxy on http://{settings.proxy_host}:{t.port} -> {settings.proxy_upstream}", flush=True)
+    return t

@@ -170,6 +170,10 @@ def _render(report: str, engine, f: Filters, tz, fmt: str) -> str:
                          R.fmt_int(r["total_tokens"]), R.fmt_usd(r["cost_usd"]), R.fmt_int(r["tool_calls"]),
                          R.fmt_int(r["tool_failures"])] for r in rows]) \
             + _unpriced_note(sum(r["unpriced_tasks"] for r in rows))
+    if report in ("requests", "conversations"):
+        from nexus_tui.headless_requests import render_linked
+
+        return render_linked(report, engine, f, tz, fmt)
     raise ValueError(f"unknown report {report!r}")
 
 

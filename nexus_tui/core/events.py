@@ -155,6 +155,25 @@ class TaskRec:
     service_tier: str | None = None
     priced_as: str | None = None  # genai-prices model id used, None when unpriced
     quality_rating: int | None = None  # only sources that carry a rating set it
+    # what a recording proxy sees (schema version 6); the linking fields come from core/linking.py
+    conversation_id: str | None = None
+    branch_id: str | None = None
+    parent_request_id: str | None = None
+    parent_task_request_id: str | None = None
+    is_subtask: bool | None = None
+    message_hash: str | None = None
+    parent_message_hash: str | None = None
+    system_hash: str | None = None
+    message_count: int | None = None
+    http_status: int | None = None
+    error_type: str | None = None
+    ttfb_ms: int | None = None
+    ttft_ms: int | None = None
+    request_bytes: int | None = None
+    response_bytes: int | None = None
+    streamed: bool | None = None
+    client: str | None = None
+    retries: int | None = None
 
     @property
     def total_tokens(self) -> int:
@@ -243,6 +262,7 @@ class Batch:
     errors: list[ErrorRec] = field(default_factory=list)
     ratings: list[RatingRec] = field(default_factory=list)
     session_stats: list[dict] = field(default_factory=list)  # rows for the session_stats table (latest wins)
+    quota_snapshots: list[dict] = field(default_factory=list)  # rows for quota_snapshots (first of an id wins)
     skipped: dict[str, int] = field(default_factory=dict)
     lines: int = 0
 
@@ -258,19 +278,20 @@ class Batch:
         self.errors.extend(other.errors)
         self.ratings.extend(other.ratings)
         self.session_stats.extend(other.session_stats)
+        self.quota_snapshots.extend(other.quota_snapshots)
         for k, v in other.skipped.items():
             self.skip(k, v)
         self.lines += other.lines
 
     def is_empty(self) -> bool:
         return not (self.sessions or self.tasks or self.tool_uses or self.tool_results or self.routing
-                    or self.errors or self.ratings or self.session_stats)
+                    or self.errors or self.ratings or self.session_stats or self.quota_snapshots)
 
     def __reduce__(self):
         # Pickled compactly (a parser worker hands batches to the writer's process): each record as a tuple of its
         # fields, rebuilt with its constructor; about 4x cheaper than pickling the slotted records one by one.
         return _unpack_batch, (tuple(_pack(getattr(self, n)) for n in _RECORD_LISTS), self.session_stats,
-                               self.skipped, self.lines)
+                               self.skipped, self.lines, self.quota_snapshots)
 
 
 _RECORD_LISTS = ("sessions", "tasks", "tool_uses", "tool_results", "routing", "errors", "ratings")
@@ -302,5 +323,6 @@ def _unpack(packed) -> list:
     return [cls(*r) for r in rows]
 
 
-def _unpack_batch(lists: tuple, session_stats: list, skipped: dict, lines: int) -> Batch:
-    return Batch(*map(_unpack, lists), session_stats=session_stats, skipped=skipped, lines=lines)
+def _unpack_batch(lists: tuple, session_stats: list, skipped: dict, lines: int, quota_snapshots=()) -> Batch:
+    return Batch(*map(_unpack, lists), session_stats=session_stats, skipped=skipped, lines=lines,
+                 quota_snapshots=list(quota_snapshots))

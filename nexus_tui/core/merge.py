@@ -14,6 +14,12 @@ _USAGE_FIELDS = ("tokens_in", "tokens_out", "cache_read_tokens", "cache_creation
                  "cloud_cost_equivalent", "priced_as", "stop_reason", "model", "response_length")
 
 
+# what only a recording proxy sees: filled in from whichever record has it (a transcript has none of them)
+PROXY_FIELDS = ("conversation_id", "branch_id", "parent_request_id", "parent_task_request_id", "is_subtask",
+                "message_hash", "parent_message_hash", "system_hash", "message_count", "http_status", "error_type",
+                "ttfb_ms", "ttft_ms", "request_bytes", "response_bytes", "streamed", "client", "retries")
+
+
 def merge_task(old: TaskRec, new: TaskRec) -> TaskRec:
     if new.total_tokens > old.total_tokens:
         for f in _USAGE_FIELDS:
@@ -25,7 +31,7 @@ def merge_task(old: TaskRec, new: TaskRec) -> TaskRec:
     if old.latency_ms is None:
         old.latency_ms = new.latency_ms
     for f in ("agent_id", "request_id", "message_id", "project", "error_message", "tier", "component",
-              "prompt_length", "speed", "service_tier", "persona", "cli_tool", "routing_reason", "reported_cost_usd"):
+              "prompt_length", "speed", "service_tier", "persona", "cli_tool", "routing_reason", "reported_cost_usd", *PROXY_FIELDS):
         if getattr(old, f) is None and getattr(new, f) is not None:
             setattr(old, f, getattr(new, f))
     # A top-level record of a response beats a sidechain replay of it (ccusage rule, FORMATS.md §1).
@@ -77,7 +83,8 @@ def fold_batch(batch: Batch) -> Batch:
     return Batch(sessions=list(fold_sessions(batch.sessions).values()), tasks=list(fold_tasks(batch.tasks).values()),
                  tool_uses=_first_of_each(batch.tool_uses), tool_results=_first_of_each(batch.tool_results),
                  routing=batch.routing, errors=batch.errors, ratings=batch.ratings,
-                 session_stats=batch.session_stats, skipped=batch.skipped, lines=batch.lines)
+                 session_stats=batch.session_stats, skipped=batch.skipped, lines=batch.lines,
+                 quota_snapshots=batch.quota_snapshots)
 
 
 def _first_of_each(records: list) -> list:

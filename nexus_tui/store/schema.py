@@ -1,4 +1,5 @@
-"""The database schema (version 5). The seed's three tables keep every column, name and meaning.
+"""The database schema (version 6: 5 adds the source-reported cost and tool waits, 6 the proxy's task columns and
+quota_snapshots). The seed's three tables keep every column, name and meaning.
 
 Times are ISO-8601 UTC text (seed) plus integer epoch-ms twins (``*_ms``) for portable arithmetic and
 range scans. ``tokens_in`` is uncached input (Anthropic semantics); total input = tokens_in +
@@ -10,7 +11,9 @@ from __future__ import annotations
 from sqlalchemy import BigInteger, Column, Index, Text
 from sqlmodel import Field, SQLModel
 
-SCHEMA_VERSION = 5
+# Version 6 (the recording proxy, issue 11): the task columns below "added in version 6" and quota_snapshots.
+PROXY_SCHEMA_VERSION = 6
+SCHEMA_VERSION = PROXY_SCHEMA_VERSION
 
 
 def _big(**kw):
@@ -86,6 +89,25 @@ class Task(SQLModel, table=True):
     rated_ms: int | None = _big()
     # --- added in version 5 ---
     reported_cost_usd: float | None = None  # the source's own cost (Claude Code's cost_usd); cost_usd is computed
+    # --- added in version 6 (the recording proxy; linking columns filled by core/linking.py) ---
+    conversation_id: str | None = Field(default=None, index=True)
+    branch_id: str | None = None
+    parent_request_id: str | None = None
+    parent_task_request_id: str | None = None
+    is_subtask: bool | None = None
+    message_hash: str | None = Field(default=None, index=True)
+    parent_message_hash: str | None = None
+    system_hash: str | None = None
+    message_count: int | None = None
+    http_status: int | None = None
+    error_type: str | None = None  # the API's error type: overloaded_error, rate_limit_error, ...
+    ttfb_ms: int | None = None  # request sent -> first response byte
+    ttft_ms: int | None = None  # request sent -> first content token (streamed)
+    request_bytes: int | None = _big()
+    response_bytes: int | None = _big()
+    streamed: bool | None = None
+    client: str | None = None  # the client's user agent
+    retries: int | None = None  # the client's retry count (x-stainless-retry-count)
 
 
 class RoutingDecision(SQLModel, table=True):
@@ -183,6 +205,24 @@ class SessionStat(SQLModel, table=True):
     tool_calls: int | None = None
     tool_errors: int | None = None
     updated_ms: int | None = _big()
+
+
+class QuotaSnapshot(SQLModel, table=True):
+    """One rate-limit window as a response's ``anthropic-ratelimit-*`` headers showed it (version 6)."""
+
+    __tablename__ = "quota_snapshots"
+    __table_args__ = (Index("ix_quota_window_ms", "window", "observed_ms"),)
+
+    id: str = Field(primary_key=True)  # <request id>:<window>
+    observed_ms: int = Field(sa_column=Column(BigInteger, nullable=False, index=True))
+    observed_at: str = Field(nullable=False)
+    source: str = Field(nullable=False)  # 'proxy'
+    account: str | None = None  # anthropic-organization-id when sent
+    window: str = Field(nullable=False)  # 'unified', '5h', '7d', '7d_opus', 'requests', 'tokens', ...
+    used_fraction: float | None = None  # 0..1
+    resets_at_ms: int | None = _big()
+    status: str | None = None  # allowed | allowed_warning | rejected
+    raw_json: str | None = Field(default=None, sa_column=Column(Text))  # that window's headers as sent
 
 
 def _bigt(nullable: bool = True):
@@ -385,4 +425,4 @@ SCHEMA_V1_DDL = [
 ]
 
 TABLES = [Session, Task, RoutingDecision, ToolCall, ErrorEvent, IngestCursor, SessionStat, TaskRollup, ToolRollup,
-          TaskHour, ToolHour, TaskDay, ToolDay, TaskSessionDay, ToolSessionDay, RollupDirty, SchemaVersion]
+          TaskHour, ToolHour, TaskDay, ToolDay, TaskSessionDay, ToolSessionDay, RollupDirty, QuotaSnapshot, SchemaVersion]

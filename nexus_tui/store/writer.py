@@ -19,7 +19,7 @@ from sqlalchemy import (BigInteger, Boolean, Engine, Float, Integer, Numeric, St
 from sqlalchemy.exc import InterfaceError, OperationalError
 
 from nexus_tui.core.events import Batch, iso_from_ms
-from nexus_tui.core.merge import fold_sessions, fold_tasks, fold_tool_calls
+from nexus_tui.core.merge import PROXY_FIELDS, fold_sessions, fold_tasks, fold_tool_calls
 from nexus_tui.store import rollup
 from nexus_tui.store.engine import upsert, write_tx
 from nexus_tui.store.schema import ErrorEvent, IngestCursor, RoutingDecision, Session, Task, ToolCall
@@ -172,14 +172,14 @@ def _task_row(t) -> dict:
             "stop_reason": t.stop_reason, "cli_tool": t.cli_tool, "persona": t.persona, "tier": t.tier,
             "component": t.component, "prompt_length": t.prompt_length, "response_length": t.response_length,
             "speed": t.speed, "service_tier": t.service_tier, "priced_as": t.priced_as,
-            "quality_rating": t.quality_rating, "reported_cost_usd": t.reported_cost_usd}
+            "quality_rating": t.quality_rating, "reported_cost_usd": t.reported_cost_usd, **{f: getattr(t, f) for f in PROXY_FIELDS}}
 
 
 _TASK_USAGE = ("tokens_in", "tokens_out", "cache_read_tokens", "cache_creation_tokens", "cache_creation_5m_tokens",
                "cache_creation_1h_tokens", "thinking_tokens", "total_tokens", "cost_usd", "cloud_cost_equivalent",
                "priced_as", "stop_reason", "model", "response_length")
 _TASK_FILL = ("agent_id", "request_id", "message_id", "project", "error_message", "tier", "component",
-              "prompt_length", "speed", "service_tier", "persona", "cli_tool", "routing_reason", "reported_cost_usd")
+              "prompt_length", "speed", "service_tier", "persona", "cli_tool", "routing_reason", "reported_cost_usd", *PROXY_FIELDS)
 
 
 def _task_upsert(conn):
@@ -390,6 +390,12 @@ def prepare(batch: Batch) -> Prepared:
             merged = latest.setdefault((row["session_id"], row["source"]), {})
             merged.update({k: v for k, v in row.items() if v is not None})  # later values win, gaps keep earlier
         p.rows["session_stats"] = [_layout(SessionStat.__table__, r) for r in latest.values()]
+    if batch.quota_snapshots:
+        from nexus_tui.store.schema import QuotaSnapshot
+
+        qt = QuotaSnapshot.__table__
+        p.rows["quota_snapshots"] = [_layout(qt, {**r, "observed_at": iso_from_ms(r["observed_ms"])})
+                                     for r in {r["id"]: r for r in reversed(batch.quota_snapshots)}.values()]
     return p
 
 
@@ -504,6 +510,13 @@ class Writer:
                     where=or_(ss.c.updated_ms.is_(None), ins.excluded.updated_ms >= ss.c.updated_ms))
 
             _executemany_tuples(conn, "session_stats", build, ss, rows["session_stats"])
+        if rows.get("quota_snapshots"):
+            from nexus_tui.store.schema import QuotaSnapshot
+
+            qt = QuotaSnapshot.__table__
+            _executemany_tuples(conn, "quota_snapshots",
+                                lambda c: upsert(c, qt).on_conflict_do_nothing(index_elements=["id"]), qt,
+                                rows["quota_snapshots"])
         qi = _pos("tasks", "quality_rating")
         rated = [r[0] for r in rows.get("tasks", ()) if r[qi] is not None]
         if rated:  # tasks that arrive with a rating change their tool calls' useful-change counts

@@ -7,7 +7,7 @@ import json
 from functools import lru_cache
 from importlib import resources
 
-from nexus_tui.core.events import (SOURCE_MCP, Batch, ErrorRec, RatingRec, RoutingDecisionRec, SessionRec, TaskRec,
+from nexus_tui.core.events import (SOURCE_MCP, SOURCE_PROXY, Batch, ErrorRec, RatingRec, RoutingDecisionRec, SessionRec, TaskRec,
                                    ToolResultRec, ToolUseRec, ms_from_iso)
 from nexus_tui.core.parse.guard import MAX_TOKENS, count, duration_ms, guarded, size
 from nexus_tui.core.parse.lines import json_lines
@@ -70,7 +70,7 @@ def range_reason(ev: dict) -> str | None:
 
 
 def task_key(task_id: str) -> str:
-    return task_id if task_id.startswith((PREFIX, "req_", "msg:", "lr:")) else PREFIX + task_id
+    return task_id if task_id.startswith((PREFIX, "req_", "msg:", "lr:", "px:")) else PREFIX + task_id
 
 
 @guarded
@@ -148,6 +148,8 @@ def _event(b: Batch, ev: dict, ts: int, path: str, offset: int, reference_model:
             b.tool_uses.append(ToolUseRec(id=cid, session_id=sid, task_id=None, tool_name=tool,
                                           started_ms=ts - (latency or 0), mcp_server=ev.get("server"),
                                           source=SOURCE_MCP, input_size=ev.get("request_size")))
+    elif typ == "proxy_request":
+        _proxy_request(b, ev, ts, sid, reference_model)
     elif typ == "rating":
         b.ratings.append(RatingRec(task_id=task_key(ev["task_id"]), rating=ev["rating"]))
     elif typ == "error":
@@ -161,3 +163,75 @@ def _json_text(v) -> str:
         return json.dumps(v)
     except (TypeError, ValueError, RecursionError):
         return "[]"
+
+
+def _cli_of(client: str | None, session_from: str | None) -> str:
+    """The CLI a proxied request came from (its user agent), so a session also read from transcripts keeps its
+    cli_tool; 'proxy' for any other client."""
+    ua = (client or "").lower()
+    if ua.startswith("claude-cli") or session_from == "claude-code":
+        return "claude-code"
+    if ua.startswith("geminicli"):
+        return "gemini-cli"
+    if "kiro" in ua:
+        return "kiro-cli"
+    return "proxy"
+
+
+def _proxy_request(b: Batch, ev: dict, ts: int, sid: str, reference_model: str) -> None:
+    """One request through nexus-insights' own proxy -> a task (keyed by the upstream's request id, the transcripts'
+    requestId, so a request seen by both is one row), its tool_use calls, an error row, its quota snapshots."""
+    tid = task_key(ev["id"])
+    tin, tout = ev.get("tokens_in") or 0, ev.get("tokens_out") or 0
+    cread, cwrite = ev.get("cache_read_tokens") or 0, ev.get("cache_creation_tokens") or 0
+    c5, c1 = ev.get("cache_creation_5m_tokens"), ev.get("cache_creation_1h_tokens")
+    if c5 is not None and c1 is not None and c5 + c1 > 0:
+        cwrite = c5 + c1
+    latency = ev.get("latency_ms")
+    start = ts - latency if latency is not None else ts
+    model = ev.get("model") or "<unknown>"
+    status = ev["http_status"]
+    failed = status >= 400 or bool(ev.get("error_type"))
+    if ev["routing"] == "local":
+        cost, priced = 0.0, "local"
+        cloud, _ = price(reference_model, ts, tokens_in=tin, tokens_out=tout, cache_read=cread, cache_write=cwrite)
+    elif failed and not (tin or tout):
+        cost, priced, cloud = 0.0, None, 0.0  # a refused request is not billed
+    else:
+        cost, priced = price(model, ts, tokens_in=tin, tokens_out=tout, cache_read=cread, cache_write=cwrite,
+                             cache_write_5m=c5, cache_write_1h=c1)
+        cloud = cost
+    err = ev.get("error_message")
+    if failed and not err:
+        err = f"HTTP {status}" + (f" {ev['error_type']}" if ev.get("error_type") else "")
+    cli = _cli_of(ev.get("client"), ev.get("session_from"))
+    b.sessions.append(SessionRec(id=sid, start_ms=start, end_ms=ts, cli_tool=cli, persona=ev.get("persona")))
+    b.tasks.append(TaskRec(
+        id=tid, session_id=sid, ts_ms=start, source=SOURCE_PROXY, model=model, routing=ev["routing"],
+        routing_reason=ev.get("routing_reason"), tokens_in=tin, tokens_out=tout, cache_read_tokens=cread,
+        cache_creation_tokens=cwrite, cache_creation_5m_tokens=c5, cache_creation_1h_tokens=c1, latency_ms=latency,
+        end_ms=ts, cost_usd=cost, cloud_cost_equivalent=cloud, request_id=ev.get("request_id"),
+        message_id=ev.get("message_id"), status="error" if failed else "ok", error_message=err,
+        stop_reason=ev.get("stop_reason"), cli_tool=cli, persona=ev.get("persona"),
+        component=ev.get("kind"), service_tier=ev.get("service_tier"), priced_as=priced,
+        message_hash=ev.get("message_hash"), parent_message_hash=ev.get("parent_message_hash"),
+        system_hash=ev.get("system_hash"), message_count=ev.get("message_count"), http_status=status,
+        error_type=ev.get("error_type"), ttfb_ms=ev.get("ttfb_ms"), ttft_ms=ev.get("ttft_ms"),
+        request_bytes=ev.get("request_bytes"), response_bytes=ev.get("response_bytes"),
+        streamed=ev.get("streamed"), client=ev.get("client"), retries=ev.get("retries")))
+    if ev.get("routing_reason") or ev.get("classifier_version"):
+        b.routing.append(RoutingDecisionRec(id=f"rd:{tid}", task_id=tid,
+                                            reason=ev.get("routing_reason") or "unspecified",
+                                            classifier_version=ev.get("classifier_version")))
+    for tool in ev.get("tools") or ():
+        b.tool_uses.append(ToolUseRec(id=tool["id"], session_id=sid, task_id=tid, tool_name=tool["name"],
+                                      started_ms=ts, source=SOURCE_PROXY))
+    if failed:
+        b.errors.append(ErrorRec(id=f"proxy:{tid}", ts_ms=ts, component="api",
+                                 kind=ev.get("error_type") or f"http_{status}", message=err[:500],
+                                 session_id=sid, task_id=tid))
+    for q in ev.get("quota") or ():
+        b.quota_snapshots.append({
+            "id": f"{tid}:{q['window']}", "observed_ms": ts, "source": "proxy", "account": ev.get("account"),
+            "window": q["window"], "used_fraction": q.get("used_fraction"), "resets_at_ms": q.get("resets_at_ms"),
+            "status": q.get("status"), "raw_json": json.dumps(q.get("raw") or {}, sort_keys=True)})

@@ -1,0 +1,462 @@
+"""What the recording proxy reads from a request and its response (pure: no I/O).
+
+- ``request_facts(body, headers)``: model, message count, stream flag, session (Claude Code's
+  ``metadata.user_id`` ``…_session_<uuid>``, else ``x-nexus-session``, else a conversation key), client, retries.
+- ``AnthropicStream`` / ``OpenAIStream``: fed the response bytes as they pass (SSE or one JSON body), they keep
+  only what is recorded: ids, model, usage (Anthropic: ``message_start`` usage overlaid with the LAST
+  ``message_delta`` usage, never summed; FORMATS.md section 5), stop reason, tool_use names and ids, the error.
+  The unparsed tail they hold is bounded (``MAX_PENDING``); past it they stop reading and say so.
+- ``quota_from_headers(headers)``: every ``anthropic-ratelimit-*`` window present (FORMATS.md section 10).
+
+Every value is type- and range-checked; anything malformed is dropped, never raised.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import zlib
+from datetime import datetime
+
+import orjson
+
+MAX_PENDING = 1 << 20  # unparsed bytes kept per response (an SSE event or a JSON body larger than this is not read)
+MAX_JSON_BODY = 32 << 20  # a non-streamed body is copied for parsing up to this size
+_MAX_TOKENS = 10_000_000_000
+_SESSION_RE = re.compile(r"_session_([0-9A-Za-z][0-9A-Za-z-]{7,63})$")
+
+
+def _int(v) -> int | None:
+    return v if isinstance(v, int) and not isinstance(v, bool) and 0 <= v <= _MAX_TOKENS else None
+
+
+def _digits(v) -> bool:
+    """ASCII digits only ('¹' and other Unicode digits are not numbers int() reads)."""
+    return isinstance(v, str) and v.isascii() and v.isdigit()
+
+
+def _str(v, limit: int = 200) -> str | None:
+    return v[:limit] if isinstance(v, str) and v else None
+
+
+SUBTASK_TOOLS = ("Task", "Agent")  # Claude Code's sub-agent tool: its input.prompt is the sub-task's first message
+_REMINDER = "<system-reminder>"
+
+
+def text_sha256(text: str) -> str:
+    """SHA-256 of a text exactly as sent (UTF-8): sub-task linking compares a Task prompt with a request's text."""
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def user_text_hashes(body: dict) -> list[str] | None:
+    """For a request of one user message (a sub-agent's first request): the SHA-256 of its text and of each text
+    block that is not a system reminder; None otherwise. Sub-task linking matches these against Task prompts."""
+    msgs = body.get("messages")
+    if not isinstance(msgs, list) or len(msgs) != 1 or not isinstance(msgs[0], dict) or msgs[0].get("role") != "user":
+        return None
+    content = msgs[0].get("content")
+    if isinstance(content, str):
+        return [text_sha256(content)] if content else None
+    if not isinstance(content, list):
+        return None
+    out = []
+    for block in content[:50]:
+        if isinstance(block, dict) and block.get("type") == "text" and isinstance(block.get("text"), str):
+            t = block["text"]
+            if t and not t.lstrip().startswith(_REMINDER):
+                out.append(text_sha256(t))
+    return out or None
+
+
+# ------------------------------------------------------------------ request
+def session_of(body: dict, header_session: str | None) -> tuple[str | None, str]:
+    """(session id, where it came from: 'claude-code' | 'header' | 'conversation')."""
+    meta = body.get("metadata")
+    uid = meta.get("user_id") if isinstance(meta, dict) else None
+    if isinstance(uid, str) and uid:
+        m = _SESSION_RE.search(uid)
+        if m:
+            return m.group(1), "claude-code"
+        if uid.startswith("{"):  # some versions send a JSON object as the user id
+            try:
+                obj = orjson.loads(uid)
+            except orjson.JSONDecodeError:
+                obj = None
+            sid = obj.get("session_id") if isinstance(obj, dict) else None
+            if isinstance(sid, str) and 0 < len(sid) <= 200:
+                return sid, "claude-code"
+    if header_session and len(header_session) <= 200:
+        return header_session, "header"
+    return None, "conversation"
+
+
+def conversation_key(body: dict) -> str:
+    """A stable id for a conversation before linking: the hash of its system prompt and first message."""
+    msgs = body.get("messages")
+    first = msgs[0] if isinstance(msgs, list) and msgs else None
+    h = hashlib.sha256(orjson.dumps([body.get("system"), first], option=orjson.OPT_SORT_KEYS,
+                                    default=str)).hexdigest()
+    return f"px-conv-{h[:24]}"
+
+
+def request_facts(body: object, headers) -> dict:
+    """What the request says about itself (``headers``: a case-insensitive mapping)."""
+    b = body if isinstance(body, dict) else {}
+    msgs = b.get("messages")
+    sid, how = session_of(b, _str(headers.get("x-nexus-session")))
+    retries = headers.get("x-stainless-retry-count")
+    return {
+        "model": _str(b.get("model")),
+        "message_count": len(msgs) if isinstance(msgs, list) else None,
+        "stream": b.get("stream") is True,
+        "session_id": sid or conversation_key(b),
+        "session_from": how,
+        "client": _str(headers.get("user-agent"), 300),
+        "retries": int(retries) if _digits(retries) and len(retries) < 6 else None,
+        "persona": _str(headers.get("x-nexus-persona")),
+        "routing_reason": _str(headers.get("x-nexus-routing-reason")),
+        "classifier_version": _str(headers.get("x-nexus-classifier-version")),
+    }
+
+
+# ------------------------------------------------------------------ response
+class _Decoder:
+    """Content-Encoding gzip/deflate undone on the copy that is parsed (the client gets the bytes as sent)."""
+
+    def __init__(self, encoding: str):
+        enc = (encoding or "").strip().lower()
+        self.ok = enc in ("", "identity", "gzip", "x-gzip", "deflate")
+        self._z = zlib.decompressobj(wbits=47) if enc in ("gzip", "x-gzip", "deflate") else None
+
+    def __call__(self, data: bytes) -> bytes:
+        if self._z is None:
+            return data
+        try:
+            return self._z.decompress(data, MAX_PENDING)
+        except zlib.error:
+            self.ok = False
+            return b""
+
+
+class _Stream:
+    """Common part: bytes in (SSE events or one JSON body), a bounded unparsed tail, the facts out."""
+
+    def __init__(self, content_type: str = "", content_encoding: str = ""):
+        ct = (content_type or "").split(";")[0].strip().lower()
+        self.sse = ct == "text/event-stream"
+        self.json_body = ct in ("application/json", "") or ct.endswith("+json")
+        self._decode = _Decoder(content_encoding)
+        self._pending = bytearray()
+        self.overflow = False  # a part too large to read: usage may be missing
+        self.first_token = False  # set once the first content token was seen (the caller times it)
+        self.model: str | None = None
+        self.message_id: str | None = None
+        self.stop_reason: str | None = None
+        self.error_type: str | None = None
+        self.error_message: str | None = None
+        self.tools: list[dict] = []
+        self.usage: dict = {}
+        self.task_invocations: list[dict] = []  # {tool_use_id, prompt_sha256} of each Task tool use (sub-tasks)
+        self._capturing: dict[int, list] = {}  # index -> [tool_use id, partial JSON parts, size] of a Task tool use
+
+    # SSE events whose data is not needed: only their name is looked at (most of a stream is content deltas)
+    _SKIP = (b"event: content_block_delta", b"event: ping", b"event: content_block_stop", b"event: message_stop")
+
+    def feed(self, data: bytes) -> None:
+        if self.overflow or not self._decode.ok or not data:
+            return
+        data = self._decode(data)
+        if self.sse:
+            buf = bytes(self._pending) + data if self._pending else data
+            if b"\r" in buf:  # CRLF lines (a lone CR at the end waits for its LF in the next chunk)
+                buf = buf.replace(b"\r\n", b"\n")
+            parts = buf.split(b"\n\n")
+            self._pending = bytearray(parts[-1])
+            skip = self._SKIP
+            for raw in parts[:-1]:
+                if raw.startswith(skip):
+                    if raw.startswith(b"event: content_block_delta"):
+                        self.first_token = True
+                        if self._capturing:  # a Task tool use's input: kept raw, parsed once at its block's end
+                            self._capture_delta(raw)
+                        continue
+                    if not (self._capturing and raw.startswith(b"event: content_block_stop")):
+                        continue
+                if raw:
+                    self._event(raw)
+            if len(self._pending) > MAX_PENDING:
+                self.overflow = True
+                self._pending.clear()
+        elif self.json_body:
+            if len(self._pending) + len(data) > MAX_JSON_BODY:
+                self.overflow = True
+                self._pending.clear()
+                return
+            self._pending += data
+
+    def finish(self) -> None:
+        """The body ended: parse a JSON body, or an SSE event left without its blank line."""
+        if self.overflow or not self._decode.ok:
+            return
+        if self.sse:
+            if self._pending.strip():
+                self._event(bytes(self._pending))
+        elif self.json_body and self._pending:
+            try:
+                obj = orjson.loads(bytes(self._pending))
+            except orjson.JSONDecodeError:
+                obj = None
+            if isinstance(obj, dict):
+                self._body(obj)
+        self._pending.clear()
+
+    def _event(self, raw: bytes) -> None:
+        data = [ln[5:].lstrip() for ln in raw.split(b"\n") if ln.startswith(b"data:")]
+        if not data:
+            return
+        payload = b"\n".join(data)
+        if payload.strip() == b"[DONE]":
+            return
+        try:
+            obj = orjson.loads(payload)
+        except orjson.JSONDecodeError:
+            return
+        if isinstance(obj, dict):
+            self._chunk(obj)
+
+    def _chunk(self, obj: dict) -> None:  # pragma: no cover - subclasses
+        raise NotImplementedError
+
+    def _body(self, obj: dict) -> None:  # pragma: no cover - subclasses
+        raise NotImplementedError
+
+    def _error(self, err) -> None:
+        if isinstance(err, dict):
+            self.error_type = _str(err.get("type"), 100) or _str(err.get("code"), 100) or self.error_type
+            self.error_message = _str(err.get("message"), 2000) or self.error_message
+
+
+class AnthropicStream(_Stream):
+    """A Messages API response (streamed or not)."""
+
+    def __init__(self, *a, **kw):
+        super().__init__(*a, **kw)
+        self._start_usage: dict = {}
+        self._delta_usage: dict = {}
+
+    def _chunk(self, ev: dict) -> None:
+        typ = ev.get("type")
+        if typ == "content_block_delta":
+            self.first_token = True
+            if self._capturing:  # an event without its `event:` line
+                self._capture_delta(b"data: " + orjson.dumps(ev))
+        elif typ == "content_block_stop":
+            idx = ev.get("index")
+            cap = self._capturing.pop(idx, None) if isinstance(idx, int) else None
+            if cap is not None:
+                self._task(cap[0], _partial_json(cap[1], idx))
+        elif typ == "message_start":
+            m = ev.get("message")
+            if isinstance(m, dict):
+                self.message_id = _str(m.get("id"))
+                self.model = _str(m.get("model"))
+                if isinstance(m.get("usage"), dict):
+                    self._start_usage = m["usage"]
+                    self.usage = _anthropic_usage({**self._start_usage, **self._delta_usage})
+        elif typ == "content_block_start":
+            cb = ev.get("content_block")
+            if isinstance(cb, dict) and cb.get("type") in ("tool_use", "server_tool_use", "mcp_tool_use"):
+                self._tool(cb)
+                if cb.get("name") in SUBTASK_TOOLS and _str(cb.get("id")) and isinstance(ev.get("index"), int) \
+                        and len(self._capturing) < 64:
+                    self._capturing[ev["index"]] = [_str(cb.get("id")), [], 0]
+            elif isinstance(cb, dict) and isinstance(cb.get("text"), str) and cb["text"]:
+                self.first_token = True
+        elif typ == "message_delta":
+            d = ev.get("delta")
+            if isinstance(d, dict) and _str(d.get("stop_reason")):
+                self.stop_reason = _str(d.get("stop_reason"))
+            if isinstance(ev.get("usage"), dict):
+                self._delta_usage = ev["usage"]  # cumulative: the last one wins
+                self.usage = _anthropic_usage({**self._start_usage, **self._delta_usage})
+        elif typ == "error":
+            self._error(ev.get("error"))
+
+    def _tool(self, cb: dict) -> None:
+        tid, name = _str(cb.get("id")), _str(cb.get("name"))
+        if tid and name and len(self.tools) < 1000:
+            self.tools.append({"id": tid, "name": name})
+
+    def _capture_delta(self, raw: bytes) -> None:
+        """Keep a content delta's data line while a Task tool use is open (blocks do not interleave in a stream, so
+        deltas of another index are dropped when the block's input is read)."""
+        i = raw.find(b"data:")
+        if i < 0:
+            return
+        for idx, cap in self._capturing.items():
+            cap[2] += len(raw) - i
+            if cap[2] > MAX_PENDING:
+                self._capturing = {k: v for k, v in self._capturing.items() if k != idx}
+                return
+            cap[1].append(raw[i + 5:])
+            return
+
+    def _task(self, tool_use_id: str | None, inp) -> None:
+        prompt = inp.get("prompt") if isinstance(inp, dict) else None
+        if tool_use_id and isinstance(prompt, str) and prompt and len(self.task_invocations) < 100:
+            self.task_invocations.append({"tool_use_id": tool_use_id, "prompt_sha256": text_sha256(prompt)})
+
+    def _body(self, obj: dict) -> None:
+        if obj.get("type") == "error":
+            self._error(obj.get("error"))
+            return
+        self.message_id = _str(obj.get("id"))
+        self.model = _str(obj.get("model"))
+        self.stop_reason = _str(obj.get("stop_reason"))
+        if isinstance(obj.get("content"), list):
+            for cb in obj["content"]:
+                if isinstance(cb, dict) and cb.get("type") in ("tool_use", "server_tool_use", "mcp_tool_use"):
+                    self._tool(cb)
+                    if cb.get("name") in SUBTASK_TOOLS:
+                        self._task(_str(cb.get("id")), cb.get("input"))
+        if isinstance(obj.get("usage"), dict):
+            self.usage = _anthropic_usage(obj["usage"])
+        elif isinstance(obj.get("input_tokens"), int):  # count_tokens answers {"input_tokens": n}
+            self.usage = {}
+
+
+def _partial_json(payloads: list[bytes], index: int):
+    """The tool input a block's ``input_json_delta`` events spell (their data lines parsed in one go); None if
+    malformed."""
+    try:
+        events = orjson.loads(b"[" + b",".join(payloads) + b"]") if payloads else []
+        parts = [e["delta"]["partial_json"] for e in events
+                 if isinstance(e, dict) and e.get("index") == index and isinstance(e.get("delta"), dict)
+                 and isinstance(e["delta"].get("partial_json"), str)]
+        return orjson.loads("".join(parts)) if parts else {}
+    except (orjson.JSONDecodeError, TypeError):
+        return None
+
+
+def _anthropic_usage(u: dict) -> dict:
+    out = {"tokens_in": _int(u.get("input_tokens")), "tokens_out": _int(u.get("output_tokens")),
+           "cache_read_tokens": _int(u.get("cache_read_input_tokens")),
+           "cache_creation_tokens": _int(u.get("cache_creation_input_tokens")),
+           "service_tier": _str(u.get("service_tier"), 50)}
+    split = u.get("cache_creation")
+    if isinstance(split, dict):
+        c5, c1 = _int(split.get("ephemeral_5m_input_tokens")), _int(split.get("ephemeral_1h_input_tokens"))
+        if c5 is not None or c1 is not None:
+            out["cache_creation_5m_tokens"], out["cache_creation_1h_tokens"] = c5 or 0, c1 or 0
+    return {k: v for k, v in out.items() if v is not None}
+
+
+class OpenAIStream(_Stream):
+    """A chat.completions response (streamed or not). prompt_tokens includes cached tokens: split here."""
+
+    def _chunk(self, obj: dict) -> None:
+        if "error" in obj:
+            self._error(obj.get("error"))
+            return
+        self.message_id = self.message_id or _str(obj.get("id"))
+        self.model = self.model or _str(obj.get("model"))
+        choices = obj.get("choices")
+        for ch in choices if isinstance(choices, list) else ():
+            if not isinstance(ch, dict):
+                continue
+            d = ch.get("delta") if isinstance(ch.get("delta"), dict) else ch.get("message")
+            if isinstance(d, dict):
+                if d.get("content") or d.get("reasoning_content"):
+                    self.first_token = True
+                calls = d.get("tool_calls")
+                for tc in calls if isinstance(calls, list) else ():
+                    if isinstance(tc, dict) and _str(tc.get("id")):
+                        fn = tc.get("function") if isinstance(tc.get("function"), dict) else {}
+                        self.first_token = True
+                        if len(self.tools) < 1000:
+                            self.tools.append({"id": _str(tc["id"]), "name": _str(fn.get("name")) or "function"})
+            if _str(ch.get("finish_reason")):
+                self.stop_reason = _str(ch.get("finish_reason"))
+        if isinstance(obj.get("usage"), dict):
+            u = obj["usage"]
+            prompt, out = _int(u.get("prompt_tokens")), _int(u.get("completion_tokens"))
+            det = u.get("prompt_tokens_details") if isinstance(u.get("prompt_tokens_details"), dict) else {}
+            cached = _int(det.get("cached_tokens")) or 0
+            if prompt is not None:
+                self.usage = {"tokens_in": max(0, prompt - cached), "tokens_out": out or 0,
+                              "cache_read_tokens": min(cached, prompt), "cache_creation_tokens": 0}
+
+    def _body(self, obj: dict) -> None:
+        self._chunk(obj)
+
+
+# ------------------------------------------------------------------ quota
+_UNIFIED_WIN = re.compile(r"^anthropic-ratelimit-unified-([a-z0-9_]{1,60})-(utilization|reset|status)$")
+_API_WIN = re.compile(r"^anthropic-ratelimit-(requests|tokens|input-tokens|output-tokens)-(limit|remaining|reset)$")
+
+
+def _fraction(v: str | None) -> float | None:
+    try:
+        f = float(v) if v is not None else None
+    except ValueError:
+        return None
+    return f if f is not None and 0.0 <= f <= 1.0 else None
+
+
+def _epoch_ms(v: str | None) -> int | None:
+    """Epoch seconds (unified headers) or RFC 3339 (API-key headers) to epoch ms."""
+    if not v:
+        return None
+    v = v.strip()
+    if _digits(v) and len(v) <= 12:
+        return int(v) * 1000
+    try:
+        dt = datetime.fromisoformat(v[:-1] + "+00:00" if v.endswith(("Z", "z")) else v)
+    except ValueError:
+        return None
+    if dt.tzinfo is None:
+        return None
+    try:
+        return int(dt.timestamp() * 1000)
+    except (OverflowError, OSError, ValueError):
+        return None
+
+
+def quota_from_headers(headers) -> list[dict]:
+    """One snapshot per window the headers carry: {window, used_fraction, resets_at_ms, status, raw}."""
+    h = {k.lower(): v[:200] for k, v in headers.items() if k.lower().startswith("anthropic-ratelimit-")}
+    if not h:
+        return []
+    out: dict[str, dict] = {}
+    if any(k in h for k in ("anthropic-ratelimit-unified-status", "anthropic-ratelimit-unified-reset")):
+        raw = {k: v for k, v in h.items() if not _UNIFIED_WIN.match(k)}
+        status = h.get("anthropic-ratelimit-unified-status")
+        out["unified"] = {"window": "unified", "used_fraction": None,
+                          "resets_at_ms": _epoch_ms(h.get("anthropic-ratelimit-unified-reset")),
+                          "status": status[:40] if status else None, "raw": raw}
+    for k, v in h.items():
+        m = _UNIFIED_WIN.match(k)
+        if not m:
+            continue
+        w = out.setdefault(m.group(1), {"window": m.group(1), "used_fraction": None, "resets_at_ms": None,
+                                        "status": None, "raw": {}})
+        w["raw"][k] = v
+        if m.group(2) == "utilization":
+            w["used_fraction"] = _fraction(v)
+        elif m.group(2) == "reset":
+            w["resets_at_ms"] = _epoch_ms(v)
+        else:
+            w["status"] = v[:40]
+    api: dict[str, dict] = {}
+    for k, v in h.items():
+        m = _API_WIN.match(k)
+        if m:
+            api.setdefault(m.group(1), {})[m.group(2)] = v
+    for name, parts in api.items():
+        lim, rem = parts.get("limit"), parts.get("remaining")
+        used = None
+        if _digits(lim) and _digits(rem) and len(lim) < 19 and int(lim) > 0 and int(rem) <= int(lim):
+            used = 1.0 - int(rem) / int(lim)
+        out[name] = {"window": name, "used_fraction": used, "resets_at_ms": _epoch_ms(parts.get("reset")),
+                     "status": None, "raw": {f"anthropic-ratelimit-{name}-{p}": v for p, v in parts.items()}}
+    return list(out.values())
