@@ -8,12 +8,37 @@ cache_read_tokens + cache_creation_tokens. See docs/schema.md.
 
 from __future__ import annotations
 
-from sqlalchemy import BigInteger, Column, Index, Text
+from sqlalchemy import BigInteger, Column, Float, Index, Text
+from sqlalchemy.types import TypeDecorator
 from sqlmodel import Field, SQLModel
 
 # Version 6 (the recording proxy, issue 11): the task columns below "added in version 6" and quota_snapshots.
 PROXY_SCHEMA_VERSION = 6
 SCHEMA_VERSION = PROXY_SCHEMA_VERSION
+
+
+MONEY_DECIMALS = 9
+
+
+class Money(TypeDecorator):
+    """US dollars: a FLOAT column (the DDL is unchanged), read back rounded to the nano-dollar.
+
+    A sum of floats depends on the order and the algorithm of the addition: SQLite's SUM compensates (Kahan-Babuska-
+    Neumaier, SQLite 3.43+), PostgreSQL's adds plainly, and either may visit rows in another order, so the same costs
+    summed on the two backends differ in the last bits (0.45065955 against 0.45065954999999996). Every expression
+    typed by a money column (its SUM, COALESCE, CASE, a subquery's or a union's column) is read through here, so
+    both backends report the same figures. A nano-dollar is far below any price step (genai-prices' per-token
+    prices are exact at 1e-12 per token, our figures are shown to the cent)."""
+
+    impl = Float
+    cache_ok = True
+
+    def process_result_value(self, value, dialect):
+        return None if value is None else round(float(value), MONEY_DECIMALS)
+
+
+def _money():
+    return Field(default=None, sa_type=Money)
 
 
 def _big(**kw):
@@ -56,8 +81,8 @@ class Task(SQLModel, table=True):
     tokens_in: int | None = None
     tokens_out: int | None = None
     latency_ms: int | None = None
-    cost_usd: float | None = None
-    cloud_cost_equivalent: float | None = None
+    cost_usd: float | None = _money()
+    cloud_cost_equivalent: float | None = _money()
     quality_rating: int | None = None  # NULL, 1 helpful, 0 not helpful
     # --- added in version 2 ---
     ts_ms: int | None = _big(index=True)
@@ -88,7 +113,7 @@ class Task(SQLModel, table=True):
     priced_as: str | None = None  # genai-prices model id; NULL = unpriced
     rated_ms: int | None = _big()
     # --- added in version 5 ---
-    reported_cost_usd: float | None = None  # the source's own cost (Claude Code's cost_usd); cost_usd is computed
+    reported_cost_usd: float | None = _money()  # the source's own cost (Claude Code's cost_usd); cost_usd is computed
     # --- added in version 6 (the recording proxy; linking columns filled by core/linking.py) ---
     conversation_id: str | None = Field(default=None, index=True)
     branch_id: str | None = None
@@ -238,8 +263,8 @@ class _TaskTotals(SQLModel):
     tokens_out: int | None = _bigt()
     cache_creation_tokens: int | None = _bigt()
     cache_read_tokens: int | None = _bigt()
-    cost_usd: float | None = None  # NULL when every task of the row is unpriced
-    cloud_cost_equivalent: float | None = None
+    cost_usd: float | None = _money()  # NULL when every task of the row is unpriced
+    cloud_cost_equivalent: float | None = _money()
     unpriced: int = 0
     lat_n: int = 0
     lat_sum: int | None = _bigt()
@@ -249,12 +274,12 @@ class _TaskTotals(SQLModel):
     first_ms: int | None = _bigt()
     last_ms: int | None = _bigt()
     # --- added in version 5: the cost of the other cost modes (store/rollup.py cost_expr) ---
-    cost_auto_usd: float | None = None
+    cost_auto_usd: float | None = _money()
     unpriced_auto: int = 0
-    cost_display_usd: float | None = None
+    cost_display_usd: float | None = _money()
     unpriced_display: int = 0
-    cloud_auto_usd: float | None = None
-    cloud_display_usd: float | None = None
+    cloud_auto_usd: float | None = _money()
+    cloud_display_usd: float | None = _money()
 
 
 class _TaskSums(_TaskTotals):
