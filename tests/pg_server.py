@@ -36,6 +36,11 @@ class PgServer:
         self._data: str | None = None
 
     def start(self) -> "PgServer":
+        try:
+            import psycopg  # noqa: F401
+        except ImportError:
+            self.skip_reason = "psycopg is not installed: pip install -e '.[test]'"
+            return self
         env_url = os.environ.get("NEXUS_TEST_PG_URL")
         if env_url:
             self.admin_url = env_url
