@@ -457,9 +457,11 @@ def run_app(settings: Settings, demo: bool = False, collect: bool = True) -> int
             if settings.daily_budget_usd is None and settings.monthly_budget_usd is None:
                 settings.daily_budget_usd, settings.monthly_budget_usd = DEMO_BUDGETS
         else:
-            store = open_store(settings.db_url)
+            from nexus_tui.machine import identity
+
+            store = open_store(settings.db_url, machine=identity(settings))
             collector = Collector(store, build_sources(settings)) if collect else None
-    except StoreError as e:
+    except (StoreError, ValueError) as e:
         print(f"nexus-insights: {e}", file=sys.stderr)
         return 2
     except OSError as e:  # the demo copy could not be made (a read-only or full home folder)

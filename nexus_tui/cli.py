@@ -19,11 +19,12 @@ def _settings(ctx: click.Context):
 
 
 def _open(settings):
+    from nexus_tui.machine import identity
     from nexus_tui.store import StoreError, open_store
 
     try:
-        return open_store(settings.db_url)
-    except StoreError as e:
+        return open_store(settings.db_url, machine=identity(settings))
+    except (StoreError, ValueError) as e:
         click.echo(f"nexus-insights: {e}", err=True)
         sys.exit(2)
 
@@ -101,7 +102,9 @@ def ingest(ctx):
     price_cache.load(settings.home)  # a few new lines are priced without importing genai-prices' tables
     # plan the pass and start the parser workers first: they parse while this process imports the store's
     # libraries (SQLAlchemy, SQLModel: most of the start-up) and opens the database
-    ahead = parsing.start(settings.db_url, sources)
+    from nexus_tui.machine import identity
+
+    ahead = parsing.start(settings.db_url, sources, machine=identity(settings)[0])
     try:
         store = _open(settings)
         from nexus_tui.collect.collector import Collector

@@ -199,8 +199,11 @@ def run_headless(settings: Settings, report: str, *, since=None, until=None, pro
     from nexus_tui.store.engine import describe_db_error
 
     try:
-        store = open_store(settings.db_url, read_only_ok=not collect)  # a read-only home still reports
-    except StoreError as e:
+        from nexus_tui.machine import identity
+
+        store = open_store(settings.db_url, read_only_ok=not collect,  # a read-only home still reports
+                           machine=identity(settings) if collect else None)
+    except (StoreError, ValueError) as e:
         _err(str(e))
         return 2
     try:

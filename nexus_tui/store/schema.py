@@ -14,7 +14,10 @@ from sqlmodel import Field, SQLModel
 
 # Version 6 (the recording proxy, issue 11): the task columns below "added in version 6" and quota_snapshots.
 PROXY_SCHEMA_VERSION = 6
-SCHEMA_VERSION = PROXY_SCHEMA_VERSION
+# Version 8 (many machines, issue 13 section 3): the machine columns and the machines table. Its own constant, so the
+# step can be renumbered when merged beside another version.
+MACHINE_SCHEMA_VERSION = 8
+SCHEMA_VERSION = MACHINE_SCHEMA_VERSION
 
 
 MONEY_DECIMALS = 9
@@ -61,6 +64,8 @@ class Session(SQLModel, table=True):
     cli_version: str | None = None
     start_ms: int | None = _big(index=True)
     end_ms: int | None = _big()
+    # --- added in version 8 (MACHINE_SCHEMA_VERSION): the machine (collector) that wrote the row (docs/teams.md) ---
+    machine: str | None = Field(default=None, index=True)
 
 
 class Task(SQLModel, table=True):
@@ -133,6 +138,9 @@ class Task(SQLModel, table=True):
     streamed: bool | None = None
     client: str | None = None  # the client's user agent
     retries: int | None = None  # the client's retry count (x-stainless-retry-count)
+    # --- added in version 8 (MACHINE_SCHEMA_VERSION): the machine (collector) that wrote the row (docs/teams.md) ---
+    machine: str | None = None
+    rated_by: str | None = None  # the machine id of the last rating (who rated)
 
 
 class RoutingDecision(SQLModel, table=True):
@@ -176,6 +184,8 @@ class ToolCall(SQLModel, table=True):
     result_length: int | None = None
     # --- added in version 5 ---
     wait_ms: int | None = None  # time the call waited for the user (a question, a permission prompt); latency_ms
+    # --- added in version 8 (MACHINE_SCHEMA_VERSION): the machine (collector) that wrote the row (docs/teams.md) ---
+    machine: str | None = None
     # is then the execution alone (docs/metrics.md)
 
 
@@ -191,6 +201,8 @@ class ErrorEvent(SQLModel, table=True):
     context: str | None = None  # JSON object
     session_id: str | None = Field(default=None, index=True)
     task_id: str | None = None
+    # --- added in version 8 (MACHINE_SCHEMA_VERSION): the machine (collector) that wrote the row (docs/teams.md) ---
+    machine: str | None = None
 
 
 class IngestCursor(SQLModel, table=True):
@@ -208,6 +220,8 @@ class IngestCursor(SQLModel, table=True):
     lines: int = Field(default=0, sa_column=Column(BigInteger, nullable=False, default=0))
     skipped: int = Field(default=0, sa_column=Column(BigInteger, nullable=False, default=0))
     last_seen: str | None = None
+    # --- added in version 8 (MACHINE_SCHEMA_VERSION): the machine (collector) that wrote the row (docs/teams.md) ---
+    machine: str | None = None  # NULL: the home machine (cursors written before version 8)
 
 
 class SessionStat(SQLModel, table=True):
@@ -449,5 +463,18 @@ SCHEMA_V1_DDL = [
     alternatives_considered TEXT, classifier_version TEXT)""",
 ]
 
+class Machine(SQLModel, table=True):
+    """The machines (collectors) writing to this database (version 8). The first one to register is the home machine:
+    its rows keep the sources' natural ids; another machine's ids are prefixed with ``<its id>/`` (docs/teams.md)."""
+
+    __tablename__ = "machines"
+
+    id: str = Field(primary_key=True)
+    name: str | None = None  # a readable name (the host name, or [machine] name)
+    home: bool = Field(default=False, nullable=False)
+    first_seen_ms: int | None = _big()
+    last_seen_ms: int | None = _big()
+
+
 TABLES = [Session, Task, RoutingDecision, ToolCall, ErrorEvent, IngestCursor, SessionStat, TaskRollup, ToolRollup,
-          TaskHour, ToolHour, TaskDay, ToolDay, TaskSessionDay, ToolSessionDay, RollupDirty, QuotaSnapshot, SchemaVersion]
+          TaskHour, ToolHour, TaskDay, ToolDay, TaskSessionDay, ToolSessionDay, RollupDirty, QuotaSnapshot, Machine, SchemaVersion]
