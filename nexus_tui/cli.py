@@ -49,11 +49,12 @@ def _open(settings):
 @click.option("--cost-mode", type=click.Choice(["auto", "calculate", "display"]), default=None,
               help="Costs: the source's own figure where the cache-write split is unknown, else ours (auto); ours "
                    "from the tokens (calculate); the source's (display). Default: [pricing] cost_mode, else auto.")
+@click.option("--machine", metavar="M", help="Only this machine's sessions (its id or name: docs/teams.md).")
 @click.option("--demo", is_flag=True, help="Open the app on the bundled demo database.")
 @click.version_option(__version__, prog_name="nexus-insights")
 @click.pass_context
 def main(ctx, home, db, claude_dirs, lunaroute_dirs, report, since, until, project, tz, fmt, no_collect, cost_mode,
-         demo):
+         machine, demo):
     """nexus-insights: which model did what, how long it took, what it cost, which tools fail."""
     ctx.ensure_object(dict)
     ctx.obj.update(home=home, db=db, claude_dirs=claude_dirs, lunaroute_dirs=lunaroute_dirs)
@@ -63,7 +64,7 @@ def main(ctx, home, db, claude_dirs, lunaroute_dirs, report, since, until, proje
         from nexus_tui.headless import run_headless
 
         sys.exit(run_headless(_settings(ctx), report, since=since, until=until, project=project, tz=tz,
-                              fmt=fmt, collect=not no_collect, cost_mode=cost_mode))
+                              fmt=fmt, collect=not no_collect, cost_mode=cost_mode, machine=machine))
     from nexus_tui.app import run_app
 
     sys.exit(run_app(_settings(ctx), demo=demo, collect=not no_collect) or 0)

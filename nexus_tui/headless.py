@@ -12,8 +12,8 @@ from nexus_tui.config import Settings
 from nexus_tui.core import report as R
 from nexus_tui.core.filters import Filters, local_zone, parse_bound
 
-SESSION_FIELDS = ["session_id", "cli_tool", "project", "cwd", "git_branch", "persona", "start_time", "end_time",
-                  "duration_ms", "models", "tasks", "tokens_in", "tokens_out", "cache_creation_tokens",
+SESSION_FIELDS = ["session_id", "machine", "cli_tool", "project", "cwd", "git_branch", "persona", "start_time",
+                  "end_time", "duration_ms", "models", "tasks", "tokens_in", "tokens_out", "cache_creation_tokens",
                   "cache_read_tokens", "total_tokens", "cost_usd", "unpriced_tasks", "cache_hit_rate",
                   "avg_latency_ms", "subagents", "tool_calls", "tool_errors", "rated_helpful", "rated_not_helpful"]
 MODEL_FIELDS = ["model", "tasks", "tokens_in", "tokens_out", "cache_creation_tokens", "cache_read_tokens",
@@ -178,7 +178,8 @@ def _render(report: str, engine, f: Filters, tz, fmt: str) -> str:
 
 
 def run_headless(settings: Settings, report: str, *, since=None, until=None, project=None, tz=None,
-                 fmt: str = "text", collect: bool = True, cost_mode: str | None = None) -> int:
+                 fmt: str = "text", collect: bool = True, cost_mode: str | None = None,
+                 machine: str | None = None) -> int:
     """Print one report; returns the process exit code (2 for bad arguments or an unusable database)."""
     try:
         zone = local_zone(tz)
@@ -186,7 +187,8 @@ def run_headless(settings: Settings, report: str, *, since=None, until=None, pro
         _err(f"unknown time zone {tz!r} (use an IANA name such as Europe/Berlin or UTC)")
         return 2
     try:
-        f = build_filters(since, until, project, zone).with_(cost_mode=cost_mode or settings.cost_mode)
+        f = build_filters(since, until, project, zone).with_(cost_mode=cost_mode or settings.cost_mode,
+                                                             machine=machine or None)
     except ValueError as e:
         _err(str(e))
         return 2

@@ -35,7 +35,8 @@ def dump(store, *, ingest_errors: bool = False, machine: str | None = None) -> d
             out[table] = sorted(tuple(Path(v).name if k == "source_path" and v else v for k, v in zip(keys, r)
                                       if k not in MACHINE_COLUMNS)
                                 for r in rows)
-        where = "" if ingest_errors else "WHERE component <> 'ingest'"
+        conds = ([] if ingest_errors else ["component <> 'ingest'"]) + ([f"machine = '{machine}'"] if machine else [])
+        where = f"WHERE {' AND '.join(conds)}" if conds else ""
         out["errors"] = sorted(tuple(r) for r in conn.execute(
             text(f"SELECT id, time, component, kind, message, session_id FROM errors {where}")))
     return out

@@ -40,6 +40,11 @@ class Money(TypeDecorator):
         return None if value is None else round(float(value), MONEY_DECIMALS)
 
 
+def money(usd: float) -> float:
+    """A dollar figure summed in Python (days folded from quarter hours, buckets) as a money column reads."""
+    return round(float(usd), MONEY_DECIMALS)
+
+
 def _money():
     return Field(default=None, sa_type=Money)
 
