@@ -141,6 +141,43 @@ def ingest(ctx):
     sys.exit(1 if rep.db_problems or (rep.problems and not w.changed) else 0)
 
 
+@main.command()
+@click.argument("source_url")
+@click.option("--machine-id", metavar="ID", help="Whose rows from before machines were recorded (default: this "
+              "machine's id).")
+@click.pass_context
+def merge(ctx, source_url, machine_id):
+    """Copy another database's history (a laptop's sqlite:///…/insights.db) into --db; idempotent (docs/teams.md)."""
+    from nexus_tui.machine import identity
+    from nexus_tui.store import StoreError, describe_db_error, open_store
+    from nexus_tui.store.machines import merge_from
+
+    settings = _settings(ctx)
+    dest = _open(settings)
+    try:
+        src = open_store(source_url)
+    except StoreError as e:
+        click.echo(f"nexus-insights: {e}", err=True)
+        sys.exit(2)
+    try:
+        mid, name = identity(settings)
+        added = merge_from(dest.engine, src.engine, machine_id or mid, None if machine_id else name)
+    except ValueError as e:
+        click.echo(f"nexus-insights: {e}", err=True)
+        sys.exit(2)
+    except Exception as e:  # noqa: BLE001 - a database failure, told in one sentence
+        from sqlalchemy.exc import SQLAlchemyError
+
+        if not isinstance(e, SQLAlchemyError):
+            raise
+        click.echo(f"nexus-insights: {describe_db_error(e, settings.db_url)}", err=True)
+        sys.exit(2)
+    finally:
+        src.close()
+        dest.close()
+    click.echo("merged: " + ", ".join(f"{n} {t}" for t, n in added.items()))
+
+
 @main.command("mcp-wrap", context_settings={"ignore_unknown_options": True, "allow_interspersed_args": False})
 @click.option("--name", help="Display name of the server (default: the name it reports).")
 @click.argument("command", nargs=-1, type=click.UNPROCESSED, required=True)

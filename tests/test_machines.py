@@ -166,3 +166,35 @@ def test_the_machine_id_is_generated_once_into_a_private_file(tmp_path, monkeypa
     (home / "insights.toml").write_text('[machine]\nid = "no/slashes"\n')
     with pytest.raises(ValueError, match="not a machine id"):
         identity(load_settings(home, None, []))
+
+
+def test_merge_a_laptops_history_twice_is_once(tmp_path, db_url):
+    """`merge SOURCE_URL`: a laptop's SQLite history (from before machines: no machine on its rows) into a shared
+    database another machine already writes to; merging again adds nothing; each machine's report is its own."""
+    projects = copy_cc_tree(tmp_path / "claude")
+    laptop_url = f"sqlite:///{tmp_path / 'laptop.db'}"
+    laptop = open_store(laptop_url)  # no machine: as a version-6 collector wrote it
+    collector_for(laptop, projects).run_once()
+    one = _summary(laptop)
+    laptop.close()
+    shared = open_store(db_url, machine=("desk", "desk"))
+    collector_for(shared, projects).run_once()  # the desk is the shared database's home machine
+    shared.close()
+    env = _env(tmp_path, db_url, "desk")
+    out = _cli(env, "merge", laptop_url, "--machine-id", "laptop")
+    assert "264 tasks" in out
+    store = open_store(db_url)
+    try:
+        first = dump(store)
+        assert _summary(store, machine="laptop") == one and _summary(store, machine="desk") == one
+        with store.engine.connect() as conn:
+            assert conn.execute(text("SELECT COUNT(*) FROM tasks WHERE id LIKE 'laptop/%'")).scalar() == 264
+            assert conn.execute(text("SELECT COUNT(*) FROM rollup_dirty")).scalar() == 0
+        from tests.test_postgres import _rebuilt, _rollups
+
+        assert _rollups(store) == _rebuilt(store)  # the merged buckets summed
+        assert "0 tasks" in _cli(env, "merge", laptop_url, "--machine-id", "laptop")
+        assert dump(store) == first
+        assert _summary(store, machine="laptop") == one
+    finally:
+        store.close()

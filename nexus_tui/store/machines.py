@@ -63,3 +63,90 @@ def machines(engine) -> list[dict]:
     with engine.connect() as conn:
         rows = conn.execute(select(m).order_by(m.c.home.desc(), m.c.id)).all()
     return [dict(r._mapping) for r in rows]
+
+
+# --- merging another database's rows (nexus-insights merge SOURCE_URL) ------------------------------------------
+
+# the tables merged, parents first; each with its key columns (rows already present are left as they are)
+_MERGED = (("sessions", ("id",)), ("tasks", ("id",)), ("tool_calls", ("id",)), ("routing_decisions", ("id",)),
+           ("errors", ("id",)), ("session_stats", ("session_id", "source")), ("quota_snapshots", ("id",)))
+
+
+def merge_from(dest_engine, src_engine, default_machine: str, default_name: str | None = None) -> dict[str, int]:
+    """Copy every row of ``src_engine``'s database into ``dest_engine``'s as the source's machines (docs/teams.md):
+    rows without a machine (before version 8) are ``default_machine``'s; each machine's ids are re-keyed for the
+    destination (natural on its home machine, ``<id>/`` otherwise). Rows present already are kept as they are, and
+    the rollups of the touched buckets are summed again, all in one transaction: merging twice is merging once.
+    Returns the rows added per table."""
+    from sqlalchemy import Boolean
+
+    from nexus_tui.store import rollup
+    from nexus_tui.store.schema import TABLES
+
+    if not valid_id(default_machine):
+        raise ValueError(f"not a machine id: {default_machine!r}")
+    tables = {m.__table__.name: m.__table__ for m in TABLES}
+    with src_engine.connect() as conn:
+        src_home = conn.execute(text("SELECT id FROM machines WHERE home = :t"), {"t": True}).scalar()
+        names = dict(conn.execute(text("SELECT id, name FROM machines")).all())
+        src_rows = {}
+        for name, _key in _MERGED:
+            res = conn.execute(text(f"SELECT * FROM {name}"))  # raw values: no type rounds them on the way
+            src_rows[name] = [dict(r._mapping) for r in res]
+    names.setdefault(default_machine, default_name)
+    # which machine each row is: its own column, else its task's or session's, else the default
+    task_machine = {r["id"]: r.get("machine") or default_machine for r in src_rows["tasks"]}
+    session_machine = {r["id"]: r.get("machine") or default_machine for r in src_rows["sessions"]}
+
+    def machine_of(table: str, r: dict) -> str:
+        if r.get("machine"):
+            return r["machine"]
+        if table == "routing_decisions":
+            return task_machine.get(r["task_id"], default_machine)
+        if table == "session_stats":
+            return session_machine.get(r["session_id"], default_machine)
+        return default_machine
+
+    used = sorted({machine_of(t, r) for t, rows in src_rows.items() for r in rows},
+                  key=lambda m: (m != src_home, m != default_machine, m))
+    prefixes = {m: register(dest_engine, m, names.get(m)) for m in used}
+    added: dict[str, int] = {}
+    task_keys: set = set()
+    tool_keys: set = set()
+    with write_tx(dest_engine) as conn:
+        for name, key in _MERGED:
+            table = tables[name]
+            cols = {c.name for c in table.columns}
+            bools = {c.name for c in table.columns if isinstance(c.type, Boolean)}
+            rows = []
+            for r in src_rows[name]:
+                m = machine_of(name, r)
+                old = "" if m == src_home or src_home is None else f"{m}/"
+                row = {k: v for k, v in r.items() if k in cols}
+                for k in ID_COLUMNS:
+                    v = row.get(k)
+                    if isinstance(v, str):
+                        if old and v.startswith(old):
+                            v = v[len(old):]
+                        row[k] = prefixes[m] + v
+                if "machine" in cols:
+                    row["machine"] = m
+                for k in bools & row.keys():
+                    row[k] = None if row[k] is None else bool(row[k])
+                rows.append(row)
+            if not rows:
+                added[name] = 0
+                continue
+            before = conn.execute(text(f"SELECT COUNT(*) FROM {name}")).scalar()
+            for i in range(0, len(rows), 500):
+                conn.execute(upsert(conn, table).on_conflict_do_nothing(index_elements=list(key)), rows[i:i + 500])
+            added[name] = conn.execute(text(f"SELECT COUNT(*) FROM {name}")).scalar() - before
+            if name == "tasks":
+                task_keys |= {(r["session_id"], rollup.bucket(r["ts_ms"])) for r in rows if r.get("ts_ms") is not None}
+            if name == "tool_calls":
+                tool_keys |= {(r["session_id"], rollup.bucket(r["started_ms"])) for r in rows
+                              if r.get("tool_name") is not None}
+        if task_keys or tool_keys:
+            rollup.lock(conn)
+            rollup.recompute(conn, task_keys, tool_keys)
+    return added
