@@ -105,7 +105,11 @@ def ingest(ctx):
     # libraries (SQLAlchemy, SQLModel: most of the start-up) and opens the database
     from nexus_tui.machine import identity
 
-    ahead = parsing.start(settings.db_url, sources, machine=identity(settings)[0])
+    try:
+        machine = identity(settings)[0]
+    except ValueError:
+        machine = None  # told by _open below
+    ahead = parsing.start(settings.db_url, sources, machine=machine)
     try:
         store = _open(settings)
         from nexus_tui.collect.collector import Collector

@@ -45,6 +45,10 @@ def _stored_id(home: Path) -> str:
     from nexus_tui.private import private_dir, write_private
 
     new = uuid.uuid4().hex[:16]
-    private_dir(home)
-    write_private(path, (new + "\n").encode("ascii"))
+    try:
+        private_dir(home)
+        write_private(path, (new + "\n").encode("ascii"))
+    except OSError as e:
+        raise ValueError(f"cannot store this machine's id in {path} ({e.strerror or e}): make the folder writable "
+                         f"or set [machine] id in insights.toml") from e
     return new

@@ -198,3 +198,22 @@ def test_merge_a_laptops_history_twice_is_once(tmp_path, db_url):
         assert _summary(store, machine="laptop") == one
     finally:
         store.close()
+
+
+def test_a_machine_id_that_cannot_be_stored_is_a_clear_error(tmp_path, monkeypatch):
+    """A read-only home without a machine-id: one sentence naming the file and the fix, not a traceback."""
+    from nexus_tui.config import load_settings
+    from nexus_tui.machine import identity
+
+    import nexus_tui.private
+
+    def refuse(path, data):
+        raise PermissionError(13, "Permission denied", str(path))
+
+    monkeypatch.delenv("NEXUS_INSIGHTS_MACHINE", raising=False)
+    monkeypatch.setattr(nexus_tui.private, "write_private", refuse)
+    home = tmp_path / "nexus"
+    home.mkdir()
+    with pytest.raises(ValueError, match="machine-id .*\\[machine\\] id"):
+        identity(load_settings(home, None, []))
+    assert not (home / "machine-id").exists()
