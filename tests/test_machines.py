@@ -15,6 +15,7 @@ from sqlalchemy import text
 from nexus_tui.core.filters import Filters
 from nexus_tui.store import open_store
 from nexus_tui.store import queries as Q
+from nexus_tui.store.machines import machines
 from tests.conftest import copy_cc_tree
 from tests.helpers import collector_for, dump
 
@@ -65,8 +66,8 @@ def test_two_machines_with_the_same_tree_and_paths_keep_both(tmp_path, db_url):
         assert both["tool_calls"] == 2 * one["tool_calls"]
         assert both["cost_usd"] == pytest.approx(2 * one["cost_usd"])
         assert {r["machine"] for r in Q.sessions(a.engine, Filters(), limit=None).rows} == {"a1", "b2"}
-        assert [m["id"] for m in __import__("nexus_tui.store.machines", fromlist=["x"]).machines(a.engine)] == [
-            "a1", "b2"]
+        assert [(m["id"], m["name"], m["home"]) for m in machines(a.engine)] == [("a1", "laptop", True),
+                                                                                  ("b2", "desk", False)]
     finally:
         a.close()
         b.close()
@@ -139,6 +140,8 @@ def test_reports_per_machine_through_the_cli(tmp_path, db_url):
     _cli(ref_env, "ingest")
     for m in ("m1", "m2"):
         _cli(_env(tmp_path, db_url, m), "ingest")
+    for m in ("m1", "m2"):  # each machine's cursors found again (the pass planned before the store opens too)
+        assert ", 0 read" in _cli(_env(tmp_path, db_url, m), "ingest")
     env = _env(tmp_path, db_url, "m1")
     for name in ("summary", "models", "daily"):
         want = json.loads(_cli(ref_env, "--headless", name, "--format", "json", "--no-collect"))
