@@ -459,7 +459,8 @@ def run_app(settings: Settings, demo: bool = False, collect: bool = True) -> int
         else:
             from nexus_tui.machine import identity
 
-            store = open_store(settings.db_url, machine=identity(settings))
+            # a dashboard without the collector writes nothing but ratings: it does not register as a machine
+            store = open_store(settings.db_url, machine=identity(settings) if collect else None)
             collector = Collector(store, build_sources(settings)) if collect else None
     except (StoreError, ValueError) as e:
         print(f"nexus-insights: {e}", file=sys.stderr)
