@@ -508,9 +508,12 @@ def run_app(settings: Settings, demo: bool = False, collect: bool = True, since:
             if settings.daily_budget_usd is None and settings.monthly_budget_usd is None:
                 settings.daily_budget_usd, settings.monthly_budget_usd = DEMO_BUDGETS
         else:
-            store = open_store(settings.db_url)
+            from nexus_tui.machine import identity
+
+            # a dashboard without the collector writes nothing but ratings: it does not register as a machine
+            store = open_store(settings.db_url, machine=identity(settings) if collect else None)
             collector = Collector(store, build_sources(settings)) if collect else None
-    except StoreError as e:
+    except (StoreError, ValueError) as e:
         print(f"nexus-insights: {e}", file=sys.stderr)
         return 2
     except OSError as e:  # the demo copy could not be made (a read-only or full home folder)

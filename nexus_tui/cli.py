@@ -30,11 +30,12 @@ def _settings(ctx: click.Context):
 
 
 def _open(settings):
+    from nexus_tui.machine import identity
     from nexus_tui.store import StoreError, open_store
 
     try:
-        return open_store(settings.db_url)
-    except StoreError as e:
+        return open_store(settings.db_url, machine=identity(settings))
+    except (StoreError, ValueError) as e:
         _fail(str(e))
 
 
@@ -59,11 +60,12 @@ def _open(settings):
 @click.option("--cost-mode", type=click.Choice(["auto", "calculate", "display"]), default=None,
               help="Costs: the source's own figure where the cache-write split is unknown, else ours (auto); ours "
                    "from the tokens (calculate); the source's (display). Default: [pricing] cost_mode, else auto.")
+@click.option("--machine", metavar="M", help="Only this machine's sessions (its id or name: docs/teams.md).")
 @click.option("--demo", is_flag=True, help="Open the app on the bundled demo database.")
 @click.version_option(__version__, prog_name="nexus-insights")
 @click.pass_context
 def main(ctx, home, db, claude_dirs, lunaroute_dirs, report, since, until, project, tz, fmt, no_collect, cost_mode,
-         demo):
+         machine, demo):
     """nexus-insights: which model did what, how long it took, what it cost, which tools fail."""
     ctx.ensure_object(dict)
     ctx.obj.update(home=home, db=db, claude_dirs=claude_dirs, lunaroute_dirs=lunaroute_dirs)
@@ -75,7 +77,7 @@ def main(ctx, home, db, claude_dirs, lunaroute_dirs, report, since, until, proje
         from nexus_tui.headless import run_headless
 
         sys.exit(run_headless(_settings(ctx), report, since=since, until=until, project=project, tz=tz,
-                              fmt=fmt, collect=not no_collect, cost_mode=cost_mode))
+                              fmt=fmt, collect=not no_collect, cost_mode=cost_mode, machine=machine))
     if not _stdout_is_terminal():  # a pipe or a file: a full-screen app would write escape codes into it, forever
         if demo:
             click.echo("nexus-insights: the dashboard needs a terminal (standard output is not one); "
@@ -86,7 +88,7 @@ def main(ctx, home, db, claude_dirs, lunaroute_dirs, report, since, until, proje
         from nexus_tui.headless import run_headless
 
         sys.exit(run_headless(_settings(ctx), "summary", since=since, until=until, project=project, tz=tz,
-                              fmt=fmt, collect=not no_collect, cost_mode=cost_mode))
+                              fmt=fmt, collect=not no_collect, cost_mode=cost_mode, machine=machine))
     from nexus_tui.app import run_app
 
     sys.exit(run_app(_settings(ctx), demo=demo, collect=not no_collect, since=since, until=until,
@@ -135,7 +137,13 @@ def ingest(ctx):
     price_cache.load(settings.home)  # a few new lines are priced without importing genai-prices' tables
     # plan the pass and start the parser workers first: they parse while this process imports the store's
     # libraries (SQLAlchemy, SQLModel: most of the start-up) and opens the database
-    ahead = parsing.start(settings.db_url, sources)
+    from nexus_tui.machine import identity
+
+    try:
+        machine = identity(settings)[0]
+    except ValueError:
+        machine = None  # told by _open below
+    ahead = parsing.start(settings.db_url, sources, machine=machine)
     if ahead.nothing_to_read(settings.db_url, sources):  # nothing changed: the store is not even loaded
         plans = list(ahead.plans.values())
         passed = Counter()
@@ -171,30 +179,41 @@ def ingest(ctx):
     sys.exit(1 if rep.db_problems or (rep.problems and not w.changed) else 0)
 
 
-def _print_pass(files_seen, files_read, bytes_read, lines, seconds, new, skipped, passed_over) -> None:
-    from nexus_tui.core.report import plural, safe
+@main.command()
+@click.argument("source_url")
+@click.option("--machine-id", metavar="ID", help="Whose rows from before machines were recorded (default: this "
+              "machine's id).")
+@click.pass_context
+def merge(ctx, source_url, machine_id):
+    """Copy another database's history (a laptop's sqlite:///…/insights.db) into --db; idempotent (docs/teams.md)."""
+    from nexus_tui.machine import identity
+    from nexus_tui.store import StoreError, describe_db_error, open_store
+    from nexus_tui.store.machines import merge_from
 
-    sessions, tasks, updated, tool_calls, errors = new
-    click.echo(f"files: {files_seen:,} seen, {files_read:,} read ({bytes_read / 1e6:.1f} MB, "
-               f"{plural(lines, 'line')}) in {seconds:.2f}s")
-    click.echo(f"new: {plural(sessions, 'session')}, {plural(tasks, 'task')} ({updated:,} updated), "
-               f"{plural(tool_calls, 'tool call')}, {plural(errors, 'failure')} recorded (tool failures and API errors)")
-    if skipped:
-        click.echo(f"skipped lines: {sum(skipped.values()):,} (" +
-                   ", ".join(f"{safe(k)}: {v:,}" for k, v in skipped.most_common()) + ")")
-    else:
-        click.echo("skipped lines: 0")
-    if passed_over:
-        click.echo(f"passed over: {sum(passed_over.values())} *.jsonl entries (" +
-                   ", ".join(f"{safe(k)}: {v}" for k, v in passed_over.most_common()) + ")")
+    settings = _settings(ctx)
+    dest = _open(settings)
+    try:
+        src = open_store(source_url)
+    except StoreError as e:
+        click.echo(f"nexus-insights: {e}", err=True)
+        sys.exit(2)
+    try:
+        mid, name = identity(settings)
+        added = merge_from(dest.engine, src.engine, machine_id or mid, None if machine_id else name)
+    except ValueError as e:
+        click.echo(f"nexus-insights: {e}", err=True)
+        sys.exit(2)
+    except Exception as e:  # noqa: BLE001 - a database failure, told in one sentence
+        from sqlalchemy.exc import SQLAlchemyError
 
-
-def _no_transcripts_note(settings) -> None:
-    from nexus_tui.core.report import safe
-
-    if not settings.claude_dirs or not any(d.is_dir() for d in settings.claude_dirs):
-        click.echo("no Claude Code transcripts found in: " + ", ".join(safe(d) for d in settings.claude_dirs)
-                   + " (use --claude-dir or CLAUDE_CONFIG_DIR)", err=True)
+        if not isinstance(e, SQLAlchemyError):
+            raise
+        click.echo(f"nexus-insights: {describe_db_error(e, settings.db_url)}", err=True)
+        sys.exit(2)
+    finally:
+        src.close()
+        dest.close()
+    click.echo("merged: " + ", ".join(f"{n} {t}" for t, n in added.items()))
 
 
 @main.command("mcp-wrap", context_settings={"ignore_unknown_options": True, "allow_interspersed_args": False})

@@ -18,8 +18,8 @@ from nexus_tui.core.filters import Filters, local_zone, parse_bound
 SCHEMA_VERSION = 2  # 2: documents are objects with schema_version; tool_errors -> tool_failures; error_rate ->
 #                      failed_operation_rate; summary.top_models/top_tools rows are models/tools rows
 
-SESSION_FIELDS = ["session_id", "cli_tool", "project", "cwd", "git_branch", "persona", "start_time", "end_time",
-                  "duration_ms", "models", "tasks", "tokens_in", "tokens_out", "cache_creation_tokens",
+SESSION_FIELDS = ["session_id", "machine", "cli_tool", "project", "cwd", "git_branch", "persona", "start_time",
+                  "end_time", "duration_ms", "models", "tasks", "tokens_in", "tokens_out", "cache_creation_tokens",
                   "cache_read_tokens", "total_tokens", "cost_usd", "unpriced_tasks", "cache_hit_rate",
                   "avg_latency_ms", "subagents", "tool_calls", "tool_failures", "rated_helpful", "rated_not_helpful"]
 MODEL_FIELDS = ["model", "tasks", "tokens_in", "tokens_out", "cache_creation_tokens", "cache_read_tokens",
@@ -237,7 +237,8 @@ def _render(report: str, engine, f: Filters, tz, fmt: str) -> str:
 
 
 def run_headless(settings: Settings, report: str, *, since=None, until=None, project=None, tz=None,
-                 fmt: str = "text", collect: bool = True, cost_mode: str | None = None) -> int:
+                 fmt: str = "text", collect: bool = True, cost_mode: str | None = None,
+                 machine: str | None = None) -> int:
     """Print one report; returns the process exit code (2 for bad arguments or an unusable database)."""
     try:
         zone = local_zone(tz)
@@ -245,7 +246,8 @@ def run_headless(settings: Settings, report: str, *, since=None, until=None, pro
         _err(f"unknown time zone {tz!r} (use an IANA name such as Europe/Berlin or UTC)")
         return 2
     try:
-        f = build_filters(since, until, project, zone).with_(cost_mode=cost_mode or settings.cost_mode)
+        f = build_filters(since, until, project, zone).with_(cost_mode=cost_mode or settings.cost_mode,
+                                                             machine=machine or None)
     except ValueError as e:
         _err(str(e))
         return 2
@@ -258,8 +260,11 @@ def run_headless(settings: Settings, report: str, *, since=None, until=None, pro
     from nexus_tui.store.engine import describe_db_error
 
     try:
-        store = open_store(settings.db_url, read_only_ok=not collect)  # a read-only home still reports
-    except StoreError as e:
+        from nexus_tui.machine import identity
+
+        store = open_store(settings.db_url, read_only_ok=not collect,  # a read-only home still reports
+                           machine=identity(settings) if collect else None)
+    except (StoreError, ValueError) as e:
         _err(str(e))
         return 2
     try:

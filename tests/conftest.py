@@ -46,3 +46,29 @@ def isolated_env(tmp_path, monkeypatch):
     monkeypatch.delenv("NEXUS_INSIGHTS_DB", raising=False)
     (tmp_path / "claude" / "projects").mkdir(parents=True)
     return tmp_path
+
+
+@pytest.fixture(scope="session")
+def pg_server():
+    """One real PostgreSQL server per test process (see tests/pg_server.py)."""
+    from tests.pg_server import PgServer
+
+    srv = PgServer().start()
+    yield srv
+    srv.stop()
+
+
+@pytest.fixture
+def pg_url(pg_server):
+    """A fresh database on the real PostgreSQL server; the test is skipped, with the reason, where none runs."""
+    if pg_server.admin_url is None:
+        pytest.skip(pg_server.skip_reason or "no PostgreSQL server")
+    return pg_server.new_database()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_url(request, tmp_path):
+    """The store's URL on each backend: SQLite always, PostgreSQL on the real server."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'store.db'}"
+    return request.getfixturevalue("pg_url")

@@ -15,6 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import text
 
+from nexus_tui.store import open_store
 from tests.conftest import CC, copy_cc_tree, require_shared
 from tests.helpers import collector_for, dump, session_totals, store_at
 
@@ -24,9 +25,9 @@ def _reference() -> dict:
     return json.loads((CC / "ccusage_reference.json").read_text())
 
 
-def test_every_fixture_session_equals_ccusage_daily_totals(tmp_path):
+def test_every_fixture_session_equals_ccusage_daily_totals(tmp_path, db_url):
     projects = copy_cc_tree(tmp_path / "claude")
-    store = store_at(tmp_path / "db.sqlite")
+    store = open_store(db_url)
     rep = collector_for(store, projects).run_once()
     assert rep.problems == [] and rep.skipped_total == 0
     got = session_totals(store)
@@ -40,9 +41,9 @@ def test_every_fixture_session_equals_ccusage_daily_totals(tmp_path):
         assert cost == pytest.approx(d["cost_usd_ccusage"], rel=0.02), s["file_stem"]
 
 
-def test_subagent_files_belong_to_their_parent_session(tmp_path):
+def test_subagent_files_belong_to_their_parent_session(tmp_path, db_url):
     projects = copy_cc_tree(tmp_path / "claude")
-    store = store_at(tmp_path / "db.sqlite")
+    store = open_store(db_url)
     collector_for(store, projects).run_once()
     with store.engine.connect() as conn:
         rows = conn.execute(text("SELECT DISTINCT session_id, agent_id FROM tasks WHERE agent_id IS NOT NULL"))
@@ -53,9 +54,9 @@ def test_subagent_files_belong_to_their_parent_session(tmp_path):
     assert any(s == "491e126e-1e71-469c-ade2-fcc8af567c74" for s, _a in pairs)
 
 
-def test_second_pass_over_unchanged_data_reads_and_writes_nothing(tmp_path):
+def test_second_pass_over_unchanged_data_reads_and_writes_nothing(tmp_path, db_url):
     projects = copy_cc_tree(tmp_path / "claude")
-    store = store_at(tmp_path / "db.sqlite")
+    store = open_store(db_url)
     col = collector_for(store, projects)
     first = col.run_once()
     before = dump(store, ingest_errors=True)
@@ -69,16 +70,15 @@ def test_second_pass_over_unchanged_data_reads_and_writes_nothing(tmp_path):
         assert conn.execute(text("SELECT * FROM ingest_cursors ORDER BY path")).fetchall() == cursors
 
 
-def test_a_new_collector_on_the_same_database_does_not_double(tmp_path):
+def test_a_new_collector_on_the_same_database_does_not_double(tmp_path, db_url):
     projects = copy_cc_tree(tmp_path / "claude")
-    db = tmp_path / "db.sqlite"
-    store = store_at(db)
+    store = open_store(db_url)
     collector_for(store, projects).run_once()
     before = dump(store)
     # forget every cursor: everything is re-read, natural keys keep the rows single
     with store.engine.begin() as conn:
         conn.execute(text("DELETE FROM ingest_cursors"))
-    rep = collector_for(store_at(db), projects).run_once()
+    rep = collector_for(open_store(db_url), projects).run_once()
     assert rep.files_read > 0 and rep.written.new_tasks == 0 and rep.written.new_tool_calls == 0
     assert dump(store) == before
 
@@ -118,13 +118,13 @@ def test_appending_in_pieces_cut_anywhere_equals_one_pass(cuts):
         store.close()
 
 
-def test_half_written_last_line_waits_for_the_rest(tmp_path):
+def test_half_written_last_line_waits_for_the_rest(tmp_path, db_url):
     require_shared()
     lines = (CC / "spotter" / "short.jsonl").read_bytes().splitlines(keepends=True)
     target_dir = tmp_path / "projects" / "p"
     target_dir.mkdir(parents=True)
     target = target_dir / "s.jsonl"
-    store = store_at(tmp_path / "db.sqlite")
+    store = open_store(db_url)
     col = collector_for(store, tmp_path / "projects")
     # write all but the second half of the line holding the last assistant response
     def req(ln):
@@ -149,7 +149,7 @@ def test_half_written_last_line_waits_for_the_rest(tmp_path):
     assert n2 == n1 + 1
 
 
-def test_truncated_and_replaced_files_are_reread_without_doubling(tmp_path):
+def test_truncated_and_replaced_files_are_reread_without_doubling(tmp_path, db_url):
     require_shared()
     src = (CC / "sniffly" / "ba79134d-b6e9-4867-af0c-6941038c9e4b.jsonl").read_bytes()
     other = (CC / "sniffly" / "fed8ce56-bc79-401f-a83e-af084253362f.jsonl").read_bytes()
@@ -157,7 +157,7 @@ def test_truncated_and_replaced_files_are_reread_without_doubling(tmp_path):
     pdir.mkdir(parents=True)
     target = pdir / "s.jsonl"
     target.write_bytes(src)
-    store = store_at(tmp_path / "db.sqlite")
+    store = open_store(db_url)
     col = collector_for(store, tmp_path / "projects")
     col.run_once()
     once = session_totals(store)
@@ -179,9 +179,9 @@ def test_truncated_and_replaced_files_are_reread_without_doubling(tmp_path):
     assert "fed8ce56-bc79-401f-a83e-af084253362f" in after
 
 
-def test_sessions_survive_deleted_transcripts(tmp_path):
+def test_sessions_survive_deleted_transcripts(tmp_path, db_url):
     projects = copy_cc_tree(tmp_path / "claude")
-    store = store_at(tmp_path / "db.sqlite")
+    store = open_store(db_url)
     col = collector_for(store, projects)
     col.run_once()
     before = session_totals(store)

@@ -53,7 +53,8 @@ def test_a_read_only_home_still_serves_no_collect_reports_and_names_the_folder(t
             r = _run(tmp_path, *args, restricted=True)
             assert r.returncode != 0
             assert f"the folder {home} is read-only" in r.stderr, r.stderr
-        assert {p.name for p in home.iterdir()} <= {"insights.db", "price-cache.json"}  # nothing written
+        # nothing written (machine-id: made by the first ingest, docs/teams.md)
+        assert {p.name for p in home.iterdir()} <= {"insights.db", "price-cache.json", "machine-id"}
     finally:
         home.chmod(0o700)
 

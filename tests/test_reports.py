@@ -16,12 +16,25 @@ import pytest
 from sqlalchemy import text
 
 from tests.conftest import CC, copy_cc_tree
-from tests.helpers import store_at
+from nexus_tui.store import open_store
+
+
+def _env(tmp: Path) -> dict:
+    """The CLI's environment for a test folder; its database is ``tmp/db_url`` when the folder names one."""
+    env = dict(os.environ, HOME=str(tmp), NEXUS_INSIGHTS_HOME=str(tmp / "nexus"), CLAUDE_CONFIG_DIR=str(tmp / "claude"))
+    env.pop("NEXUS_INSIGHTS_DB", None)
+    if (tmp / "db_url").exists():
+        env["NEXUS_INSIGHTS_DB"] = (tmp / "db_url").read_text()
+    return env
+
+
+def _db_url(tmp: Path) -> str:
+    named = tmp / "db_url"
+    return named.read_text() if named.exists() else f"sqlite:///{tmp / 'nexus' / 'insights.db'}"
 
 
 def run(tmp: Path, *args, check=True):
-    env = dict(os.environ, HOME=str(tmp), NEXUS_INSIGHTS_HOME=str(tmp / "nexus"), CLAUDE_CONFIG_DIR=str(tmp / "claude"))
-    env.pop("NEXUS_INSIGHTS_DB", None)
+    env = _env(tmp)
     r = subprocess.run([sys.executable, "-m", "nexus_tui", *args], env=env, capture_output=True, text=True,
                        timeout=120, cwd=tmp)
     if check:
@@ -29,9 +42,15 @@ def run(tmp: Path, *args, check=True):
     return r
 
 
-@pytest.fixture(scope="module")
-def fx(tmp_path_factory):
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def fx(request, tmp_path_factory):
+    """The real fixtures ingested once per backend (the default SQLite file, or a database on the test server)."""
     tmp = tmp_path_factory.mktemp("reports")
+    if request.param == "postgresql":
+        srv = request.getfixturevalue("pg_server")
+        if srv.admin_url is None:
+            pytest.skip(srv.skip_reason or "no PostgreSQL server")
+        (tmp / "db_url").write_text(srv.new_database())
     copy_cc_tree(tmp / "claude")
     run(tmp, "ingest")
     return tmp
@@ -103,7 +122,7 @@ def test_tool_counts_and_failures_match_an_independent_count(fx):
 
 def test_tool_percentiles_are_nearest_rank_of_the_stored_latencies(fx):
     rows = report(fx, "tools")
-    store = store_at(fx / "nexus" / "insights.db")
+    store = open_store(_db_url(fx))
     with store.engine.connect() as conn:
         lat = {}
         for name, ms in conn.execute(text("SELECT tool_name, latency_ms FROM tool_calls WHERE latency_ms IS NOT NULL")):
@@ -192,6 +211,6 @@ def test_the_headless_path_never_imports_textual(fx):
             "try:\n    main(['--headless', 'summary'])\nexcept SystemExit as e:\n    assert e.code == 0, e.code\n"
             "bad = [m for m in sys.modules if m == 'textual' or m.startswith('textual.')]\n"
             "assert not bad, bad\nprint('clean')\n")
-    env = dict(os.environ, HOME=str(fx), NEXUS_INSIGHTS_HOME=str(fx / "nexus"), CLAUDE_CONFIG_DIR=str(fx / "claude"))
+    env = _env(fx)
     r = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=60)
     assert r.returncode == 0 and "clean" in r.stdout, r.stderr

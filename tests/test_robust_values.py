@@ -14,6 +14,7 @@ from nexus_tui.core.events import Batch, SessionRec, TaskRec, ms_from_iso
 from nexus_tui.core.parse import claude_code, lunaroute, nexus_events
 from nexus_tui.core.parse.claude_code import FileContext
 from nexus_tui.core.parse.guard import MAX_DURATION_MS, MAX_TOKENS, loads, slow_loads
+from nexus_tui.store import open_store
 from tests.conftest import REAL
 from tests.helpers import store_at
 from tests.test_store import _cli
@@ -116,8 +117,8 @@ def test_out_of_range_values_are_skipped_by_reason_and_ingest_goes_on(tmp_path):
 
 # --- the writer never raises on what a parser can return ----------------------------------------------------------
 
-def test_writer_stores_what_it_can_of_a_batch_the_database_refuses(tmp_path):
-    store = store_at(tmp_path / "db.sqlite")
+def test_writer_stores_what_it_can_of_a_batch_the_database_refuses(tmp_path, db_url):
+    store = open_store(db_url)
     t0 = ms_from_iso("2026-03-01T12:00:00.000Z")
     b = Batch()
     b.sessions += [SessionRec(id="w-s", start_ms=t0, end_ms=t0 + 1000),
@@ -143,8 +144,8 @@ def test_writer_stores_what_it_can_of_a_batch_the_database_refuses(tmp_path):
     assert res.new_tasks == 3 and res.dropped == {}
 
 
-def test_a_record_missing_a_required_value_is_dropped_and_counted(tmp_path):
-    store = store_at(tmp_path / "db.sqlite")
+def test_a_record_missing_a_required_value_is_dropped_and_counted(tmp_path, db_url):
+    store = open_store(db_url)
     t0 = ms_from_iso("2026-03-01T12:00:00.000Z")
     b = Batch(sessions=[SessionRec(id="x", start_ms=t0, end_ms=t0)],
               tasks=[TaskRec(id="keep", session_id="x", ts_ms=t0, source="otel", model="m"),
@@ -160,7 +161,7 @@ def test_a_record_missing_a_required_value_is_dropped_and_counted(tmp_path):
 
 # --- the collector: one source's or file's failure never stops the others, nor the rollups -----------------------
 
-def test_a_failing_source_and_file_never_stop_the_others_nor_the_rollups(tmp_path):
+def test_a_failing_source_and_file_never_stop_the_others_nor_the_rollups(tmp_path, db_url):
     from nexus_tui.collect.collector import Collector
     from nexus_tui.collect.sources import ClaudeCodeSource, FileSource
 
@@ -178,7 +179,7 @@ def test_a_failing_source_and_file_never_stop_the_others_nor_the_rollups(tmp_pat
     projects = tmp_path / "claude" / "projects"
     _jsonl(projects / "-w-robust" / "s.jsonl",
            [_cc(), _cc(requestId="req_r2", uuid="u2", id="msg_r2", timestamp="2026-03-01T12:01:00.000Z")])
-    store = store_at(tmp_path / "db.sqlite")
+    store = open_store(db_url)
     col = Collector(store, [Exploding([boom]), ClaudeCodeSource([projects])], workers=1)
     rep = col.run_once()  # raised RuntimeError before, and wrote nothing of the transcript
     assert rep.written.new_tasks == 2
@@ -190,7 +191,7 @@ def test_a_failing_source_and_file_never_stop_the_others_nor_the_rollups(tmp_pat
     assert str(boom / "b.jsonl") in cursors and str(boom / "a.jsonl") not in cursors  # read again next pass
 
 
-def test_a_write_failing_for_one_file_keeps_the_other_files_of_its_group(tmp_path, monkeypatch):
+def test_a_write_failing_for_one_file_keeps_the_other_files_of_its_group(tmp_path, db_url, monkeypatch):
     from nexus_tui.collect.collector import Collector
     from nexus_tui.collect.sources import ClaudeCodeSource
     from nexus_tui.store import writer as writer_mod
@@ -198,7 +199,7 @@ def test_a_write_failing_for_one_file_keeps_the_other_files_of_its_group(tmp_pat
     projects = tmp_path / "claude" / "projects"
     _jsonl(projects / "-a" / "good.jsonl", [_cc()])
     _jsonl(projects / "-b" / "poison.jsonl", [_cc(sessionId="poison", requestId="req_p", id="msg_p")])
-    store = store_at(tmp_path / "db.sqlite")
+    store = open_store(db_url)
     real = writer_mod.Writer._write
 
     def failing(self, conn, p, res):  # a failure no sanitizing can help (say, a bug in a rollup)
@@ -322,47 +323,7 @@ def test_a_parser_bug_costs_only_its_line(monkeypatch):
     assert sorted(state["recent"]) == ["u1", "u3"]  # the state as if the bad line had not been there
 
 
-# --- PostgreSQL: the same batch, a real server --------------------------------------------------------------------
-
-@pytest.fixture(scope="module")
-def pg_url():
-    """A throwaway PostgreSQL server on a Unix socket (skipped where there is none to start)."""
-    import os
-    import pwd
-    import shutil
-    import socket
-    import subprocess
-    import tempfile
-
-    initdb, pg_ctl = shutil.which("initdb"), shutil.which("pg_ctl")
-    if not initdb or not pg_ctl:
-        pytest.skip("no PostgreSQL server binaries")
-    base = tempfile.mkdtemp(prefix="nexus-pg-")
-    run_as: list[str] = []
-    if os.geteuid() == 0:  # initdb refuses root: run the server as the postgres user
-        try:
-            pw = pwd.getpwnam("postgres")
-        except KeyError:
-            pytest.skip("running as root and there is no postgres user")
-        os.chown(base, pw.pw_uid, pw.pw_gid)
-        run_as = ["runuser", "-u", "postgres", "--"]
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    data = os.path.join(base, "data")
-    try:
-        subprocess.run(run_as + [initdb, "-D", data, "-A", "trust", "-U", "postgres"], check=True,
-                       capture_output=True, timeout=60)
-        subprocess.run(run_as + [pg_ctl, "-D", data, "-o", f"-k {base} -p {port} -c listen_addresses=''",
-                                 "-l", os.path.join(base, "log"), "-w", "start"], check=True, capture_output=True,
-                       timeout=60)
-    except (subprocess.SubprocessError, OSError) as e:
-        shutil.rmtree(base, ignore_errors=True)
-        pytest.skip(f"cannot start PostgreSQL: {e}")
-    yield f"postgresql+psycopg://postgres@/postgres?host={base}&port={port}"
-    subprocess.run(run_as + [pg_ctl, "-D", data, "-m", "immediate", "stop"], capture_output=True, timeout=60)
-    shutil.rmtree(base, ignore_errors=True)
-
+# --- PostgreSQL: the same batch, on the tests' server (conftest pg_url) --------------------------------------------------------------------
 
 def test_postgresql_writer_never_raises_on_what_sqlite_takes(pg_url):
     """PostgreSQL refuses NUL in text and an INTEGER over 32 bits where SQLite stores both; the writer stores the

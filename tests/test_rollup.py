@@ -126,7 +126,7 @@ def conn_rows_by_session(raw_tasks, session_of, a, b, model):
 
 def rollup_rows(conn):
     cols = "session_id, bucket_ms, model, source, routing, tier, persona, cli_tool, agent, tasks, tokens_in, " \
-           "tokens_out, cache_creation_tokens, cache_read_tokens, ROUND(cost_usd, 9), unpriced, lat_n, lat_sum, " \
+           "tokens_out, cache_creation_tokens, cache_read_tokens, ROUND(CAST(cost_usd AS NUMERIC), 9), unpriced, lat_n, lat_sum, " \
            "lat_max, rated_helpful, rated_not_helpful, first_ms, last_ms, lat_hist"
     t = sorted((tuple(r) for r in conn.execute(text(f"SELECT {cols} FROM task_rollups"))), key=repr)
     u = sorted((tuple(r) for r in conn.execute(text(
@@ -134,19 +134,19 @@ def rollup_rows(conn):
         "ok_helpful, ok_not_helpful, lat_n, lat_sum, lat_max, lat_hist FROM tool_rollups"))), key=repr)
     th = sorted((tuple(r) for r in conn.execute(text(
         "SELECT bucket_ms, model, source, routing, tier, persona, cli_tool, agent, tasks, tokens_in, tokens_out, "
-        "ROUND(cost_usd, 9), unpriced, lat_n, lat_sum, lat_max, rated_helpful, first_ms, last_ms, lat_hist "
+        "ROUND(CAST(cost_usd AS NUMERIC), 9), unpriced, lat_n, lat_sum, lat_max, rated_helpful, first_ms, last_ms, lat_hist "
         "FROM task_hours"))), key=repr)
     uh = sorted((tuple(r) for r in conn.execute(text(
         "SELECT bucket_ms, tool_name, mcp_server, error_type, calls, failures, pending, ok_all, ok_helpful, "
         "ok_not_helpful, lat_n, lat_sum, lat_max, lat_hist FROM tool_hours"))), key=repr)
     td = sorted((tuple(r) for r in conn.execute(text(
-        "SELECT bucket_ms, model, agent, tasks, tokens_out, ROUND(cost_usd, 9), lat_n, lat_max, first_ms, last_ms, "
+        "SELECT bucket_ms, model, agent, tasks, tokens_out, ROUND(CAST(cost_usd AS NUMERIC), 9), lat_n, lat_max, first_ms, last_ms, "
         "lat_hist FROM task_days"))), key=repr)
     ud = sorted((tuple(r) for r in conn.execute(text(
         "SELECT bucket_ms, tool_name, mcp_server, error_type, calls, failures, ok_all, ok_helpful, lat_hist "
         "FROM tool_days"))), key=repr)
     sd = sorted((tuple(r) for r in conn.execute(text(
-        "SELECT session_id, bucket_ms, tasks, tokens_out, ROUND(cost_usd, 9), lat_n, lat_max, rated_helpful, first_ms "
+        "SELECT session_id, bucket_ms, tasks, tokens_out, ROUND(CAST(cost_usd AS NUMERIC), 9), lat_n, lat_max, rated_helpful, first_ms "
         "FROM task_session_days"))), key=repr)
     usd = sorted((tuple(r) for r in conn.execute(text(
         "SELECT session_id, bucket_ms, tool_name, calls, failures, ok_all, ok_helpful, ok_not_helpful "
@@ -155,11 +155,11 @@ def rollup_rows(conn):
 
 
 @pytest.mark.parametrize("mode", ["by bucket", "whole sessions", "deferred"])
-def test_incremental_rollups_equal_a_rebuild_and_the_raw_sums(tmp_path, monkeypatch, mode):
+def test_incremental_rollups_equal_a_rebuild_and_the_raw_sums(db_url, monkeypatch, mode):
     """``by bucket``: few sessions per write, summed over their marked buckets; ``whole sessions``: many, summed whole;
     ``deferred``: a collector pass, buckets marked per write and summed once at the end."""
     rng = random.Random(7)
-    store = open_store(f"sqlite:///{tmp_path / 'r.db'}")
+    store = open_store(db_url)
     batches, tasks, calls = random_history(rng)
     if mode == "whole sessions":
         monkeypatch.setattr(rollup, "_FEW", 0)
@@ -237,10 +237,10 @@ def test_incremental_rollups_equal_a_rebuild_and_the_raw_sums(tmp_path, monkeypa
 
 
 @pytest.mark.parametrize("seed", [3, 4, 5])
-def test_percentiles_are_the_exact_nearest_rank_for_any_range(tmp_path, seed):
+def test_percentiles_are_the_exact_nearest_rank_for_any_range(db_url, seed):
     """The histograms find the bin, the bin's values come from the rows: equal to sorting every latency."""
     rng = random.Random(seed)
-    store = open_store(f"sqlite:///{tmp_path / 'p.db'}")
+    store = open_store(db_url)
     batches, _tasks, _calls = random_history(rng, 600)
     for b in batches:
         store.writer.write(b)
@@ -294,22 +294,22 @@ def test_a_rating_moves_the_useful_changes_at_once(tmp_path_factory, seed):
     store.close()
 
 
-def test_bins_computed_in_sql_equal_the_sketch(tmp_path, monkeypatch):
+def test_bins_computed_in_sql_equal_the_sketch(db_url, monkeypatch):
     """Where the database has LN the bins are computed in SQL; they equal core.sketch's, and so do the rollups
     built without it."""
     rng = random.Random(11)
-    store = open_store(f"sqlite:///{tmp_path / 'b.db'}")
+    store = open_store(db_url)
     batches, _tasks, _calls = random_history(rng, 300)
     for b in batches:
         store.writer.write(b)
     values = [0, 1, 127, 128, 129, 130, 131, 500, 1_000, 1_234, 65_535, 99_999, 3_600_000, 86_400_000]
     with store.engine.connect() as conn:
         expr = rollup._bin_sql(conn, "v")
-        assert expr is not None  # Python's SQLite has its math functions here; the other path is tested below
+        assert expr is not None  # Python's SQLite and PostgreSQL have LN; the other path is tested below
         for v in values + [rng.randrange(0, 10_000_000) for _ in range(500)]:
-            assert conn.exec_driver_sql(f"SELECT {expr} FROM (SELECT {v} AS v)").scalar() == sketch.bin_of(v)
+            assert conn.exec_driver_sql(f"SELECT {expr} FROM (SELECT {v} AS v) AS x").scalar() == sketch.bin_of(v)
         with_sql = rollup_rows(conn)
-    monkeypatch.setitem(rollup._LN, "sqlite", False)
+    monkeypatch.setitem(rollup._LN, store.engine.dialect.name, False)
     with store.engine.begin() as conn:
         rollup.rebuild(conn)
     with store.engine.connect() as conn:

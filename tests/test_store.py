@@ -76,26 +76,24 @@ def test_a_version_1_database_migrates_keeping_its_rows(tmp_path):
         assert conn.execute(text("SELECT COUNT(*) FROM schema_version")).scalar() == SCHEMA_VERSION - 1
 
 
-def test_a_version_2_database_gains_the_session_stats_table(tmp_path):
-    db = tmp_path / "v2.sqlite"
-    store = store_at(db)
+def test_a_version_2_database_gains_the_session_stats_table(db_url):
+    store = open_store(db_url)
     with store.engine.begin() as conn:  # make it look like a version-2 database: no session_stats, version 2
         conn.execute(text("DROP TABLE session_stats"))
         conn.execute(text("DELETE FROM schema_version"))
         conn.execute(text("INSERT INTO schema_version (version, applied_at) VALUES (2, '2026-11-01T00:00:00.000Z')"))
     store.close()
-    again = store_at(db)
+    again = open_store(db_url)
     assert "session_stats" in inspect(again.engine).get_table_names()
     with again.engine.connect() as conn:
         assert [r[0] for r in conn.execute(text("SELECT version FROM schema_version ORDER BY version"))] == list(
             range(2, SCHEMA_VERSION + 1))
 
 
-def test_a_version_3_database_gains_rollups_built_from_its_rows(tmp_path):
+def test_a_version_3_database_gains_rollups_built_from_its_rows(tmp_path, db_url):
     """Version 4 adds task_rollups/tool_rollups; migrating a version-3 database builds them from the stored rows,
     and they sum to exactly what the rows sum to."""
-    db = tmp_path / "v3.sqlite"
-    store = store_at(db)
+    store = open_store(db_url)
     projects = copy_cc_tree(tmp_path / "claude")
     collector_for(store, projects).run_once()
     with store.engine.begin() as conn:  # back to version 3: no rollup tables
@@ -103,13 +101,13 @@ def test_a_version_3_database_gains_rollups_built_from_its_rows(tmp_path):
         conn.execute(text("DROP TABLE tool_rollups"))
         conn.execute(text("DELETE FROM schema_version WHERE version = 4"))
     store.close()
-    again = store_at(db)
+    again = open_store(db_url)
     with again.engine.connect() as conn:
         raw = conn.execute(text("SELECT COUNT(*), SUM(tokens_in), SUM(tokens_out), SUM(cache_read_tokens), "
                                 "SUM(cache_creation_tokens), SUM(latency_ms) FROM tasks")).one()
         rolled = conn.execute(text("SELECT SUM(tasks), SUM(tokens_in), SUM(tokens_out), SUM(cache_read_tokens), "
                                    "SUM(cache_creation_tokens), SUM(lat_sum) FROM task_rollups")).one()
-        calls = conn.execute(text("SELECT COUNT(*), SUM(CASE WHEN success = 0 THEN 1 ELSE 0 END) FROM tool_calls "
+        calls = conn.execute(text("SELECT COUNT(*), SUM(CASE WHEN NOT success THEN 1 ELSE 0 END) FROM tool_calls "
                                   "WHERE tool_name IS NOT NULL")).one()
         rolled_calls = conn.execute(text("SELECT SUM(calls), SUM(failures) FROM tool_rollups")).one()
         versions = [r[0] for r in conn.execute(text("SELECT version FROM schema_version ORDER BY version"))]

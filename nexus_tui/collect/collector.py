@@ -13,7 +13,6 @@ from collections.abc import Callable
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
 
-from sqlalchemy import select
 from sqlalchemy.exc import InterfaceError, OperationalError, SQLAlchemyError
 
 from nexus_tui.core.events import iso_from_ms
@@ -23,7 +22,6 @@ from nexus_tui.collect.parsing import (PARALLEL_MIN_BYTES, Ahead, FileResult, Pl
 from nexus_tui.collect.sources import FileSource
 from nexus_tui.store import Store
 from nexus_tui.store.engine import describe_db_error
-from nexus_tui.store.schema import IngestCursor
 from nexus_tui.store.writer import CursorUpdate, Prepared, WriteResult, prepare, sanitize_batch
 
 __all__ = ["Collector", "CollectorThread", "FileResult", "PassReport", "PARALLEL_MIN_BYTES", "read_file"]
@@ -83,11 +81,7 @@ class Collector:
             return self.store.writer.rate(task_id, rating)
 
     def _cursors(self, source: FileSource) -> dict[str, tail.SavedCursor]:
-        t = IngestCursor.__table__
-        with self.store.engine.connect() as conn:
-            rows = conn.execute(select(t.c.path, t.c.offset, t.c.dev, t.c.inode, t.c.size, t.c.mtime_ns,
-                                       t.c.head_hash, t.c.state, t.c.lines, t.c.skipped)
-                                .where(t.c.source == source.name)).fetchall()
+        rows = self.store.writer.cursor_rows(source.name)  # this machine's (docs/teams.md)
         return {r[0]: tail.saved_cursor(r[1:]) for r in rows}
 
     def run_once(self, ahead: Ahead | None = None) -> PassReport:

@@ -346,7 +346,7 @@ class Ahead:
             self.pool = None
 
 
-def start(db_url: str, sources: list[FileSource], workers: int | None = None) -> Ahead:
+def start(db_url: str, sources: list[FileSource], workers: int | None = None, machine: str | None = None) -> Ahead:
     """Plan a pass over ``sources`` without SQLAlchemy and start parsing the big ones in worker processes.
 
     Only for a plain SQLite file (the cursors are read with the standard library); for any other database, or when
@@ -354,7 +354,7 @@ def start(db_url: str, sources: list[FileSource], workers: int | None = None) ->
     workers = default_workers() if workers is None else workers
     ahead = Ahead()
     for source in sources:
-        rows = _cursor_rows(db_url, source.name)
+        rows = _cursor_rows(db_url, source.name, machine)
         if rows is None:
             break
         ahead.plans[source.name] = plan(source, {r[0]: tail.saved_cursor(r[1:]) for r in rows})
@@ -369,7 +369,14 @@ def start(db_url: str, sources: list[FileSource], workers: int | None = None) ->
     return ahead
 
 
-def _cursor_rows(db_url: str, source_name: str) -> list[tuple] | None:
+def _cursor_rows(db_url: str, source_name: str, machine: str | None = None) -> list[tuple] | None:
+    """The saved cursors of ``machine`` (its paths as on this machine: docs/teams.md)."""
     from nexus_tui.store.engine import quick_select
 
-    return quick_select(db_url, _CURSOR_SQL, (source_name,))
+    if machine is None:
+        return quick_select(db_url, _CURSOR_SQL, (source_name,))
+    rows = quick_select(db_url, _CURSOR_SQL + " AND machine = ?", (source_name, machine))
+    if not rows:
+        return rows  # None: the read failed (or a database before machines): the collector plans the pass itself
+    mine = f"{machine}/"
+    return [(r[0][len(mine):] if r[0].startswith(mine) else r[0], *r[1:]) for r in rows]

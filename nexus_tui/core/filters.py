@@ -22,6 +22,7 @@ class Filters:
     cli_tool: str | None = None
     persona: str | None = None
     range_name: str = "all"
+    machine: str | None = None  # a machine's id or name (docs/teams.md): its sessions only
     cost_mode: str = "auto"  # auto | calculate | display: which cost the reports sum (store/rollup.py cost_expr)
 
     def with_(self, **kw) -> "Filters":

@@ -42,11 +42,12 @@ class Store:
 
 
 def open_store(url: str, *, create: bool = True, busy_timeout_s: float | None = None,
-               read_only_ok: bool = False) -> Store:
+               read_only_ok: bool = False, machine: tuple[str, str | None] | None = None) -> Store:
     """Open (and create or migrate) the database at ``url``; raises StoreError with a clear message.
 
     ``read_only_ok`` (reports that write nothing): a SQLite file in a read-only folder, or itself read-only, is opened
-    read-only, provided its schema is the current one."""
+    read-only, provided its schema is the current one. ``machine``: (id, name) of the collector writing through this
+    store (nexus_tui/machine.py; docs/teams.md): registered, and every row it writes names it."""
     from sqlalchemy.exc import SQLAlchemyError
 
     from nexus_tui.store.engine import folder_problem
@@ -74,4 +75,11 @@ def open_store(url: str, *, create: bool = True, busy_timeout_s: float | None = 
     except OSError as e:
         where = f"the folder {e.filename}" if getattr(e, "filename", None) else f"the database {url}"
         raise StoreError(f"cannot create {where}: {e.strerror or e}") from e
-    return Store(url=url, engine=engine, writer=Writer(engine))
+    writer = Writer(engine)
+    if machine is not None and not read_only:
+        try:
+            writer.set_machine(*machine)
+        except SQLAlchemyError as e:
+            engine.dispose()
+            raise StoreError(describe_db_error(e, url)) from e
+    return Store(url=url, engine=engine, writer=writer)

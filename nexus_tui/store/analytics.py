@@ -28,6 +28,7 @@ from nexus_tui.core.scoring import (
 from nexus_tui.core import sketch
 from nexus_tui.store import rollup
 from nexus_tui.store.queries import TC, T, _values_between, session_count, session_filter, task_conds, tool_conds
+from nexus_tui.store.schema import money
 
 TOKEN_TYPES = ("tokens_in", "tokens_out", "cache_creation_tokens", "cache_read_tokens")
 TOKEN_TYPE_LABELS = {"tokens_in": "input", "tokens_out": "output", "cache_creation_tokens": "cache write",
@@ -179,6 +180,7 @@ def timeline(engine: Engine, f: Filters, *, start_ms: int, end_ms: int, bucket_m
                     cost[i] += float(r.usd or 0.0)
                     for k in TOKEN_TYPES:
                         series[TOKEN_TYPE_LABELS[k]][i] += float(getattr(r, k) or 0)
+    cost = [money(c) for c in cost]
     starts = [(first + i) * bucket_ms - off for i in range(n)]
     step = 1
     if n > columns:  # alignment added a partial bucket at an end, or the caller asked for fewer columns
@@ -215,7 +217,7 @@ def spend_buckets(engine: Engine, f: Filters, start_ms: int, end_ms: int, bucket
         for k, v in conn.execute(select(b, func.sum(u.c.cost_usd)).group_by(b)):
             if 0 <= int(k) - first < n:
                 out[int(k) - first] += float(v or 0.0)
-    return out
+    return [money(c) for c in out]
 
 
 def daily_spend(engine: Engine, f: Filters, tz: tzinfo, days: int = 366) -> list[dict]:
@@ -237,6 +239,7 @@ def daily_spend(engine: Engine, f: Filters, tz: tzinfo, days: int = 366) -> list
         d["tasks"] += int(n)
     res = [out[k] for k in sorted(out, reverse=True)[:days]]
     for d in res:
+        d["cost_usd"], d["cloud_cost_equivalent"] = money(d["cost_usd"]), money(d["cloud_cost_equivalent"])
         d["local_savings_usd"] = d["cloud_cost_equivalent"] - d["cost_usd"]
     return res
 

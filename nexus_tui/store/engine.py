@@ -108,7 +108,28 @@ def make_engine(url: str, busy_timeout_s: float | None = None, read_only: bool =
         return engine
     if u.get_backend_name() == "postgresql" and u.get_driver_name() in ("", "psycopg2") :
         u = u.set(drivername="postgresql+psycopg")
-    return create_engine(u, pool_pre_ping=True)
+    engine = create_engine(u, pool_pre_ping=True)
+    if u.get_backend_name() == "postgresql":
+        @event.listens_for(engine, "connect")
+        def _on_pg_connect(dbapi_conn, _rec):  # pragma: no cover - exercised by the PostgreSQL tests
+            _numeric_as_number(dbapi_conn)
+    return engine
+
+
+def _numeric_as_number(dbapi_conn) -> None:
+    """PostgreSQL's SUM of an integer column is NUMERIC, which psycopg returns as Decimal; SQLite returns int or
+    float. Read NUMERIC as int when integral, else float, so every query gives the same Python types on both."""
+    from psycopg.adapt import Loader
+
+    class _NumberLoader(Loader):
+        def load(self, data):
+            s = bytes(data).decode("ascii")
+            try:
+                return int(s)
+            except ValueError:
+                return float(s)
+
+    dbapi_conn.adapters.register_loader("numeric", _NumberLoader)
 
 
 def upsert(engine_or_conn, table):

@@ -13,7 +13,7 @@ from sqlalchemy.schema import CreateIndex
 
 from nexus_tui.core.events import ms_from_iso
 from nexus_tui.store.engine import write_tx
-from nexus_tui.store.schema import PROXY_SCHEMA_VERSION, SCHEMA_VERSION, TABLES, SchemaVersion, Session, Task
+from nexus_tui.store.schema import MACHINE_SCHEMA_VERSION, PROXY_SCHEMA_VERSION, SCHEMA_VERSION, TABLES, SchemaVersion, Session, Task
 from sqlmodel import SQLModel
 
 
@@ -103,9 +103,22 @@ def _rebuild_rollups(conn) -> None:
 # tool_calls.wait_ms (rows stored before keep NULL: their source did not say, or they were read before) and the
 # rollups' sums of the cost modes (rebuilt); secrets redacted from the free text stored before; 6
 # (PROXY_SCHEMA_VERSION): the proxy's task columns, quota_snapshots, and conversation linking's link_keys with the
-# lookup indexes on tasks
+# lookup indexes on tasks; 8 (MACHINE_SCHEMA_VERSION): the machine columns and the machines table (rows stored before
+# keep NULL until the first machine registers as the home one: store/machines.py register)
 MIGRATIONS = {2: [_add_missing, _backfill_v2], 3: [_add_missing], 4: [_add_missing, _rebuild_rollups],
-              5: [_add_missing, _rebuild_rollups, _redact_stored], PROXY_SCHEMA_VERSION: [_add_missing, _link_schema]}
+              5: [_add_missing, _rebuild_rollups, _redact_stored], PROXY_SCHEMA_VERSION: [_add_missing, _link_schema],
+              MACHINE_SCHEMA_VERSION: [_add_missing]}
+
+
+MIGRATION_LOCK_KEY = 0x6E6578_7573  # "nexus": the PostgreSQL advisory lock every migrating process takes first
+
+
+def _migration_lock(conn) -> None:
+    """Serialize migrations across processes and machines. SQLite: the write transaction (BEGIN IMMEDIATE) already
+    does. PostgreSQL: a transaction-scoped advisory lock, so two processes opening a new database at once do not
+    both create the tables (the second waits, then finds the schema made)."""
+    if conn.dialect.name == "postgresql":
+        conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({MIGRATION_LOCK_KEY})")
 
 
 def migrate(engine: Engine) -> tuple[int, int]:
@@ -117,6 +130,7 @@ def migrate(engine: Engine) -> tuple[int, int]:
         return start, start
     if missing:  # a table added within this version (development databases): create it
         with write_tx(engine) as conn:
+            _migration_lock(conn)
             before = set(inspect(conn).get_table_names())
             _add_missing(conn)
             _link_schema(conn)
@@ -125,6 +139,7 @@ def migrate(engine: Engine) -> tuple[int, int]:
                 _rebuild_rollups(conn)  # a new rollup level is built from the rows
         return start, start
     with write_tx(engine) as conn:
+        _migration_lock(conn)
         start = current_version(conn)  # again, under the write lock: another process may have migrated
         if start > SCHEMA_VERSION:
             from nexus_tui.store.engine import StoreError

@@ -20,7 +20,7 @@ from nexus_tui.core import sketch
 from nexus_tui.core.events import iso_from_ms
 from nexus_tui.core.filters import Filters
 from nexus_tui.store import rollup
-from nexus_tui.store.schema import ErrorEvent, Session, Task, ToolCall
+from nexus_tui.store.schema import ErrorEvent, Session, Task, ToolCall, money
 
 T = Task.__table__
 S = Session.__table__
@@ -39,6 +39,11 @@ def _session_conds(f: Filters) -> list:
         c.append(S.c.persona == f.persona)
     if f.cli_tool:
         c.append(S.c.cli_tool == f.cli_tool)
+    if f.machine:  # its id, or its readable name
+        from nexus_tui.store.schema import Machine
+
+        m = Machine.__table__
+        c.append(or_(S.c.machine == f.machine, S.c.machine.in_(select(m.c.id).where(m.c.name == f.machine))))
     return c
 
 
@@ -391,7 +396,7 @@ def sessions(engine: Engine, f: Filters, *, limit: int | None = None, offset: in
     total_tokens = (func.coalesce(agg.c.tokens_in, 0) + func.coalesce(agg.c.tokens_out, 0)
                     + func.coalesce(agg.c.cache_creation_tokens, 0)
                     + func.coalesce(agg.c.cache_read_tokens, 0)).label("total_tokens")
-    q = (select(S.c.id, S.c.cli_tool, S.c.project, S.c.cwd, S.c.git_branch, S.c.persona, S.c.nexus_mode,
+    q = (select(S.c.id, S.c.machine, S.c.cli_tool, S.c.project, S.c.cwd, S.c.git_branch, S.c.persona, S.c.nexus_mode,
                 S.c.cli_version, S.c.start_ms, S.c.end_ms, duration,
                 func.coalesce(agg.c.tasks, 0).label("tasks"), func.coalesce(agg.c.tokens_in, 0).label("tokens_in"),
                 func.coalesce(agg.c.tokens_out, 0).label("tokens_out"),
@@ -495,6 +500,7 @@ def daily(engine: Engine, f: Filters, tz: tzinfo) -> list[dict]:
     for key in sorted(days):
         d = days[key]
         d["models"] = sorted(d["models"])
+        d["cost_usd"] = money(d["cost_usd"])  # folded in Python from quarter hours: the same figure on every plan
         d["total_tokens"] = d["tokens_in"] + d["tokens_out"] + d["cache_creation_tokens"] + d["cache_read_tokens"]
         d["cache_hit_rate"] = cache_hit_rate(d["tokens_in"], d["cache_read_tokens"], d["cache_creation_tokens"])
         out.append(d)

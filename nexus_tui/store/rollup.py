@@ -112,10 +112,24 @@ def _by_session(keys: Iterable[tuple[str, int | None]]) -> dict[str, set]:
     return out
 
 
+ROLLUP_LOCK_KEY = 0x6E6578_7572  # the PostgreSQL advisory lock held while rollup rows are rebuilt
+
+
+def lock(conn) -> None:
+    """Serialize rollup upkeep between writers. SQLite's writers are serialized already (BEGIN IMMEDIATE); on
+    PostgreSQL two collectors (other processes, other machines) rebuilding the same bucket at once would each delete
+    the old row and insert their own (READ COMMITTED): a transaction-scoped advisory lock makes the second wait, and
+    its statements then see the first one's committed rows, so the last rebuild of a bucket counts every row."""
+    if conn.dialect.name == "postgresql":
+        conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({ROLLUP_LOCK_KEY})")
+
+
 def recompute(conn, task_keys: Iterable[tuple[str, int]] = (), tool_keys: Iterable[tuple[str, int | None]] = ()) -> None:
     """Rebuild the rollup rows of the given (session_id, bucket_ms) pairs from the stored rows (inside the
     caller's write transaction)."""
     task_keys, tool_keys = set(task_keys), set(tool_keys)
+    if task_keys or tool_keys:
+        lock(conn)
     if task_keys:
         _recompute_tasks(conn, task_keys)
         _recompute_coarser(conn, "task", {b for _s, b in task_keys})
@@ -167,11 +181,17 @@ def mark(conn, task_keys: Iterable[tuple[str, int]] = (), tool_keys: Iterable[tu
 
 def apply_marks(conn) -> bool:
     """Sum every queued pair into the rollups and empty the queue (one write transaction)."""
-    rows = conn.exec_driver_sql("SELECT kind, session_id, bucket_ms FROM rollup_dirty").fetchall()
+    lock(conn)
+    rows = conn.exec_driver_sql("SELECT id, kind, session_id, bucket_ms FROM rollup_dirty").fetchall()
     if not rows:
         return False
-    recompute(conn, {(s, b) for k, s, b in rows if k == "task"}, {(s, b) for k, s, b in rows if k == "tool"})
-    conn.exec_driver_sql("DELETE FROM rollup_dirty")
+    recompute(conn, {(s, b) for _i, k, s, b in rows if k == "task"}, {(s, b) for _i, k, s, b in rows if k == "tool"})
+    # only the marks summed here: another writer's marks committed meanwhile stay queued for their own pass
+    ids = sorted(r[0] for r in rows)
+    p = _p(conn)
+    for i in range(0, len(ids), 500):
+        chunk = ids[i:i + 500]
+        conn.exec_driver_sql(f"DELETE FROM rollup_dirty WHERE id IN ({', '.join([p] * len(chunk))})", tuple(chunk))
     return True
 
 

@@ -8,11 +8,43 @@ cache_read_tokens + cache_creation_tokens. See docs/schema.md.
 
 from __future__ import annotations
 
-from sqlalchemy import BigInteger, Column, Index, Text
+from sqlalchemy import BigInteger, Column, Float, Index, Text
+from sqlalchemy.types import TypeDecorator
 from sqlmodel import Field, SQLModel
 
 # Version 6 (the recording proxy, issue 11): the task columns below "added in version 6" and quota_snapshots.
-from nexus_tui.store.version import PROXY_SCHEMA_VERSION, SCHEMA_VERSION  # noqa: E402,F401 (one place, no SQLAlchemy)
+# Version 8 (many machines, issue 13 section 3): the machine columns and the machines table.
+from nexus_tui.store.version import (MACHINE_SCHEMA_VERSION, PROXY_SCHEMA_VERSION,  # noqa: E402,F401
+                                     SCHEMA_VERSION)  # one place, read without SQLAlchemy
+
+
+MONEY_DECIMALS = 9
+
+
+class Money(TypeDecorator):
+    """US dollars: a FLOAT column (the DDL is unchanged), read back rounded to the nano-dollar.
+
+    A sum of floats depends on the order and the algorithm of the addition: SQLite's SUM compensates (Kahan-Babuska-
+    Neumaier, SQLite 3.43+), PostgreSQL's adds plainly, and either may visit rows in another order, so the same costs
+    summed on the two backends differ in the last bits (0.45065955 against 0.45065954999999996). Every expression
+    typed by a money column (its SUM, COALESCE, CASE, a subquery's or a union's column) is read through here, so
+    both backends report the same figures. A nano-dollar is far below any price step (genai-prices' per-token
+    prices are exact at 1e-12 per token, our figures are shown to the cent)."""
+
+    impl = Float
+    cache_ok = True
+
+    def process_result_value(self, value, dialect):
+        return None if value is None else round(float(value), MONEY_DECIMALS)
+
+
+def money(usd: float) -> float:
+    """A dollar figure summed in Python (days folded from quarter hours, buckets) as a money column reads."""
+    return round(float(usd), MONEY_DECIMALS)
+
+
+def _money():
+    return Field(default=None, sa_type=Money)
 
 
 def _big(**kw):
@@ -35,6 +67,8 @@ class Session(SQLModel, table=True):
     cli_version: str | None = None
     start_ms: int | None = _big(index=True)
     end_ms: int | None = _big()
+    # --- added in version 8 (MACHINE_SCHEMA_VERSION): the machine (collector) that wrote the row (docs/teams.md) ---
+    machine: str | None = Field(default=None, index=True)
 
 
 class Task(SQLModel, table=True):
@@ -55,8 +89,8 @@ class Task(SQLModel, table=True):
     tokens_in: int | None = None
     tokens_out: int | None = None
     latency_ms: int | None = None
-    cost_usd: float | None = None
-    cloud_cost_equivalent: float | None = None
+    cost_usd: float | None = _money()
+    cloud_cost_equivalent: float | None = _money()
     quality_rating: int | None = None  # NULL, 1 helpful, 0 not helpful
     # --- added in version 2 ---
     ts_ms: int | None = _big(index=True)
@@ -87,7 +121,7 @@ class Task(SQLModel, table=True):
     priced_as: str | None = None  # genai-prices model id; NULL = unpriced
     rated_ms: int | None = _big()
     # --- added in version 5 ---
-    reported_cost_usd: float | None = None  # the source's own cost (Claude Code's cost_usd); cost_usd is computed
+    reported_cost_usd: float | None = _money()  # the source's own cost (Claude Code's cost_usd); cost_usd is computed
     # --- added in version 6 (the recording proxy; linking columns filled by core/linking.py) ---
     conversation_id: str | None = Field(default=None, index=True)
     branch_id: str | None = None
@@ -107,6 +141,9 @@ class Task(SQLModel, table=True):
     streamed: bool | None = None
     client: str | None = None  # the client's user agent
     retries: int | None = None  # the client's retry count (x-stainless-retry-count)
+    # --- added in version 8 (MACHINE_SCHEMA_VERSION): the machine (collector) that wrote the row (docs/teams.md) ---
+    machine: str | None = None
+    rated_by: str | None = None  # the machine id of the last rating (who rated)
 
 
 class RoutingDecision(SQLModel, table=True):
@@ -150,6 +187,8 @@ class ToolCall(SQLModel, table=True):
     result_length: int | None = None
     # --- added in version 5 ---
     wait_ms: int | None = None  # time the call waited for the user (a question, a permission prompt); latency_ms
+    # --- added in version 8 (MACHINE_SCHEMA_VERSION): the machine (collector) that wrote the row (docs/teams.md) ---
+    machine: str | None = None
     # is then the execution alone (docs/metrics.md)
 
 
@@ -165,6 +204,8 @@ class ErrorEvent(SQLModel, table=True):
     context: str | None = None  # JSON object
     session_id: str | None = Field(default=None, index=True)
     task_id: str | None = None
+    # --- added in version 8 (MACHINE_SCHEMA_VERSION): the machine (collector) that wrote the row (docs/teams.md) ---
+    machine: str | None = None
 
 
 class IngestCursor(SQLModel, table=True):
@@ -182,6 +223,8 @@ class IngestCursor(SQLModel, table=True):
     lines: int = Field(default=0, sa_column=Column(BigInteger, nullable=False, default=0))
     skipped: int = Field(default=0, sa_column=Column(BigInteger, nullable=False, default=0))
     last_seen: str | None = None
+    # --- added in version 8 (MACHINE_SCHEMA_VERSION): the machine (collector) that wrote the row (docs/teams.md) ---
+    machine: str | None = None  # NULL: the home machine (cursors written before version 8)
 
 
 class SessionStat(SQLModel, table=True):
@@ -237,8 +280,8 @@ class _TaskTotals(SQLModel):
     tokens_out: int | None = _bigt()
     cache_creation_tokens: int | None = _bigt()
     cache_read_tokens: int | None = _bigt()
-    cost_usd: float | None = None  # NULL when every task of the row is unpriced
-    cloud_cost_equivalent: float | None = None
+    cost_usd: float | None = _money()  # NULL when every task of the row is unpriced
+    cloud_cost_equivalent: float | None = _money()
     unpriced: int = 0
     lat_n: int = 0
     lat_sum: int | None = _bigt()
@@ -248,12 +291,12 @@ class _TaskTotals(SQLModel):
     first_ms: int | None = _bigt()
     last_ms: int | None = _bigt()
     # --- added in version 5: the cost of the other cost modes (store/rollup.py cost_expr) ---
-    cost_auto_usd: float | None = None
+    cost_auto_usd: float | None = _money()
     unpriced_auto: int = 0
-    cost_display_usd: float | None = None
+    cost_display_usd: float | None = _money()
     unpriced_display: int = 0
-    cloud_auto_usd: float | None = None
-    cloud_display_usd: float | None = None
+    cloud_auto_usd: float | None = _money()
+    cloud_display_usd: float | None = _money()
 
 
 class _TaskSums(_TaskTotals):
@@ -423,5 +466,18 @@ SCHEMA_V1_DDL = [
     alternatives_considered TEXT, classifier_version TEXT)""",
 ]
 
+class Machine(SQLModel, table=True):
+    """The machines (collectors) writing to this database (version 8). The first one to register is the home machine:
+    its rows keep the sources' natural ids; another machine's ids are prefixed with ``<its id>/`` (docs/teams.md)."""
+
+    __tablename__ = "machines"
+
+    id: str = Field(primary_key=True)
+    name: str | None = None  # a readable name (the host name, or [machine] name)
+    home: bool = Field(default=False, nullable=False)
+    first_seen_ms: int | None = _big()
+    last_seen_ms: int | None = _big()
+
+
 TABLES = [Session, Task, RoutingDecision, ToolCall, ErrorEvent, IngestCursor, SessionStat, TaskRollup, ToolRollup,
-          TaskHour, ToolHour, TaskDay, ToolDay, TaskSessionDay, ToolSessionDay, RollupDirty, QuotaSnapshot, SchemaVersion]
+          TaskHour, ToolHour, TaskDay, ToolDay, TaskSessionDay, ToolSessionDay, RollupDirty, QuotaSnapshot, Machine, SchemaVersion]

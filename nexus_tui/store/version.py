@@ -1,5 +1,6 @@
 """The schema version, in a module of its own: the ingest command compares it with the database's before it loads
 SQLAlchemy or the schema (``collect.parsing.Ahead.nothing_to_read``)."""
 
-PROXY_SCHEMA_VERSION = 6  # the recording proxy's columns and quota_snapshots
-SCHEMA_VERSION = 6
+PROXY_SCHEMA_VERSION = 6  # the recording proxy's task columns, quota_snapshots, link_keys
+MACHINE_SCHEMA_VERSION = 8  # the machine columns and the machines table
+SCHEMA_VERSION = 8

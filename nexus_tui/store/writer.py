@@ -7,7 +7,7 @@ writing the same response at once still converge on the same row (ON CONFLICT ..
 from __future__ import annotations
 
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from operator import itemgetter
 
 import math
@@ -426,6 +426,34 @@ class Writer:
     def __init__(self, engine: Engine):
         self.engine = engine
         self._deferring = 0
+        self.machine: str | None = None  # this collector's machine id (set_machine); None: rows name no machine
+        self._prefix = ""  # "" for the home machine, "<id>/" for another (store/machines.py)
+
+    def set_machine(self, machine_id: str, name: str | None = None) -> str:
+        """Write as machine ``machine_id`` from now on (registering it); returns the id prefix of its rows."""
+        from nexus_tui.store.machines import register
+
+        self._prefix = register(self.engine, machine_id, name)
+        self.machine = machine_id
+        return self._prefix
+
+    def _local(self, key: str) -> str:
+        """An id or path of this machine as stored."""
+        return self._prefix + key if self._prefix else key
+
+    def cursor_rows(self, source: str) -> list[tuple]:
+        """This machine's saved cursors of ``source``: (path as on this machine, offset, dev, inode, size, mtime_ns,
+        head_hash, state, lines, skipped)."""
+        t = IngestCursor.__table__
+        q = select(t.c.path, t.c.offset, t.c.dev, t.c.inode, t.c.size, t.c.mtime_ns, t.c.head_hash, t.c.state,
+                   t.c.lines, t.c.skipped).where(t.c.source == source)
+        if self.machine is not None:
+            mine = t.c.machine == self.machine
+            q = q.where(or_(mine, t.c.machine.is_(None)) if not self._prefix else mine)
+        with self.engine.connect() as conn:
+            rows = conn.execute(q).fetchall()
+        n = len(self._prefix)
+        return [(r[0][n:], *r[1:]) for r in rows if r[0].startswith(self._prefix)]
 
     @contextmanager
     def deferred_rollups(self, apply: bool = True):
@@ -465,6 +493,9 @@ class Writer:
                 prepared = prepare(batch)
             except Exception:  # noqa: BLE001 - records of the wrong types: coerce them, then lay them out
                 prepared = prepare(sanitize_batch(batch, dropped))
+        if self.machine is not None:
+            prepared = _relabel(prepared, self.machine, self._prefix)
+            cursors = [replace(c, path=self._local(c.path)) for c in cursors]
         res = WriteResult()
         try:
             with write_tx(self.engine) as conn:
@@ -551,12 +582,11 @@ class Writer:
         else:
             rollup.recompute(conn, task_keys, tool_keys)
         for task_id, rating in p.ratings:
-            res.ratings += self._rate(conn, task_id, rating)
+            res.ratings += self._rate(conn, task_id, rating, rated_by=self.machine)
         if p.links:
             _link(conn, p.links, {r[0] for r in rows.get("tasks", ())})
 
-    @staticmethod
-    def _cursors(conn, cursors: list[CursorUpdate]) -> None:
+    def _cursors(self, conn, cursors: list[CursorUpdate]) -> None:
         """Every cursor of a write in one executemany (the statement compiled once per process)."""
         if not cursors:
             return
@@ -568,15 +598,17 @@ class Writer:
                                              set_={k.name: getattr(ins.excluded, k.name) for k in t.columns
                                                    if k.name != "path"})
 
-        _executemany(conn, "cursors", build, [{k: getattr(c, k) for k in _CURSOR_COLS} for c in cursors])
+        machine = self.machine
+        _executemany(conn, "cursors", build, [{**{k: getattr(c, k) for k in _CURSOR_COLS}, "machine": machine}
+                                              for c in cursors])
 
     @staticmethod
-    def _rate(conn, task_id: str, rating: int | None, now_ms: int | None = None) -> int:
+    def _rate(conn, task_id: str, rating: int | None, now_ms: int | None = None, rated_by: str | None = None) -> int:
         import time
 
         t = Task.__table__
         r = conn.execute(update(t).where(t.c.id == task_id).values(
-            quality_rating=rating, rated_ms=now_ms or int(time.time() * 1000)))
+            quality_rating=rating, rated_ms=now_ms or int(time.time() * 1000), rated_by=rated_by))
         if r.rowcount:
             rollup.recompute(conn, *rollup.keys_for_tasks(conn, [task_id]))
         return r.rowcount or 0
@@ -590,12 +622,61 @@ class Writer:
             prev = conn.execute(select(t.c.quality_rating).where(t.c.id == task_id)).first()
             if prev is None:
                 return None, 0
-            return prev[0], self._rate(conn, task_id, rating)
+            return prev[0], self._rate(conn, task_id, rating, rated_by=self.machine)
 
     def forget_cursor(self, path: str) -> None:
         t = IngestCursor.__table__
         with write_tx(self.engine) as conn:
-            conn.execute(t.delete().where(t.c.path == path))
+            conn.execute(t.delete().where(t.c.path == self._local(path)))
+
+
+# --- machines: a machine's rows named and, on a machine other than the home one, their ids prefixed ------------
+
+_KIND_TABLES: dict[str, str] = {"sessions": "sessions", "tasks": "tasks", "tool_use": "tool_calls",
+                                "tool_result": "tool_calls", "routing": "routing_decisions", "errors": "errors",
+                                "session_stats": "session_stats", "quota_snapshots": "quota_snapshots"}
+_RELABEL: dict[str, tuple[list[int], int | None]] = {}
+
+
+def _relabel_plan(kind: str) -> tuple[list[int], int | None]:
+    """The positions of the id columns and of the machine column in the row tuples of ``kind``."""
+    got = _RELABEL.get(kind)
+    if got is None:
+        from nexus_tui.store.machines import ID_COLUMNS
+        from nexus_tui.store.schema import TABLES
+
+        table = next(m.__table__ for m in TABLES if m.__table__.name == _KIND_TABLES[kind])
+        names = [c.name for c in table.columns]
+        got = _RELABEL[kind] = ([i for i, n in enumerate(names) if n in ID_COLUMNS],
+                                names.index("machine") if "machine" in names else None)
+    return got
+
+
+def _relabel(p: Prepared, machine: str, prefix: str) -> Prepared:
+    """``p``'s rows as machine ``machine`` stores them (a new Prepared; ``p`` is left as it is): the machine column
+    filled and, with a ``prefix``, every id column prefixed."""
+    out = Prepared()
+    for kind, rows in p.rows.items():
+        if kind not in _KIND_TABLES:
+            out.rows[kind] = rows
+            continue
+        ids, mpos = _relabel_plan(kind)
+        ids = ids if prefix else []
+        if mpos is None and not ids:
+            out.rows[kind] = rows
+            continue
+        new = []
+        for r in rows:
+            r = list(r)
+            for i in ids:
+                if isinstance(r[i], str):
+                    r[i] = prefix + r[i]
+            if mpos is not None:
+                r[mpos] = machine
+            new.append(tuple(r))
+        out.rows[kind] = new
+    out.ratings = [(prefix + tid, rating) for tid, rating in p.ratings] if prefix else list(p.ratings)
+    return out
 
 
 # --- the careful path: every value checked against its column ----------------------------------------------------

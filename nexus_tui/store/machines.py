@@ -1,0 +1,152 @@
+"""Machines (collectors) writing to one database (schema version 8, docs/teams.md).
+
+The first machine to register is the home machine: its rows keep the sources' natural ids, so a single-machine
+database looks as before. Every other machine's ids (sessions, tasks, tool calls, errors, the ids that refer to
+them) and its cursors' paths are prefixed with ``<machine id>/``: two machines with the same paths and even the same
+session ids never overwrite or skip each other. Every row also names its machine in a ``machine`` column.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+
+from sqlalchemy import select, text, update
+
+from nexus_tui.store.engine import upsert, write_tx
+from nexus_tui.store.schema import Machine
+
+MACHINE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+# the columns holding an id of this machine's rows (or one referring to them), per kind of Prepared rows
+ID_COLUMNS = ("id", "session_id", "task_id", "tool_use_id", "request_id", "parent_request_id",
+              "parent_task_request_id", "conversation_id", "branch_id")
+# the tables whose rows carry the machine column (filled for rows stored before version 8 when the home registers)
+MACHINE_TABLES = ("sessions", "tasks", "tool_calls", "errors", "ingest_cursors")
+_HOME_LOCK_KEY = 0x6E6578_7574  # PostgreSQL advisory lock: one home machine even when two register at once
+
+
+def valid_id(machine_id: object) -> bool:
+    return isinstance(machine_id, str) and bool(MACHINE_ID.match(machine_id))
+
+
+def register(engine, machine_id: str, name: str | None) -> str:
+    """Record the machine (its name and when it was last seen); the id prefix of its rows: "" for the home machine,
+    ``<id>/`` for another. The first machine registered becomes the home machine and takes the rows stored before
+    version 8."""
+    if not valid_id(machine_id):
+        raise ValueError(f"not a machine id: {machine_id!r} (letters, digits, . _ -; at most 64)")
+    now = int(time.time() * 1000)
+    m = Machine.__table__
+    with engine.connect() as conn:
+        row = conn.execute(select(m.c.home).where(m.c.id == machine_id)).first()
+    if row is not None:
+        with write_tx(engine) as conn:
+            conn.execute(update(m).where(m.c.id == machine_id).values(name=name, last_seen_ms=now))
+        return "" if row[0] else f"{machine_id}/"
+    with write_tx(engine) as conn:
+        if conn.dialect.name == "postgresql":
+            conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({_HOME_LOCK_KEY})")
+        home = conn.execute(select(m.c.id).where(m.c.home.is_(True))).first()
+        is_home = home is None
+        conn.execute(upsert(conn, m).values(id=machine_id, name=name, home=is_home, first_seen_ms=now,
+                                            last_seen_ms=now).on_conflict_do_nothing(index_elements=["id"]))
+        is_home = bool(conn.execute(select(m.c.home).where(m.c.id == machine_id)).scalar())
+        if is_home:  # the rows stored before machines were recorded are the home machine's
+            for table in MACHINE_TABLES:
+                conn.execute(text(f"UPDATE {table} SET machine = :m WHERE machine IS NULL"), {"m": machine_id})
+    return "" if is_home else f"{machine_id}/"
+
+
+def machines(engine) -> list[dict]:
+    """Every registered machine: id, name, home, first_seen_ms, last_seen_ms (the home machine first)."""
+    m = Machine.__table__
+    with engine.connect() as conn:
+        rows = conn.execute(select(m).order_by(m.c.home.desc(), m.c.id)).all()
+    return [dict(r._mapping) for r in rows]
+
+
+# --- merging another database's rows (nexus-insights merge SOURCE_URL) ------------------------------------------
+
+# the tables merged, parents first; each with its key columns (rows already present are left as they are)
+_MERGED = (("sessions", ("id",)), ("tasks", ("id",)), ("tool_calls", ("id",)), ("routing_decisions", ("id",)),
+           ("errors", ("id",)), ("session_stats", ("session_id", "source")), ("quota_snapshots", ("id",)))
+
+
+def merge_from(dest_engine, src_engine, default_machine: str, default_name: str | None = None) -> dict[str, int]:
+    """Copy every row of ``src_engine``'s database into ``dest_engine``'s as the source's machines (docs/teams.md):
+    rows without a machine (before version 8) are ``default_machine``'s; each machine's ids are re-keyed for the
+    destination (natural on its home machine, ``<id>/`` otherwise). Rows present already are kept as they are, and
+    the rollups of the touched buckets are summed again, all in one transaction: merging twice is merging once.
+    Returns the rows added per table."""
+    from sqlalchemy import Boolean
+
+    from nexus_tui.store import rollup
+    from nexus_tui.store.schema import TABLES
+
+    if not valid_id(default_machine):
+        raise ValueError(f"not a machine id: {default_machine!r}")
+    tables = {m.__table__.name: m.__table__ for m in TABLES}
+    with src_engine.connect() as conn:
+        src_home = conn.execute(text("SELECT id FROM machines WHERE home = :t"), {"t": True}).scalar()
+        names = dict(conn.execute(text("SELECT id, name FROM machines")).all())
+        src_rows = {}
+        for name, _key in _MERGED:
+            res = conn.execute(text(f"SELECT * FROM {name}"))  # raw values: no type rounds them on the way
+            src_rows[name] = [dict(r._mapping) for r in res]
+    names.setdefault(default_machine, default_name)
+    # which machine each row is: its own column, else its task's or session's, else the default
+    task_machine = {r["id"]: r.get("machine") or default_machine for r in src_rows["tasks"]}
+    session_machine = {r["id"]: r.get("machine") or default_machine for r in src_rows["sessions"]}
+
+    def machine_of(table: str, r: dict) -> str:
+        if r.get("machine"):
+            return r["machine"]
+        if table == "routing_decisions":
+            return task_machine.get(r["task_id"], default_machine)
+        if table == "session_stats":
+            return session_machine.get(r["session_id"], default_machine)
+        return default_machine
+
+    used = sorted({machine_of(t, r) for t, rows in src_rows.items() for r in rows},
+                  key=lambda m: (m != src_home, m != default_machine, m))
+    prefixes = {m: register(dest_engine, m, names.get(m)) for m in used}
+    added: dict[str, int] = {}
+    task_keys: set = set()
+    tool_keys: set = set()
+    with write_tx(dest_engine) as conn:
+        for name, key in _MERGED:
+            table = tables[name]
+            cols = {c.name for c in table.columns}
+            bools = {c.name for c in table.columns if isinstance(c.type, Boolean)}
+            rows = []
+            for r in src_rows[name]:
+                m = machine_of(name, r)
+                old = "" if m == src_home or src_home is None else f"{m}/"
+                row = {k: v for k, v in r.items() if k in cols}
+                for k in ID_COLUMNS:
+                    v = row.get(k)
+                    if isinstance(v, str):
+                        if old and v.startswith(old):
+                            v = v[len(old):]
+                        row[k] = prefixes[m] + v
+                if "machine" in cols:
+                    row["machine"] = m
+                for k in bools & row.keys():
+                    row[k] = None if row[k] is None else bool(row[k])
+                rows.append(row)
+            if not rows:
+                added[name] = 0
+                continue
+            before = conn.execute(text(f"SELECT COUNT(*) FROM {name}")).scalar()
+            for i in range(0, len(rows), 500):
+                conn.execute(upsert(conn, table).on_conflict_do_nothing(index_elements=list(key)), rows[i:i + 500])
+            added[name] = conn.execute(text(f"SELECT COUNT(*) FROM {name}")).scalar() - before
+            if name == "tasks":
+                task_keys |= {(r["session_id"], rollup.bucket(r["ts_ms"])) for r in rows if r.get("ts_ms") is not None}
+            if name == "tool_calls":
+                tool_keys |= {(r["session_id"], rollup.bucket(r["started_ms"])) for r in rows
+                              if r.get("tool_name") is not None}
+        if task_keys or tool_keys:
+            rollup.lock(conn)
+            rollup.recompute(conn, task_keys, tool_keys)
+    return added

@@ -1,0 +1,222 @@
+"""Many machines, one database (docs/teams.md): each collector's machine id on its rows and cursors, so two machines
+with the same paths and the same session ids never overwrite or skip each other; reports per machine; who rated."""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+import subprocess
+import sys
+
+import pytest
+from sqlalchemy import text
+
+from nexus_tui.core.filters import Filters
+from nexus_tui.store import open_store
+from nexus_tui.store import queries as Q
+from nexus_tui.store.machines import machines
+from tests.conftest import copy_cc_tree
+from tests.helpers import collector_for, dump
+
+KEYS = ("sessions", "tasks", "tokens_in", "tokens_out", "cache_creation_tokens", "cache_read_tokens", "cost_usd",
+        "tool_calls", "tool_failures", "rated_helpful")
+
+
+def _summary(store, **f) -> dict:
+    s = Q.summary(store.engine, Filters(**f))
+    return {k: s[k] for k in KEYS}
+
+
+def test_two_machines_with_the_same_tree_and_paths_keep_both(tmp_path, db_url):
+    """Two collectors (machines a1 and b2) read the very same tree (same paths, same session ids) into one database:
+    both sets are kept, neither skips the other's files, and each machine's report equals a one-machine database's."""
+    projects = copy_cc_tree(tmp_path / "claude")
+    ref = open_store(f"sqlite:///{tmp_path / 'ref.db'}")
+    collector_for(ref, projects).run_once()
+    a = open_store(db_url, machine=("a1", "laptop"))
+    b = open_store(db_url, machine=("b2", "desk"))
+    try:
+        rep_a = collector_for(a, projects).run_once()
+        rep_b = collector_for(b, projects).run_once()
+        assert rep_a.written.new_tasks == rep_b.written.new_tasks == 264  # b skipped nothing of a's paths
+        for s in (a, b):  # a second pass of each reads nothing: each has its own cursors
+            again = collector_for(s, projects).run_once()
+            assert again.files_read == 0 and again.written.new_tasks == 0
+        with a.engine.connect() as conn:
+            assert conn.execute(text("SELECT COUNT(*), COUNT(DISTINCT id) FROM tasks")).one() == (528, 528)
+            by = dict(conn.execute(text("SELECT machine, COUNT(*) FROM tasks GROUP BY machine")).all())
+            assert by == {"a1": 264, "b2": 264}
+            for t in ("sessions", "tool_calls"):
+                assert conn.execute(text(f"SELECT COUNT(*) FROM {t} WHERE machine IS NULL")).scalar() == 0
+            cursors = conn.execute(text("SELECT machine, path FROM ingest_cursors")).all()
+        assert {m for m, _ in cursors} == {"a1", "b2"}
+        assert all(p.startswith("b2/") == (m == "b2") for m, p in cursors)
+        # the home machine (registered first) keeps the natural ids; the other's are prefixed
+        home = dump(a, machine="a1")
+        assert home == dump(ref)
+        other = dump(b, machine="b2")
+        assert len(other["tasks"]) == 264 and all(r[0].startswith("b2/") and r[1].startswith("b2/")
+                                                  for r in other["tasks"])
+        one = _summary(ref)
+        assert _summary(a, machine="a1") == one
+        assert _summary(a, machine="desk") == one  # by name too
+        both = _summary(a)
+        assert both["tasks"] == 2 * one["tasks"] and both["sessions"] == 2 * one["sessions"]
+        assert both["tool_calls"] == 2 * one["tool_calls"]
+        assert both["cost_usd"] == pytest.approx(2 * one["cost_usd"])
+        assert {r["machine"] for r in Q.sessions(a.engine, Filters(), limit=None).rows} == {"a1", "b2"}
+        assert [(m["id"], m["name"], m["home"]) for m in machines(a.engine)] == [("a1", "laptop", True),
+                                                                                  ("b2", "desk", False)]
+    finally:
+        a.close()
+        b.close()
+        ref.close()
+
+
+def test_ratings_carry_who_rated(db_url):
+    from nexus_tui.core.events import Batch, SessionRec, TaskRec
+
+    a = open_store(db_url, machine=("a1", "laptop"))
+    b = open_store(db_url, machine=("b2", "desk"))
+    try:
+        t0 = 1_780_000_000_000
+        batch = Batch(sessions=[SessionRec(id="s", start_ms=t0, end_ms=t0)],
+                      tasks=[TaskRec(id="t", session_id="s", ts_ms=t0, source="otel", model="m")])
+        a.writer.write(batch)
+        b.writer.write(batch)  # the same ids from the other machine: a row of its own
+        assert b.writer.rate("b2/t", 1) == (None, 1)
+        assert a.writer.rate("t", 0) == (None, 1)
+        with a.engine.connect() as conn:
+            rows = conn.execute(text("SELECT id, machine, quality_rating, rated_by FROM tasks ORDER BY id")).all()
+        assert [tuple(r) for r in rows] == [("b2/t", "b2", 1, "b2"), ("t", "a1", 0, "a1")]
+    finally:
+        a.close()
+        b.close()
+
+
+def test_rows_stored_before_machines_belong_to_the_first_machine(db_url):
+    """A database from before version 8 (rows without a machine): the first machine to register is the home
+    machine and takes them, keeping their ids; the next machine is not home."""
+    from nexus_tui.core.events import Batch, SessionRec, TaskRec
+
+    old = open_store(db_url)  # writes without a machine, as before
+    t0 = 1_780_000_000_000
+    old.writer.write(Batch(sessions=[SessionRec(id="s", start_ms=t0, end_ms=t0)],
+                           tasks=[TaskRec(id="t", session_id="s", ts_ms=t0, source="otel", model="m")]))
+    old.close()
+    first = open_store(db_url, machine=("first", "x"))
+    second = open_store(db_url, machine=("second", "y"))
+    try:
+        assert first.writer._prefix == "" and second.writer._prefix == "second/"
+        with first.engine.connect() as conn:
+            assert conn.execute(text("SELECT id, machine FROM tasks")).all() == [("t", "first")]
+            assert conn.execute(text("SELECT id, machine FROM sessions")).all() == [("s", "first")]
+    finally:
+        first.close()
+        second.close()
+
+
+def _env(tmp, url, machine=None):
+    env = dict(os.environ, HOME=str(tmp), NEXUS_INSIGHTS_HOME=str(tmp / "nexus"), CLAUDE_CONFIG_DIR=str(tmp / "claude"),
+               NEXUS_INSIGHTS_DB=url, TZ="UTC")
+    env.pop("NEXUS_INSIGHTS_MACHINE", None)
+    if machine:
+        env["NEXUS_INSIGHTS_MACHINE"] = machine
+    return env
+
+
+def _cli(env, *args):
+    r = subprocess.run([sys.executable, "-m", "nexus_tui", *args], env=env, capture_output=True, text=True,
+                       timeout=300)
+    assert r.returncode == 0, r.stderr
+    return r.stdout
+
+
+def test_reports_per_machine_through_the_cli(tmp_path, db_url):
+    """`ingest` from two machines into one database; `--machine` reports equal a one-machine database's."""
+    copy_cc_tree(tmp_path / "claude")
+    ref_env = _env(tmp_path, f"sqlite:///{tmp_path / 'ref.db'}", "solo")
+    _cli(ref_env, "ingest")
+    for m in ("m1", "m2"):
+        _cli(_env(tmp_path, db_url, m), "ingest")
+    for m in ("m1", "m2"):  # each machine's cursors found again (the pass planned before the store opens too)
+        assert ", 0 read" in _cli(_env(tmp_path, db_url, m), "ingest")
+    env = _env(tmp_path, db_url, "m1")
+    for name in ("summary", "models", "daily"):
+        want = json.loads(_cli(ref_env, "--headless", name, "--format", "json", "--no-collect"))
+        for m in ("m1", "m2"):
+            got = json.loads(_cli(env, "--headless", name, "--format", "json", "--no-collect", "--machine", m))
+            assert got == want, (name, m)
+    sessions = json.loads(_cli(env, "--headless", "sessions", "--format", "json", "--no-collect", "--machine", "m2"))
+    assert len(sessions) == 7 and {r["machine"] for r in sessions} == {"m2"}
+    assert all(r["session_id"].startswith("m2/") for r in sessions)
+
+
+def test_the_machine_id_is_generated_once_into_a_private_file(tmp_path, monkeypatch):
+    from nexus_tui.config import load_settings
+    from nexus_tui.machine import identity
+
+    monkeypatch.delenv("NEXUS_INSIGHTS_MACHINE", raising=False)
+    home = tmp_path / "nexus"
+    settings = load_settings(home, None, [])
+    mid, name = identity(settings)
+    assert identity(settings)[0] == mid and name
+    f = home / "machine-id"
+    assert f.read_text().strip() == mid and stat.S_IMODE(f.stat().st_mode) == 0o600
+    (home / "insights.toml").write_text('[machine]\nid = "build-box.1"\nname = "CI"\n')
+    assert identity(load_settings(home, None, [])) == ("build-box.1", "CI")
+    (home / "insights.toml").write_text('[machine]\nid = "no/slashes"\n')
+    with pytest.raises(ValueError, match="not a machine id"):
+        identity(load_settings(home, None, []))
+
+
+def test_merge_a_laptops_history_twice_is_once(tmp_path, db_url):
+    """`merge SOURCE_URL`: a laptop's SQLite history (from before machines: no machine on its rows) into a shared
+    database another machine already writes to; merging again adds nothing; each machine's report is its own."""
+    projects = copy_cc_tree(tmp_path / "claude")
+    laptop_url = f"sqlite:///{tmp_path / 'laptop.db'}"
+    laptop = open_store(laptop_url)  # no machine: as a version-6 collector wrote it
+    collector_for(laptop, projects).run_once()
+    one = _summary(laptop)
+    laptop.close()
+    shared = open_store(db_url, machine=("desk", "desk"))
+    collector_for(shared, projects).run_once()  # the desk is the shared database's home machine
+    shared.close()
+    env = _env(tmp_path, db_url, "desk")
+    out = _cli(env, "merge", laptop_url, "--machine-id", "laptop")
+    assert "264 tasks" in out
+    store = open_store(db_url)
+    try:
+        first = dump(store)
+        assert _summary(store, machine="laptop") == one and _summary(store, machine="desk") == one
+        with store.engine.connect() as conn:
+            assert conn.execute(text("SELECT COUNT(*) FROM tasks WHERE id LIKE 'laptop/%'")).scalar() == 264
+            assert conn.execute(text("SELECT COUNT(*) FROM rollup_dirty")).scalar() == 0
+        from tests.test_postgres import _rebuilt, _rollups
+
+        assert _rollups(store) == _rebuilt(store)  # the merged buckets summed
+        assert "0 tasks" in _cli(env, "merge", laptop_url, "--machine-id", "laptop")
+        assert dump(store) == first
+        assert _summary(store, machine="laptop") == one
+    finally:
+        store.close()
+
+
+def test_a_machine_id_that_cannot_be_stored_is_a_clear_error(tmp_path, monkeypatch):
+    """A read-only home without a machine-id: one sentence naming the file and the fix, not a traceback."""
+    from nexus_tui.config import load_settings
+    from nexus_tui.machine import identity
+
+    import nexus_tui.private
+
+    def refuse(path, data):
+        raise PermissionError(13, "Permission denied", str(path))
+
+    monkeypatch.delenv("NEXUS_INSIGHTS_MACHINE", raising=False)
+    monkeypatch.setattr(nexus_tui.private, "write_private", refuse)
+    home = tmp_path / "nexus"
+    home.mkdir()
+    with pytest.raises(ValueError, match="machine-id .*\\[machine\\] id"):
+        identity(load_settings(home, None, []))
+    assert not (home / "machine-id").exists()
