@@ -632,7 +632,7 @@ def test_a_version_4_database_migrates_to_6_keeping_its_rows(tmp_path):
                      "resets_at_ms", "status", "raw_json"]
     assert rows(again, "SELECT tokens_in, http_status FROM tasks")[0]["tokens_in"] == 7
     versions = [r["version"] for r in rows(again, "SELECT version FROM schema_version ORDER BY version")]
-    assert versions[-1] == SCHEMA_VERSION == PROXY_SCHEMA_VERSION == 6 and 5 in versions
+    assert versions[-1] == SCHEMA_VERSION and PROXY_SCHEMA_VERSION == 6 and 5 in versions and 6 in versions
     again.close()
 
 

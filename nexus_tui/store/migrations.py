@@ -13,7 +13,7 @@ from sqlalchemy.schema import CreateIndex
 
 from nexus_tui.core.events import ms_from_iso
 from nexus_tui.store.engine import write_tx
-from nexus_tui.store.schema import PROXY_SCHEMA_VERSION, SCHEMA_VERSION, TABLES, SchemaVersion, Session, Task
+from nexus_tui.store.schema import PROXY_SCHEMA_VERSION, QUOTA_SCHEMA_VERSION, SCHEMA_VERSION, TABLES, SchemaVersion, Session, Task
 from sqlmodel import SQLModel
 
 
@@ -95,9 +95,11 @@ def _rebuild_rollups(conn) -> None:
 # 3: session_stats; 4: task_rollups and tool_rollups, built from the stored rows; 5: tasks.reported_cost_usd,
 # tool_calls.wait_ms (rows stored before keep NULL: their source did not say, or they were read before) and the
 # rollups' sums of the cost modes (rebuilt); secrets redacted from the free text stored before; 6
-# (PROXY_SCHEMA_VERSION): the proxy's task columns and quota_snapshots
+# (PROXY_SCHEMA_VERSION): the proxy's task columns and quota_snapshots; 7 (QUOTA_SCHEMA_VERSION): the status
+# line's session columns of session_stats and quota_snapshots.machine (new columns, rows kept)
 MIGRATIONS = {2: [_add_missing, _backfill_v2], 3: [_add_missing], 4: [_add_missing, _rebuild_rollups],
-              5: [_add_missing, _rebuild_rollups, _redact_stored], PROXY_SCHEMA_VERSION: [_add_missing]}
+              5: [_add_missing, _rebuild_rollups, _redact_stored], PROXY_SCHEMA_VERSION: [_add_missing],
+              QUOTA_SCHEMA_VERSION: [_add_missing]}
 
 
 def migrate(engine: Engine) -> tuple[int, int]:

@@ -13,7 +13,10 @@ from sqlmodel import Field, SQLModel
 
 # Version 6 (the recording proxy, issue 11): the task columns below "added in version 6" and quota_snapshots.
 PROXY_SCHEMA_VERSION = 6
-SCHEMA_VERSION = PROXY_SCHEMA_VERSION
+# Version 7 (quota, issue 12): Claude Code's status line per session (session_stats' status-line columns, source
+# 'statusline') and quota_snapshots.machine.
+QUOTA_SCHEMA_VERSION = 7
+SCHEMA_VERSION = QUOTA_SCHEMA_VERSION
 
 
 def _big(**kw):
@@ -205,6 +208,12 @@ class SessionStat(SQLModel, table=True):
     tool_calls: int | None = None
     tool_errors: int | None = None
     updated_ms: int | None = _big()
+    # added in version 7: what Claude Code's status line reports of the session (source 'statusline')
+    context_used_pct: float | None = None  # 0..100
+    context_window_size: int | None = _big()
+    reported_cost_usd: float | None = None  # Claude Code's own total for the session
+    lines_added: int | None = _big()
+    lines_removed: int | None = _big()
 
 
 class QuotaSnapshot(SQLModel, table=True):
@@ -216,13 +225,14 @@ class QuotaSnapshot(SQLModel, table=True):
     id: str = Field(primary_key=True)  # <request id>:<window>
     observed_ms: int = Field(sa_column=Column(BigInteger, nullable=False, index=True))
     observed_at: str = Field(nullable=False)
-    source: str = Field(nullable=False)  # 'proxy'
+    source: str = Field(nullable=False)  # 'proxy' | 'statusline'
     account: str | None = None  # anthropic-organization-id when sent
     window: str = Field(nullable=False)  # 'unified', '5h', '7d', '7d_opus', 'requests', 'tokens', ...
     used_fraction: float | None = None  # 0..1
     resets_at_ms: int | None = _big()
     status: str | None = None  # allowed | allowed_warning | rejected
     raw_json: str | None = Field(default=None, sa_column=Column(Text))  # that window's headers as sent
+    machine: str | None = None  # the host that saw it (status line), added in version 7
 
 
 def _bigt(nullable: bool = True):
