@@ -174,6 +174,10 @@ def _render(report: str, engine, f: Filters, tz, fmt: str) -> str:
         from nexus_tui.headless_requests import render_linked
 
         return render_linked(report, engine, f, tz, fmt)
+    if report == "quota":
+        from nexus_tui.headless_quota import render_quota
+
+        return render_quota(engine, f, tz, fmt)
     raise ValueError(f"unknown report {report!r}")
 
 

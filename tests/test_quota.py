@@ -96,3 +96,179 @@ def test_statusline_event_values_are_guarded(tmp_path):
     (s,) = _rows(store, "SELECT * FROM quota_snapshots")
     assert s["used_fraction"] == pytest.approx(0.4) and s["resets_at_ms"] is None
     store.close()
+
+
+# ---------------------------------------------------------------- the quota model (pure)
+from nexus_tui.core import quota as CQ  # noqa: E402
+
+T0 = 1_796_400_000_000  # a reset time (ms)
+
+
+def _snap(w, used, reset, obs, **kw):
+    return CQ.Snapshot(w, used, reset, obs, **kw)
+
+
+def test_canonical_window_names():
+    assert [CQ.canonical_window(n) for n in ("5h", "7d", "7d_opus", "seven_day_sonnet", "five_hour", "unified",
+                                             "requests", "", "tokens")] == [
+        "five_hour", "seven_day", "seven_day_opus", "seven_day_sonnet", "five_hour", None, None, None, None]
+
+
+def test_reset_between_two_snapshots_and_out_of_order_arrival():
+    r1, r2 = T0, T0 + 5 * H
+    a = _snap("five_hour", 40.0, r1, r1 - 3 * H)
+    b = _snap("five_hour", 95.0, r1, r1 - 1 * H)
+    c = _snap("five_hour", 5.0, r2, r1 + 30 * 60_000)  # after the reset: a new period
+    d = _snap("five_hour", 60.0, r1 + 60_000, r1 - 2 * H)  # reset time jitters by a minute: same period
+    for order in ([a, b, c, d], [c, d, b, a], [d, c, a, b]):
+        ps = CQ.periods(order)[("five_hour", None)]
+        assert [p.end_ms for p in ps] == [r1, r2]
+        assert [p.peak_pct for p in ps] == [95.0, 5.0]
+        assert [len(p.snapshots) for p in ps] == [3, 1]
+        (st,) = CQ.current_windows(order, now_ms=r1 + H)
+        assert st.snapshot is c and st.current and st.remaining_ms == 4 * H
+    # the period the latest snapshot measured has reset since: not current
+    (st,) = CQ.current_windows([a, b], now_ms=r1 + 1)
+    assert not st.current and st.remaining_ms == 0
+
+
+def test_pace_projection_against_an_independent_computation():
+    # 5-hour window ending at T0; observed 2 h in (40 % elapsed) with 50 % used
+    obs = T0 - 3 * H
+    (st,) = CQ.current_windows([_snap("five_hour", 50.0, T0, obs)], now_ms=obs)
+    elapsed = 2 / 5
+    assert st.pace.elapsed_pct == pytest.approx(100 * elapsed)
+    assert st.pace.pace == pytest.approx(50 / (100 * elapsed))  # 1.25
+    assert st.pace.projected_pct == pytest.approx(50 / elapsed)  # 125 %
+    # 100 % is reached when used/elapsed-time * t = 100: t = 2 h * 100/50 = 4 h after the start
+    assert st.pace.full_at_ms == T0 - 5 * H + 4 * H and st.pace.will_hit_limit
+    # an even pace never hits the limit
+    (st,) = CQ.current_windows([_snap("seven_day", 30.0, T0, T0 - int(7 * 24 * H * 0.7))], now_ms=T0 - H)
+    assert st.pace.projected_pct == pytest.approx(100.0) and not st.pace.will_hit_limit
+
+
+def test_past_period_limit_hit_from_status():
+    ps = CQ.periods([_snap("seven_day", 80.0, T0, T0 - H, status="rejected"),
+                     _snap("seven_day", 10.0, T0 + 7 * 24 * H, T0 + H)])[("seven_day", None)]
+    assert [p.limit_hit for p in ps] == [True, False]
+
+
+def _blocks_reference(ts_list):
+    """ccusage's rule written out independently: floor the first task to the hour, 5 h long; a gap > 5 h or a task
+    past the end starts a new block."""
+    blocks, cur = [], None
+    for t in sorted(ts_list):
+        if cur is None or t >= cur[0] + 5 * H or t - cur[2] > 5 * H:
+            cur = [t - t % H, 0, t]
+            blocks.append(cur)
+        cur[1] += 1
+        cur[2] = t
+    return [(b[0], b[1]) for b in blocks]
+
+
+def test_blocks_match_the_rule():
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    @settings(max_examples=200, deadline=None)
+    @given(st.lists(st.integers(0, 40 * H), max_size=60))
+    def check(ts):
+        got = CQ.blocks([(T0 + t, "m", 10, 0.5) for t in ts])
+        assert [(b.start_ms, b.tasks) for b in got] == _blocks_reference([T0 + t for t in ts])
+        assert sum(b.tokens for b in got) == 10 * len(ts)
+
+    check()
+
+
+# ---------------------------------------------------------------- the store's report and --headless quota
+from nexus_tui.core.filters import Filters  # noqa: E402
+from nexus_tui.headless_quota import render_quota  # noqa: E402
+
+NOW = T0 - 2 * H  # 3 h into the 5-hour window that resets at T0
+
+
+def _iso(ms):
+    from datetime import UTC, datetime
+
+    return datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%dT%H:%M:%S.000Z")
+
+
+def _fill(store, tasks, snaps):
+    with store.engine.begin() as conn:
+        conn.execute(text("INSERT INTO sessions (id, start_time, start_ms) VALUES ('s1', :t, :m)"),
+                     {"t": _iso(T0 - 30 * 24 * H), "m": T0 - 30 * 24 * H})
+        for i, (ts, model, tin, tout, cost, routing) in enumerate(tasks):
+            conn.execute(text("INSERT INTO tasks (id, session_id, timestamp, ts_ms, source, model, routing, tokens_in,"
+                              " tokens_out, cache_read_tokens, cache_creation_tokens, cost_usd, status) VALUES "
+                              "(:i, 's1', :t, :ts, 'manual', :m, :r, :a, :b, 0, 0, :c, 'ok')"),
+                         {"i": f"t{i}", "t": _iso(ts), "ts": ts, "m": model, "r": routing, "a": tin, "b": tout,
+                          "c": cost})
+        for i, (w, frac, reset, obs, src) in enumerate(snaps):
+            conn.execute(text("INSERT INTO quota_snapshots (id, observed_ms, observed_at, source, window, "
+                              "used_fraction, resets_at_ms) VALUES (:i, :o, :oa, :s, :w, :f, :r)"),
+                         {"i": f"q{i}", "o": obs, "oa": _iso(obs), "s": src, "w": w, "f": frac, "r": reset})
+
+
+TASKS = [
+    (T0 - 4 * H, "claude-opus-4-6", 1000, 500, 2.0, "cloud"),  # in the current 5-hour window
+    (T0 - 3 * H, "claude-sonnet-4-5", 200, 100, 0.5, "cloud"),  # in it
+    (T0 - 3 * H + 1, "qwen2.5-coder", 9999, 9999, 0.0, "local"),  # local: never in a quota
+    (T0 - 6 * H, "claude-opus-4-6", 3000, 1000, 4.0, "cloud"),  # before the window: the past one
+    (T0 - 9 * H, "claude-opus-4-6", 100, 100, 1.0, "cloud"),  # the past window [T0-10h, T0-5h)
+]
+SNAPS = [
+    ("5h", 0.30, T0, NOW - H, "proxy"),  # proxy headers: fraction, short name
+    ("five_hour", 0.45, T0, NOW, "statusline"),
+    ("five_hour", 0.97, T0 - 5 * H, T0 - 6 * H, "statusline"),  # the past window, nearly full
+    ("seven_day", 0.20, T0 + 3 * 24 * H, NOW - 10, "statusline"),
+    ("unified", None, T0, NOW, "proxy"),  # not a percentage window: left out
+]
+
+
+def test_headless_quota_json_numbers(tmp_path):
+    store = _store(tmp_path)
+    _fill(store, TASKS, SNAPS)
+    obj = json.loads(render_quota(store.engine, Filters(), None, "json", now_ms=NOW))
+    assert obj["has_snapshots"] and obj["note"] is None and obj["estimate"] is None
+    w5, w7 = obj["windows"]
+    assert {k: w5[k] for k in ("window", "used_percentage", "resets_at", "observed_at", "source")} == {
+        "window": "five_hour", "used_percentage": 45.0, "resets_at": _iso(T0)[:-5] + "Z",
+        "observed_at": _iso(NOW)[:-5] + "Z", "source": "statusline"}
+    assert w5["pace"] == pytest.approx(45 / 60) and w5["projected_percentage"] == pytest.approx(75.0)
+    assert w5["will_hit_limit"] is False and w5["current"] is True
+    # the tokens and dollars this store counts in [T0-5h, now]: the two cloud Anthropic tasks
+    assert (w5["tasks"], w5["tokens"], w5["cost_usd"]) == (2, 1800, pytest.approx(2.5))
+    assert w5["cost_per_pct_usd"] == pytest.approx(2.5 / 45) and w5["tokens_per_pct"] == pytest.approx(1800 / 45)
+    assert [m["model"] for m in w5["models"]] == ["claude-opus-4-6", "claude-sonnet-4-5"]
+    assert w7["window"] == "seven_day" and w7["used_percentage"] == 20.0
+    elapsed7 = (7 * 24 - (3 * 24 + 2)) / (7 * 24)  # observed 74 h before a 7-day reset (ignoring 10 ms)
+    assert w7["projected_percentage"] == pytest.approx(20 / elapsed7, rel=1e-6)
+    (past,) = obj["past_windows"]
+    assert (past["window"], past["peak_percentage"], past["limit_hit"]) == ("five_hour", 97.0, False)
+    assert (past["tasks"], past["tokens"], past["cost_usd"]) == (2, 4000 + 200, pytest.approx(5.0))
+    assert set(obj) >= {"generated_at", "windows", "past_windows", "cost_mode"}
+    # CSV and text carry the same numbers
+    csv = render_quota(store.engine, Filters(), None, "csv", now_ms=NOW).splitlines()
+    assert csv[0].startswith("kind,window,account,source") and csv[1].startswith("current,five_hour,,statusline")
+    assert any(line.startswith("past,five_hour") for line in csv)
+    from datetime import UTC
+    txt = render_quota(store.engine, Filters(), UTC, "text", now_ms=NOW)
+    assert "45.0%" in txt and "0.75x" in txt and "75% at reset" in txt and "97.0%" in txt
+    store.close()
+
+
+def test_headless_quota_without_snapshots_shows_estimated_blocks(tmp_path):
+    store = _store(tmp_path)
+    _fill(store, TASKS, [])
+    obj = json.loads(render_quota(store.engine, Filters(), None, "json", now_ms=NOW))
+    assert not obj["has_snapshots"] and obj["windows"] == [] and "no quota snapshot" in obj["note"]
+    est = obj["estimate"]
+    assert "estimate" in est["method"] and "ccusage" in est["method"]
+    cloud = [t for t in TASKS if t[5] != "local"]
+    ref = _blocks_reference([t[0] for t in cloud])
+    assert [(b["start"], b["tasks"]) for b in reversed(est["blocks"])] == [(_iso(s)[:-5] + "Z", n) for s, n in ref]
+    assert sum(b["cost_usd"] for b in est["blocks"]) == pytest.approx(sum(t[4] for t in cloud))
+    from datetime import UTC
+    txt = render_quota(store.engine, Filters(), UTC, "text", now_ms=NOW)
+    assert txt.startswith("note: no quota snapshot") and "estimated 5-hour blocks" in txt
+    store.close()
