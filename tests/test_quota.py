@@ -272,3 +272,50 @@ def test_headless_quota_without_snapshots_shows_estimated_blocks(tmp_path):
     txt = render_quota(store.engine, Filters(), UTC, "text", now_ms=NOW)
     assert txt.startswith("note: no quota snapshot") and "estimated 5-hour blocks" in txt
     store.close()
+
+
+# ---------------------------------------------------------------- the Quota screen (pilot)
+async def _quota_app(tmp_path, snaps):
+    from nexus_tui.app import NexusApp
+    from nexus_tui.config import load_settings
+
+    store = _store(tmp_path)
+    _fill(store, TASKS, snaps)
+    settings = load_settings(home=str(tmp_path / "home"), db=f"sqlite:///{tmp_path / 'insights.db'}", claude_dirs=())
+    return NexusApp(settings, store, None, now_ms=NOW, tz="UTC")
+
+
+async def test_quota_screen_shows_bars_projection_and_past_windows(tmp_path):
+    from tests.tui_helpers import SIZE, cells, settle
+
+    evil = ("seven_day_[red]x", 0.5, T0 + 2 * 24 * H, NOW - 5, "statusline")  # a name with markup in it
+    app = await _quota_app(tmp_path, SNAPS + [evil])
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(app, pilot)
+        await pilot.press("7")
+        await settle(app, pilot)
+        screen = app.screen
+        assert type(screen).__name__ == "QuotaScreen" and screen.shown is not None
+        bars = str(screen.query_one("#quota-bars").render())
+        assert "5h" in bars and "45%" in bars and "pace 0.75x" in bars and "resets in 2h 00m" in bars
+        assert "at this pace the window ends at 75%" in bars and "7d" in bars
+        assert "7d [red]x" in bars  # shown as text, not taken as markup
+        assert "1% ≈ $0.0556" in bars
+        rows = cells(screen.query_one("#quota-past"))
+        assert rows == [["5h", "2026-12-04 06:00", "2026-12-04 11:00", "97%", "no", "4,200", "$5.00", "$0.0515"]]
+        assert not screen.query_one("#quota-blocks").display
+
+
+async def test_quota_screen_without_snapshots_says_so_and_shows_blocks(tmp_path):
+    from tests.tui_helpers import SIZE, cells, settle
+
+    app = await _quota_app(tmp_path, [])
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(app, pilot)
+        await pilot.press("7")
+        await settle(app, pilot)
+        screen = app.screen
+        assert "No quota snapshot is stored" in str(screen.query_one("#quota-note").render())
+        rows = cells(screen.query_one("#quota-blocks"))
+        assert len(rows) == len(_blocks_reference([t[0] for t in TASKS if t[5] != "local"]))
+        assert not screen.query_one("#quota-bars").display
