@@ -319,3 +319,62 @@ async def test_quota_screen_without_snapshots_says_so_and_shows_blocks(tmp_path)
         rows = cells(screen.query_one("#quota-blocks"))
         assert len(rows) == len(_blocks_reference([t[0] for t in TASKS if t[5] != "local"]))
         assert not screen.query_one("#quota-bars").display
+
+
+# ---------------------------------------------------------------- alerts (pure state machine, fake clock)
+from nexus_tui.core.alerts import AlertState, clean_thresholds  # noqa: E402
+
+
+def _fired(alerts):
+    return [(a.name, a.threshold) for a in alerts]
+
+
+def test_alerts_once_per_threshold_per_window_period():
+    st = AlertState()
+    r1, r2 = T0, T0 + 5 * H
+    seen = []
+    clock = r1 - 4 * H
+    for used in (50, 79.9, 80, 85, 89, 91, 95, 100, 100):  # one snapshot an 20 minutes, rising
+        clock += 20 * 60_000
+        seen.append(_fired(st.quota([_snap("five_hour", used, r1, clock)], clock)))
+    assert [s for s in seen if s] == [[("five_hour", 80.0)], [("five_hour", 90.0)], [("five_hour", 100.0)]]
+    # a reset between two snapshots: the next period starts afresh
+    a = st.quota([_snap("five_hour", 100, r1, r1 - 60_000), _snap("five_hour", 82, r2, r1 + 2 * H)], r1 + 2 * H)
+    assert _fired(a) == [("five_hour", 80.0)] and a[0].resets_at_ms == r2
+    # a late snapshot of the old period (out of order) raises nothing, nor does the same one again
+    assert st.quota([_snap("five_hour", 99, r1, r1 - 2 * 60_000)], r1 + 2 * H + 1) == []
+    assert st.quota([_snap("five_hour", 82, r2, r1 + 2 * H)], r1 + 2 * H + 2) == []
+    # a jump over two thresholds is one alert (the highest), both remembered
+    b = st.quota([_snap("five_hour", 95, r2 + 60_000, r1 + 3 * H)], r1 + 3 * H)  # reset jitters: same period
+    assert _fired(b) == [("five_hour", 90.0)]
+    assert st.quota([_snap("five_hour", 96, r2, r1 + 3 * H + 1)], r1 + 3 * H + 1) == []
+
+
+def test_alerts_out_of_order_arrival_gives_the_same_alerts():
+    r1 = T0
+    snaps = [_snap("seven_day", u, r1, r1 - (10 - i) * H) for i, u in enumerate((70, 81, 85, 92, 99))]
+    st1 = AlertState()
+    assert _fired(st1.quota(snaps, r1 - H)) == [("seven_day", 90.0)]
+    st2 = AlertState()
+    got = []
+    for s in reversed(snaps):  # the newest first, then the older ones trickle in
+        got += st2.quota([s], r1 - H)
+    assert _fired(got) == [("seven_day", 90.0)] and st2.raised == st1.raised
+    # after the reset nothing is raised for the old period
+    assert AlertState().quota(snaps, r1 + 1) == []
+
+
+def test_budget_alerts_per_day_and_state_round_trip():
+    st = AlertState(clean_thresholds([50, 100]))
+    assert st.budget("daily", 1.0, 4.0, "2026-12-04", T0) == []
+    assert _fired(st.budget("daily", 2.0, 4.0, "2026-12-04", T0)) == [("daily", 50.0)]
+    assert st.budget("daily", 3.0, 4.0, "2026-12-04", T0) == []
+    again = AlertState.loads(st.dumps(), st.thresholds)
+    assert again.budget("daily", 3.9, 4.0, "2026-12-04", T0) == []
+    a = again.budget("daily", 4.5, 4.0, "2026-12-04", T0)
+    assert _fired(a) == [("daily", 100.0)] and json.loads(a[0].to_json())["spent_usd"] == 4.5
+    assert _fired(again.budget("daily", 2.5, 4.0, "2026-12-05", T0)) == [("daily", 50.0)]  # a new day
+    assert again.budget("daily", 9.0, 4.0, "2026-12-04", T0) == []  # an earlier day, late
+    assert again.budget("monthly", 5.0, None, "2026-12", T0) == []  # no budget: never
+    assert clean_thresholds("80") == (80.0, 90.0, 100.0) and clean_thresholds([True]) == (80.0, 90.0, 100.0)
+    assert AlertState.loads("{not json").raised == {} and AlertState.loads('{"raised": {"quota|x|": ["a", []]}}').raised == {}
