@@ -118,6 +118,8 @@ class NexusApp(App):
         self._notify_lock = threading.Lock()
         self._last_post = 0.0
         self._pending: tuple[PassReport, bool] | None = None
+        self.quota_5h: tuple[float, int | None] | None = None  # the current 5-hour used % and reset, when known
+        self._alerts = None  # collect/alerts.py AlertMonitor, made on mount
 
     # ------------------------------------------------------------ clock and labels
     def now_ms(self) -> int:
@@ -149,17 +151,72 @@ class NexusApp(App):
         rep = (self.collector.last if self.collector is not None else None) or self.last_report
         if rep is None:
             first = " · first pass running…" if self.collector is not None else ""
-            return f"{src}{first} · range: {self.range_label()}"
+            return f"{src}{self._quota_status()}{first} · range: {self.range_label()}"
         tot = self.collector.totals if self.collector else rep
         last = datetime.fromtimestamp(rep.finished_ms / 1000, self.tz).strftime("%H:%M:%S") if rep.finished_ms else "-"
         errors = (f"[b red]errors {len(tot.problems)}[/b red]: {escape(tot.problems[-1][:80])}" if tot.problems
                   else "errors 0")
+        src += self._quota_status()
         return (f"{src} · last pass {last} ({rep.seconds * 1000:.0f} ms) · added {tot.written.new_tasks:,} tasks, "
                 f"{tot.written.new_tool_calls:,} tool calls · skipped {tot.skipped_total:,} lines · {errors} · "
                 f"range: {escape(self.range_label())}")
 
+    def _quota_status(self) -> str:
+        """' · 5h 42% ↻1h 12m' when the current 5-hour use is known (docs/quota.md), else ''."""
+        if self.quota_5h is None:
+            return ""
+        from nexus_tui.core.quota import fmt_duration
+
+        used, reset = self.quota_5h
+        left = f" ↻{fmt_duration(max(0, reset - self.now_ms()))}" if reset is not None else ""
+        return f" · 5h {used:.0f}%{left}"
+
+    def _check_quota(self) -> None:
+        """After a pass: new alerts and the current 5-hour use, off the UI thread."""
+        self.run_worker(self._check_quota_thread, thread=True, group="quota", exclusive=True, exit_on_error=False)
+
+    def _check_quota_thread(self) -> None:
+        from nexus_tui.store.quota import current_five_hour
+
+        now = self.now_ms()
+        if self._alerts is not None:
+            self._alerts.check(now)
+        try:
+            five = current_five_hour(self.store.engine, now)
+        except Exception:  # noqa: BLE001 - a locked or broken database: the status bar leaves it out
+            five = None
+        try:
+            self.call_from_thread(self._set_quota, five)
+        except RuntimeError:  # shutting down
+            pass
+
+    def _set_quota(self, five) -> None:
+        if five != self.quota_5h:
+            self.quota_5h = five
+            if isinstance(self.screen, InsightScreen):
+                self.screen.update_status()
+
+    def _deliver_alert(self, alert) -> None:
+        """Runs in the checking thread: the bell and an in-app notification on the UI thread."""
+        try:
+            self.call_from_thread(self._show_alert, alert)
+        except RuntimeError:
+            pass
+
+    def _show_alert(self, alert) -> None:
+        if self.settings.alert_bell:
+            self.bell()
+        self.notify(alert.message, title="Alert", severity="error" if alert.threshold >= 100 else "warning",
+                    timeout=15, markup=False)
+
     # ------------------------------------------------------------ lifecycle
     def on_mount(self) -> None:
+        if getattr(self.settings, "alerts_enabled", False) and not self.demo:
+            from nexus_tui.collect.alerts import AlertMonitor
+
+            self._alerts = AlertMonitor(self.settings, self.store.engine, self._deliver_alert, tz=self.tz,
+                                        now=self.now_ms)
+        self._check_quota()
         if self.prebuild:
             self.set_timer(PREBUILD_AFTER_SECONDS, self._prebuild_next)
         if self.collector is not None:
@@ -265,6 +322,8 @@ class NexusApp(App):
         self.last_report = rep
         self.passes += 1
         changed = message.changed or self.passes == 1
+        if changed:
+            self._check_quota()
         for screen in self._all_screens():
             if isinstance(screen, InsightScreen):
                 if screen is self.screen and changed:

@@ -66,6 +66,13 @@ class Settings:
     proxy_upstream: str = "https://api.anthropic.com"
     proxy_openai_upstream: str | None = None  # where /v1/chat/completions goes (Ollama, llama.cpp, vLLM, ...)
     proxy_store_bodies: bool = False  # request and response bodies in the event log (hashes only otherwise)
+    # [alerts] (docs/quota.md): thresholds in % on each quota window and the daily / monthly budgets
+    alert_thresholds: tuple[float, ...] = (80.0, 90.0, 100.0)
+    alerts_enabled: bool = True
+    alert_bell: bool = True
+    alert_desktop: bool = True  # notify-send / osascript when found
+    alert_command: str | None = None  # run with the alert as JSON on stdin
+    quota_history_days: int = 35  # [quota] history_days: past windows shown
 
     @property
     def logs_dir(self) -> Path:
@@ -142,7 +149,24 @@ def load_settings(home: str | os.PathLike | None = None, db: str | None = None,
                     proxy_port=_port(proxy.get("port"), 8787),
                     proxy_upstream=_url(proxy.get("upstream")) or "https://api.anthropic.com",
                     proxy_openai_upstream=_url(proxy.get("openai_upstream")),
-                    proxy_store_bodies=proxy.get("store_bodies") is True)
+                    proxy_store_bodies=proxy.get("store_bodies") is True,
+                    **_alerts(raw))
+
+
+def _alerts(raw: dict) -> dict:
+    """[alerts] and [quota]: each value checked; a bad one keeps its default."""
+    from nexus_tui.core.alerts import clean_thresholds
+
+    al = raw.get("alerts") if isinstance(raw.get("alerts"), dict) else {}
+    qu = raw.get("quota") if isinstance(raw.get("quota"), dict) else {}
+    cmd = al.get("command")
+    days = qu.get("history_days")
+    return {"alert_thresholds": clean_thresholds(al.get("thresholds")),
+            "alerts_enabled": al.get("enabled") is not False, "alert_bell": al.get("bell") is not False,
+            "alert_desktop": al.get("desktop") is not False,
+            "alert_command": cmd if isinstance(cmd, str) and cmd.strip() and len(cmd) < 4000 else None,
+            "quota_history_days": days if isinstance(days, int) and not isinstance(days, bool) and 1 <= days <= 400
+            else 35}
 
 
 def _port(v, default: int) -> int:

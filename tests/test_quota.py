@@ -207,6 +207,9 @@ def _fill(store, tasks, snaps):
             conn.execute(text("INSERT INTO quota_snapshots (id, observed_ms, observed_at, source, window, "
                               "used_fraction, resets_at_ms) VALUES (:i, :o, :oa, :s, :w, :f, :r)"),
                          {"i": f"q{i}", "o": obs, "oa": _iso(obs), "s": src, "w": w, "f": frac, "r": reset})
+        from nexus_tui.store.rollup import rebuild
+
+        rebuild(conn)  # the rollups the other screens read
 
 
 TASKS = [
@@ -378,3 +381,83 @@ def test_budget_alerts_per_day_and_state_round_trip():
     assert again.budget("monthly", 5.0, None, "2026-12", T0) == []  # no budget: never
     assert clean_thresholds("80") == (80.0, 90.0, 100.0) and clean_thresholds([True]) == (80.0, 90.0, 100.0)
     assert AlertState.loads("{not json").raised == {} and AlertState.loads('{"raised": {"quota|x|": ["a", []]}}').raised == {}
+
+
+# ---------------------------------------------------------------- alerts delivered (daemon, app), status bar, Costs
+def _home_with(tmp_path, toml: str):
+    home = tmp_path / "home"
+    home.mkdir(exist_ok=True)
+    (home / "insights.toml").write_text(toml)
+    return home
+
+
+def test_collect_daemon_raises_each_alert_once_with_command_and_desktop(tmp_path, monkeypatch, capsys):
+    import os
+    import time as _time
+
+    from nexus_tui import daemon
+    from nexus_tui.config import load_settings
+
+    now_ms = int(_time.time() * 1000)
+    out = tmp_path / "alerts.jsonl"
+    bindir = tmp_path / "bin"
+    bindir.mkdir()
+    fake = bindir / "notify-send"  # a notifier found on PATH, as the real one would be
+    fake.write_text(f"#!/bin/sh\nprintf '%s|' \"$@\" >> {tmp_path / 'desktop.txt'}\necho >> {tmp_path / 'desktop.txt'}\n")
+    fake.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bindir}{os.pathsep}{os.environ['PATH']}")
+    home = _home_with(tmp_path, f'[alerts]\nthresholds = [80, 90, 100]\ncommand = "cat >> {out}"\n'
+                                '[budget]\ndaily_usd = 1.0\n')
+    settings = load_settings(home=str(home), db=f"sqlite:///{tmp_path / 'insights.db'}", claude_dirs=(),
+                             lunaroute_dirs=[str(tmp_path / "none")])
+    store = _store(tmp_path)
+    reset = now_ms + 2 * H
+    _fill(store, [(now_ms - 60_000, "claude-opus-4-6", 10, 10, 0.85, "cloud")],
+          [("five_hour", 0.92, reset, now_ms - 1000, "statusline")])
+    assert daemon.run(settings, store, once=True) == 0
+    assert daemon.run(settings, store, once=True) == 0  # a second pass (or process): nothing raised again
+    printed = [line for line in capsys.readouterr().out.splitlines() if "ALERT" in line]
+    assert len(printed) == 2 and "5h quota at 92% (≥ 90%)" in printed[0] and "daily budget at 85%" in printed[1]
+    got = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [(g["kind"], g["name"], g["threshold"]) for g in got] == [("quota", "five_hour", 90.0),
+                                                                   ("budget", "daily", 80.0)]
+    assert got[0]["value_pct"] == pytest.approx(92.0) and got[0]["resets_at_ms"] == reset
+    assert got[1]["spent_usd"] == pytest.approx(0.85) and got[1]["budget_usd"] == 1.0
+    for _ in range(50):  # the notifier runs detached
+        if (tmp_path / "desktop.txt").exists() and len((tmp_path / "desktop.txt").read_text().splitlines()) == 2:
+            break
+        _time.sleep(0.1)
+    lines = (tmp_path / "desktop.txt").read_text().splitlines()
+    assert len(lines) == 2 and "5h quota at 92%" in lines[0]
+    store.close()
+
+
+async def test_app_alerts_status_bar_and_costs_card(tmp_path):
+    from nexus_tui.app import NexusApp
+    from nexus_tui.config import load_settings
+    from tests.tui_helpers import SIZE, settle
+
+    home = _home_with(tmp_path, "[alerts]\ndesktop = false\n")
+    store = _store(tmp_path)
+    _fill(store, TASKS, SNAPS[:1] + SNAPS[2:] + [("five_hour", 0.83, T0, NOW - 5, "statusline")])  # 83 % now
+    settings = load_settings(home=str(home), db=f"sqlite:///{tmp_path / 'insights.db'}", claude_dirs=())
+    app = NexusApp(settings, store, None, now_ms=NOW, tz="UTC")
+    notes = []
+    app.notify = lambda msg, **kw: notes.append((msg, kw))  # the in-app notification
+    bells = []
+    app.bell = lambda: bells.append(1)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(app, pilot)
+        await app.workers.wait_for_complete()
+        await settle(app, pilot)
+        assert app.quota_5h == (83.0, T0)
+        assert " · 5h 83% ↻2h 00m" in app.status_line()
+        assert [n[0] for n in notes if n[1].get("title") == "Alert"] == [
+            "nexus-insights: 5h quota at 83% (≥ 80%); resets at 2026-12-04T16:00:00Z"]
+        assert bells == [1]
+        await pilot.press("3")
+        await settle(app, pilot)
+        from textual.content import Content
+
+        tile = Content.from_markup(str(app.screen.query_one("#kpi-day").content)).plain
+        assert "5-hour quota 83% used, resets in 2h 00m" in tile

@@ -114,7 +114,7 @@ RESET_TOLERANCE_MS = 10 * 60_000  # two reset times this close name the same win
 def canonical_window(name: str) -> str | None:
     """The status line's and the proxy's names of one window made one: '5h' -> 'five_hour', '7d' -> 'seven_day',
     '7d_opus' -> 'seven_day_opus'. None for what is not a used-percentage window ('unified', 'requests', ...)."""
-    if not isinstance(name, str) or not name:
+    if not isinstance(name, str) or not name or len(name) > 64 or not name.isprintable():
         return None
     w = name.lower()
     for short, long in (("5h", "five_hour"), ("7d", "seven_day")):

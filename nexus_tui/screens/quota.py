@@ -74,9 +74,7 @@ class QuotaScreen(InsightScreen):
     def refresh_data(self) -> None:
         self._stale = False
         self.update_status()
-        q = self.settings.raw.get("quota") if isinstance(self.settings.raw.get("quota"), dict) else {}
-        days = q.get("history_days", 35)
-        days = days if isinstance(days, int) and not isinstance(days, bool) and 1 <= days <= 400 else 35
+        days = getattr(self.settings, "quota_history_days", 35)
         self.run_query(load_quota, self.engine, Request(self.app.now_ms(), self.filters.cost_mode, days))
 
     def _window_text(self, w: dict) -> Text:
