@@ -461,3 +461,12 @@ async def test_app_alerts_status_bar_and_costs_card(tmp_path):
 
         tile = Content.from_markup(str(app.screen.query_one("#kpi-day").content)).plain
         assert "5-hour quota 83% used, resets in 2h 00m" in tile
+
+
+def test_nothing_counted_in_a_window_is_unknown_cost_not_zero(tmp_path):
+    store = _store(tmp_path)
+    _fill(store, [], SNAPS)
+    obj = json.loads(render_quota(store.engine, Filters(), None, "json", now_ms=NOW))
+    w5 = obj["windows"][0]
+    assert (w5["tokens"], w5["cost_per_pct_usd"], w5["tokens_per_pct"]) == (0, None, None)
+    store.close()

@@ -47,7 +47,8 @@ def usage_between(engine, start_ms: int, end_ms: int, cost_mode: str = "auto") -
 def _totals(models: list[dict], used_pct: float | None) -> dict:
     tokens = sum(m["tokens"] for m in models)
     cost = sum(m["cost_usd"] for m in models)
-    per = used_pct if used_pct and used_pct > 0 else None
+    # nothing counted here (the usage came from elsewhere): what 1 % costs is unknown, not zero
+    per = used_pct if used_pct and used_pct > 0 and models else None
     return {"tasks": sum(m["tasks"] for m in models), "tokens": tokens, "cost_usd": cost,
             "tokens_per_pct": tokens / per if per else None, "cost_per_pct_usd": cost / per if per else None}
 
