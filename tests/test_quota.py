@@ -47,8 +47,10 @@ def _feed(home: Path, raw: bytes) -> str:
     return out.getvalue()
 
 
-def test_statusline_events_become_snapshots_and_session_stats(tmp_path):
+def test_statusline_events_become_snapshots_and_session_stats(tmp_path, monkeypatch):
     home = tmp_path / "home"
+    clock = iter(range(1_796_390_000, 1_796_390_100, 7))  # each call a few seconds apart
+    monkeypatch.setattr(SL.time, "time", lambda: float(next(clock)))
     sub = json.loads((SAMPLES / "subscriber.json").read_bytes())
     _feed(home, json.dumps(sub).encode())
     later = json.loads(json.dumps(sub))
@@ -57,6 +59,7 @@ def test_statusline_events_become_snapshots_and_session_stats(tmp_path):
     later["cost"]["total_lines_added"] = 300
     _feed(home, json.dumps(later).encode())
     _feed(home, (SAMPLES / "api_key_user.json").read_bytes())  # no rate_limits: no snapshot, quietly
+    monkeypatch.undo()
     store = _store(tmp_path)
     _ingest(store, home)
     snaps = _rows(store, "SELECT * FROM quota_snapshots ORDER BY observed_ms, window")
@@ -418,7 +421,7 @@ def test_collect_daemon_raises_each_alert_once_with_command_and_desktop(tmp_path
     assert daemon.run(settings, store, once=True) == 0  # a second pass (or process): nothing raised again
     printed = [line for line in capsys.readouterr().out.splitlines() if "ALERT" in line]
     assert len(printed) == 2 and "5h quota at 92% (≥ 90%)" in printed[0] and "daily budget at 85%" in printed[1]
-    got = [json.loads(line) for line in out.read_text().splitlines()]
+    got = sorted((json.loads(line) for line in out.read_text().splitlines()), key=lambda g: g["kind"] != "quota")
     assert [(g["kind"], g["name"], g["threshold"]) for g in got] == [("quota", "five_hour", 90.0),
                                                                    ("budget", "daily", 80.0)]
     assert got[0]["value_pct"] == pytest.approx(92.0) and got[0]["resets_at_ms"] == reset
