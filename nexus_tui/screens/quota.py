@@ -56,6 +56,12 @@ def bar(used_pct: float, elapsed_pct: float | None, width: int = BAR_WIDTH) -> T
 
 class QuotaScreen(InsightScreen):
     TITLE_TEXT = "Quota"
+    DEFAULT_CSS = """
+    QuotaScreen #quota-note, QuotaScreen #quota-bars { height: auto; }
+    QuotaScreen #quota-chart { height: 1fr; min-height: 8; }
+    QuotaScreen #quota-past { height: auto; max-height: 12; }
+    QuotaScreen #quota-blocks { height: 1fr; }
+    """
 
     def __init__(self) -> None:
         super().__init__()
@@ -86,7 +92,8 @@ class QuotaScreen(InsightScreen):
             t.append(f"{w['used_percentage']:.0f}% when last seen; reset at "
                      f"{local_time(self.app, w['resets_at_ms'], '%m-%d %H:%M')}, no snapshot since\n", style="dim")
             return t
-        t.append_text(bar(w["used_percentage"], w["elapsed_percentage"]))
+        width = max(10, min(BAR_WIDTH, (self.app.size.width or 120) - 48))
+        t.append_text(bar(w["used_percentage"], w["elapsed_percentage"], width))
         t.append(f" {w['used_percentage']:.0f}%")
         if w["pace"] is not None:
             t.append(f"  pace {w['pace']:.2f}x")
@@ -105,10 +112,11 @@ class QuotaScreen(InsightScreen):
         else:
             t.append("too early in the window for a pace", style="dim")
         u = w["usage"]
-        t.append(f"\n          this store counts {fmt_int(u['tokens'])} tokens, {fmt_usd(u['cost_usd'])} in this "
-                 f"window" + (f" · 1% ≈ {fmt_usd(u['cost_per_pct_usd'])}, {fmt_int(u['tokens_per_pct'])} tokens"
-                              if u["cost_per_pct_usd"] is not None else ""), style="dim")
-        t.append(f" · {w['source']}, seen {local_time(self.app, w['observed_ms'], '%H:%M')}\n", style="dim")
+        t.append(f"\n          counted here: {fmt_int(u['tokens'])} tokens, {fmt_usd(u['cost_usd'])}"
+                 + (f" · 1% ≈ {fmt_usd(u['cost_per_pct_usd'])}, {fmt_int(u['tokens_per_pct'])} tok"
+                    if u["cost_per_pct_usd"] is not None else ""), style="dim")
+        t.append(f"\n          {w['source']}, seen {local_time(self.app, w['observed_ms'], '%m-%d %H:%M')}\n",
+                 style="dim")
         return t
 
     def show(self, data) -> None:
@@ -141,10 +149,14 @@ class QuotaScreen(InsightScreen):
             t.append_text(self._window_text(w))
         bars.update(t)
         now = self.app.now_ms()
-        start = now - CHART_DAYS * CQ.DAY_MS
-        series = [(CQ.window_label(s["window"]) + (f" {s['account']}" if s["account"] else ""), s["points"],
+        # from the first snapshot (at most CHART_DAYS back) to now, or the next reset within 5 hours
+        times = [t for s in data["series"] for seg in s["periods"] for t, _u in seg]
+        start = max(now - CHART_DAYS * CQ.DAY_MS, min(times, default=now) - CQ.HOUR_MS)
+        ahead = [b for s in data["series"] for b in s["boundaries"] if now < b <= now + CQ.BLOCK_MS]
+        end = max([now, *ahead])
+        series = [(CQ.window_label(s["window"]) + (f" {s['account']}" if s["account"] else ""), s["periods"],
                    s["boundaries"]) for s in data["series"]]
-        chart.set_data(series, start, now, self.app.tz, f"used % over the last {CHART_DAYS} days (| = reset)")
+        chart.set_data(series, start, end, self.app.tz, "used % as reported (vertical lines: resets)")
         past.sync([(f"{p['window']}:{p['account']}:{p['end_ms']}",
                     [CQ.window_label(p["window"]), local_time(self.app, p["start_ms"]),
                      local_time(self.app, p["end_ms"]), f"{p['peak_percentage']:.0f}%",

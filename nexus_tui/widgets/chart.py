@@ -377,7 +377,8 @@ class QuotaChart(InsightChart):
 
     def set_data(self, series: list[tuple[str, list[tuple[int, float]], list[int]]], start_ms: int, end_ms: int,
                  tz: tzinfo, title: str) -> None:
-        """``series``: (label, [(observed ms, used %)], [reset ms]) per window; x runs from start_ms to end_ms."""
+        """``series``: (label, [[(observed ms, used %)] per period], [reset ms]) per window; x runs from start_ms
+        to end_ms."""
         self._data = (series, start_ms, end_ms, tz, title)
         self.replot()
 
@@ -399,11 +400,15 @@ class QuotaChart(InsightChart):
             for b in bounds:
                 if start <= b <= end:
                     plt.vline(x(b), color=RANGE_COLOR)
-            pts = [(x(t), u) for t, u in points if start <= t <= end]
-            if pts:
-                plt.plot([p[0] for p in pts], [p[1] for p in pts], label=label, marker="braille", color=color)
-                top = max(top, max(p[1] for p in pts))
-        self._y_axis(top * 1.05)
+            first = True
+            for period in points:
+                pts = [(x(t), u) for t, u in period if start <= t <= end]
+                if pts:
+                    plt.plot([p[0] for p in pts], [p[1] for p in pts], label=label if first else None,
+                             marker="braille", color=color)
+                    top = max(top, max(p[1] for p in pts))
+                    first = False
+        self._y_axis(top)
         n = 6
         ticks = [span_h * i / n for i in range(n + 1)]
         fmt = "%H:%M" if end - start <= DAY_MS else "%m-%d %H:%M"
