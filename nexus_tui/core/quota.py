@@ -82,7 +82,7 @@ def pace(window: str, used_pct: float, resets_at_ms: int | None, now_ms: int) ->
     projected = used * length / elapsed
     full_at = None
     if used >= 100.0:
-        full_at = now_ms
+        full_at = now_ms if now_ms < resets_at_ms else None  # "before the reset": at the reset itself it is over
     elif projected > 100.0 and used > 0:
         full_at = start + math.ceil(elapsed * 100.0 / used)
         if full_at >= resets_at_ms:
