@@ -383,7 +383,8 @@ def test_budget_alerts_per_day_and_state_round_trip():
     assert again.budget("daily", 9.0, 4.0, "2026-12-04", T0) == []  # an earlier day, late
     assert again.budget("monthly", 5.0, None, "2026-12", T0) == []  # no budget: never
     assert clean_thresholds("80") == (80.0, 90.0, 100.0) and clean_thresholds([True]) == (80.0, 90.0, 100.0)
-    assert AlertState.loads("{not json").raised == {} and AlertState.loads('{"raised": {"quota|x|": ["a", []]}}').raised == {}
+    assert AlertState.loads("{not json").raised == {}
+    assert AlertState.loads('{"raised": {"quota|x|": ["a", []]}}').raised == {}
 
 
 # ---------------------------------------------------------------- alerts delivered (daemon, app), status bar, Costs
@@ -406,7 +407,8 @@ def test_collect_daemon_raises_each_alert_once_with_command_and_desktop(tmp_path
     bindir = tmp_path / "bin"
     bindir.mkdir()
     fake = bindir / "notify-send"  # a notifier found on PATH, as the real one would be
-    fake.write_text(f"#!/bin/sh\nprintf '%s|' \"$@\" >> {tmp_path / 'desktop.txt'}\necho >> {tmp_path / 'desktop.txt'}\n")
+    log = tmp_path / "desktop.txt"
+    fake.write_text(f"#!/bin/sh\nprintf '%s|' \"$@\" >> {log}\necho >> {log}\n")
     fake.chmod(0o755)
     monkeypatch.setenv("PATH", f"{bindir}{os.pathsep}{os.environ['PATH']}")
     home = _home_with(tmp_path, f'[alerts]\nthresholds = [80, 90, 100]\ncommand = "cat >> {out}"\n'
@@ -473,3 +475,9 @@ def test_nothing_counted_in_a_window_is_unknown_cost_not_zero(tmp_path):
     w5 = obj["windows"][0]
     assert (w5["tokens"], w5["cost_per_pct_usd"], w5["tokens_per_pct"]) == (0, None, None)
     store.close()
+
+
+def test_full_at_the_reset_itself_is_not_before_it():
+    p = CQ.pace("five_hour", 100.0, T0, T0)
+    assert p.full_at_ms is None and not p.will_hit_limit and p.remaining_ms == 0
+    assert CQ.pace("five_hour", 100.0, T0, T0 - 1).full_at_ms == T0 - 1

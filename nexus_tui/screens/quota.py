@@ -39,7 +39,7 @@ def load_quota(engine, req: Request) -> dict:
 
 
 def bar(used_pct: float, elapsed_pct: float | None, width: int = BAR_WIDTH) -> Text:
-    """``████▒▒░░│░░`` : filled to the used %, the pace marker ``│`` where an even pace would be now."""
+    """``████░░│░░`` : filled to the used %; the pace marker ``│`` where an even pace would be now."""
     filled = max(0, min(width, round(width * used_pct / 100.0)))
     mark = None if elapsed_pct is None else max(0, min(width - 1, int(width * elapsed_pct / 100.0)))
     style = "red" if used_pct >= 90 else ("yellow" if used_pct >= 70 else "green")

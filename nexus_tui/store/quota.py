@@ -87,8 +87,8 @@ def report(engine, now_ms: int, history_days: int = 35, cost_mode: str = "auto")
     for (w, acct), ps in CQ.periods(snaps).items():
         # one line per period: a reset is a drop, never a slope from the old period's peak
         series.append({"window": w, "account": acct,
-                       "periods": [[(s.observed_ms, s.used_pct) for s in sorted(p.snapshots, key=lambda x: x.observed_ms)]
-                                   for p in ps],
+                       "periods": [[(s.observed_ms, s.used_pct)
+                                    for s in sorted(p.snapshots, key=lambda x: x.observed_ms)] for p in ps],
                        "boundaries": [p.end_ms for p in ps if p.end_ms is not None]})
         for p in ps:
             if p.end_ms is None or p.end_ms > now_ms:

@@ -258,7 +258,8 @@ def _statusline(b: Batch, ev: dict, ts: int, sid: str | None) -> None:
             resets_ms = None
         b.quota_snapshots.append({
             "id": f"sl:{name}:{ts}:{sid or '-'}:{used:g}:{resets_ms}", "observed_ms": ts, "source": "statusline",
-            "account": None, "machine": machine, "window": name, "used_fraction": used / 100.0, "resets_at_ms": resets_ms,
+            "account": None, "machine": machine, "window": name, "used_fraction": used / 100.0,
+            "resets_at_ms": resets_ms,
             "status": "rejected" if used >= 100.0 else None,
             "raw_json": json.dumps({"used_percentage": w.get("used_percentage"), "resets_at": w.get("resets_at")},
                                    sort_keys=True)})
