@@ -481,3 +481,40 @@ def test_full_at_the_reset_itself_is_not_before_it():
     p = CQ.pace("five_hour", 100.0, T0, T0)
     assert p.full_at_ms is None and not p.will_hit_limit and p.remaining_ms == 0
     assert CQ.pace("five_hour", 100.0, T0, T0 - 1).full_at_ms == T0 - 1
+
+
+def test_end_to_end_statusline_then_headless_quota(tmp_path):
+    """The real commands: Claude Code's input piped into `nexus-insights statusline`, then `--headless quota`
+    (with its ingest pass) reports the window, a proxy's model-specific weekly window beside it."""
+    import subprocess
+    import sys
+    import time as _time
+
+    home = tmp_path / "home"
+    now = int(_time.time())
+    sub = json.loads((SAMPLES / "subscriber.json").read_bytes())
+    sub["rate_limits"]["five_hour"]["resets_at"] = now + 2 * 3600
+    sub["rate_limits"]["seven_day"]["resets_at"] = now + 3 * 86400
+    env = {**__import__("os").environ, "NO_COLOR": "1"}
+    exe = str(Path(sys.executable).with_name("nexus-insights"))  # the installed command (entry.py)
+    r = subprocess.run([exe, "statusline", "--home", str(home)],
+                       input=json.dumps(sub).encode(), capture_output=True, env=env, timeout=60)
+    assert r.returncode == 0 and b"5h 63%" in r.stdout
+    proxy_ev = {"v": 1, "type": "proxy_request", "ts": _iso(now * 1000), "id": "req_1", "session_id": "s9",
+                "route": "anthropic", "routing": "cloud", "http_status": 200, "model": "claude-opus-4-6",
+                "quota": [{"window": "7d_opus", "used_fraction": 0.5, "resets_at_ms": (now + 86400) * 1000}]}
+    with open(home / "logs" / (_time.strftime("%Y-%m-%d", _time.gmtime(now)) + ".jsonl"), "a") as f:
+        f.write(json.dumps(proxy_ev) + "\n")
+    r = subprocess.run([exe, "--home", str(home), "--headless", "quota", "--format", "json"], capture_output=True,
+                       env=env, timeout=120)
+    assert r.returncode == 0, r.stderr
+    obj = json.loads(r.stdout)
+    got = {w["window"]: w for w in obj["windows"]}
+    assert list(got) == ["five_hour", "seven_day", "seven_day_opus"]
+    w5 = got["five_hour"]
+    assert (w5["used_percentage"], w5["source"]) == (63.0, "statusline")
+    assert w5["resets_at"] == _iso((now + 2 * 3600) * 1000)[:-5] + "Z"
+    # observed within the run: 3 h of 5 gone, so pace ≈ 63 / 60 and the projection ≈ 105 %
+    assert w5["pace"] == pytest.approx(63 / 60, rel=0.01) and w5["projected_percentage"] == pytest.approx(105, rel=0.01)
+    assert w5["will_hit_limit"] is True
+    assert (got["seven_day_opus"]["used_percentage"], got["seven_day_opus"]["source"]) == (50.0, "proxy")
