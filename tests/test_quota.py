@@ -221,6 +221,7 @@ TASKS = [
     (T0 - 3 * H + 1, "qwen2.5-coder", 9999, 9999, 0.0, "local"),  # local: never in a quota
     (T0 - 6 * H, "claude-opus-4-6", 3000, 1000, 4.0, "cloud"),  # before the window: the past one
     (T0 - 9 * H, "claude-opus-4-6", 100, 100, 1.0, "cloud"),  # the past window [T0-10h, T0-5h)
+    (T0 - 30 * H, "gemini-2.5-pro", 100, 100, 0.3, "cloud"),  # not an Anthropic model: never in its quota
 ]
 SNAPS = [
     ("5h", 0.30, T0, NOW - H, "proxy"),  # proxy headers: fraction, short name
@@ -270,7 +271,7 @@ def test_headless_quota_without_snapshots_shows_estimated_blocks(tmp_path):
     assert not obj["has_snapshots"] and obj["windows"] == [] and "no quota snapshot" in obj["note"]
     est = obj["estimate"]
     assert "estimate" in est["method"] and "ccusage" in est["method"]
-    cloud = [t for t in TASKS if t[5] != "local"]
+    cloud = [t for t in TASKS if t[5] != "local" and t[1].startswith("claude")]
     ref = _blocks_reference([t[0] for t in cloud])
     assert [(b["start"], b["tasks"]) for b in reversed(est["blocks"])] == [(_iso(s)[:-5] + "Z", n) for s, n in ref]
     assert sum(b["cost_usd"] for b in est["blocks"]) == pytest.approx(sum(t[4] for t in cloud))
@@ -323,7 +324,7 @@ async def test_quota_screen_without_snapshots_says_so_and_shows_blocks(tmp_path)
         screen = app.screen
         assert "No quota snapshot is stored" in str(screen.query_one("#quota-note").render())
         rows = cells(screen.query_one("#quota-blocks"))
-        assert len(rows) == len(_blocks_reference([t[0] for t in TASKS if t[5] != "local"]))
+        assert len(rows) == len(_blocks_reference([t[0] for t in TASKS if t[5] != "local" and "claude" in t[1]]))
         assert not screen.query_one("#quota-bars").display
 
 

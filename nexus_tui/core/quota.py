@@ -244,7 +244,8 @@ def current_windows(snaps, now_ms: int) -> list[WindowState]:
 
 # ---------------------------------------------------------------- estimated 5-hour blocks (no snapshot at all)
 BLOCK_MS = 5 * HOUR_MS
-BLOCKS_METHOD = ("estimate from this store's own tasks, as ccusage 'blocks' does: a block starts at the hour "
+BLOCKS_METHOD = ("an estimate from this store's own tasks of Anthropic models, as ccusage 'blocks' does: a block "
+                 "starts at the hour "
                  "(UTC) of its first task and lasts 5 h; a task after the block's end or more than 5 h after the "
                  "previous task starts a new block. It is not the provider's quota and says nothing of a limit.")
 

@@ -13,7 +13,7 @@ from textual.widgets import Static
 
 from nexus_tui.core import quota as CQ
 from nexus_tui.screens.base import InsightScreen
-from nexus_tui.screens.common import fmt_int, fmt_usd, local_time
+from nexus_tui.screens.common import fmt_int, fmt_usd, local_time, short_model
 from nexus_tui.widgets.chart import QuotaChart
 from nexus_tui.widgets.keyed_table import KeyedTable
 
@@ -134,12 +134,12 @@ class QuotaScreen(InsightScreen):
             note.update(Text("No quota snapshot is stored. Claude Code hands the real 5-hour and 7-day use to its "
                              "status-line command for Claude.ai subscribers (nexus-insights statusline, "
                              "docs/statusline.md); the recording proxy reads it from response headers. Nothing here "
-                             "guesses a plan's limit.\n\nEstimated 5-hour blocks, " + data["estimate"]["method"]))
+                             "guesses a plan's limit.\n\nEstimated 5-hour blocks: " + data["estimate"]["method"]))
             blocks.sync([(str(b["start_ms"]), [local_time(self.app, b["start_ms"]),
                                                local_time(self.app, b["end_ms"], "%H:%M"),
                                                "yes" if b["active"] else "", fmt_int(b["tasks"]),
                                                fmt_int(b["tokens"]), fmt_usd(b["cost_usd"]),
-                                               ", ".join(b["models"])[:60]])
+                                               ", ".join(short_model(m) for m in b["models"])[:60]])
                          for b in data["estimate"]["blocks"]])
             return
         note.update(Text("Used % as the provider reported it; the │ marks where an even pace would be now. "

@@ -113,7 +113,7 @@ def estimate_blocks(engine, now_ms: int, history_days: int = 35, cost_mode: str 
               + func.coalesce(T.c.cache_read_tokens, 0) + func.coalesce(T.c.cache_creation_tokens, 0))
     q = (select(T.c.ts_ms, T.c.model, tokens, cost)
          .where(and_(T.c.ts_ms >= now_ms - history_days * DAY_MS, T.c.ts_ms <= now_ms,
-                     or_(T.c.routing.is_(None), T.c.routing != "local"))))
+                     or_(T.c.routing.is_(None), T.c.routing != "local"), _ANTHROPIC)))
     with engine.connect() as conn:
         rows = [tuple(r) for r in conn.execute(q) if r[0] is not None]
     bl = CQ.blocks(rows)
