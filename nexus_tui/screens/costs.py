@@ -79,8 +79,9 @@ def load_costs(engine, filters, settings, tz, req: Request) -> dict:
     in_db = U.session_count(engine) if first is None or not days else None
     from nexus_tui.store.quota import current_five_hour
 
-    return {"five_hour": current_five_hour(engine, now), "day": day, "month": month, "chart": (p.period, off_starts, cumulative(per_bucket[:begun]), bucket),
-            "routing": by_routing, "days": days, "in_db": in_db if first is None else None, "sessions": in_db}
+    return {"day": day, "month": month, "chart": (p.period, off_starts, cumulative(per_bucket[:begun]), bucket),
+            "routing": by_routing, "days": days, "in_db": in_db if first is None else None, "sessions": in_db,
+            "five_hour": current_five_hour(engine, now)}  # the current 5-hour quota use, when known
 
 
 class CostsScreen(InsightScreen):
