@@ -317,6 +317,8 @@ async def test_quota_screen_without_snapshots_says_so_and_shows_blocks(tmp_path)
     from tests.tui_helpers import SIZE, cells, settle
 
     app = await _quota_app(tmp_path, [])
+    with app.store.engine.begin() as conn:  # a model name with markup in it
+        conn.execute(text("UPDATE tasks SET model = 'claude-[b]x[/b]' WHERE id = 't0'"))
     async with app.run_test(size=SIZE) as pilot:
         await settle(app, pilot)
         await pilot.press("7")
@@ -324,6 +326,8 @@ async def test_quota_screen_without_snapshots_says_so_and_shows_blocks(tmp_path)
         screen = app.screen
         assert "No quota snapshot is stored" in str(screen.query_one("#quota-note").render())
         rows = cells(screen.query_one("#quota-blocks"))
+        assert any("[b]x[/b]" in r[-1] for r in rows)
+        assert "[b]x[/b]" in app.export_screenshot()  # painted as text, not taken as markup
         assert len(rows) == len(_blocks_reference([t[0] for t in TASKS if t[5] != "local" and "claude" in t[1]]))
         assert not screen.query_one("#quota-bars").display
 

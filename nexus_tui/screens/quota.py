@@ -139,7 +139,7 @@ class QuotaScreen(InsightScreen):
                                                local_time(self.app, b["end_ms"], "%H:%M"),
                                                "yes" if b["active"] else "", fmt_int(b["tasks"]),
                                                fmt_int(b["tokens"]), fmt_usd(b["cost_usd"]),
-                                               ", ".join(short_model(m) for m in b["models"])[:60]])
+                                               Text(", ".join(short_model(m) for m in b["models"])[:60])])
                          for b in data["estimate"]["blocks"]])
             return
         note.update(Text("Used % as the provider reported it; the │ marks where an even pace would be now. "
@@ -158,7 +158,7 @@ class QuotaScreen(InsightScreen):
                    s["boundaries"]) for s in data["series"]]
         chart.set_data(series, start, end, self.app.tz, "used % as reported (vertical lines: resets)")
         past.sync([(f"{p['window']}:{p['account']}:{p['end_ms']}",
-                    [CQ.window_label(p["window"]), local_time(self.app, p["start_ms"]),
+                    [Text(CQ.window_label(p["window"])), local_time(self.app, p["start_ms"]),
                      local_time(self.app, p["end_ms"]), f"{p['peak_percentage']:.0f}%",
                      "yes" if p["limit_hit"] else "no", fmt_int(p["tokens"]), fmt_usd(p["cost_usd"]),
                      fmt_usd(p["cost_per_pct_usd"])]) for p in data["past_windows"]])
