@@ -36,7 +36,8 @@ SCREEN_SPECS = [("sessions", "1", "Sessions", "sessions", "SessionsScreen"),
                 ("costs", "3", "Costs", "costs", "CostsScreen"),
                 ("efficiency", "4", "Efficiency", "efficiency", "EfficiencyScreen"),
                 ("tiers", "5", "Tiers", "tiers", "TiersScreen"),
-                ("tools", "6", "Tools", "tools", "ToolsScreen")]
+                ("tools", "6", "Tools", "tools", "ToolsScreen"),
+                ("quota", "7", "Quota", "quota", "QuotaScreen")]
 SCREENS_GROUP = Binding.Group("Screens")  # the footer shows "1 2 3 4 5 6 Screens"; ? lists them by name
 NOTIFY_MIN_SECONDS = 0.25  # StoreChanged is posted at most four times a second
 PREBUILD_AFTER_SECONDS = 0.3  # the real command builds the other top-level screens this long after starting,
@@ -126,6 +127,8 @@ class NexusApp(App):
         self._pending: tuple[PassReport, bool] | None = None
         self._db_watch = None  # store.changes.ChangeWatcher: rows other processes write show within poll_seconds
         self._db_watch_busy = False
+        self.quota_5h: tuple[float, int | None] | None = None  # the current 5-hour used % and reset, when known
+        self._alerts = None  # collect/alerts.py AlertMonitor, made on mount
 
     # ------------------------------------------------------------ clock and labels
     def now_ms(self) -> int:
@@ -157,19 +160,74 @@ class NexusApp(App):
         rep = (self.collector.last if self.collector is not None else None) or self.last_report
         if rep is None:
             first = " · first pass running…" if self.collector is not None else ""
-            return f"{src}{first} · range: {escape(self.range_label())}"  # markup: the data escaped
+            return f"{src}{self._quota_status()}{first} · range: {escape(self.range_label())}"  # markup: the data escaped
         tot = self.collector.totals if self.collector else rep
         last = datetime.fromtimestamp(rep.finished_ms / 1000, self.tz).strftime("%H:%M:%S") if rep.finished_ms else "-"
         problems = (f"[b red]{plural(len(tot.problems), 'ingest problem')}[/b red]: "
                     f"{escape(tot.problems[-1][:80])}" if tot.problems else "")
         counts = (f"last pass {last} ({rep.seconds * 1000:.0f} ms) · added {plural(tot.written.new_tasks, 'task')}, "
                   f"{plural(tot.written.new_tool_calls, 'tool call')} · {plural(tot.skipped_total, 'skipped line')}")
+        src += self._quota_status()
         # ingest problems first, where a narrow terminal still shows them; none: said at the end
         return " · ".join(x for x in (src, problems, counts, "" if problems else "no ingest problems",
                                       f"range: {escape(self.range_label())}") if x)
 
+    def _quota_status(self) -> str:
+        """' · 5h 42% ↻1h 12m' when the current 5-hour use is known (docs/quota.md), else ''."""
+        if self.quota_5h is None:
+            return ""
+        from nexus_tui.core.quota import fmt_duration
+
+        used, reset = self.quota_5h
+        left = f" ↻{fmt_duration(max(0, reset - self.now_ms()))}" if reset is not None else ""
+        return f" · 5h {used:.0f}%{left}"
+
+    def _check_quota(self) -> None:
+        """After a pass: new alerts and the current 5-hour use, off the UI thread."""
+        self.run_worker(self._check_quota_thread, thread=True, group="quota", exclusive=True, exit_on_error=False)
+
+    def _check_quota_thread(self) -> None:
+        from nexus_tui.store.quota import current_five_hour
+
+        now = self.now_ms()
+        if self._alerts is not None:
+            self._alerts.check(now)
+        try:
+            five = current_five_hour(self.store.engine, now)
+        except Exception:  # noqa: BLE001 - a locked or broken database: the status bar leaves it out
+            five = None
+        try:
+            self.call_from_thread(self._set_quota, five)
+        except RuntimeError:  # shutting down
+            pass
+
+    def _set_quota(self, five) -> None:
+        if five != self.quota_5h:
+            self.quota_5h = five
+            if isinstance(self.screen, InsightScreen):
+                self.screen.update_status()
+
+    def _deliver_alert(self, alert) -> None:
+        """Runs in the checking thread: the bell and an in-app notification on the UI thread."""
+        try:
+            self.call_from_thread(self._show_alert, alert)
+        except RuntimeError:
+            pass
+
+    def _show_alert(self, alert) -> None:
+        if self.settings.alert_bell:
+            self.bell()
+        self.notify(alert.message, title="Alert", severity="error" if alert.threshold >= 100 else "warning",
+                    timeout=15, markup=False)
+
     # ------------------------------------------------------------ lifecycle
     def on_mount(self) -> None:
+        if getattr(self.settings, "alerts_enabled", False) and not self.demo:
+            from nexus_tui.collect.alerts import AlertMonitor
+
+            self._alerts = AlertMonitor(self.settings, self.store.engine, self._deliver_alert, tz=self.tz,
+                                        now=self.now_ms)
+        self._check_quota()
         if self.prebuild:
             self.set_timer(PREBUILD_AFTER_SECONDS, self._prebuild_next)
         from nexus_tui.store.changes import ChangeWatcher
@@ -301,6 +359,8 @@ class NexusApp(App):
             self.last_report = rep
             self.passes += 1
         changed = message.changed or self.passes == 1
+        if changed:
+            self._check_quota()
         for screen in self._all_screens():
             if isinstance(screen, InsightScreen):
                 if screen is self.screen and changed:

@@ -8,7 +8,7 @@ import click
 
 from nexus_tui import __version__
 
-REPORTS = ("summary", "sessions", "models", "tools", "daily", "requests", "conversations")
+REPORTS = ("summary", "sessions", "models", "tools", "daily", "requests", "conversations", "quota")
 
 
 def _fail(msg: str) -> None:

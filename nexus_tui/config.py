@@ -147,6 +147,21 @@ def _http_url(v) -> str:
 COST_MODES = ("auto", "calculate", "display")
 
 
+def _thresholds(v) -> tuple[float, ...]:
+    if (not isinstance(v, list) or not v or
+            not all(isinstance(t, (int, float)) and not isinstance(t, bool) and 0 < t <= 1000 for t in v)):
+        raise ValueError("expected a list of percentages, each above 0 and at most 1000")
+    return tuple(sorted({float(t) for t in v}))
+
+
+def _int_range(lo: int, hi: int) -> Callable[[Any], int]:
+    def check(v):
+        if isinstance(v, bool) or not isinstance(v, int) or not lo <= v <= hi:
+            raise ValueError(f"expected a whole number from {lo} to {hi}")
+        return v
+    return check
+
+
 @dataclass(frozen=True)
 class Key:
     attr: str | None  # the Settings attribute it sets (None: validated, read from raw by its user)
@@ -162,6 +177,10 @@ SECTIONS: dict[str, dict[str, Key]] = {
              "port": Key("otlp_port", _port)},
     "lunaroute": {"enabled": Key(None, _bool), "dirs": Key(None, _dirs)},
     "efficiency": {"file_changing_tools": Key(None, _names)},
+    "alerts": {"enabled": Key("alerts_enabled", _bool), "bell": Key("alert_bell", _bool),
+               "desktop": Key("alert_desktop", _bool), "command": Key("alert_command", _text),
+               "thresholds": Key("alert_thresholds", _thresholds)},
+    "quota": {"history_days": Key("quota_history_days", _int_range(1, 400))},
     "proxy": {"enabled": Key("proxy_enabled", _bool), "host": Key("proxy_host", _text),
               "port": Key("proxy_port", _port), "upstream": Key("proxy_upstream", _http_url),
               "openai_upstream": Key("proxy_openai_upstream", _http_url),
@@ -191,6 +210,13 @@ class Settings:
     proxy_upstream: str = "https://api.anthropic.com"
     proxy_openai_upstream: str | None = None  # where /v1/chat/completions goes (Ollama, llama.cpp, vLLM, ...)
     proxy_store_bodies: bool = False  # request and response bodies in the event log (hashes only otherwise)
+    # [alerts] (docs/quota.md): thresholds in % on each quota window and the daily / monthly budgets
+    alert_thresholds: tuple[float, ...] = (80.0, 90.0, 100.0)
+    alerts_enabled: bool = True
+    alert_bell: bool = True
+    alert_desktop: bool = True  # notify-send / osascript when found
+    alert_command: str | None = None  # run with the alert as JSON on stdin
+    quota_history_days: int = 35  # [quota] history_days: past windows shown
 
     @property
     def logs_dir(self) -> Path:

@@ -36,6 +36,7 @@ def run(settings, store, once: bool = False, interval: float = 2.0, otlp: bool =
             return 2
         print(f"OTLP/HTTP receiver on http://{host}:{receiver.port} (POST /v1/logs, /v1/metrics)", flush=True)
     proxy = _start_proxy(settings) if getattr(settings, "proxy_enabled", False) else None
+    alerts = _alert_monitor(settings, store)
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
@@ -44,6 +45,8 @@ def run(settings, store, once: bool = False, interval: float = 2.0, otlp: bool =
             rep = collector.run_once()
             if once or rep.written.changed or rep.problems or rep.skipped_total:  # --once: always say what it did
                 print(_line(rep), flush=True)
+            if alerts is not None:
+                alerts.check()
             if once or stop.wait(interval):
                 break
     finally:
@@ -53,6 +56,8 @@ def run(settings, store, once: bool = False, interval: float = 2.0, otlp: bool =
             if not once:
                 collector.run_once()
         collector.close()
+        if alerts is not None:
+            alerts.wait()
         if receiver is not None:
             receiver.stop()
             receiver.join(5)
@@ -60,6 +65,20 @@ def run(settings, store, once: bool = False, interval: float = 2.0, otlp: bool =
             print(f"receiver: {s.requests} request(s), {s.log_records} log record(s), {s.tasks} new task(s), "
                   f"{s.metric_points} metric point(s), {s.rejected} rejected", flush=True)
     return 0
+
+
+def _alert_monitor(settings, store):
+    """[alerts] (on by default): after each pass, new quota and budget alerts as a line with the terminal bell, a
+    desktop notification where there is one, and the configured command."""
+    if not getattr(settings, "alerts_enabled", False):
+        return None
+    from nexus_tui.collect.alerts import AlertMonitor
+
+    def deliver(a) -> None:
+        bell = "\a" if settings.alert_bell and sys.stdout.isatty() else ""
+        print(f"{time.strftime('%H:%M:%S')} ALERT {a.message}{bell}", flush=True)
+
+    return AlertMonitor(settings, store.engine, deliver)
 
 
 def _start_proxy(settings):

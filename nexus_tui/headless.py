@@ -206,6 +206,15 @@ def render(report: str, engine, f: Filters, tz, fmt: str) -> str:
         from nexus_tui.headless_requests import render_linked
 
         return render_linked(report, engine, f, tz, fmt)
+    if report == "quota":
+        from nexus_tui.headless_quota import render_quota
+
+        out = render_quota(engine, f, tz, fmt)
+        if fmt == "json":  # the same document head as every report
+            import orjson
+
+            out = R.to_json({"schema_version": SCHEMA_VERSION, "report": "quota", **orjson.loads(out)})
+        return out
     out = _render(report, engine, f, tz, fmt)
     if fmt == "text" and report in COSTED:
         out = out.rstrip("\n") + "\n" + COST_NOTES.get(f.cost_mode, f"costs: {f.cost_mode}")

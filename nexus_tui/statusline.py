@@ -345,6 +345,9 @@ def main(argv: list[str] | None = None, stdin=None, stdout=None) -> int:
             info = parse_input(raw)
             if info and not no_record:
                 ev = {k: v for k, v in info.items() if k != "rate_limits"}
+                node = _text(os.uname().nodename, 200) if hasattr(os, "uname") else None
+                if node:
+                    ev["machine"] = node
                 if info.get("rate_limits"):
                     ev["rate_limits"] = info["rate_limits"]
                 record(home, ev)

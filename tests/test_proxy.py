@@ -632,7 +632,7 @@ def test_a_version_4_database_migrates_to_6_keeping_its_rows(tmp_path):
     assert set(V6_TASK_COLUMNS) <= cols
     qcols = [c["name"] for c in inspect(again.engine).get_columns("quota_snapshots")]
     assert qcols == ["id", "observed_ms", "observed_at", "source", "account", "window", "used_fraction",
-                     "resets_at_ms", "status", "raw_json"]
+                     "resets_at_ms", "status", "raw_json", "machine"]  # machine: version 7
     assert rows(again, "SELECT tokens_in, http_status FROM tasks")[0]["tokens_in"] == 7
     # conversation linking's table and lookup indexes are part of migration 6
     from nexus_tui.store.linking import LINK_INDEXES, PARTIAL_INDEXES
@@ -641,7 +641,7 @@ def test_a_version_4_database_migrates_to_6_keeping_its_rows(tmp_path):
     assert {n for n, _ in LINK_INDEXES} | {n for n, _, _ in PARTIAL_INDEXES} <= {
         ix["name"] for ix in inspect(again.engine).get_indexes("tasks")}
     versions = [r["version"] for r in rows(again, "SELECT version FROM schema_version ORDER BY version")]
-    assert versions[-1] == SCHEMA_VERSION == PROXY_SCHEMA_VERSION == 6 and 5 in versions
+    assert versions[-1] == SCHEMA_VERSION and PROXY_SCHEMA_VERSION == 6 and 5 in versions and 6 in versions
     again.close()
 
 

@@ -82,7 +82,7 @@ def pace(window: str, used_pct: float, resets_at_ms: int | None, now_ms: int) ->
     projected = used * length / elapsed
     full_at = None
     if used >= 100.0:
-        full_at = now_ms
+        full_at = now_ms if now_ms < resets_at_ms else None  # "before the reset": at the reset itself it is over
     elif projected > 100.0 and used > 0:
         full_at = start + math.ceil(elapsed * 100.0 / used)
         if full_at >= resets_at_ms:
@@ -105,3 +105,181 @@ def fmt_duration(ms: int | None) -> str:
     if m:
         return f"{m}m"
     return f"{s}s"
+
+
+# ---------------------------------------------------------------- snapshots -> windows (the quota model)
+RESET_TOLERANCE_MS = 10 * 60_000  # two reset times this close name the same window period (headers jitter)
+
+
+def canonical_window(name: str) -> str | None:
+    """The status line's and the proxy's names of one window made one: '5h' -> 'five_hour', '7d' -> 'seven_day',
+    '7d_opus' -> 'seven_day_opus'. None for what is not a used-percentage window ('unified', 'requests', ...)."""
+    if not isinstance(name, str) or not name or len(name) > 64 or not name.isprintable():
+        return None
+    w = name.lower()
+    for short, long in (("5h", "five_hour"), ("7d", "seven_day")):
+        if w == short:
+            return long
+        if w.startswith(short + "_"):
+            return long + w[len(short):]
+    if w in ("five_hour", "seven_day") or w.startswith(("five_hour_", "seven_day_")):
+        return w
+    return None
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    window: str  # canonical name
+    used_pct: float  # 0..100 (more when over)
+    resets_at_ms: int | None
+    observed_ms: int
+    source: str = "statusline"
+    account: str | None = None
+    machine: str | None = None
+    status: str | None = None
+
+
+def snapshot_from_row(r: dict) -> Snapshot | None:
+    """A quota_snapshots row as a Snapshot; None for rows that are not a used-percentage window."""
+    w = canonical_window(r.get("window"))
+    frac = r.get("used_fraction")
+    if w is None or frac is None or not isinstance(frac, (int, float)) or not math.isfinite(frac) or frac < 0:
+        return None
+    return Snapshot(w, 100.0 * float(frac), r.get("resets_at_ms"), int(r["observed_ms"]), r.get("source") or "?",
+                    r.get("account"), r.get("machine"), r.get("status"))
+
+
+@dataclass
+class Period:
+    """One period of a window (from its start to its reset) as the snapshots inside it saw it."""
+
+    window: str
+    account: str | None
+    end_ms: int | None  # the reset; None when no snapshot said
+    snapshots: list[Snapshot]
+
+    @property
+    def start_ms(self) -> int | None:
+        length = window_ms(self.window)
+        return self.end_ms - length if self.end_ms is not None and length else None
+
+    @property
+    def latest(self) -> Snapshot:
+        return max(self.snapshots, key=lambda s: (s.observed_ms, s.used_pct))
+
+    @property
+    def peak_pct(self) -> float:
+        return max(s.used_pct for s in self.snapshots)
+
+    @property
+    def limit_hit(self) -> bool:
+        return self.peak_pct >= 100.0 or any(s.status == "rejected" for s in self.snapshots)
+
+    @property
+    def key(self) -> tuple:
+        return (self.window, self.account, self.end_ms)
+
+
+def periods(snaps) -> dict[tuple[str, str | None], list[Period]]:
+    """Snapshots grouped per (window, account) into periods, oldest first. The order snapshots arrive in does not
+    matter: they are sorted by the time they were observed. A reset between two snapshots starts a new period (the
+    reset time moves on); a snapshot with no reset time joins the period it was observed in, else its own."""
+    series: dict[tuple[str, str | None], list[Snapshot]] = {}
+    for s in snaps:
+        if s is not None:
+            series.setdefault((s.window, s.account), []).append(s)
+    out: dict[tuple[str, str | None], list[Period]] = {}
+    for key, ss in series.items():
+        ps: list[Period] = []
+        timed = sorted((s for s in ss if s.resets_at_ms is not None), key=lambda s: (s.resets_at_ms, s.observed_ms))
+        for s in timed:
+            if ps and abs(s.resets_at_ms - ps[-1].end_ms) <= RESET_TOLERANCE_MS:
+                ps[-1].snapshots.append(s)
+            else:
+                ps.append(Period(key[0], key[1], s.resets_at_ms, [s]))
+        for s in sorted((s for s in ss if s.resets_at_ms is None), key=lambda s: s.observed_ms):
+            home = next((p for p in ps if p.end_ms is not None and p.start_ms is not None
+                         and p.start_ms <= s.observed_ms < p.end_ms), None)
+            if home is not None:
+                home.snapshots.append(s)
+            else:
+                ps.append(Period(key[0], key[1], None, [s]))
+        ps.sort(key=lambda p: (p.end_ms if p.end_ms is not None else p.latest.observed_ms))
+        out[key] = ps
+    return out
+
+
+@dataclass(frozen=True)
+class WindowState:
+    """A window now: its latest snapshot, its pace at the time it was observed and the time left to its reset."""
+
+    window: str
+    account: str | None
+    snapshot: Snapshot
+    pace: Pace  # computed at the snapshot's time: used % against the share of the window gone by then
+    remaining_ms: int | None  # to the reset, from now
+    current: bool  # False: the period the snapshot measured has reset since; the new one is not known yet
+
+    @property
+    def label(self) -> str:
+        return window_label(self.window)
+
+
+def _window_order(w: str) -> tuple:
+    return (0 if w.startswith("five_hour") else 1, w != "five_hour" and w != "seven_day", w)
+
+
+def current_windows(snaps, now_ms: int) -> list[WindowState]:
+    """The latest known state of every window (5-hour first, then weekly ones), with pace and projection."""
+    out = []
+    for (w, acct), ps in periods(snaps).items():
+        latest = max((p.latest for p in ps), key=lambda s: (s.observed_ms, s.resets_at_ms or 0))
+        p = pace(w, latest.used_pct, latest.resets_at_ms, latest.observed_ms)
+        remaining = max(0, latest.resets_at_ms - now_ms) if latest.resets_at_ms is not None else None
+        current = latest.resets_at_ms is None or latest.resets_at_ms > now_ms
+        out.append(WindowState(w, acct, latest, p, remaining, current))
+    out.sort(key=lambda s: (_window_order(s.window), s.account or ""))
+    return out
+
+
+# ---------------------------------------------------------------- estimated 5-hour blocks (no snapshot at all)
+BLOCK_MS = 5 * HOUR_MS
+BLOCKS_METHOD = ("an estimate from this store's own tasks of Anthropic models, as ccusage 'blocks' does: a block "
+                 "starts at the hour "
+                 "(UTC) of its first task and lasts 5 h; a task after the block's end or more than 5 h after the "
+                 "previous task starts a new block. It is not the provider's quota and says nothing of a limit.")
+
+
+@dataclass
+class Block:
+    start_ms: int
+    end_ms: int
+    first_ms: int
+    last_ms: int
+    tasks: int = 0
+    tokens: int = 0
+    cost_usd: float = 0.0
+    models: dict = None  # model -> [tasks, tokens, cost]
+
+    def active(self, now_ms: int) -> bool:
+        return self.start_ms <= now_ms < self.end_ms
+
+
+def blocks(tasks) -> list[Block]:
+    """5-hour blocks from (ts_ms, model, tokens, cost_usd) rows (any order)."""
+    out: list[Block] = []
+    for ts, model, tokens, cost in sorted(tasks, key=lambda t: t[0]):
+        b = out[-1] if out else None
+        if b is None or ts >= b.end_ms or ts - b.last_ms > BLOCK_MS:
+            start = ts // HOUR_MS * HOUR_MS
+            b = Block(start, start + BLOCK_MS, ts, ts, models={})
+            out.append(b)
+        b.last_ms = ts
+        b.tasks += 1
+        b.tokens += int(tokens or 0)
+        b.cost_usd += float(cost or 0.0)
+        m = b.models.setdefault(model or "<unknown>", [0, 0, 0.0])
+        m[0] += 1
+        m[1] += int(tokens or 0)
+        m[2] += float(cost or 0.0)
+    return out

@@ -82,8 +82,11 @@ def load_costs(engine, filters, settings, tz, req: Request) -> dict:
     by_routing = Q.usage_by(engine, filters, "routing", percentiles=False)  # the report's numbers, in the range
     days = A.daily_spend(engine, filters, tz)
     in_db = U.session_count(engine) if first is None or not days else None
+    from nexus_tui.store.quota import current_five_hour
+
     return {"day": day, "month": month, "chart": (p.period, off_starts, cumulative(per_bucket[:begun]), bucket),
-            "routing": by_routing, "days": days, "in_db": in_db if first is None else None, "sessions": in_db}
+            "routing": by_routing, "days": days, "in_db": in_db if first is None else None, "sessions": in_db,
+            "five_hour": current_five_hour(engine, now)}  # the current 5-hour quota use, when known
 
 
 class CostsScreen(InsightScreen):
@@ -139,13 +142,26 @@ class CostsScreen(InsightScreen):
                 f"runs out {local_time(self.app, p.runs_out_ms, '%m-%d')}"
         return f"runs out at {when}" if p.runs_out_in_period else f"lasts the {p.period} (would run out {when})"
 
-    def _tile(self, tile: KpiTile, p: Projection) -> None:
+    def _tile(self, tile: KpiTile, p: Projection, extra: str = "") -> None:
         if p.budget is None:
-            tile.set(fmt_usd(p.spent), f"projected {fmt_usd(p.projected)}\nno budget set ([budget] in insights.toml)")
+            tile.set(fmt_usd(p.spent), f"projected {fmt_usd(p.projected)}\nno budget set ([budget] in insights.toml)"
+                     + extra)
             return
         level = "error" if p.exceeded else ("warning" if p.runs_out_in_period else "ok")
         tile.set(f"{fmt_usd(p.spent)} of {fmt_usd(p.budget)}",
-                 f"{self._runs_out(p, short=True)}\n{fmt_pct(p.used)} used · projected {fmt_usd(p.projected)}", level)
+                 f"{self._runs_out(p, short=True)}\n{fmt_pct(p.used)} used · projected {fmt_usd(p.projected)}" + extra,
+                 level)
+
+    def _five_hour(self, data) -> str:
+        """The current 5-hour quota use under today's figures, when a snapshot says (docs/quota.md)."""
+        five = data.get("five_hour")
+        if not five:
+            return ""
+        from nexus_tui.core.quota import fmt_duration
+
+        used, reset = five
+        left = f", resets in {fmt_duration(max(0, reset - self.app.now_ms()))}" if reset is not None else ""
+        return f"\n5-hour quota {used:.0f}% used{left}"
 
     def show(self, data) -> None:
         self.shown = data
@@ -159,7 +175,7 @@ class CostsScreen(InsightScreen):
             empty.update(empty_hint(self.app, data["in_db"]))
             return
         day, month = data["day"], data["month"]
-        self._tile(self.query_one("#kpi-day", KpiTile), day)
+        self._tile(self.query_one("#kpi-day", KpiTile), day, self._five_hour(data))
         self._tile(self.query_one("#kpi-month", KpiTile), month)
         self.query_one("#kpi-rate", KpiTile).set(
             f"{fmt_usd(day.rate_per_hour)}/h", f"over the last 3 h\n{fmt_usd(month.rate_per_hour * 24)}/day over "

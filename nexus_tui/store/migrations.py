@@ -13,7 +13,8 @@ from sqlalchemy.schema import CreateIndex
 
 from nexus_tui.core.events import ms_from_iso
 from nexus_tui.store.engine import write_tx
-from nexus_tui.store.schema import MACHINE_SCHEMA_VERSION, PROXY_SCHEMA_VERSION, SCHEMA_VERSION, TABLES, SchemaVersion, Session, Task
+from nexus_tui.store.schema import (MACHINE_SCHEMA_VERSION, PROXY_SCHEMA_VERSION, QUOTA_SCHEMA_VERSION, SCHEMA_VERSION,
+                                     TABLES, SchemaVersion, Session, Task)
 from sqlmodel import SQLModel
 
 
@@ -103,11 +104,12 @@ def _rebuild_rollups(conn) -> None:
 # tool_calls.wait_ms (rows stored before keep NULL: their source did not say, or they were read before) and the
 # rollups' sums of the cost modes (rebuilt); secrets redacted from the free text stored before; 6
 # (PROXY_SCHEMA_VERSION): the proxy's task columns, quota_snapshots, and conversation linking's link_keys with the
-# lookup indexes on tasks; 8 (MACHINE_SCHEMA_VERSION): the machine columns and the machines table (rows stored before
+# lookup indexes on tasks; 7 (QUOTA_SCHEMA_VERSION): the status line's session columns of
+# session_stats and quota_snapshots.machine (new columns, rows kept); 8 (MACHINE_SCHEMA_VERSION): the machine columns and the machines table (rows stored before
 # keep NULL until the first machine registers as the home one: store/machines.py register)
 MIGRATIONS = {2: [_add_missing, _backfill_v2], 3: [_add_missing], 4: [_add_missing, _rebuild_rollups],
               5: [_add_missing, _rebuild_rollups, _redact_stored], PROXY_SCHEMA_VERSION: [_add_missing, _link_schema],
-              MACHINE_SCHEMA_VERSION: [_add_missing]}
+              QUOTA_SCHEMA_VERSION: [_add_missing],               MACHINE_SCHEMA_VERSION: [_add_missing]}
 
 
 MIGRATION_LOCK_KEY = 0x6E6578_7573  # "nexus": the PostgreSQL advisory lock every migrating process takes first

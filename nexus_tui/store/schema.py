@@ -14,8 +14,9 @@ from sqlmodel import Field, SQLModel
 
 # Version 6 (the recording proxy, issue 11): the task columns below "added in version 6" and quota_snapshots.
 # Version 8 (many machines, issue 13 section 3): the machine columns and the machines table.
+# Version 7 (quota, issue 12): the status line's session columns of session_stats and quota_snapshots.machine.
 from nexus_tui.store.version import (MACHINE_SCHEMA_VERSION, PROXY_SCHEMA_VERSION,  # noqa: E402,F401
-                                     SCHEMA_VERSION)  # one place, read without SQLAlchemy
+                                     QUOTA_SCHEMA_VERSION, SCHEMA_VERSION)  # one place, read without SQLAlchemy
 
 
 MONEY_DECIMALS = 9
@@ -247,6 +248,12 @@ class SessionStat(SQLModel, table=True):
     tool_calls: int | None = None
     tool_errors: int | None = None
     updated_ms: int | None = _big()
+    # added in version 7: what Claude Code's status line reports of the session (source 'statusline')
+    context_used_pct: float | None = None  # 0..100
+    context_window_size: int | None = _big()
+    reported_cost_usd: float | None = None  # Claude Code's own total for the session
+    lines_added: int | None = _big()
+    lines_removed: int | None = _big()
 
 
 class QuotaSnapshot(SQLModel, table=True):
@@ -258,13 +265,14 @@ class QuotaSnapshot(SQLModel, table=True):
     id: str = Field(primary_key=True)  # <request id>:<window>
     observed_ms: int = Field(sa_column=Column(BigInteger, nullable=False, index=True))
     observed_at: str = Field(nullable=False)
-    source: str = Field(nullable=False)  # 'proxy'
+    source: str = Field(nullable=False)  # 'proxy' | 'statusline'
     account: str | None = None  # anthropic-organization-id when sent
     window: str = Field(nullable=False)  # 'unified', '5h', '7d', '7d_opus', 'requests', 'tokens', ...
     used_fraction: float | None = None  # 0..1
     resets_at_ms: int | None = _big()
     status: str | None = None  # allowed | allowed_warning | rejected
     raw_json: str | None = Field(default=None, sa_column=Column(Text))  # that window's headers as sent
+    machine: str | None = None  # the host that saw it (status line), added in version 7
 
 
 def _bigt(nullable: bool = True):

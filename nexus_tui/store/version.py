@@ -2,5 +2,6 @@
 SQLAlchemy or the schema (``collect.parsing.Ahead.nothing_to_read``)."""
 
 PROXY_SCHEMA_VERSION = 6  # the recording proxy's task columns, quota_snapshots, link_keys
+QUOTA_SCHEMA_VERSION = 7  # the status line's session columns, quota_snapshots.machine
 MACHINE_SCHEMA_VERSION = 8  # the machine columns and the machines table
 SCHEMA_VERSION = 8

@@ -375,3 +375,53 @@ class ShareChart(InsightChart):
             plt.xticks(ticks, [compact(t, money=True) for t in ticks])
             plt.xlim(0, ticks[-1])
         self.refresh()
+
+
+class QuotaChart(InsightChart):
+    """Used % of each quota window over time, as the provider reported it, with the window boundaries (resets) as
+    vertical lines and the 100 % line."""
+
+    def __init__(self, **kw) -> None:
+        super().__init__(**kw)
+        self._data = None
+
+    def set_data(self, series: list[tuple[str, list[tuple[int, float]], list[int]]], start_ms: int, end_ms: int,
+                 tz: tzinfo, title: str) -> None:
+        """``series``: (label, [[(observed ms, used %)] per period], [reset ms]) per window; x runs from start_ms
+        to end_ms."""
+        self._data = (series, start_ms, end_ms, tz, title)
+        self.replot()
+
+    def replot(self) -> None:
+        if self._data is None:
+            return
+        series, start, end, tz, title = self._data
+        self._reset(title)
+        plt = self.plt
+        span_h = max(1.0, (end - start) / 3_600_000)
+
+        def x(ms: int) -> float:
+            return (ms - start) / 3_600_000
+
+        top = 100.0
+        plt.plot([0, span_h], [100.0, 100.0], label="limit 100 %", marker="braille", color=BUDGET_COLOR)
+        for i, (label, points, bounds) in enumerate(series):
+            color = SERIES_COLORS[i % len(SERIES_COLORS)]
+            for b in bounds:
+                if start <= b <= end:
+                    plt.vline(x(b), color=RANGE_COLOR)
+            first = True
+            for period in points:
+                pts = [(x(t), u) for t, u in period if start <= t <= end]
+                if pts:
+                    plt.plot([p[0] for p in pts], [p[1] for p in pts], label=label if first else None,
+                             marker="braille", color=color)
+                    top = max(top, max(p[1] for p in pts))
+                    first = False
+        self._y_axis(top)
+        n = 6
+        ticks = [span_h * i / n for i in range(n + 1)]
+        fmt = "%H:%M" if end - start <= DAY_MS else "%m-%d %H:%M"
+        plt.xticks(ticks, [datetime.fromtimestamp((start + t * 3_600_000) / 1000, tz).strftime(fmt) for t in ticks])
+        plt.xlim(0, span_h)
+        self.refresh()

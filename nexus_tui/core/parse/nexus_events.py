@@ -9,7 +9,8 @@ from importlib import resources
 
 from nexus_tui.core.events import (SOURCE_MCP, SOURCE_PROXY, Batch, ErrorRec, RatingRec, RoutingDecisionRec, SessionRec, TaskRec,
                                    ToolResultRec, ToolUseRec, ms_from_iso)
-from nexus_tui.core.parse.guard import MAX_TOKENS, count, duration_ms, guarded, size
+from nexus_tui.core.parse.guard import (MAX_TOKENS, bounded_float, bounded_int, count, duration_ms, guarded, size,
+                                        time_ok)
 from nexus_tui.core.parse.lines import json_lines
 from nexus_tui.core.pricing import price
 
@@ -150,6 +151,8 @@ def _event(b: Batch, ev: dict, ts: int, path: str, offset: int, reference_model:
                                           source=SOURCE_MCP, input_size=ev.get("request_size")))
     elif typ == "proxy_request":
         _proxy_request(b, ev, ts, sid, reference_model)
+    elif typ == "statusline":
+        _statusline(b, ev, ts, sid)
     elif typ == "rating":
         b.ratings.append(RatingRec(task_id=task_key(ev["task_id"]), rating=ev["rating"]))
     elif typ == "error":
@@ -239,3 +242,37 @@ def _proxy_request(b: Batch, ev: dict, ts: int, sid: str, reference_model: str) 
             "id": f"{tid}:{q['window']}", "observed_ms": ts, "source": "proxy", "account": ev.get("account"),
             "window": q["window"], "used_fraction": q.get("used_fraction"), "resets_at_ms": q.get("resets_at_ms"),
             "status": q.get("status"), "raw_json": json.dumps(q.get("raw") or {}, sort_keys=True)})
+
+
+MAX_RESETS_AHEAD_MS = 31 * 24 * 3_600_000  # a reset time further than a month after the snapshot is not believed
+
+
+def _statusline(b: Batch, ev: dict, ts: int, sid: str | None) -> None:
+    """Claude Code's status-line input as ``nexus-insights statusline`` recorded it: one quota snapshot per rate-limit
+    window (keyed by window, time and session, so reading the log again never doubles one) and the session's
+    context use, reported cost and lines changed (a ``session_stats`` row, source 'statusline', latest wins)."""
+    machine = ev.get("machine") if isinstance(ev.get("machine"), str) else None
+    for name, w in (ev.get("rate_limits") or {}).items():
+        used = bounded_float(w.get("used_percentage"), 1000.0)
+        if used is None:
+            continue
+        resets = bounded_int(w.get("resets_at"), 10**11)
+        resets_ms = resets * 1000 if resets is not None else None
+        if resets_ms is not None and (not time_ok(resets_ms) or resets_ms > ts + MAX_RESETS_AHEAD_MS):
+            resets_ms = None
+        b.quota_snapshots.append({
+            "id": f"sl:{name}:{ts}:{sid or '-'}:{used:g}:{resets_ms}", "observed_ms": ts, "source": "statusline",
+            "account": None, "machine": machine, "window": name, "used_fraction": used / 100.0,
+            "resets_at_ms": resets_ms,
+            "status": "rejected" if used >= 100.0 else None,
+            "raw_json": json.dumps({"used_percentage": w.get("used_percentage"), "resets_at": w.get("resets_at")},
+                                   sort_keys=True)})
+    if not sid:
+        return
+    row = {"session_id": sid, "source": "statusline", "updated_ms": ts,
+           "context_used_pct": bounded_float(ev.get("context_used_pct"), 100.0),
+           "context_window_size": count(ev.get("context_window_size")),
+           "reported_cost_usd": bounded_float(ev.get("cost_usd"), 1e7),
+           "lines_added": count(ev.get("lines_added")), "lines_removed": count(ev.get("lines_removed"))}
+    if any(v is not None for k, v in row.items() if k not in ("session_id", "source", "updated_ms")):
+        b.session_stats.append(row)
