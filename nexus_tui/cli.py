@@ -216,6 +216,32 @@ def merge(ctx, source_url, machine_id):
     click.echo("merged: " + ", ".join(f"{n} {t}" for t, n in added.items()))
 
 
+def _print_pass(files_seen, files_read, bytes_read, lines, seconds, new, skipped, passed_over) -> None:
+    from nexus_tui.core.report import plural, safe
+
+    sessions, tasks, updated, tool_calls, errors = new
+    click.echo(f"files: {files_seen:,} seen, {files_read:,} read ({bytes_read / 1e6:.1f} MB, "
+               f"{plural(lines, 'line')}) in {seconds:.2f}s")
+    click.echo(f"new: {plural(sessions, 'session')}, {plural(tasks, 'task')} ({updated:,} updated), "
+               f"{plural(tool_calls, 'tool call')}, {plural(errors, 'failure')} recorded (tool failures and API errors)")
+    if skipped:
+        click.echo(f"skipped lines: {sum(skipped.values()):,} (" +
+                   ", ".join(f"{safe(k)}: {v:,}" for k, v in skipped.most_common()) + ")")
+    else:
+        click.echo("skipped lines: 0")
+    if passed_over:
+        click.echo(f"passed over: {sum(passed_over.values())} *.jsonl entries (" +
+                   ", ".join(f"{safe(k)}: {v}" for k, v in passed_over.most_common()) + ")")
+
+
+def _no_transcripts_note(settings) -> None:
+    from nexus_tui.core.report import safe
+
+    if not settings.claude_dirs or not any(d.is_dir() for d in settings.claude_dirs):
+        click.echo("no Claude Code transcripts found in: " + ", ".join(safe(d) for d in settings.claude_dirs)
+                   + " (use --claude-dir or CLAUDE_CONFIG_DIR)", err=True)
+
+
 @main.command("mcp-wrap", context_settings={"ignore_unknown_options": True, "allow_interspersed_args": False})
 @click.option("--name", help="Display name of the server (default: the name it reports).")
 @click.argument("command", nargs=-1, type=click.UNPROCESSED, required=True)

@@ -414,7 +414,7 @@ async def test_an_empty_database_says_how_to_fill_it(tmp_path):
 
 
 # ---------------------------------------------------------------- PostgreSQL: the same answers
-from tests.test_robust_values import pg_url  # noqa: E402,F401  (the throwaway server fixture)
+from tests.conftest import pg_url  # noqa: E402,F401  (the throwaway server fixture)
 
 PG_CALLS = [("usage_summary", {}), ("usage_summary", {"since": "2026-02-10", "group_by": "model"}),
             ("usage_summary", {"project": "spotter", "group_by": "day"}),
