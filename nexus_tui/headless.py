@@ -205,7 +205,12 @@ def render(report: str, engine, f: Filters, tz, fmt: str) -> str:
     if report in ("requests", "conversations"):
         from nexus_tui.headless_requests import render_linked
 
-        return render_linked(report, engine, f, tz, fmt)
+        out = render_linked(report, engine, f, tz, fmt)
+        if fmt == "json":  # the same document head as every report, its rows under its name
+            import orjson
+
+            out = R.to_json(_doc(report, {report: orjson.loads(out)}))
+        return out
     if report == "quota":
         from nexus_tui.headless_quota import render_quota
 

@@ -11,7 +11,7 @@ import socket
 import uuid
 from pathlib import Path
 
-from nexus_tui.store.machines import valid_id
+from nexus_tui.core.ids import valid_id
 
 
 def identity(settings) -> tuple[str, str]:

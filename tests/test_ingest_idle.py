@@ -65,7 +65,7 @@ def test_nothing_new_loads_no_store_and_says_what_the_store_path_says(tree):
     code, again, sqla = _ingest(home, claude)
     assert code == 0 and not sqla
     assert _lines(again) == ["files: 3 seen, 0 read (0.0 MB, 0 lines)",
-                             "new: 0 sessions, 0 tasks (0 updated), 0 tool calls, 0 errors",
+                             "new: 0 sessions, 0 tasks (0 updated), 0 tool calls, 0 failures recorded (tool failures and API errors)",
                              "skipped lines: 0", "passed over: 1 *.jsonl entries (not a regular file: 1)"]
     # the store's path, forced by a rollup mark left queued, prints the same report (and sums the mark)
     with sqlite3.connect(_db(home)) as c:
@@ -94,7 +94,7 @@ def test_anything_to_do_goes_through_the_store(tree):
     with open(victim, "a") as f:
         f.write(json.dumps(line) + "\n")
     code, out, sqla = _ingest(home, claude)
-    assert sqla and "new: 1 sessions, 1 tasks" in out
+    assert sqla and "new: 1 session, 1 task" in out
     with sqlite3.connect(_db(home)) as c:
         assert c.execute("SELECT tokens_in, tokens_out FROM tasks WHERE id = 'req_idle_test'").fetchone() == (3, 4)
     assert not _ingest(home, claude)[2]

@@ -144,7 +144,7 @@ def run(tmp, url, *args):
 
 def test_requests_json_one_row_per_request_with_links_and_usage(linked):
     tmp, url, b, values = linked
-    rows = json.loads(run(tmp, url, "--headless", "requests", "--format", "json"))
+    rows = json.loads(run(tmp, url, "--headless", "requests", "--format", "json"))["requests"]
     assert len(rows) == len(b.nodes) + 1
     assert all(set(REQUEST_KEYS) <= set(r) for r in rows)
     by_id = {r["request_id"]: r for r in rows}
@@ -176,7 +176,7 @@ def test_requests_json_one_row_per_request_with_links_and_usage(linked):
 
 def test_conversations_json_counts_the_tree(linked):
     tmp, url, b, values = linked
-    rows = json.loads(run(tmp, url, "--headless", "conversations", "--format", "json"))
+    rows = json.loads(run(tmp, url, "--headless", "conversations", "--format", "json"))["conversations"]
     roots = [n for n in b.nodes if n.parent is None]
     assert len(rows) == len(roots) == 2
     by_conv = {r["conversation_id"]: r for r in rows}
@@ -237,9 +237,9 @@ def test_reports_work_before_migration_6(tmp_path):
     )
     store.close()
     url = f"sqlite:///{tmp_path / 'db.sqlite'}"
-    rows = json.loads(run(tmp_path, url, "--headless", "requests", "--format", "json"))
+    rows = json.loads(run(tmp_path, url, "--headless", "requests", "--format", "json"))["requests"]
     assert len(rows) == 1 and rows[0]["tokens_out"] == 5 and rows[0]["conversation_id"] is None
-    assert json.loads(run(tmp_path, url, "--headless", "conversations", "--format", "json")) == []
+    assert json.loads(run(tmp_path, url, "--headless", "conversations", "--format", "json"))["conversations"] == []
 
 
 def test_since_filter_limits_requests_and_conversation_sums(linked):
@@ -248,10 +248,12 @@ def test_since_filter_limits_requests_and_conversation_sums(linked):
 
     cut = b.nodes[3]
     since = iso_from_ms(cut.ts_ms)
-    rows = json.loads(run(tmp, url, "--headless", "requests", "--format", "json", "--since", since, "--tz", "UTC"))
+    rows = json.loads(run(tmp, url, "--headless", "requests", "--format", "json", "--since", since, "--tz", "UTC"))[
+        "requests"]
     want = {n.id for n in b.nodes if n.ts_ms >= cut.ts_ms} | {"req_transcript"}
     assert {r["request_id"] for r in rows} == want
-    convs = json.loads(run(tmp, url, "--headless", "conversations", "--format", "json", "--since", since))
+    convs = json.loads(run(tmp, url, "--headless", "conversations", "--format", "json", "--since", since))[
+        "conversations"]
     first = next(c for c in convs if c["conversation_id"] == L.conversation_id_for(b.nodes[0].id))
     in_range = [n for n in b.nodes if n.ts_ms >= cut.ts_ms and n.conv_root == b.nodes[0].id]
     assert first["requests"] == len(in_range)

@@ -13,20 +13,16 @@ import time
 
 from sqlalchemy import select, text, update
 
+from nexus_tui.core.ids import MACHINE_ID, valid_id  # noqa: F401 (re-exported)
 from nexus_tui.store.engine import upsert, write_tx
 from nexus_tui.store.schema import Machine
 
-MACHINE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 # the columns holding an id of this machine's rows (or one referring to them), per kind of Prepared rows
 ID_COLUMNS = ("id", "session_id", "task_id", "tool_use_id", "request_id", "parent_request_id",
               "parent_task_request_id", "conversation_id", "branch_id")
 # the tables whose rows carry the machine column (filled for rows stored before version 8 when the home registers)
 MACHINE_TABLES = ("sessions", "tasks", "tool_calls", "errors", "ingest_cursors")
 _HOME_LOCK_KEY = 0x6E6578_7574  # PostgreSQL advisory lock: one home machine even when two register at once
-
-
-def valid_id(machine_id: object) -> bool:
-    return isinstance(machine_id, str) and bool(MACHINE_ID.match(machine_id))
 
 
 def register(engine, machine_id: str, name: str | None) -> str:
