@@ -41,8 +41,13 @@ _TRACE = os.environ.get("NEXUS_INSIGHTS_TRACE")
 
 def _trace(event: str) -> None:
     try:
-        with open(_TRACE, "a", encoding="utf-8") as f:  # type: ignore[arg-type]
-            f.write(f"{time.time():.6f} {event}\n")
+        from nexus_tui.private import open_private
+
+        fd = open_private(_TRACE, os.O_WRONLY | os.O_APPEND)  # the trace is private like every file we write
+        try:
+            os.write(fd, f"{time.time():.6f} {event}\n".encode())
+        finally:
+            os.close(fd)
     except OSError:
         pass
 
