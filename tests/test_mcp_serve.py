@@ -524,3 +524,28 @@ def test_times_and_texts_as_the_tools_read_and_write_them():
     assert one_line("a\x1b[31mred\x1b[0m\n\tb\x00c\x9b") == "a[31mred[0m bc"
     assert (quota_window_ms("five_hour"), quota_window_ms("seven_day_opus"), quota_window_ms("other")) == \
         (5 * 3_600_000, 7 * 86_400_000, None)
+
+
+async def test_the_cost_mode_of_the_settings_is_the_one_the_reports_sum(fx, tmp_path):
+    """[pricing] cost_mode: the tools sum the same cost as the headless reports (the summary, its models, the
+    Costs screen's spend); a bad value stops the server as every command (exit 2, said)."""
+    import shutil
+
+    shutil.copytree(fx / "nexus", tmp_path / "nexus")
+    (tmp_path / "claude").mkdir()
+    toml = tmp_path / "nexus" / "insights.toml"
+    by_mode = {}
+    for mode in ("calculate", "display"):
+        toml.write_text(f'[budget]\ndaily_usd = 5\n[pricing]\ncost_mode = "{mode}"\n')
+        _, (res,) = await mcp_calls(tmp_path, [("usage_summary", {"group_by": "model"})])
+        got, want = ok(res), _report(tmp_path, "summary")
+        assert want["cost_mode"] == got["cost_mode"] == mode
+        assert (got["cost_usd"], got["unpriced_tasks"]) == (want["cost_usd"], want["unpriced_tasks"])
+        assert [(m["model"], m["cost_usd"]) for m in got["top_models"]] == \
+            [(m["model"], m["cost_usd"]) for m in want["top_models"]]
+        by_mode[mode] = (got["cost_usd"], got["unpriced_tasks"])
+    assert by_mode["calculate"] != by_mode["display"]  # the check means something: the modes differ here
+    toml.write_text('[pricing]\ncost_mode = "cheapest"\n')
+    r = subprocess.run([sys.executable, "-m", "nexus_tui", "mcp-serve"], env=_env(tmp_path), capture_output=True,
+                       text=True, timeout=60, cwd=tmp_path, stdin=subprocess.DEVNULL)
+    assert r.returncode == 2 and "cost_mode" in r.stderr and r.stdout == ""
