@@ -86,7 +86,9 @@ class UsageSummary(Tokens):
     tool_failures: int
     tool_failure_rate: float | None
     api_errors: int
-    error_rate: float | None
+    failed_operation_rate: float | None = Field(description="(tool failures + API errors) / (tool calls + tasks + "
+                                                "API errors), as the summary report's")
+    cost_mode: str = Field(default="auto", description="Which cost is summed: auto, calculate or display")
     top_models: list[ModelUsage]
     top_tools: list[ToolUsage]
     group_by: str | None = None
@@ -102,8 +104,11 @@ class PeriodBudget(BaseModel):
     used: float | None = Field(description="spent / budget")
     exceeded: bool
     burn_rate_usd_per_hour: float
-    projected_usd: float = Field(description="spent + burn rate x hours left")
-    projected_low_usd: float | None = Field(description="10th percentile of recent history (none: too little)")
+    projected_usd: float = Field(description="The Costs screen's projection (core/scoring.py PROJECTION_METHOD): "
+                                 "spent + the median of what the rest of the period cost in recent history; with "
+                                 "under 3 past periods, spent + burn rate x hours left")
+    projected_low_usd: float | None = Field(description="spent + 10th percentile of the rest of the period in recent "
+                                            "history (none: too little history)")
     projected_high_usd: float | None
     runs_out_at: str | None = Field(description="When the budget runs out at the burn rate (none: no budget/spend)")
     runs_out_in_period: bool
@@ -270,9 +275,9 @@ def parse_time(text: str | None, tz: tzinfo, *, end: bool = False, now_ms: int |
         raise ValueError(f"date out of range: {text!r}") from e
 
 
-def _filters(since, until, project, tz) -> Filters:
+def _filters(since, until, project, tz, cost_mode: str = "auto") -> Filters:
     f = Filters(since_ms=parse_time(since, tz), until_ms=parse_time(until, tz, end=True),
-                project=(project or None), range_name="custom" if since or until else "all")
+                project=(project or None), range_name="custom" if since or until else "all", cost_mode=cost_mode)
     if f.since_ms is not None and f.until_ms is not None and f.since_ms >= f.until_ms:
         raise ValueError("since must be before until")
     return f
@@ -312,8 +317,11 @@ def _failure(r: dict) -> Failure:
 
 
 def _result(model: BaseModel, text: str):
+    """The structured content rounded as the headless reports' JSON (money 6 decimals, rates 4, ms 1)."""
+    from nexus_tui.core.report import rounded
+
     return CallToolResult(content=[TextContent(type="text", text=text)],
-                          structured_content=model.model_dump(mode="json"))
+                          structured_content=rounded(model.model_dump(mode="json")))
 
 
 def _error(text: str):
@@ -326,12 +334,13 @@ class Reader:
 
     def __init__(self, engine, settings, tz: tzinfo, cwd: str):
         self.engine, self.settings, self.tz, self.cwd = engine, settings, tz, cwd
+        self.cost_mode = getattr(settings, "cost_mode", None) or "auto"  # [pricing] cost_mode, as the reports
 
     def usage_summary(self, since=None, until=None, project=None, group_by=None) -> tuple[UsageSummary, str]:
         from nexus_tui.store import logs as L
         from nexus_tui.store import queries as Q
 
-        f = _filters(since, until, project, self.tz)
+        f = _filters(since, until, project, self.tz, self.cost_mode)
         s = Q.summary(self.engine, f)
         groups = None
         if group_by == "model":
@@ -359,7 +368,8 @@ class Reader:
             **_tokens(s), cost_usd=s["cost_usd"], cloud_cost_equivalent=s["cloud_cost_equivalent"],
             local_savings_usd=s["local_savings_usd"], unpriced_tasks=s["unpriced_tasks"],
             cache_hit_rate=s["cache_hit_rate"], tool_calls=s["tool_calls"], tool_failures=s["tool_failures"],
-            tool_failure_rate=s["tool_failure_rate"], api_errors=s["api_errors"], error_rate=s["error_rate"],
+            tool_failure_rate=s["tool_failure_rate"], api_errors=s["api_errors"],
+            failed_operation_rate=s["failed_operation_rate"], cost_mode=f.cost_mode,
             top_models=[ModelUsage(model=m["model"], tasks=m["tasks"], **_tokens(m), cost_usd=m["cost_usd"],
                                    cost_share=m["cost_share"], unpriced_tasks=m["unpriced_tasks"],
                                    cache_hit_rate=m["cache_hit_rate"]) for m in s["top_models"]],
@@ -390,7 +400,7 @@ class Reader:
         from nexus_tui.store import analytics as A
 
         now = now_ms if now_ms is not None else int(time.time() * 1000)
-        f = Filters()
+        f = Filters(cost_mode=self.cost_mode)  # the Costs screen's filters without a range
         first, _last = A.span(self.engine, f)
         d0, d1 = C.period_bounds(now, self.tz, "day")
         m0, m1 = C.period_bounds(now, self.tz, "month")
@@ -539,7 +549,7 @@ class Reader:
     def tool_failures(self, since=None, tool=None) -> tuple[ToolFailures, str]:
         from nexus_tui.store import queries as Q
 
-        f = _filters(since, None, None, self.tz)
+        f = _filters(since, None, None, self.tz, self.cost_mode)
         tool = tool or None
         rows = [r for r in Q.tools_report(self.engine, f, percentiles=False) if tool is None or r["tool"] == tool]
         calls, fails = sum(r["calls"] for r in rows), sum(r["failures"] for r in rows)

@@ -47,9 +47,8 @@ _REPORTS: dict = {}
 
 def _report(tmp: Path, name: str, *extra) -> object:
     out = json.loads(cli(tmp, "--headless", name, "--format", "json", "--no-collect", "--tz", "UTC", *extra).stdout)
-    if isinstance(out, dict) and "schema_version" in out and "tasks" not in out:  # a versioned envelope of rows
-        out = out.get("data", out.get("rows", next((v for v in out.values() if isinstance(v, list)), out)))
-    return out
+    assert out["schema_version"] == 2 and out["report"] == name  # schema 2: every document is an object
+    return out[name] if name in ("sessions", "models", "tools", "daily") else out  # a list report: its rows
 
 
 @pytest.fixture(scope="module")
@@ -152,12 +151,16 @@ async def test_usage_summary_equals_the_headless_summary_for_the_same_range(fx):
         for k in ("sessions", "tasks", "tokens_in", "tokens_out", "cache_creation_tokens", "cache_read_tokens",
                   "total_tokens", "unpriced_tasks", "tool_calls", "tool_failures", "api_errors"):
             assert got[k] == want[k], (rng, k)
-        for k in ("cost_usd", "cloud_cost_equivalent", "cache_hit_rate", "tool_failure_rate", "error_rate"):
-            assert close(got[k], want[k]), (rng, k)
+        for k in ("cost_usd", "cloud_cost_equivalent", "cache_hit_rate", "tool_failure_rate",
+                  "failed_operation_rate", "local_savings_usd"):
+            assert got[k] == want[k], (rng, k)  # the same rounding as the report's JSON
+        assert got["cost_mode"] == want["cost_mode"] == "auto"
         assert got["period"]["first_task"] == want["period"]["first_task"]
         assert [(m["model"], m["tasks"], m["total_tokens"]) for m in got["top_models"]] == \
             [(m["model"], m["tasks"], m["total_tokens"]) for m in want["top_models"]]
-        assert all(close(a["cost_usd"], b["cost_usd"]) for a, b in zip(got["top_models"], want["top_models"]))
+        assert [(m["cost_usd"], m["cost_share"], m["cache_hit_rate"]) for m in got["top_models"]] == \
+            [(m["cost_usd"], m["cost_share"], m["cache_hit_rate"]) for m in want["top_models"]]
+        assert [t["failure_rate"] for t in got["top_tools"]] == [t["failure_rate"] for t in want["top_tools"]]
         assert [(t["tool"], t["calls"], t["failures"]) for t in got["top_tools"]] == \
             [(t["tool"], t["calls"], t["failures"]) for t in want["top_tools"]]
 
@@ -169,7 +172,9 @@ async def test_usage_summary_groups_equal_the_models_daily_and_tools_reports(fx)
     models, daily, tools = report(fx, "models", *rng), report(fx, "daily", *rng), report(fx, "tools", *rng)
     assert [(g["key"], g["tasks"], g["tokens_in"], g["tokens_out"], g["cache_read_tokens"]) for g in ok(m)["groups"]] \
         == [(r["model"], r["tasks"], r["tokens_in"], r["tokens_out"], r["cache_read_tokens"]) for r in models]
-    assert all(close(g["cost_usd"], r["cost_usd"]) for g, r in zip(ok(m)["groups"], models))
+    assert [(g["cost_usd"], g["cache_hit_rate"]) for g in ok(m)["groups"]] == \
+        [(r["cost_usd"], r["cache_hit_rate"]) for r in models]
+    assert [g["cost_usd"] for g in ok(d)["groups"]] == [r["cost_usd"] for r in daily]
     assert [(g["key"], g["tasks"], g["total_tokens"], g["tool_calls"], g["tool_failures"]) for g in ok(d)["groups"]] \
         == [(r["date"], r["tasks"], r["total_tokens"], r["tool_calls"], r["tool_failures"]) for r in daily]
     assert sorted((g["key"], g["tool_calls"], g["tool_failures"]) for g in ok(t)["groups"]) == \
@@ -193,13 +198,14 @@ async def test_session_detail_equals_the_sessions_report_row(fx):
         for k in ("tasks", "tokens_in", "tokens_out", "cache_creation_tokens", "cache_read_tokens", "total_tokens",
                   "tool_calls", "project", "cwd", "start_time"):
             assert got[k] == want[k], k
-        assert got["tool_failures"] == want["tool_errors"]
-        assert close(got["cost_usd"], want["cost_usd"])
+        assert got["tool_failures"] == want["tool_failures"]
+        assert got["cost_usd"] == want["cost_usd"] and got["cache_hit_rate"] == want["cache_hit_rate"]
+        assert got["avg_latency_ms"] == want["avg_latency_ms"]
         assert sorted(got["models"]) == sorted(want["models"])
         assert len(got["subagents"]) == want["subagents"]
         assert sum(t["calls"] for t in got["tools"]) == want["tool_calls"]
-        assert sum(t["failures"] for t in got["tools"]) == want["tool_errors"]
-        assert len(got["failures"]) == min(want["tool_errors"], 20)
+        assert sum(t["failures"] for t in got["tools"]) == want["tool_failures"]
+        assert len(got["failures"]) == min(want["tool_failures"], 20)
         assert got["title"] == f"{want['project']} {want['start_time'][:10]} {want['start_time'][11:16]}"
     with db(fx) as conn:  # sub-agents and their task counts, counted independently
         want_sub = dict(conn.execute("SELECT agent_id, count(*) FROM tasks WHERE session_id = ? AND agent_id IS NOT "
@@ -266,7 +272,7 @@ async def test_log_summary_groups_add_up_to_the_summary(fx):
         g = got[by]["groups"]
         assert sum(x["tasks"] for x in g) == want["tasks"], by
         assert sum(x["total_tokens"] for x in g) == want["total_tokens"], by
-        assert close(sum(x["cost_usd"] for x in g), want["cost_usd"]), by
+        assert abs(sum(x["cost_usd"] for x in g) - want["cost_usd"]) <= 0.5e-6 * (len(g) + 1), by  # each rounded
         assert sum(x["tool_calls"] for x in g) == want["tool_calls"], by
         assert sum(x["tool_failures"] for x in g) == want["tool_failures"], by
     assert sum(x["tool_calls"] for x in got["tool"]["groups"]) == want["tool_calls"]
@@ -341,30 +347,53 @@ async def test_budget_status_reads_the_budgets_and_the_quota_snapshots(fx, tmp_p
     assert q["seven_day"]["status"] == "7" and q["seven_day"]["source"] == "proxy"
 
 
-def test_budget_projection_equals_an_independent_sum_on_a_day_with_spend(fx):
-    """budget_status's numbers at a time when the fixtures spend (the tool uses the current time)."""
+def test_budget_projection_equals_the_costs_screen_and_an_independent_sum_on_a_day_with_spend(fx):
+    """budget_status's numbers at a time when the fixtures spend (the tool uses the current time): the Costs screen's
+    projection (core/scoring.py PROJECTION_METHOD), and spend, burn rate and the history's median computed apart."""
+    import math
+
     from nexus_tui.config import load_settings
-    from nexus_tui.core.filters import local_zone
+    from nexus_tui.core.filters import Filters, local_zone
     from nexus_tui.mcp_serve import Reader
+    from nexus_tui.screens.costs import Request, load_costs
     from nexus_tui.store import open_store
 
     settings = load_settings(fx / "nexus")
     store = open_store(settings.db_url, read_only_ok=True)
+    now = 1770933600000  # 2026-02-12T22:00:00Z
     try:
-        now = 1770933600000  # 2026-02-12T22:00:00Z
         b, text = Reader(store.engine, settings, local_zone("UTC"), str(fx)).budget_status(now_ms=now)
+        screen = load_costs(store.engine, Filters(cost_mode=settings.cost_mode), settings, local_zone("UTC"),
+                            Request(now_ms=now, columns=80, chart_period="day"))
     finally:
         store.close()
+    for got, want in ((b.today, screen["day"]), (b.month, screen["month"])):  # the one projection of the app
+        assert (got.spent_usd, got.burn_rate_usd_per_hour, got.projected_usd, got.projected_low_usd,
+                got.projected_high_usd, got.used, got.exceeded) == \
+            (want.spent, want.rate_per_hour, want.projected, want.low, want.high, want.used, want.exceeded)
+    day_ms, day_start, day_end = 86_400_000, 1770854400000, 1770940800000  # 2026-02-12 in UTC
     with db(fx) as conn:
-        day = conn.execute("SELECT sum(cost_usd) FROM tasks WHERE ts_ms >= 1770854400000 AND ts_ms <= ?",
-                           (now,)).fetchone()[0]
-        month = conn.execute("SELECT sum(cost_usd) FROM tasks WHERE ts_ms >= 1769904000000 AND ts_ms <= ?",
-                             (now,)).fetchone()[0]
-        last3h = conn.execute("SELECT sum(cost_usd) FROM tasks WHERE ts_ms > ? AND ts_ms <= ?",
-                              (now - 3 * 3600_000, now)).fetchone()[0] or 0.0
+        def spend(a, z):  # [a, z)
+            return conn.execute("SELECT coalesce(sum(cost_usd), 0) FROM tasks WHERE ts_ms >= ? AND ts_ms < ?",
+                                (a, z)).fetchone()[0]
+        first = conn.execute("SELECT min(ts_ms) FROM tasks").fetchone()[0]
+        day, month = spend(day_start, now + 1), spend(1769904000000, now + 1)
+        last3h = spend(now - 3 * 3600_000 + 1, now + 1)
+        # what 22:00-24:00 cost on each of the 14 days before, from the day of the first task on
+        rest = [spend(now - k * day_ms, day_end - k * day_ms) for k in range(1, 15)
+                if day_start - k * day_ms >= first - first % day_ms]
+
+    def rank(xs, q):  # nearest rank
+        return sorted(xs)[max(0, math.ceil(q * len(xs) - 1e-9) - 1)]
     assert day > 0 and close(b.today.spent_usd, day) and close(b.month.spent_usd, month)
     assert close(b.today.burn_rate_usd_per_hour, last3h / 3)
-    assert close(b.today.projected_usd, day + last3h / 3 * 2)  # two hours left in the day
+    if len(rest) >= 3:  # spent + the median rest of the day, within its p10-p90 range
+        assert close(b.today.projected_usd, day + rank(rest, 0.5))
+        assert close(b.today.projected_low_usd, day + rank(rest, 0.1))
+        assert close(b.today.projected_high_usd, day + rank(rest, 0.9))
+        assert b.today.projected_low_usd <= b.today.projected_usd <= b.today.projected_high_usd
+    else:  # too little history: the burn rate over the two hours left, no range
+        assert close(b.today.projected_usd, day + last3h / 3 * 2) and b.today.projected_low_usd is None
     assert b.today.exceeded is (day >= 5) and close(b.today.used, day / 5)
     assert "today $" in text
 
@@ -495,3 +524,28 @@ def test_times_and_texts_as_the_tools_read_and_write_them():
     assert one_line("a\x1b[31mred\x1b[0m\n\tb\x00c\x9b") == "a[31mred[0m bc"
     assert (quota_window_ms("five_hour"), quota_window_ms("seven_day_opus"), quota_window_ms("other")) == \
         (5 * 3_600_000, 7 * 86_400_000, None)
+
+
+async def test_the_cost_mode_of_the_settings_is_the_one_the_reports_sum(fx, tmp_path):
+    """[pricing] cost_mode: the tools sum the same cost as the headless reports (the summary, its models, the
+    Costs screen's spend); a bad value stops the server as every command (exit 2, said)."""
+    import shutil
+
+    shutil.copytree(fx / "nexus", tmp_path / "nexus")
+    (tmp_path / "claude").mkdir()
+    toml = tmp_path / "nexus" / "insights.toml"
+    by_mode = {}
+    for mode in ("calculate", "display"):
+        toml.write_text(f'[budget]\ndaily_usd = 5\n[pricing]\ncost_mode = "{mode}"\n')
+        _, (res,) = await mcp_calls(tmp_path, [("usage_summary", {"group_by": "model"})])
+        got, want = ok(res), _report(tmp_path, "summary")
+        assert want["cost_mode"] == got["cost_mode"] == mode
+        assert (got["cost_usd"], got["unpriced_tasks"]) == (want["cost_usd"], want["unpriced_tasks"])
+        assert [(m["model"], m["cost_usd"]) for m in got["top_models"]] == \
+            [(m["model"], m["cost_usd"]) for m in want["top_models"]]
+        by_mode[mode] = (got["cost_usd"], got["unpriced_tasks"])
+    assert by_mode["calculate"] != by_mode["display"]  # the check means something: the modes differ here
+    toml.write_text('[pricing]\ncost_mode = "cheapest"\n')
+    r = subprocess.run([sys.executable, "-m", "nexus_tui", "mcp-serve"], env=_env(tmp_path), capture_output=True,
+                       text=True, timeout=60, cwd=tmp_path, stdin=subprocess.DEVNULL)
+    assert r.returncode == 2 and "cost_mode" in r.stderr and r.stdout == ""
