@@ -29,6 +29,7 @@ def run(tmp: Path, *args, check=True):
     env = dict(os.environ, HOME=str(tmp), NEXUS_INSIGHTS_HOME=str(tmp / "nexus"), CLAUDE_CONFIG_DIR=str(tmp / "claude"),
                COLUMNS="200")
     env.pop("NEXUS_INSIGHTS_DB", None)
+    env["NEXUS_INSIGHTS_MACHINE"] = "golden"  # the machine id is in the sessions rows: a fixed one for the files
     r = subprocess.run([sys.executable, "-m", "nexus_tui", *args], env=env, capture_output=True, text=True,
                        timeout=120, cwd=tmp)
     if check:
