@@ -148,7 +148,8 @@ def test_reports_per_machine_through_the_cli(tmp_path, db_url):
         for m in ("m1", "m2"):
             got = json.loads(_cli(env, "--headless", name, "--format", "json", "--no-collect", "--machine", m))
             assert got == want, (name, m)
-    sessions = json.loads(_cli(env, "--headless", "sessions", "--format", "json", "--no-collect", "--machine", "m2"))
+    sessions = json.loads(_cli(env, "--headless", "sessions", "--format", "json", "--no-collect", "--machine",
+                               "m2"))["sessions"]
     assert len(sessions) == 7 and {r["machine"] for r in sessions} == {"m2"}
     assert all(r["session_id"].startswith("m2/") for r in sessions)
 

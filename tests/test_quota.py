@@ -245,7 +245,7 @@ def test_headless_quota_json_numbers(tmp_path):
     assert w5["will_hit_limit"] is False and w5["current"] is True
     # the tokens and dollars this store counts in [T0-5h, now]: the two cloud Anthropic tasks
     assert (w5["tasks"], w5["tokens"], w5["cost_usd"]) == (2, 1800, pytest.approx(2.5))
-    assert w5["cost_per_pct_usd"] == pytest.approx(2.5 / 45) and w5["tokens_per_pct"] == pytest.approx(1800 / 45)
+    assert w5["cost_per_pct_usd"] == pytest.approx(2.5 / 45, abs=1e-6) and w5["tokens_per_pct"] == pytest.approx(1800 / 45)
     assert [m["model"] for m in w5["models"]] == ["claude-opus-4-6", "claude-sonnet-4-5"]
     assert w7["window"] == "seven_day" and w7["used_percentage"] == 20.0
     elapsed7 = (7 * 24 - (3 * 24 + 2)) / (7 * 24)  # observed 74 h before a 7-day reset (ignoring 10 ms)

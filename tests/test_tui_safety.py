@@ -122,7 +122,7 @@ async def test_every_screen_shows_markup_like_data_literally(tmp_path):
             assert f"to{m}" in text and f"sv{m}" in text, (m, text)
         assert "et[/red]" in text
         text = await look("tool failures", "enter")
-        assert "em" in text and "Recent failures of tool to" in text, text
+        assert "em" in text and "Recent tool failures of tool to" in text, text
         await look("tools again", "escape")
         # the filters dialog lists the values as they are, and a filter on one of them shows in the status line
         text = await look("filters", "f")
