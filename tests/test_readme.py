@@ -24,5 +24,5 @@ def test_readme_states_the_db_forms_sizes_and_defaults():
     readme = (REPO / "README.md").read_text()
     for fact in ("--db /tmp/x.db", "sqlite:///PATH", "postgresql://", "pip install 'nexus-insights[postgres]'",
                  "80 columns × 24 rows", "not the defaults", "Only\n`--format` needs `--headless`",
-                 "OpenTelemetry costs", "takes a few minutes"):
+                 "OpenTelemetry costs", "Command 2 takes about"):
         assert fact in readme, fact
