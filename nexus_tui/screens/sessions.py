@@ -119,6 +119,9 @@ class SessionsScreen(InsightScreen):
         if page.rows and (self.focused is None or self.focused is self):  # hidden while empty, it lost focus
             table.focus()
         if not page.rows:
+            box = self.query_one("#search", Input)
+            if self.search and box.display and self.focused is not box:
+                box.focus()  # nothing matched: back to the search box to change it (the table is hidden)
             if self.search:
                 empty.update(f"No session matches {escape(repr(self.search))} in this range. Escape clears the search.")
             else:
