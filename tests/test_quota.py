@@ -309,7 +309,7 @@ async def test_quota_screen_shows_bars_projection_and_past_windows(tmp_path):
         assert "7d [red]x" in bars  # shown as text, not taken as markup
         assert "1% ≈ $0.0556, 40 tok" in bars and "counted here: 1,800 tokens, $2.50" in bars
         rows = cells(screen.query_one("#quota-past"))
-        assert rows == [["5h", "2026-12-04 06:00", "2026-12-04 11:00", "97%", "no", "4,200", "$5.00", "$0.0515"]]
+        assert rows == [["5h", "2026-12-04 06:00", "2026-12-04 11:00", "97%", "no", "4,200", "$5.00", "$0.05"]]
         assert not screen.query_one("#quota-blocks").display
 
 

@@ -13,7 +13,7 @@ from textual.widgets import Static
 
 from nexus_tui.core import quota as CQ
 from nexus_tui.screens.base import InsightScreen
-from nexus_tui.screens.common import fmt_int, fmt_usd, local_time, short_model
+from nexus_tui.screens.common import fmt_int, fmt_usd, local_time, money_column, short_model
 from nexus_tui.widgets.chart import QuotaChart
 from nexus_tui.widgets.keyed_table import KeyedTable
 
@@ -71,8 +71,8 @@ class QuotaScreen(InsightScreen):
         yield Static(id="quota-note", classes="help")
         yield Static(id="quota-bars")
         yield QuotaChart(id="quota-chart")
-        yield KeyedTable(PAST_COLUMNS, id="quota-past")
-        yield KeyedTable(BLOCK_COLUMNS, id="quota-blocks")
+        yield KeyedTable(PAST_COLUMNS, right=["peak", "tokens", "cost", "per"], id="quota-past")
+        yield KeyedTable(BLOCK_COLUMNS, right=["tasks", "tokens", "cost"], id="quota-blocks")
 
     def on_mount(self) -> None:
         self.query_one("#quota-past", KeyedTable).focus()
@@ -135,12 +135,14 @@ class QuotaScreen(InsightScreen):
                              "status-line command for Claude.ai subscribers (nexus-insights statusline, "
                              "docs/statusline.md); the recording proxy reads it from response headers. Nothing here "
                              "guesses a plan's limit.\n\nEstimated 5-hour blocks: " + data["estimate"]["method"]))
+            rows = data["estimate"]["blocks"]
+            costs = money_column([b["cost_usd"] for b in rows])  # one precision in the column
             blocks.sync([(str(b["start_ms"]), [local_time(self.app, b["start_ms"]),
                                                local_time(self.app, b["end_ms"], "%H:%M"),
                                                "yes" if b["active"] else "", fmt_int(b["tasks"]),
-                                               fmt_int(b["tokens"]), fmt_usd(b["cost_usd"]),
+                                               fmt_int(b["tokens"]), c,
                                                Text(", ".join(short_model(m) for m in b["models"])[:60])])
-                         for b in data["estimate"]["blocks"]])
+                         for b, c in zip(rows, costs)])
             return
         note.update(Text("Used % as the provider reported it; the │ marks where an even pace would be now. "
                          "Pace = used % ÷ elapsed % of the window."))
@@ -160,6 +162,8 @@ class QuotaScreen(InsightScreen):
         past.sync([(f"{p['window']}:{p['account']}:{p['end_ms']}",
                     [Text(CQ.window_label(p["window"])), local_time(self.app, p["start_ms"]),
                      local_time(self.app, p["end_ms"]), f"{p['peak_percentage']:.0f}%",
-                     "yes" if p["limit_hit"] else "no", fmt_int(p["tokens"]), fmt_usd(p["cost_usd"]),
-                     fmt_usd(p["cost_per_pct_usd"])]) for p in data["past_windows"]])
+                     "yes" if p["limit_hit"] else "no", fmt_int(p["tokens"]), c, per])
+                   for p, c, per in zip(data["past_windows"],
+                                        money_column([p["cost_usd"] for p in data["past_windows"]]),
+                                        money_column([p["cost_per_pct_usd"] for p in data["past_windows"]]))])
         past.border_title = "Past windows"
