@@ -34,21 +34,37 @@ def identity(settings) -> tuple[str, str]:
     return _stored_id(Path(settings.home)), name
 
 
-def _stored_id(home: Path) -> str:
-    path = home / "machine-id"
+def _read_id(path: Path) -> str | None:
+    """The file's text, stripped; None when there is no file."""
     try:
-        got = path.read_text(encoding="ascii", errors="replace").strip()
+        return path.read_text(encoding="ascii", errors="replace").strip()
     except FileNotFoundError:
-        got = ""
+        return None
+
+
+def _stored_id(home: Path) -> str:
+    """The id in ``home/machine-id``, generated there the first time. Several processes starting at once on a new
+    home (four collectors, say) all get the same id: the file is created atomically only if it is missing, and a
+    process that loses the race reads the winner's id instead of keeping its own."""
+    path = home / "machine-id"
+    got = _read_id(path)
     if valid_id(got):
         return got
-    from nexus_tui.private import private_dir, write_private
+    from nexus_tui.private import create_private, private_dir, write_private
 
     new = uuid.uuid4().hex[:16]
     try:
         private_dir(home)
+        if got is None:
+            if create_private(path, (new + "\n").encode("ascii")):
+                return new
+            got = _read_id(path)  # another process created it first: its id is this machine's
+            if valid_id(got):
+                return got
+        # a damaged file: replaced, then read back, so that processes repairing it at once agree on the last one
         write_private(path, (new + "\n").encode("ascii"))
+        got = _read_id(path)
+        return got if valid_id(got) else new
     except OSError as e:
         raise ValueError(f"cannot store this machine's id in {path} ({e.strerror or e}): make the folder writable "
                          f"or set [machine] id in insights.toml") from e
-    return new

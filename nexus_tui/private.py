@@ -64,6 +64,26 @@ def touch_private(path: str | os.PathLike) -> None:
     os.close(open_private(path, os.O_WRONLY))
 
 
+def create_private(path: str | os.PathLike, data: bytes) -> bool:
+    """Create ``path`` holding ``data`` (0600) only if it does not exist yet, atomically: the whole file appears at
+    once or not at all (a temporary file linked into place). False when another process created it first."""
+    path = Path(path)
+    tmp = path.with_name(f"{path.name}.new{os.getpid()}")
+    fd = open_private(tmp, os.O_WRONLY | os.O_TRUNC)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.link(tmp, path)
+        return True
+    except FileExistsError:
+        return False
+    finally:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+
+
 def write_private(path: str | os.PathLike, data: bytes) -> None:
     """Replace ``path`` atomically by ``data`` (a 0600 temporary file beside it, then a rename)."""
     path = Path(path)

@@ -8,6 +8,7 @@ import os
 import stat
 import subprocess
 import sys
+import time
 
 import pytest
 from sqlalchemy import text
@@ -172,6 +173,34 @@ def test_the_machine_id_is_generated_once_into_a_private_file(tmp_path, monkeypa
         identity(load_settings(home, None, []))
 
 
+_RACER = """
+import sys, time
+from pathlib import Path
+go = Path(sys.argv[2])
+while not go.exists():
+    time.sleep(0.001)
+from nexus_tui.machine import _stored_id
+print(_stored_id(Path(sys.argv[1])))
+"""
+
+
+def test_processes_starting_at_once_on_a_new_home_share_one_machine_id(tmp_path):
+    """Four collectors started at once on a new home used to generate four ids, each writing its own file: the
+    database then held the same tree under two machines (a flaky failure of the four-collector PostgreSQL test)."""
+    for attempt in range(3):
+        home, go = tmp_path / f"home{attempt}", tmp_path / f"go{attempt}"
+        procs = [subprocess.Popen([sys.executable, "-c", _RACER, str(home), str(go)], stdout=subprocess.PIPE,
+                                  stderr=subprocess.PIPE) for _ in range(8)]
+        time.sleep(0.5)  # every racer imported and waiting
+        go.touch()
+        outs = [p.communicate(timeout=60) for p in procs]
+        assert all(p.returncode == 0 for p in procs), [o[1].decode() for o in outs]
+        ids = {o[0].decode().strip() for o in outs}
+        assert ids == {(home / "machine-id").read_text().strip()}, ids
+        assert stat.S_IMODE((home / "machine-id").stat().st_mode) == 0o600
+        assert sorted(p.name for p in home.iterdir()) == ["machine-id"]  # no temporary file left behind
+
+
 def test_merge_a_laptops_history_twice_is_once(tmp_path, db_url):
     """`merge SOURCE_URL`: a laptop's SQLite history (from before machines: no machine on its rows) into a shared
     database another machine already writes to; merging again adds nothing; each machine's report is its own."""
@@ -211,11 +240,11 @@ def test_a_machine_id_that_cannot_be_stored_is_a_clear_error(tmp_path, monkeypat
 
     import nexus_tui.private
 
-    def refuse(path, data):
+    def refuse(path, flags):
         raise PermissionError(13, "Permission denied", str(path))
 
     monkeypatch.delenv("NEXUS_INSIGHTS_MACHINE", raising=False)
-    monkeypatch.setattr(nexus_tui.private, "write_private", refuse)
+    monkeypatch.setattr(nexus_tui.private, "open_private", refuse)  # every way the file is written opens it
     home = tmp_path / "nexus"
     home.mkdir()
     with pytest.raises(ValueError, match="machine-id .*\\[machine\\] id"):
