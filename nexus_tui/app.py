@@ -139,7 +139,7 @@ class NexusApp(App):
         label = RANGE_LABELS.get(f.range_name, f.range_name)
         if f.range_name == "custom":
             label = f"{self.fmt_bound(f.since_ms) or '…'} – {self.fmt_bound(f.until_ms, end=True) or '…'}"
-        extra = [f"{k}={getattr(f, k)}" for k in ("project", "model", "source", "cli_tool", "persona")
+        extra = [f"{k}={getattr(f, k)}" for k in ("project", "model", "source", "cli_tool", "persona", "machine")
                  if getattr(f, k)]
         return label + (" · " + " ".join(extra) if extra else "")
 
@@ -459,8 +459,8 @@ class NexusApp(App):
             yield SystemCommand(f"Range: {RANGE_LABELS[name]}", "Set the time range of every screen",
                                 lambda n=name: self.set_range(n))
         yield SystemCommand("Range: custom dates…", "Pick the first and last day", self.action_filters)
-        yield SystemCommand("Filters…", "Range, project, model, source, CLI tool, persona (key f)", self.action_filters)
-        yield SystemCommand("Clear filters", "Back to all time, every project, model, source, CLI tool, persona",
+        yield SystemCommand("Filters…", "Range, project, model, source, CLI tool, persona, machine (key f)", self.action_filters)
+        yield SystemCommand("Clear filters", "Back to all time, every project, model, source, CLI tool, persona, machine",
                             lambda: self.set_filters(Filters(cost_mode=self.settings.cost_mode)))
         yield SystemCommand("Undo last rating", "The same as u", self.undo_rating)
 
@@ -525,20 +525,23 @@ class NexusApp(App):
         self._refresh_screens()
 
 
-def start_filters(since: str | None, until: str | None, project: str | None, tz) -> Filters:
-    """The dashboard's starting range and project from --since/--until/--project (ValueError: a bad date)."""
+def start_filters(since: str | None, until: str | None, project: str | None, tz, machine: str | None = None
+                  ) -> Filters:
+    """The dashboard's starting range and filters from --since/--until/--project/--machine (ValueError: a bad
+    date)."""
     from nexus_tui.core.filters import parse_bound
 
     f = Filters(since_ms=parse_bound(since, tz, end=False) if since else None,
                 until_ms=parse_bound(until, tz, end=True) if until else None, project=project or None,
-                range_name="custom" if since or until else "all")
+                machine=machine or None, range_name="custom" if since or until else "all")
     if f.since_ms is not None and f.until_ms is not None and f.since_ms >= f.until_ms:
         raise ValueError("--since must be before --until")
     return f
 
 
 def run_app(settings: Settings, demo: bool = False, collect: bool = True, since: str | None = None,
-            until: str | None = None, project: str | None = None, tz: str | None = None) -> int:
+            until: str | None = None, project: str | None = None, tz: str | None = None,
+            machine: str | None = None) -> int:
     """Open the dashboard (``demo``: on a copy of the bundled demo database, clock pinned to its end); ``since``,
     ``until``, ``project`` set its starting range and filter, ``tz`` its time zone (as in the reports)."""
     import sys
@@ -553,7 +556,7 @@ def run_app(settings: Settings, demo: bool = False, collect: bool = True, since:
               file=sys.stderr)
         return 2
     try:
-        filters = start_filters(since, until, project, zone)
+        filters = start_filters(since, until, project, zone, machine)
     except ValueError as e:
         print(f"nexus-insights: {e}", file=sys.stderr)
         return 2

@@ -92,7 +92,7 @@ def main(ctx, home, db, claude_dirs, lunaroute_dirs, report, since, until, proje
     from nexus_tui.app import run_app
 
     sys.exit(run_app(_settings(ctx), demo=demo, collect=not no_collect, since=since, until=until,
-                     project=project, tz=tz) or 0)
+                     project=project, tz=tz, machine=machine) or 0)
 
 
 def _stdout_is_terminal() -> bool:

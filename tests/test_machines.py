@@ -250,3 +250,75 @@ def test_a_machine_id_that_cannot_be_stored_is_a_clear_error(tmp_path, monkeypat
     with pytest.raises(ValueError, match="machine-id .*\\[machine\\] id"):
         identity(load_settings(home, None, []))
     assert not (home / "machine-id").exists()
+
+
+async def test_the_dashboard_shows_and_filters_machines_when_several_write(tmp_path):
+    """Sessions gets a Machine column (the readable names) when several machines write to the database, the filters
+    dialog and --machine pick one, session detail names it; a one-machine database shows no such column."""
+    from nexus_tui.app import NexusApp, start_filters
+    from nexus_tui.config import load_settings
+    from nexus_tui.core.events import Batch, SessionRec, TaskRec
+    from tests.tui_helpers import SIZE, cells, settle
+
+    url = f"sqlite:///{tmp_path / 'team.db'}"
+    t0 = 1_763_000_000_000
+    for i, (mid, name) in enumerate((("a1", "laptop"), ("b2", "desk"))):
+        s = open_store(url, machine=(mid, name))
+        b = Batch()
+        for j in range(2 + i):  # laptop 2 sessions, desk 3
+            sid = f"s{j}"  # the same ids on both machines: kept apart by the machine
+            b.sessions.append(SessionRec(id=sid, start_ms=t0 + j * 60_000, end_ms=t0 + j * 60_000 + 5_000,
+                                         cli_tool="claude-code", project="p"))
+            b.tasks.append(TaskRec(id=f"t{j}", session_id=sid, ts_ms=t0 + j * 60_000 + 1_000, source="transcript",
+                                   model="claude-sonnet-4-5", tokens_in=10, tokens_out=5))
+        s.writer.write(b)
+        s.close()
+
+    def app(store, **kw):
+        return NexusApp(load_settings(home=str(tmp_path / "home"), claude_dirs=()), store, None,
+                        now_ms=t0 + 3_600_000, tz="UTC", **kw)
+
+    store = open_store(url)
+    try:
+        a = app(store)
+        async with a.run_test(size=SIZE) as pilot:
+            await settle(a, pilot)
+            table = a.screen.query_one("#sessions")
+            assert "machine" in table.shown_columns
+            col = table.shown_columns.index("machine")
+            assert sorted(r[col] for r in cells(table)) == ["desk"] * 3 + ["laptop"] * 2
+            await pilot.press("f")
+            await settle(a, pilot)
+            assert sorted(str(o[0]) for o in a.screen.query_one("#machine")._options[1:]) == ["a1", "b2"]
+            a.screen.query_one("#machine").value = "b2"
+            await pilot.press("ctrl+s")
+            await settle(a, pilot, 3)
+            assert a.filters.machine == "b2" and "machine=b2" in a.range_label()
+            assert [r[col] for r in cells(a.screen.query_one("#sessions"))] == ["desk"] * 3
+            await pilot.press("enter")
+            await settle(a, pilot)
+            assert "Machine desk" in str(a.screen.query_one("#header-more").render())
+        a = app(store, filters=start_filters(None, None, None, None, "laptop"))  # --machine NAME
+        async with a.run_test(size=SIZE) as pilot:
+            await settle(a, pilot)
+            table = a.screen.query_one("#sessions")
+            assert [r[table.shown_columns.index("machine")] for r in cells(table)] == ["laptop"] * 2
+    finally:
+        store.close()
+    solo = open_store(f"sqlite:///{tmp_path / 'solo.db'}", machine=("a1", "laptop"))
+    b = Batch()
+    b.sessions.append(SessionRec(id="s", start_ms=t0, end_ms=t0 + 1, cli_tool="claude-code", project="p"))
+    b.tasks.append(TaskRec(id="t", session_id="s", ts_ms=t0, source="transcript", model="claude-sonnet-4-5",
+                           tokens_in=1, tokens_out=1))
+    solo.writer.write(b)
+    try:
+        a = app(solo)
+        async with a.run_test(size=SIZE) as pilot:
+            await settle(a, pilot)
+            assert "machine" not in a.screen.query_one("#sessions").shown_columns
+            assert a.screen.query_one("#sessions").row_count == 1
+            await pilot.press("enter")
+            await settle(a, pilot)
+            assert "Machine" not in str(a.screen.query_one("#header-more").render())
+    finally:
+        solo.close()

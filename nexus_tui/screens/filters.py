@@ -15,7 +15,7 @@ from nexus_tui.widgets.safe import escape, literal
 
 RANGE_CHOICES = [("today", "Today"), ("7d", "7 days"), ("30d", "30 days"), ("all", "All time"), ("custom", "Custom")]
 FIELDS = [("project", "Project"), ("model", "Model"), ("source", "Source"), ("cli_tool", "CLI tool"),
-          ("persona", "Persona")]
+          ("persona", "Persona"), ("machine", "Machine")]
 
 
 class FiltersScreen(ModalScreen[Filters | None]):

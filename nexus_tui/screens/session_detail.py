@@ -24,6 +24,7 @@ from nexus_tui.screens.common import (
     short_model,
 )
 from nexus_tui.store import ui_queries as U
+from nexus_tui.store.machines import machine_names
 from nexus_tui.widgets.keyed_table import KeyedTable
 
 COLUMNS = [("time", "Time"), ("model", "Model"), ("routing", "Routing"), ("in", "In"), ("out", "Out"),
@@ -108,6 +109,9 @@ class SessionDetailScreen(RatingMixin, InsightScreen):
         tasks = (U.session_tasks(self.engine, self.session_id, cost_mode=self.app.filters.cost_mode)
                  if head is not None else [])
         convs = U.session_conversations(self.engine, self.session_id) if head is not None else []
+        if head is not None:
+            names = machine_names(self.engine)  # named only when several machines write to this database
+            head = dict(head, machine_name=names.get(head.get("machine")) if len(names) > 1 else None)
         return head, tasks, convs
 
     def show(self, data) -> None:
@@ -158,7 +162,8 @@ class SessionDetailScreen(RatingMixin, InsightScreen):
         h.update("\n".join(lines))
         self.query_one("#header-more", Static).update("\n".join([
             _field("Models", escape(", ".join(head["models"]) or "-")),
-            _field("cwd", escape(head["cwd"] or "-")),
+            _field("cwd", escape(head["cwd"] or "-") + (f"   [b]Machine[/b] {escape(head['machine_name'])}"
+                                                         if head.get("machine_name") else "")),
             _field("Branch", escape(branch))]))
         costs = money_column([t["cost_usd"] for t in tasks])
         rows = [(t["id"], [local_time(app, t["ts_ms"], "%H:%M:%S"), short_model(t["model"]), t["routing"],

@@ -12,15 +12,17 @@ from nexus_tui.screens.base import InsightScreen
 from nexus_tui.screens.common import empty_hint, fmt_int, local_time, rating_summary, short_model
 from nexus_tui.store import queries as Q
 from nexus_tui.store import ui_queries as U
+from nexus_tui.store.machines import machine_names
 from nexus_tui.widgets.keyed_table import KeyedTable
 
 PAGE = 200  # rows per page: only one page is ever in memory, whatever the number of sessions
 SORTS = ["start", "cost", "tokens", "tasks", "duration", "errors"]
-COLUMNS = [("start", "Start"), ("dur", "Duration"), ("cli", "CLI"), ("project", "Project"), ("persona", "Persona"),
+COLUMNS = [("start", "Start"), ("dur", "Duration"), ("cli", "CLI"), ("machine", "Machine"), ("project", "Project"),
+           ("persona", "Persona"),
            ("models", "Models"), ("tasks", "Tasks"), ("tokens", "Tokens"), ("cost", "Cost"),
            ("errors", "Tool failures"), ("rating", "Rating"), ("id", "Session")]
 RIGHT = {"dur", "tasks", "tokens", "cost", "errors"}
-DROP = ["id", "rating", "persona", "cli", "models", "dur", "project"]  # narrow: these go first; tasks… stay
+DROP = ["id", "rating", "persona", "cli", "machine", "models", "dur", "project"]  # narrow: these go first; tasks… stay
 SORT_COLUMN = {"start": "start", "duration": "dur", "tasks": "tasks", "tokens": "tokens", "cost": "cost",
                "errors": "errors"}
 COLUMN_SORT = {v: k for k, v in SORT_COLUMN.items()}
@@ -63,7 +65,7 @@ class SessionsScreen(InsightScreen):
         yield Static(id="summary", classes="kpis")
         yield Input(placeholder="search sessions: id, project, folder, branch, model, CLI, persona — filters as you "
                                 "type, Escape clears", id="search")
-        yield KeyedTable(COLUMNS, right=RIGHT, drop=DROP, id="sessions")
+        yield KeyedTable(COLUMNS, right=RIGHT, drop=DROP, hidden={"machine"}, id="sessions")
         yield Static(id="empty", classes="empty")
 
     def on_mount(self) -> None:
@@ -80,13 +82,15 @@ class SessionsScreen(InsightScreen):
             page = Q.sessions(self.engine, self.filters, limit=PAGE, offset=(page.total - 1) // PAGE * PAGE, **args)
         in_db = U.session_count(self.engine) if not page.total else None
         proxied = U.proxied_sessions(self.engine, [r["session_id"] for r in page.rows]) if page.rows else set()
-        return page, in_db, proxied
+        names = machine_names(self.engine)  # a column only when several machines write to this database
+        return page, in_db, proxied, names
 
     def show(self, data) -> None:
-        page, in_db, proxied = data
+        page, in_db, proxied, names = data
+        table = self.query_one("#sessions", KeyedTable)
+        table.hide(() if len(names) > 1 else {"machine"})
         self.total = page.total
         self.page_start = page.offset
-        table = self.query_one("#sessions", KeyedTable)
         rows = []
         costs = money_column([r["cost_usd"] for r in page.rows])
         for r, cost in zip(page.rows, costs):
@@ -94,6 +98,7 @@ class SessionsScreen(InsightScreen):
             rows.append((r["session_id"], [
                 local_time(self.app, r["start_ms"]), fmt_duration(r["duration_ms"]),
                 (r["cli_tool"] or "-") + (PROXY_MARK if r["session_id"] in proxied else ""),
+                names.get(r["machine"], r["machine"] or "-")[:16],
                 (r["project"] or "-")[:22], r["persona"] or "", models_text(r["models"]),
                 fmt_int(r["tasks"]), fmt_int(r["total_tokens"]), cost, fmt_int(r["tool_errors"]),
                 rating_summary(r["rated_helpful"], r["rated_not_helpful"]), r["session_id"][:13]]))

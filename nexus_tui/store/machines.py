@@ -61,6 +61,17 @@ def machines(engine) -> list[dict]:
     return [dict(r._mapping) for r in rows]
 
 
+def machine_names(engine) -> dict[str, str]:
+    """Each registered machine's id → the name to show: its readable name, or its id when it has none or when two
+    machines share the name (then the name alone would not tell them apart)."""
+    rows = machines(engine)
+    seen: dict[str, int] = {}
+    for r in rows:
+        if r["name"]:
+            seen[r["name"]] = seen.get(r["name"], 0) + 1
+    return {r["id"]: r["name"] if r["name"] and seen[r["name"]] == 1 else r["id"] for r in rows}
+
+
 # --- merging another database's rows (nexus-insights merge SOURCE_URL) ------------------------------------------
 
 # the tables merged, parents first; each with its key columns (rows already present are left as they are)

@@ -134,7 +134,8 @@ def filter_choices(engine: Engine, limit: int = 50) -> dict[str, list[str]]:
     out = {}
     with engine.connect() as conn:
         for name, col, table in (("project", S.c.project, S), ("cli_tool", S.c.cli_tool, S),
-                                 ("persona", S.c.persona, S), ("model", T.c.model, T), ("source", T.c.source, T)):
+                                 ("persona", S.c.persona, S), ("model", T.c.model, T), ("source", T.c.source, T),
+                                 ("machine", S.c.machine, S)):
             q = (select(col).select_from(table).where(and_(true(), col.isnot(None))).group_by(col)
                  .order_by(func.count().desc(), col).limit(limit))
             out[name] = [r[0] for r in conn.execute(q)]

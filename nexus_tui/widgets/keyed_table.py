@@ -63,13 +63,14 @@ class KeyedTable(DataTable):
     BINDINGS = [Binding("home", "scroll_top", "First row", show=False),  # rows, not columns: Home/End go to the
                 Binding("end", "scroll_bottom", "Last row", show=False)]  # first and last row
 
-    def __init__(self, columns: list[tuple[str, str]], right=(), drop=(), **kw) -> None:
+    def __init__(self, columns: list[tuple[str, str]], right=(), drop=(), hidden=(), **kw) -> None:
         super().__init__(cursor_type="row", zebra_stripes=True, **kw)
         self._all_columns = list(columns)
-        self._columns = list(columns)  # the columns shown (all but the dropped ones)
+        self._columns = [c for c in columns if c[0] not in hidden]  # the columns shown (all but the dropped ones)
         self._labels = dict(columns)
         self._right = set(right)
         self._drop = [k for k in drop if k in self._labels]
+        self._hidden: set[str] = set(hidden) & set(self._labels)  # not shown whatever the width (hide())
         self._all_rows: list[tuple[str, list]] | None = None  # the last rows synced, every column
 
     def on_mount(self) -> None:
@@ -89,23 +90,28 @@ class KeyedTable(DataTable):
     def _fit(self, rows: list[tuple[str, list]]) -> list[tuple[str, str]]:
         """The columns to show for ``rows`` at the table's width: the droppable ones go, first first, until the rest
         fits (every column when the width is not known yet)."""
+        columns = [c for c in self._all_columns if c[0] not in self._hidden]
         if not self._drop:
-            return self._all_columns
+            return columns
         width = self.size.width or (self.app.size.width if self.is_attached else 0)
         if not width:
-            return self._all_columns
+            return columns
         width -= 2  # the vertical scrollbar
         pad = 2 * self.cell_padding
         need = {}
         for i, (key, label) in enumerate(self._all_columns):
+            if key in self._hidden:
+                continue
             w = cell_len(self._labels.get(key, label))
             for _k, cells in rows:
                 v = cells[i] if i < len(cells) else ""
                 w = max(w, cell_len(v.plain if isinstance(v, Text) else str(v)))
             need[key] = w + pad
-        keep = {k for k, _ in self._all_columns}
+        keep = set(need)
         total = sum(need.values())
         for key in self._drop:
+            if key not in keep:
+                continue
             if total <= width:
                 break
             keep.discard(key)
@@ -124,6 +130,11 @@ class KeyedTable(DataTable):
         cols = [(index[k], k in self._right) for k, _ in self._columns]
         return [(key, [Text(cells[i], justify="right") if r and isinstance(cells[i], str) and cells[i] else cells[i]
                        for i, r in cols]) for key, cells in rows]  # (an empty cell looks the same either way)
+
+    def hide(self, keys) -> None:
+        """Leave the columns ``keys`` out whatever the width (a column with nothing to tell, such as the machine of
+        a one-machine database); the next ``sync`` applies it."""
+        self._hidden = set(keys) & set(self._labels)
 
     def on_resize(self, event) -> None:
         if self._drop and self._all_rows is not None and \
