@@ -8,7 +8,8 @@ import click
 
 from nexus_tui import __version__
 
-REPORTS = ("summary", "sessions", "models", "tools", "daily", "requests", "conversations", "quota")
+REPORTS = ("summary", "sessions", "models", "tools", "daily", "efficiency", "requests", "conversations",
+           "quota")
 
 
 def _fail(msg: str) -> None:

@@ -257,6 +257,13 @@ def read_config(path: Path) -> tuple[dict, dict[str, Any]]:
     return raw, values
 
 
+def file_changing_tools(settings: Settings) -> tuple[str, ...]:
+    """Extra file-changing tool names: [efficiency] file_changing_tools = ["mcp__x__save"] (checked by SECTIONS)."""
+    sec = settings.raw.get("efficiency") if isinstance(getattr(settings, "raw", None), dict) else None
+    names = sec.get("file_changing_tools") if isinstance(sec, dict) else None
+    return tuple(str(n) for n in names) if isinstance(names, list) else ()
+
+
 def lunaroute_dirs_of(raw: dict) -> list[Path]:
     """LunaRoute session folders from ``[lunaroute] dirs`` in insights.toml, else LunaRoute's default
     ``~/.lunaroute/sessions``; ``[lunaroute] enabled = false`` turns the import off."""
