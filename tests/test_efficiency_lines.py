@@ -114,4 +114,4 @@ async def test_efficiency_screen_shows_lines_per_dollar_and_per_mtok(tmp_path):
         assert rows["s2"]["Lines/$"] == "—" and rows["s2"]["Lines/Mtok"] == "—"
         tile = str(app.screen.query_one("#kpi-lines").render())
         assert fmt_rate(per_usd) in tile and f"{fmt_rate(per_mtok)} per Mtok" in tile
-        assert f"{lines} lines changed in 1 session" in tile
+        assert f"{lines} lines, 1 session" in tile

@@ -169,10 +169,9 @@ class EfficiencyScreen(InsightScreen):
             f"{fmt_int(t['no_change_sessions'])} of {plural(t['sessions'], 'session')}",
             f"{fmt_int(t['no_change_tokens'])} tokens\n{fmt_usd(t['no_change_cost'])} · z lists them")
         lr = line_rates(t["lines_added"], t["lines_removed"], t["lines_cost"], t["lines_tokens"])
-        n_lines = fmt_int(lr.lines) if lr.lines is not None else "no"
-        self.query_one("#kpi-lines", KpiTile).set(  # "—": no session in the range was reported by the status line
-            fmt_rate(lr.per_usd), f"{fmt_rate(lr.per_mtok)} per Mtok\n{n_lines} lines changed in "
-                                  f"{plural(t['lines_sessions'], 'session')} (status line)")
+        known = (f"{fmt_int(lr.lines)} lines, {plural(t['lines_sessions'], 'session')}" if lr.lines is not None
+                 else "no status-line data")  # "—": no session in the range was reported by the status line
+        self.query_one("#kpi-lines", KpiTile).set(fmt_rate(lr.per_usd), f"{fmt_rate(lr.per_mtok)} per Mtok\n{known}")
         rows = []
         scores = [self.score(d) for d in data["sessions"]]
         lines = [line_rates(d.get("lines_added"), d.get("lines_removed"), d["cost"], d["tokens"])
