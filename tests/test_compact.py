@@ -168,3 +168,12 @@ def test_sessions_snapshot_theme(snap_compare, tmp_path, theme):
     from tests.tui_helpers import demo_app
 
     assert snap_compare(demo_app(tmp_path, theme=theme), terminal_size=(80, 24), run_before=_settled())
+
+
+async def test_compact_says_when_the_window_fills_before_its_reset(tmp_path):
+    # 90 % used 3 h into the 5-hour window (NOW = T0 - 2 h): 30 %/h, so 100 % after 10 / 30 h = 20 minutes
+    app = _compact_app(tmp_path, [("five_hour", 0.90, T0, NOW, "statusline")])
+    async with app.run_test(size=(40, 12)) as pilot:
+        await settle(app, pilot)
+        screen = "\n".join(_plain(app))
+        assert "pace 1.50x → 100% in 20m" in screen and " 90% ↻2h00m" in screen

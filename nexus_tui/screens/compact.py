@@ -17,7 +17,7 @@ from textual.widgets import Static
 
 from nexus_tui.core import quota as CQ
 from nexus_tui.screens.base import InsightScreen
-from nexus_tui.screens.common import fmt_usd, level_styles, local_time, short_model
+from nexus_tui.screens.common import fmt_usd, level_styles, local_time, money_column, short_model
 from nexus_tui.screens.quota import bar
 
 TICK_SECONDS = 15.0  # countdowns and the clock redraw this often without new data
@@ -79,18 +79,26 @@ def compact_text(data: dict, width: int, budget: float | None, app=None) -> Text
         t.append_text(bar(used, w["elapsed_percentage"], bar_w, styles))
         t.append(tail + "\n", style=_level_style(used, styles))
         if w["pace"] is not None and w["projected_percentage"] is not None:
-            line = f"{' ' * (len(label) + 1)}pace {w['pace']:.2f}x → {w['projected_percentage']:.0f}% at reset"
-            hit = w["will_hit_limit"]
+            line = f"{' ' * (len(label) + 1)}pace {w['pace']:.2f}x → "
+            hit = w["will_hit_limit"] and w["full_at"]
+            if hit:  # at this pace the window is full before it resets: when
+                from datetime import datetime
+
+                full = int(datetime.fromisoformat(w["full_at"].replace("Z", "+00:00")).timestamp() * 1000)
+                line += f"100% in {CQ.fmt_duration(max(0, full - now))}"
+            else:
+                line += f"{w['projected_percentage']:.0f}% at reset"
             t.append(line[:width] + "\n", style=styles["critical"] if hit else "dim")
     # ---- today against the daily budget
     today = data["today"]
     t.append("today ", style="bold")
     if budget:
         pct = 100.0 * today / budget
-        t.append(f"{fmt_usd(today)} of {fmt_usd(budget)} ")
+        spent, limit = money_column([today, budget])  # one precision for both
+        t.append(f"{spent} of {limit} ")
         t.append(f"{pct:.0f}%\n", style=_level_style(pct, styles))
     else:
-        t.append(fmt_usd(today))
+        t.append(money_column([today])[0])
         t.append(" (no daily budget)\n", style="dim")
     # ---- the current session
     s = data["session"]
