@@ -177,3 +177,15 @@ async def test_compact_says_when_the_window_fills_before_its_reset(tmp_path):
         await settle(app, pilot)
         screen = "\n".join(_plain(app))
         assert "pace 1.50x → 100% in 20m" in screen and " 90% ↻2h00m" in screen
+
+
+def test_costs_snapshot_light(snap_compare, tmp_path):
+    """Tiles, tables and the burn chart on the light theme (the chart's palette follows the theme)."""
+    from tests.tui_helpers import demo_app
+
+    async def run(pilot):
+        await settle(pilot.app, pilot)
+        await pilot.press("3")
+        await _settled()(pilot)
+
+    assert snap_compare(demo_app(tmp_path, theme="light"), terminal_size=(80, 24), run_before=run)
