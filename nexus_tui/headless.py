@@ -70,7 +70,8 @@ COST_NOTES = {
     "calculate": "costs: calculate (computed from the tokens and the price tables)",
     "display": "costs: display (as reported by the source; tasks it did not price count as unpriced)",
 }
-COSTED = ("summary", "sessions", "models", "daily", "efficiency")  # the reports that sum costs say which cost mode they sum
+# the reports that sum costs say which cost mode they sum
+COSTED = ("summary", "sessions", "models", "daily", "efficiency")
 
 
 def _doc(report: str, body: dict, cost_mode: str | None = None) -> dict:

@@ -135,7 +135,7 @@ class CompactScreen(InsightScreen):
         yield Static(id="compact")
 
     def on_mount(self) -> None:
-        self.set_interval(TICK_SECONDS, self.refresh_data)
+        self.set_interval(TICK_SECONDS, self.data_changed)  # a query still running finishes first
         # (the base's on_mount runs after this one and loads the data)
 
     def refresh_data(self) -> None:

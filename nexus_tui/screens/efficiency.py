@@ -31,8 +31,9 @@ HELP = ("[b]Efficiency[/b] = tokens ÷ useful changes (lower is better; cost ÷ 
         "change is a successful call of Edit, MultiEdit, Write, NotebookEdit, write_file, replace, apply_patch, "
         "str_replace_based_edit_tool, fs_write, or an MCP tool that writes or edits files (docs/metrics.md has the "
         "list; add yours under \\[efficiency] file_changing_tools); a change made in a task rated not helpful does "
-        "not count. [b]Lines/$[/b], [b]Lines/Mtok[/b]: lines added + removed as Claude Code's status line reports them "
-        "(nexus-insights statusline), per dollar and per million tokens; — where no status line reported the session. "
+        "not count. [b]Lines/$[/b], [b]Lines/Mtok[/b]: lines added + removed as Claude Code's status line reports "
+        "them (nexus-insights statusline), per dollar and per million tokens; — where no status line reported the "
+        "session. "
         "z: sessions without a useful change · Enter: open the session.")
 
 

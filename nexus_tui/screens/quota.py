@@ -39,8 +39,8 @@ def load_quota(engine, req: Request) -> dict:
 
 
 def bar(used_pct: float, elapsed_pct: float | None, width: int = BAR_WIDTH, styles: dict | None = None) -> Text:
-    """``████░░│░░`` : filled to the used %; the pace marker ``│`` where an even pace would be now. ``styles``:
-    the ok / warn / critical colours of the app's theme (``common.level_styles``)."""
+    """``████░░│░░`` : filled to the used %; the pace marker ``│`` where an even pace would be now.
+    ``styles``: the ok / warn / critical colours of the app's theme (``common.level_styles``)."""
     filled = max(0, min(width, round(width * used_pct / 100.0)))
     mark = None if elapsed_pct is None else max(0, min(width - 1, int(width * elapsed_pct / 100.0)))
     st = styles or {"ok": "green", "warn": "yellow", "critical": "red"}
