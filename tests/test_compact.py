@@ -95,6 +95,16 @@ def _plain(app) -> list[str]:
     return console.export_text().splitlines()
 
 
+async def test_compact_on_a_wide_pane(tmp_path):
+    from nexus_tui.screens.quota import BAR_WIDTH
+
+    app = _compact_app(tmp_path, SNAPS)
+    async with app.run_test(size=(160, 48)) as pilot:
+        await settle(app, pilot)
+        bars = [ln for ln in _plain(app) if ln.lstrip().startswith(("5h ", "7d "))]
+        assert len(bars) == 2 and all(ln.count("█") + ln.count("░") + ln.count("│") == BAR_WIDTH for ln in bars)
+
+
 async def test_compact_numbers_at_40x12(tmp_path):
     from nexus_tui.screens.compact import CompactScreen
 
@@ -172,11 +182,14 @@ def test_sessions_snapshot_theme(snap_compare, tmp_path, theme):
 
 async def test_compact_says_when_the_window_fills_before_its_reset(tmp_path):
     # 90 % used 3 h into the 5-hour window (NOW = T0 - 2 h): 30 %/h, so 100 % after 10 / 30 h = 20 minutes
+    from datetime import UTC, datetime
+
     app = _compact_app(tmp_path, [("five_hour", 0.90, T0, NOW, "statusline")])
+    full = datetime.fromtimestamp((NOW + 20 * 60_000) / 1000, UTC).strftime("%H:%M")
     async with app.run_test(size=(40, 12)) as pilot:
         await settle(app, pilot)
         screen = "\n".join(_plain(app))
-        assert "pace 1.50x → 100% in 20m" in screen and " 90% ↻2h00m" in screen
+        assert f"pace 1.50x → 100% at {full}" in screen and " 90% ↻2h00m" in screen
 
 
 def test_costs_snapshot_light(snap_compare, tmp_path):

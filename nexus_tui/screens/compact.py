@@ -18,7 +18,7 @@ from textual.widgets import Static
 from nexus_tui.core import quota as CQ
 from nexus_tui.screens.base import InsightScreen
 from nexus_tui.screens.common import fmt_usd, level_styles, local_time, money_column, short_model
-from nexus_tui.screens.quota import bar
+from nexus_tui.screens.quota import BAR_WIDTH, bar
 
 TICK_SECONDS = 15.0  # countdowns and the clock redraw this often without new data
 MAX_WINDOWS = 3  # 5h, 7d and one model-specific weekly window at most: the pane is small
@@ -46,6 +46,15 @@ def load_compact(engine, filters, tz, req: Request) -> dict:
             "session": U.current_session(engine, req.now_ms, req.cost_mode), "sessions": U.session_count(engine)}
 
 
+def _clock(app, ms: int, fmt: str) -> str:
+    """A local time in the app's zone (UTC without an app)."""
+    if app is not None:
+        return local_time(app, ms, fmt)
+    from datetime import UTC, datetime
+
+    return datetime.fromtimestamp(ms / 1000, UTC).strftime(fmt)
+
+
 def _level_style(pct: float | None, styles: dict) -> str:
     if pct is None:
         return ""
@@ -58,7 +67,7 @@ def compact_text(data: dict, width: int, budget: float | None, app=None) -> Text
     styles = level_styles(app)
     t = Text(no_wrap=False)
     now = data["now_ms"]
-    clock = local_time(app, now, "%H:%M") if app is not None else ""
+    clock = _clock(app, now, "%H:%M")
     t.append("nexus", style="bold")
     t.append(f" · {clock}\n" if clock else "\n", style="dim")
     # ---- quota
@@ -74,7 +83,7 @@ def compact_text(data: dict, width: int, budget: float | None, app=None) -> Text
         tail = f" {used:3.0f}%"
         if w["remaining_ms"] is not None:
             tail += f" ↻{CQ.fmt_duration(w['remaining_ms']).replace(' ', '')}"
-        bar_w = max(6, width - len(label) - 1 - 12)
+        bar_w = max(6, min(BAR_WIDTH, width - len(label) - 1 - 12))  # a wide pane: the bar stops at 40
         t.append(f"{label} ", style="bold")
         t.append_text(bar(used, w["elapsed_percentage"], bar_w, styles))
         t.append(tail + "\n", style=_level_style(used, styles))
@@ -85,7 +94,8 @@ def compact_text(data: dict, width: int, budget: float | None, app=None) -> Text
                 from datetime import datetime
 
                 full = int(datetime.fromisoformat(w["full_at"].replace("Z", "+00:00")).timestamp() * 1000)
-                line += f"100% in {CQ.fmt_duration(max(0, full - now))}"
+                fmt = "%H:%M" if abs(full - now) < 20 * CQ.HOUR_MS else "%m-%d %H:%M"
+                line += f"100% at {_clock(app, full, fmt)}"  # a time, never a countdown that could read "0s"
             else:
                 line += f"{w['projected_percentage']:.0f}% at reset"
             t.append(line[:width] + "\n", style=styles["critical"] if hit else "dim")
