@@ -54,7 +54,7 @@ def main() -> None:
         sample = Path(tempfile.mkdtemp()) / "subscriber.json"
         sample.write_text('{"session_id":"s","model":{"display_name":"Opus"},"cost":{"total_cost_usd":1.5},'
                           '"context_window":{"used_percentage":40},"rate_limits":{"five_hour":{"used_percentage":'
-                          f'42,"resets_at":{int(time.time()) + 3600}}}}}}')
+                          f'42,"resets_at":{int(time.time()) + 3600}}}}}}}')
     home = Path(tempfile.mkdtemp(prefix="nexus-bench-sl-"))
     (home / "insights.toml").write_text("[budget]\ndaily_usd = 20\n")
     line = [exe, "--home", str(home), "--db", f"sqlite:///{db}", "statusline"]

@@ -96,8 +96,12 @@ class NexusApp(App):
     def __init__(self, settings: Settings, store: Store, collector: Collector | None = None,
                  now_ms: int | None = None, tz: str | None = None, demo: bool = False,
                  poll_seconds: float | None = None, prebuild: bool = False,
-                 filters: Filters | None = None) -> None:
+                 filters: Filters | None = None, theme: str | None = None) -> None:
         super().__init__()
+        if theme is not None:  # 'light' | 'dark' (core/theme.py choose_theme); None: Textual's default (dark)
+            from nexus_tui.core.theme import textual_theme
+
+            self.theme = textual_theme(theme)
         self.prebuild = prebuild  # build the other top-level screens in the background after the first one
         self.settings = settings
         self.store = store
@@ -525,6 +529,17 @@ class NexusApp(App):
         self._refresh_screens()
 
 
+class CompactApp(NexusApp):
+    """``--compact``: one small live screen (screens/compact.py) for a narrow tmux pane; q quits."""
+
+    MODES = {"compact": load_screen_class("compact", "CompactScreen", "Compact")}
+    DEFAULT_MODE = "compact"
+    BINDINGS = [Binding("q", "quit", "Quit")]
+
+    def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
+        yield from App.get_system_commands(self, screen)
+
+
 def start_filters(since: str | None, until: str | None, project: str | None, tz, machine: str | None = None
                   ) -> Filters:
     """The dashboard's starting range and filters from --since/--until/--project/--machine (ValueError: a bad
@@ -541,10 +556,15 @@ def start_filters(since: str | None, until: str | None, project: str | None, tz,
 
 def run_app(settings: Settings, demo: bool = False, collect: bool = True, since: str | None = None,
             until: str | None = None, project: str | None = None, tz: str | None = None,
-            machine: str | None = None) -> int:
+            theme: str | None = None, compact: bool = False, machine: str | None = None) -> int:
     """Open the dashboard (``demo``: on a copy of the bundled demo database, clock pinned to its end); ``since``,
-    ``until``, ``project`` set its starting range and filter, ``tz`` its time zone (as in the reports)."""
+    ``until``, ``project`` set its starting range and filter, ``tz`` its time zone (as in the reports); ``theme``
+    ('light' | 'dark', from --theme) over ``[ui] theme`` over the terminal's COLORFGBG; ``compact``: the small
+    live view (screens/compact.py) instead of the dashboard."""
+    import os
     import sys
+
+    from nexus_tui.core.theme import choose_theme
 
     from nexus_tui.collect.registry import build_sources
     from nexus_tui.store import StoreError, open_store
@@ -583,7 +603,10 @@ def run_app(settings: Settings, demo: bool = False, collect: bool = True, since:
         print(f"nexus-insights: cannot prepare the demo in {settings.home / 'demo'}: {e}", file=sys.stderr)
         return 2
     try:
-        NexusApp(settings, store, collector, now_ms=now, demo=demo, prebuild=True, tz=tz, filters=filters).run()
+        chosen = choose_theme(theme, settings.ui_theme, os.environ.get("COLORFGBG"))
+        cls = CompactApp if compact else NexusApp
+        cls(settings, store, collector, now_ms=now, demo=demo, prebuild=not compact, tz=tz, filters=filters,
+            theme=chosen).run()
     finally:
         store.close()
     return 0

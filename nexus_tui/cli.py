@@ -8,7 +8,8 @@ import click
 
 from nexus_tui import __version__
 
-REPORTS = ("summary", "sessions", "models", "tools", "daily", "requests", "conversations", "quota")
+REPORTS = ("summary", "sessions", "models", "tools", "daily", "efficiency", "requests", "conversations",
+           "quota")
 
 
 def _fail(msg: str) -> None:
@@ -62,10 +63,15 @@ def _open(settings):
                    "from the tokens (calculate); the source's (display). Default: [pricing] cost_mode, else auto.")
 @click.option("--machine", metavar="M", help="Only this machine's sessions (its id or name: docs/teams.md).")
 @click.option("--demo", is_flag=True, help="Open the app on the bundled demo database.")
+@click.option("--compact", is_flag=True, help="A small live view for a narrow tmux pane (40×12): quota bars, "
+                                              "today against the daily budget, the current session.")
+@click.option("--theme", type=click.Choice(["light", "dark"]), default=None,
+              help="Colours for a light or a dark terminal (default: [ui] theme, else the terminal's COLORFGBG, "
+                   "else dark).")
 @click.version_option(__version__, prog_name="nexus-insights")
 @click.pass_context
 def main(ctx, home, db, claude_dirs, lunaroute_dirs, report, since, until, project, tz, fmt, no_collect, cost_mode,
-         machine, demo):
+         machine, demo, compact, theme):
     """nexus-insights: which model did what, how long it took, what it cost, which tools fail."""
     ctx.ensure_object(dict)
     ctx.obj.update(home=home, db=db, claude_dirs=claude_dirs, lunaroute_dirs=lunaroute_dirs)
@@ -73,6 +79,8 @@ def main(ctx, home, db, claude_dirs, lunaroute_dirs, report, since, until, proje
         return
     if not report and ctx.get_parameter_source("fmt") is click.core.ParameterSource.COMMANDLINE:
         _fail("--format needs --headless REPORT (the dashboard has no output format)")
+    if report and compact:
+        _fail("--compact is a live view; it does not go with --headless REPORT")
     if report:
         from nexus_tui.headless import run_headless
 
@@ -92,7 +100,7 @@ def main(ctx, home, db, claude_dirs, lunaroute_dirs, report, since, until, proje
     from nexus_tui.app import run_app
 
     sys.exit(run_app(_settings(ctx), demo=demo, collect=not no_collect, since=since, until=until,
-                     project=project, tz=tz, machine=machine) or 0)
+                     project=project, tz=tz, theme=theme, compact=compact, machine=machine) or 0)
 
 
 def _stdout_is_terminal() -> bool:

@@ -181,6 +181,7 @@ SECTIONS: dict[str, dict[str, Key]] = {
                "desktop": Key("alert_desktop", _bool), "command": Key("alert_command", _text),
                "thresholds": Key("alert_thresholds", _thresholds)},
     "quota": {"history_days": Key("quota_history_days", _int_range(1, 400))},
+    "ui": {"theme": Key("ui_theme", _choice(("light", "dark", "auto")))},
     "proxy": {"enabled": Key("proxy_enabled", _bool), "host": Key("proxy_host", _text),
               "port": Key("proxy_port", _port), "upstream": Key("proxy_upstream", _http_url),
               "openai_upstream": Key("proxy_openai_upstream", _http_url),
@@ -217,6 +218,7 @@ class Settings:
     alert_desktop: bool = True  # notify-send / osascript when found
     alert_command: str | None = None  # run with the alert as JSON on stdin
     quota_history_days: int = 35  # [quota] history_days: past windows shown
+    ui_theme: str = "auto"  # [ui] theme: light | dark | auto (from COLORFGBG; core/theme.py)
 
     @property
     def logs_dir(self) -> Path:
@@ -253,6 +255,13 @@ def read_config(path: Path) -> tuple[dict, dict[str, Any]]:
             if spec.attr:
                 values[spec.attr] = v
     return raw, values
+
+
+def file_changing_tools(settings: Settings) -> tuple[str, ...]:
+    """Extra file-changing tool names: [efficiency] file_changing_tools = ["mcp__x__save"] (checked by SECTIONS)."""
+    sec = settings.raw.get("efficiency") if isinstance(getattr(settings, "raw", None), dict) else None
+    names = sec.get("file_changing_tools") if isinstance(sec, dict) else None
+    return tuple(str(n) for n in names) if isinstance(names, list) else ()
 
 
 def lunaroute_dirs_of(raw: dict) -> list[Path]:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import sys
 from datetime import UTC, datetime, timedelta
 
-from nexus_tui.config import Settings
+from nexus_tui.config import Settings, file_changing_tools
 from nexus_tui.core import report as R
 from nexus_tui.core.filters import Filters, local_zone, parse_bound
 
@@ -36,6 +36,13 @@ SUMMARY_FIELDS = ["period", "sessions", "tasks", "tokens_in", "tokens_out", "cac
                   "tool_failures", "tool_failure_rate", "api_errors", "failed_operation_rate", "top_models",
                   "top_tools"]
 PERIOD_FIELDS = ["since", "until", "first_task", "last_task"]
+EFFICIENCY_FIELDS = ["session_id", "project", "cli_tool", "start_time", "tasks", "total_tokens", "cost_usd",
+                     "file_changes", "not_counted", "useful_changes", "tokens_per_change", "cost_per_change_usd",
+                     "lines_added", "lines_removed", "lines_per_usd", "lines_per_mtok"]
+EFFICIENCY_TOTAL_FIELDS = ["sessions", "sessions_without_change", "tasks", "total_tokens", "cost_usd",
+                           "file_changes", "not_counted", "useful_changes", "tokens_per_change",
+                           "cost_per_change_usd", "line_sessions", "lines_added", "lines_removed",
+                           "line_sessions_tokens", "line_sessions_cost_usd", "lines_per_usd", "lines_per_mtok"]
 
 
 def _err(msg: str) -> None:
@@ -63,7 +70,8 @@ COST_NOTES = {
     "calculate": "costs: calculate (computed from the tokens and the price tables)",
     "display": "costs: display (as reported by the source; tasks it did not price count as unpriced)",
 }
-COSTED = ("summary", "sessions", "models", "daily")  # the reports that sum costs say which cost mode they sum
+# the reports that sum costs say which cost mode they sum
+COSTED = ("summary", "sessions", "models", "daily", "efficiency")
 
 
 def _doc(report: str, body: dict, cost_mode: str | None = None) -> dict:
@@ -100,6 +108,83 @@ def summary_doc(engine, f: Filters) -> dict:
     s["top_models"] = [_pick(m, MODEL_FIELDS) for m in _models_rows(engine, f)[:len(s["top_models"])]]
     s["top_tools"] = [_pick(t, TOOL_FIELDS) for t in s["top_tools"]]
     return _doc("summary", _pick(s, SUMMARY_FIELDS), f.cost_mode)
+
+
+def _r4(x: float | None) -> float | None:
+    return None if x is None else round(x, 4)
+
+
+def _efficiency_row(d: dict) -> dict:
+    """One session of the efficiency report: the Efficiency screen's numbers (core.scoring)."""
+    from nexus_tui.core.scoring import efficiency, line_rates
+
+    e = efficiency(d["tokens"], d["cost"], d["ch_helpful"], d["ch_unrated"], d["ch_not_helpful"], d["helpful"],
+                   d["not_helpful"])
+    lr = line_rates(d.get("lines_added"), d.get("lines_removed"), d["cost"], d["tokens"])
+    start = datetime.fromtimestamp(d["start_ms"] / 1000, UTC).strftime("%Y-%m-%dT%H:%M:%SZ") \
+        if d.get("start_ms") is not None else None
+    return {"session_id": d["sid"], "project": d.get("project"), "cli_tool": d.get("cli_tool"), "start_time": start,
+            "tasks": d.get("tasks"), "total_tokens": e.tokens, "cost_usd": e.cost, "file_changes": e.changes,
+            "not_counted": e.discounted, "useful_changes": _r4(e.useful),
+            "tokens_per_change": _r4(e.tokens_per_change), "cost_per_change_usd": e.cost_per_change,
+            "lines_added": d.get("lines_added"), "lines_removed": d.get("lines_removed"),
+            "lines_per_usd": _r4(lr.per_usd), "lines_per_mtok": _r4(lr.per_mtok)}
+
+
+def efficiency_doc(engine, f: Filters, extra: tuple[str, ...] = ()) -> dict:
+    """The Efficiency screen as a report: the range's totals and every session, least efficient first (most tokens
+    per useful change), then the sessions without a useful change (most tokens first)."""
+    from nexus_tui.core.scoring import efficiency, line_rates
+    from nexus_tui.store import analytics as A
+
+    t = A.efficiency_totals(engine, f, extra)
+    e = efficiency(t["tokens"], t["cost"], t["ch_helpful"], t["ch_unrated"], t["ch_not_helpful"], t["helpful"],
+                   t["not_helpful"])
+    lr = line_rates(t["lines_added"], t["lines_removed"], t["lines_cost"], t["lines_tokens"])
+    totals = {"sessions": t["sessions"], "sessions_without_change": t["no_change_sessions"], "tasks": t["tasks"],
+              "total_tokens": e.tokens, "cost_usd": e.cost, "file_changes": e.changes, "not_counted": e.discounted,
+              "useful_changes": _r4(e.useful), "tokens_per_change": _r4(e.tokens_per_change),
+              "cost_per_change_usd": e.cost_per_change, "line_sessions": t["lines_sessions"],
+              "lines_added": t["lines_added"], "lines_removed": t["lines_removed"],
+              "line_sessions_tokens": t["lines_tokens"], "line_sessions_cost_usd": t["lines_cost"],
+              "lines_per_usd": _r4(lr.per_usd), "lines_per_mtok": _r4(lr.per_mtok)}
+    rows = [_efficiency_row(d) for zero in (False, True)
+            for d in A.efficiency_sessions(engine, f, extra, limit=None, without_changes=zero)]
+    return _doc("efficiency", {"totals": totals, "efficiency": rows}, f.cost_mode)
+
+
+def _efficiency_text(d: dict) -> str:
+    t, rows = d["totals"], d["efficiency"]
+
+    def rate(x, digits=1):
+        return "-" if x is None else f"{x:,.{digits}f}"
+
+    cpc = R.usd_column([t["cost_per_change_usd"]])[0]
+    lines = [
+        f"sessions        {R.fmt_int(t['sessions'])}  ({R.fmt_int(t['sessions_without_change'])} without a useful "
+        "change)",
+        f"useful changes  {rate(t['useful_changes'], 0)} of {R.plural(t['file_changes'], 'file change')} "
+        f"({R.fmt_int(t['not_counted'])} in tasks rated not helpful)",
+        f"tokens/change   {rate(t['tokens_per_change'], 0)}  cost/change {cpc}",
+        "lines changed   " + (f"{R.fmt_int(t['lines_added'] + t['lines_removed'])} (+{R.fmt_int(t['lines_added'])} "
+                              f"-{R.fmt_int(t['lines_removed'])}) in {R.plural(t['line_sessions'], 'session')} "
+                              f"reported by the status line: {rate(t['lines_per_usd'])} per $, "
+                              f"{rate(t['lines_per_mtok'])} per million tokens"
+                              if t["line_sessions"] else "unknown (no session reported by the status line)"),
+        "",
+        R.table(["session", "project", "tokens", "cost", "useful", "tokens/change", "cost/change", "lines",
+                 "lines/$", "lines/Mtok"],
+                [[r["session_id"][:13], (r["project"] or "-")[:24], R.fmt_int(r["total_tokens"]), c,
+                  rate(r["useful_changes"], 0), rate(r["tokens_per_change"], 0), cc,
+                  "-" if r["lines_added"] is None and r["lines_removed"] is None
+                  else R.fmt_int((r["lines_added"] or 0) + (r["lines_removed"] or 0)),
+                  rate(r["lines_per_usd"]), rate(r["lines_per_mtok"])]
+                 for r, c, cc in zip(rows, R.usd_column(r["cost_usd"] for r in rows),
+                                     R.usd_column(r["cost_per_change_usd"] for r in rows))],
+                right=set(range(2, 10))),
+        R.plural(len(rows), "session"),
+    ]
+    return "\n".join(lines)
 
 
 def rows_of(report: str, engine, f: Filters, tz) -> tuple[list[dict], list[str]]:
@@ -200,8 +285,9 @@ def _text(report: str, rows: list[dict], tz) -> str:
     raise ValueError(f"unknown report {report!r}")
 
 
-def render(report: str, engine, f: Filters, tz, fmt: str) -> str:
-    """The report; the ones with costs say which cost mode they sum (JSON: ``cost_mode``; text: a last line)."""
+def render(report: str, engine, f: Filters, tz, fmt: str, extra: tuple[str, ...] = ()) -> str:
+    """The report; the ones with costs say which cost mode they sum (JSON: ``cost_mode``; text: a last line).
+    ``extra``: more file-changing tool names for the efficiency report ([efficiency] file_changing_tools)."""
     if report in ("requests", "conversations"):
         from nexus_tui.headless_requests import render_linked
 
@@ -220,7 +306,12 @@ def render(report: str, engine, f: Filters, tz, fmt: str) -> str:
 
             out = R.to_json({"schema_version": SCHEMA_VERSION, "report": "quota", **orjson.loads(out)})
         return out
-    out = _render(report, engine, f, tz, fmt)
+    if report == "efficiency":
+        d = efficiency_doc(engine, f, extra)
+        out = R.to_json(d) if fmt == "json" else (R.to_csv(d["efficiency"], EFFICIENCY_FIELDS) if fmt == "csv"
+                                                   else _efficiency_text(d))
+    else:
+        out = _render(report, engine, f, tz, fmt)
     if fmt == "text" and report in COSTED:
         out = out.rstrip("\n") + "\n" + COST_NOTES.get(f.cost_mode, f"costs: {f.cost_mode}")
     return out
@@ -297,7 +388,7 @@ def run_headless(settings: Settings, report: str, *, since=None, until=None, pro
                 _err(f"ingest: {R.plural(rep.skipped_total, 'skipped line')} ("
                      + ", ".join(f"{k}: {v}" for k, v in rep.skipped.most_common()) + ")")
         try:
-            out = render(report, store.engine, f, zone, fmt)
+            out = render(report, store.engine, f, zone, fmt, extra=file_changing_tools(settings))
         except SQLAlchemyError as e:
             _err(describe_db_error(e, settings.db_url))
             return 2

@@ -19,7 +19,7 @@ from nexus_tui.core import report as R
 from tests.conftest import REPO, copy_cc_tree
 from tests.helpers import store_at
 
-REPORTS = ("summary", "sessions", "models", "tools", "daily")
+REPORTS = ("summary", "sessions", "models", "tools", "daily", "efficiency")
 GOLDEN = REPO / "tests" / "golden"
 RANGE = ("--tz", "UTC", "--since", "2025-06-01", "--until", "2026-02-28")
 UPDATE = os.environ.get("NEXUS_UPDATE_GOLDEN") == "1"  # regenerate: NEXUS_UPDATE_GOLDEN=1 pytest this file
@@ -100,7 +100,7 @@ def test_summary_top_rows_are_rows_of_the_models_and_tools_reports(fx):
 
 
 def test_csv_headers_are_the_json_fields(fx):
-    for name in ("sessions", "models", "tools", "daily"):
+    for name in ("sessions", "models", "tools", "daily", "efficiency"):
         rows = json.loads((GOLDEN / f"{name}.json").read_text())[name]
         header = (GOLDEN / f"{name}.csv").read_text().splitlines()[0].split(",")
         assert header == list(rows[0])

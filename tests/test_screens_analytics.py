@@ -292,7 +292,8 @@ async def test_efficiency_by_hand(tmp_path):
         assert plain(screen.query_one("#kpi-zero")).startswith("1 of 2")
         table = cells(screen.query_one("#sessions"))
         assert len(table) == 1
-        assert table[0][0] == "s1" and table[0][4:12] == ["18,000", "$0.50", "2", "1", "36,000", "$1.00",
+        # Lines/$ and Lines/Mtok: no status line reported s1, so unknown
+        assert table[0][0] == "s1" and table[0][4:14] == ["18,000", "$0.50", "—", "—", "2", "1", "36,000", "$1.00",
                                                          "3", "+1 -1"]
         await pilot.press("z")  # the sessions without a useful change
         await settle(app, pilot)

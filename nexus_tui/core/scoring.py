@@ -82,6 +82,25 @@ def efficiency(tokens: int, cost: float, ch_helpful: int = 0, ch_unrated: int = 
                       cost / useful if useful > 0 else None)
 
 
+
+# ---------------------------------------------------------------- lines changed (Claude Code's status line)
+@dataclass(frozen=True)
+class LineRates:
+    """Lines changed (added + removed, as Claude Code's status line reports them for a session) per dollar and per
+    million tokens; None where unknown (no status-line report) or undefined (no cost, no tokens)."""
+
+    lines: int | None
+    per_usd: float | None
+    per_mtok: float | None
+
+
+def line_rates(added: int | None, removed: int | None, cost: float, tokens: int) -> LineRates:
+    if added is None and removed is None:
+        return LineRates(None, None, None)
+    lines = int(added or 0) + int(removed or 0)
+    return LineRates(lines, lines / cost if cost and cost > 0 else None,
+                     lines * 1e6 / tokens if tokens and tokens > 0 else None)
+
 # ---------------------------------------------------------------- buckets
 # Every bucket divides the next calendar unit evenly, so buckets start on local minute/hour/day boundaries.
 BUCKETS_MS = (MINUTE_MS, 2 * MINUTE_MS, 5 * MINUTE_MS, 10 * MINUTE_MS, 15 * MINUTE_MS, 30 * MINUTE_MS,

@@ -59,3 +59,20 @@ def empty_hint(app, sessions_in_db: int | None = None) -> str:
                  and not getattr(app, "demo", False) else "."),
               "Or look around the bundled demo: nexus-insights --demo"]
     return escape("\n".join(lines))  # markup text (Static.update): the folders and the range shown as they are
+
+
+def theme_colour(app, name: str, fallback: str) -> str:
+    """A colour of the app's current theme (``text-error``, ``text-warning``, ``text-success``: readable on its
+    background, light or dark) for Rich ``Text`` styles, which cannot name theme variables; ``fallback`` without
+    an app (pure rendering in tests)."""
+    try:
+        value = app.theme_variables.get(name) if app is not None else None
+    except Exception:  # noqa: BLE001 - not running yet
+        value = None
+    return value if isinstance(value, str) and value.startswith("#") else fallback
+
+
+def level_styles(app) -> dict[str, str]:
+    """Styles of the ok / warn / critical levels (quota bars, budgets) in the app's theme."""
+    return {"ok": theme_colour(app, "text-success", "green"), "warn": theme_colour(app, "text-warning", "yellow"),
+            "critical": "bold " + theme_colour(app, "text-error", "red")}

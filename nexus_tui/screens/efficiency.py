@@ -10,7 +10,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.widgets import Static
 
-from nexus_tui.core.scoring import HOUR_MS, bucket_label, choose_bucket, efficiency
+from nexus_tui.core.scoring import HOUR_MS, bucket_label, choose_bucket, efficiency, line_rates
 from nexus_tui.screens.base import InsightScreen
 from nexus_tui.screens.common import empty_hint, fmt_int, fmt_usd, local_time, money_column, plural, rating_summary
 from nexus_tui.store import analytics as A
@@ -22,22 +22,26 @@ from nexus_tui.widgets.kpi import KpiRow, KpiTile
 LIMIT = 200  # sessions listed (the least efficient; the totals cover every session)
 TREND_POINTS = 45  # at most this many trend points: a day per point over 30 days, an hour over today
 COLUMNS = [("sid", "Session"), ("start", "Start"), ("project", "Project"), ("cli", "CLI"),
-           ("tpc", "Tokens/change"), ("cpc", "Cost/change"), ("useful", "Useful"), ("discounted", "Not counted"),
+           ("tpc", "Tokens/change"), ("cpc", "Cost/change"), ("lpd", "Lines/$"), ("lpm", "Lines/Mtok"),
+           ("useful", "Useful"), ("discounted", "Not counted"),
            ("tokens", "Tokens"), ("cost", "Cost"), ("tasks", "Tasks"), ("rating", "Rated")]
-RIGHT = {"tpc", "cpc", "useful", "discounted", "tokens", "cost", "tasks"}
-DROP = ["cli", "rating", "discounted", "project", "start", "tasks", "tokens", "cost"]  # narrow: these go first
+RIGHT = {"tpc", "cpc", "lpd", "lpm", "useful", "discounted", "tokens", "cost", "tasks"}
+DROP = ["cli", "rating", "discounted", "project", "start", "tasks", "tokens", "cost", "lpm"]  # narrow: these go first
 HELP = ("[b]Efficiency[/b] = tokens ÷ useful changes (lower is better; cost ÷ useful changes beside it). A useful "
         "change is a successful call of Edit, MultiEdit, Write, NotebookEdit, write_file, replace, apply_patch, "
         "str_replace_based_edit_tool, fs_write, or an MCP tool that writes or edits files (docs/metrics.md has the "
         "list; add yours under \\[efficiency] file_changing_tools); a change made in a task rated not helpful does "
-        "not count. z: sessions without a useful change · Enter: open the session.")
+        "not count. [b]Lines/$[/b], [b]Lines/Mtok[/b]: lines added + removed as Claude Code's status line reports "
+        "them (nexus-insights statusline), per dollar and per million tokens; — where no status line reported the "
+        "session. "
+        "z: sessions without a useful change · Enter: open the session.")
 
 
 def extra_tools(settings) -> tuple[str, ...]:
     """Extra file-changing tool names from insights.toml: [efficiency] file_changing_tools = ["mcp__x__save"]."""
-    sec = settings.raw.get("efficiency") if isinstance(getattr(settings, "raw", None), dict) else None
-    names = sec.get("file_changing_tools") if isinstance(sec, dict) else None
-    return tuple(str(n) for n in names) if isinstance(names, list) else ()
+    from nexus_tui.config import file_changing_tools
+
+    return file_changing_tools(settings)
 
 
 @dataclass(frozen=True)
@@ -48,6 +52,13 @@ class Request:
 
 def fmt_tokens_per_change(x: float | None) -> str:
     return "no change" if x is None else fmt_int(round(x))
+
+
+def fmt_rate(x: float | None) -> str:
+    """Lines per dollar or per million tokens: '—' where unknown."""
+    if x is None:
+        return "—"
+    return f"{x:,.1f}" if x < 10 else fmt_int(round(x))
 
 
 class EfficiencyScreen(InsightScreen):
@@ -66,6 +77,7 @@ class EfficiencyScreen(InsightScreen):
             yield KpiTile("Cost/change", id="kpi-cpc")
             yield KpiTile("Useful changes", id="kpi-changes")
             yield KpiTile("Without change", id="kpi-zero")
+            yield KpiTile("Lines changed/$", id="kpi-lines")
         yield EfficiencyTrendChart(id="trend")
         yield Static(HELP, classes="help")
         yield Static(id="caption", classes="section")
@@ -157,15 +169,22 @@ class EfficiencyScreen(InsightScreen):
         self.query_one("#kpi-zero", KpiTile).set(
             f"{fmt_int(t['no_change_sessions'])} of {plural(t['sessions'], 'session')}",
             f"{fmt_int(t['no_change_tokens'])} tokens\n{fmt_usd(t['no_change_cost'])} · z lists them")
+        lr = line_rates(t["lines_added"], t["lines_removed"], t["lines_cost"], t["lines_tokens"])
+        known = (f"{fmt_int(lr.lines)} lines, {plural(t['lines_sessions'], 'session')}" if lr.lines is not None
+                 else "no status-line data")  # "—": no session in the range was reported by the status line
+        self.query_one("#kpi-lines", KpiTile).set(fmt_rate(lr.per_usd), f"{fmt_rate(lr.per_mtok)} per Mtok\n{known}")
         rows = []
         scores = [self.score(d) for d in data["sessions"]]
+        lines = [line_rates(d.get("lines_added"), d.get("lines_removed"), d["cost"], d["tokens"])
+                 for d in data["sessions"]]
         cpc = money_column([s.cost_per_change for s in scores])
         cost = money_column([s.cost for s in scores])
         for i, (d, s) in enumerate(zip(data["sessions"], scores)):
             rows.append((d["sid"], [d["sid"][:13], local_time(self.app, d["start_ms"], "%m-%d %H:%M"),
                                     (d["project"] or "-")[:16],
                                     d["cli_tool"] or "-", fmt_tokens_per_change(s.tokens_per_change),
-                                    cpc[i], f"{s.useful:,.0f}", fmt_int(s.discounted),
+                                    cpc[i], fmt_rate(lines[i].per_usd), fmt_rate(lines[i].per_mtok),
+                                    f"{s.useful:,.0f}", fmt_int(s.discounted),
                                     fmt_int(s.tokens), cost[i], fmt_int(d["tasks"]),
                                     rating_summary(s.helpful, s.not_helpful)]))
         req: Request = data["req"]

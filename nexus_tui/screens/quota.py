@@ -13,7 +13,7 @@ from textual.widgets import Static
 
 from nexus_tui.core import quota as CQ
 from nexus_tui.screens.base import InsightScreen
-from nexus_tui.screens.common import fmt_int, fmt_usd, local_time, money_column, short_model
+from nexus_tui.screens.common import fmt_int, fmt_usd, level_styles, local_time, money_column, short_model
 from nexus_tui.widgets.chart import QuotaChart
 from nexus_tui.widgets.keyed_table import KeyedTable
 
@@ -38,15 +38,17 @@ def load_quota(engine, req: Request) -> dict:
     return SQ.report(engine, req.now_ms, req.history_days, req.cost_mode)
 
 
-def bar(used_pct: float, elapsed_pct: float | None, width: int = BAR_WIDTH) -> Text:
-    """``████░░│░░`` : filled to the used %; the pace marker ``│`` where an even pace would be now."""
+def bar(used_pct: float, elapsed_pct: float | None, width: int = BAR_WIDTH, styles: dict | None = None) -> Text:
+    """``████░░│░░`` : filled to the used %; the pace marker ``│`` where an even pace would be now.
+    ``styles``: the ok / warn / critical colours of the app's theme (``common.level_styles``)."""
     filled = max(0, min(width, round(width * used_pct / 100.0)))
     mark = None if elapsed_pct is None else max(0, min(width - 1, int(width * elapsed_pct / 100.0)))
-    style = "red" if used_pct >= 90 else ("yellow" if used_pct >= 70 else "green")
+    st = styles or {"ok": "green", "warn": "yellow", "critical": "red"}
+    style = st["critical"] if used_pct >= 90 else (st["warn"] if used_pct >= 70 else st["ok"])
     t = Text()
     for i in range(width):
         if i == mark:
-            t.append("│", style="bold white")
+            t.append("│", style="bold")  # the default foreground: readable on a dark and a light theme
         elif i < filled:
             t.append("█", style=style)
         else:
@@ -93,7 +95,7 @@ class QuotaScreen(InsightScreen):
                      f"{local_time(self.app, w['resets_at_ms'], '%m-%d %H:%M')}, no snapshot since\n", style="dim")
             return t
         width = max(10, min(BAR_WIDTH, (self.app.size.width or 120) - 48))
-        t.append_text(bar(w["used_percentage"], w["elapsed_percentage"], width))
+        t.append_text(bar(w["used_percentage"], w["elapsed_percentage"], width, level_styles(self.app)))
         t.append(f" {w['used_percentage']:.0f}%")
         if w["pace"] is not None:
             t.append(f"  pace {w['pace']:.2f}x")
@@ -108,7 +110,7 @@ class QuotaScreen(InsightScreen):
                 full = datetime.fromisoformat(w["full_at"].replace("Z", "+00:00")).timestamp() * 1000
                 early = (w["resets_at_ms"] or full) - full
                 t.append(f"; 100% at {local_time(self.app, int(full), '%m-%d %H:%M')}, "
-                         f"{CQ.fmt_duration(int(early))} before the reset", style="bold red")
+                         f"{CQ.fmt_duration(int(early))} before the reset", style=level_styles(self.app)["critical"])
         else:
             t.append("too early in the window for a pace", style="dim")
         u = w["usage"]

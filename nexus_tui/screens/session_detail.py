@@ -22,6 +22,7 @@ from nexus_tui.screens.common import (
     rating_summary,
     rating_text,
     short_model,
+    theme_colour,
 )
 from nexus_tui.store import ui_queries as U
 from nexus_tui.store.machines import machine_names
@@ -212,8 +213,9 @@ def conversation_tree_text(app, rows: list[dict]) -> Text:
             out.append(f"  {n:,} request(s)", style="dim")
             continue
         if ln.kind == "group":
-            out.append(pad + "↳ ", style="cyan")
-            out.append(_GROUP.get(ln.label, ln.label) + " ", style="cyan")
+            accent = theme_colour(app, "text-primary", "cyan")  # readable on a light and a dark theme
+            out.append(pad + "↳ ", style=accent)
+            out.append(_GROUP.get(ln.label, ln.label) + " ", style=accent)
             out.append(str(r.get("branch_id") or "-"))
             continue
         tin = sum((r.get(k) or 0) for k in ("tokens_in", "cache_read_tokens", "cache_creation_tokens"))

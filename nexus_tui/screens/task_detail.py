@@ -186,7 +186,8 @@ def _routing_text(d: dict) -> str:
 
 
 def _call_widget(c: dict, open_ids: set) -> Collapsible:
-    state = "[yellow]no result yet[/yellow]" if c["success"] is None else (
+    # a theme colour ($text-warning), readable on a light and a dark theme
+    state = "[$text-warning]no result yet[/]" if c["success"] is None else (
         "ok" if c["success"] else f"[red]FAILED[/red] ({escape(c['error_type'] or 'error')})")
     inp, res = c["input"], c["result"]
     preview = input_preview(inp.value)

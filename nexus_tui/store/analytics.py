@@ -323,7 +323,32 @@ def efficiency_totals(engine: Engine, f: Filters, extra: Iterable[str] = ()) -> 
     d.update(sessions=n_sessions, no_change_sessions=max(0, n_sessions - int(with_change or 0)),
              no_change_tokens=int(z[1] or 0),
              no_change_cost=float(z[2] or 0.0))
+    d.update(_lines_totals(engine, usage))
     return d
+
+
+def _statusline_stats():
+    from nexus_tui.store.schema import SessionStat
+
+    ss = SessionStat.__table__
+    return (select(ss.c.session_id.label("sid"), ss.c.lines_added, ss.c.lines_removed)
+            .where(and_(ss.c.source == "statusline",
+                        or_(ss.c.lines_added.isnot(None), ss.c.lines_removed.isnot(None))))
+            .subquery("lines"))
+
+
+def _lines_totals(engine: Engine, usage) -> dict:
+    """Lines changed (Claude Code's status line: whole sessions) over the range's sessions that reported them, with
+    those sessions' tokens and cost in the range."""
+    ln = _statusline_stats()
+    with engine.connect() as conn:
+        r = conn.execute(select(func.count(), func.sum(ln.c.lines_added), func.sum(ln.c.lines_removed),
+                                func.coalesce(func.sum(usage.c.tokens), 0), func.coalesce(func.sum(usage.c.cost), 0.0))
+                         .select_from(usage.join(ln, ln.c.sid == usage.c.sid))).one()
+    n = int(r[0] or 0)
+    return {"lines_sessions": n, "lines_added": int(r[1] or 0) if n else None,
+            "lines_removed": int(r[2] or 0) if n else None, "lines_tokens": int(r[3] or 0),
+            "lines_cost": float(r[4] or 0.0)}
 
 
 def efficiency_sessions(engine: Engine, f: Filters, extra: Iterable[str] = (), limit: int = 200,
@@ -341,10 +366,13 @@ def efficiency_sessions(engine: Engine, f: Filters, extra: Iterable[str] = (), l
     n = func.coalesce(ch.c.ch_not_helpful, 0)
     a = func.coalesce(ch.c.ch_all, 0)
     useful = _useful_expr(h, a - h - n, n)
+    ln = _statusline_stats()
     q = (select(usage.c.sid, S.c.project, S.c.cli_tool, S.c.start_ms, usage.c.tokens, usage.c.cost,
                 usage.c.helpful, usage.c.not_helpful, usage.c.tasks, usage.c.last_ms,
-                h.label("ch_helpful"), n.label("ch_not_helpful"), a.label("ch_all"))
-         .select_from(usage.join(S, S.c.id == usage.c.sid).outerjoin(ch, ch.c.sid == usage.c.sid)))
+                h.label("ch_helpful"), n.label("ch_not_helpful"), a.label("ch_all"), ln.c.lines_added,
+                ln.c.lines_removed)
+         .select_from(usage.join(S, S.c.id == usage.c.sid).outerjoin(ch, ch.c.sid == usage.c.sid)
+                      .outerjoin(ln, ln.c.sid == usage.c.sid)))
     if without_changes:
         q = q.where(useful <= 0).order_by(usage.c.tokens.desc(), usage.c.sid)
     else:

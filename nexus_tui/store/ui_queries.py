@@ -140,3 +140,38 @@ def filter_choices(engine: Engine, limit: int = 50) -> dict[str, list[str]]:
                  .order_by(func.count().desc(), col).limit(limit))
             out[name] = [r[0] for r in conn.execute(q)]
     return out
+
+
+def current_session(engine: Engine, now_ms: int, cost_mode: str = "auto") -> dict | None:
+    """The session in use at ``now_ms`` for the compact view: the later of the last session Claude Code's status
+    line reported (``session_stats``, source 'statusline') and the session of the last task; its latest model, its
+    cost (the sessions report's figure, ``session_header``) and, when the status line reported them, its context
+    use, Claude Code's own cost and lines changed. None with no task and no status-line report."""
+    from nexus_tui.store.schema import SessionStat
+
+    SS = SessionStat.__table__
+    with engine.connect() as conn:
+        sl = conn.execute(select(SS.c.session_id, SS.c.updated_ms)
+                          .where(and_(SS.c.source == "statusline", SS.c.updated_ms <= now_ms))
+                          .order_by(SS.c.updated_ms.desc()).limit(1)).first()
+        last = conn.execute(select(T.c.session_id, T.c.ts_ms).where(T.c.ts_ms <= now_ms)
+                            .order_by(T.c.ts_ms.desc()).limit(1)).first()
+    if sl is None and last is None:
+        return None
+    if sl is not None and (last is None or (sl.updated_ms or 0) >= (last.ts_ms or 0)):
+        sid, seen = sl.session_id, sl.updated_ms
+    else:
+        sid, seen = last.session_id, last.ts_ms
+    with engine.connect() as conn:
+        stats = conn.execute(select(SS.c.context_used_pct, SS.c.reported_cost_usd, SS.c.lines_added,
+                                    SS.c.lines_removed)
+                             .where(and_(SS.c.source == "statusline", SS.c.session_id == sid))).first()
+    with engine.connect() as conn:
+        model = conn.execute(select(T.c.model).where(and_(T.c.session_id == sid, T.c.ts_ms <= now_ms))
+                             .order_by(T.c.ts_ms.desc()).limit(1)).scalar()
+        usage = _usage_dict(conn.execute(select(*_usage_cols(cost_mode)).where(T.c.session_id == sid)).one())
+    s = stats._mapping if stats is not None else {}
+    return {"session_id": sid, "seen_ms": seen, "model": model, "tasks": usage["tasks"],
+            "cost_usd": usage["cost_usd"] if usage["tasks"] else None,
+            "reported_cost_usd": s.get("reported_cost_usd"), "context_used_pct": s.get("context_used_pct"),
+            "lines_added": s.get("lines_added"), "lines_removed": s.get("lines_removed")}

@@ -27,6 +27,12 @@ COST_COLOR = (229, 192, 123)
 LINE_COLOR = (86, 182, 194)
 RANGE_COLOR = (171, 178, 191)
 BUDGET_COLOR = (224, 108, 117)
+DARK_PALETTE = {"series": SERIES_COLORS, "cost": COST_COLOR, "line": LINE_COLOR, "range": RANGE_COLOR,
+                "budget": BUDGET_COLOR}
+# the same hues, darker: readable on a light theme's background (textual-light's #E0E0E0)
+LIGHT_PALETTE = {"series": [(0, 122, 140), (56, 118, 29), (136, 57, 167), (1, 100, 190), (190, 40, 60),
+                            (166, 90, 20), (90, 96, 110)],
+                 "cost": (150, 100, 0), "line": (0, 122, 140), "range": (100, 106, 120), "budget": (190, 40, 60)}
 
 
 def time_format(point_ms: int, span_ms: int) -> str:
@@ -215,6 +221,23 @@ class InsightChart(PlotextPlot):
         self.plt.xticks(idx, [datetime.fromtimestamp(starts[i] / 1000, tz).strftime(fmt) for i in idx])
         self.plt.xlim(-0.5, max(0.5, n - 0.5))
 
+    def palette(self) -> dict:
+        """The series colours for the app's theme (dark: One Dark's; light: darker hues)."""
+        try:
+            dark = self.app.current_theme.dark
+        except Exception:  # noqa: BLE001 - no app yet
+            dark = True
+        return DARK_PALETTE if dark else LIGHT_PALETTE
+
+    def on_mount(self) -> None:
+        self.watch(self.app, "theme", self._theme_changed, init=False)
+
+    def _theme_changed(self, _theme: str) -> None:
+        try:
+            self.replot()  # the colours are drawn into the figure
+        except Exception:  # noqa: BLE001 - no data yet
+            pass
+
     def _reset(self, title: str) -> None:
         if self._building is not None:
             self._plot = Plot()  # the worker is drawing the old figure: never change it under its feet
@@ -238,6 +261,7 @@ class TokenTimelineChart(InsightChart):
         self.replot()
 
     def replot(self) -> None:
+        pal = self.palette()
         if self._data is None:
             return
         starts, series, cost, tz, point_ms, title = self._data
@@ -246,13 +270,13 @@ class TokenTimelineChart(InsightChart):
         xs = list(range(len(starts)))
         shown = {k: v for k, v in series.items() if any(v)}
         if shown:
-            colors = [SERIES_COLORS[list(series).index(k) % len(SERIES_COLORS)] for k in shown]
+            colors = [pal["series"][list(series).index(k) % len(pal["series"])] for k in shown]
             plt.stacked_bar(xs, list(shown.values()), labels=list(shown), color=colors, width=0.8, fill=True,
                             marker="hd")
             top = max(sum(v[i] for v in shown.values()) for i in xs)
             self._y_axis(top, "left")
         if any(cost):
-            plt.plot(xs, cost, label="cost (right axis)", marker="braille", color=COST_COLOR, yside="right")
+            plt.plot(xs, cost, label="cost (right axis)", marker="braille", color=pal["cost"], yside="right")
             self._y_axis(max(cost), "right", money=True)
         span = (starts[-1] - starts[0] + point_ms) if starts else 0
         self._x_axis(starts, tz, time_format(point_ms, span))
@@ -273,6 +297,7 @@ class BurnChart(InsightChart):
         self.replot()
 
     def replot(self) -> None:
+        pal = self.palette()
         if self._data is None:
             return
         starts, cum, bucket_ms, p, tz, title = self._data
@@ -283,15 +308,15 @@ class BurnChart(InsightChart):
         end_x = n - 0.5
         if p.budget is not None:  # first, so the lines crossing it stay visible
             plt.plot([-0.5, end_x], [p.budget, p.budget], label=f"budget {compact(p.budget, money=True)}",
-                     marker="braille", color=BUDGET_COLOR)
+                     marker="braille", color=pal["budget"])
         if cum:
-            plt.plot(list(range(len(cum))), cum, label="spent", marker="braille", color=LINE_COLOR)
+            plt.plot(list(range(len(cum))), cum, label="spent", marker="braille", color=pal["line"])
         top = max([p.spent, p.projected, p.budget or 0.0, p.high or 0.0, *cum])
         if p.low is not None and p.high is not None:
-            plt.plot([now_x, end_x], [p.spent, p.high], label="range (p10–p90)", marker="braille", color=RANGE_COLOR)
-            plt.plot([now_x, end_x], [p.spent, p.low], marker="braille", color=RANGE_COLOR)
+            plt.plot([now_x, end_x], [p.spent, p.high], label="range (p10–p90)", marker="braille", color=pal["range"])
+            plt.plot([now_x, end_x], [p.spent, p.low], marker="braille", color=pal["range"])
         plt.plot([now_x, end_x], [p.spent, p.projected], label="projected at the burn rate", marker="braille",
-                 color=COST_COLOR)
+                 color=pal["cost"])
         self._y_axis(top * 1.05 if top else 1.0, money=True)
         self._x_axis(starts, tz, "%H:%M" if p.period == "day" else "%m-%d", n_labels=7)
         self.refresh()
@@ -311,6 +336,7 @@ class EfficiencyTrendChart(InsightChart):
         self.replot()
 
     def replot(self) -> None:
+        pal = self.palette()
         if self._data is None:
             return
         starts, tpc, useful, tz, point_ms, title = self._data
@@ -321,13 +347,13 @@ class EfficiencyTrendChart(InsightChart):
         pts = [(i, v) for i, v in enumerate(tpc) if v is not None]
         for k, run in enumerate(runs(tpc)):
             plt.plot([i for i, _ in run], [v for _, v in run], label=None if k else "tokens per useful change",
-                     marker="braille" if len(run) > 1 else "dot", color=LINE_COLOR)  # a lone point stays visible
+                     marker="braille" if len(run) > 1 else "dot", color=pal["line"])  # a lone point stays visible
         if pts:
             self._y_axis(max(v for _, v in pts))
         if any(useful):
             for k, run in enumerate(runs(useful)):
                 plt.plot([i for i, _ in run], [v for _, v in run], label=None if k else "useful changes (right axis)",
-                         marker="braille" if len(run) > 1 else "dot", color=COST_COLOR, yside="right")
+                         marker="braille" if len(run) > 1 else "dot", color=pal["cost"], yside="right")
             self._y_axis(max(v for v in useful if v is not None), "right")
         span = (starts[-1] - starts[0] + point_ms) if starts else 0
         self._x_axis(starts, tz, time_format(point_ms, span))
@@ -361,6 +387,7 @@ class ShareChart(InsightChart):
         self.replot()
 
     def replot(self) -> None:
+        pal = self.palette()
         if self._data is None:
             return
         labels, values, title = self._data
@@ -370,7 +397,7 @@ class ShareChart(InsightChart):
         if pairs and any(v for _, v in pairs):
             names = [n[:28] for n, _ in reversed(pairs)]  # plotext draws the first bar at the bottom
             vals = [v for _, v in reversed(pairs)]
-            plt.bar(names, vals, orientation="horizontal", width=0.6, color=SERIES_COLORS[3], marker="hd")
+            plt.bar(names, vals, orientation="horizontal", width=0.6, color=pal["series"][3], marker="hd")
             ticks = nice_ticks(max(vals))
             plt.xticks(ticks, [compact(t, money=True) for t in ticks])
             plt.xlim(0, ticks[-1])
@@ -393,6 +420,7 @@ class QuotaChart(InsightChart):
         self.replot()
 
     def replot(self) -> None:
+        pal = self.palette()
         if self._data is None:
             return
         series, start, end, tz, title = self._data
@@ -404,12 +432,12 @@ class QuotaChart(InsightChart):
             return (ms - start) / 3_600_000
 
         top = 100.0
-        plt.plot([0, span_h], [100.0, 100.0], label="limit 100 %", marker="braille", color=BUDGET_COLOR)
+        plt.plot([0, span_h], [100.0, 100.0], label="limit 100 %", marker="braille", color=pal["budget"])
         for i, (label, points, bounds) in enumerate(series):
-            color = SERIES_COLORS[i % len(SERIES_COLORS)]
+            color = pal["series"][i % len(pal["series"])]
             for b in bounds:
                 if start <= b <= end:
-                    plt.vline(x(b), color=RANGE_COLOR)
+                    plt.vline(x(b), color=pal["range"])
             first = True
             for period in points:
                 pts = [(x(t), u) for t, u in period if start <= t <= end]

@@ -17,6 +17,7 @@ class KpiTile(Static):
     DEFAULT_CSS = """
     KpiTile { width: 1fr; height: auto; min-height: 5; border: round $panel-lighten-2; padding: 0 1;
               text-wrap: nowrap; text-overflow: ellipsis; }
+    KpiTile:light { border: round $panel-darken-2; }  /* $panel-lighten-2 is white on a light theme */
     KpiTile.-warning { border: round $warning; }
     KpiTile.-error { border: round $error; }
     KpiTile.-ok { border: round $success; }
