@@ -58,7 +58,7 @@ def _tool_part(f: Filters, q: ErrorQuery, facets: bool = False):
     cols = [TC.c.id.label("id"), func.coalesce(TC.c.ended_ms, TC.c.started_ms).label("time_ms"),
             comp.label("component"), func.coalesce(TC.c.error_type, literal("error")).label("kind"),
             TC.c.tool_name.label("tool"), func.coalesce(TC.c.error_message, literal("")).label("message"),
-            TC.c.session_id.label("session_id"), TC.c.task_id.label("task_id")]
+            TC.c.session_id.label("session_id"), TC.c.task_id.label("task_id"), literal("call").label("part")]
     conds = [TC.c.success.is_(False), *tool_conds(f)]
     if q.session_id:
         conds.append(TC.c.session_id == q.session_id)
@@ -81,7 +81,7 @@ def _error_part(f: Filters, q: ErrorQuery, facets: bool = False):
     call = select(TC.c.id).where(TC.c.id == func.substr(E.c.id, len(TOOL_PREFIX) + 1)).exists()
     cols = [E.c.id.label("id"), E.c.ts_ms.label("time_ms"), E.c.component.label("component"),
             E.c.kind.label("kind"), literal(None).label("tool"), E.c.message.label("message"),
-            E.c.session_id.label("session_id"), E.c.task_id.label("task_id")]
+            E.c.session_id.label("session_id"), E.c.task_id.label("task_id"), literal("error").label("part")]
     conds = [not_(and_(E.c.component == "tool", E.c.id.like(TOOL_PREFIX + "%"), call)), *error_conds(f)]
     if q.session_id:
         conds.append(E.c.session_id == q.session_id)
@@ -124,7 +124,7 @@ def error_list(engine: Engine, f: Filters, q: ErrorQuery | None = None, limit: i
                     for v, n in conn.execute(select(sub.c[name], func.count()).where(sub.c[name].isnot(None))
                                              .group_by(sub.c[name])):
                         counts[v] = counts.get(v, 0) + int(n)
-    rows.sort(key=lambda r: (-(r["time_ms"] if r["time_ms"] is not None else -1), r["id"]))
+    rows.sort(key=lambda r: (-(r["time_ms"] if r["time_ms"] is not None else -1), r["part"], r["id"]))
     if limit is not None:
         del rows[limit:]
     return ErrorPage(rows, total, out_facets)
