@@ -134,17 +134,17 @@ class ErrorsScreen(InsightScreen):
         if page is None:
             return
         width = self.app.size.width
-        cut = max(30, width - (40 if width < 120 else 96))
+        cut = max(30, width - (40 if width < 120 else 101))
         self._cut_at = cut
         self.query_one("#errors", KeyedTable).sync(
             [(row_key(r), [local_time(self.app, r["time_ms"], "%Y-%m-%d %H:%M:%S"), safe(r["component"] or "-"),
-                           safe(r["kind"] or "-"), safe(r["tool"] or ""), safe((r["session_id"] or "-")[:8]),
+                           safe(r["kind"] or "-"), safe(r["tool"] or ""), safe((r["session_id"] or "-")[:13]),
                            literal(_cell(r["message"], cut))]) for r in page.rows])
 
     def on_resize(self, event) -> None:
         width = self.app.size.width
         if getattr(self, "_cut_at", None) is not None and \
-                self._cut_at != max(30, width - (40 if width < 120 else 96)):
+                self._cut_at != max(30, width - (40 if width < 120 else 101)):
             self._sync_table()
 
     def _show_detail(self) -> None:

@@ -15,7 +15,7 @@ Messages are stored redacted (core/redact.py, in the writer's ``prepare``); noth
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from sqlalchemy import Engine, and_, case, func, literal, not_, or_, select, true
 
@@ -52,7 +52,7 @@ def _agent_component():
     return case((TC.c.agent_id.is_(None), literal("main")), else_=literal(AGENT_PREFIX) + TC.c.agent_id)
 
 
-def _tool_part(f: Filters, q: ErrorQuery, facets: bool = False):
+def _tool_part(f: Filters, q: ErrorQuery):
     """(columns, conditions) of the failed tool calls."""
     comp = _agent_component()
     cols = [TC.c.id.label("id"), func.coalesce(TC.c.ended_ms, TC.c.started_ms).label("time_ms"),
@@ -62,21 +62,20 @@ def _tool_part(f: Filters, q: ErrorQuery, facets: bool = False):
     conds = [TC.c.success.is_(False), *tool_conds(f)]
     if q.session_id:
         conds.append(TC.c.session_id == q.session_id)
-    if not facets:
-        if q.component:
-            conds.append(comp == q.component)
-        if q.kind:
-            conds.append(func.coalesce(TC.c.error_type, literal("error")) == q.kind)
-        if q.tool:
-            conds.append(TC.c.tool_name == q.tool)
-        if q.search:
-            conds.append(or_(_like(TC.c.error_message, q.search), _like(TC.c.error_type, q.search),
-                             _like(TC.c.tool_name, q.search), _like(TC.c.agent_id, q.search),
-                             _like(TC.c.session_id, q.search), _like(comp, q.search)))
+    if q.component:
+        conds.append(comp == q.component)
+    if q.kind:
+        conds.append(func.coalesce(TC.c.error_type, literal("error")) == q.kind)
+    if q.tool:
+        conds.append(TC.c.tool_name == q.tool)
+    if q.search:
+        conds.append(or_(_like(TC.c.error_message, q.search), _like(TC.c.error_type, q.search),
+                         _like(TC.c.tool_name, q.search), _like(TC.c.agent_id, q.search),
+                         _like(TC.c.session_id, q.search), _like(comp, q.search)))
     return cols, conds
 
 
-def _error_part(f: Filters, q: ErrorQuery, facets: bool = False):
+def _error_part(f: Filters, q: ErrorQuery):
     """(columns, conditions) of the other error records (a tool failure whose call is stored is left out)."""
     call = select(TC.c.id).where(TC.c.id == func.substr(E.c.id, len(TOOL_PREFIX) + 1)).exists()
     cols = [E.c.id.label("id"), E.c.ts_ms.label("time_ms"), E.c.component.label("component"),
@@ -85,23 +84,23 @@ def _error_part(f: Filters, q: ErrorQuery, facets: bool = False):
     conds = [not_(and_(E.c.component == "tool", E.c.id.like(TOOL_PREFIX + "%"), call)), *error_conds(f)]
     if q.session_id:
         conds.append(E.c.session_id == q.session_id)
-    if not facets:
-        if q.component:
-            conds.append(E.c.component == q.component)
-        if q.kind:
-            conds.append(E.c.kind == q.kind)
-        if q.tool:
-            conds.append(literal(False))  # these records name no tool
-        if q.search:
-            conds.append(or_(_like(E.c.message, q.search), _like(E.c.kind, q.search), _like(E.c.component, q.search),
-                             _like(E.c.session_id, q.search)))
+    if q.component:
+        conds.append(E.c.component == q.component)
+    if q.kind:
+        conds.append(E.c.kind == q.kind)
+    if q.tool:
+        conds.append(literal(False))  # these records name no tool
+    if q.search:
+        conds.append(or_(_like(E.c.message, q.search), _like(E.c.kind, q.search), _like(E.c.component, q.search),
+                         _like(E.c.session_id, q.search)))
     return cols, conds
 
 
 def error_list(engine: Engine, f: Filters, q: ErrorQuery | None = None, limit: int | None = 1000,
                facets: bool = False) -> ErrorPage:
-    """The errors matching ``f`` and ``q``, newest first (at most ``limit``), how many match, and (``facets``) the
-    components, kinds and tools of every error in the range (the screen cycles through them)."""
+    """The errors matching ``f`` and ``q``, newest first (at most ``limit``), how many match, and (``facets``) for
+    each of component, kind and tool its values (with their counts) among the errors matching everything else (the
+    screen cycles through them, so every value it offers lists something)."""
     q = q or ErrorQuery()
     rows: list[dict] = []
     total = 0
@@ -116,10 +115,10 @@ def error_list(engine: Engine, f: Filters, q: ErrorQuery | None = None, limit: i
             if limit is not None:
                 stmt = stmt.limit(limit)
             rows.extend(dict(r._mapping) for r in conn.execute(stmt))
-            if facets:
-                fcols, fconds = part(f, q, facets=True)
-                sub = select(*fcols).where(and_(true(), *fconds)).subquery()
+            if facets:  # each filter's values under the other filters and the search (so each has rows)
                 for name in ("component", "kind", "tool"):
+                    fcols, fconds = part(f, replace(q, **{name: None}))
+                    sub = select(*fcols).where(and_(true(), *fconds)).subquery()
                     counts = out_facets.setdefault(name, {})
                     for v, n in conn.execute(select(sub.c[name], func.count()).where(sub.c[name].isnot(None))
                                              .group_by(sub.c[name])):
