@@ -129,22 +129,20 @@ class ErrorsScreen(InsightScreen):
         self._show_detail()
 
     def _sync_table(self) -> None:
-        """The rows, each message cut to the width left by the other columns (the line below shows it whole)."""
+        """The rows, each message cut to the width the other columns leave (the line below shows it whole)."""
         page = getattr(self, "_page", None)
         if page is None:
             return
-        width = self.app.size.width
-        cut = max(30, width - (40 if width < 120 else 101))
-        self._cut_at = cut
+        cells = [(row_key(r), [local_time(self.app, r["time_ms"], "%Y-%m-%d %H:%M:%S"), safe(r["component"] or "-"),
+                               safe(r["kind"] or "-"), safe(r["tool"] or ""), safe((r["session_id"] or "-")[:13])])
+                 for r in page.rows]
+        self._width = self.app.size.width
+        cut = _message_width(self._width, cells)
         self.query_one("#errors", KeyedTable).sync(
-            [(row_key(r), [local_time(self.app, r["time_ms"], "%Y-%m-%d %H:%M:%S"), safe(r["component"] or "-"),
-                           safe(r["kind"] or "-"), safe(r["tool"] or ""), safe((r["session_id"] or "-")[:13]),
-                           literal(_cell(r["message"], cut))]) for r in page.rows])
+            [(key, [*c, literal(_cell(r["message"], cut))]) for (key, c), r in zip(cells, page.rows)])
 
     def on_resize(self, event) -> None:
-        width = self.app.size.width
-        if getattr(self, "_cut_at", None) is not None and \
-                self._cut_at != max(30, width - (40 if width < 120 else 101)):
+        if getattr(self, "_width", None) not in (None, self.app.size.width):
             self._sync_table()
 
     def _show_detail(self) -> None:
@@ -275,6 +273,25 @@ class ErrorsScreen(InsightScreen):
         from nexus_tui.screens.task_detail import TaskDetailScreen
 
         self.app.push_screen(TaskDetailScreen(data))
+
+
+MIN_MESSAGE = 36  # the message keeps at least this many columns: the droppable columns go first (as KeyedTable does)
+
+
+def _message_width(width: int, cells: list[tuple[str, list[str]]]) -> int:
+    """Characters of the message cell: the table's width less the other columns that will show (scrollbar and cell
+    padding included), the droppable ones left out in order while the message would get less than MIN_MESSAGE."""
+    keys = [k for k, _label in COLUMNS[:-1]]
+    need = {k: max([len(label)] + [len(c[i]) for _key, c in cells]) + 2 for i, (k, label) in enumerate(COLUMNS[:-1])}
+    room = width - 2 - 2  # the vertical scrollbar, the message cell's padding
+    shown = set(keys)
+    for k in [None, *DROP]:
+        if k is not None:
+            shown.discard(k)
+        left = room - sum(need[x] for x in shown)
+        if left >= MIN_MESSAGE:
+            return min(left, MESSAGE_CELL)
+    return MIN_MESSAGE
 
 
 def _cell(message, width: int = MESSAGE_CELL) -> str:

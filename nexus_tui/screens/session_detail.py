@@ -146,7 +146,8 @@ class SessionDetailScreen(RatingMixin, InsightScreen):
             self._show_audit(data)
 
     def on_resize(self, event) -> None:
-        if self.audit and getattr(self, "_audit_data", None) is not None and self._target_width() != self._tw:
+        if self.audit and getattr(self, "_audit_data", None) is not None and \
+                (self._target_width(), self.app.size.height) != self._tw:
             self._show_audit(self._audit_data)
 
     def _target_width(self) -> int:
@@ -156,7 +157,8 @@ class SessionDetailScreen(RatingMixin, InsightScreen):
 
     def _show_audit(self, audit: dict | None) -> None:
         self._audit_data = audit
-        self._tw = tw = self._target_width()
+        tw = self._target_width()
+        self._tw = (tw, self.app.size.height)
         calls = audit["calls"] if audit else []
         files = audit["files_changed"] if audit else []
         self._audit_rows = {str(c["seq"]): c for c in calls}
@@ -180,7 +182,7 @@ class SessionDetailScreen(RatingMixin, InsightScreen):
         if not files:
             out.append("  none")
         width = max((len(str(d["edits"])) for d in files), default=1)
-        room = 3 if self.has_class("-short") else 7  # lines for files (the box's height less its title and border)
+        room = 3 if self.app.size.height < 36 else 7  # (the -short class: VERTICAL_BREAKPOINTS)  # lines for files (the box's height less its title and border)
         listed = files if len(files) <= room else files[: room - 1]
         for d in listed:
             out.append("\n")
