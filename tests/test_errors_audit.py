@@ -387,3 +387,27 @@ async def test_hostile_messages_show_literally_on_the_errors_screen_and_the_audi
             assert "failed (exit_code)" in shown
     finally:
         store.close()
+
+
+def test_stored_messages_are_redacted_before_any_report_sees_them(tmp_path):
+    """A failed call's output and an API error echoing a credential are stored redacted (the writer's prepare,
+    core/redact.py): the errors list never holds the secret."""
+    from nexus_tui.store import open_store
+    from nexus_tui.store.errors import error_list
+
+    key = "sk-ant-api03-" + "A" * 80 + "AA"
+    store = open_store(f"sqlite:///{tmp_path / 'r.db'}")
+    try:
+        b = Batch()
+        b.sessions.append(SessionRec(id="s", start_ms=T0, end_ms=T0 + 1, cli_tool="claude-code"))
+        b.tool_uses.append(ToolUseRec(id="c", session_id="s", task_id=None, tool_name="Bash", started_ms=T0))
+        b.tool_results.append(ToolResultRec(id="c", session_id="s", ended_ms=T0 + 5, success=False,
+                                            error_type="exit_code", error_message=f"curl -H 'x-api-key: {key}' failed"))
+        b.errors.append(ErrorRec(id="api:1", ts_ms=T0 + 9, component="api", kind="api_error",
+                                 message=f"401 invalid key {key}", session_id="s"))
+        store.writer.write(b)
+        rows = error_list(store.engine, Filters()).rows
+    finally:
+        store.close()
+    assert len(rows) == 2
+    assert all(key not in r["message"] and "[REDACTED:" in r["message"] for r in rows)
