@@ -233,7 +233,7 @@ def _line(**kw) -> str:
     return json.dumps({"sessionId": "s-api", "cwd": "/w/p", "version": "2.1.39", **kw})
 
 
-def test_api_errors_and_ingest_problems_are_listed_and_belong_to_their_task(tmp_path):
+def test_api_errors_and_ingest_problems_are_listed_and_belong_to_their_task(tmp_path, db_url):
     from nexus_tui.collect.collector import Collector
     from nexus_tui.collect.sources import ClaudeCodeSource
     from nexus_tui.store import open_store
@@ -250,7 +250,7 @@ def test_api_errors_and_ingest_problems_are_listed_and_belong_to_their_task(tmp_
                                                                          "text": "API Error: 529 overloaded"}]}),
         "{not json",
     ]) + "\n")
-    store = open_store(f"sqlite:///{tmp_path / 'db.sqlite'}")
+    store = open_store(db_url)  # SQLite and PostgreSQL: the same SQL
     try:
         Collector(store, [ClaudeCodeSource([tmp_path / "projects"])]).run_once()
         page = error_list(store.engine, Filters(), facets=True)
@@ -264,6 +264,10 @@ def test_api_errors_and_ingest_problems_are_listed_and_belong_to_their_task(tmp_
         only = error_list(store.engine, Filters(), ErrorQuery(component="ingest"))
         assert [r["component"] for r in only.rows] == ["ingest"]
         assert error_list(store.engine, Filters(), ErrorQuery(tool="Bash")).total == 0
+        assert error_list(store.engine, Filters(), ErrorQuery(search="OVERLOADED")).total == 1
+        from nexus_tui.headless_audit import load_audit
+
+        assert load_audit(store.engine, "s-api") == {"calls": [], "files_changed": []}
     finally:
         store.close()
 
@@ -389,25 +393,33 @@ async def test_hostile_messages_show_literally_on_the_errors_screen_and_the_audi
         store.close()
 
 
-def test_stored_messages_are_redacted_before_any_report_sees_them(tmp_path):
+def test_stored_messages_are_redacted_before_any_report_sees_them(db_url):
     """A failed call's output and an API error echoing a credential are stored redacted (the writer's prepare,
     core/redact.py): the errors list never holds the secret."""
     from nexus_tui.store import open_store
     from nexus_tui.store.errors import error_list
 
     key = "sk-ant-api03-" + "A" * 80 + "AA"
-    store = open_store(f"sqlite:///{tmp_path / 'r.db'}")
+    store = open_store(db_url)  # SQLite and PostgreSQL
     try:
         b = Batch()
         b.sessions.append(SessionRec(id="s", start_ms=T0, end_ms=T0 + 1, cli_tool="claude-code"))
-        b.tool_uses.append(ToolUseRec(id="c", session_id="s", task_id=None, tool_name="Bash", started_ms=T0))
+        b.tool_uses.append(ToolUseRec(id="c", session_id="s", task_id=None, tool_name="Bash", started_ms=T0,
+                                      target="curl"))
         b.tool_results.append(ToolResultRec(id="c", session_id="s", ended_ms=T0 + 5, success=False,
                                             error_type="exit_code", error_message=f"curl -H 'x-api-key: {key}' failed"))
         b.errors.append(ErrorRec(id="api:1", ts_ms=T0 + 9, component="api", kind="api_error",
                                  message=f"401 invalid key {key}", session_id="s"))
         store.writer.write(b)
         rows = error_list(store.engine, Filters()).rows
+        from nexus_tui.headless_audit import load_audit
+
+        audit = load_audit(store.engine, "s")
     finally:
         store.close()
+    assert [(c["tool"], c["target"], c["outcome"], c["error_type"], c["latency_ms"]) for c in audit["calls"]] == \
+        [("Bash", "curl", "failed", "exit_code", 5)]
+    assert [(r["component"], r["kind"], r["tool"]) for r in rows] == [("api", "api_error", None),
+                                                                      ("main", "exit_code", "Bash")]
     assert len(rows) == 2
     assert all(key not in r["message"] and "[REDACTED:" in r["message"] for r in rows)
