@@ -12,7 +12,7 @@ from textual.widgets import Input, Static
 
 from nexus_tui.core.report import one_line, safe
 from nexus_tui.screens.base import InsightScreen
-from nexus_tui.screens.common import empty_hint, local_time, plural, short_model  # noqa: F401
+from nexus_tui.screens.common import empty_hint, local_time, plural
 from nexus_tui.store.errors import ErrorQuery
 from nexus_tui.widgets.keyed_table import KeyedTable
 from nexus_tui.widgets.safe import escape, literal
