@@ -80,6 +80,12 @@ def main(ctx, home, db, claude_dirs, lunaroute_dirs, report, since, until, proje
         return
     if not report and ctx.get_parameter_source("fmt") is click.core.ParameterSource.COMMANDLINE:
         _fail("--format needs --headless REPORT (the dashboard has no output format)")
+    own = {"--session": session_id, "--component": component, "--kind": kind, "--tool": tool, "--search": search}
+    allowed = {"errors": set(own), "audit": {"--session"}}.get(report or "", set())
+    stray = [name for name, v in own.items() if v and name not in allowed]
+    if stray:
+        _fail(f"{', '.join(stray)}: only with --headless errors" + (" (audit takes --session)" if report == "audit"
+                                                                     else " or audit (--session)"))
     if report:
         from nexus_tui.headless import run_headless
 

@@ -204,6 +204,11 @@ def test_audit_needs_a_known_session(fx):
     assert r.returncode == 2 and "no session" in r.stderr
     short = json.loads(out(fx, "audit", "json", "--session", AUDIT_SESSION[:8]))
     assert short["session_id"] == AUDIT_SESSION
+    # the reports' own options with a report that does not take them: said, exit 2
+    r = run(fx, "--headless", "tools", "--no-collect", "--tool", "Bash", check=False)
+    assert r.returncode == 2 and "--tool" in r.stderr and r.stdout == ""
+    r = run(fx, "--headless", "audit", "--no-collect", "--session", AUDIT_SESSION, "--kind", "x", check=False)
+    assert r.returncode == 2 and "--kind" in r.stderr
 
 
 # ------------------------------------------------------------------ golden files and documented keys
