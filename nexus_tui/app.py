@@ -37,7 +37,8 @@ SCREEN_SPECS = [("sessions", "1", "Sessions", "sessions", "SessionsScreen"),
                 ("efficiency", "4", "Efficiency", "efficiency", "EfficiencyScreen"),
                 ("tiers", "5", "Tiers", "tiers", "TiersScreen"),
                 ("tools", "6", "Tools", "tools", "ToolsScreen"),
-                ("quota", "7", "Quota", "quota", "QuotaScreen")]
+                ("quota", "7", "Quota", "quota", "QuotaScreen"),
+                ("errors", "8", "Errors", "errors", "ErrorsScreen")]
 SCREENS_GROUP = Binding.Group("Screens")  # the footer shows "1 2 3 4 5 6 Screens"; ? lists them by name
 NOTIFY_MIN_SECONDS = 0.25  # StoreChanged is posted at most four times a second
 PREBUILD_AFTER_SECONDS = 0.3  # the real command builds the other top-level screens this long after starting,

@@ -9,7 +9,7 @@ import click
 from nexus_tui import __version__
 
 REPORTS = ("summary", "sessions", "models", "tools", "daily", "efficiency", "requests", "conversations",
-           "quota")
+           "quota", "errors", "audit")
 
 
 def _fail(msg: str) -> None:
@@ -62,6 +62,13 @@ def _open(settings):
               help="Costs: the source's own figure where the cache-write split is unknown, else ours (auto); ours "
                    "from the tokens (calculate); the source's (display). Default: [pricing] cost_mode, else auto.")
 @click.option("--machine", metavar="M", help="Only this machine's sessions (its id or name: docs/teams.md).")
+@click.option("--session", "session_id", metavar="ID", help="errors, audit: only this session (audit: an id or a "
+              "unique prefix).")
+@click.option("--component", metavar="C", help="errors: only this component (main, 'agent <id>', api, ingest, ...).")
+@click.option("--kind", metavar="K", help="errors: only this kind (error type: edit_mismatch, api_error, ...).")
+@click.option("--tool", metavar="T", help="errors: only this tool's failures.")
+@click.option("--search", metavar="TEXT", help="errors: only those whose message, kind, tool, component or session "
+              "holds TEXT (any case).")
 @click.option("--demo", is_flag=True, help="Open the app on the bundled demo database.")
 @click.option("--compact", is_flag=True, help="A small live view for a narrow tmux pane (40×12): quota bars, "
                                               "today against the daily budget, the current session.")
@@ -71,7 +78,7 @@ def _open(settings):
 @click.version_option(__version__, prog_name="nexus-insights")
 @click.pass_context
 def main(ctx, home, db, claude_dirs, lunaroute_dirs, report, since, until, project, tz, fmt, no_collect, cost_mode,
-         machine, demo, compact, theme):
+         machine, session_id, component, kind, tool, search, demo, compact, theme):
     """nexus-insights: which model did what, how long it took, what it cost, which tools fail."""
     ctx.ensure_object(dict)
     ctx.obj.update(home=home, db=db, claude_dirs=claude_dirs, lunaroute_dirs=lunaroute_dirs)
@@ -81,11 +88,18 @@ def main(ctx, home, db, claude_dirs, lunaroute_dirs, report, since, until, proje
         _fail("--format needs --headless REPORT (the dashboard has no output format)")
     if report and compact:
         _fail("--compact is a live view; it does not go with --headless REPORT")
+    own = {"--session": session_id, "--component": component, "--kind": kind, "--tool": tool, "--search": search}
+    allowed = {"errors": set(own), "audit": {"--session"}}.get(report or "", set())
+    stray = [name for name, v in own.items() if v and name not in allowed]
+    if stray:
+        _fail(f"{', '.join(stray)}: only with --headless errors" + (" (audit takes --session)" if report == "audit"
+                                                                     else " or audit (--session)"))
     if report:
         from nexus_tui.headless import run_headless
 
+        opts = {"session_id": session_id, "component": component, "kind": kind, "tool": tool, "search": search}
         sys.exit(run_headless(_settings(ctx), report, since=since, until=until, project=project, tz=tz,
-                              fmt=fmt, collect=not no_collect, cost_mode=cost_mode, machine=machine))
+                              fmt=fmt, collect=not no_collect, cost_mode=cost_mode, machine=machine, opts=opts))
     if not _stdout_is_terminal():  # a pipe or a file: a full-screen app would write escape codes into it, forever
         if demo:
             click.echo("nexus-insights: the dashboard needs a terminal (standard output is not one); "

@@ -285,9 +285,22 @@ def _text(report: str, rows: list[dict], tz) -> str:
     raise ValueError(f"unknown report {report!r}")
 
 
-def render(report: str, engine, f: Filters, tz, fmt: str, extra: tuple[str, ...] = ()) -> str:
+def render(report: str, engine, f: Filters, tz, fmt: str, opts: dict | None = None,
+           extra: tuple[str, ...] = ()) -> str:
     """The report; the ones with costs say which cost mode they sum (JSON: ``cost_mode``; text: a last line).
-    ``extra``: more file-changing tool names for the efficiency report ([efficiency] file_changing_tools)."""
+    ``opts``: the errors and audit reports' own options (session, component, kind, tool, search); ``extra``: more
+    file-changing tool names for the efficiency report ([efficiency] file_changing_tools)."""
+    if report in ("errors", "audit"):
+        from nexus_tui.headless_audit import render_audit, render_errors
+        from nexus_tui.store.errors import ErrorQuery
+
+        o = opts or {}
+        if report == "errors":
+            out, body = render_errors(engine, f, tz, fmt, ErrorQuery(**{k: o.get(k) or None for k in (
+                "session_id", "component", "kind", "tool", "search")}))
+        else:
+            out, body = render_audit(engine, o.get("session_id"), tz, fmt)
+        return R.to_json(_doc(report, body)) if fmt == "json" else out
     if report in ("requests", "conversations"):
         from nexus_tui.headless_requests import render_linked
 
@@ -343,7 +356,7 @@ def _render(report: str, engine, f: Filters, tz, fmt: str) -> str:
 
 def run_headless(settings: Settings, report: str, *, since=None, until=None, project=None, tz=None,
                  fmt: str = "text", collect: bool = True, cost_mode: str | None = None,
-                 machine: str | None = None) -> int:
+                 machine: str | None = None, opts: dict | None = None) -> int:
     """Print one report; returns the process exit code (2 for bad arguments or an unusable database)."""
     try:
         zone = local_zone(tz)
@@ -387,10 +400,15 @@ def run_headless(settings: Settings, report: str, *, since=None, until=None, pro
             if rep.skipped_total:
                 _err(f"ingest: {R.plural(rep.skipped_total, 'skipped line')} ("
                      + ", ".join(f"{k}: {v}" for k, v in rep.skipped.most_common()) + ")")
+        from nexus_tui.headless_audit import ReportArgumentError
+
         try:
-            out = render(report, store.engine, f, zone, fmt, extra=file_changing_tools(settings))
+            out = render(report, store.engine, f, zone, fmt, opts, extra=file_changing_tools(settings))
         except SQLAlchemyError as e:
             _err(describe_db_error(e, settings.db_url))
+            return 2
+        except ReportArgumentError as e:
+            _err(str(e))
             return 2
         sys.stdout.write(out if out.endswith("\n") else out + "\n")
         return 0

@@ -96,3 +96,21 @@ def input_preview(value: Any, width: int = 70) -> str:
 
 def _trim(s: str) -> str:
     return s if len(s) <= MAX_SHOW else s[:MAX_SHOW] + f"\n… ({len(s) - MAX_SHOW:,} more characters)"
+
+
+def fill_targets(calls: list[dict]) -> int:
+    """Give the audit trail's calls stored before schema version 9 (``target`` NULL) their target, read from the
+    ``tool_use`` line in their transcript (core/targets.py ``tool_target``); only tools that have targets are read,
+    each line once. Returns how many were filled. A call whose file is gone keeps no target."""
+    from nexus_tui.core.targets import FETCH_TOOLS, FILE_TOOLS, FOLDER_TOOLS, SHELL_TOOLS, tool_target
+
+    wanted = FILE_TOOLS.keys() | FOLDER_TOOLS.keys() | SHELL_TOOLS | FETCH_TOOLS
+    filled = 0
+    for c in calls:
+        if c.get("target") is not None or c.get("tool") not in wanted or not c.get("source_path"):
+            continue
+        block = read_tool_block(c["source_path"], c.get("use_offset"), c.get("use_length"), c["id"], "use")
+        if block.problem is None:
+            c["target"] = tool_target(c["tool"], block.value)
+            filled += c["target"] is not None
+    return filled

@@ -196,6 +196,7 @@ class ToolUseRec:
     source_path: str | None = None
     use_offset: int | None = None
     use_length: int | None = None
+    target: str | None = None  # what the call acted on (core/targets.py): a file path, a program, a host
 
 
 @dataclass(slots=True)

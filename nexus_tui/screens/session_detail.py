@@ -10,6 +10,7 @@ from textual.containers import VerticalScroll
 from textual.widgets import Static
 
 from nexus_tui.core.convtree import conversation_lines
+from nexus_tui.core.report import safe
 
 from nexus_tui.screens.base import InsightScreen
 from nexus_tui.screens.common import (
@@ -33,6 +34,11 @@ COLUMNS = [("time", "Time"), ("model", "Model"), ("routing", "Routing"), ("in", 
            ("rating", "Rating")]
 RIGHT = {"in", "out", "cache", "latency", "cost"}
 DROP = ["agent", "routing", "cache", "tools", "rating", "model"]  # narrow: these go first
+# the audit trail (a): every tool call in order, its target, outcome, latency and the asking turn's tokens
+AUDIT_COLUMNS = [("seq", "#"), ("time", "Time"), ("tool", "Tool"), ("target", "Target"), ("outcome", "Outcome"),
+                 ("latency", "Latency"), ("agent", "Agent"), ("tin", "Turn in"), ("tout", "Turn out")]
+AUDIT_RIGHT = {"seq", "latency", "tin", "tout"}
+AUDIT_DROP = ["agent", "seq", "tin", "time", "tout"]
 
 
 class RatingMixin:
@@ -68,12 +74,22 @@ def _field(label: str, value: str, width: int = 11) -> str:
 class SessionDetailScreen(RatingMixin, InsightScreen):
     TITLE_TEXT = "Session"
     BINDINGS = [Binding("escape", "app.pop_screen", "Back"),
+                Binding("a", "toggle_audit", "Audit trail"),
                 Binding("c", "toggle_tree", "Conversation tree (focus, scroll)", show=False)] \
         + RatingMixin.RATING_BINDINGS
+    DEFAULT_CSS = """
+    SessionDetailScreen #audit { height: 1fr; }
+    SessionDetailScreen #audit-files { height: auto; max-height: 9; padding: 0 1; border-top: solid $panel; }
+    SessionDetailScreen.-short #audit-files { max-height: 5; }
+    SessionDetailScreen #audit-title { height: auto; padding: 0 1; }
+    SessionDetailScreen.-short.-audit #header { display: none; }  /* 80×24: the trail gets the rows */
+    """
 
-    def __init__(self, session_id: str) -> None:
+    def __init__(self, session_id: str, audit: bool = False) -> None:
         super().__init__()
         self.session_id = session_id
+        self.audit = audit  # the audit trail in place of the tasks (key a)
+        self._audit_rows: dict[str, dict] = {}
 
     def body(self) -> ComposeResult:
         yield Static(id="header", classes="detail-header")
@@ -81,10 +97,15 @@ class SessionDetailScreen(RatingMixin, InsightScreen):
         with VerticalScroll(id="conv-box", classes="conv-tree"):
             yield Static(id="conversations")
         yield KeyedTable(COLUMNS, right=RIGHT, drop=DROP, id="tasks")
+        yield Static(id="audit-title")
+        yield KeyedTable(AUDIT_COLUMNS, right=AUDIT_RIGHT, drop=AUDIT_DROP, id="audit")
+        yield Static(id="audit-files")
         yield Static(id="empty", classes="empty")
 
     def on_mount(self) -> None:
         self.query_one("#empty", Static).display = False
+        for w in ("#audit-title", "#audit", "#audit-files"):
+            self.query_one(w).display = False
         box = self.query_one("#conv-box", VerticalScroll)
         box.display = False
         box.can_focus = False  # the task table keeps the keys; the tree scrolls with the mouse
@@ -92,7 +113,88 @@ class SessionDetailScreen(RatingMixin, InsightScreen):
         super().on_mount()
 
     def current_task_id(self) -> str | None:
+        if self.audit:
+            row = self._audit_rows.get(self.query_one("#audit", KeyedTable).current_key or "")
+            return row["task_id"] if row else None
         return self.query_one("#tasks", KeyedTable).current_key
+
+    # ------------------------------------------------------------ the audit trail (a)
+    def action_toggle_audit(self) -> None:
+        self.audit = not self.audit
+        self._audit_layout()
+        if self.audit:
+            self._load_audit()
+
+    def _audit_layout(self) -> None:
+        self.set_class(self.audit, "-audit")
+        for w in ("#audit-title", "#audit", "#audit-files"):
+            self.query_one(w).display = self.audit
+        tasks = self.query_one("#tasks", KeyedTable)
+        tasks.display = not self.audit and tasks.row_count > 0
+        self.query_one("#conv-box").display = not self.audit and bool(getattr(self, "_convs", None))
+        if self.audit:
+            self.query_one("#empty", Static).display = False
+            self.query_one("#audit", KeyedTable).focus()
+        elif tasks.display:
+            tasks.focus()
+
+    def _load_audit(self) -> None:
+        from nexus_tui.headless_audit import load_audit
+
+        self.run_query(load_audit, self.engine, self.session_id, tag="audit")
+
+    def show_query(self, tag: str, data) -> None:
+        if tag == "audit":
+            self._show_audit(data)
+
+    def on_resize(self, event) -> None:
+        if self.audit and getattr(self, "_audit_data", None) is not None and \
+                (self._target_width(), self.app.size.height) != self._tw:
+            self._show_audit(self._audit_data)
+
+    def _target_width(self) -> int:
+        """Characters of a target: a path keeps its end (the file name) when the terminal is narrow."""
+        width = self.app.size.width
+        return 70 if width >= 120 else max(16, width - 55)
+
+    def _show_audit(self, audit: dict | None) -> None:
+        self._audit_data = audit
+        tw = self._target_width()
+        self._tw = (tw, self.app.size.height)
+        calls = audit["calls"] if audit else []
+        files = audit["files_changed"] if audit else []
+        self._audit_rows = {str(c["seq"]): c for c in calls}
+        app = self.app
+        tool_w = 40 if app.size.width >= 120 else 16
+        rows = [(str(c["seq"]), [str(c["seq"]), local_time(app, c["time_ms"], "%H:%M:%S"),
+                                 _head(safe(c["tool"] or "?"), tool_w),
+                                 _tail(safe(c["target"] or "-"), tw),
+                                 c["outcome"] + (f" ({safe(c['error_type'])})" if c["error_type"] else ""),
+                                 fmt_ms(c["latency_ms"]), safe(c["agent"]), fmt_int(c["turn_tokens_in"]),
+                                 fmt_int(c["turn_tokens_out"])]) for c in calls]
+        self.query_one("#audit", KeyedTable).sync(rows)
+        failed = sum(1 for c in calls if c["outcome"] == "failed")
+        self.query_one("#audit-title", Static).update(
+            f"[b]Audit trail[/b] {plural(len(calls), 'tool call')}"
+            + (f", [red]{plural(failed, 'tool failure')}[/red]" if failed else "")
+            + f", {plural(len(files), 'file')} changed"
+            + ("   [dim](a: back to the tasks · Enter opens the task)[/dim]" if self.app.size.width >= 120 else ""))
+        out = Text()
+        out.append("Files changed", style="bold")
+        if not files:
+            out.append("  none")
+        width = max((len(str(d["edits"])) for d in files), default=1)
+        room = 3 if self.app.size.height < 36 else 7  # (the -short class: VERTICAL_BREAKPOINTS)  # lines for files (the box's height less its title and border)
+        listed = files if len(files) <= room else files[: room - 1]
+        for d in listed:
+            out.append("\n")
+            out.append(f"{d['edits']:>{width}} ", style="bold")
+            out.append("edit  " if d["edits"] == 1 else "edits ")
+            out.append(safe(d["path"]))  # plain text: never markup
+        if len(listed) < len(files):
+            out.append(f"\n… and {plural(len(files) - len(listed), 'more file')} (--headless audit --session ID "
+                       "lists every one)", style="dim")
+        self.query_one("#audit-files", Static).update(out)
 
     def action_toggle_tree(self) -> None:
         """The conversation tree takes the keys (arrows, page keys scroll it) or gives them back to the tasks."""
@@ -104,6 +206,11 @@ class SessionDetailScreen(RatingMixin, InsightScreen):
         else:
             box.can_focus = True
             box.focus()
+
+    def refresh_data(self) -> None:
+        super().refresh_data()
+        if self.audit:
+            self._load_audit()
 
     def fetch(self):
         head = U.session_header(self.engine, self.session_id)
@@ -117,8 +224,9 @@ class SessionDetailScreen(RatingMixin, InsightScreen):
 
     def show(self, data) -> None:
         head, tasks, convs = data
+        self._convs = convs
         box = self.query_one("#conv-box", VerticalScroll)
-        box.display = bool(convs)
+        box.display = bool(convs) and not self.audit
         if convs:
             self.query_one("#conversations", Static).update(conversation_tree_text(self.app, convs))
         h = self.query_one("#header", Static)
@@ -176,16 +284,26 @@ class SessionDetailScreen(RatingMixin, InsightScreen):
         table = self.query_one("#tasks", KeyedTable)
         table.sync(rows)
         empty = self.query_one("#empty", Static)
-        empty.display = not rows
-        table.display = bool(rows)
-        if rows and self.focused is None:  # hidden while empty, it lost focus
+        empty.display = not rows and not self.audit
+        table.display = bool(rows) and not self.audit
+        if rows and self.focused is None and not self.audit:  # hidden while empty, it lost focus
             table.focus()
         if not rows:
             empty.update("This session has no tasks yet; they appear here as the collector reads them.")
+        if self.audit:
+            self._audit_layout()
 
     def on_data_table_row_selected(self, event: KeyedTable.RowSelected) -> None:
         from nexus_tui.screens.task_detail import TaskDetailScreen
 
+        if event.data_table.id == "audit":
+            row = self._audit_rows.get(event.row_key.value)
+            if row is None or not row["task_id"]:
+                self.app.bell()
+                self.notify("This call's task is not recorded (its source names none).", timeout=2)
+                return
+            self.app.push_screen(TaskDetailScreen(row["task_id"]))
+            return
         self.app.push_screen(TaskDetailScreen(event.row_key.value))
 
 
@@ -235,6 +353,15 @@ def conversation_tree_text(app, rows: list[dict]) -> Text:
     if missing:
         out.append(f"\n… {missing:,} more request(s) not shown", style="dim")
     return out
+
+
+def _head(text: str, width: int) -> str:
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def _tail(text: str, width: int) -> str:
+    """``text`` cut to ``width`` characters keeping its end ('…/routing/rules.py')."""
+    return text if len(text) <= width else "…" + text[len(text) - width + 1:]
 
 
 def _tools_text(names: list[str], width: int = 30) -> str:

@@ -14,7 +14,7 @@ from sqlalchemy.schema import CreateIndex
 from nexus_tui.core.events import ms_from_iso
 from nexus_tui.store.engine import write_tx
 from nexus_tui.store.schema import (MACHINE_SCHEMA_VERSION, PROXY_SCHEMA_VERSION, QUOTA_SCHEMA_VERSION, SCHEMA_VERSION,
-                                     TABLES, SchemaVersion, Session, Task)
+                                     TABLES, TARGET_SCHEMA_VERSION, SchemaVersion, Session, Task)
 from sqlmodel import SQLModel
 
 
@@ -94,6 +94,15 @@ def _redact_stored(conn) -> None:
                 conn.execute(text(f'UPDATE {table} SET "{col}" = :v WHERE id = :id'), changed)
 
 
+def _add_target(conn) -> None:
+    """Version 9 (TARGET_SCHEMA_VERSION): ``tool_calls.target``, self-contained (one column, whatever other
+    versions add). Rows stored before keep NULL: the audit trail reads their target from the transcript when it
+    shows them (collect/reader.py ``fill_targets``)."""
+    have = {c["name"] for c in inspect(conn).get_columns("tool_calls")}
+    if "target" not in have:
+        conn.execute(text('ALTER TABLE tool_calls ADD COLUMN "target" TEXT'))
+
+
 def _rebuild_rollups(conn) -> None:
     from nexus_tui.store.rollup import rebuild
 
@@ -109,7 +118,8 @@ def _rebuild_rollups(conn) -> None:
 # keep NULL until the first machine registers as the home one: store/machines.py register)
 MIGRATIONS = {2: [_add_missing, _backfill_v2], 3: [_add_missing], 4: [_add_missing, _rebuild_rollups],
               5: [_add_missing, _rebuild_rollups, _redact_stored], PROXY_SCHEMA_VERSION: [_add_missing, _link_schema],
-              QUOTA_SCHEMA_VERSION: [_add_missing],               MACHINE_SCHEMA_VERSION: [_add_missing]}
+              QUOTA_SCHEMA_VERSION: [_add_missing],               MACHINE_SCHEMA_VERSION: [_add_missing],
+              TARGET_SCHEMA_VERSION: [_add_target]}
 
 
 MIGRATION_LOCK_KEY = 0x6E6578_7573  # "nexus": the PostgreSQL advisory lock every migrating process takes first

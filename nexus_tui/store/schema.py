@@ -16,7 +16,7 @@ from sqlmodel import Field, SQLModel
 # Version 8 (many machines, issue 13 section 3): the machine columns and the machines table.
 # Version 7 (quota, issue 12): the status line's session columns of session_stats and quota_snapshots.machine.
 from nexus_tui.store.version import (MACHINE_SCHEMA_VERSION, PROXY_SCHEMA_VERSION,  # noqa: E402,F401
-                                     QUOTA_SCHEMA_VERSION, SCHEMA_VERSION)  # one place, read without SQLAlchemy
+                                     QUOTA_SCHEMA_VERSION, SCHEMA_VERSION, TARGET_SCHEMA_VERSION)  # one place, read without SQLAlchemy
 
 
 MONEY_DECIMALS = 9
@@ -191,6 +191,8 @@ class ToolCall(SQLModel, table=True):
     # --- added in version 8 (MACHINE_SCHEMA_VERSION): the machine (collector) that wrote the row (docs/teams.md) ---
     machine: str | None = None
     # is then the execution alone (docs/metrics.md)
+    # --- added in version 9 (TARGET_SCHEMA_VERSION): what the call acted on (core/targets.py), for the audit trail ---
+    target: str | None = None
 
 
 class ErrorEvent(SQLModel, table=True):

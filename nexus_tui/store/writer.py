@@ -227,7 +227,8 @@ def _use_fields(u) -> dict:
     return {"id": u.id, "session_id": u.session_id, "task_id": u.task_id, "tool_name": u.tool_name,
             "mcp_server": u.mcp_server, "tool_use_id": u.id, "source": u.source, "agent_id": u.agent_id,
             "started": iso_from_ms(u.started_ms), "started_ms": u.started_ms, "input_size": u.input_size,
-            "source_path": u.source_path, "use_offset": u.use_offset, "use_length": u.use_length}
+            "source_path": u.source_path, "use_offset": u.use_offset, "use_length": u.use_length,
+            "target": u.target}
 
 
 def _result_fields(r) -> dict:
@@ -237,7 +238,7 @@ def _result_fields(r) -> dict:
 
 
 _USE_COLS = ("session_id", "task_id", "tool_name", "mcp_server", "tool_use_id", "source", "agent_id", "started",
-             "started_ms", "input_size", "source_path", "use_offset", "use_length")
+             "started_ms", "input_size", "source_path", "use_offset", "use_length", "target")
 _RESULT_COLS = ("ended_ms", "success", "error_type", "error_message", "output_size", "result_offset",
                 "result_length", "wait_ms")
 

@@ -24,6 +24,7 @@ from nexus_tui.core.events import (SOURCE_TRANSCRIPT, Batch, ErrorRec, SessionRe
 from nexus_tui.core.parse.guard import MAX_TOKENS, Malformed, bounded_int, guarded, loads, time_ok
 from nexus_tui.core import waits
 from nexus_tui.core.pricing import price
+from nexus_tui.core.targets import tool_target
 
 CLI_TOOL = "claude-code"
 _RECENT = 256  # line times remembered per file for latency
@@ -340,7 +341,8 @@ class _Parser:
                     b.tool_uses.append(ToolUseRec(
                         id=tid, session_id=sid, task_id=key, tool_name=name, started_ms=ts,
                         mcp_server=mcp_server_of(name), source=SOURCE_TRANSCRIPT, agent_id=agent_id,
-                        input_size=isize, source_path=self.ctx.path, use_offset=offset, use_length=length))
+                        input_size=isize, source_path=self.ctx.path, use_offset=offset, use_length=length,
+                        target=tool_target(name, blk.get("input"))))
 
     def pending_use(self, tid: str, ts: int, name: str) -> None:
         """A tool call waiting for its result (kept in the file's state, bounded), for its wait (core/waits.py)."""

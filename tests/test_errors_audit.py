@@ -1,0 +1,430 @@
+"""--headless errors and --headless audit on the real fixtures, against counts computed here from the transcripts;
+their golden files; ingest problems and API errors; targets of calls stored before schema version 9; hostile text."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import re
+import subprocess
+import sys
+from collections import Counter
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import pytest
+from sqlalchemy import text
+
+from nexus_tui.core.events import Batch, ErrorRec, SessionRec, TaskRec, ToolResultRec, ToolUseRec
+from nexus_tui.core.filters import Filters
+from tests.conftest import CC, REPO, copy_cc_tree
+
+GOLDEN = REPO / "tests" / "golden"
+UPDATE = os.environ.get("NEXUS_UPDATE_GOLDEN") == "1"
+RANGE = ("--tz", "UTC", "--since", "2025-06-01", "--until", "2026-02-28")
+AUDIT_SESSION = "d3ad4cdc-5657-435d-98fa-0035d53e383d"  # sniffly: Write, Edit, NotebookEdit, Bash, WebSearch, ...
+
+
+def run(tmp: Path, *args, check=True):
+    env = dict(os.environ, HOME=str(tmp), NEXUS_INSIGHTS_HOME=str(tmp / "nexus"), CLAUDE_CONFIG_DIR=str(tmp / "claude"),
+               COLUMNS="200", NEXUS_INSIGHTS_MACHINE="golden")
+    env.pop("NEXUS_INSIGHTS_DB", None)
+    r = subprocess.run([sys.executable, "-m", "nexus_tui", *args], env=env, capture_output=True, text=True,
+                       timeout=120, cwd=tmp)
+    if check:
+        assert r.returncode == 0, r.stderr
+    return r
+
+
+@pytest.fixture(scope="module")
+def fx(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("errors")
+    copy_cc_tree(tmp / "claude")
+    run(tmp, "ingest")
+    return tmp
+
+
+def out(tmp, name, fmt, *extra) -> str:
+    return run(tmp, "--headless", name, "--format", fmt, "--no-collect", *extra).stdout
+
+
+# ------------------------------------------------------------------ independent readings of the transcripts
+def _lines():
+    """(file, line dict, the message dicts it holds, the agent of those messages) of every fixture line."""
+    for f in sorted(CC.rglob("*.jsonl")):
+        for raw in f.read_text().splitlines():
+            try:
+                d = json.loads(raw)
+            except ValueError:
+                continue
+            msgs, agent = [d], d.get("agentId")
+            if d.get("type") == "progress" and (d.get("data") or {}).get("type") == "agent_progress":
+                msgs.append(d["data"].get("message") or {})
+                agent = d["data"].get("agentId") or agent
+            yield f, d, msgs, agent
+
+
+def _calls() -> dict[str, dict]:
+    """tool_use id -> {name, input, agent, session, failed, message} straight from the files."""
+    calls: dict[str, dict] = {}
+    results: dict[str, dict] = {}
+    for _f, d, msgs, agent in _lines():
+        for m in msgs:
+            msg = m.get("message") or {}
+            content = msg.get("content")
+            if not isinstance(content, list) or msg.get("model") == "<synthetic>":
+                continue
+            for b in content:
+                if b.get("type") == "tool_use":
+                    calls.setdefault(b["id"], {"name": b["name"], "input": b.get("input"), "agent": agent,
+                                               "session": d.get("sessionId")})
+                elif b.get("type") == "tool_result":
+                    results.setdefault(b["tool_use_id"], b)
+    for cid, c in calls.items():
+        r = results.get(cid)
+        c["failed"] = None if r is None else r.get("is_error") is True
+    return calls
+
+
+def _program(command: str) -> str:
+    words = command.split()
+    while words and re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*=\S*", words[0]):
+        words.pop(0)
+    return os.path.basename(words[0].strip("'\"")) if words else None
+
+
+def _expected_target(name: str, inp: dict):
+    if name in ("Read", "Write", "Edit", "MultiEdit"):
+        return inp.get("file_path")
+    if name == "NotebookEdit":
+        return inp.get("notebook_path") or inp.get("file_path")
+    if name == "Bash":
+        return _program(inp["command"])
+    if name == "WebFetch":
+        return urlsplit(inp["url"]).hostname
+    if name in ("Grep", "Glob", "LS"):
+        return inp.get("path")
+    return None
+
+
+# ------------------------------------------------------------------ errors
+def test_errors_report_lists_every_failed_call_with_its_tool_and_agent(fx):
+    calls = _calls()
+    failed = {cid: c for cid, c in calls.items() if c["failed"]}
+    rows = json.loads(out(fx, "errors", "json"))["errors"]
+    assert len(rows) == len(failed) > 0
+    assert Counter(r["tool"] for r in rows) == Counter(c["name"] for c in failed.values())
+    assert Counter(r["component"] for r in rows) == Counter(
+        "main" if not c["agent"] else f"agent {c['agent']}" for c in failed.values())
+    assert {r["id"] for r in rows} == set(failed)
+    assert all(r["session_id"] == failed[r["id"]]["session"] for r in rows)
+    times = [r["time"] for r in rows]
+    assert times == sorted(times, reverse=True)  # newest first
+    # the tools report counts the same failures
+    tools = json.loads(out(fx, "tools", "json"))["tools"]
+    assert sum(t["failures"] for t in tools) == len(rows)
+
+
+def test_errors_filters_by_component_kind_tool_session_and_search(fx):
+    calls = _calls()
+    failed = {cid: c for cid, c in calls.items() if c["failed"]}
+    sub = [c for c in failed.values() if c["agent"]]
+    agent = Counter(c["agent"] for c in sub).most_common(1)[0][0]
+    rows = json.loads(out(fx, "errors", "json", "--component", f"agent {agent}"))["errors"]
+    assert len(rows) == sum(1 for c in sub if c["agent"] == agent)
+    main = json.loads(out(fx, "errors", "json", "--component", "main"))["errors"]
+    assert len(main) == sum(1 for c in failed.values() if not c["agent"])
+    bash = json.loads(out(fx, "errors", "json", "--tool", "Bash"))["errors"]
+    assert len(bash) == sum(1 for c in failed.values() if c["name"] == "Bash")
+    sid = AUDIT_SESSION
+    in_session = json.loads(out(fx, "errors", "json", "--session", sid))["errors"]
+    assert len(in_session) == sum(1 for c in failed.values() if c["session"] == sid)
+    kinds = Counter(r["kind"] for r in json.loads(out(fx, "errors", "json"))["errors"])
+    kind, n = kinds.most_common(1)[0]
+    assert len(json.loads(out(fx, "errors", "json", "--kind", kind))["errors"]) == n
+    found = json.loads(out(fx, "errors", "json", "--search", "SIBLING tool"))["errors"]
+    assert found and all("sibling tool" in r["message"].lower() for r in found)
+    assert len(found) == sum(1 for r in json.loads(out(fx, "errors", "json"))["errors"]
+                             if "sibling tool" in r["message"].lower())
+    assert json.loads(out(fx, "errors", "json", "--since", "2030-01-01"))["errors"] == []
+
+
+# ------------------------------------------------------------------ audit
+def test_audit_lists_every_call_in_order_with_target_outcome_and_changed_files(fx):
+    calls = _calls()
+    mine = {cid: c for cid, c in calls.items() if c["session"] == AUDIT_SESSION}
+    doc = json.loads(out(fx, "audit", "json", "--session", AUDIT_SESSION))
+    assert doc["schema_version"] == 2 and doc["report"] == "audit" and doc["session_id"] == AUDIT_SESSION
+    rows = doc["calls"]
+    assert doc["tool_calls"] == len(rows) == len(mine)
+    assert [r["seq"] for r in rows] == list(range(1, len(rows) + 1))
+    assert [r["time"] for r in rows] == sorted(r["time"] for r in rows)
+    by_tool = Counter(r["tool"] for r in rows)
+    assert by_tool == Counter(c["name"] for c in mine.values())
+    # every target, computed here from the transcript's tool_use inputs; never an argument or a content
+    got = Counter((r["tool"], r["target"]) for r in rows)
+    want = Counter((c["name"], _expected_target(c["name"], c["input"])) for c in mine.values())
+    assert got == want
+    assert any(t == "Bash" and p for t, p in got) and any(t == "NotebookEdit" and p for t, p in got)
+    assert all(" " not in (r["target"] or "") for r in rows if r["tool"] == "Bash")
+    assert Counter(r["outcome"] for r in rows) == Counter(
+        "pending" if c["failed"] is None else "failed" if c["failed"] else "ok" for c in mine.values())
+    assert doc["tool_failures"] == sum(1 for c in mine.values() if c["failed"])
+    edits = Counter(_expected_target(c["name"], c["input"]) for c in mine.values()
+                    if c["name"] in ("Write", "Edit", "MultiEdit", "NotebookEdit") and c["failed"] is False)
+    assert {f["path"]: f["edits"] for f in doc["files_changed"]} == dict(edits)
+    assert [f["edits"] for f in doc["files_changed"]] == sorted((f["edits"] for f in doc["files_changed"]),
+                                                                reverse=True)
+    # the turn's tokens are the asking task's (sessions report: the same task sums)
+    with_tokens = [r for r in rows if r["turn_tokens_in"] is not None]
+    assert with_tokens and all(r["turn_tokens_out"] is not None for r in with_tokens)
+
+
+def test_audit_turn_tokens_equal_the_task_rows(fx):
+    from nexus_tui.store import open_store
+
+    doc = json.loads(out(fx, "audit", "json", "--session", AUDIT_SESSION))
+    store = open_store(f"sqlite:///{fx / 'nexus' / 'insights.db'}")
+    try:
+        with store.engine.connect() as conn:
+            tasks = {r[0]: r[1:] for r in conn.execute(text(
+                "SELECT id, tokens_in + cache_read_tokens + cache_creation_tokens, tokens_out FROM tasks"))}
+    finally:
+        store.close()
+    for r in doc["calls"]:
+        assert (r["turn_tokens_in"], r["turn_tokens_out"]) == tuple(tasks[r["task_id"]])
+
+
+def test_audit_needs_a_known_session(fx):
+    r = run(fx, "--headless", "audit", "--no-collect", check=False)
+    assert r.returncode == 2 and "--session" in r.stderr
+    r = run(fx, "--headless", "audit", "--no-collect", "--session", "no-such-session", check=False)
+    assert r.returncode == 2 and "no session" in r.stderr
+    short = json.loads(out(fx, "audit", "json", "--session", AUDIT_SESSION[:8]))
+    assert short["session_id"] == AUDIT_SESSION
+    # the reports' own options with a report that does not take them: said, exit 2
+    r = run(fx, "--headless", "tools", "--no-collect", "--tool", "Bash", check=False)
+    assert r.returncode == 2 and "--tool" in r.stderr and r.stdout == ""
+    r = run(fx, "--headless", "audit", "--no-collect", "--session", AUDIT_SESSION, "--kind", "x", check=False)
+    assert r.returncode == 2 and "--kind" in r.stderr
+
+
+# ------------------------------------------------------------------ golden files and documented keys
+GOLDEN_CASES = [("errors", ()), ("audit", ("--session", AUDIT_SESSION))]
+
+
+@pytest.mark.parametrize("fmt", ["json", "csv", "txt"])
+@pytest.mark.parametrize("name,extra", GOLDEN_CASES, ids=[n for n, _ in GOLDEN_CASES])
+def test_errors_and_audit_equal_their_golden_files(fx, name, extra, fmt):
+    got = out(fx, name, "text" if fmt == "txt" else fmt, *RANGE, *extra)
+    path = GOLDEN / f"{name}.{fmt}"
+    if UPDATE:
+        path.write_text(got, encoding="utf-8")
+    assert got == path.read_text(encoding="utf-8")
+
+
+def test_csv_headers_are_the_json_row_keys():
+    for name, key in (("errors", "errors"), ("audit", "calls")):
+        rows = json.loads((GOLDEN / f"{name}.json").read_text())[key]
+        header = (GOLDEN / f"{name}.csv").read_text().splitlines()[0].split(",")
+        assert header == list(rows[0])
+        assert len(list(csv.DictReader(io.StringIO((GOLDEN / f"{name}.csv").read_text())))) == len(rows)
+
+
+# ------------------------------------------------------------------ API errors, ingest problems, Enter's task
+def _line(**kw) -> str:
+    return json.dumps({"sessionId": "s-api", "cwd": "/w/p", "version": "2.1.39", **kw})
+
+
+def test_api_errors_and_ingest_problems_are_listed_and_belong_to_their_task(tmp_path, db_url):
+    from nexus_tui.collect.collector import Collector
+    from nexus_tui.collect.sources import ClaudeCodeSource
+    from nexus_tui.store import open_store
+    from nexus_tui.store.errors import ErrorQuery, error_list, task_of_error
+
+    proj = tmp_path / "projects" / "-w-p"
+    proj.mkdir(parents=True)
+    usage = {"input_tokens": 10, "output_tokens": 5}
+    (proj / "s-api.jsonl").write_text("\n".join([
+        _line(type="assistant", uuid="u1", timestamp="2026-01-01T10:00:00.000Z", requestId="req_1",
+              message={"id": "m1", "model": "claude-sonnet-4-5", "usage": usage, "content": []}),
+        _line(type="assistant", uuid="u2", timestamp="2026-01-01T10:01:00.000Z", isApiErrorMessage=True,
+              message={"id": "m2", "model": "<synthetic>", "content": [{"type": "text",
+                                                                         "text": "API Error: 529 overloaded"}]}),
+        "{not json",
+    ]) + "\n")
+    store = open_store(db_url)  # SQLite and PostgreSQL: the same SQL
+    try:
+        Collector(store, [ClaudeCodeSource([tmp_path / "projects"])]).run_once()
+        page = error_list(store.engine, Filters(), facets=True)
+        by = {r["component"]: r for r in page.rows}
+        assert page.total == 2 and set(by) == {"api", "ingest"}
+        assert by["api"]["kind"] == "api_error" and "529" in by["api"]["message"]
+        assert by["ingest"]["kind"] == "skipped_lines" and "malformed JSON" in by["ingest"]["message"]
+        assert page.facets["component"] == {"api": 1, "ingest": 1}
+        assert task_of_error(store.engine, by["api"]) == "req_1"  # the turn before the API error
+        assert task_of_error(store.engine, by["ingest"]) is None
+        only = error_list(store.engine, Filters(), ErrorQuery(component="ingest"))
+        assert [r["component"] for r in only.rows] == ["ingest"]
+        assert error_list(store.engine, Filters(), ErrorQuery(tool="Bash")).total == 0
+        assert error_list(store.engine, Filters(), ErrorQuery(search="OVERLOADED")).total == 1
+        from nexus_tui.headless_audit import load_audit
+
+        assert load_audit(store.engine, "s-api") == {"calls": [], "files_changed": []}
+    finally:
+        store.close()
+
+
+# ------------------------------------------------------------------ calls stored before schema version 9
+def test_targets_of_calls_stored_before_version_9_are_read_from_the_transcript(fx, tmp_path):
+    import shutil
+
+    from nexus_tui.headless_audit import load_audit
+    from nexus_tui.store import open_store
+
+    db = tmp_path / "old.db"
+    shutil.copy(fx / "nexus" / "insights.db", db)
+    store = open_store(f"sqlite:///{db}")
+    try:
+        with store.engine.begin() as conn:
+            stored = dict(conn.execute(text("SELECT id, target FROM tool_calls WHERE session_id = :s"),
+                                       {"s": AUDIT_SESSION}).all())
+            conn.execute(text("UPDATE tool_calls SET target = NULL"))  # as a version-8 database migrated holds them
+        audit = load_audit(store.engine, AUDIT_SESSION)
+    finally:
+        store.close()
+    assert {c["id"]: c["target"] for c in audit["calls"]} == stored
+    assert any(stored.values())
+
+
+def test_migrating_a_version_8_database_adds_the_target_column(tmp_path):
+    from nexus_tui.store import open_store
+
+    db = tmp_path / "v8.db"
+    store = open_store(f"sqlite:///{db}")
+    store.close()
+    import sqlite3
+
+    con = sqlite3.connect(db)
+    con.execute("ALTER TABLE tool_calls DROP COLUMN target")
+    con.execute("DELETE FROM schema_version WHERE version = 9")
+    con.commit()
+    con.close()
+    store = open_store(f"sqlite:///{db}")
+    try:
+        with store.engine.connect() as conn:
+            cols = [r[1] for r in conn.execute(text("PRAGMA table_info(tool_calls)"))]
+            assert "target" in cols
+            assert conn.execute(text("SELECT MAX(version) FROM schema_version")).scalar() == 9
+    finally:
+        store.close()
+
+
+# ------------------------------------------------------------------ hostile text
+HOSTILE = "boom [/red] \x1b[31mred\x1b[0m [b]x"
+T0 = 1_763_000_000_000
+
+
+def hostile_store(path: Path):
+    from nexus_tui.store import open_store
+
+    store = open_store(f"sqlite:///{path}")
+    b = Batch()
+    b.sessions.append(SessionRec(id="s-hostile", start_ms=T0, end_ms=T0 + 60_000, cli_tool="claude-code",
+                                 project="p"))
+    b.tasks.append(TaskRec(id="t-hostile", session_id="s-hostile", ts_ms=T0 + 1_000, source="transcript",
+                           model="claude-sonnet-4-5", tokens_in=10, tokens_out=5))
+    b.tool_uses.append(ToolUseRec(id="c-hostile", session_id="s-hostile", task_id="t-hostile", tool_name="Bash",
+                                  started_ms=T0 + 2_000, target="ev\x1b[2Jil[/red]"))
+    b.tool_results.append(ToolResultRec(id="c-hostile", session_id="s-hostile", ended_ms=T0 + 2_500, success=False,
+                                        error_type="exit_code", error_message=HOSTILE))
+    b.errors.append(ErrorRec(id="api:x", ts_ms=T0 + 3_000, component="api", kind="api_error",
+                             message="API [/red] \x1b]0;title\x07", session_id="s-hostile"))
+    store.writer.write(b)
+    return store
+
+
+def test_hostile_messages_are_escaped_in_every_format(tmp_path):
+    from nexus_tui.headless import render
+    from nexus_tui.core.filters import local_zone
+
+    store = hostile_store(tmp_path / "h.db")
+    try:
+        tz = local_zone("UTC")
+        txt = render("errors", store.engine, Filters(), tz, "text")
+        assert "\x1b" not in txt and "\x07" not in txt
+        assert "[/red] \\x1b[31mred\\x1b[0m" in txt and "\\x1b]0;title\\x07" in txt
+        js = render("errors", store.engine, Filters(), tz, "json")
+        assert "\x1b" not in js and "\\u001b[31m" in js
+        assert {r["message"] for r in json.loads(js)["errors"]} == {HOSTILE, "API [/red] \x1b]0;title\x07"}
+        cs = render("errors", store.engine, Filters(), tz, "csv")
+        assert "\x1b" not in cs and "\\x1b[31m" in cs
+        audit = render("audit", store.engine, Filters(), tz, "text", {"session_id": "s-hostile"})
+        assert "\x1b" not in audit and "ev\\x1b[2Jil[/red]" in audit
+    finally:
+        store.close()
+
+
+async def test_hostile_messages_show_literally_on_the_errors_screen_and_the_audit(tmp_path):
+    from nexus_tui.app import NexusApp
+    from nexus_tui.config import load_settings
+    from tests.test_tui_safety import screen_text
+    from tests.tui_helpers import SIZE, settle
+
+    store = hostile_store(tmp_path / "h.db")
+    app = NexusApp(load_settings(home=str(tmp_path / "home"), claude_dirs=()), store, None, now_ms=T0 + 600_000,
+                   tz="UTC")
+    try:
+        async with app.run_test(size=SIZE) as pilot:
+            await settle(app, pilot)
+            await pilot.press("8")
+            await settle(app, pilot)
+            await pilot.pause(0.2)
+            shown = screen_text(app)
+            assert "\x1b" not in shown and "\x07" not in shown
+            assert "boom [/red] \\x1b[31mred\\x1b[0m [b]x" in shown  # the table cell and the line below
+            assert "API [/red] \\x1b]0;title\\x07" in shown
+            await pilot.press("1", "enter")
+            await settle(app, pilot)
+            await pilot.press("a")
+            await settle(app, pilot)
+            await pilot.pause(0.2)
+            shown = screen_text(app)
+            assert "ev\\x1b[2Jil[/red]" in shown and "\x1b" not in shown
+            assert "failed (exit_code)" in shown
+    finally:
+        store.close()
+
+
+def test_stored_messages_are_redacted_before_any_report_sees_them(db_url):
+    """A failed call's output and an API error echoing a credential are stored redacted (the writer's prepare,
+    core/redact.py): the errors list never holds the secret."""
+    from nexus_tui.store import open_store
+    from nexus_tui.store.errors import error_list
+
+    key = "sk-ant-api03-" + "A" * 80 + "AA"
+    store = open_store(db_url)  # SQLite and PostgreSQL
+    try:
+        b = Batch()
+        b.sessions.append(SessionRec(id="s", start_ms=T0, end_ms=T0 + 1, cli_tool="claude-code"))
+        b.tool_uses.append(ToolUseRec(id="c", session_id="s", task_id=None, tool_name="Bash", started_ms=T0,
+                                      target="curl"))
+        b.tool_results.append(ToolResultRec(id="c", session_id="s", ended_ms=T0 + 5, success=False,
+                                            error_type="exit_code", error_message=f"curl -H 'x-api-key: {key}' failed"))
+        b.errors.append(ErrorRec(id="api:1", ts_ms=T0 + 9, component="api", kind="api_error",
+                                 message=f"401 invalid key {key}", session_id="s"))
+        store.writer.write(b)
+        rows = error_list(store.engine, Filters()).rows
+        from nexus_tui.headless_audit import load_audit
+
+        audit = load_audit(store.engine, "s")
+    finally:
+        store.close()
+    assert [(c["tool"], c["target"], c["outcome"], c["error_type"], c["latency_ms"]) for c in audit["calls"]] == \
+        [("Bash", "curl", "failed", "exit_code", 5)]
+    assert [(r["component"], r["kind"], r["tool"]) for r in rows] == [("api", "api_error", None),
+                                                                      ("main", "exit_code", "Bash")]
+    assert len(rows) == 2
+    assert all(key not in r["message"] and "[REDACTED:" in r["message"] for r in rows)

@@ -1,0 +1,73 @@
+"""core/targets.py: a tool call's target (file path, program name, URL host; never contents)."""
+
+from __future__ import annotations
+
+import pytest
+
+from nexus_tui.core.targets import EDIT_TOOLS, program_name, tool_target, url_host
+
+
+@pytest.mark.parametrize("tool", ["Read", "Write", "Edit", "MultiEdit"])
+def test_file_tools_give_the_file_path_and_nothing_of_the_content(tool):
+    inp = {"file_path": "/home/dev/src/app.py", "content": "SECRET=1", "old_string": "a", "new_string": "b",
+           "edits": [{"old_string": "x", "new_string": "y"}]}
+    assert tool_target(tool, inp) == "/home/dev/src/app.py"
+
+
+def test_notebook_edit_gives_its_notebook_path_or_file_path():
+    assert tool_target("NotebookEdit", {"notebook_path": "/w/a.ipynb", "new_source": "print(1)"}) == "/w/a.ipynb"
+    assert tool_target("NotebookEdit", {"file_path": "/w/b.ipynb", "new_source": "x"}) == "/w/b.ipynb"
+    assert "NotebookEdit" in EDIT_TOOLS and "Read" not in EDIT_TOOLS
+
+
+@pytest.mark.parametrize("command,program", [
+    ("git status --short", "git"),
+    ("/usr/bin/git log -p", "git"),
+    ("FOO=1 BAR='a b' make test", "make"),
+    ("  PATH=/x:$PATH ./scripts/run.sh --token abc", "run.sh"),
+    ("pytest -q tests/test_api.py && git commit -m 'x'", "pytest"),
+    ("make&&make install", "make"),
+    ("echo 'unbalanced", "echo"),
+    ("cd /repo; ls", "cd"),
+    ("\"/opt/my tools/bin/tool\" --flag", "tool"),
+])
+def test_bash_gives_the_program_name_only(command, program):
+    assert program_name(command) == program
+    assert tool_target("Bash", {"command": command, "description": "d"}) == program
+
+
+@pytest.mark.parametrize("command", ["", "   ", "A=1 B=2", None, 42])
+def test_a_command_without_a_program_has_no_target(command):
+    assert program_name(command) is None
+
+
+@pytest.mark.parametrize("url,host", [
+    ("https://docs.python.org/3/library/sqlite3.html?x=1#y", "docs.python.org"),
+    ("https://user:pw@Example.COM:8443/path", "example.com"),
+    ("http://[::1]:8080/", "::1"),
+])
+def test_webfetch_gives_the_host_of_its_url(url, host):
+    assert url_host(url) == host
+    assert tool_target("WebFetch", {"url": url, "prompt": "summarise"}) == host
+
+
+@pytest.mark.parametrize("url", ["", "not a url", "mailto:x", None, "http://[::1"])
+def test_a_url_without_a_host_has_no_target(url):
+    assert url_host(url) is None
+
+
+def test_mcp_tools_and_other_tools_have_no_target():
+    assert tool_target("mcp__fs__write_file", {"path": "/etc/hosts", "content": "x"}) is None
+    assert tool_target("mcp__github__create_issue", {"title": "t", "body": "b"}) is None
+    assert tool_target("Task", {"prompt": "do it", "description": "d"}) is None
+    assert tool_target("WebSearch", {"query": "q"}) is None
+    assert tool_target("Grep", {"pattern": "TODO", "path": "src"}) == "src"
+    assert tool_target("Grep", {"pattern": "TODO"}) is None
+    assert tool_target("Read", {"file_path": 7}) is None
+    assert tool_target("Read", "not a dict") is None
+    assert tool_target(None, {"file_path": "/x"}) is None
+
+
+def test_a_long_path_is_cut():
+    got = tool_target("Read", {"file_path": "/" + "a" * 2000})
+    assert len(got) == 500 and got.endswith("…")
