@@ -27,9 +27,17 @@ MODEL_FIELDS = ["model", "tasks", "tokens_in", "tokens_out", "cache_creation_tok
                 "p95_latency_ms", "rated_helpful", "rated_not_helpful", "cost_computed_usd", "cost_reported_usd"]
 TOOL_FIELDS = ["tool", "server", "calls", "failures", "failure_rate", "pending", "avg_ms", "p50_ms", "p95_ms",
                "p99_ms", "max_ms", "waits", "wait_total_ms", "wait_p50_ms", "wait_p95_ms"]
-DAILY_FIELDS = ["date", "tasks", "tokens_in", "tokens_out", "cache_creation_tokens", "cache_read_tokens",
+PERIOD_SUMS = ["tasks", "tokens_in", "tokens_out", "cache_creation_tokens", "cache_read_tokens", "total_tokens",
+               "cost_usd", "unpriced_tasks", "cache_hit_rate", "tool_calls", "tool_failures", "models"]
+DAILY_FIELDS = ["date", *PERIOD_SUMS]
+PERIOD_REPORTS = {"daily": "date", "weekly": "week", "monthly": "month"}  # report -> the key of its rows
+BREAKDOWN_FIELDS = ["model", "tasks", "tokens_in", "tokens_out", "cache_creation_tokens", "cache_read_tokens",
+                    "total_tokens", "cost_usd", "unpriced_tasks", "cache_hit_rate"]
+PROJECT_SUMS = ["sessions", "tasks", "tokens_in", "tokens_out", "cache_creation_tokens", "cache_read_tokens",
                 "total_tokens", "cost_usd", "unpriced_tasks", "cache_hit_rate", "tool_calls", "tool_failures",
-                "models"]
+                "tool_failure_rate", "first_time", "last_time"]
+PROJECT_FIELDS = ["project", "groups", *PROJECT_SUMS]
+GROUP_FIELDS = ["group", "members", *PROJECT_SUMS]
 SUMMARY_FIELDS = ["period", "sessions", "tasks", "tokens_in", "tokens_out", "cache_creation_tokens",
                   "cache_read_tokens", "total_tokens", "cost_usd", "cloud_cost_equivalent", "local_savings_usd",
                   "unpriced_tasks", "cache_hit_rate", "rated_helpful", "rated_not_helpful", "tool_calls",
@@ -63,7 +71,7 @@ COST_NOTES = {
     "calculate": "costs: calculate (computed from the tokens and the price tables)",
     "display": "costs: display (as reported by the source; tasks it did not price count as unpriced)",
 }
-COSTED = ("summary", "sessions", "models", "daily")  # the reports that sum costs say which cost mode they sum
+COSTED = ("summary", "sessions", "models", "daily", "weekly", "monthly", "projects")  # the reports that sum costs say which cost mode they sum
 
 
 def _doc(report: str, body: dict, cost_mode: str | None = None) -> dict:
@@ -200,8 +208,9 @@ def _text(report: str, rows: list[dict], tz) -> str:
     raise ValueError(f"unknown report {report!r}")
 
 
-def render(report: str, engine, f: Filters, tz, fmt: str) -> str:
-    """The report; the ones with costs say which cost mode they sum (JSON: ``cost_mode``; text: a last line)."""
+def render(report: str, engine, f: Filters, tz, fmt: str, opts=None) -> str:
+    """The report; the ones with costs say which cost mode they sum (JSON: ``cost_mode``; text: a last line).
+    ``opts``: headless_periods.Options (--breakdown, --order, the project groups)."""
     if report in ("requests", "conversations"):
         from nexus_tui.headless_requests import render_linked
 
@@ -220,7 +229,14 @@ def render(report: str, engine, f: Filters, tz, fmt: str) -> str:
 
             out = R.to_json({"schema_version": SCHEMA_VERSION, "report": "quota", **orjson.loads(out)})
         return out
-    out = _render(report, engine, f, tz, fmt)
+    if report in PERIOD_REPORTS or report == "projects":
+        from nexus_tui.headless_periods import Options, render_period, render_projects
+
+        opts = opts or Options()
+        out = (render_projects(engine, f, tz, fmt, opts) if report == "projects"
+               else render_period(report, engine, f, tz, fmt, opts))
+    else:
+        out = _render(report, engine, f, tz, fmt)
     if fmt == "text" and report in COSTED:
         out = out.rstrip("\n") + "\n" + COST_NOTES.get(f.cost_mode, f"costs: {f.cost_mode}")
     return out
@@ -252,16 +268,35 @@ def _render(report: str, engine, f: Filters, tz, fmt: str) -> str:
 
 def run_headless(settings: Settings, report: str, *, since=None, until=None, project=None, tz=None,
                  fmt: str = "text", collect: bool = True, cost_mode: str | None = None,
-                 machine: str | None = None) -> int:
-    """Print one report; returns the process exit code (2 for bad arguments or an unusable database)."""
+                 machine: str | None = None, breakdown: bool = False, order: str = "asc",
+                 output: str | None = None) -> int:
+    """Print one report (``tasks``: export every task to ``output`` or stdout); returns the process exit code (2 for
+    bad arguments or an unusable database)."""
+    if breakdown and report not in PERIOD_REPORTS:
+        _err("--breakdown is for the daily, weekly and monthly reports")
+        return 2
+    if report == "tasks" and fmt not in ("csv", "parquet"):
+        _err("--headless tasks exports every task: use --format csv or --format parquet (with --output FILE)")
+        return 2
+    if fmt == "parquet" and report != "tasks":
+        _err("--format parquet is for --headless tasks")
+        return 2
+    if fmt == "parquet" and not output:
+        _err("--format parquet needs --output FILE")
+        return 2
+    if output and report != "tasks":
+        _err("--output is for --headless tasks")
+        return 2
     try:
         zone = local_zone(tz)
     except Exception:
         _err(f"unknown time zone {tz!r} (use an IANA name such as Europe/Berlin or UTC)")
         return 2
     try:
-        f = build_filters(since, until, project, zone).with_(cost_mode=cost_mode or settings.cost_mode,
-                                                             machine=machine or None)
+        from nexus_tui.core.filters import with_project_groups
+
+        f = with_project_groups(build_filters(since, until, project, zone).with_(
+            cost_mode=cost_mode or settings.cost_mode, machine=machine or None), settings.project_groups)
     except ValueError as e:
         _err(str(e))
         return 2
@@ -297,7 +332,14 @@ def run_headless(settings: Settings, report: str, *, since=None, until=None, pro
                 _err(f"ingest: {R.plural(rep.skipped_total, 'skipped line')} ("
                      + ", ".join(f"{k}: {v}" for k, v in rep.skipped.most_common()) + ")")
         try:
-            out = render(report, store.engine, f, zone, fmt)
+            if report == "tasks":
+                from nexus_tui.export import export_tasks
+
+                return export_tasks(store.engine, f, fmt, output)
+            from nexus_tui.headless_periods import Options
+
+            out = render(report, store.engine, f, zone, fmt,
+                         Options(breakdown=breakdown, order=order, groups=settings.project_groups))
         except SQLAlchemyError as e:
             _err(describe_db_error(e, settings.db_url))
             return 2
