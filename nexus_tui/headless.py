@@ -35,7 +35,7 @@ BREAKDOWN_FIELDS = ["model", "tasks", "tokens_in", "tokens_out", "cache_creation
                     "total_tokens", "cost_usd", "unpriced_tasks", "cache_hit_rate"]
 PROJECT_SUMS = ["sessions", "tasks", "tokens_in", "tokens_out", "cache_creation_tokens", "cache_read_tokens",
                 "total_tokens", "cost_usd", "unpriced_tasks", "cache_hit_rate", "tool_calls", "tool_failures",
-                "tool_failure_rate", "first_time", "last_time"]
+                "tool_failure_rate", "first_task", "last_task"]
 PROJECT_FIELDS = ["project", "groups", *PROJECT_SUMS]
 GROUP_FIELDS = ["group", "members", *PROJECT_SUMS]
 SUMMARY_FIELDS = ["period", "sessions", "tasks", "tokens_in", "tokens_out", "cache_creation_tokens",

@@ -89,13 +89,13 @@ def projects_doc(engine, f: Filters, opts: Options) -> dict:
 
     rows, groups = projects(engine, f, opts.groups)
     tot = {k: sum(r[k] for r in rows) for k in PROJECT_SUMS
-           if k not in ("cache_hit_rate", "tool_failure_rate", "first_time", "last_time")}
+           if k not in ("cache_hit_rate", "tool_failure_rate", "first_task", "last_task")}
     from nexus_tui.store.projects import _finish
 
-    firsts = [r["first_time"] for r in rows if r["first_time"]]
-    lasts = [r["last_time"] for r in rows if r["last_time"]]
+    firsts = [r["first_task"] for r in rows if r["first_task"]]
+    lasts = [r["last_task"] for r in rows if r["last_task"]]
     tot = _finish({**tot, "first_ms": None, "last_ms": None})
-    tot["first_time"], tot["last_time"] = (min(firsts) if firsts else None), (max(lasts) if lasts else None)
+    tot["first_task"], tot["last_task"] = (min(firsts) if firsts else None), (max(lasts) if lasts else None)
     return {"projects": [_pick(r, PROJECT_FIELDS) for r in rows], "groups": [_pick(g, GROUP_FIELDS) for g in groups],
             "totals": _pick(tot, PROJECT_SUMS)}
 
@@ -113,10 +113,10 @@ def render_projects(engine, f: Filters, tz, fmt: str, opts: Options) -> str:
     def table(rows, name, tot=None):
         all_rows = [*rows, *([tot] if tot else [])]
         costs = R.usd_column(r["cost_usd"] for r in all_rows)
-        out = R.table([name, "sessions", "tasks", "tokens", "cost", "cache hit", "tool calls", "failed", "last"],
+        out = R.table([name, "sessions", "tasks", "tokens", "cost", "cache hit", "tool calls", "failed", "last task"],
                       [[r.get(name) or "total", R.fmt_int(r["sessions"]), R.fmt_int(r["tasks"]),
                         R.fmt_int(r["total_tokens"]), c, R.fmt_pct(r["cache_hit_rate"]), R.fmt_int(r["tool_calls"]),
-                        R.fmt_int(r["tool_failures"]), _day(r["last_time"], tz)] for r, c in zip(all_rows, costs)])
+                        R.fmt_int(r["tool_failures"]), _day(r["last_task"], tz)] for r, c in zip(all_rows, costs)])
         return _rule_before_last(out) if tot else out
     text = table(rows, "project", {**tot, "project": None})
     if d["groups"]:

@@ -54,14 +54,15 @@ def _finish(d: dict) -> dict:
     d["total_tokens"] = d["tokens_in"] + d["tokens_out"] + d["cache_creation_tokens"] + d["cache_read_tokens"]
     d["cache_hit_rate"] = cache_hit_rate(d["tokens_in"], d["cache_read_tokens"], d["cache_creation_tokens"])
     d["tool_failure_rate"] = round(d["tool_failures"] / d["tool_calls"], 6) if d["tool_calls"] else None
-    d["first_time"] = iso_from_ms(d.pop("first_ms")) if d["first_ms"] is not None else d.pop("first_ms")
-    d["last_time"] = iso_from_ms(d.pop("last_ms")) if d["last_ms"] is not None else d.pop("last_ms")
+    first, last = d.pop("first_ms"), d.pop("last_ms")
+    d["first_task"] = iso_from_ms(first) if first is not None else None
+    d["last_task"] = iso_from_ms(last) if last is not None else None
     return d
 
 
 def session_usage(engine: Engine, f: Filters) -> list[dict]:
-    """Per session active in the range (a task or a tool call in it, under the filters): its project, cwd and
-    sums. Read from the (session, day) rollups and the raw rows at the range's ends."""
+    """Per session active in the range (a task or a tool call in it, under the filters): its project, cwd, sums
+    and the times of its first and last task in range (first_ms, last_ms). Read from the (session, day) rollups and the raw rows at the range's ends."""
     from nexus_tui.store.queries import session_filter, usage_cols_u
 
     sf = session_filter(f)
@@ -71,9 +72,9 @@ def session_usage(engine: Engine, f: Filters) -> list[dict]:
         tasks = {r.session_id: r._mapping for r in conn.execute(
             select(u.c.session_id, *usage_cols_u(u), func.min(u.c.first_ms).label("first_ms"),
                    func.max(u.c.last_ms).label("last_ms")).group_by(u.c.session_id))}
-        tools = {r[0]: (int(r[1] or 0), int(r[2] or 0), r[3], r[4]) for r in conn.execute(
-            select(t.c.session_id, func.sum(t.c.calls), func.coalesce(func.sum(t.c.failures), 0),
-                   func.min(t.c.ts_ms), func.max(t.c.ts_ms)).group_by(t.c.session_id))}
+        tools = {r[0]: (int(r[1] or 0), int(r[2] or 0)) for r in conn.execute(
+            select(t.c.session_id, func.sum(t.c.calls), func.coalesce(func.sum(t.c.failures), 0))
+            .group_by(t.c.session_id))}
         ids = sorted(set(tasks) | set(tools), key=str)
         meta = {}
         for i in range(0, len(ids), 500):
@@ -83,15 +84,12 @@ def session_usage(engine: Engine, f: Filters) -> list[dict]:
     out = []
     for sid in ids:
         m = tasks.get(sid)
-        calls, fails, t0, t1 = tools.get(sid, (0, 0, None, None))
+        calls, fails = tools.get(sid, (0, 0))
         project, cwd = meta.get(sid, (None, None))
         row = {"session_id": sid, "project": project, "cwd": cwd,
                **{k: int(m[k] or 0) if m else 0 for k in SUMS},
                "cost_usd": float(m["cost_usd"] or 0.0) if m else 0.0, "tool_calls": calls, "tool_failures": fails}
-        times = [x for x in (m["first_ms"] if m else None, t0) if x is not None]
-        row["first_ms"] = min(times) if times else None
-        times = [x for x in (m["last_ms"] if m else None, t1) if x is not None]
-        row["last_ms"] = max(times) if times else None
+        row["first_ms"], row["last_ms"] = (m["first_ms"], m["last_ms"]) if m else (None, None)  # tasks' times
         out.append(row)
     return out
 
