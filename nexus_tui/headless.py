@@ -18,7 +18,7 @@ from nexus_tui.core.filters import Filters, local_zone, parse_bound
 SCHEMA_VERSION = 2  # 2: documents are objects with schema_version; tool_errors -> tool_failures; error_rate ->
 #                      failed_operation_rate; summary.top_models/top_tools rows are models/tools rows
 
-SESSION_FIELDS = ["session_id", "machine", "cli_tool", "project", "cwd", "git_branch", "persona", "start_time",
+SESSION_FIELDS = ["session_id", "title", "title_source", "machine", "cli_tool", "project", "cwd", "git_branch", "persona", "start_time",
                   "end_time", "duration_ms", "models", "tasks", "tokens_in", "tokens_out", "cache_creation_tokens",
                   "cache_read_tokens", "total_tokens", "cost_usd", "unpriced_tasks", "cache_hit_rate",
                   "avg_latency_ms", "subagents", "tool_calls", "tool_failures", "rated_helpful", "rated_not_helpful"]
@@ -115,7 +115,15 @@ def rows_of(report: str, engine, f: Filters, tz) -> tuple[list[dict], list[str]]
     from nexus_tui.store import queries as Q
 
     if report == "sessions":
-        return [_pick(_session_row(r), SESSION_FIELDS) for r in Q.sessions(engine, f).rows], SESSION_FIELDS
+        from nexus_tui.store.titles import fallback, titles
+
+        rows = Q.sessions(engine, f).rows
+        with engine.connect() as conn:
+            named = titles(conn, [r["session_id"] for r in rows]) if rows else {}
+        for r in rows:  # the session's title line, else its project and start time (title_source null)
+            r["title"], r["title_source"] = named.get(r["session_id"]) or (
+                fallback(r["project"] or r["cwd"], r["start_ms"], tz), None)
+        return [_pick(_session_row(r), SESSION_FIELDS) for r in rows], SESSION_FIELDS
     if report == "models":
         return [_pick(r, MODEL_FIELDS) for r in _models_rows(engine, f)], MODEL_FIELDS
     if report == "tools":
@@ -123,6 +131,10 @@ def rows_of(report: str, engine, f: Filters, tz) -> tuple[list[dict], list[str]]
     if report == "daily":
         return [_pick(r, DAILY_FIELDS) for r in Q.daily(engine, f, tz)], DAILY_FIELDS
     raise ValueError(f"unknown report {report!r}")
+
+
+def _clip(text: str, width: int) -> str:
+    return text if len(text) <= width else text[:width - 1] + "…"
 
 
 def _local(iso: str | None, tz, end: bool = False) -> str:
@@ -170,15 +182,15 @@ def _text(report: str, rows: list[dict], tz) -> str:
     if report == "sessions":
         start = [datetime.fromisoformat(r["start_time"]).astimezone(tz).strftime("%Y-%m-%d %H:%M")
                  if r["start_time"] else "-" for r in rows]
-        body = R.table(["start", "session", "project", "models", "duration", "tasks", "in", "out", "cache w",
+        body = R.table(["start", "session", "title", "project", "models", "duration", "tasks", "in", "out", "cache w",
                         "cache r", "cost", "tool calls", "failed"],
-                       [[st, r["session_id"][:8], (r["project"] or "-")[:24],
+                       [[st, r["session_id"][:8], _clip(R.strip_controls(r["title"]), 40), (r["project"] or "-")[:24],
                          ",".join(m.replace("claude-", "") for m in r["models"])[:34], R.fmt_ms(r["duration_ms"]),
                          R.fmt_int(r["tasks"]), R.fmt_int(r["tokens_in"]), R.fmt_int(r["tokens_out"]),
                          R.fmt_int(r["cache_creation_tokens"]), R.fmt_int(r["cache_read_tokens"]), c,
                          R.fmt_int(r["tool_calls"]), R.fmt_int(r["tool_failures"])]
                         for st, r, c in zip(start, rows, R.usd_column(r["cost_usd"] for r in rows))],
-                       right=set(range(4, 13)))
+                       right=set(range(5, 14)))
         return body + f"\n{R.plural(len(rows), 'session')}" + unpriced
     if report == "models":
         costs = R.usd_column(r["cost_usd"] for r in rows)

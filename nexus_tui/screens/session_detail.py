@@ -139,7 +139,12 @@ class SessionDetailScreen(RatingMixin, InsightScreen):
         if u["cloud_cost_equivalent"] and abs(u["cloud_cost_equivalent"] - u["cost_usd"]) > 1e-9:
             cost += f"   cloud equivalent {fmt_usd(u['cloud_cost_equivalent'])}"
         shown = f" (first {len(tasks):,} listed)" if len(tasks) < u["tasks"] else ""
+        from nexus_tui.core.report import strip_controls
+
+        title = strip_controls(head.get("title")) or None
         lines = [
+            _field("Title", escape(title) + (f" [dim]({head['title_source']})[/dim]" if title else "")
+                   if title else "[dim]none recorded (project and start time below)[/dim]"),
             _field("Session ID", escape(head["id"])),
             _field("CLI", f"{escape(head['cli_tool'] or '-')} {escape(head['cli_version'] or '')}   "
                    f"[b]Persona[/b] {escape(head['persona'] or '-')}   [b]Mode[/b] {escape(head['nexus_mode'] or '-')}"),

@@ -16,11 +16,13 @@ from nexus_tui.widgets.keyed_table import KeyedTable
 
 PAGE = 200  # rows per page: only one page is ever in memory, whatever the number of sessions
 SORTS = ["start", "cost", "tokens", "tasks", "duration", "errors"]
-COLUMNS = [("start", "Start"), ("dur", "Duration"), ("cli", "CLI"), ("project", "Project"), ("persona", "Persona"),
+COLUMNS = [("start", "Start"), ("dur", "Duration"), ("cli", "CLI"), ("title", "Title"), ("project", "Project"),
+           ("persona", "Persona"),
            ("models", "Models"), ("tasks", "Tasks"), ("tokens", "Tokens"), ("cost", "Cost"),
            ("errors", "Tool failures"), ("rating", "Rating"), ("id", "Session")]
+TITLE_WIDTH = 28  # a session's title line (store/titles.py), else its project; the project column goes first
 RIGHT = {"dur", "tasks", "tokens", "cost", "errors"}
-DROP = ["id", "rating", "persona", "cli", "models", "dur", "project"]  # narrow: these go first; tasks… stay
+DROP = ["id", "rating", "persona", "cli", "project", "models", "dur"]  # narrow: these go first; the title, tasks… stay
 SORT_COLUMN = {"start": "start", "duration": "dur", "tasks": "tasks", "tokens": "tokens", "cost": "cost",
                "errors": "errors"}
 COLUMN_SORT = {v: k for k, v in SORT_COLUMN.items()}
@@ -37,6 +39,10 @@ def models_text(models: list[str], width: int = 26) -> str:
             return (out or n[: width - 4]) + f" +{len(names) - i}"
         out += piece
     return out
+
+
+def _short(text: str, width: int) -> str:
+    return text if len(text) <= width else text[:width - 1] + "…"
 
 
 class SessionsScreen(InsightScreen):
@@ -80,10 +86,16 @@ class SessionsScreen(InsightScreen):
             page = Q.sessions(self.engine, self.filters, limit=PAGE, offset=(page.total - 1) // PAGE * PAGE, **args)
         in_db = U.session_count(self.engine) if not page.total else None
         proxied = U.proxied_sessions(self.engine, [r["session_id"] for r in page.rows]) if page.rows else set()
-        return page, in_db, proxied
+        from nexus_tui.store.titles import titles
+
+        with self.engine.connect() as conn:
+            named = titles(conn, [r["session_id"] for r in page.rows]) if page.rows else {}
+        return page, in_db, proxied, named
 
     def show(self, data) -> None:
-        page, in_db, proxied = data
+        from nexus_tui.core.report import strip_controls
+
+        page, in_db, proxied, named = data
         self.total = page.total
         self.page_start = page.offset
         table = self.query_one("#sessions", KeyedTable)
@@ -94,6 +106,8 @@ class SessionsScreen(InsightScreen):
             rows.append((r["session_id"], [
                 local_time(self.app, r["start_ms"]), fmt_duration(r["duration_ms"]),
                 (r["cli_tool"] or "-") + (PROXY_MARK if r["session_id"] in proxied else ""),
+                _short(strip_controls(named[r["session_id"]][0]) if r["session_id"] in named else
+                       (r["project"] or "-"), TITLE_WIDTH),
                 (r["project"] or "-")[:22], r["persona"] or "", models_text(r["models"]),
                 fmt_int(r["tasks"]), fmt_int(r["total_tokens"]), cost, fmt_int(r["tool_errors"]),
                 rating_summary(r["rated_helpful"], r["rated_not_helpful"]), r["session_id"][:13]]))

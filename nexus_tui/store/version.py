@@ -4,4 +4,5 @@ SQLAlchemy or the schema (``collect.parsing.Ahead.nothing_to_read``)."""
 PROXY_SCHEMA_VERSION = 6  # the recording proxy's task columns, quota_snapshots, link_keys
 QUOTA_SCHEMA_VERSION = 7  # the status line's session columns, quota_snapshots.machine
 MACHINE_SCHEMA_VERSION = 8  # the machine columns and the machines table
-SCHEMA_VERSION = 8
+TITLES_SCHEMA_VERSION = 9  # message_uuids and title_lines: session titles (store/titles.py)
+SCHEMA_VERSION = 9
