@@ -142,9 +142,8 @@ class SessionDetailScreen(RatingMixin, InsightScreen):
         from nexus_tui.core.report import strip_controls
 
         title = strip_controls(head.get("title")) or None
-        lines = [
-            _field("Title", escape(title) + (f" [dim]({head['title_source']})[/dim]" if title else "")
-                   if title else "[dim]none recorded (project and start time below)[/dim]"),
+        lines = [  # the title line when the session has one (else the project and time below name it)
+            *([_field("Title", f"{escape(title)} [dim]({head['title_source']})[/dim]")] if title else []),
             _field("Session ID", escape(head["id"])),
             _field("CLI", f"{escape(head['cli_tool'] or '-')} {escape(head['cli_version'] or '')}   "
                    f"[b]Persona[/b] {escape(head['persona'] or '-')}   [b]Mode[/b] {escape(head['nexus_mode'] or '-')}"),

@@ -16,13 +16,13 @@ from nexus_tui.widgets.keyed_table import KeyedTable
 
 PAGE = 200  # rows per page: only one page is ever in memory, whatever the number of sessions
 SORTS = ["start", "cost", "tokens", "tasks", "duration", "errors"]
-COLUMNS = [("start", "Start"), ("dur", "Duration"), ("cli", "CLI"), ("title", "Title"), ("project", "Project"),
+COLUMNS = [("start", "Start"), ("dur", "Duration"), ("cli", "CLI"), ("project", "Title / project"),
            ("persona", "Persona"),
            ("models", "Models"), ("tasks", "Tasks"), ("tokens", "Tokens"), ("cost", "Cost"),
            ("errors", "Tool failures"), ("rating", "Rating"), ("id", "Session")]
-TITLE_WIDTH = 28  # a session's title line (store/titles.py), else its project; the project column goes first
+TITLE_WIDTH = 26  # the project column shows the session's title (store/titles.py), else its project
 RIGHT = {"dur", "tasks", "tokens", "cost", "errors"}
-DROP = ["id", "rating", "persona", "cli", "project", "models", "dur"]  # narrow: these go first; the title, tasks… stay
+DROP = ["id", "rating", "persona", "cli", "models", "dur", "project"]  # narrow: these go first; tasks… stay
 SORT_COLUMN = {"start": "start", "duration": "dur", "tasks": "tasks", "tokens": "tokens", "cost": "cost",
                "errors": "errors"}
 COLUMN_SORT = {v: k for k, v in SORT_COLUMN.items()}
@@ -107,8 +107,7 @@ class SessionsScreen(InsightScreen):
                 local_time(self.app, r["start_ms"]), fmt_duration(r["duration_ms"]),
                 (r["cli_tool"] or "-") + (PROXY_MARK if r["session_id"] in proxied else ""),
                 _short(strip_controls(named[r["session_id"]][0]) if r["session_id"] in named else
-                       (r["project"] or "-"), TITLE_WIDTH),
-                (r["project"] or "-")[:22], r["persona"] or "", models_text(r["models"]),
+                       (r["project"] or "-"), TITLE_WIDTH), r["persona"] or "", models_text(r["models"]),
                 fmt_int(r["tasks"]), fmt_int(r["total_tokens"]), cost, fmt_int(r["tool_errors"]),
                 rating_summary(r["rated_helpful"], r["rated_not_helpful"]), r["session_id"][:13]]))
         arrow = " ↓" if self.descending else " ↑"
