@@ -20,7 +20,7 @@ COLUMNS = [("start", "Start"), ("dur", "Duration"), ("cli", "CLI"), ("project", 
            ("persona", "Persona"),
            ("models", "Models"), ("tasks", "Tasks"), ("tokens", "Tokens"), ("cost", "Cost"),
            ("errors", "Tool failures"), ("rating", "Rating"), ("id", "Session")]
-TITLE_WIDTH = 26  # the project column shows the session's title (store/titles.py), else its project
+TITLE_WIDTH = 22  # the project column shows the session's title (store/titles.py), else its project
 RIGHT = {"dur", "tasks", "tokens", "cost", "errors"}
 DROP = ["id", "rating", "persona", "cli", "models", "dur", "project"]  # narrow: these go first; tasks… stay
 SORT_COLUMN = {"start": "start", "duration": "dur", "tasks": "tasks", "tokens": "tokens", "cost": "cost",
