@@ -344,6 +344,10 @@ class Reader:
         from nexus_tui.store import queries as Q
 
         f = _filters(since, until, project, self.tz, self.cost_mode)
+        if self.settings is not None:  # a project group's name matches its members ([projects] groups)
+            from nexus_tui.core.filters import with_project_groups
+
+            f = with_project_groups(f, self.settings.project_groups)
         s = Q.summary(self.engine, f)
         groups = None
         if group_by == "model":

@@ -199,3 +199,28 @@ def test_bad_project_groups_are_refused_naming_the_key(tmp_path, groups, needle)
     (tmp_path / "nexus" / "insights.toml").write_text(f"[projects]\n{groups}\n")
     r = run(tmp_path, "--headless", "summary", "--no-collect", check=False)
     assert r.returncode == 2 and "[projects] groups" in r.stderr and needle in r.stderr
+
+
+def test_the_mcp_tools_and_the_dashboard_take_a_group_name_too(fx):
+    from zoneinfo import ZoneInfo
+
+    from nexus_tui.app import NexusApp
+    from nexus_tui.config import load_settings
+    from nexus_tui.core.filters import Filters
+    from nexus_tui.mcp_serve import Reader
+    from tests.helpers import store_at
+
+    settings = load_settings(fx / "nexus")
+    assert settings.project_groups == {"client-spot": ("spotter",), "empty": ("no-such-project",)}
+    store = store_at(fx / "nexus" / "insights.db")
+    try:
+        got, _text = Reader(store.engine, settings, ZoneInfo("UTC"), str(fx)).usage_summary(project="client-spot")
+        want = doc(fx, "summary", "--project", "spotter")
+        assert (got.sessions, got.tasks) == (want["sessions"], want["tasks"])
+        app = NexusApp(settings, store)
+        app.set_filters(Filters(project="client-spot"))
+        assert app.filters.project_members == ("spotter",)
+        app.set_filters(Filters(project="spotter"))
+        assert app.filters.project_members == ()
+    finally:
+        store.close()
