@@ -21,7 +21,8 @@ SCHEMA_VERSION = 2  # 2: documents are objects with schema_version; tool_errors 
 SESSION_FIELDS = ["session_id", "title", "title_source", "machine", "cli_tool", "project", "cwd", "git_branch", "persona", "start_time",
                   "end_time", "duration_ms", "models", "tasks", "tokens_in", "tokens_out", "cache_creation_tokens",
                   "cache_read_tokens", "total_tokens", "cost_usd", "unpriced_tasks", "cache_hit_rate",
-                  "avg_latency_ms", "subagents", "tool_calls", "tool_failures", "rated_helpful", "rated_not_helpful"]
+                  "avg_latency_ms", "subagents", "tool_calls", "tool_failures", "rated_helpful", "rated_not_helpful",
+                  "tokens_per_minute"]
 MODEL_FIELDS = ["model", "tasks", "tokens_in", "tokens_out", "cache_creation_tokens", "cache_read_tokens",
                 "total_tokens", "cost_usd", "cost_share", "unpriced_tasks", "cache_hit_rate", "avg_latency_ms",
                 "p95_latency_ms", "rated_helpful", "rated_not_helpful", "cost_computed_usd", "cost_reported_usd"]
@@ -123,6 +124,9 @@ def rows_of(report: str, engine, f: Filters, tz) -> tuple[list[dict], list[str]]
         for r in rows:  # the session's title line, else its project and start time (title_source null)
             r["title"], r["title_source"] = named.get(r["session_id"]) or (
                 fallback(r["project"] or r["cwd"], r["start_ms"], tz), None)
+            # the session's burn rate: its tokens over its span (null under a minute: too short to mean a rate)
+            dur = r.get("duration_ms") or 0
+            r["tokens_per_minute"] = round(r["total_tokens"] / (dur / 60_000), 1) if dur >= 60_000 else None
         return [_pick(_session_row(r), SESSION_FIELDS) for r in rows], SESSION_FIELDS
     if report == "models":
         return [_pick(r, MODEL_FIELDS) for r in _models_rows(engine, f)], MODEL_FIELDS
@@ -183,14 +187,15 @@ def _text(report: str, rows: list[dict], tz) -> str:
         start = [datetime.fromisoformat(r["start_time"]).astimezone(tz).strftime("%Y-%m-%d %H:%M")
                  if r["start_time"] else "-" for r in rows]
         body = R.table(["start", "session", "title", "project", "models", "duration", "tasks", "in", "out", "cache w",
-                        "cache r", "cost", "tool calls", "failed"],
+                        "cache r", "cost", "tool calls", "failed", "tok/min"],
                        [[st, r["session_id"][:8], _clip(R.strip_controls(r["title"]), 40), (r["project"] or "-")[:24],
                          ",".join(m.replace("claude-", "") for m in r["models"])[:34], R.fmt_ms(r["duration_ms"]),
                          R.fmt_int(r["tasks"]), R.fmt_int(r["tokens_in"]), R.fmt_int(r["tokens_out"]),
                          R.fmt_int(r["cache_creation_tokens"]), R.fmt_int(r["cache_read_tokens"]), c,
-                         R.fmt_int(r["tool_calls"]), R.fmt_int(r["tool_failures"])]
+                         R.fmt_int(r["tool_calls"]), R.fmt_int(r["tool_failures"]),
+                         R.fmt_int(r["tokens_per_minute"])]
                         for st, r, c in zip(start, rows, R.usd_column(r["cost_usd"] for r in rows))],
-                       right=set(range(5, 14)))
+                       right=set(range(5, 15)))
         return body + f"\n{R.plural(len(rows), 'session')}" + unpriced
     if report == "models":
         costs = R.usd_column(r["cost_usd"] for r in rows)

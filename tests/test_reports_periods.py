@@ -224,3 +224,17 @@ def test_the_mcp_tools_and_the_dashboard_take_a_group_name_too(fx):
         assert app.filters.project_members == ()
     finally:
         store.close()
+
+
+def test_tokens_per_minute_is_the_sessions_tokens_over_its_span(fx):
+    rows = doc(fx, "sessions")["sessions"]
+    seen = 0
+    for r in rows:
+        span_min = (datetime.fromisoformat(r["end_time"].replace("Z", "+00:00"))
+                    - datetime.fromisoformat(r["start_time"].replace("Z", "+00:00"))).total_seconds() / 60
+        if span_min < 1:
+            assert r["tokens_per_minute"] is None
+        else:
+            seen += 1
+            assert r["tokens_per_minute"] == pytest.approx(r["total_tokens"] / span_min, abs=0.06)
+    assert seen >= 3
