@@ -106,8 +106,8 @@ class SessionsScreen(InsightScreen):
             rows.append((r["session_id"], [
                 local_time(self.app, r["start_ms"]), fmt_duration(r["duration_ms"]),
                 (r["cli_tool"] or "-") + (PROXY_MARK if r["session_id"] in proxied else ""),
-                _short(strip_controls(named[r["session_id"]][0]) if r["session_id"] in named else
-                       (r["project"] or "-"), TITLE_WIDTH), r["persona"] or "", models_text(r["models"]),
+                _short(strip_controls(named[r["session_id"]][0]), TITLE_WIDTH) if r["session_id"] in named else
+                (r["project"] or "-")[:TITLE_WIDTH], r["persona"] or "", models_text(r["models"]),
                 fmt_int(r["tasks"]), fmt_int(r["total_tokens"]), cost, fmt_int(r["tool_errors"]),
                 rating_summary(r["rated_helpful"], r["rated_not_helpful"]), r["session_id"][:13]]))
         arrow = " ↓" if self.descending else " ↑"
