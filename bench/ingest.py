@@ -130,7 +130,7 @@ def main() -> None:
         with open(victim, "ab") as f:
             f.write(orjson.dumps(line) + b"\n")
         appends.append(run_cli(home, claude, "ingest"))
-        assert "1 tasks" in appends[-1][2], appends[-1][2]
+        assert "1 task " in appends[-1][2], appends[-1][2]  # "new: 1 session, 1 task (0 updated)"
     append, append_rss, append_out, _ = min(appends)
 
     def row(name, secs, rss=None, mbytes=mb):

@@ -20,7 +20,7 @@ from textual.widgets import Static
 
 from nexus_tui.collect.collector import Collector, CollectorThread, PassReport
 from nexus_tui.config import Settings
-from nexus_tui.core.filters import Filters, local_zone, preset
+from nexus_tui.core.filters import Filters, local_zone, preset, with_project_groups
 from nexus_tui.core.fmt import plural
 from nexus_tui.messages import FiltersChanged, StoreChanged, TaskRated
 from nexus_tui.screens.base import InsightScreen
@@ -113,7 +113,8 @@ class NexusApp(App):
         self.tzname = tz or "local time"
         self.demo = demo
         # the starting range and filters; the cost mode ([pricing] cost_mode) is kept through every filter change
-        self.filters = (filters if filters is not None else Filters()).with_(cost_mode=settings.cost_mode)
+        self.filters = with_project_groups((filters if filters is not None else Filters()).with_(
+            cost_mode=settings.cost_mode), getattr(settings, "project_groups", None))
         self.selected_session: str | None = None
         self.rating_undo: list[tuple[str, int | None]] = []  # (task id, rating before), touched by the rating worker
         self._rating_ops: deque[tuple] = deque()
@@ -397,7 +398,7 @@ class NexusApp(App):
 
     # ------------------------------------------------------------ filters
     def set_filters(self, f: Filters) -> None:
-        self.filters = f
+        self.filters = with_project_groups(f, getattr(self.settings, "project_groups", None))  # a group's name
         self.post_message(FiltersChanged())
 
     def action_cycle_range(self) -> None:

@@ -8,8 +8,8 @@ import click
 
 from nexus_tui import __version__
 
-REPORTS = ("summary", "sessions", "models", "tools", "daily", "efficiency", "requests", "conversations",
-           "quota", "errors", "audit")
+REPORTS = ("summary", "sessions", "models", "tools", "daily", "weekly", "monthly", "projects", "efficiency",
+           "requests", "conversations", "quota", "errors", "audit", "tasks")
 
 
 def _fail(msg: str) -> None:
@@ -56,7 +56,13 @@ def _open(settings):
 @click.option("--until", metavar="DATE", help="End date, inclusive (YYYY-MM-DD or ISO time).")
 @click.option("--project", metavar="P", help="Only this project (name or part of its path).")
 @click.option("--tz", metavar="ZONE", help="Time zone for days and dates (default: local).")
-@click.option("--format", "fmt", type=click.Choice(["text", "json", "csv"]), default="text", show_default=True)
+@click.option("--format", "fmt", type=click.Choice(["text", "json", "csv", "parquet"]), default="text",
+              show_default=True, help="parquet: --headless tasks only (needs the parquet extra).")
+@click.option("--breakdown", is_flag=True, help="daily/weekly/monthly: a row per model inside each period.")
+@click.option("--order", type=click.Choice(["asc", "desc"]), default="asc", show_default=True,
+              help="daily/weekly/monthly: oldest (asc) or newest (desc) period first.")
+@click.option("--output", "output", metavar="FILE", type=click.Path(dir_okay=False),
+              help="--headless tasks: write the export to FILE (private, 0600).")
 @click.option("--no-collect", is_flag=True, help="Report on the database as it is; skip the ingest pass.")
 @click.option("--cost-mode", type=click.Choice(["auto", "calculate", "display"]), default=None,
               help="Costs: the source's own figure where the cache-write split is unknown, else ours (auto); ours "
@@ -77,8 +83,8 @@ def _open(settings):
                    "else dark).")
 @click.version_option(__version__, prog_name="nexus-insights")
 @click.pass_context
-def main(ctx, home, db, claude_dirs, lunaroute_dirs, report, since, until, project, tz, fmt, no_collect, cost_mode,
-         machine, session_id, component, kind, tool, search, demo, compact, theme):
+def main(ctx, home, db, claude_dirs, lunaroute_dirs, report, since, until, project, tz, fmt, breakdown, order,
+         output, no_collect, cost_mode, machine, session_id, component, kind, tool, search, demo, compact, theme):
     """nexus-insights: which model did what, how long it took, what it cost, which tools fail."""
     ctx.ensure_object(dict)
     ctx.obj.update(home=home, db=db, claude_dirs=claude_dirs, lunaroute_dirs=lunaroute_dirs)
@@ -99,7 +105,8 @@ def main(ctx, home, db, claude_dirs, lunaroute_dirs, report, since, until, proje
 
         opts = {"session_id": session_id, "component": component, "kind": kind, "tool": tool, "search": search}
         sys.exit(run_headless(_settings(ctx), report, since=since, until=until, project=project, tz=tz,
-                              fmt=fmt, collect=not no_collect, cost_mode=cost_mode, machine=machine, opts=opts))
+                              fmt=fmt, collect=not no_collect, cost_mode=cost_mode, machine=machine, opts=opts,
+                              breakdown=breakdown, order=order, output=output))
     if not _stdout_is_terminal():  # a pipe or a file: a full-screen app would write escape codes into it, forever
         if demo:
             click.echo("nexus-insights: the dashboard needs a terminal (standard output is not one); "

@@ -162,6 +162,23 @@ def _int_range(lo: int, hi: int) -> Callable[[Any], int]:
     return check
 
 
+def _groups(v) -> dict[str, tuple[str, ...]]:
+    """``[projects] groups = { clientA = ["repo1", "repo2"] }``: group name -> its member projects (a project name
+    or a part of a cwd, matched as ``--project`` matches one)."""
+    if not isinstance(v, dict):
+        raise ValueError('expected a table of group = ["project", ...], e.g. { clientA = ["repo1", "repo2"] }')
+    out = {}
+    for name, members in v.items():
+        if not name.strip():
+            raise ValueError("a group needs a non-empty name")
+        members = [members] if isinstance(members, str) else members
+        if (not isinstance(members, list) or not members
+                or not all(isinstance(m, str) and m.strip() for m in members)):
+            raise ValueError(f"group {name!r}: expected a project or a list of projects (non-empty strings)")
+        out[name.strip()] = tuple(dict.fromkeys(m.strip() for m in members))
+    return out
+
+
 @dataclass(frozen=True)
 class Key:
     attr: str | None  # the Settings attribute it sets (None: validated, read from raw by its user)
@@ -180,6 +197,7 @@ SECTIONS: dict[str, dict[str, Key]] = {
     "alerts": {"enabled": Key("alerts_enabled", _bool), "bell": Key("alert_bell", _bool),
                "desktop": Key("alert_desktop", _bool), "command": Key("alert_command", _text),
                "thresholds": Key("alert_thresholds", _thresholds)},
+    "projects": {"groups": Key("project_groups", _groups)},
     "quota": {"history_days": Key("quota_history_days", _int_range(1, 400))},
     "ui": {"theme": Key("ui_theme", _choice(("light", "dark", "auto")))},
     "proxy": {"enabled": Key("proxy_enabled", _bool), "host": Key("proxy_host", _text),
@@ -219,6 +237,8 @@ class Settings:
     alert_command: str | None = None  # run with the alert as JSON on stdin
     quota_history_days: int = 35  # [quota] history_days: past windows shown
     ui_theme: str = "auto"  # [ui] theme: light | dark | auto (from COLORFGBG; core/theme.py)
+    # [projects] groups: name -> member projects; every project filter accepts a group's name (core/filters.py)
+    project_groups: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
     @property
     def logs_dir(self) -> Path:

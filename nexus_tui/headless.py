@@ -18,18 +18,27 @@ from nexus_tui.core.filters import Filters, local_zone, parse_bound
 SCHEMA_VERSION = 2  # 2: documents are objects with schema_version; tool_errors -> tool_failures; error_rate ->
 #                      failed_operation_rate; summary.top_models/top_tools rows are models/tools rows
 
-SESSION_FIELDS = ["session_id", "machine", "cli_tool", "project", "cwd", "git_branch", "persona", "start_time",
+SESSION_FIELDS = ["session_id", "title", "title_source", "machine", "cli_tool", "project", "cwd", "git_branch", "persona", "start_time",
                   "end_time", "duration_ms", "models", "tasks", "tokens_in", "tokens_out", "cache_creation_tokens",
                   "cache_read_tokens", "total_tokens", "cost_usd", "unpriced_tasks", "cache_hit_rate",
-                  "avg_latency_ms", "subagents", "tool_calls", "tool_failures", "rated_helpful", "rated_not_helpful"]
+                  "avg_latency_ms", "subagents", "tool_calls", "tool_failures", "rated_helpful", "rated_not_helpful",
+                  "tokens_per_minute"]
 MODEL_FIELDS = ["model", "tasks", "tokens_in", "tokens_out", "cache_creation_tokens", "cache_read_tokens",
                 "total_tokens", "cost_usd", "cost_share", "unpriced_tasks", "cache_hit_rate", "avg_latency_ms",
                 "p95_latency_ms", "rated_helpful", "rated_not_helpful", "cost_computed_usd", "cost_reported_usd"]
 TOOL_FIELDS = ["tool", "server", "calls", "failures", "failure_rate", "pending", "avg_ms", "p50_ms", "p95_ms",
                "p99_ms", "max_ms", "waits", "wait_total_ms", "wait_p50_ms", "wait_p95_ms"]
-DAILY_FIELDS = ["date", "tasks", "tokens_in", "tokens_out", "cache_creation_tokens", "cache_read_tokens",
+PERIOD_SUMS = ["tasks", "tokens_in", "tokens_out", "cache_creation_tokens", "cache_read_tokens", "total_tokens",
+               "cost_usd", "unpriced_tasks", "cache_hit_rate", "tool_calls", "tool_failures", "models"]
+DAILY_FIELDS = ["date", *PERIOD_SUMS]
+PERIOD_REPORTS = {"daily": "date", "weekly": "week", "monthly": "month"}  # report -> the key of its rows
+BREAKDOWN_FIELDS = ["model", "tasks", "tokens_in", "tokens_out", "cache_creation_tokens", "cache_read_tokens",
+                    "total_tokens", "cost_usd", "unpriced_tasks", "cache_hit_rate"]
+PROJECT_SUMS = ["sessions", "tasks", "tokens_in", "tokens_out", "cache_creation_tokens", "cache_read_tokens",
                 "total_tokens", "cost_usd", "unpriced_tasks", "cache_hit_rate", "tool_calls", "tool_failures",
-                "models"]
+                "tool_failure_rate", "first_task", "last_task"]
+PROJECT_FIELDS = ["project", "groups", *PROJECT_SUMS]
+GROUP_FIELDS = ["group", "members", *PROJECT_SUMS]
 SUMMARY_FIELDS = ["period", "sessions", "tasks", "tokens_in", "tokens_out", "cache_creation_tokens",
                   "cache_read_tokens", "total_tokens", "cost_usd", "cloud_cost_equivalent", "local_savings_usd",
                   "unpriced_tasks", "cache_hit_rate", "rated_helpful", "rated_not_helpful", "tool_calls",
@@ -71,7 +80,7 @@ COST_NOTES = {
     "display": "costs: display (as reported by the source; tasks it did not price count as unpriced)",
 }
 # the reports that sum costs say which cost mode they sum
-COSTED = ("summary", "sessions", "models", "daily", "efficiency")
+COSTED = ("summary", "sessions", "models", "daily", "weekly", "monthly", "projects", "efficiency")
 
 
 def _doc(report: str, body: dict, cost_mode: str | None = None) -> dict:
@@ -192,7 +201,18 @@ def rows_of(report: str, engine, f: Filters, tz) -> tuple[list[dict], list[str]]
     from nexus_tui.store import queries as Q
 
     if report == "sessions":
-        return [_pick(_session_row(r), SESSION_FIELDS) for r in Q.sessions(engine, f).rows], SESSION_FIELDS
+        from nexus_tui.store.titles import fallback, titles
+
+        rows = Q.sessions(engine, f).rows
+        with engine.connect() as conn:
+            named = titles(conn, [r["session_id"] for r in rows]) if rows else {}
+        for r in rows:  # the session's title line, else its project and start time (title_source null)
+            r["title"], r["title_source"] = named.get(r["session_id"]) or (
+                fallback(r["project"] or r["cwd"], r["start_ms"], tz), None)
+            # the session's burn rate: its tokens over its span (null under a minute: too short to mean a rate)
+            dur = r.get("duration_ms") or 0
+            r["tokens_per_minute"] = round(r["total_tokens"] / (dur / 60_000), 1) if dur >= 60_000 else None
+        return [_pick(_session_row(r), SESSION_FIELDS) for r in rows], SESSION_FIELDS
     if report == "models":
         return [_pick(r, MODEL_FIELDS) for r in _models_rows(engine, f)], MODEL_FIELDS
     if report == "tools":
@@ -200,6 +220,10 @@ def rows_of(report: str, engine, f: Filters, tz) -> tuple[list[dict], list[str]]
     if report == "daily":
         return [_pick(r, DAILY_FIELDS) for r in Q.daily(engine, f, tz)], DAILY_FIELDS
     raise ValueError(f"unknown report {report!r}")
+
+
+def _clip(text: str, width: int) -> str:
+    return text if len(text) <= width else text[:width - 1] + "…"
 
 
 def _local(iso: str | None, tz, end: bool = False) -> str:
@@ -247,15 +271,16 @@ def _text(report: str, rows: list[dict], tz) -> str:
     if report == "sessions":
         start = [datetime.fromisoformat(r["start_time"]).astimezone(tz).strftime("%Y-%m-%d %H:%M")
                  if r["start_time"] else "-" for r in rows]
-        body = R.table(["start", "session", "project", "models", "duration", "tasks", "in", "out", "cache w",
-                        "cache r", "cost", "tool calls", "failed"],
-                       [[st, r["session_id"][:8], (r["project"] or "-")[:24],
+        body = R.table(["start", "session", "title", "project", "models", "duration", "tasks", "in", "out", "cache w",
+                        "cache r", "cost", "tool calls", "failed", "tok/min"],
+                       [[st, r["session_id"][:8], _clip(R.strip_controls(r["title"]), 40), (r["project"] or "-")[:24],
                          ",".join(m.replace("claude-", "") for m in r["models"])[:34], R.fmt_ms(r["duration_ms"]),
                          R.fmt_int(r["tasks"]), R.fmt_int(r["tokens_in"]), R.fmt_int(r["tokens_out"]),
                          R.fmt_int(r["cache_creation_tokens"]), R.fmt_int(r["cache_read_tokens"]), c,
-                         R.fmt_int(r["tool_calls"]), R.fmt_int(r["tool_failures"])]
+                         R.fmt_int(r["tool_calls"]), R.fmt_int(r["tool_failures"]),
+                         R.fmt_int(r["tokens_per_minute"])]
                         for st, r, c in zip(start, rows, R.usd_column(r["cost_usd"] for r in rows))],
-                       right=set(range(4, 13)))
+                       right=set(range(5, 15)))
         return body + f"\n{R.plural(len(rows), 'session')}" + unpriced
     if report == "models":
         costs = R.usd_column(r["cost_usd"] for r in rows)
@@ -286,10 +311,11 @@ def _text(report: str, rows: list[dict], tz) -> str:
 
 
 def render(report: str, engine, f: Filters, tz, fmt: str, opts: dict | None = None,
-           extra: tuple[str, ...] = ()) -> str:
+           extra: tuple[str, ...] = (), periods=None) -> str:
     """The report; the ones with costs say which cost mode they sum (JSON: ``cost_mode``; text: a last line).
     ``opts``: the errors and audit reports' own options (session, component, kind, tool, search); ``extra``: more
-    file-changing tool names for the efficiency report ([efficiency] file_changing_tools)."""
+    file-changing tool names for the efficiency report ([efficiency] file_changing_tools); ``periods``:
+    headless_periods.Options (--breakdown, --order, the project groups) for daily/weekly/monthly/projects."""
     if report in ("errors", "audit"):
         from nexus_tui.headless_audit import render_audit, render_errors
         from nexus_tui.store.errors import ErrorQuery
@@ -323,6 +349,12 @@ def render(report: str, engine, f: Filters, tz, fmt: str, opts: dict | None = No
         d = efficiency_doc(engine, f, extra)
         out = R.to_json(d) if fmt == "json" else (R.to_csv(d["efficiency"], EFFICIENCY_FIELDS) if fmt == "csv"
                                                    else _efficiency_text(d))
+    elif report in PERIOD_REPORTS or report == "projects":
+        from nexus_tui.headless_periods import Options, render_period, render_projects
+
+        periods = periods or Options()
+        out = (render_projects(engine, f, tz, fmt, periods) if report == "projects"
+               else render_period(report, engine, f, tz, fmt, periods))
     else:
         out = _render(report, engine, f, tz, fmt)
     if fmt == "text" and report in COSTED:
@@ -356,16 +388,35 @@ def _render(report: str, engine, f: Filters, tz, fmt: str) -> str:
 
 def run_headless(settings: Settings, report: str, *, since=None, until=None, project=None, tz=None,
                  fmt: str = "text", collect: bool = True, cost_mode: str | None = None,
-                 machine: str | None = None, opts: dict | None = None) -> int:
-    """Print one report; returns the process exit code (2 for bad arguments or an unusable database)."""
+                 machine: str | None = None, opts: dict | None = None, breakdown: bool = False, order: str = "asc",
+                 output: str | None = None) -> int:
+    """Print one report (``tasks``: export every task to ``output`` or stdout); returns the process exit code (2 for
+    bad arguments or an unusable database)."""
+    if breakdown and report not in PERIOD_REPORTS:
+        _err("--breakdown is for the daily, weekly and monthly reports")
+        return 2
+    if report == "tasks" and fmt not in ("csv", "parquet"):
+        _err("--headless tasks exports every task: use --format csv or --format parquet (with --output FILE)")
+        return 2
+    if fmt == "parquet" and report != "tasks":
+        _err("--format parquet is for --headless tasks")
+        return 2
+    if fmt == "parquet" and not output:
+        _err("--format parquet needs --output FILE")
+        return 2
+    if output and report != "tasks":
+        _err("--output is for --headless tasks")
+        return 2
     try:
         zone = local_zone(tz)
     except Exception:
         _err(f"unknown time zone {tz!r} (use an IANA name such as Europe/Berlin or UTC)")
         return 2
     try:
-        f = build_filters(since, until, project, zone).with_(cost_mode=cost_mode or settings.cost_mode,
-                                                             machine=machine or None)
+        from nexus_tui.core.filters import with_project_groups
+
+        f = with_project_groups(build_filters(since, until, project, zone).with_(
+            cost_mode=cost_mode or settings.cost_mode, machine=machine or None), settings.project_groups)
     except ValueError as e:
         _err(str(e))
         return 2
@@ -403,7 +454,14 @@ def run_headless(settings: Settings, report: str, *, since=None, until=None, pro
         from nexus_tui.headless_audit import ReportArgumentError
 
         try:
-            out = render(report, store.engine, f, zone, fmt, opts, extra=file_changing_tools(settings))
+            if report == "tasks":
+                from nexus_tui.export import export_tasks
+
+                return export_tasks(store.engine, f, fmt, output)
+            from nexus_tui.headless_periods import Options
+
+            out = render(report, store.engine, f, zone, fmt, opts, extra=file_changing_tools(settings),
+                         periods=Options(breakdown=breakdown, order=order, groups=settings.project_groups))
         except SQLAlchemyError as e:
             _err(describe_db_error(e, settings.db_url))
             return 2

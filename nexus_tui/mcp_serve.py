@@ -165,7 +165,10 @@ class SubAgent(BaseModel):
 class SessionDetail(Tokens):
     found: bool
     session_id: str | None
-    title: str | None = Field(default=None, description="The session's project and start time (local)")
+    title: str | None = Field(default=None, description="The session's title (its custom, AI or summary title line), "
+                                                       "else its project and start time (local)")
+    title_source: str | None = Field(default=None, description="Where the title comes from: custom, ai, summary; "
+                                                              "null: project and start time")
     matched: str | None = Field(default=None, description="How the session was chosen: id, prefix, latest, current")
     candidates: list[str] = Field(default_factory=list, description="Sessions an ambiguous prefix matches")
     project: str | None = None
@@ -341,6 +344,10 @@ class Reader:
         from nexus_tui.store import queries as Q
 
         f = _filters(since, until, project, self.tz, self.cost_mode)
+        if self.settings is not None:  # a project group's name matches its members ([projects] groups)
+            from nexus_tui.core.filters import with_project_groups
+
+            f = with_project_groups(f, self.settings.project_groups)
         s = Q.summary(self.engine, f)
         groups = None
         if group_by == "model":
@@ -499,9 +506,9 @@ class Reader:
                 why += f". {EMPTY_HINT}"
             return SessionDetail(found=False, session_id=None, candidates=candidates, **_tokens({})), why
         u = h["usage"]
-        title = f"{h['project'] or h['cwd'] or '-'} {_local(h['start_ms'], self.tz) or ''}".strip()
+        title = h["title"] or f"{h['project'] or h['cwd'] or '-'} {_local(h['start_ms'], self.tz) or ''}".strip()
         out = SessionDetail(
-            found=True, session_id=sid, title=title, matched=how, project=h["project"], cwd=h["cwd"],
+            found=True, session_id=sid, title=title, title_source=h["title_source"], matched=how, project=h["project"], cwd=h["cwd"],
             git_branch=h["git_branch"], cli_tool=h["cli_tool"], start_time=iso_from_ms(h["start_ms"]),
             end_time=iso_from_ms(h["end_ms"]),
             duration_ms=(h["end_ms"] - h["start_ms"]) if h["end_ms"] is not None and h["start_ms"] is not None

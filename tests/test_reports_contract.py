@@ -19,7 +19,9 @@ from nexus_tui.core import report as R
 from tests.conftest import REPO, copy_cc_tree
 from tests.helpers import store_at
 
-REPORTS = ("summary", "sessions", "models", "tools", "daily", "efficiency")
+REPORTS = ("summary", "sessions", "models", "tools", "daily", "weekly", "monthly", "projects", "efficiency")
+GOLDEN_ARGS = {"monthly": ("--breakdown",)}  # the golden monthly shows the per-model rows (docs list their keys)
+GROUPS_TOML = '[projects]\ngroups = { client-spot = ["spotter"], empty = ["no-such-project"] }\n'
 GOLDEN = REPO / "tests" / "golden"
 RANGE = ("--tz", "UTC", "--since", "2025-06-01", "--until", "2026-02-28")
 UPDATE = os.environ.get("NEXUS_UPDATE_GOLDEN") == "1"  # regenerate: NEXUS_UPDATE_GOLDEN=1 pytest this file
@@ -41,6 +43,8 @@ def run(tmp: Path, *args, check=True):
 def fx(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("contract")
     copy_cc_tree(tmp / "claude")
+    (tmp / "nexus").mkdir()
+    (tmp / "nexus" / "insights.toml").write_text(GROUPS_TOML)
     run(tmp, "ingest")
     return tmp
 
@@ -53,7 +57,7 @@ def out(tmp, name, fmt, *extra) -> str:
 @pytest.mark.parametrize("fmt", ["json", "csv", "txt"])
 @pytest.mark.parametrize("name", REPORTS)
 def test_reports_equal_their_golden_files(fx, name, fmt):
-    got = out(fx, name, "text" if fmt == "txt" else fmt, *RANGE)
+    got = out(fx, name, "text" if fmt == "txt" else fmt, *RANGE, *GOLDEN_ARGS.get(name, ()))
     path = GOLDEN / f"{name}.{fmt}"
     if UPDATE:
         path.parent.mkdir(exist_ok=True)
@@ -100,7 +104,7 @@ def test_summary_top_rows_are_rows_of_the_models_and_tools_reports(fx):
 
 
 def test_csv_headers_are_the_json_fields(fx):
-    for name in ("sessions", "models", "tools", "daily", "efficiency"):
+    for name in ("sessions", "models", "tools", "daily", "weekly", "projects", "efficiency"):
         rows = json.loads((GOLDEN / f"{name}.json").read_text())[name]
         header = (GOLDEN / f"{name}.csv").read_text().splitlines()[0].split(",")
         assert header == list(rows[0])
@@ -198,7 +202,7 @@ def test_control_characters_from_data_are_escaped_in_every_report(tmp_path):
             seen_escape |= "\\x1b" in r.stdout or "\\u001b" in r.stdout
             if fmt == "json":  # escaped, not lost: the data reads back as it was
                 strings = _strings(json.loads(r.stdout))
-                assert any(EVIL in v for v in strings) or name in ("daily", "summary"), name
+                assert any(EVIL in v for v in strings) or name in ("daily", "weekly", "monthly", "summary"), name
     assert seen_escape
     tools = json.loads(run(tmp_path, "--headless", "tools", "--format", "json", "--no-collect").stdout)["tools"]
     assert any(EVIL in (t["tool"] or "") + (t["server"] or "") for t in tools)

@@ -20,7 +20,7 @@ from nexus_tui.core.fmt import money_column
 from nexus_tui.core.report import fmt_int, fmt_pct, fmt_usd
 from nexus_tui.core.scoring import DAY_MS, HOUR_MS, is_file_changing, period_bounds
 from nexus_tui.messages import StoreChanged
-from nexus_tui.screens.tiers import DIMS, row_cells
+from nexus_tui.screens.tiers import DIMS, project_rows, row_cells
 from nexus_tui.screens.tools import tool_cells
 from nexus_tui.store import analytics as A
 from nexus_tui.store import open_store
@@ -365,7 +365,7 @@ async def test_tiers_tables_equal_the_usage_report_for_every_dimension(tmp_path)
                 await pilot.press("d")
                 await settle(app, pilot)
             assert screen.dim == dim
-            rows = Q.usage_by(engine, app.filters, dim)
+            rows = project_rows(engine, app.filters) if dim == "project" else Q.usage_by(engine, app.filters, dim)
             costs = money_column([r["cost_usd"] for r in rows])  # one precision for the column
             assert cells(screen.query_one(f"#dim-{dim}")) == [row_cells(dim, r, c) for r, c in zip(rows, costs)]
             assert sum(r["tasks"] for r in rows) == s["tasks"]
@@ -375,6 +375,12 @@ async def test_tiers_tables_equal_the_usage_report_for_every_dimension(tmp_path)
             tier2 = conn.execute(text("SELECT count(*), sum(cost_usd) FROM tasks WHERE tier = 'Tier 2'")).one()
         agent = {r[0]: r for r in cells(screen.query_one("#dim-agent"))}
         assert agent["main"][1] == fmt_int(main) and agent["sub-agent"][1] == fmt_int(s["tasks"] - main)
+        project = {r[0]: r for r in cells(screen.query_one("#dim-project"))}
+        with engine.connect() as conn:  # by hand: the tasks of each project's sessions, straight from the rows
+            by_project = dict(conn.execute(text(
+                "SELECT COALESCE(s.project, s.cwd, '-'), count(*) FROM tasks t JOIN sessions s ON s.id = t.session_id "
+                "GROUP BY 1")).all())
+        assert {k: v[1] for k, v in project.items()} == {k: fmt_int(v) for k, v in by_project.items()}
         tier = {r[0]: r for r in cells(screen.query_one("#dim-tier"))}
         assert tier["Tier 2"][1] == fmt_int(tier2[0])
         assert float(tier["Tier 2"][6].rstrip("*").lstrip("$").replace(",", "")) == pytest.approx(tier2[1], abs=0.005)
@@ -396,6 +402,12 @@ async def test_tiers_by_hand(tmp_path):
         assert model["claude-sonnet-4-5"][6:10] == [fmt_usd(1.6), "100.0%", "2.0s", "3.0s"]
         # cache hit = 23,000 cache read / (6,000 + 23,000 + 2,500)
         assert model["claude-sonnet-4-5"][10] == fmt_pct(23_000 / 31_500)
+        await pilot.press("d")  # by project today: alpha (s1: t1, t2, t3 = $1.00) and beta (s2: t4 = $0.60)
+        await settle(app, pilot)
+        project = {r[0]: r for r in cells(screen.query_one("#dim-project"))}
+        assert {k: (v[1], v[6], v[7]) for k, v in project.items()} == {
+            "alpha": ("3", "$1.00", fmt_pct(1.0 / 1.6)), "beta": ("1", "$0.60", fmt_pct(0.6 / 1.6))}
+        assert list(project) == ["alpha", "beta"]  # by cost
         for _ in range(3):
             await pilot.press("d")
             await settle(app, pilot)

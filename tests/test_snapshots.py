@@ -27,7 +27,7 @@ CASES = [
     ("timeline", ("2",)), ("timeline_by_model", ("2", "m")), ("timeline_7_days", ("2", "range:7d")),
     ("costs", ("3",)), ("costs_month", ("3", "p")),
     ("efficiency", ("4",)), ("efficiency_no_change", ("4", "z")),
-    ("tiers", ("5",)), ("tiers_by_tier", ("5", "d", "d", "d", "d")),
+    ("tiers", ("5",)), ("tiers_by_tier", ("5", "d", "d", "d", "d", "d")),
     ("tools", ("6",)), ("tools_server", ("6", "tab")), ("tool_failures", ("6", "down", "down", "enter")),
 ]
 

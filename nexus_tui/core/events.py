@@ -266,6 +266,9 @@ class Batch:
     quota_snapshots: list[dict] = field(default_factory=list)  # rows for quota_snapshots (first of an id wins)
     # conversation-linking keys of recorded requests: {"task_id", "hashes", "response_keys"} (store/linking.py)
     links: list[dict] = field(default_factory=list)
+    # session titles (store/titles.py): ("uuid", message uuid, session id, ts_ms) of transcript messages, and
+    # ("title", line id, kind summary|custom|ai, title, leaf uuid, session id, line offset)
+    titles: list[tuple] = field(default_factory=list)
     skipped: dict[str, int] = field(default_factory=dict)
     lines: int = 0
 
@@ -283,19 +286,21 @@ class Batch:
         self.session_stats.extend(other.session_stats)
         self.quota_snapshots.extend(other.quota_snapshots)
         self.links.extend(other.links)
+        self.titles.extend(other.titles)
         for k, v in other.skipped.items():
             self.skip(k, v)
         self.lines += other.lines
 
     def is_empty(self) -> bool:
         return not (self.sessions or self.tasks or self.tool_uses or self.tool_results or self.routing
-                    or self.errors or self.ratings or self.session_stats or self.quota_snapshots or self.links)
+                    or self.errors or self.ratings or self.session_stats or self.quota_snapshots or self.links
+                    or self.titles)
 
     def __reduce__(self):
         # Pickled compactly (a parser worker hands batches to the writer's process): each record as a tuple of its
         # fields, rebuilt with its constructor; about 4x cheaper than pickling the slotted records one by one.
         return _unpack_batch, (tuple(_pack(getattr(self, n)) for n in _RECORD_LISTS), self.session_stats,
-                               self.skipped, self.lines, self.quota_snapshots, self.links)
+                               self.skipped, self.lines, self.quota_snapshots, self.links, self.titles)
 
 
 _RECORD_LISTS = ("sessions", "tasks", "tool_uses", "tool_results", "routing", "errors", "ratings")
@@ -328,6 +333,6 @@ def _unpack(packed) -> list:
 
 
 def _unpack_batch(lists: tuple, session_stats: list, skipped: dict, lines: int, quota_snapshots=(),
-                  links=()) -> Batch:
+                  links=(), titles=()) -> Batch:
     return Batch(*map(_unpack, lists), session_stats=session_stats, skipped=skipped, lines=lines,
-                 quota_snapshots=list(quota_snapshots), links=list(links))
+                 quota_snapshots=list(quota_snapshots), links=list(links), titles=list(titles))

@@ -24,9 +24,19 @@ class Filters:
     range_name: str = "all"
     machine: str | None = None  # a machine's id or name (docs/teams.md): its sessions only
     cost_mode: str = "auto"  # auto | calculate | display: which cost the reports sum (store/rollup.py cost_expr)
+    # when ``project`` names a project group ([projects] groups in insights.toml): its members, each matched as a
+    # project is (name, or part of the cwd); set by ``with_project_groups``
+    project_members: tuple[str, ...] = ()
 
     def with_(self, **kw) -> "Filters":
         return replace(self, **kw)
+
+
+def with_project_groups(f: Filters, groups: dict[str, tuple[str, ...]] | None) -> Filters:
+    """``f`` with ``project_members`` set from the project groups when its project is a group's name (a group
+    name wins over a project of the same name), else cleared."""
+    members = tuple((groups or {}).get(f.project, ())) if f.project else ()
+    return f if members == f.project_members else replace(f, project_members=members)
 
 
 def local_zone(name: str | None = None) -> tzinfo:

@@ -84,7 +84,7 @@ def fold_batch(batch: Batch) -> Batch:
                  tool_uses=_first_of_each(batch.tool_uses), tool_results=_first_of_each(batch.tool_results),
                  routing=batch.routing, errors=batch.errors, ratings=batch.ratings,
                  session_stats=batch.session_stats, skipped=batch.skipped, lines=batch.lines,
-                 quota_snapshots=batch.quota_snapshots, links=batch.links)
+                 quota_snapshots=batch.quota_snapshots, links=batch.links, titles=batch.titles)
 
 
 def _first_of_each(records: list) -> list:

@@ -42,6 +42,13 @@ def safe(s) -> str:
     return "".join(_escape(c) if _dangerous(c) else c for c in s)
 
 
+def strip_controls(s) -> str:
+    """``s`` without the code points ``safe`` would escape (control, bidi and invisible format characters): for
+    free text such as a session title, shown on a terminal as its readable characters only."""
+    s = "" if s is None else str(s)
+    return s if s.isprintable() else "".join(c for c in s if not _dangerous(c))
+
+
 _BREAKS = re.compile(r"\s*[\r\n\t]+\s*")
 
 

@@ -77,6 +77,9 @@ class FiltersScreen(ModalScreen[Filters | None]):
             sel = self.query_one(f"#{name}", Select)
             cur = getattr(self.filters, name)
             values = list(choices.get(name, []))
+            if name == "project":  # project groups ([projects] groups in insights.toml) first: a name filters them all
+                groups = list(getattr(self.app.settings, "project_groups", None) or {})
+                values = groups + [v for v in values if v not in groups]
             if cur and cur not in values:
                 values.insert(0, cur)
             value = sel.value

@@ -252,7 +252,11 @@ class SessionDetailScreen(RatingMixin, InsightScreen):
         if u["cloud_cost_equivalent"] and abs(u["cloud_cost_equivalent"] - u["cost_usd"]) > 1e-9:
             cost += f"   cloud equivalent {fmt_usd(u['cloud_cost_equivalent'])}"
         shown = f" (first {len(tasks):,} listed)" if len(tasks) < u["tasks"] else ""
-        lines = [
+        from nexus_tui.core.report import strip_controls
+
+        title = strip_controls(head.get("title")) or None
+        lines = [  # the title line when the session has one (else the project and time below name it)
+            *([_field("Title", f"{escape(title)} [dim]({head['title_source']})[/dim]")] if title else []),
             _field("Session ID", escape(head["id"])),
             _field("CLI", f"{escape(head['cli_tool'] or '-')} {escape(head['cli_version'] or '')}   "
                    f"[b]Persona[/b] {escape(head['persona'] or '-')}   [b]Mode[/b] {escape(head['nexus_mode'] or '-')}"),

@@ -17,10 +17,12 @@ from nexus_tui.widgets.keyed_table import KeyedTable
 
 PAGE = 200  # rows per page: only one page is ever in memory, whatever the number of sessions
 SORTS = ["start", "cost", "tokens", "tasks", "duration", "errors"]
-COLUMNS = [("start", "Start"), ("dur", "Duration"), ("cli", "CLI"), ("machine", "Machine"), ("project", "Project"),
+COLUMNS = [("start", "Start"), ("dur", "Duration"), ("cli", "CLI"), ("machine", "Machine"),
+           ("project", "Title / project"),
            ("persona", "Persona"),
            ("models", "Models"), ("tasks", "Tasks"), ("tokens", "Tokens"), ("cost", "Cost"),
            ("errors", "Tool failures"), ("rating", "Rating"), ("id", "Session")]
+TITLE_WIDTH = 22  # the project column shows the session's title (store/titles.py), else its project
 RIGHT = {"dur", "tasks", "tokens", "cost", "errors"}
 DROP = ["id", "rating", "persona", "cli", "machine", "models", "dur", "project"]  # narrow: these go first; tasks… stay
 SORT_COLUMN = {"start": "start", "duration": "dur", "tasks": "tasks", "tokens": "tokens", "cost": "cost",
@@ -39,6 +41,10 @@ def models_text(models: list[str], width: int = 26) -> str:
             return (out or n[: width - 4]) + f" +{len(names) - i}"
         out += piece
     return out
+
+
+def _short(text: str, width: int) -> str:
+    return text if len(text) <= width else text[:width - 1] + "…"
 
 
 class SessionsScreen(InsightScreen):
@@ -83,10 +89,16 @@ class SessionsScreen(InsightScreen):
         in_db = U.session_count(self.engine) if not page.total else None
         proxied = U.proxied_sessions(self.engine, [r["session_id"] for r in page.rows]) if page.rows else set()
         names = machine_names(self.engine)  # a column only when several machines write to this database
-        return page, in_db, proxied, names
+        from nexus_tui.store.titles import titles
+
+        with self.engine.connect() as conn:
+            named = titles(conn, [r["session_id"] for r in page.rows]) if page.rows else {}
+        return page, in_db, proxied, names, named
 
     def show(self, data) -> None:
-        page, in_db, proxied, names = data
+        from nexus_tui.core.report import strip_controls
+
+        page, in_db, proxied, names, named = data
         table = self.query_one("#sessions", KeyedTable)
         table.hide(() if len(names) > 1 else {"machine"})
         self.total = page.total
@@ -99,7 +111,8 @@ class SessionsScreen(InsightScreen):
                 local_time(self.app, r["start_ms"]), fmt_duration(r["duration_ms"]),
                 (r["cli_tool"] or "-") + (PROXY_MARK if r["session_id"] in proxied else ""),
                 names.get(r["machine"], r["machine"] or "-")[:16],
-                (r["project"] or "-")[:22], r["persona"] or "", models_text(r["models"]),
+                _short(strip_controls(named[r["session_id"]][0]), TITLE_WIDTH) if r["session_id"] in named else
+                (r["project"] or "-")[:TITLE_WIDTH], r["persona"] or "", models_text(r["models"]),
                 fmt_int(r["tasks"]), fmt_int(r["total_tokens"]), cost, fmt_int(r["tool_errors"]),
                 rating_summary(r["rated_helpful"], r["rated_not_helpful"]), r["session_id"][:13]]))
         arrow = " ↓" if self.descending else " ↑"

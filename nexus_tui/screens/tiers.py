@@ -19,8 +19,8 @@ from nexus_tui.store import ui_queries as U
 from nexus_tui.widgets.chart import ShareChart
 from nexus_tui.widgets.keyed_table import KeyedTable
 
-DIMS = [("model", "model"), ("routing", "routing"), ("persona", "persona"), ("agent", "agent"), ("tier", "tier"),
-        ("source", "source"), ("cli_tool", "CLI tool")]
+DIMS = [("model", "model"), ("project", "project"), ("routing", "routing"), ("persona", "persona"),
+        ("agent", "agent"), ("tier", "tier"), ("source", "source"), ("cli_tool", "CLI tool")]
 COLUMNS = [("key", "Value"), ("tasks", "Tasks"), ("in", "Input"), ("out", "Output"), ("cw", "Cache write"),
            ("cr", "Cache read"), ("cost", "Cost"), ("share", "Share of cost"), ("avg", "Avg latency"),
            ("p95", "p95 latency"), ("hit", "Cache hit")]
@@ -31,6 +31,7 @@ NOTES = {
     "tier": "The orchestrator's tier label (tasks.tier, e.g. Tier 1..4) where a source records one; (none) otherwise.",
     "routing": "cloud = a hosted model; local = a model on this machine (cost 0, cloud equivalent on Costs).",
     "persona": "The persona the session or task ran as, where the source records one.",
+    "project": "A session's project (else its folder); project groups ([projects] groups): --headless projects.",
 }
 NONE_LABEL = "(none)"
 
@@ -44,6 +45,16 @@ def row_cells(dim: str, r: dict, cost: str | None = None) -> list[str]:
             fmt_int(r["tokens_out"]), fmt_int(r["cache_creation_tokens"]), fmt_int(r["cache_read_tokens"]),
             cost + ("*" if r["unpriced_tasks"] else ""), fmt_pct(r["cost_share"]),
             fmt_ms(r["avg_latency_ms"]), fmt_ms(r["p95_latency_ms"]), fmt_pct(r["cache_hit_rate"])]
+
+
+def project_rows(engine, f) -> list[dict]:
+    """The projects report's rows (store/projects.py) in the shape of ``usage_by``'s (latency: not per project)."""
+    from nexus_tui.store.projects import projects
+
+    rows, _groups = projects(engine, f)
+    total = sum(r["cost_usd"] for r in rows)
+    return [{**r, "cost_share": r["cost_usd"] / total if total else None, "avg_latency_ms": None,
+             "p95_latency_ms": None} for r in rows]
 
 
 class TiersScreen(InsightScreen):
@@ -89,7 +100,8 @@ class TiersScreen(InsightScreen):
         self.run_query(self.fetch_dim, dim, tag=f"dim:{dim}")  # one worker group per table: none drops another
 
     def fetch_dim(self, dim: str) -> dict:
-        rows = Q.usage_by(self.engine, self.filters, dim)
+        rows = project_rows(self.engine, self.filters) if dim == "project" else Q.usage_by(self.engine, self.filters,
+                                                                                          dim)
         return {"dim": dim, "rows": rows, "in_db": None if rows else U.session_count(self.engine)}
 
     def show_query(self, tag: str, data) -> None:

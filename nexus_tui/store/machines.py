@@ -18,7 +18,7 @@ from nexus_tui.store.engine import upsert, write_tx
 from nexus_tui.store.schema import Machine
 
 # the columns holding an id of this machine's rows (or one referring to them), per kind of Prepared rows
-ID_COLUMNS = ("id", "session_id", "task_id", "tool_use_id", "request_id", "parent_request_id",
+ID_COLUMNS = ("id", "session_id", "task_id", "tool_use_id", "request_id", "parent_request_id", "leaf_uuid",
               "parent_task_request_id", "conversation_id", "branch_id")
 # the tables whose rows carry the machine column (filled for rows stored before version 8 when the home registers)
 MACHINE_TABLES = ("sessions", "tasks", "tool_calls", "errors", "ingest_cursors")

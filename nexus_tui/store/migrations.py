@@ -119,7 +119,8 @@ def _rebuild_rollups(conn) -> None:
 MIGRATIONS = {2: [_add_missing, _backfill_v2], 3: [_add_missing], 4: [_add_missing, _rebuild_rollups],
               5: [_add_missing, _rebuild_rollups, _redact_stored], PROXY_SCHEMA_VERSION: [_add_missing, _link_schema],
               QUOTA_SCHEMA_VERSION: [_add_missing],               MACHINE_SCHEMA_VERSION: [_add_missing],
-              TARGET_SCHEMA_VERSION: [_add_target]}
+              TARGET_SCHEMA_VERSION: [_add_target],
+              TITLES_SCHEMA_VERSION: [_add_missing]}  # message_uuids and title_lines (filled as transcripts are read)
 
 
 MIGRATION_LOCK_KEY = 0x6E6578_7573  # "nexus": the PostgreSQL advisory lock every migrating process takes first

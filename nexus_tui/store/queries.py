@@ -32,9 +32,10 @@ _BUCKET_MS = 900_000  # 15 minutes: every time zone offset is a multiple of it
 
 def _session_conds(f: Filters) -> list:
     c = []
-    if f.project:
-        like = f"%{f.project}%"
-        c.append(or_(S.c.project == f.project, S.c.cwd.like(like)))
+    if f.project:  # a project, or a project group's members (store/projects.py)
+        from nexus_tui.store.projects import project_cond
+
+        c.append(project_cond(S, f))
     if f.persona:
         c.append(S.c.persona == f.persona)
     if f.cli_tool:

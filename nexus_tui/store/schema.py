@@ -489,5 +489,33 @@ class Machine(SQLModel, table=True):
     last_seen_ms: int | None = _big()
 
 
+class MessageUuid(SQLModel, table=True):
+    """Where a transcript message sits: its uuid (``id``) and session (version 9). Claude Code's ``summary`` lines name
+    the session they title only by the uuid of its leaf message (``leafUuid``), which may be in another file and
+    arrive before or after the summary; the title is resolved when read (store/titles.py). A uuid seen in two
+    sessions keeps the smaller session id, so the result does not depend on the order files are read."""
+
+    __tablename__ = "message_uuids"
+
+    id: str = Field(primary_key=True)
+    session_id: str = Field(nullable=False, index=True)
+    ts_ms: int | None = _big()
+
+
+class TitleLine(SQLModel, table=True):
+    """A session title line (version 9): ``summary`` (``leaf_uuid`` names the session), ``custom`` (``/rename``:
+    ``custom-title``) or ``ai`` (``ai-title``) with their ``session_id``. ``id``: file and offset of the line."""
+
+    __tablename__ = "title_lines"
+
+    id: str = Field(primary_key=True)
+    kind: str = Field(nullable=False)
+    title: str = Field(nullable=False)
+    leaf_uuid: str | None = Field(default=None, index=True)
+    session_id: str | None = Field(default=None, index=True)
+    line_offset: int | None = _big()  # the later line of a file wins among a session's custom / ai titles
+
+
 TABLES = [Session, Task, RoutingDecision, ToolCall, ErrorEvent, IngestCursor, SessionStat, TaskRollup, ToolRollup,
-          TaskHour, ToolHour, TaskDay, ToolDay, TaskSessionDay, ToolSessionDay, RollupDirty, QuotaSnapshot, Machine, SchemaVersion]
+          TaskHour, ToolHour, TaskDay, ToolDay, TaskSessionDay, ToolSessionDay, RollupDirty, QuotaSnapshot, Machine, MessageUuid, TitleLine,
+          SchemaVersion]

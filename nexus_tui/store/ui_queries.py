@@ -49,6 +49,9 @@ def session_header(engine: Engine, session_id: str) -> dict | None:
                                              .group_by(T.c.model).order_by(func.count().desc(), T.c.model))]
         statuses = dict(conn.execute(select(T.c.status, func.count()).where(T.c.session_id == session_id)
                                      .group_by(T.c.status)).all())
+        from nexus_tui.store.titles import title_of  # the session's title line, if any (store/titles.py)
+
+        d["title"], d["title_source"] = title_of(conn, session_id) or (None, None)
     d["usage"] = usage
     d["tool_calls"], d["tool_errors"] = int(tools[0]), int(tools[1])
     d["subagents"] = {a: int(n) for a, n in agents}

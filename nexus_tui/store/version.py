@@ -5,4 +5,5 @@ PROXY_SCHEMA_VERSION = 6  # the recording proxy's task columns, quota_snapshots,
 QUOTA_SCHEMA_VERSION = 7  # the status line's session columns, quota_snapshots.machine
 MACHINE_SCHEMA_VERSION = 8  # the machine columns and the machines table
 TARGET_SCHEMA_VERSION = 9  # tool_calls.target (the audit trail's file, program or host)
-SCHEMA_VERSION = 9
+TITLES_SCHEMA_VERSION = 10  # message_uuids and title_lines: session titles (store/titles.py)
+SCHEMA_VERSION = 10

@@ -22,7 +22,8 @@ from nexus_tui.core.events import Batch, iso_from_ms
 from nexus_tui.core.merge import PROXY_FIELDS, fold_sessions, fold_tasks, fold_tool_calls
 from nexus_tui.store import rollup
 from nexus_tui.store.engine import upsert, write_tx
-from nexus_tui.store.schema import ErrorEvent, IngestCursor, RoutingDecision, Session, Task, ToolCall
+from nexus_tui.store.schema import (ErrorEvent, IngestCursor, MessageUuid, RoutingDecision, Session, Task, TitleLine,
+                                     ToolCall)
 
 _CHUNK = 500
 
@@ -396,6 +397,10 @@ def prepare(batch: Batch) -> Prepared:
             merged = latest.setdefault((row["session_id"], row["source"]), {})
             merged.update({k: v for k, v in row.items() if v is not None})  # later values win, gaps keep earlier
         p.rows["session_stats"] = [_layout(SessionStat.__table__, r) for r in latest.values()]
+    if batch.titles:  # session titles (store/titles.py)
+        from nexus_tui.store.titles import prepare_rows
+
+        p.rows.update(prepare_rows(batch.titles))
     if batch.quota_snapshots:
         from nexus_tui.store.schema import QuotaSnapshot
 
@@ -570,6 +575,10 @@ class Writer:
             _executemany_tuples(conn, "quota_snapshots",
                                 lambda c: upsert(c, qt).on_conflict_do_nothing(index_elements=["id"]), qt,
                                 rows["quota_snapshots"])
+        if rows.get("message_uuids") or rows.get("title_lines"):
+            from nexus_tui.store.titles import write_rows
+
+            write_rows(conn, rows, _executemany_tuples)
         qi = _pos("tasks", "quality_rating")
         rated = [r[0] for r in rows.get("tasks", ()) if r[qi] is not None]
         if rated:  # tasks that arrive with a rating change their tool calls' useful-change counts
@@ -635,7 +644,8 @@ class Writer:
 
 _KIND_TABLES: dict[str, str] = {"sessions": "sessions", "tasks": "tasks", "tool_use": "tool_calls",
                                 "tool_result": "tool_calls", "routing": "routing_decisions", "errors": "errors",
-                                "session_stats": "session_stats", "quota_snapshots": "quota_snapshots"}
+                                "session_stats": "session_stats", "quota_snapshots": "quota_snapshots",
+                                "message_uuids": "message_uuids", "title_lines": "title_lines"}
 _RELABEL: dict[str, tuple[list[int], int | None]] = {}
 
 
@@ -685,7 +695,8 @@ def _relabel(p: Prepared, machine: str, prefix: str) -> Prepared:
 _INT_MIN, _INT_MAX = -(2**63), 2**63 - 1
 _BAD_TEXT = re.compile("[\x00\ud800-\udfff]")
 _KIND_TABLE = {"sessions": Session, "tasks": Task, "tool_use": ToolCall, "tool_result": ToolCall,
-               "routing": RoutingDecision, "errors": ErrorEvent}
+               "routing": RoutingDecision, "errors": ErrorEvent, "message_uuids": MessageUuid,
+               "title_lines": TitleLine}
 
 
 def _text(v) -> str | None:
@@ -832,7 +843,9 @@ def _coerce_field(typ: str, v):
 def sanitize_batch(batch: Batch, dropped: dict) -> Batch:
     """A copy of ``batch`` whose records hold values of their declared types (else the record is dropped when the
     field is required, or the value becomes None); for a batch ``prepare`` could not lay out."""
-    out = Batch(skipped=dict(batch.skipped), lines=batch.lines, links=list(batch.links))
+    out = Batch(skipped=dict(batch.skipped), lines=batch.lines, links=list(batch.links),
+                titles=[t for t in batch.titles if isinstance(t, tuple) and t and all(
+                    v is None or isinstance(v, (str, int)) for v in t)])
     for name in ("sessions", "tasks", "tool_uses", "tool_results", "routing", "errors", "ratings"):
         kept = getattr(out, name)
         for rec in getattr(batch, name):

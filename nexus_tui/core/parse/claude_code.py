@@ -36,6 +36,11 @@ _KNOWN_TYPES = frozenset({"user", "assistant", "system", "summary", "progress", 
                           "pr-link", "agent-setting", "custom-title", "tag", "mode"})
 
 
+# title lines and the key holding their title (FORMATS.md: summary verified on the real fixtures; custom-title and
+# ai-title as public readers of Claude Code's transcripts show them, not yet seen in our samples)
+_TITLE_TYPES = {"summary": "summary", "custom-title": "customTitle", "ai-title": "aiTitle"}
+
+
 @lru_cache(maxsize=1024)
 def _semver(version: str) -> bool:
     return _SEMVER.match(version) is not None
@@ -152,6 +157,29 @@ class _Parser:
         if len(r) > _RECENT:
             del r[next(iter(r))]
 
+    def title_line(self, d: dict, typ: str, sid, offset: int) -> None:
+        """A session title: ``summary`` names its session by a leaf message's uuid (resolved when read:
+        store/titles.py); ``custom-title`` (``/rename``) and ``ai-title`` by their sessionId, else the file's
+        name (``<sessionId>.jsonl``). Kept as written, shortened to 200 characters; shown as literal text."""
+        title = d.get(_TITLE_TYPES[typ])
+        if not isinstance(title, str) and typ != "summary":
+            title = d.get("title")
+        if not isinstance(title, str) or not title.strip():
+            return
+        title = " ".join(title.split())[:200]  # line breaks and runs of spaces folded: a title is one line
+        line_id = f"{self.ctx.path}:{offset}"
+        if typ == "summary":
+            leaf = d.get("leafUuid")
+            if isinstance(leaf, str) and leaf:
+                self.batch.titles.append(("title", line_id, "summary", title, leaf[:200], None, offset))
+            return
+        if not isinstance(sid, str) or not sid:
+            name = self.ctx.path.replace("\\", "/").rsplit("/", 1)[-1]
+            sid = name[:-6] if name.endswith(".jsonl") else None
+        if sid:
+            self.batch.titles.append(("title", line_id, "custom" if typ == "custom-title" else "ai", title, None,
+                                      sid, offset))
+
     def session(self, d: dict, sid: str, ts: int) -> None:
         s = self.sessions.get(sid)
         if s is not None:  # the common case, kept short: most lines only move the session's bounds
@@ -215,8 +243,11 @@ class _Parser:
             b.skip(f"unknown line type ({typ[:40]})")
             return
         sid = d.get("sessionId")
+        if typ in _TITLE_TYPES:
+            self.title_line(d, typ, sid, offset)
+            return
         ts = ms_from_iso(d.get("timestamp"))
-        if typ in ("summary", "file-history-snapshot", "queue-operation"):
+        if typ in ("file-history-snapshot", "queue-operation"):
             return  # lines with no session envelope carry no usage
         if not isinstance(sid, str) or not sid:
             if typ in ("assistant", "user"):
@@ -227,6 +258,8 @@ class _Parser:
                 b.skip("no valid timestamp")
             return
         self.session(d, sid, ts)
+        if typ in ("assistant", "user") and isinstance(d.get("uuid"), str) and d["uuid"]:
+            self.batch.titles.append(("uuid", d["uuid"][:200], sid, ts))  # where a summary's leaf may be
         if typ == "assistant":
             self.assistant(d, d, sid, ts, offset, len(raw), d.get("agentId"), bool(d.get("isSidechain")))
         elif typ == "user":
