@@ -113,7 +113,7 @@ def read_file(source: FileSource, path: str, cur: tail.SavedCursor | None,
             + ", ".join(f"{k}: {v}" for k, v in sorted(batch.skipped.items())),
             context=orjson.dumps({"path": path, "reasons": batch.skipped}).decode()))
     if prepare_rows:
-        from nexus_tui.store.writer import prepare
+        from nexus_tui.store.rows import prepare
 
         prepared: object = prepare(batch)
     else:  # folded here all the same: fewer records to hand over, and the same rows (prepare folds to this)
