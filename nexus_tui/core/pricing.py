@@ -152,6 +152,26 @@ def _linear(model: str, provider: str | None, day: int):
     return threshold, c_in, c_out, c_cr, c_cw, c_5m, c_1h
 
 
+PREFILL_DAYS = 7
+
+
+def prefill(today: int, days: int = PREFILL_DAYS) -> int:
+    """Derive the coefficients of every model priced in this process for the UTC days ``today`` .. ``today + days``
+    (day numbers since the epoch), when this process has loaded the price tables anyway (it derived something):
+    a later one-shot command that prices today's new lines then finds them in the saved cache and imports no
+    genai-prices. The same derivation as ``price``'s, so the costs are the same. Returns how many were added."""
+    if not _NEW:
+        return 0
+    pairs = {tuple(k.split("\x1f")[:2]) for k, v in _ENTRIES.items() if v is not None}
+    added = 0
+    for model, provider in sorted(pairs):
+        for day in range(today, today + days + 1):
+            if f"{model}\x1f{provider}\x1f{day}" not in _ENTRIES:
+                price(model, day * _DAY_MS, tokens_in=0, tokens_out=0, provider=provider or None)
+                added += 1
+    return added
+
+
 def warm() -> None:
     """Load the bundled price tables now (before parser workers fork, so that they inherit them)."""
     _genai()[1].get_snapshot()
