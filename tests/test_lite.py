@@ -23,17 +23,19 @@ _RUN = ("import sys, json\n"
         "    light.LIGHT_MAX_BYTES = -1\n"
         "from nexus_tui.cli import main\n"
         "r = CliRunner().invoke(main, ['ingest'], catch_exceptions=False)\n"
-        "print(json.dumps([r.exit_code, r.output, 'sqlalchemy' in sys.modules]))\n")
+        "print(json.dumps([r.exit_code, r.output, 'sqlalchemy' in sys.modules, 'genai_prices' in sys.modules]))\n")
 ROLLUP_TABLES = ("task_rollups", "tool_rollups", "task_hours", "tool_hours", "task_days", "tool_days",
                  "task_session_days", "tool_session_days", "rollup_dirty")
 
 
-def _ingest(home: Path, claude: Path, path: str = "light") -> tuple[int, list[str], bool]:
+def _ingest(home: Path, claude: Path, path: str = "light", prices: list | None = None) -> tuple[int, list[str], bool]:
     env = {"HOME": str(home), "NEXUS_INSIGHTS_HOME": str(home / "nexus"), "CLAUDE_CONFIG_DIR": str(claude),
            "NEXUS_INSIGHTS_MACHINE": "m-test", "PATH": "/usr/bin:/bin"}
     out = subprocess.run([sys.executable, "-c", _RUN, path], capture_output=True, text=True, env=env, cwd=REPO)
     assert out.returncode == 0, out.stderr[-2000:]
-    code, text, sqla = json.loads(out.stdout.strip().splitlines()[-1])
+    code, text, sqla, genai = json.loads(out.stdout.strip().splitlines()[-1])
+    if prices is not None:
+        prices.append(genai)
     lines = [x.split(" in ")[0] if x.startswith("files:") else x for x in text.strip().splitlines()]
     return code, lines, sqla
 
@@ -133,6 +135,25 @@ def test_appended_in_pieces_equals_the_store_path_and_one_pass(tmp_path, source)
         else:
             assert light[t] == whole[t], t
     assert whole["tasks"] and whole["task_rollups"] and whole["tool_rollups"]
+    # the cold pass (parser workers) saved the prices they derived and the coming days': a line of today written
+    # after it is priced without the price tables' import, and costs what the tables say
+    import time
+
+    victim = sorted(shutil_tree.rglob("*.jsonl"))[0]
+    now = time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime())
+    line = {"type": "assistant", "sessionId": "lite-now", "version": "2.1.39", "uuid": "u-now", "timestamp": now,
+            "requestId": "req_lite_now", "message": {"id": "msg_lite_now", "model": "claude-opus-4-6",
+                                                     "usage": {"input_tokens": 1000, "output_tokens": 200}}}
+    with open(victim, "a") as f:
+        f.write(json.dumps(line) + "\n")
+    genai: list = []
+    code, _lines, sqla = _ingest(one / "home", shutil_tree, "light", genai)
+    assert code == 0 and not sqla and genai == [False]
+    from nexus_tui.core import pricing
+
+    with sqlite3.connect(one / "home" / "nexus" / "insights.db") as c:
+        got = c.execute("SELECT cost_usd, ts_ms FROM tasks WHERE id = 'req_lite_now'").fetchone()
+    assert got[0] == pricing.price("claude-opus-4-6", got[1], tokens_in=1000, tokens_out=200)[0] > 0
 
 
 def test_other_kinds_of_rows_and_unknown_machines_take_the_store_path(tmp_path):

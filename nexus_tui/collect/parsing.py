@@ -58,6 +58,7 @@ class FileResult:
     restarted: bool
     error: str | None = None
     incomplete: bool = False  # the file ends with a line without a newline (counted, read again when it changes)
+    prices: dict | None = None  # price coefficients a worker derived (core/pricing.py), for the saved cache
 
 
 def read_file(source: FileSource, path: str, cur: tail.SavedCursor | None,
@@ -128,8 +129,13 @@ def read_file(source: FileSource, path: str, cur: tail.SavedCursor | None,
 
 
 def _read_job(args):
+    from nexus_tui.core import pricing
+
     source, path, cur, prepare_rows = args
-    return read_file(source, path, cur, prepare_rows)
+    fr = read_file(source, path, cur, prepare_rows)
+    if fr is not None:
+        fr.prices = pricing.take_new() or None
+    return fr
 
 
 @dataclass

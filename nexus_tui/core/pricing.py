@@ -87,6 +87,21 @@ def new_entries() -> dict:
     return {k: _ENTRIES[k] for k in _NEW if k in _ENTRIES}
 
 
+def take_new() -> dict:
+    """``new_entries``, forgotten as new here: a parser worker hands them to the process that saves them."""
+    got = new_entries()
+    _NEW.clear()
+    return got
+
+
+def adopt(entries: dict) -> None:
+    """Coefficients a parser worker derived (``take_new``), kept as if derived here (saved by ``new_entries``)."""
+    for k, v in entries.items():
+        if k not in _ENTRIES:
+            _ENTRIES[k] = v
+            _NEW.add(k)
+
+
 @lru_cache(maxsize=4096)
 def _find(model: str, provider: str | None):
     snap = _genai()[1].get_snapshot()
