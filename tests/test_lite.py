@@ -28,9 +28,10 @@ ROLLUP_TABLES = ("task_rollups", "tool_rollups", "task_hours", "tool_hours", "ta
                  "task_session_days", "tool_session_days", "rollup_dirty")
 
 
-def _ingest(home: Path, claude: Path, path: str = "light", prices: list | None = None) -> tuple[int, list[str], bool]:
+def _ingest(home: Path, claude: Path, path: str = "light", prices: list | None = None,
+            **env_more: str) -> tuple[int, list[str], bool]:
     env = {"HOME": str(home), "NEXUS_INSIGHTS_HOME": str(home / "nexus"), "CLAUDE_CONFIG_DIR": str(claude),
-           "NEXUS_INSIGHTS_MACHINE": "m-test", "PATH": "/usr/bin:/bin"}
+           "NEXUS_INSIGHTS_MACHINE": "m-test", "PATH": "/usr/bin:/bin", **env_more}
     out = subprocess.run([sys.executable, "-c", _RUN, path], capture_output=True, text=True, env=env, cwd=REPO)
     assert out.returncode == 0, out.stderr[-2000:]
     code, text, sqla, genai = json.loads(out.stdout.strip().splitlines()[-1])
@@ -200,3 +201,47 @@ def test_the_compiled_statements_are_the_writers(tmp_path):
     finally:
         store.close()
 
+
+
+def test_another_machine_writes_the_same_through_the_light_path(tmp_path, source):
+    """A second machine's rows (ids and cursor paths prefixed with its id: docs/teams.md) in a shared database."""
+    rounds = 3
+    files = sorted(source.rglob("*.jsonl"))
+    mine = [f for f in files if "-fixtures-sniffly" in str(f)]  # about 1 MB: the second machine's tree
+    pieces = {k: v for k, v in _pieces(source, rounds, seed=5).items() if "-fixtures-sniffly" in str(k)}
+    assert mine and len(pieces) == len(mine)
+    got = {}
+    for path in ("light", "store"):
+        root = tmp_path / path
+        db = root / "shared.db"
+        first = root / "first"
+        (first / "claude" / "projects" / "-p").mkdir(parents=True)
+        (first / "claude" / "projects" / "-p" / "a.jsonl").write_bytes(files[-1].read_bytes())
+        assert _ingest(first, first / "claude", path, NEXUS_INSIGHTS_DB=str(db))[0] == 0  # the home machine
+        home, claude = root / "second", root / "second-claude"
+        home.mkdir()
+        light = []
+        for i in range(rounds):
+            for rel, parts in pieces.items():
+                (claude / rel).parent.mkdir(parents=True, exist_ok=True)
+                with open(claude / rel, "ab") as f:
+                    f.write(parts[i])
+            code, lines, sqla = _ingest(home, claude, path, NEXUS_INSIGHTS_DB=str(db), NEXUS_INSIGHTS_MACHINE="m-two")
+            assert code == 0
+            light.append(not sqla)
+        got[path] = (light, _tables(db, root))
+    assert got["light"][0] == [False, True, True] and got["store"][0] == [False, False, False]
+    assert got["light"][1] == got["store"][1]
+    assert any(r[0].startswith("m-two/") for r in got["light"][1]["tasks"])
+    assert all(p.startswith("m-two/") for p, *_ in got["light"][1]["ingest_cursors"] if "second-claude" in p)
+
+
+def test_postgresql_takes_the_store_path(tmp_path):
+    from nexus_tui.collect import parsing
+    from nexus_tui.collect.light import small_pass
+    from nexus_tui.collect.sources import ClaudeCodeSource
+
+    sources = [ClaudeCodeSource([tmp_path])]
+    url = "postgresql+psycopg://nobody@127.0.0.1:1/none"
+    ahead = parsing.start(url, sources, machine="m")
+    assert small_pass(url, ahead, sources, "m", None) is None
