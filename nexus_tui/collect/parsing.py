@@ -17,7 +17,6 @@ import sys
 import time
 from collections import deque
 from collections.abc import Iterable, Iterator
-from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -28,7 +27,7 @@ from nexus_tui.collect.sources import FileSource
 from nexus_tui.core.events import Batch, ErrorRec
 
 if TYPE_CHECKING:
-    from concurrent.futures import ProcessPoolExecutor
+    from concurrent.futures import Executor, ProcessPoolExecutor  # (a pool only when there is a lot to read)
 
 PARALLEL_MIN_BYTES = 4 * 1024 * 1024  # below this a pass parses in-process
 # Work handed to the workers and not yet written (bounded memory): bytes of the files and how many. Enough for the
