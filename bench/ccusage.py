@@ -94,8 +94,11 @@ def theirs(cmd: list[str], home: Path, claude: Path) -> Run:
 
 
 def append_line(victim: Path) -> None:
+    """One assistant line as Claude Code appends it: dated now (a model's price for today is in the price cache the
+    cold ingest saved: collect/price_cache.py; a day or model never priced before costs the tables' import once)."""
+    now = time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime())
     line = {"type": "assistant", "sessionId": "bench-append", "version": "2.1.39", "uuid": f"u{time.time_ns()}",
-            "timestamp": "2026-03-01T00:00:00.000Z", "requestId": f"req_bench_{time.time_ns()}",
+            "timestamp": now, "requestId": f"req_bench_{time.time_ns()}",
             "message": {"id": f"msg_bench_{time.time_ns()}", "model": "claude-opus-4-6",
                         "usage": {"input_tokens": 1, "output_tokens": 1}}}
     with open(victim, "ab") as f:

@@ -475,7 +475,8 @@ def run_app(db: Path, work: Path, keys, rate: int = 0) -> dict:
     out: dict = {"keys": []}
     try:
         first = term.wait_trace("shown SessionsScreen", term.t_start, 60)
-        painted = term.wait_text("sessions · rows", term.t_start, 60)
+        # "20,000 sessions · rows 1–200 · …"; an empty database shows "0 sessions · sort: …" (no rows part)
+        painted = term.wait_text("sessions · ", term.t_start, 60)
         if first is None or painted is None:
             raise SystemExit(f"the app did not show the Sessions screen:\n{term.text_since(0)[-3000:]}")
         out["first_paint_s"] = max(first, painted)

@@ -169,9 +169,9 @@ def ingest(ctx):
     from nexus_tui.machine import identity
 
     try:
-        machine = identity(settings)[0]
+        machine, machine_name = identity(settings)
     except ValueError:
-        machine = None  # told by _open below
+        machine = machine_name = None  # told by _open below
     ahead = parsing.start(settings.db_url, sources, machine=machine)
     if ahead.nothing_to_read(settings.db_url, sources):  # nothing changed: the store is not even loaded
         plans = list(ahead.plans.values())
@@ -180,6 +180,17 @@ def ingest(ctx):
             passed.update(p.passed_over)
         _print_pass(sum(p.files_seen for p in plans), 0, 0, 0, time.perf_counter() - ahead.started,
                     (0, 0, 0, 0, 0), Counter(), passed)
+        _no_transcripts_note(settings)
+        return
+    from nexus_tui.collect.light import small_pass
+
+    light = small_pass(settings.db_url, ahead, sources, machine, machine_name)
+    if light is not None:  # a few new lines, written without loading the store's libraries (collect/light.py)
+        price_cache.save(settings.home)
+        w = light.written
+        _print_pass(light.files_seen, light.files_read, light.bytes_read, light.lines, light.seconds,
+                    (w.new_sessions, w.new_tasks, w.updated_tasks, w.new_tool_calls, w.new_errors), light.skipped,
+                    light.passed_over)
         _no_transcripts_note(settings)
         return
     try:

@@ -27,7 +27,8 @@ def _binaries() -> tuple[str, str] | None:
 
 
 class PgServer:
-    def __init__(self) -> None:
+    def __init__(self, settings: str = "-c fsync=off") -> None:
+        self.settings = settings  # server settings beyond the socket and port (the benchmarks keep fsync on)
         self.base: str | None = None
         self.admin_url: str | None = None
         self.skip_reason: str | None = None
@@ -68,7 +69,7 @@ class PgServer:
         try:
             subprocess.run(self._run_as + [initdb, "-D", self._data, "-A", "trust", "-U", "postgres"], check=True,
                            capture_output=True, timeout=120)
-            opts = f"-k {self.base} -p {port} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200"
+            opts = f"-k {self.base} -p {port} -c listen_addresses=127.0.0.1 {self.settings} -c max_connections=200"
             subprocess.run(self._run_as + [self._pg_ctl, "-D", self._data, "-o", opts, "-l",
                                            os.path.join(self.base, "log"), "-w", "start"],
                            check=True, capture_output=True, timeout=120)

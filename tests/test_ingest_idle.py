@@ -1,6 +1,7 @@
 """`nexus-insights ingest` with nothing new ends without loading the store (no SQLAlchemy, no schema classes: most of
-a re-run's time), prints what the store's path prints, and takes the store's path whenever there is anything to do:
-a changed file, a database to create or upgrade, a rollup bucket left to sum."""
+a re-run's time), prints what the store's path prints, and takes the store's path whenever there is anything else to
+do than a few new lines (those take the light path: tests/test_lite.py): a database to create or upgrade, a rollup
+bucket left to sum."""
 
 from __future__ import annotations
 
@@ -77,7 +78,7 @@ def test_nothing_new_loads_no_store_and_says_what_the_store_path_says(tree):
     assert not _ingest(home, claude)[2]
 
 
-def test_anything_to_do_goes_through_the_store(tree):
+def test_anything_but_a_few_lines_goes_through_the_store(tree):
     home, claude, proj = tree
     # no database yet, even with no transcripts: it is created
     empty = home.parent / "empty"
@@ -93,8 +94,8 @@ def test_anything_to_do_goes_through_the_store(tree):
                 message={"id": "msg_idle", "model": "claude-opus-4-6", "usage": {"input_tokens": 3, "output_tokens": 4}})
     with open(victim, "a") as f:
         f.write(json.dumps(line) + "\n")
-    code, out, sqla = _ingest(home, claude)
-    assert sqla and "new: 1 session, 1 task" in out
+    code, out, sqla = _ingest(home, claude)  # a few new lines: the light path (collect/light.py, tests/test_lite.py)
+    assert not sqla and "new: 1 session, 1 task" in out
     with sqlite3.connect(_db(home)) as c:
         assert c.execute("SELECT tokens_in, tokens_out FROM tasks WHERE id = 'req_idle_test'").fetchone() == (3, 4)
     assert not _ingest(home, claude)[2]

@@ -151,7 +151,7 @@ def test_four_collectors_at_once_lose_and_double_nothing(tmp_path, pg_url):
 @pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
 def test_rollup_marks_of_another_writer_are_not_lost(tmp_path, request, backend):
     """apply_marks deletes only the marks it summed: a mark queued by another writer after it read the queue stays."""
-    from nexus_tui.store import rollup
+    from nexus_tui.store import rollup, upkeep
     from nexus_tui.store.engine import write_tx
 
     url = f"sqlite:///{tmp_path / 's.db'}" if backend == "sqlite" else request.getfixturevalue("pg_url")
@@ -163,17 +163,17 @@ def test_rollup_marks_of_another_writer_are_not_lost(tmp_path, request, backend)
             rows = conn.exec_driver_sql("SELECT id FROM rollup_dirty").fetchall()
             assert len(rows) == 1
             # the queue as it was read, then one more mark arriving before the delete
-            real_recompute = rollup.recompute
+            real_recompute = upkeep.recompute  # the upkeep is store/upkeep.py's (rollup.py re-exports it)
 
             def recompute_then_mark(c, tk=(), tl=()):
                 real_recompute(c, tk, tl)
                 c.exec_driver_sql("INSERT INTO rollup_dirty (kind, session_id, bucket_ms) VALUES ('task', 's2', 0)")
 
-            rollup.recompute = recompute_then_mark
+            upkeep.recompute = recompute_then_mark
             try:
                 assert rollup.apply_marks(conn)
             finally:
-                rollup.recompute = real_recompute
+                upkeep.recompute = real_recompute
         with store.engine.connect() as conn:
             left = conn.exec_driver_sql("SELECT session_id FROM rollup_dirty").scalars().all()
         assert left == ["s2"]

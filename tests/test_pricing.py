@@ -70,3 +70,31 @@ def test_saved_coefficients_price_without_importing_genai_prices(tmp_path):
     assert price_cache.load(tmp_path) == 0
     (tmp_path / price_cache.FILE).write_text("{not json")
     assert price_cache.load(tmp_path) == 0
+
+
+def test_the_saved_cache_prices_the_coming_days_of_the_models_seen(tmp_path):
+    """After a command that loaded the price tables, the cache holds the next days of every model it priced, so a
+    re-run pricing today's new lines imports no genai-prices; the costs are the tables' own."""
+    import json
+    import subprocess
+    import sys
+    import time
+
+    from nexus_tui.collect import price_cache
+    from nexus_tui.core import pricing
+
+    pricing.price("claude-sonnet-4-5-20250929", 1_760_000_000_000, tokens_in=5, tokens_out=5)  # a past day
+    assert price_cache.save(tmp_path)
+    later = (int(time.time()) // 86400 + 3) * 86_400_000 + 3_600_000  # three days ahead
+    code = ("import sys, json; from nexus_tui.collect import price_cache; from nexus_tui.core import pricing; "
+            f"price_cache.load({str(tmp_path)!r}); "
+            f"a = pricing.price('claude-sonnet-4-5-20250929', {later}, tokens_in=1200, tokens_out=345, "
+            "cache_read=9000, cache_write=700); "
+            "print(json.dumps([a, 'genai_prices' in sys.modules]))")
+    out = json.loads(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout)
+    fresh = ("import json; from nexus_tui.core import pricing; "
+             f"print(json.dumps(pricing.price('claude-sonnet-4-5-20250929', {later}, tokens_in=1200, "
+             "tokens_out=345, cache_read=9000, cache_write=700)))")
+    want = json.loads(subprocess.run([sys.executable, "-c", fresh], capture_output=True, text=True,
+                                     check=True).stdout)
+    assert out[1] is False and out[0] == want and want[0] > 0

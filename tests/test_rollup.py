@@ -23,7 +23,7 @@ from nexus_tui.core.filters import Filters
 from nexus_tui.store import analytics as A
 from nexus_tui.store import open_store
 from nexus_tui.store import queries as Q
-from nexus_tui.store import rollup
+from nexus_tui.store import rollup, upkeep
 
 
 def nearest(xs, p):
@@ -162,7 +162,7 @@ def test_incremental_rollups_equal_a_rebuild_and_the_raw_sums(db_url, monkeypatc
     store = open_store(db_url)
     batches, tasks, calls = random_history(rng)
     if mode == "whole sessions":
-        monkeypatch.setattr(rollup, "_FEW", 0)
+        monkeypatch.setattr(upkeep, "_FEW", 0)  # the upkeep is store/upkeep.py
     if mode == "deferred":
         with store.writer.deferred_rollups():
             for b in batches:

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 
 from sqlalchemy.exc import InterfaceError, OperationalError, SQLAlchemyError
 
+from nexus_tui.core import pricing
 from nexus_tui.core.events import iso_from_ms
 from nexus_tui.collect import tail
 from nexus_tui.collect.parsing import (PARALLEL_MIN_BYTES, Ahead, FileResult, Plan, ReadAhead, default_workers,
@@ -213,6 +214,8 @@ class Collector:
                 rep.problems.append(fr.error)
                 rep.skipped["unreadable file"] += 1
                 continue
+            if fr.prices:  # what a worker priced is saved by the command (collect/price_cache.py)
+                pricing.adopt(fr.prices)
             rep.files_read += 1
             rep.bytes_read += fr.bytes_read
             rep.lines += fr.lines

@@ -17,7 +17,6 @@ import sys
 import time
 from collections import deque
 from collections.abc import Iterable, Iterator
-from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -28,7 +27,7 @@ from nexus_tui.collect.sources import FileSource
 from nexus_tui.core.events import Batch, ErrorRec
 
 if TYPE_CHECKING:
-    from concurrent.futures import ProcessPoolExecutor
+    from concurrent.futures import Executor, ProcessPoolExecutor  # (a pool only when there is a lot to read)
 
 PARALLEL_MIN_BYTES = 4 * 1024 * 1024  # below this a pass parses in-process
 # Work handed to the workers and not yet written (bounded memory): bytes of the files and how many. Enough for the
@@ -58,6 +57,7 @@ class FileResult:
     restarted: bool
     error: str | None = None
     incomplete: bool = False  # the file ends with a line without a newline (counted, read again when it changes)
+    prices: dict | None = None  # price coefficients a worker derived (core/pricing.py), for the saved cache
 
 
 def read_file(source: FileSource, path: str, cur: tail.SavedCursor | None,
@@ -113,7 +113,7 @@ def read_file(source: FileSource, path: str, cur: tail.SavedCursor | None,
             + ", ".join(f"{k}: {v}" for k, v in sorted(batch.skipped.items())),
             context=orjson.dumps({"path": path, "reasons": batch.skipped}).decode()))
     if prepare_rows:
-        from nexus_tui.store.writer import prepare
+        from nexus_tui.store.rows import prepare
 
         prepared: object = prepare(batch)
     else:  # folded here all the same: fewer records to hand over, and the same rows (prepare folds to this)
@@ -128,8 +128,13 @@ def read_file(source: FileSource, path: str, cur: tail.SavedCursor | None,
 
 
 def _read_job(args):
+    from nexus_tui.core import pricing
+
     source, path, cur, prepare_rows = args
-    return read_file(source, path, cur, prepare_rows)
+    fr = read_file(source, path, cur, prepare_rows)
+    if fr is not None:
+        fr.prices = pricing.take_new() or None
+    return fr
 
 
 @dataclass

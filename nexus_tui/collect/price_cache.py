@@ -33,7 +33,11 @@ def load(home: Path) -> int:
 
 
 def save(home: Path) -> bool:
-    """Add this process's new coefficients to the file (atomically); False when there were none or it failed."""
+    """Add this process's new coefficients to the file (atomically), with the coming days' of the models it priced
+    (``pricing.prefill``); False when there were none or it failed."""
+    import time
+
+    pricing.prefill(int(time.time()) // 86400)
     new = pricing.new_entries()
     tag = pricing.tables_version()
     if not new or tag is None:

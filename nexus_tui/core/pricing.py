@@ -87,6 +87,21 @@ def new_entries() -> dict:
     return {k: _ENTRIES[k] for k in _NEW if k in _ENTRIES}
 
 
+def take_new() -> dict:
+    """``new_entries``, forgotten as new here: a parser worker hands them to the process that saves them."""
+    got = new_entries()
+    _NEW.clear()
+    return got
+
+
+def adopt(entries: dict) -> None:
+    """Coefficients a parser worker derived (``take_new``), kept as if derived here (saved by ``new_entries``)."""
+    for k, v in entries.items():
+        if k not in _ENTRIES:
+            _ENTRIES[k] = v
+            _NEW.add(k)
+
+
 @lru_cache(maxsize=4096)
 def _find(model: str, provider: str | None):
     snap = _genai()[1].get_snapshot()
@@ -150,6 +165,26 @@ def _linear(model: str, provider: str | None, day: int):
     except (ValueError, ArithmeticError, KeyError, TypeError):
         return None
     return threshold, c_in, c_out, c_cr, c_cw, c_5m, c_1h
+
+
+PREFILL_DAYS = 7
+
+
+def prefill(today: int, days: int = PREFILL_DAYS) -> int:
+    """Derive the coefficients of every model priced in this process for the UTC days ``today`` .. ``today + days``
+    (day numbers since the epoch), when this process has loaded the price tables anyway (it derived something):
+    a later one-shot command that prices today's new lines then finds them in the saved cache and imports no
+    genai-prices. The same derivation as ``price``'s, so the costs are the same. Returns how many were added."""
+    if not _NEW:
+        return 0
+    pairs = {tuple(k.split("\x1f")[:2]) for k, v in _ENTRIES.items() if v is not None}
+    added = 0
+    for model, provider in sorted(pairs):
+        for day in range(today, today + days + 1):
+            if f"{model}\x1f{provider}\x1f{day}" not in _ENTRIES:
+                price(model, day * _DAY_MS, tokens_in=0, tokens_out=0, provider=provider or None)
+                added += 1
+    return added
 
 
 def warm() -> None:

@@ -17,9 +17,7 @@ from nexus_tui.core.ids import MACHINE_ID, valid_id  # noqa: F401 (re-exported)
 from nexus_tui.store.engine import upsert, write_tx
 from nexus_tui.store.schema import Machine
 
-# the columns holding an id of this machine's rows (or one referring to them), per kind of Prepared rows
-ID_COLUMNS = ("id", "session_id", "task_id", "tool_use_id", "request_id", "parent_request_id", "leaf_uuid",
-              "parent_task_request_id", "conversation_id", "branch_id")
+from nexus_tui.store.rows import ID_COLUMNS  # noqa: F401 (the id columns of a machine's rows)
 # the tables whose rows carry the machine column (filled for rows stored before version 8 when the home registers)
 MACHINE_TABLES = ("sessions", "tasks", "tool_calls", "errors", "ingest_cursors")
 _HOME_LOCK_KEY = 0x6E6578_7574  # PostgreSQL advisory lock: one home machine even when two register at once

@@ -15,47 +15,34 @@ from datetime import datetime, tzinfo
 from sqlalchemy import or_, select
 
 from nexus_tui.store.schema import MessageUuid, TitleLine
+from nexus_tui.store.title_rows import prepare_rows  # noqa: F401 (the rows, laid out without SQLAlchemy)
 
 MU, TL = MessageUuid.__table__, TitleLine.__table__
 TITLE_KINDS = ("custom", "ai", "summary")  # by precedence
 
 
-def prepare_rows(titles: list[tuple]) -> dict[str, list[tuple]]:
-    """A batch's title records as rows of message_uuids and title_lines (Prepared.rows kinds of the same names);
-    a uuid seen twice keeps the smaller session id (as the database does)."""
-    uuids: dict[str, tuple] = {}
-    lines: dict[str, tuple] = {}
-    for t in titles:
-        if t[0] == "uuid":
-            _, uuid, sid, ts = t
-            old = uuids.get(uuid)
-            if old is None or sid < old[1]:
-                uuids[uuid] = (uuid, sid, ts)
-        elif t[0] == "title":
-            _, line_id, kind, title, leaf, sid, offset = t
-            lines[line_id] = (line_id, kind, title, leaf, sid, offset)
-    out = {}
-    if uuids:
-        out["message_uuids"] = list(uuids.values())
-    if lines:
-        out["title_lines"] = list(lines.values())
-    return out
+def uuid_upsert(c):
+    """A message uuid seen in two sessions keeps the smaller session id (whatever the order they are read in)."""
+    from nexus_tui.store.engine import upsert
+
+    ins = upsert(c, MU)
+    return ins.on_conflict_do_update(index_elements=["id"],
+                                     set_={"session_id": ins.excluded.session_id, "ts_ms": ins.excluded.ts_ms},
+                                     where=ins.excluded.session_id < MU.c.session_id)
+
+
+def title_insert(c):
+    from nexus_tui.store.engine import upsert
+
+    return upsert(c, TL).on_conflict_do_nothing(index_elements=["id"])
 
 
 def write_rows(conn, rows: dict[str, list[tuple]], executemany) -> None:
     """Store the rows (``executemany``: the writer's compiled executemany of tuples)."""
-    from nexus_tui.store.engine import upsert
-
     if rows.get("message_uuids"):
-        def build(c):
-            ins = upsert(c, MU)
-            return ins.on_conflict_do_update(index_elements=["id"],
-                                             set_={"session_id": ins.excluded.session_id, "ts_ms": ins.excluded.ts_ms},
-                                             where=ins.excluded.session_id < MU.c.session_id)
-        executemany(conn, "message_uuids", build, MU, rows["message_uuids"])
+        executemany(conn, "message_uuids", uuid_upsert, MU, rows["message_uuids"])
     if rows.get("title_lines"):
-        executemany(conn, "title_lines", lambda c: upsert(c, TL).on_conflict_do_nothing(index_elements=["id"]), TL,
-                    rows["title_lines"])
+        executemany(conn, "title_lines", title_insert, TL, rows["title_lines"])
 
 
 def titles(conn, session_ids: list[str]) -> dict[str, tuple[str, str]]:

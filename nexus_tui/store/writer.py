@@ -7,7 +7,7 @@ writing the same response at once still converge on the same row (ON CONFLICT ..
 from __future__ import annotations
 
 from contextlib import contextmanager
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from operator import itemgetter
 
 import math
@@ -18,64 +18,37 @@ from sqlalchemy import (BigInteger, Boolean, Engine, Float, Integer, Numeric, St
                         select, update)
 from sqlalchemy.exc import InterfaceError, OperationalError
 
-from nexus_tui.core.events import Batch, iso_from_ms
-from nexus_tui.core.merge import PROXY_FIELDS, fold_sessions, fold_tasks, fold_tool_calls
+from nexus_tui.core.events import Batch
+from nexus_tui.core.merge import PROXY_FIELDS
 from nexus_tui.store import rollup
 from nexus_tui.store.engine import upsert, write_tx
-from nexus_tui.store.schema import (ErrorEvent, IngestCursor, MessageUuid, RoutingDecision, Session, Task, TitleLine,
-                                     ToolCall)
+# the rows (no SQL) are store/rows.py's; their names stay importable from here
+from nexus_tui.store.rows import (  # noqa: F401
+    _CURSOR_COLS,
+    _KIND_TABLES,
+    _RESULT_COLS,
+    _USE_COLS,
+    CursorUpdate,
+    Prepared,
+    WriteResult,
+    _layout,
+    _pos,
+    _relabel,
+    _relabel_plan,
+    _result_fields,
+    _rollup_keys,
+    _session_row,
+    _task_row,
+    _tool_rows,
+    _use_fields,
+    prepare,
+)
+from nexus_tui.store.schema import (ErrorEvent, IngestCursor, MessageUuid, QuotaSnapshot, RoutingDecision, Session, Task,
+                                     TitleLine, ToolCall)
 
 _CHUNK = 500
 
 
-@dataclass
-class CursorUpdate:
-    path: str
-    source: str
-    dev: int | None
-    inode: int | None
-    size: int | None
-    mtime_ns: int | None
-    offset: int
-    head_hash: str | None
-    state: str | None
-    lines: int
-    skipped: int
-    last_seen: str
-
-
-_CURSOR_COLS = ("path", "source", "dev", "inode", "size", "mtime_ns", "offset", "head_hash", "state", "lines",
-                "skipped", "last_seen")
-
-
-@dataclass
-class WriteResult:
-    new_sessions: int = 0
-    new_tasks: int = 0
-    updated_tasks: int = 0
-    new_tool_calls: int = 0
-    new_errors: int = 0
-    ratings: int = 0
-    session_ids: set[str] = field(default_factory=set)
-    task_ids: list[str] = field(default_factory=list)  # ids written for the first time
-    dropped: dict[str, int] = field(default_factory=dict)  # records the writer could not store, by reason
-
-    def add(self, other: "WriteResult") -> None:
-        self.new_sessions += other.new_sessions
-        self.new_tasks += other.new_tasks
-        self.updated_tasks += other.updated_tasks
-        self.new_tool_calls += other.new_tool_calls
-        self.new_errors += other.new_errors
-        self.ratings += other.ratings
-        self.session_ids |= other.session_ids
-        self.task_ids.extend(other.task_ids)
-        for k, v in other.dropped.items():
-            self.dropped[k] = self.dropped.get(k, 0) + v
-
-    @property
-    def changed(self) -> bool:
-        return bool(self.new_sessions or self.new_tasks or self.updated_tasks or self.new_tool_calls
-                    or self.new_errors or self.ratings)
 
 
 _COMPILED: dict[tuple[str, str], tuple] = {}
@@ -149,32 +122,6 @@ def _existing(conn, col, ids: list[str]) -> set[str]:
     return found
 
 
-def _session_row(s) -> dict:
-    return {"id": s.id, "start_time": iso_from_ms(s.start_ms), "end_time": iso_from_ms(s.end_ms),
-            "start_ms": s.start_ms, "end_ms": s.end_ms, "cli_tool": s.cli_tool, "persona": s.persona,
-            "nexus_mode": s.nexus_mode, "project": s.project, "cwd": s.cwd, "git_branch": s.git_branch,
-            "cli_version": s.cli_version}
-
-
-def _task_row(t) -> dict:
-    latency = t.latency_ms
-    if t.end_ms is not None and t.trigger_ms is not None:
-        latency = max(0, t.end_ms - t.trigger_ms)
-    return {"id": t.id, "session_id": t.session_id, "timestamp": iso_from_ms(t.ts_ms), "ts_ms": t.ts_ms,
-            "source": t.source, "model": t.model, "routing": t.routing, "routing_reason": t.routing_reason,
-            "tokens_in": t.tokens_in, "tokens_out": t.tokens_out, "cache_read_tokens": t.cache_read_tokens,
-            "cache_creation_tokens": t.cache_creation_tokens,
-            "cache_creation_5m_tokens": t.cache_creation_5m_tokens,
-            "cache_creation_1h_tokens": t.cache_creation_1h_tokens, "thinking_tokens": t.thinking_tokens,
-            "total_tokens": t.total_tokens, "trigger_ms": t.trigger_ms, "end_ms": t.end_ms, "latency_ms": latency,
-            "cost_usd": t.cost_usd, "cloud_cost_equivalent": t.cloud_cost_equivalent,
-            "request_id": t.request_id, "message_id": t.message_id, "project": t.project, "agent_id": t.agent_id,
-            "is_sidechain": t.is_sidechain, "status": t.status, "error_message": t.error_message,
-            "stop_reason": t.stop_reason, "cli_tool": t.cli_tool, "persona": t.persona, "tier": t.tier,
-            "component": t.component, "prompt_length": t.prompt_length, "response_length": t.response_length,
-            "speed": t.speed, "service_tier": t.service_tier, "priced_as": t.priced_as,
-            "quality_rating": t.quality_rating, "reported_cost_usd": t.reported_cost_usd, **{f: getattr(t, f) for f in PROXY_FIELDS}}
-
 
 _TASK_USAGE = ("tokens_in", "tokens_out", "cache_read_tokens", "cache_creation_tokens", "cache_creation_5m_tokens",
                "cache_creation_1h_tokens", "thinking_tokens", "total_tokens", "cost_usd", "cloud_cost_equivalent",
@@ -224,52 +171,6 @@ def _session_upsert(conn):
     return ins.on_conflict_do_update(index_elements=["id"], set_=set_, where=where)
 
 
-def _use_fields(u) -> dict:
-    return {"id": u.id, "session_id": u.session_id, "task_id": u.task_id, "tool_name": u.tool_name,
-            "mcp_server": u.mcp_server, "tool_use_id": u.id, "source": u.source, "agent_id": u.agent_id,
-            "started": iso_from_ms(u.started_ms), "started_ms": u.started_ms, "input_size": u.input_size,
-            "source_path": u.source_path, "use_offset": u.use_offset, "use_length": u.use_length,
-            "target": u.target}
-
-
-def _result_fields(r) -> dict:
-    return {"ended_ms": r.ended_ms, "success": r.success, "error_type": r.error_type,
-            "error_message": r.error_message, "output_size": r.output_size, "result_offset": r.result_offset,
-            "result_length": r.result_length, "wait_ms": r.wait_ms}
-
-
-_USE_COLS = ("session_id", "task_id", "tool_name", "mcp_server", "tool_use_id", "source", "agent_id", "started",
-             "started_ms", "input_size", "source_path", "use_offset", "use_length", "target")
-_RESULT_COLS = ("ended_ms", "success", "error_type", "error_message", "output_size", "result_offset",
-                "result_length", "wait_ms")
-
-
-def _tool_rows(folded: dict[str, dict]) -> tuple[list[dict], list[dict], list[dict]]:
-    both, uses, results = [], [], []
-    for tid, halves in folded.items():
-        u, r = halves.get("use"), halves.get("result")
-        if u is not None and r is not None:
-            row = _use_fields(u) | _result_fields(r)
-            row["latency_ms"] = r.latency_ms if r.latency_ms is not None else max(0, r.ended_ms - u.started_ms)
-            both.append(row)
-        elif u is not None:
-            row = _use_fields(u) | dict.fromkeys(_RESULT_COLS)
-            row["latency_ms"] = None
-            uses.append(row)
-        else:
-            row = {"id": tid, "session_id": r.session_id, "task_id": r.task_id, "tool_name": r.tool_name,
-                   "mcp_server": r.mcp_server, "tool_use_id": tid, "source": r.source, "agent_id": None,
-                   "started": iso_from_ms(r.started_ms), "started_ms": r.started_ms, "input_size": None,
-                   "source_path": r.source_path, "use_offset": None, "use_length": None} | _result_fields(r)
-            if r.latency_ms is not None:
-                row["latency_ms"] = r.latency_ms
-            elif r.started_ms is not None:
-                row["latency_ms"] = max(0, r.ended_ms - r.started_ms)
-            else:
-                row["latency_ms"] = None
-            results.append(row)
-    return both, uses, results
-
 
 def _tool_upserts(conn):
     tc = ToolCall.__table__
@@ -293,121 +194,6 @@ def _tool_upserts(conn):
                                                      tc.c.tool_name.is_(None)))
     return use_stmt, res_stmt
 
-
-@dataclass
-class Prepared:
-    """A batch folded and laid out as rows in table-column order, ready for executemany. Pure data, so it can be
-    built in the worker process that parsed the batch."""
-
-    rows: dict[str, list[tuple]] = field(default_factory=dict)
-    ratings: list = field(default_factory=list)
-    # (task id, request hashes, response keys) of recorded requests, linked after their task rows are written
-    links: list = field(default_factory=list)
-
-    def extend(self, other: "Prepared") -> None:
-        for k, v in other.rows.items():
-            self.rows.setdefault(k, []).extend(v)
-        self.ratings.extend(other.ratings)
-        self.links.extend(other.links)
-
-    def size(self) -> int:
-        return sum(len(v) for v in self.rows.values())
-
-
-_COLS: dict[str, tuple[str, ...]] = {}
-
-
-_POS: dict[tuple[str, str], int] = {}
-
-
-def _pos(kind: str, col: str) -> int:
-    """The index of ``col`` in the row tuples of ``kind`` (Prepared.rows)."""
-    got = _POS.get((kind, col))
-    if got is None:
-        table = {"tasks": Task.__table__, "tool_use": ToolCall.__table__, "tool_result": ToolCall.__table__}[kind]
-        got = _POS[(kind, col)] = [c.name for c in table.columns].index(col)
-    return got
-
-
-def _rollup_keys(rows: dict[str, list[tuple]]) -> tuple[set, set, list]:
-    """The (session, bucket) pairs of the rollups that these rows fall in, and the tool calls whose start the
-    batch does not know (a result whose call was written before)."""
-    task_keys: set = set()
-    if rows.get("tasks"):
-        si, ti = _pos("tasks", "session_id"), _pos("tasks", "ts_ms")
-        task_keys = {(r[si], rollup.bucket(r[ti])) for r in rows["tasks"] if r[ti] is not None}
-    tool_keys: set = set()
-    unknown: list = []
-    si, ti = _pos("tool_use", "session_id"), _pos("tool_use", "started_ms")
-    for kind in ("tool_use", "tool_result"):
-        for r in rows.get(kind, ()):
-            if r[ti] is None:
-                unknown.append(r[0])
-            else:
-                tool_keys.add((r[si], rollup.bucket(r[ti])))
-            tool_keys.add((r[si], None))  # a call's start may just have been learned: it leaves the NULL bucket
-    return task_keys, tool_keys, unknown
-
-
-def _layout(table, row: dict) -> tuple:
-    names = _COLS.get(table.name)
-    if names is None:
-        names = _COLS[table.name] = tuple(c.name for c in table.columns)
-    return tuple(map(row.get, names))
-
-
-def prepare(batch: Batch) -> Prepared:
-    """Fold ``batch`` by natural key and lay its rows out for the database (no I/O). Free text is redacted of
-    secrets first (core/redact.py): every source's rows pass here."""
-    from nexus_tui.core.events import SessionRec
-    from nexus_tui.core.redact import redact_batch
-
-    redact_batch(batch)
-
-    sessions = fold_sessions(batch.sessions)
-    tasks = fold_tasks(batch.tasks)
-    for t in tasks.values():  # every task needs its session row (foreign key); a guard, sources send one
-        if t.session_id not in sessions:
-            sessions[t.session_id] = SessionRec(id=t.session_id, start_ms=t.ts_ms, end_ms=t.end_ms or t.ts_ms,
-                                                cli_tool=t.cli_tool)
-    st, tt, tc = Session.__table__, Task.__table__, ToolCall.__table__
-    p = Prepared()
-    p.rows["sessions"] = [_layout(st, _session_row(s)) for s in sessions.values()]
-    p.rows["tasks"] = [_layout(tt, _task_row(t)) for t in tasks.values()]
-    both, uses, results = _tool_rows(fold_tool_calls(batch.tool_uses, batch.tool_results))
-    p.rows["tool_use"] = [_layout(tc, r) for r in uses]
-    p.rows["tool_result"] = [_layout(tc, r) for r in both + results]
-    rt = RoutingDecision.__table__
-    p.rows["routing"] = [_layout(rt, {"id": r.id, "task_id": r.task_id, "reason": r.reason,
-                                      "alternatives_considered": r.alternatives_considered,
-                                      "classifier_version": r.classifier_version}) for r in batch.routing]
-    et = ErrorEvent.__table__
-    p.rows["errors"] = [_layout(et, {"id": e.id, "time": iso_from_ms(e.ts_ms), "ts_ms": e.ts_ms,
-                                     "component": e.component, "kind": e.kind, "message": e.message,
-                                     "context": e.context, "session_id": e.session_id, "task_id": e.task_id})
-                        for e in batch.errors]
-    p.ratings = [(r.task_id, r.rating) for r in batch.ratings]
-    p.links = [(k.get("task_id"), k.get("hashes"), k.get("response_keys")) for k in batch.links
-               if isinstance(k, dict)]
-    if batch.session_stats:
-        from nexus_tui.store.schema import SessionStat
-
-        latest: dict = {}
-        for row in sorted(batch.session_stats, key=lambda r: r.get("updated_ms") or 0):
-            merged = latest.setdefault((row["session_id"], row["source"]), {})
-            merged.update({k: v for k, v in row.items() if v is not None})  # later values win, gaps keep earlier
-        p.rows["session_stats"] = [_layout(SessionStat.__table__, r) for r in latest.values()]
-    if batch.titles:  # session titles (store/titles.py)
-        from nexus_tui.store.titles import prepare_rows
-
-        p.rows.update(prepare_rows(batch.titles))
-    if batch.quota_snapshots:
-        from nexus_tui.store.schema import QuotaSnapshot
-
-        qt = QuotaSnapshot.__table__
-        p.rows["quota_snapshots"] = [_layout(qt, {**r, "observed_at": iso_from_ms(r["observed_ms"])})
-                                     for r in {r["id"]: r for r in reversed(batch.quota_snapshots)}.values()]
-    return p
 
 
 def _link(conn, links: list, written: set) -> None:
@@ -640,63 +426,13 @@ class Writer:
             conn.execute(t.delete().where(t.c.path == self._local(path)))
 
 
-# --- machines: a machine's rows named and, on a machine other than the home one, their ids prefixed ------------
-
-_KIND_TABLES: dict[str, str] = {"sessions": "sessions", "tasks": "tasks", "tool_use": "tool_calls",
-                                "tool_result": "tool_calls", "routing": "routing_decisions", "errors": "errors",
-                                "session_stats": "session_stats", "quota_snapshots": "quota_snapshots",
-                                "message_uuids": "message_uuids", "title_lines": "title_lines"}
-_RELABEL: dict[str, tuple[list[int], int | None]] = {}
-
-
-def _relabel_plan(kind: str) -> tuple[list[int], int | None]:
-    """The positions of the id columns and of the machine column in the row tuples of ``kind``."""
-    got = _RELABEL.get(kind)
-    if got is None:
-        from nexus_tui.store.machines import ID_COLUMNS
-        from nexus_tui.store.schema import TABLES
-
-        table = next(m.__table__ for m in TABLES if m.__table__.name == _KIND_TABLES[kind])
-        names = [c.name for c in table.columns]
-        got = _RELABEL[kind] = ([i for i, n in enumerate(names) if n in ID_COLUMNS],
-                                names.index("machine") if "machine" in names else None)
-    return got
-
-
-def _relabel(p: Prepared, machine: str, prefix: str) -> Prepared:
-    """``p``'s rows as machine ``machine`` stores them (a new Prepared; ``p`` is left as it is): the machine column
-    filled and, with a ``prefix``, every id column prefixed."""
-    out = Prepared()
-    for kind, rows in p.rows.items():
-        if kind not in _KIND_TABLES:
-            out.rows[kind] = rows
-            continue
-        ids, mpos = _relabel_plan(kind)
-        ids = ids if prefix else []
-        if mpos is None and not ids:
-            out.rows[kind] = rows
-            continue
-        new = []
-        for r in rows:
-            r = list(r)
-            for i in ids:
-                if isinstance(r[i], str):
-                    r[i] = prefix + r[i]
-            if mpos is not None:
-                r[mpos] = machine
-            new.append(tuple(r))
-        out.rows[kind] = new
-    out.ratings = [(prefix + tid, rating) for tid, rating in p.ratings] if prefix else list(p.ratings)
-    return out
-
-
 # --- the careful path: every value checked against its column ----------------------------------------------------
 
 _INT_MIN, _INT_MAX = -(2**63), 2**63 - 1
 _BAD_TEXT = re.compile("[\x00\ud800-\udfff]")
 _KIND_TABLE = {"sessions": Session, "tasks": Task, "tool_use": ToolCall, "tool_result": ToolCall,
                "routing": RoutingDecision, "errors": ErrorEvent, "message_uuids": MessageUuid,
-               "title_lines": TitleLine}
+               "title_lines": TitleLine, "quota_snapshots": QuotaSnapshot}
 
 
 def _text(v) -> str | None:
