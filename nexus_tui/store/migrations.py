@@ -14,7 +14,8 @@ from sqlalchemy.schema import CreateIndex
 from nexus_tui.core.events import ms_from_iso
 from nexus_tui.store.engine import write_tx
 from nexus_tui.store.schema import (MACHINE_SCHEMA_VERSION, PROXY_SCHEMA_VERSION, QUOTA_SCHEMA_VERSION, SCHEMA_VERSION,
-                                     TABLES, TARGET_SCHEMA_VERSION, SchemaVersion, Session, Task)
+                                     TABLES, TARGET_SCHEMA_VERSION, TITLES_SCHEMA_VERSION, SchemaVersion,
+                                     Session, Task)
 from sqlmodel import SQLModel
 
 
