@@ -309,7 +309,7 @@ def test_migrating_a_version_8_database_adds_the_target_column(tmp_path):
 
     con = sqlite3.connect(db)
     con.execute("ALTER TABLE tool_calls DROP COLUMN target")
-    con.execute("DELETE FROM schema_version WHERE version = 9")
+    con.execute("DELETE FROM schema_version WHERE version >= 9")
     con.commit()
     con.close()
     store = open_store(f"sqlite:///{db}")
@@ -317,7 +317,9 @@ def test_migrating_a_version_8_database_adds_the_target_column(tmp_path):
         with store.engine.connect() as conn:
             cols = [r[1] for r in conn.execute(text("PRAGMA table_info(tool_calls)"))]
             assert "target" in cols
-            assert conn.execute(text("SELECT MAX(version) FROM schema_version")).scalar() == 9
+            from nexus_tui.store.version import SCHEMA_VERSION
+
+            assert conn.execute(text("SELECT MAX(version) FROM schema_version")).scalar() == SCHEMA_VERSION
     finally:
         store.close()
 

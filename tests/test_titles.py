@@ -159,6 +159,8 @@ def test_a_version_8_database_migrates_to_titles(tmp_path):
     store.close()
     store = store_at(tmp_path / "db.sqlite")
     with store.engine.connect() as conn:
-        assert conn.execute(text("SELECT max(version) FROM schema_version")).scalar() == 9
+        from nexus_tui.store.version import SCHEMA_VERSION
+
+        assert conn.execute(text("SELECT max(version) FROM schema_version")).scalar() == SCHEMA_VERSION
         assert conn.execute(text("SELECT count(*) FROM title_lines")).scalar() == 0
     store.close()
