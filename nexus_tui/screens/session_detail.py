@@ -23,7 +23,7 @@ from nexus_tui.screens.common import (
     rating_text,
     short_model,
 )
-from nexus_tui.store import ui_queries as U
+from nexus_tui.store.read import sessions as RS
 from nexus_tui.widgets.keyed_table import KeyedTable
 
 COLUMNS = [("time", "Time"), ("model", "Model"), ("routing", "Routing"), ("in", "In"), ("out", "Out"),
@@ -104,10 +104,10 @@ class SessionDetailScreen(RatingMixin, InsightScreen):
             box.focus()
 
     def fetch(self):
-        head = U.session_header(self.engine, self.session_id)
-        tasks = (U.session_tasks(self.engine, self.session_id, cost_mode=self.app.filters.cost_mode)
+        head = RS.session_header(self.engine, self.session_id)
+        tasks = (RS.session_tasks(self.engine, self.session_id, cost_mode=self.app.filters.cost_mode)
                  if head is not None else [])
-        convs = U.session_conversations(self.engine, self.session_id) if head is not None else []
+        convs = RS.session_conversations(self.engine, self.session_id) if head is not None else []
         return head, tasks, convs
 
     def show(self, data) -> None:
