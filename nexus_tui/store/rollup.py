@@ -19,17 +19,16 @@ from collections.abc import Iterable
 
 from nexus_tui.core import sketch
 from nexus_tui.store import rules
-from nexus_tui.store.rules import TASK_DIMS, TOKEN_COLUMNS
+from nexus_tui.store.rules import TASK_DIMS, TASK_MEASURES
 
 Q_MS = 900_000  # the bucket: 15 minutes
 H_MS = 3_600_000  # the hourly level
 D_MS = 86_400_000  # the daily level (UTC days)
 
 _TASK_DIMS = TASK_DIMS
-_TASK_SUMS = TOKEN_COLUMNS
-# the cost sums of the other cost modes (cost_usd / unpriced are the computed cost's): see rules.cost_expr
-_COST_MODE_SUMS = ("cost_auto_usd", "unpriced_auto", "cost_display_usd", "unpriced_display", "cloud_auto_usd",
-                   "cloud_display_usd")
+# the task rollups' summed, max and min columns: declared once in rules.TASK_MEASURES
+_TASK_MEASURE_COLS = tuple(n for n, _a in TASK_MEASURES)
+_TASK_FOLD = rules.by_fold()
 _AUTO_SQL = rules.sql(rules.cost_expr("auto"))  # a task's cost in auto mode, generated from the one declaration
 
 
@@ -84,8 +83,7 @@ def recompute(conn, task_keys: Iterable[tuple[str, int]] = (), tool_keys: Iterab
 
 _SESSION_DAY_SQL = {
     "task": ("task_session_days", "task_rollups",
-             ("tasks", *_TASK_SUMS, "cost_usd", "cloud_cost_equivalent", "unpriced", "lat_n", "lat_sum",
-              "rated_helpful", "rated_not_helpful", *_COST_MODE_SUMS), ("lat_max", "last_ms"), ("first_ms",), ()),
+             *_TASK_FOLD, ()),
     "tool": ("tool_session_days", "tool_rollups",
              ("calls", "failures", "pending", "ok_all", "ok_helpful", "ok_not_helpful", "lat_n", "lat_sum"),
              ("lat_max",), (), ("tool_name",)),
@@ -139,9 +137,7 @@ def apply_marks(conn) -> bool:
 
 _LEVEL_SPEC = {
     # kind: (key columns, summed columns, max columns, min columns)
-    "task": (_TASK_DIMS, ("tasks", *_TASK_SUMS, "cost_usd", "cloud_cost_equivalent", "unpriced", "lat_n", "lat_sum",
-                          "rated_helpful", "rated_not_helpful", *_COST_MODE_SUMS), ("lat_max", "last_ms"),
-             ("first_ms",)),
+    "task": (_TASK_DIMS, *_TASK_FOLD),
     "tool": (("tool_name", "mcp_server", "error_type"),
              ("calls", "failures", "pending", "ok_all", "ok_helpful", "ok_not_helpful", "lat_n", "lat_sum"),
              ("lat_max",), ()),
@@ -253,16 +249,8 @@ def _ranges(buckets: set) -> tuple[int, int] | None:
 
 
 _TASK_KEYS_SQL = (f"(ts_ms / {Q_MS}) * {Q_MS}, model, source, routing, tier, persona, cli_tool, "
-                  "CASE WHEN agent_id IS NULL THEN 'main' ELSE 'sub-agent' END")
-_TASK_SUMS_SQL = ("COUNT(*), COALESCE(SUM(tokens_in), 0), COALESCE(SUM(tokens_out), 0), "
-                  "COALESCE(SUM(cache_creation_tokens), 0), COALESCE(SUM(cache_read_tokens), 0), SUM(cost_usd), "
-                  "SUM(cloud_cost_equivalent), SUM(CASE WHEN cost_usd IS NULL THEN 1 ELSE 0 END), COUNT(latency_ms), "
-                  "SUM(latency_ms), MAX(latency_ms), SUM(CASE WHEN quality_rating = 1 THEN 1 ELSE 0 END), "
-                  "SUM(CASE WHEN quality_rating = 0 THEN 1 ELSE 0 END), MIN(ts_ms), MAX(ts_ms), "
-                  f"SUM({_AUTO_SQL}), SUM(CASE WHEN ({_AUTO_SQL}) IS NULL THEN 1 ELSE 0 END), "
-                  "SUM(reported_cost_usd), SUM(CASE WHEN reported_cost_usd IS NULL THEN 1 ELSE 0 END), "
-                  f"SUM(CASE WHEN routing = 'local' THEN cloud_cost_equivalent ELSE {_AUTO_SQL} END), "
-                  "SUM(CASE WHEN routing = 'local' THEN cloud_cost_equivalent ELSE reported_cost_usd END)")
+                  + rules.sql(rules.agent_expr()))
+_TASK_SUMS_SQL = rules.task_measures_sql()  # generated from rules.TASK_MEASURES
 
 
 _FEW = 8  # sessions recomputed by bucket range; more are recomputed whole, a few queries for all of them
@@ -278,9 +266,7 @@ def _recompute_tasks(conn, keys: set) -> None:
     when few sessions are marked (a live pass), whole sessions in a few queries otherwise (a cold ingest)."""
     p = _p(conn)
     by = _by_session(keys)
-    cols = ("session_id", "bucket_ms", *_TASK_DIMS, "tasks", *_TASK_SUMS, "cost_usd", "cloud_cost_equivalent",
-            "unpriced", "lat_n", "lat_sum", "lat_max", "rated_helpful", "rated_not_helpful", "first_ms",
-            "last_ms", *_COST_MODE_SUMS, "lat_hist")
+    cols = ("session_id", "bucket_ms", *_TASK_DIMS, *_TASK_MEASURE_COLS, "lat_hist")
     if len(by) <= _FEW:
         parts = []
         for sid, buckets in by.items():

@@ -18,6 +18,14 @@ TOKEN_COLUMNS = ("tokens_in", "tokens_out", "cache_creation_tokens", "cache_read
 COST_MODES = ("auto", "calculate", "display")
 
 
+def agent_expr(t=None):
+    """The ``agent`` dimension of a task: 'main' or 'sub-agent'."""
+    from sqlalchemy import literal
+
+    t = T if t is None else t
+    return case((t.c.agent_id.is_(None), literal("main")), else_=literal("sub-agent"))
+
+
 def cost_expr(mode: str = "auto", t=None):
     """A task's cost under the cost mode (``auto``, ``calculate``: our price of its tokens, ``display``: the cost the
     source reported, NULL where it reported none), as a SQL expression over the tasks table ``t``. The one place the
@@ -54,3 +62,72 @@ def sql(expr) -> str:
 
     text = str(expr.compile(dialect=sqlite.dialect(), compile_kwargs={"literal_binds": True}))
     return text.replace("tasks.", "").replace("tool_calls.", "")
+
+
+# ---------------------------------------------------------------- the summed columns of a task, declared once
+# (rollup column, how rows fold into it): the writer's rollup upkeep sums the tasks with these in SQL text generated
+# from ``task_measure`` (store/rollup.py), coarser levels fold finer rows with the same aggregates, and the read
+# side's raw rows are the same expressions, one task each (store/read/plan.py raw_task_rows).
+TASK_MEASURES = (
+    ("tasks", "SUM"), *[(k, "SUM0") for k in TOKEN_COLUMNS], ("cost_usd", "SUM"), ("cloud_cost_equivalent", "SUM"),
+    ("unpriced", "SUM"), ("lat_n", "SUM"), ("lat_sum", "SUM"), ("lat_max", "MAX"), ("rated_helpful", "SUM"),
+    ("rated_not_helpful", "SUM"), ("first_ms", "MIN"), ("last_ms", "MAX"),
+    # the cost, unpriced count and cloud equivalent of the other cost modes (the three above: ``calculate``)
+    ("cost_auto_usd", "SUM"), ("unpriced_auto", "SUM"), ("cost_display_usd", "SUM"), ("unpriced_display", "SUM"),
+    ("cloud_auto_usd", "SUM"), ("cloud_display_usd", "SUM"),
+)
+# the columns a task row source hands on (task_source): the cost mode's own under the names of ``calculate``
+TASK_ROW_COLUMNS = tuple(n for n, _a in TASK_MEASURES[:15])
+MODE_COLUMNS = {"auto": {"cost_usd": "cost_auto_usd", "unpriced": "unpriced_auto",
+                         "cloud_cost_equivalent": "cloud_auto_usd"},
+                "display": {"cost_usd": "cost_display_usd", "unpriced": "unpriced_display",
+                            "cloud_cost_equivalent": "cloud_display_usd"}}
+
+
+def task_measure(name: str, mode: str = "calculate", t=None):
+    """One task's value of the measure ``name`` (a TASK_MEASURES column), its cost under ``mode``."""
+    from sqlalchemy import literal
+
+    t = T if t is None else t
+    one, zero = literal(1), literal(0)
+    for m, cols in MODE_COLUMNS.items():  # the stored column of another mode: that mode's measure
+        for base, col in cols.items():
+            if name == col:
+                return task_measure(base, m, t)
+    if name == "tasks":
+        return one
+    if name in TOKEN_COLUMNS:
+        return t.c[name]
+    if name == "cost_usd":
+        return cost_expr(mode, t)
+    if name == "cloud_cost_equivalent":
+        return cloud_expr(mode, t)
+    if name == "unpriced":
+        return case((cost_expr(mode, t).is_(None), one), else_=zero)
+    if name == "lat_n":
+        return case((t.c.latency_ms.is_(None), zero), else_=one)
+    if name in ("lat_sum", "lat_max"):
+        return t.c.latency_ms
+    if name == "rated_helpful":
+        return case((t.c.quality_rating == 1, one), else_=zero)
+    if name == "rated_not_helpful":
+        return case((t.c.quality_rating == 0, one), else_=zero)
+    if name in ("first_ms", "last_ms"):
+        return t.c.ts_ms
+    raise KeyError(name)
+
+
+def fold_sql(agg: str, expr_sql: str) -> str:
+    """The SQL aggregate of a measure: SUM0 is a sum that is 0 rather than NULL over no value."""
+    return f"COALESCE(SUM({expr_sql}), 0)" if agg == "SUM0" else f"{agg}({expr_sql})"
+
+
+def task_measures_sql() -> str:
+    """The SELECT list summing tasks into a rollup row, in TASK_MEASURES order (SQL text for the upkeep)."""
+    return ", ".join(fold_sql(agg, sql(task_measure(name))) for name, agg in TASK_MEASURES)
+
+
+def by_fold(measures=TASK_MEASURES) -> tuple[tuple, tuple, tuple]:
+    """(summed, max, min) column names, to fold finer rollup rows into coarser ones."""
+    return (tuple(n for n, a in measures if a in ("SUM", "SUM0")), tuple(n for n, a in measures if a == "MAX"),
+            tuple(n for n, a in measures if a == "MIN"))

@@ -6,15 +6,15 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import tzinfo
 
-from sqlalchemy import Engine, and_, func, literal, or_, select
+from sqlalchemy import Engine, and_, func, or_, select
 
 from nexus_tui.core.filters import Filters
 from nexus_tui.core.scoring import (
     FILE_CHANGING_TOOLS,
     MCP_FILE_CHANGING_TOOLS,
-    RATING_WEIGHTS,
     bucket_offset,
     bucket_span,
+    useful_changes,
 )
 from nexus_tui.store.read.plan import (
     S,
@@ -47,8 +47,9 @@ def change_cond(extra: Iterable[str] = ()):
 
 
 def _useful_expr(h, u, n):
-    """The rating-weighted count of changes, from the counts by rating (weights in core.scoring)."""
-    return (h * literal(RATING_WEIGHTS[1]) + u * literal(RATING_WEIGHTS[None]) + n * literal(RATING_WEIGHTS[0]))
+    """The rating-weighted count of changes, from the counts by rating: core.scoring.useful_changes itself, applied
+    to SQL expressions (the one formula, in Python and in the SQL it builds)."""
+    return useful_changes(h, u, n)
 
 
 def _changes_cols(t):

@@ -20,7 +20,16 @@ from sqlalchemy import and_, case, exists, func, literal, null, or_, select, tru
 from nexus_tui.core import sketch
 from nexus_tui.core.filters import Filters
 from nexus_tui.store.rollup import D_MS, H_MS, Q_MS
-from nexus_tui.store.rules import TASK_DIMS, TOKEN_COLUMNS, cloud_expr, cost_expr
+from nexus_tui.store.rules import (
+    MODE_COLUMNS,
+    TASK_DIMS,
+    TASK_ROW_COLUMNS,
+    TOKEN_COLUMNS,
+    agent_expr,
+    cloud_expr,
+    cost_expr,
+    task_measure,
+)
 from nexus_tui.store.schema import (
     ErrorEvent,
     Session,
@@ -241,10 +250,6 @@ _TASK_TABLES = {"quarter": R, "hour": TH, "day": TD, "sday": TSD}
 _TOOL_TABLES = {"quarter": RT, "hour": TOH, "day": TOD, "sday": TOSD}
 
 
-def agent_expr():
-    return case((T.c.agent_id.is_(None), literal("main")), else_=literal("sub-agent"))
-
-
 def _bounds(col, lo, hi) -> list:
     out = []
     if lo is not None:
@@ -254,19 +259,11 @@ def _bounds(col, lo, hi) -> list:
     return out
 
 
-_ROLLUP_TASK_COLS = ("tasks", *TOKEN_COLUMNS, "cost_usd", "cloud_cost_equivalent", "unpriced", "lat_n", "lat_sum",
-                     "lat_max", "rated_helpful", "rated_not_helpful", "first_ms", "last_ms")
-_MODE_COLS = {"auto": {"cost_usd": "cost_auto_usd", "unpriced": "unpriced_auto",
-                       "cloud_cost_equivalent": "cloud_auto_usd"},
-              "display": {"cost_usd": "cost_display_usd", "unpriced": "unpriced_display",
-                          "cloud_cost_equivalent": "cloud_display_usd"}}
-
-
 def _rollup_cols(tbl, mode: str) -> list:
     """The rollup table's task columns; the cost, unpriced count and cloud equivalent of ``mode`` under the names
     cost_usd, unpriced and cloud_cost_equivalent."""
-    names = _MODE_COLS.get(mode, {})
-    return [tbl.c[names[k]].label(k) if k in names else tbl.c[k] for k in _ROLLUP_TASK_COLS]
+    names = MODE_COLUMNS.get(mode, {})
+    return [tbl.c[names[k]].label(k) if k in names else tbl.c[k] for k in TASK_ROW_COLUMNS]
 
 
 def task_source(f: Filters, session_conds: list, extra_raw: list = (), extra_rollup: list = (),
@@ -307,17 +304,12 @@ def task_source(f: Filters, session_conds: list, extra_raw: list = (), extra_rol
 
 
 def raw_task_rows(conds: list, cost_mode: str = "auto"):
-    """Tasks as rows of task_source's shape (one task each), under ``conds``; cost_usd is the cost of ``cost_mode``."""
-    one, zero = literal(1), literal(0)
-    cost = cost_expr(cost_mode)
+    """Tasks as rows of task_source's shape (one task each), under ``conds``; cost_usd is the cost of ``cost_mode``.
+    The columns are rules.task_measure, the same expressions the rollup upkeep sums."""
     return select(
         T.c.session_id, T.c.ts_ms, T.c.model, T.c.source, T.c.routing, T.c.tier, T.c.persona, T.c.cli_tool,
-        agent_expr().label("agent"), one.label("tasks"), *[T.c[k] for k in TOKEN_COLUMNS], cost.label("cost_usd"),
-        cloud_expr(cost_mode).label("cloud_cost_equivalent"), case((cost.is_(None), one), else_=zero).label("unpriced"),
-        case((T.c.latency_ms.is_(None), zero), else_=one).label("lat_n"), T.c.latency_ms.label("lat_sum"),
-        T.c.latency_ms.label("lat_max"), case((T.c.quality_rating == 1, one), else_=zero).label("rated_helpful"),
-        case((T.c.quality_rating == 0, one), else_=zero).label("rated_not_helpful"),
-        T.c.ts_ms.label("first_ms"), T.c.ts_ms.label("last_ms")).where(and_(true(), *conds))
+        agent_expr().label("agent"),
+        *[task_measure(k, cost_mode).label(k) for k in TASK_ROW_COLUMNS]).where(and_(true(), *conds))
 
 
 def _task_filter(f: Filters) -> list:

@@ -38,6 +38,7 @@ from nexus_tui.store.read.plan import (
     zone_level,
 )
 from nexus_tui.store.read.tools import tools_report
+from nexus_tui.store.rules import agent_expr
 from nexus_tui.store.schema import money
 
 
@@ -79,7 +80,7 @@ DIMENSIONS = {
     "cli_tool": T.c.cli_tool,
     "tier": T.c.tier,
     "persona": T.c.persona,
-    "agent": case((T.c.agent_id.is_(None), literal("main")), else_=literal("sub-agent")),
+    "agent": agent_expr(),
 }
 
 
