@@ -42,12 +42,27 @@ def _stored_id(home: Path) -> str:
         got = ""
     if valid_id(got):
         return got
-    from nexus_tui.private import private_dir, write_private
+    from nexus_tui.private import open_private, private_dir
 
     new = uuid.uuid4().hex[:16]
+    tmp = path.with_name(f"{path.name}.tmp{os.getpid()}")
     try:
         private_dir(home)
-        write_private(path, (new + "\n").encode("ascii"))
+        with os.fdopen(open_private(tmp, os.O_WRONLY | os.O_TRUNC), "wb") as f:
+            f.write((new + "\n").encode("ascii"))
+        try:  # whole file or nothing, and never over another process's id: several processes may start at once
+            os.link(tmp, path)
+        except FileExistsError:
+            got = path.read_text(encoding="ascii", errors="replace").strip()
+            if not valid_id(got):  # an unusable file left by an older version: replaced
+                os.replace(tmp, path)
+                return new
+            return got
+        finally:
+            try:
+                os.unlink(tmp)
+            except OSError:
+                pass
     except OSError as e:
         raise ValueError(f"cannot store this machine's id in {path} ({e.strerror or e}): make the folder writable "
                          f"or set [machine] id in insights.toml") from e

@@ -212,13 +212,30 @@ def test_a_machine_id_that_cannot_be_stored_is_a_clear_error(tmp_path, monkeypat
 
     import nexus_tui.private
 
-    def refuse(path, data):
+    def refuse(path, flags):
         raise PermissionError(13, "Permission denied", str(path))
 
     monkeypatch.delenv("NEXUS_INSIGHTS_MACHINE", raising=False)
-    monkeypatch.setattr(nexus_tui.private, "write_private", refuse)
+    monkeypatch.setattr(nexus_tui.private, "open_private", refuse)
     home = tmp_path / "nexus"
     home.mkdir()
     with pytest.raises(ValueError, match="machine-id .*\\[machine\\] id"):
         identity(load_settings(home, None, []))
     assert not (home / "machine-id").exists()
+
+
+def test_processes_starting_at_once_agree_on_one_machine_id(tmp_path, monkeypatch):
+    """Four ingest processes on a new home used to each make their own id (and three became other machines): the
+    id file is linked into place whole, never over another process's."""
+    import subprocess
+    import sys
+
+    monkeypatch.delenv("NEXUS_INSIGHTS_MACHINE", raising=False)
+    home = tmp_path / "nexus"
+    code = ("import sys; from pathlib import Path; from nexus_tui.machine import _stored_id; "
+            "print(_stored_id(Path(sys.argv[1])))")
+    procs = [subprocess.Popen([sys.executable, "-c", code, str(home)], stdout=subprocess.PIPE) for _ in range(6)]
+    ids = {p.communicate(timeout=60)[0].decode().strip() for p in procs}
+    assert len(ids) == 1 and ids == {(home / "machine-id").read_text().strip()}
+    assert (home / "machine-id").stat().st_mode & 0o777 == 0o600
+    assert [p.name for p in home.iterdir()] == ["machine-id"]  # no temporary file left

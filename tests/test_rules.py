@@ -11,7 +11,7 @@ from nexus_tui.core.events import Batch
 from nexus_tui.core.filters import Filters
 from nexus_tui.core.parse.claude_code import FileContext, new_state, parse_lines
 from nexus_tui.core.scoring import is_file_changing, useful_changes
-from nexus_tui.store import rollup, rules
+from nexus_tui.store import rules
 from nexus_tui.store.read import efficiency as RE
 from nexus_tui.store.read.plan import T
 from tests.conftest import copy_cc_tree
@@ -58,7 +58,8 @@ def test_the_auto_cost_rule_reads_the_same_from_the_rollups_and_the_rows(tmp_pat
     per cost mode, the rollups' sums equal the rows' sums."""
     store = store_at(tmp_path / "db.sqlite")
     collector_for(store, copy_cc_tree(tmp_path / "cc")).run_once()
-    assert rollup._AUTO_SQL == rules.sql(rules.cost_expr("auto"))
+    for dialect in ("sqlite", "postgresql"):  # the upkeep's text is generated from the read side's expression
+        assert rules.sql(rules.cost_expr("auto"), dialect) in rules.task_measures_sql(dialect)
     with store.engine.connect() as conn:
         for mode, col in (("auto", "cost_auto_usd"), ("calculate", "cost_usd"), ("display", "cost_display_usd")):
             rows = conn.execute(select(func.sum(rules.cost_expr(mode)), func.count())
@@ -102,3 +103,35 @@ def test_the_useful_change_formula_is_the_same_in_python_and_in_sql(tmp_path):
     with store.engine.connect() as conn:
         sql_value = conn.execute(select(RE._useful_expr(func.abs(h), func.abs(u), func.abs(n)))).scalar()
     assert sql_value == useful_changes(h, u, n)
+
+
+def test_the_tool_measures_sum_in_sql_as_counted_in_python(tmp_path):
+    """The tool rollups (SQL text generated from rules.TOOL_MEASURES) hold, per tool, what the raw calls give when
+    counted here in Python; and the read side's raw rows (the same declarations as expressions) agree."""
+    from nexus_tui.store.read.plan import raw_tool_rows, TC
+
+    store = store_at(tmp_path / "db.sqlite")
+    collector_for(store, copy_cc_tree(tmp_path / "cc")).run_once()
+    with store.engine.connect() as conn:
+        calls = conn.execute(text("SELECT tool_name, success, latency_ms FROM tool_calls "
+                                  "WHERE tool_name IS NOT NULL")).all()
+        want: dict = {}
+        for name, ok, lat in calls:
+            w = want.setdefault(name, [0, 0, 0, 0, 0, 0])
+            w[0] += 1
+            w[1] += ok is not None and not ok
+            w[2] += ok is None
+            w[3] += bool(ok)
+            w[4] += lat is not None
+            w[5] += lat or 0
+        rolled = {r[0]: list(r[1:]) for r in conn.execute(text(
+            "SELECT tool_name, SUM(calls), SUM(failures), SUM(pending), SUM(ok_all), SUM(lat_n), "
+            "COALESCE(SUM(lat_sum), 0) FROM tool_rollups GROUP BY tool_name"))}
+        raw = raw_tool_rows([TC.c.tool_name.isnot(None)]).subquery()
+        read = {r[0]: list(r[1:]) for r in conn.execute(
+            select(raw.c.tool_name, func.sum(raw.c.calls), func.sum(raw.c.failures), func.sum(raw.c.pending),
+                   func.sum(raw.c.ok_all), func.sum(raw.c.lat_n), func.coalesce(func.sum(raw.c.lat_sum), 0))
+            .group_by(raw.c.tool_name))}
+    assert len(want) >= 5 and sum(w[1] for w in want.values()) > 0
+    assert rolled == want
+    assert read == want

@@ -29,7 +29,8 @@ _TASK_DIMS = TASK_DIMS
 # the task rollups' summed, max and min columns: declared once in rules.TASK_MEASURES
 _TASK_MEASURE_COLS = tuple(n for n, _a in TASK_MEASURES)
 _TASK_FOLD = rules.by_fold()
-_AUTO_SQL = rules.sql(rules.cost_expr("auto"))  # a task's cost in auto mode, generated from the one declaration
+_TOOL_FOLD = rules.by_fold((*rules.TOOL_MEASURES, *[(n, a) for n, a, _r in rules.TOOL_RATED]))
+assert TASK_DIMS[-1] == "agent"  # the one computed dimension, last (see _sql)
 
 
 def bucket(ms: int | None) -> int | None:
@@ -84,9 +85,7 @@ def recompute(conn, task_keys: Iterable[tuple[str, int]] = (), tool_keys: Iterab
 _SESSION_DAY_SQL = {
     "task": ("task_session_days", "task_rollups",
              *_TASK_FOLD, ()),
-    "tool": ("tool_session_days", "tool_rollups",
-             ("calls", "failures", "pending", "ok_all", "ok_helpful", "ok_not_helpful", "lat_n", "lat_sum"),
-             ("lat_max",), (), ("tool_name",)),
+    "tool": ("tool_session_days", "tool_rollups", *_TOOL_FOLD, ("tool_name",)),
 }
 
 
@@ -138,9 +137,7 @@ def apply_marks(conn) -> bool:
 _LEVEL_SPEC = {
     # kind: (key columns, summed columns, max columns, min columns)
     "task": (_TASK_DIMS, *_TASK_FOLD),
-    "tool": (("tool_name", "mcp_server", "error_type"),
-             ("calls", "failures", "pending", "ok_all", "ok_helpful", "ok_not_helpful", "lat_n", "lat_sum"),
-             ("lat_max",), ()),
+    "tool": (rules.TOOL_DIMS, *_TOOL_FOLD),
 }
 _TABLES = {("task", "quarter"): "task_rollups", ("task", "hour"): "task_hours", ("task", "day"): "task_days",
            ("tool", "quarter"): "tool_rollups", ("tool", "hour"): "tool_hours", ("tool", "day"): "tool_days"}
@@ -248,9 +245,21 @@ def _ranges(buckets: set) -> tuple[int, int] | None:
     return (min(timed), max(timed) + Q_MS) if timed else None
 
 
-_TASK_KEYS_SQL = (f"(ts_ms / {Q_MS}) * {Q_MS}, model, source, routing, tier, persona, cli_tool, "
-                  + rules.sql(rules.agent_expr()))
-_TASK_SUMS_SQL = rules.task_measures_sql()  # generated from rules.TASK_MEASURES
+_SQL: dict[tuple[str, str], str] = {}
+
+
+def _sql(conn, what: str) -> str:
+    """The upkeep's generated SQL text for this connection's dialect (from store/rules.py), made once."""
+    key = (conn.dialect.name, what)
+    if key not in _SQL:
+        d = conn.dialect.name
+        _SQL[key] = {
+            "task_keys": f"(ts_ms / {Q_MS}) * {Q_MS}, {', '.join(TASK_DIMS[:-1])}, {rules.sql(rules.agent_expr(), d)}",
+            "task_sums": rules.task_measures_sql(d),
+            "tool_keys": f"(started_ms / {Q_MS}) * {Q_MS}, tool_name, mcp_server, {rules.sql(rules.tool_error_type(), d)}",
+            "tool_sums": rules.tool_measures_sql(d),
+        }[what]
+    return _SQL[key]
 
 
 _FEW = 8  # sessions recomputed by bucket range; more are recomputed whole, a few queries for all of them
@@ -278,9 +287,9 @@ def _recompute_tasks(conn, keys: set) -> None:
         parts = _session_chunks(conn, sorted(by), "session_id")
         for where, params in parts:
             conn.exec_driver_sql(f"DELETE FROM task_rollups WHERE {where}", params)
-    keys_sql = f"session_id, {_TASK_KEYS_SQL}"
+    keys_sql = f"session_id, {_sql(conn, 'task_keys')}"
     for where, params in parts:
-        sums = conn.exec_driver_sql(f"SELECT {keys_sql}, {_TASK_SUMS_SQL} FROM tasks WHERE {where} "
+        sums = conn.exec_driver_sql(f"SELECT {keys_sql}, {_sql(conn, 'task_sums')} FROM tasks WHERE {where} "
                                     f"GROUP BY {keys_sql}", params).fetchall()
         if not sums:
             continue
@@ -290,20 +299,13 @@ def _recompute_tasks(conn, keys: set) -> None:
                              rows_out)
 
 
-_TOOL_KEYS_SQL = (f"(started_ms / {Q_MS}) * {Q_MS}, tool_name, mcp_server, "
-                  "CASE WHEN NOT success THEN error_type END")
-_TOOL_SUMS_SQL = ("COUNT(*), SUM(CASE WHEN NOT success THEN 1 ELSE 0 END), "
-                  "SUM(CASE WHEN success IS NULL THEN 1 ELSE 0 END), SUM(CASE WHEN success THEN 1 ELSE 0 END), "
-                  "COUNT(latency_ms), SUM(latency_ms), MAX(latency_ms)")
-
-
 def _recompute_tools(conn, keys: set) -> None:
     """As _recompute_tasks, for the tool calls (calls without a start time are the NULL bucket). The asking
     tasks' ratings (for the useful-change counts) come from a second query over the rated tasks only."""
     p = _p(conn)
     by = _by_session(keys)
-    cols = ("session_id", "bucket_ms", "tool_name", "mcp_server", "error_type", "calls", "failures", "pending",
-            "ok_all", "lat_n", "lat_sum", "lat_max", "ok_helpful", "ok_not_helpful", "lat_hist")
+    cols = ("session_id", "bucket_ms", *rules.TOOL_DIMS, *[n for n, _a in rules.TOOL_MEASURES],
+            *[n for n, _a, _r in rules.TOOL_RATED], "lat_hist")
     parts = []  # (conditions on tool_calls, params, conditions on tasks of the same sessions, params)
     if len(by) <= _FEW:
         for sid, buckets in by.items():
@@ -321,15 +323,15 @@ def _recompute_tools(conn, keys: set) -> None:
         for where, params in _session_chunks(conn, sorted(by), "session_id"):
             parts.append((where + " AND tool_name IS NOT NULL", params, where, params))
             conn.exec_driver_sql(f"DELETE FROM tool_rollups WHERE {where}", params)
-    keys_sql = f"session_id, {_TOOL_KEYS_SQL}"
+    keys_sql = f"session_id, {_sql(conn, 'tool_keys')}"
     for where, params, twhere, tparams in parts:
-        sums = conn.exec_driver_sql(f"SELECT {keys_sql}, {_TOOL_SUMS_SQL} FROM tool_calls WHERE {where} "
+        sums = conn.exec_driver_sql(f"SELECT {keys_sql}, {_sql(conn, 'tool_sums')} FROM tool_calls WHERE {where} "
                                     f"GROUP BY {keys_sql}", params).fetchall()
         if not sums:
             continue
         hists = _hists(conn, keys_sql, "tool_calls", where, params, 5, "latency_ms")
         rated: dict[tuple, list] = {}
-        for i, rating in enumerate((1, 0)):
+        for i, rating in enumerate(r for _n, _a, r in rules.TOOL_RATED):
             q = (f"SELECT {keys_sql}, COUNT(*) FROM tool_calls WHERE {where} AND success AND task_id IN "
                  f"(SELECT id FROM tasks WHERE {twhere} AND quality_rating = {rating}) GROUP BY {keys_sql}")
             for r in conn.exec_driver_sql(q, params + tparams):

@@ -55,12 +55,14 @@ def cloud_expr(mode: str = "auto", t=None):
     return case((t.c.routing == "local", t.c.cloud_cost_equivalent), else_=cost_expr(mode, t))
 
 
-def sql(expr) -> str:
-    """An expression over unqualified columns as SQL text for the upkeep's statements (literals inlined; the text
-    is the same on SQLite and PostgreSQL for the expressions used here)."""
-    from sqlalchemy.dialects import sqlite
-
-    text = str(expr.compile(dialect=sqlite.dialect(), compile_kwargs={"literal_binds": True}))
+def sql(expr, dialect: str = "sqlite") -> str:
+    """An expression over unqualified columns as SQL text for the upkeep's statements, in ``dialect`` (literals
+    inlined: booleans are written differently by SQLite and PostgreSQL)."""
+    if dialect == "postgresql":
+        from sqlalchemy.dialects import postgresql as d
+    else:
+        from sqlalchemy.dialects import sqlite as d
+    text = str(expr.compile(dialect=d.dialect(), compile_kwargs={"literal_binds": True}))
     return text.replace("tasks.", "").replace("tool_calls.", "")
 
 
@@ -122,12 +124,70 @@ def fold_sql(agg: str, expr_sql: str) -> str:
     return f"COALESCE(SUM({expr_sql}), 0)" if agg == "SUM0" else f"{agg}({expr_sql})"
 
 
-def task_measures_sql() -> str:
+def task_measures_sql(dialect: str = "sqlite") -> str:
     """The SELECT list summing tasks into a rollup row, in TASK_MEASURES order (SQL text for the upkeep)."""
-    return ", ".join(fold_sql(agg, sql(task_measure(name))) for name, agg in TASK_MEASURES)
+    return ", ".join(fold_sql(agg, sql(task_measure(name), dialect)) for name, agg in TASK_MEASURES)
 
 
 def by_fold(measures=TASK_MEASURES) -> tuple[tuple, tuple, tuple]:
     """(summed, max, min) column names, to fold finer rollup rows into coarser ones."""
     return (tuple(n for n, a in measures if a in ("SUM", "SUM0")), tuple(n for n, a in measures if a == "MAX"),
             tuple(n for n, a in measures if a == "MIN"))
+
+
+# ---------------------------------------------------------------- the summed columns of a tool call, declared once
+# as for tasks: the upkeep groups the calls with these (tool_measures_sql), the read side's raw rows are the same
+# expressions (store/read/plan.py raw_tool_rows). ok_helpful / ok_not_helpful (successful calls by the asking task's
+# rating, for the useful changes) need the task: ``tool_measure(name, rating=…)``.
+TOOL_DIMS = ("tool_name", "mcp_server", "error_type")
+TOOL_MEASURES = (("calls", "SUM"), ("failures", "SUM"), ("pending", "SUM"), ("ok_all", "SUM"), ("lat_n", "SUM"),
+                 ("lat_sum", "SUM"), ("lat_max", "MAX"))
+TOOL_RATED = (("ok_helpful", "SUM", 1), ("ok_not_helpful", "SUM", 0))
+TOOL_ROW_COLUMNS = (*TOOL_DIMS, *[n for n, _a in TOOL_MEASURES[:4]], *[n for n, _a, _r in TOOL_RATED],
+                    *[n for n, _a in TOOL_MEASURES[4:]])
+
+
+def tool_error_type(tc=None):
+    """A call's error type dimension: its error_type when it failed, else NULL."""
+    from sqlalchemy import null
+
+    tc = _TC() if tc is None else tc
+    return case((tc.c.success.is_(False), tc.c.error_type), else_=null())
+
+
+def tool_measure(name: str, tc=None, rating=None):
+    """One tool call's value of ``name``: a TOOL_MEASURES column, or a TOOL_RATED one given the asking task's
+    ``rating`` (an expression)."""
+    from sqlalchemy import and_ as and__
+    from sqlalchemy import literal
+
+    tc = _TC() if tc is None else tc
+    one, zero = literal(1), literal(0)
+    ok = tc.c.success.is_(True)
+    if name == "calls":
+        return one
+    if name == "failures":
+        return case((tc.c.success.is_(False), one), else_=zero)
+    if name == "pending":
+        return case((tc.c.success.is_(None), one), else_=zero)
+    if name == "ok_all":
+        return case((ok, one), else_=zero)
+    if name == "lat_n":
+        return case((tc.c.latency_ms.is_(None), zero), else_=one)
+    if name in ("lat_sum", "lat_max"):
+        return tc.c.latency_ms
+    for n, _a, r in TOOL_RATED:
+        if name == n:
+            return case((and__(ok, rating == r), one), else_=zero)
+    raise KeyError(name)
+
+
+def tool_measures_sql(dialect: str = "sqlite") -> str:
+    """The SELECT list grouping tool calls into a rollup row, in TOOL_MEASURES order (SQL text for the upkeep)."""
+    return ", ".join(fold_sql(agg, sql(tool_measure(name), dialect)) for name, agg in TOOL_MEASURES)
+
+
+def _TC():
+    from nexus_tui.store.schema import ToolCall
+
+    return ToolCall.__table__

@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections import defaultdict
 from datetime import datetime, tzinfo
 
-from sqlalchemy import and_, case, exists, func, literal, null, or_, select, true, union_all
+from sqlalchemy import and_, case, exists, func, null, or_, select, true, union_all
 
 from nexus_tui.core import sketch
 from nexus_tui.core.filters import Filters
@@ -25,10 +25,13 @@ from nexus_tui.store.rules import (
     TASK_DIMS,
     TASK_ROW_COLUMNS,
     TOKEN_COLUMNS,
+    TOOL_ROW_COLUMNS,
     agent_expr,
     cloud_expr,
     cost_expr,
     task_measure,
+    tool_error_type,
+    tool_measure,
 )
 from nexus_tui.store.schema import (
     ErrorEvent,
@@ -332,10 +335,6 @@ def _tool_plan(f: Filters, session_conds: list, coarsest: str | None):
     return plan(f.since_ms, f.until_ms, _coarsest(coarsest, session_conds, f)), []
 
 
-_ROLLUP_TOOL_COLS = ("tool_name", "mcp_server", "error_type", "calls", "failures", "pending", "ok_all", "ok_helpful",
-                     "ok_not_helpful", "lat_n", "lat_sum", "lat_max")
-
-
 def tool_source(f: Filters, session_conds: list, extra_raw: list = (), extra_rollup: list = (),
                 coarsest: str | None = None):
     """Tool-call-shaped rows (see ``plan``): session_id (NULL in hourly rows), ts_ms, tool_name, mcp_server,
@@ -352,26 +351,19 @@ def tool_source(f: Filters, session_conds: list, extra_raw: list = (), extra_rol
         conds = _bounds(tbl.c.bucket_ms, lo, hi)
         conds += [c(tbl.c.session_id) for c in session_conds] + [c(tbl) for c in extra_rollup]
         sid = tbl.c.session_id if level in ("quarter", "sday") else null().label("session_id")
-        cols = [tbl.c[k] if k in tbl.c else null().label(k) for k in _ROLLUP_TOOL_COLS]
+        cols = [tbl.c[k] if k in tbl.c else null().label(k) for k in TOOL_ROW_COLUMNS]
         parts.append(select(sid, tbl.c.bucket_ms.label("ts_ms"), *cols).where(and_(true(), *conds)))
     return (parts[0] if len(parts) == 1 else union_all(*parts)).subquery("ut")
 
 
 def raw_tool_rows(conds: list):
-    """Tool calls as rows of tool_source's shape (one call each), under ``conds``."""
-    one, zero = literal(1), literal(0)
-    ok = TC.c.success.is_(True)
+    """Tool calls as rows of tool_source's shape (one call each), under ``conds``: rules.tool_measure, the same
+    expressions the rollup upkeep groups."""
     rating = select(T.c.quality_rating).where(T.c.id == TC.c.task_id).scalar_subquery()
-    return select(
-        TC.c.session_id, TC.c.started_ms.label("ts_ms"), TC.c.tool_name, TC.c.mcp_server,
-        case((TC.c.success.is_(False), TC.c.error_type), else_=null()).label("error_type"),
-        one.label("calls"), case((TC.c.success.is_(False), one), else_=zero).label("failures"),
-        case((TC.c.success.is_(None), one), else_=zero).label("pending"),
-        case((ok, one), else_=zero).label("ok_all"),
-        case((and_(ok, rating == 1), one), else_=zero).label("ok_helpful"),
-        case((and_(ok, rating == 0), one), else_=zero).label("ok_not_helpful"),
-        case((TC.c.latency_ms.is_(None), zero), else_=one).label("lat_n"), TC.c.latency_ms.label("lat_sum"),
-        TC.c.latency_ms.label("lat_max")).where(and_(true(), *conds))
+    cols = {"tool_name": TC.c.tool_name, "mcp_server": TC.c.mcp_server, "error_type": tool_error_type(TC)}
+    return select(TC.c.session_id, TC.c.started_ms.label("ts_ms"),
+                  *[(cols[k] if k in cols else tool_measure(k, TC, rating)).label(k) for k in TOOL_ROW_COLUMNS]
+                  ).where(and_(true(), *conds))
 
 
 def task_hists(conn, f: Filters, session_conds: list, key: str, key_raw) -> dict:

@@ -21,7 +21,7 @@ from nexus_tui.store.read.plan import (
     cache_hit_rate,
     error_conds,
     int_fix,
-    session_conds,
+    scope_conds,
     session_filter,
     task_conds,
     task_hists,
@@ -175,7 +175,7 @@ TOP_MODELS = 6  # the timeline by model shows this many models and "other"
 def span(engine: Engine, f: Filters, session_id: str | None = None) -> tuple[int | None, int | None]:
     """(first, last) task time under the filters (or of one session)."""
     if session_id:
-        tc, _ = session_conds(session_id, f)
+        tc, _ = scope_conds(session_id, f)
         q = select(func.min(T.c.ts_ms), func.max(T.c.ts_ms)).where(and_(true(), *tc))
     else:
         u = task_source(f, session_filter(f))
