@@ -1,5 +1,5 @@
 """The plan: filters and ranges turned into conditions and row sources. Every subject module of the read side
-(usage, sessions, tools, efficiency, quota, requests, agent) asks this module, and nothing else, how to read a range.
+(usage, sessions, tools, efficiency, quota, requests, search) asks this module how to read a range.
 
 Conditions: ``task_conds``/``tool_conds``/``error_conds`` (rows under the filters), ``session_filter`` (the
 session-level filters as functions of a session_id column), ``active_session_cond`` (THE definition of a session in
