@@ -21,7 +21,8 @@ from sqlalchemy import text
 
 from nexus_tui.core.filters import Filters, local_zone, preset
 from nexus_tui.store import open_store
-from nexus_tui.store import queries as Q
+from nexus_tui.store.read import tools as RT
+from nexus_tui.store.read import usage as RU
 
 
 def _nearest(xs: list, p: float):
@@ -105,13 +106,13 @@ def main() -> None:
     for rname, f in ranges.items():
         with e.connect() as conn:
             cases = [
-                ("summary", lambda: Q.summary(e, f), lambda: raw_summary(conn, f),
+                ("summary", lambda: RU.summary(e, f), lambda: raw_summary(conn, f),
                  lambda got: (got["tasks"], got["tokens_in"], got["tokens_out"], got["cache_read_tokens"],
                               got["cache_creation_tokens"], got["sessions"])),
-                ("models (p95)", lambda: Q.models(e, f), lambda: raw_models(conn, f),
+                ("models (p95)", lambda: RU.models(e, f), lambda: raw_models(conn, f),
                  lambda got: {d["model"]: (d["tasks"], d["tokens_out"], round(d["cost_usd"], 6), d["p95_latency_ms"])
                               for d in got}),
-                ("tools (p50/95/99)", lambda: Q.tools_report(e, f), lambda: raw_tools(conn, f),
+                ("tools (p50/95/99)", lambda: RT.tools_report(e, f), lambda: raw_tools(conn, f),
                  lambda got: {(d["tool"], d["server"]): (d["calls"], d["failures"], d["p50_ms"], d["p95_ms"],
                                                           d["p99_ms"]) for d in got}),
             ]

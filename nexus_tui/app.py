@@ -193,7 +193,7 @@ class NexusApp(App):
         self.run_worker(self._check_quota_thread, thread=True, group="quota", exclusive=True, exit_on_error=False)
 
     def _check_quota_thread(self) -> None:
-        from nexus_tui.store.quota import current_five_hour
+        from nexus_tui.store.read.quota import current_five_hour
 
         now = self.now_ms()
         if self._alerts is not None:

@@ -92,11 +92,11 @@ def _doc(report: str, body: dict, cost_mode: str | None = None) -> dict:
 
 def _models_rows(engine, f: Filters) -> list[dict]:
     """The models report's rows, with the computed and the source-reported cost beside the chosen one."""
-    from nexus_tui.store import queries as Q
+    from nexus_tui.store.read import usage as RU
 
-    rows = Q.models(engine, f)
+    rows = RU.models(engine, f)
     for mode, key in (("calculate", "cost_computed_usd"), ("display", "cost_reported_usd")):
-        other = {r["model"]: r for r in Q.models(engine, f.with_(cost_mode=mode))}
+        other = {r["model"]: r for r in RU.models(engine, f.with_(cost_mode=mode))}
         for row in rows:
             o = other.get(row.get("model"))
             row[key] = None if o is None or o["unpriced_tasks"] == o["tasks"] else o["cost_usd"]
@@ -110,9 +110,9 @@ def _session_row(r: dict) -> dict:
 
 
 def summary_doc(engine, f: Filters) -> dict:
-    from nexus_tui.store import queries as Q
+    from nexus_tui.store.read import usage as RU
 
-    s = Q.summary(engine, f)
+    s = RU.summary(engine, f)
     s["period"] = _pick(s["period"], PERIOD_FIELDS)
     s["top_models"] = [_pick(m, MODEL_FIELDS) for m in _models_rows(engine, f)[:len(s["top_models"])]]
     s["top_tools"] = [_pick(t, TOOL_FIELDS) for t in s["top_tools"]]
@@ -144,7 +144,7 @@ def efficiency_doc(engine, f: Filters, extra: tuple[str, ...] = ()) -> dict:
     """The Efficiency screen as a report: the range's totals and every session, least efficient first (most tokens
     per useful change), then the sessions without a useful change (most tokens first)."""
     from nexus_tui.core.scoring import efficiency, line_rates
-    from nexus_tui.store import analytics as A
+    from nexus_tui.store.read import efficiency as A
 
     t = A.efficiency_totals(engine, f, extra)
     e = efficiency(t["tokens"], t["cost"], t["ch_helpful"], t["ch_unrated"], t["ch_not_helpful"], t["helpful"],
@@ -198,12 +198,14 @@ def _efficiency_text(d: dict) -> str:
 
 def rows_of(report: str, engine, f: Filters, tz) -> tuple[list[dict], list[str]]:
     """The rows of a list report as the JSON/CSV show them, and their fields in order."""
-    from nexus_tui.store import queries as Q
+    from nexus_tui.store.read import sessions as RS
+    from nexus_tui.store.read import tools as RT
+    from nexus_tui.store.read import usage as RU
 
     if report == "sessions":
         from nexus_tui.store.titles import fallback, titles
 
-        rows = Q.sessions(engine, f).rows
+        rows = RS.sessions(engine, f).rows
         with engine.connect() as conn:
             named = titles(conn, [r["session_id"] for r in rows]) if rows else {}
         for r in rows:  # the session's title line, else its project and start time (title_source null)
@@ -216,9 +218,9 @@ def rows_of(report: str, engine, f: Filters, tz) -> tuple[list[dict], list[str]]
     if report == "models":
         return [_pick(r, MODEL_FIELDS) for r in _models_rows(engine, f)], MODEL_FIELDS
     if report == "tools":
-        return [_pick(r, TOOL_FIELDS) for r in Q.tools_report(engine, f)], TOOL_FIELDS
+        return [_pick(r, TOOL_FIELDS) for r in RT.tools_report(engine, f)], TOOL_FIELDS
     if report == "daily":
-        return [_pick(r, DAILY_FIELDS) for r in Q.daily(engine, f, tz)], DAILY_FIELDS
+        return [_pick(r, DAILY_FIELDS) for r in RU.daily(engine, f, tz)], DAILY_FIELDS
     raise ValueError(f"unknown report {report!r}")
 
 

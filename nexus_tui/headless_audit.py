@@ -100,7 +100,7 @@ def render_audit(engine, session_id: str | None, tz, fmt: str) -> tuple[str, dic
         raise ReportArgumentError("the audit report needs --session ID")
     audit = load_audit(engine, session_id)
     if audit is None:
-        from nexus_tui.store.logs import find_session
+        from nexus_tui.store.read.sessions import find_session
 
         sid, candidates = find_session(engine, session_id)  # a unique prefix names the session too
         if sid is None:

@@ -24,7 +24,7 @@ NO_SNAPSHOT = ("no quota snapshot is stored: Claude Code passes the real 5-hour 
 
 
 def build(engine, f, now_ms: int | None = None, history_days: int = 35) -> dict:
-    from nexus_tui.store import quota as SQ
+    from nexus_tui.store.read import quota as SQ
 
     now_ms = int(time.time() * 1000) if now_ms is None else now_ms
     if f.since_ms is not None:

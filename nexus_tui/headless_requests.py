@@ -26,14 +26,14 @@ def _public(rows: list[dict], fields: list[str]) -> list[dict]:
 
 
 def render_linked(report: str, engine, f: Filters, tz, fmt: str) -> str:
-    from nexus_tui.store import request_queries as Q
+    from nexus_tui.store.read import requests as RR
 
     if report == "requests":
-        rows = Q.requests(engine, f)
+        rows = RR.requests(engine, f)
         if fmt == "json":
-            return R.to_json(_public(rows, Q.REQUEST_FIELDS))
+            return R.to_json(_public(rows, RR.REQUEST_FIELDS))
         if fmt == "csv":
-            return R.to_csv(_public(rows, Q.REQUEST_FIELDS), Q.REQUEST_FIELDS)
+            return R.to_csv(_public(rows, RR.REQUEST_FIELDS), RR.REQUEST_FIELDS)
         body = R.table(
             [
                 "time",
@@ -76,11 +76,11 @@ def render_linked(report: str, engine, f: Filters, tz, fmt: str) -> str:
         )
         return body + f"\n{len(rows)} request(s)"
     if report == "conversations":
-        rows = Q.conversations(engine, f)
+        rows = RR.conversations(engine, f)
         if fmt == "json":
-            return R.to_json(_public(rows, Q.CONVERSATION_FIELDS))
+            return R.to_json(_public(rows, RR.CONVERSATION_FIELDS))
         if fmt == "csv":
-            return R.to_csv(_public(rows, Q.CONVERSATION_FIELDS), Q.CONVERSATION_FIELDS)
+            return R.to_csv(_public(rows, RR.CONVERSATION_FIELDS), RR.CONVERSATION_FIELDS)
         body = R.table(
             [
                 "start",

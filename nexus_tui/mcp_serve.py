@@ -340,34 +340,34 @@ class Reader:
         self.cost_mode = getattr(settings, "cost_mode", None) or "auto"  # [pricing] cost_mode, as the reports
 
     def usage_summary(self, since=None, until=None, project=None, group_by=None) -> tuple[UsageSummary, str]:
-        from nexus_tui.store import logs as L
-        from nexus_tui.store import queries as Q
+        from nexus_tui.store.read import tools as RT
+        from nexus_tui.store.read import usage as RU
 
         f = _filters(since, until, project, self.tz, self.cost_mode)
         if self.settings is not None:  # a project group's name matches its members ([projects] groups)
             from nexus_tui.core.filters import with_project_groups
 
             f = with_project_groups(f, self.settings.project_groups)
-        s = Q.summary(self.engine, f)
+        s = RU.summary(self.engine, f)
         groups = None
         if group_by == "model":
             groups = [Group(key=r["model"], **_tokens(r), tasks=r["tasks"], cost_usd=r["cost_usd"],
                             unpriced_tasks=r["unpriced_tasks"], cache_hit_rate=r["cache_hit_rate"])
-                      for r in Q.models(self.engine, f)]
+                      for r in RU.models(self.engine, f)]
         elif group_by == "day":
-            errs = L.errors_by_day(self.engine, f, self.tz)
+            errs = RU.errors_by_day(self.engine, f, self.tz)
             groups = [Group(key=r["date"], **_tokens(r), tasks=r["tasks"], cost_usd=r["cost_usd"],
                             unpriced_tasks=r["unpriced_tasks"], cache_hit_rate=r["cache_hit_rate"],
                             tool_calls=r["tool_calls"], tool_failures=r["tool_failures"], errors=errs.get(r["date"], 0))
-                      for r in Q.daily(self.engine, f, self.tz)]
+                      for r in RU.daily(self.engine, f, self.tz)]
         elif group_by == "tool":
             groups = [Group(key=r["tool"] + (f" [{r['server']}]" if r["server"] else ""), **_tokens({}),
                             tool_calls=r["calls"], tool_failures=r["failures"])
-                      for r in Q.tools_report(self.engine, f, percentiles=False)]
+                      for r in RT.tools_report(self.engine, f, percentiles=False)]
         elif group_by in ("agent", "component"):
-            groups = [Group(**g) for g in L.by_actor(self.engine, f, group_by)]
+            groups = [Group(**g) for g in RU.by_actor(self.engine, f, group_by)]
         elif group_by == "hour":
-            groups = [Group(**g) for g in L.by_hour(self.engine, f, self.tz)]
+            groups = [Group(**g) for g in RU.by_hour(self.engine, f, self.tz)]
         elif group_by:
             raise ValueError(f"unknown group_by {group_by!r} (model, day, hour, tool, agent, component)")
         out = UsageSummary(
@@ -394,28 +394,28 @@ class Reader:
         if s["top_models"]:
             text += "; top model " + s["top_models"][0]["model"]
         elif not s["sessions"]:
-            from nexus_tui.store import ui_queries as U
+            from nexus_tui.store.read import sessions as RS
 
-            if not U.session_count(self.engine):
+            if not RS.session_count(self.engine):
                 text += f". {EMPTY_HINT}"
         return out, text
 
     def budget_status(self, now_ms: int | None = None) -> tuple[BudgetStatus, str]:
         """Today's and this month's spend against the budgets, with the Costs screen's projection (same
-        functions: core.scoring over store.analytics' windows; periods ignore any range)."""
+        functions: core.scoring over store.read.usage's windows; periods ignore any range)."""
         from nexus_tui.core import scoring as C
-        from nexus_tui.store import analytics as A
+        from nexus_tui.store.read import usage as RU
 
         now = now_ms if now_ms is not None else int(time.time() * 1000)
         f = Filters(cost_mode=self.cost_mode)  # the Costs screen's filters without a range
-        first, _last = A.span(self.engine, f)
+        first, _last = RU.span(self.engine, f)
         d0, d1 = C.period_bounds(now, self.tz, "day")
         m0, m1 = C.period_bounds(now, self.tz, "month")
         rest_windows = C.rest_of_day_windows(now, d1, self.tz, first_ms=first)
         day_windows = C.past_day_windows(d0, self.tz, first_ms=first)
         fixed = [(d0, now + 1), (m0, now + 1), (now - C.DAY_RATE_WINDOW_MS + 1, now + 1),
                  (now - C.MONTH_RATE_WINDOW_MS + 1, now + 1)]
-        sums = A.spend_in_windows(self.engine, f, fixed + rest_windows + day_windows)
+        sums = RU.spend_in_windows(self.engine, f, fixed + rest_windows + day_windows)
         spent_d, spent_m, w_d, w_m = sums[:4]
         rest = sums[4:4 + len(rest_windows)]
         daily = sums[4 + len(rest_windows):]
@@ -456,9 +456,9 @@ class Reader:
         return out, text
 
     def _quota(self, now: int) -> tuple[list[QuotaWindow] | None, str | None]:
-        from nexus_tui.store import logs as L
+        from nexus_tui.store.read import quota as SQ
 
-        rows = L.latest_quota(self.engine)
+        rows = SQ.latest_quota(self.engine)
         if not rows:
             return None, "no quota snapshot"
         from nexus_tui.core import quota as Qm
@@ -485,24 +485,24 @@ class Reader:
         return out, None
 
     def session_detail(self, session_id: str) -> tuple[SessionDetail, str]:
-        from nexus_tui.store import logs as L
-        from nexus_tui.store import ui_queries as U
+        from nexus_tui.store.read import sessions as RS
+        from nexus_tui.store.read import tools as RT
 
         ref = (session_id or "").strip()
         candidates: list[str] = []
         if ref.lower() == "current":
-            sid, how = L.latest_session(self.engine, self.cwd, stop=(os.path.expanduser("~"),)), "current"
+            sid, how = RS.latest_session(self.engine, self.cwd, stop=(os.path.expanduser("~"),)), "current"
         elif ref.lower() in ("latest", ""):
-            sid, how = L.latest_session(self.engine), "latest"
+            sid, how = RS.latest_session(self.engine), "latest"
         else:
-            sid, candidates = L.find_session(self.engine, ref)
+            sid, candidates = RS.find_session(self.engine, ref)
             how = "id" if sid == ref else "prefix"
-        h = U.session_header(self.engine, sid) if sid else None
+        h = RS.session_header(self.engine, sid) if sid else None
         if h is None:
             why = (f"no session recorded in {self.cwd}" if ref.lower() == "current"
                    else f"the prefix {ref!r} matches {len(candidates)} sessions" if candidates
                    else "no sessions recorded" if ref.lower() in ("latest", "") else f"no session {ref!r}")
-            if not U.session_count(self.engine):
+            if not RS.session_count(self.engine):
                 why += f". {EMPTY_HINT}"
             return SessionDetail(found=False, session_id=None, candidates=candidates, **_tokens({})), why
         u = h["usage"]
@@ -515,8 +515,8 @@ class Reader:
             else None, models=h["models"], tasks=int(u["tasks"]), task_errors=h["task_errors"], **_tokens(u),
             cost_usd=u["cost_usd"], unpriced_tasks=int(u["unpriced_tasks"]), cache_hit_rate=u["cache_hit_rate"],
             avg_latency_ms=u["avg_latency_ms"], tool_calls=h["tool_calls"], tool_failures=h["tool_errors"],
-            api_errors=h["api_errors"], tools=[SessionTool(**t) for t in L.session_tools(self.engine, sid)],
-            failures=[_failure({**r, "session_id": sid}) for r in L.session_failures(self.engine, sid)],
+            api_errors=h["api_errors"], tools=[SessionTool(**t) for t in RT.session_tools(self.engine, sid)],
+            failures=[_failure({**r, "session_id": sid}) for r in RT.session_failures(self.engine, sid)],
             subagents=[SubAgent(agent_id=a, tasks=n) for a, n in h["subagents"].items()])
         text = (f"session {sid} ({title}, {how}): {out.tasks} tasks, {out.total_tokens:,} tokens, cost "
                 f"{_usd(out.cost_usd)}, {out.tool_calls} tool calls ({out.tool_failures} failed), "
@@ -524,13 +524,13 @@ class Reader:
         return out, text
 
     def log_search(self, query: str, kind=None, since=None, limit=50) -> tuple[LogSearch, str]:
-        from nexus_tui.store import logs as L
+        from nexus_tui.store.read import search as RF
 
-        if kind is not None and kind not in L.SEARCH_KINDS:
+        if kind is not None and kind not in RF.SEARCH_KINDS:
             raise ValueError(f"unknown kind {kind!r} (errors, tool_calls, tasks)")
         since_ms = parse_time(since, self.tz)
         limit = max(1, min(MAX_LIMIT, int(limit)))
-        rows = L.search(self.engine, query or "", kind, since_ms, limit)
+        rows = RF.search(self.engine, query or "", kind, since_ms, limit)
         recs = [LogRecord(time=iso_from_ms(r["time_ms"]), kind=r["kind"], session_id=r["session_id"],
                           component=r["component"], message=r["message"], error_type=r["error_type"],
                           tool=r["tool"], model=r["model"], task_id=r["task_id"]) for r in rows]
@@ -554,15 +554,15 @@ class Reader:
         return out, text
 
     def tool_failures(self, since=None, tool=None) -> tuple[ToolFailures, str]:
-        from nexus_tui.store import queries as Q
+        from nexus_tui.store.read import tools as RT
 
         f = _filters(since, None, None, self.tz, self.cost_mode)
         tool = tool or None
-        rows = [r for r in Q.tools_report(self.engine, f, percentiles=False) if tool is None or r["tool"] == tool]
+        rows = [r for r in RT.tools_report(self.engine, f, percentiles=False) if tool is None or r["tool"] == tool]
         calls, fails = sum(r["calls"] for r in rows), sum(r["failures"] for r in rows)
-        by_type = sorted(Q.tool_failures_by_type(self.engine, f, tool),  # ties in a fixed order on every backend
+        by_type = sorted(RT.tool_failures_by_type(self.engine, f, tool),  # ties in a fixed order on every backend
                          key=lambda d: (-d["failures"], d["tool"], d["error_type"]))
-        recent = Q.recent_tool_failures(self.engine, f, tool, limit=RECENT_EXAMPLES)
+        recent = RT.recent_tool_failures(self.engine, f, tool, limit=RECENT_EXAMPLES)
         out = ToolFailures(
             since=iso_from_ms(f.since_ms), tool=tool, calls=calls, failures=fails,
             failure_rate=fails / calls if calls else None,

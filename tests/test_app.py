@@ -14,7 +14,8 @@ from nexus_tui.core.filters import Filters, preset
 from nexus_tui.core.fmt import fmt_duration, money_column, plural
 from nexus_tui.core.report import fmt_int, fmt_usd
 from nexus_tui.messages import StoreChanged
-from nexus_tui.store import queries as Q
+from nexus_tui.store.read import sessions as RS
+from nexus_tui.store.read import usage as RU
 from tests.conftest import CC, require_shared
 from tests.tui_helpers import SIZE, cells, demo_app, settle
 
@@ -337,7 +338,7 @@ async def test_sessions_table_equals_the_sessions_report_and_follows_the_range(t
     async with app.run_test(size=SIZE) as pilot:
         await settle(app, pilot)
         table = app.screen.query_one("#sessions")
-        page = Q.sessions(app.store.engine, Filters(), limit=200)
+        page = RS.sessions(app.store.engine, Filters(), limit=200)
         shown = cells(table)
         assert len(shown) == page.total == 90
         costs = money_column([r["cost_usd"] for r in page.rows])  # one precision for the column
@@ -345,18 +346,18 @@ async def test_sessions_table_equals_the_sessions_report_and_follows_the_range(t
             assert row[6] == fmt_int(r["tasks"]) and row[7] == fmt_int(r["total_tokens"])
             assert row[8].rstrip("*") == cost and row[9] == fmt_int(r["tool_errors"])
             assert row[1] == fmt_duration(r["duration_ms"]) and not row[1].endswith(".0h")  # '2h 05m', '3d 4h'
-        assert sum(r["cost_usd"] for r in page.rows) == pytest_approx(Q.summary(app.store.engine, Filters())
+        assert sum(r["cost_usd"] for r in page.rows) == pytest_approx(RU.summary(app.store.engine, Filters())
                                                                       ["cost_usd"], 1e-9)
         await pilot.press("t")  # all -> 30 days
         await settle(app, pilot)
         since, until = preset("30d", app.now_ms(), app.tz)
-        want = Q.sessions(app.store.engine, Filters(since_ms=since, until_ms=until), limit=200).total
+        want = RS.sessions(app.store.engine, Filters(since_ms=since, until_ms=until), limit=200).total
         assert app.filters.range_name == "30d" and table.row_count == want
         assert "range: 30 days" in str(app.screen.query_one("#summary").render())
         await pilot.press("t", "t")  # 7 days, today
         await settle(app, pilot)
         since, until = preset("today", app.now_ms(), app.tz)
-        today = Q.sessions(app.store.engine, Filters(since_ms=since), limit=200)
+        today = RS.sessions(app.store.engine, Filters(since_ms=since), limit=200)
         assert table.row_count == today.total > 0
         assert [r[6] for r in cells(table)] == [fmt_int(r["tasks"]) for r in today.rows]
 
@@ -383,7 +384,7 @@ async def test_sessions_page_from_the_database_and_sort(tmp_path):
         assert table.current_key == "s00050" and "page 2/3" in str(app.screen.query_one("#summary").render())
         await pilot.press("s")  # sort by cost, most expensive first, back to page 1
         await settle(app, pilot)
-        want = Q.sessions(store.engine, Filters(), limit=200, sort="cost")
+        want = RS.sessions(store.engine, Filters(), limit=200, sort="cost")
         assert [r[11] for r in cells(table)] == [r["session_id"] for r in want.rows]
         assert table.current_key == "s00449" and str(table.columns["cost"].label) == "Cost ↓"
         assert str(table.columns["start"].label) == "Start"
@@ -401,7 +402,7 @@ async def test_search_filters_the_sessions(tmp_path):
         await settle(app, pilot)
         rows = cells(app.screen.query_one("#sessions"))
         assert rows and all(r[3] == "webshop" for r in rows)
-        assert len(rows) == Q.sessions(app.store.engine, Filters(), search="webshop").total
+        assert len(rows) == RS.sessions(app.store.engine, Filters(), search="webshop").total
         await pilot.press("slash", *"no-such-thing", "enter")  # the old search is selected: typing replaces it
         await settle(app, pilot)
         assert "No session matches 'no-such-thing'" in str(app.screen.query_one("#empty").render())
@@ -434,7 +435,7 @@ async def test_search_filters_as_you_type(tmp_path):
         assert calls == ["webshop"]  # one query for the whole word
         screen.set_timer, screen.SEARCH_DELAY_S = real_timer, type(screen).SEARCH_DELAY_S
         rows = cells(screen.query_one("#sessions"))
-        assert rows and len(rows) == Q.sessions(app.store.engine, Filters(), search="webshop").total < 90
+        assert rows and len(rows) == RS.sessions(app.store.engine, Filters(), search="webshop").total < 90
         assert screen.query_one("#search").has_focus  # still typing: the focus stays in the box
         await pilot.press(*"-no")  # the real timer: whatever the typing speed, the table ends on the whole word
         await pilot.pause(screen.SEARCH_DELAY_S * 3)
@@ -459,7 +460,7 @@ async def test_filters_dialog_applies_to_every_screen(tmp_path):
         await settle(app, pilot, 3)
         assert app.filters.project == "infra" and app.filters.model == "claude-opus-4-6"
         rows = cells(app.screen.query_one("#sessions"))
-        assert len(rows) == Q.sessions(app.store.engine, app.filters).total > 0
+        assert len(rows) == RS.sessions(app.store.engine, app.filters).total > 0
         assert all(r[3] == "infra" for r in rows)
         assert "project=infra" in str(app.screen.query_one("#status").render())
         await pilot.press("6")
@@ -490,7 +491,7 @@ async def test_custom_dates_and_a_bad_date(tmp_path):
         assert f.range_name == "custom"
         assert (f.since_ms, f.until_ms) == (parse_bound("2026-11-18", app.tz, end=False),
                                             parse_bound("2026-11-19", app.tz, end=True))
-        assert app.screen.query_one("#sessions").row_count == Q.sessions(app.store.engine, f).total > 0
+        assert app.screen.query_one("#sessions").row_count == RS.sessions(app.store.engine, f).total > 0
         await pilot.press("f")
         await settle(app, pilot)
         app.screen.query_one("#since").value = "18/11/2026"
@@ -546,7 +547,7 @@ async def test_session_header_equals_its_row_in_the_sessions_report(tmp_path):
     app = demo_app(tmp_path)
     async with app.run_test(size=SIZE) as pilot:
         await settle(app, pilot)
-        row = Q.sessions(app.store.engine, Filters(), limit=1).rows[0]
+        row = RS.sessions(app.store.engine, Filters(), limit=1).rows[0]
         await pilot.press("enter")
         await settle(app, pilot)
         head = str(app.screen.query_one("#header").render())
@@ -688,7 +689,7 @@ async def test_rating_is_written_at_once_shows_everywhere_survives_a_restart_and
     async with again.run_test(size=SIZE) as pilot:
         await settle(again, pilot)
         first = cells(again.screen.query_one("#sessions"))[0]
-        page = Q.sessions(store.engine, Filters(), limit=1).rows[0]
+        page = RS.sessions(store.engine, Filters(), limit=1).rows[0]
         assert first[10] == f"+{page['rated_helpful']} -{page['rated_not_helpful']}" == f"+{h} -{n + 1}"
         await pilot.press("enter")
         await settle(again, pilot)

@@ -15,7 +15,8 @@ from sqlalchemy import text
 
 from nexus_tui.core.filters import Filters
 from nexus_tui.store import open_store
-from nexus_tui.store import queries as Q
+from nexus_tui.store.read import sessions as RS
+from nexus_tui.store.read import usage as RU
 from nexus_tui.store.machines import machines
 from tests.conftest import copy_cc_tree
 from tests.helpers import collector_for, dump
@@ -25,7 +26,7 @@ KEYS = ("sessions", "tasks", "tokens_in", "tokens_out", "cache_creation_tokens",
 
 
 def _summary(store, **f) -> dict:
-    s = Q.summary(store.engine, Filters(**f))
+    s = RU.summary(store.engine, Filters(**f))
     return {k: s[k] for k in KEYS}
 
 
@@ -66,7 +67,7 @@ def test_two_machines_with_the_same_tree_and_paths_keep_both(tmp_path, db_url):
         assert both["tasks"] == 2 * one["tasks"] and both["sessions"] == 2 * one["sessions"]
         assert both["tool_calls"] == 2 * one["tool_calls"]
         assert both["cost_usd"] == pytest.approx(2 * one["cost_usd"])
-        assert {r["machine"] for r in Q.sessions(a.engine, Filters(), limit=None).rows} == {"a1", "b2"}
+        assert {r["machine"] for r in RS.sessions(a.engine, Filters(), limit=None).rows} == {"a1", "b2"}
         assert [(m["id"], m["name"], m["home"]) for m in machines(a.engine)] == [("a1", "laptop", True),
                                                                                   ("b2", "desk", False)]
     finally:

@@ -539,7 +539,7 @@ def test_cost_mode_setting_in_the_config_file_and_a_bad_value(tmp_path):
 def test_auto_uses_the_computed_cost_when_the_transcript_gives_the_split(tmp_path):
     """A request seen in a transcript (which splits cache writes 5m/1h) and by telemetry: auto prices it."""
     from nexus_tui.core.filters import Filters
-    from nexus_tui.store import queries as Q
+    from nexus_tui.store.read import usage as RU
 
     require_shared()
     store = store_at(tmp_path / "db.sqlite")
@@ -554,7 +554,7 @@ def test_auto_uses_the_computed_cost_when_the_transcript_gives_the_split(tmp_pat
                              model="claude-opus-4-6", tokens_in=10, tokens_out=100, cache_creation_tokens=5000,
                              cost_usd=0.04, reported_cost_usd=0.06)])
     store.writer.write(b)
-    got = {m: sum(r["cost_usd"] for r in Q.models(store.engine, Filters(cost_mode=m)))
+    got = {m: sum(r["cost_usd"] for r in RU.models(store.engine, Filters(cost_mode=m)))
            for m in ("auto", "calculate", "display")}
     store.close()
     assert got == pytest.approx({"auto": 0.04 + 0.06, "calculate": 0.08, "display": 0.11})
@@ -564,11 +564,11 @@ def test_auto_uses_the_computed_cost_when_the_transcript_gives_the_split(tmp_pat
 def test_cloud_tasks_save_nothing_whatever_the_cost_mode(tmp_path, mode):
     """Local savings = cloud equivalent − cost: a cloud task's equivalent follows the chosen cost."""
     from nexus_tui.core.filters import Filters
-    from nexus_tui.store import queries as Q
+    from nexus_tui.store.read import usage as RU
 
     store, want = _otel_home(tmp_path)
-    s = Q.summary(store.engine, Filters(cost_mode=mode))
-    daily = Q.daily(store.engine, Filters(cost_mode=mode), __import__("datetime").UTC)
+    s = RU.summary(store.engine, Filters(cost_mode=mode))
+    daily = RU.daily(store.engine, Filters(cost_mode=mode), __import__("datetime").UTC)
     store.close()
     assert s["local_savings_usd"] == pytest.approx(0.0, abs=1e-12)
     assert s["cost_usd"] == pytest.approx(sum(d["cost_usd"] for d in daily))

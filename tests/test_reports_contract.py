@@ -232,13 +232,13 @@ def test_one_session_definition_for_every_view(fx, tmp_path):
         conn.execute(text("INSERT OR IGNORE INTO tool_calls (id, session_id, tool_name, mcp_server, started_ms, "
                           "ended_ms, latency_ms, success) VALUES ('tc-only', 'tools-only', 'ping', 'demo', :t, :e, "
                           "5000, 1)"), {"t": t, "e": t + 5000})
-    from nexus_tui.store import ui_queries as U
+    from nexus_tui.store.read import sessions as RS
 
     from nexus_tui.core.filters import Filters
-    from nexus_tui.store import analytics as A
+    from nexus_tui.store.read import efficiency as RE
 
-    assert U.session_count(store.engine) == 8  # the screens' "sessions in the database": the same definition
-    eff = A.efficiency_totals(store.engine, Filters())  # the Efficiency screen's "N of M sessions"
+    assert RS.session_count(store.engine) == 8  # the screens' "sessions in the database": the same definition
+    eff = RE.efficiency_totals(store.engine, Filters())  # the Efficiency screen's "N of M sessions"
     assert eff["sessions"] == 8 and eff["no_change_sessions"] <= 8
     store.close()
     try:

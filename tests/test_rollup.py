@@ -20,10 +20,13 @@ from sqlalchemy import text
 from nexus_tui.core import sketch
 from nexus_tui.core.events import Batch, SessionRec, TaskRec, ToolResultRec, ToolUseRec
 from nexus_tui.core.filters import Filters
-from nexus_tui.store import analytics as A
-from nexus_tui.store import open_store
-from nexus_tui.store import queries as Q
-from nexus_tui.store import rollup, upkeep
+from nexus_tui.store import open_store, rollup
+from nexus_tui.store.read import efficiency as RE
+from nexus_tui.store.read import plan as RP
+from nexus_tui.store.read import sessions as RS
+from nexus_tui.store.read import tools as RT
+from nexus_tui.store.read import usage as RU
+from nexus_tui.store import upkeep
 
 
 def nearest(xs, p):
@@ -55,7 +58,7 @@ def test_histograms_add_and_survive_their_text_form():
 def test_a_plan_covers_the_range_once_with_aligned_parts(a, b, coarsest):
     if a is not None and b is not None and a > b:
         a, b = b, a
-    parts = rollup.plan(a, b, coarsest)
+    parts = RP.plan(a, b, coarsest)
     sizes = {"quarter": rollup.Q_MS, "hour": rollup.H_MS, "day": rollup.D_MS, "sday": rollup.D_MS}
     order = ["raw", "quarter", "hour", "day"] if coarsest != "sday" else ["raw", "quarter", "sday"]
     for level, lo, hi in parts:
@@ -200,7 +203,7 @@ def test_incremental_rollups_equal_a_rebuild_and_the_raw_sums(db_url, monkeypatc
         model = rng.choice([None, None, "claude-opus-4-6"])
         f = Filters(since_ms=a, until_ms=b, model=model)
         sel = [r for r in raw_tasks if a <= r[1] < b and (model is None or r[2] == model)]
-        s = Q.summary(store.engine, f)
+        s = RU.summary(store.engine, f)
         assert s["tasks"] == len(sel)
         assert (s["tokens_in"], s["tokens_out"], s["cache_creation_tokens"], s["cache_read_tokens"]) == \
             tuple(sum(r[k] for r in sel) for k in (3, 4, 5, 6))
@@ -210,7 +213,7 @@ def test_incremental_rollups_equal_a_rebuild_and_the_raw_sums(db_url, monkeypatc
         sc = [c for c in raw_calls if c[0] is not None and a <= c[0] < b]
         if model is None:
             assert s["tool_calls"] == len(sc) and s["tool_failures"] == sum(c[1] == 0 for c in sc)
-        by_model = {d["model"]: d["tasks"] for d in Q.usage_by(store.engine, f, "model", percentiles=False)}
+        by_model = {d["model"]: d["tasks"] for d in RU.usage_by(store.engine, f, "model", percentiles=False)}
         want: dict = {}
         for r in sel:
             want[r[2]] = want.get(r[2], 0) + 1
@@ -225,13 +228,13 @@ def test_incremental_rollups_equal_a_rebuild_and_the_raw_sums(db_url, monkeypatc
                 for r in sel:
                     day = datetime.fromtimestamp(r[1] / 1000, tz).date().isoformat()
                     days[day] = days.get(day, 0) + r[4]
-                assert {d["date"]: d["tokens_out"] for d in Q.daily(store.engine, f, tz)} == days
+                assert {d["date"]: d["tokens_out"] for d in RU.daily(store.engine, f, tz)} == days
         # per-session sums (sessions sorted by cost: the (session, day) rollups) equal the rows'
         raw_sessions = conn_rows_by_session(raw_tasks, raw_session_of, a, b, model)
         got = {r["session_id"]: (r["tasks"], r["tokens_out"], round(r["cost_usd"], 6))
-               for r in Q.sessions(store.engine, f, sort="cost").rows if r["tasks"]}
+               for r in RS.sessions(store.engine, f, sort="cost").rows if r["tasks"]}
         assert got == raw_sessions
-        spent = A.spend_in_windows(store.engine, Filters(), [(a, b)])[0]
+        spent = RU.spend_in_windows(store.engine, Filters(), [(a, b)])[0]
         assert math.isclose(spent, sum(r[7] or 0 for r in raw_tasks if a <= r[1] < b), abs_tol=1e-9)
     store.close()
 
@@ -250,7 +253,7 @@ def test_percentiles_are_the_exact_nearest_rank_for_any_range(db_url, seed):
     for _ in range(6):
         a = T0 + rng.randrange(0, 86_400_000)
         f = Filters(since_ms=a, until_ms=a + rng.randrange(3_600_000, 2 * 86_400_000))
-        report = Q.tools_report(store.engine, f)
+        report = RT.tools_report(store.engine, f)
         assert report
         for d in report:
             lat = [c[3] for c in calls if (c[0], c[1]) == (d["tool"], d["server"]) and c[3] is not None
@@ -258,10 +261,10 @@ def test_percentiles_are_the_exact_nearest_rank_for_any_range(db_url, seed):
             want = [nearest(lat, p) if lat else None for p in (50, 95, 99)]
             assert [d["p50_ms"], d["p95_ms"], d["p99_ms"]] == want
             assert d["max_ms"] == (max(lat) if lat else None)
-        for d in Q.usage_by(store.engine, f, "model"):
+        for d in RU.usage_by(store.engine, f, "model"):
             lat = [t[2] for t in tasks if t[0] == d["model"] and t[2] is not None and f.since_ms <= t[1] < f.until_ms]
             assert d["p95_latency_ms"] == (nearest(lat, 95) if lat else None)
-        servers = {d["server"]: d for d in A.tools_by_server(store.engine, f)}
+        servers = {d["server"]: d for d in RT.tools_by_server(store.engine, f)}
         for server, d in servers.items():
             lat = [c[3] for c in calls if c[1] == server and c[3] is not None and f.since_ms <= c[2] < f.until_ms]
             assert [d["p50_ms"], d["p95_ms"], d["p99_ms"]] == [nearest(lat, p) for p in (50, 95, 99)]
@@ -288,7 +291,7 @@ def test_a_rating_moves_the_useful_changes_at_once(tmp_path_factory, seed):
     if edits:
         tid = edits[0][6]
         store.writer.rate(tid, 0)
-        d = A.efficiency_totals(store.engine, Filters())
+        d = RE.efficiency_totals(store.engine, Filters())
         assert d["ch_not_helpful"] == sum(1 for c in edits if c[6] == tid)
         assert d["ch_helpful"] + d["ch_unrated"] + d["ch_not_helpful"] == len(edits)
     store.close()
@@ -304,12 +307,12 @@ def test_bins_computed_in_sql_equal_the_sketch(db_url, monkeypatch):
         store.writer.write(b)
     values = [0, 1, 127, 128, 129, 130, 131, 500, 1_000, 1_234, 65_535, 99_999, 3_600_000, 86_400_000]
     with store.engine.connect() as conn:
-        expr = rollup._bin_sql(conn, "v")
+        expr = upkeep._bin_sql(conn, "v")
         assert expr is not None  # Python's SQLite and PostgreSQL have LN; the other path is tested below
         for v in values + [rng.randrange(0, 10_000_000) for _ in range(500)]:
             assert conn.exec_driver_sql(f"SELECT {expr} FROM (SELECT {v} AS v) AS x").scalar() == sketch.bin_of(v)
         with_sql = rollup_rows(conn)
-    monkeypatch.setitem(rollup._LN, store.engine.dialect.name, False)
+    monkeypatch.setitem(upkeep._LN, store.engine.dialect.name, False)
     with store.engine.begin() as conn:
         rollup.rebuild(conn)
     with store.engine.connect() as conn:

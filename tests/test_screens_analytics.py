@@ -22,9 +22,12 @@ from nexus_tui.core.scoring import DAY_MS, HOUR_MS, is_file_changing, period_bou
 from nexus_tui.messages import StoreChanged
 from nexus_tui.screens.tiers import DIMS, project_rows, row_cells
 from nexus_tui.screens.tools import tool_cells
-from nexus_tui.store import analytics as A
+from nexus_tui.store.read import efficiency as RE
+from nexus_tui.store.read import plan as RP
 from nexus_tui.store import open_store
-from nexus_tui.store import queries as Q
+from nexus_tui.store.read import sessions as RS
+from nexus_tui.store.read import tools as RT
+from nexus_tui.store.read import usage as RU
 from nexus_tui.widgets.chart import AXIS_COLUMNS
 from tests.tui_helpers import SIZE, cells, demo_app, settle
 
@@ -133,7 +136,7 @@ async def test_timeline_totals_equal_the_summary_report_and_fit_the_chart(tmp_pa
     async with app.run_test(size=SIZE) as pilot:
         screen = await open_screen(app, pilot, "2")
         tl = screen.shown
-        s = Q.summary(app.store.engine, app.filters)
+        s = RU.summary(app.store.engine, app.filters)
         assert tl.total_tokens == s["total_tokens"]
         assert tl.total_cost == pytest.approx(s["cost_usd"])
         assert tl.totals == {"input": s["tokens_in"], "output": s["tokens_out"],
@@ -147,7 +150,7 @@ async def test_timeline_totals_equal_the_summary_report_and_fit_the_chart(tmp_pa
             await settle(app, pilot)
             tl = screen.shown
             assert len(tl.starts) <= chart.size.width - AXIS_COLUMNS
-            assert tl.total_tokens == Q.summary(app.store.engine, app.filters)["total_tokens"]
+            assert tl.total_tokens == RU.summary(app.store.engine, app.filters)["total_tokens"]
 
 
 async def test_timeline_day_buckets_equal_the_daily_report(tmp_path):
@@ -156,7 +159,7 @@ async def test_timeline_day_buckets_equal_the_daily_report(tmp_path):
         screen = await open_screen(app, pilot, "2")
         tl = screen.shown
         assert tl.point_ms == DAY_MS
-        daily = {d["date"]: d for d in Q.daily(app.store.engine, app.filters, app.tz)}
+        daily = {d["date"]: d for d in RU.daily(app.store.engine, app.filters, app.tz)}
         shown = {datetime.fromtimestamp(s / 1000, UTC).date().isoformat(): i for i, s in enumerate(tl.starts)}
         assert set(daily) <= set(shown)
         for date, i in shown.items():
@@ -174,7 +177,7 @@ async def test_timeline_toggles_by_model_and_the_selected_session(tmp_path):
         await settle(app, pilot)
         tl = screen.shown
         assert tl.by == "model" and "by model" in plain(screen.query_one("#summary"))
-        models = Q.models(app.store.engine, app.filters)
+        models = RU.models(app.store.engine, app.filters)
         by_tokens = sorted(models, key=lambda r: (-r["total_tokens"], r["model"]))
         assert list(tl.series)[:6] == [r["model"] for r in by_tokens[:6]]
         assert tl.totals["other"] == sum(r["total_tokens"] for r in by_tokens[6:])
@@ -184,11 +187,11 @@ async def test_timeline_toggles_by_model_and_the_selected_session(tmp_path):
         await pilot.press("s")
         await settle(app, pilot)
         assert screen.only_session is False
-        sid = Q.sessions(app.store.engine, Filters(), limit=1).rows[0]["session_id"]
+        sid = RS.sessions(app.store.engine, Filters(), limit=1).rows[0]["session_id"]
         app.selected_session = sid
         await pilot.press("s")
         await settle(app, pilot)
-        row = Q.sessions(app.store.engine, Filters(), search=sid).rows[0]
+        row = RS.sessions(app.store.engine, Filters(), search=sid).rows[0]
         assert screen.shown.total_tokens == row["total_tokens"]
         assert screen.shown.total_cost == pytest.approx(row["cost_usd"])
         assert f"session {sid}" in plain(screen.query_one("#summary"))
@@ -234,26 +237,26 @@ async def test_costs_numbers_equal_the_reports(tmp_path):
         screen = await open_screen(app, pilot, "3")
         engine, now = app.store.engine, app.now_ms()
         # per day: the daily report's cost and tasks
-        daily = {d["date"]: d for d in Q.daily(engine, app.filters, app.tz)}
+        daily = {d["date"]: d for d in RU.daily(engine, app.filters, app.tz)}
         table = cells(screen.query_one("#days"))
         assert [r[0] for r in table] == sorted(daily, reverse=True)
         cost = dict(zip(daily, money_column([d["cost_usd"] for d in daily.values()])))  # one precision per column
         for r in table:
             assert r[1] == cost[r[0]] and r[5] == fmt_int(daily[r[0]]["tasks"])
         # saved by local routing over the range: the summary report's local_savings_usd
-        s = Q.summary(engine, app.filters)
+        s = RU.summary(engine, app.filters)
         assert plain(screen.query_one("#kpi-saved")).startswith(fmt_usd(s["local_savings_usd"]))
         # spent today / this month: the summary report over [period start, now]
         for name, period in (("day", "day"), ("month", "month")):
             start, _ = period_bounds(now, app.tz, period)
-            want = Q.summary(engine, Filters(since_ms=start, until_ms=now + 1))["cost_usd"]
+            want = RU.summary(engine, Filters(since_ms=start, until_ms=now + 1))["cost_usd"]
             assert screen.shown[name].spent == pytest.approx(want)
         # the range follows t; the periods do not
         spent_today = screen.shown["day"].spent
         await pilot.press("t")
         await settle(app, pilot)
         assert app.filters.range_name == "30d"
-        s30 = Q.summary(engine, app.filters)
+        s30 = RU.summary(engine, app.filters)
         assert plain(screen.query_one("#kpi-saved")).startswith(fmt_usd(s30["local_savings_usd"]))
         assert screen.shown["day"].spent == spent_today
         # p: the chart shows the month (cumulative spend never more points than columns, ends at spent)
@@ -309,7 +312,7 @@ async def test_efficiency_inputs_equal_the_sessions_report(tmp_path):
     async with app.run_test(size=SIZE) as pilot:
         screen = await open_screen(app, pilot, "4")
         engine = app.store.engine
-        report = {r["session_id"]: r for r in Q.sessions(engine, app.filters).rows}
+        report = {r["session_id"]: r for r in RS.sessions(engine, app.filters).rows}
         rows = screen.shown["sessions"]
         assert rows
         for d in rows:
@@ -320,7 +323,7 @@ async def test_efficiency_inputs_equal_the_sessions_report(tmp_path):
         tpc = [screen.score(d).tokens_per_change for d in rows]
         assert tpc == sorted(tpc, reverse=True)
         t = screen.shown["totals"]
-        s = Q.summary(engine, app.filters)
+        s = RU.summary(engine, app.filters)
         assert (t["tokens"], t["helpful"], t["not_helpful"]) == (s["total_tokens"], s["rated_helpful"],
                                                                  s["rated_not_helpful"])
         assert t["cost"] == pytest.approx(s["cost_usd"])
@@ -349,7 +352,7 @@ def test_change_condition_in_sql_matches_the_pure_rule(tmp_path):
         from sqlalchemy import select
 
         with store.engine.connect() as conn:
-            got = sorted(r[0] for r in conn.execute(select(A.TC.c.tool_name).where(A.change_cond(extra))))
+            got = sorted(r[0] for r in conn.execute(select(RP.TC.c.tool_name).where(RE.change_cond(extra))))
         assert got == sorted(n for n in names if is_file_changing(n, extra))
 
 
@@ -359,13 +362,13 @@ async def test_tiers_tables_equal_the_usage_report_for_every_dimension(tmp_path)
     async with app.run_test(size=SIZE) as pilot:
         screen = await open_screen(app, pilot, "5")
         engine = app.store.engine
-        s = Q.summary(engine, app.filters)
+        s = RU.summary(engine, app.filters)
         for i, (dim, _title) in enumerate(DIMS):
             if i:
                 await pilot.press("d")
                 await settle(app, pilot)
             assert screen.dim == dim
-            rows = project_rows(engine, app.filters) if dim == "project" else Q.usage_by(engine, app.filters, dim)
+            rows = project_rows(engine, app.filters) if dim == "project" else RU.usage_by(engine, app.filters, dim)
             costs = money_column([r["cost_usd"] for r in rows])  # one precision for the column
             assert cells(screen.query_one(f"#dim-{dim}")) == [row_cells(dim, r, c) for r, c in zip(rows, costs)]
             assert sum(r["tasks"] for r in rows) == s["tasks"]
@@ -432,7 +435,7 @@ async def test_tools_tables_equal_the_tools_report_and_raw_latencies(tmp_path):
     async with app.run_test(size=SIZE) as pilot:
         screen = await open_screen(app, pilot, "6")
         engine = app.store.engine
-        report = Q.tools_report(engine, app.filters)
+        report = RT.tools_report(engine, app.filters)
         assert cells(screen.query_one("#tools")) == [tool_cells(t) for t in report]
         with engine.connect() as conn:
             raw = conn.execute(text("SELECT mcp_server, latency_ms, success FROM tool_calls "
@@ -450,7 +453,7 @@ async def test_tools_tables_equal_the_tools_report_and_raw_latencies(tmp_path):
         tools = screen.query_one("#tools")
         first = report[0]["tool"]
         assert screen.errors_for == (first, None)
-        want = Q.tool_failures_by_type(engine, app.filters, tool=first)
+        want = RT.tool_failures_by_type(engine, app.filters, tool=first)
         assert [r[2] for r in cells(screen.query_one("#errors"))] == [fmt_int(r["failures"]) for r in want]
         await pilot.press("down")
         await settle(app, pilot)

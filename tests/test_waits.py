@@ -12,7 +12,7 @@ from sqlalchemy import text
 
 from nexus_tui.core import waits
 from nexus_tui.core.filters import Filters
-from nexus_tui.store import queries as Q
+from nexus_tui.store.read import tools as RT
 from tests.conftest import CC, copy_cc_tree, require_shared
 from tests.helpers import collector_for, store_at
 
@@ -101,7 +101,7 @@ def test_bypass_mode_and_read_only_tools_have_no_waits_and_own_run_times_stay_la
 
 def test_tools_report_latency_is_execution_and_waits_are_shown_apart(real):
     store, rows = real
-    rep = {r["tool"]: r for r in Q.tools_report(store.engine, Filters())}
+    rep = {r["tool"]: r for r in RT.tools_report(store.engine, Filters())}
     calls = _calls_in_files()
     write_total = sorted(c["total"] for c in calls.values() if c["name"] == "Write")
     write_exec = sorted(rows[k].latency_ms for k, c in calls.items() if c["name"] == "Write")

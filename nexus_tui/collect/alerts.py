@@ -91,8 +91,8 @@ class AlertMonitor:
         """The new alerts at ``now_ms`` (state read and written, nothing delivered)."""
         from nexus_tui.core.filters import Filters
         from nexus_tui.core.scoring import period_bounds
-        from nexus_tui.store import analytics as A
-        from nexus_tui.store import quota as SQ
+        from nexus_tui.store.read import quota as SQ
+        from nexus_tui.store.read import usage as RU
 
         now_ms = self.now() if now_ms is None else now_ms
         tz = self.tz or datetime.now().astimezone().tzinfo
@@ -104,7 +104,7 @@ class AlertMonitor:
                 d0, _ = period_bounds(now_ms, tz, "day")
                 m0, _ = period_bounds(now_ms, tz, "month")
                 f = Filters().with_(cost_mode=getattr(s, "cost_mode", "auto"))
-                day, month = A.spend_in_windows(self.engine, f, [(d0, now_ms + 1), (m0, now_ms + 1)])
+                day, month = RU.spend_in_windows(self.engine, f, [(d0, now_ms + 1), (m0, now_ms + 1)])
                 label = datetime.fromtimestamp(now_ms / 1000, tz)
                 new += st.budget("daily", day, s.daily_budget_usd, label.strftime("%Y-%m-%d"), now_ms)
                 new += st.budget("monthly", month, s.monthly_budget_usd, label.strftime("%Y-%m"), now_ms)

@@ -1,4 +1,5 @@
-"""The collector: one pass reads what every source appended and writes it through the single writer.
+"""The collector: one pass reads what every source appended and writes it through the single writer thread
+(store/write_queue.py), batch by batch, so a rating or an OTLP post is applied between two batches of a cold ingest.
 
 ``run_once()`` is what tests, ``nexus-insights ingest``, the daemon and the TUI's worker thread call. It
 imports no Textual; whoever runs it passes a ``notify`` callable to hear what changed.
@@ -23,6 +24,7 @@ from nexus_tui.collect.parsing import (PARALLEL_MIN_BYTES, Ahead, FileResult, Pl
 from nexus_tui.collect.sources import FileSource
 from nexus_tui.store import Store
 from nexus_tui.store.engine import describe_db_error
+from nexus_tui.store.write_queue import WriteQueue
 from nexus_tui.store.writer import CursorUpdate, Prepared, WriteResult, prepare, sanitize_batch
 
 __all__ = ["Collector", "CollectorThread", "FileResult", "PassReport", "PARALLEL_MIN_BYTES", "read_file"]
@@ -61,7 +63,8 @@ class Collector:
         self.sources = sources
         self.notify = notify
         self.workers = workers if workers is not None else default_workers()
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # one pass at a time; writes never wait for it (they queue)
+        self.writes = WriteQueue(store.writer)  # the one writer thread: passes, ratings and OTLP records
         self._pool: Executor | None = None
         self.last: PassReport | None = None
         self.totals = PassReport()
@@ -70,16 +73,15 @@ class Collector:
         if self._pool is not None:
             self._pool.shutdown(cancel_futures=True)
             self._pool = None
+        self.writes.close()
 
     def write(self, batch) -> "WriteResult":
-        """Write a batch from another producer (the OTLP receiver) through the collector's writer, between passes."""
-        with self._lock:
-            return self.store.writer.write(batch)
+        """Write a batch from another producer (the OTLP receiver) through the writer thread, between two batches."""
+        return self.writes.record(batch)
 
     def rate(self, task_id: str, rating: int | None) -> tuple[int | None, int]:
-        """Rate a task through the collector's writer, between passes (one writer at a time)."""
-        with self._lock:
-            return self.store.writer.rate(task_id, rating)
+        """Rate a task through the writer thread: applied after at most the batch being written, even mid-pass."""
+        return self.writes.rate(task_id, rating)
 
     def _cursors(self, source: FileSource) -> dict[str, tail.SavedCursor]:
         rows = self.store.writer.cursor_rows(source.name)  # this machine's (docs/teams.md)
@@ -89,13 +91,12 @@ class Collector:
         """One pass over every source; ``ahead`` is a pass started before the store was open (``parsing.start``)."""
         with self._lock:
             rep = PassReport()
-            try:
-                with self.store.writer.deferred_rollups(apply=False):  # each touched bucket summed once per pass
-                    self._run(rep, ahead)
+            try:  # the pass's batches mark their rollup buckets: each touched bucket summed once per pass
+                self._run(rep, ahead)
             except Exception as e:  # noqa: BLE001 - what was written still gets its rollups, below
                 rep.problems.append(_failure("collector pass", e, self.store.url))
             try:  # always: the rollups of whatever this pass (or a failed one before it) wrote
-                self.store.writer.apply_rollups()
+                self.writes.apply_rollups()
             except SQLAlchemyError as e:  # the marks stay queued: the next pass sums them
                 self._db_problem(rep, e)
             except Exception as e:  # noqa: BLE001 - the marks stay queued: the next pass sums them
@@ -173,14 +174,14 @@ class Collector:
         files: list[tuple[Prepared, CursorUpdate]] = []  # the group file by file, should it fail as a whole
         now = iso_from_ms(int(time.time() * 1000))
         waiting = getattr(results, "waiting", lambda: False)
-        writer = self.store.writer
+        writes = self.writes
 
         def flush() -> bool:
             nonlocal group, group_cursors, files
             if not group_cursors:
                 return True
             try:
-                rep.written.add(writer.write(group, group_cursors))
+                rep.written.add(writes.write(group, group_cursors, defer_rollups=True))
             except (OperationalError, InterfaceError) as e:  # the database itself: nothing more can be written now
                 self._db_problem(rep, e)
                 raise _DatabaseDown from e
@@ -190,7 +191,7 @@ class Collector:
                 else:
                     for prepared, cur in files:
                         try:
-                            rep.written.add(writer.write(prepared, [cur]))
+                            rep.written.add(writes.write(prepared, [cur], defer_rollups=True))
                         except (OperationalError, InterfaceError) as e1:
                             self._db_problem(rep, e1)
                             raise _DatabaseDown from e1

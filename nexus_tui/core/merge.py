@@ -9,15 +9,24 @@ from __future__ import annotations
 
 from nexus_tui.core.events import Batch, SessionRec, TaskRec, ToolResultRec, ToolUseRec
 
-_USAGE_FIELDS = ("tokens_in", "tokens_out", "cache_read_tokens", "cache_creation_tokens",
-                 "cache_creation_5m_tokens", "cache_creation_1h_tokens", "thinking_tokens", "cost_usd",
-                 "cloud_cost_equivalent", "priced_as", "stop_reason", "model", "response_length")
-
+# The merge policy of a task seen by several records (several lines, sources or passes), declared once: this module
+# folds records in Python with it, and store/writer.py builds its SQL upsert from the same lists.
+# taken whole from the record with the larger token total (the store also keeps its total_tokens column with them)
+TASK_BEST_FIELDS = ("tokens_in", "tokens_out", "cache_read_tokens", "cache_creation_tokens",
+                    "cache_creation_5m_tokens", "cache_creation_1h_tokens", "thinking_tokens", "cost_usd",
+                    "cloud_cost_equivalent", "priced_as", "stop_reason", "model", "response_length")
+_USAGE_FIELDS = TASK_BEST_FIELDS
 
 # what only a recording proxy sees: filled in from whichever record has it (a transcript has none of them)
 PROXY_FIELDS = ("conversation_id", "branch_id", "parent_request_id", "parent_task_request_id", "is_subtask",
                 "message_hash", "parent_message_hash", "system_hash", "message_count", "http_status", "error_type",
                 "ttfb_ms", "ttft_ms", "request_bytes", "response_bytes", "streamed", "client", "retries")
+# the first known value stays (a later record only fills a gap)
+TASK_FILL_FIELDS = ("agent_id", "request_id", "message_id", "project", "error_message", "tier", "component",
+                    "prompt_length", "speed", "service_tier", "persona", "cli_tool", "routing_reason",
+                    "reported_cost_usd", *PROXY_FIELDS)
+# a session's attributes: the latest record that has one wins
+SESSION_ATTRS = ("cli_tool", "persona", "nexus_mode", "project", "cwd", "git_branch", "cli_version")
 
 
 def merge_task(old: TaskRec, new: TaskRec) -> TaskRec:
@@ -30,8 +39,7 @@ def merge_task(old: TaskRec, new: TaskRec) -> TaskRec:
         old.end_ms = new.end_ms
     if old.latency_ms is None:
         old.latency_ms = new.latency_ms
-    for f in ("agent_id", "request_id", "message_id", "project", "error_message", "tier", "component",
-              "prompt_length", "speed", "service_tier", "persona", "cli_tool", "routing_reason", "reported_cost_usd", *PROXY_FIELDS):
+    for f in TASK_FILL_FIELDS:
         if getattr(old, f) is None and getattr(new, f) is not None:
             setattr(old, f, getattr(new, f))
     # A top-level record of a response beats a sidechain replay of it (ccusage rule, FORMATS.md §1).
@@ -43,7 +51,7 @@ def merge_task(old: TaskRec, new: TaskRec) -> TaskRec:
 def merge_session(old: SessionRec, new: SessionRec) -> SessionRec:
     old.start_ms = min(old.start_ms, new.start_ms)
     old.end_ms = max(old.end_ms, new.end_ms)
-    for f in ("cli_tool", "persona", "nexus_mode", "project", "cwd", "git_branch", "cli_version"):
+    for f in SESSION_ATTRS:
         v = getattr(new, f)
         if v:
             setattr(old, f, v)

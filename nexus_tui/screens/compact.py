@@ -34,9 +34,9 @@ class Request:
 def load_compact(engine, filters, tz, req: Request) -> dict:
     """Worker thread: the quota picture, today's spend, the current session."""
     from nexus_tui.core.scoring import period_bounds
-    from nexus_tui.store import analytics as A
-    from nexus_tui.store import quota as SQ
-    from nexus_tui.store import ui_queries as U
+    from nexus_tui.store.read import quota as SQ
+    from nexus_tui.store.read import sessions as U
+    from nexus_tui.store.read import usage as A
 
     q = SQ.report(engine, req.now_ms, req.history_days, req.cost_mode)
     d0, _d1 = period_bounds(req.now_ms, tz, "day")

@@ -25,9 +25,8 @@ from nexus_tui.core.scoring import (
 )
 from nexus_tui.screens.base import InsightScreen
 from nexus_tui.screens.common import empty_hint, fmt_int, fmt_pct, fmt_usd, local_time, money_column, plural
-from nexus_tui.store import analytics as A
-from nexus_tui.store import queries as Q
-from nexus_tui.store import ui_queries as U
+from nexus_tui.store.read import sessions as RS
+from nexus_tui.store.read import usage as RU
 from nexus_tui.widgets.chart import BurnChart
 from nexus_tui.widgets.keyed_table import KeyedTable
 from nexus_tui.widgets.kpi import KpiRow, KpiTile
@@ -60,14 +59,14 @@ def load_costs(engine, filters, settings, tz, req: Request) -> dict:
     """Everything the screen shows, in a few SQL scans (runs in a worker thread)."""
     now = req.now_ms
     f = filters.with_(since_ms=None, until_ms=None)  # periods ignore the range, keep the other filters
-    first, _last = A.span(engine, f)
+    first, _last = RU.span(engine, f)
     d0, d1 = period_bounds(now, tz, "day")
     m0, m1 = period_bounds(now, tz, "month")
     rest_windows = rest_of_day_windows(now, d1, tz, first_ms=first)
     day_windows = past_day_windows(d0, tz, first_ms=first)
     fixed = [(d0, now + 1), (m0, now + 1), (now - DAY_RATE_WINDOW_MS + 1, now + 1),
              (now - MONTH_RATE_WINDOW_MS + 1, now + 1)]
-    sums = A.spend_in_windows(engine, f, fixed + rest_windows + day_windows)
+    sums = RU.spend_in_windows(engine, f, fixed + rest_windows + day_windows)
     spent_d, spent_m, w_d, w_m = sums[:4]
     rest = sums[4:4 + len(rest_windows)]
     daily = sums[4 + len(rest_windows):]
@@ -76,13 +75,13 @@ def load_costs(engine, filters, settings, tz, req: Request) -> dict:
                     month_rest_samples(daily, max(0.0, (m1 - now) / 3_600_000)), settings.monthly_budget_usd)
     p = day if req.chart_period == "day" else month
     bucket = choose_bucket(p.end_ms - p.start_ms, req.columns, minimum_ms=15 * 60_000)
-    per_bucket = A.spend_buckets(engine, f, p.start_ms, p.end_ms, bucket, tz)
+    per_bucket = RU.spend_buckets(engine, f, p.start_ms, p.end_ms, bucket, tz)
     off_starts = [p.start_ms + i * bucket for i in range(len(per_bucket))]
     begun = sum(1 for s in off_starts if s <= now)
-    by_routing = Q.usage_by(engine, filters, "routing", percentiles=False)  # the report's numbers, in the range
-    days = A.daily_spend(engine, filters, tz)
-    in_db = U.session_count(engine) if first is None or not days else None
-    from nexus_tui.store.quota import current_five_hour
+    by_routing = RU.usage_by(engine, filters, "routing", percentiles=False)  # the report's numbers, in the range
+    days = RU.daily_spend(engine, filters, tz)
+    in_db = RS.session_count(engine) if first is None or not days else None
+    from nexus_tui.store.read.quota import current_five_hour
 
     return {"day": day, "month": month, "chart": (p.period, off_starts, cumulative(per_bucket[:begun]), bucket),
             "routing": by_routing, "days": days, "in_db": in_db if first is None else None, "sessions": in_db,

@@ -13,8 +13,9 @@ from textual.widgets import Static
 from nexus_tui.core.scoring import HOUR_MS, bucket_label, choose_bucket, efficiency, line_rates
 from nexus_tui.screens.base import InsightScreen
 from nexus_tui.screens.common import empty_hint, fmt_int, fmt_usd, local_time, money_column, plural, rating_summary
-from nexus_tui.store import analytics as A
-from nexus_tui.store import ui_queries as U
+from nexus_tui.store.read import efficiency as RE
+from nexus_tui.store.read import sessions as RS
+from nexus_tui.store.read import usage as RU
 from nexus_tui.widgets.chart import EfficiencyTrendChart
 from nexus_tui.widgets.keyed_table import KeyedTable
 from nexus_tui.widgets.kpi import KpiRow, KpiTile
@@ -99,7 +100,7 @@ class EfficiencyScreen(InsightScreen):
 
     def _range(self, req: Request) -> tuple[int, int] | None:
         f = self.filters
-        lo, hi = A.span(self.engine, f)
+        lo, hi = RU.span(self.engine, f)
         if lo is None:
             return None
         start = f.since_ms if f.since_ms is not None else lo
@@ -111,9 +112,9 @@ class EfficiencyScreen(InsightScreen):
         """Worker thread: the range's totals and its least efficient sessions."""
         f, extra = self.filters, extra_tools(self.settings)
         if self._range(req) is None:
-            return {"in_db": U.session_count(self.engine)}
-        return {"in_db": None, "req": req, "totals": A.efficiency_totals(self.engine, f, extra),
-                "sessions": A.efficiency_sessions(self.engine, f, extra, limit=LIMIT,
+            return {"in_db": RS.session_count(self.engine)}
+        return {"in_db": None, "req": req, "totals": RE.efficiency_totals(self.engine, f, extra),
+                "sessions": RE.efficiency_sessions(self.engine, f, extra, limit=LIMIT,
                                                   without_changes=req.without_changes)}
 
     def load_trend(self, req: Request) -> dict | None:
@@ -123,7 +124,7 @@ class EfficiencyScreen(InsightScreen):
             return None
         start, end = span
         bucket = choose_bucket(end - start, TREND_POINTS, minimum_ms=HOUR_MS)
-        starts, trend = A.efficiency_trend(self.engine, self.filters, start_ms=start, end_ms=end, bucket_ms=bucket,
+        starts, trend = RE.efficiency_trend(self.engine, self.filters, start_ms=start, end_ms=end, bucket_ms=bucket,
                                            tz=self.app.tz, extra=extra_tools(self.settings))
         return {"bucket": bucket, "starts": starts, "trend": trend}
 

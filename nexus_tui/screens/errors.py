@@ -85,7 +85,7 @@ class ErrorsScreen(InsightScreen):
 
     def fetch(self):
         from nexus_tui.headless_audit import load_errors
-        from nexus_tui.store import ui_queries as U
+        from nexus_tui.store.read import sessions as U
 
         page = load_errors(self.engine, self.filters, self.error_query(), limit=LIMIT, facets=True)
         in_db = U.session_count(self.engine) if not page.total and not self._filtered() else None

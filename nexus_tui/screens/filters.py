@@ -55,7 +55,7 @@ class FiltersScreen(ModalScreen[Filters | None]):
                 yield Button("Cancel", id="cancel")
 
     def on_mount(self) -> None:
-        from nexus_tui.store.ui_queries import filter_choices
+        from nexus_tui.store.read.sessions import filter_choices
 
         self.query_one("#range", RadioSet).focus()
 

@@ -33,7 +33,7 @@ class Request:
 
 
 def load_quota(engine, req: Request) -> dict:
-    from nexus_tui.store import quota as SQ
+    from nexus_tui.store.read import quota as SQ
 
     return SQ.report(engine, req.now_ms, req.history_days, req.cost_mode)
 

@@ -25,7 +25,7 @@ from nexus_tui.screens.common import (
     short_model,
     theme_colour,
 )
-from nexus_tui.store import ui_queries as U
+from nexus_tui.store.read import sessions as RS
 from nexus_tui.store.machines import machine_names
 from nexus_tui.widgets.keyed_table import KeyedTable
 
@@ -213,10 +213,10 @@ class SessionDetailScreen(RatingMixin, InsightScreen):
             self._load_audit()
 
     def fetch(self):
-        head = U.session_header(self.engine, self.session_id)
-        tasks = (U.session_tasks(self.engine, self.session_id, cost_mode=self.app.filters.cost_mode)
+        head = RS.session_header(self.engine, self.session_id)
+        tasks = (RS.session_tasks(self.engine, self.session_id, cost_mode=self.app.filters.cost_mode)
                  if head is not None else [])
-        convs = U.session_conversations(self.engine, self.session_id) if head is not None else []
+        convs = RS.session_conversations(self.engine, self.session_id) if head is not None else []
         if head is not None:
             names = machine_names(self.engine)  # named only when several machines write to this database
             head = dict(head, machine_name=names.get(head.get("machine")) if len(names) > 1 else None)

@@ -10,8 +10,7 @@ from textual.widgets import Input, Static
 from nexus_tui.core.fmt import fmt_duration, money_column, plural
 from nexus_tui.screens.base import InsightScreen
 from nexus_tui.screens.common import empty_hint, fmt_int, local_time, rating_summary, short_model
-from nexus_tui.store import queries as Q
-from nexus_tui.store import ui_queries as U
+from nexus_tui.store.read import sessions as RS
 from nexus_tui.store.machines import machine_names
 from nexus_tui.widgets.keyed_table import KeyedTable
 
@@ -83,11 +82,11 @@ class SessionsScreen(InsightScreen):
     def fetch(self):
         # runs in a worker: reads the screen's settings, changes nothing (show() takes the page's offset)
         args = dict(sort=self.sort, descending=self.descending, search=self.search or None)
-        page = Q.sessions(self.engine, self.filters, limit=PAGE, offset=self.page_start, **args)
+        page = RS.sessions(self.engine, self.filters, limit=PAGE, offset=self.page_start, **args)
         if not page.rows and page.total and page.offset:  # the page vanished (fewer sessions): show the last one
-            page = Q.sessions(self.engine, self.filters, limit=PAGE, offset=(page.total - 1) // PAGE * PAGE, **args)
-        in_db = U.session_count(self.engine) if not page.total else None
-        proxied = U.proxied_sessions(self.engine, [r["session_id"] for r in page.rows]) if page.rows else set()
+            page = RS.sessions(self.engine, self.filters, limit=PAGE, offset=(page.total - 1) // PAGE * PAGE, **args)
+        in_db = RS.session_count(self.engine) if not page.total else None
+        proxied = RS.proxied_sessions(self.engine, [r["session_id"] for r in page.rows]) if page.rows else set()
         names = machine_names(self.engine)  # a column only when several machines write to this database
         from nexus_tui.store.titles import titles
 

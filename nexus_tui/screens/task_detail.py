@@ -16,7 +16,7 @@ from nexus_tui.collect.reader import input_preview, read_tool_block
 from nexus_tui.screens.base import InsightScreen
 from nexus_tui.screens.common import fmt_int, fmt_ms, fmt_usd, local_time, plural, rating_text
 from nexus_tui.screens.session_detail import RatingMixin
-from nexus_tui.store import ui_queries as U
+from nexus_tui.store.read import sessions as RS
 
 MAX_CALLS = 200  # tool calls shown for one task (the rest are counted)
 
@@ -48,7 +48,7 @@ class TaskDetailScreen(RatingMixin, InsightScreen):
         return self.task_id
 
     def fetch(self):
-        d = U.task_detail(self.engine, self.task_id)
+        d = RS.task_detail(self.engine, self.task_id)
         if d is None:
             return None
         calls = d["tool_calls"]

@@ -14,8 +14,8 @@ from textual.widgets import Static, TabbedContent, TabPane
 from nexus_tui.screens import base
 from nexus_tui.screens.base import InsightScreen
 from nexus_tui.screens.common import empty_hint, fmt_int, fmt_ms, fmt_pct, fmt_usd, money_column, plural
-from nexus_tui.store import queries as Q
-from nexus_tui.store import ui_queries as U
+from nexus_tui.store.read import sessions as RS
+from nexus_tui.store.read import usage as RU
 from nexus_tui.widgets.chart import ShareChart
 from nexus_tui.widgets.keyed_table import KeyedTable
 
@@ -100,9 +100,9 @@ class TiersScreen(InsightScreen):
         self.run_query(self.fetch_dim, dim, tag=f"dim:{dim}")  # one worker group per table: none drops another
 
     def fetch_dim(self, dim: str) -> dict:
-        rows = project_rows(self.engine, self.filters) if dim == "project" else Q.usage_by(self.engine, self.filters,
+        rows = project_rows(self.engine, self.filters) if dim == "project" else RU.usage_by(self.engine, self.filters,
                                                                                           dim)
-        return {"dim": dim, "rows": rows, "in_db": None if rows else U.session_count(self.engine)}
+        return {"dim": dim, "rows": rows, "in_db": None if rows else RS.session_count(self.engine)}
 
     def show_query(self, tag: str, data) -> None:
         self.show(data)

@@ -13,8 +13,8 @@ from textual.widgets import Static
 from nexus_tui.core.scoring import bucket_label, choose_bucket
 from nexus_tui.screens.base import InsightScreen
 from nexus_tui.screens.common import empty_hint, fmt_int, fmt_usd, local_time, plural, short_model
-from nexus_tui.store import analytics as A
-from nexus_tui.store import ui_queries as U
+from nexus_tui.store.read import sessions as RS
+from nexus_tui.store.read import usage as RU
 from nexus_tui.widgets.chart import TokenTimelineChart
 
 HELP = ("m: split by token type / by model (the 6 biggest and 'other') · s: the whole range / the session selected "
@@ -67,14 +67,14 @@ class TimelineScreen(InsightScreen):
         """Worker thread: the range (or the session's span), its bucket, the series."""
         f = self.filters
         if req.session_id:
-            lo, hi = A.span(self.engine, f, req.session_id)
+            lo, hi = RU.span(self.engine, f, req.session_id)
             if lo is None:
                 return {"empty": f"Session {req.session_id} has no tasks. Press s for the whole range.", "req": req}
             start, end = lo, hi + 1
         else:
-            lo, hi = A.span(self.engine, f)
+            lo, hi = RU.span(self.engine, f)
             if lo is None:
-                return {"empty": None, "in_db": U.session_count(self.engine), "req": req}
+                return {"empty": None, "in_db": RS.session_count(self.engine), "req": req}
             start = f.since_ms if f.since_ms is not None else lo
             if f.until_ms is not None:
                 end = f.until_ms
@@ -84,7 +84,7 @@ class TimelineScreen(InsightScreen):
                 end = hi + 1
         end = max(end, start + 1)
         bucket = choose_bucket(end - start, req.columns)
-        tl = A.timeline(self.engine, f, start_ms=start, end_ms=end, bucket_ms=bucket, tz=self.app.tz,
+        tl = RU.timeline(self.engine, f, start_ms=start, end_ms=end, bucket_ms=bucket, tz=self.app.tz,
                         columns=req.columns, by=req.by, session_id=req.session_id)
         return {"timeline": tl, "start": start, "end": end, "req": req}
 
@@ -100,7 +100,7 @@ class TimelineScreen(InsightScreen):
             self.shown = None
             empty.update(escape(data["empty"]) if data["empty"] else empty_hint(self.app, data["in_db"]))
             return
-        tl: A.Timeline = data["timeline"]
+        tl: RU.Timeline = data["timeline"]
         self.shown = tl
         what = "by model" if req.by == "model" else "by token type"
         scope = (f"session {req.session_id}" if req.session_id else f"range: {self.app.range_label()}")

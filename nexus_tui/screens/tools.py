@@ -13,9 +13,8 @@ from textual.widgets import Static
 
 from nexus_tui.screens.base import InsightScreen
 from nexus_tui.screens.common import empty_hint, fmt_int, fmt_ms, fmt_pct, local_time, plural
-from nexus_tui.store import analytics as A
-from nexus_tui.store import queries as Q
-from nexus_tui.store import ui_queries as U
+from nexus_tui.store.read import sessions as RS
+from nexus_tui.store.read import tools as RT
 from nexus_tui.widgets.keyed_table import KeyedTable
 
 TOOL_COLUMNS = [("tool", "Tool"), ("server", "MCP server"), ("calls", "Calls"), ("fail", "Failures"),
@@ -43,10 +42,10 @@ def server_cells(s: dict) -> list[str]:
 
 
 def load_tools(engine, filters) -> dict:
-    tools = Q.tools_report(engine, filters)
-    return {"tools": tools, "servers": A.tools_by_server(engine, filters),
-            "by_type": Q.tool_failures_by_type(engine, filters),
-            "in_db": None if tools else U.session_count(engine)}
+    tools = RT.tools_report(engine, filters)
+    return {"tools": tools, "servers": RT.tools_by_server(engine, filters),
+            "by_type": RT.tool_failures_by_type(engine, filters),
+            "in_db": None if tools else RS.session_count(engine)}
 
 
 class ToolsScreen(InsightScreen):
@@ -129,8 +128,8 @@ class ToolsScreen(InsightScreen):
 
     def _errors(self, tool: str | None, server: str | None) -> list[dict]:
         if server:
-            return A.failures_by_type(self.engine, self.filters, server=server)
-        return Q.tool_failures_by_type(self.engine, self.filters, tool=tool)
+            return RT.failures_by_type(self.engine, self.filters, server=server)
+        return RT.tool_failures_by_type(self.engine, self.filters, tool=tool)
 
     def show_query(self, tag: str, data) -> None:
         if tag == "errors":
@@ -195,8 +194,8 @@ class ToolFailuresScreen(InsightScreen):
 
     def fetch(self) -> list[dict]:
         if self.server and not self.tool:
-            return A.recent_failures(self.engine, self.filters, server=self.server, limit=self.LIMIT)
-        return Q.recent_tool_failures(self.engine, self.filters, tool=self.tool, limit=self.LIMIT)
+            return RT.recent_failures(self.engine, self.filters, server=self.server, limit=self.LIMIT)
+        return RT.recent_tool_failures(self.engine, self.filters, tool=self.tool, limit=self.LIMIT)
 
     def show(self, rows: list[dict]) -> None:
         self.rows = {r["id"]: r for r in rows}

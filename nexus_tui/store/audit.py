@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from sqlalchemy import Engine, and_, case, func, literal, select
 
-from nexus_tui.store.queries import S, TC, T
+from nexus_tui.store.read.plan import S, TC, T
 
 
 def session_exists(engine: Engine, session_id: str) -> bool:

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field, replace
 from sqlalchemy import Engine, and_, case, func, literal, not_, or_, select, true
 
 from nexus_tui.core.filters import Filters
-from nexus_tui.store.queries import E, TC, T, error_conds, tool_conds
+from nexus_tui.store.read.plan import E, TC, T, error_conds, tool_conds
 
 AGENT_PREFIX = "agent "  # component of a sub-agent's failed call: 'agent a2898e3'
 TOOL_PREFIX = "tool:"  # errors.id of a failed tool call: 'tool:<tool_calls.id>'

@@ -10,8 +10,8 @@ from collections.abc import Iterator
 from sqlalchemy import Engine, and_, case, literal, select, true
 
 from nexus_tui.core.filters import Filters
-from nexus_tui.store.queries import active_session_cond, error_conds, task_conds, tool_conds
-from nexus_tui.store.rollup import cloud_expr, cost_expr
+from nexus_tui.store.read.plan import active_session_cond, error_conds, task_conds, tool_conds
+from nexus_tui.store.rules import cloud_expr, cost_expr
 from nexus_tui.store.schema import ErrorEvent, QuotaSnapshot, Session, Task, ToolCall
 
 T, S, TC = Task.__table__, Session.__table__, ToolCall.__table__
@@ -58,7 +58,7 @@ def sessions(engine: Engine, f: Filters) -> tuple[list[str], list[tuple]]:
     """Every session that counts in range (a task or a tool call in it: the reports' one definition)."""
     cols = [S.c.id.label("session_id"), S.c.start_ms, S.c.end_ms, S.c.cli_tool, S.c.project, S.c.cwd,
             S.c.git_branch, S.c.cli_version, S.c.persona, S.c.machine]
-    from nexus_tui.store.queries import _session_conds
+    from nexus_tui.store.read.plan import session_conds as _session_conds
 
     return _read(engine, cols, S, [active_session_cond(f), *_session_conds(f)], S.c.id)
 

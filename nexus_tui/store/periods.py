@@ -12,8 +12,9 @@ from datetime import date, datetime, timedelta, tzinfo
 from sqlalchemy import Engine, func, select
 
 from nexus_tui.core.filters import Filters
-from nexus_tui.store import rollup
-from nexus_tui.store.queries import _BUCKET_MS, cache_hit_rate, session_filter, usage_cols_u
+from nexus_tui.store.read import plan
+from nexus_tui.store.read.plan import cache_hit_rate, session_filter, usage_cols_u
+from nexus_tui.store.upkeep import Q_MS as _BUCKET_MS  # the rollups' 15-minute bucket
 from nexus_tui.store.schema import money
 
 UNITS = {"daily": "date", "weekly": "week", "monthly": "month"}  # report -> the key column of its rows
@@ -44,12 +45,12 @@ def periods(engine: Engine, f: Filters, tz: tzinfo, unit: str = "date") -> list[
     """Rows per period (``unit``: date | week | month), oldest first: the sums of ``SUMS``, cost_usd, total_tokens,
     cache_hit_rate, tool_calls, tool_failures, models (sorted names) and by_model (one row of the same sums per
     model, by cost then name)."""
-    from nexus_tui.store.analytics import zone_level
+    from nexus_tui.store.read.plan import zone_level
 
     sf = session_filter(f)
     level = zone_level(tz, f.since_ms, f.until_ms)  # rollup rows that fall in one local day each
-    u = rollup.task_source(f, sf, coarsest=level)
-    t = rollup.tool_source(f, sf, coarsest=level)
+    u = plan.task_source(f, sf, coarsest=level)
+    t = plan.tool_source(f, sf, coarsest=level)
     bucket = (u.c.ts_ms // _BUCKET_MS).label("b")
     tb = (t.c.ts_ms // _BUCKET_MS)
     with engine.connect() as conn:

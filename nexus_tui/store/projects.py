@@ -10,7 +10,7 @@ from __future__ import annotations
 from sqlalchemy import Engine, func, or_, select
 
 from nexus_tui.core.filters import Filters
-from nexus_tui.store import rollup
+from nexus_tui.store.read import plan
 from nexus_tui.store.schema import Session, money
 
 S = Session.__table__
@@ -48,7 +48,7 @@ def _add(into: dict, s: dict) -> None:
 
 def _finish(d: dict) -> dict:
     from nexus_tui.core.events import iso_from_ms
-    from nexus_tui.store.queries import cache_hit_rate
+    from nexus_tui.store.read.plan import cache_hit_rate
 
     d["cost_usd"] = money(d["cost_usd"])
     d["total_tokens"] = d["tokens_in"] + d["tokens_out"] + d["cache_creation_tokens"] + d["cache_read_tokens"]
@@ -63,11 +63,11 @@ def _finish(d: dict) -> dict:
 def session_usage(engine: Engine, f: Filters) -> list[dict]:
     """Per session active in the range (a task or a tool call in it, under the filters): its project, cwd, sums
     and the times of its first and last task in range (first_ms, last_ms). Read from the (session, day) rollups and the raw rows at the range's ends."""
-    from nexus_tui.store.queries import session_filter, usage_cols_u
+    from nexus_tui.store.read.plan import session_filter, usage_cols_u
 
     sf = session_filter(f)
-    u = rollup.task_source(f, sf, coarsest="sday")
-    t = rollup.tool_source(f, sf, coarsest="sday")
+    u = plan.task_source(f, sf, coarsest="sday")
+    t = plan.tool_source(f, sf, coarsest="sday")
     with engine.connect() as conn:
         tasks = {r.session_id: r._mapping for r in conn.execute(
             select(u.c.session_id, *usage_cols_u(u), func.min(u.c.first_ms).label("first_ms"),

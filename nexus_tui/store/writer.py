@@ -19,7 +19,7 @@ from sqlalchemy import (BigInteger, Boolean, Engine, Float, Integer, Numeric, St
 from sqlalchemy.exc import InterfaceError, OperationalError
 
 from nexus_tui.core.events import Batch
-from nexus_tui.core.merge import PROXY_FIELDS
+from nexus_tui.core.merge import PROXY_FIELDS, SESSION_ATTRS, TASK_BEST_FIELDS, TASK_FILL_FIELDS  # noqa: F401
 from nexus_tui.store import rollup
 from nexus_tui.store.engine import upsert, write_tx
 # the rows (no SQL) are store/rows.py's; their names stay importable from here
@@ -123,11 +123,9 @@ def _existing(conn, col, ids: list[str]) -> set[str]:
 
 
 
-_TASK_USAGE = ("tokens_in", "tokens_out", "cache_read_tokens", "cache_creation_tokens", "cache_creation_5m_tokens",
-               "cache_creation_1h_tokens", "thinking_tokens", "total_tokens", "cost_usd", "cloud_cost_equivalent",
-               "priced_as", "stop_reason", "model", "response_length")
-_TASK_FILL = ("agent_id", "request_id", "message_id", "project", "error_message", "tier", "component",
-              "prompt_length", "speed", "service_tier", "persona", "cli_tool", "routing_reason", "reported_cost_usd", *PROXY_FIELDS)
+# the merge policy, declared once in core/merge.py (which folds records in Python with the same lists)
+_TASK_USAGE = (*TASK_BEST_FIELDS, "total_tokens")
+_TASK_FILL = TASK_FILL_FIELDS
 
 
 def _task_upsert(conn):
@@ -159,7 +157,7 @@ def _session_upsert(conn):
     ex = ins.excluded
     earlier = ex.start_ms < s.c.start_ms
     later = ex.end_ms > s.c.end_ms
-    fill = ("cli_tool", "persona", "nexus_mode", "project", "cwd", "git_branch", "cli_version")
+    fill = SESSION_ATTRS
     set_ = {"start_ms": case((earlier, ex.start_ms), else_=s.c.start_ms),
             "start_time": case((earlier, ex.start_time), else_=s.c.start_time),
             "end_ms": case((later, ex.end_ms), else_=s.c.end_ms),
@@ -269,8 +267,12 @@ class Writer:
         with write_tx(self.engine) as conn:
             return rollup.apply_marks(conn)
 
-    def write(self, batch: Batch | Prepared, cursors: list[CursorUpdate] = ()) -> WriteResult:
+    def write(self, batch: Batch | Prepared, cursors: list[CursorUpdate] = (),
+              defer_rollups: bool | None = None) -> WriteResult:
         """Write one batch (raw or prepared) and the cursors that produced it, all in one transaction.
+
+        ``defer_rollups``: mark the touched rollup buckets for ``apply_rollups`` instead of summing them now (a
+        collector pass's batches: every bucket summed once at the pass's end); None: as ``deferred_rollups`` says.
 
         Never raises on the data: a batch the database refuses (a value out of the SQL integer range, a string it
         cannot encode, a NULL in a NOT NULL column, a dangling foreign key) is written again, in a new transaction,
@@ -288,10 +290,11 @@ class Writer:
         if self.machine is not None:
             prepared = _relabel(prepared, self.machine, self._prefix)
             cursors = [replace(c, path=self._local(c.path)) for c in cursors]
+        defer = bool(self._deferring) if defer_rollups is None else defer_rollups
         res = WriteResult()
         try:
             with write_tx(self.engine) as conn:
-                self._write(conn, prepared, res)
+                self._write(conn, prepared, res, defer)
                 self._cursors(conn, cursors)
         except (OperationalError, InterfaceError):
             raise
@@ -299,12 +302,12 @@ class Writer:
             res = WriteResult()
             with write_tx(self.engine) as conn:
                 clean = sanitize(prepared, dropped, conn)
-                self._write(conn, clean, res)
+                self._write(conn, clean, res, defer)
                 self._cursors(conn, [_clean_cursor(c) for c in cursors])
         res.dropped = dropped
         return res
 
-    def _write(self, conn, p: Prepared, res: WriteResult) -> None:
+    def _write(self, conn, p: Prepared, res: WriteResult, defer: bool = False) -> None:
         rows = p.rows
         task_keys, tool_keys, unknown_start = _rollup_keys(rows)
         if rows.get("sessions"):
@@ -373,7 +376,7 @@ class Writer:
             tool_keys |= more[1]
         if unknown_start:  # results whose call half came earlier: their stored start gives the bucket
             tool_keys |= rollup.keys_for_calls(conn, unknown_start)
-        if self._deferring:
+        if defer:
             rollup.mark(conn, task_keys, tool_keys)
         else:
             rollup.recompute(conn, task_keys, tool_keys)

@@ -7,7 +7,7 @@ from __future__ import annotations
 from sqlalchemy import and_, func, or_, select
 
 from nexus_tui.core import quota as CQ
-from nexus_tui.store import rollup
+from nexus_tui.store.rules import cost_expr
 from nexus_tui.store.schema import QuotaSnapshot, Task
 
 T = Task.__table__
@@ -31,7 +31,7 @@ def snapshots(engine, since_ms: int | None = None) -> list[CQ.Snapshot]:
 
 def usage_between(engine, start_ms: int, end_ms: int, cost_mode: str = "auto") -> list[dict]:
     """Per Anthropic model: tasks, tokens (all four kinds) and cost of the cloud tasks in [start_ms, end_ms)."""
-    cost = rollup.cost_expr(cost_mode)
+    cost = cost_expr(cost_mode)
     tokens = (func.coalesce(T.c.tokens_in, 0) + func.coalesce(T.c.tokens_out, 0)
               + func.coalesce(T.c.cache_read_tokens, 0) + func.coalesce(T.c.cache_creation_tokens, 0))
     q = (select(T.c.model, func.count().label("tasks"), func.sum(tokens).label("tokens"),
@@ -108,7 +108,7 @@ def report(engine, now_ms: int, history_days: int = 35, cost_mode: str = "auto")
 
 def estimate_blocks(engine, now_ms: int, history_days: int = 35, cost_mode: str = "auto") -> dict:
     """5-hour blocks computed from this store's own tasks (no provider snapshot): labelled as an estimate."""
-    cost = rollup.cost_expr(cost_mode)
+    cost = cost_expr(cost_mode)
     tokens = (func.coalesce(T.c.tokens_in, 0) + func.coalesce(T.c.tokens_out, 0)
               + func.coalesce(T.c.cache_read_tokens, 0) + func.coalesce(T.c.cache_creation_tokens, 0))
     q = (select(T.c.ts_ms, T.c.model, tokens, cost)
@@ -135,3 +135,22 @@ def current_five_hour(engine, now_ms: int) -> tuple[float, int | None] | None:
 
 def _round(x: float | None, n: int = 4) -> float | None:
     return None if x is None else round(x, n)
+
+
+# ---------------------------------------------------------------- quota snapshots
+def latest_quota(engine) -> list[dict] | None:
+    """The newest snapshot of each quota window (``quota_snapshots``), or None when the table does not exist."""
+    from sqlalchemy import MetaData, Table, inspect
+
+    with engine.connect() as conn:
+        if not inspect(conn).has_table("quota_snapshots"):
+            return None
+        q = Table("quota_snapshots", MetaData(), autoload_with=conn)
+        newest = (select(q.c.window, func.max(q.c.observed_ms).label("m")).group_by(q.c.window).subquery())
+        rows = conn.execute(select(q).join(newest, and_(newest.c.window == q.c.window,
+                                                        newest.c.m == q.c.observed_ms))
+                            .order_by(q.c.window)).all()
+    seen: dict = {}
+    for r in rows:
+        seen.setdefault(r._mapping["window"], dict(r._mapping))
+    return list(seen.values())

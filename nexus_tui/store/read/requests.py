@@ -11,7 +11,7 @@ from sqlalchemy import Engine, and_, inspect, literal_column, null, select, true
 from nexus_tui.core.events import iso_from_ms
 from nexus_tui.core.filters import Filters
 from nexus_tui.store.linking import LINK_COLUMNS, PROXY_COLUMNS
-from nexus_tui.store.queries import TC, T, task_conds
+from nexus_tui.store.read.plan import TC, T, task_conds
 
 REQUEST_FIELDS = [
     "request_id",
