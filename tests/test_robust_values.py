@@ -202,10 +202,10 @@ def test_a_write_failing_for_one_file_keeps_the_other_files_of_its_group(tmp_pat
     store = open_store(db_url)
     real = writer_mod.Writer._write
 
-    def failing(self, conn, p, res):  # a failure no sanitizing can help (say, a bug in a rollup)
+    def failing(self, conn, p, res, *rest):  # a failure no sanitizing can help (say, a bug in a rollup)
         if any(r[0] == "poison" for r in p.rows.get("sessions", ())):
             raise ZeroDivisionError("not this file")
-        return real(self, conn, p, res)
+        return real(self, conn, p, res, *rest)
 
     monkeypatch.setattr(writer_mod.Writer, "_write", failing)
     rep = Collector(store, [ClaudeCodeSource([projects])], workers=1).run_once()

@@ -164,3 +164,24 @@ def test_a_version_8_database_migrates_to_titles(tmp_path):
         assert conn.execute(text("SELECT max(version) FROM schema_version")).scalar() == SCHEMA_VERSION
         assert conn.execute(text("SELECT count(*) FROM title_lines")).scalar() == 0
     store.close()
+
+
+def test_the_sessions_search_matches_titles(tmp_path):
+    """Searching sessions finds a session by a word of its title (summary through its leaf, or a title line), and
+    only that session: the title is searched, not every session's text."""
+    from nexus_tui.core.filters import Filters
+    from nexus_tui.store.read import sessions as RS
+
+    old, new, older, newer = _summary_pair(tmp_path)
+    old.write_bytes(older)
+    new.write_bytes(newer)
+    store = store_at(tmp_path / "db.sqlite")
+    collector_for(store, tmp_path / "projects").run_once()
+    try:
+        hits = RS.sessions(store.engine, Filters(), search="login").rows
+        assert [r["session_id"] for r in hits] == ["s-old"]  # "login" is only in s-old's (winning) summary
+        assert [r["session_id"] for r in RS.sessions(store.engine, Filters(), search="Earlier branch").rows] \
+            == ["s-old"]  # a summary on another of its messages names it too
+        assert RS.sessions(store.engine, Filters(), search="no such words").rows == []
+    finally:
+        store.close()

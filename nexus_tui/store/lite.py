@@ -19,7 +19,7 @@ from dataclasses import replace
 from operator import itemgetter
 
 from nexus_tui.store import upkeep
-from nexus_tui.store.rows import _CURSOR_COLS, CursorUpdate, Prepared, WriteResult, _pos, _relabel, _rollup_keys
+from nexus_tui.store.rows import CURSOR_COLS, CursorUpdate, Prepared, WriteResult, pos, relabel, rollup_keys
 from nexus_tui.store.sqlite_sql import STATEMENTS
 
 # the kinds of rows this path writes; a batch with any other kind of row goes through the store
@@ -111,7 +111,7 @@ def _existing(conn: LiteConn, table: str, ids: list[str]) -> set[str]:
 def _write(conn: LiteConn, p: Prepared, res: WriteResult) -> None:
     """Writer._write (deferring its rollups) for the KINDS of rows."""
     rows = p.rows
-    task_keys, tool_keys, unknown_start = _rollup_keys(rows)
+    task_keys, tool_keys, unknown_start = rollup_keys(rows)
     if rows.get("sessions"):
         ids = list(dict.fromkeys(r[0] for r in rows["sessions"]))
         known = _existing(conn, "sessions", ids)
@@ -140,7 +140,7 @@ def _write(conn: LiteConn, p: Prepared, res: WriteResult) -> None:
         _executemany(conn, "errors", rows["errors"])
     _executemany(conn, "message_uuids", rows.get("message_uuids", []))  # session titles (store/titles.py)
     _executemany(conn, "title_lines", rows.get("title_lines", []))
-    qi = _pos("tasks", "quality_rating")
+    qi = pos("tasks", "quality_rating")
     rated = [r[0] for r in rows.get("tasks", ()) if r[qi] is not None]
     if rated:
         more = upkeep.keys_for_tasks(conn, rated)
@@ -156,7 +156,7 @@ def _cursors(conn: LiteConn, cursors: list[CursorUpdate], machine: str | None) -
         return
     sql, keys, defaults = STATEMENTS["cursors"]
     get = itemgetter(*keys)
-    rows = [{**defaults, **{k: getattr(c, k) for k in _CURSOR_COLS}, "machine": machine} for c in cursors]
+    rows = [{**defaults, **{k: getattr(c, k) for k in CURSOR_COLS}, "machine": machine} for c in cursors]
     conn.raw.executemany(sql, [get(r) for r in rows])
 
 
@@ -168,8 +168,9 @@ def writable(p: Prepared) -> bool:
 def write_pass(path: str, groups: list[tuple[Prepared, list[CursorUpdate]]], machine: str, name: str | None,
                busy_timeout_s: float | None = None) -> WriteResult | None:
     """Write a pass's groups of rows, each with its cursors, as the collector's writer would (one ``Writer.write``
-    per group, then the marked rollups summed); None, with nothing committed but the machine's last-seen time, when
-    this path cannot: the caller then takes the store's path. The groups share one transaction (all or nothing);
+    per group, then the marked rollups summed); None when this path cannot: the caller then takes the store's path
+    (nothing committed but the machine's last-seen time, except when summing the rollups failed after the rows were
+    stored: the store's path then finds no new line and sums the queued marks, or reports the database's failure). The groups share one transaction (all or nothing);
     each is written as its own ``Writer.write`` would, so the counts are the writer's."""
     if not all(writable(p) for p, _c in groups):
         return None
@@ -194,7 +195,7 @@ def write_pass(path: str, groups: list[tuple[Prepared, list[CursorUpdate]]], mac
             with conn.write():
                 for p, cursors in groups:
                     res = WriteResult()
-                    _write(conn, _relabel(p, machine, prefix), res)
+                    _write(conn, relabel(p, machine, prefix), res)
                     _cursors(conn, [replace(c, path=prefix + c.path) for c in cursors] if prefix else cursors,
                              machine)
                     total.add(res)
@@ -204,8 +205,12 @@ def write_pass(path: str, groups: list[tuple[Prepared, list[CursorUpdate]]], mac
             if conn.raw.execute("SELECT 1 FROM rollup_dirty LIMIT 1").fetchone() is not None:
                 with conn.write():
                     upkeep.apply_marks(conn)
-        except sqlite3.Error:
-            pass  # the marks stay queued: the next pass (through the store, which sees them) sums them
+        except sqlite3.Error as e:
+            if isinstance(e, sqlite3.OperationalError) and ("locked" in str(e) or "busy" in str(e)):
+                return total  # another writer: the marks stay queued, the next pass sums them
+            # the database's own failure (a damaged table, say): the rows are stored, the marks queued; the store's
+            # path runs next, sums them, or reports the failure as every command does ("malformed", exit 1)
+            return None
         return total
     finally:
         conn.close()

@@ -11,20 +11,11 @@ from sqlalchemy import Engine, func, or_, select
 
 from nexus_tui.core.filters import Filters
 from nexus_tui.store.read import plan
+from nexus_tui.store.read.plan import project_cond  # noqa: F401 (the project filter lives with the other filters)
 from nexus_tui.store.schema import Session, money
 
 S = Session.__table__
 SUMS = ("tasks", "tokens_in", "tokens_out", "cache_creation_tokens", "cache_read_tokens", "unpriced_tasks")
-
-
-def _one(s, name: str):
-    return or_(s.c.project == name, s.c.cwd.like(f"%{name}%"))
-
-
-def project_cond(s, f: Filters):
-    """The condition on the sessions table ``s`` for ``f.project`` (a project, or a group's members)."""
-    members = f.project_members or (f.project,)
-    return _one(s, members[0]) if len(members) == 1 else or_(*[_one(s, m) for m in members])
 
 
 def matches(member: str, project: str | None, cwd: str | None) -> bool:

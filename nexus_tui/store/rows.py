@@ -32,7 +32,7 @@ class CursorUpdate:
     last_seen: str
 
 
-_CURSOR_COLS = ("path", "source", "dev", "inode", "size", "mtime_ns", "offset", "head_hash", "state", "lines",
+CURSOR_COLS = ("path", "source", "dev", "inode", "size", "mtime_ns", "offset", "head_hash", "state", "lines",
                 "skipped", "last_seen")
 
 
@@ -66,14 +66,14 @@ class WriteResult:
                     or self.new_errors or self.ratings)
 
 
-def _session_row(s) -> dict:
+def session_row(s) -> dict:
     return {"id": s.id, "start_time": iso_from_ms(s.start_ms), "end_time": iso_from_ms(s.end_ms),
             "start_ms": s.start_ms, "end_ms": s.end_ms, "cli_tool": s.cli_tool, "persona": s.persona,
             "nexus_mode": s.nexus_mode, "project": s.project, "cwd": s.cwd, "git_branch": s.git_branch,
             "cli_version": s.cli_version}
 
 
-def _task_row(t) -> dict:
+def task_row(t) -> dict:
     latency = t.latency_ms
     if t.end_ms is not None and t.trigger_ms is not None:
         latency = max(0, t.end_ms - t.trigger_ms)
@@ -93,7 +93,7 @@ def _task_row(t) -> dict:
             "quality_rating": t.quality_rating, "reported_cost_usd": t.reported_cost_usd, **{f: getattr(t, f) for f in PROXY_FIELDS}}
 
 
-def _use_fields(u) -> dict:
+def use_fields(u) -> dict:
     return {"id": u.id, "session_id": u.session_id, "task_id": u.task_id, "tool_name": u.tool_name,
             "mcp_server": u.mcp_server, "tool_use_id": u.id, "source": u.source, "agent_id": u.agent_id,
             "started": iso_from_ms(u.started_ms), "started_ms": u.started_ms, "input_size": u.input_size,
@@ -101,35 +101,35 @@ def _use_fields(u) -> dict:
             "target": u.target}
 
 
-def _result_fields(r) -> dict:
+def result_fields(r) -> dict:
     return {"ended_ms": r.ended_ms, "success": r.success, "error_type": r.error_type,
             "error_message": r.error_message, "output_size": r.output_size, "result_offset": r.result_offset,
             "result_length": r.result_length, "wait_ms": r.wait_ms}
 
 
-_USE_COLS = ("session_id", "task_id", "tool_name", "mcp_server", "tool_use_id", "source", "agent_id", "started",
+USE_COLS = ("session_id", "task_id", "tool_name", "mcp_server", "tool_use_id", "source", "agent_id", "started",
              "started_ms", "input_size", "source_path", "use_offset", "use_length", "target")
-_RESULT_COLS = ("ended_ms", "success", "error_type", "error_message", "output_size", "result_offset",
+RESULT_COLS = ("ended_ms", "success", "error_type", "error_message", "output_size", "result_offset",
                 "result_length", "wait_ms")
 
 
-def _tool_rows(folded: dict[str, dict]) -> tuple[list[dict], list[dict], list[dict]]:
+def tool_rows(folded: dict[str, dict]) -> tuple[list[dict], list[dict], list[dict]]:
     both, uses, results = [], [], []
     for tid, halves in folded.items():
         u, r = halves.get("use"), halves.get("result")
         if u is not None and r is not None:
-            row = _use_fields(u) | _result_fields(r)
+            row = use_fields(u) | result_fields(r)
             row["latency_ms"] = r.latency_ms if r.latency_ms is not None else max(0, r.ended_ms - u.started_ms)
             both.append(row)
         elif u is not None:
-            row = _use_fields(u) | dict.fromkeys(_RESULT_COLS)
+            row = use_fields(u) | dict.fromkeys(RESULT_COLS)
             row["latency_ms"] = None
             uses.append(row)
         else:
             row = {"id": tid, "session_id": r.session_id, "task_id": r.task_id, "tool_name": r.tool_name,
                    "mcp_server": r.mcp_server, "tool_use_id": tid, "source": r.source, "agent_id": None,
                    "started": iso_from_ms(r.started_ms), "started_ms": r.started_ms, "input_size": None,
-                   "source_path": r.source_path, "use_offset": None, "use_length": None} | _result_fields(r)
+                   "source_path": r.source_path, "use_offset": None, "use_length": None} | result_fields(r)
             if r.latency_ms is not None:
                 row["latency_ms"] = r.latency_ms
             elif r.started_ms is not None:
@@ -163,24 +163,24 @@ class Prepared:
 _POS: dict[tuple[str, str], int] = {}
 
 
-def _pos(kind: str, col: str) -> int:
+def pos(kind: str, col: str) -> int:
     """The index of ``col`` in the row tuples of ``kind`` (Prepared.rows)."""
     got = _POS.get((kind, col))
     if got is None:
-        got = _POS[(kind, col)] = COLUMNS[_KIND_TABLES[kind]].index(col)
+        got = _POS[(kind, col)] = COLUMNS[KIND_TABLES[kind]].index(col)
     return got
 
 
-def _rollup_keys(rows: dict[str, list[tuple]]) -> tuple[set, set, list]:
+def rollup_keys(rows: dict[str, list[tuple]]) -> tuple[set, set, list]:
     """The (session, bucket) pairs of the rollups that these rows fall in, and the tool calls whose start the
     batch does not know (a result whose call was written before)."""
     task_keys: set = set()
     if rows.get("tasks"):
-        si, ti = _pos("tasks", "session_id"), _pos("tasks", "ts_ms")
+        si, ti = pos("tasks", "session_id"), pos("tasks", "ts_ms")
         task_keys = {(r[si], bucket(r[ti])) for r in rows["tasks"] if r[ti] is not None}
     tool_keys: set = set()
     unknown: list = []
-    si, ti = _pos("tool_use", "session_id"), _pos("tool_use", "started_ms")
+    si, ti = pos("tool_use", "session_id"), pos("tool_use", "started_ms")
     for kind in ("tool_use", "tool_result"):
         for r in rows.get(kind, ()):
             if r[ti] is None:
@@ -191,7 +191,7 @@ def _rollup_keys(rows: dict[str, list[tuple]]) -> tuple[set, set, list]:
     return task_keys, tool_keys, unknown
 
 
-def _layout(table: str, row: dict) -> tuple:
+def layout(table: str, row: dict) -> tuple:
     return tuple(map(row.get, COLUMNS[table]))
 
 
@@ -211,17 +211,17 @@ def prepare(batch: Batch) -> Prepared:
                                                 cli_tool=t.cli_tool)
     st, tt, tc = "sessions", "tasks", "tool_calls"
     p = Prepared()
-    p.rows["sessions"] = [_layout(st, _session_row(s)) for s in sessions.values()]
-    p.rows["tasks"] = [_layout(tt, _task_row(t)) for t in tasks.values()]
-    both, uses, results = _tool_rows(fold_tool_calls(batch.tool_uses, batch.tool_results))
-    p.rows["tool_use"] = [_layout(tc, r) for r in uses]
-    p.rows["tool_result"] = [_layout(tc, r) for r in both + results]
+    p.rows["sessions"] = [layout(st, session_row(s)) for s in sessions.values()]
+    p.rows["tasks"] = [layout(tt, task_row(t)) for t in tasks.values()]
+    both, uses, results = tool_rows(fold_tool_calls(batch.tool_uses, batch.tool_results))
+    p.rows["tool_use"] = [layout(tc, r) for r in uses]
+    p.rows["tool_result"] = [layout(tc, r) for r in both + results]
     rt = "routing_decisions"
-    p.rows["routing"] = [_layout(rt, {"id": r.id, "task_id": r.task_id, "reason": r.reason,
+    p.rows["routing"] = [layout(rt, {"id": r.id, "task_id": r.task_id, "reason": r.reason,
                                       "alternatives_considered": r.alternatives_considered,
                                       "classifier_version": r.classifier_version}) for r in batch.routing]
     et = "errors"
-    p.rows["errors"] = [_layout(et, {"id": e.id, "time": iso_from_ms(e.ts_ms), "ts_ms": e.ts_ms,
+    p.rows["errors"] = [layout(et, {"id": e.id, "time": iso_from_ms(e.ts_ms), "ts_ms": e.ts_ms,
                                      "component": e.component, "kind": e.kind, "message": e.message,
                                      "context": e.context, "session_id": e.session_id, "task_id": e.task_id})
                         for e in batch.errors]
@@ -233,46 +233,46 @@ def prepare(batch: Batch) -> Prepared:
         for row in sorted(batch.session_stats, key=lambda r: r.get("updated_ms") or 0):
             merged = latest.setdefault((row["session_id"], row["source"]), {})
             merged.update({k: v for k, v in row.items() if v is not None})  # later values win, gaps keep earlier
-        p.rows["session_stats"] = [_layout("session_stats", r) for r in latest.values()]
+        p.rows["session_stats"] = [layout("session_stats", r) for r in latest.values()]
     if batch.titles:  # session titles (store/titles.py): message uuids and title lines
         from nexus_tui.store.title_rows import prepare_rows
 
         p.rows.update(prepare_rows(batch.titles))
     if batch.quota_snapshots:
         qt = "quota_snapshots"
-        p.rows["quota_snapshots"] = [_layout(qt, {**r, "observed_at": iso_from_ms(r["observed_ms"])})
+        p.rows["quota_snapshots"] = [layout(qt, {**r, "observed_at": iso_from_ms(r["observed_ms"])})
                                      for r in {r["id"]: r for r in reversed(batch.quota_snapshots)}.values()]
     return p
 
 
 # --- machines: a machine's rows named and, on a machine other than the home one, their ids prefixed ------------
 
-_KIND_TABLES: dict[str, str] = {"sessions": "sessions", "tasks": "tasks", "tool_use": "tool_calls",
+KIND_TABLES: dict[str, str] = {"sessions": "sessions", "tasks": "tasks", "tool_use": "tool_calls",
                                 "tool_result": "tool_calls", "routing": "routing_decisions", "errors": "errors",
                                 "session_stats": "session_stats", "quota_snapshots": "quota_snapshots",
                                 "message_uuids": "message_uuids", "title_lines": "title_lines"}
 _RELABEL: dict[str, tuple[list[int], int | None]] = {}
 
 
-def _relabel_plan(kind: str) -> tuple[list[int], int | None]:
+def relabel_plan(kind: str) -> tuple[list[int], int | None]:
     """The positions of the id columns and of the machine column in the row tuples of ``kind``."""
     got = _RELABEL.get(kind)
     if got is None:
-        names = COLUMNS[_KIND_TABLES[kind]]
+        names = COLUMNS[KIND_TABLES[kind]]
         got = _RELABEL[kind] = ([i for i, n in enumerate(names) if n in ID_COLUMNS],
                                 names.index("machine") if "machine" in names else None)
     return got
 
 
-def _relabel(p: Prepared, machine: str, prefix: str) -> Prepared:
+def relabel(p: Prepared, machine: str, prefix: str) -> Prepared:
     """``p``'s rows as machine ``machine`` stores them (a new Prepared; ``p`` is left as it is): the machine column
     filled and, with a ``prefix``, every id column prefixed."""
     out = Prepared()
     for kind, rows in p.rows.items():
-        if kind not in _KIND_TABLES:
+        if kind not in KIND_TABLES:
             out.rows[kind] = rows
             continue
-        ids, mpos = _relabel_plan(kind)
+        ids, mpos = relabel_plan(kind)
         ids = ids if prefix else []
         if mpos is None and not ids:
             out.rows[kind] = rows

@@ -24,23 +24,23 @@ from nexus_tui.store import rollup
 from nexus_tui.store.engine import upsert, write_tx
 # the rows (no SQL) are store/rows.py's; their names stay importable from here
 from nexus_tui.store.rows import (  # noqa: F401
-    _CURSOR_COLS,
-    _KIND_TABLES,
-    _RESULT_COLS,
-    _USE_COLS,
+    CURSOR_COLS,
+    KIND_TABLES,
+    RESULT_COLS,
+    USE_COLS,
     CursorUpdate,
     Prepared,
     WriteResult,
-    _layout,
-    _pos,
-    _relabel,
-    _relabel_plan,
-    _result_fields,
-    _rollup_keys,
-    _session_row,
-    _task_row,
-    _tool_rows,
-    _use_fields,
+    layout,
+    pos,
+    relabel,
+    relabel_plan,
+    result_fields,
+    rollup_keys,
+    session_row,
+    task_row,
+    tool_rows,
+    use_fields,
     prepare,
 )
 from nexus_tui.store.schema import (ErrorEvent, IngestCursor, MessageUuid, QuotaSnapshot, RoutingDecision, Session, Task,
@@ -175,7 +175,7 @@ def _tool_upserts(conn):
     # call half arriving after its result
     ins_u = upsert(conn, tc)
     ex = ins_u.excluded
-    set_u = {c: func.coalesce(getattr(tc.c, c), getattr(ex, c)) for c in _USE_COLS}
+    set_u = {c: func.coalesce(getattr(tc.c, c), getattr(ex, c)) for c in USE_COLS}
     set_u["latency_ms"] = case((and_(tc.c.latency_ms.is_(None), tc.c.ended_ms.isnot(None)),
                                 tc.c.ended_ms - ex.started_ms), else_=tc.c.latency_ms)
     use_stmt = ins_u.on_conflict_do_update(index_elements=["id"], set_=set_u,
@@ -183,8 +183,8 @@ def _tool_upserts(conn):
     # result half arriving after its call (or both halves again)
     ins_r = upsert(conn, tc)
     ex = ins_r.excluded
-    set_r = {c: getattr(ex, c) for c in _RESULT_COLS}
-    set_r.update({c: func.coalesce(getattr(tc.c, c), getattr(ex, c)) for c in _USE_COLS})
+    set_r = {c: getattr(ex, c) for c in RESULT_COLS}
+    set_r.update({c: func.coalesce(getattr(tc.c, c), getattr(ex, c)) for c in USE_COLS})
     set_r["latency_ms"] = func.coalesce(ex.latency_ms, case((tc.c.started_ms.isnot(None),
                                                              ex.ended_ms - tc.c.started_ms), else_=None))
     res_stmt = ins_r.on_conflict_do_update(index_elements=["id"], set_=set_r,
@@ -288,7 +288,7 @@ class Writer:
             except Exception:  # noqa: BLE001 - records of the wrong types: coerce them, then lay them out
                 prepared = prepare(sanitize_batch(batch, dropped))
         if self.machine is not None:
-            prepared = _relabel(prepared, self.machine, self._prefix)
+            prepared = relabel(prepared, self.machine, self._prefix)
             cursors = [replace(c, path=self._local(c.path)) for c in cursors]
         defer = bool(self._deferring) if defer_rollups is None else defer_rollups
         res = WriteResult()
@@ -309,7 +309,7 @@ class Writer:
 
     def _write(self, conn, p: Prepared, res: WriteResult, defer: bool = False) -> None:
         rows = p.rows
-        task_keys, tool_keys, unknown_start = _rollup_keys(rows)
+        task_keys, tool_keys, unknown_start = rollup_keys(rows)
         if rows.get("sessions"):
             ids = list(dict.fromkeys(r[0] for r in rows["sessions"]))
             known = _existing_raw(conn, "sessions", ids)
@@ -368,7 +368,7 @@ class Writer:
             from nexus_tui.store.titles import write_rows
 
             write_rows(conn, rows, _executemany_tuples)
-        qi = _pos("tasks", "quality_rating")
+        qi = pos("tasks", "quality_rating")
         rated = [r[0] for r in rows.get("tasks", ()) if r[qi] is not None]
         if rated:  # tasks that arrive with a rating change their tool calls' useful-change counts
             more = rollup.keys_for_tasks(conn, rated)
@@ -398,7 +398,7 @@ class Writer:
                                                    if k.name != "path"})
 
         machine = self.machine
-        _executemany(conn, "cursors", build, [{**{k: getattr(c, k) for k in _CURSOR_COLS}, "machine": machine}
+        _executemany(conn, "cursors", build, [{**{k: getattr(c, k) for k in CURSOR_COLS}, "machine": machine}
                                               for c in cursors])
 
     @staticmethod
@@ -527,7 +527,7 @@ def sanitize(p: Prepared, dropped: dict, conn=None) -> Prepared:
     if conn is not None:
         sessions = {r[0] for r in out.rows.get("sessions", ())}
         tasks = out.rows.get("tasks", [])
-        si = _pos("tasks", "session_id")
+        si = pos("tasks", "session_id")
         missing = list({r[si] for r in tasks} - sessions)
         if missing:
             known = _existing_raw(conn, "sessions", missing)
@@ -560,7 +560,7 @@ def sanitize(p: Prepared, dropped: dict, conn=None) -> Prepared:
 def _clean_cursor(c: CursorUpdate) -> CursorUpdate:
     return CursorUpdate(**{k: (_text(v) if isinstance(v, str) else
                                _integer(v) if isinstance(v, int) and not isinstance(v, bool) else v)
-                           for k, v in ((k, getattr(c, k)) for k in _CURSOR_COLS)})
+                           for k, v in ((k, getattr(c, k)) for k in CURSOR_COLS)})
 
 
 def _coerce_field(typ: str, v):

@@ -62,11 +62,20 @@ TSD = TaskSessionDay.__table__
 TOSD = ToolSessionDay.__table__
 
 
+def _one_project(s, name: str):
+    return or_(s.c.project == name, s.c.cwd.like(f"%{name}%"))
+
+
+def project_cond(s, f: Filters):
+    """The condition on the sessions table ``s`` for ``f.project`` (a project, or a group's members: store/projects.py
+    ``matches`` is the same rule in Python)."""
+    members = f.project_members or (f.project,)
+    return _one_project(s, members[0]) if len(members) == 1 else or_(*[_one_project(s, m) for m in members])
+
+
 def session_conds(f: Filters) -> list:
     c = []
     if f.project:  # a project, or a project group's members (store/projects.py)
-        from nexus_tui.store.projects import project_cond
-
         c.append(project_cond(S, f))
     if f.persona:
         c.append(S.c.persona == f.persona)

@@ -43,10 +43,12 @@ class Page:
 
 
 def _search_cond(search: str):
+    from nexus_tui.store.titles import search_cond as title_matches
+
     like = f"%{search}%"
     return or_(S.c.id.like(like), S.c.project.like(like), S.c.cwd.like(like), S.c.git_branch.like(like),
                S.c.cli_tool.like(like), S.c.persona.like(like),
-               S.c.id.in_(select(T.c.session_id).where(T.c.model.like(like))))
+               S.c.id.in_(select(T.c.session_id).where(T.c.model.like(like))), title_matches(S, like))
 
 
 def sessions(engine: Engine, f: Filters, *, limit: int | None = None, offset: int = 0, sort: str = "start",
