@@ -54,16 +54,20 @@ def test_the_merge_policy_folds_the_same_in_python_and_in_sql(tmp_path):
 
 
 def test_the_auto_cost_rule_reads_the_same_from_the_rollups_and_the_rows(tmp_path):
-    """The rollup upkeep (store/upkeep.py, plain SQL text: the light ingest path runs it without SQLAlchemy) and the
-    read side (rules.cost_expr) state the auto-cost rule each: the same condition, and per cost mode the rollups'
-    sums equal the rows' sums."""
-    from nexus_tui.store import upkeep
+    """The rollup upkeep (store/upkeep.py) runs SQL text generated from rules.py into store/rollup_sql.py (so it needs
+    no SQLAlchemy); the read side uses the expressions themselves: the generated file is current, and per cost mode
+    the rollups' sums equal the rows' sums."""
+    from pathlib import Path
+
+    from nexus_tui.store import lite, rollup_sql
 
     store = store_at(tmp_path / "db.sqlite")
     collector_for(store, copy_cc_tree(tmp_path / "cc")).run_once()
-    for dialect in ("sqlite", "postgresql"):  # the same words, whatever the grouping parentheses
-        words = rules.sql(rules.cost_expr("auto"), dialect).replace("(", " ").replace(")", " ").split()
-        assert words == upkeep._AUTO_SQL.replace("(", " ").replace(")", " ").split(), dialect
+    assert Path(rollup_sql.__file__).read_text() == lite.generate_rollup(), "run python -m nexus_tui.store.lite"
+    for dialect in ("sqlite", "postgresql"):
+        assert rollup_sql.TASK_SUMS_SQL[dialect] == rules.task_measures_sql(dialect)
+        assert rules.sql(rules.cost_expr("auto"), dialect) in rollup_sql.TASK_SUMS_SQL[dialect]
+        assert rollup_sql.TOOL_SUMS_SQL[dialect] == rules.tool_measures_sql(dialect)
     with store.engine.connect() as conn:
         for mode, col in (("auto", "cost_auto_usd"), ("calculate", "cost_usd"), ("display", "cost_display_usd")):
             rows = conn.execute(select(func.sum(rules.cost_expr(mode)), func.count())

@@ -8,23 +8,16 @@ from collections import defaultdict
 from collections.abc import Iterable
 
 from nexus_tui.core import sketch
+from nexus_tui.store import rollup_sql  # the measures and their SQL, generated from store/rules.py
 
 Q_MS = 900_000  # the bucket: 15 minutes
 H_MS = 3_600_000  # the hourly level
 D_MS = 86_400_000  # the daily level (UTC days)
 
 _TASK_DIMS = ("model", "source", "routing", "tier", "persona", "cli_tool", "agent")
-_TASK_SUMS = ("tokens_in", "tokens_out", "cache_creation_tokens", "cache_read_tokens")
-# the cost sums of the other cost modes (cost_usd / unpriced are the computed cost's): see cost_expr
-_COST_MODE_SUMS = ("cost_auto_usd", "unpriced_auto", "cost_display_usd", "unpriced_display", "cloud_auto_usd",
-                   "cloud_display_usd")
 COST_MODES = ("auto", "calculate", "display")
-
-# a task's cost in auto mode: the source's own figure when it reports one and the 5m/1h split of the cache writes
-# is unknown (or the model could not be priced), else the computed cost
-_AUTO_SQL = ("CASE WHEN reported_cost_usd IS NOT NULL AND (cost_usd IS NULL OR (cache_creation_tokens > 0 AND "
-             "cache_creation_5m_tokens IS NULL AND cache_creation_1h_tokens IS NULL)) THEN reported_cost_usd "
-             "ELSE cost_usd END")
+# what the rollups sum, and how: declared once in store/rules.py, generated into store/rollup_sql.py (the summed,
+# maximum and minimum columns of the coarser levels; the measures' SQL text per dialect, cost modes included)
 
 
 def bucket(ms: int | None) -> int | None:
@@ -78,11 +71,8 @@ def recompute(conn, task_keys: Iterable[tuple[str, int]] = (), tool_keys: Iterab
 
 _SESSION_DAY_SQL = {
     "task": ("task_session_days", "task_rollups",
-             ("tasks", *_TASK_SUMS, "cost_usd", "cloud_cost_equivalent", "unpriced", "lat_n", "lat_sum",
-              "rated_helpful", "rated_not_helpful", *_COST_MODE_SUMS), ("lat_max", "last_ms"), ("first_ms",), ()),
-    "tool": ("tool_session_days", "tool_rollups",
-             ("calls", "failures", "pending", "ok_all", "ok_helpful", "ok_not_helpful", "lat_n", "lat_sum"),
-             ("lat_max",), (), ("tool_name",)),
+             *rollup_sql.TASK_FOLD, ()),
+    "tool": ("tool_session_days", "tool_rollups", *rollup_sql.TOOL_FOLD, ("tool_name",)),
 }
 
 
@@ -133,12 +123,8 @@ def apply_marks(conn) -> bool:
 
 _LEVEL_SPEC = {
     # kind: (key columns, summed columns, max columns, min columns)
-    "task": (_TASK_DIMS, ("tasks", *_TASK_SUMS, "cost_usd", "cloud_cost_equivalent", "unpriced", "lat_n", "lat_sum",
-                          "rated_helpful", "rated_not_helpful", *_COST_MODE_SUMS), ("lat_max", "last_ms"),
-             ("first_ms",)),
-    "tool": (("tool_name", "mcp_server", "error_type"),
-             ("calls", "failures", "pending", "ok_all", "ok_helpful", "ok_not_helpful", "lat_n", "lat_sum"),
-             ("lat_max",), ()),
+    "task": (_TASK_DIMS, *rollup_sql.TASK_FOLD),
+    "tool": (("tool_name", "mcp_server", "error_type"), *rollup_sql.TOOL_FOLD),
 }
 _TABLES = {("task", "quarter"): "task_rollups", ("task", "hour"): "task_hours", ("task", "day"): "task_days",
            ("tool", "quarter"): "tool_rollups", ("tool", "hour"): "tool_hours", ("tool", "day"): "tool_days"}
@@ -248,15 +234,8 @@ def _ranges(buckets: set) -> tuple[int, int] | None:
 
 _TASK_KEYS_SQL = (f"(ts_ms / {Q_MS}) * {Q_MS}, model, source, routing, tier, persona, cli_tool, "
                   "CASE WHEN agent_id IS NULL THEN 'main' ELSE 'sub-agent' END")
-_TASK_SUMS_SQL = ("COUNT(*), COALESCE(SUM(tokens_in), 0), COALESCE(SUM(tokens_out), 0), "
-                  "COALESCE(SUM(cache_creation_tokens), 0), COALESCE(SUM(cache_read_tokens), 0), SUM(cost_usd), "
-                  "SUM(cloud_cost_equivalent), SUM(CASE WHEN cost_usd IS NULL THEN 1 ELSE 0 END), COUNT(latency_ms), "
-                  "SUM(latency_ms), MAX(latency_ms), SUM(CASE WHEN quality_rating = 1 THEN 1 ELSE 0 END), "
-                  "SUM(CASE WHEN quality_rating = 0 THEN 1 ELSE 0 END), MIN(ts_ms), MAX(ts_ms), "
-                  f"SUM({_AUTO_SQL}), SUM(CASE WHEN ({_AUTO_SQL}) IS NULL THEN 1 ELSE 0 END), "
-                  "SUM(reported_cost_usd), SUM(CASE WHEN reported_cost_usd IS NULL THEN 1 ELSE 0 END), "
-                  f"SUM(CASE WHEN routing = 'local' THEN cloud_cost_equivalent ELSE {_AUTO_SQL} END), "
-                  "SUM(CASE WHEN routing = 'local' THEN cloud_cost_equivalent ELSE reported_cost_usd END)")
+def _dialect(conn) -> str:
+    return "postgresql" if conn.dialect.name == "postgresql" else "sqlite"
 
 
 _FEW = 8  # sessions recomputed by bucket range; more are recomputed whole, a few queries for all of them
@@ -272,9 +251,8 @@ def _recompute_tasks(conn, keys: set) -> None:
     when few sessions are marked (a live pass), whole sessions in a few queries otherwise (a cold ingest)."""
     p = _p(conn)
     by = _by_session(keys)
-    cols = ("session_id", "bucket_ms", *_TASK_DIMS, "tasks", *_TASK_SUMS, "cost_usd", "cloud_cost_equivalent",
-            "unpriced", "lat_n", "lat_sum", "lat_max", "rated_helpful", "rated_not_helpful", "first_ms",
-            "last_ms", *_COST_MODE_SUMS, "lat_hist")
+    cols = ("session_id", "bucket_ms", *_TASK_DIMS, *rollup_sql.TASK_MEASURES, "lat_hist")
+    sums_sql = rollup_sql.TASK_SUMS_SQL[_dialect(conn)]
     if len(by) <= _FEW:
         parts = []
         for sid, buckets in by.items():
@@ -288,7 +266,7 @@ def _recompute_tasks(conn, keys: set) -> None:
             conn.exec_driver_sql(f"DELETE FROM task_rollups WHERE {where}", params)
     keys_sql = f"session_id, {_TASK_KEYS_SQL}"
     for where, params in parts:
-        sums = conn.exec_driver_sql(f"SELECT {keys_sql}, {_TASK_SUMS_SQL} FROM tasks WHERE {where} "
+        sums = conn.exec_driver_sql(f"SELECT {keys_sql}, {sums_sql} FROM tasks WHERE {where} "
                                     f"GROUP BY {keys_sql}", params).fetchall()
         if not sums:
             continue
@@ -300,9 +278,6 @@ def _recompute_tasks(conn, keys: set) -> None:
 
 _TOOL_KEYS_SQL = (f"(started_ms / {Q_MS}) * {Q_MS}, tool_name, mcp_server, "
                   "CASE WHEN NOT success THEN error_type END")
-_TOOL_SUMS_SQL = ("COUNT(*), SUM(CASE WHEN NOT success THEN 1 ELSE 0 END), "
-                  "SUM(CASE WHEN success IS NULL THEN 1 ELSE 0 END), SUM(CASE WHEN success THEN 1 ELSE 0 END), "
-                  "COUNT(latency_ms), SUM(latency_ms), MAX(latency_ms)")
 
 
 def _recompute_tools(conn, keys: set) -> None:
@@ -310,8 +285,9 @@ def _recompute_tools(conn, keys: set) -> None:
     tasks' ratings (for the useful-change counts) come from a second query over the rated tasks only."""
     p = _p(conn)
     by = _by_session(keys)
-    cols = ("session_id", "bucket_ms", "tool_name", "mcp_server", "error_type", "calls", "failures", "pending",
-            "ok_all", "lat_n", "lat_sum", "lat_max", "ok_helpful", "ok_not_helpful", "lat_hist")
+    cols = ("session_id", "bucket_ms", "tool_name", "mcp_server", "error_type", *rollup_sql.TOOL_MEASURES,
+            *rollup_sql.TOOL_RATED, "lat_hist")
+    sums_sql = rollup_sql.TOOL_SUMS_SQL[_dialect(conn)]
     parts = []  # (conditions on tool_calls, params, conditions on tasks of the same sessions, params)
     if len(by) <= _FEW:
         for sid, buckets in by.items():
@@ -331,7 +307,7 @@ def _recompute_tools(conn, keys: set) -> None:
             conn.exec_driver_sql(f"DELETE FROM tool_rollups WHERE {where}", params)
     keys_sql = f"session_id, {_TOOL_KEYS_SQL}"
     for where, params, twhere, tparams in parts:
-        sums = conn.exec_driver_sql(f"SELECT {keys_sql}, {_TOOL_SUMS_SQL} FROM tool_calls WHERE {where} "
+        sums = conn.exec_driver_sql(f"SELECT {keys_sql}, {sums_sql} FROM tool_calls WHERE {where} "
                                     f"GROUP BY {keys_sql}", params).fetchall()
         if not sums:
             continue
