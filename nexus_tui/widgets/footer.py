@@ -57,7 +57,15 @@ class AppFooter(Footer):
         for group, multi_bindings_iterable in groupby(action_to_bindings.values(),
                                                       lambda multi_bindings_: multi_bindings_[0][0].group):
             multi_bindings = list(multi_bindings_iterable)
-            if group is not None and len(multi_bindings) > 1:
+            if group is not None and len(multi_bindings) > 2 and self.compact and all(
+                    m[0][0].key.isdigit() for m in multi_bindings):
+                # narrow: "1–8 Screens" in one key, so the keys after it (f Filters, ? Keys) still fit in 80 columns
+                first, last = multi_bindings[0][0], multi_bindings[-1][0]
+                binding, enabled, tooltip = first
+                yield key_class(binding.key, f"{self.app.get_key_display(binding)}–{self.app.get_key_display(last[0])}",
+                                group.description, binding.action, disabled=not enabled,
+                                tooltip=tooltip or binding.description).data_bind(compact=Footer.compact)
+            elif group is not None and len(multi_bindings) > 1:
                 with KeyGroup(classes="-compact" if group.compact else ""):
                     for multi in multi_bindings:
                         binding, enabled, tooltip = multi[0]
