@@ -64,38 +64,46 @@ def touch_private(path: str | os.PathLike) -> None:
     os.close(open_private(path, os.O_WRONLY))
 
 
-def create_private(path: str | os.PathLike, data: bytes) -> bool:
-    """Create ``path`` holding ``data`` (0600) only if it does not exist yet, atomically: the whole file appears at
-    once or not at all (a temporary file linked into place). False when another process created it first."""
-    path = Path(path)
-    tmp = path.with_name(f"{path.name}.new{os.getpid()}")
+def _written_beside(path: Path, data: bytes, tag: str) -> Path:
+    """A 0600 file beside ``path`` holding ``data`` (the first step of the atomic writes below)."""
+    tmp = path.with_name(f"{path.name}.{tag}{os.getpid()}")
     fd = open_private(tmp, os.O_WRONLY | os.O_TRUNC)
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
+    except BaseException:
+        _unlink_quietly(tmp)
+        raise
+    return tmp
+
+
+def _unlink_quietly(path: Path) -> None:
+    try:
+        os.unlink(path)
+    except OSError:
+        pass
+
+
+def create_private(path: str | os.PathLike, data: bytes) -> bool:
+    """Create ``path`` holding ``data`` (0600) only if it does not exist yet, atomically: the whole file appears at
+    once or not at all (a temporary file linked into place). False when another process created it first."""
+    path = Path(path)
+    tmp = _written_beside(path, data, "new")
+    try:
         os.link(tmp, path)
         return True
     except FileExistsError:
         return False
     finally:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
+        _unlink_quietly(tmp)
 
 
 def write_private(path: str | os.PathLike, data: bytes) -> None:
     """Replace ``path`` atomically by ``data`` (a 0600 temporary file beside it, then a rename)."""
     path = Path(path)
-    tmp = path.with_name(f"{path.name}.tmp{os.getpid()}")
-    fd = open_private(tmp, os.O_WRONLY | os.O_TRUNC)
+    tmp = _written_beside(path, data, "tmp")
     try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
         os.replace(tmp, path)
     except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
+        _unlink_quietly(tmp)
         raise

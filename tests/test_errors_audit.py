@@ -8,8 +8,6 @@ import io
 import json
 import os
 import re
-import subprocess
-import sys
 from collections import Counter
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -20,22 +18,12 @@ from sqlalchemy import text
 from nexus_tui.core.events import Batch, ErrorRec, SessionRec, TaskRec, ToolResultRec, ToolUseRec
 from nexus_tui.core.filters import Filters
 from tests.conftest import CC, REPO, copy_cc_tree
+from tests.test_reports_contract import run  # the CLI in a test home, the golden files' fixed machine id
 
 GOLDEN = REPO / "tests" / "golden"
 UPDATE = os.environ.get("NEXUS_UPDATE_GOLDEN") == "1"
 RANGE = ("--tz", "UTC", "--since", "2025-06-01", "--until", "2026-02-28")
 AUDIT_SESSION = "d3ad4cdc-5657-435d-98fa-0035d53e383d"  # sniffly: Write, Edit, NotebookEdit, Bash, WebSearch, ...
-
-
-def run(tmp: Path, *args, check=True):
-    env = dict(os.environ, HOME=str(tmp), NEXUS_INSIGHTS_HOME=str(tmp / "nexus"), CLAUDE_CONFIG_DIR=str(tmp / "claude"),
-               COLUMNS="200", NEXUS_INSIGHTS_MACHINE="golden")
-    env.pop("NEXUS_INSIGHTS_DB", None)
-    r = subprocess.run([sys.executable, "-m", "nexus_tui", *args], env=env, capture_output=True, text=True,
-                       timeout=120, cwd=tmp)
-    if check:
-        assert r.returncode == 0, r.stderr
-    return r
 
 
 @pytest.fixture(scope="module")

@@ -12,6 +12,7 @@ from textual.widgets import Input, Static
 
 from nexus_tui.core.report import one_line, safe
 from nexus_tui.screens.base import InsightScreen
+from nexus_tui.screens.search import SearchAsYouType
 from nexus_tui.screens.common import empty_hint, local_time, plural
 from nexus_tui.store.errors import ErrorQuery
 from nexus_tui.widgets.keyed_table import KeyedTable
@@ -40,8 +41,9 @@ def what_counts(rows: list[dict]) -> str:
     return ", ".join(parts)
 
 
-class ErrorsScreen(InsightScreen):
+class ErrorsScreen(SearchAsYouType, InsightScreen):
     TITLE_TEXT = "Errors"
+    SEARCH_TABLE = "errors"
     DEFAULT_CSS = """
     ErrorsScreen #error-detail { height: auto; max-height: 6; padding: 0 1; border-top: solid $panel; }
     ErrorsScreen.-short #error-detail { max-height: 3; }
@@ -192,62 +194,6 @@ class ErrorsScreen(InsightScreen):
         self.query_one("#errors", KeyedTable).focus()
         if had:
             self.refresh_data()
-
-    # ------------------------------------------------------------ search (as on Sessions)
-    def _search_visible(self, visible: bool) -> Input:
-        box = self.query_one("#search", Input)
-        box.display = visible
-        box.can_focus = visible
-        return box
-
-    def action_search(self) -> None:
-        box = self._search_visible(True)
-        box.value = self.search
-        box.focus()
-
-    SEARCH_DELAY_S = 0.15
-
-    def on_input_changed(self, event: Input.Changed) -> None:
-        if event.input.id != "search" or not event.input.display:
-            return
-        event.stop()
-        if self._search_timer is not None:
-            self._search_timer.stop()
-        self._search_timer = self.set_timer(self.SEARCH_DELAY_S, self._apply_typed_search)
-
-    def _apply_typed_search(self) -> None:
-        self._search_timer = None
-        box = self.query_one("#search", Input)
-        value = box.value.strip()
-        if not box.display or value == self.search:
-            return
-        self.search = value
-        self.refresh_data()
-
-    def on_input_submitted(self, event: Input.Submitted) -> None:
-        if event.input.id == "search":
-            event.stop()
-            if self._search_timer is not None:
-                self._search_timer.stop()
-                self._search_timer = None
-            self.search = event.value.strip()
-            self._search_visible(bool(self.search))
-            self.query_one("#errors", KeyedTable).focus()
-            self.refresh_data()
-
-    def action_clear_search(self) -> None:
-        if self._search_timer is not None:
-            self._search_timer.stop()
-            self._search_timer = None
-        box = self.query_one("#search", Input)
-        if self.search or box.display:
-            had = bool(self.search)
-            self.search = ""
-            box.value = ""
-            self._search_visible(False)
-            self.query_one("#errors", KeyedTable).focus()
-            if had:
-                self.refresh_data()
 
     # ------------------------------------------------------------ Enter: the task
     def on_data_table_row_selected(self, event: KeyedTable.RowSelected) -> None:

@@ -9,6 +9,7 @@ from textual.widgets import Input, Static
 
 from nexus_tui.core.fmt import fmt_duration, money_column, plural
 from nexus_tui.screens.base import InsightScreen
+from nexus_tui.screens.search import SearchAsYouType
 from nexus_tui.screens.common import empty_hint, fmt_int, local_time, rating_summary, short_model
 from nexus_tui.store.read import sessions as RS
 from nexus_tui.store.machines import machine_names
@@ -46,8 +47,9 @@ def _short(text: str, width: int) -> str:
     return text if len(text) <= width else text[:width - 1] + "…"
 
 
-class SessionsScreen(InsightScreen):
+class SessionsScreen(SearchAsYouType, InsightScreen):
     TITLE_TEXT = "Sessions"
+    SEARCH_TABLE = "sessions"
     BINDINGS = [
         Binding("slash", "search", "Search"),
         Binding("s", "sort", "Sort"),
@@ -147,67 +149,11 @@ class SessionsScreen(InsightScreen):
             self.app.selected_session = table.current_key
 
     # ------------------------------------------------------------ actions
-    def _search_visible(self, visible: bool) -> Input:
-        """Show or hide the search box; hidden, it must not take the focus (keys would vanish into it)."""
-        box = self.query_one("#search", Input)
-        box.display = visible
-        box.can_focus = visible
-        return box
-
-    def action_search(self) -> None:
-        box = self._search_visible(True)
-        box.value = self.search
-        box.focus()
-
-    SEARCH_DELAY_S = 0.15  # typing pauses this long before the table follows (each key would be a query)
-
-    def on_input_changed(self, event: Input.Changed) -> None:
-        """Search as you type: the table follows the box after a short pause; Enter applies at once."""
-        if event.input.id != "search" or not event.input.display:
-            return
-        event.stop()
-        if getattr(self, "_search_timer", None) is not None:
-            self._search_timer.stop()
-        self._search_timer = self.set_timer(self.SEARCH_DELAY_S, self._apply_typed_search)
-
-    def _apply_typed_search(self) -> None:
-        self._search_timer = None
-        box = self.query_one("#search", Input)
-        value = box.value.strip()
-        if not box.display or value == self.search:
-            return
-        self.search = value
+    def search_changed(self, typed: bool) -> None:
         self.page_start = 0
-        self._cursor_after_load = 0
-        self.refresh_data()
-
-    def on_input_submitted(self, event: Input.Submitted) -> None:
-        if event.input.id == "search":
-            event.stop()
-            if getattr(self, "_search_timer", None) is not None:
-                self._search_timer.stop()
-                self._search_timer = None
-            self.search = event.value.strip()
-            self.page_start = 0
+        if typed:
             self._cursor_after_load = 0
-            self._search_visible(bool(self.search))
-            self.query_one("#sessions", KeyedTable).focus()
-            self.refresh_data()
-
-    def action_clear_search(self) -> None:
-        if getattr(self, "_search_timer", None) is not None:
-            self._search_timer.stop()
-            self._search_timer = None
-        box = self.query_one("#search", Input)
-        if self.search or box.display:
-            had = bool(self.search)
-            self.search = ""
-            box.value = ""
-            self._search_visible(False)
-            self.query_one("#sessions", KeyedTable).focus()
-            if had:
-                self.page_start = 0
-                self.refresh_data()
+        self.refresh_data()
 
     def action_sort(self) -> None:
         self.set_sort(SORTS[(SORTS.index(self.sort) + 1) % len(SORTS)])
