@@ -185,3 +185,26 @@ def test_the_sessions_search_matches_titles(tmp_path):
         assert RS.sessions(store.engine, Filters(), search="no such words").rows == []
     finally:
         store.close()
+
+
+def test_title_lines_of_the_wrong_shape_are_skipped_and_counted(tmp_path):
+    """A summary whose title is not text or that names no leaf, a title line whose title is an object: nothing is
+    stored for them, each is counted with its reason, and the rest of the file is read."""
+    proj = tmp_path / "projects" / "p"
+    proj.mkdir(parents=True)
+    lines = [{"type": "summary", "summary": 12345, "leafUuid": "u1"},
+             {"type": "summary", "summary": "no leaf", "leafUuid": ["x"]},
+             {"type": "custom-title", "customTitle": {"a": 1}, "sessionId": "s"},
+             {"type": "user", "sessionId": "s", "uuid": "u1", "timestamp": "2026-03-01T10:00:00Z",
+              "message": {"role": "user", "content": "hi"}}]
+    (proj / "s.jsonl").write_text("".join(json.dumps(x) + "\n" for x in lines))
+    store = store_at(tmp_path / "db.sqlite")
+    rep = collector_for(store, tmp_path / "projects").run_once()
+    try:
+        assert dict(rep.skipped) == {"summary line: title not a string": 1, "summary line without leafUuid": 1,
+                                     "custom-title line: title not a string": 1}
+        with store.engine.connect() as conn:
+            assert conn.execute(text("SELECT COUNT(*) FROM title_lines")).scalar() == 0
+            assert conn.execute(text("SELECT COUNT(*) FROM message_uuids")).scalar() == 1
+    finally:
+        store.close()

@@ -161,10 +161,12 @@ class _Parser:
         """A session title: ``summary`` names its session by a leaf message's uuid (resolved when read:
         store/titles.py); ``custom-title`` (``/rename``) and ``ai-title`` by their sessionId, else the file's
         name (``<sessionId>.jsonl``). Kept as written, shortened to 200 characters; shown as literal text."""
-        title = d.get(_TITLE_TYPES[typ])
+        raw = title = d.get(_TITLE_TYPES[typ])
         if not isinstance(title, str) and typ != "summary":
             title = d.get("title")
         if not isinstance(title, str) or not title.strip():
+            if any(v is not None and not isinstance(v, str) for v in (raw, title)):  # a title of the wrong type is
+                self.batch.skip(f"{typ} line: title not a string")  # counted; a line without one is not
             return
         title = " ".join(title.split())[:200]  # line breaks and runs of spaces folded: a title is one line
         line_id = f"{self.ctx.path}:{offset}"
@@ -172,6 +174,8 @@ class _Parser:
             leaf = d.get("leafUuid")
             if isinstance(leaf, str) and leaf:
                 self.batch.titles.append(("title", line_id, "summary", title, leaf[:200], None, offset))
+            else:
+                self.batch.skip("summary line without leafUuid")
             return
         if not isinstance(sid, str) or not sid:
             name = self.ctx.path.replace("\\", "/").rsplit("/", 1)[-1]
