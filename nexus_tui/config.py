@@ -15,7 +15,6 @@ are kept in ``Settings.raw`` untouched. To add a section: add a ``Settings`` fie
 from __future__ import annotations
 
 import os
-import tomllib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -254,6 +253,8 @@ def read_config(path: Path) -> tuple[dict, dict[str, Any]]:
     Raises SettingsError naming the file and the key for a value of the wrong type or range."""
     if not path.is_file():
         return {}, {}
+    import tomllib  # only with a file to read (a pass with none starts sooner)
+
     try:
         raw = tomllib.loads(path.read_text(encoding="utf-8"))
     except (tomllib.TOMLDecodeError, OSError, UnicodeDecodeError) as e:

@@ -7,11 +7,18 @@
 from __future__ import annotations
 
 import os
-import socket
-import uuid
 from pathlib import Path
 
 from nexus_tui.core.ids import valid_id
+
+
+def _hostname() -> str:
+    uname = getattr(os, "uname", None)  # the host name without importing socket (a re-run's start-up counts)
+    if uname is not None:
+        return uname().nodename
+    import socket
+
+    return socket.gethostname()
 
 
 def identity(settings) -> tuple[str, str]:
@@ -19,7 +26,7 @@ def identity(settings) -> tuple[str, str]:
     sec = settings.raw.get("machine") if isinstance(getattr(settings, "raw", None), dict) else None
     sec = sec if isinstance(sec, dict) else {}
     name = sec.get("name") if isinstance(sec.get("name"), str) and sec.get("name").strip() else None
-    name = (name or socket.gethostname() or "unknown")[:200]
+    name = (name or _hostname() or "unknown")[:200]
     env = os.environ.get("NEXUS_INSIGHTS_MACHINE")
     if env is not None:
         if not valid_id(env):
@@ -52,7 +59,7 @@ def _stored_id(home: Path) -> str:
         return got
     from nexus_tui.private import create_private, private_dir, write_private
 
-    new = uuid.uuid4().hex[:16]
+    new = os.urandom(8).hex()  # 16 hex digits, as uuid4().hex[:16] gave
     try:
         private_dir(home)
         if got is None:

@@ -244,6 +244,42 @@ def test_a_damaged_cursor_row_is_read_again_from_the_start_not_a_failure_every_p
     assert (rep.problems, rep.files_read) == ([], 0)
 
 
+@pytest.mark.parametrize("damage", ["state = X'00'", "state = 7", "head_hash = X'00FF9A3A'", "lines = -5"])
+@pytest.mark.parametrize("append", [False, True], ids=["touched", "appended"])
+def test_the_ingest_command_reads_a_damaged_cursor_row_again_from_the_start(tmp_path, damage, append):
+    """The command plans its pass before the store is open and loads the parser state only for the files it reads
+    (collect/parsing.py): a damaged row there also reads its file again from the start, through the store's path
+    (many files) or the light one (a few appended lines), with the rows of a clean pass."""
+    from click.testing import CliRunner
+
+    from nexus_tui.cli import main
+
+    projects = copy_cc_tree(tmp_path / "claude")
+    env = {"HOME": str(tmp_path), "NEXUS_INSIGHTS_HOME": str(tmp_path / "nexus"),
+           "CLAUDE_CONFIG_DIR": str(tmp_path / "claude")}
+    run = lambda: CliRunner().invoke(main, ["ingest"], env=env, catch_exceptions=False)  # noqa: E731
+    victim = max(projects.rglob("*.jsonl"), key=lambda p: p.stat().st_size)
+    body = victim.read_bytes()
+    cut = body.rindex(b"\n", 0, len(body) - 1) + 1
+    victim.write_bytes(body[:cut])  # its last line comes later, appended
+    assert run().exit_code == 0
+    if append:  # the last line, appended, through the light path for that one file
+        with open(victim, "ab") as f:
+            f.write(body[cut:])
+    store = store_at(tmp_path / "nexus" / "insights.db")
+    with store.engine.begin() as conn:
+        conn.execute(text(f"UPDATE ingest_cursors SET {damage} WHERE path LIKE :p"), {"p": f"%{victim.name}"})
+    if not append:
+        os.utime(victim, ns=(victim.stat().st_atime_ns, victim.stat().st_mtime_ns + 1_000_000_000))
+        victim.write_bytes(body)
+    r = run()
+    assert r.exit_code == 0 and "skipped lines: 0" in r.output, r.output
+    got = dump(store)
+    clean_store = store_at(tmp_path / "clean.db")
+    collector_for(clean_store, projects).run_once()
+    assert got == dump(clean_store)
+
+
 def test_reading_a_tool_block_back_never_blocks_on_a_fifo(tmp_path):
     from nexus_tui.collect.reader import read_tool_block
 

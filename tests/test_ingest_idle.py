@@ -108,3 +108,55 @@ def test_anything_but_a_few_lines_goes_through_the_store(tree):
     with sqlite3.connect(_db(home)) as c:
         assert c.execute("SELECT max(version) FROM schema_version").fetchone()[0] == top
     assert not _ingest(home, claude)[2]
+
+
+# the console script's own entry point, in a fresh interpreter: what it printed, its exit code, and whether click and
+# SQLAlchemy were loaded (reported by an atexit hook, since the entry point ends with sys.exit)
+_ENTRY = ("import atexit, json, os, sys\n"
+          "atexit.register(lambda: os.write(int(os.environ['LOADED_FD']), json.dumps(['click' in sys.modules, 'sqlalchemy' in sys.modules])"
+          ".encode()))\n"
+          "sys.argv = ['nexus-insights'] + sys.argv[1:]\n"
+          "from nexus_tui.entry import main\n"
+          "main()\n")
+
+
+def _entry(home: Path, claude: Path, *args: str, env_home: bool = True) -> tuple[int, str, str, list]:
+    env = {"HOME": str(home), "CLAUDE_CONFIG_DIR": str(claude), "PATH": "/usr/bin:/bin"}
+    if env_home:
+        env["NEXUS_INSIGHTS_HOME"] = str(home / "nexus")
+    r, w = os.pipe()
+    env["LOADED_FD"] = str(w)
+    out = subprocess.run([sys.executable, "-c", _ENTRY, *args], capture_output=True, text=True, env=env,
+                         cwd=Path(__file__).resolve().parents[1], pass_fds=(w,))
+    os.close(w)
+    with os.fdopen(r) as f:
+        loaded = json.loads(f.read() or "null")
+    return out.returncode, out.stdout, out.stderr, loaded
+
+
+def test_plain_ingest_runs_without_click_and_says_what_the_click_command_says(tree):
+    home, claude, proj = tree
+    code, first, err, loaded = _entry(home, claude, "ingest")
+    assert code == 0 and loaded == [False, True], err  # the first pass goes through the store (SQLAlchemy)
+    assert " 3 read " in first and "passed over: 1 *.jsonl entries" in first
+    code, again, err, loaded = _entry(home, claude, "--home", str(home / "nexus"), "ingest", env_home=False)
+    assert code == 0 and loaded == [False, False]  # nothing new: neither click nor the store
+    code_click, via_click, sqla = _ingest(home, claude)  # the click command on the same database
+    assert code_click == 0 and _lines(via_click) == _lines(again)
+    # a few appended lines (the light path) and `--db=` spelled with '=': no click either, the same rows as counted
+    lines = (CC / "sniffly").glob("*.jsonl")
+    extra = next(iter(sorted(lines))).read_bytes().splitlines(keepends=True)[:5]
+    victim = sorted(proj.glob("*.jsonl"))[0]
+    with open(victim, "ab") as f:
+        f.writelines(extra)
+    code, text, err, loaded = _entry(home, claude, f"--db={_db(home)}", "ingest")
+    assert code == 0 and loaded == [False, False] and "5 lines" in text, (text, err)
+    # anything else is click's: an unknown option, --help, a --home that is a file (click tells why)
+    for args in (["ingest", "--help"], ["--bogus", "ingest"], ["--home", str(victim), "ingest"]):
+        code, text, err, loaded = _entry(home, claude, *args)
+        assert loaded[0] is True, args
+    assert _entry(home, claude, "--home", str(victim), "ingest")[0] == 2
+    # a bad setting: one line on stderr, exit 2, as the click command says it
+    (home / "nexus" / "insights.toml").write_text("[pricing]\ncost_mode = 'nope'\n")
+    code, text, err, loaded = _entry(home, claude, "ingest")
+    assert code == 2 and loaded[0] is False and err.startswith("nexus-insights: ") and len(err.splitlines()) == 1

@@ -39,8 +39,11 @@ AHEAD_FILES = 256
 _IDLE_SQL = ("SELECT (SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name IN ('ingest_cursors', "
              "'rollup_dirty')), (SELECT max(version) FROM schema_version), "
              "(SELECT count(*) FROM (SELECT 1 FROM rollup_dirty LIMIT 1))")
-_CURSOR_SQL = ('SELECT path, "offset", dev, inode, size, mtime_ns, head_hash, state, lines, skipped '
+# the cursors without their parser state (most of their bytes: a few KB per file), which only the files to read need
+_CURSOR_SQL = ('SELECT path, "offset", dev, inode, size, mtime_ns, head_hash, NULL, lines, skipped '
                'FROM ingest_cursors WHERE source = ?')
+_STATE_SQL = "SELECT path, state FROM ingest_cursors WHERE source = ? AND path IN ({})"
+_STATE_BATCH = 500  # paths per query (SQLite's bound parameters: 999 in old versions)
 
 
 @dataclass
@@ -362,7 +365,10 @@ def start(db_url: str, sources: list[FileSource], workers: int | None = None, ma
         rows = _cursor_rows(db_url, source.name, machine)
         if rows is None:
             break
-        ahead.plans[source.name] = plan(source, {r[0]: tail.saved_cursor(r[1:]) for r in rows})
+        p = plan(source, {r[0]: tail.saved_cursor(r[2:]) for r in rows})
+        if not _load_states(db_url, source.name, p, {r[0]: r[1] for r in rows}):
+            break  # the collector plans this source itself, after the store is open
+        ahead.plans[source.name] = p
     big = [p for p in ahead.plans.values() if p.big] if workers >= 1 else []
     if big:
         for p in big:
@@ -375,13 +381,42 @@ def start(db_url: str, sources: list[FileSource], workers: int | None = None, ma
 
 
 def _cursor_rows(db_url: str, source_name: str, machine: str | None = None) -> list[tuple] | None:
-    """The saved cursors of ``machine`` (its paths as on this machine: docs/teams.md)."""
+    """The saved cursors of ``machine``: (path as on this machine (docs/teams.md), path as stored, the cursor's
+    columns with None for its state)."""
     from nexus_tui.store.engine import quick_select
 
     if machine is None:
-        return quick_select(db_url, _CURSOR_SQL, (source_name,))
+        rows = quick_select(db_url, _CURSOR_SQL, (source_name,))
+        return None if rows is None else [(r[0], *r) for r in rows]
     rows = quick_select(db_url, _CURSOR_SQL + " AND machine = ?", (source_name, machine))
     if not rows:
         return rows  # None: the read failed (or a database before machines): the collector plans the pass itself
     mine = f"{machine}/"
-    return [(r[0][len(mine):] if r[0].startswith(mine) else r[0], *r[1:]) for r in rows]
+    return [(r[0][len(mine):] if r[0].startswith(mine) else r[0], *r) for r in rows]
+
+
+def _load_states(db_url: str, source_name: str, p: Plan, stored: dict[str, str]) -> bool:
+    """Give the files to read their saved parser state (read for these files only); False when that read fails."""
+    from dataclasses import replace
+
+    from nexus_tui.store.engine import quick_select
+
+    wanted = [stored[path] for path, cur, _n in p.todo if cur is not None and path in stored]
+    states: dict[str, object] = {}
+    for i in range(0, len(wanted), _STATE_BATCH):
+        part = wanted[i:i + _STATE_BATCH]
+        rows = quick_select(db_url, _STATE_SQL.format(",".join("?" * len(part))), (source_name, *part))
+        if rows is None:
+            return False
+        states.update(rows)
+    todo = []
+    for path, cur, n in p.todo:
+        if cur is not None and path in stored:
+            state = states.get(stored[path])
+            if state is None or isinstance(state, str):
+                cur = replace(cur, state=state)
+            else:  # a state of the wrong type (a damaged row): the file is read again, as tail.saved_cursor does
+                cur = p.cursors[path] = tail.SavedCursor()
+        todo.append((path, cur, n))
+    p.todo = todo
+    return True

@@ -72,10 +72,8 @@ def _pair(m: re.Match) -> str:
                                 else "secret")
 
 
-_KW_RX = re.compile(_KEYWORDS)  # run over the lowered text (case-insensitive alternations are slow in re)
-_KW_RX_I = re.compile(r"(?i)" + _KEYWORDS)
-_PAIR_TAIL = re.compile(r"[\"'`]?[ \t]*(?:=>|:=|=|:)[ \t]*"
-                        r"(?P<v>\"[^\"\n]{1,200}\"|'[^'\n]{1,200}'|`[^`\n]{1,200}`|[^\s\"',;&<>)}\]]{1,200})")
+_PAIR_TAIL_PAT = (r"[\"'`]?[ \t]*(?:=>|:=|=|:)[ \t]*"
+                  r"(?P<v>\"[^\"\n]{1,200}\"|'[^'\n]{1,200}'|`[^`\n]{1,200}`|[^\s\"',;&<>)}\]]{1,200})")
 _IDENT = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-")
 
 
@@ -85,11 +83,14 @@ def _pairs(text: str) -> str:
     keyword (a C scan) rather than by a pattern tried at every position."""
     out, pos = [], 0
     low = text.lower()
-    finder = _KW_RX.finditer(low) if len(low) == len(text) else _KW_RX_I.finditer(text)
+    kw, kw_i, pair_tail = _patterns()[1]
+    # the keywords run over the lowered text (case-insensitive alternations are slow in re) when lowering keeps the
+    # positions
+    finder = kw.finditer(low) if len(low) == len(text) else kw_i.finditer(text)
     for m in finder:
         if m.start() < pos:
             continue
-        t = _PAIR_TAIL.match(text, m.end())
+        t = pair_tail.match(text, m.end())
         if t is None:
             continue
         v = t.group("v")
@@ -165,10 +166,20 @@ _RULES: list[tuple[str, tuple[str, ...], str, _Repl]] = [
      r"(?P<v>\"[^\"\n]{1,200}\"|'[^'\n]{1,200}'|[^\s\"',;&<>]{1,200})", _pair),
 ]
 
-_COMPILED: list[tuple[frozenset, re.Pattern | None, _Repl]] = []
-for _name, _hints, _pat, _repl in _RULES:
-    _COMPILED.append((frozenset(_hints), re.compile(_pat) if _pat is not None else None,
-                      _repl if _repl is not None else _mark(_name)))
+_LOADED: list = []  # the compiled rules and the pairs' patterns, made on the first text with a hint
+
+
+def _patterns() -> tuple[list[tuple[frozenset, re.Pattern | None, _Repl]], tuple[re.Pattern, ...]]:
+    """Compiled once, when first needed: most passes (a few appended lines) have no text to redact, and compiling
+    the 30-odd patterns is a tenth of such a pass."""
+    if not _LOADED:
+        rules = [(frozenset(hints), re.compile(pat) if pat is not None else None,
+                  repl if repl is not None else _mark(name)) for name, hints, pat, repl in _RULES]
+        pairs = (re.compile(_KEYWORDS), re.compile(r"(?i)" + _KEYWORDS), re.compile(_PAIR_TAIL_PAT))
+        _LOADED[:] = [(rules, pairs)]  # one assignment: a thread that races here builds the same patterns
+    return _LOADED[0]
+
+
 RULE_NAMES = tuple(r[0] for r in _RULES)
 _HINTS = tuple(sorted({h for r in _RULES for h in r[1]}))
 
@@ -181,7 +192,7 @@ def redact(text):
     found = {h for h in _HINTS if h in low}  # C substring searches; text without any hint is returned here
     if not found:
         return text
-    for hints, rx, repl in _COMPILED:
+    for hints, rx, repl in _patterns()[0]:
         if hints.isdisjoint(found):
             continue
         text = repl(text) if rx is None else rx.sub(repl, text)
