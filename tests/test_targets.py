@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
-import pytest
+import shlex
 
-from nexus_tui.core.targets import EDIT_TOOLS, program_name, tool_target, url_host
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from nexus_tui.core.targets import EDIT_TOOLS, _assignment, _words, program_name, tool_target, url_host
 
 
 @pytest.mark.parametrize("tool", ["Read", "Write", "Edit", "MultiEdit"])
@@ -71,3 +75,37 @@ def test_mcp_tools_and_other_tools_have_no_target():
 def test_a_long_path_is_cut():
     got = tool_target("Read", {"file_path": "/" + "a" * 2000})
     assert len(got) == 500 and got.endswith("…")
+
+
+def _program_by_whole_split(command: str):
+    """program_name as it was first written: the whole command split by shlex (or by whitespace when its quotes do
+    not balance), then the first word that is no assignment."""
+    head = command.strip()[:2000]
+    try:
+        words = shlex.split(head, comments=False, posix=True)
+    except ValueError:
+        words = head.split()
+    for w in words:
+        if not _assignment(w):
+            return w
+    return None
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(st.sampled_from(["git", "A=1", "B='x y'", '"my prog"', "'q", '"', "\\ ", "ls", "&&", "-la",
+                                 "/usr/bin/env", "C=\"u v\"", "x\\", "#c", "a;b"]), max_size=8))
+def test_the_first_word_read_lazily_is_the_first_word_of_the_whole_split(parts):
+    """The command is split lazily (only the first words are read); where the whole command splits cleanly, the first
+    program word is the one the whole split gives (an unbalanced quote after it no longer matters)."""
+    command = " ".join(parts)
+    head = command.strip()[:2000]
+    try:
+        shlex.split(head, comments=False, posix=True)
+        balanced = True
+    except ValueError:
+        balanced = False
+    first = next((w for w in _words(head) if not _assignment(w)), None)
+    if balanced:
+        assert first == _program_by_whole_split(command)
+    if program_name(command) is not None:
+        assert first is not None

@@ -44,6 +44,22 @@ def _assignment(word: str) -> bool:
         and all(c.isalnum() or c == "_" for c in name)
 
 
+def _words(head: str):
+    """The command's words as a POSIX shell splits them, read lazily: only the first few are wanted, and shlex
+    reads a character at a time (splitting whole commands was a fifth of a cold ingest's parse). Where the words
+    read so far end in an unbalanced quote (or the command is cut off there), plain whitespace words."""
+    lex = shlex.shlex(head, posix=True)
+    lex.whitespace_split = True
+    lex.commenters = ""
+    n = 0
+    try:
+        for w in lex:
+            n += 1
+            yield w
+    except ValueError:
+        yield from head.split()[n:]
+
+
 def program_name(command) -> str | None:
     """The program a shell command runs: its first word after any ``VAR=value`` assignments, without its folder
     (``/usr/bin/git log`` -> ``git``; ``FOO=1 BAR=2 make test`` -> ``make``). None for an empty command."""
@@ -52,11 +68,7 @@ def program_name(command) -> str | None:
     head = command.strip()[:2000]
     if not head:
         return None
-    try:
-        words = shlex.split(head, comments=False, posix=True)
-    except ValueError:  # unbalanced quotes (or cut off): plain whitespace words
-        words = head.split()
-    for w in words:
+    for w in _words(head):
         if _assignment(w):
             continue
         for sep in ("&&", "||", ";", "|", "&"):  # 'make&&make install': the first word ends at an operator
