@@ -8,6 +8,8 @@ import json
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from sqlalchemy import text
 
 from nexus_tui.core.events import Batch, SessionRec, TaskRec, ms_from_iso
@@ -346,3 +348,34 @@ def test_postgresql_writer_never_raises_on_what_sqlite_takes(pg_url):
     from nexus_tui.core.parse.guard import MAX_BYTES
 
     assert MAX_TOKENS == MAX_BYTES == 2**31 - 1
+
+
+def _by_datetime(text: str):
+    """ms_from_iso's general path alone (datetime.fromisoformat), as the reference for its fast path."""
+    from datetime import UTC, datetime
+
+    from nexus_tui.core.events import MAX_TIME_MS, MIN_TIME_MS
+
+    s = text.strip()
+    if s.endswith("Z"):
+        s = s[:-1] + "+00:00"
+    try:
+        dt = datetime.fromisoformat(s)
+    except ValueError:
+        return None
+    ms = int(dt.replace(tzinfo=dt.tzinfo or UTC).timestamp() * 1000 + 0.5)
+    return ms if MIN_TIME_MS <= ms < MAX_TIME_MS else None
+
+
+@given(st.lists(st.tuples(st.integers(0, 23), st.sampled_from("0123456789-:.TZ +x٣")), max_size=3),
+       st.sampled_from(["2026-02-10T21:58:27.120Z", "2024-02-29T23:59:59.999Z", "2026-02-29T00:00:00.000Z",
+                        "1990-01-01T00:00:00.000Z", "2099-12-31T23:59:59.999Z", "2100-01-01T00:00:00.000Z"]))
+@settings(max_examples=3000, deadline=None)
+def test_the_timestamp_fast_path_agrees_with_datetime(edits, base):
+    """The transcripts' form (24 characters, 'Z') is parsed by a fast path with the minute's start cached; whatever
+    a character changed to, it answers what datetime.fromisoformat answers for that text (None for no real time)."""
+    chars = list(base)
+    for i, c in edits:
+        chars[i] = c
+    text = "".join(chars)
+    assert ms_from_iso(text) == _by_datetime(text), text

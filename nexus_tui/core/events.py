@@ -64,22 +64,31 @@ def _hour_ms(prefix: str) -> int | None:
     return ms if MIN_TIME_MS <= ms < MAX_TIME_MS else None
 
 
+@lru_cache(maxsize=4096)
+def _minute_ms(prefix: str) -> int | None:
+    """Epoch ms of 'YYYY-MM-DDTHH:MM' (UTC, ASCII); None unless a real calendar minute in the valid range."""
+    if prefix[13] != ":":
+        return None
+    base = _hour_ms(prefix[:13])
+    mm = prefix[14:16]
+    if base is None or not mm.isdigit() or int(mm) >= 60:
+        return None
+    return base + int(mm) * 60_000
+
+
 def ms_from_iso(text: object) -> int | None:
     """Parse an ISO-8601 timestamp ('Z' or offset; naive means UTC) to epoch ms; None if unparseable, not a real
     calendar time, or outside MIN_TIME_MS .. MAX_TIME_MS."""
     if not isinstance(text, str) or len(text) < 10 or len(text) > 64:
         return None
-    # fast path for the form every transcript uses: 2026-02-10T21:58:27.120Z
-    if len(text) == 24 and text[23] == "Z" and text.isascii() and text[19] == "." and text[13] == ":" and text[16] == ":":
-        base = _hour_ms(text[:13])
+    # fast path for the form every transcript uses: 2026-02-10T21:58:27.120Z (the minute's start cached)
+    if len(text) == 24 and text[23] == "Z" and text[19] == "." and text[16] == ":" and text.isascii():
+        base = _minute_ms(text[:16])
         if base is not None:
-            try:
-                mm, ss, ms = int(text[14:16]), int(text[17:19]), int(text[20:23])
-            except ValueError:
-                return None
-            if 0 <= mm < 60 and 0 <= ss < 60 and ms >= 0 and text[14:16].isdigit() and text[17:19].isdigit() \
-                    and text[20:23].isdigit():
-                return base + mm * 60_000 + ss * 1000 + ms
+            sec, milli = text[17:19], text[20:23]
+            if sec.isdigit() and milli.isdigit():
+                ss = int(sec)
+                return base + ss * 1000 + int(milli) if ss < 60 else None
             return None
     s = text.strip()
     if s.endswith("Z") or s.endswith("z"):
