@@ -33,6 +33,7 @@ from nexus_tui.store.rules import (
     tool_error_type,
     tool_measure,
 )
+from nexus_tui.store.spans import cache_hit_rate, plan, utc_offset_ms, zone_level  # noqa: F401 (the read side's names)
 from nexus_tui.store.schema import (
     ErrorEvent,
     Session,
@@ -207,12 +208,6 @@ def usage_cols(cost_mode: str = "auto"):
             func.coalesce(func.sum(case((T.c.quality_rating == 0, 1), else_=0)), 0).label("rated_not_helpful")]
 
 
-def cache_hit_rate(tokens_in: int, cache_read: int, cache_creation: int) -> float | None:
-    """Share of total input served from cache: cache_read / (tokens_in + cache_read + cache_creation)."""
-    total = tokens_in + cache_read + cache_creation
-    return cache_read / total if total else None
-
-
 def usage_dict(r) -> dict:
     d = dict(r._mapping)
     d["cost_usd"] = float(d["cost_usd"]) if d["cost_usd"] is not None else (0.0 if d["tasks"] else 0.0)
@@ -224,34 +219,6 @@ def usage_dict(r) -> dict:
 
 
 # ---------------------------------------------------------------- row sources: rollups and raw rows
-_LEVELS = (("quarter", Q_MS), ("hour", H_MS), ("day", D_MS))
-_SESSION_LEVELS = (("quarter", Q_MS), ("sday", D_MS))  # per-session sums: (session, day) rows above quarter hours
-
-
-def plan(since_ms: int | None, until_ms: int | None, coarsest: str = "day") -> list[tuple[str, int | None, int | None]]:
-    """How to read [since, until) (None = open): disjoint parts ("day" | "hour" | "quarter" | "raw", lo, hi)
-    covering the range: whole UTC days from the daily rollups, whole hours at their ends from the hourly ones, whole
-    quarter hours from the quarter-hour rollups, the partial quarter hours at the very ends from the raw rows; no
-    level coarser than ``coarsest``."""
-    parts: list = []
-    lo, hi, finer = since_ms, until_ms, "raw"
-    for name, size in (_SESSION_LEVELS if coarsest == "sday" else _LEVELS):
-        alo = None if lo is None else -(-lo // size) * size
-        ahi = None if hi is None else (hi // size) * size
-        if alo is not None and ahi is not None and alo >= ahi:
-            parts.append((finer, lo, hi))
-            return parts
-        if lo is not None and lo < alo:
-            parts.append((finer, lo, alo))
-        if hi is not None and ahi < hi:
-            parts.append((finer, ahi, hi))
-        lo, hi, finer = alo, ahi, name
-        if name == coarsest:
-            break
-    parts.append((finer, lo, hi))
-    return parts
-
-
 def _coarsest(coarsest: str | None, session_conds: list, f: Filters | None = None) -> str:
     """Hourly and daily rows do not know their sessions; (session, day) rows know no model or source."""
     if coarsest == "sday":
@@ -429,11 +396,6 @@ def tool_hists(conn, f: Filters, session_conds: list, keys: list[str], keys_raw:
 
 
 # ---------------------------------------------------------------- buckets in a time zone
-def utc_offset_ms(ms: int, tz: tzinfo) -> int:
-    off = datetime.fromtimestamp(ms / 1000, tz).utcoffset()
-    return int(off.total_seconds() * 1000) if off is not None else 0
-
-
 def aligned(bucket_ms: int, off: int) -> bool:
     return bucket_ms % Q_MS == 0 and off % Q_MS == 0
 
@@ -444,17 +406,6 @@ def bucket_level(bucket_ms: int, off: int) -> str:
         if bucket_ms % size == 0 and off % size == 0:
             return name
     return "quarter"
-
-
-def zone_level(tz: tzinfo, *times: int | None) -> str:
-    """The coarsest rollup level whose rows each fall in one local day of ``tz`` at these times: days in UTC,
-    hours in whole-hour zones, quarter hours in the few zones with :30/:45 offsets."""
-    import time as _time
-
-    offs = [utc_offset_ms(t, tz) for t in ([t for t in times if t is not None] or [int(_time.time() * 1000)])]
-    if all(o == 0 for o in offs):
-        return "day"
-    return "hour" if all(o % H_MS == 0 for o in offs) else "quarter"
 
 
 def scope_conds(session_id: str | None, f: Filters) -> tuple[list, list]:
