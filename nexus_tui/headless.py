@@ -425,6 +425,81 @@ def run_headless(settings: Settings, report: str, *, since=None, until=None, pro
     if f.since_ms is not None and f.until_ms is not None and f.since_ms >= f.until_ms:
         _err("--since must be before --until")
         return 2
+    sources = ahead = None
+    if report in LITE_REPORTS and fmt in ("json", "csv", "text"):
+        from nexus_tui.collect.registry import build_sources
+
+        sources = build_sources(settings) if collect else None
+        done, ahead = _run_lite(settings, report, f, zone, fmt, collect, sources, breakdown, order)
+        if done is not None:
+            return done
+    try:
+        return _run_store(settings, report, f, zone, fmt, collect, opts, breakdown, order, output, sources, ahead)
+    finally:
+        if ahead is not None:
+            ahead.close()
+
+
+# the reports store/lite_read.py can read (the others, and any read it does not hold, take the store's path)
+LITE_REPORTS = ("daily", "weekly", "monthly")
+
+
+def _run_lite(settings: Settings, report: str, f: Filters, zone, fmt: str, collect: bool, sources, breakdown: bool,
+              order: str):
+    """The report without SQLAlchemy (store/lite_read.py), after the collector's pass when it is a light one
+    (collect/light.py): (exit code, None), or (None, the pass planned so far) when the store's path must take over
+    (a pass that is not light, a database or a read the light path does not hold)."""
+    import sqlite3
+
+    from nexus_tui.store.engine import sqlite_file
+    from nexus_tui.store.lite_read import LiteReader, Unsupported, covered
+
+    path = sqlite_file(settings.db_url)
+    if path is None or not covered(f):
+        return None, None
+    if collect:
+        from nexus_tui.collect import parsing, price_cache
+        from nexus_tui.collect.light import small_pass
+        from nexus_tui.machine import identity
+
+        try:
+            machine, machine_name = identity(settings)
+        except ValueError:
+            return None, None  # told by the store's path
+        price_cache.load(settings.home)  # a few new lines are priced without genai-prices' tables
+        ahead = parsing.start(settings.db_url, sources, machine=machine)
+        if not ahead.nothing_to_read(settings.db_url, sources):
+            light = small_pass(settings.db_url, ahead, sources, machine, machine_name)
+            if light is None:
+                return None, ahead  # the store's collector continues the pass planned here
+            price_cache.save(settings.home)
+            if light.skipped:
+                _skipped_note(light.skipped)
+        ahead.close()
+    reader = LiteReader.open(path)
+    if reader is None:
+        return None, None
+    try:
+        from nexus_tui.headless_periods import Options
+
+        out = render(report, reader, f, zone, fmt, periods=Options(breakdown=breakdown, order=order,
+                                                                  groups=settings.project_groups))
+    except (Unsupported, sqlite3.Error):
+        return None, None
+    finally:
+        reader.close()
+    sys.stdout.write(out if out.endswith("\n") else out + "\n")
+    return 0, None
+
+
+def _skipped_note(skipped) -> None:
+    _err(f"ingest: {R.plural(sum(skipped.values()), 'skipped line')} ("
+         + ", ".join(f"{k}: {v}" for k, v in skipped.most_common()) + ")")
+
+
+def _run_store(settings: Settings, report: str, f: Filters, zone, fmt: str, collect: bool, opts, breakdown: bool,
+               order: str, output, sources, ahead) -> int:
+    """The report through the store (SQLAlchemy), after a collector pass (``ahead``: the pass planned already)."""
     from sqlalchemy.exc import SQLAlchemyError
 
     from nexus_tui.store import StoreError, open_store
@@ -443,16 +518,15 @@ def run_headless(settings: Settings, report: str, *, since=None, until=None, pro
             from nexus_tui.collect.collector import Collector
             from nexus_tui.collect.registry import build_sources
 
-            col = Collector(store, build_sources(settings))
+            col = Collector(store, sources if sources is not None else build_sources(settings))
             try:
-                rep = col.run_once()
+                rep = col.run_once(ahead)
             finally:
                 col.close()
             for p in rep.problems:
                 _err(f"ingest problem: {p} (reporting what is stored)")
             if rep.skipped_total:
-                _err(f"ingest: {R.plural(rep.skipped_total, 'skipped line')} ("
-                     + ", ".join(f"{k}: {v}" for k, v in rep.skipped.most_common()) + ")")
+                _skipped_note(rep.skipped)
         from nexus_tui.headless_audit import ReportArgumentError
 
         try:

@@ -1,0 +1,247 @@
+"""The light read (store/lite_read.py, generated store/read_sql.py): the period reports through ``sqlite3`` with the
+store's own compiled statements, without SQLAlchemy, print exactly what the store's path prints; anything it does
+not hold falls back to the store's path."""
+
+from __future__ import annotations
+
+import json
+import random
+import shutil
+import sqlite3
+import subprocess
+import sys
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from tests.conftest import copy_cc_tree
+
+REPO = Path(__file__).resolve().parents[1]
+ZONES = ("UTC", "Europe/Berlin", "America/New_York", "Asia/Kolkata", "Asia/Kathmandu")
+# the CLI in a fresh interpreter; "store" as the first argument turns the light read off
+_RUN = ("import sys, json\n"
+        "from click.testing import CliRunner\n"
+        "import nexus_tui.headless as h\n"
+        "if sys.argv[1] == 'store':\n"
+        "    h.LITE_REPORTS = ()\n"
+        "from nexus_tui.cli import main\n"
+        "r = CliRunner().invoke(main, sys.argv[2:], catch_exceptions=False)\n"
+        "print(json.dumps([r.exit_code, r.stdout, r.stderr, 'sqlalchemy' in sys.modules,\n"
+        "                  'sqlmodel' in sys.modules, 'pydantic' in sys.modules]))\n")
+
+
+def _env(home: Path, claude: Path, machine: str = "m1") -> dict:
+    return {"HOME": str(home), "NEXUS_INSIGHTS_HOME": str(home / "nexus"), "CLAUDE_CONFIG_DIR": str(claude),
+            "NEXUS_INSIGHTS_MACHINE": machine, "PATH": "/usr/bin:/bin", "TZ": "UTC"}
+
+
+def _cli(env: dict, path: str, *args: str) -> tuple[str, str, bool]:
+    """(stdout, stderr, whether SQLAlchemy, SQLModel or pydantic was imported) of one command."""
+    out = subprocess.run([sys.executable, "-c", _RUN, path, *args], capture_output=True, text=True, env=env, cwd=REPO,
+                         timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    code, stdout, stderr, sqla, sqlm, pyd = json.loads(out.stdout.strip().splitlines()[-1])
+    assert code == 0, stderr
+    return stdout, stderr, sqla or sqlm or pyd
+
+
+def _ingest(env: dict) -> None:
+    r = subprocess.run([sys.executable, "-m", "nexus_tui", "ingest"], capture_output=True, text=True, env=env,
+                       cwd=REPO, timeout=600)
+    assert r.returncode == 0, r.stderr[-2000:]
+
+
+def _two_machines(home: Path, claude: Path) -> Path:
+    """The tree ingested from two machines into one database (the second one's rows under its prefix)."""
+    for m in ("m1", "m2"):
+        _ingest(_env(home, claude, m))
+    return home / "nexus" / "insights.db"
+
+
+@pytest.fixture(scope="module")
+def real(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("lite-read-real")
+    copy_cc_tree(tmp / "claude")
+    return tmp, _two_machines(tmp, tmp / "claude")
+
+
+@pytest.fixture(scope="module")
+def bench(tmp_path_factory):
+    from bench.gen import generate
+
+    tmp = tmp_path_factory.mktemp("lite-read-bench")
+    generate(tmp / "claude", 2.0)
+    return tmp, _two_machines(tmp, tmp / "claude")
+
+
+def _days(db: Path) -> list[str]:
+    """The UTC dates of the first, a middle and the last task."""
+    with sqlite3.connect(db) as c:
+        lo, hi = c.execute("SELECT min(ts_ms), max(ts_ms) FROM tasks").fetchone()
+    return [datetime.fromtimestamp(t / 1000, UTC).date().isoformat() for t in (lo, (lo + hi) // 2, hi)]
+
+
+def _ranges(db: Path) -> list[tuple[str | None, str | None]]:
+    first, mid, last = _days(db)
+    return [(None, None), (mid, None), (None, mid), (first, last), (mid, mid)]
+
+
+def _render_both(db: Path, report: str, since, until, tz_name: str, fmt: str, breakdown: bool, order: str,
+                 cost_mode: str = "auto") -> tuple[str, str]:
+    from nexus_tui.headless import build_filters, render
+    from nexus_tui.headless_periods import Options
+    from nexus_tui.store import open_store
+    from nexus_tui.store.lite_read import LiteReader
+
+    tz = ZoneInfo(tz_name)
+    f = build_filters(since, until, None, tz).with_(cost_mode=cost_mode)
+    opts = Options(breakdown=breakdown, order=order)
+    store = open_store(f"sqlite:///{db}", create=False)
+    reader = LiteReader.open(str(db))
+    assert reader is not None
+    try:
+        return (render(report, store.engine, f, tz, fmt, periods=opts), render(report, reader, f, tz, fmt, periods=opts))
+    finally:
+        reader.close()
+        store.close()
+
+
+@pytest.mark.parametrize("tree", ["real", "bench"])
+def test_period_reports_equal_the_store_paths_byte_for_byte(tree, request):
+    """daily, weekly, monthly in every format, with and without --breakdown, both orders, open and closed ranges,
+    in zones of every rollup level (UTC days, whole hours, :30 and :45 quarter hours), every cost mode."""
+    _tmp, db = request.getfixturevalue(tree)
+    checked = 0
+    for report in ("daily", "weekly", "monthly"):
+        for fmt in ("json", "csv", "text"):
+            for tz_name in ZONES:
+                for since, until in _ranges(db):
+                    for breakdown, order, mode in ((False, "asc", "auto"), (True, "desc", "calculate"),
+                                                   (True, "asc", "display")):
+                        store, lite = _render_both(db, report, since, until, tz_name, fmt, breakdown, order, mode)
+                        assert lite == store, (report, fmt, tz_name, since, until, breakdown, order, mode)
+                        checked += 1
+    assert checked == 3 * 3 * len(ZONES) * 5 * 3
+    # the reports hold numbers: both machines' tasks summed (twice the one-machine figures)
+    store, _lite = _render_both(db, "daily", None, None, "UTC", "json", False, "asc")
+    totals = json.loads(store)["totals"]
+    with sqlite3.connect(db) as c:
+        assert totals["tasks"] == c.execute("SELECT count(*) FROM tasks").fetchone()[0] > 0
+        assert c.execute("SELECT count(DISTINCT machine) FROM tasks").fetchone()[0] == 2
+
+
+def test_the_compiled_statements_are_the_store_paths(real):
+    """For random ranges of whole quarter hours, in every zone level and cost mode, the light read runs the very SQL
+    and parameters SQLAlchemy compiles for the store's path."""
+    from sqlalchemy.dialects import sqlite
+
+    from nexus_tui.core.filters import Filters
+    from nexus_tui.store.lite_read import bind, statements
+    from nexus_tui.store.periods import statements as store_statements
+    from nexus_tui.store.spans import zone_level
+
+    rng = random.Random(13)
+    q = 900_000
+    base = int(datetime(2026, 2, 1, tzinfo=UTC).timestamp() * 1000)
+    for _ in range(300):
+        tz = ZoneInfo(rng.choice(ZONES))
+        since = rng.choice([None, base + rng.randrange(0, 2000) * q])
+        until = rng.choice([None, (since or base) + rng.randrange(1, 4000) * q])
+        f = Filters(since_ms=since, until_ms=until, cost_mode=rng.choice(("auto", "calculate", "display")))
+        entry, parts = statements(f, tz)
+        for ours, stmt in zip(entry[:2], store_statements(f, zone_level(tz, since, until))):
+            c = stmt.compile(dialect=sqlite.dialect())
+            assert bind(ours, parts) == (str(c), tuple(c.params[k] for k in c.positiontup))
+
+
+def test_the_generated_statements_are_up_to_date():
+    from nexus_tui.store import lite_read
+
+    assert (REPO / "nexus_tui" / "store" / "read_sql.py").read_text() == lite_read.generate(), \
+        "store/read_sql.py is stale: python -m nexus_tui.store.lite"
+
+
+@pytest.mark.parametrize("args", [
+    ("daily", "--format", "json"),
+    ("weekly", "--format", "text", "--breakdown", "--tz", "Asia/Kolkata"),
+    ("monthly", "--format", "csv", "--order", "desc", "--since", "2026-02-11", "--tz", "Europe/Berlin"),
+])
+def test_the_cli_reads_without_sqlalchemy(real, args):
+    tmp, _db = real
+    env = _env(tmp, tmp / "claude")
+    lite, _e1, heavy = _cli(env, "lite", "--headless", *args, "--no-collect")
+    store, _e2, heavy_store = _cli(env, "store", "--headless", *args, "--no-collect")
+    assert not heavy and heavy_store
+    assert lite == store and lite.strip()
+
+
+@pytest.mark.parametrize("args", [
+    ("--project", "spotter"),  # a filter the compiled statements do not hold
+    ("--machine", "m2"),
+    ("--since", "2026-02-12T10:07"),  # a bound inside a quarter hour: raw rows
+])
+def test_what_the_light_read_does_not_hold_takes_the_store_path(real, args):
+    tmp, _db = real
+    env = _env(tmp, tmp / "claude")
+    lite, _e1, heavy = _cli(env, "lite", "--headless", "daily", "--format", "json", "--no-collect", *args)
+    store, _e2, _h = _cli(env, "store", "--headless", "daily", "--format", "json", "--no-collect", *args)
+    assert heavy  # the store's path was taken
+    assert lite == store and json.loads(lite)["daily"]
+
+
+def test_queued_rollup_marks_take_the_store_path(tmp_path):
+    """A database with rollup marks queued (rollups not whole yet) is read by the store's path."""
+    from nexus_tui.store.lite_read import LiteReader
+
+    copy_cc_tree(tmp_path / "claude")
+    env = _env(tmp_path, tmp_path / "claude")
+    _ingest(env)
+    db = tmp_path / "nexus" / "insights.db"
+    assert LiteReader.open(str(db)) is not None
+    with sqlite3.connect(db) as c:
+        row = c.execute("SELECT session_id, bucket_ms FROM task_rollups LIMIT 1").fetchone()
+        c.execute("INSERT INTO rollup_dirty (kind, session_id, bucket_ms) VALUES ('task', ?, ?)", row)
+    assert LiteReader.open(str(db)) is None
+    _out, _err, heavy = _cli(env, "lite", "--headless", "daily", "--format", "json", "--no-collect")
+    assert heavy
+
+
+def _append_line(victim: Path, n: int) -> None:
+    """One assistant line as Claude Code appends it (bench/ccusage.py's line, at a fixed time)."""
+    line = {"type": "assistant", "sessionId": "bench-append", "version": "2.1.39", "uuid": f"u-append-{n}",
+            "timestamp": "2026-02-12T10:00:00.000Z", "requestId": f"req_append_{n}",
+            "message": {"id": f"msg_append_{n}", "model": "claude-opus-4-6",
+                        "usage": {"input_tokens": 1, "output_tokens": 1}}}
+    with open(victim, "ab") as f:
+        f.write(json.dumps(line).encode() + b"\n")
+
+
+def test_collect_and_report_after_one_appended_line_without_sqlalchemy(bench, tmp_path):
+    """The bench's case: a line appended, then ``--headless daily`` with its collector pass: the whole command
+    imports no SQLAlchemy, and prints what the store's path prints for the same database."""
+    src, _db = bench
+    got = {}
+    for path in ("lite", "store"):
+        home = tmp_path / path
+        shutil.copytree(src / "claude", home / "claude")
+        env = _env(home, home / "claude")
+        _ingest(env)
+        got[path, "before"] = _cli(env, "lite", "--headless", "daily", "--format", "json", "--tz", "UTC",
+                                   "--no-collect")
+        victim = sorted((home / "claude").rglob("*.jsonl"))[0]
+        for n in range(2):
+            _append_line(victim, n)
+            got[path, n] = _cli(env, path, "--headless", "daily", "--format", "json", "--tz", "UTC")
+    for n in range(2):
+        (lite, lite_err, heavy), (store, store_err, _h) = got["lite", n], got["store", n]
+        assert not heavy
+        assert lite == store and lite_err == store_err
+    assert got["lite", "before"] == got["store", "before"]
+
+    def day(out: str) -> dict:
+        return {r["date"]: r for r in json.loads(out)["daily"]}.get("2026-02-12", {"tasks": 0, "tokens_in": 0})
+
+    before, after = day(got["lite", "before"][0]), day(got["lite", 1][0])
+    assert (after["tasks"], after["tokens_in"]) == (before["tasks"] + 2, before["tokens_in"] + 2)
