@@ -91,12 +91,18 @@ def _doc(report: str, body: dict, cost_mode: str | None = None) -> dict:
 
 
 def _models_rows(engine, f: Filters) -> list[dict]:
-    """The models report's rows, with the computed and the source-reported cost beside the chosen one."""
-    from nexus_tui.store.read import usage as RU
+    """The models report's rows, with the computed and the source-reported cost beside the chosen one; ``engine``:
+    a SQLAlchemy engine or a store.lite_read.LiteReader."""
+    if getattr(engine, "lite", False):
+        models = engine.models
+    else:
+        from nexus_tui.store.read import usage as RU
 
-    rows = RU.models(engine, f)
+        def models(f):
+            return RU.models(engine, f)
+    rows = models(f)
     for mode, key in (("calculate", "cost_computed_usd"), ("display", "cost_reported_usd")):
-        other = {r["model"]: r for r in RU.models(engine, f.with_(cost_mode=mode))}
+        other = {r["model"]: r for r in models(f.with_(cost_mode=mode))}
         for row in rows:
             o = other.get(row.get("model"))
             row[key] = None if o is None or o["unpriced_tasks"] == o["tasks"] else o["cost_usd"]
@@ -198,6 +204,8 @@ def _efficiency_text(d: dict) -> str:
 
 def rows_of(report: str, engine, f: Filters, tz) -> tuple[list[dict], list[str]]:
     """The rows of a list report as the JSON/CSV show them, and their fields in order."""
+    if report == "models":
+        return [_pick(r, MODEL_FIELDS) for r in _models_rows(engine, f)], MODEL_FIELDS
     from nexus_tui.store.read import sessions as RS
     from nexus_tui.store.read import tools as RT
     from nexus_tui.store.read import usage as RU
@@ -215,8 +223,6 @@ def rows_of(report: str, engine, f: Filters, tz) -> tuple[list[dict], list[str]]
             dur = r.get("duration_ms") or 0
             r["tokens_per_minute"] = round(r["total_tokens"] / (dur / 60_000), 1) if dur >= 60_000 else None
         return [_pick(_session_row(r), SESSION_FIELDS) for r in rows], SESSION_FIELDS
-    if report == "models":
-        return [_pick(r, MODEL_FIELDS) for r in _models_rows(engine, f)], MODEL_FIELDS
     if report == "tools":
         return [_pick(r, TOOL_FIELDS) for r in RT.tools_report(engine, f)], TOOL_FIELDS
     if report == "daily":
@@ -427,9 +433,10 @@ def run_headless(settings: Settings, report: str, *, since=None, until=None, pro
         return 2
     sources = ahead = None
     if report in LITE_REPORTS and fmt in ("json", "csv", "text"):
-        from nexus_tui.collect.registry import build_sources
+        if collect:
+            from nexus_tui.collect.registry import build_sources
 
-        sources = build_sources(settings) if collect else None
+            sources = build_sources(settings)
         done, ahead = _run_lite(settings, report, f, zone, fmt, collect, sources, breakdown, order)
         if done is not None:
             return done
@@ -441,7 +448,7 @@ def run_headless(settings: Settings, report: str, *, since=None, until=None, pro
 
 
 # the reports store/lite_read.py can read (the others, and any read it does not hold, take the store's path)
-LITE_REPORTS = ("daily", "weekly", "monthly")
+LITE_REPORTS = ("daily", "weekly", "monthly", "models")
 
 
 def _run_lite(settings: Settings, report: str, f: Filters, zone, fmt: str, collect: bool, sources, breakdown: bool,
@@ -480,10 +487,12 @@ def _run_lite(settings: Settings, report: str, f: Filters, zone, fmt: str, colle
     if reader is None:
         return None, None
     try:
-        from nexus_tui.headless_periods import Options
+        periods = None
+        if report in PERIOD_REPORTS:
+            from nexus_tui.headless_periods import Options
 
-        out = render(report, reader, f, zone, fmt, periods=Options(breakdown=breakdown, order=order,
-                                                                  groups=settings.project_groups))
+            periods = Options(breakdown=breakdown, order=order, groups=settings.project_groups)
+        out = render(report, reader, f, zone, fmt, periods=periods)
     except (Unsupported, sqlite3.Error):
         return None, None
     finally:

@@ -102,7 +102,8 @@ def _render_both(db: Path, report: str, since, until, tz_name: str, fmt: str, br
     reader = LiteReader.open(str(db))
     assert reader is not None
     try:
-        return (render(report, store.engine, f, tz, fmt, periods=opts), render(report, reader, f, tz, fmt, periods=opts))
+        return (render(report, store.engine, f, tz, fmt, periods=opts),
+                render(report, reader, f, tz, fmt, periods=opts))
     finally:
         reader.close()
         store.close()
@@ -111,7 +112,8 @@ def _render_both(db: Path, report: str, since, until, tz_name: str, fmt: str, br
 @pytest.mark.parametrize("tree", ["real", "bench"])
 def test_period_reports_equal_the_store_paths_byte_for_byte(tree, request):
     """daily, weekly, monthly in every format, with and without --breakdown, both orders, open and closed ranges,
-    in zones of every rollup level (UTC days, whole hours, :30 and :45 quarter hours), every cost mode."""
+    in zones of every rollup level (UTC days, whole hours, :30 and :45 quarter hours), every cost mode; models
+    likewise."""
     _tmp, db = request.getfixturevalue(tree)
     checked = 0
     for report in ("daily", "weekly", "monthly"):
@@ -124,6 +126,14 @@ def test_period_reports_equal_the_store_paths_byte_for_byte(tree, request):
                         assert lite == store, (report, fmt, tz_name, since, until, breakdown, order, mode)
                         checked += 1
     assert checked == 3 * 3 * len(ZONES) * 5 * 3
+    for fmt in ("json", "csv", "text"):  # models: the sums, shares and p95 latencies of every cost mode
+        for tz_name in ("UTC", "Asia/Kolkata"):
+            for since, until in _ranges(db):
+                for mode in ("auto", "calculate", "display"):
+                    store, lite = _render_both(db, "models", since, until, tz_name, fmt, False, "asc", mode)
+                    assert lite == store, ("models", fmt, tz_name, since, until, mode)
+    rows = json.loads(_render_both(db, "models", None, None, "UTC", "json", False, "asc")[1])["models"]
+    assert len(rows) >= 2 and any(r["p95_latency_ms"] for r in rows)
     # the reports hold numbers: both machines' tasks summed (twice the one-machine figures)
     store, _lite = _render_both(db, "daily", None, None, "UTC", "json", False, "asc")
     totals = json.loads(store)["totals"]
@@ -156,10 +166,53 @@ def test_the_compiled_statements_are_the_store_paths(real):
             assert bind(ours, parts) == (str(c), tuple(c.params[k] for k in c.positiontup))
 
 
+def test_the_models_statements_are_the_store_paths(real):
+    """The models report's sums, latency histograms and latency reads: the SQL and parameters of the store's path."""
+    from sqlalchemy.dialects import sqlite
+
+    from nexus_tui.core.filters import Filters
+    from nexus_tui.store.lite_read import bind, model_statements
+    from nexus_tui.store.read import plan as RP
+    from nexus_tui.store.read import usage as RU
+    from nexus_tui.store.read_sql import LATENCIES
+
+    def compiled(stmt):
+        c = stmt.compile(dialect=sqlite.dialect())
+        return str(c), tuple(c.params[k] for k in c.positiontup)
+
+    rng = random.Random(17)
+    q = 900_000
+    base = int(datetime(2026, 2, 1, tzinfo=UTC).timestamp() * 1000)
+    for _ in range(200):
+        since = rng.choice([None, base + rng.randrange(0, 2000) * q])
+        until = rng.choice([None, (since or base) + rng.randrange(1, 4000) * q])
+        f = Filters(since_ms=since, until_ms=until, cost_mode=rng.choice(("auto", "calculate", "display")))
+        (sums, hists), parts = model_statements(f)
+        assert bind(sums, parts) == compiled(RU.usage_by_statement(f, "model"))
+        store_hists = RP.task_hist_statements(f, [], "model", RP.T.c.model)
+        assert [(raw, bind(e, parts)) for raw, e in hists] == [(raw, compiled(st)) for raw, st in store_hists]
+        model = rng.choice([None, "claude-opus-4-6"])
+        lo = rng.randrange(0, 10 ** 6)
+        hi = lo + rng.randrange(0, 10 ** 5)
+        entry = LATENCIES[f"{int(since is not None)}{int(until is not None)}{int(model is None)}"]
+        col = RU.DIMENSIONS["model"]
+        want = RP.values_statement(RP.T.c.latency_ms, RP.task_conds(f) + [col.is_(None) if model is None
+                                                                             else col == model], lo, hi)
+        assert bind(entry, (), since=since, until=until, key=model, lo=lo, hi=hi) == compiled(want)
+
+
 def test_the_generated_statements_are_up_to_date():
+    """store/read_sql.py holds what the read side compiles now (its data compared decompressed: another zlib may
+    compress the same bytes otherwise)."""
     from nexus_tui.store import lite_read
 
-    assert (REPO / "nexus_tui" / "store" / "read_sql.py").read_text() == lite_read.generate(), \
+    def content(src: str) -> tuple:
+        ns: dict = {}
+        exec(compile(src, "read_sql", "exec"), ns)
+        names = ("SCHEMA_VERSION", "PERIODS_TASK_COLUMNS", "MODELS_COLUMNS", "SQL", "PERIODS", "MODELS", "LATENCIES")
+        return [ln for ln in src.splitlines() if not ln.startswith("_DATA = ")], {k: ns[k] for k in names}
+
+    assert content((REPO / "nexus_tui" / "store" / "read_sql.py").read_text()) == content(lite_read.generate()), \
         "store/read_sql.py is stale: python -m nexus_tui.store.lite"
 
 
@@ -167,6 +220,8 @@ def test_the_generated_statements_are_up_to_date():
     ("daily", "--format", "json"),
     ("weekly", "--format", "text", "--breakdown", "--tz", "Asia/Kolkata"),
     ("monthly", "--format", "csv", "--order", "desc", "--since", "2026-02-11", "--tz", "Europe/Berlin"),
+    ("models", "--format", "text", "--until", "2026-02-11"),
+    ("models", "--format", "json", "--cost-mode", "display"),
 ])
 def test_the_cli_reads_without_sqlalchemy(real, args):
     tmp, _db = real

@@ -1,26 +1,28 @@
-"""The light read: the period reports (daily, weekly, monthly) of a SQLite database through the standard ``sqlite3``
-module, with the store's own statements compiled by SQLAlchemy ahead of time (store/read_sql.py), so that
-``nexus-insights --headless daily`` imports no SQLAlchemy, SQLModel or schema classes (most of its time).
+"""The light read: the period reports (daily, weekly, monthly) and the models report of a SQLite database through the
+standard ``sqlite3`` module, with the store's own statements compiled by SQLAlchemy ahead of time (store/read_sql.py),
+so that ``nexus-insights --headless daily`` imports no SQLAlchemy, SQLModel or schema classes (most of its time).
 
 The statements depend on how the range splits into rollup levels (``spans.plan``: which parts, which bounds are
-open) and on the cost mode; read_sql.py holds them for every shape of ranges whose bounds are whole quarter hours
-(dates, in any zone: a bound inside a quarter hour needs raw rows, left to the store), each with where its parameters come from
-(a bound of a part of the plan, or a constant). Whatever it does not hold (filters on projects, machines, models or
-sources; a database at another schema version, with rollup marks queued, or not a plain SQLite file; any
-``sqlite3`` error) makes ``open``/``periods`` answer None or raise ``Unsupported``, and the caller takes the store's
-path, which handles everything. ``tests/test_lite_read.py`` compares the two paths' reports byte for byte.
+open) and on the cost mode. read_sql.py holds them for every shape of range whose bounds are whole quarter hours
+(dates, in any zone; a bound inside a quarter hour needs raw rows: the store's path), each parameter said to be a
+bound of a part of the plan, a named value (the range's ends, a model, a latency bin's ends) or a constant. Whatever
+it does not hold (filters on projects, machines, models or sources; a database at another schema version, with
+rollup marks queued, or not a plain SQLite file; any ``sqlite3`` error) makes ``LiteReader.open`` answer None or a
+read raise ``Unsupported``, and the caller takes the store's path, which handles everything.
+``tests/test_lite_read.py`` compares the two paths' reports byte for byte.
 """
 
 from __future__ import annotations
 
 import os
 import sqlite3
+from collections import defaultdict
 from datetime import tzinfo
 from urllib.parse import quote
 
 from nexus_tui.core.filters import Filters
 from nexus_tui.store.period_rows import fold
-from nexus_tui.store.spans import money, plan, zone_level
+from nexus_tui.store.spans import merge_hist, money, plan, usage_by_rows, zone_level
 
 _CHECK_SQL = "SELECT (SELECT max(version) FROM schema_version), (SELECT count(*) FROM (SELECT 1 FROM rollup_dirty " \
              "LIMIT 1))"
@@ -35,9 +37,9 @@ def covered(f: Filters) -> bool:
     return not (f.project or f.project_members or f.model or f.source or f.cli_tool or f.persona or f.machine)
 
 
-def shape(parts) -> tuple:
-    """The key of a plan's statements: each part's level and which of its bounds are set."""
-    return tuple((level, lo is not None, hi is not None) for level, lo, hi in parts)
+def shape(parts) -> str:
+    """The key of a plan's statements: each part's level and which of its bounds are set (``day:10,hour:11``)."""
+    return ",".join(f"{level}:{int(lo is not None)}{int(hi is not None)}" for level, lo, hi in parts)
 
 
 def statements(f: Filters, tz: tzinfo) -> tuple[tuple, list]:
@@ -49,24 +51,39 @@ def statements(f: Filters, tz: tzinfo) -> tuple[tuple, list]:
         raise Unsupported("filters")
     level = zone_level(tz, f.since_ms, f.until_ms)
     parts = plan(f.since_ms, f.until_ms, level)
-    entry = PERIODS.get((level, shape(parts), f.cost_mode))
+    entry = PERIODS.get(f"{level} {shape(parts)} {f.cost_mode}")
     if entry is None:
         raise Unsupported("range")
     return entry, parts
 
 
-def bind(entry, parts) -> tuple[str, tuple]:
-    """(SQL, parameters) of one compiled statement: each parameter a bound of the plan's parts or a constant."""
+def model_statements(f: Filters) -> tuple[tuple, list]:
+    """(the compiled entries of the models report's sums and histograms, the plan's parts) for ``f``."""
+    from nexus_tui.store.read_sql import MODELS
+
+    if not covered(f):
+        raise Unsupported("filters")
+    parts = plan(f.since_ms, f.until_ms, "day")
+    entry = MODELS.get(f"{shape(parts)} {f.cost_mode}")
+    if entry is None:
+        raise Unsupported("range")
+    return entry, parts
+
+
+def bind(entry, parts, **named) -> tuple[str, tuple]:
+    """(SQL, parameters) of one compiled statement: each parameter a constant (0), a bound of the plan's parts (1)
+    or a named value (2)."""
     from nexus_tui.store.read_sql import SQL
 
     index, params, _money = entry
     slots = [v for _level, lo, hi in parts for v in (lo, hi)]
-    return SQL[index], tuple(slots[v] if is_slot else v for is_slot, v in params)
+    return SQL[index], tuple(v if kind == 0 else slots[v] if kind == 1 else named[v] for kind, v in params)
 
 
 class LiteReader:
     """A read transaction on a SQLite file at the schema the statements were compiled for, with no rollup mark
-    queued (the rollups are whole). Passed to the period reports in place of an engine (``lite`` is true)."""
+    queued (the rollups are whole). Passed to the period and models reports in place of an engine (``lite`` is
+    true)."""
 
     lite = True
 
@@ -107,10 +124,10 @@ class LiteReader:
             pass
         self.raw.close()
 
-    def _run(self, entry, parts) -> list[tuple]:
+    def _run(self, entry, parts, **named) -> list[tuple]:
         """Run one compiled statement (``bind``), its money columns rounded as the store's Money type reads them."""
         money_cols = entry[2]
-        rows = self.raw.execute(*bind(entry, parts)).fetchall()
+        rows = self.raw.execute(*bind(entry, parts, **named)).fetchall()
         if money_cols:
             rows = [tuple(money(v) if i in money_cols and v is not None else v for i, v in enumerate(r)) for r in rows]
         return rows
@@ -122,6 +139,26 @@ class LiteReader:
         entry, parts = statements(f, tz)
         rows = [dict(zip(PERIODS_TASK_COLUMNS, r)) for r in self._run(entry[0], parts)]
         return fold(rows, self._run(entry[1], parts), tz, unit)
+
+    def models(self, f: Filters) -> list[dict]:
+        """store.read.usage.models over this database: the sums per model, the p95 latency from the merged
+        histograms and the stored latencies of its bin."""
+        from nexus_tui.store.read_sql import LATENCIES, MODELS_COLUMNS
+
+        (sums, hist_entries), parts = model_statements(f)
+        rows = [dict(zip(MODELS_COLUMNS, r)) for r in self._run(sums, parts)]
+        hists: dict = defaultdict(dict)
+        for raw, entry in hist_entries:
+            merge_hist(hists, raw, self._run(entry, parts))
+
+        def between(value):
+            entry = LATENCIES[f"{int(f.since_ms is not None)}{int(f.until_ms is not None)}{int(value is None)}"]
+
+            def read(lo: int, hi: int) -> list:
+                return [r[0] for r in self._run(entry, (), since=f.since_ms, until=f.until_ms, key=value, lo=lo,
+                                                hi=hi)]
+            return read
+        return usage_by_rows(rows, "model", hists, between)
 
 
 # --- store/read_sql.py, generated from the read side's statements -------------------------------------------------
@@ -143,29 +180,49 @@ def _ranges():
 
 def generate() -> str:
     """The source of store/read_sql.py. ``python -m nexus_tui.store.lite`` rewrites it; tests/test_lite_read.py fails
-    when it is out of date."""
+    when it is out of date.
+
+    Each statement is built by the read side's own code and compiled with marked values in place of the plan's bounds
+    (part i's: MARK + 2i, MARK + 2i + 1) and of the named values, so every parameter is known for what it is (two
+    bounds of a real range may be equal), the rest are constants."""
+    import zlib
+
     from sqlalchemy.dialects import sqlite
 
-    from nexus_tui.store.periods import statements
+    from nexus_tui.store.periods import statements as period_statements
+    from nexus_tui.store.read import plan as read_plan
+    from nexus_tui.store.read import usage
+    from nexus_tui.store.read.plan import T, task_conds, values_statement
     from nexus_tui.store.schema import SCHEMA_VERSION, Money
     from nexus_tui.store.upkeep import COST_MODES
 
     dialect = sqlite.dialect()
+    mark = 9 * 10 ** 15
+    named_marks = {mark - 1: "since", mark - 2: "until", mark - 3: "lo", mark - 4: "hi", "\x00key": "key"}
     texts: dict[str, int] = {}
-    periods: dict[tuple, tuple] = {}
-    task_columns = None
+    columns: dict[str, tuple] = {}
 
-    def compiled(stmt) -> tuple:
+    def compiled(stmt, name: str | None = None) -> tuple:
         c = stmt.compile(dialect=dialect)
+        params = []
+        for k in c.positiontup:
+            v = c.params[k]
+            if isinstance(v, (int, str)) and not isinstance(v, bool) and v in named_marks:
+                params.append([2, named_marks[v]])
+            elif isinstance(v, int) and not isinstance(v, bool) and v >= mark:
+                params.append([1, v - mark])
+            else:
+                params.append([0, v])
         money_cols = []
         for i, col in enumerate(stmt.selected_columns):
             if isinstance(col.type, Money):
                 money_cols.append(i)
             elif col.type.result_processor(dialect, None) is not None:
                 raise AssertionError(f"a result processor the light read does not apply: {col.type!r}")
-        return str(c), [c.params[k] for k in c.positiontup], tuple(money_cols)
-
-    from nexus_tui.store.read import plan as read_plan
+        if name is not None:
+            cols = tuple(col.name for col in stmt.selected_columns)
+            assert columns.setdefault(name, cols) == cols
+        return [texts.setdefault(str(c), len(texts)), params, money_cols]
 
     reps: dict[tuple, tuple] = {}
     for level in ("day", "hour", "quarter"):
@@ -174,9 +231,8 @@ def generate() -> str:
             if any(p[0] == "raw" for p in parts):  # a bound inside a quarter hour (a time, not a date): the store
                 continue
             reps.setdefault((level, shape(parts)), (since, until, parts))
-    # each statement is compiled with the plan's bounds replaced by marked values (slot i: MARK + i), so every
-    # parameter is known as the bound of a part it is (two bounds of a real range may be equal), or a constant
-    mark = 9 * 10 ** 15
+    periods: dict[tuple, tuple] = {}
+    models: dict[tuple, tuple] = {}
     real_plan = read_plan.plan
     try:
         for (level, key), (since, until, parts) in reps.items():
@@ -184,27 +240,38 @@ def generate() -> str:
                       for i, (lv, lo, hi) in enumerate(parts)]
             read_plan.plan = lambda *_a, _m=marked, **_k: list(_m)
             for mode in COST_MODES:
-                entry = []
-                stmts = statements(Filters(since_ms=since, until_ms=until, cost_mode=mode), level)
-                cols = tuple(c.name for c in stmts[0].selected_columns)
-                assert task_columns in (None, cols)
-                task_columns = cols
-                for stmt in stmts:
-                    sql, values, money_cols = compiled(stmt)
-                    params = tuple((True, v - mark) if isinstance(v, int) and v >= mark else (False, v)
-                                   for v in values)
-                    entry.append((texts.setdefault(sql, len(texts)), params, money_cols))
-                periods[(level, key, mode)] = tuple(entry)
+                f = Filters(since_ms=since, until_ms=until, cost_mode=mode)
+                task_stmt, tool_stmt = period_statements(f, level)
+                periods[f"{level} {key} {mode}"] = [compiled(task_stmt, "periods"), compiled(tool_stmt)]
+                if level == "day":
+                    hists = [[raw, compiled(stmt)] for raw, stmt in
+                             read_plan.task_hist_statements(f, [], "model", T.c.model)]
+                    models[f"{key} {mode}"] = [compiled(usage.usage_by_statement(f, "model"), "models"), hists]
     finally:
         read_plan.plan = real_plan
-    out = ['"""Generated by ``python -m nexus_tui.store.lite`` from the read side\'s statements (store/periods.py): do '
-           'not edit.\nThe statements compiled for SQLite (SQL), and per (zone level, plan shape, cost mode) which of '
-           'them the period reports\nrun: (index, parameters as (from the plan\'s bounds?, slot or value), money '
-           'columns), for store/lite_read.py."""', "",
-           f"SCHEMA_VERSION = {SCHEMA_VERSION}", "", f"PERIODS_TASK_COLUMNS = {task_columns!r}", "", "SQL = ("]
-    out += [f"    {t!r}," for t in texts]
-    out += [")", "", "PERIODS = {"]
-    for key, entry in periods.items():
-        out.append(f"    {key!r}: {entry!r},")
-    out += ["}", ""]
+    latencies = {}
+    for since in (True, False):
+        for until in (True, False):
+            for null in (True, False):
+                f = Filters(since_ms=mark - 1 if since else None, until_ms=mark - 2 if until else None)
+                col = usage.DIMENSIONS["model"]
+                cond = col.is_(None) if null else col == "\x00key"
+                latencies[f"{int(since)}{int(until)}{int(null)}"] = compiled(
+                    values_statement(T.c.latency_ms, task_conds(f) + [cond], mark - 3, mark - 4))
+    import orjson
+
+    data = orjson.dumps({"sql": list(texts), "periods": periods, "models": models, "latencies": latencies})
+    out = ['"""Generated by ``python -m nexus_tui.store.lite`` from the read side\'s statements (store/periods.py, '
+           'store/read/usage.py,\nstore/read/plan.py): do not edit. For store/lite_read.py: the statements compiled '
+           'for SQLite (SQL: ``print(SQL[i])``\nshows one), and which of them each read runs, as [index in SQL, '
+           'parameters as [0: a constant, 1: a bound of\nthe plan\'s parts, 2: a named value; which], money columns]: '
+           'PERIODS per "zone level, plan shape, cost mode" (usage\nper bucket and model, tool calls per bucket), '
+           'MODELS per "plan shape, cost mode" (usage per model, [raw rows?, latency\nhistograms] per part), '
+           'LATENCIES per since set?, until set?, model NULL? (a model\'s stored latencies in a bin).\nCompressed JSON: '
+           'as literals, 500 KB of near repeats took 50 ms to compile where no .pyc is written."""', "",
+           "import zlib", "", "import orjson", "", f"SCHEMA_VERSION = {SCHEMA_VERSION}", "",
+           f"PERIODS_TASK_COLUMNS = {columns['periods']!r}", f"MODELS_COLUMNS = {columns['models']!r}", "",
+           f"_DATA = orjson.loads(zlib.decompress({zlib.compress(data, 9)!r}))",
+           'SQL = _DATA["sql"]', 'PERIODS = _DATA["periods"]', 'MODELS = _DATA["models"]',
+           'LATENCIES = _DATA["latencies"]', ""]
     return "\n".join(out)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from datetime import datetime, tzinfo
 
+from nexus_tui.core import sketch
 from nexus_tui.store.upkeep import D_MS, H_MS, Q_MS
 
 MONEY_DECIMALS = 9
@@ -24,6 +25,56 @@ def cache_hit_rate(tokens_in: int, cache_read: int, cache_creation: int) -> floa
     """Share of total input served from cache: cache_read / (tokens_in + cache_read + cache_creation)."""
     total = tokens_in + cache_read + cache_creation
     return cache_read / total if total else None
+
+
+def int_fix(d: dict) -> dict:
+    for k in ("tasks", "tokens_in", "tokens_out", "cache_creation_tokens", "cache_read_tokens", "unpriced_tasks",
+              "rated_helpful", "rated_not_helpful"):
+        if k in d and d[k] is not None:
+            d[k] = int(d[k])
+    return d
+
+
+def usage_dict(r) -> dict:
+    """A row of the usage sums (a SQLAlchemy row or a mapping) with cost, total tokens, cache hit rate and average
+    latency as the reports show them."""
+    d = dict(r._mapping) if hasattr(r, "_mapping") else dict(r)
+    d["cost_usd"] = float(d["cost_usd"]) if d["cost_usd"] is not None else (0.0 if d["tasks"] else 0.0)
+    d["cloud_cost_equivalent"] = float(d["cloud_cost_equivalent"] or 0.0)
+    d["total_tokens"] = d["tokens_in"] + d["tokens_out"] + d["cache_creation_tokens"] + d["cache_read_tokens"]
+    d["cache_hit_rate"] = cache_hit_rate(d["tokens_in"], d["cache_read_tokens"], d["cache_creation_tokens"])
+    d["avg_latency_ms"] = round(float(d["avg_latency_ms"]), 1) if d["avg_latency_ms"] is not None else None
+    return d
+
+
+def merge_hist(out: dict, raw: bool, rows) -> None:
+    """Add the rows of one of plan.task_hist_statements to the histograms ``out`` ({key: hist})."""
+    if raw:
+        for k, lat in rows:
+            hb = sketch.bin_of(lat)
+            out[k][hb] = out[k].get(hb, 0) + 1
+    else:
+        for k, text in rows:
+            sketch.add_text(out[k], text)
+
+
+def usage_by_rows(rows, dimension: str, hists: dict | None, between) -> list[dict]:
+    """read.usage.usage_by's rows from the grouped sums ``rows`` (mappings; the group under ``key``), the merged
+    latency histograms and ``between(value)``: a reader of the stored latencies of the tasks of that value."""
+    out = []
+    total_cost = 0.0
+    for r in rows:
+        d = int_fix(usage_dict(r))
+        d[dimension] = d.pop("key")
+        total_cost += d["cost_usd"]
+        if hists is not None:
+            d["p95_latency_ms"] = sketch.exact_percentiles(hists.get(d[dimension], {}), (95,),
+                                                           between(d[dimension]))[95]
+        out.append(d)
+    for d in out:
+        d["cost_share"] = d["cost_usd"] / total_cost if total_cost else None
+    out.sort(key=lambda d: (-d["cost_usd"], -d["tasks"]))
+    return out
 
 
 def plan(since_ms: int | None, until_ms: int | None, coarsest: str = "day") -> list[tuple[str, int | None, int | None]]:

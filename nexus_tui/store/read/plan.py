@@ -13,7 +13,6 @@ whose values ``values_between`` then reads exactly.
 from __future__ import annotations
 
 from collections import defaultdict
-from datetime import datetime, tzinfo
 
 from sqlalchemy import and_, case, exists, func, null, or_, select, true, union_all
 
@@ -33,7 +32,15 @@ from nexus_tui.store.rules import (
     tool_error_type,
     tool_measure,
 )
-from nexus_tui.store.spans import cache_hit_rate, plan, utc_offset_ms, zone_level  # noqa: F401 (the read side's names)
+from nexus_tui.store.spans import (  # noqa: F401 (the read side's names; pure: the light read uses them too)
+    cache_hit_rate,
+    int_fix,
+    merge_hist,
+    plan,
+    usage_dict,
+    utc_offset_ms,
+    zone_level,
+)
 from nexus_tui.store.schema import (
     ErrorEvent,
     Session,
@@ -116,14 +123,6 @@ def usage_cols_u(u) -> list:
             func.coalesce(func.sum(u.c.rated_not_helpful), 0).label("rated_not_helpful")]
 
 
-def int_fix(d: dict) -> dict:
-    for k in ("tasks", "tokens_in", "tokens_out", "cache_creation_tokens", "cache_read_tokens", "unpriced_tasks",
-              "rated_helpful", "rated_not_helpful"):
-        if k in d and d[k] is not None:
-            d[k] = int(d[k])
-    return d
-
-
 def task_conds(f: Filters) -> list:
     """WHERE conditions on tasks for the filters (time on the task's own time)."""
     c = []
@@ -185,11 +184,15 @@ def active_session_count(conn, f: Filters) -> int:
                             .where(and_(true(), *session_conds(f), active_session_cond(f)))).scalar() or 0)
 
 
+def values_statement(col, conds: list, lo: int, hi: int):
+    """The stored values of ``col`` in [lo, hi] under ``conds`` (an indexed range read)."""
+    return select(col).where(and_(*conds, col >= lo, col <= hi))
+
+
 def values_between(conn, col, conds: list):
-    """A reader of the stored values of ``col`` in [lo, hi] under ``conds`` (an indexed range read), for
-    core.sketch.exact_percentiles."""
+    """A reader of the stored values of ``col`` in [lo, hi] under ``conds``, for core.sketch.exact_percentiles."""
     def read(lo: int, hi: int) -> list:
-        return [r[0] for r in conn.execute(select(col).where(and_(*conds, col >= lo, col <= hi)))]
+        return [r[0] for r in conn.execute(values_statement(col, conds, lo, hi))]
     return read
 
 
@@ -206,16 +209,6 @@ def usage_cols(cost_mode: str = "auto"):
             func.avg(T.c.latency_ms).label("avg_latency_ms"),
             func.coalesce(func.sum(case((T.c.quality_rating == 1, 1), else_=0)), 0).label("rated_helpful"),
             func.coalesce(func.sum(case((T.c.quality_rating == 0, 1), else_=0)), 0).label("rated_not_helpful")]
-
-
-def usage_dict(r) -> dict:
-    d = dict(r._mapping)
-    d["cost_usd"] = float(d["cost_usd"]) if d["cost_usd"] is not None else (0.0 if d["tasks"] else 0.0)
-    d["cloud_cost_equivalent"] = float(d["cloud_cost_equivalent"] or 0.0)
-    d["total_tokens"] = d["tokens_in"] + d["tokens_out"] + d["cache_creation_tokens"] + d["cache_read_tokens"]
-    d["cache_hit_rate"] = cache_hit_rate(d["tokens_in"], d["cache_read_tokens"], d["cache_creation_tokens"])
-    d["avg_latency_ms"] = round(float(d["avg_latency_ms"]), 1) if d["avg_latency_ms"] is not None else None
-    return d
 
 
 # ---------------------------------------------------------------- row sources: rollups and raw rows
@@ -343,10 +336,10 @@ def raw_tool_rows(conds: list):
                   ).where(and_(true(), *conds))
 
 
-def task_hists(conn, f: Filters, session_conds: list, key: str, key_raw) -> dict:
-    """Merged latency histograms of the tasks under the filters, per value of the dimension ``key`` (``key_raw``:
-    the same on tasks): {value: hist}."""
-    out: dict = defaultdict(dict)
+def task_hist_statements(f: Filters, session_conds: list, key: str, key_raw) -> list[tuple[bool, object]]:
+    """The statements of ``task_hists``, one per part of the range's plan: (raw rows?, statement); a raw part's rows
+    are (key, latency), a rollup part's (key, histogram text) (``spans.merge_hist``)."""
+    out = []
     for level, lo, hi in plan(f.since_ms, f.until_ms, _coarsest(None, session_conds)):
         if level == "raw":
             conds = [T.c.latency_ms.isnot(None), *_bounds(T.c.ts_ms, lo, hi)]
@@ -355,9 +348,7 @@ def task_hists(conn, f: Filters, session_conds: list, key: str, key_raw) -> dict
             if f.source:
                 conds.append(T.c.source == f.source)
             conds += [c(T.c.session_id) for c in session_conds]
-            for k, lat in conn.execute(select(key_raw, T.c.latency_ms).where(and_(*conds))):
-                hb = sketch.bin_of(lat)
-                out[k][hb] = out[k].get(hb, 0) + 1
+            out.append((True, select(key_raw, T.c.latency_ms).where(and_(*conds))))
             continue
         tbl = _TASK_TABLES[level]
         conds = [tbl.c.lat_hist.isnot(None), *_bounds(tbl.c.bucket_ms, lo, hi)]
@@ -366,8 +357,16 @@ def task_hists(conn, f: Filters, session_conds: list, key: str, key_raw) -> dict
         if f.source:
             conds.append(tbl.c.source == f.source)
         conds += [c(tbl.c.session_id) for c in session_conds]
-        for k, text in conn.execute(select(tbl.c[key], tbl.c.lat_hist).where(and_(*conds))):
-            sketch.add_text(out[k], text)
+        out.append((False, select(tbl.c[key], tbl.c.lat_hist).where(and_(*conds))))
+    return out
+
+
+def task_hists(conn, f: Filters, session_conds: list, key: str, key_raw) -> dict:
+    """Merged latency histograms of the tasks under the filters, per value of the dimension ``key`` (``key_raw``:
+    the same on tasks): {value: hist}."""
+    out: dict = defaultdict(dict)
+    for raw, stmt in task_hist_statements(f, session_conds, key, key_raw):
+        merge_hist(out, raw, conn.execute(stmt))
     return out
 
 

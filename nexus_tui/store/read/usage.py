@@ -8,7 +8,6 @@ from datetime import datetime, tzinfo
 
 from sqlalchemy import Engine, and_, case, func, literal, select, true
 
-from nexus_tui.core import sketch
 from nexus_tui.core.events import iso_from_ms
 from nexus_tui.core.filters import Filters
 from nexus_tui.core.scoring import bucket_offset, bucket_span, downsample, downsample_starts
@@ -40,6 +39,7 @@ from nexus_tui.store.read.plan import (
 from nexus_tui.store.read.tools import tools_report
 from nexus_tui.store.rules import agent_expr
 from nexus_tui.store.schema import money
+from nexus_tui.store.spans import usage_by_rows
 
 
 def summary(engine: Engine, f: Filters, top: int = 5) -> dict:
@@ -84,31 +84,25 @@ DIMENSIONS = {
 }
 
 
+def usage_by_statement(f: Filters, dimension: str):
+    """The grouped sums of ``usage_by`` (the group under ``key``)."""
+    u_src = task_source(f, session_filter(f))
+    ucol = u_src.c[dimension]
+    return select(ucol.label("key"), *usage_cols_u(u_src)).group_by(ucol)
+
+
 def usage_by(engine: Engine, f: Filters, dimension: str, percentiles: bool = True) -> list[dict]:
     """Tasks, tokens by type, cost, share of cost, average and p95 latency, cache hit rate per value of a dimension."""
     col = DIMENSIONS[dimension]
     tc = task_conds(f)
     sf = session_filter(f)
-    u_src = task_source(f, sf)
-    ucol = u_src.c[dimension]
     with engine.connect() as conn:
-        rows = conn.execute(select(ucol.label("key"), *usage_cols_u(u_src)).group_by(ucol)).all()
+        rows = conn.execute(usage_by_statement(f, dimension)).all()
         hists = task_hists(conn, f, sf, dimension, col) if percentiles else None
-        out = []
-        total_cost = 0.0
-        for r in rows:
-            d = int_fix(usage_dict(r))
-            d[dimension] = d.pop("key")
-            total_cost += d["cost_usd"]
-            if percentiles:
-                cond = [col.is_(None)] if d[dimension] is None else [col == d[dimension]]
-                d["p95_latency_ms"] = sketch.exact_percentiles(
-                    hists.get(d[dimension], {}), (95,), values_between(conn, T.c.latency_ms, tc + cond))[95]
-            out.append(d)
-    for d in out:
-        d["cost_share"] = d["cost_usd"] / total_cost if total_cost else None
-    out.sort(key=lambda d: (-d["cost_usd"], -d["tasks"]))
-    return out
+
+        def between(value):
+            return values_between(conn, T.c.latency_ms, tc + [col.is_(None) if value is None else col == value])
+        return usage_by_rows(rows, dimension, hists, between)
 
 
 def models(engine: Engine, f: Filters) -> list[dict]:
