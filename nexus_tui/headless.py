@@ -116,9 +116,12 @@ def _session_row(r: dict) -> dict:
 
 
 def summary_doc(engine, f: Filters) -> dict:
-    from nexus_tui.store.read import usage as RU
+    if getattr(engine, "lite", False):  # store/lite_read.py
+        s = engine.summary(f)
+    else:
+        from nexus_tui.store.read import usage as RU
 
-    s = RU.summary(engine, f)
+        s = RU.summary(engine, f)
     s["period"] = _pick(s["period"], PERIOD_FIELDS)
     s["top_models"] = [_pick(m, MODEL_FIELDS) for m in _models_rows(engine, f)[:len(s["top_models"])]]
     s["top_tools"] = [_pick(t, TOOL_FIELDS) for t in s["top_tools"]]
@@ -206,6 +209,8 @@ def rows_of(report: str, engine, f: Filters, tz) -> tuple[list[dict], list[str]]
     """The rows of a list report as the JSON/CSV show them, and their fields in order."""
     if report == "models":
         return [_pick(r, MODEL_FIELDS) for r in _models_rows(engine, f)], MODEL_FIELDS
+    if report == "tools" and getattr(engine, "lite", False):  # store/lite_read.py
+        return [_pick(r, TOOL_FIELDS) for r in engine.tools_report(f)], TOOL_FIELDS
     from nexus_tui.store.read import sessions as RS
     from nexus_tui.store.read import tools as RT
     from nexus_tui.store.read import usage as RU
@@ -448,7 +453,7 @@ def run_headless(settings: Settings, report: str, *, since=None, until=None, pro
 
 
 # the reports store/lite_read.py can read (the others, and any read it does not hold, take the store's path)
-LITE_REPORTS = ("daily", "weekly", "monthly", "models")
+LITE_REPORTS = ("daily", "weekly", "monthly", "models", "tools", "summary")
 
 
 def _run_lite(settings: Settings, report: str, f: Filters, zone, fmt: str, collect: bool, sources, breakdown: bool,

@@ -1,4 +1,4 @@
-"""The light read (store/lite_read.py, generated store/read_sql.py): the period reports through ``sqlite3`` with the
+"""The light read (store/lite_read.py, generated store/read_sql.py): the common reports through ``sqlite3`` with the
 store's own compiled statements, without SQLAlchemy, print exactly what the store's path prints; anything it does
 not hold falls back to the store's path."""
 
@@ -110,10 +110,10 @@ def _render_both(db: Path, report: str, since, until, tz_name: str, fmt: str, br
 
 
 @pytest.mark.parametrize("tree", ["real", "bench"])
-def test_period_reports_equal_the_store_paths_byte_for_byte(tree, request):
+def test_reports_equal_the_store_paths_byte_for_byte(tree, request):
     """daily, weekly, monthly in every format, with and without --breakdown, both orders, open and closed ranges,
-    in zones of every rollup level (UTC days, whole hours, :30 and :45 quarter hours), every cost mode; models
-    likewise."""
+    in zones of every rollup level (UTC days, whole hours, :30 and :45 quarter hours), every cost mode; models,
+    tools and summary likewise."""
     _tmp, db = request.getfixturevalue(tree)
     checked = 0
     for report in ("daily", "weekly", "monthly"):
@@ -126,14 +126,21 @@ def test_period_reports_equal_the_store_paths_byte_for_byte(tree, request):
                         assert lite == store, (report, fmt, tz_name, since, until, breakdown, order, mode)
                         checked += 1
     assert checked == 3 * 3 * len(ZONES) * 5 * 3
-    for fmt in ("json", "csv", "text"):  # models: the sums, shares and p95 latencies of every cost mode
-        for tz_name in ("UTC", "Asia/Kolkata"):
-            for since, until in _ranges(db):
-                for mode in ("auto", "calculate", "display"):
-                    store, lite = _render_both(db, "models", since, until, tz_name, fmt, False, "asc", mode)
-                    assert lite == store, ("models", fmt, tz_name, since, until, mode)
+    # models (sums, shares, p95 latencies), tools (percentiles, waits) and summary (all of it, sessions, API errors)
+    for report in ("models", "tools", "summary"):
+        for fmt in ("json", "csv", "text"):
+            for tz_name in ("UTC", "Asia/Kolkata"):
+                for since, until in _ranges(db):
+                    for mode in ("auto", "calculate", "display"):
+                        store, lite = _render_both(db, report, since, until, tz_name, fmt, False, "asc", mode)
+                        assert lite == store, (report, fmt, tz_name, since, until, mode)
     rows = json.loads(_render_both(db, "models", None, None, "UTC", "json", False, "asc")[1])["models"]
     assert len(rows) >= 2 and any(r["p95_latency_ms"] for r in rows)
+    rows = json.loads(_render_both(db, "tools", None, None, "UTC", "json", False, "asc")[1])["tools"]
+    assert len(rows) >= 2 and any(r["p95_ms"] for r in rows)
+    doc = json.loads(_render_both(db, "summary", None, None, "UTC", "json", False, "asc")[1])
+    with sqlite3.connect(db) as c:
+        assert doc["sessions"] == c.execute("SELECT count(DISTINCT session_id) FROM tasks").fetchone()[0] > 0
     # the reports hold numbers: both machines' tasks summed (twice the one-machine figures)
     store, _lite = _render_both(db, "daily", None, None, "UTC", "json", False, "asc")
     totals = json.loads(store)["totals"]
@@ -171,10 +178,9 @@ def test_the_models_statements_are_the_store_paths(real):
     from sqlalchemy.dialects import sqlite
 
     from nexus_tui.core.filters import Filters
-    from nexus_tui.store.lite_read import bind, model_statements
+    from nexus_tui.store.lite_read import bind, model_statements, named
     from nexus_tui.store.read import plan as RP
     from nexus_tui.store.read import usage as RU
-    from nexus_tui.store.read_sql import LATENCIES
 
     def compiled(stmt):
         c = stmt.compile(dialect=sqlite.dialect())
@@ -194,11 +200,52 @@ def test_the_models_statements_are_the_store_paths(real):
         model = rng.choice([None, "claude-opus-4-6"])
         lo = rng.randrange(0, 10 ** 6)
         hi = lo + rng.randrange(0, 10 ** 5)
-        entry = LATENCIES[f"{int(since is not None)}{int(until is not None)}{int(model is None)}"]
+        entry = named(f, "task_latencies", model is None)
         col = RU.DIMENSIONS["model"]
         want = RP.values_statement(RP.T.c.latency_ms, RP.task_conds(f) + [col.is_(None) if model is None
                                                                              else col == model], lo, hi)
         assert bind(entry, (), since=since, until=until, key=model, lo=lo, hi=hi) == compiled(want)
+
+
+def test_the_summary_and_tools_statements_are_the_store_paths(real):
+    """The summary's and the tools report's reads: the SQL and parameters of the store's path."""
+    from sqlalchemy.dialects import sqlite
+
+    from nexus_tui.core.filters import Filters
+    from nexus_tui.store.lite_read import bind, day_plan, named
+    from nexus_tui.store.read import plan as RP
+    from nexus_tui.store.read import tools as RT
+    from nexus_tui.store.read import usage as RU
+    from nexus_tui.store.read_sql import SUMMARY, TOOLS
+
+    def compiled(stmt):
+        c = stmt.compile(dialect=sqlite.dialect())
+        return str(c), tuple(c.params[k] for k in c.positiontup)
+
+    rng = random.Random(19)
+    q = 900_000
+    base = int(datetime(2026, 2, 1, tzinfo=UTC).timestamp() * 1000)
+    for _ in range(200):
+        since = rng.choice([None, base + rng.randrange(0, 2000) * q])
+        until = rng.choice([None, (since or base) + rng.randrange(1, 4000) * q])
+        f = Filters(since_ms=since, until_ms=until, cost_mode=rng.choice(("auto", "calculate", "display")))
+        key, parts = day_plan(f)
+        ends = {"since": since, "until": until}
+        store = RU.summary_statements(f)
+        for k, e in SUMMARY[f"{key} {f.cost_mode}"].items():
+            assert bind(e, parts) == compiled(store[k])
+        for k in ("sessions", "api_errors"):
+            assert bind(named(f, k), (), **ends) == compiled(store[k])
+        assert bind(TOOLS[key]["rows"], parts) == compiled(RT.tools_report_statement(f))
+        want = RP.tool_hist_statements(f, [], ["tool_name", "mcp_server"], [RP.TC.c.tool_name, RP.TC.c.mcp_server])
+        assert [(raw, bind(e, parts)) for raw, e in TOOLS[key]["hists"]] == [(raw, compiled(s)) for raw, s in want]
+        assert bind(named(f, "waits"), (), **ends) == compiled(RT.waits_statement(RP.tool_conds(f)))
+        server = rng.choice([None, "github"])
+        lo = rng.randrange(0, 10 ** 6)
+        hi = lo + rng.randrange(0, 10 ** 5)
+        conds = RT.tool_latency_conds(RP.tool_conds(f), "Bash", server)
+        assert bind(named(f, "tool_latencies", server is None), (), **ends, key="Bash", server=server, lo=lo,
+                    hi=hi) == compiled(RP.values_statement(RP.TC.c.latency_ms, conds, lo, hi))
 
 
 def test_the_generated_statements_are_up_to_date():
@@ -209,7 +256,8 @@ def test_the_generated_statements_are_up_to_date():
     def content(src: str) -> tuple:
         ns: dict = {}
         exec(compile(src, "read_sql", "exec"), ns)
-        names = ("SCHEMA_VERSION", "PERIODS_TASK_COLUMNS", "MODELS_COLUMNS", "SQL", "PERIODS", "MODELS", "LATENCIES")
+        names = ("SCHEMA_VERSION", "PERIODS_TASK_COLUMNS", "MODELS_COLUMNS", "SUMMARY_USAGE_COLUMNS", "SQL", "PERIODS",
+                 "MODELS", "SUMMARY", "TOOLS", "NAMED")
         return [ln for ln in src.splitlines() if not ln.startswith("_DATA = ")], {k: ns[k] for k in names}
 
     assert content((REPO / "nexus_tui" / "store" / "read_sql.py").read_text()) == content(lite_read.generate()), \
@@ -222,6 +270,8 @@ def test_the_generated_statements_are_up_to_date():
     ("monthly", "--format", "csv", "--order", "desc", "--since", "2026-02-11", "--tz", "Europe/Berlin"),
     ("models", "--format", "text", "--until", "2026-02-11"),
     ("models", "--format", "json", "--cost-mode", "display"),
+    ("summary", "--format", "text", "--tz", "Asia/Kathmandu", "--since", "2026-02-12"),
+    ("tools", "--format", "csv"),
 ])
 def test_the_cli_reads_without_sqlalchemy(real, args):
     tmp, _db = real

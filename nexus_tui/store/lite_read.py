@@ -22,7 +22,17 @@ from urllib.parse import quote
 
 from nexus_tui.core.filters import Filters
 from nexus_tui.store.period_rows import fold
-from nexus_tui.store.spans import merge_hist, money, plan, usage_by_rows, zone_level
+from nexus_tui.store.spans import (
+    merge_hist,
+    merge_tool_hist,
+    money,
+    plan,
+    summary_from,
+    tool_waits_from,
+    tools_rows,
+    usage_by_rows,
+    zone_level,
+)
 
 _CHECK_SQL = "SELECT (SELECT max(version) FROM schema_version), (SELECT count(*) FROM (SELECT 1 FROM rollup_dirty " \
              "LIMIT 1))"
@@ -57,17 +67,31 @@ def statements(f: Filters, tz: tzinfo) -> tuple[tuple, list]:
     return entry, parts
 
 
+def day_plan(f: Filters) -> tuple[str, list]:
+    """The key and the parts of the plan of the reads not split by a zone (models, tools, summary)."""
+    if not covered(f):
+        raise Unsupported("filters")
+    parts = plan(f.since_ms, f.until_ms, "day")
+    return shape(parts), parts
+
+
 def model_statements(f: Filters) -> tuple[tuple, list]:
     """(the compiled entries of the models report's sums and histograms, the plan's parts) for ``f``."""
     from nexus_tui.store.read_sql import MODELS
 
-    if not covered(f):
-        raise Unsupported("filters")
-    parts = plan(f.since_ms, f.until_ms, "day")
-    entry = MODELS.get(f"{shape(parts)} {f.cost_mode}")
+    key, parts = day_plan(f)
+    entry = MODELS.get(f"{key} {f.cost_mode}")
     if entry is None:
         raise Unsupported("range")
     return entry, parts
+
+
+def named(f: Filters, name: str, *flags: bool):
+    """The compiled entry of a read whose parameters are named values (the range's ends, ...)."""
+    from nexus_tui.store.read_sql import NAMED
+
+    code = "".join(str(int(x)) for x in (f.since_ms is not None, f.until_ms is not None, *flags))
+    return NAMED[f"{name} {code}"]
 
 
 def bind(entry, parts, **named) -> tuple[str, tuple]:
@@ -143,7 +167,7 @@ class LiteReader:
     def models(self, f: Filters) -> list[dict]:
         """store.read.usage.models over this database: the sums per model, the p95 latency from the merged
         histograms and the stored latencies of its bin."""
-        from nexus_tui.store.read_sql import LATENCIES, MODELS_COLUMNS
+        from nexus_tui.store.read_sql import MODELS_COLUMNS
 
         (sums, hist_entries), parts = model_statements(f)
         rows = [dict(zip(MODELS_COLUMNS, r)) for r in self._run(sums, parts)]
@@ -152,13 +176,51 @@ class LiteReader:
             merge_hist(hists, raw, self._run(entry, parts))
 
         def between(value):
-            entry = LATENCIES[f"{int(f.since_ms is not None)}{int(f.until_ms is not None)}{int(value is None)}"]
+            entry = named(f, "task_latencies", value is None)
 
             def read(lo: int, hi: int) -> list:
                 return [r[0] for r in self._run(entry, (), since=f.since_ms, until=f.until_ms, key=value, lo=lo,
                                                 hi=hi)]
             return read
         return usage_by_rows(rows, "model", hists, between)
+
+    def tools_report(self, f: Filters) -> list[dict]:
+        """store.read.tools.tools_report over this database."""
+        from nexus_tui.store.read_sql import TOOLS
+
+        key, parts = day_plan(f)
+        entry = TOOLS.get(key)
+        if entry is None:
+            raise Unsupported("range")
+        rows = self._run(entry["rows"], parts)
+        hists: dict = defaultdict(dict)
+        for raw, e in entry["hists"]:
+            merge_tool_hist(hists, raw, self._run(e, parts))
+        waits = tool_waits_from(self._run(named(f, "waits"), (), since=f.since_ms, until=f.until_ms))
+
+        def between(name, server):
+            e = named(f, "tool_latencies", server is None)
+
+            def read(lo: int, hi: int) -> list:
+                return [r[0] for r in self._run(e, (), since=f.since_ms, until=f.until_ms, key=name, server=server,
+                                                lo=lo, hi=hi)]
+            return read
+        return tools_rows(rows, hists, waits, between)
+
+    def summary(self, f: Filters, top: int = 5) -> dict:
+        """store.read.usage.summary over this database."""
+        from nexus_tui.store.read_sql import SUMMARY, SUMMARY_USAGE_COLUMNS
+
+        key, parts = day_plan(f)
+        entry = SUMMARY.get(f"{key} {f.cost_mode}")
+        if entry is None:
+            raise Unsupported("range")
+        one = {k: self._run(e, parts)[0] for k, e in entry.items()}
+        ends = {"since": f.since_ms, "until": f.until_ms}
+        sessions = self._run(named(f, "sessions"), (), **ends)[0][0]
+        api_errors = self._run(named(f, "api_errors"), (), **ends)[0][0]
+        return summary_from(f, dict(zip(SUMMARY_USAGE_COLUMNS, one["usage"])), one["span"], int(sessions or 0),
+                            one["tools"], api_errors, self.models(f)[:top], self.tools_report(f)[:top])
 
 
 # --- store/read_sql.py, generated from the read side's statements -------------------------------------------------
@@ -191,18 +253,19 @@ def generate() -> str:
 
     from nexus_tui.store.periods import statements as period_statements
     from nexus_tui.store.read import plan as read_plan
-    from nexus_tui.store.read import usage
-    from nexus_tui.store.read.plan import T, task_conds, values_statement
+    from nexus_tui.store.read import tools, usage
+    from nexus_tui.store.read.plan import TC, T, task_conds, tool_conds, values_statement
     from nexus_tui.store.schema import SCHEMA_VERSION, Money
     from nexus_tui.store.upkeep import COST_MODES
 
     dialect = sqlite.dialect()
     mark = 9 * 10 ** 15
-    named_marks = {mark - 1: "since", mark - 2: "until", mark - 3: "lo", mark - 4: "hi", "\x00key": "key"}
+    named_marks = {mark - 1: "since", mark - 2: "until", mark - 3: "lo", mark - 4: "hi", "\x00key": "key",
+                   "\x00server": "server"}
     texts: dict[str, int] = {}
     columns: dict[str, tuple] = {}
 
-    def compiled(stmt, name: str | None = None) -> tuple:
+    def compiled(stmt, name: str | None = None) -> list:
         c = stmt.compile(dialect=dialect)
         params = []
         for k in c.positiontup:
@@ -224,15 +287,21 @@ def generate() -> str:
             assert columns.setdefault(name, cols) == cols
         return [texts.setdefault(str(c), len(texts)), params, money_cols]
 
+    def ends(since: bool, until: bool) -> dict:
+        """The range's ends as named marks (a statement reading them directly names them)."""
+        return {"since_ms": mark - 1 if since else None, "until_ms": mark - 2 if until else None}
+
     reps: dict[tuple, tuple] = {}
     for level in ("day", "hour", "quarter"):
         for since, until in _ranges():
             parts = plan(since, until, level)
             if any(p[0] == "raw" for p in parts):  # a bound inside a quarter hour (a time, not a date): the store
                 continue
-            reps.setdefault((level, shape(parts)), (since, until, parts))
-    periods: dict[tuple, tuple] = {}
-    models: dict[tuple, tuple] = {}
+            reps.setdefault((level, shape(parts)), (since is not None, until is not None, parts))
+    periods: dict[str, list] = {}
+    models: dict[str, list] = {}
+    summary: dict[str, dict] = {}
+    tool_reads: dict[str, dict] = {}
     real_plan = read_plan.plan
     try:
         for (level, key), (since, until, parts) in reps.items():
@@ -240,38 +309,57 @@ def generate() -> str:
                       for i, (lv, lo, hi) in enumerate(parts)]
             read_plan.plan = lambda *_a, _m=marked, **_k: list(_m)
             for mode in COST_MODES:
-                f = Filters(since_ms=since, until_ms=until, cost_mode=mode)
+                f = Filters(**ends(since, until), cost_mode=mode)
                 task_stmt, tool_stmt = period_statements(f, level)
                 periods[f"{level} {key} {mode}"] = [compiled(task_stmt, "periods"), compiled(tool_stmt)]
-                if level == "day":
-                    hists = [[raw, compiled(stmt)] for raw, stmt in
-                             read_plan.task_hist_statements(f, [], "model", T.c.model)]
-                    models[f"{key} {mode}"] = [compiled(usage.usage_by_statement(f, "model"), "models"), hists]
+                if level != "day":
+                    continue
+                hists = [[raw, compiled(stmt)] for raw, stmt in
+                         read_plan.task_hist_statements(f, [], "model", T.c.model)]
+                models[f"{key} {mode}"] = [compiled(usage.usage_by_statement(f, "model"), "models"), hists]
+                st = usage.summary_statements(f)
+                summary[f"{key} {mode}"] = {"usage": compiled(st["usage"], "summary"), "span": compiled(st["span"]),
+                                            "tools": compiled(st["tools"])}
+            if level == "day":
+                f = Filters(**ends(since, until))
+                tool_reads[key] = {"rows": compiled(tools.tools_report_statement(f)), "hists": [
+                    [raw, compiled(stmt)] for raw, stmt in read_plan.tool_hist_statements(
+                        f, [], ["tool_name", "mcp_server"], [TC.c.tool_name, TC.c.mcp_server])]}
     finally:
         read_plan.plan = real_plan
-    latencies = {}
+    named_reads = {}
     for since in (True, False):
         for until in (True, False):
+            f = Filters(**ends(since, until))
+            code = f"{int(since)}{int(until)}"
+            st = usage.summary_statements(f)
+            named_reads[f"sessions {code}"] = compiled(st["sessions"])
+            named_reads[f"api_errors {code}"] = compiled(st["api_errors"])
+            named_reads[f"waits {code}"] = compiled(tools.waits_statement(tool_conds(f)))
             for null in (True, False):
-                f = Filters(since_ms=mark - 1 if since else None, until_ms=mark - 2 if until else None)
                 col = usage.DIMENSIONS["model"]
                 cond = col.is_(None) if null else col == "\x00key"
-                latencies[f"{int(since)}{int(until)}{int(null)}"] = compiled(
+                named_reads[f"task_latencies {code}{int(null)}"] = compiled(
                     values_statement(T.c.latency_ms, task_conds(f) + [cond], mark - 3, mark - 4))
+                conds = tools.tool_latency_conds(tool_conds(f), "\x00key", None if null else "\x00server")
+                named_reads[f"tool_latencies {code}{int(null)}"] = compiled(
+                    values_statement(TC.c.latency_ms, conds, mark - 3, mark - 4))
     import orjson
 
-    data = orjson.dumps({"sql": list(texts), "periods": periods, "models": models, "latencies": latencies})
+    data = orjson.dumps({"sql": list(texts), "periods": periods, "models": models, "summary": summary,
+                         "tools": tool_reads, "named": named_reads})
     out = ['"""Generated by ``python -m nexus_tui.store.lite`` from the read side\'s statements (store/periods.py, '
-           'store/read/usage.py,\nstore/read/plan.py): do not edit. For store/lite_read.py: the statements compiled '
+           'store/read/usage.py,\ntools.py, plan.py): do not edit. For store/lite_read.py: the statements compiled '
            'for SQLite (SQL: ``print(SQL[i])``\nshows one), and which of them each read runs, as [index in SQL, '
            'parameters as [0: a constant, 1: a bound of\nthe plan\'s parts, 2: a named value; which], money columns]: '
-           'PERIODS per "zone level, plan shape, cost mode" (usage\nper bucket and model, tool calls per bucket), '
-           'MODELS per "plan shape, cost mode" (usage per model, [raw rows?, latency\nhistograms] per part), '
-           'LATENCIES per since set?, until set?, model NULL? (a model\'s stored latencies in a bin).\nCompressed JSON: '
-           'as literals, 500 KB of near repeats took 50 ms to compile where no .pyc is written."""', "",
-           "import zlib", "", "import orjson", "", f"SCHEMA_VERSION = {SCHEMA_VERSION}", "",
-           f"PERIODS_TASK_COLUMNS = {columns['periods']!r}", f"MODELS_COLUMNS = {columns['models']!r}", "",
+           'PERIODS per "zone level, plan shape, cost mode"\n(usage per bucket and model, tool calls per bucket); '
+           'MODELS per "plan shape, cost mode" (usage per model,\n[raw rows?, latency histograms] per part); SUMMARY '
+           'per "plan shape, cost mode"; TOOLS per plan shape; NAMED per\n"read since-set? until-set? [NULL key?]". '
+           'Compressed JSON: as literals, 500 KB of near repeats took 50 ms to\ncompile where no .pyc is written."""',
+           "", "import zlib", "", "import orjson", "", f"SCHEMA_VERSION = {SCHEMA_VERSION}", "",
+           f"PERIODS_TASK_COLUMNS = {columns['periods']!r}", f"MODELS_COLUMNS = {columns['models']!r}",
+           f"SUMMARY_USAGE_COLUMNS = {columns['summary']!r}", "",
            f"_DATA = orjson.loads(zlib.decompress({zlib.compress(data, 9)!r}))",
            'SQL = _DATA["sql"]', 'PERIODS = _DATA["periods"]', 'MODELS = _DATA["models"]',
-           'LATENCIES = _DATA["latencies"]', ""]
+           'SUMMARY = _DATA["summary"]', 'TOOLS = _DATA["tools"]', 'NAMED = _DATA["named"]', ""]
     return "\n".join(out)

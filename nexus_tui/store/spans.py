@@ -58,6 +58,79 @@ def merge_hist(out: dict, raw: bool, rows) -> None:
             sketch.add_text(out[k], text)
 
 
+def merge_tool_hist(out: dict, raw: bool, rows) -> None:
+    """Add the rows of one of plan.tool_hist_statements to the histograms ``out`` ({key tuple: hist})."""
+    for row in rows:
+        if raw:
+            hb = sketch.bin_of(row[-1])
+            k = tuple(row[:-1])
+            out[k][hb] = out[k].get(hb, 0) + 1
+        else:
+            sketch.add_text(out[tuple(row[:-1])], row[-1])
+
+
+NO_WAITS = {"waits": 0, "wait_total_ms": 0, "wait_p50_ms": None, "wait_p95_ms": None}
+
+
+def tool_waits_from(rows) -> dict:
+    """Per (tool, server): the calls that waited for the user, their total wait and its p50/p95 (nearest rank), from
+    the (tool, server, wait) rows in the order of the waits. The latency columns of the report are execution time;
+    these are the waits kept apart (docs/metrics.md)."""
+    by: dict = {}
+    for name, server, w in rows:
+        by.setdefault((name, server), []).append(int(w))
+    out = {}
+    for key, vals in by.items():
+        p = {q: vals[max(0, -(-q * len(vals) // 100) - 1)] for q in (50, 95)}  # ceil(q% of n)-th smallest
+        out[key] = {"waits": len(vals), "wait_total_ms": sum(vals), "wait_p50_ms": p[50], "wait_p95_ms": p[95]}
+    return out
+
+
+def tools_rows(rows, hists: dict | None, waits: dict, between) -> list[dict]:
+    """read.tools.tools_report's rows from the (tool, server, calls, failures, pending, avg, max) sums, the merged
+    histograms, the waits and ``between(tool, server)``: a reader of that tool's stored latencies."""
+    out = []
+    for name, server, calls, failures, pending, avg, mx in rows:
+        calls, failures = int(calls), int(failures)
+        d = {"tool": name, "server": server, "calls": calls, "failures": failures,
+             "pending": int(pending), "failure_rate": failures / calls if calls else None,
+             "avg_ms": round(float(avg), 1) if avg is not None else None}
+        if hists is not None:
+            p = sketch.exact_percentiles(hists.get((name, server), {}), (50, 95, 99), between(name, server), mx)
+            d.update(p50_ms=p[50], p95_ms=p[95], p99_ms=p[99], max_ms=mx)
+        d.update(waits.get((name, server), NO_WAITS))
+        out.append(d)
+    out.sort(key=lambda d: (-d["calls"], d["tool"]))
+    return out
+
+
+def summary_from(f, usage_row, span, n_sessions: int, tools, api_errors: int, top_models: list,
+                 top_tools: list) -> dict:
+    """read.usage.summary's document from its reads: the usage sums, the first and last task, the active sessions,
+    the tool calls and failures, the API errors, the top models and tools."""
+    from nexus_tui.core.events import iso_from_ms
+
+    u = int_fix(usage_dict(usage_row))
+    calls, failures = int(tools[0]), int(tools[1])
+    api_errors = int(api_errors)
+    ops = calls + u["tasks"] + api_errors
+    return {
+        "period": {"since": iso_from_ms(f.since_ms), "until": iso_from_ms(f.until_ms),
+                   "first_task": iso_from_ms(span[0]), "last_task": iso_from_ms(span[1])},
+        "sessions": n_sessions,
+        **{k: u[k] for k in ("tasks", "tokens_in", "tokens_out", "cache_creation_tokens", "cache_read_tokens",
+                             "total_tokens", "cost_usd", "cloud_cost_equivalent", "unpriced_tasks",
+                             "cache_hit_rate", "rated_helpful", "rated_not_helpful")},
+        "local_savings_usd": u["cloud_cost_equivalent"] - u["cost_usd"],
+        "tool_calls": calls, "tool_failures": failures,
+        "tool_failure_rate": failures / calls if calls else None,
+        "api_errors": api_errors,
+        "failed_operation_rate": (failures + api_errors) / ops if ops else None,
+        "top_models": top_models,
+        "top_tools": top_tools,  # the tools report's rows (by calls)
+    }
+
+
 def usage_by_rows(rows, dimension: str, hists: dict | None, between) -> list[dict]:
     """read.usage.usage_by's rows from the grouped sums ``rows`` (mappings; the group under ``key``), the merged
     latency histograms and ``between(value)``: a reader of the stored latencies of the tasks of that value."""

@@ -36,6 +36,7 @@ from nexus_tui.store.spans import (  # noqa: F401 (the read side's names; pure: 
     cache_hit_rate,
     int_fix,
     merge_hist,
+    merge_tool_hist,
     plan,
     usage_dict,
     utc_offset_ms,
@@ -178,10 +179,13 @@ def active_session_cond(f: Filters):
                exists().where(TC.c.session_id == S.c.id, *tool_conds(f)))
 
 
+def active_session_count_statement(f: Filters):
+    return select(func.count()).select_from(S).where(and_(true(), *session_conds(f), active_session_cond(f)))
+
+
 def active_session_count(conn, f: Filters) -> int:
     """How many sessions count in the range (``active_session_cond``) under the session-level filters."""
-    return int(conn.execute(select(func.count()).select_from(S)
-                            .where(and_(true(), *session_conds(f), active_session_cond(f)))).scalar() or 0)
+    return int(conn.execute(active_session_count_statement(f)).scalar() or 0)
 
 
 def values_statement(col, conds: list, lo: int, hi: int):
@@ -370,26 +374,32 @@ def task_hists(conn, f: Filters, session_conds: list, key: str, key_raw) -> dict
     return out
 
 
-def tool_hists(conn, f: Filters, session_conds: list, keys: list[str], keys_raw: list, extra_rollup: list = (),
-               extra_raw: list = ()) -> dict:
-    """Merged latency histograms of the tool calls per tuple of the columns ``keys`` (``keys_raw``: the same on
-    tool_calls)."""
+def tool_hist_statements(f: Filters, session_conds: list, keys: list[str], keys_raw: list, extra_rollup: list = (),
+                         extra_raw: list = ()) -> list[tuple[bool, object]]:
+    """The statements of ``tool_hists``, one per part of the plan: (raw rows?, statement); rows are the key columns
+    then a latency (raw) or a histogram text (rollups): ``spans.merge_tool_hist``."""
     levels, more_raw = _tool_plan(f, session_conds, None)
-    out: dict = defaultdict(dict)
+    out = []
     for level, lo, hi in levels:
         if level == "raw":
             conds = [TC.c.tool_name.isnot(None), TC.c.latency_ms.isnot(None), *_bounds(TC.c.started_ms, lo, hi),
                      *more_raw, *[c(TC.c.session_id) for c in session_conds], *extra_raw]
-            for row in conn.execute(select(*keys_raw, TC.c.latency_ms).where(and_(*conds))):
-                hb = sketch.bin_of(row[-1])
-                k = tuple(row[:-1])
-                out[k][hb] = out[k].get(hb, 0) + 1
+            out.append((True, select(*keys_raw, TC.c.latency_ms).where(and_(*conds))))
             continue
         tbl = _TOOL_TABLES[level]
         conds = [tbl.c.lat_hist.isnot(None), *_bounds(tbl.c.bucket_ms, lo, hi),
                  *[c(tbl.c.session_id) for c in session_conds], *[c(tbl) for c in extra_rollup]]
-        for row in conn.execute(select(*[tbl.c[k] for k in keys], tbl.c.lat_hist).where(and_(*conds))):
-            sketch.add_text(out[tuple(row[:-1])], row[-1])
+        out.append((False, select(*[tbl.c[k] for k in keys], tbl.c.lat_hist).where(and_(*conds))))
+    return out
+
+
+def tool_hists(conn, f: Filters, session_conds: list, keys: list[str], keys_raw: list, extra_rollup: list = (),
+               extra_raw: list = ()) -> dict:
+    """Merged latency histograms of the tool calls per tuple of the columns ``keys`` (``keys_raw``: the same on
+    tool_calls)."""
+    out: dict = defaultdict(dict)
+    for raw, stmt in tool_hist_statements(f, session_conds, keys, keys_raw, extra_rollup, extra_raw):
+        merge_tool_hist(out, raw, conn.execute(stmt))
     return out
 
 
