@@ -96,12 +96,12 @@ def named(f: Filters, name: str, *flags: bool):
 
 def bind(entry, parts, **named) -> tuple[str, tuple]:
     """(SQL, parameters) of one compiled statement: each parameter a constant (0), a bound of the plan's parts (1)
-    or a named value (2)."""
-    from nexus_tui.store.read_sql import SQL
+    or a named value (2); the SQL is text ``index`` of the section ``where`` of read_sql.py."""
+    from nexus_tui.store.read_sql import section
 
-    index, params, _money = entry
+    (where, index), params, _money = entry
     slots = [v for _level, lo, hi in parts for v in (lo, hi)]
-    return SQL[index], tuple(v if kind == 0 else slots[v] if kind == 1 else named[v] for kind, v in params)
+    return section(where)["sql"][index], tuple(v if kind == 0 else slots[v] if kind == 1 else named[v] for kind, v in params)
 
 
 class LiteReader:
@@ -262,10 +262,10 @@ def generate() -> str:
     mark = 9 * 10 ** 15
     named_marks = {mark - 1: "since", mark - 2: "until", mark - 3: "lo", mark - 4: "hi", "\x00key": "key",
                    "\x00server": "server"}
-    texts: dict[str, int] = {}
+    texts: dict[str, dict[str, int]] = {}  # per section of read_sql.py (each decompressed when first read)
     columns: dict[str, tuple] = {}
 
-    def compiled(stmt, name: str | None = None) -> list:
+    def compiled(stmt, where: str, name: str | None = None) -> list:
         c = stmt.compile(dialect=dialect)
         params = []
         for k in c.positiontup:
@@ -285,7 +285,8 @@ def generate() -> str:
         if name is not None:
             cols = tuple(col.name for col in stmt.selected_columns)
             assert columns.setdefault(name, cols) == cols
-        return [texts.setdefault(str(c), len(texts)), params, money_cols]
+        sql = texts.setdefault(where, {})
+        return [[where, sql.setdefault(str(c), len(sql))], params, money_cols]
 
     def ends(since: bool, until: bool) -> dict:
         """The range's ends as named marks (a statement reading them directly names them)."""
@@ -311,19 +312,20 @@ def generate() -> str:
             for mode in COST_MODES:
                 f = Filters(**ends(since, until), cost_mode=mode)
                 task_stmt, tool_stmt = period_statements(f, level)
-                periods[f"{level} {key} {mode}"] = [compiled(task_stmt, "periods"), compiled(tool_stmt)]
+                periods[f"{level} {key} {mode}"] = [compiled(task_stmt, "periods", "periods"), compiled(tool_stmt, "periods")]
                 if level != "day":
                     continue
-                hists = [[raw, compiled(stmt)] for raw, stmt in
+                hists = [[raw, compiled(stmt, "models")] for raw, stmt in
                          read_plan.task_hist_statements(f, [], "model", T.c.model)]
-                models[f"{key} {mode}"] = [compiled(usage.usage_by_statement(f, "model"), "models"), hists]
+                models[f"{key} {mode}"] = [compiled(usage.usage_by_statement(f, "model"), "models", "models"), hists]
                 st = usage.summary_statements(f)
-                summary[f"{key} {mode}"] = {"usage": compiled(st["usage"], "summary"), "span": compiled(st["span"]),
-                                            "tools": compiled(st["tools"])}
+                summary[f"{key} {mode}"] = {"usage": compiled(st["usage"], "summary", "summary"),
+                                            "span": compiled(st["span"], "summary"),
+                                            "tools": compiled(st["tools"], "summary")}
             if level == "day":
                 f = Filters(**ends(since, until))
-                tool_reads[key] = {"rows": compiled(tools.tools_report_statement(f)), "hists": [
-                    [raw, compiled(stmt)] for raw, stmt in read_plan.tool_hist_statements(
+                tool_reads[key] = {"rows": compiled(tools.tools_report_statement(f), "tools"), "hists": [
+                    [raw, compiled(stmt, "tools")] for raw, stmt in read_plan.tool_hist_statements(
                         f, [], ["tool_name", "mcp_server"], [TC.c.tool_name, TC.c.mcp_server])]}
     finally:
         read_plan.plan = real_plan
@@ -333,33 +335,44 @@ def generate() -> str:
             f = Filters(**ends(since, until))
             code = f"{int(since)}{int(until)}"
             st = usage.summary_statements(f)
-            named_reads[f"sessions {code}"] = compiled(st["sessions"])
-            named_reads[f"api_errors {code}"] = compiled(st["api_errors"])
-            named_reads[f"waits {code}"] = compiled(tools.waits_statement(tool_conds(f)))
+            named_reads[f"sessions {code}"] = compiled(st["sessions"], "summary")
+            named_reads[f"api_errors {code}"] = compiled(st["api_errors"], "summary")
+            named_reads[f"waits {code}"] = compiled(tools.waits_statement(tool_conds(f)), "tools")
             for null in (True, False):
                 col = usage.DIMENSIONS["model"]
                 cond = col.is_(None) if null else col == "\x00key"
                 named_reads[f"task_latencies {code}{int(null)}"] = compiled(
-                    values_statement(T.c.latency_ms, task_conds(f) + [cond], mark - 3, mark - 4))
+                    values_statement(T.c.latency_ms, task_conds(f) + [cond], mark - 3, mark - 4), "models")
                 conds = tools.tool_latency_conds(tool_conds(f), "\x00key", None if null else "\x00server")
                 named_reads[f"tool_latencies {code}{int(null)}"] = compiled(
-                    values_statement(TC.c.latency_ms, conds, mark - 3, mark - 4))
+                    values_statement(TC.c.latency_ms, conds, mark - 3, mark - 4), "tools")
     import orjson
 
-    data = orjson.dumps({"sql": list(texts), "periods": periods, "models": models, "summary": summary,
-                         "tools": tool_reads, "named": named_reads})
+    entries = {"periods": periods, "models": models, "summary": summary, "tools": tool_reads, "named": named_reads}
+    blobs = {k: zlib.compress(orjson.dumps({"sql": list(texts.get(k, ())), "entries": v}), 9)
+             for k, v in entries.items()}
     out = ['"""Generated by ``python -m nexus_tui.store.lite`` from the read side\'s statements (store/periods.py, '
-           'store/read/usage.py,\ntools.py, plan.py): do not edit. For store/lite_read.py: the statements compiled '
-           'for SQLite (SQL: ``print(SQL[i])``\nshows one), and which of them each read runs, as [index in SQL, '
-           'parameters as [0: a constant, 1: a bound of\nthe plan\'s parts, 2: a named value; which], money columns]: '
-           'PERIODS per "zone level, plan shape, cost mode"\n(usage per bucket and model, tool calls per bucket); '
-           'MODELS per "plan shape, cost mode" (usage per model,\n[raw rows?, latency histograms] per part); SUMMARY '
-           'per "plan shape, cost mode"; TOOLS per plan shape; NAMED per\n"read since-set? until-set? [NULL key?]". '
-           'Compressed JSON: as literals, 500 KB of near repeats took 50 ms to\ncompile where no .pyc is written."""',
-           "", "import zlib", "", "import orjson", "", f"SCHEMA_VERSION = {SCHEMA_VERSION}", "",
+           'store/read/usage.py,\ntools.py, plan.py): do not edit. For store/lite_read.py: per section (a report\'s '
+           'reads), the statements compiled\nfor SQLite (``print(section("periods")["sql"][i])`` shows one) and which '
+           'of them each read runs, as [[section, index\nof its SQL], parameters as [0: a constant, 1: a bound of the '
+           'plan\'s parts, 2: a named value; which], money\ncolumns]: PERIODS per "zone level, plan shape, cost mode" '
+           '(usage per bucket and model, tool calls per bucket);\nMODELS per "plan shape, cost mode" (usage per model, '
+           '[raw rows?, latency histograms] per part); SUMMARY per "plan\nshape, cost mode"; TOOLS per plan shape; '
+           'NAMED per "read since-set? until-set? [NULL key?]". Compressed JSON,\neach section read when first used: '
+           'as literals, 500 KB of near repeats took 50 ms to compile where no .pyc is\nwritten."""', "",
+           "import zlib", "", "import orjson", "", f"SCHEMA_VERSION = {SCHEMA_VERSION}", "",
            f"PERIODS_TASK_COLUMNS = {columns['periods']!r}", f"MODELS_COLUMNS = {columns['models']!r}",
-           f"SUMMARY_USAGE_COLUMNS = {columns['summary']!r}", "",
-           f"_DATA = orjson.loads(zlib.decompress({zlib.compress(data, 9)!r}))",
-           'SQL = _DATA["sql"]', 'PERIODS = _DATA["periods"]', 'MODELS = _DATA["models"]',
-           'SUMMARY = _DATA["summary"]', 'TOOLS = _DATA["tools"]', 'NAMED = _DATA["named"]', ""]
+           f"SUMMARY_USAGE_COLUMNS = {columns['summary']!r}", "", "_BLOBS = {"]
+    out += [f"    {k!r}: {v!r}," for k, v in blobs.items()]
+    out += ["}", "_LOADED: dict = {}", "", "",
+            "def section(name: str) -> dict:",
+            '    """{\"sql\": [texts], \"entries\": {key: entry}} of one section, decompressed on first use."""',
+            "    got = _LOADED.get(name)",
+            "    if got is None:",
+            "        got = _LOADED[name] = orjson.loads(zlib.decompress(_BLOBS[name]))",
+            "    return got", "", "",
+            "def __getattr__(name: str):  # PERIODS, MODELS, SUMMARY, TOOLS, NAMED: a section's entries",
+            '    if name.isupper() and name.lower() in _BLOBS:',
+            '        return section(name.lower())["entries"]',
+            '    raise AttributeError(name)', ""]
     return "\n".join(out)
