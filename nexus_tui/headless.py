@@ -211,16 +211,19 @@ def rows_of(report: str, engine, f: Filters, tz) -> tuple[list[dict], list[str]]
         return [_pick(r, MODEL_FIELDS) for r in _models_rows(engine, f)], MODEL_FIELDS
     if report == "tools" and getattr(engine, "lite", False):  # store/lite_read.py
         return [_pick(r, TOOL_FIELDS) for r in engine.tools_report(f)], TOOL_FIELDS
-    from nexus_tui.store.read import sessions as RS
-    from nexus_tui.store.read import tools as RT
-    from nexus_tui.store.read import usage as RU
-
     if report == "sessions":
-        from nexus_tui.store.titles import fallback, titles
+        from nexus_tui.store.title_rows import fallback
 
-        rows = RS.sessions(engine, f).rows
-        with engine.connect() as conn:
-            named = titles(conn, [r["session_id"] for r in rows]) if rows else {}
+        if getattr(engine, "lite", False):  # store/lite_read.py
+            rows = engine.sessions(f)
+            named = engine.titles([r["session_id"] for r in rows]) if rows else {}
+        else:
+            from nexus_tui.store.read import sessions as RS
+            from nexus_tui.store.titles import titles
+
+            rows = RS.sessions(engine, f).rows
+            with engine.connect() as conn:
+                named = titles(conn, [r["session_id"] for r in rows]) if rows else {}
         for r in rows:  # the session's title line, else its project and start time (title_source null)
             r["title"], r["title_source"] = named.get(r["session_id"]) or (
                 fallback(r["project"] or r["cwd"], r["start_ms"], tz), None)
@@ -228,6 +231,9 @@ def rows_of(report: str, engine, f: Filters, tz) -> tuple[list[dict], list[str]]
             dur = r.get("duration_ms") or 0
             r["tokens_per_minute"] = round(r["total_tokens"] / (dur / 60_000), 1) if dur >= 60_000 else None
         return [_pick(_session_row(r), SESSION_FIELDS) for r in rows], SESSION_FIELDS
+    from nexus_tui.store.read import tools as RT
+    from nexus_tui.store.read import usage as RU
+
     if report == "tools":
         return [_pick(r, TOOL_FIELDS) for r in RT.tools_report(engine, f)], TOOL_FIELDS
     if report == "daily":
@@ -453,7 +459,7 @@ def run_headless(settings: Settings, report: str, *, since=None, until=None, pro
 
 
 # the reports store/lite_read.py can read (the others, and any read it does not hold, take the store's path)
-LITE_REPORTS = ("daily", "weekly", "monthly", "models", "tools", "summary")
+LITE_REPORTS = ("daily", "weekly", "monthly", "models", "tools", "summary", "sessions")
 
 
 def _run_lite(settings: Settings, report: str, f: Filters, zone, fmt: str, collect: bool, sources, breakdown: bool,

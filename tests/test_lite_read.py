@@ -113,7 +113,7 @@ def _render_both(db: Path, report: str, since, until, tz_name: str, fmt: str, br
 def test_reports_equal_the_store_paths_byte_for_byte(tree, request):
     """daily, weekly, monthly in every format, with and without --breakdown, both orders, open and closed ranges,
     in zones of every rollup level (UTC days, whole hours, :30 and :45 quarter hours), every cost mode; models,
-    tools and summary likewise."""
+    tools, summary and sessions likewise."""
     _tmp, db = request.getfixturevalue(tree)
     checked = 0
     for report in ("daily", "weekly", "monthly"):
@@ -126,8 +126,9 @@ def test_reports_equal_the_store_paths_byte_for_byte(tree, request):
                         assert lite == store, (report, fmt, tz_name, since, until, breakdown, order, mode)
                         checked += 1
     assert checked == 3 * 3 * len(ZONES) * 5 * 3
-    # models (sums, shares, p95 latencies), tools (percentiles, waits) and summary (all of it, sessions, API errors)
-    for report in ("models", "tools", "summary"):
+    # models (sums, shares, p95 latencies), tools (percentiles, waits), summary (all of it, sessions, API errors),
+    # sessions (every session of the range with its sums, models and title)
+    for report in ("models", "tools", "summary", "sessions"):
         for fmt in ("json", "csv", "text"):
             for tz_name in ("UTC", "Asia/Kolkata"):
                 for since, until in _ranges(db):
@@ -141,6 +142,8 @@ def test_reports_equal_the_store_paths_byte_for_byte(tree, request):
     doc = json.loads(_render_both(db, "summary", None, None, "UTC", "json", False, "asc")[1])
     with sqlite3.connect(db) as c:
         assert doc["sessions"] == c.execute("SELECT count(DISTINCT session_id) FROM tasks").fetchone()[0] > 0
+    rows = json.loads(_render_both(db, "sessions", None, None, "UTC", "json", False, "asc")[1])["sessions"]
+    assert len(rows) == doc["sessions"] and sum(r["tasks"] for r in rows) == doc["tasks"]
     # the reports hold numbers: both machines' tasks summed (twice the one-machine figures)
     store, _lite = _render_both(db, "daily", None, None, "UTC", "json", False, "asc")
     totals = json.loads(store)["totals"]
@@ -248,6 +251,38 @@ def test_the_summary_and_tools_statements_are_the_store_paths(real):
                     hi=hi) == compiled(RP.values_statement(RP.TC.c.latency_ms, conds, lo, hi))
 
 
+def test_the_sessions_statements_are_the_store_paths(real):
+    """The sessions list's reads (with their IN lists of any length) and the titles': the SQL and parameters of the
+    store's path."""
+    from sqlalchemy.dialects import sqlite
+
+    from nexus_tui.core.filters import Filters
+    from nexus_tui.store import titles as TI
+    from nexus_tui.store.lite_read import bind, named
+    from nexus_tui.store.read import sessions as RS
+    from nexus_tui.store.read_sql import NAMED
+
+    def compiled(stmt):
+        c = stmt.compile(dialect=sqlite.dialect(), compile_kwargs={"render_postcompile": True})
+        return str(c), tuple(c.params[k] for k in c.positiontup)
+
+    rng = random.Random(23)
+    base = int(datetime(2026, 2, 1, tzinfo=UTC).timestamp() * 1000)
+    for _ in range(100):
+        since = rng.choice([None, base + rng.randrange(0, 10 ** 9)])
+        until = rng.choice([None, (since or base) + rng.randrange(1, 10 ** 9)])
+        f = Filters(since_ms=since, until_ms=until, cost_mode=rng.choice(("auto", "calculate", "display")))
+        ids = [f"s{rng.randrange(10 ** 6)}" for _ in range(rng.randrange(1, 700))]
+        ends = {"since": since, "until": until, "ids": ids}
+        ids_q, rows_q = RS.list_statements(f, ids)
+        assert bind(named(f, "session_ids"), (), **ends) == compiled(ids_q)
+        assert bind(named(f, f"session_rows {f.cost_mode}"), (), **ends) == compiled(rows_q)
+        assert bind(named(f, "session_models"), (), **ends) == compiled(RS.session_models_statement(f, ids))
+        lines, summaries = TI.title_statements(ids)
+        assert bind(NAMED["title_lines"], (), ids=ids) == compiled(lines)
+        assert bind(NAMED["title_summaries"], (), ids=ids) == compiled(summaries)
+
+
 def test_the_generated_statements_are_up_to_date():
     """store/read_sql.py holds what the read side compiles now (its data compared decompressed: another zlib may
     compress the same bytes otherwise)."""
@@ -256,7 +291,7 @@ def test_the_generated_statements_are_up_to_date():
     def content(src: str) -> tuple:
         ns: dict = {}
         exec(compile(src, "read_sql", "exec"), ns)
-        names = ("SCHEMA_VERSION", "PERIODS_TASK_COLUMNS", "MODELS_COLUMNS", "SUMMARY_USAGE_COLUMNS")
+        names = ("SCHEMA_VERSION", "PERIODS_TASK_COLUMNS", "MODELS_COLUMNS", "SUMMARY_USAGE_COLUMNS", "SESSION_COLUMNS")
         return ([ln for ln in src.splitlines() if not ln.startswith("    '") or "': b" not in ln],
                 {k: ns[k] for k in names}, {k: ns["section"](k) for k in ns["_BLOBS"]})
 
@@ -272,6 +307,7 @@ def test_the_generated_statements_are_up_to_date():
     ("models", "--format", "json", "--cost-mode", "display"),
     ("summary", "--format", "text", "--tz", "Asia/Kathmandu", "--since", "2026-02-12"),
     ("tools", "--format", "csv"),
+    ("sessions", "--format", "text", "--tz", "Europe/Berlin", "--since", "2026-02-12"),
 ])
 def test_the_cli_reads_without_sqlalchemy(real, args):
     tmp, _db = real

@@ -27,12 +27,14 @@ from nexus_tui.store.spans import (
     merge_tool_hist,
     money,
     plan,
+    session_rows,
     summary_from,
     tool_waits_from,
     tools_rows,
     usage_by_rows,
     zone_level,
 )
+from nexus_tui.store.title_rows import TitlePicker
 
 _CHECK_SQL = "SELECT (SELECT max(version) FROM schema_version), (SELECT count(*) FROM (SELECT 1 FROM rollup_dirty " \
              "LIMIT 1))"
@@ -95,13 +97,24 @@ def named(f: Filters, name: str, *flags: bool):
 
 
 def bind(entry, parts, **named) -> tuple[str, tuple]:
-    """(SQL, parameters) of one compiled statement: each parameter a constant (0), a bound of the plan's parts (1)
-    or a named value (2); the SQL is text ``index`` of the section ``where`` of read_sql.py."""
+    """(SQL, parameters) of one compiled statement: each parameter a constant (0), a bound of the plan's parts (1),
+    a named value (2), or a list for ``IN`` (3: named, 4: constant); the SQL is text ``index`` of the section
+    ``where`` of read_sql.py."""
     from nexus_tui.store.read_sql import section
 
     (where, index), params, _money = entry
+    sql = section(where)["sql"][index]
     slots = [v for _level, lo, hi in parts for v in (lo, hi)]
-    return section(where)["sql"][index], tuple(v if kind == 0 else slots[v] if kind == 1 else named[v] for kind, v in params)
+    args: list = []
+    for p in params:
+        kind = p[0]
+        if kind >= 3:  # an IN list: a named one (3) or a constant one (4), its placeholders as SQLAlchemy renders them
+            values = named[p[1]] if kind == 3 else p[1]
+            sql = sql.replace(f"__[POSTCOMPILE_{p[2]}]", ", ".join("?" * len(values)), 1)
+            args.extend(values)
+        else:
+            args.append(p[1] if kind == 0 else slots[p[1]] if kind == 1 else named[p[1]])
+    return sql, tuple(args)
 
 
 class LiteReader:
@@ -207,6 +220,34 @@ class LiteReader:
             return read
         return tools_rows(rows, hists, waits, between)
 
+    def sessions(self, f: Filters) -> list[dict]:
+        """store.read.sessions.sessions(f).rows over this database (every session in the range, newest first)."""
+        from nexus_tui.store.read_sql import SESSION_COLUMNS
+
+        if not covered(f):
+            raise Unsupported("filters")
+        ends = {"since": f.since_ms, "until": f.until_ms}
+        ids = [r[0] for r in self._run(named(f, "session_ids"), (), **ends)]
+        rows = [dict(zip(SESSION_COLUMNS, r)) for r in self._run(named(f, f"session_rows {f.cost_mode}"), (),
+                                                                   **ends, ids=ids)] if ids else []
+        model_map: dict[str, list[str]] = {}
+        found = [r["id"] for r in rows]
+        for i in range(0, len(found), 500):
+            for sid, model in self._run(named(f, "session_models"), (), **ends, ids=found[i:i + 500]):
+                model_map.setdefault(sid, []).append(model)
+        return session_rows(rows, model_map)
+
+    def titles(self, session_ids: list[str]) -> dict[str, tuple[str, str]]:
+        """store.titles.titles over this database."""
+        from nexus_tui.store.read_sql import NAMED
+
+        pick = TitlePicker()
+        for i in range(0, len(session_ids), 500):
+            ids = session_ids[i:i + 500]
+            pick.lines(self._run(NAMED["title_lines"], (), ids=ids))
+            pick.summaries(self._run(NAMED["title_summaries"], (), ids=ids))
+        return pick.titles()
+
     def summary(self, f: Filters, top: int = 5) -> dict:
         """store.read.usage.summary over this database."""
         from nexus_tui.store.read_sql import SUMMARY, SUMMARY_USAGE_COLUMNS
@@ -253,7 +294,8 @@ def generate() -> str:
 
     from nexus_tui.store.periods import statements as period_statements
     from nexus_tui.store.read import plan as read_plan
-    from nexus_tui.store.read import tools, usage
+    from nexus_tui.store import titles
+    from nexus_tui.store.read import sessions, tools, usage
     from nexus_tui.store.read.plan import TC, T, task_conds, tool_conds, values_statement
     from nexus_tui.store.schema import SCHEMA_VERSION, Money
     from nexus_tui.store.upkeep import COST_MODES
@@ -270,7 +312,9 @@ def generate() -> str:
         params = []
         for k in c.positiontup:
             v = c.params[k]
-            if isinstance(v, (int, str)) and not isinstance(v, bool) and v in named_marks:
+            if c.binds[k].expanding:  # IN (a list): its placeholders rendered when bound
+                params.append([3, "ids", k] if v == ["\x00ids"] else [4, list(v), k])
+            elif isinstance(v, (int, str)) and not isinstance(v, bool) and v in named_marks:
                 params.append([2, named_marks[v]])
             elif isinstance(v, int) and not isinstance(v, bool) and v >= mark:
                 params.append([1, v - mark])
@@ -329,11 +373,18 @@ def generate() -> str:
                         f, [], ["tool_name", "mcp_server"], [TC.c.tool_name, TC.c.mcp_server])]}
     finally:
         read_plan.plan = real_plan
-    named_reads = {}
+    lines, summaries = titles.title_statements(["\x00ids"])
+    named_reads = {"title_lines": compiled(lines, "sessions"), "title_summaries": compiled(summaries, "sessions")}
     for since in (True, False):
         for until in (True, False):
             f = Filters(**ends(since, until))
             code = f"{int(since)}{int(until)}"
+            for mode in COST_MODES:  # the rows' sums are of the cost mode's cost
+                ids_q, rows_q = sessions.list_statements(Filters(**ends(since, until), cost_mode=mode), ["\x00ids"])
+                named_reads[f"session_ids {code}"] = compiled(ids_q, "sessions")
+                named_reads[f"session_rows {mode} {code}"] = compiled(rows_q, "sessions", "sessions")
+            named_reads[f"session_models {code}"] = compiled(sessions.session_models_statement(f, ["\x00ids"]),
+                                                             "sessions")
             st = usage.summary_statements(f)
             named_reads[f"sessions {code}"] = compiled(st["sessions"], "summary")
             named_reads[f"api_errors {code}"] = compiled(st["api_errors"], "summary")
@@ -348,7 +399,8 @@ def generate() -> str:
                     values_statement(TC.c.latency_ms, conds, mark - 3, mark - 4), "tools")
     import orjson
 
-    entries = {"periods": periods, "models": models, "summary": summary, "tools": tool_reads, "named": named_reads}
+    entries = {"periods": periods, "models": models, "summary": summary, "tools": tool_reads, "named": named_reads,
+               "sessions": {}}  # the sessions' texts (their entries are NAMED)
     blobs = {k: zlib.compress(orjson.dumps({"sql": list(texts.get(k, ())), "entries": v}), 9)
              for k, v in entries.items()}
     out = ['"""Generated by ``python -m nexus_tui.store.lite`` from the read side\'s statements (store/periods.py, '
@@ -362,7 +414,8 @@ def generate() -> str:
            'as literals, 500 KB of near repeats took 50 ms to compile where no .pyc is\nwritten."""', "",
            "import zlib", "", "import orjson", "", f"SCHEMA_VERSION = {SCHEMA_VERSION}", "",
            f"PERIODS_TASK_COLUMNS = {columns['periods']!r}", f"MODELS_COLUMNS = {columns['models']!r}",
-           f"SUMMARY_USAGE_COLUMNS = {columns['summary']!r}", "", "_BLOBS = {"]
+           f"SUMMARY_USAGE_COLUMNS = {columns['summary']!r}", f"SESSION_COLUMNS = {columns['sessions']!r}", "",
+           "_BLOBS = {"]
     out += [f"    {k!r}: {v!r}," for k, v in blobs.items()]
     out += ["}", "_LOADED: dict = {}", "", "",
             "def section(name: str) -> dict:",

@@ -150,6 +150,25 @@ def usage_by_rows(rows, dimension: str, hists: dict | None, between) -> list[dic
     return out
 
 
+def session_rows(rows: list[dict], model_map: dict[str, list[str]]) -> list[dict]:
+    """read.sessions.sessions' rows from the rows of its query (mappings) and each session's models."""
+    from nexus_tui.core.events import iso_from_ms
+
+    for r in rows:
+        r["session_id"] = r.pop("id")
+        r["models"] = model_map.get(r["session_id"], [])
+        r["start_time"] = iso_from_ms(r["start_ms"])
+        r["end_time"] = iso_from_ms(r["end_ms"])
+        r["cost_usd"] = float(r["cost_usd"] or 0.0)
+        for k in ("tasks", "tokens_in", "tokens_out", "cache_creation_tokens", "cache_read_tokens", "total_tokens",
+                  "unpriced_tasks", "rated_helpful", "rated_not_helpful", "tool_calls", "tool_errors"):
+            r[k] = int(r[k] or 0)
+        r["cache_hit_rate"] = cache_hit_rate(r["tokens_in"], r["cache_read_tokens"], r["cache_creation_tokens"])
+        if r["avg_latency_ms"] is not None:
+            r["avg_latency_ms"] = round(float(r["avg_latency_ms"]), 1)
+    return rows
+
+
 def plan(since_ms: int | None, until_ms: int | None, coarsest: str = "day") -> list[tuple[str, int | None, int | None]]:
     """How to read [since, until) (None = open): disjoint parts ("day" | "hour" | "quarter" | "raw", lo, hi)
     covering the range: whole UTC days from the daily rollups, whole hours at their ends from the hourly ones, whole
