@@ -1,6 +1,7 @@
-"""The light read: the period reports (daily, weekly, monthly) and the models report of a SQLite database through the
-standard ``sqlite3`` module, with the store's own statements compiled by SQLAlchemy ahead of time (store/read_sql.py),
-so that ``nexus-insights --headless daily`` imports no SQLAlchemy, SQLModel or schema classes (most of its time).
+"""The light read: the common headless reports (daily, weekly, monthly, models, tools, summary, sessions) of a SQLite
+database through the standard ``sqlite3`` module, with the store's own statements compiled by SQLAlchemy ahead of time
+(store/read_sql.py), so that ``nexus-insights --headless daily`` imports no SQLAlchemy, SQLModel or schema classes
+(most of its time).
 
 The statements depend on how the range splits into rollup levels (``spans.plan``: which parts, which bounds are
 open) and on the cost mode. read_sql.py holds them for every shape of range whose bounds are whole quarter hours
@@ -119,8 +120,8 @@ def bind(entry, parts, **named) -> tuple[str, tuple]:
 
 class LiteReader:
     """A read transaction on a SQLite file at the schema the statements were compiled for, with no rollup mark
-    queued (the rollups are whole). Passed to the period and models reports in place of an engine (``lite`` is
-    true)."""
+    queued (the rollups are whole). Passed to the headless reports in place of an engine (``lite`` is true): each
+    method is the read function of the same name over it."""
 
     lite = True
 
@@ -292,9 +293,9 @@ def generate() -> str:
 
     from sqlalchemy.dialects import sqlite
 
+    from nexus_tui.store import titles
     from nexus_tui.store.periods import statements as period_statements
     from nexus_tui.store.read import plan as read_plan
-    from nexus_tui.store import titles
     from nexus_tui.store.read import sessions, tools, usage
     from nexus_tui.store.read.plan import TC, T, task_conds, tool_conds, values_statement
     from nexus_tui.store.schema import SCHEMA_VERSION, Money
