@@ -91,12 +91,18 @@ def _doc(report: str, body: dict, cost_mode: str | None = None) -> dict:
 
 
 def _models_rows(engine, f: Filters) -> list[dict]:
-    """The models report's rows, with the computed and the source-reported cost beside the chosen one."""
-    from nexus_tui.store.read import usage as RU
+    """The models report's rows, with the computed and the source-reported cost beside the chosen one; ``engine``:
+    a SQLAlchemy engine or a store.lite_read.LiteReader."""
+    if getattr(engine, "lite", False):
+        models = engine.models
+    else:
+        from nexus_tui.store.read import usage as RU
 
-    rows = RU.models(engine, f)
+        def models(f):
+            return RU.models(engine, f)
+    rows = models(f)
     for mode, key in (("calculate", "cost_computed_usd"), ("display", "cost_reported_usd")):
-        other = {r["model"]: r for r in RU.models(engine, f.with_(cost_mode=mode))}
+        other = {r["model"]: r for r in models(f.with_(cost_mode=mode))}
         for row in rows:
             o = other.get(row.get("model"))
             row[key] = None if o is None or o["unpriced_tasks"] == o["tasks"] else o["cost_usd"]
@@ -110,9 +116,12 @@ def _session_row(r: dict) -> dict:
 
 
 def summary_doc(engine, f: Filters) -> dict:
-    from nexus_tui.store.read import usage as RU
+    if getattr(engine, "lite", False):  # store/lite_read.py
+        s = engine.summary(f)
+    else:
+        from nexus_tui.store.read import usage as RU
 
-    s = RU.summary(engine, f)
+        s = RU.summary(engine, f)
     s["period"] = _pick(s["period"], PERIOD_FIELDS)
     s["top_models"] = [_pick(m, MODEL_FIELDS) for m in _models_rows(engine, f)[:len(s["top_models"])]]
     s["top_tools"] = [_pick(t, TOOL_FIELDS) for t in s["top_tools"]]
@@ -198,16 +207,23 @@ def _efficiency_text(d: dict) -> str:
 
 def rows_of(report: str, engine, f: Filters, tz) -> tuple[list[dict], list[str]]:
     """The rows of a list report as the JSON/CSV show them, and their fields in order."""
-    from nexus_tui.store.read import sessions as RS
-    from nexus_tui.store.read import tools as RT
-    from nexus_tui.store.read import usage as RU
-
+    if report == "models":
+        return [_pick(r, MODEL_FIELDS) for r in _models_rows(engine, f)], MODEL_FIELDS
+    if report == "tools" and getattr(engine, "lite", False):  # store/lite_read.py
+        return [_pick(r, TOOL_FIELDS) for r in engine.tools_report(f)], TOOL_FIELDS
     if report == "sessions":
-        from nexus_tui.store.titles import fallback, titles
+        from nexus_tui.store.title_rows import fallback
 
-        rows = RS.sessions(engine, f).rows
-        with engine.connect() as conn:
-            named = titles(conn, [r["session_id"] for r in rows]) if rows else {}
+        if getattr(engine, "lite", False):  # store/lite_read.py
+            rows = engine.sessions(f)
+            named = engine.titles([r["session_id"] for r in rows]) if rows else {}
+        else:
+            from nexus_tui.store.read import sessions as RS
+            from nexus_tui.store.titles import titles
+
+            rows = RS.sessions(engine, f).rows
+            with engine.connect() as conn:
+                named = titles(conn, [r["session_id"] for r in rows]) if rows else {}
         for r in rows:  # the session's title line, else its project and start time (title_source null)
             r["title"], r["title_source"] = named.get(r["session_id"]) or (
                 fallback(r["project"] or r["cwd"], r["start_ms"], tz), None)
@@ -215,8 +231,9 @@ def rows_of(report: str, engine, f: Filters, tz) -> tuple[list[dict], list[str]]
             dur = r.get("duration_ms") or 0
             r["tokens_per_minute"] = round(r["total_tokens"] / (dur / 60_000), 1) if dur >= 60_000 else None
         return [_pick(_session_row(r), SESSION_FIELDS) for r in rows], SESSION_FIELDS
-    if report == "models":
-        return [_pick(r, MODEL_FIELDS) for r in _models_rows(engine, f)], MODEL_FIELDS
+    from nexus_tui.store.read import tools as RT
+    from nexus_tui.store.read import usage as RU
+
     if report == "tools":
         return [_pick(r, TOOL_FIELDS) for r in RT.tools_report(engine, f)], TOOL_FIELDS
     if report == "daily":
@@ -425,6 +442,84 @@ def run_headless(settings: Settings, report: str, *, since=None, until=None, pro
     if f.since_ms is not None and f.until_ms is not None and f.since_ms >= f.until_ms:
         _err("--since must be before --until")
         return 2
+    sources = ahead = None
+    if report in LITE_REPORTS and fmt in ("json", "csv", "text"):
+        if collect:
+            from nexus_tui.collect.registry import build_sources
+
+            sources = build_sources(settings)
+        done, ahead = _run_lite(settings, report, f, zone, fmt, collect, sources, breakdown, order)
+        if done is not None:
+            return done
+    try:
+        return _run_store(settings, report, f, zone, fmt, collect, opts, breakdown, order, output, sources, ahead)
+    finally:
+        if ahead is not None:
+            ahead.close()
+
+
+# the reports store/lite_read.py can read (the others, and any read it does not hold, take the store's path)
+LITE_REPORTS = ("daily", "weekly", "monthly", "models", "tools", "summary", "sessions")
+
+
+def _run_lite(settings: Settings, report: str, f: Filters, zone, fmt: str, collect: bool, sources, breakdown: bool,
+              order: str):
+    """The report without SQLAlchemy (store/lite_read.py), after the collector's pass when it is a light one
+    (collect/light.py): (exit code, None), or (None, the pass planned so far) when the store's path must take over
+    (a pass that is not light, a database or a read the light path does not hold)."""
+    import sqlite3
+
+    from nexus_tui.store.engine import sqlite_file
+    from nexus_tui.store.lite_read import LiteReader, Unsupported, covered
+
+    path = sqlite_file(settings.db_url)
+    if path is None or not covered(f):
+        return None, None
+    if collect:
+        from nexus_tui.collect import parsing, price_cache
+        from nexus_tui.collect.light import small_pass
+        from nexus_tui.machine import identity
+
+        try:
+            machine, machine_name = identity(settings)
+        except ValueError:
+            return None, None  # told by the store's path
+        price_cache.load(settings.home)  # a few new lines are priced without genai-prices' tables
+        ahead = parsing.start(settings.db_url, sources, machine=machine)
+        if not ahead.nothing_to_read(settings.db_url, sources):
+            light = small_pass(settings.db_url, ahead, sources, machine, machine_name)
+            if light is None:
+                return None, ahead  # the store's collector continues the pass planned here
+            price_cache.save(settings.home)
+            if light.skipped:
+                _skipped_note(light.skipped)
+        ahead.close()
+    reader = LiteReader.open(path)
+    if reader is None:
+        return None, None
+    try:
+        periods = None
+        if report in PERIOD_REPORTS:
+            from nexus_tui.headless_periods import Options
+
+            periods = Options(breakdown=breakdown, order=order, groups=settings.project_groups)
+        out = render(report, reader, f, zone, fmt, periods=periods)
+    except (Unsupported, sqlite3.Error):
+        return None, None
+    finally:
+        reader.close()
+    sys.stdout.write(out if out.endswith("\n") else out + "\n")
+    return 0, None
+
+
+def _skipped_note(skipped) -> None:
+    _err(f"ingest: {R.plural(sum(skipped.values()), 'skipped line')} ("
+         + ", ".join(f"{k}: {v}" for k, v in skipped.most_common()) + ")")
+
+
+def _run_store(settings: Settings, report: str, f: Filters, zone, fmt: str, collect: bool, opts, breakdown: bool,
+               order: str, output, sources, ahead) -> int:
+    """The report through the store (SQLAlchemy), after a collector pass (``ahead``: the pass planned already)."""
     from sqlalchemy.exc import SQLAlchemyError
 
     from nexus_tui.store import StoreError, open_store
@@ -443,16 +538,15 @@ def run_headless(settings: Settings, report: str, *, since=None, until=None, pro
             from nexus_tui.collect.collector import Collector
             from nexus_tui.collect.registry import build_sources
 
-            col = Collector(store, build_sources(settings))
+            col = Collector(store, sources if sources is not None else build_sources(settings))
             try:
-                rep = col.run_once()
+                rep = col.run_once(ahead)
             finally:
                 col.close()
             for p in rep.problems:
                 _err(f"ingest problem: {p} (reporting what is stored)")
             if rep.skipped_total:
-                _err(f"ingest: {R.plural(rep.skipped_total, 'skipped line')} ("
-                     + ", ".join(f"{k}: {v}" for k, v in rep.skipped.most_common()) + ")")
+                _skipped_note(rep.skipped)
         from nexus_tui.headless_audit import ReportArgumentError
 
         try:

@@ -23,12 +23,18 @@ def _pick(row: dict, fields) -> dict:
 
 
 def period_doc(report: str, engine, f: Filters, tz, opts: Options) -> tuple[list[dict], dict]:
-    """(the rows as JSON shows them, the totals) of daily/weekly/monthly."""
+    """(the rows as JSON shows them, the totals) of daily/weekly/monthly; ``engine``: a SQLAlchemy engine, or a
+    store.lite_read.LiteReader."""
     from nexus_tui.headless import BREAKDOWN_FIELDS, PERIOD_SUMS
-    from nexus_tui.store.periods import periods, totals
+    from nexus_tui.store.period_rows import totals
 
     key = PERIOD_KEYS[report]
-    rows = periods(engine, f, tz, key)
+    if getattr(engine, "lite", False):  # store/lite_read.py: the same statements through sqlite3
+        rows = engine.periods(f, tz, key)
+    else:
+        from nexus_tui.store.periods import periods
+
+        rows = periods(engine, f, tz, key)
     tot = totals(rows)
     tot["models"] = sorted({m for r in rows for m in r["models"]})
     out = []

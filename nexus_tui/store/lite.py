@@ -288,5 +288,8 @@ def generate_rollup() -> str:
 if __name__ == "__main__":  # pragma: no cover
     from pathlib import Path
 
+    from nexus_tui.store import lite_read
+
     Path(__file__).with_name("sqlite_sql.py").write_text(generate())
+    Path(__file__).with_name("read_sql.py").write_text(lite_read.generate())
     Path(__file__).with_name("rollup_sql.py").write_text(generate_rollup())

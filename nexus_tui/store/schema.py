@@ -20,7 +20,7 @@ from nexus_tui.store.version import (MACHINE_SCHEMA_VERSION, PROXY_SCHEMA_VERSIO
                                      TITLES_SCHEMA_VERSION)  # one place, read without SQLAlchemy
 
 
-MONEY_DECIMALS = 9
+from nexus_tui.store.spans import MONEY_DECIMALS, money  # noqa: E402,F401 (pure: the light read rounds alike)
 
 
 class Money(TypeDecorator):
@@ -38,11 +38,6 @@ class Money(TypeDecorator):
 
     def process_result_value(self, value, dialect):
         return None if value is None else round(float(value), MONEY_DECIMALS)
-
-
-def money(usd: float) -> float:
-    """A dollar figure summed in Python (days folded from quarter hours, buckets) as a money column reads."""
-    return round(float(usd), MONEY_DECIMALS)
 
 
 def _money():

@@ -10,15 +10,17 @@ reports show the project and the start time (``fallback``).
 
 from __future__ import annotations
 
-from datetime import datetime, tzinfo
-
 from sqlalchemy import or_, select
 
 from nexus_tui.store.schema import MessageUuid, TitleLine
-from nexus_tui.store.title_rows import prepare_rows  # noqa: F401 (the rows, laid out without SQLAlchemy)
+from nexus_tui.store.title_rows import (  # noqa: F401 (laid out and resolved without SQLAlchemy)
+    TITLE_KINDS,
+    TitlePicker,
+    fallback,
+    prepare_rows,
+)
 
 MU, TL = MessageUuid.__table__, TitleLine.__table__
-TITLE_KINDS = ("custom", "ai", "summary")  # by precedence
 
 
 def uuid_upsert(c):
@@ -45,38 +47,28 @@ def write_rows(conn, rows: dict[str, list[tuple]], executemany) -> None:
         executemany(conn, "title_lines", title_insert, TL, rows["title_lines"])
 
 
+def title_statements(session_ids: list[str]) -> tuple:
+    """The reads of ``titles`` for a chunk of sessions: their custom and ai title lines, and the summary lines whose
+    leaf message is theirs (rows for title_rows.TitlePicker.lines and .summaries)."""
+    return (select(TL.c.session_id, TL.c.kind, TL.c.title, TL.c.line_offset, TL.c.id)
+            .where(TL.c.session_id.in_(session_ids), TL.c.kind.in_(("custom", "ai"))),
+            select(MU.c.session_id, TL.c.title, MU.c.ts_ms, TL.c.id)
+            .select_from(TL.join(MU, MU.c.id == TL.c.leaf_uuid))
+            .where(TL.c.kind == "summary", MU.c.session_id.in_(session_ids)))
+
+
 def titles(conn, session_ids: list[str]) -> dict[str, tuple[str, str]]:
     """{session id: (title, kind)} for the sessions that have a title line."""
-    out: dict[str, tuple[str, str, tuple]] = {}
-    rank = {k: i for i, k in enumerate(TITLE_KINDS)}
-
-    def offer(sid, title, kind, order: tuple) -> None:
-        key = (-rank[kind], *order)
-        cur = out.get(sid)
-        if cur is None or key > cur[2]:
-            out[sid] = (title, kind, key)
+    pick = TitlePicker()
     for i in range(0, len(session_ids), 500):
-        ids = session_ids[i:i + 500]
-        for sid, kind, title, off, lid in conn.execute(
-                select(TL.c.session_id, TL.c.kind, TL.c.title, TL.c.line_offset, TL.c.id)
-                .where(TL.c.session_id.in_(ids), TL.c.kind.in_(("custom", "ai")))):
-            offer(sid, title, kind, (off or 0, lid))
-        for sid, title, ts, lid in conn.execute(
-                select(MU.c.session_id, TL.c.title, MU.c.ts_ms, TL.c.id)
-                .select_from(TL.join(MU, MU.c.id == TL.c.leaf_uuid))
-                .where(TL.c.kind == "summary", MU.c.session_id.in_(ids))):
-            offer(sid, title, "summary", (ts or 0, title, lid))
-    return {sid: (t, k) for sid, (t, k, _) in out.items()}
+        lines, summaries = title_statements(session_ids[i:i + 500])
+        pick.lines(conn.execute(lines))
+        pick.summaries(conn.execute(summaries))
+    return pick.titles()
 
 
 def title_of(conn, session_id: str) -> tuple[str, str] | None:
     return titles(conn, [session_id]).get(session_id)
-
-
-def fallback(project: str | None, start_ms: int | None, tz: tzinfo) -> str:
-    """The name of a session without a title: its project and its start time in ``tz``."""
-    start = datetime.fromtimestamp(start_ms / 1000, tz).strftime("%Y-%m-%d %H:%M") if start_ms is not None else "-"
-    return f"{project or '-'} · {start}"
 
 
 def search_cond(S, like: str):

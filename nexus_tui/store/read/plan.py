@@ -13,7 +13,6 @@ whose values ``values_between`` then reads exactly.
 from __future__ import annotations
 
 from collections import defaultdict
-from datetime import datetime, tzinfo
 
 from sqlalchemy import and_, case, exists, func, null, or_, select, true, union_all
 
@@ -32,6 +31,16 @@ from nexus_tui.store.rules import (
     task_measure,
     tool_error_type,
     tool_measure,
+)
+from nexus_tui.store.spans import (  # noqa: F401 (the read side's names; pure: the light read uses them too)
+    cache_hit_rate,
+    int_fix,
+    merge_hist,
+    merge_tool_hist,
+    plan,
+    usage_dict,
+    utc_offset_ms,
+    zone_level,
 )
 from nexus_tui.store.schema import (
     ErrorEvent,
@@ -115,14 +124,6 @@ def usage_cols_u(u) -> list:
             func.coalesce(func.sum(u.c.rated_not_helpful), 0).label("rated_not_helpful")]
 
 
-def int_fix(d: dict) -> dict:
-    for k in ("tasks", "tokens_in", "tokens_out", "cache_creation_tokens", "cache_read_tokens", "unpriced_tasks",
-              "rated_helpful", "rated_not_helpful"):
-        if k in d and d[k] is not None:
-            d[k] = int(d[k])
-    return d
-
-
 def task_conds(f: Filters) -> list:
     """WHERE conditions on tasks for the filters (time on the task's own time)."""
     c = []
@@ -178,17 +179,24 @@ def active_session_cond(f: Filters):
                exists().where(TC.c.session_id == S.c.id, *tool_conds(f)))
 
 
+def active_session_count_statement(f: Filters):
+    return select(func.count()).select_from(S).where(and_(true(), *session_conds(f), active_session_cond(f)))
+
+
 def active_session_count(conn, f: Filters) -> int:
     """How many sessions count in the range (``active_session_cond``) under the session-level filters."""
-    return int(conn.execute(select(func.count()).select_from(S)
-                            .where(and_(true(), *session_conds(f), active_session_cond(f)))).scalar() or 0)
+    return int(conn.execute(active_session_count_statement(f)).scalar() or 0)
+
+
+def values_statement(col, conds: list, lo: int, hi: int):
+    """The stored values of ``col`` in [lo, hi] under ``conds`` (an indexed range read)."""
+    return select(col).where(and_(*conds, col >= lo, col <= hi))
 
 
 def values_between(conn, col, conds: list):
-    """A reader of the stored values of ``col`` in [lo, hi] under ``conds`` (an indexed range read), for
-    core.sketch.exact_percentiles."""
+    """A reader of the stored values of ``col`` in [lo, hi] under ``conds``, for core.sketch.exact_percentiles."""
     def read(lo: int, hi: int) -> list:
-        return [r[0] for r in conn.execute(select(col).where(and_(*conds, col >= lo, col <= hi)))]
+        return [r[0] for r in conn.execute(values_statement(col, conds, lo, hi))]
     return read
 
 
@@ -207,51 +215,7 @@ def usage_cols(cost_mode: str = "auto"):
             func.coalesce(func.sum(case((T.c.quality_rating == 0, 1), else_=0)), 0).label("rated_not_helpful")]
 
 
-def cache_hit_rate(tokens_in: int, cache_read: int, cache_creation: int) -> float | None:
-    """Share of total input served from cache: cache_read / (tokens_in + cache_read + cache_creation)."""
-    total = tokens_in + cache_read + cache_creation
-    return cache_read / total if total else None
-
-
-def usage_dict(r) -> dict:
-    d = dict(r._mapping)
-    d["cost_usd"] = float(d["cost_usd"]) if d["cost_usd"] is not None else (0.0 if d["tasks"] else 0.0)
-    d["cloud_cost_equivalent"] = float(d["cloud_cost_equivalent"] or 0.0)
-    d["total_tokens"] = d["tokens_in"] + d["tokens_out"] + d["cache_creation_tokens"] + d["cache_read_tokens"]
-    d["cache_hit_rate"] = cache_hit_rate(d["tokens_in"], d["cache_read_tokens"], d["cache_creation_tokens"])
-    d["avg_latency_ms"] = round(float(d["avg_latency_ms"]), 1) if d["avg_latency_ms"] is not None else None
-    return d
-
-
 # ---------------------------------------------------------------- row sources: rollups and raw rows
-_LEVELS = (("quarter", Q_MS), ("hour", H_MS), ("day", D_MS))
-_SESSION_LEVELS = (("quarter", Q_MS), ("sday", D_MS))  # per-session sums: (session, day) rows above quarter hours
-
-
-def plan(since_ms: int | None, until_ms: int | None, coarsest: str = "day") -> list[tuple[str, int | None, int | None]]:
-    """How to read [since, until) (None = open): disjoint parts ("day" | "hour" | "quarter" | "raw", lo, hi)
-    covering the range: whole UTC days from the daily rollups, whole hours at their ends from the hourly ones, whole
-    quarter hours from the quarter-hour rollups, the partial quarter hours at the very ends from the raw rows; no
-    level coarser than ``coarsest``."""
-    parts: list = []
-    lo, hi, finer = since_ms, until_ms, "raw"
-    for name, size in (_SESSION_LEVELS if coarsest == "sday" else _LEVELS):
-        alo = None if lo is None else -(-lo // size) * size
-        ahi = None if hi is None else (hi // size) * size
-        if alo is not None and ahi is not None and alo >= ahi:
-            parts.append((finer, lo, hi))
-            return parts
-        if lo is not None and lo < alo:
-            parts.append((finer, lo, alo))
-        if hi is not None and ahi < hi:
-            parts.append((finer, ahi, hi))
-        lo, hi, finer = alo, ahi, name
-        if name == coarsest:
-            break
-    parts.append((finer, lo, hi))
-    return parts
-
-
 def _coarsest(coarsest: str | None, session_conds: list, f: Filters | None = None) -> str:
     """Hourly and daily rows do not know their sessions; (session, day) rows know no model or source."""
     if coarsest == "sday":
@@ -376,10 +340,10 @@ def raw_tool_rows(conds: list):
                   ).where(and_(true(), *conds))
 
 
-def task_hists(conn, f: Filters, session_conds: list, key: str, key_raw) -> dict:
-    """Merged latency histograms of the tasks under the filters, per value of the dimension ``key`` (``key_raw``:
-    the same on tasks): {value: hist}."""
-    out: dict = defaultdict(dict)
+def task_hist_statements(f: Filters, session_conds: list, key: str, key_raw) -> list[tuple[bool, object]]:
+    """The statements of ``task_hists``, one per part of the range's plan: (raw rows?, statement); a raw part's rows
+    are (key, latency), a rollup part's (key, histogram text) (``spans.merge_hist``)."""
+    out = []
     for level, lo, hi in plan(f.since_ms, f.until_ms, _coarsest(None, session_conds)):
         if level == "raw":
             conds = [T.c.latency_ms.isnot(None), *_bounds(T.c.ts_ms, lo, hi)]
@@ -388,9 +352,7 @@ def task_hists(conn, f: Filters, session_conds: list, key: str, key_raw) -> dict
             if f.source:
                 conds.append(T.c.source == f.source)
             conds += [c(T.c.session_id) for c in session_conds]
-            for k, lat in conn.execute(select(key_raw, T.c.latency_ms).where(and_(*conds))):
-                hb = sketch.bin_of(lat)
-                out[k][hb] = out[k].get(hb, 0) + 1
+            out.append((True, select(key_raw, T.c.latency_ms).where(and_(*conds))))
             continue
         tbl = _TASK_TABLES[level]
         conds = [tbl.c.lat_hist.isnot(None), *_bounds(tbl.c.bucket_ms, lo, hi)]
@@ -399,8 +361,35 @@ def task_hists(conn, f: Filters, session_conds: list, key: str, key_raw) -> dict
         if f.source:
             conds.append(tbl.c.source == f.source)
         conds += [c(tbl.c.session_id) for c in session_conds]
-        for k, text in conn.execute(select(tbl.c[key], tbl.c.lat_hist).where(and_(*conds))):
-            sketch.add_text(out[k], text)
+        out.append((False, select(tbl.c[key], tbl.c.lat_hist).where(and_(*conds))))
+    return out
+
+
+def task_hists(conn, f: Filters, session_conds: list, key: str, key_raw) -> dict:
+    """Merged latency histograms of the tasks under the filters, per value of the dimension ``key`` (``key_raw``:
+    the same on tasks): {value: hist}."""
+    out: dict = defaultdict(dict)
+    for raw, stmt in task_hist_statements(f, session_conds, key, key_raw):
+        merge_hist(out, raw, conn.execute(stmt))
+    return out
+
+
+def tool_hist_statements(f: Filters, session_conds: list, keys: list[str], keys_raw: list, extra_rollup: list = (),
+                         extra_raw: list = ()) -> list[tuple[bool, object]]:
+    """The statements of ``tool_hists``, one per part of the plan: (raw rows?, statement); rows are the key columns
+    then a latency (raw) or a histogram text (rollups): ``spans.merge_tool_hist``."""
+    levels, more_raw = _tool_plan(f, session_conds, None)
+    out = []
+    for level, lo, hi in levels:
+        if level == "raw":
+            conds = [TC.c.tool_name.isnot(None), TC.c.latency_ms.isnot(None), *_bounds(TC.c.started_ms, lo, hi),
+                     *more_raw, *[c(TC.c.session_id) for c in session_conds], *extra_raw]
+            out.append((True, select(*keys_raw, TC.c.latency_ms).where(and_(*conds))))
+            continue
+        tbl = _TOOL_TABLES[level]
+        conds = [tbl.c.lat_hist.isnot(None), *_bounds(tbl.c.bucket_ms, lo, hi),
+                 *[c(tbl.c.session_id) for c in session_conds], *[c(tbl) for c in extra_rollup]]
+        out.append((False, select(*[tbl.c[k] for k in keys], tbl.c.lat_hist).where(and_(*conds))))
     return out
 
 
@@ -408,32 +397,14 @@ def tool_hists(conn, f: Filters, session_conds: list, keys: list[str], keys_raw:
                extra_raw: list = ()) -> dict:
     """Merged latency histograms of the tool calls per tuple of the columns ``keys`` (``keys_raw``: the same on
     tool_calls)."""
-    levels, more_raw = _tool_plan(f, session_conds, None)
     out: dict = defaultdict(dict)
-    for level, lo, hi in levels:
-        if level == "raw":
-            conds = [TC.c.tool_name.isnot(None), TC.c.latency_ms.isnot(None), *_bounds(TC.c.started_ms, lo, hi),
-                     *more_raw, *[c(TC.c.session_id) for c in session_conds], *extra_raw]
-            for row in conn.execute(select(*keys_raw, TC.c.latency_ms).where(and_(*conds))):
-                hb = sketch.bin_of(row[-1])
-                k = tuple(row[:-1])
-                out[k][hb] = out[k].get(hb, 0) + 1
-            continue
-        tbl = _TOOL_TABLES[level]
-        conds = [tbl.c.lat_hist.isnot(None), *_bounds(tbl.c.bucket_ms, lo, hi),
-                 *[c(tbl.c.session_id) for c in session_conds], *[c(tbl) for c in extra_rollup]]
-        for row in conn.execute(select(*[tbl.c[k] for k in keys], tbl.c.lat_hist).where(and_(*conds))):
-            sketch.add_text(out[tuple(row[:-1])], row[-1])
+    for raw, stmt in tool_hist_statements(f, session_conds, keys, keys_raw, extra_rollup, extra_raw):
+        merge_tool_hist(out, raw, conn.execute(stmt))
     return out
 
 
 
 # ---------------------------------------------------------------- buckets in a time zone
-def utc_offset_ms(ms: int, tz: tzinfo) -> int:
-    off = datetime.fromtimestamp(ms / 1000, tz).utcoffset()
-    return int(off.total_seconds() * 1000) if off is not None else 0
-
-
 def aligned(bucket_ms: int, off: int) -> bool:
     return bucket_ms % Q_MS == 0 and off % Q_MS == 0
 
@@ -444,17 +415,6 @@ def bucket_level(bucket_ms: int, off: int) -> str:
         if bucket_ms % size == 0 and off % size == 0:
             return name
     return "quarter"
-
-
-def zone_level(tz: tzinfo, *times: int | None) -> str:
-    """The coarsest rollup level whose rows each fall in one local day of ``tz`` at these times: days in UTC,
-    hours in whole-hour zones, quarter hours in the few zones with :30/:45 offsets."""
-    import time as _time
-
-    offs = [utc_offset_ms(t, tz) for t in ([t for t in times if t is not None] or [int(_time.time() * 1000)])]
-    if all(o == 0 for o in offs):
-        return "day"
-    return "hour" if all(o % H_MS == 0 for o in offs) else "quarter"
 
 
 def scope_conds(session_id: str | None, f: Filters) -> tuple[list, list]:

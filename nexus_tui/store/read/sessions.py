@@ -7,7 +7,6 @@ from dataclasses import dataclass
 
 from sqlalchemy import Engine, and_, case, distinct, func, literal, or_, select, true
 
-from nexus_tui.core.events import iso_from_ms
 from nexus_tui.core.filters import Filters
 from nexus_tui.store.read.plan import (
     E,
@@ -16,7 +15,6 @@ from nexus_tui.store.read.plan import (
     TC,
     active_session_cond,
     active_session_count,
-    cache_hit_rate,
     session_conds,
     session_filter,
     task_conds,
@@ -28,6 +26,7 @@ from nexus_tui.store.read.plan import (
     usage_dict,
 )
 from nexus_tui.store.schema import RoutingDecision
+from nexus_tui.store.spans import session_rows
 
 
 SESSION_SORTS = {"start": "start_ms", "cost": "cost_usd", "tasks": "tasks", "tokens": "total_tokens",
@@ -51,49 +50,20 @@ def _search_cond(search: str):
                S.c.id.in_(select(T.c.session_id).where(T.c.model.like(like))), title_matches(S, like))
 
 
-def sessions(engine: Engine, f: Filters, *, limit: int | None = None, offset: int = 0, sort: str = "start",
-             descending: bool = True, search: str | None = None) -> Page:
-    """One row per session with activity in the range: its tasks, tokens, cost and tool calls in that range.
+def _page_aggs(f: Filters, page_ids):
+    """The sums of a page of sessions from their own rows (agg, tools subqueries)."""
+    agg = (select(T.c.session_id.label("sid"), *usage_cols(f.cost_mode),
+                  func.count(distinct(T.c.agent_id)).label("subagents"))
+           .where(and_(true(), *task_conds(f), T.c.session_id.in_(page_ids))).group_by(T.c.session_id)
+           .subquery("agg"))
+    tools = (select(TC.c.session_id.label("sid"), func.count().label("tool_calls"),
+                    func.coalesce(func.sum(case((TC.c.success.is_(False), 1), else_=0)), 0).label("tool_errors"))
+             .where(and_(true(), *tool_conds(f), TC.c.session_id.in_(page_ids))).group_by(TC.c.session_id)
+             .subquery("tools"))
+    return agg, tools
 
-    Sorted by start (the default) without a model/source filter, the page of sessions is chosen first from the
-    sessions table and only its tasks are aggregated, so the first page costs the same with 10 or 10 million tasks.
-    """
-    tc = task_conds(f)
-    conds = session_conds(f)
-    page_ids = None
-    fast = SESSION_SORTS.get(sort, "start_ms") == "start_ms" and not (f.model or f.source)
-    conds.append(active_session_cond(f))  # the one definition of a session in a range
-    if search:
-        conds.append(_search_cond(search))
-    if fast:
-        order = S.c.start_ms.desc() if descending else S.c.start_ms.asc()
-        ids_q = select(S.c.id).where(and_(true(), *conds)).order_by(order, S.c.id)
-        if limit is not None:
-            ids_q = ids_q.limit(limit).offset(offset)
-        with engine.connect() as conn:
-            total_fast = conn.execute(select(func.count()).select_from(S).where(and_(true(), *conds))).scalar() or 0
-            page_ids = [r[0] for r in conn.execute(ids_q)]
-    if page_ids is not None:  # a page of sessions: its own rows, whatever the history's size
-        agg = (select(T.c.session_id.label("sid"), *usage_cols(f.cost_mode),
-                      func.count(distinct(T.c.agent_id)).label("subagents"))
-               .where(and_(true(), *tc, T.c.session_id.in_(page_ids))).group_by(T.c.session_id).subquery("agg"))
-        tools = (select(TC.c.session_id.label("sid"), func.count().label("tool_calls"),
-                        func.coalesce(func.sum(case((TC.c.success.is_(False), 1), else_=0)), 0).label("tool_errors"))
-                 .where(and_(true(), *tool_conds(f), TC.c.session_id.in_(page_ids))).group_by(TC.c.session_id)
-                 .subquery("tools"))
-    else:  # sorted by a sum: every session's sums, from the rollups
-        sf = session_filter(f)
-        u = task_source(f, sf, coarsest="sday")
-        agg = (select(u.c.session_id.label("sid"), *usage_cols_u(u), literal(0).label("subagents"))
-               .group_by(u.c.session_id).subquery("agg"))
-        ts = tool_source(f, sf, coarsest="sday")
-        tools = (select(ts.c.session_id.label("sid"), func.sum(ts.c.calls).label("tool_calls"),
-                        func.coalesce(func.sum(ts.c.failures), 0).label("tool_errors"))
-                 .group_by(ts.c.session_id).subquery("tools"))
-    if f.model or f.source:
-        conds.append(agg.c.sid.isnot(None))
-    if page_ids is not None:
-        conds.append(S.c.id.in_(page_ids))
+
+def _rows_query(conds: list, agg, tools, sort: str, descending: bool):
     duration = (S.c.end_ms - S.c.start_ms).label("duration_ms")
     total_tokens = (func.coalesce(agg.c.tokens_in, 0) + func.coalesce(agg.c.tokens_out, 0)
                     + func.coalesce(agg.c.cache_creation_tokens, 0)
@@ -116,7 +86,65 @@ def sessions(engine: Engine, f: Filters, *, limit: int | None = None, offset: in
     sort_col = {"start_ms": S.c.start_ms, "cost_usd": func.coalesce(agg.c.cost_usd, 0.0),
                 "tasks": func.coalesce(agg.c.tasks, 0), "total_tokens": total_tokens, "duration_ms": duration,
                 "tool_errors": func.coalesce(tools.c.tool_errors, 0)}[SESSION_SORTS.get(sort, "start_ms")]
-    q = q.order_by(sort_col.desc() if descending else sort_col.asc(), S.c.id)
+    return q.order_by(sort_col.desc() if descending else sort_col.asc(), S.c.id)
+
+
+def _ids_query(conds: list, descending: bool):
+    order = S.c.start_ms.desc() if descending else S.c.start_ms.asc()
+    return select(S.c.id).where(and_(true(), *conds)).order_by(order, S.c.id)
+
+
+def session_models_statement(f: Filters, ids: list[str]):
+    """The models of a chunk of sessions' tasks under the filters, as (session, model) in order."""
+    return (select(T.c.session_id, T.c.model).distinct().where(and_(T.c.session_id.in_(ids), *task_conds(f)))
+            .order_by(T.c.session_id, T.c.model))
+
+
+def list_statements(f: Filters, page_ids: list[str]) -> tuple:
+    """The reads of ``sessions`` with its defaults (every session, newest first; no model or source filter): the
+    ids, and the rows of ``page_ids`` (the ids read)."""
+    conds = [*session_conds(f), active_session_cond(f)]
+    agg, tools = _page_aggs(f, page_ids)
+    return _ids_query(conds, True), _rows_query([*conds, S.c.id.in_(page_ids)], agg, tools, "start", True)
+
+
+def sessions(engine: Engine, f: Filters, *, limit: int | None = None, offset: int = 0, sort: str = "start",
+             descending: bool = True, search: str | None = None) -> Page:
+    """One row per session with activity in the range: its tasks, tokens, cost and tool calls in that range.
+
+    Sorted by start (the default) without a model/source filter, the page of sessions is chosen first from the
+    sessions table and only its tasks are aggregated, so the first page costs the same with 10 or 10 million tasks.
+    """
+    tc = task_conds(f)
+    conds = session_conds(f)
+    page_ids = None
+    fast = SESSION_SORTS.get(sort, "start_ms") == "start_ms" and not (f.model or f.source)
+    conds.append(active_session_cond(f))  # the one definition of a session in a range
+    if search:
+        conds.append(_search_cond(search))
+    if fast:
+        ids_q = _ids_query(conds, descending)
+        if limit is not None:
+            ids_q = ids_q.limit(limit).offset(offset)
+        with engine.connect() as conn:
+            total_fast = conn.execute(select(func.count()).select_from(S).where(and_(true(), *conds))).scalar() or 0
+            page_ids = [r[0] for r in conn.execute(ids_q)]
+    if page_ids is not None:  # a page of sessions: its own rows, whatever the history's size
+        agg, tools = _page_aggs(f, page_ids)
+    else:  # sorted by a sum: every session's sums, from the rollups
+        sf = session_filter(f)
+        u = task_source(f, sf, coarsest="sday")
+        agg = (select(u.c.session_id.label("sid"), *usage_cols_u(u), literal(0).label("subagents"))
+               .group_by(u.c.session_id).subquery("agg"))
+        ts = tool_source(f, sf, coarsest="sday")
+        tools = (select(ts.c.session_id.label("sid"), func.sum(ts.c.calls).label("tool_calls"),
+                        func.coalesce(func.sum(ts.c.failures), 0).label("tool_errors"))
+                 .group_by(ts.c.session_id).subquery("tools"))
+    if f.model or f.source:
+        conds.append(agg.c.sid.isnot(None))
+    if page_ids is not None:
+        conds.append(S.c.id.in_(page_ids))
+    q = _rows_query(conds, agg, tools, sort, descending)
     with engine.connect() as conn:
         if page_ids is not None:
             total = total_fast
@@ -140,23 +168,9 @@ def sessions(engine: Engine, f: Filters, *, limit: int | None = None, offset: in
                 r["subagents"] = sub.get(r["id"], 0)
         model_map: dict[str, list[str]] = {}
         for i in range(0, len(ids), 500):
-            for sid, model in conn.execute(select(T.c.session_id, T.c.model).distinct()
-                                           .where(and_(T.c.session_id.in_(ids[i:i + 500]), *tc))
-                                           .order_by(T.c.session_id, T.c.model)):
+            for sid, model in conn.execute(session_models_statement(f, ids[i:i + 500])):
                 model_map.setdefault(sid, []).append(model)
-    for r in rows:
-        r["session_id"] = r.pop("id")
-        r["models"] = model_map.get(r["session_id"], [])
-        r["start_time"] = iso_from_ms(r["start_ms"])
-        r["end_time"] = iso_from_ms(r["end_ms"])
-        r["cost_usd"] = float(r["cost_usd"] or 0.0)
-        for k in ("tasks", "tokens_in", "tokens_out", "cache_creation_tokens", "cache_read_tokens", "total_tokens",
-                  "unpriced_tasks", "rated_helpful", "rated_not_helpful", "tool_calls", "tool_errors"):
-            r[k] = int(r[k] or 0)
-        r["cache_hit_rate"] = cache_hit_rate(r["tokens_in"], r["cache_read_tokens"], r["cache_creation_tokens"])
-        if r["avg_latency_ms"] is not None:
-            r["avg_latency_ms"] = round(float(r["avg_latency_ms"]), 1)
-    return Page(rows=rows, total=int(total), offset=offset, limit=limit)
+    return Page(rows=session_rows(rows, model_map), total=int(total), offset=offset, limit=limit)
 
 
 SESSION_TASKS_LIMIT = 2000  # a session's task list is capped (the header still counts every task)

@@ -8,56 +8,42 @@ from sqlalchemy import Engine, and_, case, func, select, true
 from nexus_tui.core import sketch
 from nexus_tui.core.filters import Filters
 from nexus_tui.store.read.plan import TC, session_filter, tool_conds, tool_hists, tool_source, values_between
+from nexus_tui.store.spans import tool_waits_from, tools_rows
+
+
+def tools_report_statement(f: Filters):
+    """The sums per (tool, server) of ``tools_report``."""
+    t = tool_source(f, session_filter(f))
+    return (select(t.c.tool_name, t.c.mcp_server, func.sum(t.c.calls), func.coalesce(func.sum(t.c.failures), 0),
+                   func.coalesce(func.sum(t.c.pending), 0),
+                   func.sum(t.c.lat_sum) * 1.0 / func.nullif(func.sum(t.c.lat_n), 0), func.max(t.c.lat_max))
+            .group_by(t.c.tool_name, t.c.mcp_server))
+
+
+def waits_statement(conds: list):
+    """(tool, server, wait) of the calls that waited for the user under ``conds``, shortest wait first."""
+    return select(TC.c.tool_name, TC.c.mcp_server, TC.c.wait_ms).where(*conds, TC.c.wait_ms > 0).order_by(TC.c.wait_ms)
+
+
+def tool_latency_conds(conds: list, name, server) -> list:
+    """``conds`` and one (tool, server)'s calls."""
+    return conds + [TC.c.tool_name == name] + [TC.c.mcp_server.is_(None) if server is None
+                                               else TC.c.mcp_server == server]
 
 
 def tools_report(engine: Engine, f: Filters, percentiles: bool = True) -> list[dict]:
     """Per tool and MCP server: calls, failures, failure rate, latency percentiles (nearest rank) and max."""
     conds = tool_conds(f)
     sf = session_filter(f)
-    t = tool_source(f, sf)
     with engine.connect() as conn:
-        rows = conn.execute(select(t.c.tool_name, t.c.mcp_server, func.sum(t.c.calls),
-                                   func.coalesce(func.sum(t.c.failures), 0), func.coalesce(func.sum(t.c.pending), 0),
-                                   func.sum(t.c.lat_sum) * 1.0 / func.nullif(func.sum(t.c.lat_n), 0),
-                                   func.max(t.c.lat_max))
-                            .group_by(t.c.tool_name, t.c.mcp_server)).all()
+        rows = conn.execute(tools_report_statement(f)).all()
         hists = (tool_hists(conn, f, sf, ["tool_name", "mcp_server"], [TC.c.tool_name, TC.c.mcp_server])
                  if percentiles else None)
-        waits = _tool_waits(conn, conds)
-        out = []
-        for name, server, calls, failures, pending, avg, mx in rows:
-            calls, failures = int(calls), int(failures)
-            d = {"tool": name, "server": server, "calls": calls, "failures": failures,
-                 "pending": int(pending), "failure_rate": failures / calls if calls else None,
-                 "avg_ms": round(float(avg), 1) if avg is not None else None}
-            if percentiles:
-                sc = [TC.c.mcp_server.is_(None)] if server is None else [TC.c.mcp_server == server]
-                p = sketch.exact_percentiles(hists.get((name, server), {}), (50, 95, 99),
-                                             values_between(conn, TC.c.latency_ms,
-                                                             conds + [TC.c.tool_name == name] + sc), mx)
-                d.update(p50_ms=p[50], p95_ms=p[95], p99_ms=p[99], max_ms=mx)
-            d.update(waits.get((name, server), _NO_WAITS))
-            out.append(d)
-    out.sort(key=lambda d: (-d["calls"], d["tool"]))
-    return out
+        waits = tool_waits_from(conn.execute(waits_statement(conds)).all())
 
-
-_NO_WAITS = {"waits": 0, "wait_total_ms": 0, "wait_p50_ms": None, "wait_p95_ms": None}
-
-
-def _tool_waits(conn, conds: list) -> dict:
-    """Per (tool, server): the calls that waited for the user, their total wait and its p50/p95 (nearest rank).
-    The latency columns of the report are execution time; these are the waits kept apart (docs/metrics.md)."""
-    rows = conn.execute(select(TC.c.tool_name, TC.c.mcp_server, TC.c.wait_ms)
-                        .where(*conds, TC.c.wait_ms > 0).order_by(TC.c.wait_ms)).all()
-    by: dict = {}
-    for name, server, w in rows:
-        by.setdefault((name, server), []).append(int(w))
-    out = {}
-    for key, vals in by.items():
-        p = {q: vals[max(0, -(-q * len(vals) // 100) - 1)] for q in (50, 95)}  # ceil(q% of n)-th smallest
-        out[key] = {"waits": len(vals), "wait_total_ms": sum(vals), "wait_p50_ms": p[50], "wait_p95_ms": p[95]}
-    return out
+        def between(name, server):
+            return values_between(conn, TC.c.latency_ms, tool_latency_conds(conds, name, server))
+        return tools_rows(rows, hists, waits, between)
 
 
 def tool_failures_by_type(engine: Engine, f: Filters, tool: str | None = None) -> list[dict]:

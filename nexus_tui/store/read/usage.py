@@ -8,8 +8,6 @@ from datetime import datetime, tzinfo
 
 from sqlalchemy import Engine, and_, case, func, literal, select, true
 
-from nexus_tui.core import sketch
-from nexus_tui.core.events import iso_from_ms
 from nexus_tui.core.filters import Filters
 from nexus_tui.core.scoring import bucket_offset, bucket_span, downsample, downsample_starts
 from nexus_tui.store.read.plan import (
@@ -17,7 +15,7 @@ from nexus_tui.store.read.plan import (
     Q_MS,
     T,
     TC,
-    active_session_count,
+    active_session_count_statement,
     cache_hit_rate,
     error_conds,
     int_fix,
@@ -40,37 +38,28 @@ from nexus_tui.store.read.plan import (
 from nexus_tui.store.read.tools import tools_report
 from nexus_tui.store.rules import agent_expr
 from nexus_tui.store.schema import money
+from nexus_tui.store.spans import summary_from, usage_by_rows
 
 
-def summary(engine: Engine, f: Filters, top: int = 5) -> dict:
+def summary_statements(f: Filters) -> dict:
+    """The reads of ``summary`` besides its top models and tools: the usage sums, the first and last task, the active
+    sessions, the tool calls and failures, the API errors (one row each)."""
     sf = session_filter(f)
     u_src = task_source(f, sf)
     t_src = tool_source(f, sf)
+    return {"usage": select(*usage_cols_u(u_src)),
+            "span": select(func.min(u_src.c.first_ms), func.max(u_src.c.last_ms)),
+            "sessions": active_session_count_statement(f),
+            "tools": select(func.coalesce(func.sum(t_src.c.calls), 0), func.coalesce(func.sum(t_src.c.failures), 0)),
+            "api_errors": select(func.count()).where(and_(E.c.component == "api", *error_conds(f)))}
+
+
+def summary(engine: Engine, f: Filters, top: int = 5) -> dict:
+    st = summary_statements(f)
     with engine.connect() as conn:
-        u = usage_dict(conn.execute(select(*usage_cols_u(u_src))).one())
-        u = int_fix(u)
-        span = conn.execute(select(func.min(u_src.c.first_ms), func.max(u_src.c.last_ms))).one()
-        n_sessions = active_session_count(conn, f)
-        tools = conn.execute(select(func.coalesce(func.sum(t_src.c.calls), 0),
-                                    func.coalesce(func.sum(t_src.c.failures), 0))).one()
-        api_errors = conn.execute(select(func.count()).where(and_(E.c.component == "api", *error_conds(f)))).scalar()
-    calls, failures = int(tools[0]), int(tools[1])
-    ops = calls + u["tasks"] + api_errors
-    return {
-        "period": {"since": iso_from_ms(f.since_ms), "until": iso_from_ms(f.until_ms),
-                   "first_task": iso_from_ms(span[0]), "last_task": iso_from_ms(span[1])},
-        "sessions": n_sessions,
-        **{k: u[k] for k in ("tasks", "tokens_in", "tokens_out", "cache_creation_tokens", "cache_read_tokens",
-                             "total_tokens", "cost_usd", "cloud_cost_equivalent", "unpriced_tasks",
-                             "cache_hit_rate", "rated_helpful", "rated_not_helpful")},
-        "local_savings_usd": u["cloud_cost_equivalent"] - u["cost_usd"],
-        "tool_calls": calls, "tool_failures": failures,
-        "tool_failure_rate": failures / calls if calls else None,
-        "api_errors": int(api_errors),
-        "failed_operation_rate": (failures + api_errors) / ops if ops else None,
-        "top_models": models(engine, f)[:top],
-        "top_tools": tools_report(engine, f)[:top],  # the tools report's rows (by calls)
-    }
+        one = {k: conn.execute(stmt).one() for k, stmt in st.items()}
+    return summary_from(f, one["usage"], one["span"], int(one["sessions"][0] or 0), one["tools"],
+                        one["api_errors"][0], models(engine, f)[:top], tools_report(engine, f)[:top])
 
 
 DIMENSIONS = {
@@ -84,31 +73,25 @@ DIMENSIONS = {
 }
 
 
+def usage_by_statement(f: Filters, dimension: str):
+    """The grouped sums of ``usage_by`` (the group under ``key``)."""
+    u_src = task_source(f, session_filter(f))
+    ucol = u_src.c[dimension]
+    return select(ucol.label("key"), *usage_cols_u(u_src)).group_by(ucol)
+
+
 def usage_by(engine: Engine, f: Filters, dimension: str, percentiles: bool = True) -> list[dict]:
     """Tasks, tokens by type, cost, share of cost, average and p95 latency, cache hit rate per value of a dimension."""
     col = DIMENSIONS[dimension]
     tc = task_conds(f)
     sf = session_filter(f)
-    u_src = task_source(f, sf)
-    ucol = u_src.c[dimension]
     with engine.connect() as conn:
-        rows = conn.execute(select(ucol.label("key"), *usage_cols_u(u_src)).group_by(ucol)).all()
+        rows = conn.execute(usage_by_statement(f, dimension)).all()
         hists = task_hists(conn, f, sf, dimension, col) if percentiles else None
-        out = []
-        total_cost = 0.0
-        for r in rows:
-            d = int_fix(usage_dict(r))
-            d[dimension] = d.pop("key")
-            total_cost += d["cost_usd"]
-            if percentiles:
-                cond = [col.is_(None)] if d[dimension] is None else [col == d[dimension]]
-                d["p95_latency_ms"] = sketch.exact_percentiles(
-                    hists.get(d[dimension], {}), (95,), values_between(conn, T.c.latency_ms, tc + cond))[95]
-            out.append(d)
-    for d in out:
-        d["cost_share"] = d["cost_usd"] / total_cost if total_cost else None
-    out.sort(key=lambda d: (-d["cost_usd"], -d["tasks"]))
-    return out
+
+        def between(value):
+            return values_between(conn, T.c.latency_ms, tc + [col.is_(None) if value is None else col == value])
+        return usage_by_rows(rows, dimension, hists, between)
 
 
 def models(engine: Engine, f: Filters) -> list[dict]:
