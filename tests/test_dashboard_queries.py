@@ -167,3 +167,51 @@ def test_conversations_read_by_their_ids_equal_the_subquery(history):
             assert RS.session_conversations(store.engine, sid, limit=limit) == want
             seen += len(want)
     assert seen > 100
+
+
+def test_a_known_total_is_not_counted_again(history):
+    store, _rng = history
+    for sort in ("start", "cost"):
+        page = RS.sessions(store.engine, Filters(), limit=3, sort=sort)
+        again = RS.sessions(store.engine, Filters(), limit=3, offset=3, sort=sort, known_total=page.total)
+        assert again.total == page.total and again.rows == RS.sessions(store.engine, Filters(), limit=3, offset=3,
+                                                                       sort=sort).rows
+        assert RS.sessions(store.engine, Filters(), limit=3, sort=sort, known_total=12345).total == 12345
+
+
+async def test_the_sessions_screen_counts_again_only_after_new_rows(tmp_path):
+    """Another sort or page of the same sessions reuses the count; rows written since (the collector's
+    StoreChanged, or while out of view) and new filters make it count again."""
+    from sqlalchemy import event
+
+    from tests.tui_helpers import SIZE, demo_app, settle
+
+    app = demo_app(tmp_path)
+    counts = []
+    event.listen(app.store.engine, "before_cursor_execute",
+                 lambda conn, cur, stmt, *a: counts.append(stmt) if stmt.startswith("SELECT count(*)") else None)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(app, pilot)
+        screen = app.screen
+        total = screen.total
+        assert total > 0 and counts
+        for key in ("s", "r", "s"):  # cost ↓, cost ↑, tokens ↓: the same sessions
+            counts.clear()
+            await pilot.press(key)
+            await settle(app, pilot)
+            assert screen.total == total and counts == [], key
+        screen.data_changed()  # the collector wrote rows
+        await settle(app, pilot)
+        assert len(counts) == 1 and screen.total == total
+        counts.clear()
+        await pilot.press("s")
+        await settle(app, pilot)
+        assert counts == []
+        screen.mark_stale()  # rows written while out of view
+        screen.refresh_data()
+        await settle(app, pilot)
+        assert len(counts) == 1
+        counts.clear()
+        app.set_range("7d")
+        await settle(app, pilot)
+        assert len(counts) == 1 and screen.total < total

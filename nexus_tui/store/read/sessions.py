@@ -52,11 +52,15 @@ def _search_cond(search: str):
 
 
 def sessions(engine: Engine, f: Filters, *, limit: int | None = None, offset: int = 0, sort: str = "start",
-             descending: bool = True, search: str | None = None) -> Page:
+             descending: bool = True, search: str | None = None, known_total: int | None = None) -> Page:
     """One row per session with activity in the range: its tasks, tokens, cost and tool calls in that range.
 
     Sorted by start (the default) without a model/source filter, the page of sessions is chosen first from the
     sessions table and only its tasks are aggregated, so the first page costs the same with 10 or 10 million tasks.
+    Sorted by a sum, a page is chosen on that one sum (``_ranked_page``), then every sum is read for its sessions;
+    without ``limit``, every session's sums in one statement (the same numbers: tests/test_dashboard_queries.py).
+    ``known_total``: how many sessions these filters and search gave before, when the caller knows no row was
+    written since (another page, another sort): not counted again.
     """
     tc = task_conds(f)
     conds = session_conds(f)
@@ -71,12 +75,13 @@ def sessions(engine: Engine, f: Filters, *, limit: int | None = None, offset: in
         if limit is not None:
             ids_q = ids_q.limit(limit).offset(offset)
         with engine.connect() as conn:
-            total_fast = conn.execute(select(func.count()).select_from(S).where(and_(true(), *conds))).scalar() or 0
+            total_fast = known_total if known_total is not None else \
+                conn.execute(select(func.count()).select_from(S).where(and_(true(), *conds))).scalar() or 0
             page_ids = [r[0] for r in conn.execute(ids_q)]
     elif limit is not None:  # sorted by a sum, one page: the page is chosen on its sort key alone
         with engine.connect() as conn:
             page_ids, total_ranked = _ranked_page(conn, f, conds, SESSION_SORTS.get(sort, "start_ms"), descending,
-                                                  limit, offset)
+                                                  limit, offset, known_total)
     if page_ids is not None and fast:  # a page of sessions: its own rows, whatever the history's size
         agg = (select(T.c.session_id.label("sid"), *usage_cols(f.cost_mode),
                       func.count(distinct(T.c.agent_id)).label("subagents"))
@@ -186,7 +191,7 @@ def _sort_key(key: str, agg, tools):
 
 
 def _ranked_page(conn, f: Filters, conds: list, key: str, descending: bool, limit: int,
-                 offset: int) -> tuple[list[str], int]:
+                 offset: int, known_total: int | None = None) -> tuple[list[str], int]:
     """(the ids of one page of sessions sorted by a sum, in order; how many sessions there are): the order is found
     from the one sum it sorts by (the rollups' per-session sums of one column; no tool calls unless sorting by
     them), then ``sessions`` sums every column of that page only. At 20,000 sessions this halves the query."""
@@ -214,7 +219,9 @@ def _ranked_page(conn, f: Filters, conds: list, key: str, descending: bool, limi
     q = select(S.c.id).select_from(src).where(and_(true(), *conds))
     ids = [r[0] for r in conn.execute(q.order_by(order.desc() if descending else order.asc(), S.c.id)
                                       .limit(limit).offset(offset))]
-    if f.model or f.source:
+    if known_total is not None:
+        total = known_total
+    elif f.model or f.source:
         total = conn.execute(select(func.count()).select_from(q.subquery())).scalar() or 0
     else:  # the conditions are on sessions alone: count them there
         total = conn.execute(select(func.count()).select_from(S).where(and_(true(), *conds))).scalar() or 0
