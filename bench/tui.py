@@ -493,7 +493,7 @@ def run_app(db: Path, work: Path, keys, rate: int = 0) -> dict:
             t = term.send(key)
             resp = term.wait_text(marker, t, 60)
             data = term.wait_trace(f"shown {screen}", t, 60) if screen else None
-            out["keys"].append({"i": KEYS.index((key, label, marker, screen)), "key": label,
+            out["keys"].append({"i": KEYS.index((key, label, marker, screen)), "key": label, "sent": t,
                                 "response_ms": None if resp is None else resp * 1000,
                                 "data_ms": None if data is None else data * 1000})
         if writer is not None:

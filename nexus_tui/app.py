@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import importlib
 import threading
 import time
@@ -11,7 +12,7 @@ from datetime import datetime
 from functools import partial
 from pathlib import Path
 
-from textual import work
+from textual import events, work
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding
 from textual.screen import ModalScreen, Screen
@@ -44,6 +45,13 @@ NOTIFY_MIN_SECONDS = 0.25  # StoreChanged is posted at most four times a second
 PREBUILD_AFTER_SECONDS = 0.3  # the real command builds the other top-level screens this long after starting,
 PREBUILD_STEP_SECONDS = 0.1  # one at a time, keys answered in between (their queries run when first shown)
 TUI_POLL_SECONDS = 1.0  # default pass interval in the app, so new data shows within two seconds
+# full garbage collections while idle (NexusApp._start_idle_gc): after this long without a key and no query running,
+GC_IDLE_SECONDS = 0.3
+GC_EVERY_SECONDS = 1.0  # at most this often
+GC_CHECK_SECONDS = 0.1
+GC_FORCE_AFTER = 100  # young collections with survivors since the last full one: collect, idle or not (≈ 10 s busy)
+GC_NO_AUTO_FULL = 1_000_000  # the third threshold: Python never starts a full collection by itself
+GC_THAW_IDLE_SECONDS = 5.0
 
 
 class PlaceholderScreen(InsightScreen):
@@ -133,6 +141,10 @@ class NexusApp(App):
         self._pending: tuple[PassReport, bool] | None = None
         self._db_watch = None  # store.changes.ChangeWatcher: rows other processes write show within poll_seconds
         self._db_watch_busy = False
+        self._last_input = 0.0  # time.monotonic() of the last key or click
+        self._last_full_gc = 0.0
+        self._thaw_above = 0
+        self._gc_thresholds: tuple | None = None  # Python's, while _start_idle_gc has replaced them
         self.quota_5h: tuple[float, int | None] | None = None  # the current 5-hour used % and reset, when known
         self._alerts = None  # collect/alerts.py AlertMonitor, made on mount
 
@@ -234,8 +246,9 @@ class NexusApp(App):
             self._alerts = AlertMonitor(self.settings, self.store.engine, self._deliver_alert, tz=self.tz,
                                         now=self.now_ms)
         self._check_quota()
-        if self.prebuild:
+        if self.prebuild:  # the real command (tests leave Python's garbage collection as it is)
             self.set_timer(PREBUILD_AFTER_SECONDS, self._prebuild_next)
+            self._start_idle_gc()
         from nexus_tui.store.changes import ChangeWatcher
 
         self._db_watch = ChangeWatcher(self.store.engine)
@@ -259,7 +272,9 @@ class NexusApp(App):
         is first shown: building all of them costs no SQL.
         """
         todo = [mode for mode, _title, _cls in SCREENS if not P.screen_stacks(self).get(mode)]
-        if not todo or not self.is_running:
+        if not self.is_running:
+            return
+        if not todo:  # all built
             return
         if not getattr(self.screen, "loaded", True):  # the first screen's numbers come first
             self.set_timer(PREBUILD_STEP_SECONDS, self._prebuild_next)
@@ -267,6 +282,50 @@ class NexusApp(App):
         P.build_mode_screen(self, todo[0])  # compose and mount run in the background
         if len(todo) > 1:
             self.set_timer(PREBUILD_STEP_SECONDS, self._prebuild_next)
+
+    def _start_idle_gc(self) -> None:
+        """Full garbage collections happen while nobody waits for the screen.
+
+        Python's full collection walks every object the collector tracks (150,000–300,000 here: widgets, styles,
+        cached strips, compiled SQL) holding the GIL, 0.1–0.25 s on a busy 2-core machine, and it ran about once a
+        second of activity, in the middle of keys (docs/performance.md, "Dashboard"). So Python starts no full
+        collection by itself any more; ``_collect_when_idle`` runs them: once no key has come for GC_IDLE_SECONDS
+        and the screen waits for no query (at most every GC_EVERY_SECONDS), or whatever the activity once
+        GC_FORCE_AFTER young collections have promoted objects since the last one (memory stays bounded). What
+        survives a full collection is kept out of the next ones' sight (``gc.freeze``), so each walks only what
+        came since (tens of ms); after GC_THAW_IDLE_SECONDS without a key, once the kept objects have grown by
+        half, one collection walks them all again (cycles among them that became garbage are freed then)."""
+        gc.freeze()
+        self._gc_thresholds = gc.get_threshold()
+        gc.set_threshold(*self._gc_thresholds[:2], GC_NO_AUTO_FULL)
+        self._last_full_gc = time.monotonic()
+        self._thaw_above = gc.get_freeze_count() * 3 // 2
+        self.set_interval(GC_CHECK_SECONDS, self._collect_when_idle)
+
+    def _collect_when_idle(self) -> None:
+        now = time.monotonic()
+        quiet = now - self._last_input
+        if quiet >= GC_THAW_IDLE_SECONDS and gc.get_freeze_count() > self._thaw_above:
+            gc.unfreeze()  # a long pause: everything once, the frozen objects included
+            gc.collect()
+            gc.freeze()
+            self._thaw_above = gc.get_freeze_count() * 3 // 2
+            self._last_full_gc = time.monotonic()
+            return
+        pending = gc.get_count()[2]  # young (generation 1) collections since the last full one
+        if not pending:
+            return
+        idle = (quiet >= GC_IDLE_SECONDS and now - self._last_full_gc >= GC_EVERY_SECONDS
+                and not getattr(self.screen, "querying", False))
+        if idle or pending >= GC_FORCE_AFTER:
+            gc.collect()
+            gc.freeze()
+            self._last_full_gc = time.monotonic()
+
+    async def on_event(self, event) -> None:
+        if isinstance(event, (events.Key, events.MouseDown, events.MouseScrollDown, events.MouseScrollUp)):
+            self._last_input = time.monotonic()  # the idle full collection waits for a quiet moment
+        await super().on_event(event)
 
     def _start_otlp(self) -> None:
         from nexus_tui.collect.otlp import ReceiverThread
@@ -344,6 +403,9 @@ class NexusApp(App):
             self.post_message(StoreChanged(*pending))
 
     def on_unmount(self) -> None:
+        if self._gc_thresholds is not None:  # Python's own collection again (an app run inside a longer process)
+            gc.set_threshold(*self._gc_thresholds)
+            gc.unfreeze()
         if getattr(self, "_receiver", None) is not None:
             self._receiver.stop()
             self._receiver.join(timeout=5)

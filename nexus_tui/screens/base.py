@@ -140,6 +140,11 @@ class InsightScreen(Screen):
         finally:
             self._q_coalescing = False
 
+    @property
+    def querying(self) -> bool:
+        """A query of this screen is running (the app's idle garbage collection waits for it)."""
+        return bool(self._q_running)
+
     def run_query(self, fn: Callable[..., Any], *args, tag: str = MAIN, **kwargs) -> Worker | None:
         """Run ``fn(*args, **kwargs)`` in a thread worker; its result reaches ``show``/``show_query`` by message.
 

@@ -67,6 +67,8 @@ class SessionsScreen(SearchAsYouType, InsightScreen):
         self.page_start = 0
         self.total = 0
         self._cursor_after_load: str | int | None = None
+        self._writes = 0  # data changes seen (the collector wrote rows): a count made before one is not reused
+        self._counted: tuple | None = None  # (filters, search, writes) that self.total was counted for
 
     def body(self) -> ComposeResult:
         yield Static(id="summary", classes="kpis")
@@ -84,7 +86,9 @@ class SessionsScreen(SearchAsYouType, InsightScreen):
     def fetch(self):
         # runs in a worker: reads the screen's settings, changes nothing (show() takes the page's offset)
         args = dict(sort=self.sort, descending=self.descending, search=self.search or None)
-        page = RS.sessions(self.engine, self.filters, limit=PAGE, offset=self.page_start, **args)
+        counted = (self.filters, self.search, self._writes)  # another page or sort of the same sessions: it stands
+        known = self.total if self._counted == counted else None
+        page = RS.sessions(self.engine, self.filters, limit=PAGE, offset=self.page_start, known_total=known, **args)
         if not page.rows and page.total and page.offset:  # the page vanished (fewer sessions): show the last one
             page = RS.sessions(self.engine, self.filters, limit=PAGE, offset=(page.total - 1) // PAGE * PAGE, **args)
         in_db = RS.session_count(self.engine) if not page.total else None
@@ -94,12 +98,13 @@ class SessionsScreen(SearchAsYouType, InsightScreen):
 
         with self.engine.connect() as conn:
             named = titles(conn, [r["session_id"] for r in page.rows]) if page.rows else {}
-        return page, in_db, proxied, names, named
+        return page, in_db, proxied, names, named, counted
 
     def show(self, data) -> None:
         from nexus_tui.core.report import strip_controls
 
-        page, in_db, proxied, names, named = data
+        page, in_db, proxied, names, named, counted = data
+        self._counted = counted
         table = self.query_one("#sessions", KeyedTable)
         table.hide(() if len(names) > 1 else {"machine"})
         self.total = page.total
@@ -147,6 +152,14 @@ class SessionsScreen(SearchAsYouType, InsightScreen):
                 empty.update(empty_hint(self.app, in_db))
         if table.current_key is not None:
             self.app.selected_session = table.current_key
+
+    def data_changed(self) -> None:
+        self._writes += 1  # rows were written: count again
+        super().data_changed()
+
+    def mark_stale(self) -> None:
+        self._writes += 1
+        super().mark_stale()
 
     # ------------------------------------------------------------ actions
     def search_changed(self, typed: bool) -> None:

@@ -147,8 +147,8 @@ class TiersScreen(InsightScreen):
 
     def on_tabbed_content_tab_activated(self, event: TabbedContent.TabActivated) -> None:
         dim = (event.pane.id or "").removeprefix("tab-")
-        if not dim or not self.is_attached:
-            return
+        if not dim or not self.is_attached or self._stale:
+            return  # (stale: built ahead of its first visit, or out of view; loads the tab in view when shown)
         self.query_one(f"#dim-{dim}", KeyedTable).focus()
         if dim in self.fresh:
             self._fill(dim, self.shown[dim])

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, tzinfo
 
-from sqlalchemy import Engine, and_, case, func, literal, select, true
+from sqlalchemy import Engine, Integer, and_, case, func, literal, select, true, union_all
 
 from nexus_tui.core.filters import Filters
 from nexus_tui.core.scoring import bucket_offset, bucket_span, downsample, downsample_starts
@@ -250,12 +250,18 @@ def spend_in_windows(engine: Engine, f: Filters, windows: Sequence[tuple[int, in
     if not windows:
         return []
     sf = session_filter(f)
-    out = []
-    with engine.connect() as conn:  # one small query per window: whole quarter hours from the rollups
-        for a, b in windows:
-            u = task_source(f.with_(since_ms=a, until_ms=b), sf)
-            out.append(float(conn.execute(select(func.coalesce(func.sum(u.c.cost_usd), 0.0))).scalar() or 0.0))
+    out = [0.0] * len(windows)
+    sums = [select(literal(i, Integer).label("i"), func.coalesce(func.sum(u.c.cost_usd), 0.0).label("spent"))
+            for i, u in ((i, task_source(f.with_(since_ms=a, until_ms=b), sf)) for i, (a, b) in enumerate(windows))]
+    with engine.connect() as conn:  # each window's own sum (whole quarter hours from the rollups), a few per statement
+        for k in range(0, len(sums), _WINDOWS_PER_STATEMENT):
+            chunk = sums[k:k + _WINDOWS_PER_STATEMENT]
+            for i, spent in conn.execute(chunk[0] if len(chunk) == 1 else union_all(*chunk)):
+                out[int(i)] = float(spent or 0.0)
     return out
+
+
+_WINDOWS_PER_STATEMENT = 16  # the Costs screen asks for ≈ 46 windows: 3 statements, within any SQLite's 999 parameters
 
 
 def spend_buckets(engine: Engine, f: Filters, start_ms: int, end_ms: int, bucket_ms: int, tz: tzinfo) -> list[float]:
