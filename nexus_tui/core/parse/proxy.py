@@ -27,6 +27,7 @@ from nexus_tui.core.linking import TASK_TOOL_NAMES, StreamKeys
 MAX_PENDING = 1 << 20  # unparsed bytes kept per response (an SSE event or a JSON body larger than this is not read)
 MAX_JSON_BODY = 32 << 20  # a non-streamed body is copied for parsing up to this size
 _MAX_TOKENS = 10_000_000_000
+_DATA_LINE = re.compile(rb"^data:(.*)$", re.M)
 _SESSION_RE = re.compile(r"_session_([0-9A-Za-z][0-9A-Za-z-]{7,63})$")
 
 
@@ -138,6 +139,13 @@ class _Stream:
         self._first_text = False
         self._capturing: dict[int, list] = {}  # index -> [partial data lines, size] of a block linking reads
 
+    def _open_capture(self) -> list | None:
+        """The block linking reads that deltas go to now (the first open one), or None."""
+        return next(iter(self._capturing.values())) if self._capturing else None
+
+    def _give_up(self, cap: list) -> None:
+        self._capturing = {k: v for k, v in self._capturing.items() if v is not cap}
+
     # SSE events whose data is not needed: only their name is looked at (most of a stream is content deltas)
     _SKIP = (b"event: content_block_delta", b"event: ping", b"event: content_block_stop", b"event: message_stop")
 
@@ -152,17 +160,23 @@ class _Stream:
             parts = buf.split(b"\n\n")
             self._pending = bytearray(parts[-1])
             skip = self._SKIP
+            cap = self._open_capture()
             for raw in parts[:-1]:
                 if raw.startswith(skip):
                     if raw.startswith(b"event: content_block_delta"):
                         self.first_token = True
-                        if self._capturing:  # a block linking reads: kept raw, parsed once at its block's end
-                            self._capture_delta(raw)
+                        if cap is not None:  # a block linking reads: kept raw, parsed once at its block's end
+                            cap[0].append(raw)
+                            cap[1] += len(raw)
+                            if cap[1] > MAX_PENDING:
+                                self._give_up(cap)
+                                cap = self._open_capture()
                         continue
-                    if not (self._capturing and raw.startswith(b"event: content_block_stop")):
+                    if not (cap is not None and raw.startswith(b"event: content_block_stop")):
                         continue
                 if raw:
                     self._event(raw)
+                    cap = self._open_capture()
             if len(self._pending) > MAX_PENDING:
                 self.overflow = True
                 self._pending.clear()
@@ -274,34 +288,29 @@ class AnthropicStream(_Stream):
             self.tools.append({"id": tid, "name": name})
 
     def _capture_delta(self, raw: bytes) -> None:
-        """Keep a content delta's data line while a block linking reads is open (blocks do not interleave in a
+        """Keep a content delta event (raw) while a block linking reads is open (blocks do not interleave in a
         stream, so deltas of another index are dropped when the block is read). Past MAX_PENDING the block is
-        given up (linking then has no key from it)."""
-        i = raw.find(b"data:")
-        if i < 0:
-            return
-        for idx, cap in self._capturing.items():
-            cap[1] += len(raw) - i
+        given up (linking then has no key from it). ``feed`` does the same inline."""
+        cap = self._open_capture()
+        if cap is not None:
+            cap[0].append(raw)
+            cap[1] += len(raw)
             if cap[1] > MAX_PENDING:
-                self._capturing = {k: v for k, v in self._capturing.items() if k != idx}
-                return
-            cap[0].append(raw[i + 5:])
-            return
+                self._give_up(cap)
 
-    def _link_block(self, index: int, payloads: list[bytes]) -> None:
-        """A block's deltas, parsed in one call, handed to StreamKeys as one delta (its text or input JSON)."""
+    def _link_block(self, index: int, raws: list[bytes]) -> None:
+        """A block's delta events, parsed in one call, handed to StreamKeys as one delta (its text or input
+        JSON)."""
+        payloads = _DATA_LINE.findall(b"\n\n".join(raws)) if raws else []
+        if len(payloads) != len(raws):  # an event of several data lines (or none): each read on its own
+            payloads = [r[r.find(b"data:") + 5:] for r in raws if b"data:" in r]
         try:
             events = orjson.loads(b"[" + b",".join(payloads) + b"]") if payloads else []
         except orjson.JSONDecodeError:
             return
-        text, js = [], []
-        for e in events:
-            d = e.get("delta") if isinstance(e, dict) and e.get("index") == index else None
-            if isinstance(d, dict):
-                if d.get("type") == "text_delta" and isinstance(d.get("text"), str):
-                    text.append(d["text"])
-                elif d.get("type") == "input_json_delta" and isinstance(d.get("partial_json"), str):
-                    js.append(d["partial_json"])
+        ds = [d for e in events if type(e) is dict and e.get("index") == index and type(d := e.get("delta")) is dict]
+        text = [t for d in ds if d.get("type") == "text_delta" and type(t := d.get("text")) is str]
+        js = [t for d in ds if d.get("type") == "input_json_delta" and type(t := d.get("partial_json")) is str]
         if text:
             self.link.feed({"type": "content_block_delta", "index": index,
                             "delta": {"type": "text_delta", "text": "".join(text)}})
