@@ -29,7 +29,8 @@ MAX_HEAD = 256 * 1024  # a response head larger than this is refused
 KEEPALIVE = 15.0  # seconds an idle connection is kept (aiohttp's default too)
 MAX_IDLE = 256  # idle connections kept per upstream
 _NO_BODY_METHODS = frozenset(("GET", "HEAD", "OPTIONS", "TRACE", "CONNECT", "DELETE"))
-_CHUNK_HEAD = re.compile(rb"([0-9A-Fa-f]{1,16})[ \t]*(?:;[^\r\n]*)?\r\n")
+_CHUNK_HEAD = re.compile(rb"([0-9A-Fa-f]{1,16})[ \t]*(?:;[^\r\n]*)?\r\n")  # a chunk's size line
+_NEXT_HEAD = re.compile(rb"\r\n([0-9A-Fa-f]{1,16})[ \t]*(?:;[^\r\n]*)?\r\n")  # the previous chunk's end, then it
 _TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 
 
@@ -171,7 +172,7 @@ class Response:
         # chunked decoding state
         self._tail = b""  # an incomplete chunk head (or CRLF) carried to the next read
         self._in_chunk = 0  # data bytes left in the current chunk
-        self._crlf = False  # a chunk's data ended: its CRLF is due
+        self._head = _CHUNK_HEAD  # what the next chunk starts with (_NEXT_HEAD: the previous one's CRLF first)
         self._trailer = False  # the last chunk was seen: trailer lines until an empty one
         self.done = self._left == 0
 
@@ -213,54 +214,58 @@ class Response:
         if self._tail:
             data = self._tail + data
             self._tail = b""
+        n = len(data)
+        pos = 0
         out = []
-        pos, n = 0, len(data)
-        while pos < n:
-            if self._in_chunk:
-                end = pos + self._in_chunk
-                if end <= n:
-                    out.append(data[pos:end])
-                    self._in_chunk = 0
-                    self._crlf = True
-                    pos = end
-                else:
+        if self._in_chunk:  # the rest of a chunk whose head came earlier
+            end = self._in_chunk
+            if end > n:
+                self._in_chunk = end - n
+                return data
+            out.append(data[:end])
+            pos = end
+            self._in_chunk = 0
+            self._head = _NEXT_HEAD
+        if not self._trailer:
+            head = self._head
+            while True:  # one regex match per chunk: its CRLF, size line; then its data sliced off
+                m = head.match(data, pos)
+                if m is None:
+                    rest = n - pos
+                    if rest and (rest > 1024 or data.find(b"\n", pos + (2 if head is _NEXT_HEAD else 0)) >= 0
+                                 or (head is _NEXT_HEAD and rest >= 2 and data[pos:pos + 2] != b"\r\n")):
+                        raise UpstreamClosed("malformed chunked body")
+                    break
+                size = int(m.group(1), 16)
+                pos = m.end()
+                if not size:
+                    self._trailer = True
+                    break
+                end = pos + size
+                head = _NEXT_HEAD
+                if end > n:
                     out.append(data[pos:])
-                    self._in_chunk -= n - pos
+                    self._in_chunk = end - n
                     pos = n
                     break
-            if self._crlf:
-                if n - pos < 2:
-                    break
-                if data[pos:pos + 2] != b"\r\n":
-                    raise UpstreamClosed("malformed chunked body")
-                pos += 2
-                self._crlf = False
-                continue
-            if self._trailer:
+                out.append(data[pos:end])
+                pos = end
+            self._head = head
+        if self._trailer:
+            while True:  # trailer lines, up to an empty one
                 i = data.find(b"\r\n", pos)
                 if i < 0:
                     break
                 if i == pos:
-                    pos += 2
                     self.done = True
-                    if pos < n:
-                        self._reuse = False
+                    if pos + 2 < n:
+                        self._reuse = False  # bytes after the response
                     pos = n
                     break
                 pos = i + 2
-                continue
-            m = _CHUNK_HEAD.match(data, pos)
-            if m is None:
-                if data.find(b"\n", pos) >= 0 or n - pos > 1024:
-                    raise UpstreamClosed("malformed chunk size")
-                break
-            size = int(m.group(1), 16)
-            pos = m.end()
-            if size:
-                self._in_chunk = size
-            else:
-                self._trailer = True
         if pos < n:
+            if n - pos > MAX_HEAD:
+                raise UpstreamClosed("malformed chunked body")
             self._tail = data[pos:]
         return out[0] if len(out) == 1 else b"".join(out)
 

@@ -27,7 +27,7 @@ from nexus_tui.core.linking import TASK_TOOL_NAMES, StreamKeys
 MAX_PENDING = 1 << 20  # unparsed bytes kept per response (an SSE event or a JSON body larger than this is not read)
 MAX_JSON_BODY = 32 << 20  # a non-streamed body is copied for parsing up to this size
 _MAX_TOKENS = 10_000_000_000
-_DATA_LINE = re.compile(rb"^data:(.*)$", re.M)
+_DATA_LINES = re.compile(rb"\ndata:(.*(?:\ndata:.*)*)")  # an SSE event's data line(s) (not ^: a literal is found fast)
 _SESSION_RE = re.compile(r"_session_([0-9A-Za-z][0-9A-Za-z-]{7,63})$")
 
 
@@ -147,7 +147,21 @@ class _Stream:
         self._capturing = {k: v for k, v in self._capturing.items() if v is not cap}
 
     # SSE events whose data is not needed: only their name is looked at (most of a stream is content deltas)
-    _SKIP = (b"event: content_block_delta", b"event: ping", b"event: content_block_stop", b"event: message_stop")
+    _SKIP = (b"event: content_block_delta\n", b"event: ping\n", b"event: message_stop\n")
+    _DELTA = b"event: content_block_delta\n"
+
+    def _run(self, parts: list[bytes], a: int, b: int) -> None:
+        """Events ``parts[a:b]``: content deltas (and pings, message_stop): the first token seen, and the deltas kept
+        raw for the block linking reads, if one is open (parsed in one call at its end: ``_link_block``)."""
+        if not self.first_token:
+            self.first_token = any(raw.startswith(self._DELTA) for raw in parts[a:b])
+        cap = self._open_capture()
+        if cap is not None:
+            run = parts[a:b]
+            cap[0].extend(run)
+            cap[1] += sum(map(len, run))
+            if cap[1] > MAX_PENDING:
+                self._give_up(cap)
 
     def feed(self, data: bytes) -> None:
         if self.overflow or not self._decode.ok or not data:
@@ -159,24 +173,20 @@ class _Stream:
                 buf = buf.replace(b"\r\n", b"\n")
             parts = buf.split(b"\n\n")
             self._pending = bytearray(parts[-1])
+            parts = parts[:-1]
             skip = self._SKIP
-            cap = self._open_capture()
-            for raw in parts[:-1]:
-                if raw.startswith(skip):
-                    if raw.startswith(b"event: content_block_delta"):
-                        self.first_token = True
-                        if cap is not None:  # a block linking reads: kept raw, parsed once at its block's end
-                            cap[0].append(raw)
-                            cap[1] += len(raw)
-                            if cap[1] > MAX_PENDING:
-                                self._give_up(cap)
-                                cap = self._open_capture()
-                        continue
-                    if not (cap is not None and raw.startswith(b"event: content_block_stop")):
-                        continue
-                if raw:
-                    self._event(raw)
-                    cap = self._open_capture()
+            # the events read one by one: all but content deltas, pings and message_stop, whose data is not needed
+            # (a content_block_stop only matters while a block linking reads is open); the runs of those
+            # between them are handled in bulk
+            need = [i for i, raw in enumerate(parts) if raw and not raw.startswith(skip)]
+            prev = 0
+            for i in need:
+                if i > prev:
+                    self._run(parts, prev, i)
+                self._event(parts[i])
+                prev = i + 1
+            if prev < len(parts):
+                self._run(parts, prev, len(parts))
             if len(self._pending) > MAX_PENDING:
                 self.overflow = True
                 self._pending.clear()
@@ -301,9 +311,9 @@ class AnthropicStream(_Stream):
     def _link_block(self, index: int, raws: list[bytes]) -> None:
         """A block's delta events, parsed in one call, handed to StreamKeys as one delta (its text or input
         JSON)."""
-        payloads = _DATA_LINE.findall(b"\n\n".join(raws)) if raws else []
-        if len(payloads) != len(raws):  # an event of several data lines (or none): each read on its own
-            payloads = [r[r.find(b"data:") + 5:] for r in raws if b"data:" in r]
+        payloads = _DATA_LINES.findall(b"\n" + b"\n\n".join(raws))  # each event's data lines
+        if b"\ndata:" in b"".join(payloads):  # an event's data on several lines: joined as _event joins them
+            payloads = [p.replace(b"\ndata:", b"\n") for p in payloads]
         try:
             events = orjson.loads(b"[" + b",".join(payloads) + b"]") if payloads else []
         except orjson.JSONDecodeError:
