@@ -4,11 +4,13 @@ recorded to the nexus event log (docs/events.md, ``proxy_request``), which the c
     ANTHROPIC_BASE_URL=http://127.0.0.1:8787 claude
 
 - Forwarding: the client gets what the upstream sent, untouched: the status, the headers (hop-by-hop ones aside),
-  the body bytes (compressed or not, ``auto_decompress`` off), SSE chunk by chunk as it arrives. Back-pressure is
-  end to end: a chunk is read from the upstream only once the previous one was handed to the client's socket
-  (aiohttp's ``write`` drains), so a slow client holds at most the sockets' buffers, never a response.
-  A client that goes away cancels its handler (``handler_cancellation``) and so the upstream request.
-  An unreachable upstream answers 502 in the API's error shape.
+  the body bytes (compressed or not: never decoded), SSE as it arrives (whatever one read from the upstream brought
+  is one write to the client). The upstream is reached with collect/upstream.py (a minimal HTTP/1.1 client: keep-alive,
+  one pass over each read's chunks). Back-pressure is end to end: the upstream is read again only once the previous
+  piece was handed to the client's socket (aiohttp's ``write`` drains) and stops being read past a bounded buffer, so
+  a slow client holds at most the sockets' buffers, never a response. A client that goes away cancels its handler
+  (``handler_cancellation``), which closes the upstream connection. An unreachable upstream answers 502 in the API's
+  error shape.
 - Recording never blocks a response: the handler puts a small record on a bounded queue; one writer thread
   parses the request body (model, session, hashes), builds the event and appends it (one ``os.write`` of whole
   lines to a file opened ``O_APPEND``, like nexus_tui.recorder). A full queue drops the record and counts it.

@@ -306,11 +306,12 @@ class Upstream:
         self._ssl: ssl.SSLContext | None = None
 
     def _put(self, conn: _Conn) -> None:
-        if len(self._idle) >= MAX_IDLE:
-            conn.close()
-            return
-        conn.idle_since = time.monotonic()
-        self._idle.append(conn)
+        now = time.monotonic()
+        idle = self._idle
+        while idle and (now - idle[0].idle_since >= KEEPALIVE or len(idle) >= MAX_IDLE):  # the oldest first
+            idle.pop(0).close()
+        conn.idle_since = now
+        idle.append(conn)
 
     async def _connect(self) -> _Conn:
         now = time.monotonic()
