@@ -131,3 +131,45 @@ def test_a_body_cut_short_and_no_answer_at_all_are_errors():
             await Upstream(url).request("POST", "/", [], b"x")
         server.close()
     asyncio.run(main())
+
+
+def test_the_head_reaches_the_client_before_any_of_the_body_exists(tmp_path):
+    """The proxy holds a response's head only to send it with body bytes that are already there: an upstream that
+    answers its head and then waits (here until the client has that head) still gets the head through."""
+    import threading
+
+    import httpx
+    from aiohttp import web
+
+    from nexus_tui.collect.proxy import ProxyConfig, ProxyThread
+    from tests.proxy_upstream import ServerThread
+
+    release = threading.Event()
+
+    async def slow(request):
+        resp = web.StreamResponse(headers={"content-type": "text/event-stream", "x-first": "head"})
+        await resp.prepare(request)
+        await asyncio.get_running_loop().run_in_executor(None, release.wait, 30)
+        await resp.write(b'event: ping\ndata: {"type":"ping"}\n\n')
+        await resp.write_eof()
+        return resp
+
+    app = web.Application()
+    app.router.add_post("/v1/messages", slow)
+    up = ServerThread(app)
+    up.start()
+    assert up.ready.wait(10)
+    px = ProxyThread(ProxyConfig(port=0, upstream=up.url), tmp_path / "logs")
+    px.start()
+    try:
+        assert px.ready.wait(10) and px.error is None
+        with httpx.Client(timeout=20) as c:
+            with c.stream("POST", f"http://127.0.0.1:{px.port}/v1/messages", json={"stream": True}) as r:
+                assert r.headers["x-first"] == "head"  # here before the upstream sent any of the body
+                release.set()
+                assert r.read() == b'event: ping\ndata: {"type":"ping"}\n\n'
+    finally:
+        release.set()
+        px.stop()
+        px.join(10)
+        up.stop()

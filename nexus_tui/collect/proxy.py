@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import contextlib
 import hmac
 import ipaddress
 import os
@@ -339,6 +340,13 @@ def _forward_headers(headers, recorded: bool) -> list[tuple[str, str]]:
 UPSTREAMS = web.AppKey("upstreams", dict)
 
 
+class _Response(web.StreamResponse):
+    """The head is held until the body's first bytes, to go in the same send, when they are already there; the
+    handler sends it alone when they are not (``write(b"")``)."""
+
+    _send_headers_immediately = False
+
+
 def make_app(cfg: ProxyConfig, sink: EventSink | None, stats: ProxyStats | None = None) -> web.Application:
     stats = stats or (sink.stats if sink is not None else ProxyStats())
     token = cfg.token.encode() if cfg.token else None
@@ -392,7 +400,7 @@ def make_app(cfg: ProxyConfig, sink: EventSink | None, stats: ProxyStats | None 
                     rec.update(error_type="api_error", error_message=msg, incomplete="upstream_unreachable")
                 return api_error(502, msg)
             status, up_headers = up.status, up.headers
-            resp = web.StreamResponse(status=up.status, reason=up.reason)
+            resp = _Response(status=up.status, reason=up.reason)
             conn = {t.strip().lower() for v in up_headers.getall("Connection", ()) for t in v.split(",")}
             for k, v in up_headers.items():
                 kl = k.lower()
@@ -402,14 +410,16 @@ def make_app(cfg: ProxyConfig, sink: EventSink | None, stats: ProxyStats | None 
                 cls = OpenAIStream if kind == "chat" else AnthropicStream
                 parser = cls(up_headers.get("Content-Type", ""), up_headers.get("Content-Encoding", ""))
             await resp.prepare(request)
-            if rec is not None:  # what the record needs of the request and the head, while the body streams
-                _head_facts(sink, rec, up_headers)
             last = b""
             try:
+                chunk = up.read_nowait()
+                if not chunk and not up.done:  # nothing of the body yet: the head goes now, alone
+                    await resp.write(b"")
                 while True:
                     # whatever has arrived is one piece: one write, not one per HTTP chunk (an SSE stream is one
                     # per event); nothing waits for more
-                    chunk = await up.read()
+                    if not chunk:
+                        chunk = await up.read()
                     if not chunk:
                         break
                     now = time.perf_counter()
@@ -419,11 +429,16 @@ def make_app(cfg: ProxyConfig, sink: EventSink | None, stats: ProxyStats | None 
                         last = chunk
                         break
                     await resp.write(chunk)
+                    if not nbytes and rec is not None:  # what the record needs of the request and the head,
+                        _head_facts(sink, rec, up_headers)  # computed while the body streams
                     nbytes += len(chunk)
                     parser, ttft = _read(parser, chunk, ttft, now - t0, copy)
+                    chunk = b""
             except (UpstreamClosed, asyncio.TimeoutError, OSError) as e:
-                # the upstream broke off: so does the client's response (no clean end is written)
+                # the upstream broke off: so does the client's response (no clean end is written), after its head
                 stats.upstream_errors += 1
+                with contextlib.suppress(Exception):
+                    await resp.write(b"")
                 incomplete = "upstream_closed"
                 if rec is not None:
                     rec["error_type"] = "upstream_closed"

@@ -178,24 +178,28 @@ class Response:
 
     async def read(self) -> bytes:
         """The body bytes that have arrived (waiting for some when none has); b'' once the body is complete."""
-        conn = self._conn
-        while not self.done:
+        while True:
+            out = self.read_nowait()
+            if out or self.done:
+                return out
+            conn = self._conn
+            if not conn.buf and not conn.eof:
+                await conn.wait(self._timeout)
+
+    def read_nowait(self) -> bytes:
+        """The body bytes that have arrived; b'' when none has (or the body is complete: ``done``)."""
+        out = b""
+        if not self.done:
+            conn = self._conn
             if conn.buf:
                 out = self._decode(conn.take())
-                if out or self.done:
-                    if self.done:
-                        self.release()
-                    return out
-                continue
-            if conn.eof:
-                if self._left == -1 and not self._chunked:
-                    self.done = True
-                    self.release()
-                    return b""
-                raise UpstreamClosed("the upstream closed the connection mid-response")
-            await conn.wait(self._timeout)
-        self.release()
-        return b""
+            elif conn.eof:
+                if self._left != -1 or self._chunked:
+                    raise UpstreamClosed("the upstream closed the connection mid-response")
+                self.done = True  # a body that runs until the close
+        if self.done:
+            self.release()
+        return out
 
     def _decode(self, data: bytes) -> bytes:
         if not self._chunked:
