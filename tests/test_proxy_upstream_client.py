@@ -126,10 +126,12 @@ def test_a_body_cut_short_and_no_answer_at_all_are_errors():
         with pytest.raises(UpstreamError):
             await Upstream(url).request("POST", "/", [], b"x")
         server.close()
-        server, url, _ = await _serve([b"SSH-2.0-OpenSSH\r\n\r\n"], close_after=True)
-        with pytest.raises(UpstreamError):
-            await Upstream(url).request("POST", "/", [], b"x")
-        server.close()
+        for reply in (b"SSH-2.0-OpenSSH\r\n\r\n", b"HTTP/1.1 200 OK\r\nX-A: a\nX-B: b\r\n\r\n",
+                      b"HTTP/1.1 200 OK\r\nX A: a\r\n\r\n", b"HTTP/1.1 2000 OK\r\n\r\n"):
+            server, url, _ = await _serve([reply], close_after=True)
+            with pytest.raises(UpstreamError):
+                await Upstream(url).request("POST", "/", [], b"x")
+            server.close()
     asyncio.run(main())
 
 

@@ -400,7 +400,7 @@ def make_app(cfg: ProxyConfig, sink: EventSink | None, stats: ProxyStats | None 
                     rec.update(error_type="api_error", error_message=msg, incomplete="upstream_unreachable")
                 return api_error(502, msg)
             status, up_headers = up.status, up.headers
-            resp = _Response(status=up.status, reason=up.reason)
+            resp = _Response(status=up.status, reason=up.reason or None)
             conn = {t.strip().lower() for v in up_headers.getall("Connection", ()) for t in v.split(",")}
             for k, v in up_headers.items():
                 kl = k.lower()

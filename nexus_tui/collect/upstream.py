@@ -372,6 +372,9 @@ class Upstream:
             head = bytes(conn.buf[:i])
             del conn.buf[:i + 4]
             lines = head.split(b"\r\n")
+            flat = b"".join(lines)
+            if b"\n" in flat or b"\r" in flat or b"\0" in flat:  # a bare CR or LF, a NUL: not HTTP
+                raise UpstreamError("malformed response head")
             parts = lines[0].split(b" ", 2)
             if len(parts) < 2 or not parts[0].startswith(b"HTTP/1.") or len(parts[0]) != 8 \
                     or not parts[1].isdigit() or len(parts[1]) != 3:
