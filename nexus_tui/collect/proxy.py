@@ -39,9 +39,9 @@ from urllib.parse import urlsplit
 import orjson
 from aiohttp import web
 
+from nexus_tui.collect.upstream import Upstream, UpstreamClosed, UpstreamError
 from nexus_tui.core.linking import request_hashes, response_keys
 from nexus_tui.core.parse.proxy import AnthropicStream, OpenAIStream, quota_from_headers, request_facts
-from nexus_tui.collect.upstream import Upstream, UpstreamClosed, UpstreamError
 from nexus_tui.core.redact import redact
 
 DEFAULT_PORT = 8787
@@ -434,7 +434,7 @@ def make_app(cfg: ProxyConfig, sink: EventSink | None, stats: ProxyStats | None 
                     nbytes += len(chunk)
                     parser, ttft = _read(parser, chunk, ttft, now - t0, copy)
                     chunk = b""
-            except (UpstreamClosed, asyncio.TimeoutError, OSError) as e:
+            except (UpstreamClosed, TimeoutError) as e:  # not OSError: a client gone mid-write is not the upstream
                 # the upstream broke off: so does the client's response (no clean end is written), after its head
                 stats.upstream_errors += 1
                 with contextlib.suppress(Exception):
