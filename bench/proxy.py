@@ -4,7 +4,8 @@ usage: python -m bench.proxy [--requests 400] [--streams 200]
 
 The upstream is tests/proxy_upstream.py replaying the real capture (a streamed 109-event response with a tool use,
 15 KB) in its own process; the proxy (`nexus-insights proxy`, recording to a temporary home) in another; the
-client (aiohttp) in this one. Requests alternate direct / through the proxy so both see the same machine load.
+client (aiohttp) in this one. Requests alternate direct / through the proxy so both see the same machine load (the
+order within each pair drawn at random, so neither path always follows the other).
 Figures: time to first byte (status line and headers read) and total (last byte read), p50 and p99, at 1 and at 50
 concurrent streams; added = proxy percentile - direct percentile. Memory: the proxy's RSS with 0, 50 and
 ``--streams`` streams held open (the upstream sends three events, then waits), and the difference per stream.
@@ -16,6 +17,7 @@ import argparse
 import asyncio
 import json
 import os
+import random
 import socket
 import statistics
 import subprocess
@@ -76,10 +78,16 @@ async def _latency(direct: str, proxy: str, n: int, conc: int) -> dict:
             await _one(s, direct, 0)
             await _one(s, proxy, 0)
         counter = iter(range(10**9))
+        rng = random.Random(11)
 
         async def worker():
             for _ in range(n // conc):
-                for name, url in (("direct", direct), ("proxy", proxy)):
+                # a direct and a proxied request, in an order drawn per pair: a request that follows another to the
+                # upstream finds it still finishing that one (its handler's tail), so a fixed order would always
+                # charge that to the same path
+                pair = [("direct", direct), ("proxy", proxy)]
+                rng.shuffle(pair)
+                for name, url in pair:
                     a, b = await _one(s, url, next(counter))
                     res[name][0].append(a)
                     res[name][1].append(b)

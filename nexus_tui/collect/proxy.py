@@ -4,11 +4,13 @@ recorded to the nexus event log (docs/events.md, ``proxy_request``), which the c
     ANTHROPIC_BASE_URL=http://127.0.0.1:8787 claude
 
 - Forwarding: the client gets what the upstream sent, untouched: the status, the headers (hop-by-hop ones aside),
-  the body bytes (compressed or not, ``auto_decompress`` off), SSE chunk by chunk as it arrives. Back-pressure is
-  end to end: a chunk is read from the upstream only once the previous one was handed to the client's socket
-  (aiohttp's ``write`` drains), so a slow client holds at most the sockets' buffers, never a response.
-  A client that goes away cancels its handler (``handler_cancellation``) and so the upstream request.
-  An unreachable upstream answers 502 in the API's error shape.
+  the body bytes (compressed or not: never decoded), SSE as it arrives (whatever one read from the upstream brought
+  is one write to the client). The upstream is reached with collect/upstream.py (a minimal HTTP/1.1 client: keep-alive,
+  one pass over each read's chunks). Back-pressure is end to end: the upstream is read again only once the previous
+  piece was handed to the client's socket (aiohttp's ``write`` drains) and stops being read past a bounded buffer, so
+  a slow client holds at most the sockets' buffers, never a response. A client that goes away cancels its handler
+  (``handler_cancellation``), which closes the upstream connection. An unreachable upstream answers 502 in the API's
+  error shape.
 - Recording never blocks a response: the handler puts a small record on a bounded queue; one writer thread
   parses the request body (model, session, hashes), builds the event and appends it (one ``os.write`` of whole
   lines to a file opened ``O_APPEND``, like nexus_tui.recorder). A full queue drops the record and counts it.
@@ -22,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import contextlib
 import hmac
 import ipaddress
 import os
@@ -33,11 +36,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import urlsplit
 
-import aiohttp
 import orjson
 from aiohttp import web
-from yarl import URL
 
+from nexus_tui.collect.upstream import Upstream, UpstreamClosed, UpstreamError
 from nexus_tui.core.linking import request_hashes, response_keys
 from nexus_tui.core.parse.proxy import AnthropicStream, OpenAIStream, quota_from_headers, request_facts
 from nexus_tui.core.redact import redact
@@ -266,7 +268,7 @@ class EventSink:
             part["request_body"] = orjson.loads(self._redact(orjson.dumps(body).decode()))
         return part
 
-    _PRIVATE = frozenset(("_req", "_link_content", "request_body", "headers", "response_body", "ts"))
+    _PRIVATE = frozenset(("_req", "_link_content", "_quota", "request_body", "headers", "response_body", "ts"))
 
     def compose(self, rec: dict) -> dict:
         part = rec["_req"]
@@ -335,7 +337,14 @@ def _forward_headers(headers, recorded: bool) -> list[tuple[str, str]]:
     return out
 
 
-CLIENT = web.AppKey("client", aiohttp.ClientSession)
+UPSTREAMS = web.AppKey("upstreams", dict)
+
+
+class _Response(web.StreamResponse):
+    """The head is held until the body's first bytes, to go in the same send, when they are already there; the
+    handler sends it alone when they are not (``write(b"")``)."""
+
+    _send_headers_immediately = False
 
 
 def make_app(cfg: ProxyConfig, sink: EventSink | None, stats: ProxyStats | None = None) -> web.Application:
@@ -345,13 +354,11 @@ def make_app(cfg: ProxyConfig, sink: EventSink | None, stats: ProxyStats | None 
         is_local_upstream(cfg.openai_upstream) if cfg.openai_upstream else False)
 
     async def on_startup(app):
-        app[CLIENT] = aiohttp.ClientSession(
-            connector=aiohttp.TCPConnector(limit=0, ttl_dns_cache=300),
-            auto_decompress=False, timeout=aiohttp.ClientTimeout(total=None, sock_connect=30, sock_read=900),
-            skip_auto_headers=("User-Agent", "Accept-Encoding", "Accept", "Content-Type"))
+        app[UPSTREAMS] = {u: Upstream(u) for u in (cfg.upstream, cfg.openai_upstream) if u is not None}
 
     async def on_cleanup(app):
-        await app[CLIENT].close()
+        for u in app[UPSTREAMS].values():
+            u.close()
 
     async def handle(request: web.Request) -> web.StreamResponse:
         t0 = time.perf_counter()
@@ -368,7 +375,7 @@ def make_app(cfg: ProxyConfig, sink: EventSink | None, stats: ProxyStats | None 
         path = request.raw_path
         kind = _kind(request.method, path)
         openai = kind == "chat" and cfg.openai_upstream is not None
-        base = (cfg.openai_upstream if openai else cfg.upstream).rstrip("/")
+        upstream = request.app[UPSTREAMS][cfg.openai_upstream if openai else cfg.upstream]
         body = await request.read()
         rec = None
         if kind is not None and sink is not None:
@@ -377,74 +384,75 @@ def make_app(cfg: ProxyConfig, sink: EventSink | None, stats: ProxyStats | None 
                    "request_bytes": len(body), "request_body": body,
                    "headers": {k: request.headers.get(k) for k in (
                        "user-agent", "x-stainless-retry-count", *NEXUS_HEADERS[:4]) if k in request.headers}}
-        if rec is not None:
             sink.prepare(rec)
         status, ttfb, ttft, nbytes, parser, incomplete = 502, None, None, 0, None, None
         up_headers = None
         copy = bytearray() if rec is not None and cfg.store_bodies else None
+        up = None
         try:
             try:
-                up_cm = request.app[CLIENT].request(request.method, URL(base + path, encoded=True), headers=_forward_headers(
-                    request.headers, rec is not None), data=body if body else None, allow_redirects=False)
-                up = await up_cm.__aenter__()
-            except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as e:
+                up = await upstream.request(request.method, path, _forward_headers(request.headers, rec is not None),
+                                            body)
+            except (UpstreamError, OSError, asyncio.TimeoutError) as e:
                 stats.upstream_errors += 1
-                msg = f"nexus-insights proxy: upstream {base} unreachable: {type(e).__name__}: {e}"
+                msg = f"nexus-insights proxy: upstream {upstream.base} unreachable: {type(e).__name__}: {e}"
                 if rec is not None:
                     rec.update(error_type="api_error", error_message=msg, incomplete="upstream_unreachable")
                 return api_error(502, msg)
+            status, up_headers = up.status, up.headers
+            resp = _Response(status=up.status, reason=up.reason or None)
+            conn = {t.strip().lower() for v in up_headers.getall("Connection", ()) for t in v.split(",")}
+            for k, v in up_headers.items():
+                kl = k.lower()
+                if kl not in _RES_DROP and kl not in conn:
+                    resp.headers.add(k, v)
+            if rec is not None:
+                cls = OpenAIStream if kind == "chat" else AnthropicStream
+                parser = cls(up_headers.get("Content-Type", ""), up_headers.get("Content-Encoding", ""))
+            await resp.prepare(request)
+            last = b""
             try:
-                status, up_headers = up.status, up.headers
-                resp = web.StreamResponse(status=up.status, reason=up.reason)
-                conn = {t.strip().lower() for v in up.headers.getall("Connection", []) for t in v.split(",")}
-                for k, v in up.headers.items():
-                    kl = k.lower()
-                    if kl not in _RES_DROP and kl not in conn:
-                        resp.headers.add(k, v)
+                chunk = up.read_nowait()
+                if not chunk and not up.done:  # nothing of the body yet: the head goes now, alone
+                    await resp.write(b"")
+                while True:
+                    # whatever has arrived is one piece: one write, not one per HTTP chunk (an SSE stream is one
+                    # per event); nothing waits for more
+                    if not chunk:
+                        chunk = await up.read()
+                    if not chunk:
+                        break
+                    now = time.perf_counter()
+                    if ttfb is None:
+                        ttfb = now - t0
+                    if up.done:  # the body's last piece: read before it goes, then sent with the end (one send)
+                        last = chunk
+                        break
+                    await resp.write(chunk)
+                    if not nbytes and rec is not None:  # what the record needs of the request and the head,
+                        _head_facts(sink, rec, up_headers)  # computed while the body streams
+                    nbytes += len(chunk)
+                    parser, ttft = _read(parser, chunk, ttft, now - t0, copy)
+                    chunk = b""
+            except (UpstreamClosed, TimeoutError) as e:  # not OSError: a client gone mid-write is not the upstream
+                # the upstream broke off: so does the client's response (no clean end is written), after its head
+                stats.upstream_errors += 1
+                with contextlib.suppress(Exception):
+                    await resp.write(b"")
+                incomplete = "upstream_closed"
                 if rec is not None:
-                    cls = OpenAIStream if kind == "chat" else AnthropicStream
-                    parser = cls(up.headers.get("Content-Type", ""), up.headers.get("Content-Encoding", ""))
-                await resp.prepare(request)
-                try:
-                    content = up.content
-                    while True:
-                        chunk = await content.readany()
-                        if not chunk:
-                            break
-                        # what else has arrived already goes with it: one write, not one per HTTP chunk (an SSE
-                        # stream is one per event); nothing waits for more
-                        chunk += content.read_nowait()
-                        now = time.perf_counter()
-                        if ttfb is None:
-                            ttfb = now - t0
-                        await resp.write(chunk)
-                        nbytes += len(chunk)
-                        if parser is not None:
-                            try:
-                                parser.feed(chunk)
-                            except Exception:  # never let reading a response break forwarding it
-                                parser = None
-                                continue
-                            if ttft is None and parser.first_token:
-                                ttft = now - t0
-                            if copy is not None and len(copy) < 32 << 20:
-                                copy += chunk
-                except (aiohttp.ClientPayloadError, aiohttp.ServerDisconnectedError, asyncio.TimeoutError) as e:
-                    # the upstream broke off: so does the client's response (no clean end is written)
-                    stats.upstream_errors += 1
-                    incomplete = "upstream_closed"
-                    if rec is not None:
-                        rec["error_type"] = "upstream_closed"
-                        rec["error_message"] = f"upstream closed mid-response: {type(e).__name__}: {e}"
-                    request.transport is not None and request.transport.close()
-                    return resp
-                if rec is not None:  # recorded before the client has the whole response (see EventSink)
-                    done, rec = rec, None
-                    _record(sink, stats, done, parser, status, up_headers, ttfb, ttft, nbytes, t0, None, copy)
-                await resp.write_eof()
+                    rec["error_type"] = "upstream_closed"
+                    rec["error_message"] = f"upstream closed mid-response: {type(e).__name__}: {e}"
+                request.transport is not None and request.transport.close()
                 return resp
-            finally:
-                await up_cm.__aexit__(None, None, None)
+            if last:
+                nbytes += len(last)
+                parser, ttft = _read(parser, last, ttft, time.perf_counter() - t0, copy)
+            if rec is not None:  # recorded before the client has the whole response (see EventSink)
+                done, rec = rec, None
+                _record(sink, stats, done, parser, status, up_headers, ttfb, ttft, nbytes, t0, None, copy)
+            await resp.write_eof(last)
+            return resp
         except (ConnectionResetError, asyncio.CancelledError) as e:
             stats.client_disconnects += 1
             incomplete = incomplete or "client_disconnected"
@@ -452,6 +460,8 @@ def make_app(cfg: ProxyConfig, sink: EventSink | None, stats: ProxyStats | None 
                 raise
             return web.Response(status=499)
         finally:
+            if up is not None:
+                up.close()  # a no-op once the body was complete (its connection went back to the pool)
             if rec is not None:
                 _record(sink, stats, rec, parser, status, up_headers, ttfb, ttft, nbytes, t0, incomplete, copy)
 
@@ -468,6 +478,36 @@ def _record(sink, stats, rec, parser, status, headers, ttfb, ttft, nbytes, t0, i
         sink.record(rec)
     except Exception:  # a record that cannot be completed is counted, the response is not touched
         stats.dropped += 1
+
+
+def _read(parser, chunk: bytes, ttft, elapsed: float, copy):
+    """The recording reads a piece of the body: (the parser, or None once it failed: reading a response never
+    breaks forwarding it; the time to first token)."""
+    if copy is not None and len(copy) < 32 << 20:
+        copy += chunk
+    if parser is not None:
+        try:
+            parser.feed(chunk)
+        except Exception:
+            return None, ttft
+        if ttft is None and parser.first_token:
+            ttft = elapsed
+    return parser, ttft
+
+
+def _head_facts(sink, rec: dict, headers) -> None:
+    """The parts of a record known once the response head is forwarded (the request's facts, the quota headers),
+    computed while the body streams rather than after its end."""
+    try:
+        if len(rec.get("request_body") or b"") <= sink.SYNC_BODY:
+            sink.request_part(rec)
+        q = quota_from_headers(headers)
+        if q:
+            rec["quota"] = q
+            rec["account"] = headers.get("anthropic-organization-id")
+        rec["_quota"] = True
+    except Exception:  # left to the response's end
+        pass
 
 
 def _ms(seconds: float | None) -> int | None:
@@ -503,7 +543,7 @@ def _finish(rec: dict, parser, status: int, headers, ttfb, ttft, nbytes: int, t0
             rec["error_type"] = parser.error_type
         if parser.error_message and not rec.get("error_message"):
             rec["error_message"] = parser.error_message
-    if headers is not None:
+    if headers is not None and not rec.pop("_quota", False):
         q = quota_from_headers(headers)
         if q:
             rec["quota"] = q

@@ -27,6 +27,7 @@ from nexus_tui.core.linking import TASK_TOOL_NAMES, StreamKeys
 MAX_PENDING = 1 << 20  # unparsed bytes kept per response (an SSE event or a JSON body larger than this is not read)
 MAX_JSON_BODY = 32 << 20  # a non-streamed body is copied for parsing up to this size
 _MAX_TOKENS = 10_000_000_000
+_DATA_LINES = re.compile(rb"\ndata:(.*(?:\ndata:.*)*)")  # an SSE event's data line(s) (not ^: a literal is found fast)
 _SESSION_RE = re.compile(r"_session_([0-9A-Za-z][0-9A-Za-z-]{7,63})$")
 
 
@@ -138,8 +139,29 @@ class _Stream:
         self._first_text = False
         self._capturing: dict[int, list] = {}  # index -> [partial data lines, size] of a block linking reads
 
+    def _open_capture(self) -> list | None:
+        """The block linking reads that deltas go to now (the first open one), or None."""
+        return next(iter(self._capturing.values())) if self._capturing else None
+
+    def _give_up(self, cap: list) -> None:
+        self._capturing = {k: v for k, v in self._capturing.items() if v is not cap}
+
     # SSE events whose data is not needed: only their name is looked at (most of a stream is content deltas)
-    _SKIP = (b"event: content_block_delta", b"event: ping", b"event: content_block_stop", b"event: message_stop")
+    _SKIP = (b"event: content_block_delta\n", b"event: ping\n", b"event: message_stop\n")
+    _DELTA = b"event: content_block_delta\n"
+
+    def _run(self, parts: list[bytes], a: int, b: int) -> None:
+        """Events ``parts[a:b]``: content deltas (and pings, message_stop): the first token seen, and the deltas kept
+        raw for the block linking reads, if one is open (parsed in one call at its end: ``_link_block``)."""
+        if not self.first_token:
+            self.first_token = any(raw.startswith(self._DELTA) for raw in parts[a:b])
+        cap = self._open_capture()
+        if cap is not None:
+            run = parts[a:b]
+            cap[0].extend(run)
+            cap[1] += sum(map(len, run))
+            if cap[1] > MAX_PENDING:
+                self._give_up(cap)
 
     def feed(self, data: bytes) -> None:
         if self.overflow or not self._decode.ok or not data:
@@ -151,18 +173,20 @@ class _Stream:
                 buf = buf.replace(b"\r\n", b"\n")
             parts = buf.split(b"\n\n")
             self._pending = bytearray(parts[-1])
+            parts = parts[:-1]
             skip = self._SKIP
-            for raw in parts[:-1]:
-                if raw.startswith(skip):
-                    if raw.startswith(b"event: content_block_delta"):
-                        self.first_token = True
-                        if self._capturing:  # a block linking reads: kept raw, parsed once at its block's end
-                            self._capture_delta(raw)
-                        continue
-                    if not (self._capturing and raw.startswith(b"event: content_block_stop")):
-                        continue
-                if raw:
-                    self._event(raw)
+            # the events read one by one: all but content deltas, pings and message_stop, whose data is not needed
+            # (a content_block_stop only matters while a block linking reads is open); the runs of those
+            # between them are handled in bulk
+            need = [i for i, raw in enumerate(parts) if raw and not raw.startswith(skip)]
+            prev = 0
+            for i in need:
+                if i > prev:
+                    self._run(parts, prev, i)
+                self._event(parts[i])
+                prev = i + 1
+            if prev < len(parts):
+                self._run(parts, prev, len(parts))
             if len(self._pending) > MAX_PENDING:
                 self.overflow = True
                 self._pending.clear()
@@ -274,34 +298,29 @@ class AnthropicStream(_Stream):
             self.tools.append({"id": tid, "name": name})
 
     def _capture_delta(self, raw: bytes) -> None:
-        """Keep a content delta's data line while a block linking reads is open (blocks do not interleave in a
+        """Keep a content delta event (raw) while a block linking reads is open (blocks do not interleave in a
         stream, so deltas of another index are dropped when the block is read). Past MAX_PENDING the block is
-        given up (linking then has no key from it)."""
-        i = raw.find(b"data:")
-        if i < 0:
-            return
-        for idx, cap in self._capturing.items():
-            cap[1] += len(raw) - i
+        given up (linking then has no key from it). ``feed`` does the same inline."""
+        cap = self._open_capture()
+        if cap is not None:
+            cap[0].append(raw)
+            cap[1] += len(raw)
             if cap[1] > MAX_PENDING:
-                self._capturing = {k: v for k, v in self._capturing.items() if k != idx}
-                return
-            cap[0].append(raw[i + 5:])
-            return
+                self._give_up(cap)
 
-    def _link_block(self, index: int, payloads: list[bytes]) -> None:
-        """A block's deltas, parsed in one call, handed to StreamKeys as one delta (its text or input JSON)."""
+    def _link_block(self, index: int, raws: list[bytes]) -> None:
+        """A block's delta events, parsed in one call, handed to StreamKeys as one delta (its text or input
+        JSON)."""
+        payloads = _DATA_LINES.findall(b"\n" + b"\n\n".join(raws))  # each event's data lines
+        if b"\ndata:" in b"".join(payloads):  # an event's data on several lines: joined as _event joins them
+            payloads = [p.replace(b"\ndata:", b"\n") for p in payloads]
         try:
             events = orjson.loads(b"[" + b",".join(payloads) + b"]") if payloads else []
         except orjson.JSONDecodeError:
             return
-        text, js = [], []
-        for e in events:
-            d = e.get("delta") if isinstance(e, dict) and e.get("index") == index else None
-            if isinstance(d, dict):
-                if d.get("type") == "text_delta" and isinstance(d.get("text"), str):
-                    text.append(d["text"])
-                elif d.get("type") == "input_json_delta" and isinstance(d.get("partial_json"), str):
-                    js.append(d["partial_json"])
+        ds = [d for e in events if type(e) is dict and e.get("index") == index and type(d := e.get("delta")) is dict]
+        text = [t for d in ds if d.get("type") == "text_delta" and type(t := d.get("text")) is str]
+        js = [t for d in ds if d.get("type") == "input_json_delta" and type(t := d.get("partial_json")) is str]
         if text:
             self.link.feed({"type": "content_block_delta", "index": index,
                             "delta": {"type": "text_delta", "text": "".join(text)}})

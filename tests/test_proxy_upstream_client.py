@@ -1,0 +1,177 @@
+"""The proxy's HTTP/1.1 client (nexus_tui/collect/upstream.py) against raw servers that send chosen bytes: every
+body framing, a body cut anywhere, connection reuse only after a complete body, and what is an error."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from hypothesis import given, settings, strategies as st
+from multidict import CIMultiDict, CIMultiDictProxy
+
+from nexus_tui.collect.upstream import Response, Upstream, UpstreamClosed, UpstreamError
+
+
+def _chunked(pieces: list[bytes], ext: bool = False, trailer: bytes = b"") -> bytes:
+    out = b"".join(b"%x%s\r\n%s\r\n" % (len(p), b";x=1" if ext else b"", p) for p in pieces if p)
+    return out + b"0\r\n" + trailer + b"\r\n"
+
+
+def _decoder() -> Response:
+    h = CIMultiDictProxy(CIMultiDict({"Transfer-Encoding": "chunked"}))
+    return Response(None, None, 200, "OK", (1, 1), h, "POST", None)
+
+
+@settings(max_examples=300, deadline=None)
+@given(pieces=st.lists(st.binary(max_size=40), max_size=12), cuts=st.lists(st.integers(0, 2000), max_size=8),
+       ext=st.booleans(), trailer=st.sampled_from([b"", b"X-Sum: 1\r\n"]))
+def test_a_chunked_body_decodes_the_same_wherever_the_reads_cut_it(pieces, cuts, ext, trailer):
+    # pieces hold CR, LF and hex digits too: nothing in a chunk's data is taken for framing
+    wire = _chunked(pieces, ext, trailer)
+    r = _decoder()
+    got = []
+    bounds = sorted({c % (len(wire) + 1) for c in cuts} | {0, len(wire)})
+    for a, b in zip(bounds, bounds[1:]):
+        got.append(r._decode(wire[a:b]))
+    assert b"".join(got) == b"".join(pieces)
+    assert r.done and r._reuse
+
+
+@pytest.mark.parametrize("wire", [b"zz\r\nab\r\n", b"2\r\nabXX3\r\n", b"0x2\r\nab\r\n", b"+2\r\nab\r\n"])
+def test_a_malformed_chunked_body_is_an_error(wire):
+    with pytest.raises(UpstreamClosed):
+        _decoder()._decode(wire + b"0\r\n\r\n")
+
+
+async def _serve(replies: list[bytes], close_after: bool = False):
+    """A server answering each request on a connection with the next of ``replies`` (raw bytes)."""
+    seen = {"connections": 0, "requests": []}
+
+    async def on(reader, writer):
+        seen["connections"] += 1
+        while True:
+            head = await reader.readuntil(b"\r\n\r\n") if not reader.at_eof() else b""
+            if not head:
+                break
+            n = next((int(ln.split(b":")[1]) for ln in head.split(b"\r\n") if ln.lower().startswith(
+                b"content-length:")), 0)
+            body = await reader.readexactly(n)
+            seen["requests"].append((head, body))
+            writer.write(replies[len(seen["requests"]) - 1])
+            await writer.drain()
+            if close_after or b"\r\nConnection: close\r\n" in replies[len(seen["requests"]) - 1]:
+                writer.close()
+                return
+
+    server = await asyncio.start_server(on, "127.0.0.1", 0)
+    return server, f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}", seen
+
+
+async def _all(r: Response) -> bytes:
+    out = []
+    while chunk := await r.read():
+        out.append(chunk)
+    return b"".join(out)
+
+
+def test_bodies_of_every_framing_and_the_connection_reused_only_after_a_whole_one():
+    async def main():
+        replies = [
+            b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 5\r\nX-A: 1\r\nX-A: 2\r\n\r\nhello",
+            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n" + _chunked([b"ab\r\n", b"0\r\n\r\n"]),
+            b"HTTP/1.1 204 No Content\r\n\r\n",
+            b"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\nuntil the end",
+        ]
+        server, url, seen = await _serve(replies)
+        up = Upstream(url + "/prefix")
+        r = await up.request("POST", "/v1/messages?x=1", [("X-Key", "v")], b"{}")
+        assert (r.status, r.headers.getall("X-A"), await _all(r)) == (200, ["1", "2"], b"hello")
+        r = await up.request("GET", "/a", [], b"")
+        assert await _all(r) == b"ab\r\n0\r\n\r\n"
+        r = await up.request("DELETE", "/b", [], b"")
+        assert (r.status, await _all(r)) == (204, b"")
+        r = await up.request("POST", "/c", [], b"")
+        assert await _all(r) == b"until the end"
+        assert seen["connections"] == 1  # one connection for all four, each body read whole first
+        heads = [h for h, _ in seen["requests"]]
+        assert heads[0].startswith(b"POST /prefix/v1/messages?x=1 HTTP/1.1\r\nHost: 127.0.0.1:")
+        assert b"\r\nX-Key: v\r\n" in heads[0] and b"\r\nContent-Length: 2\r\n" in heads[0]
+        assert b"Content-Length" not in heads[1] and b"Content-Length" not in heads[2]
+        assert b"\r\nContent-Length: 0\r\n" in heads[3]  # a POST without a body says so
+        assert [b for _, b in seen["requests"]] == [b"{}", b"", b"", b""]
+        # the last answer closed its connection: the next request opens another
+        replies.append(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")
+        r = await up.request("POST", "/d", [], b"")
+        assert (await _all(r), seen["connections"]) == (b"", 2)
+        up.close()
+        server.close()
+    asyncio.run(main())
+
+
+def test_a_body_cut_short_and_no_answer_at_all_are_errors():
+    async def main():
+        server, url, _ = await _serve([b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nshort"], close_after=True)
+        up = Upstream(url)
+        r = await up.request("POST", "/", [], b"x")
+        with pytest.raises(UpstreamClosed):
+            await _all(r)
+        server.close()
+        server, url, _ = await _serve([b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nab"],
+                                      close_after=True)
+        r = await Upstream(url).request("POST", "/", [], b"x")
+        with pytest.raises(UpstreamClosed):
+            await _all(r)
+        server.close()
+        server, url, _ = await _serve([b""], close_after=True)
+        with pytest.raises(UpstreamError):
+            await Upstream(url).request("POST", "/", [], b"x")
+        server.close()
+        for reply in (b"SSH-2.0-OpenSSH\r\n\r\n", b"HTTP/1.1 200 OK\r\nX-A: a\nX-B: b\r\n\r\n",
+                      b"HTTP/1.1 200 OK\r\nX A: a\r\n\r\n", b"HTTP/1.1 2000 OK\r\n\r\n"):
+            server, url, _ = await _serve([reply], close_after=True)
+            with pytest.raises(UpstreamError):
+                await Upstream(url).request("POST", "/", [], b"x")
+            server.close()
+    asyncio.run(main())
+
+
+def test_the_head_reaches_the_client_before_any_of_the_body_exists(tmp_path):
+    """The proxy holds a response's head only to send it with body bytes that are already there: an upstream that
+    answers its head and then waits (here until the client has that head) still gets the head through."""
+    import threading
+
+    import httpx
+    from aiohttp import web
+
+    from nexus_tui.collect.proxy import ProxyConfig, ProxyThread
+    from tests.proxy_upstream import ServerThread
+
+    release = threading.Event()
+
+    async def slow(request):
+        resp = web.StreamResponse(headers={"content-type": "text/event-stream", "x-first": "head"})
+        await resp.prepare(request)
+        await asyncio.get_running_loop().run_in_executor(None, release.wait, 30)
+        await resp.write(b'event: ping\ndata: {"type":"ping"}\n\n')
+        await resp.write_eof()
+        return resp
+
+    app = web.Application()
+    app.router.add_post("/v1/messages", slow)
+    up = ServerThread(app)
+    up.start()
+    assert up.ready.wait(10)
+    px = ProxyThread(ProxyConfig(port=0, upstream=up.url), tmp_path / "logs")
+    px.start()
+    try:
+        assert px.ready.wait(10) and px.error is None
+        with httpx.Client(timeout=20) as c:
+            with c.stream("POST", f"http://127.0.0.1:{px.port}/v1/messages", json={"stream": True}) as r:
+                assert r.headers["x-first"] == "head"  # here before the upstream sent any of the body
+                release.set()
+                assert r.read() == b'event: ping\ndata: {"type":"ping"}\n\n'
+    finally:
+        release.set()
+        px.stop()
+        px.join(10)
+        up.stop()
