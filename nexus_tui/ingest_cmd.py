@@ -38,11 +38,21 @@ def _open(settings):
 def run(settings) -> int:
     """Run one ingest pass over every source and print what it did; the exit code."""
     import gc
+
+    # a one-shot bulk load makes millions of short-lived containers and hardly any cycles: collect rarely (and as
+    # before afterwards: tests run the command in their own process)
+    thresholds = gc.get_threshold()
+    gc.set_threshold(100_000, 50, 100)
+    try:
+        return _run(settings)
+    finally:
+        gc.set_threshold(*thresholds)
+
+
+def _run(settings) -> int:
     import time
     from collections import Counter
 
-    # a one-shot bulk load makes millions of short-lived containers and hardly any cycles: collect rarely
-    gc.set_threshold(100_000, 50, 100)
     from nexus_tui.collect import parsing
     from nexus_tui.collect.registry import build_sources
 

@@ -13,6 +13,8 @@ from tests.tui_helpers import SIZE, demo_app, settle
 
 
 async def test_full_collections_wait_for_a_quiet_moment(tmp_path, monkeypatch):
+    outside = gc.get_threshold()
+    gc.set_threshold(700, 10, 10)  # Python's defaults, whatever an earlier test in this process left
     before = gc.get_threshold()
     app = demo_app(tmp_path, prebuild=True)
     collected = []
@@ -22,6 +24,7 @@ async def test_full_collections_wait_for_a_quiet_moment(tmp_path, monkeypatch):
         await settle(app, pilot)
         assert gc.get_threshold()[2] == app_module.GC_NO_AUTO_FULL and gc.get_freeze_count() > 0
         real_collect()  # nothing piled up before this test's own objects (fewer than GC_FORCE_AFTER)
+        collected.clear()  # (the app's own timer may have collected while it settled; no await from here on)
         garbage = []
         for _ in range(20_000):  # young collections with survivors
             garbage.append([[]])
@@ -54,7 +57,9 @@ async def test_full_collections_wait_for_a_quiet_moment(tmp_path, monkeypatch):
         app._last_input = time.monotonic() - app_module.GC_THAW_IDLE_SECONDS - 1
         app._collect_when_idle()
         assert len(collected) == 3 and app._thaw_above == gc.get_freeze_count() * 3 // 2 > 0
-    assert gc.get_threshold() == before and gc.get_freeze_count() == 0
+    after = gc.get_threshold(), gc.get_freeze_count()
+    gc.set_threshold(*outside)
+    assert after == (before, 0)
 
 
 async def test_tests_and_the_compact_view_keep_pythons_collection(tmp_path):

@@ -175,3 +175,82 @@ def test_the_head_reaches_the_client_before_any_of_the_body_exists(tmp_path):
         px.stop()
         px.join(10)
         up.stop()
+
+
+def _tls_files(tmp_path):
+    """A certificate authority and a certificate it signed for localhost, made with the openssl command."""
+    import shutil
+    import subprocess
+
+    if shutil.which("openssl") is None:
+        pytest.skip("no openssl command to make a test certificate with")
+
+    def run(*args):
+        subprocess.run(["openssl", *args], check=True, capture_output=True, cwd=tmp_path)
+
+    run("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=nexus test CA",
+        "-keyout", "ca.key", "-out", "ca.pem", "-addext", "basicConstraints=critical,CA:TRUE",
+        "-addext", "keyUsage=critical,keyCertSign")
+    run("req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=localhost", "-keyout", "srv.key", "-out", "srv.csr")
+    (tmp_path / "ext.cnf").write_text("subjectAltName=DNS:localhost\n")
+    run("x509", "-req", "-in", "srv.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial", "-days", "2",
+        "-out", "srv.pem", "-extfile", "ext.cnf")
+    return tmp_path / "ca.pem", tmp_path / "srv.pem", tmp_path / "srv.key"
+
+
+def test_an_https_upstream_is_reached_over_verified_tls(tmp_path, monkeypatch):
+    """https upstreams (the real API is one) go over TLS with the certificate verified against the system's
+    authorities (here a test authority named by SSL_CERT_FILE, which OpenSSL reads): a streamed body arrives whole
+    over one kept-alive connection, and a certificate no authority vouches for is refused (502), never used."""
+    import ssl
+
+    ca, cert, key = _tls_files(tmp_path)
+    body = _chunked([b"event: a\ndata: {}\n\n", b"event: b\ndata: {}\n\n"])
+    replies = [b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nContent-Type: text/event-stream\r\n\r\n" + body,
+               b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"]
+
+    async def main(verified: bool):
+        seen = {"connections": 0, "requests": []}
+
+        async def on(reader, writer):
+            seen["connections"] += 1
+            while not reader.at_eof():
+                try:
+                    head = await reader.readuntil(b"\r\n\r\n")
+                except (asyncio.IncompleteReadError, ConnectionError):
+                    break
+                n = next((int(ln.split(b":")[1]) for ln in head.split(b"\r\n")
+                          if ln.lower().startswith(b"content-length:")), 0)
+                seen["requests"].append((head, await reader.readexactly(n)))
+                writer.write(replies[len(seen["requests"]) - 1])
+                await writer.drain()
+            writer.close()
+
+        ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        ctx.load_cert_chain(cert, key)
+        server = await asyncio.start_server(on, "127.0.0.1", 0, ssl=ctx)
+        port = server.sockets[0].getsockname()[1]
+        up = Upstream(f"https://localhost:{port}/api")
+        try:
+            if not verified:
+                with pytest.raises(UpstreamError, match="CERTIFICATE_VERIFY_FAILED|SSLCertVerificationError"):
+                    await up.request("POST", "/v1/messages", [], b"{}")
+                return seen
+            r = await up.request("POST", "/v1/messages", [("x-api-key", "k")], b'{"a": 1}')
+            assert (r.status, r.headers["Content-Type"], await _all(r)) == (
+                200, "text/event-stream", b"event: a\ndata: {}\n\nevent: b\ndata: {}\n\n")
+            r = await up.request("POST", "/v1/messages/count_tokens", [], b"{}")
+            assert await _all(r) == b"ok"
+            return seen
+        finally:
+            up.close()
+            server.close()
+
+    monkeypatch.setenv("SSL_CERT_FILE", str(tmp_path / "nothing.pem"))
+    refused = asyncio.run(main(verified=False))
+    assert refused["requests"] == []
+    monkeypatch.setenv("SSL_CERT_FILE", str(ca))
+    seen = asyncio.run(main(verified=True))
+    assert seen["connections"] == 1 and len(seen["requests"]) == 2
+    head, sent = seen["requests"][0]
+    assert head.startswith(b"POST /api/v1/messages HTTP/1.1\r\nHost: localhost:") and sent == b'{"a": 1}'
