@@ -508,6 +508,8 @@ def _run_lite(settings: Settings, report: str, f: Filters, zone, fmt: str, colle
         return None, None
     finally:
         reader.close()
+    if fmt == "text":
+        out = R.safe_text(out)
     sys.stdout.write(out if out.endswith("\n") else out + "\n")
     return 0, None
 
@@ -564,6 +566,8 @@ def _run_store(settings: Settings, report: str, f: Filters, zone, fmt: str, coll
         except ReportArgumentError as e:
             _err(str(e))
             return 2
+        if fmt == "text":
+            out = R.safe_text(out)
         sys.stdout.write(out if out.endswith("\n") else out + "\n")
         return 0
     finally:

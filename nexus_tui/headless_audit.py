@@ -115,7 +115,7 @@ def render_audit(engine, session_id: str | None, tz, fmt: str) -> tuple[str, dic
     if fmt == "csv":  # the calls (one table per CSV file); the changed files are the JSON's and the text's
         return R.to_csv(calls, CALL_FIELDS), {}
     failed = sum(1 for c in calls if c["outcome"] == "failed")
-    lines = [f"session {session_id}: {R.plural(len(calls), 'tool call')}, {R.plural(failed, 'tool failure')}"]
+    lines = [f"session {R.safe(session_id)}: {R.plural(len(calls), 'tool call')}, {R.plural(failed, 'tool failure')}"]
     if calls:
         lines += ["", R.table(["#", "time", "tool", "target", "outcome", "latency", "agent", "turn in", "turn out"],
                               [[str(c["seq"]), _local(c["time_ms"], tz), c["tool"], c["target"] or "-",

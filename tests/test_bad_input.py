@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+from pathlib import Path
 
 from sqlalchemy import text
 
@@ -70,3 +71,39 @@ def test_ingest_counts_every_kind_of_bad_line_and_keeps_what_was_stored(tmp_path
     assert set(rows) == {"req_ok", "req_unknown"}
     assert rows["req_ok"] > 0 and rows["req_unknown"] is None  # unpriced, never a silent zero
     assert any("mixed.jsonl" in m and "malformed JSON: 1" in m for m in audit)
+
+
+def test_no_text_report_prints_a_control_character_from_data(tmp_path):
+    """Strings from data (session ids, paths, titles, model names, commands) reach every text report escaped: no
+    raw ESC, BEL or other control character reaches the terminal, whichever report lays them out (the audit
+    trail's header printed the session id raw once)."""
+    import json
+    import subprocess
+    import sys
+
+    claude = tmp_path / "claude" / "projects" / "-x"
+    claude.mkdir(parents=True)
+    evil = "\x1b[31m\x07\x1b]0;t\x07\u202e"
+    lines = [{"type": "assistant", "sessionId": "s" + evil, "version": "2.1.0", "uuid": "u1", "cwd": "/w/p" + evil,
+              "timestamp": "2026-12-01T10:00:00.000Z", "requestId": "r1", "gitBranch": "b" + evil,
+              "message": {"id": "m1", "model": "claude-opus-4-6" + evil, "usage": {"input_tokens": 5,
+                          "output_tokens": 7}, "content": [{"type": "tool_use", "id": "t1" + evil, "name": "Bash",
+                                                           "input": {"command": "x" + evil + " y"}}]}},
+             {"type": "user", "sessionId": "s" + evil, "uuid": "u2", "timestamp": "2026-12-01T10:00:01.000Z",
+              "message": {"content": [{"type": "tool_result", "tool_use_id": "t1" + evil, "is_error": True,
+                                       "content": "failed" + evil}]}},
+             {"type": "summary", "summary": "title" + evil, "leafUuid": "u1"}]
+    (claude / "a.jsonl").write_text("".join(json.dumps(x) + "\n" for x in lines))
+    env = {"HOME": str(tmp_path), "NEXUS_INSIGHTS_HOME": str(tmp_path / "nexus"), "PATH": "/usr/bin:/bin",
+           "CLAUDE_CONFIG_DIR": str(tmp_path / "claude")}
+    root = Path(__file__).resolve().parents[1]
+    for report in ("summary", "sessions", "models", "tools", "daily", "weekly", "monthly", "projects", "efficiency",
+                   "requests", "conversations", "quota", "errors", "audit"):
+        args = ["--headless", report] + (["--session", "s"] if report == "audit" else [])
+        out = subprocess.run([sys.executable, "-m", "nexus_tui", *args], capture_output=True, text=True, env=env,
+                             cwd=root)
+        assert out.returncode == 0, (report, out.stderr[-500:])
+        text = out.stdout + out.stderr
+        assert not any(c in text for c in "\x1b\x07\u202e"), (report, text[:2000])
+    assert "\\x1b" in subprocess.run([sys.executable, "-m", "nexus_tui", "--headless", "audit", "--session", "s"],
+                                     capture_output=True, text=True, env=env, cwd=root).stdout  # shown, escaped

@@ -42,6 +42,12 @@ def safe(s) -> str:
     return "".join(_escape(c) if _dangerous(c) else c for c in s)
 
 
+def safe_text(text: str) -> str:
+    """A whole text report safe to print: each line through ``safe`` (its line breaks kept). Every report's strings
+    from data are made safe where they are laid out; this is the last guard for any that is not."""
+    return "\n".join(safe(line) for line in text.split("\n"))
+
+
 def strip_controls(s) -> str:
     """``s`` without the code points ``safe`` would escape (control, bidi and invisible format characters): for
     free text such as a session title, shown on a terminal as its readable characters only."""
