@@ -8,11 +8,11 @@ import json
 from pathlib import Path
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import text
 
-from nexus_tui.core.events import Batch, SessionRec, TaskRec, ms_from_iso
+from nexus_tui.core.events import MAX_TIME_MS, MIN_TIME_MS, Batch, SessionRec, TaskRec, ms_from_iso
 from nexus_tui.core.parse import claude_code, lunaroute, nexus_events
 from nexus_tui.core.parse.claude_code import FileContext
 from nexus_tui.core.parse.guard import MAX_DURATION_MS, MAX_TOKENS, loads, slow_loads
@@ -371,6 +371,9 @@ def _by_datetime(text: str):
        st.sampled_from(["2026-02-10T21:58:27.120Z", "2024-02-29T23:59:59.999Z", "2026-02-29T00:00:00.000Z",
                         "1990-01-01T00:00:00.000Z", "2099-12-31T23:59:59.999Z", "2100-01-01T00:00:00.000Z"]))
 @settings(max_examples=3000, deadline=None)
+@example(edits=[(0, "0"), (1, "0")], base="2100-01-01T00:00:00.000Z")  # year 0: found by CI
+@example(edits=[(0, "0"), (1, "0"), (2, "0")], base="2026-02-10T21:58:27.120Z")
+@example(edits=[(0, "9"), (1, "9")], base="2026-02-10T21:58:27.120Z")
 def test_the_timestamp_fast_path_agrees_with_datetime(edits, base):
     """The transcripts' form (24 characters, 'Z') is parsed by a fast path with the minute's start cached; whatever
     a character changed to, it answers what datetime.fromisoformat answers for that text (None for no real time)."""
@@ -379,3 +382,18 @@ def test_the_timestamp_fast_path_agrees_with_datetime(edits, base):
         chars[i] = c
     text = "".join(chars)
     assert ms_from_iso(text) == _by_datetime(text), text
+
+
+@given(st.from_regex(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{3}Z", fullmatch=True))
+@settings(max_examples=2000, deadline=None)
+def test_any_digits_in_the_transcripts_form_parse_as_datetime_does_and_never_raise(text):
+    """Every digit string of the fast path's shape, years 0000-9999 and months, days, hours 00-99 included,
+    answers what datetime answers: a time in range, or None."""
+    assert ms_from_iso(text) == _by_datetime(text), text
+
+
+@given(st.text(max_size=40))
+@settings(max_examples=1000, deadline=None)
+def test_no_text_makes_the_timestamp_parser_raise(text):
+    ms = ms_from_iso(text)
+    assert ms is None or MIN_TIME_MS <= ms < MAX_TIME_MS

@@ -26,6 +26,7 @@ SOURCE_MANUAL = "manual"
 # (exclusive) UTC; a real calendar date is required ('2026-02-30' is not a time).
 MIN_TIME_MS = calendar.timegm((1990, 1, 1, 0, 0, 0)) * 1000
 MAX_TIME_MS = calendar.timegm((2100, 1, 1, 0, 0, 0)) * 1000
+_MIN_YEAR, _MAX_YEAR = 1990, 2100  # the years of MIN_TIME_MS .. MAX_TIME_MS (UTC)
 
 
 @lru_cache(maxsize=65536)
@@ -55,6 +56,8 @@ def _hour_ms(prefix: str) -> int | None:
     try:
         y, m, d, h = int(prefix[0:4]), int(prefix[5:7]), int(prefix[8:10]), int(prefix[11:13])
     except ValueError:
+        return None
+    if not _MIN_YEAR <= y < _MAX_YEAR:  # also keeps year 0, which calendar cannot take, out
         return None
     if not (1 <= m <= 12 and 1 <= d <= calendar.monthrange(y, m)[1] and 0 <= h < 24) \
             or not prefix[0:4].isdigit() or not prefix[5:7].isdigit() or not prefix[8:10].isdigit() \
