@@ -67,6 +67,19 @@ KEY_CONTENT = {
 }
 
 
+def _footer_keys_whole(app) -> None:
+    """Every key the footer shows is whole: none reaches under the pinned ? Keys / q Quit, none past the edge."""
+    from textual.widgets._footer import FooterKey
+
+    footer = app.screen.query_one("AppFooter")
+    pinned = footer.query_one(".pinned")
+    keys = [k for k in footer.query(FooterKey) if k.display and pinned not in k.ancestors]
+    assert keys
+    for k in keys:
+        assert k.region.width > 0 and k.region.right <= pinned.region.x, (k.key_display, k.description, k.region,
+                                                                            pinned.region)
+
+
 @pytest.mark.parametrize("name", list(KEY_CONTENT))
 async def test_key_content_at_80x24(tmp_path, name):
     keys, wanted = KEY_CONTENT[name]
@@ -80,6 +93,8 @@ async def test_key_content_at_80x24(tmp_path, name):
         assert not missing, f"{name} at 80×24 does not show {missing}:\n{text}"
         if name != "filters":  # the dialog covers the footer
             assert "q Quit" in lines[-1] and "? Keys" in lines[-1], lines[-1]
+            assert "f Filters" in lines[-1], lines[-1]
+            _footer_keys_whole(app)
         assert "(s)" not in text and "value(s)" not in text and "rows 0–0" not in text
 
 
