@@ -63,6 +63,8 @@ KEY_CONTENT = {
     "session_detail": (("enter",), ["Session ID", "Tokens", "Cost", "Status", "5 tool failures", "Time", "Model",
                                     "Latency", "07:57:04"]),
     "task_detail": (("enter", "enter"), ["Task req_demo_0089_000", "Tokens", "Latency", "Tool calls", "MultiEdit"]),
+    "quota": (("7",), ["No quota snapshot stored", "estimated 5-hour blocks", "not the provider's quota",
+                       "Block start", "Tokens", "2,436,282"]),
     "filters": (("f",), ["Range and filters", "Today", "Project", "Apply", "Clear all", "Cancel"]),
 }
 

@@ -71,6 +71,7 @@ class QuotaScreen(InsightScreen):
 
     def body(self) -> ComposeResult:
         yield Static(id="quota-note", classes="help")
+        yield Static(id="quota-note-short", classes="short-note")  # the note in one line, where .help gives way
         yield Static(id="quota-bars")
         yield QuotaChart(id="quota-chart")
         yield KeyedTable(PAST_COLUMNS, right=["peak", "tokens", "cost", "per"], id="quota-past")
@@ -132,7 +133,10 @@ class QuotaScreen(InsightScreen):
         for w in (bars, chart, past):
             w.display = has
         blocks.display = not has
+        short = self.query_one("#quota-note-short", Static)
         if not has:
+            short.update(Text("No quota snapshot stored (docs/statusline.md). Below: estimated 5-hour blocks, "
+                              "not the provider's quota.", style="dim"))
             note.update(Text("No quota snapshot is stored. Claude Code hands the real 5-hour and 7-day use to its "
                              "status-line command for Claude.ai subscribers (nexus-insights statusline, "
                              "docs/statusline.md); the recording proxy reads it from response headers. Nothing here "
@@ -146,6 +150,7 @@ class QuotaScreen(InsightScreen):
                                                Text(", ".join(short_model(m) for m in b["models"])[:60])])
                          for b, c in zip(rows, costs)])
             return
+        short.update(Text("Used % as the provider reported it; │ = an even pace now.", style="dim"))
         note.update(Text("Used % as the provider reported it; the │ marks where an even pace would be now. "
                          "Pace = used % ÷ elapsed % of the window."))
         t = Text()
