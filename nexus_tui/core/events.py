@@ -82,17 +82,18 @@ def _minute_ms(prefix: str) -> int | None:
 def ms_from_iso(text: object) -> int | None:
     """Parse an ISO-8601 timestamp ('Z' or offset; naive means UTC) to epoch ms; None if unparseable, not a real
     calendar time, or outside MIN_TIME_MS .. MAX_TIME_MS."""
-    if not isinstance(text, str) or len(text) < 10 or len(text) > 64:
-        return None
     # fast path for the form every transcript uses: 2026-02-10T21:58:27.120Z (the minute's start cached)
-    if len(text) == 24 and text[23] == "Z" and text[19] == "." and text[16] == ":" and text.isascii():
+    if type(text) is str and len(text) == 24 and text[23] == "Z" and text[19] == "." and text[16] == ":" \
+            and text.isascii():
         base = _minute_ms(text[:16])
         if base is not None:
-            sec, milli = text[17:19], text[20:23]
-            if sec.isdigit() and milli.isdigit():
-                ss = int(sec)
-                return base + ss * 1000 + int(milli) if ss < 60 else None
+            tail = text[17:19] + text[20:23]  # seconds and milliseconds: 'SSmmm' is the milliseconds in the minute
+            if tail.isdigit():
+                ms = int(tail)
+                return base + ms if ms < 60_000 else None
             return None
+    if not isinstance(text, str) or len(text) < 10 or len(text) > 64:
+        return None
     s = text.strip()
     if s.endswith("Z") or s.endswith("z"):
         s = s[:-1] + "+00:00"

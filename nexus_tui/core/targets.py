@@ -11,6 +11,7 @@ stored before are read back from their transcript when an audit trail shows them
 
 from __future__ import annotations
 
+import re
 import shlex
 from urllib.parse import urlsplit
 
@@ -34,6 +35,11 @@ FETCH_TOOLS = frozenset({"WebFetch", "web_fetch"})
 EDIT_TOOLS = frozenset({"Write", "Edit", "MultiEdit", "NotebookEdit", "write_file", "replace"})
 
 
+# what makes shlex (posix, whitespace_split, no commenters) split other than ``str.split()``: its quotes and escape,
+# and the white space str.split() breaks at and shlex does not (shlex's own is space, tab, CR and LF)
+_SHELL_SPECIAL = re.compile(r"""['"\\\x0b\x0c\x1c-\x1f\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]""")
+
+
 def _clip(s: str) -> str:
     return s if len(s) <= MAX_TARGET else s[: MAX_TARGET - 1] + "…"
 
@@ -48,6 +54,9 @@ def _words(head: str):
     """The command's words as a POSIX shell splits them, read lazily: only the first few are wanted, and shlex
     reads a character at a time (splitting whole commands was a fifth of a cold ingest's parse). Where the words
     read so far end in an unbalanced quote (or the command is cut off there), plain whitespace words."""
+    if _SHELL_SPECIAL.search(head) is None:  # no quote, escape or other white space: shlex's words are split()'s
+        yield from head.split()
+        return
     lex = shlex.shlex(head, posix=True)
     lex.whitespace_split = True
     lex.commenters = ""

@@ -39,6 +39,9 @@ _KNOWN_TYPES = frozenset({"user", "assistant", "system", "summary", "progress", 
 # title lines and the key holding their title (FORMATS.md: summary verified on the real fixtures; custom-title and
 # ai-title as public readers of Claude Code's transcripts show them, not yet seen in our samples)
 _TITLE_TYPES = {"summary": "summary", "custom-title": "customTitle", "ai-title": "aiTitle"}
+_NO_ENVELOPE = frozenset({"file-history-snapshot", "queue-operation"})
+_TURNS = frozenset({"assistant", "user"})
+_orjson_loads, _JSONDecodeError = orjson.loads, orjson.JSONDecodeError
 
 
 @lru_cache(maxsize=1024)
@@ -229,71 +232,108 @@ class _Parser:
     def line(self, raw: bytes, offset: int) -> None:
         b = self.batch
         b.lines += 1
-        if not raw.strip():
-            return
         try:
-            d = loads(raw)
-        except Malformed:
-            b.skip("malformed JSON")
-            return
-        if not isinstance(d, dict):
+            d = _orjson_loads(raw)  # the common case without loads's wrapper; anything it refuses goes through it
+        except _JSONDecodeError:
+            if not raw.strip():
+                return
+            try:
+                d = loads(raw)
+            except Malformed:
+                b.skip("malformed JSON")
+                return
+        if type(d) is not dict:
             b.skip("not a JSON object")
             return
-        typ = d.get("type")
-        if not isinstance(typ, str):
+        get = d.get
+        typ = get("type")
+        if type(typ) is not str:
             b.skip("no line type")
             return
         if typ not in _KNOWN_TYPES:
             b.skip(f"unknown line type ({typ[:40]})")
             return
-        sid = d.get("sessionId")
+        sid = get("sessionId")
         if typ in _TITLE_TYPES:
             self.title_line(d, typ, sid, offset)
             return
-        ts = ms_from_iso(d.get("timestamp"))
-        if typ in ("file-history-snapshot", "queue-operation"):
+        if typ in _NO_ENVELOPE:
             return  # lines with no session envelope carry no usage
-        if not isinstance(sid, str) or not sid:
-            if typ in ("assistant", "user"):
+        ts = ms_from_iso(get("timestamp"))
+        if type(sid) is not str or not sid:
+            if typ in _TURNS:
                 b.skip("no sessionId")
             return
         if ts is None:
-            if typ in ("assistant", "user"):
+            if typ in _TURNS:
                 b.skip("no valid timestamp")
             return
-        self.session(d, sid, ts)
-        if typ in ("assistant", "user") and isinstance(d.get("uuid"), str) and d["uuid"]:
-            self.batch.titles.append(("uuid", d["uuid"][:200], sid, ts))  # where a summary's leaf may be
-        if typ == "assistant":
-            self.assistant(d, d, sid, ts, offset, len(raw), d.get("agentId"), bool(d.get("isSidechain")))
+        s = self.sessions.get(sid)
+        if s is None:
+            self.session(d, sid, ts)
+        else:  # the common case, inline: most lines only move the session's bounds
+            if ts < s.start_ms:
+                s.start_ms = ts
+            elif ts > s.end_ms:
+                s.end_ms = ts
+            branch = get("gitBranch")
+            if branch and branch != s.git_branch and type(branch) is str:
+                s.git_branch = branch
+            version = get("version")
+            if version and version != s.cli_version and type(version) is str:
+                s.cli_version = version
+            if s.cwd is None:
+                cwd = get("cwd")
+                if cwd and type(cwd) is str:
+                    s.cwd = cwd
+                    s.project = cwd.rstrip("/").rsplit("/", 1)[-1] or cwd
+        ruid = get("uuid")
+        uuid = ruid if type(ruid) is str and ruid else None
+        if typ == "progress":
+            data = get("data")
+            if type(data) is dict:
+                dtype = data.get("type")
+                if dtype == "bash_progress":
+                    self.bash_progress(d, data, ts)
+                elif dtype == "agent_progress":
+                    inner = data.get("message")
+                    if type(inner) is dict:
+                        its = ms_from_iso(inner.get("timestamp")) or ts
+                        if not time_ok(its):
+                            its = ts
+                        agent = data.get("agentId")
+                        if type(agent) is not str:
+                            agent = None
+                        itype = inner.get("type")
+                        if itype == "assistant":
+                            self.assistant(inner, d, sid, its, offset, len(raw), agent, True)
+                        elif itype == "user":
+                            self.user(inner, sid, its, offset, len(raw))
+                            self.remember(inner.get("uuid"), its, None)
+        elif typ == "assistant":
+            b.titles.append(("uuid", uuid[:200], sid, ts)) if uuid else None  # where a summary's leaf may be
+            self.assistant(d, d, sid, ts, offset, len(raw), get("agentId"), bool(get("isSidechain")))
+            return
         elif typ == "user":
-            if isinstance(d.get("permissionMode"), str):  # for tool waits (core/waits.py)
-                self.state["pm"] = d["permissionMode"]
+            if uuid:
+                b.titles.append(("uuid", uuid[:200], sid, ts))
+            pm = get("permissionMode")
+            if type(pm) is str:  # for tool waits (core/waits.py)
+                self.state["pm"] = pm
             self.user(d, sid, ts, offset, len(raw))
-            self.remember(d.get("uuid"), ts, None)
-        elif typ == "progress":
-            data = d.get("data")
-            if isinstance(data, dict) and data.get("type") == "bash_progress":
-                self.bash_progress(d, data, ts)
-            if isinstance(data, dict) and data.get("type") == "agent_progress":
-                inner = data.get("message")
-                if isinstance(inner, dict):
-                    its = ms_from_iso(inner.get("timestamp")) or ts
-                    if not time_ok(its):
-                        its = ts
-                    agent = data.get("agentId") if isinstance(data.get("agentId"), str) else None
-                    if inner.get("type") == "assistant":
-                        self.assistant(inner, d, sid, its, offset, len(raw), agent, True)
-                    elif inner.get("type") == "user":
-                        self.user(inner, sid, its, offset, len(raw))
-                        self.remember(inner.get("uuid"), its, None)
-            self.remember(d.get("uuid"), ts, None)
         elif typ == "system":
-            if d.get("level") == "error" and isinstance(d.get("content"), str):
-                uid = d.get("uuid") if isinstance(d.get("uuid"), str) and d.get("uuid") else f"{self.ctx.path}:{offset}"
+            content = get("content")
+            if get("level") == "error" and type(content) is str:
+                uid = uuid or f"{self.ctx.path}:{offset}"
                 b.errors.append(ErrorRec(id=f"cc-system:{uid}", ts_ms=ts, component="api", kind="system_error",
-                                         message=_trim(d["content"]), session_id=sid))
-            self.remember(d.get("uuid"), ts, None)
+                                         message=_trim(content), session_id=sid))
+        else:
+            return  # the other known kinds only move their session's bounds
+        if type(ruid) is str:  # remember(), inline
+            r = self.recent
+            r[ruid] = (ts, None)
+            if len(r) > _RECENT:
+                del r[next(iter(r))]
 
     def assistant(self, d: dict, env: dict, sid: str, ts: int, offset: int, length: int, agent, sidechain: bool):
         b = self.batch
