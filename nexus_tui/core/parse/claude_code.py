@@ -337,43 +337,48 @@ class _Parser:
 
     def assistant(self, d: dict, env: dict, sid: str, ts: int, offset: int, length: int, agent, sidechain: bool):
         b = self.batch
-        m = d.get("message")
-        if not isinstance(m, dict):
+        get = d.get
+        m = get("message")
+        if type(m) is not dict:
             b.skip("assistant line without message")
             return
         version = env.get("version")
-        if version is not None and (not isinstance(version, str) or not _semver(version)):
+        if version is not None and (type(version) is not str or not _semver(version)):
             b.skip("version is not semver")
             return
-        model = m.get("model")
-        uuid = d.get("uuid") if isinstance(d.get("uuid"), str) and d.get("uuid") else None
-        if model == "<synthetic>" or d.get("isApiErrorMessage"):
+        mget = m.get
+        model = mget("model")
+        uuid = get("uuid")
+        if type(uuid) is not str or not uuid:
+            uuid = None
+        if model == "<synthetic>" or get("isApiErrorMessage"):
             err = d.get("error")
             text = _result_text(m.get("content")) or (err if isinstance(err, str) and err else "API error")
             b.errors.append(ErrorRec(id=f"cc-api:{uuid or f'{self.ctx.path}:{offset}'}", ts_ms=ts, component="api",
                                      kind="api_error", message=_trim(text), session_id=sid))
             self.remember(uuid, ts, None)
             return
-        mid, rid = m.get("id"), d.get("requestId")
-        if not isinstance(mid, str) or not mid:
+        mid, rid = mget("id"), get("requestId")
+        if type(mid) is not str or not mid:
             b.skip("assistant line without message.id")
             return
-        if not isinstance(model, str) or not model:
+        if type(model) is not str or not model:
             b.skip("assistant line without model")
             return
-        usage = m.get("usage")
-        if not isinstance(usage, dict):
+        usage = mget("usage")
+        if type(usage) is not dict:
             b.skip("assistant line without usage")
             return
-        tin, tout = _int(usage.get("input_tokens", 0)), _int(usage.get("output_tokens", 0))
-        cread = _int(usage.get("cache_read_input_tokens", 0) or 0)
-        cc_total = _int(usage.get("cache_creation_input_tokens", 0) or 0)
+        uget = usage.get
+        tin, tout = _int(uget("input_tokens", 0)), _int(uget("output_tokens", 0))
+        cread = _int(uget("cache_read_input_tokens", 0) or 0)
+        cc_total = _int(uget("cache_creation_input_tokens", 0) or 0)
         if tin is None or tout is None or cread is None or cc_total is None:
             b.skip("usage with invalid token counts")
             return
         c5 = c1 = None
-        split = usage.get("cache_creation")
-        if isinstance(split, dict) and ("ephemeral_5m_input_tokens" in split or "ephemeral_1h_input_tokens" in split):
+        split = uget("cache_creation")
+        if type(split) is dict and ("ephemeral_5m_input_tokens" in split or "ephemeral_1h_input_tokens" in split):
             c5, c1 = _int(split.get("ephemeral_5m_input_tokens", 0) or 0), _int(split.get("ephemeral_1h_input_tokens", 0) or 0)
             if c5 is None or c1 is None:
                 b.skip("usage with invalid token counts")
@@ -383,29 +388,37 @@ class _Parser:
         if tin + tout + cread + cc_total > _MAX_TOKENS:  # the per-response cap holds for the sum (and the split)
             b.skip("usage with invalid token counts")
             return
-        key = rid if isinstance(rid, str) and rid else f"msg:{mid}"
-        parent = self.recent.get(d.get("parentUuid")) if isinstance(d.get("parentUuid"), str) else None
+        if type(rid) is not str:
+            rid = None
+        key = rid or f"msg:{mid}"
+        pu = get("parentUuid")
+        parent = self.recent.get(pu) if type(pu) is str else None
         trigger = parent[0] if isinstance(parent, (tuple, list)) and len(parent) == 2 and parent[1] != key \
             and time_ok(parent[0]) else None
-        self.remember(uuid, ts, key)
+        if uuid is not None:  # remember(), inline
+            r = self.recent
+            r[uuid] = (ts, key)
+            if len(r) > _RECENT:
+                del r[next(iter(r))]
         cost, priced_as = price(model, ts, tokens_in=tin, tokens_out=tout, cache_read=cread, cache_write=cc_total,
                                 cache_write_5m=c5, cache_write_1h=c1)
-        agent_id = agent if isinstance(agent, str) and agent else None
+        agent_id = agent if type(agent) is str and agent else None
+        stop, speed, tier = mget("stop_reason"), uget("speed"), uget("service_tier")
+        s = self.sessions.get(sid)
         b.tasks.append(TaskRec(
             id=key, session_id=sid, ts_ms=ts, source=SOURCE_TRANSCRIPT, model=model, routing="cloud",
             tokens_in=tin, tokens_out=tout, cache_read_tokens=cread, cache_creation_tokens=cc_total,
             cache_creation_5m_tokens=c5, cache_creation_1h_tokens=c1, trigger_ms=trigger, end_ms=ts,
-            cost_usd=cost, cloud_cost_equivalent=cost, request_id=rid if isinstance(rid, str) else None,
-            message_id=mid, project=self.sessions[sid].project if sid in self.sessions else self.ctx.project,
+            cost_usd=cost, cloud_cost_equivalent=cost, request_id=rid,
+            message_id=mid, project=s.project if s is not None else self.ctx.project,
             agent_id=agent_id, is_sidechain=sidechain or agent_id is not None,
-            stop_reason=m.get("stop_reason") if isinstance(m.get("stop_reason"), str) else None,
-            cli_tool=CLI_TOOL, speed=usage.get("speed") if isinstance(usage.get("speed"), str) else None,
-            service_tier=usage.get("service_tier") if isinstance(usage.get("service_tier"), str) else None,
+            stop_reason=stop if type(stop) is str else None, cli_tool=CLI_TOOL,
+            speed=speed if type(speed) is str else None, service_tier=tier if type(tier) is str else None,
             priced_as=priced_as))
-        content = m.get("content")
-        if isinstance(content, list):
+        content = mget("content")
+        if type(content) is list:
             for blk in content:
-                if isinstance(blk, dict) and blk.get("type") == "tool_use":
+                if type(blk) is dict and blk.get("type") == "tool_use":
                     tid, name = blk.get("id"), blk.get("name")
                     if not isinstance(tid, str) or not isinstance(name, str):
                         b.skip("tool_use without id or name")
