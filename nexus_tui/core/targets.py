@@ -54,13 +54,23 @@ def _words(head: str):
     """The command's words as a POSIX shell splits them, read lazily: only the first few are wanted, and shlex
     reads a character at a time (splitting whole commands was a fifth of a cold ingest's parse). Where the words
     read so far end in an unbalanced quote (or the command is cut off there), plain whitespace words."""
-    if _SHELL_SPECIAL.search(head) is None:  # no quote, escape or other white space: shlex's words are split()'s
+    special = _SHELL_SPECIAL.search(head)
+    if special is None:  # no quote, escape or other white space: shlex's words are split()'s
         yield from head.split()
         return
-    lex = shlex.shlex(head, posix=True)
+    # the words that end before the first such character are shlex's words too; shlex reads on from the next one
+    plain = head[:special.start()]
+    words = plain.split()
+    cut = len(plain)
+    if words and plain[-1] not in " \t\r\n":
+        cut -= len(words.pop())  # the word the special character is in
+    n = 0
+    for w in words:
+        n += 1
+        yield w
+    lex = shlex.shlex(head[cut:], posix=True)
     lex.whitespace_split = True
     lex.commenters = ""
-    n = 0
     try:
         for w in lex:
             n += 1
