@@ -187,24 +187,8 @@ class _Parser:
             self.batch.titles.append(("title", line_id, "custom" if typ == "custom-title" else "ai", title, None,
                                       sid, offset))
 
-    def session(self, d: dict, sid: str, ts: int) -> None:
-        s = self.sessions.get(sid)
-        if s is not None:  # the common case, kept short: most lines only move the session's bounds
-            if ts < s.start_ms:
-                s.start_ms = ts
-            elif ts > s.end_ms:
-                s.end_ms = ts
-            branch, version = d.get("gitBranch"), d.get("version")
-            if branch and branch != s.git_branch and isinstance(branch, str):
-                s.git_branch = branch
-            if version and version != s.cli_version and isinstance(version, str):
-                s.cli_version = version
-            if s.cwd is None:
-                cwd = d.get("cwd")
-                if cwd and isinstance(cwd, str):
-                    s.cwd = cwd
-                    s.project = cwd.rstrip("/").rsplit("/", 1)[-1] or cwd
-            return
+    def new_session(self, d: dict, sid: str, ts: int) -> None:
+        """The first line of a session in this chunk (``line`` moves the bounds of a known one)."""
         cwd, branch, version = d.get("cwd"), d.get("gitBranch"), d.get("version")
         if cwd is not None and not isinstance(cwd, str):
             cwd = None
@@ -212,22 +196,9 @@ class _Parser:
             branch = None
         if version is not None and not isinstance(version, str):
             version = None
-        if s is None:
-            project = (cwd.rstrip("/").rsplit("/", 1)[-1] or cwd) if cwd else self.ctx.project
-            self.sessions[sid] = SessionRec(id=sid, start_ms=ts, end_ms=ts, cli_tool=CLI_TOOL, project=project,
-                                            cwd=cwd, git_branch=branch, cli_version=version)
-            return
-        if ts < s.start_ms:
-            s.start_ms = ts
-        if ts > s.end_ms:
-            s.end_ms = ts
-        if cwd and not s.cwd:
-            s.cwd = cwd
-            s.project = cwd.rstrip("/").rsplit("/", 1)[-1] or cwd
-        if branch and branch != s.git_branch:
-            s.git_branch = branch
-        if version and version != s.cli_version:
-            s.cli_version = version
+        project = (cwd.rstrip("/").rsplit("/", 1)[-1] or cwd) if cwd else self.ctx.project
+        self.sessions[sid] = SessionRec(id=sid, start_ms=ts, end_ms=ts, cli_tool=CLI_TOOL, project=project,
+                                        cwd=cwd, git_branch=branch, cli_version=version)
 
     def line(self, raw: bytes, offset: int) -> None:
         b = self.batch
@@ -270,7 +241,7 @@ class _Parser:
             return
         s = self.sessions.get(sid)
         if s is None:
-            self.session(d, sid, ts)
+            self.new_session(d, sid, ts)
         else:  # the common case, inline: most lines only move the session's bounds
             if ts < s.start_ms:
                 s.start_ms = ts
@@ -311,7 +282,8 @@ class _Parser:
                             self.user(inner, sid, its, offset, len(raw))
                             self.remember(inner.get("uuid"), its, None)
         elif typ == "assistant":
-            b.titles.append(("uuid", uuid[:200], sid, ts)) if uuid else None  # where a summary's leaf may be
+            if uuid:
+                b.titles.append(("uuid", uuid[:200], sid, ts))  # where a summary's leaf may be
             self.assistant(d, d, sid, ts, offset, len(raw), get("agentId"), bool(get("isSidechain")))
             return
         elif typ == "user":
