@@ -109,3 +109,30 @@ def test_the_first_word_read_lazily_is_the_first_word_of_the_whole_split(parts):
         assert first == _program_by_whole_split(command)
     if program_name(command) is not None:
         assert first is not None
+
+
+def _shlex_words(head: str) -> list[str]:
+    """Every word shlex gives (the lazy reader's slow path), unbalanced quotes falling back as it does."""
+    lex = shlex.shlex(head, posix=True)
+    lex.whitespace_split = True
+    lex.commenters = ""
+    out: list[str] = []
+    try:
+        for w in lex:
+            out.append(w)
+    except ValueError:
+        out.extend(head.split()[len(out):])
+    return out
+
+
+_SHELL_CHARS = st.sampled_from(list("ab=/_-.;&|#$()*~") + [" ", "  ", "\t", "\r", "\n", "\x0b", "\x0c", "\x1c", "\x1f",
+                                                          "\x85", "\xa0", "\u2003", "\u3000", "\u200b", "é", "'",
+                                                          '"', "\\", "\x00"])
+
+
+@settings(max_examples=600, deadline=None)
+@given(st.lists(_SHELL_CHARS, max_size=24).map("".join) | st.text(max_size=24))
+def test_the_fast_split_gives_shlexs_words(head):
+    """A command with no quote, escape or white space other than shlex's own is split with str.split(): the words are
+    those shlex gives, for any text."""
+    assert list(_words(head)) == _shlex_words(head)

@@ -79,20 +79,42 @@ def _minute_ms(prefix: str) -> int | None:
     return base + int(mm) * 60_000
 
 
+_SECONDS: dict[str, int | bool | None] = {}  # 'YYYY-MM-DDTHH:MM:SS' -> _second_ms (bounded: cleared when full)
+_SECONDS_KEPT = 4096
+
+
+def _second_ms(prefix: str) -> int | bool | None:
+    """Epoch ms of 'YYYY-MM-DDTHH:MM:SS' (ASCII, ':' at 16) as the fast path reads it: True when the minute is not
+    a real calendar minute in range (the general parser decides), None when the seconds are not 00-59."""
+    base = _minute_ms(prefix[:16])
+    if base is None:
+        return True
+    ss = prefix[17:19]
+    if not ss.isdigit() or int(ss) >= 60:
+        return None
+    return base + int(ss) * 1000
+
+
 def ms_from_iso(text: object) -> int | None:
     """Parse an ISO-8601 timestamp ('Z' or offset; naive means UTC) to epoch ms; None if unparseable, not a real
     calendar time, or outside MIN_TIME_MS .. MAX_TIME_MS."""
+    # fast path for the form every transcript uses: 2026-02-10T21:58:27.120Z (the second's start cached)
+    if type(text) is str and len(text) == 24 and text[23] == "Z" and text[19] == "." and text[16] == ":" \
+            and text.isascii():
+        key = text[:19]
+        base = _SECONDS.get(key, False)
+        if base is False:
+            base = _second_ms(key)
+            if len(_SECONDS) >= _SECONDS_KEPT:
+                _SECONDS.clear()
+            _SECONDS[key] = base
+        if base is not True:  # True: not a real minute, the general parser below answers (as it always did)
+            if base is None:
+                return None
+            milli = text[20:23]
+            return base + int(milli) if milli.isdigit() else None
     if not isinstance(text, str) or len(text) < 10 or len(text) > 64:
         return None
-    # fast path for the form every transcript uses: 2026-02-10T21:58:27.120Z (the minute's start cached)
-    if len(text) == 24 and text[23] == "Z" and text[19] == "." and text[16] == ":" and text.isascii():
-        base = _minute_ms(text[:16])
-        if base is not None:
-            sec, milli = text[17:19], text[20:23]
-            if sec.isdigit() and milli.isdigit():
-                ss = int(sec)
-                return base + ss * 1000 + int(milli) if ss < 60 else None
-            return None
     s = text.strip()
     if s.endswith("Z") or s.endswith("z"):
         s = s[:-1] + "+00:00"

@@ -11,6 +11,7 @@ stored before are read back from their transcript when an audit trail shows them
 
 from __future__ import annotations
 
+import re
 import shlex
 from urllib.parse import urlsplit
 
@@ -34,6 +35,11 @@ FETCH_TOOLS = frozenset({"WebFetch", "web_fetch"})
 EDIT_TOOLS = frozenset({"Write", "Edit", "MultiEdit", "NotebookEdit", "write_file", "replace"})
 
 
+# what makes shlex (posix, whitespace_split, no commenters) split other than ``str.split()``: its quotes and escape,
+# and the white space str.split() breaks at and shlex does not (shlex's own is space, tab, CR and LF)
+_SHELL_SPECIAL = re.compile(r"""['"\\\x0b\x0c\x1c-\x1f\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]""")
+
+
 def _clip(s: str) -> str:
     return s if len(s) <= MAX_TARGET else s[: MAX_TARGET - 1] + "…"
 
@@ -48,10 +54,23 @@ def _words(head: str):
     """The command's words as a POSIX shell splits them, read lazily: only the first few are wanted, and shlex
     reads a character at a time (splitting whole commands was a fifth of a cold ingest's parse). Where the words
     read so far end in an unbalanced quote (or the command is cut off there), plain whitespace words."""
-    lex = shlex.shlex(head, posix=True)
+    special = _SHELL_SPECIAL.search(head)
+    if special is None:  # no quote, escape or other white space: shlex's words are split()'s
+        yield from head.split()
+        return
+    # the words that end before the first such character are shlex's words too; shlex reads on from the next one
+    plain = head[:special.start()]
+    words = plain.split()
+    cut = len(plain)
+    if words and plain[-1] not in " \t\r\n":
+        cut -= len(words.pop())  # the word the special character is in
+    n = 0
+    for w in words:
+        n += 1
+        yield w
+    lex = shlex.shlex(head[cut:], posix=True)
     lex.whitespace_split = True
     lex.commenters = ""
-    n = 0
     try:
         for w in lex:
             n += 1

@@ -39,6 +39,9 @@ _KNOWN_TYPES = frozenset({"user", "assistant", "system", "summary", "progress", 
 # title lines and the key holding their title (FORMATS.md: summary verified on the real fixtures; custom-title and
 # ai-title as public readers of Claude Code's transcripts show them, not yet seen in our samples)
 _TITLE_TYPES = {"summary": "summary", "custom-title": "customTitle", "ai-title": "aiTitle"}
+_NO_ENVELOPE = frozenset({"file-history-snapshot", "queue-operation"})
+_TURNS = frozenset({"assistant", "user"})
+_orjson_loads, _JSONDecodeError = orjson.loads, orjson.JSONDecodeError
 
 
 @lru_cache(maxsize=1024)
@@ -184,24 +187,8 @@ class _Parser:
             self.batch.titles.append(("title", line_id, "custom" if typ == "custom-title" else "ai", title, None,
                                       sid, offset))
 
-    def session(self, d: dict, sid: str, ts: int) -> None:
-        s = self.sessions.get(sid)
-        if s is not None:  # the common case, kept short: most lines only move the session's bounds
-            if ts < s.start_ms:
-                s.start_ms = ts
-            elif ts > s.end_ms:
-                s.end_ms = ts
-            branch, version = d.get("gitBranch"), d.get("version")
-            if branch and branch != s.git_branch and isinstance(branch, str):
-                s.git_branch = branch
-            if version and version != s.cli_version and isinstance(version, str):
-                s.cli_version = version
-            if s.cwd is None:
-                cwd = d.get("cwd")
-                if cwd and isinstance(cwd, str):
-                    s.cwd = cwd
-                    s.project = cwd.rstrip("/").rsplit("/", 1)[-1] or cwd
-            return
+    def new_session(self, d: dict, sid: str, ts: int) -> None:
+        """The first line of a session in this chunk (``line`` moves the bounds of a known one)."""
         cwd, branch, version = d.get("cwd"), d.get("gitBranch"), d.get("version")
         if cwd is not None and not isinstance(cwd, str):
             cwd = None
@@ -209,131 +196,161 @@ class _Parser:
             branch = None
         if version is not None and not isinstance(version, str):
             version = None
-        if s is None:
-            project = (cwd.rstrip("/").rsplit("/", 1)[-1] or cwd) if cwd else self.ctx.project
-            self.sessions[sid] = SessionRec(id=sid, start_ms=ts, end_ms=ts, cli_tool=CLI_TOOL, project=project,
-                                            cwd=cwd, git_branch=branch, cli_version=version)
-            return
-        if ts < s.start_ms:
-            s.start_ms = ts
-        if ts > s.end_ms:
-            s.end_ms = ts
-        if cwd and not s.cwd:
-            s.cwd = cwd
-            s.project = cwd.rstrip("/").rsplit("/", 1)[-1] or cwd
-        if branch and branch != s.git_branch:
-            s.git_branch = branch
-        if version and version != s.cli_version:
-            s.cli_version = version
+        project = (cwd.rstrip("/").rsplit("/", 1)[-1] or cwd) if cwd else self.ctx.project
+        self.sessions[sid] = SessionRec(id=sid, start_ms=ts, end_ms=ts, cli_tool=CLI_TOOL, project=project,
+                                        cwd=cwd, git_branch=branch, cli_version=version)
 
     def line(self, raw: bytes, offset: int) -> None:
         b = self.batch
         b.lines += 1
-        if not raw.strip():
-            return
         try:
-            d = loads(raw)
-        except Malformed:
-            b.skip("malformed JSON")
-            return
-        if not isinstance(d, dict):
+            d = _orjson_loads(raw)  # the common case without loads's wrapper; anything it refuses goes through it
+        except _JSONDecodeError:
+            if not raw.strip():
+                return
+            try:
+                d = loads(raw)
+            except Malformed:
+                b.skip("malformed JSON")
+                return
+        if type(d) is not dict:
             b.skip("not a JSON object")
             return
-        typ = d.get("type")
-        if not isinstance(typ, str):
+        get = d.get
+        typ = get("type")
+        if type(typ) is not str:
             b.skip("no line type")
             return
         if typ not in _KNOWN_TYPES:
             b.skip(f"unknown line type ({typ[:40]})")
             return
-        sid = d.get("sessionId")
+        sid = get("sessionId")
         if typ in _TITLE_TYPES:
             self.title_line(d, typ, sid, offset)
             return
-        ts = ms_from_iso(d.get("timestamp"))
-        if typ in ("file-history-snapshot", "queue-operation"):
+        if typ in _NO_ENVELOPE:
             return  # lines with no session envelope carry no usage
-        if not isinstance(sid, str) or not sid:
-            if typ in ("assistant", "user"):
+        ts = ms_from_iso(get("timestamp"))
+        if type(sid) is not str or not sid:
+            if typ in _TURNS:
                 b.skip("no sessionId")
             return
         if ts is None:
-            if typ in ("assistant", "user"):
+            if typ in _TURNS:
                 b.skip("no valid timestamp")
             return
-        self.session(d, sid, ts)
-        if typ in ("assistant", "user") and isinstance(d.get("uuid"), str) and d["uuid"]:
-            self.batch.titles.append(("uuid", d["uuid"][:200], sid, ts))  # where a summary's leaf may be
-        if typ == "assistant":
-            self.assistant(d, d, sid, ts, offset, len(raw), d.get("agentId"), bool(d.get("isSidechain")))
+        s = self.sessions.get(sid)
+        if s is None:
+            self.new_session(d, sid, ts)
+        else:  # the common case, inline: most lines only move the session's bounds
+            if ts < s.start_ms:
+                s.start_ms = ts
+            elif ts > s.end_ms:
+                s.end_ms = ts
+            branch = get("gitBranch")
+            if branch and branch != s.git_branch and type(branch) is str:
+                s.git_branch = branch
+            version = get("version")
+            if version and version != s.cli_version and type(version) is str:
+                s.cli_version = version
+            if s.cwd is None:
+                cwd = get("cwd")
+                if cwd and type(cwd) is str:
+                    s.cwd = cwd
+                    s.project = cwd.rstrip("/").rsplit("/", 1)[-1] or cwd
+        ruid = get("uuid")
+        uuid = ruid if type(ruid) is str and ruid else None
+        if typ == "progress":
+            data = get("data")
+            if type(data) is dict:
+                dtype = data.get("type")
+                if dtype == "bash_progress":
+                    self.bash_progress(d, data, ts)
+                elif dtype == "agent_progress":
+                    inner = data.get("message")
+                    if type(inner) is dict:
+                        its = ms_from_iso(inner.get("timestamp")) or ts
+                        if not time_ok(its):
+                            its = ts
+                        agent = data.get("agentId")
+                        if type(agent) is not str:
+                            agent = None
+                        itype = inner.get("type")
+                        if itype == "assistant":
+                            self.assistant(inner, d, sid, its, offset, len(raw), agent, True)
+                        elif itype == "user":
+                            self.user(inner, sid, its, offset, len(raw))
+                            self.remember(inner.get("uuid"), its, None)
+        elif typ == "assistant":
+            if uuid:
+                b.titles.append(("uuid", uuid[:200], sid, ts))  # where a summary's leaf may be
+            self.assistant(d, d, sid, ts, offset, len(raw), get("agentId"), bool(get("isSidechain")))
+            return
         elif typ == "user":
-            if isinstance(d.get("permissionMode"), str):  # for tool waits (core/waits.py)
-                self.state["pm"] = d["permissionMode"]
+            if uuid:
+                b.titles.append(("uuid", uuid[:200], sid, ts))
+            pm = get("permissionMode")
+            if type(pm) is str:  # for tool waits (core/waits.py)
+                self.state["pm"] = pm
             self.user(d, sid, ts, offset, len(raw))
-            self.remember(d.get("uuid"), ts, None)
-        elif typ == "progress":
-            data = d.get("data")
-            if isinstance(data, dict) and data.get("type") == "bash_progress":
-                self.bash_progress(d, data, ts)
-            if isinstance(data, dict) and data.get("type") == "agent_progress":
-                inner = data.get("message")
-                if isinstance(inner, dict):
-                    its = ms_from_iso(inner.get("timestamp")) or ts
-                    if not time_ok(its):
-                        its = ts
-                    agent = data.get("agentId") if isinstance(data.get("agentId"), str) else None
-                    if inner.get("type") == "assistant":
-                        self.assistant(inner, d, sid, its, offset, len(raw), agent, True)
-                    elif inner.get("type") == "user":
-                        self.user(inner, sid, its, offset, len(raw))
-                        self.remember(inner.get("uuid"), its, None)
-            self.remember(d.get("uuid"), ts, None)
         elif typ == "system":
-            if d.get("level") == "error" and isinstance(d.get("content"), str):
-                uid = d.get("uuid") if isinstance(d.get("uuid"), str) and d.get("uuid") else f"{self.ctx.path}:{offset}"
+            content = get("content")
+            if get("level") == "error" and type(content) is str:
+                uid = uuid or f"{self.ctx.path}:{offset}"
                 b.errors.append(ErrorRec(id=f"cc-system:{uid}", ts_ms=ts, component="api", kind="system_error",
-                                         message=_trim(d["content"]), session_id=sid))
-            self.remember(d.get("uuid"), ts, None)
+                                         message=_trim(content), session_id=sid))
+        else:
+            return  # the other known kinds only move their session's bounds
+        if type(ruid) is str:  # remember(), inline
+            r = self.recent
+            r[ruid] = (ts, None)
+            if len(r) > _RECENT:
+                del r[next(iter(r))]
 
     def assistant(self, d: dict, env: dict, sid: str, ts: int, offset: int, length: int, agent, sidechain: bool):
         b = self.batch
-        m = d.get("message")
-        if not isinstance(m, dict):
+        get = d.get
+        m = get("message")
+        if type(m) is not dict:
             b.skip("assistant line without message")
             return
         version = env.get("version")
-        if version is not None and (not isinstance(version, str) or not _semver(version)):
+        if version is not None and (type(version) is not str or not _semver(version)):
             b.skip("version is not semver")
             return
-        model = m.get("model")
-        uuid = d.get("uuid") if isinstance(d.get("uuid"), str) and d.get("uuid") else None
-        if model == "<synthetic>" or d.get("isApiErrorMessage"):
+        mget = m.get
+        model = mget("model")
+        uuid = get("uuid")
+        if type(uuid) is not str or not uuid:
+            uuid = None
+        if model == "<synthetic>" or get("isApiErrorMessage"):
             err = d.get("error")
             text = _result_text(m.get("content")) or (err if isinstance(err, str) and err else "API error")
             b.errors.append(ErrorRec(id=f"cc-api:{uuid or f'{self.ctx.path}:{offset}'}", ts_ms=ts, component="api",
                                      kind="api_error", message=_trim(text), session_id=sid))
             self.remember(uuid, ts, None)
             return
-        mid, rid = m.get("id"), d.get("requestId")
-        if not isinstance(mid, str) or not mid:
+        mid, rid = mget("id"), get("requestId")
+        if type(mid) is not str or not mid:
             b.skip("assistant line without message.id")
             return
-        if not isinstance(model, str) or not model:
+        if type(model) is not str or not model:
             b.skip("assistant line without model")
             return
-        usage = m.get("usage")
-        if not isinstance(usage, dict):
+        usage = mget("usage")
+        if type(usage) is not dict:
             b.skip("assistant line without usage")
             return
-        tin, tout = _int(usage.get("input_tokens", 0)), _int(usage.get("output_tokens", 0))
-        cread = _int(usage.get("cache_read_input_tokens", 0) or 0)
-        cc_total = _int(usage.get("cache_creation_input_tokens", 0) or 0)
+        uget = usage.get
+        tin, tout = _int(uget("input_tokens", 0)), _int(uget("output_tokens", 0))
+        cread = _int(uget("cache_read_input_tokens", 0) or 0)
+        cc_total = _int(uget("cache_creation_input_tokens", 0) or 0)
         if tin is None or tout is None or cread is None or cc_total is None:
             b.skip("usage with invalid token counts")
             return
         c5 = c1 = None
-        split = usage.get("cache_creation")
-        if isinstance(split, dict) and ("ephemeral_5m_input_tokens" in split or "ephemeral_1h_input_tokens" in split):
+        split = uget("cache_creation")
+        if type(split) is dict and ("ephemeral_5m_input_tokens" in split or "ephemeral_1h_input_tokens" in split):
             c5, c1 = _int(split.get("ephemeral_5m_input_tokens", 0) or 0), _int(split.get("ephemeral_1h_input_tokens", 0) or 0)
             if c5 is None or c1 is None:
                 b.skip("usage with invalid token counts")
@@ -343,29 +360,37 @@ class _Parser:
         if tin + tout + cread + cc_total > _MAX_TOKENS:  # the per-response cap holds for the sum (and the split)
             b.skip("usage with invalid token counts")
             return
-        key = rid if isinstance(rid, str) and rid else f"msg:{mid}"
-        parent = self.recent.get(d.get("parentUuid")) if isinstance(d.get("parentUuid"), str) else None
+        if type(rid) is not str:
+            rid = None
+        key = rid or f"msg:{mid}"
+        pu = get("parentUuid")
+        parent = self.recent.get(pu) if type(pu) is str else None
         trigger = parent[0] if isinstance(parent, (tuple, list)) and len(parent) == 2 and parent[1] != key \
             and time_ok(parent[0]) else None
-        self.remember(uuid, ts, key)
+        if uuid is not None:  # remember(), inline
+            r = self.recent
+            r[uuid] = (ts, key)
+            if len(r) > _RECENT:
+                del r[next(iter(r))]
         cost, priced_as = price(model, ts, tokens_in=tin, tokens_out=tout, cache_read=cread, cache_write=cc_total,
                                 cache_write_5m=c5, cache_write_1h=c1)
-        agent_id = agent if isinstance(agent, str) and agent else None
+        agent_id = agent if type(agent) is str and agent else None
+        stop, speed, tier = mget("stop_reason"), uget("speed"), uget("service_tier")
+        s = self.sessions.get(sid)
         b.tasks.append(TaskRec(
             id=key, session_id=sid, ts_ms=ts, source=SOURCE_TRANSCRIPT, model=model, routing="cloud",
             tokens_in=tin, tokens_out=tout, cache_read_tokens=cread, cache_creation_tokens=cc_total,
             cache_creation_5m_tokens=c5, cache_creation_1h_tokens=c1, trigger_ms=trigger, end_ms=ts,
-            cost_usd=cost, cloud_cost_equivalent=cost, request_id=rid if isinstance(rid, str) else None,
-            message_id=mid, project=self.sessions[sid].project if sid in self.sessions else self.ctx.project,
+            cost_usd=cost, cloud_cost_equivalent=cost, request_id=rid,
+            message_id=mid, project=s.project if s is not None else self.ctx.project,
             agent_id=agent_id, is_sidechain=sidechain or agent_id is not None,
-            stop_reason=m.get("stop_reason") if isinstance(m.get("stop_reason"), str) else None,
-            cli_tool=CLI_TOOL, speed=usage.get("speed") if isinstance(usage.get("speed"), str) else None,
-            service_tier=usage.get("service_tier") if isinstance(usage.get("service_tier"), str) else None,
+            stop_reason=stop if type(stop) is str else None, cli_tool=CLI_TOOL,
+            speed=speed if type(speed) is str else None, service_tier=tier if type(tier) is str else None,
             priced_as=priced_as))
-        content = m.get("content")
-        if isinstance(content, list):
+        content = mget("content")
+        if type(content) is list:
             for blk in content:
-                if isinstance(blk, dict) and blk.get("type") == "tool_use":
+                if type(blk) is dict and blk.get("type") == "tool_use":
                     tid, name = blk.get("id"), blk.get("name")
                     if not isinstance(tid, str) or not isinstance(name, str):
                         b.skip("tool_use without id or name")
