@@ -8,6 +8,7 @@ from collections import defaultdict
 from collections.abc import Iterable
 
 from nexus_tui.core import sketch
+from nexus_tui.store.engine import bind_rows
 from nexus_tui.store import rollup_sql  # the measures and their SQL, generated from store/rules.py
 
 Q_MS = 900_000  # the bucket: 15 minutes
@@ -102,7 +103,8 @@ def mark(conn, task_keys: Iterable[tuple[str, int]] = (), tool_keys: Iterable[tu
     p = _p(conn)
     rows = [("task", s, b) for s, b in set(task_keys)] + [("tool", s, b) for s, b in set(tool_keys)]
     if rows:
-        conn.exec_driver_sql(f"INSERT INTO rollup_dirty (kind, session_id, bucket_ms) VALUES ({p}, {p}, {p})", rows)
+        conn.exec_driver_sql(f"INSERT INTO rollup_dirty (kind, session_id, bucket_ms) VALUES ({p}, {p}, {p})",
+                             bind_rows(conn.dialect.name, rows))
 
 
 def apply_marks(conn) -> bool:
@@ -184,7 +186,8 @@ def _recompute_level(conn, kind: str, level: str, hours: set) -> None:
     if groups:
         out = [(*key, *g[:-1], sketch.encode(g[-1]) or None) for key, g in groups.items()]
         names = ("bucket_ms", *cols)
-        conn.exec_driver_sql(f"INSERT INTO {dst} ({', '.join(names)}) VALUES ({_marks(conn, len(names))})", out)
+        conn.exec_driver_sql(f"INSERT INTO {dst} ({', '.join(names)}) VALUES ({_marks(conn, len(names))})",
+                             bind_rows(conn.dialect.name, out))
 
 
 _LN: dict[str, bool] = {}
@@ -273,7 +276,7 @@ def _recompute_tasks(conn, keys: set) -> None:
         hists = _hists(conn, keys_sql, "tasks", where, params, 9, "latency_ms")
         rows_out = [(*r, hists.get(tuple(r[:9])) or None) for r in sums]
         conn.exec_driver_sql(f"INSERT INTO task_rollups ({', '.join(cols)}) VALUES ({_marks(conn, len(cols))})",
-                             rows_out)
+                             bind_rows(conn.dialect.name, rows_out))
 
 
 _TOOL_KEYS_SQL = (f"(started_ms / {Q_MS}) * {Q_MS}, tool_name, mcp_server, "
@@ -320,7 +323,7 @@ def _recompute_tools(conn, keys: set) -> None:
                 rated.setdefault(tuple(r[:5]), [0, 0])[i] = r[5]
         rows_out = [(*r, *rated.get(tuple(r[:5]), (0, 0)), hists.get(tuple(r[:5])) or None) for r in sums]
         conn.exec_driver_sql(f"INSERT INTO tool_rollups ({', '.join(cols)}) VALUES ({_marks(conn, len(cols))})",
-                             rows_out)
+                             bind_rows(conn.dialect.name, rows_out))
 
 
 def rebuild(conn) -> None:
