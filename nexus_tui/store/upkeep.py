@@ -212,9 +212,11 @@ def _bin_sql(conn, col: str) -> str | None:
 
 
 def _hists(conn, sql_keys: str, frm: str, where: str, params: tuple, nkeys: int, lat: str) -> dict[tuple, str]:
-    """{key: histogram text} of ``lat`` per key, grouped in SQL by key and bin (or binned here)."""
+    """{key: histogram text} of ``lat`` per key, grouped in SQL by key and bin on PostgreSQL (fewer rows to send),
+    binned here on SQLite (in process, reading the rows costs less than SQLite's sort by key and bin: a fifth of the
+    upkeep of a cold ingest) or where the database has no LN."""
     out: dict[tuple, dict] = {}
-    b = _bin_sql(conn, lat)
+    b = _bin_sql(conn, lat) if conn.dialect.name != "sqlite" else None
     if b is not None:
         rows = conn.exec_driver_sql(f"SELECT {sql_keys}, {b} AS hb, COUNT(*) FROM {frm} WHERE {where} AND {lat} IS NOT "
                                     f"NULL GROUP BY {sql_keys}, hb", params).fetchall()
@@ -222,10 +224,13 @@ def _hists(conn, sql_keys: str, frm: str, where: str, params: tuple, nkeys: int,
             h = out.setdefault(tuple(r[:nkeys]), {})
             h[r[nkeys]] = h.get(r[nkeys], 0) + r[nkeys + 1]
     else:
+        bin_of = sketch.bin_of
         for r in conn.exec_driver_sql(f"SELECT {sql_keys}, {lat} FROM {frm} WHERE {where} AND {lat} IS NOT NULL",
                                       params):
-            h = out.setdefault(tuple(r[:nkeys]), {})
-            hb = sketch.bin_of(r[nkeys])
+            h = out.get(key := tuple(r[:nkeys]))
+            if h is None:
+                h = out[key] = {}
+            hb = bin_of(r[nkeys])
             h[hb] = h.get(hb, 0) + 1
     return {k: sketch.encode(v) for k, v in out.items()}
 
