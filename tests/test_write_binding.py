@@ -131,6 +131,9 @@ def test_bind_rows_binds_none_as_nan_on_sqlite_only():
                 assert isinstance(b, float) and math.isnan(b)
             else:  # every other value is the very same object
                 assert b is v
+    # rows whose first holds no None: as they are (a later None binds as NULL all the same)
+    plain = [("a", 1), ("b", None)]
+    assert bind_rows("sqlite", plain) is plain and bind_rows("sqlite", []) == []
     # PostgreSQL: the rows as they are (a NaN there would be stored as NaN in a float column)
     assert bind_rows("postgresql", rows) is rows
     pg = bind_rows("postgresql", rows, ("tail", None))

@@ -143,8 +143,10 @@ def bind_rows(dialect: str, rows: list[tuple], tail: tuple = ()) -> list[tuple]:
     nanoseconds a value, and a task row holds some thirty of them) but a float directly, and SQLite stores a NaN
     bound as a double as NULL whatever the column's type (sqlite3_bind_double: a NaN is NULL), so the rows store
     exactly what they would with None, at about half the binding cost (docs/performance.md). Every other database
-    gets its rows as they are: PostgreSQL would store a NaN in a float column."""
-    if dialect != "sqlite":
+    gets its rows as they are: PostgreSQL would store a NaN in a float column. Rows whose first holds no None (ids
+    and times, as message ids' rows) are bound as they are too: a None among them binds as NULL all the same, and
+    looking at every value would cost more than it saves."""
+    if dialect != "sqlite" or not rows or (None not in rows[0] and None not in tail):
         return [r + tail for r in rows] if tail else rows
     nan = _NAN
     if tail:
