@@ -188,7 +188,10 @@ def _read_cache(conn: Connection) -> None:
         return
     size = conn.connection.info.get("read_cache_size")
     if size is not None:
-        conn.connection.dbapi_connection.execute(f"PRAGMA cache_size={int(size)}")
+        try:
+            conn.connection.dbapi_connection.execute(f"PRAGMA cache_size={int(size)}")
+        except Exception:  # noqa: BLE001 - never hides what ended the transaction; the pool drops a broken link
+            pass
 
 
 @contextlib.contextmanager
