@@ -174,7 +174,7 @@ WRITE_CACHE_KIB = 16384
 
 
 def _write_cache(conn: Connection) -> None:
-    """The write transaction's cache size on this SQLite connection (the one it had kept in the pool record)."""
+    """The write transaction's cache size on this SQLite connection (its own size noted first, in the pool record)."""
     info = conn.connection.info
     raw = conn.connection.dbapi_connection
     if "read_cache_size" not in info:
