@@ -212,11 +212,10 @@ def _bin_sql(conn, col: str) -> str | None:
 
 
 def _hists(conn, sql_keys: str, frm: str, where: str, params: tuple, nkeys: int, lat: str) -> dict[tuple, str]:
-    """{key: histogram text} of ``lat`` per key, grouped in SQL by key and bin on PostgreSQL (fewer rows to send),
-    binned here on SQLite (in process, reading the rows costs less than SQLite's sort by key and bin: a fifth of the
-    upkeep of a cold ingest) or where the database has no LN."""
+    """{key: histogram text} of ``lat`` per key, grouped in SQL by key and bin (or binned here, where the database
+    has no LN). SQLite's upkeep lists the latencies in its sums query instead (_hists_of)."""
     out: dict[tuple, dict] = {}
-    b = _bin_sql(conn, lat) if conn.dialect.name != "sqlite" else None
+    b = _bin_sql(conn, lat)
     if b is not None:
         rows = conn.exec_driver_sql(f"SELECT {sql_keys}, {b} AS hb, COUNT(*) FROM {frm} WHERE {where} AND {lat} IS NOT "
                                     f"NULL GROUP BY {sql_keys}, hb", params).fetchall()
@@ -224,15 +223,38 @@ def _hists(conn, sql_keys: str, frm: str, where: str, params: tuple, nkeys: int,
             h = out.setdefault(tuple(r[:nkeys]), {})
             h[r[nkeys]] = h.get(r[nkeys], 0) + r[nkeys + 1]
     else:
-        bin_of = sketch.bin_of
         for r in conn.exec_driver_sql(f"SELECT {sql_keys}, {lat} FROM {frm} WHERE {where} AND {lat} IS NOT NULL",
                                       params):
-            h = out.get(key := tuple(r[:nkeys]))
-            if h is None:
-                h = out[key] = {}
-            hb = bin_of(r[nkeys])
+            h = out.setdefault(tuple(r[:nkeys]), {})
+            hb = sketch.bin_of(r[nkeys])
             h[hb] = h.get(hb, 0) + 1
     return {k: sketch.encode(v) for k, v in out.items()}
+
+
+# SQLite: each group's latencies listed by the sums query itself (one scan and sort of the rows, not two), binned
+# here; PostgreSQL groups by bin in SQL (_hists: fewer rows sent)
+_LATENCIES = {"sqlite": ", group_concat(latency_ms, ' ')"}
+
+
+def _hists_of(rows: list, nkeys: int) -> tuple[dict[tuple, str], list]:
+    """({key: histogram text}, the rows without their last column) from sums rows whose last column lists the
+    group's latencies as group_concat writes them (NULLs left out; integers, a REAL as its text)."""
+    bin_of = sketch.bin_of
+    out: dict[tuple, str] = {}
+    for r in rows:
+        text = r[-1]
+        if not text:
+            continue
+        h: dict[int, int] = {}
+        for x in text.split(" "):
+            try:
+                v = int(x)
+            except ValueError:
+                v = float(x)
+            hb = bin_of(v)
+            h[hb] = h.get(hb, 0) + 1
+        out[tuple(r[:nkeys])] = sketch.encode(h)
+    return out, [tuple(r[:-1]) for r in rows]
 
 
 def _ranges(buckets: set) -> tuple[int, int] | None:
@@ -273,12 +295,16 @@ def _recompute_tasks(conn, keys: set) -> None:
         for where, params in parts:
             conn.exec_driver_sql(f"DELETE FROM task_rollups WHERE {where}", params)
     keys_sql = f"session_id, {_TASK_KEYS_SQL}"
+    lats = _LATENCIES.get(conn.dialect.name, "")
     for where, params in parts:
-        sums = conn.exec_driver_sql(f"SELECT {keys_sql}, {sums_sql} FROM tasks WHERE {where} "
+        sums = conn.exec_driver_sql(f"SELECT {keys_sql}, {sums_sql}{lats} FROM tasks WHERE {where} "
                                     f"GROUP BY {keys_sql}", params).fetchall()
         if not sums:
             continue
-        hists = _hists(conn, keys_sql, "tasks", where, params, 9, "latency_ms")
+        if lats:
+            hists, sums = _hists_of(sums, 9)
+        else:
+            hists = _hists(conn, keys_sql, "tasks", where, params, 9, "latency_ms")
         rows_out = [(*r, hists.get(tuple(r[:9])) or None) for r in sums]
         conn.exec_driver_sql(f"INSERT INTO task_rollups ({', '.join(cols)}) VALUES ({_marks(conn, len(cols))})",
                              bind_rows(conn.dialect.name, rows_out))
@@ -314,12 +340,16 @@ def _recompute_tools(conn, keys: set) -> None:
             parts.append((where + " AND tool_name IS NOT NULL", params, where, params))
             conn.exec_driver_sql(f"DELETE FROM tool_rollups WHERE {where}", params)
     keys_sql = f"session_id, {_TOOL_KEYS_SQL}"
+    lats = _LATENCIES.get(conn.dialect.name, "")
     for where, params, twhere, tparams in parts:
-        sums = conn.exec_driver_sql(f"SELECT {keys_sql}, {sums_sql} FROM tool_calls WHERE {where} "
+        sums = conn.exec_driver_sql(f"SELECT {keys_sql}, {sums_sql}{lats} FROM tool_calls WHERE {where} "
                                     f"GROUP BY {keys_sql}", params).fetchall()
         if not sums:
             continue
-        hists = _hists(conn, keys_sql, "tool_calls", where, params, 5, "latency_ms")
+        if lats:
+            hists, sums = _hists_of(sums, 5)
+        else:
+            hists = _hists(conn, keys_sql, "tool_calls", where, params, 5, "latency_ms")
         rated: dict[tuple, list] = {}
         for i, rating in enumerate((1, 0)):
             q = (f"SELECT {keys_sql}, COUNT(*) FROM tool_calls WHERE {where} AND success AND task_id IN "
