@@ -133,11 +133,13 @@ def main() -> None:
         if not messages.exists():
             t = time.perf_counter()
             n = record(a.tree, messages)
-            print(f"recorded {n} messages ({messages.stat().st_size / 1e6:.0f} MB) in {time.perf_counter() - t:.1f} s")
+            mb = messages.stat().st_size / 1e6
+            print(f"recorded {n} messages ({mb:.0f} MB) in {time.perf_counter() - t:.1f} s")
         runs = [replay(messages, work / "db") for _ in range(a.repeat)]
         for r in runs:
-            print(f"writes {r['writes']:.2f} s CPU, rollups {r['rollups']:.2f} s, total {r['writes'] + r['rollups']:.2f}"
-                  f" s; system {r['sys']:.2f} s; wrote {r['written_mb']:.0f} MB, read {r['read_mb']:.0f} MB;"
+            total = r["writes"] + r["rollups"]
+            print(f"writes {r['writes']:.2f} s CPU, rollups {r['rollups']:.2f} s, total {total:.2f} s; system"
+                  f" {r['sys']:.2f} s; wrote {r['written_mb']:.0f} MB, read {r['read_mb']:.0f} MB;"
                   f" database {r['db_mb']:.0f} MB")
         best = min(runs, key=lambda r: r["writes"] + r["rollups"])
         print("executemany CPU per row (best run): " + ", ".join(

@@ -77,8 +77,8 @@ def test_a_version_10_database_gets_its_full_lookup_indexes_made_partial(db_url)
 
 
 def _lookups(store) -> list[tuple[str, object, str | tuple]]:
-    """(statement, parameters, the index it should use, or the indexes it may) of every lookup on the proxy columns, as the code sends
-    them (captured while it runs on ``store``)."""
+    """(statement, parameters, the index it should use or the indexes it may) of every lookup on the proxy
+    columns, as the code sends them (captured while it runs on ``store``)."""
     from nexus_tui.store.linking import SqlLinkLookup, _pending_rows, link_pending_conn
     from nexus_tui.store.read.sessions import session_conversations
 
