@@ -635,10 +635,10 @@ def test_a_version_4_database_migrates_to_6_keeping_its_rows(tmp_path):
                      "resets_at_ms", "status", "raw_json", "machine"]  # machine: version 7
     assert rows(again, "SELECT tokens_in, http_status FROM tasks")[0]["tokens_in"] == 7
     # conversation linking's table and lookup indexes are part of migration 6
-    from nexus_tui.store.linking import LINK_INDEXES, PARTIAL_INDEXES
+    from nexus_tui.store.linking import PARTIAL_INDEXES
 
     assert "link_keys" in inspect(again.engine).get_table_names()
-    assert {n for n, _ in LINK_INDEXES} | {n for n, _, _ in PARTIAL_INDEXES} <= {
+    assert {n for n, _, _ in PARTIAL_INDEXES} <= {
         ix["name"] for ix in inspect(again.engine).get_indexes("tasks")}
     versions = [r["version"] for r in rows(again, "SELECT version FROM schema_version ORDER BY version")]
     assert versions[-1] == SCHEMA_VERSION and PROXY_SCHEMA_VERSION == 6 and 5 in versions and 6 in versions

@@ -178,10 +178,10 @@ def test_every_database_has_the_link_table_and_indexes(tmp_path):
     before they were part of it gets them when opened."""
     from sqlalchemy import inspect
 
-    from nexus_tui.store.linking import LINK_INDEXES, PARTIAL_INDEXES
+    from nexus_tui.store.linking import PARTIAL_INDEXES
     from tests.helpers import store_at
 
-    names = [n for n, _ in LINK_INDEXES] + [n for n, _, _ in PARTIAL_INDEXES]
+    names = [n for n, _, _ in PARTIAL_INDEXES]
 
     def check(store):
         insp = inspect(store.engine)

@@ -298,8 +298,8 @@ def test_a_rating_moves_the_useful_changes_at_once(tmp_path_factory, seed):
 
 
 def test_bins_computed_in_sql_equal_the_sketch(db_url, monkeypatch):
-    """Where the database has LN the bins are computed in SQL; they equal core.sketch's, and so do the rollups
-    built without it."""
+    """Where the database has LN the bins can be computed in SQL; they equal core.sketch's, and so do the rollups
+    built without it (PostgreSQL groups by bin in SQL; SQLite's upkeep bins in Python either way)."""
     rng = random.Random(11)
     store = open_store(db_url)
     batches, _tasks, _calls = random_history(rng, 300)
@@ -318,3 +318,37 @@ def test_bins_computed_in_sql_equal_the_sketch(db_url, monkeypatch):
     with store.engine.connect() as conn:
         assert rollup_rows(conn) == with_sql
     store.close()
+
+
+def test_latencies_listed_by_the_sums_query_bin_as_the_sketch_does():
+    """SQLite's upkeep bins the latencies its sums query lists (group_concat's text: integers, a REAL's digits)."""
+    rows = [("s", 0, "5 130 -3 127"), ("s", 1, None), ("t", 0, "200.5 99999 0")]
+    hists, sums = upkeep._hists_of(rows, 2)
+    assert sums == [("s", 0), ("s", 1), ("t", 0)]
+    assert hists == {("s", 0): sketch.encode(sketch.from_values([5, 130, -3, 127])),
+                     ("t", 0): sketch.encode(sketch.from_values([200.5, 99999, 0]))}
+
+
+def test_sqlite_histograms_from_listed_latencies_equal_those_grouped_by_bin_in_sql(tmp_path, monkeypatch):
+    """The two ways of the upkeep (SQLite: the sums query lists each group's latencies; PostgreSQL: grouped by bin in
+    SQL, checked against core.sketch above) build the same rollups from the same rows, REAL latencies included."""
+    rng = random.Random(5)
+    store = open_store(f"sqlite:///{tmp_path / 'h.db'}")
+    batches, _tasks, _calls = random_history(rng, 300)
+    for b in batches:
+        store.writer.write(b)
+    with store.engine.begin() as conn:  # some latencies stored as REAL (away from the bins' edges)
+        conn.execute(text("UPDATE tasks SET latency_ms = latency_ms + 0.5 WHERE rowid % 7 = 0 AND latency_ms >= 200"))
+        conn.execute(text("UPDATE tool_calls SET latency_ms = latency_ms + 0.25 WHERE rowid % 5 = 0 "
+                          "AND latency_ms >= 200"))
+        assert conn.execute(text("SELECT COUNT(*) FROM tasks WHERE typeof(latency_ms) = 'real'")).scalar() > 0
+        rollup.rebuild(conn)
+    with store.engine.connect() as conn:
+        listed = rollup_rows(conn)
+    monkeypatch.setattr(upkeep, "_LATENCIES", {})
+    with store.engine.begin() as conn:
+        rollup.rebuild(conn)
+    with store.engine.connect() as conn:
+        grouped = rollup_rows(conn)
+    store.close()
+    assert listed == grouped and all(listed[:2]) and any(r[-1] for r in listed[0])

@@ -57,32 +57,34 @@ link_keys = Table(
     Index("ix_link_keys_kind_key", "kind", "key"),
 )
 
-# indexes the lookups use (created with link_keys by ensure_link_schema)
-LINK_INDEXES = (
-    ("ix_tasks_message_hash", ("message_hash",)),
-    ("ix_tasks_parent_request_id", ("parent_request_id",)),
+# the indexes the lookups use, created with link_keys by ensure_link_schema (name, columns, condition). Each is
+# partial: only the proxy's rows carry these columns (a transcript's rows leave them NULL), so the indexes hold those
+# rows alone and cost other sources' writes nothing (four index inserts less per transcript row: schema version 11).
+# Every lookup's condition implies the index's (``col = :v`` and ``col IN (...)`` imply ``col IS NOT NULL``; the
+# pending requests are asked for with ``message_hash IS NOT NULL``), so SQLite and PostgreSQL use them
+# (tests/test_partial_indexes.py reads the plans).
+PARTIAL_INDEXES = (
+    ("ix_tasks_message_hash", ("message_hash",), "message_hash IS NOT NULL"),
+    ("ix_tasks_parent_request_id", ("parent_request_id",), "parent_request_id IS NOT NULL"),
+    ("ix_tasks_conversation_id", ("conversation_id",), "conversation_id IS NOT NULL"),
     # conversation lookups, and the pending requests (conversation NULL, hash set) without scanning linked ones
-    ("ix_tasks_conversation_message", ("conversation_id", "message_hash")),
+    ("ix_tasks_conversation_message", ("conversation_id", "message_hash"), "message_hash IS NOT NULL"),
+    # the Sessions screen asks which sessions the proxy saw; only the proxy's rows carry an HTTP status
+    ("ix_tasks_proxied_session", ("session_id",), "http_status IS NOT NULL"),
 )
-
-
-# partial indexes (name, columns, condition): the Sessions screen asks which sessions the proxy saw; only the proxy's
-# rows carry an HTTP status, so this index holds those rows alone and costs other sources' writes nothing
-PARTIAL_INDEXES = (("ix_tasks_proxied_session", ("session_id",), "http_status IS NOT NULL"),)
+# the indexes of version 10 and before that held every row (migration 11 makes them partial)
+FULL_BEFORE_11 = ("ix_tasks_message_hash", "ix_tasks_parent_request_id", "ix_tasks_conversation_id",
+                  "ix_tasks_conversation_message")
 
 
 def ensure_link_schema(conn) -> None:
-    """Create ``link_keys`` and the lookup indexes where missing: the last step of schema migration 6 (after the
-    tasks columns exist) and of creating a database (store/migrations.py). Idempotent."""
+    """Create ``link_keys`` and the lookup indexes where missing: the last step of schema migrations 6 (after the
+    tasks columns exist) and 11, and of creating a database (store/migrations.py). Idempotent."""
     insp = inspect(conn)
     if "link_keys" not in insp.get_table_names():
         link_keys.create(conn)
     have = {c["name"] for c in insp.get_columns("tasks")}
     have_ix = {ix["name"] for ix in insp.get_indexes("tasks")}
-    for name, cols in LINK_INDEXES:
-        if name not in have_ix and set(cols) <= have:
-            quoted = ", ".join(f'"{c}"' for c in cols)
-            conn.execute(text(f'CREATE INDEX "{name}" ON tasks ({quoted})'))
     for name, cols, where in PARTIAL_INDEXES:
         if name not in have_ix and set(cols) <= have:
             quoted = ", ".join(f'"{c}"' for c in cols)
@@ -320,3 +322,10 @@ def link_pending(engine: Engine) -> int:
     """:func:`link_pending_conn` in one write transaction."""
     with write_tx(engine) as conn:
         return link_pending_conn(conn)
+
+
+def partial_link_indexes(conn) -> None:
+    """Schema migration 11: the lookup indexes that held every task row made partial (PARTIAL_INDEXES)."""
+    for name in FULL_BEFORE_11:
+        conn.execute(text(f'DROP INDEX IF EXISTS "{name}"'))
+    ensure_link_schema(conn)

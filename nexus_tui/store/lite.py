@@ -19,6 +19,7 @@ from dataclasses import replace
 from operator import itemgetter
 
 from nexus_tui.store import upkeep
+from nexus_tui.store.engine import bind_rows
 from nexus_tui.store.rows import CURSOR_COLS, CursorUpdate, Prepared, WriteResult, pos, relabel, rollup_keys
 from nexus_tui.store.sqlite_sql import STATEMENTS
 
@@ -96,7 +97,7 @@ def _executemany(conn: LiteConn, name: str, rows: list[tuple]) -> None:
         return
     sql, keys, defaults = STATEMENTS[name]
     tail = tuple(defaults[k] for k in keys[len(rows[0]):])
-    conn.raw.executemany(sql, [r + tail for r in rows] if tail else rows)
+    conn.raw.executemany(sql, bind_rows("sqlite", rows, tail))
 
 
 def _existing(conn: LiteConn, table: str, ids: list[str]) -> set[str]:
@@ -157,7 +158,7 @@ def _cursors(conn: LiteConn, cursors: list[CursorUpdate], machine: str | None) -
     sql, keys, defaults = STATEMENTS["cursors"]
     get = itemgetter(*keys)
     rows = [{**defaults, **{k: getattr(c, k) for k in CURSOR_COLS}, "machine": machine} for c in cursors]
-    conn.raw.executemany(sql, [get(r) for r in rows])
+    conn.raw.executemany(sql, bind_rows("sqlite", [get(r) for r in rows]))
 
 
 def writable(p: Prepared) -> bool:

@@ -13,7 +13,8 @@ from sqlalchemy.schema import CreateIndex
 
 from nexus_tui.core.events import ms_from_iso
 from nexus_tui.store.engine import write_tx
-from nexus_tui.store.schema import (MACHINE_SCHEMA_VERSION, PROXY_SCHEMA_VERSION, QUOTA_SCHEMA_VERSION, SCHEMA_VERSION,
+from nexus_tui.store.schema import (MACHINE_SCHEMA_VERSION, PARTIAL_INDEX_SCHEMA_VERSION, PROXY_SCHEMA_VERSION,
+                                     QUOTA_SCHEMA_VERSION, SCHEMA_VERSION,
                                      TABLES, TARGET_SCHEMA_VERSION, TITLES_SCHEMA_VERSION, SchemaVersion,
                                      Session, Task)
 from sqlmodel import SQLModel
@@ -104,6 +105,14 @@ def _add_target(conn) -> None:
         conn.execute(text('ALTER TABLE tool_calls ADD COLUMN "target" TEXT'))
 
 
+def _partial_indexes(conn) -> None:
+    """Version 11 (PARTIAL_INDEX_SCHEMA_VERSION): the proxy-only lookup indexes on ``tasks`` made partial (rows
+    kept; store/linking.py PARTIAL_INDEXES)."""
+    from nexus_tui.store.linking import partial_link_indexes
+
+    partial_link_indexes(conn)
+
+
 def _rebuild_rollups(conn) -> None:
     from nexus_tui.store.rollup import rebuild
 
@@ -121,7 +130,8 @@ MIGRATIONS = {2: [_add_missing, _backfill_v2], 3: [_add_missing], 4: [_add_missi
               5: [_add_missing, _rebuild_rollups, _redact_stored], PROXY_SCHEMA_VERSION: [_add_missing, _link_schema],
               QUOTA_SCHEMA_VERSION: [_add_missing],               MACHINE_SCHEMA_VERSION: [_add_missing],
               TARGET_SCHEMA_VERSION: [_add_target],
-              TITLES_SCHEMA_VERSION: [_add_missing]}  # message_uuids and title_lines (filled as transcripts are read)
+              TITLES_SCHEMA_VERSION: [_add_missing],  # message_uuids and title_lines (filled as transcripts are read)
+              PARTIAL_INDEX_SCHEMA_VERSION: [_partial_indexes]}
 
 
 MIGRATION_LOCK_KEY = 0x6E6578_7573  # "nexus": the PostgreSQL advisory lock every migrating process takes first

@@ -15,9 +15,9 @@ from sqlmodel import Field, SQLModel
 # Version 6 (the recording proxy, issue 11): the task columns below "added in version 6" and quota_snapshots.
 # Version 8 (many machines, issue 13 section 3): the machine columns and the machines table.
 # Version 7 (quota, issue 12): the status line's session columns of session_stats and quota_snapshots.machine.
-from nexus_tui.store.version import (MACHINE_SCHEMA_VERSION, PROXY_SCHEMA_VERSION,  # noqa: E402,F401
-                                     QUOTA_SCHEMA_VERSION, SCHEMA_VERSION, TARGET_SCHEMA_VERSION,
-                                     TITLES_SCHEMA_VERSION)  # one place, read without SQLAlchemy
+from nexus_tui.store.version import (MACHINE_SCHEMA_VERSION, PARTIAL_INDEX_SCHEMA_VERSION,  # noqa: E402,F401
+                                     PROXY_SCHEMA_VERSION, QUOTA_SCHEMA_VERSION, SCHEMA_VERSION,
+                                     TARGET_SCHEMA_VERSION, TITLES_SCHEMA_VERSION)  # one place, read without SQLAlchemy
 
 
 from nexus_tui.store.spans import MONEY_DECIMALS, money  # noqa: E402,F401 (pure: the light read rounds alike)
@@ -119,13 +119,14 @@ class Task(SQLModel, table=True):
     rated_ms: int | None = _big()
     # --- added in version 5 ---
     reported_cost_usd: float | None = _money()  # the source's own cost (Claude Code's cost_usd); cost_usd is computed
-    # --- added in version 6 (the recording proxy; linking columns filled by core/linking.py) ---
-    conversation_id: str | None = Field(default=None, index=True)
+    # --- added in version 6 (the recording proxy; linking columns filled by core/linking.py; their indexes hold the
+    # proxy's rows alone: store/linking.py PARTIAL_INDEXES) ---
+    conversation_id: str | None = None
     branch_id: str | None = None
     parent_request_id: str | None = None
     parent_task_request_id: str | None = None
     is_subtask: bool | None = None
-    message_hash: str | None = Field(default=None, index=True)
+    message_hash: str | None = None
     parent_message_hash: str | None = None
     system_hash: str | None = None
     message_count: int | None = None

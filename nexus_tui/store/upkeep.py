@@ -8,6 +8,7 @@ from collections import defaultdict
 from collections.abc import Iterable
 
 from nexus_tui.core import sketch
+from nexus_tui.store.engine import bind_rows
 from nexus_tui.store import rollup_sql  # the measures and their SQL, generated from store/rules.py
 
 Q_MS = 900_000  # the bucket: 15 minutes
@@ -102,7 +103,8 @@ def mark(conn, task_keys: Iterable[tuple[str, int]] = (), tool_keys: Iterable[tu
     p = _p(conn)
     rows = [("task", s, b) for s, b in set(task_keys)] + [("tool", s, b) for s, b in set(tool_keys)]
     if rows:
-        conn.exec_driver_sql(f"INSERT INTO rollup_dirty (kind, session_id, bucket_ms) VALUES ({p}, {p}, {p})", rows)
+        conn.exec_driver_sql(f"INSERT INTO rollup_dirty (kind, session_id, bucket_ms) VALUES ({p}, {p}, {p})",
+                             bind_rows(conn.dialect.name, rows))
 
 
 def apply_marks(conn) -> bool:
@@ -184,7 +186,8 @@ def _recompute_level(conn, kind: str, level: str, hours: set) -> None:
     if groups:
         out = [(*key, *g[:-1], sketch.encode(g[-1]) or None) for key, g in groups.items()]
         names = ("bucket_ms", *cols)
-        conn.exec_driver_sql(f"INSERT INTO {dst} ({', '.join(names)}) VALUES ({_marks(conn, len(names))})", out)
+        conn.exec_driver_sql(f"INSERT INTO {dst} ({', '.join(names)}) VALUES ({_marks(conn, len(names))})",
+                             bind_rows(conn.dialect.name, out))
 
 
 _LN: dict[str, bool] = {}
@@ -209,7 +212,8 @@ def _bin_sql(conn, col: str) -> str | None:
 
 
 def _hists(conn, sql_keys: str, frm: str, where: str, params: tuple, nkeys: int, lat: str) -> dict[tuple, str]:
-    """{key: histogram text} of ``lat`` per key, grouped in SQL by key and bin (or binned here)."""
+    """{key: histogram text} of ``lat`` per key, grouped in SQL by key and bin (or binned here, where the database
+    has no LN). SQLite's upkeep lists the latencies in its sums query instead (_hists_of)."""
     out: dict[tuple, dict] = {}
     b = _bin_sql(conn, lat)
     if b is not None:
@@ -225,6 +229,32 @@ def _hists(conn, sql_keys: str, frm: str, where: str, params: tuple, nkeys: int,
             hb = sketch.bin_of(r[nkeys])
             h[hb] = h.get(hb, 0) + 1
     return {k: sketch.encode(v) for k, v in out.items()}
+
+
+# SQLite: each group's latencies listed by the sums query itself (one scan and sort of the rows, not two), binned
+# here; PostgreSQL groups by bin in SQL (_hists: fewer rows sent)
+_LATENCIES = {"sqlite": ", group_concat(latency_ms, ' ')"}
+
+
+def _hists_of(rows: list, nkeys: int) -> tuple[dict[tuple, str], list]:
+    """({key: histogram text}, the rows without their last column) from sums rows whose last column lists the
+    group's latencies as group_concat writes them (NULLs left out; integers, a REAL as its text)."""
+    bin_of = sketch.bin_of
+    out: dict[tuple, str] = {}
+    for r in rows:
+        text = r[-1]
+        if not text:
+            continue
+        h: dict[int, int] = {}
+        for x in text.split(" "):
+            try:
+                v = int(x)
+            except ValueError:
+                v = float(x)
+            hb = bin_of(v)
+            h[hb] = h.get(hb, 0) + 1
+        out[tuple(r[:nkeys])] = sketch.encode(h)
+    return out, [tuple(r[:-1]) for r in rows]
 
 
 def _ranges(buckets: set) -> tuple[int, int] | None:
@@ -265,15 +295,19 @@ def _recompute_tasks(conn, keys: set) -> None:
         for where, params in parts:
             conn.exec_driver_sql(f"DELETE FROM task_rollups WHERE {where}", params)
     keys_sql = f"session_id, {_TASK_KEYS_SQL}"
+    lats = _LATENCIES.get(conn.dialect.name, "")
     for where, params in parts:
-        sums = conn.exec_driver_sql(f"SELECT {keys_sql}, {sums_sql} FROM tasks WHERE {where} "
+        sums = conn.exec_driver_sql(f"SELECT {keys_sql}, {sums_sql}{lats} FROM tasks WHERE {where} "
                                     f"GROUP BY {keys_sql}", params).fetchall()
         if not sums:
             continue
-        hists = _hists(conn, keys_sql, "tasks", where, params, 9, "latency_ms")
+        if lats:
+            hists, sums = _hists_of(sums, 9)
+        else:
+            hists = _hists(conn, keys_sql, "tasks", where, params, 9, "latency_ms")
         rows_out = [(*r, hists.get(tuple(r[:9])) or None) for r in sums]
         conn.exec_driver_sql(f"INSERT INTO task_rollups ({', '.join(cols)}) VALUES ({_marks(conn, len(cols))})",
-                             rows_out)
+                             bind_rows(conn.dialect.name, rows_out))
 
 
 _TOOL_KEYS_SQL = (f"(started_ms / {Q_MS}) * {Q_MS}, tool_name, mcp_server, "
@@ -306,12 +340,16 @@ def _recompute_tools(conn, keys: set) -> None:
             parts.append((where + " AND tool_name IS NOT NULL", params, where, params))
             conn.exec_driver_sql(f"DELETE FROM tool_rollups WHERE {where}", params)
     keys_sql = f"session_id, {_TOOL_KEYS_SQL}"
+    lats = _LATENCIES.get(conn.dialect.name, "")
     for where, params, twhere, tparams in parts:
-        sums = conn.exec_driver_sql(f"SELECT {keys_sql}, {sums_sql} FROM tool_calls WHERE {where} "
+        sums = conn.exec_driver_sql(f"SELECT {keys_sql}, {sums_sql}{lats} FROM tool_calls WHERE {where} "
                                     f"GROUP BY {keys_sql}", params).fetchall()
         if not sums:
             continue
-        hists = _hists(conn, keys_sql, "tool_calls", where, params, 5, "latency_ms")
+        if lats:
+            hists, sums = _hists_of(sums, 5)
+        else:
+            hists = _hists(conn, keys_sql, "tool_calls", where, params, 5, "latency_ms")
         rated: dict[tuple, list] = {}
         for i, rating in enumerate((1, 0)):
             q = (f"SELECT {keys_sql}, COUNT(*) FROM tool_calls WHERE {where} AND success AND task_id IN "
@@ -320,7 +358,7 @@ def _recompute_tools(conn, keys: set) -> None:
                 rated.setdefault(tuple(r[:5]), [0, 0])[i] = r[5]
         rows_out = [(*r, *rated.get(tuple(r[:5]), (0, 0)), hists.get(tuple(r[:5])) or None) for r in sums]
         conn.exec_driver_sql(f"INSERT INTO tool_rollups ({', '.join(cols)}) VALUES ({_marks(conn, len(cols))})",
-                             rows_out)
+                             bind_rows(conn.dialect.name, rows_out))
 
 
 def rebuild(conn) -> None:

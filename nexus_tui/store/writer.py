@@ -21,7 +21,7 @@ from sqlalchemy.exc import InterfaceError, OperationalError
 from nexus_tui.core.events import Batch
 from nexus_tui.core.merge import PROXY_FIELDS, SESSION_ATTRS, TASK_BEST_FIELDS, TASK_FILL_FIELDS  # noqa: F401
 from nexus_tui.store import rollup
-from nexus_tui.store.engine import upsert, write_tx
+from nexus_tui.store.engine import bind_rows, upsert, write_tx
 # the rows (no SQL) are store/rows.py's; their names stay importable from here
 from nexus_tui.store.rows import (  # noqa: F401
     CURSOR_COLS,
@@ -82,6 +82,7 @@ def _executemany(conn, name: str, build, rows: list[dict]) -> None:
             params = [tuple(r[k] if k in r else defaults[k] for k in keys) for r in rows]
         if len(keys) == 1:
             params = [(p,) for p in params]
+        params = bind_rows(conn.dialect.name, params)
     else:
         params = [{k: r[k] if k in r else v for k, v in defaults.items()} for r in rows]
     conn.exec_driver_sql(sql, params)
@@ -98,7 +99,7 @@ def _executemany_tuples(conn, name: str, build, table, rows: list[tuple]) -> Non
     cols = tuple(c.name for c in table.columns)
     if keys is not None and keys[:len(cols)] == cols:
         tail = tuple(defaults[k] for k in keys[len(cols):])
-        conn.exec_driver_sql(sql, [r + tail for r in rows] if tail else rows)
+        conn.exec_driver_sql(sql, bind_rows(conn.dialect.name, rows, tail))
         return
     # another paramstyle or order: fall back to names
     _executemany(conn, name, build, [dict(zip(cols, r)) for r in rows])
