@@ -142,8 +142,9 @@ def run(command: list[str], name: str | None = None, logs_dir=None) -> int:
                 if not data:
                     break
                 t = time.perf_counter()
-                _write_all(child.stdin.fileno(), data)
+                # queued before the server can see it: its answer, read by the other thread, always comes after
                 q.put(("c2s", data, t))
+                _write_all(child.stdin.fileno(), data)
         except OSError:
             pass
         finally:

@@ -168,3 +168,66 @@ def test_a_server_killed_by_a_signal_gives_the_shells_exit_code(tmp_path, sig):
         p.kill()
         p.stdin.close()
         p.stdout.close()
+
+
+_ECHO_SERVER = """
+import json, sys
+for line in sys.stdin:
+    m = json.loads(line)
+    sys.stdout.write(json.dumps({"jsonrpc": "2.0", "id": m["id"], "result": {"content": [{"type": "text",
+                                 "text": "ok"}]}}) + "\\n")
+    sys.stdout.flush()
+"""
+
+
+def test_an_answer_relayed_before_the_request_thread_runs_on_is_still_paired(tmp_path, monkeypatch):
+    """The thread relaying a request may lose the CPU right after writing it to the server, and the server's answer
+    be read and queued by the other thread first (CI hit this under load: a tool call went unrecorded). Forced here:
+    the write to the server returns only once the answer has been queued for the recorder."""
+    import queue
+    import threading
+
+    from nexus_tui import mcp_wrap
+
+    answered = threading.Event()
+
+    class Watched(queue.SimpleQueue):
+        def put(self, item, *a, **k):
+            super().put(item, *a, **k)
+            if item is not None and item[0] == "s2c":
+                answered.set()
+
+    real_write = mcp_wrap._write_all
+    in_r, in_w = os.pipe()
+    out_r, out_w = os.pipe()
+
+    def write_all(fd, data):
+        real_write(fd, data)
+        if fd != out_w:  # the request, to the server: let its answer overtake this thread
+            answered.wait(10)
+
+    monkeypatch.setattr(mcp_wrap, "_write_all", write_all)
+    monkeypatch.setattr(mcp_wrap.queue, "SimpleQueue", Watched)
+    monkeypatch.setattr(mcp_wrap.signal, "signal", lambda *a, **k: None)
+
+    class FD:
+        def __init__(self, fd):
+            self.fd = fd
+
+        def fileno(self):
+            return self.fd
+
+    monkeypatch.setattr(sys, "stdin", FD(in_r))
+    monkeypatch.setattr(sys, "stdout", FD(out_w))
+    os.write(in_w, json.dumps({"jsonrpc": "2.0", "id": 7, "method": "tools/call",
+                               "params": {"name": "add", "arguments": {}}}).encode() + b"\n")
+    os.close(in_w)
+    rc = mcp_wrap.run([sys.executable, "-c", _ECHO_SERVER], name="echo", logs_dir=tmp_path / "logs")
+    os.close(out_w)
+    answer = os.read(out_r, 65536)
+    os.close(in_r)
+    os.close(out_r)
+    assert rc == 0 and b'"id": 7' in answer and answered.is_set()
+    events = [json.loads(x) for f in (tmp_path / "logs").glob("*.jsonl") for x in f.read_text().splitlines()]
+    calls = [e for e in events if e.get("type") == "tool_call"]
+    assert [(c.get("tool"), c.get("success"), c.get("server")) for c in calls] == [("add", True, "echo")], events
