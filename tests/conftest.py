@@ -75,6 +75,16 @@ def db_url(request, tmp_path):
 
 
 @pytest.fixture(autouse=True)
+def _pg_writes_staged(monkeypatch):
+    """On PostgreSQL the writer sends an upsert of many rows through a staging table (store/writer.py
+    PG_STAGE_MIN_ROWS): in-process tests take that path for any number of rows, so every PostgreSQL test covers
+    it; tests/test_pg_staging.py compares it with one execution a row."""
+    from nexus_tui.store import writer
+
+    monkeypatch.setattr(writer, "PG_STAGE_MIN_ROWS", 1)
+
+
+@pytest.fixture(autouse=True)
 def _steady_input_cursor(request, monkeypatch):
     """Snapshots never depend on when the picture is taken: an Input's cursor blinks every 0.5 s, so a snapshot of a
     focused search box showed the cursor or not depending on the machine's load (the search_no_match flake).

@@ -101,8 +101,68 @@ def _executemany_tuples(conn, name: str, build, table, rows: list[tuple]) -> Non
         tail = tuple(defaults[k] for k in keys[len(cols):])
         conn.exec_driver_sql(sql, bind_rows(conn.dialect.name, rows, tail))
         return
+    if conn.dialect.name == "postgresql" and len(rows) >= PG_STAGE_MIN_ROWS:
+        staged = _staged_sql(name, sql, table, cols)
+        if staged is not None:
+            _pg_staged(conn, staged, table, cols, rows, defaults)
+            return
     # another paramstyle or order: fall back to names
     _executemany(conn, name, build, [dict(zip(cols, r)) for r in rows])
+
+
+# PostgreSQL: from this many rows, an upsert keyed by ``id`` is sent as a COPY into a temporary table of the same
+# columns and one INSERT ... SELECT with the statement's own ON CONFLICT clause, instead of one execution a row
+# (the server's per-statement work and psycopg's per-row parameters were most of a PostgreSQL ingest)
+PG_STAGE_MIN_ROWS = 200
+_STAGED: dict[str, tuple | None] = {}
+_VALUES = re.compile(r"%\((\w+)\)s")
+
+
+def _quoted(cols: tuple) -> str:
+    return ", ".join('"' + c.replace('"', '""') + '"' for c in cols)
+
+
+def _staged_sql(name: str, sql: str, table, cols: tuple) -> tuple | None:
+    """(the statement reading from the staging table, its other parameters' names, the staging table), or None when
+    the statement is not an ``INSERT ... VALUES (every column) ON CONFLICT (id)``."""
+    if name in _STAGED:
+        return _STAGED[name]
+    got = None
+    head, sep, rest = sql.partition(" VALUES (")
+    values, sep2, tail = rest.partition(") ON CONFLICT (id) ")
+    if sep and sep2 and cols and cols[0] == "id" and tuple(_VALUES.findall(values)) == cols \
+            and head.startswith(f"INSERT INTO {table.name} ("):
+        stage = f"nexus_stage_{table.name}"
+        got = (f"{head} SELECT {_quoted(cols)} FROM {stage} ON CONFLICT (id) {tail}", tuple(_VALUES.findall(tail)),
+               stage)
+    _STAGED[name] = got
+    return got
+
+
+def _pg_staged(conn, staged: tuple, table, cols: tuple, rows: list[tuple], defaults: dict) -> None:
+    """Rows in rounds, each holding an id at most once (INSERT ... ON CONFLICT may not touch a row twice), in the
+    order an executemany would apply them to each id."""
+    sql, other, stage = staged
+    raw = conn.connection.dbapi_connection
+    with raw.cursor() as cur:
+        # every time: a transaction rolled back takes the table it created with it (and a new connection has none)
+        cur.execute(f"CREATE TEMPORARY TABLE IF NOT EXISTS {stage} (LIKE {table.name} INCLUDING DEFAULTS)")
+        rounds: list[list[tuple]] = [[]]
+        seen: dict = {}
+        for r in rows:
+            n = seen.get(r[0], 0)
+            seen[r[0]] = n + 1
+            if n == len(rounds):
+                rounds.append([])
+            rounds[n].append(r)
+        params = {k: defaults[k] for k in other} or None
+        columns = _quoted(cols)
+        for part in rounds:
+            with cur.copy(f"COPY {stage} ({columns}) FROM STDIN") as cp:
+                for r in part:
+                    cp.write_row(r)
+            cur.execute(sql, params)
+            cur.execute(f"TRUNCATE {stage}")
 
 
 def _existing_raw(conn, table: str, ids: list[str]) -> set[str]:
