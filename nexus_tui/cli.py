@@ -7,9 +7,7 @@ import sys
 import click
 
 from nexus_tui import __version__
-
-REPORTS = ("summary", "sessions", "models", "tools", "daily", "weekly", "monthly", "projects", "efficiency",
-           "requests", "conversations", "quota", "errors", "audit", "tasks")
+from nexus_tui.entry import REPORTS
 
 
 def _fail(msg: str) -> None:

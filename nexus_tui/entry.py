@@ -1,12 +1,25 @@
 """The console script: ``nexus-insights statusline`` takes a fast path that never imports click or the store's
-libraries (Claude Code runs it after every message), and a plain ``nexus-insights ingest`` one that does not import
-click (a pass after a few new lines is mostly start-up); everything else goes to the click command line."""
+libraries (Claude Code runs it after every message), and a plain ``nexus-insights ingest`` and a plain
+``--headless REPORT`` (common options only) ones that do not import click (a pass after a few new lines, or a report
+on it, is mostly start-up); everything else goes to the click command line, which also tells what is wrong with
+arguments these paths do not take."""
 
 from __future__ import annotations
 
 import sys
 
 _VALUE_OPTIONS = ("--home", "--db")
+
+# the reports of ``--headless`` (cli.py's choice list is this one)
+REPORTS = ("summary", "sessions", "models", "tools", "daily", "weekly", "monthly", "projects", "efficiency",
+           "requests", "conversations", "quota", "errors", "audit", "tasks")
+# what the plain ``--headless`` path takes: options with a value (None: any value; else its choices) and flags;
+# anything else (--output, parquet, the errors/audit filters, --help, a repeated option) goes to click
+_HEADLESS_VALUES: dict[str, tuple[str, ...] | None] = {
+    "--home": None, "--db": None, "--headless": REPORTS, "--since": None, "--until": None, "--project": None,
+    "--tz": None, "--machine": None, "--format": ("text", "json", "csv"), "--order": ("asc", "desc"),
+    "--cost-mode": ("auto", "calculate", "display")}
+_HEADLESS_FLAGS = ("--breakdown", "--no-collect")
 
 
 def _statusline_args(argv: list[str], command: str = "statusline") -> list[str] | None:
@@ -38,6 +51,10 @@ def main() -> None:
         code = _plain_ingest(args)
         if code is not None:
             sys.exit(code)
+    elif "--headless" in sys.argv or any(a.startswith("--headless=") for a in sys.argv):
+        code = _plain_headless(sys.argv[1:])
+        if code is not None:
+            sys.exit(code)
     from nexus_tui.cli import main as cli
 
     cli()
@@ -64,10 +81,8 @@ def _plain_ingest(args: list[str]) -> int | None:
         i += 1
     home = opts.get("--home", os.environ.get("NEXUS_INSIGHTS_HOME"))
     db = opts.get("--db", os.environ.get("NEXUS_INSIGHTS_DB"))
-    if home is not None and (not home or os.path.isfile(home)):
+    if not _home_db_ok(home, db):
         return None  # click's check of --home tells what is wrong
-    if db is not None and not db:
-        return None
     from nexus_tui.config import SettingsError, load_settings
     from nexus_tui.ingest_cmd import fail, run
 
@@ -76,3 +91,60 @@ def _plain_ingest(args: list[str]) -> int | None:
     except SettingsError as e:
         return fail(str(e))
     return run(settings)
+
+
+def _home_db_ok(home: str | None, db: str | None) -> bool:
+    """False where click's own checks of --home/--db must speak (a --home that is a file, an empty value)."""
+    import os
+
+    return not (home is not None and (not home or os.path.isfile(home))) and not (db is not None and not db)
+
+
+def _plain_headless(args: list[str]) -> int | None:
+    """``--headless REPORT`` with only the common options (``_HEADLESS_VALUES``, ``_HEADLESS_FLAGS``), each once,
+    with a valid choice, run without click; None for anything else (click parses it, and says what is wrong)."""
+    import os
+
+    opts: dict[str, str] = {}
+    flags: set[str] = set()
+    i = 0
+    while i < len(args):
+        a = args[i]
+        if a in _HEADLESS_FLAGS and a not in flags:
+            flags.add(a)
+            i += 1
+            continue
+        name, eq, value = a.partition("=")
+        if name not in _HEADLESS_VALUES or name in opts:
+            return None
+        if not eq:
+            if i + 1 >= len(args):
+                return None
+            value = args[i + 1]
+            i += 1
+        choices = _HEADLESS_VALUES[name]
+        if not value or value.startswith("-") or (choices is not None and value not in choices):
+            return None
+        opts[name] = value
+        i += 1
+    report = opts.get("--headless")
+    if report is None:
+        return None
+    home = opts.get("--home", os.environ.get("NEXUS_INSIGHTS_HOME"))
+    db = opts.get("--db", os.environ.get("NEXUS_INSIGHTS_DB"))
+    if not _home_db_ok(home, db):
+        return None
+    from nexus_tui.config import SettingsError, load_settings
+    from nexus_tui.headless import run_headless
+    from nexus_tui.ingest_cmd import fail
+
+    try:
+        settings = load_settings(home, db, (), ())
+    except SettingsError as e:
+        return fail(str(e))
+    return run_headless(settings, report, since=opts.get("--since"), until=opts.get("--until"),
+                        project=opts.get("--project"), tz=opts.get("--tz"), fmt=opts.get("--format", "text"),
+                        collect="--no-collect" not in flags, cost_mode=opts.get("--cost-mode"),
+                        machine=opts.get("--machine"), breakdown="--breakdown" in flags,
+                        order=opts.get("--order", "asc"), output=None,
+                        opts={"session_id": None, "component": None, "kind": None, "tool": None, "search": None})
