@@ -57,8 +57,14 @@ def test_cache_creation_split_is_summed_when_present():
 
 
 def test_a_line_without_request_id_is_keyed_by_message_id():
-    b = parse(assistant("msg_9", None, "2026-02-01T10:00:00Z", U))
+    line = assistant("msg_9", None, "2026-02-01T10:00:00Z", U)
+    del line["requestId"]
+    b = parse(line)
     assert b.tasks[0].id == "msg:msg_9" and b.tasks[0].request_id is None
+    # a requestId that is there but null, empty or not text is refused by ccusage's schema: skipped, and said so
+    for rid in (None, "", 5):
+        b = parse(assistant("msg_9", rid, "2026-02-01T10:00:00Z", U))
+        assert b.tasks == [] and sum(b.skipped.values()) == 1, rid
 
 
 def test_synthetic_turn_is_an_error_not_a_task():
@@ -132,9 +138,15 @@ def test_wrong_types_and_absurd_values_are_skipped_not_stored(usage):
     assert b.tasks == [] and b.skipped == {"usage with invalid token counts": 1}
 
 
-def test_numeric_strings_are_coerced():
-    b = parse(assistant("m", "r", "2026-02-01T10:00:00Z", {"input_tokens": "12", "output_tokens": 7.0}))
-    assert (b.tasks[0].tokens_in, b.tasks[0].tokens_out) == (12, 7)
+def test_a_token_count_that_is_not_a_json_integer_skips_the_line_as_ccusage_does():
+    # ccusage 20.0.24 does not count these lines (tests/test_parse_claude_code_ccusage.py holds the measured cases)
+    for usage in ({"input_tokens": "12", "output_tokens": 7}, {"input_tokens": 12, "output_tokens": 7.0},
+                  {"input_tokens": 12}, {"output_tokens": 7}, {"input_tokens": 12, "output_tokens": 7,
+                                                                "cache_read_input_tokens": None}):
+        b = parse(assistant("m", "r", "2026-02-01T10:00:00Z", usage))
+        assert b.tasks == [] and b.skipped == {"usage with invalid token counts": 1}, usage
+    b = parse(assistant("m", "r", "2026-02-01T10:00:00Z", {"input_tokens": 12, "output_tokens": 7}))
+    assert (b.tasks[0].tokens_in, b.tasks[0].tokens_out, b.tasks[0].cache_read_tokens) == (12, 7, 0)
 
 
 def test_unknown_model_is_unpriced_not_free():

@@ -67,3 +67,97 @@ def test_a_line_ccusage_refuses_is_skipped_as_malformed(name):
 def test_a_line_ccusage_counts_is_counted(name):
     b = _parse(COUNTED[name])
     assert b.skipped == {} and [(t.id, t.tokens_in, t.tokens_out) for t in b.tasks] == [("req_1", 100, 10)]
+
+
+# --- the usage line's schema: fields ccusage 20.0.24 reads, measured the same way (one line per tree, `daily --json
+# --offline`, 2026-12-05): lines it does not count are skipped with a reason; lines it counts give its four totals
+def _usage(extra: bytes) -> bytes:
+    return CLEAN.replace(b'"output_tokens":10', b'"output_tokens":10,' + extra)
+
+
+def _ts(ts: bytes) -> bytes:
+    return CLEAN.replace(b"2025-01-02T10:00:00.000Z", ts)
+
+
+SCHEMA_REFUSED = {
+    "input tokens as a string": CLEAN.replace(b'"input_tokens":100', b'"input_tokens":"100"'),
+    "input tokens as 100.0": CLEAN.replace(b'"input_tokens":100', b'"input_tokens":100.0'),
+    "input tokens as 1e2": CLEAN.replace(b'"input_tokens":100', b'"input_tokens":1e2'),
+    "input tokens null": CLEAN.replace(b'"input_tokens":100', b'"input_tokens":null'),
+    "input tokens absent": CLEAN.replace(b'"input_tokens":100,', b""),
+    "output tokens absent": CLEAN.replace(b',"output_tokens":10', b""),
+    "cache read as a string": _usage(b'"cache_read_input_tokens":"5"'),
+    "cache read null": _usage(b'"cache_read_input_tokens":null'),
+    "cache read as 5.0": _usage(b'"cache_read_input_tokens":5.0'),
+    "cache creation as a string": _usage(b'"cache_creation_input_tokens":"7"'),
+    "cache creation null": _usage(b'"cache_creation_input_tokens":null'),
+    "a split's 5m as a string": _usage(b'"cache_creation_input_tokens":7,"cache_creation":'
+                                       b'{"ephemeral_5m_input_tokens":"3","ephemeral_1h_input_tokens":4}'),
+    "a split's 5m null": _usage(b'"cache_creation_input_tokens":7,"cache_creation":'
+                                b'{"ephemeral_5m_input_tokens":null,"ephemeral_1h_input_tokens":4}'),
+    "a split that is text": _usage(b'"cache_creation_input_tokens":7,"cache_creation":"x"'),
+    "requestId null": CLEAN.replace(b'"requestId":"req_1"', b'"requestId":null'),
+    "requestId a number": CLEAN.replace(b'"requestId":"req_1"', b'"requestId":5'),
+    "requestId empty": CLEAN.replace(b'"requestId":"req_1"', b'"requestId":""'),
+    "cwd null": CLEAN.replace(b'"cwd":"/tmp/x"', b'"cwd":null'),
+    "version null": CLEAN.replace(b'"version":"1.0.0"', b'"version":null'),
+    "costUSD as a string": _extra(b'"costUSD":"1.5"'),
+    "costUSD null": _extra(b'"costUSD":null'),
+    "isApiErrorMessage null": _extra(b'"isApiErrorMessage":null'),
+    "isSidechain as a string": _extra(b'"isSidechain":"yes"'),
+    "speed a number": _usage(b'"speed":5'),
+    "speed an unknown word": _usage(b'"speed":"weird"'),
+    "speed in capitals": _usage(b'"speed":"Fast"'),
+    "speed null": _usage(b'"speed":null'),
+    "time without its Z": _ts(b"2025-01-02T10:00:00"),
+    "time with a space": _ts(b"2025-01-02 10:00:00.000Z"),
+    "time in lower case": _ts(b"2025-01-02t10:00:00.000z"),
+    "time with one fraction digit": _ts(b"2025-01-02T10:00:00.1Z"),
+    "time with nine fraction digits": _ts(b"2025-01-02T10:00:00.123456789Z"),
+    "time without seconds": _ts(b"2025-01-02T10:00Z"),
+    "an offset without its colon": _ts(b"2025-01-02T10:00:00+0200"),
+    "a date alone": _ts(b"2025-01-02"),
+}
+SCHEMA_COUNTED = {  # (input, output, cache read, cache creation) as ccusage totals them
+    "cache creation 7": (_usage(b'"cache_creation_input_tokens":7'), (100, 10, 0, 7)),
+    "a split: its sum": (_usage(b'"cache_creation_input_tokens":7,"cache_creation":'
+                                b'{"ephemeral_5m_input_tokens":3,"ephemeral_1h_input_tokens":4}'), (100, 10, 0, 7)),
+    "a split with 5m alone": (_usage(b'"cache_creation_input_tokens":7,"cache_creation":'
+                                     b'{"ephemeral_5m_input_tokens":3}'), (100, 10, 0, 3)),
+    "a split of zeros: 0, whatever the total": (_usage(b'"cache_creation_input_tokens":7,"cache_creation":'
+                                                       b'{"ephemeral_5m_input_tokens":0,"ephemeral_1h_input_tokens":0}'),
+                                                (100, 10, 0, 0)),
+    "an empty split: 0": (_usage(b'"cache_creation_input_tokens":7,"cache_creation":{}'), (100, 10, 0, 0)),
+    "a null split: the total": (_usage(b'"cache_creation_input_tokens":7,"cache_creation":null'), (100, 10, 0, 7)),
+    "requestId absent": (CLEAN.replace(b'"requestId":"req_1",', b""), (100, 10, 0, 0)),
+    "version absent": (CLEAN.replace(b'"version":"1.0.0",', b""), (100, 10, 0, 0)),
+    "cwd a number": (CLEAN.replace(b'"cwd":"/tmp/x"', b'"cwd":5'), (100, 10, 0, 0)),
+    "uuid null": (CLEAN.replace(b'"uuid":"u1"', b'"uuid":null'), (100, 10, 0, 0)),
+    "another field null": (_extra(b'"gitBranch":null'), (100, 10, 0, 0)),
+    "stop_reason null": (CLEAN.replace(b'"role":"assistant"', b'"role":"assistant","stop_reason":null'),
+                         (100, 10, 0, 0)),
+    "costUSD a number": (_extra(b'"costUSD":2'), (100, 10, 0, 0)),
+    "isSidechain null": (_extra(b'"isSidechain":null'), (100, 10, 0, 0)),
+    "isApiErrorMessage false": (_extra(b'"isApiErrorMessage":false'), (100, 10, 0, 0)),
+    "speed fast": (_usage(b'"speed":"fast"'), (100, 10, 0, 0)),
+    "speed standard": (_usage(b'"speed":"standard"'), (100, 10, 0, 0)),
+    "time without a fraction": (_ts(b"2025-01-02T10:00:00Z"), (100, 10, 0, 0)),
+    "time with an offset": (_ts(b"2025-01-02T10:00:00+02:00"), (100, 10, 0, 0)),
+    "a 2e9 token count": (CLEAN.replace(b'"input_tokens":100', b'"input_tokens":2000000000'), (2000000000, 10, 0, 0)),
+}
+
+
+@pytest.mark.parametrize("name", sorted(SCHEMA_REFUSED))
+def test_a_usage_line_ccusage_s_schema_refuses_is_skipped_with_its_reason(name):
+    raw = SCHEMA_REFUSED[name]
+    assert raw != CLEAN
+    b = _parse(raw)
+    assert b.tasks == [] and sum(b.skipped.values()) == 1 and "malformed JSON" not in b.skipped, b.skipped
+
+
+@pytest.mark.parametrize("name", sorted(SCHEMA_COUNTED))
+def test_a_usage_line_ccusage_s_schema_takes_is_counted_as_it_totals_it(name):
+    raw, totals = SCHEMA_COUNTED[name]
+    b = _parse(raw)
+    assert b.skipped == {}
+    assert [(t.tokens_in, t.tokens_out, t.cache_read_tokens, t.cache_creation_tokens) for t in b.tasks] == [totals]

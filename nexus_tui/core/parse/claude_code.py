@@ -21,7 +21,7 @@ import orjson
 
 from nexus_tui.core.events import (SOURCE_TRANSCRIPT, Batch, ErrorRec, SessionRec, TaskRec, ToolResultRec,
                                    ToolUseRec, ms_from_iso)
-from nexus_tui.core.parse.guard import MAX_TOKENS, Malformed, bounded_int, guarded, loads, time_ok
+from nexus_tui.core.parse.guard import MAX_TOKENS, Malformed, guarded, loads, time_ok
 from nexus_tui.core import waits
 from nexus_tui.core.pricing import price
 from nexus_tui.core.targets import tool_target
@@ -42,6 +42,11 @@ _TITLE_TYPES = {"summary": "summary", "custom-title": "customTitle", "ai-title":
 _NO_ENVELOPE = frozenset({"file-history-snapshot", "queue-operation"})
 _TURNS = frozenset({"assistant", "user"})
 _orjson_loads, _JSONDecodeError = orjson.loads, orjson.JSONDecodeError
+# a usage line's fields as ccusage's schema takes them (docs/sources.md, "Which usage lines count"): these may be
+# absent but never null; the speed is one of two words; the timestamp is RFC 3339 with milliseconds or none
+_NOT_NULL_TOP = ("cwd", "version", "sessionId", "requestId", "costUSD", "isApiErrorMessage")
+_SPEEDS = frozenset({"fast", "standard"})
+_RFC3339 = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d{3})?(?:Z|[+-]\d\d:\d\d)")
 
 
 @lru_cache(maxsize=1024)
@@ -62,10 +67,33 @@ def new_state() -> dict:
 
 
 def _int(v) -> int | None:
-    """A token count: int, or a numeric string; None for anything else (bool, negative, huge, float junk)."""
-    if type(v) is int:  # the common case first
-        return v if 0 <= v <= _MAX_TOKENS else None
-    return bounded_int(v, _MAX_TOKENS, strings=True)
+    """A token count: a JSON integer in 0.._MAX_TOKENS; None for anything else (a float such as ``100.0`` or
+    ``1e2``, a numeric string, a bool, null, a negative or huge number), which ccusage does not count either."""
+    return v if type(v) is int and 0 <= v <= _MAX_TOKENS else None
+
+
+def _usage_schema_fault(d: dict, m: dict, usage: dict) -> str | None:
+    """Why ccusage's schema refuses this top-level usage line (None: it takes it), for the fields beyond the token
+    counts: a known field that is null, a requestId that is not a non-empty string, a costUSD that is not a number,
+    an isSidechain that is not a boolean, an unknown speed, a timestamp not in RFC 3339 with milliseconds."""
+    for k in _NOT_NULL_TOP:
+        if k in d and d[k] is None:
+            return f"usage line with a null {k}"
+    rid = d.get("requestId")
+    if rid is not None and (type(rid) is not str or not rid):
+        return "usage line with an invalid requestId"
+    cost = d.get("costUSD")
+    if cost is not None and (type(cost) not in (int, float)):
+        return "usage line with an invalid costUSD"
+    side = d.get("isSidechain")
+    if side is not None and type(side) is not bool:
+        return "usage line with an invalid isSidechain"
+    if "speed" in usage and usage["speed"] not in _SPEEDS:
+        return "usage line with an invalid speed"
+    ts = d.get("timestamp")
+    if _RFC3339.fullmatch(ts) is None:
+        return "usage line with a timestamp not in RFC 3339 form"
+    return None
 
 
 def mcp_server_of(tool_name: str) -> str | None:
@@ -323,7 +351,7 @@ class _Parser:
         uuid = get("uuid")
         if type(uuid) is not str or not uuid:
             uuid = None
-        if model == "<synthetic>" or get("isApiErrorMessage"):
+        if model == "<synthetic>" or get("isApiErrorMessage") is True:
             err = d.get("error")
             text = _result_text(m.get("content")) or (err if isinstance(err, str) and err else "API error")
             b.errors.append(ErrorRec(id=f"cc-api:{uuid or f'{self.ctx.path}:{offset}'}", ts_ms=ts, component="api",
@@ -342,21 +370,31 @@ class _Parser:
             b.skip("assistant line without usage")
             return
         uget = usage.get
-        tin, tout = _int(uget("input_tokens", 0)), _int(uget("output_tokens", 0))
-        cread = _int(uget("cache_read_input_tokens", 0) or 0)
-        cc_total = _int(uget("cache_creation_input_tokens", 0) or 0)
+        # as ccusage counts (docs/sources.md): input and output required, the cache counts 0 when absent; each a
+        # JSON integer (null, a float, a string: the line is skipped)
+        tin, tout = _int(uget("input_tokens")), _int(uget("output_tokens"))
+        cread = _int(uget("cache_read_input_tokens", 0))
+        cc_total = _int(uget("cache_creation_input_tokens", 0))
         if tin is None or tout is None or cread is None or cc_total is None:
             b.skip("usage with invalid token counts")
             return
         c5 = c1 = None
         split = uget("cache_creation")
-        if type(split) is dict and ("ephemeral_5m_input_tokens" in split or "ephemeral_1h_input_tokens" in split):
-            c5, c1 = _int(split.get("ephemeral_5m_input_tokens", 0) or 0), _int(split.get("ephemeral_1h_input_tokens", 0) or 0)
+        if split is not None:
+            if type(split) is not dict:
+                b.skip("usage with invalid token counts")
+                return
+            # ccusage: a split object's sum is the cache write (its absent fields 0), whatever the total says
+            c5, c1 = _int(split.get("ephemeral_5m_input_tokens", 0)), _int(split.get("ephemeral_1h_input_tokens", 0))
             if c5 is None or c1 is None:
                 b.skip("usage with invalid token counts")
                 return
-            if c5 + c1 > 0:  # ccusage: the split's sum when present
-                cc_total = c5 + c1
+            cc_total = c5 + c1
+        if d is env:
+            fault = _usage_schema_fault(d, m, usage)
+            if fault is not None:
+                b.skip(fault)
+                return
         if tin + tout + cread + cc_total > _MAX_TOKENS:  # the per-response cap holds for the sum (and the split)
             b.skip("usage with invalid token counts")
             return
