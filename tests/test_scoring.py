@@ -294,3 +294,14 @@ def test_the_projection_lies_within_its_own_range(spent, window, rest, now_h, wi
     p = project("day", 0, DAY_MS, int(now_h * HOUR_MS), spent, window, window_h * HOUR_MS, rest, None)
     assert p.low is not None and p.low <= p.projected <= p.high
     assert "\n" not in PROJECTION_METHOD and "median" in PROJECTION_METHOD  # the method, in one line
+
+
+@pytest.mark.parametrize("top", [1e-9, 3e-7, 0.0001, 0.00037, 0.004, 0.0099, 0.05, 3.2, 87.0, 12_345.0])
+def test_money_axis_labels_of_any_scale_stay_apart_and_read_back(top):
+    # a day that cost $0.0001 once drew four "$0" ticks: every tick's label is its own, and reads back near its value
+    ticks = nice_ticks(top)
+    labels = [compact(t, True) for t in ticks]
+    assert len(set(labels)) == len(labels), labels
+    for t, label in zip(ticks[1:], labels[1:]):
+        if t < 1000:
+            assert float(label[1:]) == pytest.approx(t, rel=0.05), (t, label)

@@ -50,7 +50,7 @@ def screen_text(app) -> str:
 
 # what each screen must show at 80×24: its key figures, its table's key columns, and the quit key
 KEY_CONTENT = {
-    "sessions": ((), ["90 sessions", "Start", "Tasks", "Tokens", "Cost", "Tool failures", "2,436,282", "$2.83"]),
+    "sessions": ((), ["90 sessions", "Start", "Title / project", "Tasks", "Tokens", "Cost", "Tool failures", "2,436,282", "$2.83"]),
     "timeline": (("2",), ["Tokens per", "tokens", "$99.75", "10-21"]),
     "costs": (("3",), ["Today", "This month", "Burn rate", "Local savings", "$3.47 of $4.00", "runs out at 09:58",
                        "Period", "Spent", "Projected", "spent today", "Day", "Cost", "2026-11-20"]),

@@ -175,8 +175,11 @@ def compact(x: float, money: bool = False) -> str:
     if money:
         if a == 0:
             return "$0"
-        if a < 10:
-            return f"${x:.2f}".rstrip("0").rstrip(".")
+        if a < 10:  # cents; below a cent as many decimals as its first digits need (ticks of $0.0001 stay apart)
+            if a < 1e-6:
+                return f"${x:.1e}"
+            decimals = 2 if a >= 0.01 else 1 - math.floor(math.log10(a))
+            return f"${x:.{decimals}f}".rstrip("0").rstrip(".")
         if a < 1000:
             return f"${x:.0f}"
         return "$" + compact(x)

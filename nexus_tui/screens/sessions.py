@@ -24,7 +24,8 @@ COLUMNS = [("start", "Start"), ("dur", "Duration"), ("cli", "CLI"), ("machine", 
            ("errors", "Tool failures"), ("rating", "Rating"), ("id", "Session")]
 TITLE_WIDTH = 22  # the project column shows the session's title (store/titles.py), else its project
 RIGHT = {"dur", "tasks", "tokens", "cost", "errors"}
-DROP = ["id", "rating", "persona", "cli", "machine", "models", "dur", "project"]  # narrow: these go first; tasks… stay
+DROP = ["id", "rating", "persona", "cli", "machine", "models", "dur", "errors", "project"]  # narrow: these go first; a
+# session's title or project stays longer than its tool failures (at 80 columns: start, title, tasks, tokens, cost)
 SORT_COLUMN = {"start": "start", "duration": "dur", "tasks": "tasks", "tokens": "tokens", "cost": "cost",
                "errors": "errors"}
 COLUMN_SORT = {v: k for k, v in SORT_COLUMN.items()}
