@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import stat
 import subprocess
 import sys
@@ -115,3 +116,55 @@ def test_the_price_cache_and_event_log_helpers(tmp_path, umask, monkeypatch):
     _assert_private(tmp_path / "p")
     _assert_private(tmp_path / "a")
     _assert_private(tmp_path / "c")
+
+
+def test_the_alert_state_and_the_proxy_recordings_are_private(tmp_path):
+    # two writers that once made 0644 files: the alert state (alerts.json) and the proxy's event log
+    from nexus_tui.collect.alerts import AlertMonitor
+    from nexus_tui.collect.proxy import EventSink, ProxyStats
+    from nexus_tui.config import load_settings
+    from nexus_tui.core.alerts import AlertState
+
+    old = os.umask(0o022)
+    try:
+        settings = load_settings(home=str(tmp_path / "a" / "home"), db=f"sqlite:///{tmp_path / 'x.db'}",
+                                 claude_dirs=(), lunaroute_dirs=())
+        AlertMonitor(settings, None)._save(AlertState.loads(None))
+        assert (tmp_path / "a" / "home" / "alerts.json").is_file()
+        sink = EventSink(tmp_path / "p" / "logs", ProxyStats())
+        try:
+            sink._write(b'{"type":"proxy_request"}\n', 1)
+        finally:
+            sink.close()
+        assert sink.stats.recorded == 1 and list((tmp_path / "p" / "logs").glob("*.jsonl"))
+    finally:
+        os.umask(old)
+    _assert_private(tmp_path / "a")
+    _assert_private(tmp_path / "p")
+
+
+# every call that creates a file or a folder, outside private.py; each allowed one says why
+_CREATES = re.compile(r"write_text\(|write_bytes\(|\.mkdir\(|os\.makedirs\(|os\.open\(|mkstemp|NamedTemporaryFile|"
+                      r"\bopen\([^)]*[\"'][^\"']*[wax][^\"']*[\"']")
+_ALLOWED = {
+    ("statusline.py", "os.makedirs(logs, mode=0o700"): "stdlib-only fast path: 0700 given",
+    ("statusline.py", "os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)"): "0600 given",
+    ("collect/tail.py", "os.open(path, _OPEN_FLAGS)"): "reads (no O_CREAT)",
+    ("store/lite.py", 'write_text(generate())'): "a developer's generator of source files",
+    ("store/lite.py", 'write_text(lite_read.generate())'): "a developer's generator of source files",
+    ("store/lite.py", 'write_text(generate_rollup())'): "a developer's generator of source files",
+}
+
+
+def test_nothing_creates_a_file_or_folder_except_through_private_py():
+    root = Path(__file__).resolve().parents[1] / "nexus_tui"
+    found = []
+    for path in sorted(root.rglob("*.py")):
+        rel = str(path.relative_to(root))
+        if rel == "private.py":
+            continue
+        for n, line in enumerate(path.read_text().splitlines(), 1):
+            code = line.split("#", 1)[0]
+            if _CREATES.search(code) and not any(rel == f and frag in code for f, frag in _ALLOWED):
+                found.append(f"{rel}:{n}: {line.strip()}")
+    assert found == [], "create files through nexus_tui.private (0600 files, 0700 folders):\n" + "\n".join(found)

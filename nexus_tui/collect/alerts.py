@@ -80,10 +80,10 @@ class AlertMonitor:
 
     def _save(self, st: AlertState) -> None:
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = self.path.with_name(f".{STATE_FILE}.{os.getpid()}.tmp")
-            tmp.write_text(st.dumps(), encoding="utf-8")
-            os.replace(tmp, self.path)
+            from nexus_tui.private import private_dir, write_private
+
+            private_dir(self.path.parent)
+            write_private(self.path, st.dumps().encode("utf-8"))  # 0600, replaced atomically
         except OSError:
             pass
 

@@ -221,8 +221,10 @@ class EventSink:
         try:
             with self._fd_lock:
                 if day != self._day or self._fd is None:
-                    self.logs_dir.mkdir(parents=True, exist_ok=True)
-                    fd = os.open(self.logs_dir / f"{day}.jsonl", os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+                    from nexus_tui.private import open_private, private_dir
+
+                    private_dir(self.logs_dir)  # the recordings are the user's alone: 0700 folders, 0600 files
+                    fd = open_private(self.logs_dir / f"{day}.jsonl", os.O_WRONLY | os.O_APPEND)
                     if self._fd is not None:
                         os.close(self._fd)
                     self._fd, self._day = fd, day
