@@ -161,3 +161,17 @@ def test_a_usage_line_ccusage_s_schema_takes_is_counted_as_it_totals_it(name):
     b = _parse(raw)
     assert b.skipped == {}
     assert [(t.tokens_in, t.tokens_out, t.cache_read_tokens, t.cache_creation_tokens) for t in b.tasks] == [totals]
+
+
+def test_a_line_without_a_session_id_counts_under_its_file_s_session_as_ccusage_does():
+    # ccusage 20.0.24 (`session --json`, measured): the file's session, the folder under the project for a sub-agent
+    no_sid = CLEAN.replace(b'"sessionId":"s1",', b"")
+    for path, want in (("/h/.claude/projects/-tmp-x/sess-a.jsonl", "sess-a"),
+                       ("/h/.claude/projects/-tmp-x/sess-b/subagents/agent-1.jsonl", "sess-b"),
+                       ("/elsewhere/sess-c.jsonl", "sess-c")):
+        b = parse_lines(no_sid + b"\n", 0, FileContext(path=path, project="x"), new_state())
+        assert b.skipped == {} and [(t.session_id, t.tokens_in) for t in b.tasks] == [(want, 100)], path
+        assert [s.id for s in b.sessions] == [want]
+    for bad in (b'"sessionId":null,', b'"sessionId":"",', b'"sessionId":5,'):  # there but not a session id: refused
+        b = _parse(CLEAN.replace(b'"sessionId":"s1",', bad))
+        assert b.tasks == [] and b.skipped == {"no sessionId": 1}, bad

@@ -131,6 +131,19 @@ def classify_tool_error(text: str) -> str:
     return "error"
 
 
+def file_session(path: str) -> str | None:
+    """The session a transcript's place names: ``projects/<project>/<session>.jsonl``, or the folder under the
+    project for a file deeper down (``<project>/<session>/subagents/agent-x.jsonl``); for a line without a
+    sessionId (ccusage counts it under this session too)."""
+    parts = path.replace("\\", "/").split("/")
+    if "projects" in parts:
+        below = parts[len(parts) - 1 - parts[::-1].index("projects") + 1:]
+        if len(below) > 2 and below[1]:
+            return below[1]
+    name = parts[-1]
+    return (name[:-6] if name.endswith(".jsonl") else name) or None
+
+
 def _result_text(content) -> str:
     if isinstance(content, str):
         return content
@@ -168,7 +181,7 @@ _PENDING = 256  # tool calls awaiting their result, per file
 
 
 class _Parser:
-    __slots__ = ("ctx", "state", "batch", "sessions", "recent")
+    __slots__ = ("ctx", "state", "batch", "sessions", "recent", "file_sid")
 
     def __init__(self, ctx: FileContext, state: dict):
         self.ctx = ctx
@@ -179,6 +192,7 @@ class _Parser:
         self.recent: dict = recent
         self.batch = Batch()
         self.sessions: dict[str, SessionRec] = {}
+        self.file_sid = file_session(ctx.path)
 
     def remember(self, uuid, ts: int, key: str | None) -> None:
         if not isinstance(uuid, str):
@@ -259,6 +273,8 @@ class _Parser:
         if typ in _NO_ENVELOPE:
             return  # lines with no session envelope carry no usage
         ts = ms_from_iso(get("timestamp"))
+        if sid is None and "sessionId" not in d:  # no sessionId at all: the file's session, as ccusage takes it
+            sid = self.file_sid
         if type(sid) is not str or not sid:
             if typ in _TURNS:
                 b.skip("no sessionId")
