@@ -70,7 +70,8 @@ def test_a_version_10_database_gets_its_full_lookup_indexes_made_partial(db_url)
             versions = [r[0] for r in conn.execute(text("SELECT version FROM schema_version ORDER BY version"))]
     finally:
         again.close()
-    assert versions[-1] == SCHEMA_VERSION == PARTIAL_INDEX_SCHEMA_VERSION
+    assert versions[-(SCHEMA_VERSION - PARTIAL_INDEX_SCHEMA_VERSION + 1):] == list(
+        range(PARTIAL_INDEX_SCHEMA_VERSION, SCHEMA_VERSION + 1))  # 11 and every later step ran
     for name, _cols, where in PARTIAL_INDEXES:
         assert got[name].replace('"', "").lower() == where.lower(), (name, got[name])
     assert after == before and len(after) == 22

@@ -14,9 +14,9 @@ from sqlalchemy.schema import CreateIndex
 from nexus_tui.core.events import ms_from_iso
 from nexus_tui.store.engine import write_tx
 from nexus_tui.store.schema import (MACHINE_SCHEMA_VERSION, PARTIAL_INDEX_SCHEMA_VERSION, PROXY_SCHEMA_VERSION,
-                                     QUOTA_SCHEMA_VERSION, SCHEMA_VERSION,
+                                     QUOTA_SCHEMA_VERSION, SCHEMA_VERSION, SESSION_MODEL_SCHEMA_VERSION,
                                      TABLES, TARGET_SCHEMA_VERSION, TITLES_SCHEMA_VERSION, SchemaVersion,
-                                     Session, Task)
+                                     Session, SessionStat, Task)
 from sqlmodel import SQLModel
 
 
@@ -113,6 +113,16 @@ def _partial_indexes(conn) -> None:
     partial_link_indexes(conn)
 
 
+def _add_session_model(conn) -> None:
+    """Version 12 (SESSION_MODEL_SCHEMA_VERSION): ``session_stats.model``, self-contained (one column, of the type
+    store/schema.py declares, whatever other versions add). Rows stored before keep NULL until the session's next
+    status-line event (or a fresh read of the event log) fills it."""
+    have = {c["name"] for c in inspect(conn).get_columns("session_stats")}
+    if "model" not in have:
+        coltype = SessionStat.__table__.c.model.type.compile(dialect=conn.dialect)
+        conn.execute(text(f'ALTER TABLE session_stats ADD COLUMN "model" {coltype}'))
+
+
 def _rebuild_rollups(conn) -> None:
     from nexus_tui.store.rollup import rebuild
 
@@ -125,13 +135,17 @@ def _rebuild_rollups(conn) -> None:
 # (PROXY_SCHEMA_VERSION): the proxy's task columns, quota_snapshots, and conversation linking's link_keys with the
 # lookup indexes on tasks; 7 (QUOTA_SCHEMA_VERSION): the status line's session columns of
 # session_stats and quota_snapshots.machine (new columns, rows kept); 8 (MACHINE_SCHEMA_VERSION): the machine columns and the machines table (rows stored before
-# keep NULL until the first machine registers as the home one: store/machines.py register)
+# keep NULL until the first machine registers as the home one: store/machines.py register); 9
+# (TARGET_SCHEMA_VERSION): tool_calls.target; 10 (TITLES_SCHEMA_VERSION): message_uuids and title_lines; 11
+# (PARTIAL_INDEX_SCHEMA_VERSION): the proxy-only lookup indexes made partial; 12 (SESSION_MODEL_SCHEMA_VERSION):
+# session_stats.model (the status line's model)
 MIGRATIONS = {2: [_add_missing, _backfill_v2], 3: [_add_missing], 4: [_add_missing, _rebuild_rollups],
               5: [_add_missing, _rebuild_rollups, _redact_stored], PROXY_SCHEMA_VERSION: [_add_missing, _link_schema],
               QUOTA_SCHEMA_VERSION: [_add_missing],               MACHINE_SCHEMA_VERSION: [_add_missing],
               TARGET_SCHEMA_VERSION: [_add_target],
               TITLES_SCHEMA_VERSION: [_add_missing],  # message_uuids and title_lines (filled as transcripts are read)
-              PARTIAL_INDEX_SCHEMA_VERSION: [_partial_indexes]}
+              PARTIAL_INDEX_SCHEMA_VERSION: [_partial_indexes],
+              SESSION_MODEL_SCHEMA_VERSION: [_add_session_model]}
 
 
 MIGRATION_LOCK_KEY = 0x6E6578_7573  # "nexus": the PostgreSQL advisory lock every migrating process takes first

@@ -17,7 +17,8 @@ from sqlmodel import Field, SQLModel
 # Version 7 (quota, issue 12): the status line's session columns of session_stats and quota_snapshots.machine.
 from nexus_tui.store.version import (MACHINE_SCHEMA_VERSION, PARTIAL_INDEX_SCHEMA_VERSION,  # noqa: E402,F401
                                      PROXY_SCHEMA_VERSION, QUOTA_SCHEMA_VERSION, SCHEMA_VERSION,
-                                     TARGET_SCHEMA_VERSION, TITLES_SCHEMA_VERSION)  # one place, read without SQLAlchemy
+                                     SESSION_MODEL_SCHEMA_VERSION, TARGET_SCHEMA_VERSION,
+                                     TITLES_SCHEMA_VERSION)  # one place, read without SQLAlchemy
 
 
 from nexus_tui.store.spans import MONEY_DECIMALS, money  # noqa: E402,F401 (pure: the light read rounds alike)
@@ -253,6 +254,10 @@ class SessionStat(SQLModel, table=True):
     reported_cost_usd: float | None = None  # Claude Code's own total for the session
     lines_added: int | None = _big()
     lines_removed: int | None = _big()
+    # added in version 12 (SESSION_MODEL_SCHEMA_VERSION): the model the status line reported (its id, e.g.
+    # 'claude-opus-4-6'; the display name when it gave no id), at most MAX_MODEL_CHARS characters
+    # (core/parse/nexus_events.py): a session known only from the status line still has a model
+    model: str | None = Field(default=None, sa_type=Text)
 
 
 class QuotaSnapshot(SQLModel, table=True):
@@ -487,7 +492,7 @@ class Machine(SQLModel, table=True):
 
 
 class MessageUuid(SQLModel, table=True):
-    """Where a transcript message sits: its uuid (``id``) and session (version 9). Claude Code's ``summary`` lines name
+    """Where a transcript message sits: its uuid (``id``) and session (version 10). Claude Code's ``summary`` lines name
     the session they title only by the uuid of its leaf message (``leafUuid``), which may be in another file and
     arrive before or after the summary; the title is resolved when read (store/titles.py). A uuid seen in two
     sessions keeps the smaller session id, so the result does not depend on the order files are read."""
@@ -500,7 +505,7 @@ class MessageUuid(SQLModel, table=True):
 
 
 class TitleLine(SQLModel, table=True):
-    """A session title line (version 9): ``summary`` (``leaf_uuid`` names the session), ``custom`` (``/rename``:
+    """A session title line (version 10): ``summary`` (``leaf_uuid`` names the session), ``custom`` (``/rename``:
     ``custom-title``) or ``ai`` (``ai-title``) with their ``session_id``. ``id``: file and offset of the line."""
 
     __tablename__ = "title_lines"

@@ -2,7 +2,7 @@
 The columns of every table, and the writer's statements compiled for SQLite (sql, parameter order, defaults), for the
 light write (store/lite.py) and the rows (store/rows.py), which import no SQLAlchemy."""
 
-SCHEMA_VERSION = 11
+SCHEMA_VERSION = 12
 
 COLUMNS = {
     'sessions': ('id', 'start_time', 'end_time', 'cli_tool', 'persona', 'nexus_mode', 'project', 'cwd', 'git_branch', 'cli_version', 'start_ms', 'end_ms', 'machine'),
@@ -11,7 +11,7 @@ COLUMNS = {
     'tool_calls': ('id', 'session_id', 'task_id', 'tool_name', 'mcp_server', 'tool_use_id', 'source', 'agent_id', 'started', 'started_ms', 'ended_ms', 'latency_ms', 'success', 'error_type', 'error_message', 'input_size', 'output_size', 'source_path', 'use_offset', 'use_length', 'result_offset', 'result_length', 'wait_ms', 'machine', 'target'),
     'errors': ('id', 'time', 'ts_ms', 'component', 'kind', 'message', 'context', 'session_id', 'task_id', 'machine'),
     'ingest_cursors': ('path', 'source', 'dev', 'inode', 'size', 'mtime_ns', 'offset', 'head_hash', 'state', 'lines', 'skipped', 'last_seen', 'machine'),
-    'session_stats': ('session_id', 'source', 'requests', 'p50_latency_ms', 'p95_latency_ms', 'p99_latency_ms', 'max_latency_ms', 'proxy_overhead_ms', 'proxy_overhead_pct', 'thinking_tokens', 'thinking_share', 'tokens_per_second', 'tool_calls', 'tool_errors', 'updated_ms', 'context_used_pct', 'context_window_size', 'reported_cost_usd', 'lines_added', 'lines_removed'),
+    'session_stats': ('session_id', 'source', 'requests', 'p50_latency_ms', 'p95_latency_ms', 'p99_latency_ms', 'max_latency_ms', 'proxy_overhead_ms', 'proxy_overhead_pct', 'thinking_tokens', 'thinking_share', 'tokens_per_second', 'tool_calls', 'tool_errors', 'updated_ms', 'context_used_pct', 'context_window_size', 'reported_cost_usd', 'lines_added', 'lines_removed', 'model'),
     'task_rollups': ('tasks', 'tokens_in', 'tokens_out', 'cache_creation_tokens', 'cache_read_tokens', 'cost_usd', 'cloud_cost_equivalent', 'unpriced', 'lat_n', 'lat_sum', 'lat_max', 'rated_helpful', 'rated_not_helpful', 'first_ms', 'last_ms', 'cost_auto_usd', 'unpriced_auto', 'cost_display_usd', 'unpriced_display', 'cloud_auto_usd', 'cloud_display_usd', 'model', 'source', 'routing', 'tier', 'persona', 'cli_tool', 'agent', 'lat_hist', 'id', 'session_id', 'bucket_ms'),
     'tool_rollups': ('tool_name', 'calls', 'failures', 'pending', 'ok_all', 'ok_helpful', 'ok_not_helpful', 'lat_n', 'lat_sum', 'lat_max', 'mcp_server', 'error_type', 'lat_hist', 'id', 'session_id', 'bucket_ms'),
     'task_hours': ('tasks', 'tokens_in', 'tokens_out', 'cache_creation_tokens', 'cache_read_tokens', 'cost_usd', 'cloud_cost_equivalent', 'unpriced', 'lat_n', 'lat_sum', 'lat_max', 'rated_helpful', 'rated_not_helpful', 'first_ms', 'last_ms', 'cost_auto_usd', 'unpriced_auto', 'cost_display_usd', 'unpriced_display', 'cloud_auto_usd', 'cloud_display_usd', 'model', 'source', 'routing', 'tier', 'persona', 'cli_tool', 'agent', 'lat_hist', 'id', 'bucket_ms'),

@@ -7,4 +7,5 @@ MACHINE_SCHEMA_VERSION = 8  # the machine columns and the machines table
 TARGET_SCHEMA_VERSION = 9  # tool_calls.target (the audit trail's file, program or host)
 TITLES_SCHEMA_VERSION = 10  # message_uuids and title_lines: session titles (store/titles.py)
 PARTIAL_INDEX_SCHEMA_VERSION = 11  # the proxy-only lookup indexes on tasks hold the proxy's rows alone
-SCHEMA_VERSION = 11
+SESSION_MODEL_SCHEMA_VERSION = 12  # session_stats.model: the model the status line reported
+SCHEMA_VERSION = 12

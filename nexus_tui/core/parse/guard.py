@@ -95,6 +95,18 @@ def text(v: object) -> str | None:
     return v if isinstance(v, str) and v else None
 
 
+def label(v: object, limit: int) -> str | None:
+    """A short name from data (a model name): a string with its ends' whitespace trimmed, every character that is
+    not printable (control characters, escapes) replaced by '?', cut to ``limit`` characters; None when ``v`` is not
+    a string or nothing is left."""
+    if not isinstance(v, str):
+        return None
+    s = v[:limit * 4].strip()[:limit]  # a huge value is cut before it is scanned
+    if not s.isprintable():
+        s = "".join(c if c.isprintable() else "?" for c in s)
+    return s or None
+
+
 def require(value, field: str):
     """``value`` unless None, else BadValue naming the field (the line is skipped)."""
     if value is None:

@@ -9,8 +9,8 @@ from importlib import resources
 
 from nexus_tui.core.events import (SOURCE_MCP, SOURCE_PROXY, Batch, ErrorRec, RatingRec, RoutingDecisionRec, SessionRec, TaskRec,
                                    ToolResultRec, ToolUseRec, ms_from_iso)
-from nexus_tui.core.parse.guard import (MAX_TOKENS, bounded_float, bounded_int, count, duration_ms, guarded, size,
-                                        time_ok)
+from nexus_tui.core.parse.guard import (MAX_TOKENS, bounded_float, bounded_int, count, duration_ms, guarded, label,
+                                        size, time_ok)
 from nexus_tui.core.parse.lines import json_lines
 from nexus_tui.core.pricing import price
 
@@ -245,12 +245,14 @@ def _proxy_request(b: Batch, ev: dict, ts: int, sid: str, reference_model: str) 
 
 
 MAX_RESETS_AHEAD_MS = 31 * 24 * 3_600_000  # a reset time further than a month after the snapshot is not believed
+MAX_MODEL_CHARS = 200  # session_stats.model: the event schema's (and the statusline command's) limit
 
 
 def _statusline(b: Batch, ev: dict, ts: int, sid: str | None) -> None:
     """Claude Code's status-line input as ``nexus-insights statusline`` recorded it: one quota snapshot per rate-limit
     window (keyed by window, time and session, so reading the log again never doubles one) and the session's
-    context use, reported cost and lines changed (a ``session_stats`` row, source 'statusline', latest wins)."""
+    context use, reported cost, lines changed and model (a ``session_stats`` row, source 'statusline', latest wins;
+    the model is the id, e.g. 'claude-opus-4-6', or the display name when the event has no id)."""
     machine = ev.get("machine") if isinstance(ev.get("machine"), str) else None
     for name, w in (ev.get("rate_limits") or {}).items():
         used = bounded_float(w.get("used_percentage"), 1000.0)
@@ -273,6 +275,7 @@ def _statusline(b: Batch, ev: dict, ts: int, sid: str | None) -> None:
            "context_used_pct": bounded_float(ev.get("context_used_pct"), 100.0),
            "context_window_size": count(ev.get("context_window_size")),
            "reported_cost_usd": bounded_float(ev.get("cost_usd"), 1e7),
-           "lines_added": count(ev.get("lines_added")), "lines_removed": count(ev.get("lines_removed"))}
+           "lines_added": count(ev.get("lines_added")), "lines_removed": count(ev.get("lines_removed")),
+           "model": label(ev.get("model_id"), MAX_MODEL_CHARS) or label(ev.get("model"), MAX_MODEL_CHARS)}
     if any(v is not None for k, v in row.items() if k not in ("session_id", "source", "updated_ms")):
         b.session_stats.append(row)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import Engine, and_, case, distinct, func, literal, or_, select, true
+from sqlalchemy import Engine, and_, case, distinct, exists, func, literal, or_, select, true, union
 
 from nexus_tui.core.filters import Filters
 from nexus_tui.store.read.plan import (
@@ -95,9 +95,18 @@ def _ids_query(conds: list, descending: bool):
 
 
 def session_models_statement(f: Filters, ids: list[str]):
-    """The models of a chunk of sessions' tasks under the filters, as (session, model) in order."""
-    return (select(T.c.session_id, T.c.model).distinct().where(and_(T.c.session_id.in_(ids), *task_conds(f)))
-            .order_by(T.c.session_id, T.c.model))
+    """The models of a chunk of sessions' tasks under the filters, as (session, model) in order; for a session with
+    no such task, the model its status line reported (``session_stats.model``, source 'statusline'), if any."""
+    from nexus_tui.store.schema import SessionStat
+
+    SS = SessionStat.__table__
+    tc = task_conds(f)
+    of_tasks = select(T.c.session_id, T.c.model).where(and_(T.c.session_id.in_(ids), *tc))
+    reported = select(SS.c.session_id, SS.c.model).where(and_(
+        SS.c.session_id.in_(ids), SS.c.source == "statusline", SS.c.model.isnot(None),
+        ~exists().where(and_(T.c.session_id == SS.c.session_id, *tc))))
+    u = union(of_tasks, reported).subquery("models")
+    return select(u.c.session_id, u.c.model).order_by(u.c.session_id, u.c.model)
 
 
 def list_statements(f: Filters, page_ids: list[str]) -> tuple:
@@ -279,6 +288,8 @@ def session_header(engine: Engine, session_id: str) -> dict | None:
                                                                   E.c.component == "api"))).scalar()
         models = [r[0] for r in conn.execute(select(T.c.model).where(T.c.session_id == session_id)
                                              .group_by(T.c.model).order_by(func.count().desc(), T.c.model))]
+        if not models:  # no task names one: the model the status line reported, if any
+            models = _reported_models(conn, session_id)
         statuses = dict(conn.execute(select(T.c.status, func.count()).where(T.c.session_id == session_id)
                                      .group_by(T.c.status)).all())
         from nexus_tui.store.titles import title_of  # the session's title line, if any (store/titles.py)
@@ -291,6 +302,16 @@ def session_header(engine: Engine, session_id: str) -> dict | None:
     d["models"] = models
     d["task_errors"] = int(statuses.get("error", 0))
     return d
+
+
+def _reported_models(conn, session_id: str) -> list[str]:
+    """[the model the session's status line reported] (``session_stats.model``), or []."""
+    from nexus_tui.store.schema import SessionStat
+
+    SS = SessionStat.__table__
+    m = conn.execute(select(SS.c.model).where(and_(SS.c.session_id == session_id, SS.c.source == "statusline",
+                                                   SS.c.model.isnot(None)))).scalar()
+    return [m] if m else []
 
 
 def session_tasks(engine: Engine, session_id: str, limit: int = SESSION_TASKS_LIMIT, offset: int = 0,
@@ -419,9 +440,10 @@ def find_session(engine: Engine, ref: str) -> tuple[str | None, list[str]]:
 
 def current_session(engine: Engine, now_ms: int, cost_mode: str = "auto") -> dict | None:
     """The session in use at ``now_ms`` for the compact view: the later of the last session Claude Code's status
-    line reported (``session_stats``, source 'statusline') and the session of the last task; its latest model, its
-    cost (the sessions report's figure, ``session_header``) and, when the status line reported them, its context
-    use, Claude Code's own cost and lines changed. None with no task and no status-line report."""
+    line reported (``session_stats``, source 'statusline') and the session of the last task; its latest model (the
+    status line's when no task names one), its cost (the sessions report's figure, ``session_header``) and, when the
+    status line reported them, its context use, Claude Code's own cost and lines changed. None with no task and no
+    status-line report."""
     from nexus_tui.store.schema import SessionStat
 
     SS = SessionStat.__table__
@@ -439,14 +461,14 @@ def current_session(engine: Engine, now_ms: int, cost_mode: str = "auto") -> dic
         sid, seen = last.session_id, last.ts_ms
     with engine.connect() as conn:
         stats = conn.execute(select(SS.c.context_used_pct, SS.c.reported_cost_usd, SS.c.lines_added,
-                                    SS.c.lines_removed)
+                                    SS.c.lines_removed, SS.c.model)
                              .where(and_(SS.c.source == "statusline", SS.c.session_id == sid))).first()
     with engine.connect() as conn:
         model = conn.execute(select(T.c.model).where(and_(T.c.session_id == sid, T.c.ts_ms <= now_ms))
                              .order_by(T.c.ts_ms.desc()).limit(1)).scalar()
         usage = usage_dict(conn.execute(select(*usage_cols(cost_mode)).where(T.c.session_id == sid)).one())
     s = stats._mapping if stats is not None else {}
-    return {"session_id": sid, "seen_ms": seen, "model": model, "tasks": usage["tasks"],
+    return {"session_id": sid, "seen_ms": seen, "model": model or s.get("model"), "tasks": usage["tasks"],
             "cost_usd": usage["cost_usd"] if usage["tasks"] else None,
             "reported_cost_usd": s.get("reported_cost_usd"), "context_used_pct": s.get("context_used_pct"),
             "lines_added": s.get("lines_added"), "lines_removed": s.get("lines_removed")}
