@@ -60,89 +60,85 @@ def main() -> None:
     cli()
 
 
-def _plain_ingest(args: list[str]) -> int | None:
-    """``ingest`` with at most --home/--db (or their environment variables) run without click; None for anything
-    the click command line must see (another argument, --help, a --home that is a file: click says why)."""
-    import os
-
+def _plain_options(args: list[str], values: dict[str, tuple[str, ...] | None],
+                   flags: tuple[str, ...] = ()) -> tuple[dict[str, str], set[str]] | None:
+    """The options in ``args`` when each is one of ``values`` (with a value: any, or one of its choices; spelled
+    ``--name value`` or ``--name=value``) or of ``flags``, each once; None for anything else."""
     opts: dict[str, str] = {}
+    seen: set[str] = set()
     i = 0
     while i < len(args):
         a = args[i]
+        if a in flags and a not in seen:
+            seen.add(a)
+            i += 1
+            continue
         name, eq, value = a.partition("=")
-        if name not in _VALUE_OPTIONS or name in opts:
+        if name not in values or name in opts:
             return None
         if not eq:
             if i + 1 >= len(args):
                 return None
             value = args[i + 1]
             i += 1
+        choices = values[name]
+        if not value or value.startswith("-") or (choices is not None and value not in choices):
+            return None
         opts[name] = value
         i += 1
-    home = opts.get("--home", os.environ.get("NEXUS_INSIGHTS_HOME"))
-    db = opts.get("--db", os.environ.get("NEXUS_INSIGHTS_DB"))
-    if not _home_db_ok(home, db):
-        return None  # click's check of --home tells what is wrong
-    from nexus_tui.config import SettingsError, load_settings
-    from nexus_tui.ingest_cmd import fail, run
-
-    try:
-        settings = load_settings(home, db, (), ())
-    except SettingsError as e:
-        return fail(str(e))
-    return run(settings)
+    return opts, seen
 
 
-def _home_db_ok(home: str | None, db: str | None) -> bool:
-    """False where click's own checks of --home/--db must speak (a --home that is a file, an empty value)."""
+def _plain_settings(opts: dict[str, str]):
+    """The settings for --home/--db in ``opts`` (else their environment variables): ``(settings, None)``, or
+    ``(None, exit code)`` after saying what is wrong with them, or None where click's own checks must speak (a
+    --home that is a file)."""
     import os
 
-    return not (home is not None and (not home or os.path.isfile(home))) and not (db is not None and not db)
+    home = opts.get("--home", os.environ.get("NEXUS_INSIGHTS_HOME"))
+    db = opts.get("--db", os.environ.get("NEXUS_INSIGHTS_DB"))
+    if (home is not None and (not home or os.path.isfile(home))) or (db is not None and not db):
+        return None
+    from nexus_tui.config import SettingsError, load_settings
+    from nexus_tui.ingest_cmd import fail
+
+    try:
+        return load_settings(home, db, (), ()), None
+    except SettingsError as e:
+        return None, fail(str(e))
+
+
+def _plain_ingest(args: list[str]) -> int | None:
+    """``ingest`` with at most --home/--db (or their environment variables) run without click; None for anything
+    the click command line must see (another argument, --help, a --home that is a file: click says why)."""
+    parsed = _plain_options(args, {"--home": None, "--db": None})
+    got = _plain_settings(parsed[0]) if parsed is not None else None
+    if got is None:
+        return None
+    settings, code = got
+    if settings is None:
+        return code
+    from nexus_tui.ingest_cmd import run
+
+    return run(settings)
 
 
 def _plain_headless(args: list[str]) -> int | None:
     """``--headless REPORT`` with only the common options (``_HEADLESS_VALUES``, ``_HEADLESS_FLAGS``), each once,
     with a valid choice, run without click; None for anything else (click parses it, and says what is wrong)."""
-    import os
-
-    opts: dict[str, str] = {}
-    flags: set[str] = set()
-    i = 0
-    while i < len(args):
-        a = args[i]
-        if a in _HEADLESS_FLAGS and a not in flags:
-            flags.add(a)
-            i += 1
-            continue
-        name, eq, value = a.partition("=")
-        if name not in _HEADLESS_VALUES or name in opts:
-            return None
-        if not eq:
-            if i + 1 >= len(args):
-                return None
-            value = args[i + 1]
-            i += 1
-        choices = _HEADLESS_VALUES[name]
-        if not value or value.startswith("-") or (choices is not None and value not in choices):
-            return None
-        opts[name] = value
-        i += 1
-    report = opts.get("--headless")
-    if report is None:
+    parsed = _plain_options(args, _HEADLESS_VALUES, _HEADLESS_FLAGS)
+    if parsed is None or "--headless" not in parsed[0]:
         return None
-    home = opts.get("--home", os.environ.get("NEXUS_INSIGHTS_HOME"))
-    db = opts.get("--db", os.environ.get("NEXUS_INSIGHTS_DB"))
-    if not _home_db_ok(home, db):
+    opts, flags = parsed
+    got = _plain_settings(opts)
+    if got is None:
         return None
-    from nexus_tui.config import SettingsError, load_settings
+    settings, code = got
+    if settings is None:
+        return code
     from nexus_tui.headless import run_headless
-    from nexus_tui.ingest_cmd import fail
 
-    try:
-        settings = load_settings(home, db, (), ())
-    except SettingsError as e:
-        return fail(str(e))
-    return run_headless(settings, report, since=opts.get("--since"), until=opts.get("--until"),
+    return run_headless(settings, opts["--headless"], since=opts.get("--since"), until=opts.get("--until"),
                         project=opts.get("--project"), tz=opts.get("--tz"), fmt=opts.get("--format", "text"),
                         collect="--no-collect" not in flags, cost_mode=opts.get("--cost-mode"),
                         machine=opts.get("--machine"), breakdown="--breakdown" in flags,

@@ -12,13 +12,12 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import inspect, text
 
-from nexus_tui.collect.collector import Collector
-from nexus_tui.collect.sources import NexusEventSource
 from nexus_tui.core.events import Batch
 from nexus_tui.core.filters import Filters
 from nexus_tui.core.parse.nexus_events import MAX_MODEL_CHARS, _statusline
 from nexus_tui.store import open_store
 from nexus_tui.store.read.sessions import current_session, session_header, sessions
+from tests.test_quota import _ingest  # one collector pass over the event log
 
 DAY = "2026-12-01"
 T10 = 1_796_119_200_000  # 2026-12-01T10:00:00Z
@@ -34,14 +33,6 @@ def _log(home: Path, events: list[dict], name: str = DAY) -> None:
     logs.mkdir(parents=True, exist_ok=True)
     with open(logs / f"{name}.jsonl", "a", encoding="utf-8") as fh:
         fh.write("".join(json.dumps(e) + "\n" for e in events))
-
-
-def _ingest(store, home: Path):
-    col = Collector(store, [NexusEventSource([home / "logs"], "claude-sonnet-4-5")])
-    try:
-        return col.run_once()
-    finally:
-        col.close()
 
 
 def _models(store) -> dict[str, str | None]:
