@@ -245,3 +245,53 @@ def test_postgresql_takes_the_store_path(tmp_path):
     url = "postgresql+psycopg://nobody@127.0.0.1:1/none"
     ahead = parsing.start(url, sources, machine="m")
     assert small_pass(url, ahead, sources, "m", None) is None
+
+
+def _status_events(n: int) -> list[bytes]:
+    """Status-line events of three sessions as `nexus-insights statusline` records them (docs/events.md), the
+    windows' use rising, one model changing, one event with no model."""
+    out = []
+    for i in range(n):
+        sid = f"sl-{i % 3}"
+        ev = {"v": 1, "type": "statusline", "ts": f"2026-12-01T10:{i // 60:02d}:{i % 60:02d}.000Z", "session_id": sid,
+              "context_used_pct": 10 + i % 80, "context_window_size": 200000, "cost_usd": round(0.01 * i, 2),
+              "lines_added": i, "lines_removed": i // 2,
+              "rate_limits": {"five_hour": {"used_percentage": min(100, i), "resets_at": 1796137200},
+                              "seven_day": {"used_percentage": i // 4, "resets_at": 1796600000}}}
+        if i % 7:
+            ev["model"], ev["model_id"] = ("Opus 4.6", "claude-opus-4-6") if i < n // 2 else ("Sonnet 4.5",
+                                                                                           "claude-sonnet-4-5")
+        out.append(json.dumps(ev).encode() + b"\n")
+    return out
+
+
+def test_status_line_events_take_the_light_path_and_store_what_the_store_path_stores(tmp_path):
+    # a status line writes an event after every message: a pass over a few of them must not load SQLAlchemy
+    events = _status_events(60)
+    cuts = [0, 5, 17, 18, 40, 60]
+    got = {}
+    for path in ("light", "store"):
+        root = tmp_path / path
+        claude, home = root / "claude", root / "home"
+        (claude / "projects").mkdir(parents=True)
+        logs = home / "nexus" / "logs"
+        logs.mkdir(parents=True)
+        (logs / "2026-12-01.jsonl").write_bytes(b"")
+        assert _ingest(home, claude, path)[0] == 0  # creates the database (the store's path)
+        light_rounds = 0
+        for a, b in zip(cuts, cuts[1:]):
+            with open(logs / "2026-12-01.jsonl", "ab") as f:
+                f.write(b"".join(events[a:b]))
+            code, _lines, sqla = _ingest(home, claude, path)
+            assert code == 0
+            light_rounds += not sqla
+        with sqlite3.connect(home / "nexus" / "insights.db") as c:
+            got[path] = (light_rounds, {t: sorted(c.execute(f"SELECT * FROM {t}").fetchall(), key=repr)
+                                        for t in ("session_stats", "quota_snapshots", "sessions", "tasks")})
+    assert got["light"][0] == len(cuts) - 1 and got["store"][0] == 0
+    assert got["light"][1] == got["store"][1]
+    stats = {r[0]: r for r in got["light"][1]["session_stats"]}
+    assert set(stats) == {"sl-0", "sl-1", "sl-2"} and len(got["light"][1]["quota_snapshots"]) > 60
+    with sqlite3.connect(tmp_path / "light" / "home" / "nexus" / "insights.db") as c:  # the newest event's model
+        models = dict(c.execute("SELECT session_id, model FROM session_stats"))
+    assert models == {"sl-0": "claude-sonnet-4-5", "sl-1": "claude-sonnet-4-5", "sl-2": "claude-sonnet-4-5"}

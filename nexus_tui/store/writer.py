@@ -271,6 +271,28 @@ def _link(conn, links: list, written: set) -> None:
         link_pending_conn(conn)
 
 
+
+def session_stats_upsert(c):
+    """A session's status per source: each column's newest value (by ``updated_ms``) wins, a missing one keeps the
+    stored one (the writer's statement, and the light write's: store/lite.py)."""
+    from nexus_tui.store.schema import SessionStat
+
+    ss = SessionStat.__table__
+    ins = upsert(c, ss)
+    return ins.on_conflict_do_update(
+        index_elements=["session_id", "source"],
+        set_={col.name: func.coalesce(getattr(ins.excluded, col.name), col) for col in ss.columns
+              if col.name not in ("session_id", "source")},
+        where=or_(ss.c.updated_ms.is_(None), ins.excluded.updated_ms >= ss.c.updated_ms))
+
+
+def quota_insert(c):
+    """A quota snapshot, once (its id says what it holds)."""
+    from nexus_tui.store.schema import QuotaSnapshot
+
+    return upsert(c, QuotaSnapshot.__table__).on_conflict_do_nothing(index_elements=["id"])
+
+
 class Writer:
     """Writes batches; the only code that changes rows (ratings included)."""
 
@@ -407,23 +429,12 @@ class Writer:
         if rows.get("session_stats"):
             from nexus_tui.store.schema import SessionStat
 
-            ss = SessionStat.__table__
-
-            def build(c):
-                ins = upsert(c, ss)
-                return ins.on_conflict_do_update(
-                    index_elements=["session_id", "source"],
-                    set_={col.name: func.coalesce(getattr(ins.excluded, col.name), col) for col in ss.columns
-                          if col.name not in ("session_id", "source")},
-                    where=or_(ss.c.updated_ms.is_(None), ins.excluded.updated_ms >= ss.c.updated_ms))
-
-            _executemany_tuples(conn, "session_stats", build, ss, rows["session_stats"])
+            _executemany_tuples(conn, "session_stats", session_stats_upsert, SessionStat.__table__,
+                                rows["session_stats"])
         if rows.get("quota_snapshots"):
             from nexus_tui.store.schema import QuotaSnapshot
 
-            qt = QuotaSnapshot.__table__
-            _executemany_tuples(conn, "quota_snapshots",
-                                lambda c: upsert(c, qt).on_conflict_do_nothing(index_elements=["id"]), qt,
+            _executemany_tuples(conn, "quota_snapshots", quota_insert, QuotaSnapshot.__table__,
                                 rows["quota_snapshots"])
         if rows.get("message_uuids") or rows.get("title_lines"):
             from nexus_tui.store.titles import write_rows
