@@ -88,7 +88,7 @@ def _usage_schema_fault(d: dict, m: dict, usage: dict) -> str | None:
     side = d.get("isSidechain")
     if side is not None and type(side) is not bool:
         return "usage line with an invalid isSidechain"
-    if "speed" in usage and usage["speed"] not in _SPEEDS:
+    if "speed" in usage and (type(usage["speed"]) is not str or usage["speed"] not in _SPEEDS):
         return "usage line with an invalid speed"
     ts = d.get("timestamp")
     if _RFC3339.fullmatch(ts) is None:
