@@ -43,8 +43,14 @@ KEY_CONTENT = {
     "errors": (SIZE, ("8",), ["204 errors", "162 tool failures", "42 API errors", "Component", "Kind", "Tool",
                               "Message", "permission denied: token lacks repo scope", "mcp__github__create_issue",
                               "API Error: 529", "q Quit"]),
+    # at 80×24 the line under the table keeps what failed on one line (tool, kind: cut with "…", never wrapped
+    # away), then the message's start
     "errors_small": (SMALL, ("8",), ["204 errors", "Time", "Kind", "Message", "permission",
-                                     "permission denied: token lacks repo scope", "q Quit"]),
+                                     " tool mcp__github__create_issue  kind permission  component main  2026-11-20 0…",
+                                     "\n permission denied: token lacks repo scope", "q Quit"]),
+    "errors_small_api": (SMALL, ("8", "slash", "type:API Error: 529"),
+                         [" kind api_error  component api  2026-11-18 22:31:37  session demo-0085-3f0b4d10",
+                          "\n API Error: 529 {"]),
     "audit_small": (SMALL, ("enter", "a"), ["Audit trail 44 tool calls, 5 tool failures, 7 files changed", "Tool",
                                             "Target", "Outcome", "Latency", "…ine/src/routing/rules.py",
                                             "failed (permission)", "Files changed", "3 edits", "q Quit"]),

@@ -146,6 +146,7 @@ class ErrorsScreen(SearchAsYouType, InsightScreen):
     def on_resize(self, event) -> None:
         if getattr(self, "_width", None) not in (None, self.app.size.width):
             self._sync_table()
+            self._show_detail()
 
     def _show_detail(self) -> None:
         key = self.query_one("#errors", KeyedTable).current_key
@@ -154,16 +155,7 @@ class ErrorsScreen(SearchAsYouType, InsightScreen):
         if r is None:
             box.update("")
             return
-        out = Text()
-        out.append(safe(r["message"] or ""))  # first: a short terminal shows its first lines
-        out.append("\n")
-        out.append(local_time(self.app, r["time_ms"], "%Y-%m-%d %H:%M:%S"), style="bold")
-        for label, value in (("component", r["component"]), ("kind", r["kind"]), ("tool", r["tool"]),
-                             ("session", r["session_id"]), ("task", r["task_id"])):
-            if value:
-                out.append(f"  {label} ", style="dim")
-                out.append(safe(value))  # plain text: never markup, control characters visible
-        box.update(out)
+        box.update(detail_text(self.app, r, self.app.size.width - 2 if self.has_class("-short") else None))
 
     def on_data_table_row_highlighted(self, event: KeyedTable.RowHighlighted) -> None:
         self._show_detail()
@@ -219,6 +211,28 @@ class ErrorsScreen(SearchAsYouType, InsightScreen):
         from nexus_tui.screens.task_detail import TaskDetailScreen
 
         self.app.push_screen(TaskDetailScreen(data))
+
+
+def detail_text(app, r: dict, width: int | None) -> Text:
+    """The line below the table: what failed first (tool, kind, component, then time, session and task), then the
+    whole message. ``width``: on a short terminal (two lines under the table) that first line is cut to one line
+    with "…", so the tool, the kind and the message's start always show; elsewhere it wraps."""
+    head = Text()
+    for label, value in (("tool", r["tool"]), ("kind", r["kind"]), ("component", r["component"])):
+        if value:
+            head.append(f"{label} ", style="dim")
+            head.append(safe(value), style="bold" if label != "component" else "")  # plain text, never markup
+            head.append("  ")
+    head.append(local_time(app, r["time_ms"], "%Y-%m-%d %H:%M:%S"))
+    for label, value in (("session", r["session_id"]), ("task", r["task_id"])):
+        if value:
+            head.append(f"  {label} ", style="dim")
+            head.append(safe(value))
+    if width is not None:
+        head.truncate(max(width, 1), overflow="ellipsis")
+    head.append("\n")
+    head.append(safe(r["message"] or ""))
+    return head
 
 
 MIN_MESSAGE = 36  # the message keeps at least this many columns: the droppable columns go first (as KeyedTable does)
