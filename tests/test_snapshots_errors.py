@@ -109,3 +109,36 @@ async def test_errors_filters_search_and_enter(tmp_path):
         await settle(app, pilot)
         assert isinstance(app.screen, TaskDetailScreen) and app.screen.task_id == row["task_id"]
         assert "Request timed out" in screen_text(app)
+
+
+async def test_a_long_kind_or_tool_from_data_leaves_the_message_on_an_80_column_screen(tmp_path):
+    """Kinds and tools come from data (an OTLP error_type, an event's kind): a 120-character kind widened its
+    column until the Message column left the 80×24 screen. Cells are clipped ("…"); the line below shows them whole."""
+    from nexus_tui.app import NexusApp
+    from nexus_tui.config import load_settings
+    from nexus_tui.core.events import Batch, ErrorRec, SessionRec, ToolResultRec, ToolUseRec
+    from nexus_tui.store import open_store
+
+    t0 = 1_763_000_000_000
+    kind, tool = "k" * 60 + "-end-of-kind" + "x" * 48, "mcp__" + "t" * 200
+    store = open_store(f"sqlite:///{tmp_path / 'long.db'}")
+    b = Batch()
+    b.sessions.append(SessionRec(id="s1", start_ms=t0, end_ms=t0 + 60_000, cli_tool="claude-code", project="p"))
+    b.tool_uses.append(ToolUseRec(id="c1", session_id="s1", task_id=None, tool_name=tool, started_ms=t0 + 1000))
+    b.tool_results.append(ToolResultRec(id="c1", session_id="s1", ended_ms=t0 + 2000, success=False,
+                                        error_type=kind, error_message="the start of the message"))
+    b.errors.append(ErrorRec(id="e1", ts_ms=t0 + 3000, component="api", kind=kind, message="an API error text",
+                             session_id="s1"))
+    store.writer.write(b)
+    app = NexusApp(load_settings(home=str(tmp_path / "home"), claude_dirs=()), store, None, now_ms=t0 + 600_000,
+                   tz="UTC")
+    async with app.run_test(size=SMALL) as pilot:
+        await _run_before("8")(pilot)
+        text = screen_text(app)
+        await _run_before("down")(pilot)  # the tool failure (the API error is newer)
+        text_tool = screen_text(app)
+    store.close()
+    assert "Message" in text and "the start of the message" in text and "an API error text" in text, text
+    assert "k" * 15 + "…" in text and "-end-of-kind" not in text.split("────")[0], text
+    detail = text_tool.split("────")[-1]  # under the table: the tool and the kind both, then the message's start
+    assert f" tool {tool[:27]}…  kind {kind[:27]}…" in detail and "\n the start of the message" in detail, detail
