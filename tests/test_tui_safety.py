@@ -264,3 +264,33 @@ async def test_no_screen_writes_a_control_character_from_data_to_the_terminal(tm
         assert "kind del\\x7fd \\x1b[2J" in toasts and not raw_controls("".join(toasts)), toasts
     store.close()
     assert not bad, bad
+
+
+async def test_a_long_name_from_data_leaves_the_numbers_on_an_80_column_screen(tmp_path):
+    """A 200-character tool name (or model) widened the Tools (Tiers) screen's first column, which always stays,
+    until every number beside it was off an 80×24 screen. Such columns are clipped ("…")."""
+    from nexus_tui.app import NexusApp
+    from nexus_tui.config import load_settings
+    from nexus_tui.store import open_store
+
+    tool, model = "mcp__srv__" + "t" * 200, "claude-" + "m" * 150
+    store = open_store(f"sqlite:///{tmp_path / 'long.db'}")
+    b = Batch()
+    b.sessions.append(SessionRec(id="s1", start_ms=T0, end_ms=T0 + 60_000, cli_tool="claude-code", project="p"))
+    b.tasks.append(TaskRec(id="t1", session_id="s1", ts_ms=T0 + 1000, source="transcript", model=model,
+                           tokens_in=10, tokens_out=5, cost_usd=0.5))
+    b.tool_uses.append(ToolUseRec(id="c1", session_id="s1", task_id="t1", tool_name=tool, started_ms=T0 + 2000))
+    b.tool_results.append(ToolResultRec(id="c1", session_id="s1", ended_ms=T0 + 2500, success=True))
+    store.writer.write(b)
+    app = NexusApp(load_settings(home=str(tmp_path / "home"), claude_dirs=()), store, None, now_ms=T0 + 600_000,
+                   tz="UTC")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("6")
+        await settle(app, pilot)
+        tools = screen_text(app)
+        await pilot.press("5")
+        await settle(app, pilot)
+        tiers = screen_text(app)
+    store.close()
+    assert "Calls" in tools and "Failures" in tools and f"{tool[:39]}…" in tools, tools
+    assert "Tasks" in tiers and "Cost" in tiers and f"{model[:39]}…" in tiers, tiers
