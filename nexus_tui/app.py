@@ -23,6 +23,7 @@ from nexus_tui.collect.collector import Collector, CollectorThread, PassReport
 from nexus_tui.config import Settings
 from nexus_tui.core.filters import Filters, local_zone, preset, with_project_groups
 from nexus_tui.core.fmt import plural
+from nexus_tui.core.report import safe_text
 from nexus_tui.messages import FiltersChanged, StoreChanged, TaskRated
 from nexus_tui.screens.base import InsightScreen
 from nexus_tui.store import Store
@@ -585,6 +586,15 @@ class NexusApp(App):
                 self.rating_undo.append((task_id, prev))
                 del self.rating_undo[:-100]
             self.post_message(TaskRated(task_id, rating, undo=undo))
+
+    def notify(self, message: str, *, title: str = "", severity="information", timeout: float | None = None,
+               markup: bool = True) -> None:
+        """Every notification (screens' too: ``Widget.notify`` calls this): one shown as plain text
+        (``markup=False``, how data is shown) gets its control characters as visible escapes, as markup gets them
+        from ``widgets.safe.escape``."""
+        if not markup:
+            message, title = safe_text(message), safe_text(title)
+        super().notify(message, title=title, severity=severity, timeout=timeout, markup=markup)
 
     def on_task_rated(self, message: TaskRated) -> None:
         word = {1: "helpful", 0: "not helpful", None: "cleared"}[message.rating]

@@ -88,12 +88,14 @@ def normalize_db_url(value: str) -> str:
 
 
 # ---------------------------------------------------------------- typed config keys
-def _number(minimum: float = 0.0, strict: bool = False) -> Callable[[Any], float]:
+def _number(minimum: float = 0.0, strict: bool = False, maximum: float | None = None) -> Callable[[Any], float]:
     def check(v):
         if isinstance(v, bool) or not isinstance(v, (int, float)) or v != v or v in (float("inf"), float("-inf")):
             raise ValueError("expected a number")
         if v < minimum or (strict and v == minimum):
             raise ValueError(f"expected a number {'>' if strict else '>='} {minimum:g}")
+        if maximum is not None and v > maximum:
+            raise ValueError(f"expected a number from {minimum:g} to {maximum:g}")
         return float(v)
     return check
 
@@ -140,6 +142,15 @@ def _choice(options: tuple[str, ...]) -> Callable[[Any], str]:
 def _http_url(v) -> str:
     if not isinstance(v, str) or not v.startswith(("http://", "https://")) or len(v) > 2000:
         raise ValueError("expected an http:// or https:// URL")
+    from urllib.parse import urlsplit
+
+    try:  # what the proxy reads of it when it starts: a host, and a port 0..65535 if one is given
+        u = urlsplit(v)
+        ok = bool(u.hostname) and (u.port, True)[1]
+    except ValueError:  # 'http://[::1' (an unclosed IPv6 address), 'http://h:99999'
+        ok = False
+    if not ok:
+        raise ValueError("expected an http:// or https:// URL with a host")
     return v
 
 
@@ -188,7 +199,8 @@ SECTIONS: dict[str, dict[str, Key]] = {
     "budget": {"daily_usd": Key("daily_budget_usd", _number()),
                "monthly_usd": Key("monthly_budget_usd", _number())},
     "pricing": {"reference_model": Key("reference_model", _text), "cost_mode": Key("cost_mode", _choice(COST_MODES))},
-    "collector": {"poll_seconds": Key("poll_seconds", _number(0.0, strict=True))},
+    # a wait longer than time_t holds raises OverflowError in the collector thread; a day is plenty, 10 ms the least
+    "collector": {"poll_seconds": Key("poll_seconds", _number(0.01, maximum=86400.0))},
     "otlp": {"enabled": Key("otlp_enabled", _bool), "host": Key("otlp_host", _text),
              "port": Key("otlp_port", _port)},
     "lunaroute": {"enabled": Key(None, _bool), "dirs": Key(None, _dirs)},

@@ -24,14 +24,19 @@ def export_tasks(engine, f, fmt: str, output: str | None) -> int:
     if fmt == "parquet":
         buf = io.BytesIO()
         df.to_parquet(buf, index=False)
-        write_private(output, buf.getvalue())
+        data = buf.getvalue()
     else:
         rows = [{c: _cell(v) for c, v in r.items()} for r in df.astype(object).to_dict("records")]
         text = R.to_csv(rows, list(df.columns))
-        if output:
-            write_private(output, text.encode("utf-8"))
-        else:
+        if not output:
             sys.stdout.write(text)
+        data = text.encode("utf-8")
+    if output:
+        try:
+            write_private(output, data)
+        except OSError as e:  # a missing folder, a folder given as the file, no permission: said, never a traceback
+            print(f"nexus-insights: cannot write {R.one_line(output)}: {R.one_line(e.strerror or e)}", file=sys.stderr)
+            return 2
     if output:
         print(f"nexus-insights: {R.plural(len(df), 'task')} written to {R.one_line(output)} ({fmt})", file=sys.stderr)
     return 0

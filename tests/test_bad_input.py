@@ -107,3 +107,27 @@ def test_no_text_report_prints_a_control_character_from_data(tmp_path):
         assert not any(c in text for c in "\x1b\x07\u202e"), (report, text[:2000])
     assert "\\x1b" in subprocess.run([sys.executable, "-m", "nexus_tui", "--headless", "audit", "--session", "s"],
                                      capture_output=True, text=True, env=env, cwd=root).stdout  # shown, escaped
+
+
+def test_many_different_skip_reasons_stay_a_bounded_note_with_exact_counts(tmp_path):
+    """A reason may quote data (an unknown line type): a file of 50,000 different ones made a 3 MB ``ingest`` line
+    and a 3 MB ingest row in the audit trail (the docs promise 500 characters). At most MAX_REASONS different
+    reasons are kept, the rest counted under 'other reasons'; every skipped line is still counted."""
+    from nexus_tui.core.events import MAX_REASONS
+
+    proj = tmp_path / "claude" / "projects" / "-many"
+    proj.mkdir(parents=True)
+    n = 300
+    (proj / "many.jsonl").write_text("".join(json.dumps({"type": f"kind-{i:04d}", "sessionId": "x"}) + "\n"
+                                             for i in range(n)) + _line() + "\n")
+    r = _cli(tmp_path, "ingest")
+    assert r.returncode == 0, r.stderr
+    assert f"skipped lines: {n} (" in r.stdout and f"other reasons: {n - MAX_REASONS}" in r.stdout
+    assert len(r.stdout) < 5000 and "1 task" in r.stdout  # the good line after them is stored
+    store = store_at(tmp_path / "nexus" / "insights.db")
+    with store.engine.connect() as conn:
+        msg, ctx = conn.execute(text("SELECT message, context FROM errors WHERE component = 'ingest'")).one()
+    store.close()
+    assert len(msg) <= 500 and msg.startswith(f"{n} line(s) skipped in ")
+    reasons = json.loads(ctx)["reasons"]
+    assert len(reasons) == MAX_REASONS + 1 and sum(reasons.values()) == n

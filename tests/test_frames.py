@@ -96,6 +96,14 @@ def test_tasks_export_csv_and_parquet_hold_every_task(fx, fr, tmp_path):
     assert back["tokens_in"].dtype == "Int64" and str(back["time"].dtype).startswith("datetime64")
 
 
+def test_an_output_that_cannot_be_written_is_said_not_a_traceback(fx, tmp_path):
+    """--output in a folder that does not exist raised FileNotFoundError out of the command (a traceback)."""
+    path = tmp_path / "no" / "such" / "folder" / "tasks.csv"
+    r = run(fx, "--headless", "tasks", "--format", "csv", "--output", str(path), "--no-collect", check=False)
+    assert r.returncode == 2 and "Traceback" not in r.stderr, r.stderr
+    assert f"cannot write {path}: No such file or directory" in r.stderr and not path.parent.exists()
+
+
 def test_parquet_needs_an_output_and_pyarrow(fx, monkeypatch, capsys):
     r = run(fx, "--headless", "tasks", "--format", "parquet", "--no-collect", check=False)
     assert r.returncode == 2 and "--output FILE" in r.stderr

@@ -572,3 +572,28 @@ def test_cloud_tasks_save_nothing_whatever_the_cost_mode(tmp_path, mode):
     store.close()
     assert s["local_savings_usd"] == pytest.approx(0.0, abs=1e-12)
     assert s["cost_usd"] == pytest.approx(sum(d["cost_usd"] for d in daily))
+
+
+def test_a_lone_surrogate_in_one_record_keeps_the_request(receiver):
+    """A JavaScript exporter cuts a string inside an emoji and writes the half as a lone surrogate escape
+    (JSON.stringify gives "\\ud83d"): valid JSON that orjson refuses. The whole request was a 400 ("no low surrogate
+    in string") and every record in it lost; now it is read (the half becomes U+FFFD) and stored."""
+    store, url = receiver
+
+    def rec(name, **a):
+        attrs = [{"key": "event.name", "value": {"stringValue": name}},
+                 {"key": "session.id", "value": {"stringValue": "s-sur"}},
+                 {"key": "event.timestamp", "value": {"stringValue": "2026-02-01T10:00:00.000Z"}}]
+        return {"attributes": attrs + [{"key": k, "value": {"stringValue": v}} for k, v in a.items()]}
+
+    body = json.dumps({"resourceLogs": [{"scopeLogs": [{"logRecords": [
+        rec("api_request", model="claude-opus-4-6", request_id="req_sur", input_tokens="5", output_tokens="7"),
+        rec("tool_result", tool_name="Bash", success="false", error="cut emoji \ud83d", tool_use_id="toolu_sur"),
+    ]}]}]})
+    assert "\\ud83d" in body
+    r = httpx.post(f"{url}/v1/logs", content=body.encode(), headers={"Content-Type": "application/json"})
+    assert r.status_code == 200, r.text
+    with store.engine.connect() as conn:
+        assert conn.execute(text("SELECT tokens_out FROM tasks WHERE id = 'req_sur'")).scalar_one() == 7
+        msg = conn.execute(text("SELECT error_message FROM tool_calls WHERE id = 'toolu_sur'")).scalar_one()
+    assert msg == "cut emoji \ufffd"

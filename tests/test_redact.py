@@ -255,6 +255,53 @@ def test_otlp_api_error_and_tool_result_text_are_redacted(tmp_path):
     _no_secret_in([p for p in tmp_path.iterdir() if p.name.startswith("db.sqlite")])
 
 
+def test_skip_reasons_titles_and_error_labels_keep_no_secret_fragment(tmp_path):
+    """Data quoted in a skip reason was cut (40 or 80 characters) before the writer redacted it, so a key cut short
+    no longer had its shape: ``unknown line type (fatal: auth failed ghp_16C7e42F292c6912)`` was printed by ingest
+    and kept in the ingest row. A schema error quotes the bad value (``{'headers': 'Authorization: Bearer …'} is not
+    of type 'string'``). Session titles and an error's kind and component were not redacted at all."""
+    from tests.test_store import _cli
+
+    gh, akia, bearer = SECRETS["github-ghp"], SECRETS["aws-akia"], "Zq9xLmN0pQrStUvWxYz12345"
+    fragments = [gh[:14], akia[:12], bearer[:10]]
+    proj = tmp_path / "claude" / "projects" / "-w-p"
+    proj.mkdir(parents=True)
+    env = {"sessionId": "s-sec", "version": "2.1.0", "cwd": "/w/p", "timestamp": "2026-02-01T10:00:00.000Z"}
+    lines = [{"type": f"fatal: auth failed {gh}", "sessionId": "s-sec"},
+             env | {"type": "custom-title", "customTitle": f"deploy with {gh}"},
+             env | {"type": "ai-title", "aiTitle": f"rotate {akia}"},
+             env | {"type": "assistant", "uuid": "u1", "requestId": "req_after",
+                    "message": {"id": "m1", "model": "claude-opus-4-6", "usage": {"input_tokens": 1,
+                                                                                  "output_tokens": 2}}}]
+    (proj / "s-sec.jsonl").write_text("".join(json.dumps(x) + "\n" for x in lines))
+    logs = tmp_path / "nexus" / "logs"
+    logs.mkdir(parents=True)
+    ts = "2026-02-01T10:00:01.000Z"
+    events = [{"v": 1, "type": "task", "ts": ts, "id": "t1", "session_id": "s-ev", "routing": "cloud",
+               "model": {"headers": f"Authorization: Bearer {bearer}"}},
+              {"v": 1, "type": "error", "ts": ts, "session_id": "s-ev", "component": f"aws {akia}",
+               "kind": f"Bearer {bearer}", "message": "denied"}]
+    (logs / "2026-02-01.jsonl").write_text("".join(json.dumps(x) + "\n" for x in events))
+    r = _cli(tmp_path, "ingest")
+    assert r.returncode == 0, r.stderr
+    assert "unknown line type (fatal: auth failed [REDACTED" in r.stdout and "invalid event (model: " in r.stdout
+    for f in fragments:
+        assert f not in r.stdout + r.stderr, (f, r.stdout)
+    db = [p for p in (tmp_path / "nexus").iterdir() if p.name.startswith("insights.db")]
+    for p in db:
+        for f in fragments:
+            assert f.encode() not in p.read_bytes(), (f, p.name)
+    store = store_at(tmp_path / "nexus" / "insights.db")
+    with store.engine.connect() as conn:
+        kinds = conn.execute(text("SELECT component, kind FROM errors WHERE session_id = 's-ev'")).all()
+        titles = conn.execute(text("SELECT title FROM title_lines ORDER BY title")).scalars().all()
+        after = conn.execute(text("SELECT tokens_out FROM tasks WHERE id = 'req_after'")).scalar_one()
+    store.close()
+    assert kinds == [("aws [REDACTED:aws-access-key]", "Bearer [REDACTED:bearer]")]
+    assert titles == ["deploy with [REDACTED:github-token]", "rotate [REDACTED:aws-access-key]"]
+    assert after == 2  # the good line after them is stored
+
+
 if __name__ == "__main__":
     sys.exit(pytest.main([__file__]))
 

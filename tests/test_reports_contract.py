@@ -295,6 +295,11 @@ def test_postgres_urls_pick_psycopg_and_name_the_missing_extra(tmp_path):
     ("[otlp]\nport = 99999\n", "[otlp] port"),
     ('[otlp]\nenabled = "yes"\n', "[otlp] enabled"),
     ("[collector]\npoll_seconds = 0\n", "[collector] poll_seconds"),
+    # a wait this long raised OverflowError in the app's collector thread after its first pass: ingest stopped
+    ("[collector]\npoll_seconds = 1e308\n", "[collector] poll_seconds"),
+    ("[collector]\npoll_seconds = 1e-300\n", "[collector] poll_seconds"),  # a busy loop
+    ('[proxy]\nupstream = "http://[::1"\n', "[proxy] upstream"),  # the proxy said only 'Invalid IPv6 URL'
+    ('[proxy]\nupstream = "http://h:99999"\n', "[proxy] upstream"),
     ('[pricing]\nreference_model = ""\n', "[pricing] reference_model"),
     ("budget = 5\n", "[budget]"),
     ("[budget\nnope", "not a readable TOML file"),

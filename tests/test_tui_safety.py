@@ -16,13 +16,13 @@ MARKS = ["[/red]", "[/]", "[bold]x", "cannot read [/etc/hosts]", "[link=x]y", ":
 T0 = 1_763_000_000_000
 
 
-def markup_store(tmp_path):
-    """A database whose every text field holds markup-like text: one session per entry of MARKS."""
+def markup_store(tmp_path, marks=MARKS):
+    """A database whose every text field holds markup-like text: one session per entry of ``marks``."""
     from nexus_tui.store import open_store
 
     store = open_store(f"sqlite:///{tmp_path / 'markup.db'}")
     b = Batch()
-    for i, m in enumerate(MARKS):
+    for i, m in enumerate(marks):
         sid, tid, cid = f"s{i}{m}", f"t{i}{m}", f"c{i}{m}"
         start = T0 + i * 600_000
         b.sessions.append(SessionRec(id=sid, start_ms=start, end_ms=start + 60_000, cli_tool=f"cli{m}",
@@ -43,7 +43,7 @@ def markup_store(tmp_path):
         b.errors.append(ErrorRec(id=f"e{i}", ts_ms=start + 3_000, component=f"co{m}", kind=f"ki{m}",
                                  message=f"cannot read [/etc/hosts] {m}", session_id=sid, task_id=tid))
     store.writer.write(b)
-    return store, T0 + len(MARKS) * 600_000
+    return store, T0 + len(marks) * 600_000
 
 
 def screen_text(app) -> str:
@@ -204,3 +204,93 @@ def test_a_table_cell_shows_any_text_exactly(value):
     cell = literal(value)
     shown = cell if isinstance(cell, Text) else Text.from_markup(cell)
     assert shown.plain == value and not shown.spans
+
+
+# control characters from data: ESC sequences (colour, clear screen, window title), NUL, C1 CSI, DEL, a bidi override
+CONTROLS = ["\x1b[31mred", "\x1b]0;pwn\x07t", "nul\x00z", "csi\x9b2J", "del\x7fd", "rtl\u202eq"]
+SHOWN = {"\x1b[31mred": "\\x1b[31mred", "\x1b]0;pwn\x07t": "\\x1b]0;pwn\\x07t", "nul\x00z": "nul\\x00z",
+         "csi\x9b2J": "csi\\x9b2J", "del\x7fd": "del\\x7fd", "rtl\u202eq": "rtl\\u202eq"}
+
+
+def raw_controls(text: str) -> set[str]:
+    """The characters of ``text`` a terminal would act on instead of showing (line breaks of the screen aside)."""
+    from nexus_tui.core.report import _dangerous
+
+    return {c for c in text if c != "\n" and _dangerous(c) and c != ZWSP}
+
+
+async def test_no_screen_writes_a_control_character_from_data_to_the_terminal(tmp_path):
+    """Neither Rich nor Textual drops ESC, NUL, DEL or C1 codes: a session id, model, tool, project or error text
+    holding one would reach the terminal (recolour it, clear it, set its title) from a table cell, a header, a
+    chart's labels, the sub-title or a notification. Each is shown as a visible escape instead (``\\x1b``)."""
+    from nexus_tui.app import NexusApp
+    from nexus_tui.config import load_settings
+
+    store, now = markup_store(tmp_path, CONTROLS)
+    app = NexusApp(load_settings(home=str(tmp_path / "home"), claude_dirs=()), store, None, now_ms=now, tz="UTC")
+    bad: dict[str, set[str]] = {}
+
+    async def look(name: str, *keys: str) -> str:
+        if keys:
+            await pilot.press(*keys)
+        await settle(app, pilot, 2)
+        text = "\n".join(__import__("nexus_tui.widgets._textual_private", fromlist=["x"]).screen_lines(app))
+        if raw_controls(text):
+            bad[name] = raw_controls(text) | {ln for ln in text.splitlines() if raw_controls(ln)}
+        return text.replace(ZWSP, "")
+
+    async with app.run_test(size=(200, 60), notifications=True) as pilot:
+        await look("sessions")
+        table = app.screen.query_one("#sessions")
+        for i, m in enumerate(CONTROLS):
+            table.move_cursor(row=[k.value for k in table.rows].index(f"s{i}{m}"))
+            text = await look(f"session {i}", "enter")
+            assert f"pr{SHOWN[m]}" in text and f"Session s{i}{SHOWN[m]}"[:21] in text, (m, text)
+            text = await look(f"task {i}", "enter", "e")
+            assert f"mod{SHOWN[m]}" in text and f"em{SHOWN[m]}" in text, (m, text)
+            await look(f"back {i}", "escape", "escape")
+        for key, extra in (("2", "m"), ("3", None), ("4", None), ("5", "d"), ("6", "enter"), ("7", None),
+                           ("8", "k")):
+            await look(f"screen {key}", key)
+            if extra:
+                await look(f"screen {key} {extra}", extra)
+                await look(f"screen {key} {extra} keys", "question_mark")
+                await look(f"screen {key} {extra} keys closed", "question_mark")
+            while len(app.screen_stack) > 1:
+                await look("back", "escape")
+        app.notify("kind del\x7fd \x1b[2J", markup=False)
+        await look("notification")
+        toasts = [str(t.render()) for t in app.screen.query("Toast")]
+        assert "kind del\\x7fd \\x1b[2J" in toasts and not raw_controls("".join(toasts)), toasts
+    store.close()
+    assert not bad, bad
+
+
+async def test_a_long_name_from_data_leaves_the_numbers_on_an_80_column_screen(tmp_path):
+    """A 200-character tool name (or model) widened the Tools (Tiers) screen's first column, which always stays,
+    until every number beside it was off an 80×24 screen. Such columns are clipped ("…")."""
+    from nexus_tui.app import NexusApp
+    from nexus_tui.config import load_settings
+    from nexus_tui.store import open_store
+
+    tool, model = "mcp__srv__" + "t" * 200, "claude-" + "m" * 150
+    store = open_store(f"sqlite:///{tmp_path / 'long.db'}")
+    b = Batch()
+    b.sessions.append(SessionRec(id="s1", start_ms=T0, end_ms=T0 + 60_000, cli_tool="claude-code", project="p"))
+    b.tasks.append(TaskRec(id="t1", session_id="s1", ts_ms=T0 + 1000, source="transcript", model=model,
+                           tokens_in=10, tokens_out=5, cost_usd=0.5))
+    b.tool_uses.append(ToolUseRec(id="c1", session_id="s1", task_id="t1", tool_name=tool, started_ms=T0 + 2000))
+    b.tool_results.append(ToolResultRec(id="c1", session_id="s1", ended_ms=T0 + 2500, success=True))
+    store.writer.write(b)
+    app = NexusApp(load_settings(home=str(tmp_path / "home"), claude_dirs=()), store, None, now_ms=T0 + 600_000,
+                   tz="UTC")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("6")
+        await settle(app, pilot)
+        tools = screen_text(app)
+        await pilot.press("5")
+        await settle(app, pilot)
+        tiers = screen_text(app)
+    store.close()
+    assert "Calls" in tools and "Failures" in tools and f"{tool[:39]}…" in tools, tools
+    assert "Tasks" in tiers and "Cost" in tiers and f"{model[:39]}…" in tiers, tiers

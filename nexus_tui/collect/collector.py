@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from sqlalchemy.exc import InterfaceError, OperationalError, SQLAlchemyError
 
 from nexus_tui.core import pricing
-from nexus_tui.core.events import iso_from_ms
+from nexus_tui.core.events import add_skips, iso_from_ms
 from nexus_tui.collect import tail
 from nexus_tui.collect.parsing import (PARALLEL_MIN_BYTES, Ahead, FileResult, Plan, ReadAhead, default_workers,
                                        new_pool, plan, read_file, writer_loaded)
@@ -108,7 +108,7 @@ class Collector:
         self.totals.files_read += rep.files_read
         self.totals.bytes_read += rep.bytes_read
         self.totals.written.add(rep.written)
-        self.totals.skipped.update(rep.skipped)
+        add_skips(self.totals.skipped, rep.skipped)
         self.totals.problems = (self.totals.problems + rep.problems)[-50:]
         if self.notify is not None:
             self.notify(rep)
@@ -223,7 +223,7 @@ class Collector:
             rep.bytes_read += fr.bytes_read
             rep.lines += fr.lines
             rep.restarted += int(fr.restarted)
-            rep.skipped.update(fr.skipped)
+            add_skips(rep.skipped, fr.skipped)
             if fr.incomplete:  # counted in the pass that examined it (not in the cursor: the line may still end)
                 rep.skipped[tail.INCOMPLETE_REASON] += 1
             prev = cursors.get(fr.path)

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from nexus_tui.collect import tail
 from nexus_tui.collect.parsing import _IDLE_SQL, Ahead, read_file
 from nexus_tui.collect.sources import FileSource
-from nexus_tui.core.events import iso_from_ms
+from nexus_tui.core.events import add_skips, iso_from_ms
 
 LIGHT_MAX_BYTES = 1024 * 1024  # more than this goes through the store (and its workers)
 _GROUP_RECORDS = 10_000  # the collector writes a source's rows in groups of this many: one group here
@@ -77,7 +77,7 @@ def small_pass(db_url: str, ahead: Ahead, sources: list[FileSource], machine: st
             rep.files_read += 1
             rep.bytes_read += fr.bytes_read
             rep.lines += fr.lines
-            rep.skipped.update(fr.skipped)
+            add_skips(rep.skipped, fr.skipped)
             if fr.incomplete:
                 rep.skipped[tail.INCOMPLETE_REASON] += 1
             prev = p.cursors.get(fr.path)

@@ -17,7 +17,6 @@ import threading
 import zlib
 from dataclasses import dataclass, field
 
-import orjson
 from aiohttp import web
 
 from nexus_tui.core.events import Batch
@@ -94,9 +93,11 @@ def decode(body: bytes, content_type: str, kind: str) -> tuple[dict, bool]:
         except Exception as e:  # a message the JSON mapping cannot hold (e.g. invalid UTF-8 in a string)
             raise BadRequest(f"body is not an OTLP {kind} protobuf message: {type(e).__name__}") from e
     if ct in ("application/json", ""):
-        try:
-            obj = orjson.loads(body) if body else {}
-        except orjson.JSONDecodeError as e:
+        from nexus_tui.core.parse.guard import Malformed, loads
+
+        try:  # guard.loads: valid JSON orjson refuses (a lone surrogate escape, as a JavaScript exporter writes a
+            obj = loads(body) if body else {}  # string cut inside an emoji; deep nesting) is read, not a 400
+        except Malformed as e:
             raise BadRequest(f"body is not JSON: {e}") from e
         if not isinstance(obj, dict):
             raise BadRequest(f"not an OTLP {kind} request (expected an object with {key!r})")

@@ -63,6 +63,11 @@ class FileResult:
     prices: dict | None = None  # price coefficients a worker derived (core/pricing.py), for the saved cache
 
 
+def _trim(text: str, n: int = 500) -> str:
+    """An error row's message at most ``n`` characters, as every parser trims error text (docs/security.md)."""
+    return text if len(text) <= n else text[: n - 1] + "…"
+
+
 def read_file(source: FileSource, path: str, cur: tail.SavedCursor | None,
               prepare_rows: bool = True) -> FileResult | None:
     """Read and parse what was appended to ``path`` since ``cur``; None when nothing changed (or it is no longer a
@@ -112,8 +117,8 @@ def read_file(source: FileSource, path: str, cur: tail.SavedCursor | None,
     if nskip:  # the audit trail says where lines were skipped and why
         batch.errors.append(ErrorRec(
             id=f"ingest:{path}:{offset}", ts_ms=int(time.time() * 1000), component="ingest", kind="skipped_lines",
-            message=f"{nskip} line(s) skipped in {path}: "
-            + ", ".join(f"{k}: {v}" for k, v in sorted(batch.skipped.items())),
+            message=_trim(f"{nskip} line(s) skipped in {path}: "
+                          + ", ".join(f"{k}: {v}" for k, v in sorted(batch.skipped.items()))),
             context=orjson.dumps({"path": path, "reasons": batch.skipped}).decode()))
     if prepare_rows:
         from nexus_tui.store.rows import prepare

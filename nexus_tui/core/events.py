@@ -285,6 +285,20 @@ class RatingRec:
     rating: int | None
 
 
+MAX_REASONS = 40  # distinct skip reasons kept; more are counted together under OTHER_REASONS
+OTHER_REASONS = "other reasons"
+
+
+def add_skips(into: dict, reasons: dict) -> None:
+    """Add the counts of ``reasons`` to ``into`` (a dict or Counter), keeping at most MAX_REASONS distinct reasons:
+    a reason may quote data (an unknown line type, an invalid value), and a file of many different ones must not
+    make a skip note, an ingest error row or the app's running totals grow with each (the counts stay exact)."""
+    for reason, n in reasons.items():
+        if reason not in into and len(into) >= MAX_REASONS:
+            reason = OTHER_REASONS
+        into[reason] = into.get(reason, 0) + n
+
+
 @dataclass(slots=True)
 class Batch:
     """What parsing a run of lines produced, plus the reasons lines were skipped."""
@@ -307,7 +321,7 @@ class Batch:
     lines: int = 0
 
     def skip(self, reason: str, n: int = 1) -> None:
-        self.skipped[reason] = self.skipped.get(reason, 0) + n
+        add_skips(self.skipped, {reason: n})
 
     def extend(self, other: "Batch") -> None:
         self.sessions.extend(other.sessions)
@@ -321,8 +335,7 @@ class Batch:
         self.quota_snapshots.extend(other.quota_snapshots)
         self.links.extend(other.links)
         self.titles.extend(other.titles)
-        for k, v in other.skipped.items():
-            self.skip(k, v)
+        add_skips(self.skipped, other.skipped)
         self.lines += other.lines
 
     def is_empty(self) -> bool:

@@ -201,8 +201,11 @@ def redact(text):
 
 def redact_batch(batch) -> None:
     """Redact, in place, every free-text field of a parsed Batch that the store keeps (error messages and their
-    context, routing reasons). One call in the writer's ``prepare()``: every source goes through it. A failed tool's
-    text is both its call's error_message and its errors row: redacted once."""
+    context, error types and components, routing reasons, session titles). One call in the writer's ``prepare()``:
+    every source goes through it. A failed tool's text is both its call's error_message and its errors row:
+    redacted once. An error's kind and component are labels, but the sources fill them from free text (an OTLP
+    ``error_type`` or ``status_code``, an event's ``kind``) and show them beside the message; a title is the
+    user's words (``/rename``) or a summary of the conversation."""
     seen: dict[str, str] = {}
 
     def r(v):
@@ -216,11 +219,21 @@ def redact_batch(batch) -> None:
     for t in batch.tasks:
         t.error_message = r(t.error_message)
         t.routing_reason = r(t.routing_reason)
+        t.error_type = r(t.error_type)
     for x in batch.tool_results:
         x.error_message = r(x.error_message)
+        x.error_type = r(x.error_type)
     for e in batch.errors:
         e.message = r(e.message)
         e.context = r(e.context)
+        e.kind = r(e.kind)
+        e.component = r(e.component)
+    titles = batch.titles
+    for i, row in enumerate(titles):
+        if row[0] == "title" and isinstance(row[3], str):
+            got = r(row[3])
+            if got != row[3]:
+                titles[i] = (*row[:3], got, *row[4:])
     for d in batch.routing:
         d.reason = r(d.reason)
         d.alternatives_considered = r(d.alternatives_considered)

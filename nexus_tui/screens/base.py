@@ -28,6 +28,7 @@ from textual.screen import Screen
 from textual.widgets import Header
 from textual.worker import Worker, get_current_worker
 
+from nexus_tui.core.report import safe
 from nexus_tui.messages import QueryDone
 from nexus_tui.store.cancel import QueryCancelled
 from nexus_tui.widgets._textual_private import css_update_count, screen_stacks
@@ -96,7 +97,7 @@ class InsightScreen(Screen):
 
     # ------------------------------------------------------------ refresh protocol
     def on_mount(self) -> None:
-        self.sub_title = self.TITLE_TEXT
+        self.sub_title = safe(self.TITLE_TEXT)  # it may name data (a tool): control characters as escapes
         # styled as it mounted, with the stylesheet as of this count (NexusApp.switch_mode need not restyle it)
         self.mounted_css_count = css_update_count(self.app)
         if self.app.screen is not self and self._built_off_screen():

@@ -23,6 +23,9 @@ COLUMNS = [("time", "Time"), ("component", "Component"), ("kind", "Kind"), ("too
            ("session", "Session"), ("message", "Message")]
 DROP = ["session", "component", "tool"]  # narrow: these go first; time, kind and the message stay
 MESSAGE_CELL = 160  # characters of a message in its cell (the line below the table shows it whole)
+# characters of these cells at most: they come from data (an OTLP error_type, an event's kind), and one long value
+# widened its column until the message left an 80-column screen; the line below the table shows them whole
+CELL = {"component": 16, "kind": 16, "tool": 28}
 FACETS = (("component", "c"), ("kind", "k"), ("tool", "o"))
 
 
@@ -135,8 +138,9 @@ class ErrorsScreen(SearchAsYouType, InsightScreen):
         page = getattr(self, "_page", None)
         if page is None:
             return
-        cells = [(row_key(r), [local_time(self.app, r["time_ms"], "%Y-%m-%d %H:%M:%S"), safe(r["component"] or "-"),
-                               safe(r["kind"] or "-"), safe(r["tool"] or ""), safe((r["session_id"] or "-")[:13])])
+        cells = [(row_key(r), [local_time(self.app, r["time_ms"], "%Y-%m-%d %H:%M:%S"),
+                               _clip(r["component"] or "-", CELL["component"]), _clip(r["kind"] or "-", CELL["kind"]),
+                               _clip(r["tool"] or "", CELL["tool"]), safe((r["session_id"] or "-")[:13])])
                  for r in page.rows]
         self._width = self.app.size.width
         cut = _message_width(self._width, cells)
@@ -146,6 +150,7 @@ class ErrorsScreen(SearchAsYouType, InsightScreen):
     def on_resize(self, event) -> None:
         if getattr(self, "_width", None) not in (None, self.app.size.width):
             self._sync_table()
+            self._show_detail()
 
     def _show_detail(self) -> None:
         key = self.query_one("#errors", KeyedTable).current_key
@@ -154,16 +159,7 @@ class ErrorsScreen(SearchAsYouType, InsightScreen):
         if r is None:
             box.update("")
             return
-        out = Text()
-        out.append(safe(r["message"] or ""))  # first: a short terminal shows its first lines
-        out.append("\n")
-        out.append(local_time(self.app, r["time_ms"], "%Y-%m-%d %H:%M:%S"), style="bold")
-        for label, value in (("component", r["component"]), ("kind", r["kind"]), ("tool", r["tool"]),
-                             ("session", r["session_id"]), ("task", r["task_id"])):
-            if value:
-                out.append(f"  {label} ", style="dim")
-                out.append(safe(value))  # plain text: never markup, control characters visible
-        box.update(out)
+        box.update(detail_text(self.app, r, self.app.size.width - 2 if self.has_class("-short") else None))
 
     def on_data_table_row_highlighted(self, event: KeyedTable.RowHighlighted) -> None:
         self._show_detail()
@@ -221,6 +217,30 @@ class ErrorsScreen(SearchAsYouType, InsightScreen):
         self.app.push_screen(TaskDetailScreen(data))
 
 
+def detail_text(app, r: dict, width: int | None) -> Text:
+    """The line below the table: what failed first (tool, kind, component, then time, session and task), then the
+    whole message. ``width``: on a short terminal (two lines under the table) that first line is cut to one line
+    with "…" (and a long tool or kind to 28 characters, so one leaves room for the other), so the tool, the kind and
+    the message's start always show; elsewhere it wraps."""
+    head = Text()
+    for label, value in (("tool", r["tool"]), ("kind", r["kind"]), ("component", r["component"])):
+        if value:
+            head.append(f"{label} ", style="dim")
+            shown = safe(value) if width is None else _clip(value, 28)  # plain text, never markup
+            head.append(shown, style="bold" if label != "component" else "")
+            head.append("  ")
+    head.append(local_time(app, r["time_ms"], "%Y-%m-%d %H:%M:%S"))
+    for label, value in (("session", r["session_id"]), ("task", r["task_id"])):
+        if value:
+            head.append(f"  {label} ", style="dim")
+            head.append(safe(value))
+    if width is not None:
+        head.truncate(max(width, 1), overflow="ellipsis")
+    head.append("\n")
+    head.append(safe(r["message"] or ""))
+    return head
+
+
 MIN_MESSAGE = 36  # the message keeps at least this many columns: the droppable columns go first (as KeyedTable does)
 
 
@@ -238,6 +258,11 @@ def _message_width(width: int, cells: list[tuple[str, list[str]]]) -> int:
         if left >= MIN_MESSAGE:
             return min(left, MESSAGE_CELL)
     return MIN_MESSAGE
+
+
+def _clip(value, n: int) -> str:
+    s = safe(value)
+    return s if len(s) <= n else s[: n - 1] + "…"
 
 
 def _cell(message, width: int = MESSAGE_CELL) -> str:

@@ -10,6 +10,8 @@ from textual.content import Content
 from textual.screen import ModalScreen, Screen
 from textual.widgets import Static
 
+from nexus_tui.core.report import safe
+
 
 def key_sections(screen: Screen) -> list[tuple[str, list[tuple[str, str]]]]:
     """[(section title, [(keys, what they do)])] for the bindings active on ``screen`` (its focus included): keys of
@@ -40,7 +42,7 @@ def key_sections(screen: Screen) -> list[tuple[str, list[tuple[str, str]]]]:
         shown = app.get_key_display(Binding(key, binding.action, binding.description))
         if shown not in slot[0]:
             slot[0].append(shown)
-    title = getattr(screen, "TITLE_TEXT", "") or type(screen).__name__
+    title = safe(getattr(screen, "TITLE_TEXT", "") or type(screen).__name__)  # it may name data (a tool)
     focused = screen.focused
     what = {"KeyedTable": "the table", "DataTable": "the table", "Input": "the text box",
             "VerticalScroll": "the scrolled view"}.get(type(focused).__name__, "the focused part") if focused else ""

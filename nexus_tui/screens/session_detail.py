@@ -233,7 +233,7 @@ class SessionDetailScreen(RatingMixin, InsightScreen):
         if head is None:
             h.update(f"Session {escape(self.session_id)} is not in the database (any more). Escape goes back.")
             return
-        self.sub_title = f"Session {self.session_id[:13]}"
+        self.sub_title = f"Session {safe(self.session_id[:13])}"
         u = head["usage"]
         app = self.app
         problems = []

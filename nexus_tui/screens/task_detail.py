@@ -13,6 +13,7 @@ from textual.containers import VerticalScroll
 from textual.widgets import Collapsible, Static
 
 from nexus_tui.collect.reader import input_preview, read_tool_block
+from nexus_tui.core.report import safe
 from nexus_tui.screens.base import InsightScreen
 from nexus_tui.screens.common import fmt_int, fmt_ms, fmt_usd, local_time, plural, rating_text
 from nexus_tui.screens.session_detail import RatingMixin
@@ -65,7 +66,7 @@ class TaskDetailScreen(RatingMixin, InsightScreen):
                 f"Task {escape(self.task_id)} is not in the database (any more). Escape goes back.")
             return
         app = self.app
-        self.sub_title = f"Task {d['id'][:24]}"
+        self.sub_title = f"Task {safe(d['id'][:24])}"
         total_in = (d["tokens_in"] or 0) + (d["cache_read_tokens"] or 0) + (d["cache_creation_tokens"] or 0)
         cost = fmt_usd(d["cost_usd"]) if d["cost_usd"] is not None else "unpriced (no known price for this model)"
         self.query_one("#task", Static).update(

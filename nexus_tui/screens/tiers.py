@@ -74,7 +74,7 @@ class TiersScreen(InsightScreen):
                 with TabPane(f"By {title}", id=f"tab-{dim}"):
                     if dim in NOTES:
                         yield Static(NOTES[dim], classes="help")
-                    yield KeyedTable(COLUMNS, right=RIGHT, drop=DROP, id=f"dim-{dim}")
+                    yield KeyedTable(COLUMNS, right=RIGHT, drop=DROP, clip={"key": 40}, id=f"dim-{dim}")
         yield ShareChart(id="share")
         yield Static(id="empty", classes="empty")
 

@@ -59,7 +59,7 @@ class ToolsScreen(InsightScreen):
 
     def body(self) -> ComposeResult:
         yield Static(id="summary", classes="kpis")
-        yield KeyedTable(TOOL_COLUMNS, right=TOOL_RIGHT, drop=TOOL_DROP, id="tools")
+        yield KeyedTable(TOOL_COLUMNS, right=TOOL_RIGHT, drop=TOOL_DROP, clip={"tool": 40}, id="tools")
         with Horizontal(id="lower"):
             with Vertical(id="servers-box"):
                 yield Static("[b]By MCP server[/b]", classes="section")

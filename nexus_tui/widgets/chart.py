@@ -16,6 +16,7 @@ from rich.style import Style as RichStyle
 from textual.strip import Strip
 from textual_plotext import Plot, PlotextPlot
 
+from nexus_tui.core.report import one_line, safe
 from nexus_tui.core.scoring import DAY_MS, compact, nice_ticks
 from nexus_tui.widgets._textual_private import RenderCache
 
@@ -244,7 +245,14 @@ class InsightChart(PlotextPlot):
         plt = self.plt
         plt.clear_data()
         plt.clear_figure()
-        plt.title(title)
+        plt.title(one_line(title))
+
+
+def label(value) -> str:
+    """A series name from data as plotext may draw it: control characters (line breaks too) as visible escapes
+    (plotext's output is ANSI text read back by ``Text.from_ansi``: an ESC in a name would be taken as colour codes
+    or reach the terminal). Titles go through ``one_line``, the same escapes with line breaks folded."""
+    return safe(value)
 
 
 class TokenTimelineChart(InsightChart):
@@ -257,7 +265,7 @@ class TokenTimelineChart(InsightChart):
 
     def set_data(self, starts: list[int], series: dict[str, list[float]], cost: list[float], tz: tzinfo,
                  point_ms: int, title: str) -> None:
-        self._data = (starts, series, cost, tz, point_ms, title)
+        self._data = (starts, {label(k): v for k, v in series.items()}, cost, tz, point_ms, title)
         self.replot()
 
     def replot(self) -> None:
@@ -383,7 +391,7 @@ class ShareChart(InsightChart):
         self._data = None
 
     def set_data(self, labels: list[str], values: list[float], title: str) -> None:
-        self._data = (labels, values, title)
+        self._data = ([label(n) for n in labels], values, title)
         self.replot()
 
     def replot(self) -> None:
@@ -416,7 +424,7 @@ class QuotaChart(InsightChart):
                  tz: tzinfo, title: str) -> None:
         """``series``: (label, [[(observed ms, used %)] per period], [reset ms]) per window; x runs from start_ms
         to end_ms."""
-        self._data = (series, start_ms, end_ms, tz, title)
+        self._data = ([(label(name), *rest) for name, *rest in series], start_ms, end_ms, tz, title)
         self.replot()
 
     def replot(self) -> None:

@@ -33,6 +33,26 @@ def plain_cell(value) -> str | None:
     return text if text.isprintable() and cell_len(text) == len(text) else None
 
 
+def _clipped(cells: list, clip: list[tuple[int, int]]) -> list:
+    """``cells`` with the values of the clipped columns cut to their width (with "…")."""
+    out = None
+    for i, n in clip:
+        if i >= len(cells):
+            continue
+        v = cells[i]
+        if isinstance(v, str) and cell_len(v) > n:
+            t = Text(v)
+        elif isinstance(v, Text) and v.cell_len > n:
+            t = v.copy()
+        else:
+            continue
+        t.truncate(n, overflow="ellipsis")
+        if out is None:
+            out = list(cells)
+        out[i] = t.plain if isinstance(v, str) else t
+    return cells if out is None else out
+
+
 def right_aligned(value) -> bool:
     return type(value) is Text and value.justify == "right"
 
@@ -45,7 +65,9 @@ class KeyedTable(DataTable):
 
     ``right``: keys of the columns shown right-aligned (numbers), title included. ``drop``: keys of columns that
     may be left out, the first dropped first, while the columns would not fit the table's width (the others always
-    stay); they come back when it widens.
+    stay); they come back when it widens. ``clip``: column key -> the most cells its values take (longer ones end
+    in "…"): for a column of names from data that always stays, so one long name cannot push the numbers beside it
+    off the screen.
     """
 
     class EdgeReached(Message):
@@ -63,8 +85,10 @@ class KeyedTable(DataTable):
     BINDINGS = [Binding("home", "scroll_top", "First row", show=False),  # rows, not columns: Home/End go to the
                 Binding("end", "scroll_bottom", "Last row", show=False)]  # first and last row
 
-    def __init__(self, columns: list[tuple[str, str]], right=(), drop=(), hidden=(), **kw) -> None:
+    def __init__(self, columns: list[tuple[str, str]], right=(), drop=(), hidden=(), clip=None, **kw) -> None:
         super().__init__(cursor_type="row", zebra_stripes=True, **kw)
+        keys = [k for k, _label in columns]
+        self._clip = [(keys.index(k), n) for k, n in (clip or {}).items() if k in keys]
         self._all_columns = list(columns)
         self._columns = [c for c in columns if c[0] not in hidden]  # the columns shown (all but the dropped ones)
         self._labels = dict(columns)
@@ -297,6 +321,8 @@ class KeyedTable(DataTable):
         """Show ``rows``; the cursor stays on its row (or goes to ``cursor``: a key, or a row index)."""
         self._add_columns()
         keep = self.current_key
+        if self._clip:
+            rows = [(key, _clipped(cells, self._clip)) for key, cells in rows]
         self._all_rows = rows
         rows = self._project(rows)
         old = [k.value for k in self.rows]

@@ -9,6 +9,11 @@
 - As a table cell or an option prompt (DataTable renders a ``str`` through ``Text.from_markup``, emoji codes
   included): ``literal(value)``, a ``rich.text.Text`` of the value, shown as it is.
 
+Both also show control characters (ESC, NUL, DEL, C1 such as CSI 0x9b), bidi overrides and other invisible format
+characters as visible escapes (``\\x1b``, ``core.report.safe``; line breaks kept): neither Rich nor Textual drops
+them, and written to the terminal an ESC from a tool name or a session id would recolour it, clear it or set its
+title.
+
 tests/test_tui_safety.py checks both on every screen with markup-like data, and the escape against Textual's parser.
 """
 
@@ -18,12 +23,16 @@ import re
 
 from rich.text import Text
 
+from nexus_tui.core.report import safe_text
+
 ZWSP = "\u200b"
 
 
 def escape(value) -> str:
     """``value`` (any object; None is empty) as Textual markup that shows exactly its text."""
     s = "" if value is None else str(value)
+    if not s.isprintable():
+        s = safe_text(s)
     s = s.replace("[", "\\[")
     return s + ZWSP if s.endswith("\\") else s
 
@@ -42,7 +51,11 @@ def needs_literal(value: str) -> bool:
 
 def literal(value):
     """A table cell or prompt that shows ``value`` as it is: a ``Text`` for a string Rich markup could change, the
-    value itself otherwise (a plain string stays a string: compares and converts as before)."""
-    if isinstance(value, str) and needs_literal(value):
-        return Text(value)
+    value itself otherwise (a plain string stays a string: compares and converts as before); control characters of
+    a string shown as visible escapes."""
+    if isinstance(value, str):
+        if not value.isprintable():
+            value = safe_text(value)
+        if needs_literal(value):
+            return Text(value)
     return value

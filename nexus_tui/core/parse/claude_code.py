@@ -21,7 +21,7 @@ import orjson
 
 from nexus_tui.core.events import (SOURCE_TRANSCRIPT, Batch, ErrorRec, SessionRec, TaskRec, ToolResultRec,
                                    ToolUseRec, ms_from_iso)
-from nexus_tui.core.parse.guard import MAX_TOKENS, Malformed, guarded, loads, time_ok
+from nexus_tui.core.parse.guard import MAX_TOKENS, Malformed, guarded, loads, quoted, time_ok
 from nexus_tui.core import waits
 from nexus_tui.core.pricing import price
 from nexus_tui.core.targets import tool_target
@@ -264,7 +264,7 @@ class _Parser:
             b.skip("no line type")
             return
         if typ not in _KNOWN_TYPES:
-            b.skip(f"unknown line type ({typ[:40]})")
+            b.skip(f"unknown line type ({quoted(typ, 40)})")
             return
         sid = get("sessionId")
         if typ in _TITLE_TYPES:

@@ -107,6 +107,18 @@ def label(v: object, limit: int) -> str | None:
     return s or None
 
 
+def quoted(value, n: int) -> str:
+    """``value`` (data: an unknown line type, a schema error quoting a bad value) as at most ``n`` characters of a
+    skip reason. Secrets are redacted before the cut (core/redact.py): a key cut short is no longer a key's shape,
+    and the reason is printed by ``ingest`` and kept in the ingest row of the audit trail."""
+    from nexus_tui.core.redact import redact
+
+    s = value if isinstance(value, str) else str(value)
+    if len(s) > 4 * n + 200:  # a secret long enough to matter starts within the part shown
+        s = s[: 4 * n + 200]
+    return redact(s)[:n]
+
+
 def require(value, field: str):
     """``value`` unless None, else BadValue naming the field (the line is skipped)."""
     if value is None:

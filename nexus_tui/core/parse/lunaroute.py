@@ -42,7 +42,7 @@ from nexus_tui.core.events import (
 )
 from nexus_tui.core.parse.claude_code import mcp_server_of
 from nexus_tui.core.parse.guard import (MAX_DURATION_MS, MAX_TOKENS, BadValue, Malformed, bounded_float, guarded,
-                                        loads, size)
+                                        loads, quoted, size)
 from nexus_tui.core.pricing import price
 
 SOURCE = "lunaroute"  # session_stats.source
@@ -247,7 +247,7 @@ def parse_lines(chunk: bytes, base_offset: int, path: str, state: dict) -> Batch
             continue
         typ = ev.get("type")
         if not isinstance(typ, str) or typ not in _KNOWN:
-            b.skip(f"unknown event type ({str(typ)[:30]})")
+            b.skip(f"unknown event type ({quoted(typ, 30)})")
             continue
         sid, rid = _str(ev.get("session_id")), _str(ev.get("request_id"))
         ts = ms_from_iso(ev.get("timestamp"))

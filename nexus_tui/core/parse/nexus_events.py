@@ -10,6 +10,7 @@ from importlib import resources
 from nexus_tui.core.events import (SOURCE_MCP, SOURCE_PROXY, Batch, ErrorRec, RatingRec, RoutingDecisionRec, SessionRec, TaskRec,
                                    ToolResultRec, ToolUseRec, ms_from_iso)
 from nexus_tui.core.parse.guard import (MAX_TOKENS, bounded_float, bounded_int, count, duration_ms, guarded, label,
+                                        quoted,
                                         size, time_ok)
 from nexus_tui.core.parse.lines import json_lines
 from nexus_tui.core.pricing import price
@@ -35,8 +36,8 @@ def invalid_reason(event) -> str | None:
         err = next(iter(_validator().iter_errors(event)), None)
         if err is None:
             return None
-        where = "/".join(str(p) for p in err.absolute_path)[:80] or "event"
-        return f"{where}: {err.message[:80]}"
+        where = quoted("/".join(str(p) for p in err.absolute_path), 80) or "event"
+        return f"{where}: {quoted(err.message, 80)}"
     except RecursionError:
         return "event: nested too deeply"
 

@@ -13,7 +13,7 @@ import hashlib
 
 from nexus_tui.core.events import (SOURCE_OTEL, Batch, ErrorRec, SessionRec, TaskRec, ToolResultRec, ms_from_iso)
 from nexus_tui.core.parse.claude_code import classify_tool_error, mcp_server_of
-from nexus_tui.core.parse.guard import MAX_TOKENS, BadValue, duration_ms, time_ok
+from nexus_tui.core.parse.guard import MAX_TOKENS, BadValue, duration_ms, quoted, time_ok
 from nexus_tui.core.pricing import price
 
 _MAX = MAX_TOKENS
@@ -197,11 +197,11 @@ def _parse_logs(payload: dict) -> Batch:
                     _event(b, name.removeprefix("claude_code."), a, ts, service)
                 except Rejected as e:  # a refused value: the whole record goes, with a fixed reason
                     del b.tasks[n_before[0]:], b.tool_results[n_before[1]:], b.errors[n_before[2]:]
-                    b.skip(f"invalid {name[:60]} event: {e}")
+                    b.skip(f"invalid {quoted(name, 60)} event: {e}")
                 except Exception as e:  # noqa: BLE001 - one record never costs the request
                     # nothing of a rejected record is kept but its session's activity
                     del b.tasks[n_before[0]:], b.tool_results[n_before[1]:], b.errors[n_before[2]:]
-                    b.skip(f"invalid {name[:60]} event ({type(e).__name__})")
+                    b.skip(f"invalid {quoted(name, 60)} event ({type(e).__name__})")
     return b
 
 
