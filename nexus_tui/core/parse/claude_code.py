@@ -72,7 +72,7 @@ def _int(v) -> int | None:
     return v if type(v) is int and 0 <= v <= _MAX_TOKENS else None
 
 
-def _usage_schema_fault(d: dict, m: dict, usage: dict) -> str | None:
+def _usage_schema_fault(d: dict, usage: dict) -> str | None:
     """Why ccusage's schema refuses this top-level usage line (None: it takes it), for the fields beyond the token
     counts: a known field that is null, a requestId that is not a non-empty string, a costUSD that is not a number,
     an isSidechain that is not a boolean, an unknown speed, a timestamp not in RFC 3339 with milliseconds."""
@@ -407,7 +407,7 @@ class _Parser:
                 return
             cc_total = c5 + c1
         if d is env:
-            fault = _usage_schema_fault(d, m, usage)
+            fault = _usage_schema_fault(d, usage)
             if fault is not None:
                 b.skip(fault)
                 return
