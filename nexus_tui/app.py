@@ -13,7 +13,7 @@ from functools import partial
 from pathlib import Path
 
 from textual import events, work
-from textual.app import App, ComposeResult, SystemCommand
+from textual.app import App, ComposeResult, ScreenStackError, SystemCommand, UnknownModeError
 from textual.binding import Binding
 from textual.screen import ModalScreen, Screen
 from textual.widget import AwaitMount
@@ -223,8 +223,9 @@ class NexusApp(App):
     def _set_quota(self, five) -> None:
         if five != self.quota_5h:
             self.quota_5h = five
-            if isinstance(self.screen, InsightScreen):
-                self.screen.update_status()
+            shown = self._in_view()
+            if isinstance(shown, InsightScreen):
+                shown.update_status()
 
     def _deliver_alert(self, alert) -> None:
         """Runs in the checking thread: the bell and an in-app notification on the UI thread."""
@@ -277,7 +278,7 @@ class NexusApp(App):
             return
         if not todo:  # all built
             return
-        if not getattr(self.screen, "loaded", True):  # the first screen's numbers come first
+        if not getattr(self._in_view(), "loaded", True):  # the first screen's numbers come first
             self.set_timer(PREBUILD_STEP_SECONDS, self._prebuild_next)
             return
         P.build_mode_screen(self, todo[0])  # compose and mount run in the background
@@ -317,7 +318,7 @@ class NexusApp(App):
         if not pending:
             return
         idle = (quiet >= GC_IDLE_SECONDS and now - self._last_full_gc >= GC_EVERY_SECONDS
-                and not getattr(self.screen, "querying", False))
+                and not getattr(self._in_view(), "querying", False))
         if idle or pending >= GC_FORCE_AFTER:
             gc.collect()
             gc.freeze()
@@ -430,14 +431,25 @@ class NexusApp(App):
         changed = message.changed or self.passes == 1
         if changed:
             self._check_quota()
+        shown = self._in_view()
         for screen in self._all_screens():
             if isinstance(screen, InsightScreen):
-                if screen is self.screen and changed:
+                if screen is shown and changed:
                     screen.data_changed()  # a query still running finishes first, then one more runs
-                elif screen is self.screen:
+                elif screen is shown:
                     screen.update_status()
                 elif changed:
                     screen.mark_stale()
+
+    def _in_view(self) -> Screen | None:
+        """The screen in view, or None while the app starts or shuts down (no screen on the stack).
+
+        Timers, workers' callbacks and messages can run in those moments; ``self.screen`` raises there, and one
+        such raise from a timer ends the whole app. Everything but key handlers reads the screen through this."""
+        try:
+            return self.screen
+        except (ScreenStackError, UnknownModeError):
+            return None
 
     def _all_screens(self) -> Iterable[Screen]:
         seen = set()
@@ -452,9 +464,10 @@ class NexusApp(App):
 
     def _refresh_screens(self) -> None:
         """Reload the screen in view; the others reload when shown again."""
+        shown = self._in_view()
         for screen in self._all_screens():
             if isinstance(screen, InsightScreen):
-                if screen is self.screen:
+                if screen is shown:
                     screen.refresh_data()
                 else:
                     screen.mark_stale()

@@ -7,6 +7,7 @@ import shutil
 import threading
 import time
 
+import pytest
 from sqlalchemy import text
 
 from nexus_tui.core.events import Batch, SessionRec, TaskRec
@@ -204,6 +205,39 @@ async def test_screens_built_ahead_look_the_same_and_load_when_first_shown(tmp_p
                     assert app.screen is built[app.current_mode]
                 shots[prebuild].append(app.export_screenshot())
     assert shots[True] == shots[False]
+
+
+async def test_timers_and_messages_after_the_last_screen_is_gone_do_not_end_the_app(tmp_path):
+    """CI caught the idle-GC timer firing while the app shut down: ``self.screen`` raised ScreenStackError in a
+    timer, which ends a Textual app with a traceback. Every callback that a timer, a thread or a message can run
+    (the idle GC, prebuild, the quota in the status bar, a store change, a filter change) reads the screen in view
+    through ``_in_view`` and does nothing to it when there is none."""
+    import gc
+
+    from textual.app import ScreenStackError
+
+    app = demo_app(tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(app, pilot)
+        assert app._in_view() is app.screen
+    with pytest.raises(ScreenStackError):
+        app.screen  # the state the timer met: no screen on the stack
+    assert app._in_view() is None
+    frozen = gc.get_freeze_count()
+    try:
+        gc.unfreeze()
+        app._gc_thresholds = gc.get_threshold()
+        app._last_input = app._last_full_gc = 0.0  # quiet for long, no recent full collection: the idle branch
+        app._thaw_above = 10**9
+        [object() for _ in range(3)] and gc.collect(1)  # a young collection pending
+        app._collect_when_idle()
+        app._prebuild_next()
+        app._set_quota(app.quota_5h if app.quota_5h is None else None)
+        app.on_store_changed(StoreChanged(None, changed=True))
+        app._refresh_screens()
+    finally:
+        if frozen:
+            gc.freeze()
 
 
 async def test_charts_paint_exactly_what_textual_paints_of_plotexts_output(tmp_path):
