@@ -6,6 +6,7 @@ existing rows are kept and their epoch-ms twins back-filled.
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from datetime import UTC, datetime
 
 from sqlalchemy import Engine, inspect, select, text, update
@@ -14,7 +15,8 @@ from sqlalchemy.schema import CreateIndex
 from nexus_tui.core.events import ms_from_iso
 from nexus_tui.store.engine import write_tx
 from nexus_tui.store.schema import (MACHINE_SCHEMA_VERSION, PARTIAL_INDEX_SCHEMA_VERSION, PROXY_SCHEMA_VERSION,
-                                     QUOTA_SCHEMA_VERSION, SCHEMA_VERSION, SESSION_MODEL_SCHEMA_VERSION,
+                                     QUOTA_SCHEMA_VERSION, REDACT_LABELS_SCHEMA_VERSION, SCHEMA_VERSION,
+                                     SESSION_MODEL_SCHEMA_VERSION,
                                      TABLES, TARGET_SCHEMA_VERSION, TITLES_SCHEMA_VERSION, SchemaVersion,
                                      Session, SessionStat, Task)
 from sqlmodel import SQLModel
@@ -81,19 +83,71 @@ def _backfill_v2(conn) -> None:
             total_tokens=(tin or 0) + (tout or 0), status="ok"))
 
 
-def _redact_stored(conn) -> None:
-    """Redact secrets (core/redact.py) from the free text stored before version 5: error messages, error context,
-    routing reasons. Only rows whose text changes are written."""
+# the free text redacted since version 5 (core/redact.py redact_batch), and since version 13 the labels that sources
+# fill from free text (an error's kind, component and type) and session titles: (table, its key, columns)
+REDACTED_TEXT = (("tool_calls", "id", ("error_message",)), ("errors", "id", ("message", "context")),
+                 ("tasks", "id", ("error_message", "routing_reason")),
+                 ("routing_decisions", "id", ("reason", "alternatives_considered")))
+REDACTED_LABELS = (("tool_calls", "id", ("error_type",)), ("tasks", "id", ("error_type",)),
+                   ("errors", "id", ("kind", "component")), ("title_lines", "id", ("title",)))
+
+
+def _redact_columns(conn, spec) -> set[str]:
+    """Redact secrets (core/redact.py) from the stored text of ``spec``'s columns, a few thousand rows at a time;
+    only rows whose text changes are written. Returns the tables where a row changed."""
     from nexus_tui.core.redact import redact
 
-    for table, cols in (("tool_calls", ("error_message",)), ("errors", ("message", "context")),
-                        ("tasks", ("error_message", "routing_reason")),
-                        ("routing_decisions", ("reason", "alternatives_considered"))):
+    touched = set()
+    for table, key, cols in spec:
         for col in cols:
-            rows = conn.execute(text(f'SELECT id, "{col}" FROM {table} WHERE "{col}" IS NOT NULL')).fetchall()
-            changed = [{"id": i, "v": redact(v)} for i, v in rows if isinstance(v, str) and redact(v) != v]
-            if changed:
-                conn.execute(text(f'UPDATE {table} SET "{col}" = :v WHERE id = :id'), changed)
+            last = None
+            while True:  # keyset pages: bounded memory on a large history
+                page = text(f'SELECT "{key}", "{col}" FROM {table} WHERE "{col}" IS NOT NULL'
+                            + (f' AND "{key}" > :last' if last is not None else "")
+                            + f' ORDER BY "{key}" LIMIT 5000')
+                rows = conn.execute(page, {"last": last} if last is not None else {}).fetchall()
+                if not rows:
+                    break
+                last = rows[-1][0]
+                changed = [{"k": k, "v": got} for k, v in rows
+                           if isinstance(v, str) and (got := redact(v)) != v]
+                if changed:
+                    conn.execute(text(f'UPDATE {table} SET "{col}" = :v WHERE "{key}" = :k'), changed)
+                    touched.add(table)
+    return touched
+
+
+@contextmanager
+def _zeroing(conn):
+    """On SQLite, what the statements inside replace or delete is overwritten with zeros (``secure_delete``) rather
+    than left in the file's free space until reused: the old text of a redacted row is gone from the file once the
+    WAL is checkpointed. PostgreSQL: dead row versions are removed by its vacuum."""
+    sqlite = conn.dialect.name == "sqlite"
+    if sqlite:
+        conn.exec_driver_sql("PRAGMA secure_delete = ON")
+    try:
+        yield
+    finally:
+        if sqlite:
+            conn.exec_driver_sql("PRAGMA secure_delete = OFF")
+
+
+def _redact_stored(conn) -> None:
+    """Version 5: redact secrets from the free text stored before: error messages, error context, routing
+    reasons."""
+    with _zeroing(conn):
+        _redact_columns(conn, REDACTED_TEXT)
+
+
+def _redact_labels(conn) -> None:
+    """Version 13 (REDACT_LABELS_SCHEMA_VERSION): error kinds, components and types and session titles are redacted
+    as they are stored since 2026-12-05 (they come from free text: an OTLP ``error_type``, a ``/rename``); the ones
+    stored before are redacted here, with the free text of version 5 again (the patterns grew since). The tool
+    rollups keep an error type in their key: rebuilt when a tool call's changed."""
+    with _zeroing(conn):
+        touched = _redact_columns(conn, REDACTED_TEXT + REDACTED_LABELS)
+        if "tool_calls" in touched:  # the tool rollups' old keys are deleted, zeroed too
+            _rebuild_rollups(conn)
 
 
 def _add_target(conn) -> None:
@@ -138,14 +192,16 @@ def _rebuild_rollups(conn) -> None:
 # keep NULL until the first machine registers as the home one: store/machines.py register); 9
 # (TARGET_SCHEMA_VERSION): tool_calls.target; 10 (TITLES_SCHEMA_VERSION): message_uuids and title_lines; 11
 # (PARTIAL_INDEX_SCHEMA_VERSION): the proxy-only lookup indexes made partial; 12 (SESSION_MODEL_SCHEMA_VERSION):
-# session_stats.model (the status line's model)
+# session_stats.model (the status line's model); 13 (REDACT_LABELS_SCHEMA_VERSION): secrets redacted from the
+# error kinds, components and types and the session titles stored before, and from the free text again
 MIGRATIONS = {2: [_add_missing, _backfill_v2], 3: [_add_missing], 4: [_add_missing, _rebuild_rollups],
               5: [_add_missing, _rebuild_rollups, _redact_stored], PROXY_SCHEMA_VERSION: [_add_missing, _link_schema],
               QUOTA_SCHEMA_VERSION: [_add_missing],               MACHINE_SCHEMA_VERSION: [_add_missing],
               TARGET_SCHEMA_VERSION: [_add_target],
               TITLES_SCHEMA_VERSION: [_add_missing],  # message_uuids and title_lines (filled as transcripts are read)
               PARTIAL_INDEX_SCHEMA_VERSION: [_partial_indexes],
-              SESSION_MODEL_SCHEMA_VERSION: [_add_session_model]}
+              SESSION_MODEL_SCHEMA_VERSION: [_add_session_model],
+              REDACT_LABELS_SCHEMA_VERSION: [_redact_labels]}
 
 
 MIGRATION_LOCK_KEY = 0x6E6578_7573  # "nexus": the PostgreSQL advisory lock every migrating process takes first

@@ -8,4 +8,5 @@ TARGET_SCHEMA_VERSION = 9  # tool_calls.target (the audit trail's file, program 
 TITLES_SCHEMA_VERSION = 10  # message_uuids and title_lines: session titles (store/titles.py)
 PARTIAL_INDEX_SCHEMA_VERSION = 11  # the proxy-only lookup indexes on tasks hold the proxy's rows alone
 SESSION_MODEL_SCHEMA_VERSION = 12  # session_stats.model: the model the status line reported
-SCHEMA_VERSION = 12
+REDACT_LABELS_SCHEMA_VERSION = 13  # error kinds, components and types, and session titles, redacted when stored before
+SCHEMA_VERSION = 13
