@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from rich.cells import cell_len
 from textual.content import Content
 
 from nexus_tui.core.events import Batch, ErrorRec, RoutingDecisionRec, SessionRec, TaskRec, ToolResultRec, ToolUseRec
@@ -281,16 +282,43 @@ async def test_a_long_name_from_data_leaves_the_numbers_on_an_80_column_screen(t
                            tokens_in=10, tokens_out=5, cost_usd=0.5))
     b.tool_uses.append(ToolUseRec(id="c1", session_id="s1", task_id="t1", tool_name=tool, started_ms=T0 + 2000))
     b.tool_results.append(ToolResultRec(id="c1", session_id="s1", ended_ms=T0 + 2500, success=True))
+    for i in range(30):  # more tools than the table's height at 80x24: its scrollbar takes two cells
+        b.tool_uses.append(ToolUseRec(id=f"d{i}", session_id="s1", task_id="t1", tool_name=f"x{i:02d}",
+                                      started_ms=T0 + 3000 + i))
+        b.tool_results.append(ToolResultRec(id=f"d{i}", session_id="s1", ended_ms=T0 + 12_345 + i, success=i % 2 == 0))
     store.writer.write(b)
     app = NexusApp(load_settings(home=str(tmp_path / "home"), claude_dirs=()), store, None, now_ms=T0 + 600_000,
                    tz="UTC")
-    async with app.run_test(size=(80, 24)) as pilot:
+    async with app.run_test(size=(160, 48)) as pilot:
+        await pilot.press("6")
+        await settle(app, pilot)
+        wide = screen_text(app)
+        await pilot.press("5")
+        await settle(app, pilot)
+        wide_tiers = screen_text(app)
+        await pilot.resize_terminal(80, 24)  # the same screens made narrow: the names give up cells, not the numbers
+        await settle(app, pilot)
+        tiers = screen_text(app)
         await pilot.press("6")
         await settle(app, pilot)
         tools = screen_text(app)
-        await pilot.press("5")
+        names = app.screen.query_one("#tools")
+        table_width = names.size.width
+        await pilot.resize_terminal(160, 48)  # and wide again: the whole 40 cells are back
         await settle(app, pilot)
-        tiers = screen_text(app)
+        wide_again = screen_text(app)
     store.close()
-    assert "Calls" in tools and "Failures" in tools and f"{tool[:39]}…" in tools, tools
-    assert "Tasks" in tiers and "Cost" in tiers and f"{model[:39]}…" in tiers, tiers
+    assert f"{tool[:39]}…" in wide and "p95" in wide and "max" in wide, wide
+    assert f"{model[:39]}…" in wide_tiers, wide_tiers
+    assert f"{tool[:39]}…" in wide_again, wide_again
+    # at 80 columns every column that always stays is whole on the screen: the header and the row's numbers
+    header = next(line for line in tools.splitlines() if "Calls" in line)
+    for label in ("Tool", "Calls", "Failures", "Failure rate", "p50"):
+        assert label in header, (label, header)
+    row = next(line for line in tools.splitlines() if "mcp__srv__" in line)
+    assert row.rstrip().endswith(("ms", "s")), row  # the p50 cell ends the row, not a cut-off column
+    assert "…" in row and f"{tool[:39]}…" not in row and cell_len(row.rstrip()) <= table_width, row
+    assert "Tasks" in tiers and "Cost" in tiers and "…" in tiers, tiers
+    title = next(line for line in tools.splitlines() if "Tool failures by type" in line)
+    assert "tool mcp__srv__" in title, title
+    assert tool[:60] not in tools.replace("\n", "").replace(" ", ""), tools  # not the whole name over 3 lines

@@ -24,6 +24,7 @@ SERVER_COLUMNS = [("server", "MCP server"), ("tools", "Tools"), ("calls", "Calls
                   ("rate", "Failure rate"), ("p50", "p50"), ("p95", "p95"), ("p99", "p99"), ("max", "max")]
 ERROR_COLUMNS = [("type", "Error type"), ("tool", "Tool"), ("n", "Failures")]
 TOOL_RIGHT = {"calls", "fail", "rate", "p50", "p95", "p99", "max", "pending"}
+NAME_CELLS = 40  # the most cells a tool's name takes in the table and the failures' title
 TOOL_DROP = ["pending", "p99", "max", "server", "p95"]  # narrow: these go first
 SERVER_RIGHT = {"tools", "calls", "fail", "rate", "p50", "p95", "p99", "max"}
 SERVER_DROP = ["p99", "max", "p95", "p50", "tools", "calls"]
@@ -59,7 +60,7 @@ class ToolsScreen(InsightScreen):
 
     def body(self) -> ComposeResult:
         yield Static(id="summary", classes="kpis")
-        yield KeyedTable(TOOL_COLUMNS, right=TOOL_RIGHT, drop=TOOL_DROP, clip={"tool": 40}, id="tools")
+        yield KeyedTable(TOOL_COLUMNS, right=TOOL_RIGHT, drop=TOOL_DROP, clip={"tool": NAME_CELLS}, id="tools")
         with Horizontal(id="lower"):
             with Vertical(id="servers-box"):
                 yield Static("[b]By MCP server[/b]", classes="section")
@@ -122,7 +123,10 @@ class ToolsScreen(InsightScreen):
         self.errors_for = (tool, server)
         if tool is None and server is None:
             return
-        what = f"tool {tool}" if tool else f"MCP server {server}"
+        name = tool or server
+        if len(name) > NAME_CELLS:  # a name from data: as the tables clip it, so the title stays a line or two
+            name = name[:NAME_CELLS - 1] + "…"
+        what = f"tool {name}" if tool else f"MCP server {name}"
         self.query_one("#errors-title", Static).update(f"[b]Tool failures by type[/b] — {escape(what)}")
         self.run_query(self._errors, tool, server, tag="errors")
 

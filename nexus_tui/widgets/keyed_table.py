@@ -67,8 +67,11 @@ class KeyedTable(DataTable):
     may be left out, the first dropped first, while the columns would not fit the table's width (the others always
     stay); they come back when it widens. ``clip``: column key -> the most cells its values take (longer ones end
     in "…"): for a column of names from data that always stays, so one long name cannot push the numbers beside it
-    off the screen.
+    off the screen; when the columns that always stay still do not fit the width, the clipped ones take fewer cells
+    (down to MIN_CLIP).
     """
+
+    MIN_CLIP = 12
 
     class EdgeReached(Message):
         """The cursor tried to move past the last (``direction`` 1) or first (-1) row."""
@@ -95,7 +98,8 @@ class KeyedTable(DataTable):
         self._right = set(right)
         self._drop = [k for k in drop if k in self._labels]
         self._hidden: set[str] = set(hidden) & set(self._labels)  # not shown whatever the width (hide())
-        self._all_rows: list[tuple[str, list]] | None = None  # the last rows synced, every column
+        self._all_rows: list[tuple[str, list]] | None = None  # the last rows synced, every column, not clipped
+        self._clip_now = self._clip  # the clip at the current width (_layout)
 
     def on_mount(self) -> None:
         self._add_columns()
@@ -111,16 +115,42 @@ class KeyedTable(DataTable):
                 self.add_column(self._label(key), key=key)
 
     # ------------------------------------------------------------ columns that fit the width
-    def _fit(self, rows: list[tuple[str, list]]) -> list[tuple[str, str]]:
-        """The columns to show for ``rows`` at the table's width: the droppable ones go, first first, until the rest
-        fits (every column when the width is not known yet)."""
-        columns = [c for c in self._all_columns if c[0] not in self._hidden]
-        if not self._drop:
-            return columns
+    def _width(self) -> int:
+        """The cells the columns may take (the vertical scrollbar's aside); 0 when not known yet."""
         width = self.size.width or (self.app.size.width if self.is_attached else 0)
-        if not width:
-            return columns
-        width -= 2  # the vertical scrollbar
+        return max(1, width - 2) if width else 0
+
+    def _layout(self, rows: list[tuple[str, list]]) -> tuple[list[tuple[str, str]], list[tuple[int, int]]]:
+        """The columns to show and the clip to apply to ``rows`` (not clipped) at the table's width."""
+        if not self._clip:
+            return self._fit(rows), self._clip
+        clipped = [(key, _clipped(cells, self._clip)) for key, cells in rows]
+        shown, over = self._fit(clipped, overflow=True)
+        if over <= 0:
+            return shown, self._clip
+        keys = [k for k, _ in self._all_columns]
+        visible = {k for k, _ in shown}
+        clip = []
+        for i, n in self._clip:  # the names give up cells, the numbers stay whole
+            if keys[i] in visible and over > 0:
+                longest = max((cell_len(c[i].plain if isinstance(c[i], Text) else str(c[i]))
+                               for _k, c in clipped if i < len(c)), default=0)
+                floor = max(self.MIN_CLIP, cell_len(self._labels[keys[i]]))
+                cut = min(over, max(0, min(n, longest) - floor))
+                clip.append((i, min(n, longest) - cut))
+                over -= cut
+            else:
+                clip.append((i, n))
+        return shown, clip
+
+    def _fit(self, rows: list[tuple[str, list]], overflow: bool = False):
+        """The columns to show for ``rows`` at the table's width: the droppable ones go, first first, until the rest
+        fits (every column when the width is not known yet). With ``overflow``: (columns, cells they need beyond
+        the width)."""
+        columns = [c for c in self._all_columns if c[0] not in self._hidden]
+        width = self._width()
+        if not width or not (self._drop or overflow):
+            return (columns, 0) if overflow else columns
         pad = 2 * self.cell_padding
         need = {}
         for i, (key, label) in enumerate(self._all_columns):
@@ -140,12 +170,18 @@ class KeyedTable(DataTable):
                 break
             keep.discard(key)
             total -= need[key]
-        return [(k, label) for k, label in self._all_columns if k in keep]
+        shown = [(k, label) for k, label in self._all_columns if k in keep]
+        return (shown, total - width) if overflow else shown
 
     def _project(self, rows: list[tuple[str, list]]) -> list[tuple[str, list]]:
-        """Rows with only the shown columns' cells, numbers right-aligned; rebuilds the columns when they change."""
-        shown = self._fit(rows)
-        if [k for k, _ in shown] != [k for k, _ in self._columns]:
+        """Rows with only the shown columns' cells (clipped), numbers right-aligned; rebuilds the columns when they
+        change."""
+        before = self._clip_now
+        shown, self._clip_now = self._layout(rows)
+        if self._clip_now:
+            rows = [(key, _clipped(cells, self._clip_now)) for key, cells in rows]
+        # a clip narrower than before: the columns are built again (a column's width only grows with its cells)
+        if [k for k, _ in shown] != [k for k, _ in self._columns] or self._clip_now != before:
             self._columns = shown
             if self.columns:
                 self.clear(columns=True)
@@ -161,9 +197,10 @@ class KeyedTable(DataTable):
         self._hidden = set(keys) & set(self._labels)
 
     def on_resize(self, event) -> None:
-        if self._drop and self._all_rows is not None and \
-                [k for k, _ in self._fit(self._all_rows)] != [k for k, _ in self._columns]:
-            self.sync(self._all_rows)
+        if (self._drop or self._clip) and self._all_rows is not None:
+            shown, clip = self._layout(self._all_rows)
+            if [k for k, _ in shown] != [k for k, _ in self._columns] or clip != self._clip_now:
+                self.sync(self._all_rows)
 
     @property
     def shown_columns(self) -> list[str]:
@@ -321,8 +358,6 @@ class KeyedTable(DataTable):
         """Show ``rows``; the cursor stays on its row (or goes to ``cursor``: a key, or a row index)."""
         self._add_columns()
         keep = self.current_key
-        if self._clip:
-            rows = [(key, _clipped(cells, self._clip)) for key, cells in rows]
         self._all_rows = rows
         rows = self._project(rows)
         old = [k.value for k in self.rows]
