@@ -9,6 +9,8 @@ from __future__ import annotations
 import sys
 
 _VALUE_OPTIONS = ("--home", "--db")
+# the source folders, given any number of times (cli.py: multiple=True): taken by the plain ingest and headless paths
+_DIR_OPTIONS = ("--claude-dir", "--lunaroute-dir")
 
 # the reports of ``--headless`` (cli.py's choice list is this one)
 REPORTS = ("summary", "sessions", "models", "tools", "daily", "weekly", "monthly", "projects", "efficiency",
@@ -22,18 +24,22 @@ _HEADLESS_VALUES: dict[str, tuple[str, ...] | None] = {
 _HEADLESS_FLAGS = ("--breakdown", "--no-collect")
 
 
-def _statusline_args(argv: list[str], command: str = "statusline") -> list[str] | None:
-    """The arguments for ``command`` when it is the command (only --home/--db before it): the options before it
-    and the arguments after it."""
+def _statusline_args(argv: list[str], command: str = "statusline", options: tuple[str, ...] = _VALUE_OPTIONS,
+                     after: bool = True) -> list[str] | None:
+    """The arguments for ``command`` when it is the command (only ``options`` with their values before it): the
+    options before it and the arguments after it (``after=False``: None when there are any, which click must
+    judge)."""
     i = 0
     while i < len(argv):
         a = argv[i]
         if a == command:
+            if not after and argv[i + 1:]:
+                return None
             return argv[:i] + argv[i + 1:]
-        if a in _VALUE_OPTIONS:
+        if a in options:
             i += 2
             continue
-        if any(a.startswith(o + "=") for o in _VALUE_OPTIONS):
+        if any(a.startswith(o + "=") for o in options):
             i += 1
             continue
         return None
@@ -46,7 +52,7 @@ def main() -> None:
         from nexus_tui.statusline import main as statusline
 
         sys.exit(statusline(args))
-    args = _statusline_args(sys.argv[1:], "ingest")
+    args = _statusline_args(sys.argv[1:], "ingest", _VALUE_OPTIONS + _DIR_OPTIONS, after=False)
     if args is not None:
         code = _plain_ingest(args)
         if code is not None:
@@ -63,9 +69,12 @@ def main() -> None:
 def _plain_options(args: list[str], values: dict[str, tuple[str, ...] | None],
                    flags: tuple[str, ...] = ()) -> tuple[dict[str, str], set[str]] | None:
     """The options in ``args`` when each is one of ``values`` (with a value: any, or one of its choices; spelled
-    ``--name value`` or ``--name=value``) or of ``flags``, each once; None for anything else."""
-    opts: dict[str, str] = {}
+    ``--name value`` or ``--name=value``) or of ``flags``, each once, or of ``_DIR_OPTIONS``, any number of times
+    (their values listed in order under the option's name, in ``opts``); None for anything else."""
+    values = {**values, **dict.fromkeys(_DIR_OPTIONS)}
+    opts: dict = {}
     seen: set[str] = set()
+    seen_dirs: dict[str, list[str]] = {}
     i = 0
     while i < len(args):
         a = args[i]
@@ -84,8 +93,12 @@ def _plain_options(args: list[str], values: dict[str, tuple[str, ...] | None],
         choices = values[name]
         if not value or value.startswith("-") or (choices is not None and value not in choices):
             return None
-        opts[name] = value
+        if name in _DIR_OPTIONS:
+            seen_dirs.setdefault(name, []).append(value)
+        else:
+            opts[name] = value
         i += 1
+    opts.update(seen_dirs)
     return opts, seen
 
 
@@ -103,7 +116,7 @@ def _plain_settings(opts: dict[str, str]):
     from nexus_tui.ingest_cmd import fail
 
     try:
-        return load_settings(home, db, (), ()), None
+        return load_settings(home, db, opts.get("--claude-dir", ()), opts.get("--lunaroute-dir", ())), None
     except SettingsError as e:
         return None, fail(str(e))
 
@@ -111,7 +124,7 @@ def _plain_settings(opts: dict[str, str]):
 def _plain_ingest(args: list[str]) -> int | None:
     """``ingest`` with at most --home/--db (or their environment variables) run without click; None for anything
     the click command line must see (another argument, --help, a --home that is a file: click says why)."""
-    parsed = _plain_options(args, {"--home": None, "--db": None})
+    parsed = _plain_options(args, {"--home": None, "--db": None})  # and the source folders
     got = _plain_settings(parsed[0]) if parsed is not None else None
     if got is None:
         return None

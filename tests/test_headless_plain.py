@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from nexus_tui.entry import _HEADLESS_FLAGS, _HEADLESS_VALUES, REPORTS
+from nexus_tui.entry import _DIR_OPTIONS, _HEADLESS_FLAGS, _HEADLESS_VALUES, REPORTS
 from tests.test_ingest_idle import _entry, tree  # noqa: F401  (the fixture)
 
 # the click command line itself, in a fresh interpreter (the same entry as the console script's, minus its paths)
@@ -40,6 +40,8 @@ def test_the_plain_path_takes_what_click_takes():
             assert tuple(p.type.choices) != () and set(choices) <= set(p.type.choices), name
     for name in _HEADLESS_FLAGS:
         assert by_opt[name].is_flag
+    for name in _DIR_OPTIONS:  # given any number of times, each value a folder
+        assert by_opt[name].multiple and not by_opt[name].is_flag, name
     assert tuple(by_opt["--headless"].type.choices) == REPORTS
     assert by_opt["--format"].default == "text" and by_opt["--order"].default == "asc"  # the plain path's defaults
     assert by_opt["--cost-mode"].default is None
@@ -97,3 +99,50 @@ def test_a_home_that_is_a_file_and_a_bad_setting(tree):  # noqa: F811
     assert code == 2 and loaded[0] is False and err.startswith("nexus-insights: ") and len(err.splitlines()) == 1
     assert (code, out, err) == _click(home, claude, "--headless", "summary")
     os.remove(home / "nexus" / "insights.toml")
+
+
+def test_source_folders_given_as_options_take_the_plain_paths_and_count_as_click_counts(tree, tmp_path):  # noqa: F811
+    """``--claude-dir`` and ``--lunaroute-dir`` (any number of times, before the command) are taken by the plain
+    ``ingest`` and ``--headless`` paths: the README's way to point at a tree must not cost click's start-up. The
+    rows and the reports equal the click command's, run on a database of its own; ``ingest --home X`` (an option
+    after ``ingest``, which click's ``ingest`` does not take) stays click's."""
+    home, claude, proj = tree
+    second = tmp_path / "second" / "projects" / "-fixtures-more"  # a second folder of transcripts
+    second.mkdir(parents=True)
+    for f in sorted(proj.glob("*.jsonl"))[:1]:
+        (second / ("copy-" + f.name)).write_bytes(  # another session, other requests and messages
+            f.read_bytes().replace(b'"sessionId":"', b'"sessionId":"copy-').replace(b'"requestId":"req_', b'"requestId":"req_copy')
+            .replace(b'"id":"msg_', b'"id":"msg_copy'))
+    luna = tmp_path / "luna"
+    luna.mkdir()
+    nowhere = tmp_path / "empty-claude"  # CLAUDE_CONFIG_DIR holds nothing: the options name every folder
+    nowhere.mkdir()
+    dirs = ["--claude-dir", str(claude / "projects"), f"--claude-dir={second.parent}", "--lunaroute-dir", str(luna)]
+    plain_home, click_home = tmp_path / "plain", tmp_path / "click"
+    plain_home.mkdir()
+    click_home.mkdir()
+    code, out, err, loaded = _entry(plain_home, nowhere, *dirs, "ingest")
+    assert code == 0 and loaded[0] is False, (out, err)  # no click
+    c_code, c_out, c_err = _click(click_home, nowhere, *dirs, "ingest")
+    assert c_code == 0 and c_out.split(" in ")[0] == out.split(" in ")[0] and " 4 read " in out, (out, c_out)
+    for args in (["--headless", "sessions", "--format", "json"], ["--headless", "daily", "--format", "csv"]):
+        code, out, err, loaded = _entry(plain_home, nowhere, *dirs, *args)
+        assert loaded == [False, loaded[1]] and code == 0, (args, err)
+        c_code, c_out, c_err = _click(click_home, nowhere, *dirs, *args)
+        if "json" in args:  # each home registered a machine of its own (a random id)
+            out, c_out = (json.dumps(_no_machine(json.loads(x))) for x in (out, c_out))
+        assert (code, out, err) == (c_code, c_out, c_err), args
+    sessions = json.loads(_entry(plain_home, nowhere, *dirs, "--headless", "sessions", "--format", "json")[1])
+    ids = {r["session_id"] for r in sessions["sessions"]}
+    assert any(i.startswith("copy-") for i in ids) and any(not i.startswith("copy-") for i in ids)
+    # an option after `ingest` is click's to judge (its ingest takes none)
+    code, out, err, loaded = _entry(plain_home, nowhere, "ingest", "--claude-dir", str(claude))
+    assert loaded[0] is True and code == 2 and err, (out, err)
+
+
+def _no_machine(doc):
+    if isinstance(doc, dict):
+        return {k: _no_machine(v) for k, v in doc.items() if k != "machine"}
+    if isinstance(doc, list):
+        return [_no_machine(v) for v in doc]
+    return doc
