@@ -179,3 +179,108 @@ def test_a_line_without_a_session_id_counts_under_its_file_s_session_as_ccusage_
     for bad in (b'"sessionId":null,', b'"sessionId":"",', b'"sessionId":5,'):  # there but not a session id: refused
         b = _parse(CLEAN.replace(b'"sessionId":"s1",', bad))
         assert b.tasks == [] and b.skipped == {"no sessionId": 1}, bad
+
+
+# --- which lines carry usage and how repeated lines count, measured the same way (2026-12-05 evening, ccusage
+# 20.0.24 `daily --json --offline`, one file per case): ccusage counts any line whose message carries usage, whatever
+# its type (or none); it deduplicates on the message id (with the request id when there is one), and counts a line
+# without a message id on its own; a line without a model counts, priced at 0 unless it gives costUSD; a message id or
+# model that is there but null, empty or not text is refused
+def _line(uuid="u1", rid="req_1", mid="msg_1", model="claude-sonnet-4-20250514", tin=100, tout=10, **top) -> bytes:
+    d = json.loads(CLEAN)
+    d["uuid"] = uuid
+    for key, value in (("requestId", rid),):
+        if value is None:
+            d.pop(key)
+        else:
+            d[key] = value
+    for key, value in (("id", mid), ("model", model)):
+        if value is None:
+            d["message"].pop(key)
+        else:
+            d["message"][key] = value
+    d["message"]["usage"] = {"input_tokens": tin, "output_tokens": tout}
+    for key, value in top.items():
+        if value is None:
+            d.pop(key, None)
+        else:
+            d[key] = value
+    return json.dumps(d, separators=(",", ":")).encode()
+
+
+def _totals_of_tree(*lines: bytes):
+    """(input, output) of the lines of one file as the store totals them: the tasks folded by their key."""
+    b = parse_lines(b"".join(x + b"\n" for x in lines), 0, FileContext(path="/x/-tmp-x/s1.jsonl", project="x"),
+                    new_state())
+    tasks = {}
+    for t in b.tasks:  # the writer keeps one row per task id (the latest line's usage for a repeated response)
+        tasks[t.id] = t
+    return sum(t.tokens_in for t in tasks.values()), sum(t.tokens_out for t in tasks.values()), b
+
+
+REPEATS = {  # lines of one file: ccusage's (input, output)
+    "the same message and request twice": ((_line("u1"), _line("u2")), (100, 10)),
+    "the same message without a request id twice": ((_line("u1", rid=None), _line("u2", rid=None)), (100, 10)),
+    "the same request without a message id twice": ((_line("u1", mid=None), _line("u2", mid=None)), (200, 20)),
+    "neither id, twice": ((_line("u1", mid=None, rid=None), _line("u2", mid=None, rid=None)), (200, 20)),
+    "the same message under two requests": ((_line("u1", rid="r1"), _line("u2", rid="r2")), (200, 20)),
+    "no message id, one request, other counts": ((_line("u1", mid=None), _line("u2", mid=None, tin=50, tout=5)),
+                                                 (150, 15)),
+    "no model, the same message twice": ((_line("u1", model=None), _line("u2", model=None)), (100, 10)),
+}
+TYPES = {  # one line of another type (or none) whose message carries usage: ccusage counts it
+    "no type": _line(type=None), "user": _line(type="user"), "system": _line(type="system"),
+    "an unknown type": _line(type="foo"), "summary": _line(type="summary"), "a number": _line(type=5),
+    "progress": _line(type="progress"), "file-history-snapshot": _line(type="file-history-snapshot"),
+    "queue-operation": _line(type="queue-operation"), "custom-title": _line(type="custom-title", customTitle="T"),
+}
+REFUSED_IDS = {  # there, but not what ccusage's schema takes: not counted
+    "message id empty": _line(mid=""), "message id null": _line(mid=None) .replace(b'"role"', b'"id":null,"role"'),
+    "message id a number": _line(mid=5), "model empty": _line(model=""), "model a number": _line(model=5),
+    "model null": _line(model=None).replace(b'"role"', b'"model":null,"role"'),
+}
+
+
+@pytest.mark.parametrize("name", sorted(REPEATS))
+def test_repeated_lines_count_as_ccusage_counts_them(name):
+    lines, want = REPEATS[name]
+    tin, tout, b = _totals_of_tree(*lines)
+    assert (tin, tout) == want and b.skipped == {}, (name, b.skipped)
+
+
+@pytest.mark.parametrize("name", sorted(TYPES))
+def test_a_line_of_any_type_carrying_usage_counts(name):
+    tin, tout, b = _totals_of_tree(TYPES[name])
+    assert (tin, tout) == (100, 10) and b.skipped == {}, (name, b.skipped)
+    assert [s.id for s in b.sessions] == ["s1"]
+    if name == "custom-title":  # the title is kept too
+        assert [t[3] for t in b.titles if t[0] == "title"] == ["T"]
+
+
+@pytest.mark.parametrize("name", sorted(REFUSED_IDS))
+def test_a_message_id_or_model_that_is_there_but_not_text_is_refused(name):
+    tin, tout, b = _totals_of_tree(REFUSED_IDS[name])
+    assert (tin, tout) == (0, 0) and sum(b.skipped.values()) == 1, b.skipped
+
+
+def test_a_line_without_a_model_counts_unpriced_and_its_costusd_is_the_reported_cost():
+    from nexus_tui.core.parse.claude_code import UNKNOWN_MODEL
+
+    _, _, b = _totals_of_tree(_line(model=None, costUSD=1.5))
+    (t,) = b.tasks
+    assert t.model == UNKNOWN_MODEL and t.cost_usd is None and t.priced_as is None and t.reported_cost_usd == 1.5
+    _, _, b = _totals_of_tree(_line(costUSD=2))  # a priced line: our cost beside the one it reported
+    (t,) = b.tasks
+    assert t.cost_usd == pytest.approx(0.00045) and t.reported_cost_usd == 2
+    for odd in (-1, 1e7):  # counted; a reported cost out of range is not kept
+        _, _, b = _totals_of_tree(_line(costUSD=odd))
+        assert [x.reported_cost_usd for x in b.tasks] == [None], odd
+
+
+def test_a_line_without_a_message_id_keeps_its_own_key_across_reads():
+    """Keyed by its place in the file: a file read again from the start (rewritten in place) stores the same rows."""
+    lines = b"".join(x + b"\n" for x in (_line("u1", mid=None), _line("u2", mid=None)))
+    ctx = FileContext(path="/x/-tmp-x/s1.jsonl", project="x")
+    first = [t.id for t in parse_lines(lines, 0, ctx, new_state()).tasks]
+    again = [t.id for t in parse_lines(lines, 0, ctx, new_state()).tasks]
+    assert first == again and len(set(first)) == 2

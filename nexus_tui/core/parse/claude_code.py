@@ -41,6 +41,10 @@ _KNOWN_TYPES = frozenset({"user", "assistant", "system", "summary", "progress", 
 _TITLE_TYPES = {"summary": "summary", "custom-title": "customTitle", "ai-title": "aiTitle"}
 _NO_ENVELOPE = frozenset({"file-history-snapshot", "queue-operation"})
 _TURNS = frozenset({"assistant", "user"})
+USAGE_LINE = "usage"  # the type a line of another (or no) type is parsed as when its message carries usage
+_COUNTED = _TURNS | {USAGE_LINE}  # lines whose missing session id or time is counted as a skip
+UNKNOWN_MODEL = "<unknown>"  # a usage line without a model: counted (as ccusage counts it), never priced
+_MAX_REPORTED_USD = 1e6  # a line's costUSD above this (or negative, or not finite) is not kept as its reported cost
 _orjson_loads, _JSONDecodeError = orjson.loads, orjson.JSONDecodeError
 # a usage line's fields as ccusage's schema takes them (docs/sources.md, "Which usage lines count"): these may be
 # absent but never null; the speed is one of two words; the timestamp is RFC 3339 with milliseconds or none
@@ -260,27 +264,33 @@ class _Parser:
             return
         get = d.get
         typ = get("type")
-        if type(typ) is not str:
-            b.skip("no line type")
-            return
-        if typ not in _KNOWN_TYPES:
-            b.skip(f"unknown line type ({quoted(typ, 40)})")
-            return
+        # ccusage counts the usage of a line of any type, or of none: such a line's usage is a task here too
+        m = get("message") if typ != "assistant" else None
+        usage_any = type(m) is dict and "usage" in m
+        if type(typ) is not str or typ not in _KNOWN_TYPES:
+            if not usage_any:
+                b.skip("no line type" if type(typ) is not str else f"unknown line type ({quoted(typ, 40)})")
+                return
+            typ = USAGE_LINE
         sid = get("sessionId")
         if typ in _TITLE_TYPES:
             self.title_line(d, typ, sid, offset)
-            return
+            if not usage_any:
+                return
+            typ = USAGE_LINE
         if typ in _NO_ENVELOPE:
-            return  # lines with no session envelope carry no usage
+            if not usage_any:
+                return  # lines with no session envelope carry no usage
+            typ = USAGE_LINE
         ts = ms_from_iso(get("timestamp"))
         if sid is None and "sessionId" not in d:  # no sessionId at all: the file's session, as ccusage takes it
             sid = self.file_sid
         if type(sid) is not str or not sid:
-            if typ in _TURNS:
+            if typ in _COUNTED or usage_any:
                 b.skip("no sessionId")
             return
         if ts is None:
-            if typ in _TURNS:
+            if typ in _COUNTED or usage_any:
                 b.skip("no valid timestamp")
             return
         s = self.sessions.get(sid)
@@ -304,6 +314,10 @@ class _Parser:
                     s.project = cwd.rstrip("/").rsplit("/", 1)[-1] or cwd
         ruid = get("uuid")
         uuid = ruid if type(ruid) is str and ruid else None
+        if usage_any:
+            self.assistant(d, d, sid, ts, offset, len(raw), get("agentId"), bool(get("isSidechain")))
+            if typ == USAGE_LINE:
+                return
         if typ == "progress":
             data = get("data")
             if type(data) is dict:
@@ -375,10 +389,14 @@ class _Parser:
             self.remember(uuid, ts, None)
             return
         mid, rid = mget("id"), get("requestId")
-        if type(mid) is not str or not mid:
+        if mid is None and "id" not in m:
+            pass  # counted on its own, never deduplicated (as ccusage): its key is the line's place
+        elif type(mid) is not str or not mid:
             b.skip("assistant line without message.id")
             return
-        if type(model) is not str or not model:
+        if model is None and "model" not in m:
+            model = UNKNOWN_MODEL  # counted, not priced (ccusage: no model, cost 0 unless costUSD)
+        elif type(model) is not str or not model:
             b.skip("assistant line without model")
             return
         usage = mget("usage")
@@ -416,7 +434,9 @@ class _Parser:
             return
         if type(rid) is not str:
             rid = None
-        key = rid or f"msg:{mid}"
+        # ccusage deduplicates on the message id (with the request id when there is one); a line without a
+        # message id is its own response
+        key = (rid or f"msg:{mid}") if mid is not None else f"line:{self.ctx.path}:{offset}"
         pu = get("parentUuid")
         parent = self.recent.get(pu) if type(pu) is str else None
         trigger = parent[0] if isinstance(parent, (tuple, list)) and len(parent) == 2 and parent[1] != key \
@@ -428,6 +448,9 @@ class _Parser:
                 del r[next(iter(r))]
         cost, priced_as = price(model, ts, tokens_in=tin, tokens_out=tout, cache_read=cread, cache_write=cc_total,
                                 cache_write_5m=c5, cache_write_1h=c1)
+        reported = get("costUSD")  # older Claude Code versions wrote the cost they computed (ccusage's display mode)
+        if type(reported) not in (int, float) or not 0 <= reported <= _MAX_REPORTED_USD:  # NaN fails both
+            reported = None
         agent_id = agent if type(agent) is str and agent else None
         stop, speed, tier = mget("stop_reason"), uget("speed"), uget("service_tier")
         s = self.sessions.get(sid)
@@ -435,7 +458,7 @@ class _Parser:
             id=key, session_id=sid, ts_ms=ts, source=SOURCE_TRANSCRIPT, model=model, routing="cloud",
             tokens_in=tin, tokens_out=tout, cache_read_tokens=cread, cache_creation_tokens=cc_total,
             cache_creation_5m_tokens=c5, cache_creation_1h_tokens=c1, trigger_ms=trigger, end_ms=ts,
-            cost_usd=cost, cloud_cost_equivalent=cost, request_id=rid,
+            cost_usd=cost, cloud_cost_equivalent=cost, reported_cost_usd=reported, request_id=rid,
             message_id=mid, project=s.project if s is not None else self.ctx.project,
             agent_id=agent_id, is_sidechain=sidechain or agent_id is not None,
             stop_reason=stop if type(stop) is str else None, cli_tool=CLI_TOOL,
