@@ -284,3 +284,27 @@ def test_a_line_without_a_message_id_keeps_its_own_key_across_reads():
     first = [t.id for t in parse_lines(lines, 0, ctx, new_state()).tasks]
     again = [t.id for t in parse_lines(lines, 0, ctx, new_state()).tasks]
     assert first == again and len(set(first)) == 2
+
+
+# valid JSON ccusage's reader refuses (measured): not counted, skipped with its own reason (not "malformed JSON")
+READER_REFUSED = {
+    "a lone surrogate escape in the text": CLEAN.replace(b'"hello"', b'"a\\ud800b"'),
+    "a lone surrogate escape in the model": CLEAN.replace(b"claude-sonnet-4-20250514", b"claude-sonnet-4-2025\\udc00"),
+    "nested 128 levels": _extra(b'"deep":' + b"[" * 127 + b"]" * 127),
+}
+READER_COUNTED = {
+    "nested 127 levels": _extra(b'"deep":' + b"[" * 126 + b"]" * 126),
+    "a surrogate pair escape": CLEAN.replace(b'"hello"', b'"a\\ud83d\\ude00b"'),
+}
+
+
+@pytest.mark.parametrize("name", sorted(READER_REFUSED))
+def test_valid_json_ccusage_s_reader_refuses_is_not_counted(name):
+    b = _parse(READER_REFUSED[name])
+    assert b.tasks == [] and b.skipped == {"usage line with a lone surrogate escape or nested 128 levels or deeper": 1}
+
+
+@pytest.mark.parametrize("name", sorted(READER_COUNTED))
+def test_valid_json_ccusage_s_reader_takes_is_counted(name):
+    b = _parse(READER_COUNTED[name])
+    assert b.skipped == {} and [(t.id, t.tokens_in, t.tokens_out) for t in b.tasks] == [("req_1", 100, 10)]

@@ -225,20 +225,48 @@ def _deep(n: int) -> str:
     return "[" * n + "]" * n
 
 
+REFUSED_USAGE = "usage line with a lone surrogate escape or nested 128 levels or deeper"
+
+
+def _user_result(extra: str = "", text: str = "ok") -> str:
+    """A user line carrying the tool result of the call ``toolu_1`` of ``req_r1`` (_tool_use)."""
+    return json.dumps({"type": "user", "sessionId": "s1", "timestamp": "2026-01-01T10:00:05.000Z", "uuid": "u2",
+                       "message": {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "toolu_1",
+                                                                "content": text}]}})[:-1] + extra + "}"
+
+
+def _tool_use() -> dict:
+    return _cc(content=[{"type": "tool_use", "id": "toolu_1", "name": "Bash", "input": {"command": "ls"}}])
+
+
 def test_valid_json_nested_5000_deep_is_read_not_called_malformed():
-    line = json.dumps(_cc()).replace('"uuid": "u1"', f'"uuid": "u1", "toolUseResult": {_deep(5000)}')
-    b = _cc_parse(line)
-    assert b.skipped == {} and [t.id for t in b.tasks] == ["req_r1"]
+    """Deep JSON is read (not "malformed JSON"). A usage line nested 128 levels or deeper is not counted, as ccusage
+    20.0.24 does not count it (127 is); a user line's tool result is kept at any depth; the event log reads it."""
+    for n, counted in ((126, True), (127, False), (5000, False)):  # the line's object and "toolUseResult" add 1
+        line = json.dumps(_cc()).replace('"uuid": "u1"', f'"uuid": "u1", "toolUseResult": {_deep(n)}')
+        b = _cc_parse(line)
+        if counted:
+            assert b.skipped == {} and [t.id for t in b.tasks] == ["req_r1"], n
+        else:
+            assert b.tasks == [] and b.skipped == {REFUSED_USAGE: 1}, n
+    b = _cc_parse(_tool_use(), _user_result(f', "toolUseResult": {_deep(5000)}'))
+    assert b.skipped == {} and [r.id for r in b.tool_results] == ["toolu_1"]
     ev = json.dumps(EV_TASK)[:-1] + f', "extra": {_deep(5000)}}}'
     nb = nexus_events.parse_lines(ev.encode() + b"\n", 0, "log.jsonl", "claude-sonnet-4-5")
     assert nb.skipped == {} and [t.id for t in nb.tasks] == ["nx:t-good"]
 
 
-def test_a_lone_surrogate_escape_keeps_the_response_and_its_tokens():
+def test_a_lone_surrogate_escape_is_read_and_its_usage_counted_as_ccusage_counts_it():
+    """A JavaScript writer that cuts a string inside an emoji writes the half as a lone surrogate escape: valid JSON
+    that orjson refuses. ccusage 20.0.24 does not count a usage line holding one, so neither do we (the line is
+    skipped with its reason, not as malformed); a user line's tool result with one is read (its text made valid)."""
     line = json.dumps(_cc(content=[{"type": "text", "text": "half \ud83d of an emoji"}]))
     assert "\\ud83d" in line
     b = _cc_parse(line)
-    assert b.skipped == {} and [(t.id, t.tokens_in, t.tokens_out) for t in b.tasks] == [("req_r1", 10, 20)]
+    assert b.tasks == [] and b.skipped == {REFUSED_USAGE: 1}
+    b = _cc_parse(_tool_use(), _user_result(text="half \ud83d cut"))
+    assert b.skipped == {} and [(r.id, r.success) for r in b.tool_results] == [("toolu_1", True)]
+    assert [t.id for t in b.tasks] == ["req_r1"]
     assert loads(b'"half \\ud83d of"') == "half \ufffd of"
     assert loads(b'"pair \\ud83d\\ude00"') == "pair \U0001F600"
 

@@ -44,6 +44,7 @@ _TURNS = frozenset({"assistant", "user"})
 USAGE_LINE = "usage"  # the type a line of another (or no) type is parsed as when its message carries usage
 _COUNTED = _TURNS | {USAGE_LINE}  # lines whose missing session id or time is counted as a skip
 UNKNOWN_MODEL = "<unknown>"  # a usage line without a model: counted (as ccusage counts it), never priced
+_CCUSAGE_MAX_DEPTH = 127  # ccusage 20.0.24 refuses a line nested deeper (the line's own object is level 1)
 _MAX_REPORTED_USD = 1e6  # a line's costUSD above this (or negative, or not finite) is not kept as its reported cost
 _orjson_loads, _JSONDecodeError = orjson.loads, orjson.JSONDecodeError
 # a usage line's fields as ccusage's schema takes them (docs/sources.md, "Which usage lines count"): these may be
@@ -51,6 +52,20 @@ _orjson_loads, _JSONDecodeError = orjson.loads, orjson.JSONDecodeError
 _NOT_NULL_TOP = ("cwd", "version", "sessionId", "requestId", "costUSD", "isApiErrorMessage")
 _SPEEDS = frozenset({"fast", "standard"})
 _RFC3339 = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d{3})?(?:Z|[+-]\d\d:\d\d)")
+
+
+def _deeper_than(obj, limit: int) -> bool:
+    """Whether ``obj`` (parsed JSON) nests containers deeper than ``limit`` levels (itself level 1); iterative."""
+    stack = [(obj, 1)]
+    while stack:
+        o, depth = stack.pop()
+        if depth > limit:
+            return True
+        if type(o) is dict:
+            stack.extend((v, depth + 1) for v in o.values() if type(v) in (dict, list))
+        elif type(o) is list:
+            stack.extend((v, depth + 1) for v in o if type(v) in (dict, list))
+    return False
 
 
 @lru_cache(maxsize=1024)
@@ -249,6 +264,7 @@ class _Parser:
     def line(self, raw: bytes, offset: int) -> None:
         b = self.batch
         b.lines += 1
+        lenient = False
         try:
             d = _orjson_loads(raw)  # the common case without loads's wrapper; anything it refuses goes through it
         except _JSONDecodeError:
@@ -259,6 +275,7 @@ class _Parser:
             except Malformed:
                 b.skip("malformed JSON")
                 return
+            lenient = True  # valid JSON orjson refuses: a lone surrogate escape, or nested over 1024 levels
         if type(d) is not dict:
             b.skip("not a JSON object")
             return
@@ -267,6 +284,14 @@ class _Parser:
         # ccusage counts the usage of a line of any type, or of none: such a line's usage is a task here too
         m = get("message") if typ != "assistant" else None
         usage_any = type(m) is dict and "usage" in m
+        if (lenient or raw.count(b"[") + raw.count(b"{") > _CCUSAGE_MAX_DEPTH) and \
+                (typ == "assistant" or usage_any) and (lenient or _deeper_than(d, _CCUSAGE_MAX_DEPTH)):
+            # JSON ccusage's reader refuses (a lone surrogate escape, 128 levels or more): its usage is not counted,
+            # as ccusage does not count it; the rest of a user line (its tool results) is still read
+            b.skip("usage line with a lone surrogate escape or nested 128 levels or deeper")
+            if typ == "assistant" or type(typ) is not str or typ not in _KNOWN_TYPES:
+                return
+            usage_any = False
         if type(typ) is not str or typ not in _KNOWN_TYPES:
             if not usage_any:
                 b.skip("no line type" if type(typ) is not str else f"unknown line type ({quoted(typ, 40)})")
