@@ -284,8 +284,9 @@ class _Parser:
         # ccusage counts the usage of a line of any type, or of none: such a line's usage is a task here too
         m = get("message") if typ != "assistant" else None
         usage_any = type(m) is dict and "usage" in m
-        if (lenient or raw.count(b"[") + raw.count(b"{") > _CCUSAGE_MAX_DEPTH) and \
-                (typ == "assistant" or usage_any) and (lenient or _deeper_than(d, _CCUSAGE_MAX_DEPTH)):
+        if (typ == "assistant" or usage_any) and \
+                (lenient or (raw.count(b"[") + raw.count(b"{") > _CCUSAGE_MAX_DEPTH  # (most lines end here)
+                             and _deeper_than(d, _CCUSAGE_MAX_DEPTH))):
             # JSON ccusage's reader refuses (a lone surrogate escape, 128 levels or more): its usage is not counted,
             # as ccusage does not count it; the rest of a user line (its tool results) is still read
             b.skip("usage line with a lone surrogate escape or nested 128 levels or deeper")
