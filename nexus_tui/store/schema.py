@@ -15,7 +15,7 @@ from sqlmodel import Field, SQLModel
 # Version 6 (the recording proxy, issue 11): the task columns below "added in version 6" and quota_snapshots.
 # Version 8 (many machines, issue 13 section 3): the machine columns and the machines table.
 # Version 7 (quota, issue 12): the status line's session columns of session_stats and quota_snapshots.machine.
-from nexus_tui.store.version import (MACHINE_SCHEMA_VERSION, PARTIAL_INDEX_SCHEMA_VERSION,  # noqa: E402,F401
+from nexus_tui.store.version import (CURSOR_INDEX_SCHEMA_VERSION, MACHINE_SCHEMA_VERSION, PARTIAL_INDEX_SCHEMA_VERSION,  # noqa: E402,F401
                                      PROXY_SCHEMA_VERSION, QUOTA_SCHEMA_VERSION, REDACT_LABELS_SCHEMA_VERSION,
                                      SCHEMA_VERSION,
                                      SESSION_MODEL_SCHEMA_VERSION, TARGET_SCHEMA_VERSION,

@@ -9,4 +9,5 @@ TITLES_SCHEMA_VERSION = 10  # message_uuids and title_lines: session titles (sto
 PARTIAL_INDEX_SCHEMA_VERSION = 11  # the proxy-only lookup indexes on tasks hold the proxy's rows alone
 SESSION_MODEL_SCHEMA_VERSION = 12  # session_stats.model: the model the status line reported
 REDACT_LABELS_SCHEMA_VERSION = 13  # error kinds, components and types, and session titles, redacted when stored before
-SCHEMA_VERSION = 13
+CURSOR_INDEX_SCHEMA_VERSION = 14  # SQLite: the cursors' scan reads a covering index, not their parser state
+SCHEMA_VERSION = 14
