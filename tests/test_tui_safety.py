@@ -322,3 +322,17 @@ async def test_a_long_name_from_data_leaves_the_numbers_on_an_80_column_screen(t
     title = next(line for line in tools.splitlines() if "Tool failures by type" in line)
     assert "tool mcp__srv__" in title, title
     assert tool[:60] not in tools.replace("\n", "").replace(" ", ""), tools  # not the whole name over 3 lines
+
+
+def test_the_models_column_counts_only_the_other_models():
+    """A single model too long for the column showed as its first 22 characters and " +1", as if a second model
+    were there: it is cut with "…" instead, and " +N" counts only the models not shown."""
+    from nexus_tui.screens.sessions import models_text
+
+    long = "claude-" + "m" * 100
+    assert models_text([long]) == "m" * 25 + "…" and len(models_text([long])) == 26
+    assert models_text([long, "claude-opus-4-6"]) == "m" * 22 + "… +1"
+    assert models_text(["claude-opus-4-6", long]) == "opus-4-6 +1"
+    assert models_text(["claude-opus-4-6", "claude-haiku-4-5"]) == "opus-4-6,haiku-4-5"
+    for models in ([long], [long] * 3, ["claude-opus-4-6"] * 9, ["x" * 30, "y"]):
+        assert len(models_text(models)) <= 26, models

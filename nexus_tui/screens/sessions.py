@@ -34,12 +34,18 @@ PROXY_MARK = " ⇄"  # after the CLI: a session with requests the recording prox
 
 
 def models_text(models: list[str], width: int = 26) -> str:
+    """The session's models in at most ``width`` characters: as many names as fit, then " +N" for the N others; a
+    first name too long alone is cut with "…" (and " +N" still counts the others only)."""
     names = [short_model(m) for m in models]
     out = ""
     for i, n in enumerate(names):
+        rest = len(names) - i - 1  # models after this one
         piece = ("," if out else "") + n
-        if len(out) + len(piece) > width - (4 if i < len(names) - 1 else 0):
-            return (out or n[: width - 4]) + f" +{len(names) - i}"
+        if len(out) + len(piece) > width - (4 if rest else 0):
+            if out:
+                return out + f" +{rest + 1}"
+            more = f" +{rest}" if rest else ""
+            return n[: width - len(more) - 1] + "…" + more
         out += piece
     return out
 
