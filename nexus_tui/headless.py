@@ -14,6 +14,7 @@ from datetime import UTC, datetime, timedelta
 from nexus_tui.config import Settings, file_changing_tools
 from nexus_tui.core import report as R
 from nexus_tui.core.filters import Filters, local_zone, parse_bound
+from nexus_tui.core.fmt import ellipsis
 
 SCHEMA_VERSION = 2  # 2: documents are objects with schema_version; tool_errors -> tool_failures; error_rate ->
 #                      failed_operation_rate; summary.top_models/top_tools rows are models/tools rows
@@ -241,8 +242,7 @@ def rows_of(report: str, engine, f: Filters, tz) -> tuple[list[dict], list[str]]
     raise ValueError(f"unknown report {report!r}")
 
 
-def _clip(text: str, width: int) -> str:
-    return text if len(text) <= width else text[:width - 1] + "…"
+_clip = ellipsis
 
 
 def _local(iso: str | None, tz, end: bool = False) -> str:

@@ -9,6 +9,7 @@ from datetime import datetime
 from nexus_tui.core import report as R
 from nexus_tui.core.events import iso_from_ms
 from nexus_tui.core.filters import Filters
+from nexus_tui.core.fmt import ellipsis
 
 ERROR_FIELDS = ["time", "component", "kind", "tool", "message", "session_id", "task_id", "id"]
 CALL_FIELDS = ["seq", "time", "tool", "server", "target", "outcome", "error_type", "latency_ms", "wait_ms", "agent",
@@ -91,7 +92,7 @@ def render_errors(engine, f: Filters, tz, fmt: str, query=None) -> tuple[str, di
 
 def _cut(message) -> str:
     m = R.one_line(message)
-    return m if len(m) <= MESSAGE_WIDTH else m[: MESSAGE_WIDTH - 1] + "…"
+    return ellipsis(m, MESSAGE_WIDTH)
 
 
 def render_audit(engine, session_id: str | None, tz, fmt: str) -> tuple[str, dict]:

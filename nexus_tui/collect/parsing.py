@@ -25,6 +25,7 @@ import orjson
 from nexus_tui.collect import tail
 from nexus_tui.collect.sources import FileSource
 from nexus_tui.core.events import Batch, ErrorRec
+from nexus_tui.core.fmt import ellipsis
 
 if TYPE_CHECKING:
     from concurrent.futures import Executor, ProcessPoolExecutor  # (a pool only when there is a lot to read)
@@ -65,7 +66,7 @@ class FileResult:
 
 def _trim(text: str, n: int = 500) -> str:
     """An error row's message at most ``n`` characters, as every parser trims error text (docs/security.md)."""
-    return text if len(text) <= n else text[: n - 1] + "…"
+    return ellipsis(text, n)
 
 
 def read_file(source: FileSource, path: str, cur: tail.SavedCursor | None,

@@ -15,6 +15,7 @@ from typing import Any
 import orjson
 
 from nexus_tui.collect.tail import open_regular
+from nexus_tui.core.fmt import ellipsis
 
 MAX_SHOW = 4000  # characters shown per block; the rest is counted
 MAX_LINE = 16 * 1024 * 1024  # never read more than this for one line
@@ -90,7 +91,7 @@ def input_preview(value: Any, width: int = 70) -> str:
         v = value.get(k)
         if isinstance(v, str) and v.strip():
             line = " ".join(v.split())
-            return line if len(line) <= width else line[: width - 1] + "…"
+            return ellipsis(line, width)
     return ""
 
 

@@ -8,6 +8,12 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Sequence
 
+def ellipsis(text: str, n: int) -> str:
+    """``text`` in at most ``n`` characters: cut to ``n - 1`` and "…" when longer (names, messages and titles from
+    data in a column or a line of their own)."""
+    return text if len(text) <= n else text[: n - 1] + "…"
+
+
 _IRREGULAR = {"match": "matches", "bus": "buses", "entry": "entries", "day": "days", "key": "keys",
               "summary": "summaries", "query": "queries", "category": "categories", "is": "are", "was": "were"}
 

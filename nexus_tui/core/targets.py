@@ -15,6 +15,8 @@ import re
 import shlex
 from urllib.parse import urlsplit
 
+from nexus_tui.core.fmt import ellipsis
+
 MAX_TARGET = 500  # characters kept of a path
 
 # tool name -> the input keys that name the file it reads or changes (first present wins)
@@ -41,7 +43,7 @@ _SHELL_SPECIAL = re.compile(r"""['"\\\x0b\x0c\x1c-\x1f\x85\xa0\u1680\u2000-\u200
 
 
 def _clip(s: str) -> str:
-    return s if len(s) <= MAX_TARGET else s[: MAX_TARGET - 1] + "…"
+    return ellipsis(s, MAX_TARGET)
 
 
 def _assignment(word: str) -> bool:

@@ -10,6 +10,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.widgets import Input, Static
 
+from nexus_tui.core.fmt import ellipsis
 from nexus_tui.core.report import one_line, safe
 from nexus_tui.screens.base import InsightScreen
 from nexus_tui.screens.search import SearchAsYouType
@@ -261,10 +262,8 @@ def _message_width(width: int, cells: list[tuple[str, list[str]]]) -> int:
 
 
 def _clip(value, n: int) -> str:
-    s = safe(value)
-    return s if len(s) <= n else s[: n - 1] + "…"
+    return ellipsis(safe(value), n)
 
 
 def _cell(message, width: int = MESSAGE_CELL) -> str:
-    m = one_line(message)
-    return m if len(m) <= width else m[: width - 1] + "…"
+    return ellipsis(one_line(message), width)

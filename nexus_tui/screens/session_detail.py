@@ -10,6 +10,7 @@ from textual.containers import VerticalScroll
 from textual.widgets import Static
 
 from nexus_tui.core.convtree import conversation_lines
+from nexus_tui.core.fmt import ellipsis
 from nexus_tui.core.report import safe
 
 from nexus_tui.screens.base import InsightScreen
@@ -359,8 +360,7 @@ def conversation_tree_text(app, rows: list[dict]) -> Text:
     return out
 
 
-def _head(text: str, width: int) -> str:
-    return text if len(text) <= width else text[: width - 1] + "…"
+_head = ellipsis
 
 
 def _tail(text: str, width: int) -> str:

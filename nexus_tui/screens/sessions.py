@@ -7,7 +7,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.widgets import Input, Static
 
-from nexus_tui.core.fmt import fmt_duration, money_column, plural
+from nexus_tui.core.fmt import ellipsis, fmt_duration, money_column, plural
 from nexus_tui.screens.base import InsightScreen
 from nexus_tui.screens.search import SearchAsYouType
 from nexus_tui.screens.common import empty_hint, fmt_int, local_time, rating_summary, short_model
@@ -45,13 +45,12 @@ def models_text(models: list[str], width: int = 26) -> str:
             if out:
                 return out + f" +{rest + 1}"
             more = f" +{rest}" if rest else ""
-            return n[: width - len(more) - 1] + "…" + more
+            return ellipsis(n, width - len(more)) + more
         out += piece
     return out
 
 
-def _short(text: str, width: int) -> str:
-    return text if len(text) <= width else text[:width - 1] + "…"
+_short = ellipsis
 
 
 class SessionsScreen(SearchAsYouType, InsightScreen):

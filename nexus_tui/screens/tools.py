@@ -11,6 +11,7 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import Static
 
+from nexus_tui.core.fmt import ellipsis
 from nexus_tui.screens.base import InsightScreen
 from nexus_tui.screens.common import empty_hint, fmt_int, fmt_ms, fmt_pct, local_time, plural
 from nexus_tui.store.read import sessions as RS
@@ -123,9 +124,7 @@ class ToolsScreen(InsightScreen):
         self.errors_for = (tool, server)
         if tool is None and server is None:
             return
-        name = tool or server
-        if len(name) > NAME_CELLS:  # a name from data: as the tables clip it, so the title stays a line or two
-            name = name[:NAME_CELLS - 1] + "…"
+        name = ellipsis(tool or server, NAME_CELLS)  # a name from data: as the table clips it (one or two lines)
         what = f"tool {name}" if tool else f"MCP server {name}"
         self.query_one("#errors-title", Static).update(f"[b]Tool failures by type[/b] — {escape(what)}")
         self.run_query(self._errors, tool, server, tag="errors")

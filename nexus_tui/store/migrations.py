@@ -138,14 +138,15 @@ def _zeroing(conn):
     """On SQLite, what the statements inside replace or delete is overwritten with zeros (``secure_delete``) rather
     than left in the file's free space until reused: the old text of a redacted row is gone from the file once the
     WAL is checkpointed. PostgreSQL: dead row versions are removed by its vacuum."""
-    sqlite = conn.dialect.name == "sqlite"
-    if sqlite:
-        conn.exec_driver_sql("PRAGMA secure_delete = ON")
+    if conn.dialect.name != "sqlite":
+        yield
+        return
+    before = conn.exec_driver_sql("PRAGMA secure_delete").scalar()
+    conn.exec_driver_sql("PRAGMA secure_delete = ON")
     try:
         yield
     finally:
-        if sqlite:
-            conn.exec_driver_sql("PRAGMA secure_delete = OFF")
+        conn.exec_driver_sql(f"PRAGMA secure_delete = {int(before or 0)}")
 
 
 def _redact_stored(conn) -> None:

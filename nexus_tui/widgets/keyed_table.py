@@ -120,14 +120,14 @@ class KeyedTable(DataTable):
         width = self.size.width or (self.app.size.width if self.is_attached else 0)
         return max(1, width - 2) if width else 0
 
-    def _layout(self, rows: list[tuple[str, list]]) -> tuple[list[tuple[str, str]], list[tuple[int, int]]]:
-        """The columns to show and the clip to apply to ``rows`` (not clipped) at the table's width."""
+    def _layout(self, rows: list[tuple[str, list]]):
+        """The columns to show, the clip at the table's width and ``rows`` (not clipped) clipped by it."""
         if not self._clip:
-            return self._fit(rows), self._clip
+            return self._fit(rows), self._clip, rows
         clipped = [(key, _clipped(cells, self._clip)) for key, cells in rows]
         shown, over = self._fit(clipped, overflow=True)
         if over <= 0:
-            return shown, self._clip
+            return shown, self._clip, clipped
         keys = [k for k, _ in self._all_columns]
         visible = {k for k, _ in shown}
         clip = []
@@ -141,7 +141,7 @@ class KeyedTable(DataTable):
                 over -= cut
             else:
                 clip.append((i, n))
-        return shown, clip
+        return shown, clip, [(key, _clipped(cells, clip)) for key, cells in rows]
 
     def _fit(self, rows: list[tuple[str, list]], overflow: bool = False):
         """The columns to show for ``rows`` at the table's width: the droppable ones go, first first, until the rest
@@ -177,9 +177,7 @@ class KeyedTable(DataTable):
         """Rows with only the shown columns' cells (clipped), numbers right-aligned; rebuilds the columns when they
         change."""
         before = self._clip_now
-        shown, self._clip_now = self._layout(rows)
-        if self._clip_now:
-            rows = [(key, _clipped(cells, self._clip_now)) for key, cells in rows]
+        shown, self._clip_now, rows = self._layout(rows)
         # a clip narrower than before: the columns are built again (a column's width only grows with its cells)
         if [k for k, _ in shown] != [k for k, _ in self._columns] or self._clip_now != before:
             self._columns = shown
@@ -198,7 +196,7 @@ class KeyedTable(DataTable):
 
     def on_resize(self, event) -> None:
         if (self._drop or self._clip) and self._all_rows is not None:
-            shown, clip = self._layout(self._all_rows)
+            shown, clip, _rows = self._layout(self._all_rows)
             if [k for k, _ in shown] != [k for k, _ in self._columns] or clip != self._clip_now:
                 self.sync(self._all_rows)
 

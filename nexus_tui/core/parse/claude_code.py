@@ -23,6 +23,7 @@ from nexus_tui.core.events import (SOURCE_TRANSCRIPT, Batch, ErrorRec, SessionRe
                                    ToolUseRec, ms_from_iso)
 from nexus_tui.core.parse.guard import MAX_TOKENS, Malformed, guarded, loads, quoted, time_ok
 from nexus_tui.core import waits
+from nexus_tui.core.fmt import ellipsis
 from nexus_tui.core.pricing import price
 from nexus_tui.core.targets import tool_target
 
@@ -42,7 +43,6 @@ _TITLE_TYPES = {"summary": "summary", "custom-title": "customTitle", "ai-title":
 _NO_ENVELOPE = frozenset({"file-history-snapshot", "queue-operation"})
 _TURNS = frozenset({"assistant", "user"})
 USAGE_LINE = "usage"  # the type a line of another (or no) type is parsed as when its message carries usage
-_COUNTED = _TURNS | {USAGE_LINE}  # lines whose missing session id or time is counted as a skip
 UNKNOWN_MODEL = "<unknown>"  # a usage line without a model: counted (as ccusage counts it), never priced
 _CCUSAGE_MAX_DEPTH = 127  # ccusage 20.0.24 refuses a line nested deeper (the line's own object is level 1)
 _MAX_REPORTED_USD = 1e6  # a line's costUSD above this (or negative, or not finite) is not kept as its reported cost
@@ -193,7 +193,7 @@ def _result_size(content) -> int:
 
 def _trim(text: str, n: int = _ERR_TRIM) -> str:
     text = text.strip()
-    return text if len(text) <= n else text[: n - 1] + "…"
+    return ellipsis(text, n)
 
 
 _PENDING = 256  # tool calls awaiting their result, per file
@@ -312,11 +312,11 @@ class _Parser:
         if sid is None and "sessionId" not in d:  # no sessionId at all: the file's session, as ccusage takes it
             sid = self.file_sid
         if type(sid) is not str or not sid:
-            if typ in _COUNTED or usage_any:
+            if typ in _TURNS or usage_any:  # a line that could count: its skip is counted
                 b.skip("no sessionId")
             return
         if ts is None:
-            if typ in _COUNTED or usage_any:
+            if typ in _TURNS or usage_any:  # a line that could count: its skip is counted
                 b.skip("no valid timestamp")
             return
         s = self.sessions.get(sid)
