@@ -1,13 +1,17 @@
 """Proxy benchmark: the latency the recording proxy adds and its memory with many streams open, in one run.
 
-usage: python -m bench.proxy [--requests 400] [--streams 200]
+usage: python -m bench.proxy [--requests 400] [--streams 200] [--gap-ms 10]
 
 The upstream is tests/proxy_upstream.py replaying the real capture (a streamed 109-event response with a tool use,
 15 KB) in its own process; the proxy (`nexus-insights proxy`, recording to a temporary home) in another; the
 client (aiohttp) in this one. Requests alternate direct / through the proxy so both see the same machine load (the
 order within each pair drawn at random, so neither path always follows the other).
 Figures: time to first byte (status line and headers read) and total (last byte read), p50 and p99, at 1 and at 50
-concurrent streams; added = proxy percentile - direct percentile. Memory: the proxy's RSS with 0, 50 and
+concurrent streams; added = proxy percentile - direct percentile. Two kinds of stream: replayed as fast as the
+upstream can write (one HTTP chunk per event, no wait: at 50 streams the three processes saturate the machine's CPUs,
+so it measures queueing for a CPU), and paced as the API sends a stream (``--gap-ms`` between events: 10 ms makes the
+109-event capture last 1.1 s, faster than any Claude model writes its 255 output tokens, so the load is higher than
+real streams give). Memory: the proxy's RSS with 0, 50 and
 ``--streams`` streams held open (the upstream sends three events, then waits), and the difference per stream.
 """
 
@@ -30,6 +34,7 @@ import aiohttp
 import psutil
 
 REPO = Path(__file__).resolve().parents[1]
+EVENTS = 109  # the capture's SSE events
 BODY = json.dumps({"model": "claude-opus-4-20250514", "max_tokens": 100, "stream": True,
                    "messages": [{"role": "user", "content": "Count the lines of code"}]}).encode()
 
@@ -58,10 +63,12 @@ def _pct(xs: list[float], p: float) -> float:
     return xs[min(len(xs) - 1, int(round(p / 100 * (len(xs) - 1))))]
 
 
-async def _one(session: aiohttp.ClientSession, url: str, i: int) -> tuple[float, float]:
+async def _one(session: aiohttp.ClientSession, url: str, i: int, gap_ms: float = 0) -> tuple[float, float]:
     t0 = time.perf_counter()
-    async with session.post(url + "/v1/messages", data=BODY, headers={
-            "content-type": "application/json", "x-test-request-id": f"req_bench_{i}"}) as r:
+    headers = {"content-type": "application/json", "x-test-request-id": f"req_bench_{i}"}
+    if gap_ms:
+        headers["x-test-gap-ms"] = str(gap_ms)
+    async with session.post(url + "/v1/messages", data=BODY, headers=headers) as r:
         ttfb = time.perf_counter() - t0
         async for _ in r.content.iter_any():
             pass
@@ -70,7 +77,7 @@ async def _one(session: aiohttp.ClientSession, url: str, i: int) -> tuple[float,
     return ttfb * 1000, total * 1000
 
 
-async def _latency(direct: str, proxy: str, n: int, conc: int) -> dict:
+async def _latency(direct: str, proxy: str, n: int, conc: int, gap_ms: float = 0) -> dict:
     res = {"direct": ([], []), "proxy": ([], [])}
     conn = aiohttp.TCPConnector(limit=0)
     async with aiohttp.ClientSession(connector=conn) as s:
@@ -80,7 +87,11 @@ async def _latency(direct: str, proxy: str, n: int, conc: int) -> dict:
         counter = iter(range(10**9))
         rng = random.Random(11)
 
-        async def worker():
+        async def worker(start: float):
+            # paced streams last ~1 s or more: started together, 50 of them would stay in step, every request
+            # arriving in a burst of 50 at once; each starts at its own moment within one stream's length instead,
+            # as independent clients do
+            await asyncio.sleep(start)
             for _ in range(n // conc):
                 # a direct and a proxied request, in an order drawn per pair: a request that follows another to the
                 # upstream finds it still finishing that one (its handler's tail), so a fixed order would always
@@ -88,11 +99,12 @@ async def _latency(direct: str, proxy: str, n: int, conc: int) -> dict:
                 pair = [("direct", direct), ("proxy", proxy)]
                 rng.shuffle(pair)
                 for name, url in pair:
-                    a, b = await _one(s, url, next(counter))
+                    a, b = await _one(s, url, next(counter), gap_ms)
                     res[name][0].append(a)
                     res[name][1].append(b)
 
-        await asyncio.gather(*(worker() for _ in range(conc)))
+        length = EVENTS * gap_ms / 1000 if conc > 1 else 0.0
+        await asyncio.gather(*(worker(rng.uniform(0, length)) for _ in range(conc)))
     out = {}
     for metric, k in (("ttfb", 0), ("total", 1)):
         d, p = res["direct"][k], res["proxy"][k]
@@ -122,6 +134,7 @@ def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--requests", type=int, default=400, help="requests per path at each concurrency")
     ap.add_argument("--streams", type=int, default=200)
+    ap.add_argument("--gap-ms", type=float, default=10.0, help="ms between a paced stream's events")
     a = ap.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="nexus-bench-proxy-"))
     up_port, px_port = _free_port(), _free_port()
@@ -137,11 +150,12 @@ def main() -> int:
               f"(109 SSE events, 15 KB)")
         proc, uproc = psutil.Process(px.pid), psutil.Process(up.pid)
         cpu = lambda p: sum(p.cpu_times()[:2])  # noqa: E731
-        for conc in (1, 50):
+        for conc, gap in ((1, 0), (50, 0), (50, a.gap_ms)):
             c0, u0 = cpu(proc), cpu(uproc)
-            r = asyncio.run(_latency(direct, proxy, a.requests, conc))
+            r = asyncio.run(_latency(direct, proxy, a.requests, conc, gap))
             n_px, n_up = r["n"] + 20, 2 * (r["n"] + 20)  # the upstream serves both paths
-            print(f"\n{conc} concurrent stream(s), {r['n']} requests per path (ms):")
+            kind = f"paced, {gap:g} ms between events" if gap else "as fast as the upstream writes"
+            print(f"\n{conc} concurrent stream(s), {kind}, {r['n']} requests per path (ms):")
             print(f"  {'':6} {'':4} {'direct':>8} {'proxy':>8} {'added':>8}")
             for metric in ("ttfb", "total"):
                 for q in (50, 99):

@@ -8,6 +8,7 @@ Request headers choose what it does (the proxy forwards them untouched):
   x-test-fault: 429 | 500 | 529 | close_midstream | sse_error | hang | big | compress (br or gzip as accepted)
                (big: x-test-big-mb MiB of SSE pings)
   x-test-gate: N                   hold each stream after its first event until N streams are open
+  x-test-gap-ms: F                 wait F ms before each event after the first, as the API paces a stream
 A request id listed in ``UpstreamState.scripted`` is answered with that message body instead (streamed as the API
 streams one when the request asks for a stream: text and tool input in small deltas).
 """
@@ -167,6 +168,7 @@ def make_upstream(state: UpstreamState | None = None) -> web.Application:
                     state.big_sent = sent
             events = sse_events(cap)
             gate = int(request.headers.get("x-test-gate", "0"))
+            gap = float(request.headers.get("x-test-gap-ms", "0")) / 1000
             for i, ev in enumerate(events):
                 if gate and i == 1:  # hold every stream open until `gate` of them are
                     if state.gate is None:
@@ -184,6 +186,8 @@ def make_upstream(state: UpstreamState | None = None) -> web.Application:
                     break
                 if fault == "hang" and i == 3:
                     await asyncio.sleep(3600)
+                if gap and i:
+                    await asyncio.sleep(gap)
                 await resp.write(ev)
             await resp.write_eof()
         except asyncio.CancelledError:

@@ -531,9 +531,10 @@ def test_usage_is_message_start_overlaid_with_the_last_message_delta_never_summe
 
 @settings(max_examples=150, deadline=None)
 @given(st.lists(st.integers(min_value=1, max_value=400), max_size=60), st.sampled_from([0, 1]), st.booleans(),
-       st.booleans())
-def test_sse_parsed_the_same_whatever_the_chunk_boundaries(cuts, which, crlf, gz):
-    """Any split of the stream into chunks, LF or CRLF lines, gzip or not: the same usage and tools."""
+       st.booleans(), st.sampled_from([1, 7, 500, 4096, 64 * 1024]))
+def test_sse_parsed_the_same_whatever_the_chunk_boundaries(cuts, which, crlf, gz, hold):
+    """Any split of the stream into chunks, LF or CRLF lines, gzip or not, whatever run of bytes is held after the
+    first token: the same usage and tools."""
     import gzip
 
     cap = captures()[which]
@@ -543,6 +544,7 @@ def test_sse_parsed_the_same_whatever_the_chunk_boundaries(cuts, which, crlf, gz
     if gz:
         data = gzip.compress(data)
     p = AnthropicStream("text/event-stream; charset=utf-8", "gzip" if gz else "")
+    p.HOLD = hold
     pos = 0
     for c in cuts:
         p.feed(data[pos:pos + c])

@@ -254,3 +254,57 @@ def test_an_https_upstream_is_reached_over_verified_tls(tmp_path, monkeypatch):
     assert seen["connections"] == 1 and len(seen["requests"]) == 2
     head, sent = seen["requests"][0]
     assert head.startswith(b"POST /api/v1/messages HTTP/1.1\r\nHost: localhost:") and sent == b'{"a": 1}'
+
+
+def test_the_read_timeout_counts_silence_not_the_whole_response():
+    """A stream that keeps sending, however long it lasts, is not cut; one silent for the read timeout is (in the
+    head or in the body), and a connection idle in the pool is left alone by its timer."""
+    async def main():
+        steady = 0.04
+
+        async def on(reader, writer):
+            while True:  # requests on this connection, one after another
+                try:
+                    head = await reader.readuntil(b"\r\n\r\n")
+                except (asyncio.IncompleteReadError, ConnectionError):
+                    return
+                if b"/silent-head" in head:
+                    await asyncio.sleep(3)
+                    return
+                writer.write(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n")
+                if b"/steady" not in head:  # one piece, then silence
+                    writer.write(b"2\r\nab\r\n")
+                    await writer.drain()
+                    await asyncio.sleep(3)
+                    return
+                for i in range(30):  # 30 pieces 0.04 s apart: 1.2 s in all, four times the timeout
+                    writer.write(b"2\r\n%02d\r\n" % i)
+                    await writer.drain()
+                    await asyncio.sleep(steady)
+                writer.write(b"0\r\n\r\n")
+                await writer.drain()
+
+        server = await asyncio.start_server(on, "127.0.0.1", 0)
+        base = f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}"
+        up = Upstream(base, read_timeout=0.3)
+        try:
+            r = await up.request("GET", "/steady", [], b"")
+            body = await _all(r)
+            assert body == b"".join(b"%02d" % i for i in range(30))
+            assert len(up._idle) == 1
+            await asyncio.sleep(0.5)  # the pooled connection's timer fires with nobody waiting: nothing happens
+            assert len(up._idle) == 1 and up._idle[0].usable
+
+            r = await up.request("GET", "/stall", [], b"")
+            assert await r.read() == b"ab"
+            with pytest.raises(TimeoutError):
+                await r.read()
+            r.close()
+
+            with pytest.raises(UpstreamError, match="read timeout"):
+                await up.request("GET", "/silent-head", [], b"")
+        finally:
+            up.close()
+            server.close()
+
+    asyncio.run(main())

@@ -56,6 +56,9 @@ class _Conn(asyncio.Protocol):
         self._paused = False
         self._write_waiter: asyncio.Future | None = None
         self._write_paused = False
+        self._timer: asyncio.TimerHandle | None = None  # the read timeout's one timer (see wait)
+        self._since = 0.0  # when the current wait began
+        self._timeout = 0.0
 
     # ---- asyncio.Protocol
     def connection_made(self, transport) -> None:
@@ -105,15 +108,31 @@ class _Conn(asyncio.Protocol):
                 w.set_result(None)
 
     async def wait(self, timeout: float | None) -> None:
-        """Until more bytes or the end arrive (``TimeoutError`` after ``timeout`` seconds of silence)."""
+        """Until more bytes or the end arrive (``TimeoutError`` after ``timeout`` seconds of silence).
+
+        A stream waits once per event: rather than a timer set and cancelled each time (a heap push and a cancelled
+        entry per event), one timer per connection looks when it fires whether the current wait is older than the
+        timeout, and sets itself again for when it would be."""
         w = self._waiter = self.loop.create_future()
-        h = self.loop.call_later(timeout, _expire, w) if timeout else None
+        if timeout:
+            self._since, self._timeout = self.loop.time(), timeout
+            if self._timer is None:
+                self._timer = self.loop.call_at(self._since + timeout, self._check)
         try:
             await w
         finally:
-            if h is not None:
-                h.cancel()
             self._waiter = None
+
+    def _check(self) -> None:
+        self._timer = None
+        w = self._waiter
+        if w is None or w.done():
+            return  # nobody waits: the next wait sets the timer again
+        due = self._since + self._timeout
+        if self.loop.time() >= due:
+            _expire(w)
+        else:
+            self._timer = self.loop.call_at(due, self._check)
 
     def take(self) -> bytes:
         data = bytes(self.buf)
@@ -134,6 +153,9 @@ class _Conn(asyncio.Protocol):
         return not self.eof and not self.buf and self.transport is not None and not self.transport.is_closing()
 
     def close(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
         if self.transport is not None:
             self.transport.close()
 

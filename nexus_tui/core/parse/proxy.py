@@ -123,6 +123,7 @@ class _Stream:
         self.json_body = ct in ("application/json", "") or ct.endswith("+json")
         self._decode = _Decoder(content_encoding)
         self._pending = bytearray()
+        self._held = bytearray()  # bytes after the first token not read yet (HOLD)
         self.overflow = False  # a part too large to read: usage may be missing
         self.first_token = False  # set once the first content token was seen (the caller times it)
         self.model: str | None = None
@@ -163,7 +164,20 @@ class _Stream:
             if cap[1] > MAX_PENDING:
                 self._give_up(cap)
 
+    # Once the first token was seen the caller needs nothing until ``finish``: the rest of an uncompressed stream is
+    # read in runs of this many bytes, not a piece at a time (a paced stream is one piece per event); small, as what
+    # is held when the stream ends is read before the response's last bytes go to the client
+    HOLD = 4096
+
     def feed(self, data: bytes) -> None:
+        if self.first_token and self._decode._z is None:
+            self._held += data
+            if len(self._held) < self.HOLD:
+                return
+            data, self._held = bytes(self._held), bytearray()
+        self._feed(data)
+
+    def _feed(self, data: bytes) -> None:
         if self.overflow or not self._decode.ok or not data:
             return
         data = self._decode(data)
@@ -199,6 +213,9 @@ class _Stream:
 
     def finish(self) -> None:
         """The body ended: parse a JSON body, or an SSE event left without its blank line."""
+        if self._held:
+            data, self._held = bytes(self._held), bytearray()
+            self._feed(data)
         if self.overflow or not self._decode.ok:
             return
         if self.sse:
