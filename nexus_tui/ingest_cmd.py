@@ -76,7 +76,7 @@ def _run(settings) -> int:
         for p in plans:
             passed.update(p.passed_over)
         _print_pass(sum(p.files_seen for p in plans), 0, 0, 0, time.perf_counter() - ahead.started,
-                    (0, 0, 0, 0, 0), Counter(), passed)
+                    (0, 0, 0, 0, 0, 0), Counter(), passed)
         _no_transcripts_note(settings)
         return 0
     from nexus_tui.collect.light import small_pass
@@ -86,7 +86,7 @@ def _run(settings) -> int:
         price_cache.save(settings.home)
         w = light.written
         _print_pass(light.files_seen, light.files_read, light.bytes_read, light.lines, light.seconds,
-                    (w.new_sessions, w.new_tasks, w.updated_tasks, w.new_tool_calls, w.new_errors), light.skipped,
+                    (w.new_sessions, w.new_tasks, w.updated_tasks, w.new_tool_calls, w.new_errors, w.new_results_only), light.skipped,
                     light.passed_over)
         _no_transcripts_note(settings)
         return 0
@@ -108,7 +108,7 @@ def _run(settings) -> int:
 
     w = rep.written
     _print_pass(rep.files_seen, rep.files_read, rep.bytes_read, rep.lines, rep.seconds,
-                (w.new_sessions, w.new_tasks, w.updated_tasks, w.new_tool_calls, w.new_errors), rep.skipped,
+                (w.new_sessions, w.new_tasks, w.updated_tasks, w.new_tool_calls, w.new_errors, w.new_results_only), rep.skipped,
                 rep.passed_over)
     for p in rep.problems:
         _echo(f"ingest problem: {one_line(p)}", err=True)
@@ -135,11 +135,15 @@ def _die_on_term(kill_workers) -> None:
 def _print_pass(files_seen, files_read, bytes_read, lines, seconds, new, skipped, passed_over) -> None:
     from nexus_tui.core.report import plural, safe
 
-    sessions, tasks, updated, tool_calls, errors = new
+    sessions, tasks, updated, tool_calls, errors, results_only = new
     _echo(f"files: {files_seen:,} seen, {files_read:,} read ({bytes_read / 1e6:.1f} MB, "
           f"{plural(lines, 'line')}) in {seconds:.2f}s")
+    # a result whose call line was not read (refused, or not written yet) is stored, but the Tools screen and the
+    # reports count calls by their tool: say how many of the new ones have none yet
+    unnamed = f" ({results_only:,} of them results whose call was not read)" if results_only else ""
     _echo(f"new: {plural(sessions, 'session')}, {plural(tasks, 'task')} ({updated:,} updated), "
-          f"{plural(tool_calls, 'tool call')}, {plural(errors, 'failure')} recorded (tool failures and API errors)")
+          f"{plural(tool_calls, 'tool call')}{unnamed}, {plural(errors, 'failure')} recorded "
+          f"(tool failures and API errors)")
     if skipped:
         _echo(f"skipped lines: {sum(skipped.values()):,} (" +
               ", ".join(f"{safe(k)}: {v:,}" for k, v in skipped.most_common()) + ")")

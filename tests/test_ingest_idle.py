@@ -160,3 +160,48 @@ def test_plain_ingest_runs_without_click_and_says_what_the_click_command_says(tr
     (home / "nexus" / "insights.toml").write_text("[pricing]\ncost_mode = 'nope'\n")
     code, text, err, loaded = _entry(home, claude, "ingest")
     assert code == 2 and loaded[0] is False and err.startswith("nexus-insights: ") and len(err.splitlines()) == 1
+
+
+def test_new_tool_calls_say_how_many_are_results_whose_call_was_not_read(tree):
+    """A tool result whose call line was refused is stored (its duration and outcome are known), but the Tools
+    screen and the reports count calls by their tool: the pass's report says how many of its new tool calls have no
+    tool yet, on the store's path and on the light path alike, and a call read later names it without a new row."""
+    home, claude, proj = tree
+    _ingest(home, claude)
+    with sqlite3.connect(_db(home)) as c:
+        before = c.execute("SELECT count(*), count(tool_name) FROM tool_calls").fetchone()
+
+    def result(i: int) -> str:
+        return json.dumps({"type": "user", "sessionId": "orph-s", "uuid": f"orph-r{i}", "cwd": "/p",
+                           "timestamp": f"2026-03-01T00:00:0{i}.000Z", "message": {"role": "user", "content": [
+                               {"type": "tool_result", "tool_use_id": f"toolu_orph{i}", "content": "ok"}]}})
+
+    def call(i: int, name) -> str:
+        return json.dumps({"type": "assistant", "sessionId": "orph-s", "uuid": f"orph-c{i}", "requestId": f"req_o{i}",
+                           "timestamp": "2026-03-01T00:00:00.000Z", "message": {
+                               "id": f"msg_o{i}", "model": "claude-opus-4-6", "usage": {"input_tokens": 1,
+                                                                                      "output_tokens": 1},
+                               "content": [{"type": "tool_use", "id": f"toolu_orph{i}", "name": name,
+                                            "input": {}}]}})
+
+    victim = sorted(proj.glob("*.jsonl"))[0]
+    with open(victim, "a") as f:  # call 1 refused (its name is not text), its result read; call 2 read with its result
+        f.write("\n".join([call(1, 7), result(1), call(2, "Read"), result(2)]) + "\n")
+    code, out, sqla = _ingest(home, claude)  # a few lines: the light path
+    assert code == 0 and not sqla
+    assert "2 tool calls (1 of them results whose call was not read)" in out, out
+    with sqlite3.connect(_db(home)) as c:
+        assert c.execute("SELECT count(*), count(tool_name) FROM tool_calls").fetchone() == (
+            before[0] + 2, before[1] + 1)
+    # the same lines on the store's path (a fresh database) say the same of them
+    fresh = home.parent / "fresh"
+    fresh.mkdir()
+    code, out2, sqla = _ingest(fresh, claude)
+    assert code == 0 and sqla and "(1 of them results whose call was not read)" in out2, out2
+    # the call, written again readable: the row gets its tool; no new call, so no note
+    with open(victim, "a") as f:
+        f.write(call(1, "Bash").replace("orph-c1", "orph-c1b") + "\n")
+    code, out, sqla = _ingest(home, claude)
+    assert "0 tool calls," in out and "not read" not in out, out
+    with sqlite3.connect(_db(home)) as c:
+        assert c.execute("SELECT tool_name FROM tool_calls WHERE id LIKE '%toolu_orph1'").fetchone() == ("Bash",)

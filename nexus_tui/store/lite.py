@@ -21,7 +21,8 @@ from operator import itemgetter
 
 from nexus_tui.store import upkeep
 from nexus_tui.store.engine import bind_rows
-from nexus_tui.store.rows import CURSOR_COLS, CursorUpdate, Prepared, WriteResult, pos, relabel, rollup_keys
+from nexus_tui.store.rows import (CURSOR_COLS, CursorUpdate, Prepared, WriteResult, new_without_tool, pos, relabel,
+                                   rollup_keys)
 from nexus_tui.store.sqlite_sql import STATEMENTS
 
 # the kinds of rows this path writes; a batch with any other kind of row goes through the store
@@ -134,6 +135,7 @@ def _write(conn: LiteConn, p: Prepared, res: WriteResult) -> None:
         ids = list(dict.fromkeys(r[0] for r in calls))
         known = _existing(conn, "tool_calls", ids)
         res.new_tool_calls += len(ids) - len(known)
+        res.new_results_only += new_without_tool(calls, known)
         _executemany(conn, "tool_use", rows.get("tool_use", []))
         _executemany(conn, "tool_result", rows.get("tool_result", []))
     if rows.get("errors"):

@@ -42,6 +42,7 @@ class WriteResult:
     new_tasks: int = 0
     updated_tasks: int = 0
     new_tool_calls: int = 0
+    new_results_only: int = 0  # of new_tool_calls: results whose call (the tool's name) was not read yet
     new_errors: int = 0
     ratings: int = 0
     session_ids: set[str] = field(default_factory=set)
@@ -53,6 +54,7 @@ class WriteResult:
         self.new_tasks += other.new_tasks
         self.updated_tasks += other.updated_tasks
         self.new_tool_calls += other.new_tool_calls
+        self.new_results_only += other.new_results_only
         self.new_errors += other.new_errors
         self.ratings += other.ratings
         self.session_ids |= other.session_ids
@@ -189,6 +191,14 @@ def rollup_keys(rows: dict[str, list[tuple]]) -> tuple[set, set, list]:
                 tool_keys.add((r[si], bucket(r[ti])))
             tool_keys.add((r[si], None))  # a call's start may just have been learned: it leaves the NULL bucket
     return task_keys, tool_keys, unknown
+
+
+def new_without_tool(calls: list[tuple], known) -> int:
+    """Of the tool call rows ``calls`` whose id is not in ``known``: how many have no tool name (a result whose call
+    line was not read, or not written yet)."""
+    i = COLUMNS["tool_calls"].index("tool_name")
+    named = {r[0] for r in calls if r[i] is not None}
+    return len({r[0] for r in calls if r[0] not in known and r[0] not in named})
 
 
 def layout(table: str, row: dict) -> tuple:

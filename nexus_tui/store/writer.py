@@ -28,6 +28,7 @@ from nexus_tui.store.rows import (  # noqa: F401
     KIND_TABLES,
     RESULT_COLS,
     USE_COLS,
+    new_without_tool,
     CursorUpdate,
     Prepared,
     WriteResult,
@@ -412,6 +413,7 @@ class Writer:
             ids = list(dict.fromkeys(r[0] for r in calls))
             known = _existing_raw(conn, "tool_calls", ids)
             res.new_tool_calls += len(ids) - len(known)
+            res.new_results_only += new_without_tool(calls, known)
             tc = ToolCall.__table__
             _executemany_tuples(conn, "tool_use", lambda c: _tool_upserts(c)[0], tc, rows.get("tool_use", []))
             _executemany_tuples(conn, "tool_result", lambda c: _tool_upserts(c)[1], tc, rows.get("tool_result", []))
