@@ -587,9 +587,10 @@ async def test_session_header_equals_its_row_in_the_sessions_report(tmp_path):
         await settle(app, pilot)
         head = str(app.screen.query_one("#header").render())
         assert f"Session ID  {row['session_id']}" in head
-        assert (f"Input {fmt_int(row['tokens_in'])}  Output {fmt_int(row['tokens_out'])}  Cache read "
-                f"{fmt_int(row['cache_read_tokens'])}  Cache write {fmt_int(row['cache_creation_tokens'])}  Total "
-                f"{fmt_int(row['total_tokens'])}") in head
+        assert (f"Tokens      Input {fmt_int(row['tokens_in'])}  Output {fmt_int(row['tokens_out'])}  Total "
+                f"{fmt_int(row['total_tokens'])}\n") in head
+        assert (f"Cache       Read {fmt_int(row['cache_read_tokens'])}  Write "
+                f"{fmt_int(row['cache_creation_tokens'])}\n") in head
         assert f"Cost        {fmt_usd(row['cost_usd'])}" in head
         assert f"Tasks       {fmt_int(row['tasks'])}   Tool calls {fmt_int(row['tool_calls'])}" in head
         assert plural(row["tool_errors"], "tool failure") in head and "(s)" not in head

@@ -265,9 +265,10 @@ class SessionDetailScreen(RatingMixin, InsightScreen):
             _field("Time", f"{local_time(app, head['start_ms'], '%Y-%m-%d %H:%M:%S')} → "
                    f"{local_time(app, head['end_ms'], '%Y-%m-%d %H:%M:%S')}   [b]Duration[/b] "
                    f"{fmt_ms((head['end_ms'] or 0) - (head['start_ms'] or 0)) if head['start_ms'] else '-'}"),
+            # two lines, so that at 80 columns no label wraps away from its number
             _field("Tokens", f"Input {fmt_int(u['tokens_in'])}  Output {fmt_int(u['tokens_out'])}  "
-                   f"Cache read {fmt_int(u['cache_read_tokens'])}  Cache write {fmt_int(u['cache_creation_tokens'])}"
-                   f"  Total {fmt_int(u['total_tokens'])}"),
+                   f"Total {fmt_int(u['total_tokens'])}"),
+            _field("Cache", f"Read {fmt_int(u['cache_read_tokens'])}  Write {fmt_int(u['cache_creation_tokens'])}"),
             _field("Cost", cost),
             _field("Tasks", f"{fmt_int(u['tasks'])}{shown}   [b]Tool calls[/b] {fmt_int(head['tool_calls'])}   "
                    f"[b]Rating[/b] {rating_summary(u['rated_helpful'], u['rated_not_helpful']) or 'none yet'}"),
