@@ -585,11 +585,11 @@ async def test_session_header_equals_its_row_in_the_sessions_report(tmp_path):
         row = RS.sessions(app.store.engine, Filters(), limit=1).rows[0]
         await pilot.press("enter")
         await settle(app, pilot)
-        head = str(app.screen.query_one("#header").render())
+        head = str(app.screen.query_one("#header").content)
         assert f"Session ID  {row['session_id']}" in head
-        assert (f"Tokens      Input {fmt_int(row['tokens_in'])}  Output {fmt_int(row['tokens_out'])}  Total "
+        assert (f"Tokens      Input {fmt_int(row['tokens_in'])}   Output {fmt_int(row['tokens_out'])}   Total "
                 f"{fmt_int(row['total_tokens'])}\n") in head
-        assert (f"Cache       Read {fmt_int(row['cache_read_tokens'])}  Write "
+        assert (f"Cache       Read {fmt_int(row['cache_read_tokens'])}   Write "
                 f"{fmt_int(row['cache_creation_tokens'])}\n") in head
         assert f"Cost        {fmt_usd(row['cost_usd'])}" in head
         assert f"Tasks       {fmt_int(row['tasks'])}   Tool calls {fmt_int(row['tool_calls'])}" in head
@@ -695,10 +695,10 @@ async def test_rating_is_written_at_once_shows_everywhere_survives_a_restart_and
         assert _rating(app.store, task_id) == 0 and tasks.get_row(task_id)[-1] == "- not helpful"
         await pilot.press("enter")  # the task view shows it too, and rates the task it shows
         await settle(app, pilot)
-        assert "- not helpful" in str(app.screen.query_one("#task").render())
+        assert "- not helpful" in str(app.screen.query_one("#task").content)
         await pilot.press("plus")
         await settle(app, pilot, 3)
-        assert "+ helpful" in str(app.screen.query_one("#task").render()) and _rating(app.store, task_id) == 1
+        assert "+ helpful" in str(app.screen.query_one("#task").content) and _rating(app.store, task_id) == 1
         await pilot.press("u")  # undo, step by step: not helpful, helpful, not rated
         await settle(app, pilot, 3)
         assert _rating(app.store, task_id) == 0

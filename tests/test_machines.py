@@ -298,7 +298,7 @@ async def test_the_dashboard_shows_and_filters_machines_when_several_write(tmp_p
             assert [r[col] for r in cells(a.screen.query_one("#sessions"))] == ["desk"] * 3
             await pilot.press("enter")
             await settle(a, pilot)
-            assert "Machine desk" in str(a.screen.query_one("#header-more").render())
+            assert "Machine desk" in str(a.screen.query_one("#header-more").content)
         a = app(store, filters=start_filters(None, None, None, None, "laptop"))  # --machine NAME
         async with a.run_test(size=SIZE) as pilot:
             await settle(a, pilot)
@@ -320,6 +320,6 @@ async def test_the_dashboard_shows_and_filters_machines_when_several_write(tmp_p
             assert a.screen.query_one("#sessions").row_count == 1
             await pilot.press("enter")
             await settle(a, pilot)
-            assert "Machine" not in str(a.screen.query_one("#header-more").render())
+            assert "Machine" not in str(a.screen.query_one("#header-more").content)
     finally:
         solo.close()

@@ -28,6 +28,7 @@ from nexus_tui.screens.common import (
 )
 from nexus_tui.store.read import sessions as RS
 from nexus_tui.store.machines import machine_names
+from nexus_tui.widgets.fields import Fields, pair
 from nexus_tui.widgets.keyed_table import KeyedTable
 
 COLUMNS = [("time", "Time"), ("model", "Model"), ("routing", "Routing"), ("in", "In"), ("out", "Out"),
@@ -66,10 +67,6 @@ class RatingMixin:
 
     def action_undo_rating(self) -> None:
         self.app.undo_rating()
-
-
-def _field(label: str, value: str, width: int = 11) -> str:
-    return f"[b]{label:<{width}}[/b] {value}"
 
 
 class SessionDetailScreen(RatingMixin, InsightScreen):
@@ -256,30 +253,38 @@ class SessionDetailScreen(RatingMixin, InsightScreen):
         from nexus_tui.core.report import strip_controls
 
         title = strip_controls(head.get("title")) or None
-        lines = [  # the title line when the session has one (else the project and time below name it)
-            *([_field("Title", f"{escape(title)} [dim]({head['title_source']})[/dim]")] if title else []),
-            _field("Session ID", escape(head["id"])),
-            _field("CLI", f"{escape(head['cli_tool'] or '-')} {escape(head['cli_version'] or '')}   "
-                   f"[b]Persona[/b] {escape(head['persona'] or '-')}   [b]Mode[/b] {escape(head['nexus_mode'] or '-')}"),
-            _field("Project", escape(head['project'] or '-')),
-            _field("Time", f"{local_time(app, head['start_ms'], '%Y-%m-%d %H:%M:%S')} → "
-                   f"{local_time(app, head['end_ms'], '%Y-%m-%d %H:%M:%S')}   [b]Duration[/b] "
-                   f"{fmt_ms((head['end_ms'] or 0) - (head['start_ms'] or 0)) if head['start_ms'] else '-'}"),
-            # two lines, so that at 80 columns no label wraps away from its number
-            _field("Tokens", f"Input {fmt_int(u['tokens_in'])}  Output {fmt_int(u['tokens_out'])}  "
-                   f"Total {fmt_int(u['total_tokens'])}"),
-            _field("Cache", f"Read {fmt_int(u['cache_read_tokens'])}  Write {fmt_int(u['cache_creation_tokens'])}"),
-            _field("Cost", cost),
-            _field("Tasks", f"{fmt_int(u['tasks'])}{shown}   [b]Tool calls[/b] {fmt_int(head['tool_calls'])}   "
-                   f"[b]Rating[/b] {rating_summary(u['rated_helpful'], u['rated_not_helpful']) or 'none yet'}"),
-            _field("Status", "[red]" + ", ".join(problems) + "[/red]" if problems else "ok"),
-        ]
-        h.update("\n".join(lines))
-        self.query_one("#header-more", Static).update("\n".join([
-            _field("Models", escape(", ".join(head["models"]) or "-")),
-            _field("cwd", escape(head["cwd"] or "-") + (f"   [b]Machine[/b] {escape(head['machine_name'])}"
-                                                         if head.get("machine_name") else "")),
-            _field("Branch", escape(branch))]))
+        def field(label: str, *rest, value=None) -> list:  # a line: its first label in a column 11 wide
+            return [pair(f"{label:<11}", value), *rest]
+
+        title_text = None
+        if title:
+            title_text = Text(title)
+            title_text.append(f" ({head['title_source']})", style="dim")
+        status = Text(", ".join(problems), style="red") if problems else "ok"
+        duration = fmt_ms((head["end_ms"] or 0) - (head["start_ms"] or 0)) if head["start_ms"] else "-"
+        h.update(Fields([  # the title line when the session has one (else the project and time below name it)
+            *([field("Title", value=title_text)] if title else []),
+            field("Session ID", value=head["id"]),
+            field("CLI", pair("Persona", head["persona"] or "-"), pair("Mode", head["nexus_mode"] or "-"),
+                  value=f"{head['cli_tool'] or '-'} {head['cli_version'] or ''}".rstrip()),
+            field("Project", value=head["project"] or "-"),
+            field("Time", pair("Duration", duration),
+                  value=f"{local_time(app, head['start_ms'], '%Y-%m-%d %H:%M:%S')} → "
+                        f"{local_time(app, head['end_ms'], '%Y-%m-%d %H:%M:%S')}"),
+            field("Tokens", pair("Output", fmt_int(u["tokens_out"])), pair("Total", fmt_int(u["total_tokens"])),
+                  value=f"Input {fmt_int(u['tokens_in'])}"),
+            field("Cache", pair("Write", fmt_int(u["cache_creation_tokens"])),
+                  value=f"Read {fmt_int(u['cache_read_tokens'])}"),
+            field("Cost", value=cost),
+            field("Tasks", pair("Tool calls", fmt_int(head["tool_calls"])),
+                  pair("Rating", rating_summary(u["rated_helpful"], u["rated_not_helpful"]) or "none yet"),
+                  value=f"{fmt_int(u['tasks'])}{shown}"),
+            field("Status", value=status)]))
+        self.query_one("#header-more", Static).update(Fields([
+            field("Models", value=", ".join(head["models"]) or "-"),
+            field("cwd", *([pair("Machine", head["machine_name"])] if head.get("machine_name") else []),
+                  value=head["cwd"] or "-"),
+            field("Branch", value=branch)]))
         costs = money_column([t["cost_usd"] for t in tasks])
         rows = [(t["id"], [local_time(app, t["ts_ms"], "%H:%M:%S"), short_model(t["model"]), t["routing"],
                            fmt_int(t["tokens_in"]), fmt_int(t["tokens_out"]),

@@ -17,6 +17,7 @@ from nexus_tui.core.report import safe
 from nexus_tui.screens.base import InsightScreen
 from nexus_tui.screens.common import fmt_int, fmt_ms, fmt_usd, local_time, plural, rating_text
 from nexus_tui.screens.session_detail import RatingMixin
+from nexus_tui.widgets.fields import Fields, pair
 from nexus_tui.store.read import sessions as RS
 
 MAX_CALLS = 200  # tool calls shown for one task (the rest are counted)
@@ -69,20 +70,19 @@ class TaskDetailScreen(RatingMixin, InsightScreen):
         self.sub_title = f"Task {safe(d['id'][:24])}"
         total_in = (d["tokens_in"] or 0) + (d["cache_read_tokens"] or 0) + (d["cache_creation_tokens"] or 0)
         cost = fmt_usd(d["cost_usd"]) if d["cost_usd"] is not None else "unpriced (no known price for this model)"
-        self.query_one("#task", Static).update(
-            f"[b]Task[/b] {escape(d['id'])}   [b]Session[/b] {escape(d['session_id'])}\n"
-            f"[b]Time[/b] {local_time(app, d['ts_ms'], '%Y-%m-%d %H:%M:%S')}   [b]Model[/b] {escape(d['model'])}"
-            f"   [b]Source[/b] {escape(d['source'])}   [b]Routing[/b] {escape(d['routing'])}"
-            f"   [b]Status[/b] {escape(d['status'] or 'ok')}\n"
-            f"[b]Tokens[/b] in {fmt_int(d['tokens_in'])} (uncached) + cache read {fmt_int(d['cache_read_tokens'])}"
-            f" + cache write {fmt_int(d['cache_creation_tokens'])} = {fmt_int(total_in)} input;"
-            f" out {fmt_int(d['tokens_out'])}\n"
-            f"[b]Latency[/b] {fmt_ms(d['latency_ms'])}   [b]Cost[/b] {cost}"
-            f"   [b]Cloud equivalent[/b] {fmt_usd(d['cloud_cost_equivalent'])}"
-            f"   [b]Agent[/b] {escape(d['agent_id'] or 'main')}   [b]Tier[/b] {escape(d['tier'] or '-')}"
-            f"   [b]Persona[/b] {escape(d['persona'] or '-')}\n"
-            f"[b]Rating[/b] {rating_text(d['quality_rating']) or 'not rated'}   "
-            "[dim](+ helpful, - not helpful, 0 clear, u undo)[/dim]")
+        rating = Text(rating_text(d["quality_rating"]) or "not rated")
+        rating.append("   (+ helpful, - not helpful, 0 clear, u undo)", style="dim")
+        self.query_one("#task", Static).update(Fields([
+            [pair("Task", d["id"]), pair("Session", d["session_id"])],
+            [pair("Time", local_time(app, d["ts_ms"], "%Y-%m-%d %H:%M:%S")), pair("Model", d["model"]),
+             pair("Source", d["source"]), pair("Routing", d["routing"]), pair("Status", d["status"] or "ok")],
+            [pair("Tokens", f"in {fmt_int(d['tokens_in'])} (uncached) + cache read {fmt_int(d['cache_read_tokens'])}"
+                  f" + cache write {fmt_int(d['cache_creation_tokens'])} = {fmt_int(total_in)} input"),
+             pair("Output", fmt_int(d["tokens_out"]))],
+            [pair("Latency", fmt_ms(d["latency_ms"])), pair("Cost", cost),
+             pair("Cloud equivalent", fmt_usd(d["cloud_cost_equivalent"])), pair("Agent", d["agent_id"] or "main"),
+             pair("Tier", d["tier"] or "-"), pair("Persona", d["persona"] or "-")],
+            [pair("Rating", rating)]]))
         proxy = self.query_one("#proxy", Static)
         proxy.display = d.get("http_status") is not None or d.get("conversation_id") is not None
         if proxy.display:
@@ -120,46 +120,34 @@ class TaskDetailScreen(RatingMixin, InsightScreen):
         self.query_one("#detail").scroll_home(animate=False)
 
 
-def proxy_text(d: dict) -> Text:
+def proxy_text(d: dict) -> Fields:
     """What the recording proxy saw of this request (HTTP status, error type, retries, client, time to first byte
     and token, streamed, sizes) and where conversation linking put it. Values from the data stay plain text."""
-    out = Text()
-
-    def field(label: str, value, sep: str = "   ") -> None:
-        if out and sep:
-            out.append(sep)
-        out.append(label + " ", style="bold")
-        out.append("-" if value is None else str(value))
-
+    lines = []
     if d.get("http_status") is not None:
         status = d["http_status"]
-        out.append("Proxy", style="bold")
-        out.append("   ")
-        out.append("HTTP ", style="bold")
-        out.append(str(status), style="red" if status >= 400 else "")
+        http = Text(str(status), style="red" if status >= 400 else "")
         if d.get("error_type"):
-            out.append(" ")
-            out.append(str(d["error_type"]), style="red")
-        field("Retries", d.get("retries"))
-        field("TTFB", fmt_ms(d.get("ttfb_ms")))
-        field("TTFT", fmt_ms(d.get("ttft_ms")))
+            http.append(" ")
+            http.append(str(d["error_type"]), style="red")
         streamed = d.get("streamed")
-        field("Streamed", "-" if streamed is None else ("yes" if streamed else "no"))
-        field("Request", f"{fmt_int(d.get('request_bytes'))} B")
-        field("Response", f"{fmt_int(d.get('response_bytes'))} B")
-        out.append("\n")
-        out.append("Client ", style="bold")
-        out.append(str(d.get("client") or "-")[:200])
+        lines.append([pair("Proxy"), pair("HTTP", http), pair("Retries", _dash(d.get("retries"))),
+                      pair("TTFB", fmt_ms(d.get("ttfb_ms"))), pair("TTFT", fmt_ms(d.get("ttft_ms"))),
+                      pair("Streamed", "-" if streamed is None else ("yes" if streamed else "no")),
+                      pair("Request", f"{fmt_int(d.get('request_bytes'))} B"),
+                      pair("Response", f"{fmt_int(d.get('response_bytes'))} B")])
+        lines.append([pair("Client", str(d.get("client") or "-")[:200])])
     if d.get("conversation_id") is not None:
-        if out:
-            out.append("\n")
-        out.append("Conversation ", style="bold")
-        out.append(str(d["conversation_id"]))
-        field("Branch", d.get("branch_id"))
-        field("Parent", d.get("parent_request_id") or "none (first request)")
+        line = [pair("Conversation", str(d["conversation_id"])), pair("Branch", _dash(d.get("branch_id"))),
+                pair("Parent", d.get("parent_request_id") or "none (first request)")]
         if d.get("is_subtask"):
-            field("Sub-task of", d.get("parent_task_request_id"))
-    return out
+            line.append(pair("Sub-task of", _dash(d.get("parent_task_request_id"))))
+        lines.append(line)
+    return Fields(lines)
+
+
+def _dash(value) -> str:
+    return "-" if value is None else str(value)
 
 
 def _routing_text(d: dict) -> str:
