@@ -185,7 +185,8 @@ class NexusApp(App):
         problems = (f"[b red]{plural(len(tot.problems), 'ingest problem')}[/b red]: "
                     f"{escape(tot.problems[-1][:80])}" if tot.problems else "")
         counts = (f"last pass {last} ({rep.seconds * 1000:.0f} ms) · added {plural(tot.written.new_tasks, 'task')}, "
-                  f"{plural(tot.written.new_tool_calls, 'tool call')} · {plural(tot.skipped_total, 'skipped line')}")
+                  f"{plural(tot.written.new_tool_calls - tot.written.new_results_only, 'tool call')} · "  # with their tool
+                  f"{plural(tot.skipped_total, 'skipped line')}")
         src += self._quota_status()
         # ingest problems first, where a narrow terminal still shows them; none: said at the end
         return " · ".join(x for x in (src, problems, counts, "" if problems else "no ingest problems",

@@ -16,7 +16,7 @@ def _line(rep: PassReport) -> str:
 
     w = rep.written
     return (f"{time.strftime('%H:%M:%S')} read {plural(rep.files_read, 'file')}, {rep.bytes_read / 1e6:.1f} MB: "
-            f"+{plural(w.new_tasks, 'task')}, +{plural(w.new_tool_calls, 'tool call')}, "
+            f"+{plural(w.new_tasks, 'task')}, +{plural(w.new_tool_calls - w.new_results_only, 'tool call')}, "
             f"+{plural(w.new_sessions, 'session')}, {plural(rep.skipped_total, 'skipped line')}"
             + (f"; ingest problems: {safe('; '.join(rep.problems))}" if rep.problems else ""))
 

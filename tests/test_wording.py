@@ -33,3 +33,12 @@ def test_status_line_names_ingest_problems_and_skipped_lines(tmp_path):
     line = app.status_line()
     assert "no ingest problems" in line and "1 skipped line " in line and "1 tool call " in line
     assert "errors" not in line
+
+
+def test_status_line_counts_tool_calls_by_their_tool(tmp_path):
+    """Results whose call was not read yet are stored, but counted nowhere as calls (the Tools screen counts calls
+    by tool): the status line says the same number."""
+    app = _app(tmp_path)
+    app.last_report = PassReport(written=WriteResult(new_tasks=11, new_tool_calls=15, new_results_only=4),
+                                 finished_ms=1_763_640_000_000)
+    assert "added 11 tasks, 11 tool calls" in app.status_line()
