@@ -9,10 +9,11 @@ import time
 
 from nexus_tui.collect.collector import Collector, PassReport
 from nexus_tui.collect.registry import build_sources
+from nexus_tui.core.report import plural
 
 
 def _line(rep: PassReport) -> str:
-    from nexus_tui.core.report import plural, safe
+    from nexus_tui.core.report import safe
 
     w = rep.written
     return (f"{time.strftime('%H:%M:%S')} read {plural(rep.files_read, 'file')}, {rep.bytes_read / 1e6:.1f} MB: "
@@ -62,8 +63,9 @@ def run(settings, store, once: bool = False, interval: float = 2.0, otlp: bool =
             receiver.stop()
             receiver.join(5)
             s = receiver.stats
-            print(f"receiver: {s.requests} request(s), {s.log_records} log record(s), {s.tasks} new task(s), "
-                  f"{s.metric_points} metric point(s), {s.rejected} rejected", flush=True)
+            print(f"receiver: {plural(s.requests, 'request')}, {plural(s.log_records, 'log record')}, "
+                  f"{plural(s.tasks, 'new task')}, {plural(s.metric_points, 'metric point')}, {s.rejected} rejected",
+                  flush=True)
     return 0
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from nexus_tui.core.report import plural
 from nexus_tui.core import report as R
 from nexus_tui.core.filters import Filters
 
@@ -74,7 +75,7 @@ def render_linked(report: str, engine, f: Filters, tz, fmt: str) -> str:
             ],
             right={6, 7, 8, 9, 10, 11, 12},
         )
-        return body + f"\n{len(rows)} request(s)"
+        return body + f"\n{plural(len(rows), 'request')}"
     if report == "conversations":
         rows = RR.conversations(engine, f)
         if fmt == "json":
@@ -113,5 +114,5 @@ def render_linked(report: str, engine, f: Filters, tz, fmt: str) -> str:
             ],
             right=set(range(3, 10)),
         )
-        return body + f"\n{len(rows)} conversation(s)"
+        return body + f"\n{plural(len(rows), 'conversation')}"
     raise ValueError(f"unknown report {report!r}")

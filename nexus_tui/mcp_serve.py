@@ -19,6 +19,7 @@ from typing import Annotated, Literal
 from mcp.types import CallToolResult, TextContent, ToolAnnotations
 from pydantic import BaseModel, Field
 
+from nexus_tui.core.report import plural
 from nexus_tui.core.events import iso_from_ms
 from nexus_tui.core.filters import Filters, parse_bound
 
@@ -536,7 +537,7 @@ class Reader:
                           tool=r["tool"], model=r["model"], task_id=r["task_id"]) for r in rows]
         out = LogSearch(query=query or "", kind=kind, since=iso_from_ms(since_ms), limit=limit, count=len(recs),
                         records=recs)
-        text = f"{len(recs)} record(s) matching {query!r}" + (f" in {kind}" if kind else "")
+        text = f"{plural(len(recs), 'record')} matching {query!r}" + (f" in {kind}" if kind else "")
         if recs:
             text += "; newest: " + " | ".join(f"{r.time} {r.component}: {r.message[:120]}" for r in recs[:3])
         return out, text
@@ -548,7 +549,7 @@ class Reader:
         s, _ = self.usage_summary(since=since, group_by=by)
         groups = s.groups or []
         out = LogSummary(by=by, since=s.period.since, groups=groups)
-        text = f"{len(groups)} group(s) by {by}" + ("; " + "; ".join(
+        text = f"{plural(len(groups), 'group')} by {by}" + ("; " + "; ".join(
             f"{g.key}: {g.tasks} tasks, {_usd(g.cost_usd)}, {g.tool_calls} calls, {g.tool_failures} failed"
             for g in groups[:5]) if groups else "")
         return out, text

@@ -128,6 +128,6 @@ def test_many_different_skip_reasons_stay_a_bounded_note_with_exact_counts(tmp_p
     with store.engine.connect() as conn:
         msg, ctx = conn.execute(text("SELECT message, context FROM errors WHERE component = 'ingest'")).one()
     store.close()
-    assert len(msg) <= 500 and msg.startswith(f"{n} line(s) skipped in ")
+    assert len(msg) <= 500 and msg.startswith(f"{n:,} line{'' if n == 1 else 's'} skipped in ")
     reasons = json.loads(ctx)["reasons"]
     assert len(reasons) == MAX_REASONS + 1 and sum(reasons.values()) == n

@@ -175,7 +175,7 @@ def test_malformed_lines_are_counted_with_a_reason_and_never_stop_the_file(tmp_p
         assert conn.execute(text("SELECT skipped FROM ingest_cursors")).scalar() == 8
         msg = conn.execute(text("SELECT message FROM errors WHERE component = 'ingest'")).scalar()
         assert conn.execute(text("SELECT cli_tool FROM sessions WHERE id = 'x'")).scalar() == "proxy"
-    assert "8 line(s) skipped" in msg and "malformed JSON: 1" in msg
+    assert "8 lines skipped" in msg and "malformed JSON: 1" in msg
 
 
 # --- generated sessions in the exact layout ---------------------------------------------------------------------

@@ -112,14 +112,14 @@ async def test_session_detail_shows_the_conversation_tree_and_task_detail_the_pr
         assert app.screen.query_one("#conv-box").display
         tree = _text(app, "#conversations").splitlines()
         assert tree == [
-            f"Conversation {conv}  4 request(s)",
+            f"Conversation {conv}  4 requests",
             f"• 11:52:56  opus-4  in 100 out 20  {fmt_usd(0.5)}  {fmt_ms(1500)}  TTFT {fmt_ms(400)}",
             "  ↳ retry on main",  # the failed request had the continuation's messages: a retry of it
             f"  • 11:53:02  opus-4  in 0 out 0  {fmt_usd(0.0)}  {fmt_ms(300)}  TTFT -  HTTP 529 overloaded_error",
             "  ↳ branch branch_20250620115401",
             f"  • 11:54:01  opus-4  in 300 out 40  {fmt_usd(0.125)}  {fmt_ms(4000)}  TTFT {fmt_ms(1200)}",
             f"• 11:53:01  opus-4  in 200 out 30  {fmt_usd(0.25)}  {fmt_ms(2500)}  TTFT {fmt_ms(900)}",
-            f"Conversation {conv2}  2 request(s)",
+            f"Conversation {conv2}  2 requests",
             f"• 11:54:36  opus-4  in 10 out 5  {fmt_usd(0.01)}  {fmt_ms(800)}  TTFT {fmt_ms(300)}",
             "  ↳ sub-task subtask_1",  # recorded under the sub-agent's session, shown in its parent's tree
             f"  • 11:54:41  opus-4  in 7 out 3  {fmt_usd(0.002)}  {fmt_ms(600)}  TTFT {fmt_ms(250)}",

@@ -42,3 +42,17 @@ def test_status_line_counts_tool_calls_by_their_tool(tmp_path):
     app.last_report = PassReport(written=WriteResult(new_tasks=11, new_tool_calls=15, new_results_only=4),
                                  finished_ms=1_763_640_000_000)
     assert "added 11 tasks, 11 tool calls" in app.status_line()
+
+
+def test_no_count_is_printed_with_a_noun_in_parentheses():
+    """Counts read with their noun ('1 request', '2 requests', core.report.plural), never '2 request(s)': a guard
+    over the whole package's source, for messages not yet written as well."""
+    import re
+    from pathlib import Path
+
+    pkg = Path(__file__).resolve().parents[1] / "nexus_tui"
+    pat = re.compile(r"\}\s*[A-Za-z ]*\w\(s\)")  # a formatted value, then words ending in "(s)"
+    found = [f"{p.relative_to(pkg)}:{i}: {ln.strip()}" for p in sorted(pkg.rglob("*.py"))
+             for i, ln in enumerate(p.read_text().splitlines(), 1)
+             if any(not m.group(0).endswith("http(s)") for m in pat.finditer(ln))]  # "an http(s) URL" is no count
+    assert not found, "\n".join(found)

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING
 
 import orjson
 
+from nexus_tui.core.report import plural
 from nexus_tui.collect import tail
 from nexus_tui.collect.sources import FileSource
 from nexus_tui.core.events import Batch, ErrorRec
@@ -118,7 +119,7 @@ def read_file(source: FileSource, path: str, cur: tail.SavedCursor | None,
     if nskip:  # the audit trail says where lines were skipped and why
         batch.errors.append(ErrorRec(
             id=f"ingest:{path}:{offset}", ts_ms=int(time.time() * 1000), component="ingest", kind="skipped_lines",
-            message=_trim(f"{nskip} line(s) skipped in {path}: "
+            message=_trim(f"{plural(nskip, 'line')} skipped in {path}: "
                           + ", ".join(f"{k}: {v}" for k, v in sorted(batch.skipped.items()))),
             context=orjson.dumps({"path": path, "reasons": batch.skipped}).decode()))
     if prepare_rows:

@@ -39,6 +39,7 @@ from urllib.parse import urlsplit
 import orjson
 from aiohttp import web
 
+from nexus_tui.core.report import plural
 from nexus_tui.collect.upstream import Upstream, UpstreamClosed, UpstreamError
 from nexus_tui.core.linking import request_hashes, response_keys
 from nexus_tui.core.parse.proxy import AnthropicStream, OpenAIStream, quota_from_headers, request_facts
@@ -650,8 +651,8 @@ def run_foreground(cfg: ProxyConfig, logs_dir: Path | None, echo=print) -> int:
         await stop.wait()
         await server.stop()
         s = server.stats
-        echo(f"proxy: {s.requests} request(s), {s.recorded} recorded, {s.dropped} dropped, "
-             f"{s.upstream_errors} upstream error(s), {s.client_disconnects} client disconnect(s)")
+        echo(f"proxy: {plural(s.requests, 'request')}, {s.recorded} recorded, {s.dropped} dropped, "
+             f"{plural(s.upstream_errors, 'upstream error')}, {plural(s.client_disconnects, 'client disconnect')}")
 
     try:
         asyncio.run(main())

@@ -339,7 +339,7 @@ def conversation_tree_text(app, rows: list[dict]) -> Text:
             n = per_conv.get(r.get("conversation_id"), 0)
             out.append("Conversation ", style="bold")
             out.append(str(ln.label)[:36])
-            out.append(f"  {n:,} request(s)", style="dim")
+            out.append(f"  {plural(n, 'request')}", style="dim")
             continue
         if ln.kind == "group":
             accent = theme_colour(app, "text-primary", "cyan")  # readable on a light and a dark theme
@@ -362,7 +362,7 @@ def conversation_tree_text(app, rows: list[dict]) -> Text:
             out.append("  " + (f"HTTP {status} " if status else "") + str(r.get("error_type") or "error"),
                        style="red")
     if missing:
-        out.append(f"\n… {missing:,} more request(s) not shown", style="dim")
+        out.append(f"\n… {plural(missing, 'more request')} not shown", style="dim")
     return out
 
 
