@@ -52,3 +52,13 @@ def test_no_label_is_parted_from_its_value_unless_the_pair_alone_is_too_wide(lin
     # nothing is lost: the characters come out in order (a word wider than the line is folded, as text is)
     want = " ".join(SEP.join(f"{a} {b}" for a, b in line) for line in lines)
     assert "".join(text.split()) == "".join(want.split())
+
+
+def test_a_pair_wider_than_the_line_wraps_its_value_under_itself():
+    title = "日本語のタイトル 🎉🎉 with emoji and a long long long long title that goes on"
+    f = Fields([[pair(f"{'Title':<11}", title)], [pair(f"{'Session ID':<11}", "s-cjk")]])
+    out = _render(f, 40)
+    assert out[0].startswith("Title       日本語") and out[-1] == "Session ID  s-cjk"
+    assert all(x.startswith(" " * 12) and x[12] != " " for x in out[1:-1]) and len(out) > 3
+    assert "".join(x.strip() for x in out[:-1]).replace(" ", "") == ("Title" + title).replace(" ", "")
+    assert all(Console(width=40).measure(x).maximum <= 40 for x in out)

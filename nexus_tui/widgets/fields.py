@@ -15,19 +15,43 @@ from nexus_tui.core.report import safe
 SEP = "   "
 
 
-def pair(label: str, value=None, style: str = "") -> Text:
+class Pair(Text):
+    """A pair's text; ``value`` is its part after the label (what wraps under itself when the pair is too wide)."""
+
+    value: Text | None = None
+    indent: int = 0
+
+
+def pair(label: str, value=None, style: str = "") -> Pair:
     """``label value``, the label bold; ``value`` a str (plain text, styled ``style``), a Text, or None (the label
     alone)."""
-    t = Text(label, style="bold")
+    t = Pair(label, style="bold")
     if value is None:
         return t
-    t.append(" ")
     if isinstance(value, Text):
-        t.append_text(value)
+        v = value.copy()
     else:
         s = str(value)
-        t.append(s if s.isprintable() else safe(s), style=style)
+        v = Text(s if s.isprintable() else safe(s), style=style)
+    t.append(" ")
+    t.indent = t.cell_len
+    t.append_text(v)
+    t.value = v
     return t
+
+
+def _hanging(console: Console, p: Text, width: int) -> list[Text]:
+    """A pair wider than the line: its value wrapped in the room beside its label, the label's width kept free on
+    the lines below (a long title or path reads as one block); a label too wide for that wraps as text."""
+    value, indent = getattr(p, "value", None), getattr(p, "indent", 0)
+    if value is None or indent > width // 2:
+        return list(p.wrap(console, width))
+    out = []
+    for i, part in enumerate(value.wrap(console, width - indent)):
+        line = p[:indent] if i == 0 else Text(" " * indent)
+        line.append_text(part)
+        out.append(line)
+    return out
 
 
 class Fields:
@@ -45,6 +69,11 @@ class Fields:
                 if line.cell_len and line.cell_len + len(SEP) + p.cell_len > width:
                     yield line
                     line = Text()
+                if not line.cell_len and p.cell_len > width:  # alone and still too wide
+                    *whole, last = _hanging(console, p, width)
+                    yield from whole
+                    line = last
+                    continue
                 if line.cell_len:
                     line.append(SEP)
                 line.append_text(p)
