@@ -11,6 +11,8 @@ writes to the terminal:
   terminal; key to data: to the screen reporting it painted fresh numbers (``NEXUS_INSIGHTS_TRACE``, written after
   the refresh that follows ``show()``);
 - peak memory: the process's VmHWM;
+- idle CPU: after the keys, IDLE_AFTER_S without a key, then the process's CPU time over IDLE_S as a share of one
+  CPU (its collector thread's passes included);
 - the same keys while a writer appends Claude Code transcript lines at ``--rate`` tasks per second to a file the
   app's collector watches (the app ingests them itself, through its collector thread and single writer).
 
@@ -46,6 +48,8 @@ import uuid
 from pathlib import Path
 
 ROWS, COLS = 48, 160
+IDLE_AFTER_S = 6.0  # longer than the app's GC_THAW_IDLE_SECONDS: the idle branch of its garbage collection is on
+IDLE_S = 10.0
 ANSI = re.compile(rb"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)|\x1b[PX^_][^\x1b]*\x1b\\|\x1b.")
 
 # (key bytes, label, text that shows the response, screen class that reports fresh data or None)
@@ -365,6 +369,11 @@ class Terminal:
         os.write(self.master, key)
         return t
 
+    def cpu_s(self) -> float:
+        """The app's CPU time so far (user + system, all its threads)."""
+        f = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(f[11]) + int(f[12])) / os.sysconf("SC_CLK_TCK")
+
     def peak_rss_mb(self) -> float:
         for line in Path(f"/proc/{self.proc.pid}/status").read_text().splitlines():
             if line.startswith("VmHWM:"):
@@ -504,6 +513,12 @@ def run_app(db: Path, work: Path, keys, rate: int = 0) -> dict:
             with sqlite3.connect(db) as con:
                 out["ingested"] = con.execute("SELECT COUNT(*) FROM tasks WHERE session_id=?",
                                               (writer.sid,)).fetchone()[0]
+        # sitting idle: no key for IDLE_AFTER_S (the idle garbage collection's long-pause branch is on), then the
+        # process's CPU over IDLE_S, as a share of one CPU (the collector thread's passes included)
+        term.pump(IDLE_AFTER_S)
+        c0 = term.cpu_s()
+        term.pump(IDLE_S)
+        out["idle_cpu_pct"] = (term.cpu_s() - c0) / IDLE_S * 100
         out["peak_rss_mb"] = term.peak_rss_mb()
     finally:
         term.close()
@@ -562,7 +577,7 @@ def main() -> None:
         extra = f" · ingested {r['ingested']:,} of {r['written']:,} tasks written" if "written" in r else ""
         print(f"{name:<13} first paint {r['first_paint_s']:.2f} s · key→response median {_med(resp):.0f} ms "
               f"(p95 {_p95(resp):.0f}) · key→data median {_med(data):.0f} ms (p95 {_p95(data):.0f}) · "
-              f"peak memory {r['peak_rss_mb']:.0f} MB{extra}")
+              f"idle CPU {r['idle_cpu_pct']:.1f}% of one CPU · peak memory {r['peak_rss_mb']:.0f} MB{extra}")
     if a.json:
         a.json.write_text(json.dumps({"floor": floor, "floor_kept": kept, **runs}, indent=1))
 

@@ -54,9 +54,24 @@ async def test_full_collections_wait_for_a_quiet_moment(tmp_path, monkeypatch):
         monkeypatch.setattr(gc, "collect", lambda *a: collected.append(time.monotonic()) or real_collect(*a))
 
         app._thaw_above = 0  # a long pause with the frozen objects grown: everything walked once, then frozen
+        app._next_thaw_check = 0.0  # (the app's own timer may have looked while it settled)
         app._last_input = time.monotonic() - app_module.GC_THAW_IDLE_SECONDS - 1
         app._collect_when_idle()
         assert len(collected) == 3 and app._thaw_above == gc.get_freeze_count() * 3 // 2 > 0
+
+        # a long pause goes on: the timer's checks (every GC_CHECK_SECONDS) count the frozen objects once per
+        # GC_THAW_CHECK_SECONDS, not each time (the count walks them all: idle, the app used a fifth of a CPU)
+        counted = []
+        real_count = gc.get_freeze_count
+        monkeypatch.setattr(gc, "get_freeze_count", lambda: counted.append(1) or real_count())
+        for _ in range(100):
+            app._collect_when_idle()
+        assert len(counted) == 0 and len(collected) == 3
+        app._next_thaw_check = time.monotonic() - 1  # the next look is due: one count, nothing grew, no collection
+        for _ in range(100):
+            app._collect_when_idle()
+        assert len(counted) == 1 and len(collected) == 3
+        monkeypatch.setattr(gc, "get_freeze_count", real_count)
     after = gc.get_threshold(), gc.get_freeze_count()
     gc.set_threshold(*outside)
     assert after == (before, 0)
