@@ -151,7 +151,9 @@ def record(home: Path, fields: dict, now: float | None = None) -> bool:
     try:
         now = time.time() if now is None else now
         ts = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now)) + f".{int(now * 1000) % 1000:03d}Z"
-        ev = {"v": 1, "type": "statusline", "ts": ts, **fields}
+        from nexus_tui.core.redact import redact_event  # stdlib only
+
+        ev = redact_event({"v": 1, "type": "statusline", "ts": ts, **fields})  # a cwd or model holding a secret
         line = (json.dumps(ev, separators=(",", ":"), ensure_ascii=False) + "\n").encode("utf-8", "replace")
         from nexus_tui.private import open_private, private_dir  # stdlib only
 

@@ -39,3 +39,132 @@ def test_an_otlp_count_that_is_not_a_valid_value_rejects_its_record_not_counted_
 def test_an_absent_or_empty_otlp_count_is_zero(absent):
     b = otel.parse_logs({"resourceLogs": [{"scopeLogs": [{"logRecords": [_api_request(absent)]}]}]})
     assert [(t.tokens_in, t.tokens_out) for t in b.tasks] == [(0, 7)] and b.skipped == {}
+
+
+# --- secrets in labels: headers, accounts, personas, projects -------------------------------------------------------
+
+AK = "sk-ant-api03-" + "Zq9" * 30 + "-AbCdEfGh_AA"
+GH = "ghp_" + "16C7e42F292c6912E7710c838347Ae178B4a"
+AWS = "AKIA" + "IOSFODNN7EXAMPL1"
+PLANTED = [AK, GH, AWS, "hunter2pw77"]
+LEAK = f"key {AK} gh {GH} aws {AWS} https://u:hunter2pw77@h/x"
+
+
+def _no_secret(data: bytes, where: str) -> None:
+    for s in PLANTED:
+        assert s[:14].encode() not in data, f"{s[:14]} in {where}"
+
+
+def test_the_proxy_event_holds_no_secret_from_the_request_headers_or_the_response(tmp_path):
+    """The proxy redacted only the error message of its event: a user agent, an x-nexus-persona or
+    x-nexus-routing-reason header, an organization id or a rate-limit header holding a key reached the event log."""
+    import json
+    import time
+
+    from multidict import CIMultiDict
+
+    from nexus_tui.collect.proxy import EventSink, _finish
+    from nexus_tui.core.parse.nexus_events import invalid_reason
+    from nexus_tui.core.parse.proxy import AnthropicStream
+
+    parser = AnthropicStream("application/json")
+    parser.feed(json.dumps({"type": "error", "error": {"type": f"auth {GH}", "message": LEAK}}).encode())
+    headers = {"user-agent": f"claude-cli/2.1.0 {LEAK}", "x-nexus-persona": f"p {LEAK}",
+               "x-nexus-routing-reason": f"r {LEAK}", "x-nexus-classifier-version": f"c {AWS}"}
+    rec = {"id": None, "route": "anthropic", "path": "/v1/messages", "kind": "messages", "routing": "cloud",
+           "request_bytes": 10, "headers": headers,
+           "request_body": json.dumps({"model": "claude-opus-4-6", "messages": [{"role": "user", "content": "hi"}]})
+           .encode()}
+    resp = CIMultiDict({"request-id": "req_1", "anthropic-organization-id": f"org {GH}",
+                        "anthropic-ratelimit-unified-status": f"allowed {AK}",
+                        "anthropic-ratelimit-unified-5h-utilization": "0.5",
+                        "anthropic-ratelimit-unified-5h-status": f"allowed {AWS}"})
+    _finish(rec, parser, 401, resp, 0.001, None, 5, time.perf_counter(), None, None)
+    sink = EventSink.__new__(EventSink)  # its event builder only (no thread)
+    sink.store_bodies, sink._hashes = False, None
+    from nexus_tui.core.redact import redact
+    sink._redact = redact
+    ev = json.loads(json.dumps(sink.event(rec)))  # as the log line holds it
+    assert invalid_reason(ev) is None, invalid_reason(ev)
+    _no_secret(json.dumps(ev).encode(), "the proxy_request event")
+    assert ev["client"].startswith("claude-cli/2.1.0 key [REDACTED:anthropic-key]"), ev["client"]
+    assert ev["persona"].startswith("p key [REDACTED:") and ev["routing_reason"].startswith("r key [REDACTED:")
+    assert ev["http_status"] == 401 and ev["route"] == "anthropic" and "hashes" in ev
+
+
+def test_labels_from_every_event_log_source_are_stored_without_secrets(tmp_path):
+    """The writer redacted error text, routing reasons, error labels and titles only. A persona, a project, a cwd, a
+    user agent, an account or a quota status from the event log (written by the proxy, mcp-wrap, the status-line
+    command or any recorder) holding a key was stored as it was, in the tasks, sessions, rollups and quota
+    snapshots. Every string a record carries to the store is redacted now, except its keys."""
+    import json
+
+    from sqlalchemy import text
+
+    from tests.test_store import _cli
+
+    ts = "2026-03-01T12:00:0{}.000Z"
+    events = [
+        {"v": 1, "type": "session_start", "ts": ts.format(0), "session_id": "s-ev", "cli_tool": f"cli {GH}",
+         "persona": f"pe {LEAK}", "nexus_mode": "hybrid", "project": f"pr {AWS}", "cwd": f"/w/{LEAK}"},
+        {"v": 1, "type": "task", "ts": ts.format(1), "id": "t1", "session_id": "s-ev", "model": f"m {AK}",
+         "routing": "cloud", "tier": f"ti {GH}", "component": f"co {AWS}", "tokens_in": 5, "tokens_out": 3},
+        {"v": 1, "type": "tool_call", "ts": ts.format(2), "id": "c1", "session_id": "s-ev", "tool": f"to {GH}",
+         "server": f"sv {AK}", "latency_ms": 3, "success": True, "request_size": 4},
+        {"v": 1, "type": "proxy_request", "ts": ts.format(3), "id": "req_px1", "session_id": "s-px",
+         "route": "anthropic", "path": "/v1/messages", "kind": "messages", "model": "claude-opus-4-6",
+         "routing": "cloud", "persona": f"ppe {LEAK}", "client": f"ua/1 {LEAK}", "account": f"acct {GH}",
+         "stop_reason": f"sr {AWS}", "tokens_in": 10, "tokens_out": 5, "http_status": 200,
+         "tools": [{"id": "tu1", "name": f"tool {AK}"}],
+         "quota": [{"window": "five_hour", "used_fraction": 0.5, "resets_at_ms": 1772373600000,
+                    "status": f"allowed {AK}", "raw": {"h": LEAK}}]},
+        {"v": 1, "type": "statusline", "ts": ts.format(4), "session_id": "s-px", "model": f"Opus {AK}",
+         "cwd": f"/w/{LEAK}", "context_used_pct": 50,
+         "rate_limits": {"five_hour": {"used_percentage": 40, "resets_at": 1772370000}}},
+    ]
+    logs = tmp_path / "nexus" / "logs"
+    logs.mkdir(parents=True)
+    (logs / "2026-03-01.jsonl").write_text("".join(json.dumps(e) + "\n" for e in events))
+    (tmp_path / "claude" / "projects").mkdir(parents=True)
+    r = _cli(tmp_path, "ingest")
+    assert r.returncode == 0 and "skipped lines: 0" in r.stdout, r.stdout + r.stderr
+    for p in (tmp_path / "nexus").iterdir():
+        if p.name.startswith("insights.db"):
+            _no_secret(p.read_bytes(), p.name)
+    from tests.helpers import store_at
+
+    store = store_at(tmp_path / "nexus" / "insights.db")
+    with store.engine.connect() as conn:
+        persona, project = conn.execute(text("SELECT persona, project FROM sessions WHERE id = 's-ev'")).one()
+        client = conn.execute(text("SELECT client FROM tasks WHERE id = 'req_px1'")).scalar_one()
+        quota = conn.execute(text("SELECT account, status FROM quota_snapshots WHERE source = 'proxy'")).one()
+        ids = sorted(conn.execute(text("SELECT id FROM tasks")).scalars())
+        tools = sorted(conn.execute(text("SELECT tool_name FROM tool_calls")).scalars())
+    store.close()
+    assert persona == "pe key [REDACTED:anthropic-key] gh [REDACTED:github-token] aws [REDACTED:aws-access-key] " \
+                      "https://u:[REDACTED:password]@h/x"
+    assert project == "pr [REDACTED:aws-access-key]" and client.startswith("ua/1 key [REDACTED:anthropic-key]")
+    assert quota == ("acct [REDACTED:github-token]", "allowed [REDACTED:anthropic-key]")
+    assert ids == ["nx:t1", "req_px1"]  # keys are kept as they are
+    assert tools == ["to [REDACTED:github-token]", "tool [REDACTED:anthropic-key]"]
+
+
+def test_the_statusline_command_records_no_secret(tmp_path):
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    env = dict(os.environ, HOME=str(tmp_path), NEXUS_INSIGHTS_HOME=str(tmp_path / "home"),
+               PYTHONPATH=str(Path(__file__).resolve().parents[1]))
+    env.pop("NEXUS_INSIGHTS_DB", None)
+    import json
+
+    stdin = json.dumps({"session_id": "s1", "model": {"id": "claude-opus-4-6", "display_name": f"Opus {AK}"},
+                        "workspace": {"current_dir": f"/w/{LEAK}"}, "version": "2.1.0"})
+    r = subprocess.run([sys.executable, "-m", "nexus_tui", "statusline"], input=stdin, env=env, capture_output=True,
+                       text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    data = b"".join(p.read_bytes() for p in (tmp_path / "home" / "logs").glob("*.jsonl"))
+    assert b'"statusline"' in data and b"[REDACTED:" in data
+    _no_secret(data, "the event log")
