@@ -168,3 +168,48 @@ def test_the_statusline_command_records_no_secret(tmp_path):
     data = b"".join(p.read_bytes() for p in (tmp_path / "home" / "logs").glob("*.jsonl"))
     assert b'"statusline"' in data and b"[REDACTED:" in data
     _no_secret(data, "the event log")
+
+
+# --- text built piece by piece on a screen -----------------------------------------------------------------------
+
+async def test_the_proxy_panel_and_the_quota_bars_show_control_characters_as_escapes(tmp_path):
+    """The task detail's proxy panel (error type, user agent) and the Quota screen's bars (window, account) were
+    built as a Rich ``Text`` appended piece by piece, which writes an ESC, a C1 CSI, a NUL or a bidi override from
+    the data to the terminal as it is. Such a Text is a ``DataText`` now (widgets/safe.py)."""
+    from nexus_tui.app import NexusApp
+    from nexus_tui.config import load_settings
+    from nexus_tui.core.events import Batch, SessionRec, TaskRec
+    from nexus_tui.store import open_store
+    from nexus_tui.widgets._textual_private import screen_lines
+    from tests.test_tui_safety import raw_controls
+    from tests.tui_helpers import settle
+
+    t0 = 1_772_366_400_000
+    store = open_store(f"sqlite:///{tmp_path / 'ctl.db'}")
+    b = Batch(sessions=[SessionRec(id="s1", start_ms=t0, end_ms=t0 + 1000, cli_tool="proxy")],
+              tasks=[TaskRec(id="req_1", session_id="s1", ts_ms=t0, source="proxy-intercept", model="claude-opus-4-6",
+                             tokens_in=5, tokens_out=3, status="error", http_status=429,
+                             error_type="rate\x1b[2J\x9b2Jlimit", client="ua/1 \x1b]0;pwn\x07 rtl\u202eq nul\x00")])
+    b.quota_snapshots.append({"id": "q1", "observed_ms": t0 + 60_000, "source": "proxy", "account": "acct\x1b[31m",
+                              "machine": None, "window": "five_hour", "used_fraction": 0.4,
+                              "resets_at_ms": t0 + 3 * 3_600_000, "status": "allowed", "raw_json": "{}"})
+    store.writer.write(b)
+    app = NexusApp(load_settings(home=str(tmp_path / "home"), claude_dirs=()), store, None, now_ms=t0 + 120_000,
+                   tz="UTC")
+    shown = {}
+    async with app.run_test(size=(160, 48)) as pilot:
+        await settle(app, pilot)
+        await pilot.press("enter")
+        await settle(app, pilot)
+        await pilot.press("enter")
+        await settle(app, pilot)
+        shown["task"] = "\n".join(screen_lines(app))
+        await pilot.press("escape", "escape", "7")
+        await settle(app, pilot)
+        shown["quota"] = "\n".join(screen_lines(app))
+    store.close()
+    assert "rate\\x1b[2J\\x9b2Jlimit" in shown["task"], shown["task"]
+    assert "ua/1 \\x1b]0;pwn\\x07 rtl\\u202eq nul\\x00" in shown["task"], shown["task"]
+    assert "acct\\x1b[31m" in shown["quota"], shown["quota"]
+    for name, text in shown.items():
+        assert not raw_controls(text), (name, raw_controls(text))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 
-from nexus_tui.widgets.safe import escape
+from nexus_tui.widgets.safe import DataText, escape
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -123,7 +123,7 @@ class TaskDetailScreen(RatingMixin, InsightScreen):
 def proxy_text(d: dict) -> Text:
     """What the recording proxy saw of this request (HTTP status, error type, retries, client, time to first byte
     and token, streamed, sizes) and where conversation linking put it. Values from the data stay plain text."""
-    out = Text()
+    out = DataText()
 
     def field(label: str, value, sep: str = "   ") -> None:
         if out and sep:

@@ -8,6 +8,8 @@
   after it: a zero-width space is put after such a value (it takes no cell).
 - As a table cell or an option prompt (DataTable renders a ``str`` through ``Text.from_markup``, emoji codes
   included): ``literal(value)``, a ``rich.text.Text`` of the value, shown as it is.
+- In a ``rich.text.Text`` a screen builds piece by piece (a detail panel, the quota bars): ``DataText``, whose every
+  string (the constructor's, ``append``'s) goes through ``safe_text``; a plain ``Text`` keeps control characters.
 
 Both also show control characters (ESC, NUL, DEL, C1 such as CSI 0x9b), bidi overrides and other invisible format
 characters as visible escapes (``\\x1b``, ``core.report.safe``; line breaks kept): neither Rich nor Textual drops
@@ -59,3 +61,17 @@ def literal(value):
         if needs_literal(value):
             return Text(value)
     return value
+
+
+class DataText(Text):
+    """A ``Text`` built from data: every string given to it (``DataText(s)``, ``append(s)``) has its control
+    characters shown as visible escapes (``safe_text``); Rich's ``Text`` writes them to the terminal as they are.
+    No markup is read, as with ``Text``."""
+
+    def __init__(self, text: str = "", *args, **kwargs) -> None:
+        super().__init__(text if text.isprintable() else safe_text(text), *args, **kwargs)
+
+    def append(self, text, style=None):
+        if isinstance(text, str) and not text.isprintable():
+            text = safe_text(text)
+        return super().append(text, style)
