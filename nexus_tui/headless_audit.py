@@ -123,10 +123,10 @@ def render_audit(engine, session_id: str | None, tz, fmt: str) -> tuple[str, dic
                                 c["outcome"] + (f" ({c['error_type']})" if c["error_type"] else ""),
                                 R.fmt_ms(c["latency_ms"]), c["agent"], R.fmt_int(c["turn_tokens_in"]),
                                 R.fmt_int(c["turn_tokens_out"])] for c in audit["calls"]],
-                              right={0, 5, 7, 8})]
+                              right={0, 5, 7, 8}, keep_end={3})]
     lines += ["", "files changed" + ("" if files else ": none")]
     if files:
         lines.append(R.table(["file", "edits", "last change"],
                              [[d["path"], R.fmt_int(d["edits"]), _local(d["last_ms"], tz)]
-                              for d in audit["files_changed"]], right={1}))
+                              for d in audit["files_changed"]], right={1}, keep_end={0}))
     return "\n".join(lines), {}

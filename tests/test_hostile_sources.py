@@ -213,3 +213,59 @@ async def test_the_proxy_panel_and_the_quota_bars_show_control_characters_as_esc
     assert "acct\\x1b[31m" in shown["quota"], shown["quota"]
     for name, text in shown.items():
         assert not raw_controls(text), (name, raw_controls(text))
+
+
+# --- headless text tables: long and wide names ------------------------------------------------------------------
+
+def test_a_long_or_wide_name_leaves_the_text_reports_aligned_and_narrow(tmp_path):
+    """A 3,000-character model or tool name (OTLP and the event log take any length) widened its column, and so
+    every line of the models, tools and summary text reports, to over 3,000 characters; a CJK or emoji name (two
+    cells a character) shifted its row's numbers off their column. Text tables cut a name column to 60 cells and
+    align by cells."""
+    from rich.cells import cell_len
+
+    from nexus_tui.core.events import Batch, SessionRec, TaskRec, ToolResultRec, ToolUseRec
+    from tests.helpers import store_at
+    from tests.test_store import _cli
+
+    t0 = 1_772_366_400_000
+    names = ["L" * 3000, "漢字🎉" * 40, "claude-opus-4-6", "café-é" * 20]
+    store = store_at(tmp_path / "nexus" / "insights.db")
+    b = Batch(sessions=[SessionRec(id="s1", start_ms=t0, end_ms=t0 + 9000, cli_tool="mcp", project="p")])
+    for i, n in enumerate(names):
+        b.tasks.append(TaskRec(id=f"t{i}", session_id="s1", ts_ms=t0 + i, source="otel", model=n, tokens_in=10 ** i,
+                               tokens_out=1))
+        b.tool_uses.append(ToolUseRec(id=f"c{i}", session_id="s1", task_id=f"t{i}", tool_name=n, started_ms=t0 + i,
+                                      mcp_server=n))
+        b.tool_results.append(ToolResultRec(id=f"c{i}", session_id="s1", ended_ms=t0 + 100 + i, success=i % 2 == 0))
+    store.writer.write(b)
+    store.close()
+    (tmp_path / "claude" / "projects").mkdir(parents=True)
+    for report, key in (("models", "model"), ("tools", "tool"), ("summary", "model")):
+        r = _cli(tmp_path, "--headless", report, "--no-collect", "--since", "2026-01-01", "--tz", "UTC")
+        assert r.returncode == 0, r.stderr
+        lines = r.stdout.splitlines()
+        assert max(cell_len(ln) for ln in lines) < 400, (report, max(cell_len(ln) for ln in lines))
+        start = next(i for i, ln in enumerate(lines) if ln.startswith(key + " "))
+        rows = lines[start + 2:start + 2 + len(names)]
+        assert len(rows) == len(names) and all("…" in ln or "claude-opus-4-6" in ln or ln.startswith("caf")
+                                               for ln in rows), (report, rows)
+        # the number right of the name column (tasks, or the server column's start) sits at the same cell
+        head = lines[start]
+        label = "tasks" if key == "model" else "server"
+        assert cell_len(head[:head.index(label)]) <= 62, (report, head)
+        if key == "model":
+            edge = cell_len(head[:head.index("tasks") + len("tasks")])
+            for ln in rows:
+                prefix = ln[:_cut_at(ln, edge)]
+                assert cell_len(prefix) == edge and prefix[-1].isdigit() and ln[len(prefix)] == " ", (report, ln)
+
+
+def _cut_at(line: str, cells: int) -> int:
+    """The index of ``line`` where its first ``cells`` terminal cells end."""
+    from rich.cells import cell_len
+
+    for i in range(len(line) + 1):
+        if cell_len(line[:i]) >= cells:
+            return i
+    return len(line)
