@@ -269,3 +269,42 @@ def _cut_at(line: str, cells: int) -> int:
         if cell_len(line[:i]) >= cells:
             return i
     return len(line)
+
+
+# --- mcp-wrap: values of the wrong type in the JSON-RPC messages ---------------------------------------------------
+
+@pytest.mark.parametrize("server_name, client_info, error_text", [
+    (["x"], {"name": "c"}, "failed"), ({"n": 1}, {"name": {"a": 1}, "version": 5}, 5),
+    ("srv", "not an object", ["a list"]), (None, None, None)])
+def test_mcp_wrap_records_every_call_whatever_the_types_in_the_messages(tmp_path, server_name, client_info,
+                                                                        error_text):
+    """A server's name of the wrong type (a list, an object) went into every tool_call event, which the event log's
+    schema refuses: every call of the session was skipped at ingest. A tool error whose text is not a string lost
+    its call (a TypeError), and a client's info that is not an object lost the session's start."""
+    import json
+
+    from nexus_tui.core.parse import nexus_events
+    from nexus_tui.mcp_wrap import ExchangeRecorder
+    from nexus_tui.recorder import Recorder
+
+    rec = Recorder(tmp_path, session_id="mcp-1", start_session=False)
+    ex = ExchangeRecorder(rec, None)
+    msgs = [("c2s", {"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {"clientInfo": client_info}}),
+            ("s2c", {"jsonrpc": "2.0", "id": 1, "result": {"serverInfo": {"name": server_name, "version": [1]},
+                                                           "protocolVersion": {"x": 1}}}),
+            ("c2s", {"jsonrpc": "2.0", "id": 2, "method": "tools/call", "params": {"name": "t1"}}),
+            ("s2c", {"jsonrpc": "2.0", "id": 2, "result": {"isError": True,
+                                                           "content": [{"type": "text", "text": error_text}]}}),
+            ("c2s", {"jsonrpc": "2.0", "id": 3, "method": "tools/call", "params": {"name": ["weird"]}}),
+            ("s2c", {"jsonrpc": "2.0", "id": 3, "error": {"code": {"c": 1}, "message": {"m": 1}}}),
+            ("c2s", {"jsonrpc": "2.0", "id": 4, "method": "tools/call", "params": {"name": "ok"}}),
+            ("s2c", {"jsonrpc": "2.0", "id": 4, "result": {"content": []}})]
+    for direction, m in msgs:
+        ex.feed(direction, json.dumps(m).encode() + b"\n", 1.0)
+    data = b"".join(p.read_bytes() for p in tmp_path.glob("*.jsonl"))
+    b = nexus_events.parse_lines(data, 0, "log.jsonl", "claude-sonnet-4-5")
+    assert b.skipped == {}
+    assert [(r.tool_name, r.success, r.error_type) for r in b.tool_results] == [
+        ("t1", False, "tool_error"), ("?", False, "jsonrpc_error"), ("ok", True, None)]
+    assert [s.project for s in b.sessions if s.cli_tool == "mcp"][0] == (server_name if isinstance(server_name, str)
+                                                                        else None)
