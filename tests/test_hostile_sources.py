@@ -308,3 +308,23 @@ def test_mcp_wrap_records_every_call_whatever_the_types_in_the_messages(tmp_path
         ("t1", False, "tool_error"), ("?", False, "jsonrpc_error"), ("ok", True, None)]
     assert [s.project for s in b.sessions if s.cli_tool == "mcp"][0] == (server_name if isinstance(server_name, str)
                                                                         else None)
+
+
+def test_a_key_at_the_cut_of_a_header_or_error_value_leaves_no_fragment():
+    """The proxy cut a user agent (300 characters), a persona (200), a quota status (40) or an error message (2,000)
+    before the event was redacted: a key across the cut kept its prefix and a few characters, no longer a key's
+    shape. Such text is redacted before it is cut (the same rule as skip reasons: guard.quoted)."""
+    from multidict import CIMultiDict
+
+    from nexus_tui.core.parse.proxy import AnthropicStream, quota_from_headers, request_facts
+
+    for pad in range(280, 300):
+        facts = request_facts({}, {"user-agent": "u" * pad + " " + AK, "x-nexus-persona": "p" * (pad - 100) + " " + GH})
+        assert "sk-ant-api03" not in facts["client"] and "ghp_16C7" not in facts["persona"], pad
+    q = quota_from_headers(CIMultiDict({"anthropic-ratelimit-unified-status": "allowed " + AK,
+                                        "anthropic-ratelimit-unified-5h-status": "x" * 25 + " " + AWS}))
+    assert all("sk-ant-api03" not in (w["status"] or "") and "AKIA" not in (w["status"] or "") for w in q), q
+    s = AnthropicStream("application/json")
+    s.feed(b'{"type": "error", "error": {"type": "auth", "message": "' + b"m" * 1990 + b" " + AK.encode() + b'"}}')
+    s.finish()
+    assert s.error_message is not None and "sk-ant-api03" not in s.error_message
