@@ -224,7 +224,7 @@ def test_a_long_or_wide_name_leaves_the_text_reports_aligned_and_narrow(tmp_path
     align by cells."""
     from rich.cells import cell_len
 
-    from nexus_tui.core.events import Batch, SessionRec, TaskRec, ToolResultRec, ToolUseRec
+    from nexus_tui.core.events import Batch, ErrorRec, SessionRec, TaskRec, ToolResultRec, ToolUseRec
     from tests.helpers import store_at
     from tests.test_store import _cli
 
@@ -238,14 +238,18 @@ def test_a_long_or_wide_name_leaves_the_text_reports_aligned_and_narrow(tmp_path
         b.tool_uses.append(ToolUseRec(id=f"c{i}", session_id="s1", task_id=f"t{i}", tool_name=n, started_ms=t0 + i,
                                       mcp_server=n))
         b.tool_results.append(ToolResultRec(id=f"c{i}", session_id="s1", ended_ms=t0 + 100 + i, success=i % 2 == 0))
+        b.errors.append(ErrorRec(id=f"e{i}", ts_ms=t0 + i, component=n, kind=n, message=n, session_id="s1"))
     store.writer.write(b)
     store.close()
     (tmp_path / "claude" / "projects").mkdir(parents=True)
-    for report, key in (("models", "model"), ("tools", "tool"), ("summary", "model")):
+    for report, key in (("errors", None), ("models", "model"), ("tools", "tool"), ("summary", "model")):
         r = _cli(tmp_path, "--headless", report, "--no-collect", "--since", "2026-01-01", "--tz", "UTC")
         assert r.returncode == 0, r.stderr
         lines = r.stdout.splitlines()
         assert max(cell_len(ln) for ln in lines) < 400, (report, max(cell_len(ln) for ln in lines))
+        if key is None:  # the errors report: its closing count names each component, cut too
+            assert "LLL… error" in lines[-1], lines[-1]
+            continue
         start = next(i for i, ln in enumerate(lines) if ln.startswith(key + " "))
         rows = lines[start + 2:start + 2 + len(names)]
         assert len(rows) == len(names) and all("…" in ln or "claude-opus-4-6" in ln or ln.startswith("caf")
