@@ -332,3 +332,44 @@ def test_a_key_at_the_cut_of_a_header_or_error_value_leaves_no_fragment():
     s.feed(b'{"type": "error", "error": {"type": "auth", "message": "' + b"m" * 1990 + b" " + AK.encode() + b'"}}')
     s.finish()
     assert s.error_message is not None and "sk-ant-api03" not in s.error_message
+
+
+# --- strings of megabytes ----------------------------------------------------------------------------------------
+
+def test_strings_of_megabytes_are_bounded_before_the_store(tmp_path):
+    """A model, tool name, error type or session id of megabytes (an OTLP attribute, an event-log value: neither has
+    a length limit) was stored whole, in the tasks and in every rollup keyed by it: two such records made an 82 MB
+    database. Every string is cut (guard.MAX_TEXT_CHARS, keys MAX_KEY_CHARS, cut alike wherever a key appears) and
+    the records are kept."""
+    from sqlalchemy import text
+
+    from nexus_tui.core.parse.guard import MAX_KEY_CHARS, MAX_TEXT_CHARS
+    from tests.helpers import store_at
+
+    def s(v):
+        return {"stringValue": v}
+
+    recs = [{"timeUnixNano": T0_NANO, "attributes": [
+                {"key": "event.name", "value": s("api_request")}, {"key": "session.id", "value": s("S" * 2_000_000)},
+                {"key": "model", "value": s("M" * 5_000_000)}, {"key": "input_tokens", "value": {"intValue": 5}},
+                {"key": "request_id", "value": s("R" * 1_000_000)}]},
+            {"timeUnixNano": T0_NANO, "attributes": [
+                {"key": "event.name", "value": s("tool_result")}, {"key": "session.id", "value": s("S" * 2_000_000)},
+                {"key": "tool_name", "value": s("T" * 3_000_000)}, {"key": "success", "value": s("false")},
+                {"key": "error", "value": s("E" * 3_000_000 + AK)},
+                {"key": "error_type", "value": s("K" * 3_000_000)}]}]
+    b = otel.parse_logs({"resourceLogs": [{"scopeLogs": [{"logRecords": recs}]}]})
+    store = store_at(tmp_path / "big.db")
+    res = store.writer.write(b)
+    with store.engine.connect() as conn:
+        task = conn.execute(text("SELECT id, session_id, length(model) FROM tasks")).one()
+        call = conn.execute(text("SELECT session_id, length(tool_name), length(error_type), length(error_message) "
+                                 "FROM tool_calls")).one()
+        sessions = conn.execute(text("SELECT id FROM sessions")).scalars().all()
+    store.close()
+    assert res.new_tasks == 1 and res.dropped == {}
+    assert task == ("R" * MAX_KEY_CHARS, "S" * MAX_KEY_CHARS, MAX_TEXT_CHARS)
+    assert call[0] == "S" * MAX_KEY_CHARS and call[1] == call[2] == MAX_TEXT_CHARS and call[3] <= 500
+    assert sessions == ["S" * MAX_KEY_CHARS]  # one session: the cut key still joins its records
+    size = sum(p.stat().st_size for p in tmp_path.iterdir() if p.name.startswith("big.db"))
+    assert size < 3_000_000, size
