@@ -373,3 +373,23 @@ def test_strings_of_megabytes_are_bounded_before_the_store(tmp_path):
     assert sessions == ["S" * MAX_KEY_CHARS]  # one session: the cut key still joins its records
     size = sum(p.stat().st_size for p in tmp_path.iterdir() if p.name.startswith("big.db"))
     assert size < 3_000_000, size
+
+
+async def test_a_proxy_that_cannot_start_says_why_as_text(tmp_path):
+    """The proxy's start-up errors were notified as markup: an upstream (quoted from the configuration) or an OS
+    error's path holding '[/...]' raised a MarkupError and closed the app."""
+    from nexus_tui.app import NexusApp
+    from nexus_tui.collect.collector import Collector
+    from nexus_tui.config import load_settings
+    from nexus_tui.store import open_store
+    from tests.tui_helpers import settle
+
+    settings = load_settings(home=str(tmp_path / "home"), claude_dirs=())
+    settings.proxy_enabled, settings.proxy_upstream = True, "ftp://x/[/red]y"
+    store = open_store(f"sqlite:///{tmp_path / 'p.db'}")
+    app = NexusApp(settings, store, Collector(store, [], workers=1), tz="UTC")
+    async with app.run_test(size=(160, 48), notifications=True) as pilot:
+        await settle(app, pilot)
+        toasts = [str(t.render()) for t in app.screen.query("Toast")]
+    store.close()
+    assert any("recording proxy not started" in t and "ftp://x/[/red]y" in t for t in toasts), toasts
