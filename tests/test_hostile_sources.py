@@ -393,3 +393,38 @@ async def test_a_proxy_that_cannot_start_says_why_as_text(tmp_path):
         toasts = [str(t.render()) for t in app.screen.query("Toast")]
     store.close()
     assert any("recording proxy not started" in t and "ftp://x/[/red]y" in t for t in toasts), toasts
+
+
+async def test_long_values_leave_the_session_and_task_headers_on_an_80x24_screen(tmp_path):
+    """A session id, project, cwd, persona or model of a thousand characters (OTLP and the event log take them)
+    filled the session's header at 80×24, its tasks table off the screen; the task's header likewise. A header's
+    value from data is cut to widgets.safe.FIELD_CELLS cells."""
+    from nexus_tui.app import NexusApp
+    from nexus_tui.config import load_settings
+    from nexus_tui.core.events import Batch, SessionRec, TaskRec
+    from nexus_tui.store import open_store
+    from tests.test_tui_safety import screen_text
+    from tests.tui_helpers import settle
+
+    t0 = 1_772_366_400_000
+    sid, long = "S" * 1000, "漢" * 600
+    store = open_store(f"sqlite:///{tmp_path / 'long.db'}")
+    store.writer.write(Batch(
+        sessions=[SessionRec(id=sid, start_ms=t0, end_ms=t0 + 1000, cli_tool="mcp", project=long, cwd="/" + long,
+                             persona=long, git_branch=long)],
+        tasks=[TaskRec(id="T" * 1000, session_id=sid, ts_ms=t0, source="otel", model="M" * 1000, tokens_in=5,
+                       tokens_out=3, persona=long, agent_id=long, tier=long)]))
+    app = NexusApp(load_settings(home=str(tmp_path / "home"), claude_dirs=()), store, None, now_ms=t0 + 60_000,
+                   tz="UTC")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(app, pilot)
+        await pilot.press("enter")
+        await settle(app, pilot)
+        session = screen_text(app)
+        await pilot.press("enter")
+        await settle(app, pilot)
+        task = screen_text(app)
+    store.close()
+    assert "Status" in session and "Latency" in session and "12:00:00" in session, session  # the tasks table
+    assert "S…" in session and "漢…" in session, session
+    assert "Tokens" in task and "Latency" in task and "Rating" in task and "M…" in task, task

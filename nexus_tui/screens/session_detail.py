@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from nexus_tui.widgets.safe import FIELD_CELLS as F
 from nexus_tui.widgets.safe import DataText, escape
 from rich.text import Text
 from textual.app import ComposeResult
@@ -257,11 +258,12 @@ class SessionDetailScreen(RatingMixin, InsightScreen):
 
         title = strip_controls(head.get("title")) or None
         lines = [  # the title line when the session has one (else the project and time below name it)
-            *([_field("Title", f"{escape(title)} [dim]({head['title_source']})[/dim]")] if title else []),
-            _field("Session ID", escape(head["id"])),
-            _field("CLI", f"{escape(head['cli_tool'] or '-')} {escape(head['cli_version'] or '')}   "
-                   f"[b]Persona[/b] {escape(head['persona'] or '-')}   [b]Mode[/b] {escape(head['nexus_mode'] or '-')}"),
-            _field("Project", escape(head['project'] or '-')),
+            *([_field("Title", f"{escape(title, F)} [dim]({head['title_source']})[/dim]")] if title else []),
+            _field("Session ID", escape(head["id"], F)),
+            _field("CLI", f"{escape(head['cli_tool'] or '-', F)} {escape(head['cli_version'] or '', F)}   "
+                   f"[b]Persona[/b] {escape(head['persona'] or '-', F)}   "
+                   f"[b]Mode[/b] {escape(head['nexus_mode'] or '-', F)}"),
+            _field("Project", escape(head['project'] or '-', F)),
             _field("Time", f"{local_time(app, head['start_ms'], '%Y-%m-%d %H:%M:%S')} → "
                    f"{local_time(app, head['end_ms'], '%Y-%m-%d %H:%M:%S')}   [b]Duration[/b] "
                    f"{fmt_ms((head['end_ms'] or 0) - (head['start_ms'] or 0)) if head['start_ms'] else '-'}"),
@@ -275,10 +277,10 @@ class SessionDetailScreen(RatingMixin, InsightScreen):
         ]
         h.update("\n".join(lines))
         self.query_one("#header-more", Static).update("\n".join([
-            _field("Models", escape(", ".join(head["models"]) or "-")),
-            _field("cwd", escape(head["cwd"] or "-") + (f"   [b]Machine[/b] {escape(head['machine_name'])}"
+            _field("Models", escape(", ".join(head["models"]) or "-", F)),
+            _field("cwd", escape(head["cwd"] or "-", F) + (f"   [b]Machine[/b] {escape(head['machine_name'], F)}"
                                                          if head.get("machine_name") else "")),
-            _field("Branch", escape(branch))]))
+            _field("Branch", escape(branch, F))]))
         costs = money_column([t["cost_usd"] for t in tasks])
         rows = [(t["id"], [local_time(app, t["ts_ms"], "%H:%M:%S"), short_model(t["model"]), t["routing"],
                            fmt_int(t["tokens_in"]), fmt_int(t["tokens_out"]),

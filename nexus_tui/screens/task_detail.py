@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 
+from nexus_tui.widgets.safe import FIELD_CELLS as F
 from nexus_tui.widgets.safe import DataText, escape
 from rich.text import Text
 from textual.app import ComposeResult
@@ -70,17 +71,17 @@ class TaskDetailScreen(RatingMixin, InsightScreen):
         total_in = (d["tokens_in"] or 0) + (d["cache_read_tokens"] or 0) + (d["cache_creation_tokens"] or 0)
         cost = fmt_usd(d["cost_usd"]) if d["cost_usd"] is not None else "unpriced (no known price for this model)"
         self.query_one("#task", Static).update(
-            f"[b]Task[/b] {escape(d['id'])}   [b]Session[/b] {escape(d['session_id'])}\n"
-            f"[b]Time[/b] {local_time(app, d['ts_ms'], '%Y-%m-%d %H:%M:%S')}   [b]Model[/b] {escape(d['model'])}"
-            f"   [b]Source[/b] {escape(d['source'])}   [b]Routing[/b] {escape(d['routing'])}"
-            f"   [b]Status[/b] {escape(d['status'] or 'ok')}\n"
+            f"[b]Task[/b] {escape(d['id'], F)}   [b]Session[/b] {escape(d['session_id'], F)}\n"
+            f"[b]Time[/b] {local_time(app, d['ts_ms'], '%Y-%m-%d %H:%M:%S')}   [b]Model[/b] {escape(d['model'], F)}"
+            f"   [b]Source[/b] {escape(d['source'], F)}   [b]Routing[/b] {escape(d['routing'], F)}"
+            f"   [b]Status[/b] {escape(d['status'] or 'ok', F)}\n"
             f"[b]Tokens[/b] in {fmt_int(d['tokens_in'])} (uncached) + cache read {fmt_int(d['cache_read_tokens'])}"
             f" + cache write {fmt_int(d['cache_creation_tokens'])} = {fmt_int(total_in)} input;"
             f" out {fmt_int(d['tokens_out'])}\n"
             f"[b]Latency[/b] {fmt_ms(d['latency_ms'])}   [b]Cost[/b] {cost}"
             f"   [b]Cloud equivalent[/b] {fmt_usd(d['cloud_cost_equivalent'])}"
-            f"   [b]Agent[/b] {escape(d['agent_id'] or 'main')}   [b]Tier[/b] {escape(d['tier'] or '-')}"
-            f"   [b]Persona[/b] {escape(d['persona'] or '-')}\n"
+            f"   [b]Agent[/b] {escape(d['agent_id'] or 'main', F)}   [b]Tier[/b] {escape(d['tier'] or '-', F)}"
+            f"   [b]Persona[/b] {escape(d['persona'] or '-', F)}\n"
             f"[b]Rating[/b] {rating_text(d['quality_rating']) or 'not rated'}   "
             "[dim](+ helpful, - not helpful, 0 clear, u undo)[/dim]")
         proxy = self.query_one("#proxy", Static)

@@ -30,11 +30,19 @@ from nexus_tui.core.report import safe_text
 ZWSP = "\u200b"
 
 
-def escape(value) -> str:
-    """``value`` (any object; None is empty) as Textual markup that shows exactly its text."""
+FIELD_CELLS = 100  # a value from data in a detail header: cut to this many cells (a 3,000-character id filled 80×24)
+
+
+def escape(value, limit: int | None = None) -> str:
+    """``value`` (any object; None is empty) as Textual markup that shows exactly its text; with ``limit``, cut to
+    that many cells with "…" (a header's field: ``FIELD_CELLS``)."""
     s = "" if value is None else str(value)
     if not s.isprintable():
         s = safe_text(s)
+    if limit is not None and len(s) > limit // 2:
+        from nexus_tui.core.report import clip_cells
+
+        s = clip_cells(s, limit)
     s = s.replace("[", "\\[")
     return s + ZWSP if s.endswith("\\") else s
 
