@@ -428,3 +428,35 @@ async def test_long_values_leave_the_session_and_task_headers_on_an_80x24_screen
     assert "Status" in session and "Latency" in session and "12:00:00" in session, session  # the tasks table
     assert "S…" in session and "漢…" in session, session
     assert "Tokens" in task and "Latency" in task and "Rating" in task and "M…" in task, task
+
+
+def test_a_name_a_spreadsheet_would_run_is_a_text_cell_in_every_csv(tmp_path):
+    """A tool or model named like a formula (``=HYPERLINK(...)``, ``@SUM``, ``+cmd``, ``-2+3``) was written to the CSV
+    reports and the tasks export as it was: a spreadsheet opening the file runs it. Such a cell starts with ``'``
+    (numbers, negative ones included, are left as they are)."""
+    import csv
+    import io
+
+    from nexus_tui.core.events import Batch, SessionRec, TaskRec, ToolResultRec, ToolUseRec
+    from tests.helpers import store_at
+    from tests.test_store import _cli
+
+    t0 = 1_772_366_400_000
+    names = ['=HYPERLINK("http://x.example","click")', "@SUM(A1)", "+cmd|' /C calc'!A0", "-2+3"]
+    store = store_at(tmp_path / "nexus" / "insights.db")
+    b = Batch(sessions=[SessionRec(id="s1", start_ms=t0, end_ms=t0 + 9000, cli_tool="mcp", project="=1+1")])
+    for i, n in enumerate(names):
+        b.tasks.append(TaskRec(id=f"t{i}", session_id="s1", ts_ms=t0 + i, source="otel", model=n, tokens_in=1,
+                               project="=1+1"))
+        b.tool_uses.append(ToolUseRec(id=f"c{i}", session_id="s1", task_id=f"t{i}", tool_name=n, started_ms=t0 + i))
+        b.tool_results.append(ToolResultRec(id=f"c{i}", session_id="s1", ended_ms=t0 + 100 + i, success=True))
+    store.writer.write(b)
+    store.close()
+    (tmp_path / "claude" / "projects").mkdir(parents=True)
+    for report, col in (("models", "model"), ("tools", "tool"), ("tasks", "model")):
+        r = _cli(tmp_path, "--headless", report, "--no-collect", "--format", "csv", "--since", "2026-01-01")
+        assert r.returncode == 0, r.stderr
+        rows = list(csv.DictReader(io.StringIO(r.stdout)))
+        assert sorted(x[col] for x in rows) == sorted("'" + n for n in names), (report, [x[col] for x in rows])
+        if report == "tasks":
+            assert {x["project"] for x in rows} == {"'=1+1"} and {x["tokens_in"] for x in rows} == {"1"}

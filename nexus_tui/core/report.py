@@ -224,14 +224,25 @@ def to_json(obj) -> str:
     return out if out.isascii() and "\x7f" not in out else _JSON_UNSAFE.sub(_json_escape, out)
 
 
+_FORMULA = ("=", "+", "-", "@")
+
+
+def _text_cell(v) -> str:
+    """A string from data as a CSV cell: ``safe``, and one a spreadsheet would take as a formula (``=``, ``+``,
+    ``-``, ``@`` first: ``=HYPERLINK(...)`` in a tool or model name) gets a leading ``'`` (OWASP's CSV injection
+    rule), so it is shown as the text it is."""
+    s = safe(v)
+    return "'" + s if s.startswith(_FORMULA) else s
+
+
 def _cell(v, key: str) -> str:
     if v is None:
         return ""
     if isinstance(v, (list, tuple)):
-        return ";".join(safe(x) for x in v)
+        return ";".join(_text_cell(x) if isinstance(x, str) else safe(x) for x in v)
     if isinstance(v, float):
         return orjson.dumps(rounded(v, key)).decode()  # the same string as in the JSON
-    return safe(v)
+    return _text_cell(v) if isinstance(v, str) else safe(v)
 
 
 def to_csv(rows: Sequence[dict], columns: Sequence[str] | None = None) -> str:
