@@ -460,3 +460,21 @@ def test_a_name_a_spreadsheet_would_run_is_a_text_cell_in_every_csv(tmp_path):
         assert sorted(x[col] for x in rows) == sorted("'" + n for n in names), (report, [x[col] for x in rows])
         if report == "tasks":
             assert {x["project"] for x in rows} == {"'=1+1"} and {x["tokens_in"] for x in rows} == {"1"}
+
+
+def test_an_alert_naming_a_window_from_data_drives_no_terminal_and_no_notifier_markup(monkeypatch):
+    """A quota window's name comes from data (a status line's rate_limits key): its ESC went into the alert that the
+    collect daemon prints to its terminal, and its <a>/<img> into notify-send's body, which notification servers
+    read as markup."""
+    from nexus_tui.collect import alerts as CA
+    from nexus_tui.core import quota as CQ
+    from nexus_tui.core.alerts import AlertState
+
+    now = 1_772_366_400_000
+    snaps = [CQ.Snapshot("seven_day_\x1b[2J<img src='file:///etc/x'>", 95.0, now + 3_600_000, now - 1000)]
+    (alert,) = AlertState().quota(snaps, now)
+    assert "\x1b" not in alert.message and "7d \\x1b[2J<img" in alert.message, alert.message
+    argv = []
+    monkeypatch.setattr(CA.subprocess, "Popen", lambda a, **kw: argv.extend(a))
+    CA._desktop(alert, ["notify-send"])
+    assert "<img" not in argv[-1] and "&lt;img src='file:///etc/x'&gt;" in argv[-1], argv
