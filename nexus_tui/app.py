@@ -358,13 +358,13 @@ class NexusApp(App):
         try:
             self._proxy = ProxyThread(config_from_settings(s), s.logs_dir)
         except ValueError as e:
-            self.notify(f"recording proxy not started: {e}", severity="error")
+            self.notify(f"recording proxy not started: {e}", severity="error", markup=False)  # quotes the config
             return
         self._proxy.start()
         self._proxy.ready.wait(5)
         if self._proxy.error is not None:
             self.notify(f"recording proxy not started on {s.proxy_host}:{s.proxy_port}: {self._proxy.error}",
-                        severity="error")
+                        severity="error", markup=False)
             self._proxy = None
 
     def _poll_db(self) -> None:

@@ -15,7 +15,7 @@ ERROR_FIELDS = ["time", "component", "kind", "tool", "message", "session_id", "t
 CALL_FIELDS = ["seq", "time", "tool", "server", "target", "outcome", "error_type", "latency_ms", "wait_ms", "agent",
                "task_id", "turn_tokens_in", "turn_tokens_out"]
 FILE_FIELDS = ["path", "edits", "first_change", "last_change"]
-MESSAGE_WIDTH = 100  # characters of a message in the text report (JSON and CSV keep the stored text)
+MESSAGE_WIDTH = 100  # cells of a message in the text report (JSON and CSV keep the stored text)
 
 
 class ReportArgumentError(ValueError):
@@ -85,14 +85,14 @@ def render_errors(engine, f: Filters, tz, fmt: str, query=None) -> tuple[str, di
     counts: dict[str, int] = {}
     for r in page.rows:
         key = "tool failure" if r["tool"] else "ingest problem" if r["component"] == "ingest" else \
-            "API error" if r["component"] == "api" else f"{r['component']} error"
+            "API error" if r["component"] == "api" else f"{ellipsis(R.one_line(r['component']), 40)} error"
         counts[key] = counts.get(key, 0) + 1
     return body + "\n" + ", ".join(R.plural(n, k) for k, n in sorted(counts.items(), key=lambda kv: -kv[1])), {}
 
 
 def _cut(message) -> str:
     m = R.one_line(message)
-    return ellipsis(m, MESSAGE_WIDTH)
+    return R.clip_cells(m, MESSAGE_WIDTH)  # cells: a CJK message is as wide as any other
 
 
 def render_audit(engine, session_id: str | None, tz, fmt: str) -> tuple[str, dict]:
@@ -123,10 +123,10 @@ def render_audit(engine, session_id: str | None, tz, fmt: str) -> tuple[str, dic
                                 c["outcome"] + (f" ({c['error_type']})" if c["error_type"] else ""),
                                 R.fmt_ms(c["latency_ms"]), c["agent"], R.fmt_int(c["turn_tokens_in"]),
                                 R.fmt_int(c["turn_tokens_out"])] for c in audit["calls"]],
-                              right={0, 5, 7, 8})]
+                              right={0, 5, 7, 8}, keep_end={3})]
     lines += ["", "files changed" + ("" if files else ": none")]
     if files:
         lines.append(R.table(["file", "edits", "last change"],
                              [[d["path"], R.fmt_int(d["edits"]), _local(d["last_ms"], tz)]
-                              for d in audit["files_changed"]], right={1}))
+                              for d in audit["files_changed"]], right={1}, keep_end={0}))
     return "\n".join(lines), {}

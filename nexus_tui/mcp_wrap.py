@@ -23,10 +23,25 @@ import uuid
 
 import orjson
 
+from nexus_tui.core.parse.guard import label
 from nexus_tui.core.redact import redact
 from nexus_tui.recorder import Recorder
 
 _TRIM = 500
+_NAME = 200  # characters of a name from the messages (tool, server, client, version)
+
+
+def _obj(v) -> dict:
+    return v if isinstance(v, dict) else {}
+
+
+def _name(v) -> str | None:
+    """A name from a message: a string (printable, at most 200 characters), or a number's text; None otherwise. A
+    value of another type never reaches an event, where the event log's schema would refuse the event (and every
+    tool call after it that names the same server)."""
+    if isinstance(v, (int, float)) and not isinstance(v, bool):
+        v = str(v)
+    return label(v, _NAME)
 
 
 def _write_all(fd: int, data: bytes) -> None:
@@ -76,33 +91,41 @@ class ExchangeRecorder:
             if mid is not None:
                 self.pending[("c2s", repr(mid))] = (method, params, t, size)
                 if method == "initialize":
-                    self.client_info = params.get("clientInfo") or {}
+                    self.client_info = _obj(params.get("clientInfo"))
             elif method == "notifications/cancelled":
                 key = ("c2s", repr(params.get("requestId")))
                 got = self.pending.pop(key, None)
                 if got and got[0] == "tools/call":
+                    reason = params.get("reason")
                     self.tool_call(got, t, size=0, ok=False, etype="cancelled",
-                                   emsg=str(params.get("reason") or "cancelled by the client"), rid=key[1])
+                                   emsg=reason if isinstance(reason, str) and reason else "cancelled by the client",
+                                   rid=key[1])
             return
         if direction == "s2c" and method is None and mid is not None:
             got = self.pending.pop(("c2s", repr(mid)), None)
             if got is None:
                 return
+            # every value taken from a message is checked for its type here (_obj, _name): a server's name of the
+            # wrong type once made every tool call of the session an event the collector refuses
             if got[0] == "initialize":
-                info = (msg.get("result") or {}).get("serverInfo") or {}
-                self.server_name = self.name or info.get("name")
+                result = _obj(msg.get("result"))
+                info, client = _obj(result.get("serverInfo")), self.client_info
+                self.server_name = self.name or _name(info.get("name"))
                 self.rec.event("session_start", cli_tool="mcp", project=self.server_name,
-                               client=f"{self.client_info.get('name', '?')} {self.client_info.get('version', '')}".strip(),
-                               server=f"{info.get('name', '?')} {info.get('version', '')}".strip(),
-                               protocol=(msg.get("result") or {}).get("protocolVersion"))
+                               client=f"{_name(client.get('name')) or '?'} {_name(client.get('version')) or ''}"
+                               .strip(),
+                               server=f"{_name(info.get('name')) or '?'} {_name(info.get('version')) or ''}".strip(),
+                               protocol=_name(result.get("protocolVersion")))
             elif got[0] == "tools/call":
                 err = msg.get("error") if isinstance(msg.get("error"), dict) else None
-                result = msg.get("result") if isinstance(msg.get("result"), dict) else {}
+                result = _obj(msg.get("result"))
                 if err is not None:
-                    self.tool_call(got, t, size, False, f"jsonrpc_{err.get('code')}", str(err.get("message")),
-                                   repr(mid))
+                    code, message = err.get("code"), err.get("message")
+                    self.tool_call(got, t, size, False, f"jsonrpc_{_name(code) or 'error'}",
+                                   message if isinstance(message, str) else "JSON-RPC error", repr(mid))
                 elif result.get("isError"):
-                    text = " ".join(c.get("text", "") for c in result.get("content") or [] if isinstance(c, dict))
+                    content = result.get("content") if isinstance(result.get("content"), list) else []
+                    text = " ".join(c["text"] for c in content if isinstance(c, dict) and isinstance(c.get("text"), str))
                     self.tool_call(got, t, size, False, "tool_error", text or "isError", repr(mid))
                 else:
                     self.tool_call(got, t, size, True, None, None, repr(mid))
@@ -110,7 +133,7 @@ class ExchangeRecorder:
     def tool_call(self, req, t, size, ok, etype, emsg, rid) -> None:
         method, params, t0, req_size = req
         self.calls += 1
-        self.rec.tool_call(str(params.get("name") or "?"), latency_ms=int(round((t - t0) * 1000)), success=ok,
+        self.rec.tool_call(_name(params.get("name")) or "?", latency_ms=int(round((t - t0) * 1000)), success=ok,
                            id=f"{self.rec.session_id}:{rid}", server=self.server_name, error_type=etype,
                            error_message=redact(emsg or "")[:_TRIM] or None, request_size=req_size, response_size=size)
 

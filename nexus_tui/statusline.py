@@ -151,13 +151,15 @@ def record(home: Path, fields: dict, now: float | None = None) -> bool:
     try:
         now = time.time() if now is None else now
         ts = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now)) + f".{int(now * 1000) % 1000:03d}Z"
-        ev = {"v": 1, "type": "statusline", "ts": ts, **fields}
+        from nexus_tui.core.redact import redact_event  # stdlib only
+
+        ev = redact_event({"v": 1, "type": "statusline", "ts": ts, **fields})  # a cwd or model holding a secret
         line = (json.dumps(ev, separators=(",", ":"), ensure_ascii=False) + "\n").encode("utf-8", "replace")
-        logs = home / "logs"
-        if not logs.is_dir():
-            os.makedirs(logs, mode=0o700, exist_ok=True)
+        from nexus_tui.private import open_private, private_dir  # stdlib only
+
+        logs = private_dir(home / "logs")  # 0700, and so is every missing parent (os.makedirs gave those 0777)
         path = logs / (time.strftime("%Y-%m-%d", time.gmtime(now)) + ".jsonl")
-        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        fd = open_private(path, os.O_WRONLY | os.O_APPEND)  # 0600 whatever the umask
         try:
             return os.write(fd, line) == len(line)
         finally:

@@ -143,12 +143,27 @@ def test_the_alert_state_and_the_proxy_recordings_are_private(tmp_path):
     _assert_private(tmp_path / "p")
 
 
+@pytest.mark.parametrize("umask", UMASKS)
+def test_the_statusline_command_creates_only_private_files(tmp_path, umask):
+    """The status-line command made its missing home with os.makedirs, whose parents take the umask's mode (0777
+    under umask 0), and its log file with a mode the umask could change: it goes through private.py now."""
+    env = dict(os.environ, HOME=str(tmp_path), NEXUS_INSIGHTS_HOME=str(tmp_path / "a" / "b" / "home"),
+               PYTHONPATH=str(Path(__file__).resolve().parents[1]))
+    env.pop("NEXUS_INSIGHTS_DB", None)
+    stdin = '{"session_id": "s1", "model": {"id": "claude-opus-4-6"}, "rate_limits": {"five_hour": ' \
+            '{"used_percentage": 42, "resets_at": 1772370000}}}'
+    r = subprocess.run([sys.executable, "-m", "nexus_tui", "statusline"], input=stdin, env=env, capture_output=True,
+                       text=True, umask=umask, timeout=60)
+    assert r.returncode == 0, r.stderr
+    logs = list((tmp_path / "a" / "b" / "home" / "logs").glob("*.jsonl"))
+    assert len(logs) == 1 and b'"statusline"' in logs[0].read_bytes()
+    _assert_private(tmp_path / "a")
+
+
 # every call that creates a file or a folder, outside private.py; each allowed one says why
 _CREATES = re.compile(r"write_text\(|write_bytes\(|\.mkdir\(|os\.makedirs\(|os\.open\(|mkstemp|NamedTemporaryFile|"
                       r"\bopen\([^)]*[\"'][^\"']*[wax][^\"']*[\"']")
 _ALLOWED = {
-    ("statusline.py", "os.makedirs(logs, mode=0o700"): "stdlib-only fast path: 0700 given",
-    ("statusline.py", "os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)"): "0600 given",
     ("collect/tail.py", "os.open(path, _OPEN_FLAGS)"): "reads (no O_CREAT)",
     ("store/lite.py", 'write_text(generate())'): "a developer's generator of source files",
     ("store/lite.py", 'write_text(lite_read.generate())'): "a developer's generator of source files",

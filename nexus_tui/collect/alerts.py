@@ -6,6 +6,7 @@ the dashboard, a printed line in the daemon), a desktop notification where the s
 
 from __future__ import annotations
 
+import html
 import os
 import shutil
 import subprocess
@@ -37,7 +38,8 @@ def _desktop(alert: Alert, notifier: list[str]) -> None:
 
         argv = notifier + ["-e", f"display notification {lit(alert.message)} with title {lit('nexus-insights')}"]
     else:
-        argv = notifier + ["--app-name=nexus-insights", "--", alert.title, alert.message]
+        # notify-send's body is markup (<b>, <a href>, <img>) on most notification servers: shown as text
+        argv = notifier + ["--app-name=nexus-insights", "--", alert.title, html.escape(alert.message, quote=False)]
     try:
         subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                          start_new_session=True)

@@ -43,7 +43,7 @@ from nexus_tui.core.report import plural
 from nexus_tui.collect.upstream import Upstream, UpstreamClosed, UpstreamError
 from nexus_tui.core.linking import request_hashes, response_keys
 from nexus_tui.core.parse.proxy import AnthropicStream, OpenAIStream, quota_from_headers, request_facts
-from nexus_tui.core.redact import redact
+from nexus_tui.core.redact import redact, redact_event
 
 DEFAULT_PORT = 8787
 DEFAULT_UPSTREAM = "https://api.anthropic.com"
@@ -287,9 +287,9 @@ class EventSink:
             except Exception:
                 keys = []
             ev["response_keys"] = keys[:_MAX_KEYS]
+        ev = redact_event({k: v for k, v in ev.items() if v is not None}, _NOT_TEXT)  # headers' text included
         if ev.get("error_message"):
-            ev["error_message"] = self._redact(ev["error_message"])[:2000]
-        ev = {k: v for k, v in ev.items() if v is not None}
+            ev["error_message"] = ev["error_message"][:2000]
         if self.store_bodies:
             if "request_body" in part:
                 ev["request_body"] = part["request_body"]
@@ -301,6 +301,12 @@ class EventSink:
         """The ``proxy_request`` event of one finished request."""
         self.request_part(rec)
         return self.compose(rec)
+
+
+# the values of a proxy_request event that hold no text from a client or an upstream (redacted: every other string,
+# the user agent, x-nexus-persona and x-nexus-routing-reason, the account, the error, the quota headers' values)
+_NOT_TEXT = frozenset(("v", "type", "ts", "route", "kind", "routing", "session_from", "hashes", "response_keys",
+                       "streamed", "incomplete"))
 
 
 # ---------------------------------------------------------------- forwarding

@@ -12,6 +12,7 @@ import json
 from dataclasses import asdict, dataclass, field
 
 from nexus_tui.core import quota as CQ
+from nexus_tui.core.report import safe
 
 DEFAULT_THRESHOLDS = (80.0, 90.0, 100.0)
 
@@ -31,7 +32,9 @@ class Alert:
 
     @property
     def title(self) -> str:
-        what = CQ.window_label(self.name) + " quota" if self.kind == "quota" else f"{self.name} budget"
+        # the window's name comes from data (a status line's rate_limits key): its control characters shown as
+        # escapes, so a message printed by the collect daemon or handed to a notifier cannot drive a terminal
+        what = safe(CQ.window_label(self.name))[:80] + " quota" if self.kind == "quota" else f"{self.name} budget"
         return f"nexus-insights: {what} at {self.value_pct:.0f}% (≥ {self.threshold:g}%)"
 
     @property

@@ -199,51 +199,130 @@ def redact(text):
     return text
 
 
+# Values of a parsed record that are keys or fixed vocabularies, never free text: kept as they are (a key redacted
+# could make two records one). Every other string field of every record is redacted, so a field a source fills from
+# data is covered without being listed (a persona or user agent from a proxy's headers, an account id, a project).
+KEY_FIELDS = frozenset((
+    "id", "session_id", "task_id", "request_id", "message_id", "conversation_id", "branch_id", "parent_request_id",
+    "parent_task_request_id", "message_hash", "parent_message_hash", "system_hash", "source", "routing",
+    "priced_as", "source_path", "updated_ms", "observed_ms"))
+# the keys a source takes from its data (the others are made by the parsers: hashes, labels of a fixed set)
+_DATA_KEYS = frozenset(("id", "session_id", "task_id", "request_id", "message_id"))
+_TEXT_FIELDS: dict[type, tuple] = {}
+
+
+def _getter(names: tuple):
+    from operator import attrgetter
+
+    if not names:
+        return lambda r: ()
+    return attrgetter(*names) if len(names) > 1 else (lambda r, n=names[0]: (getattr(r, n),))
+
+
+def _text_fields(rec) -> tuple:
+    """``rec``'s string fields that are not keys (with a getter of their values: one C call) and its keys taken from
+    data."""
+    cls = type(rec)
+    got = _TEXT_FIELDS.get(cls)
+    if got is None:
+        from dataclasses import fields
+
+        strs = [f.name for f in fields(rec) if "str" in str(f.type)]
+        names = tuple(n for n in strs if n not in KEY_FIELDS)
+        keys = tuple(n for n in strs if n in _DATA_KEYS)
+        got = _TEXT_FIELDS[cls] = (names, _getter(names), keys)
+    return got
+
+
+def _bounded(v: str, limit: int) -> str:
+    """``v`` cut to ``limit`` characters, its secrets redacted before the cut (a key across it leaves no fragment)."""
+    return redact(v[: limit + 400])[:limit]
+
+
 def redact_batch(batch) -> None:
-    """Redact, in place, every free-text field of a parsed Batch that the store keeps (error messages and their
-    context, error types and components, routing reasons, session titles). One call in the writer's ``prepare()``:
-    every source goes through it. A failed tool's text is both its call's error_message and its errors row:
-    redacted once. An error's kind and component are labels, but the sources fill them from free text (an OTLP
-    ``error_type`` or ``status_code``, an event's ``kind``) and show them beside the message; a title is the
-    user's words (``/rename``) or a summary of the conversation."""
+    """Redact, in place, every string a parsed Batch carries to the store except its keys (``KEY_FIELDS``): error
+    messages and their context, error types and components, routing reasons, session titles, and the labels sources
+    fill from data (a proxy's ``x-nexus-persona`` and user agent, an account id, a project, a model, a tool name).
+    Every string is bounded too (guard.MAX_TEXT_CHARS, keys guard.MAX_KEY_CHARS, cut the same way wherever a key
+    appears): a model, tool or session id of megabytes from OTLP or the event log was stored whole, in every rollup.
+    One call in the writer's ``prepare()``: every source goes through it. A value is redacted once per batch (a
+    failed tool's text is both its call's error_message and its errors row; a model repeats on every task), and a
+    record whose text fields all equal those of one already found clean is passed over (one tuple lookup)."""
+    from operator import attrgetter
+
+    from nexus_tui.core.parse.guard import MAX_KEY_CHARS, MAX_TEXT_CHARS
+
     seen: dict[str, str] = {}
 
     def r(v):
-        if not v:
-            return v
         got = seen.get(v)
         if got is None:
-            got = seen[v] = redact(v)
+            got = seen[v] = redact(v) if len(v) <= MAX_TEXT_CHARS else _bounded(v, MAX_TEXT_CHARS)
         return got
 
-    for t in batch.tasks:
-        t.error_message = r(t.error_message)
-        t.routing_reason = r(t.routing_reason)
-        t.error_type = r(t.error_type)
-    for x in batch.tool_results:
-        x.error_message = r(x.error_message)
-        x.error_type = r(x.error_type)
-    for e in batch.errors:
-        e.message = r(e.message)
-        e.context = r(e.context)
-        e.kind = r(e.kind)
-        e.component = r(e.component)
+    clean: set = set()
+    for name in ("sessions", "tasks", "tool_uses", "tool_results", "errors", "routing"):
+        recs = getattr(batch, name)
+        if not recs:
+            continue
+        names, get, keys = _text_fields(recs[0])  # one record type per list
+        for key in keys:  # each key over the whole list in C calls; a list holding a long one is cut in Python
+            try:
+                long_key = max(map(len, filter(None, map(attrgetter(key), recs))), default=0) > MAX_KEY_CHARS
+            except TypeError:  # a key that is not text
+                long_key = True
+            if long_key:
+                for rec in recs:
+                    v = getattr(rec, key)
+                    if type(v) is str and len(v) > MAX_KEY_CHARS:
+                        setattr(rec, key, v[:MAX_KEY_CHARS])
+        for rec in recs:
+            vals = get(rec)
+            try:
+                if vals in clean:
+                    continue
+            except TypeError:  # a value that is not hashable (not text): checked one by one below
+                vals = tuple(vals)
+            changed = False
+            for i, v in enumerate(vals):
+                if type(v) is str and len(v) >= 8:
+                    got = r(v)
+                    if got is not v and got != v:
+                        setattr(rec, names[i], got)
+                        changed = True
+            if not changed:
+                try:
+                    clean.add(vals)
+                except TypeError:
+                    pass
+    for rows in (batch.session_stats, batch.quota_snapshots):
+        for row in rows:
+            for k, v in row.items():
+                if type(v) is not str or not v:
+                    continue
+                if k in KEY_FIELDS:
+                    if len(v) > MAX_KEY_CHARS:
+                        row[k] = v[:MAX_KEY_CHARS]
+                    continue
+                got = r(v)
+                if got is not v:
+                    row[k] = got
     titles = batch.titles
     for i, row in enumerate(titles):
         if row[0] == "title" and isinstance(row[3], str):
             got = r(row[3])
             if got != row[3]:
                 titles[i] = (*row[:3], got, *row[4:])
-    for d in batch.routing:
-        d.reason = r(d.reason)
-        d.alternatives_considered = r(d.alternatives_considered)
 
 
-def redact_event(ev: dict) -> dict:
-    """An event-log record with its string values redacted (nested lists and objects too)."""
+def redact_event(ev: dict, keep: frozenset = frozenset()) -> dict:
+    """An event-log record with its string values redacted (nested lists and objects too); the top-level values
+    named in ``keep`` (hashes, fixed vocabularies) as they are."""
     out = {}
     for k, v in ev.items():
-        if isinstance(v, str):
+        if k in keep:
+            out[k] = v
+        elif isinstance(v, str):
             out[k] = redact(v)
         elif isinstance(v, dict):
             out[k] = redact_event(v)

@@ -117,18 +117,64 @@ def fmt_ms(ms) -> str:
     return f"{hours // 24:,}d {hours % 24}h"
 
 
-def table(headers: Sequence[str], rows: Sequence[Sequence[str]], right: set[int] | None = None) -> str:
+CELL_MAX = 60  # cells of a text column from data (a model, tool, project, target) in a text table, but the last
+
+
+def cell_len(s: str) -> int:
+    """Terminal cells ``s`` takes: 2 for a wide character (CJK, most emoji), 0 for a combining mark or a zero-width
+    joiner or variation selector, 1 otherwise (``s`` already through ``safe``: no control characters)."""
+    if s.isascii():
+        return len(s)
+    n = 0
+    for c in s:
+        if c < "\u0300":
+            n += 1
+        elif unicodedata.combining(c) or c == "\u200d" or "\ufe00" <= c <= "\ufe0f":
+            continue
+        else:
+            n += 2 if unicodedata.east_asian_width(c) in ("W", "F") else 1
+    return n
+
+
+def clip_cells(s: str, n: int, keep_end: bool = False) -> str:
+    """``s`` in at most ``n`` cells: cut with "…" (at its end, or at its start with ``keep_end``: a path's file)."""
+    if cell_len(s) <= n:
+        return s
+    chars = reversed(s) if keep_end else iter(s)
+    out, used = [], 0
+    for c in chars:
+        w = cell_len(c)
+        if used + w > n - 1:
+            break
+        out.append(c)
+        used += w
+    return "…" + "".join(reversed(out)) if keep_end else "".join(out) + "…"
+
+
+def table(headers: Sequence[str], rows: Sequence[Sequence[str]], right: set[int] | None = None,
+          keep_end: set[int] = frozenset()) -> str:
     """A plain aligned text table; columns in ``right`` are right-aligned (numbers; default: all but the first).
-    Cells are shown through ``safe``."""
+    Cells are shown through ``safe`` and aligned by the cells they take on a terminal (a CJK or emoji character
+    takes two); a left-aligned cell of any column but the last is cut to ``CELL_MAX`` cells with "…" (at its start
+    for the columns in ``keep_end``: paths), so one long name from data never pushes the numbers off the screen."""
     right = right if right is not None else set(range(1, len(headers)))
+    last = len(headers) - 1
     rows = [[safe(c) for c in r] for r in rows]
-    widths = [len(h) for h in headers]
     for r in rows:
         for i, c in enumerate(r):
-            widths[i] = max(widths[i], len(c))
+            if i != last and i not in right and len(c) > CELL_MAX // 2:
+                r[i] = clip_cells(c, CELL_MAX, i in keep_end)
+    widths = [cell_len(h) for h in headers]
+    for r in rows:
+        for i, c in enumerate(r):
+            widths[i] = max(widths[i], cell_len(c))
 
     def line(cells):
-        return "  ".join(c.rjust(widths[i]) if i in right else c.ljust(widths[i]) for i, c in enumerate(cells))
+        out = []
+        for i, c in enumerate(cells):
+            pad = " " * (widths[i] - cell_len(c))
+            out.append(pad + c if i in right else c + pad)
+        return "  ".join(out)
 
     out = [line(headers), "  ".join("-" * w for w in widths)]
     out.extend(line(r) for r in rows)
@@ -178,14 +224,25 @@ def to_json(obj) -> str:
     return out if out.isascii() and "\x7f" not in out else _JSON_UNSAFE.sub(_json_escape, out)
 
 
+_FORMULA = ("=", "+", "-", "@")
+
+
+def _text_cell(v) -> str:
+    """A string from data as a CSV cell: ``safe``, and one a spreadsheet would take as a formula (``=``, ``+``,
+    ``-``, ``@`` first: ``=HYPERLINK(...)`` in a tool or model name) gets a leading ``'`` (OWASP's CSV injection
+    rule), so it is shown as the text it is."""
+    s = safe(v)
+    return "'" + s if s.startswith(_FORMULA) else s
+
+
 def _cell(v, key: str) -> str:
     if v is None:
         return ""
     if isinstance(v, (list, tuple)):
-        return ";".join(safe(x) for x in v)
+        return ";".join(_text_cell(x) if isinstance(x, str) else safe(x) for x in v)
     if isinstance(v, float):
         return orjson.dumps(rounded(v, key)).decode()  # the same string as in the JSON
-    return safe(v)
+    return _text_cell(v) if isinstance(v, str) else safe(v)
 
 
 def to_csv(rows: Sequence[dict], columns: Sequence[str] | None = None) -> str:

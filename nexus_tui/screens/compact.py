@@ -20,6 +20,7 @@ from nexus_tui.core.report import safe
 from nexus_tui.screens.base import InsightScreen
 from nexus_tui.screens.common import fmt_usd, level_styles, local_time, money_column, short_model
 from nexus_tui.screens.quota import BAR_WIDTH, bar
+from nexus_tui.widgets.safe import DataText
 
 TICK_SECONDS = 15.0  # countdowns and the clock redraw this often without new data
 MAX_WINDOWS = 3  # 5h, 7d and one model-specific weekly window at most: the pane is small
@@ -66,7 +67,7 @@ def compact_text(data: dict, width: int, budget: float | None, app=None) -> Text
     """The whole view as one Text for a pane ``width`` columns wide (at least 40 is the design; narrower wraps)."""
     width = max(20, width)
     styles = level_styles(app)
-    t = Text(no_wrap=False)
+    t = DataText(no_wrap=False)
     now = data["now_ms"]
     clock = _clock(app, now, "%H:%M")
     t.append("nexus", style="bold")

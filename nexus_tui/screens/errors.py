@@ -17,7 +17,7 @@ from nexus_tui.screens.search import SearchAsYouType
 from nexus_tui.screens.common import empty_hint, local_time, plural
 from nexus_tui.store.errors import ErrorQuery
 from nexus_tui.widgets.keyed_table import KeyedTable
-from nexus_tui.widgets.safe import escape, literal
+from nexus_tui.widgets.safe import DataText, escape, literal
 
 LIMIT = 1000  # rows listed (the newest); the summary says how many match
 COLUMNS = [("time", "Time"), ("component", "Component"), ("kind", "Kind"), ("tool", "Tool"),
@@ -223,7 +223,7 @@ def detail_text(app, r: dict, width: int | None) -> Text:
     whole message. ``width``: on a short terminal (two lines under the table) that first line is cut to one line
     with "…" (and a long tool or kind to 28 characters, so one leaves room for the other), so the tool, the kind and
     the message's start always show; elsewhere it wraps."""
-    head = Text()
+    head = DataText()
     for label, value in (("tool", r["tool"]), ("kind", r["kind"]), ("component", r["component"])):
         if value:
             head.append(f"{label} ", style="dim")

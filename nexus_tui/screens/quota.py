@@ -16,6 +16,7 @@ from nexus_tui.screens.base import InsightScreen
 from nexus_tui.screens.common import fmt_int, fmt_usd, level_styles, local_time, money_column, short_model
 from nexus_tui.widgets.chart import QuotaChart
 from nexus_tui.widgets.keyed_table import KeyedTable
+from nexus_tui.widgets.safe import DataText
 
 PAST_COLUMNS = [("window", "Window"), ("start", "Start"), ("end", "Reset"), ("peak", "Peak used"),
                 ("hit", "Limit hit"), ("tokens", "Tokens (this store)"), ("cost", "Cost"), ("per", "Cost of 1 %")]
@@ -87,7 +88,7 @@ class QuotaScreen(InsightScreen):
         self.run_query(load_quota, self.engine, Request(self.app.now_ms(), self.filters.cost_mode, days))
 
     def _window_text(self, w: dict) -> Text:
-        t = Text()
+        t = DataText()
         t.append(f"{CQ.window_label(w['window']):<10}", style="bold")
         if w["account"]:
             t.append(f"[{w['account']}] ")
@@ -147,13 +148,13 @@ class QuotaScreen(InsightScreen):
                                                local_time(self.app, b["end_ms"], "%H:%M"),
                                                "yes" if b["active"] else "", fmt_int(b["tasks"]),
                                                fmt_int(b["tokens"]), c,
-                                               Text(", ".join(short_model(m) for m in b["models"])[:60])])
+                                               DataText(", ".join(short_model(m) for m in b["models"])[:60])])
                          for b, c in zip(rows, costs)])
             return
         short.update(Text("Used % as the provider reported it; │ = an even pace now.", style="dim"))
         note.update(Text("Used % as the provider reported it; the │ marks where an even pace would be now. "
                          "Pace = used % ÷ elapsed % of the window."))
-        t = Text()
+        t = DataText()
         for w in data["windows"]:
             t.append_text(self._window_text(w))
         bars.update(t)
@@ -167,7 +168,7 @@ class QuotaScreen(InsightScreen):
                    s["boundaries"]) for s in data["series"]]
         chart.set_data(series, start, end, self.app.tz, "used % as reported (vertical lines: resets)")
         past.sync([(f"{p['window']}:{p['account']}:{p['end_ms']}",
-                    [Text(CQ.window_label(p["window"])), local_time(self.app, p["start_ms"]),
+                    [DataText(CQ.window_label(p["window"])), local_time(self.app, p["start_ms"]),
                      local_time(self.app, p["end_ms"]), f"{p['peak_percentage']:.0f}%",
                      "yes" if p["limit_hit"] else "no", fmt_int(p["tokens"]), c, per])
                    for p, c, per in zip(data["past_windows"],

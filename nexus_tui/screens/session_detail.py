@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from nexus_tui.widgets.safe import escape
+from nexus_tui.widgets.safe import DataText, escape
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -177,7 +177,7 @@ class SessionDetailScreen(RatingMixin, InsightScreen):
             + (f", [red]{plural(failed, 'tool failure')}[/red]" if failed else "")
             + f", {plural(len(files), 'file')} changed"
             + ("   [dim](a: back to the tasks · Enter opens the task)[/dim]" if self.app.size.width >= 120 else ""))
-        out = Text()
+        out = DataText()
         out.append("Files changed", style="bold")
         if not files:
             out.append("  none")
@@ -329,7 +329,7 @@ def conversation_tree_text(app, rows: list[dict]) -> Text:
     per_conv: dict = {}
     for r in rows:
         per_conv[r.get("conversation_id")] = per_conv.get(r.get("conversation_id"), 0) + 1
-    out = Text()
+    out = DataText()
     for ln in lines:
         if out:
             out.append("\n")

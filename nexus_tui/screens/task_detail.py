@@ -129,7 +129,7 @@ def proxy_text(d: dict) -> Fields:
         http = Text(str(status), style="red" if status >= 400 else "")
         if d.get("error_type"):
             http.append(" ")
-            http.append(str(d["error_type"]), style="red")
+            http.append(safe(str(d["error_type"])), style="red")
         streamed = d.get("streamed")
         lines.append([pair("Proxy"), pair("HTTP", http), pair("Retries", _dash(d.get("retries"))),
                       pair("TTFB", fmt_ms(d.get("ttfb_ms"))), pair("TTFT", fmt_ms(d.get("ttft_ms"))),

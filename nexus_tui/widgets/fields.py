@@ -10,9 +10,10 @@ from rich.console import Console, ConsoleOptions, RenderResult
 from rich.measure import Measurement
 from rich.text import Text
 
-from nexus_tui.core.report import safe
+from nexus_tui.core.report import clip_cells, safe
 
 SEP = "   "
+FIELD_CELLS = 100
 
 
 class Pair(Text):
@@ -22,9 +23,9 @@ class Pair(Text):
     indent: int = 0
 
 
-def pair(label: str, value=None, style: str = "") -> Pair:
-    """``label value``, the label bold; ``value`` a str (plain text, styled ``style``), a Text, or None (the label
-    alone)."""
+def pair(label: str, value=None, style: str = "", limit: int = FIELD_CELLS) -> Pair:
+    """``label value``, the label bold; ``value`` a str (plain text, styled ``style``, cut to ``limit`` cells with
+    "…": a 3,000-character id would fill 80×24), a Text, or None (the label alone)."""
     t = Pair(label, style="bold")
     if value is None:
         return t
@@ -32,7 +33,7 @@ def pair(label: str, value=None, style: str = "") -> Pair:
         v = value.copy()
     else:
         s = str(value)
-        v = Text(s if s.isprintable() else safe(s), style=style)
+        v = Text(clip_cells(s if s.isprintable() else safe(s), limit), style=style)
     t.append(" ")
     t.indent = t.cell_len
     t.append_text(v)

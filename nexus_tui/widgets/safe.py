@@ -8,6 +8,8 @@
   after it: a zero-width space is put after such a value (it takes no cell).
 - As a table cell or an option prompt (DataTable renders a ``str`` through ``Text.from_markup``, emoji codes
   included): ``literal(value)``, a ``rich.text.Text`` of the value, shown as it is.
+- In a ``rich.text.Text`` a screen builds piece by piece (a detail panel, the quota bars): ``DataText``, whose every
+  string (the constructor's, ``append``'s) goes through ``safe_text``; a plain ``Text`` keeps control characters.
 
 Both also show control characters (ESC, NUL, DEL, C1 such as CSI 0x9b), bidi overrides and other invisible format
 characters as visible escapes (``\\x1b``, ``core.report.safe``; line breaks kept): neither Rich nor Textual drops
@@ -28,11 +30,19 @@ from nexus_tui.core.report import safe_text
 ZWSP = "\u200b"
 
 
-def escape(value) -> str:
-    """``value`` (any object; None is empty) as Textual markup that shows exactly its text."""
+FIELD_CELLS = 100  # a value from data in a detail header: cut to this many cells (a 3,000-character id filled 80×24)
+
+
+def escape(value, limit: int | None = None) -> str:
+    """``value`` (any object; None is empty) as Textual markup that shows exactly its text; with ``limit``, cut to
+    that many cells with "…" (a header's field: ``FIELD_CELLS``)."""
     s = "" if value is None else str(value)
     if not s.isprintable():
         s = safe_text(s)
+    if limit is not None and len(s) > limit // 2:
+        from nexus_tui.core.report import clip_cells
+
+        s = clip_cells(s, limit)
     s = s.replace("[", "\\[")
     return s + ZWSP if s.endswith("\\") else s
 
@@ -59,3 +69,17 @@ def literal(value):
         if needs_literal(value):
             return Text(value)
     return value
+
+
+class DataText(Text):
+    """A ``Text`` built from data: every string given to it (``DataText(s)``, ``append(s)``) has its control
+    characters shown as visible escapes (``safe_text``); Rich's ``Text`` writes them to the terminal as they are.
+    No markup is read, as with ``Text``."""
+
+    def __init__(self, text: str = "", *args, **kwargs) -> None:
+        super().__init__(text if text.isprintable() else safe_text(text), *args, **kwargs)
+
+    def append(self, text, style=None):
+        if isinstance(text, str) and not text.isprintable():
+            text = safe_text(text)
+        return super().append(text, style)

@@ -34,6 +34,11 @@ MAX_TOKENS = INT32_MAX  # one token count, and the total of one response
 MAX_BYTES = INT32_MAX  # a size or a length
 MAX_DURATION_MS = 7 * 24 * 3600 * 1000  # a latency or duration: one week
 SQL_INT_MIN, SQL_INT_MAX = -(2**63), 2**63 - 1
+# the longest string stored (the writer cuts every string a record carries: a model, tool, project or error text of
+# megabytes was stored whole, in every rollup keyed by it), and the longest key (an id; cut the same way everywhere
+# it appears, so a record still finds its session)
+MAX_TEXT_CHARS = 4000
+MAX_KEY_CHARS = 1000
 
 
 class BadValue(ValueError):

@@ -28,16 +28,38 @@ def _list(v) -> list:
     return v if isinstance(v, list) else []
 
 
+class _Invalid:
+    """A value that is there but is not a valid OTLP AnyValue (``{"intValue": "x"}``, ``{"stringValue": 5}``, a bare
+    list): unlike an absent or empty value (None), a count holding one rejects its record instead of counting 0."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "<invalid>"
+
+
+INVALID = _Invalid()
+_SCALAR_TYPES = {"stringValue": (str,), "boolValue": (bool,), "intValue": (int,), "doubleValue": (int, float)}
+
+
 def attr_value(v, depth: int = 0):
-    """The Python value of an OTLP AnyValue (None for anything that is not one)."""
-    if not isinstance(v, dict) or depth > _MAX_DEPTH:
+    """The Python value of an OTLP AnyValue: None when absent or empty (``{}``), ``INVALID`` when it is not one
+    (a string, number or list where the AnyValue object goes, a scalar of the wrong type, an ``intValue`` string
+    that is not an integer). Not a str, bool or number: every check of a value's type refuses it."""
+    if v is None:
         return None
+    if not isinstance(v, dict) or depth > _MAX_DEPTH:
+        return INVALID
     for k in ("stringValue", "boolValue", "intValue", "doubleValue"):
         if k in v:
             x = v[k]
             if k == "intValue" and isinstance(x, str):
-                return int(x) if len(x) <= 21 and x.lstrip("-").isdigit() and x.isascii() else None
-            return x if isinstance(x, (str, bool, int, float)) else None
+                return int(x) if len(x) <= 21 and x.lstrip("-").isdigit() and x.isascii() else INVALID
+            if k == "doubleValue" and isinstance(x, str) and x in ("NaN", "Infinity", "-Infinity"):
+                return INVALID  # protobuf JSON's non-finite doubles: no count, cost or duration
+            if isinstance(x, bool) and k != "boolValue":
+                return INVALID
+            return x if isinstance(x, _SCALAR_TYPES[k]) else INVALID
     if "arrayValue" in v:
         return [attr_value(x, depth + 1) for x in _list(_dict(v["arrayValue"]).get("values"))]
     if "kvlistValue" in v:

@@ -44,6 +44,17 @@ def _str(v, limit: int = 200) -> str | None:
     return v[:limit] if isinstance(v, str) and v else None
 
 
+def _text(v, limit: int = 200) -> str | None:
+    """Free text from a header or an error (a user agent, a persona, an error message, a quota header's value):
+    ``_str`` with secrets redacted before the cut (core/redact.py), so no key cut short loses the shape that
+    redaction finds and leaves a fragment."""
+    if not isinstance(v, str) or not v:
+        return None
+    from nexus_tui.core.parse.guard import quoted
+
+    return quoted(v, limit)
+
+
 # ------------------------------------------------------------------ request
 def session_of(body: dict, header_session: str | None) -> tuple[str | None, str]:
     """(session id, where it came from: 'claude-code' | 'header' | 'conversation')."""
@@ -87,11 +98,11 @@ def request_facts(body: object, headers) -> dict:
         "stream": b.get("stream") is True,
         "session_id": sid or conversation_key(b),
         "session_from": how,
-        "client": _str(headers.get("user-agent"), 300),
+        "client": _text(headers.get("user-agent"), 300),
         "retries": int(retries) if _digits(retries) and len(retries) < 6 else None,
-        "persona": _str(headers.get("x-nexus-persona")),
-        "routing_reason": _str(headers.get("x-nexus-routing-reason")),
-        "classifier_version": _str(headers.get("x-nexus-classifier-version")),
+        "persona": _text(headers.get("x-nexus-persona")),
+        "routing_reason": _text(headers.get("x-nexus-routing-reason")),
+        "classifier_version": _text(headers.get("x-nexus-classifier-version")),
     }
 
 
@@ -252,8 +263,8 @@ class _Stream:
 
     def _error(self, err) -> None:
         if isinstance(err, dict):
-            self.error_type = _str(err.get("type"), 100) or _str(err.get("code"), 100) or self.error_type
-            self.error_message = _str(err.get("message"), 2000) or self.error_message
+            self.error_type = _text(err.get("type"), 100) or _text(err.get("code"), 100) or self.error_type
+            self.error_message = _text(err.get("message"), 2000) or self.error_message
 
 
 class AnthropicStream(_Stream):
@@ -466,7 +477,7 @@ def _epoch_ms(v: str | None) -> int | None:
 
 def quota_from_headers(headers) -> list[dict]:
     """One snapshot per window the headers carry: {window, used_fraction, resets_at_ms, status, raw}."""
-    h = {k.lower(): v[:200] for k, v in headers.items() if k.lower().startswith("anthropic-ratelimit-")}
+    h = {k.lower(): _text(v) or "" for k, v in headers.items() if k.lower().startswith("anthropic-ratelimit-")}
     if not h:
         return []
     out: dict[str, dict] = {}
@@ -475,7 +486,7 @@ def quota_from_headers(headers) -> list[dict]:
         status = h.get("anthropic-ratelimit-unified-status")
         out["unified"] = {"window": "unified", "used_fraction": None,
                           "resets_at_ms": _epoch_ms(h.get("anthropic-ratelimit-unified-reset")),
-                          "status": status[:40] if status else None, "raw": raw}
+                          "status": _text(status, 40), "raw": raw}
     for k, v in h.items():
         m = _UNIFIED_WIN.match(k)
         if not m:
@@ -488,7 +499,7 @@ def quota_from_headers(headers) -> list[dict]:
         elif m.group(2) == "reset":
             w["resets_at_ms"] = _epoch_ms(v)
         else:
-            w["status"] = v[:40]
+            w["status"] = _text(v, 40)
     api: dict[str, dict] = {}
     for k, v in h.items():
         m = _API_WIN.match(k)
