@@ -211,6 +211,9 @@ def test_a_database_stored_before_version_15_is_redacted_when_opened(db_url, mon
     assert any(AKIA in (dict(r)["model"] or "") for r in rollups_before["task_rollups"])
     _to_version_14(store)
 
+    from nexus_tui.store import migrations
+
+    monkeypatch.setattr(migrations, "PAGE_ROWS", 2)  # every table over several keyset pages (a composite key too)
     again = open_store(db_url)
     with again.engine.connect() as conn:
         after, rollups_after = _dump(conn), _rollups(conn)
