@@ -342,3 +342,26 @@ def test_a_key_cut_by_the_500_character_trim_leaves_no_fragment(name):
 def test_a_last_word_like_a_key_prefix_is_kept_when_the_text_was_not_cut():
     assert redact("error while loading glib-2.0") == "error while loading glib-2.0"
     assert redact("x" * 495 + " glib-2.0").endswith("[REDACTED:cut-key]")  # at the limit: taken as cut
+
+
+def test_a_key_built_from_data_text_holds_no_secret_and_stays_one_key_per_value():
+    """core/redact.py redact_key, which the writer applies to a quota snapshot's id (it holds the window's name):
+    an id without a secret is as it was; one with a secret is redacted, with a hash of the id as read after it, so
+    the same id always gives the same key (reading a source again adds no row) and two ids that differ only by
+    their secrets, or by what a keyword pair's value took (``sl:token:<time>...``), stay two."""
+    from nexus_tui.core.parse.guard import MAX_KEY_CHARS
+    from nexus_tui.core.redact import redact_key
+
+    gh = "ghp_" + "16C7e42F292c6912E7710c838347Ae178B4a"
+    assert redact_key("req_1:five_hour") == "req_1:five_hour"
+    assert redact_key("sl:five_hour:1772366404000:s1:40:None") == "sl:five_hour:1772366404000:s1:40:None"
+    a, b = redact_key(f"req_1:five {gh}"), redact_key(f"req_1:five {gh[:-1]}x")
+    assert a.startswith("req_1:five [REDACTED:github-token]#") and len(a.rsplit("#", 1)[1]) == 16
+    assert a == redact_key(f"req_1:five {gh}") and a != b and gh[:12] not in a + b
+    t1, t2 = redact_key("sl:token:1772366404000:s1:41:None"), redact_key("sl:token:1772366405000:s1:41:None")
+    assert t1.startswith("sl:token:[REDACTED:secret]#") and t1 != t2
+    assert redact_key(redact_key(f"req_1:five {gh}")) == a  # stable when applied again (the migration, twice)
+    long = redact_key("x" * 2000 + gh)  # cut as every key is, before it is redacted: the secret is past the cut
+    assert long == "x" * MAX_KEY_CHARS
+    long = redact_key("x" * 990 + " " + gh)
+    assert len(long) <= MAX_KEY_CHARS and gh[:12] not in long and "#" in long

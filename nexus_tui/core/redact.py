@@ -209,6 +209,14 @@ KEY_FIELDS = frozenset((
 # the keys a source takes from its data (the others are made by the parsers: hashes, labels of a fixed set)
 _DATA_KEYS = frozenset(("id", "session_id", "task_id", "request_id", "message_id"))
 _TEXT_FIELDS: dict[type, tuple] = {}
+# What the writer redacts, declared once (``redact_batch`` and the schema migration that redacts the rows stored
+# before, store/migrations.py ``redacted_at_write``, both read these): the Batch lists of records, whose every string
+# field but the keys is redacted (stored in the column of the field's name), and of rows (dicts keyed by column),
+# whose every string value but the keys is; and the keys built from data text that no other row refers to (list ->
+# key), redacted by ``redact_key``: a quota snapshot's id holds its window's name, from a header or the status line.
+REDACTED_RECORDS = ("sessions", "tasks", "tool_uses", "tool_results", "errors", "routing")
+REDACTED_ROWS = ("session_stats", "quota_snapshots")
+REDACTED_KEYS = {"quota_snapshots": "id"}
 
 
 def _getter(names: tuple):
@@ -219,19 +227,45 @@ def _getter(names: tuple):
     return attrgetter(*names) if len(names) > 1 else (lambda r, n=names[0]: (getattr(r, n),))
 
 
+def text_fields(cls) -> tuple[str, ...]:
+    """The fields of the record type ``cls`` that the writer redacts: its string fields that are not keys."""
+    return _text_fields_of(cls)[0]
+
+
 def _text_fields(rec) -> tuple:
     """``rec``'s string fields that are not keys (with a getter of their values: one C call) and its keys taken from
     data."""
-    cls = type(rec)
+    got = _TEXT_FIELDS.get(type(rec))
+    return got if got is not None else _text_fields_of(type(rec))
+
+
+def _text_fields_of(cls) -> tuple:
     got = _TEXT_FIELDS.get(cls)
     if got is None:
         from dataclasses import fields
 
-        strs = [f.name for f in fields(rec) if "str" in str(f.type)]
+        strs = [f.name for f in fields(cls) if "str" in str(f.type)]
         names = tuple(n for n in strs if n not in KEY_FIELDS)
         keys = tuple(n for n in strs if n in _DATA_KEYS)
         got = _TEXT_FIELDS[cls] = (names, _getter(names), keys)
     return got
+
+
+def redact_key(v: str) -> str:
+    """A key built from data text (``REDACTED_KEYS``), cut to MAX_KEY_CHARS as every key is: as it is when it holds
+    no secret, else redacted with ``#`` and a hash of it after (BLAKE2b, 64 bits), so two keys that differ only by
+    their secrets, or by what a keyword pair's value took after the secret (``sl:token:<time>...``), stay two. Pure
+    and stable: a source read again gives the same id (ingest stays idempotent), and the schema migration rewrites
+    the keys stored before with this same function."""
+    from hashlib import blake2b
+
+    from nexus_tui.core.parse.guard import MAX_KEY_CHARS
+
+    v = v[:MAX_KEY_CHARS]
+    got = redact(v)
+    if got == v:
+        return v
+    return got[:MAX_KEY_CHARS - 17] + "#" + blake2b(v.encode("utf-8", "surrogatepass"), digest_size=8).hexdigest()
 
 
 def _bounded(v: str, limit: int) -> str:
@@ -261,7 +295,7 @@ def redact_batch(batch) -> None:
         return got
 
     clean: set = set()
-    for name in ("sessions", "tasks", "tool_uses", "tool_results", "errors", "routing"):
+    for name in REDACTED_RECORDS:
         recs = getattr(batch, name)
         if not recs:
             continue
@@ -295,10 +329,16 @@ def redact_batch(batch) -> None:
                     clean.add(vals)
                 except TypeError:
                     pass
-    for rows in (batch.session_stats, batch.quota_snapshots):
-        for row in rows:
+    for name in REDACTED_ROWS:
+        data_key = REDACTED_KEYS.get(name)
+        for row in getattr(batch, name):
             for k, v in row.items():
                 if type(v) is not str or not v:
+                    continue
+                if k == data_key:
+                    got = redact_key(v)
+                    if got is not v:
+                        row[k] = got
                     continue
                 if k in KEY_FIELDS:
                     if len(v) > MAX_KEY_CHARS:

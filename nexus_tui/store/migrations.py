@@ -15,7 +15,8 @@ from sqlalchemy.schema import CreateIndex
 from nexus_tui.core.events import ms_from_iso
 from nexus_tui.store.engine import write_tx
 from nexus_tui.store.schema import (CURSOR_INDEX_SCHEMA_VERSION, MACHINE_SCHEMA_VERSION, PARTIAL_INDEX_SCHEMA_VERSION, PROXY_SCHEMA_VERSION,
-                                     QUOTA_SCHEMA_VERSION, REDACT_LABELS_SCHEMA_VERSION, SCHEMA_VERSION,
+                                     QUOTA_SCHEMA_VERSION, REDACT_ALL_SCHEMA_VERSION, REDACT_LABELS_SCHEMA_VERSION,
+                                     SCHEMA_VERSION,
                                      SESSION_MODEL_SCHEMA_VERSION,
                                      TABLES, TARGET_SCHEMA_VERSION, TITLES_SCHEMA_VERSION, SchemaVersion,
                                      Session, SessionStat, Task)
@@ -167,6 +168,193 @@ def _redact_labels(conn) -> None:
             _rebuild_rollups(conn)
 
 
+# the Batch lists the writer redacts (core/redact.py REDACTED_RECORDS, REDACTED_ROWS, REDACTED_KEYS) -> their table
+BATCH_TABLES = {"sessions": "sessions", "tasks": "tasks", "tool_uses": "tool_calls", "tool_results": "tool_calls",
+                "errors": "errors", "routing": "routing_decisions", "session_stats": "session_stats",
+                "quota_snapshots": "quota_snapshots"}
+WRITER_TEXT = frozenset(("observed_at",))  # text columns of a row table that the writer fills itself (a time)
+PAGE_ROWS = 5_000
+
+
+def redacted_at_write() -> tuple[tuple[str, tuple[str, ...], tuple[str, ...]], ...]:
+    """(table, its key columns, columns) of every stored column the writer redacts (core/redact.py
+    ``redact_batch``), derived from the declarations it reads: a record's string fields but its keys
+    (``text_fields``), stored in the columns of their names (store/rows.py); of a table filled from rows (a dict
+    per row: session_stats, quota_snapshots) every text column but the keys (``KEY_FIELDS``) and the times the
+    writer makes; and the session titles. A ``machine`` column holds a registered machine's id when the writer named
+    the row (kept: ``_redact_tables``), else the status line's host name (redacted)."""
+    from typing import get_args, get_type_hints
+
+    from sqlalchemy import String
+    from sqlmodel.sql.sqltypes import AutoString
+
+    from nexus_tui.core.events import Batch
+    from nexus_tui.core.redact import KEY_FIELDS, REDACTED_RECORDS, REDACTED_ROWS, text_fields
+
+    tables = {m.__table__.name: m.__table__ for m in TABLES}
+    hints = get_type_hints(Batch)
+    cols: dict[str, list[str]] = {}
+    for name in REDACTED_RECORDS:
+        table = tables[BATCH_TABLES[name]]
+        cols.setdefault(table.name, [])
+        for field in text_fields(get_args(hints[name])[0]):
+            if field in table.c and field not in cols[table.name]:  # a field no column holds is not stored
+                cols[table.name].append(field)
+    for name in REDACTED_ROWS:
+        table = tables[BATCH_TABLES[name]]
+        cols[table.name] = [c.name for c in table.columns if isinstance(c.type, (String, AutoString))
+                            and c.name not in KEY_FIELDS and c.name not in WRITER_TEXT]
+    cols["title_lines"] = ["title"]  # redact_batch: a title line's title
+    return tuple((t, tuple(c.name for c in tables[t].primary_key.columns), tuple(cs)) for t, cs in cols.items())
+
+
+def _rollup_dims() -> dict[str, tuple[tuple[str, ...], str, str, str]]:
+    """The tables whose text columns key a rollup: table -> (those columns, session column, time column, kind)."""
+    from nexus_tui.store.rules import TASK_DIMS, TOOL_DIMS
+
+    return {"tasks": (TASK_DIMS, "session_id", "ts_ms", "task"),
+            "tool_calls": (TOOL_DIMS, "session_id", "started_ms", "tool")}
+
+
+def _q(name: str) -> str:
+    return '"' + name + '"'
+
+
+def _pages(conn, table: str, key: tuple[str, ...], cols: tuple[str, ...]):
+    """Every row of ``table`` as (key..., cols...), in keyset pages of PAGE_ROWS rows (bounded memory on a large
+    history; a composite key compared as a row value, as SQLite and PostgreSQL both do)."""
+    keys = ", ".join(map(_q, key))
+    after = (f"{_q(key[0])} > :k0" if len(key) == 1 else
+             f"({keys}) > ({', '.join(f':k{i}' for i in range(len(key)))})")
+    sel = ", ".join(map(_q, (*key, *cols)))
+    last = None
+    while True:
+        where = f" WHERE {after}" if last is not None else ""
+        params = {f"k{i}": v for i, v in enumerate(last)} if last is not None else {}
+        rows = conn.execute(text(f"SELECT {sel} FROM {table}{where} ORDER BY {keys} LIMIT {PAGE_ROWS}"),
+                            params).fetchall()
+        if not rows:
+            return
+        last = tuple(rows[-1][:len(key)])
+        yield rows
+
+
+def _redact_tables(conn, spec) -> tuple[set, set, int]:
+    """Redact the stored text of ``spec``'s columns (core/redact.py ``redact``, each distinct value once), a page at
+    a time, writing only the rows whose text changes (their changed columns). A ``machine`` value that is a
+    registered machine's id is the writer's, kept. Returns the (session, bucket) pairs of the task and tool rollups
+    whose key columns changed, and the number of rows changed."""
+    from nexus_tui.core.redact import redact
+    from nexus_tui.store.upkeep import bucket
+
+    machines = {r[0] for r in conn.execute(text("SELECT id FROM machines"))}
+    dims = _rollup_dims()
+    task_keys: set = set()
+    tool_keys: set = set()
+    seen: dict[str, str] = {}
+    count = 0
+    for table, key, cols in spec:
+        keyed, scol, tcol, kind = dims.get(table, ((), None, None, None))
+        extra = (scol, tcol) if keyed else ()
+        n, nc = len(key), len(cols)
+        for rows in _pages(conn, table, key, cols + extra):
+            updates: dict[tuple, list[dict]] = {}
+            for r in rows:
+                changed = {}
+                for i, col in enumerate(cols):
+                    v = r[n + i]
+                    if type(v) is not str or len(v) < 8 or (col == "machine" and v in machines):
+                        continue
+                    got = seen.get(v)
+                    if got is None:
+                        if len(seen) > 50_000:
+                            seen.clear()
+                        got = seen[v] = redact(v)
+                    if got != v:
+                        changed[col] = got
+                if not changed:
+                    continue
+                count += 1
+                params = {f"k{i}": r[i] for i in range(n)}
+                params.update({f"v{cols.index(c)}": got for c, got in changed.items()})
+                updates.setdefault(tuple(changed), []).append(params)
+                if keyed and not changed.keys().isdisjoint(keyed):
+                    (task_keys if kind == "task" else tool_keys).add((r[n + nc], bucket(r[n + nc + 1])))
+            for changed_cols, params in updates.items():
+                sets = ", ".join(f"{_q(c)} = :v{cols.index(c)}" for c in changed_cols)
+                where = " AND ".join(f"{_q(k)} = :k{i}" for i, k in enumerate(key))
+                conn.execute(text(f"UPDATE {table} SET {sets} WHERE {where}"), params)
+    return task_keys, tool_keys, count
+
+
+def _redact_keys(conn) -> int:
+    """The keys built from data text (core/redact.py REDACTED_KEYS: a quota snapshot's id) rewritten with
+    ``redact_key``, as the writer builds them now: on another machine's row after its ``<machine>/`` prefix
+    (store/machines.py). A row whose new id is taken already is the same snapshot stored twice: deleted. Returns
+    the number of ids rewritten."""
+    from nexus_tui.core.redact import REDACTED_KEYS, redact_key
+
+    home = {r[0] for r in conn.execute(text("SELECT id FROM machines WHERE home = :t"), {"t": True})}
+    count = 0
+    for name, col in REDACTED_KEYS.items():
+        table = BATCH_TABLES[name]
+        for rows in _pages(conn, table, (col,), ("machine",)):
+            for old, machine in rows:
+                prefix = f"{machine}/" if machine and machine not in home and old.startswith(f"{machine}/") else ""
+                new = prefix + redact_key(old[len(prefix):])
+                if new == old:
+                    continue
+                count += 1
+                taken = conn.execute(text(f"SELECT 1 FROM {table} WHERE {_q(col)} = :n"), {"n": new}).first()
+                if taken:
+                    conn.execute(text(f"DELETE FROM {table} WHERE {_q(col)} = :o"), {"o": old})
+                else:
+                    conn.execute(text(f"UPDATE {table} SET {_q(col)} = :n WHERE {_q(col)} = :o"),
+                                 {"n": new, "o": old})
+    return count
+
+
+def _redact_all(conn) -> None:
+    """Version 15 (REDACT_ALL_SCHEMA_VERSION): since 2026-12-05 the writer redacts every string a record carries
+    but its keys (a persona, user agent, account, quota status, project, cwd, model, tool name...), and a quota
+    snapshot's id (it holds the window's name); the rows stored before are redacted here, every column the writer
+    redacts (``redacted_at_write``), the free text and labels of versions 5 and 13 again. The rollups keyed by a
+    changed column (a model, tier, persona or CLI tool; a tool name, MCP server or error type) are summed again for
+    the buckets of the changed rows. SQLite: the old text zeroed (``secure_delete``) and, when a row changed, the
+    file rewritten once the migration is committed (``_vacuum``)."""
+    from nexus_tui.store.rollup import recompute
+
+    with _zeroing(conn):
+        task_keys, tool_keys, changed = _redact_tables(conn, redacted_at_write())
+        changed += _redact_keys(conn)
+        if task_keys or tool_keys:  # the old keys' rollup rows are deleted, zeroed too
+            recompute(conn, task_keys, tool_keys)
+    if changed and conn.dialect.name == "sqlite":
+        conn.info[_VACUUM] = True
+
+
+_VACUUM = "nexus_vacuum_after_migration"
+
+
+def _vacuum(engine: Engine) -> None:
+    """SQLite, after a migration that redacted rows: the file rewritten (VACUUM) and the WAL emptied.
+    ``secure_delete`` zeroes what the migration replaces, but not the free space earlier writes left: every write
+    sums its buckets' rollup rows again (deleting the old ones), and SQLite's default build does not zero deleted
+    text, so copies of an old model or tool name stay in free pages and cells until VACUUM. Needs no transaction
+    open, so it runs after the migration's; a database busy with another process is left as it is (redacted rows,
+    free space not rewritten: docs/security.md)."""
+    import sqlite3
+
+    raw = engine.raw_connection()
+    try:
+        raw.driver_connection.execute("VACUUM")
+        raw.driver_connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    except sqlite3.OperationalError:
+        pass
+    finally:
+        raw.close()
+
+
 def _add_target(conn) -> None:
     """Version 9 (TARGET_SCHEMA_VERSION): ``tool_calls.target``, self-contained (one column, whatever other
     versions add). Rows stored before keep NULL: the audit trail reads their target from the transcript when it
@@ -211,7 +399,8 @@ def _rebuild_rollups(conn) -> None:
 # (PARTIAL_INDEX_SCHEMA_VERSION): the proxy-only lookup indexes made partial; 12 (SESSION_MODEL_SCHEMA_VERSION):
 # session_stats.model (the status line's model); 13 (REDACT_LABELS_SCHEMA_VERSION): secrets redacted from the
 # error kinds, components and types and the session titles stored before, and from the free text again; 14
-# (CURSOR_INDEX_SCHEMA_VERSION): the cursors' covering index on SQLite
+# (CURSOR_INDEX_SCHEMA_VERSION): the cursors' covering index on SQLite; 15 (REDACT_ALL_SCHEMA_VERSION): secrets
+# redacted from every column the writer redacts (personas, projects, models, tool names...) and quota snapshot ids
 MIGRATIONS = {2: [_add_missing, _backfill_v2], 3: [_add_missing], 4: [_add_missing, _rebuild_rollups],
               5: [_add_missing, _rebuild_rollups, _redact_stored], PROXY_SCHEMA_VERSION: [_add_missing, _link_schema],
               QUOTA_SCHEMA_VERSION: [_add_missing],               MACHINE_SCHEMA_VERSION: [_add_missing],
@@ -220,7 +409,8 @@ MIGRATIONS = {2: [_add_missing, _backfill_v2], 3: [_add_missing], 4: [_add_missi
               PARTIAL_INDEX_SCHEMA_VERSION: [_partial_indexes],
               SESSION_MODEL_SCHEMA_VERSION: [_add_session_model],
               REDACT_LABELS_SCHEMA_VERSION: [_redact_labels],
-              CURSOR_INDEX_SCHEMA_VERSION: [_cursor_index]}
+              CURSOR_INDEX_SCHEMA_VERSION: [_cursor_index],
+              REDACT_ALL_SCHEMA_VERSION: [_redact_all]}
 
 
 MIGRATION_LOCK_KEY = 0x6E6578_7573  # "nexus": the PostgreSQL advisory lock every migrating process takes first
@@ -269,9 +459,13 @@ def migrate(engine: Engine) -> tuple[int, int]:
             conn.execute(SchemaVersion.__table__.insert().values(version=SCHEMA_VERSION, applied_at=_now(),
                                                                  note="created"))
             return 0, SCHEMA_VERSION
+        conn.info.pop(_VACUUM, None)
         for version in range(start + 1, SCHEMA_VERSION + 1):
             for step in MIGRATIONS.get(version, [_add_missing]):
                 step(conn)
             conn.execute(SchemaVersion.__table__.insert().values(version=version, applied_at=_now(),
                                                                  note=f"migrated from {version - 1}"))
+        vacuum = conn.info.pop(_VACUUM, False)
+    if vacuum:
+        _vacuum(engine)
     return start, SCHEMA_VERSION

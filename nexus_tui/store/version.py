@@ -10,4 +10,5 @@ PARTIAL_INDEX_SCHEMA_VERSION = 11  # the proxy-only lookup indexes on tasks hold
 SESSION_MODEL_SCHEMA_VERSION = 12  # session_stats.model: the model the status line reported
 REDACT_LABELS_SCHEMA_VERSION = 13  # error kinds, components and types, and session titles, redacted when stored before
 CURSOR_INDEX_SCHEMA_VERSION = 14  # SQLite: the cursors' scan reads a covering index, not their parser state
-SCHEMA_VERSION = 14
+REDACT_ALL_SCHEMA_VERSION = 15  # every string the writer redacts (a persona, a model...), when stored before
+SCHEMA_VERSION = 15
