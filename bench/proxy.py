@@ -11,7 +11,8 @@ concurrent streams; added = proxy percentile - direct percentile. Two kinds of s
 upstream can write (one HTTP chunk per event, no wait: at 50 streams the three processes saturate the machine's CPUs,
 so it measures queueing for a CPU), and paced as the API sends a stream (``--gap-ms`` between events: 10 ms makes the
 109-event capture last 1.1 s, faster than any Claude model writes its 255 output tokens, so the load is higher than
-real streams give). Memory: the proxy's RSS with 0, 50 and
+real streams give; event i is due i gaps after the first, so the upstream's late wake-ups do not add up over a stream
+and the total measures the path, not the drift of the test upstream's timers). Memory: the proxy's RSS with 0, 50 and
 ``--streams`` streams held open (the upstream sends three events, then waits), and the difference per stream.
 """
 
@@ -155,7 +156,8 @@ def main() -> int:
             r = asyncio.run(_latency(direct, proxy, a.requests, conc, gap))
             n_px, n_up = r["n"] + 20, 2 * (r["n"] + 20)  # the upstream serves both paths
             kind = f"paced, {gap:g} ms between events" if gap else "as fast as the upstream writes"
-            print(f"\n{conc} concurrent stream(s), {kind}, {r['n']} requests per path (ms):")
+            streams = "stream" if conc == 1 else "streams"
+            print(f"\n{conc} concurrent {streams}, {kind}, {r['n']} requests per path (ms):")
             print(f"  {'':6} {'':4} {'direct':>8} {'proxy':>8} {'added':>8}")
             for metric in ("ttfb", "total"):
                 for q in (50, 99):
@@ -175,7 +177,7 @@ def main() -> int:
         up.terminate()
         up.wait(10)
     lines = sum(len(f.read_text().splitlines()) for f in (tmp / "home" / "logs").glob("*.jsonl"))
-    print(f"recorded {lines} request(s) in the event log")
+    print(f"recorded {lines} {'request' if lines == 1 else 'requests'} in the event log")
     return 0
 
 

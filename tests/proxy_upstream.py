@@ -8,7 +8,8 @@ Request headers choose what it does (the proxy forwards them untouched):
   x-test-fault: 429 | 500 | 529 | close_midstream | sse_error | hang | big | compress (br or gzip as accepted)
                (big: x-test-big-mb MiB of SSE pings)
   x-test-gate: N                   hold each stream after its first event until N streams are open
-  x-test-gap-ms: F                 wait F ms before each event after the first, as the API paces a stream
+  x-test-gap-ms: F                 send event i at F*i ms after the first, as the API paces a stream (deadlines
+                                   from the first event, so a late wake-up does not push every later event back)
 A request id listed in ``UpstreamState.scripted`` is answered with that message body instead (streamed as the API
 streams one when the request asks for a stream: text and tool input in small deltas).
 """
@@ -169,6 +170,8 @@ def make_upstream(state: UpstreamState | None = None) -> web.Application:
             events = sse_events(cap)
             gate = int(request.headers.get("x-test-gate", "0"))
             gap = float(request.headers.get("x-test-gap-ms", "0")) / 1000
+            loop = asyncio.get_running_loop()
+            start = loop.time()
             for i, ev in enumerate(events):
                 if gate and i == 1:  # hold every stream open until `gate` of them are
                     if state.gate is None:
@@ -187,7 +190,7 @@ def make_upstream(state: UpstreamState | None = None) -> web.Application:
                 if fault == "hang" and i == 3:
                     await asyncio.sleep(3600)
                 if gap and i:
-                    await asyncio.sleep(gap)
+                    await asyncio.sleep(max(0.0, start + i * gap - loop.time()))
                 await resp.write(ev)
             await resp.write_eof()
         except asyncio.CancelledError:

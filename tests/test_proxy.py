@@ -558,6 +558,33 @@ def test_sse_parsed_the_same_whatever_the_chunk_boundaries(cuts, which, crlf, gz
                                          if b["type"] == "tool_use"]
 
 
+def test_what_is_held_is_read_at_message_delta_so_the_end_reads_nothing():
+    """After the first token the stream is read in runs (HOLD); the run is read as soon as message_delta comes, so the
+    facts are complete one event before the end and the response's last bytes wait for no parsing. Split inside the
+    marker, it is read at the end as before: the same facts either way."""
+    cap = captures()[0]
+    evs = sse_events(cap)
+    assert evs[-2].startswith(b"event: message_delta") and evs[-1].startswith(b"event: message_stop")
+    u = cap["response"]["body"]["usage"]
+    p = AnthropicStream("text/event-stream")
+    for ev in evs[:-1]:
+        p.feed(ev)
+    assert not p._held and p.usage["tokens_out"] == u["output_tokens"]  # before message_stop and finish
+    links = p.link_content()
+    p.feed(evs[-1])
+    p.finish()
+    assert p.usage["tokens_out"] == u["output_tokens"] and p.link_content() == links
+    q = AnthropicStream("text/event-stream")  # the marker cut in two: nothing read early, the same in the end
+    data = b"".join(evs)
+    cut = data.index(b"event: message_delta") + 8
+    q.feed(data[:cut])
+    q.feed(data[cut:cut + 30])
+    assert q._held and q.usage.get("tokens_out") != u["output_tokens"]
+    q.feed(data[cut + 30:])
+    q.finish()
+    assert q.usage == p.usage and q.link_content() == links and q.tools == p.tools
+
+
 def test_a_gzipped_json_body_is_read_and_a_non_json_one_ignored():
     import gzip
 

@@ -179,11 +179,16 @@ class _Stream:
     # read in runs of this many bytes, not a piece at a time (a paced stream is one piece per event); small, as what
     # is held when the stream ends is read before the response's last bytes go to the client
     HOLD = 4096
+    # an event that says the stream is about to end (None: none known): what is held is read as soon as it comes, one
+    # event before the last, so the response's end finds nothing left to read (a paced stream reads it in the pause
+    # before its last event rather than before its last bytes go); found only within one piece, which is enough, as
+    # missing it only leaves the reading to ``finish``
+    END_SOON: bytes | None = None
 
     def feed(self, data: bytes) -> None:
         if self.first_token and self._decode._z is None:
             self._held += data
-            if len(self._held) < self.HOLD:
+            if len(self._held) < self.HOLD and (self.END_SOON is None or self.END_SOON not in data):
                 return
             data, self._held = bytes(self._held), bytearray()
         self._feed(data)
@@ -269,6 +274,8 @@ class _Stream:
 
 class AnthropicStream(_Stream):
     """A Messages API response (streamed or not)."""
+
+    END_SOON = b"event: message_delta"  # then only message_stop follows
 
     def __init__(self, *a, **kw):
         super().__init__(*a, **kw)
