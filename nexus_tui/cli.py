@@ -139,6 +139,26 @@ def ingest(ctx):
 
 
 @main.command()
+@click.option("--tmux", is_flag=True, help="Print the line as a tmux format: colours as tmux styles, every # from data "
+              "doubled (for status-right's #(...)).")
+@click.option("--no-record", is_flag=True, help="Show the line without appending the input to the event log.")
+@click.pass_context
+def statusline(ctx, tmux, no_record):
+    """Claude Code's status-line command: reads its JSON on stdin, records it, prints one line (docs/statusline.md).
+
+    With no stdin it prints the line from what was last recorded. The console script runs it without click; this
+    command is the same path, reached for --help or from python -m."""
+    from nexus_tui.statusline import main as statusline_main
+
+    args = []
+    for opt in ("home", "db"):
+        v = ctx.parent.params.get(opt) if ctx.parent is not None else None
+        if v:
+            args += [f"--{opt}", str(v)]
+    sys.exit(statusline_main(args + ["--tmux"] * tmux + ["--no-record"] * no_record))
+
+
+@main.command()
 @click.argument("source_url")
 @click.option("--machine-id", metavar="ID", help="Whose rows from before machines were recorded (default: this "
               "machine's id).")

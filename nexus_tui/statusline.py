@@ -33,6 +33,10 @@ MAX_INPUT_BYTES = 1 << 20
 TAIL_BYTES = 256 * 1024
 _RESET = "\x1b[0m"
 _COLOURS = {"ok": "\x1b[32m", "warn": "\x1b[33m", "critical": "\x1b[31m", "dim": "\x1b[2m"}
+# --tmux: tmux reads a status line's #() output as a format (#[fg=red] styles it, ## is one #): colours as tmux
+# styles, and every # of the line's text doubled, so a model or window name holding "#[...]" is shown, not applied
+_TMUX_RESET = "#[default]"
+_TMUX_COLOURS = {"ok": "#[fg=green]", "warn": "#[fg=yellow]", "critical": "#[fg=red]", "dim": "#[dim]"}
 _KNOWN_SCHEMA = 64  # reading the few columns used here works on any version we know of; newer: best effort
 
 
@@ -264,14 +268,17 @@ def _level(pct: float | None, cfg: dict) -> str:
 
 
 def render(info: dict | None, today: float | None, cfg: dict, now: float | None = None,
-           colour: bool = True) -> str:
-    """The one line, from guarded input (or what was stored) and today's cost."""
+           colour: bool = True, tmux: bool = False) -> str:
+    """The one line, from guarded input (or what was stored) and today's cost (``tmux``: as a tmux format)."""
     now_ms = int((time.time() if now is None else now) * 1000)
     info = info or {}
     parts: list[str] = []
+    colours, reset = (_TMUX_COLOURS, _TMUX_RESET) if tmux else (_COLOURS, _RESET)
 
     def seg(text: str, level: str | None = None) -> None:
-        parts.append(f"{_COLOURS[level]}{text}{_RESET}" if colour and level else text)
+        if tmux:
+            text = text.replace("#", "##")
+        parts.append(f"{colours[level]}{text}{reset}" if colour and level else text)
 
     windows = info.get("rate_limits") or {}
     for name in cfg["segments"]:
@@ -309,7 +316,7 @@ def render(info: dict | None, today: float | None, cfg: dict, now: float | None 
                 seg(text, lvl)
     if not parts:
         return "nexus-insights: no status yet"
-    sep = f" {_COLOURS['dim']}·{_RESET} " if colour else " · "
+    sep = f" {colours['dim']}·{reset} " if colour else " · "
     return sep.join(parts)
 
 
@@ -319,7 +326,7 @@ def main(argv: list[str] | None = None, stdin=None, stdout=None) -> int:
     stdin = sys.stdin if stdin is None else stdin
     stdout = sys.stdout if stdout is None else stdout
     home_arg = db_arg = None
-    no_record = False
+    no_record = tmux = False
     it = iter(argv)
     for a in it:
         if a == "--home":
@@ -332,6 +339,8 @@ def main(argv: list[str] | None = None, stdin=None, stdout=None) -> int:
             db_arg = a.split("=", 1)[1]
         elif a == "--no-record":
             no_record = True
+        elif a == "--tmux":
+            tmux = True
     line = "nexus-insights"
     try:
         home = _home(home_arg)
@@ -358,7 +367,7 @@ def main(argv: list[str] | None = None, stdin=None, stdout=None) -> int:
         cfg = _config(home)
         today = today_cost(_sqlite_path(db_arg, home)) if "today" in cfg["segments"] else None
         colour = not os.environ.get("NO_COLOR")
-        line = render(info, today, cfg, colour=colour)
+        line = render(info, today, cfg, colour=colour, tmux=tmux)
     except Exception as e:  # never fail the caller's status line
         line = f"nexus-insights: {type(e).__name__}"
     try:

@@ -266,3 +266,49 @@ def test_bad_databases_still_print(tmp_path, case):
     assert line.startswith("Opus 4.6 · ctx 48% · session $3.41") and line.count("\n") == 1
     if case != "newer":
         assert "today" not in line
+
+
+def test_tmux_format_shows_data_holding_hash_as_text(tmp_path):
+    """--tmux: tmux reads #() output as a format. Colours are tmux styles, and a model or window name holding
+    "#[...]" or "#(...)" has its # doubled, so tmux shows it instead of applying it; read back as tmux reads it (## is
+    one #, #[...] a style), the line is the plain one."""
+    import re
+
+    home, command = _claude_home(tmp_path)
+    now = int(time.time())
+    data = {"session_id": "s1", "model": {"display_name": "Op#[fg=red,reverse]us #(rm -rf ~) ##"},
+            "rate_limits": {"five_hour": {"used_percentage": 95, "resets_at": now + 3600},
+                            "seven_day": {"used_percentage": 10, "resets_at": now + 6 * 86400},
+                            "seven_day_#[bg=blue]x": {"used_percentage": 50, "resets_at": now + 6 * 86400}}}
+    plain = _run_as_claude(command, home, json.dumps(data).encode(), NO_COLOR="1").stdout.decode().strip()
+    assert "Op#[fg=red,reverse]us #(rm -rf ~) ##" in plain
+    tmux = _run_as_claude(command + " --tmux", home, None).stdout.decode().strip()  # no stdin: what was recorded
+    assert "\x1b" not in tmux and "#[fg=red]5h 95%" in tmux and "#[fg=green]7d 10%" in tmux, tmux
+
+    def as_tmux_reads(s: str) -> str:
+        styles = []
+        out = re.sub(r"##|#\[[^\]]*\]", lambda m: "#" if m.group() == "##" else (styles.append(m.group()) or ""), s)
+        return out, styles
+
+    shown, styles = as_tmux_reads(tmux)
+    assert shown == plain, (shown, plain)
+    assert set(styles) <= {"#[fg=green]", "#[fg=yellow]", "#[fg=red]", "#[dim]", "#[default]"}, styles
+    assert "#(" not in tmux.replace("##", "")  # no job tmux would run
+    no_colour = _run_as_claude(command + " --tmux", home, None, NO_COLOR="1").stdout.decode().strip()
+    assert as_tmux_reads(no_colour) == (plain, [])
+
+
+def test_statusline_is_a_listed_command_with_help(tmp_path):
+    from click.testing import CliRunner
+
+    from nexus_tui.cli import main
+
+    r = CliRunner().invoke(main, ["--help"])
+    assert r.exit_code == 0 and "statusline" in r.output
+    r = CliRunner().invoke(main, ["statusline", "--help"])
+    assert r.exit_code == 0 and "--tmux" in r.output and "--no-record" in r.output
+    out = subprocess.run([EXE, "statusline", "--help"], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0 and "--tmux" in out.stdout
+    home = tmp_path / "h"
+    r = CliRunner().invoke(main, ["--home", str(home), "statusline", "--no-record"], input="")
+    assert r.exit_code == 0 and r.output.strip() == "nexus-insights: no status yet"
