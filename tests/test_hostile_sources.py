@@ -78,7 +78,8 @@ def test_the_proxy_event_holds_no_secret_from_the_request_headers_or_the_respons
     resp = CIMultiDict({"request-id": "req_1", "anthropic-organization-id": f"org {GH}",
                         "anthropic-ratelimit-unified-status": f"allowed {AK}",
                         "anthropic-ratelimit-unified-5h-utilization": "0.5",
-                        "anthropic-ratelimit-unified-5h-status": f"allowed {AWS}"})
+                        "anthropic-ratelimit-unified-5h-status": f"allowed {AWS}",
+                        f"anthropic-ratelimit-unified-{GH}-utilization": "0.25"})  # a header's name, too
     _finish(rec, parser, 401, resp, 0.001, None, 5, time.perf_counter(), None, None)
     sink = EventSink.__new__(EventSink)  # its event builder only (no thread)
     sink.store_bodies, sink._hashes = False, None
@@ -161,13 +162,18 @@ def test_the_statusline_command_records_no_secret(tmp_path):
     import json
 
     stdin = json.dumps({"session_id": "s1", "model": {"id": "claude-opus-4-6", "display_name": f"Opus {AK}"},
-                        "workspace": {"current_dir": f"/w/{LEAK}"}, "version": "2.1.0"})
+                        "workspace": {"current_dir": f"/w/{LEAK}"}, "version": "2.1.0",
+                        "rate_limits": {f"seven_day_{GH}": {"used_percentage": 5, "resets_at": 1750982400},
+                                        "five_hour": {"used_percentage": 42, "resets_at": 1750435200}}})
     r = subprocess.run([sys.executable, "-m", "nexus_tui", "statusline"], input=stdin, env=env, capture_output=True,
                        text=True, timeout=60)
     assert r.returncode == 0, r.stderr
     data = b"".join(p.read_bytes() for p in (tmp_path / "home" / "logs").glob("*.jsonl"))
     assert b'"statusline"' in data and b"[REDACTED:" in data
-    _no_secret(data, "the event log")
+    _no_secret(data, "the event log")  # a rate-limit window's name included (an object's key)
+    ev = json.loads(data.splitlines()[-1])
+    assert ev["rate_limits"]["five_hour"] == {"used_percentage": 42, "resets_at": 1750435200}
+    assert [k for k in ev["rate_limits"] if k.startswith("seven_day_[REDACTED:")], ev["rate_limits"]
 
 
 # --- text built piece by piece on a screen -----------------------------------------------------------------------

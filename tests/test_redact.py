@@ -52,6 +52,8 @@ CONTEXTS = [
     '{{"error": "invalid credentials", "token": "{s}"}}',
     "export API_KEY={s}\nexit 1",
     "{s}",
+    "seven_day_{s}",  # glued after an underscore (a rate-limit window's name, an env name): still a boundary
+    "x-{s}.",
 ]
 
 

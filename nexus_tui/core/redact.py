@@ -110,56 +110,58 @@ def _pairs(text: str) -> str:
     return "".join(out)
 
 
-# (name, hints: lower-case literals one of which must be in the lowered text, pattern, replacement)
+# (name, hints: lower-case literals one of which must be in the lowered text, pattern, replacement). A key starts
+# where no letter or digit is before it: an underscore is a boundary too (gitleaks' \b is not: "TOKEN_ghp_…" or a
+# rate-limit window "seven_day_ghp_…" kept the key whole)
 _RULES: list[tuple[str, tuple[str, ...], str, _Repl]] = [
     # blocks first: a private key spans lines (and may be cut short by the 500-character limit: to the end then)
     ("private-key", ("private key",),
      r"-----BEGIN[ A-Z0-9_-]{0,40}PRIVATE KEY(?: BLOCK)?-----[\s\S]*?(?:-----END[ A-Z0-9_-]{0,40}PRIVATE KEY"
      r"(?: BLOCK)?-----|\Z)", None),
     ("anthropic-key", ("sk-ant-",), r"sk-ant-[A-Za-z0-9]{2,10}-[A-Za-z0-9_\-]{8,}", None),
-    ("openai-key", ("sk-",), r"\bsk-(?:proj|svcacct|admin)-[A-Za-z0-9_\-]{16,}|\bsk-[A-Za-z0-9]{16,}T3BlbkFJ"
-     r"[A-Za-z0-9]{16,}|\bsk-[A-Za-z0-9]{32,}", None),
+    ("openai-key", ("sk-",), r"(?<![A-Za-z0-9])sk-(?:proj|svcacct|admin)-[A-Za-z0-9_\-]{16,}|(?<![A-Za-z0-9])sk-[A-Za-z0-9]{16,}T3BlbkFJ"
+     r"[A-Za-z0-9]{16,}|(?<![A-Za-z0-9])sk-[A-Za-z0-9]{32,}", None),
     ("aws-access-key", ("akia", "asia", "abia", "acca", "a3t"),
-     r"\b(?:A3T[A-Z0-9]|AKIA|ASIA|ABIA|ACCA)[A-Z0-9]{16}\b", None),
+     r"(?<![A-Za-z0-9])(?:A3T[A-Z0-9]|AKIA|ASIA|ABIA|ACCA)[A-Z0-9]{16}\b", None),
     ("github-token", ("ghp_", "gho_", "ghu_", "ghs_", "ghr_", "github_pat_"),
-     r"\b(?:gh[pousr]_[A-Za-z0-9]{30,255}|github_pat_[A-Za-z0-9_]{22,255})", None),
+     r"(?<![A-Za-z0-9])(?:gh[pousr]_[A-Za-z0-9]{30,255}|github_pat_[A-Za-z0-9_]{22,255})", None),
     ("gitlab-token", ("gl",),
-     r"\bgl(?:pat|ptt|dt|rt|cbt|oas|soat|ft|imt|agent|wt|cf)-[A-Za-z0-9_\-]{20,}", None),
-    ("slack-token", ("xox", "xapp-"), r"\bxox[abposre]-[A-Za-z0-9\-]{10,}|\bxapp-\d-[A-Z0-9]+-\d+-[a-z0-9]+", None),
+     r"(?<![A-Za-z0-9])gl(?:pat|ptt|dt|rt|cbt|oas|soat|ft|imt|agent|wt|cf)-[A-Za-z0-9_\-]{20,}", None),
+    ("slack-token", ("xox", "xapp-"), r"(?<![A-Za-z0-9])xox[abposre]-[A-Za-z0-9\-]{10,}|(?<![A-Za-z0-9])xapp-\d-[A-Z0-9]+-\d+-[a-z0-9]+", None),
     ("slack-webhook", ("hooks.slack.com",),
      r"https?://hooks\.slack\.com/(?:services|workflows|triggers)/[A-Za-z0-9+/_\-]{10,}", None),
     ("discord-webhook", ("discord",),
      r"https?://(?:ptb\.|canary\.)?discord(?:app)?\.com/api/webhooks/\d+/[A-Za-z0-9_\-]+", None),
-    ("google-api-key", ("aiza",), r"\bAIza[0-9A-Za-z_\-]{35}", None),
-    ("google-oauth", ("ya29.", "gocspx-"), r"\bya29\.[0-9A-Za-z_\-]{20,}|\bGOCSPX-[0-9A-Za-z_\-]{20,}", None),
-    ("stripe-key", ("sk_", "rk_", "whsec_"), r"\b(?:sk|rk)_(?:live|test)_[0-9A-Za-z]{10,}|\bwhsec_[0-9A-Za-z]{20,}",
+    ("google-api-key", ("aiza",), r"(?<![A-Za-z0-9])AIza[0-9A-Za-z_\-]{35}", None),
+    ("google-oauth", ("ya29.", "gocspx-"), r"(?<![A-Za-z0-9])ya29\.[0-9A-Za-z_\-]{20,}|(?<![A-Za-z0-9])GOCSPX-[0-9A-Za-z_\-]{20,}", None),
+    ("stripe-key", ("sk_", "rk_", "whsec_"), r"(?<![A-Za-z0-9])(?:sk|rk)_(?:live|test)_[0-9A-Za-z]{10,}|(?<![A-Za-z0-9])whsec_[0-9A-Za-z]{20,}",
      None),
-    ("huggingface-token", ("hf_",), r"\bhf_[A-Za-z]{30,}", None),
-    ("npm-token", ("npm_",), r"\bnpm_[A-Za-z0-9]{36}", None),
-    ("pypi-token", ("pypi-",), r"\bpypi-AgEIcHlwaS5vcmc[A-Za-z0-9_\-]{20,}", None),
-    ("sendgrid-key", ("sg.",), r"\bSG\.[A-Za-z0-9_\-]{16,32}\.[A-Za-z0-9_\-]{16,64}", None),
-    ("groq-key", ("gsk_",), r"\bgsk_[A-Za-z0-9]{40,}", None),
-    ("xai-key", ("xai-",), r"\bxai-[A-Za-z0-9]{40,}", None),
-    ("shopify-token", ("shpat_", "shpss_", "shpca_", "shppa_"), r"\bshp(?:at|ss|ca|pa)_[a-fA-F0-9]{32}", None),
-    ("digitalocean-token", ("dop_v1_", "doo_v1_", "dor_v1_"), r"\bdo[opr]_v1_[a-f0-9]{64}", None),
-    ("telegram-bot-token", ("bot", ":aa"), r"\b\d{8,10}:AA[0-9A-Za-z_\-]{32,33}\b", None),
-    ("jwt", ("eyj",), r"\beyJ[A-Za-z0-9_\-]{8,}\.eyJ[A-Za-z0-9_\-]{8,}\.[A-Za-z0-9_\-]*", None),
+    ("huggingface-token", ("hf_",), r"(?<![A-Za-z0-9])hf_[A-Za-z]{30,}", None),
+    ("npm-token", ("npm_",), r"(?<![A-Za-z0-9])npm_[A-Za-z0-9]{36}", None),
+    ("pypi-token", ("pypi-",), r"(?<![A-Za-z0-9])pypi-AgEIcHlwaS5vcmc[A-Za-z0-9_\-]{20,}", None),
+    ("sendgrid-key", ("sg.",), r"(?<![A-Za-z0-9])SG\.[A-Za-z0-9_\-]{16,32}\.[A-Za-z0-9_\-]{16,64}", None),
+    ("groq-key", ("gsk_",), r"(?<![A-Za-z0-9])gsk_[A-Za-z0-9]{40,}", None),
+    ("xai-key", ("xai-",), r"(?<![A-Za-z0-9])xai-[A-Za-z0-9]{40,}", None),
+    ("shopify-token", ("shpat_", "shpss_", "shpca_", "shppa_"), r"(?<![A-Za-z0-9])shp(?:at|ss|ca|pa)_[a-fA-F0-9]{32}", None),
+    ("digitalocean-token", ("dop_v1_", "doo_v1_", "dor_v1_"), r"(?<![A-Za-z0-9])do[opr]_v1_[a-f0-9]{64}", None),
+    ("telegram-bot-token", ("bot", ":aa"), r"(?<![A-Za-z0-9])\d{8,10}:AA[0-9A-Za-z_\-]{32,33}\b", None),
+    ("jwt", ("eyj",), r"(?<![A-Za-z0-9])eyJ[A-Za-z0-9_\-]{8,}\.eyJ[A-Za-z0-9_\-]{8,}\.[A-Za-z0-9_\-]*", None),
     # header credentials: the scheme is kept, the credential replaced
     ("authorization", ("authorization",),
      r"(?i)((?:proxy-)?authorization[\"']?\s*[:=]\s*[\"']?(?:bearer|basic|token|digest|negotiate|apikey)?\s*)"
      r"(?!\[REDACTED|(?:bearer|basic|token|digest|negotiate|apikey)\s)[^\s\"',;]{4,}",
      lambda m: m.group(1) + _mark("authorization")),
-    ("bearer", ("bearer",), r"(?i)(\bbearer\s+)(?!\[REDACTED)([A-Za-z0-9._~+/\-]{6,}=*)", _bearer),
-    ("basic-auth", ("basic",), r"(?i)(\bbasic\s+)([A-Za-z0-9+/]{6,}={0,2})", _basic),
+    ("bearer", ("bearer",), r"(?i)((?<![A-Za-z0-9])bearer\s+)(?!\[REDACTED)([A-Za-z0-9._~+/\-]{6,}=*)", _bearer),
+    ("basic-auth", ("basic",), r"(?i)((?<![A-Za-z0-9])basic\s+)([A-Za-z0-9+/]{6,}={0,2})", _basic),
     ("url-credentials", ("://",),
-     r"(?i)\b([a-z][a-z0-9+.\-]{0,20}://[^\s:/@\"'<>]{0,128}:)(?!\[REDACTED)[^\s/@\"'<>]{1,256}(@)",
+     r"(?i)(?<![A-Za-z0-9])([a-z][a-z0-9+.\-]{0,20}://[^\s:/@\"'<>]{0,128}:)(?!\[REDACTED)[^\s/@\"'<>]{1,256}(@)",
      lambda m: m.group(1) + _mark("password") + m.group(2)),
     # key = value pairs (env lines, JSON, YAML, CLI flags): the name is kept, the value replaced
     ("keyword-pair", ("pass", "pwd", "secret", "token", "key", "credential"), None, _pairs),
     # a key cut short by the 500-character trim at the end of the text: its prefix is enough
     ("cut-key", ("sk-", "gh", "gl", "xox", "xapp-", "akia", "asia", "aiza", "ya29.", "_live_", "_test_", "whsec_",
                  "eyj", "hf_", "npm_", "pypi-", "sg.", "gsk_", "xai-"),
-     r"\b(?:sk-|gh[pousr]_|github_pat_|gl[a-z]{2,5}-|xox[a-z]-|xapp-|AKIA|ASIA|AIza|ya29\.|[sr]k_(?:live|test)_|"
+     r"(?<![A-Za-z0-9])(?:sk-|gh[pousr]_|github_pat_|gl[a-z]{2,5}-|xox[a-z]-|xapp-|AKIA|ASIA|AIza|ya29\.|[sr]k_(?:live|test)_|"
      r"whsec_|eyJ|hf_|npm_|pypi-|SG\.|gsk_|xai-)(?!\[REDACTED)[A-Za-z0-9_\-./+=]{2,}(?=…?\s*\Z)", _cut),
     ("keyword-flag", ("--pass", "--token", "--secret", "--api-key", "--apikey"),
      r"(?i)(?P<k>(?P<name>--(?:password|passwd|pass|token|secret|api-key|apikey))\s+)"
@@ -355,19 +357,23 @@ def redact_batch(batch) -> None:
                 titles[i] = (*row[:3], got, *row[4:])
 
 
-def redact_event(ev: dict, keep: frozenset = frozenset()) -> dict:
+def redact_event(ev: dict, keep: frozenset = frozenset(), _nested: bool = False) -> dict:
     """An event-log record with its string values redacted (nested lists and objects too); the top-level values
-    named in ``keep`` (hashes, fixed vocabularies) as they are."""
+    named in ``keep`` (hashes, fixed vocabularies) as they are. The names of nested objects come from data (a status
+    line's rate-limit windows, a response's header names) and are redacted too; the top level's are the record's
+    own fields."""
     out = {}
     for k, v in ev.items():
-        if k in keep:
+        if _nested:
+            k = redact(k)
+        if k in keep and not _nested:
             out[k] = v
         elif isinstance(v, str):
             out[k] = redact(v)
         elif isinstance(v, dict):
-            out[k] = redact_event(v)
+            out[k] = redact_event(v, _nested=True)
         elif isinstance(v, list):
-            out[k] = [redact_event(x) if isinstance(x, dict) else redact(x) for x in v]
+            out[k] = [redact_event(x, _nested=True) if isinstance(x, dict) else redact(x) for x in v]
         else:
             out[k] = v
     return out
