@@ -38,6 +38,30 @@ def _open(settings):
         _fail(str(e))
 
 
+def _also_after(cmd):
+    """The options that say where the data is (--home, --db, --claude-dir, --lunaroute-dir) taken after a command
+    too: ``nexus-insights ingest --claude-dir DIR`` is what people type; before it, they are the group's."""
+    def put(key, multiple=False):
+        def cb(ctx, param, value):
+            if value:
+                obj = ctx.find_root().ensure_object(dict)
+                obj[key] = tuple(obj.get(key) or ()) + tuple(value) if multiple else value
+            return value
+        return cb
+
+    for decorator in reversed((
+            click.option("--home", type=click.Path(file_okay=False), expose_value=False, callback=put("home"),
+                         help="Configuration home (as before the command)."),
+            click.option("--db", metavar="URL|PATH", expose_value=False, callback=put("db"),
+                         help="Database (as before the command)."),
+            click.option("--claude-dir", multiple=True, type=click.Path(), expose_value=False,
+                         callback=put("claude_dirs", True), help="Extra Claude Code folder; repeatable."),
+            click.option("--lunaroute-dir", multiple=True, type=click.Path(), expose_value=False,
+                         callback=put("lunaroute_dirs", True), help="LunaRoute sessions folder; repeatable."))):
+        cmd = decorator(cmd)
+    return cmd
+
+
 @click.group(invoke_without_command=True, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--home", type=click.Path(file_okay=False), envvar="NEXUS_INSIGHTS_HOME",
               help="Configuration home (default ~/.config/nexus).")
@@ -130,6 +154,7 @@ def _stdout_is_terminal() -> bool:
 
 
 @main.command()
+@_also_after
 @click.pass_context
 def ingest(ctx):
     """Run one ingest pass over every source and print what it did."""
@@ -139,6 +164,7 @@ def ingest(ctx):
 
 
 @main.command()
+@_also_after
 @click.option("--tmux", is_flag=True, help="Print the line as a tmux format: colours as tmux styles, every # from data "
               "doubled (for status-right's #(...)).")
 @click.option("--no-record", is_flag=True, help="Show the line without appending the input to the event log.")
@@ -152,13 +178,14 @@ def statusline(ctx, tmux, no_record):
 
     args = []
     for opt in ("home", "db"):
-        v = ctx.parent.params.get(opt) if ctx.parent is not None else None
+        v = (ctx.obj or {}).get(opt)
         if v:
             args += [f"--{opt}", str(v)]
     sys.exit(statusline_main(args + ["--tmux"] * tmux + ["--no-record"] * no_record))
 
 
 @main.command()
+@_also_after
 @click.argument("source_url")
 @click.option("--machine-id", metavar="ID", help="Whose rows from before machines were recorded (default: this "
               "machine's id).")
@@ -217,6 +244,7 @@ def mcp_wrap(ctx, name, command):
 
 
 @main.command("mcp-serve")
+@_also_after
 @click.option("--tz", "tz_name", metavar="ZONE", help="Time zone for days and dates (default: local).")
 @click.option("--collect", "collect_first", is_flag=True,
               help="Run one ingest pass before serving (default: serve the database as it is, read-only).")
@@ -229,6 +257,7 @@ def mcp_serve(ctx, tz_name, collect_first):
 
 
 @main.command()
+@_also_after
 @click.option("--once", is_flag=True, help="One pass, then exit.")
 @click.option("--interval", type=float, default=2.0, show_default=True, help="Seconds between passes.")
 @click.option("--otlp", is_flag=True, help="Also receive OpenTelemetry logs and metrics over OTLP/HTTP.")
@@ -248,6 +277,7 @@ def collect(ctx, once, interval, otlp, host, port):
 
 
 @main.command()
+@_also_after
 @click.option("--host", default=None, help="Address to listen on (default 127.0.0.1; loopback only without "
               "--allow-remote).")
 @click.option("--port", type=int, default=None, help="Port (default [proxy] port, else 8787).")

@@ -312,3 +312,22 @@ def test_statusline_is_a_listed_command_with_help(tmp_path):
     home = tmp_path / "h"
     r = CliRunner().invoke(main, ["--home", str(home), "statusline", "--no-record"], input="")
     assert r.exit_code == 0 and r.output.strip() == "nexus-insights: no status yet"
+
+
+def test_where_the_data_is_may_be_said_after_the_command_too(tmp_path):
+    """`nexus-insights ingest --claude-dir DIR` (what people type) said "No such option": --home, --db, --claude-dir
+    and --lunaroute-dir are the group's, before the command. Taken after it too, they mean the same."""
+    from click.testing import CliRunner
+
+    from nexus_tui.cli import main
+    from tests.conftest import CC
+
+    if not CC.is_dir():
+        pytest.skip(f"the shared fixtures are not beside the repo ({CC})")
+    env = {"HOME": str(tmp_path), "NEXUS_INSIGHTS_DB": None, "CLAUDE_CONFIG_DIR": None}
+    before = CliRunner().invoke(main, ["--home", str(tmp_path / "a"), "--claude-dir", str(CC), "ingest"], env=env)
+    after = CliRunner().invoke(main, ["ingest", "--home", str(tmp_path / "b"), "--claude-dir", str(CC)], env=env)
+    assert before.exit_code == 0 and after.exit_code == 0, after.output
+    new = [ln for ln in before.output.splitlines() if ln.startswith("new:")]
+    assert new and "0 tasks" not in new[0] and new == [ln for ln in after.output.splitlines() if ln.startswith("new:")]
+    assert (tmp_path / "b" / "insights.db").is_file() and not (tmp_path / ".config").exists()
