@@ -135,9 +135,11 @@ def test_source_folders_given_as_options_take_the_plain_paths_and_count_as_click
     sessions = json.loads(_entry(plain_home, nowhere, *dirs, "--headless", "sessions", "--format", "json")[1])
     ids = {r["session_id"] for r in sessions["sessions"]}
     assert any(i.startswith("copy-") for i in ids) and any(not i.startswith("copy-") for i in ids)
-    # an option after `ingest` is click's to judge (its ingest takes none)
+    # an option after `ingest` is click's to judge: a folder it takes there too, anything else it refuses
     code, out, err, loaded = _entry(plain_home, nowhere, "ingest", "--claude-dir", str(claude))
-    assert loaded[0] is True and code == 2 and err, (out, err)
+    assert loaded[0] is True and code == 0 and out.startswith("files: "), (out, err)
+    code, out, err, loaded = _entry(plain_home, nowhere, "ingest", "--bogus")
+    assert loaded[0] is True and code == 2 and "No such option '--bogus'" in err, (out, err)
 
 
 def _no_machine(doc):
