@@ -484,3 +484,43 @@ def test_an_alert_naming_a_window_from_data_drives_no_terminal_and_no_notifier_m
     monkeypatch.setattr(CA.subprocess, "Popen", lambda a, **kw: argv.extend(a))
     CA._desktop(alert, ["notify-send"])
     assert "<img" not in argv[-1] and "&lt;img src='file:///etc/x'&gt;" in argv[-1], argv
+
+
+async def test_wide_and_long_names_leave_the_tables_of_sessions_and_tools_on_an_80x24_screen(tmp_path):
+    """Names from data were cut by characters, not terminal cells: a title of 22 CJK characters took 44 cells and
+    the Sessions table dropped its title column at 80 columns; six error types of 200 characters made the Tools
+    screen's summary 17 lines, its table off the screen. Names are cut by cells: a column's to its width, a name
+    inside a line of several to widgets.safe.NAME_CELLS_IN_LINE."""
+    from nexus_tui.app import NexusApp
+    from nexus_tui.config import load_settings
+    from nexus_tui.core.events import Batch, SessionRec, TaskRec, ToolResultRec, ToolUseRec
+    from nexus_tui.store import open_store
+    from tests.test_tui_safety import screen_text
+    from tests.tui_helpers import settle
+
+    t0 = 1_772_366_400_000
+    wide = "漢字🎉" * 40
+    store = open_store(f"sqlite:///{tmp_path / 'wide.db'}")
+    b = Batch(sessions=[SessionRec(id=f"s{i}", start_ms=t0 + i, end_ms=t0 + 1000, cli_tool="mcp", project=wide)
+                        for i in range(3)])
+    for i in range(12):
+        b.tasks.append(TaskRec(id=f"t{i}", session_id="s0", ts_ms=t0 + i, source="otel", model=wide, tokens_in=5))
+        b.tool_uses.append(ToolUseRec(id=f"c{i}", session_id="s0", task_id=f"t{i}", tool_name=f"tool{i % 3}",
+                                      started_ms=t0 + i))
+        b.tool_results.append(ToolResultRec(id=f"c{i}", session_id="s0", ended_ms=t0 + 100 + i, success=False,
+                                            error_type=f"{i % 6}{wide}" if i % 2 else f"{i % 6}" + "E" * 200,
+                                            error_message="failed"))
+    store.writer.write(b)
+    app = NexusApp(load_settings(home=str(tmp_path / "home"), claude_dirs=()), store, None, now_ms=t0 + 60_000,
+                   tz="UTC")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(app, pilot)
+        sessions = screen_text(app)
+        await pilot.press("6")
+        await settle(app, pilot)
+        tools = screen_text(app)
+    store.close()
+    assert "Title / project" in sessions and "漢字🎉漢字" in sessions, sessions
+    assert "Tool failures by error type:" in tools and "Failure rate" in tools and "tool0" in tools, tools
+    summary = tools[tools.index("Tool failures by error type:"):tools.index("Failure rate")]
+    assert summary.count("\n") <= 5, summary

@@ -8,6 +8,7 @@ from rich.cells import cell_len
 from textual.content import Content
 
 from nexus_tui.core.events import Batch, ErrorRec, RoutingDecisionRec, SessionRec, TaskRec, ToolResultRec, ToolUseRec
+from nexus_tui.core.report import clip_cells
 from nexus_tui.widgets.safe import ZWSP, escape
 from tests.tui_helpers import SIZE, settle
 
@@ -82,8 +83,8 @@ async def test_every_screen_shows_markup_like_data_literally(tmp_path):
 
     async with app.run_test(size=(200, 60)) as pilot:
         text = await look("sessions")
-        for m in MARKS:  # every project (its first 22 characters) and CLI shown as it is
-            assert f"pr{m}"[:22] in text and f"cli{m}" in text, (m, text)
+        for m in MARKS:  # every project (cut to 22 cells with "…") and CLI shown as it is
+            assert clip_cells(f"pr{m}", 22) in text and f"cli{m}" in text, (m, text)
         # the session detail of every session: every header field, the task's model, tools and agent
         table = app.screen.query_one("#sessions")
         for i, m in enumerate(MARKS):
@@ -113,7 +114,7 @@ async def test_every_screen_shows_markup_like_data_literally(tmp_path):
         await look("efficiency", "4")
         text = await look("efficiency without changes", "z")  # none of the tools changes files
         for m in MARKS:
-            assert f"pr{m}"[:16] in text and f"cli{m}" in text, (m, text)
+            assert clip_cells(f"pr{m}", 16) in text and f"cli{m}" in text, (m, text)
         text = await look("tiers", "5")
         assert "mod[/red]" in text and "mod[/]" in text, text
         for _ in range(6):

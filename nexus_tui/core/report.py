@@ -136,6 +136,20 @@ def cell_len(s: str) -> int:
     return n
 
 
+def head_cells(s: str, n: int) -> str:
+    """The start of ``s`` that fits ``n`` cells, without a mark (a short id: ``s[:n]`` for ASCII)."""
+    if s.isascii() or cell_len(s) <= n:
+        return s[:n]
+    out, used = [], 0
+    for c in s:
+        w = cell_len(c)
+        if used + w > n:
+            break
+        out.append(c)
+        used += w
+    return "".join(out)
+
+
 def clip_cells(s: str, n: int, keep_end: bool = False) -> str:
     """``s`` in at most ``n`` cells: cut with "…" (at its end, or at its start with ``keep_end``: a path's file)."""
     if cell_len(s) <= n:

@@ -10,6 +10,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.widgets import Static
 
+from nexus_tui.core.report import clip_cells, head_cells
 from nexus_tui.core.scoring import HOUR_MS, bucket_label, choose_bucket, efficiency, line_rates
 from nexus_tui.screens.base import InsightScreen
 from nexus_tui.screens.common import empty_hint, fmt_int, fmt_usd, local_time, money_column, plural, rating_summary
@@ -181,8 +182,8 @@ class EfficiencyScreen(InsightScreen):
         cpc = money_column([s.cost_per_change for s in scores])
         cost = money_column([s.cost for s in scores])
         for i, (d, s) in enumerate(zip(data["sessions"], scores)):
-            rows.append((d["sid"], [d["sid"][:13], local_time(self.app, d["start_ms"], "%m-%d %H:%M"),
-                                    (d["project"] or "-")[:16],
+            rows.append((d["sid"], [head_cells(d["sid"], 13), local_time(self.app, d["start_ms"], "%m-%d %H:%M"),
+                                    clip_cells(d["project"] or "-", 16),
                                     d["cli_tool"] or "-", fmt_tokens_per_change(s.tokens_per_change),
                                     cpc[i], fmt_rate(lines[i].per_usd), fmt_rate(lines[i].per_mtok),
                                     f"{s.useful:,.0f}", fmt_int(s.discounted),

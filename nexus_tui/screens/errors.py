@@ -10,14 +10,13 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.widgets import Input, Static
 
-from nexus_tui.core.fmt import ellipsis
-from nexus_tui.core.report import one_line, safe
+from nexus_tui.core.report import clip_cells, head_cells, one_line, safe
 from nexus_tui.screens.base import InsightScreen
 from nexus_tui.screens.search import SearchAsYouType
 from nexus_tui.screens.common import empty_hint, local_time, plural
 from nexus_tui.store.errors import ErrorQuery
 from nexus_tui.widgets.keyed_table import KeyedTable
-from nexus_tui.widgets.safe import DataText, escape, literal
+from nexus_tui.widgets.safe import NAME_CELLS_IN_LINE, DataText, escape, literal
 
 LIMIT = 1000  # rows listed (the newest); the summary says how many match
 COLUMNS = [("time", "Time"), ("component", "Component"), ("kind", "Kind"), ("tool", "Tool"),
@@ -108,7 +107,7 @@ class ErrorsScreen(SearchAsYouType, InsightScreen):
         table = self.query_one("#errors", KeyedTable)
         self._sync_table()
         shown = f" · newest {len(page.rows):,} listed" if len(page.rows) < page.total else ""
-        filters = " · ".join(f"{name} [b]{escape(v)}[/b]" for name, v in self.chosen.items() if v)
+        filters = " · ".join(f"{name} [b]{escape(v, NAME_CELLS_IN_LINE)}[/b]" for name, v in self.chosen.items() if v)
         self.query_one("#summary", Static).update(
             f"[b]{plural(page.total, 'error')}[/b]{shown}"
             + (f" ({what_counts(page.rows)})" if page.rows else "")
@@ -141,7 +140,7 @@ class ErrorsScreen(SearchAsYouType, InsightScreen):
             return
         cells = [(row_key(r), [local_time(self.app, r["time_ms"], "%Y-%m-%d %H:%M:%S"),
                                _clip(r["component"] or "-", CELL["component"]), _clip(r["kind"] or "-", CELL["kind"]),
-                               _clip(r["tool"] or "", CELL["tool"]), safe((r["session_id"] or "-")[:13])])
+                               _clip(r["tool"] or "", CELL["tool"]), safe(head_cells(r["session_id"] or "-", 13))])
                  for r in page.rows]
         self._width = self.app.size.width
         cut = _message_width(self._width, cells)
@@ -262,8 +261,8 @@ def _message_width(width: int, cells: list[tuple[str, list[str]]]) -> int:
 
 
 def _clip(value, n: int) -> str:
-    return ellipsis(safe(value), n)
+    return clip_cells(safe(value), n)
 
 
 def _cell(message, width: int = MESSAGE_CELL) -> str:
-    return ellipsis(one_line(message), width)
+    return clip_cells(one_line(message), width)

@@ -12,6 +12,7 @@ from textual.app import ComposeResult
 from textual.widgets import Static
 
 from nexus_tui.core import quota as CQ
+from nexus_tui.core.report import clip_cells
 from nexus_tui.screens.base import InsightScreen
 from nexus_tui.screens.common import fmt_int, fmt_usd, level_styles, local_time, money_column, short_model
 from nexus_tui.widgets.chart import QuotaChart
@@ -148,7 +149,7 @@ class QuotaScreen(InsightScreen):
                                                local_time(self.app, b["end_ms"], "%H:%M"),
                                                "yes" if b["active"] else "", fmt_int(b["tasks"]),
                                                fmt_int(b["tokens"]), c,
-                                               DataText(", ".join(short_model(m) for m in b["models"])[:60])])
+                                               DataText(clip_cells(", ".join(short_model(m) for m in b["models"]), 60))])
                          for b, c in zip(rows, costs)])
             return
         short.update(Text("Used % as the provider reported it; │ = an even pace now.", style="dim"))

@@ -7,7 +7,8 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.widgets import Input, Static
 
-from nexus_tui.core.fmt import ellipsis, fmt_duration, money_column, plural
+from nexus_tui.core.fmt import fmt_duration, money_column, plural
+from nexus_tui.core.report import cell_len, clip_cells, head_cells
 from nexus_tui.screens.base import InsightScreen
 from nexus_tui.screens.search import SearchAsYouType
 from nexus_tui.screens.common import empty_hint, fmt_int, local_time, rating_summary, short_model
@@ -34,23 +35,23 @@ PROXY_MARK = " ⇄"  # after the CLI: a session with requests the recording prox
 
 
 def models_text(models: list[str], width: int = 26) -> str:
-    """The session's models in at most ``width`` characters: as many names as fit, then " +N" for the N others; a
-    first name too long alone is cut with "…" (and " +N" still counts the others only)."""
+    """The session's models in at most ``width`` terminal cells: as many names as fit, then " +N" for the N others;
+    a first name too long alone is cut with "…" (and " +N" still counts the others only)."""
     names = [short_model(m) for m in models]
     out = ""
     for i, n in enumerate(names):
         rest = len(names) - i - 1  # models after this one
         piece = ("," if out else "") + n
-        if len(out) + len(piece) > width - (4 if rest else 0):
+        if cell_len(out) + cell_len(piece) > width - (4 if rest else 0):
             if out:
                 return out + f" +{rest + 1}"
             more = f" +{rest}" if rest else ""
-            return ellipsis(n, width - len(more)) + more
+            return clip_cells(n, width - len(more)) + more
         out += piece
     return out
 
 
-_short = ellipsis
+_short = clip_cells  # by terminal cells: 22 CJK or emoji characters took 44, and the column was dropped
 
 
 class SessionsScreen(SearchAsYouType, InsightScreen):
@@ -122,11 +123,11 @@ class SessionsScreen(SearchAsYouType, InsightScreen):
             rows.append((r["session_id"], [
                 local_time(self.app, r["start_ms"]), fmt_duration(r["duration_ms"]),
                 (r["cli_tool"] or "-") + (PROXY_MARK if r["session_id"] in proxied else ""),
-                names.get(r["machine"], r["machine"] or "-")[:16],
+                clip_cells(names.get(r["machine"], r["machine"] or "-"), 16),
                 _short(strip_controls(named[r["session_id"]][0]), TITLE_WIDTH) if r["session_id"] in named else
-                (r["project"] or "-")[:TITLE_WIDTH], r["persona"] or "", models_text(r["models"]),
+                clip_cells(r["project"] or "-", TITLE_WIDTH), r["persona"] or "", models_text(r["models"]),
                 fmt_int(r["tasks"]), fmt_int(r["total_tokens"]), cost, fmt_int(r["tool_errors"]),
-                rating_summary(r["rated_helpful"], r["rated_not_helpful"]), r["session_id"][:13]]))
+                rating_summary(r["rated_helpful"], r["rated_not_helpful"]), head_cells(r["session_id"], 13)]))
         arrow = " ↓" if self.descending else " ↑"
         table.set_labels({key: label + (arrow if COLUMN_SORT.get(key) == self.sort else "")
                           for key, label in COLUMNS})

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from nexus_tui.widgets.safe import escape
+from nexus_tui.widgets.safe import NAME_CELLS_IN_LINE, escape
 from textual import events
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -114,7 +114,8 @@ class TimelineScreen(InsightScreen):
         if req.by == "model" and len({short_model(k) for k in series}) == len(series):  # no two share a short name
             series = {short_model(k): v for k, v in series.items()}
         self.query_one("#totals", Static).update(
-            " · ".join(f"{escape(k)} {fmt_int(tl.totals[full])}" for k, full in zip(series, tl.totals)))
+            " · ".join(f"{escape(k, NAME_CELLS_IN_LINE)} {fmt_int(tl.totals[full])}"
+                       for k, full in zip(series, tl.totals)))
         title = f"tokens per {bucket_label(tl.point_ms)} {what}" + (f" — session {req.session_id[:13]}"
                                                                      if req.session_id else "")
         chart.set_data(tl.starts, series, tl.cost, self.app.tz, tl.point_ms, title)

@@ -5,13 +5,13 @@ from __future__ import annotations
 
 from collections import Counter
 
-from nexus_tui.widgets.safe import escape
+from nexus_tui.widgets.safe import NAME_CELLS_IN_LINE, escape
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import Static
 
-from nexus_tui.core.fmt import ellipsis
+from nexus_tui.core.report import clip_cells, head_cells
 from nexus_tui.screens.base import InsightScreen
 from nexus_tui.screens.common import empty_hint, fmt_int, fmt_ms, fmt_pct, local_time, plural
 from nexus_tui.store.read import sessions as RS
@@ -97,7 +97,7 @@ class ToolsScreen(InsightScreen):
         types = Counter()
         for r in data["by_type"]:
             types[r["error_type"]] += r["failures"]
-        top = " · ".join(f"{escape(k)} {v:,}" for k, v in types.most_common(6))
+        top = " · ".join(f"{escape(k, NAME_CELLS_IN_LINE)} {v:,}" for k, v in types.most_common(6))
         self.query_one("#summary", Static).update(
             f"[b]{plural(len(tools), 'tool')}[/b] · [b]{plural(calls, 'call')}[/b] · "
             f"[b]{plural(fails, 'tool failure')}[/b] ({fmt_pct(fails / calls if calls else None)}) · Enter: recent "
@@ -124,7 +124,7 @@ class ToolsScreen(InsightScreen):
         self.errors_for = (tool, server)
         if tool is None and server is None:
             return
-        name = ellipsis(tool or server, NAME_CELLS)  # a name from data: as the table clips it (one or two lines)
+        name = clip_cells(tool or server, NAME_CELLS)  # a name from data: as the table clips it (one or two lines)
         what = f"tool {name}" if tool else f"MCP server {name}"
         self.query_one("#errors-title", Static).update(f"[b]Tool failures by type[/b] — {escape(what)}")
         self.run_query(self._errors, tool, server, tag="errors")
@@ -208,8 +208,8 @@ class ToolFailuresScreen(InsightScreen):
             + f" · range: {escape(self.app.range_label())} · Escape: back")
         table = self.query_one("#failures", KeyedTable)  # (columns: FAILURE_COLUMNS)
         table.sync([(r["id"], [local_time(self.app, r["started_ms"], "%Y-%m-%d %H:%M:%S"), r["tool_name"] or "",
-                               r["error_type"] or "error", fmt_ms(r["latency_ms"]), (r["session_id"] or "")[:13],
-                               ((r["error_message"] or "").strip().splitlines() or [""])[0][:80]]) for r in rows])
+                               r["error_type"] or "error", fmt_ms(r["latency_ms"]), head_cells(r["session_id"] or "", 13),
+                               clip_cells(((r["error_message"] or "").strip().splitlines() or [""])[0], 80)]) for r in rows])
         if not rows:
             self.query_one("#text", Static).update(f"No failures of {escape(self.what)} in this range "
                                                    f"({escape(self.app.range_label())}). Widen it with t.")

@@ -31,6 +31,9 @@ ZWSP = "\u200b"
 
 
 FIELD_CELLS = 100  # a value from data in a detail header: cut to this many cells (a 3,000-character id filled 80×24)
+# a name from data inside a line of several (the Tools screen's error types, the timeline's series, the Errors
+# screen's filters): cut to this many cells, so a long one cannot push the screen's table off an 80x24 terminal
+NAME_CELLS_IN_LINE = 30
 
 
 def escape(value, limit: int | None = None) -> str:
