@@ -41,6 +41,22 @@ def test_an_absent_or_empty_otlp_count_is_zero(absent):
     assert [(t.tokens_in, t.tokens_out) for t in b.tasks] == [(0, 7)] and b.skipped == {}
 
 
+def test_a_tool_name_that_is_not_a_valid_value_leaves_gemini_clis_function_name():
+    """An invalid tool_name (a value that is not a string) is no name: Gemini CLI's function_name is taken, as when
+    tool_name is absent (the invalid marker is truthy, so `a or b` kept it and the record was refused)."""
+    def rec(extra):
+        attrs = [{"key": "event.name", "value": {"stringValue": "gemini_cli.tool_call"}},
+                 {"key": "session.id", "value": {"stringValue": "s-gem"}},
+                 {"key": "function_name", "value": {"stringValue": "read_file"}},
+                 {"key": "success", "value": {"boolValue": True}}] + extra
+        return {"timeUnixNano": T0_NANO, "attributes": attrs}
+
+    for extra in ([], [{"key": "tool_name", "value": {"intValue": "x"}}], [{"key": "tool_name", "value": [1]}],
+                  [{"key": "tool_name", "value": {"stringValue": ""}}]):
+        b = otel.parse_logs({"resourceLogs": [{"scopeLogs": [{"logRecords": [rec(extra)]}]}]})
+        assert [r.tool_name for r in b.tool_results] == ["read_file"] and b.skipped == {}, (extra, b.skipped)
+
+
 # --- secrets in labels: headers, accounts, personas, projects -------------------------------------------------------
 
 AK = "sk-ant-api03-" + "Zq9" * 30 + "-AbCdEfGh_AA"

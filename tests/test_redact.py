@@ -52,9 +52,10 @@ CONTEXTS = [
     '{{"error": "invalid credentials", "token": "{s}"}}',
     "export API_KEY={s}\nexit 1",
     "{s}",
-    "seven_day_{s}",  # glued after an underscore (a rate-limit window's name, an env name): still a boundary
     "x-{s}.",
 ]
+# a key of a short prefix (hf_, npm_) is a name's part after an underscore ("load_hf_checkpoint"): not a boundary
+SHORT_PREFIX = {"huggingface", "npm"}
 
 
 @pytest.mark.parametrize("name", sorted(SECRETS))
@@ -367,3 +368,71 @@ def test_a_key_built_from_data_text_holds_no_secret_and_stays_one_key_per_value(
     assert long == "x" * MAX_KEY_CHARS
     long = redact_key("x" * 990 + " " + gh)
     assert len(long) <= MAX_KEY_CHARS and gh[:12] not in long and "#" in long
+
+
+@pytest.mark.parametrize("name", sorted(SECRETS))
+def test_a_key_glued_between_underscores_is_redacted(name):
+    """A rate-limit window or an env name glues a key after an underscore ("seven_day_<key>", "TOKEN_<key>"), or
+    between two ("seven_day_<key>_opus"); a key of a distinctive shape starts where no letter or digit is before it
+    and ends where none follows."""
+    if name in SHORT_PREFIX:
+        pytest.skip("a short prefix after an underscore is a name's part")
+    secret = SECRETS[name]
+    for text in (f"seven_day_{secret}", f"TOKEN_{secret}") + ((f"seven_day_{secret}_opus",)
+                                                              if secret[-1].isalnum() else ()):
+        out = redact(text)
+        assert secret not in out and secret[4:20] not in out, out
+
+
+@pytest.mark.parametrize("text", [
+    "AttributeError: module 'transformers' has no attribute 'load_hf_chec…",
+    "run_npm_installworkspacedependenciesandbuildall",
+    "load_hf_checkpoint_abcdefghijklmnopqrstuvwxyzabcdefgh",
+    "call_xai-sdk…", "fetch_hf_dataset…", "build_npm_…", "test_glob-…",
+])
+def test_snake_case_names_are_not_taken_for_keys(text):
+    assert redact(text) == text
+
+
+def test_redaction_time_is_linear_in_the_text_however_many_key_prefixes_it_holds():
+    """A prefix of a key cut at the text's end (the cut-key rule) could start at any of thousands of places, each
+    scanning to the end of its run: only the text's end is searched. Counted in regex steps, not timed: the work on
+    a text 8x as long is at most ~8x (measured by the characters the rule is given)."""
+    import nexus_tui.core.redact as R
+
+    seen = []
+    real = R._patterns
+
+    def spy():
+        rules, pairs = real()
+        out = []
+        for hints, rx, repl, tail in rules:
+            if tail is not None:
+                class Rx:
+                    def __init__(self, rx):
+                        self.rx = rx
+
+                    def sub(self, repl, text):
+                        seen.append(len(text))
+                        return self.rx.sub(repl, text)
+                rx = Rx(rx)
+            out.append((hints, rx, repl, tail))
+        return out, pairs
+
+    R._patterns = spy
+    try:
+        for n in (1_000, 8_000):
+            redact("x_hf_ a sk-" * n)
+    finally:
+        R._patterns = real
+    assert len(seen) == 2 and seen[0] == seen[1] <= 512, seen
+
+
+def test_nested_names_that_differ_only_by_their_secrets_stay_apart():
+    a, b = "seven_day_ghp_" + "A" * 36, "seven_day_ghp_" + "B" * 36
+    out = redact_event({"rate_limits": {a: {"used_percentage": 10}, b: {"used_percentage": 90},
+                                        "five_hour": {"used_percentage": 1}}})["rate_limits"]
+    assert len(out) == 3 and out["five_hour"] == {"used_percentage": 1}
+    assert sorted(v["used_percentage"] for v in out.values()) == [1, 10, 90]
+    assert not any("AAAA" in k or "BBBB" in k for k in out), out
+    assert redact_event({"rate_limits": {a: 1}}) == redact_event({"rate_limits": {a: 1}})  # stable: same key again

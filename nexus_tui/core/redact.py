@@ -110,9 +110,11 @@ def _pairs(text: str) -> str:
     return "".join(out)
 
 
-# (name, hints: lower-case literals one of which must be in the lowered text, pattern, replacement). A key starts
-# where no letter or digit is before it: an underscore is a boundary too (gitleaks' \b is not: "TOKEN_ghp_…" or a
-# rate-limit window "seven_day_ghp_…" kept the key whole)
+# (name, hints: lower-case literals one of which must be in the lowered text, pattern, replacement). A key of a
+# distinctive shape (OpenAI, AWS, GitHub, GitLab, Slack, Google, Stripe, SendGrid, JWT) starts and ends where no letter or digit
+# is beside it: an underscore is a boundary too (gitleaks' \b is not: "TOKEN_ghp_…" or a rate-limit window
+# "seven_day_ghp_…_opus" kept the key whole). The short prefixes (hf_, npm_, gsk_, ...) and the cut key keep \b:
+# "load_hf_checkpoint" or "run_npm_install…" is a name, not a key.
 _RULES: list[tuple[str, tuple[str, ...], str, _Repl]] = [
     # blocks first: a private key spans lines (and may be cut short by the 500-character limit: to the end then)
     ("private-key", ("private key",),
@@ -122,7 +124,7 @@ _RULES: list[tuple[str, tuple[str, ...], str, _Repl]] = [
     ("openai-key", ("sk-",), r"(?<![A-Za-z0-9])sk-(?:proj|svcacct|admin)-[A-Za-z0-9_\-]{16,}|(?<![A-Za-z0-9])sk-[A-Za-z0-9]{16,}T3BlbkFJ"
      r"[A-Za-z0-9]{16,}|(?<![A-Za-z0-9])sk-[A-Za-z0-9]{32,}", None),
     ("aws-access-key", ("akia", "asia", "abia", "acca", "a3t"),
-     r"(?<![A-Za-z0-9])(?:A3T[A-Z0-9]|AKIA|ASIA|ABIA|ACCA)[A-Z0-9]{16}\b", None),
+     r"(?<![A-Za-z0-9])(?:A3T[A-Z0-9]|AKIA|ASIA|ABIA|ACCA)[A-Z0-9]{16}(?![A-Za-z0-9])", None),
     ("github-token", ("ghp_", "gho_", "ghu_", "ghs_", "ghr_", "github_pat_"),
      r"(?<![A-Za-z0-9])(?:gh[pousr]_[A-Za-z0-9]{30,255}|github_pat_[A-Za-z0-9_]{22,255})", None),
     ("gitlab-token", ("gl",),
@@ -136,47 +138,53 @@ _RULES: list[tuple[str, tuple[str, ...], str, _Repl]] = [
     ("google-oauth", ("ya29.", "gocspx-"), r"(?<![A-Za-z0-9])ya29\.[0-9A-Za-z_\-]{20,}|(?<![A-Za-z0-9])GOCSPX-[0-9A-Za-z_\-]{20,}", None),
     ("stripe-key", ("sk_", "rk_", "whsec_"), r"(?<![A-Za-z0-9])(?:sk|rk)_(?:live|test)_[0-9A-Za-z]{10,}|(?<![A-Za-z0-9])whsec_[0-9A-Za-z]{20,}",
      None),
-    ("huggingface-token", ("hf_",), r"(?<![A-Za-z0-9])hf_[A-Za-z]{30,}", None),
-    ("npm-token", ("npm_",), r"(?<![A-Za-z0-9])npm_[A-Za-z0-9]{36}", None),
-    ("pypi-token", ("pypi-",), r"(?<![A-Za-z0-9])pypi-AgEIcHlwaS5vcmc[A-Za-z0-9_\-]{20,}", None),
+    ("huggingface-token", ("hf_",), r"\bhf_[A-Za-z]{30,}", None),
+    ("npm-token", ("npm_",), r"\bnpm_[A-Za-z0-9]{36}", None),
+    ("pypi-token", ("pypi-",), r"\bpypi-AgEIcHlwaS5vcmc[A-Za-z0-9_\-]{20,}", None),
     ("sendgrid-key", ("sg.",), r"(?<![A-Za-z0-9])SG\.[A-Za-z0-9_\-]{16,32}\.[A-Za-z0-9_\-]{16,64}", None),
-    ("groq-key", ("gsk_",), r"(?<![A-Za-z0-9])gsk_[A-Za-z0-9]{40,}", None),
-    ("xai-key", ("xai-",), r"(?<![A-Za-z0-9])xai-[A-Za-z0-9]{40,}", None),
-    ("shopify-token", ("shpat_", "shpss_", "shpca_", "shppa_"), r"(?<![A-Za-z0-9])shp(?:at|ss|ca|pa)_[a-fA-F0-9]{32}", None),
-    ("digitalocean-token", ("dop_v1_", "doo_v1_", "dor_v1_"), r"(?<![A-Za-z0-9])do[opr]_v1_[a-f0-9]{64}", None),
-    ("telegram-bot-token", ("bot", ":aa"), r"(?<![A-Za-z0-9])\d{8,10}:AA[0-9A-Za-z_\-]{32,33}\b", None),
+    ("groq-key", ("gsk_",), r"\bgsk_[A-Za-z0-9]{40,}", None),
+    ("xai-key", ("xai-",), r"\bxai-[A-Za-z0-9]{40,}", None),
+    ("shopify-token", ("shpat_", "shpss_", "shpca_", "shppa_"), r"\bshp(?:at|ss|ca|pa)_[a-fA-F0-9]{32}", None),
+    ("digitalocean-token", ("dop_v1_", "doo_v1_", "dor_v1_"), r"\bdo[opr]_v1_[a-f0-9]{64}", None),
+    ("telegram-bot-token", ("bot", ":aa"), r"\b\d{8,10}:AA[0-9A-Za-z_\-]{32,33}\b", None),
     ("jwt", ("eyj",), r"(?<![A-Za-z0-9])eyJ[A-Za-z0-9_\-]{8,}\.eyJ[A-Za-z0-9_\-]{8,}\.[A-Za-z0-9_\-]*", None),
     # header credentials: the scheme is kept, the credential replaced
     ("authorization", ("authorization",),
      r"(?i)((?:proxy-)?authorization[\"']?\s*[:=]\s*[\"']?(?:bearer|basic|token|digest|negotiate|apikey)?\s*)"
      r"(?!\[REDACTED|(?:bearer|basic|token|digest|negotiate|apikey)\s)[^\s\"',;]{4,}",
      lambda m: m.group(1) + _mark("authorization")),
-    ("bearer", ("bearer",), r"(?i)((?<![A-Za-z0-9])bearer\s+)(?!\[REDACTED)([A-Za-z0-9._~+/\-]{6,}=*)", _bearer),
-    ("basic-auth", ("basic",), r"(?i)((?<![A-Za-z0-9])basic\s+)([A-Za-z0-9+/]{6,}={0,2})", _basic),
+    ("bearer", ("bearer",), r"(?i)(\bbearer\s+)(?!\[REDACTED)([A-Za-z0-9._~+/\-]{6,}=*)", _bearer),
+    ("basic-auth", ("basic",), r"(?i)(\bbasic\s+)([A-Za-z0-9+/]{6,}={0,2})", _basic),
     ("url-credentials", ("://",),
-     r"(?i)(?<![A-Za-z0-9])([a-z][a-z0-9+.\-]{0,20}://[^\s:/@\"'<>]{0,128}:)(?!\[REDACTED)[^\s/@\"'<>]{1,256}(@)",
+     r"(?i)\b([a-z][a-z0-9+.\-]{0,20}://[^\s:/@\"'<>]{0,128}:)(?!\[REDACTED)[^\s/@\"'<>]{1,256}(@)",
      lambda m: m.group(1) + _mark("password") + m.group(2)),
     # key = value pairs (env lines, JSON, YAML, CLI flags): the name is kept, the value replaced
     ("keyword-pair", ("pass", "pwd", "secret", "token", "key", "credential"), None, _pairs),
     # a key cut short by the 500-character trim at the end of the text: its prefix is enough
     ("cut-key", ("sk-", "gh", "gl", "xox", "xapp-", "akia", "asia", "aiza", "ya29.", "_live_", "_test_", "whsec_",
                  "eyj", "hf_", "npm_", "pypi-", "sg.", "gsk_", "xai-"),
-     r"(?<![A-Za-z0-9])(?:sk-|gh[pousr]_|github_pat_|gl[a-z]{2,5}-|xox[a-z]-|xapp-|AKIA|ASIA|AIza|ya29\.|[sr]k_(?:live|test)_|"
+     r"\b(?:sk-|gh[pousr]_|github_pat_|gl[a-z]{2,5}-|xox[a-z]-|xapp-|AKIA|ASIA|AIza|ya29\.|[sr]k_(?:live|test)_|"
      r"whsec_|eyJ|hf_|npm_|pypi-|SG\.|gsk_|xai-)(?!\[REDACTED)[A-Za-z0-9_\-./+=]{2,}(?=…?\s*\Z)", _cut),
     ("keyword-flag", ("--pass", "--token", "--secret", "--api-key", "--apikey"),
      r"(?i)(?P<k>(?P<name>--(?:password|passwd|pass|token|secret|api-key|apikey))\s+)"
      r"(?P<v>\"[^\"\n]{1,200}\"|'[^'\n]{1,200}'|[^\s\"',;&<>]{1,200})", _pair),
 ]
 
+MAX_KEY_CHARS = 1000  # the longest key (an id) any record keeps (core.parse.guard's bound; cut alike everywhere)
+
+# rules that only match at the text's end, searched in its last this many characters: a prefix can start anywhere
+# and each start scans to the end of its run, so searching the whole of a long text costs its length squared
+_TAIL = {"cut-key": 512}
+
 _LOADED: list = []  # the compiled rules and the pairs' patterns, made on the first text with a hint
 
 
-def _patterns() -> tuple[list[tuple[frozenset, re.Pattern | None, _Repl]], tuple[re.Pattern, ...]]:
+def _patterns() -> tuple[list[tuple[frozenset, re.Pattern | None, _Repl, int | None]], tuple[re.Pattern, ...]]:
     """Compiled once, when first needed: most passes (a few appended lines) have no text to redact, and compiling
     the 30-odd patterns is a tenth of such a pass."""
     if not _LOADED:
         rules = [(frozenset(hints), re.compile(pat) if pat is not None else None,
-                  repl if repl is not None else _mark(name)) for name, hints, pat, repl in _RULES]
+                  repl if repl is not None else _mark(name), _TAIL.get(name)) for name, hints, pat, repl in _RULES]
         pairs = (re.compile(_KEYWORDS), re.compile(r"(?i)" + _KEYWORDS), re.compile(_PAIR_TAIL_PAT))
         _LOADED[:] = [(rules, pairs)]  # one assignment: a thread that races here builds the same patterns
     return _LOADED[0]
@@ -194,10 +202,13 @@ def redact(text):
     found = {h for h in _HINTS if h in low}  # C substring searches; text without any hint is returned here
     if not found:
         return text
-    for hints, rx, repl in _patterns()[0]:
+    for hints, rx, repl, tail in _patterns()[0]:
         if hints.isdisjoint(found):
             continue
-        text = repl(text) if rx is None else rx.sub(repl, text)
+        if tail is not None and len(text) > tail:  # a rule for the text's end: only its end is searched
+            text = text[:-tail] + rx.sub(repl, text[-tail:])
+        else:
+            text = repl(text) if rx is None else rx.sub(repl, text)
     return text
 
 
@@ -260,8 +271,6 @@ def redact_key(v: str) -> str:
     and stable: a source read again gives the same id (ingest stays idempotent), and the schema migration rewrites
     the keys stored before with this same function."""
     from hashlib import blake2b
-
-    from nexus_tui.core.parse.guard import MAX_KEY_CHARS
 
     v = v[:MAX_KEY_CHARS]
     got = redact(v)
@@ -364,8 +373,8 @@ def redact_event(ev: dict, keep: frozenset = frozenset(), _nested: bool = False)
     own fields."""
     out = {}
     for k, v in ev.items():
-        if _nested:
-            k = redact(k)
+        if _nested and isinstance(k, str):
+            k = redact_key(k)  # two names that differ only by their secrets stay two (a hash of each)
         if k in keep and not _nested:
             out[k] = v
         elif isinstance(v, str):

@@ -38,7 +38,8 @@ SQL_INT_MIN, SQL_INT_MAX = -(2**63), 2**63 - 1
 # megabytes was stored whole, in every rollup keyed by it), and the longest key (an id; cut the same way everywhere
 # it appears, so a record still finds its session)
 MAX_TEXT_CHARS = 4000
-MAX_KEY_CHARS = 1000
+from nexus_tui.core.redact import MAX_KEY_CHARS  # noqa: E402,F401 (declared there: the status line's
+# redaction reads it without this module's imports)
 
 
 class BadValue(ValueError):

@@ -280,7 +280,9 @@ def _event(b: Batch, name: str, a: dict, ts: int, service: str) -> None:
         b.errors.append(ErrorRec(id=f"otel-api:{_hid(sid, ts, msg)}", ts_ms=ts, component="api",
                                  kind=kind or "api_error", message=msg, session_id=sid))
     elif name in ("tool_result", "gemini_cli.tool_call"):
-        tool = a.get("tool_name") or a.get("function_name")
+        tool = a.get("tool_name")
+        if not isinstance(tool, str) or not tool:  # absent, empty or not a valid value: Gemini CLI's name
+            tool = a.get("function_name")
         if not isinstance(tool, str) or not tool:
             raise ValueError("no tool name")
         ok = boolean(a.get("success"))
