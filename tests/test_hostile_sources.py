@@ -421,12 +421,8 @@ async def test_long_values_leave_the_session_and_task_headers_on_an_80x24_screen
     """A session id, project, cwd, persona or model of a thousand characters (OTLP and the event log take them)
     filled the session's header at 80×24, its tasks table off the screen; the task's header likewise. A header's
     value from data is cut to widgets.safe.FIELD_CELLS cells."""
-    from nexus_tui.app import NexusApp
-    from nexus_tui.config import load_settings
     from nexus_tui.core.events import Batch, SessionRec, TaskRec
     from nexus_tui.store import open_store
-    from tests.test_tui_safety import screen_text
-    from tests.tui_helpers import settle
 
     t0 = 1_772_366_400_000
     sid, long = "S" * 1000, "漢" * 600
@@ -436,16 +432,7 @@ async def test_long_values_leave_the_session_and_task_headers_on_an_80x24_screen
                              persona=long, git_branch=long)],
         tasks=[TaskRec(id="T" * 1000, session_id=sid, ts_ms=t0, source="otel", model="M" * 1000, tokens_in=5,
                        tokens_out=3, persona=long, agent_id=long, tier=long)]))
-    app = NexusApp(load_settings(home=str(tmp_path / "home"), claude_dirs=()), store, None, now_ms=t0 + 60_000,
-                   tz="UTC")
-    async with app.run_test(size=(80, 24)) as pilot:
-        await settle(app, pilot)
-        await pilot.press("enter")
-        await settle(app, pilot)
-        session = screen_text(app)
-        await pilot.press("enter")
-        await settle(app, pilot)
-        task = screen_text(app)
+    _, session, task = await screens_at_80x24(tmp_path, store, t0 + 60_000, "enter", "enter")
     store.close()
     assert "Status" in session and "Latency" in session and "12:00:00" in session, session  # the tasks table
     assert "S…" in session and "漢…" in session, session
@@ -507,12 +494,8 @@ async def test_wide_and_long_names_leave_the_tables_of_sessions_and_tools_on_an_
     the Sessions table dropped its title column at 80 columns; six error types of 200 characters made the Tools
     screen's summary 17 lines, its table off the screen. Names are cut by cells: a column's to its width, a name
     inside a line of several to widgets.safe.NAME_CELLS_IN_LINE."""
-    from nexus_tui.app import NexusApp
-    from nexus_tui.config import load_settings
     from nexus_tui.core.events import Batch, SessionRec, TaskRec, ToolResultRec, ToolUseRec
     from nexus_tui.store import open_store
-    from tests.test_tui_safety import screen_text
-    from tests.tui_helpers import settle
 
     t0 = 1_772_366_400_000
     wide = "漢字🎉" * 40
@@ -527,16 +510,28 @@ async def test_wide_and_long_names_leave_the_tables_of_sessions_and_tools_on_an_
                                             error_type=f"{i % 6}{wide}" if i % 2 else f"{i % 6}" + "E" * 200,
                                             error_message="failed"))
     store.writer.write(b)
-    app = NexusApp(load_settings(home=str(tmp_path / "home"), claude_dirs=()), store, None, now_ms=t0 + 60_000,
-                   tz="UTC")
-    async with app.run_test(size=(80, 24)) as pilot:
-        await settle(app, pilot)
-        sessions = screen_text(app)
-        await pilot.press("6")
-        await settle(app, pilot)
-        tools = screen_text(app)
+    sessions, tools = await screens_at_80x24(tmp_path, store, t0 + 60_000, "6")
     store.close()
     assert "Title / project" in sessions and "漢字🎉漢字" in sessions, sessions
     assert "Tool failures by error type:" in tools and "Failure rate" in tools and "tool0" in tools, tools
     summary = tools[tools.index("Tool failures by error type:"):tools.index("Failure rate")]
     assert summary.count("\n") <= 5, summary
+
+
+async def screens_at_80x24(tmp_path, store, now_ms: int, *keys: str) -> list[str]:
+    """What an 80x24 terminal shows of the app on ``store``: at the start, then after each key."""
+    from nexus_tui.app import NexusApp
+    from nexus_tui.config import load_settings
+    from tests.test_tui_safety import screen_text
+    from tests.tui_helpers import settle
+
+    app = NexusApp(load_settings(home=str(tmp_path / "home"), claude_dirs=()), store, None, now_ms=now_ms, tz="UTC")
+    seen = []
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(app, pilot)
+        seen.append(screen_text(app))
+        for key in keys:
+            await pilot.press(key)
+            await settle(app, pilot)
+            seen.append(screen_text(app))
+    return seen
