@@ -38,9 +38,12 @@ def _open(settings):
         _fail(str(e))
 
 
-def _also_after(cmd):
+def _also_after(cmd=None, *, dirs: bool = True):
     """The options that say where the data is (--home, --db, --claude-dir, --lunaroute-dir) taken after a command
-    too: ``nexus-insights ingest --claude-dir DIR`` is what people type; before it, they are the group's."""
+    too: ``nexus-insights ingest --claude-dir DIR`` is what people type; before it, they are the group's. ``dirs``:
+    the source folders too (not for a command that reads no source)."""
+    if cmd is None:
+        return lambda c: _also_after(c, dirs=dirs)
     def put(key, multiple=False):
         def cb(ctx, param, value):
             if value:
@@ -49,7 +52,7 @@ def _also_after(cmd):
             return value
         return cb
 
-    for decorator in reversed((
+    options = (
             click.option("--home", type=click.Path(file_okay=False), expose_value=False, callback=put("home"),
                          help="Configuration home (as before the command)."),
             click.option("--db", metavar="URL|PATH", expose_value=False, callback=put("db"),
@@ -57,7 +60,8 @@ def _also_after(cmd):
             click.option("--claude-dir", multiple=True, type=click.Path(), expose_value=False,
                          callback=put("claude_dirs", True), help="Extra Claude Code folder; repeatable."),
             click.option("--lunaroute-dir", multiple=True, type=click.Path(), expose_value=False,
-                         callback=put("lunaroute_dirs", True), help="LunaRoute sessions folder; repeatable."))):
+                         callback=put("lunaroute_dirs", True), help="LunaRoute sessions folder; repeatable."))
+    for decorator in reversed(options if dirs else options[:2]):
         cmd = decorator(cmd)
     return cmd
 
@@ -164,7 +168,7 @@ def ingest(ctx):
 
 
 @main.command()
-@_also_after
+@_also_after(dirs=False)
 @click.option("--tmux", is_flag=True, help="Print the line as a tmux format: colours as tmux styles, every # from data "
               "doubled (for status-right's #(...)).")
 @click.option("--no-record", is_flag=True, help="Show the line without appending the input to the event log.")
