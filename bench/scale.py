@@ -153,7 +153,7 @@ def main() -> None:
                         got = concurrent(url, base, parts, n)
                         conc.setdefault((name, n), []).append(got)
                         counts[f"{name} x{n}"] = _count(url)
-                        print(f"round {r + 1}: {name}, {n} collector(s): {got[0]:.2f}s, {mb / got[0]:.1f} MB/s "
+                        print(f"round {r + 1}: {name}, {n} {'collector' if n == 1 else 'collectors'}: {got[0]:.2f}s, {mb / got[0]:.1f} MB/s "
                               f"({got[1]:.2f}s CPU, {got[2]} MB)", flush=True)
     finally:
         if pg:
@@ -174,7 +174,7 @@ def main() -> None:
         wall = min(x[0] for x in runs)
         rss[f"{name} x{n}"] = max(x[2] for x in runs)
         base = min(x[0] for x in conc[(name, 1)])
-        print(f"{name:<10} {n} collector(s): {wall:7.2f}s  {mb / wall:6.1f} MB/s  {base / wall:.2f}x the "
+        print(f"{name:<10} {n} {'collector ' if n == 1 else 'collectors'}: {wall:7.2f}s  {mb / wall:6.1f} MB/s  {base / wall:.2f}x the "
               f"throughput of 1  peak {rss[f'{name} x{n}']} MB (per process)  rows {counts.get(f'{name} x{n}')}")
     if rss:
         print(f"peak RSS of any process: {max(rss.values())} MB (target < 300 MB)")
