@@ -535,3 +535,44 @@ async def screens_at_80x24(tmp_path, store, now_ms: int, *keys: str) -> list[str
             await settle(app, pilot)
             seen.append(screen_text(app))
     return seen
+
+
+def test_the_cursor_state_holds_no_secret_and_reading_on_from_it_gives_the_same_rows(tmp_path):
+    """A tool call waiting for its result is kept in its file's cursor state with its tool's name: a name holding a
+    key was stored there whole (the tool_calls row was redacted). The state's strings are redacted as the rows are;
+    the result read in a later pass still finds its call."""
+    import json
+    import sqlite3
+
+    from click.testing import CliRunner
+
+    from nexus_tui.cli import main
+
+    proj = tmp_path / "claude" / "projects" / "p1"
+    proj.mkdir(parents=True)
+    f = proj / "s1.jsonl"
+    use = {"type": "assistant", "sessionId": "s1", "uuid": "u1", "timestamp": "2026-03-01T12:00:00.000Z",
+           "requestId": "req_1", "message": {"id": "msg_1", "model": "claude-opus-4-6", "role": "assistant",
+                                             "usage": {"input_tokens": 5, "output_tokens": 3},
+                                             "content": [{"type": "tool_use", "id": "toolu_1",
+                                                          "name": f"mcp__x__{GH}", "input": {}}]}}
+    result = {"type": "user", "sessionId": "s1", "uuid": "u2", "timestamp": "2026-03-01T12:00:05.000Z",
+              "message": {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "toolu_1",
+                                                       "content": "done", "is_error": False}]}}
+    home = tmp_path / "n"
+    env = {"HOME": str(tmp_path), "NEXUS_INSIGHTS_DB": None, "CLAUDE_CONFIG_DIR": None}
+    args = ["--home", str(home), "--claude-dir", str(tmp_path / "claude"), "ingest"]
+    f.write_text(json.dumps(use) + "\n")
+    assert CliRunner().invoke(main, args, env=env).exit_code == 0
+    db = home / "insights.db"
+    with sqlite3.connect(db) as c:
+        state = c.execute("SELECT state FROM ingest_cursors").fetchone()[0]
+    assert "toolu_1" in state and "[REDACTED:github-token]" in state, state
+    _no_secret(b"".join(p.read_bytes() for p in home.glob("insights.db*")), "the database after the first pass")
+    with f.open("a") as fh:
+        fh.write(json.dumps(result) + "\n")
+    assert CliRunner().invoke(main, args, env=env).exit_code == 0
+    with sqlite3.connect(db) as c:
+        rows = c.execute("SELECT id, tool_name, success, latency_ms FROM tool_calls").fetchall()
+    assert rows == [("toolu_1", "mcp__x__[REDACTED:github-token]", 1, 5000)], rows
+    _no_secret(b"".join(p.read_bytes() for p in home.glob("insights.db*")), "the database after the result")

@@ -337,3 +337,30 @@ def test_quota_snapshot_ids_hold_no_secret_and_reading_the_source_again_adds_no_
 
 if __name__ == "__main__":
     raise SystemExit(pytest.main([__file__]))
+
+
+def test_the_parsers_states_in_the_cursors_are_redacted_with_their_ids_kept(db_url):
+    """A cursor keeps its file's parser state: the tool names waiting for their result (Claude Code), a request's
+    model (LunaRoute). Stored before, a name holding a key is redacted by version 15; ids (the objects' names) and
+    numbers stay as they were, and a state that is not JSON is left alone."""
+    cc = {"recent": {"u1": [1772366400000, "req_1"]},
+          "pending": {"toolu_1": [1772366400000, f"mcp__x__{GH}", None], "toolu_2": [1772366400001, "Bash", None]}}
+    luna = {"requests": {"r1": {"m": f"model {AKIA}", "p": "anthropic", "s": 5}}, "sessions": {}}
+    store = open_store(db_url)
+    with store.engine.begin() as conn:
+        for path, state in (("/a.jsonl", json.dumps(cc)), ("/b.jsonl", json.dumps(luna)), ("/c.jsonl", "{not json"),
+                            ("/d.jsonl", None)):
+            conn.execute(text('INSERT INTO ingest_cursors (path, source, "offset", state, lines, skipped) '
+                              "VALUES (:p, 'claude_code', 10, :s, 1, 0)"), {"p": path, "s": state})
+    _to_version_14(store)
+    again = open_store(db_url)
+    with again.engine.connect() as conn:
+        states = dict(conn.execute(text("SELECT path, state FROM ingest_cursors")).fetchall())
+    again.close()
+    _no_secret("the cursors' states", states)
+    got = json.loads(states["/a.jsonl"])
+    assert got["recent"] == cc["recent"] and got["pending"]["toolu_2"] == cc["pending"]["toolu_2"]
+    assert got["pending"]["toolu_1"] == [1772366400000, "mcp__x__[REDACTED:github-token]", None]
+    assert json.loads(states["/b.jsonl"])["requests"]["r1"] == {"m": "model [REDACTED:aws-access-key]",
+                                                                "p": "anthropic", "s": 5}
+    assert states["/c.jsonl"] == "{not json" and states["/d.jsonl"] is None

@@ -133,6 +133,10 @@ def read_file(source: FileSource, path: str, cur: tail.SavedCursor | None,
     # remember how far the file was examined and its mtime from before reading: an unchanged file is not even
     # opened next time (a last line without a newline is not read again until the file changes)
     st_rec = tail.FileStat(path, st.dev, st.inode, examined, st.mtime_ns)
+    if state:  # stored in the cursor: no secret from the data in it either (a tool's name, a model)
+        from nexus_tui.core.redact import redact_state
+
+        state = redact_state(state)
     return FileResult(path, st_rec, offset, head, orjson.dumps(state).decode() if state else None, prepared,
                       batch.lines, dict(batch.skipped), offset - start, restarted, incomplete=incomplete)
 

@@ -366,6 +366,19 @@ def redact_batch(batch) -> None:
                 titles[i] = (*row[:3], got, *row[4:])
 
 
+def redact_state(state):
+    """A parser's state as its cursor stores it (JSON: tool names waiting for their result, a request's model...):
+    every string value redacted, the names of objects (ids) as they are. The rows built from the state are redacted
+    by the writer the same way, so reading on from a redacted state gives the same rows."""
+    if isinstance(state, dict):
+        return {k: redact_state(v) for k, v in state.items()}
+    if isinstance(state, list):
+        return [redact_state(v) for v in state]
+    if type(state) is str and len(state) >= 8:
+        return redact(state)
+    return state
+
+
 def redact_event(ev: dict, keep: frozenset = frozenset(), _nested: bool = False) -> dict:
     """An event-log record with its string values redacted (nested lists and objects too); the top-level values
     named in ``keep`` (hashes, fixed vocabularies) as they are. The names of nested objects come from data (a status

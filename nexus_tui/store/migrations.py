@@ -314,11 +314,37 @@ def _redact_keys(conn) -> int:
     return count
 
 
+def _redact_cursor_states(conn) -> int:
+    """The parsers' states kept in the cursors (a tool's name waiting for its result, a request's model) redacted
+    as the parsers store them now (``core.redact.redact_state``); a state that is not JSON is left as it is (the
+    parser starts that file's state afresh). Returns the number of states rewritten."""
+    import orjson
+
+    from nexus_tui.core.redact import redact_state
+
+    count = 0
+    for rows in _pages(conn, "ingest_cursors", ("path",), ("state",)):
+        for path, state in rows:
+            if not state:
+                continue
+            try:
+                old = orjson.loads(state)
+            except orjson.JSONDecodeError:
+                continue
+            new = redact_state(old)
+            if new != old:
+                count += 1
+                conn.execute(text("UPDATE ingest_cursors SET state = :s WHERE path = :p"),
+                             {"s": orjson.dumps(new).decode(), "p": path})
+    return count
+
+
 def _redact_all(conn) -> None:
     """Version 15 (REDACT_ALL_SCHEMA_VERSION): since 2026-12-05 the writer redacts every string a record carries
     but its keys (a persona, user agent, account, quota status, project, cwd, model, tool name...), and a quota
     snapshot's id (it holds the window's name); the rows stored before are redacted here, every column the writer
-    redacts (``redacted_at_write``), the free text and labels of versions 5 and 13 again. The rollups keyed by a
+    redacts (``redacted_at_write``), the free text and labels of versions 5 and 13 again, and the parsers' states in
+    the cursors (``_redact_cursor_states``). The rollups keyed by a
     changed column (a model, tier, persona or CLI tool; a tool name, MCP server or error type) are summed again for
     the buckets of the changed rows. SQLite: the old text zeroed (``secure_delete``) and, when a row changed, the
     file rewritten once the migration is committed (``_vacuum``)."""
@@ -327,6 +353,7 @@ def _redact_all(conn) -> None:
     with _zeroing(conn):
         task_keys, tool_keys, changed = _redact_tables(conn, redacted_at_write())
         changed += _redact_keys(conn)
+        changed += _redact_cursor_states(conn)
         if task_keys or tool_keys:  # the old keys' rollup rows are deleted, zeroed too
             recompute(conn, task_keys, tool_keys)
     if changed and conn.dialect.name == "sqlite":
