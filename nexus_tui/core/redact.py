@@ -379,6 +379,9 @@ def redact_state(state):
     return state
 
 
+_NESTED_NAMES: dict[str, str] = {}  # the names of nested objects seen, as redacted (a proxy's header names repeat)
+
+
 def redact_event(ev: dict, keep: frozenset = frozenset(), _nested: bool = False) -> dict:
     """An event-log record with its string values redacted (nested lists and objects too); the top-level values
     named in ``keep`` (hashes, fixed vocabularies) as they are. The names of nested objects come from data (a status
@@ -387,7 +390,13 @@ def redact_event(ev: dict, keep: frozenset = frozenset(), _nested: bool = False)
     out = {}
     for k, v in ev.items():
         if _nested and isinstance(k, str):
-            k = redact_key(k)  # two names that differ only by their secrets stay two (a hash of each)
+            got = _NESTED_NAMES.get(k)
+            if got is None:  # two names that differ only by their secrets stay two (a hash of each)
+                got = redact_key(k)
+                if len(_NESTED_NAMES) >= 4096:
+                    _NESTED_NAMES.clear()
+                _NESTED_NAMES[k] = got
+            k = got
         if k in keep and not _nested:
             out[k] = v
         elif isinstance(v, str):
