@@ -111,43 +111,47 @@ def _pairs(text: str) -> str:
 
 
 # (name, hints: lower-case literals one of which must be in the lowered text, pattern, replacement). A key of a
-# distinctive shape (OpenAI, AWS, GitHub, GitLab, Slack, Google, Stripe, SendGrid, JWT) starts and ends where no letter or digit
-# is beside it: an underscore is a boundary too (gitleaks' \b is not: "TOKEN_ghp_…" or a rate-limit window
-# "seven_day_ghp_…_opus" kept the key whole). The short prefixes (hf_, npm_, gsk_, ...) and the cut key keep \b:
-# "load_hf_checkpoint" or "run_npm_install…" is a name, not a key.
+# distinctive shape (OpenAI, AWS, GitHub, GitLab, Slack, Google, Stripe, SendGrid, JWT) starts and ends where no
+# letter or digit is beside it (_B, _E): an underscore is a boundary too (gitleaks' \b is not: "TOKEN_ghp_…" or a
+# rate-limit window "seven_day_ghp_…_opus" kept the key whole). The short prefixes (hf_, npm_, gsk_, ...) and the cut
+# key keep \b: "load_hf_checkpoint" or "run_npm_install…" is a name, not a key.
+_B, _E = r"(?<![A-Za-z0-9])", r"(?![A-Za-z0-9])"
 _RULES: list[tuple[str, tuple[str, ...], str, _Repl]] = [
     # blocks first: a private key spans lines (and may be cut short by the 500-character limit: to the end then)
     ("private-key", ("private key",),
      r"-----BEGIN[ A-Z0-9_-]{0,40}PRIVATE KEY(?: BLOCK)?-----[\s\S]*?(?:-----END[ A-Z0-9_-]{0,40}PRIVATE KEY"
      r"(?: BLOCK)?-----|\Z)", None),
     ("anthropic-key", ("sk-ant-",), r"sk-ant-[A-Za-z0-9]{2,10}-[A-Za-z0-9_\-]{8,}", None),
-    ("openai-key", ("sk-",), r"(?<![A-Za-z0-9])sk-(?:proj|svcacct|admin)-[A-Za-z0-9_\-]{16,}|(?<![A-Za-z0-9])sk-[A-Za-z0-9]{16,}T3BlbkFJ"
-     r"[A-Za-z0-9]{16,}|(?<![A-Za-z0-9])sk-[A-Za-z0-9]{32,}", None),
+    ("openai-key", ("sk-",),
+     _B + r"sk-(?:proj|svcacct|admin)-[A-Za-z0-9_\-]{16,}|" + _B + r"sk-[A-Za-z0-9]{16,}T3BlbkFJ[A-Za-z0-9]{16,}|"
+     + _B + r"sk-[A-Za-z0-9]{32,}", None),
     ("aws-access-key", ("akia", "asia", "abia", "acca", "a3t"),
-     r"(?<![A-Za-z0-9])(?:A3T[A-Z0-9]|AKIA|ASIA|ABIA|ACCA)[A-Z0-9]{16}(?![A-Za-z0-9])", None),
+     _B + r"(?:A3T[A-Z0-9]|AKIA|ASIA|ABIA|ACCA)[A-Z0-9]{16}" + _E, None),
     ("github-token", ("ghp_", "gho_", "ghu_", "ghs_", "ghr_", "github_pat_"),
-     r"(?<![A-Za-z0-9])(?:gh[pousr]_[A-Za-z0-9]{30,255}|github_pat_[A-Za-z0-9_]{22,255})", None),
+     _B + r"(?:gh[pousr]_[A-Za-z0-9]{30,255}|github_pat_[A-Za-z0-9_]{22,255})", None),
     ("gitlab-token", ("gl",),
-     r"(?<![A-Za-z0-9])gl(?:pat|ptt|dt|rt|cbt|oas|soat|ft|imt|agent|wt|cf)-[A-Za-z0-9_\-]{20,}", None),
-    ("slack-token", ("xox", "xapp-"), r"(?<![A-Za-z0-9])xox[abposre]-[A-Za-z0-9\-]{10,}|(?<![A-Za-z0-9])xapp-\d-[A-Z0-9]+-\d+-[a-z0-9]+", None),
+     _B + r"gl(?:pat|ptt|dt|rt|cbt|oas|soat|ft|imt|agent|wt|cf)-[A-Za-z0-9_\-]{20,}", None),
+    ("slack-token", ("xox", "xapp-"),
+     _B + r"xox[abposre]-[A-Za-z0-9\-]{10,}|" + _B + r"xapp-\d-[A-Z0-9]+-\d+-[a-z0-9]+", None),
     ("slack-webhook", ("hooks.slack.com",),
      r"https?://hooks\.slack\.com/(?:services|workflows|triggers)/[A-Za-z0-9+/_\-]{10,}", None),
     ("discord-webhook", ("discord",),
      r"https?://(?:ptb\.|canary\.)?discord(?:app)?\.com/api/webhooks/\d+/[A-Za-z0-9_\-]+", None),
-    ("google-api-key", ("aiza",), r"(?<![A-Za-z0-9])AIza[0-9A-Za-z_\-]{35}", None),
-    ("google-oauth", ("ya29.", "gocspx-"), r"(?<![A-Za-z0-9])ya29\.[0-9A-Za-z_\-]{20,}|(?<![A-Za-z0-9])GOCSPX-[0-9A-Za-z_\-]{20,}", None),
-    ("stripe-key", ("sk_", "rk_", "whsec_"), r"(?<![A-Za-z0-9])(?:sk|rk)_(?:live|test)_[0-9A-Za-z]{10,}|(?<![A-Za-z0-9])whsec_[0-9A-Za-z]{20,}",
-     None),
+    ("google-api-key", ("aiza",), _B + r"AIza[0-9A-Za-z_\-]{35}", None),
+    ("google-oauth", ("ya29.", "gocspx-"),
+     _B + r"ya29\.[0-9A-Za-z_\-]{20,}|" + _B + r"GOCSPX-[0-9A-Za-z_\-]{20,}", None),
+    ("stripe-key", ("sk_", "rk_", "whsec_"),
+     _B + r"(?:sk|rk)_(?:live|test)_[0-9A-Za-z]{10,}|" + _B + r"whsec_[0-9A-Za-z]{20,}", None),
     ("huggingface-token", ("hf_",), r"\bhf_[A-Za-z]{30,}", None),
     ("npm-token", ("npm_",), r"\bnpm_[A-Za-z0-9]{36}", None),
     ("pypi-token", ("pypi-",), r"\bpypi-AgEIcHlwaS5vcmc[A-Za-z0-9_\-]{20,}", None),
-    ("sendgrid-key", ("sg.",), r"(?<![A-Za-z0-9])SG\.[A-Za-z0-9_\-]{16,32}\.[A-Za-z0-9_\-]{16,64}", None),
+    ("sendgrid-key", ("sg.",), _B + r"SG\.[A-Za-z0-9_\-]{16,32}\.[A-Za-z0-9_\-]{16,64}", None),
     ("groq-key", ("gsk_",), r"\bgsk_[A-Za-z0-9]{40,}", None),
     ("xai-key", ("xai-",), r"\bxai-[A-Za-z0-9]{40,}", None),
     ("shopify-token", ("shpat_", "shpss_", "shpca_", "shppa_"), r"\bshp(?:at|ss|ca|pa)_[a-fA-F0-9]{32}", None),
     ("digitalocean-token", ("dop_v1_", "doo_v1_", "dor_v1_"), r"\bdo[opr]_v1_[a-f0-9]{64}", None),
     ("telegram-bot-token", ("bot", ":aa"), r"\b\d{8,10}:AA[0-9A-Za-z_\-]{32,33}\b", None),
-    ("jwt", ("eyj",), r"(?<![A-Za-z0-9])eyJ[A-Za-z0-9_\-]{8,}\.eyJ[A-Za-z0-9_\-]{8,}\.[A-Za-z0-9_\-]*", None),
+    ("jwt", ("eyj",), _B + r"eyJ[A-Za-z0-9_\-]{8,}\.eyJ[A-Za-z0-9_\-]{8,}\.[A-Za-z0-9_\-]*", None),
     # header credentials: the scheme is kept, the credential replaced
     ("authorization", ("authorization",),
      r"(?i)((?:proxy-)?authorization[\"']?\s*[:=]\s*[\"']?(?:bearer|basic|token|digest|negotiate|apikey)?\s*)"
@@ -397,7 +401,7 @@ def redact_event(ev: dict, keep: frozenset = frozenset(), _nested: bool = False)
                     _NESTED_NAMES.clear()
                 _NESTED_NAMES[k] = got
             k = got
-        if k in keep and not _nested:
+        if k in keep:
             out[k] = v
         elif isinstance(v, str):
             out[k] = redact(v)

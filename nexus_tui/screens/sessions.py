@@ -51,9 +51,6 @@ def models_text(models: list[str], width: int = 26) -> str:
     return out
 
 
-_short = clip_cells  # by terminal cells: 22 CJK or emoji characters took 44, and the column was dropped
-
-
 class SessionsScreen(SearchAsYouType, InsightScreen):
     TITLE_TEXT = "Sessions"
     SEARCH_TABLE = "sessions"
@@ -124,7 +121,7 @@ class SessionsScreen(SearchAsYouType, InsightScreen):
                 local_time(self.app, r["start_ms"]), fmt_duration(r["duration_ms"]),
                 (r["cli_tool"] or "-") + (PROXY_MARK if r["session_id"] in proxied else ""),
                 clip_cells(names.get(r["machine"], r["machine"] or "-"), 16),
-                _short(strip_controls(named[r["session_id"]][0]), TITLE_WIDTH) if r["session_id"] in named else
+                clip_cells(strip_controls(named[r["session_id"]][0]), TITLE_WIDTH) if r["session_id"] in named else
                 clip_cells(r["project"] or "-", TITLE_WIDTH), r["persona"] or "", models_text(r["models"]),
                 fmt_int(r["tasks"]), fmt_int(r["total_tokens"]), cost, fmt_int(r["tool_errors"]),
                 rating_summary(r["rated_helpful"], r["rated_not_helpful"]), head_cells(r["session_id"], 13)]))

@@ -23,6 +23,7 @@ from datetime import datetime
 import orjson
 
 from nexus_tui.core.linking import TASK_TOOL_NAMES, StreamKeys
+from nexus_tui.core.parse.guard import quoted
 
 MAX_PENDING = 1 << 20  # unparsed bytes kept per response (an SSE event or a JSON body larger than this is not read)
 MAX_JSON_BODY = 32 << 20  # a non-streamed body is copied for parsing up to this size
@@ -50,8 +51,6 @@ def _text(v, limit: int = 200) -> str | None:
     redaction finds and leaves a fragment."""
     if not isinstance(v, str) or not v:
         return None
-    from nexus_tui.core.parse.guard import quoted
-
     return quoted(v, limit)
 
 
