@@ -34,6 +34,12 @@ NOTES = {
     "project": "A session's project (else its folder); project groups ([projects] groups): --headless projects.",
 }
 NONE_LABEL = "(none)"
+WIDE = 120  # the -narrow breakpoint (app.HORIZONTAL_BREAKPOINTS): below it the tabs drop their "By " to fit 80 columns
+
+
+def tab_label(title: str, width: int) -> str:
+    """A dimension's tab label: "By model" on a wide terminal, "model" on a narrow one (all eight fit 80 columns)."""
+    return f"By {title}" if width >= WIDE else title
 
 
 def row_cells(dim: str, r: dict, cost: str | None = None) -> list[str]:
@@ -71,7 +77,7 @@ class TiersScreen(InsightScreen):
         yield Static(id="summary", classes="kpis")
         with TabbedContent(id="dims"):
             for dim, title in DIMS:
-                with TabPane(f"By {title}", id=f"tab-{dim}"):
+                with TabPane(tab_label(title, self.app.size.width), id=f"tab-{dim}"):
                     if dim in NOTES:
                         yield Static(NOTES[dim], classes="help")
                     yield KeyedTable(COLUMNS, right=RIGHT, drop=DROP, clip={"key": 40}, id=f"dim-{dim}")
@@ -81,6 +87,14 @@ class TiersScreen(InsightScreen):
     def on_mount(self) -> None:
         self.query_one("#empty", Static).display = False
         # (the base's on_mount runs after this one: Textual calls every on_mount up the MRO; it loads the data)
+
+    def on_resize(self, event) -> None:
+        tabs = self.query_one("#dims", TabbedContent)
+        for dim, title in DIMS:
+            tab = tabs.get_tab(f"tab-{dim}")
+            label = tab_label(title, self.app.size.width)
+            if tab.label.plain != label:
+                tab.label = label
 
     @property
     def dim(self) -> str:
