@@ -393,6 +393,31 @@ async def test_tiers_tables_equal_the_usage_report_for_every_dimension(tmp_path)
         assert errors(app) == []
 
 
+async def test_tiers_keys_pressed_quickly_land_where_counted(tmp_path):
+    """Seven quick d presses (no pause for the tables to load) end on the eighth table, and the tables stay put
+    after: a table focused for an earlier press does not pull its tab back into view (TabPane.Focused)."""
+    app = demo_app(tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await open_screen(app, pilot, "5")
+        names = [d for d, _ in DIMS]
+        from textual import events
+
+        for _ in range(7):  # as a terminal delivers a burst: every key queued before the first is handled
+            app.post_message(events.Key("d", "d"))
+        await settle(app, pilot)
+        assert screen.dim == names[7]
+        assert str(screen.query_one("#summary").render()).startswith(f"By {DIMS[7][1]}:")  # not a table left
+        for i in range(3):
+            await pilot.press("d")
+            await settle(app, pilot)
+            assert screen.dim == names[i]
+        await pilot.press("D", "D", "D")
+        await settle(app, pilot)
+        assert screen.dim == names[-1]
+        assert app.focused is screen.query_one(f"#dim-{names[-1]}")
+        assert errors(app) == []
+
+
 async def test_tiers_by_hand(tmp_path):
     store = small_store(tmp_path)
     app = make_app(store, tmp_path, NOW)

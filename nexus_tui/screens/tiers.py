@@ -128,7 +128,8 @@ class TiersScreen(InsightScreen):
         self.fresh.add(data["dim"])
         self.pending.discard(data["dim"])
         self.shown[data["dim"]] = data["rows"]
-        self._fill(data["dim"], data["rows"], data["in_db"])
+        if data["dim"] == self.dim:  # a table left before its data came: filled when its tab is shown again
+            self._fill(data["dim"], data["rows"], data["in_db"])
 
     def _fill(self, dim: str, rows: list[dict], in_db: int | None = None) -> None:
         has = bool(rows)
@@ -161,8 +162,10 @@ class TiersScreen(InsightScreen):
 
     def on_tabbed_content_tab_activated(self, event: TabbedContent.TabActivated) -> None:
         dim = (event.pane.id or "").removeprefix("tab-")
-        if not dim or not self.is_attached or self._stale:
-            return  # (stale: built ahead of its first visit, or out of view; loads the tab in view when shown)
+        if not dim or not self.is_attached or self._stale or dim != self.dim:
+            # (stale: built ahead of its first visit, or out of view; loads the tab in view when shown. Another
+            # dim: a tab already left (keys in a burst); focusing its table would pull its tab back into view)
+            return
         self.query_one(f"#dim-{dim}", KeyedTable).focus()
         if dim in self.fresh:
             self._fill(dim, self.shown[dim])
