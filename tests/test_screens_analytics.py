@@ -517,6 +517,32 @@ async def test_enter_on_tools_lists_the_recent_failures_with_their_error_text(tm
         assert [r[1] for r in cells(app.screen.query_one("#failures"))] == ["mcp__fs__read_file"]
 
 
+@pytest.mark.parametrize("size", [SIZE, (80, 24)])
+async def test_tools_long_server_and_error_names_leave_the_numbers_in_view(tmp_path, size):
+    """An MCP server or error type named by data (3,000 characters, or wide CJK) is cut with "…" in the By MCP
+    server and failures-by-type tables, as the tool names are: the Failures and Failure rate columns stay on
+    screen instead of being pushed past the box's edge."""
+    from tests.test_snapshots_small import screen_text
+
+    store = open_store(f"sqlite:///{tmp_path / 'long.db'}")
+    b = Batch(sessions=[SessionRec(id="s", start_ms=NOW - HOUR_MS, end_ms=NOW)])
+    long_server, wide_type = "S" * 3000, "漢字🎉" * 200
+    for i in range(3):
+        call(b, f"c{i}", "s", None, "mcp__x__read", NOW - HOUR_MS + i, i != 0, 5, server=long_server,
+             etype=wide_type if i == 0 else None, msg="boom")
+    store.writer.write(b)
+    app = make_app(store, tmp_path, NOW)
+    async with app.run_test(size=size) as pilot:
+        screen = await open_screen(app, pilot, "6")
+        shown = screen_text(app).splitlines()
+        for table, number in (("#servers", "33.3%"), ("#errors", "1")):
+            t = screen.query_one(table)
+            row = t.region.y + 1  # the first row under the header
+            line = shown[row][t.region.x:t.region.right]
+            assert "…" in line and number in line.split("…")[-1].split(), (table, line)
+    store.close()
+
+
 async def test_tools_update_live_keeping_the_cursor(tmp_path):
     store = small_store(tmp_path)
     app = make_app(store, tmp_path, NOW)
