@@ -517,16 +517,18 @@ async def test_enter_on_tools_lists_the_recent_failures_with_their_error_text(tm
         assert [r[1] for r in cells(app.screen.query_one("#failures"))] == ["mcp__fs__read_file"]
 
 
+@pytest.mark.parametrize("server", ["S" * 3000, "\x1b[31m" * 40 + "x"], ids=["long", "escapes"])
 @pytest.mark.parametrize("size", [SIZE, (80, 24)])
-async def test_tools_long_server_and_error_names_leave_the_numbers_in_view(tmp_path, size):
-    """An MCP server or error type named by data (3,000 characters, or wide CJK) is cut with "…" in the By MCP
-    server and failures-by-type tables, as the tool names are: the Failures and Failure rate columns stay on
-    screen instead of being pushed past the box's edge."""
+async def test_tools_long_server_and_error_names_leave_the_numbers_in_view(tmp_path, size, server):
+    """An MCP server or error type named by data (3,000 characters, wide CJK, or control characters, which are
+    shown as visible escapes four times as wide: cut by the width shown) is cut with "…" in the By MCP server and
+    failures-by-type tables, as the tool names are: the Failures and Failure rate columns stay on screen instead of
+    being pushed past the box's edge (or cut: "100.0%" read "10")."""
     from tests.test_snapshots_small import screen_text
 
     store = open_store(f"sqlite:///{tmp_path / 'long.db'}")
     b = Batch(sessions=[SessionRec(id="s", start_ms=NOW - HOUR_MS, end_ms=NOW)])
-    long_server, wide_type = "S" * 3000, "漢字🎉" * 200
+    long_server, wide_type = server, "漢字🎉" * 200
     for i in range(3):
         call(b, f"c{i}", "s", None, "mcp__x__read", NOW - HOUR_MS + i, i != 0, 5, server=long_server,
              etype=wide_type if i == 0 else None, msg="boom")
