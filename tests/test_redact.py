@@ -305,6 +305,29 @@ def test_skip_reasons_titles_and_error_labels_keep_no_secret_fragment(tmp_path):
     assert after == 2  # the good line after them is stored
 
 
+def test_the_ingest_row_of_a_folder_named_with_a_key_reports_no_key(tmp_path):
+    """Claude Code names a project's folder by its cwd, so a key in a path is in the transcript's path. The ingest
+    row of the audit trail said where lines were skipped by an id built of that path: the errors report (JSON, CSV)
+    printed the key. The id is now a redacted key (``redact_key``: stable, so a pass read again writes the same)."""
+    from tests.test_store import _cli
+
+    key = SECRETS["github-ghp"]
+    proj = tmp_path / "claude" / "projects" / f"-home-u-{key}"
+    proj.mkdir(parents=True)
+    (proj / "s.jsonl").write_text('{"type": "assistant", "trunc\n')
+    r = _cli(tmp_path, "ingest")
+    assert r.returncode == 0 and "malformed JSON: 1" in r.stdout, r.stdout + r.stderr
+    for fmt in ("json", "csv", "text"):
+        out = _cli(tmp_path, "--headless", "errors", "--format", fmt, "--no-collect")
+        assert out.returncode == 0 and "skipped" in out.stdout, out.stderr
+        assert key not in out.stdout and key[:14] not in out.stdout, (fmt, out.stdout)
+    store = store_at(tmp_path / "nexus" / "insights.db")
+    with store.engine.connect() as conn:
+        ids = conn.execute(text("SELECT id FROM errors WHERE component = 'ingest'")).scalars().all()
+    store.close()
+    assert len(ids) == 1 and ids[0].startswith("ingest:") and "[REDACTED:github-token]" in ids[0], ids
+
+
 if __name__ == "__main__":
     sys.exit(pytest.main([__file__]))
 
