@@ -122,6 +122,6 @@ def fill_targets(calls: list[dict]) -> int:
             continue
         block = read_tool_block(c["source_path"], c.get("use_offset"), c.get("use_length"), c["id"], "use")
         if block.problem is None:
-            c["target"] = tool_target(c["tool"], block.value)
+            c["target"] = redact(tool_target(c["tool"], block.value))  # as the writer stores targets
             filled += c["target"] is not None
     return filled
