@@ -379,6 +379,11 @@ class KeyedTable(DataTable):
             old_index = old.index(keep) if keep in old else None
             scroll_y = self.scroll_y
             self.clear()
+            # a new set of rows sizes its columns afresh: DataTable only ever widens a column, so one of the rows
+            # shown before (a long kind under another filter) would keep its width and push the last column off
+            for column in self.columns.values():
+                if column.auto_width:
+                    column.content_width = column.label.cell_len
             for key, cells in rows:
                 self.add_row(*cells, key=key)
             if cursor is not None:
