@@ -275,7 +275,8 @@ def _summary_text(d: dict, tz) -> str:
         "tasks + API errors)",
         "", "top models",
         R.table(["model", "tasks", "tokens", "cost", "share"],
-                [[m["model"], R.fmt_int(m["tasks"]), R.fmt_int(m["total_tokens"]), c, R.fmt_pct(m["cost_share"])]
+                [[m["model"], R.fmt_int(m["tasks"]), R.fmt_int(m["total_tokens"]),
+                  c if not m["unpriced_tasks"] else "unpriced", R.fmt_pct(m["cost_share"])]
                  for m, c in zip(top_m, R.usd_column(m["cost_usd"] for m in top_m))]),
         "", "top tools",
         R.table(["tool", "calls", "failures", "rate"],

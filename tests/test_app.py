@@ -673,6 +673,56 @@ async def test_task_detail_reads_tool_input_from_the_transcript_and_says_when_it
     store.close()
 
 
+async def test_task_detail_redacts_secrets_in_what_it_reads_back_from_the_transcript(tmp_path):
+    """The tool input and result read on demand go through core/redact.py like everything stored: a key in a failing
+    command, its file path, its error output, or the transcript's own path never reaches the screen."""
+    import json
+
+    from nexus_tui.collect.collector import Collector
+    from nexus_tui.collect.sources import ClaudeCodeSource
+    from nexus_tui.screens.task_detail import TaskDetailScreen
+    from nexus_tui.store import open_store
+
+    key = "sk-ant-api03-" + "Zq9" * 30 + "-AbCdEfGh_AA"
+    gh = "ghp_16C7e42F292c6912E7710c838347Ae178B4a"
+    proj = tmp_path / "projects" / f"-home-u-{key}"
+    proj.mkdir(parents=True)
+    base = {"sessionId": "s-red", "version": "2.1.38", "cwd": "/w", "isSidechain": False, "userType": "external"}
+    lines = [
+        dict(base, type="assistant", uuid="a1", timestamp="2026-03-02T10:00:00.000Z", requestId="req_red",
+             message={"model": "claude-sonnet-4-5-20250929", "id": "msg_red", "role": "assistant",
+                      "content": [{"type": "tool_use", "id": "tu_red", "name": "Bash",
+                                   "input": {"command": f"curl -H 'x-api-key: {key}' https://x", "description": gh}}],
+                      "usage": {"input_tokens": 10, "output_tokens": 5}}),
+        dict(base, type="user", uuid="u1", timestamp="2026-03-02T10:00:05.000Z",
+             message={"role": "user", "content": [{"type": "tool_result", "tool_use_id": "tu_red", "is_error": True,
+                                                   "content": f"401 invalid key {key} (token {gh})"}]}),
+    ]
+    src = proj / "s-red.jsonl"
+    src.write_text("".join(json.dumps(x) + "\n" for x in lines))
+    store = open_store(f"sqlite:///{tmp_path / 'db.sqlite'}")
+    Collector(store, [ClaudeCodeSource([tmp_path / "projects"])], workers=1).run_once()
+    app = _app(store, tmp_path / "home")
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(app, pilot)
+        await app.push_screen(TaskDetailScreen("req_red"))
+        await settle(app, pilot)
+        await pilot.press("e")
+        await settle(app, pilot)
+        call = app.screen.query("Collapsible")[0]
+        shown = str(call.title) + str(call.query_one(".call-body").render())
+        assert "curl -H" in shown and "401 invalid key" in shown  # the text is there, its secrets are not
+        assert key not in shown and gh not in shown and "sk-ant-api03" not in shown, shown
+        assert "[REDACTED:anthropic-key]" in shown and "[REDACTED:github-token]" in shown
+        await pilot.press("escape")
+        src.unlink()  # the sentence saying the file is gone names its path: redacted too
+        await app.push_screen(TaskDetailScreen("req_red"))
+        await settle(app, pilot)
+        body = str(app.screen.query("Collapsible")[0].query_one(".call-body").render())
+        assert "the source file is gone" in body and "sk-ant-api03" not in body, body
+    store.close()
+
+
 # ---------------------------------------------------------------------------------------------------- ratings
 async def test_rating_is_written_at_once_shows_everywhere_survives_a_restart_and_undoes(tmp_path):
     app = demo_app(tmp_path)

@@ -388,6 +388,44 @@ async def test_hostile_messages_show_literally_on_the_errors_screen_and_the_audi
         store.close()
 
 
+async def test_errors_screen_message_stays_whole_when_a_filter_narrows_the_other_columns(tmp_path):
+    """At 80x24 the message cell is cut (with "…") to the room the other columns leave. After a filter whose rows
+    have shorter kinds, the Kind column kept the width of the rows it showed before (a DataTable column only grew),
+    so the message ran past the screen's edge, cut without "…". Each new set of rows sizes its columns afresh."""
+    from nexus_tui.app import NexusApp
+    from nexus_tui.config import load_settings
+    from nexus_tui.store import open_store
+    from tests.test_snapshots_small import screen_text
+    from tests.tui_helpers import settle
+
+    store = open_store(f"sqlite:///{tmp_path / 'e.db'}")
+    b = Batch()
+    for i in range(40):  # component "wide": kinds cut to 16 cells; "narrow": 13 (both leave no room for Tool)
+        comp, kind = ("wide", "k" * 30) if i % 2 else ("narrow", "skipped_lines")
+        b.errors.append(ErrorRec(id=f"e{i}", ts_ms=T0 + i * 1000, component=comp, kind=kind,
+                                 message=f"message {i} " + "m" * 200))
+    store.writer.write(b)
+    app = NexusApp(load_settings(home=str(tmp_path / "home"), claude_dirs=()), store, None, now_ms=T0 + 600_000,
+                   tz="UTC")
+    try:
+        async with app.run_test(size=(80, 24)) as pilot:
+            await settle(app, pilot)
+            await pilot.press("8")
+            await settle(app, pilot)
+            for want in ("narrow", "wide", None, "narrow"):  # c cycles the components (by name), then all
+                await pilot.press("c")
+                await settle(app, pilot)
+                await pilot.pause(0.2)
+                await settle(app, pilot)
+                lines = [x for x in screen_text(app).splitlines() if x.startswith(" 2025-") and "message " in x]
+                assert (f"component {want}" if want else "40 errors") in screen_text(app), screen_text(app)
+                assert len(lines) >= 10, screen_text(app)  # more than fit: the table scrolls
+                for x in lines:
+                    assert "m…" in x and len(x) <= 80, (want, x)  # the cut message's end is on screen
+    finally:
+        store.close()
+
+
 def test_stored_messages_are_redacted_before_any_report_sees_them(db_url):
     """A failed call's output and an API error echoing a credential are stored redacted (the writer's prepare,
     core/redact.py): the errors list never holds the secret."""

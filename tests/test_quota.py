@@ -332,6 +332,30 @@ async def test_quota_screen_without_snapshots_says_so_and_shows_blocks(tmp_path)
         assert not screen.query_one("#quota-bars").display
 
 
+async def test_quota_screen_with_no_recent_task_says_why_the_blocks_are_empty(tmp_path):
+    """Every task older than the 35 days the blocks look back: the empty table comes with a sentence saying why,
+    at 160x48 (the note) and at 80x24 (its one-line form)."""
+    from nexus_tui.app import NexusApp
+    from nexus_tui.config import load_settings
+    from tests.tui_helpers import SIZE, settle
+
+    store = _store(tmp_path)
+    _fill(store, TASKS, [])
+    settings = load_settings(home=str(tmp_path / "home"), db=f"sqlite:///{tmp_path / 'insights.db'}", claude_dirs=())
+    for size, note in ((SIZE, "#quota-note"), ((80, 24), "#quota-note-short")):
+        app = NexusApp(settings, store, None, now_ms=NOW + 60 * 24 * H, tz="UTC")
+        async with app.run_test(size=size) as pilot:
+            await settle(app, pilot)
+            await pilot.press("7")
+            await settle(app, pilot)
+            screen = app.screen
+            assert screen.shown["estimate"]["blocks"] == []
+            shown = screen.query_one(note)
+            assert shown.display and shown.region.height > 0
+            assert "no task of an Anthropic model in the last 35 days" in str(shown.render()), str(shown.render())
+    store.close()
+
+
 # ---------------------------------------------------------------- alerts (pure state machine, fake clock)
 from nexus_tui.core.alerts import AlertState, clean_thresholds  # noqa: E402
 

@@ -305,6 +305,57 @@ def test_skip_reasons_titles_and_error_labels_keep_no_secret_fragment(tmp_path):
     assert after == 2  # the good line after them is stored
 
 
+def test_the_ingest_row_of_a_folder_named_with_a_key_reports_no_key(tmp_path):
+    """Claude Code names a project's folder by its cwd, so a key in a path is in the transcript's path. The ingest
+    row of the audit trail said where lines were skipped by an id built of that path: the errors report (JSON, CSV)
+    printed the key. The id is now a redacted key (``redact_key``: stable, so a pass read again writes the same)."""
+    from tests.test_store import _cli
+
+    key = SECRETS["github-ghp"]
+    proj = tmp_path / "claude" / "projects" / f"-home-u-{key}"
+    proj.mkdir(parents=True)
+    (proj / "s.jsonl").write_text('{"type": "assistant", "trunc\n')
+    r = _cli(tmp_path, "ingest")
+    assert r.returncode == 0 and "malformed JSON: 1" in r.stdout, r.stdout + r.stderr
+    for fmt in ("json", "csv", "text"):
+        out = _cli(tmp_path, "--headless", "errors", "--format", fmt, "--no-collect")
+        assert out.returncode == 0 and "skipped" in out.stdout, out.stderr
+        assert key not in out.stdout and key[:14] not in out.stdout, (fmt, out.stdout)
+    store = store_at(tmp_path / "nexus" / "insights.db")
+    with store.engine.connect() as conn:
+        ids = conn.execute(text("SELECT id FROM errors WHERE component = 'ingest'")).scalars().all()
+    store.close()
+    assert len(ids) == 1 and ids[0].startswith("ingest:") and "[REDACTED:github-token]" in ids[0], ids
+
+
+def test_an_audit_target_read_back_from_the_transcript_is_redacted(tmp_path):
+    """Calls stored before schema 9 have no target; the audit trail reads it from the transcript (fill_targets).
+    The target stored at write is redacted: the one read back must be too (a file written under a key's name)."""
+    from tests.test_store import _cli
+
+    key = SECRETS["github-ghp"]
+    proj = tmp_path / "claude" / "projects" / "-w-p"
+    proj.mkdir(parents=True)
+    base = {"sessionId": "s-aud", "version": "2.1.0", "cwd": "/w/p"}
+    lines = [base | {"type": "assistant", "uuid": "a1", "timestamp": "2026-02-01T10:00:00.000Z", "requestId": "r1",
+                     "message": {"id": "m1", "model": "claude-opus-4-6", "usage": {"input_tokens": 1, "output_tokens": 2},
+                                 "content": [{"type": "tool_use", "id": "tu1", "name": "Write",
+                                              "input": {"file_path": f"/w/p/{key}.env", "content": "x"}}]}},
+             base | {"type": "user", "uuid": "u1", "timestamp": "2026-02-01T10:00:01.000Z",
+                     "message": {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "tu1",
+                                                              "content": "ok"}]}}]
+    (proj / "s-aud.jsonl").write_text("".join(json.dumps(x) + "\n" for x in lines))
+    assert _cli(tmp_path, "ingest").returncode == 0
+    store = store_at(tmp_path / "nexus" / "insights.db")
+    with store.engine.begin() as conn:
+        assert conn.execute(text("SELECT target FROM tool_calls")).scalar_one() == "/w/p/[REDACTED:github-token].env"
+        conn.execute(text("UPDATE tool_calls SET target = NULL"))  # as stored before schema version 9
+    store.close()
+    out = _cli(tmp_path, "--headless", "audit", "--session", "s-aud", "--format", "json", "--no-collect")
+    assert out.returncode == 0, out.stderr
+    assert key not in out.stdout and "/w/p/[REDACTED:github-token].env" in out.stdout, out.stdout
+
+
 if __name__ == "__main__":
     sys.exit(pytest.main([__file__]))
 

@@ -204,6 +204,10 @@ def test_unknown_models_are_reported_unpriced(tmp_path):
     assert s["unpriced_tasks"] == 1 and s["tasks"] == 1
     txt = run(tmp_path, "--headless", "models", "--no-collect").stdout
     assert "unpriced" in txt and "homebrew-llm" in txt
+    # the summary's top models say so too, as the models report does: never a cost of $0 that reads as free
+    txt = run(tmp_path, "--headless", "summary", "--no-collect").stdout
+    row = next(x for x in txt.splitlines() if x.startswith("homebrew-llm"))
+    assert row.split()[:4] == ["homebrew-llm", "1", "12", "unpriced"], row
 
 
 def test_the_headless_path_never_imports_textual(fx):

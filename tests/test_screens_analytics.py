@@ -393,6 +393,31 @@ async def test_tiers_tables_equal_the_usage_report_for_every_dimension(tmp_path)
         assert errors(app) == []
 
 
+async def test_tiers_keys_pressed_quickly_land_where_counted(tmp_path):
+    """Seven quick d presses (no pause for the tables to load) end on the eighth table, and the tables stay put
+    after: a table focused for an earlier press does not pull its tab back into view (TabPane.Focused)."""
+    app = demo_app(tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await open_screen(app, pilot, "5")
+        names = [d for d, _ in DIMS]
+        from textual import events
+
+        for _ in range(7):  # as a terminal delivers a burst: every key queued before the first is handled
+            app.post_message(events.Key("d", "d"))
+        await settle(app, pilot)
+        assert screen.dim == names[7]
+        assert str(screen.query_one("#summary").render()).startswith(f"By {DIMS[7][1]}:")  # not a table left
+        for i in range(3):
+            await pilot.press("d")
+            await settle(app, pilot)
+            assert screen.dim == names[i]
+        await pilot.press("D", "D", "D")
+        await settle(app, pilot)
+        assert screen.dim == names[-1]
+        assert app.focused is screen.query_one(f"#dim-{names[-1]}")
+        assert errors(app) == []
+
+
 async def test_tiers_by_hand(tmp_path):
     store = small_store(tmp_path)
     app = make_app(store, tmp_path, NOW)
@@ -490,6 +515,34 @@ async def test_enter_on_tools_lists_the_recent_failures_with_their_error_text(tm
         await pilot.press("enter")
         await settle(app, pilot)
         assert [r[1] for r in cells(app.screen.query_one("#failures"))] == ["mcp__fs__read_file"]
+
+
+@pytest.mark.parametrize("server", ["S" * 3000, "\x1b[31m" * 40 + "x"], ids=["long", "escapes"])
+@pytest.mark.parametrize("size", [SIZE, (80, 24)])
+async def test_tools_long_server_and_error_names_leave_the_numbers_in_view(tmp_path, size, server):
+    """An MCP server or error type named by data (3,000 characters, wide CJK, or control characters, which are
+    shown as visible escapes four times as wide: cut by the width shown) is cut with "…" in the By MCP server and
+    failures-by-type tables, as the tool names are: the Failures and Failure rate columns stay on screen instead of
+    being pushed past the box's edge (or cut: "100.0%" read "10")."""
+    from tests.test_snapshots_small import screen_text
+
+    store = open_store(f"sqlite:///{tmp_path / 'long.db'}")
+    b = Batch(sessions=[SessionRec(id="s", start_ms=NOW - HOUR_MS, end_ms=NOW)])
+    long_server, wide_type = server, "漢字🎉" * 200
+    for i in range(3):
+        call(b, f"c{i}", "s", None, "mcp__x__read", NOW - HOUR_MS + i, i != 0, 5, server=long_server,
+             etype=wide_type if i == 0 else None, msg="boom")
+    store.writer.write(b)
+    app = make_app(store, tmp_path, NOW)
+    async with app.run_test(size=size) as pilot:
+        screen = await open_screen(app, pilot, "6")
+        shown = screen_text(app).splitlines()
+        for table, number in (("#servers", "33.3%"), ("#errors", "1")):
+            t = screen.query_one(table)
+            row = t.region.y + 1  # the first row under the header
+            line = shown[row][t.region.x:t.region.right]
+            assert "…" in line and number in line.split("…")[-1].split(), (table, line)
+    store.close()
 
 
 async def test_tools_update_live_keeping_the_cursor(tmp_path):

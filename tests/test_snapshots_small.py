@@ -133,3 +133,32 @@ async def test_share_chart_labels_every_bar_at_160x48(tmp_path):
         await pilot.resize_terminal(*SMALL)
         await _run_before()(pilot)
         assert not app.screen.query_one("#share").display or app.screen.query_one("#share").region.height == 0
+
+
+async def test_tiers_tabs_fit_80_columns_and_widen_back(tmp_path):
+    """Tiers' eight tabs are whole at 80 columns (short labels: "model", ..., none past the edge, none scrolled
+    away); at 160 they read "By model", ... again, also after a resize while another screen was in view."""
+    from textual.widgets import Tab
+
+    from nexus_tui.screens.tiers import DIMS
+
+    def tabs_shown(app) -> list[str]:
+        tabs = [t for t in app.screen.query_one("#dims").query(Tab)]
+        assert len(tabs) == len(DIMS)
+        for t in tabs:
+            assert t.region.width > 0 and t.region.right <= app.size.width, (t.label.plain, t.region)
+        return [t.label.plain for t in tabs]
+
+    app = demo_app(tmp_path)
+    async with app.run_test(size=SMALL) as pilot:
+        await _run_before("5")(pilot)
+        assert tabs_shown(app) == [title for _dim, title in DIMS]
+        line = next(x for x in screen_text(app).splitlines() if x.lstrip().startswith("model"))
+        assert line.rstrip().endswith("CLI tool"), line
+        await pilot.resize_terminal(*SIZE)
+        await _run_before()(pilot)
+        assert tabs_shown(app) == [f"By {title}" for _dim, title in DIMS]
+        await _run_before("1")(pilot)
+        await pilot.resize_terminal(*SMALL)
+        await _run_before("5")(pilot)
+        assert tabs_shown(app) == [title for _dim, title in DIMS]

@@ -117,8 +117,10 @@ def read_file(source: FileSource, path: str, cur: tail.SavedCursor | None,
                           0, False, error=f"cannot read {path}: {e.strerror or e}")
     nskip = sum(batch.skipped.values())
     if nskip:  # the audit trail says where lines were skipped and why
+        from nexus_tui.core.redact import redact_key  # (the id holds the path: Claude Code names folders by the cwd)
+
         batch.errors.append(ErrorRec(
-            id=f"ingest:{path}:{offset}", ts_ms=int(time.time() * 1000), component="ingest", kind="skipped_lines",
+            id=redact_key(f"ingest:{path}:{offset}"), ts_ms=int(time.time() * 1000), component="ingest", kind="skipped_lines",
             message=_trim(f"{plural(nskip, 'line')} skipped in {path}: "
                           + ", ".join(f"{k}: {v}" for k, v in sorted(batch.skipped.items()))),
             context=orjson.dumps({"path": path, "reasons": batch.skipped}).decode()))

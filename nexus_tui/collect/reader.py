@@ -4,7 +4,9 @@ The store records ``tool_calls.source_path`` and the byte offset and length of t
 ``tool_use`` block (``use_offset``/``use_length``) and the one holding its ``tool_result``
 (``result_offset``/``result_length``). Reading one block is a seek and a read of one line; nothing is cached
 beyond what the screen shows. A missing file, a changed line or a source that records no position gives a clear
-sentence instead of the text.
+sentence instead of the text. What is read back is shown, never stored, but goes through ``core/redact.py`` like
+everything the store keeps: a key in a command or in a tool's error output (or in the file's own path) never reaches
+the screen.
 """
 
 from __future__ import annotations
@@ -16,9 +18,11 @@ import orjson
 
 from nexus_tui.collect.tail import open_regular
 from nexus_tui.core.fmt import ellipsis
+from nexus_tui.core.redact import redact
 
 MAX_SHOW = 4000  # characters shown per block; the rest is counted
 MAX_LINE = 16 * 1024 * 1024  # never read more than this for one line
+_KEY_ROOM = 256  # characters read past a cut before redacting, so a secret crossing it is redacted whole
 
 PREVIEW_KEYS = ("command", "file_path", "path", "pattern", "url", "query", "title", "description", "prompt",
                 "notebook_path")
@@ -37,24 +41,24 @@ def read_tool_block(path: str | None, offset: int | None, length: int | None, to
                     kind: str) -> Block:
     """The ``tool_use`` input (kind='use') or ``tool_result`` content (kind='result') of ``tool_use_id``."""
     if not path or offset is None or not length:
-        return Block("", problem="not recorded by this source (it keeps no copy of tool inputs and results)")
+        return _problem("not recorded by this source (it keeps no copy of tool inputs and results)")
     try:
         opened = open_regular(path)  # never blocks on a FIFO put in the file's place
         if opened is None:
-            return Block("", problem=f"the source file is no longer a regular file: {path}")
+            return _problem(f"the source file is no longer a regular file: {path}")
         with opened[0] as f:
             f.seek(offset)
             raw = f.read(min(length, MAX_LINE))
     except FileNotFoundError:
-        return Block("", problem=f"the source file is gone: {path} (the numbers stay in the database)")
+        return _problem(f"the source file is gone: {path} (the numbers stay in the database)")
     except OSError as e:
-        return Block("", problem=f"cannot read the source file {path}: {e.strerror or e}")
+        return _problem(f"cannot read the source file {path}: {e.strerror or e}")
     try:
         d = orjson.loads(raw)
     except orjson.JSONDecodeError:
-        return Block("", problem=f"the source file changed since it was read ({path}); this line is no longer there")
+        return _problem(f"the source file changed since it was read ({path}); this line is no longer there")
     if not isinstance(d, dict):
-        return Block("", problem=f"the source file changed since it was read ({path})")
+        return _problem(f"the source file changed since it was read ({path})")
     msgs = [d]
     if isinstance(d.get("data"), dict) and isinstance(d["data"].get("message"), dict):
         msgs.append(d["data"]["message"])  # progress lines wrap a sub-agent's message
@@ -74,7 +78,7 @@ def read_tool_block(path: str | None, offset: int | None, length: int | None, to
                     c = "\n".join(x.get("text", f"[{x.get('type', 'block')}]") if isinstance(x, dict) else str(x)
                                   for x in c)
                 return Block(_trim("" if c is None else str(c)), value=c)
-    return Block("", problem=f"the source file changed since it was read ({path}); this block is no longer there")
+    return _problem(f"the source file changed since it was read ({path}); this block is no longer there")
 
 
 def read_block(path: str | None, offset: int | None, length: int | None, tool_use_id: str, kind: str) -> str:
@@ -90,13 +94,19 @@ def input_preview(value: Any, width: int = 70) -> str:
     for k in PREVIEW_KEYS:
         v = value.get(k)
         if isinstance(v, str) and v.strip():
-            line = " ".join(v.split())
-            return ellipsis(line, width)
+            line = " ".join(v.split()[:width])  # (a word per shown character is enough)
+            return ellipsis(redact(line[:width + _KEY_ROOM]), width)
     return ""
 
 
 def _trim(s: str) -> str:
-    return s if len(s) <= MAX_SHOW else s[:MAX_SHOW] + f"\n… ({len(s) - MAX_SHOW:,} more characters)"
+    """The text shown of a block: redacted, then cut to MAX_SHOW characters (the rest counted)."""
+    shown = redact(s[:MAX_SHOW + _KEY_ROOM])
+    return shown if len(s) <= MAX_SHOW else shown[:MAX_SHOW] + f"\n… ({len(s) - MAX_SHOW:,} more characters)"
+
+
+def _problem(text: str) -> Block:
+    return Block("", problem=redact(text))  # (a path may hold a key: Claude Code names folders by the cwd)
 
 
 def fill_targets(calls: list[dict]) -> int:
@@ -112,6 +122,6 @@ def fill_targets(calls: list[dict]) -> int:
             continue
         block = read_tool_block(c["source_path"], c.get("use_offset"), c.get("use_length"), c["id"], "use")
         if block.problem is None:
-            c["target"] = tool_target(c["tool"], block.value)
+            c["target"] = redact(tool_target(c["tool"], block.value))  # as the writer stores targets
             filled += c["target"] is not None
     return filled

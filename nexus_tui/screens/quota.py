@@ -70,6 +70,7 @@ class QuotaScreen(InsightScreen):
     def __init__(self) -> None:
         super().__init__()
         self.shown: dict | None = None  # the last data shown (tests read it)
+        self.history_days = 35  # how far back the estimated blocks look (settings: quota_history_days)
 
     def body(self) -> ComposeResult:
         yield Static(id="quota-note", classes="help")
@@ -85,7 +86,7 @@ class QuotaScreen(InsightScreen):
     def refresh_data(self) -> None:
         self._stale = False
         self.update_status()
-        days = getattr(self.settings, "quota_history_days", 35)
+        days = self.history_days = getattr(self.settings, "quota_history_days", 35)
         self.run_query(load_quota, self.engine, Request(self.app.now_ms(), self.filters.cost_mode, days))
 
     def _window_text(self, w: dict) -> Text:
@@ -137,13 +138,18 @@ class QuotaScreen(InsightScreen):
         blocks.display = not has
         short = self.query_one("#quota-note-short", Static)
         if not has:
-            short.update(Text("No quota snapshot stored (docs/statusline.md). Below: estimated 5-hour blocks, "
-                              "not the provider's quota.", style="dim"))
+            rows = data["estimate"]["blocks"]
+            # an empty table says why (the blocks look back a fixed number of days from now, whatever the range)
+            none = "" if rows else (f"no task of an Anthropic model in the last {self.history_days} days, so no "
+                                    "block to show.")
+            short.update(Text("No quota snapshot stored (docs/statusline.md). " + (
+                f"Estimated 5-hour blocks: {none}" if none else "Below: estimated 5-hour blocks, not the "
+                                                                 "provider's quota."), style="dim"))
             note.update(Text("No quota snapshot is stored. Claude Code hands the real 5-hour and 7-day use to its "
                              "status-line command for Claude.ai subscribers (nexus-insights statusline, "
                              "docs/statusline.md); the recording proxy reads it from response headers. Nothing here "
-                             "guesses a plan's limit.\n\nEstimated 5-hour blocks: " + data["estimate"]["method"]))
-            rows = data["estimate"]["blocks"]
+                             "guesses a plan's limit.\n\nEstimated 5-hour blocks: " + data["estimate"]["method"]
+                             + (f"\n\nThere is {none}" if none else "")))
             costs = money_column([b["cost_usd"] for b in rows])  # one precision in the column
             blocks.sync([(str(b["start_ms"]), [local_time(self.app, b["start_ms"]),
                                                local_time(self.app, b["end_ms"], "%H:%M"),

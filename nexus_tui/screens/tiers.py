@@ -34,6 +34,12 @@ NOTES = {
     "project": "A session's project (else its folder); project groups ([projects] groups): --headless projects.",
 }
 NONE_LABEL = "(none)"
+WIDE = 120  # the -narrow breakpoint (app.HORIZONTAL_BREAKPOINTS): below it the tabs drop their "By " to fit 80 columns
+
+
+def tab_label(title: str, width: int) -> str:
+    """A dimension's tab label: "By model" on a wide terminal, "model" on a narrow one (all eight fit 80 columns)."""
+    return f"By {title}" if width >= WIDE else title
 
 
 def row_cells(dim: str, r: dict, cost: str | None = None) -> list[str]:
@@ -71,7 +77,7 @@ class TiersScreen(InsightScreen):
         yield Static(id="summary", classes="kpis")
         with TabbedContent(id="dims"):
             for dim, title in DIMS:
-                with TabPane(f"By {title}", id=f"tab-{dim}"):
+                with TabPane(tab_label(title, self.app.size.width), id=f"tab-{dim}"):
                     if dim in NOTES:
                         yield Static(NOTES[dim], classes="help")
                     yield KeyedTable(COLUMNS, right=RIGHT, drop=DROP, clip={"key": 40}, id=f"dim-{dim}")
@@ -81,6 +87,14 @@ class TiersScreen(InsightScreen):
     def on_mount(self) -> None:
         self.query_one("#empty", Static).display = False
         # (the base's on_mount runs after this one: Textual calls every on_mount up the MRO; it loads the data)
+
+    def on_resize(self, event) -> None:
+        tabs = self.query_one("#dims", TabbedContent)
+        for dim, title in DIMS:
+            tab = tabs.get_tab(f"tab-{dim}")
+            label = tab_label(title, self.app.size.width)
+            if tab.label.plain != label:
+                tab.label = label
 
     @property
     def dim(self) -> str:
@@ -114,7 +128,8 @@ class TiersScreen(InsightScreen):
         self.fresh.add(data["dim"])
         self.pending.discard(data["dim"])
         self.shown[data["dim"]] = data["rows"]
-        self._fill(data["dim"], data["rows"], data["in_db"])
+        if data["dim"] == self.dim:  # a table left before its data came: filled when its tab is shown again
+            self._fill(data["dim"], data["rows"], data["in_db"])
 
     def _fill(self, dim: str, rows: list[dict], in_db: int | None = None) -> None:
         has = bool(rows)
@@ -147,8 +162,10 @@ class TiersScreen(InsightScreen):
 
     def on_tabbed_content_tab_activated(self, event: TabbedContent.TabActivated) -> None:
         dim = (event.pane.id or "").removeprefix("tab-")
-        if not dim or not self.is_attached or self._stale:
-            return  # (stale: built ahead of its first visit, or out of view; loads the tab in view when shown)
+        if not dim or not self.is_attached or self._stale or dim != self.dim:
+            # (stale: built ahead of its first visit, or out of view; loads the tab in view when shown. Another
+            # dim: a tab already left (keys in a burst); focusing its table would pull its tab back into view)
+            return
         self.query_one(f"#dim-{dim}", KeyedTable).focus()
         if dim in self.fresh:
             self._fill(dim, self.shown[dim])

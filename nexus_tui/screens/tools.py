@@ -61,14 +61,17 @@ class ToolsScreen(InsightScreen):
 
     def body(self) -> ComposeResult:
         yield Static(id="summary", classes="kpis")
-        yield KeyedTable(TOOL_COLUMNS, right=TOOL_RIGHT, drop=TOOL_DROP, clip={"tool": NAME_CELLS}, id="tools")
+        yield KeyedTable(TOOL_COLUMNS, right=TOOL_RIGHT, drop=TOOL_DROP, clip={"tool": NAME_CELLS, "server": NAME_CELLS},
+                         id="tools")
         with Horizontal(id="lower"):
             with Vertical(id="servers-box"):
                 yield Static("[b]By MCP server[/b]", classes="section")
-                yield KeyedTable(SERVER_COLUMNS, right=SERVER_RIGHT, drop=SERVER_DROP, id="servers")
+                yield KeyedTable(SERVER_COLUMNS, right=SERVER_RIGHT, drop=SERVER_DROP, clip={"server": NAME_CELLS},
+                                 id="servers")
             with Vertical(id="errors-box"):
                 yield Static(id="errors-title", classes="section")
-                yield KeyedTable(ERROR_COLUMNS, right={"n"}, drop=["tool"], id="errors")
+                yield KeyedTable(ERROR_COLUMNS, right={"n"}, drop=["tool"], clip={"type": NAME_CELLS, "tool": NAME_CELLS},
+                                 id="errors")
         yield Static(id="empty", classes="empty")
 
     def on_mount(self) -> None:

@@ -10,6 +10,7 @@ from textual.binding import Binding
 from textual.message import Message
 from textual.widgets import DataTable
 
+from nexus_tui.core.report import safe_text
 from nexus_tui.widgets.safe import literal
 
 
@@ -356,6 +357,10 @@ class KeyedTable(DataTable):
         """Show ``rows``; the cursor stays on its row (or goes to ``cursor``: a key, or a row index)."""
         self._add_columns()
         keep = self.current_key
+        # control characters as the visible escapes they are shown as (literal), before the columns are measured
+        # and clipped: "\x1b" takes four cells on screen, none in the string
+        rows = [(key, [safe_text(c) if isinstance(c, str) and not c.isprintable() else c for c in cells])
+                for key, cells in rows]
         self._all_rows = rows
         rows = self._project(rows)
         old = [k.value for k in self.rows]
@@ -374,6 +379,11 @@ class KeyedTable(DataTable):
             old_index = old.index(keep) if keep in old else None
             scroll_y = self.scroll_y
             self.clear()
+            # a new set of rows sizes its columns afresh: DataTable only ever widens a column, so one of the rows
+            # shown before (a long kind under another filter) would keep its width and push the last column off
+            for column in self.columns.values():
+                if column.auto_width:
+                    column.content_width = column.label.cell_len
             for key, cells in rows:
                 self.add_row(*cells, key=key)
             if cursor is not None:
