@@ -576,3 +576,87 @@ def test_the_cursor_state_holds_no_secret_and_reading_on_from_it_gives_the_same_
         rows = c.execute("SELECT id, tool_name, success, latency_ms FROM tool_calls").fetchall()
     assert rows == [("toolu_1", "mcp__x__[REDACTED:github-token]", 1, 5000)], rows
     _no_secret(b"".join(p.read_bytes() for p in home.glob("insights.db*")), "the database after the result")
+
+
+# --- times out of range: a quota window's reset ------------------------------------------------------------------
+
+def test_a_reset_time_out_of_range_leaves_the_quota_report_and_screen(tmp_path):
+    """A proxy_request event's quota ``resets_at_ms`` is any integer to the event schema: 10^30 or the year 5138 (a
+    header's ``anthropic-ratelimit-unified-reset`` of 11 digits) was stored, and the Quota report and screen both
+    stopped ("OverflowError: timestamp out of range"); the status bar showed a reset in 11574074074074074227865d.
+    A reset is believed only as a valid time at most a month after its observation (the status line's rule), when
+    parsed and again when read (a row stored before, or merged from another database)."""
+    import json
+    import time
+
+    from multidict import CIMultiDict
+    from sqlalchemy import text
+
+    from nexus_tui.core.events import Batch
+    from nexus_tui.core.parse.proxy import quota_from_headers
+    from tests.helpers import store_at
+    from tests.test_store import _cli
+
+    now = time.time()
+    ts = time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime(now - 60))
+    good_reset = int(now * 1000) + 3_600_000
+    quota = [{"window": "five_hour", "used_fraction": 0.5, "resets_at_ms": 10**30},
+             {"window": "seven_day", "used_fraction": 0.25, "resets_at_ms": -10**15},
+             {"window": "seven_day_opus", "used_fraction": 0.1, "resets_at_ms": 99_999_999_999_000},
+             {"window": "seven_day_sonnet", "used_fraction": 0.2, "resets_at_ms": good_reset}]
+    ev = {"v": 1, "type": "proxy_request", "ts": ts, "id": "req_q1", "session_id": "s-px", "route": "anthropic",
+          "path": "/v1/messages", "kind": "messages", "model": "claude-opus-4-6", "routing": "cloud",
+          "tokens_in": 10, "tokens_out": 5, "http_status": 200, "quota": quota}
+    logs = tmp_path / "nexus" / "logs"
+    logs.mkdir(parents=True)
+    (logs / time.strftime("%Y-%m-%d.jsonl", time.gmtime(now))).write_text(json.dumps(ev) + "\n")
+    (tmp_path / "claude" / "projects").mkdir(parents=True)
+    r = _cli(tmp_path, "ingest")
+    assert r.returncode == 0 and "skipped lines: 0" in r.stdout, r.stdout + r.stderr
+    store = store_at(tmp_path / "nexus" / "insights.db")
+    with store.engine.connect() as conn:
+        stored = dict(conn.execute(text("SELECT window, resets_at_ms FROM quota_snapshots")).all())
+    assert stored == {"five_hour": None, "seven_day": None, "seven_day_opus": None,
+                      "seven_day_sonnet": good_reset}, stored
+    # rows stored before this rule (or merged): read as an unknown reset
+    obs = int(now * 1000) - 30_000
+    b = Batch()
+    b.quota_snapshots += [{"id": f"old{i}", "observed_ms": obs, "source": "proxy", "account": None, "machine": None,
+                           "window": "five_hour", "used_fraction": 0.6, "resets_at_ms": v, "status": "allowed",
+                           "raw_json": "{}"} for i, v in enumerate((10**30, -10**15))]
+    store.writer.write(b)
+    store.close()
+    r = _cli(tmp_path, "--headless", "quota", "--no-collect", "--format", "json")
+    assert r.returncode == 0, r.stderr
+    windows = {w["window"]: w for w in json.loads(r.stdout)["windows"]}
+    assert windows["five_hour"]["resets_at"] is None and windows["five_hour"]["used_percentage"] == 60.0
+    assert windows["seven_day_sonnet"]["resets_at"] == time.strftime("%Y-%m-%dT%H:%M:%SZ",
+                                                                      time.gmtime(good_reset // 1000))
+    r = _cli(tmp_path, "--headless", "quota", "--no-collect")
+    assert r.returncode == 0 and "5h" in r.stdout, r.stderr
+    # the proxy reads none from its headers either
+    q = quota_from_headers(CIMultiDict({"anthropic-ratelimit-unified-status": "allowed",
+                                        "anthropic-ratelimit-unified-5h-reset": "99999999999",
+                                        "anthropic-ratelimit-unified-7d-reset": str(int(now) + 3600),
+                                        "anthropic-ratelimit-tokens-reset": "0001-01-01T00:00:00Z"}))
+    assert {w["window"]: w["resets_at_ms"] for w in q} == {"unified": None, "5h": None,
+                                                           "7d": (int(now) + 3600) * 1000, "tokens": None}, q
+
+
+async def test_the_quota_screen_and_status_bar_read_a_stored_reset_out_of_range(tmp_path):
+    """The Quota screen said "Could not load Quota: OverflowError" over a stored reset out of range, and the status
+    bar's 5h segment showed ↻11574074074074074227865d."""
+    from nexus_tui.core.events import Batch
+    from nexus_tui.store import open_store
+
+    t0 = 1_772_366_400_000
+    store = open_store(f"sqlite:///{tmp_path / 'q.db'}")
+    b = Batch()
+    b.quota_snapshots += [{"id": f"q{w}", "observed_ms": t0, "source": "proxy", "account": None, "machine": None,
+                           "window": w, "used_fraction": 0.5, "resets_at_ms": v, "status": "allowed",
+                           "raw_json": "{}"} for w, v in (("five_hour", 2**62), ("seven_day", -10**15))]
+    store.writer.write(b)
+    first, quota = await screens_at_80x24(tmp_path, store, t0 + 60_000, "7")
+    store.close()
+    assert "Could not load" not in quota and "OverflowError" not in quota, quota
+    assert "5h 50%" in first and "↻" not in first, first

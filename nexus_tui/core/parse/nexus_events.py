@@ -10,10 +10,10 @@ from importlib import resources
 from nexus_tui.core.events import (SOURCE_MCP, SOURCE_PROXY, Batch, ErrorRec, RatingRec, RoutingDecisionRec, SessionRec, TaskRec,
                                    ToolResultRec, ToolUseRec, ms_from_iso)
 from nexus_tui.core.parse.guard import (MAX_TOKENS, bounded_float, bounded_int, count, duration_ms, guarded, label,
-                                        quoted,
-                                        size, time_ok)
+                                        quoted, size)
 from nexus_tui.core.parse.lines import json_lines
 from nexus_tui.core.pricing import price
+from nexus_tui.core.quota import reset_ms  # a reset time is believed by one rule, here and when read
 
 PREFIX = "nx:"  # task ids of this source (a rating may name one without the prefix)
 
@@ -241,11 +241,11 @@ def _proxy_request(b: Batch, ev: dict, ts: int, sid: str, reference_model: str) 
     for q in ev.get("quota") or ():
         b.quota_snapshots.append({
             "id": f"{tid}:{q['window']}", "observed_ms": ts, "source": "proxy", "account": ev.get("account"),
-            "window": q["window"], "used_fraction": q.get("used_fraction"), "resets_at_ms": q.get("resets_at_ms"),
+            "window": q["window"], "used_fraction": q.get("used_fraction"),
+            "resets_at_ms": reset_ms(q.get("resets_at_ms"), ts),
             "status": q.get("status"), "raw_json": json.dumps(q.get("raw") or {}, sort_keys=True)})
 
 
-MAX_RESETS_AHEAD_MS = 31 * 24 * 3_600_000  # a reset time further than a month after the snapshot is not believed
 MAX_MODEL_CHARS = 200  # session_stats.model: the event schema's (and the statusline command's) limit
 
 
@@ -260,9 +260,7 @@ def _statusline(b: Batch, ev: dict, ts: int, sid: str | None) -> None:
         if used is None:
             continue
         resets = bounded_int(w.get("resets_at"), 10**11)
-        resets_ms = resets * 1000 if resets is not None else None
-        if resets_ms is not None and (not time_ok(resets_ms) or resets_ms > ts + MAX_RESETS_AHEAD_MS):
-            resets_ms = None
+        resets_ms = reset_ms(resets * 1000, ts) if resets is not None else None
         b.quota_snapshots.append({
             "id": f"sl:{name}:{ts}:{sid or '-'}:{used:g}:{resets_ms}", "observed_ms": ts, "source": "statusline",
             "account": None, "machine": machine, "window": name, "used_fraction": used / 100.0,

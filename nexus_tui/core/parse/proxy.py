@@ -22,6 +22,7 @@ from datetime import datetime
 
 import orjson
 
+from nexus_tui.core.events import MAX_TIME_MS, MIN_TIME_MS
 from nexus_tui.core.linking import TASK_TOOL_NAMES, StreamKeys
 from nexus_tui.core.parse.guard import quoted
 
@@ -463,22 +464,25 @@ def _fraction(v: str | None) -> float | None:
 
 
 def _epoch_ms(v: str | None) -> int | None:
-    """Epoch seconds (unified headers) or RFC 3339 (API-key headers) to epoch ms."""
+    """Epoch seconds (unified headers) or RFC 3339 (API-key headers) to epoch ms; None unless a valid time
+    (core.events.MIN/MAX_TIME_MS)."""
     if not v:
         return None
     v = v.strip()
     if _digits(v) and len(v) <= 12:
-        return int(v) * 1000
-    try:
-        dt = datetime.fromisoformat(v[:-1] + "+00:00" if v.endswith(("Z", "z")) else v)
-    except ValueError:
-        return None
-    if dt.tzinfo is None:
-        return None
-    try:
-        return int(dt.timestamp() * 1000)
-    except (OverflowError, OSError, ValueError):
-        return None
+        ms = int(v) * 1000
+    else:
+        try:
+            dt = datetime.fromisoformat(v[:-1] + "+00:00" if v.endswith(("Z", "z")) else v)
+        except ValueError:
+            return None
+        if dt.tzinfo is None:
+            return None
+        try:
+            ms = int(dt.timestamp() * 1000)
+        except (OverflowError, OSError, ValueError):
+            return None
+    return ms if MIN_TIME_MS <= ms < MAX_TIME_MS else None
 
 
 def quota_from_headers(headers) -> list[dict]:
