@@ -44,7 +44,10 @@ _KNOWN_SCHEMA = 64  # reading the few columns used here works on any version we 
 def _num(v, lo: float = 0.0, hi: float = 1e12) -> float | None:
     if isinstance(v, bool) or not isinstance(v, (int, float)):
         return None
-    f = float(v)
+    try:
+        f = float(v)
+    except OverflowError:  # an integer of 400 digits: JSON has no limit (it cost the whole input)
+        return None
     if not math.isfinite(f) or f < lo or f > hi:
         return None
     return f

@@ -331,3 +331,40 @@ def test_where_the_data_is_may_be_said_after_the_command_too(tmp_path):
     new = [ln for ln in before.output.splitlines() if ln.startswith("new:")]
     assert new and "0 tasks" not in new[0] and new == [ln for ln in after.output.splitlines() if ln.startswith("new:")]
     assert (tmp_path / "b" / "insights.db").is_file() and not (tmp_path / ".config").exists()
+
+
+@pytest.mark.parametrize("where", ["context_window.used_percentage", "cost.total_cost_usd",
+                                   "rate_limits.five_hour.resets_at", "rate_limits.seven_day.used_percentage"])
+def test_an_integer_too_large_for_a_float_costs_its_field_only(tmp_path, monkeypatch, where):
+    """A number of 400 digits (valid JSON, read as a Python int) in any numeric field raised an OverflowError out of
+    the guard: nothing was recorded and the line was "nexus-insights: OverflowError". It is that field's value
+    that is dropped; the rest is shown and recorded."""
+    import io
+
+    class In(io.BytesIO):
+        def isatty(self):
+            return False
+
+    data = {"session_id": "s-big", "model": {"display_name": "Opus"},
+            "context_window": {"used_percentage": 12}, "cost": {"total_cost_usd": 1.5},
+            "rate_limits": {"five_hour": {"used_percentage": 42, "resets_at": int(time.time()) + 3600},
+                            "seven_day": {"used_percentage": 7, "resets_at": int(time.time()) + 86400}}}
+    *path, last = where.split(".")
+    node = data
+    for k in path:
+        node = node[k]
+    node[last] = 10**400
+    raw = json.dumps(data).encode()
+    out = io.StringIO()
+    monkeypatch.setenv("NO_COLOR", "1")
+    assert SL.main(["--home", str(tmp_path / "h")], stdin=In(raw), stdout=out) == 0
+    line = out.getvalue()
+    assert line.startswith("Opus · ") and "Error" not in line, line
+    ev = [json.loads(x) for p in (tmp_path / "h" / "logs").glob("*.jsonl") for x in p.read_text().splitlines()]
+    assert len(ev) == 1 and ev[0]["session_id"] == "s-big" and ev[0]["model"] == "Opus", ev
+    got = {"context_window.used_percentage": ev[0].get("context_used_pct"),
+           "cost.total_cost_usd": ev[0].get("cost_usd"),
+           "rate_limits.five_hour.resets_at": ev[0]["rate_limits"].get("five_hour", {}).get("resets_at", "gone"),
+           "rate_limits.seven_day.used_percentage": ev[0]["rate_limits"].get("seven_day")}
+    assert got.pop(where) is None, ev  # that value only
+    assert all(v is not None and v != "gone" for v in got.values()), ev
