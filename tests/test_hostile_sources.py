@@ -660,3 +660,33 @@ async def test_the_quota_screen_and_status_bar_read_a_stored_reset_out_of_range(
     store.close()
     assert "Could not load" not in quota and "OverflowError" not in quota, quota
     assert "5h 50%" in first and "↻" not in first, first
+
+
+@pytest.mark.parametrize("field, value", [
+    ("ttfb_ms", 3_000_000_000), ("ttft_ms", 10**10), ("retries", 9_000_000_000), ("message_count", 5_000_000_000),
+    ("cache_creation_5m_tokens", 5_000_000_000),
+    ("split", (2**31 - 1, 2**31 - 1))])
+def test_a_proxy_events_number_beyond_its_column_rejects_the_event_with_a_reason(field, value):
+    """The event schema lets every count of a proxy_request reach 10^10, and only the token counts, sizes and
+    latency were checked further (guard.py): a ttfb_ms of 3e9 or a retry count of 9e9 was stored on SQLite and made
+    NULL on PostgreSQL (its INTEGER is 32 bits), and a 5-minute plus 1-hour cache-write split of 2^31-1 each made
+    a task of 4,294,967,294 cache-write tokens ($34,896 on one request). Such an event is skipped with its reason;
+    the event after it is read."""
+    import json
+
+    from nexus_tui.core.parse import nexus_events
+
+    def pr(i, **kw):
+        return {"v": 1, "type": "proxy_request", "ts": f"2026-03-01T12:00:0{i}.000Z", "id": f"req_n{i}",
+                "session_id": "s-px", "route": "anthropic", "path": "/v1/messages", "kind": "messages",
+                "model": "claude-opus-4-6", "routing": "cloud", "tokens_in": 10, "tokens_out": 5,
+                "http_status": 200, "ttfb_ms": 120, "retries": 1, "cache_creation_5m_tokens": 30,
+                "cache_creation_1h_tokens": 12, **kw}
+
+    bad = ({"cache_creation_5m_tokens": value[0], "cache_creation_1h_tokens": value[1]} if field == "split"
+           else {field: value})
+    data = "".join(json.dumps(e) + "\n" for e in (pr(1, **bad), pr(2))).encode()
+    b = nexus_events.parse_lines(data, 0, "log.jsonl", "claude-sonnet-4-5")
+    why = "tokens: the response's total is out of range" if field == "split" else f"{field}: out of range"
+    assert b.skipped == {f"invalid event ({why})": 1}, b.skipped
+    assert [(t.id, t.ttfb_ms, t.retries, t.cache_creation_tokens) for t in b.tasks] == [("req_n2", 120, 1, 42)]
