@@ -597,3 +597,55 @@ def test_a_lone_surrogate_in_one_record_keeps_the_request(receiver):
         assert conn.execute(text("SELECT tokens_out FROM tasks WHERE id = 'req_sur'")).scalar_one() == 7
         msg = conn.execute(text("SELECT error_message FROM tool_calls WHERE id = 'toolu_sur'")).scalar_one()
     assert msg == "cut emoji \ufffd"
+
+
+def test_the_collect_daemon_says_what_the_receiver_rejected_and_why(tmp_path):
+    """The daemon printed nothing of what the receiver took while it ran, and at its end "N rejected" counted only
+    the requests refused whole: records rejected from an accepted request (a time out of range, a token count that
+    is not one), each answered to the client in partialSuccess, were not counted anywhere an operator looks. The
+    daemon prints a line after each pass that received something, with the records rejected by reason, and its
+    last line counts them; a good request after the bad ones is stored. (A stored record was counted twice in the
+    log records received.)"""
+    port = _free_port()
+    (tmp_path / "claude" / "projects").mkdir(parents=True)
+    env = dict(os.environ, HOME=str(tmp_path), NEXUS_INSIGHTS_HOME=str(tmp_path / "nexus"),
+               CLAUDE_CONFIG_DIR=str(tmp_path / "claude"))
+
+    def rec(sid, nano="1772366400000000000", tokens=5):
+        return {"timeUnixNano": nano, "attributes": [
+            {"key": "event.name", "value": {"stringValue": "api_request"}},
+            {"key": "session.id", "value": {"stringValue": sid}},
+            {"key": "model", "value": {"stringValue": "claude-opus-4-6"}},
+            {"key": "input_tokens", "value": {"intValue": tokens}}]}
+
+    def body(*recs):
+        return json.dumps({"resourceLogs": [{"scopeLogs": [{"logRecords": list(recs)}]}]})
+
+    p = subprocess.Popen([sys.executable, "-m", "nexus_tui", "collect", "--otlp", "--port", str(port),
+                          "--interval", "0.3"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        url = f"http://127.0.0.1:{port}/v1/logs"
+        for _ in range(100):
+            try:
+                r = httpx.post(url, content=body(rec("s1", nano=-5), rec("s1", tokens=-3), rec("s1", nano=-6)),
+                               headers={"Content-Type": "application/json"})
+                break
+            except httpx.ConnectError:
+                time.sleep(0.1)
+        assert r.json()["partialSuccess"]["rejectedLogRecords"] == 3, r.text
+        assert httpx.post(url, content=b"{nope", headers={"Content-Type": "application/json"}).status_code == 400
+        r = httpx.post(url, content=body(rec("s2")), headers={"Content-Type": "application/json"})
+        assert r.status_code == 200 and r.json() == {"partialSuccess": {}}
+    finally:
+        p.send_signal(signal.SIGTERM)
+        out, err = p.communicate(timeout=20)
+    assert p.returncode == 0, err
+    lines = [ln for ln in out.splitlines() if " OTLP: " in ln]
+    assert lines, out
+    joined = "\n".join(lines)
+    assert sum(int(ln.split(" OTLP: +")[1].split()[0]) for ln in lines) == 3, joined  # requests, over the lines
+    assert "log record without a time (2)" in joined, joined
+    assert "invalid api_request event: input_tokens is negative or not a count (1)" in joined, joined
+    assert "1 request refused" in joined, joined
+    assert out.splitlines()[-1] == ("receiver: 3 requests (1 refused), 4 log records, 1 new task, 0 metric points, "
+                                    "3 records rejected"), out
