@@ -131,5 +131,8 @@ def _start_proxy(settings):
         print(f"nexus-insights: recording proxy not started on {settings.proxy_host}:{settings.proxy_port}: "
               f"{t.error}", file=sys.stderr)
         return None
-    print(f"recording proxy on http://{settings.proxy_host}:{t.port} -> {settings.proxy_upstream}", flush=True)
+    from nexus_tui.core.redact import redact
+
+    print(f"recording proxy on http://{settings.proxy_host}:{t.port} -> {redact(settings.proxy_upstream)}",
+          flush=True)
     return t

@@ -690,3 +690,67 @@ def test_a_proxy_events_number_beyond_its_column_rejects_the_event_with_a_reason
     why = "tokens: the response's total is out of range" if field == "split" else f"{field}: out of range"
     assert b.skipped == {f"invalid event ({why})": 1}, b.skipped
     assert [(t.id, t.ttfb_ms, t.retries, t.cache_creation_tokens) for t in b.tasks] == [("req_n2", 120, 1, 42)]
+
+
+def test_a_password_in_an_upstream_url_is_never_shown(tmp_path):
+    """An upstream URL holding a password (``http://user:pw@host``, given with --upstream or in insights.toml) was
+    printed whole by ``nexus-insights proxy`` and by the collect daemon when they started, in the 502 answer (and
+    event) when the upstream was unreachable, and in the message naming a bad value of the configuration."""
+    import os
+    import signal
+    import socket
+    import subprocess
+    import sys
+
+    import httpx
+
+    from nexus_tui.config import SettingsError, load_settings
+
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    up_port = s.getsockname()[1]  # nothing listens there: the upstream is unreachable
+    s2 = socket.socket()
+    s2.bind(("127.0.0.1", 0))
+    port = s2.getsockname()[1]
+    s.close()
+    s2.close()
+    pw = "hunter2pw77"
+    home = tmp_path / "home"
+    env = {**os.environ, "HOME": str(tmp_path), "NEXUS_INSIGHTS_HOME": str(home), "PYTHONUNBUFFERED": "1",
+           "CLAUDE_CONFIG_DIR": str(tmp_path / "claude")}
+    env.pop("NEXUS_INSIGHTS_DB", None)
+    p = subprocess.Popen([sys.executable, "-m", "nexus_tui", "proxy", "--port", str(port), "--upstream",
+                          f"http://user:{pw}@127.0.0.1:{up_port}"], env=env, stdout=subprocess.PIPE,
+                         stderr=subprocess.STDOUT, text=True)
+    try:
+        first = p.stdout.readline()
+        assert "nexus-insights proxy on" in first and "user:[REDACTED:password]@127.0.0.1" in first, first
+        r = httpx.post(f"http://127.0.0.1:{port}/v1/messages", json={"model": "m", "messages": []}, timeout=30)
+        assert r.status_code == 502 and "unreachable" in r.text and pw not in r.text, r.text
+    finally:
+        p.send_signal(signal.SIGTERM)
+        out = first + p.communicate(timeout=30)[0]
+    assert pw not in out and "1 recorded" in out, out
+    logged = "".join(f.read_text() for f in (home / "logs").glob("*.jsonl"))
+    assert "upstream_unreachable" in logged and pw not in logged, logged
+    r = subprocess.run([sys.executable, "-m", "nexus_tui", "proxy", "--upstream", f"ftp://u:{pw}@x"], env=env,
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 2 and "is not an http(s) URL" in r.stderr and pw not in r.stderr + r.stdout, r.stderr
+    # the configuration: a bad value is named without its password; a good one is not printed with it
+    (home / "insights.toml").write_text(f'[proxy]\nupstream = "ftp://u:{pw}@x"\n')
+    with pytest.raises(SettingsError) as e:
+        load_settings(home)
+    assert "[proxy] upstream" in str(e.value) and pw not in str(e.value), str(e.value)
+    (home / "insights.toml").write_text(f'[proxy]\nenabled = true\nport = {port}\n'
+                                        f'upstream = "http://user:{pw}@127.0.0.1:{up_port}"\n'
+                                        '[alerts]\nenabled = false\n')
+    (tmp_path / "claude" / "projects").mkdir(parents=True)
+    p = subprocess.Popen([sys.executable, "-m", "nexus_tui", "collect", "--interval", "0.5"], env=env,
+                         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        first = p.stdout.readline()
+        assert "recording proxy on" in first, first
+    finally:
+        p.send_signal(signal.SIGTERM)
+        out = first + p.communicate(timeout=30)[0]
+    assert p.returncode == 0 and pw not in out and "[REDACTED:password]" in out, out

@@ -104,7 +104,7 @@ class ProxyConfig:
             raise ValueError("--allow-remote needs --token (clients send it as the x-nexus-proxy-token header)")
         for u in (self.upstream, self.openai_upstream):
             if u is not None and urlsplit(u).scheme not in ("http", "https"):
-                raise ValueError(f"upstream {u!r} is not an http(s) URL")
+                raise ValueError(f"upstream {redact(u)!r} is not an http(s) URL")
 
 
 @dataclass
@@ -404,7 +404,7 @@ def make_app(cfg: ProxyConfig, sink: EventSink | None, stats: ProxyStats | None 
                                             body)
             except (UpstreamError, OSError, asyncio.TimeoutError) as e:
                 stats.upstream_errors += 1
-                msg = f"nexus-insights proxy: upstream {upstream.base} unreachable: {type(e).__name__}: {e}"
+                msg = f"nexus-insights proxy: upstream {upstream.shown} unreachable: {type(e).__name__}: {e}"
                 if rec is not None:
                     rec.update(error_type="api_error", error_message=msg, incomplete="upstream_unreachable")
                 return api_error(502, msg)
@@ -646,8 +646,8 @@ def run_foreground(cfg: ProxyConfig, logs_dir: Path | None, echo=print) -> int:
     async def main() -> None:
         server = ProxyServer(cfg, logs_dir)
         await server.start()
-        echo(f"nexus-insights proxy on http://{cfg.host}:{server.port} -> {cfg.upstream}"
-             + (f" (chat completions -> {cfg.openai_upstream})" if cfg.openai_upstream else "")
+        echo(f"nexus-insights proxy on http://{cfg.host}:{server.port} -> {redact(cfg.upstream)}"
+             + (f" (chat completions -> {redact(cfg.openai_upstream)})" if cfg.openai_upstream else "")
              + (f"; recording to {logs_dir}" if logs_dir else "; not recording"))
         echo(f"use it: ANTHROPIC_BASE_URL=http://{cfg.host}:{server.port} claude")
         stop = asyncio.Event()
