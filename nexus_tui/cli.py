@@ -209,7 +209,8 @@ def merge(ctx, source_url, machine_id):
         sys.exit(2)
     try:
         mid, name = identity(settings)
-        added = merge_from(dest.engine, src.engine, machine_id or mid, None if machine_id else name)
+        skipped: dict[str, int] = {}
+        added = merge_from(dest.engine, src.engine, machine_id or mid, None if machine_id else name, skipped)
     except ValueError as e:
         click.echo(f"nexus-insights: {e}", err=True)
         sys.exit(2)
@@ -224,6 +225,9 @@ def merge(ctx, source_url, machine_id):
         src.close()
         dest.close()
     click.echo("merged: " + ", ".join(f"{n} {t}" for t, n in added.items()))
+    if skipped:
+        click.echo(f"skipped rows: {sum(skipped.values())} ("
+                   + ", ".join(f"{why}: {n}" for why, n in sorted(skipped.items(), key=lambda kv: -kv[1])) + ")")
 
 
 @main.command("mcp-wrap", context_settings={"ignore_unknown_options": True, "allow_interspersed_args": False})

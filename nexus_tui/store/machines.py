@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 import time
 
-from sqlalchemy import select, text, update
+from sqlalchemy import bindparam, select, text, update
 
 from nexus_tui.core.ids import MACHINE_ID, valid_id  # noqa: F401 (re-exported)
 from nexus_tui.store.engine import upsert, write_tx
@@ -77,12 +77,65 @@ _MERGED = (("sessions", ("id",)), ("tasks", ("id",)), ("tool_calls", ("id",)), (
            ("errors", ("id",)), ("session_stats", ("session_id", "source")), ("quota_snapshots", ("id",)))
 
 
-def merge_from(dest_engine, src_engine, default_machine: str, default_name: str | None = None) -> dict[str, int]:
+def _checked_rows(tables: dict, src_rows: dict[str, list[dict]], skipped: dict[str, int]) -> None:
+    """The source's rows as the writer would store them, in place (the source may be any database: an older
+    version's, or one written by hand): every value of its column's type and range (store/writer.py
+    ``column_checks``; a cost of inf or 10^18 tokens is NULL), every text the writer redacts redacted (a secret
+    stored before redaction existed, or by another program), and the rows missing a required value or whose
+    session or task is nowhere dropped, counted by reason in ``skipped``."""
+    from nexus_tui.core.redact import REDACTED_KEYS, redact, redact_key
+    from nexus_tui.store.migrations import redacted_at_write
+    from nexus_tui.store.writer import column_checks
+
+    texts = {t: cols for t, _key, cols in redacted_at_write()}
+    for name, rows in src_rows.items():
+        checks = column_checks(tables[name], int32=True)
+        redacted, data_key = texts.get(name, ()), REDACTED_KEYS.get(name)
+        kept = []
+        for r in rows:
+            out = {}
+            for col, coerce, required in checks:
+                v = r.get(col)
+                v = coerce(v) if v is not None else None
+                if v is None and required:
+                    why = f"{name}: {col} missing or invalid"
+                    skipped[why] = skipped.get(why, 0) + 1
+                    break
+                if type(v) is str and (col in redacted or col == data_key):
+                    v = redact_key(v) if col == data_key else redact(v)
+                out[col] = v
+            else:
+                kept.append(out)
+        rows[:] = kept
+
+
+def _drop_orphans(conn, src_rows: dict[str, list[dict]], skipped: dict[str, int]) -> None:
+    """Tasks whose session, and routing decisions whose task, is neither merged nor in the destination are dropped
+    (their foreign key would refuse the whole merge), counted in ``skipped``."""
+    for child, col, parent in (("tasks", "session_id", "sessions"), ("routing_decisions", "task_id", "tasks")):
+        have = {r["id"] for r in src_rows[parent]}
+        missing = list({r[col] for r in src_rows[child]} - have)
+        known = set()
+        for i in range(0, len(missing), 500):
+            known |= set(conn.execute(text(f"SELECT id FROM {parent} WHERE id IN :ids")
+                                      .bindparams(bindparam("ids", expanding=True)), {"ids": missing[i:i + 500]})
+                         .scalars())
+        rows = src_rows[child]
+        keep = [r for r in rows if r[col] in have or r[col] in known]
+        if len(keep) != len(rows):
+            why = f"{child}: its {parent[:-1]} is not in either database"
+            skipped[why] = skipped.get(why, 0) + len(rows) - len(keep)
+            rows[:] = keep
+
+
+def merge_from(dest_engine, src_engine, default_machine: str, default_name: str | None = None,
+               skipped: dict[str, int] | None = None) -> dict[str, int]:
     """Copy every row of ``src_engine``'s database into ``dest_engine``'s as the source's machines (docs/teams.md):
     rows without a machine (before version 8) are ``default_machine``'s; each machine's ids are re-keyed for the
     destination (natural on its home machine, ``<id>/`` otherwise). Rows present already are kept as they are, and
     the rollups of the touched buckets are summed again, all in one transaction: merging twice is merging once.
-    Returns the rows added per table."""
+    Every row is checked and its text redacted as the writer does (``_checked_rows``); a row that cannot be stored
+    is left out and counted in ``skipped`` by reason, never the whole merge. Returns the rows added per table."""
     from sqlalchemy import Boolean
 
     from nexus_tui.store import rollup
@@ -90,21 +143,30 @@ def merge_from(dest_engine, src_engine, default_machine: str, default_name: str 
 
     if not valid_id(default_machine):
         raise ValueError(f"not a machine id: {default_machine!r}")
+    skipped = {} if skipped is None else skipped
     tables = {m.__table__.name: m.__table__ for m in TABLES}
     with src_engine.connect() as conn:
         src_home = conn.execute(text("SELECT id FROM machines WHERE home = :t"), {"t": True}).scalar()
-        names = dict(conn.execute(text("SELECT id, name FROM machines")).all())
+        names = {i: n if isinstance(n, str) else None
+                 for i, n in conn.execute(text("SELECT id, name FROM machines")).all() if valid_id(i)}
         src_rows = {}
         for name, _key in _MERGED:
             res = conn.execute(text(f"SELECT * FROM {name}"))  # raw values: no type rounds them on the way
             src_rows[name] = [dict(r._mapping) for r in res]
+    _checked_rows(tables, src_rows, skipped)
+    with dest_engine.connect() as conn:
+        _drop_orphans(conn, src_rows, skipped)
     names.setdefault(default_machine, default_name)
-    # which machine each row is: its own column, else its task's or session's, else the default
-    task_machine = {r["id"]: r.get("machine") or default_machine for r in src_rows["tasks"]}
-    session_machine = {r["id"]: r.get("machine") or default_machine for r in src_rows["sessions"]}
+    src_home = src_home if valid_id(src_home) else None
+    # which machine each row is: its own column (a valid machine id), else its task's or session's, else the
+    # default
+    task_machine = {r["id"]: r.get("machine") if valid_id(r.get("machine")) else default_machine
+                    for r in src_rows["tasks"]}
+    session_machine = {r["id"]: r.get("machine") if valid_id(r.get("machine")) else default_machine
+                       for r in src_rows["sessions"]}
 
     def machine_of(table: str, r: dict) -> str:
-        if r.get("machine"):
+        if valid_id(r.get("machine")):
             return r["machine"]
         if table == "routing_decisions":
             return task_machine.get(r["task_id"], default_machine)
