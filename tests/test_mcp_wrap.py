@@ -233,7 +233,7 @@ def test_an_answer_relayed_before_the_request_thread_runs_on_is_still_paired(tmp
     assert [(c.get("tool"), c.get("success"), c.get("server")) for c in calls] == [("add", True, "echo")], events
 
 
-_ECHO_SERVER = r"""
+_LEAKY_SERVER = r"""
 import json, sys
 for line in sys.stdin:
     try:
@@ -255,7 +255,7 @@ def test_a_line_nested_too_deep_costs_no_other_line_and_an_error_output_no_secre
     env = dict(os.environ, NEXUS_INSIGHTS_HOME=str(tmp_path / "nexus"), HOME=str(tmp_path))
     call = {"jsonrpc": "2.0", "id": 7, "method": "tools/call", "params": {"name": "leaky", "arguments": {}}}
     p = subprocess.Popen([sys.executable, "-m", "nexus_tui", "mcp-wrap", "--name", "echo", "--", sys.executable,
-                          "-c", _ECHO_SERVER], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                          "-c", _LEAKY_SERVER], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                          stderr=subprocess.PIPE, env=env)
     p.stdin.write(b"[" * 1000 + b"]" * 1000 + b"\n" + json.dumps(call).encode() + b"\n")  # one write, one read
     p.stdin.flush()
