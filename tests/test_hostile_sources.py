@@ -754,3 +754,41 @@ def test_a_password_in_an_upstream_url_is_never_shown(tmp_path):
         p.send_signal(signal.SIGTERM)
         out = first + p.communicate(timeout=30)[0]
     assert p.returncode == 0 and pw not in out and "[REDACTED:password]" in out, out
+
+
+@pytest.mark.parametrize("store_bodies", [False, True])
+def test_a_request_nested_too_deep_keeps_its_events_facts(store_bodies):
+    """A request whose first message nests 900 levels (valid JSON, read by orjson) made the conversation key's
+    orjson.dumps raise (its limit is 254 levels): the request's facts were all lost, its event recorded without the
+    user agent, persona or model and under a random session. The key is taken from the first levels then (stable:
+    the same request gives the same session), and a stored body is kept as its text."""
+    import json
+
+    from nexus_tui.collect.proxy import EventSink
+    from nexus_tui.core.parse.nexus_events import invalid_reason
+    from nexus_tui.core.parse.proxy import AnthropicStream
+    from nexus_tui.core.redact import redact
+
+    deep = "[" * 900 + "]" * 900
+    body = ('{"model": "claude-opus-4-6", "messages": [{"role": "user", "content": ' + deep + '}], '
+            '"system": "key ' + AK + '"}').encode()
+
+    def event():
+        rec = {"id": "req_deep", "route": "anthropic", "path": "/v1/messages", "kind": "messages",
+               "routing": "cloud", "request_bytes": len(body), "ts": "2026-03-01T12:00:00.000Z",
+               "http_status": 200, "request_body": body,
+               "headers": {"user-agent": "claude-cli/2.1.0 (external, cli)", "x-nexus-persona": "architect"}}
+        parser = AnthropicStream("application/json")
+        parser.feed(b'{"type": "message", "id": "msg_1", "usage": {"input_tokens": 5, "output_tokens": 2}}')
+        sink = EventSink.__new__(EventSink)  # its event builder only (no thread)
+        sink.store_bodies, sink._hashes, sink._redact = store_bodies, None, redact
+        return json.loads(json.dumps(sink.event(rec)))
+
+    ev, again = event(), event()
+    assert invalid_reason(ev) is None, invalid_reason(ev)
+    assert (ev["client"], ev.get("persona"), ev.get("model")) == (
+        "claude-cli/2.1.0 (external, cli)", "architect", "claude-opus-4-6"), ev
+    assert ev["session_id"].startswith("px-conv-") and ev["session_id"] == again["session_id"], (ev, again)
+    if store_bodies:
+        assert isinstance(ev["request_body"], str) and "[REDACTED:anthropic-key]" in ev["request_body"], ev
+        assert AK[:14] not in json.dumps(ev)

@@ -268,7 +268,10 @@ class EventSink:
             if isinstance(h, dict) and h.get("message_hash"):
                 part["hashes"] = h
         if self.store_bodies and body is not None:
-            part["request_body"] = orjson.loads(self._redact(orjson.dumps(body).decode()))
+            try:
+                part["request_body"] = orjson.loads(self._redact(orjson.dumps(body).decode()))
+            except (TypeError, orjson.JSONDecodeError):  # nested past orjson's 254 levels: kept as its text
+                part["request_body"] = self._redact(raw.decode("utf-8", "replace"))
         return part
 
     _PRIVATE = frozenset(("_req", "_link_content", "_quota", "request_body", "headers", "response_body", "ts"))

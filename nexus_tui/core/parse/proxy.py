@@ -81,9 +81,21 @@ def conversation_key(body: dict) -> str:
     """A stable id for a conversation before linking: the hash of its system prompt and first message."""
     msgs = body.get("messages")
     first = msgs[0] if isinstance(msgs, list) and msgs else None
-    h = hashlib.sha256(orjson.dumps([body.get("system"), first], option=orjson.OPT_SORT_KEYS,
-                                    default=str)).hexdigest()
-    return f"px-conv-{h[:24]}"
+    try:
+        data = orjson.dumps([body.get("system"), first], option=orjson.OPT_SORT_KEYS, default=str)
+    except TypeError:  # nested past orjson's 254 levels: its first levels (stable too); it cost the whole event's
+        data = orjson.dumps([_shallow(body.get("system")), _shallow(first)], option=orjson.OPT_SORT_KEYS,
+                            default=str)  # facts (user agent, persona, model)
+    return f"px-conv-{hashlib.sha256(data).hexdigest()[:24]}"
+
+
+def _shallow(v, depth: int = 64):
+    """``v`` with what is nested deeper than ``depth`` levels replaced by a mark."""
+    if isinstance(v, dict):
+        return {str(k): _shallow(x, depth - 1) for k, x in v.items()} if depth else "\u2026"
+    if isinstance(v, list):
+        return [_shallow(x, depth - 1) for x in v] if depth else "\u2026"
+    return v
 
 
 def request_facts(body: object, headers) -> dict:
