@@ -200,11 +200,26 @@ def merge(ctx, source_url, machine_id):
     from nexus_tui.store import StoreError, describe_db_error, open_store
     from nexus_tui.store.machines import merge_from
 
+    import os
+
+    from nexus_tui.config import SettingsError, normalize_db_url
+    from nexus_tui.store.engine import sqlite_file
+
     settings = _settings(ctx)
+    try:  # as --db takes it: a plain path is a SQLite file
+        source_url = normalize_db_url(source_url)
+    except SettingsError as e:
+        click.echo(f"nexus-insights: {str(e).replace('--db', 'SOURCE_URL')}", err=True)
+        sys.exit(2)
+    path = sqlite_file(source_url)
+    if path is not None and not os.path.isfile(path):  # opening it would create an empty database there
+        click.echo(f"nexus-insights: no database at {path}: nothing to merge", err=True)
+        sys.exit(2)
     dest = _open(settings)
     try:
         src = open_store(source_url)
     except StoreError as e:
+        dest.close()
         click.echo(f"nexus-insights: {e}", err=True)
         sys.exit(2)
     try:

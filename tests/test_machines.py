@@ -389,3 +389,33 @@ def test_merging_a_hostile_database_stores_only_what_the_writer_would(tmp_path, 
     assert quota == (None, "allowed [REDACTED:anthropic-key]")
     assert session == ("laptop", "proj [REDACTED:anthropic-key]")
     assert summary["tasks"] == 2 and summary["cost_usd"] < 1, summary  # t-wild has no time: in no range
+
+
+def test_merge_says_what_is_wrong_with_its_source(tmp_path):
+    """A source path that does not exist was opened as a new database: an empty file was created there and the merge
+    said "merged: 0 sessions, ..." (a typo looked like a success); a plain path (as --db takes one) or a file that is
+    not a database ended in a traceback (the error's own description could not parse the path as a URL)."""
+    from nexus_tui.core.events import Batch, SessionRec, TaskRec
+
+    env = _env(tmp_path, f"sqlite:///{tmp_path / 'dest.db'}", "desk")
+
+    def run(src):
+        return subprocess.run([sys.executable, "-m", "nexus_tui", "merge", src], env=env, capture_output=True,
+                              text=True, timeout=300)
+
+    r = run(f"sqlite:///{tmp_path / 'typo' / 'laptop.db'}")
+    assert r.returncode == 2 and "no database at" in r.stderr and "nothing to merge" in r.stderr, r.stderr
+    assert not (tmp_path / "typo").exists()
+    (tmp_path / "garbage.db").write_bytes(b"not a database at all" * 100)
+    r = run(str(tmp_path / "garbage.db"))
+    assert r.returncode == 2 and "is not a usable SQLite database" in r.stderr, r.stderr
+    assert "Traceback" not in r.stderr
+    r = run("mysql://u:hunter2pw77@h/db")
+    assert r.returncode == 2 and "unsupported database" in r.stderr and "Traceback" not in r.stderr, r.stderr
+    t0 = 1_772_366_400_000
+    src = open_store(f"sqlite:///{tmp_path / 'laptop.db'}")
+    src.writer.write(Batch(sessions=[SessionRec(id="s1", start_ms=t0, end_ms=t0, cli_tool="mcp")],
+                           tasks=[TaskRec(id="t1", session_id="s1", ts_ms=t0, source="otel", model="m")]))
+    src.close()
+    r = run(str(tmp_path / "laptop.db"))  # a plain path, as --db takes one
+    assert r.returncode == 0 and "1 tasks" in r.stdout, r.stderr
