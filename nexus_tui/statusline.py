@@ -278,7 +278,10 @@ def render(info: dict | None, today: float | None, cfg: dict, now: float | None 
     parts: list[str] = []
     colours, reset = (_TMUX_COLOURS, _TMUX_RESET) if tmux else (_COLOURS, _RESET)
 
+    from nexus_tui.core.redact import redact  # stdlib only
+
     def seg(text: str, level: str | None = None) -> None:
+        text = redact(text)  # a model or window name from the input holding a key is shown without it
         if tmux:
             text = text.replace("#", "##")
         parts.append(f"{colours[level]}{text}{reset}" if colour and level else text)

@@ -368,3 +368,26 @@ def test_an_integer_too_large_for_a_float_costs_its_field_only(tmp_path, monkeyp
            "rate_limits.seven_day.used_percentage": ev[0]["rate_limits"].get("seven_day")}
     assert got.pop(where) is None, ev  # that value only
     assert all(v is not None and v != "gone" for v in got.values()), ev
+
+
+def test_the_line_shows_no_secret_from_its_input(tmp_path, monkeypatch):
+    """The event recorded was redacted, but the line printed showed a model's display name or a rate-limit window's
+    name holding a key as it was (Claude Code shows the line on screen)."""
+    import io
+
+    class In(io.BytesIO):
+        def isatty(self):
+            return False
+
+    ak = "sk-ant-api03-" + "Zq9" * 30 + "-AbCdEfGh_AA"
+    gh = "ghp_" + "16C7e42F292c6912E7710c838347Ae178B4a"
+    raw = json.dumps({"session_id": "s1", "model": {"display_name": f"Opus {ak}"},
+                      "rate_limits": {f"seven_day_{gh}": {"used_percentage": 5, "resets_at": int(time.time()) + 3600},
+                                      "five_hour": {"used_percentage": 42}}}).encode()
+    monkeypatch.setenv("NO_COLOR", "1")
+    for argv in ([], ["--tmux"]):
+        out = io.StringIO()
+        assert SL.main(["--home", str(tmp_path / "h"), *argv], stdin=In(raw), stdout=out) == 0
+        line = out.getvalue()
+        assert "sk-ant-api03" not in line and gh not in line, line
+        assert line.startswith("Opus [REDACTED:anthropic-key] · ") and "7d [REDACTED:github-token]" in line, line
