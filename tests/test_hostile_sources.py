@@ -23,7 +23,7 @@ def _api_request(tokens_value) -> dict:
 
 @pytest.mark.parametrize("bad", [{"intValue": "x"}, {"intValue": "12abc"}, {"stringValue": 5}, {"intValue": True},
                                  {"intValue": [1]}, {"doubleValue": "NaN"}, {"doubleValue": "Infinity"}, [1], "10",
-                                 10, {"stringValue": None}])
+                                 10, {"stringValue": None}, {"bytesValue": "AAE="}, {"intvalue": 10}])
 def test_an_otlp_count_that_is_not_a_valid_value_rejects_its_record_not_counted_as_zero(bad):
     """A token count whose value is not an OTLP AnyValue of a number (a non-numeric intValue string, a number where
     the AnyValue object goes, a string typed as stringValue's neighbour) was read as absent, so the request was
@@ -33,6 +33,23 @@ def test_an_otlp_count_that_is_not_a_valid_value_rejects_its_record_not_counted_
     b = otel.parse_logs({"resourceLogs": [{"scopeLogs": [{"logRecords": [_api_request(bad), good]}]}]})
     assert [(t.session_id, t.tokens_in, t.tokens_out) for t in b.tasks] == [("s-good", 12, 7)]
     assert b.skipped == {"invalid api_request event: input_tokens is negative or not a count": 1}
+
+
+def test_an_otlp_value_out_of_range_is_rejected_with_its_reason_not_a_type_name():
+    """A duration of inf or a response's total over 2^31-1 rejected the record with "invalid api_request event
+    (BadValue)": the reason (a fixed text naming the field) was left out."""
+    recs = []
+    for extra in ({"key": "duration_ms", "value": {"doubleValue": 1e300}},
+                  {"key": "duration_ms", "value": {"stringValue": "soon"}},
+                  {"key": "cache_read_tokens", "value": {"intValue": 2**31 - 1}}):
+        r = _api_request({"intValue": "12"})
+        r["attributes"].append(extra)
+        recs.append(r)
+    b = otel.parse_logs({"resourceLogs": [{"scopeLogs": [{"logRecords": recs}]}]})
+    assert b.tasks == [] and b.skipped == {
+        "invalid api_request event: duration_ms: out of range": 1,
+        "invalid api_request event: duration_ms: not a number": 1,
+        "invalid api_request event: tokens: the response's total is out of range": 1}, b.skipped
 
 
 @pytest.mark.parametrize("absent", [..., None, {}])
