@@ -9,7 +9,7 @@ import time
 
 from nexus_tui.collect.collector import Collector, PassReport
 from nexus_tui.collect.registry import build_sources
-from nexus_tui.core.report import plural
+from nexus_tui.core.report import plural, shown
 
 
 def _line(rep: PassReport) -> str:
@@ -61,9 +61,9 @@ def run(settings, store, once: bool = False, interval: float = 2.0, otlp: bool =
         receiver.start()
         receiver.ready.wait(10)
         if receiver.error is not None:
-            print(f"nexus-insights: cannot listen on {host}:{port}: {receiver.error}", file=sys.stderr)
+            print(f"nexus-insights: cannot listen on {shown(host)}:{port}: {shown(receiver.error)}", file=sys.stderr)
             return 2
-        print(f"OTLP/HTTP receiver on http://{host}:{receiver.port} (POST /v1/logs, /v1/metrics)", flush=True)
+        print(f"OTLP/HTTP receiver on http://{shown(host)}:{receiver.port} (POST /v1/logs, /v1/metrics)", flush=True)
     proxy = _start_proxy(settings) if getattr(settings, "proxy_enabled", False) else None
     alerts = _alert_monitor(settings, store)
     stop = threading.Event()
@@ -128,11 +128,9 @@ def _start_proxy(settings):
     t.start()
     t.ready.wait(10)
     if t.error is not None:
-        print(f"nexus-insights: recording proxy not started on {settings.proxy_host}:{settings.proxy_port}: "
-              f"{t.error}", file=sys.stderr)
+        print(f"nexus-insights: recording proxy not started on {shown(settings.proxy_host)}:{settings.proxy_port}: "
+              f"{shown(t.error)}", file=sys.stderr)
         return None
-    from nexus_tui.core.redact import redact
-
-    print(f"recording proxy on http://{settings.proxy_host}:{t.port} -> {redact(settings.proxy_upstream)}",
+    print(f"recording proxy on http://{shown(settings.proxy_host)}:{t.port} -> {shown(settings.proxy_upstream)}",
           flush=True)
     return t

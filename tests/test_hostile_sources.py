@@ -809,3 +809,38 @@ def test_a_request_nested_too_deep_keeps_its_events_facts(store_bodies):
     if store_bodies:
         assert isinstance(ev["request_body"], str) and "[REDACTED:anthropic-key]" in ev["request_body"], ev
         assert AK[:14] not in json.dumps(ev)
+
+
+def test_a_configured_url_or_host_holding_terminal_escapes_is_shown_as_text(tmp_path):
+    """An upstream URL (insights.toml) or a --host holding ESC, OSC or BEL sequences was printed as it was by the
+    proxy's and the daemon's start and error lines: the terminal ran them (cleared the screen, set its title)."""
+    import os
+    import socket
+    import subprocess
+    import sys
+
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / "insights.toml").write_text(f'[proxy]\nport = {port}\n'
+                                        'upstream = "http://127.0.0.1:9/\\u001b[2J\\u001b]0;pwn\\u0007x"\n')
+    env = {**os.environ, "HOME": str(tmp_path), "NEXUS_INSIGHTS_HOME": str(home), "PYTHONUNBUFFERED": "1",
+           "CLAUDE_CONFIG_DIR": str(tmp_path / "claude")}
+    env.pop("NEXUS_INSIGHTS_DB", None)
+    p = subprocess.Popen([sys.executable, "-m", "nexus_tui", "proxy"], env=env, stdout=subprocess.PIPE,
+                         stderr=subprocess.STDOUT, text=True)
+    try:
+        first = p.stdout.readline()
+    finally:
+        p.terminate()
+        out = first + p.communicate(timeout=30)[0]
+    assert "-> http://127.0.0.1:9/\\x1b[2J\\x1b]0;pwn\\x07x" in first, first
+    (tmp_path / "claude" / "projects").mkdir(parents=True)
+    r = subprocess.run([sys.executable, "-m", "nexus_tui", "collect", "--otlp", "--host", "h\x1b]0;pwn\x07",
+                        "--port", "1"], env=env, capture_output=True, text=True, timeout=60)
+    assert r.returncode == 2 and "cannot listen on h\\x1b]0;pwn\\x07:1" in r.stderr, r.stderr
+    for text in (out, r.stdout, r.stderr):
+        assert "\x1b" not in text and "\x07" not in text, text

@@ -39,7 +39,7 @@ from urllib.parse import urlsplit
 import orjson
 from aiohttp import web
 
-from nexus_tui.core.report import plural
+from nexus_tui.core.report import plural, shown
 from nexus_tui.collect.upstream import Upstream, UpstreamClosed, UpstreamError
 from nexus_tui.core.linking import request_hashes, response_keys
 from nexus_tui.core.parse.proxy import AnthropicStream, OpenAIStream, quota_from_headers, request_facts
@@ -99,7 +99,7 @@ class ProxyConfig:
 
     def check(self) -> None:
         if not is_loopback_host(self.host) and not self.allow_remote:
-            raise ValueError(f"refusing to listen on {self.host}: loopback only unless --allow-remote")
+            raise ValueError(f"refusing to listen on {self.host!r}: loopback only unless --allow-remote")
         if self.allow_remote and not self.token:
             raise ValueError("--allow-remote needs --token (clients send it as the x-nexus-proxy-token header)")
         for u in (self.upstream, self.openai_upstream):
@@ -649,10 +649,10 @@ def run_foreground(cfg: ProxyConfig, logs_dir: Path | None, echo=print) -> int:
     async def main() -> None:
         server = ProxyServer(cfg, logs_dir)
         await server.start()
-        echo(f"nexus-insights proxy on http://{cfg.host}:{server.port} -> {redact(cfg.upstream)}"
-             + (f" (chat completions -> {redact(cfg.openai_upstream)})" if cfg.openai_upstream else "")
+        echo(f"nexus-insights proxy on http://{shown(cfg.host)}:{server.port} -> {shown(cfg.upstream)}"
+             + (f" (chat completions -> {shown(cfg.openai_upstream)})" if cfg.openai_upstream else "")
              + (f"; recording to {logs_dir}" if logs_dir else "; not recording"))
-        echo(f"use it: ANTHROPIC_BASE_URL=http://{cfg.host}:{server.port} claude")
+        echo(f"use it: ANTHROPIC_BASE_URL=http://{shown(cfg.host)}:{server.port} claude")
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
@@ -666,9 +666,9 @@ def run_foreground(cfg: ProxyConfig, logs_dir: Path | None, echo=print) -> int:
     try:
         asyncio.run(main())
     except ValueError as e:
-        echo(f"nexus-insights: {e}")
+        echo(f"nexus-insights: {shown(e)}")
         return 2
     except OSError as e:
-        echo(f"nexus-insights: cannot listen on {cfg.host}:{cfg.port}: {e}")
+        echo(f"nexus-insights: cannot listen on {shown(cfg.host)}:{cfg.port}: {shown(e)}")
         return 2
     return 0

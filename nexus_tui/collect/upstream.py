@@ -25,6 +25,7 @@ from urllib.parse import urlsplit
 from multidict import CIMultiDict, CIMultiDictProxy
 
 from nexus_tui.core.redact import redact
+from nexus_tui.core.report import shown
 
 HIGH = 256 * 1024  # unread bytes from the upstream before its reading pauses
 MAX_HEAD = 256 * 1024  # a response head larger than this is refused
@@ -322,7 +323,7 @@ class Upstream:
         if u.scheme not in ("http", "https") or not u.hostname:
             raise ValueError(f"upstream {redact(base)!r} is not an http(s) URL")
         self.base = base.rstrip("/")
-        self.shown = redact(self.base)  # as messages show it: a password in the URL redacted
+        self.shown = shown(self.base)  # as messages show it: a password in the URL redacted
         self.tls = u.scheme == "https"
         self.host = u.hostname
         self.port = u.port or (443 if self.tls else 80)
