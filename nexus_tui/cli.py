@@ -209,33 +209,28 @@ def merge(ctx, source_url, machine_id):
     try:  # as --db takes it: a plain path is a SQLite file
         source_url = normalize_db_url(source_url)
     except SettingsError as e:
-        click.echo(f"nexus-insights: {str(e).replace('--db', 'SOURCE_URL')}", err=True)
-        sys.exit(2)
+        _fail(str(e).replace("--db", "SOURCE_URL"))
     path = sqlite_file(source_url)
     if path is not None and not os.path.isfile(path):  # opening it would create an empty database there
-        click.echo(f"nexus-insights: no database at {path}: nothing to merge", err=True)
-        sys.exit(2)
+        _fail(f"no database at {path}: nothing to merge")
     dest = _open(settings)
     try:
         src = open_store(source_url)
     except StoreError as e:
         dest.close()
-        click.echo(f"nexus-insights: {e}", err=True)
-        sys.exit(2)
+        _fail(str(e))
     try:
         mid, name = identity(settings)
         skipped: dict[str, int] = {}
         added = merge_from(dest.engine, src.engine, machine_id or mid, None if machine_id else name, skipped)
     except ValueError as e:
-        click.echo(f"nexus-insights: {e}", err=True)
-        sys.exit(2)
+        _fail(str(e))
     except Exception as e:  # noqa: BLE001 - a database failure, told in one sentence
         from sqlalchemy.exc import SQLAlchemyError
 
         if not isinstance(e, SQLAlchemyError):
             raise
-        click.echo(f"nexus-insights: {describe_db_error(e, settings.db_url)}", err=True)
-        sys.exit(2)
+        _fail(describe_db_error(e, settings.db_url))
     finally:
         src.close()
         dest.close()

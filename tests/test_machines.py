@@ -406,6 +406,8 @@ def test_merge_says_what_is_wrong_with_its_source(tmp_path):
     r = run(f"sqlite:///{tmp_path / 'typo' / 'laptop.db'}")
     assert r.returncode == 2 and "no database at" in r.stderr and "nothing to merge" in r.stderr, r.stderr
     assert not (tmp_path / "typo").exists()
+    r = run(str(tmp_path / "x\x1b]0;pwn\x07y.db"))  # the message quotes the path: as text, not a terminal title
+    assert r.returncode == 2 and "x\\x1b]0;pwn\\x07y.db" in r.stderr and "\x1b" not in r.stderr, r.stderr
     (tmp_path / "garbage.db").write_bytes(b"not a database at all" * 100)
     r = run(str(tmp_path / "garbage.db"))
     assert r.returncode == 2 and "is not a usable SQLite database" in r.stderr, r.stderr
