@@ -328,7 +328,8 @@ async def test_the_dashboard_shows_and_filters_machines_when_several_write(tmp_p
 def test_merging_a_hostile_database_stores_only_what_the_writer_would(tmp_path, db_url):
     """`merge` copied the source's rows raw: a secret in a project, model, error or quota status (a database written
     before redaction, or by another program) reached the shared database; a cost of inf and 10^18 tokens made every
-    report's total $inf; and one value of the wrong type (a time 'soon'), a row missing a required value or a task
+    report's total $inf, a task of the year 33658 stopped the sessions, daily, requests and efficiency reports
+    ("year 33658 is out of range"); and one value of the wrong type (a time 'soon'), a row missing a required value or a task
     whose session is nowhere stopped the whole merge (one line: "invalid literal for int()"). Each row is checked
     and redacted as the writer does; a row that cannot be stored is skipped and counted by reason."""
     import sqlite3
@@ -358,6 +359,9 @@ def test_merging_a_hostile_database_stores_only_what_the_writer_would(tmp_path, 
         model=b"\x00\xff")
     ins("tasks", id="t-orphan", session_id="s-nowhere", timestamp="x", ts_ms=t0, source="otel", routing="cloud",
         model="m")
+    ins("sessions", id="s-far", start_time="x", start_ms=10**15, end_ms=-10**12, cli_tool="mcp")  # year 33658
+    ins("tasks", id="t-far", session_id="s-far", timestamp="x", ts_ms=10**15, end_ms=2**62, source="otel",
+        routing="cloud", model="claude-opus-4-6", tokens_in=5)
     ins("errors", id="e1", time="2026-03-01T12:00:00Z", ts_ms=t0, component="api", kind=f"k {ak}",
         message=f"boom {ak}")
     ins("quota_snapshots", id=f"q-{ak}", observed_ms=t0, observed_at="2026-03-01T12:00:00Z", source="proxy",
@@ -366,7 +370,7 @@ def test_merging_a_hostile_database_stores_only_what_the_writer_would(tmp_path, 
     c.close()
     env = _env(tmp_path, db_url, "desk")
     out = _cli(env, "merge", f"sqlite:///{src_path}", "--machine-id", "laptop")
-    assert "2 sessions, 3 tasks" in out and "1 quota_snapshots" in out, out
+    assert "3 sessions, 4 tasks" in out and "1 quota_snapshots" in out, out
     assert ("skipped rows: 2 (tasks: model missing or invalid: 1, tasks: its session is not in either database: 1)"
             in out), out
     store = open_store(db_url)
@@ -378,11 +382,15 @@ def test_merging_a_hostile_database_stores_only_what_the_writer_would(tmp_path, 
                      for r in conn.execute(text(f"SELECT * FROM {t}")) for v in r if isinstance(v, str)]
             quota = conn.execute(text("SELECT resets_at_ms, status FROM quota_snapshots")).one()
             session = conn.execute(text("SELECT machine, project FROM sessions WHERE id = 'laptop/s-h'")).one()
+            far = conn.execute(text("SELECT ts_ms, end_ms FROM tasks WHERE id = 'laptop/t-far'")).one()
         summary = json.loads(_cli(env, "--headless", "summary", "--no-collect", "--format", "json",
                                   "--since", "2026-01-01"))
+        for report in ("sessions", "daily", "requests", "efficiency"):  # a time laid out as a date
+            _cli(env, "--headless", report, "--no-collect")
     finally:
         store.close()
     assert rows["laptop/t-wild"][:4] == (None, None, None, None), rows  # no type or range its column holds
+    assert far == (None, None)  # times out of range (core.events.MIN/MAX_TIME_MS)
     assert rows["laptop/t-secret"][4:] == ("m [REDACTED:anthropic-key]", "err [REDACTED:anthropic-key]"), rows
     assert rows["laptop/t-good"][:3] == (t0 + 9, 5, 3)
     assert not [v for v in texts if "sk-ant-api03" in v or "hunter2pw77" in v], texts

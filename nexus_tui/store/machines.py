@@ -77,6 +77,21 @@ _MERGED = (("sessions", ("id",)), ("tasks", ("id",)), ("tool_calls", ("id",)), (
            ("errors", ("id",)), ("session_stats", ("session_id", "source")), ("quota_snapshots", ("id",)))
 
 
+# the columns holding a time (epoch ms): a merged one outside core.events.MIN/MAX_TIME_MS is unknown (a task of the
+# year 33658 stopped every report that lays a time out as a date: "year 33658 is out of range")
+TIME_COLUMNS = frozenset(("ts_ms", "end_ms", "trigger_ms", "rated_ms", "start_ms", "started_ms", "ended_ms",
+                          "observed_ms", "resets_at_ms", "updated_ms"))
+
+
+def _in_time_range(coerce):
+    from nexus_tui.core.events import MAX_TIME_MS, MIN_TIME_MS
+
+    def check(v):
+        v = coerce(v)
+        return v if v is not None and MIN_TIME_MS <= v < MAX_TIME_MS else None
+    return check
+
+
 def _checked_rows(tables: dict, src_rows: dict[str, list[dict]], skipped: dict[str, int]) -> None:
     """The source's rows as the writer would store them, in place (the source may be any database: an older
     version's, or one written by hand): every value of its column's type and range (store/writer.py
@@ -89,7 +104,8 @@ def _checked_rows(tables: dict, src_rows: dict[str, list[dict]], skipped: dict[s
 
     texts = {t: cols for t, _key, cols in redacted_at_write()}
     for name, rows in src_rows.items():
-        checks = column_checks(tables[name], int32=True)
+        checks = [(col, _in_time_range(coerce) if col in TIME_COLUMNS else coerce, required)
+                  for col, coerce, required in column_checks(tables[name], int32=True)]
         redacted, data_key = texts.get(name, ()), REDACTED_KEYS.get(name)
         kept = []
         for r in rows:
