@@ -88,8 +88,9 @@ def parse_input(raw: bytes | str) -> dict | None:
         "context_used_pct": _num(ctx.get("used_percentage"), 0, 100),
         "context_window_size": _int(ctx.get("context_window_size"), 1e9),
         "cost_usd": _num(cost.get("total_cost_usd"), 0, 1e7),
-        "duration_ms": _int(cost.get("total_duration_ms"), 1e12),
-        "api_duration_ms": _int(cost.get("total_api_duration_ms"), 1e12),
+        # the event schema's bound (its "count"): a larger one made the whole event refused, its quota lost
+        "duration_ms": _int(cost.get("total_duration_ms"), 1e10),
+        "api_duration_ms": _int(cost.get("total_api_duration_ms"), 1e10),
         "lines_added": _int(cost.get("total_lines_added"), 1e9),
         "lines_removed": _int(cost.get("total_lines_removed"), 1e9),
     }

@@ -844,3 +844,29 @@ def test_a_configured_url_or_host_holding_terminal_escapes_is_shown_as_text(tmp_
     assert r.returncode == 2 and "cannot listen on h\\x1b]0;pwn\\x07:1" in r.stderr, r.stderr
     for text in (out, r.stdout, r.stderr):
         assert "\x1b" not in text and "\x07" not in text, text
+
+
+def test_a_proxy_event_redacted_longer_than_its_bound_is_still_taken():
+    """The proxy cuts a model or a session header to the event schema's 200 characters, then redacts the event: a
+    value holding short keyword pairs ('pwd=x' -> 'pwd=[REDACTED:password]') grew past 200 and the collector refused
+    the whole request's event. Redaction never makes a value longer now."""
+    import json
+
+    from nexus_tui.collect.proxy import EventSink
+    from nexus_tui.core.parse import nexus_events
+    from nexus_tui.core.parse.proxy import AnthropicStream
+    from nexus_tui.core.redact import redact
+
+    pairs = "pwd=a " * 33  # 198 characters
+    body = json.dumps({"model": pairs, "messages": [{"role": "user", "content": "hi"}]}).encode()
+    rec = {"id": "req_p1", "route": "anthropic", "path": "/v1/messages", "kind": "messages", "routing": "cloud",
+           "request_bytes": len(body), "ts": "2026-03-01T12:00:00.000Z", "http_status": 200, "request_body": body,
+           "headers": {"user-agent": "ua", "x-nexus-session": pairs}}
+    parser = AnthropicStream("application/json")
+    parser.feed(b'{"type": "message", "id": "msg_1", "usage": {"input_tokens": 5, "output_tokens": 2}}')
+    sink = EventSink.__new__(EventSink)  # its event builder only (no thread)
+    sink.store_bodies, sink._hashes, sink._redact = False, None, redact
+    ev = json.loads(json.dumps(sink.event(rec)))
+    assert "pwd=a" not in json.dumps(ev) and ev["model"].startswith("pwd=[REDACTED:password]"), ev
+    b = nexus_events.parse_lines((json.dumps(ev) + "\n").encode(), 0, "log.jsonl", "claude-sonnet-4-5")
+    assert b.skipped == {} and [t.id for t in b.tasks] == ["req_p1"], b.skipped

@@ -391,3 +391,34 @@ def test_the_line_shows_no_secret_from_its_input(tmp_path, monkeypatch):
         line = out.getvalue()
         assert "sk-ant-api03" not in line and gh not in line, line
         assert line.startswith("Opus [REDACTED:anthropic-key] · ") and "7d [REDACTED:github-token]" in line, line
+
+
+def test_what_the_command_records_is_always_an_event_the_collector_takes(tmp_path, monkeypatch):
+    """The command recorded events the event schema refuses, so the collector skipped them whole (their quota
+    windows lost): a session's duration over 10^10 ms (its guard allowed 10^12), and a cwd or a rate-limit window's
+    name cut to its bound and then made longer by redaction ('pwd=x' -> 'pwd=[REDACTED:password]')."""
+    import io
+
+    from nexus_tui.core.parse import nexus_events
+
+    class In(io.BytesIO):
+        def isatty(self):
+            return False
+
+    soon = int(time.time()) + 3600
+    inputs = [{"session_id": "s1", "cost": {"total_duration_ms": 2 * 10**10, "total_api_duration_ms": 10**11},
+               "rate_limits": {"five_hour": {"used_percentage": 42, "resets_at": soon}}},
+              {"session_id": "s2", "workspace": {"current_dir": "/w/" + "pwd=a " * 300},
+               "model": {"display_name": "token=x " * 40, "id": "secret=y " * 40}, "version": "pwd=z " * 10,
+               "rate_limits": {"five_hour": {"used_percentage": 43, "resets_at": soon}}},
+              {"session_id": "s3", "rate_limits": {"five_hour_" + "pwd=a " * 9: {"used_percentage": 44},
+                                                   "seven_day_" + "pwd=b " * 9: {"used_percentage": 45}}}]
+    monkeypatch.setenv("NO_COLOR", "1")
+    for data in inputs:
+        assert SL.main(["--home", str(tmp_path / "h")], stdin=In(json.dumps(data).encode()), stdout=io.StringIO()) == 0
+    log = b"".join(p.read_bytes() for p in (tmp_path / "h" / "logs").glob("*.jsonl"))
+    assert log.count(b'"statusline"') == 3
+    b = nexus_events.parse_lines(log, 0, "log.jsonl", "claude-sonnet-4-5")
+    assert b.skipped == {}, b.skipped
+    assert sorted(q["used_fraction"] for q in b.quota_snapshots) == [0.42, 0.43, 0.44, 0.45]
+    assert len({q["window"] for q in b.quota_snapshots if q["used_fraction"] in (0.44, 0.45)}) == 2  # two names
