@@ -280,7 +280,8 @@ def mcp_serve(ctx, tz_name, collect_first):
 @click.option("--interval", type=float, default=2.0, show_default=True, help="Seconds between passes.")
 @click.option("--otlp", is_flag=True, help="Also receive OpenTelemetry logs and metrics over OTLP/HTTP.")
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address of the OTLP receiver.")
-@click.option("--port", type=int, default=4318, show_default=True, help="Port of the OTLP receiver.")
+@click.option("--port", type=click.IntRange(0, 65535), default=4318, show_default=True,
+              help="Port of the OTLP receiver.")
 @click.pass_context
 def collect(ctx, once, interval, otlp, host, port):
     """Run the collector without a UI (a terminal tab or a service); --otlp adds the OTLP/HTTP receiver."""
@@ -298,7 +299,7 @@ def collect(ctx, once, interval, otlp, host, port):
 @_also_after
 @click.option("--host", default=None, help="Address to listen on (default 127.0.0.1; loopback only without "
               "--allow-remote).")
-@click.option("--port", type=int, default=None, help="Port (default [proxy] port, else 8787).")
+@click.option("--port", type=click.IntRange(0, 65535), default=None, help="Port (default [proxy] port, else 8787).")
 @click.option("--upstream", metavar="URL", default=None,
               help="Anthropic API base URL (default [proxy] upstream, else https://api.anthropic.com).")
 @click.option("--openai-upstream", metavar="URL", default=None,

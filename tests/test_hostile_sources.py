@@ -870,3 +870,15 @@ def test_a_proxy_event_redacted_longer_than_its_bound_is_still_taken():
     assert "pwd=a" not in json.dumps(ev) and ev["model"].startswith("pwd=[REDACTED:password]"), ev
     b = nexus_events.parse_lines((json.dumps(ev) + "\n").encode(), 0, "log.jsonl", "claude-sonnet-4-5")
     assert b.skipped == {} and [t.id for t in b.tasks] == ["req_p1"], b.skipped
+
+
+def test_a_port_out_of_range_is_a_clear_error():
+    """`nexus-insights proxy --port 99999` ended in a traceback (the socket's OverflowError is not an OSError);
+    `collect --otlp --port 99999` said it could not listen. Both ports are checked where they are given."""
+    import subprocess
+    import sys
+
+    for args in (["proxy", "--port", "99999"], ["collect", "--otlp", "--once", "--port", "-1"]):
+        r = subprocess.run([sys.executable, "-m", "nexus_tui", *args], capture_output=True, text=True, timeout=60)
+        assert r.returncode == 2 and "Invalid value for '--port'" in r.stderr, (args, r.stderr)
+        assert "Traceback" not in r.stderr
