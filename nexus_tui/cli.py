@@ -198,7 +198,7 @@ def merge(ctx, source_url, machine_id):
     """Copy another database's history (a laptop's sqlite:///…/insights.db) into --db; idempotent (docs/teams.md)."""
     from nexus_tui.machine import identity
     from nexus_tui.store import StoreError, describe_db_error, open_store
-    from nexus_tui.store.machines import merge_from
+    from nexus_tui.store.merge import merge_from
 
     import os
 
