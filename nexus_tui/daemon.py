@@ -84,8 +84,11 @@ def run(settings, store, once: bool = False, interval: float = 2.0, otlp: bool =
                 break
     finally:
         if proxy is not None:  # first: its queued records are written before the last pass
+            from nexus_tui.collect.proxy import stats_line
+
             proxy.stop()
             proxy.join(10)
+            print(stats_line(proxy.stats), flush=True)  # records it dropped (a full queue, a failed write) said
             if not once:
                 collector.run_once()
         collector.close()

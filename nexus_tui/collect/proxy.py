@@ -642,6 +642,12 @@ class ProxyThread(threading.Thread):
                 pass
 
 
+def stats_line(s: ProxyStats) -> str:
+    """What the proxy did, said when it stops (in the foreground and in the collect daemon)."""
+    return (f"proxy: {plural(s.requests, 'request')}, {s.recorded} recorded, {s.dropped} dropped, "
+            f"{plural(s.upstream_errors, 'upstream error')}, {plural(s.client_disconnects, 'client disconnect')}")
+
+
 def run_foreground(cfg: ProxyConfig, logs_dir: Path | None, echo=print) -> int:
     """``nexus-insights proxy``: serve until SIGINT/SIGTERM, then drain the recording queue."""
     import signal
@@ -659,9 +665,7 @@ def run_foreground(cfg: ProxyConfig, logs_dir: Path | None, echo=print) -> int:
             loop.add_signal_handler(sig, stop.set)
         await stop.wait()
         await server.stop()
-        s = server.stats
-        echo(f"proxy: {plural(s.requests, 'request')}, {s.recorded} recorded, {s.dropped} dropped, "
-             f"{plural(s.upstream_errors, 'upstream error')}, {plural(s.client_disconnects, 'client disconnect')}")
+        echo(stats_line(server.stats))
 
     try:
         asyncio.run(main())
