@@ -649,3 +649,39 @@ def test_the_collect_daemon_says_what_the_receiver_rejected_and_why(tmp_path):
     assert "1 request refused" in joined, joined
     assert out.splitlines()[-1] == ("receiver: 3 requests (1 refused), 4 log records, 1 new task, 0 metric points, "
                                     "3 records rejected"), out
+
+
+async def test_the_dashboard_says_what_its_receiver_rejected(tmp_path, monkeypatch):
+    """[otlp] enabled = true: records the dashboard's receiver rejected (and requests it refused) were told to the
+    exporter only; the status bar counts them now, with the most frequent reason (as text: a reason quotes data)."""
+    from nexus_tui.app import NexusApp
+    from nexus_tui.collect.collector import Collector
+    from nexus_tui.collect.registry import build_sources
+    from nexus_tui.config import load_settings
+    from nexus_tui.store import open_store
+
+    port = _free_port()
+    monkeypatch.setenv("CLAUDE_CONFIG_DIR", str(tmp_path / "claude"))
+    (tmp_path / "claude" / "projects").mkdir(parents=True)
+    home = tmp_path / "nexus"
+    home.mkdir()
+    (home / "insights.toml").write_text(f"[otlp]\nenabled = true\nport = {port}\n")
+    settings = load_settings(home=str(home))
+    store = open_store(settings.db_url)
+    rec = {"timeUnixNano": "-5", "attributes": [{"key": "event.name", "value": {"stringValue": "api_request"}}]}
+    app = NexusApp(settings, store, Collector(store, build_sources(settings), workers=1), tz="UTC", poll_seconds=0.2)
+    async with app.run_test(size=(160, 48)) as pilot:
+        await pilot.pause(0.3)
+        assert "OTLP:" not in app.status_line()
+        async with httpx.AsyncClient() as client:
+            body = json.dumps({"resourceLogs": [{"scopeLogs": [{"logRecords": [rec, rec]}]}]})
+            r = await client.post(f"http://127.0.0.1:{port}/v1/logs", content=body,
+                                  headers={"Content-Type": "application/json"})
+            assert r.json()["partialSuccess"]["rejectedLogRecords"] == 2
+            r = await client.post(f"http://127.0.0.1:{port}/v1/logs", content=b"[nope",
+                                  headers={"Content-Type": "application/json"})
+            assert r.status_code == 400
+        await pilot.pause(0.2)
+        status = app.status_line()
+    store.close()
+    assert "OTLP: 2 records rejected (log record without a time), 1 request refused" in status, status
