@@ -193,8 +193,25 @@ class NexusApp(App):
                   f"{plural(tot.skipped_total, 'skipped line')}")
         src += self._quota_status()
         # ingest problems first, where a narrow terminal still shows them; none: said at the end
-        return " · ".join(x for x in (src, problems, counts, "" if problems else "no ingest problems",
+        return " · ".join(x for x in (src, problems, counts, self._receiver_status(),
+                                      "" if problems else "no ingest problems",
                                       f"range: {escape(self.range_label())}") if x)
+
+    def _receiver_status(self) -> str:
+        """'OTLP: 3 records rejected (the most frequent reason)' when the OTLP receiver rejected any ('' else): its
+        rejects were shown nowhere in the dashboard (the client alone was told, in partialSuccess)."""
+        receiver = getattr(self, "_receiver", None)
+        if receiver is None:
+            return ""
+        s = receiver.stats
+        why = dict(s.skipped)
+        parts = []
+        if why:
+            top = max(why.items(), key=lambda kv: kv[1])[0]
+            parts.append(f"{plural(sum(why.values()), 'record')} rejected ({escape(top[:60])})")
+        if s.rejected:
+            parts.append(f"{plural(s.rejected, 'request')} refused")
+        return "OTLP: " + ", ".join(parts) if parts else ""
 
     def _quota_status(self) -> str:
         """' · 5h 42% ↻1h 12m' when the current 5-hour use is known (docs/quota.md), else ''."""

@@ -198,32 +198,46 @@ def merge(ctx, source_url, machine_id):
     """Copy another database's history (a laptop's sqlite:///…/insights.db) into --db; idempotent (docs/teams.md)."""
     from nexus_tui.machine import identity
     from nexus_tui.store import StoreError, describe_db_error, open_store
-    from nexus_tui.store.machines import merge_from
+    from nexus_tui.store.merge import merge_from
+
+    import os
+
+    from nexus_tui.config import SettingsError, normalize_db_url
+    from nexus_tui.store.engine import sqlite_file
 
     settings = _settings(ctx)
+    try:  # as --db takes it: a plain path is a SQLite file
+        source_url = normalize_db_url(source_url)
+    except SettingsError as e:
+        _fail(str(e).replace("--db", "SOURCE_URL"))
+    path = sqlite_file(source_url)
+    if path is not None and not os.path.isfile(path):  # opening it would create an empty database there
+        _fail(f"no database at {path}: nothing to merge")
     dest = _open(settings)
     try:
         src = open_store(source_url)
     except StoreError as e:
-        click.echo(f"nexus-insights: {e}", err=True)
-        sys.exit(2)
+        dest.close()
+        _fail(str(e))
     try:
         mid, name = identity(settings)
-        added = merge_from(dest.engine, src.engine, machine_id or mid, None if machine_id else name)
+        skipped: dict[str, int] = {}
+        added = merge_from(dest.engine, src.engine, machine_id or mid, None if machine_id else name, skipped)
     except ValueError as e:
-        click.echo(f"nexus-insights: {e}", err=True)
-        sys.exit(2)
+        _fail(str(e))
     except Exception as e:  # noqa: BLE001 - a database failure, told in one sentence
         from sqlalchemy.exc import SQLAlchemyError
 
         if not isinstance(e, SQLAlchemyError):
             raise
-        click.echo(f"nexus-insights: {describe_db_error(e, settings.db_url)}", err=True)
-        sys.exit(2)
+        _fail(describe_db_error(e, settings.db_url))
     finally:
         src.close()
         dest.close()
     click.echo("merged: " + ", ".join(f"{n} {t}" for t, n in added.items()))
+    if skipped:
+        click.echo(f"skipped rows: {sum(skipped.values())} ("
+                   + ", ".join(f"{why}: {n}" for why, n in sorted(skipped.items(), key=lambda kv: -kv[1])) + ")")
 
 
 @main.command("mcp-wrap", context_settings={"ignore_unknown_options": True, "allow_interspersed_args": False})
@@ -266,7 +280,8 @@ def mcp_serve(ctx, tz_name, collect_first):
 @click.option("--interval", type=float, default=2.0, show_default=True, help="Seconds between passes.")
 @click.option("--otlp", is_flag=True, help="Also receive OpenTelemetry logs and metrics over OTLP/HTTP.")
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address of the OTLP receiver.")
-@click.option("--port", type=int, default=4318, show_default=True, help="Port of the OTLP receiver.")
+@click.option("--port", type=click.IntRange(0, 65535), default=4318, show_default=True,
+              help="Port of the OTLP receiver.")
 @click.pass_context
 def collect(ctx, once, interval, otlp, host, port):
     """Run the collector without a UI (a terminal tab or a service); --otlp adds the OTLP/HTTP receiver."""
@@ -284,7 +299,7 @@ def collect(ctx, once, interval, otlp, host, port):
 @_also_after
 @click.option("--host", default=None, help="Address to listen on (default 127.0.0.1; loopback only without "
               "--allow-remote).")
-@click.option("--port", type=int, default=None, help="Port (default [proxy] port, else 8787).")
+@click.option("--port", type=click.IntRange(0, 65535), default=None, help="Port (default [proxy] port, else 8787).")
 @click.option("--upstream", metavar="URL", default=None,
               help="Anthropic API base URL (default [proxy] upstream, else https://api.anthropic.com).")
 @click.option("--openai-upstream", metavar="URL", default=None,

@@ -284,7 +284,11 @@ def read_config(path: Path) -> tuple[dict, dict[str, Any]]:
             try:
                 v = spec.check(sec[key])
             except ValueError as e:
-                raise SettingsError(f"{path}: [{name}] {key} = {sec[key]!r}: {e}") from None
+                from nexus_tui.core.redact import redact
+
+                shown = repr(sec[key])  # a URL's password or a key pasted in the wrong place is not shown
+                shown = redact(shown if len(shown) <= 300 else shown[:300] + "…")
+                raise SettingsError(f"{path}: [{name}] {key} = {shown}: {e}") from None
             if spec.attr:
                 values[spec.attr] = v
     return raw, values

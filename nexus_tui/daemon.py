@@ -9,7 +9,7 @@ import time
 
 from nexus_tui.collect.collector import Collector, PassReport
 from nexus_tui.collect.registry import build_sources
-from nexus_tui.core.report import plural
+from nexus_tui.core.report import plural, shown
 
 
 def _line(rep: PassReport) -> str:
@@ -20,6 +20,34 @@ def _line(rep: PassReport) -> str:
             f"+{plural(w.new_tasks, 'task')}, +{plural(w.new_tool_calls - w.new_results_only, 'tool call')}, "
             f"+{plural(w.new_sessions, 'session')}, {plural(rep.skipped_total, 'skipped line')}"
             + (f"; ingest problems: {safe('; '.join(rep.problems))}" if rep.problems else ""))
+
+
+def _receiver_line(s, last: dict) -> str | None:
+    """What the OTLP receiver took since the last line (``last`` is updated), with the records it rejected and why:
+    None when nothing came. Its reasons quote data (an event's name): shown through ``safe``."""
+    from nexus_tui.core.report import safe
+
+    now = {"requests": s.requests, "log_records": s.log_records, "tasks": s.tasks, "points": s.metric_points,
+           "refused": s.rejected, "skipped": dict(s.skipped)}
+    before = dict(last) or {"requests": 0, "log_records": 0, "tasks": 0, "points": 0, "refused": 0, "skipped": {}}
+    last.clear()
+    last.update(now)
+    if now["requests"] == before["requests"]:
+        return None
+    d = {k: now[k] - before[k] for k in ("requests", "log_records", "tasks", "points", "refused")}
+    why = {k: n - before["skipped"].get(k, 0) for k, n in now["skipped"].items()}
+    why = {k: n for k, n in why.items() if n > 0}
+    line = (f"{time.strftime('%H:%M:%S')} OTLP: +{plural(d['requests'], 'request')}, "
+            f"+{plural(d['log_records'], 'log record')}, +{plural(d['tasks'], 'task')}"
+            + (f", +{plural(d['points'], 'metric point')}" if d["points"] else ""))
+    if d["refused"]:
+        line += f"; {plural(d['refused'], 'request')} refused (the client was told why)"
+    if why:
+        top = sorted(why.items(), key=lambda kv: -kv[1])
+        line += (f"; {plural(sum(why.values()), 'record')} rejected: "
+                 + "; ".join(f"{safe(k)[:160]} ({n:,})" for k, n in top[:5])
+                 + (f"; {len(top) - 5} more reasons" if len(top) > 5 else ""))
+    return line
 
 
 def run(settings, store, once: bool = False, interval: float = 2.0, otlp: bool = False, host: str = "127.0.0.1",
@@ -33,27 +61,34 @@ def run(settings, store, once: bool = False, interval: float = 2.0, otlp: bool =
         receiver.start()
         receiver.ready.wait(10)
         if receiver.error is not None:
-            print(f"nexus-insights: cannot listen on {host}:{port}: {receiver.error}", file=sys.stderr)
+            print(f"nexus-insights: cannot listen on {shown(host)}:{port}: {shown(receiver.error)}", file=sys.stderr)
             return 2
-        print(f"OTLP/HTTP receiver on http://{host}:{receiver.port} (POST /v1/logs, /v1/metrics)", flush=True)
+        print(f"OTLP/HTTP receiver on http://{shown(host)}:{receiver.port} (POST /v1/logs, /v1/metrics)", flush=True)
     proxy = _start_proxy(settings) if getattr(settings, "proxy_enabled", False) else None
     alerts = _alert_monitor(settings, store)
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
+    seen: dict = {}
     try:
         while True:
             rep = collector.run_once()
             if once or rep.written.changed or rep.problems or rep.skipped_total:  # --once: always say what it did
                 print(_line(rep), flush=True)
+            got = _receiver_line(receiver.stats, seen) if receiver is not None else None
+            if got:
+                print(got, flush=True)
             if alerts is not None:
                 alerts.check()
             if once or stop.wait(interval):
                 break
     finally:
         if proxy is not None:  # first: its queued records are written before the last pass
+            from nexus_tui.collect.proxy import stats_line
+
             proxy.stop()
             proxy.join(10)
+            print(stats_line(proxy.stats), flush=True)  # records it dropped (a full queue, a failed write) said
             if not once:
                 collector.run_once()
         collector.close()
@@ -63,8 +98,12 @@ def run(settings, store, once: bool = False, interval: float = 2.0, otlp: bool =
             receiver.stop()
             receiver.join(5)
             s = receiver.stats
-            print(f"receiver: {plural(s.requests, 'request')}, {plural(s.log_records, 'log record')}, "
-                  f"{plural(s.tasks, 'new task')}, {plural(s.metric_points, 'metric point')}, {s.rejected} rejected",
+            got = _receiver_line(s, seen)  # what came since the last pass
+            if got:
+                print(got, flush=True)
+            print(f"receiver: {plural(s.requests, 'request')} ({s.rejected:,} refused), "
+                  f"{plural(s.log_records, 'log record')}, {plural(s.tasks, 'new task')}, "
+                  f"{plural(s.metric_points, 'metric point')}, {plural(sum(s.skipped.values()), 'record')} rejected",
                   flush=True)
     return 0
 
@@ -92,8 +131,9 @@ def _start_proxy(settings):
     t.start()
     t.ready.wait(10)
     if t.error is not None:
-        print(f"nexus-insights: recording proxy not started on {settings.proxy_host}:{settings.proxy_port}: "
-              f"{t.error}", file=sys.stderr)
+        print(f"nexus-insights: recording proxy not started on {shown(settings.proxy_host)}:{settings.proxy_port}: "
+              f"{shown(t.error)}", file=sys.stderr)
         return None
-    print(f"recording proxy on http://{settings.proxy_host}:{t.port} -> {settings.proxy_upstream}", flush=True)
+    print(f"recording proxy on http://{shown(settings.proxy_host)}:{t.port} -> {shown(settings.proxy_upstream)}",
+          flush=True)
     return t

@@ -75,13 +75,14 @@ class ExchangeRecorder:
             if line.strip():
                 try:
                     self.message(direction, orjson.loads(line), len(line), t)
-                except (orjson.JSONDecodeError, AttributeError, TypeError, KeyError, ValueError):
-                    pass  # not ours to judge: the bytes were relayed as they were
+                except Exception:  # noqa: BLE001 - not ours to judge (the bytes were relayed as they were); the
+                    pass  # lines after it in the same read are still recorded
 
     def message(self, direction: str, msg, size: int, t: float) -> None:
-        if isinstance(msg, list):  # a JSON-RPC batch
+        if isinstance(msg, list):  # a JSON-RPC batch: objects, one level (a list in it is no message)
             for m in msg:
-                self.message(direction, m, size // max(1, len(msg)), t)
+                if isinstance(m, dict):
+                    self.message(direction, m, size // max(1, len(msg)), t)
             return
         if not isinstance(msg, dict):
             return

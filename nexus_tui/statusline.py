@@ -44,7 +44,10 @@ _KNOWN_SCHEMA = 64  # reading the few columns used here works on any version we 
 def _num(v, lo: float = 0.0, hi: float = 1e12) -> float | None:
     if isinstance(v, bool) or not isinstance(v, (int, float)):
         return None
-    f = float(v)
+    try:
+        f = float(v)
+    except OverflowError:  # an integer of 400 digits: JSON has no limit (it cost the whole input)
+        return None
     if not math.isfinite(f) or f < lo or f > hi:
         return None
     return f
@@ -85,8 +88,9 @@ def parse_input(raw: bytes | str) -> dict | None:
         "context_used_pct": _num(ctx.get("used_percentage"), 0, 100),
         "context_window_size": _int(ctx.get("context_window_size"), 1e9),
         "cost_usd": _num(cost.get("total_cost_usd"), 0, 1e7),
-        "duration_ms": _int(cost.get("total_duration_ms"), 1e12),
-        "api_duration_ms": _int(cost.get("total_api_duration_ms"), 1e12),
+        # the event schema's bound (its "count"): a larger one made the whole event refused, its quota lost
+        "duration_ms": _int(cost.get("total_duration_ms"), 1e10),
+        "api_duration_ms": _int(cost.get("total_api_duration_ms"), 1e10),
         "lines_added": _int(cost.get("total_lines_added"), 1e9),
         "lines_removed": _int(cost.get("total_lines_removed"), 1e9),
     }
@@ -275,7 +279,10 @@ def render(info: dict | None, today: float | None, cfg: dict, now: float | None 
     parts: list[str] = []
     colours, reset = (_TMUX_COLOURS, _TMUX_RESET) if tmux else (_COLOURS, _RESET)
 
+    from nexus_tui.core.redact import redact  # stdlib only
+
     def seg(text: str, level: str | None = None) -> None:
+        text = redact(text)  # a model or window name from the input holding a key is shown without it
         if tmux:
             text = text.replace("#", "##")
         parts.append(f"{colours[level]}{text}{reset}" if colour and level else text)

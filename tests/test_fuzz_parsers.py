@@ -57,6 +57,15 @@ EV_LINES = [
     {"v": 1, "type": "error", "ts": "2026-03-01T12:00:08.000Z", "component": "router", "kind": "k", "message": "m",
      "task_id": "t1", "session_id": "fz"},
     {"v": 1, "type": "session_end", "ts": "2026-03-01T12:10:00.000Z", "session_id": "fz"},
+    {"v": 1, "type": "proxy_request", "ts": "2026-03-01T12:00:09.000Z", "id": "req_fz", "session_id": "fz",
+     "route": "anthropic", "path": "/v1/messages", "kind": "messages", "model": REF_MODEL, "routing": "cloud",
+     "tokens_in": 10, "tokens_out": 5, "cache_creation_5m_tokens": 3, "cache_creation_1h_tokens": 4,
+     "http_status": 200, "ttfb_ms": 120, "ttft_ms": 300, "retries": 1, "message_count": 2, "request_bytes": 100,
+     "response_bytes": 200, "latency_ms": 900, "tools": [{"id": "tu_fz", "name": "Bash"}],
+     "quota": [{"window": "five_hour", "used_fraction": 0.4, "resets_at_ms": 1772373600000, "status": "allowed"}]},
+    {"v": 1, "type": "statusline", "ts": "2026-03-01T12:00:10.000Z", "session_id": "fz", "model": "Opus",
+     "context_used_pct": 40, "cost_usd": 1.5, "duration_ms": 5000, "lines_added": 3,
+     "rate_limits": {"five_hour": {"used_percentage": 42, "resets_at": 1772373600}}},
 ]
 
 # values of every type, the extremes of each, and the strings parsers look at
@@ -154,6 +163,15 @@ def _check(b: Batch, state: dict | None) -> None:
         assert lo <= s.start_ms <= hi and lo <= s.end_ms <= hi, s
     for e in b.errors:
         assert lo <= e.ts_ms <= MAX_TIME_MS + 10**12, e  # ingest errors carry the time of the pass
+    for t in b.tasks:  # the proxy's numbers: 32-bit columns (PostgreSQL's INTEGER)
+        for k in ("ttfb_ms", "ttft_ms", "retries", "message_count", "cache_creation_5m_tokens",
+                  "cache_creation_1h_tokens", "http_status"):
+            v = getattr(t, k, None)
+            assert v is None or 0 <= v < 2**31, (k, v)
+    for q in b.quota_snapshots:  # a reset is a time the reports can lay out as a date, or unknown
+        assert MIN_TIME_MS <= q["observed_ms"] < MAX_TIME_MS, q
+        assert q["resets_at_ms"] is None or MIN_TIME_MS <= q["resets_at_ms"] < MAX_TIME_MS, q
+        assert q["used_fraction"] is None or 0 <= q["used_fraction"] <= 10, q
     pickle.loads(pickle.dumps(b))  # handed from a parser worker to the writer
     if state is not None:
         orjson.dumps(state)  # kept in the cursor
@@ -273,7 +291,9 @@ def test_nexus_event_log_mutated_lines(store, data):
 
 
 EV_NUMBERS = ["tokens_in", "tokens_out", "cache_read_tokens", "cache_creation_tokens", "latency_ms", "prompt_length",
-              "response_length", "request_size", "response_size", "rating"]
+              "response_length", "request_size", "response_size", "rating", "ttfb_ms", "ttft_ms", "retries",
+              "message_count", "cache_creation_5m_tokens", "cache_creation_1h_tokens", "http_status",
+              "context_used_pct", "duration_ms"]
 EV_KEYS = sorted({k for e in EV_LINES for k in e} - {"type"})
 
 
@@ -284,6 +304,11 @@ EV_KEYS = sorted({k for e in EV_LINES for k in e} - {"type"})
 @example(base=EV_LINES[1], over={"prompt_length": 2**63})
 @example(base=EV_LINES[1], over={"latency_ms": 10**15})
 @example(base=EV_LINES[2], over={"request_size": 2**64})
+@example(base=EV_LINES[6], over={"ttfb_ms": 3 * 10**9})
+@example(base=EV_LINES[6], over={"cache_creation_5m_tokens": 2**31 - 1, "cache_creation_1h_tokens": 2**31 - 1})
+@example(base=EV_LINES[6], over={"quota": [{"window": "five_hour", "used_fraction": 0.5, "resets_at_ms": 10**30}]})
+@example(base=EV_LINES[6], over={"quota": [{"window": "seven_day", "resets_at_ms": -10**15}]})
+@example(base=EV_LINES[7], over={"rate_limits": {"five_hour": {"used_percentage": 5, "resets_at": 10**11}}})
 def test_nexus_event_log_shaped_with_wrong_values(store, base, over):
     """A valid event with a few of its values replaced by values of the wrong type or range."""
     ev = base | over

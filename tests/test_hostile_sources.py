@@ -23,7 +23,7 @@ def _api_request(tokens_value) -> dict:
 
 @pytest.mark.parametrize("bad", [{"intValue": "x"}, {"intValue": "12abc"}, {"stringValue": 5}, {"intValue": True},
                                  {"intValue": [1]}, {"doubleValue": "NaN"}, {"doubleValue": "Infinity"}, [1], "10",
-                                 10, {"stringValue": None}])
+                                 10, {"stringValue": None}, {"bytesValue": "AAE="}, {"intvalue": 10}])
 def test_an_otlp_count_that_is_not_a_valid_value_rejects_its_record_not_counted_as_zero(bad):
     """A token count whose value is not an OTLP AnyValue of a number (a non-numeric intValue string, a number where
     the AnyValue object goes, a string typed as stringValue's neighbour) was read as absent, so the request was
@@ -33,6 +33,23 @@ def test_an_otlp_count_that_is_not_a_valid_value_rejects_its_record_not_counted_
     b = otel.parse_logs({"resourceLogs": [{"scopeLogs": [{"logRecords": [_api_request(bad), good]}]}]})
     assert [(t.session_id, t.tokens_in, t.tokens_out) for t in b.tasks] == [("s-good", 12, 7)]
     assert b.skipped == {"invalid api_request event: input_tokens is negative or not a count": 1}
+
+
+def test_an_otlp_value_out_of_range_is_rejected_with_its_reason_not_a_type_name():
+    """A duration of inf or a response's total over 2^31-1 rejected the record with "invalid api_request event
+    (BadValue)": the reason (a fixed text naming the field) was left out."""
+    recs = []
+    for extra in ({"key": "duration_ms", "value": {"doubleValue": 1e300}},
+                  {"key": "duration_ms", "value": {"stringValue": "soon"}},
+                  {"key": "cache_read_tokens", "value": {"intValue": 2**31 - 1}}):
+        r = _api_request({"intValue": "12"})
+        r["attributes"].append(extra)
+        recs.append(r)
+    b = otel.parse_logs({"resourceLogs": [{"scopeLogs": [{"logRecords": recs}]}]})
+    assert b.tasks == [] and b.skipped == {
+        "invalid api_request event: duration_ms: out of range": 1,
+        "invalid api_request event: duration_ms: not a number": 1,
+        "invalid api_request event: tokens: the response's total is out of range": 1}, b.skipped
 
 
 @pytest.mark.parametrize("absent", [..., None, {}])
@@ -576,3 +593,292 @@ def test_the_cursor_state_holds_no_secret_and_reading_on_from_it_gives_the_same_
         rows = c.execute("SELECT id, tool_name, success, latency_ms FROM tool_calls").fetchall()
     assert rows == [("toolu_1", "mcp__x__[REDACTED:github-token]", 1, 5000)], rows
     _no_secret(b"".join(p.read_bytes() for p in home.glob("insights.db*")), "the database after the result")
+
+
+# --- times out of range: a quota window's reset ------------------------------------------------------------------
+
+def test_a_reset_time_out_of_range_leaves_the_quota_report_and_screen(tmp_path):
+    """A proxy_request event's quota ``resets_at_ms`` is any integer to the event schema: 10^30 or the year 5138 (a
+    header's ``anthropic-ratelimit-unified-reset`` of 11 digits) was stored, and the Quota report and screen both
+    stopped ("OverflowError: timestamp out of range"); the status bar showed a reset in 11574074074074074227865d.
+    A reset is believed only as a valid time at most a month after its observation (the status line's rule), when
+    parsed and again when read (a row stored before, or merged from another database)."""
+    import json
+    import time
+
+    from multidict import CIMultiDict
+    from sqlalchemy import text
+
+    from nexus_tui.core.events import Batch
+    from nexus_tui.core.parse.proxy import quota_from_headers
+    from tests.helpers import store_at
+    from tests.test_store import _cli
+
+    now = time.time()
+    ts = time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime(now - 60))
+    good_reset = int(now * 1000) + 3_600_000
+    quota = [{"window": "five_hour", "used_fraction": 0.5, "resets_at_ms": 10**30},
+             {"window": "seven_day", "used_fraction": 0.25, "resets_at_ms": -10**15},
+             {"window": "seven_day_opus", "used_fraction": 0.1, "resets_at_ms": 99_999_999_999_000},
+             {"window": "seven_day_sonnet", "used_fraction": 0.2, "resets_at_ms": good_reset}]
+    ev = {"v": 1, "type": "proxy_request", "ts": ts, "id": "req_q1", "session_id": "s-px", "route": "anthropic",
+          "path": "/v1/messages", "kind": "messages", "model": "claude-opus-4-6", "routing": "cloud",
+          "tokens_in": 10, "tokens_out": 5, "http_status": 200, "quota": quota}
+    logs = tmp_path / "nexus" / "logs"
+    logs.mkdir(parents=True)
+    (logs / time.strftime("%Y-%m-%d.jsonl", time.gmtime(now))).write_text(json.dumps(ev) + "\n")
+    (tmp_path / "claude" / "projects").mkdir(parents=True)
+    r = _cli(tmp_path, "ingest")
+    assert r.returncode == 0 and "skipped lines: 0" in r.stdout, r.stdout + r.stderr
+    store = store_at(tmp_path / "nexus" / "insights.db")
+    with store.engine.connect() as conn:
+        stored = dict(conn.execute(text("SELECT window, resets_at_ms FROM quota_snapshots")).all())
+    assert stored == {"five_hour": None, "seven_day": None, "seven_day_opus": None,
+                      "seven_day_sonnet": good_reset}, stored
+    # rows stored before this rule (or merged): read as an unknown reset
+    obs = int(now * 1000) - 30_000
+    b = Batch()
+    b.quota_snapshots += [{"id": f"old{i}", "observed_ms": obs, "source": "proxy", "account": None, "machine": None,
+                           "window": "five_hour", "used_fraction": 0.6, "resets_at_ms": v, "status": "allowed",
+                           "raw_json": "{}"} for i, v in enumerate((10**30, -10**15))]
+    store.writer.write(b)
+    store.close()
+    r = _cli(tmp_path, "--headless", "quota", "--no-collect", "--format", "json")
+    assert r.returncode == 0, r.stderr
+    windows = {w["window"]: w for w in json.loads(r.stdout)["windows"]}
+    assert windows["five_hour"]["resets_at"] is None and windows["five_hour"]["used_percentage"] == 60.0
+    assert windows["seven_day_sonnet"]["resets_at"] == time.strftime("%Y-%m-%dT%H:%M:%SZ",
+                                                                      time.gmtime(good_reset // 1000))
+    r = _cli(tmp_path, "--headless", "quota", "--no-collect")
+    assert r.returncode == 0 and "5h" in r.stdout, r.stderr
+    # the proxy reads none from its headers either
+    q = quota_from_headers(CIMultiDict({"anthropic-ratelimit-unified-status": "allowed",
+                                        "anthropic-ratelimit-unified-5h-reset": "99999999999",
+                                        "anthropic-ratelimit-unified-7d-reset": str(int(now) + 3600),
+                                        "anthropic-ratelimit-tokens-reset": "0001-01-01T00:00:00Z"}))
+    assert {w["window"]: w["resets_at_ms"] for w in q} == {"unified": None, "5h": None,
+                                                           "7d": (int(now) + 3600) * 1000, "tokens": None}, q
+
+
+async def test_the_quota_screen_and_status_bar_read_a_stored_reset_out_of_range(tmp_path):
+    """The Quota screen said "Could not load Quota: OverflowError" over a stored reset out of range, and the status
+    bar's 5h segment showed ↻11574074074074074227865d."""
+    from nexus_tui.core.events import Batch
+    from nexus_tui.store import open_store
+
+    t0 = 1_772_366_400_000
+    store = open_store(f"sqlite:///{tmp_path / 'q.db'}")
+    b = Batch()
+    b.quota_snapshots += [{"id": f"q{w}", "observed_ms": t0, "source": "proxy", "account": None, "machine": None,
+                           "window": w, "used_fraction": 0.5, "resets_at_ms": v, "status": "allowed",
+                           "raw_json": "{}"} for w, v in (("five_hour", 2**62), ("seven_day", -10**15))]
+    store.writer.write(b)
+    first, quota = await screens_at_80x24(tmp_path, store, t0 + 60_000, "7")
+    store.close()
+    assert "Could not load" not in quota and "OverflowError" not in quota, quota
+    assert "5h 50%" in first and "↻" not in first, first
+
+
+@pytest.mark.parametrize("field, value", [
+    ("ttfb_ms", 3_000_000_000), ("ttft_ms", 10**10), ("retries", 9_000_000_000), ("message_count", 5_000_000_000),
+    ("cache_creation_5m_tokens", 5_000_000_000),
+    ("split", (2**31 - 1, 2**31 - 1))])
+def test_a_proxy_events_number_beyond_its_column_rejects_the_event_with_a_reason(field, value):
+    """The event schema lets every count of a proxy_request reach 10^10, and only the token counts, sizes and
+    latency were checked further (guard.py): a ttfb_ms of 3e9 or a retry count of 9e9 was stored on SQLite and made
+    NULL on PostgreSQL (its INTEGER is 32 bits), and a 5-minute plus 1-hour cache-write split of 2^31-1 each made
+    a task of 4,294,967,294 cache-write tokens ($34,896 on one request). Such an event is skipped with its reason;
+    the event after it is read."""
+    import json
+
+    from nexus_tui.core.parse import nexus_events
+
+    def pr(i, **kw):
+        return {"v": 1, "type": "proxy_request", "ts": f"2026-03-01T12:00:0{i}.000Z", "id": f"req_n{i}",
+                "session_id": "s-px", "route": "anthropic", "path": "/v1/messages", "kind": "messages",
+                "model": "claude-opus-4-6", "routing": "cloud", "tokens_in": 10, "tokens_out": 5,
+                "http_status": 200, "ttfb_ms": 120, "retries": 1, "cache_creation_5m_tokens": 30,
+                "cache_creation_1h_tokens": 12, **kw}
+
+    bad = ({"cache_creation_5m_tokens": value[0], "cache_creation_1h_tokens": value[1]} if field == "split"
+           else {field: value})
+    data = "".join(json.dumps(e) + "\n" for e in (pr(1, **bad), pr(2))).encode()
+    b = nexus_events.parse_lines(data, 0, "log.jsonl", "claude-sonnet-4-5")
+    why = "tokens: the response's total is out of range" if field == "split" else f"{field}: out of range"
+    assert b.skipped == {f"invalid event ({why})": 1}, b.skipped
+    assert [(t.id, t.ttfb_ms, t.retries, t.cache_creation_tokens) for t in b.tasks] == [("req_n2", 120, 1, 42)]
+
+
+def test_a_password_in_an_upstream_url_is_never_shown(tmp_path):
+    """An upstream URL holding a password (``http://user:pw@host``, given with --upstream or in insights.toml) was
+    printed whole by ``nexus-insights proxy`` and by the collect daemon when they started, in the 502 answer (and
+    event) when the upstream was unreachable, and in the message naming a bad value of the configuration."""
+    import os
+    import signal
+    import socket
+    import subprocess
+    import sys
+
+    import httpx
+
+    from nexus_tui.config import SettingsError, load_settings
+
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    up_port = s.getsockname()[1]  # nothing listens there: the upstream is unreachable
+    s2 = socket.socket()
+    s2.bind(("127.0.0.1", 0))
+    port = s2.getsockname()[1]
+    s.close()
+    s2.close()
+    pw = "hunter2pw77"
+    home = tmp_path / "home"
+    env = {**os.environ, "HOME": str(tmp_path), "NEXUS_INSIGHTS_HOME": str(home), "PYTHONUNBUFFERED": "1",
+           "CLAUDE_CONFIG_DIR": str(tmp_path / "claude")}
+    env.pop("NEXUS_INSIGHTS_DB", None)
+    p = subprocess.Popen([sys.executable, "-m", "nexus_tui", "proxy", "--port", str(port), "--upstream",
+                          f"http://user:{pw}@127.0.0.1:{up_port}"], env=env, stdout=subprocess.PIPE,
+                         stderr=subprocess.STDOUT, text=True)
+    try:
+        first = p.stdout.readline()
+        assert "nexus-insights proxy on" in first and "user:[REDACTED:password]@127.0.0.1" in first, first
+        r = httpx.post(f"http://127.0.0.1:{port}/v1/messages", json={"model": "m", "messages": []}, timeout=30)
+        assert r.status_code == 502 and "unreachable" in r.text and pw not in r.text, r.text
+    finally:
+        p.send_signal(signal.SIGTERM)
+        out = first + p.communicate(timeout=30)[0]
+    assert pw not in out and "1 recorded" in out, out
+    logged = "".join(f.read_text() for f in (home / "logs").glob("*.jsonl"))
+    assert "upstream_unreachable" in logged and pw not in logged, logged
+    r = subprocess.run([sys.executable, "-m", "nexus_tui", "proxy", "--upstream", f"ftp://u:{pw}@x"], env=env,
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 2 and "is not an http(s) URL" in r.stderr and pw not in r.stderr + r.stdout, r.stderr
+    # the configuration: a bad value is named without its password; a good one is not printed with it
+    (home / "insights.toml").write_text(f'[proxy]\nupstream = "ftp://u:{pw}@x"\n')
+    with pytest.raises(SettingsError) as e:
+        load_settings(home)
+    assert "[proxy] upstream" in str(e.value) and pw not in str(e.value), str(e.value)
+    (home / "insights.toml").write_text(f'[proxy]\nenabled = true\nport = {port}\n'
+                                        f'upstream = "http://user:{pw}@127.0.0.1:{up_port}"\n'
+                                        '[alerts]\nenabled = false\n')
+    (tmp_path / "claude" / "projects").mkdir(parents=True)
+    p = subprocess.Popen([sys.executable, "-m", "nexus_tui", "collect", "--interval", "0.5"], env=env,
+                         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        first = p.stdout.readline()
+        assert "recording proxy on" in first, first
+    finally:
+        p.send_signal(signal.SIGTERM)
+        out = first + p.communicate(timeout=30)[0]
+    assert p.returncode == 0 and pw not in out and "[REDACTED:password]" in out, out
+
+
+@pytest.mark.parametrize("store_bodies", [False, True])
+def test_a_request_nested_too_deep_keeps_its_events_facts(store_bodies):
+    """A request whose first message nests 900 levels (valid JSON, read by orjson) made the conversation key's
+    orjson.dumps raise (its limit is 254 levels): the request's facts were all lost, its event recorded without the
+    user agent, persona or model and under a random session. The key is taken from the first levels then (stable:
+    the same request gives the same session), and a stored body is kept as its text."""
+    import json
+
+    from nexus_tui.collect.proxy import EventSink
+    from nexus_tui.core.parse.nexus_events import invalid_reason
+    from nexus_tui.core.parse.proxy import AnthropicStream
+    from nexus_tui.core.redact import redact
+
+    deep = "[" * 900 + "]" * 900
+    body = ('{"model": "claude-opus-4-6", "messages": [{"role": "user", "content": ' + deep + '}], '
+            '"system": "key ' + AK + '"}').encode()
+
+    def event():
+        rec = {"id": "req_deep", "route": "anthropic", "path": "/v1/messages", "kind": "messages",
+               "routing": "cloud", "request_bytes": len(body), "ts": "2026-03-01T12:00:00.000Z",
+               "http_status": 200, "request_body": body,
+               "headers": {"user-agent": "claude-cli/2.1.0 (external, cli)", "x-nexus-persona": "architect"}}
+        parser = AnthropicStream("application/json")
+        parser.feed(b'{"type": "message", "id": "msg_1", "usage": {"input_tokens": 5, "output_tokens": 2}}')
+        sink = EventSink.__new__(EventSink)  # its event builder only (no thread)
+        sink.store_bodies, sink._hashes, sink._redact = store_bodies, None, redact
+        return json.loads(json.dumps(sink.event(rec)))
+
+    ev, again = event(), event()
+    assert invalid_reason(ev) is None, invalid_reason(ev)
+    assert (ev["client"], ev.get("persona"), ev.get("model")) == (
+        "claude-cli/2.1.0 (external, cli)", "architect", "claude-opus-4-6"), ev
+    assert ev["session_id"].startswith("px-conv-") and ev["session_id"] == again["session_id"], (ev, again)
+    if store_bodies:
+        assert isinstance(ev["request_body"], str) and "[REDACTED:anthropic-key]" in ev["request_body"], ev
+        assert AK[:14] not in json.dumps(ev)
+
+
+def test_a_configured_url_or_host_holding_terminal_escapes_is_shown_as_text(tmp_path):
+    """An upstream URL (insights.toml) or a --host holding ESC, OSC or BEL sequences was printed as it was by the
+    proxy's and the daemon's start and error lines: the terminal ran them (cleared the screen, set its title)."""
+    import os
+    import socket
+    import subprocess
+    import sys
+
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / "insights.toml").write_text(f'[proxy]\nport = {port}\n'
+                                        'upstream = "http://127.0.0.1:9/\\u001b[2J\\u001b]0;pwn\\u0007x"\n')
+    env = {**os.environ, "HOME": str(tmp_path), "NEXUS_INSIGHTS_HOME": str(home), "PYTHONUNBUFFERED": "1",
+           "CLAUDE_CONFIG_DIR": str(tmp_path / "claude")}
+    env.pop("NEXUS_INSIGHTS_DB", None)
+    p = subprocess.Popen([sys.executable, "-m", "nexus_tui", "proxy"], env=env, stdout=subprocess.PIPE,
+                         stderr=subprocess.STDOUT, text=True)
+    try:
+        first = p.stdout.readline()
+    finally:
+        p.terminate()
+        out = first + p.communicate(timeout=30)[0]
+    assert "-> http://127.0.0.1:9/\\x1b[2J\\x1b]0;pwn\\x07x" in first, first
+    (tmp_path / "claude" / "projects").mkdir(parents=True)
+    r = subprocess.run([sys.executable, "-m", "nexus_tui", "collect", "--otlp", "--host", "h\x1b]0;pwn\x07",
+                        "--port", "1"], env=env, capture_output=True, text=True, timeout=60)
+    assert r.returncode == 2 and "cannot listen on h\\x1b]0;pwn\\x07:1" in r.stderr, r.stderr
+    for text in (out, r.stdout, r.stderr):
+        assert "\x1b" not in text and "\x07" not in text, text
+
+
+def test_a_proxy_event_redacted_longer_than_its_bound_is_still_taken():
+    """The proxy cuts a model or a session header to the event schema's 200 characters, then redacts the event: a
+    value holding short keyword pairs ('pwd=x' -> 'pwd=[REDACTED:password]') grew past 200 and the collector refused
+    the whole request's event. Redaction never makes a value longer now."""
+    import json
+
+    from nexus_tui.collect.proxy import EventSink
+    from nexus_tui.core.parse import nexus_events
+    from nexus_tui.core.parse.proxy import AnthropicStream
+    from nexus_tui.core.redact import redact
+
+    pairs = "pwd=a " * 33  # 198 characters
+    body = json.dumps({"model": pairs, "messages": [{"role": "user", "content": "hi"}]}).encode()
+    rec = {"id": "req_p1", "route": "anthropic", "path": "/v1/messages", "kind": "messages", "routing": "cloud",
+           "request_bytes": len(body), "ts": "2026-03-01T12:00:00.000Z", "http_status": 200, "request_body": body,
+           "headers": {"user-agent": "ua", "x-nexus-session": pairs}}
+    parser = AnthropicStream("application/json")
+    parser.feed(b'{"type": "message", "id": "msg_1", "usage": {"input_tokens": 5, "output_tokens": 2}}')
+    sink = EventSink.__new__(EventSink)  # its event builder only (no thread)
+    sink.store_bodies, sink._hashes, sink._redact = False, None, redact
+    ev = json.loads(json.dumps(sink.event(rec)))
+    assert "pwd=a" not in json.dumps(ev) and ev["model"].startswith("pwd=[REDACTED:password]"), ev
+    b = nexus_events.parse_lines((json.dumps(ev) + "\n").encode(), 0, "log.jsonl", "claude-sonnet-4-5")
+    assert b.skipped == {} and [t.id for t in b.tasks] == ["req_p1"], b.skipped
+
+
+def test_a_port_out_of_range_is_a_clear_error():
+    """`nexus-insights proxy --port 99999` ended in a traceback (the socket's OverflowError is not an OSError);
+    `collect --otlp --port 99999` said it could not listen. Both ports are checked where they are given."""
+    import subprocess
+    import sys
+
+    for args in (["proxy", "--port", "99999"], ["collect", "--otlp", "--once", "--port", "-1"]):
+        r = subprocess.run([sys.executable, "-m", "nexus_tui", *args], capture_output=True, text=True, timeout=60)
+        assert r.returncode == 2 and "Invalid value for '--port'" in r.stderr, (args, r.stderr)
+        assert "Traceback" not in r.stderr

@@ -323,3 +323,109 @@ async def test_the_dashboard_shows_and_filters_machines_when_several_write(tmp_p
             assert "Machine" not in str(a.screen.query_one("#header-more").content)
     finally:
         solo.close()
+
+
+def test_merging_a_hostile_database_stores_only_what_the_writer_would(tmp_path, db_url):
+    """`merge` copied the source's rows raw: a secret in a project, model, error or quota status (a database written
+    before redaction, or by another program) reached the shared database; a cost of inf and 10^18 tokens made every
+    report's total $inf, a task of the year 33658 stopped the sessions, daily, requests and efficiency reports
+    ("year 33658 is out of range"); and one value of the wrong type (a time 'soon'), a row missing a required value or a task
+    whose session is nowhere stopped the whole merge (one line: "invalid literal for int()"). Each row is checked
+    and redacted as the writer does; a row that cannot be stored is skipped and counted by reason."""
+    import sqlite3
+
+    from nexus_tui.core.events import Batch, SessionRec, TaskRec
+
+    ak = "sk-ant-api03-" + "Zq9" * 30 + "-AbCdEfGh_AA"
+    t0 = 1_772_366_400_000
+    src_path = tmp_path / "laptop.db"
+    src = open_store(f"sqlite:///{src_path}")
+    src.writer.write(Batch(sessions=[SessionRec(id="s1", start_ms=t0, end_ms=t0 + 9, cli_tool="mcp", project="p")],
+                           tasks=[TaskRec(id="t-good", session_id="s1", ts_ms=t0 + 9, source="otel",
+                                          model="claude-opus-4-6", tokens_in=5, tokens_out=3)]))
+    src.close()
+    c = sqlite3.connect(src_path)  # foreign keys off: rows the app would never write
+
+    def ins(table, **kw):
+        c.execute(f"INSERT INTO {table} ({', '.join(kw)}) VALUES ({', '.join('?' * len(kw))})", list(kw.values()))
+
+    ins("sessions", id="s-h", start_time="2026-03-01T12:00:00Z", start_ms=t0, end_ms=t0, cli_tool="claude-code",
+        project=f"proj {ak}", cwd="/w/https://u:hunter2pw77@h/x", machine="not a machine id!")
+    ins("tasks", id="t-secret", session_id="s-h", timestamp="2026-03-01T12:00:00Z", ts_ms=t0, source="otel",
+        routing="cloud", model=f"m {ak}", tokens_in=5, error_message=f"err {ak}", status="error")
+    ins("tasks", id="t-wild", session_id="s-h", timestamp="x", ts_ms="soon", source="otel", routing="cloud",
+        model="m", tokens_in=10**18, tokens_out="many", cost_usd=float("inf"))
+    ins("tasks", id="t-nomodel", session_id="s-h", timestamp="x", ts_ms=t0, source="otel", routing="cloud",
+        model=b"\x00\xff")
+    ins("tasks", id="t-orphan", session_id="s-nowhere", timestamp="x", ts_ms=t0, source="otel", routing="cloud",
+        model="m")
+    ins("sessions", id="s-far", start_time="x", start_ms=10**15, end_ms=-10**12, cli_tool="mcp")  # year 33658
+    ins("tasks", id="t-far", session_id="s-far", timestamp="x", ts_ms=10**15, end_ms=2**62, source="otel",
+        routing="cloud", model="claude-opus-4-6", tokens_in=5)
+    ins("errors", id="e1", time="2026-03-01T12:00:00Z", ts_ms=t0, component="api", kind=f"k {ak}",
+        message=f"boom {ak}")
+    ins("quota_snapshots", id=f"q-{ak}", observed_ms=t0, observed_at="2026-03-01T12:00:00Z", source="proxy",
+        window="five_hour", used_fraction=0.5, resets_at_ms=1e30, status=f"allowed {ak}")
+    c.commit()
+    c.close()
+    env = _env(tmp_path, db_url, "desk")
+    out = _cli(env, "merge", f"sqlite:///{src_path}", "--machine-id", "laptop")
+    assert "3 sessions, 4 tasks" in out and "1 quota_snapshots" in out, out
+    assert ("skipped rows: 2 (tasks: model missing or invalid: 1, tasks: its session is not in either database: 1)"
+            in out), out
+    store = open_store(db_url)
+    try:
+        with store.engine.connect() as conn:
+            rows = {r[0]: r[1:] for r in conn.execute(text(
+                "SELECT id, ts_ms, tokens_in, tokens_out, cost_usd, model, error_message FROM tasks"))}
+            texts = [v for t in ("sessions", "tasks", "errors", "quota_snapshots")
+                     for r in conn.execute(text(f"SELECT * FROM {t}")) for v in r if isinstance(v, str)]
+            quota = conn.execute(text("SELECT resets_at_ms, status FROM quota_snapshots")).one()
+            session = conn.execute(text("SELECT machine, project FROM sessions WHERE id = 'laptop/s-h'")).one()
+            far = conn.execute(text("SELECT ts_ms, end_ms FROM tasks WHERE id = 'laptop/t-far'")).one()
+        summary = json.loads(_cli(env, "--headless", "summary", "--no-collect", "--format", "json",
+                                  "--since", "2026-01-01"))
+        for report in ("sessions", "daily", "requests", "efficiency"):  # a time laid out as a date
+            _cli(env, "--headless", report, "--no-collect")
+    finally:
+        store.close()
+    assert rows["laptop/t-wild"][:4] == (None, None, None, None), rows  # no type or range its column holds
+    assert far == (None, None)  # times out of range (core.events.MIN/MAX_TIME_MS)
+    assert rows["laptop/t-secret"][4:] == ("m [REDACTED:anthropic-key]", "err [REDACTED:anthropic-key]"), rows
+    assert rows["laptop/t-good"][:3] == (t0 + 9, 5, 3)
+    assert not [v for v in texts if "sk-ant-api03" in v or "hunter2pw77" in v], texts
+    assert quota == (None, "allowed [REDACTED:anthropic-key]")
+    assert session == ("laptop", "proj [REDACTED:anthropic-key]")
+    assert summary["tasks"] == 2 and summary["cost_usd"] < 1, summary  # t-wild has no time: in no range
+
+
+def test_merge_says_what_is_wrong_with_its_source(tmp_path):
+    """A source path that does not exist was opened as a new database: an empty file was created there and the merge
+    said "merged: 0 sessions, ..." (a typo looked like a success); a plain path (as --db takes one) or a file that is
+    not a database ended in a traceback (the error's own description could not parse the path as a URL)."""
+    from nexus_tui.core.events import Batch, SessionRec, TaskRec
+
+    env = _env(tmp_path, f"sqlite:///{tmp_path / 'dest.db'}", "desk")
+
+    def run(src):
+        return subprocess.run([sys.executable, "-m", "nexus_tui", "merge", src], env=env, capture_output=True,
+                              text=True, timeout=300)
+
+    r = run(f"sqlite:///{tmp_path / 'typo' / 'laptop.db'}")
+    assert r.returncode == 2 and "no database at" in r.stderr and "nothing to merge" in r.stderr, r.stderr
+    assert not (tmp_path / "typo").exists()
+    r = run(str(tmp_path / "x\x1b]0;pwn\x07y.db"))  # the message quotes the path: as text, not a terminal title
+    assert r.returncode == 2 and "x\\x1b]0;pwn\\x07y.db" in r.stderr and "\x1b" not in r.stderr, r.stderr
+    (tmp_path / "garbage.db").write_bytes(b"not a database at all" * 100)
+    r = run(str(tmp_path / "garbage.db"))
+    assert r.returncode == 2 and "is not a usable SQLite database" in r.stderr, r.stderr
+    assert "Traceback" not in r.stderr
+    r = run("mysql://u:hunter2pw77@h/db")
+    assert r.returncode == 2 and "unsupported database" in r.stderr and "Traceback" not in r.stderr, r.stderr
+    t0 = 1_772_366_400_000
+    src = open_store(f"sqlite:///{tmp_path / 'laptop.db'}")
+    src.writer.write(Batch(sessions=[SessionRec(id="s1", start_ms=t0, end_ms=t0, cli_tool="mcp")],
+                           tasks=[TaskRec(id="t1", session_id="s1", ts_ms=t0, source="otel", model="m")]))
+    src.close()
+    r = run(str(tmp_path / "laptop.db"))  # a plain path, as --db takes one
+    assert r.returncode == 0 and "1 tasks" in r.stdout, r.stderr

@@ -231,3 +231,40 @@ def test_an_answer_relayed_before_the_request_thread_runs_on_is_still_paired(tmp
     events = [json.loads(x) for f in (tmp_path / "logs").glob("*.jsonl") for x in f.read_text().splitlines()]
     calls = [e for e in events if e.get("type") == "tool_call"]
     assert [(c.get("tool"), c.get("success"), c.get("server")) for c in calls] == [("add", True, "echo")], events
+
+
+_LEAKY_SERVER = r"""
+import json, sys
+for line in sys.stdin:
+    try:
+        m = json.loads(line)
+    except (ValueError, RecursionError):
+        continue
+    if isinstance(m, dict) and "id" in m and m.get("method") == "tools/call":
+        text = "failed: key sk-ant-api03-" + "Zq9" * 30 + "-AbCdEfGh_AA and https://u:hunter2pw77@h/x"
+        sys.stdout.write(json.dumps({"jsonrpc": "2.0", "id": m["id"],
+                                     "result": {"isError": True, "content": [{"type": "text", "text": text}]}}) + "\n")
+        sys.stdout.flush()
+"""
+
+
+def test_a_line_nested_too_deep_costs_no_other_line_and_an_error_output_no_secret(tmp_path):
+    """A JSON-RPC batch nested 1,000 levels (valid JSON, read by orjson) raised RecursionError out of the recorder's
+    line loop: the tools/call that came in the same read was never paired, so its call went unrecorded. Each line is
+    judged on its own now. The tool's error output holds a key and a URL's password: the event log holds neither."""
+    env = dict(os.environ, NEXUS_INSIGHTS_HOME=str(tmp_path / "nexus"), HOME=str(tmp_path))
+    call = {"jsonrpc": "2.0", "id": 7, "method": "tools/call", "params": {"name": "leaky", "arguments": {}}}
+    p = subprocess.Popen([sys.executable, "-m", "nexus_tui", "mcp-wrap", "--name", "echo", "--", sys.executable,
+                          "-c", _LEAKY_SERVER], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, env=env)
+    p.stdin.write(b"[" * 1000 + b"]" * 1000 + b"\n" + json.dumps(call).encode() + b"\n")  # one write, one read
+    p.stdin.flush()
+    answer = json.loads(p.stdout.readline())
+    p.stdin.close()
+    p.wait(60)
+    assert answer["id"] == 7 and p.returncode == 0, p.stderr.read()
+    logged = "".join(f.read_text() for f in (tmp_path / "nexus" / "logs").glob("*.jsonl"))
+    calls = [e for e in map(json.loads, logged.splitlines()) if e["type"] == "tool_call"]
+    assert [(c["tool"], c["success"], c["error_type"]) for c in calls] == [("leaky", False, "tool_error")], logged
+    assert "sk-ant-api03" not in logged and "hunter2pw77" not in logged, logged
+    assert calls[0]["error_message"].startswith("failed: key [REDACTED:anthropic-key] and https://u:[REDACTED:")

@@ -597,3 +597,91 @@ def test_a_lone_surrogate_in_one_record_keeps_the_request(receiver):
         assert conn.execute(text("SELECT tokens_out FROM tasks WHERE id = 'req_sur'")).scalar_one() == 7
         msg = conn.execute(text("SELECT error_message FROM tool_calls WHERE id = 'toolu_sur'")).scalar_one()
     assert msg == "cut emoji \ufffd"
+
+
+def test_the_collect_daemon_says_what_the_receiver_rejected_and_why(tmp_path):
+    """The daemon printed nothing of what the receiver took while it ran, and at its end "N rejected" counted only
+    the requests refused whole: records rejected from an accepted request (a time out of range, a token count that
+    is not one), each answered to the client in partialSuccess, were not counted anywhere an operator looks. The
+    daemon prints a line after each pass that received something, with the records rejected by reason, and its
+    last line counts them; a good request after the bad ones is stored. (A stored record was counted twice in the
+    log records received.)"""
+    port = _free_port()
+    (tmp_path / "claude" / "projects").mkdir(parents=True)
+    env = dict(os.environ, HOME=str(tmp_path), NEXUS_INSIGHTS_HOME=str(tmp_path / "nexus"),
+               CLAUDE_CONFIG_DIR=str(tmp_path / "claude"))
+
+    def rec(sid, nano="1772366400000000000", tokens=5):
+        return {"timeUnixNano": nano, "attributes": [
+            {"key": "event.name", "value": {"stringValue": "api_request"}},
+            {"key": "session.id", "value": {"stringValue": sid}},
+            {"key": "model", "value": {"stringValue": "claude-opus-4-6"}},
+            {"key": "input_tokens", "value": {"intValue": tokens}}]}
+
+    def body(*recs):
+        return json.dumps({"resourceLogs": [{"scopeLogs": [{"logRecords": list(recs)}]}]})
+
+    p = subprocess.Popen([sys.executable, "-m", "nexus_tui", "collect", "--otlp", "--port", str(port),
+                          "--interval", "0.3"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        url = f"http://127.0.0.1:{port}/v1/logs"
+        for _ in range(100):
+            try:
+                r = httpx.post(url, content=body(rec("s1", nano=-5), rec("s1", tokens=-3), rec("s1", nano=-6)),
+                               headers={"Content-Type": "application/json"})
+                break
+            except httpx.ConnectError:
+                time.sleep(0.1)
+        assert r.json()["partialSuccess"]["rejectedLogRecords"] == 3, r.text
+        assert httpx.post(url, content=b"{nope", headers={"Content-Type": "application/json"}).status_code == 400
+        r = httpx.post(url, content=body(rec("s2")), headers={"Content-Type": "application/json"})
+        assert r.status_code == 200 and r.json() == {"partialSuccess": {}}
+    finally:
+        p.send_signal(signal.SIGTERM)
+        out, err = p.communicate(timeout=20)
+    assert p.returncode == 0, err
+    lines = [ln for ln in out.splitlines() if " OTLP: " in ln]
+    assert lines, out
+    joined = "\n".join(lines)
+    assert sum(int(ln.split(" OTLP: +")[1].split()[0]) for ln in lines) == 3, joined  # requests, over the lines
+    assert "log record without a time (2)" in joined, joined
+    assert "invalid api_request event: input_tokens is negative or not a count (1)" in joined, joined
+    assert "1 request refused" in joined, joined
+    assert out.splitlines()[-1] == ("receiver: 3 requests (1 refused), 4 log records, 1 new task, 0 metric points, "
+                                    "3 records rejected"), out
+
+
+async def test_the_dashboard_says_what_its_receiver_rejected(tmp_path, monkeypatch):
+    """[otlp] enabled = true: records the dashboard's receiver rejected (and requests it refused) were told to the
+    exporter only; the status bar counts them now, with the most frequent reason (as text: a reason quotes data)."""
+    from nexus_tui.app import NexusApp
+    from nexus_tui.collect.collector import Collector
+    from nexus_tui.collect.registry import build_sources
+    from nexus_tui.config import load_settings
+    from nexus_tui.store import open_store
+
+    port = _free_port()
+    monkeypatch.setenv("CLAUDE_CONFIG_DIR", str(tmp_path / "claude"))
+    (tmp_path / "claude" / "projects").mkdir(parents=True)
+    home = tmp_path / "nexus"
+    home.mkdir()
+    (home / "insights.toml").write_text(f"[otlp]\nenabled = true\nport = {port}\n")
+    settings = load_settings(home=str(home))
+    store = open_store(settings.db_url)
+    rec = {"timeUnixNano": "-5", "attributes": [{"key": "event.name", "value": {"stringValue": "api_request"}}]}
+    app = NexusApp(settings, store, Collector(store, build_sources(settings), workers=1), tz="UTC", poll_seconds=0.2)
+    async with app.run_test(size=(160, 48)) as pilot:
+        await pilot.pause(0.3)
+        assert "OTLP:" not in app.status_line()
+        async with httpx.AsyncClient() as client:
+            body = json.dumps({"resourceLogs": [{"scopeLogs": [{"logRecords": [rec, rec]}]}]})
+            r = await client.post(f"http://127.0.0.1:{port}/v1/logs", content=body,
+                                  headers={"Content-Type": "application/json"})
+            assert r.json()["partialSuccess"]["rejectedLogRecords"] == 2
+            r = await client.post(f"http://127.0.0.1:{port}/v1/logs", content=b"[nope",
+                                  headers={"Content-Type": "application/json"})
+            assert r.status_code == 400
+        await pilot.pause(0.2)
+        status = app.status_line()
+    store.close()
+    assert "OTLP: 2 records rejected (log record without a time), 1 request refused" in status, status

@@ -697,6 +697,8 @@ def test_proxy_section_runs_the_proxy_inside_the_collect_daemon(tmp_path, upstre
         p.send_signal(signal.SIGTERM)
         out = p.communicate(timeout=30)[0].decode()
     assert p.returncode == 0, out
+    # what the proxy recorded and dropped is said when the daemon stops (it was said nowhere)
+    assert "proxy: 1 request, 1 recorded, 0 dropped, 0 upstream errors, 0 client disconnects" in out, out
     store = store_at(home / "insights.db")
     (t,) = rows(store, "SELECT id, source, tokens_out FROM tasks")
     assert (t["id"], t["source"], t["tokens_out"]) == (captures()[0]["response"]["headers"]["request-id"],

@@ -331,3 +331,94 @@ def test_where_the_data_is_may_be_said_after_the_command_too(tmp_path):
     new = [ln for ln in before.output.splitlines() if ln.startswith("new:")]
     assert new and "0 tasks" not in new[0] and new == [ln for ln in after.output.splitlines() if ln.startswith("new:")]
     assert (tmp_path / "b" / "insights.db").is_file() and not (tmp_path / ".config").exists()
+
+
+@pytest.mark.parametrize("where", ["context_window.used_percentage", "cost.total_cost_usd",
+                                   "rate_limits.five_hour.resets_at", "rate_limits.seven_day.used_percentage"])
+def test_an_integer_too_large_for_a_float_costs_its_field_only(tmp_path, monkeypatch, where):
+    """A number of 400 digits (valid JSON, read as a Python int) in any numeric field raised an OverflowError out of
+    the guard: nothing was recorded and the line was "nexus-insights: OverflowError". It is that field's value
+    that is dropped; the rest is shown and recorded."""
+    import io
+
+    class In(io.BytesIO):
+        def isatty(self):
+            return False
+
+    data = {"session_id": "s-big", "model": {"display_name": "Opus"},
+            "context_window": {"used_percentage": 12}, "cost": {"total_cost_usd": 1.5},
+            "rate_limits": {"five_hour": {"used_percentage": 42, "resets_at": int(time.time()) + 3600},
+                            "seven_day": {"used_percentage": 7, "resets_at": int(time.time()) + 86400}}}
+    *path, last = where.split(".")
+    node = data
+    for k in path:
+        node = node[k]
+    node[last] = 10**400
+    raw = json.dumps(data).encode()
+    out = io.StringIO()
+    monkeypatch.setenv("NO_COLOR", "1")
+    assert SL.main(["--home", str(tmp_path / "h")], stdin=In(raw), stdout=out) == 0
+    line = out.getvalue()
+    assert line.startswith("Opus · ") and "Error" not in line, line
+    ev = [json.loads(x) for p in (tmp_path / "h" / "logs").glob("*.jsonl") for x in p.read_text().splitlines()]
+    assert len(ev) == 1 and ev[0]["session_id"] == "s-big" and ev[0]["model"] == "Opus", ev
+    got = {"context_window.used_percentage": ev[0].get("context_used_pct"),
+           "cost.total_cost_usd": ev[0].get("cost_usd"),
+           "rate_limits.five_hour.resets_at": ev[0]["rate_limits"].get("five_hour", {}).get("resets_at", "gone"),
+           "rate_limits.seven_day.used_percentage": ev[0]["rate_limits"].get("seven_day")}
+    assert got.pop(where) is None, ev  # that value only
+    assert all(v is not None and v != "gone" for v in got.values()), ev
+
+
+def test_the_line_shows_no_secret_from_its_input(tmp_path, monkeypatch):
+    """The event recorded was redacted, but the line printed showed a model's display name or a rate-limit window's
+    name holding a key as it was (Claude Code shows the line on screen)."""
+    import io
+
+    class In(io.BytesIO):
+        def isatty(self):
+            return False
+
+    ak = "sk-ant-api03-" + "Zq9" * 30 + "-AbCdEfGh_AA"
+    gh = "ghp_" + "16C7e42F292c6912E7710c838347Ae178B4a"
+    raw = json.dumps({"session_id": "s1", "model": {"display_name": f"Opus {ak}"},
+                      "rate_limits": {f"seven_day_{gh}": {"used_percentage": 5, "resets_at": int(time.time()) + 3600},
+                                      "five_hour": {"used_percentage": 42}}}).encode()
+    monkeypatch.setenv("NO_COLOR", "1")
+    for argv in ([], ["--tmux"]):
+        out = io.StringIO()
+        assert SL.main(["--home", str(tmp_path / "h"), *argv], stdin=In(raw), stdout=out) == 0
+        line = out.getvalue()
+        assert "sk-ant-api03" not in line and gh not in line, line
+        assert line.startswith("Opus [REDACTED:anthropic-key] · ") and "7d [REDACTED:github-token]" in line, line
+
+
+def test_what_the_command_records_is_always_an_event_the_collector_takes(tmp_path, monkeypatch):
+    """The command recorded events the event schema refuses, so the collector skipped them whole (their quota
+    windows lost): a session's duration over 10^10 ms (its guard allowed 10^12), and a cwd or a rate-limit window's
+    name cut to its bound and then made longer by redaction ('pwd=x' -> 'pwd=[REDACTED:password]')."""
+    import io
+
+    from nexus_tui.core.parse import nexus_events
+
+    class In(io.BytesIO):
+        def isatty(self):
+            return False
+
+    soon = int(time.time()) + 3600
+    inputs = [{"session_id": "s1", "cost": {"total_duration_ms": 2 * 10**10, "total_api_duration_ms": 10**11},
+               "rate_limits": {"five_hour": {"used_percentage": 42, "resets_at": soon}}},
+              {"session_id": "s2", "workspace": {"current_dir": "/w/" + "pwd=a " * 300},
+               "model": {"display_name": "token=x " * 40, "id": "secret=y " * 40}, "version": "pwd=z " * 10,
+               "rate_limits": {"five_hour": {"used_percentage": 43, "resets_at": soon}}},
+              {"session_id": "s3", "rate_limits": {"five_hour_" + "pwd=a " * 9: {"used_percentage": 44},
+                                                   "seven_day_" + "pwd=b " * 9: {"used_percentage": 45}}}]
+    monkeypatch.setenv("NO_COLOR", "1")
+    for data in inputs:
+        assert SL.main(["--home", str(tmp_path / "h")], stdin=In(json.dumps(data).encode()), stdout=io.StringIO()) == 0
+    log = b"".join(p.read_bytes() for p in (tmp_path / "h" / "logs").glob("*.jsonl"))
+    assert log.count(b'"statusline"') == 3
+    b = nexus_events.parse_lines(log, 0, "log.jsonl", "claude-sonnet-4-5")
+    assert b.skipped == {}, b.skipped
+    assert sorted(q["used_fraction"] for q in b.quota_snapshots) == [0.42, 0.43, 0.44, 0.45]
+    assert len({q["window"] for q in b.quota_snapshots if q["used_fraction"] in (0.44, 0.45)}) == 2  # two names

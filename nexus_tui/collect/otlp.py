@@ -31,9 +31,13 @@ class ReceiverStats:
     requests: int = 0
     log_records: int = 0
     metric_points: int = 0
-    rejected: int = 0
+    rejected: int = 0  # requests refused whole (400, 413, 503)
     tasks: int = 0
-    skipped: dict = field(default_factory=dict)
+    skipped: dict = field(default_factory=dict)  # records and points rejected from accepted requests, by reason
+
+    def reject(self, rejects: "_Rejects") -> None:
+        for k, v in rejects.why.items():
+            self.skipped[k] = self.skipped.get(k, 0) + v
 
 
 class BadRequest(Exception):
@@ -227,8 +231,8 @@ def parse_records(records: list[tuple[dict | None, dict]], rejects: _Rejects) ->
             continue
         for reason, n in b.skipped.items():
             rejects.add(reason, n)
-        joined.lines += b.lines
         if b.is_empty():
+            joined.lines += b.lines  # (extend adds a kept record's)
             continue
         b.skipped = {}
         singles.append(b)
@@ -302,12 +306,11 @@ def make_app(writer, stats: ReceiverStats | None = None, notify=None) -> web.App
         rejects = _Rejects()
         if kind == "metrics":
             stats.metric_points += count_points(payload, rejects)
+            stats.reject(rejects)
             return _respond(kind, protobuf, rejects.n, rejects.message())
         loop = asyncio.get_running_loop()
         batch, singles = await loop.run_in_executor(None, parse_records, split_logs(payload, rejects), rejects)
         stats.log_records += batch.lines
-        for k, v in rejects.why.items():
-            stats.skipped[k] = stats.skipped.get(k, 0) + v
 
         def write():
             from nexus_tui.store.writer import WriteResult
@@ -339,6 +342,7 @@ def make_app(writer, stats: ReceiverStats | None = None, notify=None) -> web.App
             if _is_retryable(e):
                 return _error(503, "the database is busy or not writable; retry later", protobuf)
             return _error(400, f"the request could not be stored ({type(e).__name__})", protobuf)
+        stats.reject(rejects)  # with the records the store refused (counted by write)
         stats.tasks += res.new_tasks
         if notify is not None:
             notify(res)

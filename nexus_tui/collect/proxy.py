@@ -39,7 +39,7 @@ from urllib.parse import urlsplit
 import orjson
 from aiohttp import web
 
-from nexus_tui.core.report import plural
+from nexus_tui.core.report import plural, shown
 from nexus_tui.collect.upstream import Upstream, UpstreamClosed, UpstreamError
 from nexus_tui.core.linking import request_hashes, response_keys
 from nexus_tui.core.parse.proxy import AnthropicStream, OpenAIStream, quota_from_headers, request_facts
@@ -99,12 +99,12 @@ class ProxyConfig:
 
     def check(self) -> None:
         if not is_loopback_host(self.host) and not self.allow_remote:
-            raise ValueError(f"refusing to listen on {self.host}: loopback only unless --allow-remote")
+            raise ValueError(f"refusing to listen on {self.host!r}: loopback only unless --allow-remote")
         if self.allow_remote and not self.token:
             raise ValueError("--allow-remote needs --token (clients send it as the x-nexus-proxy-token header)")
         for u in (self.upstream, self.openai_upstream):
             if u is not None and urlsplit(u).scheme not in ("http", "https"):
-                raise ValueError(f"upstream {u!r} is not an http(s) URL")
+                raise ValueError(f"upstream {redact(u)!r} is not an http(s) URL")
 
 
 @dataclass
@@ -268,7 +268,10 @@ class EventSink:
             if isinstance(h, dict) and h.get("message_hash"):
                 part["hashes"] = h
         if self.store_bodies and body is not None:
-            part["request_body"] = orjson.loads(self._redact(orjson.dumps(body).decode()))
+            try:
+                part["request_body"] = orjson.loads(self._redact(orjson.dumps(body).decode()))
+            except (TypeError, orjson.JSONDecodeError):  # nested past orjson's 254 levels: kept as its text
+                part["request_body"] = self._redact(raw.decode("utf-8", "replace"))
         return part
 
     _PRIVATE = frozenset(("_req", "_link_content", "_quota", "request_body", "headers", "response_body", "ts"))
@@ -404,7 +407,7 @@ def make_app(cfg: ProxyConfig, sink: EventSink | None, stats: ProxyStats | None 
                                             body)
             except (UpstreamError, OSError, asyncio.TimeoutError) as e:
                 stats.upstream_errors += 1
-                msg = f"nexus-insights proxy: upstream {upstream.base} unreachable: {type(e).__name__}: {e}"
+                msg = f"nexus-insights proxy: upstream {upstream.shown} unreachable: {type(e).__name__}: {e}"
                 if rec is not None:
                     rec.update(error_type="api_error", error_message=msg, incomplete="upstream_unreachable")
                 return api_error(502, msg)
@@ -639,6 +642,12 @@ class ProxyThread(threading.Thread):
                 pass
 
 
+def stats_line(s: ProxyStats) -> str:
+    """What the proxy did, said when it stops (in the foreground and in the collect daemon)."""
+    return (f"proxy: {plural(s.requests, 'request')}, {s.recorded} recorded, {s.dropped} dropped, "
+            f"{plural(s.upstream_errors, 'upstream error')}, {plural(s.client_disconnects, 'client disconnect')}")
+
+
 def run_foreground(cfg: ProxyConfig, logs_dir: Path | None, echo=print) -> int:
     """``nexus-insights proxy``: serve until SIGINT/SIGTERM, then drain the recording queue."""
     import signal
@@ -646,26 +655,24 @@ def run_foreground(cfg: ProxyConfig, logs_dir: Path | None, echo=print) -> int:
     async def main() -> None:
         server = ProxyServer(cfg, logs_dir)
         await server.start()
-        echo(f"nexus-insights proxy on http://{cfg.host}:{server.port} -> {cfg.upstream}"
-             + (f" (chat completions -> {cfg.openai_upstream})" if cfg.openai_upstream else "")
+        echo(f"nexus-insights proxy on http://{shown(cfg.host)}:{server.port} -> {shown(cfg.upstream)}"
+             + (f" (chat completions -> {shown(cfg.openai_upstream)})" if cfg.openai_upstream else "")
              + (f"; recording to {logs_dir}" if logs_dir else "; not recording"))
-        echo(f"use it: ANTHROPIC_BASE_URL=http://{cfg.host}:{server.port} claude")
+        echo(f"use it: ANTHROPIC_BASE_URL=http://{shown(cfg.host)}:{server.port} claude")
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
         await stop.wait()
         await server.stop()
-        s = server.stats
-        echo(f"proxy: {plural(s.requests, 'request')}, {s.recorded} recorded, {s.dropped} dropped, "
-             f"{plural(s.upstream_errors, 'upstream error')}, {plural(s.client_disconnects, 'client disconnect')}")
+        echo(stats_line(server.stats))
 
     try:
         asyncio.run(main())
     except ValueError as e:
-        echo(f"nexus-insights: {e}")
+        echo(f"nexus-insights: {shown(e)}")
         return 2
     except OSError as e:
-        echo(f"nexus-insights: cannot listen on {cfg.host}:{cfg.port}: {e}")
+        echo(f"nexus-insights: cannot listen on {shown(cfg.host)}:{cfg.port}: {shown(e)}")
         return 2
     return 0

@@ -24,6 +24,9 @@ from urllib.parse import urlsplit
 
 from multidict import CIMultiDict, CIMultiDictProxy
 
+from nexus_tui.core.redact import redact
+from nexus_tui.core.report import shown
+
 HIGH = 256 * 1024  # unread bytes from the upstream before its reading pauses
 MAX_HEAD = 256 * 1024  # a response head larger than this is refused
 KEEPALIVE = 15.0  # seconds an idle connection is kept (aiohttp's default too)
@@ -318,8 +321,9 @@ class Upstream:
     def __init__(self, base: str, connect_timeout: float = 30.0, read_timeout: float | None = 900.0):
         u = urlsplit(base)
         if u.scheme not in ("http", "https") or not u.hostname:
-            raise ValueError(f"upstream {base!r} is not an http(s) URL")
+            raise ValueError(f"upstream {redact(base)!r} is not an http(s) URL")
         self.base = base.rstrip("/")
+        self.shown = shown(self.base)  # as messages show it: a password in the URL redacted
         self.tls = u.scheme == "https"
         self.host = u.hostname
         self.port = u.port or (443 if self.tls else 80)

@@ -15,8 +15,11 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from nexus_tui.core.events import MAX_TIME_MS, MIN_TIME_MS  # stdlib only (the status line imports this module)
+
 HOUR_MS = 3_600_000
 DAY_MS = 24 * HOUR_MS
+MAX_RESETS_AHEAD_MS = 31 * DAY_MS  # a reset time further than a month after the snapshot is not believed
 
 # window name -> length; model-specific weekly windows ("seven_day_opus", "7d_sonnet") are weekly too
 WINDOW_MS = {"five_hour": 5 * HOUR_MS, "seven_day": 7 * DAY_MS}
@@ -143,10 +146,27 @@ def snapshot_from_row(r: dict) -> Snapshot | None:
     """A quota_snapshots row as a Snapshot; None for rows that are not a used-percentage window."""
     w = canonical_window(r.get("window"))
     frac = r.get("used_fraction")
-    if w is None or frac is None or not isinstance(frac, (int, float)) or not math.isfinite(frac) or frac < 0:
+    observed = time_ms(r.get("observed_ms"))
+    if w is None or observed is None or isinstance(frac, bool) or not isinstance(frac, (int, float)) \
+            or not math.isfinite(frac) or frac < 0:
         return None
-    return Snapshot(w, 100.0 * float(frac), r.get("resets_at_ms"), int(r["observed_ms"]), r.get("source") or "?",
-                    r.get("account"), r.get("machine"), r.get("status"))
+    return Snapshot(w, 100.0 * float(frac), reset_ms(r.get("resets_at_ms"), observed), observed,
+                    r.get("source") or "?", r.get("account"), r.get("machine"), r.get("status"))
+
+
+def time_ms(v) -> int | None:
+    """``v`` as epoch ms when it is a whole number in the valid range (core.events.MIN/MAX_TIME_MS), else None."""
+    if type(v) is float and math.isfinite(v) and v.is_integer():
+        v = int(v)
+    return v if type(v) is int and MIN_TIME_MS <= v < MAX_TIME_MS else None
+
+
+def reset_ms(v, observed_ms: int) -> int | None:
+    """A window's reset time as believed: a valid time at most ``MAX_RESETS_AHEAD_MS`` after the snapshot's
+    observation, else None (unknown). A reset of 10^30 or of the year 5000 (a header, an event or a merged row
+    holding one) once stopped the Quota screen and report ("timestamp out of range")."""
+    t = time_ms(v)
+    return t if t is not None and t <= observed_ms + MAX_RESETS_AHEAD_MS else None
 
 
 @dataclass

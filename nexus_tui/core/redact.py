@@ -397,6 +397,8 @@ def redact_event(ev: dict, keep: frozenset = frozenset(), _nested: bool = False)
             got = _NESTED_NAMES.get(k)
             if got is None:  # two names that differ only by their secrets stay two (a hash of each)
                 got = redact_key(k)
+                if len(got) > len(k):  # the hash kept: it tells two such names apart
+                    got = (got[:max(0, len(k) - 17)] + got[-17:])[-len(k):]
                 if len(_NESTED_NAMES) >= 4096:
                     _NESTED_NAMES.clear()
                 _NESTED_NAMES[k] = got
@@ -404,11 +406,20 @@ def redact_event(ev: dict, keep: frozenset = frozenset(), _nested: bool = False)
         if k in keep:
             out[k] = v
         elif isinstance(v, str):
-            out[k] = redact(v)
+            out[k] = _no_longer(v)
         elif isinstance(v, dict):
             out[k] = redact_event(v, _nested=True)
         elif isinstance(v, list):
-            out[k] = [redact_event(x, _nested=True) if isinstance(x, dict) else redact(x) for x in v]
+            out[k] = [redact_event(x, _nested=True) if isinstance(x, dict) else
+                      _no_longer(x) if isinstance(x, str) else redact(x) for x in v]
         else:
             out[k] = v
     return out
+
+
+def _no_longer(v: str) -> str:
+    """``v`` redacted, cut to ``v``'s length: its writer bounded it to the event schema's length, and a mark can be
+    longer than what it replaces ('pwd=[REDACTED:password]' for 'pwd=x'): a status line's cwd or a proxied model
+    grown past its bound made the whole event one the collector refuses."""
+    got = redact(v)
+    return got if len(got) <= len(v) else got[:len(v)]

@@ -42,6 +42,14 @@ def safe(s) -> str:
     return "".join(_escape(c) if _dangerous(c) else c for c in s)
 
 
+def shown(value) -> str:
+    """A value from the configuration or the command line (an upstream URL, a host, an error quoting one) as a
+    message prints it: secrets redacted (a URL's password), dangerous code points as escapes (``safe``)."""
+    from nexus_tui.core.redact import redact
+
+    return safe(redact("" if value is None else str(value)))
+
+
 def safe_text(text: str) -> str:
     """A whole text report safe to print: each line through ``safe`` (its line breaks kept). Every report's strings
     from data are made safe where they are laid out; this is the last guard for any that is not."""

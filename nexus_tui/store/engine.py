@@ -213,7 +213,12 @@ def describe_db_error(exc: BaseException, url: str) -> str:
 
     text = str(getattr(exc, "orig", None) or exc)
     low = text.lower()
-    safe = make_url(url).render_as_string(hide_password=True)
+    try:
+        safe = make_url(url).render_as_string(hide_password=True)
+    except Exception:  # noqa: BLE001 - a URL SQLAlchemy cannot parse (its error is the one being described)
+        from nexus_tui.core.redact import redact
+
+        safe = repr(redact(url))
     if "readonly" in low or "read-only" in low:
         where = folder_problem(url) or f"the database {safe} is read-only"
         return (f"{where} ({text}). Fix the permissions, point --home or --db somewhere writable, or read the "

@@ -567,6 +567,13 @@ def _coercer(col, dialect: str):
 _CHECKS: dict[tuple[str, str], list] = {}
 
 
+def column_checks(table, int32: bool = False) -> list:
+    """(column, coerce, required) for each column of ``table``, by the careful path's rules (a value of the wrong
+    type or out of its column's range is None); ``int32``: an INTEGER column holds 32 bits on every backend (as on
+    PostgreSQL; the parsers' counts, sizes and durations never pass it), a BIGINT one 64."""
+    return _checks(table, "postgresql" if int32 else "sqlite")
+
+
 def _checks(table, dialect: str) -> list:
     got = _CHECKS.get((table.name, dialect))
     if got is None:

@@ -10,10 +10,10 @@ from importlib import resources
 from nexus_tui.core.events import (SOURCE_MCP, SOURCE_PROXY, Batch, ErrorRec, RatingRec, RoutingDecisionRec, SessionRec, TaskRec,
                                    ToolResultRec, ToolUseRec, ms_from_iso)
 from nexus_tui.core.parse.guard import (MAX_TOKENS, bounded_float, bounded_int, count, duration_ms, guarded, label,
-                                        quoted,
-                                        size, time_ok)
+                                        quoted, size)
 from nexus_tui.core.parse.lines import json_lines
 from nexus_tui.core.pricing import price
+from nexus_tui.core.quota import reset_ms  # a reset time is believed by one rule, here and when read
 
 PREFIX = "nx:"  # task ids of this source (a rating may name one without the prefix)
 
@@ -42,32 +42,28 @@ def invalid_reason(event) -> str | None:
         return "event: nested too deeply"
 
 
-_COUNTS = ("tokens_in", "tokens_out", "cache_read_tokens", "cache_creation_tokens")
+# every number of an event, by its bound (guard.py); the schema's own bounds are wider (10^10)
+_COUNTS = ("tokens_in", "tokens_out", "cache_read_tokens", "cache_creation_tokens", "cache_creation_5m_tokens",
+           "cache_creation_1h_tokens", "retries", "message_count")
 _SIZES = ("prompt_length", "response_length", "request_size", "response_size")
+_DURATIONS = ("latency_ms", "ttfb_ms", "ttft_ms")
 
 
 def range_reason(ev: dict) -> str | None:
     """None when every number the schema lets through is in range (guard.py), else a short reason. Normalizes the
     numbers to ints in place (the schema's 'integer' accepts 3.0)."""
-    for k in _COUNTS:
-        v = ev.get(k)
-        if v is not None:
-            ev[k] = count(v)
-            if ev[k] is None:
-                return f"{k}: out of range"
-    if sum(ev.get(k) or 0 for k in _COUNTS) > MAX_TOKENS:
+    for keys, check in ((_COUNTS, count), (_SIZES, size), (_DURATIONS, duration_ms)):
+        for k in keys:
+            v = ev.get(k)
+            if v is not None:
+                ev[k] = check(v)
+                if ev[k] is None:
+                    return f"{k}: out of range"
+    # the cache writes are counted once: the 5-minute and 1-hour split, when given, is what the task stores
+    writes = max(ev.get("cache_creation_tokens") or 0,
+                 (ev.get("cache_creation_5m_tokens") or 0) + (ev.get("cache_creation_1h_tokens") or 0))
+    if sum(ev.get(k) or 0 for k in ("tokens_in", "tokens_out", "cache_read_tokens")) + writes > MAX_TOKENS:
         return "tokens: the response's total is out of range"
-    for k in _SIZES:
-        v = ev.get(k)
-        if v is not None:
-            ev[k] = size(v)
-            if ev[k] is None:
-                return f"{k}: out of range"
-    v = ev.get("latency_ms")
-    if v is not None:
-        ev["latency_ms"] = duration_ms(v)
-        if ev["latency_ms"] is None:
-            return "latency_ms: out of range"
     return None
 
 
@@ -241,11 +237,11 @@ def _proxy_request(b: Batch, ev: dict, ts: int, sid: str, reference_model: str) 
     for q in ev.get("quota") or ():
         b.quota_snapshots.append({
             "id": f"{tid}:{q['window']}", "observed_ms": ts, "source": "proxy", "account": ev.get("account"),
-            "window": q["window"], "used_fraction": q.get("used_fraction"), "resets_at_ms": q.get("resets_at_ms"),
+            "window": q["window"], "used_fraction": q.get("used_fraction"),
+            "resets_at_ms": reset_ms(q.get("resets_at_ms"), ts),
             "status": q.get("status"), "raw_json": json.dumps(q.get("raw") or {}, sort_keys=True)})
 
 
-MAX_RESETS_AHEAD_MS = 31 * 24 * 3_600_000  # a reset time further than a month after the snapshot is not believed
 MAX_MODEL_CHARS = 200  # session_stats.model: the event schema's (and the statusline command's) limit
 
 
@@ -260,9 +256,7 @@ def _statusline(b: Batch, ev: dict, ts: int, sid: str | None) -> None:
         if used is None:
             continue
         resets = bounded_int(w.get("resets_at"), 10**11)
-        resets_ms = resets * 1000 if resets is not None else None
-        if resets_ms is not None and (not time_ok(resets_ms) or resets_ms > ts + MAX_RESETS_AHEAD_MS):
-            resets_ms = None
+        resets_ms = reset_ms(resets * 1000, ts) if resets is not None else None
         b.quota_snapshots.append({
             "id": f"sl:{name}:{ts}:{sid or '-'}:{used:g}:{resets_ms}", "observed_ms": ts, "source": "statusline",
             "account": None, "machine": machine, "window": name, "used_fraction": used / 100.0,

@@ -65,7 +65,9 @@ def attr_value(v, depth: int = 0):
     if "kvlistValue" in v:
         return {a["key"]: attr_value(a.get("value"), depth + 1) for a in _list(_dict(v["kvlistValue"]).get("values"))
                 if isinstance(a, dict) and isinstance(a.get("key"), str)}
-    return None
+    # bytesValue (protobuf bytes, base64 in JSON) or a kind OTLP does not have: there, but no value of ours (a
+    # token count of bytes was read as absent: 0)
+    return INVALID if v else None
 
 
 def attrs(items) -> dict:
@@ -217,7 +219,7 @@ def _parse_logs(payload: dict) -> Batch:
                 n_before = (len(b.tasks), len(b.tool_results), len(b.errors))
                 try:
                     _event(b, name.removeprefix("claude_code."), a, ts, service)
-                except Rejected as e:  # a refused value: the whole record goes, with a fixed reason
+                except (Rejected, BadValue) as e:  # a refused value: the whole record goes, with a fixed reason
                     del b.tasks[n_before[0]:], b.tool_results[n_before[1]:], b.errors[n_before[2]:]
                     b.skip(f"invalid {quoted(name, 60)} event: {e}")
                 except Exception as e:  # noqa: BLE001 - one record never costs the request

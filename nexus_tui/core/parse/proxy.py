@@ -22,6 +22,7 @@ from datetime import datetime
 
 import orjson
 
+from nexus_tui.core.events import MAX_TIME_MS, MIN_TIME_MS
 from nexus_tui.core.linking import TASK_TOOL_NAMES, StreamKeys
 from nexus_tui.core.parse.guard import quoted
 
@@ -80,9 +81,21 @@ def conversation_key(body: dict) -> str:
     """A stable id for a conversation before linking: the hash of its system prompt and first message."""
     msgs = body.get("messages")
     first = msgs[0] if isinstance(msgs, list) and msgs else None
-    h = hashlib.sha256(orjson.dumps([body.get("system"), first], option=orjson.OPT_SORT_KEYS,
-                                    default=str)).hexdigest()
-    return f"px-conv-{h[:24]}"
+    try:
+        data = orjson.dumps([body.get("system"), first], option=orjson.OPT_SORT_KEYS, default=str)
+    except TypeError:  # nested past orjson's 254 levels: its first levels (stable too); it cost the whole event's
+        data = orjson.dumps([_shallow(body.get("system")), _shallow(first)], option=orjson.OPT_SORT_KEYS,
+                            default=str)  # facts (user agent, persona, model)
+    return f"px-conv-{hashlib.sha256(data).hexdigest()[:24]}"
+
+
+def _shallow(v, depth: int = 64):
+    """``v`` with what is nested deeper than ``depth`` levels replaced by a mark."""
+    if isinstance(v, dict):
+        return {str(k): _shallow(x, depth - 1) for k, x in v.items()} if depth else "\u2026"
+    if isinstance(v, list):
+        return [_shallow(x, depth - 1) for x in v] if depth else "\u2026"
+    return v
 
 
 def request_facts(body: object, headers) -> dict:
@@ -463,22 +476,25 @@ def _fraction(v: str | None) -> float | None:
 
 
 def _epoch_ms(v: str | None) -> int | None:
-    """Epoch seconds (unified headers) or RFC 3339 (API-key headers) to epoch ms."""
+    """Epoch seconds (unified headers) or RFC 3339 (API-key headers) to epoch ms; None unless a valid time
+    (core.events.MIN/MAX_TIME_MS)."""
     if not v:
         return None
     v = v.strip()
     if _digits(v) and len(v) <= 12:
-        return int(v) * 1000
-    try:
-        dt = datetime.fromisoformat(v[:-1] + "+00:00" if v.endswith(("Z", "z")) else v)
-    except ValueError:
-        return None
-    if dt.tzinfo is None:
-        return None
-    try:
-        return int(dt.timestamp() * 1000)
-    except (OverflowError, OSError, ValueError):
-        return None
+        ms = int(v) * 1000
+    else:
+        try:
+            dt = datetime.fromisoformat(v[:-1] + "+00:00" if v.endswith(("Z", "z")) else v)
+        except ValueError:
+            return None
+        if dt.tzinfo is None:
+            return None
+        try:
+            ms = int(dt.timestamp() * 1000)
+        except (OverflowError, OSError, ValueError):
+            return None
+    return ms if MIN_TIME_MS <= ms < MAX_TIME_MS else None
 
 
 def quota_from_headers(headers) -> list[dict]:
