@@ -51,8 +51,15 @@ def _write_all(fd: int, data: bytes) -> None:
         view = view[n:]
 
 
+MAX_LINE_BYTES = 16 * 1024 * 1024  # a longer message is relayed but not recorded: the recorder's memory stays bounded
+MAX_PENDING = 10_000  # requests awaiting their answer; past it the oldest is forgotten (never answered, or lost)
+
+
 class ExchangeRecorder:
-    """Turns the relayed byte streams into events (runs on its own thread)."""
+    """Turns the relayed byte streams into events (runs on its own thread). Its memory is bounded whatever the
+    peers send: a line longer than ``MAX_LINE_BYTES`` is passed over up to its newline and counted in
+    ``too_long``; at most ``MAX_PENDING`` requests wait for their answer (the oldest is dropped, counted in
+    ``forgotten``)."""
 
     def __init__(self, recorder: Recorder, name: str | None):
         self.rec = recorder
@@ -62,9 +69,18 @@ class ExchangeRecorder:
         self.buffers = {"c2s": bytearray(), "s2c": bytearray()}
         self.client_info: dict = {}
         self.calls = 0
+        self.skipping = {"c2s": False, "s2c": False}  # inside a line too long to record, until its newline
+        self.too_long = 0
+        self.forgotten = 0
 
     def feed(self, direction: str, data: bytes, t: float) -> None:
         buf = self.buffers[direction]
+        if self.skipping[direction]:
+            nl = data.find(b"\n")
+            if nl < 0:
+                return
+            self.skipping[direction] = False
+            data = data[nl + 1:]
         buf.extend(data)
         while True:
             nl = buf.find(b"\n")
@@ -77,6 +93,10 @@ class ExchangeRecorder:
                     self.message(direction, orjson.loads(line), len(line), t)
                 except Exception:  # noqa: BLE001 - not ours to judge (the bytes were relayed as they were); the
                     pass  # lines after it in the same read are still recorded
+        if len(buf) > MAX_LINE_BYTES:  # no newline yet in more than the limit: pass the rest of this line over
+            buf.clear()
+            self.skipping[direction] = True
+            self.too_long += 1
 
     def message(self, direction: str, msg, size: int, t: float) -> None:
         if isinstance(msg, list):  # a JSON-RPC batch: objects, one level (a list in it is no message)
@@ -91,6 +111,9 @@ class ExchangeRecorder:
             params = msg.get("params") if isinstance(msg.get("params"), dict) else {}
             if mid is not None:
                 self.pending[("c2s", repr(mid))] = (method, params, t, size)
+                if len(self.pending) > MAX_PENDING:
+                    del self.pending[next(iter(self.pending))]
+                    self.forgotten += 1
                 if method == "initialize":
                     self.client_info = _obj(params.get("clientInfo"))
             elif method == "notifications/cancelled":

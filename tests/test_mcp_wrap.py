@@ -268,3 +268,34 @@ def test_a_line_nested_too_deep_costs_no_other_line_and_an_error_output_no_secre
     assert [(c["tool"], c["success"], c["error_type"]) for c in calls] == [("leaky", False, "tool_error")], logged
     assert "sk-ant-api03" not in logged and "hunter2pw77" not in logged, logged
     assert calls[0]["error_message"].startswith("failed: key [REDACTED:anthropic-key] and https://u:[REDACTED:")
+
+
+def test_the_recorder_memory_stays_bounded_whatever_the_peers_send(tmp_path, monkeypatch):
+    """A server writing without a newline, or a client sending requests never answered, cannot grow the wrapper's
+    recorder without end: the long line is passed over (counted) and the calls after it are still recorded; the
+    oldest unanswered requests are forgotten past MAX_PENDING (counted)."""
+    from nexus_tui import mcp_wrap
+    from nexus_tui.recorder import Recorder
+
+    monkeypatch.setattr(mcp_wrap, "MAX_LINE_BYTES", 1 << 20)
+    monkeypatch.setattr(mcp_wrap, "MAX_PENDING", 50)
+    rec = Recorder(tmp_path / "logs", session_id="mcp-bound", start_session=False)
+    ex = mcp_wrap.ExchangeRecorder(rec, "srv")
+    call = b'{"jsonrpc":"2.0","id":%d,"method":"tools/call","params":{"name":"t%d"}}\n'
+    answer = b'{"jsonrpc":"2.0","id":%d,"result":{"content":[]}}\n'
+    ex.feed("c2s", call % (1, 1), 0.0)
+    for _ in range(64):  # 4 MiB of one answer without a newline, in 64 KiB reads
+        ex.feed("s2c", b'{"jsonrpc":"2.0","id":1,"result":' + b"x" * 65536, 0.1)
+        assert len(ex.buffers["s2c"]) <= (1 << 20) + 65536 + 40
+    ex.feed("s2c", b'xx"}\n' + answer % 2, 0.2)  # the long line ends; an answer to an unknown id: nothing
+    ex.feed("c2s", call % (3, 3), 0.3)
+    ex.feed("s2c", answer % 3, 0.4)
+    assert ex.too_long == 1 and ex.calls == 1 and len(ex.buffers["s2c"]) == 0
+    for i in range(100, 300):  # requests never answered
+        ex.feed("c2s", call % (i, i), 0.5)
+    assert len(ex.pending) == 50 and ex.forgotten == 200 - 50 + 1  # (id 1's request was among the forgotten)
+    ex.feed("s2c", answer % 299, 0.6)  # the newest is still paired
+    assert ex.calls == 2
+    names = [json.loads(line).get("tool") for f in (tmp_path / "logs").glob("*.jsonl")
+             for line in f.read_text().splitlines() if '"tool_call"' in line]
+    assert sorted(n for n in names if n) == ["t299", "t3"], names
