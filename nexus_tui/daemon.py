@@ -52,6 +52,10 @@ def _receiver_line(s, last: dict) -> str | None:
 
 def run(settings, store, once: bool = False, interval: float = 2.0, otlp: bool = False, host: str = "127.0.0.1",
         port: int = 4318) -> int:
+    # the handlers first: a stop asked for as soon as a "... on http://..." line is printed is a clean stop
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
     collector = Collector(store, build_sources(settings))
     receiver = None
     if otlp:
@@ -66,9 +70,6 @@ def run(settings, store, once: bool = False, interval: float = 2.0, otlp: bool =
         print(f"OTLP/HTTP receiver on http://{shown(host)}:{receiver.port} (POST /v1/logs, /v1/metrics)", flush=True)
     proxy = _start_proxy(settings) if getattr(settings, "proxy_enabled", False) else None
     alerts = _alert_monitor(settings, store)
-    stop = threading.Event()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda *_: stop.set())
     seen: dict = {}
     try:
         while True:
