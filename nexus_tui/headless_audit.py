@@ -9,7 +9,6 @@ from datetime import datetime
 from nexus_tui.core import report as R
 from nexus_tui.core.events import iso_from_ms
 from nexus_tui.core.filters import Filters
-from nexus_tui.core.fmt import ellipsis
 
 ERROR_FIELDS = ["time", "component", "kind", "tool", "message", "session_id", "task_id", "id"]
 CALL_FIELDS = ["seq", "time", "tool", "server", "target", "outcome", "error_type", "latency_ms", "wait_ms", "agent",
@@ -82,13 +81,7 @@ def render_errors(engine, f: Filters, tz, fmt: str, query=None) -> tuple[str, di
     body = R.table(["time", "component", "kind", "tool", "session", "message"],
                    [[_local(r["time_ms"], tz), r["component"], r["kind"], r["tool"] or "-",
                      (r["session_id"] or "-")[:8], _cut(r["message"])] for r in page.rows], right=set())
-    counts: dict[str, int] = {}
-    for r in page.rows:
-        key = "tool failure" if r["tool"] else "ingest problem" if r["component"] == "ingest" else \
-            "API error" if r["component"] == "api" else f"{ellipsis(R.one_line(r['component']), 40)} error"
-        counts[key] = counts.get(key, 0) + 1
-    return body + "\n" + ", ".join(R.plural(n, k) for k, n in sorted(counts.items(), key=lambda kv: -kv[1])), {}
-
+    return body + "\n" + R.error_counts(R.error_noun(bool(r["tool"]), r["component"], r["kind"]) for r in page.rows), {}
 
 def _cut(message) -> str:
     m = R.one_line(message)

@@ -9,6 +9,7 @@ import json
 import os
 import re
 from collections import Counter
+from datetime import UTC
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -261,6 +262,16 @@ def test_api_errors_and_ingest_problems_are_listed_and_belong_to_their_task(tmp_
         from nexus_tui.headless_audit import load_audit
 
         assert load_audit(store.engine, "s-api") == {"calls": [], "files_changed": []}
+        # a file's skipped lines are not called an ingest problem (the status bar's "no ingest problems" after a
+        # pass that skipped lines would contradict it): the screen and the report name them alike
+        from nexus_tui.headless_audit import render_errors
+        from nexus_tui.screens.errors import what_counts
+
+        text_out, _ = render_errors(store.engine, Filters(), UTC, "text")
+        said = text_out.splitlines()[-1]
+        assert sorted(said.split(", ")) == ["1 API error", "1 read with skipped lines"]
+        assert sorted(what_counts(page.rows).split(", ")) == sorted(said.split(", "))
+        assert "ingest problem" not in text_out
     finally:
         store.close()
 

@@ -17,6 +17,8 @@ from collections.abc import Iterable, Sequence
 
 import orjson
 
+from nexus_tui.core.fmt import ellipsis
+
 # JSON and CSV round floats to a stated precision (docs/reports.md), so one value is one string in every report
 USD_DECIMALS = 6  # money: micro-dollars
 RATE_DECIMALS = 4  # fractions 0..1 (rates, shares)
@@ -74,6 +76,29 @@ def one_line(msg) -> str:
 def plural(n: int, word: str, many: str | None = None) -> str:
     """``1 session``, ``2 sessions``, ``1,024 lines`` (``many``: an irregular plural)."""
     return f"{n:,} {word if n == 1 else (many or word + 's')}"
+
+
+def error_noun(is_tool_call: bool, component, kind) -> str:
+    """What one row of the audit trail is called, the same on the Errors screen and in the headless report: a failed
+    tool call is a tool failure; an ingest record of lines skipped in a file is a read with skipped lines (the lines
+    themselves are counted as skipped lines, never as ingest problems, as the status bar says); any other ingest
+    record (a file that cannot be read) an ingest problem; an API error turn an API error."""
+    if is_tool_call:
+        return "tool failure"
+    if component == "ingest":
+        return "read with skipped lines" if kind == "skipped_lines" else "ingest problem"
+    if component == "api":
+        return "API error"
+    return f"{ellipsis(one_line(component), 40)} error"
+
+
+def error_counts(nouns: Iterable[str]) -> str:
+    """'3 tool failures, 2 reads with skipped lines, 1 API error': the nouns of ``error_noun`` counted, most first."""
+    counts: dict[str, int] = {}
+    for n in nouns:
+        counts[n] = counts.get(n, 0) + 1
+    return ", ".join(plural(n, k, "reads with skipped lines" if k == "read with skipped lines" else None)
+                     for k, n in sorted(counts.items(), key=lambda kv: -kv[1]))
 
 
 def fmt_int(n) -> str:

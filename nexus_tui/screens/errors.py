@@ -10,7 +10,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.widgets import Input, Static
 
-from nexus_tui.core.report import clip_cells, head_cells, one_line, safe
+from nexus_tui.core.report import clip_cells, error_counts, error_noun, head_cells, one_line, safe
 from nexus_tui.screens.base import InsightScreen
 from nexus_tui.screens.search import SearchAsYouType
 from nexus_tui.screens.common import empty_hint, local_time, plural
@@ -34,14 +34,8 @@ def row_key(r: dict) -> str:
 
 
 def what_counts(rows: list[dict]) -> str:
-    """'3 tool failures, 1 API error, 2 ingest problems' for the rows listed."""
-    n_tool = sum(1 for r in rows if r["part"] == "call")
-    n_api = sum(1 for r in rows if r["part"] == "error" and r["component"] == "api")
-    n_ingest = sum(1 for r in rows if r["part"] == "error" and r["component"] == "ingest")
-    other = len(rows) - n_tool - n_api - n_ingest
-    parts = [plural(n, word) for n, word in ((n_tool, "tool failure"), (n_api, "API error"),
-                                             (n_ingest, "ingest problem"), (other, "other error")) if n]
-    return ", ".join(parts)
+    """'3 tool failures, 1 API error, 2 ingest problems' for the rows listed (``core.report.error_noun``)."""
+    return error_counts(error_noun(r["part"] == "call", r["component"], r["kind"]) for r in rows)
 
 
 class ErrorsScreen(SearchAsYouType, InsightScreen):
