@@ -23,7 +23,7 @@ from nexus_tui.collect.collector import Collector, CollectorThread, PassReport
 from nexus_tui.config import Settings
 from nexus_tui.core.filters import Filters, local_zone, preset, with_project_groups
 from nexus_tui.core.fmt import plural
-from nexus_tui.core.report import safe_text
+from nexus_tui.core.report import one_line, safe_text
 from nexus_tui.messages import FiltersChanged, StoreChanged, TaskRated
 from nexus_tui.screens.base import InsightScreen
 from nexus_tui.store import Store
@@ -684,13 +684,13 @@ def run_app(settings: Settings, demo: bool = False, collect: bool = True, since:
     try:
         zone = local_zone(tz)
     except Exception:  # noqa: BLE001 - ZoneInfo raises several kinds for a bad name
-        print(f"nexus-insights: unknown time zone {tz!r} (use an IANA name such as Europe/Berlin or UTC)",
+        print(f"nexus-insights: unknown time zone {one_line(repr(tz))} (use an IANA name such as Europe/Berlin or UTC)",
               file=sys.stderr)
         return 2
     try:
         filters = start_filters(since, until, project, zone, machine)
     except ValueError as e:
-        print(f"nexus-insights: {e}", file=sys.stderr)
+        print(f"nexus-insights: {one_line(e)}", file=sys.stderr)
         return 2
     now = None
     try:
@@ -709,10 +709,10 @@ def run_app(settings: Settings, demo: bool = False, collect: bool = True, since:
             store = open_store(settings.db_url, machine=identity(settings) if collect else None)
             collector = Collector(store, build_sources(settings)) if collect else None
     except (StoreError, ValueError) as e:
-        print(f"nexus-insights: {e}", file=sys.stderr)
+        print(f"nexus-insights: {one_line(e)}", file=sys.stderr)
         return 2
     except OSError as e:  # the demo copy could not be made (a read-only or full home folder)
-        print(f"nexus-insights: cannot prepare the demo in {settings.home / 'demo'}: {e}", file=sys.stderr)
+        print(f"nexus-insights: cannot prepare the demo in {one_line(settings.home / 'demo')}: {one_line(e)}", file=sys.stderr)
         return 2
     try:
         chosen = choose_theme(theme, settings.ui_theme, os.environ.get("COLORFGBG"))

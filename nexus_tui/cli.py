@@ -196,6 +196,7 @@ def statusline(ctx, tmux, no_record):
 @click.pass_context
 def merge(ctx, source_url, machine_id):
     """Copy another database's history (a laptop's sqlite:///…/insights.db) into --db; idempotent (docs/teams.md)."""
+    from nexus_tui.core.report import safe
     from nexus_tui.machine import identity
     from nexus_tui.store import StoreError, describe_db_error, open_store
     from nexus_tui.store.merge import merge_from
@@ -234,10 +235,10 @@ def merge(ctx, source_url, machine_id):
     finally:
         src.close()
         dest.close()
-    click.echo("merged: " + ", ".join(f"{n} {t}" for t, n in added.items()))
+    click.echo("merged: " + ", ".join(f"{n} {safe(t)}" for t, n in added.items()))
     if skipped:
         click.echo(f"skipped rows: {sum(skipped.values())} ("
-                   + ", ".join(f"{why}: {n}" for why, n in sorted(skipped.items(), key=lambda kv: -kv[1])) + ")")
+                   + ", ".join(f"{safe(why)}: {n}" for why, n in sorted(skipped.items(), key=lambda kv: -kv[1])) + ")")
 
 
 @main.command("mcp-wrap", context_settings={"ignore_unknown_options": True, "allow_interspersed_args": False})
@@ -322,8 +323,7 @@ def proxy(ctx, host, port, upstream, openai_upstream, store_bodies, allow_remote
     try:
         cfg.check()
     except ValueError as e:
-        click.echo(f"nexus-insights: {e}", err=True)
-        sys.exit(2)
+        _fail(str(e))
     sys.exit(run_foreground(cfg, s.logs_dir, echo=lambda m: click.echo(m, err=m.startswith("nexus-insights:"))))
 
 

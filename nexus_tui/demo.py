@@ -31,6 +31,7 @@ from nexus_tui.core.events import (
     ms_from_iso,
 )
 from nexus_tui.core.pricing import price
+from nexus_tui.core.report import safe
 from nexus_tui.private import open_private, private_dir, touch_private
 
 DEMO_NOW_MS = ms_from_iso("2026-11-20T15:00:00.000Z")
@@ -289,4 +290,4 @@ def write_demo_transcripts(db: Path, folder: Path) -> int:
 
 if __name__ == "__main__":
     out = write_demo(Path(sys.argv[1]) if len(sys.argv) > 1 else REPO_DATA)
-    print(f"wrote {out}")
+    print(f"wrote {safe(out)}")

@@ -655,18 +655,19 @@ def run(settings, *, tz_name: str | None = None, collect: bool = False, cwd: str
     database unless ``collect`` (one ingest pass at start)."""
     import sys
 
+    from nexus_tui.core import report as R
     from nexus_tui.core.filters import local_zone
     from nexus_tui.store import StoreError, open_store
 
     try:
         tz = local_zone(tz_name)
     except Exception:
-        print(f"nexus-insights: unknown time zone {tz_name!r}", file=sys.stderr)
+        print(f"nexus-insights: unknown time zone {R.one_line(repr(tz_name))}", file=sys.stderr)
         return 2
     try:
         store = open_store(settings.db_url, read_only_ok=not collect)
     except StoreError as e:
-        print(f"nexus-insights: {e}", file=sys.stderr)
+        print(f"nexus-insights: {R.one_line(e)}", file=sys.stderr)
         return 2
     try:
         if collect:
@@ -689,7 +690,7 @@ def run(settings, *, tz_name: str | None = None, collect: bool = False, cwd: str
                 for sig, h in before.items():
                     signal.signal(sig, h)
             for p in rep.problems:  # stdout is the protocol: messages go to stderr
-                print(f"nexus-insights: ingest: {p}", file=sys.stderr)
+                print(f"nexus-insights: ingest: {R.one_line(p)}", file=sys.stderr)
         reader = Reader(store.engine, settings, tz, os.path.abspath(cwd or os.getcwd()))
         build_server(reader).run("stdio")
         return 0

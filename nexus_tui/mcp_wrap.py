@@ -25,6 +25,7 @@ import orjson
 
 from nexus_tui.core.parse.guard import label
 from nexus_tui.core.redact import redact
+from nexus_tui.core.report import one_line
 from nexus_tui.recorder import Recorder
 
 _TRIM = 500
@@ -169,7 +170,7 @@ def run(command: list[str], name: str | None = None, logs_dir=None) -> int:
     try:
         child = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, bufsize=0)
     except OSError as e:
-        print(f"nexus-insights mcp-wrap: cannot start {command[0]!r}: {e}", file=sys.stderr)
+        print(f"nexus-insights mcp-wrap: cannot start {one_line(repr(command[0]))}: {one_line(e)}", file=sys.stderr)
         return 127
     rec = Recorder(logs_dir, session_id=f"mcp-{uuid.uuid4()}", start_session=False)
     ex = ExchangeRecorder(rec, name)

@@ -882,3 +882,58 @@ def test_a_port_out_of_range_is_a_clear_error():
         r = subprocess.run([sys.executable, "-m", "nexus_tui", *args], capture_output=True, text=True, timeout=60)
         assert r.returncode == 2 and "Invalid value for '--port'" in r.stderr, (args, r.stderr)
         assert "Traceback" not in r.stderr
+
+
+HOSTILE = "disk \x1b[2J\x1b]0;owned\x07 \u202egnp.exe\nsecond line"
+
+
+def _clean_stderr(err: str) -> None:
+    assert "\x1b" not in err and "\x07" not in err and "\u202e" not in err, repr(err)
+    assert "\\x1b[2J" in err and "\\u202e" in err and err.count("\n") == 1, repr(err)
+
+
+def test_an_alert_check_failing_with_a_text_from_data_prints_it_escaped_on_one_line(tmp_path, capsys):
+    """The alert monitor printed its exception's text to stderr as it was: an exception quoting data (a file
+    name, a stored value) could clear the terminal or retitle it. It goes through core.report.one_line."""
+    from nexus_tui.collect.alerts import AlertMonitor
+    from nexus_tui.config import load_settings
+
+    mon = AlertMonitor(load_settings(home=str(tmp_path / "home"), claude_dirs=()), None, desktop=False)
+    mon.settings.alerts_enabled = True
+
+    def boom(now_ms=None):
+        raise OSError(HOSTILE)
+
+    mon.evaluate = boom
+    assert mon.check() == []
+    err = capsys.readouterr().err
+    _clean_stderr(err)
+    assert err.startswith("nexus-insights: alerts not checked: OSError: disk \\x1b[2J"), err
+
+
+@pytest.mark.parametrize("front", ["app", "mcp"])
+def test_a_store_error_quoting_data_reaches_stderr_escaped(tmp_path, capfd, monkeypatch, front):
+    """The dashboard and the MCP server printed a StoreError's text (it names the database path, from --db) raw on
+    stderr; the headless reports escaped the same text."""
+    import nexus_tui.store as S
+    from nexus_tui.config import load_settings
+
+    def refuse(*a, **kw):
+        raise S.StoreError(HOSTILE)
+
+    monkeypatch.setattr(S, "open_store", refuse)
+    settings = load_settings(home=str(tmp_path / "home"), claude_dirs=())
+    if front == "app":
+        from nexus_tui.app import run_app
+
+        assert run_app(settings, collect=False, tz="UTC") == 2
+    else:
+        import sys
+
+        with monkeypatch.context() as m:  # mcp binds sys.stderr as a default argument on import: not capfd's file
+            m.setattr(sys, "stderr", sys.__stderr__)
+            from nexus_tui.mcp_serve import run
+
+        assert run(settings, tz_name="UTC") == 2
+    _clean_stderr(capfd.readouterr().err)
+

@@ -17,6 +17,7 @@ from collections.abc import Callable
 from datetime import datetime
 
 from nexus_tui.core.alerts import Alert, AlertState
+from nexus_tui.core.report import one_line
 
 COMMAND_TIMEOUT_S = 10.0
 STATE_FILE = "alerts.json"
@@ -120,7 +121,7 @@ class AlertMonitor:
         try:
             new = self.evaluate(now_ms)
         except Exception as e:  # noqa: BLE001 - a locked database, a broken file: try again next pass
-            print(f"nexus-insights: alerts not checked: {type(e).__name__}: {e}", file=sys.stderr)
+            print(f"nexus-insights: alerts not checked: {type(e).__name__}: {one_line(e)}", file=sys.stderr)
             return []
         for a in new:
             if self.deliver is not None:

@@ -657,7 +657,7 @@ def run_foreground(cfg: ProxyConfig, logs_dir: Path | None, echo=print) -> int:
         await server.start()
         echo(f"nexus-insights proxy on http://{shown(cfg.host)}:{server.port} -> {shown(cfg.upstream)}"
              + (f" (chat completions -> {shown(cfg.openai_upstream)})" if cfg.openai_upstream else "")
-             + (f"; recording to {logs_dir}" if logs_dir else "; not recording"))
+             + (f"; recording to {shown(logs_dir)}" if logs_dir else "; not recording"))
         echo(f"use it: ANTHROPIC_BASE_URL=http://{shown(cfg.host)}:{server.port} claude")
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
