@@ -94,7 +94,7 @@ def _also_after(cmd=None, *, dirs: bool = True):
               help="Costs: the source's own figure where the cache-write split is unknown, else ours (auto); ours "
                    "from the tokens (calculate); the source's (display). Default: [pricing] cost_mode, else auto.")
 @click.option("--machine", metavar="M", help="Only this machine's sessions (its id or name: docs/teams.md).")
-@click.option("--session", "session_id", metavar="ID", help="errors, audit: only this session (audit: an id or a "
+@click.option("--session", "session_id", metavar="ID", help="errors, audit: only this session (an id or a "
               "unique prefix).")
 @click.option("--component", metavar="C", help="errors: only this component (main, 'agent <id>', api, ingest, ...).")
 @click.option("--kind", metavar="K", help="errors: only this kind (error type: edit_mismatch, api_error, ...).")

@@ -67,9 +67,25 @@ def _local(ms, tz, fmt: str = "%Y-%m-%d %H:%M:%S") -> str:
     return "-" if ms is None else datetime.fromtimestamp(ms / 1000, tz).strftime(fmt)
 
 
+def session_by_ref(engine, ref: str, unknown_ok: bool = False) -> str:
+    """The session ``--session ref`` names: its id or a unique prefix of one; an ambiguous prefix (or, unless
+    ``unknown_ok``, an unknown id) is a ReportArgumentError saying so. ``unknown_ok``: ``ref`` itself (the errors
+    report: an error may name a session that has no session row)."""
+    from nexus_tui.store.read.sessions import find_session
+
+    sid, candidates, total = find_session(engine, ref)
+    if sid is None and not (unknown_ok and total == 0):
+        raise ReportArgumentError(R.no_such_session(ref, candidates, total))
+    return sid or ref
+
+
 # ---------------------------------------------------------------- rendering
 def render_errors(engine, f: Filters, tz, fmt: str, query=None) -> tuple[str, dict]:
     """(output, JSON body) of the errors report: every error in range under the filters, newest first."""
+    if query is not None and query.session_id:  # the table shows 8 characters of the id: they name it too
+        from dataclasses import replace
+
+        query = replace(query, session_id=session_by_ref(engine, query.session_id, unknown_ok=True))
     page = load_errors(engine, f, query)
     rows = error_rows(page)
     if fmt == "json":
@@ -93,14 +109,9 @@ def render_audit(engine, session_id: str | None, tz, fmt: str) -> tuple[str, dic
     if not session_id:
         raise ReportArgumentError("the audit report needs --session ID")
     audit = load_audit(engine, session_id)
-    if audit is None:
-        from nexus_tui.store.read.sessions import find_session
-
-        sid, candidates = find_session(engine, session_id)  # a unique prefix names the session too
-        if sid is None:
-            raise ReportArgumentError(f"no session {session_id!r}" + (
-                f" (the prefix matches {', '.join(candidates)})" if candidates else ""))
-        session_id, audit = sid, load_audit(engine, sid)
+    if audit is None:  # a unique prefix names the session too
+        session_id = session_by_ref(engine, session_id)
+        audit = load_audit(engine, session_id)
     calls, files = call_rows(audit), file_rows(audit)
     if fmt == "json":
         return "", {"session_id": session_id, "tool_calls": len(calls),

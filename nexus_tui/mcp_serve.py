@@ -19,7 +19,7 @@ from typing import Annotated, Literal
 from mcp.types import CallToolResult, TextContent, ToolAnnotations
 from pydantic import BaseModel, Field
 
-from nexus_tui.core.report import plural
+from nexus_tui.core.report import no_such_session, plural
 from nexus_tui.core.events import iso_from_ms
 from nexus_tui.core.filters import Filters, parse_bound
 
@@ -171,7 +171,7 @@ class SessionDetail(Tokens):
     title_source: str | None = Field(default=None, description="Where the title comes from: custom, ai, summary; "
                                                               "null: project and start time")
     matched: str | None = Field(default=None, description="How the session was chosen: id, prefix, latest, current")
-    candidates: list[str] = Field(default_factory=list, description="Sessions an ambiguous prefix matches")
+    candidates: list[str] = Field(default_factory=list, description="The first 5 sessions an ambiguous prefix matches (the message says how many)")
     project: str | None = None
     cwd: str | None = None
     git_branch: str | None = None
@@ -491,18 +491,19 @@ class Reader:
 
         ref = (session_id or "").strip()
         candidates: list[str] = []
+        total = 0
         if ref.lower() == "current":
             sid, how = RS.latest_session(self.engine, self.cwd, stop=(os.path.expanduser("~"),)), "current"
         elif ref.lower() in ("latest", ""):
             sid, how = RS.latest_session(self.engine), "latest"
         else:
-            sid, candidates = RS.find_session(self.engine, ref)
+            sid, candidates, total = RS.find_session(self.engine, ref)
             how = "id" if sid == ref else "prefix"
         h = RS.session_header(self.engine, sid) if sid else None
         if h is None:
             why = (f"no session recorded in {self.cwd}" if ref.lower() == "current"
-                   else f"the prefix {ref!r} matches {len(candidates)} sessions" if candidates
-                   else "no sessions recorded" if ref.lower() in ("latest", "") else f"no session {ref!r}")
+                   else "no sessions recorded" if ref.lower() in ("latest", "")
+                   else no_such_session(ref, candidates, total))
             if not RS.session_count(self.engine):
                 why += f". {EMPTY_HINT}"
             return SessionDetail(found=False, session_id=None, candidates=candidates, **_tokens({})), why

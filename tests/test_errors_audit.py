@@ -467,3 +467,70 @@ def test_stored_messages_are_redacted_before_any_report_sees_them(db_url):
                                                                       ("main", "exit_code", "Bash")]
     assert len(rows) == 2
     assert all(key not in r["message"] and "[REDACTED:" in r["message"] for r in rows)
+
+
+def _sessions_store(path: Path, ids):
+    """A store with one failed Bash call in each of the sessions ``ids``."""
+    from nexus_tui.store import open_store
+
+    store = open_store(f"sqlite:///{path}")
+    b = Batch()
+    for i, sid in enumerate(ids):
+        b.sessions.append(SessionRec(id=sid, start_ms=T0 + i, end_ms=T0 + 60_000, cli_tool="claude-code", project="p"))
+        b.tool_uses.append(ToolUseRec(id=f"c-{sid}", session_id=sid, task_id=None, tool_name="Bash",
+                                      started_ms=T0 + 1_000 + i))
+        b.tool_results.append(ToolResultRec(id=f"c-{sid}", session_id=sid, ended_ms=T0 + 2_000 + i, success=False,
+                                            error_type="exit_code", error_message=f"failed in {sid}"))
+    store.writer.write(b)
+    return store
+
+
+def test_an_ambiguous_session_prefix_is_said_with_its_count_and_first_matches(tmp_path):
+    """``audit --session PREFIX`` with a prefix of several sessions said 'no session PREFIX'; the MCP server's
+    session_detail counted at most 6 matches. Both say the prefix is ambiguous, how many sessions it matches and
+    the first five; ``errors --session`` takes a unique prefix (its table shows 8 characters) and refuses an
+    ambiguous one the same way."""
+    from nexus_tui.core.filters import local_zone
+    from nexus_tui.headless import render
+    from nexus_tui.headless_audit import ReportArgumentError
+    from nexus_tui.mcp_serve import Reader
+    from nexus_tui.config import load_settings
+
+    ids = [f"abc{i:02d}-x" for i in range(8)] + ["abd00-y", "zz_%-1"]
+    store = _sessions_store(tmp_path / "p.db", ids)
+    tz = local_zone("UTC")
+    try:
+        with pytest.raises(ReportArgumentError) as e:
+            render("audit", store.engine, Filters(), tz, "text", {"session_id": "abc"})
+        assert str(e.value) == ("the prefix 'abc' is ambiguous: it matches 8 sessions (abc00-x, abc01-x, abc02-x, "
+                                "abc03-x, abc04-x and 3 more); give more of the id")
+        with pytest.raises(ReportArgumentError) as e:
+            render("audit", store.engine, Filters(), tz, "text", {"session_id": "ab"})
+        assert "matches 9 sessions" in str(e.value) and "and 4 more" in str(e.value)
+        with pytest.raises(ReportArgumentError) as e:
+            render("audit", store.engine, Filters(), tz, "text", {"session_id": "nope"})
+        assert str(e.value) == "no session 'nope'"
+        with pytest.raises(ReportArgumentError) as e:  # LIKE wildcards in the prefix are literal
+            render("audit", store.engine, Filters(), tz, "text", {"session_id": "z_"})
+        assert str(e.value) == "no session 'z_'"
+        assert json.loads(render("audit", store.engine, Filters(), tz, "json", {"session_id": "abd"}))[
+            "session_id"] == "abd00-y"
+        assert json.loads(render("audit", store.engine, Filters(), tz, "json", {"session_id": "zz_%"}))[
+            "session_id"] == "zz_%-1"
+
+        def errors(ref):
+            doc = json.loads(render("errors", store.engine, Filters(), tz, "json", {"session_id": ref}))
+            return [r["message"] for r in doc["errors"]]
+
+        assert errors("abc03") == ["failed in abc03-x"] and errors("abd00-y") == ["failed in abd00-y"]
+        assert errors("gone-session") == []  # an id without a session row filters as before
+        with pytest.raises(ReportArgumentError) as e:
+            errors("abc0")
+        assert "the prefix 'abc0' is ambiguous: it matches 8 sessions" in str(e.value)
+
+        reader = Reader(store.engine, load_settings(home=str(tmp_path / "home"), claude_dirs=()), tz, str(tmp_path))
+        detail, why = reader.session_detail("abc")
+        assert not detail.found and detail.candidates == ids[:5]
+        assert why.startswith("the prefix 'abc' is ambiguous: it matches 8 sessions (abc00-x"), why
+    finally:
+        store.close()

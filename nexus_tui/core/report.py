@@ -73,6 +73,17 @@ def one_line(msg) -> str:
     return safe(_BREAKS.sub(" ", "" if msg is None else str(msg)).strip())
 
 
+def no_such_session(ref: str, candidates: Sequence[str], total: int) -> str:
+    """Why ``ref`` names no one session (``store.read.sessions.find_session``'s answer): an ambiguous prefix is
+    said as one, with how many sessions it matches and the first few of them."""
+    if not total:
+        return f"no session {safe(repr(ref))}"
+    more = total - len(candidates)
+    return (f"the prefix {safe(repr(ref))} is ambiguous: it matches {plural(total, 'session')} ("
+            + ", ".join(safe(c) for c in candidates) + (f" and {more:,} more" if more > 0 else "")
+            + "); give more of the id")
+
+
 def plural(n: int, word: str, many: str | None = None) -> str:
     """``1 session``, ``2 sessions``, ``1,024 lines`` (``many``: an irregular plural)."""
     return f"{n:,} {word if n == 1 else (many or word + 's')}"

@@ -427,15 +427,20 @@ def latest_session(engine: Engine, cwd: str | None = None, stop: tuple[str, ...]
         return None
 
 
-def find_session(engine: Engine, ref: str) -> tuple[str | None, list[str]]:
-    """(the session id, []) for an exact id or a unique prefix; (None, candidates) when the prefix is ambiguous."""
+PREFIX_SHOWN = 5  # the sessions an ambiguous prefix names in its message
+
+
+def find_session(engine: Engine, ref: str) -> tuple[str | None, list[str], int]:
+    """(the session id, [], 1) for an exact id or a unique prefix; (None, the first ``PREFIX_SHOWN`` matches, how
+    many match) when the prefix is ambiguous; (None, [], 0) when nothing matches (``core.report.no_such_session``
+    words each case)."""
     with engine.connect() as conn:
         if conn.execute(select(S.c.id).where(S.c.id == ref)).scalar() is not None:
-            return ref, []
-        like = ref.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-        ids = [r[0] for r in conn.execute(select(S.c.id).where(S.c.id.like(like, escape="\\"))
-                                          .order_by(S.c.id).limit(6))]
-    return (ids[0], []) if len(ids) == 1 else (None, ids)
+            return ref, [], 1
+        cond = S.c.id.like(ref.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%", escape="\\")
+        ids = [r[0] for r in conn.execute(select(S.c.id).where(cond).order_by(S.c.id).limit(PREFIX_SHOWN))]
+        total = len(ids) if len(ids) < PREFIX_SHOWN else conn.execute(select(func.count()).select_from(S).where(cond)).scalar()
+    return (ids[0], [], 1) if total == 1 else (None, ids, total)
 
 
 def current_session(engine: Engine, now_ms: int, cost_mode: str = "auto") -> dict | None:
