@@ -126,7 +126,15 @@ def test_a_cost_is_the_same_string_in_json_and_csv_at_a_stated_precision():
 
 def test_numbers_for_reading():
     assert R.fmt_ms(7079.3 * 3_600_000) == "294d 23h" and R.fmt_ms(90_000_000) == "1d 1h"
-    assert R.fmt_ms(5 * 3_600_000) == "5.0h"
+    assert R.fmt_ms(5 * 3_600_000) == "5h 00m"
+    # one duration format on the screens and in the reports: a headless latency of a minute read '1.0m', the TUI's
+    # '1m 00s'
+    from nexus_tui.core.fmt import fmt_duration
+    from nexus_tui.screens.common import fmt_ms as screen_ms
+
+    for ms in (350, 4_200, 41_000, 60_000, 90_500, 7_500_000, 90_000_000):
+        assert R.fmt_ms(ms) == fmt_duration(ms) == screen_ms(ms)
+    assert [R.fmt_ms(ms) for ms in (60_000, 90_500, 12_600)] == ["1m 00s", "1m 30s", "13s"]
     assert R.plural(1, "session") == "1 session" and R.plural(2, "session") == "2 sessions"
     assert R.plural(1200, "line") == "1,200 lines"
     assert R.usd_column([12.5, 0.1234, 0.0]) == ["$12.50", "$0.12", "$0.00"]  # one precision in a column

@@ -17,7 +17,7 @@ from collections.abc import Iterable, Sequence
 
 import orjson
 
-from nexus_tui.core.fmt import ellipsis
+from nexus_tui.core.fmt import ellipsis, fmt_duration
 
 # JSON and CSV round floats to a stated precision (docs/reports.md), so one value is one string in every report
 USD_DECIMALS = 6  # money: micro-dollars
@@ -144,21 +144,8 @@ def fmt_pct(x) -> str:
     return "-" if x is None else f"{x * 100:.1f}%"
 
 
-def fmt_ms(ms) -> str:
-    """A latency or duration: ``850ms``, ``12.5s``, ``7.5m``, ``5.2h``, ``295d 7h`` (a day and more in days)."""
-    if ms is None:
-        return "-"
-    ms = float(ms)
-    if ms < 1000:
-        return f"{ms:.0f}ms"
-    if ms < 60_000:
-        return f"{ms / 1000:.1f}s"
-    if ms < 3_600_000:
-        return f"{ms / 60_000:.1f}m"
-    if ms < 86_400_000:
-        return f"{ms / 3_600_000:.1f}h"
-    hours = round(ms / 3_600_000)
-    return f"{hours // 24:,}d {hours % 24}h"
+# a latency or duration reads as on the screens: '850ms', '4.2s', '41s', '1m 00s', '2h 05m', '3d 4h'
+fmt_ms = fmt_duration
 
 
 CELL_MAX = 60  # cells of a text column from data (a model, tool, project, target) in a text table, but the last

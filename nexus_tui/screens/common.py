@@ -8,7 +8,7 @@ from datetime import datetime
 from nexus_tui.core.fmt import fmt_duration, money_column, plural  # noqa: F401  (re-exported)
 from nexus_tui.core.report import fmt_int, fmt_pct, fmt_usd  # noqa: F401  (re-exported)
 
-fmt_ms = fmt_duration  # every duration on a screen reads '41s', '2h 05m', '3d 4h' (the reports keep theirs)
+fmt_ms = fmt_duration  # every duration reads '41s', '2h 05m', '3d 4h', on a screen as in a report
 from nexus_tui.widgets.safe import escape
 
 
