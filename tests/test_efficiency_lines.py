@@ -115,3 +115,31 @@ async def test_efficiency_screen_shows_lines_per_dollar_and_per_mtok(tmp_path):
         tile = str(app.screen.query_one("#kpi-lines").render())
         assert fmt_rate(per_usd) in tile and f"{fmt_rate(per_mtok)} per Mtok" in tile
         assert f"{lines} lines, 1 session" in tile
+
+
+async def test_efficiency_screen_says_why_lines_per_dollar_is_unknown_and_the_trend_is_empty(tmp_path):
+    """At 80x24 the Lines/$ tile is hidden and the table showed '—' with no word of why; a range without a useful
+    change showed an empty chart frame. The caption says why (no status line reported the session's lines) and the
+    chart's title says there was no useful change in the range."""
+    from nexus_tui.app import NexusApp
+    from nexus_tui.config import load_settings
+    from tests.tui_helpers import settle
+
+    store, _added, _removed = _setup(tmp_path)  # s2: no status line
+    bare = _store(tmp_path / "bare")  # tasks, no file-changing call
+    _fill(bare, TASKS, [])
+    settings = load_settings(home=str(tmp_path / "home"), db=f"sqlite:///{tmp_path / 'insights.db'}", claude_dirs=())
+    for st, size in ((store, (80, 24)), (store, (160, 48)), (bare, (80, 24))):
+        app = NexusApp(settings, st, None, now_ms=NOW, tz="UTC")
+        async with app.run_test(size=size) as pilot:
+            await settle(app, pilot)
+            await pilot.press("4")
+            await settle(app, pilot)
+            caption = str(app.screen.query_one("#caption").render())
+            title = app.screen.query_one("#trend")._data[-1]
+            if st is store:
+                assert "Lines/$ and Lines/Mtok —: no status line reported the session's lines" in caption, caption
+                assert app.screen.query_one("#caption").region.height >= 3  # the note is on screen, not cut
+            else:
+                assert "no useful change in this range" in title, title
+                assert "Lines/$ and Lines/Mtok —" not in caption  # no session with a change: no row, no note

@@ -63,6 +63,16 @@ def fmt_rate(x: float | None) -> str:
     return f"{x:,.1f}" if x < 10 else fmt_int(round(x))
 
 
+def unknown_lines_note(rates) -> str:
+    """Why the table shows '—' for lines per dollar or per Mtok, in words (empty when it shows none)."""
+    why = []
+    if any(r.lines is None for r in rates):
+        why.append("no status line reported the session's lines")
+    if any(r.lines is not None and (r.per_usd is None or r.per_mtok is None) for r in rates):
+        why.append("no priced task or no tokens")
+    return f"\nLines/$ and Lines/Mtok —: {'; '.join(why)}" if why else ""
+
+
 class EfficiencyScreen(InsightScreen):
     TITLE_TEXT = "Efficiency"
     BINDINGS = [Binding("z", "toggle_zero", "No-change sessions")]
@@ -137,9 +147,12 @@ class EfficiencyScreen(InsightScreen):
         tpc = [e.tokens_per_change for e in scores]  # None without a useful change: a gap, not 0
         useful = [e.useful if d["tasks"] or e.changes else None  # an idle bucket: no point at all
                   for d, e in zip(data["trend"], scores)]
-        self.query_one("#trend", EfficiencyTrendChart).set_data(
-            data["starts"], tpc, useful, self.app.tz, data["bucket"],
-            f"tokens per useful change, per {bucket_label(data['bucket'])} (lower is better)")
+        title = f"tokens per useful change, per {bucket_label(data['bucket'])}"
+        # no point to draw: say why in words, not with an empty frame
+        drawn = any(v is not None for v in tpc) or any(useful)
+        title += " (lower is better)" if drawn else ": no useful change in this range"
+        self.query_one("#trend", EfficiencyTrendChart).set_data(data["starts"], tpc, useful, self.app.tz,
+                                                                data["bucket"], title)
 
     @staticmethod
     def score(d: dict):
@@ -196,7 +209,7 @@ class EfficiencyScreen(InsightScreen):
              "z: back to the least efficient" if req.without_changes else
              f"[b]Least efficient sessions[/b], most tokens per useful change first ({n:,} of "
              f"{plural(t['sessions'] - t['no_change_sessions'], 'session')} with a change) · z: sessions without one")
-            + f" · {escape(self.app.range_label())}")
+            + f" · {escape(self.app.range_label())}" + unknown_lines_note(lines))
         self.query_one("#sessions", KeyedTable).sync(rows)
 
     # ------------------------------------------------------------ keys
