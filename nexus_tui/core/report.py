@@ -153,8 +153,16 @@ def fmt_ms(ms) -> str:
 CELL_MAX = 60  # cells of a text column from data (a model, tool, project, target) in a text table, but the last
 
 
+def _zero_width(c: str) -> bool:
+    # as terminals (wcwidth) draw them: every nonspacing or enclosing mark, whatever its combining class (Thai and
+    # Devanagari vowel signs have class 0: counted 1, they pushed their row's numbers a cell right), the zero-width
+    # joiner, variation selectors, Hangul medial vowels and final consonants (joined to the syllable's first jamo)
+    return (bool(unicodedata.combining(c)) or c == "\u200d" or "\ufe00" <= c <= "\ufe0f"
+            or "\u1160" <= c <= "\u11ff" or "\ud7b0" <= c <= "\ud7ff" or unicodedata.category(c) in ("Mn", "Me"))
+
+
 def cell_len(s: str) -> int:
-    """Terminal cells ``s`` takes: 2 for a wide character (CJK, most emoji), 0 for a combining mark or a zero-width
+    """Terminal cells ``s`` takes: 2 for a wide character (CJK, most emoji), 0 for a combining mark, a zero-width
     joiner or variation selector, 1 otherwise (``s`` already through ``safe``: no control characters)."""
     if s.isascii():
         return len(s)
@@ -162,9 +170,7 @@ def cell_len(s: str) -> int:
     for c in s:
         if c < "\u0300":
             n += 1
-        elif unicodedata.combining(c) or c == "\u200d" or "\ufe00" <= c <= "\ufe0f":
-            continue
-        else:
+        elif not _zero_width(c):
             n += 2 if unicodedata.east_asian_width(c) in ("W", "F") else 1
     return n
 
