@@ -21,7 +21,7 @@ from textual.widgets import Static
 
 from nexus_tui.collect.collector import Collector, CollectorThread, PassReport
 from nexus_tui.config import Settings
-from nexus_tui.core.filters import Filters, local_zone, preset, with_project_groups
+from nexus_tui.core.filters import PRESET_DAYS, Filters, local_zone, preset, with_project_groups
 from nexus_tui.core.fmt import plural
 from nexus_tui.core.report import one_line, safe_text
 from nexus_tui.messages import FiltersChanged, StoreChanged, TaskRated
@@ -488,7 +488,13 @@ class NexusApp(App):
         self._refresh_screens()
 
     def _refresh_screens(self) -> None:
-        """Reload the screen in view; the others reload when shown again."""
+        """Reload the screen in view; the others reload when shown again. A preset range (today, 7 or 30 days,
+        ending with today) moves on with the calendar: after midnight it is the new day's."""
+        f = self.filters
+        if f.range_name in PRESET_DAYS:
+            since, until = preset(f.range_name, self.now_ms(), self.tz)
+            if (since, until) != (f.since_ms, f.until_ms):
+                self.filters = f.with_(since_ms=since, until_ms=until)
         shown = self._in_view()
         for screen in self._all_screens():
             if isinstance(screen, InsightScreen):

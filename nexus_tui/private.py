@@ -4,11 +4,19 @@ Every place that creates something on disk goes through here: the SQLite databas
 files take the database file's mode: SQLite copies it), the price cache, the event log (recorder, mcp-wrap), the
 demo copy and its transcripts. Folders that already exist are left as they are (a ``--home`` may be a shared
 folder); files the app owns are tightened when it opens them.
+
+Nothing is written, created or tightened through a symbolic link at the path written (one planted in a shared
+folder would make the app append to, truncate or chmod the file it points to): ``open_private`` refuses it
+(OSError ELOOP), a temporary file is made anew (``O_EXCL``), ``tighten`` leaves a link alone, and
+``check_sqlite_path`` refuses a database SQLite would reach through another user's link or whose -wal, -shm or
+-journal is a link.
 """
 
 from __future__ import annotations
 
+import errno
 import os
+import stat
 from pathlib import Path
 
 FILE_MODE = 0o600
@@ -37,19 +45,30 @@ def private_dir(path: str | os.PathLike) -> Path:
     return path
 
 
+_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
+_LINK = "a symbolic link is there: not written through it (remove it)"
+
+
 def tighten(path: str | os.PathLike) -> None:
-    """Make an existing file of ours 0600 (a file someone else owns, or a read-only folder: left as it is)."""
+    """Make an existing file of ours 0600 (a file someone else owns, a symbolic link, or a read-only folder: left as
+    it is)."""
     try:
-        st = os.stat(path)
-        if st.st_uid == os.getuid() and st.st_mode & 0o777 != FILE_MODE:
+        st = os.lstat(path)
+        if stat.S_ISREG(st.st_mode) and st.st_uid == os.getuid() and st.st_mode & 0o777 != FILE_MODE:
             os.chmod(path, FILE_MODE)
     except (OSError, AttributeError):
         pass
 
 
 def open_private(path: str | os.PathLike, flags: int) -> int:
-    """``os.open`` creating the file (if missing) with mode 0600 whatever the umask; returns the descriptor."""
-    fd = os.open(path, flags | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), FILE_MODE)
+    """``os.open`` creating the file (if missing) with mode 0600 whatever the umask; returns the descriptor. A
+    symbolic link at ``path`` is never followed: OSError (ELOOP) saying so."""
+    try:
+        fd = os.open(path, flags | os.O_CREAT | getattr(os, "O_CLOEXEC", 0) | _NOFOLLOW, FILE_MODE)
+    except OSError as e:
+        if e.errno == errno.ELOOP and os.path.islink(path):
+            raise OSError(errno.ELOOP, _LINK, str(path)) from None
+        raise
     try:
         st = os.fstat(fd)
         if st.st_uid == os.getuid() and st.st_mode & 0o777 != FILE_MODE:
@@ -67,7 +86,8 @@ def touch_private(path: str | os.PathLike) -> None:
 def _written_beside(path: Path, data: bytes, tag: str) -> Path:
     """A 0600 file beside ``path`` holding ``data`` (the first step of the atomic writes below)."""
     tmp = path.with_name(f"{path.name}.{tag}{os.getpid()}")
-    fd = open_private(tmp, os.O_WRONLY | os.O_TRUNC)
+    _unlink_quietly(tmp)  # a stale one of ours, or a link planted at the name: made anew, never written through
+    fd = open_private(tmp, os.O_WRONLY | os.O_EXCL)
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
@@ -107,3 +127,21 @@ def write_private(path: str | os.PathLike, data: bytes) -> None:
     except BaseException:
         _unlink_quietly(tmp)
         raise
+
+
+def check_sqlite_path(path: str | os.PathLike) -> None:
+    """Raise OSError (ELOOP) when SQLite, opening the database ``path``, would write through a symbolic link it did
+    not make: ``path`` a link owned by another user (a link of one's own is one's choice), or the -wal, -shm or
+    -journal beside the file it opens (SQLite puts them beside the link's target) a link."""
+    p = os.fspath(path)
+    try:
+        st = os.lstat(p)
+    except OSError:
+        st = None
+    if st is not None and stat.S_ISLNK(st.st_mode) and st.st_uid != os.getuid():
+        raise OSError(errno.ELOOP, "a symbolic link of another user: the database is not opened through it", p)
+    for base in dict.fromkeys((p, os.path.realpath(p))):
+        for suffix in ("-wal", "-shm", "-journal"):
+            if os.path.islink(base + suffix):
+                raise OSError(errno.ELOOP, "a symbolic link is there: SQLite would write through it (remove it)",
+                              base + suffix)

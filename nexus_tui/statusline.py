@@ -235,8 +235,11 @@ def today_cost(db_path: Path | None, now: float | None = None) -> float | None:
     first_full = -(-midnight // hour) * hour  # first hour boundary at or after midnight
     last_full = (now_ms // hour) * hour  # start of the current hour
     try:
+        from nexus_tui.private import check_sqlite_path  # stdlib only
+
+        check_sqlite_path(db_path)
         conn = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True, timeout=0.05)
-    except sqlite3.Error:
+    except (sqlite3.Error, OSError):
         return None
     try:
         ver = conn.execute("SELECT MAX(version) FROM schema_version").fetchone()[0]

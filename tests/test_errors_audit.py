@@ -399,6 +399,43 @@ async def test_hostile_messages_show_literally_on_the_errors_screen_and_the_audi
         store.close()
 
 
+async def test_the_audit_trail_of_a_huge_session_lists_its_first_calls_and_counts_all(tmp_path, monkeypatch):
+    """A session of 100,000 tool calls: the trail laid out every row on the UI thread (25 s without an answer to a
+    key, 400 MB more). It lists the first AUDIT_LISTED calls, as the task list does; the title counts all of them,
+    failures included."""
+    from nexus_tui.app import NexusApp
+    from nexus_tui.config import load_settings
+    from nexus_tui.screens import session_detail
+    from nexus_tui.store import open_store
+    from tests.test_tui_safety import screen_text
+    from tests.tui_helpers import SIZE, settle
+
+    monkeypatch.setattr(session_detail, "AUDIT_LISTED", 5, raising=False)
+    store = open_store(f"sqlite:///{tmp_path / 'a.db'}")
+    b = Batch(sessions=[SessionRec(id="s-big", start_ms=T0, end_ms=T0 + 60_000, cli_tool="claude-code", project="p")])
+    b.tasks.append(TaskRec(id="t1", session_id="s-big", ts_ms=T0, source="transcript", model="claude-sonnet-4-5",
+                           tokens_in=1, tokens_out=1))
+    for i in range(8):  # failures: the 2nd and the 7th (past the listed five)
+        b.tool_uses.append(ToolUseRec(id=f"c{i}", session_id="s-big", task_id="t1", tool_name="Bash",
+                                      started_ms=T0 + 1_000 * i, target=f"cmd{i}"))
+        b.tool_results.append(ToolResultRec(id=f"c{i}", session_id="s-big", ended_ms=T0 + 1_000 * i + 10,
+                                            success=i not in (1, 6)))
+    store.writer.write(b)
+    app = NexusApp(load_settings(home=str(tmp_path / "home"), claude_dirs=()), store, None, now_ms=T0 + 600_000,
+                   tz="UTC")
+    try:
+        async with app.run_test(size=SIZE) as pilot:
+            await settle(app, pilot)
+            await pilot.press("enter", "a")
+            await settle(app, pilot)
+            await pilot.pause(0.2)
+            table = app.screen.query_one("#audit")
+            assert table.row_count == 5
+            assert "Audit trail 8 tool calls (first 5 listed), 2 tool failures" in screen_text(app)
+    finally:
+        store.close()
+
+
 async def test_errors_screen_message_stays_whole_when_a_filter_narrows_the_other_columns(tmp_path):
     """At 80x24 the message cell is cut (with "…") to the room the other columns leave. After a filter whose rows
     have shorter kinds, the Kind column kept the width of the rows it showed before (a DataTable column only grew),

@@ -4,6 +4,8 @@ from data is stored without secrets and shown as text."""
 
 from __future__ import annotations
 
+import unicodedata
+
 import pytest
 
 from nexus_tui.core.parse import otel
@@ -259,8 +261,9 @@ async def test_the_proxy_panel_and_the_quota_bars_show_control_characters_as_esc
 def test_a_long_or_wide_name_leaves_the_text_reports_aligned_and_narrow(tmp_path):
     """A 3,000-character model or tool name (OTLP and the event log take any length) widened its column, and so
     every line of the models, tools and summary text reports, to over 3,000 characters; a CJK or emoji name (two
-    cells a character) shifted its row's numbers off their column. Text tables cut a name column to 60 cells and
-    align by cells."""
+    cells a character) shifted its row's numbers off their column, and so did a Thai or decomposed Vietnamese name
+    (vowel signs and accents of combining class 0 counted one cell each; a terminal draws them in their letter's
+    cell). Text tables cut a name column to 60 cells and align by cells."""
     from rich.cells import cell_len
 
     from nexus_tui.core.events import Batch, ErrorRec, SessionRec, TaskRec, ToolResultRec, ToolUseRec
@@ -268,7 +271,8 @@ def test_a_long_or_wide_name_leaves_the_text_reports_aligned_and_narrow(tmp_path
     from tests.test_store import _cli
 
     t0 = 1_772_366_400_000
-    names = ["L" * 3000, "漢字🎉" * 40, "claude-opus-4-6", "café-é" * 20]
+    names = ["L" * 3000, "漢字🎉" * 40, "claude-opus-4-6", "café-é" * 20,
+             "ที่ทำงาน-" + unicodedata.normalize("NFD", "Tiếng Việt") + "-ก\u20dd"]
     store = store_at(tmp_path / "nexus" / "insights.db")
     b = Batch(sessions=[SessionRec(id="s1", start_ms=t0, end_ms=t0 + 9000, cli_tool="mcp", project="p")])
     for i, n in enumerate(names):
@@ -291,7 +295,7 @@ def test_a_long_or_wide_name_leaves_the_text_reports_aligned_and_narrow(tmp_path
             continue
         start = next(i for i, ln in enumerate(lines) if ln.startswith(key + " "))
         rows = lines[start + 2:start + 2 + len(names)]
-        assert len(rows) == len(names) and all("…" in ln or "claude-opus-4-6" in ln or ln.startswith("caf")
+        assert len(rows) == len(names) and all("…" in ln or "claude-opus-4-6" in ln or ln.startswith(("caf", "ที"))
                                                for ln in rows), (report, rows)
         # the number right of the name column (tasks, or the server column's start) sits at the same cell
         head = lines[start]

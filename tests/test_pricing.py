@@ -98,3 +98,23 @@ def test_the_saved_cache_prices_the_coming_days_of_the_models_seen(tmp_path):
     want = json.loads(subprocess.run([sys.executable, "-c", fresh], capture_output=True, text=True,
                                      check=True).stdout)
     assert out[1] is False and out[0] == want and want[0] > 0
+
+
+def test_a_huge_model_name_is_not_priced_nor_kept_in_the_saved_cache(tmp_path):
+    """A model name of 10 MB (a transcript or the event log takes any length) was priced (as claude-opus-4-6: its
+    prefix) and kept whole as the key of the coefficients cache, in memory and in <home>/price-cache.json (10 MB for
+    one line). A name over MAX_MODEL_CHARS names no priced model: unpriced, and kept nowhere."""
+    import json
+
+    from nexus_tui.collect import price_cache
+    from nexus_tui.core import pricing
+
+    ts = 1_772_000_000_000
+    name = "claude-opus-4-6" + "-x" * 5_000_000
+    assert pricing.price(name, ts, tokens_in=10, tokens_out=10) == (None, None)
+    assert pricing.priced_model(name) is None
+    assert pricing.price(name[:pricing.MAX_MODEL_CHARS], ts, tokens_in=10, tokens_out=10)[1] == "claude-opus-4-6"
+    assert max(map(len, pricing.new_entries()), default=0) < 1_000
+    price_cache.save(tmp_path)
+    saved = (tmp_path / price_cache.FILE).read_text()
+    assert len(saved) < 1_000_000 and all(len(k) < 1_000 for k in json.loads(saved)["entries"])

@@ -183,3 +183,64 @@ def test_nothing_creates_a_file_or_folder_except_through_private_py():
             if _CREATES.search(code) and not any(rel == f and frag in code for f, frag in _ALLOWED):
                 found.append(f"{rel}:{n}: {line.strip()}")
     assert found == [], "create files through nexus_tui.private (0600 files, 0700 folders):\n" + "\n".join(found)
+
+
+def test_nothing_is_written_through_a_symbolic_link_planted_where_the_app_writes(tmp_path, monkeypatch):
+    """A link at a path the app writes (in a shared --home anyone may plant one) pointing at another file: the app
+    appended its event log to that file, chmodded it 0600, created a database through a dangling link, truncated
+    what a link at its price cache's temporary name pointed to, and SQLite wrote its -wal through a link. Now each
+    writer refuses the link (counted as a dropped event, or a message naming it) and the other file is untouched."""
+    import time as _time
+
+    from nexus_tui import statusline
+    from nexus_tui.collect import price_cache
+    from nexus_tui.collect.proxy import EventSink, ProxyStats
+    from nexus_tui.core import pricing
+    from nexus_tui.private import tighten
+    from nexus_tui.recorder import Recorder
+    from nexus_tui.store import StoreError, open_store
+    from nexus_tui.store.engine import quick_select
+
+    victim = tmp_path / "victim.txt"
+    victim.write_bytes(b"precious\n")
+    victim.chmod(0o644)
+    home = tmp_path / "home"
+    logs = home / "logs"
+    logs.mkdir(parents=True)
+
+    def plant(path: Path, target: Path = victim) -> Path:
+        path.unlink(missing_ok=True)
+        path.symlink_to(target)
+        return path
+
+    # the event log of the recorder (mcp-wrap), the status line and the proxy: today's file a link
+    for t in (_time.time(), _time.time() + 5):  # today (and tomorrow, should midnight pass)
+        day = _time.strftime("%Y-%m-%d", _time.gmtime(t))
+        plant(logs / f"{day}.jsonl")
+    rec = Recorder(logs)
+    assert rec.event("session_end") is False and rec.dropped == 2  # its session_start too
+    assert statusline.record(home, {"session_id": "s1"}) is False
+    sink = EventSink(logs, ProxyStats())
+    try:
+        sink._write(b'{"type":"proxy_request"}\n', 1)
+    finally:
+        sink.close()
+    assert (sink.stats.recorded, sink.stats.dropped) == (0, 1)
+    # a temporary file's name (the price cache, like every atomic write) a link: made anew, the target untouched
+    monkeypatch.setattr(pricing, "new_entries", lambda: {"m\x1f20000": [1.0]})
+    monkeypatch.setattr(pricing, "tables_version", lambda: "t")
+    planted = plant(home / f"{price_cache.FILE}.tmp{os.getpid()}")
+    assert price_cache.save(home) and (home / price_cache.FILE).is_file() and not planted.is_symlink()
+    # tighten (run on the database and its -wal/-shm) leaves the file a link points to as it is
+    tighten(plant(home / "x.db-wal"))
+    # the database: a dangling link at its path, or a link at the -wal SQLite would open beside it
+    with pytest.raises(StoreError, match="not opened.*symbolic link"):
+        open_store(f"sqlite:///{plant(home / 'new.db', tmp_path / 'made-through-the-link.db')}")
+    assert not (tmp_path / "made-through-the-link.db").exists()
+    db = home / "insights.db"
+    open_store(f"sqlite:///{db}").close()
+    plant(Path(f"{db}-wal"))
+    with pytest.raises(StoreError, match=f"not opened: {re.escape(str(db))}-wal: .*symbolic link"):
+        open_store(f"sqlite:///{db}")
+    assert quick_select(f"sqlite:///{db}", "SELECT 1") is None  # the fast paths leave it to the store's message
+    assert victim.read_bytes() == b"precious\n" and stat.S_IMODE(victim.stat().st_mode) == 0o644

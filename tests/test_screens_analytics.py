@@ -279,6 +279,36 @@ async def test_costs_without_budget_say_how_to_set_one(tmp_path):
         assert rows["Today"][2] == "-" and rows["Today"][7] == "no budget set"
 
 
+async def test_a_task_dated_in_the_future_is_not_in_today_or_the_last_days(tmp_path):
+    """A task from a machine whose clock is ahead (or a bad timestamp: any time up to 2099 is taken) is in no preset
+    range: 'today' ended at the day's end only on paper; it held every future task, the Sessions screen listed it
+    under today and the Timeline drew 'today' from now to 2099 (one bar for the whole day)."""
+    store = small_store(tmp_path)
+    b = Batch()
+    fut = ms("2099-06-01T12:00:00")
+    b.sessions.append(SessionRec(id="future", start_ms=fut, end_ms=fut + 60_000, cli_tool="claude-code", project="x"))
+    b.tasks.append(task("tf", "future", fut, tin=7, tout=7, cost=9.0))
+    store.writer.write(b)
+    app = make_app(store, tmp_path, NOW)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(app, pilot)
+        for name in ("30d", "7d", "today"):
+            await pilot.press("t")
+            await settle(app, pilot)
+            assert app.filters.range_name == name
+            assert app.filters.until_ms == ms("2026-11-21T00:00:00")
+            sessions = {r[-1] for r in cells(app.screen.query_one("DataTable"))}
+            assert "future" not in sessions and {"s1", "s2"} <= sessions
+        screen = await open_screen(app, pilot, "2")
+        tl = screen.shown
+        assert tl.total_tokens == 41_000  # today's four tasks (test_efficiency_by_hand), not the future one's 14
+        assert tl.starts[0] == ms("2026-11-20T00:00:00") and tl.starts[-1] < NOW
+        # past midnight the preset is the new day's (it kept the old day's start: 'today' held two days)
+        app._fixed_now = NOW + DAY_MS
+        app._refresh_screens()
+        assert (app.filters.since_ms, app.filters.until_ms) == (ms("2026-11-21T00:00:00"), ms("2026-11-22T00:00:00"))
+
+
 # ---------------------------------------------------------------------------------------------- efficiency
 async def test_efficiency_by_hand(tmp_path):
     store = small_store(tmp_path)

@@ -209,9 +209,12 @@ def test_a_table_cell_shows_any_text_exactly(value):
 
 
 # control characters from data: ESC sequences (colour, clear screen, window title), NUL, C1 CSI, DEL, a bidi override
-CONTROLS = ["\x1b[31mred", "\x1b]0;pwn\x07t", "nul\x00z", "csi\x9b2J", "del\x7fd", "rtl\u202eq"]
+# and the invisible: a zero-width joiner joining no emoji, a Hangul filler (each made a name read as another)
+CONTROLS = ["\x1b[31mred", "\x1b]0;pwn\x07t", "nul\x00z", "csi\x9b2J", "del\x7fd", "rtl\u202eq", "zw\u200dj",
+            "fill\u3164f"]
 SHOWN = {"\x1b[31mred": "\\x1b[31mred", "\x1b]0;pwn\x07t": "\\x1b]0;pwn\\x07t", "nul\x00z": "nul\\x00z",
-         "csi\x9b2J": "csi\\x9b2J", "del\x7fd": "del\\x7fd", "rtl\u202eq": "rtl\\u202eq"}
+         "csi\x9b2J": "csi\\x9b2J", "del\x7fd": "del\\x7fd", "rtl\u202eq": "rtl\\u202eq", "zw\u200dj": "zw\\u200dj",
+         "fill\u3164f": "fill\\u3164f"}
 
 
 def raw_controls(text: str) -> set[str]:

@@ -68,13 +68,28 @@ def parse_bound(text: str, tz: tzinfo, *, end: bool) -> int:
     return int(dt.timestamp() * 1000)
 
 
+PRESET_DAYS = {"today": 1, "7d": 7, "30d": 30}
+
+
 def preset(range_name: str, now_ms: int, tz: tzinfo) -> tuple[int | None, int | None]:
-    """(since_ms, until_ms) for 'today', '7d', '30d' (calendar days ending today), 'all'."""
+    """(since_ms, until_ms) for 'today', '7d', '30d' (calendar days ending with today: until the start of
+    tomorrow, so a task dated in the future, a machine's clock ahead or a bad timestamp, is not 'today'), 'all'."""
+    days = PRESET_DAYS.get(range_name)
+    if days is None:
+        return None, None
     today = datetime.fromtimestamp(now_ms / 1000, tz).date()
-    if range_name == "today":
-        return _day_start_ms(today, tz), None
-    if range_name == "7d":
-        return _day_start_ms(today - timedelta(days=6), tz), None
-    if range_name == "30d":
-        return _day_start_ms(today - timedelta(days=29), tz), None
-    return None, None
+    return _day_start_ms(today - timedelta(days=days - 1), tz), _day_start_ms(today + timedelta(days=1), tz)
+
+
+def drawn_span(f: Filters, first_ms: int, last_ms: int, now_ms: int) -> tuple[int, int]:
+    """[start, end) a chart of the range ``f`` draws, given its first and last task: a preset or a range with
+    only a start up to now (or its last task, if the clock is behind it), a preset no further than its end; a range
+    with an end up to that end; all time from the first to the last task."""
+    start = f.since_ms if f.since_ms is not None else first_ms
+    if f.since_ms is None and f.until_ms is None:
+        end = last_ms + 1
+    elif f.until_ms is None or f.range_name in PRESET_DAYS:
+        end = max(now_ms, last_ms + 1) if f.until_ms is None else min(max(now_ms, last_ms + 1), f.until_ms)
+    else:
+        end = f.until_ms
+    return start, max(end, start + 1)

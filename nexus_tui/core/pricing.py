@@ -59,6 +59,10 @@ _DAY_MS = 86_400_000
 # command that prices a few lines need not import genai-prices at all. Keyed by ``tables_version()``.
 _ENTRIES: dict[str, list | None] = {}
 _NEW: set[str] = set()
+# a longer model name names no priced model (the longest in the tables, or a Bedrock ARN, is under 150 characters): it is not looked up
+# nor kept in the caches above, saved in <home>/price-cache.json (a 10 MB name from a transcript or the event log was
+# kept whole in memory and in the file)
+MAX_MODEL_CHARS = 300
 
 
 def tables_version() -> str | None:
@@ -202,7 +206,7 @@ def _apply(c, tokens_in, tokens_out, cache_read, cache_write, cache_write_5m, ca
 
 def priced_model(model: str | None, provider: str | None = None) -> str | None:
     """The genai-prices model id ``model`` resolves to, or None when it has no price."""
-    if not model:
+    if not model or len(model) > MAX_MODEL_CHARS:
         return None
     found = _find(model, provider)
     return found[1].id if found else None
@@ -216,7 +220,7 @@ def price(model: str | None, ts_ms: int, *, tokens_in: int, tokens_out: int, cac
     ``tokens_in`` is uncached input; genai-prices wants total input, so the cache counts are added here.
     The 5m/1h cache-write split is used when both halves are known and add up to ``cache_write``.
     """
-    if not model or model.startswith("<"):
+    if not model or model.startswith("<") or len(model) > MAX_MODEL_CHARS:
         return None, None
     day = ts_ms // _DAY_MS
     key = f"{model}\x1f{provider or ''}\x1f{day}"

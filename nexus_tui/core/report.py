@@ -26,9 +26,33 @@ MS_DECIMALS = 1  # latencies and durations in milliseconds
 
 
 def _dangerous(ch: str) -> bool:
-    # not printable = Cc, Cf, Cs, Co, Cn, Zl, Zp and spaces other than ' '; plain spaces (Zs), private-use icons and
-    # the zero-width joiner of emoji sequences are harmless
+    # not printable = Cc, Cf, Cs, Co, Cn, Zl, Zp and spaces other than ' '; plain spaces (Zs) and private-use icons
+    # are harmless; the zero-width joiner is judged by its neighbours (``_hidden``)
     return not ch.isprintable() and ch != "\u200d" and unicodedata.category(ch) not in ("Zs", "Co")
+
+
+# printable code points a terminal draws as nothing: the Hangul fillers (a name that looks empty, or like another
+# one), the combining grapheme joiner, Khmer's inherent vowels
+_INVISIBLE = frozenset("\u034f\u115f\u1160\u17b4\u17b5\u3164\uffa0")
+
+
+def _emoji_side(ch: str) -> bool:
+    # what a zero-width joiner of an emoji sequence stands between: a symbol (emoji, ♀, ❤), VS16, a skin tone
+    return ch == "\ufe0f" or "\U0001f3fb" <= ch <= "\U0001f3ff" or (ch >= "\u2000" and unicodedata.category(ch) == "So")
+
+
+def _hidden(s: str, i: int) -> bool:
+    """Whether ``s[i]`` is shown as an escape: a dangerous or invisible code point, or a zero-width joiner that joins
+    no emoji ("Edit" + ZWJ looked like "Edit": two tools that read the same)."""
+    c = s[i]
+    if c == "\u200d":
+        return not (0 < i < len(s) - 1 and _emoji_side(s[i - 1]) and _emoji_side(s[i + 1]))
+    return c in _INVISIBLE or _dangerous(c)
+
+
+def shown_as_is(s: str) -> bool:
+    """Whether ``safe(s)`` is ``s`` (the fast check: printable, no invisible code point)."""
+    return s.isprintable() and (s.isascii() or _INVISIBLE.isdisjoint(s))
 
 
 def _escape(ch: str) -> str:
@@ -37,11 +61,11 @@ def _escape(ch: str) -> str:
 
 
 def safe(s) -> str:
-    """``s`` as text safe to print on a terminal: dangerous code points shown as visible escapes."""
+    """``s`` as text safe to print on a terminal: dangerous and invisible code points shown as visible escapes."""
     s = "" if s is None else str(s)
-    if s.isprintable():
+    if shown_as_is(s):
         return s
-    return "".join(_escape(c) if _dangerous(c) else c for c in s)
+    return "".join(_escape(c) if _hidden(s, i) else c for i, c in enumerate(s))
 
 
 def shown(value) -> str:
@@ -59,10 +83,10 @@ def safe_text(text: str) -> str:
 
 
 def strip_controls(s) -> str:
-    """``s`` without the code points ``safe`` would escape (control, bidi and invisible format characters): for
-    free text such as a session title, shown on a terminal as its readable characters only."""
+    """``s`` without the code points ``safe`` would escape (control, bidi and invisible characters): for free text
+    such as a session title, shown on a terminal as its readable characters only."""
     s = "" if s is None else str(s)
-    return s if s.isprintable() else "".join(c for c in s if not _dangerous(c))
+    return s if shown_as_is(s) else "".join(c for i, c in enumerate(s) if not _hidden(s, i))
 
 
 _BREAKS = re.compile(r"\s*[\r\n\t]+\s*")
@@ -151,8 +175,16 @@ fmt_ms = fmt_duration
 CELL_MAX = 60  # cells of a text column from data (a model, tool, project, target) in a text table, but the last
 
 
+def _zero_width(c: str) -> bool:
+    # as terminals (wcwidth) draw them: every nonspacing or enclosing mark, whatever its combining class (Thai and
+    # Devanagari vowel signs have class 0: counted 1, they pushed their row's numbers a cell right), the zero-width
+    # joiner, variation selectors, Hangul medial vowels and final consonants (joined to the syllable's first jamo)
+    return (bool(unicodedata.combining(c)) or c == "\u200d" or "\ufe00" <= c <= "\ufe0f"
+            or "\u1160" <= c <= "\u11ff" or "\ud7b0" <= c <= "\ud7ff" or unicodedata.category(c) in ("Mn", "Me"))
+
+
 def cell_len(s: str) -> int:
-    """Terminal cells ``s`` takes: 2 for a wide character (CJK, most emoji), 0 for a combining mark or a zero-width
+    """Terminal cells ``s`` takes: 2 for a wide character (CJK, most emoji), 0 for a combining mark, a zero-width
     joiner or variation selector, 1 otherwise (``s`` already through ``safe``: no control characters)."""
     if s.isascii():
         return len(s)
@@ -160,9 +192,7 @@ def cell_len(s: str) -> int:
     for c in s:
         if c < "\u0300":
             n += 1
-        elif unicodedata.combining(c) or c == "\u200d" or "\ufe00" <= c <= "\ufe0f":
-            continue
-        else:
+        elif not _zero_width(c):
             n += 2 if unicodedata.east_asian_width(c) in ("W", "F") else 1
     return n
 
@@ -254,7 +284,7 @@ _JSON_UNSAFE = re.compile(r"[^\x20-\x7e\n]")
 
 def _json_escape(m: re.Match) -> str:
     ch = m.group(0)
-    if not _dangerous(ch):
+    if not (_dangerous(ch) or ch in _INVISIBLE or ch == "\u200d"):  # JSON reads a joiner back from its escape
         return ch
     o = ord(ch)
     if o < 0x10000:

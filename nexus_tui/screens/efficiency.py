@@ -10,6 +10,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.widgets import Static
 
+from nexus_tui.core.filters import drawn_span
 from nexus_tui.core.report import clip_cells, head_cells
 from nexus_tui.core.scoring import HOUR_MS, bucket_label, choose_bucket, efficiency, line_rates
 from nexus_tui.screens.base import InsightScreen
@@ -114,10 +115,7 @@ class EfficiencyScreen(InsightScreen):
         lo, hi = RU.span(self.engine, f)
         if lo is None:
             return None
-        start = f.since_ms if f.since_ms is not None else lo
-        end = f.until_ms if f.until_ms is not None else (max(req.now_ms, hi + 1) if f.since_ms is not None
-                                                          else hi + 1)
-        return start, end
+        return drawn_span(f, lo, hi, req.now_ms)
 
     def load(self, req: Request) -> dict:
         """Worker thread: the range's totals and its least efficient sessions."""

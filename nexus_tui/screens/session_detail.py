@@ -41,6 +41,21 @@ AUDIT_COLUMNS = [("seq", "#"), ("time", "Time"), ("tool", "Tool"), ("target", "T
                  ("latency", "Latency"), ("agent", "Agent"), ("tin", "Turn in"), ("tout", "Turn out")]
 AUDIT_RIGHT = {"seq", "latency", "tin", "tout"}
 AUDIT_DROP = ["agent", "seq", "tin", "time", "tout"]
+AUDIT_LISTED = RS.SESSION_TASKS_LIMIT  # calls in the trail's table, as the task list (the title counts every one)
+
+
+def listed_audit(engine, session_id: str) -> dict | None:
+    """Worker thread: the session's audit trail with its first ``AUDIT_LISTED`` calls only and the counts of all
+    (a session of 100,000 tool calls laid out every row on the UI thread: the app stopped answering keys for 25 s
+    and kept them all in memory)."""
+    from nexus_tui.headless_audit import load_audit
+
+    audit = load_audit(engine, session_id)
+    if audit is None:
+        return None
+    calls = audit["calls"]
+    return {"calls": calls[:AUDIT_LISTED], "total": len(calls), "files_changed": audit["files_changed"],
+            "failed": sum(1 for c in calls if c["outcome"] == "failed")}
 
 
 class RatingMixin:
@@ -137,9 +152,7 @@ class SessionDetailScreen(RatingMixin, InsightScreen):
             tasks.focus()
 
     def _load_audit(self) -> None:
-        from nexus_tui.headless_audit import load_audit
-
-        self.run_query(load_audit, self.engine, self.session_id, tag="audit")
+        self.run_query(listed_audit, self.engine, self.session_id, tag="audit")
 
     def show_query(self, tag: str, data) -> None:
         if tag == "audit":
@@ -171,9 +184,10 @@ class SessionDetailScreen(RatingMixin, InsightScreen):
                                  fmt_ms(c["latency_ms"]), safe(c["agent"]), fmt_int(c["turn_tokens_in"]),
                                  fmt_int(c["turn_tokens_out"])]) for c in calls]
         self.query_one("#audit", KeyedTable).sync(rows)
-        failed = sum(1 for c in calls if c["outcome"] == "failed")
+        failed, total = (audit["failed"], audit["total"]) if audit else (0, 0)
         self.query_one("#audit-title", Static).update(
-            f"[b]Audit trail[/b] {plural(len(calls), 'tool call')}"
+            f"[b]Audit trail[/b] {plural(total, 'tool call')}"
+            + (f" (first {len(calls):,} listed)" if len(calls) < total else "")
             + (f", [red]{plural(failed, 'tool failure')}[/red]" if failed else "")
             + f", {plural(len(files), 'file')} changed"
             + ("   [dim](a: back to the tasks · Enter opens the task)[/dim]" if self.app.size.width >= 120 else ""))

@@ -10,6 +10,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.widgets import Static
 
+from nexus_tui.core.filters import drawn_span
 from nexus_tui.core.scoring import bucket_label, choose_bucket
 from nexus_tui.screens.base import InsightScreen
 from nexus_tui.screens.common import empty_hint, fmt_int, fmt_usd, local_time, plural, short_model
@@ -75,13 +76,7 @@ class TimelineScreen(InsightScreen):
             lo, hi = RU.span(self.engine, f)
             if lo is None:
                 return {"empty": None, "in_db": RS.session_count(self.engine), "req": req}
-            start = f.since_ms if f.since_ms is not None else lo
-            if f.until_ms is not None:
-                end = f.until_ms
-            elif f.since_ms is not None:  # a preset: up to now (or the last task, if the clock is behind it)
-                end = max(req.now_ms, hi + 1)
-            else:
-                end = hi + 1
+            start, end = drawn_span(f, lo, hi, req.now_ms)
         end = max(end, start + 1)
         bucket = choose_bucket(end - start, req.columns)
         tl = RU.timeline(self.engine, f, start_ms=start, end_ms=end, bucket_ms=bucket, tz=self.app.tz,

@@ -6,6 +6,7 @@ submodule that needs them), so light code (config, the ingest command's parse si
 
 from __future__ import annotations
 
+import errno
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -73,6 +74,8 @@ def open_store(url: str, *, create: bool = True, busy_timeout_s: float | None = 
     except SQLAlchemyError as e:
         raise StoreError(describe_db_error(e, url)) from e
     except OSError as e:
+        if e.errno == errno.ELOOP and getattr(e, "filename", None):  # private.py: never through a symbolic link
+            raise StoreError(f"the database is not opened: {e.filename}: {e.strerror}") from e
         where = f"the folder {e.filename}" if getattr(e, "filename", None) else f"the database {url}"
         raise StoreError(f"cannot create {where}: {e.strerror or e}") from e
     writer = Writer(engine)

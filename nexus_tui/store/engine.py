@@ -69,10 +69,11 @@ def make_engine(url: str, busy_timeout_s: float | None = None, read_only: bool =
         if read_only and plain is not None:
             url = _read_only_url(plain)
         elif db and db != ":memory:" and not db.startswith("file:"):
-            from nexus_tui.private import open_private, private_dir, tighten
+            from nexus_tui.private import check_sqlite_path, open_private, private_dir, tighten
 
             path = Path(db).expanduser()
             private_dir(path.parent)
+            check_sqlite_path(path)
             if path.exists():
                 for suffix in ("", "-wal", "-shm", "-journal"):
                     tighten(f"{path}{suffix}")
@@ -257,9 +258,12 @@ def quick_select(url: str, sql: str, params: tuple = (), timeout_s: float = 2.0)
     import sqlite3
     from urllib.parse import quote
 
+    from nexus_tui.private import check_sqlite_path
+
     try:
+        check_sqlite_path(path)
         conn = sqlite3.connect(f"file:{quote(path)}?mode=rw", uri=True, timeout=timeout_s)
-    except sqlite3.Error:
+    except (sqlite3.Error, OSError):
         return None
     try:
         return conn.execute(sql, params).fetchall()

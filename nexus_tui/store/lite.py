@@ -19,6 +19,7 @@ import time
 from dataclasses import replace
 from operator import itemgetter
 
+from nexus_tui.private import check_sqlite_path
 from nexus_tui.store import upkeep
 from nexus_tui.store.engine import bind_rows
 from nexus_tui.store.rows import (CURSOR_COLS, CursorUpdate, Prepared, WriteResult, new_without_tool, pos, relabel,
@@ -186,8 +187,9 @@ def write_pass(path: str, groups: list[tuple[Prepared, list[CursorUpdate]]], mac
 
         busy_timeout_s = float(os.environ.get("NEXUS_INSIGHTS_BUSY_TIMEOUT", DEFAULT_BUSY_TIMEOUT_S))
     try:
+        check_sqlite_path(path)  # a symbolic link SQLite would write through: the store's path says so
         conn = LiteConn(path, busy_timeout_s)
-    except sqlite3.Error:
+    except (sqlite3.Error, OSError):
         return None
     try:
         home = conn.raw.execute("SELECT home FROM machines WHERE id = ?", (machine,)).fetchone()

@@ -22,6 +22,7 @@ from datetime import tzinfo
 from urllib.parse import quote
 
 from nexus_tui.core.filters import Filters
+from nexus_tui.private import check_sqlite_path
 from nexus_tui.store.period_rows import fold
 from nexus_tui.store.spans import (
     merge_hist,
@@ -140,9 +141,10 @@ class LiteReader:
 
             busy_timeout_s = float(os.environ.get("NEXUS_INSIGHTS_BUSY_TIMEOUT", DEFAULT_BUSY_TIMEOUT_S))
         try:
+            check_sqlite_path(path)
             raw = sqlite3.connect(f"file:{quote(path)}?mode=rw", uri=True, timeout=busy_timeout_s,
                                   isolation_level=None, check_same_thread=False)
-        except sqlite3.Error:
+        except (sqlite3.Error, OSError):
             return None
         try:
             raw.execute(f"PRAGMA busy_timeout={int(busy_timeout_s * 1000)}")

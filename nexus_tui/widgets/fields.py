@@ -33,7 +33,7 @@ def pair(label: str, value=None, style: str = "", limit: int = FIELD_CELLS) -> P
         v = value.copy()
     else:
         s = str(value)
-        v = Text(clip_cells(s if s.isprintable() else safe(s), limit), style=style)
+        v = Text(clip_cells(safe(s), limit), style=style)
     t.append(" ")
     t.indent = t.cell_len
     t.append_text(v)

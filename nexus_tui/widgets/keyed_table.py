@@ -10,7 +10,7 @@ from textual.binding import Binding
 from textual.message import Message
 from textual.widgets import DataTable
 
-from nexus_tui.core.report import safe_text
+from nexus_tui.core.report import safe_text, shown_as_is
 from nexus_tui.widgets.safe import literal
 
 
@@ -359,7 +359,7 @@ class KeyedTable(DataTable):
         keep = self.current_key
         # control characters as the visible escapes they are shown as (literal), before the columns are measured
         # and clipped: "\x1b" takes four cells on screen, none in the string
-        rows = [(key, [safe_text(c) if isinstance(c, str) and not c.isprintable() else c for c in cells])
+        rows = [(key, [safe_text(c) if isinstance(c, str) and not shown_as_is(c) else c for c in cells])
                 for key, cells in rows]
         self._all_rows = rows
         rows = self._project(rows)

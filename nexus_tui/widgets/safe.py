@@ -25,7 +25,7 @@ import re
 
 from rich.text import Text
 
-from nexus_tui.core.report import safe_text
+from nexus_tui.core.report import safe_text, shown_as_is
 
 ZWSP = "\u200b"
 
@@ -40,7 +40,7 @@ def escape(value, limit: int | None = None) -> str:
     """``value`` (any object; None is empty) as Textual markup that shows exactly its text; with ``limit``, cut to
     that many cells with "…" (a header's field: ``FIELD_CELLS``)."""
     s = "" if value is None else str(value)
-    if not s.isprintable():
+    if not shown_as_is(s):
         s = safe_text(s)
     if limit is not None and len(s) > limit // 2:
         from nexus_tui.core.report import clip_cells
@@ -67,7 +67,7 @@ def literal(value):
     value itself otherwise (a plain string stays a string: compares and converts as before); control characters of
     a string shown as visible escapes."""
     if isinstance(value, str):
-        if not value.isprintable():
+        if not shown_as_is(value):
             value = safe_text(value)
         if needs_literal(value):
             return Text(value)
@@ -80,9 +80,9 @@ class DataText(Text):
     No markup is read, as with ``Text``."""
 
     def __init__(self, text: str = "", *args, **kwargs) -> None:
-        super().__init__(text if text.isprintable() else safe_text(text), *args, **kwargs)
+        super().__init__(text if shown_as_is(text) else safe_text(text), *args, **kwargs)
 
     def append(self, text, style=None):
-        if isinstance(text, str) and not text.isprintable():
+        if isinstance(text, str) and not shown_as_is(text):
             text = safe_text(text)
         return super().append(text, style)
