@@ -216,15 +216,21 @@ def redact(text):
     return text
 
 
-# Values of a parsed record that are keys or fixed vocabularies, never free text: kept as they are (a key redacted
-# could make two records one). Every other string field of every record is redacted, so a field a source fills from
-# data is covered without being listed (a persona or user agent from a proxy's headers, an account id, a project).
+# Values of a parsed record that are keys or fixed vocabularies, never free text: not redacted as text (a key
+# redacted could make two records one). Every other string field of every record is redacted, so a field a source
+# fills from data is covered without being listed (a persona or user agent from a proxy's headers, an account id, a
+# project).
 KEY_FIELDS = frozenset((
     "id", "session_id", "task_id", "request_id", "message_id", "conversation_id", "branch_id", "parent_request_id",
     "parent_task_request_id", "message_hash", "parent_message_hash", "system_hash", "source", "routing",
     "priced_as", "source_path", "updated_ms", "observed_ms"))
-# the keys a source takes from its data (the others are made by the parsers: hashes, labels of a fixed set)
-_DATA_KEYS = frozenset(("id", "session_id", "task_id", "request_id", "message_id"))
+# the keys and paths a source takes from its data (the others are made by the parsers: hashes, labels of a fixed
+# set): each stored through ``key_of`` (``redact_key``, each distinct value once), so no secret reaches the database
+# in a key either (a ``sessionId``, ``requestId``, tool_use id, line uuid or a path: Claude Code names project folders
+# after the cwd), and every foreign key still joins (the same function maps a session id wherever it is stored).
+# The same names are the database's key columns the schema migration rewrites (store/migrations.py ``_map_keys``).
+_DATA_KEYS = frozenset(("id", "session_id", "task_id", "request_id", "message_id", "source_path", "conversation_id",
+                        "branch_id", "parent_request_id", "parent_task_request_id"))
 _TEXT_FIELDS: dict[type, tuple] = {}
 # What the writer redacts, declared once (``redact_batch`` and the schema migration that redacts the rows stored
 # before, store/migrations.py ``redacted_at_write``, both read these): the Batch lists of records, whose every string
@@ -283,6 +289,27 @@ def redact_key(v: str) -> str:
     return got[:MAX_KEY_CHARS - 17] + "#" + blake2b(v.encode("utf-8", "surrogatepass"), digest_size=8).hexdigest()
 
 
+_KEYS: dict[str, str] = {}  # key -> as stored (bounded: cleared when full); a session id or path repeats a lot
+_KEYS_KEPT = 65536
+_HEX = "0123456789abcdef-"
+
+
+def key_of(v):
+    """``redact_key(v)`` for a key or path taken from data (``_DATA_KEYS``), each distinct value computed once per
+    process; a lower-case hexadecimal id (a uuid, a hash) is passed at once: no rule matches such text (every rule
+    needs a letter past ``f``, an upper-case letter or other punctuation). Anything not a str is returned as is."""
+    if type(v) is not str:
+        return v
+    if len(v) <= MAX_KEY_CHARS and not v.strip(_HEX):
+        return v
+    got = _KEYS.get(v)
+    if got is None:
+        if len(_KEYS) >= _KEYS_KEPT:
+            _KEYS.clear()
+        got = _KEYS[v] = redact_key(v)
+    return got
+
+
 def _bounded(v: str, limit: int) -> str:
     """``v`` cut to ``limit`` characters, its secrets redacted before the cut (a key across it leaves no fragment)."""
     return redact(v[: limit + 400])[:limit]
@@ -315,16 +342,13 @@ def redact_batch(batch) -> None:
         if not recs:
             continue
         names, get, keys = _text_fields(recs[0])  # one record type per list
-        for key in keys:  # each key over the whole list in C calls; a list holding a long one is cut in Python
-            try:
-                long_key = max(map(len, filter(None, map(attrgetter(key), recs))), default=0) > MAX_KEY_CHARS
-            except TypeError:  # a key that is not text
-                long_key = True
-            if long_key:
-                for rec in recs:
-                    v = getattr(rec, key)
-                    if type(v) is str and len(v) > MAX_KEY_CHARS:
-                        setattr(rec, key, v[:MAX_KEY_CHARS])
+        for key in keys:  # each key taken from data as stored: redact_key, each distinct value once
+            for rec in recs:
+                v = getattr(rec, key)
+                if v is not None:
+                    got = key_of(v)
+                    if got is not v:
+                        setattr(rec, key, got)
         for rec in recs:
             vals = get(rec)
             try:
@@ -356,27 +380,36 @@ def redact_batch(batch) -> None:
                         row[k] = got
                     continue
                 if k in KEY_FIELDS:
-                    if len(v) > MAX_KEY_CHARS:
-                        row[k] = v[:MAX_KEY_CHARS]
+                    got = key_of(v) if k in _DATA_KEYS else v[:MAX_KEY_CHARS]
+                    if got is not v:
+                        row[k] = got
                     continue
                 got = r(v)
                 if got is not v:
                     row[k] = got
     titles = batch.titles
-    for i, row in enumerate(titles):
-        if row[0] == "title" and isinstance(row[3], str):
-            got = r(row[3])
-            if got != row[3]:
-                titles[i] = (*row[:3], got, *row[4:])
+    for i, row in enumerate(titles):  # ("uuid", uuid, session, ts), ("title", line id, kind, title, leaf, session, off)
+        if row[0] == "title":
+            title = r(row[3]) if isinstance(row[3], str) else row[3]
+            titles[i] = ("title", key_of(row[1]), row[2], title, key_of(row[4]), key_of(row[5]), *row[6:])
+        else:
+            titles[i] = (row[0], key_of(row[1]), key_of(row[2]), *row[3:])
+    for link in batch.links:  # a recorded request's linking keys, stored by its task's id
+        if isinstance(link, dict) and type(link.get("task_id")) is str:
+            link["task_id"] = key_of(link["task_id"])
+    for rating in batch.ratings:
+        rating.task_id = key_of(rating.task_id)
 
 
 def redact_state(state):
     """A parser's state as its cursor stores it (JSON: tool names waiting for their result, a request's model...):
-    every string value redacted, the names of objects (ids) as they are. The rows built from the state are redacted
-    by the writer the same way, so reading on from a redacted state gives the same rows."""
+    every string value redacted, the names of objects (ids: a tool_use id, a line uuid) as the writer stores keys
+    (``key_of``: as they are unless they hold a secret). The rows built from the state are redacted by the writer the
+    same way, so reading on from a redacted state gives the same rows (but for an id holding a secret, whose entry the
+    next pass no longer finds by the id it reads)."""
     if isinstance(state, dict):
-        return {k: redact_state(v) for k, v in state.items()}
-    if isinstance(state, list):
+        return {key_of(k): redact_state(v) for k, v in state.items()}
+    if isinstance(state, (list, tuple)):  # (a parser keeps tuples: stored as JSON lists)
         return [redact_state(v) for v in state]
     if type(state) is str and len(state) >= 8:
         return redact(state)
