@@ -273,5 +273,43 @@ def test_a_database_stored_before_version_16_is_rewritten_when_opened(db_url, tm
     _files_hold_no_secret(db_url)
 
 
+def test_an_id_passed_at_once_can_hold_no_secret():
+    """``key_of`` passes a lower-case hexadecimal id or a ``<prefix>_<letters and digits>`` id without redacting it
+    (``_CLEAN_KEY``: the cold ingest maps every key); every provider key shape, alone or inside such an id, at its
+    start or after it, is still redacted, and no id it passes is one ``redact`` would change."""
+    import random
+    import string
+
+    from nexus_tui.core.redact import _CLEAN_KEY, redact
+    from tests.test_redact import SECRETS as SHAPES
+
+    word = string.ascii_letters + string.digits
+    samples = list(SHAPES.values()) + [
+        "gsk_" + "a1B2" * 11, "shpat_" + "ab12" * 8, "whsec_" + "A1b2" * 6, "A3TX" + "Y34FZKBOKMUTVV7A",
+        "ABIA" + "Y34FZKBOKMUTVV7A", "ACCA" + "Y34FZKBOKMUTVV7A", "AIza" + "SyD9tSrke72PouQMnMXa7eZSW0jkFMBWYq",
+        "sk_test_" + "51H8abcdEFGH1234ijklMNOP", "dop_v1_" + "ab12" * 16, "xai-" + "Ab1" * 14]
+    rng = random.Random(16)
+    ids = []
+    for secret in samples:
+        bare = secret.split("_", 1)[1] if "_" in secret else secret
+        for prefix in ("req", "msg", "toolu", "x", "a", "ghp", "hf", "npm", "gsk", "whsec", "shpat", "sk", "rk"):
+            ids += [f"{prefix}_{secret}", f"{prefix}_{bare}", f"{prefix}_{secret}x", f"{prefix}_x{bare}"]
+            for head in ("tool", "msg", "token", "xpwd", "secret", "apikey", "authkey", "password", "passwd"):
+                ids += [f"{head}:{prefix}_{bare}", f"{head}:{prefix}_x{bare}"]
+        ids += [secret, secret.lower(), f"{secret}-x"]
+    for _ in range(20_000):  # ids of the shape, letters and digits at random, a key's start at random places
+        body = "".join(rng.choice(word) for _ in range(rng.randint(8, 40)))
+        start = rng.choice(("", "", "AKIA", "ASIA", "AIza", "A3TQ", "ACCA", "ghp_", "hf_"))
+        head = rng.choice(("", "", "tool:", "msg:", "token:", "pwd:", "xsecret:", "a:"))
+        ids.append(head + "".join(rng.choice(string.ascii_lowercase) for _ in range(rng.randint(1, 8))) + "_" + start
+                   + body)
+    passed = [k for k in ids if _CLEAN_KEY.fullmatch(k)]
+    assert len(passed) > 3_000
+    assert [k for k in passed if redact(k) != k] == []
+    held = [k for k in ids if redact(k) != k]
+    assert held and all(key_of(k) == redact_key(k) != k for k in held)
+    assert [(k, key_of(k)) for k in held for s in samples if s in key_of(k)] == []
+
+
 if __name__ == "__main__":
     raise SystemExit(pytest.main([__file__]))
