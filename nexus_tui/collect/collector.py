@@ -18,6 +18,7 @@ from sqlalchemy.exc import InterfaceError, OperationalError, SQLAlchemyError
 
 from nexus_tui.core import pricing
 from nexus_tui.core.events import add_skips, iso_from_ms
+from nexus_tui.core.redact import key_of
 from nexus_tui.collect import tail
 from nexus_tui.collect.parsing import (PARALLEL_MIN_BYTES, Ahead, FileResult, Plan, ReadAhead, default_workers,
                                        new_pool, plan, read_file, writer_loaded)
@@ -233,7 +234,7 @@ class Collector:
             # rows laid out by the worker, or a batch from a worker forked before the writer was imported
             prepared = fr.prepared if isinstance(fr.prepared, Prepared) else _prepare(fr.prepared, rep)
             cursor = CursorUpdate(
-                path=fr.path, source=source.name, dev=fr.stat.dev, inode=fr.stat.inode, size=fr.stat.size,
+                path=key_of(fr.path), source=source.name, dev=fr.stat.dev, inode=fr.stat.inode, size=fr.stat.size,
                 mtime_ns=fr.stat.mtime_ns, offset=fr.offset, head_hash=fr.head_hash, state=fr.state,
                 lines=base_lines + fr.lines, skipped=base_skip + nskip, last_seen=now)
             group.extend(prepared)

@@ -19,6 +19,7 @@ from nexus_tui.collect import tail
 from nexus_tui.collect.parsing import _IDLE_SQL, Ahead, read_file
 from nexus_tui.collect.sources import FileSource
 from nexus_tui.core.events import add_skips, iso_from_ms
+from nexus_tui.core.redact import key_of
 
 LIGHT_MAX_BYTES = 1024 * 1024  # more than this goes through the store (and its workers)
 _GROUP_RECORDS = 10_000  # the collector writes a source's rows in groups of this many: one group here
@@ -84,7 +85,7 @@ def small_pass(db_url: str, ahead: Ahead, sources: list[FileSource], machine: st
             base_lines = 0 if fr.restarted or prev is None else prev.lines
             base_skip = 0 if fr.restarted or prev is None else prev.skipped
             cursors.append(CursorUpdate(
-                path=fr.path, source=p.source.name, dev=fr.stat.dev, inode=fr.stat.inode, size=fr.stat.size,
+                path=key_of(fr.path), source=p.source.name, dev=fr.stat.dev, inode=fr.stat.inode, size=fr.stat.size,
                 mtime_ns=fr.stat.mtime_ns, offset=fr.offset, head_hash=fr.head_hash, state=fr.state,
                 lines=base_lines + fr.lines, skipped=base_skip + sum(fr.skipped.values()), last_seen=now))
             group.extend(fr.prepared)

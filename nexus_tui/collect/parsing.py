@@ -27,6 +27,7 @@ from nexus_tui.collect import tail
 from nexus_tui.collect.sources import FileSource
 from nexus_tui.core.events import Batch, ErrorRec
 from nexus_tui.core.fmt import ellipsis
+from nexus_tui.core.redact import key_of
 
 if TYPE_CHECKING:
     from concurrent.futures import Executor, ProcessPoolExecutor  # (a pool only when there is a lot to read)
@@ -162,6 +163,7 @@ class Plan:
     todo: list[tuple[str, tail.SavedCursor | None, int]] = field(default_factory=list)
     files_seen: int = 0
     passed_over: dict[str, int] = field(default_factory=dict)  # *.jsonl entries not read: reason -> count
+    keys: dict[str, str] = field(default_factory=dict)  # path -> its cursor's key, where the path holds a secret
 
     @property
     def bytes(self) -> int:
@@ -178,6 +180,11 @@ def plan(source: FileSource, cursors: dict[str, tail.SavedCursor]) -> Plan:
     for path in source.files(p.passed_over):
         p.files_seen += 1
         cur = cursors.get(path)
+        if cur is None:  # a path holding a secret has its cursor stored by its redacted form (core.redact.key_of)
+            key = key_of(path)
+            if key != path and key in cursors:
+                cur = cursors[path] = cursors[key]
+                p.keys[path] = key
         st = tail.stat_file(path)
         if st is None or tail.unchanged(st, cur):
             continue
@@ -414,6 +421,7 @@ def _load_states(db_url: str, source_name: str, p: Plan, stored: dict[str, str])
 
     from nexus_tui.store.engine import quick_select
 
+    stored = {**stored, **{path: stored[key] for path, key in p.keys.items() if key in stored}}
     wanted = [stored[path] for path, cur, _n in p.todo if cur is not None and path in stored]
     states: dict[str, object] = {}
     for i in range(0, len(wanted), _STATE_BATCH):

@@ -11,6 +11,7 @@ the screen.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,7 +19,7 @@ import orjson
 
 from nexus_tui.collect.tail import open_regular
 from nexus_tui.core.fmt import ellipsis
-from nexus_tui.core.redact import redact
+from nexus_tui.core.redact import MARK, key_of, redact
 
 MAX_SHOW = 4000  # characters shown per block; the rest is counted
 MAX_LINE = 16 * 1024 * 1024  # never read more than this for one line
@@ -42,6 +43,7 @@ def read_tool_block(path: str | None, offset: int | None, length: int | None, to
     """The ``tool_use`` input (kind='use') or ``tool_result`` content (kind='result') of ``tool_use_id``."""
     if not path or offset is None or not length:
         return _problem("not recorded by this source (it keeps no copy of tool inputs and results)")
+    path = located(path)
     try:
         opened = open_regular(path)  # never blocks on a FIFO put in the file's place
         if opened is None:
@@ -69,16 +71,51 @@ def read_tool_block(path: str | None, offset: int | None, length: int | None, to
         for b in content:
             if not isinstance(b, dict):
                 continue
-            if kind == "use" and b.get("type") == "tool_use" and b.get("id") == tool_use_id:
+            if kind == "use" and b.get("type") == "tool_use" and _same_id(b.get("id"), tool_use_id):
                 value = b.get("input")
                 return Block(_trim(orjson.dumps(value, option=orjson.OPT_INDENT_2).decode()), value=value)
-            if kind == "result" and b.get("type") == "tool_result" and b.get("tool_use_id") == tool_use_id:
+            if kind == "result" and b.get("type") == "tool_result" and _same_id(b.get("tool_use_id"), tool_use_id):
                 c = b.get("content")
                 if isinstance(c, list):
                     c = "\n".join(x.get("text", f"[{x.get('type', 'block')}]") if isinstance(x, dict) else str(x)
                                   for x in c)
                 return Block(_trim("" if c is None else str(c)), value=c)
     return _problem(f"the source file changed since it was read ({path}); this block is no longer there")
+
+
+_REDACTED = MARK.split("{", 1)[0]  # "[REDACTED:": what a key or path the writer redacted holds
+MAX_WALK = 100_000  # files looked at, at most, to find the file of a redacted path
+_LOCATED: dict[str, str] = {}
+
+
+def _same_id(got, stored: str) -> bool:
+    """Whether an id read from the file is the one stored (the writer stores an id holding a secret redacted)."""
+    return got == stored or (_REDACTED in stored and type(got) is str and key_of(got) == stored)
+
+
+def located(path: str) -> str:
+    """The file a stored path names. The writer stores a path holding a secret redacted (``core.redact.key_of``:
+    Claude Code names project folders after the cwd), so that file is found again by walking the folders from the
+    deepest one named whole before the first redaction, for the file whose path maps to the stored one (at most
+    MAX_WALK files; found once per process). Any other path, or one not found, is returned as it is."""
+    if _REDACTED not in path or os.path.exists(path):
+        return path
+    got = _LOCATED.get(path)
+    if got is not None and os.path.exists(got):
+        return got
+    top = os.path.dirname(path[:path.index(_REDACTED)]) or os.sep
+    seen = 0
+    for folder, dirs, files in os.walk(top):
+        dirs.sort()
+        for name in sorted(files):
+            full = os.path.join(folder, name)
+            if key_of(full) == path:
+                _LOCATED[path] = full
+                return full
+            seen += 1
+        if seen >= MAX_WALK:
+            break
+    return path
 
 
 def read_block(path: str | None, offset: int | None, length: int | None, tool_use_id: str, kind: str) -> str:

@@ -216,15 +216,21 @@ def redact(text):
     return text
 
 
-# Values of a parsed record that are keys or fixed vocabularies, never free text: kept as they are (a key redacted
-# could make two records one). Every other string field of every record is redacted, so a field a source fills from
-# data is covered without being listed (a persona or user agent from a proxy's headers, an account id, a project).
+# Values of a parsed record that are keys or fixed vocabularies, never free text: not redacted as text (a key
+# redacted could make two records one). Every other string field of every record is redacted, so a field a source
+# fills from data is covered without being listed (a persona or user agent from a proxy's headers, an account id, a
+# project).
 KEY_FIELDS = frozenset((
     "id", "session_id", "task_id", "request_id", "message_id", "conversation_id", "branch_id", "parent_request_id",
     "parent_task_request_id", "message_hash", "parent_message_hash", "system_hash", "source", "routing",
     "priced_as", "source_path", "updated_ms", "observed_ms"))
-# the keys a source takes from its data (the others are made by the parsers: hashes, labels of a fixed set)
-_DATA_KEYS = frozenset(("id", "session_id", "task_id", "request_id", "message_id"))
+# the keys and paths a source takes from its data (the others are made by the parsers: hashes, labels of a fixed
+# set): each stored through ``key_of`` (``redact_key``, each distinct value once), so no secret reaches the database
+# in a key either (a ``sessionId``, ``requestId``, tool_use id, line uuid or a path: Claude Code names project folders
+# after the cwd), and every foreign key still joins (the same function maps a session id wherever it is stored).
+# The linking columns (a parent's request id, a conversation id) are made by the writer from task ids stored so.
+# The schema migration rewrites the columns of these keys stored before (store/migrations.py ``KEY_COLUMNS``).
+_DATA_KEYS = frozenset(("id", "session_id", "task_id", "request_id", "message_id", "source_path"))
 _TEXT_FIELDS: dict[type, tuple] = {}
 # What the writer redacts, declared once (``redact_batch`` and the schema migration that redacts the rows stored
 # before, store/migrations.py ``redacted_at_write``, both read these): the Batch lists of records, whose every string
@@ -283,6 +289,37 @@ def redact_key(v: str) -> str:
     return got[:MAX_KEY_CHARS - 17] + "#" + blake2b(v.encode("utf-8", "surrogatepass"), digest_size=8).hexdigest()
 
 
+_KEYS: dict[str, str] = {}  # key -> as stored (bounded: cleared when full); a session id or path repeats a lot
+_KEYS_KEPT = 65536
+# An id of the shape ``<lower-case prefix>_<letters and digits>`` (``req_…``, ``msg_…``, ``toolu_…``), shorter than
+# the cut key's 499 characters, can hold a secret only where a rule needs no punctuation but one underscore: a prefix
+# that is a key's (``ghp_``, ``hf_``, ``npm_``, ``gsk_``, ``whsec_``, ``shpat_``...: the hints of that form) or a body
+# that starts a key after the underscore's boundary (AWS, Google API). Every other rule needs a dash, dot, colon,
+# space, equals sign, a second underscore or the text's end (tests/test_redact_keys.py holds each rule to this).
+_KEY_PREFIXES = frozenset(h[:-1] for h in _HINTS if re.fullmatch(r"[a-z0-9]+_", h))
+_KEY_STARTS = ("A3T", "AKIA", "ASIA", "ABIA", "ACCA", "AIza")
+# what needs no redact_key: a lower-case hexadecimal id (a uuid, a hash: every rule needs a letter past ``f``, an
+# upper-case letter or other punctuation), or such a ``<prefix>_<letters and digits>`` id, after a ``<word>:`` made
+# by a parser (``msg:…``, an error's ``tool:…``) whose word holds no keyword of a ``name: value`` pair
+_CLEAN_KEY = re.compile(r"[0-9a-f-]{0,%d}|(?:(?![a-z]*(?:pass|pwd|secret|token|key))[a-z]{1,8}:)?"
+                        r"(?!(?:%s)_)[a-z]{1,8}_(?!%s)[A-Za-z0-9]{8,200}" % (
+                            MAX_KEY_CHARS, "|".join(sorted(_KEY_PREFIXES)), "|".join(_KEY_STARTS)))
+
+
+def key_of(v):
+    """``redact_key(v)`` for a key or path taken from data (``_DATA_KEYS``), each distinct value computed once per
+    process; an id that no rule can match (``_CLEAN_KEY``: a uuid, a ``req_…`` id) is passed at once. Anything not
+    a str is returned as is."""
+    if type(v) is not str or _CLEAN_KEY.fullmatch(v):
+        return v
+    got = _KEYS.get(v)
+    if got is None:
+        if len(_KEYS) >= _KEYS_KEPT:
+            _KEYS.clear()
+        got = _KEYS[v] = redact_key(v)
+    return got
+
+
 def _bounded(v: str, limit: int) -> str:
     """``v`` cut to ``limit`` characters, its secrets redacted before the cut (a key across it leaves no fragment)."""
     return redact(v[: limit + 400])[:limit]
@@ -315,16 +352,6 @@ def redact_batch(batch) -> None:
         if not recs:
             continue
         names, get, keys = _text_fields(recs[0])  # one record type per list
-        for key in keys:  # each key over the whole list in C calls; a list holding a long one is cut in Python
-            try:
-                long_key = max(map(len, filter(None, map(attrgetter(key), recs))), default=0) > MAX_KEY_CHARS
-            except TypeError:  # a key that is not text
-                long_key = True
-            if long_key:
-                for rec in recs:
-                    v = getattr(rec, key)
-                    if type(v) is str and len(v) > MAX_KEY_CHARS:
-                        setattr(rec, key, v[:MAX_KEY_CHARS])
         for rec in recs:
             vals = get(rec)
             try:
@@ -356,8 +383,9 @@ def redact_batch(batch) -> None:
                         row[k] = got
                     continue
                 if k in KEY_FIELDS:
-                    if len(v) > MAX_KEY_CHARS:
-                        row[k] = v[:MAX_KEY_CHARS]
+                    got = key_of(v) if k in _DATA_KEYS else v[:MAX_KEY_CHARS]
+                    if got is not v:
+                        row[k] = got
                     continue
                 got = r(v)
                 if got is not v:
@@ -368,15 +396,82 @@ def redact_batch(batch) -> None:
             got = r(row[3])
             if got != row[3]:
                 titles[i] = (*row[:3], got, *row[4:])
+    _map_keys(batch)
+
+
+def _hex_only(values: list) -> bool:
+    """Whether every value is lower-case hexadecimal text with dashes (uuids), no longer than a key: checked over
+    their concatenation in a few C calls (``bytes.fromhex`` also allows spaces, which no rule matches with these
+    either); False when in doubt (a value not text, an odd count of digits)."""
+    try:
+        joined = "".join(values)
+        if joined != joined.lower() or max(map(len, values), default=0) > MAX_KEY_CHARS:
+            return False
+        bytes.fromhex(joined.replace("-", ""))
+    except (TypeError, ValueError):
+        return False
+    return True
+
+
+def _map_keys(batch) -> None:
+    """Every key and path ``batch`` took from data (``_DATA_KEYS`` of its records, the session stats' sessions, the
+    title records' uuids, line ids and sessions, the links' and ratings' tasks) as the writer stores it
+    (``key_of``). The values no rule can match (``_CLEAN_KEY``: uuids, ``req_…`` ids) are left out in C calls, the
+    others mapped once each, and the records rewritten only when a value holds a secret (rarely)."""
+    from itertools import chain, compress, filterfalse, repeat
+    from operator import attrgetter, eq, itemgetter
+
+    lists = []
+    for name in REDACTED_RECORDS:
+        recs = getattr(batch, name)
+        if recs:
+            lists.extend((recs, key) for key in _text_fields(recs[0])[2])  # one record type per list
+    titles = batch.titles
+    # ("title", line id, kind, title, leaf, session, offset) among the ("uuid", ...) of every line: found in C calls
+    heads = list(compress(titles, map(eq, map(itemgetter(0), titles), repeat("title"))))
+    values = [map(attrgetter(key), recs) for recs, key in lists]
+    if titles:  # ("uuid", uuid, session, ts), and the title lines' ids
+        uuids = list(map(itemgetter(1), titles))
+        if not _hex_only(uuids):  # (a line's uuid each: checked at once when they all are)
+            values.append(uuids)
+        values += [map(itemgetter(2), titles), map(itemgetter(4), heads), map(itemgetter(5), heads)]
+    try:  # in C calls: the values no rule can match left out, the rest once each
+        rest = set(filterfalse(_CLEAN_KEY.fullmatch, set(filter(None, chain.from_iterable(values)))))
+    except TypeError:  # a key that is not text: every value looked at below
+        rest = {v for recs, key in lists for v in map(attrgetter(key), recs) if type(v) is str}
+        rest |= {v for t in titles for v in t[1:] if type(v) is str}
+    bad = {}
+    for v in rest:
+        if type(v) is str:
+            got = key_of(v)
+            if got is not v and got != v:
+                bad[v] = got
+    if bad:
+        for recs, key in lists:
+            for rec in recs:
+                v = getattr(rec, key)
+                if type(v) is str and v in bad:
+                    setattr(rec, key, bad[v])
+        for i, row in enumerate(titles):
+            if any(type(v) is str and v in bad for v in row[1:]):
+                titles[i] = (row[0], *(bad.get(v, v) if type(v) is str and j in (1, 2, 4, 5) else v
+                                       for j, v in enumerate(row[1:], 1)))
+    for link in batch.links:  # a recorded request's linking keys, stored by its task's id
+        if isinstance(link, dict) and type(link.get("task_id")) is str:
+            link["task_id"] = key_of(link["task_id"])
+    for rating in batch.ratings:
+        rating.task_id = key_of(rating.task_id)
 
 
 def redact_state(state):
     """A parser's state as its cursor stores it (JSON: tool names waiting for their result, a request's model...):
-    every string value redacted, the names of objects (ids) as they are. The rows built from the state are redacted
-    by the writer the same way, so reading on from a redacted state gives the same rows."""
+    every string value redacted, the names of objects (ids: a tool_use id, a line uuid) as the writer stores keys
+    (``key_of``: as they are unless they hold a secret). The rows built from the state are redacted by the writer the
+    same way, so reading on from a redacted state gives the same rows (but for an id holding a secret, whose entry the
+    next pass no longer finds by the id it reads)."""
     if isinstance(state, dict):
-        return {k: redact_state(v) for k, v in state.items()}
-    if isinstance(state, list):
+        return {key_of(k): redact_state(v) for k, v in state.items()}
+    if isinstance(state, (list, tuple)):  # (a parser keeps tuples: stored as JSON lists)
         return [redact_state(v) for v in state]
     if type(state) is str and len(state) >= 8:
         return redact(state)

@@ -7,6 +7,7 @@ from __future__ import annotations
 from sqlalchemy import bindparam, text
 
 from nexus_tui.core.ids import valid_id
+from nexus_tui.core.redact import key_of
 from nexus_tui.store.engine import upsert, write_tx
 from nexus_tui.store.machines import register
 from nexus_tui.store.rows import ID_COLUMNS
@@ -148,12 +149,15 @@ def merge_from(dest_engine, src_engine, default_machine: str, default_name: str 
                 m = machine_of(name, r)
                 old = "" if m == src_home or src_home is None else f"{m}/"
                 row = {k: v for k, v in r.items() if k in cols}
-                for k in ID_COLUMNS:
+                for k in ID_COLUMNS:  # as the writer stores keys: no secret in them either (core.redact.key_of)
                     v = row.get(k)
                     if isinstance(v, str):
                         if old and v.startswith(old):
                             v = v[len(old):]
-                        row[k] = prefixes[m] + v
+                        row[k] = prefixes[m] + key_of(v)
+                for k in ("message_id", "source_path"):
+                    if isinstance(row.get(k), str):
+                        row[k] = key_of(row[k])
                 if "machine" in cols:
                     row["machine"] = m
                 for k in bools & row.keys():

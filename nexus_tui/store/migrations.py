@@ -15,7 +15,8 @@ from sqlalchemy.schema import CreateIndex
 from nexus_tui.core.events import ms_from_iso
 from nexus_tui.store.engine import write_tx
 from nexus_tui.store.schema import (CURSOR_INDEX_SCHEMA_VERSION, MACHINE_SCHEMA_VERSION, PARTIAL_INDEX_SCHEMA_VERSION, PROXY_SCHEMA_VERSION,
-                                     QUOTA_SCHEMA_VERSION, REDACT_ALL_SCHEMA_VERSION, REDACT_LABELS_SCHEMA_VERSION,
+                                     QUOTA_SCHEMA_VERSION, REDACT_ALL_SCHEMA_VERSION, REDACT_KEYS_SCHEMA_VERSION,
+                                     REDACT_LABELS_SCHEMA_VERSION,
                                      SCHEMA_VERSION,
                                      SESSION_MODEL_SCHEMA_VERSION,
                                      TABLES, TARGET_SCHEMA_VERSION, TITLES_SCHEMA_VERSION, SchemaVersion,
@@ -360,6 +361,114 @@ def _redact_all(conn) -> None:
         conn.info[_VACUUM] = True
 
 
+# Version 16 (REDACT_KEYS_SCHEMA_VERSION): the key columns and paths built from data text (core/redact.py
+# ``_DATA_KEYS``: a session id, request id, tool_use id, line uuid, a file's path) as the writer stores them since
+# 2026-12-06 (``key_of``). Parents first: a row whose key changes is copied under its new key, its children pointed
+# at it, then the old row deleted (the foreign keys hold throughout, on both backends).
+KEY_COLUMNS = (("sessions", ("id",), ("id",)),
+               ("tasks", ("id",), ("id", "session_id", "request_id", "message_id", "conversation_id", "branch_id",
+                                   "parent_request_id", "parent_task_request_id")),
+               ("routing_decisions", ("id",), ("id", "task_id")),
+               ("tool_calls", ("id",), ("id", "session_id", "task_id", "tool_use_id", "source_path")),
+               ("errors", ("id",), ("id", "session_id", "task_id")),
+               ("ingest_cursors", ("path",), ("path",)),
+               ("session_stats", ("session_id", "source"), ("session_id",)),
+               ("rollup_dirty", ("id",), ("session_id",)),
+               ("message_uuids", ("id",), ("id", "session_id")),
+               ("title_lines", ("id",), ("id", "leaf_uuid", "session_id")),
+               ("link_keys", ("task_id", "kind", "seq"), ("task_id",)))
+_COPIED = ("sessions", "tasks")  # referred to by a foreign key: copied under the new key, the old row deleted last
+
+
+def _key_mapper(conn):
+    """``core.redact.key_of`` as it applies to a stored key: after another machine's ``<machine>/`` prefix (the
+    writer maps a key before it prefixes it: store/rows.py ``relabel``)."""
+    from nexus_tui.core.redact import key_of
+
+    prefixes = tuple(f"{r[0]}/" for r in conn.execute(text("SELECT id FROM machines WHERE home = :f"), {"f": False}))
+
+    def mapped(v):
+        if type(v) is not str:
+            return v
+        for p in prefixes:
+            if v.startswith(p):
+                return p + key_of(v[len(p):])
+        return key_of(v)
+    return mapped
+
+
+def _map_keys(conn) -> int:
+    """Version 16: every key and path of ``KEY_COLUMNS`` rewritten with ``key_of`` (a page at a time, only the rows
+    that change); a row whose new key is taken already is the same record stored twice: the old one deleted. The
+    rollups of the sessions whose ids changed are summed again (old and new keys). Returns the rows changed."""
+    from nexus_tui.store.rollup import recompute
+    from nexus_tui.store.upkeep import bucket
+
+    mapped = _key_mapper(conn)
+    dims = _rollup_dims()
+    task_keys: set = set()
+    tool_keys: set = set()
+    stale: list[tuple[str, tuple, tuple]] = []  # (table, key columns, old key) of copied rows, deleted at the end
+    count = 0
+    for table, key, cols in KEY_COLUMNS:
+        _s, scol, tcol, kind = dims.get(table, ((), None, None, None))
+        extra = tuple(c for c in (scol, tcol) if c is not None and c not in cols)
+        all_cols = None
+        for rows in _pages(conn, table, key, cols + extra):
+            n = len(key)
+            for r in rows:
+                old = dict(zip(cols, r[n:n + len(cols)]))
+                new = {c: mapped(v) for c, v in old.items()}
+                if new == old:
+                    continue
+                count += 1
+                oldkey = tuple(r[:n])
+                newkey = tuple(new.get(k, v) for k, v in zip(key, oldkey))
+                where = " AND ".join(f"{_q(k)} = :k{i}" for i, k in enumerate(key))
+                params = {f"k{i}": v for i, v in enumerate(oldkey)}
+                if kind is not None:
+                    row = dict(zip(cols + extra, r[n:]))
+                    pair = (row[scol], bucket(row[tcol]) if row[tcol] is not None else None)
+                    keys = task_keys if kind == "task" else tool_keys
+                    keys.add(pair)
+                    keys.add((new[scol] if scol in new else row[scol], pair[1]))
+                taken = newkey != oldkey and conn.execute(
+                    text(f"SELECT 1 FROM {table} WHERE " + " AND ".join(f"{_q(k)} = :n{i}" for i, k in enumerate(key))),
+                    {f"n{i}": v for i, v in enumerate(newkey)}).first() is not None
+                changed = {c: v for c, v in new.items() if v != old[c]}
+                if table in _COPIED and newkey != oldkey:
+                    if not taken:
+                        if all_cols is None:
+                            all_cols = [c["name"] for c in inspect(conn).get_columns(table)]
+                        sel = ", ".join(f":v_{c}" if c in changed else _q(c) for c in all_cols)
+                        conn.execute(text(f"INSERT INTO {table} ({', '.join(map(_q, all_cols))}) "
+                                          f"SELECT {sel} FROM {table} WHERE {where}"),
+                                     {**params, **{f"v_{c}": v for c, v in changed.items()}})
+                    stale.append((table, key, oldkey))
+                elif taken:
+                    conn.execute(text(f"DELETE FROM {table} WHERE {where}"), params)
+                else:
+                    sets = ", ".join(f"{_q(c)} = :v_{c}" for c in changed)
+                    conn.execute(text(f"UPDATE {table} SET {sets} WHERE {where}"),
+                                 {**params, **{f"v_{c}": v for c, v in changed.items()}})
+    for table, key, oldkey in reversed(stale):  # children first: tasks, then sessions
+        conn.execute(text(f"DELETE FROM {table} WHERE " + " AND ".join(f"{_q(k)} = :k{i}" for i, k in enumerate(key))),
+                     {f"k{i}": v for i, v in enumerate(oldkey)})
+    if task_keys or tool_keys:
+        recompute(conn, task_keys, tool_keys)
+    return count
+
+
+def _redact_stored_keys(conn) -> None:
+    """Version 16 (REDACT_KEYS_SCHEMA_VERSION): ``_map_keys``, the old text zeroed on SQLite and the file rewritten
+    when a row changed (as version 15)."""
+    with _zeroing(conn):
+        changed = _map_keys(conn)
+        changed += _redact_cursor_states(conn)  # the ids naming the states' objects, as the writer stores them now
+    if changed and conn.dialect.name == "sqlite":
+        conn.info[_VACUUM] = True
+
+
 _VACUUM = "nexus_vacuum_after_migration"
 
 
@@ -427,7 +536,8 @@ def _rebuild_rollups(conn) -> None:
 # session_stats.model (the status line's model); 13 (REDACT_LABELS_SCHEMA_VERSION): secrets redacted from the
 # error kinds, components and types and the session titles stored before, and from the free text again; 14
 # (CURSOR_INDEX_SCHEMA_VERSION): the cursors' covering index on SQLite; 15 (REDACT_ALL_SCHEMA_VERSION): secrets
-# redacted from every column the writer redacts (personas, projects, models, tool names...) and quota snapshot ids
+# redacted from every column the writer redacts (personas, projects, models, tool names...) and quota snapshot ids; 16
+# (REDACT_KEYS_SCHEMA_VERSION): secrets redacted from every key and path taken from data (``_map_keys``)
 MIGRATIONS = {2: [_add_missing, _backfill_v2], 3: [_add_missing], 4: [_add_missing, _rebuild_rollups],
               5: [_add_missing, _rebuild_rollups, _redact_stored], PROXY_SCHEMA_VERSION: [_add_missing, _link_schema],
               QUOTA_SCHEMA_VERSION: [_add_missing],               MACHINE_SCHEMA_VERSION: [_add_missing],
@@ -437,7 +547,8 @@ MIGRATIONS = {2: [_add_missing, _backfill_v2], 3: [_add_missing], 4: [_add_missi
               SESSION_MODEL_SCHEMA_VERSION: [_add_session_model],
               REDACT_LABELS_SCHEMA_VERSION: [_redact_labels],
               CURSOR_INDEX_SCHEMA_VERSION: [_cursor_index],
-              REDACT_ALL_SCHEMA_VERSION: [_redact_all]}
+              REDACT_ALL_SCHEMA_VERSION: [_redact_all],
+              REDACT_KEYS_SCHEMA_VERSION: [_redact_stored_keys]}
 
 
 MIGRATION_LOCK_KEY = 0x6E6578_7573  # "nexus": the PostgreSQL advisory lock every migrating process takes first

@@ -11,4 +11,5 @@ SESSION_MODEL_SCHEMA_VERSION = 12  # session_stats.model: the model the status l
 REDACT_LABELS_SCHEMA_VERSION = 13  # error kinds, components and types, and session titles, redacted when stored before
 CURSOR_INDEX_SCHEMA_VERSION = 14  # SQLite: the cursors' scan reads a covering index, not their parser state
 REDACT_ALL_SCHEMA_VERSION = 15  # every string the writer redacts (a persona, a model...), when stored before
-SCHEMA_VERSION = 15
+REDACT_KEYS_SCHEMA_VERSION = 16  # every key and path taken from data (ids, paths), when stored before
+SCHEMA_VERSION = 16
