@@ -78,6 +78,25 @@ def open_private(path: str | os.PathLike, flags: int) -> int:
     return fd
 
 
+def open_append(path: str | os.PathLike) -> int:
+    """``open_private`` for appending whole lines with ``append_lines`` (read access: it looks at the last byte)."""
+    return open_private(path, os.O_RDWR | os.O_APPEND)
+
+
+def append_lines(fd: int, data: bytes) -> bool:
+    """Append ``data`` (whole lines) to ``fd``'s file in one write; True when all of it was written. When the file
+    does not end with a newline (a line cut by a writer killed mid-write, or another program's), a newline goes
+    first: our first line would otherwise be glued to the cut one and skipped with it as malformed. (Two appenders
+    racing here leave at most a blank line, which readers pass over.)"""
+    try:
+        size = os.fstat(fd).st_size
+        if size and os.pread(fd, 1, size - 1) != b"\n":
+            data = b"\n" + data
+    except OSError:
+        pass
+    return os.write(fd, data) == len(data)
+
+
 def touch_private(path: str | os.PathLike) -> None:
     """Create ``path`` empty with mode 0600 if it is missing; tighten it if it exists."""
     os.close(open_private(path, os.O_WRONLY))

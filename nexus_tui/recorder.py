@@ -28,7 +28,7 @@ from pathlib import Path
 
 import orjson
 
-from nexus_tui.private import open_private, private_dir
+from nexus_tui.private import append_lines, open_append, private_dir
 from nexus_tui.core.redact import redact, redact_event
 
 
@@ -74,12 +74,12 @@ class Recorder:
             line = orjson.dumps(redact_event(ev)) + b"\n"  # secrets never reach the log (core/redact.py)
             private_dir(self.logs_dir)
             path = self.logs_dir / (datetime.now(UTC).strftime("%Y-%m-%d") + ".jsonl")
-            fd = open_private(path, os.O_WRONLY | os.O_APPEND)  # 0600: the log holds prompts' metadata
+            fd = open_append(path)  # 0600: the log holds prompts' metadata
             try:
-                n = os.write(fd, line)
+                whole = append_lines(fd, line)
             finally:
                 os.close(fd)
-            if n != len(line):
+            if not whole:
                 raise OSError("short write")
             return True
         except Exception:  # never into the caller's code

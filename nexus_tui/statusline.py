@@ -163,13 +163,13 @@ def record(home: Path, fields: dict, now: float | None = None) -> bool:
 
         ev = redact_event({"v": 1, "type": "statusline", "ts": ts, **fields})  # a cwd or model holding a secret
         line = (json.dumps(ev, separators=(",", ":"), ensure_ascii=False) + "\n").encode("utf-8", "replace")
-        from nexus_tui.private import open_private, private_dir  # stdlib only
+        from nexus_tui.private import append_lines, open_append, private_dir  # stdlib only
 
         logs = private_dir(home / "logs")  # 0700, and so is every missing parent (os.makedirs gave those 0777)
         path = logs / (time.strftime("%Y-%m-%d", time.gmtime(now)) + ".jsonl")
-        fd = open_private(path, os.O_WRONLY | os.O_APPEND)  # 0600 whatever the umask
+        fd = open_append(path)  # 0600 whatever the umask
         try:
-            return os.write(fd, line) == len(line)
+            return append_lines(fd, line)
         finally:
             os.close(fd)
     except Exception:

@@ -156,3 +156,49 @@ def test_parser_is_pure_and_counts(tmp_path):
     (t,) = b.tasks
     assert (t.id, t.cost_usd, t.priced_as, t.latency_ms, t.end_ms - t.ts_ms) == ("nx:a", None, None, 1000, 1000)
     assert Decimal(0) == 0
+
+
+@pytest.mark.parametrize("writer", ["recorder", "statusline", "proxy"])
+def test_an_appender_after_a_cut_line_starts_a_line_of_its_own(tmp_path, writer):
+    """A writer killed mid-line (or another program) leaves today's event log without a final newline: the next
+    event was appended to the cut line and skipped with it as malformed JSON. Every appender starts a line of its
+    own then; with a whole last line it adds nothing."""
+    import time as _time
+
+    from nexus_tui import statusline
+    from nexus_tui.collect.proxy import EventSink, ProxyStats
+
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    today = logs / (_time.strftime("%Y-%m-%d", _time.gmtime()) + ".jsonl")
+    whole = b'{"v":1,"type":"session_end","ts":"%s","session_id":"before"}\n' % TS.encode()
+    cut = b'{"v":1,"type":"task","ts":"2026-11-20T10:00:00.000Z","session_id":"cut","id":"t0","mod'
+
+    def append():
+        if writer == "recorder":
+            rec = Recorder(logs_dir=logs, start_session=False, session_id="s1")
+            assert rec.event("task", id="t1", model="claude-sonnet-4-5", routing="cloud", tokens_in=7) is True
+        elif writer == "statusline":
+            assert statusline.record(tmp_path, {"session_id": "s1", "model": "claude-sonnet-4-5"})
+        else:
+            sink = EventSink(logs, ProxyStats())
+            try:
+                sink._write(b'{"v":1,"type":"session_end","ts":"%s","session_id":"s1"}\n' % TS.encode(), 1)
+                sink._write(b'{"v":1,"type":"session_end","ts":"%s","session_id":"s2"}\n' % TS.encode(), 1)
+            finally:
+                sink.close()
+            assert sink.stats.recorded == 2 and sink.stats.dropped == 0
+
+    for before in (whole, whole + cut):
+        today.write_bytes(before)
+        append()
+        data = today.read_bytes()
+        assert data.startswith(before + (b"\n" if before.endswith(cut) else b""))
+        lines = data.split(b"\n")
+        assert lines[-1] == b"" and b"" not in lines[:-1]  # whole lines, no blank one added
+        ours = [json.loads(x) for x in lines[len(before.splitlines()):-1]]
+        assert ours and all(e["session_id"] in ("s1", "s2") for e in ours), ours
+        b = parse_lines(data, 0, str(today), "claude-sonnet-4-5")
+        assert b.skipped.get("malformed JSON", 0) == (1 if before.endswith(cut) else 0)
+        if writer == "recorder":
+            assert [t.id for t in b.tasks] and b.tasks[-1].tokens_in == 7

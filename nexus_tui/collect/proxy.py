@@ -218,19 +218,19 @@ class EventSink:
 
     def _write(self, data: bytes, n: int) -> None:
         """Append whole lines to today's file (kept open: O_APPEND writes from both sides never interleave)."""
+        from nexus_tui.private import append_lines, open_append, private_dir
+
         day = time.strftime("%Y-%m-%d", time.gmtime())
         try:
             with self._fd_lock:
                 if day != self._day or self._fd is None:
-                    from nexus_tui.private import open_private, private_dir
-
                     private_dir(self.logs_dir)  # the recordings are the user's alone: 0700 folders, 0600 files
-                    fd = open_private(self.logs_dir / f"{day}.jsonl", os.O_WRONLY | os.O_APPEND)
+                    fd = open_append(self.logs_dir / f"{day}.jsonl")
                     if self._fd is not None:
                         os.close(self._fd)
                     self._fd, self._day = fd, day
-                written = os.write(self._fd, data)
-            if written != len(data):
+                whole = append_lines(self._fd, data)
+            if not whole:
                 raise OSError("short write")
             self._count(recorded=n)
         except OSError:
