@@ -17,6 +17,7 @@ from __future__ import annotations
 import errno
 import os
 import stat
+import time
 from pathlib import Path
 
 FILE_MODE = 0o600
@@ -86,15 +87,35 @@ def open_append(path: str | os.PathLike) -> int:
 def append_lines(fd: int, data: bytes) -> bool:
     """Append ``data`` (whole lines) to ``fd``'s file in one write; True when all of it was written. When the file
     does not end with a newline (a line cut by a writer killed mid-write, or another program's), a newline goes
-    first: our first line would otherwise be glued to the cut one and skipped with it as malformed. (Two appenders
-    racing here leave at most a blank line, which readers pass over.)"""
+    first: our first line would otherwise be glued to the cut one and skipped with it as malformed. The check and
+    the write hold the file's ``flock`` (appenders of this app take turns for those microseconds, so none takes
+    another's write in progress for a cut line); a lock not had within 0.1 s (a holder stopped) is done without."""
+    import fcntl
+
+    locked = False
+    for _ in range(100):
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            locked = True
+            break
+        except BlockingIOError:
+            time.sleep(0.001)
+        except OSError:
+            break
     try:
-        size = os.fstat(fd).st_size
-        if size and os.pread(fd, 1, size - 1) != b"\n":
-            data = b"\n" + data
-    except OSError:
-        pass
-    return os.write(fd, data) == len(data)
+        try:
+            size = os.fstat(fd).st_size
+            if size and os.pread(fd, 1, size - 1) != b"\n":
+                data = b"\n" + data
+        except OSError:
+            pass
+        return os.write(fd, data) == len(data)
+    finally:
+        if locked:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_UN)
+            except OSError:
+                pass
 
 
 def touch_private(path: str | os.PathLike) -> None:
