@@ -433,6 +433,34 @@ def test_a_key_glued_between_underscores_is_redacted(name):
         assert secret not in out and secret[4:20] not in out, out
 
 
+GLUED_TO_A_WORD = {"github-ghp", "github-gho", "github-ghs", "github-pat", "aws-akia", "aws-asia", "google",
+                   "google-oauth", "jwt", "slack-bot", "slack-user"}
+
+
+@pytest.mark.parametrize("name", sorted(set(SECRETS) - SHORT_PREFIX))
+def test_a_key_glued_to_an_escape_a_colour_sequence_or_a_word_is_redacted(name):
+    """Tool output glues a key to a letter or digit that is not part of it: an escape written out in JSON or a shell
+    (``\\n``), a URL's ``%3D``, ``grep --color``'s colour and erase sequences around a match. The keys no word ends
+    in are taken glued to any word ("tokenghp_…", "keyAKIA…")."""
+    secret = SECRETS[name]
+    texts = [f"line one\\n{secret}\\nline two", f"x\\t{secret}", f"token%3D{secret}&x=1",
+             f"GITHUB_TOKEN=\x1b[01;31m\x1b[K{secret}\x1b[m\x1b[K", f"\x1b[1m{secret}\x1b[0m done"]
+    if name in GLUED_TO_A_WORD:
+        texts += [f"token{secret} expired", f"mykey{secret}"]
+    for text in texts:
+        out = redact(text)
+        assert secret not in out and secret[4:20] not in out and "[REDACTED:" in out, (text, out)
+
+
+@pytest.mark.parametrize("text", [
+    "task_test_0123456789abcdef", "run_task_live_0123456789abcdef", "MSG.abcdefghijklmnopqrstu.abcdefghijklmnopqrst",
+    "mytask-proj-abcdefghijklmnop1234", "desk-svcacct-ABCDEFGH12345678", "XAKIAIOSFODNN7EXAMPLE",
+    "PAKIAIOSFODNN7EXAMPLE1", "eaglft-abcdefghijklmnopqrstu",
+])
+def test_a_word_ending_like_a_key_prefix_is_kept(text):
+    assert redact(text) == text
+
+
 @pytest.mark.parametrize("text", [
     "AttributeError: module 'transformers' has no attribute 'load_hf_chec…",
     "run_npm_installworkspacedependenciesandbuildall",

@@ -115,7 +115,16 @@ def _pairs(text: str) -> str:
 # letter or digit is beside it (_B, _E): an underscore is a boundary too (gitleaks' \b is not: "TOKEN_ghp_…" or a
 # rate-limit window "seven_day_ghp_…_opus" kept the key whole). The short prefixes (hf_, npm_, gsk_, ...) and the cut
 # key keep \b: "load_hf_checkpoint" or "run_npm_install…" is a name, not a key.
-_B, _E = r"(?<![A-Za-z0-9])", r"(?![A-Za-z0-9])"
+#
+# Where tool output glues a key to a letter or digit that is not part of it, the key is taken all the same: after an
+# escape written out (``\n``, ``\t``, ``\r`` of JSON or a shell), a URL's ``%XX``, or a terminal's colour or erase
+# sequence (``ESC[1;31m``, ``ESC[K``: ``grep --color`` around a match); and the keys whose start no word ends with
+# (GitHub's ``gh?_``/``github_pat_``, AWS after a lower-case letter, Google's ``AIza`` and OAuth tokens, Slack's
+# ``xox?-``, JWTs) wherever they start ("tokenghp_…", "keyAKIA…"). Shapes a word can end in ("task_test_…",
+# "MSG.…", "ask-proj-…") keep the boundary.
+_ESCAPED = r"(?<=\\[ntr])|(?<=%[0-9A-Fa-f]{2})|(?<=[\[0-9;][A-Za-z])"
+_B = r"(?:(?<![A-Za-z0-9])|" + _ESCAPED + ")"
+_E = r"(?![A-Za-z0-9])"
 _RULES: list[tuple[str, tuple[str, ...], str, _Repl]] = [
     # blocks first: a private key spans lines (and may be cut short by the 500-character limit: to the end then)
     ("private-key", ("private key",),
@@ -126,20 +135,20 @@ _RULES: list[tuple[str, tuple[str, ...], str, _Repl]] = [
      _B + r"sk-(?:proj|svcacct|admin)-[A-Za-z0-9_\-]{16,}|" + _B + r"sk-[A-Za-z0-9]{16,}T3BlbkFJ[A-Za-z0-9]{16,}|"
      + _B + r"sk-[A-Za-z0-9]{32,}", None),
     ("aws-access-key", ("akia", "asia", "abia", "acca", "a3t"),
-     _B + r"(?:A3T[A-Z0-9]|AKIA|ASIA|ABIA|ACCA)[A-Z0-9]{16}" + _E, None),
+     r"(?:(?<![A-Z0-9])|" + _ESCAPED + r")(?:A3T[A-Z0-9]|AKIA|ASIA|ABIA|ACCA)[A-Z0-9]{16}" + _E, None),
     ("github-token", ("ghp_", "gho_", "ghu_", "ghs_", "ghr_", "github_pat_"),
-     _B + r"(?:gh[pousr]_[A-Za-z0-9]{30,255}|github_pat_[A-Za-z0-9_]{22,255})", None),
+     r"(?:gh[pousr]_[A-Za-z0-9]{30,255}|github_pat_[A-Za-z0-9_]{22,255})", None),
     ("gitlab-token", ("gl",),
      _B + r"gl(?:pat|ptt|dt|rt|cbt|oas|soat|ft|imt|agent|wt|cf)-[A-Za-z0-9_\-]{20,}", None),
     ("slack-token", ("xox", "xapp-"),
-     _B + r"xox[abposre]-[A-Za-z0-9\-]{10,}|" + _B + r"xapp-\d-[A-Z0-9]+-\d+-[a-z0-9]+", None),
+     r"xox[abposre]-[A-Za-z0-9\-]{10,}|" + _B + r"xapp-\d-[A-Z0-9]+-\d+-[a-z0-9]+", None),
     ("slack-webhook", ("hooks.slack.com",),
      r"https?://hooks\.slack\.com/(?:services|workflows|triggers)/[A-Za-z0-9+/_\-]{10,}", None),
     ("discord-webhook", ("discord",),
      r"https?://(?:ptb\.|canary\.)?discord(?:app)?\.com/api/webhooks/\d+/[A-Za-z0-9_\-]+", None),
-    ("google-api-key", ("aiza",), _B + r"AIza[0-9A-Za-z_\-]{35}", None),
+    ("google-api-key", ("aiza",), r"AIza[0-9A-Za-z_\-]{35}", None),
     ("google-oauth", ("ya29.", "gocspx-"),
-     _B + r"ya29\.[0-9A-Za-z_\-]{20,}|" + _B + r"GOCSPX-[0-9A-Za-z_\-]{20,}", None),
+     r"ya29\.[0-9A-Za-z_\-]{20,}|GOCSPX-[0-9A-Za-z_\-]{20,}", None),
     ("stripe-key", ("sk_", "rk_", "whsec_"),
      _B + r"(?:sk|rk)_(?:live|test)_[0-9A-Za-z]{10,}|" + _B + r"whsec_[0-9A-Za-z]{20,}", None),
     ("huggingface-token", ("hf_",), r"\bhf_[A-Za-z]{30,}", None),
@@ -151,7 +160,7 @@ _RULES: list[tuple[str, tuple[str, ...], str, _Repl]] = [
     ("shopify-token", ("shpat_", "shpss_", "shpca_", "shppa_"), r"\bshp(?:at|ss|ca|pa)_[a-fA-F0-9]{32}", None),
     ("digitalocean-token", ("dop_v1_", "doo_v1_", "dor_v1_"), r"\bdo[opr]_v1_[a-f0-9]{64}", None),
     ("telegram-bot-token", ("bot", ":aa"), r"\b\d{8,10}:AA[0-9A-Za-z_\-]{32,33}\b", None),
-    ("jwt", ("eyj",), _B + r"eyJ[A-Za-z0-9_\-]{8,}\.eyJ[A-Za-z0-9_\-]{8,}\.[A-Za-z0-9_\-]*", None),
+    ("jwt", ("eyj",), r"eyJ[A-Za-z0-9_\-]{8,}\.eyJ[A-Za-z0-9_\-]{8,}\.[A-Za-z0-9_\-]*", None),
     # header credentials: the scheme is kept, the credential replaced
     ("authorization", ("authorization",),
      r"(?i)((?:proxy-)?authorization[\"']?\s*[:=]\s*[\"']?(?:bearer|basic|token|digest|negotiate|apikey)?\s*)"
@@ -294,7 +303,8 @@ _KEYS_KEPT = 65536
 # An id of the shape ``<lower-case prefix>_<letters and digits>`` (``req_…``, ``msg_…``, ``toolu_…``), shorter than
 # the cut key's 499 characters, can hold a secret only where a rule needs no punctuation but one underscore: a prefix
 # that is a key's (``ghp_``, ``hf_``, ``npm_``, ``gsk_``, ``whsec_``, ``shpat_``...: the hints of that form) or a body
-# that starts a key after the underscore's boundary (AWS, Google API). Every other rule needs a dash, dot, colon,
+# that ends with GitHub's ``gh?`` (glued keys count) or a body holding the start of an AWS or Google API key anywhere
+# (they are taken glued to letters too). Every other rule needs a dash, dot, colon,
 # space, equals sign, a second underscore or the text's end (tests/test_redact_keys.py holds each rule to this).
 _KEY_PREFIXES = frozenset(h[:-1] for h in _HINTS if re.fullmatch(r"[a-z0-9]+_", h))
 _KEY_STARTS = ("A3T", "AKIA", "ASIA", "ABIA", "ACCA", "AIza")
@@ -302,7 +312,7 @@ _KEY_STARTS = ("A3T", "AKIA", "ASIA", "ABIA", "ACCA", "AIza")
 # upper-case letter or other punctuation), or such a ``<prefix>_<letters and digits>`` id, after a ``<word>:`` made
 # by a parser (``msg:…``, an error's ``tool:…``) whose word holds no keyword of a ``name: value`` pair
 _CLEAN_KEY = re.compile(r"[0-9a-f-]{0,%d}|(?:(?![a-z]*(?:pass|pwd|secret|token|key))[a-z]{1,8}:)?"
-                        r"(?!(?:%s)_)[a-z]{1,8}_(?!%s)[A-Za-z0-9]{8,200}" % (
+                        r"(?!(?:%s)_|[a-z]*gh[pousr]_)[a-z]{1,8}_(?![A-Za-z0-9]*(?:%s))[A-Za-z0-9]{8,200}" % (
                             MAX_KEY_CHARS, "|".join(sorted(_KEY_PREFIXES)), "|".join(_KEY_STARTS)))
 
 

@@ -15,7 +15,8 @@ from sqlalchemy.schema import CreateIndex
 from nexus_tui.core.events import ms_from_iso
 from nexus_tui.store.engine import write_tx
 from nexus_tui.store.schema import (CURSOR_INDEX_SCHEMA_VERSION, MACHINE_SCHEMA_VERSION, PARTIAL_INDEX_SCHEMA_VERSION, PROXY_SCHEMA_VERSION,
-                                     QUOTA_SCHEMA_VERSION, REDACT_ALL_SCHEMA_VERSION, REDACT_KEYS_SCHEMA_VERSION,
+                                     QUOTA_SCHEMA_VERSION, REDACT_ALL_SCHEMA_VERSION, REDACT_GLUED_SCHEMA_VERSION,
+                                     REDACT_KEYS_SCHEMA_VERSION,
                                      REDACT_LABELS_SCHEMA_VERSION,
                                      SCHEMA_VERSION,
                                      SESSION_MODEL_SCHEMA_VERSION,
@@ -469,6 +470,14 @@ def _redact_stored_keys(conn) -> None:
         conn.info[_VACUUM] = True
 
 
+def _redact_again(conn) -> None:
+    """Version 17 (REDACT_GLUED_SCHEMA_VERSION): since 2026-12-06 a key glued to an escape written out, a URL's
+    ``%XX``, a terminal's colour sequence or (for the shapes no word ends in) a word is redacted too
+    (core/redact.py ``_B``); what was stored before goes through versions 15 and 16 again with the rules of now."""
+    _redact_all(conn)
+    _redact_stored_keys(conn)
+
+
 _VACUUM = "nexus_vacuum_after_migration"
 
 
@@ -537,7 +546,8 @@ def _rebuild_rollups(conn) -> None:
 # error kinds, components and types and the session titles stored before, and from the free text again; 14
 # (CURSOR_INDEX_SCHEMA_VERSION): the cursors' covering index on SQLite; 15 (REDACT_ALL_SCHEMA_VERSION): secrets
 # redacted from every column the writer redacts (personas, projects, models, tool names...) and quota snapshot ids; 16
-# (REDACT_KEYS_SCHEMA_VERSION): secrets redacted from every key and path taken from data (``_map_keys``)
+# (REDACT_KEYS_SCHEMA_VERSION): secrets redacted from every key and path taken from data (``_map_keys``); 17
+# (REDACT_GLUED_SCHEMA_VERSION): 15 and 16 again, with the rules that take keys glued to an escape or a word
 MIGRATIONS = {2: [_add_missing, _backfill_v2], 3: [_add_missing], 4: [_add_missing, _rebuild_rollups],
               5: [_add_missing, _rebuild_rollups, _redact_stored], PROXY_SCHEMA_VERSION: [_add_missing, _link_schema],
               QUOTA_SCHEMA_VERSION: [_add_missing],               MACHINE_SCHEMA_VERSION: [_add_missing],
@@ -548,7 +558,8 @@ MIGRATIONS = {2: [_add_missing, _backfill_v2], 3: [_add_missing], 4: [_add_missi
               REDACT_LABELS_SCHEMA_VERSION: [_redact_labels],
               CURSOR_INDEX_SCHEMA_VERSION: [_cursor_index],
               REDACT_ALL_SCHEMA_VERSION: [_redact_all],
-              REDACT_KEYS_SCHEMA_VERSION: [_redact_stored_keys]}
+              REDACT_KEYS_SCHEMA_VERSION: [_redact_stored_keys],
+              REDACT_GLUED_SCHEMA_VERSION: [_redact_again]}
 
 
 MIGRATION_LOCK_KEY = 0x6E6578_7573  # "nexus": the PostgreSQL advisory lock every migrating process takes first

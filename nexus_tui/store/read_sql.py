@@ -12,7 +12,7 @@ import zlib
 
 import orjson
 
-SCHEMA_VERSION = 16
+SCHEMA_VERSION = 17
 
 PERIODS_TASK_COLUMNS = ('b', 'model', 'tasks', 'tokens_in', 'tokens_out', 'cache_creation_tokens', 'cache_read_tokens', 'cost_usd', 'cloud_cost_equivalent', 'unpriced_tasks', 'avg_latency_ms', 'rated_helpful', 'rated_not_helpful')
 MODELS_COLUMNS = ('key', 'tasks', 'tokens_in', 'tokens_out', 'cache_creation_tokens', 'cache_read_tokens', 'cost_usd', 'cloud_cost_equivalent', 'unpriced_tasks', 'avg_latency_ms', 'rated_helpful', 'rated_not_helpful')

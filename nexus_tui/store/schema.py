@@ -17,7 +17,7 @@ from sqlmodel import Field, SQLModel
 # Version 7 (quota, issue 12): the status line's session columns of session_stats and quota_snapshots.machine.
 from nexus_tui.store.version import (CURSOR_INDEX_SCHEMA_VERSION, MACHINE_SCHEMA_VERSION, PARTIAL_INDEX_SCHEMA_VERSION,  # noqa: E402,F401
                                      PROXY_SCHEMA_VERSION, QUOTA_SCHEMA_VERSION, REDACT_ALL_SCHEMA_VERSION, REDACT_KEYS_SCHEMA_VERSION,
-                                     REDACT_LABELS_SCHEMA_VERSION, SCHEMA_VERSION,
+                                     REDACT_GLUED_SCHEMA_VERSION, REDACT_LABELS_SCHEMA_VERSION, SCHEMA_VERSION,
                                      SESSION_MODEL_SCHEMA_VERSION, TARGET_SCHEMA_VERSION,
                                      TITLES_SCHEMA_VERSION)  # one place, read without SQLAlchemy
 

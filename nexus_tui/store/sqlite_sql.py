@@ -2,7 +2,7 @@
 The columns of every table, and the writer's statements compiled for SQLite (sql, parameter order, defaults), for the
 light write (store/lite.py) and the rows (store/rows.py), which import no SQLAlchemy."""
 
-SCHEMA_VERSION = 16
+SCHEMA_VERSION = 17
 
 COLUMNS = {
     'sessions': ('id', 'start_time', 'end_time', 'cli_tool', 'persona', 'nexus_mode', 'project', 'cwd', 'git_branch', 'cli_version', 'start_ms', 'end_ms', 'machine'),

@@ -12,4 +12,5 @@ REDACT_LABELS_SCHEMA_VERSION = 13  # error kinds, components and types, and sess
 CURSOR_INDEX_SCHEMA_VERSION = 14  # SQLite: the cursors' scan reads a covering index, not their parser state
 REDACT_ALL_SCHEMA_VERSION = 15  # every string the writer redacts (a persona, a model...), when stored before
 REDACT_KEYS_SCHEMA_VERSION = 16  # every key and path taken from data (ids, paths), when stored before
-SCHEMA_VERSION = 16
+REDACT_GLUED_SCHEMA_VERSION = 17  # the redaction rules take keys glued to an escape or a word: everything again
+SCHEMA_VERSION = 17
