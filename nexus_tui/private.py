@@ -15,6 +15,7 @@ folder would make the app append to, truncate or chmod the file it points to): `
 from __future__ import annotations
 
 import errno
+import fcntl
 import os
 import stat
 import time
@@ -90,8 +91,6 @@ def append_lines(fd: int, data: bytes) -> bool:
     first: our first line would otherwise be glued to the cut one and skipped with it as malformed. The check and
     the write hold the file's ``flock`` (appenders of this app take turns for those microseconds, so none takes
     another's write in progress for a cut line); a lock not had within 0.1 s (a holder stopped) is done without."""
-    import fcntl
-
     locked = False
     for _ in range(100):
         try:
