@@ -141,6 +141,25 @@ def test_redaction_never_raises_and_never_grows_text_without_a_mark(s):
         assert out == s
 
 
+@settings(max_examples=150, deadline=None)
+@given(pre=st.text(max_size=300), name=st.sampled_from(sorted(SECRETS)))
+def test_short_texts_are_redacted_once_per_process_with_the_same_result(pre, name):
+    """redact keeps the redaction of a short text (a model, a tool, a path repeat thousands of times in a cold
+    ingest): the kept answer is the one computed anew, for a text with a key or without, and the kept texts are
+    bounded."""
+    from nexus_tui.core import redact as mod
+
+    for text in (pre, pre + " " + SECRETS[name]):
+        first = redact(text)
+        assert first == mod._redact(text)
+        assert redact(text) == first and SECRETS[name] not in redact(pre + " " + SECRETS[name])
+        if 8 <= len(text) <= mod._TEXT_CACHED:
+            assert mod._TEXTS[text] == first
+    for i in range(mod._TEXTS_KEPT + 10):
+        redact(f"model-{i:08d}")
+    assert len(mod._TEXTS) <= mod._TEXTS_KEPT
+
+
 # ------------------------------------------------------------------ end to end
 
 PLANTED = [AK, SECRETS["github-pat"], SECRETS["aws-akia"], SECRETS["slack-bot"], SECRETS["jwt"], "hunter2-pw-77",

@@ -207,8 +207,26 @@ RULE_NAMES = tuple(r[0] for r in _RULES)
 _HINTS = tuple(sorted({h for r in _RULES for h in r[1]}))
 
 
+_TEXTS: dict[str, str] = {}  # short text -> redacted (bounded: cleared when full); models, tools, paths repeat a lot
+_TEXTS_KEPT = 8192
+_TEXT_CACHED = 512  # characters: at most ~4M characters kept
+
+
 def redact(text):
-    """``text`` with every secret shape replaced by ``[REDACTED:<rule>]``; anything not a str is returned as is."""
+    """``text`` with every secret shape replaced by ``[REDACTED:<rule>]``; anything not a str is returned as is.
+    Pure: a short text is computed once per process (a cold ingest redacts the same few hundred models, tools,
+    projects and paths thousands of times)."""
+    if type(text) is str and 8 <= len(text) <= _TEXT_CACHED:
+        got = _TEXTS.get(text)
+        if got is None:
+            if len(_TEXTS) >= _TEXTS_KEPT:
+                _TEXTS.clear()
+            got = _TEXTS[text] = _redact(text)
+        return got
+    return _redact(text)
+
+
+def _redact(text):
     if not isinstance(text, str) or len(text) < 8:
         return text
     low = text.lower()
@@ -473,16 +491,19 @@ def _map_keys(batch) -> None:
         rating.task_id = key_of(rating.task_id)
 
 
+_AS_IS = frozenset((int, float, bool, type(None)))
+
+
 def redact_state(state):
     """A parser's state as its cursor stores it (JSON: tool names waiting for their result, a request's model...):
     every string value redacted, the names of objects (ids: a tool_use id, a line uuid) as the writer stores keys
     (``key_of``: as they are unless they hold a secret). The rows built from the state are redacted by the writer the
     same way, so reading on from a redacted state gives the same rows (but for an id holding a secret, whose entry the
     next pass no longer finds by the id it reads)."""
-    if isinstance(state, dict):
-        return {key_of(k): redact_state(v) for k, v in state.items()}
+    if isinstance(state, dict):  # (numbers and None, most of a state's values, are kept without a call)
+        return {key_of(k): v if type(v) in _AS_IS else redact_state(v) for k, v in state.items()}
     if isinstance(state, (list, tuple)):  # (a parser keeps tuples: stored as JSON lists)
-        return [redact_state(v) for v in state]
+        return [v if type(v) in _AS_IS else redact_state(v) for v in state]
     if type(state) is str and len(state) >= 8:
         return redact(state)
     return state
