@@ -182,7 +182,8 @@ class NexusApp(App):
         # the collector's own last pass (other writers, e.g. the OTLP receiver, also post StoreChanged)
         rep = (self.collector.last if self.collector is not None else None) or self.last_report
         if rep is None:
-            first = " · first pass running…" if self.collector is not None else ""
+            progress = self.first_pass_progress()
+            first = "" if self.collector is None else f" · first pass: {progress}…" if progress else " · first pass running…"
             return f"{src}{self._quota_status()}{first} · range: {escape(self.range_label())}"  # markup: the data escaped
         tot = self.collector.totals if self.collector else rep
         last = datetime.fromtimestamp(rep.finished_ms / 1000, self.tz).strftime("%H:%M:%S") if rep.finished_ms else "-"
@@ -196,6 +197,15 @@ class NexusApp(App):
         return " · ".join(x for x in (src, problems, counts, self._receiver_status(),
                                       "" if problems else "no ingest problems",
                                       f"range: {escape(self.range_label())}") if x)
+
+    def first_pass_progress(self) -> str:
+        """'640 of 1,887 files read (312.4 of 1,003.5 MB)' while the collector's first pass runs (a cold start on a
+        long history takes seconds to minutes); '' before it has planned, or with no pass running."""
+        cur = self.collector.running if self.collector is not None else None
+        if cur is None or not cur.files_todo:
+            return ""
+        return (f"{cur.files_read:,} of {plural(cur.files_todo, 'file')} read "
+                f"({cur.bytes_read / 1e6:,.1f} of {cur.bytes_todo / 1e6:,.1f} MB)")
 
     def _receiver_status(self) -> str:
         """'OTLP: 3 records rejected (the most frequent reason)' when the OTLP receiver rejected any ('' else): its
@@ -283,10 +293,20 @@ class NexusApp(App):
             self._thread = CollectorThread(self.collector, interval=self.poll_seconds)
             self._thread.start()
             self.set_interval(NOTIFY_MIN_SECONDS, self._flush_pending_notify)
+            self._first_tick = self.set_interval(1.0, self._first_pass_tick)
             if self.settings.otlp_enabled:  # [otlp] enabled = true in insights.toml
                 self._start_otlp()
             if getattr(self.settings, "proxy_enabled", False):  # [proxy] enabled = true in insights.toml
                 self._start_proxy()
+
+    def _first_pass_tick(self) -> None:
+        """Every second until the first pass ends: the status bar's progress moves between two writes too."""
+        if self.collector is None or self.collector.last is not None:
+            self._first_tick.stop()
+            return
+        shown = self._in_view()
+        if isinstance(shown, InsightScreen):
+            shown.update_status()
 
     def _prebuild_next(self) -> None:
         """Build (compose and mount, off screen) the next top-level screen not built yet, then the next one later.

@@ -51,6 +51,8 @@ class PassReport:
     db_problems: int = 0  # how many of the problems were the database's (ingest then exits non-zero)
     seconds: float = 0.0
     finished_ms: int = 0
+    files_todo: int = 0  # planned: the files that changed and their bytes to read (progress while the pass runs)
+    bytes_todo: int = 0
 
     @property
     def skipped_total(self) -> int:
@@ -70,6 +72,7 @@ class Collector:
         self.writes = WriteQueue(store.writer)  # the one writer thread: passes, ratings and OTLP records
         self._pool: Executor | None = None
         self.last: PassReport | None = None
+        self.running: PassReport | None = None  # the pass under way (read from other threads: its progress)
         self.totals = PassReport()
 
     def close(self) -> None:
@@ -93,7 +96,7 @@ class Collector:
     def run_once(self, ahead: Ahead | None = None) -> PassReport:
         """One pass over every source; ``ahead`` is a pass started before the store was open (``parsing.start``)."""
         with self._lock:
-            rep = PassReport()
+            rep = self.running = PassReport()
             try:  # the pass's batches mark their rollup buckets: each touched bucket summed once per pass
                 self._run(rep, ahead)
             except Exception as e:  # noqa: BLE001 - what was written still gets its rollups, below
@@ -104,6 +107,8 @@ class Collector:
                 self._db_problem(rep, e)
             except Exception as e:  # noqa: BLE001 - the marks stay queued: the next pass sums them
                 rep.problems.append(_failure("rollups", e, self.store.url))
+            finally:
+                self.running = None
         self.last = rep
         self.totals.files_seen = rep.files_seen
         self.totals.files_read += rep.files_read
@@ -151,6 +156,8 @@ class Collector:
         rep.passed_over.update(p.passed_over)
         if not p.todo:
             return
+        rep.files_todo += len(p.todo)
+        rep.bytes_todo += p.bytes
         if results is None:
             results = self._results(p)
         elif isinstance(results, ReadAhead) and not results.prepares and self.workers > 1:

@@ -45,7 +45,12 @@ def empty_hint(app, sessions_in_db: int | None = None) -> str:
                       "Widen the range with t, change the filters with f (ctrl+r there clears them).")
     s = app.settings
     dirs = ", ".join(str(d) for d in s.claude_dirs) or "(none)"
-    lines = ["No sessions yet.", "",
+    collector = getattr(app, "collector", None)
+    first = collector is not None and collector.last is None and not getattr(app, "demo", False)
+    progress = app.first_pass_progress() if first else ""
+    head = [f"Reading your history for the first time{f' ({progress})' if progress else ''}…",
+            "Sessions appear here as their files are read."] if first else ["No sessions yet."]
+    lines = [*head, "",
              f"Claude Code transcripts are looked for in: {dirs}",
              f"nexus event logs (mcp-wrap, proxy) in: {s.logs_dir}"]
     luna = getattr(s, "lunaroute_dirs", None)
