@@ -70,3 +70,50 @@ def test_the_dashboard_shows_the_first_pass_progress(tmp_path):
     assert "first pass" not in app.status_line() and "last pass" in app.status_line()
     assert empty_hint(app).startswith("No sessions yet.")
     col.close()
+
+
+def test_ingest_on_a_terminal_shows_its_progress_on_one_line_and_erases_it(tmp_path):
+    """``nexus-insights ingest`` on a terminal: how far a pass that lasts got, rewritten in place and erased before
+    the report (with first_after=0 here, so that the real fixtures' short pass shows it)."""
+    import io
+    import re
+
+    from nexus_tui.ingest_cmd import _show_progress
+
+    projects, size, nfiles = _tree(tmp_path)
+    col = collector_for(store_at(tmp_path / "z.db"), projects)
+    out = io.StringIO()
+    write = col.writes.write
+
+    def slow(*a, **k):  # each write group lasts long enough for the progress thread to look
+        import time
+
+        time.sleep(0.05)
+        return write(*a, **k)
+
+    col.writes.write = slow
+    stop = _show_progress(col, out, first_after=0.0, every=0.01)
+    col.run_once()
+    stop()
+    col.close()
+    text = out.getvalue()
+    shown = re.findall(r"\rreading ([\d,]+) of ([\d,]+) files \(([\d,.]+) of ([\d,.]+) MB\)…\x1b\[K", text)
+    assert shown and text.endswith("\r\x1b[K")
+    assert {(int(t.replace(",", "")), float(b.replace(",", ""))) for _r, t, _d, b in shown} == {
+        (nfiles, round(size / 1e6, 1))}
+    done = [int(r.replace(",", "")) for r, _t, _d, _b in shown]
+    assert done == sorted(done) and done[-1] <= nfiles
+
+
+def test_ingest_into_a_pipe_prints_no_progress(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    projects, _size, n = _tree(tmp_path)
+    env = dict(os.environ, HOME=str(tmp_path), NEXUS_INSIGHTS_HOME=str(tmp_path / "nexus"))
+    env.pop("NEXUS_INSIGHTS_DB", None)
+    r = subprocess.run([sys.executable, "-m", "nexus_tui", "--claude-dir", str(projects.parent), "ingest"],
+                       capture_output=True, text=True, env=env, timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert "reading" not in r.stderr and "\x1b" not in r.stderr + r.stdout and f"files: {n} seen, {n} read" in r.stdout
