@@ -7,6 +7,7 @@ import sys
 import threading
 import time
 
+from nexus_tui.collect import progress
 from nexus_tui.collect.collector import Collector, PassReport
 from nexus_tui.collect.registry import build_sources
 from nexus_tui.core.report import plural, shown
@@ -73,7 +74,12 @@ def run(settings, store, once: bool = False, interval: float = 2.0, otlp: bool =
     seen: dict = {}
     try:
         while True:
-            rep = collector.run_once()
+            stop_progress = progress.on_terminal(collector, sys.stderr)
+            try:
+                rep = collector.run_once()
+            finally:
+                if stop_progress is not None:
+                    stop_progress()
             if once or rep.written.changed or rep.problems or rep.skipped_total:  # --once: always say what it did
                 print(_line(rep), flush=True)
             got = _receiver_line(receiver.stats, seen) if receiver is not None else None

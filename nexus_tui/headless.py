@@ -538,13 +538,17 @@ def _run_store(settings: Settings, report: str, f: Filters, zone, fmt: str, coll
         return 2
     try:
         if collect:
+            from nexus_tui.collect import progress
             from nexus_tui.collect.collector import Collector
             from nexus_tui.collect.registry import build_sources
 
             col = Collector(store, sources if sources is not None else build_sources(settings))
+            stop_progress = progress.on_terminal(col, sys.stderr)
             try:
                 rep = col.run_once(ahead)
             finally:
+                if stop_progress is not None:
+                    stop_progress()
                 col.close()
             for p in rep.problems:
                 _err(f"ingest problem: {p} (reporting what is stored)")

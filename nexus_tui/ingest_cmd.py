@@ -94,10 +94,11 @@ def _run(settings) -> int:
         store = _open(settings)
         if store is None:
             return 2
+        from nexus_tui.collect import progress
         from nexus_tui.collect.collector import Collector
 
         collector = Collector(store, sources)
-        stop = _show_progress(collector, sys.stderr) if _is_tty(sys.stderr) else None
+        stop = progress.on_terminal(collector, sys.stderr)
         try:
             rep = collector.run_once(ahead)
         finally:
@@ -119,60 +120,6 @@ def _run(settings) -> int:
     store.close()
     # a database problem fails the command even when some rows were written (a damaged file must be noticed)
     return 1 if rep.db_problems or (rep.problems and not w.changed) else 0
-
-
-def _is_tty(stream) -> bool:
-    try:
-        return stream.isatty()
-    except (AttributeError, ValueError):
-        return False
-
-
-def _show_progress(collector, stream, first_after: float = 1.0, every: float = 0.5):
-    """On a terminal, a pass that lasts (a cold ingest of a long history: seconds to minutes) says how far it got on
-    one line, rewritten in place (``reading 640 of 1,887 files (312.4 of 1,003.5 MB)…``) and erased when it ends;
-    nothing for a pass shorter than ``first_after`` seconds. Returns the function that stops it."""
-    import shutil
-    import threading
-
-    from nexus_tui.core.fmt import plural
-
-    width = max(20, shutil.get_terminal_size().columns - 1)  # one row: a wrapped line is not rewritten by \r
-
-    done = threading.Event()
-    shown = [False]
-
-    def loop() -> None:
-        if done.wait(first_after):
-            return
-        while True:
-            cur = collector.running
-            if cur is not None and cur.files_todo:
-                line = (f"reading {cur.files_read:,} of {plural(cur.files_todo, 'file')} "
-                        f"({cur.bytes_read / 1e6:,.1f} of {cur.bytes_todo / 1e6:,.1f} MB)…")
-                try:
-                    stream.write("\r" + line[:width] + "\x1b[K")
-                    stream.flush()
-                    shown[0] = True
-                except (OSError, ValueError):
-                    return
-            if done.wait(every):
-                return
-
-    t = threading.Thread(target=loop, name="ingest-progress", daemon=True)
-    t.start()
-
-    def stop() -> None:
-        done.set()
-        t.join()
-        if shown[0]:
-            try:
-                stream.write("\r\x1b[K")  # the report is printed where the progress was
-                stream.flush()
-            except (OSError, ValueError):
-                pass
-
-    return stop
 
 
 def _die_on_term(kill_workers) -> None:

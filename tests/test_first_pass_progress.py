@@ -78,7 +78,7 @@ def test_ingest_on_a_terminal_shows_its_progress_on_one_line_and_erases_it(tmp_p
     import io
     import re
 
-    from nexus_tui.ingest_cmd import _show_progress
+    from nexus_tui.collect.progress import show
 
     projects, size, nfiles = _tree(tmp_path)
     col = collector_for(store_at(tmp_path / "z.db"), projects)
@@ -92,7 +92,7 @@ def test_ingest_on_a_terminal_shows_its_progress_on_one_line_and_erases_it(tmp_p
         return write(*a, **k)
 
     col.writes.write = slow
-    stop = _show_progress(col, out, first_after=0.0, every=0.01)
+    stop = show(col, out, first_after=0.0, every=0.01)
     col.run_once()
     stop()
     col.close()
