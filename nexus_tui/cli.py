@@ -223,7 +223,9 @@ def merge(ctx, source_url, machine_id):
     try:
         mid, name = identity(settings)
         skipped: dict[str, int] = {}
-        added = merge_from(dest.engine, src.engine, machine_id or mid, None if machine_id else name, skipped)
+        unknown: dict[str, int] = {}
+        added = merge_from(dest.engine, src.engine, machine_id or mid, None if machine_id else name, skipped,
+                           unknown)
     except ValueError as e:
         _fail(str(e))
     except Exception as e:  # noqa: BLE001 - a database failure, told in one sentence
@@ -239,6 +241,9 @@ def merge(ctx, source_url, machine_id):
     if skipped:
         click.echo(f"skipped rows: {sum(skipped.values())} ("
                    + ", ".join(f"{safe(why)}: {n}" for why, n in sorted(skipped.items(), key=lambda kv: -kv[1])) + ")")
+    if unknown:
+        click.echo(f"values stored as unknown (of the wrong type or out of range): {sum(unknown.values())} ("
+                   + ", ".join(f"{safe(col)}: {n}" for col, n in sorted(unknown.items(), key=lambda kv: -kv[1])) + ")")
 
 
 @main.command("mcp-wrap", context_settings={"ignore_unknown_options": True, "allow_interspersed_args": False})

@@ -355,6 +355,9 @@ def test_merging_a_hostile_database_stores_only_what_the_writer_would(tmp_path, 
         routing="cloud", model=f"m {ak}", tokens_in=5, error_message=f"err {ak}", status="error")
     ins("tasks", id="t-wild", session_id="s-h", timestamp="x", ts_ms="soon", source="otel", routing="cloud",
         model="m", tokens_in=10**18, tokens_out="many", cost_usd=float("inf"))
+    ins("tasks", id="t-range", session_id="s-h", timestamp="x", ts_ms=t0 + 5, source="otel", routing="cloud",
+        model="claude-opus-4-6", tokens_in=7, tokens_out=-5, cost_usd=1e308, latency_ms=10**9, http_status=9999,
+        quality_rating=7, cache_read_tokens=3)  # each of its column's type, none in the range a parser holds it to
     ins("tasks", id="t-nomodel", session_id="s-h", timestamp="x", ts_ms=t0, source="otel", routing="cloud",
         model=b"\x00\xff")
     ins("tasks", id="t-orphan", session_id="s-nowhere", timestamp="x", ts_ms=t0, source="otel", routing="cloud",
@@ -370,7 +373,11 @@ def test_merging_a_hostile_database_stores_only_what_the_writer_would(tmp_path, 
     c.close()
     env = _env(tmp_path, db_url, "desk")
     out = _cli(env, "merge", f"sqlite:///{src_path}", "--machine-id", "laptop")
-    assert "3 sessions, 4 tasks" in out and "1 quota_snapshots" in out, out
+    assert "3 sessions, 5 tasks" in out and "1 quota_snapshots" in out, out
+    unknown = out.split("values stored as unknown (of the wrong type or out of range): ")[1].splitlines()[0]
+    for col in ("tasks.latency_ms", "tasks.http_status", "tasks.quality_rating", "quota_snapshots.resets_at_ms"):
+        assert f"{col}: 1" in unknown, unknown
+    assert "tasks.cost_usd: 2" in unknown and "tasks.tokens_out: 2" in unknown, unknown  # t-wild's and t-range's
     assert ("skipped rows: 2 (tasks: model missing or invalid: 1, tasks: its session is not in either database: 1)"
             in out), out
     store = open_store(db_url)
@@ -383,6 +390,9 @@ def test_merging_a_hostile_database_stores_only_what_the_writer_would(tmp_path, 
             quota = conn.execute(text("SELECT resets_at_ms, status FROM quota_snapshots")).one()
             session = conn.execute(text("SELECT machine, project FROM sessions WHERE id = 'laptop/s-h'")).one()
             far = conn.execute(text("SELECT ts_ms, end_ms FROM tasks WHERE id = 'laptop/t-far'")).one()
+            ranged = conn.execute(text(
+                "SELECT tokens_in, tokens_out, cost_usd, latency_ms, http_status, quality_rating, cache_read_tokens "
+                "FROM tasks WHERE id = 'laptop/t-range'")).one()
         summary = json.loads(_cli(env, "--headless", "summary", "--no-collect", "--format", "json",
                                   "--since", "2026-01-01"))
         for report in ("sessions", "daily", "requests", "efficiency"):  # a time laid out as a date
@@ -391,12 +401,13 @@ def test_merging_a_hostile_database_stores_only_what_the_writer_would(tmp_path, 
         store.close()
     assert rows["laptop/t-wild"][:4] == (None, None, None, None), rows  # no type or range its column holds
     assert far == (None, None)  # times out of range (core.events.MIN/MAX_TIME_MS)
+    assert tuple(ranged) == (7, None, None, None, None, None, 3), ranged  # out of guard.STORED_RANGES: unknown
     assert rows["laptop/t-secret"][4:] == ("m [REDACTED:anthropic-key]", "err [REDACTED:anthropic-key]"), rows
     assert rows["laptop/t-good"][:3] == (t0 + 9, 5, 3)
     assert not [v for v in texts if "sk-ant-api03" in v or "hunter2pw77" in v], texts
     assert quota == (None, "allowed [REDACTED:anthropic-key]")
     assert session == ("laptop", "proj [REDACTED:anthropic-key]")
-    assert summary["tasks"] == 2 and summary["cost_usd"] < 1, summary  # t-wild has no time: in no range
+    assert summary["tasks"] == 3 and summary["cost_usd"] < 1, summary  # t-wild has no time: in no range
 
 
 def test_merge_says_what_is_wrong_with_its_source(tmp_path):

@@ -7,6 +7,7 @@ from __future__ import annotations
 from sqlalchemy import bindparam, text
 
 from nexus_tui.core.ids import valid_id
+from nexus_tui.core.parse.guard import in_stored_range
 from nexus_tui.core.redact import key_of
 from nexus_tui.store.engine import upsert, write_tx
 from nexus_tui.store.machines import register
@@ -35,11 +36,13 @@ def _in_time_range(coerce):
     return check
 
 
-def _checked_rows(tables: dict, src_rows: dict[str, list[dict]], skipped: dict[str, int]) -> None:
+def _checked_rows(tables: dict, src_rows: dict[str, list[dict]], skipped: dict[str, int],
+                  unknown: dict[str, int]) -> None:
     """The source's rows as the writer would store them, in place (the source may be any database: an older
-    version's, or one written by hand): every value of its column's type and range (store/writer.py
-    ``column_checks``; a cost of inf or 10^18 tokens is NULL), every text the writer redacts redacted (a secret
-    stored before redaction existed, or by another program), and the rows missing a required value or whose
+    version's, or one written by hand): every value of its column's type (store/writer.py ``column_checks``) and
+    of the range the parsers hold it to (``guard.STORED_RANGES``: a cost of 1e308 or inf, -5 or 10^18 tokens, a
+    latency of a year), else NULL and counted by column in ``unknown``; every text the writer redacts redacted (a
+    secret stored before redaction existed, or by another program); and the rows missing a required value or whose
     session or task is nowhere dropped, counted by reason in ``skipped``."""
     from nexus_tui.core.redact import REDACTED_KEYS, redact, redact_key
     from nexus_tui.store.migrations import redacted_at_write
@@ -54,12 +57,15 @@ def _checked_rows(tables: dict, src_rows: dict[str, list[dict]], skipped: dict[s
         for r in rows:
             out = {}
             for col, coerce, required in checks:
-                v = r.get(col)
-                v = coerce(v) if v is not None else None
+                given = r.get(col)
+                v = in_stored_range(col, coerce(given)) if given is not None else None
                 if v is None and required:
                     why = f"{name}: {col} missing or invalid"
                     skipped[why] = skipped.get(why, 0) + 1
                     break
+                if v is None and given is not None:  # the row is kept, this value is unknown: said all the same
+                    where = f"{name}.{col}"
+                    unknown[where] = unknown.get(where, 0) + 1
                 if type(v) is str and (col in redacted or col == data_key):
                     v = redact_key(v) if col == data_key else redact(v)
                 out[col] = v
@@ -88,13 +94,14 @@ def _drop_orphans(conn, src_rows: dict[str, list[dict]], skipped: dict[str, int]
 
 
 def merge_from(dest_engine, src_engine, default_machine: str, default_name: str | None = None,
-               skipped: dict[str, int] | None = None) -> dict[str, int]:
+               skipped: dict[str, int] | None = None, unknown: dict[str, int] | None = None) -> dict[str, int]:
     """Copy every row of ``src_engine``'s database into ``dest_engine``'s as the source's machines (docs/teams.md):
     rows without a machine (before version 8) are ``default_machine``'s; each machine's ids are re-keyed for the
     destination (natural on its home machine, ``<id>/`` otherwise). Rows present already are kept as they are, and
     the rollups of the touched buckets are summed again, all in one transaction: merging twice is merging once.
     Every row is checked and its text redacted as the writer does (``_checked_rows``); a row that cannot be stored
-    is left out and counted in ``skipped`` by reason, never the whole merge. Returns the rows added per table."""
+    is left out and counted in ``skipped`` by reason, never the whole merge; a value out of its type or range is
+    stored as unknown, counted in ``unknown`` by table and column. Returns the rows added per table."""
     from sqlalchemy import Boolean
 
     from nexus_tui.store import rollup
@@ -103,6 +110,7 @@ def merge_from(dest_engine, src_engine, default_machine: str, default_name: str 
     if not valid_id(default_machine):
         raise ValueError(f"not a machine id: {default_machine!r}")
     skipped = {} if skipped is None else skipped
+    unknown = {} if unknown is None else unknown
     tables = {m.__table__.name: m.__table__ for m in TABLES}
     with src_engine.connect() as conn:
         src_home = conn.execute(text("SELECT id FROM machines WHERE home = :t"), {"t": True}).scalar()
@@ -112,7 +120,7 @@ def merge_from(dest_engine, src_engine, default_machine: str, default_name: str 
         for name, _key in _MERGED:
             res = conn.execute(text(f"SELECT * FROM {name}"))  # raw values: no type rounds them on the way
             src_rows[name] = [dict(r._mapping) for r in res]
-    _checked_rows(tables, src_rows, skipped)
+    _checked_rows(tables, src_rows, skipped, unknown)
     with dest_engine.connect() as conn:
         _drop_orphans(conn, src_rows, skipped)
     names.setdefault(default_machine, default_name)

@@ -42,6 +42,43 @@ from nexus_tui.core.redact import MAX_KEY_CHARS  # noqa: E402,F401 (declared the
 # redaction reads it without this module's imports)
 
 
+_COUNTS = (0, MAX_TOKENS)
+_SIZES = (0, MAX_BYTES)
+_DURATIONS = (0, MAX_DURATION_MS)
+MAX_COST_USD = 1e7  # one task's or one session's cost (a source's own figure; ours is bounded by the tokens)
+# The range of each stored number, by column (every table), as the parsers guard it when they read it: what a value
+# from anywhere else (``nexus-insights merge`` of another database, an older version's or one edited by hand) is
+# held to before it is stored; out of it, the value is unknown (NULL). Times: MIN_TIME_MS .. MAX_TIME_MS.
+STORED_RANGES: dict[str, tuple[float, float]] = {
+    **dict.fromkeys(("tokens_in", "tokens_out", "cache_read_tokens", "cache_creation_tokens",
+                     "cache_creation_5m_tokens", "cache_creation_1h_tokens", "thinking_tokens", "total_tokens",
+                     "context_window_size"), _COUNTS),
+    **dict.fromkeys(("cost_usd", "cloud_cost_equivalent", "reported_cost_usd"), (0.0, MAX_COST_USD)),
+    **dict.fromkeys(("latency_ms", "ttfb_ms", "ttft_ms", "wait_ms", "p50_latency_ms", "p95_latency_ms",
+                     "p99_latency_ms", "max_latency_ms"), _DURATIONS),
+    **dict.fromkeys(("prompt_length", "response_length", "input_size", "output_size", "use_length", "result_length",
+                     "request_bytes", "response_bytes", "message_count", "retries", "requests", "tool_calls",
+                     "tool_errors", "lines_added", "lines_removed"), _SIZES),
+    **dict.fromkeys(("use_offset", "result_offset"), (0, SQL_INT_MAX)),
+    "quality_rating": (0, 1),  # 1 helpful, 0 not (no rating: NULL)
+    "http_status": (100, 599),
+    "context_used_pct": (0.0, 100.0),
+    "thinking_share": (0.0, 1.0),
+    "used_fraction": (0.0, 10.0),  # a quota window's use, over 100 % when exceeded (the status line: at most 1000 %)
+    "tokens_per_second": (0.0, float(MAX_TOKENS)),
+}
+
+
+def in_stored_range(column: str, v):
+    """``v`` when it is within ``column``'s stored range (``STORED_RANGES``; a column without one: as it is), else
+    None."""
+    bounds = STORED_RANGES.get(column)
+    if bounds is None or v is None or isinstance(v, (str, bytes)):
+        return v
+    lo, hi = bounds
+    return v if lo <= v <= hi else None
+
+
 class BadValue(ValueError):
     """A value of the wrong type or out of range; the message names the field."""
 
