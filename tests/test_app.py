@@ -984,3 +984,35 @@ def test_the_command_opens_the_demo_in_a_terminal_and_quits(tmp_path):
     assert term.proc.returncode == 0
     assert (tmp_path / "nexus" / "demo" / "insights.db").is_file()
     assert len(list((tmp_path / "nexus" / "demo" / "transcripts").glob("*.jsonl"))) == 90
+
+
+@pytest.mark.parametrize("in_thread", [False, True])
+async def test_a_chart_plotext_cannot_draw_says_so_and_the_app_goes_on(tmp_path, monkeypatch, in_thread):
+    """A stored cost of 1e308 (no parser makes one: another program's row, a hand edit, an old version's) made
+    plotext raise OverflowError while drawing the token timeline, and the dashboard ended with a traceback (the
+    worker's failure fell back to Textual's own drawing, which raised on the UI thread). Such a chart now says it
+    was not drawn, drawn in place or in a worker, and every screen still works."""
+    from nexus_tui.widgets.chart import NOT_DRAWN, InsightChart
+
+    monkeypatch.setattr(InsightChart, "BUILD_IN_THREAD", in_thread)
+    app = demo_app(tmp_path)
+    now = app.now_ms()
+    app.store.writer.write(Batch(
+        sessions=[SessionRec(id="huge-cost", start_ms=now - 3_600_000, end_ms=now - 3_500_000, cli_tool="mcp")],
+        tasks=[TaskRec(id="huge-cost-t", session_id="huge-cost", ts_ms=now - 3_500_000, source="otel",
+                       model="claude-opus-4-6", tokens_in=5, cost_usd=1e308, cloud_cost_equivalent=1e308)]))
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(app, pilot)
+        said = 0
+        for key in "23456781":
+            await pilot.press(key)
+            for _ in range(20):
+                await settle(app, pilot)
+                charts = list(app.screen.query(InsightChart))
+                if all(c._building is None for c in charts):
+                    break
+            for chart in charts:
+                chart._render_content()
+                said += any(NOT_DRAWN in "".join(seg.text for seg in strip) for strip in chart._render_cache.lines)
+        assert app.is_running and type(app.screen).__name__ == "SessionsScreen"
+        assert said >= 1

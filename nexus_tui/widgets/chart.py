@@ -112,6 +112,16 @@ def plot_strips(ansi: str, width: int, height: int, fg: tuple, bg: tuple) -> lis
     return strips
 
 
+NOT_DRAWN = "chart not drawn: its values are out of the range a chart can show"
+
+
+def message_strips(text: str, width: int, height: int, style: RichStyle) -> list[Strip]:
+    """The chart's area with one line of ``text`` in its middle (a chart plotext cannot draw)."""
+    text = text[:width].center(width)
+    blank = Strip.blank(width, style)
+    return [Strip([Segment(text, style)], width) if y == height // 2 else blank for y in range(height)]
+
+
 class InsightChart(PlotextPlot):
     """Shared axis helpers: compact y labels (so the plot keeps its columns) and time x labels.
 
@@ -156,14 +166,20 @@ class InsightChart(PlotextPlot):
                     [Strip.blank(width, style.rich_style)] * height
             else:
                 self._prepare_plot(key)
-                strips = plot_strips(self._plot.build(), width, height, fg, bg)
+                try:
+                    strips = plot_strips(self._plot.build(), width, height, fg, bg)
+                except Exception:  # noqa: BLE001 - plotext failing on odd data (a stored cost of 1e308)
+                    strips = message_strips(NOT_DRAWN, width, height, style.rich_style)
                 self._plot_cache = (key, strips) if strips is not None else None
                 self._fallback_key = key if strips is None else None
         if strips is None and self._building is not None:  # never draw the figure the worker is drawing
             strips = [Strip.blank(width, style.rich_style)] * height
         if strips is None:
-            super()._render_content()
-            return
+            try:
+                super()._render_content()
+                return
+            except Exception:  # noqa: BLE001 - Textual's way builds the same figure: never a crash of the app
+                strips = message_strips(NOT_DRAWN, width, height, style.rich_style)
         self._render_cache = RenderCache(self.size, strips)
         self._dirty_regions.clear()
 
@@ -182,8 +198,8 @@ class InsightChart(PlotextPlot):
         def build() -> None:
             try:
                 strips = plot_strips(plot.build(), width, height, fg, bg)
-            except Exception:  # noqa: BLE001 - plotext failing on odd data: Textual's way shows what it can
-                strips = None
+            except Exception:  # noqa: BLE001 - plotext failing on odd data (a stored cost of 1e308): said in the chart
+                strips = message_strips(NOT_DRAWN, width, height, self.visual_style.rich_style)
             try:
                 self.app.call_from_thread(self._built, key, strips)
             except RuntimeError:  # the app is shutting down
