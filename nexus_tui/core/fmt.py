@@ -45,12 +45,23 @@ def plural(n, noun: str, many: str | None = None) -> str:
     return f"{shown} {plural_noun(n, noun, many)}"
 
 
+def _number(v) -> float | None:
+    """``v`` as a finite float, else None: a stored value is not always a number (SQLite keeps whatever another
+    program or a hand edit put in a column: the text 'lots' in tokens_in), and formatting it must not end a screen."""
+    if type(v) not in (int, float):
+        if isinstance(v, (str, bytes, bytearray)) or v is None:
+            return None
+    try:
+        f = float(v)
+    except (TypeError, ValueError, OverflowError):
+        return None
+    return f if math.isfinite(f) else None
+
+
 def fmt_duration(ms) -> str:
     """A duration for reading: '350ms', '4.2s', '41s', '12m 05s', '2h 05m', '3d 4h' (never '7079.3h')."""
+    ms = _number(ms)
     if ms is None:
-        return "-"
-    ms = float(ms)
-    if not math.isfinite(ms):
         return "-"
     sign = "-" if ms < 0 else ""
     ms = abs(ms)
@@ -73,7 +84,7 @@ def fmt_duration(ms) -> str:
 def money_decimals(values: Iterable) -> int:
     """The one precision for a column of dollar amounts: cents, unless every non-zero amount is below a dollar and
     some is below a cent (then 4 decimals, so small amounts do not all read $0.00)."""
-    amounts = [abs(float(v)) for v in values if v is not None and math.isfinite(float(v))]
+    amounts = [abs(f) for f in map(_number, values) if f is not None]
     nonzero = [a for a in amounts if a > 0]
     if nonzero and max(nonzero) < 1 and min(nonzero) < 0.01:
         return 4
@@ -82,11 +93,11 @@ def money_decimals(values: Iterable) -> int:
 
 def fmt_money(x, decimals: int = 2) -> str:
     """'$1,234.50' with ``decimals``; a non-zero amount that would read as zero is shown as '<$0.01'."""
+    x = _number(x)
     if x is None:
         return "-"
-    x = float(x)
-    if not math.isfinite(x):
-        return "-"
+    if abs(x) >= 1e12:  # no real amount: a stored value no parser makes, kept readable in one cell
+        return f"${x:.3g}"
     smallest = 10 ** -decimals
     if 0 < abs(x) < smallest / 2:
         return ("-" if x < 0 else "") + f"<${smallest:.{decimals}f}"

@@ -137,13 +137,21 @@ def error_counts(nouns: Iterable[str]) -> str:
 
 
 def fmt_int(n) -> str:
-    return "-" if n is None else f"{int(n):,}"
+    """'1,234'; '-' for None; '?' for a stored value that is not a number (SQLite keeps any type in a column)."""
+    if n is None:
+        return "-"
+    try:
+        return f"{int(n):,}"
+    except (TypeError, ValueError, OverflowError):
+        return "?"
 
 
 def fmt_usd(x) -> str:
     """One amount on its own (a tile, a sentence): 4 decimals under $1, else 2. In a column use ``usd_column``."""
     if x is None:
         return "-"
+    if type(x) not in (int, float):
+        return "?"
     return f"${x:,.4f}" if abs(x) < 1 else f"${x:,.2f}"
 
 
@@ -165,7 +173,7 @@ def usd_column(values: Iterable[float | None]) -> list[str]:
 
 
 def fmt_pct(x) -> str:
-    return "-" if x is None else f"{x * 100:.1f}%"
+    return "-" if x is None else f"{x * 100:.1f}%" if type(x) in (int, float) else "?"
 
 
 # a latency or duration reads as on the screens: '850ms', '4.2s', '41s', '1m 00s', '2h 05m', '3d 4h'

@@ -212,13 +212,17 @@ class InsightScreen(Screen):
         if message.error is not None:
             if not isinstance(message.error, QueryCancelled):
                 self.show_error(tag, message.error)
-        elif tag == MAIN:
-            self.show(message.data)
-            self.loaded = True
-            if _TRACE:
-                self.call_after_refresh(_trace, f"shown {type(self).__name__}")
         else:
-            self.show_query(tag, message.data)
+            try:
+                if tag == MAIN:
+                    self.show(message.data)
+                    self.loaded = True
+                    if _TRACE:
+                        self.call_after_refresh(_trace, f"shown {type(self).__name__}")
+                else:
+                    self.show_query(tag, message.data)
+            except Exception as e:  # noqa: BLE001 - data no screen expected (a value of another type stored by
+                self.show_error(tag, e)  # another program): said on the screen, never the end of the dashboard
         if pending is not None:
             fn, args, kwargs = pending
             self.run_query(fn, *args, tag=tag, **kwargs)

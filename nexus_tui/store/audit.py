@@ -7,7 +7,8 @@ from __future__ import annotations
 
 from sqlalchemy import Engine, and_, case, func, literal, select
 
-from nexus_tui.store.read.plan import S, TC, T
+from nexus_tui.store.read.plan import S, TC, T, typed_rows
+from nexus_tui.store.spans import stored_int
 
 
 def session_exists(engine: Engine, session_id: str) -> bool:
@@ -33,10 +34,10 @@ def session_calls(engine: Engine, session_id: str) -> list[dict]:
             .where(and_(TC.c.session_id == session_id, TC.c.tool_name.isnot(None)))
             .order_by(TC.c.started_ms.asc().nulls_last(), TC.c.id))
     with engine.connect() as conn:
-        rows = [dict(r._mapping) for r in conn.execute(stmt)]
+        rows = typed_rows(conn, stmt)
     for i, r in enumerate(rows, 1):
         r["seq"] = i
         for k in ("turn_tokens_in", "turn_tokens_out"):
             if r[k] is not None:
-                r[k] = int(r[k])
+                r[k] = stored_int(r[k])
     return rows

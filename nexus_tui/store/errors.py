@@ -20,7 +20,7 @@ from dataclasses import dataclass, field, replace
 from sqlalchemy import Engine, and_, case, func, literal, not_, or_, select, true
 
 from nexus_tui.core.filters import Filters
-from nexus_tui.store.read.plan import E, TC, T, error_conds, tool_conds
+from nexus_tui.store.read.plan import E, TC, T, error_conds, tool_conds, typed_rows
 
 AGENT_PREFIX = "agent "  # component of a sub-agent's failed call: 'agent a2898e3'
 TOOL_PREFIX = "tool:"  # errors.id of a failed tool call: 'tool:<tool_calls.id>'
@@ -114,7 +114,7 @@ def error_list(engine: Engine, f: Filters, q: ErrorQuery | None = None, limit: i
             stmt = select(*cols).where(where).order_by(cols[1].desc().nulls_last(), cols[0])
             if limit is not None:
                 stmt = stmt.limit(limit)
-            rows.extend(dict(r._mapping) for r in conn.execute(stmt))
+            rows.extend(typed_rows(conn, stmt))
             if facets:  # each filter's values under the other filters and the search (so each has rows)
                 for name in ("component", "kind", "tool"):
                     fcols, fconds = part(f, replace(q, **{name: None}))

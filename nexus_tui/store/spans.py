@@ -5,6 +5,8 @@ coarsest level whose rows fall in one local day of a zone (``zone_level``), mone
 
 from __future__ import annotations
 
+import math
+
 from datetime import datetime, tzinfo
 
 from nexus_tui.core import sketch
@@ -27,11 +29,21 @@ def cache_hit_rate(tokens_in: int, cache_read: int, cache_creation: int) -> floa
     return cache_read / total if total else None
 
 
+def stored_int(v) -> int | None:
+    """A stored number as an int; None for anything else. SQLite keeps a value of another type in any column (a row
+    another program wrote, a hand edit: the text 'lots' in tokens_in), which ``int()`` refused with a traceback."""
+    if type(v) is int:
+        return v
+    if type(v) is float and math.isfinite(v):
+        return int(v)
+    return None
+
+
 def int_fix(d: dict) -> dict:
     for k in ("tasks", "tokens_in", "tokens_out", "cache_creation_tokens", "cache_read_tokens", "unpriced_tasks",
               "rated_helpful", "rated_not_helpful"):
         if k in d and d[k] is not None:
-            d[k] = int(d[k])
+            d[k] = stored_int(d[k])
     return d
 
 

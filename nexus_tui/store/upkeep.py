@@ -4,6 +4,8 @@ driver (``exec_driver_sql``), so it runs on any connection that has it, SQLAlche
 
 from __future__ import annotations
 
+import math
+
 from collections import defaultdict
 from collections.abc import Iterable
 
@@ -162,6 +164,8 @@ def _recompute_level(conn, kind: str, level: str, hours: set) -> None:
             continue
         key = (h, *r[1:1 + nk])
         vals = r[1 + nk:]
+        if not all(type(v) in _NUMBER for v in vals[:-1]):  # a text or blob that SQLite's MAX took over numbers
+            vals = [v if type(v) in _NUMBER else None for v in vals[:-1]] + [vals[-1]]  # (another program's)
         g = groups.get(key)
         if g is None:
             g = groups[key] = [*vals[:ns + nm + nn], {}]
@@ -231,9 +235,13 @@ def _hists(conn, sql_keys: str, frm: str, where: str, params: tuple, nkeys: int,
     return {k: sketch.encode(v) for k, v in out.items()}
 
 
+_NUMBER = (int, float, type(None))
+
 # SQLite: each group's latencies listed by the sums query itself (one scan and sort of the rows, not two), binned
 # here; PostgreSQL groups by bin in SQL (_hists: fewer rows sent)
-_LATENCIES = {"sqlite": ", group_concat(latency_ms, ' ')"}
+# (numbers only: SQLite keeps any value in a column, and a text or blob there, written by another program, made the
+# list undecodable and the upkeep fail for good)
+_LATENCIES = {"sqlite": ", group_concat(CASE WHEN typeof(latency_ms) IN ('integer', 'real') THEN latency_ms END, ' ')"}
 
 
 def _hists_of(rows: list, nkeys: int) -> tuple[dict[tuple, str], list]:
@@ -251,6 +259,8 @@ def _hists_of(rows: list, nkeys: int) -> tuple[dict[tuple, str], list]:
                 v = int(x)
             except ValueError:
                 v = float(x)
+                if not math.isfinite(v):
+                    continue
             hb = bin_of(v)
             h[hb] = h.get(hb, 0) + 1
         out[tuple(r[:nkeys])] = sketch.encode(h)

@@ -172,6 +172,40 @@ def error_conds(f: Filters) -> list:
     return c
 
 
+def _number_kind(t) -> str | None:
+    """'int' or 'real' for a numeric column type (a TypeDecorator by what it stores), else None."""
+    from sqlalchemy import Float, Integer, Numeric
+
+    t = getattr(t, "impl_instance", None) or t
+    if isinstance(t, Integer):
+        return "int"
+    if isinstance(t, (Float, Numeric)):
+        return "real"
+    return None
+
+
+def typed_rows(conn, stmt) -> list[dict]:
+    """The rows of ``stmt`` as dicts, each number of a numeric column a number or None: SQLite keeps any value in
+    any column (a row another program wrote, a hand edit: the text 'lots' in tokens_in, bytes as a latency), and
+    the screens and reports that lay raw rows out (a session's tasks, a task's detail, the requests report) ended
+    with a traceback on one. Aggregates need none of this (SQL sums a text as 0)."""
+    import math
+
+    from nexus_tui.store.spans import stored_int
+
+    kinds = [(c.key, k) for c in stmt.selected_columns if (k := _number_kind(c.type)) is not None]
+    out = []
+    for r in conn.execute(stmt):
+        d = dict(r._mapping)
+        for key, kind in kinds:
+            v = d.get(key)
+            if v is None or type(v) is int or (kind == "real" and type(v) is float and math.isfinite(v)):
+                continue
+            d[key] = stored_int(v) if kind == "int" else None
+        out.append(d)
+    return out
+
+
 def active_session_cond(f: Filters):
     """THE definition of a session, used by every count and list of sessions: a session counts in a range when it
     has at least one task or one tool call in that range (under the filters). A session row with neither (an

@@ -11,7 +11,8 @@ from sqlalchemy import Engine, and_, inspect, literal_column, null, select, true
 from nexus_tui.core.events import iso_from_ms
 from nexus_tui.core.filters import Filters
 from nexus_tui.store.linking import LINK_COLUMNS, PROXY_COLUMNS
-from nexus_tui.store.read.plan import TC, T, task_conds
+from nexus_tui.store.read.plan import TC, T, task_conds, typed_rows
+from nexus_tui.store.spans import stored_int
 
 REQUEST_FIELDS = [
     "request_id",
@@ -117,7 +118,7 @@ def requests(engine: Engine, f: Filters) -> list[dict]:
         .order_by(TC.c.task_id, TC.c.started_ms, TC.c.id)
     )
     with engine.connect() as conn:
-        rows = [dict(r._mapping) for r in conn.execute(q)]
+        rows = typed_rows(conn, q)
         tools: dict[str, list[str]] = {}
         for tid, name in conn.execute(tq):
             tools.setdefault(tid, []).append(str(name))
@@ -154,7 +155,7 @@ def requests(engine: Engine, f: Filters) -> list[dict]:
         }
         for k in _INTS:
             if d[k] is not None:
-                d[k] = int(d[k])
+                d[k] = stored_int(d[k])
         out.append(d)
     return out
 

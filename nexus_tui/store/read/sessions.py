@@ -21,6 +21,7 @@ from nexus_tui.store.read.plan import (
     task_source,
     tool_conds,
     tool_source,
+    typed_rows,
     usage_cols,
     usage_cols_u,
     usage_dict,
@@ -321,12 +322,12 @@ def session_tasks(engine: Engine, session_id: str, limit: int = SESSION_TASKS_LI
     from nexus_tui.store.rules import cost_expr
 
     with engine.connect() as conn:
-        rows = [dict(r._mapping) for r in conn.execute(
+        rows = typed_rows(conn,
             select(T.c.id, T.c.ts_ms, T.c.model, T.c.routing, T.c.source, T.c.tokens_in, T.c.tokens_out,
                    T.c.cache_read_tokens, T.c.cache_creation_tokens, T.c.total_tokens, T.c.latency_ms,
                    cost_expr(cost_mode).label("cost_usd"),
                    T.c.quality_rating, T.c.agent_id, T.c.status, T.c.tier, T.c.persona)
-            .where(T.c.session_id == session_id).order_by(T.c.ts_ms, T.c.id).limit(limit).offset(offset))]
+            .where(T.c.session_id == session_id).order_by(T.c.ts_ms, T.c.id).limit(limit).offset(offset))
         ids = [r["id"] for r in rows]
         tools: dict[str, list[str]] = {}
         for i in range(0, len(ids), 500):
@@ -356,12 +357,12 @@ def session_conversations(engine: Engine, session_id: str, limit: int = CONVERSA
             return []
         if len(convs) > 500:  # more than a statement's parameters should hold: the subquery
             convs = ids.scalar_subquery()
-        return [dict(r._mapping) for r in conn.execute(
+        return typed_rows(conn,
             select(T.c.id, T.c.session_id, T.c.ts_ms, T.c.model, T.c.conversation_id, T.c.branch_id,
                    T.c.parent_request_id, T.c.parent_task_request_id, T.c.is_subtask, T.c.tokens_in,
                    T.c.tokens_out, T.c.cache_read_tokens, T.c.cache_creation_tokens, T.c.cost_usd, T.c.latency_ms,
                    T.c.ttft_ms, T.c.http_status, T.c.error_type, T.c.status, T.c.stop_reason)
-            .where(T.c.conversation_id.in_(convs)).order_by(T.c.ts_ms, T.c.id).limit(limit))]
+            .where(T.c.conversation_id.in_(convs)).order_by(T.c.ts_ms, T.c.id).limit(limit))
 
 
 def proxied_sessions(engine: Engine, session_ids: list[str]) -> set[str]:
@@ -378,18 +379,17 @@ def proxied_sessions(engine: Engine, session_ids: list[str]) -> set[str]:
 def task_detail(engine: Engine, task_id: str) -> dict | None:
     """One task with its routing decisions, tool calls (where their input and result are) and errors."""
     with engine.connect() as conn:
-        t = conn.execute(select(T).where(T.c.id == task_id)).first()
-        if t is None:
+        found = typed_rows(conn, select(T).where(T.c.id == task_id).limit(1))
+        if not found:
             return None
-        d = dict(t._mapping)
-        d["routing_decisions"] = [dict(r._mapping) for r in conn.execute(
-            select(RD).where(RD.c.task_id == task_id).order_by(RD.c.id))]
-        d["tool_calls"] = [dict(r._mapping) for r in conn.execute(
-            select(TC).where(TC.c.task_id == task_id).order_by(TC.c.started_ms, TC.c.id))]
-        d["errors"] = [dict(r._mapping) for r in conn.execute(
+        d = found[0]
+        d["routing_decisions"] = typed_rows(conn, select(RD).where(RD.c.task_id == task_id).order_by(RD.c.id))
+        d["tool_calls"] = typed_rows(
+            conn, select(TC).where(TC.c.task_id == task_id).order_by(TC.c.started_ms, TC.c.id))
+        d["errors"] = typed_rows(conn,
             select(E).where(or_(E.c.task_id == task_id,
                                 E.c.id.in_([f"tool:{c['id']}" for c in d["tool_calls"]])))
-            .order_by(E.c.ts_ms, E.c.id))]
+            .order_by(E.c.ts_ms, E.c.id))
     return d
 
 
