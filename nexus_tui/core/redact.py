@@ -218,12 +218,16 @@ def redact(text):
     projects and paths thousands of times)."""
     if type(text) is str and 8 <= len(text) <= _TEXT_CACHED:
         got = _TEXTS.get(text)
-        if got is None:
-            if len(_TEXTS) >= _TEXTS_KEPT:
-                _TEXTS.clear()
-            got = _TEXTS[text] = _redact(text)
-        return got
+        return got if got is not None else _keep(_TEXTS, _TEXTS_KEPT, text, _redact)
     return _redact(text)
+
+
+def _keep(kept: dict, limit: int, v: str, compute) -> str:
+    """``compute(v)``, kept in ``kept`` (cleared when it holds ``limit``: bounded memory)."""
+    if len(kept) >= limit:
+        kept.clear()
+    got = kept[v] = compute(v)
+    return got
 
 
 def _redact(text):
@@ -341,11 +345,7 @@ def key_of(v):
     if type(v) is not str or _CLEAN_KEY.fullmatch(v):
         return v
     got = _KEYS.get(v)
-    if got is None:
-        if len(_KEYS) >= _KEYS_KEPT:
-            _KEYS.clear()
-        got = _KEYS[v] = redact_key(v)
-    return got
+    return got if got is not None else _keep(_KEYS, _KEYS_KEPT, v, redact_key)
 
 
 def _bounded(v: str, limit: int) -> str:
