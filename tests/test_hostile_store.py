@@ -24,7 +24,7 @@ def _spoil(db) -> str:
     ids = [r[0] for r in c.execute("SELECT id FROM tasks WHERE session_id = ? ORDER BY ts_ms LIMIT 6", (sid,))]
     for col, value, tid in (("tokens_in", "lots", ids[0]), ("cost_usd", 1e308, ids[1]), ("tokens_out", -5, ids[2]),
                             ("latency_ms", b"\x00\xff", ids[3]), ("latency_ms", "fast", ids[4]),
-                            ("cache_read_tokens", 2.5, ids[5])):
+                            ("cache_read_tokens", 2.5, ids[5]), ("cloud_cost_equivalent", "pricey", ids[0])):
         c.execute(f"UPDATE tasks SET {col} = ? WHERE id = ?", (value, tid))
     calls = [r[0] for r in c.execute("SELECT id FROM tool_calls WHERE session_id = ? LIMIT 3", (sid,))]
     for col, value, cid in (("latency_ms", "slow", calls[0]), ("success", "maybe", calls[1]),

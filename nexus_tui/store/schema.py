@@ -39,7 +39,12 @@ class Money(TypeDecorator):
     cache_ok = True
 
     def process_result_value(self, value, dialect):
-        return None if value is None else round(float(value), MONEY_DECIMALS)
+        if value is None:
+            return None
+        try:
+            return round(float(value), MONEY_DECIMALS)
+        except (TypeError, ValueError, OverflowError):  # SQLite keeps any value: a text another program stored
+            return None
 
 
 def _money():
