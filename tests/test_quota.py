@@ -513,7 +513,7 @@ async def test_app_alerts_status_bar_and_costs_card(tmp_path):
         from textual.content import Content
 
         tile = Content.from_markup(str(app.screen.query_one("#kpi-day").content)).plain
-        assert "5-hour quota 83% used, resets in 2h 00m" in tile
+        assert "5h quota 83% used, resets in 2h 00m" in tile
 
 
 def test_nothing_counted_in_a_window_is_unknown_cost_not_zero(tmp_path):
