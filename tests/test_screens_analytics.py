@@ -609,6 +609,31 @@ async def test_tools_long_server_and_error_names_leave_the_numbers_in_view(tmp_p
     store.close()
 
 
+@pytest.mark.parametrize("key", ["5", "6"])
+async def test_tiers_and_tools_explain_every_number_column(tmp_path, key):
+    """Tiers and Tools had no explanation on screen (what is "No result", "Cache hit", which latency): at 160×48
+    the help under the summary names every number column of the table, and the demo's table shows them all; on a
+    short terminal the help gives way (it is under ?) and the table keeps its rows."""
+    from tests.test_snapshots_small import SMALL, screen_text
+
+    app = demo_app(tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await open_screen(app, pilot, key)
+        table = screen.query_one("#dim-model" if key == "5" else "#tools")
+        help_ = screen.query_one("#help")
+        assert help_.display and help_.region.height >= 2
+        text = " ".join(screen_text(app).split())
+        numbers = [label for k, label in table._all_columns if k in table._right]
+        assert len(numbers) >= 8 and set(numbers) <= set(dict(table._all_columns).values())
+        for label in numbers:
+            assert label in str(help_.render()) and label in text, label
+        assert "Cache hit = cache read ÷ (input + cache read + cache write)" in text or key == "6"
+        assert "No result: calls whose result is not seen yet" in text or key == "5"
+        await pilot.resize_terminal(*SMALL)
+        await settle(app, pilot)
+        assert help_.region.height == 0 and table.row_count == 7 + 4 * (key == "6")
+
+
 async def test_tools_update_live_keeping_the_cursor(tmp_path):
     store = small_store(tmp_path)
     app = make_app(store, tmp_path, NOW)
