@@ -154,7 +154,7 @@ def _print_pass(files_seen, files_read, bytes_read, lines, seconds, new, skipped
     else:
         _echo("skipped lines: 0")
     if passed_over:
-        _echo(f"passed over: {sum(passed_over.values())} *.jsonl entries (" +
+        _echo(f"passed over: {plural(sum(passed_over.values()), 'entry', 'entries')} (" +
               ", ".join(f"{safe(k)}: {v}" for k, v in passed_over.most_common()) + ")")
 
 

@@ -411,9 +411,10 @@ async def test_sessions_page_from_the_database_and_sort(tmp_path):
         await pilot.press("right_square_bracket")
         await settle(app, pilot)
         assert table.row_count == 50 and table.current_key == "s00049"
-        await pilot.press("right_square_bracket")  # no fourth page: stays
+        await pilot.press("right_square_bracket")  # no fourth page: stays, and says so (not only a bell)
         await settle(app, pilot)
         assert table.row_count == 50
+        assert [n.message for n in app._notifications][-1:] == ["No next page: this is page 3 of 3."]
         await pilot.press("home", "up")  # before the first row: the previous page, cursor on its last row
         await settle(app, pilot)
         assert table.current_key == "s00050" and "page 2/3" in str(app.screen.query_one("#summary").render())

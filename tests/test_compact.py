@@ -142,6 +142,27 @@ async def test_compact_without_snapshot_or_budget_says_so(tmp_path):
         assert "ctx —" in screen  # no status-line report of the session: unknown, not 0
 
 
+def test_compact_cuts_a_long_session_id_and_model_with_an_ellipsis():
+    """A 36-character Claude Code session id (and a long model name) in a 40-column pane: cut with "…" to the pane's
+    38 cells, never cut off silently ("session 4d5611e5-241a-462a-8d15-512261" looked whole)."""
+    from rich.cells import cell_len
+
+    from nexus_tui.screens.compact import compact_text
+
+    sid = "4d5611e5-241a-462a-8d15-5122611a9569"
+    model = "vendor/some-very-long-model-name-" + "x" * 30
+    data = {"now_ms": NOW, "windows": [], "has_snapshots": False, "today": 1.5, "sessions": 1,
+            "session": {"session_id": sid, "model": model, "reported_cost_usd": None, "cost_usd": 2.0,
+                        "context_used_pct": None}}
+    lines = compact_text(data, 38, None).plain.splitlines()
+    assert all(cell_len(x) <= 38 for x in lines[2:]), lines  # (the note above wraps: it is words)
+    assert "session 4d5611e5-241a-462a-8d15-51226…" in lines
+    shown = next(x for x in lines if x.startswith("  vendor/"))
+    assert shown.startswith("  vendor/some-") and "…" in shown and shown.endswith(" · $2.00 · ctx —"), shown
+    wide = compact_text(data, 80, None).plain.splitlines()
+    assert f"session {sid}" in wide  # whole where it fits
+
+
 async def test_compact_refreshes_when_rows_arrive(tmp_path):
     from nexus_tui.messages import StoreChanged
 

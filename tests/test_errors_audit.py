@@ -399,6 +399,43 @@ async def test_hostile_messages_show_literally_on_the_errors_screen_and_the_audi
         store.close()
 
 
+async def test_a_multi_line_message_shows_its_lines_below_the_errors_table_as_on_tools(tmp_path):
+    """A tool failure's message of several lines (git's, a stack trace) is shown below the Errors table line by line,
+    as Tools' failure list shows it, not as one line of "\\x0a" escapes; a control character still shows escaped."""
+    from nexus_tui.app import NexusApp
+    from nexus_tui.config import load_settings
+    from nexus_tui.store import open_store
+    from tests.test_tui_safety import screen_text
+    from tests.tui_helpers import SIZE, settle
+
+    message = "Exit code 128\nfatal: no upstream branch \x1b[31m\n\n    git push --set-upstream origin dev"
+    store = open_store(f"sqlite:///{tmp_path / 'm.db'}")
+    b = Batch()
+    b.sessions.append(SessionRec(id="s-lines", start_ms=T0, end_ms=T0 + 60_000, cli_tool="claude-code", project="p"))
+    b.tasks.append(TaskRec(id="t-lines", session_id="s-lines", ts_ms=T0 + 1_000, source="transcript",
+                           model="claude-sonnet-4-5", tokens_in=10, tokens_out=5))
+    b.tool_uses.append(ToolUseRec(id="c-lines", session_id="s-lines", task_id="t-lines", tool_name="Bash",
+                                  started_ms=T0 + 2_000))
+    b.tool_results.append(ToolResultRec(id="c-lines", session_id="s-lines", ended_ms=T0 + 2_500, success=False,
+                                        error_type="exit_code", error_message=message))
+    store.writer.write(b)
+    app = NexusApp(load_settings(home=str(tmp_path / "home"), claude_dirs=()), store, None, now_ms=T0 + 600_000,
+                   tz="UTC")
+    try:
+        async with app.run_test(size=SIZE) as pilot:
+            for keys in (("8",), ("6", "enter")):  # Errors' line below the table, Tools' failure detail
+                await settle(app, pilot)
+                await pilot.press(*keys)
+                await settle(app, pilot)
+                await pilot.pause(0.2)
+                lines = [x.strip() for x in screen_text(app).splitlines()]
+                assert "\\x0a" not in "\n".join(lines), keys
+                assert "Exit code 128" in lines and "git push --set-upstream origin dev" in lines, keys
+                assert "fatal: no upstream branch \\x1b[31m" in lines, keys  # escaped, never sent to the terminal
+    finally:
+        store.close()
+
+
 async def test_the_audit_trail_of_a_huge_session_lists_its_first_calls_and_counts_all(tmp_path, monkeypatch):
     """A session of 100,000 tool calls: the trail laid out every row on the UI thread (25 s without an answer to a
     key, 400 MB more). It lists the first AUDIT_LISTED calls, as the task list does; the title counts all of them,

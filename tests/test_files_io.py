@@ -32,7 +32,7 @@ def _task_count(store) -> int:
 
 
 # ------------------------------------------------------------------------------------------------ A4 special files
-def test_fifo_and_links_named_jsonl_are_passed_over_counted_and_never_block_ingest(tmp_path):
+def test_fifo_links_and_linked_folders_are_passed_over_counted_and_never_block_ingest(tmp_path):
     require_shared()
     projects = tmp_path / "claude" / "projects"
     real = projects / "p"
@@ -50,8 +50,10 @@ def test_fifo_and_links_named_jsonl_are_passed_over_counted_and_never_block_inge
                        text=True, timeout=120)
     assert r.returncode == 0, r.stdout + r.stderr
     assert "skipped lines: 0" in r.stdout, r.stdout  # the 24 lines of the linked file were not read
-    assert "passed over: 2 *.jsonl entries" in r.stdout, r.stdout
+    assert "passed over: 3 entries" in r.stdout, r.stdout
     assert "not a regular file: 1" in r.stdout and "symbolic link (not followed): 1" in r.stdout, r.stdout
+    # the linked project folder is not entered, and said so (a tree of links must not read as an empty tree)
+    assert "symbolic link to a folder (not entered): 1" in r.stdout, r.stdout
     # exactly the regular file's rows: the same as a store that read only it
     ref_dir = tmp_path / "ref" / "projects" / "p"
     ref_dir.mkdir(parents=True)

@@ -67,7 +67,7 @@ def test_nothing_new_loads_no_store_and_says_what_the_store_path_says(tree):
     assert code == 0 and not sqla
     assert _lines(again) == ["files: 3 seen, 0 read (0.0 MB, 0 lines)",
                              "new: 0 sessions, 0 tasks (0 updated), 0 tool calls, 0 failures recorded (tool failures and API errors)",
-                             "skipped lines: 0", "passed over: 1 *.jsonl entries (not a regular file: 1)"]
+                             "skipped lines: 0", "passed over: 1 entry (not a regular file: 1)"]
     # the store's path, forced by a rollup mark left queued, prints the same report (and sums the mark)
     with sqlite3.connect(_db(home)) as c:
         c.execute("INSERT INTO rollup_dirty (kind, session_id, bucket_ms) VALUES ('task', 'nope', 0)")
@@ -138,7 +138,7 @@ def test_plain_ingest_runs_without_click_and_says_what_the_click_command_says(tr
     home, claude, proj = tree
     code, first, err, loaded = _entry(home, claude, "ingest")
     assert code == 0 and loaded == [False, True], err  # the first pass goes through the store (SQLAlchemy)
-    assert " 3 read " in first and "passed over: 1 *.jsonl entries" in first
+    assert " 3 read " in first and "passed over: 1 entry" in first
     code, again, err, loaded = _entry(home, claude, "--home", str(home / "nexus"), "ingest", env_home=False)
     assert code == 0 and loaded == [False, False]  # nothing new: neither click nor the store
     code_click, via_click, sqla = _ingest(home, claude)  # the click command on the same database

@@ -313,6 +313,25 @@ async def test_quota_screen_shows_bars_projection_and_past_windows(tmp_path):
         assert not screen.query_one("#quota-blocks").display
 
 
+async def test_quota_screen_past_windows_fit_80_columns(tmp_path):
+    """At 80×24 the past windows leave out their start (the reset less the window) and this store's tokens; the
+    rest fits, no sideways scroll; at 160×48 every column is back."""
+    from tests.tui_helpers import SIZE, settle, tables_scrolled_sideways
+
+    app = await _quota_app(tmp_path, SNAPS)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(app, pilot)
+        await pilot.press("7")
+        await settle(app, pilot)
+        past = app.screen.query_one("#quota-past")
+        assert past.display and tables_scrolled_sideways(app) == []
+        assert past.shown_columns == ["window", "end", "peak", "hit", "cost", "per"]
+        assert [str(c) for c in past.get_row_at(0)] == ["5h", "2026-12-04 11:00", "97%", "no", "$5.00", "$0.05"]
+        await pilot.resize_terminal(*SIZE)
+        await settle(app, pilot)
+        assert past.shown_columns == [k for k, _label in past._all_columns]
+
+
 async def test_quota_screen_without_snapshots_says_so_and_shows_blocks(tmp_path):
     from tests.tui_helpers import SIZE, cells, settle
 
@@ -494,7 +513,7 @@ async def test_app_alerts_status_bar_and_costs_card(tmp_path):
         from textual.content import Content
 
         tile = Content.from_markup(str(app.screen.query_one("#kpi-day").content)).plain
-        assert "5-hour quota 83% used, resets in 2h 00m" in tile
+        assert "5h quota 83% used, resets in 2h 00m" in tile
 
 
 def test_nothing_counted_in_a_window_is_unknown_cost_not_zero(tmp_path):

@@ -279,6 +279,40 @@ async def test_costs_without_budget_say_how_to_set_one(tmp_path):
         assert rows["Today"][2] == "-" and rows["Today"][7] == "no budget set"
 
 
+async def test_kpi_tiles_show_every_line_whole_at_160x48(tmp_path):
+    """Costs' and Efficiency's tiles at 160×48, with no daily budget, a custom range and a project filter (the range
+    label is longest then): every detail line is on screen whole, wrapped where longer than its tile, none cut with
+    "…" (they were: "no budget set ([budget] in insights…", "rated tasks: 241 helpful, 9…" for 96 not helpful)."""
+    from nexus_tui.widgets.kpi import KpiTile
+    from tests.test_snapshots_small import screen_text
+
+    app = demo_app(tmp_path)
+    app.settings.daily_budget_usd = None
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(app, pilot)
+        now = app.now_ms()
+        app.set_filters(Filters(since_ms=now - 20 * DAY_MS, until_ms=now, range_name="custom", project="ml-pipeline"))
+        for key, ids in (("3", ["kpi-day", "kpi-month", "kpi-rate", "kpi-saved"]),
+                         ("4", ["kpi-tpc", "kpi-cpc", "kpi-changes", "kpi-zero", "kpi-lines"])):
+            await pilot.press(key)
+            await settle(app, pilot)
+            lines = screen_text(app).splitlines()
+            tiles = list(app.screen.query(KpiTile))
+            assert [t.id for t in tiles] == ids
+            for tile in tiles:
+                r = tile.content_region
+                shown = " ".join(x[r.x:r.right] for x in lines[r.y:r.bottom])
+                assert "…" not in shown, (tile.id, shown)
+                for line in tile.render().plain.splitlines():
+                    assert " ".join(line.split()) in " ".join(shown.split()), (tile.id, line, shown)
+            if key == "3":
+                assert "no budget set in insights.toml" in tiles[0].render().plain
+                assert "ml-pipeline" in tiles[3].render().plain  # the range label with its filter
+            else:
+                helpful, not_helpful = (app.screen.shown["totals"][k] for k in ("helpful", "not_helpful"))
+                assert f"rated: {helpful:,} helpful, {not_helpful:,} not" in tiles[2].render().plain
+
+
 async def test_a_task_dated_in_the_future_is_not_in_today_or_the_last_days(tmp_path):
     """A task from a machine whose clock is ahead (or a bad timestamp: any time up to 2099 is taken) is in no preset
     range: 'today' ended at the day's end only on paper; it held every future task, the Sessions screen listed it
@@ -573,6 +607,31 @@ async def test_tools_long_server_and_error_names_leave_the_numbers_in_view(tmp_p
             line = shown[row][t.region.x:t.region.right]
             assert "…" in line and number in line.split("…")[-1].split(), (table, line)
     store.close()
+
+
+@pytest.mark.parametrize("key", ["5", "6"])
+async def test_tiers_and_tools_explain_every_number_column(tmp_path, key):
+    """Tiers and Tools had no explanation on screen (what is "No result", "Cache hit", which latency): at 160×48
+    the help under the summary names every number column of the table, and the demo's table shows them all; on a
+    short terminal the help gives way (it is under ?) and the table keeps its rows."""
+    from tests.test_snapshots_small import SMALL, screen_text
+
+    app = demo_app(tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await open_screen(app, pilot, key)
+        table = screen.query_one("#dim-model" if key == "5" else "#tools")
+        help_ = screen.query_one("#help")
+        assert help_.display and help_.region.height >= 2
+        text = " ".join(screen_text(app).split())
+        numbers = [label for k, label in table._all_columns if k in table._right]
+        assert len(numbers) >= 8 and set(numbers) <= set(dict(table._all_columns).values())
+        for label in numbers:
+            assert label in str(help_.render()) and label in text, label
+        assert "Cache hit = cache read ÷ (input + cache read + cache write)" in text or key == "6"
+        assert "No result: calls whose result is not seen yet" in text or key == "5"
+        await pilot.resize_terminal(*SMALL)
+        await settle(app, pilot)
+        assert help_.region.height == 0 and table.row_count == 7 + 4 * (key == "6")
 
 
 async def test_tools_update_live_keeping_the_cursor(tmp_path):

@@ -100,6 +100,28 @@ async def test_key_content_at_80x24(tmp_path, name):
         assert "(s)" not in text and "value(s)" not in text and "rows 0–0" not in text
 
 
+# every screen with a table, and the tables behind a key (recent failures, sessions without a change, audit trail)
+WITH_TABLES = {"sessions": (), "costs": ("3",), "efficiency": ("4",), "efficiency_z": ("4", "z"), "tiers": ("5",),
+               "tools": ("6",), "tool_failures": ("6", "enter"), "quota": ("7",), "errors": ("8",),
+               "session_detail": ("enter",), "audit": ("enter", "a")}
+
+
+@pytest.mark.parametrize("name", list(WITH_TABLES))
+async def test_no_table_scrolls_sideways_at_80x24(tmp_path, name):
+    """At 80 columns each table leaves out or shortens columns until the rest fits: none needs a sideways scroll,
+    which would cut its last column mid-word with no "…" (the Quota screen's blocks did: "opus-4-6, sonnet-4-")."""
+    from tests.tui_helpers import tables_scrolled_sideways
+
+    app = demo_app(tmp_path)
+    async with app.run_test(size=SMALL) as pilot:
+        await _run_before(*WITH_TABLES[name])(pilot)
+        assert app.screen.query("KeyedTable"), name
+        assert tables_scrolled_sideways(app) == [], screen_text(app)
+        if name == "quota":  # the models of a block end in "…" where cut, the numbers beside them stay whole
+            row = next(x for x in screen_text(app).splitlines() if "2,436,282" in x)
+            assert "$2.83" in row and "haiku-4-5, opus-4-6, son…" in row, row
+
+
 async def test_columns_come_back_when_the_terminal_widens(tmp_path):
     """Sessions at 80 columns leaves out the droppable columns (never tasks, tokens, cost, tool failures); at 160
     every column is back, numbers right-aligned."""

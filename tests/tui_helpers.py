@@ -34,3 +34,12 @@ async def settle(app, pilot, rounds: int = 2) -> None:
 
 def cells(table) -> list[list[str]]:
     return [[str(c) for c in table.get_row_at(i)] for i in range(table.row_count)]
+
+
+def tables_scrolled_sideways(app) -> list[tuple[str, int, int]]:
+    """Every table on screen whose columns do not fit its width (it would scroll sideways, cutting the last column
+    off mid-word): (id, cells the columns need, cells there are). Empty when every table fits."""
+    from nexus_tui.widgets.keyed_table import KeyedTable
+
+    return [(t.id, t.virtual_size.width, t.scrollable_content_region.width) for t in app.screen.query(KeyedTable)
+            if t.display and t.region.width and t.max_scroll_x > 0]

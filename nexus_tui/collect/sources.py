@@ -19,8 +19,8 @@ class FileSource:
 
     def files(self, passed_over: dict[str, int] | None = None) -> Iterator[str]:
         """Every ``*.jsonl`` regular file under the roots. Symbolic links below a root are not followed, neither to
-        files nor to folders (a root itself may be a link); a link, FIFO, socket or device named ``*.jsonl`` is
-        passed over and counted in ``passed_over`` (reason -> count), without being opened."""
+        files nor to folders (a root itself may be a link); a link, FIFO, socket or device named ``*.jsonl``, and a
+        link to a folder, are passed over and counted in ``passed_over`` (reason -> count), without being opened."""
         for root in self.roots:
             if not root.is_dir():
                 continue
@@ -39,6 +39,10 @@ class FileSource:
                                 subdirs.append(e.path)
                                 continue
                             if not e.name.endswith(".jsonl"):
+                                if e.is_symlink() and e.is_dir():  # a linked project folder: said, not silent
+                                    why = "symbolic link to a folder (not entered)"
+                                    if passed_over is not None:
+                                        passed_over[why] = passed_over.get(why, 0) + 1
                                 continue
                             if e.is_file(follow_symlinks=False):
                                 yield e.path

@@ -16,7 +16,7 @@ from textual.app import ComposeResult
 from textual.widgets import Static
 
 from nexus_tui.core import quota as CQ
-from nexus_tui.core.report import safe
+from nexus_tui.core.report import clip_cells, safe
 from nexus_tui.screens.base import InsightScreen
 from nexus_tui.screens.common import fmt_usd, level_styles, local_time, money_column, short_model
 from nexus_tui.screens.quota import BAR_WIDTH, bar
@@ -100,7 +100,7 @@ def compact_text(data: dict, width: int, budget: float | None, app=None) -> Text
                 line += f"100% at {_clock(app, full, fmt)}"  # a time, never a countdown that could read "0s"
             else:
                 line += f"{w['projected_percentage']:.0f}% at reset"
-            t.append(line[:width] + "\n", style=styles["critical"] if hit else "dim")
+            t.append(clip_cells(line, width) + "\n", style=styles["critical"] if hit else "dim")
     # ---- today against the daily budget
     today = data["today"]
     t.append("today ", style="bold")
@@ -119,11 +119,11 @@ def compact_text(data: dict, width: int, budget: float | None, app=None) -> Text
         t.append("\n")
     else:
         t.append("session ", style="bold")
-        t.append(s["session_id"][:max(8, width - 8)] + "\n", style="dim")
+        t.append(clip_cells(safe(s["session_id"]), max(8, width - 8)) + "\n", style="dim")  # cut: with …
         # the latest task's model, else the one the status line reported (a session known only from it)
         model = safe(short_model(s["model"])) if s["model"] else "model unknown"
         cost = s["reported_cost_usd"] if s["reported_cost_usd"] is not None else s["cost_usd"]
-        t.append(f"  {model[:max(8, width - 24)]}")
+        t.append(f"  {clip_cells(model, max(8, width - 24))}")
         t.append(f" · {fmt_usd(cost) if cost is not None else '—'}")
         ctx = s["context_used_pct"]
         t.append(" · ctx ")

@@ -143,7 +143,7 @@ class CostsScreen(InsightScreen):
 
     def _tile(self, tile: KpiTile, p: Projection, extra: str = "") -> None:
         if p.budget is None:
-            tile.set(fmt_usd(p.spent), f"projected {fmt_usd(p.projected)}\nno budget set ([budget] in insights.toml)"
+            tile.set(fmt_usd(p.spent), f"projected {fmt_usd(p.projected)}\nno budget set in insights.toml"
                      + extra)
             return
         level = "error" if p.exceeded else ("warning" if p.runs_out_in_period else "ok")
@@ -160,7 +160,7 @@ class CostsScreen(InsightScreen):
 
         used, reset = five
         left = f", resets in {fmt_duration(max(0, reset - self.app.now_ms()))}" if reset is not None else ""
-        return f"\n5-hour quota {used:.0f}% used{left}"
+        return f"\n5h quota {used:.0f}% used{left}"
 
     def show(self, data) -> None:
         self.shown = data

@@ -178,7 +178,7 @@ class EfficiencyScreen(InsightScreen):
         self.query_one("#kpi-changes", KpiTile).set(
             f"{e.useful:,.0f} of {fmt_int(e.changes)}", f"{fmt_int(e.discounted)} not counted\n"
                                                         f"of {plural(e.changes, 'file change')}\n"
-                                                        f"rated tasks: {e.helpful:,} helpful, {e.not_helpful:,} not")
+                                                        f"rated: {e.helpful:,} helpful, {e.not_helpful:,} not")
         self.query_one("#kpi-zero", KpiTile).set(
             f"{fmt_int(t['no_change_sessions'])} of {plural(t['sessions'], 'session')}",
             f"{fmt_int(t['no_change_tokens'])} tokens\n{fmt_usd(t['no_change_cost'])} · z lists them")

@@ -10,7 +10,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.widgets import Input, Static
 
-from nexus_tui.core.report import clip_cells, error_counts, error_noun, head_cells, one_line, safe
+from nexus_tui.core.report import clip_cells, error_counts, error_noun, head_cells, one_line, safe, safe_text
 from nexus_tui.screens.base import InsightScreen
 from nexus_tui.screens.search import SearchAsYouType
 from nexus_tui.screens.common import empty_hint, local_time, plural
@@ -231,7 +231,7 @@ def detail_text(app, r: dict, width: int | None) -> Text:
     if width is not None:
         head.truncate(max(width, 1), overflow="ellipsis")
     head.append("\n")
-    head.append(safe(r["message"] or ""))
+    head.append(safe_text(r["message"] or ""))  # its lines as lines (as Tools' failure detail), each made safe
     return head
 
 

@@ -12,7 +12,6 @@ from textual.app import ComposeResult
 from textual.widgets import Static
 
 from nexus_tui.core import quota as CQ
-from nexus_tui.core.report import clip_cells
 from nexus_tui.screens.base import InsightScreen
 from nexus_tui.screens.common import fmt_int, fmt_usd, level_styles, local_time, money_column, short_model
 from nexus_tui.widgets.chart import QuotaChart
@@ -77,8 +76,12 @@ class QuotaScreen(InsightScreen):
         yield Static(id="quota-note-short", classes="short-note")  # the note in one line, where .help gives way
         yield Static(id="quota-bars")
         yield QuotaChart(id="quota-chart")
-        yield KeyedTable(PAST_COLUMNS, right=["peak", "tokens", "cost", "per"], id="quota-past")
-        yield KeyedTable(BLOCK_COLUMNS, right=["tasks", "tokens", "cost"], id="quota-blocks")
+        # on a narrow terminal the columns that can be told from the others go first (a window's start is its reset
+        # less its length), and a long list of models ends in "…": the rest stays readable, never scrolled sideways
+        yield KeyedTable(PAST_COLUMNS, right=["peak", "tokens", "cost", "per"], drop=["start", "tokens"],
+                         id="quota-past")
+        yield KeyedTable(BLOCK_COLUMNS, right=["tasks", "tokens", "cost"], drop=["end"], clip={"models": 60},
+                         id="quota-blocks")
 
     def on_mount(self) -> None:
         self.query_one("#quota-past", KeyedTable).focus()
@@ -155,7 +158,7 @@ class QuotaScreen(InsightScreen):
                                                local_time(self.app, b["end_ms"], "%H:%M"),
                                                "yes" if b["active"] else "", fmt_int(b["tasks"]),
                                                fmt_int(b["tokens"]), c,
-                                               DataText(clip_cells(", ".join(short_model(m) for m in b["models"]), 60))])
+                                               DataText(", ".join(short_model(m) for m in b["models"]))])
                          for b, c in zip(rows, costs)])
             return
         short.update(Text("Used % as the provider reported it; │ = an even pace now.", style="dim"))

@@ -192,8 +192,11 @@ class SessionsScreen(SearchAsYouType, InsightScreen):
             self.page_start = new
             self._cursor_after_load = 0 if step > 0 else -1
             self.refresh_data()
-        else:
+        else:  # said, not only rung: a terminal without a bell would show a key doing nothing
             self.app.bell()
+            pages = max(1, -(-self.total // PAGE))
+            self.notify(f"No {'next' if step > 0 else 'previous'} page: this is page "
+                        f"{self.page_start // PAGE + 1} of {pages}.", timeout=2)
 
     def on_keyed_table_edge_reached(self, event: KeyedTable.EdgeReached) -> None:
         new = self.page_start + event.direction * PAGE

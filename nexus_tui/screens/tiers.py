@@ -26,6 +26,11 @@ COLUMNS = [("key", "Value"), ("tasks", "Tasks"), ("in", "Input"), ("out", "Outpu
            ("p95", "p95 latency"), ("hit", "Cache hit")]
 RIGHT = {"tasks", "in", "out", "cw", "cr", "cost", "share", "avg", "p95", "hit"}
 DROP = ["cw", "cr", "hit", "avg", "p95", "in", "out"]  # narrow: these go first (value, tasks, cost, share stay)
+HELP = ("Tasks: model responses. Input: uncached input tokens; Output: output tokens; Cache write, Cache read: "
+        "prompt-cache tokens. Cost: * = it includes unpriced tasks (their cost not counted, never taken as free); "
+        "Share of cost: of the range's cost. Avg latency, p95 latency: a task's time from the prompt or tool result it "
+        "answers to its response's last line (nearest rank). Cache hit = cache read ÷ (input + cache read + cache "
+        "write).")
 NOTES = {
     "agent": "main = the session's own turns (tasks.agent_id empty); sub-agent = turns of agents it started.",
     "tier": "The orchestrator's tier label (tasks.tier, e.g. Tier 1..4) where a source records one; (none) otherwise.",
@@ -75,6 +80,7 @@ class TiersScreen(InsightScreen):
 
     def body(self) -> ComposeResult:
         yield Static(id="summary", classes="kpis")
+        yield Static(HELP, id="help", classes="help")
         with TabbedContent(id="dims"):
             for dim, title in DIMS:
                 with TabPane(tab_label(title, self.app.size.width), id=f"tab-{dim}"):
@@ -136,7 +142,8 @@ class TiersScreen(InsightScreen):
         empty = self.query_one("#empty", Static)
         empty.display = not has
         self.query_one("#dims").display = has
-        self.query_one("#share").set_class(not has, "-off")  # by class: nexus.tcss hides it on a short terminal
+        for part in ("#share", "#help"):  # by class: nexus.tcss hides them on a short terminal
+            self.query_one(part).set_class(not has, "-off")
         if not has:
             self.query_one("#summary", Static).update("")
             empty.update(empty_hint(self.app, in_db))

@@ -38,6 +38,12 @@ def tool_cells(t: dict) -> list[str]:
             fmt_int(t["pending"]) if t["pending"] else ""]
 
 
+HELP = ("Calls: tool calls in the range. Failures: calls whose result was an error; Failure rate = failures ÷ calls. "
+        "p50 p95 p99 max: latency from the call to its result, less any time waiting for the user (nearest rank). "
+        "No result: calls whose result is not seen yet (still running, or never recorded). By MCP server: the same "
+        "per server. Tool failures by type: those of the tool or server under the cursor. Enter: its recent failures.")
+
+
 def server_cells(s: dict) -> list[str]:
     return [s["server"], fmt_int(s["tools"]), fmt_int(s["calls"]), fmt_int(s["failures"]), fmt_pct(s["failure_rate"]),
             fmt_ms(s["p50_ms"]), fmt_ms(s["p95_ms"]), fmt_ms(s["p99_ms"]), fmt_ms(s["max_ms"])]
@@ -63,6 +69,7 @@ class ToolsScreen(InsightScreen):
         yield Static(id="summary", classes="kpis")
         yield KeyedTable(TOOL_COLUMNS, right=TOOL_RIGHT, drop=TOOL_DROP, clip={"tool": NAME_CELLS, "server": NAME_CELLS},
                          id="tools")
+        yield Static(HELP, id="help", classes="help")
         with Horizontal(id="lower"):
             with Vertical(id="servers-box"):
                 yield Static("[b]By MCP server[/b]", classes="section")
@@ -92,6 +99,7 @@ class ToolsScreen(InsightScreen):
         empty.display = not has
         for w in ("#summary", "#tools", "#lower"):
             self.query_one(w).display = has
+        self.query_one("#help").set_class(not has, "-off")  # by class: nexus.tcss hides it on a short terminal
         if not has:
             empty.update(empty_hint(self.app, data["in_db"]) if data["in_db"] is not None else "")
             return

@@ -1,7 +1,8 @@
 """KPI tiles: a row of small boxes, each a title, a big value and lines of detail.
 
-Every line stays one line (cut with … when the tile is narrow), most important first: on a
-short terminal the tiles keep the value and the first detail line (``Screen.-short KpiTile`` in nexus.tcss).
+A line longer than the tile wraps, so nothing is cut where there is room. On a short terminal the tiles keep the
+value and the first detail line, each line one line cut with … (``Screen.-short KpiTile`` in nexus.tcss): most
+important first.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ class KpiTile(Static):
 
     DEFAULT_CSS = """
     KpiTile { width: 1fr; height: auto; min-height: 5; border: round $panel-lighten-2; padding: 0 1;
-              text-wrap: nowrap; text-overflow: ellipsis; }
+              text-wrap: wrap; text-overflow: ellipsis; }
     KpiTile:light { border: round $panel-darken-2; }  /* $panel-lighten-2 is white on a light theme */
     KpiTile.-warning { border: round $warning; }
     KpiTile.-error { border: round $error; }
@@ -36,8 +37,8 @@ class KpiTile(Static):
 
 
 def kpi_text(value: str, detail: str = "") -> Text:
-    """The tile's content: the value in bold, each line of ``detail`` dim; every line stays one line (… if cut)."""
-    out = Text(str(value), style="bold", end="", no_wrap=True, overflow="ellipsis")
+    """The tile's content: the value in bold, then each line of ``detail`` dim (wrapped or cut by the tile's CSS)."""
+    out = Text(str(value), style="bold", end="")
     for line in str(detail).splitlines():
         out.append("\n")
         out.append(line, style="dim")
