@@ -84,6 +84,18 @@ def normalize_db_url(value: str) -> str:
     elif backend != "sqlite":
         raise SettingsError(f"--db: unsupported database {scheme!r}:// (use a file path, sqlite:///PATH or "
                             "postgresql://user@host/db)")
+    from sqlalchemy.engine import make_url
+
+    from nexus_tui.core.redact import redact
+
+    try:  # 'postgresql://[::1', a port 'abc': told here in one line, not as int()'s words from the driver
+        url = make_url(v)
+    except Exception as e:  # noqa: BLE001 - ArgumentError, ValueError: the URL is not one
+        raise SettingsError(f"--db: not a database URL: {redact(v)!r} ({redact(str(e))})") from None
+    if backend == "sqlite" and (not url.database or url.database == ":memory:" or url.query.get("mode") == "memory"):
+        # an in-memory database: ingest, collect and the proxy would report success and keep nothing
+        raise SettingsError(f"--db: {redact(v)!r} names no database file (an in-memory SQLite database keeps "
+                            "nothing; give a file path or sqlite:///PATH)")
     return v
 
 

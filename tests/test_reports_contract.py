@@ -296,6 +296,19 @@ def test_postgres_urls_pick_psycopg_and_name_the_missing_extra(tmp_path):
     assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1 and "unsupported" in r.stderr
 
 
+
+@pytest.mark.parametrize("url,says", [
+    ("sqlite://", "names no database file"), ("sqlite:///", "names no database file"),
+    ("sqlite:///:memory:", "names no database file"), ("sqlite:///file:x?mode=memory&uri=true", "no database file"),
+    ("postgresql://u:hunter2hunter2@[::1", "not a database URL"), ("postgres://u:hunter2hunter2@h:abc/db", "URL")])
+def test_a_db_url_that_keeps_nothing_or_is_no_url_is_refused_in_one_line(tmp_path, url, says):
+    """'sqlite://' and its kin are in-memory databases: ingest said '… stored' and kept nothing (exit 0); a URL
+    that is not one said only 'invalid literal for int() with base 10'. The password is never shown."""
+    r = run(tmp_path, "--db", url, "ingest", check=False)
+    assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1, r.stderr
+    assert says in r.stderr and "--db" in r.stderr and "hunter2" not in r.stderr
+
+
 # ------------------------------------------------------------------ A26: checked settings
 @pytest.mark.parametrize("toml,key", [
     ('[budget]\ndaily_usd = "twenty"\n', "[budget] daily_usd"),
