@@ -299,3 +299,34 @@ def test_the_recorder_memory_stays_bounded_whatever_the_peers_send(tmp_path, mon
     names = [json.loads(line).get("tool") for f in (tmp_path / "logs").glob("*.jsonl")
              for line in f.read_text().splitlines() if '"tool_call"' in line]
     assert sorted(n for n in names if n) == ["t299", "t3"], names
+
+
+def test_unanswered_requests_keep_no_arguments_or_long_ids(tmp_path):
+    """Each request awaiting its answer kept its whole params (a tools/call's arguments: a file's content) and its
+    id's repr: 100 calls of 1 MiB of arguments and a 1 MiB id, never answered, held 200 MiB. Only the tool's name and
+    a bounded key are kept; a long id still pairs its answer, and the event's id is short."""
+    import tracemalloc
+
+    from nexus_tui import mcp_wrap
+    from nexus_tui.recorder import Recorder
+
+    rec = Recorder(tmp_path / "logs", session_id="mcp-args", start_session=False)
+    ex = mcp_wrap.ExchangeRecorder(rec, "srv")
+    big = "x" * (1 << 20)
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        for i in range(100):
+            line = json.dumps({"jsonrpc": "2.0", "id": f"{i}-{big}", "method": "tools/call",
+                               "params": {"name": "write", "arguments": {"content": big}}}).encode() + b"\n"
+            ex.feed("c2s", line, 0.0)
+            del line
+        grown = tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+    assert len(ex.pending) == 100 and grown < 2 << 20, grown
+    ex.feed("s2c", json.dumps({"jsonrpc": "2.0", "id": f"7-{big}", "result": {"content": []}}).encode() + b"\n", 0.25)
+    events = [json.loads(line) for f in (tmp_path / "logs").glob("*.jsonl") for line in f.read_text().splitlines()]
+    calls = [e for e in events if e.get("type") == "tool_call"]
+    assert ex.calls == 1 and len(ex.pending) == 99 and [c["tool"] for c in calls] == ["write"]
+    assert calls[0]["latency_ms"] == 250 and len(calls[0]["id"]) < 100
