@@ -283,6 +283,9 @@ def _text_fields_of(cls) -> tuple:
     return got
 
 
+UNSTORABLE = re.compile("[\x00\ud800-\udfff]")  # what no database text holds (store/writer.py _text)
+
+
 def redact_key(v: str) -> str:
     """A key built from data text (``REDACTED_KEYS``), cut to MAX_KEY_CHARS as every key is: as it is when it holds
     no secret, else redacted with ``#`` and a hash of it after (BLAKE2b, 64 bits), so two keys that differ only by
@@ -292,6 +295,8 @@ def redact_key(v: str) -> str:
     from hashlib import blake2b
 
     v = v[:MAX_KEY_CHARS]
+    if UNSTORABLE.search(v):  # as the writer stores text (a NUL or lone surrogate as U+FFFD): a file name of
+        v = UNSTORABLE.sub("\ufffd", v)  # bytes not UTF-8 has its cursor found again, and the light pass can bind it
     got = redact(v)
     if got == v:
         return v
