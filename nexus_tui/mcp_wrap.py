@@ -21,9 +21,7 @@ import threading
 import time
 import uuid
 
-import orjson
-
-from nexus_tui.core.parse.guard import label
+from nexus_tui.core.parse.guard import label, loads
 from nexus_tui.core.redact import redact
 from nexus_tui.core.report import one_line
 from nexus_tui.recorder import Recorder
@@ -102,7 +100,7 @@ class ExchangeRecorder:
             del buf[:nl + 1]
             if line.strip():
                 try:
-                    self.message(direction, orjson.loads(line), len(line), t)
+                    self.message(direction, loads(line), len(line), t)  # (lone surrogate escapes too)
                 except Exception:  # noqa: BLE001 - not ours to judge (the bytes were relayed as they were); the
                     pass  # lines after it in the same read are still recorded
         if len(buf) > MAX_LINE_BYTES:  # no newline yet in more than the limit: pass the rest of this line over

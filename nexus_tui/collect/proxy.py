@@ -43,7 +43,7 @@ from nexus_tui.core.report import plural, shown
 from nexus_tui.collect.upstream import Upstream, UpstreamClosed, UpstreamError
 from nexus_tui.core.linking import request_hashes, response_keys
 from nexus_tui.core.parse.proxy import AnthropicStream, OpenAIStream, quota_from_headers, request_facts
-from nexus_tui.core.redact import UNSTORABLE, redact, redact_event
+from nexus_tui.core.redact import redact, redact_event, storable
 
 DEFAULT_PORT = 8787
 DEFAULT_UPSTREAM = "https://api.anthropic.com"
@@ -308,23 +308,12 @@ class EventSink:
         try:
             return orjson.dumps(ev) + b"\n"
         except orjson.JSONEncodeError:
-            return orjson.dumps(_storable(ev)) + b"\n"
+            return orjson.dumps(storable(ev)) + b"\n"
 
     def event(self, rec: dict) -> dict:
         """The ``proxy_request`` event of one finished request."""
         self.request_part(rec)
         return self.compose(rec)
-
-
-def _storable(v):
-    """``v`` with every lone surrogate in its strings (keys too) as U+FFFD."""
-    if isinstance(v, str):
-        return UNSTORABLE.sub("\ufffd", v)
-    if isinstance(v, dict):
-        return {_storable(k): _storable(x) for k, x in v.items()}
-    if isinstance(v, (list, tuple)):
-        return [_storable(x) for x in v]
-    return v
 
 
 # the values of a proxy_request event that hold no text from a client or an upstream (redacted: every other string,

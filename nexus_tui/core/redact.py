@@ -286,6 +286,18 @@ def _text_fields_of(cls) -> tuple:
 UNSTORABLE = re.compile("[\x00\ud800-\udfff]")  # what no database text holds (store/writer.py _text)
 
 
+def storable(v):
+    """``v`` with every NUL and lone surrogate in its strings (keys too) as U+FFFD, lists for tuples: for an event
+    that JSON (orjson) refused to write for them."""
+    if isinstance(v, str):
+        return UNSTORABLE.sub("\ufffd", v)
+    if isinstance(v, dict):
+        return {storable(k): storable(x) for k, x in v.items()}
+    if isinstance(v, (list, tuple)):
+        return [storable(x) for x in v]
+    return v
+
+
 def redact_key(v: str) -> str:
     """A key built from data text (``REDACTED_KEYS``), cut to MAX_KEY_CHARS as every key is: as it is when it holds
     no secret, else redacted with ``#`` and a hash of it after (BLAKE2b, 64 bits), so two keys that differ only by
