@@ -251,9 +251,11 @@ class EventSink:
         body = None
         raw = rec.get("request_body") or b""
         if raw:
-            try:
-                body = orjson.loads(raw)
-            except orjson.JSONDecodeError:
+            from nexus_tui.core.parse.guard import Malformed, loads
+
+            try:  # guard.loads: a lone surrogate escape (Claude Code's JSON of a tool output cut inside an emoji)
+                body = loads(raw)  # left orjson without the request's model and session
+            except Malformed:
                 body = None
         facts = request_facts(body, rec.get("headers") or {})
         part = {"session_id": facts["session_id"], "session_from": facts["session_from"]}
