@@ -23,9 +23,12 @@ def _settings(ctx: click.Context):
 
     o = ctx.obj
     try:
-        return load_settings(o["home"], o["db"], o["claude_dirs"], o.get("lunaroute_dirs", ()))
+        settings = load_settings(o["home"], o["db"], o["claude_dirs"], o.get("lunaroute_dirs", ()))
     except SettingsError as e:
         _fail(str(e))
+    for line in settings.unknown:  # (one_line'd where made)
+        click.echo(f"nexus-insights: {line}", err=True)
+    return settings
 
 
 def _open(settings):

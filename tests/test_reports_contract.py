@@ -352,10 +352,29 @@ def test_good_settings_are_typed(tmp_path):
         raw, values = read_config(p)
     finally:
         p.unlink()
+    assert values.pop("unknown") == [f"{p}: [proxy] anything is not a setting of nexus-insights (a typo?); ignored"]
     assert values == {"daily_budget_usd": 20.0, "monthly_budget_usd": 400.5, "otlp_enabled": True,
                       "otlp_port": 4319, "poll_seconds": 1.0}
     assert raw["proxy"] == {"anything": "kept raw"}
 
+
+
+def test_a_key_or_section_that_is_no_setting_is_said_and_the_command_runs(tmp_path):
+    """'[budget] daly_usd = 5' (a typo) was ignored without a word: no budget, and nothing said why. Each unknown
+    section or key is one line on stderr, on the fast paths and click's alike; [statusline] and [machine] are
+    checked as the other sections are (the status line itself still falls back on a bad value)."""
+    home = tmp_path / "nexus"
+    home.mkdir()
+    (home / "insights.toml").write_text('[budget]\ndaly_usd = 5\n[budgets]\ndaily_usd = 5\n[statusline]\n'
+                                        'segments = ["model"]\n[machine]\nname = "box"\n')
+    want = [f"nexus-insights: {home / 'insights.toml'}: {what} is not a setting of nexus-insights (a typo?); ignored"
+            for what in ("[budget] daly_usd", "[budgets]")]
+    for args in (["--headless", "summary", "--no-collect"], ["ingest"], ["collect", "--once"]):  # (click: collect)
+        r = run(tmp_path, *args, check=False)
+        assert r.returncode == 0 and r.stderr.splitlines()[:2] == want, (args, r.stderr)
+    (home / "insights.toml").write_text("[statusline]\nsegments = 5\n")
+    r = run(tmp_path, "--headless", "summary", "--no-collect", check=False)
+    assert r.returncode == 2 and "[statusline] segments = 5: expected a list of segments" in r.stderr
 
 # the escaping as a property: nothing dangerous gets through, JSON reads back the same text
 from hypothesis import given, settings as hsettings, strategies as st  # noqa: E402
