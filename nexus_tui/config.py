@@ -121,6 +121,8 @@ def _bool(v) -> bool:
 def _text(v) -> str:
     if not isinstance(v, str) or not v.strip():
         raise ValueError("expected a non-empty string")
+    if "\0" in v:  # no host, command, model or path holds one ('embedded null byte' where it is used)
+        raise ValueError("expected a string without a NUL character")
     return v.strip()
 
 
@@ -132,7 +134,7 @@ def _port(v) -> int:
 
 def _dirs(v) -> list[str]:
     v = [v] if isinstance(v, str) else v
-    if not isinstance(v, list) or not v or not all(isinstance(d, str) and d.strip() for d in v):
+    if not isinstance(v, list) or not v or not all(isinstance(d, str) and d.strip() and "\0" not in d for d in v):
         raise ValueError("expected a folder or a list of folders")
     return v
 

@@ -323,6 +323,10 @@ def test_a_db_url_that_keeps_nothing_or_is_no_url_is_refused_in_one_line(tmp_pat
     ('[proxy]\nupstream = "http://[::1"\n', "[proxy] upstream"),  # the proxy said only 'Invalid IPv6 URL'
     ('[proxy]\nupstream = "http://h:99999"\n', "[proxy] upstream"),
     ('[pricing]\nreference_model = ""\n', "[pricing] reference_model"),
+    # a NUL: the alert command's thread died on 'embedded null byte' (a traceback) when an alert came; the folder
+    # was taken and never read
+    ('[alerts]\ncommand = "notify\\u0000x"\n', "[alerts] command"),
+    ('[lunaroute]\ndirs = ["/tmp/\\u0000x"]\n', "[lunaroute] dirs"),
     ("budget = 5\n", "[budget]"),
     ("[budget\nnope", "not a readable TOML file"),
 ])
