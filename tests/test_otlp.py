@@ -574,21 +574,22 @@ def test_cloud_tasks_save_nothing_whatever_the_cost_mode(tmp_path, mode):
     assert s["cost_usd"] == pytest.approx(sum(d["cost_usd"] for d in daily))
 
 
+def _rec(name: str, **a) -> dict:
+    """A Claude Code log record of session s-sur at 2026-02-01T10:00Z, its attributes as strings."""
+    attrs = [{"key": "event.name", "value": {"stringValue": name}},
+             {"key": "session.id", "value": {"stringValue": "s-sur"}},
+             {"key": "event.timestamp", "value": {"stringValue": "2026-02-01T10:00:00.000Z"}}]
+    return {"attributes": attrs + [{"key": k, "value": {"stringValue": v}} for k, v in a.items()]}
+
+
 def test_a_lone_surrogate_in_one_record_keeps_the_request(receiver):
     """A JavaScript exporter cuts a string inside an emoji and writes the half as a lone surrogate escape
     (JSON.stringify gives "\\ud83d"): valid JSON that orjson refuses. The whole request was a 400 ("no low surrogate
     in string") and every record in it lost; now it is read (the half becomes U+FFFD) and stored."""
     store, url = receiver
-
-    def rec(name, **a):
-        attrs = [{"key": "event.name", "value": {"stringValue": name}},
-                 {"key": "session.id", "value": {"stringValue": "s-sur"}},
-                 {"key": "event.timestamp", "value": {"stringValue": "2026-02-01T10:00:00.000Z"}}]
-        return {"attributes": attrs + [{"key": k, "value": {"stringValue": v}} for k, v in a.items()]}
-
     body = json.dumps({"resourceLogs": [{"scopeLogs": [{"logRecords": [
-        rec("api_request", model="claude-opus-4-6", request_id="req_sur", input_tokens="5", output_tokens="7"),
-        rec("tool_result", tool_name="Bash", success="false", error="cut emoji \ud83d", tool_use_id="toolu_sur"),
+        _rec("api_request", model="claude-opus-4-6", request_id="req_sur", input_tokens="5", output_tokens="7"),
+        _rec("tool_result", tool_name="Bash", success="false", error="cut emoji \ud83d", tool_use_id="toolu_sur"),
     ]}]}]})
     assert "\\ud83d" in body
     r = httpx.post(f"{url}/v1/logs", content=body.encode(), headers={"Content-Type": "application/json"})
@@ -607,16 +608,9 @@ def test_a_string_not_utf8_in_one_protobuf_record_keeps_the_request(receiver):
     from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
 
     store, url = receiver
-
-    def rec(name, **a):
-        attrs = [{"key": "event.name", "value": {"stringValue": name}},
-                 {"key": "session.id", "value": {"stringValue": "s-pb"}},
-                 {"key": "event.timestamp", "value": {"stringValue": "2026-02-01T10:00:00.000Z"}}]
-        return {"attributes": attrs + [{"key": k, "value": {"stringValue": v}} for k, v in a.items()]}
-
     body = ParseDict({"resourceLogs": [{"scopeLogs": [{"logRecords": [
-        rec("api_request", model="claude-opus-4-6", request_id="req_pb", input_tokens="5", output_tokens="7"),
-        rec("tool_result", tool_name="Bash", success="false", error="cut emoji XXX", tool_use_id="toolu_pb"),
+        _rec("api_request", model="claude-opus-4-6", request_id="req_pb", input_tokens="5", output_tokens="7"),
+        _rec("tool_result", tool_name="Bash", success="false", error="cut emoji XXX", tool_use_id="toolu_pb"),
     ]}]}]}, ExportLogsServiceRequest()).SerializeToString()
     body = body.replace(b"XXX", b"\xed\xa0\xbd")  # U+D83D as CESU-8, in place: every length stays right
     r = httpx.post(f"{url}/v1/logs", content=body, headers={"Content-Type": "application/x-protobuf"})
