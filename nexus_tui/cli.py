@@ -278,6 +278,13 @@ def mcp_serve(ctx, tz_name, collect_first):
     sys.exit(run(_settings(ctx), tz_name=tz_name, collect=collect_first))
 
 
+def _address(_ctx, _param, value: str) -> str:
+    """--host as [otlp] host takes it: '' listened on every interface, unasked."""
+    if not value.strip():
+        raise click.BadParameter("empty (give an address such as 127.0.0.1, or 0.0.0.0 for every interface)")
+    return value.strip()
+
+
 def _seconds(_ctx, _param, value: float) -> float:
     """--interval as [collector] poll_seconds takes it: 'inf' (OverflowError in the wait), 'nan' or -1 are not."""
     from nexus_tui.config import _number
@@ -294,7 +301,8 @@ def _seconds(_ctx, _param, value: float) -> float:
 @click.option("--interval", type=float, default=2.0, show_default=True, callback=_seconds,
               help="Seconds between passes (0.01 to 86400).")
 @click.option("--otlp", is_flag=True, help="Also receive OpenTelemetry logs and metrics over OTLP/HTTP.")
-@click.option("--host", default="127.0.0.1", show_default=True, help="Address of the OTLP receiver.")
+@click.option("--host", default="127.0.0.1", show_default=True, callback=_address,
+              help="Address of the OTLP receiver.")
 @click.option("--port", type=click.IntRange(0, 65535), default=4318, show_default=True,
               help="Port of the OTLP receiver.")
 @click.pass_context
