@@ -887,7 +887,7 @@ def test_a_port_out_of_range_is_a_clear_error():
         assert r.returncode == 2 and "Invalid value for '--port'" in r.stderr, (args, r.stderr)
         assert "Traceback" not in r.stderr
     # an empty --host listened on every interface ('OTLP/HTTP receiver on http://:4318'), unasked
-    r = subprocess.run([sys.executable, "-m", "nexus_tui", "collect", "--otlp", "--once", "--host", " "],
+    r = subprocess.run([sys.executable, "-m", "nexus_tui", "collect", "--otlp", "--once", "--host", ""],
                        capture_output=True, text=True, timeout=60)
     assert r.returncode == 2 and "Invalid value for '--host': empty" in r.stderr, r.stderr
 
