@@ -283,14 +283,15 @@ def _text_fields_of(cls) -> tuple:
     return got
 
 
-UNSTORABLE = re.compile("[\x00\ud800-\udfff]")  # what no database text holds (store/writer.py _text)
+# a lone surrogate: text no database or JSON holds (the writer stores it as U+FFFD: store/writer.py _text)
+SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 def storable(v):
-    """``v`` with every NUL and lone surrogate in its strings (keys too) as U+FFFD, lists for tuples: for an event
-    that JSON (orjson) refused to write for them."""
+    """``v`` with every lone surrogate in its strings (keys too) as U+FFFD, lists for tuples: for an event that
+    JSON (orjson) refused to write for them."""
     if isinstance(v, str):
-        return UNSTORABLE.sub("\ufffd", v)
+        return SURROGATE.sub("\ufffd", v)
     if isinstance(v, dict):
         return {storable(k): storable(x) for k, x in v.items()}
     if isinstance(v, (list, tuple)):
@@ -307,8 +308,8 @@ def redact_key(v: str) -> str:
     from hashlib import blake2b
 
     v = v[:MAX_KEY_CHARS]
-    if UNSTORABLE.search(v):  # as the writer stores text (a NUL or lone surrogate as U+FFFD): a file name of
-        v = UNSTORABLE.sub("\ufffd", v)  # bytes not UTF-8 has its cursor found again, and the light pass can bind it
+    if SURROGATE.search(v):  # as the writer stores text (a lone surrogate as U+FFFD): a file name of bytes that
+        v = SURROGATE.sub("\ufffd", v)  # are not UTF-8 has its cursor found again, and the light pass can bind it
     got = redact(v)
     if got == v:
         return v

@@ -20,7 +20,6 @@ from sqlalchemy.exc import InterfaceError, OperationalError
 
 from nexus_tui.core.events import Batch
 from nexus_tui.core.merge import PROXY_FIELDS, SESSION_ATTRS, TASK_BEST_FIELDS, TASK_FILL_FIELDS  # noqa: F401
-from nexus_tui.core.redact import UNSTORABLE as _BAD_TEXT  # NUL, lone surrogates: one rule for text and keys
 from nexus_tui.store import rollup
 from nexus_tui.store.engine import bind_rows, upsert, write_tx
 # the rows (no SQL) are store/rows.py's; their names stay importable from here
@@ -507,6 +506,7 @@ class Writer:
 # --- the careful path: every value checked against its column ----------------------------------------------------
 
 _INT_MIN, _INT_MAX = -(2**63), 2**63 - 1
+_BAD_TEXT = re.compile("[\x00\ud800-\udfff]")
 _KIND_TABLE = {"sessions": Session, "tasks": Task, "tool_use": ToolCall, "tool_result": ToolCall,
                "routing": RoutingDecision, "errors": ErrorEvent, "message_uuids": MessageUuid,
                "title_lines": TitleLine, "quota_snapshots": QuotaSnapshot}
