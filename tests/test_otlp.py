@@ -574,14 +574,6 @@ def test_cloud_tasks_save_nothing_whatever_the_cost_mode(tmp_path, mode):
     assert s["cost_usd"] == pytest.approx(sum(d["cost_usd"] for d in daily))
 
 
-def _rec(name: str, **a) -> dict:
-    """A Claude Code log record of session s-sur at 2026-02-01T10:00Z, its attributes as strings."""
-    attrs = [{"key": "event.name", "value": {"stringValue": name}},
-             {"key": "session.id", "value": {"stringValue": "s-sur"}},
-             {"key": "event.timestamp", "value": {"stringValue": "2026-02-01T10:00:00.000Z"}}]
-    return {"attributes": attrs + [{"key": k, "value": {"stringValue": v}} for k, v in a.items()]}
-
-
 def test_a_lone_surrogate_in_one_record_keeps_the_request(receiver):
     """A JavaScript exporter cuts a string inside an emoji and writes the half as a lone surrogate escape
     (JSON.stringify gives "\\ud83d"): valid JSON that orjson refuses. The whole request was a 400 ("no low surrogate
