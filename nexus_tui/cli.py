@@ -23,9 +23,12 @@ def _settings(ctx: click.Context):
 
     o = ctx.obj
     try:
-        return load_settings(o["home"], o["db"], o["claude_dirs"], o.get("lunaroute_dirs", ()))
+        settings = load_settings(o["home"], o["db"], o["claude_dirs"], o.get("lunaroute_dirs", ()))
     except SettingsError as e:
         _fail(str(e))
+    for line in settings.unknown:  # (one_line'd where made)
+        click.echo(f"nexus-insights: {line}", err=True)
+    return settings
 
 
 def _open(settings):
@@ -280,12 +283,31 @@ def mcp_serve(ctx, tz_name, collect_first):
     sys.exit(run(_settings(ctx), tz_name=tz_name, collect=collect_first))
 
 
+def _address(_ctx, _param, value: str) -> str:
+    """--host as [otlp] host takes it: '' listened on every interface, unasked."""
+    if not value.strip():
+        raise click.BadParameter("empty (give an address such as 127.0.0.1, or 0.0.0.0 for every interface)")
+    return value.strip()
+
+
+def _seconds(_ctx, _param, value: float) -> float:
+    """--interval as [collector] poll_seconds takes it: 'inf' (OverflowError in the wait), 'nan' or -1 are not."""
+    from nexus_tui.config import _number
+
+    try:
+        return _number(0.01, maximum=86400.0)(value)
+    except ValueError as e:
+        raise click.BadParameter(str(e)) from None
+
+
 @main.command()
 @_also_after
 @click.option("--once", is_flag=True, help="One pass, then exit.")
-@click.option("--interval", type=float, default=2.0, show_default=True, help="Seconds between passes.")
+@click.option("--interval", type=float, default=2.0, show_default=True, callback=_seconds,
+              help="Seconds between passes (0.01 to 86400).")
 @click.option("--otlp", is_flag=True, help="Also receive OpenTelemetry logs and metrics over OTLP/HTTP.")
-@click.option("--host", default="127.0.0.1", show_default=True, help="Address of the OTLP receiver.")
+@click.option("--host", default="127.0.0.1", show_default=True, callback=_address,
+              help="Address of the OTLP receiver.")
 @click.option("--port", type=click.IntRange(0, 65535), default=4318, show_default=True,
               help="Port of the OTLP receiver.")
 @click.pass_context

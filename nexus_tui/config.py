@@ -84,6 +84,18 @@ def normalize_db_url(value: str) -> str:
     elif backend != "sqlite":
         raise SettingsError(f"--db: unsupported database {scheme!r}:// (use a file path, sqlite:///PATH or "
                             "postgresql://user@host/db)")
+    from sqlalchemy.engine import make_url
+
+    from nexus_tui.core.redact import redact
+
+    try:  # 'postgresql://[::1', a port 'abc': told here in one line, not as int()'s words from the driver
+        url = make_url(v)
+    except Exception as e:  # noqa: BLE001 - ArgumentError, ValueError: the URL is not one
+        raise SettingsError(f"--db: not a database URL: {redact(v)!r} ({redact(str(e))})") from None
+    if backend == "sqlite" and (not url.database or url.database == ":memory:" or url.query.get("mode") == "memory"):
+        # an in-memory database: ingest, collect and the proxy would report success and keep nothing
+        raise SettingsError(f"--db: {redact(v)!r} names no database file (an in-memory SQLite database keeps "
+                            "nothing; give a file path or sqlite:///PATH)")
     return v
 
 
@@ -109,6 +121,8 @@ def _bool(v) -> bool:
 def _text(v) -> str:
     if not isinstance(v, str) or not v.strip():
         raise ValueError("expected a non-empty string")
+    if "\0" in v:  # no host, command, model or path holds one ('embedded null byte' where it is used)
+        raise ValueError("expected a string without a NUL character")
     return v.strip()
 
 
@@ -120,7 +134,7 @@ def _port(v) -> int:
 
 def _dirs(v) -> list[str]:
     v = [v] if isinstance(v, str) else v
-    if not isinstance(v, list) or not v or not all(isinstance(d, str) and d.strip() for d in v):
+    if not isinstance(v, list) or not v or not all(isinstance(d, str) and d.strip() and "\0" not in d for d in v):
         raise ValueError("expected a folder or a list of folders")
     return v
 
@@ -189,6 +203,14 @@ def _groups(v) -> dict[str, tuple[str, ...]]:
     return out
 
 
+def _segments(v) -> list[str]:
+    from nexus_tui.statusline import DEFAULT_SEGMENTS
+
+    if not isinstance(v, list) or not v or not all(isinstance(x, str) and x in DEFAULT_SEGMENTS for x in v):
+        raise ValueError(f"expected a list of segments among {', '.join(DEFAULT_SEGMENTS)}")
+    return v
+
+
 @dataclass(frozen=True)
 class Key:
     attr: str | None  # the Settings attribute it sets (None: validated, read from raw by its user)
@@ -211,6 +233,11 @@ SECTIONS: dict[str, dict[str, Key]] = {
     "projects": {"groups": Key("project_groups", _groups)},
     "quota": {"history_days": Key("quota_history_days", _int_range(1, 400))},
     "ui": {"theme": Key("ui_theme", _choice(("light", "dark", "auto")))},
+    # read by the status line itself (which falls back on a bad value, never failing Claude Code's status line) and
+    # by machine.identity (the id's form checked there): checked here too, so the commands say what is wrong
+    "statusline": {"segments": Key(None, _segments), "warn_pct": Key(None, _number(maximum=1000.0)),
+                   "critical_pct": Key(None, _number(maximum=1000.0))},
+    "machine": {"name": Key(None, _text), "id": Key(None, _text)},
     "proxy": {"enabled": Key("proxy_enabled", _bool), "host": Key("proxy_host", _text),
               "port": Key("proxy_port", _port), "upstream": Key("proxy_upstream", _http_url),
               "openai_upstream": Key("proxy_openai_upstream", _http_url),
@@ -228,6 +255,9 @@ class Settings:
     reference_model: str = DEFAULT_REFERENCE_MODEL
     poll_seconds: float = 2.0
     raw: dict = field(default_factory=dict)
+    # insights.toml's sections and keys that are no setting (a typo: '[budget] daly_usd'), one line each: said on
+    # stderr by the commands (cli.py, entry.py), ignored otherwise
+    unknown: list[str] = field(default_factory=list)
     lunaroute_dirs: list[Path] = field(default_factory=list)
     otlp_enabled: bool = False  # [otlp] enabled = true: the dashboard's collector also runs the OTLP receiver
     otlp_host: str = "127.0.0.1"
@@ -272,6 +302,17 @@ def read_config(path: Path) -> tuple[dict, dict[str, Any]]:
     except (tomllib.TOMLDecodeError, OSError, UnicodeDecodeError) as e:
         raise SettingsError(f"{path}: not a readable TOML file: {e}") from e
     values: dict[str, Any] = {}
+    unknown = []
+    for name, sec in raw.items():
+        if name not in SECTIONS:
+            unknown.append(f"[{name}]" if isinstance(sec, dict) else name)
+        elif isinstance(sec, dict):
+            unknown += [f"[{name}] {k}" for k in sec if k not in SECTIONS[name]]
+    if unknown:
+        from nexus_tui.core.report import one_line
+
+        values["unknown"] = [one_line(f"{path}: {u[:200]} is not a setting of nexus-insights (a typo?); ignored")
+                             for u in unknown[:20]]
     for name, keys in SECTIONS.items():
         if name not in raw:
             continue

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import select
 import signal
 import sys
-import threading
 import time
 
 from nexus_tui.collect import progress
@@ -51,12 +52,37 @@ def _receiver_line(s, last: dict) -> str | None:
     return line
 
 
+class Stop:
+    """The stop a signal asks for: a flag and a byte on a pipe the loop sleeps on. A threading.Event set by the
+    handler deadlocked the daemon for good (SIGTERM ignored) when the signal came while the main thread was in
+    Event.wait holding the Event's lock, the handler then waiting on the same lock: every few stops at
+    ``--interval 0``. Nothing here takes a lock."""
+
+    def __init__(self) -> None:
+        self.flag = False
+        self._r, self._w = os.pipe()
+        os.set_blocking(self._w, False)
+
+    def set(self, *_args) -> None:
+        self.flag = True
+        try:
+            os.write(self._w, b"x")
+        except OSError:  # the pipe is full: a stop is already waiting to be read
+            pass
+
+    def wait(self, seconds: float) -> bool:
+        """Sleep up to ``seconds`` or until set; whether it is set."""
+        if not self.flag:
+            select.select([self._r], [], [], max(0.0, seconds))
+        return self.flag  # (the pipe lives as long as the process: a handler may still write to it)
+
+
 def run(settings, store, once: bool = False, interval: float = 2.0, otlp: bool = False, host: str = "127.0.0.1",
         port: int = 4318) -> int:
     # the handlers first: a stop asked for as soon as a "... on http://..." line is printed is a clean stop
-    stop = threading.Event()
+    stop = Stop()
     for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda *_: stop.set())
+        signal.signal(sig, stop.set)
     collector = Collector(store, build_sources(settings))
     receiver = None
     if otlp:

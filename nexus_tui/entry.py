@@ -116,9 +116,12 @@ def _plain_settings(opts: dict[str, str]):
     from nexus_tui.ingest_cmd import fail
 
     try:
-        return load_settings(home, db, opts.get("--claude-dir", ()), opts.get("--lunaroute-dir", ())), None
+        settings = load_settings(home, db, opts.get("--claude-dir", ()), opts.get("--lunaroute-dir", ()))
     except SettingsError as e:
         return None, fail(str(e))
+    for line in settings.unknown:  # as cli._settings says them
+        sys.stderr.write(f"nexus-insights: {line}\n")
+    return settings, None
 
 
 def _plain_ingest(args: list[str]) -> int | None:

@@ -54,13 +54,13 @@ def _stored_id(home: Path) -> str:
     home (four collectors, say) all get the same id: the file is created atomically only if it is missing, and a
     process that loses the race reads the winner's id instead of keeping its own."""
     path = home / "machine-id"
-    got = _read_id(path)
-    if valid_id(got):
-        return got
     from nexus_tui.private import create_private, private_dir, write_private
 
     new = os.urandom(8).hex()  # 16 hex digits, as uuid4().hex[:16] gave
-    try:
+    try:  # (the read too: a home under a file, a machine-id that is a folder or unreadable ended in a traceback)
+        got = _read_id(path)
+        if valid_id(got):
+            return got
         private_dir(home)
         if got is None:
             if create_private(path, (new + "\n").encode("ascii")):

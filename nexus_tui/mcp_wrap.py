@@ -21,9 +21,7 @@ import threading
 import time
 import uuid
 
-import orjson
-
-from nexus_tui.core.parse.guard import label
+from nexus_tui.core.parse.guard import label, loads
 from nexus_tui.core.redact import redact
 from nexus_tui.core.report import one_line
 from nexus_tui.recorder import Recorder
@@ -43,6 +41,17 @@ def _name(v) -> str | None:
     if isinstance(v, (int, float)) and not isinstance(v, bool):
         v = str(v)
     return label(v, _NAME)
+
+
+def _id_key(mid) -> str:
+    """A JSON-RPC id as the key pairing a request with its answer: its repr, or a digest of a long one (an id of
+    megabytes is kept as 40 characters, not whole in every awaiting request and event id)."""
+    key = repr(mid)
+    if len(key) <= 100:
+        return key
+    import hashlib
+
+    return "#" + hashlib.blake2b(key.encode("utf-8", "surrogatepass"), digest_size=16).hexdigest()
 
 
 def _write_all(fd: int, data: bytes) -> None:
@@ -91,7 +100,7 @@ class ExchangeRecorder:
             del buf[:nl + 1]
             if line.strip():
                 try:
-                    self.message(direction, orjson.loads(line), len(line), t)
+                    self.message(direction, loads(line), len(line), t)  # (lone surrogate escapes too)
                 except Exception:  # noqa: BLE001 - not ours to judge (the bytes were relayed as they were); the
                     pass  # lines after it in the same read are still recorded
         if len(buf) > MAX_LINE_BYTES:  # no newline yet in more than the limit: pass the rest of this line over
@@ -110,15 +119,17 @@ class ExchangeRecorder:
         method, mid = msg.get("method"), msg.get("id")
         if direction == "c2s" and isinstance(method, str):
             params = msg.get("params") if isinstance(msg.get("params"), dict) else {}
-            if mid is not None:
-                self.pending[("c2s", repr(mid))] = (method, params, t, size)
+            if mid is not None:  # what the event needs of the request, not its params (a call's arguments of
+                # megabytes, never answered, were kept MAX_PENDING times)
+                self.pending[("c2s", _id_key(mid))] = (method, _name(params.get("name")), t, size)
                 if len(self.pending) > MAX_PENDING:
                     del self.pending[next(iter(self.pending))]
                     self.forgotten += 1
                 if method == "initialize":
-                    self.client_info = _obj(params.get("clientInfo"))
+                    info = _obj(params.get("clientInfo"))
+                    self.client_info = {k: _name(info.get(k)) for k in ("name", "version")}
             elif method == "notifications/cancelled":
-                key = ("c2s", repr(params.get("requestId")))
+                key = ("c2s", _id_key(params.get("requestId")))
                 got = self.pending.pop(key, None)
                 if got and got[0] == "tools/call":
                     reason = params.get("reason")
@@ -127,7 +138,7 @@ class ExchangeRecorder:
                                    rid=key[1])
             return
         if direction == "s2c" and method is None and mid is not None:
-            got = self.pending.pop(("c2s", repr(mid)), None)
+            got = self.pending.pop(("c2s", _id_key(mid)), None)
             if got is None:
                 return
             # every value taken from a message is checked for its type here (_obj, _name): a server's name of the
@@ -147,18 +158,18 @@ class ExchangeRecorder:
                 if err is not None:
                     code, message = err.get("code"), err.get("message")
                     self.tool_call(got, t, size, False, f"jsonrpc_{_name(code) or 'error'}",
-                                   message if isinstance(message, str) else "JSON-RPC error", repr(mid))
+                                   message if isinstance(message, str) else "JSON-RPC error", _id_key(mid))
                 elif result.get("isError"):
                     content = result.get("content") if isinstance(result.get("content"), list) else []
                     text = " ".join(c["text"] for c in content if isinstance(c, dict) and isinstance(c.get("text"), str))
-                    self.tool_call(got, t, size, False, "tool_error", text or "isError", repr(mid))
+                    self.tool_call(got, t, size, False, "tool_error", text or "isError", _id_key(mid))
                 else:
-                    self.tool_call(got, t, size, True, None, None, repr(mid))
+                    self.tool_call(got, t, size, True, None, None, _id_key(mid))
 
     def tool_call(self, req, t, size, ok, etype, emsg, rid) -> None:
-        method, params, t0, req_size = req
+        method, tool, t0, req_size = req
         self.calls += 1
-        self.rec.tool_call(_name(params.get("name")) or "?", latency_ms=int(round((t - t0) * 1000)), success=ok,
+        self.rec.tool_call(tool or "?", latency_ms=int(round((t - t0) * 1000)), success=ok,
                            id=f"{self.rec.session_id}:{rid}", server=self.server_name, error_type=etype,
                            error_message=redact(emsg or "")[:_TRIM] or None, request_size=req_size, response_size=size)
 

@@ -29,7 +29,7 @@ from pathlib import Path
 import orjson
 
 from nexus_tui.private import append_lines, open_append, private_dir
-from nexus_tui.core.redact import redact, redact_event
+from nexus_tui.core.redact import redact, redact_event, storable
 
 
 def _now_iso() -> str:
@@ -71,7 +71,11 @@ class Recorder:
             if "session_id" not in fields and type not in ("rating",):
                 ev["session_id"] = self.session_id
             ev.update({k: v for k, v in fields.items() if v is not None or k == "rating"})
-            line = orjson.dumps(redact_event(ev)) + b"\n"  # secrets never reach the log (core/redact.py)
+            ev = redact_event(ev)  # secrets never reach the log (core/redact.py)
+            try:
+                line = orjson.dumps(ev) + b"\n"
+            except orjson.JSONEncodeError:  # a lone surrogate (from a message cut inside an emoji): as U+FFFD
+                line = orjson.dumps(storable(ev)) + b"\n"
             private_dir(self.logs_dir)
             path = self.logs_dir / (datetime.now(UTC).strftime("%Y-%m-%d") + ".jsonl")
             fd = open_append(path)  # 0600: the log holds prompts' metadata

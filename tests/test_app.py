@@ -539,6 +539,33 @@ async def test_custom_dates_and_a_bad_date(tmp_path):
         assert type(app.screen).__name__ == "SessionsScreen" and app.filters == f
 
 
+async def test_dates_beyond_what_a_zone_can_convert_are_held_to_the_data_range(tmp_path):
+    """'9999-12-31' as the end (the day after cannot be made) and '0001-01-01T00:00+14:00' (before year 1 in UTC)
+    crashed the range dialog and every screen's zone arithmetic: they mean no limit, and every screen shows all."""
+    from nexus_tui.core.events import MAX_TIME_MS, MIN_TIME_MS
+
+    app = demo_app(tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(app, pilot)
+        total = RS.sessions(app.store.engine, app.filters).total
+        for since, until in (("0001-01-01", "9999-12-31"), ("0001-01-01T00:00:00+14:00", "99991231")):
+            await pilot.press("f")
+            await settle(app, pilot)
+            app.screen.query_one("#since").value = since
+            app.screen.query_one("#until").value = until
+            await settle(app, pilot)
+            await pilot.press("ctrl+s")
+            await settle(app, pilot, 3)
+            assert (app.filters.since_ms, app.filters.until_ms) == (MIN_TIME_MS, MAX_TIME_MS)
+            for key in "12345678":
+                await pilot.press(key)
+                await settle(app, pilot, 3)
+            await pilot.press("1")
+            await settle(app, pilot)
+            assert type(app.screen).__name__ == "SessionsScreen"
+            assert app.screen.query_one("#sessions").row_count == total == 90
+
+
 async def test_empty_database_says_what_to_do(tmp_path, monkeypatch):
     from nexus_tui.app import NexusApp
     from nexus_tui.config import load_settings

@@ -215,3 +215,28 @@ async def test_the_sessions_screen_counts_again_only_after_new_rows(tmp_path):
         app.set_range("7d")
         await settle(app, pilot)
         assert len(counts) == 1 and screen.total < total
+
+
+@pytest.mark.parametrize("project,want", [("my_app", ["s-under"]), ("my-app", ["s-dash"]), ("%", []),
+                                          ("app", ["s-dash", "s-under"]), ("p_%", [])])
+def test_a_project_filter_matches_its_text_not_a_like_pattern(db_url, project, want):
+    """--project (and the sessions search) reached SQL as a LIKE pattern: 'my_app' also matched the cwd /w/my-app
+    ('_' is any character), '%' every session; the Python side (store/projects.matches: the projects report) took
+    them as text. All match the text now, on both backends."""
+    from nexus_tui.store.projects import matches
+
+    store = open_store(db_url)
+    b = Batch()
+    for sid, cwd in (("s-dash", "/w/my-app"), ("s-under", "/w/my_app")):
+        b.sessions.append(SessionRec(id=sid, start_ms=T0, end_ms=T0 + 1, cli_tool="claude-code", cwd=cwd))
+        b.tasks.append(TaskRec(id=f"{sid}-t", session_id=sid, ts_ms=T0, source="transcript", model="claude-opus-4-6",
+                               tokens_out=1, cost_usd=0.1))
+    store.writer.write(b)
+    try:
+        got = sorted(r["session_id"] for r in RS.sessions(store.engine, Filters(project=project)).rows)
+        found = sorted(r["session_id"] for r in RS.sessions(store.engine, Filters(), search=project).rows)
+    finally:
+        store.close()
+    assert found == want  # the sessions screen's search box: the same text match
+    assert got == want == [s for s, cwd in (("s-dash", "/w/my-app"), ("s-under", "/w/my_app"))
+                           if matches(project, None, cwd)]

@@ -886,6 +886,44 @@ def test_a_port_out_of_range_is_a_clear_error():
         r = subprocess.run([sys.executable, "-m", "nexus_tui", *args], capture_output=True, text=True, timeout=60)
         assert r.returncode == 2 and "Invalid value for '--port'" in r.stderr, (args, r.stderr)
         assert "Traceback" not in r.stderr
+    # an empty --host listened on every interface ('OTLP/HTTP receiver on http://:4318'), unasked
+    r = subprocess.run([sys.executable, "-m", "nexus_tui", "collect", "--otlp", "--once", "--host", ""],
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 2 and "Invalid value for '--host': empty" in r.stderr, r.stderr
+
+
+
+@pytest.mark.parametrize("value,says", [("inf", "expected a number"), ("nan", "expected a number"),
+                                        ("-1", ">= 0.01"), ("0", ">= 0.01"), ("1e300", "from 0.01 to 86400")])
+def test_a_collect_interval_out_of_range_is_a_clear_error(value, says):
+    """`collect --interval inf` ended in a traceback (OverflowError in the wait); 0, -1 and nan were taken."""
+    import subprocess
+    import sys
+
+    r = subprocess.run([sys.executable, "-m", "nexus_tui", "collect", "--interval", value], capture_output=True,
+                       text=True, timeout=60)
+    assert r.returncode == 2 and "Invalid value for '--interval'" in r.stderr and says in r.stderr, r.stderr
+    assert "Traceback" not in r.stderr
+
+
+def test_a_stop_signal_landing_inside_the_wait_stops_the_collect_loop():
+    """collect's SIGTERM handler set a threading.Event: a signal landing while the main thread was inside
+    Event.wait (holding its lock) deadlocked the daemon for good, SIGTERM ignored from then on (seen at --interval
+    0). 300 stops signalled while the loop waits stop it every time."""
+    import subprocess
+    import sys
+
+    code = ("import os, signal, threading\n"
+            "from nexus_tui.daemon import Stop\n"
+            "for i in range(300):\n"
+            "    stop = Stop()\n"
+            "    signal.signal(signal.SIGUSR1, stop.set)\n"
+            "    threading.Timer(0.001, os.kill, (os.getpid(), signal.SIGUSR1)).start()\n"
+            "    while not stop.wait(0):\n"
+            "        pass\n"
+            "print('stopped', i + 1)\n")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert (r.returncode, r.stdout.split()) == (0, ["stopped", "300"]), r.stderr
 
 
 HOSTILE = "disk \x1b[2J\x1b]0;owned\x07 \u202egnp.exe\nsecond line"

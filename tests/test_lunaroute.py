@@ -85,6 +85,39 @@ def test_the_sample_through_the_real_cli(tmp_path):
     assert summary["tasks"] == 1 and summary["top_tools"][0]["tool"] == "Bash"
 
 
+
+def test_a_file_name_that_is_not_utf8_is_read_once_and_on_from_its_cursor(tmp_path):
+    """A recording or event log named with bytes that are not UTF-8 ('\\xff'): the second ingest ended in a
+    traceback (the light pass bound the name's lone surrogates), and the full pass stored its cursor as 'U+FFFD'
+    and then looked it up by the raw name, so the file was read again from its start on every pass."""
+    require_shared()
+    day = tmp_path / "lr" / "sessions" / "2025-10-01"
+    day.mkdir(parents=True)
+    lines = SAMPLE.read_bytes().splitlines(keepends=True)
+    rec = os.path.join(os.fsencode(day), b"bc697788\xff\xfe.jsonl")
+    with open(rec, "wb") as f:
+        f.writelines(lines[:-1])
+    logs = tmp_path / "nexus" / "logs"
+    logs.mkdir(parents=True)
+    ev = {"v": 1, "type": "session_start", "ts": "2026-01-02T00:00:00Z", "session_id": "s-ev", "cli_tool": "x"}
+    with open(os.path.join(os.fsencode(logs), b"2026-01-02\xff.jsonl"), "wb") as f:
+        f.write(json.dumps(ev).encode() + b"\n")
+    env = dict(os.environ, HOME=str(tmp_path), NEXUS_INSIGHTS_HOME=str(tmp_path / "nexus"),
+               CLAUDE_CONFIG_DIR=str(tmp_path / "claude"))
+
+    def ingest():
+        r = subprocess.run([sys.executable, "-m", "nexus_tui", "--lunaroute-dir", str(tmp_path / "lr" / "sessions"),
+                            "ingest"], env=env, capture_output=True, text=True, timeout=60, check=False)
+        assert r.returncode == 0 and "Traceback" not in r.stderr, r.stdout + r.stderr
+        return r.stdout.splitlines()[0]
+
+    assert ingest().startswith("files: 2 seen, 2 read")
+    assert ingest().startswith("files: 2 seen, 0 read (0.0 MB, 0 lines)")
+    with open(rec, "ab") as f:
+        f.write(lines[-1])
+    assert ingest().startswith("files: 2 seen, 1 read (0.0 MB, 1 line)")
+    assert ingest().startswith("files: 2 seen, 0 read")
+
 def test_the_sample_through_run_once_equals_its_numbers(tmp_path):
     ev = _sample_events()
     _lay_out(tmp_path, SAMPLE.read_bytes())

@@ -174,6 +174,26 @@ def test_the_machine_id_is_generated_once_into_a_private_file(tmp_path, monkeypa
         identity(load_settings(home, None, []))
 
 
+
+@pytest.mark.parametrize("case", ["machine-id is a folder", "home under a file"])
+def test_a_machine_id_that_cannot_be_read_is_one_line_not_a_traceback(tmp_path, case):
+    """Reading <home>/machine-id raised IsADirectoryError / NotADirectoryError through every command (only a
+    missing file was expected); it is the same one line as an id that cannot be written, exit 2."""
+    home = tmp_path / "nexus"
+    if case == "machine-id is a folder":
+        (home / "machine-id").mkdir(parents=True)
+    else:
+        (tmp_path / "file").write_text("x")
+        home = tmp_path / "file" / "nexus"
+    env = dict(_env(tmp_path, f"sqlite:///{tmp_path / 'x.db'}", None), NEXUS_INSIGHTS_HOME=str(home))
+    for args in (["--headless", "summary"], ["ingest"], ["collect", "--once"]):
+        r = subprocess.run([sys.executable, "-m", "nexus_tui", *args], env=env, capture_output=True, text=True,
+                           timeout=120)
+        assert r.returncode == 2 and "Traceback" not in r.stderr, r.stderr
+        assert r.stderr.strip() == (f"nexus-insights: cannot store this machine's id in {home / 'machine-id'} ("
+                                    + ("Is a directory" if case.startswith("machine") else "Not a directory")
+                                    + "): make the folder writable or set [machine] id in insights.toml")
+
 _RACER = """
 import sys, time
 from pathlib import Path

@@ -299,3 +299,51 @@ def test_the_recorder_memory_stays_bounded_whatever_the_peers_send(tmp_path, mon
     names = [json.loads(line).get("tool") for f in (tmp_path / "logs").glob("*.jsonl")
              for line in f.read_text().splitlines() if '"tool_call"' in line]
     assert sorted(n for n in names if n) == ["t299", "t3"], names
+
+
+def test_unanswered_requests_keep_no_arguments_or_long_ids(tmp_path):
+    """Each request awaiting its answer kept its whole params (a tools/call's arguments: a file's content) and its
+    id's repr: 100 calls of 1 MiB of arguments and a 1 MiB id, never answered, held 200 MiB. Only the tool's name and
+    a bounded key are kept; a long id still pairs its answer, and the event's id is short."""
+    import tracemalloc
+
+    from nexus_tui import mcp_wrap
+    from nexus_tui.recorder import Recorder
+
+    rec = Recorder(tmp_path / "logs", session_id="mcp-args", start_session=False)
+    ex = mcp_wrap.ExchangeRecorder(rec, "srv")
+    big = "x" * (1 << 20)
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        for i in range(100):
+            line = json.dumps({"jsonrpc": "2.0", "id": f"{i}-{big}", "method": "tools/call",
+                               "params": {"name": "write", "arguments": {"content": big}}}).encode() + b"\n"
+            ex.feed("c2s", line, 0.0)
+            del line
+        grown = tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+    assert len(ex.pending) == 100 and grown < 2 << 20, grown
+    ex.feed("s2c", json.dumps({"jsonrpc": "2.0", "id": f"7-{big}", "result": {"content": []}}).encode() + b"\n", 0.25)
+    events = [json.loads(line) for f in (tmp_path / "logs").glob("*.jsonl") for line in f.read_text().splitlines()]
+    calls = [e for e in events if e.get("type") == "tool_call"]
+    assert ex.calls == 1 and len(ex.pending) == 99 and [c["tool"] for c in calls] == ["write"]
+    assert calls[0]["latency_ms"] == 250 and len(calls[0]["id"]) < 100
+
+
+def test_a_message_cut_inside_an_emoji_is_still_recorded(tmp_path):
+    """A JavaScript server (or client) that cuts a text inside an emoji writes the half as a lone surrogate escape
+    ("\\ud83d"): valid JSON orjson refuses, so the call was never paired nor recorded; and an event holding one
+    was dropped by the recorder (JSON cannot write it). Both are read, the half stored as U+FFFD."""
+    from nexus_tui import mcp_wrap
+    from nexus_tui.recorder import Recorder
+
+    rec = Recorder(tmp_path / "logs", session_id="mcp-cut", start_session=False)
+    ex = mcp_wrap.ExchangeRecorder(rec, "srv")
+    ex.feed("c2s", b'{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"read\\ud83d"}}\n', 0.0)
+    ex.feed("s2c", b'{"jsonrpc":"2.0","id":1,"result":{"isError":true,'
+                   b'"content":[{"type":"text","text":"cut \\ud83d"}]}}\n', 0.5)
+    events = [json.loads(line) for f in (tmp_path / "logs").glob("*.jsonl") for line in f.read_text().splitlines()]
+    assert (ex.calls, rec.dropped) == (1, 0)
+    assert [(e["tool"], e["error_message"], e["latency_ms"]) for e in events] == [("read\ufffd", "cut \ufffd", 500)]

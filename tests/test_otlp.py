@@ -579,16 +579,9 @@ def test_a_lone_surrogate_in_one_record_keeps_the_request(receiver):
     (JSON.stringify gives "\\ud83d"): valid JSON that orjson refuses. The whole request was a 400 ("no low surrogate
     in string") and every record in it lost; now it is read (the half becomes U+FFFD) and stored."""
     store, url = receiver
-
-    def rec(name, **a):
-        attrs = [{"key": "event.name", "value": {"stringValue": name}},
-                 {"key": "session.id", "value": {"stringValue": "s-sur"}},
-                 {"key": "event.timestamp", "value": {"stringValue": "2026-02-01T10:00:00.000Z"}}]
-        return {"attributes": attrs + [{"key": k, "value": {"stringValue": v}} for k, v in a.items()]}
-
     body = json.dumps({"resourceLogs": [{"scopeLogs": [{"logRecords": [
-        rec("api_request", model="claude-opus-4-6", request_id="req_sur", input_tokens="5", output_tokens="7"),
-        rec("tool_result", tool_name="Bash", success="false", error="cut emoji \ud83d", tool_use_id="toolu_sur"),
+        _rec("api_request", model="claude-opus-4-6", request_id="req_sur", input_tokens="5", output_tokens="7"),
+        _rec("tool_result", tool_name="Bash", success="false", error="cut emoji \ud83d", tool_use_id="toolu_sur"),
     ]}]}]})
     assert "\\ud83d" in body
     r = httpx.post(f"{url}/v1/logs", content=body.encode(), headers={"Content-Type": "application/json"})
@@ -598,6 +591,30 @@ def test_a_lone_surrogate_in_one_record_keeps_the_request(receiver):
         msg = conn.execute(text("SELECT error_message FROM tool_calls WHERE id = 'toolu_sur'")).scalar_one()
     assert msg == "cut emoji \ufffd"
 
+
+def test_a_string_not_utf8_in_one_protobuf_record_keeps_the_request(receiver):
+    """protobufjs (the JavaScript exporters' encoder) writes a lone surrogate, the half of an emoji cut in two, as
+    its 3 bytes, which are not UTF-8: the protobuf parser refused the whole request (400: every record of the batch
+    lost, the exporter does not retry a 400). The strings are read with U+FFFD and every record is stored."""
+    from google.protobuf.json_format import ParseDict
+    from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
+
+    store, url = receiver
+    body = ParseDict({"resourceLogs": [{"scopeLogs": [{"logRecords": [
+        _rec("api_request", model="claude-opus-4-6", request_id="req_pb", input_tokens="5", output_tokens="7"),
+        _rec("tool_result", tool_name="Bash", success="false", error="cut emoji XXX", tool_use_id="toolu_pb"),
+    ]}]}]}, ExportLogsServiceRequest()).SerializeToString()
+    body = body.replace(b"XXX", b"\xed\xa0\xbd")  # U+D83D as CESU-8, in place: every length stays right
+    r = httpx.post(f"{url}/v1/logs", content=body, headers={"Content-Type": "application/x-protobuf"})
+    assert r.status_code == 200, r.content
+    with store.engine.connect() as conn:
+        assert conn.execute(text("SELECT tokens_out FROM tasks WHERE id = 'req_pb'")).scalar_one() == 7
+        msg = conn.execute(text("SELECT error_message FROM tool_calls WHERE id = 'toolu_pb'")).scalar_one()
+    assert msg == "cut emoji \ufffd\ufffd\ufffd"
+    # a body that is not protobuf at all is still a 400
+    r = httpx.post(f"{url}/v1/logs", content=body[:-5] + b"\xff\xff",
+                   headers={"Content-Type": "application/x-protobuf"})
+    assert r.status_code == 400
 
 def test_the_collect_daemon_says_what_the_receiver_rejected_and_why(tmp_path):
     """The daemon printed nothing of what the receiver took while it ran, and at its end "N rejected" counted only

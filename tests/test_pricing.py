@@ -72,6 +72,41 @@ def test_saved_coefficients_price_without_importing_genai_prices(tmp_path):
     assert price_cache.load(tmp_path) == 0
 
 
+def test_a_damaged_price_cache_entry_is_ignored_not_every_task_skipped(tmp_path):
+    """An entry of the wrong types in <home>/price-cache.json (valid JSON: an edited or damaged file) was preloaded
+    as it was: every task of its model was a 'parser error (TypeError)', skipped for good (502 lines of the real
+    fixtures, 0 tasks). Such entries are ignored; the numbers are those of a pass without the file."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    from tests.conftest import copy_cc_tree, require_shared
+
+    require_shared()
+    copy_cc_tree(tmp_path / "claude")
+    env = dict(os.environ, HOME=str(tmp_path), NEXUS_INSIGHTS_HOME=str(tmp_path / "nexus"),
+               CLAUDE_CONFIG_DIR=str(tmp_path / "claude"))
+    env.pop("NEXUS_INSIGHTS_DB", None)
+
+    def summary():
+        for args in (["ingest"], ["--headless", "summary", "--format", "json", "--no-collect"]):
+            r = subprocess.run([sys.executable, "-m", "nexus_tui", *args], env=env, capture_output=True, text=True,
+                               timeout=300)
+            assert r.returncode == 0 and "parser error" not in r.stdout + r.stderr, r.stdout + r.stderr
+        s = json.loads(r.stdout)
+        return s["tasks"], s["cost_usd"]
+
+    want = summary()
+    cache = tmp_path / "nexus" / "price-cache.json"
+    data = json.loads(cache.read_text())
+    bad = [["m", "oops", "a", "b", "c", "d", "e", "f"], ["m", None, 1, 2, 3, 4, 5, -1], [1, None, 1, 1, 1, 1, 1, 1]]
+    data["entries"] = {k: bad[i % 3] if v is not None else v for i, (k, v) in enumerate(data["entries"].items())}
+    cache.write_text(json.dumps(data))
+    for f in (tmp_path / "nexus").glob("insights.db*"):
+        f.unlink()
+    assert want[0] == 264 and summary() == want
+
 def test_the_saved_cache_prices_the_coming_days_of_the_models_seen(tmp_path):
     """After a command that loaded the price tables, the cache holds the next days of every model it priced, so a
     re-run pricing today's new lines imports no genai-prices; the costs are the tables' own."""

@@ -259,6 +259,25 @@ def test_nexus_headers_are_read_and_stripped_and_secrets_never_recorded(upstream
     store.close()
 
 
+def test_a_request_with_a_lone_surrogate_escape_keeps_its_model_and_session(upstream, proxy):
+    """Claude Code's JSON of a tool output cut inside an emoji holds a lone surrogate escape ("\\ud83d"), which orjson
+    refuses: the request's model and session (metadata.user_id) were lost, the task filed under one
+    conversation key shared by every such request. The body is read with the iterative decoder."""
+    import httpx
+
+    sid = str(uuid.uuid4())
+    body = ('{"model":"%s","max_tokens":5,"metadata":{"user_id":"user_x_account_y_session_%s"},'
+            '"messages":[{"role":"user","content":"cut \\ud83d"}]}' % (MODEL, sid)).encode()
+    r = httpx.post(f"{proxy.url}/v1/messages", content=body, headers={
+        "content-type": "application/json", "x-api-key": "k", "anthropic-version": "2023-06-01",
+        "x-test-request-id": "req_sur1"}, timeout=30)
+    assert r.status_code == 200, r.text
+    assert upstream[1].requests[0][2] == body  # forwarded as sent
+    store = proxy.ingest()
+    (t,) = rows(store, "SELECT id, session_id, model, tokens_out FROM tasks")
+    assert (t["id"], t["session_id"], t["model"]) == ("req_sur1", sid, MODEL) and t["tokens_out"] > 0
+    store.close()
+
 def test_a_compressed_body_passes_as_sent_and_its_usage_is_read(upstream, proxy):
     """The proxy asks only for codings it can read (a client offering br and gzip gets gzip); the client gets the
     compressed bytes as the upstream sent them, and the usage is read from them."""

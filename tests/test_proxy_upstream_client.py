@@ -308,3 +308,59 @@ def test_the_read_timeout_counts_silence_not_the_whole_response():
             server.close()
 
     asyncio.run(main())
+
+
+def test_header_bytes_that_are_not_utf8_leave_the_request_recorded(tmp_path):
+    """An upstream's header value in bytes that are not UTF-8 (a request-id, a quota status sent as Latin-1) is
+    read as lone surrogates, which JSON cannot hold: the event was dropped whole (counted, its usage lost). It is
+    recorded with U+FFFD in their place and ingested (a client's UTF-8 session header stays as it is)."""
+    import httpx
+    from sqlalchemy import text
+
+    from nexus_tui.collect.collector import Collector
+    from nexus_tui.collect.proxy import ProxyConfig, ProxyThread
+    from nexus_tui.collect.sources import NexusEventSource
+    from tests.helpers import store_at
+
+    body = (b'{"id":"msg_l1","type":"message","model":"claude-sonnet-4-5","content":[],'
+            b'"usage":{"input_tokens":3,"output_tokens":4}}')
+    reply = (b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\nrequest-id: req_\xff1\r\n"
+             b"anthropic-ratelimit-unified-status: allowed\xe9\r\nanthropic-ratelimit-unified-reset: 1e999\r\n"
+             b"content-length: %d\r\n\r\n" % len(body) + body)
+    # a body whose text holds a lone surrogate escape (a server's token cut inside a character): orjson refused it
+    # and the response's usage was lost (a task of 0 tokens)
+    cut = (b'{"id":"msg_l2","type":"message","model":"claude-sonnet-4-5","content":[{"type":"text","text":'
+           b'"cut \\ud83d"}],"usage":{"input_tokens":5,"output_tokens":6}}')
+    reply2 = (b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\nrequest-id: req_l2\r\n"
+              b"content-length: %d\r\n\r\n" % len(cut) + cut)
+
+    async def main():
+        server, url, _seen = await _serve([reply, reply2])
+        px = ProxyThread(ProxyConfig(port=0, upstream=url), tmp_path / "logs")
+        px.start()
+        try:
+            assert px.ready.wait(10) and px.error is None
+            async with httpx.AsyncClient(timeout=20) as c:
+                r = await c.post(f"http://127.0.0.1:{px.port}/v1/messages", json={"model": "claude-sonnet-4-5"},
+                                 headers={"x-nexus-session": "café".encode()})
+                assert r.status_code == 200 and r.content == body
+                r = await c.post(f"http://127.0.0.1:{px.port}/v1/messages", json={"model": "claude-sonnet-4-5"},
+                                 headers={"x-nexus-session": "café".encode()})
+                assert r.status_code == 200 and r.content == cut
+        finally:
+            px.stop()
+            px.join(10)
+            server.close()
+        return px.stats
+
+    stats = asyncio.run(main())
+    assert (stats.recorded, stats.dropped) == (2, 0)
+    store = store_at(tmp_path / "db.sqlite")
+    rep = Collector(store, [NexusEventSource([tmp_path / "logs"], "claude-sonnet-4-5")]).run_once()
+    assert rep.problems == [] and rep.skipped_total == 0, rep.skipped
+    with store.engine.connect() as conn:
+        got = conn.execute(text("SELECT id, session_id, tokens_in, tokens_out FROM tasks ORDER BY id")).all()
+        status = conn.execute(text("SELECT status FROM quota_snapshots")).scalar_one()
+    assert [tuple(r) for r in got] == [("req_l2", "café", 5, 6), ("req_\ufffd1", "café", 3, 4)]
+    assert status == "allowed\ufffd"
+    store.close()

@@ -166,6 +166,17 @@ def test_since_until_tz_and_project_filters(fx):
     assert report(fx, "summary", "--project", "spotter-dov")["tasks"] == 152
 
 
+def test_dates_no_zone_can_convert_mean_no_limit(fx):
+    """--until 9999-12-31 (no day after it), 0001-01-01T00:00+14:00 (before year 1 in UTC) crashed every report with
+    a traceback (OverflowError, 'year 0 is out of range'); they are held to the times data can have."""
+    whole = report(fx, "daily")
+    assert whole and report(fx, "daily", "--since", "0001-01-01T00:00:00+14:00", "--until", "9999-12-31",
+                            "--tz", "Etc/GMT+12") == report(fx, "daily", "--tz", "Etc/GMT+12")
+    assert report(fx, "daily", "--until", "99991231T23:59:59-14:00") == whole
+    assert report(fx, "monthly", "--since", "0001-01-01", "--tz", "Pacific/Kiritimati") == report(
+        fx, "monthly", "--tz", "Pacific/Kiritimati")
+
+
 def test_csv_and_text_outputs(fx):
     rows = list(csv.DictReader(io.StringIO(report(fx, "sessions", fmt="csv"))))
     assert len(rows) == 7 and int(rows[0]["tasks"]) > 0

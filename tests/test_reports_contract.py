@@ -296,6 +296,19 @@ def test_postgres_urls_pick_psycopg_and_name_the_missing_extra(tmp_path):
     assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1 and "unsupported" in r.stderr
 
 
+
+@pytest.mark.parametrize("url,says", [
+    ("sqlite://", "names no database file"), ("sqlite:///", "names no database file"),
+    ("sqlite:///:memory:", "names no database file"), ("sqlite:///file:x?mode=memory&uri=true", "no database file"),
+    ("postgresql://u:hunter2hunter2@[::1", "not a database URL"), ("postgres://u:hunter2hunter2@h:abc/db", "URL")])
+def test_a_db_url_that_keeps_nothing_or_is_no_url_is_refused_in_one_line(tmp_path, url, says):
+    """'sqlite://' and its kin are in-memory databases: ingest said '… stored' and kept nothing (exit 0); a URL
+    that is not one said only 'invalid literal for int() with base 10'. The password is never shown."""
+    r = run(tmp_path, "--db", url, "ingest", check=False)
+    assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1, r.stderr
+    assert says in r.stderr and "--db" in r.stderr and "hunter2" not in r.stderr
+
+
 # ------------------------------------------------------------------ A26: checked settings
 @pytest.mark.parametrize("toml,key", [
     ('[budget]\ndaily_usd = "twenty"\n', "[budget] daily_usd"),
@@ -310,6 +323,10 @@ def test_postgres_urls_pick_psycopg_and_name_the_missing_extra(tmp_path):
     ('[proxy]\nupstream = "http://[::1"\n', "[proxy] upstream"),  # the proxy said only 'Invalid IPv6 URL'
     ('[proxy]\nupstream = "http://h:99999"\n', "[proxy] upstream"),
     ('[pricing]\nreference_model = ""\n', "[pricing] reference_model"),
+    # a NUL: the alert command's thread died on 'embedded null byte' (a traceback) when an alert came; the folder
+    # was taken and never read
+    ('[alerts]\ncommand = "notify\\u0000x"\n', "[alerts] command"),
+    ('[lunaroute]\ndirs = ["/tmp/\\u0000x"]\n', "[lunaroute] dirs"),
     ("budget = 5\n", "[budget]"),
     ("[budget\nnope", "not a readable TOML file"),
 ])
@@ -339,10 +356,29 @@ def test_good_settings_are_typed(tmp_path):
         raw, values = read_config(p)
     finally:
         p.unlink()
+    assert values.pop("unknown") == [f"{p}: [proxy] anything is not a setting of nexus-insights (a typo?); ignored"]
     assert values == {"daily_budget_usd": 20.0, "monthly_budget_usd": 400.5, "otlp_enabled": True,
                       "otlp_port": 4319, "poll_seconds": 1.0}
     assert raw["proxy"] == {"anything": "kept raw"}
 
+
+
+def test_a_key_or_section_that_is_no_setting_is_said_and_the_command_runs(tmp_path):
+    """'[budget] daly_usd = 5' (a typo) was ignored without a word: no budget, and nothing said why. Each unknown
+    section or key is one line on stderr, on the fast paths and click's alike; [statusline] and [machine] are
+    checked as the other sections are (the status line itself still falls back on a bad value)."""
+    home = tmp_path / "nexus"
+    home.mkdir()
+    (home / "insights.toml").write_text('[budget]\ndaly_usd = 5\n[budgets]\ndaily_usd = 5\n[statusline]\n'
+                                        'segments = ["model"]\n[machine]\nname = "box"\n')
+    want = [f"nexus-insights: {home / 'insights.toml'}: {what} is not a setting of nexus-insights (a typo?); ignored"
+            for what in ("[budget] daly_usd", "[budgets]")]
+    for args in (["--headless", "summary", "--no-collect"], ["ingest"], ["collect", "--once"]):  # (click: collect)
+        r = run(tmp_path, *args, check=False)
+        assert r.returncode == 0 and r.stderr.splitlines()[:2] == want, (args, r.stderr)
+    (home / "insights.toml").write_text("[statusline]\nsegments = 5\n")
+    r = run(tmp_path, "--headless", "summary", "--no-collect", check=False)
+    assert r.returncode == 2 and "[statusline] segments = 5: expected a list of segments" in r.stderr
 
 # the escaping as a property: nothing dangerous gets through, JSON reads back the same text
 from hypothesis import given, settings as hsettings, strategies as st  # noqa: E402

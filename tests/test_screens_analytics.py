@@ -231,6 +231,21 @@ async def test_costs_projection_by_hand(tmp_path):
         assert "Projected = spent + the median of what the rest of the period cost" in plain(screen.query_one("#help"))
 
 
+async def test_a_budget_lasting_past_any_date_says_it_lasts(tmp_path):
+    """$1e9 a day at $0.53/h runs out in the year 200,000 and $1e308 a month at no time: the Costs screen died on
+    the date (ValueError: year is out of range; OverflowError in the projection's worker). It lasts the period."""
+    store = small_store(tmp_path)
+    app = make_app(store, tmp_path, NOW, daily=1e9, monthly=1e308)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await open_screen(app, pilot, "3")
+        day, month = screen.shown["day"], screen.shown["month"]
+        assert day.rate_per_hour == pytest.approx(1.6 / 3) and day.runs_out_ms is month.runs_out_ms is None
+        rows = {r[0]: r for r in cells(screen.query_one("#projection"))}
+        assert (rows["Today"][-1], rows["This month"][-1]) == ("lasts the day", "lasts the month"), rows
+        assert "lasts the day" in plain(screen.query_one("#kpi-day"))
+        assert "lasts the month" in plain(screen.query_one("#kpi-month")) and errors(app) == []
+
+
 async def test_costs_numbers_equal_the_reports(tmp_path):
     app = demo_app(tmp_path)
     async with app.run_test(size=SIZE) as pilot:

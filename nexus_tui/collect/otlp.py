@@ -89,8 +89,15 @@ def decode(body: bytes, content_type: str, kind: str) -> tuple[dict, bool]:
 
         msg = _request_class(kind)()
         try:
-            msg.ParseFromString(body)
-        except (DecodeError, RecursionError, ValueError) as e:
+            try:
+                msg.ParseFromString(body)
+            except DecodeError:  # a string that is not UTF-8 (a JavaScript exporter writes the half of an emoji
+                # cut in two as a lone surrogate's 3 bytes): those strings read with U+FFFD, the request kept (up
+                # to MAX_BODY: the walk is Python's, about 1 s per 1.5 MB of non-ASCII text)
+                if len(body) > MAX_BODY:
+                    raise
+                msg.ParseFromString(repair_utf8(body, msg.DESCRIPTOR))
+        except (DecodeError, RecursionError, ValueError, IndexError) as e:
             raise BadRequest(f"body is not an OTLP {kind} protobuf message: {type(e).__name__}") from e
         try:
             return MessageToDict(msg), True
@@ -111,6 +118,69 @@ def decode(body: bytes, content_type: str, kind: str) -> tuple[dict, bool]:
             raise BadRequest(f"not an OTLP {kind} request ({key!r} must be a list)")
         return obj, False
     raise BadRequest(f"unsupported Content-Type {content_type!r} (use application/json or application/x-protobuf)")
+
+
+def _varint(data: bytes, i: int) -> tuple[int, int]:
+    n = shift = 0
+    while True:
+        b = data[i]  # IndexError past the end: a truncated message
+        i += 1
+        n |= (b & 0x7F) << shift
+        if b < 0x80:
+            return n, i
+        shift += 7
+        if shift > 63:
+            raise ValueError("varint too long")
+
+
+def _put_varint(out: bytearray, n: int) -> None:
+    while n > 0x7F:
+        out.append(n & 0x7F | 0x80)
+        n >>= 7
+    out.append(n)
+
+
+def repair_utf8(data: bytes, descriptor, depth: int = 0) -> bytes:
+    """The protobuf message ``data`` with every string field that is not UTF-8 decoded with U+FFFD for what is not
+    (the rest of the bytes as they are), walked by its descriptor; ValueError/IndexError for what is not protobuf."""
+    from google.protobuf.descriptor import FieldDescriptor as F
+
+    if depth > 100:  # protobuf's own recursion limit
+        raise ValueError("nested too deep")
+    out, i = bytearray(), 0
+    while i < len(data):
+        start = i
+        tag, i = _varint(data, i)
+        wire = tag & 7
+        if wire == 0:
+            _, i = _varint(data, i)
+        elif wire == 1 or wire == 5:
+            i += 8 if wire == 1 else 4
+        elif wire == 2:
+            n, j = _varint(data, i)
+            value, i = data[j:j + n], j + n
+            if i > len(data):
+                raise ValueError("truncated field")
+            field = descriptor.fields_by_number.get(tag >> 3)
+            if value.isascii():  # (no string in it can be other than UTF-8: most of a request, passed in C)
+                field = None
+            if field is not None and field.type == F.TYPE_STRING:
+                value = value.decode("utf-8", "replace").encode()
+            elif field is not None and field.type == F.TYPE_MESSAGE:
+                value = repair_utf8(value, field.message_type, depth + 1)
+            else:
+                out += data[start:i]
+                continue
+            _put_varint(out, tag)
+            _put_varint(out, len(value))
+            out += value
+            continue
+        else:  # groups (3, 4) are not in OTLP
+            raise ValueError(f"wire type {wire}")
+        if i > len(data):
+            raise ValueError("truncated field")
+        out += data[start:i]
+    return bytes(out)
 
 
 def _request_class(kind: str):
@@ -296,7 +366,8 @@ def make_app(writer, stats: ReceiverStats | None = None, notify=None) -> web.App
             except web.HTTPRequestEntityTooLarge as e:
                 raise TooLarge(f"body over {MAX_BODY // (1024 * 1024)} MiB") from e
             body = _inflate(body, request.headers.get("Content-Encoding", "").strip().lower())
-            payload, protobuf = decode(body, ct, kind)
+            # off the event loop: a large body's parse (or its UTF-8 repair) leaves the other requests answered
+            payload, protobuf = await asyncio.get_running_loop().run_in_executor(None, decode, body, ct, kind)
         except TooLarge as e:
             stats.rejected += 1
             return _error(413, str(e), protobuf)

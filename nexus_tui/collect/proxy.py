@@ -43,7 +43,7 @@ from nexus_tui.core.report import plural, shown
 from nexus_tui.collect.upstream import Upstream, UpstreamClosed, UpstreamError
 from nexus_tui.core.linking import request_hashes, response_keys
 from nexus_tui.core.parse.proxy import AnthropicStream, OpenAIStream, quota_from_headers, request_facts
-from nexus_tui.core.redact import redact, redact_event
+from nexus_tui.core.redact import redact, redact_event, storable
 
 DEFAULT_PORT = 8787
 DEFAULT_UPSTREAM = "https://api.anthropic.com"
@@ -175,7 +175,7 @@ class EventSink:
             self._put(("done", rec))
             return
         try:
-            line = orjson.dumps(self.compose(rec)) + b"\n"
+            line = self.line(rec)
         except Exception:  # a record that cannot be built is counted, never fatal
             self._count(dropped=1)
             return
@@ -203,7 +203,7 @@ class EventSink:
                     self.request_part(rec)
                     if kind == "done":
                         try:
-                            lines.append(orjson.dumps(self.compose(rec)) + b"\n")
+                            lines.append(self.line(rec))
                         except Exception:
                             self._count(dropped=1)
                 if lines:
@@ -251,9 +251,11 @@ class EventSink:
         body = None
         raw = rec.get("request_body") or b""
         if raw:
-            try:
-                body = orjson.loads(raw)
-            except orjson.JSONDecodeError:
+            from nexus_tui.core.parse.guard import Malformed, loads
+
+            try:  # guard.loads: a lone surrogate escape (Claude Code's JSON of a tool output cut inside an emoji)
+                body = loads(raw)  # left orjson without the request's model and session
+            except Malformed:
                 body = None
         facts = request_facts(body, rec.get("headers") or {})
         part = {"session_id": facts["session_id"], "session_from": facts["session_from"]}
@@ -299,6 +301,16 @@ class EventSink:
             if rec.get("response_body") is not None:
                 ev["response_body"] = self._redact(rec["response_body"])
         return ev
+
+    def line(self, rec: dict) -> bytes:
+        """The event as its log line. A header's bytes that are not UTF-8 (an upstream's request-id or quota status
+        sent as Latin-1, a client's x-nexus-session) are read as lone surrogates, which JSON cannot hold: the event
+        was dropped whole, its usage with it; those characters are written as U+FFFD."""
+        ev = self.compose(rec)
+        try:
+            return orjson.dumps(ev) + b"\n"
+        except orjson.JSONEncodeError:
+            return orjson.dumps(storable(ev)) + b"\n"
 
     def event(self, rec: dict) -> dict:
         """The ``proxy_request`` event of one finished request."""

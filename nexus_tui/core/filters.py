@@ -51,21 +51,25 @@ def _day_start_ms(d: date, tz: tzinfo) -> int:
 
 
 def parse_bound(text: str, tz: tzinfo, *, end: bool) -> int:
-    """'YYYY-MM-DD' (a whole local day: start, or the next day's start for an end bound) or an ISO time."""
+    """'YYYY-MM-DD' (a whole local day: start, or the next day's start for an end bound) or an ISO time, held to
+    the times data can have (core.events.MIN_TIME_MS .. MAX_TIME_MS): '--until 9999-12-31' is 'no end', not a day
+    that cannot be converted in every zone (it crashed the reports, the dashboard and its range dialog)."""
+    from nexus_tui.core.events import MAX_TIME_MS, MIN_TIME_MS
+
     s = text.strip()
     try:
         if len(s) == 10:
             d = date.fromisoformat(s)
-            return _day_start_ms(d + timedelta(days=1) if end else d, tz)
-        if len(s) == 8 and s.isdigit():  # ccusage style YYYYMMDD
+            ms = _day_start_ms(d + timedelta(days=1) if end and d < date.max else d, tz)
+        elif len(s) == 8 and s.isdigit():  # ccusage style YYYYMMDD
             d = date(int(s[:4]), int(s[4:6]), int(s[6:]))
-            return _day_start_ms(d + timedelta(days=1) if end else d, tz)
-        dt = datetime.fromisoformat(s.replace("Z", "+00:00"))
-    except ValueError as e:
+            ms = _day_start_ms(d + timedelta(days=1) if end and d < date.max else d, tz)
+        else:
+            dt = datetime.fromisoformat(s.replace("Z", "+00:00"))
+            ms = int((dt if dt.tzinfo is not None else dt.replace(tzinfo=tz)).timestamp() * 1000)
+    except (ValueError, OverflowError) as e:
         raise ValueError(f"not a date: {text!r} (use YYYY-MM-DD or an ISO-8601 time)") from e
-    if dt.tzinfo is None:
-        dt = dt.replace(tzinfo=tz)
-    return int(dt.timestamp() * 1000)
+    return min(max(ms, MIN_TIME_MS), MAX_TIME_MS)
 
 
 PRESET_DAYS = {"today": 1, "7d": 7, "30d": 30}

@@ -80,10 +80,20 @@ def tables_version() -> str | None:
 
 
 def preload(entries: dict) -> None:
-    """Coefficients derived by an earlier process with the same ``tables_version()``."""
+    """Coefficients derived by an earlier process with the same ``tables_version()``, each checked for its form
+    ([model id, token threshold or None, 6 coefficients]: numbers finite and not negative): one entry of the wrong
+    type (a damaged or edited cache file) made every task of its model a parser error, skipped for good."""
     for k, v in entries.items():
-        if isinstance(k, str) and (v is None or (isinstance(v, list) and len(v) == 8)):
+        if isinstance(k, str) and (v is None or _entry_ok(v)):
             _ENTRIES.setdefault(k, v)
+
+
+def _entry_ok(v) -> bool:
+    def number(x) -> bool:
+        return type(x) in (int, float) and 0 <= x < float("inf")
+
+    return (isinstance(v, list) and len(v) == 8 and isinstance(v[0], str) and (v[1] is None or number(v[1]))
+            and all(number(x) for x in v[2:]))
 
 
 def new_entries() -> dict:

@@ -305,6 +305,22 @@ def _text_fields_of(cls) -> tuple:
     return got
 
 
+# a lone surrogate: text no database or JSON holds (the writer stores it as U+FFFD: store/writer.py _text)
+SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def storable(v):
+    """``v`` with every lone surrogate in its strings (keys too) as U+FFFD, lists for tuples: for an event that
+    JSON (orjson) refused to write for them."""
+    if isinstance(v, str):
+        return SURROGATE.sub("\ufffd", v)
+    if isinstance(v, dict):
+        return {storable(k): storable(x) for k, x in v.items()}
+    if isinstance(v, (list, tuple)):
+        return [storable(x) for x in v]
+    return v
+
+
 def redact_key(v: str) -> str:
     """A key built from data text (``REDACTED_KEYS``), cut to MAX_KEY_CHARS as every key is: as it is when it holds
     no secret, else redacted with ``#`` and a hash of it after (BLAKE2b, 64 bits), so two keys that differ only by
@@ -314,6 +330,8 @@ def redact_key(v: str) -> str:
     from hashlib import blake2b
 
     v = v[:MAX_KEY_CHARS]
+    if SURROGATE.search(v):  # as the writer stores text (a lone surrogate as U+FFFD): a file name of bytes that
+        v = SURROGATE.sub("\ufffd", v)  # are not UTF-8 has its cursor found again, and the light pass can bind it
     got = redact(v)
     if got == v:
         return v

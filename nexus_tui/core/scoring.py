@@ -269,14 +269,19 @@ def burn_rate(window_spend: float, window_ms: int) -> float:
 
 
 def exhaustion_ms(now_ms: int, spent: float, budget: float | None, rate_per_hour: float) -> int | None:
-    """When the budget runs out at ``rate_per_hour`` (now when already spent); None without a budget or a rate."""
+    """When the budget runs out at ``rate_per_hour`` (now when already spent); None without a budget or a rate, or
+    when that is past the times a date can show (core.events.MAX_TIME_MS): a budget of $100 at a rate of a
+    millionth of a dollar an hour runs out 11,000 years on (no date converts that), one of 1e308 at no time."""
+    from nexus_tui.core.events import MAX_TIME_MS
+
     if budget is None:
         return None
     if spent >= budget:
         return now_ms
     if rate_per_hour <= 0:
         return None
-    return now_ms + round((budget - spent) / rate_per_hour * HOUR_MS)
+    at = now_ms + (budget - spent) / rate_per_hour * HOUR_MS
+    return round(at) if at < MAX_TIME_MS else None
 
 
 def month_rest_samples(daily_spend: Sequence[float], hours_left: float) -> list[float]:

@@ -130,8 +130,8 @@ class CostsScreen(InsightScreen):
             return "no budget set"
         if p.exceeded:
             return f"exceeded by {fmt_usd(p.spent - p.budget)}"
-        if p.runs_out_ms is None:
-            return "lasts: no spend in the rate window"
+        if p.runs_out_ms is None:  # no spend lately, or it would run out past any date (the rate is tiny)
+            return "lasts: no spend in the rate window" if p.rate_per_hour <= 0 else f"lasts the {p.period}"
         when = local_time(self.app, p.runs_out_ms, "%H:%M" if p.period == "day" and p.runs_out_in_period
                           else "%Y-%m-%d %H:%M")
         if short:  # at most 18 characters: a tile's width on an 80-column terminal

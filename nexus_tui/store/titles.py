@@ -71,11 +71,11 @@ def title_of(conn, session_id: str) -> tuple[str, str] | None:
     return titles(conn, [session_id]).get(session_id)
 
 
-def search_cond(S, like: str):
-    """Sessions whose title matches ``like`` (a LIKE pattern): for the sessions search."""
-    by_line = select(TL.c.session_id).where(TL.c.kind.in_(("custom", "ai")), TL.c.title.like(like))
+def search_cond(S, has):
+    """Sessions whose title matches ``has(column)`` (the sessions search's condition on a column)."""
+    by_line = select(TL.c.session_id).where(TL.c.kind.in_(("custom", "ai")), has(TL.c.title))
     by_leaf = (select(MU.c.session_id).select_from(TL.join(MU, MU.c.id == TL.c.leaf_uuid))
-               .where(TL.c.kind == "summary", TL.c.title.like(like)))
+               .where(TL.c.kind == "summary", has(TL.c.title)))
     return or_(S.c.id.in_(by_line), S.c.id.in_(by_leaf))
 
 

@@ -24,7 +24,7 @@ import orjson
 
 from nexus_tui.core.events import MAX_TIME_MS, MIN_TIME_MS
 from nexus_tui.core.linking import TASK_TOOL_NAMES, StreamKeys
-from nexus_tui.core.parse.guard import quoted
+from nexus_tui.core.parse.guard import Malformed, loads, quoted
 
 MAX_PENDING = 1 << 20  # unparsed bytes kept per response (an SSE event or a JSON body larger than this is not read)
 MAX_JSON_BODY = 32 << 20  # a non-streamed body is copied for parsing up to this size
@@ -250,9 +250,9 @@ class _Stream:
             if self._pending.strip():
                 self._event(bytes(self._pending))
         elif self.json_body and self._pending:
-            try:
-                obj = orjson.loads(bytes(self._pending))
-            except orjson.JSONDecodeError:
+            try:  # (a lone surrogate escape in the text, a local server's token cut inside a character, too)
+                obj = loads(bytes(self._pending))
+            except Malformed:
                 obj = None
             if isinstance(obj, dict):
                 self._body(obj)
@@ -266,8 +266,8 @@ class _Stream:
         if payload.strip() == b"[DONE]":
             return
         try:
-            obj = orjson.loads(payload)
-        except orjson.JSONDecodeError:
+            obj = loads(payload)
+        except Malformed:
             return
         if isinstance(obj, dict):
             self._chunk(obj)

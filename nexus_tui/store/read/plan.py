@@ -73,7 +73,8 @@ TOSD = ToolSessionDay.__table__
 
 
 def _one_project(s, name: str):
-    return or_(s.c.project == name, s.c.cwd.like(f"%{name}%"))
+    # the text, not a LIKE pattern: '_' and '%' in a project name match themselves ('my_app' matched /w/my-app)
+    return or_(s.c.project == name, s.c.cwd.contains(name, autoescape=True))
 
 
 def project_cond(s, f: Filters):

@@ -45,10 +45,14 @@ class Page:
 def _search_cond(search: str):
     from nexus_tui.store.titles import search_cond as title_matches
 
-    like = f"%{search}%"
-    return or_(S.c.id.like(like), S.c.project.like(like), S.c.cwd.like(like), S.c.git_branch.like(like),
-               S.c.cli_tool.like(like), S.c.persona.like(like),
-               S.c.id.in_(select(T.c.session_id).where(T.c.model.like(like))), title_matches(S, like))
+    # the text typed, not a LIKE pattern ('my_app' matched my-app, '%' every session): its '\\', '%', '_' escaped
+    like = "%" + search.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+
+    def has(col):
+        return col.like(like, escape="\\")
+
+    return or_(has(S.c.id), has(S.c.project), has(S.c.cwd), has(S.c.git_branch), has(S.c.cli_tool), has(S.c.persona),
+               S.c.id.in_(select(T.c.session_id).where(has(T.c.model))), title_matches(S, has))
 
 
 def _page_aggs(f: Filters, page_ids):
