@@ -379,7 +379,8 @@ class NexusApp(App):
 
         s = self.settings
         self._receiver = ReceiverThread(self.collector, s.otlp_host, s.otlp_port,  # its single writer
-                                        notify=lambda res: self._collector_notify(PassReport(written=res)))
+                                        notify=lambda res: self._collector_notify(PassReport(written=res)),
+                                        token=s.otlp_token)
         self._receiver.start()
         self._receiver.ready.wait(5)
         if self._receiver.error is not None:

@@ -310,15 +310,21 @@ def _seconds(_ctx, _param, value: float) -> float:
               help="Address of the OTLP receiver.")
 @click.option("--port", type=click.IntRange(0, 65535), default=4318, show_default=True,
               help="Port of the OTLP receiver.")
+@click.option("--otlp-token", envvar="NEXUS_INSIGHTS_OTLP_TOKEN", default=None,
+              help="OTLP clients must send 'Authorization: Bearer TOKEN' (needed to listen beyond loopback; "
+                   "default: [otlp] token).")
 @click.pass_context
-def collect(ctx, once, interval, otlp, host, port):
+def collect(ctx, once, interval, otlp, host, port, otlp_token):
     """Run the collector without a UI (a terminal tab or a service); --otlp adds the OTLP/HTTP receiver."""
     from nexus_tui.daemon import run
 
     settings = _settings(ctx)
+    if otlp_token is not None and not otlp_token.strip():
+        _fail("--otlp-token is empty")
     store = _open(settings)
     try:
-        sys.exit(run(settings, store, once=once, interval=interval, otlp=otlp, host=host, port=port))
+        sys.exit(run(settings, store, once=once, interval=interval, otlp=otlp, host=host, port=port,
+                     token=otlp_token or settings.otlp_token))
     finally:
         store.close()
 

@@ -224,7 +224,7 @@ SECTIONS: dict[str, dict[str, Key]] = {
     # a wait longer than time_t holds raises OverflowError in the collector thread; a day is plenty, 10 ms the least
     "collector": {"poll_seconds": Key("poll_seconds", _number(0.01, maximum=86400.0))},
     "otlp": {"enabled": Key("otlp_enabled", _bool), "host": Key("otlp_host", _text),
-             "port": Key("otlp_port", _port)},
+             "port": Key("otlp_port", _port), "token": Key("otlp_token", _text)},
     "lunaroute": {"enabled": Key(None, _bool), "dirs": Key(None, _dirs)},
     "efficiency": {"file_changing_tools": Key(None, _names)},
     "alerts": {"enabled": Key("alerts_enabled", _bool), "bell": Key("alert_bell", _bool),
@@ -262,6 +262,7 @@ class Settings:
     otlp_enabled: bool = False  # [otlp] enabled = true: the dashboard's collector also runs the OTLP receiver
     otlp_host: str = "127.0.0.1"
     otlp_port: int = 4318
+    otlp_token: str | None = None  # [otlp] token: clients send Authorization: Bearer <token>; needed off loopback
     cost_mode: str = "auto"  # [pricing] cost_mode: auto | calculate | display (store/rollup.py cost_expr)
     # [proxy] in insights.toml: enabled = true runs the recording proxy inside the dashboard and `collect`
     proxy_enabled: bool = False

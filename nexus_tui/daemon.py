@@ -78,7 +78,7 @@ class Stop:
 
 
 def run(settings, store, once: bool = False, interval: float = 2.0, otlp: bool = False, host: str = "127.0.0.1",
-        port: int = 4318) -> int:
+        port: int = 4318, token: str | None = None) -> int:
     # the handlers first: a stop asked for as soon as a "... on http://..." line is printed is a clean stop
     stop = Stop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -88,7 +88,7 @@ def run(settings, store, once: bool = False, interval: float = 2.0, otlp: bool =
     if otlp:
         from nexus_tui.collect.otlp import ReceiverThread
 
-        receiver = ReceiverThread(collector, host, port)  # writes go through the collector's single writer
+        receiver = ReceiverThread(collector, host, port, token=token)  # writes go through the collector's writer
         receiver.start()
         receiver.ready.wait(10)
         if receiver.error is not None:

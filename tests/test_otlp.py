@@ -702,3 +702,93 @@ async def test_the_dashboard_says_what_its_receiver_rejected(tmp_path, monkeypat
         status = app.status_line()
     store.close()
     assert "OTLP: 2 records rejected (log record without a time), 1 request refused" in status, status
+
+
+def _non_loopback_ip() -> str | None:
+    """This machine's address on a real interface (None when it has none besides loopback)."""
+    try:
+        out = subprocess.run(["hostname", "-I"], capture_output=True, text=True, timeout=10).stdout.split()
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return next((a for a in out if "." in a and not a.startswith("127.")), None)
+
+
+def test_the_receiver_beyond_loopback_needs_a_token_and_checks_it(tmp_path):
+    """`collect --otlp --host 0.0.0.0` opened a write endpoint to anyone who could reach the port (the proxy asks
+    for --allow-remote and a token for the same). Beyond loopback the receiver now needs a token, which the
+    official exporter sends as its Authorization header; a request without it, or with another, stores nothing."""
+    from opentelemetry.exporter.otlp.proto.http._log_exporter import OTLPLogExporter
+    from opentelemetry.sdk._logs import LoggerProvider
+    from opentelemetry.sdk._logs.export import SimpleLogRecordProcessor
+    from opentelemetry.sdk.resources import Resource
+
+    ip = _non_loopback_ip()
+    if ip is None:
+        pytest.skip("this machine has no address besides loopback to reach the receiver from")
+    store = store_at(tmp_path / "db.sqlite")
+    refused = ReceiverThread(store.writer, "0.0.0.0", 0)
+    refused.start()
+    assert refused.ready.wait(10) and "refusing to listen on '0.0.0.0' without a token" in str(refused.error)
+    rt = ReceiverThread(store.writer, "0.0.0.0", 0, token="s3cret-otlp")
+    rt.start()
+    assert rt.ready.wait(10) and rt.error is None
+    url = f"http://{ip}:{rt.port}"
+    try:
+        body = (OTEL / "claude_code_2.1.241_logs_001.json").read_bytes() if OTEL.is_dir() else b"{}"
+        for headers in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": "s3cret-otlp"}):
+            r = httpx.post(f"{url}/v1/logs", content=body, headers={"Content-Type": "application/json", **headers})
+            assert r.status_code == 401 and "Bearer" in r.text, r.text
+        provider = LoggerProvider(resource=Resource.create({"service.name": "claude-code"}))
+        provider.add_log_record_processor(SimpleLogRecordProcessor(OTLPLogExporter(
+            endpoint=f"{url}/v1/logs", headers={"Authorization": "Bearer s3cret-otlp"})))
+        provider.get_logger("com.anthropic.claude_code.events").emit(
+            timestamp=time.time_ns(), body="claude_code.api_request",
+            attributes={"session.id": "tok-session", "event.name": "api_request", "model": "claude-opus-4-6",
+                        "input_tokens": 7, "output_tokens": 9, "event.timestamp": "2026-11-20T10:00:00.000Z"})
+        provider.shutdown()
+    finally:
+        rt.stop()
+        rt.join(5)
+    with store.engine.connect() as conn:
+        rows = conn.execute(text("SELECT session_id, tokens_in, tokens_out FROM tasks")).all()
+    store.close()
+    assert [tuple(r) for r in rows] == [("tok-session", 7, 9)]
+
+
+async def test_without_a_token_a_client_beyond_loopback_is_refused(tmp_path):
+    """The routes themselves answer loopback clients only when no token is set (a receiver started some other way
+    than through ReceiverThread's check, a name that resolves beyond loopback)."""
+    from aiohttp import web
+
+    from nexus_tui.collect.otlp import make_app
+
+    ip = _non_loopback_ip()
+    if ip is None:
+        pytest.skip("this machine has no address besides loopback to reach the receiver from")
+    store = store_at(tmp_path / "db.sqlite")
+    runner = web.AppRunner(make_app(store.writer), access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "0.0.0.0", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]
+    try:
+        async with httpx.AsyncClient() as client:
+            body = json.dumps({"resourceLogs": []})
+            far = await client.post(f"http://{ip}:{port}/v1/logs", content=body,
+                                    headers={"Content-Type": "application/json"})
+            near = await client.post(f"http://127.0.0.1:{port}/v1/logs", content=body,
+                                     headers={"Content-Type": "application/json"})
+    finally:
+        await runner.cleanup()
+        store.close()
+    assert far.status_code == 403 and "loopback clients only" in far.text
+    assert near.status_code == 200
+
+
+def test_collect_refuses_a_receiver_beyond_loopback_without_a_token(tmp_path):
+    env = dict(os.environ, HOME=str(tmp_path), NEXUS_INSIGHTS_HOME=str(tmp_path / "nexus"))
+    for k in ("NEXUS_INSIGHTS_DB", "NEXUS_INSIGHTS_OTLP_TOKEN"):
+        env.pop(k, None)
+    r = subprocess.run([sys.executable, "-m", "nexus_tui", "collect", "--otlp", "--once", "--host", "0.0.0.0",
+                        "--port", "0"], capture_output=True, text=True, env=env, timeout=120)
+    assert r.returncode == 2 and "without a token" in r.stderr and "--otlp-token" in r.stderr, r.stderr

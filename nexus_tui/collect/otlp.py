@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import hmac
 import threading
 import zlib
 from dataclasses import dataclass, field
@@ -20,6 +21,7 @@ from dataclasses import dataclass, field
 from aiohttp import web
 
 from nexus_tui.core.events import Batch
+from nexus_tui.core.net import is_loopback_host
 from nexus_tui.core.parse.otel import parse_logs
 
 MAX_BODY = 16 * 1024 * 1024
@@ -352,14 +354,25 @@ def _is_retryable(e: BaseException) -> bool:
     return isinstance(e, (OperationalError, DisconnectionError, PoolTimeout, StoreError, OSError))
 
 
-def make_app(writer, stats: ReceiverStats | None = None, notify=None) -> web.Application:
+def make_app(writer, stats: ReceiverStats | None = None, notify=None, token: str | None = None) -> web.Application:
+    """The receiver's routes. With ``token``, a request must send ``Authorization: Bearer <token>`` (what an OTLP
+    exporter sends with ``OTEL_EXPORTER_OTLP_HEADERS=Authorization=Bearer%20<token>``); without, only loopback
+    clients are answered (anyone who can reach the port could write usage into the store)."""
     stats = stats or ReceiverStats()
     lock = threading.Lock()
+    want = f"Bearer {token}".encode() if token else None
 
     async def handle(request: web.Request, kind: str) -> web.Response:
         stats.requests += 1
         ct = request.headers.get("Content-Type", "")
         protobuf = ct.split(";")[0].strip().lower() in ("application/x-protobuf", "application/protobuf")
+        if want is not None:
+            if not hmac.compare_digest(request.headers.get("Authorization", "").strip().encode(), want):
+                stats.rejected += 1
+                return _error(401, "missing or wrong Authorization: Bearer token", protobuf)
+        elif not is_loopback_host(request.remote or ""):
+            stats.rejected += 1
+            return _error(403, "loopback clients only (start the receiver with a token for others)", protobuf)
         try:
             try:
                 body = await request.read()
@@ -436,9 +449,9 @@ def make_app(writer, stats: ReceiverStats | None = None, notify=None) -> web.App
 class ReceiverThread(threading.Thread):
     """The receiver on its own event loop in a background thread (for the TUI's collector or tests)."""
 
-    def __init__(self, writer, host: str = "127.0.0.1", port: int = 4318, notify=None):
+    def __init__(self, writer, host: str = "127.0.0.1", port: int = 4318, notify=None, token: str | None = None):
         super().__init__(name="nexus-otlp", daemon=True)
-        self.writer, self.host, self.port, self.notify = writer, host, port, notify
+        self.writer, self.host, self.port, self.notify, self.token = writer, host, port, notify, token or None
         self.stats = ReceiverStats()
         self.ready = threading.Event()
         self.error: BaseException | None = None
@@ -456,8 +469,11 @@ class ReceiverThread(threading.Thread):
             self._loop.close()
 
     async def _serve(self) -> None:
+        if not is_loopback_host(self.host) and not self.token:  # an open write endpoint only when asked with a token
+            raise ValueError(f"refusing to listen on {self.host!r} without a token: loopback only unless "
+                             "--otlp-token or [otlp] token is set (clients send it as Authorization: Bearer ...)")
         self._stop_evt = asyncio.Event()
-        runner = web.AppRunner(make_app(self.writer, self.stats, self.notify), access_log=None)
+        runner = web.AppRunner(make_app(self.writer, self.stats, self.notify, self.token), access_log=None)
         await runner.setup()
         site = web.TCPSite(runner, self.host, self.port)
         await site.start()

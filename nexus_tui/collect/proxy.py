@@ -39,6 +39,7 @@ from urllib.parse import urlsplit
 import orjson
 from aiohttp import web
 
+from nexus_tui.core.net import is_loopback_host  # noqa: F401 (used here and by tests)
 from nexus_tui.core.report import plural, shown
 from nexus_tui.collect.upstream import Upstream, UpstreamClosed, UpstreamError
 from nexus_tui.core.linking import request_hashes, response_keys
@@ -63,15 +64,6 @@ def api_error(status: int, message: str, etype: str = "api_error") -> web.Respon
     """An error in Anthropic's own shape, so SDKs raise their usual exception."""
     return web.json_response({"type": "error", "error": {"type": etype, "message": message}}, status=status)
 
-
-def is_loopback_host(host: str) -> bool:
-    h = (host or "").strip("[]").lower()
-    if h == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(h).is_loopback
-    except ValueError:
-        return False
 
 
 def is_local_upstream(url: str) -> bool:
