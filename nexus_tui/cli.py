@@ -283,8 +283,10 @@ def mcp_serve(ctx, tz_name, collect_first):
     sys.exit(run(_settings(ctx), tz_name=tz_name, collect=collect_first))
 
 
-def _address(_ctx, _param, value: str) -> str:
-    """--host as [otlp] host takes it: '' listened on every interface, unasked."""
+def _address(_ctx, _param, value: str | None) -> str | None:
+    """--host as [otlp] host takes it: '' listened on every interface, unasked (None: not given)."""
+    if value is None:
+        return None
     if not value.strip():
         raise click.BadParameter("empty (give an address such as 127.0.0.1, or 0.0.0.0 for every interface)")
     return value.strip()
@@ -306,10 +308,10 @@ def _seconds(_ctx, _param, value: float) -> float:
 @click.option("--interval", type=float, default=2.0, show_default=True, callback=_seconds,
               help="Seconds between passes (0.01 to 86400).")
 @click.option("--otlp", is_flag=True, help="Also receive OpenTelemetry logs and metrics over OTLP/HTTP.")
-@click.option("--host", default="127.0.0.1", show_default=True, callback=_address,
-              help="Address of the OTLP receiver.")
-@click.option("--port", type=click.IntRange(0, 65535), default=4318, show_default=True,
-              help="Port of the OTLP receiver.")
+@click.option("--host", default=None, callback=_address,
+              help="Address of the OTLP receiver (default: [otlp] host, else 127.0.0.1).")
+@click.option("--port", type=click.IntRange(0, 65535), default=None,
+              help="Port of the OTLP receiver (default: [otlp] port, else 4318).")
 @click.option("--otlp-token", envvar="NEXUS_INSIGHTS_OTLP_TOKEN", default=None,
               help="OTLP clients must send 'Authorization: Bearer TOKEN' (needed to listen beyond loopback; "
                    "default: [otlp] token).")
@@ -323,8 +325,9 @@ def collect(ctx, once, interval, otlp, host, port, otlp_token):
         _fail("--otlp-token is empty")
     store = _open(settings)
     try:
-        sys.exit(run(settings, store, once=once, interval=interval, otlp=otlp, host=host, port=port,
-                     token=otlp_token or settings.otlp_token))
+        sys.exit(run(settings, store, once=once, interval=interval, otlp=otlp,
+                     host=host if host is not None else settings.otlp_host,
+                     port=port if port is not None else settings.otlp_port, token=otlp_token or settings.otlp_token))
     finally:
         store.close()
 

@@ -792,3 +792,23 @@ def test_collect_refuses_a_receiver_beyond_loopback_without_a_token(tmp_path):
     r = subprocess.run([sys.executable, "-m", "nexus_tui", "collect", "--otlp", "--once", "--host", "0.0.0.0",
                         "--port", "0"], capture_output=True, text=True, env=env, timeout=120)
     assert r.returncode == 2 and "without a token" in r.stderr and "--otlp-token" in r.stderr, r.stderr
+
+
+def test_collect_takes_the_receivers_address_and_token_from_the_config_file(tmp_path):
+    """`collect --otlp` listened on its own defaults whatever [otlp] host and port said (only the dashboard read
+    them); the options still win over the file."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    home = tmp_path / "nexus"
+    home.mkdir()
+    (home / "insights.toml").write_text(f'[otlp]\nhost = "0.0.0.0"\nport = {port}\ntoken = "from-the-file"\n')
+    env = dict(os.environ, HOME=str(tmp_path), NEXUS_INSIGHTS_HOME=str(home))
+    for k in ("NEXUS_INSIGHTS_DB", "NEXUS_INSIGHTS_OTLP_TOKEN"):
+        env.pop(k, None)
+    r = subprocess.run([sys.executable, "-m", "nexus_tui", "collect", "--otlp", "--once"], capture_output=True,
+                       text=True, env=env, timeout=120)
+    assert r.returncode == 0 and f"OTLP/HTTP receiver on http://0.0.0.0:{port}" in r.stdout, r.stdout + r.stderr
+    r = subprocess.run([sys.executable, "-m", "nexus_tui", "collect", "--otlp", "--once", "--host", "127.0.0.1",
+                        "--port", "0"], capture_output=True, text=True, env=env, timeout=120)
+    assert r.returncode == 0 and "OTLP/HTTP receiver on http://127.0.0.1:" in r.stdout, r.stdout + r.stderr
