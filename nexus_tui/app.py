@@ -42,6 +42,7 @@ SCREEN_SPECS = [("sessions", "1", "Sessions", "sessions", "SessionsScreen"),
                 ("quota", "7", "Quota", "quota", "QuotaScreen"),
                 ("errors", "8", "Errors", "errors", "ErrorsScreen")]
 SCREENS_GROUP = Binding.Group("Screens")  # the footer shows "1 2 3 4 5 6 Screens"; ? lists them by name
+NARROW_STATUS = 120  # columns: under this the status bar says the same in fewer words
 NOTIFY_MIN_SECONDS = 0.25  # StoreChanged is posted at most four times a second
 PREBUILD_AFTER_SECONDS = 0.3  # the real command builds the other top-level screens this long after starting,
 PREBUILD_STEP_SECONDS = 0.1  # one at a time, keys answered in between (their queries run when first shown)
@@ -171,14 +172,17 @@ class NexusApp(App):
             return ""
         return datetime.fromtimestamp((ms - (1 if end else 0)) / 1000, self.tz).strftime("%Y-%m-%d")
 
-    def status_line(self) -> str:
+    def status_line(self, width: int | None = None) -> str:
+        """The status bar's text (markup, its data escaped); shorter under ``NARROW_STATUS`` columns, so that the
+        skipped lines and the range still show at 80 (the long form was cut after the tool calls)."""
+        narrow = width is not None and width < NARROW_STATUS
         if self.demo:
             src = "demo database (copy in your home folder; collector off)"
         elif self.collector is None:
             src = "collector off"
         else:
             watched = sum(len(s.watched()) for s in self.collector.sources)
-            src = f"watching {plural(watched, 'folder')}"
+            src = plural(watched, "folder") if narrow else f"watching {plural(watched, 'folder')}"
         # the collector's own last pass (other writers, e.g. the OTLP receiver, also post StoreChanged)
         rep = (self.collector.last if self.collector is not None else None) or self.last_report
         if rep is None:
@@ -188,15 +192,21 @@ class NexusApp(App):
         tot = self.collector.totals if self.collector else rep
         last = datetime.fromtimestamp(rep.finished_ms / 1000, self.tz).strftime("%H:%M:%S") if rep.finished_ms else "-"
         problems = (f"[b red]{plural(len(tot.problems), 'ingest problem')}[/b red]: "
-                    f"{escape(tot.problems[-1][:80])}" if tot.problems else "")
-        counts = (f"last pass {last} ({rep.seconds * 1000:.0f} ms) · added {plural(tot.written.new_tasks, 'task')}, "
-                  f"{plural(tot.written.new_tool_calls - tot.written.new_results_only, 'tool call')} · "  # with their tool
-                  f"{plural(tot.skipped_total, 'skipped line')}")
+                    f"{escape(tot.problems[-1][:30 if narrow else 80])}" if tot.problems else "")
+        calls = tot.written.new_tool_calls - tot.written.new_results_only  # with their tool
+        if narrow:  # pass time, what it added, skipped lines, range: 80 columns hold them
+            counts = (f"{last} +{plural(tot.written.new_tasks, 'task')} +{plural(calls, 'call')} · "
+                      f"{tot.skipped_total:,} skipped")
+        else:
+            counts = (f"last pass {last} ({rep.seconds * 1000:.0f} ms) · added "
+                      f"{plural(tot.written.new_tasks, 'task')}, {plural(calls, 'tool call')} · "
+                      f"{plural(tot.skipped_total, 'skipped line')}")
         src += self._quota_status()
         # ingest problems first, where a narrow terminal still shows them; none: said at the end
         return " · ".join(x for x in (src, problems, counts, self._receiver_status(),
-                                      "" if problems else "no ingest problems",
-                                      f"range: {escape(self.range_label())}") if x)
+                                      "" if problems or narrow else "no ingest problems",
+                                      escape(self.range_label()) if narrow else f"range: {escape(self.range_label())}")
+                          if x)
 
     def first_pass_progress(self) -> str:
         """'640 of 1,887 files read (312.4 of 1,003.5 MB)' while the collector's first pass runs (a cold start on a

@@ -56,3 +56,34 @@ def test_no_count_is_printed_with_a_noun_in_parentheses():
              for i, ln in enumerate(p.read_text().splitlines(), 1)
              if any(not m.group(0).endswith("http(s)") for m in pat.finditer(ln))]  # "an http(s) URL" is no count
     assert not found, "\n".join(found)
+
+
+def test_the_status_line_at_80_columns_keeps_skipped_lines_and_the_range(tmp_path):
+    """At 80 columns the long status line was cut after 'added N tasks, N tool calls ·': the skipped lines and the
+    range were never seen. Under 120 columns it says the same in fewer words."""
+    app = _app(tmp_path)
+    app.last_report = PassReport(written=WriteResult(new_tasks=55_426, new_tool_calls=65_487), skipped=Counter(x=294),
+                                 seconds=0.08, finished_ms=1_763_640_000_000)
+    wide, narrow = app.status_line(160), app.status_line(80)
+    assert "added 55,426 tasks, 65,487 tool calls" in wide and "range: all time" in wide
+    assert narrow == "collector off · 12:00:00 +55,426 tasks +65,487 calls · 294 skipped · all time", narrow
+    assert len(narrow) <= 78 and app.status_line() == app.status_line(160)
+    app.last_report.problems = ["cannot read /very/long/path/to/a/transcript/file.jsonl: permission denied"]
+    narrow = app.status_line(80)
+    assert narrow.startswith("collector off · [b red]1 ingest problem[/b red]: cannot read /very/long/path/to · 12:00")
+
+
+async def test_the_status_bar_follows_the_terminal_width(tmp_path):
+    from tests.tui_helpers import demo_app, settle
+
+    app = demo_app(tmp_path)
+    async with app.run_test(size=(160, 48)) as pilot:
+        await settle(app, pilot)
+        app.last_report = PassReport(written=WriteResult(new_tasks=3, new_tool_calls=2), skipped=Counter(x=1),
+                                     seconds=0.01, finished_ms=1_763_640_000_000)
+        app.screen.update_status()
+        bar = app.screen.query_one("#status")
+        assert "added 3 tasks, 2 tool calls" in str(bar.render())
+        await pilot.resize_terminal(80, 24)
+        await settle(app, pilot)
+        assert "+3 tasks +2 calls · 1 skipped" in str(bar.render())

@@ -125,9 +125,13 @@ class InsightScreen(Screen):
         self.update_status()
         self.run_query(self.fetch)
 
+    def on_resize(self, _event) -> None:
+        """The status bar's wording follows the width (app.status_line): said again at the new one."""
+        self.update_status()
+
     def update_status(self) -> None:
         try:
-            self.query_one("#status", StatusBar).update(self.app.status_line())
+            self.query_one("#status", StatusBar).update(self.app.status_line(self.size.width))
         except Exception:  # not composed yet, or being removed
             pass
 
