@@ -12,10 +12,11 @@ whose values ``values_between`` then reads exactly.
 
 from __future__ import annotations
 
+import math
 from collections import defaultdict
 from functools import lru_cache
 
-from sqlalchemy import and_, case, exists, func, null, or_, select, true, union_all
+from sqlalchemy import Float, Integer, Numeric, and_, case, exists, func, null, or_, select, true, union_all
 
 from nexus_tui.core import sketch
 from nexus_tui.core.filters import Filters
@@ -39,6 +40,7 @@ from nexus_tui.store.spans import (  # noqa: F401 (the read side's names; pure: 
     merge_hist,
     merge_tool_hist,
     plan,
+    stored_int,
     usage_dict,
     utc_offset_ms,
     zone_level,
@@ -175,8 +177,6 @@ def error_conds(f: Filters) -> list:
 
 def _number_kind(t) -> str | None:
     """'int' or 'real' for a numeric column type (a TypeDecorator by what it stores), else None."""
-    from sqlalchemy import Float, Integer, Numeric
-
     t = getattr(t, "impl_instance", None) or t
     if isinstance(t, Integer):
         return "int"
@@ -190,10 +190,6 @@ def typed_rows(conn, stmt) -> list[dict]:
     any column (a row another program wrote, a hand edit: the text 'lots' in tokens_in, bytes as a latency), and
     the screens and reports that lay raw rows out (a session's tasks, a task's detail, the requests report) ended
     with a traceback on one. Aggregates need none of this (SQL sums a text as 0)."""
-    import math
-
-    from nexus_tui.store.spans import stored_int
-
     kinds = [(c.key, k) for c in stmt.selected_columns if (k := _number_kind(c.type)) is not None]
     out = []
     for r in conn.execute(stmt):
